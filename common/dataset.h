@@ -1,0 +1,42 @@
+// Dataset: a config's dataset block checked against the file it names.
+//
+// OpenDataset decides the format (.npy by its magic bytes, else raw), reads
+// the .npy header, resolves the shape and checks that the file holds the
+// array, without reading any data. For mode "w+" the file need not exist:
+// the layout comes from the config alone (the format from the path's
+// extension), and the file is created by `generate`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/json_util.h"
+#include "common/layout.h"
+
+namespace mm {
+
+struct Dataset {
+  std::string path;          // absolute
+  std::string format;        // "raw" or "npy"
+  std::string mode;          // r | r+ | w+
+  int npy_major = 0, npy_minor = 0;  // 0.0 for raw
+  Layout layout;
+  uint64_t file_bytes = 0;   // size now (w+: the size generate will create)
+  std::vector<int64_t> shape_spec;  // the shape as configured (may hold -1)
+};
+
+// Errors: kNoInput (file missing), kNoPerm, kDataErr (too small, malformed
+// or unsupported .npy), kConfig (missing or contradicting dtype/shape/order/
+// offset; messages name the key).
+Result<Dataset> OpenDataset(const DatasetSpec& spec);
+
+// Layout described by explicit parameters over an existing file; used by
+// `mmrun inspect`.
+Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints);
+
+// The result document's "dataset" object (SPEC §4).
+Json DatasetJson(const Dataset& d);
+
+}  // namespace mm
