@@ -1,8 +1,10 @@
 #include "common/config.h"
 
-#include <fstream>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <set>
-#include <sstream>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -107,6 +109,7 @@ Result<Config> ParseConfig(const Json& j, const std::string& dir) {
     if (!a.contains("op")) return KeyError(where + ".op", "is required");
     AnalysisSpec spec;
     spec.index = static_cast<int>(i);
+    spec.dir = dir;
     MM_ASSIGN_OR_RETURN(spec.op, GetString(a, "op", where + "."));
     spec.name = spec.op;
     if (a.contains("name")) {
@@ -148,15 +151,22 @@ Result<Config> ParseConfig(const Json& j, const std::string& dir) {
   return c;
 }
 
-Result<Config> LoadConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    MM_ASSIGN_OR_RETURN(FileDescriptor probe, FileDescriptor::Open(path, 0, 0, Code::kNoInput));
-    return Error(Code::kIoErr, path + ": cannot read");
+Result<Json> ReadConfigJson(const std::string& path) {
+  MM_ASSIGN_OR_RETURN(FileDescriptor fd, FileDescriptor::Open(path, O_RDONLY, 0, Code::kIoErr));
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno(errno, path, Code::kIoErr);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  MM_ASSIGN_OR_RETURN(Json j, ParseJson(ss.str(), path, Code::kConfig));
+  return ParseJson(text, path, Code::kConfig);
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  MM_ASSIGN_OR_RETURN(Json j, ReadConfigJson(path));
   const std::string abs = AbsolutePath(path);
   MM_ASSIGN_OR_RETURN(Config c, ParseConfig(j, DirName(abs)));
   c.path = abs;

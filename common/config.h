@@ -29,6 +29,7 @@ struct AnalysisSpec {
   std::string op;
   Json params;       // the analysis object without "name" and "op"
   int index = 0;     // position in the config's list
+  std::string dir;   // folder that relative output paths resolve against
 };
 
 // Run options of a config's top level; a command-line flag overrides each.
@@ -48,6 +49,8 @@ struct Config {
   RunOptions run;
 };
 
+// Reads a config file's JSON. Errors: kNoInput, kNoPerm, kConfig (invalid JSON).
+Result<Json> ReadConfigJson(const std::string& path);
 // Reads and parses a config file. Errors: kNoInput (missing), kNoPerm,
 // kConfig (invalid JSON, bad or unknown keys; the message names the key).
 Result<Config> LoadConfig(const std::string& path);

@@ -1,6 +1,7 @@
 #include "common/dtype.h"
 
 #include <cmath>
+#include <limits>
 #include <map>
 
 namespace mm {
@@ -128,7 +129,14 @@ double HalfToDouble(uint16_t h) {
 uint16_t DoubleToHalf(double d) {
   // Round to nearest even via float16's value grid, as numpy's astype does.
   uint16_t sign = std::signbit(d) ? 0x8000 : 0;
-  if (std::isnan(d)) return sign | 0x7e00;
+  if (std::isnan(d)) {
+    // Keep the top 10 payload bits, and stay a NaN, as numpy's npy_double_to_half.
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    uint16_t payload = static_cast<uint16_t>((bits & 0x000fffffffffffffULL) >> 42);
+    if (payload == 0) payload = 1;
+    return sign | 0x7c00 | payload;
+  }
   double a = std::fabs(d);
   if (a >= 65520.0) return sign | 0x7c00;  // rounds to infinity
   if (a < std::ldexp(1.0, -14)) {

@@ -11,8 +11,8 @@ namespace mm {
 namespace {
 
 constexpr std::string_view kMagic("\x93NUMPY", 6);
-constexpr size_t kPreambleBytes = 8;  // magic and the two version bytes
-constexpr size_t kArrayAlign = 64;    // numpy's ARRAY_ALIGN
+constexpr size_t kPreambleBytes = 8;         // magic and the two version bytes
+constexpr size_t kArrayAlign = 64;           // numpy's ARRAY_ALIGN
 constexpr size_t kGrowthAxisMaxDigits = 21;  // numpy's GROWTH_AXIS_MAX_DIGITS
 
 Status Malformed(const std::string& why) {
@@ -336,8 +336,8 @@ class DictParser {
     while (end < s_.size() && IsDigit(s_[end])) ++end;
     size_t after = end;
     if (allow_long_ && after > start && after < s_.size() && s_[after] == 'L') ++after;
-    const bool delimited = after == s_.size() || IsSpace(s_[after]) || s_[after] == ',' ||
-                           s_[after] == ')';
+    const bool delimited =
+        after == s_.size() || IsSpace(s_[after]) || s_[after] == ',' || s_[after] == ')';
     if (end == start || !delimited) {
       return Malformed("bad shape: entry " + TokenAt(start) + " is not a non-negative integer");
     }

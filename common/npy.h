@@ -29,11 +29,11 @@
 namespace mm {
 
 struct NpyHeader {
-  int major = 1, minor = 0;      // format version: 1.0, 2.0 or 3.0
+  int major = 1, minor = 0;  // format version: 1.0, 2.0 or 3.0
   DType dtype;
-  std::vector<int64_t> shape;    // as in the header, may be empty (0-d) or contain 0
+  std::vector<int64_t> shape;  // as in the header, may be empty (0-d) or contain 0
   bool fortran_order = false;
-  uint64_t header_bytes = 0;     // offset of the first data byte from the start of the file
+  uint64_t header_bytes = 0;  // offset of the first data byte from the start of the file
 };
 
 // Headers whose total size (magic, version, length field and dict) exceeds

@@ -1,0 +1,90 @@
+// Analysis: the one small interface every analysis implements (SPEC §3).
+//
+// An analysis declares how many scan passes it needs, consumes blocks into
+// mergeable partials, and turns the merged partial into its JSON result.
+// Workers and the coordinator build the same Analysis objects from the same
+// config; workers call NewPartial/Consume/ToJson, the coordinator calls
+// PartialFromJson/Merge/EndPass/Finish. Adding an analysis is one file pair
+// and one line in analysis.cc's registry.
+//
+// Determinism: Merge(left, right) is only ever called along the fixed block
+// tree (merge_tree.h), so the same blocks always merge in the same order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/dataset.h"
+#include "common/json_util.h"
+#include "common/status.h"
+
+namespace mm {
+
+// One block's elements, in storage order. `data` is writable only in a pass
+// of an analysis that writes().
+struct Chunk {
+  char* data = nullptr;
+  uint64_t begin = 0;  // storage index of data[0]
+  uint64_t end = 0;    // one past the last storage index
+  int64_t block = 0;
+};
+
+class Partial {
+ public:
+  virtual ~Partial() = default;
+  // Folds `right`, the partial of the blocks that follow this one's, into this.
+  virtual void Merge(const Partial& right) = 0;
+  virtual Json ToJson() const = 0;
+};
+
+class Analysis {
+ public:
+  explicit Analysis(AnalysisSpec spec, const Dataset& dataset) : spec_(std::move(spec)), dataset_(dataset) {}
+  virtual ~Analysis() = default;
+  const AnalysisSpec& spec() const { return spec_; }
+  const std::string& name() const { return spec_.name; }
+
+  // Scan passes needed (>= 1) and whether they write the dataset.
+  virtual int passes() const { return 1; }
+  virtual bool writes() const { return false; }
+
+  // Coordinator, before pass `pass` > 0: what workers need from earlier
+  // passes. Workers receive it through SetPassInput.
+  virtual Json PassInput(int /*pass*/) const { return nullptr; }
+  virtual Status SetPassInput(int /*pass*/, const Json& /*input*/) { return Status::OK(); }
+
+  virtual std::unique_ptr<Partial> NewPartial(int pass) const = 0;
+  virtual Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const = 0;
+  // Adds the elements of `chunk` (one whole block) to `partial`.
+  virtual void Consume(int pass, const Chunk& chunk, Partial* partial) const = 0;
+
+  // Coordinator, writers only: prepare the output before the first pass
+  // (e.g. create and reserve the file) and name the file workers map.
+  virtual Status Prepare() { return Status::OK(); }
+  virtual std::string WritePath() const { return dataset_.path; }
+
+  // Coordinator: pass `pass` is complete and `merged` covers every block.
+  virtual Status EndPass(int pass, const Partial& merged) = 0;
+  // Coordinator, after the last pass: the result (outputs committed here).
+  virtual Result<Json> Finish() = 0;
+
+ protected:
+  AnalysisSpec spec_;
+  const Dataset& dataset_;
+};
+
+// Builds the analysis for spec.op, validating its parameters against the
+// dataset (kConfig naming "analyses[i].key" on bad ones). `dataset` must
+// outlive the analysis.
+Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec& spec, const Dataset& dataset);
+
+// Helpers for parameter checking shared by the analyses.
+Status ParamError(const AnalysisSpec& spec, const std::string& key, const std::string& why);
+// Normalizes an axis parameter (null, int or list; negative from the end)
+// into a sorted list of reduced axes; null means all axes.
+Result<std::vector<int>> ParseAxes(const AnalysisSpec& spec, const Json& axis, int ndim);
+
+}  // namespace mm

@@ -1,0 +1,407 @@
+#include "common/stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "common/lanes.h"
+#include "common/npy.h"
+#include "common/files.h"
+
+namespace mm {
+
+namespace {
+
+const std::vector<std::string> kFields = {"count", "nan_count", "sum", "mean", "var", "std", "min", "max"};
+constexpr uint64_t kMaxInlineNumbers = 1000000;
+
+class StatsPartial : public Partial {
+ public:
+  StatsPartial(bool integer) : integer_(integer) {}
+  uint64_t lo = 0, hi = 0;  // lanes [lo, hi)
+  std::vector<LaneStats> lanes;
+
+  void Merge(const Partial& right_base) override {
+    const auto& right = static_cast<const StatsPartial&>(right_base);
+    if (right.lo == right.hi) return;
+    if (lo == hi) {
+      *this = right;
+      return;
+    }
+    const uint64_t nlo = std::min(lo, right.lo), nhi = std::max(hi, right.hi);
+    if (nlo != lo || nhi != hi) {
+      std::vector<LaneStats> grown(nhi - nlo);
+      std::copy(lanes.begin(), lanes.end(), grown.begin() + static_cast<ptrdiff_t>(lo - nlo));
+      lanes.swap(grown);
+      // Lanes only in `right` start empty and take right's values below.
+      lo = nlo;
+      hi = nhi;
+    }
+    for (uint64_t l = right.lo; l < right.hi; ++l) MergeLane(&lanes[l - lo], right.lanes[l - right.lo], integer_);
+  }
+
+  Json ToJson() const override {
+    Json j = Json::object();
+    j["lo"] = lo;
+    j["hi"] = hi;
+    Json n = Json::array(), nan = Json::array(), sum = Json::array(), mean = Json::array(),
+         m2 = Json::array(), mn = Json::array(), mx = Json::array();
+    for (const LaneStats& s : lanes) {
+      n.push_back(s.n);
+      nan.push_back(s.nan);
+      mean.push_back(JsonNumber(s.mean));
+      m2.push_back(JsonNumber(s.m2));
+      if (integer_) {
+        sum.push_back(Int128ToString(s.isum));
+        mn.push_back(Int128ToString(s.imin));
+        mx.push_back(Int128ToString(s.imax));
+      } else {
+        sum.push_back(JsonNumber(s.sum));
+        mn.push_back(JsonNumber(s.min));
+        mx.push_back(JsonNumber(s.max));
+      }
+    }
+    j["n"] = std::move(n);
+    j["nan"] = std::move(nan);
+    j["sum"] = std::move(sum);
+    j["mean"] = std::move(mean);
+    j["m2"] = std::move(m2);
+    j["min"] = std::move(mn);
+    j["max"] = std::move(mx);
+    return j;
+  }
+
+  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, bool integer) {
+    auto p = std::make_unique<StatsPartial>(integer);
+    try {
+      p->lo = j.at("lo").get<uint64_t>();
+      p->hi = j.at("hi").get<uint64_t>();
+      const size_t k = static_cast<size_t>(p->hi - p->lo);
+      const Json &n = j.at("n"), &nan = j.at("nan"), &sum = j.at("sum"), &mean = j.at("mean"),
+                 &m2 = j.at("m2"), &mn = j.at("min"), &mx = j.at("max");
+      if (p->hi < p->lo || n.size() != k || nan.size() != k || sum.size() != k || mean.size() != k ||
+          m2.size() != k || mn.size() != k || mx.size() != k)
+        return Error(Code::kDataErr, "stats partial: inconsistent lane counts");
+      p->lanes.resize(k);
+      for (size_t i = 0; i < k; ++i) {
+        LaneStats& s = p->lanes[i];
+        s.n = n[i].get<int64_t>();
+        s.nan = nan[i].get<int64_t>();
+        MM_ASSIGN_OR_RETURN(s.mean, JsonToDouble(mean[i]));
+        MM_ASSIGN_OR_RETURN(s.m2, JsonToDouble(m2[i]));
+        if (integer) {
+          MM_ASSIGN_OR_RETURN(s.isum, JsonToInt128(sum[i]));
+          MM_ASSIGN_OR_RETURN(s.imin, JsonToInt128(mn[i]));
+          MM_ASSIGN_OR_RETURN(s.imax, JsonToInt128(mx[i]));
+        } else {
+          MM_ASSIGN_OR_RETURN(s.sum, JsonToDouble(sum[i]));
+          MM_ASSIGN_OR_RETURN(s.min, JsonToDouble(mn[i]));
+          MM_ASSIGN_OR_RETURN(s.max, JsonToDouble(mx[i]));
+        }
+      }
+    } catch (const nlohmann::json::exception& e) {
+      return Error(Code::kDataErr, std::string("stats partial: ") + e.what());
+    }
+    return std::unique_ptr<Partial>(std::move(p));
+  }
+
+ private:
+  bool integer_;
+};
+
+// The two sweeps over one block, for element type Traits in byte order kSwap.
+template <class Traits, bool kSwap>
+void SweepBlock(const LaneGeometry& geo, const Chunk& chunk, StatsPartial* p) {
+  using Storage = typename Traits::Storage;
+  constexpr bool kFloat = Traits::kIsFloat;
+  const char* base = chunk.data;
+  auto at = [&](uint64_t i) { return LoadElement<Traits, kSwap>(base + i * sizeof(Storage)); };
+  LaneStats* lanes = p->lanes.data() - p->lo;  // indexed by absolute lane
+
+  // Sweep 1: count, nan, sum, min, max.
+  geo.ForEachRun(chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+    if (kept) {
+      for (uint64_t i = 0; i < len; ++i) {
+        LaneStats& s = lanes[lane + i];
+        const auto x = at(off + i);
+        if constexpr (kFloat) {
+          if (std::isnan(x)) {
+            ++s.nan;
+            continue;
+          }
+          if (s.n == 0 || x < s.min) s.min = x;
+          if (s.n == 0 || x > s.max) s.max = x;
+          s.sum += x;
+        } else {
+          const __int128 v = static_cast<__int128>(x);
+          if (s.n == 0 || v < s.imin) s.imin = v;
+          if (s.n == 0 || v > s.imax) s.imax = v;
+          s.isum += v;
+        }
+        ++s.n;
+      }
+    } else {
+      LaneStats& s = lanes[lane];
+      if constexpr (kFloat) {
+        double sum = 0, mn = std::numeric_limits<double>::infinity(), mx = -mn;
+        int64_t nan = 0;
+        for (uint64_t i = 0; i < len; ++i) {
+          const double x = at(off + i);
+          if (std::isnan(x)) {
+            ++nan;
+            continue;
+          }
+          sum += x;
+          mn = std::min(mn, x);
+          mx = std::max(mx, x);
+        }
+        const int64_t n = static_cast<int64_t>(len) - nan;
+        s.nan += nan;
+        if (n > 0) {
+          if (s.n == 0 || mn < s.min) s.min = mn;
+          if (s.n == 0 || mx > s.max) s.max = mx;
+          s.sum += sum;
+          s.n += n;
+        }
+      } else {
+        using V = decltype(at(0));
+        V mn = std::numeric_limits<V>::max(), mx = std::numeric_limits<V>::lowest();
+        __int128 sum = 0;
+        for (uint64_t i = 0; i < len; ++i) {
+          const V x = at(off + i);
+          sum += x;
+          mn = std::min(mn, x);
+          mx = std::max(mx, x);
+        }
+        if (s.n == 0 || mn < s.imin) s.imin = mn;
+        if (s.n == 0 || mx > s.imax) s.imax = mx;
+        s.isum += sum;
+        s.n += static_cast<int64_t>(len);
+      }
+    }
+  });
+  for (LaneStats& s : p->lanes) {
+    if (s.n > 0) s.mean = (kFloat ? s.sum : static_cast<double>(s.isum)) / static_cast<double>(s.n);
+  }
+  // Sweep 2: squared deviations from the block mean.
+  geo.ForEachRun(chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+    if (kept) {
+      for (uint64_t i = 0; i < len; ++i) {
+        const double d = static_cast<double>(at(off + i)) - lanes[lane + i].mean;
+        if (kFloat && std::isnan(d)) continue;
+        lanes[lane + i].m2 += d * d;
+      }
+    } else {
+      const double mean = lanes[lane].mean;
+      double m2 = 0;
+      for (uint64_t i = 0; i < len; ++i) {
+        const double d = static_cast<double>(at(off + i)) - mean;
+        if (kFloat && std::isnan(d)) continue;
+        m2 += d * d;
+      }
+      lanes[lane].m2 += m2;
+    }
+  });
+}
+
+class Stats : public Analysis {
+ public:
+  Stats(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo, std::vector<std::string> fields,
+        int64_t ddof, std::string output)
+      : Analysis(spec, dataset), geo_(std::move(geo)), fields_(std::move(fields)), ddof_(ddof),
+        output_(std::move(output)), integer_(!dataset.layout.dtype.is_float()) {}
+
+  std::unique_ptr<Partial> NewPartial(int) const override { return std::make_unique<StatsPartial>(integer_); }
+
+  Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
+    return StatsPartial::FromJson(j, integer_);
+  }
+
+  void Consume(int, const Chunk& chunk, Partial* base) const override {
+    auto* p = static_cast<StatsPartial*>(base);
+    const auto range = geo_.LaneRange(chunk.begin, chunk.end);
+    p->lo = range.first;
+    p->hi = range.second;
+    p->lanes.assign(range.second - range.first, LaneStats());
+    const DType dt = dataset_.layout.dtype;
+    VisitKind(dt.kind, [&](auto traits) {
+      using T = decltype(traits);
+      if (dt.needs_swap()) {
+        SweepBlock<T, true>(geo_, chunk, p);
+      } else {
+        SweepBlock<T, false>(geo_, chunk, p);
+      }
+    });
+  }
+
+  Status EndPass(int, const Partial& merged) override {
+    merged_ = static_cast<const StatsPartial&>(merged);
+    if (merged_.lo != 0 || merged_.hi != geo_.lanes())
+      return Error(Code::kWorkerFailed, name() + ": merged partials do not cover every lane");
+    return Status::OK();
+  }
+
+  Result<Json> Finish() override;
+
+ private:
+  // Field value of one lane as JSON.
+  Json Field(const std::string& f, const LaneStats& s) const {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const double dof = static_cast<double>(s.n - ddof_);
+    const double var = (s.n > 0 && dof > 0) ? s.m2 / dof : nan;
+    if (f == "count") return s.n;
+    if (f == "nan_count") return s.nan;
+    if (f == "sum") return integer_ ? JsonInt(s.isum) : JsonNumber(s.n ? s.sum : 0.0);
+    if (f == "mean") return JsonNumber(s.n ? s.mean : nan);
+    if (f == "var") return JsonNumber(var);
+    if (f == "std") return JsonNumber(std::sqrt(var));
+    if (f == "min") return integer_ ? (s.n ? JsonInt(s.imin) : Json("NaN")) : JsonNumber(s.n ? s.min : nan);
+    return integer_ ? (s.n ? JsonInt(s.imax) : Json("NaN")) : JsonNumber(s.n ? s.max : nan);
+  }
+  Result<Json> WriteFiles() const;
+
+  LaneGeometry geo_;
+  std::vector<std::string> fields_;
+  int64_t ddof_;
+  std::string output_;
+  bool integer_;
+  StatsPartial merged_{false};
+};
+
+// Nests a flat C-order list into `shape` (numpy's tolist()).
+Json Nest(const std::vector<Json>& flat, const std::vector<int64_t>& shape, size_t dim, size_t* pos) {
+  if (dim == shape.size()) return flat[(*pos)++];
+  Json out = Json::array();
+  for (int64_t i = 0; i < shape[dim]; ++i) out.push_back(Nest(flat, shape, dim + 1, pos));
+  return out;
+}
+
+Result<Json> Stats::Finish() {
+  const uint64_t lanes = geo_.lanes();
+  if (lanes * fields_.size() > kMaxInlineNumbers) return WriteFiles();
+  std::vector<uint64_t> order(lanes);  // output position -> internal lane
+  for (uint64_t l = 0; l < lanes; ++l) order[geo_.OutputIndex(l)] = l;
+  Json result = Json::object();
+  for (const std::string& f : fields_) {
+    std::vector<Json> flat;
+    flat.reserve(lanes);
+    for (uint64_t i = 0; i < lanes; ++i) flat.push_back(Field(f, merged_.lanes[order[i]]));
+    size_t pos = 0;
+    result[f] = Nest(flat, geo_.kept_shape(), 0, &pos);
+  }
+  return result;
+}
+
+Result<Json> Stats::WriteFiles() const {
+  const uint64_t lanes = geo_.lanes();
+  std::vector<uint64_t> order(lanes);
+  for (uint64_t l = 0; l < lanes; ++l) order[geo_.OutputIndex(l)] = l;
+  std::vector<TempOutput> outs;
+  Json files = Json::object();
+  for (const std::string& f : fields_) {
+    const std::string path = output_ + "." + f + ".npy";
+    // count/nan_count and exact integer fields as int64, the rest float64.
+    const bool as_int = f == "count" || f == "nan_count" ||
+                        (integer_ && (f == "sum" || f == "min" || f == "max"));
+    DType dt;
+    dt.kind = as_int ? Kind::kInt64 : Kind::kFloat64;
+    dt.big_endian = false;
+    std::string bytes = BuildNpyHeader(dt, geo_.kept_shape(), false);
+    const size_t header = bytes.size();
+    bytes.resize(header + lanes * 8);
+    for (uint64_t i = 0; i < lanes; ++i) {
+      const Json v = Field(f, merged_.lanes[order[i]]);
+      char* dst = &bytes[header + i * 8];
+      if (as_int) {
+        int64_t x = v.is_number_integer() ? v.get<int64_t>() : 0;
+        if (v.is_string() || v.is_number_unsigned()) {
+          // Beyond int64: exactness cannot be kept in an int64 file.
+          return ParamError(spec_, "output", "field '" + f + "' has values beyond int64; cannot write " + path);
+        }
+        std::memcpy(dst, &x, 8);
+      } else {
+        MM_ASSIGN_OR_RETURN(double x, JsonToDouble(v));
+        std::memcpy(dst, &x, 8);
+      }
+    }
+    MM_ASSIGN_OR_RETURN(TempOutput out, TempOutput::Create(path));
+    MM_RETURN_IF_ERROR(out.Write(bytes));
+    outs.push_back(std::move(out));
+    files[f] = path;
+  }
+  for (TempOutput& out : outs) MM_RETURN_IF_ERROR(out.Commit());
+  Json result = Json::object();
+  result["shape"] = geo_.kept_shape();
+  result["files"] = files;
+  return result;
+}
+
+}  // namespace
+
+void MergeLane(LaneStats* a, const LaneStats& b, bool integer) {
+  a->nan += b.nan;
+  if (b.n == 0) return;
+  if (a->n == 0) {
+    const int64_t nan = a->nan;
+    *a = b;
+    a->nan = nan;
+    return;
+  }
+  const double na = static_cast<double>(a->n), nb = static_cast<double>(b.n);
+  const double n = na + nb;
+  const double delta = b.mean - a->mean;
+  a->mean = a->mean + delta * (nb / n);
+  a->m2 = a->m2 + b.m2 + delta * delta * (na * nb / n);
+  a->n += b.n;
+  if (integer) {
+    a->isum += b.isum;
+    a->imin = std::min(a->imin, b.imin);
+    a->imax = std::max(a->imax, b.imax);
+  } else {
+    a->sum += b.sum;
+    a->min = std::min(a->min, b.min);
+    a->max = std::max(a->max, b.max);
+  }
+}
+
+Result<std::unique_ptr<Analysis>> MakeStats(const AnalysisSpec& spec, const Dataset& dataset) {
+  MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"axis", "ddof", "stats", "output"},
+                               "analyses[" + std::to_string(spec.index) + "]"));
+  const Json axis = spec.params.contains("axis") ? spec.params["axis"] : Json(nullptr);
+  MM_ASSIGN_OR_RETURN(std::vector<int> reduced, ParseAxes(spec, axis, dataset.layout.ndim()));
+  int64_t ddof = 0;
+  if (spec.params.contains("ddof")) {
+    const Json& d = spec.params["ddof"];
+    if (!d.is_number_integer() || d.get<int64_t>() < 0)
+      return ParamError(spec, "ddof", "must be a non-negative integer, got " + d.dump());
+    ddof = d.get<int64_t>();
+  }
+  std::vector<std::string> fields = kFields;
+  if (spec.params.contains("stats")) {
+    const Json& s = spec.params["stats"];
+    if (!s.is_array() || s.empty()) return ParamError(spec, "stats", "must be a non-empty list of field names");
+    std::vector<std::string> wanted;
+    for (const Json& f : s) {
+      if (!f.is_string() || std::find(kFields.begin(), kFields.end(), f.get<std::string>()) == kFields.end())
+        return ParamError(spec, "stats", "unknown field " + f.dump() + "; known: count, nan_count, sum, mean, var, std, min, max");
+      wanted.push_back(f.get<std::string>());
+    }
+    fields.clear();
+    for (const std::string& f : kFields)
+      if (std::find(wanted.begin(), wanted.end(), f) != wanted.end()) fields.push_back(f);
+  }
+  std::string output;
+  if (spec.params.contains("output")) {
+    if (!spec.params["output"].is_string() || spec.params["output"].get<std::string>().empty())
+      return ParamError(spec, "output", "must be a path prefix");
+    output = ResolvePath(spec.dir, spec.params["output"].get<std::string>());
+  }
+  LaneGeometry geo(dataset.layout, reduced);
+  if (geo.lanes() * fields.size() > kMaxInlineNumbers && output.empty())
+    return ParamError(spec, "output", "the result would hold " + std::to_string(geo.lanes() * fields.size()) +
+                                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
+                                          "each field to PREFIX.FIELD.npy");
+  return std::unique_ptr<Analysis>(new Stats(spec, dataset, std::move(geo), fields, ddof, output));
+}
+
+}  // namespace mm

@@ -1,0 +1,347 @@
+#include "runner/commands.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits.h>
+
+#include "common/dataset.h"
+#include "common/files.h"
+#include "common/json_util.h"
+#include "common/plan.h"
+#include "common/segment.h"
+#include "runner/coordinator.h"
+#include "runner/launcher.h"
+#include "runner/progress.h"
+
+namespace po = boost::program_options;
+
+namespace mm {
+
+const char* const kVersion = "0.1.0";
+
+void PrintError(const Status& st) {
+  if (st.ok()) return;
+  std::string msg = st.message();
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
+  std::fprintf(stderr, "mmrun: error: %s\n", msg.c_str());
+}
+
+std::string UsageText() {
+  return R"(Usage: mmrun [OPTIONS] CONFIG.json       run the analyses in CONFIG
+       mmrun validate CONFIG.json          check config and dataset, print the plan
+       mmrun inspect FILE [--dtype D --shape S --order O --offset B]
+       mmrun --help | --version
+
+Options of a run (a flag overrides the same key in the config):
+  -w, --workers N        worker processes (default: SLURM_CPUS_PER_TASK, else
+                         the CPUs this process may run on)
+      --launch fork|spawn  fork children, or spawn mmworker executables (fork)
+  -o, --output FILE      write the result JSON to FILE atomically (default:
+                         config "output", else stdout)
+      --progress[=SECS]  progress on stderr: a live line on a terminal, else a
+                         line every SECS (10)
+  -q, --quiet            nothing on stderr but errors
+      --timeout SECS     kill and retry a worker that runs longer
+      --retries N        times a failed worker's rows are run again (1)
+      --lock FILE        hold an exclusive lock on FILE; exit 75 if held
+
+Exit codes: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 worker failed,
+73 cannot create output, 74 I/O error, 75 locked, 77 permission denied,
+78 bad config, 130/143 interrupted.
+)";
+}
+
+namespace {
+
+Status UsageError(const std::string& msg) { return Error(Code::kUsage, msg + " (see mmrun --help)"); }
+
+int DefaultWorkers() {
+  if (const char* s = std::getenv("SLURM_CPUS_PER_TASK")) {
+    const int n = std::atoi(s);
+    if (n > 0) return n;
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return 1;
+}
+
+std::string WorkerExecutable() {
+  if (const char* env = std::getenv("MMRUN_WORKER")) return env;
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "mmworker";
+  buf[n] = '\0';
+  return DirName(buf) + "/mmworker";
+}
+
+// Holds an exclusive record lock on `path` for the life of the process.
+Result<FileDescriptor> TakeRunLock(const std::string& path) {
+  MM_ASSIGN_OR_RETURN(FileDescriptor fd, FileDescriptor::Open(path, O_RDWR | O_CREAT, 0644, Code::kCantCreate));
+  struct flock fl;
+  std::memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (::fcntl(fd.get(), F_SETLK, &fl) != 0) {
+    if (errno != EACCES && errno != EAGAIN) return FromErrno(errno, path + ": lock", Code::kIoErr);
+    struct flock probe;
+    std::memset(&probe, 0, sizeof probe);
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    std::string holder;
+    if (::fcntl(fd.get(), F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK)
+      holder = " (pid " + std::to_string(probe.l_pid) + ")";
+    return Error(Code::kLocked, "--lock " + path + ": held by another run" + holder);
+  }
+  return fd;
+}
+
+struct RunArgs {
+  std::string config;
+  int workers = 0;  // 0: config or default
+  std::string launch, output, lock;
+  double timeout = -1;
+  int retries = -1;
+  bool quiet = false;
+  bool progress_flag = false;
+  double progress_secs = 10;
+};
+
+Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
+  RunArgs r;
+  po::options_description opts;
+  std::string workers, retries, timeout;
+  opts.add_options()("workers,w", po::value<std::string>(&workers))("launch", po::value<std::string>(&r.launch))(
+      "output,o", po::value<std::string>(&r.output))("progress", po::value<double>()->implicit_value(10.0))(
+      "quiet,q", po::bool_switch(&r.quiet))("timeout", po::value<std::string>(&timeout))(
+      "retries", po::value<std::string>(&retries))("lock", po::value<std::string>(&r.lock))(
+      "shard", po::value<std::string>())("state", po::value<std::string>())(
+      "config", po::value<std::vector<std::string>>());
+  po::positional_options_description pos;
+  pos.add("config", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return UsageError(e.what());
+  }
+  if (vm.count("shard") || vm.count("state"))
+    return UsageError(std::string(vm.count("shard") ? "--shard" : "--state") + " is not available in this version");
+  if (!vm.count("config")) return UsageError("missing CONFIG.json");
+  const auto configs = vm["config"].as<std::vector<std::string>>();
+  if (configs.size() != 1) return UsageError("expected one CONFIG.json, got " + std::to_string(configs.size()) + " arguments");
+  r.config = configs[0];
+  auto parse_int = [](const std::string& s, const char* flag, int lo, int hi, int* out) -> Status {
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0' || errno != 0 || v < lo || v > hi)
+      return UsageError(std::string(flag) + " takes an integer from " + std::to_string(lo) + " to " +
+                        std::to_string(hi) + ", got '" + s + "'");
+    *out = static_cast<int>(v);
+    return Status::OK();
+  };
+  if (vm.count("workers")) MM_RETURN_IF_ERROR(parse_int(workers, "--workers", 1, 4096, &r.workers));
+  if (vm.count("retries")) MM_RETURN_IF_ERROR(parse_int(retries, "--retries", 0, 100, &r.retries));
+  if (vm.count("timeout")) {
+    char* end = nullptr;
+    r.timeout = std::strtod(timeout.c_str(), &end);
+    if (timeout.empty() || *end != '\0' || !(r.timeout > 0)) return UsageError("--timeout takes a positive number of seconds, got '" + timeout + "'");
+  }
+  if (vm.count("launch") && r.launch != "fork" && r.launch != "spawn")
+    return UsageError("--launch must be fork or spawn, got '" + r.launch + "'");
+  if (vm.count("progress")) {
+    r.progress_flag = true;
+    r.progress_secs = vm["progress"].as<double>();
+    if (!(r.progress_secs > 0)) return UsageError("--progress takes a positive number of seconds");
+  }
+  return r;
+}
+
+Result<std::unique_ptr<Plan>> LoadPlan(const std::string& config_path) {
+  MM_ASSIGN_OR_RETURN(Json j, ReadConfigJson(config_path));
+  return Plan::Build(j, DirName(AbsolutePath(config_path)));
+}
+
+Status Run(const std::vector<std::string>& args) {
+  const auto t0 = std::chrono::steady_clock::now();
+  MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
+  const sigset_t child_mask = BlockRunSignals();
+  Segment::RemoveStale();
+  FileDescriptor lock;
+  if (!a.lock.empty()) {
+    MM_ASSIGN_OR_RETURN(lock, TakeRunLock(a.lock));
+  }
+  MM_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, LoadPlan(a.config));
+  const RunOptions& cfg = plan->config.run;
+  RunSettings settings;
+  settings.workers = a.workers > 0 ? a.workers : cfg.workers.value_or(DefaultWorkers());
+  settings.retries = a.retries >= 0 ? a.retries : cfg.retries.value_or(1);
+  settings.timeout_s = a.timeout > 0 ? a.timeout : cfg.timeout.value_or(0);
+  const std::string launch = !a.launch.empty() ? a.launch : cfg.launch.value_or("fork");
+  std::string output = !a.output.empty() ? AbsolutePath(a.output) : cfg.output.value_or("");
+  // Create the output's temporary file now, so an unwritable target fails
+  // before any worker starts.
+  TempOutput out;
+  if (!output.empty()) {
+    MM_ASSIGN_OR_RETURN(out, TempOutput::Create(output));
+  }
+  Progress::Mode mode = Progress::Mode::kOff;
+  if (!a.quiet && (a.progress_flag || ::isatty(2))) mode = ::isatty(2) ? Progress::Mode::kLive : Progress::Mode::kLines;
+  Progress progress(mode, a.progress_secs, static_cast<uint64_t>(plan->dataset.layout.rows()),
+                    plan->dataset.layout.row_bytes(), static_cast<int>(plan->passes.size()));
+  settings.progress = &progress;
+  const int slots = static_cast<int>(std::min<int64_t>(settings.workers, plan->partition.units()));
+  MM_ASSIGN_OR_RETURN(Segment segment, Segment::Create(static_cast<uint32_t>(std::max(1, slots))));
+  ProcessLauncher launcher(launch == "spawn", WorkerExecutable(), child_mask);
+  Result<Json> results = RunPasses(*plan, settings, segment, launcher);
+  progress.Finish();
+  if (!results.ok()) return results.status();
+  Json doc = Json::object();
+  Json meta = Json::object();
+  meta["version"] = kVersion;
+  meta["workers"] = settings.workers;
+  meta["launch"] = launch;
+  meta["elapsed_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  meta["rows"] = plan->dataset.layout.rows();
+  uint64_t scanned = 0;
+  for (const PassPlan& p : plan->passes) scanned += p.writes ? 0 : plan->dataset.layout.data_bytes();
+  meta["bytes_scanned"] = scanned;
+  meta["passes"] = plan->passes.size();
+  doc["mmrun"] = meta;
+  doc["dataset"] = DatasetJson(plan->dataset);
+  doc["results"] = std::move(*results);
+  const std::string text = DumpDocument(doc);
+  if (const int sig = TakePendingSignal()) return Error(static_cast<Code>(128 + sig), "interrupted: nothing written");
+  if (!output.empty()) {
+    MM_RETURN_IF_ERROR(out.Write(text));
+    return out.Commit();
+  }
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+    return Error(Code::kIoErr, "cannot write the result to stdout");
+  return Status::OK();
+}
+
+Status Validate(const std::vector<std::string>& args) {
+  if (args.size() != 1) return UsageError("validate takes one CONFIG.json");
+  MM_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, LoadPlan(args[0]));
+  Json j = plan->Describe();
+  const RunOptions& cfg = plan->config.run;
+  j["workers"] = cfg.workers.value_or(DefaultWorkers());
+  j["launch"] = cfg.launch.value_or("fork");
+  j["output"] = cfg.output ? Json(*cfg.output) : Json(nullptr);
+  const std::string text = DumpDocument(j);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return Status::OK();
+}
+
+Result<std::vector<int64_t>> ParseShapeArg(std::string s) {
+  std::vector<int64_t> shape;
+  for (char& c : s)
+    if (c == '[' || c == ']' || c == '(' || c == ')') c = ' ';
+  size_t pos = 0;
+  while (pos < s.size()) {
+    const size_t comma = s.find(',', pos);
+    const std::string part = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? s.size() : comma + 1;
+    char* end = nullptr;
+    const long long v = std::strtoll(part.c_str(), &end, 10);
+    while (end && *end == ' ') ++end;
+    if (part.find_first_not_of(' ') == std::string::npos) continue;
+    if (end == nullptr || *end != '\0') return UsageError("--shape takes integers like 1000,10, got '" + s + "'");
+    shape.push_back(v);
+  }
+  if (shape.empty()) return UsageError("--shape takes integers like 1000,10");
+  return shape;
+}
+
+Status Inspect(const std::vector<std::string>& args) {
+  po::options_description opts;
+  std::string dtype, shape, order;
+  long long offset = -1;
+  opts.add_options()("dtype", po::value<std::string>(&dtype))("shape", po::value<std::string>(&shape))(
+      "order", po::value<std::string>(&order))("offset", po::value<long long>(&offset))(
+      "file", po::value<std::vector<std::string>>());
+  po::positional_options_description pos;
+  pos.add("file", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return UsageError(e.what());
+  }
+  if (!vm.count("file") || vm["file"].as<std::vector<std::string>>().size() != 1)
+    return UsageError("inspect takes one FILE");
+  DatasetSpec hints;
+  if (!dtype.empty()) hints.dtype = dtype;
+  if (!shape.empty()) {
+    MM_ASSIGN_OR_RETURN(std::vector<int64_t> s, ParseShapeArg(shape));
+    hints.shape = s;
+  }
+  if (!order.empty()) {
+    if (order != "C" && order != "F") return UsageError("--order must be C or F");
+    hints.order = order[0];
+  }
+  if (offset >= 0) hints.offset = static_cast<uint64_t>(offset);
+  const std::string path = AbsolutePath(vm["file"].as<std::vector<std::string>>()[0]);
+  Result<Dataset> d = InspectFile(path, hints);
+  if (!d.ok()) {
+    // Flag values are command-line input, not config keys.
+    const Status& st = d.status();
+    return st.code() == Code::kConfig ? Error(Code::kUsage, st.message()) : st;
+  }
+  Json j = Json::object();
+  j["path"] = d->path;
+  j["format"] = d->format;
+  j["npy_version"] = d->format == "npy" ? Json(std::to_string(d->npy_major) + "." + std::to_string(d->npy_minor))
+                                        : Json(nullptr);
+  j["dtype"] = d->layout.dtype.descr();
+  j["shape"] = d->layout.shape;
+  j["order"] = std::string(1, d->layout.order);
+  j["offset"] = d->layout.offset;
+  j["rows"] = d->layout.rows();
+  j["row_bytes"] = d->layout.row_bytes();
+  j["bytes"] = d->file_bytes;
+  j["data_bytes"] = d->layout.data_bytes();
+  j["trailing_bytes"] = d->layout.trailing_bytes;
+  const std::string text = DumpDocument(j);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return Status::OK();
+}
+
+}  // namespace
+
+int RunCommand(const std::vector<std::string>& args) {
+  const Status st = Run(args);
+  PrintError(st);
+  return st.exit_code();
+}
+
+int ValidateCommand(const std::vector<std::string>& args) {
+  const Status st = Validate(args);
+  PrintError(st);
+  return st.exit_code();
+}
+
+int InspectCommand(const std::vector<std::string>& args) {
+  const Status st = Inspect(args);
+  PrintError(st);
+  return st.exit_code();
+}
+
+int NotYetCommand(const std::string& name) {
+  const Status st = UsageError("'" + name + "' is not available in this version");
+  PrintError(st);
+  return st.exit_code();
+}
+
+}  // namespace mm

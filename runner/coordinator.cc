@@ -1,0 +1,194 @@
+#include "runner/coordinator.h"
+
+#include <sys/wait.h>
+
+#include <chrono>
+#include <map>
+
+#include "common/merge_tree.h"
+
+namespace mm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Running {
+  uint32_t slot;
+  Clock::time_point started;
+  bool timed_out = false;
+};
+
+struct SlotTask {
+  int64_t row_begin, row_end;
+  uint32_t attempt = 0;
+  std::string payload;
+  bool done = false;
+};
+
+std::string RowsText(const SlotTask& t) {
+  return "rows [" + std::to_string(t.row_begin) + ", " + std::to_string(t.row_end) + ")";
+}
+
+void StopAll(std::map<pid_t, Running>* running, Launcher& launcher) {
+  for (const auto& r : *running) launcher.Kill(r.first);
+  while (!running->empty()) {
+    const WaitEvent ev = launcher.Wait(100);
+    if (ev.kind == WaitEvent::kExited) running->erase(ev.pid);
+  }
+}
+
+// Exit statuses a worker uses for errors that a retry cannot fix.
+bool IsFatalExit(int status) {
+  if (!WIFEXITED(status)) return false;
+  const int code = WEXITSTATUS(status);
+  return code == 65 || code == 66 || code == 73 || code == 74 || code == 77;
+}
+
+Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segment, Launcher& launcher) {
+  MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), plan.ToJson(pass).dump()));
+  const std::string map_path = plan.MapPath(pass);
+  std::vector<SlotTask> tasks;
+  for (int w = 0; w < settings.workers; ++w) {
+    const auto rows = plan.partition.RowsOf(w, settings.workers);
+    if (rows.first < rows.second) tasks.push_back(SlotTask{rows.first, rows.second});
+  }
+  std::map<pid_t, Running> running;
+  auto start = [&](uint32_t slot) -> Status {
+    SlotTask& t = tasks[slot];
+    ++t.attempt;
+    segment.PrepareSlot(slot, t.attempt, static_cast<uint64_t>(t.row_begin), static_cast<uint64_t>(t.row_end));
+    WorkerTask wt;
+    wt.plan = &plan;
+    wt.pass = pass;
+    wt.map_path = map_path;
+    wt.slot = slot;
+    wt.attempt = t.attempt;
+    wt.row_begin = t.row_begin;
+    wt.row_end = t.row_end;
+    MM_ASSIGN_OR_RETURN(pid_t pid, launcher.Start(wt, segment.name()));
+    running[pid] = Running{slot, Clock::now()};
+    return Status::OK();
+  };
+  for (uint32_t s = 0; s < tasks.size(); ++s) {
+    const Status st = start(s);
+    if (!st.ok()) {
+      StopAll(&running, launcher);
+      return st;
+    }
+  }
+  while (!running.empty()) {
+    const WaitEvent ev = launcher.Wait(100);
+    if (ev.kind == WaitEvent::kSignal) {
+      StopAll(&running, launcher);
+      return Error(static_cast<Code>(128 + ev.signo), std::string("interrupted by ") +
+                                                          (ev.signo == SIGINT ? "SIGINT" : "SIGTERM") +
+                                                          ": workers stopped, nothing written");
+    }
+    if (ev.kind == WaitEvent::kExited) {
+      auto it = running.find(ev.pid);
+      if (it == running.end()) continue;
+      const Running r = it->second;
+      running.erase(it);
+      SlotTask& t = tasks[r.slot];
+      std::string why;
+      if (WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 0) {
+        Result<std::string> payload = segment.ReadCommitted(r.slot, t.attempt);
+        if (payload.ok()) {
+          t.payload = std::move(*payload);
+          t.done = true;
+          continue;
+        }
+        why = "exited 0 but its " + payload.status().message();
+      } else if (IsFatalExit(ev.status)) {
+        std::string msg = segment.FailureMessage(r.slot, t.attempt);
+        const int code = WEXITSTATUS(ev.status);
+        if (msg.empty() && code == 74)
+          msg = plan.dataset.path + ": I/O error while reading (the file may have shrunk under the run)";
+        if (msg.empty()) msg = "worker " + std::to_string(r.slot) + " failed";
+        StopAll(&running, launcher);
+        return Error(static_cast<Code>(code), msg + " (worker " + std::to_string(r.slot) + ", " + RowsText(t) + ")");
+      } else {
+        why = r.timed_out ? "timed out after " + std::to_string(settings.timeout_s) + " s and was killed"
+                          : DescribeExit(ev.status);
+        const std::string msg = segment.FailureMessage(r.slot, t.attempt);
+        if (!msg.empty()) why += ": " + msg;
+      }
+      if (static_cast<int>(t.attempt) <= settings.retries) {
+        const Status st = start(r.slot);
+        if (!st.ok()) {
+          StopAll(&running, launcher);
+          return st;
+        }
+        continue;
+      }
+      StopAll(&running, launcher);
+      return Error(Code::kWorkerFailed, "worker " + std::to_string(r.slot) + " (" + RowsText(t) + ") " + why +
+                                            " after " + std::to_string(t.attempt) + " attempt" +
+                                            (t.attempt > 1 ? "s" : ""));
+    }
+    const auto now = Clock::now();
+    uint64_t rows_done = 0;
+    for (uint32_t s = 0; s < tasks.size(); ++s)
+      rows_done += tasks[s].done ? static_cast<uint64_t>(tasks[s].row_end - tasks[s].row_begin) : segment.Progress(s);
+    if (settings.progress) settings.progress->Update(pass, rows_done);
+    if (settings.timeout_s > 0) {
+      for (auto& r : running) {
+        if (!r.second.timed_out && std::chrono::duration<double>(now - r.second.started).count() > settings.timeout_s) {
+          r.second.timed_out = true;
+          launcher.Kill(r.first);
+        }
+      }
+    }
+  }
+  // Merge every slot's tree nodes in block order.
+  const PassPlan& pp = plan.passes[static_cast<size_t>(pass)];
+  TreeReducer<PartialSet> tree;
+  for (uint32_t s = 0; s < tasks.size(); ++s) {
+    const std::string where = "worker " + std::to_string(s) + " (" + RowsText(tasks[s]) + ")";
+    MM_ASSIGN_OR_RETURN(Json doc, ParseJson(tasks[s].payload, where + " partials", Code::kWorkerFailed));
+    if (!doc.contains("nodes") || !doc["nodes"].is_array())
+      return Error(Code::kWorkerFailed, where + ": malformed partials");
+    for (const Json& node : doc["nodes"]) {
+      if (!node.contains("partials") || node["partials"].size() != pp.steps.size())
+        return Error(Code::kWorkerFailed, where + ": malformed partials");
+      PartialSet set;
+      for (size_t i = 0; i < pp.steps.size(); ++i) {
+        const Analysis& a = *plan.analyses[static_cast<size_t>(pp.steps[i].analysis)];
+        Result<std::unique_ptr<Partial>> p = a.PartialFromJson(pp.steps[i].pass, node["partials"][i]);
+        if (!p.ok()) return Error(Code::kWorkerFailed, where + ": " + p.status().message());
+        set.parts.push_back(std::move(*p));
+      }
+      tree.Push(node.value("level", 0), node.value("start", int64_t{0}), std::move(set));
+    }
+  }
+  if (tree.empty()) return Error(Code::kWorkerFailed, "no worker produced a partial");
+  PartialSet root = tree.Finish();
+  for (size_t i = 0; i < pp.steps.size(); ++i) {
+    Analysis& a = *plan.analyses[static_cast<size_t>(pp.steps[i].analysis)];
+    MM_RETURN_IF_ERROR(a.EndPass(pp.steps[i].pass, *root.parts[i]));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment, Launcher& launcher) {
+  for (int pass = 0; pass < static_cast<int>(plan.passes.size()); ++pass) {
+    const PassPlan& pp = plan.passes[static_cast<size_t>(pass)];
+    if (pp.writes && pp.steps[0].pass == 0)
+      MM_RETURN_IF_ERROR(plan.analyses[static_cast<size_t>(pp.steps[0].analysis)]->Prepare());
+    MM_RETURN_IF_ERROR(RunPass(plan, pass, settings, segment, launcher));
+  }
+  if (const int sig = TakePendingSignal())
+    return Error(static_cast<Code>(128 + sig), "interrupted: nothing written");
+  Json results = Json::object();
+  for (auto& a : plan.analyses) {
+    MM_ASSIGN_OR_RETURN(Json r, a->Finish());
+    results[a->name()] = std::move(r);
+  }
+  return results;
+}
+
+}  // namespace mm
+

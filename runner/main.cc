@@ -1,0 +1,47 @@
+// mmrun: the command line (SPEC §1). A table of subcommands; everything
+// else lives in runner/commands.cc and common/.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "runner/commands.h"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+int Merge(const std::vector<std::string>&) { return mm::NotYetCommand("merge"); }
+int Recover(const std::vector<std::string>&) { return mm::NotYetCommand("recover"); }
+
+const Subcommand kSubcommands[] = {
+    {"validate", &mm::ValidateCommand},
+    {"inspect", &mm::InspectCommand},
+    {"merge", &Merge},
+    {"recover", &Recover},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::fputs(mm::UsageText().c_str(), stdout);
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("mmrun %s\n", mm::kVersion);
+      return 0;
+    }
+  }
+  if (!args.empty()) {
+    for (const Subcommand& s : kSubcommands) {
+      if (args[0] == s.name) return s.run(std::vector<std::string>(args.begin() + 1, args.end()));
+    }
+  }
+  return mm::RunCommand(args);
+}

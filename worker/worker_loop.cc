@@ -1,0 +1,132 @@
+#include "worker/worker_loop.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/files.h"
+#include "common/merge_tree.h"
+
+namespace mm {
+
+namespace {
+
+constexpr int kExitBusError = 74;
+
+void OnSigbus(int) { _exit(kExitBusError); }
+
+// Parses MMRUN_TEST_FAULT; returns the row count after which to fail, or -1.
+int64_t FaultAfterRows(const char* key) {
+  const char* env = std::getenv("MMRUN_TEST_FAULT");
+  if (env == nullptr) return -1;
+  const std::string s = env, k = std::string(key) + "=";
+  const size_t pos = s.find(k);
+  if (pos == std::string::npos) return -1;
+  return std::atoll(s.c_str() + pos + k.size());
+}
+
+}  // namespace
+
+void InstallWorkerSignalHandlers() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = OnSigbus;
+  sigaction(SIGBUS, &sa, nullptr);
+}
+
+Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(uint64_t)>& progress) {
+  const Plan& plan = *task.plan;
+  const PassPlan& pass = plan.passes[static_cast<size_t>(task.pass)];
+  const Layout& layout = plan.dataset.layout;
+  const Partition& part = plan.partition;
+  const uint64_t item = static_cast<uint64_t>(layout.dtype.itemsize());
+  const int64_t b0 = part.first_block_of_row(task.row_begin), b1 = part.first_block_of_row(task.row_end);
+  const int64_t kill_after = task.attempt == 1 ? FaultAfterRows("kill_after_rows") : -1;
+  const int64_t exit_after = task.attempt == 1 ? FaultAfterRows("exit_after_rows") : -1;
+  TreeReducer<PartialSet> tree;
+  int64_t b = b0;
+  while (b < b1) {
+    // A window of whole blocks, at most kWindowBytes (at least one block).
+    int64_t e = b + 1;
+    while (e < b1 && (part.block_end(e) - part.block_begin(b)) * item <= kWindowBytes) ++e;
+    const uint64_t first = part.block_begin(b), last = part.block_end(e - 1);
+    MM_ASSIGN_OR_RETURN(MappedRegion window,
+                        MappedRegion::Map(task.map_path, pass.writes, layout.offset + first * item,
+                                          (last - first) * item, Code::kIoErr));
+    window.AdviseSequential();
+    for (int64_t k = b; k < e; ++k) {
+      Chunk chunk;
+      chunk.begin = part.block_begin(k);
+      chunk.end = part.block_end(k);
+      chunk.data = window.data() + (chunk.begin - first) * item;
+      chunk.block = k;
+      PartialSet set;
+      for (const PassStep& s : pass.steps) {
+        const Analysis& a = *plan.analyses[static_cast<size_t>(s.analysis)];
+        set.parts.push_back(a.NewPartial(s.pass));
+        a.Consume(s.pass, chunk, set.parts.back().get());
+      }
+      tree.Push(0, k, std::move(set));
+    }
+    if (pass.writes) MM_RETURN_IF_ERROR(window.Flush(task.map_path));
+    const int64_t rows_done = static_cast<int64_t>(last / layout.row_elements()) - task.row_begin;
+    progress(static_cast<uint64_t>(std::max<int64_t>(0, rows_done)));
+    if (kill_after >= 0 && rows_done >= kill_after) ::kill(::getpid(), SIGKILL);
+    if (exit_after >= 0 && rows_done >= exit_after) _exit(3);
+    b = e;
+  }
+  Json nodes = Json::array();
+  for (const auto& node : tree.nodes()) {
+    Json parts = Json::array();
+    for (const auto& p : node.value.parts) parts.push_back(p->ToJson());
+    nodes.push_back(Json{{"level", node.level}, {"start", node.start}, {"partials", std::move(parts)}});
+  }
+  return Json{{"nodes", std::move(nodes)}}.dump();
+}
+
+int RunWorker(const WorkerTask& task, const std::string& segment_name) {
+  Result<Segment> seg = Segment::Open(segment_name);
+  if (!seg.ok()) return seg.status().exit_code();
+  Result<std::string> payload = ScanTask(task, [&](uint64_t rows) { seg->SetProgress(task.slot, rows); });
+  if (!payload.ok()) {
+    (void)seg->FailSlot(task.slot, task.attempt, payload.status().message());
+    return payload.status().exit_code();
+  }
+  const Status st = seg->CommitSlot(task.slot, task.attempt, *payload);
+  if (!st.ok()) {
+    (void)seg->FailSlot(task.slot, task.attempt, st.message());
+    return st.exit_code();
+  }
+  return 0;
+}
+
+int RunSpawnedWorker(const std::string& segment_name, uint32_t slot) {
+  InstallWorkerSignalHandlers();
+  Result<Segment> seg = Segment::Open(segment_name);
+  if (!seg.ok()) return seg.status().exit_code();
+  if (slot >= seg->slots()) return static_cast<int>(Code::kUsage);
+  Result<std::string> text = seg->ReadPlan();
+  if (!text.ok()) return text.status().exit_code();
+  Result<Json> j = ParseJson(*text, "plan", Code::kDataErr);
+  if (!j.ok()) return j.status().exit_code();
+  Result<std::unique_ptr<Plan>> plan = Plan::FromJson(*j);
+  const segfmt::SlotEntry entry = seg->Entry(slot);
+  if (!plan.ok()) {
+    (void)seg->FailSlot(slot, entry.attempt, plan.status().message());
+    return plan.status().exit_code();
+  }
+  WorkerTask task;
+  task.plan = plan->get();
+  task.pass = (*j)["pass"].get<int>();
+  task.map_path = (*j)["map_path"].get<std::string>();
+  task.slot = slot;
+  task.attempt = entry.attempt;
+  task.row_begin = static_cast<int64_t>(entry.row_begin);
+  task.row_end = static_cast<int64_t>(entry.row_end);
+  return RunWorker(task, segment_name);
+}
+
+}  // namespace mm
