@@ -63,7 +63,9 @@ Status RawLayout(const DatasetSpec& spec, Dataset* d) {
   if (d->mode == "w+") {
     for (int64_t n : *spec.shape)
       if (n == -1) return Error(Code::kConfig, "config key 'dataset.shape': -1 is not allowed with mode w+");
-    return ResolveShape(*spec.shape, UINT64_MAX / 2, &d->layout);
+    MM_RETURN_IF_ERROR(ResolveShape(*spec.shape, UINT64_MAX / 2, &d->layout));
+    d->layout.trailing_bytes = 0;
+    return Status::OK();
   }
   if (d->file_bytes < d->layout.offset) {
     return Error(Code::kDataErr, d->path + ": file too small: " + std::to_string(d->file_bytes) +
