@@ -121,6 +121,7 @@ Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints) {
   DatasetSpec spec = hints;
   spec.path = path;
   spec.mode = "r";
+  if (spec.dtype && !spec.shape) spec.shape = std::vector<int64_t>{-1};
   if (!spec.dtype && spec.format != "npy") {
     // Probe: a .npy describes itself; anything else is bytes.
     Result<Dataset> probe = [&]() -> Result<Dataset> {

@@ -23,6 +23,7 @@ struct Fill {
   FillKind kind = FillKind::kConstant;
   double a = 0, b = 1;  // uniform: low, high; normal: mean, std; constant: value
   uint64_t seed = 0;
+  __int128 exact = 0;  // constant: the value truncated toward zero, exactly
 };
 
 class GeneratePartial : public Partial {
@@ -77,7 +78,7 @@ typename Traits::Storage ValueAt(const Fill& fill, uint64_t index) {
         return static_cast<S>(index);  // wraps modulo 2^bits, as numpy's astype
       }
     case FillKind::kConstant:
-      if constexpr (!Traits::kIsFloat) return Cast<Traits>(std::trunc(fill.a));
+      if constexpr (Traits::kIsInteger) return static_cast<S>(fill.exact);  // range-checked at config time
       return Cast<Traits>(fill.a);
   }
   return S{};
@@ -229,19 +230,29 @@ Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const D
     keys = {"kind", "value"};
     if (!f.contains("value") || !(f["value"].is_number() || f["value"].is_boolean()))
       return ParamError(spec, "fill.value", "is required and must be a number");
-    fill.a = f["value"].is_boolean() ? (f["value"].get<bool>() ? 1.0 : 0.0) : f["value"].get<double>();
+    const Json& v = f["value"];
+    fill.a = v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>();
+    if (v.is_number_unsigned()) {
+      fill.exact = static_cast<__int128>(v.get<uint64_t>());
+    } else if (v.is_number_integer()) {
+      fill.exact = v.get<int64_t>();
+    } else if (std::fabs(fill.a) < 1e38) {
+      fill.exact = static_cast<__int128>(std::trunc(fill.a));
+    } else {
+      fill.exact = fill.a > 0 ? std::numeric_limits<__int128>::max() : std::numeric_limits<__int128>::min();
+    }
     const DType dt = dataset.layout.dtype;
     if (dt.is_integer()) {
       bool fits = true;
       VisitKind(dt.kind, [&](auto traits) {
         using S = typename decltype(traits)::Storage;
         if constexpr (decltype(traits)::kIsInteger) {
-          const double t = std::trunc(fill.a);
-          fits = t >= static_cast<double>(std::numeric_limits<S>::lowest()) &&
-                 t <= static_cast<double>(std::numeric_limits<S>::max());
+          fits = fill.exact >= static_cast<__int128>(std::numeric_limits<S>::lowest()) &&
+                 fill.exact <= static_cast<__int128>(std::numeric_limits<S>::max());
         }
       });
-      if (!fits) return ParamError(spec, "fill.value", f["value"].dump() + " is out of range for " + dt.name());
+      if (!fits || std::isnan(fill.a))
+        return ParamError(spec, "fill.value", v.dump() + " is out of range for " + dt.name());
     }
   } else {
     return ParamError(spec, "fill.kind", "must be uniform, normal, arange or constant, got " + f["kind"].dump());

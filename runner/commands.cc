@@ -168,7 +168,14 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
 
 Result<std::unique_ptr<Plan>> LoadPlan(const std::string& config_path) {
   MM_ASSIGN_OR_RETURN(Json j, ReadConfigJson(config_path));
-  return Plan::Build(j, DirName(AbsolutePath(config_path)));
+  Result<std::unique_ptr<Plan>> plan = Plan::Build(j, DirName(AbsolutePath(config_path)));
+  if (!plan.ok() && plan.status().code() == Code::kConfig) return plan.status().WithContext(config_path);
+  return plan;
+}
+
+// The output a run would write: the flag, else the config's "output".
+std::string OutputPath(const std::string& flag, const Plan& plan) {
+  return !flag.empty() ? AbsolutePath(flag) : plan.config.run.output.value_or("");
 }
 
 Status Run(const std::vector<std::string>& args) {
@@ -187,7 +194,7 @@ Status Run(const std::vector<std::string>& args) {
   settings.retries = a.retries >= 0 ? a.retries : cfg.retries.value_or(1);
   settings.timeout_s = a.timeout > 0 ? a.timeout : cfg.timeout.value_or(0);
   const std::string launch = !a.launch.empty() ? a.launch : cfg.launch.value_or("fork");
-  std::string output = !a.output.empty() ? AbsolutePath(a.output) : cfg.output.value_or("");
+  const std::string output = OutputPath(a.output, *plan);
   // Create the output's temporary file now, so an unwritable target fails
   // before any worker starts.
   TempOutput out;
@@ -233,6 +240,10 @@ Status Run(const std::vector<std::string>& args) {
 Status Validate(const std::vector<std::string>& args) {
   if (args.size() != 1) return UsageError("validate takes one CONFIG.json");
   MM_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, LoadPlan(args[0]));
+  const std::string output = OutputPath("", *plan);
+  if (!output.empty()) {
+    MM_ASSIGN_OR_RETURN(TempOutput probe, TempOutput::Create(output));  // removed unused
+  }
   Json j = plan->Describe();
   const RunOptions& cfg = plan->config.run;
   j["workers"] = cfg.workers.value_or(DefaultWorkers());

@@ -264,12 +264,16 @@ def _():
                                   "analyses": [{"op": "stats", "axis": 0}]})
         ref = reference_results(d, cfg)
         out = os.path.join(d, "result.json")
-        with open(out, "w") as f:
-            f.write("old contents\n")
-        old_inode = os.stat(out).st_ino
         for flag in ("-o", "--output"):
-            res = mm.run_mmrun(["-q", "--workers", 3, flag, out, cfg])
-            mm.check(res.code == 0, mm.describe([flag, out, cfg], res))
+            with open(out, "w") as f:
+                f.write("old contents\n")
+            # Holding the old file open keeps its inode from being reused.
+            with open(out) as old:
+                res = mm.run_mmrun(["-q", "--workers", 3, flag, out, cfg])
+                mm.check(res.code == 0, mm.describe([flag, out, cfg], res))
+                mm.check(os.fstat(old.fileno()).st_ino != os.stat(out).st_ino,
+                         "%s rewrote the old output in place instead of renaming a new file over it" % flag)
+                mm.eq(old.read(), "old contents\n", "the replaced file's contents (%s)" % flag)
             mm.eq(res.out, "", "stdout with %s" % flag)
             with open(out) as f:
                 text = f.read()
@@ -277,8 +281,6 @@ def _():
             mm.eq(spans["results"], ref["results"], "results written by %s" % flag)
             mm.eq(spans["dataset"], ref["dataset"], "dataset written by %s" % flag)
             mm.assert_no_leftovers(d)
-        mm.check(os.stat(out).st_ino != old_inode,
-                 "the old output was rewritten in place, not replaced by a rename")
 
 
 @mm.test("-o with a relative path is relative to the working directory")
