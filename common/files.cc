@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <random>
+#include <vector>
 
 namespace bip = boost::interprocess;
 
@@ -64,15 +65,40 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
+namespace {
+
+// Removes "." and "name/.." components and repeated slashes, lexically
+// (symlinks are left alone, as the user wrote them).
+std::string Normalize(const std::string& abs) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (pos <= abs.size()) {
+    const size_t slash = abs.find('/', pos);
+    const std::string part = abs.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  std::string out;
+  for (const std::string& p : parts) out += "/" + p;
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace
+
 std::string AbsolutePath(const std::string& path) {
-  if (!path.empty() && path[0] == '/') return path;
+  if (!path.empty() && path[0] == '/') return Normalize(path);
   char buf[PATH_MAX];
   if (::getcwd(buf, sizeof buf) == nullptr) return path;
-  return std::string(buf) + "/" + path;
+  return Normalize(std::string(buf) + "/" + path);
 }
 
 std::string ResolvePath(const std::string& base_dir, const std::string& path) {
-  if (!path.empty() && path[0] == '/') return path;
+  if (!path.empty() && path[0] == '/') return AbsolutePath(path);
   return AbsolutePath(base_dir == "." ? path : base_dir + "/" + path);
 }
 

@@ -75,14 +75,15 @@ def random_array(dtype, shape, rng, nan_fraction=0.05, nan_lanes=True):
         a = rng.normal(loc, scale, size=shape)
         a[rng.random(shape) < nan_fraction] = np.nan
         if nan_lanes:
+            s = a.shape
             if a.ndim == 2:
-                a[:, 2] = np.nan       # a lane of axis 0
-                a[3, :] = np.nan       # a lane of axis 1 / -1
+                a[:, 2 % s[1]] = np.nan               # a lane of axis 0
+                a[3 % s[0], :] = np.nan               # a lane of axis 1 / -1
             elif a.ndim == 3:
-                a[:, 1, 2] = np.nan    # axis 0
-                a[2, :, 3] = np.nan    # axis 1
-                a[4, 0, :] = np.nan    # axis -1
-                a[:, 3, :] = np.nan    # axes [0, 2]
+                a[:, 1 % s[1], 2 % s[2]] = np.nan     # axis 0
+                a[2 % s[0], :, 3 % s[2]] = np.nan     # axis 1
+                a[4 % s[0], 0, :] = np.nan            # axis -1
+                a[:, 3 % s[1], :] = np.nan            # axes [0, 2]
     return np.asarray(a).astype(dt)
 
 
@@ -496,6 +497,7 @@ def _():
     rng = rng_for("u64 big")
     top = np.iinfo(np.uint64).max
     a = (np.uint64(top) - rng.integers(0, 1000, size=(200, 3), dtype=np.uint64)).astype(">u8")
+    a[0, 0] = top
     a[:, 2] = rng.integers(0, 5, size=200, dtype=np.uint64)   # a lane whose sum fits
     with mm.tmpdir() as d:
         mm.write_raw(os.path.join(d, "x.dat"), a, offset=0)

@@ -1,0 +1,298 @@
+// Tests of common/segment: the shared segment's plan and slots round-trip,
+// and the reader refuses anything it cannot trust: a flipped payload byte, a
+// slot written by another launch, an uncommitted slot, a file that is not a
+// segment. Uses real POSIX shared memory in /dev/shm.
+#include "common/segment.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace mm {
+namespace {
+
+std::string ShmPath(const std::string& name) { return "/dev/shm" + name; }
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Segment MakeSegment(uint32_t slots, const std::string& plan = "{\"pass\": 0}") {
+  Result<Segment> seg = Segment::Create(slots);
+  REQUIRE(seg.ok());
+  REQUIRE(seg->SetPass(0, plan).ok());
+  return std::move(seg).value();
+}
+
+// A /dev/shm object of ours that is not a segment; unlinked on destruction.
+class FakeShm {
+ public:
+  FakeShm(const std::string& contents, mode_t mode) {
+    std::random_device rd;
+    name_ = "/" + std::string(segfmt::kNamePrefix) + std::to_string(::getuid()) + "-unittest" +
+            std::to_string(rd());
+    const int fd = ::shm_open(name_.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(::fchmod(fd, mode) == 0);
+    REQUIRE(::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()));
+    ::close(fd);
+  }
+  ~FakeShm() { ::shm_unlink(name_.c_str()); }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+};
+
+TEST_CASE("Segment: create, set a pass and read the plan back", "[segment]") {
+  Result<Segment> seg = Segment::Create(3);
+  REQUIRE(seg.ok());
+  CHECK(seg->slots() == 3);
+  CHECK(seg->name().rfind("/mmrun-" + std::to_string(::getuid()) + "-", 0) == 0);
+  const std::string plan = "{\"analyses\": [1, 2, 3], \"text\": \"" + std::string(10000, 'x') + "\"}";
+  REQUIRE(seg->SetPass(0, plan).ok());
+  Result<std::string> back = seg->ReadPlan();
+  REQUIRE(back.ok());
+  CHECK(*back == plan);
+  // A worker opening it by name reads the same plan and slot count.
+  Result<Segment> worker = Segment::Open(seg->name());
+  REQUIRE(worker.ok());
+  CHECK(worker->slots() == 3);
+  Result<std::string> wplan = worker->ReadPlan();
+  REQUIRE(wplan.ok());
+  CHECK(*wplan == plan);
+  // A later pass replaces the plan.
+  REQUIRE(seg->SetPass(1, "second").ok());
+  CHECK(*worker->ReadPlan() == "second");
+}
+
+TEST_CASE("Segment: a committed slot returns its payload", "[segment]") {
+  Segment seg = MakeSegment(2);
+  seg.PrepareSlot(0, 1, 0, 100);
+  seg.PrepareSlot(1, 1, 100, 250);
+  CHECK(seg.Entry(1).row_begin == 100);
+  CHECK(seg.Entry(1).row_end == 250);
+  CHECK(seg.Entry(1).attempt == 1);
+  CHECK(seg.Entry(1).state == segfmt::kRunning);
+  Result<Segment> worker = Segment::Open(seg.name());
+  REQUIRE(worker.ok());
+  std::string big(300000, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 + 7);
+  REQUIRE(worker->CommitSlot(0, 1, "{\"nodes\": []}").ok());
+  REQUIRE(worker->CommitSlot(1, 1, big).ok());
+  Result<std::string> p0 = seg.ReadCommitted(0, 1);
+  REQUIRE(p0.ok());
+  CHECK(*p0 == "{\"nodes\": []}");
+  Result<std::string> p1 = seg.ReadCommitted(1, 1);
+  REQUIRE(p1.ok());
+  CHECK(*p1 == big);
+  CHECK(seg.Entry(0).state == segfmt::kCommitted);
+  // An empty payload is a valid commit too.
+  seg.PrepareSlot(0, 2, 0, 100);
+  REQUIRE(worker->CommitSlot(0, 2, "").ok());
+  Result<std::string> empty = seg.ReadCommitted(0, 2);
+  REQUIRE(empty.ok());
+  CHECK(empty->empty());
+}
+
+TEST_CASE("Segment: rejects a flipped payload byte", "[segment]") {
+  Segment seg = MakeSegment(2);
+  seg.PrepareSlot(1, 1, 0, 10);
+  REQUIRE(seg.CommitSlot(1, 1, "a payload worth protecting").ok());
+  REQUIRE(seg.ReadCommitted(1, 1).ok());
+  seg.CorruptPayloadForTest(1);
+  Result<std::string> r = seg.ReadCommitted(1, 1);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kWorkerFailed);
+  CHECK_THAT(r.status().message(), Catch::Contains("checksum"));
+  CHECK_THAT(r.status().message(), Catch::Contains("slot 1"));
+  // Flipping it back restores the slot: the checksum covers the bytes only.
+  seg.CorruptPayloadForTest(1);
+  CHECK(seg.ReadCommitted(1, 1).ok());
+}
+
+TEST_CASE("Segment: rejects the result of another attempt", "[segment]") {
+  Segment seg = MakeSegment(1);
+  seg.PrepareSlot(0, 2, 0, 10);
+  // A worker of attempt 1 (superseded) may not write the slot.
+  const Status stale = seg.CommitSlot(0, 1, "old");
+  CHECK_FALSE(stale.ok());
+  CHECK(seg.Entry(0).state == segfmt::kRunning);
+  REQUIRE(seg.CommitSlot(0, 2, "new").ok());
+  // The coordinator asking for attempt 3 does not get attempt 2's payload.
+  Result<std::string> r = seg.ReadCommitted(0, 3);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kWorkerFailed);
+  CHECK(*seg.ReadCommitted(0, 2) == "new");
+}
+
+TEST_CASE("Segment: rejects an uncommitted slot", "[segment]") {
+  Segment seg = MakeSegment(2);
+  // Never prepared.
+  Result<std::string> never = seg.ReadCommitted(0, 1);
+  REQUIRE_FALSE(never.ok());
+  CHECK(never.status().code() == Code::kWorkerFailed);
+  CHECK_THAT(never.status().message(), Catch::Contains("not committed"));
+  // Prepared, running.
+  seg.PrepareSlot(1, 1, 0, 5);
+  seg.SetProgress(1, 3);
+  CHECK(seg.Progress(1) == 3);
+  Result<std::string> running = seg.ReadCommitted(1, 1);
+  REQUIRE_FALSE(running.ok());
+  CHECK(running.status().code() == Code::kWorkerFailed);
+  // Committed, then a new pass clears every slot.
+  REQUIRE(seg.CommitSlot(1, 1, "x").ok());
+  REQUIRE(seg.SetPass(1, "{}").ok());
+  Result<std::string> cleared = seg.ReadCommitted(1, 1);
+  REQUIRE_FALSE(cleared.ok());
+  CHECK(cleared.status().code() == Code::kWorkerFailed);
+  // Preparing a new attempt discards a committed result.
+  seg.PrepareSlot(0, 1, 0, 5);
+  REQUIRE(seg.CommitSlot(0, 1, "y").ok());
+  seg.PrepareSlot(0, 2, 0, 5);
+  CHECK_FALSE(seg.ReadCommitted(0, 1).ok());
+  CHECK_FALSE(seg.ReadCommitted(0, 2).ok());
+}
+
+TEST_CASE("Segment: a failed slot carries its message", "[segment]") {
+  Segment seg = MakeSegment(2);
+  seg.PrepareSlot(0, 1, 0, 10);
+  Result<Segment> worker = Segment::Open(seg.name());
+  REQUIRE(worker.ok());
+  REQUIRE(worker->FailSlot(0, 1, "data.bin: rows [0, 10): cannot map: No such device").ok());
+  CHECK(seg.Entry(0).state == segfmt::kFailed);
+  CHECK(seg.FailureMessage(0, 1) == "data.bin: rows [0, 10): cannot map: No such device");
+  CHECK(seg.FailureMessage(0, 2) == "");  // another attempt's message
+  CHECK(seg.FailureMessage(1, 1) == "");  // no failure there
+  Result<std::string> r = seg.ReadCommitted(0, 1);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kWorkerFailed);
+  // A committed slot has no failure message.
+  seg.PrepareSlot(1, 1, 10, 20);
+  REQUIRE(seg.CommitSlot(1, 1, "fine").ok());
+  CHECK(seg.FailureMessage(1, 1) == "");
+}
+
+TEST_CASE("Segment: the file is private and removed with its creator", "[segment]") {
+  std::string path;
+  {
+    Segment holder;
+    {
+      Segment seg = MakeSegment(4);
+      path = ShmPath(seg.name());
+      struct stat st;
+      REQUIRE(::stat(path.c_str(), &st) == 0);
+      CHECK((st.st_mode & 07777) == 0600);
+      CHECK(st.st_uid == ::getuid());
+      {
+        // A worker's handle going away leaves the segment in place.
+        Result<Segment> worker = Segment::Open(seg.name());
+        REQUIRE(worker.ok());
+      }
+      CHECK(Exists(path));
+      holder = std::move(seg);
+    }
+    // So does the moved-from shell of a moved segment.
+    CHECK(Exists(path));
+    CHECK(holder.ReadPlan().ok());
+  }
+  CHECK_FALSE(Exists(path));
+}
+
+TEST_CASE("Segment: Open refuses a bad magic", "[segment]") {
+  std::string junk(8192, '\0');
+  std::memcpy(&junk[0], "NOTASEGMENT!", 12);
+  FakeShm fake(junk, 0600);
+  Result<Segment> r = Segment::Open(fake.name());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kDataErr);
+  CHECK_THAT(r.status().message(), Catch::Contains("bad magic"));
+  CHECK_THAT(r.status().message(), Catch::Contains(fake.name()));
+}
+
+TEST_CASE("Segment: Open refuses a wrong version", "[segment]") {
+  // A real header with the next version number.
+  std::string bytes(8192, '\0');
+  segfmt::Header h{};
+  h.magic = segfmt::kMagic;
+  h.version = segfmt::kVersion + 1;
+  h.slots = 1;
+  std::memcpy(&bytes[0], &h, sizeof h);
+  FakeShm fake(bytes, 0600);
+  Result<Segment> r = Segment::Open(fake.name());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kDataErr);
+}
+
+TEST_CASE("Segment: Open refuses an empty or truncated object", "[segment]") {
+  FakeShm empty("", 0600);
+  CHECK_FALSE(Segment::Open(empty.name()).ok());
+  // A valid header claiming more slots than the object holds.
+  std::string bytes(4096, '\0');
+  segfmt::Header h{};
+  h.magic = segfmt::kMagic;
+  h.version = segfmt::kVersion;
+  h.slots = 1000;
+  std::memcpy(&bytes[0], &h, sizeof h);
+  FakeShm truncated(bytes, 0600);
+  Result<Segment> r = Segment::Open(truncated.name());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kDataErr);
+}
+
+TEST_CASE("Segment: Open refuses a segment others can read", "[segment]") {
+  std::string bytes(8192, '\0');
+  segfmt::Header h{};
+  h.magic = segfmt::kMagic;
+  h.version = segfmt::kVersion;
+  h.slots = 1;
+  std::memcpy(&bytes[0], &h, sizeof h);
+  FakeShm fake(bytes, 0644);
+  Result<Segment> r = Segment::Open(fake.name());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kNoPerm);
+  // The same bytes with mode 0600 open fine.
+  FakeShm good(bytes, 0600);
+  CHECK(Segment::Open(good.name()).ok());
+}
+
+TEST_CASE("Segment: Open of a missing name fails", "[segment]") {
+  Result<Segment> r = Segment::Open("/mmrun-" + std::to_string(::getuid()) + "-doesnotexist0000");
+  CHECK_FALSE(r.ok());
+}
+
+TEST_CASE("Segment: Checksum64 changes when any byte changes", "[segment]") {
+  std::mt19937_64 rng(99);
+  for (size_t n : {1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200}) {
+    std::string data(n, '\0');
+    for (char& c : data) c = static_cast<char>(rng());
+    const uint64_t base = Checksum64(data.data(), data.size());
+    for (size_t i = 0; i < n; ++i) {
+      for (unsigned char flip : {0x01, 0x20, 0x80, 0xff}) {
+        std::string changed = data;
+        changed[i] = static_cast<char>(changed[i] ^ flip);
+        INFO("length " << n << " byte " << i << " xor " << int(flip));
+        CHECK(Checksum64(changed.data(), changed.size()) != base);
+      }
+    }
+    // The length counts: a trailing zero byte changes the sum.
+    std::string longer = data + '\0';
+    CHECK(Checksum64(longer.data(), longer.size()) != base);
+    // Deterministic.
+    CHECK(Checksum64(data.data(), data.size()) == base);
+  }
+  CHECK(Checksum64("", 0) != Checksum64("\0", 1));
+}
+
+}  // namespace
+}  // namespace mm
