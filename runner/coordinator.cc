@@ -20,7 +20,7 @@ struct Running {
 };
 
 struct SlotTask {
-  int64_t row_begin, row_end;
+  int64_t row_begin = 0, row_end = 0;
   uint32_t attempt = 0;
   std::string payload;
   bool done = false;
@@ -51,7 +51,12 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
   std::vector<SlotTask> tasks;
   for (int w = 0; w < settings.workers; ++w) {
     const auto rows = plan.partition.RowsOf(w, settings.workers);
-    if (rows.first < rows.second) tasks.push_back(SlotTask{rows.first, rows.second});
+    if (rows.first < rows.second) {
+      SlotTask t;
+      t.row_begin = rows.first;
+      t.row_end = rows.second;
+      tasks.push_back(std::move(t));
+    }
   }
   std::map<pid_t, Running> running;
   auto start = [&](uint32_t slot) -> Status {

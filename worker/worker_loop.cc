@@ -46,6 +46,7 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
   const int64_t b0 = part.first_block_of_row(task.row_begin), b1 = part.first_block_of_row(task.row_end);
   const int64_t kill_after = task.attempt == 1 ? FaultAfterRows("kill_after_rows") : -1;
   const int64_t exit_after = task.attempt == 1 ? FaultAfterRows("exit_after_rows") : -1;
+  const int64_t hang_after = task.attempt == 1 ? FaultAfterRows("hang_after_rows") : -1;
   TreeReducer<PartialSet> tree;
   int64_t b = b0;
   while (b < b1) {
@@ -76,6 +77,7 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
     progress(static_cast<uint64_t>(std::max<int64_t>(0, rows_done)));
     if (kill_after >= 0 && rows_done >= kill_after) ::kill(::getpid(), SIGKILL);
     if (exit_after >= 0 && rows_done >= exit_after) _exit(3);
+    while (hang_after >= 0 && rows_done >= hang_after) ::pause();
     b = e;
   }
   Json nodes = Json::array();
@@ -100,6 +102,7 @@ int RunWorker(const WorkerTask& task, const std::string& segment_name) {
     (void)seg->FailSlot(task.slot, task.attempt, st.message());
     return st.exit_code();
   }
+  if (task.attempt == 1 && FaultAfterRows("corrupt_slot") >= 0) seg->CorruptPayloadForTest(task.slot);
   return 0;
 }
 

@@ -1,0 +1,128 @@
+"""Worker failures, corrupted slots, shrinking files and signals, run for real.
+
+Uses the documented test hook MMRUN_TEST_FAULT (worker/worker_loop.h):
+kill_after_rows=N, exit_after_rows=N, corrupt_slot=1 act on a worker's first
+attempt only, so a retry must give the exact result of a clean run.
+"""
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+
+import mmtest as mm
+
+ROWS, COLS = 400000, 4  # 6.4 MB of float32: several blocks per worker
+
+
+def make_dataset(d):
+    rng = np.random.default_rng(7)
+    a = rng.normal(0, 1, size=(ROWS, COLS)).astype("<f4")
+    a.tofile(os.path.join(d, "x.dat"))
+    return mm.write_config(d, {
+        "dataset": {"path": "x.dat", "dtype": "float32", "shape": [ROWS, COLS]},
+        "analyses": [{"op": "stats", "axis": 0}, {"name": "all", "op": "stats"}]})
+
+
+def results_text(res):
+    spans = mm.top_level_spans(res.out)
+    return spans["dataset"] + spans["results"]
+
+
+def clean_run(cfg):
+    _, res = mm.run_ok(["-q", "-w", 3, cfg])
+    return results_text(res)
+
+
+for launch in ("fork", "spawn"):
+    for fault in ("kill_after_rows=1", "exit_after_rows=1", "corrupt_slot=1"):
+        def retried(launch=launch, fault=fault):
+            with mm.tmpdir() as d:
+                cfg = make_dataset(d)
+                want = clean_run(cfg)
+                _, res = mm.run_ok(["-q", "-w", 3, "--launch", launch, cfg],
+                                   extra_env={"MMRUN_TEST_FAULT": fault})
+                mm.eq(results_text(res), want, "results after a retried " + fault)
+                mm.assert_no_leftovers(d)
+
+        def exhausted(launch=launch, fault=fault):
+            with mm.tmpdir() as d:
+                cfg = make_dataset(d)
+                args = ["-q", "-w", 2, "--launch", launch, "--retries", 0, cfg]
+                res = mm.run_mmrun(args, extra_env={"MMRUN_TEST_FAULT": fault})
+                why = {"kill_after_rows=1": "SIGKILL", "exit_after_rows=1": "status 3",
+                       "corrupt_slot=1": "checksum"}[fault]
+                mm.assert_error(res, 70, [("worker 0 (rows [0, ", "worker 1 (rows ["), why], args=args)
+                mm.assert_no_leftovers(d)
+
+        mm.add_test("faults: %s worker with %s is retried to the exact result" % (launch, fault), retried)
+        mm.add_test("faults: %s worker with %s and --retries 0 exits 70" % (launch, fault), exhausted)
+
+
+@mm.test("faults: a file that shrinks under the run exits 74 naming it")
+def _():
+    with mm.tmpdir() as d:
+        cfg = make_dataset(d)
+        path = os.path.join(d, "x.dat")
+        # Shrink the file while the workers run: a slow run via a large file.
+        big = np.zeros((ROWS * 40, COLS), dtype="<f4")
+        big.tofile(path)
+        mm.write_config(d, {
+            "dataset": {"path": "x.dat", "dtype": "float32", "shape": [ROWS * 40, COLS]},
+            "analyses": [{"op": "stats", "axis": 0}]})
+        proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", cfg], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        time.sleep(0.02)
+        os.truncate(path, 4096)
+        out, err = proc.communicate(timeout=120)
+        res = mm.RunResult(proc.returncode, out.decode(), err.decode())
+        if res.code == 0:
+            raise mm.Skip("the run finished before the file shrank")
+        mm.assert_error(res, 74, ["x.dat"], args=[cfg])
+        mm.assert_no_leftovers(d)
+
+
+for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+    def interrupted(sig=sig, code=code):
+        with mm.tmpdir() as d:
+            cfg = make_dataset(d)
+            out = os.path.join(d, "out.json")
+            # Workers that hang: killed after the first window they scan.
+            proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", "-o", out, cfg],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=dict(os.environ, MMRUN_TEST_FAULT="hang_after_rows=0"))
+            time.sleep(0.3)
+            proc.send_signal(sig)
+            o, e = proc.communicate(timeout=60)
+            res = mm.RunResult(proc.returncode, o.decode(), e.decode())
+            mm.assert_error(res, code, ["interrupted"], args=[cfg])
+            mm.check(not os.path.exists(out), "an interrupted run wrote its output")
+            mm.assert_no_leftovers(d)
+
+    mm.add_test("faults: %s stops the workers and exits %d" % (signal.Signals(sig).name, code), interrupted)
+
+
+@mm.test("faults: --timeout kills a hung worker and exits 70 after the retries")
+def _():
+    with mm.tmpdir() as d:
+        cfg = make_dataset(d)
+        args = ["-q", "-w", 2, "--timeout", "0.5", "--retries", 0, cfg]
+        res = mm.run_mmrun(args, extra_env={"MMRUN_TEST_FAULT": "hang_after_rows=0"})
+        mm.assert_error(res, 70, ["timed out"], args=args)
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("faults: --timeout retries a hung first attempt to the exact result")
+def _():
+    with mm.tmpdir() as d:
+        cfg = make_dataset(d)
+        want = clean_run(cfg)
+        _, res = mm.run_ok(["-q", "-w", 2, "--timeout", "1", cfg],
+                           extra_env={"MMRUN_TEST_FAULT": "hang_after_rows=0"})
+        mm.eq(results_text(res), want, "results after a timed-out first attempt")
+        mm.assert_no_leftovers(d)
+
+
+if __name__ == "__main__":
+    mm.main()

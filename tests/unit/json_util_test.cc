@@ -1,0 +1,236 @@
+// Tests of common/json_util: non-finite floats as strings, integers beyond
+// 64 bits as decimal strings and back, the document layout (flat arrays on
+// one line), and exact round trips of doubles through dump and parse.
+#include "common/json_util.h"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace mm {
+namespace {
+
+using u128 = unsigned __int128;
+
+constexpr int128 kInt128Max = static_cast<int128>(~u128{0} >> 1);
+constexpr int128 kInt128Min = -kInt128Max - 1;
+
+uint64_t Bits(double d) {
+  uint64_t b;
+  std::memcpy(&b, &d, 8);
+  return b;
+}
+
+TEST_CASE("Json: non-finite numbers are strings", "[json]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  CHECK(JsonNumber(std::numeric_limits<double>::quiet_NaN()) == Json("NaN"));
+  CHECK(JsonNumber(-std::numeric_limits<double>::quiet_NaN()) == Json("NaN"));
+  CHECK(JsonNumber(inf) == Json("Infinity"));
+  CHECK(JsonNumber(-inf) == Json("-Infinity"));
+  CHECK(JsonNumber(1.5).is_number_float());
+  CHECK(JsonNumber(0.0).dump() == "0.0");
+  CHECK(JsonNumber(1e300).get<double>() == 1e300);
+  // And back.
+  CHECK(std::isnan(JsonToDouble(Json("NaN")).value()));
+  CHECK(JsonToDouble(Json("Infinity")).value() == inf);
+  CHECK(JsonToDouble(Json("-Infinity")).value() == -inf);
+  CHECK(JsonToDouble(Json(2.25)).value() == 2.25);
+  CHECK(JsonToDouble(Json(7)).value() == 7.0);
+  CHECK(JsonToDouble(Json(uint64_t{1} << 63)).value() == 9223372036854775808.0);
+  // Anything else is bad data.
+  for (const Json& bad : {Json("nan"), Json("inf"), Json("1.5"), Json(""), Json(true), Json(nullptr),
+                          Json::array(), Json::object()}) {
+    INFO(bad.dump());
+    Result<double> r = JsonToDouble(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kDataErr);
+  }
+}
+
+TEST_CASE("Json: integers beyond 64 bits are decimal strings", "[json]") {
+  const int128 two64 = static_cast<int128>(u128{1} << 64);
+  struct Case {
+    int128 v;
+    const char* text;  // the dump of JsonInt(v)
+  };
+  // clang-format off
+  const std::vector<Case> cases = {
+    {0, "0"},
+    {-1, "-1"},
+    {std::numeric_limits<int64_t>::max(), "9223372036854775807"},
+    {std::numeric_limits<int64_t>::min(), "-9223372036854775808"},
+    {static_cast<int128>(std::numeric_limits<int64_t>::max()) + 1, "9223372036854775808"},
+    {static_cast<int128>(std::numeric_limits<uint64_t>::max()), "18446744073709551615"},
+    {two64, "\"18446744073709551616\""},
+    {-two64, "\"-18446744073709551616\""},
+    {static_cast<int128>(std::numeric_limits<int64_t>::min()) - 1, "\"-9223372036854775809\""},
+    {two64 * 1000 + 123, "\"18446744073709551616123\""},
+    {kInt128Max, "\"170141183460469231731687303715884105727\""},
+    {kInt128Min, "\"-170141183460469231731687303715884105728\""},
+    {kInt128Min + 1, "\"-170141183460469231731687303715884105727\""},
+  };
+  // clang-format on
+  for (const Case& c : cases) {
+    INFO(c.text);
+    const Json j = JsonInt(c.v);
+    CHECK(j.dump() == c.text);
+    if (j.is_string()) CHECK(j.get<std::string>() == Int128ToString(c.v));
+    // Back, directly and through the text.
+    Result<int128> back = JsonToInt128(j);
+    REQUIRE(back.ok());
+    CHECK(back.value() == c.v);
+    Result<int128> parsed = JsonToInt128(Json::parse(j.dump()));
+    REQUIRE(parsed.ok());
+    CHECK(parsed.value() == c.v);
+  }
+}
+
+TEST_CASE("Json: Int128ToString and JsonToInt128 agree on random values", "[json]") {
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    const u128 bits = (static_cast<u128>(rng()) << 64) | rng();
+    const int shift = static_cast<int>(rng() % 128);
+    const int128 v = static_cast<int128>(bits >> shift);  // all magnitudes, both signs
+    Result<int128> back = JsonToInt128(Json(Int128ToString(v)));
+    REQUIRE(back.ok());
+    CHECK(back.value() == v);
+    Result<int128> via = JsonToInt128(Json::parse(JsonInt(v).dump()));
+    REQUIRE(via.ok());
+    CHECK(via.value() == v);
+  }
+}
+
+TEST_CASE("Json: JsonToInt128 rejects what is not an integer", "[json]") {
+  for (const Json& bad : {Json(""), Json("-"), Json("12a"), Json("1.5"), Json("1e3"), Json("+5"), Json(" 5"),
+                          Json(1.5), Json(true), Json(nullptr), Json::array()}) {
+    INFO(bad.dump());
+    Result<int128> r = JsonToInt128(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kDataErr);
+  }
+  CHECK(JsonToInt128(Json("-0")).value() == 0);
+  CHECK(JsonToInt128(Json("007")).value() == 7);
+}
+
+// Decimal strings outside the int128 range wrap silently instead of being
+// rejected. See the report: json_util.cc JsonToInt128().
+TEST_CASE("Json: JsonToInt128 rejects values outside 128 bits", "[json][!mayfail]") {
+  for (const char* text : {
+           "170141183460469231731687303715884105728",    // 2^127
+           "-170141183460469231731687303715884105729",   // -2^127 - 1
+           "340282366920938463463374607431768211456",    // 2^128 (39 digits)
+           "999999999999999999999999999999999999999",    // 39 nines
+       }) {
+    Result<int128> r = JsonToInt128(Json(text));
+    INFO(text << " -> " << (r.ok() ? Int128ToString(r.value()) : r.status().message()));
+    CHECK_FALSE(r.ok());
+  }
+}
+
+TEST_CASE("Json: DumpDocument keeps flat arrays on one line", "[json]") {
+  Json doc = Json::object();
+  doc["name"] = "x";
+  doc["flat"] = Json::array({1, 2.5, "NaN", nullptr, true});
+  doc["nested"] = Json::array({Json::array({1, 2}), Json::array({3, 4})});
+  doc["deep"] = Json::array({Json::array({Json::array({1}), Json::array({2})})});
+  doc["obj"] = Json::object({{"a", 1}, {"b", Json::array()}});
+  doc["empty_obj"] = Json::object();
+  doc["empty_list"] = Json::array();
+  doc["mixed"] = Json::array({1, Json::object({{"k", "v"}})});
+  const std::string expected =
+      "{\n"
+      "  \"name\": \"x\",\n"
+      "  \"flat\": [1, 2.5, \"NaN\", null, true],\n"
+      "  \"nested\": [\n"
+      "    [1, 2],\n"
+      "    [3, 4]\n"
+      "  ],\n"
+      "  \"deep\": [\n"
+      "    [\n"
+      "      [1],\n"
+      "      [2]\n"
+      "    ]\n"
+      "  ],\n"
+      "  \"obj\": {\n"
+      "    \"a\": 1,\n"
+      "    \"b\": []\n"
+      "  },\n"
+      "  \"empty_obj\": {},\n"
+      "  \"empty_list\": [],\n"
+      "  \"mixed\": [\n"
+      "    1,\n"
+      "    {\n"
+      "      \"k\": \"v\"\n"
+      "    }\n"
+      "  ]\n"
+      "}\n";
+  CHECK(DumpDocument(doc) == expected);
+  // The document parses back to the same value.
+  CHECK(Json::parse(DumpDocument(doc)) == doc);
+  // Scalars and a top-level flat array.
+  CHECK(DumpDocument(Json(3)) == "3\n");
+  CHECK(DumpDocument(Json::array({1, 2, 3})) == "[1, 2, 3]\n");
+  // Keys keep insertion order and are escaped.
+  Json keys = Json::object();
+  keys["z"] = 1;
+  keys["a\"b"] = 2;
+  CHECK(DumpDocument(keys) == "{\n  \"z\": 1,\n  \"a\\\"b\": 2\n}\n");
+}
+
+TEST_CASE("Json: doubles round-trip exactly through dump and parse", "[json]") {
+  std::mt19937_64 rng(2024);
+  std::vector<double> values = {0.0, -0.0, 1.0, 0.1, 1.0 / 3, -2.5e-310, 5e-324,
+                                std::numeric_limits<double>::max(), std::numeric_limits<double>::min(),
+                                std::numeric_limits<double>::lowest(), 9007199254740993.0, 123456789012345678.0};
+  while (values.size() < 1000 + 12) {
+    uint64_t b = rng();
+    double d;
+    std::memcpy(&d, &b, 8);
+    if (!std::isfinite(d)) continue;
+    values.push_back(d);
+  }
+  std::uniform_real_distribution<double> u(-1e6, 1e6);
+  for (int i = 0; i < 200; ++i) values.push_back(u(rng));
+  Json arr = Json::array();
+  for (double d : values) arr.push_back(JsonNumber(d));
+  const std::string text = DumpDocument(Json{{"values", arr}});
+  Result<Json> parsed = ParseJson(text, "doc", Code::kDataErr);
+  REQUIRE(parsed.ok());
+  const Json& back = (*parsed)["values"];
+  REQUIRE(back.size() == values.size());
+  uint64_t mismatches = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    Result<double> d = JsonToDouble(back[i]);
+    REQUIRE(d.ok());
+    if (Bits(d.value()) != Bits(values[i])) {
+      if (mismatches++ < 5) FAIL_CHECK("value " << i << ": " << back[i].dump() << " came back different");
+    }
+  }
+  CHECK(mismatches == 0);
+  // Non-finite values survive the trip as their strings.
+  Json nf = Json::array({JsonNumber(std::nan("")), JsonNumber(HUGE_VAL), JsonNumber(-HUGE_VAL)});
+  const Json nf_back = Json::parse(DumpDocument(nf));
+  CHECK(std::isnan(JsonToDouble(nf_back[0]).value()));
+  CHECK(JsonToDouble(nf_back[1]).value() == HUGE_VAL);
+  CHECK(JsonToDouble(nf_back[2]).value() == -HUGE_VAL);
+}
+
+TEST_CASE("Json: ParseJson reports the position with the given code", "[json]") {
+  Result<Json> bad = ParseJson("{\"a\": }", "config.json", Code::kConfig);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().code() == Code::kConfig);
+  CHECK_THAT(bad.status().message(), Catch::StartsWith("config.json: invalid JSON: "));
+  CHECK_THAT(bad.status().message(), Catch::Contains("line 1"));
+  CHECK_THAT(bad.status().message(), !Catch::Contains("[json.exception"));
+  Result<Json> good = ParseJson("{\"a\": [1, 2]}", "x", Code::kConfig);
+  REQUIRE(good.ok());
+  CHECK((*good)["a"][1] == 2);
+}
+
+}  // namespace
+}  // namespace mm
