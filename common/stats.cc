@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/lanes.h"
+#include "common/stats_kernel.h"
 #include "common/npy.h"
 #include "common/files.h"
 
@@ -109,101 +110,6 @@ class StatsPartial : public Partial {
   bool integer_;
 };
 
-// The two sweeps over one block, for element type Traits in byte order kSwap.
-template <class Traits, bool kSwap>
-void SweepBlock(const LaneGeometry& geo, const Chunk& chunk, StatsPartial* p) {
-  using Storage = typename Traits::Storage;
-  constexpr bool kFloat = Traits::kIsFloat;
-  const char* base = chunk.data;
-  auto at = [&](uint64_t i) { return LoadElement<Traits, kSwap>(base + i * sizeof(Storage)); };
-  LaneStats* lanes = p->lanes.data() - p->lo;  // indexed by absolute lane
-
-  // Sweep 1: count, nan, sum, min, max.
-  geo.ForEachRun(chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
-    if (kept) {
-      for (uint64_t i = 0; i < len; ++i) {
-        LaneStats& s = lanes[lane + i];
-        const auto x = at(off + i);
-        if constexpr (kFloat) {
-          if (std::isnan(x)) {
-            ++s.nan;
-            continue;
-          }
-          if (s.n == 0 || x < s.min) s.min = x;
-          if (s.n == 0 || x > s.max) s.max = x;
-          s.sum += x;
-        } else {
-          const __int128 v = static_cast<__int128>(x);
-          if (s.n == 0 || v < s.imin) s.imin = v;
-          if (s.n == 0 || v > s.imax) s.imax = v;
-          s.isum += v;
-        }
-        ++s.n;
-      }
-    } else {
-      LaneStats& s = lanes[lane];
-      if constexpr (kFloat) {
-        double sum = 0, mn = std::numeric_limits<double>::infinity(), mx = -mn;
-        int64_t nan = 0;
-        for (uint64_t i = 0; i < len; ++i) {
-          const double x = at(off + i);
-          if (std::isnan(x)) {
-            ++nan;
-            continue;
-          }
-          sum += x;
-          mn = std::min(mn, x);
-          mx = std::max(mx, x);
-        }
-        const int64_t n = static_cast<int64_t>(len) - nan;
-        s.nan += nan;
-        if (n > 0) {
-          if (s.n == 0 || mn < s.min) s.min = mn;
-          if (s.n == 0 || mx > s.max) s.max = mx;
-          s.sum += sum;
-          s.n += n;
-        }
-      } else {
-        using V = decltype(at(0));
-        V mn = std::numeric_limits<V>::max(), mx = std::numeric_limits<V>::lowest();
-        __int128 sum = 0;
-        for (uint64_t i = 0; i < len; ++i) {
-          const V x = at(off + i);
-          sum += x;
-          mn = std::min(mn, x);
-          mx = std::max(mx, x);
-        }
-        if (s.n == 0 || mn < s.imin) s.imin = mn;
-        if (s.n == 0 || mx > s.imax) s.imax = mx;
-        s.isum += sum;
-        s.n += static_cast<int64_t>(len);
-      }
-    }
-  });
-  for (LaneStats& s : p->lanes) {
-    if (s.n > 0) s.mean = (kFloat ? s.sum : static_cast<double>(s.isum)) / static_cast<double>(s.n);
-  }
-  // Sweep 2: squared deviations from the block mean.
-  geo.ForEachRun(chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
-    if (kept) {
-      for (uint64_t i = 0; i < len; ++i) {
-        const double d = static_cast<double>(at(off + i)) - lanes[lane + i].mean;
-        if (kFloat && std::isnan(d)) continue;
-        lanes[lane + i].m2 += d * d;
-      }
-    } else {
-      const double mean = lanes[lane].mean;
-      double m2 = 0;
-      for (uint64_t i = 0; i < len; ++i) {
-        const double d = static_cast<double>(at(off + i)) - mean;
-        if (kFloat && std::isnan(d)) continue;
-        m2 += d * d;
-      }
-      lanes[lane].m2 += m2;
-    }
-  });
-}
-
 class Stats : public Analysis {
  public:
   Stats(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo, std::vector<std::string> fields,
@@ -227,9 +133,9 @@ class Stats : public Analysis {
     VisitKind(dt.kind, [&](auto traits) {
       using T = decltype(traits);
       if (dt.needs_swap()) {
-        SweepBlock<T, true>(geo_, chunk, p);
+        stats_kernel::SweepBlock<T, true>(geo_, chunk.data, chunk.begin, chunk.end, p->lo, &p->lanes);
       } else {
-        SweepBlock<T, false>(geo_, chunk, p);
+        stats_kernel::SweepBlock<T, false>(geo_, chunk.data, chunk.begin, chunk.end, p->lo, &p->lanes);
       }
     });
   }

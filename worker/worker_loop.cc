@@ -50,7 +50,7 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
   TreeReducer<PartialSet> tree;
   int64_t b = b0;
   while (b < b1) {
-    // A window of whole blocks, at most kWindowBytes (at least one block).
+    // A window of whole blocks, at most kWindowBytes.
     int64_t e = b + 1;
     while (e < b1 && (part.block_end(e) - part.block_begin(b)) * item <= kWindowBytes) ++e;
     const uint64_t first = part.block_begin(b), last = part.block_end(e - 1);

@@ -21,7 +21,7 @@
 
 namespace mm {
 
-constexpr uint64_t kWindowBytes = uint64_t{64} << 20;
+constexpr uint64_t kWindowBytes = uint64_t{16} << 20;
 
 struct WorkerTask {
   const Plan* plan = nullptr;

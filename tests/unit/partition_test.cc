@@ -20,6 +20,11 @@ Layout MakeLayout(const char* dtype, std::vector<int64_t> shape, char order = 'C
   return l;
 }
 
+// "[a, b)" for a row range, so failures print readably.
+std::string Range(const std::pair<int64_t, int64_t>& r) {
+  return "[" + std::to_string(r.first) + ", " + std::to_string(r.second) + ")";
+}
+
 // Blocks 0..blocks-1 tile [0, elements) in order, each non-empty.
 void CheckBlocksTile(const Partition& p, const Layout& l) {
   INFO("shape " << ShapeString(l.shape) << " order " << l.order << " blocks " << p.blocks());
@@ -217,13 +222,16 @@ TEST_CASE("Partition: more workers than units get empty ranges", "[partition]") 
 
 TEST_CASE("Partition: ranges split evenly by units", "[partition]") {
   const Partition p(MakeLayout("f8", {100, 1}), 8);  // 100 one-row blocks
-  for (int w = 0; w < 4; ++w) CHECK(p.RowsOf(w, 4) == std::make_pair<int64_t, int64_t>(25 * w, 25 * (w + 1)));
+  CHECK(Range(p.RowsOf(0, 4)) == "[0, 25)");
+  CHECK(Range(p.RowsOf(1, 4)) == "[25, 50)");
+  CHECK(Range(p.RowsOf(2, 4)) == "[50, 75)");
+  CHECK(Range(p.RowsOf(3, 4)) == "[75, 100)");
   // 10 units of 10 rows over 3 workers: 3, 3, 4 units (floor boundaries).
   const Partition q(MakeLayout("f8", {100, 1}), 80);
   REQUIRE(q.units() == 10);
-  CHECK(q.RowsOf(0, 3) == std::make_pair<int64_t, int64_t>(0, 30));
-  CHECK(q.RowsOf(1, 3) == std::make_pair<int64_t, int64_t>(30, 60));
-  CHECK(q.RowsOf(2, 3) == std::make_pair<int64_t, int64_t>(60, 100));
+  CHECK(Range(q.RowsOf(0, 3)) == "[0, 30)");
+  CHECK(Range(q.RowsOf(1, 3)) == "[30, 60)");
+  CHECK(Range(q.RowsOf(2, 3)) == "[60, 100)");
 }
 
 TEST_CASE("Partition: the split of a unit-aligned sub-range covers it", "[partition]") {
@@ -257,26 +265,33 @@ TEST_CASE("Partition: the split of a unit-aligned sub-range covers it", "[partit
 TEST_CASE("Partition: the split of an arbitrary row range covers it", "[partition][!mayfail]") {
   const Layout l = MakeLayout("f8", {100, 2});
   const Partition p(l, 64);  // 4 rows per block
-  CHECK(p.RowsOf(0, 1, 2, 10) == std::make_pair<int64_t, int64_t>(2, 10));
-  CHECK(p.RowsOf(0, 1, 1, 3) == std::make_pair<int64_t, int64_t>(1, 3));
+  // One worker must get the whole range.
+  CHECK(Range(p.RowsOf(0, 1, 2, 10)) == "[2, 10)");
+  CHECK(Range(p.RowsOf(0, 1, 1, 3)) == "[1, 3)");
+  std::vector<std::string> bad;
   for (int64_t lo = 0; lo < 20; ++lo) {
     for (int64_t hi = lo; hi <= 20; ++hi) {
       for (int n = 1; n <= 4; ++n) {
         int64_t covered = 0, next = lo;
         bool contiguous = true;
+        std::string split;
         for (int w = 0; w < n; ++w) {
           const auto r = p.RowsOf(w, n, lo, hi);
+          split += " " + Range(r);
           if (r.first == r.second) continue;
           contiguous = contiguous && r.first == next;
           next = r.second;
           covered += r.second - r.first;
         }
-        INFO("range [" << lo << ", " << hi << ") workers " << n);
-        CHECK(contiguous);
-        CHECK(covered == hi - lo);
+        if (!contiguous || covered != hi - lo)
+          bad.push_back("[" + std::to_string(lo) + ", " + std::to_string(hi) + ") over " + std::to_string(n) +
+                        " workers:" + split);
       }
     }
   }
+  INFO(bad.size() << " bad splits, e.g. " << (bad.empty() ? "" : bad.front()) << "; "
+                  << (bad.size() > 1 ? bad[bad.size() / 2] : ""));
+  CHECK(bad.empty());
 }
 
 // With a block size that is not a multiple of the element size the pieces of

@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -269,6 +271,74 @@ TEST_CASE("Segment: Open refuses a segment others can read", "[segment]") {
 TEST_CASE("Segment: Open of a missing name fails", "[segment]") {
   Result<Segment> r = Segment::Open("/mmrun-" + std::to_string(::getuid()) + "-doesnotexist0000");
   CHECK_FALSE(r.ok());
+}
+
+TEST_CASE("Segment: writing a slot that does not exist fails", "[segment]") {
+  Segment seg = MakeSegment(2);
+  const Status st = seg.CommitSlot(2, 0, "x");
+  CHECK_FALSE(st.ok());
+  CHECK_FALSE(seg.FailSlot(7, 0, "x").ok());
+}
+
+TEST_CASE("Segment: a worker process commits, the coordinator reads", "[segment]") {
+  Segment seg = MakeSegment(2);
+  seg.PrepareSlot(1, 1, 5, 9);
+  const std::string name = seg.name();
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    Result<Segment> w = Segment::Open(name);
+    if (!w.ok()) ::_exit(2);
+    const segfmt::SlotEntry e = w->Entry(1);
+    if (e.row_begin != 5 || e.row_end != 9) ::_exit(3);
+    w->SetProgress(1, 4);
+    ::_exit(w->CommitSlot(1, e.attempt, "from the child").ok() ? 0 : 4);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(seg.Progress(1) == 4);
+  Result<std::string> r = seg.ReadCommitted(1, 1);
+  REQUIRE(r.ok());
+  CHECK(*r == "from the child");
+}
+
+TEST_CASE("Segment: a worker killed while holding its slot lock does not wedge the reader", "[segment]") {
+  Segment seg = MakeSegment(2);
+  seg.PrepareSlot(0, 1, 0, 1);
+  const std::string name = seg.name();
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // Take the OFD write lock on slot 0's entry, as CommitSlot does, and die
+    // holding it.
+    const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+    struct flock fl;
+    std::memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = static_cast<off_t>(segfmt::kHeaderBytes);
+    fl.l_len = static_cast<off_t>(segfmt::kSlotEntryBytes);
+    const char ok = (fd >= 0 && ::fcntl(fd, F_OFD_SETLK, &fl) == 0) ? 'y' : 'n';
+    if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char ok = 0;
+  REQUIRE(::read(ready[0], &ok, 1) == 1);
+  ::close(ready[0]);
+  CHECK(ok == 'y');
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  ::alarm(10);  // a wedged reader ends the test run instead of hanging it
+  Result<std::string> r = seg.ReadCommitted(0, 1);
+  ::alarm(0);
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.status().message(), Catch::Contains("not committed"));
 }
 
 TEST_CASE("Segment: Checksum64 changes when any byte changes", "[segment]") {

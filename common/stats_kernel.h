@@ -1,0 +1,271 @@
+// The stats kernels: the two sweeps over one block (stats.cc's hot loop).
+//
+// Sweep 1 gathers count, NaNs, sum, min and max per lane; sweep 2 the sum of
+// squared deviations from the block's own mean. Loops are written so the
+// compiler vectorises them without -ffast-math: a fixed number of
+// independent accumulators (kWays) combined in a fixed order, and
+// branch-free NaN skipping. The order of operations depends only on the
+// block's contents, never on which worker runs it.
+//
+// Internal to stats.cc; included by it only.
+#pragma once
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "common/dtype.h"
+#include "common/lanes.h"
+#include "common/stats.h"
+
+namespace mm {
+namespace stats_kernel {
+
+constexpr int kWays = 8;
+
+// The accumulator type of a value type: double for floats, int64 for
+// integers of up to 32 bits, int128 for 64-bit integers.
+template <class Traits>
+using Wide = std::conditional_t<Traits::kIsFloat, double,
+                                std::conditional_t<(sizeof(typename Traits::Storage) == 8), __int128, int64_t>>;
+
+template <class Traits, bool kSwap>
+inline auto Load(const char* base, uint64_t i) {
+  return LoadElement<Traits, kSwap>(base + i * sizeof(typename Traits::Storage));
+}
+
+// Sums of a run that all goes to one lane.
+template <class Traits>
+struct RunSums {
+  int64_t n = 0, nan = 0;
+  Wide<Traits> sum = 0;
+  double min = std::numeric_limits<double>::infinity(), max = -std::numeric_limits<double>::infinity();
+  __int128 imin = 0, imax = 0;
+};
+
+template <class Traits, bool kSwap>
+RunSums<Traits> ReduceRun(const char* p, uint64_t n) {
+  RunSums<Traits> r;
+  if constexpr (Traits::kIsFloat) {
+    double sum[kWays], mn[kWays], mx[kWays];
+    int64_t cnt[kWays];
+    for (int j = 0; j < kWays; ++j) {
+      sum[j] = 0;
+      mn[j] = std::numeric_limits<double>::infinity();
+      mx[j] = -std::numeric_limits<double>::infinity();
+      cnt[j] = 0;
+    }
+    uint64_t i = 0;
+    for (; i + kWays <= n; i += kWays) {
+      for (int j = 0; j < kWays; ++j) {
+        const double x = Load<Traits, kSwap>(p, i + static_cast<uint64_t>(j));
+        const bool ok = x == x;
+        sum[j] += ok ? x : 0.0;
+        cnt[j] += ok;
+        mn[j] = x < mn[j] ? x : mn[j];
+        mx[j] = x > mx[j] ? x : mx[j];
+      }
+    }
+    for (int j = 0; i < n; ++i, ++j) {
+      const double x = Load<Traits, kSwap>(p, i);
+      const bool ok = x == x;
+      sum[j] += ok ? x : 0.0;
+      cnt[j] += ok;
+      mn[j] = x < mn[j] ? x : mn[j];
+      mx[j] = x > mx[j] ? x : mx[j];
+    }
+    r.sum = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
+    for (int j = 0; j < kWays; ++j) {
+      r.n += cnt[j];
+      r.min = std::min(r.min, mn[j]);
+      r.max = std::max(r.max, mx[j]);
+    }
+    r.nan = static_cast<int64_t>(n) - r.n;
+  } else {
+    using V = decltype(Load<Traits, kSwap>(p, 0));
+    Wide<Traits> sum[kWays] = {};
+    V mn[kWays], mx[kWays];
+    for (int j = 0; j < kWays; ++j) {
+      mn[j] = std::numeric_limits<V>::max();
+      mx[j] = std::numeric_limits<V>::lowest();
+    }
+    uint64_t i = 0;
+    for (; i + kWays <= n; i += kWays) {
+      for (int j = 0; j < kWays; ++j) {
+        const V x = Load<Traits, kSwap>(p, i + static_cast<uint64_t>(j));
+        sum[j] += x;
+        mn[j] = x < mn[j] ? x : mn[j];
+        mx[j] = x > mx[j] ? x : mx[j];
+      }
+    }
+    for (int j = 0; i < n; ++i, ++j) {
+      const V x = Load<Traits, kSwap>(p, i);
+      sum[j] += x;
+      mn[j] = x < mn[j] ? x : mn[j];
+      mx[j] = x > mx[j] ? x : mx[j];
+    }
+    V lo = mn[0], hi = mx[0];
+    for (int j = 0; j < kWays; ++j) {
+      r.sum += sum[j];
+      lo = std::min(lo, mn[j]);
+      hi = std::max(hi, mx[j]);
+    }
+    r.imin = lo;
+    r.imax = hi;
+    r.n = static_cast<int64_t>(n);
+  }
+  return r;
+}
+
+template <class Traits, bool kSwap>
+double DeviationRun(const char* p, uint64_t n, double mean) {
+  double m2[kWays] = {};
+  uint64_t i = 0;
+  for (; i + kWays <= n; i += kWays) {
+    for (int j = 0; j < kWays; ++j) {
+      const double d = static_cast<double>(Load<Traits, kSwap>(p, i + static_cast<uint64_t>(j))) - mean;
+      if constexpr (Traits::kIsFloat) {
+        m2[j] += d == d ? d * d : 0.0;
+      } else {
+        m2[j] += d * d;
+      }
+    }
+  }
+  for (int j = 0; i < n; ++i, ++j) {
+    const double d = static_cast<double>(Load<Traits, kSwap>(p, i)) - mean;
+    if constexpr (Traits::kIsFloat) {
+      m2[j] += d == d ? d * d : 0.0;
+    } else {
+      m2[j] += d * d;
+    }
+  }
+  return ((m2[0] + m2[1]) + (m2[2] + m2[3])) + ((m2[4] + m2[5]) + (m2[6] + m2[7]));
+}
+
+// Per-lane columns for runs over consecutive lanes, indexed from the
+// block's first lane. Reused across blocks of one worker.
+template <class Traits>
+struct LaneColumns {
+  std::vector<double> sum, mn, mx, m2, mean;
+  std::vector<Wide<Traits>> isum;
+  std::vector<int64_t> cnt, nan;
+  std::vector<__int128> imin, imax;
+  void Reset(size_t lanes) {
+    if constexpr (Traits::kIsFloat) {
+      sum.assign(lanes, 0.0);
+      mn.assign(lanes, std::numeric_limits<double>::infinity());
+      mx.assign(lanes, -std::numeric_limits<double>::infinity());
+    } else {
+      isum.assign(lanes, 0);
+      imin.assign(lanes, std::numeric_limits<__int128>::max());
+      imax.assign(lanes, std::numeric_limits<__int128>::min());
+    }
+    m2.assign(lanes, 0.0);
+    mean.assign(lanes, 0.0);
+    cnt.assign(lanes, 0);
+    nan.assign(lanes, 0);
+  }
+};
+
+// Sweeps one block into lanes [lo, lo + lanes.size()).
+template <class Traits, bool kSwap>
+void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end, uint64_t lo,
+                std::vector<LaneStats>* lanes) {
+  using S = typename Traits::Storage;
+  constexpr bool kFloat = Traits::kIsFloat;
+  const size_t n_lanes = lanes->size();
+  thread_local LaneColumns<Traits> col;
+  col.Reset(n_lanes);
+  // Sweep 1.
+  geo.ForEachRun(begin, end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+    const char* p = base + off * sizeof(S);
+    const size_t l = static_cast<size_t>(lane - lo);
+    if (!kept) {
+      const RunSums<Traits> r = ReduceRun<Traits, kSwap>(p, len);
+      col.cnt[l] += r.n;
+      col.nan[l] += r.nan;
+      if constexpr (kFloat) {
+        col.sum[l] += r.sum;
+        col.mn[l] = std::min(col.mn[l], r.min);
+        col.mx[l] = std::max(col.mx[l], r.max);
+      } else {
+        col.isum[l] += r.sum;
+        col.imin[l] = std::min(col.imin[l], r.imin);
+        col.imax[l] = std::max(col.imax[l], r.imax);
+      }
+      return;
+    }
+    if constexpr (kFloat) {
+      double* sum = col.sum.data() + l;
+      double* mn = col.mn.data() + l;
+      double* mx = col.mx.data() + l;
+      int64_t* cnt = col.cnt.data() + l;
+      int64_t* nan = col.nan.data() + l;
+      for (uint64_t i = 0; i < len; ++i) {
+        const double x = Load<Traits, kSwap>(p, i);
+        const bool ok = x == x;
+        sum[i] += ok ? x : 0.0;
+        cnt[i] += ok;
+        nan[i] += !ok;
+        mn[i] = x < mn[i] ? x : mn[i];
+        mx[i] = x > mx[i] ? x : mx[i];
+      }
+    } else {
+      Wide<Traits>* sum = col.isum.data() + l;
+      __int128* mn = col.imin.data() + l;
+      __int128* mx = col.imax.data() + l;
+      int64_t* cnt = col.cnt.data() + l;
+      for (uint64_t i = 0; i < len; ++i) {
+        const auto x = Load<Traits, kSwap>(p, i);
+        sum[i] += x;
+        cnt[i] += 1;
+        mn[i] = x < mn[i] ? x : mn[i];
+        mx[i] = x > mx[i] ? x : mx[i];
+      }
+    }
+  });
+  for (size_t l = 0; l < n_lanes; ++l) {
+    if (col.cnt[l] == 0) continue;
+    const double total = kFloat ? col.sum[l] : static_cast<double>(static_cast<__int128>(col.isum[l]));
+    col.mean[l] = total / static_cast<double>(col.cnt[l]);
+  }
+  // Sweep 2.
+  geo.ForEachRun(begin, end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+    const char* p = base + off * sizeof(S);
+    const size_t l = static_cast<size_t>(lane - lo);
+    if (!kept) {
+      col.m2[l] += DeviationRun<Traits, kSwap>(p, len, col.mean[l]);
+      return;
+    }
+    double* m2 = col.m2.data() + l;
+    const double* mean = col.mean.data() + l;
+    for (uint64_t i = 0; i < len; ++i) {
+      const double d = static_cast<double>(Load<Traits, kSwap>(p, i)) - mean[i];
+      if constexpr (kFloat) {
+        m2[i] += d == d ? d * d : 0.0;
+      } else {
+        m2[i] += d * d;
+      }
+    }
+  });
+  for (size_t l = 0; l < n_lanes; ++l) {
+    LaneStats& s = (*lanes)[l];
+    s.n = col.cnt[l];
+    s.nan = col.nan[l];
+    s.mean = col.mean[l];
+    s.m2 = col.m2[l];
+    if constexpr (kFloat) {
+      s.sum = col.sum[l];
+      s.min = col.mn[l];
+      s.max = col.mx[l];
+    } else {
+      s.isum = col.isum[l];
+      s.imin = col.imin[l];
+      s.imax = col.imax[l];
+    }
+  }
+}
+
+}  // namespace stats_kernel
+}  // namespace mm
