@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <set>
 
 #include "common/files.h"
@@ -24,10 +26,12 @@ Result<std::string> GetString(const Json& obj, const std::string& key, const std
 }
 
 Result<int64_t> GetInt(const Json& v, const std::string& key) {
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    return KeyError(key, "integer " + v.dump() + " is out of range");
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_number_float()) {
     const double d = v.get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+    if (std::fabs(d) < 9.0e18 && d == std::trunc(d)) return static_cast<int64_t>(d);
   }
   return KeyError(key, "must be an integer, got " + v.dump());
 }

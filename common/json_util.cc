@@ -48,15 +48,21 @@ Result<int128> JsonToInt128(const Json& j) {
   if (j.is_number_integer()) return static_cast<int128>(j.get<int64_t>());
   if (j.is_string()) {
     const std::string& s = j.get_ref<const std::string&>();
-    size_t i = (!s.empty() && s[0] == '-') ? 1 : 0;
-    if (i < s.size() && s.size() - i <= 39) {
-      unsigned __int128 u = 0;
-      bool good = true;
-      for (size_t k = i; k < s.size(); ++k) {
-        if (s[k] < '0' || s[k] > '9') good = false;
-        u = u * 10 + static_cast<unsigned>(s[k] - '0');
-      }
-      if (good) return i ? -static_cast<int128>(u) : static_cast<int128>(u);
+    const bool neg = !s.empty() && s[0] == '-';
+    const size_t i = neg ? 1 : 0;
+    // |value| may reach 2^127 only when negative.
+    const unsigned __int128 limit = (static_cast<unsigned __int128>(1) << 127) - (neg ? 0 : 1);
+    bool good = i < s.size();
+    unsigned __int128 u = 0;
+    for (size_t k = i; good && k < s.size(); ++k) {
+      const unsigned digit = static_cast<unsigned>(s[k] - '0');
+      good = s[k] >= '0' && s[k] <= '9' && u <= (limit - digit) / 10;
+      if (good) u = u * 10 + digit;
+    }
+    if (good) {
+      if (!neg) return static_cast<int128>(u);
+      return u == (static_cast<unsigned __int128>(1) << 127) ? std::numeric_limits<int128>::min()
+                                                              : -static_cast<int128>(u);
     }
   }
   return Error(Code::kDataErr, "expected an integer, got " + j.dump());

@@ -38,6 +38,8 @@ Status ResolveShape(const std::vector<int64_t>& spec, uint64_t available_bytes, 
     }
   }
   const uint64_t item = static_cast<uint64_t>(layout->dtype.itemsize());
+  if (known * item > (static_cast<unsigned __int128>(1) << 62))
+    return Error(Code::kConfig, "dataset.shape: " + ShapeString(spec) + " is too large");
   layout->shape = spec;
   if (inferred >= 0) {
     const unsigned __int128 slab = known * item;  // bytes per index of the inferred axis

@@ -39,7 +39,8 @@ class Partition {
   // Worker w of n gets rows [RowsOf(w, n).first, .second); empty when
   // there are fewer units than workers.
   std::pair<int64_t, int64_t> RowsOf(int worker, int workers) const;
-  // The same split over an arbitrary row range [row_lo, row_hi) (shards).
+  // The same split over a row range [row_lo, row_hi) (shards); REQUIRES
+  // row_lo < row_hi. Boundaries inside the range fall on unit boundaries.
   std::pair<int64_t, int64_t> RowsOf(int worker, int workers, int64_t row_lo, int64_t row_hi) const;
 
  private:

@@ -262,7 +262,7 @@ TEST_CASE("Partition: the split of a unit-aligned sub-range covers it", "[partit
 // The header promises the same split "over an arbitrary row range" (for
 // shards). A range that does not start on a unit boundary loses its first
 // rows. See the report: partition.cc RowsOf(worker, workers, lo, hi).
-TEST_CASE("Partition: the split of an arbitrary row range covers it", "[partition][!mayfail]") {
+TEST_CASE("Partition: the split of an arbitrary row range covers it", "[partition]") {
   const Layout l = MakeLayout("f8", {100, 2});
   const Partition p(l, 64);  // 4 rows per block
   // One worker must get the whole range.
@@ -297,7 +297,7 @@ TEST_CASE("Partition: the split of an arbitrary row range covers it", "[partitio
 // With a block size that is not a multiple of the element size the pieces of
 // a row are not "equal": the last one can be empty. Not reachable with the
 // default kBlockBytes (a multiple of every itemsize).
-TEST_CASE("Partition: pieces of a row are never empty", "[partition][!mayfail]") {
+TEST_CASE("Partition: pieces of a row are never empty", "[partition]") {
   const Layout l = MakeLayout("f8", {2, 5});  // 40-byte rows
   const Partition p(l, 12);                  // 4 pieces of ceil(5/4) = 2 elements
   for (int64_t b = 0; b < p.blocks(); ++b) {
