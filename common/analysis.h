@@ -58,11 +58,19 @@ class Analysis {
 
   virtual std::unique_ptr<Partial> NewPartial(int pass) const = 0;
   virtual Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const = 0;
-  // Adds the elements of `chunk` (one whole block) to `partial`.
-  virtual void Consume(int pass, const Chunk& chunk, Partial* partial) const = 0;
+  // Adds the elements of `chunk` (one whole block) to `partial`. Errors
+  // (e.g. writing an output) fail the worker with their code.
+  virtual Status Consume(int pass, const Chunk& chunk, Partial* partial) const = 0;
 
-  // Coordinator, writers only: prepare the output before the first pass
-  // (e.g. create and reserve the file) and name the file workers map.
+  // Worker: called before the blocks of a mapped window are consumed and
+  // after the last of them (e.g. to journal a window before changing it,
+  // or to flush it). `window` spans whole blocks; `block` is its first.
+  virtual Status BeginWindow(int /*pass*/, const Chunk& /*window*/) const { return Status::OK(); }
+  virtual Status EndWindow(int /*pass*/, const Chunk& /*window*/) const { return Status::OK(); }
+
+  // Coordinator, before the analysis' first pass: prepare outputs (e.g.
+  // create and reserve a file under a temporary name; workers learn the
+  // name through PassInput). Writers also name the file workers map.
   virtual Status Prepare() { return Status::OK(); }
   virtual std::string WritePath() const { return dataset_.path; }
 

@@ -142,7 +142,7 @@ class Generate : public Analysis {
     return std::unique_ptr<Partial>(std::move(p));
   }
 
-  void Consume(int, const Chunk& chunk, Partial* partial) const override {
+  Status Consume(int, const Chunk& chunk, Partial* partial) const override {
     const Layout& layout = dataset_.layout;
     VisitKind(layout.dtype.kind, [&](auto traits) {
       using T = decltype(traits);
@@ -153,6 +153,7 @@ class Generate : public Analysis {
       }
     });
     static_cast<GeneratePartial*>(partial)->elements += chunk.end - chunk.begin;
+    return Status::OK();
   }
 
   Status Prepare() override {

@@ -123,7 +123,7 @@ class Stats : public Analysis {
     return StatsPartial::FromJson(j, integer_);
   }
 
-  void Consume(int, const Chunk& chunk, Partial* base) const override {
+  Status Consume(int, const Chunk& chunk, Partial* base) const override {
     auto* p = static_cast<StatsPartial*>(base);
     const auto range = geo_.LaneRange(chunk.begin, chunk.end);
     p->lo = range.first;
@@ -138,6 +138,7 @@ class Stats : public Analysis {
         stats_kernel::SweepBlock<T, false>(geo_, chunk.data, chunk.begin, chunk.end, p->lo, &p->lanes);
       }
     });
+    return Status::OK();
   }
 
   Status EndPass(int, const Partial& merged) override {

@@ -180,9 +180,8 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
 
 Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment, Launcher& launcher) {
   for (int pass = 0; pass < static_cast<int>(plan.passes.size()); ++pass) {
-    const PassPlan& pp = plan.passes[static_cast<size_t>(pass)];
-    if (pp.writes && pp.steps[0].pass == 0)
-      MM_RETURN_IF_ERROR(plan.analyses[static_cast<size_t>(pp.steps[0].analysis)]->Prepare());
+    for (const PassStep& s : plan.passes[static_cast<size_t>(pass)].steps)
+      if (s.pass == 0) MM_RETURN_IF_ERROR(plan.analyses[static_cast<size_t>(s.analysis)]->Prepare());
     MM_RETURN_IF_ERROR(RunPass(plan, pass, settings, segment, launcher));
   }
   if (const int sig = TakePendingSignal())

@@ -58,6 +58,13 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
                         MappedRegion::Map(task.map_path, pass.writes, layout.offset + first * item,
                                           (last - first) * item, Code::kIoErr));
     window.AdviseSequential();
+    Chunk whole;
+    whole.data = window.data();
+    whole.begin = first;
+    whole.end = last;
+    whole.block = b;
+    for (const PassStep& s : pass.steps)
+      MM_RETURN_IF_ERROR(plan.analyses[static_cast<size_t>(s.analysis)]->BeginWindow(s.pass, whole));
     for (int64_t k = b; k < e; ++k) {
       Chunk chunk;
       chunk.begin = part.block_begin(k);
@@ -68,10 +75,12 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
       for (const PassStep& s : pass.steps) {
         const Analysis& a = *plan.analyses[static_cast<size_t>(s.analysis)];
         set.parts.push_back(a.NewPartial(s.pass));
-        a.Consume(s.pass, chunk, set.parts.back().get());
+        MM_RETURN_IF_ERROR(a.Consume(s.pass, chunk, set.parts.back().get()));
       }
       tree.Push(0, k, std::move(set));
     }
+    for (const PassStep& s : pass.steps)
+      MM_RETURN_IF_ERROR(plan.analyses[static_cast<size_t>(s.analysis)]->EndWindow(s.pass, whole));
     if (pass.writes) MM_RETURN_IF_ERROR(window.Flush(task.map_path));
     const int64_t rows_done = static_cast<int64_t>(last / layout.row_elements()) - task.row_begin;
     progress(static_cast<uint64_t>(std::max<int64_t>(0, rows_done)));
