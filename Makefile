@@ -3,7 +3,7 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 DEMO_DATA := data/time_series.dat
 DEMO_BYTES := 40000000
 
-.PHONY: all build bootstrap run test bench clean
+.PHONY: all build bootstrap run test test-sanitize fuzz soak bench clean
 
 all: build
 
@@ -29,8 +29,34 @@ run: build
 test: build
 	cd build && ctest --output-on-failure --no-tests=error -j2 --timeout 600
 
+# The whole suite again, built with AddressSanitizer and UBSan (CI runs it).
+test-sanitize: bootstrap
+	@if [ ! -f build-asan/Makefile ]; then \
+	  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRUN_SANITIZE=ON; \
+	fi
+	cmake --build build-asan -j$(NPROC)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ctest --output-on-failure --no-tests=error -j2 --timeout 900
+
+# libFuzzer targets (clang), each run FUZZ_SECONDS over its seed corpus in tests/fuzz/.
+FUZZ_SECONDS ?= 30
+fuzz: bootstrap
+	@if [ ! -f build-fuzz/Makefile ]; then \
+	  CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRUN_FUZZ=ON; \
+	fi
+	cmake --build build-fuzz -j$(NPROC) --target fuzz_npy_header fuzz_config
+	scripts/run_fuzzers build-fuzz $(FUZZ_SECONDS)
+
+# Many runs with a worker killed at a random moment (SOAK_RUNS, default 200).
+SOAK_RUNS ?= 200
+soak: build
+	MMRUN=$(CURDIR)/build/mmrun MMWORKER=$(CURDIR)/build/mmworker SOAK_RUNS=$(SOAK_RUNS) \
+	  /usr/bin/python3 tests/integration/soak.py
+
 bench: build
-	@if [ -x bench/run ]; then bench/run; else echo "benchmarks are not written yet (bench/run)"; fi
+	@bash scripts/bootstrap --bench
+	cmake --build build -j$(NPROC) --target mmrun_roofline
+	bench/run
 
 clean:
-	rm -rf build data
+	rm -rf build build-asan build-fuzz data

@@ -1,0 +1,233 @@
+"""The benchmark harness behind `make bench` (issue: speed at the hardware limit).
+
+Every figure is a median of repeated runs, and every target is a ratio to a
+baseline measured in the same run on the same file: the read roofline
+(mmap + fork + sum with as many processes as mmrun has workers), the seed's
+chunked numpy code, dask.array with threads, and `dd` for cold reads.
+Results replace the block between the bench markers in docs/BENCHMARKS.md,
+with a plot in docs/bench.png when matplotlib is installed.
+"""
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+MMRUN = os.path.join(BUILD, "mmrun")
+ROOFLINE = os.path.join(BUILD, "mmrun_roofline")
+OUT = os.path.join(ROOT, "bench", "out")
+DOC = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+GB = float(os.environ.get("BENCH_GB", "2"))
+REPS = int(os.environ.get("BENCH_REPS", "5"))
+WORKERS = 2
+COLS = 10
+ROWS = int(GB * 1e9 / 4 / COLS)
+
+
+def sh(args, **kw):
+    return subprocess.run(args, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def write_config(name, cfg):
+    path = os.path.join(OUT, name)
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def dataset(path, rows, mode="r"):
+    return {"path": path, "dtype": "float32", "shape": [rows, COLS], "mode": mode}
+
+
+def generate(path, rows):
+    if os.path.exists(path) and os.path.getsize(path) == rows * COLS * 4:
+        return
+    cfg = write_config("gen.json", {"dataset": dataset(path, rows, "w+"), "analyses": [
+        {"op": "generate", "fill": {"kind": "normal", "mean": 0, "std": 1, "seed": 7}}]})
+    sh([MMRUN, "-q", cfg])
+
+
+def timed(fn, reps=REPS):
+    fn()  # warm-up (and page cache)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def drop_cache(path):
+    if os.geteuid() == 0:
+        subprocess.run(["sync"])
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("3\n")
+            return "drop_caches"
+        except OSError:
+            pass
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    return "posix_fadvise(DONTNEED)"
+
+
+def cold(fn, path, reps=3):
+    times = []
+    for _ in range(reps):
+        how = drop_cache(path)
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), how
+
+
+def numpy_chunked_mean(path, rows):
+    a = np.memmap(path, dtype="<f4", mode="r", shape=(rows, COLS))
+    total, n = 0.0, 0
+    for i in range(0, rows, 1_000_000):
+        chunk = a[i:i + 1_000_000]
+        total += float(chunk.sum(dtype=np.float64))
+        n += chunk.size
+    return total / n
+
+
+def numpy_chunked_columns(path, rows):
+    a = np.memmap(path, dtype="<f4", mode="r", shape=(rows, COLS))
+    s = np.zeros(COLS)
+    ss = np.zeros(COLS)
+    mn = np.full(COLS, np.inf)
+    mx = np.full(COLS, -np.inf)
+    for i in range(0, rows, 1_000_000):
+        c = np.asarray(a[i:i + 1_000_000], dtype=np.float64)
+        s += np.nansum(c, axis=0)
+        ss += np.nansum(c * c, axis=0)
+        mn = np.fmin(mn, np.nanmin(c, axis=0))
+        mx = np.fmax(mx, np.nanmax(c, axis=0))
+    return s, ss, mn, mx
+
+
+def dask_columns(path, rows):
+    import dask
+    import dask.array as da
+    a = da.from_array(np.memmap(path, dtype="<f4", mode="r", shape=(rows, COLS)), chunks=(1_000_000, COLS))
+    with dask.config.set(scheduler="threads", num_workers=WORKERS):
+        return dask.compute(a.mean(axis=0), a.std(axis=0), a.min(axis=0), a.max(axis=0))
+
+
+def peak_rss_kib(args):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    sh(args)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(before, after), before
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    main_file = os.path.join(OUT, "f32_%gg.dat" % GB)
+    generate(main_file, ROWS)
+    size = os.path.getsize(main_file)
+    glob = write_config("glob.json", {"dataset": dataset(main_file, ROWS), "analyses": [{"op": "stats"}]})
+    cols = write_config("cols.json", {"dataset": dataset(main_file, ROWS), "analyses": [{"op": "stats", "axis": 0}]})
+    rows = []  # (what, seconds, GB/s)
+
+    def add(what, seconds):
+        rows.append((what, seconds, size / seconds / 1e9))
+        print("%-55s %8.3f s %7.2f GB/s" % (what, seconds, size / seconds / 1e9), flush=True)
+        return seconds
+
+    t_roof = add("roofline: mmap+fork+sum, %d processes" % WORKERS,
+                 timed(lambda: sh([ROOFLINE, main_file, str(WORKERS)])))
+    t_glob = add("mmrun stats (global), %d workers" % WORKERS, timed(lambda: sh([MMRUN, "-q", "-w", str(WORKERS), glob])))
+    t_glob1 = add("mmrun stats (global), 1 worker", timed(lambda: sh([MMRUN, "-q", "-w", "1", glob])))
+    t_cols = add("mmrun stats axis 0 (per column), %d workers" % WORKERS, timed(lambda: sh([MMRUN, "-q", "-w", str(WORKERS), cols])))
+    t_np_mean = add("numpy chunked mean (seed)", timed(lambda: numpy_chunked_mean(main_file, ROWS), reps=3))
+    t_np_cols = add("numpy chunked per-column stats (float64 chunks)", timed(lambda: numpy_chunked_columns(main_file, ROWS), reps=3))
+    try:
+        t_dask = add("dask.array per-column stats, threads=%d" % WORKERS, timed(lambda: dask_columns(main_file, ROWS), reps=3))
+    except ImportError:
+        t_dask = None
+        print("dask not installed (python3-dask): skipped")
+    t_dd, how = cold(lambda: sh(["dd", "if=" + main_file, "of=/dev/null", "bs=16M"]), main_file)
+    add("cold: dd bs=16M (%s)" % how, t_dd)
+    t_cold, _ = cold(lambda: sh([MMRUN, "-q", "-w", str(WORKERS), glob]), main_file)
+    add("cold: mmrun stats (global), %d workers" % WORKERS, t_cold)
+
+    # Peak resident memory on a 4 GB file, and the tiny-file latency.
+    big = os.path.join(OUT, "f32_4g.dat")
+    big_rows = int(4e9 / 4 / COLS)
+    generate(big, big_rows)
+    big_cfg = write_config("big.json", {"dataset": dataset(big, big_rows), "analyses": [{"op": "stats", "axis": 0}]})
+    rss, _ = peak_rss_kib([MMRUN, "-q", "-w", str(WORKERS), big_cfg])
+    tiny = os.path.join(OUT, "tiny.dat")
+    np.arange(1000, dtype="<f4").tofile(tiny)
+    tiny_cfg = write_config("tiny.json", {"dataset": {"path": tiny, "dtype": "float32", "shape": [100, 10]},
+                                          "analyses": [{"op": "stats"}]})
+    t_tiny = timed(lambda: sh([MMRUN, "-q", "-w", "2", tiny_cfg]), reps=30)
+
+    targets = [
+        ("global stats warm vs roofline (%d procs)" % WORKERS, t_roof / t_glob, ">= 0.85", t_roof / t_glob >= 0.85),
+        ("per-column stats vs chunked numpy", t_np_cols / t_cols, ">= 10", t_np_cols / t_cols >= 10),
+    ]
+    if t_dask is not None:
+        targets.append(("per-column stats vs dask", t_dask / t_cols, ">= 20", t_dask / t_cols >= 20))
+    targets += [
+        ("cold global stats vs dd", t_dd / t_cold, ">= 0.9", t_dd / t_cold >= 0.9),
+        ("2 workers vs 1 worker (warm)", t_glob1 / t_glob, ">= 1.7", t_glob1 / t_glob >= 1.7),
+        ("peak RSS of any mmrun process, 4 GB file (MiB)", rss / 1024, "<= 64", rss / 1024 <= 64),
+        ("tiny file, 2 workers, end to end (ms)", t_tiny * 1000, "<= 20", t_tiny * 1000 <= 20),
+    ]
+    print()
+    for name, value, goal, ok in targets:
+        print("%-50s %9.2f  %-7s %s" % (name, value, goal, "met" if ok else "NOT met"))
+    write_doc(rows, targets, size)
+
+
+def write_doc(rows, targets, size):
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines = ["<!-- bench:begin (written by `make bench`; do not edit by hand) -->",
+             "", "Measured %s on %d cores (%s), file %.2f GB float32 (%d x %d), medians of %d runs." % (
+                 time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), cpu, size / 1e9, ROWS, COLS, REPS),
+             "", "| run | seconds | GB/s |", "|---|---:|---:|"]
+    lines += ["| %s | %.3f | %.2f |" % (w, s, g) for w, s, g in rows]
+    lines += ["", "| target | measured | goal | |", "|---|---:|---|---|"]
+    lines += ["| %s | %.2f | %s | %s |" % (n, v, g, "met" if ok else "**not met**") for n, v, g, ok in targets]
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(8, 4))
+        ax.barh([r[0] for r in rows][::-1], [r[2] for r in rows][::-1])
+        ax.set_xlabel("GB/s (higher is better)")
+        fig.tight_layout()
+        fig.savefig(os.path.join(ROOT, "docs", "bench.png"), dpi=80)
+        lines += ["", "![throughput](bench.png)"]
+    except ImportError:
+        pass
+    lines += ["", "<!-- bench:end -->"]
+    block = "\n".join(lines)
+    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n\n"
+    if "<!-- bench:begin" in text:
+        head, rest = text.split("<!-- bench:begin", 1)
+        tail = rest.split("<!-- bench:end -->", 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(DOC, "w") as f:
+        f.write(text)
+    print("wrote", DOC)
+
+
+if __name__ == "__main__":
+    main()
