@@ -4,6 +4,7 @@
 
 #include "common/generate.h"
 #include "common/stats.h"
+#include "common/transform.h"
 #include "common/strings.h"
 
 namespace mm {
@@ -21,6 +22,7 @@ struct Registration {
 const Registration kRegistry[] = {
     {"stats", &MakeStats},
     {"generate", &MakeGenerate},
+    {"transform", &MakeTransform},
 };
 
 }  // namespace

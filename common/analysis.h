@@ -50,6 +50,9 @@ class Analysis {
   // Scan passes needed (>= 1) and whether they write the dataset.
   virtual int passes() const { return 1; }
   virtual bool writes() const { return false; }
+  // Whether pass `pass` of a writing analysis writes (e.g. normalize's
+  // stats pass only reads: its workers map the file read-only).
+  virtual bool WritesInPass(int /*pass*/) const { return writes(); }
 
   // Coordinator, before pass `pass` > 0: what workers need from earlier
   // passes. Workers receive it through SetPassInput.

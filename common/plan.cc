@@ -52,7 +52,7 @@ Status Plan::BuildAnalyses() {
   for (int i = 0; i < n;) {
     if (analyses[static_cast<size_t>(i)]->writes()) {
       for (int p = 0; p < analyses[static_cast<size_t>(i)]->passes(); ++p)
-        passes.push_back(PassPlan{{PassStep{i, p}}, true});
+        passes.push_back(PassPlan{{PassStep{i, p}}, analyses[static_cast<size_t>(i)]->WritesInPass(p)});
       ++i;
       continue;
     }

@@ -12,6 +12,7 @@
 #include <limits.h>
 
 #include "common/dataset.h"
+#include "common/dataset_lock.h"
 #include "common/files.h"
 #include "common/json_util.h"
 #include "common/plan.h"
@@ -38,6 +39,7 @@ std::string UsageText() {
   return R"(Usage: mmrun [OPTIONS] CONFIG.json       run the analyses in CONFIG
        mmrun validate CONFIG.json          check config and dataset, print the plan
        mmrun inspect FILE [--dtype D --shape S --order O --offset B]
+       mmrun recover FILE                  roll back an interrupted transform
        mmrun --help | --version
 
 Options of a run (a flag overrides the same key in the config):
@@ -188,10 +190,12 @@ Status Run(const std::vector<std::string>& args) {
     MM_ASSIGN_OR_RETURN(lock, TakeRunLock(a.lock));
   }
   MM_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, LoadPlan(a.config));
+  // The dataset's lock (shared, exclusive for a transform) for the whole run.
+  MM_ASSIGN_OR_RETURN(RunGuard guard, RunGuard::ForPlan(*plan));
   const RunOptions& cfg = plan->config.run;
   RunSettings settings;
   settings.workers = a.workers > 0 ? a.workers : cfg.workers.value_or(DefaultWorkers());
-  settings.retries = a.retries >= 0 ? a.retries : cfg.retries.value_or(1);
+  settings.retries = guard.Retries(a.retries >= 0 ? a.retries : cfg.retries.value_or(1));
   settings.timeout_s = a.timeout > 0 ? a.timeout : cfg.timeout.value_or(0);
   const std::string launch = !a.launch.empty() ? a.launch : cfg.launch.value_or("fork");
   const std::string output = OutputPath(a.output, *plan);
@@ -211,7 +215,7 @@ Status Run(const std::vector<std::string>& args) {
   ProcessLauncher launcher(launch == "spawn", WorkerExecutable(), child_mask);
   Result<Json> results = RunPasses(*plan, settings, segment, launcher);
   progress.Finish();
-  if (!results.ok()) return results.status();
+  if (!results.ok()) return guard.Fail(results.status());  // rolls an interrupted transform back
   Json doc = Json::object();
   Json meta = Json::object();
   meta["version"] = kVersion;
@@ -240,6 +244,7 @@ Status Run(const std::vector<std::string>& args) {
 Status Validate(const std::vector<std::string>& args) {
   if (args.size() != 1) return UsageError("validate takes one CONFIG.json");
   MM_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, LoadPlan(args[0]));
+  if (plan->dataset.mode != "w+") MM_RETURN_IF_ERROR(CheckNoStaleJournal(plan->dataset.path));
   const std::string output = OutputPath("", *plan);
   if (!output.empty()) {
     MM_ASSIGN_OR_RETURN(TempOutput probe, TempOutput::Create(output));  // removed unused

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runner/commands.h"
+#include "runner/recover.h"
 
 namespace {
 
@@ -15,13 +16,12 @@ struct Subcommand {
 };
 
 int Merge(const std::vector<std::string>&) { return mm::NotYetCommand("merge"); }
-int Recover(const std::vector<std::string>&) { return mm::NotYetCommand("recover"); }
 
 const Subcommand kSubcommands[] = {
     {"validate", &mm::ValidateCommand},
     {"inspect", &mm::InspectCommand},
     {"merge", &Merge},
-    {"recover", &Recover},
+    {"recover", &mm::RecoverCommand},
 };
 
 }  // namespace

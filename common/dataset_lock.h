@@ -1,0 +1,80 @@
+// Advisory locks on a dataset, and a run's guard around its in-place
+// transforms (SPEC §3 `transform`, §5 exit 75 and 65).
+//
+// Every mmrun run holds a lock on its dataset for its whole life: a run
+// that transforms the file an exclusive one, every other run a shared one.
+// A run that finds the file locked by a conflicting run exits 75 at once,
+// naming the holder's pid. The lock is an OFD lock on one byte far past the
+// end of the file (journal_format.h: kLockByte): the kernel drops it when
+// the last process holding its open file description dies, and forked
+// workers inherit it, so a killed run never wedges the file. Because OFD
+// locks do not tell their owner's pid, the holder also takes a POSIX lock of
+// the same kind on the next byte (kPidBeaconByte), which F_GETLK reports
+// with the holder's pid.
+//
+// REQUIRES of a process holding a DatasetLock: it must not open and close
+// the dataset file again (closing any descriptor of the file drops that
+// process's POSIX locks, and so the pid beacon; the OFD lock itself stays).
+#pragma once
+
+#include <string>
+
+#include "common/files.h"
+#include "common/plan.h"
+#include "common/status.h"
+
+namespace mm {
+
+class DatasetLock {
+ public:
+  DatasetLock() = default;
+  DatasetLock(DatasetLock&&) = default;
+  DatasetLock& operator=(DatasetLock&&) = default;
+
+  // Locks `path` (absolute): exclusive (opens it read-write) or shared.
+  // wait_ms > 0 retries a held lock for that long. Errors: kLocked naming
+  // the holder's pid, kNoInput, kNoPerm, kIoErr.
+  static Result<DatasetLock> Acquire(const std::string& path, bool exclusive, int wait_ms = 0);
+
+  bool held() const { return fd_.valid(); }
+  int fd() const { return fd_.get(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  FileDescriptor fd_;
+  std::string path_;
+};
+
+// kDataErr naming `mmrun recover` when `path` has the journal of an
+// interrupted transform (a journal whose transform is still running, i.e.
+// whose dataset is locked exclusively, is not stale).
+Status CheckNoStaleJournal(const std::string& path);
+
+// A run's hold on its dataset: the lock, and what to do if the run fails.
+class RunGuard {
+ public:
+  RunGuard() = default;
+  RunGuard(RunGuard&&) = default;
+  RunGuard& operator=(RunGuard&&) = default;
+
+  // Locks the plan's dataset: exclusive when the plan transforms it, else
+  // shared (no lock for mode w+: the file is created by the run). Then
+  // refuses a stale journal. Errors: kLocked, kDataErr, as Acquire.
+  static Result<RunGuard> ForPlan(const Plan& plan);
+
+  // Retries for the run's workers: 0 when a transform runs without its
+  // journal (a retried range would be transformed twice), else `requested`.
+  int Retries(int requested) const { return unjournaled_ ? 0 : requested; }
+
+  // After a failed run (workers already stopped): rolls an interrupted
+  // transform back from its journal, so the file is as before the run.
+  // Returns `st` with the outcome appended.
+  Status Fail(const Status& st);
+
+ private:
+  DatasetLock lock_;
+  bool transforms_ = false;
+  bool unjournaled_ = false;
+};
+
+}  // namespace mm

@@ -1,0 +1,151 @@
+// The rollback journal of in-place transforms (SPEC §3 `transform`),
+// format in journal_format.h and docs/JOURNAL_FORMAT.md.
+//
+// Protocol, as SQLite's rollback journal: the coordinator creates the
+// journal folder DATA.mmrun-journal/ (durably) before any worker may write.
+// Before a worker changes a window of DATA it appends the window's original
+// bytes as one record to its own journal file and makes the record durable
+// (fdatasync); only then does it modify the window; the window is msynced
+// when done. The folder is removed only once every pass of the run is
+// complete and durable. So at any moment, every byte of DATA that differs
+// from its state before the run lies inside a durable record, and RollBack
+// restores DATA byte for byte.
+//
+// Process-safety: each worker writes only its own file and holds an OFD
+// write lock on it while it lives; RollBack takes those locks first, so it
+// never restores under a worker that is still writing. Callers of RollBack
+// must hold the dataset's exclusive lock (dataset_lock.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/files.h"
+#include "common/status.h"
+
+namespace mm {
+
+// CRC-32C of `data`, extending `crc` (0 to start); hardware when available.
+uint32_t Crc32c(const void* data, size_t n, uint32_t crc = 0);
+uint32_t MaskCrc(uint32_t crc);
+uint32_t UnmaskCrc(uint32_t masked);
+
+// DATA.mmrun-journal for the dataset at `dataset_path` (absolute).
+std::string JournalDirFor(const std::string& dataset_path);
+// True when the journal folder (or anything by that name) exists.
+bool JournalExists(const std::string& dataset_path);
+
+struct DatasetIdentity {
+  uint64_t dev = 0, ino = 0, size = 0;
+};
+// Identity of the open file `fd`; kIoErr naming `path` on failure.
+Result<DatasetIdentity> IdentityOf(int fd, const std::string& path);
+
+// Coordinator: creates the journal folder and makes its entry durable.
+// Calling it again in the same process for the same dataset is a no-op (two
+// transforms in one config share the folder). Errors: kCantCreate (or
+// kNoPerm) naming the folder; kDataErr if a folder this process did not
+// create already exists.
+Status CreateJournalDir(const std::string& dataset_path);
+// Removes every file of the folder, the folder, and makes that durable.
+// A missing folder is not an error.
+Status RemoveJournalDir(const std::string& dataset_path);
+
+// A worker's journal file: created on first use, records appended durably.
+// Not thread-safe; one per worker process and transform.
+class JournalWriter {
+ public:
+  // Creates DIR/w<pid>-a<analysis>.jnl, locks it, writes and syncs the
+  // header and the folder. Errors: kCantCreate / kNoPerm / kIoErr.
+  static Result<std::unique_ptr<JournalWriter>> Create(const std::string& dataset_path, const DatasetIdentity& id,
+                                                       uint32_t coordinator_pid, uint32_t analysis);
+  // Appends one record holding `length` original bytes of DATA at `offset`
+  // and returns only once it is durable. Errors: kCantCreate for a full disk
+  // (ENOSPC, EDQUOT), else kIoErr; a failed append may leave a torn tail,
+  // which readers ignore.
+  // Test hook: MMRUN_TEST_FAULT="journal_enospc=N" fails the append after N
+  // successful ones in this process with ENOSPC.
+  Status Append(uint64_t offset, const char* data, uint64_t length);
+  const std::string& path() const { return path_; }
+  uint64_t records() const { return seq_; }
+
+ private:
+  FileDescriptor fd_;
+  std::string path_;
+  uint64_t pos_ = 0;
+  uint64_t seq_ = 0;
+  int64_t fail_after_ = -1;
+};
+
+// One record of a journal file as read back.
+struct JournalRecord {
+  uint64_t seq = 0;
+  uint64_t offset = 0;    // in DATA
+  uint64_t length = 0;
+  uint64_t data_pos = 0;  // where the original bytes start in the journal file
+  uint32_t data_crc = 0;  // unmasked
+};
+
+struct JournalFile {
+  std::string path;
+  DatasetIdentity id;
+  uint32_t coordinator_pid = 0, worker_pid = 0, analysis = 0;
+  std::vector<JournalRecord> records;
+  bool torn_tail = false;  // a last record cut short (its window was never changed)
+  bool empty = false;      // created but its header never completed: no records
+};
+
+// Reads a journal file's headers. A torn last record (short, or failing its
+// checksum with nothing after it) is dropped and flagged. With `verify_data`
+// every record's data checksum is checked too. Errors: kDataErr naming the
+// file and the byte position for a bad magic, version, or checksum of
+// anything but a torn tail; kIoErr for read errors.
+Result<JournalFile> ReadJournalFile(int fd, const std::string& path, bool verify_data);
+
+struct RollBackReport {
+  int files = 0;
+  uint64_t records = 0;
+  uint64_t bytes = 0;
+  uint64_t torn = 0;  // torn tails ignored
+};
+
+// Restores DATA (open read-write as `data_fd`) from every file of its
+// journal: newest transform (highest analysis index) first, each file's
+// records in reverse order; fsyncs DATA, then removes the folder. Every
+// file is locked (waiting up to `wait_ms` for a dying worker), read and
+// fully verified before the first byte of DATA is written, so a corrupt or
+// foreign journal changes nothing. Errors: kLocked (a live process still
+// writes the journal), kDataErr (corrupt journal, or written for another
+// file: identity mismatch), kIoErr.
+Result<RollBackReport> RollBack(const std::string& dataset_path, int data_fd, int wait_ms);
+
+// Worker side of a retry: the records that earlier (dead) attempts wrote
+// for transform `analysis`, so a retried range is first put back to its
+// state before the pass. Loaded once, lazily.
+class JournalReplay {
+ public:
+  JournalReplay(std::string dataset_path, uint32_t analysis, std::string own_path)
+      : dataset_path_(std::move(dataset_path)), analysis_(analysis), own_path_(std::move(own_path)) {}
+  // Copies the original bytes of every record that intersects DATA's bytes
+  // [offset, offset + length) into `window` (which maps exactly those
+  // bytes). Sets *restored to the bytes copied. Records are verified before
+  // use; a corrupt one is kDataErr.
+  Status RestoreInto(char* window, uint64_t offset, uint64_t length, uint64_t* restored);
+
+ private:
+  struct Source {
+    std::string path;
+    JournalRecord rec;
+  };
+  Status Load();
+  std::string dataset_path_;
+  uint32_t analysis_;
+  std::string own_path_;
+  bool loaded_ = false;
+  std::vector<Source> sources_;
+};
+
+}  // namespace mm

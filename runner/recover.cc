@@ -1,0 +1,64 @@
+#include "runner/recover.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "common/dataset_lock.h"
+#include "common/files.h"
+#include "common/journal.h"
+#include "common/json_util.h"
+#include "runner/commands.h"
+
+namespace mm {
+
+namespace {
+
+// How long recover waits for the lock holders of a run that was just
+// killed (its workers die with it, within milliseconds).
+constexpr int kWaitMs = 5000;
+
+Status Recover(const std::vector<std::string>& args) {
+  if (args.size() != 1 || args[0].empty() || args[0][0] == '-')
+    return Error(Code::kUsage, "recover takes one FILE (see mmrun --help)");
+  const std::string path = AbsolutePath(args[0]);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return FromErrno(errno, path, Code::kNoInput);
+  if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, path + ": not a regular file");
+  Json j = Json::object();
+  j["path"] = path;
+  j["journal"] = JournalDirFor(path);
+  if (!JournalExists(path)) {
+    j["recovered"] = false;
+    j["message"] = "no journal: nothing to recover, the file was not changed";
+  } else {
+    MM_ASSIGN_OR_RETURN(DatasetLock lock, DatasetLock::Acquire(path, /*exclusive=*/true, kWaitMs));
+    if (!JournalExists(path)) {  // a run that finished meanwhile removed it
+      j["recovered"] = false;
+      j["message"] = "no journal: nothing to recover, the file was not changed";
+    } else {
+      MM_ASSIGN_OR_RETURN(RollBackReport r, RollBack(path, lock.fd(), kWaitMs));
+      j["recovered"] = true;
+      j["files"] = r.files;
+      j["records"] = r.records;
+      j["bytes_restored"] = r.bytes;
+      j["torn_records_ignored"] = r.torn;
+      j["message"] = "restored the file to its state before the interrupted transform; journal removed";
+    }
+  }
+  const std::string text = DumpDocument(j);
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+    return Error(Code::kIoErr, "cannot write to stdout");
+  return Status::OK();
+}
+
+}  // namespace
+
+int RecoverCommand(const std::vector<std::string>& args) {
+  const Status st = Recover(args);
+  PrintError(st);
+  return st.exit_code();
+}
+
+}  // namespace mm
