@@ -38,6 +38,13 @@ class LaneGeometry {
   template <class F>
   void ForEachRun(uint64_t begin, uint64_t end, F&& f) const;
 
+  // Like ForEachRun, but hands over `rows` consecutive runs at once when
+  // they map to the same lanes (inner axis kept, the next one reduced):
+  // f(offset_in_range, rows, length, lane, kept) covers rows * length
+  // elements, row r at offset + r * length.
+  template <class F>
+  void ForEachTile(uint64_t begin, uint64_t end, F&& f) const;
+
  private:
   std::vector<uint64_t> dims_;     // coalesced storage dims, outermost first
   std::vector<uint64_t> strides_;  // lane stride of each coalesced dim (0 = reduced)
@@ -79,6 +86,37 @@ void LaneGeometry::ForEachRun(uint64_t begin, uint64_t end, F&& f) const {
         idx[d] = 0;
       }
     }
+  }
+}
+
+template <class F>
+void LaneGeometry::ForEachTile(uint64_t begin, uint64_t end, F&& f) const {
+  const size_t nd = dims_.size();
+  if (nd < 2 || strides_[nd - 1] == 0 || strides_[nd - 2] != 0) {
+    ForEachRun(begin, end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) { f(off, 1, len, lane, kept); });
+    return;
+  }
+  // Inner dim kept (lanes base..base+inner), the next dim reduced: whole
+  // inner rows within one index of the dims outside it share their lanes.
+  const uint64_t inner = dims_[nd - 1], next = dims_[nd - 2];
+  uint64_t pos = begin;
+  while (pos < end) {
+    const uint64_t in_row = pos % inner;
+    if (in_row != 0 || end - pos < inner) {
+      const uint64_t len = std::min(inner - in_row, end - pos);
+      ForEachRun(pos, pos + len, [&](uint64_t off, uint64_t l, uint64_t lane, bool kept) {
+        f(pos - begin + off, 1, l, lane, kept);
+      });
+      pos += len;
+      continue;
+    }
+    const uint64_t row = pos / inner;               // index over all outer dims
+    const uint64_t left_in_next = next - row % next;  // rows until the next dim wraps
+    const uint64_t rows = std::min(left_in_next, (end - pos) / inner);
+    uint64_t lane = 0;
+    ForEachRun(pos, pos + 1, [&](uint64_t, uint64_t, uint64_t l, bool) { lane = l; });
+    f(pos - begin, rows, inner, lane, true);
+    pos += rows * inner;
   }
 }
 

@@ -18,6 +18,7 @@
 #include "common/dtype.h"
 #include "common/lanes.h"
 #include "common/stats.h"
+#include "common/stats_simd.h"
 
 namespace mm {
 namespace stats_kernel {
@@ -174,14 +175,25 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
                 std::vector<LaneStats>* lanes) {
   using S = typename Traits::Storage;
   constexpr bool kFloat = Traits::kIsFloat;
+  // Native float32/float64: the vector kernels (same operations, same order).
+  constexpr bool kFast = !kSwap && (Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64);
   const size_t n_lanes = lanes->size();
   thread_local LaneColumns<Traits> col;
   col.Reset(n_lanes);
   // Sweep 1.
-  geo.ForEachRun(begin, end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+  geo.ForEachTile(begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
     const char* p = base + off * sizeof(S);
     const size_t l = static_cast<size_t>(lane - lo);
     if (!kept) {
+      if constexpr (kFast) {
+        const simd::RunSums r = Traits::kKind == Kind::kFloat32 ? simd::ReduceF32(p, len) : simd::ReduceF64(p, len);
+        col.cnt[l] += r.n;
+        col.nan[l] += static_cast<int64_t>(len) - r.n;
+        col.sum[l] += r.sum;
+        col.mn[l] = std::min(col.mn[l], r.min);
+        col.mx[l] = std::max(col.mx[l], r.max);
+        return;
+      }
       const RunSums<Traits> r = ReduceRun<Traits, kSwap>(p, len);
       col.cnt[l] += r.n;
       col.nan[l] += r.nan;
@@ -196,6 +208,13 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
       }
       return;
     }
+    if constexpr (kFast) {
+      (Traits::kKind == Kind::kFloat32 ? simd::TileF32 : simd::TileF64)(
+          p, rows, len, col.sum.data() + l, col.cnt.data() + l, col.nan.data() + l, col.mn.data() + l,
+          col.mx.data() + l);
+      return;
+    }
+    for (uint64_t r = 0; r < rows; ++r, p += len * sizeof(S)) {
     if constexpr (kFloat) {
       double* sum = col.sum.data() + l;
       double* mn = col.mn.data() + l;
@@ -224,6 +243,7 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
         mx[i] = x > mx[i] ? x : mx[i];
       }
     }
+    }
   });
   for (size_t l = 0; l < n_lanes; ++l) {
     if (col.cnt[l] == 0) continue;
@@ -231,21 +251,33 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
     col.mean[l] = total / static_cast<double>(col.cnt[l]);
   }
   // Sweep 2.
-  geo.ForEachRun(begin, end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+  geo.ForEachTile(begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
     const char* p = base + off * sizeof(S);
     const size_t l = static_cast<size_t>(lane - lo);
     if (!kept) {
-      col.m2[l] += DeviationRun<Traits, kSwap>(p, len, col.mean[l]);
+      if constexpr (kFast) {
+        col.m2[l] += Traits::kKind == Kind::kFloat32 ? simd::DeviationF32(p, len, col.mean[l])
+                                                     : simd::DeviationF64(p, len, col.mean[l]);
+      } else {
+        col.m2[l] += DeviationRun<Traits, kSwap>(p, len, col.mean[l]);
+      }
+      return;
+    }
+    if constexpr (kFast) {
+      (Traits::kKind == Kind::kFloat32 ? simd::TileDevF32 : simd::TileDevF64)(p, rows, len, col.mean.data() + l,
+                                                                              col.m2.data() + l);
       return;
     }
     double* m2 = col.m2.data() + l;
     const double* mean = col.mean.data() + l;
-    for (uint64_t i = 0; i < len; ++i) {
-      const double d = static_cast<double>(Load<Traits, kSwap>(p, i)) - mean[i];
-      if constexpr (kFloat) {
-        m2[i] += d == d ? d * d : 0.0;
-      } else {
-        m2[i] += d * d;
+    for (uint64_t r = 0; r < rows; ++r, p += len * sizeof(S)) {
+      for (uint64_t i = 0; i < len; ++i) {
+        const double d = static_cast<double>(Load<Traits, kSwap>(p, i)) - mean[i];
+        if constexpr (kFloat) {
+          m2[i] += d == d ? d * d : 0.0;
+        } else {
+          m2[i] += d * d;
+        }
       }
     }
   });

@@ -117,6 +117,27 @@ void CheckGeometry(const Layout& l, const std::vector<int>& reduced) {
         ++bad;
         FAIL_CHECK("range [" << begin << ", " << end << "): runs cover " << next << " elements");
       }
+      // ForEachTile: the same assignment, rows of a tile sharing their lanes.
+      next = 0;
+      geo.ForEachTile(begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept_run) {
+        if (off != next || len == 0 || rows == 0 || begin + off + rows * len > end) ++bad;
+        for (uint64_t r = 0; r < rows; ++r) {
+          for (uint64_t k = 0; k < len; ++k) {
+            const uint64_t internal = kept_run ? lane + k : lane;
+            const uint64_t i = begin + off + r * len + k;
+            if (i >= n || geo.OutputIndex(internal) != expected[i]) {
+              ++bad;
+              FAIL_CHECK("tile in range [" << begin << ", " << end << "): element " << i << " went to output "
+                                           << geo.OutputIndex(internal));
+            }
+          }
+        }
+        next = off + rows * len;
+      });
+      if (next != end - begin) {
+        ++bad;
+        FAIL_CHECK("range [" << begin << ", " << end << "): tiles cover " << next << " elements");
+      }
       if (bad > 5) return;  // one bad geometry: do not flood the report
     }
   }
