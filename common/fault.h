@@ -1,0 +1,22 @@
+// Fault injection for tests (docs/RELIABILITY.md).
+//
+// MMRUN_TEST_FAULT holds comma-separated `name=value` items, read on every
+// call (cheap: only at a few points per run, never per element). Production
+// runs never set it. Known names:
+//   kill_after_rows=N  a worker SIGKILLs itself after scanning N rows (first attempt)
+//   exit_after_rows=N  a worker exits 3 after N rows (first attempt)
+//   hang_after_rows=N  a worker sleeps forever after N rows (first attempt)
+//   corrupt_slot=1     a worker flips a byte of its committed slot (first attempt)
+//   segment_enospc=1   creating the shared segment fails as on a full /dev/shm
+//   rename_fail=1      renaming an output into place fails
+#pragma once
+
+#include <cstdint>
+
+namespace mm {
+
+// The value of fault `name`, or -1 when it is not set.
+int64_t FaultValue(const char* name);
+inline bool FaultEnabled(const char* name) { return FaultValue(name) >= 0; }
+
+}  // namespace mm
