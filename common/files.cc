@@ -1,5 +1,7 @@
 #include "common/files.h"
 
+#include "common/fault.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -161,6 +163,7 @@ Status TempOutput::Write(const std::string& bytes) {
 
 Status TempOutput::Commit() {
   if (::fsync(fd_.get()) != 0) return FromErrno(errno, target_ + ": fsync", Code::kIoErr);
+  if (FaultEnabled("rename_fail")) return FromErrno(EIO, target_ + ": cannot rename the output into place", Code::kCantCreate);
   if (::rename(temp_path_.c_str(), target_.c_str()) != 0)
     return FromErrno(errno, target_ + ": cannot rename the output into place", Code::kCantCreate);
   committed_ = true;

@@ -1,5 +1,7 @@
 #include "common/segment.h"
 
+#include "common/fault.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -103,6 +105,8 @@ Segment::~Segment() {
 }
 
 Result<Segment> Segment::Create(uint32_t slots) {
+  if (FaultEnabled("segment_enospc"))
+    return FromErrno(ENOSPC, "cannot reserve shared segment in /dev/shm", Code::kCantCreate);
   std::random_device rd;
   Segment seg;
   int fd = -1;

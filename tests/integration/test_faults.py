@@ -124,5 +124,59 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("faults: a full /dev/shm (segment allocation fails) exits 73 and leaves nothing")
+def _():
+    with mm.tmpdir() as d:
+        cfg = make_dataset(d)
+        res = mm.run_mmrun(["-q", cfg], extra_env={"MMRUN_TEST_FAULT": "segment_enospc=1"})
+        mm.assert_error(res, 73, ["/dev/shm"], args=[cfg])
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("faults: a failing output rename exits 73, keeps the old output and leaves no temporary file")
+def _():
+    with mm.tmpdir() as d:
+        cfg = make_dataset(d)
+        out = os.path.join(d, "out.json")
+        with open(out, "w") as f:
+            f.write("old")
+        res = mm.run_mmrun(["-q", "-o", out, cfg], extra_env={"MMRUN_TEST_FAULT": "rename_fail=1"})
+        mm.assert_error(res, 73, ["out.json"], args=[cfg])
+        mm.eq(open(out).read(), "old", "the previous output")
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("faults: SIGKILL of the coordinator: workers exit, the next run removes the stale segment")
+def _():
+    with mm.tmpdir() as d:
+        cfg = make_dataset(d)
+        before = set(os.listdir("/dev/shm"))
+        proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", cfg], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=dict(os.environ, MMRUN_TEST_FAULT="hang_after_rows=0"))
+        time.sleep(0.3)
+        workers = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open("/proc/%s/stat" % entry) as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == proc.pid:
+                            workers.append(int(entry))
+                except (OSError, ValueError, IndexError):
+                    pass
+        mm.check(len(workers) == 2, "expected 2 workers, found %r" % workers)
+        ours = [n for n in set(os.listdir("/dev/shm")) - before if n.startswith("mmrun-")]
+        proc.kill()
+        proc.wait()
+        deadline = time.time() + 5
+        while time.time() < deadline and any(os.path.exists("/proc/%d" % w) and not mm._is_zombie(w) for w in workers):
+            time.sleep(0.05)
+        alive = [w for w in workers if os.path.exists("/proc/%d" % w) and not mm._is_zombie(w)]
+        mm.check(not alive, "workers %r outlived their coordinator" % alive)
+        mm.check(any(os.path.exists("/dev/shm/" + n) for n in ours), "the killed run's segment should remain")
+        mm.run_ok(["-q", cfg])
+        left = [n for n in ours if os.path.exists("/dev/shm/" + n)]
+        mm.check(not left, "the next run did not remove the stale segments %r" % left)
+
+
 if __name__ == "__main__":
     mm.main()
