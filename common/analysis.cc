@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "common/convert.h"
+#include "common/cov.h"
 #include "common/generate.h"
+#include "common/slice.h"
 #include "common/stats.h"
 #include "common/transform.h"
 #include "common/strings.h"
@@ -22,6 +25,9 @@ struct Registration {
 const Registration kRegistry[] = {
     {"stats", &MakeStats},
     {"generate", &MakeGenerate},
+    {"cov", &MakeCov},
+    {"slice", &MakeSlice},
+    {"convert", &MakeConvert},
     {"transform", &MakeTransform},
 };
 

@@ -64,6 +64,13 @@ class Analysis {
   // Adds the elements of `chunk` (one whole block) to `partial`. Errors
   // (e.g. writing an output) fail the worker with their code.
   virtual Status Consume(int pass, const Chunk& chunk, Partial* partial) const = 0;
+  // Worker: whether Consume needs the data of the block holding storage
+  // indices [begin, end). A block that no analysis of the pass needs is not
+  // mapped (never read): Consume is still called for it, with
+  // chunk.data == nullptr, and it is in no window. An analysis that
+  // answers false must accept a null chunk.data (and may still get the
+  // data when another analysis of the pass needs the block).
+  virtual bool NeedsBlock(int /*pass*/, uint64_t /*begin*/, uint64_t /*end*/) const { return true; }
 
   // Worker: called before the blocks of a mapped window are consumed and
   // after the last of them (e.g. to journal a window before changing it,

@@ -48,11 +48,34 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
   const int64_t exit_after = task.attempt == 1 ? FaultAfterRows("exit_after_rows") : -1;
   const int64_t hang_after = task.attempt == 1 ? FaultAfterRows("hang_after_rows") : -1;
   TreeReducer<PartialSet> tree;
+  // Whether any analysis of the pass needs block k's data (Analysis::NeedsBlock).
+  auto needed = [&](int64_t k) {
+    for (const PassStep& s : pass.steps)
+      if (plan.analyses[static_cast<size_t>(s.analysis)]->NeedsBlock(s.pass, part.block_begin(k), part.block_end(k)))
+        return true;
+    return false;
+  };
   int64_t b = b0;
   while (b < b1) {
-    // A window of whole blocks, at most kWindowBytes.
+    if (!needed(b)) {
+      // Blocks nobody reads are not mapped: Consume sees chunk.data == nullptr.
+      Chunk chunk;
+      chunk.begin = part.block_begin(b);
+      chunk.end = part.block_end(b);
+      chunk.block = b;
+      PartialSet set;
+      for (const PassStep& s : pass.steps) {
+        const Analysis& a = *plan.analyses[static_cast<size_t>(s.analysis)];
+        set.parts.push_back(a.NewPartial(s.pass));
+        MM_RETURN_IF_ERROR(a.Consume(s.pass, chunk, set.parts.back().get()));
+      }
+      tree.Push(0, b, std::move(set));
+      ++b;
+      continue;
+    }
+    // A window of whole needed blocks, at most kWindowBytes.
     int64_t e = b + 1;
-    while (e < b1 && (part.block_end(e) - part.block_begin(b)) * item <= kWindowBytes) ++e;
+    while (e < b1 && (part.block_end(e) - part.block_begin(b)) * item <= kWindowBytes && needed(e)) ++e;
     const uint64_t first = part.block_begin(b), last = part.block_end(e - 1);
     MM_ASSIGN_OR_RETURN(MappedRegion window,
                         MappedRegion::Map(task.map_path, pass.writes, layout.offset + first * item,
