@@ -302,6 +302,7 @@ Status Segment::FailSlot(uint32_t slot, uint32_t attempt, const std::string& mes
 }
 
 Result<std::string> Segment::ReadCommitted(uint32_t slot, uint32_t attempt) const {
+  if (slot >= slots()) return Error(Code::kWorkerFailed, "segment " + name_ + ": no slot " + std::to_string(slot));
   MM_RETURN_IF_ERROR(Lock(slot, false));
   Result<std::string> r = [&]() -> Result<std::string> {
     const SlotEntry e = *entry(slot);
@@ -321,6 +322,7 @@ Result<std::string> Segment::ReadCommitted(uint32_t slot, uint32_t attempt) cons
 }
 
 std::string Segment::FailureMessage(uint32_t slot, uint32_t attempt) const {
+  if (slot >= slots()) return "";
   const SlotEntry e = *entry(slot);
   if (e.state != segfmt::kFailed || e.attempt != attempt || e.entry_checksum != EntryChecksum(e) ||
       e.payload_bytes > 4096)

@@ -50,6 +50,7 @@ class Segment {
   void PrepareSlot(uint32_t slot, uint32_t attempt, uint64_t row_begin, uint64_t row_end);
   Result<std::string> ReadPlan() const;
   // A copy of slot `slot`'s entry (the worker learns its attempt and rows).
+  // REQUIRES: slot < slots().
   segfmt::SlotEntry Entry(uint32_t slot) const { return *entry(slot); }
 
   // Worker side.
