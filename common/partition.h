@@ -35,6 +35,10 @@ class Partition {
   // The indivisible units handed to workers: blocks when blocks hold whole
   // rows, rows when blocks are pieces of one row.
   int64_t units() const { return rows_per_block_ > 0 ? blocks_ : rows_; }
+  // The block geometry: rows per block (> 0 when blocks hold whole rows),
+  // else pieces per row (> 0 when blocks are pieces of one row).
+  int64_t rows_per_block() const { return rows_per_block_; }
+  int64_t pieces_per_row() const { return pieces_per_row_; }
 
   // Worker w of n gets rows [RowsOf(w, n).first, .second); empty when
   // there are fewer units than workers.

@@ -6,6 +6,7 @@
 
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,8 @@
 #include "runner/coordinator.h"
 #include "runner/launcher.h"
 #include "runner/progress.h"
+#include "runner/shard.h"
+#include "runner/state.h"
 
 namespace po = boost::program_options;
 
@@ -39,6 +42,7 @@ std::string UsageText() {
   return R"(Usage: mmrun [OPTIONS] CONFIG.json       run the analyses in CONFIG
        mmrun validate CONFIG.json          check config and dataset, print the plan
        mmrun inspect FILE [--dtype D --shape S --order O --offset B]
+       mmrun merge PART.json... [-o OUT]   merge the parts of every shard
        mmrun recover FILE                  roll back an interrupted transform
        mmrun --help | --version
 
@@ -54,6 +58,10 @@ Options of a run (a flag overrides the same key in the config):
       --timeout SECS     kill and retry a worker that runs longer
       --retries N        times a failed worker's rows are run again (1)
       --lock FILE        hold an exclusive lock on FILE; exit 75 if held
+      --shard I/N|auto   run shard I of N (auto: from the SLURM job array) and
+                         write a part file for `mmrun merge` (-o, else stdout)
+      --state FILE       incremental run over an append-only dataset (shape
+                         with -1): read only rows added since the last run
 
 Exit codes: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 worker failed,
 73 cannot create output, 74 I/O error, 75 locked, 77 permission denied,
@@ -114,6 +122,8 @@ struct RunArgs {
   bool quiet = false;
   bool progress_flag = false;
   double progress_secs = 10;
+  std::optional<ShardSpec> shard;  // --shard (runner/shard.h)
+  std::string state;               // --state FILE (runner/state.h)
 };
 
 Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
@@ -124,7 +134,7 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
       "output,o", po::value<std::string>(&r.output))("progress", po::value<double>()->implicit_value(10.0))(
       "quiet,q", po::bool_switch(&r.quiet))("timeout", po::value<std::string>(&timeout))(
       "retries", po::value<std::string>(&retries))("lock", po::value<std::string>(&r.lock))(
-      "shard", po::value<std::string>())("state", po::value<std::string>())(
+      "shard", po::value<std::string>())("state", po::value<std::string>(&r.state))(
       "config", po::value<std::vector<std::string>>());
   po::positional_options_description pos;
   pos.add("config", -1);
@@ -135,8 +145,11 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
   } catch (const po::error& e) {
     return UsageError(e.what());
   }
-  if (vm.count("shard") || vm.count("state"))
-    return UsageError(std::string(vm.count("shard") ? "--shard" : "--state") + " is not available in this version");
+  if (vm.count("shard")) {
+    MM_ASSIGN_OR_RETURN(r.shard, ParseShard(vm["shard"].as<std::string>()));
+  }
+  if (vm.count("state") && r.state.empty()) return UsageError("--state needs a FILE");
+  if (r.shard && !r.state.empty()) return UsageError("--shard and --state cannot be combined");
   if (!vm.count("config")) return UsageError("missing CONFIG.json");
   const auto configs = vm["config"].as<std::vector<std::string>>();
   if (configs.size() != 1) return UsageError("expected one CONFIG.json, got " + std::to_string(configs.size()) + " arguments");
@@ -198,7 +211,11 @@ Status Run(const std::vector<std::string>& args) {
   settings.retries = guard.Retries(a.retries >= 0 ? a.retries : cfg.retries.value_or(1));
   settings.timeout_s = a.timeout > 0 ? a.timeout : cfg.timeout.value_or(0);
   const std::string launch = !a.launch.empty() ? a.launch : cfg.launch.value_or("fork");
-  const std::string output = OutputPath(a.output, *plan);
+  if (a.shard) MM_RETURN_IF_ERROR(CheckSinglePass(*plan, "--shard"));
+  if (!a.state.empty()) MM_RETURN_IF_ERROR(CheckIncremental(*plan));
+  // A shard's part goes to -o or stdout, never to the config's output (that
+  // is where `mmrun merge` writes the merged result).
+  const std::string output = a.shard ? (a.output.empty() ? "" : AbsolutePath(a.output)) : OutputPath(a.output, *plan);
   // Create the output's temporary file now, so an unwritable target fails
   // before any worker starts.
   TempOutput out;
@@ -207,13 +224,20 @@ Status Run(const std::vector<std::string>& args) {
   }
   Progress::Mode mode = Progress::Mode::kOff;
   if (!a.quiet && (a.progress_flag || ::isatty(2))) mode = ::isatty(2) ? Progress::Mode::kLive : Progress::Mode::kLines;
-  Progress progress(mode, a.progress_secs, static_cast<uint64_t>(plan->dataset.layout.rows()),
+  const auto shard_rows = a.shard ? ShardRows(*plan, *a.shard) : std::make_pair(int64_t{0}, plan->dataset.layout.rows());
+  Progress progress(mode, a.progress_secs, static_cast<uint64_t>(shard_rows.second - shard_rows.first),
                     plan->dataset.layout.row_bytes(), static_cast<int>(plan->passes.size()));
   settings.progress = &progress;
-  const int slots = static_cast<int>(std::min<int64_t>(settings.workers, plan->partition.units()));
+  // An incremental run may add one range: the last, partial block (runner/state.h).
+  const int slots = static_cast<int>(std::min<int64_t>(settings.workers, plan->partition.units())) +
+                    (a.state.empty() ? 0 : 1);
   MM_ASSIGN_OR_RETURN(Segment segment, Segment::Create(static_cast<uint32_t>(std::max(1, slots))));
   ProcessLauncher launcher(launch == "spawn", WorkerExecutable(), child_mask);
-  Result<Json> results = RunPasses(*plan, settings, segment, launcher);
+  IncrementalStats incremental;
+  Result<Json> results = a.shard            ? RunShard(*plan, *a.shard, settings, segment, launcher)
+                         : !a.state.empty() ? RunIncremental(*plan, a.state, settings, a.quiet, segment, launcher,
+                                                             &incremental)
+                                            : RunPasses(*plan, settings, segment, launcher);
   progress.Finish();
   if (!results.ok()) return guard.Fail(results.status());  // rolls an interrupted transform back
   Json doc = Json::object();
@@ -222,14 +246,30 @@ Status Run(const std::vector<std::string>& args) {
   meta["workers"] = settings.workers;
   meta["launch"] = launch;
   meta["elapsed_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  meta["rows"] = plan->dataset.layout.rows();
+  meta["rows"] = shard_rows.second - shard_rows.first;
   uint64_t scanned = 0;
   for (const PassPlan& p : plan->passes) scanned += p.writes ? 0 : plan->dataset.layout.data_bytes();
+  if (a.shard) scanned = static_cast<uint64_t>(shard_rows.second - shard_rows.first) * plan->dataset.layout.row_bytes();
+  if (!a.state.empty()) scanned = static_cast<uint64_t>(incremental.rows_read) * plan->dataset.layout.row_bytes();
   meta["bytes_scanned"] = scanned;
   meta["passes"] = plan->passes.size();
-  doc["mmrun"] = meta;
-  doc["dataset"] = DatasetJson(plan->dataset);
-  doc["results"] = std::move(*results);
+  if (!a.state.empty())
+    meta["incremental"] = Json{{"state", incremental.state},
+                               {"rows_reused", incremental.rows_reused},
+                               {"rows_read", incremental.rows_read}};
+  if (a.shard) {
+    // The part document (docs/PARTIAL_FORMAT.md): format and version first.
+    Json part = std::move(*results);
+    doc["format"] = part["format"];
+    doc["version"] = part["version"];
+    doc["mmrun"] = meta;
+    for (auto it = part.begin(); it != part.end(); ++it)
+      if (!doc.contains(it.key())) doc[it.key()] = it.value();
+  } else {
+    doc["mmrun"] = meta;
+    doc["dataset"] = DatasetJson(plan->dataset);
+    doc["results"] = std::move(*results);
+  }
   const std::string text = DumpDocument(doc);
   if (const int sig = TakePendingSignal()) return Error(static_cast<Code>(128 + sig), "interrupted: nothing written");
   if (!output.empty()) {

@@ -45,18 +45,31 @@ bool IsFatalExit(int status) {
   return code == 65 || code == 66 || code == 73 || code == 74 || code == 77;
 }
 
-Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segment, Launcher& launcher) {
+}  // namespace
+
+std::vector<RowRange> SplitRows(const Plan& plan, int workers, int64_t row_lo, int64_t row_hi) {
+  std::vector<RowRange> out;
+  if (row_lo >= row_hi) return out;
+  for (int w = 0; w < workers; ++w) {
+    const auto rows = plan.partition.RowsOf(w, workers, row_lo, row_hi);
+    if (rows.first < rows.second) out.push_back(RowRange{rows.first, rows.second});
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vector<RowRange>& ranges,
+                                            const RunSettings& settings, Segment& segment, Launcher& launcher) {
+  if (ranges.size() > segment.slots())
+    return Error(Code::kWorkerFailed, "internal: " + std::to_string(ranges.size()) + " worker ranges but " +
+                                          std::to_string(segment.slots()) + " slots");
   MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), plan.ToJson(pass).dump()));
   const std::string map_path = plan.MapPath(pass);
   std::vector<SlotTask> tasks;
-  for (int w = 0; w < settings.workers; ++w) {
-    const auto rows = plan.partition.RowsOf(w, settings.workers);
-    if (rows.first < rows.second) {
-      SlotTask t;
-      t.row_begin = rows.first;
-      t.row_end = rows.second;
-      tasks.push_back(std::move(t));
-    }
+  for (const RowRange& r : ranges) {
+    SlotTask t;
+    t.row_begin = r.begin;
+    t.row_end = r.end;
+    tasks.push_back(std::move(t));
   }
   std::map<pid_t, Running> running;
   auto start = [&](uint32_t slot) -> Status {
@@ -146,29 +159,63 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
       }
     }
   }
-  // Merge every slot's tree nodes in block order.
+  std::vector<std::string> payloads;
+  for (SlotTask& t : tasks) payloads.push_back(std::move(t.payload));
+  return payloads;
+}
+
+Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::string& where, Code code,
+                 NodeTree* tree, int64_t first_block) {
   const PassPlan& pp = plan.passes[static_cast<size_t>(pass)];
-  TreeReducer<PartialSet> tree;
-  for (uint32_t s = 0; s < tasks.size(); ++s) {
-    const std::string where = "worker " + std::to_string(s) + " (" + RowsText(tasks[s]) + ")";
-    MM_ASSIGN_OR_RETURN(Json doc, ParseJson(tasks[s].payload, where + " partials", Code::kWorkerFailed));
-    if (!doc.contains("nodes") || !doc["nodes"].is_array())
-      return Error(Code::kWorkerFailed, where + ": malformed partials");
-    for (const Json& node : doc["nodes"]) {
-      if (!node.contains("partials") || node["partials"].size() != pp.steps.size())
-        return Error(Code::kWorkerFailed, where + ": malformed partials");
-      PartialSet set;
-      for (size_t i = 0; i < pp.steps.size(); ++i) {
-        const Analysis& a = *plan.analyses[static_cast<size_t>(pp.steps[i].analysis)];
-        Result<std::unique_ptr<Partial>> p = a.PartialFromJson(pp.steps[i].pass, node["partials"][i]);
-        if (!p.ok()) return Error(Code::kWorkerFailed, where + ": " + p.status().message());
-        set.parts.push_back(std::move(*p));
-      }
-      tree.Push(node.value("level", 0), node.value("start", int64_t{0}), std::move(set));
+  if (!nodes.is_array()) return Error(code, where + ": malformed partials (no node list)");
+  for (const Json& node : nodes) {
+    if (!node.is_object() || !node.contains("partials") || !node["partials"].is_array() ||
+        node["partials"].size() != pp.steps.size() || !node.contains("level") ||
+        !node["level"].is_number_integer() || !node.contains("start") || !node["start"].is_number_integer())
+      return Error(code, where + ": malformed partials");
+    const int level = node["level"].get<int>();
+    const int64_t start = node["start"].get<int64_t>();
+    // The next node must start where the tree's last one ends and be aligned.
+    int64_t expect = first_block;
+    if (!tree->empty()) {
+      const auto& last = tree->nodes().back();
+      expect = last.start + (int64_t{1} << last.level);
     }
+    if (level < 0 || level > 62 || start != expect || start % (int64_t{1} << level) != 0 ||
+        start + (int64_t{1} << level) > plan.partition.blocks())
+      return Error(code, where + ": tree node (level " + std::to_string(level) + ", block " + std::to_string(start) +
+                             ") does not continue the block tree at block " + std::to_string(expect));
+    PartialSet set;
+    for (size_t i = 0; i < pp.steps.size(); ++i) {
+      const Analysis& a = *plan.analyses[static_cast<size_t>(pp.steps[i].analysis)];
+      Result<std::unique_ptr<Partial>> p = a.PartialFromJson(pp.steps[i].pass, node["partials"][i]);
+      if (!p.ok()) return Error(code, where + ": " + p.status().message());
+      set.parts.push_back(std::move(*p));
+    }
+    tree->Push(level, start, std::move(set));
   }
-  if (tree.empty()) return Error(Code::kWorkerFailed, "no worker produced a partial");
-  PartialSet root = tree.Finish();
+  return Status::OK();
+}
+
+Json NodesToJson(const std::vector<NodeTree::Node>& nodes) {
+  Json out = Json::array();
+  for (const auto& node : nodes) {
+    Json parts = Json::array();
+    for (const auto& p : node.value.parts) parts.push_back(p->ToJson());
+    out.push_back(Json{{"level", node.level}, {"start", node.start}, {"partials", std::move(parts)}});
+  }
+  return out;
+}
+
+Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree) {
+  const PassPlan& pp = plan.passes[static_cast<size_t>(pass)];
+  if (tree->empty()) return Error(Code::kWorkerFailed, "no worker produced a partial");
+  const auto& last = tree->nodes().back();
+  if (last.start + (int64_t{1} << last.level) != plan.partition.blocks())
+    return Error(Code::kWorkerFailed, "the partials cover blocks [0, " +
+                                          std::to_string(last.start + (int64_t{1} << last.level)) + ") of " +
+                                          std::to_string(plan.partition.blocks()));
+  PartialSet root = tree->Finish();
   for (size_t i = 0; i < pp.steps.size(); ++i) {
     Analysis& a = *plan.analyses[static_cast<size_t>(pp.steps[i].analysis)];
     MM_RETURN_IF_ERROR(a.EndPass(pp.steps[i].pass, *root.parts[i]));
@@ -176,22 +223,50 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
   return Status::OK();
 }
 
-}  // namespace
+Status PreparePass(Plan& plan, int pass) {
+  for (const PassStep& s : plan.passes[static_cast<size_t>(pass)].steps)
+    if (s.pass == 0) MM_RETURN_IF_ERROR(plan.analyses[static_cast<size_t>(s.analysis)]->Prepare());
+  return Status::OK();
+}
 
-Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment, Launcher& launcher) {
-  for (int pass = 0; pass < static_cast<int>(plan.passes.size()); ++pass) {
-    for (const PassStep& s : plan.passes[static_cast<size_t>(pass)].steps)
-      if (s.pass == 0) MM_RETURN_IF_ERROR(plan.analyses[static_cast<size_t>(s.analysis)]->Prepare());
-    MM_RETURN_IF_ERROR(RunPass(plan, pass, settings, segment, launcher));
-  }
-  if (const int sig = TakePendingSignal())
-    return Error(static_cast<Code>(128 + sig), "interrupted: nothing written");
+Result<Json> FinishResults(Plan& plan) {
   Json results = Json::object();
   for (auto& a : plan.analyses) {
     MM_ASSIGN_OR_RETURN(Json r, a->Finish());
     results[a->name()] = std::move(r);
   }
   return results;
+}
+
+namespace {
+
+Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segment, Launcher& launcher) {
+  const std::vector<RowRange> ranges = SplitRows(plan, settings.workers, 0, plan.partition.rows());
+  MM_ASSIGN_OR_RETURN(std::vector<std::string> payloads,
+                      RunWorkers(plan, pass, ranges, settings, segment, launcher));
+  // Merge every slot's tree nodes in block order.
+  NodeTree tree;
+  for (size_t s = 0; s < payloads.size(); ++s) {
+    const std::string where = "worker " + std::to_string(s) + " (rows [" + std::to_string(ranges[s].begin) + ", " +
+                              std::to_string(ranges[s].end) + "))";
+    MM_ASSIGN_OR_RETURN(Json doc, ParseJson(payloads[s], where + " partials", Code::kWorkerFailed));
+    if (!doc.is_object() || !doc.contains("nodes")) return Error(Code::kWorkerFailed, where + ": malformed partials");
+    MM_RETURN_IF_ERROR(PushNodes(plan, pass, doc["nodes"], where, Code::kWorkerFailed, &tree));
+  }
+  return EndPassFromTree(plan, pass, &tree);
+}
+
+}  // namespace
+
+Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment, Launcher& launcher) {
+  for (int pass = 0; pass < static_cast<int>(plan.passes.size()); ++pass) {
+    if (!plan.PassNeeded(pass)) continue;
+    MM_RETURN_IF_ERROR(PreparePass(plan, pass));
+    MM_RETURN_IF_ERROR(RunPass(plan, pass, settings, segment, launcher));
+  }
+  if (const int sig = TakePendingSignal())
+    return Error(static_cast<Code>(128 + sig), "interrupted: nothing written");
+  return FinishResults(plan);
 }
 
 }  // namespace mm

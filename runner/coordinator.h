@@ -8,6 +8,9 @@
 // nodes in block order. REQUIRES: BlockRunSignals() was called.
 #pragma once
 
+#include <vector>
+
+#include "common/merge_tree.h"
 #include "common/plan.h"
 #include "runner/launcher.h"
 #include "runner/progress.h"
@@ -24,5 +27,42 @@ struct RunSettings {
 // Runs every pass; returns the "results" object. Errors carry SPEC §5 codes
 // (kInterrupted for SIGINT; 143 is reported as Code(143)).
 Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment, Launcher& launcher);
+
+// ---- The pieces RunPasses is made of, shared with shards (runner/shard.h),
+// incremental runs (runner/state.h) and mmrun-mpi.
+
+using NodeTree = TreeReducer<PartialSet>;
+
+struct RowRange {
+  int64_t begin = 0, end = 0;
+};
+
+// The split of rows [row_lo, row_hi) among `workers` on unit boundaries
+// (Partition::RowsOf); empty ranges are dropped. Empty when row_lo >= row_hi.
+std::vector<RowRange> SplitRows(const Plan& plan, int workers, int64_t row_lo, int64_t row_hi);
+
+// (a) Runs pass `pass` with one worker per range (retries, timeout and
+// signals as RunPasses) and returns each range's payload, in the order of
+// `ranges`. REQUIRES: segment.slots() >= ranges.size(); ranges non-empty,
+// in row order; the pass' analyses Prepare()d.
+Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vector<RowRange>& ranges,
+                                            const RunSettings& settings, Segment& segment, Launcher& launcher);
+
+// (b) Pushes the tree nodes of `nodes` (a JSON array of {"level", "start",
+// "partials"} as a worker's payload holds them) into `tree`, in order.
+// Errors are `code`, prefixed with `where`. Nodes must continue the tree
+// without a gap (checked); into an empty tree the first must start at block
+// `first_block`.
+Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::string& where, Code code,
+                 NodeTree* tree, int64_t first_block = 0);
+// The inverse of PushNodes: nodes as JSON.
+Json NodesToJson(const std::vector<NodeTree::Node>& nodes);
+// Folds `tree` (it must cover every block of the pass) into the root and
+// hands it to each analysis of the pass (EndPass).
+Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree);
+// Prepare() of the analyses whose first pass is `pass`.
+Status PreparePass(Plan& plan, int pass);
+// After the last pass: {name: result} of every analysis, in config order.
+Result<Json> FinishResults(Plan& plan);
 
 }  // namespace mm

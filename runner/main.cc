@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runner/commands.h"
+#include "runner/shard.h"
 #include "runner/recover.h"
 
 namespace {
@@ -15,12 +16,11 @@ struct Subcommand {
   int (*run)(const std::vector<std::string>& args);
 };
 
-int Merge(const std::vector<std::string>&) { return mm::NotYetCommand("merge"); }
 
 const Subcommand kSubcommands[] = {
     {"validate", &mm::ValidateCommand},
     {"inspect", &mm::InspectCommand},
-    {"merge", &Merge},
+    {"merge", &mm::MergeCommand},
     {"recover", &mm::RecoverCommand},
 };
 

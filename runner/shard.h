@@ -1,0 +1,71 @@
+// Shards and `mmrun merge` (SPEC §1 --shard, §6; docs/PARTIAL_FORMAT.md).
+//
+// `mmrun --shard I/N` runs one of N equal parts of the rows — split on
+// Partition units, so every shard holds whole blocks — and writes a part
+// file: the config, the dataset's identity, the shard's rows and the
+// maximal aligned subtrees of the block tree that its blocks form.
+// `mmrun merge` checks that the parts are exactly shards 0..N-1 of the same
+// config over the same file, pushes their nodes in block order into one
+// TreeReducer and finishes it; since the tree depends only on the block
+// count, the `results` are byte-identical to one run over everything.
+// Merging is generic over the Analysis interface: any single-pass, read-only
+// analysis shards (multi-pass ones are refused at --shard time, exit 78).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/plan.h"
+#include "runner/coordinator.h"
+
+namespace mm {
+
+// The part-file format version this mmrun writes and reads.
+constexpr int kPartFormatVersion = 1;
+
+struct ShardSpec {
+  int index = 0;  // I, 0-based
+  int count = 1;  // N
+};
+
+// Parses "I/N" (0 <= I < N) or "auto" (from the SLURM job-array variables,
+// see ShardFromSlurm). Errors: kUsage naming the flag.
+Result<ShardSpec> ParseShard(const std::string& arg);
+
+// I = (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP,
+// N = SLURM_ARRAY_TASK_COUNT (MIN defaults to 0 and STEP to 1 when unset).
+// `get` reads one variable (getenv in mmrun; a map in tests). Errors:
+// kUsage when the variables are missing or do not describe task I of N.
+Result<ShardSpec> ShardFromSlurm(const char* (*get)(const char*));
+
+// --shard and --state keep partials of one scan: every analysis must need
+// exactly one read-only pass. kConfig naming "analyses[i].op" otherwise;
+// `flag` is named in the message.
+Status CheckSinglePass(const Plan& plan, const std::string& flag);
+
+// The config with its keys sorted, as text: two parts come from "the same
+// config" when these are equal.
+std::string CanonicalConfig(const Plan& plan);
+
+// The dataset's identity as parts record it: the result document's dataset
+// plus file_bytes and mtime_ns. Errors: stat failures (kIoErr).
+Result<Json> DatasetIdentity(const Plan& plan);
+
+// Rows [lo, hi) of shard I of N: the Partition units split in N equal runs
+// (empty when there are more shards than units).
+std::pair<int64_t, int64_t> ShardRows(const Plan& plan, const ShardSpec& shard);
+
+// Runs the shard with the coordinator (one read-only pass over its rows)
+// and returns the part document without its "mmrun" member (the caller adds
+// it). REQUIRES: CheckSinglePass(plan) is OK.
+Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& settings, Segment& segment,
+                      Launcher& launcher);
+
+// `mmrun merge PART.json... [-o OUT] [-q]`: returns the exit status and
+// prints errors. Exit codes: 64 usage, 66 a part file missing, 65 parts
+// that are malformed, of another format version, of another config or
+// dataset, duplicated or incomplete; 73 the output.
+int MergeCommand(const std::vector<std::string>& args);
+
+}  // namespace mm

@@ -1,0 +1,47 @@
+// Incremental runs over an append-only dataset (SPEC §1 --state, §6;
+// the state file's format is in docs/PARTIAL_FORMAT.md).
+//
+// The block tree over a grown file has more blocks, but every block that
+// was complete before is unchanged, and the maximal aligned subtrees over
+// blocks [0, C) — the TreeReducer's stack after pushing them — are exactly
+// what a full run would form from those blocks. So a run keeps those nodes
+// in the state file; the next run pushes them, then the nodes of the rows
+// from block C on (the last, partial block of the previous run is re-read),
+// and finishes the tree: `results` are byte-identical to a full run.
+//
+// Before reusing a state the run checks that it belongs to the same config
+// and layout, that the file did not shrink, and that a sample of the rows
+// already seen (a few whole blocks and the previous partial block) still
+// has the same checksums. Anything else discards the state with one
+// "mmrun: warning: ..." line (unless -q) and reads every row.
+#pragma once
+
+#include <string>
+
+#include "common/plan.h"
+#include "runner/coordinator.h"
+
+namespace mm {
+
+// The state-file format version this mmrun writes and reads.
+constexpr int kStateFormatVersion = 1;
+
+struct IncrementalStats {
+  std::string state = "created";  // created | reused | discarded
+  int64_t rows_reused = 0;         // rows whose partials came from the state
+  int64_t rows_read = 0;           // rows scanned by this run
+};
+
+// --state needs single-pass read-only analyses (CheckSinglePass) and a
+// dataset whose configured shape has -1 on the row axis (axis 0 for C
+// order, the last for F). Errors: kConfig naming the key.
+Status CheckIncremental(const Plan& plan);
+
+// Runs the single pass incrementally with `state_path` and writes the new
+// state atomically; returns the "results" object. REQUIRES:
+// CheckIncremental(plan) is OK and segment.slots() >= the worker count + 1
+// (the last, partial block gets a range of its own).
+Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const RunSettings& settings, bool quiet,
+                            Segment& segment, Launcher& launcher, IncrementalStats* info);
+
+}  // namespace mm
