@@ -50,6 +50,20 @@ Result<char*> OutputFile::Span(uint64_t lo, uint64_t hi) {
   return map_ + (lo - a);
 }
 
+Status OutputFile::WriteAt(uint64_t off, const char* p, uint64_t n) {
+  if (off + n > size_)
+    return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(off) + ", " + std::to_string(off + n) +
+                                   ") outside the output (" + std::to_string(size_) + " bytes)");
+  uint64_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::pwrite(fd_.get(), p + done, n - done, static_cast<off_t>(off + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return FromErrno(errno, target_ + ": write", Code::kIoErr);
+    done += static_cast<uint64_t>(w);
+  }
+  return Status::OK();
+}
+
 // ---------------------------------------------------------------- line copies
 
 namespace {
@@ -100,6 +114,11 @@ LineFn SelectLine(DType in, DType out) {
     });
   });
 }
+
+// Contiguous output runs at least this long are staged and pwritten; a
+// stage holds at most kStageBytes.
+constexpr uint64_t kStagedRunBytes = 64 << 10;
+constexpr uint64_t kStageBytes = 4 << 20;
 
 int64_t FloorDiv(__int128 a, __int128 b) {  // b > 0
   __int128 q = a / b;
@@ -230,7 +249,6 @@ Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end, Out
   const LineFn line = SelectLine(in_.dtype, out_dtype_);
   const int64_t in_item = in_.dtype.itemsize();
   const uint64_t out_item = static_cast<uint64_t>(out_dtype_.itemsize());
-  const uint64_t max_line = OutputFile::kSpanBytes / out_item;
   for (const Box& box : Boxes(begin, end)) {
     std::vector<Loop> loops;
     __int128 in_base = -static_cast<__int128>(begin);
@@ -269,15 +287,35 @@ Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end, Out
     if (loops.empty() || loops.back().out_stride != 1) loops.push_back(Loop{1, 1, 1});
     const int depth = static_cast<int>(loops.size());
     const Loop inner = loops.back();
+    // Output elements that follow each other in the file, line after line.
+    int64_t run = inner.count;
+    for (int k = depth - 2; k >= 0 && loops[static_cast<size_t>(k)].out_stride == run; --k)
+      run *= loops[static_cast<size_t>(k)].count;
+    const bool staged = static_cast<uint64_t>(run) * out_item >= kStagedRunBytes;
+    const uint64_t max_line = (staged ? kStageBytes : OutputFile::kSpanBytes) / out_item;
+    thread_local std::vector<char> stage;
+    uint64_t stage_lo = 0, stage_len = 0;  // file bytes [stage_lo, stage_lo + stage_len) are staged
+    if (staged) stage.resize(kStageBytes);
     std::vector<int64_t> idx(static_cast<size_t>(depth), 0);
     int64_t in_pos = static_cast<int64_t>(in_base), out_pos = out_base;
     while (true) {
       for (int64_t done = 0; done < inner.count;) {
         const int64_t n = std::min<int64_t>(inner.count - done, static_cast<int64_t>(max_line));
         const uint64_t lo = out_offset_ + static_cast<uint64_t>(out_pos + done) * out_item;
-        MM_ASSIGN_OR_RETURN(char* dst, out->Span(lo, lo + static_cast<uint64_t>(n) * out_item));
-        line(data + (in_pos + done * inner.in_stride) * in_item, inner.in_stride * in_item, dst,
-             static_cast<uint64_t>(n));
+        const uint64_t bytes = static_cast<uint64_t>(n) * out_item;
+        const char* src = data + (in_pos + done * inner.in_stride) * in_item;
+        if (staged) {
+          if (stage_len > 0 && (lo != stage_lo + stage_len || stage_len + bytes > kStageBytes)) {
+            MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, stage.data(), stage_len));
+            stage_len = 0;
+          }
+          if (stage_len == 0) stage_lo = lo;
+          line(src, inner.in_stride * in_item, stage.data() + stage_len, static_cast<uint64_t>(n));
+          stage_len += bytes;
+        } else {
+          MM_ASSIGN_OR_RETURN(char* dst, out->Span(lo, lo + bytes));
+          line(src, inner.in_stride * in_item, dst, static_cast<uint64_t>(n));
+        }
         done += n;
       }
       // Odometer over the outer loops.
@@ -293,6 +331,7 @@ Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end, Out
       }
       if (k < 0) break;
     }
+    if (stage_len > 0) MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, stage.data(), stage_len));
   }
   return Status::OK();
 }

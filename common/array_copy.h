@@ -9,10 +9,12 @@
 // header). Given a range of input storage indices that is in memory (a
 // worker's mapped window), WriteRange writes exactly the output elements
 // whose sources lie in it, walking them in output storage order so that
-// writes go forward through the file in long runs; the output is written
-// through a writable shared mapping of bounded spans (OutputFile), so
-// resident memory stays bounded whatever the array size. Count says how
-// many output elements a range produces (for the partials).
+// writes go forward through the file; runs of at least kStagedRunBytes
+// contiguous output bytes are staged in a bounded buffer and pwritten, and
+// scattered elements (transpositions) go through a writable shared mapping
+// of bounded spans (OutputFile), so resident memory stays bounded whatever
+// the array size. Count says how many output elements a range produces
+// (for the partials).
 //
 // Thread-safety: ArrayCopy is immutable after construction; OutputFile is
 // owned by one worker process.
@@ -50,6 +52,9 @@ class OutputFile {
   // Unmaps the current span (the data stays in the page cache; the
   // coordinator's fsync makes it durable).
   void Release();
+  // pwrite of n bytes at file offset `off` (long contiguous runs take this
+  // path: no page faults, and whole pages are never read first).
+  Status WriteAt(uint64_t off, const char* p, uint64_t n);
 
  private:
   FileDescriptor fd_;
