@@ -1,0 +1,267 @@
+// mmrun-mpi: the MPI launcher (SPEC §6; docs/HPC.md).
+//
+//   mpirun -np R mmrun-mpi [-o OUT] [-q] CONFIG.json
+//
+// Each rank is one worker over its row range (Partition::RowsOf(rank, R)):
+// it runs the same scan as an mmrun worker (ScanTask), and the payloads —
+// the rank's aligned subtrees of the block tree — are gathered to rank 0,
+// which pushes them in rank (= block) order into one TreeReducer exactly as
+// the mmrun coordinator does (PushNodes / EndPassFromTree). So `dataset` and
+// `results` are byte-identical to `mmrun`'s, and rank 0 writes the same
+// result document ("launch": "mpi", "workers": R).
+//
+// Rank 0 builds the plan from the config; before every pass it broadcasts
+// the plan as workers need it (Plan::ToJson, which carries the earlier
+// passes' results), so multi-pass analyses work. Analyses that write the
+// dataset are refused (exit 78): run generate and transform with mmrun.
+// Errors: rank 0 prints the one "mmrun: error: ..." line and every rank
+// exits with its code; a rank that fails mid-scan sends its error instead
+// of a payload.
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/dataset_lock.h"
+#include "common/files.h"
+#include "common/json_util.h"
+#include "common/plan.h"
+#include "runner/commands.h"
+#include "runner/coordinator.h"
+#include "worker/worker_loop.h"
+
+namespace mm {
+namespace {
+
+const char kUsage[] =
+    "Usage: mpirun -np RANKS mmrun-mpi [-o OUT] [-q] CONFIG.json\n"
+    "Runs the analyses of CONFIG.json with one worker per MPI rank; rank 0\n"
+    "writes the result document (to -o, else the config's output, else stdout).\n";
+
+// Broadcasts `text` from rank 0 (the other ranks' `text` is replaced).
+void BroadcastText(std::string* text, int rank) {
+  unsigned long long n = text->size();
+  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
+  if (rank != 0) text->assign(n, '\0');
+  if (n > 0) MPI_Bcast(&(*text)[0], static_cast<int>(n), MPI_CHAR, 0, MPI_COMM_WORLD);
+}
+
+// Gathers every rank's `text` to rank 0 (in rank order).
+std::vector<std::string> GatherText(const std::string& text, int rank, int size) {
+  int n = static_cast<int>(text.size());
+  std::vector<int> sizes(rank == 0 ? size : 0), offsets(rank == 0 ? size : 0);
+  MPI_Gather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  std::string all;
+  if (rank == 0) {
+    long long total = 0;
+    for (int r = 0; r < size; ++r) {
+      offsets[r] = static_cast<int>(total);
+      total += sizes[r];
+    }
+    all.resize(static_cast<size_t>(total));
+  }
+  MPI_Gatherv(text.data(), n, MPI_CHAR, rank == 0 ? &all[0] : nullptr, sizes.data(), offsets.data(), MPI_CHAR, 0,
+              MPI_COMM_WORLD);
+  std::vector<std::string> out;
+  if (rank == 0)
+    for (int r = 0; r < size; ++r) out.push_back(all.substr(static_cast<size_t>(offsets[r]), sizes[r]));
+  return out;
+}
+
+std::string ErrorPayload(const Status& st) {
+  return Json{{"error", st.message()}, {"code", st.exit_code()}}.dump();
+}
+
+struct Args {
+  std::string config, output;
+  bool quiet = false;
+};
+
+Result<Args> ParseArgs(const std::vector<std::string>& args) {
+  Args a;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& s = args[i];
+    if (s == "-o" || s == "--output") {
+      if (i + 1 >= args.size()) return Error(Code::kUsage, s + " needs a FILE (see mmrun-mpi --help)");
+      a.output = args[++i];
+    } else if (s == "-q" || s == "--quiet") {
+      a.quiet = true;
+    } else if (s.size() > 1 && s[0] == '-') {
+      return Error(Code::kUsage, "mmrun-mpi: unknown option '" + s + "' (see mmrun-mpi --help)");
+    } else if (a.config.empty()) {
+      a.config = s;
+    } else {
+      return Error(Code::kUsage, "mmrun-mpi takes one CONFIG.json (see mmrun-mpi --help)");
+    }
+  }
+  if (a.config.empty()) return Error(Code::kUsage, "missing CONFIG.json (see mmrun-mpi --help)");
+  return a;
+}
+
+// Rank 0's state across the passes.
+struct Root {
+  std::unique_ptr<Plan> plan;
+  RunGuard guard;
+  TempOutput out;
+  std::string output;
+};
+
+Status SetUpRoot(const Args& a, Root* root) {
+  MM_ASSIGN_OR_RETURN(Json j, ReadConfigJson(a.config));
+  Result<std::unique_ptr<Plan>> plan = Plan::Build(j, DirName(AbsolutePath(a.config)));
+  if (!plan.ok()) return plan.status().code() == Code::kConfig ? plan.status().WithContext(a.config) : plan.status();
+  root->plan = std::move(*plan);
+  for (const auto& an : root->plan->analyses)
+    if (an->writes())
+      return Error(Code::kConfig, "config key 'analyses[" + std::to_string(an->spec().index) + "].op' (" +
+                                      an->name() + "): '" + an->spec().op +
+                                      "' writes the dataset; mmrun-mpi runs analyses that read it (use mmrun)");
+  MM_ASSIGN_OR_RETURN(root->guard, RunGuard::ForPlan(*root->plan));
+  root->output = !a.output.empty() ? AbsolutePath(a.output) : root->plan->config.run.output.value_or("");
+  if (!root->output.empty()) {
+    MM_ASSIGN_OR_RETURN(root->out, TempOutput::Create(root->output));
+  }
+  return Status::OK();
+}
+
+// Runs the whole job on every rank; returns the exit status (rank 0 prints
+// the error).
+int RunJob(const std::vector<std::string>& args, int rank, int size) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<Args> parsed = ParseArgs(args);
+  if (!parsed.ok()) {
+    if (rank == 0) PrintError(parsed.status());
+    return parsed.status().exit_code();
+  }
+  Root root;
+  Status root_status;
+  if (rank == 0) root_status = SetUpRoot(*parsed, &root);
+  int passes = 1;
+  for (int pass = 0; pass < passes; ++pass) {
+    // Rank 0 sends the plan of this pass, or an error that stops everyone.
+    std::string text;
+    if (rank == 0) {
+      if (root_status.ok()) root_status = PreparePass(*root.plan, pass);
+      text = root_status.ok() ? Json{{"passes", root.plan->passes.size()}, {"plan", root.plan->ToJson(pass)}}.dump()
+                              : ErrorPayload(root_status);
+    }
+    BroadcastText(&text, rank);
+    Result<Json> msg = ParseJson(text, "plan from rank 0", Code::kDataErr);
+    if (!msg.ok() || msg->contains("error")) {
+      if (rank == 0) PrintError(root_status);
+      return msg.ok() ? (*msg)["code"].get<int>() : msg.status().exit_code();
+    }
+    passes = (*msg)["passes"].get<int>();
+    // Every rank scans its rows.
+    std::unique_ptr<Plan> own;
+    const Plan* plan = root.plan.get();
+    std::string payload;
+    if (rank != 0) {
+      Result<std::unique_ptr<Plan>> p = Plan::FromJson((*msg)["plan"]);
+      if (p.ok()) {
+        own = std::move(*p);
+        plan = own.get();
+      } else {
+        payload = ErrorPayload(p.status().WithContext("rank " + std::to_string(rank)));
+      }
+    }
+    if (payload.empty()) {
+      const auto rows = plan->partition.RowsOf(rank, size);
+      if (rows.first < rows.second) {
+        WorkerTask task;
+        task.plan = plan;
+        task.pass = pass;
+        task.map_path = (*msg)["plan"]["map_path"].get<std::string>();
+        task.attempt = 1;
+        task.row_begin = rows.first;
+        task.row_end = rows.second;
+        Result<std::string> r = ScanTask(task, [](uint64_t) {});
+        payload = r.ok() ? *r : ErrorPayload(r.status());
+      } else {
+        payload = R"({"nodes":[]})";
+      }
+    }
+    const std::vector<std::string> payloads = GatherText(payload, rank, size);
+    if (rank == 0) {
+      NodeTree tree;
+      for (int r = 0; r < size && root_status.ok(); ++r) {
+        const std::string where = "rank " + std::to_string(r);
+        Result<Json> doc = ParseJson(payloads[static_cast<size_t>(r)], where + " partials", Code::kWorkerFailed);
+        if (!doc.ok()) {
+          root_status = doc.status();
+        } else if (doc->contains("error")) {
+          const auto rows = root.plan->partition.RowsOf(r, size);
+          root_status = Error(static_cast<Code>((*doc)["code"].get<int>()),
+                              (*doc)["error"].get<std::string>() + " (" + where + ", rows [" +
+                                  std::to_string(rows.first) + ", " + std::to_string(rows.second) + "))");
+        } else if (!doc->contains("nodes")) {
+          root_status = Error(Code::kWorkerFailed, where + ": malformed partials");
+        } else {
+          root_status = PushNodes(*root.plan, pass, (*doc)["nodes"], where, Code::kWorkerFailed, &tree);
+        }
+      }
+      if (root_status.ok()) root_status = EndPassFromTree(*root.plan, pass, &tree);
+    }
+  }
+  // Rank 0 finishes; the others are done once they know it succeeded.
+  int code = 0;
+  if (rank == 0) {
+    Result<Json> results = root_status.ok() ? FinishResults(*root.plan) : Result<Json>(root_status);
+    Status st = results.status();
+    if (results.ok()) {
+      Plan& plan = *root.plan;
+      Json doc = Json::object();
+      Json meta = Json::object();
+      meta["version"] = kVersion;
+      meta["workers"] = size;
+      meta["launch"] = "mpi";
+      meta["elapsed_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      meta["rows"] = plan.dataset.layout.rows();
+      meta["bytes_scanned"] = plan.dataset.layout.data_bytes() * plan.passes.size();
+      meta["passes"] = plan.passes.size();
+      doc["mmrun"] = meta;
+      doc["dataset"] = DatasetJson(plan.dataset);
+      doc["results"] = std::move(*results);
+      const std::string text = DumpDocument(doc);
+      if (!root.output.empty()) {
+        st = root.out.Write(text);
+        if (st.ok()) st = root.out.Commit();
+      } else if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+        st = Error(Code::kIoErr, "cannot write the result to stdout");
+      }
+    }
+    if (!st.ok()) st = root.guard.Fail(st);
+    PrintError(st);
+    code = st.exit_code();
+  }
+  MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return code;
+}
+
+}  // namespace
+}  // namespace mm
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::fputs(mm::kUsage, stdout);
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("mmrun-mpi %s\n", mm::kVersion);
+      return 0;
+    }
+  }
+  MPI_Init(&argc, &argv);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  mm::InstallWorkerSignalHandlers();
+  const int code = mm::RunJob(args, rank, size);
+  MPI_Finalize();
+  return code;
+}

@@ -1,0 +1,124 @@
+"""mmrun-mpi (SPEC §6, docs/HPC.md): under mpirun each rank is a worker over
+its row range and rank 0 writes the same result document as mmrun, with
+`dataset` and `results` byte-identical.
+
+mmrun-mpi is looked for beside MMRUN (or in MMRUN_MPI). Without mpirun the
+tests are skipped with a message; with mpirun but no mmrun-mpi they fail
+(CI installs Open MPI through scripts/bootstrap, so the binary must exist).
+
+Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_mpi.py [FILTER...]
+"""
+
+import os
+import shutil
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mmtest as mm  # noqa: E402
+
+STATS = [{"name": "cols", "op": "stats", "axis": 0, "ddof": 1},
+         {"name": "all", "op": "stats"}]
+
+
+def mpi_binary():
+    mpirun = shutil.which("mpirun")
+    if mpirun is None:
+        raise mm.Skip("mpirun is not installed (Debian: openmpi-bin libopenmpi-dev; scripts/bootstrap "
+                      "installs them)")
+    exe = os.environ.get("MMRUN_MPI") or os.path.join(os.path.dirname(mm.mmrun_path()), "mmrun-mpi")
+    if not os.access(exe, os.X_OK):
+        raise mm.Fail("mpirun is installed but %s is not built (CMake did not find MPI?)" % exe)
+    return mpirun, exe
+
+
+def mpirun(np_, args, timeout=120):
+    runner, exe = mpi_binary()
+    argv = ["--oversubscribe", "-np", str(np_)]
+    if os.geteuid() == 0:
+        argv.insert(0, "--allow-run-as-root")
+    # No ssh/rsh inside the sandbox: every rank is local.
+    env = {"OMPI_MCA_plm_rsh_agent": "", "OMPI_MCA_btl": "self,vader", "OMPI_MCA_rmaps_base_oversubscribe": "1",
+           "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    return mm.run_binary(runner, argv + [exe] + [str(a) for a in args], timeout=timeout, extra_env=env)
+
+
+def spans(text):
+    s = mm.top_level_spans(text)
+    return s["dataset"], s["results"]
+
+
+def op_available(d, op, params):
+    np.zeros((4, 2), "<f8").tofile(os.path.join(d, "probe.dat"))
+    cfg = mm.write_config(d, {"dataset": {"path": "probe.dat", "dtype": "<f8", "shape": [-1, 2]},
+                              "analyses": [dict(op=op, **params)]}, "probe.json")
+    return mm.run_mmrun(["validate", cfg]).code == 0
+
+
+def compare_with_mmrun(cfg, ranks):
+    res = mpirun(ranks, [cfg])
+    mm.check(res.code == 0, "mpirun -np %d mmrun-mpi -> exit %d: %s" % (ranks, res.code, res.err[-1500:]))
+    want = mm.run_mmrun(["-q", "-w", 2, cfg])
+    mm.check(want.code == 0, want.err)
+    mm.eq(spans(res.out), spans(want.out), "dataset and results of %d ranks vs mmrun" % ranks)
+    meta = mm.parse_doc(res.out)["mmrun"]
+    mm.eq((meta["workers"], meta["launch"]), (ranks, "mpi"), "mmrun.workers/launch")
+    return res
+
+
+@mm.test("mpirun -np 3 mmrun-mpi: byte-identical to mmrun (stats, histogram, cov, quantiles)")
+def _():
+    with mm.tmpdir() as d:
+        rng = np.random.default_rng(3)
+        a = rng.normal(size=(150000, 4))
+        a[rng.random(a.shape) < 0.02] = np.nan
+        mm.write_raw(os.path.join(d, "d.dat"), a.astype("<f8"))
+        analyses = list(STATS)
+        for op, params in (("histogram", {"bins": 9, "range": [-2.0, 2.0]}), ("histogram", {"bins": 5}),
+                           ("cov", {}), ("quantiles", {"q": [0.1, 0.5, 0.9]})):
+            if op_available(d, op, params):
+                analyses.append(dict(name="%s%d" % (op, len(analyses)), op=op, **params))
+        cfg = mm.write_config(d, {"dataset": {"path": "d.dat", "dtype": "<f8", "shape": [-1, 4]},
+                                  "analyses": analyses})
+        compare_with_mmrun(cfg, 3)
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("mmrun-mpi: more ranks than blocks, big-endian F order, and -o written atomically")
+def _():
+    with mm.tmpdir() as d:
+        a = np.arange(3000 * 5, dtype=">i4").reshape(3000, 5) % 97
+        mm.write_raw(os.path.join(d, "s.dat"), a, order="F")
+        cfg = mm.write_config(d, {"dataset": {"path": "s.dat", "dtype": ">i4", "shape": [3000, 5], "order": "F"},
+                                  "analyses": STATS})
+        compare_with_mmrun(cfg, 3)
+        out = os.path.join(d, "out.json")
+        res = mpirun(2, ["-o", out, cfg])
+        mm.eq((res.code, res.out), (0, ""), "exit and stdout with -o")
+        want = mm.run_mmrun(["-q", cfg]).out
+        mm.eq(spans(open(out).read()), spans(want), "document written with -o")
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("mmrun-mpi: a bad config exits 78 with one error line; writing analyses are refused")
+def _():
+    with mm.tmpdir() as d:
+        np.zeros((10, 2), "<f8").tofile(os.path.join(d, "z.dat"))
+        cfg = mm.write_config(d, {"dataset": {"path": "z.dat", "dtype": "<f8", "shape": [-1, 2]},
+                                  "analyses": [{"op": "stats", "axsi": 0}]})
+        res = mpirun(3, [cfg])
+        mm.eq(res.code, 78, "exit code: " + res.err[-800:])
+        lines = [x for x in res.err.splitlines() if x.startswith("mmrun")]
+        mm.eq(len(lines), 1, "error lines: %r" % res.err[-800:])
+        mm.check("axsi" in lines[0], "error does not name the key: %r" % lines[0])
+        gen = mm.write_config(d, {"dataset": {"path": "g.dat", "dtype": "<f8", "shape": [10, 2], "mode": "w+"},
+                                  "analyses": [{"op": "generate", "fill": {"kind": "arange"}}]}, "gen.json")
+        res = mpirun(2, [gen])
+        mm.eq(res.code, 78, "exit code for generate: " + res.err[-800:])
+        mm.check("mmrun-mpi" in res.err and "analyses[0].op" in res.err, "message: %r" % res.err[-500:])
+        mm.check(not os.path.exists(os.path.join(d, "g.dat")), "generate ran under mmrun-mpi")
+
+
+if __name__ == "__main__":
+    mm.main()
