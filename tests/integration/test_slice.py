@@ -216,6 +216,40 @@ def slice_shares_the_scan_with_stats():
         check_output(doc, "slice", os.path.join(d, "o.npy"), a, "[4000:4010, ::-1]", "shared pass")
 
 
+@mm.test
+def slice_and_convert_survive_a_killed_worker():
+    # The first attempt of every worker is SIGKILLed after its first window;
+    # the retry rewrites the same elements, so the outputs are still exact.
+    with mm.tmpdir() as d:
+        a = random_array("<f8", (3, 1200000), rng_for("kill"))  # 28.8 MB: several windows per worker
+        ds = write_input(d, a, "C", "raw")
+        cfg = mm.write_config(d, {"dataset": ds, "analyses": [
+            {"name": "s0", "op": "slice", "select": "[::-1, 7::3]", "output": "k.npy"},
+            {"name": "c", "op": "convert", "output": "t.npy", "axes": [1, 0]}]})
+        doc, _ = mm.run_ok(["-q", "-w", "2", "--retries", "1", cfg],
+                           extra_env={"MMRUN_TEST_FAULT": "kill_after_rows=0"})
+        mm.assert_no_leftovers(d)
+        check_output(doc, "s0", os.path.join(d, "k.npy"), a, "[::-1, 7::3]", "after a kill")
+        mm.check(np.array_equal(np.load(os.path.join(d, "t.npy")), a.T, equal_nan=True), "convert after a kill")
+
+
+@mm.test
+def slice_convert_cov_after_generate():
+    with mm.tmpdir() as d:
+        cfg = mm.write_config(d, {
+            "dataset": {"path": "g.npy", "dtype": ">i4", "shape": [300, 7], "order": "F", "mode": "w+"},
+            "analyses": [{"op": "generate", "fill": {"kind": "arange"}},
+                         {"op": "slice", "select": "[::-7, 2]", "output": "s.bin"},
+                         {"op": "convert", "output": "c.npy", "dtype": "f8"},
+                         {"op": "cov"}]})
+        doc, _ = mm.run_ok(["-q", "-w", "3", cfg])
+        mm.assert_no_leftovers(d)
+        a = np.arange(300 * 7, dtype=">i4").reshape(300, 7)
+        check_output(doc, "slice", os.path.join(d, "s.bin"), a, "[::-7, 2]", "after generate")
+        mm.check(np.array_equal(np.load(os.path.join(d, "c.npy")), a.astype("f8")), "convert after generate")
+        mm.assert_close(doc["results"]["cov"]["cov"], np.cov(a.astype("f8"), rowvar=False), what="cov")
+
+
 # --------------------------------------------------------------------------
 # Errors
 
