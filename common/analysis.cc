@@ -25,6 +25,7 @@ struct Registration {
 const Registration kRegistry[] = {
     {"stats", &MakeStats},
     {"generate", &MakeGenerate},
+    {"transform", &MakeTransform},
     {"cov", &MakeCov},
     {"slice", &MakeSlice},
     {"convert", &MakeConvert},

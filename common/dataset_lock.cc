@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -32,6 +33,9 @@ pid_t Holder(int fd, short type) {
   return 0;
 }
 
+// How long a run waits for the orphaned workers of a killed run to die.
+constexpr int kOrphanWaitMs = 3000;
+
 bool Busy(int err) { return err == EACCES || err == EAGAIN; }
 
 bool IsTransform(const Analysis& a) { return a.spec().op == "transform"; }
@@ -43,7 +47,8 @@ Result<DatasetLock> DatasetLock::Acquire(const std::string& path, bool exclusive
   lock.path_ = path;
   MM_ASSIGN_OR_RETURN(lock.fd_, FileDescriptor::Open(path, exclusive ? O_RDWR : O_RDONLY, 0, Code::kIoErr));
   const short type = exclusive ? F_WRLCK : F_RDLCK;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto deadline = t0 + std::chrono::milliseconds(wait_ms);
   for (;;) {
     // The pid beacon first, then the lock itself: a run that holds the
     // lock has its beacon up already, so a refused run can name it.
@@ -58,6 +63,10 @@ Result<DatasetLock> DatasetLock::Acquire(const std::string& path, bool exclusive
       ::fcntl(lock.fd_.get(), F_SETLK, &undo);
     }
     if (!Busy(err)) return FromErrno(err, path + ": lock", Code::kIoErr);
+    // Held, but no run's pid beacon: only the forked workers of a run whose
+    // coordinator was killed still hold it, and they are dying with it.
+    if (Holder(lock.fd_.get(), type) == 0)
+      deadline = std::max(deadline, t0 + std::chrono::milliseconds(kOrphanWaitMs));
     if (std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -32,8 +32,10 @@ class DatasetLock {
   DatasetLock& operator=(DatasetLock&&) = default;
 
   // Locks `path` (absolute): exclusive (opens it read-write) or shared.
-  // wait_ms > 0 retries a held lock for that long. Errors: kLocked naming
-  // the holder's pid, kNoInput, kNoPerm, kIoErr.
+  // wait_ms > 0 retries a held lock for that long. A lock held by no live
+  // run (no pid beacon: the orphaned forked workers of a killed run, which
+  // die with it) is waited for up to 3 s. Errors: kLocked naming the
+  // holder's pid, kNoInput, kNoPerm, kIoErr.
   static Result<DatasetLock> Acquire(const std::string& path, bool exclusive, int wait_ms = 0);
 
   bool held() const { return fd_.valid(); }

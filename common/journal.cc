@@ -196,6 +196,19 @@ Result<uint32_t> CrcOfRange(int fd, uint64_t pos, uint64_t length, const std::st
   return crc;
 }
 
+// Removes a folder of plain files; a missing folder is fine.
+Status RemoveTree(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return errno == ENOENT ? Status::OK() : FromErrno(errno, dir, Code::kIoErr);
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return FromErrno(errno, dir + ": cannot remove", Code::kIoErr);
+  return Status::OK();
+}
+
 }  // namespace
 
 uint32_t Crc32c(const void* data, size_t n, uint32_t crc) {
@@ -235,6 +248,7 @@ Status CreateJournalDir(const std::string& dataset_path) {
   const std::string dir = JournalDirFor(dataset_path);
   std::lock_guard<std::mutex> lock(g_created_mu);
   if (CreatedDirs().count(dir)) return Status::OK();
+  MM_RETURN_IF_ERROR(RemoveTree(dir + jfmt::kCommittedSuffix));  // left by a run killed while committing
   if (::mkdir(dir.c_str(), 0755) != 0) {
     if (errno == EEXIST)
       return Error(Code::kDataErr, dataset_path + ": a journal of an interrupted transform exists (" + dir +
@@ -253,24 +267,20 @@ Status CreateJournalDir(const std::string& dataset_path) {
 
 Status RemoveJournalDir(const std::string& dataset_path) {
   const std::string dir = JournalDirFor(dataset_path);
-  MM_ASSIGN_OR_RETURN(std::vector<std::string> files, ListJournalFiles(dir));
-  for (const std::string& f : files)
-    if (::unlink(f.c_str()) != 0 && errno != ENOENT) return FromErrno(errno, f + ": cannot remove", Code::kIoErr);
-  // Anything else in the folder (e.g. a worker's file cut before its name
-  // got the suffix cannot exist; but be thorough) is removed too.
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (struct dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name != "." && name != "..") ::unlink((dir + "/" + name).c_str());
-    }
-    ::closedir(d);
+  const std::string dead = dir + jfmt::kCommittedSuffix;
+  // Renaming the folder away is the commit point: a crash mid-deletion must
+  // never leave a journal with some of its files gone.
+  MM_RETURN_IF_ERROR(RemoveTree(dead));
+  if (::rename(dir.c_str(), dead.c_str()) != 0) {
+    if (errno != ENOENT) return FromErrno(errno, dir + ": cannot remove", Code::kIoErr);
+  } else {
+    MM_RETURN_IF_ERROR(SyncDir(DirName(dataset_path)));
   }
-  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return FromErrno(errno, dir + ": cannot remove", Code::kIoErr);
   {
     std::lock_guard<std::mutex> lock(g_created_mu);
     CreatedDirs().erase(dir);
   }
-  return SyncDir(DirName(dataset_path));
+  return RemoveTree(dead);
 }
 
 // ---------------------------------------------------------------- writer

@@ -20,6 +20,9 @@ namespace jfmt {
 
 constexpr const char* kDirSuffix = ".mmrun-journal";   // DATA + this: the journal folder
 constexpr const char* kFileSuffix = ".jnl";            // one file per worker process
+// The folder is renamed to DATA.mmrun-journal.committed when the transform
+// is complete (the commit point), then deleted; a leftover one is garbage.
+constexpr const char* kCommittedSuffix = ".committed";
 
 // File header (64 bytes).
 constexpr uint64_t kFileMagic = 0x314c4e524a524d4dULL;  // "MMRJRNL1" read as little-endian

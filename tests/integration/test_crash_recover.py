@@ -1,0 +1,333 @@
+"""Crash safety of in-place transforms (SPEC §3 `transform`, `mmrun recover`).
+
+Each scenario transforms a ~16 MB file with 2-3 workers and SIGKILLs the
+coordinator's whole process group (coordinator and workers at once) at
+random moments spread over the run (a seeded RNG: 60 kill points over the
+file). After each kill:
+  - if a journal was left, any run on the file and `validate` refuse with 65
+    naming `mmrun recover`;
+  - `mmrun recover FILE` exits 0 and restores the exact sha256 of the file
+    before the transform, and removes the journal;
+  - a kill that came after the run ended leaves the transformed file, whose
+    sha256 must equal that of a clean run.
+Recover also refuses corrupt and foreign journals without changing the file.
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import time
+
+import numpy as np
+
+import mmtest as mm
+
+KILLS_PER_SCENARIO = 12
+RNG = random.Random(20261121)
+
+
+def scenario_array(kind):
+    rng = np.random.default_rng(5)
+    if kind == "i2":
+        return rng.integers(-3000, 3000, size=(2000000, 4)).astype("<i2")
+    if kind == "f8":
+        a = rng.normal(size=(500000, 4))
+        a[rng.random(a.shape) < 0.1] = np.nan
+        return a.astype("<f8")
+    if kind == ">f4":
+        a = rng.normal(size=(1000000, 4))
+        a[rng.random(a.shape) < 0.1] = np.nan
+        return a.astype(">f4")
+    return rng.normal(size=(1000000, 4)).astype("<f4")
+
+
+SCENARIOS = [
+    ("affine float32, 2 fork workers", "f4", "C", 2, "fork", "",
+     [{"op": "transform", "fn": "affine", "scale": 2.0, "offset": 1.0}]),
+    ("normalize float32 (stats pass + write pass), 3 fork workers", "f4", "C", 3, "fork", "transform_block_ms=4",
+     [{"op": "transform", "fn": "normalize", "axis": 0}]),
+    ("affine int16 saturating, 2 spawn workers", "i2", "C", 2, "spawn", "",
+     [{"op": "transform", "fn": "affine", "scale": 100.0}]),
+    ("fill_nan then clip then stats float64, 3 fork workers", "f8", "C", 3, "fork", "transform_block_ms=2",
+     [{"op": "transform", "name": "fill", "fn": "fill_nan", "value": 0.5},
+      {"op": "transform", "name": "clip", "fn": "clip", "min": -1.0, "max": 1.0},
+      {"op": "stats", "axis": 0}]),
+    ("fill_nan big-endian F order, 2 spawn workers", ">f4", "F", 2, "spawn", "",
+     [{"op": "transform", "fn": "fill_nan", "value": -1.0}]),
+]
+
+
+def setup(d, kind, order, analyses):
+    a = scenario_array(kind)
+    path = os.path.join(d, "data.dat")
+    mm.write_raw(path, a, order=order)
+    cfg = mm.write_config(d, {"dataset": {"path": "data.dat", "dtype": a.dtype.str, "shape": list(a.shape),
+                                          "order": order, "mode": "r+"},
+                              "analyses": analyses})
+    reader = mm.write_config(d, {"dataset": {"path": "data.dat", "dtype": a.dtype.str, "shape": list(a.shape),
+                                             "order": order},
+                                 "analyses": [{"op": "stats"}]}, name="reader.json")
+    return path, cfg, reader
+
+
+def restore_original(path, original):
+    shutil.copyfile(original, path)
+
+
+for title, kind, order, workers, launch, fault, analyses in SCENARIOS:
+    def crash_scenario(kind=kind, order=order, workers=workers, launch=launch, fault=fault, analyses=analyses,
+                       title=title):
+        with mm.tmpdir() as d:
+            path, cfg, reader = setup(d, kind, order, analyses)
+            original = os.path.join(d, "original.bin")
+            shutil.copyfile(path, original)
+            want_before = mm.sha256_file(path)
+            args = [mm.mmrun_path(), "-q", "-w", str(workers), "--launch", launch, cfg]
+            env = dict(os.environ)
+            if fault:
+                env["MMRUN_TEST_FAULT"] = fault
+            # A clean run: its duration spreads the kill points, its result
+            # is what a kill after the end must leave.
+            t0 = time.monotonic()
+            clean = subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+            duration = time.monotonic() - t0
+            mm.check(clean.returncode == 0, "clean run failed: %r" % clean.stderr[-500:])
+            want_after = mm.sha256_file(path)
+            mm.check(want_after != want_before, "the transform changed nothing")
+            restore_original(path, original)
+            journaled = 0
+            for k in range(KILLS_PER_SCENARIO):
+                delay = RNG.uniform(0.0, duration * 1.1)
+                proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
+                time.sleep(delay)
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                proc.wait()
+                where = "kill %d at %.3f s of %.3f s" % (k, delay, duration)
+                if os.path.exists(path + ".mmrun-journal"):
+                    journaled += 1
+                    res = mm.run_mmrun(["-q", reader])
+                    mm.assert_error(res, 65, ["mmrun recover", "data.dat"])
+                    res = mm.run_mmrun(["validate", cfg])
+                    mm.assert_error(res, 65, ["mmrun recover"])
+                    rec = mm.run_mmrun(["recover", path])
+                    mm.check(rec.code == 0, "%s: recover exit %d: %s" % (where, rec.code, rec.err))
+                    mm.eq(json.loads(rec.out)["recovered"], True, where + ": recovered")
+                    mm.check(not os.path.exists(path + ".mmrun-journal"), where + ": journal left after recover")
+                    mm.eq(mm.sha256_file(path), want_before, where + ": sha256 after recover")
+                else:
+                    got = mm.sha256_file(path)
+                    if proc.returncode == 0 or got == want_after:
+                        mm.eq(got, want_after, where + ": finished run's result")
+                        restore_original(path, original)
+                    else:
+                        # Killed before the journal existed: nothing may have changed.
+                        mm.eq(got, want_before, where + ": data changed without a journal")
+                        rec = mm.run_mmrun(["recover", path])
+                        mm.eq(rec.code, 0, "recover without journal")
+                        mm.eq(json.loads(rec.out)["recovered"], False, "recovered without journal")
+                        mm.eq(mm.sha256_file(path), want_before, "recover without a journal changed the file")
+            mm.check(journaled >= KILLS_PER_SCENARIO // 3,
+                     "only %d of %d kills hit a running transform" % (journaled, KILLS_PER_SCENARIO))
+            # After all that, a full run still gives the clean result.
+            done = subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+            mm.eq(done.returncode, 0, "final run exit")
+            mm.eq(mm.sha256_file(path), want_after, "final run result")
+            mm.assert_no_leftovers(d)
+
+    mm.add_test("crash: %d SIGKILLs during %s; recover restores the sha256" % (KILLS_PER_SCENARIO, title),
+                crash_scenario)
+
+
+def crc32c(data):
+    table = crc32c.table
+    if table is None:
+        table = crc32c.table = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+            table.append(c)
+    c = 0xFFFFFFFF
+    for byte in data:
+        c = (c >> 8) ^ table[(c ^ byte) & 0xFF]
+    return c ^ 0xFFFFFFFF
+
+
+crc32c.table = None
+
+
+def masked(c):
+    return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def records_of(path):
+    """[(position, length)] of the records of a journal file (docs/JOURNAL_FORMAT.md)."""
+    out = []
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        pos = 64
+        while pos + 40 <= size:
+            f.seek(pos)
+            h = f.read(40)
+            length = struct.unpack("<Q", h[24:32])[0]
+            if pos + 40 + length > size:
+                break
+            out.append((pos, length))
+            pos += 40 + length
+    return out
+
+
+def killed_journal(d):
+    """A 40 MB file whose transform (2 workers, two windows each) was killed
+    once a worker had journaled both its windows; returns (path, sha256
+    before the transform, that worker's journal file)."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(2500000, 4)).astype("<f4")
+    path = os.path.join(d, "data.dat")
+    mm.write_raw(path, a)
+    before = mm.sha256_file(path)
+    cfg = mm.write_config(d, {"dataset": {"path": "data.dat", "dtype": "<f4", "shape": list(a.shape), "mode": "r+"},
+                              "analyses": [{"op": "transform", "fn": "affine", "scale": -1.0}]})
+    env = dict(os.environ, MMRUN_TEST_FAULT="transform_block_ms=30")
+    proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", cfg], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    jdir = path + ".mmrun-journal"
+    full = a.nbytes // 2 + 64 + 2 * 40
+    victim = None
+    end = time.monotonic() + 30
+    while time.monotonic() < end and victim is None:
+        for f in (os.listdir(jdir) if os.path.isdir(jdir) else []):
+            try:
+                if os.path.getsize(os.path.join(jdir, f)) >= full:
+                    victim = os.path.join(jdir, f)
+            except OSError:
+                pass
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    mm.check(victim is not None, "no worker journaled both its windows")
+    mm.eq(len(records_of(victim)), 2, "records in the victim's journal")
+    return path, before, victim
+
+
+@mm.test("recover: a file without a journal is left alone and says so")
+def _():
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "x.dat")
+        mm.write_raw(path, np.arange(100, dtype="<f4"))
+        before = mm.sha256_file(path)
+        res = mm.run_mmrun(["recover", path])
+        mm.eq(res.code, 0, "exit")
+        doc = json.loads(res.out)
+        mm.eq(doc["recovered"], False, "recovered")
+        mm.check("nothing to recover" in doc["message"], "message: %r" % doc["message"])
+        mm.eq(mm.sha256_file(path), before, "data")
+        res = mm.run_mmrun(["recover", os.path.join(d, "missing.dat")])
+        mm.assert_error(res, 66, ["missing.dat"])
+        res = mm.run_mmrun(["recover"])
+        mm.assert_error(res, 64, ["recover"])
+
+
+@mm.test("recover: a flipped byte in a record's data is refused (65) and changes nothing")
+def _():
+    with mm.tmpdir() as d:
+        path, before, victim = killed_journal(d)
+        current = mm.sha256_file(path)
+        pos, length = records_of(victim)[0]
+        with open(victim, "r+b") as f:
+            f.seek(pos + 40 + length // 2)
+            b = f.read(1)
+            f.seek(pos + 40 + length // 2)
+            f.write(bytes([b[0] ^ 0x10]))
+        res = mm.run_mmrun(["recover", path])
+        mm.assert_error(res, 65, ["checksum", "corrupt"])
+        mm.eq(mm.sha256_file(path), current, "recover of a corrupt journal changed the file")
+        mm.check(os.path.isdir(path + ".mmrun-journal"), "a corrupt journal was removed")
+        with open(victim, "r+b") as f:  # repaired: recover works
+            f.seek(pos + 40 + length // 2)
+            f.write(b)
+        res = mm.run_mmrun(["recover", path])
+        mm.eq(res.code, 0, "recover: " + res.err)
+        mm.eq(mm.sha256_file(path), before, "sha256 after recover")
+
+
+@mm.test("recover: a flipped byte in a journal header is refused (65); a journal of another file too")
+def _():
+    with mm.tmpdir() as d:
+        path, before, victim = killed_journal(d)
+        jdir = path + ".mmrun-journal"
+        current = mm.sha256_file(path)
+        with open(victim, "r+b") as f:
+            f.seek(20)
+            b = f.read(1)
+            f.seek(20)
+            f.write(bytes([b[0] ^ 1]))
+        res = mm.run_mmrun(["recover", path])
+        mm.assert_error(res, 65, ["header checksum"])
+        mm.eq(mm.sha256_file(path), current, "data")
+        with open(victim, "r+b") as f:  # undo the flip: now recover works
+            f.seek(20)
+            f.write(b)
+        # The journal moved beside another file of the same size: refused.
+        other = os.path.join(d, "other.dat")
+        shutil.copyfile(path, other)
+        shutil.copytree(jdir, other + ".mmrun-journal")
+        other_sha = mm.sha256_file(other)
+        res = mm.run_mmrun(["recover", other])
+        mm.assert_error(res, 65, ["another file"])
+        mm.eq(mm.sha256_file(other), other_sha, "foreign journal changed the file")
+        res = mm.run_mmrun(["recover", path])
+        mm.eq(res.code, 0, "recover after undoing the flip: " + res.err)
+        mm.eq(mm.sha256_file(path), before, "sha256 after recover")
+
+
+@mm.test("recover: a torn last record (crash while journaling) is ignored; the file is restored")
+def _():
+    with mm.tmpdir() as d:
+        path, before, victim = killed_journal(d)
+        # A crash while appending: a valid record header whose data is cut short.
+        header = struct.pack("<IIQQQI", 0x5243524D, 0, len(records_of(victim)), 0, 1 << 20, masked(0))
+        header += struct.pack("<I", masked(crc32c(header)))
+        with open(victim, "ab") as f:
+            f.write(header + b"\0" * 1000)
+        res = mm.run_mmrun(["recover", path])
+        mm.eq(res.code, 0, "recover exit: " + res.err)
+        doc = json.loads(res.out)
+        mm.check(doc["torn_records_ignored"] >= 1, "torn record not reported: %r" % doc)
+        mm.eq(mm.sha256_file(path), before, "sha256 after recover")
+
+
+@mm.test("recover: refuses (75, naming the pid) while the transform still runs")
+def _():
+    with mm.tmpdir() as d:
+        a = scenario_array("f4")
+        path = os.path.join(d, "data.dat")
+        mm.write_raw(path, a)
+        before = mm.sha256_file(path)
+        cfg = mm.write_config(d, {"dataset": {"path": "data.dat", "dtype": "<f4", "shape": list(a.shape),
+                                              "mode": "r+"},
+                                  "analyses": [{"op": "transform", "fn": "affine", "scale": 2.0}]})
+        env = dict(os.environ, MMRUN_TEST_FAULT="transform_block_ms=2000")
+        proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", cfg], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not os.path.isdir(path + ".mmrun-journal"):
+            time.sleep(0.005)
+        res = mm.run_mmrun(["recover", path], timeout=60)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        mm.assert_error(res, 75, ["pid %d" % proc.pid])
+        rec = mm.run_mmrun(["recover", path])
+        mm.eq(rec.code, 0, "recover after the kill: " + rec.err)
+        mm.eq(mm.sha256_file(path), before, "sha256")
+
+
+if __name__ == "__main__":
+    mm.main()
