@@ -63,11 +63,12 @@ std::vector<std::string> GatherText(const std::string& text, int rank, int size)
     }
     all.resize(static_cast<size_t>(total));
   }
-  MPI_Gatherv(text.data(), n, MPI_CHAR, rank == 0 ? &all[0] : nullptr, sizes.data(), offsets.data(), MPI_CHAR, 0,
-              MPI_COMM_WORLD);
+  MPI_Gatherv(text.data(), n, MPI_CHAR, rank == 0 ? &all[0] : nullptr, sizes.data(), offsets.data(),
+              MPI_CHAR, 0, MPI_COMM_WORLD);
   std::vector<std::string> out;
   if (rank == 0)
-    for (int r = 0; r < size; ++r) out.push_back(all.substr(static_cast<size_t>(offsets[r]), sizes[r]));
+    for (int r = 0; r < size; ++r)
+      out.push_back(all.substr(static_cast<size_t>(offsets[r]), sizes[r]));
   return out;
 }
 
@@ -85,7 +86,8 @@ Result<Args> ParseArgs(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& s = args[i];
     if (s == "-o" || s == "--output") {
-      if (i + 1 >= args.size()) return Error(Code::kUsage, s + " needs a FILE (see mmrun-mpi --help)");
+      if (i + 1 >= args.size())
+        return Error(Code::kUsage, s + " needs a FILE (see mmrun-mpi --help)");
       a.output = args[++i];
     } else if (s == "-q" || s == "--quiet") {
       a.quiet = true;
@@ -112,15 +114,19 @@ struct Root {
 Status SetUpRoot(const Args& a, Root* root) {
   MM_ASSIGN_OR_RETURN(Json j, ReadConfigJson(a.config));
   Result<std::unique_ptr<Plan>> plan = Plan::Build(j, DirName(AbsolutePath(a.config)));
-  if (!plan.ok()) return plan.status().code() == Code::kConfig ? plan.status().WithContext(a.config) : plan.status();
+  if (!plan.ok())
+    return plan.status().code() == Code::kConfig ? plan.status().WithContext(a.config)
+                                                 : plan.status();
   root->plan = std::move(*plan);
   for (const auto& an : root->plan->analyses)
     if (an->writes())
-      return Error(Code::kConfig, "config key 'analyses[" + std::to_string(an->spec().index) + "].op' (" +
-                                      an->name() + "): '" + an->spec().op +
-                                      "' writes the dataset; mmrun-mpi runs analyses that read it (use mmrun)");
+      return Error(Code::kConfig,
+                   "config key 'analyses[" + std::to_string(an->spec().index) + "].op' (" +
+                       an->name() + "): '" + an->spec().op +
+                       "' writes the dataset; mmrun-mpi runs analyses that read it (use mmrun)");
   MM_ASSIGN_OR_RETURN(root->guard, RunGuard::ForPlan(*root->plan));
-  root->output = !a.output.empty() ? AbsolutePath(a.output) : root->plan->config.run.output.value_or("");
+  root->output =
+      !a.output.empty() ? AbsolutePath(a.output) : root->plan->config.run.output.value_or("");
   if (!root->output.empty()) {
     MM_ASSIGN_OR_RETURN(root->out, TempOutput::Create(root->output));
   }
@@ -145,8 +151,10 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
     std::string text;
     if (rank == 0) {
       if (root_status.ok()) root_status = PreparePass(*root.plan, pass);
-      text = root_status.ok() ? Json{{"passes", root.plan->passes.size()}, {"plan", root.plan->ToJson(pass)}}.dump()
-                              : ErrorPayload(root_status);
+      text =
+          root_status.ok()
+              ? Json{{"passes", root.plan->passes.size()}, {"plan", root.plan->ToJson(pass)}}.dump()
+              : ErrorPayload(root_status);
     }
     BroadcastText(&text, rank);
     Result<Json> msg = ParseJson(text, "plan from rank 0", Code::kDataErr);
@@ -189,18 +197,21 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       NodeTree tree;
       for (int r = 0; r < size && root_status.ok(); ++r) {
         const std::string where = "rank " + std::to_string(r);
-        Result<Json> doc = ParseJson(payloads[static_cast<size_t>(r)], where + " partials", Code::kWorkerFailed);
+        Result<Json> doc =
+            ParseJson(payloads[static_cast<size_t>(r)], where + " partials", Code::kWorkerFailed);
         if (!doc.ok()) {
           root_status = doc.status();
         } else if (doc->contains("error")) {
           const auto rows = root.plan->partition.RowsOf(r, size);
-          root_status = Error(static_cast<Code>((*doc)["code"].get<int>()),
-                              (*doc)["error"].get<std::string>() + " (" + where + ", rows [" +
-                                  std::to_string(rows.first) + ", " + std::to_string(rows.second) + "))");
+          root_status =
+              Error(static_cast<Code>((*doc)["code"].get<int>()),
+                    (*doc)["error"].get<std::string>() + " (" + where + ", rows [" +
+                        std::to_string(rows.first) + ", " + std::to_string(rows.second) + "))");
         } else if (!doc->contains("nodes")) {
           root_status = Error(Code::kWorkerFailed, where + ": malformed partials");
         } else {
-          root_status = PushNodes(*root.plan, pass, (*doc)["nodes"], where, Code::kWorkerFailed, &tree);
+          root_status =
+              PushNodes(*root.plan, pass, (*doc)["nodes"], where, Code::kWorkerFailed, &tree);
         }
       }
       if (root_status.ok()) root_status = EndPassFromTree(*root.plan, pass, &tree);
@@ -218,7 +229,8 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       meta["version"] = kVersion;
       meta["workers"] = size;
       meta["launch"] = "mpi";
-      meta["elapsed_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      meta["elapsed_s"] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       meta["rows"] = plan.dataset.layout.rows();
       meta["bytes_scanned"] = plan.dataset.layout.data_bytes() * plan.passes.size();
       meta["passes"] = plan.passes.size();
@@ -229,7 +241,8 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       if (!root.output.empty()) {
         st = root.out.Write(text);
         if (st.ok()) st = root.out.Commit();
-      } else if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+      } else if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||
+                 std::fflush(stdout) != 0) {
         st = Error(Code::kIoErr, "cannot write the result to stdout");
       }
     }

@@ -17,24 +17,30 @@ namespace mm {
 
 namespace {
 
-Status UsageError(const std::string& msg) { return Error(Code::kUsage, msg + " (see mmrun --help)"); }
+Status UsageError(const std::string& msg) {
+  return Error(Code::kUsage, msg + " (see mmrun --help)");
+}
 
 // A non-negative decimal integer that fits an int, or -1.
 long ParseCount(const std::string& s) {
-  if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return -1;
+  if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos)
+    return -1;
   return std::strtol(s.c_str(), nullptr, 10);
 }
 
 }  // namespace
 
 Result<ShardSpec> ParseShard(const std::string& arg) {
-  if (arg == "auto") return ShardFromSlurm([](const char* name) -> const char* { return std::getenv(name); });
+  if (arg == "auto")
+    return ShardFromSlurm([](const char* name) -> const char* { return std::getenv(name); });
   const size_t slash = arg.find('/');
   const long i = slash == std::string::npos ? -1 : ParseCount(arg.substr(0, slash));
   const long n = slash == std::string::npos ? -1 : ParseCount(arg.substr(slash + 1));
-  if (i < 0 || n < 1) return UsageError("--shard takes I/N (0 <= I < N) or auto, got '" + arg + "'");
-  if (i >= n) return UsageError("--shard " + arg + ": shard index " + std::to_string(i) + " is not below " +
-                                std::to_string(n) + " (shards are numbered from 0)");
+  if (i < 0 || n < 1)
+    return UsageError("--shard takes I/N (0 <= I < N) or auto, got '" + arg + "'");
+  if (i >= n)
+    return UsageError("--shard " + arg + ": shard index " + std::to_string(i) + " is not below " +
+                      std::to_string(n) + " (shards are numbered from 0)");
   return ShardSpec{static_cast<int>(i), static_cast<int>(n)};
 }
 
@@ -43,13 +49,16 @@ Result<ShardSpec> ShardFromSlurm(const char* (*get)(const char*)) {
     const char* v = get(name);
     if (v == nullptr || *v == '\0') {
       if (fallback < 0)
-        return UsageError(std::string("--shard auto: ") + name +
-                          " is not set (auto takes the shard from a SLURM job array; elsewhere use --shard I/N)");
+        return UsageError(
+            std::string("--shard auto: ") + name +
+            " is not set (auto takes the shard from a SLURM job array; elsewhere use --shard I/N)");
       *out = fallback;
       return Status::OK();
     }
     *out = ParseCount(v);
-    if (*out < 0) return UsageError(std::string("--shard auto: ") + name + "='" + v + "' is not a non-negative integer");
+    if (*out < 0)
+      return UsageError(std::string("--shard auto: ") + name + "='" + v +
+                        "' is not a non-negative integer");
     return Status::OK();
   };
   long id = 0, min = 0, step = 1, count = 0;
@@ -57,30 +66,36 @@ Result<ShardSpec> ShardFromSlurm(const char* (*get)(const char*)) {
   MM_RETURN_IF_ERROR(read("SLURM_ARRAY_TASK_COUNT", -1, &count));
   MM_RETURN_IF_ERROR(read("SLURM_ARRAY_TASK_MIN", 0, &min));
   MM_RETURN_IF_ERROR(read("SLURM_ARRAY_TASK_STEP", 1, &step));
-  const std::string vars = "SLURM_ARRAY_TASK_ID=" + std::to_string(id) + ", MIN=" + std::to_string(min) +
-                           ", STEP=" + std::to_string(step) + ", COUNT=" + std::to_string(count);
+  const std::string vars = "SLURM_ARRAY_TASK_ID=" + std::to_string(id) +
+                           ", MIN=" + std::to_string(min) + ", STEP=" + std::to_string(step) +
+                           ", COUNT=" + std::to_string(count);
   if (step < 1 || count < 1 || id < min || (id - min) % step != 0 || (id - min) / step >= count)
     return UsageError("--shard auto: " + vars +
-                      " do not make task ids MIN, MIN+STEP, ... (COUNT of them); use --shard I/N for other arrays");
+                      " do not make task ids MIN, MIN+STEP, ... (COUNT of them); use --shard I/N "
+                      "for other arrays");
   return ShardSpec{static_cast<int>((id - min) / step), static_cast<int>(count)};
 }
 
 Status CheckSinglePass(const Plan& plan, const std::string& flag) {
   for (const auto& a : plan.analyses) {
     const AnalysisSpec& spec = a->spec();
-    const std::string key = "config key 'analyses[" + std::to_string(spec.index) + "].op' (" + spec.name + "): ";
+    const std::string key =
+        "config key 'analyses[" + std::to_string(spec.index) + "].op' (" + spec.name + "): ";
     if (a->writes())
       return Error(Code::kConfig, key + "'" + spec.op + "' writes the dataset; " + flag +
                                       " works only with analyses that read it in one pass");
     if (spec.op == "slice" || spec.op == "convert")
-      return Error(Code::kConfig, key + "'" + spec.op + "' writes its output while scanning; " + flag +
-                                      " works only with analyses whose partials merge (stats, cov, histogram "
-                                      "with a range)");
+      return Error(Code::kConfig,
+                   key + "'" + spec.op + "' writes its output while scanning; " + flag +
+                       " works only with analyses whose partials merge (stats, cov, histogram "
+                       "with a range)");
     if (a->passes() != 1)
-      return Error(Code::kConfig, key + "'" + spec.op + "' needs " + std::to_string(a->passes()) +
-                                      " passes over the data; " + flag +
-                                      " works only with single-pass analyses (give a histogram its range; "
-                                      "quantiles cannot be split: run them without " + flag + ")");
+      return Error(Code::kConfig,
+                   key + "'" + spec.op + "' needs " + std::to_string(a->passes()) +
+                       " passes over the data; " + flag +
+                       " works only with single-pass analyses (give a histogram its range; "
+                       "quantiles cannot be split: run them without " +
+                       flag + ")");
   }
   return Status::OK();
 }
@@ -92,7 +107,8 @@ std::string CanonicalConfig(const Plan& plan) {
 
 Result<Json> DatasetIdentity(const Plan& plan) {
   struct stat st;
-  if (::stat(plan.dataset.path.c_str(), &st) != 0) return FromErrno(errno, plan.dataset.path, Code::kIoErr);
+  if (::stat(plan.dataset.path.c_str(), &st) != 0)
+    return FromErrno(errno, plan.dataset.path, Code::kIoErr);
   Json j = DatasetJson(plan.dataset);
   j["file_bytes"] = static_cast<uint64_t>(st.st_size);
   j["mtime_ns"] = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
@@ -103,20 +119,24 @@ std::pair<int64_t, int64_t> ShardRows(const Plan& plan, const ShardSpec& shard) 
   return plan.partition.RowsOf(shard.index, shard.count);
 }
 
-Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& settings, Segment& segment,
-                      Launcher& launcher) {
+Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& settings,
+                      Segment& segment, Launcher& launcher) {
   const auto rows = ShardRows(plan, shard);
   MM_ASSIGN_OR_RETURN(Json identity, DatasetIdentity(plan));
   const std::vector<RowRange> ranges = SplitRows(plan, settings.workers, rows.first, rows.second);
   NodeTree tree;
   const int64_t first_block = plan.partition.first_block_of_row(rows.first);
   if (!ranges.empty()) {
-    MM_ASSIGN_OR_RETURN(std::vector<std::string> payloads, RunWorkers(plan, 0, ranges, settings, segment, launcher));
+    MM_ASSIGN_OR_RETURN(std::vector<std::string> payloads,
+                        RunWorkers(plan, 0, ranges, settings, segment, launcher));
     for (size_t s = 0; s < payloads.size(); ++s) {
       const std::string where = "worker " + std::to_string(s);
-      MM_ASSIGN_OR_RETURN(Json doc, ParseJson(payloads[s], where + " partials", Code::kWorkerFailed));
-      if (!doc.is_object() || !doc.contains("nodes")) return Error(Code::kWorkerFailed, where + ": malformed partials");
-      MM_RETURN_IF_ERROR(PushNodes(plan, 0, doc["nodes"], where, Code::kWorkerFailed, &tree, first_block));
+      MM_ASSIGN_OR_RETURN(Json doc,
+                          ParseJson(payloads[s], where + " partials", Code::kWorkerFailed));
+      if (!doc.is_object() || !doc.contains("nodes"))
+        return Error(Code::kWorkerFailed, where + ": malformed partials");
+      MM_RETURN_IF_ERROR(
+          PushNodes(plan, 0, doc["nodes"], where, Code::kWorkerFailed, &tree, first_block));
     }
   }
   Json part = Json::object();
@@ -155,18 +175,24 @@ Result<Part> ReadPart(const std::string& path) {
   MM_ASSIGN_OR_RETURN(p.doc, ParseJson(ss.str(), "part " + path, Code::kDataErr));
   const Json& d = p.doc;
   if (!d.is_object() || d.value("format", std::string()) != "mmrun-part")
-    return Error(Code::kDataErr, "part " + path + ": not an mmrun part file (no \"format\": \"mmrun-part\"; write "
-                                 "parts with mmrun --shard I/N -o FILE)");
-  if (!d.contains("version") || !d["version"].is_number_integer() || d["version"].get<int64_t>() != kPartFormatVersion)
-    return Error(Code::kDataErr, "part " + path + ": part format version " +
-                                     (d.contains("version") ? d["version"].dump() : std::string("(none)")) +
-                                     "; this mmrun " + kVersion + " reads version " +
-                                     std::to_string(kPartFormatVersion) + " (rerun the shards with this mmrun)");
+    return Error(Code::kDataErr,
+                 "part " + path +
+                     ": not an mmrun part file (no \"format\": \"mmrun-part\"; write "
+                     "parts with mmrun --shard I/N -o FILE)");
+  if (!d.contains("version") || !d["version"].is_number_integer() ||
+      d["version"].get<int64_t>() != kPartFormatVersion)
+    return Error(Code::kDataErr,
+                 "part " + path + ": part format version " +
+                     (d.contains("version") ? d["version"].dump() : std::string("(none)")) +
+                     "; this mmrun " + kVersion + " reads version " +
+                     std::to_string(kPartFormatVersion) + " (rerun the shards with this mmrun)");
   for (const char* key : {"shard", "config", "dataset", "plan", "nodes"})
-    if (!d.contains(key)) return Error(Code::kDataErr, "part " + path + ": malformed: no \"" + key + "\"");
+    if (!d.contains(key))
+      return Error(Code::kDataErr, "part " + path + ": malformed: no \"" + key + "\"");
   const Json& s = d["shard"];
-  if (!s.is_object() || !s.contains("index") || !s.contains("count") || !s["index"].is_number_integer() ||
-      !s["count"].is_number_integer() || !s.contains("rows") || !s["rows"].is_array() || s["rows"].size() != 2)
+  if (!s.is_object() || !s.contains("index") || !s.contains("count") ||
+      !s["index"].is_number_integer() || !s["count"].is_number_integer() || !s.contains("rows") ||
+      !s["rows"].is_array() || s["rows"].size() != 2)
     return Error(Code::kDataErr, "part " + path + ": malformed \"shard\"");
   p.shard.index = s["index"].get<int>();
   p.shard.count = s["count"].get<int>();
@@ -175,13 +201,16 @@ Result<Part> ReadPart(const std::string& path) {
   return p;
 }
 
-std::string ShardText(const ShardSpec& s) { return std::to_string(s.index) + "/" + std::to_string(s.count); }
+std::string ShardText(const ShardSpec& s) {
+  return std::to_string(s.index) + "/" + std::to_string(s.count);
+}
 
 // The first key whose value differs between two identity objects.
 std::string FirstDifference(const Json& a, const Json& b) {
   for (auto it = a.begin(); it != a.end(); ++it)
     if (!b.contains(it.key()) || b[it.key()] != it.value())
-      return it.key() + " " + it.value().dump() + " vs " + (b.contains(it.key()) ? b[it.key()].dump() : "(none)");
+      return it.key() + " " + it.value().dump() + " vs " +
+             (b.contains(it.key()) ? b[it.key()].dump() : "(none)");
   for (auto it = b.begin(); it != b.end(); ++it)
     if (!a.contains(it.key())) return it.key();
   return "";
@@ -209,7 +238,9 @@ Status Merge(const std::vector<std::string>& args) {
       paths.push_back(a);
     }
   }
-  if (paths.empty()) return UsageError("merge takes the part files of every shard: mmrun merge PART.json... [-o OUT]");
+  if (paths.empty())
+    return UsageError(
+        "merge takes the part files of every shard: mmrun merge PART.json... [-o OUT]");
   if (output_flag && output.empty()) return UsageError("merge: -o needs a FILE");
   std::vector<Part> parts;
   for (const std::string& p : paths) {
@@ -220,19 +251,23 @@ Status Merge(const std::vector<std::string>& args) {
   std::map<int, const Part*> by_index;
   for (const Part& p : parts) {
     if (p.doc["config"] != first.doc["config"])
-      return Error(Code::kDataErr, "part " + p.path + ": from another config than part " + first.path +
-                                       " (every part must come from the same config)");
+      return Error(Code::kDataErr, "part " + p.path + ": from another config than part " +
+                                       first.path + " (every part must come from the same config)");
     if (p.doc["dataset"] != first.doc["dataset"])
-      return Error(Code::kDataErr, "part " + p.path + ": the dataset differs from part " + first.path + " (" +
+      return Error(Code::kDataErr, "part " + p.path + ": the dataset differs from part " +
+                                       first.path + " (" +
                                        FirstDifference(p.doc["dataset"], first.doc["dataset"]) +
                                        "): the file changed between shards; rerun every shard");
     if (p.shard.count != first.shard.count)
-      return Error(Code::kDataErr, "part " + p.path + " is shard " + ShardText(p.shard) + " but part " + first.path +
-                                       " is shard " + ShardText(first.shard) + " (the parts come from different splits)");
+      return Error(Code::kDataErr, "part " + p.path + " is shard " + ShardText(p.shard) +
+                                       " but part " + first.path + " is shard " +
+                                       ShardText(first.shard) +
+                                       " (the parts come from different splits)");
     auto ins = by_index.emplace(p.shard.index, &p);
     if (!ins.second)
-      return Error(Code::kDataErr, "parts " + ins.first->second->path + " and " + p.path + " are both shard " +
-                                       ShardText(p.shard) + " (give each shard once)");
+      return Error(Code::kDataErr, "parts " + ins.first->second->path + " and " + p.path +
+                                       " are both shard " + ShardText(p.shard) +
+                                       " (give each shard once)");
   }
   const int n = first.shard.count;
   if (static_cast<int>(by_index.size()) != n) {
@@ -240,19 +275,22 @@ Status Merge(const std::vector<std::string>& args) {
     int count = 0;
     for (int i = 0; i < n; ++i) {
       if (by_index.count(i)) continue;
-      if (count < 10) missing += (missing.empty() ? "" : ", ") + std::to_string(i) + "/" + std::to_string(n);
+      if (count < 10)
+        missing += (missing.empty() ? "" : ", ") + std::to_string(i) + "/" + std::to_string(n);
       ++count;
     }
     if (count > 10) missing += ", ...";
-    return Error(Code::kDataErr, "merge: missing shard" + std::string(count > 1 ? "s " : " ") + missing + " (" +
-                                     std::to_string(count) + " of " + std::to_string(n) +
-                                     "; merge needs every shard 0.." + std::to_string(n - 1) + " once)");
+    return Error(Code::kDataErr, "merge: missing shard" + std::string(count > 1 ? "s " : " ") +
+                                     missing + " (" + std::to_string(count) + " of " +
+                                     std::to_string(n) + "; merge needs every shard 0.." +
+                                     std::to_string(n - 1) + " once)");
   }
   Result<std::unique_ptr<Plan>> built = Plan::FromJson(first.doc["plan"]);
   if (!built.ok()) return built.status().WithContext("part " + first.path);
   Plan& plan = **built;
   if (plan.passes.size() != 1)
-    return Error(Code::kDataErr, "part " + first.path + ": its config needs " + std::to_string(plan.passes.size()) +
+    return Error(Code::kDataErr, "part " + first.path + ": its config needs " +
+                                     std::to_string(plan.passes.size()) +
                                      " passes; parts hold one");
   NodeTree tree;
   uint64_t bytes = 0;
@@ -261,18 +299,20 @@ Status Merge(const std::vector<std::string>& args) {
     const Part& p = *entry.second;
     const auto rows = ShardRows(plan, p.shard);
     const Json& r = p.doc["shard"]["rows"];
-    if (!r[0].is_number_integer() || !r[1].is_number_integer() || r[0].get<int64_t>() != rows.first ||
-        r[1].get<int64_t>() != rows.second)
-      return Error(Code::kDataErr, "part " + p.path + ": rows " + r.dump() + " are not shard " + ShardText(p.shard) +
-                                       "'s rows [" + std::to_string(rows.first) + ", " + std::to_string(rows.second) +
-                                       ")");
+    if (!r[0].is_number_integer() || !r[1].is_number_integer() ||
+        r[0].get<int64_t>() != rows.first || r[1].get<int64_t>() != rows.second)
+      return Error(Code::kDataErr, "part " + p.path + ": rows " + r.dump() + " are not shard " +
+                                       ShardText(p.shard) + "'s rows [" +
+                                       std::to_string(rows.first) + ", " +
+                                       std::to_string(rows.second) + ")");
     MM_RETURN_IF_ERROR(PushNodes(plan, 0, p.doc["nodes"], "part " + p.path, Code::kDataErr, &tree));
     if (!tree.empty()) {
       const auto& last = tree.nodes().back();
       const int64_t end_block = last.start + (int64_t{1} << last.level);
       if (end_block != plan.partition.first_block_of_row(rows.second))
-        return Error(Code::kDataErr, "part " + p.path + ": its tree nodes end at block " + std::to_string(end_block) +
-                                         ", not at the end of shard " + ShardText(p.shard));
+        return Error(Code::kDataErr, "part " + p.path + ": its tree nodes end at block " +
+                                         std::to_string(end_block) + ", not at the end of shard " +
+                                         ShardText(p.shard));
     }
     if (p.doc.contains("mmrun") && p.doc["mmrun"].is_object()) {
       bytes += p.doc["mmrun"].value("bytes_scanned", uint64_t{0});
@@ -300,7 +340,8 @@ Status Merge(const std::vector<std::string>& args) {
   doc["results"] = std::move(results);
   const std::string text = DumpDocument(doc);
   // -o, else the config's output (where one run would have written), else stdout.
-  const std::string target = output_flag ? AbsolutePath(output) : plan.config.run.output.value_or("");
+  const std::string target =
+      output_flag ? AbsolutePath(output) : plan.config.run.output.value_or("");
   if (!target.empty()) return WriteFileAtomically(target, text);
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
     return Error(Code::kIoErr, "cannot write the result to stdout");

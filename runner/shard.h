@@ -59,8 +59,8 @@ std::pair<int64_t, int64_t> ShardRows(const Plan& plan, const ShardSpec& shard);
 // Runs the shard with the coordinator (one read-only pass over its rows)
 // and returns the part document without its "mmrun" member (the caller adds
 // it). REQUIRES: CheckSinglePass(plan) is OK.
-Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& settings, Segment& segment,
-                      Launcher& launcher);
+Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& settings,
+                      Segment& segment, Launcher& launcher);
 
 // `mmrun merge PART.json... [-o OUT] [-q]`: returns the exit status and
 // prints errors. Exit codes: 64 usage, 66 a part file missing, 65 parts

@@ -4,10 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -20,7 +20,9 @@ namespace mm {
 
 namespace {
 
-int RowAxis(const Layout& layout) { return layout.order == 'F' ? static_cast<int>(layout.shape.size()) - 1 : 0; }
+int RowAxis(const Layout& layout) {
+  return layout.order == 'F' ? static_cast<int>(layout.shape.size()) - 1 : 0;
+}
 
 // Blocks wholly made of rows [0, rows): blocks of whole rows that are full,
 // or every piece of every row.
@@ -60,7 +62,8 @@ Result<std::string> Checksum(const Plan& plan, uint64_t elem_begin, uint64_t ele
     const ssize_t got = ::pread(fd, buf.data(), want, static_cast<off_t>(pos));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) return FromErrno(errno, plan.dataset.path + ": read", Code::kIoErr);
-    if (got == 0) return Error(Code::kIoErr, plan.dataset.path + ": the file shrank while being read");
+    if (got == 0)
+      return Error(Code::kIoErr, plan.dataset.path + ": the file shrank while being read");
     for (ssize_t i = 0; i < got; ++i) {
       h ^= buf[static_cast<size_t>(i)];
       h *= 1099511628211ull;
@@ -108,40 +111,50 @@ Result<int64_t> LoadState(const Plan& plan, const std::string& path, NodeTree* t
   if (!s.is_object() || s.value("format", std::string()) != "mmrun-state")
     return Error(Code::kDataErr, "not an mmrun state file");
   if (!s.contains("version") || s["version"] != kStateFormatVersion)
-    return Error(Code::kDataErr, "state format version " + (s.contains("version") ? s["version"].dump() : "?") +
+    return Error(Code::kDataErr, "state format version " +
+                                     (s.contains("version") ? s["version"].dump() : "?") +
                                      ", this mmrun reads " + std::to_string(kStateFormatVersion));
   try {
-    if (s.at("config").dump() != CanonicalConfig(plan)) return Error(Code::kDataErr, "the config changed");
+    if (s.at("config").dump() != CanonicalConfig(plan))
+      return Error(Code::kDataErr, "the config changed");
     const Json want = LayoutIdentity(plan);
-    if (s.at("dataset") != want) return Error(Code::kDataErr, "the dataset's layout or block size changed");
+    if (s.at("dataset") != want)
+      return Error(Code::kDataErr, "the dataset's layout or block size changed");
     const int64_t rows_old = s.at("rows").get<int64_t>();
     const int64_t rows_now = plan.dataset.layout.rows();
     if (rows_now < rows_old)
       return Error(Code::kDataErr, "the file shrank from " + std::to_string(rows_old) + " to " +
                                        std::to_string(rows_now) + " rows");
     const int64_t c = s.at("complete_blocks").get<int64_t>();
-    if (c != CompleteBlocks(plan.partition, rows_old)) return Error(Code::kDataErr, "malformed (complete_blocks)");
+    if (c != CompleteBlocks(plan.partition, rows_old))
+      return Error(Code::kDataErr, "malformed (complete_blocks)");
     for (const Json& sample : s.at("samples")) {
       const int64_t b = sample.at("block").get<int64_t>();
       if (b < 0 || b >= c) return Error(Code::kDataErr, "malformed (sample block)");
-      MM_ASSIGN_OR_RETURN(std::string h,
-                          Checksum(plan, plan.partition.block_begin(b), plan.partition.block_end(b)));
+      MM_ASSIGN_OR_RETURN(std::string h, Checksum(plan, plan.partition.block_begin(b),
+                                                  plan.partition.block_end(b)));
       if (h != sample.at("fnv1a64").get<std::string>())
-        return Error(Code::kDataErr, "rows already seen changed (block " + std::to_string(b) + "'s checksum differs)");
+        return Error(Code::kDataErr, "rows already seen changed (block " + std::to_string(b) +
+                                         "'s checksum differs)");
     }
     const Json& tail = s.at("tail");
-    const int64_t t0 = tail.at("rows").at(0).get<int64_t>(), t1 = tail.at("rows").at(1).get<int64_t>();
-    if (t0 != RowOfBlock(plan.partition, c) || t1 != rows_old) return Error(Code::kDataErr, "malformed (tail)");
+    const int64_t t0 = tail.at("rows").at(0).get<int64_t>(),
+                  t1 = tail.at("rows").at(1).get<int64_t>();
+    if (t0 != RowOfBlock(plan.partition, c) || t1 != rows_old)
+      return Error(Code::kDataErr, "malformed (tail)");
     const uint64_t re = plan.dataset.layout.row_elements();
-    MM_ASSIGN_OR_RETURN(std::string h, Checksum(plan, static_cast<uint64_t>(t0) * re, static_cast<uint64_t>(t1) * re));
+    MM_ASSIGN_OR_RETURN(std::string h, Checksum(plan, static_cast<uint64_t>(t0) * re,
+                                                static_cast<uint64_t>(t1) * re));
     if (h != tail.at("fnv1a64").get<std::string>())
       return Error(Code::kDataErr, "rows already seen changed (rows [" + std::to_string(t0) + ", " +
                                        std::to_string(t1) + ") differ)");
     Status st = PushNodes(plan, 0, s.at("nodes"), "nodes", Code::kDataErr, tree);
     if (!st.ok()) return Error(Code::kDataErr, "malformed: " + st.message());
     int64_t end = 0;
-    if (!tree->empty()) end = tree->nodes().back().start + (int64_t{1} << tree->nodes().back().level);
-    if (end != c) return Error(Code::kDataErr, "malformed: its nodes do not cover its complete blocks");
+    if (!tree->empty())
+      end = tree->nodes().back().start + (int64_t{1} << tree->nodes().back().level);
+    if (end != c)
+      return Error(Code::kDataErr, "malformed: its nodes do not cover its complete blocks");
     return c;
   } catch (const nlohmann::json::exception& e) {
     return Error(Code::kDataErr, std::string("malformed: ") + e.what());
@@ -156,15 +169,17 @@ Status CheckIncremental(const Plan& plan) {
   const std::vector<int64_t>& spec = plan.dataset.shape_spec;
   const int axis = RowAxis(l);
   if (spec.size() != l.shape.size() || spec[static_cast<size_t>(axis)] != -1)
-    return Error(Code::kConfig, std::string("config key 'dataset.shape': --state needs an append-only dataset whose "
-                                            "shape has -1 on the row axis (axis ") +
-                                    (l.order == 'F' ? "-1 for F order" : "0 for C order") + "), got " +
-                                    Json(spec).dump());
+    return Error(
+        Code::kConfig,
+        std::string("config key 'dataset.shape': --state needs an append-only dataset whose "
+                    "shape has -1 on the row axis (axis ") +
+            (l.order == 'F' ? "-1 for F order" : "0 for C order") + "), got " + Json(spec).dump());
   return Status::OK();
 }
 
-Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const RunSettings& settings, bool quiet,
-                            Segment& segment, Launcher& launcher, IncrementalStats* info) {
+Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const RunSettings& settings,
+                            bool quiet, Segment& segment, Launcher& launcher,
+                            IncrementalStats* info) {
   const std::string path = AbsolutePath(state_path);
   const Partition& part = plan.partition;
   const int64_t rows = plan.dataset.layout.rows();
@@ -180,8 +195,9 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
       tree = NodeTree();
       info->state = "discarded";
       if (!quiet)
-        std::fprintf(stderr, "mmrun: warning: --state %s: %s; discarding it and reading every row\n", path.c_str(),
-                     loaded.status().message().c_str());
+        std::fprintf(stderr,
+                     "mmrun: warning: --state %s: %s; discarding it and reading every row\n",
+                     path.c_str(), loaded.status().message().c_str());
     }
   }
   const int64_t start_row = RowOfBlock(part, reuse);
@@ -202,7 +218,8 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
     if (s == payloads.size()) break;
     const std::string where = "worker " + std::to_string(s);
     MM_ASSIGN_OR_RETURN(Json doc, ParseJson(payloads[s], where + " partials", Code::kWorkerFailed));
-    if (!doc.is_object() || !doc.contains("nodes")) return Error(Code::kWorkerFailed, where + ": malformed partials");
+    if (!doc.is_object() || !doc.contains("nodes"))
+      return Error(Code::kWorkerFailed, where + ": malformed partials");
     MM_RETURN_IF_ERROR(PushNodes(plan, 0, doc["nodes"], where, Code::kWorkerFailed, &tree));
   }
   MM_RETURN_IF_ERROR(EndPassFromTree(plan, 0, &tree));
@@ -223,8 +240,8 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
   }
   state["samples"] = samples;
   const uint64_t re = plan.dataset.layout.row_elements();
-  MM_ASSIGN_OR_RETURN(std::string tail_hash,
-                      Checksum(plan, static_cast<uint64_t>(tail_row) * re, static_cast<uint64_t>(rows) * re));
+  MM_ASSIGN_OR_RETURN(std::string tail_hash, Checksum(plan, static_cast<uint64_t>(tail_row) * re,
+                                                      static_cast<uint64_t>(rows) * re));
   state["tail"] = Json{{"rows", Json::array({tail_row, rows})}, {"fnv1a64", tail_hash}};
   state["nodes"] = std::move(state_nodes);
   MM_RETURN_IF_ERROR(WriteFileAtomically(path, state.dump() + "\n"));

@@ -28,8 +28,8 @@ constexpr int kStateFormatVersion = 1;
 
 struct IncrementalStats {
   std::string state = "created";  // created | reused | discarded
-  int64_t rows_reused = 0;         // rows whose partials came from the state
-  int64_t rows_read = 0;           // rows scanned by this run
+  int64_t rows_reused = 0;        // rows whose partials came from the state
+  int64_t rows_read = 0;          // rows scanned by this run
 };
 
 // --state needs single-pass read-only analyses (CheckSinglePass) and a
@@ -41,7 +41,8 @@ Status CheckIncremental(const Plan& plan);
 // state atomically; returns the "results" object. REQUIRES:
 // CheckIncremental(plan) is OK and segment.slots() >= the worker count + 1
 // (the last, partial block gets a range of its own).
-Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const RunSettings& settings, bool quiet,
-                            Segment& segment, Launcher& launcher, IncrementalStats* info);
+Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const RunSettings& settings,
+                            bool quiet, Segment& segment, Launcher& launcher,
+                            IncrementalStats* info);
 
 }  // namespace mm
