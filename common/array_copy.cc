@@ -37,12 +37,14 @@ Result<char*> OutputFile::Span(uint64_t lo, uint64_t hi) {
   if (map_ != nullptr && lo >= map_lo_ && hi <= map_hi_) return map_ + (lo - map_lo_);
   Release();
   if (hi > size_ || lo >= hi)
-    return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                                   ") outside the output (" + std::to_string(size_) + " bytes)");
+    return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(lo) + ", " +
+                                   std::to_string(hi) + ") outside the output (" +
+                                   std::to_string(size_) + " bytes)");
   static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   const uint64_t a = lo / page * page;
   const uint64_t b = std::min(size_, std::max(hi, a + kSpanBytes));
-  void* p = ::mmap(nullptr, b - a, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), static_cast<off_t>(a));
+  void* p =
+      ::mmap(nullptr, b - a, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), static_cast<off_t>(a));
   if (p == MAP_FAILED) return FromErrno(errno, target_ + ": cannot map the output", Code::kIoErr);
   map_ = static_cast<char*>(p);
   map_lo_ = a;
@@ -52,8 +54,9 @@ Result<char*> OutputFile::Span(uint64_t lo, uint64_t hi) {
 
 Status OutputFile::WriteAt(uint64_t off, const char* p, uint64_t n) {
   if (off + n > size_)
-    return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(off) + ", " + std::to_string(off + n) +
-                                   ") outside the output (" + std::to_string(size_) + " bytes)");
+    return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(off) + ", " +
+                                   std::to_string(off + n) + ") outside the output (" +
+                                   std::to_string(size_) + " bytes)");
   uint64_t done = 0;
   while (done < n) {
     const ssize_t w = ::pwrite(fd_.get(), p + done, n - done, static_cast<off_t>(off + done));
@@ -88,7 +91,8 @@ void SameLine(const char* src, int64_t stride, char* dst, uint64_t n) {
     std::memcpy(dst, src, n * N);
     return;
   }
-  for (uint64_t i = 0; i < n; ++i) std::memcpy(dst + i * N, src + static_cast<int64_t>(i) * stride, N);
+  for (uint64_t i = 0; i < n; ++i)
+    std::memcpy(dst + i * N, src + static_cast<int64_t>(i) * stride, N);
 }
 
 LineFn SelectLine(DType in, DType out) {
@@ -136,17 +140,22 @@ int64_t CeilDiv(__int128 a, __int128 b) {  // b > 0
 
 // ---------------------------------------------------------------- ArrayCopy
 
-ArrayCopy::ArrayCopy(const Layout& in, std::vector<AxisSelect> sel, std::vector<int> out_axis_of, char out_order,
-                     DType out_dtype, uint64_t out_offset)
-    : in_(in), sel_(std::move(sel)), out_axis_of_(std::move(out_axis_of)), out_order_(out_order),
-      out_dtype_(out_dtype), out_offset_(out_offset) {
+ArrayCopy::ArrayCopy(const Layout& in, std::vector<AxisSelect> sel, std::vector<int> out_axis_of,
+                     char out_order, DType out_dtype, uint64_t out_offset)
+    : in_(in),
+      sel_(std::move(sel)),
+      out_axis_of_(std::move(out_axis_of)),
+      out_order_(out_order),
+      out_dtype_(out_dtype),
+      out_offset_(out_offset) {
   const int nd = in_.ndim();
   int out_nd = 0;
   for (int a = 0; a < nd; ++a) out_nd = std::max(out_nd, out_axis_of_[static_cast<size_t>(a)] + 1);
   out_shape_.assign(static_cast<size_t>(out_nd), 0);
   for (int a = 0; a < nd; ++a)
     if (out_axis_of_[static_cast<size_t>(a)] >= 0)
-      out_shape_[static_cast<size_t>(out_axis_of_[static_cast<size_t>(a)])] = sel_[static_cast<size_t>(a)].count;
+      out_shape_[static_cast<size_t>(out_axis_of_[static_cast<size_t>(a)])] =
+          sel_[static_cast<size_t>(a)].count;
   out_elements_ = 1;
   for (int64_t d : out_shape_) out_elements_ *= static_cast<uint64_t>(d);
   out_strides_.assign(static_cast<size_t>(out_nd), 1);
@@ -213,8 +222,9 @@ std::vector<ArrayCopy::Box> ArrayCopy::Boxes(uint64_t begin, uint64_t end) const
 std::pair<int64_t, int64_t> ArrayCopy::TRange(int axis, int64_t lo, int64_t hi) const {
   const AxisSelect& s = sel_[static_cast<size_t>(axis)];
   if (s.count == 0 || lo >= hi) return {0, 0};
-  if (s.dropped) return (s.start >= lo && s.start < hi) ? std::make_pair<int64_t, int64_t>(0, 1)
-                                                         : std::make_pair<int64_t, int64_t>(0, 0);
+  if (s.dropped)
+    return (s.start >= lo && s.start < hi) ? std::make_pair<int64_t, int64_t>(0, 1)
+                                           : std::make_pair<int64_t, int64_t>(0, 0);
   int64_t t0, t1;  // [t0, t1]
   if (s.step > 0) {
     t0 = CeilDiv(static_cast<__int128>(lo) - s.start, s.step);
@@ -242,7 +252,8 @@ uint64_t ArrayCopy::Count(uint64_t begin, uint64_t end) const {
   return total;
 }
 
-Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end, OutputFile* out) const {
+Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end,
+                             OutputFile* out) const {
   struct Loop {
     int64_t count, in_stride, out_stride;  // elements
   };
@@ -262,21 +273,25 @@ Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end, Out
         empty = true;
         break;
       }
-      in_base += (static_cast<__int128>(sel.start) + static_cast<__int128>(sel.step) * t.first) * in_strides_[s];
+      in_base += (static_cast<__int128>(sel.start) + static_cast<__int128>(sel.step) * t.first) *
+                 in_strides_[s];
       const int j = out_axis_of_[static_cast<size_t>(axis)];
       if (j < 0) continue;
       const int64_t os = out_strides_[static_cast<size_t>(j)];
       out_base += t.first * os;
-      if (t.second - t.first > 1) loops.push_back(Loop{t.second - t.first, sel.step * in_strides_[s], os});
+      if (t.second - t.first > 1)
+        loops.push_back(Loop{t.second - t.first, sel.step * in_strides_[s], os});
     }
     if (empty) continue;
     // Output storage order: the largest output stride outermost.
-    std::sort(loops.begin(), loops.end(), [](const Loop& a, const Loop& b) { return a.out_stride > b.out_stride; });
+    std::sort(loops.begin(), loops.end(),
+              [](const Loop& a, const Loop& b) { return a.out_stride > b.out_stride; });
     // Merge a loop into the one inside it when both sides stay contiguous.
     for (size_t k = loops.size(); k-- > 1;) {
       Loop& outer = loops[k - 1];
       const Loop& inner = loops[k];
-      if (outer.out_stride == inner.out_stride * inner.count && outer.in_stride == inner.in_stride * inner.count) {
+      if (outer.out_stride == inner.out_stride * inner.count &&
+          outer.in_stride == inner.in_stride * inner.count) {
         outer.count *= inner.count;
         outer.out_stride = inner.out_stride;
         outer.in_stride = inner.in_stride;
@@ -347,18 +362,25 @@ namespace {
 class CountPartial : public Partial {
  public:
   uint64_t elements = 0;
-  void Merge(const Partial& right) override { elements += static_cast<const CountPartial&>(right).elements; }
+  void Merge(const Partial& right) override {
+    elements += static_cast<const CountPartial&>(right).elements;
+  }
   Json ToJson() const override { return Json{{"elements", elements}}; }
 };
 
 }  // namespace
 
-CopyAnalysis::CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset, ArrayCopy copy, std::string output,
-                           std::string header, bool fortran_flag)
-    : Analysis(spec, dataset), copy_(std::move(copy)), output_(std::move(output)), header_(std::move(header)),
+CopyAnalysis::CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset, ArrayCopy copy,
+                           std::string output, std::string header, bool fortran_flag)
+    : Analysis(spec, dataset),
+      copy_(std::move(copy)),
+      output_(std::move(output)),
+      header_(std::move(header)),
       fortran_flag_(fortran_flag) {}
 
-std::unique_ptr<Partial> CopyAnalysis::NewPartial(int) const { return std::make_unique<CountPartial>(); }
+std::unique_ptr<Partial> CopyAnalysis::NewPartial(int) const {
+  return std::make_unique<CountPartial>();
+}
 
 Result<std::unique_ptr<Partial>> CopyAnalysis::PartialFromJson(int, const Json& j) const {
   if (!j.is_object() || !j.contains("elements") || !j["elements"].is_number_unsigned())
@@ -368,7 +390,9 @@ Result<std::unique_ptr<Partial>> CopyAnalysis::PartialFromJson(int, const Json& 
   return std::unique_ptr<Partial>(std::move(p));
 }
 
-bool CopyAnalysis::NeedsBlock(int, uint64_t begin, uint64_t end) const { return copy_.Count(begin, end) > 0; }
+bool CopyAnalysis::NeedsBlock(int, uint64_t begin, uint64_t end) const {
+  return copy_.Count(begin, end) > 0;
+}
 
 Status CopyAnalysis::Consume(int, const Chunk& chunk, Partial* partial) const {
   static_cast<CountPartial*>(partial)->elements += copy_.Count(chunk.begin, chunk.end);
@@ -378,7 +402,8 @@ Status CopyAnalysis::Consume(int, const Chunk& chunk, Partial* partial) const {
 Status CopyAnalysis::EndWindow(int, const Chunk& window) const {
   if (window.data == nullptr || copy_.Count(window.begin, window.end) == 0) return Status::OK();
   if (!writer_.is_open()) {
-    if (temp_path_.empty()) return Error(Code::kWorkerFailed, name() + ": the worker was not told the output's name");
+    if (temp_path_.empty())
+      return Error(Code::kWorkerFailed, name() + ": the worker was not told the output's name");
     MM_RETURN_IF_ERROR(writer_.Open(temp_path_, output_));
   }
   const Status st = copy_.WriteRange(window.data, window.begin, window.end, &writer_);
@@ -407,7 +432,8 @@ Status CopyAnalysis::EndPass(int, const Partial& merged) {
   const uint64_t n = static_cast<const CountPartial&>(merged).elements;
   if (n != copy_.out_elements())
     return Error(Code::kWorkerFailed, name() + ": workers wrote " + std::to_string(n) + " of " +
-                                          std::to_string(copy_.out_elements()) + " output elements");
+                                          std::to_string(copy_.out_elements()) +
+                                          " output elements");
   return out_.Commit();
 }
 

@@ -71,8 +71,8 @@ class ArrayCopy {
   // axis. `out_axis_of`: per input axis its output axis, -1 exactly for
   // dropped axes; every output axis appears once. The output shape is
   // sel[a].count at out_axis_of[a].
-  ArrayCopy(const Layout& in, std::vector<AxisSelect> sel, std::vector<int> out_axis_of, char out_order,
-            DType out_dtype, uint64_t out_offset);
+  ArrayCopy(const Layout& in, std::vector<AxisSelect> sel, std::vector<int> out_axis_of,
+            char out_order, DType out_dtype, uint64_t out_offset);
 
   const std::vector<int64_t>& out_shape() const { return out_shape_; }
   uint64_t out_elements() const { return out_elements_; }
@@ -104,9 +104,9 @@ class ArrayCopy {
   DType out_dtype_;
   uint64_t out_offset_ = 0;
   uint64_t out_elements_ = 0;
-  std::vector<int64_t> in_dims_;     // per input storage dim
-  std::vector<int64_t> in_strides_;  // per input storage dim, elements
-  std::vector<int64_t> out_strides_; // per output axis, elements of the output's storage order
+  std::vector<int64_t> in_dims_;      // per input storage dim
+  std::vector<int64_t> in_strides_;   // per input storage dim, elements
+  std::vector<int64_t> out_strides_;  // per output axis, elements of the output's storage order
 };
 
 }  // namespace mm

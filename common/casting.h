@@ -50,7 +50,8 @@ inline typename OutTraits::Storage CastElement(V v) {
     if (std::isnan(v)) return 0;
     const double t = std::trunc(v);
     // Bounds exact in double: lowest is -2^digits (or 0), max + 1 is 2^digits.
-    if (t < static_cast<double>(std::numeric_limits<S>::lowest())) return std::numeric_limits<S>::lowest();
+    if (t < static_cast<double>(std::numeric_limits<S>::lowest()))
+      return std::numeric_limits<S>::lowest();
     if (t >= std::ldexp(1.0, std::numeric_limits<S>::digits)) return std::numeric_limits<S>::max();
     return static_cast<S>(t);
   } else {

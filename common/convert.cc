@@ -26,7 +26,8 @@ Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Da
   const Layout& layout = dataset.layout;
   const int nd = layout.ndim();
   if (!p.contains("output") || !p["output"].is_string() || p["output"].get<std::string>().empty())
-    return ParamError(spec, "output", "is required: the path of the output (.npy, or raw bytes otherwise)");
+    return ParamError(spec, "output",
+                      "is required: the path of the output (.npy, or raw bytes otherwise)");
   const std::string output = ResolvePath(spec.dir, p["output"].get<std::string>());
   if (output == dataset.path) return ParamError(spec, "output", "is the dataset itself: " + output);
   char order = 'C';
@@ -40,40 +41,48 @@ Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Da
   if (p.contains("axes") && !p["axes"].is_null()) {
     const Json& ax = p["axes"];
     if (!ax.is_array() || static_cast<int>(ax.size()) != nd)
-      return ParamError(spec, "axes", "must be a permutation of the " + std::to_string(nd) + " axes, got " + ax.dump());
+      return ParamError(
+          spec, "axes",
+          "must be a permutation of the " + std::to_string(nd) + " axes, got " + ax.dump());
     std::vector<bool> seen(static_cast<size_t>(nd), false);
     for (int j = 0; j < nd; ++j) {
       const Json& v = ax[static_cast<size_t>(j)];
       if (!v.is_number_integer() || v.get<int64_t>() < -nd || v.get<int64_t>() >= nd)
-        return ParamError(spec, "axes", "entry " + v.dump() + " is not an axis of a " + std::to_string(nd) + "-d array");
+        return ParamError(
+            spec, "axes",
+            "entry " + v.dump() + " is not an axis of a " + std::to_string(nd) + "-d array");
       int a = static_cast<int>(v.get<int64_t>());
       if (a < 0) a += nd;
-      if (seen[static_cast<size_t>(a)]) return ParamError(spec, "axes", "axis " + std::to_string(a) + " is repeated");
+      if (seen[static_cast<size_t>(a)])
+        return ParamError(spec, "axes", "axis " + std::to_string(a) + " is repeated");
       seen[static_cast<size_t>(a)] = true;
       axes[static_cast<size_t>(j)] = a;
     }
   }
   DType to = layout.dtype;
   if (p.contains("dtype")) {
-    if (!p["dtype"].is_string()) return ParamError(spec, "dtype", "must be a dtype name such as \"float32\" or \">i4\"");
+    if (!p["dtype"].is_string())
+      return ParamError(spec, "dtype", "must be a dtype name such as \"float32\" or \">i4\"");
     Result<DType> d = ParseDType(p["dtype"].get<std::string>());
     if (!d.ok()) return ParamError(spec, "dtype", d.status().message());
     to = *d;
   }
   Casting casting = Casting::kSafe;
   if (p.contains("casting")) {
-    if (!p["casting"].is_string()) return ParamError(spec, "casting", "must be \"safe\", \"same_kind\" or \"unsafe\"");
+    if (!p["casting"].is_string())
+      return ParamError(spec, "casting", "must be \"safe\", \"same_kind\" or \"unsafe\"");
     Result<Casting> c = ParseCasting(p["casting"].get<std::string>());
     if (!c.ok()) return ParamError(spec, "casting", c.status().message());
     casting = *c;
   }
   if (!CanCast(layout.dtype, to, casting))
-    return ParamError(spec, "casting", std::string("cannot cast ") + layout.dtype.descr() + " (" +
-                                           layout.dtype.name() + ") to " + to.descr() + " (" + to.name() +
-                                           ") under '" + CastingName(casting) + "' casting" +
-                                           (casting == Casting::kSafe && CanCast(layout.dtype, to, Casting::kSameKind)
-                                                ? "; \"casting\": \"same_kind\" allows it"
-                                                : "; \"casting\": \"unsafe\" allows it"));
+    return ParamError(
+        spec, "casting",
+        std::string("cannot cast ") + layout.dtype.descr() + " (" + layout.dtype.name() + ") to " +
+            to.descr() + " (" + to.name() + ") under '" + CastingName(casting) + "' casting" +
+            (casting == Casting::kSafe && CanCast(layout.dtype, to, Casting::kSameKind)
+                 ? "; \"casting\": \"same_kind\" allows it"
+                 : "; \"casting\": \"unsafe\" allows it"));
   std::vector<AxisSelect> sel(static_cast<size_t>(nd));
   std::vector<int> out_axis_of(static_cast<size_t>(nd));
   std::vector<int64_t> shape(static_cast<size_t>(nd));
@@ -91,7 +100,8 @@ Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Da
   const bool fortran = NpyFortranFlag(order, shape);
   const std::string header = npy ? BuildNpyHeader(to, shape, fortran) : "";
   ArrayCopy copy(layout, sel, out_axis_of, order, to, header.size());
-  return std::unique_ptr<Analysis>(new Convert(spec, dataset, std::move(copy), output, header, fortran));
+  return std::unique_ptr<Analysis>(
+      new Convert(spec, dataset, std::move(copy), output, header, fortran));
 }
 
 }  // namespace mm

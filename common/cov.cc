@@ -25,8 +25,8 @@ inline size_t Tri(size_t k, size_t i, size_t j) { return i * k - i * (i - 1) / 2
 class CovPartial : public Partial {
  public:
   explicit CovPartial(size_t k) : k_(k) {}
-  int64_t n = 0;    // observations used
-  int64_t nan = 0;  // observations skipped
+  int64_t n = 0;             // observations used
+  int64_t nan = 0;           // observations skipped
   std::vector<double> mean;  // k; empty while n == 0
   std::vector<double> c;     // upper triangle of the co-moments; empty while n == 0
 
@@ -51,7 +51,8 @@ class CovPartial : public Partial {
     for (size_t i = 0; i < k_; ++i) {
       const size_t row = Tri(k_, i, i);
       const double di = delta[i] * f;
-      for (size_t j = i; j < k_; ++j) c[row + j - i] = c[row + j - i] + r.c[row + j - i] + di * delta[j];
+      for (size_t j = i; j < k_; ++j)
+        c[row + j - i] = c[row + j - i] + r.c[row + j - i] + di * delta[j];
     }
     for (size_t i = 0; i < k_; ++i) mean[i] = mean[i] + delta[i] * (nb / nt);
     n += r.n;
@@ -71,8 +72,9 @@ class CovPartial : public Partial {
 
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j, size_t k) {
     auto p = std::make_unique<CovPartial>(k);
-    if (!j.is_object() || !j.contains("n") || !j.contains("nan") || !j.contains("mean") || !j.contains("c") ||
-        !j["n"].is_number_integer() || !j["nan"].is_number_integer() || !j["mean"].is_array() || !j["c"].is_array())
+    if (!j.is_object() || !j.contains("n") || !j.contains("nan") || !j.contains("mean") ||
+        !j.contains("c") || !j["n"].is_number_integer() || !j["nan"].is_number_integer() ||
+        !j["mean"].is_array() || !j["c"].is_array())
       return Error(Code::kDataErr, "cov partial: malformed");
     p->n = j["n"].get<int64_t>();
     p->nan = j["nan"].get<int64_t>();
@@ -107,7 +109,8 @@ size_t LoadObservations(const char* src, size_t m, size_t k, size_t obs_stride, 
     double* row = x->data() + kept * k;
     bool ok = true;
     for (size_t v = 0; v < k; ++v) {
-      const double val = static_cast<double>(LoadElement<Traits, kSwap>(src + (o * obs_stride + v * var_stride) * sizeof(S)));
+      const double val = static_cast<double>(
+          LoadElement<Traits, kSwap>(src + (o * obs_stride + v * var_stride) * sizeof(S)));
       row[v] = val;
       if constexpr (Traits::kIsFloat) ok = ok && val == val;
     }
@@ -164,7 +167,9 @@ class Cov : public Analysis {
     blocks_ = Partition(l).blocks();
   }
 
-  std::unique_ptr<Partial> NewPartial(int) const override { return std::make_unique<CovPartial>(k_); }
+  std::unique_ptr<Partial> NewPartial(int) const override {
+    return std::make_unique<CovPartial>(k_);
+  }
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
     return CovPartial::FromJson(j, k_);
   }
@@ -203,10 +208,13 @@ Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf) c
     uint64_t done = 0;
     const uint64_t off = l.offset + (v * n_ + o0) * item;
     while (done < len) {
-      const ssize_t r = ::pread(in_fd_.get(), buf->data() + v * len + done, len - done, static_cast<off_t>(off + done));
+      const ssize_t r = ::pread(in_fd_.get(), buf->data() + v * len + done, len - done,
+                                static_cast<off_t>(off + done));
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) return FromErrno(errno, dataset_.path + ": read", Code::kIoErr);
-      if (r == 0) return Error(Code::kIoErr, dataset_.path + ": unexpected end of file (the file shrank under the run)");
+      if (r == 0)
+        return Error(Code::kIoErr,
+                     dataset_.path + ": unexpected end of file (the file shrank under the run)");
       done += static_cast<uint64_t>(r);
     }
   }
@@ -240,8 +248,9 @@ Status Cov::Consume(int, const Chunk& chunk, Partial* base) const {
   size_t kept = 0;
   VisitKind(dt.kind, [&](auto traits) {
     using T = decltype(traits);
-    kept = dt.needs_swap() ? LoadObservations<T, true>(src, m, k_, obs_stride, var_stride, &x, &p->nan)
-                           : LoadObservations<T, false>(src, m, k_, obs_stride, var_stride, &x, &p->nan);
+    kept = dt.needs_swap()
+               ? LoadObservations<T, true>(src, m, k_, obs_stride, var_stride, &x, &p->nan)
+               : LoadObservations<T, false>(src, m, k_, obs_stride, var_stride, &x, &p->nan);
   });
   SweepObservations(&x, kept, k_, p);
   return Status::OK();
@@ -283,7 +292,8 @@ Result<Json> Cov::Finish() {
     const std::vector<int64_t> shape = {static_cast<int64_t>(k), static_cast<int64_t>(k)};
     std::vector<TempOutput> outs;
     Json files = Json::object();
-    const std::pair<const char*, const std::vector<double>*> fields[] = {{"cov", &cov}, {"corr", &corr}};
+    const std::pair<const char*, const std::vector<double>*> fields[] = {{"cov", &cov},
+                                                                         {"corr", &corr}};
     for (const auto& field : fields) {
       const std::string path = output_ + "." + field.first + ".npy";
       std::string bytes = BuildNpyHeader(f8, shape, false);
@@ -317,16 +327,19 @@ Result<Json> Cov::Finish() {
 }  // namespace
 
 Result<std::unique_ptr<Analysis>> MakeCov(const AnalysisSpec& spec, const Dataset& dataset) {
-  MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"axis", "ddof", "output"}, "analyses[" + std::to_string(spec.index) + "]"));
+  MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"axis", "ddof", "output"},
+                               "analyses[" + std::to_string(spec.index) + "]"));
   const Layout& l = dataset.layout;
   if (l.ndim() != 2)
-    return ParamError(spec, "op", "cov needs 2-d data (observations x variables); the dataset is " +
-                                      std::to_string(l.ndim()) + "-d " + ShapeString(l.shape));
+    return ParamError(spec, "op",
+                      "cov needs 2-d data (observations x variables); the dataset is " +
+                          std::to_string(l.ndim()) + "-d " + ShapeString(l.shape));
   int axis = 0;
   if (spec.params.contains("axis")) {
     const Json& a = spec.params["axis"];
     if (!a.is_number_integer() || a.get<int64_t>() < -2 || a.get<int64_t>() > 1)
-      return ParamError(spec, "axis", "must be 0 (rows are observations) or 1 (columns are), got " + a.dump());
+      return ParamError(spec, "axis",
+                        "must be 0 (rows are observations) or 1 (columns are), got " + a.dump());
     axis = static_cast<int>((a.get<int64_t>() + 2) % 2);
   }
   int64_t ddof = 1;
@@ -338,10 +351,11 @@ Result<std::unique_ptr<Analysis>> MakeCov(const AnalysisSpec& spec, const Datase
   }
   const int64_t k = l.shape[static_cast<size_t>(1 - axis)];
   if (k > kCovMaxVariables)
-    return ParamError(spec, "axis", "the data has " + std::to_string(k) + " variables along axis " +
-                                        std::to_string(1 - axis) + "; cov handles at most " +
-                                        std::to_string(kCovMaxVariables) +
-                                        " (each partial holds a variables x variables matrix)");
+    return ParamError(spec, "axis",
+                      "the data has " + std::to_string(k) + " variables along axis " +
+                          std::to_string(1 - axis) + "; cov handles at most " +
+                          std::to_string(kCovMaxVariables) +
+                          " (each partial holds a variables x variables matrix)");
   std::string output;
   if (spec.params.contains("output")) {
     if (!spec.params["output"].is_string() || spec.params["output"].get<std::string>().empty())
@@ -349,9 +363,10 @@ Result<std::unique_ptr<Analysis>> MakeCov(const AnalysisSpec& spec, const Datase
     output = ResolvePath(spec.dir, spec.params["output"].get<std::string>());
   }
   if (2 * static_cast<uint64_t>(k) * static_cast<uint64_t>(k) > kMaxInlineNumbers && output.empty())
-    return ParamError(spec, "output", "the result would hold " + std::to_string(2 * k * k) +
-                                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
-                                          "PREFIX.cov.npy and PREFIX.corr.npy");
+    return ParamError(spec, "output",
+                      "the result would hold " + std::to_string(2 * k * k) +
+                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
+                          "PREFIX.cov.npy and PREFIX.corr.npy");
   return std::unique_ptr<Analysis>(new Cov(spec, dataset, axis, ddof, output));
 }
 

@@ -24,13 +24,15 @@ Result<int64_t> ParseInt(const std::string& text) {
   size_t i = 0;
   bool neg = false;
   if (i < t.size() && (t[i] == '+' || t[i] == '-')) neg = t[i++] == '-';
-  while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i]))) ++i;  // "- 1" is valid Python
+  while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i])))
+    ++i;  // "- 1" is valid Python
   if (i == t.size()) return Bad("bad integer '" + t + "'");
   __int128 v = 0;
   const __int128 cap = static_cast<__int128>(std::numeric_limits<int64_t>::max()) + 1;
   for (; i < t.size(); ++i) {
     if (!std::isdigit(static_cast<unsigned char>(t[i]))) {
-      if (t == "True" || t == "False") return Bad("boolean indexing is not supported (basic indexing only)");
+      if (t == "True" || t == "False")
+        return Bad("boolean indexing is not supported (basic indexing only)");
       return Bad("bad integer '" + t + "' (indices must be decimal integers)");
     }
     v = v * 10 + (t[i] - '0');
@@ -50,7 +52,8 @@ Result<SelectItem> ParseItem(const std::string& raw) {
   }
   if (t == "None" || t == "newaxis" || t == "np.newaxis" || t == "numpy.newaxis")
     return Bad("None/newaxis is not supported (basic indexing only)");
-  if (t == "True" || t == "False") return Bad("boolean indexing is not supported (basic indexing only)");
+  if (t == "True" || t == "False")
+    return Bad("boolean indexing is not supported (basic indexing only)");
   if (t.find(':') == std::string::npos) {
     item.type = SelectItem::kIndex;
     MM_ASSIGN_OR_RETURN(item.index, ParseInt(t));
@@ -88,10 +91,11 @@ Result<std::vector<SelectItem>> ParseSelect(const std::string& text) {
   }
   for (size_t i = 0; i < body.size(); ++i) {
     const char c = body[i];
-    if (c == '[' || c == ']') return Bad("advanced indexing with lists or arrays is not supported (basic indexing only)");
+    if (c == '[' || c == ']')
+      return Bad("advanced indexing with lists or arrays is not supported (basic indexing only)");
     if (c == '(' || c == ')' || c == '{' || c == '}')
-      return Bad("unexpected character '" + std::string(1, c) + "' at position " + std::to_string(i) +
-                 " (basic indexing only: integers, slices and '...')");
+      return Bad("unexpected character '" + std::string(1, c) + "' at position " +
+                 std::to_string(i) + " (basic indexing only: integers, slices and '...')");
   }
   if (Trim(body).empty()) return Bad("empty selection: give at least one index, e.g. \"[:]\"");
   std::vector<std::string> raw;
@@ -130,13 +134,14 @@ Result<std::vector<AxisSelect>> ApplySelect(const std::vector<SelectItem>& items
     }
   }
   if (given > nd)
-    return Bad("too many indices for a " + std::to_string(nd) + "-d array: " + std::to_string(given) +
-               " were given");
+    return Bad("too many indices for a " + std::to_string(nd) +
+               "-d array: " + std::to_string(given) + " were given");
   // Expand "..." (or the implicit one at the end) into full slices.
   std::vector<SelectItem> full;
   for (const SelectItem& it : items) {
     if (it.type == SelectItem::kEllipsis) {
-      for (size_t k = 0; k < nd - given; ++k) full.push_back(SelectItem{SelectItem::kSlice, 0, {}, {}, {}});
+      for (size_t k = 0; k < nd - given; ++k)
+        full.push_back(SelectItem{SelectItem::kSlice, 0, {}, {}, {}});
     } else {
       full.push_back(it);
     }
@@ -152,8 +157,8 @@ Result<std::vector<AxisSelect>> ApplySelect(const std::vector<SelectItem>& items
       __int128 i = it.index;
       if (i < 0) i += len;
       if (i < 0 || i >= len)
-        return Bad("index " + std::to_string(it.index) + " is out of bounds for axis " + std::to_string(a) +
-                   " with size " + std::to_string(shape[a]));
+        return Bad("index " + std::to_string(it.index) + " is out of bounds for axis " +
+                   std::to_string(a) + " with size " + std::to_string(shape[a]));
       s.dropped = true;
       s.start = static_cast<int64_t>(i);
       s.step = 1;

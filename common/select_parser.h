@@ -24,7 +24,7 @@ namespace mm {
 struct SelectItem {
   enum Type { kIndex, kSlice, kEllipsis };
   Type type = kIndex;
-  int64_t index = 0;                     // kIndex (clamped to int64's range)
+  int64_t index = 0;                         // kIndex (clamped to int64's range)
   std::optional<int64_t> start, stop, step;  // kSlice; absent parts are numpy's defaults
 };
 

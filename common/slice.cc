@@ -13,7 +13,8 @@ namespace mm {
 bool IsNpyPath(const std::string& path) {
   if (path.size() < 4) return false;
   std::string ext = path.substr(path.size() - 4);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return ext == ".npy";
 }
 
@@ -34,12 +35,15 @@ class Slice : public CopyAnalysis {
 }  // namespace
 
 Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Dataset& dataset) {
-  MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"select", "output"}, "analyses[" + std::to_string(spec.index) + "]"));
+  MM_RETURN_IF_ERROR(
+      CheckKeys(spec.params, {"select", "output"}, "analyses[" + std::to_string(spec.index) + "]"));
   if (!spec.params.contains("select") || !spec.params["select"].is_string())
-    return ParamError(spec, "select", "is required: numpy basic indexing as a string, e.g. \"[:, 0]\"");
+    return ParamError(spec, "select",
+                      "is required: numpy basic indexing as a string, e.g. \"[:, 0]\"");
   if (!spec.params.contains("output") || !spec.params["output"].is_string() ||
       spec.params["output"].get<std::string>().empty())
-    return ParamError(spec, "output", "is required: the path of the output (.npy, or raw bytes otherwise)");
+    return ParamError(spec, "output",
+                      "is required: the path of the output (.npy, or raw bytes otherwise)");
   const Layout& layout = dataset.layout;
   Result<std::vector<SelectItem>> items = ParseSelect(spec.params["select"].get<std::string>());
   if (!items.ok()) return ParamError(spec, "select", items.status().message());
@@ -56,7 +60,8 @@ Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Data
   const bool fortran = NpyFortranFlag(order, shape);
   const std::string header = npy ? BuildNpyHeader(layout.dtype, shape, fortran) : "";
   ArrayCopy copy(layout, *sel, out_axis_of, order, layout.dtype, header.size());
-  return std::unique_ptr<Analysis>(new Slice(spec, dataset, std::move(copy), output, header, fortran));
+  return std::unique_ptr<Analysis>(
+      new Slice(spec, dataset, std::move(copy), output, header, fortran));
 }
 
 }  // namespace mm

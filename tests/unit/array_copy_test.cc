@@ -38,9 +38,12 @@ std::vector<int64_t> Strides(const std::vector<int64_t>& dims) {
 
 TEST_CASE("ArrayCopy: random selections match a brute-force copy", "[array_copy]") {
   std::mt19937_64 rng(12345);
-  auto uni = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  auto uni = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
   // The larger shapes give contiguous output runs long enough to be staged and pwritten.
-  const std::vector<std::vector<int64_t>> shapes = {{7}, {4, 3}, {3, 4, 5}, {2, 3, 2, 3}, {1, 6, 1}, {40, 50, 30}, {3, 20000}};
+  const std::vector<std::vector<int64_t>> shapes = {
+      {7}, {4, 3}, {3, 4, 5}, {2, 3, 2, 3}, {1, 6, 1}, {40, 50, 30}, {3, 20000}};
   for (int round = 0; round < 700; ++round) {
     Layout in;
     in.shape = shapes[static_cast<size_t>(round) % shapes.size()];
@@ -91,7 +94,8 @@ TEST_CASE("ArrayCopy: random selections match a brute-force copy", "[array_copy]
     // A random cut of [0, n) into ranges.
     uint64_t total = 0;
     for (uint64_t b = 0; b < n;) {
-      const uint64_t e = std::min<uint64_t>(n, b + static_cast<uint64_t>(uni(1, static_cast<int64_t>(n))));
+      const uint64_t e =
+          std::min<uint64_t>(n, b + static_cast<uint64_t>(uni(1, static_cast<int64_t>(n))));
       total += copy.Count(b, e);
       REQUIRE(copy.WriteRange(data.data() + b * 8, b, e, &out).ok());
       b = e;
@@ -125,11 +129,13 @@ TEST_CASE("ArrayCopy: random selections match a brute-force copy", "[array_copy]
         const int a = in.storage_axis(s);
         const AxisSelect& as = sel[static_cast<size_t>(a)];
         const int j = out_axis_of[static_cast<size_t>(a)];
-        const int64_t coord = as.dropped ? as.start : as.start + as.step * t[static_cast<size_t>(j)];
+        const int64_t coord =
+            as.dropped ? as.start : as.start + as.step * t[static_cast<size_t>(j)];
         src += coord * in_strides[static_cast<size_t>(s)];
       }
       for (size_t j = 0; j < ond; ++j) pos += t[j] * ostride[j];
-      const char* p = got.data() + header + static_cast<uint64_t>(pos) * static_cast<uint64_t>(out_dtype.itemsize());
+      const char* p = got.data() + header +
+                      static_cast<uint64_t>(pos) * static_cast<uint64_t>(out_dtype.itemsize());
       double v;
       if (out_dtype.itemsize() == 4) {
         float f;

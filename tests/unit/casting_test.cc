@@ -17,7 +17,9 @@ namespace {
 //   for c in ['safe', 'same_kind', 'unsafe']:
 //     for a in ts: ''.join('1' if np.can_cast(np.dtype(a), np.dtype(b), c) else '.' for b in ts)
 // numpy 1.24.2
-const char* const kDtypes[] = {"|b1", "|i1", "|u1", "<i2", ">i2", "<u2", ">u2", "<i4", ">i4", "<u4", ">u4", "<i8", ">i8", "<u8", ">u8", "<f2", ">f2", "<f4", ">f4", "<f8", ">f8"};
+const char* const kDtypes[] = {"|b1", "|i1", "|u1", "<i2", ">i2", "<u2", ">u2",
+                               "<i4", ">i4", "<u4", ">u4", "<i8", ">i8", "<u8",
+                               ">u8", "<f2", ">f2", "<f4", ">f4", "<f8", ">f8"};
 // safe: row = from, column = to (order of kDtypes); 1 = numpy.can_cast is True
 const char* const kSafe[] = {
     "111111111111111111111",  // |b1
@@ -104,7 +106,9 @@ void CheckTable(const char* const* table, Casting casting) {
   }
 }
 
-TEST_CASE("Casting: safe matches numpy.can_cast for every pair", "[casting]") { CheckTable(kSafe, Casting::kSafe); }
+TEST_CASE("Casting: safe matches numpy.can_cast for every pair", "[casting]") {
+  CheckTable(kSafe, Casting::kSafe);
+}
 
 TEST_CASE("Casting: same_kind matches numpy.can_cast for every pair", "[casting]") {
   CheckTable(kSameKind, Casting::kSameKind);
@@ -146,8 +150,10 @@ TEST_CASE("Casting: float to integer truncates toward zero in range", "[casting]
   CHECK(CastElement<I64>(-9007199254740993.0) == -9007199254740992LL);
 }
 
-TEST_CASE("Casting: NaN gives 0 and out-of-range floats saturate (documented choice)", "[casting]") {
-  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+TEST_CASE("Casting: NaN gives 0 and out-of-range floats saturate (documented choice)",
+          "[casting]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(),
+               inf = std::numeric_limits<double>::infinity();
   CHECK(CastElement<I32>(nan) == 0);
   CHECK(CastElement<U8>(nan) == 0);
   CHECK(CastElement<I8>(300.7) == 127);

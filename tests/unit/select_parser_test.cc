@@ -16,7 +16,8 @@ std::string Describe(const std::vector<AxisSelect>& sel) {
   for (const AxisSelect& a : sel) {
     if (!s.empty()) s += " ";
     s += a.dropped ? "=" + std::to_string(a.start)
-                   : std::to_string(a.start) + ":" + std::to_string(a.step) + ":" + std::to_string(a.count);
+                   : std::to_string(a.start) + ":" + std::to_string(a.step) + ":" +
+                         std::to_string(a.count);
   }
   return s;
 }
