@@ -5,6 +5,8 @@
 #include "common/convert.h"
 #include "common/cov.h"
 #include "common/generate.h"
+#include "common/histogram.h"
+#include "common/quantiles.h"
 #include "common/slice.h"
 #include "common/stats.h"
 #include "common/transform.h"
@@ -29,6 +31,8 @@ const Registration kRegistry[] = {
     {"cov", &MakeCov},
     {"slice", &MakeSlice},
     {"convert", &MakeConvert},
+    {"histogram", &MakeHistogram},
+    {"quantiles", &MakeQuantiles},
     {"transform", &MakeTransform},
 };
 

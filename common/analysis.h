@@ -53,6 +53,10 @@ class Analysis {
   // Whether pass `pass` of a writing analysis writes (e.g. normalize's
   // stats pass only reads: its workers map the file read-only).
   virtual bool WritesInPass(int /*pass*/) const { return writes(); }
+  // Coordinator, before pass `pass` > 0 (after EndPass of the earlier
+  // passes): false when this analysis has nothing left to do in it. A pass
+  // that no analysis needs is skipped; its EndPass is then not called.
+  virtual bool PassNeeded(int /*pass*/) const { return true; }
 
   // Coordinator, before pass `pass` > 0: what workers need from earlier
   // passes. Workers receive it through SetPassInput.

@@ -101,6 +101,12 @@ Result<std::unique_ptr<Plan>> Plan::FromJson(const Json& j) {
   return plan;
 }
 
+bool Plan::PassNeeded(int pass) const {
+  for (const PassStep& s : passes[static_cast<size_t>(pass)].steps)
+    if (analyses[static_cast<size_t>(s.analysis)]->PassNeeded(s.pass)) return true;
+  return false;
+}
+
 std::string Plan::MapPath(int pass) const {
   const PassPlan& p = passes[static_cast<size_t>(pass)];
   if (p.writes) return analyses[static_cast<size_t>(p.steps[0].analysis)]->WritePath();

@@ -45,6 +45,9 @@ class Plan {
   // The plan as `mmrun validate` prints it.
   Json Describe() const;
 
+  // Whether any analysis of pass `pass` still needs it (Analysis::PassNeeded).
+  bool PassNeeded(int pass) const;
+
   // The file workers map in pass `pass`, and whether they write it.
   std::string MapPath(int pass) const;
 

@@ -1,0 +1,277 @@
+"""The `histogram` analysis against numpy.histogram (SPEC §3 `histogram`,
+docs/CHOICES.md "histogram and quantiles").
+
+Each case writes an array with numpy, runs mmrun and compares `counts` and
+`edges` exactly with numpy.histogram on the non-NaN values cast to float64,
+lane by lane for an `axis`, plus `below`, `above` and `nan_count`. Without
+`range` the expected range is the finite min/max of the whole array (one
+range for every lane), (0, 1) when there is no finite value. Also: values
+on and within one ulp of bin edges, infinities, bins 1 and 1000, byte
+identity across worker counts and spawn, large results written to .npy
+files, and bad parameters (exit 78 naming the key).
+
+Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_histogram.py [FILTER...]
+"""
+
+import json
+import os
+import sys
+import zlib
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mmtest as mm  # noqa: E402
+
+DTYPES = ["bool", "int8", "uint16", ">u2", "int64", "float16", ">f2", "<f4", ">f4", "float64", ">f8"]
+
+
+def rng_for(name):
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def make_array(dtype, shape, rng):
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        a = rng.random(shape) < 0.4
+    elif dt.kind in "iu":
+        info = np.iinfo(dt)
+        lo, hi = max(info.min, -1000), min(info.max, 1000)
+        a = rng.integers(lo, hi, size=shape, endpoint=True)
+    else:
+        a = rng.normal(2.0, 30.0, size=shape)
+        a[rng.random(shape) < 0.05] = np.nan
+        if a.ndim == 2:
+            a[:, 1] = np.nan  # an all-NaN lane of axis 0
+    return np.asarray(a).astype(dt)
+
+
+def write_data(folder, a, order, fmt):
+    if fmt == "npy":
+        path = os.path.join(folder, "data.npy")
+        mm.write_npy(path, a, order=order)
+        return {"path": "data.npy"}
+    path = os.path.join(folder, "data.bin")
+    mm.write_raw(path, a, order=order)
+    return {"path": "data.bin", "format": "raw", "dtype": a.dtype.str if a.dtype.itemsize > 1 else a.dtype.name,
+            "shape": list(a.shape), "order": order}
+
+
+def run(folder, a, analyses, order="C", fmt="npy", workers=3, extra=(), extra_env=None):
+    cfg = {"dataset": write_data(folder, a, order, fmt), "analyses": analyses}
+    path = mm.write_config(folder, cfg)
+    args = ["--workers", workers] + list(extra) + [path]
+    doc, res = mm.run_ok(args, extra_env=extra_env)
+    return doc, res
+
+
+def expected(a, bins=10, rng=None, axis=None):
+    """numpy's answer: dict of counts/edges/below/above/nan_count."""
+    f = np.asarray(a).astype(np.float64)
+    if rng is None:
+        fin = f[np.isfinite(f)]
+        rng = (fin.min(), fin.max()) if fin.size else (0.0, 1.0)
+    if axis is None:
+        lanes = f.reshape(1, -1)
+        kept = ()
+    else:
+        moved = np.moveaxis(f, axis, -1)
+        kept = moved.shape[:-1]
+        lanes = moved.reshape(-1, moved.shape[-1])
+    counts, below, above, nans = [], [], [], []
+    edges = None
+    for lane in lanes:
+        v = lane[~np.isnan(lane)]
+        c, edges = np.histogram(v, bins=bins, range=rng)
+        counts.append(c)
+        lo, hi = edges[0], edges[-1]
+        below.append(int((v < lo).sum()))
+        above.append(int((v > hi).sum()))
+        nans.append(int(np.isnan(lane).sum()))
+    counts = np.array(counts, dtype=np.int64).reshape(kept + (bins,))
+    shape = lambda x: np.array(x, dtype=np.int64).reshape(kept).tolist()  # noqa: E731
+    return {"counts": counts.tolist(), "edges": edges.tolist(), "below": shape(below), "above": shape(above),
+            "nan_count": shape(nans)}
+
+
+def check_hist(got, exp, what):
+    mm.eq(list(got.keys()), ["counts", "edges", "below", "above", "nan_count"], what + ": fields")
+    for k in ("counts", "below", "above", "nan_count"):
+        mm.eq(got[k], exp[k], "%s.%s" % (what, k))
+    # Edges bit for bit (JSON round-trips doubles exactly).
+    mm.eq(got["edges"], exp["edges"], what + ".edges")
+
+
+def dtype_case(dtype):
+    def fn():
+        rng = rng_for("hist" + dtype)
+        for shape, order, fmt in (((300, 7), "C", "npy"), ((300, 7), "F", "raw"), ((5, 6, 7), "F", "npy"),
+                                  ((5, 6, 7), "C", "raw")):
+            a = make_array(dtype, shape, rng)
+            axes = [None, 0, 1, -1]
+            analyses = []
+            for i, axis in enumerate(axes):
+                analyses.append({"name": "d%d" % i, "op": "histogram", "axis": axis})
+                analyses.append({"name": "r%d" % i, "op": "histogram", "axis": axis, "bins": 7,
+                                 "range": [-20, 25.5]})
+            analyses.append({"name": "one", "op": "histogram", "bins": 1})
+            analyses.append({"name": "many", "op": "histogram", "bins": 1000})
+            with mm.tmpdir() as d:
+                doc, _ = run(d, a, analyses, order=order, fmt=fmt)
+            res = doc["results"]
+            what = "%s %s %s %s" % (dtype, shape, order, fmt)
+            for i, axis in enumerate(axes):
+                check_hist(res["d%d" % i], expected(a, 10, None, axis), "%s d axis=%s" % (what, axis))
+                check_hist(res["r%d" % i], expected(a, 7, (-20, 25.5), axis), "%s r axis=%s" % (what, axis))
+            check_hist(res["one"], expected(a, 1), what + " bins=1")
+            check_hist(res["many"], expected(a, 1000), what + " bins=1000")
+    return fn
+
+
+for _dt in DTYPES:
+    mm.add_test("histogram oracle " + _dt, dtype_case(_dt))
+
+
+@mm.test("histogram: values on and next to bin edges, infinities, explicit range")
+def edges_and_rounding():
+    lo, hi, bins = -1.3, 2.9, 37
+    edges = np.linspace(lo, hi, bins + 1)
+    vals = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf),
+                           [np.inf, -np.inf, np.nan, -5.0, 5.0, 0.0, -0.0, 1e-300],
+                           np.random.default_rng(5).uniform(lo, hi, 2000)])
+    a = vals.reshape(-1, 1)
+    with mm.tmpdir() as d:
+        doc, _ = run(d, a, [{"name": "x", "op": "histogram", "bins": bins, "range": [lo, hi]},
+                            {"name": "ax", "op": "histogram", "bins": bins, "range": [lo, hi], "axis": 0},
+                            {"name": "dflt", "op": "histogram", "bins": bins}])
+    res = doc["results"]
+    check_hist(res["x"], expected(a, bins, (lo, hi)), "x")
+    mm.eq(res["x"]["below"], int((vals < lo).sum()), "below counts -inf and values under lo")
+    mm.eq(res["x"]["above"], int((vals > hi).sum()), "above counts +inf and values over hi")
+    mm.eq(res["x"]["nan_count"], 1, "nan_count")
+    check_hist(res["ax"], expected(a, bins, (lo, hi), 0), "ax")
+    check_hist(res["dflt"], expected(a, bins), "default range ignores infinities")
+    mm.eq(res["dflt"]["below"], 1, "-inf is below the default range")
+    mm.eq(res["dflt"]["above"], 1, "+inf is above the default range")
+    # Many bins over a range whose edges are not representable.
+    b = np.random.default_rng(9).uniform(0.1, 0.7, 5000)
+    b = np.concatenate([b, np.linspace(0.1, 0.7, 1001)]).reshape(-1, 1)
+    with mm.tmpdir() as d:
+        doc, _ = run(d, b, [{"op": "histogram", "bins": 1000, "range": [0.1, 0.7]}])
+    check_hist(doc["results"]["histogram"], expected(b, 1000, (0.1, 0.7)), "1000 bins on linspace edges")
+
+
+@mm.test("histogram: constant data, all-NaN data, only infinities")
+def degenerate():
+    cases = {
+        "constant": np.full((50, 3), 4.25),
+        "allnan": np.full((50, 3), np.nan),
+        "infs": np.array([[np.inf, -np.inf, np.nan]] * 4),
+    }
+    for name, a in cases.items():
+        with mm.tmpdir() as d:
+            doc, _ = run(d, a, [{"name": "h", "op": "histogram", "bins": 4},
+                                {"name": "h0", "op": "histogram", "bins": 4, "axis": 0},
+                                {"name": "eq", "op": "histogram", "bins": 3, "range": [2, 2]}])
+        res = doc["results"]
+        check_hist(res["h"], expected(a, 4), name)
+        check_hist(res["h0"], expected(a, 4, None, 0), name + " axis 0")
+        check_hist(res["eq"], expected(a, 3, (2, 2)), name + " range [2, 2]")
+    mm.eq(doc["results"]["h"]["edges"], [0.0, 0.25, 0.5, 0.75, 1.0], "no finite data: range (0, 1)")
+
+
+def results_span(text):
+    return mm.top_level_spans(text)["results"]
+
+
+@mm.test("histogram: byte-identical for 1, 2, 3, 7 workers and spawn")
+def determinism():
+    rng = rng_for("det")
+    a = rng.normal(0, 1, size=(3000, 5)).astype(np.float32)
+    a[rng.random(a.shape) < 0.1] = np.nan
+    analyses = [{"name": "all", "op": "histogram", "bins": 50},
+                {"name": "cols", "op": "histogram", "bins": 20, "axis": 0},
+                {"name": "rows", "op": "histogram", "bins": 3, "axis": 1, "range": [-1, 1]}]
+    spans = []
+    with mm.tmpdir() as d:
+        for workers, extra in ((1, ()), (2, ()), (3, ()), (7, ()), (3, ("--launch", "spawn"))):
+            _, res = run(d, a, analyses, workers=workers, extra=extra)
+            spans.append(results_span(res.out))
+        doc = mm.parse_doc(res.out)
+    for s in spans[1:]:
+        mm.check(s == spans[0], "results differ between worker counts / launch modes")
+    check_hist(doc["results"]["all"], expected(a, 50), "all")
+    check_hist(doc["results"]["cols"], expected(a, 20, None, 0), "cols")
+    check_hist(doc["results"]["rows"], expected(a, 3, (-1, 1), 1), "rows")
+
+
+@mm.test("histogram: validate lists the min/max pass before the counting pass")
+def validate_passes():
+    a = np.arange(100.0).reshape(10, 10)
+    with mm.tmpdir() as d:
+        cfg = {"dataset": write_data(d, a, "C", "npy"),
+               "analyses": [{"op": "stats"}, {"name": "h", "op": "histogram"},
+                            {"name": "hr", "op": "histogram", "range": [0, 1]}]}
+        path = mm.write_config(d, cfg)
+        res = mm.run_mmrun(["validate", path])
+        mm.eq(res.code, 0, "validate exit code: " + res.err)
+        plan = json.loads(res.out)
+    passes = [[(s["analysis"], s["pass"]) for s in p["analyses"]] for p in plan["passes"]]
+    mm.eq(passes, [[("stats", 0), ("h", 0), ("hr", 0)], [("h", 1)]], "passes")
+
+
+@mm.test("histogram: a result over 1,000,000 numbers needs output and writes .npy files")
+def large_output():
+    a = np.random.default_rng(3).integers(0, 9, size=(25000, 4)).astype(np.int16)
+    with mm.tmpdir() as d:
+        write_data(d, a, "C", "npy")
+        cfg = {"dataset": {"path": "data.npy"}, "analyses": [{"op": "histogram", "bins": 40, "axis": 1}]}
+        path = mm.write_config(d, cfg)
+        res = mm.run_mmrun([path])
+        mm.assert_error(res, 78, ["analyses[0].output", "PREFIX"])
+        cfg["analyses"][0]["output"] = "out/h"
+        os.makedirs(os.path.join(d, "out"))
+        path = mm.write_config(d, cfg)
+        doc, _ = mm.run_ok(["-w", "3", path])
+        r = doc["results"]["histogram"]
+        mm.eq(r["shape"], [25000], "shape")
+        exp = expected(a, 40, None, 1)
+        got = {k: np.load(os.path.join(d, "out", "h.%s.npy" % k)) for k in ("counts", "edges", "below", "above",
+                                                                               "nan_count")}
+        for k in ("counts", "below", "above", "nan_count"):
+            mm.eq(got[k].tolist(), exp[k], "file " + k)
+        mm.eq(got["edges"].tolist(), exp["edges"], "file edges")
+        mm.eq(sorted(os.listdir(os.path.join(d, "out"))), sorted("h.%s.npy" % k for k in got), "files written")
+
+
+@mm.test("histogram: bad parameters exit 78 naming the key")
+def bad_params():
+    a = np.arange(20.0).reshape(4, 5)
+    bad = [
+        ({"bins": 0}, "analyses[0].bins"),
+        ({"bins": -3}, "analyses[0].bins"),
+        ({"bins": 2.5}, "analyses[0].bins"),
+        ({"bins": "ten"}, "analyses[0].bins"),
+        ({"range": [3, 1]}, "analyses[0].range"),
+        ({"range": [1]}, "analyses[0].range"),
+        ({"range": [0, "1"]}, "analyses[0].range"),
+        ({"axis": 2}, "analyses[0].axis"),
+        ({"axis": -3}, "analyses[0].axis"),
+        ({"axis": [0, 1]}, "analyses[0].axis"),
+        ({"bin": 3}, ("analyses[0]", "bins")),
+    ]
+    with mm.tmpdir() as d:
+        write_data(d, a, "C", "npy")
+        for params, key in bad:
+            an = {"op": "histogram"}
+            an.update(params)
+            text = json.dumps({"dataset": {"path": "data.npy"}, "analyses": [an]})
+            path = mm.write_config(d, text)
+            for sub in (["validate", path], [path]):
+                res = mm.run_mmrun(sub)
+                mm.assert_error(res, 78, [key] if isinstance(key, str) else list(key), args=sub)
+        mm.assert_no_leftovers(d)
+
+
+if __name__ == "__main__":
+    mm.main()

@@ -1,0 +1,243 @@
+"""The `quantiles` analysis against numpy.nanquantile (SPEC §3 `quantiles`,
+docs/CHOICES.md "histogram and quantiles").
+
+Each case writes an array with numpy, runs mmrun and compares `values` with
+numpy.nanquantile(a.astype(float64), q, method=..., axis=...).tolist(), in
+shape (q first, then the kept axes; a scalar q has no q dimension) and in
+value: exactly for the methods that pick data values, within 1e-12 relative
+for the interpolating ones. Every method, q at 0 and 1, NaNs and all-NaN
+lanes, ties (integer data with few distinct values), infinities. The
+environment variable MMRUN_TEST_QUANTILE_BUDGET lowers the gather budget so
+that small data goes through every refinement pass (up to 4), and the
+results must not change. Also byte identity across worker counts and
+spawn, large results written to .npy, bad parameters (exit 78).
+
+Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_quantiles.py [FILTER...]
+"""
+
+import json
+import os
+import sys
+import warnings
+import zlib
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mmtest as mm  # noqa: E402
+
+METHODS = ["inverted_cdf", "averaged_inverted_cdf", "closest_observation", "interpolated_inverted_cdf", "hazen",
+           "weibull", "linear", "median_unbiased", "normal_unbiased", "lower", "higher", "midpoint", "nearest"]
+EXACT = {"inverted_cdf", "closest_observation", "lower", "higher", "nearest"}
+DTYPES = ["bool", "int8", "uint16", ">u2", "int64", "float16", ">f2", "<f4", ">f4", "float64", ">f8"]
+QS = [0.0, 0.013, 0.25, 0.5, 0.6180339887, 0.75, 0.999, 1.0]
+# Budgets: the default (everything gathered at once for small data), 0 (count
+# all 4 levels: every value found from its full 64-bit key), 40 (a mix).
+BUDGETS = [None, "0", "40"]
+
+
+def rng_for(name):
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def make_array(dtype, shape, rng):
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        a = rng.random(shape) < 0.4
+    elif dt.kind in "iu":
+        info = np.iinfo(dt)
+        a = rng.integers(max(info.min, -5), min(info.max, 6), size=shape, endpoint=True)  # many ties
+        if dt.itemsize == 8:
+            a.reshape(-1)[0] = info.min
+            a.reshape(-1)[-1] = info.max
+    else:
+        a = rng.normal(2.0, 30.0, size=shape)
+        a[rng.random(shape) < 0.05] = np.nan
+        if a.ndim == 2:
+            a[:, 1] = np.nan  # an all-NaN lane of axis 0
+            a[2, :] = np.nan  # and of axis 1
+    return np.asarray(a).astype(dt)
+
+
+def write_data(folder, a, order, fmt):
+    if fmt == "npy":
+        mm.write_npy(os.path.join(folder, "data.npy"), a, order=order)
+        return {"path": "data.npy"}
+    mm.write_raw(os.path.join(folder, "data.bin"), a, order=order)
+    return {"path": "data.bin", "format": "raw", "dtype": a.dtype.str if a.dtype.itemsize > 1 else a.dtype.name,
+            "shape": list(a.shape), "order": order}
+
+
+def run(folder, a, analyses, order="C", fmt="npy", workers=3, extra=(), budget=None):
+    cfg = {"dataset": write_data(folder, a, order, fmt), "analyses": analyses}
+    path = mm.write_config(folder, cfg)
+    env = {"MMRUN_TEST_QUANTILE_BUDGET": budget} if budget is not None else None
+    return mm.run_ok(["--workers", workers] + list(extra) + [path], extra_env=env)
+
+
+def expected(a, q, method, axis):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.nanquantile(np.asarray(a).astype(np.float64), q, method=method, axis=axis).tolist()
+
+
+def check_q(got, a, q, method, axis, what):
+    mm.eq(list(got.keys()), ["values"], what + ": fields")
+    exp = expected(a, q, method, axis)
+    mm.eq(mm.shape_of(got["values"]), mm.shape_of(exp), what + ": shape")
+    mm.assert_close(got["values"], exp, rtol=0.0 if method in EXACT else 1e-12, what=what)
+
+
+def dtype_case(dtype):
+    def fn():
+        rng = rng_for("q" + dtype)
+        layouts = (((200, 7), "C", "npy"), ((200, 7), "F", "raw"), ((4, 6, 9), "F", "npy"))
+        for li, (shape, order, fmt) in enumerate(layouts):
+            a = make_array(dtype, shape, rng)
+            analyses = []
+            for axis in (None, 0, 1, -1):
+                for m in METHODS:
+                    analyses.append({"name": "%s/%s" % (m, axis), "op": "quantiles", "q": QS, "method": m,
+                                     "axis": axis})
+            analyses.append({"name": "scalar", "op": "quantiles", "q": 0.5, "axis": 0})
+            analyses.append({"name": "scalar_all", "op": "quantiles", "q": 1})
+            budget = BUDGETS[li % len(BUDGETS)]
+            with mm.tmpdir() as d:
+                doc, _ = run(d, a, analyses, order=order, fmt=fmt, budget=budget)
+            res = doc["results"]
+            what = "%s %s %s %s budget=%s" % (dtype, shape, order, fmt, budget)
+            for axis in (None, 0, 1, -1):
+                for m in METHODS:
+                    check_q(res["%s/%s" % (m, axis)], a, QS, m, axis, "%s %s axis=%s" % (what, m, axis))
+            check_q(res["scalar"], a, 0.5, "linear", 0, what + " scalar q")
+            check_q(res["scalar_all"], a, 1, "linear", None, what + " scalar q, axis null")
+    return fn
+
+
+for _dt in DTYPES:
+    mm.add_test("quantiles oracle " + _dt, dtype_case(_dt))
+
+
+@mm.test("quantiles: every refinement depth gives the same exact answer")
+def refinement():
+    rng = rng_for("refine")
+    # Values that share long key prefixes: neighbouring doubles and heavy ties.
+    base = 1.0 + np.arange(300) * np.finfo(np.float64).eps
+    a = np.concatenate([base, np.full(500, 1.0 + 7 * np.finfo(np.float64).eps), rng.normal(1, 1e-9, 300),
+                        [np.inf, -np.inf, -0.0, 0.0, 1e-310, -1e-310, np.nan]])
+    rng.shuffle(a)
+    a = a.reshape(-1, 1)
+    analyses = [{"name": m, "op": "quantiles", "q": QS, "method": m} for m in METHODS]
+    analyses += [{"name": m + "/0", "op": "quantiles", "q": QS, "method": m, "axis": 0} for m in METHODS]
+    outs = []
+    for budget in (None, "0", "1", "5", "120", "600"):
+        with mm.tmpdir() as d:
+            doc, res = run(d, a, analyses, workers=2, budget=budget)
+        for m in METHODS:
+            check_q(doc["results"][m], a, QS, m, None, "budget %s %s" % (budget, m))
+            check_q(doc["results"][m + "/0"], a, QS, m, 0, "budget %s %s axis 0" % (budget, m))
+        outs.append(mm.top_level_spans(res.out)["results"])
+    for o in outs[1:]:
+        mm.check(o == outs[0], "results depend on the gather budget")
+
+
+@mm.test("quantiles: byte-identical for 1, 2, 3, 7 workers and spawn")
+def determinism():
+    rng = rng_for("qdet")
+    a = rng.integers(0, 50, size=(5000, 3)).astype(np.float32)
+    a[rng.random(a.shape) < 0.1] = np.nan
+    analyses = [{"name": "all", "op": "quantiles", "q": QS},
+                {"name": "cols", "op": "quantiles", "q": QS, "axis": 0, "method": "median_unbiased"},
+                {"name": "rows", "op": "quantiles", "q": [0.5], "axis": 1, "method": "nearest"}]
+    for budget in (None, "3"):
+        spans = []
+        with mm.tmpdir() as d:
+            for workers, extra in ((1, ()), (2, ()), (3, ()), (7, ()), (3, ("--launch", "spawn"))):
+                doc, res = run(d, a, analyses, workers=workers, extra=extra, budget=budget)
+                spans.append(mm.top_level_spans(res.out)["results"])
+        for s in spans[1:]:
+            mm.check(s == spans[0], "results differ between worker counts / launch modes (budget %s)" % budget)
+        check_q(doc["results"]["all"], a, QS, "linear", None, "all")
+        check_q(doc["results"]["cols"], a, QS, "median_unbiased", 0, "cols")
+        check_q(doc["results"]["rows"], a, [0.5], "nearest", 1, "rows")
+
+
+@mm.test("quantiles: validate lists the counting pass; extra passes only when needed")
+def validate_passes():
+    a = np.arange(100.0).reshape(10, 10)
+    with mm.tmpdir() as d:
+        cfg = {"dataset": write_data(d, a, "C", "npy"),
+               "analyses": [{"op": "stats"}, {"op": "quantiles", "q": [0.5]}]}
+        path = mm.write_config(d, cfg)
+        res = mm.run_mmrun(["validate", path])
+        mm.eq(res.code, 0, "validate exit code: " + res.err)
+        plan = json.loads(res.out)
+    first = [(s["analysis"], s["pass"]) for s in plan["passes"][0]["analyses"]]
+    mm.eq(first, [("stats", 0), ("quantiles", 0)], "pass 0 is shared")
+
+
+@mm.test("quantiles: all-NaN data and lanes give NaN")
+def all_nan():
+    a = np.full((30, 4), np.nan)
+    a[:, 2] = np.arange(30)
+    with mm.tmpdir() as d:
+        doc, _ = run(d, a, [{"name": "all", "op": "quantiles", "q": [0.1, 0.9], "axis": None},
+                            {"name": "cols", "op": "quantiles", "q": [0.1, 0.9], "axis": 0}])
+    check_q(doc["results"]["all"], a, [0.1, 0.9], "linear", None, "all")
+    check_q(doc["results"]["cols"], a, [0.1, 0.9], "linear", 0, "cols")
+    b = np.full((10, 2), np.nan)
+    with mm.tmpdir() as d:
+        doc, _ = run(d, b, [{"op": "quantiles", "q": 0.5}])
+    mm.check(np.isnan(doc["results"]["quantiles"]["values"]), "all-NaN data: NaN")
+
+
+@mm.test("quantiles: a result over 1,000,000 numbers needs output and writes values.npy")
+def large_output():
+    a = np.random.default_rng(4).integers(0, 100, size=(350000, 3)).astype(np.uint8)
+    with mm.tmpdir() as d:
+        write_data(d, a, "C", "npy")
+        cfg = {"dataset": {"path": "data.npy"},
+               "analyses": [{"op": "quantiles", "q": [0.25, 0.5, 0.75], "axis": 1, "method": "midpoint"}]}
+        path = mm.write_config(d, cfg)
+        mm.assert_error(mm.run_mmrun([path]), 78, ["analyses[0].output"])
+        cfg["analyses"][0]["output"] = "qq"
+        path = mm.write_config(d, cfg)
+        doc, _ = mm.run_ok(["-w", "2", path], timeout=120)
+        r = doc["results"]["quantiles"]
+        mm.eq(r["shape"], [3, 350000], "shape")
+        got = np.load(os.path.join(d, "qq.values.npy"))
+        # No NaNs here: numpy.quantile equals nanquantile and is vectorised.
+        exp = np.quantile(a.astype(np.float64), [0.25, 0.5, 0.75], method="midpoint", axis=1)
+        mm.check(np.array_equal(got, exp), "values file differs from numpy")
+
+
+@mm.test("quantiles: bad parameters exit 78 naming the key")
+def bad_params():
+    a = np.arange(20.0).reshape(4, 5)
+    bad = [
+        ({}, ["analyses[0].q"]),
+        ({"q": 1.5}, ["analyses[0].q"]),
+        ({"q": -0.1}, ["analyses[0].q"]),
+        ({"q": [0.5, 2]}, ["analyses[0].q"]),
+        ({"q": []}, ["analyses[0].q"]),
+        ({"q": "half"}, ["analyses[0].q"]),
+        ({"q": 0.5, "method": "linaer"}, ["analyses[0].method", "did you mean 'linear'"]),
+        ({"q": 0.5, "method": "median"}, ["analyses[0].method"]),
+        ({"q": 0.5, "axis": 2}, ["analyses[0].axis"]),
+        ({"q": 0.5, "axis": -3}, ["analyses[0].axis"]),
+        ({"q": 0.5, "axis": [0]}, ["analyses[0].axis"]),
+        ({"q": 0.5, "methd": "linear"}, ["analyses[0]", "method"]),
+    ]
+    with mm.tmpdir() as d:
+        write_data(d, a, "C", "npy")
+        for params, frags in bad:
+            an = {"op": "quantiles"}
+            an.update(params)
+            path = mm.write_config(d, {"dataset": {"path": "data.npy"}, "analyses": [an]})
+            for sub in (["validate", path], [path]):
+                mm.assert_error(mm.run_mmrun(sub), 78, frags, args=sub)
+        mm.assert_no_leftovers(d)
+
+
+if __name__ == "__main__":
+    mm.main()
