@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -327,6 +328,11 @@ Status JournalWriter::Append(uint64_t offset, const char* data, uint64_t length)
   Put64(h + jfmt::kOffRecLength, length);
   Put32(h + jfmt::kOffRecDataCrc, MaskCrc(Crc32c(data, length)));
   Put32(h + jfmt::kOffRecHeaderCrc, MaskCrc(Crc32c(h, jfmt::kOffRecHeaderCrc)));
+  // Reserve the record's blocks first (the file size stays: readers see
+  // only what was written); a full disk fails here, before any byte.
+  if (::fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(pos_), static_cast<off_t>(sizeof h + length)) != 0 &&
+      errno != EOPNOTSUPP && errno != ENOSYS)
+    return FromErrno(errno, what, errno == ENOSPC || errno == EDQUOT ? Code::kCantCreate : Code::kIoErr);
   // Header and data in one positioned write (looped for short writes).
   struct iovec iov[2];
   iov[0].iov_base = h;

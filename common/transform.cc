@@ -10,6 +10,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "common/journal.h"
 #include "common/lanes.h"
@@ -100,6 +101,37 @@ inline uint8_t ToBool(double y, uint64_t* saturated) {
   return r > 1.0 ? 1 : 0;  // NaN and negatives: 0
 }
 
+// The same as ApplyRun below for native-order float32/float64: batches of
+// elements computed branch-free (so the compiler vectorises them), compared
+// bitwise with the originals, and stored only when some element changed.
+template <class S, Fn F, bool kDry>
+bool FastFloatRun(const Op& op, char* p, uint64_t n, uint64_t lane, bool step, Counts* c) {
+  constexpr uint64_t kBatch = 512;
+  using U = std::conditional_t<sizeof(S) == 4, uint32_t, uint64_t>;
+  alignas(64) S in[kBatch];
+  alignas(64) S out[kBatch];
+  for (uint64_t i = 0; i < n; i += kBatch) {
+    const uint64_t m = std::min(kBatch, n - i);
+    std::memcpy(in, p + i * sizeof(S), m * sizeof(S));
+    uint64_t changed = 0;
+    for (uint64_t k = 0; k < m; ++k) {
+      const double x = static_cast<double>(in[k]);
+      S o = static_cast<S>(Apply<F>(op, x, step ? lane + i + k : lane));
+      if constexpr (F != Fn::kFillNan) o = x != x ? in[k] : o;  // NaN stays, bits untouched
+      U a, b;
+      std::memcpy(&a, &o, sizeof(S));
+      std::memcpy(&b, &in[k], sizeof(S));
+      changed += a != b;
+      out[k] = o;
+    }
+    if (changed == 0) continue;
+    if constexpr (kDry) return true;
+    std::memcpy(p + i * sizeof(S), out, m * sizeof(S));
+    c->changed += changed;
+  }
+  return false;
+}
+
 // Transforms elements [0, n) of the run at `p` (lanes `lane`, or lane,
 // lane+1, ... when `step`). kDry: changes nothing and returns true at the
 // first element that would change. Elements whose bytes would not change
@@ -107,6 +139,8 @@ inline uint8_t ToBool(double y, uint64_t* saturated) {
 template <class Traits, bool kSwap, Fn F, bool kDry>
 bool ApplyRun(const Op& op, const Traits&, char* p, uint64_t n, uint64_t lane, bool step, Counts* c) {
   using S = typename Traits::Storage;
+  if constexpr (Traits::kIsFloat && Traits::kKind != Kind::kFloat16 && !kSwap)
+    return FastFloatRun<S, F, kDry>(op, p, n, lane, step, c);
   for (uint64_t i = 0; i < n; ++i) {
     char* at = p + i * sizeof(S);
     S old;
