@@ -467,6 +467,36 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("--state and --shard over bool, float16, big-endian int16, uint64: byte-identical to one run")
+def _():
+    rng = np.random.default_rng(11)
+    with mm.tmpdir() as d:
+        for dt, cols in (("?", 3), ("<f2", 2), (">i2", 3), ("<u8", 2)):
+            def make(n):
+                if dt == "?":
+                    return rng.random((n, cols)) < 0.3
+                if dt == "<f2":
+                    a = rng.normal(0, 10, (n, cols)).astype(dt)
+                    a[rng.random(a.shape) < 0.01] = np.nan
+                    return a
+                if dt == ">i2":
+                    return rng.integers(-30000, 30000, (n, cols)).astype(dt)
+                return rng.integers(0, 1 << 63, (n, cols), dtype=np.uint64).astype(dt) * 2 + 1
+            name = "t%s.dat" % dt.strip("<>?") if dt != "?" else "tbool.dat"
+            path = os.path.join(d, name)
+            mm.write_raw(path, make(300001))
+            cfg = mm.write_config(d, {"dataset": {"path": name, "dtype": dt, "shape": [-1, cols]},
+                                      "analyses": STATS}, name + ".json")
+            state = path + ".state"
+            state_run(cfg, state)
+            for k in range(2):
+                append(path, make(int(rng.integers(1, 200000))))
+                assert_same(state_run(cfg, state, workers=3).out, full_run(cfg), "%s append %d" % (dt, k + 1))
+            assert_same(merged_text(run_shards(d, cfg, 3, workers=(1, 3), prefix=name)), full_run(cfg),
+                        "%s shards" % dt)
+        mm.assert_no_leftovers(d)
+
+
 # --------------------------------------------------------------------------
 # Install
 
