@@ -286,12 +286,16 @@ Status RemoveJournalDir(const std::string& dataset_path) {
 
 // ---------------------------------------------------------------- writer
 
+std::string JournalFilePath(const std::string& dataset_path, pid_t pid, uint32_t analysis) {
+  return JournalDirFor(dataset_path) + "/w" + std::to_string(pid) + "-a" + std::to_string(analysis) + jfmt::kFileSuffix;
+}
+
 Result<std::unique_ptr<JournalWriter>> JournalWriter::Create(const std::string& dataset_path,
                                                              const DatasetIdentity& id, uint32_t coordinator_pid,
                                                              uint32_t analysis) {
   const std::string dir = JournalDirFor(dataset_path);
   auto w = std::unique_ptr<JournalWriter>(new JournalWriter());
-  w->path_ = dir + "/w" + std::to_string(::getpid()) + "-a" + std::to_string(analysis) + jfmt::kFileSuffix;
+  w->path_ = JournalFilePath(dataset_path, ::getpid(), analysis);
   w->fail_after_ = FaultCount("journal_enospc");
   MM_ASSIGN_OR_RETURN(w->fd_, FileDescriptor::Open(w->path_, O_RDWR | O_CREAT | O_EXCL, 0644, Code::kCantCreate));
   if (!LockFile(w->fd_.get(), 0)) return FromErrno(errno, w->path_ + ": lock", Code::kIoErr);

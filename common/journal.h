@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <sys/types.h>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,10 @@ Status CreateJournalDir(const std::string& dataset_path);
 // Removes every file of the folder, the folder, and makes that durable.
 // A missing folder is not an error.
 Status RemoveJournalDir(const std::string& dataset_path);
+
+// DIR/w<pid>-a<analysis>.jnl: the journal file of worker `pid` for the
+// transform at index `analysis` of the config.
+std::string JournalFilePath(const std::string& dataset_path, pid_t pid, uint32_t analysis);
 
 // A worker's journal file: created on first use, records appended durably.
 // Not thread-safe; one per worker process and transform.

@@ -113,6 +113,11 @@ bool FastFloatRun(const Op& op, char* p, uint64_t n, uint64_t lane, bool step, C
   for (uint64_t i = 0; i < n; i += kBatch) {
     const uint64_t m = std::min(kBatch, n - i);
     std::memcpy(in, p + i * sizeof(S), m * sizeof(S));
+    if constexpr (F == Fn::kFillNan) {  // most batches hold no NaN: one vectorised test
+      bool any = false;
+      for (uint64_t k = 0; k < m; ++k) any |= in[k] != in[k];
+      if (!any) continue;
+    }
     uint64_t changed = 0;
     for (uint64_t k = 0; k < m; ++k) {
       const double x = static_cast<double>(in[k]);
@@ -450,7 +455,16 @@ Status Transform::BeginWindow(int pass, const Chunk& window) const {
   const uint64_t item = static_cast<uint64_t>(dataset_.layout.dtype.itemsize());
   const uint64_t offset = dataset_.layout.offset + window.begin * item;
   const uint64_t length = (window.end - window.begin) * item;
-  if (!writer_) {
+  if (!replay_) {
+    replay_ = std::make_unique<JournalReplay>(dataset_.path, static_cast<uint32_t>(spec_.index),
+                                              JournalFilePath(dataset_.path, ::getpid(), static_cast<uint32_t>(spec_.index)));
+  }
+  // A retried range: put back what an earlier, killed attempt changed.
+  uint64_t restored = 0;
+  MM_RETURN_IF_ERROR(replay_->RestoreInto(window.data, offset, length, &restored));
+  Counts probe;
+  if (!Run<true>(window, &probe)) return Status::OK();  // nothing changes: no record needed
+  if (!writer_) {  // created with the first record: a transform that changes nothing writes no journal file
     struct stat st;
     if (::stat(dataset_.path.c_str(), &st) != 0) return FromErrno(errno, dataset_.path, Code::kIoErr);
     DatasetIdentity id;
@@ -459,13 +473,7 @@ Status Transform::BeginWindow(int pass, const Chunk& window) const {
     id.size = static_cast<uint64_t>(st.st_size);
     MM_ASSIGN_OR_RETURN(writer_, JournalWriter::Create(dataset_.path, id, static_cast<uint32_t>(::getppid()),
                                                        static_cast<uint32_t>(spec_.index)));
-    replay_ = std::make_unique<JournalReplay>(dataset_.path, static_cast<uint32_t>(spec_.index), writer_->path());
   }
-  // A retried range: put back what an earlier, killed attempt changed.
-  uint64_t restored = 0;
-  MM_RETURN_IF_ERROR(replay_->RestoreInto(window.data, offset, length, &restored));
-  Counts probe;
-  if (!Run<true>(window, &probe)) return Status::OK();  // nothing changes: no record needed
   return writer_->Append(offset, window.data, length);
 }
 
