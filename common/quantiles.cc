@@ -18,16 +18,18 @@ namespace {
 constexpr int kBitsPerPass = 16;
 constexpr int kMaxPasses = 64 / kBitsPerPass;
 constexpr uint64_t kBucketMask = (uint64_t{1} << kBitsPerPass) - 1;
-// Values gathered over all probes of one pass, at most.
-constexpr uint64_t kGatherBudget = uint64_t{4} << 20;
+// A probe (or a whole lane in pass 0) whose values number at most this is
+// gathered; a larger one is counted per 16-bit bucket. Either way a probe
+// holds at most 2^16 (key, count) pairs.
+constexpr uint64_t kGatherCap = uint64_t{1} << kBitsPerPass;
 
-// The gather budget; tests lower it (MMRUN_TEST_QUANTILE_BUDGET) to drive
-// every refinement path with small data. Read by the coordinator only:
-// workers learn every decision through PassInput.
-uint64_t GatherBudget() {
-  const char* env = std::getenv("MMRUN_TEST_QUANTILE_BUDGET");
+// The gather cap; tests lower it (MMRUN_TEST_QUANTILE_CAP) to drive every
+// refinement path with small data. Read by the coordinator only: workers
+// learn every decision through PassInput.
+uint64_t GatherCap() {
+  const char* env = std::getenv("MMRUN_TEST_QUANTILE_CAP");
   if (env != nullptr && *env != '\0') return std::strtoull(env, nullptr, 10);
-  return kGatherBudget;
+  return kGatherCap;
 }
 
 // A sparse histogram: sorted distinct keys with their counts.
@@ -205,9 +207,9 @@ class Quantiles : public Analysis {
             bool scalar_q, QuantileMethod method, std::string output)
       : Analysis(spec, dataset), geo_(std::move(geo)), q_(std::move(q)), scalar_q_(scalar_q), method_(method),
         output_(std::move(output)) {
-    budget_ = GatherBudget();
-    const uint64_t elements = static_cast<uint64_t>(dataset.layout.elements());
-    SetPassZeroTable(elements <= budget_);
+    cap_ = GatherCap();
+    const uint64_t lane_length = static_cast<uint64_t>(dataset.layout.elements()) / geo_.lanes();
+    SetPassZeroTable(lane_length <= cap_);
   }
 
   int passes() const override { return kMaxPasses; }
@@ -328,7 +330,7 @@ class Quantiles : public Analysis {
   bool scalar_q_;
   QuantileMethod method_;
   std::string output_;
-  uint64_t budget_ = kGatherBudget;
+  uint64_t cap_ = kGatherCap;
   ProbeTable table_;             // the probes of pass table_.pass
   std::vector<LaneState> lanes_;  // coordinator only
 };
@@ -366,7 +368,6 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
   ProbeTable next;
   next.pass = pass + 1;
   next.off.assign(nl + 1, 0);
-  uint64_t gathered = 0;
   for (uint64_t l = 0; l < nl; ++l) {
     LaneState& ls = lanes_[l];
     std::vector<OpenProbe> opened;
@@ -390,10 +391,7 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
           continue;
         }
         if (opened.empty() || opened.back().prefix != prefix) {
-          const uint64_t c = sp.counts[e];
-          const bool gather = c <= budget_ - std::min(budget_, gathered);
-          if (gather) gathered += c;
-          opened.push_back(OpenProbe{prefix, probe.base + below, gather, {}});
+          opened.push_back(OpenProbe{prefix, probe.base + below, sp.counts[e] <= cap_, {}});
         }
         opened.back().wants.push_back(w);
       }

@@ -10,13 +10,15 @@
 //           resolves its ranks exactly; else counts its values per next 16
 //           bits. After pass 3 the full key — the value — is known.
 // So at most 4 passes; passes with no open probe are skipped
-// (PassNeeded). When the whole dataset has at most the gather budget of
-// values, pass 0 gathers directly and one pass suffices.
-// Memory: a count holds at most 2^16 (bucket, count) pairs per probe, a
-// gather at most the budget (4Mi values) over all probes of a pass; the
-// coordinator's state is O(lanes x (2^16 + 2 x |q|)) plus the budget —
-// independent of the number of rows. Counts add exactly and gathered pairs
-// are merged as sorted sets, so results are the same for any worker split.
+// (PassNeeded). A probe is gathered when it holds at most 2^16 values, else
+// counted; lanes of at most 2^16 values are gathered in pass 0 directly,
+// so one pass suffices for them.
+// Memory: every probe holds at most 2^16 (key, count) pairs in either
+// mode, and a lane has at most 2 x |q| probes, so partials and the
+// coordinator's state are O(lanes x min(lane length, 2 x |q| x 2^16))
+// pairs — independent of the number of rows for a fixed lane count.
+// Counts add exactly and gathered pairs merge as sorted sets, so results
+// are the same for any worker split.
 //
 // The rank / interpolation helpers reproduce numpy 1.24's _quantile
 // (_compute_virtual_index, _get_indexes, _get_gamma, _lerp) and are exposed

@@ -7,7 +7,7 @@ shape (q first, then the kept axes; a scalar q has no q dimension) and in
 value: exactly for the methods that pick data values, within 1e-12 relative
 for the interpolating ones. Every method, q at 0 and 1, NaNs and all-NaN
 lanes, ties (integer data with few distinct values), infinities. The
-environment variable MMRUN_TEST_QUANTILE_BUDGET lowers the gather budget so
+environment variable MMRUN_TEST_QUANTILE_CAP lowers the gather cap so
 that small data goes through every refinement pass (up to 4), and the
 results must not change. Also byte identity across worker counts and
 spawn, large results written to .npy, bad parameters (exit 78).
@@ -31,9 +31,9 @@ METHODS = ["inverted_cdf", "averaged_inverted_cdf", "closest_observation", "inte
 EXACT = {"inverted_cdf", "closest_observation", "lower", "higher", "nearest"}
 DTYPES = ["bool", "int8", "uint16", ">u2", "int64", "float16", ">f2", "<f4", ">f4", "float64", ">f8"]
 QS = [0.0, 0.013, 0.25, 0.5, 0.6180339887, 0.75, 0.999, 1.0]
-# Budgets: the default (everything gathered at once for small data), 0 (count
+# Caps: the default (everything gathered at once for small data), 0 (count
 # all 4 levels: every value found from its full 64-bit key), 40 (a mix).
-BUDGETS = [None, "0", "40"]
+CAPS = [None, "0", "40"]
 
 
 def rng_for(name):
@@ -68,10 +68,10 @@ def write_data(folder, a, order, fmt):
             "shape": list(a.shape), "order": order}
 
 
-def run(folder, a, analyses, order="C", fmt="npy", workers=3, extra=(), budget=None):
+def run(folder, a, analyses, order="C", fmt="npy", workers=3, extra=(), cap=None):
     cfg = {"dataset": write_data(folder, a, order, fmt), "analyses": analyses}
     path = mm.write_config(folder, cfg)
-    env = {"MMRUN_TEST_QUANTILE_BUDGET": budget} if budget is not None else None
+    env = {"MMRUN_TEST_QUANTILE_CAP": cap} if cap is not None else None
     return mm.run_ok(["--workers", workers] + list(extra) + [path], extra_env=env)
 
 
@@ -101,11 +101,11 @@ def dtype_case(dtype):
                                      "axis": axis})
             analyses.append({"name": "scalar", "op": "quantiles", "q": 0.5, "axis": 0})
             analyses.append({"name": "scalar_all", "op": "quantiles", "q": 1})
-            budget = BUDGETS[li % len(BUDGETS)]
+            cap = CAPS[li % len(CAPS)]
             with mm.tmpdir() as d:
-                doc, _ = run(d, a, analyses, order=order, fmt=fmt, budget=budget)
+                doc, _ = run(d, a, analyses, order=order, fmt=fmt, cap=cap)
             res = doc["results"]
-            what = "%s %s %s %s budget=%s" % (dtype, shape, order, fmt, budget)
+            what = "%s %s %s %s cap=%s" % (dtype, shape, order, fmt, cap)
             for axis in (None, 0, 1, -1):
                 for m in METHODS:
                     check_q(res["%s/%s" % (m, axis)], a, QS, m, axis, "%s %s axis=%s" % (what, m, axis))
@@ -130,15 +130,36 @@ def refinement():
     analyses = [{"name": m, "op": "quantiles", "q": QS, "method": m} for m in METHODS]
     analyses += [{"name": m + "/0", "op": "quantiles", "q": QS, "method": m, "axis": 0} for m in METHODS]
     outs = []
-    for budget in (None, "0", "1", "5", "120", "600"):
+    for cap in (None, "0", "1", "5", "120", "600"):
         with mm.tmpdir() as d:
-            doc, res = run(d, a, analyses, workers=2, budget=budget)
+            doc, res = run(d, a, analyses, workers=2, cap=cap)
         for m in METHODS:
-            check_q(doc["results"][m], a, QS, m, None, "budget %s %s" % (budget, m))
-            check_q(doc["results"][m + "/0"], a, QS, m, 0, "budget %s %s axis 0" % (budget, m))
+            check_q(doc["results"][m], a, QS, m, None, "cap %s %s" % (cap, m))
+            check_q(doc["results"][m + "/0"], a, QS, m, 0, "cap %s %s axis 0" % (cap, m))
         outs.append(mm.top_level_spans(res.out)["results"])
     for o in outs[1:]:
-        mm.check(o == outs[0], "results depend on the gather budget")
+        mm.check(o == outs[0], "results depend on the gather cap")
+
+
+@mm.test("quantiles: default cap with lanes over 2^16 values and buckets full of ties")
+def default_cap_refines():
+    rng = rng_for("ties")
+    a = rng.integers(-3, 4, size=(150000, 2)).astype(np.int16)  # ~43000 copies of each value
+    b = rng.normal(0, 1, size=(150000, 2)).astype(np.float32)
+    analyses = [{"name": m, "op": "quantiles", "q": QS, "method": m} for m in METHODS]
+    analyses += [{"name": m + "/0", "op": "quantiles", "q": QS, "method": m, "axis": 0}
+                 for m in ("linear", "nearest", "weibull")]
+    for arr in (a, b):
+        spans = []
+        for workers, extra in ((1, ()), (3, ("--launch", "spawn"))):
+            with mm.tmpdir() as d:
+                doc, res = run(d, arr, analyses, workers=workers, extra=extra)
+            spans.append(mm.top_level_spans(res.out)["results"])
+        mm.check(spans[0] == spans[1], "results differ between 1 worker and 3 spawned")
+        for m in METHODS:
+            check_q(doc["results"][m], arr, QS, m, None, "%s %s" % (arr.dtype, m))
+        for m in ("linear", "nearest", "weibull"):
+            check_q(doc["results"][m + "/0"], arr, QS, m, 0, "%s %s axis 0" % (arr.dtype, m))
 
 
 @mm.test("quantiles: byte-identical for 1, 2, 3, 7 workers and spawn")
@@ -149,14 +170,14 @@ def determinism():
     analyses = [{"name": "all", "op": "quantiles", "q": QS},
                 {"name": "cols", "op": "quantiles", "q": QS, "axis": 0, "method": "median_unbiased"},
                 {"name": "rows", "op": "quantiles", "q": [0.5], "axis": 1, "method": "nearest"}]
-    for budget in (None, "3"):
+    for cap in (None, "3"):
         spans = []
         with mm.tmpdir() as d:
             for workers, extra in ((1, ()), (2, ()), (3, ()), (7, ()), (3, ("--launch", "spawn"))):
-                doc, res = run(d, a, analyses, workers=workers, extra=extra, budget=budget)
+                doc, res = run(d, a, analyses, workers=workers, extra=extra, cap=cap)
                 spans.append(mm.top_level_spans(res.out)["results"])
         for s in spans[1:]:
-            mm.check(s == spans[0], "results differ between worker counts / launch modes (budget %s)" % budget)
+            mm.check(s == spans[0], "results differ between worker counts / launch modes (cap %s)" % cap)
         check_q(doc["results"]["all"], a, QS, "linear", None, "all")
         check_q(doc["results"]["cols"], a, QS, "median_unbiased", 0, "cols")
         check_q(doc["results"]["rows"], a, [0.5], "nearest", 1, "rows")
