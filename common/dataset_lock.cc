@@ -55,6 +55,7 @@ Result<DatasetLock> DatasetLock::Acquire(const std::string& path, bool exclusive
     struct flock beacon = Range(type, jfmt::kPidBeaconByte);
     int err = 0;
     if (::fcntl(lock.fd_.get(), F_SETLK, &beacon) != 0) err = errno;
+    if (err != 0 && !Busy(err)) err = 0;  // no beacon on this file system: runs are not named, still locked
     if (err == 0) {
       struct flock ofd = Range(type, jfmt::kLockByte);
       if (::fcntl(lock.fd_.get(), F_OFD_SETLK, &ofd) == 0) return lock;
@@ -62,7 +63,12 @@ Result<DatasetLock> DatasetLock::Acquire(const std::string& path, bool exclusive
       struct flock undo = Range(F_UNLCK, jfmt::kPidBeaconByte);
       ::fcntl(lock.fd_.get(), F_SETLK, &undo);
     }
-    if (!Busy(err)) return FromErrno(err, path + ": lock", Code::kIoErr);
+    if (!Busy(err)) {
+      // A file system without record locks: a reading run goes on unlocked;
+      // a transform, which must have the file to itself, refuses.
+      if (!exclusive) return lock;
+      return FromErrno(err, path + ": cannot lock the file for an in-place transform", Code::kIoErr);
+    }
     // Held, but no run's pid beacon: only the forked workers of a run whose
     // coordinator was killed still hold it, and they are dying with it.
     if (Holder(lock.fd_.get(), type) == 0)

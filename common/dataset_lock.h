@@ -12,6 +12,9 @@
 // the same kind on the next byte (kPidBeaconByte), which F_GETLK reports
 // with the holder's pid.
 //
+// On a file system without record locks a reading run goes on unlocked and
+// a transform refuses (exit 74).
+//
 // REQUIRES of a process holding a DatasetLock: it must not open and close
 // the dataset file again (closing any descriptor of the file drops that
 // process's POSIX locks, and so the pid beacon; the OFD lock itself stays).
