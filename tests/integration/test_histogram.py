@@ -184,6 +184,25 @@ def results_span(text):
     return mm.top_level_spans(text)["results"]
 
 
+@mm.test("histogram: rows longer than a block (lanes split over blocks), C and F")
+def long_rows():
+    rng = rng_for("wide")
+    a = rng.normal(size=(3, 150000))
+    a[rng.random(a.shape) < 0.01] = np.nan
+    for order, axis in (("C", 1), ("F", 0)):
+        arr = a if order == "C" else a.T
+        analyses = [{"name": "lanes", "op": "histogram", "bins": 9, "axis": axis},
+                    {"name": "all", "op": "histogram", "bins": 11, "range": [-1, 2]}]
+        spans = []
+        with mm.tmpdir() as d:
+            for workers in (1, 2, 7):
+                doc, res = run(d, arr, analyses, order=order, workers=workers)
+                spans.append(results_span(res.out))
+        mm.check(len(set(spans)) == 1, "results differ between worker counts")
+        check_hist(doc["results"]["lanes"], expected(arr, 9, None, axis), order + " lanes")
+        check_hist(doc["results"]["all"], expected(arr, 11, (-1, 2)), order + " all")
+
+
 @mm.test("histogram: byte-identical for 1, 2, 3, 7 workers and spawn")
 def determinism():
     rng = rng_for("det")

@@ -162,6 +162,25 @@ def default_cap_refines():
             check_q(doc["results"][m + "/0"], arr, QS, m, 0, "%s %s axis 0" % (arr.dtype, m))
 
 
+@mm.test("quantiles: rows longer than a block (lanes split over blocks), C and F")
+def long_rows():
+    rng = rng_for("wide")
+    a = rng.normal(size=(3, 150000))
+    a[rng.random(a.shape) < 0.01] = np.nan
+    for order, axis in (("C", 1), ("F", 0)):
+        arr = a if order == "C" else a.T
+        analyses = [{"name": "lanes", "op": "quantiles", "q": [0, 0.3, 1], "axis": axis, "method": "weibull"},
+                    {"name": "all", "op": "quantiles", "q": [0.5], "method": "hazen"}]
+        spans = []
+        with mm.tmpdir() as d:
+            for workers, cap in ((1, None), (2, "100"), (7, None), (3, "0")):
+                doc, res = run(d, arr, analyses, order=order, workers=workers, cap=cap)
+                spans.append(mm.top_level_spans(res.out)["results"])
+        mm.check(len(set(spans)) == 1, "results differ between worker counts / caps")
+        check_q(doc["results"]["lanes"], arr, [0, 0.3, 1], "weibull", axis, order + " lanes")
+        check_q(doc["results"]["all"], arr, [0.5], "hazen", None, order + " all")
+
+
 @mm.test("quantiles: byte-identical for 1, 2, 3, 7 workers and spawn")
 def determinism():
     rng = rng_for("qdet")
