@@ -260,6 +260,27 @@ def _():
         mm.eq(doc["results"]["transform"]["saturated"], 3, "saturated")
 
 
+@mm.test("transform: a raw file's header and trailing bytes are never touched; integer clip is exact")
+def _():
+    with mm.tmpdir() as d:
+        a = np.arange(3000, dtype="<i2").reshape(1000, 3)
+        path = mm.write_raw(os.path.join(d, "x.dat"), a, offset=16, trailing=b"tail")
+        cfg = mm.write_config(d, {"dataset": {"path": "x.dat", "dtype": "<i2", "shape": [1000, 3], "offset": 16,
+                                              "mode": "r+"},
+                                  "analyses": [{"op": "transform", "fn": "clip", "min": 10.5, "max": 2000.2}]})
+        with open(path, "rb") as f:
+            before = f.read()
+        doc, _ = mm.run_ok(["-q", "-w", 3, cfg])
+        with open(path, "rb") as f:
+            after = f.read()
+        mm.eq(after[:16], before[:16], "header bytes")
+        mm.eq(after[-4:], b"tail", "trailing bytes")
+        got = np.frombuffer(after[16:-4], dtype="<i2").reshape(1000, 3)
+        mm.check(np.array_equal(got, np.clip(a, 11, 2000)), "clip to [ceil(min), floor(max)]")
+        mm.eq(doc["results"]["transform"]["changed"], 1010, "changed")
+        mm.eq(doc["results"]["transform"]["saturated"], 0, "saturated")
+
+
 @mm.test("transform: integers round half to even")
 def _():
     with mm.tmpdir() as d:
