@@ -375,7 +375,7 @@ def big_dataset(d, rows=600000, cols=4, dtype="<f4", analyses=None):
 def _():
     with mm.tmpdir() as d:
         a, path, cfg = big_dataset(d)
-        first = start(["-q", "-w", 2, cfg], slow_env(30))
+        first = start(["-q", "-w", 2, cfg], slow_env(80))
         mm.check(wait_for(lambda: os.path.isdir(path + ".mmrun-journal")), "first transform never started")
         second = mm.run_mmrun(["-q", "-w", 2, cfg])
         mm.assert_error(second, 75, ["pid %d" % first.pid, "x.dat"])
@@ -392,7 +392,7 @@ def _():
         a, path, cfg = big_dataset(d)
         reader_cfg = mm.write_config(d, {"dataset": {"path": "x.dat", "dtype": "<f4", "shape": list(a.shape)},
                                          "analyses": [{"op": "stats"}]}, name="read.json")
-        t = start(["-q", "-w", 2, cfg], slow_env(30))
+        t = start(["-q", "-w", 2, cfg], slow_env(80))
         mm.check(wait_for(lambda: os.path.isdir(path + ".mmrun-journal")), "transform never started")
         res = mm.run_mmrun(["-q", reader_cfg])
         mm.assert_error(res, 75, ["pid %d" % t.pid])
@@ -476,7 +476,7 @@ for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
         with mm.tmpdir() as d:
             a, path, cfg = big_dataset(d)
             before = mm.sha256_file(path)
-            p = start(["-q", "-w", 2, cfg], slow_env(30))
+            p = start(["-q", "-w", 2, cfg], slow_env(100))
             mm.check(wait_for(lambda: os.path.isdir(path + ".mmrun-journal")), "transform never started")
             time.sleep(0.15)
             p.send_signal(sig)
