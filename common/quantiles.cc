@@ -137,10 +137,17 @@ class QuantilePartial : public Partial {
     AddFrom(r);
   }
 
+  // Flat arrays (few JSON nodes): "n" holds each slot's pair count,
+  // "keys" / "counts" the pairs of all slots in order.
   Json ToJson() const override {
-    Json s = Json::array();
-    for (const Sparse& sp : slots) s.push_back(Json::array({sp.keys, sp.counts}));
-    return Json{{"lo", lo}, {"hi", hi}, {"nan", nan}, {"slots", std::move(s)}};
+    std::vector<uint64_t> n, keys, counts;
+    n.reserve(slots.size());
+    for (const Sparse& sp : slots) {
+      n.push_back(sp.keys.size());
+      keys.insert(keys.end(), sp.keys.begin(), sp.keys.end());
+      counts.insert(counts.end(), sp.counts.begin(), sp.counts.end());
+    }
+    return Json{{"lo", lo}, {"hi", hi}, {"nan", nan}, {"n", n}, {"keys", keys}, {"counts", counts}};
   }
 
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j, const ProbeTable* table) {
@@ -151,16 +158,23 @@ class QuantilePartial : public Partial {
       if (p->hi < p->lo || p->hi + 1 > table->off.size())
         return Error(Code::kDataErr, "quantiles partial: bad lane range");
       p->nan = j.at("nan").get<std::vector<int64_t>>();
-      const Json& s = j.at("slots");
-      if (p->nan.size() != p->hi - p->lo || s.size() != table->off[p->hi] - table->off[p->lo])
+      const auto n = j.at("n").get<std::vector<uint64_t>>();
+      const auto keys = j.at("keys").get<std::vector<uint64_t>>();
+      const auto counts = j.at("counts").get<std::vector<uint64_t>>();
+      if (p->nan.size() != p->hi - p->lo || n.size() != table->off[p->hi] - table->off[p->lo] ||
+          keys.size() != counts.size())
         return Error(Code::kDataErr, "quantiles partial: inconsistent sizes");
-      p->slots.resize(s.size());
-      for (size_t i = 0; i < s.size(); ++i) {
-        p->slots[i].keys = s[i].at(0).get<std::vector<uint64_t>>();
-        p->slots[i].counts = s[i].at(1).get<std::vector<uint64_t>>();
-        if (p->slots[i].keys.size() != p->slots[i].counts.size())
-          return Error(Code::kDataErr, "quantiles partial: inconsistent sizes");
+      p->slots.resize(n.size());
+      size_t pos = 0;
+      for (size_t i = 0; i < n.size(); ++i) {
+        if (n[i] > keys.size() - pos) return Error(Code::kDataErr, "quantiles partial: inconsistent sizes");
+        const auto b = keys.begin() + static_cast<ptrdiff_t>(pos);
+        const auto c = counts.begin() + static_cast<ptrdiff_t>(pos);
+        p->slots[i].keys.assign(b, b + static_cast<ptrdiff_t>(n[i]));
+        p->slots[i].counts.assign(c, c + static_cast<ptrdiff_t>(n[i]));
+        pos += n[i];
       }
+      if (pos != keys.size()) return Error(Code::kDataErr, "quantiles partial: inconsistent sizes");
     } catch (const nlohmann::json::exception& e) {
       return Error(Code::kDataErr, std::string("quantiles partial: ") + e.what());
     }
