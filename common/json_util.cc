@@ -124,7 +124,7 @@ std::string DumpDocument(const Json& j) {
 Result<Json> ParseJson(const std::string& text, const std::string& what, Code code) {
   try {
     return Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
     std::string why = e.what();
     // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
     const size_t pos = why.find("] ");

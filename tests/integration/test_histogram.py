@@ -289,6 +289,10 @@ def bad_params():
             for sub in (["validate", path], [path]):
                 res = mm.run_mmrun(sub)
                 mm.assert_error(res, 78, [key] if isinstance(key, str) else list(key), args=sub)
+        # A number beyond double range is a config error, not a crash.
+        path = mm.write_config(d, '{"dataset": {"path": "data.npy"}, '
+                                  '"analyses": [{"op": "histogram", "range": [0, 1e400]}]}')
+        mm.assert_error(mm.run_mmrun([path]), 78, ["1e400"])
         mm.assert_no_leftovers(d)
 
 
