@@ -317,20 +317,6 @@ BinFinder::BinFinder(double lo, double hi, int64_t bins)
     : lo_(lo), hi_(hi), norm_(static_cast<double>(bins) / (hi - lo)), bins_(bins),
       edges_(HistogramEdges(lo, hi, bins)) {}
 
-int64_t BinFinder::Index(double x) const {
-  const double f = (x - lo_) * norm_;
-  // numpy casts to intp; guard the cast against NaN/overflow (only reachable
-  // with ranges whose width overflows a double).
-  int64_t i = (f >= 0 && f < static_cast<double>(bins_) + 1) ? static_cast<int64_t>(f) : 0;
-  if (i >= bins_) i = bins_ - 1;
-  if (x < edges_[static_cast<size_t>(i)]) {
-    --i;
-  } else if (i != bins_ - 1 && x >= edges_[static_cast<size_t>(i + 1)]) {
-    ++i;
-  }
-  return std::min<int64_t>(std::max<int64_t>(i, 0), bins_ - 1);
-}
-
 Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const Dataset& dataset) {
   MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"bins", "range", "axis", "output"},
                                "analyses[" + std::to_string(spec.index) + "]"));

@@ -37,7 +37,18 @@ std::pair<double, double> HistogramOuterEdges(double lo, double hi);
 class BinFinder {
  public:
   BinFinder(double lo, double hi, int64_t bins);
-  int64_t Index(double x) const;
+  int64_t Index(double x) const {
+    const double f = (x - lo_) * norm_;
+    // numpy casts f to intp; the guard keeps the cast defined for ranges
+    // whose width overflows a double.
+    int64_t i = (f >= 0 && f < static_cast<double>(bins_)) ? static_cast<int64_t>(f) : (f >= 0 ? bins_ - 1 : 0);
+    if (x < edges_[static_cast<size_t>(i)]) {
+      --i;  // numpy's decrement (never below 0: x >= lo == edges_[0])
+    } else if (i != bins_ - 1 && x >= edges_[static_cast<size_t>(i + 1)]) {
+      ++i;  // numpy's increment; the last bin keeps its right edge
+    }
+    return i < 0 ? 0 : i;
+  }
   const std::vector<double>& edges() const { return edges_; }
   double lo() const { return lo_; }
   double hi() const { return hi_; }
