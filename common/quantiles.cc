@@ -9,6 +9,7 @@
 #include "common/files.h"
 #include "common/lanes.h"
 #include "common/npy_fields.h"
+#include "common/partition.h"
 #include "common/strings.h"
 
 namespace mm {
@@ -197,6 +198,55 @@ class QuantilePartial : public Partial {
   const ProbeTable* table_;
 };
 
+// Lanes that each lie inside one block (the row axis is kept and blocks
+// hold whole rows): the worker computes their quantiles itself, so a
+// partial holds |q| values per lane whatever the lane length.
+class LocalPartial : public Partial {
+ public:
+  explicit LocalPartial(size_t nq) : nq_(nq) {}
+  uint64_t lo = 0, hi = 0;
+  std::vector<double> values;  // (hi - lo) x nq, lane-major
+
+  // Later blocks hold later rows, so their lanes follow: concatenate.
+  void Merge(const Partial& right_base) override {
+    const auto& r = static_cast<const LocalPartial&>(right_base);
+    if (r.lo == r.hi) return;
+    if (lo == hi) {
+      *this = r;
+      return;
+    }
+    values.insert(values.end(), r.values.begin(), r.values.end());
+    hi = r.hi;
+  }
+
+  Json ToJson() const override {
+    Json v = Json::array();
+    for (double x : values) v.push_back(JsonNumber(x));
+    return Json{{"lo", lo}, {"hi", hi}, {"v", std::move(v)}};
+  }
+
+  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, size_t nq) {
+    auto p = std::make_unique<LocalPartial>(nq);
+    try {
+      p->lo = j.at("lo").get<uint64_t>();
+      p->hi = j.at("hi").get<uint64_t>();
+      const Json& v = j.at("v");
+      if (p->hi < p->lo || v.size() != (p->hi - p->lo) * nq)
+        return Error(Code::kDataErr, "quantiles partial: inconsistent sizes");
+      for (const Json& x : v) {
+        MM_ASSIGN_OR_RETURN(double d, JsonToDouble(x));
+        p->values.push_back(d);
+      }
+    } catch (const nlohmann::json::exception& e) {
+      return Error(Code::kDataErr, std::string("quantiles partial: ") + e.what());
+    }
+    return std::unique_ptr<Partial>(std::move(p));
+  }
+
+ private:
+  size_t nq_;
+};
+
 // Coordinator state of one lane.
 struct Want {
   int64_t rank;
@@ -221,13 +271,16 @@ class Quantiles : public Analysis {
             bool scalar_q, QuantileMethod method, std::string output)
       : Analysis(spec, dataset), geo_(std::move(geo)), q_(std::move(q)), scalar_q_(scalar_q), method_(method),
         output_(std::move(output)) {
+    local_ = geo_.row_kept() && Partition(dataset.layout).rows_per_block() > 0;
     cap_ = GatherCap();
     const uint64_t lane_length = static_cast<uint64_t>(dataset.layout.elements()) / geo_.lanes();
     SetPassZeroTable(lane_length <= cap_);
   }
 
   int passes() const override { return kMaxPasses; }
-  bool PassNeeded(int pass) const override { return pass == 0 || (pass == table_.pass && table_.total() > 0); }
+  bool PassNeeded(int pass) const override {
+    return pass == 0 || (!local_ && pass == table_.pass && table_.total() > 0);
+  }
 
   Json PassInput(int pass) const override {
     if (pass == 0) return Json{{"gather", table_.gather.empty() ? false : table_.gather[0] != 0}};
@@ -259,16 +312,32 @@ class Quantiles : public Analysis {
     return Status::OK();
   }
 
-  std::unique_ptr<Partial> NewPartial(int) const override { return std::make_unique<QuantilePartial>(&table_); }
+  std::unique_ptr<Partial> NewPartial(int) const override {
+    if (local_) return std::make_unique<LocalPartial>(q_.size());
+    return std::make_unique<QuantilePartial>(&table_);
+  }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
+    if (local_) return LocalPartial::FromJson(j, q_.size());
     return QuantilePartial::FromJson(j, &table_);
   }
 
   Status Consume(int pass, const Chunk& chunk, Partial* base) const override {
+    const DType dt = dataset_.layout.dtype;
+    if (local_) {
+      if (pass != 0) return Status::OK();
+      VisitKind(dt.kind, [&](auto traits) {
+        using T = decltype(traits);
+        if (dt.needs_swap()) {
+          ConsumeLocal<T, true>(chunk, static_cast<LocalPartial*>(base));
+        } else {
+          ConsumeLocal<T, false>(chunk, static_cast<LocalPartial*>(base));
+        }
+      });
+      return Status::OK();
+    }
     auto* p = static_cast<QuantilePartial*>(base);
     if (pass != table_.pass || table_.total() == 0) return Status::OK();  // nothing open: an empty partial
-    const DType dt = dataset_.layout.dtype;
     VisitKind(dt.kind, [&](auto traits) {
       using T = decltype(traits);
       if (dt.needs_swap()) {
@@ -292,6 +361,40 @@ class Quantiles : public Analysis {
     for (uint64_t l = 0; l <= lanes; ++l) table_.off[l] = l;
     table_.prefix.assign(lanes, 0);
     table_.gather.assign(lanes, gather ? 1 : 0);
+  }
+
+  // Sorts each lane's non-NaN values and evaluates every q (local mode).
+  template <class Traits, bool kSwap>
+  void ConsumeLocal(const Chunk& chunk, LocalPartial* p) const {
+    using S = typename Traits::Storage;
+    const auto range = geo_.LaneRange(chunk.begin, chunk.end);
+    p->lo = range.first;
+    p->hi = range.second;
+    const size_t nl = static_cast<size_t>(p->hi - p->lo), nq = q_.size();
+    thread_local std::vector<std::vector<double>> vals;
+    if (vals.size() < nl) vals.resize(nl);
+    for (size_t l = 0; l < nl; ++l) vals[l].clear();
+    geo_.ForEachRun(chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+      const char* run = chunk.data + off * sizeof(S);
+      for (uint64_t i = 0; i < len; ++i) {
+        double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
+        if (x != x) continue;
+        if (x == 0) x = 0.0;  // -0.0 as +0.0, as in the radix path
+        vals[static_cast<size_t>((kept ? lane + i : lane) - p->lo)].push_back(x);
+      }
+    });
+    p->values.assign(nl * nq, std::numeric_limits<double>::quiet_NaN());
+    for (size_t l = 0; l < nl; ++l) {
+      std::vector<double>& v = vals[l];
+      if (v.empty()) continue;
+      std::sort(v.begin(), v.end());
+      const int64_t n = static_cast<int64_t>(v.size());
+      for (size_t k = 0; k < nq; ++k) {
+        const QuantileRanks r = QuantileRanksFor(method_, n, q_[k]);
+        const double a = v[static_cast<size_t>(r.lo)];
+        p->values[l * nq + k] = r.interpolate ? QuantileLerp(a, v[static_cast<size_t>(r.hi)], r.gamma) : a;
+      }
+    }
   }
 
   template <class Traits, bool kSwap>
@@ -345,11 +448,21 @@ class Quantiles : public Analysis {
   QuantileMethod method_;
   std::string output_;
   uint64_t cap_ = kGatherCap;
+  bool local_ = false;               // lanes inside one block: see LocalPartial
+  std::vector<double> local_values_;  // local mode: lanes x nq
   ProbeTable table_;             // the probes of pass table_.pass
   std::vector<LaneState> lanes_;  // coordinator only
 };
 
 Status Quantiles::EndPass(int pass, const Partial& merged_base) {
+  if (local_) {
+    if (pass != 0) return Status::OK();
+    const auto& merged = static_cast<const LocalPartial&>(merged_base);
+    if (merged.lo != 0 || merged.hi != geo_.lanes() || merged.values.size() != geo_.lanes() * q_.size())
+      return Error(Code::kWorkerFailed, name() + ": merged partials do not cover every lane");
+    local_values_ = merged.values;
+    return Status::OK();
+  }
   const auto& merged = static_cast<const QuantilePartial&>(merged_base);
   if (pass != table_.pass || table_.total() == 0) return Status::OK();
   const uint64_t nl = geo_.lanes();
@@ -429,6 +542,10 @@ Result<Json> Quantiles::Finish() {
   std::vector<double> flat(nq * nl);
   for (size_t k = 0; k < nq; ++k) {
     for (uint64_t i = 0; i < nl; ++i) {
+      if (local_) {
+        flat[k * nl + i] = local_values_[order[i] * nq + k];
+        continue;
+      }
       const LaneState& ls = lanes_[order[i]];
       double v = std::numeric_limits<double>::quiet_NaN();
       if (ls.n > 0) {

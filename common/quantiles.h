@@ -17,6 +17,9 @@
 // mode, and a lane has at most 2 x |q| probes, so partials and the
 // coordinator's state are O(lanes x min(lane length, 2 x |q| x 2^16))
 // pairs — independent of the number of rows for a fixed lane count.
+// Lanes that each lie inside one block (the row axis is kept and blocks
+// hold whole rows, e.g. per-row quantiles) skip all this: the worker sorts
+// each lane and sends its |q| values, one pass, O(lanes x |q|).
 // Counts add exactly and gathered pairs merge as sorted sets, so results
 // are the same for any worker split.
 //
