@@ -277,7 +277,9 @@ class Quantiles : public Analysis {
     SetPassZeroTable(lane_length <= cap_);
   }
 
-  int passes() const override { return kMaxPasses; }
+  // Local mode needs one pass (so it also works with --shard); the radix
+  // selection up to kMaxPasses, of which the unneeded are skipped.
+  int passes() const override { return local_ ? 1 : kMaxPasses; }
   bool PassNeeded(int pass) const override {
     return pass == 0 || (!local_ && pass == table_.pass && table_.total() > 0);
   }

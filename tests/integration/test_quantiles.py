@@ -214,6 +214,36 @@ def validate_passes():
         plan = json.loads(res.out)
     first = [(s["analysis"], s["pass"]) for s in plan["passes"][0]["analyses"]]
     mm.eq(first, [("stats", 0), ("quantiles", 0)], "pass 0 is shared")
+    # Per-row quantiles (lanes inside one block) need a single pass.
+    with mm.tmpdir() as d:
+        cfg = {"dataset": write_data(d, a, "C", "npy"),
+               "analyses": [{"op": "quantiles", "q": [0.5], "axis": 1}]}
+        res = mm.run_mmrun(["validate", mm.write_config(d, cfg)])
+        mm.eq(res.code, 0, "validate exit code: " + res.err)
+        mm.eq(len(json.loads(res.out)["passes"]), 1, "passes of per-row quantiles")
+
+
+@mm.test("quantiles: per-row quantiles (one pass) shard and merge to the full result")
+def shard_per_row():
+    rng = rng_for("shard")
+    a = rng.normal(size=(2000, 9))
+    a[rng.random(a.shape) < 0.1] = np.nan
+    with mm.tmpdir() as d:
+        cfg = {"dataset": write_data(d, a, "C", "npy"),
+               "analyses": [{"op": "quantiles", "q": [0.1, 0.5], "axis": 1, "method": "hazen"}]}
+        path = mm.write_config(d, cfg)
+        parts = []
+        for i in range(3):
+            part = os.path.join(d, "part%d.json" % i)
+            res = mm.run_mmrun(["--shard", "%d/3" % i, "-o", part, path])
+            mm.eq(res.code, 0, "shard %d: %s" % (i, res.err))
+            parts.append(part)
+        res = mm.run_mmrun(["merge"] + parts)
+        mm.eq(res.code, 0, "merge: " + res.err)
+        full, _ = mm.run_ok(["-w", "2", path])
+        merged = mm.parse_doc(res.out)
+        mm.eq(json.dumps(merged["results"]), json.dumps(full["results"]), "merged shards vs one run")
+        check_q(full["results"]["quantiles"], a, [0.1, 0.5], "hazen", 1, "per-row")
 
 
 @mm.test("quantiles: all-NaN data and lanes give NaN")
