@@ -171,6 +171,8 @@ def main():
                                           "analyses": [{"op": "stats"}]})
     t_tiny = timed(lambda: sh([MMRUN, "-q", "-w", "2", tiny_cfg]), reps=30)
 
+    catalogue = catalogue_bench(main_file, size)
+
     targets = [
         ("global stats warm vs roofline (%d procs)" % WORKERS, t_roof / t_glob, ">= 0.85", t_roof / t_glob >= 0.85),
         ("per-column stats vs chunked numpy", t_np_cols / t_cols, ">= 10", t_np_cols / t_cols >= 10),
@@ -186,10 +188,67 @@ def main():
     print()
     for name, value, goal, ok in targets:
         print("%-50s %9.2f  %-7s %s" % (name, value, goal, "met" if ok else "NOT met"))
-    write_doc(rows, targets, size)
+    write_doc(rows, targets, size, catalogue)
 
 
-def write_doc(rows, targets, size):
+def catalogue_bench(main_file, size):
+    """Issue 3's figures: slices of C- and F-order cubes along their best and
+    worst axes (cold cache) against dd and numpy memmap slicing, and
+    histogram/quantiles throughput against numpy on the main file (warm)."""
+    out = []
+    side = int(os.environ.get("BENCH_CUBE", "512"))  # side^3 float32: 512 MiB
+    for order in ("C", "F"):
+        path = os.path.join(OUT, "cube_%s_%d.dat" % (order, side))
+        if not (os.path.exists(path) and os.path.getsize(path) == side ** 3 * 4):
+            cfg = write_config("gencube.json", {"dataset": {"path": path, "dtype": "float32", "shape": [side] * 3,
+                                                            "order": order, "mode": "w+"},
+                                                "analyses": [{"op": "generate", "fill": {"kind": "arange"}}]})
+            sh([MMRUN, "-q", cfg])
+        t_dd, how = cold(lambda: sh(["dd", "if=" + path, "of=/dev/null", "bs=16M"]), path)
+        out.append(("cube %s %d^3: dd whole file (%s)" % (order, side, how), t_dd, None))
+        for label, sel in (("[5, :, :]", (5, slice(None), slice(None))), ("[:, :, 5]", (slice(None), slice(None), 5))):
+            res = os.path.join(OUT, "slice.npy")
+            cfg = write_config("slice.json", {"dataset": {"path": path, "dtype": "float32", "shape": [side] * 3,
+                                                          "order": order},
+                                              "analyses": [{"op": "slice", "select": label, "output": res}]})
+            t_mm, _ = cold(lambda: sh([MMRUN, "-q", "-w", str(WORKERS), cfg]), path)
+
+            def np_slice(sel=sel):
+                a = np.memmap(path, dtype="<f4", mode="r", shape=(side,) * 3, order=order)
+                np.save(res, np.ascontiguousarray(a[sel]))
+            t_np, _ = cold(np_slice, path)
+            out.append(("cube %s: slice %s, mmrun %d workers (cold)" % (order, label, WORKERS), t_mm, t_dd))
+            out.append(("cube %s: slice %s, numpy memmap (cold)" % (order, label), t_np, t_dd))
+    hist = write_config("hist.json", {"dataset": dataset(main_file, ROWS),
+                                      "analyses": [{"op": "histogram", "bins": 100, "range": [-5, 5]}]})
+    quant = write_config("quant.json", {"dataset": dataset(main_file, ROWS),
+                                        "analyses": [{"op": "quantiles", "q": [0.01, 0.5, 0.99]}]})
+
+    def np_hist():
+        a = np.memmap(main_file, dtype="<f4", mode="r", shape=(ROWS, COLS))
+        counts = np.zeros(100, dtype=np.int64)
+        for i in range(0, ROWS, 1_000_000):
+            counts += np.histogram(np.asarray(a[i:i + 1_000_000], dtype=np.float64), bins=100, range=(-5, 5))[0]
+        return counts
+
+    def np_quant():
+        a = np.memmap(main_file, dtype="<f4", mode="r", shape=(ROWS, COLS))
+        return np.nanquantile(np.asarray(a, dtype=np.float64), [0.01, 0.5, 0.99])
+
+    t_h = timed(lambda: sh([MMRUN, "-q", "-w", str(WORKERS), hist]), reps=3)
+    t_hn = timed(np_hist, reps=2)
+    t_q = timed(lambda: sh([MMRUN, "-q", "-w", str(WORKERS), quant]), reps=3)
+    t_qn = timed(np_quant, reps=1)
+    out.append(("histogram 100 bins, mmrun %d workers (warm)" % WORKERS, t_h, t_hn))
+    out.append(("histogram 100 bins, numpy chunked float64 (warm)" , t_hn, None))
+    out.append(("quantiles 3 q exact, mmrun %d workers (warm)" % WORKERS, t_q, t_qn))
+    out.append(("quantiles 3 q, numpy nanquantile in memory (warm)", t_qn, None))
+    for what, t, base in out:
+        print("%-55s %8.3f s%s" % (what, t, "" if base is None else "  (%.2fx of baseline time)" % (t / base)), flush=True)
+    return out
+
+
+def write_doc(rows, targets, size, catalogue=()):
     cpu = "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -203,6 +262,11 @@ def write_doc(rows, targets, size):
     lines += ["| %s | %.3f | %.2f |" % (w, s, g) for w, s, g in rows]
     lines += ["", "| target | measured | goal | |", "|---|---:|---|---|"]
     lines += ["| %s | %.2f | %s | %s |" % (n, v, g, "met" if ok else "**not met**") for n, v, g, ok in targets]
+    if catalogue:
+        lines += ["", "Analysis catalogue (slices: cold cache, time relative to `dd` of the whole cube; "
+                  "histogram/quantiles: warm, relative to numpy):", "",
+                  "| run | seconds | relative |", "|---|---:|---:|"]
+        lines += ["| %s | %.3f | %s |" % (w, t, "" if b is None else "%.2fx" % (t / b)) for w, t, b in catalogue]
     try:
         import matplotlib
         matplotlib.use("Agg")
