@@ -28,6 +28,7 @@ struct PassStep {
 struct PassPlan {
   std::vector<PassStep> steps;
   bool writes = false;
+  bool skipped = false;  // set by the coordinator when no analysis needed it
 };
 
 class Plan {

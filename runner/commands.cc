@@ -248,11 +248,15 @@ Status Run(const std::vector<std::string>& args) {
   meta["elapsed_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   meta["rows"] = shard_rows.second - shard_rows.first;
   uint64_t scanned = 0;
-  for (const PassPlan& p : plan->passes) scanned += p.writes ? 0 : plan->dataset.layout.data_bytes();
+  size_t passes_read = 0;
+  for (const PassPlan& p : plan->passes) {
+    passes_read += p.skipped ? 0 : 1;
+    scanned += p.writes || p.skipped ? 0 : plan->dataset.layout.data_bytes();
+  }
   if (a.shard) scanned = static_cast<uint64_t>(shard_rows.second - shard_rows.first) * plan->dataset.layout.row_bytes();
   if (!a.state.empty()) scanned = static_cast<uint64_t>(incremental.rows_read) * plan->dataset.layout.row_bytes();
   meta["bytes_scanned"] = scanned;
-  meta["passes"] = plan->passes.size();
+  meta["passes"] = passes_read;
   if (!a.state.empty())
     meta["incremental"] = Json{{"state", incremental.state},
                                {"rows_reused", incremental.rows_reused},

@@ -260,7 +260,10 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
 
 Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment, Launcher& launcher) {
   for (int pass = 0; pass < static_cast<int>(plan.passes.size()); ++pass) {
-    if (!plan.PassNeeded(pass)) continue;
+    if (!plan.PassNeeded(pass)) {
+      plan.passes[static_cast<size_t>(pass)].skipped = true;
+      continue;
+    }
     MM_RETURN_IF_ERROR(PreparePass(plan, pass));
     MM_RETURN_IF_ERROR(RunPass(plan, pass, settings, segment, launcher));
   }

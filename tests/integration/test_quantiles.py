@@ -137,6 +137,10 @@ def refinement():
             check_q(doc["results"][m], a, QS, m, None, "cap %s %s" % (cap, m))
             check_q(doc["results"][m + "/0"], a, QS, m, 0, "cap %s %s axis 0" % (cap, m))
         outs.append(mm.top_level_spans(res.out)["results"])
+        if cap == "0":
+            mm.eq(doc["mmrun"]["passes"], 4, "cap 0: every value found from its full key in pass 3")
+        if cap is None:
+            mm.eq(doc["mmrun"]["passes"], 1, "short lanes are gathered in pass 0")
     for o in outs[1:]:
         mm.check(o == outs[0], "results depend on the gather cap")
 
@@ -156,6 +160,10 @@ def default_cap_refines():
                 doc, res = run(d, arr, analyses, workers=workers, extra=extra)
             spans.append(mm.top_level_spans(res.out)["results"])
         mm.check(spans[0] == spans[1], "results differ between 1 worker and 3 spawned")
+        if arr is a:
+            # 7 distinct values, ~43000 copies each: count, then gather.
+            mm.eq(doc["mmrun"]["passes"], 2, "passes read")
+            mm.eq(doc["mmrun"]["bytes_scanned"], 2 * a.nbytes, "bytes_scanned")
         for m in METHODS:
             check_q(doc["results"][m], arr, QS, m, None, "%s %s" % (arr.dtype, m))
         for m in ("linear", "nearest", "weibull"):
