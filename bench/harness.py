@@ -9,7 +9,6 @@ with a plot in docs/bench.png when matplotlib is installed.
 """
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -122,10 +121,10 @@ def dask_columns(path, rows):
 
 
 def peak_rss_kib(args):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    sh(args)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(before, after), before
+    """Peak RSS of the run's processes: GNU time reports the largest of the
+    command and the descendants it waited for (the workers)."""
+    res = sh(["/usr/bin/time", "-f", "%M"] + args)
+    return int(res.stderr.decode().strip().splitlines()[-1]), None
 
 
 def main():
