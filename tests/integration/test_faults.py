@@ -172,7 +172,8 @@ def _():
             time.sleep(0.05)
         alive = [w for w in workers if os.path.exists("/proc/%d" % w) and not mm._is_zombie(w)]
         mm.check(not alive, "workers %r outlived their coordinator" % alive)
-        mm.check(any(os.path.exists("/dev/shm/" + n) for n in ours), "the killed run's segment should remain")
+        mm.check(len(ours) >= 1, "the killed run had no segment")
+        # Any later run of this user removes it (under ctest -j another test's run may do it first).
         mm.run_ok(["-q", cfg])
         left = [n for n in ours if os.path.exists("/dev/shm/" + n)]
         mm.check(not left, "the next run did not remove the stale segments %r" % left)
