@@ -27,7 +27,6 @@ struct Registration {
 const Registration kRegistry[] = {
     {"stats", &MakeStats},
     {"generate", &MakeGenerate},
-    {"transform", &MakeTransform},
     {"cov", &MakeCov},
     {"slice", &MakeSlice},
     {"convert", &MakeConvert},

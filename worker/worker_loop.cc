@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/fault.h"
 #include "common/files.h"
 #include "common/merge_tree.h"
 
@@ -17,16 +18,6 @@ namespace {
 constexpr int kExitBusError = 74;
 
 void OnSigbus(int) { _exit(kExitBusError); }
-
-// Parses MMRUN_TEST_FAULT; returns the row count after which to fail, or -1.
-int64_t FaultAfterRows(const char* key) {
-  const char* env = std::getenv("MMRUN_TEST_FAULT");
-  if (env == nullptr) return -1;
-  const std::string s = env, k = std::string(key) + "=";
-  const size_t pos = s.find(k);
-  if (pos == std::string::npos) return -1;
-  return std::atoll(s.c_str() + pos + k.size());
-}
 
 }  // namespace
 
@@ -44,9 +35,9 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
   const Partition& part = plan.partition;
   const uint64_t item = static_cast<uint64_t>(layout.dtype.itemsize());
   const int64_t b0 = part.first_block_of_row(task.row_begin), b1 = part.first_block_of_row(task.row_end);
-  const int64_t kill_after = task.attempt == 1 ? FaultAfterRows("kill_after_rows") : -1;
-  const int64_t exit_after = task.attempt == 1 ? FaultAfterRows("exit_after_rows") : -1;
-  const int64_t hang_after = task.attempt == 1 ? FaultAfterRows("hang_after_rows") : -1;
+  const int64_t kill_after = task.attempt == 1 ? FaultValue("kill_after_rows") : -1;
+  const int64_t exit_after = task.attempt == 1 ? FaultValue("exit_after_rows") : -1;
+  const int64_t hang_after = task.attempt == 1 ? FaultValue("hang_after_rows") : -1;
   TreeReducer<PartialSet> tree;
   // Whether any analysis of the pass needs block k's data (Analysis::NeedsBlock).
   auto needed = [&](int64_t k) {
@@ -134,7 +125,7 @@ int RunWorker(const WorkerTask& task, const std::string& segment_name) {
     (void)seg->FailSlot(task.slot, task.attempt, st.message());
     return st.exit_code();
   }
-  if (task.attempt == 1 && FaultAfterRows("corrupt_slot") >= 0) seg->CorruptPayloadForTest(task.slot);
+  if (task.attempt == 1 && FaultEnabled("corrupt_slot")) seg->CorruptPayloadForTest(task.slot);
   return 0;
 }
 

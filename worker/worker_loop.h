@@ -53,11 +53,8 @@ int RunWorker(const WorkerTask& task, const std::string& segment_name);
 // mmworker's body: open the segment, read the plan and the slot's rows, run.
 int RunSpawnedWorker(const std::string& segment_name, uint32_t slot);
 
-// Test hook (docs/RELIABILITY.md): MMRUN_TEST_FAULT="kill_after_rows=N" makes
-// a worker kill itself with SIGKILL once it has scanned N rows, on its first
-// attempt only; "exit_after_rows=N" exits 3 instead; "hang_after_rows=N"
-// sleeps forever (for --timeout and signal tests); "corrupt_slot=1" flips a
-// byte of the committed payload (the coordinator must refuse the slot).
+// Installs the SIGBUS handler: a worker that touches a page past the end of
+// a file that shrank exits 74. Fault hooks for tests: common/fault.h.
 void InstallWorkerSignalHandlers();
 
 }  // namespace mm

@@ -17,6 +17,7 @@ one line per failure and ends with the line `N passed, N failed`; its exit
 status is 1 if anything failed.
 """
 
+import atexit
 import collections
 import ctypes
 import hashlib
@@ -188,6 +189,7 @@ def _session_root():
     return _SESSION_ROOT
 
 
+@atexit.register
 def _remove_session_root():
     global _SESSION_ROOT
     if _SESSION_ROOT is not None and not os.environ.get("MMTEST_KEEP"):
@@ -265,18 +267,23 @@ def run_binary(binary, args, cwd=None, env=None, timeout=120, extra_env=None):
     if extra_env:
         env.update(extra_env)
     argv = [binary] + [str(a) for a in args]
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    # stdout/stderr go to files, not pipes: a leftover worker that inherited
+    # them must not keep us waiting for EOF (assert_no_leftovers reports it).
+    with tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=fout, stderr=ferr, start_new_session=True)
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        proc.communicate()
-        raise Fail("timed out after %s s: %s" % (timeout, " ".join(argv)))
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait()
+            raise Fail("timed out after %s s: %s" % (timeout, " ".join(argv)))
+        fout.seek(0)
+        ferr.seek(0)
+        out, err = fout.read(), ferr.read()
     return RunResult(proc.returncode, out.decode("utf-8", "replace"),
                      err.decode("utf-8", "replace"))
 
