@@ -2,7 +2,7 @@
 // tolist() shape, and writing large fields as PREFIX.FIELD.npy (SPEC §3:
 // a result of more than 1,000,000 numbers goes to files).
 //
-// Used by histogram and quantiles (stats keeps its own copy). Pure helpers;
+// Used by stats, histogram and quantiles. Pure helpers;
 // the writers create every file under a temporary name and commit them only
 // when all were written, so an error leaves nothing behind.
 #pragma once

@@ -6,7 +6,7 @@
 
 #include "common/lanes.h"
 #include "common/stats_kernel.h"
-#include "common/npy.h"
+#include "common/npy_fields.h"
 #include "common/files.h"
 
 namespace mm {
@@ -14,7 +14,6 @@ namespace mm {
 namespace {
 
 const std::vector<std::string> kFields = {"count", "nan_count", "sum", "mean", "var", "std", "min", "max"};
-constexpr uint64_t kMaxInlineNumbers = 1000000;
 
 class StatsPartial : public Partial {
  public:
@@ -165,7 +164,7 @@ class Stats : public Analysis {
     if (f == "min") return integer_ ? (s.n ? JsonInt(s.imin) : Json("NaN")) : JsonNumber(s.n ? s.min : nan);
     return integer_ ? (s.n ? JsonInt(s.imax) : Json("NaN")) : JsonNumber(s.n ? s.max : nan);
   }
-  Result<Json> WriteFiles() const;
+  Result<Json> WriteFiles(const std::vector<uint64_t>& order) const;
 
   LaneGeometry geo_;
   std::vector<std::string> fields_;
@@ -175,72 +174,46 @@ class Stats : public Analysis {
   StatsPartial merged_{false};
 };
 
-// Nests a flat C-order list into `shape` (numpy's tolist()).
-Json Nest(const std::vector<Json>& flat, const std::vector<int64_t>& shape, size_t dim, size_t* pos) {
-  if (dim == shape.size()) return flat[(*pos)++];
-  Json out = Json::array();
-  for (int64_t i = 0; i < shape[dim]; ++i) out.push_back(Nest(flat, shape, dim + 1, pos));
-  return out;
-}
-
 Result<Json> Stats::Finish() {
   const uint64_t lanes = geo_.lanes();
-  if (lanes * fields_.size() > kMaxInlineNumbers) return WriteFiles();
   std::vector<uint64_t> order(lanes);  // output position -> internal lane
   for (uint64_t l = 0; l < lanes; ++l) order[geo_.OutputIndex(l)] = l;
+  if (lanes * fields_.size() > kMaxInlineNumbers) return WriteFiles(order);
   Json result = Json::object();
   for (const std::string& f : fields_) {
     std::vector<Json> flat;
     flat.reserve(lanes);
     for (uint64_t i = 0; i < lanes; ++i) flat.push_back(Field(f, merged_.lanes[order[i]]));
-    size_t pos = 0;
-    result[f] = Nest(flat, geo_.kept_shape(), 0, &pos);
+    result[f] = NestFlat(flat, geo_.kept_shape());
   }
   return result;
 }
 
-Result<Json> Stats::WriteFiles() const {
-  const uint64_t lanes = geo_.lanes();
-  std::vector<uint64_t> order(lanes);
-  for (uint64_t l = 0; l < lanes; ++l) order[geo_.OutputIndex(l)] = l;
-  std::vector<TempOutput> outs;
-  Json files = Json::object();
+Result<Json> Stats::WriteFiles(const std::vector<uint64_t>& order) const {
+  std::vector<NpyField> fields;
   for (const std::string& f : fields_) {
-    const std::string path = output_ + "." + f + ".npy";
+    NpyField field;
+    field.name = f;
+    field.shape = geo_.kept_shape();
     // count/nan_count and exact integer fields as int64, the rest float64.
-    const bool as_int = f == "count" || f == "nan_count" ||
-                        (integer_ && (f == "sum" || f == "min" || f == "max"));
-    DType dt;
-    dt.kind = as_int ? Kind::kInt64 : Kind::kFloat64;
-    dt.big_endian = false;
-    std::string bytes = BuildNpyHeader(dt, geo_.kept_shape(), false);
-    const size_t header = bytes.size();
-    bytes.resize(header + lanes * 8);
-    for (uint64_t i = 0; i < lanes; ++i) {
-      const Json v = Field(f, merged_.lanes[order[i]]);
-      char* dst = &bytes[header + i * 8];
-      if (as_int) {
-        int64_t x = v.is_number_integer() ? v.get<int64_t>() : 0;
-        if (v.is_string() || v.is_number_unsigned()) {
-          // Beyond int64: exactness cannot be kept in an int64 file.
-          return ParamError(spec_, "output", "field '" + f + "' has values beyond int64; cannot write " + path);
-        }
-        std::memcpy(dst, &x, 8);
-      } else {
+    field.is_int = f == "count" || f == "nan_count" || (integer_ && (f == "sum" || f == "min" || f == "max"));
+    for (const uint64_t lane : order) {
+      const Json v = Field(f, merged_.lanes[lane]);
+      if (!field.is_int) {
         MM_ASSIGN_OR_RETURN(double x, JsonToDouble(v));
-        std::memcpy(dst, &x, 8);
+        field.doubles.push_back(x);
+      } else if (v.is_number_integer() && !v.is_number_unsigned()) {
+        field.ints.push_back(v.get<int64_t>());
+      } else if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) {
+        field.ints.push_back(static_cast<int64_t>(v.get<uint64_t>()));
+      } else {
+        return ParamError(spec_, "output", "field '" + f + "' has values beyond int64, which an int64 .npy cannot hold");
       }
     }
-    MM_ASSIGN_OR_RETURN(TempOutput out, TempOutput::Create(path));
-    MM_RETURN_IF_ERROR(out.Write(bytes));
-    outs.push_back(std::move(out));
-    files[f] = path;
+    fields.push_back(std::move(field));
   }
-  for (TempOutput& out : outs) MM_RETURN_IF_ERROR(out.Commit());
-  Json result = Json::object();
-  result["shape"] = geo_.kept_shape();
-  result["files"] = files;
-  return result;
+  MM_ASSIGN_OR_RETURN(Json files, WriteNpyFields(output_, fields));
+  return Json{{"shape", geo_.kept_shape()}, {"files", files}};
 }
 
 }  // namespace

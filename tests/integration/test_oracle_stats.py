@@ -574,5 +574,35 @@ def _():
         run_and_check(d, {"path": "h.npy"}, analyses, a, "float16 specials")
 
 
+@mm.test("stats with more than 1,000,000 numbers writes PREFIX.FIELD.npy equal to numpy; without output it is exit 78")
+def _():
+    rng = rng_for("large result")
+    a = rng.integers(-300, 300, size=(130000, 9)).astype(">i2")
+    a64 = a.astype(np.float64)
+    with mm.tmpdir() as d:
+        mm.write_raw(os.path.join(d, "x.dat"), a)
+        dataset = {"path": "x.dat", "dtype": ">i2", "shape": [130000, 9]}
+        bad = mm.write_config(d, {"dataset": dataset, "analyses": [{"op": "stats", "axis": 1}]}, name="bad.json")
+        mm.assert_error(mm.run_mmrun(["-q", bad]), 78, ["output"], args=[bad])
+        cfg = mm.write_config(d, {"dataset": dataset, "analyses": [{"op": "stats", "axis": -1, "ddof": 1,
+                                                                    "output": "out/rows"}]})
+        os.makedirs(os.path.join(d, "out"))
+        texts = set()
+        for w in (1, 3):
+            doc, res = mm.run_ok(["-q", "-w", w, cfg])
+            files = doc["results"]["stats"]["files"]
+            mm.eq(doc["results"]["stats"]["shape"], [130000], "shape")
+            texts.add(tuple(open(files[f], "rb").read() for f in FIELDS))
+        mm.eq(len(texts), 1, "files identical for 1 and 3 workers")
+        want = {"count": np.full(130000, 9), "nan_count": np.zeros(130000), "sum": a64.sum(1),
+                "mean": a64.mean(1), "var": a64.var(1, ddof=1), "std": a64.std(1, ddof=1),
+                "min": a64.min(1), "max": a64.max(1)}
+        for f in FIELDS:
+            got = np.load(files[f])
+            mm.eq(got.dtype.kind, "i" if f in ("count", "nan_count", "sum", "min", "max") else "f", f + " dtype")
+            mm.check(np.allclose(got, want[f], rtol=1e-12, atol=1e-9), f + " differs from numpy")
+        mm.assert_no_leftovers(d)
+
+
 if __name__ == "__main__":
     mm.main()
