@@ -7,7 +7,7 @@
 // branch-free NaN skipping. The order of operations depends only on the
 // block's contents, never on which worker runs it.
 //
-// Internal to stats.cc; included by it only.
+// Shared by stats.cc and transform.cc (normalize's statistics pass).
 #pragma once
 
 #include <cmath>

@@ -1,5 +1,6 @@
 #include "worker/worker_loop.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
         return true;
     return false;
   };
+  FileDescriptor readahead(::open(task.map_path.c_str(), O_RDONLY | O_CLOEXEC));
   int64_t b = b0;
   while (b < b1) {
     if (!needed(b)) {
@@ -72,6 +74,14 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
                         MappedRegion::Map(task.map_path, pass.writes, layout.offset + first * item,
                                           (last - first) * item, Code::kIoErr));
     window.AdviseSequential();
+    // Ask the kernel to read the next window while this one is processed,
+    // so a cold scan overlaps I/O with computation.
+    if (readahead.valid() && e < b1) {
+      const uint64_t next = layout.offset + last * item;
+      const uint64_t until = layout.offset + part.block_end(b1 - 1) * item;
+      ::posix_fadvise(readahead.get(), static_cast<off_t>(next),
+                      static_cast<off_t>(std::min<uint64_t>(kWindowBytes, until - next)), POSIX_FADV_WILLNEED);
+    }
     Chunk whole;
     whole.data = window.data();
     whole.begin = first;
