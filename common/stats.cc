@@ -22,22 +22,9 @@ class StatsPartial : public Partial {
   std::vector<LaneStats> lanes;
 
   void Merge(const Partial& right_base) override {
-    const auto& right = static_cast<const StatsPartial&>(right_base);
-    if (right.lo == right.hi) return;
-    if (lo == hi) {
-      *this = right;
-      return;
-    }
-    const uint64_t nlo = std::min(lo, right.lo), nhi = std::max(hi, right.hi);
-    if (nlo != lo || nhi != hi) {
-      std::vector<LaneStats> grown(nhi - nlo);
-      std::copy(lanes.begin(), lanes.end(), grown.begin() + static_cast<ptrdiff_t>(lo - nlo));
-      lanes.swap(grown);
-      // Lanes only in `right` start empty and take right's values below.
-      lo = nlo;
-      hi = nhi;
-    }
-    for (uint64_t l = right.lo; l < right.hi; ++l) MergeLane(&lanes[l - lo], right.lanes[l - right.lo], integer_);
+    const auto& r = static_cast<const StatsPartial&>(right_base);
+    MergeLaneRange(&lo, &hi, &lanes, r.lo, r.hi, r.lanes,
+                   [this](LaneStats* a, const LaneStats& b) { MergeLane(a, b, integer_); });
   }
 
   Json ToJson() const override {

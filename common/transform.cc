@@ -211,20 +211,8 @@ class LanePartial : public Partial {
   std::vector<LaneStats> lanes;
   void Merge(const Partial& rb) override {
     const auto& r = static_cast<const LanePartial&>(rb);
-    if (r.lo == r.hi) return;
-    if (lo == hi) {
-      *this = r;
-      return;
-    }
-    const uint64_t nlo = std::min(lo, r.lo), nhi = std::max(hi, r.hi);
-    if (nlo != lo || nhi != hi) {
-      std::vector<LaneStats> grown(nhi - nlo);
-      std::copy(lanes.begin(), lanes.end(), grown.begin() + static_cast<ptrdiff_t>(lo - nlo));
-      lanes.swap(grown);
-      lo = nlo;
-      hi = nhi;
-    }
-    for (uint64_t l = r.lo; l < r.hi; ++l) MergeLane(&lanes[l - lo], r.lanes[l - r.lo], /*integer=*/false);
+    MergeLaneRange(&lo, &hi, &lanes, r.lo, r.hi, r.lanes,
+                   [](LaneStats* a, const LaneStats& b) { MergeLane(a, b, /*integer=*/false); });
   }
   Json ToJson() const override {
     Json n = Json::array(), mean = Json::array(), m2 = Json::array();
