@@ -25,6 +25,19 @@ def make_dataset(d):
         "analyses": [{"op": "stats", "axis": 0}, {"name": "all", "op": "stats"}]})
 
 
+def children_of(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return kids
+
+
 def results_text(res):
     spans = mm.top_level_spans(res.out)
     return spans["dataset"] + spans["results"]
@@ -73,7 +86,10 @@ def _():
             "analyses": [{"op": "stats", "axis": 0}]})
         proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", cfg], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
-        time.sleep(0.02)
+        # Truncate once the workers exist (the plan has checked the size by then).
+        deadline = time.time() + 30
+        while time.time() < deadline and proc.poll() is None and not children_of(proc.pid):
+            time.sleep(0.001)
         os.truncate(path, 4096)
         out, err = proc.communicate(timeout=120)
         res = mm.RunResult(proc.returncode, out.decode(), err.decode())
@@ -154,17 +170,17 @@ def _():
         proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", cfg], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env=dict(os.environ, MMRUN_TEST_FAULT="hang_after_rows=0"))
         time.sleep(0.3)
-        workers = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open("/proc/%s/stat" % entry) as f:
-                        if int(f.read().rsplit(")", 1)[1].split()[1]) == proc.pid:
-                            workers.append(int(entry))
-                except (OSError, ValueError, IndexError):
-                    pass
+        workers = children_of(proc.pid)
         mm.check(len(workers) == 2, "expected 2 workers, found %r" % workers)
-        ours = [n for n in set(os.listdir("/dev/shm")) - before if n.startswith("mmrun-")]
+        def creator(name):  # the creator pid in the segment header (docs/SEGMENT_FORMAT.md)
+            try:
+                with open("/dev/shm/" + name, "rb") as f:
+                    return int.from_bytes(f.read(24)[16:24], "little")
+            except OSError:
+                return None
+        # Only this run's segment: other runs (ctest -j) may create theirs meanwhile.
+        ours = [n for n in set(os.listdir("/dev/shm")) - before
+                if n.startswith("mmrun-") and creator(n) == proc.pid]
         proc.kill()
         proc.wait()
         deadline = time.time() + 5
