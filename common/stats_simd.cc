@@ -167,6 +167,61 @@ __attribute__((always_inline)) inline void TileDev(const char* bytes, uint64_t r
   }
 }
 
+// Short rows whose length is not a multiple of 4 (e.g. 10 columns): G rows
+// at a time form W = G * len "virtual lanes", a multiple of 4, so every
+// vector is full; virtual lane v + k*len folds into lane v at the end of
+// the tile, in a fixed order (k ascending). Leftover rows go through Tile.
+constexpr uint64_t kMaxVirtualLanes = 256;
+
+inline uint64_t GroupRows(uint64_t len) { return len % 4 == 0 ? 1 : (len % 2 == 0 ? 2 : 4); }
+
+template <class T>
+__attribute__((always_inline)) inline void TileGrouped(const char* bytes, uint64_t rows, uint64_t len, double* sum,
+                                                       int64_t* cnt, int64_t* nan, double* mn, double* mx) {
+  const uint64_t g = GroupRows(len), w = g * len;
+  if (g == 1 || w > kMaxVirtualLanes || rows < 2 * g) return Tile<T>(bytes, rows, len, sum, cnt, nan, mn, mx);
+  double vs[kMaxVirtualLanes], vlo[kMaxVirtualLanes], vhi[kMaxVirtualLanes];
+  int64_t vc[kMaxVirtualLanes], vn[kMaxVirtualLanes];
+  for (uint64_t v = 0; v < w; ++v) vs[v] = 0, vlo[v] = kInf, vhi[v] = -kInf, vc[v] = 0, vn[v] = 0;
+  const uint64_t groups = rows / g;
+  Tile<T>(bytes, groups, w, vs, vc, vn, vlo, vhi);
+  for (uint64_t i = 0; i < len; ++i) {
+    double s = vs[i], lo = vlo[i], hi = vhi[i];
+    int64_t c = vc[i], n = vn[i];
+    for (uint64_t k = 1; k < g; ++k) {
+      const uint64_t v = i + k * len;
+      s += vs[v];
+      lo = vlo[v] < lo ? vlo[v] : lo;
+      hi = vhi[v] > hi ? vhi[v] : hi;
+      c += vc[v];
+      n += vn[v];
+    }
+    sum[i] += s;
+    mn[i] = lo < mn[i] ? lo : mn[i];
+    mx[i] = hi > mx[i] ? hi : mx[i];
+    cnt[i] += c;
+    nan[i] += n;
+  }
+  Tile<T>(bytes + groups * w * sizeof(T), rows - groups * g, len, sum, cnt, nan, mn, mx);
+}
+
+template <class T>
+__attribute__((always_inline)) inline void TileDevGrouped(const char* bytes, uint64_t rows, uint64_t len,
+                                                          const double* mean, double* m2) {
+  const uint64_t g = GroupRows(len), w = g * len;
+  if (g == 1 || w > kMaxVirtualLanes || rows < 2 * g) return TileDev<T>(bytes, rows, len, mean, m2);
+  double vmean[kMaxVirtualLanes], vm2[kMaxVirtualLanes];
+  for (uint64_t v = 0; v < w; ++v) vmean[v] = mean[v % len], vm2[v] = 0;
+  const uint64_t groups = rows / g;
+  TileDev<T>(bytes, groups, w, vmean, vm2);
+  for (uint64_t i = 0; i < len; ++i) {
+    double a = vm2[i];
+    for (uint64_t k = 1; k < g; ++k) a += vm2[i + k * len];
+    m2[i] += a;
+  }
+  TileDev<T>(bytes + groups * w * sizeof(T), rows - groups * g, len, mean, m2);
+}
+
 }  // namespace
 
 #define MM_CLONES __attribute__((target_clones("avx2", "default")))
@@ -177,17 +232,17 @@ MM_CLONES double DeviationF32(const char* p, uint64_t n, double mean) { return D
 MM_CLONES double DeviationF64(const char* p, uint64_t n, double mean) { return Deviation<double>(p, n, mean); }
 MM_CLONES void TileF32(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
                        double* mn, double* mx) {
-  Tile<float>(p, rows, len, sum, cnt, nan, mn, mx);
+  TileGrouped<float>(p, rows, len, sum, cnt, nan, mn, mx);
 }
 MM_CLONES void TileF64(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
                        double* mn, double* mx) {
-  Tile<double>(p, rows, len, sum, cnt, nan, mn, mx);
+  TileGrouped<double>(p, rows, len, sum, cnt, nan, mn, mx);
 }
 MM_CLONES void TileDevF32(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2) {
-  TileDev<float>(p, rows, len, mean, m2);
+  TileDevGrouped<float>(p, rows, len, mean, m2);
 }
 MM_CLONES void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2) {
-  TileDev<double>(p, rows, len, mean, m2);
+  TileDevGrouped<double>(p, rows, len, mean, m2);
 }
 
 }  // namespace simd

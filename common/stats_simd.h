@@ -2,12 +2,15 @@
 // runs that go to one lane (global statistics) and tiles of rows whose
 // elements go to consecutive lanes (per-column statistics).
 //
-// They perform exactly the operations of the scalar templates in
-// stats_kernel.h, in the same order (eight independent accumulators, element
-// i to accumulator i % 8, combined pairwise), so results are the same bits
-// whichever kernel runs. Each function is compiled twice (target_clones:
-// AVX2 and baseline x86-64) and the loader picks one for the CPU, so the
-// binary runs on any x86-64.
+// The global kernels perform exactly the operations of the scalar templates
+// in stats_kernel.h, in the same order (eight independent accumulators,
+// element i to accumulator i % 8, combined pairwise). The tile kernels for
+// short rows accumulate groups of rows in "virtual lanes" and fold them in a
+// fixed order, so their per-lane summation order differs from the scalar
+// path (used for byte-swapped data) but depends only on the block: results
+// are the same bits for any worker split, on any CPU. Each function is
+// compiled twice (target_clones: AVX2 and baseline x86-64) and the loader
+// picks one for the CPU, so the binary runs on any x86-64.
 #pragma once
 
 #include <cstdint>
