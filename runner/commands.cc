@@ -73,6 +73,21 @@ namespace {
 
 Status UsageError(const std::string& msg) { return Error(Code::kUsage, msg + " (see mmrun --help)"); }
 
+// Parses `args` against `opts`, collecting bare arguments under `positional`;
+// a bad option is a usage error (64).
+Status ParseCommandLine(const std::vector<std::string>& args, const po::options_description& opts,
+                        const char* positional, po::variables_map* vm) {
+  po::positional_options_description pos;
+  pos.add(positional, -1);
+  try {
+    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), *vm);
+    po::notify(*vm);
+  } catch (const po::error& e) {
+    return UsageError(e.what());
+  }
+  return Status::OK();
+}
+
 int DefaultWorkers() {
   if (const char* s = std::getenv("SLURM_CPUS_PER_TASK")) {
     const int n = std::atoi(s);
@@ -136,15 +151,8 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
       "retries", po::value<std::string>(&retries))("lock", po::value<std::string>(&r.lock))(
       "shard", po::value<std::string>())("state", po::value<std::string>(&r.state))(
       "config", po::value<std::vector<std::string>>());
-  po::positional_options_description pos;
-  pos.add("config", -1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return UsageError(e.what());
-  }
+  MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, "config", &vm));
   if (vm.count("shard")) {
     MM_ASSIGN_OR_RETURN(r.shard, ParseShard(vm["shard"].as<std::string>()));
   }
@@ -330,15 +338,8 @@ Status Inspect(const std::vector<std::string>& args) {
   opts.add_options()("dtype", po::value<std::string>(&dtype))("shape", po::value<std::string>(&shape))(
       "order", po::value<std::string>(&order))("offset", po::value<long long>(&offset))(
       "file", po::value<std::vector<std::string>>());
-  po::positional_options_description pos;
-  pos.add("file", -1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return UsageError(e.what());
-  }
+  MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, "file", &vm));
   if (!vm.count("file") || vm["file"].as<std::vector<std::string>>().size() != 1)
     return UsageError("inspect takes one FILE");
   DatasetSpec hints;
