@@ -299,5 +299,19 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
   }
 }
 
+// SweepBlock for the runtime dtype `dt` (dispatch over the dtype list and
+// the byte order).
+inline void SweepBlockOf(DType dt, const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end,
+                         uint64_t lo, std::vector<LaneStats>* lanes) {
+  VisitKind(dt.kind, [&](auto traits) {
+    using T = decltype(traits);
+    if (dt.needs_swap()) {
+      SweepBlock<T, true>(geo, base, begin, end, lo, lanes);
+    } else {
+      SweepBlock<T, false>(geo, base, begin, end, lo, lanes);
+    }
+  });
+}
+
 }  // namespace stats_kernel
 }  // namespace mm

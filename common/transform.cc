@@ -324,14 +324,7 @@ class Transform : public Analysis {
       p->lo = range.first;
       p->hi = range.second;
       p->lanes.assign(range.second - range.first, LaneStats());
-      VisitKind(dt.kind, [&](auto traits) {
-        using T = decltype(traits);
-        if (dt.needs_swap()) {
-          stats_kernel::SweepBlock<T, true>(geo_, chunk.data, chunk.begin, chunk.end, p->lo, &p->lanes);
-        } else {
-          stats_kernel::SweepBlock<T, false>(geo_, chunk.data, chunk.begin, chunk.end, p->lo, &p->lanes);
-        }
-      });
+      stats_kernel::SweepBlockOf(dt, geo_, chunk.data, chunk.begin, chunk.end, p->lo, &p->lanes);
       return Status::OK();
     }
     auto* p = static_cast<WritePartial*>(base);
