@@ -179,8 +179,7 @@ class Histogram : public Analysis {
       return Status::OK();
     }
     merged_ = static_cast<const CountPartial&>(merged);
-    if (merged_.lo != 0 || merged_.hi != geo_.lanes())
-      return Error(Code::kWorkerFailed, name() + ": merged partials do not cover every lane");
+    MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged_.lo, merged_.hi));
     return Status::OK();
   }
 

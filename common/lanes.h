@@ -13,9 +13,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/layout.h"
+#include "common/status.h"
 
 namespace mm {
 
@@ -32,6 +34,12 @@ class LaneGeometry {
   // Lanes [first, last) touched by storage range [begin, end).
   std::pair<uint64_t, uint64_t> LaneRange(uint64_t begin, uint64_t end) const;
   uint64_t OutputIndex(uint64_t lane) const;
+  // OK when a merged partial over lanes [lo, hi) covers every lane; else
+  // kWorkerFailed naming `analysis` (a partial went missing in transit).
+  Status CheckCovers(const std::string& analysis, uint64_t lo, uint64_t hi) const {
+    if (lo == 0 && hi == lanes_) return Status::OK();
+    return Error(Code::kWorkerFailed, analysis + ": merged partials do not cover every lane");
+  }
 
   // f(offset_in_range, length, lane, kept): elements [begin+offset,
   // begin+offset+length) go to lane `lane` (kept == false) or to lanes

@@ -460,16 +460,16 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
   if (local_) {
     if (pass != 0) return Status::OK();
     const auto& merged = static_cast<const LocalPartial&>(merged_base);
-    if (merged.lo != 0 || merged.hi != geo_.lanes() || merged.values.size() != geo_.lanes() * q_.size())
-      return Error(Code::kWorkerFailed, name() + ": merged partials do not cover every lane");
+    MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged.lo, merged.hi));
+    if (merged.values.size() != geo_.lanes() * q_.size())
+      return Error(Code::kWorkerFailed, name() + ": merged partials hold the wrong number of values");
     local_values_ = merged.values;
     return Status::OK();
   }
   const auto& merged = static_cast<const QuantilePartial&>(merged_base);
   if (pass != table_.pass || table_.total() == 0) return Status::OK();
   const uint64_t nl = geo_.lanes();
-  if (merged.lo != 0 || merged.hi != nl)
-    return Error(Code::kWorkerFailed, name() + ": merged partials do not cover every lane");
+  MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged.lo, merged.hi));
   if (pass == 0) {
     lanes_.assign(nl, LaneState());
     for (uint64_t l = 0; l < nl; ++l) {

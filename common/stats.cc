@@ -121,8 +121,7 @@ class Stats : public Analysis {
 
   Status EndPass(int, const Partial& merged) override {
     merged_ = static_cast<const StatsPartial&>(merged);
-    if (merged_.lo != 0 || merged_.hi != geo_.lanes())
-      return Error(Code::kWorkerFailed, name() + ": merged partials do not cover every lane");
+    MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged_.lo, merged_.hi));
     return Status::OK();
   }
 

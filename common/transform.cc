@@ -341,8 +341,7 @@ class Transform : public Analysis {
   Status EndPass(int pass, const Partial& merged) override {
     if (!WritesInPass(pass)) {
       const auto& m = static_cast<const LanePartial&>(merged);
-      if (m.lo != 0 || m.hi != geo_.lanes())
-        return Error(Code::kWorkerFailed, name() + ": merged partials do not cover every lane");
+      MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), m.lo, m.hi));
       mean_.assign(geo_.lanes(), std::numeric_limits<double>::quiet_NaN());
       std_.assign(geo_.lanes(), std::numeric_limits<double>::quiet_NaN());
       for (uint64_t l = 0; l < geo_.lanes(); ++l) {
