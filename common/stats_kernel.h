@@ -23,7 +23,7 @@
 namespace mm {
 namespace stats_kernel {
 
-constexpr int kWays = 8;
+using simd::kWays;
 
 // The accumulator type of a value type: double for floats, int64 for
 // integers of up to 32 bits, int128 for 64-bit integers.
@@ -76,7 +76,7 @@ RunSums<Traits> ReduceRun(const char* p, uint64_t n) {
       mn[j] = x < mn[j] ? x : mn[j];
       mx[j] = x > mx[j] ? x : mx[j];
     }
-    r.sum = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
+    r.sum = simd::CombineWays(sum);
     for (int j = 0; j < kWays; ++j) {
       r.n += cnt[j];
       r.min = std::min(r.min, mn[j]);
@@ -141,7 +141,7 @@ double DeviationRun(const char* p, uint64_t n, double mean) {
       m2[j] += d * d;
     }
   }
-  return ((m2[0] + m2[1]) + (m2[2] + m2[3])) + ((m2[4] + m2[5]) + (m2[6] + m2[7]));
+  return simd::CombineWays(m2);
 }
 
 // Per-lane columns for runs over consecutive lanes, indexed from the
@@ -169,10 +169,18 @@ struct LaneColumns {
   }
 };
 
-// Sweeps one block into lanes [lo, lo + lanes.size()).
+// Native float32: the one-pass kernels exist (SweepBlock's later pieces).
 template <class Traits, bool kSwap>
-void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end, uint64_t lo,
-                std::vector<LaneStats>* lanes) {
+constexpr bool kOnePass = !kSwap && Traits::kKind == Kind::kFloat32;
+
+// Sweeps elements [begin, end), the first at `base`, into lanes
+// [lo, lo + lanes.size()). With `shift` (kOnePass only): one read, which
+// also sums t = x - shift[l] and q = (x - shift[l])^2 per lane, and
+// m2 = q - t^2 / n; each lane's `mean` is then t / n, the piece's mean
+// relative to the shift (see MergeShifted).
+template <class Traits, bool kSwap>
+void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end, uint64_t lo,
+                std::vector<LaneStats>* lanes, const double* shift = nullptr) {
   using S = typename Traits::Storage;
   constexpr bool kFloat = Traits::kIsFloat;
   // Native float32/float64: the vector kernels (same operations, same order).
@@ -180,6 +188,44 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
   const size_t n_lanes = lanes->size();
   thread_local LaneColumns<Traits> col;
   col.Reset(n_lanes);
+  if constexpr (kOnePass<Traits, kSwap>) {
+    if (shift != nullptr) {
+      geo.ForEachTile(begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
+        const char* p = base + off * sizeof(S);
+        const size_t l = static_cast<size_t>(lane - lo);
+        if (kept) {
+          simd::FusedTileF32(p, rows, len, shift + l, col.sum.data() + l, col.cnt.data() + l, col.nan.data() + l,
+                             col.mn.data() + l, col.mx.data() + l, col.mean.data() + l, col.m2.data() + l);
+          return;
+        }
+        const simd::FusedSums r = simd::FusedF32(p, len, shift[l]);
+        col.cnt[l] += r.n;
+        col.nan[l] += static_cast<int64_t>(len) - r.n;
+        col.sum[l] += r.sum;
+        col.mn[l] = std::min(col.mn[l], r.min);
+        col.mx[l] = std::max(col.mx[l], r.max);
+        col.mean[l] += r.t;
+        col.m2[l] += r.q;
+      });
+      for (size_t l = 0; l < n_lanes; ++l) {
+        LaneStats& s = (*lanes)[l];
+        s.n = col.cnt[l];
+        s.nan = col.nan[l];
+        s.sum = col.sum[l];
+        s.min = col.mn[l];
+        s.max = col.mx[l];
+        if (s.n == 0) continue;
+        // col.mean holds t = sum of (x - shift): small terms, so t / n and
+        // t^2 / n are accurate where mean - shift would inherit the rounding
+        // of a sum of large values. The piece's mean is returned relative to
+        // the shift, for MergeShifted.
+        const double t = col.mean[l];
+        s.mean = t / static_cast<double>(s.n);
+        s.m2 = std::max(0.0, col.m2[l] - t * t / static_cast<double>(s.n));
+      }
+      return;
+    }
+  }
   // Sweep 1.
   geo.ForEachTile(begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
     const char* p = base + off * sizeof(S);
@@ -250,22 +296,28 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
     const double total = kFloat ? col.sum[l] : static_cast<double>(static_cast<__int128>(col.isum[l]));
     col.mean[l] = total / static_cast<double>(col.cnt[l]);
   }
+  bool block_has_nan = false;
+  for (size_t l = 0; l < n_lanes; ++l) block_has_nan |= col.nan[l] != 0;
   // Sweep 2.
   geo.ForEachTile(begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
     const char* p = base + off * sizeof(S);
     const size_t l = static_cast<size_t>(lane - lo);
     if (!kept) {
       if constexpr (kFast) {
-        col.m2[l] += Traits::kKind == Kind::kFloat32 ? simd::DeviationF32(p, len, col.mean[l])
-                                                     : simd::DeviationF64(p, len, col.mean[l]);
+        const bool has_nan = col.nan[l] != 0;
+        col.m2[l] += Traits::kKind == Kind::kFloat32 ? simd::DeviationF32(p, len, col.mean[l], has_nan)
+                                                     : simd::DeviationF64(p, len, col.mean[l], has_nan);
       } else {
         col.m2[l] += DeviationRun<Traits, kSwap>(p, len, col.mean[l]);
       }
       return;
     }
     if constexpr (kFast) {
-      (Traits::kKind == Kind::kFloat32 ? simd::TileDevF32 : simd::TileDevF64)(p, rows, len, col.mean.data() + l,
-                                                                              col.m2.data() + l);
+      if constexpr (Traits::kKind == Kind::kFloat32) {
+        simd::TileDevF32(p, rows, len, col.mean.data() + l, col.m2.data() + l, block_has_nan);
+      } else {
+        simd::TileDevF64(p, rows, len, col.mean.data() + l, col.m2.data() + l);
+      }
       return;
     }
     double* m2 = col.m2.data() + l;
@@ -295,6 +347,77 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
       s.isum = col.isum[l];
       s.imin = col.imin[l];
       s.imax = col.imax[l];
+    }
+  }
+}
+
+// Chan's update for a one-read piece b whose mean is given relative to
+// a->mean (b was summed with shift a->mean): delta is b.mean itself, with
+// no rounding from subtracting two large means.
+inline void MergeShifted(LaneStats* a, const LaneStats& b) {
+  a->nan += b.nan;
+  if (b.n == 0) return;
+  const double na = static_cast<double>(a->n), nb = static_cast<double>(b.n);
+  const double n = na + nb;
+  const double delta = b.mean;
+  a->mean = a->mean + delta * (nb / n);
+  a->m2 = a->m2 + b.m2 + delta * delta * (na * nb / n);
+  a->n += b.n;
+  a->sum += b.sum;
+  a->min = std::min(a->min, b.min);
+  a->max = std::max(a->max, b.max);
+}
+
+// The piece of a block SweepBlock handles at a time (32 KiB: it stays in
+// L1 between the two sweeps of a first piece).
+constexpr uint64_t kSweepBytes = 32 << 10;
+
+// Sweeps one block into lanes [lo, lo + lanes.size()).
+//
+// Blocks whose pieces hold few lanes (whole rows reduced, or short kept
+// rows) go piece by piece, each merged in order with Chan's formula. For
+// native float32, a piece whose lanes all have values in earlier pieces of
+// the block is read once: it sums d = x - K and d^2 with K each lane's
+// running mean of the block, so m2 = sum d^2 - (sum d)^2 / n and the
+// piece's mean is K + (sum d) / n. K is within the data's range and close
+// to the piece's mean, so the subtraction loses almost nothing
+// (docs/BENCHMARKS.md, "one read per piece"); the first piece and
+// lanes without a running mean get the two sweeps. The pieces and shifts
+// depend only on the block, so results stay the same for any worker split.
+//
+// Blocks with many lanes per piece are swept whole, twice: merging every
+// lane per piece would cost more than the cache misses it saves.
+template <class Traits, bool kSwap>
+void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end, uint64_t lo,
+                std::vector<LaneStats>* lanes) {
+  constexpr uint64_t kPiece = kSweepBytes / sizeof(typename Traits::Storage);
+  if (end - begin <= kPiece || lanes->size() * 64 > kPiece) {
+    return SweepRange<Traits, kSwap>(geo, base, begin, end, lo, lanes);
+  }
+  thread_local std::vector<LaneStats> piece;
+  thread_local std::vector<double> shift;
+  for (uint64_t b = begin; b < end; b += kPiece) {
+    const uint64_t e = std::min(end, b + kPiece);
+    const auto range = geo.LaneRange(b, e);
+    const size_t n = static_cast<size_t>(range.second - range.first);
+    piece.assign(n, LaneStats());
+    bool one_pass = kOnePass<Traits, kSwap>;
+    if (one_pass) {
+      shift.resize(n);
+      for (size_t i = 0; i < n && one_pass; ++i) {
+        const LaneStats& so_far = (*lanes)[range.first + i - lo];
+        one_pass = so_far.n > 0;
+        shift[i] = so_far.mean;
+      }
+    }
+    SweepRange<Traits, kSwap>(geo, base + (b - begin) * sizeof(typename Traits::Storage), b, e, range.first, &piece,
+                              one_pass ? shift.data() : nullptr);
+    for (uint64_t l = range.first; l < range.second; ++l) {
+      if (one_pass) {
+        MergeShifted(&(*lanes)[l - lo], piece[l - range.first]);
+      } else {
+        MergeLane(&(*lanes)[l - lo], piece[l - range.first], !Traits::kIsFloat);
+      }
     }
   }
 }
