@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <boost/interprocess/file_mapping.hpp>
@@ -38,6 +39,18 @@ Result<FileDescriptor> FileDescriptor::Open(const std::string& path, int flags, 
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return FromErrno(errno, path, otherwise);
   return FileDescriptor(fd);
+}
+
+bool LooksCached(int fd, uint64_t offset, uint64_t length) {
+  constexpr int kProbes = 8;
+  if (length == 0) return true;
+  for (int i = 0; i < kProbes; ++i) {
+    char byte;
+    struct iovec v = {&byte, 1};
+    const uint64_t at = offset + length / kProbes * static_cast<uint64_t>(i);
+    if (::preadv2(fd, &v, 1, static_cast<off_t>(at), RWF_NOWAIT) != 1) return false;
+  }
+  return true;
 }
 
 Result<MappedRegion> MappedRegion::Map(const std::string& path, bool writable, uint64_t offset,

@@ -45,6 +45,12 @@ class FileDescriptor {
 };
 
 // A mapped byte range of a file. data() points at the requested offset.
+// Whether bytes [offset, offset + length) of `fd` look like they are in the
+// page cache: a few pages spread over the range are probed with
+// preadv2(RWF_NOWAIT), which fails rather than wait for the disk. A hint
+// for read-ahead only; false when unsure.
+bool LooksCached(int fd, uint64_t offset, uint64_t length);
+
 class MappedRegion {
  public:
   MappedRegion() = default;
