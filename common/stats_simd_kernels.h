@@ -565,28 +565,44 @@ MM_INLINE void TileDevGrouped(const char* bytes, uint64_t rows, uint64_t len,
 // into real lanes is in a fixed order, as in TileGrouped.
 inline uint64_t GroupRows8(uint64_t len) { return len % 8 == 0 ? 1 : (len % 4 == 0 ? 2 : (len % 2 == 0 ? 4 : 8)); }
 
-// At most kMaxCounterSteps groups of g rows of `len` floats. kFused also
-// sums q[i] += (x - shift[i])^2 over the non-NaN values (the one-pass
-// piece of stats_kernel::SweepBlock).
-template <bool kFused>
-MM_INLINE void TileFloatChunk(const float* p, uint64_t groups, uint64_t g, uint64_t len, double* sum, int64_t* cnt,
-                              int64_t* nan, double* mn, double* mx, const double* shift, double* tout,
-                              double* qout) {
-  const uint64_t w = g * len;
-  constexpr uint64_t kFusedLanes = kFused ? kMaxVirtualLanes : 1;
-  double vs[kMaxVirtualLanes], vt[kFusedLanes], vq[kFusedLanes], vshift[kFusedLanes];
-  float vlo[kMaxVirtualLanes], vhi[kMaxVirtualLanes];
-  int vn[kMaxVirtualLanes];
-  for (uint64_t v = 0; v < w; ++v) vs[v] = 0, vlo[v] = kInfF, vhi[v] = -kInfF, vn[v] = 0;
-  if constexpr (kFused) {
-    for (uint64_t v = 0; v < w; ++v) vt[v] = 0, vq[v] = 0, vshift[v] = shift[v % len];
+// The virtual-lane accumulators of TileFloatChunk.
+struct VirtualLanes {
+  double s[kMaxVirtualLanes], t[kMaxVirtualLanes], q[kMaxVirtualLanes], shift[kMaxVirtualLanes];
+  float lo[kMaxVirtualLanes], hi[kMaxVirtualLanes];
+  int nan[kMaxVirtualLanes];
+
+  void Reset(uint64_t w, bool fused) {
+    for (uint64_t v = 0; v < w; ++v) s[v] = 0, lo[v] = kInfF, hi[v] = -kInfF, nan[v] = 0;
+    if (fused)
+      for (uint64_t v = 0; v < w; ++v) t[v] = 0, q[v] = 0;
   }
-  for (uint64_t r = 0; r < groups; ++r, p += w) {
+  bool AnySumNaN(uint64_t w) const {
+    bool any = false;
+    for (uint64_t v = 0; v < w; ++v) any |= s[v] != s[v];
+    return any;
+  }
+};
+
+// Adds `groups` rows of w floats into the virtual lanes. kMask false is the
+// optimistic version for NaN-free data: it adds every value, and a NaN
+// shows as a NaN sum (TileFloatChunk then starts over with kMask true;
+// without NaN both add the same values in the same order).
+template <bool kFused, bool kMask>
+MM_INLINE void AccumulateRows(const float* p, uint64_t groups, uint64_t w, VirtualLanes* vl) {
+  double* vs = vl->s;
+  double* vt = vl->t;
+  double* vq = vl->q;
+  const double* vshift = vl->shift;
+  float* vlo = vl->lo;
+  float* vhi = vl->hi;
+  int* vn = vl->nan;
+  // kRows rows per visit of each accumulator: one load and one store of
+  // it per kRows values; each virtual lane still adds in row order.
+  constexpr uint64_t kRows = 4;
+  for (uint64_t r = 0; r < groups;) {
+    const uint64_t rows = groups - r >= kRows ? kRows : 1;
     for (uint64_t i = 0; i < w; i += 8) {
-      const F8 x = Load8(p + i);
-      const I8 ok = IsNumber(x);
-      const F8 z = Zeroed(x, ok);
-      v4d s0, s1;
+      v4d s0, s1, k0, k1, a0, a1, b0, b1;
       F8 lo, hi;
       I8 q;
       std::memcpy(&s0, vs + i, sizeof s0);
@@ -594,37 +610,87 @@ MM_INLINE void TileFloatChunk(const float* p, uint64_t groups, uint64_t g, uint6
       std::memcpy(&lo, vlo + i, sizeof lo);
       std::memcpy(&hi, vhi + i, sizeof hi);
       std::memcpy(&q, vn + i, sizeof q);
-      s0 += Low(z);
-      s1 += High(z);
-      q = CountClear(q, ok);
-      lo = Min8(x, lo);
-      hi = Max8(x, hi);
-      std::memcpy(vs + i, &s0, sizeof s0);
-      std::memcpy(vs + i + 4, &s1, sizeof s1);
-      std::memcpy(vlo + i, &lo, sizeof lo);
-      std::memcpy(vhi + i, &hi, sizeof hi);
-      std::memcpy(vn + i, &q, sizeof q);
       if constexpr (kFused) {
-        v4d k0, k1, a0, a1, b0, b1;
         std::memcpy(&k0, vshift + i, sizeof k0);
         std::memcpy(&k1, vshift + i + 4, sizeof k1);
         std::memcpy(&a0, vq + i, sizeof a0);
         std::memcpy(&a1, vq + i + 4, sizeof a1);
         std::memcpy(&b0, vt + i, sizeof b0);
         std::memcpy(&b1, vt + i + 4, sizeof b1);
-        const v4d d0 = Low(x) - k0, d1 = High(x) - k1;
-        const v4i ok0 = d0 == d0, ok1 = d1 == d1;
-        a0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0 * d0) & ok0);
-        a1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1 * d1) & ok1);
-        b0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0) & ok0);
-        b1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1) & ok1);
+      }
+      for (uint64_t k = 0; k < rows; ++k) {
+        const F8 x = Load8(p + k * w + i);
+        const v4d x0 = Low(x), x1 = High(x);
+        if constexpr (kMask) {
+          const I8 ok = IsNumber(x);
+          const F8 z = Zeroed(x, ok);
+          s0 += Low(z);
+          s1 += High(z);
+          q = CountClear(q, ok);
+        } else {
+          s0 += x0;
+          s1 += x1;
+        }
+        lo = Min8(x, lo);
+        hi = Max8(x, hi);
+        if constexpr (kFused) {
+          const v4d d0 = x0 - k0, d1 = x1 - k1;
+          if constexpr (kMask) {
+            const v4i ok0 = d0 == d0, ok1 = d1 == d1;
+            a0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0 * d0) & ok0);
+            a1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1 * d1) & ok1);
+            b0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0) & ok0);
+            b1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1) & ok1);
+          } else {
+            a0 += d0 * d0;
+            a1 += d1 * d1;
+            b0 += d0;
+            b1 += d1;
+          }
+        }
+      }
+      std::memcpy(vs + i, &s0, sizeof s0);
+      std::memcpy(vs + i + 4, &s1, sizeof s1);
+      std::memcpy(vlo + i, &lo, sizeof lo);
+      std::memcpy(vhi + i, &hi, sizeof hi);
+      std::memcpy(vn + i, &q, sizeof q);
+      if constexpr (kFused) {
         std::memcpy(vq + i, &a0, sizeof a0);
         std::memcpy(vq + i + 4, &a1, sizeof a1);
         std::memcpy(vt + i, &b0, sizeof b0);
         std::memcpy(vt + i + 4, &b1, sizeof b1);
       }
     }
+    r += rows;
+    p += rows * w;
   }
+}
+
+// At most kMaxCounterSteps groups of g rows of `len` floats. kFused also
+// sums t[i] += x - shift[i] and q[i] += (x - shift[i])^2 over the non-NaN
+// values (the one-read pieces of stats_kernel::SweepBlock).
+template <bool kFused>
+MM_INLINE void TileFloatChunk(const float* p, uint64_t groups, uint64_t g, uint64_t len, double* sum, int64_t* cnt,
+                              int64_t* nan, double* mn, double* mx, const double* shift, double* tout,
+                              double* qout) {
+  const uint64_t w = g * len;
+  VirtualLanes lanes;
+  VirtualLanes* vl = &lanes;
+  if constexpr (kFused) {
+    for (uint64_t v = 0; v < w; ++v) vl->shift[v] = shift[v % len];
+  }
+  vl->Reset(w, kFused);
+  AccumulateRows<kFused, false>(p, groups, w, vl);
+  if (vl->AnySumNaN(w)) {
+    vl->Reset(w, kFused);
+    AccumulateRows<kFused, true>(p, groups, w, vl);
+  }
+  const double* vs = vl->s;
+  const double* vt = vl->t;
+  const double* vq = vl->q;
+  const float* vlo = vl->lo;
+  const float* vhi = vl->hi;
+  const int* vn = vl->nan;
   for (uint64_t i = 0; i < len; ++i) {
     double s = vs[i];
     float lo = vlo[i], hi = vhi[i];
