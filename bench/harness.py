@@ -23,7 +23,7 @@ ROOFLINE = os.path.join(BUILD, "mmrun_roofline")
 OUT = os.path.join(ROOT, "bench", "out")
 DOC = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 GB = float(os.environ.get("BENCH_GB", "2"))
-REPS = int(os.environ.get("BENCH_REPS", "5"))
+REPS = int(os.environ.get("BENCH_REPS", "9"))
 WORKERS = 2
 COLS = 10
 ROWS = int(GB * 1e9 / 4 / COLS)
@@ -60,6 +60,21 @@ def timed(fn, reps=REPS):
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def timed_together(fns, reps=REPS):
+    """Medians of several commands timed in turn, round after round (after
+    one warm-up each): a host that slows down for a while slows all of them
+    alike, so their ratios hold."""
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def drop_cache(path):
@@ -141,11 +156,16 @@ def main():
         print("%-55s %8.3f s %7.2f GB/s" % (what, seconds, size / seconds / 1e9), flush=True)
         return seconds
 
-    t_roof = add("roofline: mmap+fork+sum, %d processes" % WORKERS,
-                 timed(lambda: sh([ROOFLINE, main_file, str(WORKERS)])))
-    t_glob = add("mmrun stats (global), %d workers" % WORKERS, timed(lambda: sh([MMRUN, "-q", "-w", str(WORKERS), glob])))
-    t_glob1 = add("mmrun stats (global), 1 worker", timed(lambda: sh([MMRUN, "-q", "-w", "1", glob])))
-    t_cols = add("mmrun stats axis 0 (per column), %d workers" % WORKERS, timed(lambda: sh([MMRUN, "-q", "-w", str(WORKERS), cols])))
+    warm = timed_together({
+        "roof": lambda: sh([ROOFLINE, main_file, str(WORKERS)]),
+        "glob": lambda: sh([MMRUN, "-q", "-w", str(WORKERS), glob]),
+        "glob1": lambda: sh([MMRUN, "-q", "-w", "1", glob]),
+        "cols": lambda: sh([MMRUN, "-q", "-w", str(WORKERS), cols]),
+    })
+    t_roof = add("roofline: mmap+fork+sum, %d processes" % WORKERS, warm["roof"])
+    t_glob = add("mmrun stats (global), %d workers" % WORKERS, warm["glob"])
+    t_glob1 = add("mmrun stats (global), 1 worker", warm["glob1"])
+    t_cols = add("mmrun stats axis 0 (per column), %d workers" % WORKERS, warm["cols"])
     t_np_mean = add("numpy chunked mean (seed)", timed(lambda: numpy_chunked_mean(main_file, ROWS), reps=3))
     t_np_cols = add("numpy chunked per-column stats (float64 chunks)", timed(lambda: numpy_chunked_columns(main_file, ROWS), reps=3))
     try:

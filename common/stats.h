@@ -1,8 +1,9 @@
 // `stats`: count, nan_count, sum, mean, var, std, min, max per lane
 // (SPEC §3), with numpy nan* semantics.
 //
-// Each block is swept twice while it is in cache: first count/sum/min/max,
-// then the sum of squared deviations from the block's own mean. Blocks merge
+// Each block is swept in 32 KiB pieces (stats_kernel.h): two sweeps
+// (count/sum/min/max, then squared deviations from the piece's mean), or
+// one read with a shift for later float32 pieces. Pieces and blocks merge
 // with Chan's formula along the fixed block tree, so results are the same
 // bits for any worker split. Integer and bool sums, minima and maxima are
 // exact (128-bit).
