@@ -320,58 +320,57 @@ MM_INLINE RunSums ReduceFloat(const char* bytes, uint64_t n) {
   return r;
 }
 
-// ReduceFloat plus q = sum of (x - shift)^2 over the non-NaN values, in
-// one read: the one-pass piece of stats_kernel::SweepBlock. Same
-// accumulators (i % kWays) for q as for the sum.
+// ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)).
+MM_INLINE double Pairwise8(const double* a) {
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+// Count, min and max as ReduceFloat, with t = sum of (x - shift) and
+// q = sum of (x - shift)^2 over the non-NaN values, in one read: the
+// one-read pieces of stats_kernel::SweepBlock. The sum is n * shift + t: as
+// accurate as adding the values (t's terms are small), and one vector add
+// per four values cheaper. Eight accumulators each for t, q, min and max
+// (more would not fit the sixteen AVX2 registers).
 template <bool kMask>
 MM_INLINE FusedSums FusedFloat(const char* bytes, uint64_t n, double shift) {
-  constexpr int kF8 = kWays / 8;
   const float* p = reinterpret_cast<const float*>(bytes);
   const v4d k = {shift, shift, shift, shift};
-  v4d s[kVecs], q[kVecs], t[kVecs];
-  F8 lo[kF8], hi[kF8];
-  v4i c[kVecs];
-  for (int v = 0; v < kVecs; ++v) s[v] = q[v] = t[v] = v4d{0, 0, 0, 0}, c[v] = v4i{0, 0, 0, 0};
-  for (int v = 0; v < kF8; ++v) lo[v] = Splat8(kInfF), hi[v] = Splat8(-kInfF);
+  v4d t[2], q[2];
+  v4i c[2];
+  F8 lo = Splat8(kInfF), hi = Splat8(-kInfF);
+  for (int h = 0; h < 2; ++h) t[h] = q[h] = v4d{0, 0, 0, 0}, c[h] = v4i{0, 0, 0, 0};
   uint64_t i = 0;
-  for (; i + kWays <= n; i += kWays) {
-    for (int v = 0; v < kF8; ++v) {
-      const F8 x = Load8(p + i + 8 * v);
-      const v4d xs[2] = {Low(x), High(x)};
-      for (int h = 0; h < 2; ++h) {
-        const v4d d = xs[h] - k;
-        if constexpr (kMask) {
-          const v4i ok = xs[h] == xs[h];
-          s[2 * v + h] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(xs[h]) & ok);
-          t[2 * v + h] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d) & ok);
-          q[2 * v + h] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d * d) & ok);
-          c[2 * v + h] -= ok;
-        } else {
-          s[2 * v + h] += xs[h];
-          t[2 * v + h] += d;
-          q[2 * v + h] += d * d;
-        }
+  for (; i + 8 <= n; i += 8) {
+    const F8 x = Load8(p + i);
+    const v4d xs[2] = {Low(x), High(x)};
+    for (int h = 0; h < 2; ++h) {
+      const v4d d = xs[h] - k;
+      if constexpr (kMask) {
+        const v4i ok = d == d;
+        t[h] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d) & ok);
+        q[h] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d * d) & ok);
+        c[h] -= ok;
+      } else {
+        t[h] += d;
+        q[h] += d * d;
       }
-      lo[v] = Min8(x, lo[v]);
-      hi[v] = Max8(x, hi[v]);
     }
+    lo = Min8(x, lo);
+    hi = Max8(x, hi);
   }
-  double sum[kWays], sd[kWays], sq[kWays], mn[kWays], mx[kWays];
+  double sd[8], sq[8], mn[8], mx[8];
   int64_t count = kMask ? 0 : static_cast<int64_t>(i);
-  for (int v = 0; v < kVecs; ++v) {
-    for (int j = 0; j < 4; ++j) sum[4 * v + j] = s[v][j], sd[4 * v + j] = t[v][j], sq[4 * v + j] = q[v][j];
-    if constexpr (kMask) {
-      for (int j = 0; j < 4; ++j) count += c[v][j];
+  for (int h = 0; h < 2; ++h) {
+    for (int j = 0; j < 4; ++j) {
+      sd[4 * h + j] = t[h][j];
+      sq[4 * h + j] = q[h][j];
+      if constexpr (kMask) count += c[h][j];
     }
   }
-  for (int v = 0; v < kF8; ++v) {
-    for (int j = 0; j < 8; ++j) mn[8 * v + j] = Lane(lo[v], j), mx[8 * v + j] = Lane(hi[v], j);
-  }
+  for (int j = 0; j < 8; ++j) mn[j] = Lane(lo, j), mx[j] = Lane(hi, j);
   for (int j = 0; i < n; ++i, ++j) {
-    const double x = Load1(p + i);
-    const bool ok = x == x;
-    const double d = x - shift;
-    sum[j] += ok ? x : 0.0;
+    const double x = Load1(p + i), d = x - shift;
+    const bool ok = d == d;
     sd[j] += ok ? d : 0.0;
     sq[j] += ok ? d * d : 0.0;
     count += ok;
@@ -380,12 +379,12 @@ MM_INLINE FusedSums FusedFloat(const char* bytes, uint64_t n, double shift) {
   }
   FusedSums r;
   r.n = count;
-  r.sum = CombineWays(sum);
-  r.t = CombineWays(sd);
-  r.q = CombineWays(sq);
+  r.t = Pairwise8(sd);
+  r.q = Pairwise8(sq);
+  r.sum = static_cast<double>(count) * shift + r.t;
   r.min = kInf;
   r.max = -kInf;
-  for (int j = 0; j < kWays; ++j) {
+  for (int j = 0; j < 8; ++j) {
     r.min = mn[j] < r.min ? mn[j] : r.min;
     r.max = mx[j] > r.max ? mx[j] : r.max;
   }
@@ -401,7 +400,7 @@ MM_INLINE RunSums ReduceChecked(const char* p, uint64_t n, Fast fast, Masked mas
 }
 MM_INLINE FusedSums FusedFloatChecked(const char* p, uint64_t n, double shift) {
   const FusedSums r = FusedFloat<false>(p, n, shift);
-  return r.sum == r.sum ? r : FusedFloat<true>(p, n, shift);
+  return r.t == r.t ? r : FusedFloat<true>(p, n, shift);
 }
 
 // kMask: skip NaNs. A run known to hold none skips the test; adding a
@@ -576,9 +575,11 @@ struct VirtualLanes {
     if (fused)
       for (uint64_t v = 0; v < w; ++v) t[v] = 0, q[v] = 0;
   }
-  bool AnySumNaN(uint64_t w) const {
+  // Whether a sum (t when fused, else s) came out NaN.
+  bool AnySumNaN(uint64_t w, bool fused) const {
+    const double* a = fused ? t : s;
     bool any = false;
-    for (uint64_t v = 0; v < w; ++v) any |= s[v] != s[v];
+    for (uint64_t v = 0; v < w; ++v) any |= a[v] != a[v];
     return any;
   }
 };
@@ -623,11 +624,13 @@ MM_INLINE void AccumulateRows(const float* p, uint64_t groups, uint64_t w, Virtu
         const v4d x0 = Low(x), x1 = High(x);
         if constexpr (kMask) {
           const I8 ok = IsNumber(x);
-          const F8 z = Zeroed(x, ok);
-          s0 += Low(z);
-          s1 += High(z);
           q = CountClear(q, ok);
-        } else {
+          if constexpr (!kFused) {  // fused: the sum comes from t
+            const F8 z = Zeroed(x, ok);
+            s0 += Low(z);
+            s1 += High(z);
+          }
+        } else if constexpr (!kFused) {
           s0 += x0;
           s1 += x1;
         }
@@ -681,7 +684,7 @@ MM_INLINE void TileFloatChunk(const float* p, uint64_t groups, uint64_t g, uint6
   }
   vl->Reset(w, kFused);
   AccumulateRows<kFused, false>(p, groups, w, vl);
-  if (vl->AnySumNaN(w)) {
+  if (vl->AnySumNaN(w, kFused)) {
     vl->Reset(w, kFused);
     AccumulateRows<kFused, true>(p, groups, w, vl);
   }
@@ -702,16 +705,20 @@ MM_INLINE void TileFloatChunk(const float* p, uint64_t groups, uint64_t g, uint6
       hi = vhi[v] > hi ? vhi[v] : hi;
       n += vn[v];
     }
-    sum[i] += s;
     mn[i] = lo < mn[i] ? lo : mn[i];
     mx[i] = hi > mx[i] ? hi : mx[i];
-    cnt[i] += static_cast<int64_t>(groups * g) - n;
+    const int64_t numbers = static_cast<int64_t>(groups * g) - n;
+    cnt[i] += numbers;
     nan[i] += n;
     if constexpr (kFused) {
+      // The lane's sum is numbers * shift + t (see FusedFloat).
       double a = vq[i], b = vt[i];
       for (uint64_t k = 1; k < g; ++k) a += vq[i + k * len], b += vt[i + k * len];
       qout[i] += a;
       tout[i] += b;
+      sum[i] += static_cast<double>(numbers) * shift[i] + b;
+    } else {
+      sum[i] += s;
     }
   }
 }

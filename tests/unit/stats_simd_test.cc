@@ -112,9 +112,7 @@ TEST_CASE("the AVX2 and baseline kernels give the same bits", "[stats_simd]") {
         CHECK(ca.nan[i] == cb.nan[i]);
         CHECK(SameBits(ca.mn[i], cb.mn[i]));
         CHECK(SameBits(ca.mx[i], cb.mx[i]));
-        // The fused tile sums the same values in the same order as the
-        // two-sweep tile.
-        CHECK(SameBits(fa.sum[i], ca.sum[i]));
+        CHECK(std::fabs(fa.sum[i] - ca.sum[i]) <= 1e-12 * static_cast<double>(rows) * 4.0);
         CHECK(SameBits(fa.q[i], fb.q[i]));
         CHECK(SameBits(fa.t[i], fb.t[i]));
         CHECK(SameBits(fa.q[i], ca.q[i]));
@@ -126,9 +124,13 @@ TEST_CASE("the AVX2 and baseline kernels give the same bits", "[stats_simd]") {
       CHECK(SameBits(ga.q, gb.q));
       CHECK(SameBits(ga.t, gb.t));
       CHECK(SameBits(ga.min, gb.min));
+      // The one-read sum is n * shift + t: not the same additions as
+      // ReduceF32's, but as close as rounding allows.
       const simd::RunSums ra = a.reduce_f32(p, len * rows);
-      CHECK(SameBits(ga.sum, ra.sum));
+      CHECK(std::fabs(ga.sum - ra.sum) <= 1e-12 * static_cast<double>(len * rows) * 4.0);
       CHECK(ga.n == ra.n);
+      CHECK(SameBits(ga.min, ra.min));
+      CHECK(SameBits(ga.max, ra.max));
     }
   }
 }
