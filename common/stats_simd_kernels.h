@@ -547,7 +547,8 @@ MM_INLINE void TileDevGrouped(const char* bytes, uint64_t rows, uint64_t len,
   const uint64_t g = GroupRows(len), w = g * len;
   if (g == 1 || w > kMaxVirtualLanes || rows < 2 * g) return TileDev<T>(bytes, rows, len, mean, m2);
   double vmean[kMaxVirtualLanes], vm2[kMaxVirtualLanes];
-  for (uint64_t v = 0; v < w; ++v) vmean[v] = mean[v % len], vm2[v] = 0;
+  for (uint64_t v = 0; v < w; ++v) vm2[v] = 0;
+  for (uint64_t k = 0; k < w; k += len) std::memcpy(vmean + k, mean, len * sizeof(double));
   const uint64_t groups = rows / g;
   TileDev<T>(bytes, groups, w, vmean, vm2);
   for (uint64_t i = 0; i < len; ++i) {
@@ -680,7 +681,7 @@ MM_INLINE void TileFloatChunk(const float* p, uint64_t groups, uint64_t g, uint6
   VirtualLanes lanes;
   VirtualLanes* vl = &lanes;
   if constexpr (kFused) {
-    for (uint64_t v = 0; v < w; ++v) vl->shift[v] = shift[v % len];
+    for (uint64_t k = 0; k < w; k += len) std::memcpy(vl->shift + k, shift, len * sizeof(double));
   }
   vl->Reset(w, kFused);
   AccumulateRows<kFused, false>(p, groups, w, vl);
@@ -761,7 +762,8 @@ MM_INLINE void TileDevFloatGrouped(const char* bytes, uint64_t rows, uint64_t le
   if (w > kMaxVirtualLanes || rows < g) return TileDev<float>(bytes, rows, len, mean, m2);
   const float* p = reinterpret_cast<const float*>(bytes);
   double vmean[kMaxVirtualLanes], vm2[kMaxVirtualLanes];
-  for (uint64_t v = 0; v < w; ++v) vmean[v] = mean[v % len], vm2[v] = 0;
+  for (uint64_t v = 0; v < w; ++v) vm2[v] = 0;
+  for (uint64_t k = 0; k < w; k += len) std::memcpy(vmean + k, mean, len * sizeof(double));
   const uint64_t groups = rows / g;
   const float* row = p;
   for (uint64_t r = 0; r < groups; ++r, row += w) {
