@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <boost/interprocess/file_mapping.hpp>
@@ -41,32 +40,44 @@ Result<FileDescriptor> FileDescriptor::Open(const std::string& path, int flags, 
   return FileDescriptor(fd);
 }
 
-bool LooksCached(int fd, uint64_t offset, uint64_t length) {
-  constexpr int kProbes = 8;
-  if (length == 0) return true;
-  for (int i = 0; i < kProbes; ++i) {
-    char byte;
-    struct iovec v = {&byte, 1};
-    const uint64_t at = offset + length / kProbes * static_cast<uint64_t>(i);
-    if (::preadv2(fd, &v, 1, static_cast<off_t>(at), RWF_NOWAIT) != 1) return false;
-  }
-  return true;
-}
-
-Result<MappedRegion> MappedRegion::Map(const std::string& path, bool writable, uint64_t offset,
-                                       uint64_t size, Code otherwise) {
+Result<MappedRegion> MappedRegion::Map(const std::string& path, bool writable, uint64_t offset, uint64_t size,
+                                       Code otherwise) {
   MappedRegion m;
   try {
     const bip::mode_t mode = writable ? bip::read_write : bip::read_only;
     bip::file_mapping file(path.c_str(), mode);
-    // MAP_POPULATE: fault the window in with one call instead of a fault per page.
-    m.region_ = bip::mapped_region(file, mode, static_cast<bip::offset_t>(offset), size, nullptr, MAP_POPULATE);
+    m.region_ = bip::mapped_region(file, mode, static_cast<bip::offset_t>(offset), size, nullptr,
+                                   writable ? MAP_POPULATE : 0);
   } catch (const bip::interprocess_exception& e) {
     const int err = e.get_native_error();
     if (err != 0) return FromErrno(err, path + ": cannot map", otherwise);
     return Error(otherwise, path + ": cannot map: " + e.what());
   }
   return m;
+}
+
+bool MappedRegion::LooksResident() const {
+  constexpr uint64_t kProbes = 8;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t start = reinterpret_cast<uintptr_t>(data());
+  const uint64_t bytes = size();
+  if (bytes == 0) return true;
+  for (uint64_t i = 0; i < kProbes; ++i) {
+    const uintptr_t at = (start + bytes / kProbes * i) / page * page;
+    unsigned char resident = 0;
+    if (::mincore(reinterpret_cast<void*>(at), page, &resident) != 0 || (resident & 1) == 0) return false;
+  }
+  return true;
+}
+
+void MappedRegion::Populate() {
+#ifdef MADV_POPULATE_READ
+  if (size() == 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t start = reinterpret_cast<uintptr_t>(data()) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data()) + size();
+  (void)::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_READ);
+#endif
 }
 
 Status MappedRegion::Flush(const std::string& what) {

@@ -45,25 +45,30 @@ class FileDescriptor {
 };
 
 // A mapped byte range of a file. data() points at the requested offset.
-// Whether bytes [offset, offset + length) of `fd` look like they are in the
-// page cache: a few pages spread over the range are probed with
-// preadv2(RWF_NOWAIT), which fails rather than wait for the disk. A hint
-// for read-ahead only; false when unsure.
-bool LooksCached(int fd, uint64_t offset, uint64_t length);
-
 class MappedRegion {
  public:
   MappedRegion() = default;
   MappedRegion(MappedRegion&&) = default;
   MappedRegion& operator=(MappedRegion&&) = default;
 
-  // Maps [offset, offset + size) of `path`. size must be > 0. Errors name the path.
-  static Result<MappedRegion> Map(const std::string& path, bool writable, uint64_t offset,
-                                  uint64_t size, Code otherwise);
+  // Maps [offset, offset + size) of `path`. size must be > 0. Errors name
+  // the path. Writable regions are populated (MAP_POPULATE); read-only ones
+  // are left to Populate() or to the page faults of the first touches, which
+  // map cached pages several at a time and cost less than populating them
+  // (docs/BENCHMARKS.md).
+  static Result<MappedRegion> Map(const std::string& path, bool writable, uint64_t offset, uint64_t size,
+                                  Code otherwise);
 
   char* data() const { return static_cast<char*>(region_.get_address()); }
   uint64_t size() const { return region_.get_size(); }
   void AdviseSequential() { region_.advise(boost::interprocess::mapped_region::advice_sequential); }
+  // Whether the region's pages look cached: mincore(2) on a few pages
+  // spread over it (no I/O). A hint; false when unsure.
+  bool LooksResident() const;
+  // Faults every page in with one call (MADV_POPULATE_READ): for pages that
+  // must come from disk, its large sequential reads beat a fault per
+  // read-ahead window. A no-op on kernels without it.
+  void Populate();
   // msync of the whole region; kIoErr naming `what` on failure.
   Status Flush(const std::string& what);
 

@@ -48,6 +48,7 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
     return false;
   };
   FileDescriptor readahead(::open(task.map_path.c_str(), O_RDONLY | O_CLOEXEC));
+  bool cold = pass.writes;  // write passes read ahead as before
   int64_t b = b0;
   while (b < b1) {
     if (!needed(b)) {
@@ -73,17 +74,23 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
     MM_ASSIGN_OR_RETURN(MappedRegion window,
                         MappedRegion::Map(task.map_path, pass.writes, layout.offset + first * item,
                                           (last - first) * item, Code::kIoErr));
+    // A window whose pages are not all cached makes this a cold scan: it is
+    // populated in one call, and from then on the kernel is asked to read
+    // the next window while this one is processed, so I/O overlaps
+    // computation. A warm scan does neither: its pages are mapped by the
+    // first touches, and the read-ahead hint would cost a page-cache lookup
+    // per page for nothing (docs/BENCHMARKS.md).
+    if (!pass.writes && !window.LooksResident()) {
+      cold = true;
+      window.Populate();
+    }
+    // After Populate: MADV_SEQUENTIAL before it made cold scans 25 % slower.
     window.AdviseSequential();
-    // Ask the kernel to read the next window while this one is processed,
-    // so a cold scan overlaps I/O with computation. Skipped when the next
-    // window looks cached: the hint then costs a page-cache lookup per page
-    // for nothing (about 6 % of a warm scan, docs/BENCHMARKS.md).
-    if (readahead.valid() && e < b1) {
+    if (cold && readahead.valid() && e < b1) {
       const uint64_t next = layout.offset + last * item;
       const uint64_t until = layout.offset + part.block_end(b1 - 1) * item;
-      const uint64_t length = std::min<uint64_t>(kWindowBytes, until - next);
-      if (!LooksCached(readahead.get(), next, length))
-        ::posix_fadvise(readahead.get(), static_cast<off_t>(next), static_cast<off_t>(length), POSIX_FADV_WILLNEED);
+      ::posix_fadvise(readahead.get(), static_cast<off_t>(next),
+                      static_cast<off_t>(std::min<uint64_t>(kWindowBytes, until - next)), POSIX_FADV_WILLNEED);
     }
     Chunk whole;
     whole.data = window.data();
