@@ -132,11 +132,15 @@ class Stats : public Analysis {
   Json Field(const std::string& f, const LaneStats& s) const {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const double dof = static_cast<double>(s.n - ddof_);
-    const double var = (s.n > 0 && dof > 0) ? s.m2 / dof : nan;
+    // An infinity among the values makes the sum infinite (or NaN): then,
+    // as numpy, the mean is sum / n and the variance NaN (the merged mean
+    // and m2 would have met inf - inf).
+    const bool finite = integer_ || std::isfinite(s.sum);
+    const double var = (s.n > 0 && dof > 0 && finite) ? s.m2 / dof : nan;
     if (f == "count") return s.n;
     if (f == "nan_count") return s.nan;
     if (f == "sum") return integer_ ? JsonInt(s.isum) : JsonNumber(s.n ? s.sum : 0.0);
-    if (f == "mean") return JsonNumber(s.n ? s.mean : nan);
+    if (f == "mean") return JsonNumber(s.n ? (finite ? s.mean : s.sum / static_cast<double>(s.n)) : nan);
     if (f == "var") return JsonNumber(var);
     if (f == "std") return JsonNumber(std::sqrt(var));
     if (f == "min") return integer_ ? (s.n ? JsonInt(s.imin) : Json("NaN")) : JsonNumber(s.n ? s.min : nan);

@@ -387,9 +387,50 @@ constexpr uint64_t kSweepBytes = 32 << 10;
 //
 // Blocks with many lanes per piece are swept whole, twice: merging every
 // lane per piece would cost more than the cache misses it saves.
+// SweepBlock for native float32 reduced to one lane (`stats` with no axis):
+// the same pieces and the same kernels, without the lane bookkeeping.
+inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
+  constexpr uint64_t kPiece = kSweepBytes / sizeof(float);
+  LaneStats acc;
+  for (uint64_t b = 0; b < n; b += kPiece) {
+    const uint64_t len = std::min(kPiece, n - b);
+    const char* p = base + b * sizeof(float);
+    LaneStats piece;
+    if (acc.n > 0 && std::isfinite(acc.mean)) {
+      const simd::FusedSums r = simd::FusedF32(p, len, acc.mean);
+      piece.n = r.n;
+      piece.nan = static_cast<int64_t>(len) - r.n;
+      piece.sum = r.sum;
+      piece.min = r.min;
+      piece.max = r.max;
+      if (r.n > 0) {
+        piece.mean = r.t / static_cast<double>(r.n);
+        piece.m2 = std::max(0.0, r.q - r.t * r.t / static_cast<double>(r.n));
+      }
+      MergeShifted(&acc, piece);
+      continue;
+    }
+    const simd::RunSums r = simd::ReduceF32(p, len);
+    piece.n = r.n;
+    piece.nan = static_cast<int64_t>(len) - r.n;
+    piece.sum = r.sum;
+    piece.min = r.min;
+    piece.max = r.max;
+    if (r.n > 0) {
+      piece.mean = r.sum / static_cast<double>(r.n);
+      piece.m2 = simd::DeviationF32(p, len, piece.mean, piece.nan > 0);
+    }
+    MergeLane(&acc, piece, /*integer=*/false);
+  }
+  *out = acc;
+}
+
 template <class Traits, bool kSwap>
 void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end, uint64_t lo,
                 std::vector<LaneStats>* lanes) {
+  if constexpr (kOnePass<Traits, kSwap>) {
+    if (geo.lanes() == 1) return SweepGlobalF32(base, end - begin, &(*lanes)[0]);
+  }
   constexpr uint64_t kPiece = kSweepBytes / sizeof(typename Traits::Storage);
   if (end - begin <= kPiece || lanes->size() * 64 > kPiece) {
     return SweepRange<Traits, kSwap>(geo, base, begin, end, lo, lanes);
@@ -406,7 +447,7 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
       shift.resize(n);
       for (size_t i = 0; i < n && one_pass; ++i) {
         const LaneStats& so_far = (*lanes)[range.first + i - lo];
-        one_pass = so_far.n > 0;
+        one_pass = so_far.n > 0 && std::isfinite(so_far.mean);  // an infinite shift would turn sums into NaN
         shift[i] = so_far.mean;
       }
     }

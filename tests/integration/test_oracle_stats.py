@@ -325,6 +325,39 @@ for _k, _sp in enumerate(MULTIBLOCK):
 
 
 # --------------------------------------------------------------------------
+# Infinities: the one-read pieces of a block shift by the running mean,
+# which an infinity makes infinite; numpy gives sum inf, mean inf, var nan.
+
+
+def infinity_case(spelling):
+    dt = np.dtype(spelling)
+    rng = rng_for("infinity %s" % spelling)
+    a = random_array(dt, (60000, 10), rng, nan_fraction=0.01, nan_lanes=False)
+    a[0, 7] = np.inf            # in a block's first piece
+    a[50000, 3] = np.inf        # in a later piece
+    a[20000, 5] = np.inf        # both signs: sum and mean NaN
+    a[40000, 5] = -np.inf
+    with mm.tmpdir() as d:
+        mm.write_raw(os.path.join(d, "inf.dat"), a)
+        dataset = {"path": "inf.dat", "dtype": spelling, "shape": list(a.shape)}
+        analyses = [({"name": "cols", "op": "stats", "axis": 0}, 0, 0, FIELDS),
+                    ({"name": "all", "op": "stats"}, None, 0, FIELDS)]
+        for workers in ("1", "3"):
+            run_and_check(d, dataset, analyses, a, "infinities %s, %s workers" % (spelling, workers),
+                          workers=workers)
+        # Only +inf in the whole array: the global sum and mean are inf.
+        b = a.copy()
+        b[:, 5] = np.nan_to_num(b[:, 5], neginf=0.0)
+        mm.write_raw(os.path.join(d, "inf.dat"), b)
+        run_and_check(d, dataset, [({"name": "all", "op": "stats"}, None, 1, FIELDS)], b,
+                      "+inf only %s" % spelling)
+
+
+for _sp in ("<f4", ">f4", "<f8"):
+    mm.add_test("stats with infinities %s" % _sp, lambda s=_sp: infinity_case(s))
+
+
+# --------------------------------------------------------------------------
 # Shape -1 and trailing bytes
 
 
