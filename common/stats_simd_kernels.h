@@ -604,14 +604,19 @@ MM_INLINE void AccumulateRows(const float* p, uint64_t groups, uint64_t w, Virtu
   for (uint64_t r = 0; r < groups;) {
     const uint64_t rows = groups - r >= kRows ? kRows : 1;
     for (uint64_t i = 0; i < w; i += 8) {
+      // Only the accumulators this version changes are loaded and stored:
+      // the sums when not fused, the NaN counts when masked.
+      constexpr bool kSums = !kFused;
       v4d s0, s1, k0, k1, a0, a1, b0, b1;
       F8 lo, hi;
       I8 q;
-      std::memcpy(&s0, vs + i, sizeof s0);
-      std::memcpy(&s1, vs + i + 4, sizeof s1);
+      if constexpr (kSums) {
+        std::memcpy(&s0, vs + i, sizeof s0);
+        std::memcpy(&s1, vs + i + 4, sizeof s1);
+      }
       std::memcpy(&lo, vlo + i, sizeof lo);
       std::memcpy(&hi, vhi + i, sizeof hi);
-      std::memcpy(&q, vn + i, sizeof q);
+      if constexpr (kMask) std::memcpy(&q, vn + i, sizeof q);
       if constexpr (kFused) {
         std::memcpy(&k0, vshift + i, sizeof k0);
         std::memcpy(&k1, vshift + i + 4, sizeof k1);
@@ -653,11 +658,13 @@ MM_INLINE void AccumulateRows(const float* p, uint64_t groups, uint64_t w, Virtu
           }
         }
       }
-      std::memcpy(vs + i, &s0, sizeof s0);
-      std::memcpy(vs + i + 4, &s1, sizeof s1);
+      if constexpr (kSums) {
+        std::memcpy(vs + i, &s0, sizeof s0);
+        std::memcpy(vs + i + 4, &s1, sizeof s1);
+      }
       std::memcpy(vlo + i, &lo, sizeof lo);
       std::memcpy(vhi + i, &hi, sizeof hi);
-      std::memcpy(vn + i, &q, sizeof q);
+      if constexpr (kMask) std::memcpy(vn + i, &q, sizeof q);
       if constexpr (kFused) {
         std::memcpy(vq + i, &a0, sizeof a0);
         std::memcpy(vq + i + 4, &a1, sizeof a1);
