@@ -585,12 +585,11 @@ struct VirtualLanes {
   }
 };
 
-// Adds `groups` rows of w floats into the virtual lanes. kMask false is the
-// optimistic version for NaN-free data: it adds every value, and a NaN
-// shows as a NaN sum (TileFloatChunk then starts over with kMask true;
-// without NaN both add the same values in the same order).
-template <bool kFused, bool kMask>
-MM_INLINE void AccumulateRows(const float* p, uint64_t groups, uint64_t w, VirtualLanes* vl) {
+// kRows rows of w floats (p at the first) into the virtual lanes: each
+// accumulator is loaded and stored once per kRows values, and each virtual
+// lane still adds its values in row order.
+template <bool kFused, bool kMask, uint64_t kRows>
+MM_INLINE void VisitRows(const float* p, uint64_t w, VirtualLanes* vl) {
   double* vs = vl->s;
   double* vt = vl->t;
   double* vq = vl->q;
@@ -598,83 +597,86 @@ MM_INLINE void AccumulateRows(const float* p, uint64_t groups, uint64_t w, Virtu
   float* vlo = vl->lo;
   float* vhi = vl->hi;
   int* vn = vl->nan;
-  // kRows rows per visit of each accumulator: one load and one store of
-  // it per kRows values; each virtual lane still adds in row order.
-  constexpr uint64_t kRows = 4;
-  for (uint64_t r = 0; r < groups;) {
-    const uint64_t rows = groups - r >= kRows ? kRows : 1;
-    for (uint64_t i = 0; i < w; i += 8) {
-      // Only the accumulators this version changes are loaded and stored:
-      // the sums when not fused, the NaN counts when masked.
-      constexpr bool kSums = !kFused;
-      v4d s0, s1, k0, k1, a0, a1, b0, b1;
-      F8 lo, hi;
-      I8 q;
-      if constexpr (kSums) {
-        std::memcpy(&s0, vs + i, sizeof s0);
-        std::memcpy(&s1, vs + i + 4, sizeof s1);
+  for (uint64_t i = 0; i < w; i += 8) {
+    // Only the accumulators this version changes are loaded and stored:
+    // the sums when not fused, the NaN counts when masked.
+    constexpr bool kSums = !kFused;
+    v4d s0, s1, k0, k1, a0, a1, b0, b1;
+    F8 lo, hi;
+    I8 q;
+    if constexpr (kSums) {
+      std::memcpy(&s0, vs + i, sizeof s0);
+      std::memcpy(&s1, vs + i + 4, sizeof s1);
+    }
+    std::memcpy(&lo, vlo + i, sizeof lo);
+    std::memcpy(&hi, vhi + i, sizeof hi);
+    if constexpr (kMask) std::memcpy(&q, vn + i, sizeof q);
+    if constexpr (kFused) {
+      std::memcpy(&k0, vshift + i, sizeof k0);
+      std::memcpy(&k1, vshift + i + 4, sizeof k1);
+      std::memcpy(&a0, vq + i, sizeof a0);
+      std::memcpy(&a1, vq + i + 4, sizeof a1);
+      std::memcpy(&b0, vt + i, sizeof b0);
+      std::memcpy(&b1, vt + i + 4, sizeof b1);
+    }
+    for (uint64_t k = 0; k < kRows; ++k) {
+      const F8 x = Load8(p + k * w + i);
+      const v4d x0 = Low(x), x1 = High(x);
+      if constexpr (kMask) {
+        const I8 ok = IsNumber(x);
+        q = CountClear(q, ok);
+        if constexpr (!kFused) {  // fused: the sum comes from t
+          const F8 z = Zeroed(x, ok);
+          s0 += Low(z);
+          s1 += High(z);
+        }
+      } else if constexpr (!kFused) {
+        s0 += x0;
+        s1 += x1;
       }
-      std::memcpy(&lo, vlo + i, sizeof lo);
-      std::memcpy(&hi, vhi + i, sizeof hi);
-      if constexpr (kMask) std::memcpy(&q, vn + i, sizeof q);
+      lo = Min8(x, lo);
+      hi = Max8(x, hi);
       if constexpr (kFused) {
-        std::memcpy(&k0, vshift + i, sizeof k0);
-        std::memcpy(&k1, vshift + i + 4, sizeof k1);
-        std::memcpy(&a0, vq + i, sizeof a0);
-        std::memcpy(&a1, vq + i + 4, sizeof a1);
-        std::memcpy(&b0, vt + i, sizeof b0);
-        std::memcpy(&b1, vt + i + 4, sizeof b1);
-      }
-      for (uint64_t k = 0; k < rows; ++k) {
-        const F8 x = Load8(p + k * w + i);
-        const v4d x0 = Low(x), x1 = High(x);
+        const v4d d0 = x0 - k0, d1 = x1 - k1;
         if constexpr (kMask) {
-          const I8 ok = IsNumber(x);
-          q = CountClear(q, ok);
-          if constexpr (!kFused) {  // fused: the sum comes from t
-            const F8 z = Zeroed(x, ok);
-            s0 += Low(z);
-            s1 += High(z);
-          }
-        } else if constexpr (!kFused) {
-          s0 += x0;
-          s1 += x1;
+          const v4i ok0 = d0 == d0, ok1 = d1 == d1;
+          a0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0 * d0) & ok0);
+          a1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1 * d1) & ok1);
+          b0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0) & ok0);
+          b1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1) & ok1);
+        } else {
+          a0 += d0 * d0;
+          a1 += d1 * d1;
+          b0 += d0;
+          b1 += d1;
         }
-        lo = Min8(x, lo);
-        hi = Max8(x, hi);
-        if constexpr (kFused) {
-          const v4d d0 = x0 - k0, d1 = x1 - k1;
-          if constexpr (kMask) {
-            const v4i ok0 = d0 == d0, ok1 = d1 == d1;
-            a0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0 * d0) & ok0);
-            a1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1 * d1) & ok1);
-            b0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0) & ok0);
-            b1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1) & ok1);
-          } else {
-            a0 += d0 * d0;
-            a1 += d1 * d1;
-            b0 += d0;
-            b1 += d1;
-          }
-        }
-      }
-      if constexpr (kSums) {
-        std::memcpy(vs + i, &s0, sizeof s0);
-        std::memcpy(vs + i + 4, &s1, sizeof s1);
-      }
-      std::memcpy(vlo + i, &lo, sizeof lo);
-      std::memcpy(vhi + i, &hi, sizeof hi);
-      if constexpr (kMask) std::memcpy(vn + i, &q, sizeof q);
-      if constexpr (kFused) {
-        std::memcpy(vq + i, &a0, sizeof a0);
-        std::memcpy(vq + i + 4, &a1, sizeof a1);
-        std::memcpy(vt + i, &b0, sizeof b0);
-        std::memcpy(vt + i + 4, &b1, sizeof b1);
       }
     }
-    r += rows;
-    p += rows * w;
+    if constexpr (kSums) {
+      std::memcpy(vs + i, &s0, sizeof s0);
+      std::memcpy(vs + i + 4, &s1, sizeof s1);
+    }
+    std::memcpy(vlo + i, &lo, sizeof lo);
+    std::memcpy(vhi + i, &hi, sizeof hi);
+    if constexpr (kMask) std::memcpy(vn + i, &q, sizeof q);
+    if constexpr (kFused) {
+      std::memcpy(vq + i, &a0, sizeof a0);
+      std::memcpy(vq + i + 4, &a1, sizeof a1);
+      std::memcpy(vt + i, &b0, sizeof b0);
+      std::memcpy(vt + i + 4, &b1, sizeof b1);
+    }
   }
+}
+
+// Adds `groups` rows of w floats into the virtual lanes. kMask false is the
+// optimistic version for NaN-free data: it adds every value, and a NaN
+// shows as a NaN sum (TileFloatChunk then starts over with kMask true;
+// without NaN both add the same values in the same order).
+template <bool kFused, bool kMask>
+MM_INLINE void AccumulateRows(const float* p, uint64_t groups, uint64_t w, VirtualLanes* vl) {
+  uint64_t r = 0;
+  for (; r + 4 <= groups; r += 4, p += 4 * w) VisitRows<kFused, kMask, 4>(p, w, vl);
+  for (; r < groups; ++r, p += w) VisitRows<kFused, kMask, 1>(p, w, vl);
 }
 
 // At most kMaxCounterSteps groups of g rows of `len` floats. kFused also
