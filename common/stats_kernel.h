@@ -395,14 +395,21 @@ inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
   for (uint64_t b = 0; b < n; b += kPiece) {
     const uint64_t len = std::min(kPiece, n - b);
     const char* p = base + b * sizeof(float);
+    // FusedSums is a RunSums: count, NaNs, sum, min and max either way.
+    simd::FusedSums r;
+    const bool one_read = acc.n > 0 && std::isfinite(acc.mean);
+    if (one_read) {
+      r = simd::FusedF32(p, len, acc.mean);
+    } else {
+      static_cast<simd::RunSums&>(r) = simd::ReduceF32(p, len);
+    }
     LaneStats piece;
-    if (acc.n > 0 && std::isfinite(acc.mean)) {
-      const simd::FusedSums r = simd::FusedF32(p, len, acc.mean);
-      piece.n = r.n;
-      piece.nan = static_cast<int64_t>(len) - r.n;
-      piece.sum = r.sum;
-      piece.min = r.min;
-      piece.max = r.max;
+    piece.n = r.n;
+    piece.nan = static_cast<int64_t>(len) - r.n;
+    piece.sum = r.sum;
+    piece.min = r.min;
+    piece.max = r.max;
+    if (one_read) {
       if (r.n > 0) {
         piece.mean = r.t / static_cast<double>(r.n);
         piece.m2 = std::max(0.0, r.q - r.t * r.t / static_cast<double>(r.n));
@@ -410,12 +417,6 @@ inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
       MergeShifted(&acc, piece);
       continue;
     }
-    const simd::RunSums r = simd::ReduceF32(p, len);
-    piece.n = r.n;
-    piece.nan = static_cast<int64_t>(len) - r.n;
-    piece.sum = r.sum;
-    piece.min = r.min;
-    piece.max = r.max;
     if (r.n > 0) {
       piece.mean = r.sum / static_cast<double>(r.n);
       piece.m2 = simd::DeviationF32(p, len, piece.mean, piece.nan > 0);
