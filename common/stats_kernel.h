@@ -372,21 +372,6 @@ inline void MergeShifted(LaneStats* a, const LaneStats& b) {
 // L1 between the two sweeps of a first piece).
 constexpr uint64_t kSweepBytes = 32 << 10;
 
-// Sweeps one block into lanes [lo, lo + lanes.size()).
-//
-// Blocks whose pieces hold few lanes (whole rows reduced, or short kept
-// rows) go piece by piece, each merged in order with Chan's formula. For
-// native float32, a piece whose lanes all have values in earlier pieces of
-// the block is read once: it sums d = x - K and d^2 with K each lane's
-// running mean of the block, so m2 = sum d^2 - (sum d)^2 / n and the
-// piece's mean is K + (sum d) / n. K is within the data's range and close
-// to the piece's mean, so the subtraction loses almost nothing
-// (docs/BENCHMARKS.md, "one read per piece"); the first piece and
-// lanes without a running mean get the two sweeps. The pieces and shifts
-// depend only on the block, so results stay the same for any worker split.
-//
-// Blocks with many lanes per piece are swept whole, twice: merging every
-// lane per piece would cost more than the cache misses it saves.
 // SweepBlock for native float32 reduced to one lane (`stats` with no axis):
 // the same pieces and the same kernels, without the lane bookkeeping.
 inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
@@ -426,6 +411,21 @@ inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
   *out = acc;
 }
 
+// Sweeps one block into lanes [lo, lo + lanes.size()).
+//
+// Blocks whose pieces hold few lanes (whole rows reduced, or short kept
+// rows) go piece by piece, each merged in order with Chan's formula. For
+// native float32, a piece whose lanes all have values in earlier pieces of
+// the block is read once: it sums d = x - K and d^2 with K each lane's
+// running mean of the block, so m2 = sum d^2 - (sum d)^2 / n, the piece's
+// mean is K + (sum d) / n and its sum n K + sum d. K is within the data's range and close
+// to the piece's mean, so the subtraction loses almost nothing
+// (docs/BENCHMARKS.md, "one read per piece"); the first piece and
+// lanes without a running mean get the two sweeps. The pieces and shifts
+// depend only on the block, so results stay the same for any worker split.
+//
+// Blocks with many lanes per piece are swept whole, twice: merging every
+// lane per piece would cost more than the cache misses it saves.
 template <class Traits, bool kSwap>
 void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end, uint64_t lo,
                 std::vector<LaneStats>* lanes) {

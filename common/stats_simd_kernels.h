@@ -249,8 +249,9 @@ MM_INLINE RunSums Reduce(const char* bytes, uint64_t n) {
   return r;
 }
 
-// Reduce<float> with the same accumulators and the same additions, but
-// NaN tests, zeroing, counts, min and max done on eight floats at a time:
+// What Reduce<float> would compute (the same accumulators, the same
+// additions), with NaN tests, zeroing, counts, min and max done on eight
+// floats at a time:
 // min and max of floats are exact, so widening after them changes nothing,
 // and a zeroed NaN widens to the +0.0 the double version adds.
 //
