@@ -10,6 +10,7 @@ bool data must give exact `sum`/`min`/`max` (decimal strings beyond 64 bits).
 Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_oracle_stats.py [FILTER...]
 """
 
+import json
 import os
 import sys
 import warnings
@@ -355,6 +356,24 @@ def infinity_case(spelling):
 
 for _sp in ("<f4", ">f4", "<f8"):
     mm.add_test("stats with infinities %s" % _sp, lambda s=_sp: infinity_case(s))
+
+
+@mm.test("stats: the AVX2 and baseline kernels (MMRUN_SIMD=base) give byte-identical results")
+def _():
+    rng = rng_for("simd copies")
+    with mm.tmpdir() as d:
+        for spelling, shape in (("<f4", (300001, 10)), ("<f4", (200000, 3)), ("<f8", (150000, 7))):
+            a = random_array(np.dtype(spelling), shape, rng, nan_fraction=0.02, nan_lanes=False)
+            mm.write_raw(os.path.join(d, "x.dat"), a)
+            cfg = mm.write_config(d, {"dataset": {"path": "x.dat", "dtype": spelling, "shape": list(shape)},
+                                      "analyses": [{"name": "all", "op": "stats"},
+                                                   {"name": "cols", "op": "stats", "axis": 0}]})
+            outs = []
+            for simd in ("", "base"):
+                res = mm.run_mmrun(["-q", "-w", "2", cfg], extra_env={"MMRUN_SIMD": simd})
+                mm.eq(res.code, 0, "exit with MMRUN_SIMD=%r: %s" % (simd, res.err))
+                outs.append(json.dumps(json.loads(res.out)["results"]))
+            mm.eq(outs[1], outs[0], "%s %r: results with MMRUN_SIMD=base" % (spelling, shape))
 
 
 # --------------------------------------------------------------------------
