@@ -4,6 +4,7 @@
 
 #include "common/convert.h"
 #include "common/cov.h"
+#include "common/files.h"
 #include "common/generate.h"
 #include "common/histogram.h"
 #include "common/quantiles.h"
@@ -40,6 +41,13 @@ const Registration kRegistry[] = {
 Status ParamError(const AnalysisSpec& spec, const std::string& key, const std::string& why) {
   return Error(Code::kConfig, "config key 'analyses[" + std::to_string(spec.index) + "]." + key + "' (" +
                                   spec.name + "): " + why);
+}
+
+Result<std::string> ParseOutputPrefix(const AnalysisSpec& spec) {
+  if (!spec.params.contains("output")) return std::string();
+  const Json& o = spec.params["output"];
+  if (!o.is_string() || o.get<std::string>().empty()) return ParamError(spec, "output", "must be a path prefix");
+  return ResolvePath(spec.dir, o.get<std::string>());
 }
 
 Result<std::vector<int>> ParseAxes(const AnalysisSpec& spec, const Json& axis, int ndim) {

@@ -108,5 +108,8 @@ Status ParamError(const AnalysisSpec& spec, const std::string& key, const std::s
 // Normalizes an axis parameter (null, int or list; negative from the end)
 // into a sorted list of reduced axes; null means all axes.
 Result<std::vector<int>> ParseAxes(const AnalysisSpec& spec, const Json& axis, int ndim);
+// The optional `output` path prefix for results written as .npy files,
+// resolved against the config's folder; "" when absent.
+Result<std::string> ParseOutputPrefix(const AnalysisSpec& spec);
 
 }  // namespace mm

@@ -356,12 +356,7 @@ Result<std::unique_ptr<Analysis>> MakeCov(const AnalysisSpec& spec, const Datase
                           std::to_string(1 - axis) + "; cov handles at most " +
                           std::to_string(kCovMaxVariables) +
                           " (each partial holds a variables x variables matrix)");
-  std::string output;
-  if (spec.params.contains("output")) {
-    if (!spec.params["output"].is_string() || spec.params["output"].get<std::string>().empty())
-      return ParamError(spec, "output", "must be a path prefix");
-    output = ResolvePath(spec.dir, spec.params["output"].get<std::string>());
-  }
+  MM_ASSIGN_OR_RETURN(std::string output, ParseOutputPrefix(spec));
   if (2 * static_cast<uint64_t>(k) * static_cast<uint64_t>(k) > kMaxInlineNumbers && output.empty())
     return ParamError(spec, "output",
                       "the result would hold " + std::to_string(2 * k * k) +

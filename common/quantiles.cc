@@ -739,12 +739,7 @@ Result<std::unique_ptr<Analysis>> MakeQuantiles(const AnalysisSpec& spec, const 
     return ParamError(spec, "axis", "must be null or an integer, got " + axis.dump());
   std::vector<int> reduced;
   MM_ASSIGN_OR_RETURN(reduced, ParseAxes(spec, axis, dataset.layout.ndim()));
-  std::string output;
-  if (spec.params.contains("output")) {
-    if (!spec.params["output"].is_string() || spec.params["output"].get<std::string>().empty())
-      return ParamError(spec, "output", "must be a path prefix");
-    output = ResolvePath(spec.dir, spec.params["output"].get<std::string>());
-  }
+  MM_ASSIGN_OR_RETURN(std::string output, ParseOutputPrefix(spec));
   LaneGeometry geo(dataset.layout, reduced);
   const uint64_t numbers = geo.lanes() * q.size();
   if (numbers > kMaxInlineNumbers && output.empty())

@@ -252,12 +252,7 @@ Result<std::unique_ptr<Analysis>> MakeStats(const AnalysisSpec& spec, const Data
     for (const std::string& f : kFields)
       if (std::find(wanted.begin(), wanted.end(), f) != wanted.end()) fields.push_back(f);
   }
-  std::string output;
-  if (spec.params.contains("output")) {
-    if (!spec.params["output"].is_string() || spec.params["output"].get<std::string>().empty())
-      return ParamError(spec, "output", "must be a path prefix");
-    output = ResolvePath(spec.dir, spec.params["output"].get<std::string>());
-  }
+  MM_ASSIGN_OR_RETURN(std::string output, ParseOutputPrefix(spec));
   LaneGeometry geo(dataset.layout, reduced);
   if (geo.lanes() * fields.size() > kMaxInlineNumbers && output.empty())
     return ParamError(spec, "output", "the result would hold " + std::to_string(geo.lanes() * fields.size()) +

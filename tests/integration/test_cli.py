@@ -790,5 +790,18 @@ def _():
             mm.assert_no_leftovers(d)
 
 
+@mm.test("error 78 on a bad `output` prefix of stats, histogram, quantiles and cov")
+def _():
+    extra = {"stats": {}, "histogram": {}, "quantiles": {"q": [0.5]}, "cov": {"axis": 0}}
+    for op, params in extra.items():
+        for bad in (5, ""):
+            with mm.tmpdir() as d:
+                prepare(d)
+                cfg = mm.write_config(d, cfg_with(analyses=[dict(op=op, output=bad, **params)]))
+                res = mm.run_mmrun([cfg])
+                mm.assert_error(res, 78, ["analyses[0].output", "must be a path prefix"], args=[cfg])
+                mm.assert_no_leftovers(d)
+
+
 if __name__ == "__main__":
     mm.main()
