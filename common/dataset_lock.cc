@@ -1,12 +1,14 @@
 #include "common/dataset_lock.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "common/journal.h"
@@ -26,11 +28,71 @@ struct flock Range(short type, int64_t start) {
   return fl;
 }
 
-// The pid of a run holding a lock that conflicts with `type`, or 0.
-pid_t Holder(int fd, short type) {
-  struct flock probe = Range(type, jfmt::kPidBeaconByte);
-  if (::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK && probe.l_pid > 0) return probe.l_pid;
-  return 0;
+// The pid of the classic (POSIX) lock of `fd`'s file at `byte` that
+// conflicts with `type`, or 0; *exact tells whether that lock covers just
+// that byte (as mmrun's pid beacon does).
+pid_t ClassicHolder(int fd, short type, int64_t byte, bool* exact) {
+  struct flock probe = Range(type, byte);
+  *exact = false;
+  if (::fcntl(fd, F_GETLK, &probe) != 0 || probe.l_type == F_UNLCK || probe.l_pid <= 0) return 0;
+  *exact = probe.l_start == byte && probe.l_len == 1;
+  return probe.l_pid;
+}
+
+// The command name of process `pid` (/proc/PID/comm), or "" if unknown.
+std::string CommandOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+// Who holds the lock byte against `type`. mmrun takes only an OFD lock on
+// kLockByte and a classic lock on exactly kPidBeaconByte; so a classic lock
+// on the lock byte, or a beacon that covers more than its byte, is another
+// program, named with its pid. OFD locks tell no pid (F_OFD_GETLK and
+// /proc/locks give -1): without a beacon the holder cannot be identified.
+struct Holder {
+  enum Kind { kNone, kMmrun, kForeign, kUnknown } kind = kNone;
+  pid_t pid = 0;
+};
+
+Holder FindHolder(int fd, short type) {
+  Holder h;
+  bool exact = false;
+  struct flock probe = Range(type, jfmt::kLockByte);
+  if (::fcntl(fd, F_OFD_GETLK, &probe) != 0 || probe.l_type == F_UNLCK) {
+    // Released meanwhile, or the beacon alone is held.
+    h.pid = ClassicHolder(fd, type, jfmt::kPidBeaconByte, &exact);
+    if (h.pid > 0) h.kind = exact ? Holder::kMmrun : Holder::kForeign;
+    return h;
+  }
+  if (probe.l_pid > 0) {  // a classic lock: mmrun never takes one there
+    h.kind = Holder::kForeign;
+    h.pid = probe.l_pid;
+    return h;
+  }
+  h.pid = ClassicHolder(fd, type, jfmt::kPidBeaconByte, &exact);
+  h.kind = h.pid == 0 ? Holder::kUnknown : exact ? Holder::kMmrun : Holder::kForeign;
+  return h;
+}
+
+std::string Describe(const Holder& h) {
+  switch (h.kind) {
+    case Holder::kMmrun:
+      return "locked by another mmrun run (pid " + std::to_string(h.pid) + ")";
+    case Holder::kForeign: {
+      const std::string cmd = CommandOf(h.pid);
+      return "locked by pid " + std::to_string(h.pid) + (cmd.empty() ? "" : " (" + cmd + ")") +
+             ", which is not an mmrun run: it holds a record lock over the bytes mmrun locks";
+    }
+    default:
+      return "locked by a process that cannot be identified (an open file description lock tells "
+             "no pid, and no "
+             "mmrun run's pid is published): the orphaned workers of a killed mmrun run, or a "
+             "program that is not "
+             "mmrun (`lslocks` lists the holders)";
+  }
 }
 
 // How long a run waits for the orphaned workers of a killed run to die.
@@ -45,7 +107,12 @@ bool IsTransform(const Analysis& a) { return a.spec().op == "transform"; }
 Result<DatasetLock> DatasetLock::Acquire(const std::string& path, bool exclusive, int wait_ms) {
   DatasetLock lock;
   lock.path_ = path;
-  MM_ASSIGN_OR_RETURN(lock.fd_, FileDescriptor::Open(path, exclusive ? O_RDWR : O_RDONLY, 0, Code::kIoErr));
+  MM_ASSIGN_OR_RETURN(
+      lock.fd_,
+      FileDescriptor::Open(path, (exclusive ? O_RDWR : O_RDONLY) | O_NONBLOCK, 0, Code::kIoErr));
+  struct stat st;
+  if (::fstat(lock.fd_.get(), &st) != 0) return FromErrno(errno, path, Code::kIoErr);
+  if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, path + ": not a regular file");
   const short type = exclusive ? F_WRLCK : F_RDLCK;
   const auto t0 = std::chrono::steady_clock::now();
   auto deadline = t0 + std::chrono::milliseconds(wait_ms);
@@ -55,7 +122,8 @@ Result<DatasetLock> DatasetLock::Acquire(const std::string& path, bool exclusive
     struct flock beacon = Range(type, jfmt::kPidBeaconByte);
     int err = 0;
     if (::fcntl(lock.fd_.get(), F_SETLK, &beacon) != 0) err = errno;
-    if (err != 0 && !Busy(err)) err = 0;  // no beacon on this file system: runs are not named, still locked
+    if (err != 0 && !Busy(err))
+      err = 0;  // no beacon on this file system: runs are not named, still locked
     if (err == 0) {
       struct flock ofd = Range(type, jfmt::kLockByte);
       if (::fcntl(lock.fd_.get(), F_OFD_SETLK, &ofd) == 0) return lock;
@@ -67,33 +135,38 @@ Result<DatasetLock> DatasetLock::Acquire(const std::string& path, bool exclusive
       // A file system without record locks: a reading run goes on unlocked;
       // a transform, which must have the file to itself, refuses.
       if (!exclusive) return lock;
-      return FromErrno(err, path + ": cannot lock the file for an in-place transform", Code::kIoErr);
+      return FromErrno(err, path + ": cannot lock the file for an in-place transform",
+                       Code::kIoErr);
     }
-    // Held, but no run's pid beacon: only the forked workers of a run whose
-    // coordinator was killed still hold it, and they are dying with it.
-    if (Holder(lock.fd_.get(), type) == 0)
+    // Held, but no run's pid beacon: perhaps only the forked workers of a
+    // run whose coordinator was killed, which are dying with it.
+    if (FindHolder(lock.fd_.get(), type).kind == Holder::kUnknown)
       deadline = std::max(deadline, t0 + std::chrono::milliseconds(kOrphanWaitMs));
     if (std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  const pid_t holder = Holder(lock.fd_.get(), type);
-  const std::string who = holder > 0 ? "pid " + std::to_string(holder) : "pid unknown: a worker of a run that just ended";
-  return Error(Code::kLocked, path + ": locked by another mmrun run (" + who + ")" +
+  const Holder holder = FindHolder(lock.fd_.get(), type);
+  return Error(Code::kLocked, path + ": " + Describe(holder) +
                                   (exclusive ? "; a transform needs the file to itself"
-                                             : "; an in-place transform is running on it"));
+                                             : "; it is being changed in place (a transform)"));
+}
+
+Status CheckStaleJournal(const std::string& path, int fd) {
+  MM_ASSIGN_OR_RETURN(std::string dir, FindJournal(path, fd));
+  if (dir.empty()) return Status::OK();
+  MM_RETURN_IF_ERROR(CheckJournalTrusted(dir, fd));
+  return Error(Code::kDataErr, path + ": a journal of an interrupted transform exists (" + dir +
+                                   "): the file may be partly transformed; run `mmrun recover " +
+                                   path + "` to restore it");
 }
 
 Status CheckNoStaleJournal(const std::string& path) {
-  if (!JournalExists(path)) return Status::OK();
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) return Status::OK();  // the plan reports a missing file
   // A running transform holds the exclusive lock: then the journal is live.
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.valid()) {
-    struct flock probe = Range(F_RDLCK, jfmt::kLockByte);
-    if (::fcntl(fd.get(), F_OFD_GETLK, &probe) == 0 && probe.l_type == F_WRLCK) return Status::OK();
-  }
-  return Error(Code::kDataErr, path + ": a journal of an interrupted transform exists (" + JournalDirFor(path) +
-                                   "): the file may be partly transformed; run `mmrun recover " + path +
-                                   "` to restore it");
+  struct flock probe = Range(F_RDLCK, jfmt::kLockByte);
+  if (::fcntl(fd.get(), F_OFD_GETLK, &probe) == 0 && probe.l_type == F_WRLCK) return Status::OK();
+  return CheckStaleJournal(path, fd.get());
 }
 
 Result<RunGuard> RunGuard::ForPlan(const Plan& plan) {
@@ -103,31 +176,31 @@ Result<RunGuard> RunGuard::ForPlan(const Plan& plan) {
     if (!IsTransform(*a)) continue;
     g.transforms_ = true;
     const Json& p = a->spec().params;
-    if (p.contains("journal") && p["journal"].is_boolean() && !p["journal"].get<bool>()) g.unjournaled_ = true;
+    if (p.contains("journal") && p["journal"].is_boolean() && !p["journal"].get<bool>())
+      g.unjournaled_ = true;
   }
   MM_ASSIGN_OR_RETURN(g.lock_, DatasetLock::Acquire(plan.dataset.path, g.transforms_));
-  if (JournalExists(plan.dataset.path))
-    return Error(Code::kDataErr, plan.dataset.path + ": a journal of an interrupted transform exists (" +
-                                     JournalDirFor(plan.dataset.path) +
-                                     "): the file may be partly transformed; run `mmrun recover " +
-                                     plan.dataset.path + "` to restore it");
+  MM_RETURN_IF_ERROR(CheckStaleJournal(plan.dataset.path, g.lock_.fd()));
   return g;
 }
 
 Status RunGuard::Fail(const Status& st) {
   if (st.ok() || !transforms_ || !lock_.held()) return st;
   const std::string& path = lock_.path();
-  if (!JournalExists(path)) {
+  Result<std::string> dir = FindJournal(path, lock_.fd());
+  if (dir.ok() && dir->empty()) {
     if (unjournaled_)
-      return Error(st.code(), st.message() + "; " + path +
-                                  " may be partly transformed (the transform ran with \"journal\": false)");
+      return Error(st.code(),
+                   st.message() + "; " + path +
+                       " may be partly transformed (the transform ran with \"journal\": false)");
     return st;
   }
   Result<RollBackReport> r = RollBack(path, lock_.fd(), 5000);
   if (!r.ok())
-    return Error(st.code(), st.message() + "; rolling the transform back failed (" + r.status().message() +
-                                "): run `mmrun recover " + path + "`");
-  return Error(st.code(), st.message() + "; the transform was rolled back, " + path + " is unchanged");
+    return Error(st.code(), st.message() + "; rolling the transform back failed (" +
+                                r.status().message() + "): run `mmrun recover " + path + "`");
+  return Error(st.code(),
+               st.message() + "; the transform was rolled back, " + path + " is unchanged");
 }
 
 }  // namespace mm

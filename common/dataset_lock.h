@@ -4,13 +4,14 @@
 // Every mmrun run holds a lock on its dataset for its whole life: a run
 // that transforms the file an exclusive one, every other run a shared one.
 // A run that finds the file locked by a conflicting run exits 75 at once,
-// naming the holder's pid. The lock is an OFD lock on one byte far past the
-// end of the file (journal_format.h: kLockByte): the kernel drops it when
-// the last process holding its open file description dies, and forked
-// workers inherit it, so a killed run never wedges the file. Because OFD
-// locks do not tell their owner's pid, the holder also takes a POSIX lock of
-// the same kind on the next byte (kPidBeaconByte), which F_GETLK reports
-// with the holder's pid.
+// naming the holder's pid; a holder that is not an mmrun run (a classic
+// record lock over mmrun's bytes, e.g. Python's fcntl.lockf) is named as
+// such with its pid, and one that cannot be identified is said to be so. The lock is an OFD lock on
+// one byte far past the end of the file (journal_format.h: kLockByte): the kernel drops it when the
+// last process holding its open file description dies, and forked workers inherit it, so a killed
+// run never wedges the file. Because OFD locks do not tell their owner's pid, the holder also takes
+// a POSIX lock of the same kind on the next byte (kPidBeaconByte), which F_GETLK reports with the
+// holder's pid.
 //
 // On a file system without record locks a reading run goes on unlocked and
 // a transform refuses (exit 74).
@@ -52,8 +53,13 @@ class DatasetLock {
 
 // kDataErr naming `mmrun recover` when `path` has the journal of an
 // interrupted transform (a journal whose transform is still running, i.e.
-// whose dataset is locked exclusively, is not stale).
+// whose dataset is locked exclusively, is not stale). The journal is found
+// by the file's identity (journal.h FindJournal), so a symlink or a hard
+// link does not hide it; one that is not trusted (CheckJournalTrusted) is
+// kNoPerm saying why.
 Status CheckNoStaleJournal(const std::string& path);
+// The same for the dataset open as `fd`, its lock held by the caller.
+Status CheckStaleJournal(const std::string& path, int fd);
 
 // A run's hold on its dataset: the lock, and what to do if the run fails.
 class RunGuard {

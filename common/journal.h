@@ -17,10 +17,11 @@
 // must hold the dataset's exclusive lock (dataset_lock.h).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <sys/types.h>
 #include <string>
 #include <vector>
 
@@ -34,9 +35,11 @@ uint32_t Crc32c(const void* data, size_t n, uint32_t crc = 0);
 uint32_t MaskCrc(uint32_t crc);
 uint32_t UnmaskCrc(uint32_t masked);
 
-// DATA.mmrun-journal for the dataset at `dataset_path` (absolute).
+// R.mmrun-journal, where R is the real file behind `dataset_path`
+// (absolute; every symlink resolved, or the path itself when it cannot be
+// resolved). The journal's place never depends on the spelling of the path.
 std::string JournalDirFor(const std::string& dataset_path);
-// True when the journal folder (or anything by that name) exists.
+// True when anything exists under the name JournalDirFor(dataset_path).
 bool JournalExists(const std::string& dataset_path);
 
 struct DatasetIdentity {
@@ -45,14 +48,33 @@ struct DatasetIdentity {
 // Identity of the open file `fd`; kIoErr naming `path` on failure.
 Result<DatasetIdentity> IdentityOf(int fd, const std::string& path);
 
-// Coordinator: creates the journal folder and makes its entry durable.
-// Calling it again in the same process for the same dataset is a no-op (two
-// transforms in one config share the folder). Errors: kCantCreate (or
-// kNoPerm) naming the folder; kDataErr if a folder this process did not
-// create already exists.
+// The journal folder of the dataset open as `data_fd` (named `dataset_path`),
+// found by the file's identity: JournalDirFor(dataset_path) if anything by
+// that name exists, else a journal folder in the real file's folder whose
+// manifest names this file's device and inode (looked for only when the
+// file has several hard links: the journal of a transform run through
+// another link in the same folder). "" when there is none. Folders that fail CheckJournalTrusted
+// are skipped in that search (never the one by the file's own name).
+Result<std::string> FindJournal(const std::string& dataset_path, int data_fd);
+
+// A journal folder is trusted only when it is a real folder (opened with
+// O_NOFOLLOW, never through a symlink) owned by the dataset's owner or by
+// this process's user, and not writable by group or others; the same holds
+// for every file read from it. Errors: kNoPerm naming `dir` and why.
+Status CheckJournalTrusted(const std::string& dir, int data_fd);
+
+// Coordinator: creates the journal folder (mode 0700) and its manifest and
+// makes both durable. Calling it again in the same process for the same
+// dataset is a no-op (two transforms in one config share the folder).
+// Removes committed leftovers of earlier runs first (never through a
+// symlink). Errors: kCantCreate (or kNoPerm) naming the folder; kDataErr if
+// a trusted folder this process did not create already exists (a stale
+// journal), kNoPerm if an untrusted thing has its name.
 Status CreateJournalDir(const std::string& dataset_path);
-// Removes every file of the folder, the folder, and makes that durable.
-// A missing folder is not an error.
+// The commit: renames the folder to a fresh R.mmrun-journal.committed-<hex>
+// name, makes that durable, then deletes it with openat/unlinkat (never
+// following a symlink, refusing a folder not owned by this user or the
+// dataset's owner). A missing folder is not an error.
 Status RemoveJournalDir(const std::string& dataset_path);
 
 // DIR/w<pid>-a<analysis>.jnl: the journal file of worker `pid` for the
@@ -63,16 +85,23 @@ std::string JournalFilePath(const std::string& dataset_path, pid_t pid, uint32_t
 // Not thread-safe; one per worker process and transform.
 class JournalWriter {
  public:
-  // Creates DIR/w<pid>-a<analysis>.jnl, locks it, writes and syncs the
-  // header and the folder. Errors: kCantCreate / kNoPerm / kIoErr.
-  static Result<std::unique_ptr<JournalWriter>> Create(const std::string& dataset_path, const DatasetIdentity& id,
+  // Creates DIR/w<pid>-a<analysis>.jnl with the dataset's permission bits
+  // (plus owner read-write; the folder is 0700 anyway), locks it, writes
+  // and syncs its header and count slots and the folder, then lists it in
+  // the manifest (synced). Errors: kCantCreate / kNoPerm / kIoErr; kDataErr
+  // when the manifest is missing or names another file.
+  static Result<std::unique_ptr<JournalWriter>> Create(const std::string& dataset_path,
+                                                       const DatasetIdentity& id,
                                                        uint32_t coordinator_pid, uint32_t analysis);
-  // Appends one record holding `length` original bytes of DATA at `offset`
-  // and returns only once it is durable. Errors: kCantCreate for a full disk
+  // Appends one record holding `length` original bytes of DATA at `offset`,
+  // makes it durable, then counts it (count slot, synced): returns only
+  // once the record is durable and counted. Errors: kCantCreate for a full disk
   // (ENOSPC, EDQUOT), else kIoErr; a failed append may leave a torn tail,
   // which readers ignore.
   // Test hook: MMRUN_TEST_FAULT="journal_enospc=N" fails the append after N
-  // successful ones in this process with ENOSPC.
+  // successful ones in this process with ENOSPC; "journal_hold_after=N"
+  // makes the process sleep for ever once N records are counted (tests
+  // observe and kill a transform at a known point).
   Status Append(uint64_t offset, const char* data, uint64_t length);
   const std::string& path() const { return path_; }
   uint64_t records() const { return seq_; }
@@ -83,12 +112,13 @@ class JournalWriter {
   uint64_t pos_ = 0;
   uint64_t seq_ = 0;
   int64_t fail_after_ = -1;
+  int64_t hold_after_ = -1;
 };
 
 // One record of a journal file as read back.
 struct JournalRecord {
   uint64_t seq = 0;
-  uint64_t offset = 0;    // in DATA
+  uint64_t offset = 0;  // in DATA
   uint64_t length = 0;
   uint64_t data_pos = 0;  // where the original bytes start in the journal file
   uint32_t data_crc = 0;  // unmasked
@@ -98,16 +128,23 @@ struct JournalFile {
   std::string path;
   DatasetIdentity id;
   uint32_t coordinator_pid = 0, worker_pid = 0, analysis = 0;
+  uint64_t nonce = 0;
+  uint64_t counted = 0;  // the record count of the newest valid count slot
   std::vector<JournalRecord> records;
-  bool torn_tail = false;  // a last record cut short (its window was never changed)
-  bool empty = false;      // created but its header never completed: no records
+  bool torn_tail = false;  // an uncounted last record cut short or failing its checksum (ignored)
+  bool uncounted =
+      false;  // records holds one complete, valid record past the count (restoring it is harmless)
+  bool empty = false;  // shorter than its header and count slots: never held a record
 };
 
-// Reads a journal file's headers. A torn last record (short, or failing its
-// checksum with nothing after it) is dropped and flagged. With `verify_data`
-// every record's data checksum is checked too. Errors: kDataErr naming the
-// file and the byte position for a bad magic, version, or checksum of
-// anything but a torn tail; kIoErr for read errors.
+// Reads a journal file. Every counted record must be present and its header
+// checksum must hold (and its data checksum, with `verify_data`). Without
+// `verify_data` only the counted records are read (a live writer may be
+// appending). With it, one record past the count is allowed: kept when it
+// is complete and valid, else dropped and flagged as a torn tail; anything
+// after it is corruption. Errors: kDataErr naming the file and the byte
+// position for a bad magic, version, checksum, record number, no valid
+// count slot, or fewer records than counted; kIoErr for read errors.
 Result<JournalFile> ReadJournalFile(int fd, const std::string& path, bool verify_data);
 
 struct RollBackReport {
@@ -118,13 +155,16 @@ struct RollBackReport {
 };
 
 // Restores DATA (open read-write as `data_fd`) from every file of its
-// journal: newest transform (highest analysis index) first, each file's
-// records in reverse order; fsyncs DATA, then removes the folder. Every
-// file is locked (waiting up to `wait_ms` for a dying worker), read and
-// fully verified before the first byte of DATA is written, so a corrupt or
-// foreign journal changes nothing. Errors: kLocked (a live process still
-// writes the journal), kDataErr (corrupt journal, or written for another
-// file: identity mismatch), kIoErr.
+// journal (FindJournal): newest transform (highest analysis index) first,
+// each file's records in reverse order; fsyncs DATA, then removes the
+// folder. The folder and every file must be trusted (CheckJournalTrusted);
+// every file is locked (waiting up to `wait_ms` for a dying worker), read
+// and fully verified, and the set of files must match the manifest, before
+// the first byte of DATA is written, so an incomplete, corrupt, foreign or
+// planted journal changes nothing. Errors: kLocked (a live process still
+// writes the journal), kNoPerm (untrusted folder or file), kDataErr
+// (corrupt or incomplete journal, or one written for another file or run),
+// kIoErr.
 Result<RollBackReport> RollBack(const std::string& dataset_path, int data_fd, int wait_ms);
 
 // Worker side of a retry: the records that earlier (dead) attempts wrote
@@ -133,7 +173,9 @@ Result<RollBackReport> RollBack(const std::string& dataset_path, int data_fd, in
 class JournalReplay {
  public:
   JournalReplay(std::string dataset_path, uint32_t analysis, std::string own_path)
-      : dataset_path_(std::move(dataset_path)), analysis_(analysis), own_path_(std::move(own_path)) {}
+      : dataset_path_(std::move(dataset_path)),
+        analysis_(analysis),
+        own_path_(std::move(own_path)) {}
   // Copies the original bytes of every record that intersects DATA's bytes
   // [offset, offset + length) into `window` (which maps exactly those
   // bytes). Sets *restored to the bytes copied. Records are verified before

@@ -1,5 +1,6 @@
 #include "runner/recover.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -23,29 +24,36 @@ Status Recover(const std::vector<std::string>& args) {
   if (args.size() != 1 || args[0].empty() || args[0][0] == '-')
     return Error(Code::kUsage, "recover takes one FILE (see mmrun --help)");
   const std::string path = AbsolutePath(args[0]);
+  // The journal is found by the file's identity: FILE may be a symlink to
+  // the dataset or a hard link of it.
+  MM_ASSIGN_OR_RETURN(FileDescriptor fd,
+                      FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kNoInput));
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return FromErrno(errno, path, Code::kNoInput);
+  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, path, Code::kIoErr);
   if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, path + ": not a regular file");
+  MM_ASSIGN_OR_RETURN(std::string dir, FindJournal(path, fd.get()));
   Json j = Json::object();
   j["path"] = path;
-  j["journal"] = JournalDirFor(path);
-  if (!JournalExists(path)) {
-    j["recovered"] = false;
-    j["message"] = "no journal: nothing to recover, the file was not changed";
-  } else {
+  j["journal"] = dir.empty() ? JournalDirFor(path) : dir;
+  if (!dir.empty()) {
+    MM_RETURN_IF_ERROR(CheckJournalTrusted(dir, fd.get()));
     MM_ASSIGN_OR_RETURN(DatasetLock lock, DatasetLock::Acquire(path, /*exclusive=*/true, kWaitMs));
-    if (!JournalExists(path)) {  // a run that finished meanwhile removed it
-      j["recovered"] = false;
-      j["message"] = "no journal: nothing to recover, the file was not changed";
-    } else {
+    MM_ASSIGN_OR_RETURN(dir,
+                        FindJournal(path, lock.fd()));  // a run that finished meanwhile removed it
+    if (!dir.empty()) {
       MM_ASSIGN_OR_RETURN(RollBackReport r, RollBack(path, lock.fd(), kWaitMs));
       j["recovered"] = true;
       j["files"] = r.files;
       j["records"] = r.records;
       j["bytes_restored"] = r.bytes;
       j["torn_records_ignored"] = r.torn;
-      j["message"] = "restored the file to its state before the interrupted transform; journal removed";
+      j["message"] =
+          "restored the file to its state before the interrupted transform; journal removed";
     }
+  }
+  if (dir.empty()) {
+    j["recovered"] = false;
+    j["message"] = "no journal: nothing to recover, the file was not changed";
   }
   const std::string text = DumpDocument(j);
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)

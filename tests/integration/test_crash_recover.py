@@ -198,12 +198,28 @@ def masked(c):
     return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
 
 
+RECORDS_START = 96  # file header (64) and two count slots (16 each): docs/JOURNAL_FORMAT.md
+
+
+def counted(path):
+    """The record count of a journal file: its newest valid count slot."""
+    with open(path, "rb") as f:
+        head = f.read(RECORDS_START)
+    best = None
+    for off in (64, 80):
+        slot = head[off:off + 16]
+        if len(slot) == 16 and struct.unpack("<I", slot[8:12])[0] == 0x544E434D and \
+                struct.unpack("<I", slot[12:16])[0] == masked(crc32c(slot[:12])):
+            best = max(best or 0, struct.unpack("<Q", slot[:8])[0])
+    return best
+
+
 def records_of(path):
     """[(position, length)] of the records of a journal file (docs/JOURNAL_FORMAT.md)."""
     out = []
     size = os.path.getsize(path)
     with open(path, "rb") as f:
-        pos = 64
+        pos = RECORDS_START
         while pos + 40 <= size:
             f.seek(pos)
             h = f.read(40)
@@ -230,14 +246,16 @@ def killed_journal(d):
     proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", cfg], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     jdir = path + ".mmrun-journal"
-    full = a.nbytes // 2 + 64 + 2 * 40
+    full = a.nbytes // 2 + RECORDS_START + 2 * 40
     victim = None
     end = time.monotonic() + 30
     while time.monotonic() < end and victim is None:
         for f in (os.listdir(jdir) if os.path.isdir(jdir) else []):
             try:
-                if os.path.getsize(os.path.join(jdir, f)) >= full:
-                    victim = os.path.join(jdir, f)
+                p = os.path.join(jdir, f)
+                # Both records written and counted (the count is synced after each record).
+                if f.endswith(".jnl") and os.path.getsize(p) >= full and counted(p) == 2:
+                    victim = p
             except OSError:
                 pass
         time.sleep(0.005)

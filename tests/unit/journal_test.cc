@@ -1,8 +1,9 @@
 // Tests of common/journal and common/dataset_lock: CRC-32C, records that
-// round-trip, a reader that drops a torn tail but refuses a flipped byte
-// anywhere else, rollback that restores the exact bytes (newest transform
-// first) and refuses a foreign journal, the full-disk test hook, and locks
-// that conflict as documented. Uses real files in a temporary folder.
+// round-trip, a reader that drops an uncounted torn tail but refuses a
+// truncated journal or a flipped byte anywhere else, rollback that restores
+// the exact bytes (newest transform first) and refuses a foreign or
+// incomplete journal, permissions, links, planted symlinks, the full-disk
+// test hook, and locks that conflict as documented. Uses real files in a temporary folder.
 #include "common/journal.h"
 
 #include <fcntl.h>
@@ -53,7 +54,8 @@ class Scratch {
 
 std::string Bytes(size_t n, int seed) {
   std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + static_cast<size_t>(seed) * 7) & 0xff);
+  for (size_t i = 0; i < n; ++i)
+    s[i] = static_cast<char>((i * 131 + static_cast<size_t>(seed) * 7) & 0xff);
   return s;
 }
 
@@ -65,12 +67,14 @@ DatasetIdentity Identity(const std::string& path) {
 }
 
 // Journals [offset, offset+len) of DATA, then overwrites it with `fill`.
-void JournalAndChange(JournalWriter* w, const std::string& path, uint64_t offset, size_t len, char fill) {
+void JournalAndChange(JournalWriter* w, const std::string& path, uint64_t offset, size_t len,
+                      char fill) {
   std::string data = ReadFile(path);
   REQUIRE(w->Append(offset, data.data() + offset, len).ok());
   FileDescriptor fd(::open(path.c_str(), O_RDWR));
   const std::string repl(len, fill);
-  REQUIRE(::pwrite(fd.get(), repl.data(), len, static_cast<off_t>(offset)) == static_cast<ssize_t>(len));
+  REQUIRE(::pwrite(fd.get(), repl.data(), len, static_cast<off_t>(offset)) ==
+          static_cast<ssize_t>(len));
 }
 
 void FlipByte(const std::string& file, uint64_t pos) {
@@ -91,7 +95,8 @@ TEST_CASE("Journal: CRC-32C matches the standard check value and masks round-tri
   CHECK(Crc32c(check, 9) == 0xE3069283U);
   CHECK(Crc32c(check + 4, 5, Crc32c(check, 4)) == 0xE3069283U);  // extends
   const std::string big = Bytes(100003, 3);
-  CHECK(Crc32c(big.data(), big.size()) == Crc32c(big.data() + 7, big.size() - 7, Crc32c(big.data(), 7)));
+  CHECK(Crc32c(big.data(), big.size()) ==
+        Crc32c(big.data() + 7, big.size() - 7, Crc32c(big.data(), 7)));
   for (uint32_t v : {0U, 1U, 0xE3069283U, 0xffffffffU}) CHECK(UnmaskCrc(MaskCrc(v)) == v);
   CHECK(MaskCrc(0xE3069283U) != 0xE3069283U);
 }
@@ -150,7 +155,7 @@ TEST_CASE("Journal: a later transform's records are restored before an earlier o
   CHECK(s.Data() == original);
 }
 
-TEST_CASE("Journal: a torn last record is dropped; a flipped byte elsewhere is corruption") {
+TEST_CASE("Journal: counted records must all be there; only an uncounted tail may be torn") {
   Scratch s;
   s.Write(Bytes(3000, 3));
   REQUIRE(CreateJournalDir(s.path).ok());
@@ -160,43 +165,82 @@ TEST_CASE("Journal: a torn last record is dropped; a flipped byte elsewhere is c
   JournalAndChange(w->get(), s.path, 1000, 1000, 'b');
   const std::string file = (*w)->path();
   w->reset();
-  const uint64_t rec1 = jfmt::kFileHeaderBytes + jfmt::kRecordHeaderBytes + 1000;
+  const uint64_t rec0 = jfmt::kRecordsStart;
+  const uint64_t rec1 = rec0 + jfmt::kRecordHeaderBytes + 1000;
   const uint64_t end = rec1 + jfmt::kRecordHeaderBytes + 1000;
   const std::string saved = s.Read(file);
+  REQUIRE(saved.size() == end);
+  auto append = [&](const std::string& bytes) {
+    std::ofstream(file, std::ios::binary | std::ios::app) << bytes;
+  };
 
-  SECTION("data cut short") {
+  SECTION("both records counted and read back") {
+    Result<JournalFile> f = ReadBack(file);
+    REQUIRE(f.ok());
+    CHECK(f->counted == 2);
+    CHECK(f->records.size() == 2);
+    CHECK_FALSE(f->torn_tail);
+  }
+  SECTION("an uncounted record cut short after them: a torn tail, ignored") {
+    append(saved.substr(rec1, jfmt::kRecordHeaderBytes + 10));
+    Result<JournalFile> f = ReadBack(file);
+    REQUIRE(f.ok());
+    CHECK(f->records.size() == 2);
+    CHECK(f->torn_tail);
+  }
+  SECTION("truncated inside the last counted record") {
     REQUIRE(::truncate(file.c_str(), static_cast<off_t>(end - 10)) == 0);
     Result<JournalFile> f = ReadBack(file);
-    REQUIRE(f.ok());
-    CHECK(f->records.size() == 1);
-    CHECK(f->torn_tail);
+    REQUIRE_FALSE(f.ok());
+    CHECK(f.status().code() == Code::kDataErr);
+    CHECK(f.status().message().find("count says 2") != std::string::npos);
   }
-  SECTION("header cut short") {
-    REQUIRE(::truncate(file.c_str(), static_cast<off_t>(rec1 + 20)) == 0);
+  SECTION("truncated at a record boundary") {
+    REQUIRE(::truncate(file.c_str(), static_cast<off_t>(rec1)) == 0);
     Result<JournalFile> f = ReadBack(file);
-    REQUIRE(f.ok());
-    CHECK(f->records.size() == 1);
-    CHECK(f->torn_tail);
+    REQUIRE_FALSE(f.ok());
+    CHECK(f.status().message().find("holds 1 complete records, its count says 2") !=
+          std::string::npos);
   }
-  SECTION("last record's data flipped: torn (never durable, its window unchanged)") {
+  SECTION("a flipped bit in the last record's data") {
     FlipByte(file, end - 5);
     Result<JournalFile> f = ReadBack(file);
-    REQUIRE(f.ok());
-    CHECK(f->records.size() == 1);
-    CHECK(f->torn_tail);
+    REQUIRE_FALSE(f.ok());
+    CHECK(f.status().message().find("record 1") != std::string::npos);
+    CHECK(f.status().message().find("checksum") != std::string::npos);
   }
   SECTION("first record's data flipped") {
-    FlipByte(file, jfmt::kFileHeaderBytes + jfmt::kRecordHeaderBytes + 500);
+    FlipByte(file, rec0 + jfmt::kRecordHeaderBytes + 500);
     Result<JournalFile> f = ReadBack(file);
     REQUIRE_FALSE(f.ok());
     CHECK(f.status().code() == Code::kDataErr);
     CHECK(f.status().message().find("record 0") != std::string::npos);
   }
   SECTION("first record's header flipped") {
-    FlipByte(file, jfmt::kFileHeaderBytes + jfmt::kOffRecOffset + 1);
+    FlipByte(file, rec0 + jfmt::kOffRecOffset + 1);
     Result<JournalFile> f = ReadBack(file);
     REQUIRE_FALSE(f.ok());
     CHECK(f.status().message().find("header checksum") != std::string::npos);
+  }
+  SECTION(
+      "the newest count slot flipped: the older count is used and the last record kept as "
+      "uncounted") {
+    FlipByte(file, jfmt::kSlotOffset[0] + 2);  // count 2 lives in slot 2 % 2
+    Result<JournalFile> f = ReadBack(file);
+    REQUIRE(f.ok());
+    CHECK(f->counted == 1);
+    CHECK(f->records.size() == 2);
+    CHECK(f->uncounted);
+  }
+  SECTION("both count slots flipped") {
+    FlipByte(file, jfmt::kSlotOffset[0] + 2);
+    FlipByte(file, jfmt::kSlotOffset[1] + 2);
+    CHECK(ReadBack(file).status().message().find("no valid record count") != std::string::npos);
+  }
+  SECTION("two records past the count") {
+    FlipByte(file, jfmt::kSlotOffset[0] + 2);
+    append(saved.substr(rec1));
+    CHECK(ReadBack(file).status().code() == Code::kDataErr);
   }
   SECTION("file header flipped, magic and version") {
     FlipByte(file, jfmt::kOffIno);
@@ -206,7 +250,7 @@ TEST_CASE("Journal: a torn last record is dropped; a flipped byte elsewhere is c
     CHECK(ReadBack(file).status().message().find("magic") != std::string::npos);
   }
   SECTION("a corrupt journal is refused by RollBack before any byte changes") {
-    FlipByte(file, jfmt::kFileHeaderBytes + jfmt::kRecordHeaderBytes + 10);
+    FlipByte(file, rec0 + jfmt::kRecordHeaderBytes + 10);
     const std::string before = s.Data();
     Result<DatasetLock> lock = DatasetLock::Acquire(s.path, true);
     REQUIRE(lock.ok());
@@ -214,7 +258,25 @@ TEST_CASE("Journal: a torn last record is dropped; a flipped byte elsewhere is c
     CHECK(s.Data() == before);
     CHECK(JournalExists(s.path));
   }
-  (void)saved;
+  SECTION("a journal file listed in the manifest but missing is refused") {
+    REQUIRE(::unlink(file.c_str()) == 0);
+    const std::string before = s.Data();
+    Result<DatasetLock> lock = DatasetLock::Acquire(s.path, true);
+    REQUIRE(lock.ok());
+    Result<RollBackReport> r = RollBack(s.path, lock->fd(), 0);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kDataErr);
+    CHECK(r.status().message().find("missing") != std::string::npos);
+    CHECK(s.Data() == before);
+  }
+  SECTION("a journal file with records but no manifest is refused") {
+    REQUIRE(::unlink((JournalDirFor(s.path) + "/manifest").c_str()) == 0);
+    Result<DatasetLock> lock = DatasetLock::Acquire(s.path, true);
+    REQUIRE(lock.ok());
+    Result<RollBackReport> r = RollBack(s.path, lock->fd(), 0);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find("manifest is missing") != std::string::npos);
+  }
   REQUIRE(RemoveJournalDir(s.path).ok());
 }
 
@@ -222,20 +284,84 @@ TEST_CASE("Journal: RollBack refuses a journal written for another file") {
   Scratch s;
   s.Write(Bytes(2000, 4));
   REQUIRE(CreateJournalDir(s.path).ok());
-  DatasetIdentity other = Identity(s.path);
-  other.ino += 1;
-  auto w = JournalWriter::Create(s.path, other, 1, 0);
+  auto w = JournalWriter::Create(s.path, Identity(s.path), 1, 0);
   REQUIRE(w.ok());
   JournalAndChange(w->get(), s.path, 0, 500, 'z');
   w->reset();
-  const std::string before = s.Data();
-  Result<DatasetLock> lock = DatasetLock::Acquire(s.path, true);
+  // The data and its journal copied beside another name: another inode.
+  const std::string other = s.path + ".copy";
+  REQUIRE(std::system(("cp '" + s.path + "' '" + other + "' && cp -a '" + JournalDirFor(s.path) +
+                       "' '" + JournalDirFor(other) + "'")
+                          .c_str()) == 0);
+  const std::string before = s.Read(other);
+  Result<DatasetLock> lock = DatasetLock::Acquire(other, true);
   REQUIRE(lock.ok());
-  Result<RollBackReport> r = RollBack(s.path, lock->fd(), 0);
+  Result<RollBackReport> r = RollBack(other, lock->fd(), 0);
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().message().find("another file") != std::string::npos);
-  CHECK(s.Data() == before);
+  CHECK(s.Read(other) == before);
   REQUIRE(RemoveJournalDir(s.path).ok());
+}
+
+TEST_CASE("Journal: private folder, the dataset's permission bits, found through links") {
+  Scratch s;
+  s.Write(Bytes(2000, 5));
+  REQUIRE(::chmod(s.path.c_str(), 0640) == 0);
+  const std::string link = s.path + ".link", hard = s.path + ".hard";
+  REQUIRE(::symlink(s.path.c_str(), link.c_str()) == 0);
+  REQUIRE(::link(s.path.c_str(), hard.c_str()) == 0);
+  CHECK(JournalDirFor(link) == JournalDirFor(s.path));
+  REQUIRE(CreateJournalDir(link).ok());
+  auto w = JournalWriter::Create(link, Identity(link), 1, 0);
+  REQUIRE(w.ok());
+  JournalAndChange(w->get(), s.path, 0, 700, 'q');
+  struct stat st;
+  REQUIRE(::stat(JournalDirFor(s.path).c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  REQUIRE(::stat((*w)->path().c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0640);
+  w->reset();
+  // Through the hard link (its own name has no journal) the journal is found.
+  FileDescriptor fd(::open(hard.c_str(), O_RDONLY));
+  Result<std::string> found = FindJournal(hard, fd.get());
+  REQUIRE(found.ok());
+  CHECK(*found == JournalDirFor(s.path));
+  CHECK(CheckNoStaleJournal(hard).code() == Code::kDataErr);
+  CHECK(CheckNoStaleJournal(link).code() == Code::kDataErr);
+  // A folder writable by others is not trusted.
+  REQUIRE(::chmod(JournalDirFor(s.path).c_str(), 0777) == 0);
+  const Status st_untrusted = CheckNoStaleJournal(s.path);
+  CHECK(st_untrusted.code() == Code::kNoPerm);
+  CHECK(st_untrusted.message().find("writable by group or others") != std::string::npos);
+  REQUIRE(::chmod(JournalDirFor(s.path).c_str(), 0700) == 0);
+  Result<DatasetLock> lock = DatasetLock::Acquire(hard, true);
+  REQUIRE(lock.ok());
+  REQUIRE(RollBack(hard, lock->fd(), 0).ok());
+  CHECK(s.Data() == Bytes(2000, 5));
+  CHECK_FALSE(JournalExists(s.path));
+}
+
+TEST_CASE("Journal: the commit never follows a planted .committed symlink") {
+  Scratch s;
+  s.Write(Bytes(100, 6));
+  const std::string precious = s.path + ".precious";
+  REQUIRE(::mkdir(precious.c_str(), 0700) == 0);
+  std::ofstream(precious + "/keep", std::ios::binary) << "keep";
+  const std::string planted = JournalDirFor(s.path) + jfmt::kCommittedSuffix;
+  REQUIRE(::symlink(precious.c_str(), planted.c_str()) == 0);
+  REQUIRE(::symlink(precious.c_str(), (planted + "-0123456789abcdef").c_str()) == 0);
+  REQUIRE(CreateJournalDir(s.path).ok());
+  REQUIRE(RemoveJournalDir(s.path).ok());
+  CHECK(s.Read(precious + "/keep") == "keep");
+  CHECK_FALSE(JournalExists(s.path));
+  // The journal folder itself as a symlink: refused, not followed.
+  REQUIRE(::symlink(precious.c_str(), JournalDirFor(s.path).c_str()) == 0);
+  CHECK(CheckNoStaleJournal(s.path).code() == Code::kNoPerm);
+  CHECK(CreateJournalDir(s.path).code() == Code::kNoPerm);
+  CHECK(RemoveJournalDir(s.path).code() == Code::kNoPerm);
+  CHECK(s.Read(precious + "/keep") == "keep");
+  struct stat st;
+  CHECK(::lstat(JournalDirFor(s.path).c_str(), &st) == 0);  // left where it was
 }
 
 TEST_CASE("Journal: the journal_enospc hook fails an append with kCantCreate") {
