@@ -201,6 +201,15 @@ Status UntrustedError(const std::string& what, const std::string& why) {
                                   "(remove it yourself if you trust nothing in it)");
 }
 
+// "a symbolic link" or "not a folder": what `name` in `dirfd` is, for an
+// open that O_NOFOLLOW or O_DIRECTORY refused.
+std::string KindOf(int dirfd, const std::string& name) {
+  struct stat st;
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+    return "a symbolic link";
+  return "not a folder";
+}
+
 // Opens `name` in folder `dirfd` (or the path `name` when dirfd is
 // AT_FDCWD) without following a symlink, without blocking, and checks it is
 // a trusted folder or regular file. ENOENT comes back as kNoInput.
@@ -209,8 +218,8 @@ Result<FileDescriptor> OpenTrusted(int dirfd, const std::string& name, const std
   const int fd = ::openat(dirfd, name.c_str(),
                           flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
   if (fd < 0) {
-    if (errno == ELOOP) return UntrustedError(what, "a symbolic link");
-    if (errno == ENOTDIR && dir) return UntrustedError(what, "not a folder");
+    if (errno == ELOOP || (errno == ENOTDIR && dir))
+      return UntrustedError(what, KindOf(dirfd, name));
     return FromErrno(errno, what, Code::kIoErr);
   }
   FileDescriptor out(fd);
@@ -269,7 +278,7 @@ Status RemoveTreeAt(int parent, const std::string& name, const std::string& what
   if (fd < 0) {
     if (errno == ENOENT) return Status::OK();
     if (errno == ELOOP || errno == ENOTDIR)
-      return Error(Code::kNoPerm, what + ": not a folder (a symbolic link or a file): left alone");
+      return Error(Code::kNoPerm, what + ": " + KindOf(parent, name) + ": left alone");
     return FromErrno(errno, what, Code::kIoErr);
   }
   FileDescriptor dir(fd);

@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 import mmtest as mm
+from journal_util import RECORDS_START, counted, crc32c, masked, records_of
 
 KILLS_PER_SCENARIO = 12
 RNG = random.Random(20261121)
@@ -174,61 +175,6 @@ for title, kind, order, workers, launch, fault, analyses in SCENARIOS:
 
     mm.add_test("crash: %d SIGKILLs during %s; recover restores the sha256" % (KILLS_PER_SCENARIO, title),
                 crash_scenario)
-
-
-def crc32c(data):
-    table = crc32c.table
-    if table is None:
-        table = crc32c.table = []
-        for i in range(256):
-            c = i
-            for _ in range(8):
-                c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-            table.append(c)
-    c = 0xFFFFFFFF
-    for byte in data:
-        c = (c >> 8) ^ table[(c ^ byte) & 0xFF]
-    return c ^ 0xFFFFFFFF
-
-
-crc32c.table = None
-
-
-def masked(c):
-    return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-RECORDS_START = 96  # file header (64) and two count slots (16 each): docs/JOURNAL_FORMAT.md
-
-
-def counted(path):
-    """The record count of a journal file: its newest valid count slot."""
-    with open(path, "rb") as f:
-        head = f.read(RECORDS_START)
-    best = None
-    for off in (64, 80):
-        slot = head[off:off + 16]
-        if len(slot) == 16 and struct.unpack("<I", slot[8:12])[0] == 0x544E434D and \
-                struct.unpack("<I", slot[12:16])[0] == masked(crc32c(slot[:12])):
-            best = max(best or 0, struct.unpack("<Q", slot[:8])[0])
-    return best
-
-
-def records_of(path):
-    """[(position, length)] of the records of a journal file (docs/JOURNAL_FORMAT.md)."""
-    out = []
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        pos = RECORDS_START
-        while pos + 40 <= size:
-            f.seek(pos)
-            h = f.read(40)
-            length = struct.unpack("<Q", h[24:32])[0]
-            if pos + 40 + length > size:
-                break
-            out.append((pos, length))
-            pos += 40 + length
-    return out
 
 
 def killed_journal(d):
