@@ -181,8 +181,11 @@ uint64_t RandomNonce() {
 
 // ---------------------------------------------------------------- trust
 
-// Owners a journal may have: the dataset's owner or this process's user.
-bool TrustedOwner(uid_t uid, uid_t data_owner) { return uid == data_owner || uid == ::geteuid(); }
+// Owners a journal may have: the dataset's owner, this process's user, or
+// root (who could change the dataset anyway).
+bool TrustedOwner(uid_t uid, uid_t data_owner) {
+  return uid == data_owner || uid == ::geteuid() || uid == 0;
+}
 
 // Why `st` (of `what`) cannot be a journal mmrun wrote, or "" when it can.
 std::string Untrusted(const struct stat& st, uid_t data_owner, bool dir) {
@@ -190,7 +193,7 @@ std::string Untrusted(const struct stat& st, uid_t data_owner, bool dir) {
     return dir ? "not a folder" : "not a regular file";
   if (!TrustedOwner(st.st_uid, data_owner))
     return "owned by uid " + std::to_string(st.st_uid) + ", neither the dataset's owner (uid " +
-           std::to_string(data_owner) + ") nor you (uid " + std::to_string(::geteuid()) + ")";
+           std::to_string(data_owner) + "), you (uid " + std::to_string(::geteuid()) + ") nor root";
   if (st.st_mode & (S_IWGRP | S_IWOTH)) return "writable by group or others";
   return "";
 }
@@ -268,7 +271,8 @@ Result<std::vector<std::string>> ListJournalNames(int dirfd, const std::string& 
 
 // Removes folder `name` of the open folder `parent` and the plain files in
 // it, never following a symlink: the folder is opened with O_NOFOLLOW and
-// must be a real folder owned by this user or the dataset's owner; its
+// must be a real folder owned by this user (or, for root, by the
+// dataset's owner); its
 // entries are unlinked relative to that descriptor (a sub-folder is
 // refused). A missing folder is fine.
 Status RemoveTreeAt(int parent, const std::string& name, const std::string& what,
@@ -283,7 +287,7 @@ Status RemoveTreeAt(int parent, const std::string& name, const std::string& what
   }
   FileDescriptor dir(fd);
   MM_ASSIGN_OR_RETURN(struct stat st, StatFd(fd, what));
-  if (!TrustedOwner(st.st_uid, data_owner))
+  if (st.st_uid != ::geteuid() && !(st.st_uid == data_owner && ::geteuid() == 0))
     return Error(Code::kNoPerm,
                  what + ": owned by uid " + std::to_string(st.st_uid) + ", not by you: left alone");
   MM_ASSIGN_OR_RETURN(std::vector<std::string> names,

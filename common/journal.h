@@ -58,8 +58,8 @@ Result<DatasetIdentity> IdentityOf(int fd, const std::string& path);
 Result<std::string> FindJournal(const std::string& dataset_path, int data_fd);
 
 // A journal folder is trusted only when it is a real folder (opened with
-// O_NOFOLLOW, never through a symlink) owned by the dataset's owner or by
-// this process's user, and not writable by group or others; the same holds
+// O_NOFOLLOW, never through a symlink) owned by the dataset's owner, by
+// this process's user or by root, and not writable by group or others; the same holds
 // for every file read from it. Errors: kNoPerm naming `dir` and why.
 Status CheckJournalTrusted(const std::string& dir, int data_fd);
 
@@ -73,8 +73,10 @@ Status CheckJournalTrusted(const std::string& dir, int data_fd);
 Status CreateJournalDir(const std::string& dataset_path);
 // The commit: renames the folder to a fresh R.mmrun-journal.committed-<hex>
 // name, makes that durable, then deletes it with openat/unlinkat (never
-// following a symlink, refusing a folder not owned by this user or the
-// dataset's owner). A missing folder is not an error.
+// following a symlink; only a folder owned by this process's user, or by
+// the dataset's owner when run as root). A missing folder is not an error;
+// anything else under the journal's name (a symlink, a foreign folder) is
+// kNoPerm and left alone.
 Status RemoveJournalDir(const std::string& dataset_path);
 
 // DIR/w<pid>-a<analysis>.jnl: the journal file of worker `pid` for the
