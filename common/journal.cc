@@ -200,8 +200,8 @@ std::string Untrusted(const struct stat& st, uid_t data_owner, bool dir) {
 
 Status UntrustedError(const std::string& what, const std::string& why) {
   return Error(Code::kNoPerm, what + ": " + why +
-                                  ": not a journal mmrun wrote for you; refused, nothing restored "
-                                  "(remove it yourself if you trust nothing in it)");
+                                  ": not a journal mmrun wrote for you; refused "
+                                  "(remove it if you do not trust it)");
 }
 
 // "a symbolic link" or "not a folder": what `name` in `dirfd` is, for an
