@@ -271,10 +271,9 @@ Result<std::vector<std::string>> ListJournalNames(int dirfd, const std::string& 
 
 // Removes folder `name` of the open folder `parent` and the plain files in
 // it, never following a symlink: the folder is opened with O_NOFOLLOW and
-// must be a real folder owned by this user (or, for root, by the
-// dataset's owner); its
-// entries are unlinked relative to that descriptor (a sub-folder is
-// refused). A missing folder is fine.
+// must be a real folder owned by this user (or, for root, by the dataset's
+// owner); its entries are unlinked relative to that descriptor (a
+// sub-folder is refused). A missing folder is fine.
 Status RemoveTreeAt(int parent, const std::string& name, const std::string& what,
                     uid_t data_owner) {
   const int fd =
@@ -853,7 +852,8 @@ Result<RollBackReport> RollBack(const std::string& dataset_path, int data_fd, in
                      p + ": cut inside its header (the journal is truncated)" + nothing);
       continue;  // its worker died creating it: it never held a record
     }
-    if (!f.records.empty() && !listed)
+    if (!listed && f.records.empty()) continue;  // died before listing itself: nothing to restore
+    if (!listed)
       return Error(Code::kDataErr,
                    p + ": holds records but is not listed in the journal's manifest" +
                        std::string(manifest.present ? "" : " (the manifest is missing)") +
