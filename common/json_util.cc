@@ -269,18 +269,25 @@ Status CheckSeal(const Json& doc, const std::string& what) {
 Result<std::string> ReadRegularFile(const std::string& path, const std::string& what, uint64_t max_bytes,
                                     Code bad) {
   if (path.find('\0') != std::string::npos) return Error(bad, what + ": the path holds a NUL byte");
-  MM_ASSIGN_OR_RETURN(FileDescriptor fd, FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr));
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, what, Code::kIoErr);
-  if (!S_ISREG(st.st_mode)) {
-    const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
-                       : S_ISFIFO(st.st_mode) ? "a FIFO"
-                       : S_ISSOCK(st.st_mode) ? "a socket"
-                       : S_ISCHR(st.st_mode)  ? "a character device"
-                       : S_ISBLK(st.st_mode)  ? "a block device"
-                                              : "not a regular file";
+  auto not_regular = [&](mode_t mode) {
+    const char* kind = S_ISDIR(mode)    ? "a directory"
+                       : S_ISFIFO(mode) ? "a FIFO"
+                       : S_ISSOCK(mode) ? "a socket"
+                       : S_ISCHR(mode)  ? "a character device"
+                       : S_ISBLK(mode)  ? "a block device"
+                                        : "something else";
     return Error(bad, what + ": is " + kind + ", not a regular file");
+  };
+  struct stat st;
+  Result<FileDescriptor> opened = FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr);
+  if (!opened.ok()) {
+    // A socket cannot be opened at all (ENXIO): say what it is.
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular(st.st_mode);
+    return opened.status();
   }
+  const FileDescriptor fd = std::move(*opened);
+  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, what, Code::kIoErr);
+  if (!S_ISREG(st.st_mode)) return not_regular(st.st_mode);
   if (static_cast<uint64_t>(st.st_size) > max_bytes)
     return Error(bad, what + ": " + std::to_string(st.st_size) + " bytes, more than the limit of " +
                           std::to_string(max_bytes));

@@ -38,10 +38,10 @@ Result<FileDescriptor> TakeRunLock(const std::string& path) {
   Result<FileDescriptor> opened =
       FileDescriptor::Open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0600, Code::kCantCreate);
   if (!opened.ok()) {
-    // ELOOP: a symbolic link; EACCES: e.g. another user's file in a sticky
-    // folder (fs.protected_regular). Say whose file it is.
+    // ELOOP: a symbolic link; EISDIR: a folder; EACCES: e.g. another user's
+    // file in a sticky folder (fs.protected_regular). Say what and whose.
     struct stat st;
-    if (::lstat(path.c_str(), &st) == 0 && (S_ISLNK(st.st_mode) || st.st_uid != ::geteuid()))
+    if (::lstat(path.c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()))
       return Refuse(path, st);
     return opened.status().WithContext("--lock");
   }
