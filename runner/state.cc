@@ -129,35 +129,15 @@ Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify,
   const std::string what = "--state " + path;
   MM_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(path, what, kMaxDocumentBytes, Code::kCantCreate));
   const std::string hint = " (delete it to start over)";
-  Result<Json> parsed = ParseJson(text, what, Code::kDataErr);
+  Result<Json> parsed = ParseState(text, what);
   if (!parsed.ok()) return Error(Code::kDataErr, parsed.status().message() + hint);
   const Json& s = *parsed;
   Loaded l;
-  if (!s.is_object() || !s.contains("format") || s["format"] != "mmrun-state")
-    return Error(Code::kDataErr, what + ": not an mmrun state file (no \"format\": \"mmrun-state\")" + hint);
-  if (!s.contains("version") || s["version"] != kStateFormatVersion) {
-    l.discard = "state format version " + (s.contains("version") ? s["version"].dump() : "?") +
-                ", this mmrun reads " + std::to_string(kStateFormatVersion);
+  if (s["version"] != kStateFormatVersion) {
+    l.discard = "state format version " + s["version"].dump() + ", this mmrun reads " +
+                std::to_string(kStateFormatVersion);
     return l;
   }
-  Status fields = CheckFields(s,
-                              {{"/config", JsonKind::kObject},
-                               {"/dataset", JsonKind::kObject},
-                               {"/rows", JsonKind::kUnsigned},
-                               {"/complete_blocks", JsonKind::kUnsigned},
-                               {"/verify_run", JsonKind::kUnsigned},
-                               {"/block_checksums", JsonKind::kString},
-                               {"/tail", JsonKind::kObject},
-                               {"/tail/rows", JsonKind::kArray},
-                               {"/tail/rows/0", JsonKind::kUnsigned},
-                               {"/tail/rows/1", JsonKind::kUnsigned},
-                               {"/tail/checksum", JsonKind::kString},
-                               {"/nodes", JsonKind::kArray},
-                               {"/checksum", JsonKind::kString}},
-                              what, Code::kDataErr);
-  if (!fields.ok()) return Error(Code::kDataErr, fields.message() + hint);
-  Status sealed = CheckSeal(s, what);
-  if (!sealed.ok()) return Error(Code::kDataErr, sealed.message() + hint);
   auto malformed = [&](const std::string& key) {
     return Error(Code::kDataErr, what + ": key '" + key + "' does not match the rest of the state" + hint);
   };
@@ -209,6 +189,31 @@ Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify,
 }
 
 }  // namespace
+
+Result<Json> ParseState(const std::string& text, const std::string& what) {
+  MM_ASSIGN_OR_RETURN(Json s, ParseJson(text, what, Code::kDataErr));
+  if (!s.is_object() || !s.contains("format") || s["format"] != "mmrun-state")
+    return Error(Code::kDataErr, what + ": not an mmrun state file (no \"format\": \"mmrun-state\")");
+  MM_RETURN_IF_ERROR(CheckFields(s, {{"/version", JsonKind::kInt}}, what, Code::kDataErr));
+  if (s["version"] != kStateFormatVersion) return s;
+  MM_RETURN_IF_ERROR(CheckFields(s,
+                                 {{"/config", JsonKind::kObject},
+                                  {"/dataset", JsonKind::kObject},
+                                  {"/rows", JsonKind::kUnsigned},
+                                  {"/complete_blocks", JsonKind::kUnsigned},
+                                  {"/verify_run", JsonKind::kUnsigned},
+                                  {"/block_checksums", JsonKind::kString},
+                                  {"/tail", JsonKind::kObject},
+                                  {"/tail/rows", JsonKind::kArray},
+                                  {"/tail/rows/0", JsonKind::kUnsigned},
+                                  {"/tail/rows/1", JsonKind::kUnsigned},
+                                  {"/tail/checksum", JsonKind::kString},
+                                  {"/nodes", JsonKind::kArray},
+                                  {"/checksum", JsonKind::kString}},
+                                 what, Code::kDataErr));
+  MM_RETURN_IF_ERROR(CheckSeal(s, what));
+  return s;
+}
 
 Status CheckIncremental(const Plan& plan) {
   MM_RETURN_IF_ERROR(CheckSinglePass(plan, "--state"));

@@ -42,6 +42,13 @@ struct IncrementalStats {
   int64_t rows_read = 0;          // rows scanned by this run
 };
 
+// Parses the text of the state file `what` and checks every key's type
+// and its checksum seal. Errors (kDataErr naming `what` and the key): not
+// JSON, not a state, a key missing or of the wrong type, a broken seal. A
+// state of another format version is returned unchecked (its "version"
+// differs) for the caller to discard.
+Result<Json> ParseState(const std::string& text, const std::string& what);
+
 // --state needs single-pass read-only analyses (CheckSinglePass) and a
 // dataset whose configured shape has -1 on the row axis (axis 0 for C
 // order, the last for F). Errors: kConfig naming the key.
