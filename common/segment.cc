@@ -241,6 +241,12 @@ void Segment::PrepareSlot(uint32_t slot, uint32_t attempt, uint64_t row_begin, u
 
 Result<std::string> Segment::ReadPlan() const {
   const Header* h = header();
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) return FromErrno(errno, "segment " + name_, Code::kIoErr);
+  // Bounded by the segment's size before anything is allocated.
+  if (h->plan_offset > static_cast<uint64_t>(st.st_size) ||
+      h->plan_bytes > static_cast<uint64_t>(st.st_size) - h->plan_offset)
+    return Error(Code::kDataErr, "segment " + name_ + ": plan out of bounds");
   std::string plan(h->plan_bytes, '\0');
   MM_RETURN_IF_ERROR(PReadAll(fd_.get(), plan.data(), plan.size(), h->plan_offset, "segment " + name_));
   if (Checksum64(plan.data(), plan.size()) != h->plan_checksum)
