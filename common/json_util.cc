@@ -138,9 +138,12 @@ int NestingDepth(const std::string& text, int limit) {
   bool in_string = false, escaped = false;
   for (const char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') {
@@ -157,26 +160,40 @@ int NestingDepth(const std::string& text, int limit) {
 
 const char* KindName(JsonKind k) {
   switch (k) {
-    case JsonKind::kString: return "a string";
-    case JsonKind::kInt: return "an integer";
-    case JsonKind::kUnsigned: return "a non-negative integer";
-    case JsonKind::kNumber: return "a number";
-    case JsonKind::kBool: return "true or false";
-    case JsonKind::kObject: return "an object";
-    case JsonKind::kArray: return "an array";
+    case JsonKind::kString:
+      return "a string";
+    case JsonKind::kInt:
+      return "an integer";
+    case JsonKind::kUnsigned:
+      return "a non-negative integer";
+    case JsonKind::kNumber:
+      return "a number";
+    case JsonKind::kBool:
+      return "true or false";
+    case JsonKind::kObject:
+      return "an object";
+    case JsonKind::kArray:
+      return "an array";
   }
   return "?";
 }
 
 bool HasKind(const Json& j, JsonKind k) {
   switch (k) {
-    case JsonKind::kString: return j.is_string();
-    case JsonKind::kInt: return j.is_number_integer();
-    case JsonKind::kUnsigned: return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
-    case JsonKind::kNumber: return j.is_number();
-    case JsonKind::kBool: return j.is_boolean();
-    case JsonKind::kObject: return j.is_object();
-    case JsonKind::kArray: return j.is_array();
+    case JsonKind::kString:
+      return j.is_string();
+    case JsonKind::kInt:
+      return j.is_number_integer();
+    case JsonKind::kUnsigned:
+      return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
+    case JsonKind::kNumber:
+      return j.is_number();
+    case JsonKind::kBool:
+      return j.is_boolean();
+    case JsonKind::kObject:
+      return j.is_object();
+    case JsonKind::kArray:
+      return j.is_array();
   }
   return false;
 }
@@ -198,7 +215,8 @@ std::string KeyName(const std::string& pointer) {
 }
 
 std::string NulIn(const Json& j, const std::string& where) {
-  if (j.is_string()) return j.get_ref<const std::string&>().find('\0') != std::string::npos ? where : "";
+  if (j.is_string())
+    return j.get_ref<const std::string&>().find('\0') != std::string::npos ? where : "";
   if (j.is_object()) {
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string key = where.empty() ? it.key() : where + "." + it.key();
@@ -225,7 +243,8 @@ std::string SealedText(const Json& doc) {
 
 std::string FindNulString(const Json& j) { return NulIn(j, ""); }
 
-Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields, const std::string& what, Code code) {
+Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields,
+                   const std::string& what, Code code) {
   for (const JsonField& f : fields) {
     const std::string p = f.pointer;
     // Walked by hand: json_pointer lookups throw on a path through a scalar.
@@ -234,7 +253,8 @@ Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields, con
     for (size_t pos = 1; present && pos <= p.size();) {
       const size_t next = std::min(p.find('/', pos), p.size());
       const std::string token = p.substr(pos, next - pos);
-      const bool index = !token.empty() && token.size() < 10 && token.find_first_not_of("0123456789") == std::string::npos;
+      const bool index = !token.empty() && token.size() < 10 &&
+                         token.find_first_not_of("0123456789") == std::string::npos;
       if (node->is_object() && node->contains(token))
         node = &(*node)[token];
       else if (node->is_array() && index && std::stoul(token) < node->size())
@@ -245,8 +265,8 @@ Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields, con
     }
     if (!present) return Error(code, what + ": key '" + KeyName(p) + "' is missing");
     if (!HasKind(*node, f.kind))
-      return Error(code, what + ": key '" + KeyName(p) + "' must be " + KindName(f.kind) + ", got " +
-                             node->type_name());
+      return Error(code, what + ": key '" + KeyName(p) + "' must be " + KindName(f.kind) +
+                             ", got " + node->type_name());
   }
   return Status::OK();
 }
@@ -262,12 +282,13 @@ Status CheckSeal(const Json& doc, const std::string& what) {
     return Error(Code::kDataErr, what + ": no \"checksum\" (not written by this mmrun, or edited)");
   const std::string text = SealedText(doc);
   if (doc["checksum"].get<std::string>() != ChecksumHex(Checksum64(text.data(), text.size())))
-    return Error(Code::kDataErr, what + ": checksum mismatch: the file was changed after mmrun wrote it");
+    return Error(Code::kDataErr,
+                 what + ": checksum mismatch: the file was changed after mmrun wrote it");
   return Status::OK();
 }
 
-Result<std::string> ReadRegularFile(const std::string& path, const std::string& what, uint64_t max_bytes,
-                                    Code bad) {
+Result<std::string> ReadRegularFile(const std::string& path, const std::string& what,
+                                    uint64_t max_bytes, Code bad) {
   if (path.find('\0') != std::string::npos) return Error(bad, what + ": the path holds a NUL byte");
   auto not_regular = [&](mode_t mode) {
     const char* kind = S_ISDIR(mode)    ? "a directory"
@@ -279,7 +300,8 @@ Result<std::string> ReadRegularFile(const std::string& path, const std::string& 
     return Error(bad, what + ": is " + kind + ", not a regular file");
   };
   struct stat st;
-  Result<FileDescriptor> opened = FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr);
+  Result<FileDescriptor> opened =
+      FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr);
   if (!opened.ok()) {
     // A socket cannot be opened at all (ENXIO): say what it is.
     if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular(st.st_mode);
@@ -300,14 +322,16 @@ Result<std::string> ReadRegularFile(const std::string& path, const std::string& 
     if (n < 0) return FromErrno(errno, what, Code::kIoErr);
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
-    if (text.size() > max_bytes) return Error(bad, what + ": grew past the limit of " + std::to_string(max_bytes) + " bytes");
+    if (text.size() > max_bytes)
+      return Error(bad, what + ": grew past the limit of " + std::to_string(max_bytes) + " bytes");
   }
   return text;
 }
 
 Result<Json> ParseJson(const std::string& text, const std::string& what, Code code) {
   if (NestingDepth(text, kMaxJsonDepth) > kMaxJsonDepth)
-    return Error(code, what + ": invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return Error(code, what + ": invalid JSON: nested deeper than " +
+                           std::to_string(kMaxJsonDepth) + " levels");
   try {
     return Json::parse(text);
   } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400

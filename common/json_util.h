@@ -49,8 +49,8 @@ Result<Json> ParseJson(const std::string& text, const std::string& what, Code co
 // starting with `what`: missing -> kNoInput; EACCES -> kNoPerm; not a
 // regular file (FIFO, socket, device, directory) or larger than
 // `max_bytes` -> `bad`; read errors -> kIoErr.
-Result<std::string> ReadRegularFile(const std::string& path, const std::string& what, uint64_t max_bytes,
-                                    Code bad);
+Result<std::string> ReadRegularFile(const std::string& path, const std::string& what,
+                                    uint64_t max_bytes, Code bad);
 
 // The first string (object key or value) of `j` holding a NUL byte, as a key
 // path such as "analyses[0].output"; "" when there is none. Such a string
@@ -66,7 +66,8 @@ struct JsonField {
 // Checks that each field exists with its kind (kInt: any integer; kUnsigned:
 // an integer >= 0). Error of kind `code`: "<what>: key 'plan.config_dir'
 // must be a string, got number".
-Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields, const std::string& what, Code code);
+Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields,
+                   const std::string& what, Code code);
 
 // Seals a document that mmrun writes and reads back (part and state files):
 // SealDocument sets the member "checksum" to ChecksumHex of the compact dump

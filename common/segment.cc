@@ -1,7 +1,5 @@
 #include "common/segment.h"
 
-#include "common/fault.h"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -15,6 +13,7 @@
 #include <ctime>
 #include <random>
 
+#include "common/fault.h"
 
 namespace mm {
 
@@ -141,7 +140,8 @@ Result<Segment> Segment::Open(const std::string& name) {
 
 Status Segment::MapTable(uint64_t bytes, Code otherwise) {
   // Mapped through the descriptor already checked, never reopened by name.
-  void* p = ::mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
+  void* p =
+      ::mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
   if (p == MAP_FAILED) return FromErrno(errno, "segment " + name_ + ": cannot map", otherwise);
   table_ = p;
   table_bytes_ = static_cast<size_t>(bytes);
@@ -153,7 +153,9 @@ namespace {
 // Why the /dev/shm entry open as `fd` (or failing with `open_errno`) is not
 // a segment of this user that may be read; "" when it is one.
 std::string NotOurSegment(int fd, int open_errno, struct stat* st) {
-  if (fd < 0) return open_errno == ELOOP ? "a symbolic link" : std::string("cannot open: ") + std::strerror(open_errno);
+  if (fd < 0)
+    return open_errno == ELOOP ? "a symbolic link"
+                               : std::string("cannot open: ") + std::strerror(open_errno);
   if (::fstat(fd, st) != 0) return std::string("cannot stat: ") + std::strerror(errno);
   if (S_ISFIFO(st->st_mode)) return "a FIFO";
   if (S_ISDIR(st->st_mode)) return "a directory";
@@ -178,15 +180,18 @@ void Segment::RemoveStale(bool quiet) {
     if (n.compare(0, prefix.size(), prefix) != 0) continue;
     // O_NONBLOCK: a FIFO planted under this user's prefix must not block
     // (the caller may have signals blocked); O_NOFOLLOW: never a link.
-    const int fd = ::openat(::dirfd(dir), n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    const int fd =
+        ::openat(::dirfd(dir), n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     const int open_errno = errno;
     FileDescriptor guard(fd);
     struct stat st;
     const std::string why = NotOurSegment(fd, open_errno, &st);
     if (!why.empty()) {
       if (!quiet)
-        std::fprintf(stderr, "mmrun: warning: /dev/shm/%s: %s, not a segment of this user; leaving it alone\n",
-                     n.c_str(), why.c_str());
+        std::fprintf(
+            stderr,
+            "mmrun: warning: /dev/shm/%s: %s, not a segment of this user; leaving it alone\n",
+            n.c_str(), why.c_str());
       continue;
     }
     Header h;

@@ -1,16 +1,16 @@
 #include "runner/commands.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <chrono>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <limits.h>
+#include <optional>
 
 #include "common/dataset.h"
 #include "common/dataset_lock.h"
@@ -130,12 +130,12 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
   RunArgs r;
   po::options_description opts;
   std::string workers, retries, timeout;
-  opts.add_options()("workers,w", po::value<std::string>(&workers))("launch", po::value<std::string>(&r.launch))(
-      "output,o", po::value<std::string>(&r.output))("progress", po::value<double>()->implicit_value(10.0))(
-      "quiet,q", po::bool_switch(&r.quiet))("timeout", po::value<std::string>(&timeout))(
-      "retries", po::value<std::string>(&retries))("lock", po::value<std::string>(&r.lock))(
-      "shard", po::value<std::string>())("state", po::value<std::string>(&r.state))(
-      "verify", po::bool_switch(&r.verify))(
+  opts.add_options()("workers,w", po::value<std::string>(&workers))(
+      "launch", po::value<std::string>(&r.launch))("output,o", po::value<std::string>(&r.output))(
+      "progress", po::value<double>()->implicit_value(10.0))("quiet,q", po::bool_switch(&r.quiet))(
+      "timeout", po::value<std::string>(&timeout))("retries", po::value<std::string>(&retries))(
+      "lock", po::value<std::string>(&r.lock))("shard", po::value<std::string>())(
+      "state", po::value<std::string>(&r.state))("verify", po::bool_switch(&r.verify))(
       "config", po::value<std::vector<std::string>>());
   po::variables_map vm;
   MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, "config", &vm));
@@ -229,10 +229,11 @@ Status Run(const std::vector<std::string>& args) {
   MM_ASSIGN_OR_RETURN(Segment segment, Segment::Create(static_cast<uint32_t>(std::max(1, slots))));
   ProcessLauncher launcher(launch == "spawn", WorkerExecutable(), child_mask);
   IncrementalStats incremental;
-  Result<Json> results = a.shard            ? RunShard(*plan, *a.shard, settings, segment, launcher)
-                         : !a.state.empty() ? RunIncremental(*plan, a.state, settings, a.quiet, a.verify, segment, launcher,
-                                                             &incremental)
-                                            : RunPasses(*plan, settings, segment, launcher);
+  Result<Json> results = a.shard ? RunShard(*plan, *a.shard, settings, segment, launcher)
+                         : !a.state.empty()
+                             ? RunIncremental(*plan, a.state, settings, a.quiet, a.verify, segment,
+                                              launcher, &incremental)
+                             : RunPasses(*plan, settings, segment, launcher);
   progress.Finish();
   if (!results.ok()) return guard.Fail(results.status());  // rolls an interrupted transform back
   Json doc = Json::object();

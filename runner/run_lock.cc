@@ -22,21 +22,25 @@ std::string Owner(uid_t uid) {
 }
 
 const char* KindOf(mode_t mode) {
-  return S_ISLNK(mode) ? "a symbolic link" : S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO"
-         : S_ISREG(mode) ? "a file" : "a special file";
+  return S_ISLNK(mode)    ? "a symbolic link"
+         : S_ISDIR(mode)  ? "a directory"
+         : S_ISFIFO(mode) ? "a FIFO"
+         : S_ISREG(mode)  ? "a file"
+                          : "a special file";
 }
 
 Status Refuse(const std::string& path, const struct stat& st) {
-  return Error(Code::kNoPerm, "--lock " + path + ": " + KindOf(st.st_mode) + " owned by " + Owner(st.st_uid) +
-                                  "; a lock file must be a regular file of your own (put it in a folder only "
-                                  "you can write: $XDG_RUNTIME_DIR or ~/.cache)");
+  return Error(Code::kNoPerm,
+               "--lock " + path + ": " + KindOf(st.st_mode) + " owned by " + Owner(st.st_uid) +
+                   "; a lock file must be a regular file of your own (put it in a folder only "
+                   "you can write: $XDG_RUNTIME_DIR or ~/.cache)");
 }
 
 }  // namespace
 
 Result<FileDescriptor> TakeRunLock(const std::string& path) {
-  Result<FileDescriptor> opened =
-      FileDescriptor::Open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0600, Code::kCantCreate);
+  Result<FileDescriptor> opened = FileDescriptor::Open(
+      path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0600, Code::kCantCreate);
   if (!opened.ok()) {
     // ELOOP: a symbolic link; EISDIR: a folder; EACCES: e.g. another user's
     // file in a sticky folder (fs.protected_regular). Say what and whose.
@@ -56,7 +60,8 @@ Result<FileDescriptor> TakeRunLock(const std::string& path) {
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   if (::fcntl(fd.get(), F_SETLK, &fl) != 0) {
-    if (errno != EACCES && errno != EAGAIN) return FromErrno(errno, "--lock " + path + ": lock", Code::kIoErr);
+    if (errno != EACCES && errno != EAGAIN)
+      return FromErrno(errno, "--lock " + path + ": lock", Code::kIoErr);
     struct flock probe;
     std::memset(&probe, 0, sizeof probe);
     probe.l_type = F_WRLCK;

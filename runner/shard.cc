@@ -179,8 +179,9 @@ Result<Part> ParsePart(const std::string& text, const std::string& path) {
   const Json& d = p.doc;
   if (!d.is_object() || !d.contains("format") || d["format"] != "mmrun-part")
     return Error(Code::kDataErr,
-                 what + ": not an mmrun part file (no \"format\": \"mmrun-part\"; write "
-                        "parts with mmrun --shard I/N -o FILE)");
+                 what +
+                     ": not an mmrun part file (no \"format\": \"mmrun-part\"; write "
+                     "parts with mmrun --shard I/N -o FILE)");
   if (!d.contains("version") || !d["version"].is_number_integer() ||
       d["version"].get<int64_t>() != kPartFormatVersion)
     return Error(Code::kDataErr,
@@ -230,7 +231,8 @@ Result<Part> ParsePart(const std::string& text, const std::string& path) {
 namespace {
 
 Result<Part> ReadPart(const std::string& path) {
-  MM_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(path, "part " + path, kMaxDocumentBytes, Code::kDataErr));
+  MM_ASSIGN_OR_RETURN(std::string text,
+                      ReadRegularFile(path, "part " + path, kMaxDocumentBytes, Code::kDataErr));
   return ParsePart(text, path);
 }
 
@@ -256,8 +258,9 @@ Result<std::unique_ptr<Plan>> PlanOfConfig(const Part& first, const std::vector<
   if (!config.ok()) return config.status().WithContext("part " + first.path + " names its config");
   const std::string canonical = nlohmann::json::parse(config->dump()).dump();
   if (canonical != first.doc["config"].dump())
-    return Error(Code::kDataErr, "part " + first.path + ": its config differs from " + config_path +
-                                     " (the config changed since the shards ran; rerun every shard)");
+    return Error(Code::kDataErr,
+                 "part " + first.path + ": its config differs from " + config_path +
+                     " (the config changed since the shards ran; rerun every shard)");
   Json plan_json = first.doc["plan"];
   plan_json["config"] = *config;
   plan_json["config_dir"] = DirName(config_path);
@@ -266,8 +269,9 @@ Result<std::unique_ptr<Plan>> PlanOfConfig(const Part& first, const std::vector<
   const Json expect = (*built)->ToJson(0);
   for (const Part& p : parts)
     if (p.doc["plan"] != expect)
-      return Error(Code::kDataErr, "part " + p.path + ": its plan differs from the plan of " + config_path + " (" +
-                                       FirstDifference(p.doc["plan"], expect) + ")");
+      return Error(Code::kDataErr, "part " + p.path + ": its plan differs from the plan of " +
+                                       config_path + " (" + FirstDifference(p.doc["plan"], expect) +
+                                       ")");
   return built;
 }
 

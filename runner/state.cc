@@ -61,10 +61,12 @@ Result<uint64_t> RangeChecksum(const Plan& plan, uint64_t elem_begin, uint64_t e
     const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, end - pos));
     size_t have = 0;
     while (have < want) {
-      const ssize_t got = ::pread(fd, buf.data() + have, want - have, static_cast<off_t>(pos + have));
+      const ssize_t got =
+          ::pread(fd, buf.data() + have, want - have, static_cast<off_t>(pos + have));
       if (got < 0 && errno == EINTR) continue;
       if (got < 0) return FromErrno(errno, plan.dataset.path + ": read", Code::kIoErr);
-      if (got == 0) return Error(Code::kIoErr, plan.dataset.path + ": the file shrank while being read");
+      if (got == 0)
+        return Error(Code::kIoErr, plan.dataset.path + ": the file shrank while being read");
       have += static_cast<size_t>(got);
     }
     digests.push_back(Checksum64(buf.data(), want));
@@ -104,7 +106,8 @@ struct Loaded {
 };
 
 Result<std::vector<uint64_t>> ParseChecksums(const std::string& hex, int64_t count) {
-  if (count < 0 || hex.size() != static_cast<uint64_t>(count) * 16) return Error(Code::kDataErr, "");
+  if (count < 0 || hex.size() != static_cast<uint64_t>(count) * 16)
+    return Error(Code::kDataErr, "");
   std::vector<uint64_t> out(static_cast<size_t>(count));
   for (size_t i = 0; i < out.size(); ++i) {
     uint64_t v = 0;
@@ -127,7 +130,8 @@ Result<std::vector<uint64_t>> ParseChecksums(const std::string& hex, int64_t cou
 // compared with their recorded checksums; on success `tree` holds the nodes.
 Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify, NodeTree* tree) {
   const std::string what = "--state " + path;
-  MM_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(path, what, kMaxDocumentBytes, Code::kCantCreate));
+  MM_ASSIGN_OR_RETURN(std::string text,
+                      ReadRegularFile(path, what, kMaxDocumentBytes, Code::kCantCreate));
   const std::string hint = " (delete it to start over)";
   Result<Json> parsed = ParseState(text, what);
   if (!parsed.ok()) return Error(Code::kDataErr, parsed.status().message() + hint);
@@ -139,7 +143,8 @@ Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify,
     return l;
   }
   auto malformed = [&](const std::string& key) {
-    return Error(Code::kDataErr, what + ": key '" + key + "' does not match the rest of the state" + hint);
+    return Error(Code::kDataErr,
+                 what + ": key '" + key + "' does not match the rest of the state" + hint);
   };
   if (s["config"].dump() != CanonicalConfig(plan)) {
     l.discard = "the config changed";
@@ -152,7 +157,8 @@ Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify,
   const int64_t rows_old = s["rows"].get<int64_t>();
   const int64_t rows_now = plan.dataset.layout.rows();
   if (rows_now < rows_old) {
-    l.discard = "the file shrank from " + std::to_string(rows_old) + " to " + std::to_string(rows_now) + " rows";
+    l.discard = "the file shrank from " + std::to_string(rows_old) + " to " +
+                std::to_string(rows_now) + " rows";
     return l;
   }
   const int64_t c = s["complete_blocks"].get<int64_t>();
@@ -174,10 +180,11 @@ Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify,
     }
   }
   const uint64_t re = plan.dataset.layout.row_elements();
-  MM_ASSIGN_OR_RETURN(uint64_t h,
-                      RangeChecksum(plan, static_cast<uint64_t>(t0) * re, static_cast<uint64_t>(t1) * re));
+  MM_ASSIGN_OR_RETURN(uint64_t h, RangeChecksum(plan, static_cast<uint64_t>(t0) * re,
+                                                static_cast<uint64_t>(t1) * re));
   if (ChecksumHex(h) != tail["checksum"].get<std::string>()) {
-    l.discard = "rows already seen changed (rows [" + std::to_string(t0) + ", " + std::to_string(t1) + ") differ)";
+    l.discard = "rows already seen changed (rows [" + std::to_string(t0) + ", " +
+                std::to_string(t1) + ") differ)";
     return l;
   }
   Status st = PushNodes(plan, 0, s["nodes"], what, Code::kDataErr, tree);
@@ -193,7 +200,8 @@ Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify,
 Result<Json> ParseState(const std::string& text, const std::string& what) {
   MM_ASSIGN_OR_RETURN(Json s, ParseJson(text, what, Code::kDataErr));
   if (!s.is_object() || !s.contains("format") || s["format"] != "mmrun-state")
-    return Error(Code::kDataErr, what + ": not an mmrun state file (no \"format\": \"mmrun-state\")");
+    return Error(Code::kDataErr,
+                 what + ": not an mmrun state file (no \"format\": \"mmrun-state\")");
   MM_RETURN_IF_ERROR(CheckFields(s, {{"/version", JsonKind::kInt}}, what, Code::kDataErr));
   if (s["version"] != kStateFormatVersion) return s;
   MM_RETURN_IF_ERROR(CheckFields(s,
@@ -248,7 +256,8 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
       tree = NodeTree();
       info->state = "discarded";
       if (!quiet)
-        std::fprintf(stderr, "mmrun: warning: --state %s: %s; discarding it and reading every row\n",
+        std::fprintf(stderr,
+                     "mmrun: warning: --state %s: %s; discarding it and reading every row\n",
                      path.c_str(), old.discard.c_str());
       old = Loaded();
     }
@@ -304,7 +313,8 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
   state["complete_blocks"] = complete;
   state["verify_run"] = info->state == "reused" ? old.run + 1 : 0;
   state["block_checksums"] = std::move(hex);
-  state["tail"] = Json{{"rows", Json::array({tail_row, rows})}, {"checksum", ChecksumHex(tail_sum)}};
+  state["tail"] =
+      Json{{"rows", Json::array({tail_row, rows})}, {"checksum", ChecksumHex(tail_sum)}};
   state["nodes"] = std::move(state_nodes);
   SealDocument(&state);
   MM_RETURN_IF_ERROR(WriteFileAtomically(path, state.dump() + "\n"));
