@@ -158,45 +158,24 @@ int NestingDepth(const std::string& text, int limit) {
   return deepest;
 }
 
-const char* KindName(JsonKind k) {
-  switch (k) {
-    case JsonKind::kString:
-      return "a string";
-    case JsonKind::kInt:
-      return "an integer";
-    case JsonKind::kUnsigned:
-      return "a non-negative integer";
-    case JsonKind::kNumber:
-      return "a number";
-    case JsonKind::kBool:
-      return "true or false";
-    case JsonKind::kObject:
-      return "an object";
-    case JsonKind::kArray:
-      return "an array";
-  }
-  return "?";
-}
-
-bool HasKind(const Json& j, JsonKind k) {
-  switch (k) {
-    case JsonKind::kString:
-      return j.is_string();
-    case JsonKind::kInt:
-      return j.is_number_integer();
-    case JsonKind::kUnsigned:
-      return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
-    case JsonKind::kNumber:
-      return j.is_number();
-    case JsonKind::kBool:
-      return j.is_boolean();
-    case JsonKind::kObject:
-      return j.is_object();
-    case JsonKind::kArray:
-      return j.is_array();
-  }
-  return false;
-}
+// Each JsonKind's name in messages and its test, in enum order.
+struct KindInfo {
+  const char* name;
+  bool (*has)(const Json& j);
+};
+constexpr KindInfo kKinds[] = {
+    {"a string", [](const Json& j) { return j.is_string(); }},
+    {"an integer", [](const Json& j) { return j.is_number_integer(); }},
+    {"a non-negative integer",
+     [](const Json& j) {
+       return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
+     }},
+    {"a number", [](const Json& j) { return j.is_number(); }},
+    {"true or false", [](const Json& j) { return j.is_boolean(); }},
+    {"an object", [](const Json& j) { return j.is_object(); }},
+    {"an array", [](const Json& j) { return j.is_array(); }},
+};
+const KindInfo& Kind(JsonKind k) { return kKinds[static_cast<int>(k)]; }
 
 // "/plan/config_dir" -> "plan.config_dir"; "/a/0" -> "a[0]".
 std::string KeyName(const std::string& pointer) {
@@ -264,8 +243,8 @@ Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields,
       pos = next + 1;
     }
     if (!present) return Error(code, what + ": key '" + KeyName(p) + "' is missing");
-    if (!HasKind(*node, f.kind))
-      return Error(code, what + ": key '" + KeyName(p) + "' must be " + KindName(f.kind) +
+    if (!Kind(f.kind).has(*node))
+      return Error(code, what + ": key '" + KeyName(p) + "' must be " + Kind(f.kind).name +
                              ", got " + node->type_name());
   }
   return Status::OK();
