@@ -97,6 +97,10 @@ Status CheckKeys(const Json& obj, const std::vector<std::string>& known, const s
 
 Result<Config> ParseConfig(const Json& j, const std::string& dir) {
   if (!j.is_object()) return Error(Code::kConfig, "config: must be a JSON object");
+  // A NUL would silently cut a path at every system call.
+  if (const std::string key = FindNulString(j); !key.empty())
+    return KeyError(key, "holds a NUL byte");
+  if (dir.find('\0') != std::string::npos) return KeyError("config_dir", "holds a NUL byte");
   MM_RETURN_IF_ERROR(CheckKeys(j, {"dataset", "analyses", "output", "workers", "launch", "timeout", "retries"}, ""));
   Config c;
   c.dir = dir;
@@ -156,16 +160,9 @@ Result<Config> ParseConfig(const Json& j, const std::string& dir) {
 }
 
 Result<Json> ReadConfigJson(const std::string& path) {
-  MM_ASSIGN_OR_RETURN(FileDescriptor fd, FileDescriptor::Open(path, O_RDONLY, 0, Code::kIoErr));
-  std::string text;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FromErrno(errno, path, Code::kIoErr);
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
+  // Never blocks (O_NONBLOCK) and reads only a regular file of bounded size.
+  MM_ASSIGN_OR_RETURN(std::string text,
+                      ReadRegularFile(path, path, kMaxConfigBytes, Code::kConfig));
   return ParseJson(text, path, Code::kConfig);
 }
 

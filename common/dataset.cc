@@ -129,8 +129,9 @@ Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints) {
       p.format = "npy";
       return Open(p);
     }();
-    if (probe.ok() || probe.status().code() == Code::kNoInput || probe.status().code() == Code::kNoPerm ||
-        spec.shape)
+    if (probe.ok() || probe.status().code() == Code::kNoInput ||
+        probe.status().code() == Code::kNoPerm || spec.shape ||
+        FileHasNpyMagic(path))  // a .npy's own error, not a guess as bytes
       return probe;
     spec.dtype = "u1";
     MM_ASSIGN_OR_RETURN(uint64_t size, FileSize(path));

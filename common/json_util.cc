@@ -1,7 +1,15 @@
 #include "common/json_util.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <limits>
+
+#include "common/checksum.h"
+#include "common/files.h"
 
 namespace mm {
 
@@ -121,7 +129,188 @@ std::string DumpDocument(const Json& j) {
   return out;
 }
 
+namespace {
+
+// The deepest nesting of arrays and objects in `text`, outside strings;
+// stops counting past `limit`.
+int NestingDepth(const std::string& text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// Each JsonKind's name in messages and its test, in enum order.
+struct KindInfo {
+  const char* name;
+  bool (*has)(const Json& j);
+};
+constexpr KindInfo kKinds[] = {
+    {"a string", [](const Json& j) { return j.is_string(); }},
+    {"an integer", [](const Json& j) { return j.is_number_integer(); }},
+    {"a non-negative integer",
+     [](const Json& j) {
+       return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
+     }},
+    {"a number", [](const Json& j) { return j.is_number(); }},
+    {"true or false", [](const Json& j) { return j.is_boolean(); }},
+    {"an object", [](const Json& j) { return j.is_object(); }},
+    {"an array", [](const Json& j) { return j.is_array(); }},
+};
+const KindInfo& Kind(JsonKind k) { return kKinds[static_cast<int>(k)]; }
+
+// "/plan/config_dir" -> "plan.config_dir"; "/a/0" -> "a[0]".
+std::string KeyName(const std::string& pointer) {
+  std::string out;
+  size_t pos = 1;
+  while (pos <= pointer.size()) {
+    const size_t next = std::min(pointer.find('/', pos), pointer.size());
+    const std::string part = pointer.substr(pos, next - pos);
+    if (!part.empty() && part.find_first_not_of("0123456789") == std::string::npos)
+      out += "[" + part + "]";
+    else
+      out += (out.empty() ? "" : ".") + part;
+    pos = next + 1;
+  }
+  return out;
+}
+
+std::string NulIn(const Json& j, const std::string& where) {
+  if (j.is_string())
+    return j.get_ref<const std::string&>().find('\0') != std::string::npos ? where : "";
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string key = where.empty() ? it.key() : where + "." + it.key();
+      if (it.key().find('\0') != std::string::npos) return key;
+      std::string found = NulIn(it.value(), key);
+      if (!found.empty()) return found;
+    }
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) {
+      std::string found = NulIn(j[i], where + "[" + std::to_string(i) + "]");
+      if (!found.empty()) return found;
+    }
+  }
+  return "";
+}
+
+std::string SealedText(const Json& doc) {
+  Json copy = doc;
+  copy.erase("checksum");
+  return copy.dump();
+}
+
+}  // namespace
+
+std::string FindNulString(const Json& j) { return NulIn(j, ""); }
+
+Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields,
+                   const std::string& what, Code code) {
+  for (const JsonField& f : fields) {
+    const std::string p = f.pointer;
+    // Walked by hand: json_pointer lookups throw on a path through a scalar.
+    const Json* node = &doc;
+    bool present = true;
+    for (size_t pos = 1; present && pos <= p.size();) {
+      const size_t next = std::min(p.find('/', pos), p.size());
+      const std::string token = p.substr(pos, next - pos);
+      const bool index = !token.empty() && token.size() < 10 &&
+                         token.find_first_not_of("0123456789") == std::string::npos;
+      if (node->is_object() && node->contains(token))
+        node = &(*node)[token];
+      else if (node->is_array() && index && std::stoul(token) < node->size())
+        node = &(*node)[std::stoul(token)];
+      else
+        present = false;
+      pos = next + 1;
+    }
+    if (!present) return Error(code, what + ": key '" + KeyName(p) + "' is missing");
+    if (!Kind(f.kind).has(*node))
+      return Error(code, what + ": key '" + KeyName(p) + "' must be " + Kind(f.kind).name +
+                             ", got " + node->type_name());
+  }
+  return Status::OK();
+}
+
+void SealDocument(Json* doc) {
+  doc->erase("checksum");
+  const std::string text = doc->dump();
+  (*doc)["checksum"] = ChecksumHex(Checksum64(text.data(), text.size()));
+}
+
+Status CheckSeal(const Json& doc, const std::string& what) {
+  if (!doc.is_object() || !doc.contains("checksum") || !doc["checksum"].is_string())
+    return Error(Code::kDataErr, what + ": no \"checksum\" (not written by this mmrun, or edited)");
+  const std::string text = SealedText(doc);
+  if (doc["checksum"].get<std::string>() != ChecksumHex(Checksum64(text.data(), text.size())))
+    return Error(Code::kDataErr,
+                 what + ": checksum mismatch: the file was changed after mmrun wrote it");
+  return Status::OK();
+}
+
+Result<std::string> ReadRegularFile(const std::string& path, const std::string& what,
+                                    uint64_t max_bytes, Code bad) {
+  if (path.find('\0') != std::string::npos) return Error(bad, what + ": the path holds a NUL byte");
+  auto not_regular = [&](mode_t mode) {
+    const char* kind = S_ISDIR(mode)    ? "a directory"
+                       : S_ISFIFO(mode) ? "a FIFO"
+                       : S_ISSOCK(mode) ? "a socket"
+                       : S_ISCHR(mode)  ? "a character device"
+                       : S_ISBLK(mode)  ? "a block device"
+                                        : "something else";
+    return Error(bad, what + ": is " + kind + ", not a regular file");
+  };
+  struct stat st;
+  Result<FileDescriptor> opened =
+      FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr);
+  if (!opened.ok()) {
+    // A socket cannot be opened at all (ENXIO): say what it is.
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular(st.st_mode);
+    return opened.status();
+  }
+  const FileDescriptor fd = std::move(*opened);
+  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, what, Code::kIoErr);
+  if (!S_ISREG(st.st_mode)) return not_regular(st.st_mode);
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
+    return Error(bad, what + ": " + std::to_string(st.st_size) + " bytes, more than the limit of " +
+                          std::to_string(max_bytes));
+  std::string text;
+  text.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno(errno, what, Code::kIoErr);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > max_bytes)
+      return Error(bad, what + ": grew past the limit of " + std::to_string(max_bytes) + " bytes");
+  }
+  return text;
+}
+
 Result<Json> ParseJson(const std::string& text, const std::string& what, Code code) {
+  if (NestingDepth(text, kMaxJsonDepth) > kMaxJsonDepth)
+    return Error(code, what + ": invalid JSON: nested deeper than " +
+                           std::to_string(kMaxJsonDepth) + " levels");
   try {
     return Json::parse(text);
   } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400

@@ -7,6 +7,8 @@
 // thousand lanes stays readable.
 #pragma once
 
+#include <cstdint>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -29,7 +31,50 @@ Result<int128> JsonToInt128(const Json& j);
 // The document as mmrun prints it, ending in a newline.
 std::string DumpDocument(const Json& j);
 
+// Limits on every JSON document mmrun reads (configs, part and state files,
+// the plan a worker reads from the segment, slot payloads): deeper nesting
+// or a larger file is refused before parsing, so no input can exhaust the
+// stack or the memory.
+constexpr int kMaxJsonDepth = 256;
+constexpr uint64_t kMaxConfigBytes = uint64_t{16} << 20;
+constexpr uint64_t kMaxDocumentBytes = uint64_t{1} << 30;  // parts and states
+
 // Parses JSON text; errors are kind `code` with "what: position: reason".
+// Nesting deeper than kMaxJsonDepth is an error of kind `code` too.
 Result<Json> ParseJson(const std::string& text, const std::string& what, Code code);
+
+// The whole content of the regular file `path`. It is opened with
+// O_NONBLOCK (a FIFO or a device never blocks the caller, even with signals
+// blocked) and checked with fstat before anything is read. Errors, each
+// starting with `what`: missing -> kNoInput; EACCES -> kNoPerm; not a
+// regular file (FIFO, socket, device, directory) or larger than
+// `max_bytes` -> `bad`; read errors -> kIoErr.
+Result<std::string> ReadRegularFile(const std::string& path, const std::string& what,
+                                    uint64_t max_bytes, Code bad);
+
+// The first string (object key or value) of `j` holding a NUL byte, as a key
+// path such as "analyses[0].output"; "" when there is none. Such a string
+// would be cut at the NUL by every system call.
+std::string FindNulString(const Json& j);
+
+// Expected JSON types for CheckFields.
+enum class JsonKind { kString, kInt, kUnsigned, kNumber, kBool, kObject, kArray };
+struct JsonField {
+  const char* pointer;  // RFC 6901 pointer, e.g. "/plan/config_dir"
+  JsonKind kind;
+};
+// Checks that each field exists with its kind (kInt: any integer; kUnsigned:
+// an integer >= 0). Error of kind `code`: "<what>: key 'plan.config_dir'
+// must be a string, got number".
+Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields,
+                   const std::string& what, Code code);
+
+// Seals a document that mmrun writes and reads back (part and state files):
+// SealDocument sets the member "checksum" to ChecksumHex of the compact dump
+// of the document without it; CheckSeal recomputes it. A parsed document
+// dumps to the same bytes as the one sealed, so any change of a value, key
+// or order is caught. CheckSeal errors: kDataErr "<what>: ...".
+void SealDocument(Json* doc);
+Status CheckSeal(const Json& doc, const std::string& what);
 
 }  // namespace mm

@@ -1,5 +1,7 @@
 #include "common/npy.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -384,6 +386,17 @@ ssize_t PreadFully(int fd, char* buf, size_t n, uint64_t offset) {
 
 bool HasNpyMagic(std::string_view prefix) {
   return prefix.size() >= kMagic.size() && prefix.substr(0, kMagic.size()) == kMagic;
+}
+
+bool FileHasNpyMagic(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  char buf[6];
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  const bool read = regular && ::pread(fd, buf, sizeof buf, 0) == static_cast<ssize_t>(sizeof buf);
+  ::close(fd);
+  return read && HasNpyMagic(std::string_view(buf, sizeof buf));
 }
 
 Result<NpyHeader> ParseNpyHeader(std::string_view prefix) {

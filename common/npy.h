@@ -42,6 +42,10 @@ constexpr size_t kNpyMaxHeaderBytes = 1 << 20;
 
 // True when `prefix` starts with "\x93NUMPY".
 bool HasNpyMagic(std::string_view prefix);
+// True when the regular file at `path` starts with "\x93NUMPY" (opened
+// O_NONBLOCK; false for anything that cannot be read). Lets a caller that
+// probes "is it a .npy?" report a .npy's own error instead of guessing.
+bool FileHasNpyMagic(const std::string& path);
 
 // Parses a .npy header from the first bytes of a file. `prefix` may be longer
 // than the header (the data that follows is ignored).

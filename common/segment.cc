@@ -1,7 +1,5 @@
 #include "common/segment.h"
 
-#include "common/fault.h"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -10,15 +8,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <random>
 
-#include <boost/interprocess/shared_memory_object.hpp>
+#include "common/fault.h"
 
 namespace mm {
-
-namespace bip = boost::interprocess;
 
 namespace {
 
@@ -27,15 +24,6 @@ using segfmt::SlotEntry;
 
 uint64_t RoundUp(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
 uint64_t TableBytes(uint32_t slots) { return segfmt::kHeaderBytes + RoundUp(uint64_t{slots} * segfmt::kSlotEntryBytes, segfmt::kAlign); }
-
-uint64_t Mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
 
 uint64_t EntryChecksum(const SlotEntry& e) {
   const uint64_t fields[] = {e.attempt, e.row_begin, e.row_end, e.payload_bytes, e.payload_checksum};
@@ -69,22 +57,6 @@ Status PReadAll(int fd, char* data, size_t n, uint64_t off, const std::string& w
 
 }  // namespace
 
-uint64_t Checksum64(const void* data, size_t n) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  uint64_t h = 0x6a09e667f3bcc909ULL ^ n;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h = (h ^ (w * 0x9e3779b97f4a7c15ULL));
-    h = ((h << 31) | (h >> 33)) * 0x87c37b91114253d5ULL;
-  }
-  uint64_t tail = 0;
-  for (size_t k = 0; i + k < n; ++k) tail |= uint64_t{p[i + k]} << (8 * k);
-  h ^= tail * 0x4cf5ad432745937fULL;
-  return Mix64(h);
-}
-
 Segment::Segment(Segment&& o) noexcept { *this = std::move(o); }
 
 Segment& Segment::operator=(Segment&& o) noexcept {
@@ -92,7 +64,11 @@ Segment& Segment::operator=(Segment&& o) noexcept {
     if (owner_ && !name_.empty()) ::shm_unlink(name_.c_str());
     name_ = std::move(o.name_);
     fd_ = std::move(o.fd_);
-    table_.swap(o.table_);
+    if (table_ != nullptr) ::munmap(table_, table_bytes_);
+    table_ = o.table_;
+    table_bytes_ = o.table_bytes_;
+    o.table_ = nullptr;
+    o.table_bytes_ = 0;
     owner_ = o.owner_;
     o.owner_ = false;
     o.name_.clear();
@@ -101,6 +77,7 @@ Segment& Segment::operator=(Segment&& o) noexcept {
 }
 
 Segment::~Segment() {
+  if (table_ != nullptr) ::munmap(table_, table_bytes_);
   if (owner_ && !name_.empty()) ::shm_unlink(name_.c_str());
 }
 
@@ -129,12 +106,7 @@ Result<Segment> Segment::Create(uint32_t slots) {
     return FromErrno(errno, "segment " + seg.name_ + ": ftruncate", Code::kCantCreate);
   const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(table));
   if (err != 0) return FromErrno(err, "cannot reserve shared segment /dev/shm" + seg.name_, Code::kCantCreate);
-  try {
-    bip::shared_memory_object shm(bip::open_only, seg.name_.c_str() + 1, bip::read_write);
-    seg.table_ = bip::mapped_region(shm, bip::read_write, 0, table);
-  } catch (const bip::interprocess_exception& e) {
-    return Error(Code::kCantCreate, "segment " + seg.name_ + ": cannot map: " + e.what());
-  }
+  MM_RETURN_IF_ERROR(seg.MapTable(table, Code::kCantCreate));
   Header* h = seg.header();
   std::memset(h, 0, table);
   h->version = segfmt::kVersion;
@@ -147,13 +119,14 @@ Result<Segment> Segment::Create(uint32_t slots) {
 
 Result<Segment> Segment::Open(const std::string& name) {
   Segment seg;
-  const int fd = ::shm_open(name.c_str(), O_RDWR | O_NOFOLLOW, 0);
+  // O_NONBLOCK: a FIFO put in the segment's place never blocks the worker.
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK, 0);
   if (fd < 0) return FromErrno(errno, "cannot open shared segment " + name, Code::kIoErr);
   seg.fd_ = FileDescriptor(fd);
   seg.name_ = name;
   struct stat st;
   if (::fstat(fd, &st) != 0) return FromErrno(errno, "segment " + name, Code::kIoErr);
-  if (st.st_uid != ::getuid() || (st.st_mode & 0077) != 0)
+  if (!S_ISREG(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 0077) != 0)
     return Error(Code::kNoPerm, "segment " + name + ": not owned by this user with mode 0600; refusing it");
   Header probe;
   MM_RETURN_IF_ERROR(PReadAll(fd, reinterpret_cast<char*>(&probe), sizeof probe, 0, "segment " + name));
@@ -161,27 +134,66 @@ Result<Segment> Segment::Open(const std::string& name) {
     return Error(Code::kDataErr, "segment " + name + ": bad magic or version");
   const uint64_t table = TableBytes(probe.slots);
   if (static_cast<uint64_t>(st.st_size) < table) return Error(Code::kDataErr, "segment " + name + ": truncated");
-  try {
-    bip::shared_memory_object shm(bip::open_only, name.c_str() + 1, bip::read_write);
-    seg.table_ = bip::mapped_region(shm, bip::read_write, 0, table);
-  } catch (const bip::interprocess_exception& e) {
-    return Error(Code::kIoErr, "segment " + name + ": cannot map: " + e.what());
-  }
+  MM_RETURN_IF_ERROR(seg.MapTable(table, Code::kIoErr));
   return seg;
 }
 
-void Segment::RemoveStale() {
+Status Segment::MapTable(uint64_t bytes, Code otherwise) {
+  // Mapped through the descriptor already checked, never reopened by name.
+  void* p =
+      ::mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
+  if (p == MAP_FAILED) return FromErrno(errno, "segment " + name_ + ": cannot map", otherwise);
+  table_ = p;
+  table_bytes_ = static_cast<size_t>(bytes);
+  return Status::OK();
+}
+
+namespace {
+
+// Why the /dev/shm entry open as `fd` (or failing with `open_errno`) is not
+// a segment of this user that may be read; "" when it is one.
+std::string NotOurSegment(int fd, int open_errno, struct stat* st) {
+  if (fd < 0)
+    return open_errno == ELOOP ? "a symbolic link"
+                               : std::string("cannot open: ") + std::strerror(open_errno);
+  if (::fstat(fd, st) != 0) return std::string("cannot stat: ") + std::strerror(errno);
+  if (S_ISFIFO(st->st_mode)) return "a FIFO";
+  if (S_ISDIR(st->st_mode)) return "a directory";
+  if (!S_ISREG(st->st_mode)) return "not a regular file";
+  if (st->st_uid != ::getuid()) return "owned by uid " + std::to_string(st->st_uid);
+  if ((st->st_mode & 07777) != 0600) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st->st_mode & 07777));
+    return std::string("mode ") + mode + ", not 0600";
+  }
+  return "";
+}
+
+}  // namespace
+
+void Segment::RemoveStale(bool quiet) {
   DIR* dir = ::opendir("/dev/shm");
   if (dir == nullptr) return;
   const std::string prefix = std::string(segfmt::kNamePrefix) + std::to_string(::getuid()) + "-";
   while (struct dirent* e = ::readdir(dir)) {
     const std::string n = e->d_name;
     if (n.compare(0, prefix.size(), prefix) != 0) continue;
-    const int fd = ::shm_open(("/" + n).c_str(), O_RDONLY | O_NOFOLLOW, 0);
-    if (fd < 0) continue;
+    // O_NONBLOCK: a FIFO planted under this user's prefix must not block
+    // (the caller may have signals blocked); O_NOFOLLOW: never a link.
+    const int fd =
+        ::openat(::dirfd(dir), n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    const int open_errno = errno;
     FileDescriptor guard(fd);
     struct stat st;
-    if (::fstat(fd, &st) != 0 || st.st_uid != ::getuid()) continue;
+    const std::string why = NotOurSegment(fd, open_errno, &st);
+    if (!why.empty()) {
+      if (!quiet)
+        std::fprintf(
+            stderr,
+            "mmrun: warning: /dev/shm/%s: %s, not a segment of this user; leaving it alone\n",
+            n.c_str(), why.c_str());
+      continue;
+    }
     Header h;
     bool dead = false;
     if (::pread(fd, &h, sizeof h, 0) == static_cast<ssize_t>(sizeof h) && h.magic == segfmt::kMagic) {
@@ -189,13 +201,15 @@ void Segment::RemoveStale() {
     } else {
       dead = std::time(nullptr) - st.st_mtime > 600;  // never finished its header
     }
+    // /dev/shm is sticky: only this user (or root) can rename or remove the
+    // entry just checked, so the name still means that file.
     if (dead) ::shm_unlink(("/" + n).c_str());
   }
   ::closedir(dir);
 }
 
 SlotEntry* Segment::entry(uint32_t slot) const {
-  return reinterpret_cast<SlotEntry*>(static_cast<char*>(table_.get_address()) + entry_offset(slot));
+  return reinterpret_cast<SlotEntry*>(static_cast<char*>(table_) + entry_offset(slot));
 }
 
 uint64_t Segment::payload_offset(uint32_t slot) const {
@@ -232,6 +246,12 @@ void Segment::PrepareSlot(uint32_t slot, uint32_t attempt, uint64_t row_begin, u
 
 Result<std::string> Segment::ReadPlan() const {
   const Header* h = header();
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) return FromErrno(errno, "segment " + name_, Code::kIoErr);
+  // Bounded by the segment's size before anything is allocated.
+  if (h->plan_offset > static_cast<uint64_t>(st.st_size) ||
+      h->plan_bytes > static_cast<uint64_t>(st.st_size) - h->plan_offset)
+    return Error(Code::kDataErr, "segment " + name_ + ": plan out of bounds");
   std::string plan(h->plan_bytes, '\0');
   MM_RETURN_IF_ERROR(PReadAll(fd_.get(), plan.data(), plan.size(), h->plan_offset, "segment " + name_));
   if (Checksum64(plan.data(), plan.size()) != h->plan_checksum)

@@ -16,15 +16,12 @@
 #include <functional>
 #include <string>
 
-#include <boost/interprocess/mapped_region.hpp>
-
+#include "common/checksum.h"
 #include "common/files.h"
 #include "common/segment_format.h"
 #include "common/status.h"
 
 namespace mm {
-
-uint64_t Checksum64(const void* data, size_t n);
 
 class Segment {
  public:
@@ -37,8 +34,13 @@ class Segment {
   static Result<Segment> Create(uint32_t slots);
   // Worker: the segment `name`, which must belong to this uid.
   static Result<Segment> Open(const std::string& name);
-  // Removes segments of this uid whose creator process is gone.
-  static void RemoveStale();
+  // Removes segments of this uid whose creator process is gone. Every name
+  // with this uid's prefix is opened O_NOFOLLOW|O_NONBLOCK and checked with
+  // fstat before it is read: anything that is not a regular file owned by
+  // this user with mode 0600 (a FIFO, symlink, directory, another user's
+  // file) is left alone with one "mmrun: warning:" line (none if `quiet`).
+  // Never blocks.
+  static void RemoveStale(bool quiet);
 
   const std::string& name() const { return name_; }
   uint32_t slots() const { return header()->slots; }
@@ -69,17 +71,19 @@ class Segment {
   void CorruptPayloadForTest(uint32_t slot);
 
  private:
-  segfmt::Header* header() const { return static_cast<segfmt::Header*>(table_.get_address()); }
+  segfmt::Header* header() const { return static_cast<segfmt::Header*>(table_); }
   segfmt::SlotEntry* entry(uint32_t slot) const;
   uint64_t entry_offset(uint32_t slot) const { return segfmt::kHeaderBytes + slot * segfmt::kSlotEntryBytes; }
   uint64_t payload_offset(uint32_t slot) const;
+  Status MapTable(uint64_t bytes, Code otherwise);
   Status Lock(uint32_t slot, bool write) const;
   void Unlock(uint32_t slot) const;
   Status WriteSlot(uint32_t slot, uint32_t attempt, uint32_t state, const std::string& payload);
 
   std::string name_;
   FileDescriptor fd_;
-  boost::interprocess::mapped_region table_;  // header + slot table
+  void* table_ = nullptr;  // header + slot table, mmap'ed from fd_
+  size_t table_bytes_ = 0;
   bool owner_ = false;
 };
 

@@ -1,16 +1,16 @@
 #include "runner/commands.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <chrono>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <limits.h>
+#include <optional>
 
 #include "common/dataset.h"
 #include "common/dataset_lock.h"
@@ -21,6 +21,7 @@
 #include "runner/coordinator.h"
 #include "runner/launcher.h"
 #include "runner/progress.h"
+#include "runner/run_lock.h"
 #include "runner/shard.h"
 #include "runner/state.h"
 
@@ -57,11 +58,15 @@ Options of a run (a flag overrides the same key in the config):
   -q, --quiet            nothing on stderr but errors
       --timeout SECS     kill and retry a worker that runs longer
       --retries N        times a failed worker's rows are run again (1)
-      --lock FILE        hold an exclusive lock on FILE; exit 75 if held
+      --lock FILE        hold an exclusive lock on FILE; exit 75 if held. FILE
+                         must be your own regular file (else 77): keep it in
+                         $XDG_RUNTIME_DIR or ~/.cache, not a shared /tmp
       --shard I/N|auto   run shard I of N (auto: from the SLURM job array) and
                          write a part file for `mmrun merge` (-o, else stdout)
       --state FILE       incremental run over an append-only dataset (shape
                          with -1): read only rows added since the last run
+      --verify           with --state: re-read every old row and compare it
+                         with the state's checksums (else 1/16 of them per run)
 
 Exit codes: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 worker failed,
 73 cannot create output, 74 I/O error, 75 locked, 77 permission denied,
@@ -107,27 +112,6 @@ std::string WorkerExecutable() {
   return DirName(buf) + "/mmworker";
 }
 
-// Holds an exclusive record lock on `path` for the life of the process.
-Result<FileDescriptor> TakeRunLock(const std::string& path) {
-  MM_ASSIGN_OR_RETURN(FileDescriptor fd, FileDescriptor::Open(path, O_RDWR | O_CREAT, 0644, Code::kCantCreate));
-  struct flock fl;
-  std::memset(&fl, 0, sizeof fl);
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  if (::fcntl(fd.get(), F_SETLK, &fl) != 0) {
-    if (errno != EACCES && errno != EAGAIN) return FromErrno(errno, path + ": lock", Code::kIoErr);
-    struct flock probe;
-    std::memset(&probe, 0, sizeof probe);
-    probe.l_type = F_WRLCK;
-    probe.l_whence = SEEK_SET;
-    std::string holder;
-    if (::fcntl(fd.get(), F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK)
-      holder = " (pid " + std::to_string(probe.l_pid) + ")";
-    return Error(Code::kLocked, "--lock " + path + ": held by another run" + holder);
-  }
-  return fd;
-}
-
 struct RunArgs {
   std::string config;
   int workers = 0;  // 0: config or default
@@ -139,17 +123,19 @@ struct RunArgs {
   double progress_secs = 10;
   std::optional<ShardSpec> shard;  // --shard (runner/shard.h)
   std::string state;               // --state FILE (runner/state.h)
+  bool verify = false;             // --verify: check every old block of the state
 };
 
 Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
   RunArgs r;
   po::options_description opts;
   std::string workers, retries, timeout;
-  opts.add_options()("workers,w", po::value<std::string>(&workers))("launch", po::value<std::string>(&r.launch))(
-      "output,o", po::value<std::string>(&r.output))("progress", po::value<double>()->implicit_value(10.0))(
-      "quiet,q", po::bool_switch(&r.quiet))("timeout", po::value<std::string>(&timeout))(
-      "retries", po::value<std::string>(&retries))("lock", po::value<std::string>(&r.lock))(
-      "shard", po::value<std::string>())("state", po::value<std::string>(&r.state))(
+  opts.add_options()("workers,w", po::value<std::string>(&workers))(
+      "launch", po::value<std::string>(&r.launch))("output,o", po::value<std::string>(&r.output))(
+      "progress", po::value<double>()->implicit_value(10.0))("quiet,q", po::bool_switch(&r.quiet))(
+      "timeout", po::value<std::string>(&timeout))("retries", po::value<std::string>(&retries))(
+      "lock", po::value<std::string>(&r.lock))("shard", po::value<std::string>())(
+      "state", po::value<std::string>(&r.state))("verify", po::bool_switch(&r.verify))(
       "config", po::value<std::vector<std::string>>());
   po::variables_map vm;
   MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, "config", &vm));
@@ -158,6 +144,7 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
   }
   if (vm.count("state") && r.state.empty()) return UsageError("--state needs a FILE");
   if (r.shard && !r.state.empty()) return UsageError("--shard and --state cannot be combined");
+  if (r.verify && r.state.empty()) return UsageError("--verify works only with --state FILE");
   if (!vm.count("config")) return UsageError("missing CONFIG.json");
   const auto configs = vm["config"].as<std::vector<std::string>>();
   if (configs.size() != 1) return UsageError("expected one CONFIG.json, got " + std::to_string(configs.size()) + " arguments");
@@ -205,7 +192,7 @@ Status Run(const std::vector<std::string>& args) {
   const auto t0 = std::chrono::steady_clock::now();
   MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
   const sigset_t child_mask = BlockRunSignals();
-  Segment::RemoveStale();
+  Segment::RemoveStale(a.quiet);
   FileDescriptor lock;
   if (!a.lock.empty()) {
     MM_ASSIGN_OR_RETURN(lock, TakeRunLock(a.lock));
@@ -242,10 +229,11 @@ Status Run(const std::vector<std::string>& args) {
   MM_ASSIGN_OR_RETURN(Segment segment, Segment::Create(static_cast<uint32_t>(std::max(1, slots))));
   ProcessLauncher launcher(launch == "spawn", WorkerExecutable(), child_mask);
   IncrementalStats incremental;
-  Result<Json> results = a.shard            ? RunShard(*plan, *a.shard, settings, segment, launcher)
-                         : !a.state.empty() ? RunIncremental(*plan, a.state, settings, a.quiet, segment, launcher,
-                                                             &incremental)
-                                            : RunPasses(*plan, settings, segment, launcher);
+  Result<Json> results = a.shard ? RunShard(*plan, *a.shard, settings, segment, launcher)
+                         : !a.state.empty()
+                             ? RunIncremental(*plan, a.state, settings, a.quiet, a.verify, segment,
+                                              launcher, &incremental)
+                             : RunPasses(*plan, settings, segment, launcher);
   progress.Finish();
   if (!results.ok()) return guard.Fail(results.status());  // rolls an interrupted transform back
   Json doc = Json::object();
@@ -270,13 +258,8 @@ Status Run(const std::vector<std::string>& args) {
                                {"rows_reused", incremental.rows_reused},
                                {"rows_read", incremental.rows_read}};
   if (a.shard) {
-    // The part document (docs/PARTIAL_FORMAT.md): format and version first.
-    Json part = std::move(*results);
-    doc["format"] = part["format"];
-    doc["version"] = part["version"];
-    doc["mmrun"] = meta;
-    for (auto it = part.begin(); it != part.end(); ++it)
-      if (!doc.contains(it.key())) doc[it.key()] = it.value();
+    // The part document (docs/PARTIAL_FORMAT.md), sealed with its checksum.
+    doc = PartDocument(std::move(*results), meta, AbsolutePath(a.config));
   } else {
     doc["mmrun"] = meta;
     doc["dataset"] = DatasetJson(plan->dataset);

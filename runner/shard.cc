@@ -10,6 +10,8 @@
 #include <map>
 #include <sstream>
 
+#include "common/checksum.h"
+#include "common/config.h"
 #include "common/files.h"
 #include "runner/commands.h"
 
@@ -154,55 +156,84 @@ Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& set
   return part;
 }
 
-// ---------------------------------------------------------------- merge
+Json PartDocument(Json part, Json meta, const std::string& config_path) {
+  Json doc = Json::object();
+  doc["format"] = part["format"];
+  doc["version"] = part["version"];
+  doc["mmrun"] = std::move(meta);
+  for (auto it = part.begin(); it != part.end(); ++it)
+    if (!doc.contains(it.key()) && it.key() != "nodes") doc[it.key()] = it.value();
+  const std::string canonical = part["config"].dump();
+  doc["config_id"] = ChecksumHex(Checksum64(canonical.data(), canonical.size()));
+  doc["config_path"] = config_path;
+  doc["nodes"] = std::move(part["nodes"]);
+  SealDocument(&doc);
+  return doc;
+}
 
-namespace {
-
-struct Part {
-  std::string path;
-  Json doc;
-  ShardSpec shard;
-};
-
-Result<Part> ReadPart(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return FromErrno(errno, "part " + path, Code::kNoInput);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Error(Code::kIoErr, "part " + path + ": read error");
+Result<Part> ParsePart(const std::string& text, const std::string& path) {
+  const std::string what = "part " + path;
   Part p;
   p.path = path;
-  MM_ASSIGN_OR_RETURN(p.doc, ParseJson(ss.str(), "part " + path, Code::kDataErr));
+  MM_ASSIGN_OR_RETURN(p.doc, ParseJson(text, what, Code::kDataErr));
   const Json& d = p.doc;
-  if (!d.is_object() || d.value("format", std::string()) != "mmrun-part")
+  if (!d.is_object() || !d.contains("format") || d["format"] != "mmrun-part")
     return Error(Code::kDataErr,
-                 "part " + path +
+                 what +
                      ": not an mmrun part file (no \"format\": \"mmrun-part\"; write "
                      "parts with mmrun --shard I/N -o FILE)");
   if (!d.contains("version") || !d["version"].is_number_integer() ||
       d["version"].get<int64_t>() != kPartFormatVersion)
     return Error(Code::kDataErr,
-                 "part " + path + ": part format version " +
+                 what + ": part format version " +
                      (d.contains("version") ? d["version"].dump() : std::string("(none)")) +
                      "; this mmrun " + kVersion + " reads version " +
                      std::to_string(kPartFormatVersion) + " (rerun the shards with this mmrun)");
-  for (const char* key : {"shard", "config", "dataset", "plan", "nodes"})
-    if (!d.contains(key))
-      return Error(Code::kDataErr, "part " + path + ": malformed: no \"" + key + "\"");
+  MM_RETURN_IF_ERROR(CheckFields(d,
+                                 {{"/mmrun", JsonKind::kObject},
+                                  {"/mmrun/workers", JsonKind::kUnsigned},
+                                  {"/mmrun/bytes_scanned", JsonKind::kUnsigned},
+                                  {"/shard", JsonKind::kObject},
+                                  {"/shard/index", JsonKind::kInt},
+                                  {"/shard/count", JsonKind::kInt},
+                                  {"/shard/rows", JsonKind::kArray},
+                                  {"/shard/rows/0", JsonKind::kInt},
+                                  {"/shard/rows/1", JsonKind::kInt},
+                                  {"/config", JsonKind::kObject},
+                                  {"/config_id", JsonKind::kString},
+                                  {"/config_path", JsonKind::kString},
+                                  {"/dataset", JsonKind::kObject},
+                                  {"/plan", JsonKind::kObject},
+                                  {"/plan/config", JsonKind::kObject},
+                                  {"/plan/config_dir", JsonKind::kString},
+                                  {"/plan/dataset", JsonKind::kObject},
+                                  {"/plan/pass", JsonKind::kInt},
+                                  {"/plan/pass_inputs", JsonKind::kArray},
+                                  {"/plan/map_path", JsonKind::kString},
+                                  {"/nodes", JsonKind::kArray},
+                                  {"/checksum", JsonKind::kString}},
+                                 what, Code::kDataErr));
+  MM_RETURN_IF_ERROR(CheckSeal(d, what));
+  if (const std::string key = FindNulString(d); !key.empty())
+    return Error(Code::kDataErr, what + ": key '" + key + "' holds a NUL byte");
   const Json& s = d["shard"];
-  if (!s.is_object() || !s.contains("index") || !s.contains("count") ||
-      !s["index"].is_number_integer() || !s["count"].is_number_integer() || !s.contains("rows") ||
-      !s["rows"].is_array() || s["rows"].size() != 2)
-    return Error(Code::kDataErr, "part " + path + ": malformed \"shard\"");
-  p.shard.index = s["index"].get<int>();
-  p.shard.count = s["count"].get<int>();
-  if (p.shard.count < 1 || p.shard.index < 0 || p.shard.index >= p.shard.count)
-    return Error(Code::kDataErr, "part " + path + ": malformed \"shard\" " + s.dump());
+  if (s["rows"].size() != 2 || !s["index"].is_number_integer() || s["count"].get<int64_t>() < 1 ||
+      s["count"].get<int64_t>() > (int64_t{1} << 30) || s["index"].get<int64_t>() < 0 ||
+      s["index"].get<int64_t>() >= s["count"].get<int64_t>())
+    return Error(Code::kDataErr, what + ": malformed \"shard\" " + s.dump());
+  p.shard.index = static_cast<int>(s["index"].get<int64_t>());
+  p.shard.count = static_cast<int>(s["count"].get<int64_t>());
   return p;
 }
 
-std::string ShardText(const ShardSpec& s) {
-  return std::to_string(s.index) + "/" + std::to_string(s.count);
+// ---------------------------------------------------------------- merge
+
+namespace {
+
+Result<Part> ReadPart(const std::string& path) {
+  MM_ASSIGN_OR_RETURN(std::string text,
+                      ReadRegularFile(path, "part " + path, kMaxDocumentBytes, Code::kDataErr));
+  return ParsePart(text, path);
 }
 
 // The first key whose value differs between two identity objects.
@@ -214,6 +245,38 @@ std::string FirstDifference(const Json& a, const Json& b) {
   for (auto it = b.begin(); it != b.end(); ++it)
     if (!a.contains(it.key())) return it.key();
   return "";
+}
+
+// Recomputes the plan from the config file the parts name — never from
+// what a part says alone, so an edited part cannot choose merge's output —
+// and checks that every part's plan is that plan. Errors: the config file
+// missing (66) or unreadable; kDataErr naming the part whose config or plan
+// differs.
+Result<std::unique_ptr<Plan>> PlanOfConfig(const Part& first, const std::vector<Part>& parts) {
+  const std::string config_path = first.doc["config_path"].get<std::string>();
+  Result<Json> config = ReadConfigJson(config_path);
+  if (!config.ok()) return config.status().WithContext("part " + first.path + " names its config");
+  const std::string canonical = nlohmann::json::parse(config->dump()).dump();
+  if (canonical != first.doc["config"].dump())
+    return Error(Code::kDataErr,
+                 "part " + first.path + ": its config differs from " + config_path +
+                     " (the config changed since the shards ran; rerun every shard)");
+  Json plan_json = first.doc["plan"];
+  plan_json["config"] = *config;
+  plan_json["config_dir"] = DirName(config_path);
+  Result<std::unique_ptr<Plan>> built = Plan::FromJson(plan_json);
+  if (!built.ok()) return built.status().WithContext("part " + first.path);
+  const Json expect = (*built)->ToJson(0);
+  for (const Part& p : parts)
+    if (p.doc["plan"] != expect)
+      return Error(Code::kDataErr, "part " + p.path + ": its plan differs from the plan of " +
+                                       config_path + " (" + FirstDifference(p.doc["plan"], expect) +
+                                       ")");
+  return built;
+}
+
+std::string ShardText(const ShardSpec& s) {
+  return std::to_string(s.index) + "/" + std::to_string(s.count);
 }
 
 Status Merge(const std::vector<std::string>& args) {
@@ -285,9 +348,8 @@ Status Merge(const std::vector<std::string>& args) {
                                      std::to_string(n) + "; merge needs every shard 0.." +
                                      std::to_string(n - 1) + " once)");
   }
-  Result<std::unique_ptr<Plan>> built = Plan::FromJson(first.doc["plan"]);
-  if (!built.ok()) return built.status().WithContext("part " + first.path);
-  Plan& plan = **built;
+  MM_ASSIGN_OR_RETURN(std::unique_ptr<Plan> built, PlanOfConfig(first, parts));
+  Plan& plan = *built;
   if (plan.passes.size() != 1)
     return Error(Code::kDataErr, "part " + first.path + ": its config needs " +
                                      std::to_string(plan.passes.size()) +
@@ -314,10 +376,8 @@ Status Merge(const std::vector<std::string>& args) {
                                          std::to_string(end_block) + ", not at the end of shard " +
                                          ShardText(p.shard));
     }
-    if (p.doc.contains("mmrun") && p.doc["mmrun"].is_object()) {
-      bytes += p.doc["mmrun"].value("bytes_scanned", uint64_t{0});
-      workers += p.doc["mmrun"].value("workers", int64_t{0});
-    }
+    bytes += p.doc["mmrun"]["bytes_scanned"].get<uint64_t>();
+    workers += p.doc["mmrun"]["workers"].get<int64_t>();
   }
   MM_RETURN_IF_ERROR(PreparePass(plan, 0));
   {
@@ -351,7 +411,14 @@ Status Merge(const std::vector<std::string>& args) {
 }  // namespace
 
 int MergeCommand(const std::vector<std::string>& args) {
-  const Status st = Merge(args);
+  Status st;
+  try {
+    st = Merge(args);
+  } catch (const nlohmann::json::exception& e) {
+    // Every key is type-checked by ParsePart; this only keeps a missed one
+    // from aborting the process.
+    st = Error(Code::kDataErr, std::string("merge: malformed part: ") + e.what());
+  }
   PrintError(st);
   return st.exit_code();
 }

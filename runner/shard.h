@@ -22,7 +22,7 @@
 namespace mm {
 
 // The part-file format version this mmrun writes and reads.
-constexpr int kPartFormatVersion = 1;
+constexpr int kPartFormatVersion = 2;
 
 struct ShardSpec {
   int index = 0;  // I, 0-based
@@ -62,10 +62,30 @@ std::pair<int64_t, int64_t> ShardRows(const Plan& plan, const ShardSpec& shard);
 Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& settings,
                       Segment& segment, Launcher& launcher);
 
+// The part document as written: "format" and "version" first, then
+// `meta` as "mmrun", the rest of `part` (RunShard's result), "config_id"
+// (ChecksumHex of CanonicalConfig), "config_path" (the absolute path of the
+// config the run read), and last the "checksum" seal (SealDocument).
+Json PartDocument(Json part, Json meta, const std::string& config_path);
+
+// A part file read back: its document, checked for every key's type and
+// for its seal, and its shard.
+struct Part {
+  std::string path;
+  Json doc;
+  ShardSpec shard;
+};
+// Parses and checks the text of part file `path`. Errors (kDataErr, naming
+// the file and, for a type mismatch, the key): not JSON, not a part, another
+// version, a key missing or of the wrong type, a checksum mismatch, a
+// malformed shard.
+Result<Part> ParsePart(const std::string& text, const std::string& path);
+
 // `mmrun merge PART.json... [-o OUT] [-q]`: returns the exit status and
-// prints errors. Exit codes: 64 usage, 66 a part file missing, 65 parts
-// that are malformed, of another format version, of another config or
-// dataset, duplicated or incomplete; 73 the output.
+// prints errors. Exit codes: 64 usage, 66 a part file or the config it
+// names missing, 65 parts that are malformed, edited (checksum), of another
+// format version, of another config or dataset, whose plan differs from the
+// one the named config gives, duplicated or incomplete; 73 the output.
 int MergeCommand(const std::vector<std::string>& args);
 
 }  // namespace mm

@@ -8,10 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <set>
-#include <sstream>
 
+#include "common/checksum.h"
 #include "common/files.h"
 #include "runner/commands.h"
 #include "runner/shard.h"
@@ -49,38 +47,37 @@ Result<int> DatasetFd(const std::string& path) {
   return fd;
 }
 
-// FNV-1a (64 bits) of a range of the dataset's elements, as 16 hex digits.
-Result<std::string> Checksum(const Plan& plan, uint64_t elem_begin, uint64_t elem_end) {
-  uint64_t h = 1469598103934665603ull;
+// Checksum64 of the dataset's elements [elem_begin, elem_end): of the one
+// chunk when the range fits 1 MiB, else of the chunks' checksums.
+Result<uint64_t> RangeChecksum(const Plan& plan, uint64_t elem_begin, uint64_t elem_end) {
   const uint64_t item = static_cast<uint64_t>(plan.dataset.layout.dtype.itemsize());
   MM_ASSIGN_OR_RETURN(int fd, DatasetFd(plan.dataset.path));
-  std::vector<unsigned char> buf(1 << 20);
+  constexpr size_t kChunk = 1 << 20;
+  std::vector<char> buf(kChunk);
+  std::vector<uint64_t> digests;
   uint64_t pos = plan.dataset.layout.offset + elem_begin * item;
   const uint64_t end = plan.dataset.layout.offset + elem_end * item;
   while (pos < end) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - pos));
-    const ssize_t got = ::pread(fd, buf.data(), want, static_cast<off_t>(pos));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return FromErrno(errno, plan.dataset.path + ": read", Code::kIoErr);
-    if (got == 0)
-      return Error(Code::kIoErr, plan.dataset.path + ": the file shrank while being read");
-    for (ssize_t i = 0; i < got; ++i) {
-      h ^= buf[static_cast<size_t>(i)];
-      h *= 1099511628211ull;
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, end - pos));
+    size_t have = 0;
+    while (have < want) {
+      const ssize_t got =
+          ::pread(fd, buf.data() + have, want - have, static_cast<off_t>(pos + have));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return FromErrno(errno, plan.dataset.path + ": read", Code::kIoErr);
+      if (got == 0)
+        return Error(Code::kIoErr, plan.dataset.path + ": the file shrank while being read");
+      have += static_cast<size_t>(got);
     }
-    pos += static_cast<uint64_t>(got);
+    digests.push_back(Checksum64(buf.data(), want));
+    pos += want;
   }
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
-  return std::string(text);
+  if (digests.size() == 1) return digests[0];
+  return Checksum64(digests.data(), digests.size() * sizeof(uint64_t));
 }
 
-// The blocks whose checksums a state keeps: a few spread over [0, c).
-std::vector<int64_t> SampleBlocks(int64_t c) {
-  std::set<int64_t> s;
-  if (c > 0)
-    for (int k = 0; k <= 4; ++k) s.insert(std::min(c - 1, c * k / 4));
-  return std::vector<int64_t>(s.begin(), s.end());
+Result<uint64_t> BlockChecksum(const Plan& plan, int64_t b) {
+  return RangeChecksum(plan, plan.partition.block_begin(b), plan.partition.block_end(b));
 }
 
 // What a state must agree on besides its samples.
@@ -99,69 +96,132 @@ Json LayoutIdentity(const Plan& plan) {
               {"pieces_per_row", p.pieces_per_row()}};
 }
 
-// Loads the state into `tree` (the nodes over its complete blocks) and
-// returns the number of those blocks; an error's message is the reason to
-// discard the state.
-Result<int64_t> LoadState(const Plan& plan, const std::string& path, NodeTree* tree) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error(Code::kIoErr, std::string("cannot read it: ") + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  MM_ASSIGN_OR_RETURN(Json s, ParseJson(ss.str(), "not JSON", Code::kDataErr));
-  if (!s.is_object() || s.value("format", std::string()) != "mmrun-state")
-    return Error(Code::kDataErr, "not an mmrun state file");
-  if (!s.contains("version") || s["version"] != kStateFormatVersion)
-    return Error(Code::kDataErr, "state format version " +
-                                     (s.contains("version") ? s["version"].dump() : "?") +
-                                     ", this mmrun reads " + std::to_string(kStateFormatVersion));
-  try {
-    if (s.at("config").dump() != CanonicalConfig(plan))
-      return Error(Code::kDataErr, "the config changed");
-    const Json want = LayoutIdentity(plan);
-    if (s.at("dataset") != want)
-      return Error(Code::kDataErr, "the dataset's layout or block size changed");
-    const int64_t rows_old = s.at("rows").get<int64_t>();
-    const int64_t rows_now = plan.dataset.layout.rows();
-    if (rows_now < rows_old)
-      return Error(Code::kDataErr, "the file shrank from " + std::to_string(rows_old) + " to " +
-                                       std::to_string(rows_now) + " rows");
-    const int64_t c = s.at("complete_blocks").get<int64_t>();
-    if (c != CompleteBlocks(plan.partition, rows_old))
-      return Error(Code::kDataErr, "malformed (complete_blocks)");
-    for (const Json& sample : s.at("samples")) {
-      const int64_t b = sample.at("block").get<int64_t>();
-      if (b < 0 || b >= c) return Error(Code::kDataErr, "malformed (sample block)");
-      MM_ASSIGN_OR_RETURN(std::string h, Checksum(plan, plan.partition.block_begin(b),
-                                                  plan.partition.block_end(b)));
-      if (h != sample.at("fnv1a64").get<std::string>())
-        return Error(Code::kDataErr, "rows already seen changed (block " + std::to_string(b) +
-                                         "'s checksum differs)");
+// A state read back. `discard` is the reason not to reuse it (empty when
+// it applies): its data changed, or its version, config or layout.
+struct Loaded {
+  int64_t complete_blocks = 0;
+  std::vector<uint64_t> block_checksums;  // one per complete block
+  int64_t run = 0;                        // "verify_run"
+  std::string discard;
+};
+
+Result<std::vector<uint64_t>> ParseChecksums(const std::string& hex, int64_t count) {
+  if (count < 0 || hex.size() != static_cast<uint64_t>(count) * 16)
+    return Error(Code::kDataErr, "");
+  std::vector<uint64_t> out(static_cast<size_t>(count));
+  for (size_t i = 0; i < out.size(); ++i) {
+    uint64_t v = 0;
+    for (size_t k = 0; k < 16; ++k) {
+      const char c = hex[i * 16 + k];
+      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return Error(Code::kDataErr, "");
+      v = v << 4 | static_cast<uint64_t>(d);
     }
-    const Json& tail = s.at("tail");
-    const int64_t t0 = tail.at("rows").at(0).get<int64_t>(),
-                  t1 = tail.at("rows").at(1).get<int64_t>();
-    if (t0 != RowOfBlock(plan.partition, c) || t1 != rows_old)
-      return Error(Code::kDataErr, "malformed (tail)");
-    const uint64_t re = plan.dataset.layout.row_elements();
-    MM_ASSIGN_OR_RETURN(std::string h, Checksum(plan, static_cast<uint64_t>(t0) * re,
-                                                static_cast<uint64_t>(t1) * re));
-    if (h != tail.at("fnv1a64").get<std::string>())
-      return Error(Code::kDataErr, "rows already seen changed (rows [" + std::to_string(t0) + ", " +
-                                       std::to_string(t1) + ") differ)");
-    Status st = PushNodes(plan, 0, s.at("nodes"), "nodes", Code::kDataErr, tree);
-    if (!st.ok()) return Error(Code::kDataErr, "malformed: " + st.message());
-    int64_t end = 0;
-    if (!tree->empty())
-      end = tree->nodes().back().start + (int64_t{1} << tree->nodes().back().level);
-    if (end != c)
-      return Error(Code::kDataErr, "malformed: its nodes do not cover its complete blocks");
-    return c;
-  } catch (const nlohmann::json::exception& e) {
-    return Error(Code::kDataErr, std::string("malformed: ") + e.what());
+    out[i] = v;
   }
+  return out;
+}
+
+// Reads the state at `path`. Errors (the run stops): not a regular file
+// (73); not JSON, a key missing or of the wrong type, a checksum mismatch
+// (65, naming the file and key). A state that no longer applies comes back
+// with `discard` set. Complete blocks b with b % kStateVerifyRuns ==
+// run % kStateVerifyRuns (all of them when `verify`) are re-read and
+// compared with their recorded checksums; on success `tree` holds the nodes.
+Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify, NodeTree* tree) {
+  const std::string what = "--state " + path;
+  MM_ASSIGN_OR_RETURN(std::string text,
+                      ReadRegularFile(path, what, kMaxDocumentBytes, Code::kCantCreate));
+  const std::string hint = " (delete it to start over)";
+  Result<Json> parsed = ParseState(text, what);
+  if (!parsed.ok()) return Error(Code::kDataErr, parsed.status().message() + hint);
+  const Json& s = *parsed;
+  Loaded l;
+  if (s["version"] != kStateFormatVersion) {
+    l.discard = "state format version " + s["version"].dump() + ", this mmrun reads " +
+                std::to_string(kStateFormatVersion);
+    return l;
+  }
+  auto malformed = [&](const std::string& key) {
+    return Error(Code::kDataErr,
+                 what + ": key '" + key + "' does not match the rest of the state" + hint);
+  };
+  if (s["config"].dump() != CanonicalConfig(plan)) {
+    l.discard = "the config changed";
+    return l;
+  }
+  if (s["dataset"] != LayoutIdentity(plan)) {
+    l.discard = "the dataset's layout or block size changed";
+    return l;
+  }
+  const int64_t rows_old = s["rows"].get<int64_t>();
+  const int64_t rows_now = plan.dataset.layout.rows();
+  if (rows_now < rows_old) {
+    l.discard = "the file shrank from " + std::to_string(rows_old) + " to " +
+                std::to_string(rows_now) + " rows";
+    return l;
+  }
+  const int64_t c = s["complete_blocks"].get<int64_t>();
+  if (c != CompleteBlocks(plan.partition, rows_old)) return malformed("complete_blocks");
+  Result<std::vector<uint64_t>> sums = ParseChecksums(s["block_checksums"].get<std::string>(), c);
+  if (!sums.ok()) return malformed("block_checksums");
+  l.complete_blocks = c;
+  l.block_checksums = std::move(*sums);
+  l.run = s["verify_run"].get<int64_t>();
+  const Json& tail = s["tail"];
+  const int64_t t0 = tail["rows"][0].get<int64_t>(), t1 = tail["rows"][1].get<int64_t>();
+  if (t0 != RowOfBlock(plan.partition, c) || t1 != rows_old) return malformed("tail.rows");
+  for (int64_t b = 0; b < c; ++b) {
+    if (!verify && b % kStateVerifyRuns != l.run % kStateVerifyRuns) continue;
+    MM_ASSIGN_OR_RETURN(uint64_t h, BlockChecksum(plan, b));
+    if (h != l.block_checksums[static_cast<size_t>(b)]) {
+      l.discard = "rows already seen changed (block " + std::to_string(b) + "'s checksum differs)";
+      return l;
+    }
+  }
+  const uint64_t re = plan.dataset.layout.row_elements();
+  MM_ASSIGN_OR_RETURN(uint64_t h, RangeChecksum(plan, static_cast<uint64_t>(t0) * re,
+                                                static_cast<uint64_t>(t1) * re));
+  if (ChecksumHex(h) != tail["checksum"].get<std::string>()) {
+    l.discard = "rows already seen changed (rows [" + std::to_string(t0) + ", " +
+                std::to_string(t1) + ") differ)";
+    return l;
+  }
+  Status st = PushNodes(plan, 0, s["nodes"], what, Code::kDataErr, tree);
+  if (!st.ok()) return Error(Code::kDataErr, st.message() + hint);
+  int64_t end = 0;
+  if (!tree->empty()) end = tree->nodes().back().start + (int64_t{1} << tree->nodes().back().level);
+  if (end != c) return malformed("nodes");
+  return l;
 }
 
 }  // namespace
+
+Result<Json> ParseState(const std::string& text, const std::string& what) {
+  MM_ASSIGN_OR_RETURN(Json s, ParseJson(text, what, Code::kDataErr));
+  if (!s.is_object() || !s.contains("format") || s["format"] != "mmrun-state")
+    return Error(Code::kDataErr,
+                 what + ": not an mmrun state file (no \"format\": \"mmrun-state\")");
+  MM_RETURN_IF_ERROR(CheckFields(s, {{"/version", JsonKind::kInt}}, what, Code::kDataErr));
+  if (s["version"] != kStateFormatVersion) return s;
+  MM_RETURN_IF_ERROR(CheckFields(s,
+                                 {{"/config", JsonKind::kObject},
+                                  {"/dataset", JsonKind::kObject},
+                                  {"/rows", JsonKind::kUnsigned},
+                                  {"/complete_blocks", JsonKind::kUnsigned},
+                                  {"/verify_run", JsonKind::kUnsigned},
+                                  {"/block_checksums", JsonKind::kString},
+                                  {"/tail", JsonKind::kObject},
+                                  {"/tail/rows", JsonKind::kArray},
+                                  {"/tail/rows/0", JsonKind::kUnsigned},
+                                  {"/tail/rows/1", JsonKind::kUnsigned},
+                                  {"/tail/checksum", JsonKind::kString},
+                                  {"/nodes", JsonKind::kArray},
+                                  {"/checksum", JsonKind::kString}},
+                                 what, Code::kDataErr));
+  MM_RETURN_IF_ERROR(CheckSeal(s, what));
+  return s;
+}
 
 Status CheckIncremental(const Plan& plan) {
   MM_RETURN_IF_ERROR(CheckSinglePass(plan, "--state"));
@@ -178,18 +238,19 @@ Status CheckIncremental(const Plan& plan) {
 }
 
 Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const RunSettings& settings,
-                            bool quiet, Segment& segment, Launcher& launcher,
+                            bool quiet, bool verify, Segment& segment, Launcher& launcher,
                             IncrementalStats* info) {
   const std::string path = AbsolutePath(state_path);
   const Partition& part = plan.partition;
   const int64_t rows = plan.dataset.layout.rows();
   NodeTree tree;
   int64_t reuse = 0;
+  Loaded old;
   struct stat st;
-  if (::stat(path.c_str(), &st) == 0) {
-    Result<int64_t> loaded = LoadState(plan, path, &tree);
-    if (loaded.ok()) {
-      reuse = *loaded;
+  if (::lstat(path.c_str(), &st) == 0) {
+    MM_ASSIGN_OR_RETURN(old, LoadState(plan, path, verify, &tree));
+    if (old.discard.empty()) {
+      reuse = old.complete_blocks;
       info->state = "reused";
     } else {
       tree = NodeTree();
@@ -197,7 +258,8 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
       if (!quiet)
         std::fprintf(stderr,
                      "mmrun: warning: --state %s: %s; discarding it and reading every row\n",
-                     path.c_str(), loaded.status().message().c_str());
+                     path.c_str(), old.discard.c_str());
+      old = Loaded();
     }
   }
   const int64_t start_row = RowOfBlock(part, reuse);
@@ -225,6 +287,22 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
   MM_RETURN_IF_ERROR(EndPassFromTree(plan, 0, &tree));
   MM_ASSIGN_OR_RETURN(Json results, FinishResults(plan));
 
+  // Checksums of the complete blocks: the old state's for the blocks it
+  // covered, the others read again now (they were just scanned: cached).
+  std::vector<uint64_t> sums = std::move(old.block_checksums);
+  sums.resize(static_cast<size_t>(std::min(reuse, complete)));
+  std::string hex;
+  hex.reserve(static_cast<size_t>(complete) * 16);
+  for (int64_t b = 0; b < complete; ++b) {
+    if (b >= static_cast<int64_t>(sums.size())) {
+      MM_ASSIGN_OR_RETURN(uint64_t h, BlockChecksum(plan, b));
+      sums.push_back(h);
+    }
+    hex += ChecksumHex(sums[static_cast<size_t>(b)]);
+  }
+  const uint64_t re = plan.dataset.layout.row_elements();
+  MM_ASSIGN_OR_RETURN(uint64_t tail_sum, RangeChecksum(plan, static_cast<uint64_t>(tail_row) * re,
+                                                       static_cast<uint64_t>(rows) * re));
   Json state = Json::object();
   state["format"] = "mmrun-state";
   state["version"] = kStateFormatVersion;
@@ -233,17 +311,12 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
   state["dataset"] = LayoutIdentity(plan);
   state["rows"] = rows;
   state["complete_blocks"] = complete;
-  Json samples = Json::array();
-  for (int64_t b : SampleBlocks(complete)) {
-    MM_ASSIGN_OR_RETURN(std::string h, Checksum(plan, part.block_begin(b), part.block_end(b)));
-    samples.push_back(Json{{"block", b}, {"fnv1a64", h}});
-  }
-  state["samples"] = samples;
-  const uint64_t re = plan.dataset.layout.row_elements();
-  MM_ASSIGN_OR_RETURN(std::string tail_hash, Checksum(plan, static_cast<uint64_t>(tail_row) * re,
-                                                      static_cast<uint64_t>(rows) * re));
-  state["tail"] = Json{{"rows", Json::array({tail_row, rows})}, {"fnv1a64", tail_hash}};
+  state["verify_run"] = info->state == "reused" ? old.run + 1 : 0;
+  state["block_checksums"] = std::move(hex);
+  state["tail"] =
+      Json{{"rows", Json::array({tail_row, rows})}, {"checksum", ChecksumHex(tail_sum)}};
   state["nodes"] = std::move(state_nodes);
+  SealDocument(&state);
   MM_RETURN_IF_ERROR(WriteFileAtomically(path, state.dump() + "\n"));
   info->rows_reused = start_row;
   info->rows_read = rows - start_row;

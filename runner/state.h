@@ -9,11 +9,19 @@
 // from block C on (the last, partial block of the previous run is re-read),
 // and finishes the tree: `results` are byte-identical to a full run.
 //
-// Before reusing a state the run checks that it belongs to the same config
-// and layout, that the file did not shrink, and that a sample of the rows
-// already seen (a few whole blocks and the previous partial block) still
-// has the same checksums. Anything else discards the state with one
-// "mmrun: warning: ..." line (unless -q) and reads every row.
+// The state records a Checksum64 of every complete block. Before reusing a
+// state the run checks that it belongs to the same config and layout, that
+// the file did not shrink, that the previous partial block is unchanged,
+// and re-reads a rotating share of the old blocks: block b is compared in
+// the runs r with b % kStateVerifyRuns == r % kStateVerifyRuns, so every
+// old block is checked at least once in any kStateVerifyRuns consecutive
+// runs; --verify compares all of them. A difference discards the state with
+// one "mmrun: warning: ..." line (unless -q) and reads every row, so the
+// result equals a full run. What is NOT detected: a change to an old block
+// in a run where that block is not in the share (it is caught within
+// kStateVerifyRuns runs, and the results until then use the old rows).
+// A state that is not a regular file (73), not JSON, of the wrong types or
+// whose checksum seal fails (65) stops the run.
 #pragma once
 
 #include <string>
@@ -24,7 +32,9 @@
 namespace mm {
 
 // The state-file format version this mmrun writes and reads.
-constexpr int kStateFormatVersion = 1;
+constexpr int kStateFormatVersion = 2;
+// K: every old block is verified at least once in any K consecutive runs.
+constexpr int64_t kStateVerifyRuns = 16;
 
 struct IncrementalStats {
   std::string state = "created";  // created | reused | discarded
@@ -32,17 +42,25 @@ struct IncrementalStats {
   int64_t rows_read = 0;          // rows scanned by this run
 };
 
+// Parses the text of the state file `what` and checks every key's type
+// and its checksum seal. Errors (kDataErr naming `what` and the key): not
+// JSON, not a state, a key missing or of the wrong type, a broken seal. A
+// state of another format version is returned unchecked (its "version"
+// differs) for the caller to discard.
+Result<Json> ParseState(const std::string& text, const std::string& what);
+
 // --state needs single-pass read-only analyses (CheckSinglePass) and a
 // dataset whose configured shape has -1 on the row axis (axis 0 for C
 // order, the last for F). Errors: kConfig naming the key.
 Status CheckIncremental(const Plan& plan);
 
 // Runs the single pass incrementally with `state_path` and writes the new
-// state atomically; returns the "results" object. REQUIRES:
+// state atomically; returns the "results" object. `verify` (--verify)
+// compares every old block with its checksum instead of the rotating share. REQUIRES:
 // CheckIncremental(plan) is OK and segment.slots() >= the worker count + 1
 // (the last, partial block gets a range of its own).
 Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const RunSettings& settings,
-                            bool quiet, Segment& segment, Launcher& launcher,
+                            bool quiet, bool verify, Segment& segment, Launcher& launcher,
                             IncrementalStats* info);
 
 }  // namespace mm

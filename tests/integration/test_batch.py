@@ -333,7 +333,7 @@ def _():
         for key in ("format", "version", "mmrun", "shard", "config", "dataset", "plan", "nodes"):
             mm.check(key in part, "part lacks %r" % key)
         mm.eq(list(part)[:2], ["format", "version"], "first keys of a part")
-        mm.eq((part["format"], part["version"]), ("mmrun-part", 1), "format and version")
+        mm.eq((part["format"], part["version"]), ("mmrun-part", 2), "format and version")
         for key in ("path", "dtype", "shape", "file_bytes", "mtime_ns"):
             mm.check(key in part["dataset"], "part dataset lacks %r" % key)
         res = merge(parts)
@@ -400,7 +400,7 @@ def _():
         mm.assert_no_leftovers(d)
 
 
-@mm.test("--state: a shrunk or rewritten file discards the state with one warning; results equal a full run")
+@mm.test("--state: a shrunk or rewritten file discards the state with one warning; results equal a full run; a corrupt state is 65")
 def _():
     with mm.tmpdir() as d:
         path = os.path.join(d, "ts.dat")
@@ -433,9 +433,9 @@ def _():
         assert_same(res.out, full_run(cfg2), "after a config change")
         with open(state, "w") as f:
             f.write("{garbage")
-        res = state_run(cfg2, state, quiet=False)
-        mm.check("mmrun: warning:" in res.err, "no warning for a corrupt state: %r" % res.err)
-        assert_same(res.out, full_run(cfg2), "after a corrupt state")
+        # A corrupt state is an error (65) naming it, never silently used
+        # (test_hostile.py checks each kind of corruption).
+        mm.assert_error(mm.run_mmrun(["-q", "--state", state, cfg2]), 65, [state, "invalid JSON"])
         mm.assert_no_leftovers(d)
 
 

@@ -3,6 +3,9 @@
 // one line), and exact round trips of doubles through dump and parse.
 #include "common/json_util.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +14,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "common/files.h"
 
 namespace mm {
 namespace {
@@ -230,6 +235,103 @@ TEST_CASE("Json: ParseJson reports the position with the given code", "[json]") 
   Result<Json> good = ParseJson("{\"a\": [1, 2]}", "x", Code::kConfig);
   REQUIRE(good.ok());
   CHECK((*good)["a"][1] == 2);
+}
+
+TEST_CASE("Json: ParseJson refuses nesting deeper than kMaxJsonDepth, in arrays and objects",
+          "[json]") {
+  const std::string ok_depth = std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
+  CHECK(ParseJson(ok_depth, "x", Code::kDataErr).ok());
+  for (const std::string& deep : {std::string(100000, '[') + std::string(100000, ']'),
+                                  std::string(kMaxJsonDepth + 1, '['), [] {
+                                    std::string t;
+                                    for (int i = 0; i < 100000; ++i) t += "{\"a\":";
+                                    return t + "1" + std::string(100000, '}');
+                                  }()}) {
+    Result<Json> r = ParseJson(deep, "deep.json", Code::kConfig);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kConfig);
+    CHECK_THAT(r.status().message(), Catch::Contains("nested deeper than"));
+    CHECK(r.status().message().size() < 200);
+  }
+  // Brackets inside strings (and escaped quotes) do not count.
+  const std::string in_string =
+      "[\"" + std::string(1000, '[') + "\\\"" + std::string(1000, '{') + "\"]";
+  CHECK(ParseJson(in_string, "x", Code::kDataErr).ok());
+}
+
+TEST_CASE("Json: CheckFields names the first missing or mistyped key", "[json]") {
+  const Json doc = Json::parse(R"({"a": {"b": [1, -2, "x"]}, "s": "t", "n": 1.5})");
+  CHECK(CheckFields(doc,
+                    {{"/a", JsonKind::kObject},
+                     {"/a/b/0", JsonKind::kUnsigned},
+                     {"/s", JsonKind::kString},
+                     {"/n", JsonKind::kNumber},
+                     {"/a/b/1", JsonKind::kInt}},
+                    "f", Code::kDataErr)
+            .ok());
+  const Status wrong =
+      CheckFields(doc, {{"/a/b/1", JsonKind::kUnsigned}}, "part p.json", Code::kDataErr);
+  CHECK(wrong.code() == Code::kDataErr);
+  CHECK(wrong.message() == "part p.json: key 'a.b[1]' must be a non-negative integer, got number");
+  const Status through_scalar =
+      CheckFields(doc, {{"/s/x", JsonKind::kString}}, "f", Code::kDataErr);
+  CHECK(through_scalar.message() == "f: key 's.x' is missing");
+  CHECK(CheckFields(doc, {{"/a/b/3", JsonKind::kString}}, "f", Code::kDataErr).message() ==
+        "f: key 'a.b[3]' is missing");
+  CHECK(CheckFields(doc, {{"/a/b/2", JsonKind::kInt}}, "f", Code::kDataErr).message() ==
+        "f: key 'a.b[2]' must be an integer, got string");
+}
+
+TEST_CASE("Json: a sealed document checks; any changed byte of its dump does not", "[json]") {
+  Json doc = Json::parse(R"({"format": "x", "v": [1, 2.5, "NaN"], "o": {"k": -0.0}})");
+  SealDocument(&doc);
+  REQUIRE(doc.contains("checksum"));
+  CHECK(CheckSeal(doc, "f").ok());
+  const Json back = Json::parse(DumpDocument(doc));
+  CHECK(CheckSeal(back, "f").ok());
+  Json edited = back;
+  edited["v"][0] = 2;
+  CHECK(CheckSeal(edited, "part f").code() == Code::kDataErr);
+  CHECK_THAT(CheckSeal(edited, "part f").message(), Catch::StartsWith("part f: checksum mismatch"));
+  Json unsealed = back;
+  unsealed.erase("checksum");
+  CHECK(CheckSeal(unsealed, "f").code() == Code::kDataErr);
+}
+
+TEST_CASE("Json: FindNulString names the key path of a string or key holding a NUL", "[json]") {
+  Json j = Json::parse(R"({"a": [{"b": "ok"}, {"c": "x"}], "d": "e"})");
+  CHECK(FindNulString(j).empty());
+  j["a"][1]["c"] = std::string("res.json\0.evil", 14);
+  CHECK(FindNulString(j) == "a[1].c");
+  Json k = Json::object();
+  k[std::string("ke\0y", 4)] = 1;
+  CHECK(FindNulString(k) == std::string("ke\0y", 4));
+}
+
+TEST_CASE(
+    "Json: ReadRegularFile refuses devices, folders and FIFOs at once, and files over the limit",
+    "[json]") {
+  for (const char* path : {"/dev/zero", "/dev/null", "/"}) {
+    Result<std::string> r = ReadRegularFile(path, path, 1 << 20, Code::kConfig);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kConfig);
+    CHECK_THAT(r.status().message(), Catch::Contains("not a regular file"));
+  }
+  char dir[] = "/tmp/mm-json-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string fifo = std::string(dir) + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  Result<std::string> r = ReadRegularFile(fifo, fifo, 1 << 20, Code::kDataErr);  // must not block
+  CHECK_THAT(r.status().message(), Catch::Contains("a FIFO"));
+  const std::string file = std::string(dir) + "/f.json";
+  REQUIRE(WriteFileAtomically(file, "12345").ok());
+  CHECK(ReadRegularFile(file, file, 5, Code::kDataErr).value() == "12345");
+  CHECK(ReadRegularFile(file, file, 4, Code::kDataErr).status().code() == Code::kDataErr);
+  CHECK(ReadRegularFile(std::string(dir) + "/none", "none", 5, Code::kDataErr).status().code() ==
+        Code::kNoInput);
+  ::unlink(fifo.c_str());
+  ::unlink(file.c_str());
+  ::rmdir(dir);
 }
 
 }  // namespace

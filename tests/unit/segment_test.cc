@@ -364,5 +364,33 @@ TEST_CASE("Segment: Checksum64 changes when any byte changes", "[segment]") {
   CHECK(Checksum64("", 0) != Checksum64("\0", 1));
 }
 
+TEST_CASE(
+    "Segment: the stale sweep and Open never block on, follow or remove a planted FIFO, link or "
+    "folder",
+    "[segment]") {
+  const std::string base = "/dev/shm/mmrun-" + std::to_string(::getuid()) + "-0000000000c0ffe";
+  const std::string fifo = base + "1", link = base + "2", dir = base + "3";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  REQUIRE(::symlink("/etc/passwd", link.c_str()) == 0);
+  REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+  // Held open so that concurrent test runs see them in use, not leaked.
+  const int held[] = {::open(fifo.c_str(), O_RDWR | O_NONBLOCK),
+                      ::open(link.c_str(), O_PATH | O_NOFOLLOW), ::open(dir.c_str(), O_RDONLY)};
+  Segment::RemoveStale(/*quiet=*/true);  // returns: no open(2) blocked on the FIFO
+  CHECK(Exists(fifo));
+  CHECK(Exists(dir));
+  struct stat st;
+  CHECK(::lstat(link.c_str(), &st) == 0);
+  for (const std::string& name : {fifo, link, dir}) {
+    Result<Segment> r = Segment::Open(name.substr(std::string("/dev/shm").size()));
+    CHECK_FALSE(r.ok());
+  }
+  ::unlink(fifo.c_str());
+  ::unlink(link.c_str());
+  ::rmdir(dir.c_str());
+  for (int fd : held)
+    if (fd >= 0) ::close(fd);
+}
+
 }  // namespace
 }  // namespace mm

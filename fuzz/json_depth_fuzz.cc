@@ -1,0 +1,31 @@
+// libFuzzer target: the JSON layer every reader of mmrun goes through
+// (common/json_util.h): ParseJson with its nesting limit, then the helpers
+// that walk a parsed document (FindNulString, CheckFields, CheckSeal,
+// DumpDocument, JsonToDouble/JsonToInt128).
+//
+// Property: any byte string — including nesting far deeper than
+// kMaxJsonDepth — is parsed or refused with an error Status; nothing
+// recurses without bound, throws or reads out of bounds.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/json_util.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  mm::Result<mm::Json> j = mm::ParseJson(text, "fuzz", mm::Code::kDataErr);
+  if (!j.ok()) return 0;
+  (void)mm::FindNulString(*j);
+  (void)mm::CheckFields(*j,
+                        {{"/a", mm::JsonKind::kObject},
+                         {"/a/b/0", mm::JsonKind::kUnsigned},
+                         {"/0/x", mm::JsonKind::kString},
+                         {"/checksum", mm::JsonKind::kString}},
+                        "fuzz", mm::Code::kDataErr);
+  (void)mm::CheckSeal(*j, "fuzz");
+  (void)mm::DumpDocument(*j);
+  (void)mm::JsonToDouble(*j);
+  (void)mm::JsonToInt128(*j);
+  return 0;
+}

@@ -1,0 +1,461 @@
+"""Hostile users and hostile files (issue 11; docs/RELIABILITY.md "Hostile
+users"): objects planted in /dev/shm, configs, parts and states that would
+crash a careless parser, edited or forged parts, squatted lock files, and an
+old row changed under --state.
+
+Tests that need a second local user create one with useradd when running as
+root and remove it at the end; otherwise they print a skip message.
+
+Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_hostile.py [FILTER...]
+"""
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mmtest as mm  # noqa: E402
+
+STATS = [{"name": "cols", "op": "stats", "axis": 0}, {"name": "all", "op": "stats"}]
+K = 16  # kStateVerifyRuns (runner/state.h)
+
+
+def dataset(d, rows=100000, cols=4, seed=1, name="d.dat"):
+    a = np.random.default_rng(seed).normal(size=(rows, cols)).astype("<f8")
+    mm.write_raw(os.path.join(d, name), a)
+    return mm.write_config(d, {"dataset": {"path": name, "dtype": "<f8", "shape": [-1, cols]},
+                               "analyses": STATS})
+
+
+@contextlib.contextmanager
+def other_user():
+    """Yields (name, uid) of a fresh local user, or None (with a message)
+    when not root or useradd is missing. The user is removed afterwards."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        print("  skip: needs root and useradd to create a second user")
+        yield None
+        return
+    name = "mmhost%d" % (os.getpid() % 100000)
+    subprocess.run(["userdel", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        print("  skip: useradd failed: %s" % r.stdout.decode().strip())
+        yield None
+        return
+    try:
+        yield name, pwd.getpwnam(name).pw_uid
+    finally:
+        subprocess.run(["userdel", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# --------------------------------------------------------------------------
+# /dev/shm
+
+
+@contextlib.contextmanager
+def planted_shm(user):
+    """Plants, under this uid's segment prefix, a FIFO, a symlink, a folder
+    and (with a second user) a regular file owned by that user; holds a
+    descriptor to each so concurrent tests see them as in use, not leaked.
+    Yields their paths; removes them at the end."""
+    base = "/dev/shm/mmrun-%d-00000000deadbe" % os.getuid()
+    paths = {"fifo": base + "ef", "link": base + "ee", "dir": base + "ed"}
+    if user:
+        paths["foreign"] = base + "ec"
+    fds = []
+    try:
+        os.mkfifo(paths["fifo"], 0o600)
+        fds.append(os.open(paths["fifo"], os.O_RDWR | os.O_NONBLOCK))
+        os.symlink("/etc/passwd", paths["link"])
+        fds.append(os.open(paths["link"], os.O_PATH | os.O_NOFOLLOW))
+        os.mkdir(paths["dir"], 0o700)
+        fds.append(os.open(paths["dir"], os.O_RDONLY))
+        if user:
+            fd = os.open(paths["foreign"], os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, b"\0" * 4096)
+            os.fchown(fd, user[1], -1)
+            fds.append(fd)
+        yield paths
+    finally:
+        for p in paths.values():
+            try:
+                os.rmdir(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+            except OSError:
+                pass
+        for fd in fds:
+            os.close(fd)
+
+
+@mm.test("shm: a FIFO, symlink, folder and another user's file planted under the segment prefix: the run "
+         "finishes, warns once for each, leaves them alone; SIGINT still works")
+def _():
+    with other_user() as user, mm.tmpdir() as d:
+        cfg = dataset(d)
+        with planted_shm(user) as planted:
+            res = mm.run_mmrun(["-w", 2, cfg], timeout=60)
+            mm.check(res.code == 0, mm.describe([cfg], res))
+            for kind, path in planted.items():
+                mm.check(os.path.lexists(path), "planted %s %s was removed" % (kind, path))
+                mm.check(path in res.err and "leaving it alone" in res.err, "no warning for %s: %r" % (kind, res.err))
+            mm.check(all(line.startswith("mmrun: warning: ") for line in res.err.splitlines()),
+                     "stderr: %r" % res.err)
+            res = mm.run_mmrun(["-q", "-w", 2, cfg], timeout=60)
+            mm.eq((res.code, res.err), (0, ""), "exit and stderr with -q")
+            # SIGINT after the sweep (the workers exist) still ends the run.
+            proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", cfg], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE,
+                                    env=dict(os.environ, MMRUN_TEST_FAULT="hang_after_rows=0"))
+            deadline = time.monotonic() + 60
+            children = "/proc/%d/task/%d/children" % (proc.pid, proc.pid)
+            while time.monotonic() < deadline and not open(children).read().strip():
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+            o, e = proc.communicate(timeout=60)
+            mm.assert_error(mm.RunResult(proc.returncode, o.decode(), e.decode()), 130, ["interrupted"])
+            for path in planted.values():
+                mm.check(os.path.lexists(path), "planted %s was removed" % path)
+        mm.assert_no_leftovers(d)
+
+
+# --------------------------------------------------------------------------
+# Configs that would crash a careless reader
+
+
+@mm.test("config: 10^5-deep nesting, /dev/zero, a FIFO, a folder, a socket: exit 78 at once, one line")
+def _():
+    import socket
+    with mm.tmpdir() as d:
+        deep = os.path.join(d, "deep.json")
+        with open(deep, "w") as f:
+            f.write("[" * 100000 + "]" * 100000)
+        deep_obj = os.path.join(d, "deep_obj.json")
+        with open(deep_obj, "w") as f:
+            f.write('{"dataset": ' + '{"a": ' * 100000 + "1" + "}" * 100000 + "}")
+        fifo = os.path.join(d, "fifo.json")
+        os.mkfifo(fifo)
+        sock_path = os.path.join(d, "sock.json")
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(sock_path)
+        cases = [(deep, ["deep.json", "nested deeper"]), (deep_obj, ["deep_obj.json", "nested deeper"]),
+                 ("/dev/zero", ["/dev/zero", "not a regular file"]), (fifo, ["fifo.json", "FIFO"]),
+                 (d, ["directory"]), (sock_path, ["socket"])]
+        for path, frags in cases:
+            for cmd in ([], ["validate"]):
+                args = cmd + [path]
+                res = mm.run_mmrun(args, timeout=30)
+                mm.assert_error(res, 78, frags, args=args)
+                mm.check(len(res.err) < 500, "a long message: %d bytes" % len(res.err))
+        sock.close()
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("config: a NUL byte in a path string (output, dataset.path) is exit 78 naming the key")
+def _():
+    with mm.tmpdir() as d:
+        dataset(d)
+        for cfg, key in (({"dataset": {"path": "d.dat", "dtype": "<f8", "shape": [-1, 4]}, "analyses": STATS,
+                           "output": "res.json\u0000.evil"}, "'output'"),
+                         ({"dataset": {"path": "d.dat\u0000x", "dtype": "<f8", "shape": [-1, 4]},
+                           "analyses": STATS}, "'dataset.path'")):
+            path = mm.write_config(d, cfg, "nul.json")
+            mm.assert_error(mm.run_mmrun([path]), 78, [key, "NUL"])
+            mm.check(not os.path.exists(os.path.join(d, "res.json")), "res.json written")
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("inspect: a .npy with a truncated body is exit 65 'file too small', not a dtype the user never gave")
+def _():
+    with mm.tmpdir() as d:
+        p = os.path.join(d, "a.npy")
+        mm.write_npy(p, np.arange(100, dtype="<f4"))
+        os.truncate(p, os.path.getsize(p) - 10)
+        mm.assert_error(mm.run_mmrun(["inspect", p]), 65, ["a.npy", "too small"])
+        mm.assert_no_leftovers(d)
+
+
+# --------------------------------------------------------------------------
+# Parts
+
+
+def checksum64(data):
+    """common/checksum.cc's Checksum64, to forge a seal as an attacker could."""
+    m = (1 << 64) - 1
+    n = len(data)
+    h = 0x6a09e667f3bcc909 ^ n
+    i = 0
+    while i + 8 <= n:
+        w = int.from_bytes(data[i:i + 8], "little")
+        h ^= (w * 0x9e3779b97f4a7c15) & m
+        h = ((((h << 31) | (h >> 33)) & m) * 0x87c37b91114253d5) & m
+        i += 8
+    h ^= (int.from_bytes(data[i:], "little") * 0x4cf5ad432745937f) & m
+    for mul in (0xff51afd7ed558ccd, 0xc4ceb9fe1a85ec53):
+        h ^= h >> 33
+        h = (h * mul) & m
+    h ^= h >> 33
+    return "%016x" % h
+
+
+def seal(doc):
+    body = dict((k, v) for k, v in doc.items() if k != "checksum")
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    doc["checksum"] = checksum64(text)
+    return doc
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def save(path, doc):
+    with open(path, "w") as f:
+        json.dump(doc, f)
+
+
+def shards(d, cfg, n=2):
+    parts = []
+    for i in range(n):
+        out = os.path.join(d, "part-%d.json" % i)
+        res = mm.run_mmrun(["-q", "-w", 2, "--shard", "%d/%d" % (i, n), "-o", out, cfg])
+        mm.check(res.code == 0, mm.describe([cfg], res))
+        parts.append(out)
+    return parts
+
+
+def set_key(doc, dotted, value):
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        doc = doc[k]
+    doc[keys[-1]] = value
+
+
+@mm.test("merge: a wrong JSON type at each key (format, version, plan.config_dir, plan.pass, "
+         "mmrun.bytes_scanned, shard.index, nodes ...) is exit 65 naming the part and the key")
+def _():
+    with mm.tmpdir() as d:
+        cfg = dataset(d)
+        parts = shards(d, cfg)
+        good = load(parts[1])
+        mm.eq(seal(dict(good))["checksum"], good["checksum"], "the documented seal of an untouched part")
+        bad = os.path.join(d, "bad.json")
+        cases = [("format", 5, "format"), ("version", "2", "version"), ("plan.config_dir", 5, "plan.config_dir"),
+                 ("plan.pass", "0", "plan.pass"), ("mmrun.bytes_scanned", "x", "mmrun.bytes_scanned"),
+                 ("mmrun.workers", -1, "mmrun.workers"), ("shard.index", "1", "shard.index"),
+                 ("shard.rows", 7, "shard.rows"), ("plan", [], "plan"), ("nodes", {}, "nodes"),
+                 ("config_path", None, "config_path"), ("checksum", 1, "checksum")]
+        for key, value, frag in cases:
+            doc = load(parts[1])
+            set_key(doc, key, value)
+            save(bad, doc)
+            res = mm.run_mmrun(["merge", parts[0], bad])
+            mm.assert_error(res, 65, [bad, frag], args=["merge", key])
+        # Any edit of a value keeps the types but breaks the seal.
+        doc = load(parts[1])
+        doc["mmrun"]["rows"] += 1
+        save(bad, doc)
+        mm.assert_error(mm.run_mmrun(["merge", parts[0], bad]), 65, [bad, "checksum"])
+        with open(bad, "w") as f:
+            f.write(open(parts[1]).read().replace('"level"', '"levle"', 1))
+        mm.assert_error(mm.run_mmrun(["merge", parts[0], bad]), 65, [bad])
+        # A NUL in a path of a (re-sealed) part.
+        doc = load(parts[1])
+        doc["config_path"] = doc["config_path"] + "\u0000.evil"
+        save(bad, seal(doc))
+        mm.assert_error(mm.run_mmrun(["merge", parts[0], bad]), 65, [bad, "NUL"])
+        # Parts that are not regular files are refused at once.
+        fifo = os.path.join(d, "fifo.json")
+        os.mkfifo(fifo)
+        for p, frag in ((fifo, "FIFO"), ("/dev/zero", "not a regular file"), (d, "directory")):
+            mm.assert_error(mm.run_mmrun(["merge", parts[0], p], timeout=30), 65, [p, frag])
+        deep = os.path.join(d, "deep.json")
+        with open(deep, "w") as f:
+            f.write("[" * 100000 + "]" * 100000)
+        mm.assert_error(mm.run_mmrun(["merge", deep]), 65, ["deep.json", "nested deeper"])
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("merge: a forged part (re-sealed) cannot choose the output: merge recomputes the plan from the "
+         "config it names and refuses a part whose config or plan differs (65)")
+def _():
+    with mm.tmpdir() as d:
+        cfg = dataset(d)
+        parts = shards(d, cfg)
+        evil = os.path.join(d, "evil")
+        os.mkdir(evil)
+        victim = os.path.join(evil, "chosen.json")
+        forged = os.path.join(d, "forged-%d.json")
+        # Every part sends the output elsewhere, consistently, and is re-sealed.
+        forged_parts = []
+        for i, p in enumerate(parts):
+            doc = load(p)
+            doc["plan"]["config"]["output"] = "chosen.json"
+            doc["plan"]["config_dir"] = evil
+            doc["config"]["output"] = "chosen.json"
+            save(forged % i, seal(doc))
+            forged_parts.append(forged % i)
+        res = mm.run_mmrun(["merge"] + forged_parts)
+        mm.assert_error(res, 65, [forged % 0, "config"])
+        mm.check(not os.path.exists(victim), "merge wrote the forged output path")
+        # Only the plan edited (config_dir): the plan differs from the config's.
+        doc = load(parts[1])
+        doc["plan"]["config_dir"] = evil
+        save(forged % 1, seal(doc))
+        mm.assert_error(mm.run_mmrun(["merge", parts[0], forged % 1]), 65, [forged % 1, "plan differs"])
+        # A part from another config.
+        cfg2 = mm.write_config(d, {"dataset": {"path": "d.dat", "dtype": "<f8", "shape": [-1, 4]},
+                                   "analyses": STATS[:1]}, "other.json")
+        other = os.path.join(d, "other-1.json")
+        mm.check(mm.run_mmrun(["-q", "--shard", "1/2", "-o", other, cfg2]).code == 0, "shard of other.json")
+        mm.assert_error(mm.run_mmrun(["merge", parts[0], other]), 65, [other, "another config"])
+        # The config edited after the shards ran.
+        res = mm.run_mmrun(["merge"] + parts)
+        mm.eq(res.code, 0, "merge of the untouched parts")
+        c = load(cfg)
+        c["output"] = "moved.json"
+        save(cfg, c)
+        mm.assert_error(mm.run_mmrun(["merge"] + parts), 65, ["differs from " + cfg])
+        os.unlink(cfg)
+        mm.assert_error(mm.run_mmrun(["merge"] + parts), 66, [cfg])
+        mm.assert_no_leftovers(d)
+
+
+# --------------------------------------------------------------------------
+# States
+
+
+@mm.test("--state: {\"format\": 5}, wrong types, an edit, garbage: exit 65 naming the file (and key); "
+         "a FIFO or device as the state: 73 at once; nothing left behind")
+def _():
+    with mm.tmpdir() as d:
+        cfg = dataset(d)
+        state = os.path.join(d, "s.state")
+        out = os.path.join(d, "out.json")
+        mm.check(mm.run_mmrun(["-q", "--state", state, cfg]).code == 0, "first --state run")
+        good = open(state).read()
+        cases = [('{"format": 5}', ["format"]), ("[1, 2]", ["not an mmrun state"]),
+                 ("{garbage", ["invalid JSON"]), ("[" * 100000, ["nested deeper"])]
+        for key, value in (("rows", "100"), ("complete_blocks", -1), ("tail", []), ("tail.rows", {}),
+                           ("nodes", 1), ("block_checksums", 7), ("verify_run", None), ("checksum", 1)):
+            doc = json.loads(good)
+            set_key(doc, key, value)
+            cases.append((json.dumps(doc), [key.split(".")[-1]]))
+        doc = json.loads(good)
+        doc["rows"] -= 1
+        cases.append((json.dumps(doc), ["checksum"]))
+        for text, frags in cases:
+            with open(state, "w") as f:
+                f.write(text)
+            args = ["-q", "-o", out, "--state", state, cfg]
+            mm.assert_error(mm.run_mmrun(args), 65, [state] + frags, args=args)
+            mm.check(not os.path.exists(out), "output written")
+            mm.assert_no_leftovers(d)
+        os.unlink(state)
+        os.mkfifo(state)
+        mm.assert_error(mm.run_mmrun(["-q", "--state", state, cfg], timeout=30), 73, [state, "FIFO"])
+        mm.assert_error(mm.run_mmrun(["-q", "--state", "/dev/null", cfg], timeout=30), 73, ["/dev/null"])
+        mm.check(os.path.exists("/dev/null") and not os.path.isfile("/dev/null"), "/dev/null replaced")
+        mm.assert_no_leftovers(d)
+
+
+def append(path, rows, seed):
+    with open(path, "ab") as f:
+        f.write(np.random.default_rng(seed).normal(size=(rows, 4)).astype("<f8").tobytes())
+
+
+def same_results(a, b):
+    return mm.top_level_spans(a)["results"] == mm.top_level_spans(b)["results"]
+
+
+@mm.test("--state: +inf written into old block 1 is detected within K runs (and at once with --verify); "
+         "the state is discarded with a warning and the result equals a full run")
+def _():
+    with mm.tmpdir() as d:
+        cfg = dataset(d, rows=200000)  # 6 blocks of 32768 rows
+        path = os.path.join(d, "d.dat")
+        block_rows = 32768
+        for verify in (True, False):
+            state = os.path.join(d, "v.state" if verify else "r.state")
+            mm.check(mm.run_mmrun(["-q", "--state", state, cfg]).code == 0, "first --state run")
+            with open(path, "r+b") as f:
+                f.seek((block_rows + 5) * 32 + 8)  # row 5 of block 1, column 1
+                f.write(np.array([np.inf], "<f8").tobytes())
+            extra = ["--verify"] if verify else []
+            detected = None
+            for run in range(1, K + 2):
+                append(path, 100, seed=run)
+                res = mm.run_mmrun(["-w", 2, "--state", state] + extra + [cfg])
+                mm.check(res.code == 0, mm.describe([cfg], res))
+                inc = mm.parse_doc(res.out)["mmrun"]["incremental"]["state"]
+                if inc == "discarded":
+                    mm.check("block 1" in res.err and res.err.startswith("mmrun: warning: ") and
+                             res.err.count("\n") == 1, "warning: %r" % res.err)
+                    full = mm.run_mmrun(["-q", "-w", 2, cfg])
+                    mm.check(same_results(res.out, full.out), "the result after detection is not a full run's")
+                    mm.check(mm.parse_doc(res.out)["results"]["all"]["max"] == float("inf"), "max is not inf")
+                    detected = run
+                    break
+            mm.check(detected is not None and detected <= K, "a changed block 1 was not detected in %d runs" % K)
+            if verify:
+                mm.eq(detected, 1, "run that detects the change with --verify")
+            # Put the value back for the next round (a change again).
+            with open(path, "r+b") as f:
+                f.seek((block_rows + 5) * 32 + 8)
+                f.write(np.array([0.5], "<f8").tobytes())
+        mm.assert_error(mm.run_mmrun(["--verify", cfg]), 64, ["--verify", "--state"])
+        mm.assert_no_leftovers(d)
+
+
+# --------------------------------------------------------------------------
+# --lock
+
+
+@mm.test("--lock: created 0600; a symlink, FIFO or folder is refused (77); another user's lock file is "
+         "refused with 77 naming the owner; a lock of ours readable by others is made 0600")
+def _():
+    with other_user() as user, mm.tmpdir() as d:
+        cfg = dataset(d, rows=1000)
+        lock = os.path.join(d, "run.lock")
+        res = mm.run_mmrun(["-q", "--lock", lock, cfg])
+        mm.eq(res.code, 0, "exit with a fresh lock file")
+        mm.eq(os.stat(lock).st_mode & 0o7777, 0o600, "mode of a created lock file")
+        os.chmod(lock, 0o666)
+        mm.eq(mm.run_mmrun(["-q", "--lock", lock, cfg]).code, 0, "exit with an open lock file of ours")
+        mm.eq(os.stat(lock).st_mode & 0o7777, 0o600, "mode of our lock file after a run")
+        target = os.path.join(d, "target")
+        with open(target, "w") as f:
+            f.write("precious\n")
+        link = os.path.join(d, "link.lock")
+        os.symlink(target, link)
+        mm.assert_error(mm.run_mmrun(["-q", "--lock", link, cfg]), 77, [link, "symbolic link"])
+        dangling = os.path.join(d, "dangling.lock")
+        os.symlink(os.path.join(d, "nowhere"), dangling)
+        mm.assert_error(mm.run_mmrun(["-q", "--lock", dangling, cfg]), 77, [dangling, "symbolic link"])
+        mm.check(not os.path.exists(os.path.join(d, "nowhere")), "the link's target was created")
+        fifo = os.path.join(d, "fifo.lock")
+        os.mkfifo(fifo, 0o600)
+        mm.assert_error(mm.run_mmrun(["-q", "--lock", fifo, cfg], timeout=30), 77, [fifo, "FIFO"])
+        mm.assert_error(mm.run_mmrun(["-q", "--lock", d, cfg]), 77, [d, "directory"])
+        mm.eq(open(target).read(), "precious\n", "the symlink's target")
+        if user:
+            squat = os.path.join(d, "squat.lock")
+            with open(squat, "w"):
+                pass
+            os.chown(squat, user[1], -1)
+            os.chmod(squat, 0o666)
+            mm.assert_error(mm.run_mmrun(["-q", "--lock", squat, cfg]), 77, [squat, user[0]])
+            mm.eq(os.stat(squat).st_mode & 0o7777, 0o666, "mode of another user's file")
+        mm.assert_no_leftovers(d)
+
+
+if __name__ == "__main__":
+    mm.main()
