@@ -6,8 +6,9 @@
 #include <vector>
 
 #include "runner/commands.h"
-#include "runner/shard.h"
+#include "runner/launcher.h"
 #include "runner/recover.h"
+#include "runner/shard.h"
 
 namespace {
 
@@ -24,9 +25,16 @@ const Subcommand kSubcommands[] = {
     {"recover", &mm::RecoverCommand},
 };
 
+// Before main and before mmrun's own static initializers: the window in
+// which a signal kills the process by default is the dynamic loader's only.
+__attribute__((constructor(101))) void BlockSignalsBeforeMain() { mm::BlockSignalsAtStartup(); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: a stop signal from now on is held pending, never the default
+  // death that would leave a segment or a temporary output behind.
+  mm::BlockSignalsAtStartup();
   std::vector<std::string> args(argv + 1, argv + argc);
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") {
@@ -40,7 +48,9 @@ int main(int argc, char** argv) {
   }
   if (!args.empty()) {
     for (const Subcommand& s : kSubcommands) {
-      if (args[0] == s.name) return s.run(std::vector<std::string>(args.begin() + 1, args.end()));
+      if (args[0] != s.name) continue;
+      mm::ReleaseStartupSignals();  // these commands keep the default signal actions
+      return s.run(std::vector<std::string>(args.begin() + 1, args.end()));
     }
   }
   return mm::RunCommand(args);
