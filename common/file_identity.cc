@@ -83,6 +83,8 @@ Status CheckOutput(const NamedFile& output, const std::vector<NamedFile>& inputs
 
 void RegisterInput(const NamedFile& input, const FileKey& key) { Registry().emplace_back(input, key); }
 
+void ForgetInputs() { Registry().clear(); }
+
 Status CheckOutputAgainstInputs(const NamedFile& output) {
   return Check(output, KeyOfPath(output.path), Registry());
 }

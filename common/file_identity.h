@@ -56,5 +56,7 @@ Status CheckOutput(const NamedFile& output, const std::vector<NamedFile>& inputs
 // output with every registered input.
 void RegisterInput(const NamedFile& input, const FileKey& key);
 Status CheckOutputAgainstInputs(const NamedFile& output);
+// Empties the registry (unit tests: an inode number may be reused later).
+void ForgetInputs();
 
 }  // namespace mm

@@ -260,6 +260,11 @@ Status Run(const std::vector<std::string>& args) {
   RegisterRunInputs(*plan, a.config);
   // The dataset's lock (shared, exclusive for a transform) for the whole run.
   MM_ASSIGN_OR_RETURN(RunGuard guard, RunGuard::ForPlan(*plan));
+  // The lock was taken by name: the path must still name the file the plan
+  // opened, or the lock (and a rollback through it) would be another file's.
+  if (plan->dataset.fd() >= 0 &&
+      !KeyOfPath(plan->dataset.path).SameFile(KeyOfFd(plan->dataset.fd(), plan->dataset.path)))
+    return Error(Code::kIoErr, plan->dataset.path + ": replaced by another file while the run started; nothing read");
   const RunOptions& cfg = plan->config.run;
   RunSettings settings;
   settings.workers = a.workers > 0 ? a.workers : cfg.workers.value_or(DefaultWorkers());

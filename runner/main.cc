@@ -1,10 +1,13 @@
 // mmrun: the command line (SPEC §1). A table of subcommands; everything
 // else lives in runner/commands.cc and common/.
+#include <signal.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "common/fault.h"
 #include "runner/commands.h"
 #include "runner/launcher.h"
 #include "runner/recover.h"
@@ -35,6 +38,7 @@ int main(int argc, char** argv) {
   // First: a stop signal from now on is held pending, never the default
   // death that would leave a segment or a temporary output behind.
   mm::BlockSignalsAtStartup();
+  if (mm::FaultEnabled("stop_at_start")) ::raise(SIGSTOP);  // tests signal it here, then SIGCONT
   std::vector<std::string> args(argv + 1, argv + argc);
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") {
