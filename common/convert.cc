@@ -32,8 +32,9 @@ Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Da
   const std::string output = ResolvePath(spec.dir, p["output"].get<std::string>());
   // By identity, not by name (common/file_identity.h): a symlink or hard link
   // of the dataset is the dataset.
-  MM_RETURN_IF_ERROR(CheckOutput(NamedFile{output, "config key 'analyses[" + std::to_string(spec.index) + "].output'"},
-                                 {NamedFile{dataset.path, "dataset.path"}}));
+  MM_RETURN_IF_ERROR(CheckOutput(
+      NamedFile{output, "config key 'analyses[" + std::to_string(spec.index) + "].output'"},
+      {NamedFile{dataset.path, "dataset.path"}}));
   char order = 'C';
   if (p.contains("order")) {
     if (!p["order"].is_string() || (p["order"] != "C" && p["order"] != "F"))

@@ -210,8 +210,8 @@ Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf) c
     uint64_t done = 0;
     const uint64_t off = l.offset + (v * n_ + o0) * item;
     while (done < len) {
-      const ssize_t r = ::pread(in_fd, buf->data() + v * len + done, len - done,
-                                static_cast<off_t>(off + done));
+      const ssize_t r =
+          ::pread(in_fd, buf->data() + v * len + done, len - done, static_cast<off_t>(off + done));
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) return FromErrno(errno, dataset_.path + ": read", Code::kIoErr);
       if (r == 0)

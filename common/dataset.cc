@@ -96,7 +96,10 @@ Result<Dataset> Open(const DatasetSpec& spec) {
     return d;
   }
   // O_NONBLOCK: a FIFO or device given as the dataset must not block the open.
-  MM_ASSIGN_OR_RETURN(FileDescriptor fd, FileDescriptor::Open(spec.path, (spec.mode == "r+" ? O_RDWR : O_RDONLY) | O_NONBLOCK, 0, Code::kIoErr));
+  MM_ASSIGN_OR_RETURN(
+      FileDescriptor fd,
+      FileDescriptor::Open(spec.path, (spec.mode == "r+" ? O_RDWR : O_RDONLY) | O_NONBLOCK, 0,
+                           Code::kIoErr));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, spec.path, Code::kIoErr);
   if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, spec.path + ": not a regular file");
@@ -150,16 +153,20 @@ Status CheckNotShrunk(const Dataset& d) {
   struct stat st;
   if (::fstat(d.fd(), &st) != 0) return FromErrno(errno, d.path, Code::kIoErr);
   if (static_cast<uint64_t>(st.st_size) >= d.file_bytes) return Status::OK();
-  return Error(Code::kIoErr, d.path + ": the file shrank under the run (" + std::to_string(st.st_size) +
-                                 " bytes, " + std::to_string(d.file_bytes) + " when the run started)");
+  return Error(Code::kIoErr, d.path + ": the file shrank under the run (" +
+                                 std::to_string(st.st_size) + " bytes, " +
+                                 std::to_string(d.file_bytes) + " when the run started)");
 }
 
 Status AdoptDatasetFd(Dataset* d, int fd) {
   FileDescriptor owned(fd);
   struct stat st;
-  if (::fstat(fd, &st) != 0) return FromErrno(errno, d->path + ": the descriptor passed by the coordinator", Code::kIoErr);
+  if (::fstat(fd, &st) != 0)
+    return FromErrno(errno, d->path + ": the descriptor passed by the coordinator", Code::kIoErr);
   if (static_cast<uint64_t>(st.st_dev) != d->dev || static_cast<uint64_t>(st.st_ino) != d->ino)
-    return Error(Code::kIoErr, d->path + ": the descriptor passed by the coordinator is not the file the run opened");
+    return Error(
+        Code::kIoErr,
+        d->path + ": the descriptor passed by the coordinator is not the file the run opened");
   d->file = std::make_shared<FileDescriptor>(std::move(owned));
   return Status::OK();
 }

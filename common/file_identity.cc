@@ -38,12 +38,13 @@ const char* KindOf(mode_t mode) {
 Status Check(const NamedFile& output, const FileKey& out,
              const std::vector<std::pair<NamedFile, FileKey>>& inputs) {
   if (out.exists && !S_ISREG(out.mode))
-    return Error(Code::kCantCreate, output.what + " " + output.path + ": exists and is " + KindOf(out.mode) +
-                                        "; mmrun only replaces regular files");
+    return Error(Code::kCantCreate, output.what + " " + output.path + ": exists and is " +
+                                        KindOf(out.mode) + "; mmrun only replaces regular files");
   for (const auto& in : inputs) {
     if (!out.SameFile(in.second)) continue;
-    return Error(Code::kConfig, output.what + " " + output.path + ": is the same file as " + in.first.what + " " +
-                                    in.first.path + "; writing it would destroy the input");
+    return Error(Code::kConfig, output.what + " " + output.path + ": is the same file as " +
+                                    in.first.what + " " + in.first.path +
+                                    "; writing it would destroy the input");
   }
   return Status::OK();
 }
@@ -81,7 +82,9 @@ Status CheckOutput(const NamedFile& output, const std::vector<NamedFile>& inputs
   return Check(output, KeyOfPath(output.path), keyed);
 }
 
-void RegisterInput(const NamedFile& input, const FileKey& key) { Registry().emplace_back(input, key); }
+void RegisterInput(const NamedFile& input, const FileKey& key) {
+  Registry().emplace_back(input, key);
+}
 
 void ForgetInputs() { Registry().clear(); }
 

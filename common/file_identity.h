@@ -35,8 +35,8 @@ struct NamedFile {
 struct FileKey {
   bool exists = false;
   uint64_t dev = 0, ino = 0;
-  mode_t mode = 0;           // st_mode when it exists
-  std::string resolved;      // when it does not
+  mode_t mode = 0;       // st_mode when it exists
+  std::string resolved;  // when it does not
   bool SameFile(const FileKey& o) const;
 };
 

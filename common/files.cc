@@ -56,8 +56,8 @@ MappedRegion::~MappedRegion() {
   if (base_ != nullptr) ::munmap(base_, length_);
 }
 
-Result<MappedRegion> MappedRegion::Map(int fd, const std::string& name, bool writable, uint64_t offset,
-                                       uint64_t size, Code otherwise) {
+Result<MappedRegion> MappedRegion::Map(int fd, const std::string& name, bool writable,
+                                       uint64_t offset, uint64_t size, Code otherwise) {
   if (size == 0) return Error(otherwise, name + ": cannot map an empty range");
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   const uint64_t start = offset / page * page;
@@ -103,7 +103,8 @@ void MappedRegion::Populate() {
 
 Status MappedRegion::Flush(const std::string& what) {
   if (base_ == nullptr) return Status::OK();
-  if (::msync(base_, length_, MS_SYNC) != 0) return FromErrno(errno, what + ": msync", Code::kIoErr);
+  if (::msync(base_, length_, MS_SYNC) != 0)
+    return FromErrno(errno, what + ": msync", Code::kIoErr);
   return Status::OK();
 }
 
@@ -181,7 +182,8 @@ const std::string& HostTag() {
     char host[256] = {0};
     if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
     uint32_t h = 2166136261u;
-    for (const char* c = host; *c != '\0'; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
+    for (const char* c = host; *c != '\0'; ++c)
+      h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
     char out[9];
     snprintf(out, sizeof out, "%08x", h);
     return std::string(out);
@@ -197,7 +199,9 @@ pid_t TempOwnerPid(const std::string& name) {
   if (at == std::string::npos) return 0;
   const std::string rest = name.substr(at + sizeof kTempMarker - 1);
   const std::string& host = HostTag();
-  if (rest.size() < host.size() + 2 || rest.compare(0, host.size(), host) != 0 || rest[host.size()] != '-') return 0;
+  if (rest.size() < host.size() + 2 || rest.compare(0, host.size(), host) != 0 ||
+      rest[host.size()] != '-')
+    return 0;
   const char* p = rest.c_str() + host.size() + 1;
   char* end = nullptr;
   const long pid = std::strtol(p, &end, 10);
@@ -223,7 +227,8 @@ int RemoveDeadTempOutputs(const std::string& dir) {
     if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to signal): keep
     struct stat st;
     if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) continue;  // another user's, or not a file
+    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
+      continue;  // another user's, or not a file
     if (::unlinkat(dfd, e->d_name, 0) == 0) ++removed;
   }
   ::closedir(d);
@@ -238,7 +243,8 @@ Result<TempOutput> TempOutput::Create(const std::string& target, const std::stri
   std::random_device rd;
   for (int attempt = 0; attempt < 16; ++attempt) {
     char suffix[48];
-    snprintf(suffix, sizeof suffix, "%s-%ld-%08x%08x", HostTag().c_str(), static_cast<long>(::getpid()), rd(), rd());
+    snprintf(suffix, sizeof suffix, "%s-%ld-%08x%08x", HostTag().c_str(),
+             static_cast<long>(::getpid()), rd(), rd());
     std::string temp = dir + "/." + base + kTempMarker + suffix;
     int fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 && errno == EEXIST) continue;

@@ -62,8 +62,8 @@ class MappedRegion {
   // are left to Populate() or to the page faults of the first touches, which
   // map cached pages several at a time and cost less than populating them
   // (docs/BENCHMARKS.md). The descriptor may be closed while the region lives.
-  static Result<MappedRegion> Map(int fd, const std::string& name, bool writable, uint64_t offset, uint64_t size,
-                                  Code otherwise);
+  static Result<MappedRegion> Map(int fd, const std::string& name, bool writable, uint64_t offset,
+                                  uint64_t size, Code otherwise);
 
   char* data() const { return base_ == nullptr ? nullptr : static_cast<char*>(base_) + delta_; }
   uint64_t size() const { return size_; }

@@ -53,8 +53,9 @@ Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Data
   const std::string output = ResolvePath(spec.dir, spec.params["output"].get<std::string>());
   // By identity, not by name (common/file_identity.h): a symlink or hard link
   // of the dataset is the dataset.
-  MM_RETURN_IF_ERROR(CheckOutput(NamedFile{output, "config key 'analyses[" + std::to_string(spec.index) + "].output'"},
-                                 {NamedFile{dataset.path, "dataset.path"}}));
+  MM_RETURN_IF_ERROR(CheckOutput(
+      NamedFile{output, "config key 'analyses[" + std::to_string(spec.index) + "].output'"},
+      {NamedFile{dataset.path, "dataset.path"}}));
   std::vector<int> out_axis_of;
   int j = 0;
   for (const AxisSelect& s : *sel) out_axis_of.push_back(s.dropped ? -1 : j++);

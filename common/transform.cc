@@ -47,7 +47,8 @@ struct ExactNumber {
   __int128 i = 0;
 };
 
-constexpr __int128 kExactLimit = static_cast<__int128>(1) << 100;  // bounds beyond it act as infinite
+constexpr __int128 kExactLimit = static_cast<__int128>(1)
+                                 << 100;  // bounds beyond it act as infinite
 
 // ceil (up) or floor of a double as a 128-bit integer, clamped to +-2^100.
 __int128 RoundedToInt128(double d, bool up) {
@@ -140,7 +141,8 @@ inline S AffineInteger(const Op& op, S v, uint64_t* saturated) {
     __int128 prod, sum;
     if (__builtin_mul_overflow(static_cast<__int128>(v), op.iscale, &prod)) {
       ++*saturated;
-      return (v > 0) == (op.iscale > 0) ? std::numeric_limits<S>::max() : std::numeric_limits<S>::lowest();
+      return (v > 0) == (op.iscale > 0) ? std::numeric_limits<S>::max()
+                                        : std::numeric_limits<S>::lowest();
     }
     if (__builtin_add_overflow(prod, op.ioffset, &sum)) {
       ++*saturated;
@@ -244,8 +246,10 @@ bool ApplyRun(const Op& op, const Traits&, char* p, uint64_t n, uint64_t lane, b
       const S v = LoadElement<Traits, kSwap>(at);
       if constexpr (F == Fn::kClip) {
         out = v;
-        if (op.has_lo && static_cast<__int128>(v) < op.ilo) out = SaturateInt<S>(op.ilo, &c->saturated);
-        if (op.has_hi && static_cast<__int128>(v) > op.ihi) out = SaturateInt<S>(op.ihi, &c->saturated);
+        if (op.has_lo && static_cast<__int128>(v) < op.ilo)
+          out = SaturateInt<S>(op.ilo, &c->saturated);
+        if (op.has_hi && static_cast<__int128>(v) > op.ihi)
+          out = SaturateInt<S>(op.ihi, &c->saturated);
       } else if constexpr (F == Fn::kAffine) {
         out = AffineInteger<S>(op, v, &c->saturated);
       } else {

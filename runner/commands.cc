@@ -1,17 +1,17 @@
 #include "runner/commands.h"
 
 #include <fcntl.h>
-#include <signal.h>
+#include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <chrono>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <limits.h>
+#include <optional>
 
 #include "common/dataset.h"
 #include "common/dataset_lock.h"
@@ -205,7 +205,9 @@ std::string OutputPath(const std::string& flag, const Plan& plan) {
 }
 
 // The name of the output for messages: the flag or the config key.
-std::string OutputKey(const std::string& flag) { return flag.empty() ? "config key 'output'" : "-o"; }
+std::string OutputKey(const std::string& flag) {
+  return flag.empty() ? "config key 'output'" : "-o";
+}
 
 // The files a run reads, for the identity checks of every output it writes
 // (common/file_identity.h): the config and the dataset's open descriptor.
@@ -213,7 +215,8 @@ void RegisterRunInputs(const Plan& plan, const std::string& config_path) {
   const std::string config = AbsolutePath(config_path);
   RegisterInput(NamedFile{config, "CONFIG"}, KeyOfPath(config));
   if (plan.dataset.fd() >= 0)
-    RegisterInput(NamedFile{plan.dataset.path, "dataset.path"}, KeyOfFd(plan.dataset.fd(), plan.dataset.path));
+    RegisterInput(NamedFile{plan.dataset.path, "dataset.path"},
+                  KeyOfFd(plan.dataset.fd(), plan.dataset.path));
 }
 
 // What a finished run has already committed to disk (a transform's journal
@@ -224,7 +227,8 @@ std::string CommittedWrites(const Plan& plan, const Json& results) {
   for (const auto& a : plan.analyses) {
     std::string what;
     if (a->spec().op == "transform") {
-      what = plan.dataset.path + " was transformed in place (" + a->name() + " is complete and committed)";
+      what = plan.dataset.path + " was transformed in place (" + a->name() +
+             " is complete and committed)";
     } else if (a->spec().op == "generate") {
       what = plan.dataset.path + " was generated";
     } else if (results.contains(a->name()) && results[a->name()].is_object() &&
@@ -264,7 +268,9 @@ Status Run(const std::vector<std::string>& args) {
   // opened, or the lock (and a rollback through it) would be another file's.
   if (plan->dataset.fd() >= 0 &&
       !KeyOfPath(plan->dataset.path).SameFile(KeyOfFd(plan->dataset.fd(), plan->dataset.path)))
-    return Error(Code::kIoErr, plan->dataset.path + ": replaced by another file while the run started; nothing read");
+    return Error(
+        Code::kIoErr,
+        plan->dataset.path + ": replaced by another file while the run started; nothing read");
   const RunOptions& cfg = plan->config.run;
   RunSettings settings;
   settings.workers = a.workers > 0 ? a.workers : cfg.workers.value_or(DefaultWorkers());
@@ -281,7 +287,8 @@ Status Run(const std::vector<std::string>& args) {
   if (!a.state.empty()) {
     MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{AbsolutePath(a.state), "--state"}));
     if (!output.empty())
-      MM_RETURN_IF_ERROR(CheckOutput(NamedFile{output, OutputKey(a.output)}, {NamedFile{AbsolutePath(a.state), "--state"}}));
+      MM_RETURN_IF_ERROR(CheckOutput(NamedFile{output, OutputKey(a.output)},
+                                     {NamedFile{AbsolutePath(a.state), "--state"}}));
   }
   // Create the output's temporary file now, so an unwritable target fails
   // before any worker starts.
@@ -348,11 +355,13 @@ Status Run(const std::vector<std::string>& args) {
   const std::string committed = a.shard ? "" : CommittedWrites(*plan, doc["results"]);
   // `what` failed; the message then says what is already on disk.
   auto tell = [&](Code code, const std::string& what, const char* if_nothing) {
-    return Error(code, what + (committed.empty() ? std::string(if_nothing)
-                                                 : ": " + committed + "; the result document was not written"));
+    return Error(code, what + (committed.empty()
+                                   ? std::string(if_nothing)
+                                   : ": " + committed + "; the result document was not written"));
   };
   if (const int sig = TakePendingSignal())
-    return tell(static_cast<Code>(128 + sig), "interrupted by " + SignalName(sig), ": nothing written");
+    return tell(static_cast<Code>(128 + sig), "interrupted by " + SignalName(sig),
+                ": nothing written");
   if (!output.empty()) {
     Status st = out.Write(text);
     if (st.ok()) st = out.Commit();
@@ -377,7 +386,8 @@ Status Validate(const std::vector<std::string>& args) {
   RegisterRunInputs(*plan, args[0]);
   const std::string output = OutputPath("", *plan);
   if (!output.empty()) {
-    MM_ASSIGN_OR_RETURN(TempOutput probe, TempOutput::Create(output, OutputKey("")));  // removed unused
+    MM_ASSIGN_OR_RETURN(TempOutput probe,
+                        TempOutput::Create(output, OutputKey("")));  // removed unused
   }
   Json j = plan->Describe();
   const RunOptions& cfg = plan->config.run;

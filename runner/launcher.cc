@@ -1,11 +1,10 @@
 #include "runner/launcher.h"
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -21,7 +20,8 @@ namespace mm {
 
 namespace {
 
-constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU};
+constexpr int kStopSignals[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT, SIGPIPE,
+                                SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU};
 
 struct StartupSignals {
   bool recorded = false;
@@ -52,7 +52,8 @@ void BlockSignalsAtStartup() {
   sigemptyset(&s.stop);
   for (int sig : kStopSignals) {
     struct sigaction old;
-    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;  // nohup, `cmd &`
+    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN)
+      continue;  // nohup, `cmd &`
     sigaddset(&s.stop, sig);
   }
   // An ignored SIGCHLD would reap the workers before waitpid sees them.
@@ -70,7 +71,8 @@ sigset_t StopSignals() {
 
 void ReleaseStartupSignals() {
   if (const int sig = TakePendingSignal()) {
-    std::fprintf(stderr, "mmrun: error: interrupted by %s before starting: nothing done\n", SignalName(sig).c_str());
+    std::fprintf(stderr, "mmrun: error: interrupted by %s before starting: nothing done\n",
+                 SignalName(sig).c_str());
     std::exit(128 + sig);
   }
   sigprocmask(SIG_SETMASK, &Startup().mask, nullptr);
@@ -118,12 +120,14 @@ Result<pid_t> ProcessLauncher::Start(const WorkerTask& task, const std::string& 
   // (common/dataset_lock.h).
   if (task.plan->dataset.fd() >= 0 && !inherited_.valid()) {
     inherited_ = FileDescriptor(::fcntl(task.plan->dataset.fd(), F_DUPFD, 3));
-    if (!inherited_.valid()) return FromErrno(errno, "cannot pass the dataset to a worker", Code::kWorkerFailed);
+    if (!inherited_.valid())
+      return FromErrno(errno, "cannot pass the dataset to a worker", Code::kWorkerFailed);
   }
   const std::string slot = std::to_string(task.slot), ppid = std::to_string(parent),
                     dfd = std::to_string(task.plan->dataset.fd() >= 0 ? inherited_.get() : -1);
-  const char* argv[] = {worker_exe_.c_str(), "--segment", segment_name.c_str(), "--slot", slot.c_str(),
-                        "--parent", ppid.c_str(), "--dataset-fd", dfd.c_str(), nullptr};
+  const char* argv[] = {worker_exe_.c_str(), "--segment", segment_name.c_str(), "--slot",
+                        slot.c_str(),        "--parent",  ppid.c_str(),         "--dataset-fd",
+                        dfd.c_str(),         nullptr};
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // Stop signals at their default action (ignored ones stay ignored).

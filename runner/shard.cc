@@ -344,9 +344,11 @@ Status Merge(const std::vector<std::string>& args) {
   const std::string target =
       output_flag ? AbsolutePath(output) : plan.config.run.output.value_or("");
   if (!target.empty()) {
-    std::vector<NamedFile> inputs = {NamedFile{plan.dataset.path, "dataset.path"}};  // identity, not names
+    std::vector<NamedFile> inputs = {
+        NamedFile{plan.dataset.path, "dataset.path"}};  // identity, not names
     for (const auto& entry : by_index) inputs.push_back(NamedFile{entry.second->path, "part"});
-    MM_RETURN_IF_ERROR(CheckOutput(NamedFile{target, output_flag ? "-o" : "config key 'output'"}, inputs));
+    MM_RETURN_IF_ERROR(
+        CheckOutput(NamedFile{target, output_flag ? "-o" : "config key 'output'"}, inputs));
     return WriteFileAtomically(target, text);
   }
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)

@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--segment") == 0) segment = argv[i + 1];
     else if (std::strcmp(argv[i], "--slot") == 0) slot = std::atol(argv[i + 1]);
     else if (std::strcmp(argv[i], "--parent") == 0) parent = std::atol(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--dataset-fd") == 0) dataset_fd = std::atol(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--dataset-fd") == 0)
+      dataset_fd = std::atol(argv[i + 1]);
   }
   if (segment.empty() || slot < 0 || parent <= 0) {
     std::fprintf(stderr, "mmworker: error: usage: mmworker --segment NAME --slot I --parent PID (started by mmrun)\n");

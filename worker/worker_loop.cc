@@ -53,8 +53,9 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
   FileDescriptor own;
   int fd = plan.dataset.fd();
   if (task.map_path != plan.dataset.path || fd < 0) {
-    MM_ASSIGN_OR_RETURN(own, FileDescriptor::Open(task.map_path, (pass.writes ? O_RDWR : O_RDONLY) | O_NOFOLLOW, 0,
-                                                  Code::kIoErr));
+    MM_ASSIGN_OR_RETURN(
+        own, FileDescriptor::Open(task.map_path, (pass.writes ? O_RDWR : O_RDONLY) | O_NOFOLLOW, 0,
+                                  Code::kIoErr));
     fd = own.get();
   }
   int64_t pause_after = task.attempt == 1 ? FaultValue("pause_after_rows") : -1;
@@ -81,9 +82,10 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
     int64_t e = b + 1;
     while (e < b1 && (part.block_end(e) - part.block_begin(b)) * item <= kWindowBytes && needed(e)) ++e;
     const uint64_t first = part.block_begin(b), last = part.block_end(e - 1);
-    MM_ASSIGN_OR_RETURN(MappedRegion window,
-                        MappedRegion::Map(fd, task.map_path, pass.writes, layout.offset + first * item,
-                                          (last - first) * item, Code::kIoErr));
+    MM_ASSIGN_OR_RETURN(
+        MappedRegion window,
+        MappedRegion::Map(fd, task.map_path, pass.writes, layout.offset + first * item,
+                          (last - first) * item, Code::kIoErr));
     // A window whose pages are not all cached makes this a cold scan: it is
     // populated in one call, and from then on the kernel is asked to read
     // the next window while this one is processed, so I/O overlaps
@@ -100,7 +102,8 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
       const uint64_t next = layout.offset + last * item;
       const uint64_t until = layout.offset + part.block_end(b1 - 1) * item;
       ::posix_fadvise(fd, static_cast<off_t>(next),
-                      static_cast<off_t>(std::min<uint64_t>(kWindowBytes, until - next)), POSIX_FADV_WILLNEED);
+                      static_cast<off_t>(std::min<uint64_t>(kWindowBytes, until - next)),
+                      POSIX_FADV_WILLNEED);
     }
     Chunk whole;
     whole.data = window.data();

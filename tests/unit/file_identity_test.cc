@@ -49,7 +49,8 @@ TEST_CASE("FileIdentity: a symlink, a hard link and ./name are the dataset") {
   REQUIRE(::symlink("data.dat", (d.path + "/link.dat").c_str()) == 0);
   REQUIRE(::link(data.c_str(), (d.path + "/hard.dat").c_str()) == 0);
   const std::vector<NamedFile> inputs = {{data, "dataset.path"}};
-  for (const std::string& out : {data, d.path + "/./data.dat", d.path + "/link.dat", d.path + "/hard.dat"}) {
+  for (const std::string& out :
+       {data, d.path + "/./data.dat", d.path + "/link.dat", d.path + "/hard.dat"}) {
     const Status st = CheckOutput(NamedFile{out, "-o"}, inputs);
     CHECK(st.code() == Code::kConfig);
     CHECK(st.message().find("-o") != std::string::npos);
@@ -62,8 +63,8 @@ TEST_CASE("FileIdentity: a symlink, a hard link and ./name are the dataset") {
 TEST_CASE("FileIdentity: two names of a file that does not exist yet are the same file") {
   Folder d;
   REQUIRE(::mkdir((d.path + "/sub").c_str(), 0700) == 0);
-  const Status st =
-      CheckOutput(NamedFile{d.path + "/sub/../out.npy", "analyses[1].output"}, {{d.path + "/out.npy", "dataset.path"}});
+  const Status st = CheckOutput(NamedFile{d.path + "/sub/../out.npy", "analyses[1].output"},
+                                {{d.path + "/out.npy", "dataset.path"}});
   CHECK(st.code() == Code::kConfig);
 }
 
@@ -107,9 +108,11 @@ TEST_CASE("TempOutput: names carry the pid; only a dead process's own temporary 
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
   const std::string dead = d.File(".a.json.mmrun-tmp-" + host + "-" + std::to_string(child) + "-0");
-  const std::string live = d.File(".b.json.mmrun-tmp-" + host + "-" + std::to_string(::getppid()) + "-0");
-  const std::string other_host = d.File(".c.json.mmrun-tmp-" + std::string(host == "00000000" ? "11111111" : "00000000") +
-                                        "-" + std::to_string(child) + "-0");
+  const std::string live =
+      d.File(".b.json.mmrun-tmp-" + host + "-" + std::to_string(::getppid()) + "-0");
+  const std::string other_host =
+      d.File(".c.json.mmrun-tmp-" + std::string(host == "00000000" ? "11111111" : "00000000") +
+             "-" + std::to_string(child) + "-0");
   const std::string not_temp = d.File("a.json");
   CHECK(RemoveDeadTempOutputs(d.path) == 1);
   CHECK_FALSE(Exists(dead));
