@@ -241,6 +241,18 @@ std::string CommittedWrites(const Plan& plan, const Json& results) {
   return out;
 }
 
+// The message of a run that failed before its results: what is on disk.
+// A transform's outcome is added by RunGuard::Fail (rolled back or not).
+Status Unfinished(const Plan& plan, const FileKey& dataset_before, const Status& st) {
+  const FileKey now = KeyOfPath(plan.dataset.path);
+  if (plan.dataset.mode == "w+" && now.exists && !now.SameFile(dataset_before))
+    return Error(st.code(), st.message() + "; " + plan.dataset.path + " was generated before the failure and is kept");
+  for (const auto& a : plan.analyses)
+    if (a->spec().op == "transform") return st;
+  if (st.exit_code() > 128) return Error(st.code(), st.message() + ", nothing written");
+  return st;
+}
+
 // MMRUN_TEST_FAULT=pause_after_commit=1: the coordinator waits (up to 60 s)
 // for a stop signal once its writes are committed, and keeps it pending.
 void PauseAfterCommitForTest() {
@@ -307,13 +319,16 @@ Status Run(const std::vector<std::string>& args) {
                     (a.state.empty() ? 0 : 1);
   MM_ASSIGN_OR_RETURN(Segment segment, Segment::Create(static_cast<uint32_t>(std::max(1, slots))));
   ProcessLauncher launcher(launch == "spawn", WorkerExecutable(), child_mask);
+  // generate renames its file into place when its pass ends: a later
+  // failure must say so (the dataset's identity changes then).
+  const FileKey dataset_before = KeyOfPath(plan->dataset.path);
   IncrementalStats incremental;
   Result<Json> results = a.shard            ? RunShard(*plan, *a.shard, settings, segment, launcher)
                          : !a.state.empty() ? RunIncremental(*plan, a.state, settings, a.quiet, segment, launcher,
                                                              &incremental)
                                             : RunPasses(*plan, settings, segment, launcher);
   progress.Finish();
-  if (!results.ok()) return guard.Fail(results.status());  // rolls an interrupted transform back
+  if (!results.ok()) return guard.Fail(Unfinished(*plan, dataset_before, results.status()));
   Json doc = Json::object();
   Json meta = Json::object();
   meta["version"] = kVersion;

@@ -100,7 +100,7 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vec
     if (ev.kind == WaitEvent::kSignal) {
       StopAll(&running, launcher);
       return Error(static_cast<Code>(128 + ev.signo),
-                   "interrupted by " + SignalName(ev.signo) + ": workers stopped, nothing written");
+                   "interrupted by " + SignalName(ev.signo) + ": workers stopped");
     }
     if (ev.kind == WaitEvent::kExited) {
       auto it = running.find(ev.pid);
@@ -271,7 +271,7 @@ Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment
   }
   if (const int sig = TakePendingSignal())
     return Error(static_cast<Code>(128 + sig),
-                 "interrupted by " + SignalName(sig) + ": nothing written");
+                 "interrupted by " + SignalName(sig));
   return FinishResults(plan);
 }
 

@@ -25,7 +25,8 @@ struct RunSettings {
 };
 
 // Runs every pass; returns the "results" object. Errors carry SPEC §5 codes
-// (128 + n for stop signal n: 130 SIGINT, 143 SIGTERM); kIoErr when the
+// (128 + n for stop signal n: 130 SIGINT, 143 SIGTERM; the message does not
+// say what is on disk, the caller does); kIoErr when the
 // dataset is smaller at the end of a pass than when it was planned.
 Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment, Launcher& launcher);
 
