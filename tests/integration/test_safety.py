@@ -29,6 +29,9 @@ import mmtest as mm
 COLS = 4
 ROWS = 1400064  # float32: 22.4 MB, two 16 MiB windows for one worker; a multiple of 4096 bytes
 SMALL = 50000
+SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGQUIT, 131),
+           (signal.SIGPIPE, 141), (signal.SIGALRM, 142), (signal.SIGUSR1, 138), (signal.SIGUSR2, 140),
+           (signal.SIGXCPU, 152)]
 
 
 def make(d, rows=ROWS, shape=None, name="data.dat", seed=1, output=None, analyses=None):
@@ -68,11 +71,18 @@ def wait_for(cond, what, timeout=60):
     raise mm.Fail("timed out waiting for " + what)
 
 
+def default_signals():
+    # mmrun keeps a signal ignored at its start ignored (nohup): give it the
+    # default actions whatever the environment running the tests ignores.
+    for sig, _ in SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def start(args, extra_env=None, cwd=None, stdout=subprocess.PIPE):
     env = dict(os.environ)
     env.update(extra_env or {})
     return subprocess.Popen([mm.mmrun_path()] + [str(x) for x in args], stdout=stdout,
-                            stderr=subprocess.PIPE, env=env, cwd=cwd)
+                            stderr=subprocess.PIPE, env=env, cwd=cwd, preexec_fn=default_signals)
 
 
 def finish(proc, timeout=120):
@@ -343,10 +353,6 @@ def _():
 
 # ---------------------------------------------------------------- every way out is clean
 
-SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGQUIT, 131),
-           (signal.SIGPIPE, 141), (signal.SIGALRM, 142), (signal.SIGUSR1, 138), (signal.SIGUSR2, 140),
-           (signal.SIGXCPU, 152)]
-
 
 for _sig, _code in SIGNALS:
     def signalled(sig=_sig, code=_code, launch="fork"):
@@ -365,6 +371,25 @@ for _sig, _code in SIGNALS:
                 signalled)
 mm.add_test("signals: SIGHUP in spawn mode exits 129, leaves nothing",
             lambda: globals()["_spawn_hup"]())
+
+
+@mm.test("signals: SIGHUP ignored at start (nohup) stays ignored; SIGINT still stops the run")
+def _():
+    with mm.tmpdir() as d:
+        cfg, _, _ = make(d, rows=SMALL * 4)
+        env = dict(os.environ, MMRUN_TEST_FAULT="hang_after_rows=0")
+
+        def nohup():
+            default_signals()
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", cfg], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, preexec_fn=nohup)
+        wait_for(lambda: len(children_of(proc.pid)) >= 2, "the workers to start")
+        proc.send_signal(signal.SIGHUP)
+        proc.send_signal(signal.SIGINT)
+        res = finish(proc)
+        mm.assert_error(res, 130, ["SIGINT"])
+        mm.assert_no_leftovers(d)
 
 
 def _spawn_hup():
