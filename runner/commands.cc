@@ -246,7 +246,8 @@ std::string CommittedWrites(const Plan& plan, const Json& results) {
 Status Unfinished(const Plan& plan, const FileKey& dataset_before, const Status& st) {
   const FileKey now = KeyOfPath(plan.dataset.path);
   if (plan.dataset.mode == "w+" && now.exists && !now.SameFile(dataset_before))
-    return Error(st.code(), st.message() + "; " + plan.dataset.path + " was generated before the failure and is kept");
+    return Error(st.code(), st.message() + "; " + plan.dataset.path +
+                                " was generated before the failure and is kept");
   for (const auto& a : plan.analyses)
     if (a->spec().op == "transform") return st;
   if (st.exit_code() > 128) return Error(st.code(), st.message() + ", nothing written");

@@ -270,8 +270,7 @@ Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment
     MM_RETURN_IF_ERROR(RunPass(plan, pass, settings, segment, launcher));
   }
   if (const int sig = TakePendingSignal())
-    return Error(static_cast<Code>(128 + sig),
-                 "interrupted by " + SignalName(sig));
+    return Error(static_cast<Code>(128 + sig), "interrupted by " + SignalName(sig));
   return FinishResults(plan);
 }
 
