@@ -351,6 +351,20 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("commit: an output that fails after a transform's commit (rename_fail) says the file was transformed")
+def _():
+    with mm.tmpdir() as d:
+        cfg, data, a = make(d, rows=20000, analyses=[{"op": "transform", "fn": "affine", "offset": 1.0}])
+        edit_config(cfg, lambda j: j["dataset"].update(mode="r+"))
+        out = os.path.join(d, "out.json")
+        res = mm.run_mmrun(["-q", "-o", out, cfg], extra_env={"MMRUN_TEST_FAULT": "rename_fail=1"})
+        mm.assert_error(res, 73, ["out.json", "transformed", "data.dat"])
+        mm.check("nothing written" not in res.err, "the message says nothing was written: " + res.err)
+        want = (a.astype(np.float64) + 1.0).astype("<f4")
+        mm.check(np.array_equal(np.fromfile(data, dtype="<f4").reshape(-1, COLS), want), "the data is not transformed")
+        mm.assert_no_leftovers(d)
+
+
 # ---------------------------------------------------------------- every way out is clean
 
 
