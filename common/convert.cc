@@ -4,6 +4,7 @@
 
 #include "common/array_copy.h"
 #include "common/casting.h"
+#include "common/file_identity.h"
 #include "common/files.h"
 #include "common/npy.h"
 #include "common/slice.h"
@@ -29,7 +30,11 @@ Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Da
     return ParamError(spec, "output",
                       "is required: the path of the output (.npy, or raw bytes otherwise)");
   const std::string output = ResolvePath(spec.dir, p["output"].get<std::string>());
-  if (output == dataset.path) return ParamError(spec, "output", "is the dataset itself: " + output);
+  // By identity, not by name (common/file_identity.h): a symlink or hard link
+  // of the dataset is the dataset.
+  MM_RETURN_IF_ERROR(CheckOutput(
+      NamedFile{output, "config key 'analyses[" + std::to_string(spec.index) + "].output'"},
+      {NamedFile{dataset.path, "dataset.path"}}));
   char order = 'C';
   if (p.contains("order")) {
     if (!p["order"].is_string() || (p["order"] != "C" && p["order"] != "F"))

@@ -200,16 +200,18 @@ Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf) c
   const Layout& l = dataset_.layout;
   const uint64_t item = static_cast<uint64_t>(l.dtype.itemsize());
   const uint64_t len = (o1 - o0) * item;
-  if (!in_fd_.valid()) {
+  // The run's descriptor of the dataset (common/dataset.h), else opened here.
+  if (!in_fd_.valid() && dataset_.fd() < 0) {
     MM_ASSIGN_OR_RETURN(in_fd_, FileDescriptor::Open(dataset_.path, O_RDONLY, 0, Code::kIoErr));
   }
+  const int in_fd = dataset_.fd() >= 0 ? dataset_.fd() : in_fd_.get();
   buf->resize(len * k_);
   for (size_t v = 0; v < k_; ++v) {
     uint64_t done = 0;
     const uint64_t off = l.offset + (v * n_ + o0) * item;
     while (done < len) {
-      const ssize_t r = ::pread(in_fd_.get(), buf->data() + v * len + done, len - done,
-                                static_cast<off_t>(off + done));
+      const ssize_t r =
+          ::pread(in_fd, buf->data() + v * len + done, len - done, static_cast<off_t>(off + done));
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) return FromErrno(errno, dataset_.path + ": read", Code::kIoErr);
       if (r == 0)

@@ -95,11 +95,17 @@ Result<Dataset> Open(const DatasetSpec& spec) {
     d.file_bytes = d.layout.offset + d.layout.data_bytes();
     return d;
   }
-  MM_ASSIGN_OR_RETURN(FileDescriptor fd, FileDescriptor::Open(spec.path, spec.mode == "r+" ? O_RDWR : O_RDONLY, 0, Code::kIoErr));
+  // O_NONBLOCK: a FIFO or device given as the dataset must not block the open.
+  MM_ASSIGN_OR_RETURN(
+      FileDescriptor fd,
+      FileDescriptor::Open(spec.path, (spec.mode == "r+" ? O_RDWR : O_RDONLY) | O_NONBLOCK, 0,
+                           Code::kIoErr));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, spec.path, Code::kIoErr);
   if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, spec.path + ": not a regular file");
   d.file_bytes = static_cast<uint64_t>(st.st_size);
+  d.dev = static_cast<uint64_t>(st.st_dev);
+  d.ino = static_cast<uint64_t>(st.st_ino);
   char magic[6] = {0};
   const ssize_t got = ::pread(fd.get(), magic, sizeof magic, 0);
   if (got < 0) return FromErrno(errno, spec.path, Code::kIoErr);
@@ -110,6 +116,7 @@ Result<Dataset> Open(const DatasetSpec& spec) {
   } else {
     MM_RETURN_IF_ERROR(RawLayout(spec, &d));
   }
+  d.file = std::make_shared<FileDescriptor>(std::move(fd));
   return d;
 }
 
@@ -140,6 +147,29 @@ Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints) {
     if (size <= off) return Error(Code::kDataErr, path + ": no data after the offset");
   }
   return Open(spec);
+}
+
+Status CheckNotShrunk(const Dataset& d) {
+  if (d.fd() < 0) return Status::OK();
+  struct stat st;
+  if (::fstat(d.fd(), &st) != 0) return FromErrno(errno, d.path, Code::kIoErr);
+  if (static_cast<uint64_t>(st.st_size) >= d.file_bytes) return Status::OK();
+  return Error(Code::kIoErr, d.path + ": the file shrank under the run (" +
+                                 std::to_string(st.st_size) + " bytes, " +
+                                 std::to_string(d.file_bytes) + " when the run started)");
+}
+
+Status AdoptDatasetFd(Dataset* d, int fd) {
+  FileDescriptor owned(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    return FromErrno(errno, d->path + ": the descriptor passed by the coordinator", Code::kIoErr);
+  if (static_cast<uint64_t>(st.st_dev) != d->dev || static_cast<uint64_t>(st.st_ino) != d->ino)
+    return Error(
+        Code::kIoErr,
+        d->path + ": the descriptor passed by the coordinator is not the file the run opened");
+  d->file = std::make_shared<FileDescriptor>(std::move(owned));
+  return Status::OK();
 }
 
 Json DatasetJson(const Dataset& d) {

@@ -5,13 +5,21 @@
 // array, without reading any data. For mode "w+" the file need not exist:
 // the layout comes from the config alone (the format from the path's
 // extension), and the file is created by `generate`.
+//
+// The file is opened once, here, and that descriptor is the run's only way
+// to its bytes (docs/ARCHITECTURE.md "One file for the whole run"): forked
+// workers inherit it, spawned workers receive it (and check dev/ino), and
+// every mapping is made from it, so a file renamed over the path during the
+// run is never read or written.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
+#include "common/files.h"
 #include "common/json_util.h"
 #include "common/layout.h"
 
@@ -25,7 +33,22 @@ struct Dataset {
   Layout layout;
   uint64_t file_bytes = 0;   // size now (w+: the size generate will create)
   std::vector<int64_t> shape_spec;  // the shape as configured (may hold -1)
+  // The open file (O_RDONLY|O_NONBLOCK, O_RDWR for r+; none for w+), shared
+  // by copies, and its identity when opened.
+  std::shared_ptr<FileDescriptor> file;
+  uint64_t dev = 0, ino = 0;
+  int fd() const { return file ? file->get() : -1; }
 };
+
+// kIoErr naming the file when the dataset's open file is now smaller than
+// it was when the run planned it (a shrink of even one byte: no SIGBUS
+// happens inside the last page). OK for w+ (no file yet).
+Status CheckNotShrunk(const Dataset& d);
+
+// Adopts `fd` (received by a spawned worker) as the dataset's file after
+// checking that it is the file the coordinator opened (same dev and ino);
+// kIoErr otherwise.
+Status AdoptDatasetFd(Dataset* d, int fd);
 
 // Errors: kNoInput (file missing), kNoPerm, kDataErr (too small, malformed
 // or unsupported .npy), kConfig (missing or contradicting dtype/shape/order/

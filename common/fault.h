@@ -6,6 +6,11 @@
 //   kill_after_rows=N  a worker SIGKILLs itself after scanning N rows (first attempt)
 //   exit_after_rows=N  a worker exits 3 after N rows (first attempt)
 //   hang_after_rows=N  a worker sleeps forever after N rows (first attempt)
+//   pause_after_rows=N a worker stops itself (SIGSTOP) once after N rows, at a
+//                      window's end (first attempt); the test resumes it (SIGCONT)
+//   stop_at_start=1    mmrun stops itself (SIGSTOP) as main's first action
+//   pause_after_commit=1  the coordinator waits up to 60 s for a stop signal
+//                      once the run's writes are committed (runner/commands.cc)
 //   corrupt_slot=1     a worker flips a byte of its committed slot (first attempt)
 //   segment_enospc=1   creating the shared segment fails as on a full /dev/shm
 //   rename_fail=1      renaming an output into place fails

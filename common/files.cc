@@ -1,20 +1,21 @@
 #include "common/files.h"
 
-#include "common/fault.h"
-
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/interprocess/file_mapping.hpp>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <random>
+#include <utility>
 #include <vector>
 
-namespace bip = boost::interprocess;
+#include "common/fault.h"
+#include "common/file_identity.h"
 
 namespace mm {
 
@@ -40,20 +41,40 @@ Result<FileDescriptor> FileDescriptor::Open(const std::string& path, int flags, 
   return FileDescriptor(fd);
 }
 
-Result<MappedRegion> MappedRegion::Map(const std::string& path, bool writable, uint64_t offset, uint64_t size,
-                                       Code otherwise) {
-  MappedRegion m;
-  try {
-    const bip::mode_t mode = writable ? bip::read_write : bip::read_only;
-    bip::file_mapping file(path.c_str(), mode);
-    m.region_ = bip::mapped_region(file, mode, static_cast<bip::offset_t>(offset), size, nullptr,
-                                   writable ? MAP_POPULATE : 0);
-  } catch (const bip::interprocess_exception& e) {
-    const int err = e.get_native_error();
-    if (err != 0) return FromErrno(err, path + ": cannot map", otherwise);
-    return Error(otherwise, path + ": cannot map: " + e.what());
+MappedRegion& MappedRegion::operator=(MappedRegion&& o) noexcept {
+  if (this != &o) {
+    if (base_ != nullptr) ::munmap(base_, length_);
+    base_ = std::exchange(o.base_, nullptr);
+    length_ = std::exchange(o.length_, 0);
+    delta_ = std::exchange(o.delta_, 0);
+    size_ = std::exchange(o.size_, 0);
   }
+  return *this;
+}
+
+MappedRegion::~MappedRegion() {
+  if (base_ != nullptr) ::munmap(base_, length_);
+}
+
+Result<MappedRegion> MappedRegion::Map(int fd, const std::string& name, bool writable,
+                                       uint64_t offset, uint64_t size, Code otherwise) {
+  if (size == 0) return Error(otherwise, name + ": cannot map an empty range");
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t start = offset / page * page;
+  MappedRegion m;
+  m.delta_ = static_cast<size_t>(offset - start);
+  m.length_ = static_cast<size_t>(size + m.delta_);
+  m.size_ = size;
+  const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* p = ::mmap(nullptr, m.length_, prot, MAP_SHARED | (writable ? MAP_POPULATE : 0), fd,
+                   static_cast<off_t>(start));
+  if (p == MAP_FAILED) return FromErrno(errno, name + ": cannot map", otherwise);
+  m.base_ = p;
   return m;
+}
+
+void MappedRegion::AdviseSequential() {
+  if (base_ != nullptr) (void)::madvise(base_, length_, MADV_SEQUENTIAL);
 }
 
 bool MappedRegion::LooksResident() const {
@@ -81,8 +102,9 @@ void MappedRegion::Populate() {
 }
 
 Status MappedRegion::Flush(const std::string& what) {
-  if (region_.get_size() == 0) return Status::OK();
-  if (!region_.flush(0, 0, /*async=*/false)) return FromErrno(errno, what + ": msync", Code::kIoErr);
+  if (base_ == nullptr) return Status::OK();
+  if (::msync(base_, length_, MS_SYNC) != 0)
+    return FromErrno(errno, what + ": msync", Code::kIoErr);
   return Status::OK();
 }
 
@@ -136,6 +158,7 @@ TempOutput& TempOutput::operator=(TempOutput&& o) noexcept {
     fd_ = std::move(o.fd_);
     temp_path_ = std::move(o.temp_path_);
     target_ = std::move(o.target_);
+    what_ = std::move(o.what_);
     committed_ = o.committed_;
     o.temp_path_.clear();
     o.committed_ = true;
@@ -147,14 +170,82 @@ TempOutput::~TempOutput() {
   if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
 }
 
-Result<TempOutput> TempOutput::Create(const std::string& target) {
+namespace {
+
+constexpr char kTempMarker[] = ".mmrun-tmp-";
+
+// 8 hex digits of FNV-1a of the host name: a temporary output's creator can
+// only be checked for life on the host that made it (folders may be shared
+// between the nodes of a cluster).
+const std::string& HostTag() {
+  static const std::string tag = [] {
+    char host[256] = {0};
+    if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    uint32_t h = 2166136261u;
+    for (const char* c = host; *c != '\0'; ++c)
+      h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
+    char out[9];
+    snprintf(out, sizeof out, "%08x", h);
+    return std::string(out);
+  }();
+  return tag;
+}
+
+// The creator's pid of a temporary output named .NAME.mmrun-tmp-HOST-PID-RANDOM
+// made on this host, or 0.
+pid_t TempOwnerPid(const std::string& name) {
+  if (name.empty() || name[0] != '.') return 0;
+  const size_t at = name.rfind(kTempMarker);
+  if (at == std::string::npos) return 0;
+  const std::string rest = name.substr(at + sizeof kTempMarker - 1);
+  const std::string& host = HostTag();
+  if (rest.size() < host.size() + 2 || rest.compare(0, host.size(), host) != 0 ||
+      rest[host.size()] != '-')
+    return 0;
+  const char* p = rest.c_str() + host.size() + 1;
+  char* end = nullptr;
+  const long pid = std::strtol(p, &end, 10);
+  if (end == p || *end != '-' || pid <= 0 || pid > INT_MAX) return 0;
+  return static_cast<pid_t>(pid);
+}
+
+}  // namespace
+
+int RemoveDeadTempOutputs(const std::string& dir) {
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return 0;
+  DIR* d = ::fdopendir(dfd);
+  if (d == nullptr) {
+    ::close(dfd);
+    return 0;
+  }
+  int removed = 0;
+  const pid_t self = ::getpid();
+  while (struct dirent* e = ::readdir(d)) {
+    const pid_t pid = TempOwnerPid(e->d_name);
+    if (pid == 0 || pid == self) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to signal): keep
+    struct stat st;
+    if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
+      continue;  // another user's, or not a file
+    if (::unlinkat(dfd, e->d_name, 0) == 0) ++removed;
+  }
+  ::closedir(d);
+  return removed;
+}
+
+Result<TempOutput> TempOutput::Create(const std::string& target, const std::string& what) {
+  MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{target, what}));
   const std::string dir = DirName(target);
   const std::string base = target.substr(target.rfind('/') == std::string::npos ? 0 : target.rfind('/') + 1);
+  (void)RemoveDeadTempOutputs(dir);
   std::random_device rd;
   for (int attempt = 0; attempt < 16; ++attempt) {
-    char suffix[17];
-    snprintf(suffix, sizeof suffix, "%08x%08x", rd(), rd());
-    std::string temp = dir + "/." + base + ".mmrun-tmp-" + suffix;
+    char suffix[48];
+    snprintf(suffix, sizeof suffix, "%s-%ld-%08x%08x", HostTag().c_str(),
+             static_cast<long>(::getpid()), rd(), rd());
+    std::string temp = dir + "/." + base + kTempMarker + suffix;
     int fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 && errno == EEXIST) continue;
     if (fd < 0) return FromErrno(errno, target + ": cannot create output", Code::kCantCreate);
@@ -162,6 +253,7 @@ Result<TempOutput> TempOutput::Create(const std::string& target) {
     out.fd_ = FileDescriptor(fd);
     out.temp_path_ = temp;
     out.target_ = target;
+    out.what_ = what;
     return out;
   }
   return Error(Code::kCantCreate, target + ": cannot create a temporary file beside it");
@@ -187,6 +279,7 @@ Status TempOutput::Write(const std::string& bytes) {
 
 Status TempOutput::Commit() {
   if (::fsync(fd_.get()) != 0) return FromErrno(errno, target_ + ": fsync", Code::kIoErr);
+  MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{target_, what_}));
   if (FaultEnabled("rename_fail")) return FromErrno(EIO, target_ + ": cannot rename the output into place", Code::kCantCreate);
   if (::rename(temp_path_.c_str(), target_.c_str()) != 0)
     return FromErrno(errno, target_ + ": cannot rename the output into place", Code::kCantCreate);

@@ -2,16 +2,18 @@
 // and outputs that appear atomically.
 //
 // FileDescriptor and MappedRegion are move-only and release in their
-// destructors. Mappings use Boost.Interprocess (file_mapping/mapped_region),
-// which handles offsets that are not page-aligned. TempOutput is a file
-// written under a temporary name beside its target and renamed over it by
-// Commit(); destroyed uncommitted, it removes itself, so a failed or
-// interrupted run leaves no partial output (SPEC §5).
+// destructors. A mapping is made from an open descriptor (mmap(2)), never by
+// reopening a name, so every window of a run maps the file the run opened
+// (docs/ARCHITECTURE.md "One file for the whole run"); offsets need not be
+// page-aligned. TempOutput is a file written under a temporary name beside
+// its target and renamed over it by Commit(); destroyed uncommitted, it
+// removes itself, so a failed or interrupted run leaves no partial output
+// (SPEC §5), and the temporary files of a coordinator that was SIGKILLed are
+// removed by the next TempOutput created in the same folder.
 #pragma once
 
 #include <sys/types.h>
 
-#include <boost/interprocess/mapped_region.hpp>
 #include <cstdint>
 #include <string>
 
@@ -48,20 +50,24 @@ class FileDescriptor {
 class MappedRegion {
  public:
   MappedRegion() = default;
-  MappedRegion(MappedRegion&&) = default;
-  MappedRegion& operator=(MappedRegion&&) = default;
+  MappedRegion(MappedRegion&& o) noexcept { *this = std::move(o); }
+  MappedRegion& operator=(MappedRegion&& o) noexcept;
+  MappedRegion(const MappedRegion&) = delete;
+  MappedRegion& operator=(const MappedRegion&) = delete;
+  ~MappedRegion();
 
-  // Maps [offset, offset + size) of `path`. size must be > 0. Errors name
-  // the path. Writable regions are populated (MAP_POPULATE); read-only ones
+  // Maps [offset, offset + size) of the open file `fd` (MAP_SHARED;
+  // writable needs an O_RDWR descriptor). size must be > 0. Errors name
+  // `name`. Writable regions are populated (MAP_POPULATE); read-only ones
   // are left to Populate() or to the page faults of the first touches, which
   // map cached pages several at a time and cost less than populating them
-  // (docs/BENCHMARKS.md).
-  static Result<MappedRegion> Map(const std::string& path, bool writable, uint64_t offset, uint64_t size,
-                                  Code otherwise);
+  // (docs/BENCHMARKS.md). The descriptor may be closed while the region lives.
+  static Result<MappedRegion> Map(int fd, const std::string& name, bool writable, uint64_t offset,
+                                  uint64_t size, Code otherwise);
 
-  char* data() const { return static_cast<char*>(region_.get_address()); }
-  uint64_t size() const { return region_.get_size(); }
-  void AdviseSequential() { region_.advise(boost::interprocess::mapped_region::advice_sequential); }
+  char* data() const { return base_ == nullptr ? nullptr : static_cast<char*>(base_) + delta_; }
+  uint64_t size() const { return size_; }
+  void AdviseSequential();
   // Whether the region's pages look cached: mincore(2) on a few pages
   // spread over it (no I/O). A hint; false when unsure.
   bool LooksResident() const;
@@ -73,7 +79,10 @@ class MappedRegion {
   Status Flush(const std::string& what);
 
  private:
-  boost::interprocess::mapped_region region_;
+  void* base_ = nullptr;  // page-aligned start of the mapping
+  size_t length_ = 0;     // bytes mapped from base_
+  size_t delta_ = 0;      // offset of the requested start within the first page
+  uint64_t size_ = 0;     // bytes requested
 };
 
 // The folder part of a path ("." for a bare name), and absolute resolution
@@ -82,8 +91,12 @@ std::string DirName(const std::string& path);
 std::string ResolvePath(const std::string& base_dir, const std::string& path);
 std::string AbsolutePath(const std::string& path);
 
-// A file created as DIR/.NAME.mmrun-tmp-XXXXXX beside `target` (mode 0644
-// minus umask) and renamed over target by Commit().
+// A file created as DIR/.NAME.mmrun-tmp-HOST-PID-RANDOM beside `target`
+// (O_EXCL|O_NOFOLLOW, mode 0644 minus umask) and renamed over target by
+// Commit(). HOST is 8 hex digits of a hash of the host name and PID the
+// creating process: Create() first removes, in the same folder, the
+// temporary outputs of this host whose creator is gone and that belong to
+// this user (never another user's, never a live process's).
 class TempOutput {
  public:
   TempOutput() = default;
@@ -93,23 +106,33 @@ class TempOutput {
   TempOutput& operator=(const TempOutput&) = delete;
   ~TempOutput();
 
-  // Errors: kCantCreate (or kNoPerm) naming the target.
-  static Result<TempOutput> Create(const std::string& target);
+  // Errors: kCantCreate (or kNoPerm) naming the target; the target checks of
+  // CheckOutputAgainstInputs (common/file_identity.h): kConfig when it is a
+  // file this process reads, kCantCreate when it exists and is not a regular
+  // file. `what` names the target in those messages (a flag or config key).
+  static Result<TempOutput> Create(const std::string& target, const std::string& what = "output");
   const std::string& temp_path() const { return temp_path_; }
   const std::string& target() const { return target_; }
   int fd() const { return fd_.get(); }
   // Reserves `bytes` with posix_fallocate and sets the size; ENOSPC -> kCantCreate.
   Status Reserve(uint64_t bytes);
   Status Write(const std::string& bytes);
-  // fsync, rename over the target, fsync the folder.
+  // fsync, rename over the target (checked again: still not a device,
+  // FIFO or folder), fsync the folder.
   Status Commit();
 
  private:
   FileDescriptor fd_;
   std::string temp_path_;
   std::string target_;
+  std::string what_;
   bool committed_ = false;
 };
+
+// Removes from folder `dir` the temporary outputs (.NAME.mmrun-tmp-HOST-PID-*)
+// of this host whose creating process is gone and that this user owns;
+// returns how many it removed. Called by TempOutput::Create.
+int RemoveDeadTempOutputs(const std::string& dir);
 
 // TempOutput::Create + Write + Commit.
 Status WriteFileAtomically(const std::string& target, const std::string& contents);

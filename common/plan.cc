@@ -13,6 +13,8 @@ Json DatasetInternalJson(const Dataset& d) {
   j["npy_minor"] = d.npy_minor;
   j["file_bytes"] = d.file_bytes;
   j["shape_spec"] = d.shape_spec;
+  j["dev"] = d.dev;  // a spawned worker checks the descriptor it receives against these
+  j["ino"] = d.ino;
   return j;
 }
 
@@ -31,6 +33,8 @@ Result<Dataset> DatasetFromInternalJson(const Json& j) {
     d.layout.trailing_bytes = j.at("trailing_bytes").get<uint64_t>();
     d.file_bytes = j.at("file_bytes").get<uint64_t>();
     d.shape_spec = j.at("shape_spec").get<std::vector<int64_t>>();
+    d.dev = j.at("dev").get<uint64_t>();
+    d.ino = j.at("ino").get<uint64_t>();
   } catch (const nlohmann::json::exception& e) {
     return Error(Code::kDataErr, std::string("plan: malformed dataset: ") + e.what());
   }

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "common/array_copy.h"
+#include "common/file_identity.h"
 #include "common/files.h"
 #include "common/npy.h"
 #include "common/select_parser.h"
@@ -50,7 +51,11 @@ Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Data
   Result<std::vector<AxisSelect>> sel = ApplySelect(*items, layout.shape);
   if (!sel.ok()) return ParamError(spec, "select", sel.status().message());
   const std::string output = ResolvePath(spec.dir, spec.params["output"].get<std::string>());
-  if (output == dataset.path) return ParamError(spec, "output", "is the dataset itself: " + output);
+  // By identity, not by name (common/file_identity.h): a symlink or hard link
+  // of the dataset is the dataset.
+  MM_RETURN_IF_ERROR(CheckOutput(
+      NamedFile{output, "config key 'analyses[" + std::to_string(spec.index) + "].output'"},
+      {NamedFile{dataset.path, "dataset.path"}}));
   std::vector<int> out_axis_of;
   int j = 0;
   for (const AxisSelect& s : *sel) out_axis_of.push_back(s.dropped ? -1 : j++);

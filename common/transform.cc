@@ -32,7 +32,31 @@ struct Op {
   double value = 0;                             // fill_nan
   const double* mean = nullptr;                 // normalize, by internal lane
   const double* stdv = nullptr;
+  // Integer data (docs/CHOICES.md): the clip bounds as exact integers
+  // (ceil(min), floor(max)), and affine in exact 128-bit integer arithmetic
+  // when scale and offset are both integers.
+  __int128 ilo = 0, ihi = 0;
+  bool int_affine = false;
+  __int128 iscale = 1, ioffset = 0;
 };
+
+// A config number kept exactly: integers beyond 2^53 lose no bits.
+struct ExactNumber {
+  double d = 0;
+  bool integral = false;  // i holds the value exactly
+  __int128 i = 0;
+};
+
+constexpr __int128 kExactLimit = static_cast<__int128>(1)
+                                 << 100;  // bounds beyond it act as infinite
+
+// ceil (up) or floor of a double as a 128-bit integer, clamped to +-2^100.
+__int128 RoundedToInt128(double d, bool up) {
+  const double r = up ? std::ceil(d) : std::floor(d);
+  if (r >= 0x1p100) return kExactLimit;
+  if (r <= -0x1p100) return -kExactLimit;
+  return static_cast<__int128>(r);
+}
 
 // Test hook (docs/JOURNAL_FORMAT.md): MMRUN_TEST_FAULT="transform_block_ms=N"
 // makes every block of a transform's passes take N ms longer, so tests can
@@ -87,6 +111,53 @@ inline S ToInteger(double y, uint64_t* saturated) {
     return std::numeric_limits<S>::lowest();
   }
   if (r >= past) {
+    ++*saturated;
+    return std::numeric_limits<S>::max();
+  }
+  return static_cast<S>(r);
+}
+
+// An exact integer saturated into S's range; counts saturation.
+template <class S>
+inline S SaturateInt(__int128 r, uint64_t* saturated) {
+  if (r < static_cast<__int128>(std::numeric_limits<S>::lowest())) {
+    ++*saturated;
+    return std::numeric_limits<S>::lowest();
+  }
+  if (r > static_cast<__int128>(std::numeric_limits<S>::max())) {
+    ++*saturated;
+    return std::numeric_limits<S>::max();
+  }
+  return static_cast<S>(r);
+}
+
+// Integer affine: exact in 128 bits when scale and offset are integers
+// (an overflow of 128 bits saturates by the sign of the exact result), else
+// x * scale + offset in long double (64-bit significand, every 64-bit
+// integer exact), rounded half to even and saturated.
+template <class S>
+inline S AffineInteger(const Op& op, S v, uint64_t* saturated) {
+  if (op.int_affine) {
+    __int128 prod, sum;
+    if (__builtin_mul_overflow(static_cast<__int128>(v), op.iscale, &prod)) {
+      ++*saturated;
+      return (v > 0) == (op.iscale > 0) ? std::numeric_limits<S>::max()
+                                        : std::numeric_limits<S>::lowest();
+    }
+    if (__builtin_add_overflow(prod, op.ioffset, &sum)) {
+      ++*saturated;
+      return op.ioffset > 0 ? std::numeric_limits<S>::max() : std::numeric_limits<S>::lowest();
+    }
+    return SaturateInt<S>(sum, saturated);
+  }
+  const long double y = static_cast<long double>(v) * static_cast<long double>(op.scale) +
+                        static_cast<long double>(op.offset);
+  const long double r = std::nearbyint(y);
+  if (r < static_cast<long double>(std::numeric_limits<S>::lowest())) {
+    ++*saturated;
+    return std::numeric_limits<S>::lowest();
+  }
+  if (r > static_cast<long double>(std::numeric_limits<S>::max())) {
     ++*saturated;
     return std::numeric_limits<S>::max();
   }
@@ -175,8 +246,12 @@ bool ApplyRun(const Op& op, const Traits&, char* p, uint64_t n, uint64_t lane, b
       const S v = LoadElement<Traits, kSwap>(at);
       if constexpr (F == Fn::kClip) {
         out = v;
-        if (op.has_lo && static_cast<double>(v) < op.lo) out = ToInteger<S>(std::ceil(op.lo), &c->saturated);
-        if (op.has_hi && static_cast<double>(v) > op.hi) out = ToInteger<S>(std::floor(op.hi), &c->saturated);
+        if (op.has_lo && static_cast<__int128>(v) < op.ilo)
+          out = SaturateInt<S>(op.ilo, &c->saturated);
+        if (op.has_hi && static_cast<__int128>(v) > op.ihi)
+          out = SaturateInt<S>(op.ihi, &c->saturated);
+      } else if constexpr (F == Fn::kAffine) {
+        out = AffineInteger<S>(op, v, &c->saturated);
       } else {
         out = ToInteger<S>(Apply<F>(op, static_cast<double>(v), l), &c->saturated);
       }
@@ -445,8 +520,8 @@ Status Transform::BeginWindow(int pass, const Chunk& window) const {
   Counts probe;
   if (!Run<true>(window, &probe)) return Status::OK();  // nothing changes: no record needed
   if (!writer_) {  // created with the first record: a transform that changes nothing writes no journal file
-    struct stat st;
-    if (::stat(dataset_.path.c_str(), &st) != 0) return FromErrno(errno, dataset_.path, Code::kIoErr);
+    struct stat st;  // the identity of the file the run opened, not of what the path names now
+    if (::fstat(dataset_.fd(), &st) != 0) return FromErrno(errno, dataset_.path, Code::kIoErr);
     DatasetIdentity id;
     id.dev = static_cast<uint64_t>(st.st_dev);
     id.ino = static_cast<uint64_t>(st.st_ino);
@@ -455,6 +530,36 @@ Status Transform::BeginWindow(int pass, const Chunk& window) const {
                                                        static_cast<uint32_t>(spec_.index)));
   }
   return writer_->Append(offset, window.data, length);
+}
+
+// A number parameter kept exactly (JSON integers up to 64 bits, and
+// integral doubles, are exact in `i`).
+Result<ExactNumber> ExactParam(const AnalysisSpec& spec, const std::string& key, double def) {
+  ExactNumber n;
+  if (!spec.params.contains(key)) {
+    n.d = def;
+  } else {
+    const Json& v = spec.params[key];
+    if (v.is_number_unsigned()) {
+      n.i = static_cast<__int128>(v.get<uint64_t>());
+      n.d = static_cast<double>(v.get<uint64_t>());
+      n.integral = true;
+      return n;
+    }
+    if (v.is_number_integer()) {
+      n.i = static_cast<__int128>(v.get<int64_t>());
+      n.d = static_cast<double>(v.get<int64_t>());
+      n.integral = true;
+      return n;
+    }
+    if (!v.is_number()) return ParamError(spec, key, "must be a number, got " + v.dump());
+    n.d = v.get<double>();
+  }
+  if (std::isfinite(n.d) && n.d == std::floor(n.d) && std::fabs(n.d) < 0x1p100) {
+    n.i = static_cast<__int128>(n.d);
+    n.integral = true;
+  }
+  return n;
 }
 
 Result<double> Number(const AnalysisSpec& spec, const std::string& key, double def, bool named_floats) {
@@ -506,21 +611,30 @@ Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const 
   LaneGeometry geo;
   switch (op.fn) {
     case Fn::kAffine: {
-      MM_ASSIGN_OR_RETURN(op.scale, Number(spec, "scale", 1.0, false));
-      MM_ASSIGN_OR_RETURN(op.offset, Number(spec, "offset", 0.0, false));
+      MM_ASSIGN_OR_RETURN(ExactNumber scale, ExactParam(spec, "scale", 1.0));
+      MM_ASSIGN_OR_RETURN(ExactNumber offset, ExactParam(spec, "offset", 0.0));
+      op.scale = scale.d;
+      op.offset = offset.d;
       if (!std::isfinite(op.scale)) return ParamError(spec, "scale", "must be finite");
       if (!std::isfinite(op.offset)) return ParamError(spec, "offset", "must be finite");
+      op.int_affine = scale.integral && offset.integral;
+      op.iscale = scale.i;
+      op.ioffset = offset.i;
       break;
     }
     case Fn::kClip: {
+      ExactNumber lo, hi;
       for (const char* k : {"min", "max"}) {
         if (!p.contains(k) || p[k].is_null()) continue;
-        MM_ASSIGN_OR_RETURN(double v, Number(spec, k, 0.0, false));
-        (std::string(k) == "min" ? op.lo : op.hi) = v;
-        (std::string(k) == "min" ? op.has_lo : op.has_hi) = true;
+        const bool is_min = std::string(k) == "min";
+        MM_ASSIGN_OR_RETURN((is_min ? lo : hi), ExactParam(spec, k, 0.0));
+        (is_min ? op.lo : op.hi) = (is_min ? lo : hi).d;
+        (is_min ? op.has_lo : op.has_hi) = true;
       }
       if (!op.has_lo && !op.has_hi) return ParamError(spec, "min", "clip needs \"min\", \"max\" or both");
-      if (op.has_lo && op.has_hi && op.lo > op.hi)
+      op.ilo = lo.integral ? lo.i : RoundedToInt128(lo.d, /*up=*/true);
+      op.ihi = hi.integral ? hi.i : RoundedToInt128(hi.d, /*up=*/false);
+      if (op.has_lo && op.has_hi && (op.lo > op.hi || (lo.integral && hi.integral && lo.i > hi.i)))
         return ParamError(spec, "max", "must be >= min (" + JsonNumber(op.lo).dump() + ")");
       break;
     }

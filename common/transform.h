@@ -6,7 +6,10 @@
 // analysis' pass 0). Arithmetic is in double; float results are rounded to
 // the dtype as numpy's astype; integer and bool results are rounded half to
 // even and saturate at the dtype's range, counted in `saturated`
-// (docs/CHOICES.md). Integer clip is exact.
+// (docs/CHOICES.md). On integer data clip is exact over the whole int64 and
+// uint64 range (bounds kept as 128-bit integers), and so is affine when its
+// scale and offset are integers; a fractional affine is computed in long
+// double (64-bit significand) before rounding.
 //
 // With `journal` (default true) every window is journaled before it is
 // changed (journal.h), so a run killed at any moment can be rolled back by

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -14,6 +15,8 @@
 
 #include "common/dataset.h"
 #include "common/dataset_lock.h"
+#include "common/fault.h"
+#include "common/file_identity.h"
 #include "common/files.h"
 #include "common/json_util.h"
 #include "common/plan.h"
@@ -188,6 +191,66 @@ std::string OutputPath(const std::string& flag, const Plan& plan) {
   return !flag.empty() ? AbsolutePath(flag) : plan.config.run.output.value_or("");
 }
 
+// The name of the output for messages: the flag or the config key.
+std::string OutputKey(const std::string& flag) {
+  return flag.empty() ? "config key 'output'" : "-o";
+}
+
+// The files a run reads, for the identity checks of every output it writes
+// (common/file_identity.h): the config and the dataset's open descriptor.
+void RegisterRunInputs(const Plan& plan, const std::string& config_path) {
+  const std::string config = AbsolutePath(config_path);
+  RegisterInput(NamedFile{config, "CONFIG"}, KeyOfPath(config));
+  if (plan.dataset.fd() >= 0)
+    RegisterInput(NamedFile{plan.dataset.path, "dataset.path"},
+                  KeyOfFd(plan.dataset.fd(), plan.dataset.path));
+}
+
+// What a finished run has already committed to disk (a transform's journal
+// is removed, generate's file and slice/convert outputs are renamed into
+// place), for the message of a failure that comes after: "" when nothing.
+std::string CommittedWrites(const Plan& plan, const Json& results) {
+  std::string out;
+  for (const auto& a : plan.analyses) {
+    std::string what;
+    if (a->spec().op == "transform") {
+      what = plan.dataset.path + " was transformed in place (" + a->name() +
+             " is complete and committed)";
+    } else if (a->spec().op == "generate") {
+      what = plan.dataset.path + " was generated";
+    } else if (results.contains(a->name()) && results[a->name()].is_object() &&
+               results[a->name()].contains("path") && results[a->name()]["path"].is_string() &&
+               (a->spec().op == "slice" || a->spec().op == "convert")) {
+      what = results[a->name()]["path"].get<std::string>() + " was written";
+    }
+    if (!what.empty()) out += (out.empty() ? "" : ", ") + what;
+  }
+  return out;
+}
+
+// The message of a run that failed before its results: what is on disk.
+// A transform's outcome is added by RunGuard::Fail (rolled back or not).
+Status Unfinished(const Plan& plan, const FileKey& dataset_before, const Status& st) {
+  const FileKey now = KeyOfPath(plan.dataset.path);
+  if (plan.dataset.mode == "w+" && now.exists && !now.SameFile(dataset_before))
+    return Error(st.code(), st.message() + "; " + plan.dataset.path +
+                                " was generated before the failure and is kept");
+  for (const auto& a : plan.analyses)
+    if (a->spec().op == "transform") return st;
+  if (st.exit_code() > 128) return Error(st.code(), st.message() + ", nothing written");
+  return st;
+}
+
+// MMRUN_TEST_FAULT=pause_after_commit=1: the coordinator waits (up to 60 s)
+// for a stop signal once its writes are committed, and keeps it pending.
+void PauseAfterCommitForTest() {
+  if (!FaultEnabled("pause_after_commit")) return;
+  const sigset_t set = StopSignals();
+  const struct timespec limit = {60, 0};
+  const int sig = sigtimedwait(&set, nullptr, &limit);
+  if (sig > 0) ::raise(sig);  // blocked: pending again for TakePendingSignal
+}
+
 Status Run(const std::vector<std::string>& args) {
   const auto t0 = std::chrono::steady_clock::now();
   MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
@@ -198,8 +261,16 @@ Status Run(const std::vector<std::string>& args) {
     MM_ASSIGN_OR_RETURN(lock, TakeRunLock(a.lock));
   }
   MM_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, LoadPlan(a.config));
+  RegisterRunInputs(*plan, a.config);
   // The dataset's lock (shared, exclusive for a transform) for the whole run.
   MM_ASSIGN_OR_RETURN(RunGuard guard, RunGuard::ForPlan(*plan));
+  // The lock was taken by name: the path must still name the file the plan
+  // opened, or the lock (and a rollback through it) would be another file's.
+  if (plan->dataset.fd() >= 0 &&
+      !KeyOfPath(plan->dataset.path).SameFile(KeyOfFd(plan->dataset.fd(), plan->dataset.path)))
+    return Error(
+        Code::kIoErr,
+        plan->dataset.path + ": replaced by another file while the run started; nothing read");
   const RunOptions& cfg = plan->config.run;
   RunSettings settings;
   settings.workers = a.workers > 0 ? a.workers : cfg.workers.value_or(DefaultWorkers());
@@ -211,11 +282,19 @@ Status Run(const std::vector<std::string>& args) {
   // A shard's part goes to -o or stdout, never to the config's output (that
   // is where `mmrun merge` writes the merged result).
   const std::string output = a.shard ? (a.output.empty() ? "" : AbsolutePath(a.output)) : OutputPath(a.output, *plan);
+  // Every file the run writes is checked against every file it reads, by
+  // identity (common/file_identity.h); the state file is read and rewritten.
+  if (!a.state.empty()) {
+    MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{AbsolutePath(a.state), "--state"}));
+    if (!output.empty())
+      MM_RETURN_IF_ERROR(CheckOutput(NamedFile{output, OutputKey(a.output)},
+                                     {NamedFile{AbsolutePath(a.state), "--state"}}));
+  }
   // Create the output's temporary file now, so an unwritable target fails
   // before any worker starts.
   TempOutput out;
   if (!output.empty()) {
-    MM_ASSIGN_OR_RETURN(out, TempOutput::Create(output));
+    MM_ASSIGN_OR_RETURN(out, TempOutput::Create(output, OutputKey(a.output)));
   }
   Progress::Mode mode = Progress::Mode::kOff;
   if (!a.quiet && (a.progress_flag || ::isatty(2))) mode = ::isatty(2) ? Progress::Mode::kLive : Progress::Mode::kLines;
@@ -228,6 +307,9 @@ Status Run(const std::vector<std::string>& args) {
                     (a.state.empty() ? 0 : 1);
   MM_ASSIGN_OR_RETURN(Segment segment, Segment::Create(static_cast<uint32_t>(std::max(1, slots))));
   ProcessLauncher launcher(launch == "spawn", WorkerExecutable(), child_mask);
+  // generate renames its file into place when its pass ends: a later
+  // failure must say so (the dataset's identity changes then).
+  const FileKey dataset_before = KeyOfPath(plan->dataset.path);
   IncrementalStats incremental;
   Result<Json> results = a.shard ? RunShard(*plan, *a.shard, settings, segment, launcher)
                          : !a.state.empty()
@@ -235,7 +317,7 @@ Status Run(const std::vector<std::string>& args) {
                                               launcher, &incremental)
                              : RunPasses(*plan, settings, segment, launcher);
   progress.Finish();
-  if (!results.ok()) return guard.Fail(results.status());  // rolls an interrupted transform back
+  if (!results.ok()) return guard.Fail(Unfinished(*plan, dataset_before, results.status()));
   Json doc = Json::object();
   Json meta = Json::object();
   meta["version"] = kVersion;
@@ -266,13 +348,33 @@ Status Run(const std::vector<std::string>& args) {
     doc["results"] = std::move(*results);
   }
   const std::string text = DumpDocument(doc);
-  if (const int sig = TakePendingSignal()) return Error(static_cast<Code>(128 + sig), "interrupted: nothing written");
+  // From here on the run's writes are committed: no message may say that
+  // nothing was written (SPEC §5; docs/RELIABILITY.md).
+  PauseAfterCommitForTest();
+  const std::string committed = a.shard ? "" : CommittedWrites(*plan, doc["results"]);
+  // `what` failed; the message then says what is already on disk.
+  auto tell = [&](Code code, const std::string& what, const char* if_nothing) {
+    return Error(code, what + (committed.empty()
+                                   ? std::string(if_nothing)
+                                   : ": " + committed + "; the result document was not written"));
+  };
+  if (const int sig = TakePendingSignal())
+    return tell(static_cast<Code>(128 + sig), "interrupted by " + SignalName(sig),
+                ": nothing written");
   if (!output.empty()) {
-    MM_RETURN_IF_ERROR(out.Write(text));
-    return out.Commit();
+    Status st = out.Write(text);
+    if (st.ok()) st = out.Commit();
+    return st.ok() ? st : tell(st.code(), st.message(), "");
   }
-  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
-    return Error(Code::kIoErr, "cannot write the result to stdout");
+  errno = 0;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    // A reader that went away (`mmrun cfg.json | head`): exit 128 + SIGPIPE,
+    // as a shell expects of a pipeline's writer (docs/CHOICES.md).
+    if (errno == EPIPE)
+      return tell(static_cast<Code>(128 + SIGPIPE), "stdout: the reader closed the pipe (EPIPE)",
+                  ": the result document was cut short");
+    return tell(Code::kIoErr, "cannot write the result to stdout", "");
+  }
   return Status::OK();
 }
 
@@ -280,9 +382,11 @@ Status Validate(const std::vector<std::string>& args) {
   if (args.size() != 1) return UsageError("validate takes one CONFIG.json");
   MM_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, LoadPlan(args[0]));
   if (plan->dataset.mode != "w+") MM_RETURN_IF_ERROR(CheckNoStaleJournal(plan->dataset.path));
+  RegisterRunInputs(*plan, args[0]);
   const std::string output = OutputPath("", *plan);
   if (!output.empty()) {
-    MM_ASSIGN_OR_RETURN(TempOutput probe, TempOutput::Create(output));  // removed unused
+    MM_ASSIGN_OR_RETURN(TempOutput probe,
+                        TempOutput::Create(output, OutputKey("")));  // removed unused
   }
   Json j = plan->Describe();
   const RunOptions& cfg = plan->config.run;

@@ -99,9 +99,8 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vec
     const WaitEvent ev = launcher.Wait(100);
     if (ev.kind == WaitEvent::kSignal) {
       StopAll(&running, launcher);
-      return Error(static_cast<Code>(128 + ev.signo), std::string("interrupted by ") +
-                                                          (ev.signo == SIGINT ? "SIGINT" : "SIGTERM") +
-                                                          ": workers stopped, nothing written");
+      return Error(static_cast<Code>(128 + ev.signo),
+                   "interrupted by " + SignalName(ev.signo) + ": workers stopped");
     }
     if (ev.kind == WaitEvent::kExited) {
       auto it = running.find(ev.pid);
@@ -159,6 +158,9 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vec
       }
     }
   }
+  // Every worker checked the size after each window; this catches a shrink
+  // after a worker's last one.
+  MM_RETURN_IF_ERROR(CheckNotShrunk(plan.dataset));
   std::vector<std::string> payloads;
   for (SlotTask& t : tasks) payloads.push_back(std::move(t.payload));
   return payloads;
@@ -268,7 +270,7 @@ Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment
     MM_RETURN_IF_ERROR(RunPass(plan, pass, settings, segment, launcher));
   }
   if (const int sig = TakePendingSignal())
-    return Error(static_cast<Code>(128 + sig), "interrupted: nothing written");
+    return Error(static_cast<Code>(128 + sig), "interrupted by " + SignalName(sig));
   return FinishResults(plan);
 }
 

@@ -3,7 +3,7 @@
 //
 // For each pass it lays out the shared segment, starts one worker per
 // non-empty row range, waits, retries failed ranges in fresh processes,
-// enforces the timeout, stops everything on SIGINT/SIGTERM, accepts only
+// enforces the timeout, stops everything on a stop signal (launcher.h), accepts only
 // slots that verify from workers that exited 0, and merges the slots' tree
 // nodes in block order. REQUIRES: BlockRunSignals() was called.
 #pragma once
@@ -25,7 +25,9 @@ struct RunSettings {
 };
 
 // Runs every pass; returns the "results" object. Errors carry SPEC §5 codes
-// (kInterrupted for SIGINT; 143 is reported as Code(143)).
+// (128 + n for stop signal n: 130 SIGINT, 143 SIGTERM; the message does not
+// say what is on disk, the caller does); kIoErr when the
+// dataset is smaller at the end of a pass than when it was planned.
 Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment, Launcher& launcher);
 
 // ---- The pieces RunPasses is made of, shared with shards (runner/shard.h),

@@ -1,10 +1,18 @@
 // Launcher: how the coordinator starts, watches and stops worker processes.
 //
-// ProcessLauncher forks (the child runs RunWorker) or posix_spawns mmworker.
-// Wait() returns when a worker ends, when SIGINT/SIGTERM arrives, or after
-// the timeout; the coordinator blocks those signals and SIGCHLD for the
-// whole run and receives them only here (sigtimedwait), so no handler runs
-// at an awkward moment. The interface exists so coordinator logic (retry,
+// ProcessLauncher forks (the child runs RunWorker) or posix_spawns mmworker
+// (passing it the dataset's descriptor). Wait() returns when a worker ends,
+// when a stop signal arrives, or after the timeout; main() blocks the stop
+// signals and SIGCHLD as its very first action (BlockSignalsAtStartup), the
+// coordinator keeps them blocked for the whole run and receives them only
+// here and in TakePendingSignal (sigtimedwait), so no handler runs at an
+// awkward moment and a signal in the first milliseconds is not lost.
+//
+// The stop signals: SIGINT (exit 130), SIGTERM (143), and SIGHUP, SIGQUIT,
+// SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU (exit 128 + the signal's
+// number, docs/CHOICES.md); each stops the workers and leaves nothing
+// behind. A signal that was ignored when mmrun started (nohup, `&` in a
+// script) stays ignored. The interface exists so coordinator logic (retry,
 // timeout, merge) can be tested with a fake that runs no process.
 #pragma once
 
@@ -13,6 +21,7 @@
 
 #include <string>
 
+#include "common/files.h"
 #include "common/status.h"
 #include "worker/worker_loop.h"
 
@@ -33,11 +42,23 @@ class Launcher {
   virtual void Kill(pid_t pid) = 0;
 };
 
-// Blocks SIGINT, SIGTERM, SIGCHLD and SIGPIPE-free handling for the
-// coordinator; returns the previous mask, which children get back.
+// Blocks the stop signals and SIGCHLD; the first thing main() does. Records
+// the mask and the dispositions mmrun started with.
+void BlockSignalsAtStartup();
+// For a subcommand that does not wait for signals (validate, inspect, merge,
+// recover): exits 128 + n at once if a stop signal arrived since startup,
+// else gives the process its startup mask back.
+void ReleaseStartupSignals();
+// Blocks the stop signals and SIGCHLD for the coordinator (again: a no-op
+// after BlockSignalsAtStartup); returns the startup mask, which children get
+// back.
 sigset_t BlockRunSignals();
-// A pending SIGINT/SIGTERM, consumed; 0 if none.
+// The stop signals (those not ignored at startup).
+sigset_t StopSignals();
+// A pending stop signal, consumed; 0 if none.
 int TakePendingSignal();
+// "SIGINT", "SIGHUP", ...
+std::string SignalName(int sig);
 
 class ProcessLauncher : public Launcher {
  public:
@@ -52,6 +73,7 @@ class ProcessLauncher : public Launcher {
   bool spawn_;
   std::string worker_exe_;
   sigset_t child_mask_;
+  FileDescriptor inherited_;  // spawn: the dataset's descriptor, inheritable
 };
 
 // "killed by signal 9 (SIGKILL)" / "exited with status 3".

@@ -12,6 +12,7 @@
 
 #include "common/checksum.h"
 #include "common/config.h"
+#include "common/file_identity.h"
 #include "common/files.h"
 #include "runner/commands.h"
 
@@ -402,7 +403,14 @@ Status Merge(const std::vector<std::string>& args) {
   // -o, else the config's output (where one run would have written), else stdout.
   const std::string target =
       output_flag ? AbsolutePath(output) : plan.config.run.output.value_or("");
-  if (!target.empty()) return WriteFileAtomically(target, text);
+  if (!target.empty()) {
+    std::vector<NamedFile> inputs = {
+        NamedFile{plan.dataset.path, "dataset.path"}};  // identity, not names
+    for (const auto& entry : by_index) inputs.push_back(NamedFile{entry.second->path, "part"});
+    MM_RETURN_IF_ERROR(
+        CheckOutput(NamedFile{target, output_flag ? "-o" : "config key 'output'"}, inputs));
+    return WriteFileAtomically(target, text);
+  }
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
     return Error(Code::kIoErr, "cannot write the result to stdout");
   return Status::OK();

@@ -7,7 +7,9 @@
 // bounded whatever the file size, feeds each block once to every analysis of
 // the pass, and reduces the block partials along the fixed tree
 // (merge_tree.h). Its process exit status is 0 on success, else a SPEC §5
-// code (74 for a SIGBUS: the file shrank under the run).
+// code (74 for a SIGBUS, or a size below the plan's after a window: the file
+// shrank under the run). It reads the dataset only through the run's
+// descriptor (Dataset::file), never by reopening its name.
 #pragma once
 
 #include <cstdint>
@@ -51,7 +53,10 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
 int RunWorker(const WorkerTask& task, const std::string& segment_name);
 
 // mmworker's body: open the segment, read the plan and the slot's rows, run.
-int RunSpawnedWorker(const std::string& segment_name, uint32_t slot);
+// `dataset_fd`: the dataset's descriptor inherited from the coordinator
+// (-1 when the run has no dataset file yet); checked against the plan's
+// dev/ino, exit 74 when it is another file.
+int RunSpawnedWorker(const std::string& segment_name, uint32_t slot, int dataset_fd);
 
 // Installs the SIGBUS handler: a worker that touches a page past the end of
 // a file that shrank exits 74. Fault hooks for tests: common/fault.h.

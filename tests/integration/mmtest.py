@@ -571,6 +571,20 @@ def _become_subreaper():
         _SUBREAPER = False
 
 
+def children_of(pid):
+    """The pids of the live or zombie children of process `pid` (from /proc)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return kids
+
+
 def _reap_zombies():
     while True:
         try:

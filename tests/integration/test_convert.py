@@ -259,7 +259,7 @@ def convert_bad_parameters_exit_78():
                         ({"casting": "no"}, "casting"), ({"casting": 1}, "casting"), ({"bogus": 1}, "bogus")):
             expect_error(d, ds, dict(an, output="o.npy"), 78, ["analyses[0]." + key])
         expect_error(d, ds, {}, 78, ["analyses[0].output"])
-        expect_error(d, ds, {"output": "data.dat"}, 78, ["analyses[0].output", "dataset itself"])
+        expect_error(d, ds, {"output": "data.dat"}, 78, ["analyses[0].output", "same file as dataset.path"])
         expect_error(d, ds, {"output": "nowhere/o.npy"}, 73, ["nowhere/o.npy"])
 
 

@@ -25,17 +25,7 @@ def make_dataset(d):
         "analyses": [{"op": "stats", "axis": 0}, {"name": "all", "op": "stats"}]})
 
 
-def children_of(pid):
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        kids.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                pass
-    return kids
+children_of = mm.children_of
 
 
 def results_text(res):

@@ -281,7 +281,7 @@ def slice_bad_selections_exit_78():
         expect_error(d, ds, {"op": "slice", "output": "o.npy"}, 78, ["analyses[1].select"])
         expect_error(d, ds, {"op": "slice", "select": "[:]"}, 78, ["analyses[1].output"])
         expect_error(d, ds, {"op": "slice", "select": "[:]", "output": "data.dat"}, 78,
-                     ["analyses[1].output", "dataset itself"])
+                     ["analyses[1].output", "same file as dataset.path"])
         expect_error(d, ds, {"op": "slice", "select": "[:]", "output": "o.npy", "step": 2}, 78,
                      ["analyses[1].step"])
         expect_error(d, ds, {"op": "slice", "select": "[:]", "output": "missing/o.npy"}, 73, ["missing/o.npy"])
