@@ -36,6 +36,13 @@ Result<Dataset> OpenDataset(const DatasetSpec& spec);
 // `mmrun inspect`.
 Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints);
 
+// What the layout leaves unread or empty, each a warning text naming the
+// file, the bytes and the shapes (or offset) that would use them exactly:
+// trailing bytes after a fixed shape, a partial last row after a -1 shape
+// (expected, so not reported, for a growing file: `growing`), an empty
+// dataset (unless growing), bytes after a .npy's data. Empty for mode w+.
+std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing);
+
 // The result document's "dataset" object (SPEC §4).
 Json DatasetJson(const Dataset& d);
 
