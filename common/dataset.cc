@@ -195,6 +195,15 @@ std::vector<int64_t> NearestFits(int64_t v, const std::function<bool(int64_t)>& 
 
 }  // namespace
 
+Status CheckRows(const Dataset& d, bool growing) {
+  if (growing || d.format != "raw" || d.mode == "w+" || d.layout.rows() > 0) return Status::OK();
+  const uint64_t avail = d.file_bytes > d.layout.offset ? d.file_bytes - d.layout.offset : 0;
+  return Error(Code::kDataErr, d.path + ": file holds " + std::to_string(avail) +
+                                   " bytes of data, less than one row of shape " + ShapeString(d.shape_spec) +
+                                   " " + d.layout.dtype.name() +
+                                   " (an append-only file not written yet is a run of 0 rows with --state)");
+}
+
 std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing) {
   std::vector<std::string> out;
   const Layout& l = d.layout;
@@ -204,23 +213,15 @@ std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing) {
     if (l.trailing_bytes > 0)
       out.push_back(d.path + ": " + std::to_string(l.trailing_bytes) + " bytes after the .npy array's data (shape " +
                     ShapeString(l.shape) + ") are ignored");
-    if (l.rows() == 0 && !growing) out.push_back(d.path + ": the array has 0 rows (shape " + ShapeString(l.shape) + ")");
     return out;
   }
   const size_t row_axis = static_cast<size_t>(l.row_axis());
   const bool inferred = d.shape_spec[row_axis] == -1;
-  if (d.file_bytes < l.offset) {
-    if (!growing)
-      out.push_back(d.path + ": " + std::to_string(d.file_bytes) + " bytes, less than the offset " +
-                    std::to_string(l.offset) + ": 0 rows");
-    return out;
-  }
+  // 0 rows: a growing file not written yet (else CheckRows refuses it).
+  if (d.file_bytes < l.offset || l.rows() == 0) return out;
   const uint64_t avail = d.file_bytes - l.offset;
   const uint64_t item = static_cast<uint64_t>(l.dtype.itemsize());
-  if (l.trailing_bytes == 0 || (inferred && growing)) {
-    if (l.rows() == 0 && !growing) out.push_back(d.path + ": holds no data after the offset: 0 rows of " + what);
-    return out;
-  }
+  if (l.trailing_bytes == 0 || (inferred && growing)) return out;
   std::string text = d.path + ": shape " + what + " leaves " + std::to_string(l.trailing_bytes) + " of the " +
                      std::to_string(avail) + " data bytes unread";
   text += inferred ? " (a partial last row; numpy's reshape would refuse)" : " (numpy's reshape would refuse)";

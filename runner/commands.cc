@@ -256,6 +256,7 @@ Result<CheckedRun> CheckRun(const RunArgs& a, Warnings* warnings) {
   // A shard's part goes to -o or stdout, never to the config's output (that
   // is where `mmrun merge` writes the merged result).
   c.output = a.shard ? (a.output.empty() ? "" : AbsolutePath(a.output)) : OutputPath(a.output, plan);
+  MM_RETURN_IF_ERROR(CheckRows(plan.dataset, !a.state.empty()));
   warnings->Add(LayoutWarnings(plan.dataset, !a.state.empty()));
   const int cpus = AvailableCpus();
   if (c.workers > cpus)
