@@ -34,13 +34,15 @@ Status NpyLayout(const DatasetSpec& spec, const NpyHeader& h, Dataset* d) {
     return Contradiction("order", d->path, std::string(1, *spec.order), h.fortran_order ? "F" : "C");
   if (spec.offset && *spec.offset != h.header_bytes)
     return Contradiction("offset", d->path, std::to_string(*spec.offset), std::to_string(h.header_bytes));
-  if (h.shape.empty()) return Error(Code::kDataErr, d->path + ": 0-d arrays (shape ()) are not supported");
+  if (h.shape.empty())
+    return Error(Code::kDataErr, d->path + ": 0-d arrays (shape ()) are not supported");
   // An empty array is a dataset of 0 rows when only the row axis is 0.
   const size_t row_axis = h.fortran_order ? h.shape.size() - 1 : 0;
   for (size_t i = 0; i < h.shape.size(); ++i)
     if (h.shape[i] == 0 && i != row_axis)
-      return Error(Code::kDataErr, d->path + ": the array is empty along axis " + std::to_string(i) + " (shape " +
-                                       ShapeString(h.shape) + "): only the row axis may be 0");
+      return Error(Code::kDataErr, d->path + ": the array is empty along axis " +
+                                       std::to_string(i) + " (shape " + ShapeString(h.shape) +
+                                       "): only the row axis may be 0");
   if (spec.shape) {
     bool agree = spec.shape->size() == h.shape.size();
     for (size_t i = 0; agree && i < h.shape.size(); ++i)
@@ -84,7 +86,8 @@ Status RawLayout(const DatasetSpec& spec, Dataset* d) {
   if (d->file_bytes < d->layout.offset) {
     // An append-only file whose header is not written yet holds no rows.
     const size_t row_axis = d->layout.order == 'F' ? spec.shape->size() - 1 : 0;
-    if (!spec.shape->empty() && (*spec.shape)[row_axis] == -1) return ResolveShape(*spec.shape, 0, &d->layout);
+    if (!spec.shape->empty() && (*spec.shape)[row_axis] == -1)
+      return ResolveShape(*spec.shape, 0, &d->layout);
     return Error(Code::kDataErr, d->path + ": file too small: " + std::to_string(d->file_bytes) +
                                      " bytes, less than the offset " + std::to_string(d->layout.offset));
   }
@@ -155,8 +158,8 @@ Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints) {
       p.format = "npy";
       return Open(p);
     }();
-    if (probe.ok() || probe.status().code() == Code::kNoInput || probe.status().code() == Code::kNoPerm ||
-        spec.shape || FileHasNpyMagic(path))
+    if (probe.ok() || probe.status().code() == Code::kNoInput ||
+        probe.status().code() == Code::kNoPerm || spec.shape || FileHasNpyMagic(path))
       return probe;  // a .npy's own error is the real reason
     spec.dtype = "u1";
     MM_ASSIGN_OR_RETURN(uint64_t size, FileSize(path));
@@ -198,10 +201,11 @@ std::vector<int64_t> NearestFits(int64_t v, const std::function<bool(int64_t)>& 
 Status CheckRows(const Dataset& d, bool growing) {
   if (growing || d.format != "raw" || d.mode == "w+" || d.layout.rows() > 0) return Status::OK();
   const uint64_t avail = d.file_bytes > d.layout.offset ? d.file_bytes - d.layout.offset : 0;
-  return Error(Code::kDataErr, d.path + ": file holds " + std::to_string(avail) +
-                                   " bytes of data, less than one row of shape " + ShapeString(d.shape_spec) +
-                                   " " + d.layout.dtype.name() +
-                                   " (an append-only file not written yet is a run of 0 rows with --state)");
+  return Error(Code::kDataErr,
+               d.path + ": file holds " + std::to_string(avail) +
+                   " bytes of data, less than one row of shape " + ShapeString(d.shape_spec) + " " +
+                   d.layout.dtype.name() +
+                   " (an append-only file not written yet is a run of 0 rows with --state)");
 }
 
 std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing) {
@@ -211,8 +215,9 @@ std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing) {
   const std::string what = ShapeString(d.shape_spec) + " " + l.dtype.name();
   if (d.format == "npy") {
     if (l.trailing_bytes > 0)
-      out.push_back(d.path + ": " + std::to_string(l.trailing_bytes) + " bytes after the .npy array's data (shape " +
-                    ShapeString(l.shape) + ") are ignored");
+      out.push_back(d.path + ": " + std::to_string(l.trailing_bytes) +
+                    " bytes after the .npy array's data (shape " + ShapeString(l.shape) +
+                    ") are ignored");
     return out;
   }
   const size_t row_axis = static_cast<size_t>(l.row_axis());
@@ -222,13 +227,15 @@ std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing) {
   const uint64_t avail = d.file_bytes - l.offset;
   const uint64_t item = static_cast<uint64_t>(l.dtype.itemsize());
   if (l.trailing_bytes == 0 || (inferred && growing)) return out;
-  std::string text = d.path + ": shape " + what + " leaves " + std::to_string(l.trailing_bytes) + " of the " +
-                     std::to_string(avail) + " data bytes unread";
-  text += inferred ? " (a partial last row; numpy's reshape would refuse)" : " (numpy's reshape would refuse)";
+  std::string text = d.path + ": shape " + what + " leaves " + std::to_string(l.trailing_bytes) +
+                     " of the " + std::to_string(avail) + " data bytes unread";
+  text += inferred ? " (a partial last row; numpy's reshape would refuse)"
+                   : " (numpy's reshape would refuse)";
   std::vector<std::string> fits;
   // The row count that uses every byte with the same row shape.
   if (!inferred && avail % l.row_bytes() == 0)
-    fits.push_back("shape " + ShapeWith(d.shape_spec, row_axis, static_cast<int64_t>(avail / l.row_bytes())));
+    fits.push_back("shape " +
+                   ShapeWith(d.shape_spec, row_axis, static_cast<int64_t>(avail / l.row_bytes())));
   // Row lengths near the configured one: vary the fastest axis of a row.
   const size_t fast = l.order == 'F' ? 0 : l.shape.size() - 1;
   if (fast != row_axis) {
@@ -237,13 +244,16 @@ std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing) {
       if (i != row_axis && i != fast) per_index *= static_cast<uint64_t>(l.shape[i]);
     auto fit = [&](int64_t v) {
       const unsigned __int128 row = per_index * static_cast<uint64_t>(v);
-      return inferred ? avail >= row && avail % row == 0 : row * static_cast<uint64_t>(l.rows()) == avail;
+      return inferred ? avail >= row && avail % row == 0
+                      : row * static_cast<uint64_t>(l.rows()) == avail;
     };
-    for (int64_t v : NearestFits(l.shape[fast], fit)) fits.push_back("shape " + ShapeWith(d.shape_spec, fast, v));
+    for (int64_t v : NearestFits(l.shape[fast], fit))
+      fits.push_back("shape " + ShapeWith(d.shape_spec, fast, v));
   }
   // A header the offset does not skip: data ending at the end of the file.
   const uint64_t extra = inferred ? avail % l.row_bytes() : l.trailing_bytes;
-  fits.push_back("offset " + std::to_string(l.offset + extra) + " (if the file starts with a header of that size)");
+  fits.push_back("offset " + std::to_string(l.offset + extra) +
+                 " (if the file starts with a header of that size)");
   text += "; these would use every byte: ";
   for (size_t i = 0; i < fits.size(); ++i) text += (i ? ", or " : "") + fits[i];
   out.push_back(text);

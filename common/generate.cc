@@ -59,7 +59,8 @@ template <class Traits>
 typename Traits::Storage BelowHigh(typename Traits::Storage r, const Fill& fill) {
   if constexpr (Traits::kKind == Kind::kFloat16) {
     // Positive halves order like their bits, negative ones reversed.
-    while (HalfToDouble(r) >= fill.b && HalfToDouble(r) > fill.a) r = static_cast<uint16_t>((r & 0x8000) || r == 0 ? (r | 0x8000) + 1 : r - 1);
+    while (HalfToDouble(r) >= fill.b && HalfToDouble(r) > fill.a)
+      r = static_cast<uint16_t>((r & 0x8000) || r == 0 ? (r | 0x8000) + 1 : r - 1);
     return r;
   } else if constexpr (Traits::kIsFloat) {
     using S = typename Traits::Storage;

@@ -179,7 +179,8 @@ class Histogram : public Analysis {
       return Status::OK();
     }
     merged_ = static_cast<const CountPartial&>(merged);
-    if (geo_.empty() && merged_.lo == merged_.hi) merged_.Resize(0, geo_.lanes());  // 0 rows: counts 0
+    if (geo_.empty() && merged_.lo == merged_.hi)
+      merged_.Resize(0, geo_.lanes());  // 0 rows: counts 0
     MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged_.lo, merged_.hi));
     return Status::OK();
   }

@@ -471,7 +471,8 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
   const uint64_t nl = geo_.lanes();
   QuantilePartial widened(&table_);  // 0 rows: every lane empty (NaN, as numpy)
   if (geo_.empty() && merged_in.lo == merged_in.hi) widened.Reset(0, nl);
-  const QuantilePartial& merged = geo_.empty() && merged_in.lo == merged_in.hi ? widened : merged_in;
+  const QuantilePartial& merged =
+      geo_.empty() && merged_in.lo == merged_in.hi ? widened : merged_in;
   MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged.lo, merged.hi));
   if (pass == 0) {
     lanes_.assign(nl, LaneState());

@@ -1,16 +1,16 @@
 #include "runner/commands.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <chrono>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <limits.h>
+#include <optional>
 
 #include "common/dataset.h"
 #include "common/dataset_lock.h"
@@ -200,7 +200,8 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
 // /dev/stdin, /dev/fd/3, a process substitution), else the file's folder.
 std::string ConfigDir(const std::string& config_path) {
   const std::string abs = AbsolutePath(config_path);
-  if (config_path == "-" || abs.rfind("/dev/", 0) == 0 || abs.rfind("/proc/", 0) == 0) return AbsolutePath(".");
+  if (config_path == "-" || abs.rfind("/dev/", 0) == 0 || abs.rfind("/proc/", 0) == 0)
+    return AbsolutePath(".");
   return DirName(abs);
 }
 
@@ -216,7 +217,8 @@ Result<Json> ReadStdinConfig() {
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
     if (text.size() > kMaxStdinConfigBytes)
-      return Error(Code::kConfig, "config from stdin: larger than " + std::to_string(kMaxStdinConfigBytes) + " bytes");
+      return Error(Code::kConfig, "config from stdin: larger than " +
+                                      std::to_string(kMaxStdinConfigBytes) + " bytes");
   }
   return ParseJson(text, "config from stdin", Code::kConfig);
 }
@@ -255,7 +257,8 @@ Result<CheckedRun> CheckRun(const RunArgs& a, Warnings* warnings) {
   if (!a.state.empty()) MM_RETURN_IF_ERROR(CheckIncremental(plan));
   // A shard's part goes to -o or stdout, never to the config's output (that
   // is where `mmrun merge` writes the merged result).
-  c.output = a.shard ? (a.output.empty() ? "" : AbsolutePath(a.output)) : OutputPath(a.output, plan);
+  c.output =
+      a.shard ? (a.output.empty() ? "" : AbsolutePath(a.output)) : OutputPath(a.output, plan);
   MM_RETURN_IF_ERROR(CheckRows(plan.dataset, !a.state.empty()));
   warnings->Add(LayoutWarnings(plan.dataset, !a.state.empty()));
   const int cpus = AvailableCpus();
@@ -298,7 +301,8 @@ Status Run(const std::vector<std::string>& args) {
   Progress::Mode mode = Progress::Mode::kOff;
   if (!a.quiet && (a.progress_flag || ::isatty(2))) mode = ::isatty(2) ? Progress::Mode::kLive : Progress::Mode::kLines;
   const auto shard_rows = a.shard ? ShardRows(*plan, *a.shard) : std::make_pair(int64_t{0}, plan->dataset.layout.rows());
-  Progress progress(mode, a.progress_secs, static_cast<uint64_t>(shard_rows.second - shard_rows.first),
+  Progress progress(mode, a.progress_secs,
+                    static_cast<uint64_t>(shard_rows.second - shard_rows.first),
                     plan->dataset.layout.row_bytes(), static_cast<int>(plan->passes.size()),
                     plan->dataset.layout.row_axis());
   settings.progress = &progress;
@@ -326,8 +330,9 @@ Status Run(const std::vector<std::string>& args) {
   meta["rows"] = shard_rows.second - shard_rows.first;
   meta["row_axis"] = plan->dataset.layout.row_axis();
   // The bytes workers read: the rows each pass covered, the blocks it needed.
-  const auto read_rows = !a.state.empty() ? std::make_pair(incremental.rows_reused, plan->dataset.layout.rows())
-                                          : shard_rows;
+  const auto read_rows = !a.state.empty()
+                             ? std::make_pair(incremental.rows_reused, plan->dataset.layout.rows())
+                             : shard_rows;
   uint64_t scanned = 0;
   size_t passes_read = 0;
   for (size_t p = 0; p < plan->passes.size(); ++p) {

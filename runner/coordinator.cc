@@ -63,7 +63,8 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vec
   if (ranges.size() > segment.slots())
     return Error(Code::kWorkerFailed, "internal: " + std::to_string(ranges.size()) + " worker ranges but " +
                                           std::to_string(segment.slots()) + " slots");
-  if (settings.started) *settings.started = std::max(*settings.started, static_cast<int>(ranges.size()));
+  if (settings.started)
+    *settings.started = std::max(*settings.started, static_cast<int>(ranges.size()));
   MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), plan.ToJson(pass).dump()));
   const std::string map_path = plan.MapPath(pass);
   std::vector<SlotTask> tasks;
@@ -219,9 +220,10 @@ Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree) {
     if (tree->empty()) return Error(Code::kWorkerFailed, "no worker produced a partial");
     const auto& last = tree->nodes().back();
     if (last.start + (int64_t{1} << last.level) != plan.partition.blocks())
-      return Error(Code::kWorkerFailed, "the partials cover blocks [0, " +
-                                            std::to_string(last.start + (int64_t{1} << last.level)) + ") of " +
-                                            std::to_string(plan.partition.blocks()));
+      return Error(Code::kWorkerFailed,
+                   "the partials cover blocks [0, " +
+                       std::to_string(last.start + (int64_t{1} << last.level)) + ") of " +
+                       std::to_string(plan.partition.blocks()));
     root = tree->Finish();
   }
   for (size_t i = 0; i < pp.steps.size(); ++i) {

@@ -13,7 +13,8 @@ namespace mm {
 class Progress {
  public:
   enum class Mode { kOff, kLive, kLines };
-  Progress(Mode mode, double interval_s, uint64_t total_rows, uint64_t row_bytes, int passes, int row_axis);
+  Progress(Mode mode, double interval_s, uint64_t total_rows, uint64_t row_bytes, int passes,
+           int row_axis);
   // Called often; prints at most every 0.2 s (live) or interval_s (lines).
   void Update(int pass, uint64_t rows_done);
   // Ends the live line; when `ok`, prints the final line.

@@ -7,6 +7,8 @@
 #include <string>
 
 namespace Catch {
-inline Matchers::StringContainsMatcher Contains(const std::string& s) { return Matchers::ContainsSubstring(s); }
+inline Matchers::StringContainsMatcher Contains(const std::string& s) {
+  return Matchers::ContainsSubstring(s);
+}
 using Matchers::StartsWith;
 }  // namespace Catch
