@@ -12,7 +12,7 @@ void Warnings::Add(const std::vector<std::string>& texts) {
 
 void Warnings::Publish(Json* doc) const {
   if (texts_.empty()) return;
-  (*doc)["warnings"] = texts_;
+  if (doc) (*doc)["warnings"] = texts_;
   if (quiet_) return;
   for (const std::string& t : texts_) std::fprintf(stderr, "mmrun: warning: %s\n", t.c_str());
   std::fflush(stderr);

@@ -20,8 +20,9 @@ class Warnings {
   void Add(const std::vector<std::string>& texts);
   bool empty() const { return texts_.empty(); }
   const std::vector<std::string>& texts() const { return texts_; }
-  // Sets doc["warnings"] to the list when there is any warning, and prints
-  // them unless quiet. Call once, on success, before writing `doc`.
+  // Sets doc["warnings"] to the list when there is any warning (unless doc
+  // is null), and prints them unless quiet. Call once, on success, before
+  // writing `doc`.
   void Publish(Json* doc) const;
 
  private:

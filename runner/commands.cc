@@ -40,8 +40,8 @@ void PrintError(const Status& st) {
 }
 
 std::string UsageText() {
-  return R"(Usage: mmrun [OPTIONS] CONFIG.json       run the analyses in CONFIG
-       mmrun validate CONFIG.json          check config and dataset, print the plan
+  return R"(Usage: mmrun [OPTIONS] CONFIG.json       run the analyses in CONFIG ("-": read it from stdin)
+       mmrun validate [OPTIONS] CONFIG.json  check config, dataset and options, print the plan
        mmrun inspect FILE [--dtype D --shape S --order O --offset B]
        mmrun merge PART.json... [-o OUT]   merge the parts of every shard
        mmrun recover FILE                  roll back an interrupted transform
@@ -358,7 +358,9 @@ Status Run(const std::vector<std::string>& args) {
     doc["dataset"] = DatasetJson(plan->dataset);
     doc["results"] = std::move(*results);
   }
-  warnings.Publish(&doc);
+  // A part's content is its format's (docs/PARTIAL_FORMAT.md): its
+  // warnings go to stderr only.
+  warnings.Publish(a.shard ? nullptr : &doc);
   const std::string text = DumpDocument(doc);
   if (const int sig = TakePendingSignal()) return Error(static_cast<Code>(128 + sig), "interrupted: nothing written");
   if (!output.empty()) {

@@ -456,6 +456,38 @@ def _():
                      % (dtype, lo, hi, v.min(), v.max()))
 
 
+@mm.test("histogram: float64 edges as numpy for float64 input; \"edges_dtype\": \"input\" equals numpy on float32/16")
+def _():
+    rng = np.random.default_rng(5)
+    with mm.tmpdir() as d:
+        differs = 0
+        for i, (dtype, rng_spec, bins) in enumerate([("f4", None, 10), ("f4", [-1.3, 2.7], 1000),
+                                                     ("f2", [0.1, 0.7], 5), ("f4", None, 999)]):
+            a = rng.standard_normal(200_000).astype(dtype)
+            # Values on and next to numpy's own (float32/16) edges.
+            e = np.histogram(a, bins=bins, range=rng_spec)[1]
+            near = np.concatenate([e, np.nextafter(e, np.inf, dtype=e.dtype),
+                                   np.nextafter(e, -np.inf, dtype=e.dtype)])
+            a = np.concatenate([a, np.repeat(near.astype(dtype), 3)])
+            np.save(os.path.join(d, "h%d.npy" % i), a)
+            extra = {"range": rng_spec} if rng_spec else {}
+            cfg = mm.write_config(d, {"dataset": {"path": "h%d.npy" % i}, "analyses": [
+                dict({"name": "input", "op": "histogram", "bins": bins, "edges_dtype": "input"}, **extra),
+                dict({"name": "f64", "op": "histogram", "bins": bins}, **extra)]}, "h%d.json" % i)
+            doc, _r = mm.run_ok(["-q", "--workers", "3", cfg])
+            counts, edges = np.histogram(a, bins=bins, range=rng_spec)
+            mm.eq(doc["results"]["input"]["counts"], counts.tolist(), "%s counts with input edges" % dtype)
+            mm.eq(doc["results"]["input"]["edges"], edges.astype(np.float64).tolist(), "%s input edges" % dtype)
+            c64, e64 = np.histogram(a.astype(np.float64), bins=bins, range=rng_spec)
+            mm.eq(doc["results"]["f64"]["counts"], c64.tolist(), "%s counts with float64 edges" % dtype)
+            mm.eq(doc["results"]["f64"]["edges"], e64.tolist(), "%s float64 edges" % dtype)
+            differs += doc["results"]["f64"]["counts"] != counts.tolist()
+        mm.check(differs > 0, "float64 and float32 edges never gave different counts: the test shows nothing")
+        bad = mm.write_config(d, {"dataset": {"path": "h0.npy"}, "analyses": [
+            {"name": "h", "op": "histogram", "edges_dtype": "float32"}]}, "bad.json")
+        mm.assert_error(mm.run_mmrun([bad]), 78, ["edges_dtype"])
+
+
 @mm.test("inspect: a 0-d .npy gives the real reason (65); a truncated .npy body names the data")
 def _():
     with mm.tmpdir() as d:
