@@ -120,10 +120,15 @@ class CountPartial : public Partial {
 
 class Histogram : public Analysis {
  public:
-  Histogram(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo, int64_t bins, bool have_range,
-            double lo, double hi, std::string output, double (*round_edge)(double))
-      : Analysis(spec, dataset), geo_(std::move(geo)), bins_(bins), have_range_(have_range),
-        output_(std::move(output)), round_edge_(round_edge), merged_(bins) {
+  Histogram(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo, int64_t bins,
+            bool have_range, double lo, double hi, std::string output, double (*round_edge)(double))
+      : Analysis(spec, dataset),
+        geo_(std::move(geo)),
+        bins_(bins),
+        have_range_(have_range),
+        output_(std::move(output)),
+        round_edge_(round_edge),
+        merged_(bins) {
     if (have_range_) SetRange(lo, hi);
   }
 
@@ -316,7 +321,10 @@ std::pair<double, double> HistogramOuterEdges(double lo, double hi) {
 }
 
 BinFinder::BinFinder(double lo, double hi, int64_t bins, double (*round_edge)(double))
-    : lo_(lo), hi_(hi), norm_(static_cast<double>(bins) / (hi - lo)), bins_(bins),
+    : lo_(lo),
+      hi_(hi),
+      norm_(static_cast<double>(bins) / (hi - lo)),
+      bins_(bins),
       edges_(HistogramEdges(lo, hi, bins)) {
   if (round_edge == nullptr) return;
   for (double& e : edges_) e = round_edge(e);
@@ -378,7 +386,8 @@ Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const 
     return ParamError(spec, "output", "the result would hold " + std::to_string(numbers) +
                                           " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
                                           "each field to PREFIX.FIELD.npy");
-  return std::unique_ptr<Analysis>(new Histogram(spec, dataset, std::move(geo), bins, have_range, lo, hi, output, round_edge));
+  return std::unique_ptr<Analysis>(
+      new Histogram(spec, dataset, std::move(geo), bins, have_range, lo, hi, output, round_edge));
 }
 
 }  // namespace mm
