@@ -116,7 +116,9 @@ bool Plan::PassNeeded(int pass) const {
 
 uint64_t Plan::BytesRead(int pass, int64_t row_lo, int64_t row_hi) const {
   const PassPlan& p = passes[static_cast<size_t>(pass)];
-  if (p.writes || p.skipped || row_lo >= row_hi) return 0;
+  // A pass that writes a new file (generate) reads nothing; an in-place
+  // transform reads the blocks it rewrites.
+  if (p.skipped || row_lo >= row_hi || (p.writes && MapPath(pass) != dataset.path)) return 0;
   const uint64_t row_elems = dataset.layout.row_elements();
   const uint64_t lo = static_cast<uint64_t>(row_lo) * row_elems,
                  hi = static_cast<uint64_t>(row_hi) * row_elems;

@@ -418,6 +418,16 @@ def _():
         cfg = mm.write_config(d, {"dataset": ds, "analyses": [{"name": "h", "op": "histogram"}]}, "h.json")
         doc, _r = mm.run_ok(["-q", cfg])
         mm.eq((doc["mmrun"]["passes"], doc["mmrun"]["bytes_scanned"]), (2, 2 * a.nbytes), "two passes")
+        # An in-place transform reads what it rewrites; generate reads nothing.
+        t = mm.write_config(d, {"dataset": dict(ds, mode="r+"), "analyses": [
+            {"name": "t", "op": "transform", "fn": "affine", "scale": 2, "offset": 0}]}, "t.json")
+        doc, _r = mm.run_ok(["-q", t])
+        mm.eq(doc["mmrun"]["bytes_scanned"], a.nbytes, "bytes_scanned of an in-place transform")
+        np.testing.assert_array_equal(np.fromfile(os.path.join(d, "a.f4"), np.float32), 2 * a.ravel())
+        g = mm.write_config(d, {"dataset": {"path": "g.f4", "dtype": "f4", "shape": [1000, 100], "mode": "w+"},
+                                "analyses": [{"name": "g", "op": "generate", "fill": {"kind": "arange"}}]}, "g.json")
+        doc, _r = mm.run_ok(["-q", g])
+        mm.eq(doc["mmrun"]["bytes_scanned"], 0, "bytes_scanned of generate")
 
 
 @mm.test("figures: row_axis says which axis rows run along (F order: the last); progress ends at 100%")
