@@ -33,7 +33,7 @@ run:
 	  echo "generating $(DEMO_DATA) (1000000 x 10 float32)" >&2; \
 	  mkdir -p $(dir $(DEMO_DATA)) && build/mmrun -q configs/demo_generate.json >/dev/null; \
 	fi
-	@build/mmrun --workers 4 configs/demo.json
+	@build/mmrun configs/demo.json
 
 test: build
 	cd build && ctest --output-on-failure --no-tests=error -j2 --timeout 600

@@ -152,6 +152,9 @@ def _():
                          text=True, timeout=60)
     builds = [l for l in res.stdout.splitlines() if "cmake --build" in l]
     mm.check(builds and all("--target mmrun mmworker" in l for l in builds), "make -n run: %s" % res.stdout)
+    demo = [l for l in res.stdout.splitlines() if "configs/demo.json" in l]
+    mm.check(demo and all("--workers" not in l for l in demo),
+             "the demo asks for a fixed worker count (a warning on small machines): %r" % demo)
     with open(os.path.join(REPO, "scripts", "bootstrap")) as f:
         text = f.read()
     packages = set()
