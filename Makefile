@@ -12,19 +12,28 @@ bootstrap:
 
 # Configure only when build/ has no generated build system yet (a failed configure
 # leaves a CMakeCache.txt but no Makefile); afterwards `cmake --build` re-runs
-# configure by itself whenever a CMakeLists.txt changes.
+# configure by itself whenever a CMakeLists.txt changes. `build` (and so `test`)
+# turns the tests on; `run` configures without them when it configures first.
 build: bootstrap
 	@if [ ! -f build/Makefile ] && [ ! -f build/build.ninja ]; then \
-	  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release; \
+	  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMMRUN_TESTS=ON; \
+	elif grep -q '^MMRUN_TESTS:BOOL=OFF' build/CMakeCache.txt 2>/dev/null; then \
+	  cmake -S . -B build -DMMRUN_TESTS=ON; \
 	fi
 	cmake --build build -j$(NPROC)
 
-run: build
+# The demo needs only mmrun and mmworker: no unit tests, no MPI, no Catch2.
+run:
+	@bash scripts/bootstrap --demo
+	@if [ ! -f build/Makefile ] && [ ! -f build/build.ninja ]; then \
+	  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMMRUN_TESTS=OFF; \
+	fi
+	cmake --build build -j$(NPROC) --target mmrun mmworker
 	@if [ "$$(stat -c %s $(DEMO_DATA) 2>/dev/null)" != "$(DEMO_BYTES)" ]; then \
 	  echo "generating $(DEMO_DATA) (1000000 x 10 float32)" >&2; \
 	  mkdir -p $(dir $(DEMO_DATA)) && build/mmrun -q configs/demo_generate.json >/dev/null; \
 	fi
-	@build/mmrun --workers 4 configs/demo.json
+	@build/mmrun configs/demo.json
 
 test: build
 	cd build && ctest --output-on-failure --no-tests=error -j2 --timeout 600

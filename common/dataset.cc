@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "common/files.h"
 #include "common/npy.h"
 
@@ -31,9 +34,15 @@ Status NpyLayout(const DatasetSpec& spec, const NpyHeader& h, Dataset* d) {
     return Contradiction("order", d->path, std::string(1, *spec.order), h.fortran_order ? "F" : "C");
   if (spec.offset && *spec.offset != h.header_bytes)
     return Contradiction("offset", d->path, std::to_string(*spec.offset), std::to_string(h.header_bytes));
-  if (h.shape.empty()) return Error(Code::kDataErr, d->path + ": 0-d arrays are not supported");
-  for (int64_t n : h.shape)
-    if (n == 0) return Error(Code::kDataErr, d->path + ": the array is empty (shape " + ShapeString(h.shape) + ")");
+  if (h.shape.empty())
+    return Error(Code::kDataErr, d->path + ": 0-d arrays (shape ()) are not supported");
+  // An empty array is a dataset of 0 rows when only the row axis is 0.
+  const size_t row_axis = h.fortran_order ? h.shape.size() - 1 : 0;
+  for (size_t i = 0; i < h.shape.size(); ++i)
+    if (h.shape[i] == 0 && i != row_axis)
+      return Error(Code::kDataErr, d->path + ": the array is empty along axis " +
+                                       std::to_string(i) + " (shape " + ShapeString(h.shape) +
+                                       "): only the row axis may be 0");
   if (spec.shape) {
     bool agree = spec.shape->size() == h.shape.size();
     for (size_t i = 0; agree && i < h.shape.size(); ++i)
@@ -49,6 +58,13 @@ Status NpyLayout(const DatasetSpec& spec, const NpyHeader& h, Dataset* d) {
   d->shape_spec = h.shape;
   if (d->file_bytes < h.header_bytes)
     return Error(Code::kDataErr, d->path + ": malformed .npy header: file ends inside the header");
+  if (h.shape[row_axis] == 0) {  // ResolveShape takes no 0: resolve the rows from the bytes (none)
+    std::vector<int64_t> spec = h.shape;
+    spec[row_axis] = -1;
+    MM_RETURN_IF_ERROR(ResolveShape(spec, 0, &d->layout).WithContext(d->path));
+    d->layout.trailing_bytes = d->file_bytes - h.header_bytes;
+    return Status::OK();
+  }
   return ResolveShape(h.shape, d->file_bytes - h.header_bytes, &d->layout).WithContext(d->path);
 }
 
@@ -68,6 +84,10 @@ Status RawLayout(const DatasetSpec& spec, Dataset* d) {
     return Status::OK();
   }
   if (d->file_bytes < d->layout.offset) {
+    // An append-only file whose header is not written yet holds no rows.
+    const size_t row_axis = d->layout.order == 'F' ? spec.shape->size() - 1 : 0;
+    if (!spec.shape->empty() && (*spec.shape)[row_axis] == -1)
+      return ResolveShape(*spec.shape, 0, &d->layout);
     return Error(Code::kDataErr, d->path + ": file too small: " + std::to_string(d->file_bytes) +
                                      " bytes, less than the offset " + std::to_string(d->layout.offset));
   }
@@ -137,9 +157,8 @@ Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints) {
       return Open(p);
     }();
     if (probe.ok() || probe.status().code() == Code::kNoInput ||
-        probe.status().code() == Code::kNoPerm || spec.shape ||
-        FileHasNpyMagic(path))  // a .npy's own error, not a guess as bytes
-      return probe;
+        probe.status().code() == Code::kNoPerm || spec.shape || FileHasNpyMagic(path))
+      return probe;  // a .npy's own error is the real reason
     spec.dtype = "u1";
     MM_ASSIGN_OR_RETURN(uint64_t size, FileSize(path));
     const uint64_t off = spec.offset.value_or(0);
@@ -170,6 +189,96 @@ Status AdoptDatasetFd(Dataset* d, int fd) {
         d->path + ": the descriptor passed by the coordinator is not the file the run opened");
   d->file = std::make_shared<FileDescriptor>(std::move(owned));
   return Status::OK();
+}
+
+namespace {
+
+// "[a, b, c]" with axis `axis` replaced by `v` (the text of the value).
+std::string ShapeWith(std::vector<int64_t> shape, size_t axis, int64_t v) {
+  shape[axis] = v;
+  return ShapeString(shape);
+}
+
+// Values near `v` (one below, one above; at most `span` away) for which
+// `fits(value)` holds.
+std::vector<int64_t> NearestFits(int64_t v, const std::function<bool(int64_t)>& fits) {
+  const int64_t span = 100000;
+  std::vector<int64_t> out;
+  for (int64_t x = v - 1; x >= 1 && x >= v - span; --x)
+    if (fits(x)) {
+      out.push_back(x);
+      break;
+    }
+  for (int64_t x = v + 1; x <= v + span; ++x)
+    if (fits(x)) {
+      out.push_back(x);
+      break;
+    }
+  return out;
+}
+
+}  // namespace
+
+Status CheckRows(const Dataset& d, bool growing) {
+  if (growing || d.format != "raw" || d.mode == "w+" || d.layout.rows() > 0) return Status::OK();
+  const uint64_t avail = d.file_bytes > d.layout.offset ? d.file_bytes - d.layout.offset : 0;
+  return Error(Code::kDataErr,
+               d.path + ": file holds " + std::to_string(avail) +
+                   " bytes of data, less than one row of shape " + ShapeString(d.shape_spec) + " " +
+                   d.layout.dtype.name() +
+                   " (an append-only file not written yet is a run of 0 rows with --state)");
+}
+
+std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing) {
+  std::vector<std::string> out;
+  const Layout& l = d.layout;
+  if (d.mode == "w+" || l.shape.empty()) return out;
+  const std::string what = ShapeString(d.shape_spec) + " " + l.dtype.name();
+  if (d.format == "npy") {
+    if (l.trailing_bytes > 0)
+      out.push_back(d.path + ": " + std::to_string(l.trailing_bytes) +
+                    " bytes after the .npy array's data (shape " + ShapeString(l.shape) +
+                    ") are ignored");
+    return out;
+  }
+  const size_t row_axis = static_cast<size_t>(l.row_axis());
+  const bool inferred = d.shape_spec[row_axis] == -1;
+  // 0 rows: a growing file not written yet (else CheckRows refuses it).
+  if (d.file_bytes < l.offset || l.rows() == 0) return out;
+  const uint64_t avail = d.file_bytes - l.offset;
+  const uint64_t item = static_cast<uint64_t>(l.dtype.itemsize());
+  if (l.trailing_bytes == 0 || (inferred && growing)) return out;
+  std::string text = d.path + ": shape " + what + " leaves " + std::to_string(l.trailing_bytes) +
+                     " of the " + std::to_string(avail) + " data bytes unread";
+  text += inferred ? " (a partial last row; numpy's reshape would refuse)"
+                   : " (numpy's reshape would refuse)";
+  std::vector<std::string> fits;
+  // The row count that uses every byte with the same row shape.
+  if (!inferred && avail % l.row_bytes() == 0)
+    fits.push_back("shape " +
+                   ShapeWith(d.shape_spec, row_axis, static_cast<int64_t>(avail / l.row_bytes())));
+  // Row lengths near the configured one: vary the fastest axis of a row.
+  const size_t fast = l.order == 'F' ? 0 : l.shape.size() - 1;
+  if (fast != row_axis) {
+    unsigned __int128 per_index = item;  // bytes of one row per index of `fast`
+    for (size_t i = 0; i < l.shape.size(); ++i)
+      if (i != row_axis && i != fast) per_index *= static_cast<uint64_t>(l.shape[i]);
+    auto fit = [&](int64_t v) {
+      const unsigned __int128 row = per_index * static_cast<uint64_t>(v);
+      return inferred ? avail >= row && avail % row == 0
+                      : row * static_cast<uint64_t>(l.rows()) == avail;
+    };
+    for (int64_t v : NearestFits(l.shape[fast], fit))
+      fits.push_back("shape " + ShapeWith(d.shape_spec, fast, v));
+  }
+  // A header the offset does not skip: data ending at the end of the file.
+  const uint64_t extra = inferred ? avail % l.row_bytes() : l.trailing_bytes;
+  fits.push_back("offset " + std::to_string(l.offset + extra) +
+                 " (if the file starts with a header of that size)");
+  text += "; these would use every byte: ";
+  for (size_t i = 0; i < fits.size(); ++i) text += (i ? ", or " : "") + fits[i];
+  out.push_back(text);
+  return out;
 }
 
 Json DatasetJson(const Dataset& d) {

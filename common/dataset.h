@@ -59,6 +59,18 @@ Result<Dataset> OpenDataset(const DatasetSpec& spec);
 // `mmrun inspect`.
 Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints);
 
+// A raw dataset whose -1 shape found no whole row is only a valid run for
+// a growing file (`growing`: --state): otherwise kDataErr, as numpy's
+// reshape refuses ("holds N bytes, less than one row"). OK for a .npy.
+Status CheckRows(const Dataset& d, bool growing);
+
+// What the layout leaves unread or empty, each a warning text naming the
+// file, the bytes and the shapes (or offset) that would use them exactly:
+// trailing bytes after a fixed shape, a partial last row after a -1 shape
+// (expected, so not reported, for a growing file: `growing`), bytes after a
+// .npy's data. Empty for mode w+ and for 0 rows.
+std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing);
+
 // The result document's "dataset" object (SPEC §4).
 Json DatasetJson(const Dataset& d);
 

@@ -53,14 +53,36 @@ typename Traits::Storage Cast(double v) {
   }
 }
 
+// `r` if it is below fill.b, else the largest value of the type below
+// fill.b (and not below fill.a; fill.a < fill.b).
+template <class Traits>
+typename Traits::Storage BelowHigh(typename Traits::Storage r, const Fill& fill) {
+  if constexpr (Traits::kKind == Kind::kFloat16) {
+    // Positive halves order like their bits, negative ones reversed.
+    while (HalfToDouble(r) >= fill.b && HalfToDouble(r) > fill.a)
+      r = static_cast<uint16_t>((r & 0x8000) || r == 0 ? (r | 0x8000) + 1 : r - 1);
+    return r;
+  } else if constexpr (Traits::kIsFloat) {
+    using S = typename Traits::Storage;
+    while (static_cast<double>(r) >= fill.b && static_cast<double>(r) > fill.a)
+      r = std::nextafter(r, -std::numeric_limits<S>::infinity());
+    return r;
+  } else {
+    return r;
+  }
+}
+
 template <class Traits>
 typename Traits::Storage ValueAt(const Fill& fill, uint64_t index) {
   using S = typename Traits::Storage;
   switch (fill.kind) {
     case FillKind::kUniform: {
+      // [low, high): low + u * (high - low) with u < 1 can still round to
+      // high, in double and again when stored as a narrower float.
       double v = fill.a + CounterUniform(fill.seed, index, 0) * (fill.b - fill.a);
+      if (v >= fill.b) v = std::nextafter(fill.b, fill.a);
       if constexpr (!Traits::kIsFloat) v = std::floor(v);
-      return Cast<Traits>(v);
+      return BelowHigh<Traits>(Cast<Traits>(v), fill);
     }
     case FillKind::kNormal: {
       const double u1 = 1.0 - CounterUniform(fill.seed, index, 0);  // (0, 1]

@@ -120,10 +120,15 @@ class CountPartial : public Partial {
 
 class Histogram : public Analysis {
  public:
-  Histogram(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo, int64_t bins, bool have_range,
-            double lo, double hi, std::string output)
-      : Analysis(spec, dataset), geo_(std::move(geo)), bins_(bins), have_range_(have_range),
-        output_(std::move(output)), merged_(bins) {
+  Histogram(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo, int64_t bins,
+            bool have_range, double lo, double hi, std::string output, double (*round_edge)(double))
+      : Analysis(spec, dataset),
+        geo_(std::move(geo)),
+        bins_(bins),
+        have_range_(have_range),
+        output_(std::move(output)),
+        round_edge_(round_edge),
+        merged_(bins) {
     if (have_range_) SetRange(lo, hi);
   }
 
@@ -140,7 +145,7 @@ class Histogram : public Analysis {
       return Error(Code::kDataErr, name() + ": pass input lacks the range");
     MM_ASSIGN_OR_RETURN(double lo, JsonToDouble(input["lo"]));
     MM_ASSIGN_OR_RETURN(double hi, JsonToDouble(input["hi"]));
-    finder_ = BinFinder(lo, hi, bins_);
+    finder_ = BinFinder(lo, hi, bins_, round_edge_);
     return Status::OK();
   }
 
@@ -179,6 +184,8 @@ class Histogram : public Analysis {
       return Status::OK();
     }
     merged_ = static_cast<const CountPartial&>(merged);
+    if (geo_.empty() && merged_.lo == merged_.hi)
+      merged_.Resize(0, geo_.lanes());  // 0 rows: counts 0
     MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged_.lo, merged_.hi));
     return Status::OK();
   }
@@ -189,7 +196,7 @@ class Histogram : public Analysis {
   int count_pass() const { return have_range_ ? 0 : 1; }
   void SetRange(double lo, double hi) {
     const auto outer = HistogramOuterEdges(lo, hi);
-    finder_ = BinFinder(outer.first, outer.second, bins_);
+    finder_ = BinFinder(outer.first, outer.second, bins_, round_edge_);
   }
 
   template <class Traits, bool kSwap>
@@ -240,6 +247,7 @@ class Histogram : public Analysis {
   int64_t bins_;
   bool have_range_;
   std::string output_;
+  double (*round_edge_)(double);  // null: float64 edges
   BinFinder finder_{0.0, 1.0, 1};
   CountPartial merged_;
 };
@@ -312,13 +320,34 @@ std::pair<double, double> HistogramOuterEdges(double lo, double hi) {
   return {lo, hi};
 }
 
-BinFinder::BinFinder(double lo, double hi, int64_t bins)
-    : lo_(lo), hi_(hi), norm_(static_cast<double>(bins) / (hi - lo)), bins_(bins),
-      edges_(HistogramEdges(lo, hi, bins)) {}
+BinFinder::BinFinder(double lo, double hi, int64_t bins, double (*round_edge)(double))
+    : lo_(lo),
+      hi_(hi),
+      norm_(static_cast<double>(bins) / (hi - lo)),
+      bins_(bins),
+      edges_(HistogramEdges(lo, hi, bins)) {
+  if (round_edge == nullptr) return;
+  for (double& e : edges_) e = round_edge(e);
+  lo_ = edges_.front();
+  hi_ = edges_.back();
+}
 
 Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const Dataset& dataset) {
-  MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"bins", "range", "axis", "output"},
+  MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"bins", "range", "axis", "output", "edges_dtype"},
                                "analyses[" + std::to_string(spec.index) + "]"));
+  // "float64" (default): edges as numpy computes them for float64 input;
+  // "input": in the data's float type, as numpy.histogram does for float32
+  // and float16 data (integers and float64 get float64 edges either way).
+  double (*round_edge)(double) = nullptr;
+  if (spec.params.contains("edges_dtype")) {
+    const Json& e = spec.params["edges_dtype"];
+    if (e != "float64" && e != "input")
+      return ParamError(spec, "edges_dtype", "must be \"float64\" or \"input\", got " + e.dump());
+    if (e == "input" && dataset.layout.dtype.kind == Kind::kFloat32)
+      round_edge = [](double x) { return static_cast<double>(static_cast<float>(x)); };
+    if (e == "input" && dataset.layout.dtype.kind == Kind::kFloat16)
+      round_edge = [](double x) { return HalfToDouble(DoubleToHalf(x)); };
+  }
   int64_t bins = 10;
   if (spec.params.contains("bins")) {
     const Json& b = spec.params["bins"];
@@ -357,7 +386,8 @@ Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const 
     return ParamError(spec, "output", "the result would hold " + std::to_string(numbers) +
                                           " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
                                           "each field to PREFIX.FIELD.npy");
-  return std::unique_ptr<Analysis>(new Histogram(spec, dataset, std::move(geo), bins, have_range, lo, hi, output));
+  return std::unique_ptr<Analysis>(
+      new Histogram(spec, dataset, std::move(geo), bins, have_range, lo, hi, output, round_edge));
 }
 
 }  // namespace mm

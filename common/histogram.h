@@ -1,5 +1,7 @@
-// `histogram`: counts of values in equal-width bins, per lane (SPEC §3),
-// identical to numpy.histogram on the non-NaN values cast to float64.
+// `histogram`: counts of values in equal-width bins, per lane, identical to
+// numpy.histogram on the non-NaN values cast to float64; with
+// "edges_dtype": "input", on float32/float16 data, identical to
+// numpy.histogram on the values as they are (numpy's float32/float16 edges).
 //
 // Without `range` the analysis takes two passes: pass 0 finds the finite
 // minimum and maximum of the data, the coordinator turns them into the
@@ -32,11 +34,15 @@ std::vector<double> HistogramEdges(double lo, double hi, int64_t bins);
 // numpy's _get_outer_edges for a range: lo == hi widens by 0.5 each side.
 std::pair<double, double> HistogramOuterEdges(double lo, double hi);
 
-// The bin of x per numpy's fast path. REQUIRES: lo <= x <= hi (edges from
-// HistogramEdges(lo, hi, bins)); the result lies in [0, bins).
+// The bin of x per numpy's fast path. REQUIRES: lo() <= x <= hi() (edges
+// from HistogramEdges(lo, hi, bins)); the result lies in [0, bins).
+// `round_edge`, when given, rounds every edge as numpy does when it computes
+// the edges in the input's float type (float32 or float16 input:
+// "edges_dtype": "input"); lo() and hi() are then the rounded outer edges,
+// which is where numpy's comparisons in that type put the range.
 class BinFinder {
  public:
-  BinFinder(double lo, double hi, int64_t bins);
+  BinFinder(double lo, double hi, int64_t bins, double (*round_edge)(double) = nullptr);
   int64_t Index(double x) const {
     const double f = (x - lo_) * norm_;
     // numpy casts f to intp; the guard keeps the cast defined for ranges

@@ -25,7 +25,11 @@ LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced
   lanes_ = acc;
   row_kept_ = kept[0];
   row_elems_ = layout.row_elements();
-  lanes_per_row_ = row_kept_ ? lanes_ / sdims[0] : lanes_;
+  lanes_per_row_ = 1;  // the kept dims but the row's (also when there are 0 rows)
+  for (int s = 1; s < nd; ++s)
+    if (kept[static_cast<size_t>(s)]) lanes_per_row_ *= sdims[static_cast<size_t>(s)];
+  if (!row_kept_) lanes_per_row_ = lanes_;
+  empty_ = layout.elements() == 0;
   for (int s = 0; s < nd; ++s)
     if (kept[static_cast<size_t>(s)]) kept_storage_sizes_.push_back(sdims[static_cast<size_t>(s)]);
   for (int a = 0; a < nd; ++a)

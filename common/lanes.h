@@ -41,6 +41,18 @@ class LaneGeometry {
     return Error(Code::kWorkerFailed, analysis + ": merged partials do not cover every lane");
   }
 
+  // An empty dataset (0 rows) merges to a partial over no lane: widens such a
+  // partial `p` (fields lo, hi, lanes) to every lane, each value-initialised
+  // (numpy's result for empty input: counts 0, NaN means). No-op otherwise.
+  bool empty() const { return empty_; }
+  template <class P>
+  void CoverIfEmpty(P* p) const {
+    if (!empty_ || p->lo != p->hi) return;
+    p->lo = 0;
+    p->hi = lanes_;
+    p->lanes.assign(lanes_, typename decltype(p->lanes)::value_type());
+  }
+
   // f(offset_in_range, length, lane, kept): elements [begin+offset,
   // begin+offset+length) go to lane `lane` (kept == false) or to lanes
   // lane, lane+1, ... (kept == true).
@@ -61,6 +73,7 @@ class LaneGeometry {
   uint64_t row_elems_ = 1;
   uint64_t lanes_per_row_ = 0;
   bool row_kept_ = false;
+  bool empty_ = false;  // the layout has no element
   std::vector<int64_t> kept_shape_;
   std::vector<uint64_t> kept_storage_sizes_;  // kept dims in storage order
   bool reversed_out_ = false;                 // F order with >= 2 kept axes

@@ -8,6 +8,13 @@ uint64_t Layout::elements() const {
   return n;
 }
 
+uint64_t Layout::row_elements() const {
+  uint64_t n = 1;
+  for (int i = 0; i < ndim(); ++i)
+    if (i != row_axis()) n *= static_cast<uint64_t>(shape[static_cast<size_t>(i)]);
+  return n;
+}
+
 std::vector<int64_t> Layout::storage_dims() const {
   std::vector<int64_t> dims(shape.size());
   for (int s = 0; s < ndim(); ++s) dims[static_cast<size_t>(s)] = shape[static_cast<size_t>(storage_axis(s))];
@@ -44,7 +51,8 @@ Status ResolveShape(const std::vector<int64_t>& spec, uint64_t available_bytes, 
   if (inferred >= 0) {
     const unsigned __int128 slab = known * item;  // bytes per index of the inferred axis
     const uint64_t count = static_cast<uint64_t>(available_bytes / slab);
-    if (count == 0) {
+    const int row_axis = layout->order == 'F' ? static_cast<int>(spec.size()) - 1 : 0;
+    if (count == 0 && inferred != row_axis) {
       return Error(Code::kDataErr, "file holds " + std::to_string(available_bytes) +
                                        " bytes of data, less than one row of shape " +
                                        ShapeString(spec) + " " + layout->dtype.name());

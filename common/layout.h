@@ -17,7 +17,7 @@ namespace mm {
 
 struct Layout {
   DType dtype;
-  std::vector<int64_t> shape;  // resolved: every entry >= 1
+  std::vector<int64_t> shape;  // resolved: entries >= 1, except rows() may be 0 (an empty dataset)
   char order = 'C';            // 'C' or 'F'
   uint64_t offset = 0;         // bytes before the first element
   uint64_t trailing_bytes = 0; // bytes after the last whole row
@@ -26,7 +26,8 @@ struct Layout {
   int row_axis() const { return order == 'C' ? 0 : ndim() - 1; }
   int64_t rows() const { return shape[static_cast<size_t>(row_axis())]; }
   uint64_t elements() const;
-  uint64_t row_elements() const { return elements() / static_cast<uint64_t>(rows()); }
+  // Elements of one row: the product of the other axes (defined for 0 rows).
+  uint64_t row_elements() const;
   uint64_t row_bytes() const { return row_elements() * static_cast<uint64_t>(dtype.itemsize()); }
   uint64_t data_bytes() const { return elements() * static_cast<uint64_t>(dtype.itemsize()); }
   // Axis number of storage dimension s (0 = the row axis).
@@ -35,9 +36,11 @@ struct Layout {
 };
 
 // Resolves a shape with at most one -1 against the bytes available after the
-// offset, as numpy's reshape does with whole rows. Errors: kConfig for a bad
-// shape (two -1, zero or negative entries, empty), kDataErr when the bytes
-// do not hold the array ("needs N bytes, has M").
+// offset, as numpy's reshape does with whole rows. A -1 on the row axis
+// (layout->order must be set) resolves to 0 when the bytes hold no whole row:
+// an empty dataset (an append-only file not yet written). Errors: kConfig for
+// a bad shape (two -1, zero or negative entries, empty), kDataErr when the
+// bytes do not hold the array ("needs N bytes, has M").
 Status ResolveShape(const std::vector<int64_t>& spec, uint64_t available_bytes, Layout* layout);
 
 // "[1000, 10]"

@@ -31,6 +31,10 @@ class Partition {
   // Blocks [first, last) covering rows [row_begin, row_end); rows must be a
   // unit boundary (see units()).
   int64_t first_block_of_row(int64_t row) const;
+  // The block holding row `row` (its first piece when blocks are pieces).
+  int64_t block_of_row(int64_t row) const {
+    return rows_per_block_ > 0 ? row / rows_per_block_ : row * pieces_per_row_;
+  }
 
   // The indivisible units handed to workers: blocks when blocks hold whole
   // rows, rows when blocks are pieces of one row.

@@ -78,6 +78,13 @@ Result<std::unique_ptr<Plan>> Plan::Build(const Json& config_json, const std::st
   plan->config_json = config_json;
   plan->config_dir = config_dir;
   MM_ASSIGN_OR_RETURN(plan->config, ParseConfig(config_json, config_dir));
+  // Before the dataset is opened: without w+ a missing file would hide the fix.
+  for (const AnalysisSpec& a : plan->config.analyses)
+    if (a.op == "generate" && plan->config.dataset.mode != "w+")
+      return Error(Code::kConfig,
+                   "config key 'dataset.mode': analyses[" + std::to_string(a.index) +
+                       "] is generate, which creates the dataset: set \"mode\": \"w+\" (it is \"" +
+                       plan->config.dataset.mode + "\")");
   MM_ASSIGN_OR_RETURN(plan->dataset, OpenDataset(plan->config.dataset));
   plan->partition = Partition(plan->dataset.layout);
   MM_RETURN_IF_ERROR(plan->BuildAnalyses());
@@ -109,6 +116,29 @@ bool Plan::PassNeeded(int pass) const {
   for (const PassStep& s : passes[static_cast<size_t>(pass)].steps)
     if (analyses[static_cast<size_t>(s.analysis)]->PassNeeded(s.pass)) return true;
   return false;
+}
+
+uint64_t Plan::BytesRead(int pass, int64_t row_lo, int64_t row_hi) const {
+  const PassPlan& p = passes[static_cast<size_t>(pass)];
+  // A pass that writes a new file (generate) reads nothing; an in-place
+  // transform reads the blocks it rewrites.
+  if (p.skipped || row_lo >= row_hi || (p.writes && MapPath(pass) != dataset.path)) return 0;
+  const uint64_t row_elems = dataset.layout.row_elements();
+  const uint64_t lo = static_cast<uint64_t>(row_lo) * row_elems,
+                 hi = static_cast<uint64_t>(row_hi) * row_elems;
+  uint64_t elems = 0;
+  for (int64_t b = partition.block_of_row(row_lo);
+       b < partition.blocks() && partition.block_begin(b) < hi; ++b) {
+    const uint64_t begin = std::max(lo, partition.block_begin(b)),
+                   end = std::min(hi, partition.block_end(b));
+    for (const PassStep& s : p.steps)
+      if (analyses[static_cast<size_t>(s.analysis)]->NeedsBlock(s.pass, partition.block_begin(b),
+                                                                partition.block_end(b))) {
+        elems += end - begin;
+        break;
+      }
+  }
+  return elems * static_cast<uint64_t>(dataset.layout.dtype.itemsize());
 }
 
 std::string Plan::MapPath(int pass) const {

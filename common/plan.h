@@ -49,6 +49,11 @@ class Plan {
   // Whether any analysis of pass `pass` still needs it (Analysis::PassNeeded).
   bool PassNeeded(int pass) const;
 
+  // Bytes of rows [row_lo, row_hi) that workers read in pass `pass`: the
+  // blocks some analysis of the pass needs (Analysis::NeedsBlock); 0 for a
+  // skipped pass or one that writes a new file (generate).
+  uint64_t BytesRead(int pass, int64_t row_lo, int64_t row_hi) const;
+
   // The file workers map in pass `pass`, and whether they write it.
   std::string MapPath(int pass) const;
 

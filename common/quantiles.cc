@@ -466,9 +466,13 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
     local_values_ = merged.values;
     return Status::OK();
   }
-  const auto& merged = static_cast<const QuantilePartial&>(merged_base);
+  const auto& merged_in = static_cast<const QuantilePartial&>(merged_base);
   if (pass != table_.pass || table_.total() == 0) return Status::OK();
   const uint64_t nl = geo_.lanes();
+  QuantilePartial widened(&table_);  // 0 rows: every lane empty (NaN, as numpy)
+  if (geo_.empty() && merged_in.lo == merged_in.hi) widened.Reset(0, nl);
+  const QuantilePartial& merged =
+      geo_.empty() && merged_in.lo == merged_in.hi ? widened : merged_in;
   MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged.lo, merged.hi));
   if (pass == 0) {
     lanes_.assign(nl, LaneState());

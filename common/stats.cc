@@ -121,6 +121,7 @@ class Stats : public Analysis {
 
   Status EndPass(int, const Partial& merged) override {
     merged_ = static_cast<const StatsPartial&>(merged);
+    geo_.CoverIfEmpty(&merged_);
     MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged_.lo, merged_.hi));
     return Status::OK();
   }

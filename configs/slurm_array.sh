@@ -16,5 +16,8 @@
 #SBATCH --output=logs/%x-%A_%a.log
 set -euo pipefail
 config=${1:?usage: sbatch slurm_array.sh CONFIG.json}
+# mmrun by absolute path (a batch job's PATH may not have it): the install of
+# `cmake --install build --prefix "$HOME/.local"`, or MMRUN=/path/to/mmrun.
+mmrun=${MMRUN:-$HOME/.local/bin/mmrun}
 mkdir -p parts
-exec mmrun --shard auto --progress=60 -o "parts/part-${SLURM_ARRAY_TASK_ID}.json" "$config"
+exec "$mmrun" --shard auto --progress=60 -o "parts/part-${SLURM_ARRAY_TASK_ID}.json" "$config"

@@ -15,4 +15,5 @@
 #SBATCH --output=logs/%x-%j.log
 set -euo pipefail
 out=${1:-results.json}
-exec mmrun merge parts/part-*.json -o "$out"
+mmrun=${MMRUN:-$HOME/.local/bin/mmrun}  # as in slurm_array.sh
+exec "$mmrun" merge parts/part-*.json -o "$out"

@@ -21,6 +21,7 @@
 #include "common/json_util.h"
 #include "common/plan.h"
 #include "common/segment.h"
+#include "common/warnings.h"
 #include "runner/coordinator.h"
 #include "runner/launcher.h"
 #include "runner/progress.h"
@@ -43,8 +44,8 @@ void PrintError(const Status& st) {
 }
 
 std::string UsageText() {
-  return R"(Usage: mmrun [OPTIONS] CONFIG.json       run the analyses in CONFIG
-       mmrun validate CONFIG.json          check config and dataset, print the plan
+  return R"(Usage: mmrun [OPTIONS] CONFIG.json       run the analyses in CONFIG ("-": read it from stdin)
+       mmrun validate [OPTIONS] CONFIG.json  check config, dataset and options, print the plan
        mmrun inspect FILE [--dtype D --shape S --order O --offset B]
        mmrun merge PART.json... [-o OUT]   merge the parts of every shard
        mmrun recover FILE                  roll back an interrupted transform
@@ -96,14 +97,19 @@ Status ParseCommandLine(const std::vector<std::string>& args, const po::options_
   return Status::OK();
 }
 
+// The CPUs this process may run on.
+int AvailableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return 1;
+}
+
 int DefaultWorkers() {
   if (const char* s = std::getenv("SLURM_CPUS_PER_TASK")) {
     const int n = std::atoi(s);
     if (n > 0) return n;
   }
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return 1;
+  return AvailableCpus();
 }
 
 std::string WorkerExecutable() {
@@ -179,9 +185,37 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
   return r;
 }
 
+// The config's folder, against which its relative paths resolve: the current
+// folder for a config read from stdin ("-") or through /dev or /proc (e.g.
+// /dev/stdin, /dev/fd/3, a process substitution), else the file's folder.
+std::string ConfigDir(const std::string& config_path) {
+  const std::string abs = AbsolutePath(config_path);
+  if (config_path == "-" || abs.rfind("/dev/", 0) == 0 || abs.rfind("/proc/", 0) == 0)
+    return AbsolutePath(".");
+  return DirName(abs);
+}
+
+// A config from stdin ("mmrun - < cfg.json"), at most kMaxStdinConfigBytes.
+Result<Json> ReadStdinConfig() {
+  constexpr size_t kMaxStdinConfigBytes = 64 << 20;
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(0, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno(errno, "config from stdin", Code::kIoErr);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxStdinConfigBytes)
+      return Error(Code::kConfig, "config from stdin: larger than " +
+                                      std::to_string(kMaxStdinConfigBytes) + " bytes");
+  }
+  return ParseJson(text, "config from stdin", Code::kConfig);
+}
+
 Result<std::unique_ptr<Plan>> LoadPlan(const std::string& config_path) {
-  MM_ASSIGN_OR_RETURN(Json j, ReadConfigJson(config_path));
-  Result<std::unique_ptr<Plan>> plan = Plan::Build(j, DirName(AbsolutePath(config_path)));
+  MM_ASSIGN_OR_RETURN(Json j, config_path == "-" ? ReadStdinConfig() : ReadConfigJson(config_path));
+  Result<std::unique_ptr<Plan>> plan = Plan::Build(j, ConfigDir(config_path));
   if (!plan.ok() && plan.status().code() == Code::kConfig) return plan.status().WithContext(config_path);
   return plan;
 }
@@ -199,8 +233,10 @@ std::string OutputKey(const std::string& flag) {
 // The files a run reads, for the identity checks of every output it writes
 // (common/file_identity.h): the config and the dataset's open descriptor.
 void RegisterRunInputs(const Plan& plan, const std::string& config_path) {
-  const std::string config = AbsolutePath(config_path);
-  RegisterInput(NamedFile{config, "CONFIG"}, KeyOfPath(config));
+  if (config_path != "-") {  // "-": the config came from stdin
+    const std::string config = AbsolutePath(config_path);
+    RegisterInput(NamedFile{config, "CONFIG"}, KeyOfPath(config));
+  }
   if (plan.dataset.fd() >= 0)
     RegisterInput(NamedFile{plan.dataset.path, "dataset.path"},
                   KeyOfFd(plan.dataset.fd(), plan.dataset.path));
@@ -251,6 +287,40 @@ void PauseAfterCommitForTest() {
   if (sig > 0) ::raise(sig);  // blocked: pending again for TakePendingSignal
 }
 
+// The checks a run makes before any worker starts, shared with `validate`:
+// the plan, the run options (flag over config), the output path.
+struct CheckedRun {
+  std::unique_ptr<Plan> plan;
+  int workers = 1;  // requested
+  std::string launch;
+  std::string output;  // "" for stdout
+};
+
+Result<CheckedRun> CheckRun(const RunArgs& a, Warnings* warnings) {
+  CheckedRun c;
+  if (a.config == "-" && a.shard)
+    return UsageError("--shard needs a CONFIG file (its part names it for mmrun merge), not stdin");
+  MM_ASSIGN_OR_RETURN(c.plan, LoadPlan(a.config));
+  const Plan& plan = *c.plan;
+  const RunOptions& cfg = plan.config.run;
+  c.workers = a.workers > 0 ? a.workers : cfg.workers.value_or(DefaultWorkers());
+  c.launch = !a.launch.empty() ? a.launch : cfg.launch.value_or("fork");
+  if (a.shard) MM_RETURN_IF_ERROR(CheckSinglePass(plan, "--shard"));
+  if (!a.state.empty()) MM_RETURN_IF_ERROR(CheckIncremental(plan));
+  // A shard's part goes to -o or stdout, never to the config's output (that
+  // is where `mmrun merge` writes the merged result).
+  c.output =
+      a.shard ? (a.output.empty() ? "" : AbsolutePath(a.output)) : OutputPath(a.output, plan);
+  MM_RETURN_IF_ERROR(CheckRows(plan.dataset, !a.state.empty()));
+  warnings->Add(LayoutWarnings(plan.dataset, !a.state.empty()));
+  const int cpus = AvailableCpus();
+  if (c.workers > cpus)
+    warnings->Add(std::to_string(c.workers) + " workers requested but this process may run on " +
+                  std::to_string(cpus) + " CPU" + (cpus > 1 ? "s" : "") +
+                  ": extra workers share CPUs and make the run slower, not faster");
+  return c;
+}
+
 Status Run(const std::vector<std::string>& args) {
   const auto t0 = std::chrono::steady_clock::now();
   MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
@@ -260,7 +330,9 @@ Status Run(const std::vector<std::string>& args) {
   if (!a.lock.empty()) {
     MM_ASSIGN_OR_RETURN(lock, TakeRunLock(a.lock));
   }
-  MM_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, LoadPlan(a.config));
+  Warnings warnings(a.quiet);
+  MM_ASSIGN_OR_RETURN(CheckedRun checked, CheckRun(a, &warnings));
+  std::unique_ptr<Plan> plan = std::move(checked.plan);
   RegisterRunInputs(*plan, a.config);
   // The dataset's lock (shared, exclusive for a transform) for the whole run.
   MM_ASSIGN_OR_RETURN(RunGuard guard, RunGuard::ForPlan(*plan));
@@ -273,15 +345,13 @@ Status Run(const std::vector<std::string>& args) {
         plan->dataset.path + ": replaced by another file while the run started; nothing read");
   const RunOptions& cfg = plan->config.run;
   RunSettings settings;
-  settings.workers = a.workers > 0 ? a.workers : cfg.workers.value_or(DefaultWorkers());
+  settings.workers = checked.workers;
   settings.retries = guard.Retries(a.retries >= 0 ? a.retries : cfg.retries.value_or(1));
   settings.timeout_s = a.timeout > 0 ? a.timeout : cfg.timeout.value_or(0);
-  const std::string launch = !a.launch.empty() ? a.launch : cfg.launch.value_or("fork");
-  if (a.shard) MM_RETURN_IF_ERROR(CheckSinglePass(*plan, "--shard"));
-  if (!a.state.empty()) MM_RETURN_IF_ERROR(CheckIncremental(*plan));
-  // A shard's part goes to -o or stdout, never to the config's output (that
-  // is where `mmrun merge` writes the merged result).
-  const std::string output = a.shard ? (a.output.empty() ? "" : AbsolutePath(a.output)) : OutputPath(a.output, *plan);
+  int started = 0;
+  settings.started = &started;
+  const std::string& launch = checked.launch;
+  const std::string& output = checked.output;
   // Every file the run writes is checked against every file it reads, by
   // identity (common/file_identity.h); the state file is read and rewritten.
   if (!a.state.empty()) {
@@ -299,8 +369,10 @@ Status Run(const std::vector<std::string>& args) {
   Progress::Mode mode = Progress::Mode::kOff;
   if (!a.quiet && (a.progress_flag || ::isatty(2))) mode = ::isatty(2) ? Progress::Mode::kLive : Progress::Mode::kLines;
   const auto shard_rows = a.shard ? ShardRows(*plan, *a.shard) : std::make_pair(int64_t{0}, plan->dataset.layout.rows());
-  Progress progress(mode, a.progress_secs, static_cast<uint64_t>(shard_rows.second - shard_rows.first),
-                    plan->dataset.layout.row_bytes(), static_cast<int>(plan->passes.size()));
+  Progress progress(mode, a.progress_secs,
+                    static_cast<uint64_t>(shard_rows.second - shard_rows.first),
+                    plan->dataset.layout.row_bytes(), static_cast<int>(plan->passes.size()),
+                    plan->dataset.layout.row_axis());
   settings.progress = &progress;
   // An incremental run may add one range: the last, partial block (runner/state.h).
   const int slots = static_cast<int>(std::min<int64_t>(settings.workers, plan->partition.units())) +
@@ -316,23 +388,29 @@ Status Run(const std::vector<std::string>& args) {
                              ? RunIncremental(*plan, a.state, settings, a.quiet, a.verify, segment,
                                               launcher, &incremental)
                              : RunPasses(*plan, settings, segment, launcher);
-  progress.Finish();
+  progress.Finish(results.ok());
   if (!results.ok()) return guard.Fail(Unfinished(*plan, dataset_before, results.status()));
   Json doc = Json::object();
   Json meta = Json::object();
   meta["version"] = kVersion;
-  meta["workers"] = settings.workers;
+  // The workers started (at most one per unit of rows), and the request when
+  // it was more.
+  meta["workers"] = started;
+  if (started != settings.workers) meta["workers_requested"] = settings.workers;
   meta["launch"] = launch;
   meta["elapsed_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   meta["rows"] = shard_rows.second - shard_rows.first;
+  meta["row_axis"] = plan->dataset.layout.row_axis();
+  // The bytes workers read: the rows each pass covered, the blocks it needed.
+  const auto read_rows = !a.state.empty()
+                             ? std::make_pair(incremental.rows_reused, plan->dataset.layout.rows())
+                             : shard_rows;
   uint64_t scanned = 0;
   size_t passes_read = 0;
-  for (const PassPlan& p : plan->passes) {
-    passes_read += p.skipped ? 0 : 1;
-    scanned += p.writes || p.skipped ? 0 : plan->dataset.layout.data_bytes();
+  for (size_t p = 0; p < plan->passes.size(); ++p) {
+    passes_read += plan->passes[p].skipped ? 0 : 1;
+    scanned += plan->BytesRead(static_cast<int>(p), read_rows.first, read_rows.second);
   }
-  if (a.shard) scanned = static_cast<uint64_t>(shard_rows.second - shard_rows.first) * plan->dataset.layout.row_bytes();
-  if (!a.state.empty()) scanned = static_cast<uint64_t>(incremental.rows_read) * plan->dataset.layout.row_bytes();
   meta["bytes_scanned"] = scanned;
   meta["passes"] = passes_read;
   if (!a.state.empty())
@@ -347,6 +425,9 @@ Status Run(const std::vector<std::string>& args) {
     doc["dataset"] = DatasetJson(plan->dataset);
     doc["results"] = std::move(*results);
   }
+  // A part's content is its format's (docs/PARTIAL_FORMAT.md): its
+  // warnings go to stderr only.
+  warnings.Publish(a.shard ? nullptr : &doc);
   const std::string text = DumpDocument(doc);
   // From here on the run's writes are committed: no message may say that
   // nothing was written (SPEC §5; docs/RELIABILITY.md).
@@ -378,21 +459,26 @@ Status Run(const std::vector<std::string>& args) {
   return Status::OK();
 }
 
+// `mmrun validate [RUN OPTIONS] CONFIG`: the checks of a run with the same
+// options (CheckRun), nothing started, the plan printed.
 Status Validate(const std::vector<std::string>& args) {
-  if (args.size() != 1) return UsageError("validate takes one CONFIG.json");
-  MM_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, LoadPlan(args[0]));
-  if (plan->dataset.mode != "w+") MM_RETURN_IF_ERROR(CheckNoStaleJournal(plan->dataset.path));
-  RegisterRunInputs(*plan, args[0]);
-  const std::string output = OutputPath("", *plan);
-  if (!output.empty()) {
+  MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
+  Warnings warnings(a.quiet);
+  MM_ASSIGN_OR_RETURN(CheckedRun checked, CheckRun(a, &warnings));
+  const Plan& plan = *checked.plan;
+  if (plan.dataset.mode != "w+") MM_RETURN_IF_ERROR(CheckNoStaleJournal(plan.dataset.path));
+  RegisterRunInputs(plan, a.config);
+  if (!checked.output.empty()) {
     MM_ASSIGN_OR_RETURN(TempOutput probe,
-                        TempOutput::Create(output, OutputKey("")));  // removed unused
+                        TempOutput::Create(checked.output, OutputKey(a.output)));  // removed unused
   }
-  Json j = plan->Describe();
-  const RunOptions& cfg = plan->config.run;
-  j["workers"] = cfg.workers.value_or(DefaultWorkers());
-  j["launch"] = cfg.launch.value_or("fork");
-  j["output"] = cfg.output ? Json(*cfg.output) : Json(nullptr);
+  Json j = plan.Describe();
+  const int64_t units = plan.partition.units();
+  j["workers"] = static_cast<int>(std::min<int64_t>(checked.workers, std::max<int64_t>(units, 0)));
+  if (j["workers"] != checked.workers) j["workers_requested"] = checked.workers;
+  j["launch"] = checked.launch;
+  j["output"] = checked.output.empty() ? Json(nullptr) : Json(checked.output);
+  warnings.Publish(&j);
   const std::string text = DumpDocument(j);
   std::fwrite(text.data(), 1, text.size(), stdout);
   return Status::OK();
@@ -441,6 +527,7 @@ Status Inspect(const std::vector<std::string>& args) {
   }
   if (offset >= 0) hints.offset = static_cast<uint64_t>(offset);
   const std::string path = AbsolutePath(vm["file"].as<std::vector<std::string>>()[0]);
+  Warnings warnings;
   Result<Dataset> d = InspectFile(path, hints);
   if (!d.ok()) {
     // Flag values are command-line input, not config keys.
@@ -461,6 +548,10 @@ Status Inspect(const std::vector<std::string>& args) {
   j["bytes"] = d->file_bytes;
   j["data_bytes"] = d->layout.data_bytes();
   j["trailing_bytes"] = d->layout.trailing_bytes;
+  // A shape given by flags is checked like a config's; a self-described
+  // .npy or bare bytes are simply described.
+  if (!shape.empty() || d->format == "npy") warnings.Add(LayoutWarnings(*d, false));
+  warnings.Publish(&j);
   const std::string text = DumpDocument(j);
   std::fwrite(text.data(), 1, text.size(), stdout);
   return Status::OK();

@@ -2,6 +2,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -62,6 +63,8 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vec
   if (ranges.size() > segment.slots())
     return Error(Code::kWorkerFailed, "internal: " + std::to_string(ranges.size()) + " worker ranges but " +
                                           std::to_string(segment.slots()) + " slots");
+  if (settings.started)
+    *settings.started = std::max(*settings.started, static_cast<int>(ranges.size()));
   MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), plan.ToJson(pass).dump()));
   const std::string map_path = plan.MapPath(pass);
   std::vector<SlotTask> tasks;
@@ -211,13 +214,20 @@ Json NodesToJson(const std::vector<NodeTree::Node>& nodes) {
 
 Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree) {
   const PassPlan& pp = plan.passes[static_cast<size_t>(pass)];
-  if (tree->empty()) return Error(Code::kWorkerFailed, "no worker produced a partial");
-  const auto& last = tree->nodes().back();
-  if (last.start + (int64_t{1} << last.level) != plan.partition.blocks())
-    return Error(Code::kWorkerFailed, "the partials cover blocks [0, " +
-                                          std::to_string(last.start + (int64_t{1} << last.level)) + ") of " +
-                                          std::to_string(plan.partition.blocks()));
-  PartialSet root = tree->Finish();
+  PartialSet root;
+  if (plan.partition.blocks() == 0) {  // an empty dataset: the analyses' empty partials
+    for (const PassStep& s : pp.steps)
+      root.parts.push_back(plan.analyses[static_cast<size_t>(s.analysis)]->NewPartial(s.pass));
+  } else {
+    if (tree->empty()) return Error(Code::kWorkerFailed, "no worker produced a partial");
+    const auto& last = tree->nodes().back();
+    if (last.start + (int64_t{1} << last.level) != plan.partition.blocks())
+      return Error(Code::kWorkerFailed,
+                   "the partials cover blocks [0, " +
+                       std::to_string(last.start + (int64_t{1} << last.level)) + ") of " +
+                       std::to_string(plan.partition.blocks()));
+    root = tree->Finish();
+  }
   for (size_t i = 0; i < pp.steps.size(); ++i) {
     Analysis& a = *plan.analyses[static_cast<size_t>(pp.steps[i].analysis)];
     MM_RETURN_IF_ERROR(a.EndPass(pp.steps[i].pass, *root.parts[i]));

@@ -22,6 +22,7 @@ struct RunSettings {
   double timeout_s = 0;  // 0: none
   int retries = 1;
   Progress* progress = nullptr;
+  int* started = nullptr;  // when set: raised to the most workers RunWorkers started for one pass
 };
 
 // Runs every pass; returns the "results" object. Errors carry SPEC §5 codes
