@@ -2,14 +2,17 @@
 // format in journal_format.h and docs/JOURNAL_FORMAT.md.
 //
 // Protocol, as SQLite's rollback journal: the coordinator creates the
-// journal folder DATA.mmrun-journal/ (durably) before any worker may write.
-// Before a worker changes a window of DATA it appends the window's original
-// bytes as one record to its own journal file and makes the record durable
-// (fdatasync); only then does it modify the window; the window is msynced
-// when done. The folder is removed only once every pass of the run is
-// complete and durable. So at any moment, every byte of DATA that differs
-// from its state before the run lies inside a durable record, and RollBack
-// restores DATA byte for byte.
+// journal folder R.mmrun-journal/ beside the real file R (mode 0700, with a
+// manifest binding it to R's device and inode) durably before any worker
+// may write. Before a worker changes a window of DATA it appends the
+// window's original bytes as one record to its own journal file (listed in
+// the manifest), makes the record durable (fdatasync) and counts it (a
+// count slot, fdatasync); only then does it modify the window; the window
+// is msynced when done. The folder is removed only once every pass of the
+// run is complete and durable. So at any moment, every byte of DATA that
+// differs from its state before the run lies inside a durable, counted
+// record, RollBack restores DATA byte for byte, and a journal missing any
+// part of that is refused.
 //
 // Process-safety: each worker writes only its own file and holds an OFD
 // write lock on it while it lives; RollBack takes those locks first, so it

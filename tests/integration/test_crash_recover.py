@@ -3,8 +3,9 @@
 Each scenario transforms a ~16 MB file with 2-3 workers and SIGKILLs the
 coordinator's whole process group (coordinator and workers at once) at
 seeded random moments (60 kill points across the file): three in four fall
-inside the journal's lifetime as measured by polling a clean run on this
-machine and build, the rest anywhere from launch to after the end. After
+inside the journal's lifetime (once the killed run's journal holds a random
+fraction of what a whole run journals), the rest at a random time anywhere
+from launch to after the end of a clean run. After
 each kill:
   - if a journal was left, any run on the file and `validate` refuse with 65
     naming `mmrun recover`;
@@ -67,13 +68,41 @@ def timed_clean_run(args, env, path):
     return duration, seen[0], seen[-1], proc.returncode
 
 
-def kill_delay(k, duration, journal_from, journal_to):
-    """Three kills in four fall while the clean run had a journal; the rest
-    anywhere from launch to just after the end (before the journal exists,
+def kill_aim(k, duration):
+    """Three kills in four fall while the run has a journal: (True, f) means
+    once the killed run's journal files hold a fraction f of the bytes a
+    complete run journals (f = 0: as soon as its journal folder exists).
+    Aiming by progress rather than by time keeps them inside the journal's
+    lifetime however the machine's load (or a sanitizer) stretches or
+    shrinks a run. The rest, (False, d): d seconds after launch, anywhere up
+    to just after the end of the clean run (before the journal exists,
     during the commit, after the run)."""
     if k % 4 == 3:
-        return RNG.uniform(0.0, duration * 1.1)
-    return RNG.uniform(journal_from, journal_to)
+        return False, RNG.uniform(0.0, duration * 1.1)
+    return True, RNG.uniform(0.0, 0.9)
+
+
+def journal_bytes(journal):
+    total = 0
+    for f in os.listdir(journal):
+        try:
+            total += os.path.getsize(os.path.join(journal, f))
+        except OSError:
+            pass
+    return total
+
+
+def wait_for_journal(proc, journal, target, timeout=60):
+    """Polls until `journal` exists and holds at least `target` bytes, or
+    `proc` ends."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            if os.path.isdir(journal) and journal_bytes(journal) >= target:
+                return
+        except OSError:
+            pass
+        time.sleep(0.0005)
 
 
 SCENARIOS = [
@@ -127,19 +156,25 @@ for title, kind, order, workers, launch, fault, analyses in SCENARIOS:
             mm.check(clean_code == 0, "clean run failed with exit %d" % clean_code)
             want_after = mm.sha256_file(path)
             mm.check(want_after != want_before, "the transform changed nothing")
+            # Bytes a complete run journals: every transform's records cover the file.
+            journaled_total = os.path.getsize(path) * sum(1 for a in analyses if a["op"] == "transform")
             restore_original(path, original)
             journaled = 0
             for k in range(KILLS_PER_SCENARIO):
-                delay = kill_delay(k, duration, journal_from, journal_to)
+                by_progress, aim = kill_aim(k, duration)
                 proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
-                time.sleep(delay)
+                if by_progress:
+                    wait_for_journal(proc, path + ".mmrun-journal", aim * journaled_total)
+                else:
+                    time.sleep(aim)
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except OSError:
                     pass
                 proc.wait()
-                where = "kill %d at %.3f s of %.3f s" % (k, delay, duration)
+                where = "kill %d %s" % (k, ("at %.0f%% of the journal" % (100 * aim)) if by_progress else
+                                        ("at %.3f s of %.3f s" % (aim, duration)))
                 if os.path.exists(path + ".mmrun-journal"):
                     journaled += 1
                     res = mm.run_mmrun(["-q", reader])
