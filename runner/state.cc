@@ -33,25 +33,20 @@ int64_t RowOfBlock(const Partition& p, int64_t b) {
   return p.rows_per_block() > 0 ? b * p.rows_per_block() : b / p.pieces_per_row();
 }
 
-// A read-only descriptor of the dataset kept open until the process exits:
-// this process holds the dataset's lock (common/dataset_lock.h), and closing
-// any descriptor of the file would drop its POSIX pid beacon.
-Result<int> DatasetFd(const std::string& path) {
-  static std::string open_path;
-  static int fd = -1;
-  if (fd >= 0 && open_path == path) return fd;
-  MM_ASSIGN_OR_RETURN(FileDescriptor f, FileDescriptor::Open(path, O_RDONLY, 0, Code::kIoErr));
-  if (fd >= 0) (void)FileDescriptor(fd);  // a different dataset (tests): close the old one
-  fd = f.release();
-  open_path = path;
-  return fd;
+// The run's own descriptor of the dataset (common/dataset.h: opened once by
+// the plan, never closed during the run, so the checksums are of the file
+// the workers read, even if the path is renamed over meanwhile).
+Result<int> DatasetFd(const Plan& plan) {
+  if (plan.dataset.fd() < 0)
+    return Error(Code::kIoErr, plan.dataset.path + ": the dataset is not open");
+  return plan.dataset.fd();
 }
 
 // Checksum64 of the dataset's elements [elem_begin, elem_end): of the one
 // chunk when the range fits 1 MiB, else of the chunks' checksums.
 Result<uint64_t> RangeChecksum(const Plan& plan, uint64_t elem_begin, uint64_t elem_end) {
   const uint64_t item = static_cast<uint64_t>(plan.dataset.layout.dtype.itemsize());
-  MM_ASSIGN_OR_RETURN(int fd, DatasetFd(plan.dataset.path));
+  MM_ASSIGN_OR_RETURN(int fd, DatasetFd(plan));
   constexpr size_t kChunk = 1 << 20;
   std::vector<char> buf(kChunk);
   std::vector<uint64_t> digests;
