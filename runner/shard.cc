@@ -112,7 +112,8 @@ Result<Json> DatasetIdentity(const Plan& plan) {
   struct stat st;
   // The file the workers read (the run's descriptor), not whatever the path
   // names now.
-  if (::fstat(plan.dataset.fd(), &st) != 0) return FromErrno(errno, plan.dataset.path, Code::kIoErr);
+  if (::fstat(plan.dataset.fd(), &st) != 0)
+    return FromErrno(errno, plan.dataset.path, Code::kIoErr);
   Json j = DatasetJson(plan.dataset);
   j["file_bytes"] = static_cast<uint64_t>(st.st_size);
   j["mtime_ns"] = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
