@@ -407,7 +407,8 @@ Status Merge(const std::vector<std::string>& args) {
       output_flag ? AbsolutePath(output) : plan.config.run.output.value_or("");
   if (!target.empty()) {
     std::vector<NamedFile> inputs = {
-        NamedFile{plan.dataset.path, "dataset.path"}};  // identity, not names
+        NamedFile{plan.dataset.path, "dataset.path"},  // identity, not names
+        NamedFile{first.doc["config_path"].get<std::string>(), "the parts' config"}};
     for (const auto& entry : by_index) inputs.push_back(NamedFile{entry.second->path, "part"});
     MM_RETURN_IF_ERROR(
         CheckOutput(NamedFile{target, output_flag ? "-o" : "config key 'output'"}, inputs));

@@ -217,6 +217,23 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("identity: merge -o naming the parts' config (path or hard link): 78, the config unchanged")
+def _():
+    with mm.tmpdir() as d:
+        cfg, _, _ = make(d, rows=SMALL)
+        parts = [os.path.join(d, "part%d.json" % i) for i in range(2)]
+        for i, part in enumerate(parts):
+            res = mm.run_mmrun(["-q", "--shard", "%d/2" % i, "-o", part, cfg])
+            mm.eq(res.code, 0, "exit of shard %d" % i)
+        os.link(cfg, os.path.join(d, "cfg_link.json"))
+        before = mm.sha256_file(cfg)
+        for target in [cfg, os.path.join(d, "cfg_link.json")]:
+            args = ["merge"] + parts + ["-o", target]
+            mm.assert_error(mm.run_mmrun(args), 78, ["-o", "same file", "config"], args=args)
+            mm.eq(mm.sha256_file(cfg), before, "sha256 of the config")
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("identity: -o a device node (full) is refused (73) and the device is untouched")
 def _():
     with mm.tmpdir() as d:
