@@ -1,6 +1,7 @@
 #include "common/config.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,7 +39,8 @@ Result<int64_t> GetInt(const Json& v, const std::string& key) {
 
 Result<DatasetSpec> ParseDataset(const Json& j, const std::string& dir) {
   if (!j.is_object()) return KeyError("dataset", "must be an object");
-  MM_RETURN_IF_ERROR(CheckKeys(j, {"path", "format", "dtype", "shape", "order", "offset", "mode"}, "dataset"));
+  MM_RETURN_IF_ERROR(
+      CheckKeys(j, {"path", "format", "dtype", "shape", "order", "offset", "mode"}, "dataset"));
   DatasetSpec d;
   if (!j.contains("path")) return KeyError("dataset.path", "is required");
   MM_ASSIGN_OR_RETURN(std::string path, GetString(j, "path", "dataset."));
@@ -55,7 +57,8 @@ Result<DatasetSpec> ParseDataset(const Json& j, const std::string& dir) {
   }
   if (j.contains("shape")) {
     const Json& s = j["shape"];
-    if (!s.is_array() || s.empty()) return KeyError("dataset.shape", "must be a non-empty list of integers");
+    if (!s.is_array() || s.empty())
+      return KeyError("dataset.shape", "must be a non-empty list of integers");
     std::vector<int64_t> shape;
     for (const Json& e : s) {
       MM_ASSIGN_OR_RETURN(int64_t n, GetInt(e, "dataset.shape"));
@@ -65,7 +68,8 @@ Result<DatasetSpec> ParseDataset(const Json& j, const std::string& dir) {
   }
   if (j.contains("order")) {
     MM_ASSIGN_OR_RETURN(std::string order, GetString(j, "order", "dataset."));
-    if (order != "C" && order != "F") return KeyError("dataset.order", "must be \"C\" or \"F\", got '" + order + "'");
+    if (order != "C" && order != "F")
+      return KeyError("dataset.order", "must be \"C\" or \"F\", got '" + order + "'");
     d.order = order[0];
   }
   if (j.contains("offset")) {
@@ -89,7 +93,8 @@ Status CheckKeys(const Json& obj, const std::vector<std::string>& known, const s
     for (const std::string& k : known) found = found || k == it.key();
     if (!found) {
       const std::string path = where.empty() ? it.key() : where + "." + it.key();
-      return Error(Code::kConfig, "unknown config key '" + path + "'" + DidYouMean(it.key(), known));
+      return Error(Code::kConfig,
+                   "unknown config key '" + path + "'" + DidYouMean(it.key(), known));
     }
   }
   return Status::OK();
@@ -101,7 +106,8 @@ Result<Config> ParseConfig(const Json& j, const std::string& dir) {
   if (const std::string key = FindNulString(j); !key.empty())
     return KeyError(key, "holds a NUL byte");
   if (dir.find('\0') != std::string::npos) return KeyError("config_dir", "holds a NUL byte");
-  MM_RETURN_IF_ERROR(CheckKeys(j, {"dataset", "analyses", "output", "workers", "launch", "timeout", "retries"}, ""));
+  MM_RETURN_IF_ERROR(CheckKeys(
+      j, {"dataset", "analyses", "output", "workers", "launch", "timeout", "retries"}, ""));
   Config c;
   c.dir = dir;
   if (!j.contains("dataset")) return KeyError("dataset", "is required");
@@ -125,7 +131,8 @@ Result<Config> ParseConfig(const Json& j, const std::string& dir) {
       if (spec.name.empty()) return KeyError(where + ".name", "must not be empty");
     }
     if (!names.insert(spec.name).second)
-      return KeyError(where + ".name", "duplicate analysis name '" + spec.name + "' (names must be unique)");
+      return KeyError(where + ".name",
+                      "duplicate analysis name '" + spec.name + "' (names must be unique)");
     spec.params = a;
     spec.params.erase("op");
     spec.params.erase("name");
@@ -143,7 +150,8 @@ Result<Config> ParseConfig(const Json& j, const std::string& dir) {
   }
   if (j.contains("launch")) {
     MM_ASSIGN_OR_RETURN(std::string launch, GetString(j, "launch", ""));
-    if (launch != "fork" && launch != "spawn") return KeyError("launch", "must be fork or spawn, got '" + launch + "'");
+    if (launch != "fork" && launch != "spawn")
+      return KeyError("launch", "must be fork or spawn, got '" + launch + "'");
     c.run.launch = launch;
   }
   if (j.contains("timeout")) {
@@ -161,9 +169,17 @@ Result<Config> ParseConfig(const Json& j, const std::string& dir) {
 
 Result<Json> ReadConfigJson(const std::string& path) {
   // Never blocks (O_NONBLOCK) and reads only a regular file of bounded size.
-  MM_ASSIGN_OR_RETURN(std::string text,
-                      ReadRegularFile(path, path, kMaxConfigBytes, Code::kConfig));
-  return ParseJson(text, path, Code::kConfig);
+  Result<std::string> text = ReadRegularFile(path, path, kMaxConfigBytes, Code::kConfig);
+  if (!text.ok()) {
+    // `cat cfg.json | mmrun /dev/stdin`: a pipe (or a terminal) cannot be
+    // read twice; say how to give a config on stdin.
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)))
+      return Error(text.status().code(),
+                   text.status().message() + "; use - to read the config from stdin");
+    return text.status();
+  }
+  return ParseJson(*text, path, Code::kConfig);
 }
 
 Result<Config> LoadConfig(const std::string& path) {

@@ -80,7 +80,9 @@ Exit codes: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 worker failed,
 
 namespace {
 
-Status UsageError(const std::string& msg) { return Error(Code::kUsage, msg + " (see mmrun --help)"); }
+Status UsageError(const std::string& msg) {
+  return Error(Code::kUsage, msg + " (see mmrun --help)");
+}
 
 // Parses `args` against `opts`, collecting bare arguments under `positional`;
 // a bad option is a usage error (64).
@@ -151,20 +153,23 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
   if (vm.count("shard")) {
     MM_ASSIGN_OR_RETURN(r.shard, ParseShard(vm["shard"].as<std::string>()));
   }
+  if (vm.count("output") && r.output.empty()) return UsageError("-o: empty path");
   if (vm.count("state") && r.state.empty()) return UsageError("--state needs a FILE");
   if (r.shard && !r.state.empty()) return UsageError("--shard and --state cannot be combined");
   if (r.verify && r.state.empty()) return UsageError("--verify works only with --state FILE");
   if (!vm.count("config")) return UsageError("missing CONFIG.json");
   const auto configs = vm["config"].as<std::vector<std::string>>();
-  if (configs.size() != 1) return UsageError("expected one CONFIG.json, got " + std::to_string(configs.size()) + " arguments");
+  if (configs.size() != 1)
+    return UsageError("expected one CONFIG.json, got " + std::to_string(configs.size()) +
+                      " arguments");
   r.config = configs[0];
   auto parse_int = [](const std::string& s, const char* flag, int lo, int hi, int* out) -> Status {
     char* end = nullptr;
     errno = 0;
     const long v = std::strtol(s.c_str(), &end, 10);
     if (s.empty() || *end != '\0' || errno != 0 || v < lo || v > hi)
-      return UsageError(std::string(flag) + " takes an integer from " + std::to_string(lo) + " to " +
-                        std::to_string(hi) + ", got '" + s + "'");
+      return UsageError(std::string(flag) + " takes an integer from " + std::to_string(lo) +
+                        " to " + std::to_string(hi) + ", got '" + s + "'");
     *out = static_cast<int>(v);
     return Status::OK();
   };
@@ -173,7 +178,8 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
   if (vm.count("timeout")) {
     char* end = nullptr;
     r.timeout = std::strtod(timeout.c_str(), &end);
-    if (timeout.empty() || *end != '\0' || !(r.timeout > 0)) return UsageError("--timeout takes a positive number of seconds, got '" + timeout + "'");
+    if (timeout.empty() || *end != '\0' || !(r.timeout > 0))
+      return UsageError("--timeout takes a positive number of seconds, got '" + timeout + "'");
   }
   if (vm.count("launch") && r.launch != "fork" && r.launch != "spawn")
     return UsageError("--launch must be fork or spawn, got '" + r.launch + "'");
@@ -195,9 +201,9 @@ std::string ConfigDir(const std::string& config_path) {
   return DirName(abs);
 }
 
-// A config from stdin ("mmrun - < cfg.json"), at most kMaxStdinConfigBytes.
+// A config from stdin ("mmrun - < cfg.json"), at most kMaxConfigBytes like a
+// config file (common/json_util.h).
 Result<Json> ReadStdinConfig() {
-  constexpr size_t kMaxStdinConfigBytes = 64 << 20;
   std::string text;
   char buf[65536];
   for (;;) {
@@ -206,9 +212,9 @@ Result<Json> ReadStdinConfig() {
     if (n < 0) return FromErrno(errno, "config from stdin", Code::kIoErr);
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxStdinConfigBytes)
-      return Error(Code::kConfig, "config from stdin: larger than " +
-                                      std::to_string(kMaxStdinConfigBytes) + " bytes");
+    if (text.size() > kMaxConfigBytes)
+      return Error(Code::kConfig, "config from stdin: larger than the limit of " +
+                                      std::to_string(kMaxConfigBytes) + " bytes");
   }
   return ParseJson(text, "config from stdin", Code::kConfig);
 }
@@ -216,7 +222,8 @@ Result<Json> ReadStdinConfig() {
 Result<std::unique_ptr<Plan>> LoadPlan(const std::string& config_path) {
   MM_ASSIGN_OR_RETURN(Json j, config_path == "-" ? ReadStdinConfig() : ReadConfigJson(config_path));
   Result<std::unique_ptr<Plan>> plan = Plan::Build(j, ConfigDir(config_path));
-  if (!plan.ok() && plan.status().code() == Code::kConfig) return plan.status().WithContext(config_path);
+  if (!plan.ok() && plan.status().code() == Code::kConfig)
+    return plan.status().WithContext(config_path);
   return plan;
 }
 
@@ -367,8 +374,10 @@ Status Run(const std::vector<std::string>& args) {
     MM_ASSIGN_OR_RETURN(out, TempOutput::Create(output, OutputKey(a.output)));
   }
   Progress::Mode mode = Progress::Mode::kOff;
-  if (!a.quiet && (a.progress_flag || ::isatty(2))) mode = ::isatty(2) ? Progress::Mode::kLive : Progress::Mode::kLines;
-  const auto shard_rows = a.shard ? ShardRows(*plan, *a.shard) : std::make_pair(int64_t{0}, plan->dataset.layout.rows());
+  if (!a.quiet && (a.progress_flag || ::isatty(2)))
+    mode = ::isatty(2) ? Progress::Mode::kLive : Progress::Mode::kLines;
+  const auto shard_rows = a.shard ? ShardRows(*plan, *a.shard)
+                                  : std::make_pair(int64_t{0}, plan->dataset.layout.rows());
   Progress progress(mode, a.progress_secs,
                     static_cast<uint64_t>(shard_rows.second - shard_rows.first),
                     plan->dataset.layout.row_bytes(), static_cast<int>(plan->passes.size()),
@@ -491,13 +500,15 @@ Result<std::vector<int64_t>> ParseShapeArg(std::string s) {
   size_t pos = 0;
   while (pos < s.size()) {
     const size_t comma = s.find(',', pos);
-    const std::string part = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const std::string part =
+        s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     pos = comma == std::string::npos ? s.size() : comma + 1;
     char* end = nullptr;
     const long long v = std::strtoll(part.c_str(), &end, 10);
     while (end && *end == ' ') ++end;
     if (part.find_first_not_of(' ') == std::string::npos) continue;
-    if (end == nullptr || *end != '\0') return UsageError("--shape takes integers like 1000,10, got '" + s + "'");
+    if (end == nullptr || *end != '\0')
+      return UsageError("--shape takes integers like 1000,10, got '" + s + "'");
     shape.push_back(v);
   }
   if (shape.empty()) return UsageError("--shape takes integers like 1000,10");
@@ -508,9 +519,9 @@ Status Inspect(const std::vector<std::string>& args) {
   po::options_description opts;
   std::string dtype, shape, order;
   long long offset = -1;
-  opts.add_options()("dtype", po::value<std::string>(&dtype))("shape", po::value<std::string>(&shape))(
-      "order", po::value<std::string>(&order))("offset", po::value<long long>(&offset))(
-      "file", po::value<std::vector<std::string>>());
+  opts.add_options()("dtype", po::value<std::string>(&dtype))(
+      "shape", po::value<std::string>(&shape))("order", po::value<std::string>(&order))(
+      "offset", po::value<long long>(&offset))("file", po::value<std::vector<std::string>>());
   po::variables_map vm;
   MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, "file", &vm));
   if (!vm.count("file") || vm["file"].as<std::vector<std::string>>().size() != 1)
@@ -537,8 +548,9 @@ Status Inspect(const std::vector<std::string>& args) {
   Json j = Json::object();
   j["path"] = d->path;
   j["format"] = d->format;
-  j["npy_version"] = d->format == "npy" ? Json(std::to_string(d->npy_major) + "." + std::to_string(d->npy_minor))
-                                        : Json(nullptr);
+  j["npy_version"] = d->format == "npy"
+                         ? Json(std::to_string(d->npy_major) + "." + std::to_string(d->npy_minor))
+                         : Json(nullptr);
   j["dtype"] = d->layout.dtype.descr();
   j["shape"] = d->layout.shape;
   j["order"] = std::string(1, d->layout.order);

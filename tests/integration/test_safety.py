@@ -559,5 +559,57 @@ int_case("uint64", U64, {"fn": "affine", "scale": 1, "offset": -1}, lambda x: x 
 int_case("uint64", U64, {"fn": "affine", "scale": 2}, lambda x: 2 * x)
 
 
+
+# ---------------------------------------------------------------- command line
+
+
+@mm.test("cli: -o '' is exit 64 '-o: empty path', nothing written (not stdout, not the config's output)")
+def _():
+    with mm.tmpdir() as d:
+        cfg, _, _ = make(d, rows=SMALL, output="res.json")
+        res = mm.run_mmrun(["-q", "-o", "", cfg])
+        mm.assert_error(res, 64, ["-o", "empty path"], args=["-o", "", cfg])
+        mm.eq(res.out, "", "stdout")
+        mm.check(not os.path.exists(os.path.join(d, "res.json")), "the config's output was written")
+        mm.assert_no_leftovers(d)
+
+
+def stdin_run(args, data, cwd):
+    p = subprocess.run([mm.mmrun_path()] + args, input=data, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, cwd=cwd, timeout=120)
+    return mm.RunResult(p.returncode, p.stdout.decode(), p.stderr.decode())
+
+
+@mm.test("cli: a config piped to /dev/stdin: 78 'is a FIFO' with the hint to use -")
+def _():
+    with mm.tmpdir() as d:
+        cfg, _, _ = make(d, rows=SMALL)
+        with open(cfg, "rb") as f:
+            text = f.read()
+        res = stdin_run(["-q", "/dev/stdin"], text, d)
+        mm.assert_error(res, 78, ["/dev/stdin", "FIFO", "use - to read the config from stdin"])
+        mm.eq(stdin_run(["-q", "-"], text, d).code, 0, "exit of the same config given as -")
+
+
+@mm.test("cli: a config from stdin has the config file's limit (16 MiB): 17 MiB is 78, 15 MiB parses")
+def _():
+    with mm.tmpdir() as d:
+        cfg, _, _ = make(d, rows=SMALL)
+        with open(cfg) as f:
+            j = json.load(f)
+        j["dataset"]["path"] = os.path.join(d, "data.dat")
+        for mib, code in [(17, 78), (15, 0)]:
+            text = (json.dumps(j) + " " * (mib << 20)).encode()  # trailing white space
+            res = stdin_run(["-q", "-"], text, d)
+            if code:
+                mm.assert_error(res, code, ["stdin", str(16 << 20)])
+            else:
+                mm.eq(res.code, 0, "exit of a 15 MiB config from stdin: " + res.err)
+            # The same text as a file: the same answer.
+            with open(os.path.join(d, "big.json"), "wb") as f:
+                f.write(text)
+            mm.eq(mm.run_mmrun(["-q", os.path.join(d, "big.json")]).code, code, "exit of the file")
+            os.unlink(os.path.join(d, "big.json"))
+
 if __name__ == "__main__":
     mm.main()
