@@ -42,7 +42,8 @@ class Partial {
 
 class Analysis {
  public:
-  explicit Analysis(AnalysisSpec spec, const Dataset& dataset) : spec_(std::move(spec)), dataset_(dataset) {}
+  explicit Analysis(AnalysisSpec spec, const Dataset& dataset)
+      : spec_(std::move(spec)), dataset_(dataset) {}
   virtual ~Analysis() = default;
   const AnalysisSpec& spec() const { return spec_; }
   const std::string& name() const { return spec_.name; }
@@ -87,6 +88,9 @@ class Analysis {
   // name through PassInput). Writers also name the file workers map.
   virtual Status Prepare() { return Status::OK(); }
   virtual std::string WritePath() const { return dataset_.path; }
+  // The files the analysis creates (absolute paths), for the run's identity
+  // checks of its outputs (common/file_identity.h RegisterOutput).
+  virtual std::vector<std::string> CreatedFiles() const { return {}; }
 
   // Coordinator: pass `pass` is complete and `merged` covers every block.
   virtual Status EndPass(int pass, const Partial& merged) = 0;

@@ -135,6 +135,7 @@ class CopyAnalysis : public Analysis {
   Json PassInput(int pass) const override;
   Status SetPassInput(int pass, const Json& input) override;
   Status Prepare() override;
+  std::vector<std::string> CreatedFiles() const override { return {output_}; }
   Status EndPass(int pass, const Partial& merged) override;
   // path, format, shape, dtype, order (of the file's bytes), bytes (file size).
   Result<Json> Finish() override;

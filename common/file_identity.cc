@@ -17,6 +17,11 @@ std::vector<std::pair<NamedFile, FileKey>>& Registry() {
   return inputs;
 }
 
+std::vector<std::pair<NamedFile, FileKey>>& Outputs() {
+  static std::vector<std::pair<NamedFile, FileKey>> outputs;
+  return outputs;
+}
+
 FileKey FromStat(const struct stat& st) {
   FileKey k;
   k.exists = true;
@@ -36,15 +41,15 @@ const char* KindOf(mode_t mode) {
 }
 
 Status Check(const NamedFile& output, const FileKey& out,
-             const std::vector<std::pair<NamedFile, FileKey>>& inputs) {
-  if (out.exists && !S_ISREG(out.mode))
+             const std::vector<std::pair<NamedFile, FileKey>>& inputs,
+             const char* why = "; writing it would destroy the input", bool check_kind = true) {
+  if (check_kind && out.exists && !S_ISREG(out.mode))
     return Error(Code::kCantCreate, output.what + " " + output.path + ": exists and is " +
                                         KindOf(out.mode) + "; mmrun only replaces regular files");
   for (const auto& in : inputs) {
     if (!out.SameFile(in.second)) continue;
     return Error(Code::kConfig, output.what + " " + output.path + ": is the same file as " +
-                                    in.first.what + " " + in.first.path +
-                                    "; writing it would destroy the input");
+                                    in.first.what + " " + in.first.path + why);
   }
   return Status::OK();
 }
@@ -86,7 +91,20 @@ void RegisterInput(const NamedFile& input, const FileKey& key) {
   Registry().emplace_back(input, key);
 }
 
-void ForgetInputs() { Registry().clear(); }
+void ForgetInputs() {
+  Registry().clear();
+  Outputs().clear();
+}
+
+Status RegisterOutput(const NamedFile& output, bool must_be_regular, const char* why) {
+  const FileKey key = KeyOfPath(output.path);
+  MM_RETURN_IF_ERROR(Check(output, key, Registry(),
+                           why ? why : "; writing it would destroy the input", must_be_regular));
+  MM_RETURN_IF_ERROR(Check(output, key, Outputs(),
+                           why ? why : "; one run cannot write two outputs to one file", false));
+  Outputs().emplace_back(output, key);
+  return Status::OK();
+}
 
 Status CheckOutputAgainstInputs(const NamedFile& output) {
   return Check(output, KeyOfPath(output.path), Registry());

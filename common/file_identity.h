@@ -56,7 +56,17 @@ Status CheckOutput(const NamedFile& output, const std::vector<NamedFile>& inputs
 // output with every registered input.
 void RegisterInput(const NamedFile& input, const FileKey& key);
 Status CheckOutputAgainstInputs(const NamedFile& output);
-// Empties the registry (unit tests: an inode number may be reused later).
+// Every file one run writes (the result, --state, slice/convert outputs,
+// --lock) is registered before anything is written: kConfig naming both
+// keys when it is one of the registered inputs or an output registered
+// before (two outputs of one run in one file would lose one of them);
+// kCantCreate when it exists and is not a regular file, unless
+// `must_be_regular` is false (--lock says itself what it refuses). `why`
+// replaces the end of the message ("; ...") when given.
+Status RegisterOutput(const NamedFile& output, bool must_be_regular = true,
+                      const char* why = nullptr);
+// Empties the registry of inputs and outputs (unit tests: an inode number
+// may be reused later).
 void ForgetInputs();
 
 }  // namespace mm

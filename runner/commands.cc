@@ -249,6 +249,21 @@ void RegisterRunInputs(const Plan& plan, const std::string& config_path) {
                   KeyOfFd(plan.dataset.fd(), plan.dataset.path));
 }
 
+// Registers every file the run writes (common/file_identity.h
+// RegisterOutput): the result (`output`, "" for stdout), --state, the
+// analyses' outputs, each checked against every input and every
+// other output before anything is written. Call after RegisterRunInputs.
+Status RegisterRunOutputs(const Plan& plan, const RunArgs& a, const std::string& output) {
+  if (!output.empty()) MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{output, OutputKey(a.output)}));
+  if (!a.state.empty())
+    MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{AbsolutePath(a.state), "--state"}));
+  for (const auto& an : plan.analyses)
+    for (const std::string& path : an->CreatedFiles())
+      MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{
+          path, "config key 'analyses[" + std::to_string(an->spec().index) + "].output'"}));
+  return Status::OK();
+}
+
 // What a finished run has already committed to disk (a transform's journal
 // is removed, generate's file and slice/convert outputs are renamed into
 // place), for the message of a failure that comes after: "" when nothing.
@@ -333,14 +348,17 @@ Status Run(const std::vector<std::string>& args) {
   MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
   const sigset_t child_mask = BlockRunSignals();
   Segment::RemoveStale(a.quiet);
-  FileDescriptor lock;
-  if (!a.lock.empty()) {
-    MM_ASSIGN_OR_RETURN(lock, TakeRunLock(a.lock));
-  }
   Warnings warnings(a.quiet);
   MM_ASSIGN_OR_RETURN(CheckedRun checked, CheckRun(a, &warnings));
   std::unique_ptr<Plan> plan = std::move(checked.plan);
   RegisterRunInputs(*plan, a.config);
+  // Every file the run writes, against every file it reads and every other
+  // one it writes, by identity, before anything is written or locked.
+  MM_RETURN_IF_ERROR(RegisterRunOutputs(*plan, a, checked.output));
+  FileDescriptor lock;
+  if (!a.lock.empty()) {
+    MM_ASSIGN_OR_RETURN(lock, TakeRunLock(a.lock));
+  }
   // The dataset's lock (shared, exclusive for a transform) for the whole run.
   MM_ASSIGN_OR_RETURN(RunGuard guard, RunGuard::ForPlan(*plan));
   // The lock was taken by name: the path must still name the file the plan
@@ -359,14 +377,6 @@ Status Run(const std::vector<std::string>& args) {
   settings.started = &started;
   const std::string& launch = checked.launch;
   const std::string& output = checked.output;
-  // Every file the run writes is checked against every file it reads, by
-  // identity (common/file_identity.h); the state file is read and rewritten.
-  if (!a.state.empty()) {
-    MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{AbsolutePath(a.state), "--state"}));
-    if (!output.empty())
-      MM_RETURN_IF_ERROR(CheckOutput(NamedFile{output, OutputKey(a.output)},
-                                     {NamedFile{AbsolutePath(a.state), "--state"}}));
-  }
   // Create the output's temporary file now, so an unwritable target fails
   // before any worker starts.
   TempOutput out;
@@ -477,6 +487,7 @@ Status Validate(const std::vector<std::string>& args) {
   const Plan& plan = *checked.plan;
   if (plan.dataset.mode != "w+") MM_RETURN_IF_ERROR(CheckNoStaleJournal(plan.dataset.path));
   RegisterRunInputs(plan, a.config);
+  MM_RETURN_IF_ERROR(RegisterRunOutputs(plan, a, checked.output));
   if (!checked.output.empty()) {
     MM_ASSIGN_OR_RETURN(TempOutput probe,
                         TempOutput::Create(checked.output, OutputKey(a.output)));  // removed unused

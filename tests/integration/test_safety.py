@@ -234,6 +234,28 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+def two_outputs_case(name, analyses, args, fragments, config_output=None):
+    @mm.test("identity: " + name)
+    def _():
+        with mm.tmpdir() as d:
+            cfg, data, _ = make(d, rows=SMALL, analyses=analyses, output=config_output)
+            for extra in (["validate"], []):
+                full = extra + ["-q"] + [a.replace("@", d) for a in args] + [cfg]
+                refused(d, full, 78, fragments, data)
+                mm.eq(sorted(os.listdir(d)), ["config.json", "data.dat"], "files in the folder")
+
+
+CONVERT_OUT = [{"op": "convert", "dtype": "float64", "output": "out.npy"}]
+two_outputs_case("-o equal to a convert's output (run and validate): 78 naming both, nothing written",
+                 CONVERT_OUT, ["-o", "@/out.npy"], ["-o", "analyses[0].output", "same file"])
+two_outputs_case("config output equal to a convert's output (by a ./ path): 78 naming both",
+                 CONVERT_OUT, [], ["output", "analyses[0].output", "same file"], config_output="./out.npy")
+two_outputs_case("two slices with one output (run and validate): 78 naming both, nothing written",
+                 [{"name": "a", "op": "slice", "select": "[:10]", "output": "t.npy"},
+                  {"name": "b", "op": "slice", "select": "[10:30]", "output": "sub/../t.npy"}],
+                 [], ["analyses[0].output", "analyses[1].output", "same file"])
+
+
 @mm.test("identity: -o a device node (full) is refused (73) and the device is untouched")
 def _():
     with mm.tmpdir() as d:
