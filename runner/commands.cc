@@ -251,7 +251,7 @@ void RegisterRunInputs(const Plan& plan, const std::string& config_path) {
 
 // Registers every file the run writes (common/file_identity.h
 // RegisterOutput): the result (`output`, "" for stdout), --state, the
-// analyses' outputs, each checked against every input and every
+// analyses' outputs and --lock, each checked against every input and every
 // other output before anything is written. Call after RegisterRunInputs.
 Status RegisterRunOutputs(const Plan& plan, const RunArgs& a, const std::string& output) {
   if (!output.empty()) MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{output, OutputKey(a.output)}));
@@ -261,6 +261,12 @@ Status RegisterRunOutputs(const Plan& plan, const RunArgs& a, const std::string&
     for (const std::string& path : an->CreatedFiles())
       MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{
           path, "config key 'analyses[" + std::to_string(an->spec().index) + "].output'"}));
+  // The lock file is never replaced, but it is held and may be created:
+  // it must be none of the run's files (TakeRunLock says what else it refuses).
+  if (!a.lock.empty())
+    MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{AbsolutePath(a.lock), "--lock"}, false,
+                                      "; the lock file must be none of the files the run reads "
+                                      "or writes"));
   return Status::OK();
 }
 

@@ -53,8 +53,6 @@ Result<FileDescriptor> TakeRunLock(const std::string& path) {
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, "--lock " + path, Code::kIoErr);
   if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) return Refuse(path, st);
-  if ((st.st_mode & 077) != 0 && ::fchmod(fd.get(), 0600) != 0)
-    return FromErrno(errno, "--lock " + path + ": chmod 0600", Code::kNoPerm);
   struct flock fl;
   std::memset(&fl, 0, sizeof fl);
   fl.l_type = F_WRLCK;

@@ -6,8 +6,9 @@
 // file owned by the running user. Another user's file, a symbolic link, a
 // FIFO or a directory is refused (77) naming what it is and its owner, so a
 // lock file planted first by someone else cannot make the run exit 75
-// forever or hold a lock on a file anyone may open. A lock file of the user
-// that others could open gets its mode set to 0600.
+// forever. An existing lock file's mode is never changed (it is the user's
+// file); the caller refuses a lock file that is one of the run's inputs or
+// outputs (runner/commands.cc RegisterRunOutputs) before taking it.
 //
 // Recommended place: a folder only the user can write ($XDG_RUNTIME_DIR, or
 // ~/.cache), never a shared /tmp (docs/RELIABILITY.md "Hostile users").

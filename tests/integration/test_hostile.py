@@ -420,7 +420,7 @@ def _():
 
 
 @mm.test("--lock: created 0600; a symlink, FIFO or folder is refused (77); another user's lock file is "
-         "refused with 77 naming the owner; a lock of ours readable by others is made 0600")
+         "refused with 77 naming the owner; the mode of an existing lock of ours is never changed")
 def _():
     with other_user() as user, mm.tmpdir() as d:
         cfg = dataset(d, rows=1000)
@@ -430,7 +430,7 @@ def _():
         mm.eq(os.stat(lock).st_mode & 0o7777, 0o600, "mode of a created lock file")
         os.chmod(lock, 0o666)
         mm.eq(mm.run_mmrun(["-q", "--lock", lock, cfg]).code, 0, "exit with an open lock file of ours")
-        mm.eq(os.stat(lock).st_mode & 0o7777, 0o600, "mode of our lock file after a run")
+        mm.eq(os.stat(lock).st_mode & 0o7777, 0o666, "mode of our lock file after a run")
         target = os.path.join(d, "target")
         with open(target, "w") as f:
             f.write("precious\n")
@@ -456,6 +456,30 @@ def _():
             mm.eq(os.stat(squat).st_mode & 0o7777, 0o666, "mode of another user's file")
         mm.assert_no_leftovers(d)
 
+
+
+@mm.test("--lock naming the dataset, the config or a slice's output: 78 naming --lock and the key; "
+         "nothing written, the files' modes unchanged")
+def _():
+    with mm.tmpdir() as d:
+        cfg = dataset(d, rows=1000)
+        with open(cfg) as f:
+            j = json.load(f)
+        j["analyses"] = [{"op": "slice", "select": "[:10]", "output": "x.npy"}]
+        cfg2 = mm.write_config(d, j, name="slice.json")
+        data = os.path.join(d, "d.dat")
+        os.chmod(data, 0o644)
+        os.chmod(cfg, 0o644)
+        before = {p: mm.sha256_file(p) for p in (data, cfg)}
+        for lock, config, key in ((data, cfg, "dataset.path"), (cfg, cfg, "CONFIG"),
+                                  (os.path.join(d, "x.npy"), cfg2, "analyses[0].output")):
+            args = ["-q", "--lock", lock, config]
+            mm.assert_error(mm.run_mmrun(args), 78, ["--lock", key], args=args)
+        for p in (data, cfg):
+            mm.eq(os.stat(p).st_mode & 0o7777, 0o644, "mode of " + p)
+            mm.eq(mm.sha256_file(p), before[p], "sha256 of " + p)
+        mm.check(not os.path.exists(os.path.join(d, "x.npy")), "x.npy was created")
+        mm.assert_no_leftovers(d)
 
 if __name__ == "__main__":
     mm.main()
