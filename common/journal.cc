@@ -301,15 +301,18 @@ Status RemoveTreeAt(int parent, const std::string& name, const std::string& what
 
 // Removes R.mmrun-journal.committed* leftovers of the folder `parent` that
 // are real folders of ours; anything else by such a name is left alone.
-void SweepCommitted(int parent, const std::string& parent_path, const std::string& journal_name,
-                    uid_t data_owner) {
+// Returns how many leftovers were removed (or vanished meanwhile).
+int SweepCommitted(int parent, const std::string& parent_path, const std::string& journal_name,
+                   uid_t data_owner) {
   const std::string prefix = journal_name + jfmt::kCommittedSuffix;
   Result<std::vector<std::string>> names =
       ListNames(parent, parent_path,
                 [&](const std::string& n) { return n.compare(0, prefix.size(), prefix) == 0; });
-  if (!names.ok()) return;
+  if (!names.ok()) return 0;
+  int removed = 0;
   for (const std::string& n : *names)
-    (void)RemoveTreeAt(parent, n, parent_path + "/" + n, data_owner);
+    if (RemoveTreeAt(parent, n, parent_path + "/" + n, data_owner).ok()) ++removed;
+  return removed;
 }
 
 Result<FileDescriptor> OpenFolder(const std::string& path) {
@@ -533,6 +536,13 @@ Status CreateJournalDir(const std::string& dataset_path) {
 
 namespace {
 
+// The owner of the real file behind `dataset_path`; this process's user
+// when it cannot be stat'ed.
+uid_t DatasetOwner(const std::string& dataset_path) {
+  struct stat ds;
+  return ::stat(RealDatasetPath(dataset_path).c_str(), &ds) == 0 ? ds.st_uid : ::geteuid();
+}
+
 // The commit of journal folder `dir` (see RemoveJournalDir).
 Status CommitRemove(const std::string& dir, uid_t data_owner) {
   const std::string name = BaseName(dir), folder = DirName(dir);
@@ -559,6 +569,8 @@ Status CommitRemove(const std::string& dir, uid_t data_owner) {
   // Renaming the folder away is the commit point: a crash mid-deletion must
   // never leave a journal with some of its files gone.
   MM_RETURN_IF_ERROR(SyncFd(parent.get(), folder));
+  if (FaultEnabled("journal_hold_after_commit"))
+    for (;;) ::pause();  // test hook: committed, the leftover not yet deleted; held until killed
   return RemoveTreeAt(parent.get(), dead, folder + "/" + dead, data_owner);
 }
 
@@ -566,14 +578,20 @@ Status CommitRemove(const std::string& dir, uid_t data_owner) {
 
 Status RemoveJournalDir(const std::string& dataset_path) {
   const std::string dir = JournalDirFor(dataset_path);
-  struct stat ds;
-  const uid_t owner =
-      ::stat(RealDatasetPath(dataset_path).c_str(), &ds) == 0 ? ds.st_uid : ::geteuid();
+  const uid_t owner = DatasetOwner(dataset_path);
   {
     std::lock_guard<std::mutex> lock(g_created_mu);
     CreatedDirs().erase(dir);
   }
   return CommitRemove(dir, owner);
+}
+
+int RemoveCommittedLeftovers(const std::string& dataset_path) {
+  const std::string dir = JournalDirFor(dataset_path), folder = DirName(dir);
+  const uid_t owner = DatasetOwner(dataset_path);
+  Result<FileDescriptor> parent = OpenFolder(folder);
+  if (!parent.ok()) return 0;
+  return SweepCommitted(parent->get(), folder, BaseName(dir), owner);
 }
 
 // ---------------------------------------------------------------- writer

@@ -81,6 +81,13 @@ Status CreateJournalDir(const std::string& dataset_path);
 // anything else under the journal's name (a symlink, a foreign folder) is
 // kNoPerm and left alone.
 Status RemoveJournalDir(const std::string& dataset_path);
+// Removes the R.mmrun-journal.committed-<hex> leftovers of transforms that
+// committed but were killed before deleting them (same trust rules as
+// RemoveJournalDir: real folders of ours only, never through a symlink;
+// anything else is left alone). Returns how many were removed; never fails.
+// Test hook: MMRUN_TEST_FAULT="journal_hold_after_commit=1" makes the
+// coordinator sleep for ever between the commit (rename) and the deletion.
+int RemoveCommittedLeftovers(const std::string& dataset_path);
 
 // DIR/w<pid>-a<analysis>.jnl: the journal file of worker `pid` for the
 // transform at index `analysis` of the config.

@@ -53,7 +53,13 @@ Status Recover(const std::vector<std::string>& args) {
   }
   if (dir.empty()) {
     j["recovered"] = false;
-    j["message"] = "no journal: nothing to recover, the file was not changed";
+    // A transform killed between its commit and the deletion of its journal
+    // leaves a .committed-<hex> folder: the file holds the complete result.
+    const int leftovers = RemoveCommittedLeftovers(path);
+    j["message"] = leftovers > 0
+                       ? "no journal to recover: the last transform had committed (the file holds "
+                         "its complete result); its leftover committed journal was removed"
+                       : "no journal: nothing to recover, the file was not changed";
   }
   const std::string text = DumpDocument(j);
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
