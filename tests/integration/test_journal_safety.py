@@ -175,6 +175,60 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+def user_xattrs_work(d):
+    probe = os.path.join(d, "xattr-probe")
+    open(probe, "wb").close()
+    try:
+        os.setxattr(probe, "user.mmrun.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        os.unlink(probe)
+
+
+@mm.test("journal: a transform killed through a hard link in ANOTHER folder: every run on the other name "
+         "exits 65 naming the journal; recover of either name restores the bytes and removes the mark")
+def _():
+    with mm.tmpdir() as d:
+        if not user_xattrs_work(d):
+            raise mm.Skip("the test folder's filesystem has no user xattrs (mmrun then cannot see "
+                          "journals beside hard links in other folders: documented limitation)")
+        a, b = os.path.join(d, "a"), os.path.join(d, "b")
+        os.mkdir(a)
+        os.mkdir(b)
+        data = make_dataset(b)
+        other = os.path.join(a, "d.f4")
+        os.link(data, other)
+        before = mm.sha256_file(data)
+        jdir = data + ".mmrun-journal"
+        for recover_name in (other, data):
+            killed(config(d, "b/d.f4", name="t-b.json"), jdir)
+            mm.check(os.path.isdir(jdir), "no journal")
+            mm.eq(os.getxattr(data, "user.mmrun.journal").decode(), jdir, "the mark on the file")
+            for cfg in (config(d, "a/d.f4", transform=False, name="s-a.json"), config(d, "a/d.f4", name="t-a.json")):
+                res = mm.run_mmrun(["-q", cfg])
+                mm.assert_error(res, 65, ["mmrun recover", jdir])
+            mm.check(not os.path.lexists(other + ".mmrun-journal"), "a second journal beside the other name")
+            recover_ok(recover_name, before, data)
+            mm.check(not os.path.lexists(jdir), "journal left after recover")
+            mm.eq(os.listxattr(data), [], "xattrs left after recover")
+        # The journal deleted behind mmrun's back: the mark still refuses runs,
+        # recover explains and removes it.
+        killed(config(d, "b/d.f4", name="t-b.json"), jdir)
+        shutil.rmtree(jdir)
+        res = mm.run_mmrun(["-q", config(d, "a/d.f4", transform=False, name="s-a.json")])
+        mm.assert_error(res, 65, ["partly transformed", "mmrun recover", jdir])
+        res = mm.run_mmrun(["recover", other])
+        mm.assert_error(res, 65, ["is gone", "partly transformed", "cannot be restored"])
+        mm.eq(os.listxattr(data), [], "the mark after recover")
+        # A finished transform leaves no mark.
+        mm.run_ok(["-q", config(d, "a/d.f4", name="t-a.json")])
+        mm.eq(os.listxattr(data), [], "xattrs after a finished transform")
+        mm.run_ok(["-q", config(d, "b/d.f4", transform=False, name="s-b.json")])
+        mm.assert_no_leftovers(d)
+
+
 # ---------------------------------------------------------------- permissions
 
 @mm.test("journal: the folder is 0700 and the journal files carry the dataset's mode (0600, 0640)")
