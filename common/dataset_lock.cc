@@ -153,7 +153,14 @@ Result<DatasetLock> DatasetLock::Acquire(const std::string& path, bool exclusive
 
 Status CheckStaleJournal(const std::string& path, int fd) {
   MM_ASSIGN_OR_RETURN(std::string dir, FindJournal(path, fd));
-  if (dir.empty()) return Status::OK();
+  if (dir.empty()) {
+    const std::string mark = JournalMarkOf(fd);
+    if (mark.empty()) return Status::OK();
+    return Error(Code::kDataErr, path + ": marked by a transform whose journal (" + mark +
+                                     ") is gone or is not this file's: the file may be partly "
+                                     "transformed; run `mmrun recover " +
+                                     path + "` to see what happened");
+  }
   MM_RETURN_IF_ERROR(CheckJournalTrusted(dir, fd));
   return Error(Code::kDataErr, path + ": a journal of an interrupted transform exists (" + dir +
                                    "): the file may be partly transformed; run `mmrun recover " +

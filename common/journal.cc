@@ -5,6 +5,7 @@
 #include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <set>
@@ -301,15 +303,18 @@ Status RemoveTreeAt(int parent, const std::string& name, const std::string& what
 
 // Removes R.mmrun-journal.committed* leftovers of the folder `parent` that
 // are real folders of ours; anything else by such a name is left alone.
-void SweepCommitted(int parent, const std::string& parent_path, const std::string& journal_name,
-                    uid_t data_owner) {
+// Returns how many leftovers were removed (or vanished meanwhile).
+int SweepCommitted(int parent, const std::string& parent_path, const std::string& journal_name,
+                   uid_t data_owner) {
   const std::string prefix = journal_name + jfmt::kCommittedSuffix;
   Result<std::vector<std::string>> names =
       ListNames(parent, parent_path,
                 [&](const std::string& n) { return n.compare(0, prefix.size(), prefix) == 0; });
-  if (!names.ok()) return;
+  if (!names.ok()) return 0;
+  int removed = 0;
   for (const std::string& n : *names)
-    (void)RemoveTreeAt(parent, n, parent_path + "/" + n, data_owner);
+    if (RemoveTreeAt(parent, n, parent_path + "/" + n, data_owner).ok()) ++removed;
+  return removed;
 }
 
 Result<FileDescriptor> OpenFolder(const std::string& path) {
@@ -450,11 +455,35 @@ Result<DatasetIdentity> IdentityOf(int fd, const std::string& path) {
   return id;
 }
 
+namespace {
+
+// True when `name` in the open folder `parent` (spelled `dir`) is a trusted
+// journal folder whose manifest names the file `ds` (device and inode).
+bool IsJournalOf(int parent, const std::string& name, const std::string& dir,
+                 const struct stat& ds) {
+  Result<FileDescriptor> d = OpenTrusted(parent, name, dir, O_RDONLY, ds.st_uid, true);
+  if (!d.ok()) return false;
+  Result<Manifest> m = ReadManifest(d->get(), dir, ds.st_uid, /*header_only=*/true);
+  return m.ok() && m->present && m->id.dev == static_cast<uint64_t>(ds.st_dev) &&
+         m->id.ino == static_cast<uint64_t>(ds.st_ino);
+}
+
+}  // namespace
+
 Result<std::string> FindJournal(const std::string& dataset_path, int data_fd) {
   MM_ASSIGN_OR_RETURN(struct stat ds, StatFd(data_fd, dataset_path));
   const std::string direct = JournalDirFor(dataset_path);
   struct stat st;
   if (::lstat(direct.c_str(), &st) == 0) return direct;
+  // The mark a transform leaves on the file itself names its journal,
+  // wherever the name it ran through lives.
+  // (A mark naming a folder that is not a journal of this file, e.g. copied
+  // with the file, is ignored here; CheckStaleJournal and recover report it.)
+  const std::string marked = JournalMarkOf(data_fd);
+  if (!marked.empty() && marked[0] == '/') {
+    Result<FileDescriptor> mfd = OpenFolder(DirName(marked));
+    if (mfd.ok() && IsJournalOf(mfd->get(), BaseName(marked), marked, ds)) return marked;
+  }
   // Not under this name: a journal beside another hard link of the same
   // file in the same folder names its device and inode.
   if (ds.st_nlink < 2) return std::string();
@@ -465,15 +494,8 @@ Result<std::string> FindJournal(const std::string& dataset_path, int data_fd) {
   Result<std::vector<std::string>> names =
       ListNames(pfd->get(), folder, [&](const std::string& n) { return EndsWith(n, suffix); });
   if (!names.ok()) return std::string();
-  for (const std::string& n : *names) {
-    const std::string dir = folder + "/" + n;
-    Result<FileDescriptor> d = OpenTrusted(pfd->get(), n, dir, O_RDONLY, ds.st_uid, true);
-    if (!d.ok()) continue;
-    Result<Manifest> m = ReadManifest(d->get(), dir, ds.st_uid, /*header_only=*/true);
-    if (m.ok() && m->present && m->id.dev == static_cast<uint64_t>(ds.st_dev) &&
-        m->id.ino == static_cast<uint64_t>(ds.st_ino))
-      return dir;
-  }
+  for (const std::string& n : *names)
+    if (IsJournalOf(pfd->get(), n, folder + "/" + n, ds)) return folder + "/" + n;
   return std::string();
 }
 
@@ -483,7 +505,38 @@ Status CheckJournalTrusted(const std::string& dir, int data_fd) {
   return Status::OK();
 }
 
-Status CreateJournalDir(const std::string& dataset_path) {
+std::string JournalMarkOf(int data_fd) {
+  char buf[4096];
+  const ssize_t n = ::fgetxattr(data_fd, jfmt::kMarkXattr, buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+void ClearJournalMark(int data_fd, const std::string& dir) {
+  if (JournalMarkOf(data_fd) == dir) (void)::fremovexattr(data_fd, jfmt::kMarkXattr);
+}
+
+namespace {
+
+// Marks the run's open dataset `data_fd` (which must be the file `ds`) with
+// its journal folder `dir`, durably (through the run's own descriptor: an
+// open and close of the file would drop the run's POSIX pid beacon). Where
+// user xattrs are not supported nothing is marked.
+Status SetJournalMark(int data_fd, const struct stat& ds, const std::string& dir,
+                      const std::string& what) {
+  MM_ASSIGN_OR_RETURN(struct stat st, StatFd(data_fd, what));
+  if (st.st_dev != ds.st_dev || st.st_ino != ds.st_ino)
+    return Error(Code::kIoErr, what + ": replaced while its transform started");
+  if (::fsetxattr(data_fd, jfmt::kMarkXattr, dir.data(), dir.size(), 0) != 0) {
+    if (errno == ENOTSUP) return Status::OK();  // documented fallback: no mark
+    return FromErrno(errno, what + ": cannot mark the file with its journal", Code::kCantCreate);
+  }
+  if (::fsync(data_fd) != 0) return FromErrno(errno, what + ": fsync", Code::kIoErr);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status CreateJournalDir(const std::string& dataset_path, int data_fd) {
   const std::string real = RealDatasetPath(dataset_path);
   const std::string dir = real + jfmt::kDirSuffix, name = BaseName(dir), folder = DirName(dir);
   std::lock_guard<std::mutex> lock(g_created_mu);
@@ -526,6 +579,7 @@ Status CreateJournalDir(const std::string& dataset_path) {
     st = FromErrno(errno, mpath + ": fdatasync", Code::kIoErr);
   if (st.ok()) st = SyncFd(d->get(), dir);
   if (st.ok()) st = SyncFd(parent.get(), folder);
+  if (st.ok() && data_fd >= 0) st = SetJournalMark(data_fd, ds, dir, dataset_path);
   if (!st.ok()) return fail(st);
   CreatedDirs().insert(dir);
   return Status::OK();
@@ -533,8 +587,15 @@ Status CreateJournalDir(const std::string& dataset_path) {
 
 namespace {
 
+// The owner of the real file behind `dataset_path`; this process's user
+// when it cannot be stat'ed.
+uid_t DatasetOwner(const std::string& dataset_path) {
+  struct stat ds;
+  return ::stat(RealDatasetPath(dataset_path).c_str(), &ds) == 0 ? ds.st_uid : ::geteuid();
+}
+
 // The commit of journal folder `dir` (see RemoveJournalDir).
-Status CommitRemove(const std::string& dir, uid_t data_owner) {
+Status CommitRemove(const std::string& dir, uid_t data_owner, const std::function<void()>& unmark) {
   const std::string name = BaseName(dir), folder = DirName(dir);
   MM_ASSIGN_OR_RETURN(FileDescriptor parent, OpenFolder(folder));
   SweepCommitted(parent.get(), folder, name, data_owner);
@@ -559,21 +620,31 @@ Status CommitRemove(const std::string& dir, uid_t data_owner) {
   // Renaming the folder away is the commit point: a crash mid-deletion must
   // never leave a journal with some of its files gone.
   MM_RETURN_IF_ERROR(SyncFd(parent.get(), folder));
+  unmark();
+  if (FaultEnabled("journal_hold_after_commit"))
+    for (;;) ::pause();  // test hook: committed, the leftover not yet deleted; held until killed
   return RemoveTreeAt(parent.get(), dead, folder + "/" + dead, data_owner);
 }
 
 }  // namespace
 
-Status RemoveJournalDir(const std::string& dataset_path) {
+Status RemoveJournalDir(const std::string& dataset_path, int data_fd) {
   const std::string dir = JournalDirFor(dataset_path);
-  struct stat ds;
-  const uid_t owner =
-      ::stat(RealDatasetPath(dataset_path).c_str(), &ds) == 0 ? ds.st_uid : ::geteuid();
+  const uid_t owner = DatasetOwner(dataset_path);
   {
     std::lock_guard<std::mutex> lock(g_created_mu);
     CreatedDirs().erase(dir);
   }
-  return CommitRemove(dir, owner);
+  return CommitRemove(dir, owner, [&] {
+    if (data_fd >= 0) ClearJournalMark(data_fd, dir);
+  });
+}
+
+int RemoveCommittedLeftovers(const std::string& journal_dir, uid_t data_owner) {
+  const std::string folder = DirName(journal_dir);
+  Result<FileDescriptor> parent = OpenFolder(folder);
+  if (!parent.ok()) return 0;
+  return SweepCommitted(parent->get(), folder, BaseName(journal_dir), data_owner);
 }
 
 // ---------------------------------------------------------------- writer
@@ -905,7 +976,7 @@ Result<RollBackReport> RollBack(const std::string& dataset_path, int data_fd, in
     std::lock_guard<std::mutex> lock(g_created_mu);
     CreatedDirs().erase(dir);
   }
-  MM_RETURN_IF_ERROR(CommitRemove(dir, ds.st_uid));
+  MM_RETURN_IF_ERROR(CommitRemove(dir, ds.st_uid, [&] { ClearJournalMark(data_fd, dir); }));
   return report;
 }
 

@@ -67,20 +67,36 @@ Result<std::string> FindJournal(const std::string& dataset_path, int data_fd);
 Status CheckJournalTrusted(const std::string& dir, int data_fd);
 
 // Coordinator: creates the journal folder (mode 0700) and its manifest and
-// makes both durable. Calling it again in the same process for the same
-// dataset is a no-op (two transforms in one config share the folder).
-// Removes committed leftovers of earlier runs first (never through a
-// symlink). Errors: kCantCreate (or kNoPerm) naming the folder; kDataErr if
-// a trusted folder this process did not create already exists (a stale
-// journal), kNoPerm if an untrusted thing has its name.
-Status CreateJournalDir(const std::string& dataset_path);
+// makes both durable, then marks the run's open dataset `data_fd` (if >= 0)
+// with the folder's path (JournalMarkOf), durably. Calling it again in the same process for the
+// same dataset is a no-op (two transforms in one config share the folder). Removes committed
+// leftovers of earlier runs first (never through a symlink). Errors: kCantCreate (or kNoPerm)
+// naming the folder; kDataErr if a trusted folder this process did not create already exists (a
+// stale journal), kNoPerm if an untrusted thing has its name.
+Status CreateJournalDir(const std::string& dataset_path, int data_fd = -1);
 // The commit: renames the folder to a fresh R.mmrun-journal.committed-<hex>
-// name, makes that durable, then deletes it with openat/unlinkat (never
-// following a symlink; only a folder owned by this process's user, or by
-// the dataset's owner when run as root). A missing folder is not an error;
-// anything else under the journal's name (a symlink, a foreign folder) is
-// kNoPerm and left alone.
-Status RemoveJournalDir(const std::string& dataset_path);
+// name, makes that durable, removes the mark of `data_fd` (if >= 0), then deletes it with
+// openat/unlinkat (never following a symlink; only a folder owned by this process's user, or by the
+// dataset's owner when run as root). A missing folder is not an error; anything else under the
+// journal's name (a symlink, a foreign folder) is kNoPerm and left alone.
+Status RemoveJournalDir(const std::string& dataset_path, int data_fd = -1);
+// Removes the R.mmrun-journal.committed-<hex> leftovers of transforms that
+// committed but were killed before deleting them (same trust rules as
+// RemoveJournalDir: real folders of ours only, never through a symlink;
+// anything else is left alone). Returns how many were removed; never fails.
+// Test hook: MMRUN_TEST_FAULT="journal_hold_after_commit=1" makes the
+// coordinator sleep for ever between the commit (rename) and the deletion.
+int RemoveCommittedLeftovers(const std::string& journal_dir, uid_t data_owner);
+
+// The mark of a transform on the data file itself (xattr user.mmrun.journal,
+// set durably by CreateJournalDir before any window changes, removed at the
+// commit and by RollBack): the absolute path of its journal folder, so runs
+// through a hard link in another folder find it. "" when there is none or
+// the filesystem has no user xattrs (then only names in the real file's
+// folder are searched).
+std::string JournalMarkOf(int data_fd);
+// Removes the mark of `data_fd` if it names `dir` (best effort).
+void ClearJournalMark(int data_fd, const std::string& dir);
 
 // DIR/w<pid>-a<analysis>.jnl: the journal file of worker `pid` for the
 // transform at index `analysis` of the config.

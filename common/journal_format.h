@@ -31,6 +31,9 @@ constexpr const char* kManifestName = "manifest";     // the folder's list of jo
 // removed by the next transform or recover of R if it is a real folder of
 // theirs (never through a symlink).
 constexpr const char* kCommittedSuffix = ".committed";
+// Extended attribute on DATA while a journaled transform runs: the absolute
+// path of its journal folder (so runs through any name of the file find it).
+constexpr const char* kMarkXattr = "user.mmrun.journal";
 
 constexpr uint32_t kVersion = 2;  // of the manifest and of every journal file
 

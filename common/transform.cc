@@ -26,11 +26,11 @@ constexpr uint64_t kMaxNormalizeLanes = 500000;  // mean and std of each lane go
 
 struct Op {
   Fn fn = Fn::kAffine;
-  double scale = 1, offset = 0;                 // affine
-  bool has_lo = false, has_hi = false;          // clip
+  double scale = 1, offset = 0;         // affine
+  bool has_lo = false, has_hi = false;  // clip
   double lo = 0, hi = 0;
-  double value = 0;                             // fill_nan
-  const double* mean = nullptr;                 // normalize, by internal lane
+  double value = 0;              // fill_nan
+  const double* mean = nullptr;  // normalize, by internal lane
   const double* stdv = nullptr;
   // Integer data (docs/CHOICES.md): the clip bounds as exact integers
   // (ceil(min), floor(max)), and affine in exact 128-bit integer arithmetic
@@ -105,7 +105,10 @@ inline S ToInteger(double y, uint64_t* saturated) {
   constexpr double lo = static_cast<double>(std::numeric_limits<S>::lowest());
   // 2^bits for unsigned, 2^(bits-1) for signed: the first value past max,
   // exact in double for every width (max itself is not for 64 bits).
-  constexpr double past = std::is_signed<S>::value ? -lo : 2.0 * (static_cast<double>(std::numeric_limits<S>::max() / 2) + 1.0);
+  constexpr double past =
+      std::is_signed<S>::value
+          ? -lo
+          : 2.0 * (static_cast<double>(std::numeric_limits<S>::max() / 2) + 1.0);
   if (r < lo) {
     ++*saturated;
     return std::numeric_limits<S>::lowest();
@@ -213,7 +216,8 @@ bool FastFloatRun(const Op& op, char* p, uint64_t n, uint64_t lane, bool step, C
 // first element that would change. Elements whose bytes would not change
 // are not written (a page nothing changes in stays clean).
 template <class Traits, bool kSwap, Fn F, bool kDry>
-bool ApplyRun(const Op& op, const Traits&, char* p, uint64_t n, uint64_t lane, bool step, Counts* c) {
+bool ApplyRun(const Op& op, const Traits&, char* p, uint64_t n, uint64_t lane, bool step,
+              Counts* c) {
   using S = typename Traits::Storage;
   if constexpr (Traits::kIsFloat && Traits::kKind != Kind::kFloat16 && !kSwap)
     return FastFloatRun<S, F, kDry>(op, p, n, lane, step, c);
@@ -237,8 +241,10 @@ bool ApplyRun(const Op& op, const Traits&, char* p, uint64_t n, uint64_t lane, b
       const S v = static_cast<S>(old != 0);  // bool is the integer range [0, 1]
       if constexpr (F == Fn::kClip) {
         out = v;
-        if (op.has_lo && static_cast<double>(v) < op.lo) out = ToBool(std::ceil(op.lo), &c->saturated);
-        if (op.has_hi && static_cast<double>(v) > op.hi) out = ToBool(std::floor(op.hi), &c->saturated);
+        if (op.has_lo && static_cast<double>(v) < op.lo)
+          out = ToBool(std::ceil(op.lo), &c->saturated);
+        if (op.has_hi && static_cast<double>(v) > op.hi)
+          out = ToBool(std::floor(op.hi), &c->saturated);
       } else {
         out = ToBool(Apply<F>(op, static_cast<double>(v), l), &c->saturated);
       }
@@ -301,7 +307,8 @@ class LanePartial : public Partial {
 };
 
 Result<std::vector<double>> DoubleList(const Json& j, size_t size, const char* what) {
-  if (!j.is_array() || j.size() != size) return Error(Code::kDataErr, std::string("transform: malformed ") + what);
+  if (!j.is_array() || j.size() != size)
+    return Error(Code::kDataErr, std::string("transform: malformed ") + what);
   std::vector<double> out(size);
   for (size_t i = 0; i < size; ++i) {
     MM_ASSIGN_OR_RETURN(out[i], JsonToDouble(j[i]));
@@ -309,7 +316,8 @@ Result<std::vector<double>> DoubleList(const Json& j, size_t size, const char* w
   return out;
 }
 
-Json NestLanes(const std::vector<Json>& flat, const std::vector<int64_t>& shape, size_t dim, size_t* pos) {
+Json NestLanes(const std::vector<Json>& flat, const std::vector<int64_t>& shape, size_t dim,
+               size_t* pos) {
   if (dim == shape.size()) return flat[(*pos)++];
   Json out = Json::array();
   for (int64_t i = 0; i < shape[dim]; ++i) out.push_back(NestLanes(flat, shape, dim + 1, pos));
@@ -318,10 +326,14 @@ Json NestLanes(const std::vector<Json>& flat, const std::vector<int64_t>& shape,
 
 const char* FnName(Fn f) {
   switch (f) {
-    case Fn::kAffine: return "affine";
-    case Fn::kClip: return "clip";
-    case Fn::kFillNan: return "fill_nan";
-    case Fn::kNormalize: return "normalize";
+    case Fn::kAffine:
+      return "affine";
+    case Fn::kClip:
+      return "clip";
+    case Fn::kFillNan:
+      return "fill_nan";
+    case Fn::kNormalize:
+      return "normalize";
   }
   return "?";
 }
@@ -368,7 +380,8 @@ class Transform : public Analysis {
         p->lo = j.at("lo").get<uint64_t>();
         p->hi = j.at("hi").get<uint64_t>();
         const size_t k = static_cast<size_t>(p->hi - p->lo);
-        if (p->hi < p->lo || j.at("n").size() != k || j.at("mean").size() != k || j.at("m2").size() != k)
+        if (p->hi < p->lo || j.at("n").size() != k || j.at("mean").size() != k ||
+            j.at("m2").size() != k)
           return Error(Code::kDataErr, "transform partial: inconsistent lane counts");
         p->lanes.resize(k);
         for (size_t i = 0; i < k; ++i) {
@@ -411,7 +424,9 @@ class Transform : public Analysis {
     return Status::OK();
   }
 
-  Status Prepare() override { return journal_ ? CreateJournalDir(dataset_.path) : Status::OK(); }
+  Status Prepare() override {
+    return journal_ ? CreateJournalDir(dataset_.path, dataset_.fd()) : Status::OK();
+  }
 
   Status EndPass(int pass, const Partial& merged) override {
     if (!WritesInPass(pass)) {
@@ -435,7 +450,7 @@ class Transform : public Analysis {
 
   Result<Json> Finish() override {
     // Every pass of the run is complete and msynced: the journal can go.
-    if (journal_) MM_RETURN_IF_ERROR(RemoveJournalDir(dataset_.path));
+    if (journal_) MM_RETURN_IF_ERROR(RemoveJournalDir(dataset_.path, dataset_.fd()));
     Json j = Json::object();
     j["fn"] = FnName(op_.fn);
     j["elements"] = result_.elements;
@@ -479,16 +494,20 @@ class Transform : public Analysis {
   bool RunTyped(const Op& op, const T& traits, const Chunk& chunk, Counts* c) const {
     const uint64_t n = chunk.end - chunk.begin;
     switch (op.fn) {
-      case Fn::kAffine: return ApplyRun<T, kSwap, Fn::kAffine, kDry>(op, traits, chunk.data, n, 0, false, c);
-      case Fn::kClip: return ApplyRun<T, kSwap, Fn::kClip, kDry>(op, traits, chunk.data, n, 0, false, c);
-      case Fn::kFillNan: return ApplyRun<T, kSwap, Fn::kFillNan, kDry>(op, traits, chunk.data, n, 0, false, c);
+      case Fn::kAffine:
+        return ApplyRun<T, kSwap, Fn::kAffine, kDry>(op, traits, chunk.data, n, 0, false, c);
+      case Fn::kClip:
+        return ApplyRun<T, kSwap, Fn::kClip, kDry>(op, traits, chunk.data, n, 0, false, c);
+      case Fn::kFillNan:
+        return ApplyRun<T, kSwap, Fn::kFillNan, kDry>(op, traits, chunk.data, n, 0, false, c);
       case Fn::kNormalize: {
         bool found = false;
-        geo_.ForEachRun(chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
-          if (found) return;
-          found = ApplyRun<T, kSwap, Fn::kNormalize, kDry>(op, traits, chunk.data + off * sizeof(typename T::Storage),
-                                                           len, lane, kept, c);
-        });
+        geo_.ForEachRun(
+            chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+              if (found) return;
+              found = ApplyRun<T, kSwap, Fn::kNormalize, kDry>(
+                  op, traits, chunk.data + off * sizeof(typename T::Storage), len, lane, kept, c);
+            });
         return found;
       }
     }
@@ -511,23 +530,26 @@ Status Transform::BeginWindow(int pass, const Chunk& window) const {
   const uint64_t offset = dataset_.layout.offset + window.begin * item;
   const uint64_t length = (window.end - window.begin) * item;
   if (!replay_) {
-    replay_ = std::make_unique<JournalReplay>(dataset_.path, static_cast<uint32_t>(spec_.index),
-                                              JournalFilePath(dataset_.path, ::getpid(), static_cast<uint32_t>(spec_.index)));
+    replay_ = std::make_unique<JournalReplay>(
+        dataset_.path, static_cast<uint32_t>(spec_.index),
+        JournalFilePath(dataset_.path, ::getpid(), static_cast<uint32_t>(spec_.index)));
   }
   // A retried range: put back what an earlier, killed attempt changed.
   uint64_t restored = 0;
   MM_RETURN_IF_ERROR(replay_->RestoreInto(window.data, offset, length, &restored));
   Counts probe;
   if (!Run<true>(window, &probe)) return Status::OK();  // nothing changes: no record needed
-  if (!writer_) {  // created with the first record: a transform that changes nothing writes no journal file
+  if (!writer_) {    // created with the first record: a transform that changes nothing writes no
+                     // journal file
     struct stat st;  // the identity of the file the run opened, not of what the path names now
     if (::fstat(dataset_.fd(), &st) != 0) return FromErrno(errno, dataset_.path, Code::kIoErr);
     DatasetIdentity id;
     id.dev = static_cast<uint64_t>(st.st_dev);
     id.ino = static_cast<uint64_t>(st.st_ino);
     id.size = static_cast<uint64_t>(st.st_size);
-    MM_ASSIGN_OR_RETURN(writer_, JournalWriter::Create(dataset_.path, id, static_cast<uint32_t>(::getppid()),
-                                                       static_cast<uint32_t>(spec_.index)));
+    MM_ASSIGN_OR_RETURN(writer_,
+                        JournalWriter::Create(dataset_.path, id, static_cast<uint32_t>(::getppid()),
+                                              static_cast<uint32_t>(spec_.index)));
   }
   return writer_->Append(offset, window.data, length);
 }
@@ -562,7 +584,8 @@ Result<ExactNumber> ExactParam(const AnalysisSpec& spec, const std::string& key,
   return n;
 }
 
-Result<double> Number(const AnalysisSpec& spec, const std::string& key, double def, bool named_floats) {
+Result<double> Number(const AnalysisSpec& spec, const std::string& key, double def,
+                      bool named_floats) {
   if (!spec.params.contains(key)) return def;
   const Json& v = spec.params[key];
   if (v.is_number()) return v.get<double>();
@@ -570,8 +593,10 @@ Result<double> Number(const AnalysisSpec& spec, const std::string& key, double d
     Result<double> d = JsonToDouble(v);
     if (d.ok()) return d;
   }
-  return ParamError(spec, key, std::string("must be a number") + (named_floats ? " (or \"NaN\", \"Infinity\", \"-Infinity\")" : "") +
-                                   ", got " + v.dump());
+  return ParamError(spec, key,
+                    std::string("must be a number") +
+                        (named_floats ? " (or \"NaN\", \"Infinity\", \"-Infinity\")" : "") +
+                        ", got " + v.dump());
 }
 
 }  // namespace
@@ -580,7 +605,8 @@ Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const 
   const std::string where = "analyses[" + std::to_string(spec.index) + "]";
   const Json& p = spec.params;
   if (!p.contains("fn") || !p["fn"].is_string())
-    return ParamError(spec, "fn", "is required: \"affine\", \"clip\", \"fill_nan\" or \"normalize\"");
+    return ParamError(spec, "fn",
+                      "is required: \"affine\", \"clip\", \"fill_nan\" or \"normalize\"");
   const std::string fn = p["fn"].get<std::string>();
   Op op;
   std::vector<std::string> keys = {"fn", "journal"};
@@ -597,15 +623,19 @@ Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const 
     op.fn = Fn::kNormalize;
     keys.insert(keys.end(), {"axis"});
   } else {
-    return ParamError(spec, "fn", "must be affine, clip, fill_nan or normalize, got " + p["fn"].dump());
+    return ParamError(spec, "fn",
+                      "must be affine, clip, fill_nan or normalize, got " + p["fn"].dump());
   }
   MM_RETURN_IF_ERROR(CheckKeys(p, keys, where));
   if (dataset.mode != "r+")
-    return ParamError(spec, "op", "transform changes the file in place and needs \"dataset.mode\": \"r+\" (got \"" +
-                                      dataset.mode + "\")");
+    return ParamError(
+        spec, "op",
+        "transform changes the file in place and needs \"dataset.mode\": \"r+\" (got \"" +
+            dataset.mode + "\")");
   bool journal = true;
   if (p.contains("journal")) {
-    if (!p["journal"].is_boolean()) return ParamError(spec, "journal", "must be true or false, got " + p["journal"].dump());
+    if (!p["journal"].is_boolean())
+      return ParamError(spec, "journal", "must be true or false, got " + p["journal"].dump());
     journal = p["journal"].get<bool>();
   }
   LaneGeometry geo;
@@ -631,7 +661,8 @@ Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const 
         (is_min ? op.lo : op.hi) = (is_min ? lo : hi).d;
         (is_min ? op.has_lo : op.has_hi) = true;
       }
-      if (!op.has_lo && !op.has_hi) return ParamError(spec, "min", "clip needs \"min\", \"max\" or both");
+      if (!op.has_lo && !op.has_hi)
+        return ParamError(spec, "min", "clip needs \"min\", \"max\" or both");
       op.ilo = lo.integral ? lo.i : RoundedToInt128(lo.d, /*up=*/true);
       op.ihi = hi.integral ? hi.i : RoundedToInt128(hi.d, /*up=*/false);
       if (op.has_lo && op.has_hi && (op.lo > op.hi || (lo.integral && hi.integral && lo.i > hi.i)))
@@ -639,7 +670,8 @@ Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const 
       break;
     }
     case Fn::kFillNan: {
-      if (!p.contains("value")) return ParamError(spec, "value", "is required: the number that replaces NaN");
+      if (!p.contains("value"))
+        return ParamError(spec, "value", "is required: the number that replaces NaN");
       MM_ASSIGN_OR_RETURN(op.value, Number(spec, "value", 0.0, true));
       break;
     }
@@ -648,9 +680,10 @@ Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const 
       MM_ASSIGN_OR_RETURN(std::vector<int> reduced, ParseAxes(spec, axis, dataset.layout.ndim()));
       geo = LaneGeometry(dataset.layout, reduced);
       if (geo.lanes() > kMaxNormalizeLanes)
-        return ParamError(spec, "axis", "normalize would keep " + std::to_string(geo.lanes()) +
-                                            " lanes (at most " + std::to_string(kMaxNormalizeLanes) +
-                                            "); reduce more axes");
+        return ParamError(spec, "axis",
+                          "normalize would keep " + std::to_string(geo.lanes()) +
+                              " lanes (at most " + std::to_string(kMaxNormalizeLanes) +
+                              "); reduce more axes");
       break;
     }
   }

@@ -53,7 +53,29 @@ Status Recover(const std::vector<std::string>& args) {
   }
   if (dir.empty()) {
     j["recovered"] = false;
-    j["message"] = "no journal: nothing to recover, the file was not changed";
+    // A transform killed between its commit and the deletion of its journal
+    // leaves a .committed-<hex> folder: the file holds the complete result.
+    int leftovers = RemoveCommittedLeftovers(JournalDirFor(path), st.st_uid);
+    const std::string mark = JournalMarkOf(fd.get());
+    struct stat ms;
+    if (!mark.empty() && ::lstat(mark.c_str(), &ms) == 0)
+      return Error(Code::kDataErr,
+                   path + ": the file's transform mark (xattr user.mmrun.journal) names " + mark +
+                       ", which is not a valid journal of this file; the mark was left (remove it "
+                       "with `setfattr -x user.mmrun.journal` only if the file is known good)");
+    if (!mark.empty()) {
+      if (mark != JournalDirFor(path)) leftovers += RemoveCommittedLeftovers(mark, st.st_uid);
+      ClearJournalMark(fd.get(), mark);
+      if (leftovers == 0)
+        return Error(Code::kDataErr,
+                     path + ": the journal of an interrupted transform (" + mark +
+                         ") is gone: the file may be partly transformed and cannot be restored "
+                         "(restore it from a copy); its transform mark was removed");
+    }
+    j["message"] = leftovers > 0
+                       ? "no journal to recover: the last transform had committed (the file holds "
+                         "its complete result); its leftover committed journal was removed"
+                       : "no journal: nothing to recover, the file was not changed";
   }
   const std::string text = DumpDocument(j);
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)

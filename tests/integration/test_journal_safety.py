@@ -58,6 +58,16 @@ def journal_files(jdir):
     return sorted(f for f in os.listdir(jdir) if f.endswith(".jnl")) if os.path.isdir(jdir) else []
 
 
+def kill_group(proc):
+    """SIGKILLs the process group of `proc` (a session leader) and reaps it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
+    proc.stderr.close()
+
+
 @contextlib.contextmanager
 def held_transform(cfg, jdir):
     """Runs the transform of `cfg` until its worker holds after two counted
@@ -79,12 +89,7 @@ def held_transform(cfg, jdir):
                  % (proc.poll(), proc.stderr.read() if proc.poll() is not None else ""))
         yield proc
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        proc.wait()
-        proc.stderr.close()
+        kill_group(proc)
 
 
 def killed(cfg, jdir):
@@ -126,6 +131,101 @@ def _():
             recover_ok(os.path.join(d, recover_name), before, data)
             mm.check(not os.path.lexists(jdir), where + ": journal left after recover")
             mm.run_ok(["-q", readers[1]])
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("journal: a transform killed between its commit and the journal's deletion: recover says it had "
+         "committed and removes the 0700 .committed leftover; the data is the complete result")
+def _():
+    with mm.tmpdir() as d:
+        data = make_dataset(d)
+        ref = make_dataset(d, "ref.f4")
+        mm.run_ok(["-q", config(d, "ref.f4")])  # the complete transform, for comparison
+        want = mm.sha256_file(ref)
+        env = dict(os.environ, MMRUN_TEST_FAULT="journal_hold_after_commit=1")
+        proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", config(d, "d.f4")], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        prefix = "d.f4.mmrun-journal.committed-"
+        try:
+            end = time.monotonic() + 60
+            left = []
+            while time.monotonic() < end and not left and proc.poll() is None:
+                left = [f for f in os.listdir(d) if f.startswith(prefix)]
+                time.sleep(0.01)
+            mm.check(left, "the transform never held after its commit (exit %r, %r)"
+                     % (proc.poll(), proc.stderr.read() if proc.poll() is not None else ""))
+        finally:
+            kill_group(proc)
+        leftover = os.path.join(d, left[0])
+        mm.eq(oct(os.stat(leftover).st_mode & 0o7777), oct(0o700), "leftover mode")
+        mm.check(not os.path.lexists(data + ".mmrun-journal"), "the journal was not renamed")
+        mm.eq(mm.sha256_file(data), want, "data after the commit")
+        res = mm.run_mmrun(["recover", data])
+        mm.eq(res.code, 0, "recover: " + res.err)
+        doc = json.loads(res.out)
+        mm.eq(doc["recovered"], False, "recovered")
+        for word in ("committed", "complete result", "removed"):
+            mm.check(word in doc["message"], "recover's message lacks %r: %r" % (word, doc["message"]))
+        mm.check("not changed" not in doc["message"], "recover lies: %r" % doc["message"])
+        mm.eq([f for f in os.listdir(d) if "mmrun-journal" in f], [], "journal leftovers after recover")
+        mm.eq(mm.sha256_file(data), want, "data after recover")
+        res = mm.run_mmrun(["recover", data])  # nothing left: the plain message
+        mm.check("not changed" in json.loads(res.out)["message"], "second recover: " + res.out)
+        mm.run_ok(["-q", config(d, "d.f4", transform=False)])  # also removes the killed run's segment
+        mm.assert_no_leftovers(d)
+
+
+def user_xattrs_work(d):
+    probe = os.path.join(d, "xattr-probe")
+    open(probe, "wb").close()
+    try:
+        os.setxattr(probe, "user.mmrun.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        os.unlink(probe)
+
+
+@mm.test("journal: a transform killed through a hard link in ANOTHER folder: every run on the other name "
+         "exits 65 naming the journal; recover of either name restores the bytes and removes the mark")
+def _():
+    with mm.tmpdir() as d:
+        if not user_xattrs_work(d):
+            raise mm.Skip("the test folder's filesystem has no user xattrs (mmrun then cannot see "
+                          "journals beside hard links in other folders: documented limitation)")
+        a, b = os.path.join(d, "a"), os.path.join(d, "b")
+        os.mkdir(a)
+        os.mkdir(b)
+        data = make_dataset(b)
+        other = os.path.join(a, "d.f4")
+        os.link(data, other)
+        before = mm.sha256_file(data)
+        jdir = data + ".mmrun-journal"
+        for recover_name in (other, data):
+            killed(config(d, "b/d.f4", name="t-b.json"), jdir)
+            mm.check(os.path.isdir(jdir), "no journal")
+            mm.eq(os.getxattr(data, "user.mmrun.journal").decode(), jdir, "the mark on the file")
+            for cfg in (config(d, "a/d.f4", transform=False, name="s-a.json"), config(d, "a/d.f4", name="t-a.json")):
+                res = mm.run_mmrun(["-q", cfg])
+                mm.assert_error(res, 65, ["mmrun recover", jdir])
+            mm.check(not os.path.lexists(other + ".mmrun-journal"), "a second journal beside the other name")
+            recover_ok(recover_name, before, data)
+            mm.check(not os.path.lexists(jdir), "journal left after recover")
+            mm.eq(os.listxattr(data), [], "xattrs left after recover")
+        # The journal deleted behind mmrun's back: the mark still refuses runs,
+        # recover explains and removes it.
+        killed(config(d, "b/d.f4", name="t-b.json"), jdir)
+        shutil.rmtree(jdir)
+        res = mm.run_mmrun(["-q", config(d, "a/d.f4", transform=False, name="s-a.json")])
+        mm.assert_error(res, 65, ["partly transformed", "mmrun recover", jdir])
+        res = mm.run_mmrun(["recover", other])
+        mm.assert_error(res, 65, ["is gone", "partly transformed", "cannot be restored"])
+        mm.eq(os.listxattr(data), [], "the mark after recover")
+        # A finished transform leaves no mark.
+        mm.run_ok(["-q", config(d, "a/d.f4", name="t-a.json")])
+        mm.eq(os.listxattr(data), [], "xattrs after a finished transform")
+        mm.run_ok(["-q", config(d, "b/d.f4", transform=False, name="s-b.json")])
         mm.assert_no_leftovers(d)
 
 
