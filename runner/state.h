@@ -20,7 +20,9 @@
 // result equals a full run. What is NOT detected: a change to an old block
 // in a run where that block is not in the share (it is caught within
 // kStateVerifyRuns runs, and the results until then use the old rows).
-// A state that is not a regular file (73), not JSON, of the wrong types or
+// A state not owned by the running user, writable by group or others, or a
+// symbolic link is refused (77: its seal only stops accidents; mmrun writes
+// it 0600). A state that is not a regular file (73), not JSON, of the wrong types or
 // whose checksum seal fails (65) stops the run.
 #pragma once
 

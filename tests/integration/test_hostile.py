@@ -367,6 +367,42 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("--state: written 0600; a state writable by group/others, another user's state (even a valid "
+         "copy) or a symlink is refused with 77 naming the mode/owner and the fix; nothing written")
+def _():
+    with other_user() as user, mm.tmpdir() as d:
+        cfg = dataset(d, rows=1000)
+        state = os.path.join(d, "s.state")
+        out = os.path.join(d, "out.json")
+        mm.check(mm.run_mmrun(["-q", "--state", state, cfg]).code == 0, "first --state run")
+        mm.eq(os.stat(state).st_mode & 0o7777, 0o600, "mode of a written state")
+        args = ["-q", "-o", out, "--state", state, cfg]
+        os.chmod(state, 0o666)
+        mm.assert_error(mm.run_mmrun(args), 77, [state, "0666", "chmod go-w"], args=args)
+        mm.check(not os.path.exists(out), "output written")
+        os.chmod(state, 0o620)
+        mm.assert_error(mm.run_mmrun(args), 77, [state, "0620"], args=args)
+        os.chmod(state, 0o600)
+        mm.eq(mm.run_mmrun(args).code, 0, "exit with the user's own 0600 state")
+        os.unlink(out)
+        link = os.path.join(d, "link.state")
+        os.symlink(state, link)
+        largs = ["-q", "-o", out, "--state", link, cfg]
+        mm.assert_error(mm.run_mmrun(largs), 77, [link, "symbolic link"], args=largs)
+        mm.check(os.path.islink(link), "the symlink was replaced")
+        if user:
+            name, uid = user
+            os.chown(state, uid, -1)
+            mm.assert_error(mm.run_mmrun(args), 77, [state, name, "remove it"], args=args)
+            mm.eq(os.stat(state).st_uid, uid, "owner of the refused state")
+            os.chmod(state, 0o666)
+            mm.assert_error(mm.run_mmrun(args), 77, [state, name], args=args)
+        mm.check(not os.path.exists(out), "output written")
+        os.unlink(state)
+        os.unlink(link)
+        mm.assert_no_leftovers(d)
+
+
 def append(path, rows, seed):
     with open(path, "ab") as f:
         f.write(np.random.default_rng(seed).normal(size=(rows, 4)).astype("<f8").tobytes())
