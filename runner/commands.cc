@@ -325,12 +325,12 @@ Status Run(const std::vector<std::string>& args) {
   const auto t0 = std::chrono::steady_clock::now();
   MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
   const sigset_t child_mask = BlockRunSignals();
-  Segment::RemoveStale(a.quiet);
+  Warnings warnings(a.quiet);
+  Segment::RemoveStale(&warnings);
   FileDescriptor lock;
   if (!a.lock.empty()) {
     MM_ASSIGN_OR_RETURN(lock, TakeRunLock(a.lock));
   }
-  Warnings warnings(a.quiet);
   MM_ASSIGN_OR_RETURN(CheckedRun checked, CheckRun(a, &warnings));
   std::unique_ptr<Plan> plan = std::move(checked.plan);
   RegisterRunInputs(*plan, a.config);
@@ -385,7 +385,7 @@ Status Run(const std::vector<std::string>& args) {
   IncrementalStats incremental;
   Result<Json> results = a.shard ? RunShard(*plan, *a.shard, settings, segment, launcher)
                          : !a.state.empty()
-                             ? RunIncremental(*plan, a.state, settings, a.quiet, a.verify, segment,
+                             ? RunIncremental(*plan, a.state, settings, &warnings, a.verify, segment,
                                               launcher, &incremental)
                              : RunPasses(*plan, settings, segment, launcher);
   progress.Finish(results.ok());

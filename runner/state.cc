@@ -11,6 +11,7 @@
 
 #include "common/checksum.h"
 #include "common/files.h"
+#include "common/warnings.h"
 #include "runner/commands.h"
 #include "runner/shard.h"
 
@@ -267,7 +268,7 @@ Status CheckIncremental(const Plan& plan) {
 }
 
 Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const RunSettings& settings,
-                            bool quiet, bool verify, Segment& segment, Launcher& launcher,
+                            Warnings* warnings, bool verify, Segment& segment, Launcher& launcher,
                             IncrementalStats* info) {
   const std::string path = AbsolutePath(state_path);
   const Partition& part = plan.partition;
@@ -284,10 +285,8 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
     } else {
       tree = NodeTree();
       info->state = "discarded";
-      if (!quiet)
-        std::fprintf(stderr,
-                     "mmrun: warning: --state %s: %s; discarding it and reading every row\n",
-                     path.c_str(), old.discard.c_str());
+      warnings->Add("--state " + path + ": " + old.discard +
+                    "; discarding it and reading every row");
       old = Loaded();
     }
   }

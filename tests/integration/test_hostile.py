@@ -96,7 +96,7 @@ def planted_shm(user):
 
 
 @mm.test("shm: a FIFO, symlink, folder and another user's file planted under the segment prefix: the run "
-         "finishes, warns once for each, leaves them alone; SIGINT still works")
+         "finishes, leaves them alone, one summary warning (stderr and warnings list); SIGINT still works")
 def _():
     with other_user() as user, mm.tmpdir() as d:
         cfg = dataset(d)
@@ -105,7 +105,13 @@ def _():
             mm.check(res.code == 0, mm.describe([cfg], res))
             for kind, path in planted.items():
                 mm.check(os.path.lexists(path), "planted %s %s was removed" % (kind, path))
-                mm.check(path in res.err and "leaving it alone" in res.err, "no warning for %s: %r" % (kind, res.err))
+            # One summary line for all of them, also in the result's warnings.
+            lines = [l for l in res.err.splitlines() if "/dev/shm" in l]
+            mm.eq(len(lines), 1, "summary lines about /dev/shm in %r" % res.err)
+            mm.check(lines[0].startswith("mmrun: warning: skipped %d objects" % len(planted)) and
+                     any(p in lines[0] for p in planted.values()), "summary: %r" % lines[0])
+            mm.check(any(w.startswith("skipped %d objects" % len(planted))
+                         for w in mm.parse_doc(res.out).get("warnings", [])), "warnings list")
             mm.check(all(line.startswith("mmrun: warning: ") for line in res.err.splitlines()),
                      "stderr: %r" % res.err)
             res = mm.run_mmrun(["-q", "-w", 2, cfg], timeout=60)
@@ -435,6 +441,9 @@ def _():
                 if inc == "discarded":
                     mm.check("block 1" in res.err and res.err.startswith("mmrun: warning: ") and
                              res.err.count("\n") == 1, "warning: %r" % res.err)
+                    mm.check(any("block 1" in w and "discarding it" in w
+                                 for w in mm.parse_doc(res.out).get("warnings", [])),
+                             "the discard warning is not in the result's warnings list")
                     full = mm.run_mmrun(["-q", "-w", 2, cfg])
                     mm.check(same_results(res.out, full.out), "the result after detection is not a full run's")
                     mm.check(mm.parse_doc(res.out)["results"]["all"]["max"] == float("inf"), "max is not inf")
