@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -506,10 +507,9 @@ Result<std::vector<int64_t>> ParseShapeArg(std::string s) {
 
 Status Inspect(const std::vector<std::string>& args) {
   po::options_description opts;
-  std::string dtype, shape, order;
-  long long offset = -1;
+  std::string dtype, shape, order, offset;
   opts.add_options()("dtype", po::value<std::string>(&dtype))("shape", po::value<std::string>(&shape))(
-      "order", po::value<std::string>(&order))("offset", po::value<long long>(&offset))(
+      "order", po::value<std::string>(&order))("offset", po::value<std::string>(&offset))(
       "file", po::value<std::vector<std::string>>());
   po::variables_map vm;
   MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, "file", &vm));
@@ -525,7 +525,16 @@ Status Inspect(const std::vector<std::string>& args) {
     if (order != "C" && order != "F") return UsageError("--order must be C or F");
     hints.order = order[0];
   }
-  if (offset >= 0) hints.offset = static_cast<uint64_t>(offset);
+  if (vm.count("offset")) {
+    // A byte count >= 0, as the config key dataset.offset (docs/CHOICES.md).
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(offset.c_str(), &end, 10);
+    if (offset.empty() || !std::isdigit(static_cast<unsigned char>(offset[0])) || *end != '\0' ||
+        errno != 0)
+      return UsageError("--offset takes a byte count >= 0, got '" + offset + "'");
+    hints.offset = static_cast<uint64_t>(v);
+  }
   const std::string path = AbsolutePath(vm["file"].as<std::vector<std::string>>()[0]);
   Warnings warnings;
   Result<Dataset> d = InspectFile(path, hints);
@@ -534,6 +543,10 @@ Status Inspect(const std::vector<std::string>& args) {
     const Status& st = d.status();
     return st.code() == Code::kConfig ? Error(Code::kUsage, st.message()) : st;
   }
+  // A layout given by flags is checked as a run checks it: no whole row of
+  // data is exit 65, as `mmrun` with that layout (docs/CHOICES.md).
+  if (!shape.empty() || !dtype.empty() || !order.empty() || vm.count("offset"))
+    MM_RETURN_IF_ERROR(CheckRows(*d, false));
   Json j = Json::object();
   j["path"] = d->path;
   j["format"] = d->format;
