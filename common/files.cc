@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -86,7 +87,8 @@ bool MappedRegion::LooksResident() const {
   for (uint64_t i = 0; i < kProbes; ++i) {
     const uintptr_t at = (start + bytes / kProbes * i) / page * page;
     unsigned char resident = 0;
-    if (::mincore(reinterpret_cast<void*>(at), page, &resident) != 0 || (resident & 1) == 0) return false;
+    if (::mincore(reinterpret_cast<void*>(at), page, &resident) != 0 || (resident & 1) == 0)
+      return false;
   }
   return true;
 }
@@ -124,7 +126,8 @@ std::string Normalize(const std::string& abs) {
   size_t pos = 0;
   while (pos <= abs.size()) {
     const size_t slash = abs.find('/', pos);
-    const std::string part = abs.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    const std::string part =
+        abs.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
     if (part == "..") {
       if (!parts.empty()) parts.pop_back();
     } else if (!part.empty() && part != ".") {
@@ -235,10 +238,20 @@ int RemoveDeadTempOutputs(const std::string& dir) {
   return removed;
 }
 
+std::string OwnerName(uid_t uid) {
+  struct passwd pw, *found = nullptr;
+  char buf[4096];
+  const std::string id = "uid " + std::to_string(uid);
+  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
+    return "user '" + std::string(found->pw_name) + "' (" + id + ")";
+  return id;
+}
+
 Result<TempOutput> TempOutput::Create(const std::string& target, const std::string& what) {
   MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{target, what}));
   const std::string dir = DirName(target);
-  const std::string base = target.substr(target.rfind('/') == std::string::npos ? 0 : target.rfind('/') + 1);
+  const std::string base =
+      target.substr(target.rfind('/') == std::string::npos ? 0 : target.rfind('/') + 1);
   (void)RemoveDeadTempOutputs(dir);
   std::random_device rd;
   for (int attempt = 0; attempt < 16; ++attempt) {
@@ -262,7 +275,9 @@ Result<TempOutput> TempOutput::Create(const std::string& target, const std::stri
 Status TempOutput::Reserve(uint64_t bytes) {
   if (bytes == 0) return Status::OK();
   const int err = ::posix_fallocate(fd_.get(), 0, static_cast<off_t>(bytes));
-  if (err != 0) return FromErrno(err, target_ + ": cannot reserve " + std::to_string(bytes) + " bytes", Code::kCantCreate);
+  if (err != 0)
+    return FromErrno(err, target_ + ": cannot reserve " + std::to_string(bytes) + " bytes",
+                     Code::kCantCreate);
   return Status::OK();
 }
 
@@ -280,7 +295,8 @@ Status TempOutput::Write(const std::string& bytes) {
 Status TempOutput::Commit() {
   if (::fsync(fd_.get()) != 0) return FromErrno(errno, target_ + ": fsync", Code::kIoErr);
   MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{target_, what_}));
-  if (FaultEnabled("rename_fail")) return FromErrno(EIO, target_ + ": cannot rename the output into place", Code::kCantCreate);
+  if (FaultEnabled("rename_fail"))
+    return FromErrno(EIO, target_ + ": cannot rename the output into place", Code::kCantCreate);
   if (::rename(temp_path_.c_str(), target_.c_str()) != 0)
     return FromErrno(errno, target_ + ": cannot rename the output into place", Code::kCantCreate);
   committed_ = true;

@@ -32,7 +32,8 @@ class FileDescriptor {
   ~FileDescriptor();
 
   // open(2) with O_CLOEXEC; errors through FromErrno(errno, path, otherwise).
-  static Result<FileDescriptor> Open(const std::string& path, int flags, mode_t mode, Code otherwise);
+  static Result<FileDescriptor> Open(const std::string& path, int flags, mode_t mode,
+                                     Code otherwise);
 
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
@@ -88,6 +89,8 @@ class MappedRegion {
 // The folder part of a path ("." for a bare name), and absolute resolution
 // of `path` against `base_dir` when it is relative.
 std::string DirName(const std::string& path);
+// "user 'NAME' (uid N)", or "uid N" when the user has no name.
+std::string OwnerName(uid_t uid);
 std::string ResolvePath(const std::string& base_dir, const std::string& path);
 std::string AbsolutePath(const std::string& path);
 

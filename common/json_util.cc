@@ -22,7 +22,8 @@ Json JsonNumber(double v) {
 std::string Int128ToString(int128 v) {
   if (v == 0) return "0";
   const bool neg = v < 0;
-  unsigned __int128 u = neg ? -static_cast<unsigned __int128>(v) : static_cast<unsigned __int128>(v);
+  unsigned __int128 u =
+      neg ? -static_cast<unsigned __int128>(v) : static_cast<unsigned __int128>(v);
   std::string s;
   while (u > 0) {
     s.push_back(static_cast<char>('0' + static_cast<int>(u % 10)));
@@ -70,7 +71,7 @@ Result<int128> JsonToInt128(const Json& j) {
     if (good) {
       if (!neg) return static_cast<int128>(u);
       return u == (static_cast<unsigned __int128>(1) << 127) ? std::numeric_limits<int128>::min()
-                                                              : -static_cast<int128>(u);
+                                                             : -static_cast<int128>(u);
     }
   }
   return Error(Code::kDataErr, "expected an integer, got " + j.dump());
@@ -266,29 +267,39 @@ Status CheckSeal(const Json& doc, const std::string& what) {
   return Status::OK();
 }
 
+namespace {
+
+Status NotRegular(mode_t mode, const std::string& what, Code bad) {
+  const char* kind = S_ISDIR(mode)    ? "a directory"
+                     : S_ISFIFO(mode) ? "a FIFO"
+                     : S_ISSOCK(mode) ? "a socket"
+                     : S_ISCHR(mode)  ? "a character device"
+                     : S_ISBLK(mode)  ? "a block device"
+                                      : "something else";
+  return Error(bad, what + ": is " + kind + ", not a regular file");
+}
+
+}  // namespace
+
 Result<std::string> ReadRegularFile(const std::string& path, const std::string& what,
                                     uint64_t max_bytes, Code bad) {
   if (path.find('\0') != std::string::npos) return Error(bad, what + ": the path holds a NUL byte");
-  auto not_regular = [&](mode_t mode) {
-    const char* kind = S_ISDIR(mode)    ? "a directory"
-                       : S_ISFIFO(mode) ? "a FIFO"
-                       : S_ISSOCK(mode) ? "a socket"
-                       : S_ISCHR(mode)  ? "a character device"
-                       : S_ISBLK(mode)  ? "a block device"
-                                        : "something else";
-    return Error(bad, what + ": is " + kind + ", not a regular file");
-  };
   struct stat st;
   Result<FileDescriptor> opened =
       FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr);
   if (!opened.ok()) {
     // A socket cannot be opened at all (ENXIO): say what it is.
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular(st.st_mode);
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      return NotRegular(st.st_mode, what, bad);
     return opened.status();
   }
-  const FileDescriptor fd = std::move(*opened);
-  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, what, Code::kIoErr);
-  if (!S_ISREG(st.st_mode)) return not_regular(st.st_mode);
+  return ReadOpenedFile(opened->get(), what, max_bytes, bad);
+}
+
+Result<std::string> ReadOpenedFile(int fd, const std::string& what, uint64_t max_bytes, Code bad) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return FromErrno(errno, what, Code::kIoErr);
+  if (!S_ISREG(st.st_mode)) return NotRegular(st.st_mode, what, bad);
   if (static_cast<uint64_t>(st.st_size) > max_bytes)
     return Error(bad, what + ": " + std::to_string(st.st_size) + " bytes, more than the limit of " +
                           std::to_string(max_bytes));
@@ -296,7 +307,7 @@ Result<std::string> ReadRegularFile(const std::string& path, const std::string& 
   text.reserve(static_cast<size_t>(st.st_size));
   char buf[65536];
   for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return FromErrno(errno, what, Code::kIoErr);
     if (n == 0) break;

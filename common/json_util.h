@@ -51,6 +51,9 @@ Result<Json> ParseJson(const std::string& text, const std::string& what, Code co
 // `max_bytes` -> `bad`; read errors -> kIoErr.
 Result<std::string> ReadRegularFile(const std::string& path, const std::string& what,
                                     uint64_t max_bytes, Code bad);
+// The whole content of the open file `fd` (from its current offset), with
+// the fstat checks and errors of ReadRegularFile.
+Result<std::string> ReadOpenedFile(int fd, const std::string& what, uint64_t max_bytes, Code bad);
 
 // The first string (object key or value) of `j` holding a NUL byte, as a key
 // path such as "analyses[0].output"; "" when there is none. Such a string

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "common/fault.h"
+#include "common/warnings.h"
 
 namespace mm {
 
@@ -171,10 +172,12 @@ std::string NotOurSegment(int fd, int open_errno, struct stat* st) {
 
 }  // namespace
 
-void Segment::RemoveStale(bool quiet) {
+void Segment::RemoveStale(Warnings* warnings) {
   DIR* dir = ::opendir("/dev/shm");
   if (dir == nullptr) return;
   const std::string prefix = std::string(segfmt::kNamePrefix) + std::to_string(::getuid()) + "-";
+  int64_t skipped = 0;
+  std::string example;
   while (struct dirent* e = ::readdir(dir)) {
     const std::string n = e->d_name;
     if (n.compare(0, prefix.size(), prefix) != 0) continue;
@@ -187,11 +190,7 @@ void Segment::RemoveStale(bool quiet) {
     struct stat st;
     const std::string why = NotOurSegment(fd, open_errno, &st);
     if (!why.empty()) {
-      if (!quiet)
-        std::fprintf(
-            stderr,
-            "mmrun: warning: /dev/shm/%s: %s, not a segment of this user; leaving it alone\n",
-            n.c_str(), why.c_str());
+      if (skipped++ == 0) example = "/dev/shm/" + n + " (" + why + ")";
       continue;
     }
     Header h;
@@ -206,6 +205,10 @@ void Segment::RemoveStale(bool quiet) {
     if (dead) ::shm_unlink(("/" + n).c_str());
   }
   ::closedir(dir);
+  if (skipped > 0 && warnings != nullptr)
+    warnings->Add("skipped " + std::to_string(skipped) + " object" + (skipped > 1 ? "s" : "") +
+                  " in /dev/shm that " + (skipped > 1 ? "are" : "is") +
+                  " not this user's segments, leaving them alone, e.g. " + example);
 }
 
 SlotEntry* Segment::entry(uint32_t slot) const {

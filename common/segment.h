@@ -23,6 +23,8 @@
 
 namespace mm {
 
+class Warnings;
+
 class Segment {
  public:
   Segment() = default;
@@ -38,9 +40,9 @@ class Segment {
   // with this uid's prefix is opened O_NOFOLLOW|O_NONBLOCK and checked with
   // fstat before it is read: anything that is not a regular file owned by
   // this user with mode 0600 (a FIFO, symlink, directory, another user's
-  // file) is left alone with one "mmrun: warning:" line (none if `quiet`).
-  // Never blocks.
-  static void RemoveStale(bool quiet);
+  // file) is left alone; all of them make ONE summary warning (their count
+  // and one example) added to `warnings` (when not null). Never blocks.
+  static void RemoveStale(Warnings* warnings);
 
   const std::string& name() const { return name_; }
   uint32_t slots() const { return header()->slots; }
@@ -73,7 +75,9 @@ class Segment {
  private:
   segfmt::Header* header() const { return static_cast<segfmt::Header*>(table_); }
   segfmt::SlotEntry* entry(uint32_t slot) const;
-  uint64_t entry_offset(uint32_t slot) const { return segfmt::kHeaderBytes + slot * segfmt::kSlotEntryBytes; }
+  uint64_t entry_offset(uint32_t slot) const {
+    return segfmt::kHeaderBytes + slot * segfmt::kSlotEntryBytes;
+  }
   uint64_t payload_offset(uint32_t slot) const;
   Status MapTable(uint64_t bytes, Code otherwise);
   Status Lock(uint32_t slot, bool write) const;

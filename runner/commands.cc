@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -353,8 +354,8 @@ Status Run(const std::vector<std::string>& args) {
   const auto t0 = std::chrono::steady_clock::now();
   MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
   const sigset_t child_mask = BlockRunSignals();
-  Segment::RemoveStale(a.quiet);
   Warnings warnings(a.quiet);
+  Segment::RemoveStale(&warnings);
   MM_ASSIGN_OR_RETURN(CheckedRun checked, CheckRun(a, &warnings));
   std::unique_ptr<Plan> plan = std::move(checked.plan);
   RegisterRunInputs(*plan, a.config);
@@ -410,7 +411,7 @@ Status Run(const std::vector<std::string>& args) {
   IncrementalStats incremental;
   Result<Json> results = a.shard ? RunShard(*plan, *a.shard, settings, segment, launcher)
                          : !a.state.empty()
-                             ? RunIncremental(*plan, a.state, settings, a.quiet, a.verify, segment,
+                             ? RunIncremental(*plan, a.state, settings, &warnings, a.verify, segment,
                                               launcher, &incremental)
                              : RunPasses(*plan, settings, segment, launcher);
   progress.Finish(results.ok());
@@ -534,11 +535,10 @@ Result<std::vector<int64_t>> ParseShapeArg(std::string s) {
 
 Status Inspect(const std::vector<std::string>& args) {
   po::options_description opts;
-  std::string dtype, shape, order;
-  long long offset = -1;
-  opts.add_options()("dtype", po::value<std::string>(&dtype))(
-      "shape", po::value<std::string>(&shape))("order", po::value<std::string>(&order))(
-      "offset", po::value<long long>(&offset))("file", po::value<std::vector<std::string>>());
+  std::string dtype, shape, order, offset;
+  opts.add_options()("dtype", po::value<std::string>(&dtype))("shape", po::value<std::string>(&shape))(
+      "order", po::value<std::string>(&order))("offset", po::value<std::string>(&offset))(
+      "file", po::value<std::vector<std::string>>());
   po::variables_map vm;
   MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, "file", &vm));
   if (!vm.count("file") || vm["file"].as<std::vector<std::string>>().size() != 1)
@@ -553,7 +553,16 @@ Status Inspect(const std::vector<std::string>& args) {
     if (order != "C" && order != "F") return UsageError("--order must be C or F");
     hints.order = order[0];
   }
-  if (offset >= 0) hints.offset = static_cast<uint64_t>(offset);
+  if (vm.count("offset")) {
+    // A byte count >= 0, as the config key dataset.offset (docs/CHOICES.md).
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(offset.c_str(), &end, 10);
+    if (offset.empty() || !std::isdigit(static_cast<unsigned char>(offset[0])) || *end != '\0' ||
+        errno != 0)
+      return UsageError("--offset takes a byte count >= 0, got '" + offset + "'");
+    hints.offset = static_cast<uint64_t>(v);
+  }
   const std::string path = AbsolutePath(vm["file"].as<std::vector<std::string>>()[0]);
   Warnings warnings;
   Result<Dataset> d = InspectFile(path, hints);
@@ -562,6 +571,10 @@ Status Inspect(const std::vector<std::string>& args) {
     const Status& st = d.status();
     return st.code() == Code::kConfig ? Error(Code::kUsage, st.message()) : st;
   }
+  // A layout given by flags is checked as a run checks it: no whole row of
+  // data is exit 65, as `mmrun` with that layout (docs/CHOICES.md).
+  if (!shape.empty() || !dtype.empty() || !order.empty() || vm.count("offset"))
+    MM_RETURN_IF_ERROR(CheckRows(*d, false));
   Json j = Json::object();
   j["path"] = d->path;
   j["format"] = d->format;

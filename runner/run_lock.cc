@@ -1,7 +1,6 @@
 #include "runner/run_lock.h"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,15 +10,6 @@
 namespace mm {
 
 namespace {
-
-std::string Owner(uid_t uid) {
-  struct passwd pw, *found = nullptr;
-  char buf[4096];
-  const std::string id = "uid " + std::to_string(uid);
-  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
-    return "user '" + std::string(found->pw_name) + "' (" + id + ")";
-  return id;
-}
 
 const char* KindOf(mode_t mode) {
   return S_ISLNK(mode)    ? "a symbolic link"
@@ -31,7 +21,7 @@ const char* KindOf(mode_t mode) {
 
 Status Refuse(const std::string& path, const struct stat& st) {
   return Error(Code::kNoPerm,
-               "--lock " + path + ": " + KindOf(st.st_mode) + " owned by " + Owner(st.st_uid) +
+               "--lock " + path + ": " + KindOf(st.st_mode) + " owned by " + OwnerName(st.st_uid) +
                    "; a lock file must be a regular file of your own (put it in a folder only "
                    "you can write: $XDG_RUNTIME_DIR or ~/.cache)");
 }

@@ -11,6 +11,7 @@
 
 #include "common/checksum.h"
 #include "common/files.h"
+#include "common/warnings.h"
 #include "runner/commands.h"
 #include "runner/shard.h"
 
@@ -117,16 +118,50 @@ Result<std::vector<uint64_t>> ParseChecksums(const std::string& hex, int64_t cou
   return out;
 }
 
+// The text of the state file at `path`, opened O_NOFOLLOW|O_NONBLOCK and
+// checked with fstat before it is read: its seal only catches accidents
+// (anyone can reseal an edited state), so a state another user could have
+// written is refused (kNoPerm naming its owner or mode and the fix): one
+// not owned by the running user, or writable by group or others. A symbolic
+// link is refused too (kNoPerm); not a regular file -> kCantCreate.
+Result<std::string> ReadTrustedState(const std::string& path, const std::string& what) {
+  if (path.find('\0') != std::string::npos)
+    return Error(Code::kUsage, what + ": the path holds a NUL byte");
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ELOOP)
+      return Error(Code::kNoPerm, what +
+                                      ": is a symbolic link; mmrun never follows one for a "
+                                      "state file (give the real path)");
+    if (errno == EACCES) return FromErrno(errno, what, Code::kNoPerm);
+    return FromErrno(errno, what, Code::kCantCreate);
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, what, Code::kIoErr);
+  if (S_ISREG(st.st_mode) && st.st_uid != ::geteuid())
+    return Error(Code::kNoPerm,
+                 what + ": owned by " + OwnerName(st.st_uid) + ", not by you (" +
+                     OwnerName(::geteuid()) +
+                     "): another user could have forged it; remove it to start over");
+  if (S_ISREG(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Error(Code::kNoPerm, what + ": mode " + mode +
+                                    " lets group or others write it (another user could have "
+                                    "forged it); chmod go-w it, or remove it to start over");
+  }
+  return ReadOpenedFile(fd.get(), what, kMaxDocumentBytes, Code::kCantCreate);
+}
+
 // Reads the state at `path`. Errors (the run stops): not a regular file
-// (73); not JSON, a key missing or of the wrong type, a checksum mismatch
-// (65, naming the file and key). A state that no longer applies comes back
-// with `discard` set. Complete blocks b with b % kStateVerifyRuns ==
-// run % kStateVerifyRuns (all of them when `verify`) are re-read and
-// compared with their recorded checksums; on success `tree` holds the nodes.
+// (73); not the user's or writable by others (77, ReadTrustedState); not JSON, a key missing or of
+// the wrong type, a checksum mismatch (65, naming the file and key). A state that no longer applies
+// comes back with `discard` set. Complete blocks b with b % kStateVerifyRuns == run %
+// kStateVerifyRuns (all of them when `verify`) are re-read and compared with their recorded
+// checksums; on success `tree` holds the nodes.
 Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify, NodeTree* tree) {
   const std::string what = "--state " + path;
-  MM_ASSIGN_OR_RETURN(std::string text,
-                      ReadRegularFile(path, what, kMaxDocumentBytes, Code::kCantCreate));
+  MM_ASSIGN_OR_RETURN(std::string text, ReadTrustedState(path, what));
   const std::string hint = " (delete it to start over)";
   Result<Json> parsed = ParseState(text, what);
   if (!parsed.ok()) return Error(Code::kDataErr, parsed.status().message() + hint);
@@ -233,7 +268,7 @@ Status CheckIncremental(const Plan& plan) {
 }
 
 Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const RunSettings& settings,
-                            bool quiet, bool verify, Segment& segment, Launcher& launcher,
+                            Warnings* warnings, bool verify, Segment& segment, Launcher& launcher,
                             IncrementalStats* info) {
   const std::string path = AbsolutePath(state_path);
   const Partition& part = plan.partition;
@@ -250,10 +285,8 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
     } else {
       tree = NodeTree();
       info->state = "discarded";
-      if (!quiet)
-        std::fprintf(stderr,
-                     "mmrun: warning: --state %s: %s; discarding it and reading every row\n",
-                     path.c_str(), old.discard.c_str());
+      warnings->Add("--state " + path + ": " + old.discard +
+                    "; discarding it and reading every row");
       old = Loaded();
     }
   }
@@ -312,7 +345,13 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
       Json{{"rows", Json::array({tail_row, rows})}, {"checksum", ChecksumHex(tail_sum)}};
   state["nodes"] = std::move(state_nodes);
   SealDocument(&state);
-  MM_RETURN_IF_ERROR(WriteFileAtomically(path, state.dump() + "\n"));
+  // Written 0600 (ReadTrustedState refuses a state others may write) and
+  // renamed over the old one.
+  MM_ASSIGN_OR_RETURN(TempOutput out, TempOutput::Create(path, "--state"));
+  if (::fchmod(out.fd(), 0600) != 0)
+    return FromErrno(errno, "--state " + path + ": chmod 0600", Code::kCantCreate);
+  MM_RETURN_IF_ERROR(out.Write(state.dump() + "\n"));
+  MM_RETURN_IF_ERROR(out.Commit());
   info->rows_reused = start_row;
   info->rows_read = rows - start_row;
   return results;

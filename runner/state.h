@@ -16,11 +16,14 @@
 // the runs r with b % kStateVerifyRuns == r % kStateVerifyRuns, so every
 // old block is checked at least once in any kStateVerifyRuns consecutive
 // runs; --verify compares all of them. A difference discards the state with
-// one "mmrun: warning: ..." line (unless -q) and reads every row, so the
+// one warning (into the run's Warnings: stderr unless -q, and the result's
+// "warnings" list) and reads every row, so the
 // result equals a full run. What is NOT detected: a change to an old block
 // in a run where that block is not in the share (it is caught within
 // kStateVerifyRuns runs, and the results until then use the old rows).
-// A state that is not a regular file (73), not JSON, of the wrong types or
+// A state not owned by the running user, writable by group or others, or a
+// symbolic link is refused (77: its seal only stops accidents; mmrun writes
+// it 0600). A state that is not a regular file (73), not JSON, of the wrong types or
 // whose checksum seal fails (65) stops the run.
 #pragma once
 
@@ -28,6 +31,10 @@
 
 #include "common/plan.h"
 #include "runner/coordinator.h"
+
+namespace mm {
+class Warnings;
+}
 
 namespace mm {
 
@@ -60,7 +67,7 @@ Status CheckIncremental(const Plan& plan);
 // CheckIncremental(plan) is OK and segment.slots() >= the worker count + 1
 // (the last, partial block gets a range of its own).
 Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const RunSettings& settings,
-                            bool quiet, bool verify, Segment& segment, Launcher& launcher,
+                            Warnings* warnings, bool verify, Segment& segment, Launcher& launcher,
                             IncrementalStats* info);
 
 }  // namespace mm

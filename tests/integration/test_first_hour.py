@@ -278,6 +278,28 @@ def _():
         mm.eq((json.loads(ins.out)["shape"], json.loads(ins.out)["rows"]), ([0, 10], 0), "shape and rows")
 
 
+@mm.test("inspect: --offset negative or not a number is 64 naming --offset; an offset leaving less "
+         "than a row is 65, as a run with the same layout; one row left is described")
+def _():
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "f.dat")
+        mm.write_raw(path, np.arange(100, dtype="<f8"))  # 800 bytes
+        layout = ["--dtype", "<f8", "--shape", "-1,1"]
+        for bad in ("-5", "abc", "1e3", ""):
+            args = ["inspect", path] + layout + ["--offset=" + bad]
+            mm.assert_error(mm.run_mmrun(args), 64, ["--offset"], args=args)
+        for offset in (800, 799, 793):
+            args = ["inspect", path] + layout + ["--offset", str(offset)]
+            mm.assert_error(mm.run_mmrun(args), 65, [path], args=args)
+            cfg = mm.write_config(d, {"dataset": {"path": "f.dat", "dtype": "<f8", "shape": [-1, 1],
+                                                  "offset": offset},
+                                      "analyses": [{"name": "s", "op": "stats"}]})
+            mm.assert_error(mm.run_mmrun(["-q", cfg]), 65, [path], args=[cfg])
+        ins = mm.run_mmrun(["inspect", path] + layout + ["--offset", "792"])
+        mm.eq(ins.code, 0, "inspect with one row left: %s" % ins.err)
+        mm.eq((json.loads(ins.out)["offset"], json.loads(ins.out)["rows"]), (792, 1), "offset and rows")
+
+
 # --------------------------------------------------------------------------
 # 5. Workers
 

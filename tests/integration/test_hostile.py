@@ -96,7 +96,7 @@ def planted_shm(user):
 
 
 @mm.test("shm: a FIFO, symlink, folder and another user's file planted under the segment prefix: the run "
-         "finishes, warns once for each, leaves them alone; SIGINT still works")
+         "finishes, leaves them alone, one summary warning (stderr and warnings list); SIGINT still works")
 def _():
     with other_user() as user, mm.tmpdir() as d:
         cfg = dataset(d)
@@ -105,7 +105,13 @@ def _():
             mm.check(res.code == 0, mm.describe([cfg], res))
             for kind, path in planted.items():
                 mm.check(os.path.lexists(path), "planted %s %s was removed" % (kind, path))
-                mm.check(path in res.err and "leaving it alone" in res.err, "no warning for %s: %r" % (kind, res.err))
+            # One summary line for all of them, also in the result's warnings.
+            lines = [l for l in res.err.splitlines() if "/dev/shm" in l]
+            mm.eq(len(lines), 1, "summary lines about /dev/shm in %r" % res.err)
+            mm.check(lines[0].startswith("mmrun: warning: skipped %d objects" % len(planted)) and
+                     any(p in lines[0] for p in planted.values()), "summary: %r" % lines[0])
+            mm.check(any(w.startswith("skipped %d objects" % len(planted))
+                         for w in mm.parse_doc(res.out).get("warnings", [])), "warnings list")
             mm.check(all(line.startswith("mmrun: warning: ") for line in res.err.splitlines()),
                      "stderr: %r" % res.err)
             res = mm.run_mmrun(["-q", "-w", 2, cfg], timeout=60)
@@ -367,6 +373,42 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("--state: written 0600; a state writable by group/others, another user's state (even a valid "
+         "copy) or a symlink is refused with 77 naming the mode/owner and the fix; nothing written")
+def _():
+    with other_user() as user, mm.tmpdir() as d:
+        cfg = dataset(d, rows=1000)
+        state = os.path.join(d, "s.state")
+        out = os.path.join(d, "out.json")
+        mm.check(mm.run_mmrun(["-q", "--state", state, cfg]).code == 0, "first --state run")
+        mm.eq(os.stat(state).st_mode & 0o7777, 0o600, "mode of a written state")
+        args = ["-q", "-o", out, "--state", state, cfg]
+        os.chmod(state, 0o666)
+        mm.assert_error(mm.run_mmrun(args), 77, [state, "0666", "chmod go-w"], args=args)
+        mm.check(not os.path.exists(out), "output written")
+        os.chmod(state, 0o620)
+        mm.assert_error(mm.run_mmrun(args), 77, [state, "0620"], args=args)
+        os.chmod(state, 0o600)
+        mm.eq(mm.run_mmrun(args).code, 0, "exit with the user's own 0600 state")
+        os.unlink(out)
+        link = os.path.join(d, "link.state")
+        os.symlink(state, link)
+        largs = ["-q", "-o", out, "--state", link, cfg]
+        mm.assert_error(mm.run_mmrun(largs), 77, [link, "symbolic link"], args=largs)
+        mm.check(os.path.islink(link), "the symlink was replaced")
+        if user:
+            name, uid = user
+            os.chown(state, uid, -1)
+            mm.assert_error(mm.run_mmrun(args), 77, [state, name, "remove it"], args=args)
+            mm.eq(os.stat(state).st_uid, uid, "owner of the refused state")
+            os.chmod(state, 0o666)
+            mm.assert_error(mm.run_mmrun(args), 77, [state, name], args=args)
+        mm.check(not os.path.exists(out), "output written")
+        os.unlink(state)
+        os.unlink(link)
+        mm.assert_no_leftovers(d)
+
+
 def append(path, rows, seed):
     with open(path, "ab") as f:
         f.write(np.random.default_rng(seed).normal(size=(rows, 4)).astype("<f8").tobytes())
@@ -399,6 +441,9 @@ def _():
                 if inc == "discarded":
                     mm.check("block 1" in res.err and res.err.startswith("mmrun: warning: ") and
                              res.err.count("\n") == 1, "warning: %r" % res.err)
+                    mm.check(any("block 1" in w and "discarding it" in w
+                                 for w in mm.parse_doc(res.out).get("warnings", [])),
+                             "the discard warning is not in the result's warnings list")
                     full = mm.run_mmrun(["-q", "-w", 2, cfg])
                     mm.check(same_results(res.out, full.out), "the result after detection is not a full run's")
                     mm.check(mm.parse_doc(res.out)["results"]["all"]["max"] == float("inf"), "max is not inf")

@@ -61,7 +61,8 @@ TEST_CASE("Segment: create, set a pass and read the plan back", "[segment]") {
   REQUIRE(seg.ok());
   CHECK(seg->slots() == 3);
   CHECK(seg->name().rfind("/mmrun-" + std::to_string(::getuid()) + "-", 0) == 0);
-  const std::string plan = "{\"analyses\": [1, 2, 3], \"text\": \"" + std::string(10000, 'x') + "\"}";
+  const std::string plan =
+      "{\"analyses\": [1, 2, 3], \"text\": \"" + std::string(10000, 'x') + "\"}";
   REQUIRE(seg->SetPass(0, plan).ok());
   Result<std::string> back = seg->ReadPlan();
   REQUIRE(back.ok());
@@ -304,7 +305,8 @@ TEST_CASE("Segment: a worker process commits, the coordinator reads", "[segment]
   CHECK(*r == "from the child");
 }
 
-TEST_CASE("Segment: a worker killed while holding its slot lock does not wedge the reader", "[segment]") {
+TEST_CASE("Segment: a worker killed while holding its slot lock does not wedge the reader",
+          "[segment]") {
   Segment seg = MakeSegment(2);
   seg.PrepareSlot(0, 1, 0, 1);
   const std::string name = seg.name();
@@ -376,7 +378,7 @@ TEST_CASE(
   // Held open so that concurrent test runs see them in use, not leaked.
   const int held[] = {::open(fifo.c_str(), O_RDWR | O_NONBLOCK),
                       ::open(link.c_str(), O_PATH | O_NOFOLLOW), ::open(dir.c_str(), O_RDONLY)};
-  Segment::RemoveStale(/*quiet=*/true);  // returns: no open(2) blocked on the FIFO
+  Segment::RemoveStale(/*warnings=*/nullptr);  // returns: no open(2) blocked on the FIFO
   CHECK(Exists(fifo));
   CHECK(Exists(dir));
   struct stat st;
