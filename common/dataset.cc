@@ -15,13 +15,15 @@ namespace mm {
 namespace {
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-Status Contradiction(const std::string& key, const std::string& path, const std::string& config_value,
-                     const std::string& header_value) {
+Status Contradiction(const std::string& key, const std::string& path,
+                     const std::string& config_value, const std::string& header_value) {
   return Error(Code::kConfig, "config key 'dataset." + key + "': " + config_value +
-                                  " contradicts the .npy header of " + path + " (" + header_value + ")");
+                                  " contradicts the .npy header of " + path + " (" + header_value +
+                                  ")");
 }
 
 // Layout of a .npy dataset: the header rules; config keys may only agree.
@@ -31,9 +33,11 @@ Status NpyLayout(const DatasetSpec& spec, const NpyHeader& h, Dataset* d) {
     if (want != h.dtype) return Contradiction("dtype", d->path, *spec.dtype, h.dtype.descr());
   }
   if (spec.order && *spec.order != (h.fortran_order ? 'F' : 'C'))
-    return Contradiction("order", d->path, std::string(1, *spec.order), h.fortran_order ? "F" : "C");
+    return Contradiction("order", d->path, std::string(1, *spec.order),
+                         h.fortran_order ? "F" : "C");
   if (spec.offset && *spec.offset != h.header_bytes)
-    return Contradiction("offset", d->path, std::to_string(*spec.offset), std::to_string(h.header_bytes));
+    return Contradiction("offset", d->path, std::to_string(*spec.offset),
+                         std::to_string(h.header_bytes));
   if (h.shape.empty())
     return Error(Code::kDataErr, d->path + ": 0-d arrays (shape ()) are not supported");
   // An empty array is a dataset of 0 rows when only the row axis is 0.
@@ -47,7 +51,8 @@ Status NpyLayout(const DatasetSpec& spec, const NpyHeader& h, Dataset* d) {
     bool agree = spec.shape->size() == h.shape.size();
     for (size_t i = 0; agree && i < h.shape.size(); ++i)
       agree = (*spec.shape)[i] == h.shape[i] || (*spec.shape)[i] == -1;
-    if (!agree) return Contradiction("shape", d->path, ShapeString(*spec.shape), ShapeString(h.shape));
+    if (!agree)
+      return Contradiction("shape", d->path, ShapeString(*spec.shape), ShapeString(h.shape));
   }
   d->format = "npy";
   d->npy_major = h.major;
@@ -69,8 +74,10 @@ Status NpyLayout(const DatasetSpec& spec, const NpyHeader& h, Dataset* d) {
 }
 
 Status RawLayout(const DatasetSpec& spec, Dataset* d) {
-  if (!spec.dtype) return Error(Code::kConfig, "config key 'dataset.dtype': is required for raw file " + d->path);
-  if (!spec.shape) return Error(Code::kConfig, "config key 'dataset.shape': is required for raw file " + d->path);
+  if (!spec.dtype)
+    return Error(Code::kConfig, "config key 'dataset.dtype': is required for raw file " + d->path);
+  if (!spec.shape)
+    return Error(Code::kConfig, "config key 'dataset.shape': is required for raw file " + d->path);
   MM_ASSIGN_OR_RETURN(d->layout.dtype, ParseDType(*spec.dtype));
   d->format = "raw";
   d->layout.order = spec.order.value_or('C');
@@ -78,7 +85,8 @@ Status RawLayout(const DatasetSpec& spec, Dataset* d) {
   d->shape_spec = *spec.shape;
   if (d->mode == "w+") {
     for (int64_t n : *spec.shape)
-      if (n == -1) return Error(Code::kConfig, "config key 'dataset.shape': -1 is not allowed with mode w+");
+      if (n == -1)
+        return Error(Code::kConfig, "config key 'dataset.shape': -1 is not allowed with mode w+");
     MM_RETURN_IF_ERROR(ResolveShape(*spec.shape, UINT64_MAX / 2, &d->layout));
     d->layout.trailing_bytes = 0;
     return Status::OK();
@@ -89,9 +97,11 @@ Status RawLayout(const DatasetSpec& spec, Dataset* d) {
     if (!spec.shape->empty() && (*spec.shape)[row_axis] == -1)
       return ResolveShape(*spec.shape, 0, &d->layout);
     return Error(Code::kDataErr, d->path + ": file too small: " + std::to_string(d->file_bytes) +
-                                     " bytes, less than the offset " + std::to_string(d->layout.offset));
+                                     " bytes, less than the offset " +
+                                     std::to_string(d->layout.offset));
   }
-  return ResolveShape(*spec.shape, d->file_bytes - d->layout.offset, &d->layout).WithContext(d->path);
+  return ResolveShape(*spec.shape, d->file_bytes - d->layout.offset, &d->layout)
+      .WithContext(d->path);
 }
 
 Result<Dataset> Open(const DatasetSpec& spec) {
@@ -100,15 +110,18 @@ Result<Dataset> Open(const DatasetSpec& spec) {
   d.mode = spec.mode;
   if (spec.mode == "w+") {
     const bool npy = spec.format == "npy" || (spec.format == "auto" && EndsWith(spec.path, ".npy"));
-    if (!spec.dtype) return Error(Code::kConfig, "config key 'dataset.dtype': is required with mode w+");
-    if (!spec.shape) return Error(Code::kConfig, "config key 'dataset.shape': is required with mode w+");
+    if (!spec.dtype)
+      return Error(Code::kConfig, "config key 'dataset.dtype': is required with mode w+");
+    if (!spec.shape)
+      return Error(Code::kConfig, "config key 'dataset.shape': is required with mode w+");
     if (npy && spec.offset && *spec.offset != 0)
       return Error(Code::kConfig, "config key 'dataset.offset': not allowed for a .npy file");
     MM_RETURN_IF_ERROR(RawLayout(spec, &d));
     if (npy) {
       d.format = "npy";
       d.npy_major = 1;
-      const std::string header = BuildNpyHeader(d.layout.dtype, d.layout.shape, d.layout.order == 'F');
+      const std::string header =
+          BuildNpyHeader(d.layout.dtype, d.layout.shape, d.layout.order == 'F');
       d.npy_major = static_cast<unsigned char>(header[6]);
       d.layout.offset = header.size();
     }

@@ -26,12 +26,12 @@
 namespace mm {
 
 struct Dataset {
-  std::string path;          // absolute
-  std::string format;        // "raw" or "npy"
-  std::string mode;          // r | r+ | w+
+  std::string path;                  // absolute
+  std::string format;                // "raw" or "npy"
+  std::string mode;                  // r | r+ | w+
   int npy_major = 0, npy_minor = 0;  // 0.0 for raw
   Layout layout;
-  uint64_t file_bytes = 0;   // size now (w+: the size generate will create)
+  uint64_t file_bytes = 0;          // size now (w+: the size generate will create)
   std::vector<int64_t> shape_spec;  // the shape as configured (may hold -1)
   // The open file (O_RDONLY|O_NONBLOCK, O_RDWR for r+; none for w+), shared
   // by copies, and its identity when opened.

@@ -29,7 +29,9 @@ struct Fill {
 class GeneratePartial : public Partial {
  public:
   uint64_t elements = 0;
-  void Merge(const Partial& right) override { elements += static_cast<const GeneratePartial&>(right).elements; }
+  void Merge(const Partial& right) override {
+    elements += static_cast<const GeneratePartial&>(right).elements;
+  }
   Json ToJson() const override { return Json{{"elements", elements}}; }
 };
 
@@ -47,8 +49,10 @@ typename Traits::Storage Cast(double v) {
     return static_cast<S>(v != 0);
   } else {
     if (std::isnan(v)) return 0;
-    if (v <= static_cast<double>(std::numeric_limits<S>::lowest())) return std::numeric_limits<S>::lowest();
-    if (v >= static_cast<double>(std::numeric_limits<S>::max())) return std::numeric_limits<S>::max();
+    if (v <= static_cast<double>(std::numeric_limits<S>::lowest()))
+      return std::numeric_limits<S>::lowest();
+    if (v >= static_cast<double>(std::numeric_limits<S>::max()))
+      return std::numeric_limits<S>::max();
     return static_cast<S>(v);
   }
 }
@@ -100,7 +104,8 @@ typename Traits::Storage ValueAt(const Fill& fill, uint64_t index) {
         return static_cast<S>(index);  // wraps modulo 2^bits, as numpy's astype
       }
     case FillKind::kConstant:
-      if constexpr (Traits::kIsInteger) return static_cast<S>(fill.exact);  // range-checked at config time
+      if constexpr (Traits::kIsInteger)
+        return static_cast<S>(fill.exact);  // range-checked at config time
       return Cast<Traits>(fill.a);
   }
   return S{};
@@ -121,7 +126,8 @@ void FillChunk(const Fill& fill, const Layout& layout, const Chunk& chunk) {
   }
   // F order: walk storage dims (reversed shape) with an odometer and keep
   // the element's flat C index alongside.
-  std::vector<uint64_t> dims(static_cast<size_t>(nd)), cstride(static_cast<size_t>(nd)), idx(static_cast<size_t>(nd));
+  std::vector<uint64_t> dims(static_cast<size_t>(nd)), cstride(static_cast<size_t>(nd)),
+      idx(static_cast<size_t>(nd));
   uint64_t acc = 1;
   for (int a = nd - 1; a >= 0; --a) {
     cstride[static_cast<size_t>(a)] = acc;
@@ -152,10 +158,13 @@ void FillChunk(const Fill& fill, const Layout& layout, const Chunk& chunk) {
 
 class Generate : public Analysis {
  public:
-  Generate(const AnalysisSpec& spec, const Dataset& dataset, Fill fill) : Analysis(spec, dataset), fill_(fill) {}
+  Generate(const AnalysisSpec& spec, const Dataset& dataset, Fill fill)
+      : Analysis(spec, dataset), fill_(fill) {}
 
   bool writes() const override { return true; }
-  std::unique_ptr<Partial> NewPartial(int) const override { return std::make_unique<GeneratePartial>(); }
+  std::unique_ptr<Partial> NewPartial(int) const override {
+    return std::make_unique<GeneratePartial>();
+  }
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
     auto p = std::make_unique<GeneratePartial>();
     if (!j.is_object() || !j.contains("elements") || !j["elements"].is_number_unsigned())
@@ -210,9 +219,11 @@ class Generate : public Analysis {
   TempOutput out_;
 };
 
-Result<double> Number(const AnalysisSpec& spec, const Json& fill, const std::string& key, double def) {
+Result<double> Number(const AnalysisSpec& spec, const Json& fill, const std::string& key,
+                      double def) {
   if (!fill.contains(key)) return def;
-  if (!fill[key].is_number()) return ParamError(spec, "fill." + key, "must be a number, got " + fill[key].dump());
+  if (!fill[key].is_number())
+    return ParamError(spec, "fill." + key, "must be a number, got " + fill[key].dump());
   return fill[key].get<double>();
 }
 
@@ -226,9 +237,13 @@ double CounterUniform(uint64_t seed, uint64_t index, uint64_t stream) {
 Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const Dataset& dataset) {
   const std::string where = "analyses[" + std::to_string(spec.index) + "]";
   MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"fill"}, where));
-  if (dataset.mode != "w+") return ParamError(spec, "op", "generate needs the dataset's \"mode\": \"w+\"");
-  if (!spec.params.contains("fill") || !spec.params["fill"].is_object() || !spec.params["fill"].contains("kind"))
-    return ParamError(spec, "fill", "is required: {\"kind\": \"uniform\"|\"normal\"|\"arange\"|\"constant\", ...}");
+  if (dataset.mode != "w+")
+    return ParamError(spec, "op", "generate needs the dataset's \"mode\": \"w+\"");
+  if (!spec.params.contains("fill") || !spec.params["fill"].is_object() ||
+      !spec.params["fill"].contains("kind"))
+    return ParamError(
+        spec, "fill",
+        "is required: {\"kind\": \"uniform\"|\"normal\"|\"arange\"|\"constant\", ...}");
   const Json& f = spec.params["fill"];
   const std::string kind = f["kind"].is_string() ? f["kind"].get<std::string>() : "";
   Fill fill;
@@ -262,7 +277,8 @@ Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const D
     } else if (std::fabs(fill.a) < 1e38) {
       fill.exact = static_cast<__int128>(std::trunc(fill.a));
     } else {
-      fill.exact = fill.a > 0 ? std::numeric_limits<__int128>::max() : std::numeric_limits<__int128>::min();
+      fill.exact =
+          fill.a > 0 ? std::numeric_limits<__int128>::max() : std::numeric_limits<__int128>::min();
     }
     const DType dt = dataset.layout.dtype;
     if (dt.is_integer()) {
@@ -278,7 +294,8 @@ Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const D
         return ParamError(spec, "fill.value", v.dump() + " is out of range for " + dt.name());
     }
   } else {
-    return ParamError(spec, "fill.kind", "must be uniform, normal, arange or constant, got " + f["kind"].dump());
+    return ParamError(spec, "fill.kind",
+                      "must be uniform, normal, arange or constant, got " + f["kind"].dump());
   }
   MM_RETURN_IF_ERROR(CheckKeys(f, keys, where + ".fill"));
   if (f.contains("seed")) {

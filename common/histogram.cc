@@ -33,7 +33,9 @@ class MinMaxPartial : public Partial {
     min = std::min(min, r.min);
     max = std::max(max, r.max);
   }
-  Json ToJson() const override { return Json{{"n", n}, {"min", JsonNumber(min)}, {"max", JsonNumber(max)}}; }
+  Json ToJson() const override {
+    return Json{{"n", n}, {"min", JsonNumber(min)}, {"max", JsonNumber(max)}};
+  }
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j) {
     auto p = std::make_unique<MinMaxPartial>();
     try {
@@ -83,7 +85,8 @@ class CountPartial : public Partial {
   }
 
   Json ToJson() const override {
-    return Json{{"lo", lo}, {"hi", hi}, {"counts", counts}, {"below", below}, {"above", above}, {"nan", nan}};
+    return Json{{"lo", lo},       {"hi", hi},       {"counts", counts},
+                {"below", below}, {"above", above}, {"nan", nan}};
   }
 
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j, int64_t bins) {
@@ -99,8 +102,8 @@ class CountPartial : public Partial {
       return Error(Code::kDataErr, std::string("histogram partial: ") + e.what());
     }
     const uint64_t k = p->hi - p->lo;
-    if (p->hi < p->lo || p->counts.size() != k * static_cast<uint64_t>(bins) || p->below.size() != k ||
-        p->above.size() != k || p->nan.size() != k)
+    if (p->hi < p->lo || p->counts.size() != k * static_cast<uint64_t>(bins) ||
+        p->below.size() != k || p->above.size() != k || p->nan.size() != k)
       return Error(Code::kDataErr, "histogram partial: inconsistent lane counts");
     return std::unique_ptr<Partial>(std::move(p));
   }
@@ -225,22 +228,23 @@ class Histogram : public Analysis {
     p->Resize(range.first, range.second);
     const double lo = finder_.lo(), hi = finder_.hi();
     const uint64_t bins = static_cast<uint64_t>(bins_);
-    geo_.ForEachRun(chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
-      const char* run = data + off * sizeof(S);
-      for (uint64_t i = 0; i < len; ++i) {
-        const uint64_t l = (kept ? lane + i : lane) - p->lo;
-        const double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
-        if (x >= lo && x <= hi) {
-          ++p->counts[l * bins + static_cast<uint64_t>(finder_.Index(x))];
-        } else if (x < lo) {
-          ++p->below[l];
-        } else if (x > hi) {
-          ++p->above[l];
-        } else {
-          ++p->nan[l];
-        }
-      }
-    });
+    geo_.ForEachRun(
+        chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+          const char* run = data + off * sizeof(S);
+          for (uint64_t i = 0; i < len; ++i) {
+            const uint64_t l = (kept ? lane + i : lane) - p->lo;
+            const double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
+            if (x >= lo && x <= hi) {
+              ++p->counts[l * bins + static_cast<uint64_t>(finder_.Index(x))];
+            } else if (x < lo) {
+              ++p->below[l];
+            } else if (x > hi) {
+              ++p->above[l];
+            } else {
+              ++p->nan[l];
+            }
+          }
+        });
   }
 
   LaneGeometry geo_;
@@ -264,7 +268,8 @@ Result<Json> Histogram::Finish() {
     fields[0] = NpyField{"counts", counts_shape, true, {}, {}};
     fields[0].ints.reserve(lanes * bins);
     for (uint64_t i = 0; i < lanes; ++i)
-      for (uint64_t b = 0; b < bins; ++b) fields[0].ints.push_back(merged_.counts[order[i] * bins + b]);
+      for (uint64_t b = 0; b < bins; ++b)
+        fields[0].ints.push_back(merged_.counts[order[i] * bins + b]);
     fields[1] = NpyField{"edges", {static_cast<int64_t>(edges.size())}, false, {}, edges};
     const std::vector<int64_t>* tallies[3] = {&merged_.below, &merged_.above, &merged_.nan};
     const char* names[3] = {"below", "above", "nan_count"};
@@ -355,7 +360,8 @@ Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const 
       return ParamError(spec, "bins", "must be a positive integer, got " + b.dump());
     bins = b.get<int64_t>();
     if (static_cast<uint64_t>(bins) > kMaxCounters)
-      return ParamError(spec, "bins", "at most " + std::to_string(kMaxCounters) + " bins, got " + b.dump());
+      return ParamError(spec, "bins",
+                        "at most " + std::to_string(kMaxCounters) + " bins, got " + b.dump());
   }
   bool have_range = false;
   double lo = 0, hi = 1;
@@ -379,13 +385,16 @@ Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const 
   LaneGeometry geo(dataset.layout, reduced);
   const uint64_t ubins = static_cast<uint64_t>(bins);
   if (geo.lanes() > kMaxCounters / ubins)
-    return ParamError(spec, "bins", std::to_string(geo.lanes()) + " histograms of " + std::to_string(bins) +
-                                        " bins exceed the limit of " + std::to_string(kMaxCounters) + " counters");
+    return ParamError(spec, "bins",
+                      std::to_string(geo.lanes()) + " histograms of " + std::to_string(bins) +
+                          " bins exceed the limit of " + std::to_string(kMaxCounters) +
+                          " counters");
   const uint64_t numbers = geo.lanes() * (ubins + 3) + ubins + 1;
   if (numbers > kMaxInlineNumbers && output.empty())
-    return ParamError(spec, "output", "the result would hold " + std::to_string(numbers) +
-                                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
-                                          "each field to PREFIX.FIELD.npy");
+    return ParamError(spec, "output",
+                      "the result would hold " + std::to_string(numbers) +
+                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
+                          "each field to PREFIX.FIELD.npy");
   return std::unique_ptr<Analysis>(
       new Histogram(spec, dataset, std::move(geo), bins, have_range, lo, hi, output, round_edge));
 }

@@ -47,7 +47,8 @@ class BinFinder {
     const double f = (x - lo_) * norm_;
     // numpy casts f to intp; the guard keeps the cast defined for ranges
     // whose width overflows a double.
-    int64_t i = (f >= 0 && f < static_cast<double>(bins_)) ? static_cast<int64_t>(f) : (f >= 0 ? bins_ - 1 : 0);
+    int64_t i = (f >= 0 && f < static_cast<double>(bins_)) ? static_cast<int64_t>(f)
+                                                           : (f >= 0 ? bins_ - 1 : 0);
     if (x < edges_[static_cast<size_t>(i)]) {
       --i;  // numpy's decrement (never below 0: x >= lo == edges_[0])
     } else if (i != bins_ - 1 && x >= edges_[static_cast<size_t>(i + 1)]) {

@@ -6,12 +6,15 @@ namespace mm {
 
 LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced) {
   const int nd = layout.ndim();
-  auto is_reduced = [&](int axis) { return std::find(reduced.begin(), reduced.end(), axis) != reduced.end(); };
+  auto is_reduced = [&](int axis) {
+    return std::find(reduced.begin(), reduced.end(), axis) != reduced.end();
+  };
   // Storage dims with their kept flag; lane strides over kept dims in storage order.
   std::vector<uint64_t> sdims;
   std::vector<bool> kept;
   for (int s = 0; s < nd; ++s) {
-    sdims.push_back(static_cast<uint64_t>(layout.shape[static_cast<size_t>(layout.storage_axis(s))]));
+    sdims.push_back(
+        static_cast<uint64_t>(layout.shape[static_cast<size_t>(layout.storage_axis(s))]));
     kept.push_back(!is_reduced(layout.storage_axis(s)));
   }
   std::vector<uint64_t> stride(static_cast<size_t>(nd), 0);

@@ -84,8 +84,8 @@ class LaneGeometry {
 // new to it start value-initialised, and merge(&left_lane, right_lane)
 // combines each lane of the right side. Shared by the per-lane partials.
 template <class Lane, class MergeFn>
-void MergeLaneRange(uint64_t* lo, uint64_t* hi, std::vector<Lane>* lanes, uint64_t rlo, uint64_t rhi,
-                    const std::vector<Lane>& rlanes, MergeFn merge) {
+void MergeLaneRange(uint64_t* lo, uint64_t* hi, std::vector<Lane>* lanes, uint64_t rlo,
+                    uint64_t rhi, const std::vector<Lane>& rlanes, MergeFn merge) {
   if (rlo == rhi) return;
   if (*lo == *hi) {
     *lo = rlo;
@@ -140,7 +140,9 @@ template <class F>
 void LaneGeometry::ForEachTile(uint64_t begin, uint64_t end, F&& f) const {
   const size_t nd = dims_.size();
   if (nd < 2 || strides_[nd - 1] == 0 || strides_[nd - 2] != 0) {
-    ForEachRun(begin, end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) { f(off, 1, len, lane, kept); });
+    ForEachRun(begin, end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+      f(off, 1, len, lane, kept);
+    });
     return;
   }
   // Inner dim kept (lanes base..base+inner), the next dim reduced: whole
@@ -157,7 +159,7 @@ void LaneGeometry::ForEachTile(uint64_t begin, uint64_t end, F&& f) const {
       pos += len;
       continue;
     }
-    const uint64_t row = pos / inner;               // index over all outer dims
+    const uint64_t row = pos / inner;                 // index over all outer dims
     const uint64_t left_in_next = next - row % next;  // rows until the next dim wraps
     const uint64_t rows = std::min(left_in_next, (end - pos) / inner);
     uint64_t lane = 0;

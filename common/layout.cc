@@ -17,7 +17,8 @@ uint64_t Layout::row_elements() const {
 
 std::vector<int64_t> Layout::storage_dims() const {
   std::vector<int64_t> dims(shape.size());
-  for (int s = 0; s < ndim(); ++s) dims[static_cast<size_t>(s)] = shape[static_cast<size_t>(storage_axis(s))];
+  for (int s = 0; s < ndim(); ++s)
+    dims[static_cast<size_t>(s)] = shape[static_cast<size_t>(storage_axis(s))];
   return dims;
 }
 
@@ -36,8 +37,9 @@ Status ResolveShape(const std::vector<int64_t>& spec, uint64_t available_bytes, 
       if (inferred >= 0) return Error(Code::kConfig, "dataset.shape: only one entry may be -1");
       inferred = static_cast<int>(i);
     } else if (spec[i] <= 0) {
-      return Error(Code::kConfig, "dataset.shape: entries must be positive integers or one -1, got " +
-                                      ShapeString(spec));
+      return Error(
+          Code::kConfig,
+          "dataset.shape: entries must be positive integers or one -1, got " + ShapeString(spec));
     } else {
       known *= static_cast<unsigned __int128>(spec[i]);
       if (known > (static_cast<unsigned __int128>(1) << 62))

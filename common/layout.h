@@ -17,10 +17,10 @@ namespace mm {
 
 struct Layout {
   DType dtype;
-  std::vector<int64_t> shape;  // resolved: entries >= 1, except rows() may be 0 (an empty dataset)
-  char order = 'C';            // 'C' or 'F'
-  uint64_t offset = 0;         // bytes before the first element
-  uint64_t trailing_bytes = 0; // bytes after the last whole row
+  std::vector<int64_t> shape;   // resolved: entries >= 1, except rows() may be 0 (an empty dataset)
+  char order = 'C';             // 'C' or 'F'
+  uint64_t offset = 0;          // bytes before the first element
+  uint64_t trailing_bytes = 0;  // bytes after the last whole row
 
   int ndim() const { return static_cast<int>(shape.size()); }
   int row_axis() const { return order == 'C' ? 0 : ndim() - 1; }

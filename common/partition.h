@@ -57,8 +57,8 @@ class Partition {
 
   int64_t rows_ = 0;
   uint64_t row_elems_ = 0;
-  int64_t rows_per_block_ = 0;    // > 0: blocks of whole rows
-  int64_t pieces_per_row_ = 0;    // > 0: blocks are pieces of one row
+  int64_t rows_per_block_ = 0;  // > 0: blocks of whole rows
+  int64_t pieces_per_row_ = 0;  // > 0: blocks are pieces of one row
   uint64_t piece_elems_ = 0;
   int64_t blocks_ = 0;
 };

@@ -49,19 +49,22 @@ Status Plan::BuildAnalyses() {
     analyses.push_back(std::move(a));
   }
   if (dataset.mode == "w+" && !analyses[0]->writes())
-    return Error(Code::kConfig, "config key 'analyses[0].op': mode w+ creates the dataset, so the first "
-                                "analysis must be generate");
+    return Error(Code::kConfig,
+                 "config key 'analyses[0].op': mode w+ creates the dataset, so the first "
+                 "analysis must be generate");
   passes.clear();
   const int n = static_cast<int>(analyses.size());
   for (int i = 0; i < n;) {
     if (analyses[static_cast<size_t>(i)]->writes()) {
       for (int p = 0; p < analyses[static_cast<size_t>(i)]->passes(); ++p)
-        passes.push_back(PassPlan{{PassStep{i, p}}, analyses[static_cast<size_t>(i)]->WritesInPass(p)});
+        passes.push_back(
+            PassPlan{{PassStep{i, p}}, analyses[static_cast<size_t>(i)]->WritesInPass(p)});
       ++i;
       continue;
     }
     int j = i, most = 0;
-    while (j < n && !analyses[static_cast<size_t>(j)]->writes()) most = std::max(most, analyses[static_cast<size_t>(j++)]->passes());
+    while (j < n && !analyses[static_cast<size_t>(j)]->writes())
+      most = std::max(most, analyses[static_cast<size_t>(j++)]->passes());
     for (int p = 0; p < most; ++p) {
       PassPlan pass;
       for (int k = i; k < j; ++k)
@@ -93,8 +96,8 @@ Result<std::unique_ptr<Plan>> Plan::Build(const Json& config_json, const std::st
 
 Result<std::unique_ptr<Plan>> Plan::FromJson(const Json& j) {
   auto plan = std::make_unique<Plan>();
-  if (!j.is_object() || !j.contains("config") || !j.contains("config_dir") || !j.contains("dataset") ||
-      !j.contains("pass_inputs"))
+  if (!j.is_object() || !j.contains("config") || !j.contains("config_dir") ||
+      !j.contains("dataset") || !j.contains("pass_inputs"))
     return Error(Code::kDataErr, "plan: malformed");
   plan->config_json = j["config"];
   plan->config_dir = j["config_dir"].get<std::string>();
@@ -103,12 +106,15 @@ Result<std::unique_ptr<Plan>> Plan::FromJson(const Json& j) {
   plan->partition = Partition(plan->dataset.layout);
   MM_RETURN_IF_ERROR(plan->BuildAnalyses());
   const int pass = j.value("pass", 0);
-  if (pass < 0 || pass >= static_cast<int>(plan->passes.size())) return Error(Code::kDataErr, "plan: bad pass");
+  if (pass < 0 || pass >= static_cast<int>(plan->passes.size()))
+    return Error(Code::kDataErr, "plan: bad pass");
   const Json& inputs = j["pass_inputs"];
   const auto& steps = plan->passes[static_cast<size_t>(pass)].steps;
-  if (!inputs.is_array() || inputs.size() != steps.size()) return Error(Code::kDataErr, "plan: bad pass inputs");
+  if (!inputs.is_array() || inputs.size() != steps.size())
+    return Error(Code::kDataErr, "plan: bad pass inputs");
   for (size_t s = 0; s < steps.size(); ++s)
-    MM_RETURN_IF_ERROR(plan->analyses[static_cast<size_t>(steps[s].analysis)]->SetPassInput(steps[s].pass, inputs[s]));
+    MM_RETURN_IF_ERROR(plan->analyses[static_cast<size_t>(steps[s].analysis)]->SetPassInput(
+        steps[s].pass, inputs[s]));
   return plan;
 }
 

@@ -38,7 +38,8 @@ class Plan {
   Plan& operator=(const Plan&) = delete;
 
   // Validates config + dataset + analyses completely (no data is read).
-  static Result<std::unique_ptr<Plan>> Build(const Json& config_json, const std::string& config_dir);
+  static Result<std::unique_ptr<Plan>> Build(const Json& config_json,
+                                             const std::string& config_dir);
   // Worker side: the plan of pass `pass` as the coordinator serialized it.
   static Result<std::unique_ptr<Plan>> FromJson(const Json& j);
   // What a worker needs for pass `pass` (pass inputs included).

@@ -168,7 +168,8 @@ class QuantilePartial : public Partial {
       p->slots.resize(n.size());
       size_t pos = 0;
       for (size_t i = 0; i < n.size(); ++i) {
-        if (n[i] > keys.size() - pos) return Error(Code::kDataErr, "quantiles partial: inconsistent sizes");
+        if (n[i] > keys.size() - pos)
+          return Error(Code::kDataErr, "quantiles partial: inconsistent sizes");
         const auto b = keys.begin() + static_cast<ptrdiff_t>(pos);
         const auto c = counts.begin() + static_cast<ptrdiff_t>(pos);
         p->slots[i].keys.assign(b, b + static_cast<ptrdiff_t>(n[i]));
@@ -267,9 +268,13 @@ struct LaneState {
 
 class Quantiles : public Analysis {
  public:
-  Quantiles(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo, std::vector<double> q,
-            bool scalar_q, QuantileMethod method, std::string output)
-      : Analysis(spec, dataset), geo_(std::move(geo)), q_(std::move(q)), scalar_q_(scalar_q), method_(method),
+  Quantiles(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo,
+            std::vector<double> q, bool scalar_q, QuantileMethod method, std::string output)
+      : Analysis(spec, dataset),
+        geo_(std::move(geo)),
+        q_(std::move(q)),
+        scalar_q_(scalar_q),
+        method_(method),
         output_(std::move(output)) {
     local_ = geo_.row_kept() && Partition(dataset.layout).rows_per_block() > 0;
     cap_ = GatherCap();
@@ -287,7 +292,8 @@ class Quantiles : public Analysis {
   Json PassInput(int pass) const override {
     if (pass == 0) return Json{{"gather", table_.gather.empty() ? false : table_.gather[0] != 0}};
     if (pass != table_.pass) return Json{{"pass", pass}, {"off", Json::array()}};
-    return Json{{"pass", pass}, {"off", table_.off}, {"prefix", table_.prefix}, {"gather", table_.gather}};
+    return Json{
+        {"pass", pass}, {"off", table_.off}, {"prefix", table_.prefix}, {"gather", table_.gather}};
   }
 
   Status SetPassInput(int pass, const Json& input) override {
@@ -305,7 +311,8 @@ class Quantiles : public Analysis {
         t.prefix = input.at("prefix").get<std::vector<uint64_t>>();
         t.gather = input.at("gather").get<std::vector<uint8_t>>();
       }
-      if (t.off.size() != geo_.lanes() + 1 || t.prefix.size() != t.total() || t.gather.size() != t.total())
+      if (t.off.size() != geo_.lanes() + 1 || t.prefix.size() != t.total() ||
+          t.gather.size() != t.total())
         return Error(Code::kDataErr, name() + ": malformed pass input");
       table_ = std::move(t);
     } catch (const nlohmann::json::exception& e) {
@@ -339,7 +346,8 @@ class Quantiles : public Analysis {
       return Status::OK();
     }
     auto* p = static_cast<QuantilePartial*>(base);
-    if (pass != table_.pass || table_.total() == 0) return Status::OK();  // nothing open: an empty partial
+    if (pass != table_.pass || table_.total() == 0)
+      return Status::OK();  // nothing open: an empty partial
     VisitKind(dt.kind, [&](auto traits) {
       using T = decltype(traits);
       if (dt.needs_swap()) {
@@ -376,15 +384,16 @@ class Quantiles : public Analysis {
     thread_local std::vector<std::vector<double>> vals;
     if (vals.size() < nl) vals.resize(nl);
     for (size_t l = 0; l < nl; ++l) vals[l].clear();
-    geo_.ForEachRun(chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
-      const char* run = chunk.data + off * sizeof(S);
-      for (uint64_t i = 0; i < len; ++i) {
-        double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
-        if (x != x) continue;
-        if (x == 0) x = 0.0;  // -0.0 as +0.0, as in the radix path
-        vals[static_cast<size_t>((kept ? lane + i : lane) - p->lo)].push_back(x);
-      }
-    });
+    geo_.ForEachRun(
+        chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+          const char* run = chunk.data + off * sizeof(S);
+          for (uint64_t i = 0; i < len; ++i) {
+            double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
+            if (x != x) continue;
+            if (x == 0) x = 0.0;  // -0.0 as +0.0, as in the radix path
+            vals[static_cast<size_t>((kept ? lane + i : lane) - p->lo)].push_back(x);
+          }
+        });
     p->values.assign(nl * nq, std::numeric_limits<double>::quiet_NaN());
     for (size_t l = 0; l < nl; ++l) {
       std::vector<double>& v = vals[l];
@@ -394,7 +403,8 @@ class Quantiles : public Analysis {
       for (size_t k = 0; k < nq; ++k) {
         const QuantileRanks r = QuantileRanksFor(method_, n, q_[k]);
         const double a = v[static_cast<size_t>(r.lo)];
-        p->values[l * nq + k] = r.interpolate ? QuantileLerp(a, v[static_cast<size_t>(r.hi)], r.gamma) : a;
+        p->values[l * nq + k] =
+            r.interpolate ? QuantileLerp(a, v[static_cast<size_t>(r.hi)], r.gamma) : a;
       }
     }
   }
@@ -409,37 +419,40 @@ class Quantiles : public Analysis {
     thread_local std::vector<std::vector<uint64_t>> raw;
     if (raw.size() < p->slots.size()) raw.resize(p->slots.size());
     for (size_t s = 0; s < p->slots.size(); ++s) raw[s].clear();
-    const int shift = 64 - kBitsPerPass * pass;             // prefix = key >> shift (pass > 0)
+    const int shift = 64 - kBitsPerPass * pass;               // prefix = key >> shift (pass > 0)
     const int bucket_shift = 64 - kBitsPerPass * (pass + 1);  // next 16 bits
-    geo_.ForEachRun(chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
-      const char* run = chunk.data + off * sizeof(S);
-      for (uint64_t i = 0; i < len; ++i) {
-        const uint64_t l = kept ? lane + i : lane;
-        const double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
-        if (x != x) {
-          if (pass == 0) ++p->nan[l - p->lo];
-          continue;
-        }
-        const uint64_t key = OrderedKey(x);
-        uint64_t slot = table_.off[l];
-        const uint64_t end = table_.off[l + 1];
-        if (pass > 0) {
-          const uint64_t pre = key >> shift;
-          if (end - slot <= 8) {
-            while (slot < end && table_.prefix[slot] != pre) ++slot;
-          } else {
-            slot = static_cast<uint64_t>(
-                std::lower_bound(table_.prefix.begin() + static_cast<ptrdiff_t>(slot),
-                                 table_.prefix.begin() + static_cast<ptrdiff_t>(end), pre) -
-                table_.prefix.begin());
-            if (slot < end && table_.prefix[slot] != pre) slot = end;
+    geo_.ForEachRun(
+        chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+          const char* run = chunk.data + off * sizeof(S);
+          for (uint64_t i = 0; i < len; ++i) {
+            const uint64_t l = kept ? lane + i : lane;
+            const double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
+            if (x != x) {
+              if (pass == 0) ++p->nan[l - p->lo];
+              continue;
+            }
+            const uint64_t key = OrderedKey(x);
+            uint64_t slot = table_.off[l];
+            const uint64_t end = table_.off[l + 1];
+            if (pass > 0) {
+              const uint64_t pre = key >> shift;
+              if (end - slot <= 8) {
+                while (slot < end && table_.prefix[slot] != pre) ++slot;
+              } else {
+                slot = static_cast<uint64_t>(
+                    std::lower_bound(table_.prefix.begin() + static_cast<ptrdiff_t>(slot),
+                                     table_.prefix.begin() + static_cast<ptrdiff_t>(end), pre) -
+                    table_.prefix.begin());
+                if (slot < end && table_.prefix[slot] != pre) slot = end;
+              }
+              if (slot == end) continue;
+            }
+            raw[slot - slot0].push_back(table_.gather[slot] ? key
+                                                            : (key >> bucket_shift) & kBucketMask);
           }
-          if (slot == end) continue;
-        }
-        raw[slot - slot0].push_back(table_.gather[slot] ? key : (key >> bucket_shift) & kBucketMask);
-      }
-    });
-    for (size_t s = 0; s < p->slots.size(); ++s) Tally(&raw[s], !table_.gather[slot0 + s], &p->slots[s]);
+        });
+    for (size_t s = 0; s < p->slots.size(); ++s)
+      Tally(&raw[s], !table_.gather[slot0 + s], &p->slots[s]);
   }
 
   Result<Json> WriteFiles(const std::vector<double>& flat, const std::vector<int64_t>& shape) const;
@@ -450,10 +463,10 @@ class Quantiles : public Analysis {
   QuantileMethod method_;
   std::string output_;
   uint64_t cap_ = kGatherCap;
-  bool local_ = false;               // lanes inside one block: see LocalPartial
+  bool local_ = false;                // lanes inside one block: see LocalPartial
   std::vector<double> local_values_;  // local mode: lanes x nq
-  ProbeTable table_;             // the probes of pass table_.pass
-  std::vector<LaneState> lanes_;  // coordinator only
+  ProbeTable table_;                  // the probes of pass table_.pass
+  std::vector<LaneState> lanes_;      // coordinator only
 };
 
 Status Quantiles::EndPass(int pass, const Partial& merged_base) {
@@ -462,7 +475,8 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
     const auto& merged = static_cast<const LocalPartial&>(merged_base);
     MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged.lo, merged.hi));
     if (merged.values.size() != geo_.lanes() * q_.size())
-      return Error(Code::kWorkerFailed, name() + ": merged partials hold the wrong number of values");
+      return Error(Code::kWorkerFailed,
+                   name() + ": merged partials hold the wrong number of values");
     local_values_ = merged.values;
     return Status::OK();
   }
@@ -513,7 +527,8 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
         const uint64_t local = static_cast<uint64_t>(ls.wants[w].rank) - probe.base;
         while (e < sp.keys.size() && below + sp.counts[e] <= local) below += sp.counts[e++];
         if (e == sp.keys.size())
-          return Error(Code::kWorkerFailed, name() + ": counts of two passes disagree (did the data change?)");
+          return Error(Code::kWorkerFailed,
+                       name() + ": counts of two passes disagree (did the data change?)");
         if (probe.gather) {
           ls.wants[w].value = KeyToDouble(sp.keys[e]);
           continue;
@@ -577,7 +592,8 @@ Result<Json> Quantiles::Finish() {
   return Json{{"values", NestFlat(items, shape)}};
 }
 
-Result<Json> Quantiles::WriteFiles(const std::vector<double>& flat, const std::vector<int64_t>& shape) const {
+Result<Json> Quantiles::WriteFiles(const std::vector<double>& flat,
+                                   const std::vector<int64_t>& shape) const {
   std::vector<NpyField> fields(1);
   fields[0].name = "values";
   fields[0].shape = shape;
@@ -595,11 +611,19 @@ double PyMod2(double x) {
 }  // namespace
 
 const std::vector<std::string>& QuantileMethodNames() {
-  static const std::vector<std::string> names = {
-      "inverted_cdf", "averaged_inverted_cdf", "closest_observation", "interpolated_inverted_cdf",
-      "hazen",        "weibull",               "linear",              "median_unbiased",
-      "normal_unbiased", "lower",              "higher",              "midpoint",
-      "nearest"};
+  static const std::vector<std::string> names = {"inverted_cdf",
+                                                 "averaged_inverted_cdf",
+                                                 "closest_observation",
+                                                 "interpolated_inverted_cdf",
+                                                 "hazen",
+                                                 "weibull",
+                                                 "linear",
+                                                 "median_unbiased",
+                                                 "normal_unbiased",
+                                                 "lower",
+                                                 "higher",
+                                                 "midpoint",
+                                                 "nearest"};
   return names;
 }
 
@@ -709,7 +733,8 @@ double KeyToDouble(uint64_t key) {
 Result<std::unique_ptr<Analysis>> MakeQuantiles(const AnalysisSpec& spec, const Dataset& dataset) {
   MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"q", "method", "axis", "output"},
                                "analyses[" + std::to_string(spec.index) + "]"));
-  if (!spec.params.contains("q")) return ParamError(spec, "q", "is required: a probability or a list of them");
+  if (!spec.params.contains("q"))
+    return ParamError(spec, "q", "is required: a probability or a list of them");
   const Json& qj = spec.params["q"];
   const bool scalar_q = qj.is_number();
   std::vector<Json> items;
@@ -718,13 +743,16 @@ Result<std::unique_ptr<Analysis>> MakeQuantiles(const AnalysisSpec& spec, const 
   } else if (qj.is_array() && !qj.empty()) {
     items.assign(qj.begin(), qj.end());
   } else {
-    return ParamError(spec, "q", "must be a number or a non-empty list of numbers in [0, 1], got " + qj.dump());
+    return ParamError(
+        spec, "q", "must be a number or a non-empty list of numbers in [0, 1], got " + qj.dump());
   }
   std::vector<double> q;
   for (const Json& item : items) {
-    if (!item.is_number()) return ParamError(spec, "q", "must hold numbers in [0, 1], got " + item.dump());
+    if (!item.is_number())
+      return ParamError(spec, "q", "must hold numbers in [0, 1], got " + item.dump());
     const double v = item.get<double>();
-    if (!(v >= 0 && v <= 1)) return ParamError(spec, "q", "quantiles must be in [0, 1], got " + item.dump());
+    if (!(v >= 0 && v <= 1))
+      return ParamError(spec, "q", "quantiles must be in [0, 1], got " + item.dump());
     q.push_back(v);
   }
   QuantileMethod method = QuantileMethod::kLinear;
@@ -734,8 +762,10 @@ Result<std::unique_ptr<Analysis>> MakeQuantiles(const AnalysisSpec& spec, const 
     if (!m.is_string()) return ParamError(spec, "method", "must be a string, got " + m.dump());
     const auto it = std::find(names.begin(), names.end(), m.get<std::string>());
     if (it == names.end())
-      return ParamError(spec, "method", "unknown method '" + m.get<std::string>() + "'" +
-                                            DidYouMean(m.get<std::string>(), names) + "; known: " + Join(names, ", "));
+      return ParamError(spec, "method",
+                        "unknown method '" + m.get<std::string>() + "'" +
+                            DidYouMean(m.get<std::string>(), names) +
+                            "; known: " + Join(names, ", "));
     method = static_cast<QuantileMethod>(it - names.begin());
   }
   const Json axis = spec.params.contains("axis") ? spec.params["axis"] : Json(nullptr);
@@ -747,11 +777,12 @@ Result<std::unique_ptr<Analysis>> MakeQuantiles(const AnalysisSpec& spec, const 
   LaneGeometry geo(dataset.layout, reduced);
   const uint64_t numbers = geo.lanes() * q.size();
   if (numbers > kMaxInlineNumbers && output.empty())
-    return ParamError(spec, "output", "the result would hold " + std::to_string(numbers) +
-                                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
-                                          "the values to PREFIX.values.npy");
-  return std::unique_ptr<Analysis>(new Quantiles(spec, dataset, std::move(geo), std::move(q), scalar_q, method,
-                                                 std::move(output)));
+    return ParamError(spec, "output",
+                      "the result would hold " + std::to_string(numbers) +
+                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
+                          "the values to PREFIX.values.npy");
+  return std::unique_ptr<Analysis>(new Quantiles(spec, dataset, std::move(geo), std::move(q),
+                                                 scalar_q, method, std::move(output)));
 }
 
 }  // namespace mm

@@ -24,10 +24,13 @@ using segfmt::Header;
 using segfmt::SlotEntry;
 
 uint64_t RoundUp(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
-uint64_t TableBytes(uint32_t slots) { return segfmt::kHeaderBytes + RoundUp(uint64_t{slots} * segfmt::kSlotEntryBytes, segfmt::kAlign); }
+uint64_t TableBytes(uint32_t slots) {
+  return segfmt::kHeaderBytes + RoundUp(uint64_t{slots} * segfmt::kSlotEntryBytes, segfmt::kAlign);
+}
 
 uint64_t EntryChecksum(const SlotEntry& e) {
-  const uint64_t fields[] = {e.attempt, e.row_begin, e.row_end, e.payload_bytes, e.payload_checksum};
+  const uint64_t fields[] = {e.attempt, e.row_begin, e.row_end, e.payload_bytes,
+                             e.payload_checksum};
   return Checksum64(fields, sizeof fields);
 }
 
@@ -91,22 +94,27 @@ Result<Segment> Segment::Create(uint32_t slots) {
   for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
     const uint64_t r = (uint64_t{rd()} << 32) ^ rd();
     char name[64];
-    snprintf(name, sizeof name, "/%s%u-%016llx", segfmt::kNamePrefix, static_cast<unsigned>(::getuid()),
-             static_cast<unsigned long long>(r));
+    snprintf(name, sizeof name, "/%s%u-%016llx", segfmt::kNamePrefix,
+             static_cast<unsigned>(::getuid()), static_cast<unsigned long long>(r));
     // shm_open adds O_NOFOLLOW; O_EXCL refuses any existing file or link.
     fd = ::shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-    if (fd < 0 && errno != EEXIST) return FromErrno(errno, "cannot create shared segment /dev/shm" + std::string(name), Code::kCantCreate);
+    if (fd < 0 && errno != EEXIST)
+      return FromErrno(errno, "cannot create shared segment /dev/shm" + std::string(name),
+                       Code::kCantCreate);
     if (fd >= 0) seg.name_ = name;
   }
-  if (fd < 0) return Error(Code::kCantCreate, "cannot create a shared segment: names keep colliding");
+  if (fd < 0)
+    return Error(Code::kCantCreate, "cannot create a shared segment: names keep colliding");
   seg.fd_ = FileDescriptor(fd);
   seg.owner_ = true;
-  if (::fchmod(fd, 0600) != 0) return FromErrno(errno, "segment " + seg.name_ + ": fchmod", Code::kCantCreate);
+  if (::fchmod(fd, 0600) != 0)
+    return FromErrno(errno, "segment " + seg.name_ + ": fchmod", Code::kCantCreate);
   const uint64_t table = TableBytes(slots);
   if (::ftruncate(fd, static_cast<off_t>(table)) != 0)
     return FromErrno(errno, "segment " + seg.name_ + ": ftruncate", Code::kCantCreate);
   const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(table));
-  if (err != 0) return FromErrno(err, "cannot reserve shared segment /dev/shm" + seg.name_, Code::kCantCreate);
+  if (err != 0)
+    return FromErrno(err, "cannot reserve shared segment /dev/shm" + seg.name_, Code::kCantCreate);
   MM_RETURN_IF_ERROR(seg.MapTable(table, Code::kCantCreate));
   Header* h = seg.header();
   std::memset(h, 0, table);
@@ -128,13 +136,16 @@ Result<Segment> Segment::Open(const std::string& name) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return FromErrno(errno, "segment " + name, Code::kIoErr);
   if (!S_ISREG(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 0077) != 0)
-    return Error(Code::kNoPerm, "segment " + name + ": not owned by this user with mode 0600; refusing it");
+    return Error(Code::kNoPerm,
+                 "segment " + name + ": not owned by this user with mode 0600; refusing it");
   Header probe;
-  MM_RETURN_IF_ERROR(PReadAll(fd, reinterpret_cast<char*>(&probe), sizeof probe, 0, "segment " + name));
+  MM_RETURN_IF_ERROR(
+      PReadAll(fd, reinterpret_cast<char*>(&probe), sizeof probe, 0, "segment " + name));
   if (probe.magic != segfmt::kMagic || probe.version != segfmt::kVersion)
     return Error(Code::kDataErr, "segment " + name + ": bad magic or version");
   const uint64_t table = TableBytes(probe.slots);
-  if (static_cast<uint64_t>(st.st_size) < table) return Error(Code::kDataErr, "segment " + name + ": truncated");
+  if (static_cast<uint64_t>(st.st_size) < table)
+    return Error(Code::kDataErr, "segment " + name + ": truncated");
   MM_RETURN_IF_ERROR(seg.MapTable(table, Code::kIoErr));
   return seg;
 }
@@ -195,8 +206,10 @@ void Segment::RemoveStale(Warnings* warnings) {
     }
     Header h;
     bool dead = false;
-    if (::pread(fd, &h, sizeof h, 0) == static_cast<ssize_t>(sizeof h) && h.magic == segfmt::kMagic) {
-      dead = h.creator_pid > 0 && ::kill(static_cast<pid_t>(h.creator_pid), 0) != 0 && errno == ESRCH;
+    if (::pread(fd, &h, sizeof h, 0) == static_cast<ssize_t>(sizeof h) &&
+        h.magic == segfmt::kMagic) {
+      dead =
+          h.creator_pid > 0 && ::kill(static_cast<pid_t>(h.creator_pid), 0) != 0 && errno == ESRCH;
     } else {
       dead = std::time(nullptr) - st.st_mtime > 600;  // never finished its header
     }
@@ -227,8 +240,10 @@ Status Segment::SetPass(uint32_t pass, const std::string& plan) {
   if (::ftruncate(fd_.get(), static_cast<off_t>(total)) != 0)
     return FromErrno(errno, "segment " + name_ + ": ftruncate", Code::kCantCreate);
   const int err = ::posix_fallocate(fd_.get(), 0, static_cast<off_t>(payload));
-  if (err != 0) return FromErrno(err, "cannot reserve shared segment /dev/shm" + name_, Code::kCantCreate);
-  MM_RETURN_IF_ERROR(PWriteAll(fd_.get(), plan.data(), plan.size(), plan_offset, "segment " + name_));
+  if (err != 0)
+    return FromErrno(err, "cannot reserve shared segment /dev/shm" + name_, Code::kCantCreate);
+  MM_RETURN_IF_ERROR(
+      PWriteAll(fd_.get(), plan.data(), plan.size(), plan_offset, "segment " + name_));
   h->pass = pass;
   h->plan_offset = plan_offset;
   h->plan_bytes = plan.size();
@@ -256,7 +271,8 @@ Result<std::string> Segment::ReadPlan() const {
       h->plan_bytes > static_cast<uint64_t>(st.st_size) - h->plan_offset)
     return Error(Code::kDataErr, "segment " + name_ + ": plan out of bounds");
   std::string plan(h->plan_bytes, '\0');
-  MM_RETURN_IF_ERROR(PReadAll(fd_.get(), plan.data(), plan.size(), h->plan_offset, "segment " + name_));
+  MM_RETURN_IF_ERROR(
+      PReadAll(fd_.get(), plan.data(), plan.size(), h->plan_offset, "segment " + name_));
   if (Checksum64(plan.data(), plan.size()) != h->plan_checksum)
     return Error(Code::kDataErr, "segment " + name_ + ": plan checksum mismatch");
   return plan;
@@ -266,7 +282,9 @@ void Segment::SetProgress(uint32_t slot, uint64_t rows_done) {
   __atomic_store_n(&entry(slot)->rows_done, rows_done, __ATOMIC_RELAXED);
 }
 
-uint64_t Segment::Progress(uint32_t slot) const { return __atomic_load_n(&entry(slot)->rows_done, __ATOMIC_RELAXED); }
+uint64_t Segment::Progress(uint32_t slot) const {
+  return __atomic_load_n(&entry(slot)->rows_done, __ATOMIC_RELAXED);
+}
 
 Status Segment::Lock(uint32_t slot, bool write) const {
   struct flock fl;
@@ -276,7 +294,9 @@ Status Segment::Lock(uint32_t slot, bool write) const {
   fl.l_start = static_cast<off_t>(entry_offset(slot));
   fl.l_len = static_cast<off_t>(segfmt::kSlotEntryBytes);
   while (::fcntl(fd_.get(), F_OFD_SETLKW, &fl) != 0) {
-    if (errno != EINTR) return FromErrno(errno, "segment " + name_ + ": lock slot " + std::to_string(slot), Code::kIoErr);
+    if (errno != EINTR)
+      return FromErrno(errno, "segment " + name_ + ": lock slot " + std::to_string(slot),
+                       Code::kIoErr);
   }
   return Status::OK();
 }
@@ -291,20 +311,29 @@ void Segment::Unlock(uint32_t slot) const {
   ::fcntl(fd_.get(), F_OFD_SETLK, &fl);
 }
 
-Status Segment::WriteSlot(uint32_t slot, uint32_t attempt, uint32_t state, const std::string& payload) {
-  if (slot >= slots()) return Error(Code::kDataErr, "segment " + name_ + ": no slot " + std::to_string(slot));
+Status Segment::WriteSlot(uint32_t slot, uint32_t attempt, uint32_t state,
+                          const std::string& payload) {
+  if (slot >= slots())
+    return Error(Code::kDataErr, "segment " + name_ + ": no slot " + std::to_string(slot));
   if (payload.size() > header()->payload_stride)
-    return Error(Code::kCantCreate, "segment " + name_ + ": partial result of " + std::to_string(payload.size()) +
-                                        " bytes exceeds the slot");
+    return Error(Code::kCantCreate, "segment " + name_ + ": partial result of " +
+                                        std::to_string(payload.size()) + " bytes exceeds the slot");
   MM_RETURN_IF_ERROR(Lock(slot, true));
   Status st = [&]() -> Status {
     SlotEntry* e = entry(slot);
-    if (e->attempt != attempt) return Error(Code::kDataErr, "slot " + std::to_string(slot) + " was handed to another launch");
+    if (e->attempt != attempt)
+      return Error(Code::kDataErr,
+                   "slot " + std::to_string(slot) + " was handed to another launch");
     const uint64_t off = payload_offset(slot);
     if (!payload.empty()) {
-      const int err = ::posix_fallocate(fd_.get(), static_cast<off_t>(off), static_cast<off_t>(payload.size()));
-      if (err != 0) return FromErrno(err, "cannot reserve " + std::to_string(payload.size()) + " bytes in /dev/shm" + name_, Code::kCantCreate);
-      MM_RETURN_IF_ERROR(PWriteAll(fd_.get(), payload.data(), payload.size(), off, "segment " + name_));
+      const int err =
+          ::posix_fallocate(fd_.get(), static_cast<off_t>(off), static_cast<off_t>(payload.size()));
+      if (err != 0)
+        return FromErrno(
+            err, "cannot reserve " + std::to_string(payload.size()) + " bytes in /dev/shm" + name_,
+            Code::kCantCreate);
+      MM_RETURN_IF_ERROR(
+          PWriteAll(fd_.get(), payload.data(), payload.size(), off, "segment " + name_));
     }
     e->payload_bytes = payload.size();
     e->payload_checksum = Checksum64(payload.data(), payload.size());
@@ -325,17 +354,23 @@ Status Segment::FailSlot(uint32_t slot, uint32_t attempt, const std::string& mes
 }
 
 Result<std::string> Segment::ReadCommitted(uint32_t slot, uint32_t attempt) const {
-  if (slot >= slots()) return Error(Code::kWorkerFailed, "segment " + name_ + ": no slot " + std::to_string(slot));
+  if (slot >= slots())
+    return Error(Code::kWorkerFailed, "segment " + name_ + ": no slot " + std::to_string(slot));
   MM_RETURN_IF_ERROR(Lock(slot, false));
   Result<std::string> r = [&]() -> Result<std::string> {
     const SlotEntry e = *entry(slot);
     const std::string where = "slot " + std::to_string(slot);
-    if (e.state != segfmt::kCommitted) return Error(Code::kWorkerFailed, where + " was not committed");
-    if (e.attempt != attempt) return Error(Code::kWorkerFailed, where + " holds another launch's result");
-    if (e.entry_checksum != EntryChecksum(e)) return Error(Code::kWorkerFailed, where + ": entry checksum mismatch");
-    if (e.payload_bytes > header()->payload_stride) return Error(Code::kWorkerFailed, where + ": bad payload length");
+    if (e.state != segfmt::kCommitted)
+      return Error(Code::kWorkerFailed, where + " was not committed");
+    if (e.attempt != attempt)
+      return Error(Code::kWorkerFailed, where + " holds another launch's result");
+    if (e.entry_checksum != EntryChecksum(e))
+      return Error(Code::kWorkerFailed, where + ": entry checksum mismatch");
+    if (e.payload_bytes > header()->payload_stride)
+      return Error(Code::kWorkerFailed, where + ": bad payload length");
     std::string payload(e.payload_bytes, '\0');
-    MM_RETURN_IF_ERROR(PReadAll(fd_.get(), payload.data(), payload.size(), payload_offset(slot), "segment " + name_));
+    MM_RETURN_IF_ERROR(PReadAll(fd_.get(), payload.data(), payload.size(), payload_offset(slot),
+                                "segment " + name_));
     if (Checksum64(payload.data(), payload.size()) != e.payload_checksum)
       return Error(Code::kWorkerFailed, where + ": payload checksum mismatch");
     return payload;

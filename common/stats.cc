@@ -4,16 +4,17 @@
 #include <cmath>
 #include <limits>
 
-#include "common/lanes.h"
-#include "common/stats_kernel.h"
-#include "common/npy_fields.h"
 #include "common/files.h"
+#include "common/lanes.h"
+#include "common/npy_fields.h"
+#include "common/stats_kernel.h"
 
 namespace mm {
 
 namespace {
 
-const std::vector<std::string> kFields = {"count", "nan_count", "sum", "mean", "var", "std", "min", "max"};
+const std::vector<std::string> kFields = {"count", "nan_count", "sum", "mean",
+                                          "var",   "std",       "min", "max"};
 
 class StatsPartial : public Partial {
  public:
@@ -66,8 +67,8 @@ class StatsPartial : public Partial {
       const size_t k = static_cast<size_t>(p->hi - p->lo);
       const Json &n = j.at("n"), &nan = j.at("nan"), &sum = j.at("sum"), &mean = j.at("mean"),
                  &m2 = j.at("m2"), &mn = j.at("min"), &mx = j.at("max");
-      if (p->hi < p->lo || n.size() != k || nan.size() != k || sum.size() != k || mean.size() != k ||
-          m2.size() != k || mn.size() != k || mx.size() != k)
+      if (p->hi < p->lo || n.size() != k || nan.size() != k || sum.size() != k ||
+          mean.size() != k || m2.size() != k || mn.size() != k || mx.size() != k)
         return Error(Code::kDataErr, "stats partial: inconsistent lane counts");
       p->lanes.resize(k);
       for (size_t i = 0; i < k; ++i) {
@@ -98,12 +99,18 @@ class StatsPartial : public Partial {
 
 class Stats : public Analysis {
  public:
-  Stats(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo, std::vector<std::string> fields,
-        int64_t ddof, std::string output)
-      : Analysis(spec, dataset), geo_(std::move(geo)), fields_(std::move(fields)), ddof_(ddof),
-        output_(std::move(output)), integer_(!dataset.layout.dtype.is_float()) {}
+  Stats(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo,
+        std::vector<std::string> fields, int64_t ddof, std::string output)
+      : Analysis(spec, dataset),
+        geo_(std::move(geo)),
+        fields_(std::move(fields)),
+        ddof_(ddof),
+        output_(std::move(output)),
+        integer_(!dataset.layout.dtype.is_float()) {}
 
-  std::unique_ptr<Partial> NewPartial(int) const override { return std::make_unique<StatsPartial>(integer_); }
+  std::unique_ptr<Partial> NewPartial(int) const override {
+    return std::make_unique<StatsPartial>(integer_);
+  }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
     return StatsPartial::FromJson(j, integer_);
@@ -115,7 +122,8 @@ class Stats : public Analysis {
     p->lo = range.first;
     p->hi = range.second;
     p->lanes.assign(range.second - range.first, LaneStats());
-    stats_kernel::SweepBlockOf(dataset_.layout.dtype, geo_, chunk.data, chunk.begin, chunk.end, p->lo, &p->lanes);
+    stats_kernel::SweepBlockOf(dataset_.layout.dtype, geo_, chunk.data, chunk.begin, chunk.end,
+                               p->lo, &p->lanes);
     return Status::OK();
   }
 
@@ -141,10 +149,12 @@ class Stats : public Analysis {
     if (f == "count") return s.n;
     if (f == "nan_count") return s.nan;
     if (f == "sum") return integer_ ? JsonInt(s.isum) : JsonNumber(s.n ? s.sum : 0.0);
-    if (f == "mean") return JsonNumber(s.n ? (finite ? s.mean : s.sum / static_cast<double>(s.n)) : nan);
+    if (f == "mean")
+      return JsonNumber(s.n ? (finite ? s.mean : s.sum / static_cast<double>(s.n)) : nan);
     if (f == "var") return JsonNumber(var);
     if (f == "std") return JsonNumber(std::sqrt(var));
-    if (f == "min") return integer_ ? (s.n ? JsonInt(s.imin) : Json("NaN")) : JsonNumber(s.n ? s.min : nan);
+    if (f == "min")
+      return integer_ ? (s.n ? JsonInt(s.imin) : Json("NaN")) : JsonNumber(s.n ? s.min : nan);
     return integer_ ? (s.n ? JsonInt(s.imax) : Json("NaN")) : JsonNumber(s.n ? s.max : nan);
   }
   Result<Json> WriteFiles(const std::vector<uint64_t>& order) const;
@@ -179,7 +189,8 @@ Result<Json> Stats::WriteFiles(const std::vector<uint64_t>& order) const {
     field.name = f;
     field.shape = geo_.kept_shape();
     // count/nan_count and exact integer fields as int64, the rest float64.
-    field.is_int = f == "count" || f == "nan_count" || (integer_ && (f == "sum" || f == "min" || f == "max"));
+    field.is_int =
+        f == "count" || f == "nan_count" || (integer_ && (f == "sum" || f == "min" || f == "max"));
     for (const uint64_t lane : order) {
       const Json v = Field(f, merged_.lanes[lane]);
       if (!field.is_int) {
@@ -190,7 +201,9 @@ Result<Json> Stats::WriteFiles(const std::vector<uint64_t>& order) const {
       } else if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) {
         field.ints.push_back(static_cast<int64_t>(v.get<uint64_t>()));
       } else {
-        return ParamError(spec_, "output", "field '" + f + "' has values beyond int64, which an int64 .npy cannot hold");
+        return ParamError(
+            spec_, "output",
+            "field '" + f + "' has values beyond int64, which an int64 .npy cannot hold");
       }
     }
     fields.push_back(std::move(field));
@@ -242,11 +255,15 @@ Result<std::unique_ptr<Analysis>> MakeStats(const AnalysisSpec& spec, const Data
   std::vector<std::string> fields = kFields;
   if (spec.params.contains("stats")) {
     const Json& s = spec.params["stats"];
-    if (!s.is_array() || s.empty()) return ParamError(spec, "stats", "must be a non-empty list of field names");
+    if (!s.is_array() || s.empty())
+      return ParamError(spec, "stats", "must be a non-empty list of field names");
     std::vector<std::string> wanted;
     for (const Json& f : s) {
-      if (!f.is_string() || std::find(kFields.begin(), kFields.end(), f.get<std::string>()) == kFields.end())
-        return ParamError(spec, "stats", "unknown field " + f.dump() + "; known: count, nan_count, sum, mean, var, std, min, max");
+      if (!f.is_string() ||
+          std::find(kFields.begin(), kFields.end(), f.get<std::string>()) == kFields.end())
+        return ParamError(spec, "stats",
+                          "unknown field " + f.dump() +
+                              "; known: count, nan_count, sum, mean, var, std, min, max");
       wanted.push_back(f.get<std::string>());
     }
     fields.clear();
@@ -256,9 +273,10 @@ Result<std::unique_ptr<Analysis>> MakeStats(const AnalysisSpec& spec, const Data
   MM_ASSIGN_OR_RETURN(std::string output, ParseOutputPrefix(spec));
   LaneGeometry geo(dataset.layout, reduced);
   if (geo.lanes() * fields.size() > kMaxInlineNumbers && output.empty())
-    return ParamError(spec, "output", "the result would hold " + std::to_string(geo.lanes() * fields.size()) +
-                                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
-                                          "each field to PREFIX.FIELD.npy");
+    return ParamError(spec, "output",
+                      "the result would hold " + std::to_string(geo.lanes() * fields.size()) +
+                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
+                          "each field to PREFIX.FIELD.npy");
   return std::unique_ptr<Analysis>(new Stats(spec, dataset, std::move(geo), fields, ddof, output));
 }
 

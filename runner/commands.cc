@@ -411,8 +411,8 @@ Status Run(const std::vector<std::string>& args) {
   IncrementalStats incremental;
   Result<Json> results = a.shard ? RunShard(*plan, *a.shard, settings, segment, launcher)
                          : !a.state.empty()
-                             ? RunIncremental(*plan, a.state, settings, &warnings, a.verify, segment,
-                                              launcher, &incremental)
+                             ? RunIncremental(*plan, a.state, settings, &warnings, a.verify,
+                                              segment, launcher, &incremental)
                              : RunPasses(*plan, settings, segment, launcher);
   progress.Finish(results.ok());
   if (!results.ok()) return guard.Fail(Unfinished(*plan, dataset_before, results.status()));
@@ -536,9 +536,9 @@ Result<std::vector<int64_t>> ParseShapeArg(std::string s) {
 Status Inspect(const std::vector<std::string>& args) {
   po::options_description opts;
   std::string dtype, shape, order, offset;
-  opts.add_options()("dtype", po::value<std::string>(&dtype))("shape", po::value<std::string>(&shape))(
-      "order", po::value<std::string>(&order))("offset", po::value<std::string>(&offset))(
-      "file", po::value<std::vector<std::string>>());
+  opts.add_options()("dtype", po::value<std::string>(&dtype))(
+      "shape", po::value<std::string>(&shape))("order", po::value<std::string>(&order))(
+      "offset", po::value<std::string>(&offset))("file", po::value<std::vector<std::string>>());
   po::variables_map vm;
   MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, "file", &vm));
   if (!vm.count("file") || vm["file"].as<std::vector<std::string>>().size() != 1)

@@ -58,11 +58,14 @@ std::vector<RowRange> SplitRows(const Plan& plan, int workers, int64_t row_lo, i
   return out;
 }
 
-Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vector<RowRange>& ranges,
-                                            const RunSettings& settings, Segment& segment, Launcher& launcher) {
+Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
+                                            const std::vector<RowRange>& ranges,
+                                            const RunSettings& settings, Segment& segment,
+                                            Launcher& launcher) {
   if (ranges.size() > segment.slots())
-    return Error(Code::kWorkerFailed, "internal: " + std::to_string(ranges.size()) + " worker ranges but " +
-                                          std::to_string(segment.slots()) + " slots");
+    return Error(Code::kWorkerFailed, "internal: " + std::to_string(ranges.size()) +
+                                          " worker ranges but " + std::to_string(segment.slots()) +
+                                          " slots");
   if (settings.started)
     *settings.started = std::max(*settings.started, static_cast<int>(ranges.size()));
   MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), plan.ToJson(pass).dump()));
@@ -78,7 +81,8 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vec
   auto start = [&](uint32_t slot) -> Status {
     SlotTask& t = tasks[slot];
     ++t.attempt;
-    segment.PrepareSlot(slot, t.attempt, static_cast<uint64_t>(t.row_begin), static_cast<uint64_t>(t.row_end));
+    segment.PrepareSlot(slot, t.attempt, static_cast<uint64_t>(t.row_begin),
+                        static_cast<uint64_t>(t.row_end));
     WorkerTask wt;
     wt.plan = &plan;
     wt.pass = pass;
@@ -124,13 +128,16 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vec
         std::string msg = segment.FailureMessage(r.slot, t.attempt);
         const int code = WEXITSTATUS(ev.status);
         if (msg.empty() && code == 74)
-          msg = plan.dataset.path + ": I/O error while reading (the file may have shrunk under the run)";
+          msg = plan.dataset.path +
+                ": I/O error while reading (the file may have shrunk under the run)";
         if (msg.empty()) msg = "worker " + std::to_string(r.slot) + " failed";
         StopAll(&running, launcher);
-        return Error(static_cast<Code>(code), msg + " (worker " + std::to_string(r.slot) + ", " + RowsText(t) + ")");
+        return Error(static_cast<Code>(code),
+                     msg + " (worker " + std::to_string(r.slot) + ", " + RowsText(t) + ")");
       } else {
-        why = r.timed_out ? "timed out after " + std::to_string(settings.timeout_s) + " s and was killed"
-                          : DescribeExit(ev.status);
+        why = r.timed_out
+                  ? "timed out after " + std::to_string(settings.timeout_s) + " s and was killed"
+                  : DescribeExit(ev.status);
         const std::string msg = segment.FailureMessage(r.slot, t.attempt);
         if (!msg.empty()) why += ": " + msg;
       }
@@ -143,18 +150,20 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vec
         continue;
       }
       StopAll(&running, launcher);
-      return Error(Code::kWorkerFailed, "worker " + std::to_string(r.slot) + " (" + RowsText(t) + ") " + why +
-                                            " after " + std::to_string(t.attempt) + " attempt" +
-                                            (t.attempt > 1 ? "s" : ""));
+      return Error(Code::kWorkerFailed, "worker " + std::to_string(r.slot) + " (" + RowsText(t) +
+                                            ") " + why + " after " + std::to_string(t.attempt) +
+                                            " attempt" + (t.attempt > 1 ? "s" : ""));
     }
     const auto now = Clock::now();
     uint64_t rows_done = 0;
     for (uint32_t s = 0; s < tasks.size(); ++s)
-      rows_done += tasks[s].done ? static_cast<uint64_t>(tasks[s].row_end - tasks[s].row_begin) : segment.Progress(s);
+      rows_done += tasks[s].done ? static_cast<uint64_t>(tasks[s].row_end - tasks[s].row_begin)
+                                 : segment.Progress(s);
     if (settings.progress) settings.progress->Update(pass, rows_done);
     if (settings.timeout_s > 0) {
       for (auto& r : running) {
-        if (!r.second.timed_out && std::chrono::duration<double>(now - r.second.started).count() > settings.timeout_s) {
+        if (!r.second.timed_out &&
+            std::chrono::duration<double>(now - r.second.started).count() > settings.timeout_s) {
           r.second.timed_out = true;
           launcher.Kill(r.first);
         }
@@ -176,7 +185,8 @@ Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::strin
   for (const Json& node : nodes) {
     if (!node.is_object() || !node.contains("partials") || !node["partials"].is_array() ||
         node["partials"].size() != pp.steps.size() || !node.contains("level") ||
-        !node["level"].is_number_integer() || !node.contains("start") || !node["start"].is_number_integer())
+        !node["level"].is_number_integer() || !node.contains("start") ||
+        !node["start"].is_number_integer())
       return Error(code, where + ": malformed partials");
     const int level = node["level"].get<int>();
     const int64_t start = node["start"].get<int64_t>();
@@ -188,8 +198,10 @@ Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::strin
     }
     if (level < 0 || level > 62 || start != expect || start % (int64_t{1} << level) != 0 ||
         start + (int64_t{1} << level) > plan.partition.blocks())
-      return Error(code, where + ": tree node (level " + std::to_string(level) + ", block " + std::to_string(start) +
-                             ") does not continue the block tree at block " + std::to_string(expect));
+      return Error(code, where + ": tree node (level " + std::to_string(level) + ", block " +
+                             std::to_string(start) +
+                             ") does not continue the block tree at block " +
+                             std::to_string(expect));
     PartialSet set;
     for (size_t i = 0; i < pp.steps.size(); ++i) {
       const Analysis& a = *plan.analyses[static_cast<size_t>(pp.steps[i].analysis)];
@@ -207,7 +219,8 @@ Json NodesToJson(const std::vector<NodeTree::Node>& nodes) {
   for (const auto& node : nodes) {
     Json parts = Json::array();
     for (const auto& p : node.value.parts) parts.push_back(p->ToJson());
-    out.push_back(Json{{"level", node.level}, {"start", node.start}, {"partials", std::move(parts)}});
+    out.push_back(
+        Json{{"level", node.level}, {"start", node.start}, {"partials", std::move(parts)}});
   }
   return out;
 }
@@ -252,17 +265,20 @@ Result<Json> FinishResults(Plan& plan) {
 
 namespace {
 
-Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segment, Launcher& launcher) {
+Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segment,
+               Launcher& launcher) {
   const std::vector<RowRange> ranges = SplitRows(plan, settings.workers, 0, plan.partition.rows());
   MM_ASSIGN_OR_RETURN(std::vector<std::string> payloads,
                       RunWorkers(plan, pass, ranges, settings, segment, launcher));
   // Merge every slot's tree nodes in block order.
   NodeTree tree;
   for (size_t s = 0; s < payloads.size(); ++s) {
-    const std::string where = "worker " + std::to_string(s) + " (rows [" + std::to_string(ranges[s].begin) + ", " +
+    const std::string where = "worker " + std::to_string(s) + " (rows [" +
+                              std::to_string(ranges[s].begin) + ", " +
                               std::to_string(ranges[s].end) + "))";
     MM_ASSIGN_OR_RETURN(Json doc, ParseJson(payloads[s], where + " partials", Code::kWorkerFailed));
-    if (!doc.is_object() || !doc.contains("nodes")) return Error(Code::kWorkerFailed, where + ": malformed partials");
+    if (!doc.is_object() || !doc.contains("nodes"))
+      return Error(Code::kWorkerFailed, where + ": malformed partials");
     MM_RETURN_IF_ERROR(PushNodes(plan, pass, doc["nodes"], where, Code::kWorkerFailed, &tree));
   }
   return EndPassFromTree(plan, pass, &tree);
@@ -270,7 +286,8 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
 
 }  // namespace
 
-Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment, Launcher& launcher) {
+Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment,
+                       Launcher& launcher) {
   for (int pass = 0; pass < static_cast<int>(plan.passes.size()); ++pass) {
     if (!plan.PassNeeded(pass)) {
       plan.passes[static_cast<size_t>(pass)].skipped = true;
@@ -285,4 +302,3 @@ Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment
 }
 
 }  // namespace mm
-

@@ -29,7 +29,8 @@ struct RunSettings {
 // (128 + n for stop signal n: 130 SIGINT, 143 SIGTERM; the message does not
 // say what is on disk, the caller does); kIoErr when the
 // dataset is smaller at the end of a pass than when it was planned.
-Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment, Launcher& launcher);
+Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment,
+                       Launcher& launcher);
 
 // ---- The pieces RunPasses is made of, shared with shards (runner/shard.h),
 // incremental runs (runner/state.h) and mmrun-mpi.
@@ -48,8 +49,10 @@ std::vector<RowRange> SplitRows(const Plan& plan, int workers, int64_t row_lo, i
 // signals as RunPasses) and returns each range's payload, in the order of
 // `ranges`. REQUIRES: segment.slots() >= ranges.size(); ranges non-empty,
 // in row order; the pass' analyses Prepare()d.
-Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass, const std::vector<RowRange>& ranges,
-                                            const RunSettings& settings, Segment& segment, Launcher& launcher);
+Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
+                                            const std::vector<RowRange>& ranges,
+                                            const RunSettings& settings, Segment& segment,
+                                            Launcher& launcher);
 
 // (b) Pushes the tree nodes of `nodes` (a JSON array of {"level", "start",
 // "partials"} as a worker's payload holds them) into `tree`, in order.

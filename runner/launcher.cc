@@ -136,9 +136,11 @@ Result<pid_t> ProcessLauncher::Start(const WorkerTask& task, const std::string& 
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = 0;
-  const int err = posix_spawn(&pid, worker_exe_.c_str(), nullptr, &attr, const_cast<char* const*>(argv), environ);
+  const int err = posix_spawn(&pid, worker_exe_.c_str(), nullptr, &attr,
+                              const_cast<char* const*>(argv), environ);
   posix_spawnattr_destroy(&attr);
-  if (err != 0) return FromErrno(err, "cannot start worker executable " + worker_exe_, Code::kWorkerFailed);
+  if (err != 0)
+    return FromErrno(err, "cannot start worker executable " + worker_exe_, Code::kWorkerFailed);
   return pid;
 }
 

@@ -20,7 +20,6 @@ struct Subcommand {
   int (*run)(const std::vector<std::string>& args);
 };
 
-
 const Subcommand kSubcommands[] = {
     {"validate", &mm::ValidateCommand},
     {"inspect", &mm::InspectCommand},

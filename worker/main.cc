@@ -7,8 +7,8 @@
 // It reads its plan and row range from the run's shared segment, writes its
 // partials into its slot, and exits with 0 or a SPEC §5 code. It dies with
 // its coordinator (PR_SET_PDEATHSIG, plus a check that PID is its parent).
-#include <sys/prctl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,14 +22,19 @@ int main(int argc, char** argv) {
   std::string segment;
   long slot = -1, parent = -1, dataset_fd = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--segment") == 0) segment = argv[i + 1];
-    else if (std::strcmp(argv[i], "--slot") == 0) slot = std::atol(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--parent") == 0) parent = std::atol(argv[i + 1]);
+    if (std::strcmp(argv[i], "--segment") == 0)
+      segment = argv[i + 1];
+    else if (std::strcmp(argv[i], "--slot") == 0)
+      slot = std::atol(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--parent") == 0)
+      parent = std::atol(argv[i + 1]);
     else if (std::strcmp(argv[i], "--dataset-fd") == 0)
       dataset_fd = std::atol(argv[i + 1]);
   }
   if (segment.empty() || slot < 0 || parent <= 0) {
-    std::fprintf(stderr, "mmworker: error: usage: mmworker --segment NAME --slot I --parent PID (started by mmrun)\n");
+    std::fprintf(stderr,
+                 "mmworker: error: usage: mmworker --segment NAME --slot I --parent PID (started "
+                 "by mmrun)\n");
     return 64;
   }
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);

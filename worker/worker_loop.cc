@@ -29,13 +29,15 @@ void InstallWorkerSignalHandlers() {
   sigaction(SIGBUS, &sa, nullptr);
 }
 
-Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(uint64_t)>& progress) {
+Result<std::string> ScanTask(const WorkerTask& task,
+                             const std::function<void(uint64_t)>& progress) {
   const Plan& plan = *task.plan;
   const PassPlan& pass = plan.passes[static_cast<size_t>(task.pass)];
   const Layout& layout = plan.dataset.layout;
   const Partition& part = plan.partition;
   const uint64_t item = static_cast<uint64_t>(layout.dtype.itemsize());
-  const int64_t b0 = part.first_block_of_row(task.row_begin), b1 = part.first_block_of_row(task.row_end);
+  const int64_t b0 = part.first_block_of_row(task.row_begin),
+                b1 = part.first_block_of_row(task.row_end);
   const int64_t kill_after = task.attempt == 1 ? FaultValue("kill_after_rows") : -1;
   const int64_t exit_after = task.attempt == 1 ? FaultValue("exit_after_rows") : -1;
   const int64_t hang_after = task.attempt == 1 ? FaultValue("hang_after_rows") : -1;
@@ -43,7 +45,8 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
   // Whether any analysis of the pass needs block k's data (Analysis::NeedsBlock).
   auto needed = [&](int64_t k) {
     for (const PassStep& s : pass.steps)
-      if (plan.analyses[static_cast<size_t>(s.analysis)]->NeedsBlock(s.pass, part.block_begin(k), part.block_end(k)))
+      if (plan.analyses[static_cast<size_t>(s.analysis)]->NeedsBlock(s.pass, part.block_begin(k),
+                                                                     part.block_end(k)))
         return true;
     return false;
   };
@@ -80,7 +83,8 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
     }
     // A window of whole needed blocks, at most kWindowBytes.
     int64_t e = b + 1;
-    while (e < b1 && (part.block_end(e) - part.block_begin(b)) * item <= kWindowBytes && needed(e)) ++e;
+    while (e < b1 && (part.block_end(e) - part.block_begin(b)) * item <= kWindowBytes && needed(e))
+      ++e;
     const uint64_t first = part.block_begin(b), last = part.block_end(e - 1);
     MM_ASSIGN_OR_RETURN(
         MappedRegion window,
@@ -111,7 +115,8 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
     whole.end = last;
     whole.block = b;
     for (const PassStep& s : pass.steps)
-      MM_RETURN_IF_ERROR(plan.analyses[static_cast<size_t>(s.analysis)]->BeginWindow(s.pass, whole));
+      MM_RETURN_IF_ERROR(
+          plan.analyses[static_cast<size_t>(s.analysis)]->BeginWindow(s.pass, whole));
     for (int64_t k = b; k < e; ++k) {
       Chunk chunk;
       chunk.begin = part.block_begin(k);
@@ -147,7 +152,8 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
   for (const auto& node : tree.nodes()) {
     Json parts = Json::array();
     for (const auto& p : node.value.parts) parts.push_back(p->ToJson());
-    nodes.push_back(Json{{"level", node.level}, {"start", node.start}, {"partials", std::move(parts)}});
+    nodes.push_back(
+        Json{{"level", node.level}, {"start", node.start}, {"partials", std::move(parts)}});
   }
   return Json{{"nodes", std::move(nodes)}}.dump();
 }
@@ -155,7 +161,8 @@ Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(ui
 int RunWorker(const WorkerTask& task, const std::string& segment_name) {
   Result<Segment> seg = Segment::Open(segment_name);
   if (!seg.ok()) return seg.status().exit_code();
-  Result<std::string> payload = ScanTask(task, [&](uint64_t rows) { seg->SetProgress(task.slot, rows); });
+  Result<std::string> payload =
+      ScanTask(task, [&](uint64_t rows) { seg->SetProgress(task.slot, rows); });
   if (!payload.ok()) {
     (void)seg->FailSlot(task.slot, task.attempt, payload.status().message());
     return payload.status().exit_code();

@@ -48,8 +48,8 @@ TEST_CASE("Json: non-finite numbers are strings", "[json]") {
   CHECK(JsonToDouble(Json(7)).value() == 7.0);
   CHECK(JsonToDouble(Json(uint64_t{1} << 63)).value() == 9223372036854775808.0);
   // Anything else is bad data.
-  for (const Json& bad : {Json("nan"), Json("inf"), Json("1.5"), Json(""), Json(true), Json(nullptr),
-                          Json::array(), Json::object()}) {
+  for (const Json& bad : {Json("nan"), Json("inf"), Json("1.5"), Json(""), Json(true),
+                          Json(nullptr), Json::array(), Json::object()}) {
     INFO(bad.dump());
     Result<double> r = JsonToDouble(bad);
     REQUIRE_FALSE(r.ok());
@@ -111,8 +111,8 @@ TEST_CASE("Json: Int128ToString and JsonToInt128 agree on random values", "[json
 }
 
 TEST_CASE("Json: JsonToInt128 rejects what is not an integer", "[json]") {
-  for (const Json& bad : {Json(""), Json("-"), Json("12a"), Json("1.5"), Json("1e3"), Json("+5"), Json(" 5"),
-                          Json(1.5), Json(true), Json(nullptr), Json::array()}) {
+  for (const Json& bad : {Json(""), Json("-"), Json("12a"), Json("1.5"), Json("1e3"), Json("+5"),
+                          Json(" 5"), Json(1.5), Json(true), Json(nullptr), Json::array()}) {
     INFO(bad.dump());
     Result<int128> r = JsonToInt128(bad);
     REQUIRE_FALSE(r.ok());
@@ -126,10 +126,10 @@ TEST_CASE("Json: JsonToInt128 rejects what is not an integer", "[json]") {
 // rejected. See the report: json_util.cc JsonToInt128().
 TEST_CASE("Json: JsonToInt128 rejects values outside 128 bits", "[json]") {
   for (const char* text : {
-           "170141183460469231731687303715884105728",    // 2^127
-           "-170141183460469231731687303715884105729",   // -2^127 - 1
-           "340282366920938463463374607431768211456",    // 2^128 (39 digits)
-           "999999999999999999999999999999999999999",    // 39 nines
+           "170141183460469231731687303715884105728",   // 2^127
+           "-170141183460469231731687303715884105729",  // -2^127 - 1
+           "340282366920938463463374607431768211456",   // 2^128 (39 digits)
+           "999999999999999999999999999999999999999",   // 39 nines
        }) {
     Result<int128> r = JsonToInt128(Json(text));
     INFO(text << " -> " << (r.ok() ? Int128ToString(r.value()) : r.status().message()));
@@ -189,9 +189,18 @@ TEST_CASE("Json: DumpDocument keeps flat arrays on one line", "[json]") {
 
 TEST_CASE("Json: doubles round-trip exactly through dump and parse", "[json]") {
   std::mt19937_64 rng(2024);
-  std::vector<double> values = {0.0, -0.0, 1.0, 0.1, 1.0 / 3, -2.5e-310, 5e-324,
-                                std::numeric_limits<double>::max(), std::numeric_limits<double>::min(),
-                                std::numeric_limits<double>::lowest(), 9007199254740993.0, 123456789012345678.0};
+  std::vector<double> values = {0.0,
+                                -0.0,
+                                1.0,
+                                0.1,
+                                1.0 / 3,
+                                -2.5e-310,
+                                5e-324,
+                                std::numeric_limits<double>::max(),
+                                std::numeric_limits<double>::min(),
+                                std::numeric_limits<double>::lowest(),
+                                9007199254740993.0,
+                                123456789012345678.0};
   while (values.size() < 1000 + 12) {
     uint64_t b = rng();
     double d;
@@ -213,7 +222,8 @@ TEST_CASE("Json: doubles round-trip exactly through dump and parse", "[json]") {
     Result<double> d = JsonToDouble(back[i]);
     REQUIRE(d.ok());
     if (Bits(d.value()) != Bits(values[i])) {
-      if (mismatches++ < 5) FAIL_CHECK("value " << i << ": " << back[i].dump() << " came back different");
+      if (mismatches++ < 5)
+        FAIL_CHECK("value " << i << ": " << back[i].dump() << " came back different");
     }
   }
   CHECK(mismatches == 0);

@@ -122,9 +122,9 @@ TEST_CASE("Layout: a shape whose byte size overflows 64 bits is rejected", "[lay
     std::vector<int64_t> spec;
   };
   const std::vector<Case> cases = {
-      {"f8", {int64_t{1} << 62}},            // 2^65 bytes: wraps to 0
+      {"f8", {int64_t{1} << 62}},                    // 2^65 bytes: wraps to 0
       {"f4", {int64_t{1} << 31, int64_t{1} << 31}},  // 2^64 bytes: wraps to 0
-      {"f8", {(int64_t{1} << 61) + 1}},      // 2^64 + 8 bytes: wraps to 8
+      {"f8", {(int64_t{1} << 61) + 1}},              // 2^64 + 8 bytes: wraps to 8
   };
   for (const Case& c : cases) {
     Layout l = WithDType(c.dtype);
