@@ -201,14 +201,20 @@ overwrite_case("convert output is a hard link of the dataset: 78", _convert_hard
 overwrite_case("convert output is the target of the dataset's symlink: 78", _dataset_via_symlink_convert)
 
 
+def two_shards(d):
+    """A small dataset's config and its two shard parts, written by mmrun."""
+    cfg, _, _ = make(d, rows=SMALL)
+    parts = [os.path.join(d, "part%d.json" % i) for i in range(2)]
+    for i, part in enumerate(parts):
+        res = mm.run_mmrun(["-q", "--shard", "%d/2" % i, "-o", part, cfg])
+        mm.eq(res.code, 0, "exit of shard %d" % i)
+    return cfg, parts
+
+
 @mm.test("identity: merge -o naming one of its parts (hard link): 78, the part unchanged")
 def _():
     with mm.tmpdir() as d:
-        cfg, _, _ = make(d, rows=SMALL)
-        parts = [os.path.join(d, "part%d.json" % i) for i in range(2)]
-        for i, part in enumerate(parts):
-            res = mm.run_mmrun(["-q", "--shard", "%d/2" % i, "-o", part, cfg])
-            mm.eq(res.code, 0, "exit of shard %d" % i)
+        cfg, parts = two_shards(d)
         os.link(parts[1], os.path.join(d, "same.json"))
         before = mm.sha256_file(parts[1])
         args = ["merge"] + parts + ["-o", os.path.join(d, "same.json")]
@@ -220,11 +226,7 @@ def _():
 @mm.test("identity: merge -o naming the parts' config (path or hard link): 78, the config unchanged")
 def _():
     with mm.tmpdir() as d:
-        cfg, _, _ = make(d, rows=SMALL)
-        parts = [os.path.join(d, "part%d.json" % i) for i in range(2)]
-        for i, part in enumerate(parts):
-            res = mm.run_mmrun(["-q", "--shard", "%d/2" % i, "-o", part, cfg])
-            mm.eq(res.code, 0, "exit of shard %d" % i)
+        cfg, parts = two_shards(d)
         os.link(cfg, os.path.join(d, "cfg_link.json"))
         before = mm.sha256_file(cfg)
         for target in [cfg, os.path.join(d, "cfg_link.json")]:
