@@ -151,11 +151,25 @@ Result<DatasetLock> DatasetLock::Acquire(const std::string& path, bool exclusive
                                              : "; it is being changed in place (a transform)"));
 }
 
-Status CheckStaleJournal(const std::string& path, int fd) {
+namespace {
+
+Status StaleJournalCheck(const std::string& path, int fd, bool tidy) {
   MM_ASSIGN_OR_RETURN(std::string dir, FindJournal(path, fd));
   if (dir.empty()) {
     const std::string mark = JournalMarkOf(fd);
     if (mark.empty()) return Status::OK();
+    // Killed between its commit (the rename) and the removal of its mark:
+    // the file holds the transform's complete result. With the lock held,
+    // tidy up what the killed run left (best effort: another user's
+    // leftovers and mark stay, and are harmless).
+    if (HasCommittedLeftover(mark)) {
+      if (tidy) {
+        struct stat ds;
+        if (::fstat(fd, &ds) == 0) RemoveCommittedLeftovers(mark, ds.st_uid);
+        ClearJournalMark(fd, mark);
+      }
+      return Status::OK();
+    }
     return Error(Code::kDataErr, path + ": marked by a transform whose journal (" + mark +
                                      ") is gone or is not this file's: the file may be partly "
                                      "transformed; run `mmrun recover " +
@@ -167,13 +181,19 @@ Status CheckStaleJournal(const std::string& path, int fd) {
                                    path + "` to restore it");
 }
 
+}  // namespace
+
+Status CheckStaleJournal(const std::string& path, int fd) {
+  return StaleJournalCheck(path, fd, /*tidy=*/true);
+}
+
 Status CheckNoStaleJournal(const std::string& path) {
   FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) return Status::OK();  // the plan reports a missing file
   // A running transform holds the exclusive lock: then the journal is live.
   struct flock probe = Range(F_RDLCK, jfmt::kLockByte);
   if (::fcntl(fd.get(), F_OFD_GETLK, &probe) == 0 && probe.l_type == F_WRLCK) return Status::OK();
-  return CheckStaleJournal(path, fd.get());
+  return StaleJournalCheck(path, fd.get(), /*tidy=*/false);
 }
 
 Result<RunGuard> RunGuard::ForPlan(const Plan& plan) {

@@ -620,9 +620,9 @@ Status CommitRemove(const std::string& dir, uid_t data_owner, const std::functio
   // Renaming the folder away is the commit point: a crash mid-deletion must
   // never leave a journal with some of its files gone.
   MM_RETURN_IF_ERROR(SyncFd(parent.get(), folder));
-  unmark();
   if (FaultEnabled("journal_hold_after_commit"))
-    for (;;) ::pause();  // test hook: committed, the leftover not yet deleted; held until killed
+    for (;;) ::pause();  // test hook: committed, mark and leftover not yet removed; held until killed
+  unmark();
   return RemoveTreeAt(parent.get(), dead, folder + "/" + dead, data_owner);
 }
 
@@ -638,6 +638,17 @@ Status RemoveJournalDir(const std::string& dataset_path, int data_fd) {
   return CommitRemove(dir, owner, [&] {
     if (data_fd >= 0) ClearJournalMark(data_fd, dir);
   });
+}
+
+bool HasCommittedLeftover(const std::string& journal_dir) {
+  const std::string folder = DirName(journal_dir);
+  const std::string prefix = BaseName(journal_dir) + jfmt::kCommittedSuffix;
+  Result<FileDescriptor> parent = OpenFolder(folder);
+  if (!parent.ok()) return false;
+  Result<std::vector<std::string>> names =
+      ListNames(parent->get(), folder,
+                [&](const std::string& n) { return n.compare(0, prefix.size(), prefix) == 0; });
+  return names.ok() && !names->empty();
 }
 
 int RemoveCommittedLeftovers(const std::string& journal_dir, uid_t data_owner) {

@@ -87,6 +87,9 @@ Status RemoveJournalDir(const std::string& dataset_path, int data_fd = -1);
 // Test hook: MMRUN_TEST_FAULT="journal_hold_after_commit=1" makes the
 // coordinator sleep for ever between the commit (rename) and the deletion.
 int RemoveCommittedLeftovers(const std::string& journal_dir, uid_t data_owner);
+// Whether a R.mmrun-journal.committed-<hex> leftover of `journal_dir` exists:
+// its transform committed (the file holds its complete result).
+bool HasCommittedLeftover(const std::string& journal_dir);
 
 // The mark of a transform on the data file itself (xattr user.mmrun.journal,
 // set durably by CreateJournalDir before any window changes, removed at the

@@ -134,32 +134,48 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+def killed_after_commit(d):
+    """Runs a transform of d.f4 that is killed between its commit (the
+    rename of its journal) and the removal of its mark and leftover; returns
+    (data path, sha256 of the complete result, leftover path)."""
+    data = make_dataset(d)
+    ref = make_dataset(d, "ref.f4")
+    mm.run_ok(["-q", config(d, "ref.f4")])  # the complete transform, for comparison
+    want = mm.sha256_file(ref)
+    env = dict(os.environ, MMRUN_TEST_FAULT="journal_hold_after_commit=1")
+    proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", config(d, "d.f4")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    prefix = "d.f4.mmrun-journal.committed-"
+    try:
+        end = time.monotonic() + 60
+        left = []
+        while time.monotonic() < end and not left and proc.poll() is None:
+            left = [f for f in os.listdir(d) if f.startswith(prefix)]
+            time.sleep(0.01)
+        mm.check(left, "the transform never held after its commit (exit %r, %r)"
+                 % (proc.poll(), proc.stderr.read() if proc.poll() is not None else ""))
+    finally:
+        kill_group(proc)
+    leftover = os.path.join(d, left[0])
+    mm.eq(oct(os.stat(leftover).st_mode & 0o7777), oct(0o700), "leftover mode")
+    mm.check(not os.path.lexists(data + ".mmrun-journal"), "the journal was not renamed")
+    mm.eq(mm.sha256_file(data), want, "data after the commit")
+    return data, want, leftover
+
+
+def mark_of(path):
+    try:
+        return os.getxattr(path, "user.mmrun.journal")
+    except OSError:
+        return None
+
+
 @mm.test("journal: a transform killed between its commit and the journal's deletion: recover says it had "
-         "committed and removes the 0700 .committed leftover; the data is the complete result")
+         "committed and removes the 0700 .committed leftover and the file's mark; the data is the complete "
+         "result")
 def _():
     with mm.tmpdir() as d:
-        data = make_dataset(d)
-        ref = make_dataset(d, "ref.f4")
-        mm.run_ok(["-q", config(d, "ref.f4")])  # the complete transform, for comparison
-        want = mm.sha256_file(ref)
-        env = dict(os.environ, MMRUN_TEST_FAULT="journal_hold_after_commit=1")
-        proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", config(d, "d.f4")], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        prefix = "d.f4.mmrun-journal.committed-"
-        try:
-            end = time.monotonic() + 60
-            left = []
-            while time.monotonic() < end and not left and proc.poll() is None:
-                left = [f for f in os.listdir(d) if f.startswith(prefix)]
-                time.sleep(0.01)
-            mm.check(left, "the transform never held after its commit (exit %r, %r)"
-                     % (proc.poll(), proc.stderr.read() if proc.poll() is not None else ""))
-        finally:
-            kill_group(proc)
-        leftover = os.path.join(d, left[0])
-        mm.eq(oct(os.stat(leftover).st_mode & 0o7777), oct(0o700), "leftover mode")
-        mm.check(not os.path.lexists(data + ".mmrun-journal"), "the journal was not renamed")
-        mm.eq(mm.sha256_file(data), want, "data after the commit")
+        data, want, leftover = killed_after_commit(d)
         res = mm.run_mmrun(["recover", data])
         mm.eq(res.code, 0, "recover: " + res.err)
         doc = json.loads(res.out)
@@ -168,10 +184,26 @@ def _():
             mm.check(word in doc["message"], "recover's message lacks %r: %r" % (word, doc["message"]))
         mm.check("not changed" not in doc["message"], "recover lies: %r" % doc["message"])
         mm.eq([f for f in os.listdir(d) if "mmrun-journal" in f], [], "journal leftovers after recover")
+        mm.eq(mark_of(data), None, "the file's mark after recover")
         mm.eq(mm.sha256_file(data), want, "data after recover")
         res = mm.run_mmrun(["recover", data])  # nothing left: the plain message
         mm.check("not changed" in json.loads(res.out)["message"], "second recover: " + res.out)
         mm.run_ok(["-q", config(d, "d.f4", transform=False)])  # also removes the killed run's segment
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("journal: after a transform killed between its commit and the removal of its mark, the next run "
+         "needs no recover (the file holds the complete result): it exits 0 and removes the mark and leftover; "
+         "validate accepts the file")
+def _():
+    with mm.tmpdir() as d:
+        data, want, leftover = killed_after_commit(d)
+        res = mm.run_mmrun(["validate", config(d, "d.f4", transform=False)])
+        mm.eq(res.code, 0, "validate: " + res.err)
+        mm.run_ok(["-q", config(d, "d.f4", transform=False)])
+        mm.eq([f for f in os.listdir(d) if "mmrun-journal" in f], [], "journal leftovers after the run")
+        mm.eq(mark_of(data), None, "the file's mark after the run")
+        mm.eq(mm.sha256_file(data), want, "data after the run")
         mm.assert_no_leftovers(d)
 
 
