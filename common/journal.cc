@@ -621,7 +621,7 @@ Status CommitRemove(const std::string& dir, uid_t data_owner, const std::functio
   // never leave a journal with some of its files gone.
   MM_RETURN_IF_ERROR(SyncFd(parent.get(), folder));
   if (FaultEnabled("journal_hold_after_commit"))
-    for (;;) ::pause();  // test hook: committed, mark and leftover not yet removed; held until killed
+    for (;;) ::pause();  // test hook: committed, mark and leftover left; held until killed
   unmark();
   return RemoveTreeAt(parent.get(), dead, folder + "/" + dead, data_owner);
 }
