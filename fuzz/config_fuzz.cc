@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <string>
 
-#include "common/analysis.h"
-#include "common/config.h"
-#include "common/dataset.h"
+#include "analysis/analysis.h"
+#include "engine/config.h"
+#include "source/dataset.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

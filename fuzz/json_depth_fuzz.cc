@@ -1,5 +1,5 @@
 // libFuzzer target: the JSON layer every reader of mmrun goes through
-// (common/json_util.h): ParseJson with its nesting limit, then the helpers
+// (core/json_util.h): ParseJson with its nesting limit, then the helpers
 // that walk a parsed document (FindNulString, CheckFields, CheckSeal,
 // DumpDocument, JsonToDouble/JsonToInt128).
 //
@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "common/json_util.h"
+#include "core/json_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -1,4 +1,4 @@
-// libFuzzer target: the .npy header parser (common/npy.h).
+// libFuzzer target: the .npy header parser (core/npy.h).
 //
 // Property: ParseNpyHeader never crashes, and a header it accepts survives a
 // round trip through BuildNpyHeader unchanged (dtype, order, shape).
@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "common/npy.h"
+#include "core/npy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);

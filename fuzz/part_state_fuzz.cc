@@ -12,9 +12,9 @@
 #include <cstdint>
 #include <string>
 
-#include "common/json_util.h"
-#include "common/merge_tree.h"
-#include "common/plan.h"
+#include "core/json_util.h"
+#include "core/merge_tree.h"
+#include "engine/plan.h"
 #include "runner/coordinator.h"
 #include "runner/shard.h"
 #include "runner/state.h"

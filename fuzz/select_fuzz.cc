@@ -1,4 +1,4 @@
-// libFuzzer target: the `slice` select parser (common/select_parser.h).
+// libFuzzer target: the `slice` select parser (core/select_parser.h).
 //
 // Property: ParseSelect and ApplySelect never crash, and every selection
 // they accept stays inside the array: each kept axis' coordinates
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "common/select_parser.h"
+#include "core/select_parser.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -25,13 +25,14 @@
 #include <string>
 #include <vector>
 
-#include "common/dataset_lock.h"
-#include "common/files.h"
-#include "common/json_util.h"
-#include "common/plan.h"
+#include "core/json_util.h"
+#include "engine/plan.h"
+#include "engine/scan.h"
+#include "io/dataset_lock.h"
+#include "io/files.h"
 #include "runner/commands.h"
 #include "runner/coordinator.h"
-#include "worker/worker_loop.h"
+#include "runner/run_guard.h"
 
 namespace mm {
 namespace {

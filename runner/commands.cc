@@ -14,21 +14,22 @@
 #include <cstring>
 #include <optional>
 
-#include "common/dataset.h"
-#include "common/dataset_lock.h"
-#include "common/fault.h"
-#include "common/file_identity.h"
-#include "common/files.h"
-#include "common/json_util.h"
-#include "common/plan.h"
-#include "common/segment.h"
-#include "common/warnings.h"
+#include "core/fault.h"
+#include "core/json_util.h"
+#include "core/warnings.h"
+#include "engine/plan.h"
+#include "io/dataset_lock.h"
+#include "io/file_identity.h"
+#include "io/files.h"
+#include "io/segment.h"
 #include "runner/coordinator.h"
 #include "runner/launcher.h"
 #include "runner/progress.h"
+#include "runner/run_guard.h"
 #include "runner/run_lock.h"
 #include "runner/shard.h"
 #include "runner/state.h"
+#include "source/dataset.h"
 
 namespace po = boost::program_options;
 
@@ -203,7 +204,7 @@ std::string ConfigDir(const std::string& config_path) {
 }
 
 // A config from stdin ("mmrun - < cfg.json"), at most kMaxConfigBytes like a
-// config file (common/json_util.h).
+// config file (core/json_util.h).
 Result<Json> ReadStdinConfig() {
   std::string text;
   char buf[65536];
@@ -239,7 +240,7 @@ std::string OutputKey(const std::string& flag) {
 }
 
 // The files a run reads, for the identity checks of every output it writes
-// (common/file_identity.h): the config and the dataset's open descriptor.
+// (io/file_identity.h): the config and the dataset's open descriptor.
 void RegisterRunInputs(const Plan& plan, const std::string& config_path) {
   if (config_path != "-") {  // "-": the config came from stdin
     const std::string config = AbsolutePath(config_path);
@@ -250,7 +251,7 @@ void RegisterRunInputs(const Plan& plan, const std::string& config_path) {
                   KeyOfFd(plan.dataset.fd(), plan.dataset.path));
 }
 
-// Registers every file the run writes (common/file_identity.h
+// Registers every file the run writes (io/file_identity.h
 // RegisterOutput): the result (`output`, "" for stdout), --state, the
 // analyses' outputs and --lock, each checked against every input and every
 // other output before anything is written. Call after RegisterRunInputs.

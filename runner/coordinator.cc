@@ -6,7 +6,7 @@
 #include <chrono>
 #include <map>
 
-#include "common/merge_tree.h"
+#include "core/merge_tree.h"
 
 namespace mm {
 

@@ -10,8 +10,8 @@
 
 #include <vector>
 
-#include "common/merge_tree.h"
-#include "common/plan.h"
+#include "core/merge_tree.h"
+#include "engine/plan.h"
 #include "runner/launcher.h"
 #include "runner/progress.h"
 

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "common/files.h"
+#include "io/files.h"
 
 extern char** environ;
 
@@ -117,7 +117,7 @@ Result<pid_t> ProcessLauncher::Start(const WorkerTask& task, const std::string& 
   // The dataset's descriptor crosses exec as a duplicate without
   // FD_CLOEXEC, made once and kept for the launcher's life: closing a
   // descriptor of the dataset would drop this process's POSIX locks on it
-  // (common/dataset_lock.h).
+  // (io/dataset_lock.h).
   if (task.plan->dataset.fd() >= 0 && !inherited_.valid()) {
     inherited_ = FileDescriptor(::fcntl(task.plan->dataset.fd(), F_DUPFD, 3));
     if (!inherited_.valid())

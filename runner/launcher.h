@@ -21,9 +21,9 @@
 
 #include <string>
 
-#include "common/files.h"
-#include "common/status.h"
-#include "worker/worker_loop.h"
+#include "core/status.h"
+#include "engine/scan.h"
+#include "io/files.h"
 
 namespace mm {
 

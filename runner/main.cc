@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "common/fault.h"
+#include "core/fault.h"
 #include "runner/commands.h"
 #include "runner/launcher.h"
 #include "runner/recover.h"

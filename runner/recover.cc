@@ -6,10 +6,10 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "common/dataset_lock.h"
-#include "common/files.h"
-#include "common/journal.h"
-#include "common/json_util.h"
+#include "core/json_util.h"
+#include "io/dataset_lock.h"
+#include "io/files.h"
+#include "io/journal.h"
 #include "runner/commands.h"
 
 namespace mm {

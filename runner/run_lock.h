@@ -16,8 +16,8 @@
 
 #include <string>
 
-#include "common/files.h"
-#include "common/status.h"
+#include "core/status.h"
+#include "io/files.h"
 
 namespace mm {
 

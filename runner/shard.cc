@@ -10,10 +10,10 @@
 #include <map>
 #include <sstream>
 
-#include "common/checksum.h"
-#include "common/config.h"
-#include "common/file_identity.h"
-#include "common/files.h"
+#include "core/checksum.h"
+#include "engine/config.h"
+#include "io/file_identity.h"
+#include "io/files.h"
 #include "runner/commands.h"
 
 namespace mm {

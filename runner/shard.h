@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/plan.h"
+#include "engine/plan.h"
 #include "runner/coordinator.h"
 
 namespace mm {

@@ -9,9 +9,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "common/checksum.h"
-#include "common/files.h"
-#include "common/warnings.h"
+#include "core/checksum.h"
+#include "core/warnings.h"
+#include "io/files.h"
 #include "runner/commands.h"
 #include "runner/shard.h"
 
@@ -34,7 +34,7 @@ int64_t RowOfBlock(const Partition& p, int64_t b) {
   return p.rows_per_block() > 0 ? b * p.rows_per_block() : b / p.pieces_per_row();
 }
 
-// The run's own descriptor of the dataset (common/dataset.h: opened once by
+// The run's own descriptor of the dataset (source/dataset.h: opened once by
 // the plan, never closed during the run, so the checksums are of the file
 // the workers read, even if the path is renamed over meanwhile).
 Result<int> DatasetFd(const Plan& plan) {

@@ -29,7 +29,7 @@
 
 #include <string>
 
-#include "common/plan.h"
+#include "engine/plan.h"
 #include "runner/coordinator.h"
 
 namespace mm {

@@ -16,7 +16,7 @@
 #include <cstring>
 #include <string>
 
-#include "worker/worker_loop.h"
+#include "engine/scan.h"
 
 int main(int argc, char** argv) {
   std::string segment;

@@ -1,6 +1,6 @@
 """The rollback journal's format as the tests see it (docs/JOURNAL_FORMAT.md):
 CRC-32C, the count slots, record positions, and a writer of whole journals
-(for forged or planted ones). Keep in step with common/journal_format.h."""
+(for forged or planted ones). Keep in step with io/journal_format.h."""
 import os
 import struct
 

@@ -1,6 +1,6 @@
 """Worker failures, corrupted slots, shrinking files and signals, run for real.
 
-Uses the documented test hook MMRUN_TEST_FAULT (worker/worker_loop.h):
+Uses the documented test hook MMRUN_TEST_FAULT (engine/scan.h):
 kill_after_rows=N, exit_after_rows=N, corrupt_slot=1 act on a worker's first
 attempt only, so a retry must give the exact result of a clean run.
 """

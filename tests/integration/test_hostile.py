@@ -193,7 +193,7 @@ def _():
 
 
 def checksum64(data):
-    """common/checksum.cc's Checksum64, to forge a seal as an attacker could."""
+    """core/checksum.cc's Checksum64, to forge a seal as an attacker could."""
     m = (1 << 64) - 1
     n = len(data)
     h = 0x6a09e667f3bcc909 ^ n

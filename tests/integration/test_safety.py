@@ -9,7 +9,7 @@ closed stdout leave nothing behind; the temporary output of a SIGKILLed
 coordinator is removed by the next run (only its own, dead, this user's);
 integer clip and affine are exact over the whole int64 and uint64 range.
 
-Hooks (common/fault.h): pause_after_rows=N stops a worker (SIGSTOP) once
+Hooks (core/fault.h): pause_after_rows=N stops a worker (SIGSTOP) once
 after N rows of its first attempt, so the test can rename or shrink the file
 and resume it with SIGCONT; pause_after_commit=1 makes the coordinator wait
 for a signal once its writes are committed; hang_after_rows=N.

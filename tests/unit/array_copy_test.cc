@@ -1,7 +1,7 @@
 // Tests of common/array_copy: for random layouts, selections, axis maps and
 // output orders, Count and WriteRange over a random cut of the input into
 // ranges (whole rows or not) must produce exactly the brute-force output.
-#include "common/array_copy.h"
+#include "analysis/array_copy.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // Tests of common/casting: CanCast against numpy.can_cast for every pair of
 // supported dtypes (both byte orders) and each casting rule, and
 // CastElement's numpy-compatible conversions and documented choices.
-#include "common/casting.h"
+#include "core/casting.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>

@@ -1,13 +1,13 @@
 // Tests of common/config: ParseConfig accepts good configs (paths resolved
 // against the config's folder, names defaulting to the op) and rejects bad
 // ones with kConfig naming the key. The bad inputs are listed one per line.
-#include "common/config.h"
-
-#include "common/layout.h"
+#include "engine/config.h"
 
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
+
+#include "core/layout.h"
 
 namespace mm {
 namespace {
@@ -95,7 +95,8 @@ TEST_CASE("Config: rejects bad configs, naming the key", "[config]") {
 }
 
 TEST_CASE("Config: unknown keys report the key path and nothing else", "[config]") {
-  Result<Config> r = ParseConfig(J(R"({"dataset": {"path": "a", "ordre": "C"}, "analyses": [{"op": "stats"}]})"), "/x");
+  Result<Config> r = ParseConfig(
+      J(R"({"dataset": {"path": "a", "ordre": "C"}, "analyses": [{"op": "stats"}]})"), "/x");
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().message() == "unknown config key 'dataset.ordre' (did you mean 'order'?)");
 }
@@ -104,10 +105,11 @@ TEST_CASE("Config: unknown keys report the key path and nothing else", "[config]
 // integer read as int64): 18446744073709551615 becomes -1 and is taken as
 // "infer this axis". See the report: config.cc GetInt().
 TEST_CASE("Config: rejects shape entries beyond 64 bits", "[config]") {
-  for (const char* text : {
-           R"({"dataset": {"path": "a.dat", "shape": [18446744073709551615, 10]}, "analyses": [{"op": "stats"}]})",
-           R"({"dataset": {"path": "a.dat", "shape": [10, 18446744073709551614]}, "analyses": [{"op": "stats"}]})",
-       }) {
+  for (
+      const char* text : {
+          R"({"dataset": {"path": "a.dat", "shape": [18446744073709551615, 10]}, "analyses": [{"op": "stats"}]})",
+          R"({"dataset": {"path": "a.dat", "shape": [10, 18446744073709551614]}, "analyses": [{"op": "stats"}]})",
+      }) {
     Result<Config> r = ParseConfig(J(text), "/x");
     std::string parsed;
     if (r.ok() && r->dataset.shape) parsed = "parsed shape " + ShapeString(*r->dataset.shape);
@@ -117,7 +119,8 @@ TEST_CASE("Config: rejects shape entries beyond 64 bits", "[config]") {
 }
 
 TEST_CASE("Config: a minimal config takes the defaults", "[config]") {
-  Result<Config> r = ParseConfig(J(R"({"dataset": {"path": "data/a.dat"}, "analyses": [{"op": "stats"}]})"), "/data/cfg");
+  Result<Config> r = ParseConfig(
+      J(R"({"dataset": {"path": "data/a.dat"}, "analyses": [{"op": "stats"}]})"), "/data/cfg");
   REQUIRE(r.ok());
   const Config& c = *r;
   CHECK(c.dir == "/data/cfg");
@@ -179,24 +182,28 @@ TEST_CASE("Config: a full config parses every key", "[config]") {
 }
 
 TEST_CASE("Config: accepts the boundary values", "[config]") {
-  for (const char* text : {
-           R"({"dataset": {"path": "a"}, "analyses": [{"op": "stats"}], "workers": 1, "retries": 100, "timeout": 0.001})",
-           R"({"dataset": {"path": "a"}, "analyses": [{"op": "stats"}], "workers": 4096, "launch": "fork"})",
-           R"({"dataset": {"path": "a", "format": "raw", "order": "C", "mode": "w+", "offset": 0}, "analyses": [{"op": "generate"}]})",
-           R"({"dataset": {"path": "a", "format": "auto", "shape": [1]}, "analyses": [{"op": "stats"}]})",
-       }) {
+  for (
+      const char* text : {
+          R"({"dataset": {"path": "a"}, "analyses": [{"op": "stats"}], "workers": 1, "retries": 100, "timeout": 0.001})",
+          R"({"dataset": {"path": "a"}, "analyses": [{"op": "stats"}], "workers": 4096, "launch": "fork"})",
+          R"({"dataset": {"path": "a", "format": "raw", "order": "C", "mode": "w+", "offset": 0}, "analyses": [{"op": "generate"}]})",
+          R"({"dataset": {"path": "a", "format": "auto", "shape": [1]}, "analyses": [{"op": "stats"}]})",
+      }) {
     INFO(text);
     CHECK(ParseConfig(J(text), "/x").ok());
   }
 }
 
 TEST_CASE("Config: relative paths resolve against the config's folder", "[config]") {
-  Result<Config> r = ParseConfig(J(R"({"dataset": {"path": "a.dat"}, "analyses": [{"op": "stats"}], "output": "r.json"})"), "/srv/job");
+  Result<Config> r = ParseConfig(
+      J(R"({"dataset": {"path": "a.dat"}, "analyses": [{"op": "stats"}], "output": "r.json"})"),
+      "/srv/job");
   REQUIRE(r.ok());
   CHECK(r->dataset.path == "/srv/job/a.dat");
   CHECK(*r->run.output == "/srv/job/r.json");
   // Relative to "." means relative to the working directory: still absolute.
-  Result<Config> here = ParseConfig(J(R"({"dataset": {"path": "a.dat"}, "analyses": [{"op": "stats"}]})"), ".");
+  Result<Config> here =
+      ParseConfig(J(R"({"dataset": {"path": "a.dat"}, "analyses": [{"op": "stats"}]})"), ".");
   REQUIRE(here.ok());
   CHECK(here->dataset.path.front() == '/');
   CHECK(here->dataset.path.size() > std::string("/a.dat").size());
@@ -206,7 +213,8 @@ TEST_CASE("Config: relative paths resolve against the config's folder", "[config
 TEST_CASE("Config: CheckKeys names the closest known key", "[config]") {
   const Status ok = CheckKeys(J(R"({"bins": 3})"), {"bins", "range", "axis"}, "analyses[0]");
   CHECK(ok.ok());
-  const Status bad = CheckKeys(J(R"({"bins": 3, "rnage": [0, 1]})"), {"bins", "range", "axis"}, "analyses[0]");
+  const Status bad =
+      CheckKeys(J(R"({"bins": 3, "rnage": [0, 1]})"), {"bins", "range", "axis"}, "analyses[0]");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.code() == Code::kConfig);
   CHECK(bad.message() == "unknown config key 'analyses[0].rnage' (did you mean 'range'?)");

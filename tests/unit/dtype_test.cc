@@ -1,6 +1,6 @@
 // Tests of common/dtype: numpy spellings, descr, float16 conversion against
 // values numpy 1.24 produced, byte swapping.
-#include "common/dtype.h"
+#include "core/dtype.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>

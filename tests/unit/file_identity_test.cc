@@ -2,7 +2,7 @@
 // common/files: outputs are compared with inputs by device and inode (a
 // symlink, a hard link, "./name" are the same file), a device or FIFO is
 // never an output, and only a dead process's temporary output is removed.
-#include "common/file_identity.h"
+#include "io/file_identity.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "common/files.h"
+#include "io/files.h"
 
 namespace mm {
 namespace {

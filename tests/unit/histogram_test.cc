@@ -4,7 +4,7 @@
 // on and one ulp either side of every edge, where the plain
 // trunc((x - lo) * norm) is wrong. Expected values were generated with
 // numpy and are embedded as hex floats.
-#include "common/histogram.h"
+#include "analysis/histogram.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -370,9 +370,9 @@ TEST_CASE("Histogram: bin index matches numpy on and next to every edge", "[hist
     const BinFinder f(c.lo, c.hi, c.bins);
     INFO("lo " << c.lo << " hi " << c.hi << " bins " << c.bins << " x " << c.x);
     CHECK(f.Index(c.x) == c.index);
-    const int64_t naive =
-        std::min<int64_t>(static_cast<int64_t>((c.x - c.lo) * (static_cast<double>(c.bins) / (c.hi - c.lo))),
-                          c.bins - 1);
+    const int64_t naive = std::min<int64_t>(
+        static_cast<int64_t>((c.x - c.lo) * (static_cast<double>(c.bins) / (c.hi - c.lo))),
+        c.bins - 1);
     naive_wrong += naive != c.index;
   }
   // The table does exercise numpy's edge corrections.

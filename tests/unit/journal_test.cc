@@ -4,7 +4,7 @@
 // the exact bytes (newest transform first) and refuses a foreign or
 // incomplete journal, permissions, links, planted symlinks, the full-disk
 // test hook, and locks that conflict as documented. Uses real files in a temporary folder.
-#include "common/journal.h"
+#include "io/journal.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "common/dataset_lock.h"
-#include "common/journal_format.h"
+#include "io/dataset_lock.h"
+#include "io/journal_format.h"
 
 namespace mm {
 namespace {

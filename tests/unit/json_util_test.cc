@@ -1,7 +1,7 @@
 // Tests of common/json_util: non-finite floats as strings, integers beyond
 // 64 bits as decimal strings and back, the document layout (flat arrays on
 // one line), and exact round trips of doubles through dump and parse.
-#include "common/json_util.h"
+#include "core/json_util.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "common/files.h"
+#include "io/files.h"
 
 namespace mm {
 namespace {

@@ -1,7 +1,7 @@
 // Tests of common/lanes: every element of any storage range goes to the lane
 // numpy's reduction would put it in. The expected lane is computed by brute
 // force: storage index -> multi-index -> C-order index over the kept axes.
-#include "common/lanes.h"
+#include "core/lanes.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -35,14 +35,16 @@ uint64_t ExpectedOutput(const Layout& l, const std::vector<int>& reduced, uint64
   std::vector<int64_t> idx(static_cast<size_t>(nd));
   uint64_t rest = i;
   for (int s = nd; s-- > 0;) {
-    idx[static_cast<size_t>(l.storage_axis(s))] = static_cast<int64_t>(rest % static_cast<uint64_t>(sdims[static_cast<size_t>(s)]));
+    idx[static_cast<size_t>(l.storage_axis(s))] =
+        static_cast<int64_t>(rest % static_cast<uint64_t>(sdims[static_cast<size_t>(s)]));
     rest /= static_cast<uint64_t>(sdims[static_cast<size_t>(s)]);
   }
   // Multi-index -> C-order index over the kept axes in axis order.
   uint64_t out = 0;
   for (int a = 0; a < nd; ++a) {
     if (std::find(reduced.begin(), reduced.end(), a) != reduced.end()) continue;
-    out = out * static_cast<uint64_t>(l.shape[static_cast<size_t>(a)]) + static_cast<uint64_t>(idx[static_cast<size_t>(a)]);
+    out = out * static_cast<uint64_t>(l.shape[static_cast<size_t>(a)]) +
+          static_cast<uint64_t>(idx[static_cast<size_t>(a)]);
   }
   return out;
 }
@@ -61,7 +63,8 @@ std::vector<std::vector<int>> AllAxisSets(int nd) {
 
 // Checks one geometry over every range [begin, end) of the array.
 void CheckGeometry(const Layout& l, const std::vector<int>& reduced) {
-  INFO("shape " << ShapeString(l.shape) << " order " << l.order << " reduced " << AxesString(reduced));
+  INFO("shape " << ShapeString(l.shape) << " order " << l.order << " reduced "
+                << AxesString(reduced));
   const LaneGeometry geo(l, reduced);
   // kept_shape and lane count.
   std::vector<int64_t> kept;
@@ -73,7 +76,8 @@ void CheckGeometry(const Layout& l, const std::vector<int>& reduced) {
   }
   CHECK(geo.kept_shape() == kept);
   REQUIRE(geo.lanes() == lanes);
-  CHECK(geo.row_kept() == (std::find(reduced.begin(), reduced.end(), l.row_axis()) == reduced.end()));
+  CHECK(geo.row_kept() ==
+        (std::find(reduced.begin(), reduced.end(), l.row_axis()) == reduced.end()));
   // OutputIndex is a permutation of the lanes.
   std::set<uint64_t> outs;
   for (uint64_t lane = 0; lane < lanes; ++lane) {
@@ -100,8 +104,9 @@ void CheckGeometry(const Layout& l, const std::vector<int>& reduced) {
           const uint64_t i = begin + off + k;
           if (internal < range.first || internal >= range.second) {
             ++bad;
-            FAIL_CHECK("range [" << begin << ", " << end << "): lane " << internal << " outside LaneRange ["
-                                 << range.first << ", " << range.second << ")");
+            FAIL_CHECK("range [" << begin << ", " << end << "): lane " << internal
+                                 << " outside LaneRange [" << range.first << ", " << range.second
+                                 << ")");
             continue;
           }
           if (i >= n || geo.OutputIndex(internal) != expected[i]) {
@@ -119,21 +124,22 @@ void CheckGeometry(const Layout& l, const std::vector<int>& reduced) {
       }
       // ForEachTile: the same assignment, rows of a tile sharing their lanes.
       next = 0;
-      geo.ForEachTile(begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept_run) {
-        if (off != next || len == 0 || rows == 0 || begin + off + rows * len > end) ++bad;
-        for (uint64_t r = 0; r < rows; ++r) {
-          for (uint64_t k = 0; k < len; ++k) {
-            const uint64_t internal = kept_run ? lane + k : lane;
-            const uint64_t i = begin + off + r * len + k;
-            if (i >= n || geo.OutputIndex(internal) != expected[i]) {
-              ++bad;
-              FAIL_CHECK("tile in range [" << begin << ", " << end << "): element " << i << " went to output "
-                                           << geo.OutputIndex(internal));
+      geo.ForEachTile(
+          begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept_run) {
+            if (off != next || len == 0 || rows == 0 || begin + off + rows * len > end) ++bad;
+            for (uint64_t r = 0; r < rows; ++r) {
+              for (uint64_t k = 0; k < len; ++k) {
+                const uint64_t internal = kept_run ? lane + k : lane;
+                const uint64_t i = begin + off + r * len + k;
+                if (i >= n || geo.OutputIndex(internal) != expected[i]) {
+                  ++bad;
+                  FAIL_CHECK("tile in range [" << begin << ", " << end << "): element " << i
+                                               << " went to output " << geo.OutputIndex(internal));
+                }
+              }
             }
-          }
-        }
-        next = off + rows * len;
-      });
+            next = off + rows * len;
+          });
       if (next != end - begin) {
         ++bad;
         FAIL_CHECK("range [" << begin << ", " << end << "): tiles cover " << next << " elements");
@@ -168,7 +174,8 @@ TEST_CASE("Lanes: 3-d arrays, every axis set", "[lanes]") {
 
 TEST_CASE("Lanes: 4-d arrays, every axis set", "[lanes]") {
   for (char order : {'C', 'F'}) {
-    for (const auto& reduced : AllAxisSets(4)) CheckGeometry(MakeLayout({2, 3, 2, 2}, order), reduced);
+    for (const auto& reduced : AllAxisSets(4))
+      CheckGeometry(MakeLayout({2, 3, 2, 2}, order), reduced);
   }
 }
 

@@ -2,7 +2,7 @@
 // numpy's reshape does (whole rows, trailing bytes reported), rejects bad
 // shapes (kConfig) and files too small for them (kDataErr); storage order of
 // C and F layouts.
-#include "common/layout.h"
+#include "core/layout.h"
 
 #include <catch2/catch.hpp>
 #include <cstdint>

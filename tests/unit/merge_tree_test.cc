@@ -5,7 +5,7 @@
 // The partial used here records its merge expression, e.g. "((0+1)+2)", so
 // two reductions agree exactly when they merged the same leaves in the same
 // order.
-#include "common/merge_tree.h"
+#include "core/merge_tree.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -42,7 +42,8 @@ std::string Split(const std::vector<int64_t>& cuts) {
   for (size_t w = 0; w + 1 < cuts.size(); ++w) {
     TreeReducer<Expr> worker;
     for (int64_t i = cuts[w]; i < cuts[w + 1]; ++i) worker.Push(0, i, Leaf(i));
-    for (auto& node : worker.TakeNodes()) coordinator.Push(node.level, node.start, std::move(node.value));
+    for (auto& node : worker.TakeNodes())
+      coordinator.Push(node.level, node.start, std::move(node.value));
   }
   return coordinator.Finish().s;
 }
@@ -117,7 +118,8 @@ TEST_CASE("MergeTree: a reducer keeps only maximal aligned subtrees", "[merge_tr
   CHECK(wn[1].value.s == "((4+5)+(6+7))");
 }
 
-TEST_CASE("MergeTree: every split into up to 6 ranges gives the same tree (n <= 20)", "[merge_tree]") {
+TEST_CASE("MergeTree: every split into up to 6 ranges gives the same tree (n <= 20)",
+          "[merge_tree]") {
   for (int64_t n = 1; n <= 20; ++n) {
     const std::string expected = Direct(n);
     for (int k = 1; k <= 6; ++k) {
@@ -141,7 +143,8 @@ TEST_CASE("MergeTree: every split into up to 6 ranges gives the same tree (n <= 
   }
 }
 
-TEST_CASE("MergeTree: every split into up to 4 ranges gives the same tree (n <= 40)", "[merge_tree]") {
+TEST_CASE("MergeTree: every split into up to 4 ranges gives the same tree (n <= 40)",
+          "[merge_tree]") {
   for (int64_t n = 21; n <= 40; ++n) {
     const std::string expected = Direct(n);
     for (int k = 1; k <= 4; ++k) {
@@ -155,7 +158,8 @@ TEST_CASE("MergeTree: every split into up to 4 ranges gives the same tree (n <= 
   }
 }
 
-TEST_CASE("MergeTree: random splits into 5 and 6 ranges give the same tree (n <= 40)", "[merge_tree]") {
+TEST_CASE("MergeTree: random splits into 5 and 6 ranges give the same tree (n <= 40)",
+          "[merge_tree]") {
   std::mt19937_64 rng(12345);
   for (int64_t n = 21; n <= 40; ++n) {
     const std::string expected = Direct(n);
@@ -190,7 +194,8 @@ TEST_CASE("MergeTree: a split of a split gives the same tree", "[merge_tree]") {
       for (size_t w = 0; w + 1 < cuts.size(); ++w) {
         TreeReducer<Expr> worker;
         for (int64_t i = cuts[w]; i < cuts[w + 1]; ++i) worker.Push(0, i, Leaf(i));
-        for (auto& node : worker.TakeNodes()) shard.Push(node.level, node.start, std::move(node.value));
+        for (auto& node : worker.TakeNodes())
+          shard.Push(node.level, node.start, std::move(node.value));
       }
       for (auto& node : shard.TakeNodes()) top.Push(node.level, node.start, std::move(node.value));
     }

@@ -1,6 +1,6 @@
 // Tests of common/npy: parsing good and malformed headers, reading them from
 // files, and writing headers byte for byte as numpy 1.24's numpy.save does.
-#include "common/npy.h"
+#include "core/npy.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // Tests of common/partition: blocks cover the array without gaps whatever the
 // row size, and worker row ranges cover every row exactly once, aligned to
 // the indivisible units (blocks of whole rows, or whole rows cut in pieces).
-#include "common/partition.h"
+#include "source/partition.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -58,7 +58,9 @@ std::vector<int64_t> UnitBoundaries(const Partition& p, const Layout& l) {
 void CheckRowsOf(const Partition& p, const Layout& l) {
   const std::vector<int64_t> bounds = UnitBoundaries(p, l);
   REQUIRE(static_cast<int64_t>(bounds.size()) == p.units() + 1);
-  auto is_boundary = [&](int64_t row) { return std::find(bounds.begin(), bounds.end(), row) != bounds.end(); };
+  auto is_boundary = [&](int64_t row) {
+    return std::find(bounds.begin(), bounds.end(), row) != bounds.end();
+  };
   for (int n = 1; n <= 9; ++n) {
     int64_t next = 0;
     int nonempty = 0;
@@ -138,13 +140,13 @@ TEST_CASE("Partition: blocks depend only on the layout", "[partition]") {
 }
 
 TEST_CASE("Partition: small rows, many rows per block", "[partition]") {
-  CheckAll(MakeLayout("f8", {100, 3}), 96);    // 4 rows per block, exact
-  CheckAll(MakeLayout("f8", {101, 3}), 96);    // partial last block
-  CheckAll(MakeLayout("u1", {37}), 8);         // 1-d, 1-byte rows
-  CheckAll(MakeLayout("i2", {5, 4, 3}), 100);  // 24-byte rows, 4 per block
+  CheckAll(MakeLayout("f8", {100, 3}), 96);      // 4 rows per block, exact
+  CheckAll(MakeLayout("f8", {101, 3}), 96);      // partial last block
+  CheckAll(MakeLayout("u1", {37}), 8);           // 1-d, 1-byte rows
+  CheckAll(MakeLayout("i2", {5, 4, 3}), 100);    // 24-byte rows, 4 per block
   CheckAll(MakeLayout("f4", {3, 50}, 'F'), 64);  // F: 50 rows of 3 elements
-  CheckAll(MakeLayout("f4", {2, 2}), 4096);    // everything in one block
-  CheckAll(MakeLayout("f8", {1}), 8);          // one row, one block
+  CheckAll(MakeLayout("f4", {2, 2}), 4096);      // everything in one block
+  CheckAll(MakeLayout("f8", {1}), 8);            // one row, one block
 }
 
 TEST_CASE("Partition: rows of exactly one block", "[partition]") {
@@ -185,7 +187,8 @@ TEST_CASE("Partition: rows larger than a block are cut in pieces", "[partition]"
 }
 
 TEST_CASE("Partition: many shapes and block sizes", "[partition]") {
-  const std::vector<std::vector<int64_t>> shapes = {{1}, {2}, {17}, {3, 5}, {5, 3}, {8, 8}, {2, 3, 4}, {7, 1, 3}};
+  const std::vector<std::vector<int64_t>> shapes = {{1},    {2},    {17},      {3, 5},
+                                                    {5, 3}, {8, 8}, {2, 3, 4}, {7, 1, 3}};
   for (const auto& shape : shapes) {
     for (char order : {'C', 'F'}) {
       for (const char* dt : {"u1", "i2", "f4", "f8"}) {
@@ -284,8 +287,8 @@ TEST_CASE("Partition: the split of an arbitrary row range covers it", "[partitio
           covered += r.second - r.first;
         }
         if (!contiguous || covered != hi - lo)
-          bad.push_back("[" + std::to_string(lo) + ", " + std::to_string(hi) + ") over " + std::to_string(n) +
-                        " workers:" + split);
+          bad.push_back("[" + std::to_string(lo) + ", " + std::to_string(hi) + ") over " +
+                        std::to_string(n) + " workers:" + split);
       }
     }
   }
@@ -299,7 +302,7 @@ TEST_CASE("Partition: the split of an arbitrary row range covers it", "[partitio
 // default kBlockBytes (a multiple of every itemsize).
 TEST_CASE("Partition: pieces of a row are never empty", "[partition]") {
   const Layout l = MakeLayout("f8", {2, 5});  // 40-byte rows
-  const Partition p(l, 12);                  // 4 pieces of ceil(5/4) = 2 elements
+  const Partition p(l, 12);                   // 4 pieces of ceil(5/4) = 2 elements
   for (int64_t b = 0; b < p.blocks(); ++b) {
     INFO("block " << b << " [" << p.block_begin(b) << ", " << p.block_end(b) << ")");
     CHECK(p.block_begin(b) < p.block_end(b));

@@ -3,7 +3,7 @@
 // For x_i = 3.7 * sqrt(i + 0.5), i < n, the value computed from
 // QuantileRanksFor + QuantileLerp must equal numpy.quantile(x, q, method)
 // bit for bit (numpy 1.24 generated the table; hex floats).
-#include "common/quantiles.h"
+#include "analysis/quantiles.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -399,7 +399,8 @@ TEST_CASE("Quantiles: every method matches numpy.quantile bit for bit", "[quanti
     INFO(QuantileMethodNames()[static_cast<size_t>(c.method)] << " n " << c.n << " q " << c.q);
     REQUIRE(r.lo >= 0);
     REQUIRE(r.hi < c.n);
-    const double v = r.interpolate ? QuantileLerp(x[static_cast<size_t>(r.lo)], x[static_cast<size_t>(r.hi)], r.gamma)
+    const double v = r.interpolate ? QuantileLerp(x[static_cast<size_t>(r.lo)],
+                                                  x[static_cast<size_t>(r.hi)], r.gamma)
                                    : x[static_cast<size_t>(r.lo)];
     CHECK(v == c.value);
   }
@@ -417,8 +418,8 @@ TEST_CASE("Quantiles: lerp is numpy's two-sided formula", "[quantiles]") {
   CHECK(QuantileLerp(1.0, 3.0, 0.25) == 1.5);
   CHECK(QuantileLerp(1.0, 3.0, 0.75) == 3.0 - 2.0 * 0.25);
   // Equal infinite ends give NaN, as in numpy (inf - inf).
-  CHECK(std::isnan(QuantileLerp(std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity(),
-                                0.3)));
+  CHECK(std::isnan(QuantileLerp(std::numeric_limits<double>::infinity(),
+                                std::numeric_limits<double>::infinity(), 0.3)));
   // Exact at t = 1 whatever the rounding of b - a.
   CHECK(QuantileLerp(0.1, 0.7, 1.0) == 0.7);
 }
@@ -426,9 +427,22 @@ TEST_CASE("Quantiles: lerp is numpy's two-sided formula", "[quantiles]") {
 TEST_CASE("Quantiles: the key preserves order and round-trips", "[quantiles]") {
   const double inf = std::numeric_limits<double>::infinity();
   const double den = std::numeric_limits<double>::denorm_min();
-  std::vector<double> xs = {-inf, -std::numeric_limits<double>::max(), -1e300, -2.0, -1.0, -1e-300, -den,
-                            0.0,  den,  1e-300, 1.0, std::nextafter(1.0, 2.0), 2.0, 1e300,
-                            std::numeric_limits<double>::max(), inf};
+  std::vector<double> xs = {-inf,
+                            -std::numeric_limits<double>::max(),
+                            -1e300,
+                            -2.0,
+                            -1.0,
+                            -1e-300,
+                            -den,
+                            0.0,
+                            den,
+                            1e-300,
+                            1.0,
+                            std::nextafter(1.0, 2.0),
+                            2.0,
+                            1e300,
+                            std::numeric_limits<double>::max(),
+                            inf};
   std::mt19937_64 gen(42);
   std::normal_distribution<double> normal(0.0, 1e3);
   for (int i = 0; i < 2000; ++i) xs.push_back(normal(gen));

@@ -2,7 +2,7 @@
 // and the reader refuses anything it cannot trust: a flipped payload byte, a
 // slot written by another launch, an uncommitted slot, a file that is not a
 // segment. Uses real POSIX shared memory in /dev/shm.
-#include "common/segment.h"
+#include "io/segment.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -1,7 +1,7 @@
 // Tests of common/select_parser: good selections with the per-axis result
 // numpy gives (start, step, count or a dropped axis), and bad ones with the
 // fragment their error must contain, one case per line.
-#include "common/select_parser.h"
+#include "core/select_parser.h"
 
 #include <catch2/catch.hpp>
 #include <string>

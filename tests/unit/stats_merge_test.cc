@@ -2,8 +2,6 @@
 // accumulator. Merging the accumulators of two halves must give the
 // accumulator of the whole: counts, NaN counts, integer sums and extrema
 // exactly, mean and M2 to rounding.
-#include "common/stats.h"
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -11,6 +9,8 @@
 #include <limits>
 #include <random>
 #include <vector>
+
+#include "analysis/stats.h"
 
 namespace mm {
 namespace {
@@ -132,7 +132,8 @@ TEST_CASE("Stats: merging many pieces gives the whole", "[stats]") {
     for (int i = 0; i < 7; ++i) cuts.push_back(cut(rng));
     std::sort(cuts.begin(), cuts.end());
     LaneStats acc;
-    for (size_t i = 0; i + 1 < cuts.size(); ++i) MergeLane(&acc, FloatLane(xs, cuts[i], cuts[i + 1]), false);
+    for (size_t i = 0; i + 1 < cuts.size(); ++i)
+      MergeLane(&acc, FloatLane(xs, cuts[i], cuts[i + 1]), false);
     CheckFloatEqual(acc, whole, false);
   }
 }
@@ -212,7 +213,8 @@ TEST_CASE("Stats: merging two halves gives the whole (integers)", "[stats]") {
 
 TEST_CASE("Stats: integer sums and extrema beyond 64 bits stay exact", "[stats]") {
   // Values at the int64 limits: the sum of the whole does not fit 64 bits.
-  const int64_t kMax = std::numeric_limits<int64_t>::max(), kMin = std::numeric_limits<int64_t>::min();
+  const int64_t kMax = std::numeric_limits<int64_t>::max(),
+                kMin = std::numeric_limits<int64_t>::min();
   std::vector<int64_t> xs;
   for (int i = 0; i < 40; ++i) xs.push_back(kMax - i);
   xs.push_back(kMin);

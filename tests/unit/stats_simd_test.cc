@@ -1,17 +1,17 @@
 // The stats kernels: the vector copies agree bit for bit with the scalar
 // templates and with each other (AVX2 and baseline), and the one-read
 // pieces of SweepBlock stay accurate on data built to hurt a shifted sum.
-#include <catch2/catch.hpp>
+#include "analysis/stats_simd.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
-#include "common/stats_kernel.h"
-#include "common/stats_simd.h"
+#include "analysis/stats_kernel.h"
 
 namespace mm {
 namespace {
@@ -26,7 +26,8 @@ bool SameBits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 // Normal values around `offset`; every `nan_every`-th value NaN (0: none),
 // plus an infinity or two when asked.
 template <class T>
-std::vector<T> Data(size_t n, uint32_t seed, double offset, int nan_every, bool infinities = false) {
+std::vector<T> Data(size_t n, uint32_t seed, double offset, int nan_every,
+                    bool infinities = false) {
   std::mt19937 g(seed);
   std::normal_distribution<double> d(offset, 1.0);
   std::vector<T> v(n);
@@ -51,8 +52,8 @@ void CheckGlobalKernels(const simd::KernelTable& k, bool f32) {
     for (int nan_every : {0, 3, 97}) {
       for (bool inf : {false, true}) {
         INFO("n " << n << " nan_every " << nan_every << " inf " << inf);
-        const std::vector<T> v = Data<T>(n, static_cast<uint32_t>(n * 31 + static_cast<size_t>(nan_every)), 5.0,
-                                         nan_every, inf);
+        const std::vector<T> v = Data<T>(
+            n, static_cast<uint32_t>(n * 31 + static_cast<size_t>(nan_every)), 5.0, nan_every, inf);
         const char* p = reinterpret_cast<const char*>(v.data());
         const auto want = stats_kernel::ReduceRun<Traits, false>(p, n);
         const simd::RunSums got = f32 ? k.reduce_f32(p, n) : k.reduce_f64(p, n);
@@ -65,9 +66,13 @@ void CheckGlobalKernels(const simd::KernelTable& k, bool f32) {
         const double mean = 4.75;
         const double dev_want = stats_kernel::DeviationRun<Traits, false>(p, n, mean);
         const bool has_nan = want.nan > 0;
-        CHECK(SameBits(f32 ? k.deviation_f32(p, n, mean, has_nan) : k.deviation_f64(p, n, mean, has_nan), dev_want));
-        if (!has_nan) CHECK(SameBits(f32 ? k.deviation_f32(p, n, mean, true) : k.deviation_f64(p, n, mean, true),
-                                     dev_want));
+        CHECK(SameBits(
+            f32 ? k.deviation_f32(p, n, mean, has_nan) : k.deviation_f64(p, n, mean, has_nan),
+            dev_want));
+        if (!has_nan)
+          CHECK(
+              SameBits(f32 ? k.deviation_f32(p, n, mean, true) : k.deviation_f64(p, n, mean, true),
+                       dev_want));
       }
     }
   }
@@ -88,7 +93,8 @@ TEST_CASE("the AVX2 and baseline kernels give the same bits", "[stats_simd]") {
   for (uint64_t len : {1, 3, 8, 10, 12, 33, 200}) {
     for (uint64_t rows : {1, 5, 64, 301}) {
       INFO("len " << len << " rows " << rows);
-      const std::vector<float> v = Data<float>(len * rows, static_cast<uint32_t>(len + rows), -2.0, 13);
+      const std::vector<float> v =
+          Data<float>(len * rows, static_cast<uint32_t>(len + rows), -2.0, 13);
       const char* p = reinterpret_cast<const char*>(v.data());
       std::vector<double> shift(len);
       for (uint64_t i = 0; i < len; ++i) shift[i] = -2.0 + 0.01 * static_cast<double>(i);
@@ -97,14 +103,16 @@ TEST_CASE("the AVX2 and baseline kernels give the same bits", "[stats_simd]") {
         std::vector<int64_t> cnt, nan;
         explicit Cols(uint64_t n) : sum(n), mn(n, kInf), mx(n, -kInf), t(n), q(n), cnt(n), nan(n) {}
       } ca(len), cb(len), fa(len), fb(len);
-      a.tile_f32(p, rows, len, ca.sum.data(), ca.cnt.data(), ca.nan.data(), ca.mn.data(), ca.mx.data());
-      b.tile_f32(p, rows, len, cb.sum.data(), cb.cnt.data(), cb.nan.data(), cb.mn.data(), cb.mx.data());
+      a.tile_f32(p, rows, len, ca.sum.data(), ca.cnt.data(), ca.nan.data(), ca.mn.data(),
+                 ca.mx.data());
+      b.tile_f32(p, rows, len, cb.sum.data(), cb.cnt.data(), cb.nan.data(), cb.mn.data(),
+                 cb.mx.data());
       a.tile_dev_f32(p, rows, len, shift.data(), ca.q.data(), true);
       b.tile_dev_f32(p, rows, len, shift.data(), cb.q.data(), true);
-      a.fused_tile_f32(p, rows, len, shift.data(), fa.sum.data(), fa.cnt.data(), fa.nan.data(), fa.mn.data(),
-                       fa.mx.data(), fa.t.data(), fa.q.data());
-      b.fused_tile_f32(p, rows, len, shift.data(), fb.sum.data(), fb.cnt.data(), fb.nan.data(), fb.mn.data(),
-                       fb.mx.data(), fb.t.data(), fb.q.data());
+      a.fused_tile_f32(p, rows, len, shift.data(), fa.sum.data(), fa.cnt.data(), fa.nan.data(),
+                       fa.mn.data(), fa.mx.data(), fa.t.data(), fa.q.data());
+      b.fused_tile_f32(p, rows, len, shift.data(), fb.sum.data(), fb.cnt.data(), fb.nan.data(),
+                       fb.mn.data(), fb.mx.data(), fb.t.data(), fb.q.data());
       for (uint64_t i = 0; i < len; ++i) {
         CHECK(SameBits(ca.sum[i], cb.sum[i]));
         CHECK(SameBits(ca.q[i], cb.q[i]));
@@ -118,7 +126,8 @@ TEST_CASE("the AVX2 and baseline kernels give the same bits", "[stats_simd]") {
         CHECK(SameBits(fa.q[i], ca.q[i]));
         CHECK(fa.cnt[i] == ca.cnt[i]);
       }
-      const simd::FusedSums ga = a.fused_f32(p, len * rows, 0.5), gb = b.fused_f32(p, len * rows, 0.5);
+      const simd::FusedSums ga = a.fused_f32(p, len * rows, 0.5),
+                            gb = b.fused_f32(p, len * rows, 0.5);
       CHECK(ga.n == gb.n);
       CHECK(SameBits(ga.sum, gb.sum));
       CHECK(SameBits(ga.q, gb.q));
@@ -168,8 +177,9 @@ void CheckAgainstReference(const std::vector<float>& v, int64_t cols, const char
   stats_kernel::SweepBlockOf(l.dtype, geo, reinterpret_cast<const char*>(v.data()), 0,
                              static_cast<uint64_t>(rows * cols), 0, &lanes);
   for (size_t c = 0; c < lanes.size(); ++c) {
-    const Ref ref = cols == 1 ? Reference(v, 0, 1, static_cast<size_t>(rows)) : Reference(v, c, static_cast<size_t>(cols),
-                                                                          static_cast<size_t>(rows));
+    const Ref ref = cols == 1
+                        ? Reference(v, 0, 1, static_cast<size_t>(rows))
+                        : Reference(v, c, static_cast<size_t>(cols), static_cast<size_t>(rows));
     INFO("lane " << c);
     REQUIRE(lanes[c].n == ref.n);
     const double m2 = static_cast<double>(ref.m2), mean = static_cast<double>(ref.mean);
@@ -192,7 +202,8 @@ TEST_CASE("one-read pieces of a block stay accurate on hostile data", "[stats_si
     CheckAgainstReference(Data<float>(n, 1, 1e6, 0), cols, "offset 1e6");
     // Steps of 1e5 at every piece: the running mean lags behind the piece.
     std::vector<float> steps = Data<float>(n, 2, 0.0, 0);
-    for (size_t i = 0; i < n; ++i) steps[i] += static_cast<float>(1e5 * static_cast<double>(i / 8192));
+    for (size_t i = 0; i < n; ++i)
+      steps[i] += static_cast<float>(1e5 * static_cast<double>(i / 8192));
     CheckAgainstReference(steps, cols, "steps");
     // One huge outlier in the first piece drags the running mean.
     std::vector<float> outlier = Data<float>(n, 3, 10.0, 0);
@@ -213,7 +224,8 @@ TEST_CASE("one-read pieces of a block stay accurate on hostile data", "[stats_si
   const Layout l = FloatLayout({static_cast<int64_t>(n)});
   const LaneGeometry geo(l, {0});
   std::vector<LaneStats> lanes(1);
-  stats_kernel::SweepBlockOf(l.dtype, geo, reinterpret_cast<const char*>(flat.data()), 0, n, 0, &lanes);
+  stats_kernel::SweepBlockOf(l.dtype, geo, reinterpret_cast<const char*>(flat.data()), 0, n, 0,
+                             &lanes);
   CHECK(lanes[0].m2 == 0.0);
   CHECK(lanes[0].mean == 3.25);
 }

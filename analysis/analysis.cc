@@ -1,0 +1,90 @@
+#include "analysis/analysis.h"
+
+#include <algorithm>
+
+#include "analysis/convert.h"
+#include "analysis/cov.h"
+#include "analysis/generate.h"
+#include "analysis/histogram.h"
+#include "analysis/quantiles.h"
+#include "analysis/slice.h"
+#include "analysis/stats.h"
+#include "analysis/transform.h"
+#include "core/strings.h"
+#include "io/files.h"
+
+namespace mm {
+
+namespace {
+
+using Factory = Result<std::unique_ptr<Analysis>> (*)(const AnalysisSpec&, const Dataset&);
+
+struct Registration {
+  const char* op;
+  Factory make;
+};
+
+// The registry: one line per analysis.
+const Registration kRegistry[] = {
+    {"stats", &MakeStats},         {"generate", &MakeGenerate},   {"cov", &MakeCov},
+    {"slice", &MakeSlice},         {"convert", &MakeConvert},     {"histogram", &MakeHistogram},
+    {"quantiles", &MakeQuantiles}, {"transform", &MakeTransform},
+};
+
+}  // namespace
+
+Status ParamError(const AnalysisSpec& spec, const std::string& key, const std::string& why) {
+  return Error(Code::kConfig, "config key 'analyses[" + std::to_string(spec.index) + "]." + key +
+                                  "' (" + spec.name + "): " + why);
+}
+
+Result<std::string> ParseOutputPrefix(const AnalysisSpec& spec) {
+  if (!spec.params.contains("output")) return std::string();
+  const Json& o = spec.params["output"];
+  if (!o.is_string() || o.get<std::string>().empty())
+    return ParamError(spec, "output", "must be a path prefix");
+  return ResolvePath(spec.dir, o.get<std::string>());
+}
+
+Result<std::vector<int>> ParseAxes(const AnalysisSpec& spec, const Json& axis, int ndim) {
+  std::vector<int> axes;
+  if (axis.is_null()) {
+    for (int a = 0; a < ndim; ++a) axes.push_back(a);
+    return axes;
+  }
+  std::vector<Json> items;
+  if (axis.is_array()) {
+    items.assign(axis.begin(), axis.end());
+  } else {
+    items.push_back(axis);
+  }
+  for (const Json& item : items) {
+    if (!item.is_number_integer())
+      return ParamError(spec, "axis",
+                        "must be null, an integer or a list of integers, got " + axis.dump());
+    int64_t a = item.get<int64_t>();
+    if (a < -ndim || a >= ndim)
+      return ParamError(spec, "axis",
+                        "axis " + std::to_string(a) + " is out of range for a " +
+                            std::to_string(ndim) + "-d array");
+    if (a < 0) a += ndim;
+    if (std::find(axes.begin(), axes.end(), static_cast<int>(a)) != axes.end())
+      return ParamError(spec, "axis", "axis " + std::to_string(a) + " is repeated");
+    axes.push_back(static_cast<int>(a));
+  }
+  std::sort(axes.begin(), axes.end());
+  return axes;
+}
+
+Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec& spec, const Dataset& dataset) {
+  std::vector<std::string> ops;
+  for (const Registration& r : kRegistry) {
+    if (spec.op == r.op) return r.make(spec, dataset);
+    ops.push_back(r.op);
+  }
+  return Error(Code::kConfig, "config key 'analyses[" + std::to_string(spec.index) +
+                                  "].op': unknown op '" + spec.op + "'" + DidYouMean(spec.op, ops) +
+                                  "; known: " + Join(ops, ", "));
+}
+
+}  // namespace mm

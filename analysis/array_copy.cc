@@ -1,0 +1,451 @@
+#include "analysis/array_copy.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/casting.h"
+
+namespace mm {
+
+// ---------------------------------------------------------------- OutputFile
+
+OutputFile::~OutputFile() { Release(); }
+
+Status OutputFile::Open(const std::string& path, const std::string& target) {
+  Release();
+  MM_ASSIGN_OR_RETURN(fd_, FileDescriptor::Open(path, O_RDWR, 0, Code::kCantCreate));
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) return FromErrno(errno, target, Code::kIoErr);
+  size_ = static_cast<uint64_t>(st.st_size);
+  target_ = target;
+  return Status::OK();
+}
+
+void OutputFile::Release() {
+  if (map_ != nullptr) ::munmap(map_, map_hi_ - map_lo_);
+  map_ = nullptr;
+  map_lo_ = map_hi_ = 0;
+}
+
+Result<char*> OutputFile::Span(uint64_t lo, uint64_t hi) {
+  if (map_ != nullptr && lo >= map_lo_ && hi <= map_hi_) return map_ + (lo - map_lo_);
+  Release();
+  if (hi > size_ || lo >= hi)
+    return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(lo) + ", " +
+                                   std::to_string(hi) + ") outside the output (" +
+                                   std::to_string(size_) + " bytes)");
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t a = lo / page * page;
+  const uint64_t b = std::min(size_, std::max(hi, a + kSpanBytes));
+  void* p =
+      ::mmap(nullptr, b - a, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), static_cast<off_t>(a));
+  if (p == MAP_FAILED) return FromErrno(errno, target_ + ": cannot map the output", Code::kIoErr);
+  map_ = static_cast<char*>(p);
+  map_lo_ = a;
+  map_hi_ = b;
+  return map_ + (lo - a);
+}
+
+Status OutputFile::WriteAt(uint64_t off, const char* p, uint64_t n) {
+  if (off + n > size_)
+    return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(off) + ", " +
+                                   std::to_string(off + n) + ") outside the output (" +
+                                   std::to_string(size_) + " bytes)");
+  uint64_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::pwrite(fd_.get(), p + done, n - done, static_cast<off_t>(off + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return FromErrno(errno, target_ + ": write", Code::kIoErr);
+    done += static_cast<uint64_t>(w);
+  }
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------- line copies
+
+namespace {
+
+// Copies n elements from src (stride in bytes, may be negative) to the
+// contiguous dst, casting In to Out.
+using LineFn = void (*)(const char* src, int64_t stride, char* dst, uint64_t n);
+
+template <class In, bool kInSwap, class Out, bool kOutSwap>
+void CastLine(const char* src, int64_t stride, char* dst, uint64_t n) {
+  using S = typename Out::Storage;
+  for (uint64_t i = 0; i < n; ++i) {
+    S v = CastElement<Out>(LoadElement<In, kInSwap>(src + static_cast<int64_t>(i) * stride));
+    if constexpr (kOutSwap) v = ByteSwap(v);
+    std::memcpy(dst + i * sizeof(S), &v, sizeof(S));
+  }
+}
+
+template <size_t N>
+void SameLine(const char* src, int64_t stride, char* dst, uint64_t n) {
+  if (stride == static_cast<int64_t>(N)) {
+    std::memcpy(dst, src, n * N);
+    return;
+  }
+  for (uint64_t i = 0; i < n; ++i)
+    std::memcpy(dst + i * N, src + static_cast<int64_t>(i) * stride, N);
+}
+
+LineFn SelectLine(DType in, DType out) {
+  if (in == out) {
+    switch (in.itemsize()) {
+      case 1:
+        return &SameLine<1>;
+      case 2:
+        return &SameLine<2>;
+      case 4:
+        return &SameLine<4>;
+      default:
+        return &SameLine<8>;
+    }
+  }
+  const bool in_swap = in.needs_swap(), out_swap = out.needs_swap();
+  return VisitKind(in.kind, [&](auto in_t) -> LineFn {
+    using I = decltype(in_t);
+    return VisitKind(out.kind, [&](auto out_t) -> LineFn {
+      using O = decltype(out_t);
+      if (in_swap) return out_swap ? &CastLine<I, true, O, true> : &CastLine<I, true, O, false>;
+      return out_swap ? &CastLine<I, false, O, true> : &CastLine<I, false, O, false>;
+    });
+  });
+}
+
+// Contiguous output runs at least this long are staged and pwritten; a
+// stage holds at most kStageBytes.
+constexpr uint64_t kStagedRunBytes = 64 << 10;
+constexpr uint64_t kStageBytes = 4 << 20;
+
+int64_t FloorDiv(__int128 a, __int128 b) {  // b > 0
+  __int128 q = a / b;
+  if ((a % b != 0) && (a < 0)) --q;
+  return static_cast<int64_t>(q);
+}
+
+int64_t CeilDiv(__int128 a, __int128 b) {  // b > 0
+  __int128 q = a / b;
+  if ((a % b != 0) && (a > 0)) ++q;
+  return static_cast<int64_t>(q);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- ArrayCopy
+
+ArrayCopy::ArrayCopy(const Layout& in, std::vector<AxisSelect> sel, std::vector<int> out_axis_of,
+                     char out_order, DType out_dtype, uint64_t out_offset)
+    : in_(in),
+      sel_(std::move(sel)),
+      out_axis_of_(std::move(out_axis_of)),
+      out_order_(out_order),
+      out_dtype_(out_dtype),
+      out_offset_(out_offset) {
+  const int nd = in_.ndim();
+  int out_nd = 0;
+  for (int a = 0; a < nd; ++a) out_nd = std::max(out_nd, out_axis_of_[static_cast<size_t>(a)] + 1);
+  out_shape_.assign(static_cast<size_t>(out_nd), 0);
+  for (int a = 0; a < nd; ++a)
+    if (out_axis_of_[static_cast<size_t>(a)] >= 0)
+      out_shape_[static_cast<size_t>(out_axis_of_[static_cast<size_t>(a)])] =
+          sel_[static_cast<size_t>(a)].count;
+  out_elements_ = 1;
+  for (int64_t d : out_shape_) out_elements_ *= static_cast<uint64_t>(d);
+  out_strides_.assign(static_cast<size_t>(out_nd), 1);
+  int64_t acc = 1;
+  if (out_order_ == 'C') {
+    for (int j = out_nd - 1; j >= 0; --j) {
+      out_strides_[static_cast<size_t>(j)] = acc;
+      acc *= std::max<int64_t>(1, out_shape_[static_cast<size_t>(j)]);
+    }
+  } else {
+    for (int j = 0; j < out_nd; ++j) {
+      out_strides_[static_cast<size_t>(j)] = acc;
+      acc *= std::max<int64_t>(1, out_shape_[static_cast<size_t>(j)]);
+    }
+  }
+  in_dims_ = in_.storage_dims();
+  in_strides_.assign(in_dims_.size(), 1);
+  acc = 1;
+  for (size_t s = in_dims_.size(); s-- > 0;) {
+    in_strides_[s] = acc;
+    acc *= in_dims_[s];
+  }
+}
+
+uint64_t ArrayCopy::out_file_bytes() const {
+  return out_offset_ + out_elements_ * static_cast<uint64_t>(out_dtype_.itemsize());
+}
+
+std::vector<ArrayCopy::Box> ArrayCopy::Boxes(uint64_t begin, uint64_t end) const {
+  std::vector<Box> boxes;
+  const size_t nd = in_dims_.size();
+  uint64_t pos = begin;
+  while (pos < end) {
+    size_t d = 0;
+    while (d + 1 < nd && !(pos % static_cast<uint64_t>(in_strides_[d]) == 0 &&
+                           pos + static_cast<uint64_t>(in_strides_[d]) <= end))
+      ++d;
+    Box box;
+    box.lo.resize(nd);
+    box.hi.resize(nd);
+    uint64_t rest = pos;
+    for (size_t s = 0; s < nd; ++s) {
+      const int64_t idx = static_cast<int64_t>(rest / static_cast<uint64_t>(in_strides_[s]));
+      rest %= static_cast<uint64_t>(in_strides_[s]);
+      if (s < d) {
+        box.lo[s] = idx;
+        box.hi[s] = idx + 1;
+      } else if (s == d) {
+        const uint64_t k = std::min<uint64_t>((end - pos) / static_cast<uint64_t>(in_strides_[s]),
+                                              static_cast<uint64_t>(in_dims_[s] - idx));
+        box.lo[s] = idx;
+        box.hi[s] = idx + static_cast<int64_t>(k);
+        pos += k * static_cast<uint64_t>(in_strides_[s]);
+      } else {
+        box.lo[s] = 0;
+        box.hi[s] = in_dims_[s];
+      }
+    }
+    boxes.push_back(std::move(box));
+  }
+  return boxes;
+}
+
+std::pair<int64_t, int64_t> ArrayCopy::TRange(int axis, int64_t lo, int64_t hi) const {
+  const AxisSelect& s = sel_[static_cast<size_t>(axis)];
+  if (s.count == 0 || lo >= hi) return {0, 0};
+  if (s.dropped)
+    return (s.start >= lo && s.start < hi) ? std::make_pair<int64_t, int64_t>(0, 1)
+                                           : std::make_pair<int64_t, int64_t>(0, 0);
+  int64_t t0, t1;  // [t0, t1]
+  if (s.step > 0) {
+    t0 = CeilDiv(static_cast<__int128>(lo) - s.start, s.step);
+    t1 = FloorDiv(static_cast<__int128>(hi) - 1 - s.start, s.step);
+  } else {
+    t0 = CeilDiv(static_cast<__int128>(s.start) - (hi - 1), -static_cast<__int128>(s.step));
+    t1 = FloorDiv(static_cast<__int128>(s.start) - lo, -static_cast<__int128>(s.step));
+  }
+  t0 = std::max<int64_t>(t0, 0);
+  t1 = std::min<int64_t>(t1, s.count - 1);
+  if (t1 < t0) return {0, 0};
+  return {t0, t1 + 1};
+}
+
+uint64_t ArrayCopy::Count(uint64_t begin, uint64_t end) const {
+  uint64_t total = 0;
+  for (const Box& box : Boxes(begin, end)) {
+    uint64_t n = 1;
+    for (size_t s = 0; s < in_dims_.size() && n > 0; ++s) {
+      const auto t = TRange(in_.storage_axis(static_cast<int>(s)), box.lo[s], box.hi[s]);
+      n *= static_cast<uint64_t>(t.second - t.first);
+    }
+    total += n;
+  }
+  return total;
+}
+
+Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end,
+                             OutputFile* out) const {
+  struct Loop {
+    int64_t count, in_stride, out_stride;  // elements
+  };
+  const LineFn line = SelectLine(in_.dtype, out_dtype_);
+  const int64_t in_item = in_.dtype.itemsize();
+  const uint64_t out_item = static_cast<uint64_t>(out_dtype_.itemsize());
+  for (const Box& box : Boxes(begin, end)) {
+    std::vector<Loop> loops;
+    __int128 in_base = -static_cast<__int128>(begin);
+    int64_t out_base = 0;
+    bool empty = false;
+    for (size_t s = 0; s < in_dims_.size(); ++s) {
+      const int axis = in_.storage_axis(static_cast<int>(s));
+      const AxisSelect& sel = sel_[static_cast<size_t>(axis)];
+      const auto t = TRange(axis, box.lo[s], box.hi[s]);
+      if (t.first >= t.second) {
+        empty = true;
+        break;
+      }
+      in_base += (static_cast<__int128>(sel.start) + static_cast<__int128>(sel.step) * t.first) *
+                 in_strides_[s];
+      const int j = out_axis_of_[static_cast<size_t>(axis)];
+      if (j < 0) continue;
+      const int64_t os = out_strides_[static_cast<size_t>(j)];
+      out_base += t.first * os;
+      if (t.second - t.first > 1)
+        loops.push_back(Loop{t.second - t.first, sel.step * in_strides_[s], os});
+    }
+    if (empty) continue;
+    // Output storage order: the largest output stride outermost.
+    std::sort(loops.begin(), loops.end(),
+              [](const Loop& a, const Loop& b) { return a.out_stride > b.out_stride; });
+    // Merge a loop into the one inside it when both sides stay contiguous.
+    for (size_t k = loops.size(); k-- > 1;) {
+      Loop& outer = loops[k - 1];
+      const Loop& inner = loops[k];
+      if (outer.out_stride == inner.out_stride * inner.count &&
+          outer.in_stride == inner.in_stride * inner.count) {
+        outer.count *= inner.count;
+        outer.out_stride = inner.out_stride;
+        outer.in_stride = inner.in_stride;
+        loops.erase(loops.begin() + static_cast<ptrdiff_t>(k));
+      }
+    }
+    // The innermost loop must write contiguous output; else lines are single elements.
+    if (loops.empty() || loops.back().out_stride != 1) loops.push_back(Loop{1, 1, 1});
+    const int depth = static_cast<int>(loops.size());
+    const Loop inner = loops.back();
+    // Output elements that follow each other in the file, line after line.
+    int64_t run = inner.count;
+    for (int k = depth - 2; k >= 0 && loops[static_cast<size_t>(k)].out_stride == run; --k)
+      run *= loops[static_cast<size_t>(k)].count;
+    const bool staged = static_cast<uint64_t>(run) * out_item >= kStagedRunBytes;
+    const uint64_t max_line = (staged ? kStageBytes : OutputFile::kSpanBytes) / out_item;
+    thread_local std::vector<char> stage;
+    uint64_t stage_lo = 0, stage_len = 0;  // file bytes [stage_lo, stage_lo + stage_len) are staged
+    if (staged) stage.resize(kStageBytes);
+    std::vector<int64_t> idx(static_cast<size_t>(depth), 0);
+    int64_t in_pos = static_cast<int64_t>(in_base), out_pos = out_base;
+    while (true) {
+      for (int64_t done = 0; done < inner.count;) {
+        const int64_t n = std::min<int64_t>(inner.count - done, static_cast<int64_t>(max_line));
+        const uint64_t lo = out_offset_ + static_cast<uint64_t>(out_pos + done) * out_item;
+        const uint64_t bytes = static_cast<uint64_t>(n) * out_item;
+        const char* src = data + (in_pos + done * inner.in_stride) * in_item;
+        if (staged) {
+          if (stage_len > 0 && (lo != stage_lo + stage_len || stage_len + bytes > kStageBytes)) {
+            MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, stage.data(), stage_len));
+            stage_len = 0;
+          }
+          if (stage_len == 0) stage_lo = lo;
+          line(src, inner.in_stride * in_item, stage.data() + stage_len, static_cast<uint64_t>(n));
+          stage_len += bytes;
+        } else {
+          MM_ASSIGN_OR_RETURN(char* dst, out->Span(lo, lo + bytes));
+          line(src, inner.in_stride * in_item, dst, static_cast<uint64_t>(n));
+        }
+        done += n;
+      }
+      // Odometer over the outer loops.
+      int k = depth - 2;
+      for (; k >= 0; --k) {
+        const Loop& l = loops[static_cast<size_t>(k)];
+        in_pos += l.in_stride;
+        out_pos += l.out_stride;
+        if (++idx[static_cast<size_t>(k)] < l.count) break;
+        in_pos -= l.in_stride * l.count;
+        out_pos -= l.out_stride * l.count;
+        idx[static_cast<size_t>(k)] = 0;
+      }
+      if (k < 0) break;
+    }
+    if (stage_len > 0) MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, stage.data(), stage_len));
+  }
+  return Status::OK();
+}
+
+}  // namespace mm
+
+// ---------------------------------------------------------------- CopyAnalysis
+
+namespace mm {
+
+namespace {
+
+class CountPartial : public Partial {
+ public:
+  uint64_t elements = 0;
+  void Merge(const Partial& right) override {
+    elements += static_cast<const CountPartial&>(right).elements;
+  }
+  Json ToJson() const override { return Json{{"elements", elements}}; }
+};
+
+}  // namespace
+
+CopyAnalysis::CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset, ArrayCopy copy,
+                           std::string output, std::string header, bool fortran_flag)
+    : Analysis(spec, dataset),
+      copy_(std::move(copy)),
+      output_(std::move(output)),
+      header_(std::move(header)),
+      fortran_flag_(fortran_flag) {}
+
+std::unique_ptr<Partial> CopyAnalysis::NewPartial(int) const {
+  return std::make_unique<CountPartial>();
+}
+
+Result<std::unique_ptr<Partial>> CopyAnalysis::PartialFromJson(int, const Json& j) const {
+  if (!j.is_object() || !j.contains("elements") || !j["elements"].is_number_unsigned())
+    return Error(Code::kDataErr, name() + " partial: malformed");
+  auto p = std::make_unique<CountPartial>();
+  p->elements = j["elements"].get<uint64_t>();
+  return std::unique_ptr<Partial>(std::move(p));
+}
+
+bool CopyAnalysis::NeedsBlock(int, uint64_t begin, uint64_t end) const {
+  return copy_.Count(begin, end) > 0;
+}
+
+Status CopyAnalysis::Consume(int, const Chunk& chunk, Partial* partial) const {
+  static_cast<CountPartial*>(partial)->elements += copy_.Count(chunk.begin, chunk.end);
+  return Status::OK();
+}
+
+Status CopyAnalysis::EndWindow(int, const Chunk& window) const {
+  if (window.data == nullptr || copy_.Count(window.begin, window.end) == 0) return Status::OK();
+  if (!writer_.is_open()) {
+    if (temp_path_.empty())
+      return Error(Code::kWorkerFailed, name() + ": the worker was not told the output's name");
+    MM_RETURN_IF_ERROR(writer_.Open(temp_path_, output_));
+  }
+  const Status st = copy_.WriteRange(window.data, window.begin, window.end, &writer_);
+  writer_.Release();
+  return st;
+}
+
+Json CopyAnalysis::PassInput(int) const { return Json{{"temp_path", temp_path_}}; }
+
+Status CopyAnalysis::SetPassInput(int, const Json& input) {
+  if (!input.is_object() || !input.contains("temp_path") || !input["temp_path"].is_string())
+    return Error(Code::kDataErr, name() + ": malformed pass input");
+  temp_path_ = input["temp_path"].get<std::string>();
+  return Status::OK();
+}
+
+Status CopyAnalysis::Prepare() {
+  MM_ASSIGN_OR_RETURN(out_, TempOutput::Create(output_));
+  if (!header_.empty()) MM_RETURN_IF_ERROR(out_.Write(header_));
+  MM_RETURN_IF_ERROR(out_.Reserve(copy_.out_file_bytes()));
+  temp_path_ = out_.temp_path();
+  return Status::OK();
+}
+
+Status CopyAnalysis::EndPass(int, const Partial& merged) {
+  const uint64_t n = static_cast<const CountPartial&>(merged).elements;
+  if (n != copy_.out_elements())
+    return Error(Code::kWorkerFailed, name() + ": workers wrote " + std::to_string(n) + " of " +
+                                          std::to_string(copy_.out_elements()) +
+                                          " output elements");
+  return out_.Commit();
+}
+
+Result<Json> CopyAnalysis::Finish() {
+  Json j = Json::object();
+  j["path"] = output_;
+  j["format"] = header_.empty() ? "raw" : "npy";
+  j["shape"] = copy_.out_shape();
+  j["dtype"] = copy_.out_dtype().descr();
+  j["order"] = header_.empty() ? std::string(1, copy_.out_order()) : (fortran_flag_ ? "F" : "C");
+  j["bytes"] = copy_.out_file_bytes();
+  return j;
+}
+
+}  // namespace mm

@@ -1,0 +1,153 @@
+// The copy engine behind `slice` and `convert`: every output element is one
+// input element (selected with basic indexing, axes permuted, dtype cast),
+// and workers write the output elements whose source lies in their rows.
+//
+// ArrayCopy describes the map: each input axis is either dropped (one fixed
+// index) or tied to one output axis through coordinate = start + step * t
+// (t = the output coordinate). The output is a file of `out_order` storage
+// order and `out_dtype` starting `out_offset` bytes in (after a .npy
+// header). Given a range of input storage indices that is in memory (a
+// worker's mapped window), WriteRange writes exactly the output elements
+// whose sources lie in it, walking them in output storage order so that
+// writes go forward through the file; runs of at least kStagedRunBytes
+// contiguous output bytes are staged in a bounded buffer and pwritten, and
+// scattered elements (transpositions) go through a writable shared mapping
+// of bounded spans (OutputFile), so resident memory stays bounded whatever
+// the array size. Count says how many output elements a range produces
+// (for the partials).
+//
+// Thread-safety: ArrayCopy is immutable after construction; OutputFile is
+// owned by one worker process.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analysis/analysis.h"
+#include "core/layout.h"
+#include "core/select_parser.h"
+#include "io/files.h"
+
+namespace mm {
+
+// A writable window onto an output file: spans of at most kSpanBytes are
+// mapped on demand and unmapped when the writer moves past them.
+class OutputFile {
+ public:
+  static constexpr uint64_t kSpanBytes = 16 << 20;
+
+  OutputFile() = default;
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+  ~OutputFile();
+
+  // Opens `path` (which must exist with its final size) for writing.
+  // Errors: kCantCreate / kNoPerm naming `target` (the user's name for it).
+  Status Open(const std::string& path, const std::string& target);
+  bool is_open() const { return fd_.valid(); }
+  // Writable memory for bytes [lo, hi) of the file. REQUIRES hi - lo <=
+  // kSpanBytes, hi <= file size. Errors: kIoErr naming the target.
+  Result<char*> Span(uint64_t lo, uint64_t hi);
+  // Unmaps the current span (the data stays in the page cache; the
+  // coordinator's fsync makes it durable).
+  void Release();
+  // pwrite of n bytes at file offset `off` (long contiguous runs take this
+  // path: no page faults, and whole pages are never read first).
+  Status WriteAt(uint64_t off, const char* p, uint64_t n);
+
+ private:
+  FileDescriptor fd_;
+  std::string target_;
+  uint64_t size_ = 0;
+  char* map_ = nullptr;
+  uint64_t map_lo_ = 0, map_hi_ = 0;
+};
+
+class ArrayCopy {
+ public:
+  ArrayCopy() = default;
+  // `in`: the input layout (offset ignored). `sel`: one entry per input
+  // axis. `out_axis_of`: per input axis its output axis, -1 exactly for
+  // dropped axes; every output axis appears once. The output shape is
+  // sel[a].count at out_axis_of[a].
+  ArrayCopy(const Layout& in, std::vector<AxisSelect> sel, std::vector<int> out_axis_of,
+            char out_order, DType out_dtype, uint64_t out_offset);
+
+  const std::vector<int64_t>& out_shape() const { return out_shape_; }
+  uint64_t out_elements() const { return out_elements_; }
+  // Header plus data.
+  uint64_t out_file_bytes() const;
+  char out_order() const { return out_order_; }
+  DType out_dtype() const { return out_dtype_; }
+
+  // Output elements whose source storage index lies in [begin, end).
+  uint64_t Count(uint64_t begin, uint64_t end) const;
+  // Writes them into `out`; `data` holds input storage indices [begin, end)
+  // (in the input's dtype and byte order).
+  Status WriteRange(const char* data, uint64_t begin, uint64_t end, OutputFile* out) const;
+
+ private:
+  struct Box {
+    std::vector<int64_t> lo, hi;  // per input storage dim, coordinates [lo, hi)
+  };
+  // Splits storage range [begin, end) into at most 2 * ndim boxes.
+  std::vector<Box> Boxes(uint64_t begin, uint64_t end) const;
+  // The t range [t0, t1) of input axis `axis` whose coordinates lie in [lo, hi).
+  std::pair<int64_t, int64_t> TRange(int axis, int64_t lo, int64_t hi) const;
+
+  Layout in_;
+  std::vector<AxisSelect> sel_;
+  std::vector<int> out_axis_of_;
+  std::vector<int64_t> out_shape_;
+  char out_order_ = 'C';
+  DType out_dtype_;
+  uint64_t out_offset_ = 0;
+  uint64_t out_elements_ = 0;
+  std::vector<int64_t> in_dims_;      // per input storage dim
+  std::vector<int64_t> in_strides_;   // per input storage dim, elements
+  std::vector<int64_t> out_strides_;  // per output axis, elements of the output's storage order
+};
+
+}  // namespace mm
+
+// ---------------------------------------------------------------- analyses
+
+namespace mm {
+
+// The Analysis both `slice` and `convert` are: one pass; the coordinator
+// creates the output under a temporary name (header written, space
+// reserved) in Prepare(); workers learn its name through PassInput(0),
+// map only the blocks that hold selected elements (NeedsBlock) and write
+// each mapped window's elements in EndWindow; EndPass checks that every
+// output element was written and renames the file into place.
+class CopyAnalysis : public Analysis {
+ public:
+  // `output`: absolute target path; `header`: the .npy header ("" for raw).
+  CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset, ArrayCopy copy, std::string output,
+               std::string header, bool fortran_flag);
+
+  std::unique_ptr<Partial> NewPartial(int pass) const override;
+  Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override;
+  bool NeedsBlock(int pass, uint64_t begin, uint64_t end) const override;
+  Status Consume(int pass, const Chunk& chunk, Partial* partial) const override;
+  Status EndWindow(int pass, const Chunk& window) const override;
+  Json PassInput(int pass) const override;
+  Status SetPassInput(int pass, const Json& input) override;
+  Status Prepare() override;
+  std::vector<std::string> CreatedFiles() const override { return {output_}; }
+  Status EndPass(int pass, const Partial& merged) override;
+  // path, format, shape, dtype, order (of the file's bytes), bytes (file size).
+  Result<Json> Finish() override;
+
+ protected:
+  ArrayCopy copy_;
+  std::string output_;
+  std::string header_;
+  bool fortran_flag_;
+  TempOutput out_;             // coordinator
+  std::string temp_path_;      // coordinator and workers
+  mutable OutputFile writer_;  // worker: opened on first use
+};
+
+}  // namespace mm

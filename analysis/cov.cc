@@ -1,0 +1,370 @@
+#include "analysis/cov.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/npy.h"
+#include "io/files.h"
+#include "source/partition.h"
+
+namespace mm {
+
+namespace {
+
+constexpr uint64_t kMaxInlineNumbers = 1000000;
+
+// Index of (i, j), i <= j, in a row-major upper triangle of a k x k matrix.
+inline size_t Tri(size_t k, size_t i, size_t j) { return i * k - i * (i - 1) / 2 + (j - i); }
+
+class CovPartial : public Partial {
+ public:
+  explicit CovPartial(size_t k) : k_(k) {}
+  int64_t n = 0;             // observations used
+  int64_t nan = 0;           // observations skipped
+  std::vector<double> mean;  // k; empty while n == 0
+  std::vector<double> c;     // upper triangle of the co-moments; empty while n == 0
+
+  size_t k() const { return k_; }
+
+  void Merge(const Partial& right_base) override {
+    const auto& r = static_cast<const CovPartial&>(right_base);
+    nan += r.nan;
+    if (r.n == 0) return;
+    if (n == 0) {
+      n = r.n;
+      mean = r.mean;
+      c = r.c;
+      return;
+    }
+    // Chan et al.'s update, multivariate: deltas of the means, then the
+    // co-moments gain delta_i * delta_j * na * nb / n.
+    const double na = static_cast<double>(n), nb = static_cast<double>(r.n), nt = na + nb;
+    const double f = na * nb / nt;
+    std::vector<double> delta(k_);
+    for (size_t i = 0; i < k_; ++i) delta[i] = r.mean[i] - mean[i];
+    for (size_t i = 0; i < k_; ++i) {
+      const size_t row = Tri(k_, i, i);
+      const double di = delta[i] * f;
+      for (size_t j = i; j < k_; ++j)
+        c[row + j - i] = c[row + j - i] + r.c[row + j - i] + di * delta[j];
+    }
+    for (size_t i = 0; i < k_; ++i) mean[i] = mean[i] + delta[i] * (nb / nt);
+    n += r.n;
+  }
+
+  Json ToJson() const override {
+    Json j = Json::object();
+    j["n"] = n;
+    j["nan"] = nan;
+    Json m = Json::array(), cc = Json::array();
+    for (double v : mean) m.push_back(JsonNumber(v));
+    for (double v : c) cc.push_back(JsonNumber(v));
+    j["mean"] = std::move(m);
+    j["c"] = std::move(cc);
+    return j;
+  }
+
+  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, size_t k) {
+    auto p = std::make_unique<CovPartial>(k);
+    if (!j.is_object() || !j.contains("n") || !j.contains("nan") || !j.contains("mean") ||
+        !j.contains("c") || !j["n"].is_number_integer() || !j["nan"].is_number_integer() ||
+        !j["mean"].is_array() || !j["c"].is_array())
+      return Error(Code::kDataErr, "cov partial: malformed");
+    p->n = j["n"].get<int64_t>();
+    p->nan = j["nan"].get<int64_t>();
+    const size_t want_m = p->n > 0 ? k : 0, want_c = p->n > 0 ? k * (k + 1) / 2 : 0;
+    if (j["mean"].size() != want_m || j["c"].size() != want_c)
+      return Error(Code::kDataErr, "cov partial: wrong number of values");
+    p->mean.resize(want_m);
+    p->c.resize(want_c);
+    for (size_t i = 0; i < want_m; ++i) {
+      MM_ASSIGN_OR_RETURN(p->mean[i], JsonToDouble(j["mean"][i]));
+    }
+    for (size_t i = 0; i < want_c; ++i) {
+      MM_ASSIGN_OR_RETURN(p->c[i], JsonToDouble(j["c"][i]));
+    }
+    return std::unique_ptr<Partial>(std::move(p));
+  }
+
+ private:
+  size_t k_;
+};
+
+// Loads m observations of k variables (element (o, v) at src + (o * obs_stride
+// + v * var_stride) elements) as doubles into x (row-major m x k), skipping
+// observations with a NaN. Returns the number kept; *nan counts the others.
+template <class Traits, bool kSwap>
+size_t LoadObservations(const char* src, size_t m, size_t k, size_t obs_stride, size_t var_stride,
+                        std::vector<double>* x, int64_t* nan) {
+  using S = typename Traits::Storage;
+  x->resize(m * k);
+  size_t kept = 0;
+  for (size_t o = 0; o < m; ++o) {
+    double* row = x->data() + kept * k;
+    bool ok = true;
+    for (size_t v = 0; v < k; ++v) {
+      const double val = static_cast<double>(
+          LoadElement<Traits, kSwap>(src + (o * obs_stride + v * var_stride) * sizeof(S)));
+      row[v] = val;
+      if constexpr (Traits::kIsFloat) ok = ok && val == val;
+    }
+    if (ok) {
+      ++kept;
+    } else {
+      ++*nan;
+    }
+  }
+  return kept;
+}
+
+// The two sweeps over the kept observations x (m x k): mean, then the
+// co-moments of the deviations (upper triangle). The order of the sums
+// depends only on x.
+void SweepObservations(std::vector<double>* x, size_t m, size_t k, CovPartial* p) {
+  p->n = static_cast<int64_t>(m);
+  if (m == 0) return;
+  p->mean.assign(k, 0.0);
+  for (size_t o = 0; o < m; ++o) {
+    const double* row = x->data() + o * k;
+    for (size_t v = 0; v < k; ++v) p->mean[v] += row[v];
+  }
+  for (size_t v = 0; v < k; ++v) p->mean[v] /= static_cast<double>(m);
+  for (size_t o = 0; o < m; ++o) {
+    double* row = x->data() + o * k;
+    for (size_t v = 0; v < k; ++v) row[v] -= p->mean[v];
+  }
+  p->c.assign(k * (k + 1) / 2, 0.0);
+  // Tiles of triangle rows stay in cache while the observations stream by;
+  // each c(i, j) still sums its products in observation order.
+  const size_t tile = std::max<size_t>(1, 32768 / k);
+  for (size_t i0 = 0; i0 < k; i0 += tile) {
+    const size_t i1 = std::min(k, i0 + tile);
+    for (size_t o = 0; o < m; ++o) {
+      const double* row = x->data() + o * k;
+      for (size_t i = i0; i < i1; ++i) {
+        double* c = p->c.data() + Tri(k, i, i) - i;
+        const double xi = row[i];
+        for (size_t j = i; j < k; ++j) c[j] += xi * row[j];
+      }
+    }
+  }
+}
+
+class Cov : public Analysis {
+ public:
+  Cov(const AnalysisSpec& spec, const Dataset& dataset, int axis, int64_t ddof, std::string output)
+      : Analysis(spec, dataset), axis_(axis), ddof_(ddof), output_(std::move(output)) {
+    const Layout& l = dataset.layout;
+    n_ = static_cast<uint64_t>(l.shape[static_cast<size_t>(axis)]);
+    k_ = static_cast<size_t>(l.shape[static_cast<size_t>(1 - axis)]);
+    obs_major_ = (l.order == 'C') == (axis == 0);
+    blocks_ = Partition(l).blocks();
+  }
+
+  std::unique_ptr<Partial> NewPartial(int) const override {
+    return std::make_unique<CovPartial>(k_);
+  }
+  Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
+    return CovPartial::FromJson(j, k_);
+  }
+  bool NeedsBlock(int, uint64_t, uint64_t) const override { return obs_major_; }
+  Status Consume(int, const Chunk& chunk, Partial* partial) const override;
+  Status EndPass(int, const Partial& merged) override {
+    merged_ = std::make_unique<CovPartial>(static_cast<const CovPartial&>(merged));
+    return Status::OK();
+  }
+  Result<Json> Finish() override;
+
+ private:
+  // Variable-major layout: reads observations [o0, o1) of every variable.
+  Status ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf) const;
+
+  int axis_;
+  int64_t ddof_;
+  std::string output_;
+  uint64_t n_ = 0;
+  size_t k_ = 0;
+  bool obs_major_ = true;
+  int64_t blocks_ = 0;
+  std::unique_ptr<CovPartial> merged_;
+  mutable FileDescriptor in_fd_;  // worker, variable-major layout: opened on first use
+};
+
+Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf) const {
+  const Layout& l = dataset_.layout;
+  const uint64_t item = static_cast<uint64_t>(l.dtype.itemsize());
+  const uint64_t len = (o1 - o0) * item;
+  // The run's descriptor of the dataset (source/dataset.h), else opened here.
+  if (!in_fd_.valid() && dataset_.fd() < 0) {
+    MM_ASSIGN_OR_RETURN(in_fd_, FileDescriptor::Open(dataset_.path, O_RDONLY, 0, Code::kIoErr));
+  }
+  const int in_fd = dataset_.fd() >= 0 ? dataset_.fd() : in_fd_.get();
+  buf->resize(len * k_);
+  for (size_t v = 0; v < k_; ++v) {
+    uint64_t done = 0;
+    const uint64_t off = l.offset + (v * n_ + o0) * item;
+    while (done < len) {
+      const ssize_t r =
+          ::pread(in_fd, buf->data() + v * len + done, len - done, static_cast<off_t>(off + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return FromErrno(errno, dataset_.path + ": read", Code::kIoErr);
+      if (r == 0)
+        return Error(Code::kIoErr,
+                     dataset_.path + ": unexpected end of file (the file shrank under the run)");
+      done += static_cast<uint64_t>(r);
+    }
+  }
+  return Status::OK();
+}
+
+Status Cov::Consume(int, const Chunk& chunk, Partial* base) const {
+  auto* p = static_cast<CovPartial*>(base);
+  const DType dt = dataset_.layout.dtype;
+  const char* src;
+  size_t m, obs_stride, var_stride;
+  std::vector<char> buf;
+  if (obs_major_) {
+    src = chunk.data;
+    m = static_cast<size_t>((chunk.end - chunk.begin) / k_);
+    obs_stride = k_;
+    var_stride = 1;
+  } else {
+    // Block b stands for observations [b*n/B, (b+1)*n/B).
+    const uint64_t b = static_cast<uint64_t>(chunk.block), nb = static_cast<uint64_t>(blocks_);
+    const uint64_t o0 = static_cast<uint64_t>(static_cast<unsigned __int128>(b) * n_ / nb);
+    const uint64_t o1 = static_cast<uint64_t>(static_cast<unsigned __int128>(b + 1) * n_ / nb);
+    m = static_cast<size_t>(o1 - o0);
+    if (m == 0) return Status::OK();
+    MM_RETURN_IF_ERROR(ReadObservations(o0, o1, &buf));
+    src = buf.data();
+    obs_stride = 1;
+    var_stride = m;
+  }
+  thread_local std::vector<double> x;
+  size_t kept = 0;
+  VisitKind(dt.kind, [&](auto traits) {
+    using T = decltype(traits);
+    kept = dt.needs_swap()
+               ? LoadObservations<T, true>(src, m, k_, obs_stride, var_stride, &x, &p->nan)
+               : LoadObservations<T, false>(src, m, k_, obs_stride, var_stride, &x, &p->nan);
+  });
+  SweepObservations(&x, kept, k_, p);
+  return Status::OK();
+}
+
+Result<Json> Cov::Finish() {
+  const CovPartial& m = *merged_;
+  const size_t k = k_;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // As numpy.cov: the co-moments times 1 / max(count - ddof, 0).
+  auto scaled = [&](double fact) {
+    std::vector<double> out(k * k, nan);
+    if (m.n == 0) return out;
+    const double inv = 1.0 / std::max(fact, 0.0);
+    for (size_t i = 0; i < k; ++i)
+      for (size_t j = i; j < k; ++j) out[i * k + j] = out[j * k + i] = m.c[Tri(k, i, j)] * inv;
+    return out;
+  };
+  const std::vector<double> cov = scaled(static_cast<double>(m.n - ddof_));
+  // As numpy.corrcoef: cov with ddof 1, divided by the standard deviations
+  // of row and column, clipped to [-1, 1].
+  std::vector<double> corr = scaled(static_cast<double>(m.n - 1));
+  std::vector<double> sd(k);
+  for (size_t i = 0; i < k; ++i) sd[i] = std::sqrt(corr[i * k + i]);
+  for (size_t i = 0; i < k; ++i)
+    for (size_t j = 0; j < k; ++j) {
+      double& r = corr[i * k + j];
+      r = r / sd[i] / sd[j];
+      if (r < -1.0) r = -1.0;
+      if (r > 1.0) r = 1.0;
+    }
+  Json result = Json::object();
+  result["count"] = m.n;
+  result["nan_count"] = m.nan;
+  if (2 * k * k > kMaxInlineNumbers) {
+    DType f8;
+    f8.kind = Kind::kFloat64;
+    f8.big_endian = false;
+    const std::vector<int64_t> shape = {static_cast<int64_t>(k), static_cast<int64_t>(k)};
+    std::vector<TempOutput> outs;
+    Json files = Json::object();
+    const std::pair<const char*, const std::vector<double>*> fields[] = {{"cov", &cov},
+                                                                         {"corr", &corr}};
+    for (const auto& field : fields) {
+      const std::string path = output_ + "." + field.first + ".npy";
+      std::string bytes = BuildNpyHeader(f8, shape, false);
+      const size_t header = bytes.size();
+      bytes.resize(header + k * k * 8);
+      std::memcpy(&bytes[header], field.second->data(), k * k * 8);
+      MM_ASSIGN_OR_RETURN(TempOutput out, TempOutput::Create(path));
+      MM_RETURN_IF_ERROR(out.Write(bytes));
+      outs.push_back(std::move(out));
+      files[field.first] = path;
+    }
+    for (TempOutput& out : outs) MM_RETURN_IF_ERROR(out.Commit());
+    result["shape"] = shape;
+    result["files"] = files;
+    return result;
+  }
+  auto nested = [&](const std::vector<double>& v) {
+    Json rows = Json::array();
+    for (size_t i = 0; i < k; ++i) {
+      Json row = Json::array();
+      for (size_t j = 0; j < k; ++j) row.push_back(JsonNumber(v[i * k + j]));
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  };
+  result["cov"] = nested(cov);
+  result["corr"] = nested(corr);
+  return result;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Analysis>> MakeCov(const AnalysisSpec& spec, const Dataset& dataset) {
+  MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"axis", "ddof", "output"},
+                               "analyses[" + std::to_string(spec.index) + "]"));
+  const Layout& l = dataset.layout;
+  if (l.ndim() != 2)
+    return ParamError(spec, "op",
+                      "cov needs 2-d data (observations x variables); the dataset is " +
+                          std::to_string(l.ndim()) + "-d " + ShapeString(l.shape));
+  int axis = 0;
+  if (spec.params.contains("axis")) {
+    const Json& a = spec.params["axis"];
+    if (!a.is_number_integer() || a.get<int64_t>() < -2 || a.get<int64_t>() > 1)
+      return ParamError(spec, "axis",
+                        "must be 0 (rows are observations) or 1 (columns are), got " + a.dump());
+    axis = static_cast<int>((a.get<int64_t>() + 2) % 2);
+  }
+  int64_t ddof = 1;
+  if (spec.params.contains("ddof")) {
+    const Json& d = spec.params["ddof"];
+    if (!d.is_number_integer() || d.get<int64_t>() < 0)
+      return ParamError(spec, "ddof", "must be a non-negative integer, got " + d.dump());
+    ddof = d.get<int64_t>();
+  }
+  const int64_t k = l.shape[static_cast<size_t>(1 - axis)];
+  if (k > kCovMaxVariables)
+    return ParamError(spec, "axis",
+                      "the data has " + std::to_string(k) + " variables along axis " +
+                          std::to_string(1 - axis) + "; cov handles at most " +
+                          std::to_string(kCovMaxVariables) +
+                          " (each partial holds a variables x variables matrix)");
+  MM_ASSIGN_OR_RETURN(std::string output, ParseOutputPrefix(spec));
+  if (2 * static_cast<uint64_t>(k) * static_cast<uint64_t>(k) > kMaxInlineNumbers && output.empty())
+    return ParamError(spec, "output",
+                      "the result would hold " + std::to_string(2 * k * k) +
+                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
+                          "PREFIX.cov.npy and PREFIX.corr.npy");
+  return std::unique_ptr<Analysis>(new Cov(spec, dataset, axis, ddof, output));
+}
+
+}  // namespace mm

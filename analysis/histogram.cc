@@ -1,0 +1,402 @@
+#include "analysis/histogram.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "analysis/npy_fields.h"
+#include "core/lanes.h"
+#include "io/files.h"
+
+namespace mm {
+
+namespace {
+
+// Counters held per partial are bounded so a config cannot ask for more
+// memory than a worker can give (lanes x bins).
+constexpr uint64_t kMaxCounters = uint64_t{1} << 28;
+
+// Pass 0 without `range`: the finite minimum and maximum.
+class MinMaxPartial : public Partial {
+ public:
+  int64_t n = 0;  // finite values seen
+  double min = 0, max = 0;
+
+  void Merge(const Partial& right_base) override {
+    const auto& r = static_cast<const MinMaxPartial&>(right_base);
+    if (r.n == 0) return;
+    if (n == 0) {
+      *this = r;
+      return;
+    }
+    n += r.n;
+    min = std::min(min, r.min);
+    max = std::max(max, r.max);
+  }
+  Json ToJson() const override {
+    return Json{{"n", n}, {"min", JsonNumber(min)}, {"max", JsonNumber(max)}};
+  }
+  static Result<std::unique_ptr<Partial>> FromJson(const Json& j) {
+    auto p = std::make_unique<MinMaxPartial>();
+    try {
+      p->n = j.at("n").get<int64_t>();
+      MM_ASSIGN_OR_RETURN(p->min, JsonToDouble(j.at("min")));
+      MM_ASSIGN_OR_RETURN(p->max, JsonToDouble(j.at("max")));
+    } catch (const nlohmann::json::exception& e) {
+      return Error(Code::kDataErr, std::string("histogram partial: ") + e.what());
+    }
+    return std::unique_ptr<Partial>(std::move(p));
+  }
+};
+
+// The counting pass: per lane in [lo, hi), `bins` counts and the
+// below/above/NaN tallies.
+class CountPartial : public Partial {
+ public:
+  explicit CountPartial(int64_t bins) : bins_(static_cast<uint64_t>(bins)) {}
+  uint64_t lo = 0, hi = 0;
+  std::vector<int64_t> counts;  // (hi - lo) * bins
+  std::vector<int64_t> below, above, nan;
+
+  void Resize(uint64_t new_lo, uint64_t new_hi) {
+    lo = new_lo;
+    hi = new_hi;
+    counts.assign((hi - lo) * bins_, 0);
+    below.assign(hi - lo, 0);
+    above.assign(hi - lo, 0);
+    nan.assign(hi - lo, 0);
+  }
+
+  void Merge(const Partial& right_base) override {
+    const auto& r = static_cast<const CountPartial&>(right_base);
+    if (r.lo == r.hi) return;
+    if (lo == hi) {
+      *this = r;
+      return;
+    }
+    const uint64_t nlo = std::min(lo, r.lo), nhi = std::max(hi, r.hi);
+    if (nlo != lo || nhi != hi) {
+      CountPartial grown(static_cast<int64_t>(bins_));
+      grown.Resize(nlo, nhi);
+      grown.AddFrom(*this);
+      *this = std::move(grown);
+    }
+    AddFrom(r);
+  }
+
+  Json ToJson() const override {
+    return Json{{"lo", lo},       {"hi", hi},       {"counts", counts},
+                {"below", below}, {"above", above}, {"nan", nan}};
+  }
+
+  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, int64_t bins) {
+    auto p = std::make_unique<CountPartial>(bins);
+    try {
+      p->lo = j.at("lo").get<uint64_t>();
+      p->hi = j.at("hi").get<uint64_t>();
+      p->counts = j.at("counts").get<std::vector<int64_t>>();
+      p->below = j.at("below").get<std::vector<int64_t>>();
+      p->above = j.at("above").get<std::vector<int64_t>>();
+      p->nan = j.at("nan").get<std::vector<int64_t>>();
+    } catch (const nlohmann::json::exception& e) {
+      return Error(Code::kDataErr, std::string("histogram partial: ") + e.what());
+    }
+    const uint64_t k = p->hi - p->lo;
+    if (p->hi < p->lo || p->counts.size() != k * static_cast<uint64_t>(bins) ||
+        p->below.size() != k || p->above.size() != k || p->nan.size() != k)
+      return Error(Code::kDataErr, "histogram partial: inconsistent lane counts");
+    return std::unique_ptr<Partial>(std::move(p));
+  }
+
+ private:
+  void AddFrom(const CountPartial& r) {
+    const uint64_t off = r.lo - lo;
+    for (uint64_t i = 0; i < r.counts.size(); ++i) counts[off * bins_ + i] += r.counts[i];
+    for (uint64_t i = 0; i < r.hi - r.lo; ++i) {
+      below[off + i] += r.below[i];
+      above[off + i] += r.above[i];
+      nan[off + i] += r.nan[i];
+    }
+  }
+  uint64_t bins_;
+};
+
+class Histogram : public Analysis {
+ public:
+  Histogram(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo, int64_t bins,
+            bool have_range, double lo, double hi, std::string output, double (*round_edge)(double))
+      : Analysis(spec, dataset),
+        geo_(std::move(geo)),
+        bins_(bins),
+        have_range_(have_range),
+        output_(std::move(output)),
+        round_edge_(round_edge),
+        merged_(bins) {
+    if (have_range_) SetRange(lo, hi);
+  }
+
+  int passes() const override { return have_range_ ? 1 : 2; }
+
+  Json PassInput(int pass) const override {
+    if (pass != count_pass() || have_range_) return nullptr;
+    return Json{{"lo", JsonNumber(finder_.lo())}, {"hi", JsonNumber(finder_.hi())}};
+  }
+
+  Status SetPassInput(int pass, const Json& input) override {
+    if (pass != count_pass() || have_range_) return Status::OK();
+    if (!input.is_object() || !input.contains("lo") || !input.contains("hi"))
+      return Error(Code::kDataErr, name() + ": pass input lacks the range");
+    MM_ASSIGN_OR_RETURN(double lo, JsonToDouble(input["lo"]));
+    MM_ASSIGN_OR_RETURN(double hi, JsonToDouble(input["hi"]));
+    finder_ = BinFinder(lo, hi, bins_, round_edge_);
+    return Status::OK();
+  }
+
+  std::unique_ptr<Partial> NewPartial(int pass) const override {
+    if (pass != count_pass()) return std::make_unique<MinMaxPartial>();
+    return std::make_unique<CountPartial>(bins_);
+  }
+
+  Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override {
+    if (pass != count_pass()) return MinMaxPartial::FromJson(j);
+    return CountPartial::FromJson(j, bins_);
+  }
+
+  Status Consume(int pass, const Chunk& chunk, Partial* base) const override {
+    const DType dt = dataset_.layout.dtype;
+    VisitKind(dt.kind, [&](auto traits) {
+      using T = decltype(traits);
+      if (dt.needs_swap()) {
+        ConsumeTyped<T, true>(pass, chunk, base);
+      } else {
+        ConsumeTyped<T, false>(pass, chunk, base);
+      }
+    });
+    return Status::OK();
+  }
+
+  Status EndPass(int pass, const Partial& merged) override {
+    if (pass != count_pass()) {
+      const auto& mm = static_cast<const MinMaxPartial&>(merged);
+      // numpy: an empty array gives the range (0, 1).
+      if (mm.n == 0) {
+        SetRange(0.0, 1.0);
+      } else {
+        SetRange(mm.min, mm.max);
+      }
+      return Status::OK();
+    }
+    merged_ = static_cast<const CountPartial&>(merged);
+    if (geo_.empty() && merged_.lo == merged_.hi)
+      merged_.Resize(0, geo_.lanes());  // 0 rows: counts 0
+    MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged_.lo, merged_.hi));
+    return Status::OK();
+  }
+
+  Result<Json> Finish() override;
+
+ private:
+  int count_pass() const { return have_range_ ? 0 : 1; }
+  void SetRange(double lo, double hi) {
+    const auto outer = HistogramOuterEdges(lo, hi);
+    finder_ = BinFinder(outer.first, outer.second, bins_, round_edge_);
+  }
+
+  template <class Traits, bool kSwap>
+  void ConsumeTyped(int pass, const Chunk& chunk, Partial* base) const {
+    using S = typename Traits::Storage;
+    const char* data = chunk.data;
+    const uint64_t n = chunk.end - chunk.begin;
+    if (pass != count_pass()) {
+      auto* p = static_cast<MinMaxPartial*>(base);
+      double mn = std::numeric_limits<double>::infinity(), mx = -mn;
+      int64_t cnt = 0;
+      for (uint64_t i = 0; i < n; ++i) {
+        const double x = static_cast<double>(LoadElement<Traits, kSwap>(data + i * sizeof(S)));
+        if (!std::isfinite(x)) continue;
+        ++cnt;
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+      }
+      p->n = cnt;
+      p->min = cnt ? mn : 0.0;
+      p->max = cnt ? mx : 0.0;
+      return;
+    }
+    auto* p = static_cast<CountPartial*>(base);
+    const auto range = geo_.LaneRange(chunk.begin, chunk.end);
+    p->Resize(range.first, range.second);
+    const double lo = finder_.lo(), hi = finder_.hi();
+    const uint64_t bins = static_cast<uint64_t>(bins_);
+    geo_.ForEachRun(
+        chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+          const char* run = data + off * sizeof(S);
+          for (uint64_t i = 0; i < len; ++i) {
+            const uint64_t l = (kept ? lane + i : lane) - p->lo;
+            const double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
+            if (x >= lo && x <= hi) {
+              ++p->counts[l * bins + static_cast<uint64_t>(finder_.Index(x))];
+            } else if (x < lo) {
+              ++p->below[l];
+            } else if (x > hi) {
+              ++p->above[l];
+            } else {
+              ++p->nan[l];
+            }
+          }
+        });
+  }
+
+  LaneGeometry geo_;
+  int64_t bins_;
+  bool have_range_;
+  std::string output_;
+  double (*round_edge_)(double);  // null: float64 edges
+  BinFinder finder_{0.0, 1.0, 1};
+  CountPartial merged_;
+};
+
+Result<Json> Histogram::Finish() {
+  const uint64_t lanes = geo_.lanes(), bins = static_cast<uint64_t>(bins_);
+  std::vector<uint64_t> order(lanes);  // output position -> internal lane
+  for (uint64_t l = 0; l < lanes; ++l) order[geo_.OutputIndex(l)] = l;
+  std::vector<int64_t> counts_shape = geo_.kept_shape();
+  counts_shape.push_back(bins_);
+  const std::vector<double>& edges = finder_.edges();
+  if (!output_.empty() && lanes * (bins + 3) + bins + 1 > kMaxInlineNumbers) {
+    std::vector<NpyField> fields(5);
+    fields[0] = NpyField{"counts", counts_shape, true, {}, {}};
+    fields[0].ints.reserve(lanes * bins);
+    for (uint64_t i = 0; i < lanes; ++i)
+      for (uint64_t b = 0; b < bins; ++b)
+        fields[0].ints.push_back(merged_.counts[order[i] * bins + b]);
+    fields[1] = NpyField{"edges", {static_cast<int64_t>(edges.size())}, false, {}, edges};
+    const std::vector<int64_t>* tallies[3] = {&merged_.below, &merged_.above, &merged_.nan};
+    const char* names[3] = {"below", "above", "nan_count"};
+    for (int t = 0; t < 3; ++t) {
+      NpyField& f = fields[static_cast<size_t>(2 + t)];
+      f.name = names[t];
+      f.shape = geo_.kept_shape();
+      f.is_int = true;
+      for (uint64_t i = 0; i < lanes; ++i) f.ints.push_back((*tallies[t])[order[i]]);
+    }
+    MM_ASSIGN_OR_RETURN(Json files, WriteNpyFields(output_, fields));
+    return Json{{"shape", geo_.kept_shape()}, {"bins", bins_}, {"files", files}};
+  }
+  std::vector<Json> flat;
+  flat.reserve(lanes * bins);
+  for (uint64_t i = 0; i < lanes; ++i)
+    for (uint64_t b = 0; b < bins; ++b) flat.push_back(merged_.counts[order[i] * bins + b]);
+  Json result = Json::object();
+  result["counts"] = NestFlat(flat, counts_shape);
+  Json e = Json::array();
+  for (double x : edges) e.push_back(JsonNumber(x));
+  result["edges"] = e;
+  const std::vector<int64_t>* tallies[3] = {&merged_.below, &merged_.above, &merged_.nan};
+  const char* names[3] = {"below", "above", "nan_count"};
+  for (int t = 0; t < 3; ++t) {
+    flat.clear();
+    for (uint64_t i = 0; i < lanes; ++i) flat.push_back((*tallies[t])[order[i]]);
+    result[names[t]] = NestFlat(flat, geo_.kept_shape());
+  }
+  return result;
+}
+
+}  // namespace
+
+std::vector<double> HistogramEdges(double lo, double hi, int64_t bins) {
+  // numpy.linspace(lo, hi, bins + 1): y = arange * step (or arange / div *
+  // delta when the step underflows to 0), plus start; the last is stop.
+  const double div = static_cast<double>(bins);
+  const double delta = hi - lo;
+  const double step = delta / div;
+  std::vector<double> y(static_cast<size_t>(bins) + 1);
+  for (int64_t i = 0; i <= bins; ++i) {
+    const double fi = static_cast<double>(i);
+    double v = step == 0 ? (fi / div) * delta : fi * step;
+    y[static_cast<size_t>(i)] = v + lo;
+  }
+  y.back() = hi;
+  return y;
+}
+
+std::pair<double, double> HistogramOuterEdges(double lo, double hi) {
+  if (lo == hi) return {lo - 0.5, hi + 0.5};
+  return {lo, hi};
+}
+
+BinFinder::BinFinder(double lo, double hi, int64_t bins, double (*round_edge)(double))
+    : lo_(lo),
+      hi_(hi),
+      norm_(static_cast<double>(bins) / (hi - lo)),
+      bins_(bins),
+      edges_(HistogramEdges(lo, hi, bins)) {
+  if (round_edge == nullptr) return;
+  for (double& e : edges_) e = round_edge(e);
+  lo_ = edges_.front();
+  hi_ = edges_.back();
+}
+
+Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const Dataset& dataset) {
+  MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"bins", "range", "axis", "output", "edges_dtype"},
+                               "analyses[" + std::to_string(spec.index) + "]"));
+  // "float64" (default): edges as numpy computes them for float64 input;
+  // "input": in the data's float type, as numpy.histogram does for float32
+  // and float16 data (integers and float64 get float64 edges either way).
+  double (*round_edge)(double) = nullptr;
+  if (spec.params.contains("edges_dtype")) {
+    const Json& e = spec.params["edges_dtype"];
+    if (e != "float64" && e != "input")
+      return ParamError(spec, "edges_dtype", "must be \"float64\" or \"input\", got " + e.dump());
+    if (e == "input" && dataset.layout.dtype.kind == Kind::kFloat32)
+      round_edge = [](double x) { return static_cast<double>(static_cast<float>(x)); };
+    if (e == "input" && dataset.layout.dtype.kind == Kind::kFloat16)
+      round_edge = [](double x) { return HalfToDouble(DoubleToHalf(x)); };
+  }
+  int64_t bins = 10;
+  if (spec.params.contains("bins")) {
+    const Json& b = spec.params["bins"];
+    if (!b.is_number_integer() || b.get<int64_t>() < 1)
+      return ParamError(spec, "bins", "must be a positive integer, got " + b.dump());
+    bins = b.get<int64_t>();
+    if (static_cast<uint64_t>(bins) > kMaxCounters)
+      return ParamError(spec, "bins",
+                        "at most " + std::to_string(kMaxCounters) + " bins, got " + b.dump());
+  }
+  bool have_range = false;
+  double lo = 0, hi = 1;
+  if (spec.params.contains("range") && !spec.params["range"].is_null()) {
+    const Json& r = spec.params["range"];
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number() || !r[1].is_number())
+      return ParamError(spec, "range", "must be [lo, hi] with two numbers, got " + r.dump());
+    lo = r[0].get<double>();
+    hi = r[1].get<double>();
+    if (!std::isfinite(lo) || !std::isfinite(hi))
+      return ParamError(spec, "range", "must be finite, got " + r.dump());
+    if (lo > hi) return ParamError(spec, "range", "lo must not exceed hi, got " + r.dump());
+    have_range = true;
+  }
+  const Json axis = spec.params.contains("axis") ? spec.params["axis"] : Json(nullptr);
+  if (!axis.is_null() && !axis.is_number_integer())
+    return ParamError(spec, "axis", "must be null or an integer, got " + axis.dump());
+  std::vector<int> reduced;
+  MM_ASSIGN_OR_RETURN(reduced, ParseAxes(spec, axis, dataset.layout.ndim()));
+  MM_ASSIGN_OR_RETURN(std::string output, ParseOutputPrefix(spec));
+  LaneGeometry geo(dataset.layout, reduced);
+  const uint64_t ubins = static_cast<uint64_t>(bins);
+  if (geo.lanes() > kMaxCounters / ubins)
+    return ParamError(spec, "bins",
+                      std::to_string(geo.lanes()) + " histograms of " + std::to_string(bins) +
+                          " bins exceed the limit of " + std::to_string(kMaxCounters) +
+                          " counters");
+  const uint64_t numbers = geo.lanes() * (ubins + 3) + ubins + 1;
+  if (numbers > kMaxInlineNumbers && output.empty())
+    return ParamError(spec, "output",
+                      "the result would hold " + std::to_string(numbers) +
+                          " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
+                          "each field to PREFIX.FIELD.npy");
+  return std::unique_ptr<Analysis>(
+      new Histogram(spec, dataset, std::move(geo), bins, have_range, lo, hi, output, round_edge));
+}
+
+}  // namespace mm

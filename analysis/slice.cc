@@ -1,0 +1,72 @@
+#include "analysis/slice.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "analysis/array_copy.h"
+#include "core/npy.h"
+#include "core/select_parser.h"
+#include "io/file_identity.h"
+#include "io/files.h"
+
+namespace mm {
+
+bool IsNpyPath(const std::string& path) {
+  if (path.size() < 4) return false;
+  std::string ext = path.substr(path.size() - 4);
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return ext == ".npy";
+}
+
+bool NpyFortranFlag(char order, const std::vector<int64_t>& shape) {
+  if (order != 'F') return false;
+  int long_axes = 0;
+  for (int64_t d : shape) long_axes += d > 1;
+  return long_axes >= 2;
+}
+
+namespace {
+
+class Slice : public CopyAnalysis {
+ public:
+  using CopyAnalysis::CopyAnalysis;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Dataset& dataset) {
+  MM_RETURN_IF_ERROR(
+      CheckKeys(spec.params, {"select", "output"}, "analyses[" + std::to_string(spec.index) + "]"));
+  if (!spec.params.contains("select") || !spec.params["select"].is_string())
+    return ParamError(spec, "select",
+                      "is required: numpy basic indexing as a string, e.g. \"[:, 0]\"");
+  if (!spec.params.contains("output") || !spec.params["output"].is_string() ||
+      spec.params["output"].get<std::string>().empty())
+    return ParamError(spec, "output",
+                      "is required: the path of the output (.npy, or raw bytes otherwise)");
+  const Layout& layout = dataset.layout;
+  Result<std::vector<SelectItem>> items = ParseSelect(spec.params["select"].get<std::string>());
+  if (!items.ok()) return ParamError(spec, "select", items.status().message());
+  Result<std::vector<AxisSelect>> sel = ApplySelect(*items, layout.shape);
+  if (!sel.ok()) return ParamError(spec, "select", sel.status().message());
+  const std::string output = ResolvePath(spec.dir, spec.params["output"].get<std::string>());
+  // By identity, not by name (io/file_identity.h): a symlink or hard link
+  // of the dataset is the dataset.
+  MM_RETURN_IF_ERROR(CheckOutput(
+      NamedFile{output, "config key 'analyses[" + std::to_string(spec.index) + "].output'"},
+      {NamedFile{dataset.path, "dataset.path"}}));
+  std::vector<int> out_axis_of;
+  int j = 0;
+  for (const AxisSelect& s : *sel) out_axis_of.push_back(s.dropped ? -1 : j++);
+  const bool npy = IsNpyPath(output);
+  const char order = npy ? layout.order : 'C';
+  const std::vector<int64_t> shape = SelectShape(*sel);
+  const bool fortran = NpyFortranFlag(order, shape);
+  const std::string header = npy ? BuildNpyHeader(layout.dtype, shape, fortran) : "";
+  ArrayCopy copy(layout, *sel, out_axis_of, order, layout.dtype, header.size());
+  return std::unique_ptr<Analysis>(
+      new Slice(spec, dataset, std::move(copy), output, header, fortran));
+}
+
+}  // namespace mm

@@ -1,0 +1,494 @@
+// The stats kernels: the two sweeps over one block (stats.cc's hot loop).
+//
+// Sweep 1 gathers count, NaNs, sum, min and max per lane; sweep 2 the sum of
+// squared deviations from the block's own mean. Loops are written so the
+// compiler vectorises them without -ffast-math: a fixed number of
+// independent accumulators (kWays) combined in a fixed order, and
+// branch-free NaN skipping. The order of operations depends only on the
+// block's contents, never on which worker runs it.
+//
+// Shared by stats.cc and transform.cc (normalize's statistics pass).
+#pragma once
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "analysis/stats.h"
+#include "analysis/stats_simd.h"
+#include "core/dtype.h"
+#include "core/lanes.h"
+
+namespace mm {
+namespace stats_kernel {
+
+using simd::kWays;
+
+// The accumulator type of a value type: double for floats, int64 for
+// integers of up to 32 bits, int128 for 64-bit integers.
+template <class Traits>
+using Wide = std::conditional_t<
+    Traits::kIsFloat, double,
+    std::conditional_t<(sizeof(typename Traits::Storage) == 8), __int128, int64_t>>;
+
+template <class Traits, bool kSwap>
+inline auto Load(const char* base, uint64_t i) {
+  return LoadElement<Traits, kSwap>(base + i * sizeof(typename Traits::Storage));
+}
+
+// Sums of a run that all goes to one lane.
+template <class Traits>
+struct RunSums {
+  int64_t n = 0, nan = 0;
+  Wide<Traits> sum = 0;
+  double min = std::numeric_limits<double>::infinity(),
+         max = -std::numeric_limits<double>::infinity();
+  __int128 imin = 0, imax = 0;
+};
+
+template <class Traits, bool kSwap>
+RunSums<Traits> ReduceRun(const char* p, uint64_t n) {
+  RunSums<Traits> r;
+  if constexpr (Traits::kIsFloat) {
+    double sum[kWays], mn[kWays], mx[kWays];
+    int64_t cnt[kWays];
+    for (int j = 0; j < kWays; ++j) {
+      sum[j] = 0;
+      mn[j] = std::numeric_limits<double>::infinity();
+      mx[j] = -std::numeric_limits<double>::infinity();
+      cnt[j] = 0;
+    }
+    uint64_t i = 0;
+    for (; i + kWays <= n; i += kWays) {
+      for (int j = 0; j < kWays; ++j) {
+        const double x = Load<Traits, kSwap>(p, i + static_cast<uint64_t>(j));
+        const bool ok = x == x;
+        sum[j] += ok ? x : 0.0;
+        cnt[j] += ok;
+        mn[j] = x < mn[j] ? x : mn[j];
+        mx[j] = x > mx[j] ? x : mx[j];
+      }
+    }
+    for (int j = 0; i < n; ++i, ++j) {
+      const double x = Load<Traits, kSwap>(p, i);
+      const bool ok = x == x;
+      sum[j] += ok ? x : 0.0;
+      cnt[j] += ok;
+      mn[j] = x < mn[j] ? x : mn[j];
+      mx[j] = x > mx[j] ? x : mx[j];
+    }
+    r.sum = simd::CombineWays(sum);
+    for (int j = 0; j < kWays; ++j) {
+      r.n += cnt[j];
+      r.min = std::min(r.min, mn[j]);
+      r.max = std::max(r.max, mx[j]);
+    }
+    r.nan = static_cast<int64_t>(n) - r.n;
+  } else {
+    using V = decltype(Load<Traits, kSwap>(p, 0));
+    Wide<Traits> sum[kWays] = {};
+    V mn[kWays], mx[kWays];
+    for (int j = 0; j < kWays; ++j) {
+      mn[j] = std::numeric_limits<V>::max();
+      mx[j] = std::numeric_limits<V>::lowest();
+    }
+    uint64_t i = 0;
+    for (; i + kWays <= n; i += kWays) {
+      for (int j = 0; j < kWays; ++j) {
+        const V x = Load<Traits, kSwap>(p, i + static_cast<uint64_t>(j));
+        sum[j] += x;
+        mn[j] = x < mn[j] ? x : mn[j];
+        mx[j] = x > mx[j] ? x : mx[j];
+      }
+    }
+    for (int j = 0; i < n; ++i, ++j) {
+      const V x = Load<Traits, kSwap>(p, i);
+      sum[j] += x;
+      mn[j] = x < mn[j] ? x : mn[j];
+      mx[j] = x > mx[j] ? x : mx[j];
+    }
+    V lo = mn[0], hi = mx[0];
+    for (int j = 0; j < kWays; ++j) {
+      r.sum += sum[j];
+      lo = std::min(lo, mn[j]);
+      hi = std::max(hi, mx[j]);
+    }
+    r.imin = lo;
+    r.imax = hi;
+    r.n = static_cast<int64_t>(n);
+  }
+  return r;
+}
+
+template <class Traits, bool kSwap>
+double DeviationRun(const char* p, uint64_t n, double mean) {
+  double m2[kWays] = {};
+  uint64_t i = 0;
+  for (; i + kWays <= n; i += kWays) {
+    for (int j = 0; j < kWays; ++j) {
+      const double d =
+          static_cast<double>(Load<Traits, kSwap>(p, i + static_cast<uint64_t>(j))) - mean;
+      if constexpr (Traits::kIsFloat) {
+        m2[j] += d == d ? d * d : 0.0;
+      } else {
+        m2[j] += d * d;
+      }
+    }
+  }
+  for (int j = 0; i < n; ++i, ++j) {
+    const double d = static_cast<double>(Load<Traits, kSwap>(p, i)) - mean;
+    if constexpr (Traits::kIsFloat) {
+      m2[j] += d == d ? d * d : 0.0;
+    } else {
+      m2[j] += d * d;
+    }
+  }
+  return simd::CombineWays(m2);
+}
+
+// Per-lane columns for runs over consecutive lanes, indexed from the
+// block's first lane. Reused across blocks of one worker.
+template <class Traits>
+struct LaneColumns {
+  std::vector<double> sum, mn, mx, m2, mean;
+  std::vector<Wide<Traits>> isum;
+  std::vector<int64_t> cnt, nan;
+  std::vector<__int128> imin, imax;
+  void Reset(size_t lanes) {
+    if constexpr (Traits::kIsFloat) {
+      sum.assign(lanes, 0.0);
+      mn.assign(lanes, std::numeric_limits<double>::infinity());
+      mx.assign(lanes, -std::numeric_limits<double>::infinity());
+    } else {
+      isum.assign(lanes, 0);
+      imin.assign(lanes, std::numeric_limits<__int128>::max());
+      imax.assign(lanes, std::numeric_limits<__int128>::min());
+    }
+    m2.assign(lanes, 0.0);
+    mean.assign(lanes, 0.0);
+    cnt.assign(lanes, 0);
+    nan.assign(lanes, 0);
+  }
+};
+
+// Native float32: the one-pass kernels exist (SweepBlock's later pieces).
+template <class Traits, bool kSwap>
+constexpr bool kOnePass = !kSwap && Traits::kKind == Kind::kFloat32;
+
+// Sweeps elements [begin, end), the first at `base`, into lanes
+// [lo, lo + lanes.size()). With `shift` (kOnePass only): one read, which
+// also sums t = x - shift[l] and q = (x - shift[l])^2 per lane, and
+// m2 = q - t^2 / n; each lane's `mean` is then t / n, the piece's mean
+// relative to the shift (see MergeShifted).
+template <class Traits, bool kSwap>
+void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end,
+                uint64_t lo, std::vector<LaneStats>* lanes, const double* shift = nullptr) {
+  using S = typename Traits::Storage;
+  constexpr bool kFloat = Traits::kIsFloat;
+  // Native float32/float64: the vector kernels (same operations, same order).
+  constexpr bool kFast =
+      !kSwap && (Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64);
+  const size_t n_lanes = lanes->size();
+  thread_local LaneColumns<Traits> col;
+  col.Reset(n_lanes);
+  if constexpr (kOnePass<Traits, kSwap>) {
+    if (shift != nullptr) {
+      geo.ForEachTile(
+          begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
+            const char* p = base + off * sizeof(S);
+            const size_t l = static_cast<size_t>(lane - lo);
+            if (kept) {
+              simd::FusedTileF32(p, rows, len, shift + l, col.sum.data() + l, col.cnt.data() + l,
+                                 col.nan.data() + l, col.mn.data() + l, col.mx.data() + l,
+                                 col.mean.data() + l, col.m2.data() + l);
+              return;
+            }
+            const simd::FusedSums r = simd::FusedF32(p, len, shift[l]);
+            col.cnt[l] += r.n;
+            col.nan[l] += static_cast<int64_t>(len) - r.n;
+            col.sum[l] += r.sum;
+            col.mn[l] = std::min(col.mn[l], r.min);
+            col.mx[l] = std::max(col.mx[l], r.max);
+            col.mean[l] += r.t;
+            col.m2[l] += r.q;
+          });
+      for (size_t l = 0; l < n_lanes; ++l) {
+        LaneStats& s = (*lanes)[l];
+        s.n = col.cnt[l];
+        s.nan = col.nan[l];
+        s.sum = col.sum[l];
+        s.min = col.mn[l];
+        s.max = col.mx[l];
+        if (s.n == 0) continue;
+        // col.mean holds t = sum of (x - shift): small terms, so t / n and
+        // t^2 / n are accurate where mean - shift would inherit the rounding
+        // of a sum of large values. The piece's mean is returned relative to
+        // the shift, for MergeShifted.
+        const double t = col.mean[l];
+        s.mean = t / static_cast<double>(s.n);
+        s.m2 = std::max(0.0, col.m2[l] - t * t / static_cast<double>(s.n));
+      }
+      return;
+    }
+  }
+  // Sweep 1.
+  geo.ForEachTile(
+      begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
+        const char* p = base + off * sizeof(S);
+        const size_t l = static_cast<size_t>(lane - lo);
+        if (!kept) {
+          if constexpr (kFast) {
+            const simd::RunSums r =
+                Traits::kKind == Kind::kFloat32 ? simd::ReduceF32(p, len) : simd::ReduceF64(p, len);
+            col.cnt[l] += r.n;
+            col.nan[l] += static_cast<int64_t>(len) - r.n;
+            col.sum[l] += r.sum;
+            col.mn[l] = std::min(col.mn[l], r.min);
+            col.mx[l] = std::max(col.mx[l], r.max);
+            return;
+          }
+          const RunSums<Traits> r = ReduceRun<Traits, kSwap>(p, len);
+          col.cnt[l] += r.n;
+          col.nan[l] += r.nan;
+          if constexpr (kFloat) {
+            col.sum[l] += r.sum;
+            col.mn[l] = std::min(col.mn[l], r.min);
+            col.mx[l] = std::max(col.mx[l], r.max);
+          } else {
+            col.isum[l] += r.sum;
+            col.imin[l] = std::min(col.imin[l], r.imin);
+            col.imax[l] = std::max(col.imax[l], r.imax);
+          }
+          return;
+        }
+        if constexpr (kFast) {
+          (Traits::kKind == Kind::kFloat32 ? simd::TileF32 : simd::TileF64)(
+              p, rows, len, col.sum.data() + l, col.cnt.data() + l, col.nan.data() + l,
+              col.mn.data() + l, col.mx.data() + l);
+          return;
+        }
+        for (uint64_t r = 0; r < rows; ++r, p += len * sizeof(S)) {
+          if constexpr (kFloat) {
+            double* sum = col.sum.data() + l;
+            double* mn = col.mn.data() + l;
+            double* mx = col.mx.data() + l;
+            int64_t* cnt = col.cnt.data() + l;
+            int64_t* nan = col.nan.data() + l;
+            for (uint64_t i = 0; i < len; ++i) {
+              const double x = Load<Traits, kSwap>(p, i);
+              const bool ok = x == x;
+              sum[i] += ok ? x : 0.0;
+              cnt[i] += ok;
+              nan[i] += !ok;
+              mn[i] = x < mn[i] ? x : mn[i];
+              mx[i] = x > mx[i] ? x : mx[i];
+            }
+          } else {
+            Wide<Traits>* sum = col.isum.data() + l;
+            __int128* mn = col.imin.data() + l;
+            __int128* mx = col.imax.data() + l;
+            int64_t* cnt = col.cnt.data() + l;
+            for (uint64_t i = 0; i < len; ++i) {
+              const auto x = Load<Traits, kSwap>(p, i);
+              sum[i] += x;
+              cnt[i] += 1;
+              mn[i] = x < mn[i] ? x : mn[i];
+              mx[i] = x > mx[i] ? x : mx[i];
+            }
+          }
+        }
+      });
+  for (size_t l = 0; l < n_lanes; ++l) {
+    if (col.cnt[l] == 0) continue;
+    const double total =
+        kFloat ? col.sum[l] : static_cast<double>(static_cast<__int128>(col.isum[l]));
+    col.mean[l] = total / static_cast<double>(col.cnt[l]);
+  }
+  bool block_has_nan = false;
+  for (size_t l = 0; l < n_lanes; ++l) block_has_nan |= col.nan[l] != 0;
+  // Sweep 2.
+  geo.ForEachTile(
+      begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
+        const char* p = base + off * sizeof(S);
+        const size_t l = static_cast<size_t>(lane - lo);
+        if (!kept) {
+          if constexpr (kFast) {
+            const bool has_nan = col.nan[l] != 0;
+            col.m2[l] += Traits::kKind == Kind::kFloat32
+                             ? simd::DeviationF32(p, len, col.mean[l], has_nan)
+                             : simd::DeviationF64(p, len, col.mean[l], has_nan);
+          } else {
+            col.m2[l] += DeviationRun<Traits, kSwap>(p, len, col.mean[l]);
+          }
+          return;
+        }
+        if constexpr (kFast) {
+          if constexpr (Traits::kKind == Kind::kFloat32) {
+            simd::TileDevF32(p, rows, len, col.mean.data() + l, col.m2.data() + l, block_has_nan);
+          } else {
+            simd::TileDevF64(p, rows, len, col.mean.data() + l, col.m2.data() + l);
+          }
+          return;
+        }
+        double* m2 = col.m2.data() + l;
+        const double* mean = col.mean.data() + l;
+        for (uint64_t r = 0; r < rows; ++r, p += len * sizeof(S)) {
+          for (uint64_t i = 0; i < len; ++i) {
+            const double d = static_cast<double>(Load<Traits, kSwap>(p, i)) - mean[i];
+            if constexpr (kFloat) {
+              m2[i] += d == d ? d * d : 0.0;
+            } else {
+              m2[i] += d * d;
+            }
+          }
+        }
+      });
+  for (size_t l = 0; l < n_lanes; ++l) {
+    LaneStats& s = (*lanes)[l];
+    s.n = col.cnt[l];
+    s.nan = col.nan[l];
+    s.mean = col.mean[l];
+    s.m2 = col.m2[l];
+    if constexpr (kFloat) {
+      s.sum = col.sum[l];
+      s.min = col.mn[l];
+      s.max = col.mx[l];
+    } else {
+      s.isum = col.isum[l];
+      s.imin = col.imin[l];
+      s.imax = col.imax[l];
+    }
+  }
+}
+
+// Chan's update for a one-read piece b whose mean is given relative to
+// a->mean (b was summed with shift a->mean): delta is b.mean itself, with
+// no rounding from subtracting two large means.
+inline void MergeShifted(LaneStats* a, const LaneStats& b) {
+  a->nan += b.nan;
+  if (b.n == 0) return;
+  const double na = static_cast<double>(a->n), nb = static_cast<double>(b.n);
+  const double n = na + nb;
+  const double delta = b.mean;
+  a->mean = a->mean + delta * (nb / n);
+  a->m2 = a->m2 + b.m2 + delta * delta * (na * nb / n);
+  a->n += b.n;
+  a->sum += b.sum;
+  a->min = std::min(a->min, b.min);
+  a->max = std::max(a->max, b.max);
+}
+
+// The piece of a block SweepBlock handles at a time (32 KiB: it stays in
+// L1 between the two sweeps of a first piece).
+constexpr uint64_t kSweepBytes = 32 << 10;
+
+// SweepBlock for native float32 reduced to one lane (`stats` with no axis):
+// the same pieces and the same kernels, without the lane bookkeeping.
+inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
+  constexpr uint64_t kPiece = kSweepBytes / sizeof(float);
+  LaneStats acc;
+  for (uint64_t b = 0; b < n; b += kPiece) {
+    const uint64_t len = std::min(kPiece, n - b);
+    const char* p = base + b * sizeof(float);
+    // FusedSums is a RunSums: count, NaNs, sum, min and max either way.
+    simd::FusedSums r;
+    const bool one_read = acc.n > 0 && std::isfinite(acc.mean);
+    if (one_read) {
+      r = simd::FusedF32(p, len, acc.mean);
+    } else {
+      static_cast<simd::RunSums&>(r) = simd::ReduceF32(p, len);
+    }
+    LaneStats piece;
+    piece.n = r.n;
+    piece.nan = static_cast<int64_t>(len) - r.n;
+    piece.sum = r.sum;
+    piece.min = r.min;
+    piece.max = r.max;
+    if (one_read) {
+      if (r.n > 0) {
+        piece.mean = r.t / static_cast<double>(r.n);
+        piece.m2 = std::max(0.0, r.q - r.t * r.t / static_cast<double>(r.n));
+      }
+      MergeShifted(&acc, piece);
+      continue;
+    }
+    if (r.n > 0) {
+      piece.mean = r.sum / static_cast<double>(r.n);
+      piece.m2 = simd::DeviationF32(p, len, piece.mean, piece.nan > 0);
+    }
+    MergeLane(&acc, piece, /*integer=*/false);
+  }
+  *out = acc;
+}
+
+// Sweeps one block into lanes [lo, lo + lanes.size()).
+//
+// Blocks whose pieces hold few lanes (whole rows reduced, or short kept
+// rows) go piece by piece, each merged in order with Chan's formula. For
+// native float32, a piece whose lanes all have values in earlier pieces of
+// the block is read once: it sums d = x - K and d^2 with K each lane's
+// running mean of the block, so m2 = sum d^2 - (sum d)^2 / n, the piece's
+// mean is K + (sum d) / n and its sum n K + sum d. K is within the data's range and close
+// to the piece's mean, so the subtraction loses almost nothing
+// (docs/BENCHMARKS.md, "one read per piece"); the first piece and
+// lanes without a running mean get the two sweeps. The pieces and shifts
+// depend only on the block, so results stay the same for any worker split.
+//
+// Blocks with many lanes per piece are swept whole, twice: merging every
+// lane per piece would cost more than the cache misses it saves.
+template <class Traits, bool kSwap>
+void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end,
+                uint64_t lo, std::vector<LaneStats>* lanes) {
+  if constexpr (kOnePass<Traits, kSwap>) {
+    if (geo.lanes() == 1) return SweepGlobalF32(base, end - begin, &(*lanes)[0]);
+  }
+  constexpr uint64_t kPiece = kSweepBytes / sizeof(typename Traits::Storage);
+  if (end - begin <= kPiece || lanes->size() * 64 > kPiece) {
+    return SweepRange<Traits, kSwap>(geo, base, begin, end, lo, lanes);
+  }
+  thread_local std::vector<LaneStats> piece;
+  thread_local std::vector<double> shift;
+  for (uint64_t b = begin; b < end; b += kPiece) {
+    const uint64_t e = std::min(end, b + kPiece);
+    const auto range = geo.LaneRange(b, e);
+    const size_t n = static_cast<size_t>(range.second - range.first);
+    piece.assign(n, LaneStats());
+    bool one_pass = kOnePass<Traits, kSwap>;
+    if (one_pass) {
+      shift.resize(n);
+      for (size_t i = 0; i < n && one_pass; ++i) {
+        const LaneStats& so_far = (*lanes)[range.first + i - lo];
+        one_pass = so_far.n > 0 &&
+                   std::isfinite(so_far.mean);  // an infinite shift would turn sums into NaN
+        shift[i] = so_far.mean;
+      }
+    }
+    SweepRange<Traits, kSwap>(geo, base + (b - begin) * sizeof(typename Traits::Storage), b, e,
+                              range.first, &piece, one_pass ? shift.data() : nullptr);
+    for (uint64_t l = range.first; l < range.second; ++l) {
+      if (one_pass) {
+        MergeShifted(&(*lanes)[l - lo], piece[l - range.first]);
+      } else {
+        MergeLane(&(*lanes)[l - lo], piece[l - range.first], !Traits::kIsFloat);
+      }
+    }
+  }
+}
+
+// SweepBlock for the runtime dtype `dt` (dispatch over the dtype list and
+// the byte order).
+inline void SweepBlockOf(DType dt, const LaneGeometry& geo, const char* base, uint64_t begin,
+                         uint64_t end, uint64_t lo, std::vector<LaneStats>* lanes) {
+  VisitKind(dt.kind, [&](auto traits) {
+    using T = decltype(traits);
+    if (dt.needs_swap()) {
+      SweepBlock<T, true>(geo, base, begin, end, lo, lanes);
+    } else {
+      SweepBlock<T, false>(geo, base, begin, end, lo, lanes);
+    }
+  });
+}
+
+}  // namespace stats_kernel
+}  // namespace mm

@@ -1,0 +1,99 @@
+// Vector kernels for the hottest stats loops: native-order float32/float64
+// runs that go to one lane (global statistics) and tiles of rows whose
+// elements go to consecutive lanes (per-column statistics).
+//
+// The global kernels perform exactly the operations of the scalar templates
+// in stats_kernel.h, in the same order (eight independent accumulators,
+// element i to accumulator i % 8, combined pairwise), so their results are
+// the same bits (tests/unit/stats_simd_test.cc). The tile kernels for
+// short rows accumulate groups of rows in "virtual lanes" and fold them in a
+// fixed order, so their per-lane summation order differs from the scalar
+// path (used for byte-swapped data) but depends only on the block: results
+// are the same bits for any worker split, on any CPU. The kernels
+// (stats_simd_kernels.h) are compiled twice, for AVX2 and for baseline
+// x86-64, and the first call picks the copy the CPU can run
+// (MMRUN_SIMD=base forces the baseline copy), so the binary runs on any
+// x86-64.
+#pragma once
+
+#include <cstdint>
+
+namespace mm {
+namespace simd {
+
+// Global sums use kWays accumulators, element i of a run to accumulator
+// i % kWays, combined by CombineWays; the scalar templates of
+// stats_kernel.h and the vector kernels agree on both.
+constexpr int kWays = 16;
+
+// ((a0 + a1) + (a2 + a3)) + ... : pairwise, in a fixed order. Internal
+// linkage: a copy compiled for AVX2 must never serve the baseline code.
+static inline double CombineWays(const double* a) {
+  double t[kWays];
+  for (int j = 0; j < kWays; ++j) t[j] = a[j];
+  for (int width = kWays; width > 1; width /= 2) {
+    for (int j = 0; j < width / 2; ++j) t[j] = t[2 * j] + t[2 * j + 1];
+  }
+  return t[0];
+}
+
+struct RunSums {
+  int64_t n = 0;                     // non-NaN values
+  double sum = 0, min = 0, max = 0;  // min/max: +inf/-inf when n == 0
+};
+
+RunSums ReduceF32(const char* p, uint64_t n);
+RunSums ReduceF64(const char* p, uint64_t n);
+// One-pass sums for a piece of a block whose lanes already have a running
+// mean `shift` (stats_kernel::SweepBlock): RunSums plus the sums of
+// x - shift (t) and (x - shift)^2 (q) over the non-NaN values.
+struct FusedSums : RunSums {
+  double t = 0, q = 0;
+};
+FusedSums FusedF32(const char* p, uint64_t n, double shift);
+// Tiles as TileF32, plus t[i] += x - shift[i] and q[i] += (x - shift[i])^2.
+void FusedTileF32(const char* p, uint64_t rows, uint64_t len, const double* shift, double* sum,
+                  int64_t* cnt, int64_t* nan, double* mn, double* mx, double* t, double* q);
+
+// Sum of squared deviations from `mean` of the non-NaN values; has_nan
+// false promises the run holds no NaN and skips the test (same result).
+double DeviationF32(const char* p, uint64_t n, double mean, bool has_nan);
+double DeviationF64(const char* p, uint64_t n, double mean, bool has_nan);
+
+// `rows` rows of `len` elements (row r at p + r * len elements) into lane
+// columns [0, len): sum, count, nan, min, max (sweep 1) or m2 (sweep 2).
+void TileF32(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
+             double* mn, double* mx);
+void TileF64(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
+             double* mn, double* mx);
+void TileDevF32(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2,
+                bool has_nan);
+void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2);
+
+// The kernels of one instruction set.
+struct KernelTable {
+  RunSums (*reduce_f32)(const char*, uint64_t);
+  RunSums (*reduce_f64)(const char*, uint64_t);
+  double (*deviation_f32)(const char*, uint64_t, double, bool);
+  double (*deviation_f64)(const char*, uint64_t, double, bool);
+  void (*tile_f32)(const char*, uint64_t, uint64_t, double*, int64_t*, int64_t*, double*, double*);
+  void (*tile_f64)(const char*, uint64_t, uint64_t, double*, int64_t*, int64_t*, double*, double*);
+  void (*tile_dev_f32)(const char*, uint64_t, uint64_t, const double*, double*, bool);
+  void (*tile_dev_f64)(const char*, uint64_t, uint64_t, const double*, double*);
+  FusedSums (*fused_f32)(const char*, uint64_t, double);
+  void (*fused_tile_f32)(const char*, uint64_t, uint64_t, const double*, double*, int64_t*,
+                         int64_t*, double*, double*, double*, double*);
+};
+namespace avx2 {
+extern const KernelTable kTable;
+}
+namespace base {
+extern const KernelTable kTable;
+}
+// The table in use: AVX2 when the CPU has it, unless MMRUN_SIMD=base.
+const KernelTable& Kernels();
+// "avx2" or "base".
+const char* KernelsName();
+
+}  // namespace simd
+}  // namespace mm

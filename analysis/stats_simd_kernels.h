@@ -1,0 +1,866 @@
+// The stats vector kernels, compiled twice: by stats_simd_avx2.cc with
+// -mavx2 and by stats_simd_base.cc for baseline x86-64, each defining
+// MM_SIMD_NS so the two copies live in different namespaces
+// (mm::simd::avx2, mm::simd::base). stats_simd.cc picks one at run time.
+//
+// Everything here is in that namespace or an unnamed one, and no standard
+// library template is instantiated: a weak copy compiled for AVX2 could
+// otherwise be chosen by the linker for the whole program.
+//
+// No FMA: the AVX2 copy and the baseline copy (and the scalar templates of
+// stats_kernel.h) round the same way, so results are the same bits on any
+// x86-64.
+#ifndef MM_SIMD_NS
+#error "define MM_SIMD_NS before including stats_simd_kernels.h"
+#endif
+
+// The vector helpers below are internal (always inlined); their ABI is moot.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#include <cstring>
+#include <limits>
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+#include "analysis/stats_simd.h"
+
+namespace mm {
+namespace simd {
+namespace MM_SIMD_NS {
+namespace {
+
+#define MM_INLINE __attribute__((always_inline)) inline
+
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4i __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+
+MM_INLINE v4d Load4(const float* p) {
+#ifdef __AVX2__
+  return reinterpret_cast<v4d>(_mm256_cvtps_pd(_mm_loadu_ps(p)));
+#else
+  v4f f;
+  std::memcpy(&f, p, sizeof f);
+  return __builtin_convertvector(f, v4d);
+#endif
+}
+MM_INLINE v4d Load4(const double* p) {
+  v4d d;
+  std::memcpy(&d, p, sizeof d);
+  return d;
+}
+MM_INLINE double Load1(const float* p) {
+  float f;
+  std::memcpy(&f, p, sizeof f);
+  return f;
+}
+MM_INLINE double Load1(const double* p) {
+  double d;
+  std::memcpy(&d, p, sizeof d);
+  return d;
+}
+
+// Eight floats (F8) and eight int32 masks or counters (I8). With AVX2 they
+// are 256-bit vectors; the baseline build spells them as two 128-bit
+// halves, because GCC 12 lowers 256-bit generic vectors to scalar code on
+// SSE2. The operations below are the same in both.
+#ifdef __AVX2__
+typedef float F8 __attribute__((vector_size(32)));
+typedef int I8 __attribute__((vector_size(32)));
+#else
+typedef int v4si __attribute__((vector_size(16)));
+struct F8 {
+  v4f h[2];
+};
+struct I8 {
+  v4si h[2];
+};
+#endif
+
+MM_INLINE F8 Load8(const float* p) {
+  F8 f;
+  std::memcpy(&f, p, sizeof f);
+  return f;
+}
+MM_INLINE F8 Splat8(float v) {
+#ifdef __AVX2__
+  return F8{v, v, v, v, v, v, v, v};
+#else
+  return F8{{{v, v, v, v}, {v, v, v, v}}};
+#endif
+}
+MM_INLINE I8 Zero8() {
+#ifdef __AVX2__
+  return I8{0, 0, 0, 0, 0, 0, 0, 0};
+#else
+  return I8{{{0, 0, 0, 0}, {0, 0, 0, 0}}};
+#endif
+}
+// -1 where x is a number, 0 where it is NaN.
+MM_INLINE I8 IsNumber(F8 x) {
+#ifdef __AVX2__
+  return x == x;
+#else
+  return I8{{x.h[0] == x.h[0], x.h[1] == x.h[1]}};
+#endif
+}
+// x with its NaNs replaced by +0.0.
+MM_INLINE F8 Zeroed(F8 x, I8 ok) {
+#ifdef __AVX2__
+  return reinterpret_cast<F8>(reinterpret_cast<I8>(x) & ok);
+#else
+  F8 z;
+  for (int k = 0; k < 2; ++k)
+    z.h[k] = reinterpret_cast<v4f>(reinterpret_cast<v4si>(x.h[k]) & ok.h[k]);
+  return z;
+#endif
+}
+// lo < x ? lo : x and its mirror, lane by lane: a NaN x keeps the bound.
+MM_INLINE F8 Min8(F8 x, F8 lo) {
+#ifdef __AVX2__
+  return x < lo ? x : lo;
+#else
+  for (int k = 0; k < 2; ++k) lo.h[k] = x.h[k] < lo.h[k] ? x.h[k] : lo.h[k];
+  return lo;
+#endif
+}
+MM_INLINE F8 Max8(F8 x, F8 hi) {
+#ifdef __AVX2__
+  return x > hi ? x : hi;
+#else
+  for (int k = 0; k < 2; ++k) hi.h[k] = x.h[k] > hi.h[k] ? x.h[k] : hi.h[k];
+  return hi;
+#endif
+}
+// Counters: c + 1 where the mask is set (CountSet) or clear (CountClear).
+MM_INLINE I8 CountSet(I8 c, I8 mask) {
+#ifdef __AVX2__
+  return c - mask;
+#else
+  for (int k = 0; k < 2; ++k) c.h[k] -= mask.h[k];
+  return c;
+#endif
+}
+MM_INLINE I8 CountClear(I8 c, I8 mask) {
+#ifdef __AVX2__
+  return c - ~mask;
+#else
+  for (int k = 0; k < 2; ++k) c.h[k] -= ~mask.h[k];
+  return c;
+#endif
+}
+MM_INLINE float Lane(F8 x, int j) {
+#ifdef __AVX2__
+  return x[j];
+#else
+  return x.h[j / 4][j % 4];
+#endif
+}
+MM_INLINE int Lane(I8 x, int j) {
+#ifdef __AVX2__
+  return x[j];
+#else
+  return x.h[j / 4][j % 4];
+#endif
+}
+// The low and high four floats, widened to double. GCC 12 lowers
+// __builtin_convertvector to 128-bit pieces even for AVX2, so the AVX2
+// build says vcvtps2pd itself.
+MM_INLINE v4d Low(F8 x) {
+#ifdef __AVX2__
+  return reinterpret_cast<v4d>(
+      _mm256_cvtps_pd(_mm256_castps256_ps128(reinterpret_cast<__m256>(x))));
+#else
+  return __builtin_convertvector(x.h[0], v4d);
+#endif
+}
+MM_INLINE v4d High(F8 x) {
+#ifdef __AVX2__
+  return reinterpret_cast<v4d>(
+      _mm256_cvtps_pd(_mm256_extractf128_ps(reinterpret_cast<__m256>(x), 1)));
+#else
+  return __builtin_convertvector(x.h[1], v4d);
+#endif
+}
+
+MM_INLINE uint64_t Min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr float kInfF = std::numeric_limits<float>::infinity();
+// int32 vector counters hold at most this many additions before they are
+// folded into int64 (far more than a block holds; the bound keeps the
+// kernels correct for any caller).
+constexpr uint64_t kMaxCounterSteps = uint64_t{1} << 30;
+
+// kWays accumulators as kVecs vectors of four: element i goes to
+// accumulator i % kWays (what the scalar ReduceRun does).
+constexpr int kVecs = kWays / 4;
+static_assert(kWays % 8 == 0, "the float kernel reads eight floats at a time");
+
+template <class T, bool kMask>
+MM_INLINE RunSums Reduce(const char* bytes, uint64_t n) {
+  const T* p = reinterpret_cast<const T*>(bytes);
+  v4d s[kVecs], lo[kVecs], hi[kVecs];
+  v4i c[kVecs];
+  for (int k = 0; k < kVecs; ++k) {
+    s[k] = v4d{0, 0, 0, 0};
+    lo[k] = v4d{kInf, kInf, kInf, kInf};
+    hi[k] = -lo[k];
+    c[k] = v4i{0, 0, 0, 0};
+  }
+  uint64_t i = 0;
+  for (; i + kWays <= n; i += kWays) {
+    for (int k = 0; k < kVecs; ++k) {
+      const v4d x = Load4(p + i + 4 * k);
+      if constexpr (kMask) {
+        const v4i ok = x == x;
+        s[k] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(x) & ok);
+        c[k] -= ok;
+      } else {
+        s[k] += x;
+        c[k] -= v4i{-1, -1, -1, -1};
+      }
+      lo[k] = x < lo[k] ? x : lo[k];
+      hi[k] = x > hi[k] ? x : hi[k];
+    }
+  }
+  double sum[kWays], mn[kWays], mx[kWays];
+  int64_t cnt[kWays];
+  for (int k = 0; k < kVecs; ++k) {
+    for (int j = 0; j < 4; ++j)
+      sum[4 * k + j] = s[k][j], mn[4 * k + j] = lo[k][j], mx[4 * k + j] = hi[k][j];
+    for (int j = 0; j < 4; ++j) cnt[4 * k + j] = c[k][j];
+  }
+  for (int j = 0; i < n; ++i, ++j) {
+    const double x = Load1(p + i);
+    const bool ok = x == x;
+    sum[j] += ok ? x : 0.0;
+    cnt[j] += ok;
+    mn[j] = x < mn[j] ? x : mn[j];
+    mx[j] = x > mx[j] ? x : mx[j];
+  }
+  RunSums r;
+  r.sum = CombineWays(sum);
+  r.min = kInf;
+  r.max = -kInf;
+  for (int j = 0; j < kWays; ++j) {
+    r.n += cnt[j];
+    r.min = mn[j] < r.min ? mn[j] : r.min;
+    r.max = mx[j] > r.max ? mx[j] : r.max;
+  }
+  return r;
+}
+
+// What Reduce<float> would compute (the same accumulators, the same
+// additions), with NaN tests, zeroing, counts, min and max done on eight
+// floats at a time:
+// min and max of floats are exact, so widening after them changes nothing,
+// and a zeroed NaN widens to the +0.0 the double version adds.
+//
+// kMask false is the optimistic version for runs without NaN: it adds
+// every value and counts all n. A NaN makes its sum NaN, and the caller
+// then runs the masked version (ReduceChecked), so both give the same bits.
+template <bool kMask>
+MM_INLINE RunSums ReduceFloat(const char* bytes, uint64_t n) {
+  constexpr int kF8 = kWays / 8;
+  const float* p = reinterpret_cast<const float*>(bytes);
+  v4d s[kVecs];
+  F8 lo[kF8], hi[kF8];
+  for (int k = 0; k < kVecs; ++k) s[k] = v4d{0, 0, 0, 0};
+  for (int k = 0; k < kF8; ++k) lo[k] = Splat8(kInfF), hi[k] = Splat8(-kInfF);
+  int64_t count = 0;
+  uint64_t i = 0;
+  while (i + kWays <= n) {
+    const uint64_t stop = i + Min((n - i) / kWays, kMaxCounterSteps) * kWays;
+    I8 c = Zero8();
+    for (; i < stop; i += kWays) {
+      for (int k = 0; k < kF8; ++k) {
+        const F8 x = Load8(p + i + 8 * k);
+        if constexpr (kMask) {
+          const I8 ok = IsNumber(x);
+          const F8 z = Zeroed(x, ok);
+          s[2 * k] += Low(z);
+          s[2 * k + 1] += High(z);
+          c = CountSet(c, ok);
+        } else {
+          s[2 * k] += Low(x);
+          s[2 * k + 1] += High(x);
+        }
+        lo[k] = Min8(x, lo[k]);
+        hi[k] = Max8(x, hi[k]);
+      }
+    }
+    if constexpr (kMask) {
+      for (int j = 0; j < 8; ++j) count += Lane(c, j);
+    } else {
+      count = static_cast<int64_t>(i);
+    }
+  }
+  double sum[kWays], mn[kWays], mx[kWays];
+  for (int k = 0; k < kVecs; ++k) {
+    for (int j = 0; j < 4; ++j) sum[4 * k + j] = s[k][j];
+  }
+  for (int k = 0; k < kF8; ++k) {
+    for (int j = 0; j < 8; ++j) mn[8 * k + j] = Lane(lo[k], j), mx[8 * k + j] = Lane(hi[k], j);
+  }
+  for (int j = 0; i < n; ++i, ++j) {
+    const double x = Load1(p + i);
+    const bool ok = x == x;
+    sum[j] += ok ? x : 0.0;
+    count += ok;
+    mn[j] = x < mn[j] ? x : mn[j];
+    mx[j] = x > mx[j] ? x : mx[j];
+  }
+  RunSums r;
+  r.n = count;
+  r.sum = CombineWays(sum);
+  r.min = kInf;
+  r.max = -kInf;
+  for (int j = 0; j < kWays; ++j) {
+    r.min = mn[j] < r.min ? mn[j] : r.min;
+    r.max = mx[j] > r.max ? mx[j] : r.max;
+  }
+  return r;
+}
+
+// ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)).
+MM_INLINE double Pairwise8(const double* a) {
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+// Count, min and max as ReduceFloat, with t = sum of (x - shift) and
+// q = sum of (x - shift)^2 over the non-NaN values, in one read: the
+// one-read pieces of stats_kernel::SweepBlock. The sum is n * shift + t: as
+// accurate as adding the values (t's terms are small), and one vector add
+// per four values cheaper. Eight accumulators each for t, q, min and max
+// (more would not fit the sixteen AVX2 registers).
+template <bool kMask>
+MM_INLINE FusedSums FusedFloat(const char* bytes, uint64_t n, double shift) {
+  const float* p = reinterpret_cast<const float*>(bytes);
+  const v4d k = {shift, shift, shift, shift};
+  v4d t[2], q[2];
+  v4i c[2];
+  F8 lo = Splat8(kInfF), hi = Splat8(-kInfF);
+  for (int h = 0; h < 2; ++h) t[h] = q[h] = v4d{0, 0, 0, 0}, c[h] = v4i{0, 0, 0, 0};
+  uint64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const F8 x = Load8(p + i);
+    const v4d xs[2] = {Low(x), High(x)};
+    for (int h = 0; h < 2; ++h) {
+      const v4d d = xs[h] - k;
+      if constexpr (kMask) {
+        const v4i ok = d == d;
+        t[h] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d) & ok);
+        q[h] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d * d) & ok);
+        c[h] -= ok;
+      } else {
+        t[h] += d;
+        q[h] += d * d;
+      }
+    }
+    lo = Min8(x, lo);
+    hi = Max8(x, hi);
+  }
+  double sd[8], sq[8], mn[8], mx[8];
+  int64_t count = kMask ? 0 : static_cast<int64_t>(i);
+  for (int h = 0; h < 2; ++h) {
+    for (int j = 0; j < 4; ++j) {
+      sd[4 * h + j] = t[h][j];
+      sq[4 * h + j] = q[h][j];
+      if constexpr (kMask) count += c[h][j];
+    }
+  }
+  for (int j = 0; j < 8; ++j) mn[j] = Lane(lo, j), mx[j] = Lane(hi, j);
+  for (int j = 0; i < n; ++i, ++j) {
+    const double x = Load1(p + i), d = x - shift;
+    const bool ok = d == d;
+    sd[j] += ok ? d : 0.0;
+    sq[j] += ok ? d * d : 0.0;
+    count += ok;
+    mn[j] = x < mn[j] ? x : mn[j];
+    mx[j] = x > mx[j] ? x : mx[j];
+  }
+  FusedSums r;
+  r.n = count;
+  r.t = Pairwise8(sd);
+  r.q = Pairwise8(sq);
+  r.sum = static_cast<double>(count) * shift + r.t;
+  r.min = kInf;
+  r.max = -kInf;
+  for (int j = 0; j < 8; ++j) {
+    r.min = mn[j] < r.min ? mn[j] : r.min;
+    r.max = mx[j] > r.max ? mx[j] : r.max;
+  }
+  return r;
+}
+
+// The optimistic kernel first; the masked one when the run held a NaN
+// (or +inf and -inf, whose sum is NaN too).
+template <class Fast, class Masked>
+MM_INLINE RunSums ReduceChecked(const char* p, uint64_t n, Fast fast, Masked masked) {
+  const RunSums r = fast(p, n);
+  return r.sum == r.sum ? r : masked(p, n);
+}
+MM_INLINE FusedSums FusedFloatChecked(const char* p, uint64_t n, double shift) {
+  const FusedSums r = FusedFloat<false>(p, n, shift);
+  return r.t == r.t ? r : FusedFloat<true>(p, n, shift);
+}
+
+// kMask: skip NaNs. A run known to hold none skips the test; adding a
+// masked value and adding it unmasked are the same when it is not NaN.
+template <class T, bool kMask>
+MM_INLINE double Deviation(const char* bytes, uint64_t n, double mean) {
+  const T* p = reinterpret_cast<const T*>(bytes);
+  const v4d m = {mean, mean, mean, mean};
+  v4d a[kVecs];
+  for (int k = 0; k < kVecs; ++k) a[k] = v4d{0, 0, 0, 0};
+  uint64_t i = 0;
+  for (; i + kWays <= n; i += kWays) {
+    for (int k = 0; k < kVecs; k += 2) {
+      v4d x0, x1;
+      if constexpr (sizeof(T) == 4) {
+        const F8 x = Load8(reinterpret_cast<const float*>(p) + i + 4 * k);
+        x0 = Low(x), x1 = High(x);
+      } else {
+        x0 = Load4(p + i + 4 * k), x1 = Load4(p + i + 4 * k + 4);
+      }
+      const v4d d0 = x0 - m, d1 = x1 - m;
+      const v4d q0 = d0 * d0, q1 = d1 * d1;
+      if constexpr (kMask) {
+        a[k] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(q0) & (d0 == d0));
+        a[k + 1] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(q1) & (d1 == d1));
+      } else {
+        a[k] += q0;
+        a[k + 1] += q1;
+      }
+    }
+  }
+  double m2[kWays];
+  for (int k = 0; k < kVecs; ++k) {
+    for (int j = 0; j < 4; ++j) m2[4 * k + j] = a[k][j];
+  }
+  for (int j = 0; i < n; ++i, ++j) {
+    const double d = Load1(p + i) - mean;
+    m2[j] += d == d ? d * d : 0.0;
+  }
+  return CombineWays(m2);
+}
+
+template <class T>
+MM_INLINE void Tile(const char* bytes, uint64_t rows, uint64_t len, double* sum, int64_t* cnt,
+                    int64_t* nan, double* mn, double* mx) {
+  const T* p = reinterpret_cast<const T*>(bytes);
+  for (uint64_t r = 0; r < rows; ++r, p += len) {
+    uint64_t i = 0;
+    for (; i + 4 <= len; i += 4) {  // four lanes at a time; each lane's sequence is unchanged
+      const v4d x = Load4(p + i);
+      const v4i ok = x == x;
+      v4d s, lo, hi;
+      v4i c, q;
+      std::memcpy(&s, sum + i, sizeof s);
+      std::memcpy(&lo, mn + i, sizeof lo);
+      std::memcpy(&hi, mx + i, sizeof hi);
+      std::memcpy(&c, cnt + i, sizeof c);
+      std::memcpy(&q, nan + i, sizeof q);
+      s += reinterpret_cast<v4d>(reinterpret_cast<v4i>(x) & ok);
+      c -= ok;
+      q -= ~ok;
+      lo = x < lo ? x : lo;
+      hi = x > hi ? x : hi;
+      std::memcpy(sum + i, &s, sizeof s);
+      std::memcpy(mn + i, &lo, sizeof lo);
+      std::memcpy(mx + i, &hi, sizeof hi);
+      std::memcpy(cnt + i, &c, sizeof c);
+      std::memcpy(nan + i, &q, sizeof q);
+    }
+    for (; i < len; ++i) {
+      const double x = Load1(p + i);
+      const bool ok = x == x;
+      sum[i] += ok ? x : 0.0;
+      cnt[i] += ok;
+      nan[i] += !ok;
+      mn[i] = x < mn[i] ? x : mn[i];
+      mx[i] = x > mx[i] ? x : mx[i];
+    }
+  }
+}
+
+template <class T>
+MM_INLINE void TileDev(const char* bytes, uint64_t rows, uint64_t len, const double* mean,
+                       double* m2) {
+  const T* p = reinterpret_cast<const T*>(bytes);
+  for (uint64_t r = 0; r < rows; ++r, p += len) {
+    uint64_t i = 0;
+    for (; i + 4 <= len; i += 4) {
+      v4d m, a;
+      std::memcpy(&m, mean + i, sizeof m);
+      std::memcpy(&a, m2 + i, sizeof a);
+      const v4d d = Load4(p + i) - m;
+      a += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d * d) & (d == d));
+      std::memcpy(m2 + i, &a, sizeof a);
+    }
+    for (; i < len; ++i) {
+      const double d = Load1(p + i) - mean[i];
+      m2[i] += d == d ? d * d : 0.0;
+    }
+  }
+}
+
+// Short rows whose length is not a multiple of 4 (e.g. 10 columns): G rows
+// at a time form W = G * len "virtual lanes", a multiple of 4, so every
+// vector is full; virtual lane v + k*len folds into lane v at the end of
+// the tile, in a fixed order (k ascending). Leftover rows go through Tile.
+constexpr uint64_t kMaxVirtualLanes = 1024;
+
+inline uint64_t GroupRows(uint64_t len) { return len % 4 == 0 ? 1 : (len % 2 == 0 ? 2 : 4); }
+
+template <class T>
+MM_INLINE void TileGrouped(const char* bytes, uint64_t rows, uint64_t len, double* sum,
+                           int64_t* cnt, int64_t* nan, double* mn, double* mx) {
+  const uint64_t g = GroupRows(len), w = g * len;
+  if (g == 1 || w > kMaxVirtualLanes || rows < 2 * g)
+    return Tile<T>(bytes, rows, len, sum, cnt, nan, mn, mx);
+  double vs[kMaxVirtualLanes], vlo[kMaxVirtualLanes], vhi[kMaxVirtualLanes];
+  int64_t vc[kMaxVirtualLanes], vn[kMaxVirtualLanes];
+  for (uint64_t v = 0; v < w; ++v) vs[v] = 0, vlo[v] = kInf, vhi[v] = -kInf, vc[v] = 0, vn[v] = 0;
+  const uint64_t groups = rows / g;
+  Tile<T>(bytes, groups, w, vs, vc, vn, vlo, vhi);
+  for (uint64_t i = 0; i < len; ++i) {
+    double s = vs[i], lo = vlo[i], hi = vhi[i];
+    int64_t c = vc[i], n = vn[i];
+    for (uint64_t k = 1; k < g; ++k) {
+      const uint64_t v = i + k * len;
+      s += vs[v];
+      lo = vlo[v] < lo ? vlo[v] : lo;
+      hi = vhi[v] > hi ? vhi[v] : hi;
+      c += vc[v];
+      n += vn[v];
+    }
+    sum[i] += s;
+    mn[i] = lo < mn[i] ? lo : mn[i];
+    mx[i] = hi > mx[i] ? hi : mx[i];
+    cnt[i] += c;
+    nan[i] += n;
+  }
+  Tile<T>(bytes + groups * w * sizeof(T), rows - groups * g, len, sum, cnt, nan, mn, mx);
+}
+
+template <class T>
+MM_INLINE void TileDevGrouped(const char* bytes, uint64_t rows, uint64_t len, const double* mean,
+                              double* m2) {
+  const uint64_t g = GroupRows(len), w = g * len;
+  if (g == 1 || w > kMaxVirtualLanes || rows < 2 * g) return TileDev<T>(bytes, rows, len, mean, m2);
+  double vmean[kMaxVirtualLanes], vm2[kMaxVirtualLanes];
+  for (uint64_t v = 0; v < w; ++v) vm2[v] = 0;
+  for (uint64_t k = 0; k < w; k += len) std::memcpy(vmean + k, mean, len * sizeof(double));
+  const uint64_t groups = rows / g;
+  TileDev<T>(bytes, groups, w, vmean, vm2);
+  for (uint64_t i = 0; i < len; ++i) {
+    double a = vm2[i];
+    for (uint64_t k = 1; k < g; ++k) a += vm2[i + k * len];
+    m2[i] += a;
+  }
+  TileDev<T>(bytes + groups * w * sizeof(T), rows - groups * g, len, mean, m2);
+}
+
+// Float32 short rows, eight floats at a time: G rows form W = G * len
+// virtual lanes, a multiple of eight (G = 8 / gcd(len, 8)). Sums are kept
+// in double, NaN counts in int32, min and max in float (exact); the fold
+// into real lanes is in a fixed order, as in TileGrouped.
+inline uint64_t GroupRows8(uint64_t len) {
+  return len % 8 == 0 ? 1 : (len % 4 == 0 ? 2 : (len % 2 == 0 ? 4 : 8));
+}
+
+// The virtual-lane accumulators of TileFloatChunk.
+struct VirtualLanes {
+  double s[kMaxVirtualLanes], t[kMaxVirtualLanes], q[kMaxVirtualLanes], shift[kMaxVirtualLanes];
+  float lo[kMaxVirtualLanes], hi[kMaxVirtualLanes];
+  int nan[kMaxVirtualLanes];
+
+  void Reset(uint64_t w, bool fused) {
+    for (uint64_t v = 0; v < w; ++v) s[v] = 0, lo[v] = kInfF, hi[v] = -kInfF, nan[v] = 0;
+    if (fused)
+      for (uint64_t v = 0; v < w; ++v) t[v] = 0, q[v] = 0;
+  }
+  // Whether a sum (t when fused, else s) came out NaN.
+  bool AnySumNaN(uint64_t w, bool fused) const {
+    const double* a = fused ? t : s;
+    bool any = false;
+    for (uint64_t v = 0; v < w; ++v) any |= a[v] != a[v];
+    return any;
+  }
+};
+
+// kRows rows of w floats (p at the first) into the virtual lanes: each
+// accumulator is loaded and stored once per kRows values, and each virtual
+// lane still adds its values in row order.
+template <bool kFused, bool kMask, uint64_t kRows>
+MM_INLINE void VisitRows(const float* p, uint64_t w, VirtualLanes* vl) {
+  double* vs = vl->s;
+  double* vt = vl->t;
+  double* vq = vl->q;
+  const double* vshift = vl->shift;
+  float* vlo = vl->lo;
+  float* vhi = vl->hi;
+  int* vn = vl->nan;
+  for (uint64_t i = 0; i < w; i += 8) {
+    // Only the accumulators this version changes are loaded and stored:
+    // the sums when not fused, the NaN counts when masked.
+    constexpr bool kSums = !kFused;
+    v4d s0, s1, k0, k1, a0, a1, b0, b1;
+    F8 lo, hi;
+    I8 q;
+    if constexpr (kSums) {
+      std::memcpy(&s0, vs + i, sizeof s0);
+      std::memcpy(&s1, vs + i + 4, sizeof s1);
+    }
+    std::memcpy(&lo, vlo + i, sizeof lo);
+    std::memcpy(&hi, vhi + i, sizeof hi);
+    if constexpr (kMask) std::memcpy(&q, vn + i, sizeof q);
+    if constexpr (kFused) {
+      std::memcpy(&k0, vshift + i, sizeof k0);
+      std::memcpy(&k1, vshift + i + 4, sizeof k1);
+      std::memcpy(&a0, vq + i, sizeof a0);
+      std::memcpy(&a1, vq + i + 4, sizeof a1);
+      std::memcpy(&b0, vt + i, sizeof b0);
+      std::memcpy(&b1, vt + i + 4, sizeof b1);
+    }
+    for (uint64_t k = 0; k < kRows; ++k) {
+      const F8 x = Load8(p + k * w + i);
+      const v4d x0 = Low(x), x1 = High(x);
+      if constexpr (kMask) {
+        const I8 ok = IsNumber(x);
+        q = CountClear(q, ok);
+        if constexpr (!kFused) {  // fused: the sum comes from t
+          const F8 z = Zeroed(x, ok);
+          s0 += Low(z);
+          s1 += High(z);
+        }
+      } else if constexpr (!kFused) {
+        s0 += x0;
+        s1 += x1;
+      }
+      lo = Min8(x, lo);
+      hi = Max8(x, hi);
+      if constexpr (kFused) {
+        const v4d d0 = x0 - k0, d1 = x1 - k1;
+        if constexpr (kMask) {
+          const v4i ok0 = d0 == d0, ok1 = d1 == d1;
+          a0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0 * d0) & ok0);
+          a1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1 * d1) & ok1);
+          b0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0) & ok0);
+          b1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1) & ok1);
+        } else {
+          a0 += d0 * d0;
+          a1 += d1 * d1;
+          b0 += d0;
+          b1 += d1;
+        }
+      }
+    }
+    if constexpr (kSums) {
+      std::memcpy(vs + i, &s0, sizeof s0);
+      std::memcpy(vs + i + 4, &s1, sizeof s1);
+    }
+    std::memcpy(vlo + i, &lo, sizeof lo);
+    std::memcpy(vhi + i, &hi, sizeof hi);
+    if constexpr (kMask) std::memcpy(vn + i, &q, sizeof q);
+    if constexpr (kFused) {
+      std::memcpy(vq + i, &a0, sizeof a0);
+      std::memcpy(vq + i + 4, &a1, sizeof a1);
+      std::memcpy(vt + i, &b0, sizeof b0);
+      std::memcpy(vt + i + 4, &b1, sizeof b1);
+    }
+  }
+}
+
+// Adds `groups` rows of w floats into the virtual lanes. kMask false is the
+// optimistic version for NaN-free data: it adds every value, and a NaN
+// shows as a NaN sum (TileFloatChunk then starts over with kMask true;
+// without NaN both add the same values in the same order).
+template <bool kFused, bool kMask>
+MM_INLINE void AccumulateRows(const float* p, uint64_t groups, uint64_t w, VirtualLanes* vl) {
+  uint64_t r = 0;
+  for (; r + 4 <= groups; r += 4, p += 4 * w) VisitRows<kFused, kMask, 4>(p, w, vl);
+  for (; r < groups; ++r, p += w) VisitRows<kFused, kMask, 1>(p, w, vl);
+}
+
+// At most kMaxCounterSteps groups of g rows of `len` floats. kFused also
+// sums t[i] += x - shift[i] and q[i] += (x - shift[i])^2 over the non-NaN
+// values (the one-read pieces of stats_kernel::SweepBlock).
+template <bool kFused>
+MM_INLINE void TileFloatChunk(const float* p, uint64_t groups, uint64_t g, uint64_t len,
+                              double* sum, int64_t* cnt, int64_t* nan, double* mn, double* mx,
+                              const double* shift, double* tout, double* qout) {
+  const uint64_t w = g * len;
+  VirtualLanes lanes;
+  VirtualLanes* vl = &lanes;
+  if constexpr (kFused) {
+    for (uint64_t k = 0; k < w; k += len) std::memcpy(vl->shift + k, shift, len * sizeof(double));
+  }
+  vl->Reset(w, kFused);
+  AccumulateRows<kFused, false>(p, groups, w, vl);
+  if (vl->AnySumNaN(w, kFused)) {
+    vl->Reset(w, kFused);
+    AccumulateRows<kFused, true>(p, groups, w, vl);
+  }
+  const double* vs = vl->s;
+  const double* vt = vl->t;
+  const double* vq = vl->q;
+  const float* vlo = vl->lo;
+  const float* vhi = vl->hi;
+  const int* vn = vl->nan;
+  for (uint64_t i = 0; i < len; ++i) {
+    double s = vs[i];
+    float lo = vlo[i], hi = vhi[i];
+    int64_t n = vn[i];
+    for (uint64_t k = 1; k < g; ++k) {
+      const uint64_t v = i + k * len;
+      s += vs[v];
+      lo = vlo[v] < lo ? vlo[v] : lo;
+      hi = vhi[v] > hi ? vhi[v] : hi;
+      n += vn[v];
+    }
+    mn[i] = lo < mn[i] ? lo : mn[i];
+    mx[i] = hi > mx[i] ? hi : mx[i];
+    const int64_t numbers = static_cast<int64_t>(groups * g) - n;
+    cnt[i] += numbers;
+    nan[i] += n;
+    if constexpr (kFused) {
+      // The lane's sum is numbers * shift + t (see FusedFloat).
+      double a = vq[i], b = vt[i];
+      for (uint64_t k = 1; k < g; ++k) a += vq[i + k * len], b += vt[i + k * len];
+      qout[i] += a;
+      tout[i] += b;
+      sum[i] += static_cast<double>(numbers) * shift[i] + b;
+    } else {
+      sum[i] += s;
+    }
+  }
+}
+
+// t[i] += x - shift[i] and q[i] += (x - shift[i])^2 over the non-NaN
+// values of `rows` rows: the fused part for rows the grouped kernel leaves.
+MM_INLINE void ShiftedSums(const float* p, uint64_t rows, uint64_t len, const double* shift,
+                           double* t, double* q) {
+  for (uint64_t r = 0; r < rows; ++r, p += len) {
+    for (uint64_t i = 0; i < len; ++i) {
+      const double d = Load1(p + i) - shift[i];
+      t[i] += d == d ? d : 0.0;
+      q[i] += d == d ? d * d : 0.0;
+    }
+  }
+}
+
+template <bool kFused>
+MM_INLINE void TileFloatGrouped(const char* bytes, uint64_t rows, uint64_t len, double* sum,
+                                int64_t* cnt, int64_t* nan, double* mn, double* mx,
+                                const double* shift, double* t, double* q) {
+  const uint64_t g = GroupRows8(len), w = g * len;
+  const float* p = reinterpret_cast<const float*>(bytes);
+  uint64_t groups = 0;
+  if (w <= kMaxVirtualLanes && rows >= g) {
+    groups = rows / g;
+    for (uint64_t done = 0; done < groups;) {
+      const uint64_t step = Min(groups - done, kMaxCounterSteps);
+      TileFloatChunk<kFused>(p + done * w, step, g, len, sum, cnt, nan, mn, mx, shift, t, q);
+      done += step;
+    }
+  }
+  const uint64_t rest = rows - groups * g;
+  Tile<float>(bytes + groups * w * sizeof(float), rest, len, sum, cnt, nan, mn, mx);
+  if constexpr (kFused) ShiftedSums(p + groups * w, rest, len, shift, t, q);
+}
+
+template <bool kMask>
+MM_INLINE void TileDevFloatGrouped(const char* bytes, uint64_t rows, uint64_t len,
+                                   const double* mean, double* m2) {
+  const uint64_t g = GroupRows8(len), w = g * len;
+  if (w > kMaxVirtualLanes || rows < g) return TileDev<float>(bytes, rows, len, mean, m2);
+  const float* p = reinterpret_cast<const float*>(bytes);
+  double vmean[kMaxVirtualLanes], vm2[kMaxVirtualLanes];
+  for (uint64_t v = 0; v < w; ++v) vm2[v] = 0;
+  for (uint64_t k = 0; k < w; k += len) std::memcpy(vmean + k, mean, len * sizeof(double));
+  const uint64_t groups = rows / g;
+  const float* row = p;
+  for (uint64_t r = 0; r < groups; ++r, row += w) {
+    for (uint64_t i = 0; i < w; i += 8) {
+      const F8 x = Load8(row + i);
+      v4d m0, m1, a0, a1;
+      std::memcpy(&m0, vmean + i, sizeof m0);
+      std::memcpy(&m1, vmean + i + 4, sizeof m1);
+      std::memcpy(&a0, vm2 + i, sizeof a0);
+      std::memcpy(&a1, vm2 + i + 4, sizeof a1);
+      const v4d d0 = Low(x) - m0, d1 = High(x) - m1;
+      const v4d q0 = d0 * d0, q1 = d1 * d1;
+      if constexpr (kMask) {
+        a0 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(q0) & (d0 == d0));
+        a1 += reinterpret_cast<v4d>(reinterpret_cast<v4i>(q1) & (d1 == d1));
+      } else {
+        a0 += q0;
+        a1 += q1;
+      }
+      std::memcpy(vm2 + i, &a0, sizeof a0);
+      std::memcpy(vm2 + i + 4, &a1, sizeof a1);
+    }
+  }
+  for (uint64_t i = 0; i < len; ++i) {
+    double a = vm2[i];
+    for (uint64_t k = 1; k < g; ++k) a += vm2[i + k * len];
+    m2[i] += a;
+  }
+  TileDev<float>(bytes + groups * w * sizeof(float), rows - groups * g, len, mean, m2);
+}
+
+RunSums ReduceF32(const char* p, uint64_t n) {
+  return ReduceChecked(p, n, ReduceFloat<false>, ReduceFloat<true>);
+}
+RunSums ReduceF64(const char* p, uint64_t n) {
+  return ReduceChecked(p, n, Reduce<double, false>, Reduce<double, true>);
+}
+double DeviationF32(const char* p, uint64_t n, double mean, bool has_nan) {
+  return has_nan ? Deviation<float, true>(p, n, mean) : Deviation<float, false>(p, n, mean);
+}
+double DeviationF64(const char* p, uint64_t n, double mean, bool has_nan) {
+  return has_nan ? Deviation<double, true>(p, n, mean) : Deviation<double, false>(p, n, mean);
+}
+void TileF32(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
+             double* mn, double* mx) {
+  TileFloatGrouped<false>(p, rows, len, sum, cnt, nan, mn, mx, nullptr, nullptr, nullptr);
+}
+void TileF64(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
+             double* mn, double* mx) {
+  TileGrouped<double>(p, rows, len, sum, cnt, nan, mn, mx);
+}
+void TileDevF32(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2,
+                bool has_nan) {
+  if (has_nan) {
+    TileDevFloatGrouped<true>(p, rows, len, mean, m2);
+  } else {
+    TileDevFloatGrouped<false>(p, rows, len, mean, m2);
+  }
+}
+void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2) {
+  TileDevGrouped<double>(p, rows, len, mean, m2);
+}
+
+FusedSums FusedF32(const char* p, uint64_t n, double shift) {
+  return FusedFloatChecked(p, n, shift);
+}
+void FusedTileF32(const char* p, uint64_t rows, uint64_t len, const double* shift, double* sum,
+                  int64_t* cnt, int64_t* nan, double* mn, double* mx, double* t, double* q) {
+  TileFloatGrouped<true>(p, rows, len, sum, cnt, nan, mn, mx, shift, t, q);
+}
+
+}  // namespace
+
+#undef MM_INLINE
+
+const KernelTable kTable = {ReduceF32, ReduceF64,  DeviationF32, DeviationF64, TileF32,
+                            TileF64,   TileDevF32, TileDevF64,   FusedF32,     FusedTileF32};
+
+}  // namespace MM_SIMD_NS
+}  // namespace simd
+}  // namespace mm

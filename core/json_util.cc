@@ -1,0 +1,298 @@
+#include "core/json_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <limits>
+
+#include "core/checksum.h"
+#include "core/strings.h"
+
+namespace mm {
+
+Json JsonNumber(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  return v;
+}
+
+std::string Int128ToString(int128 v) {
+  if (v == 0) return "0";
+  const bool neg = v < 0;
+  unsigned __int128 u =
+      neg ? -static_cast<unsigned __int128>(v) : static_cast<unsigned __int128>(v);
+  std::string s;
+  while (u > 0) {
+    s.push_back(static_cast<char>('0' + static_cast<int>(u % 10)));
+    u /= 10;
+  }
+  if (neg) s.push_back('-');
+  return std::string(s.rbegin(), s.rend());
+}
+
+Json JsonInt(int128 v) {
+  if (v >= std::numeric_limits<int64_t>::min() && v <= std::numeric_limits<int64_t>::max())
+    return static_cast<int64_t>(v);
+  if (v > 0 && v <= static_cast<int128>(std::numeric_limits<uint64_t>::max()))
+    return static_cast<uint64_t>(v);
+  return Int128ToString(v);
+}
+
+Result<double> JsonToDouble(const Json& j) {
+  if (j.is_number()) return j.get<double>();
+  if (j.is_string()) {
+    const std::string& s = j.get_ref<const std::string&>();
+    if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
+    if (s == "Infinity") return std::numeric_limits<double>::infinity();
+    if (s == "-Infinity") return -std::numeric_limits<double>::infinity();
+  }
+  return Error(Code::kDataErr, "expected a number, got " + j.dump());
+}
+
+Result<int128> JsonToInt128(const Json& j) {
+  if (j.is_number_unsigned()) return static_cast<int128>(j.get<uint64_t>());
+  if (j.is_number_integer()) return static_cast<int128>(j.get<int64_t>());
+  if (j.is_string()) {
+    const std::string& s = j.get_ref<const std::string&>();
+    const bool neg = !s.empty() && s[0] == '-';
+    const size_t i = neg ? 1 : 0;
+    // |value| may reach 2^127 only when negative.
+    const unsigned __int128 limit = (static_cast<unsigned __int128>(1) << 127) - (neg ? 0 : 1);
+    bool good = i < s.size();
+    unsigned __int128 u = 0;
+    for (size_t k = i; good && k < s.size(); ++k) {
+      const unsigned digit = static_cast<unsigned>(s[k] - '0');
+      good = s[k] >= '0' && s[k] <= '9' && u <= (limit - digit) / 10;
+      if (good) u = u * 10 + digit;
+    }
+    if (good) {
+      if (!neg) return static_cast<int128>(u);
+      return u == (static_cast<unsigned __int128>(1) << 127) ? std::numeric_limits<int128>::min()
+                                                             : -static_cast<int128>(u);
+    }
+  }
+  return Error(Code::kDataErr, "expected an integer, got " + j.dump());
+}
+
+namespace {
+
+bool IsFlat(const Json& j) {
+  for (const Json& e : j)
+    if (e.is_structured()) return false;
+  return true;
+}
+
+void Dump(const Json& j, int indent, std::string* out) {
+  const std::string pad(static_cast<size_t>(indent + 2), ' ');
+  if (j.is_object() && !j.empty()) {
+    out->append("{\n");
+    bool first = true;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (!first) out->append(",\n");
+      first = false;
+      out->append(pad).append(Json(it.key()).dump()).append(": ");
+      Dump(it.value(), indent + 2, out);
+    }
+    out->append("\n").append(static_cast<size_t>(indent), ' ').append("}");
+  } else if (j.is_array() && !j.empty() && !IsFlat(j)) {
+    out->append("[\n");
+    bool first = true;
+    for (const Json& e : j) {
+      if (!first) out->append(",\n");
+      first = false;
+      out->append(pad);
+      Dump(e, indent + 2, out);
+    }
+    out->append("\n").append(static_cast<size_t>(indent), ' ').append("]");
+  } else if (j.is_array()) {
+    out->append("[");
+    bool first = true;
+    for (const Json& e : j) {
+      if (!first) out->append(", ");
+      first = false;
+      out->append(e.dump());
+    }
+    out->append("]");
+  } else {
+    out->append(j.dump());
+  }
+}
+
+}  // namespace
+
+std::string DumpDocument(const Json& j) {
+  std::string out;
+  Dump(j, 0, &out);
+  out.push_back('\n');
+  return out;
+}
+
+namespace {
+
+// The deepest nesting of arrays and objects in `text`, outside strings;
+// stops counting past `limit`.
+int NestingDepth(const std::string& text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// Each JsonKind's name in messages and its test, in enum order.
+struct KindInfo {
+  const char* name;
+  bool (*has)(const Json& j);
+};
+constexpr KindInfo kKinds[] = {
+    {"a string", [](const Json& j) { return j.is_string(); }},
+    {"an integer", [](const Json& j) { return j.is_number_integer(); }},
+    {"a non-negative integer",
+     [](const Json& j) {
+       return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
+     }},
+    {"a number", [](const Json& j) { return j.is_number(); }},
+    {"true or false", [](const Json& j) { return j.is_boolean(); }},
+    {"an object", [](const Json& j) { return j.is_object(); }},
+    {"an array", [](const Json& j) { return j.is_array(); }},
+};
+const KindInfo& Kind(JsonKind k) { return kKinds[static_cast<int>(k)]; }
+
+// "/plan/config_dir" -> "plan.config_dir"; "/a/0" -> "a[0]".
+std::string KeyName(const std::string& pointer) {
+  std::string out;
+  size_t pos = 1;
+  while (pos <= pointer.size()) {
+    const size_t next = std::min(pointer.find('/', pos), pointer.size());
+    const std::string part = pointer.substr(pos, next - pos);
+    if (!part.empty() && part.find_first_not_of("0123456789") == std::string::npos)
+      out += "[" + part + "]";
+    else
+      out += (out.empty() ? "" : ".") + part;
+    pos = next + 1;
+  }
+  return out;
+}
+
+std::string NulIn(const Json& j, const std::string& where) {
+  if (j.is_string())
+    return j.get_ref<const std::string&>().find('\0') != std::string::npos ? where : "";
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string key = where.empty() ? it.key() : where + "." + it.key();
+      if (it.key().find('\0') != std::string::npos) return key;
+      std::string found = NulIn(it.value(), key);
+      if (!found.empty()) return found;
+    }
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) {
+      std::string found = NulIn(j[i], where + "[" + std::to_string(i) + "]");
+      if (!found.empty()) return found;
+    }
+  }
+  return "";
+}
+
+std::string SealedText(const Json& doc) {
+  Json copy = doc;
+  copy.erase("checksum");
+  return copy.dump();
+}
+
+}  // namespace
+
+std::string FindNulString(const Json& j) { return NulIn(j, ""); }
+
+Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields,
+                   const std::string& what, Code code) {
+  for (const JsonField& f : fields) {
+    const std::string p = f.pointer;
+    // Walked by hand: json_pointer lookups throw on a path through a scalar.
+    const Json* node = &doc;
+    bool present = true;
+    for (size_t pos = 1; present && pos <= p.size();) {
+      const size_t next = std::min(p.find('/', pos), p.size());
+      const std::string token = p.substr(pos, next - pos);
+      const bool index = !token.empty() && token.size() < 10 &&
+                         token.find_first_not_of("0123456789") == std::string::npos;
+      if (node->is_object() && node->contains(token))
+        node = &(*node)[token];
+      else if (node->is_array() && index && std::stoul(token) < node->size())
+        node = &(*node)[std::stoul(token)];
+      else
+        present = false;
+      pos = next + 1;
+    }
+    if (!present) return Error(code, what + ": key '" + KeyName(p) + "' is missing");
+    if (!Kind(f.kind).has(*node))
+      return Error(code, what + ": key '" + KeyName(p) + "' must be " + Kind(f.kind).name +
+                             ", got " + node->type_name());
+  }
+  return Status::OK();
+}
+
+void SealDocument(Json* doc) {
+  doc->erase("checksum");
+  const std::string text = doc->dump();
+  (*doc)["checksum"] = ChecksumHex(Checksum64(text.data(), text.size()));
+}
+
+Status CheckSeal(const Json& doc, const std::string& what) {
+  if (!doc.is_object() || !doc.contains("checksum") || !doc["checksum"].is_string())
+    return Error(Code::kDataErr, what + ": no \"checksum\" (not written by this mmrun, or edited)");
+  const std::string text = SealedText(doc);
+  if (doc["checksum"].get<std::string>() != ChecksumHex(Checksum64(text.data(), text.size())))
+    return Error(Code::kDataErr,
+                 what + ": checksum mismatch: the file was changed after mmrun wrote it");
+  return Status::OK();
+}
+
+Result<Json> ParseJson(const std::string& text, const std::string& what, Code code) {
+  if (NestingDepth(text, kMaxJsonDepth) > kMaxJsonDepth)
+    return Error(code, what + ": invalid JSON: nested deeper than " +
+                           std::to_string(kMaxJsonDepth) + " levels");
+  try {
+    return Json::parse(text);
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
+    std::string why = e.what();
+    // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
+    const size_t pos = why.find("] ");
+    if (pos != std::string::npos) why = why.substr(pos + 2);
+    return Error(code, what + ": invalid JSON: " + why);
+  }
+}
+
+Status CheckKeys(const Json& obj, const std::vector<std::string>& known, const std::string& where) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    bool found = false;
+    for (const std::string& k : known) found = found || k == it.key();
+    if (!found) {
+      const std::string path = where.empty() ? it.key() : where + "." + it.key();
+      return Error(Code::kConfig,
+                   "unknown config key '" + path + "'" + DidYouMean(it.key(), known));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace mm

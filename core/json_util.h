@@ -1,0 +1,75 @@
+// JSON helpers shared by the result document and the worker partials.
+//
+// Non-finite doubles are the strings "NaN", "Infinity", "-Infinity" (SPEC §4);
+// doubles print in nlohmann's shortest round-trip form; integers wider than
+// 64 bits are decimal strings. DumpDocument prints with two-space
+// indentation but keeps arrays of scalars on one line, so a result with a
+// thousand lanes stays readable.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/status.h"
+
+namespace mm {
+
+using Json = nlohmann::ordered_json;  // keys keep insertion order
+using int128 = __int128;
+
+Json JsonNumber(double v);
+// A number when it fits int64 or uint64, else a decimal string.
+Json JsonInt(int128 v);
+std::string Int128ToString(int128 v);
+
+// Inverse of JsonNumber / JsonInt; kDataErr on anything else.
+Result<double> JsonToDouble(const Json& j);
+Result<int128> JsonToInt128(const Json& j);
+
+// The document as mmrun prints it, ending in a newline.
+std::string DumpDocument(const Json& j);
+
+// Limits on every JSON document mmrun reads (configs, part and state files,
+// the plan a worker reads from the segment, slot payloads): deeper nesting
+// or a larger file is refused before parsing, so no input can exhaust the
+// stack or the memory.
+constexpr int kMaxJsonDepth = 256;
+constexpr uint64_t kMaxConfigBytes = uint64_t{16} << 20;
+constexpr uint64_t kMaxDocumentBytes = uint64_t{1} << 30;  // parts and states
+
+// Parses JSON text; errors are kind `code` with "what: position: reason".
+// Nesting deeper than kMaxJsonDepth is an error of kind `code` too.
+Result<Json> ParseJson(const std::string& text, const std::string& what, Code code);
+
+// The first string (object key or value) of `j` holding a NUL byte, as a key
+// path such as "analyses[0].output"; "" when there is none. Such a string
+// would be cut at the NUL by every system call.
+std::string FindNulString(const Json& j);
+
+// Expected JSON types for CheckFields.
+enum class JsonKind { kString, kInt, kUnsigned, kNumber, kBool, kObject, kArray };
+struct JsonField {
+  const char* pointer;  // RFC 6901 pointer, e.g. "/plan/config_dir"
+  JsonKind kind;
+};
+// Checks that each field exists with its kind (kInt: any integer; kUnsigned:
+// an integer >= 0). Error of kind `code`: "<what>: key 'plan.config_dir'
+// must be a string, got number".
+Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields,
+                   const std::string& what, Code code);
+
+// Seals a document that mmrun writes and reads back (part and state files):
+// SealDocument sets the member "checksum" to ChecksumHex of the compact dump
+// of the document without it; CheckSeal recomputes it. A parsed document
+// dumps to the same bytes as the one sealed, so any change of a value, key
+// or order is caught. CheckSeal errors: kDataErr "<what>: ...".
+void SealDocument(Json* doc);
+Status CheckSeal(const Json& doc, const std::string& what);
+
+// Rejects keys of `obj` not in `known`, naming "where.key" and the closest
+// known key. Shared by the config and the analyses.
+Status CheckKeys(const Json& obj, const std::vector<std::string>& known, const std::string& where);
+
+}  // namespace mm

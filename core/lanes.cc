@@ -1,0 +1,75 @@
+#include "core/lanes.h"
+
+#include <algorithm>
+
+namespace mm {
+
+LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced) {
+  const int nd = layout.ndim();
+  auto is_reduced = [&](int axis) {
+    return std::find(reduced.begin(), reduced.end(), axis) != reduced.end();
+  };
+  // Storage dims with their kept flag; lane strides over kept dims in storage order.
+  std::vector<uint64_t> sdims;
+  std::vector<bool> kept;
+  for (int s = 0; s < nd; ++s) {
+    sdims.push_back(
+        static_cast<uint64_t>(layout.shape[static_cast<size_t>(layout.storage_axis(s))]));
+    kept.push_back(!is_reduced(layout.storage_axis(s)));
+  }
+  std::vector<uint64_t> stride(static_cast<size_t>(nd), 0);
+  uint64_t acc = 1;
+  for (int s = nd; s-- > 0;) {
+    if (kept[static_cast<size_t>(s)]) {
+      stride[static_cast<size_t>(s)] = acc;
+      acc *= sdims[static_cast<size_t>(s)];
+    }
+  }
+  lanes_ = acc;
+  row_kept_ = kept[0];
+  row_elems_ = layout.row_elements();
+  lanes_per_row_ = 1;  // the kept dims but the row's (also when there are 0 rows)
+  for (int s = 1; s < nd; ++s)
+    if (kept[static_cast<size_t>(s)]) lanes_per_row_ *= sdims[static_cast<size_t>(s)];
+  if (!row_kept_) lanes_per_row_ = lanes_;
+  empty_ = layout.elements() == 0;
+  for (int s = 0; s < nd; ++s)
+    if (kept[static_cast<size_t>(s)]) kept_storage_sizes_.push_back(sdims[static_cast<size_t>(s)]);
+  for (int a = 0; a < nd; ++a)
+    if (!is_reduced(a)) kept_shape_.push_back(layout.shape[static_cast<size_t>(a)]);
+  reversed_out_ = layout.order == 'F' && kept_shape_.size() >= 2;
+  // Coalesce neighbours that are both reduced or both kept.
+  for (int s = 0; s < nd; ++s) {
+    const size_t i = static_cast<size_t>(s);
+    if (!dims_.empty() && (strides_.back() == 0) == !kept[i]) {
+      dims_.back() *= sdims[i];
+      if (kept[i]) strides_.back() = stride[i];
+    } else {
+      dims_.push_back(sdims[i]);
+      strides_.push_back(stride[i]);
+    }
+  }
+}
+
+std::pair<uint64_t, uint64_t> LaneGeometry::LaneRange(uint64_t begin, uint64_t end) const {
+  if (!row_kept_ || begin >= end) return {0, lanes_};
+  const uint64_t first_row = begin / row_elems_, last_row = (end - 1) / row_elems_ + 1;
+  return {first_row * lanes_per_row_, last_row * lanes_per_row_};
+}
+
+uint64_t LaneGeometry::OutputIndex(uint64_t lane) const {
+  if (!reversed_out_) return lane;
+  // Internal: C order over kept dims in storage order (axes reversed).
+  // Output: C order over the same dims reversed.
+  const size_t k = kept_storage_sizes_.size();
+  uint64_t out = 0, rest = lane;
+  std::vector<uint64_t> idx(k);
+  for (size_t d = k; d-- > 0;) {
+    idx[d] = rest % kept_storage_sizes_[d];
+    rest /= kept_storage_sizes_[d];
+  }
+  for (size_t d = k; d-- > 0;) out = out * kept_storage_sizes_[d] + idx[d];
+  return out;
+}
+
+}  // namespace mm

@@ -1,0 +1,172 @@
+// Lanes: where each element of a reduction goes.
+//
+// Reducing an array over some axes leaves one *lane* per index of the kept
+// axes. Internally lanes are numbered in storage order of the kept axes, so
+// that the lanes of a run of rows are one contiguous range when the row axis
+// is kept; LaneGeometry::OutputIndex maps an internal lane to its position in
+// numpy's result (C order of the kept axes in axis order).
+//
+// ForEachRun walks a storage-index range as runs of consecutive elements that
+// either all fall into one lane (inner axis reduced) or into consecutive
+// lanes (inner axis kept).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/layout.h"
+#include "core/status.h"
+
+namespace mm {
+
+class LaneGeometry {
+ public:
+  LaneGeometry() = default;
+  // `reduced` are axis numbers (sorted, unique).
+  LaneGeometry(const Layout& layout, const std::vector<int>& reduced);
+
+  uint64_t lanes() const { return lanes_; }
+  // numpy's result shape: the kept axes in axis order.
+  const std::vector<int64_t>& kept_shape() const { return kept_shape_; }
+  bool row_kept() const { return row_kept_; }
+  // Lanes [first, last) touched by storage range [begin, end).
+  std::pair<uint64_t, uint64_t> LaneRange(uint64_t begin, uint64_t end) const;
+  uint64_t OutputIndex(uint64_t lane) const;
+  // OK when a merged partial over lanes [lo, hi) covers every lane; else
+  // kWorkerFailed naming `analysis` (a partial went missing in transit).
+  Status CheckCovers(const std::string& analysis, uint64_t lo, uint64_t hi) const {
+    if (lo == 0 && hi == lanes_) return Status::OK();
+    return Error(Code::kWorkerFailed, analysis + ": merged partials do not cover every lane");
+  }
+
+  // An empty dataset (0 rows) merges to a partial over no lane: widens such a
+  // partial `p` (fields lo, hi, lanes) to every lane, each value-initialised
+  // (numpy's result for empty input: counts 0, NaN means). No-op otherwise.
+  bool empty() const { return empty_; }
+  template <class P>
+  void CoverIfEmpty(P* p) const {
+    if (!empty_ || p->lo != p->hi) return;
+    p->lo = 0;
+    p->hi = lanes_;
+    p->lanes.assign(lanes_, typename decltype(p->lanes)::value_type());
+  }
+
+  // f(offset_in_range, length, lane, kept): elements [begin+offset,
+  // begin+offset+length) go to lane `lane` (kept == false) or to lanes
+  // lane, lane+1, ... (kept == true).
+  template <class F>
+  void ForEachRun(uint64_t begin, uint64_t end, F&& f) const;
+
+  // Like ForEachRun, but hands over `rows` consecutive runs at once when
+  // they map to the same lanes (inner axis kept, the next one reduced):
+  // f(offset_in_range, rows, length, lane, kept) covers rows * length
+  // elements, row r at offset + r * length.
+  template <class F>
+  void ForEachTile(uint64_t begin, uint64_t end, F&& f) const;
+
+ private:
+  std::vector<uint64_t> dims_;     // coalesced storage dims, outermost first
+  std::vector<uint64_t> strides_;  // lane stride of each coalesced dim (0 = reduced)
+  uint64_t lanes_ = 1;
+  uint64_t row_elems_ = 1;
+  uint64_t lanes_per_row_ = 0;
+  bool row_kept_ = false;
+  bool empty_ = false;  // the layout has no element
+  std::vector<int64_t> kept_shape_;
+  std::vector<uint64_t> kept_storage_sizes_;  // kept dims in storage order
+  bool reversed_out_ = false;                 // F order with >= 2 kept axes
+};
+
+// Folds a partial over lanes [rlo, rhi) into one over [*lo, *hi) (the
+// partial of the blocks just before): the range grows to the union, lanes
+// new to it start value-initialised, and merge(&left_lane, right_lane)
+// combines each lane of the right side. Shared by the per-lane partials.
+template <class Lane, class MergeFn>
+void MergeLaneRange(uint64_t* lo, uint64_t* hi, std::vector<Lane>* lanes, uint64_t rlo,
+                    uint64_t rhi, const std::vector<Lane>& rlanes, MergeFn merge) {
+  if (rlo == rhi) return;
+  if (*lo == *hi) {
+    *lo = rlo;
+    *hi = rhi;
+    *lanes = rlanes;
+    return;
+  }
+  const uint64_t nlo = std::min(*lo, rlo), nhi = std::max(*hi, rhi);
+  if (nlo != *lo || nhi != *hi) {
+    std::vector<Lane> grown(nhi - nlo);
+    std::copy(lanes->begin(), lanes->end(), grown.begin() + static_cast<ptrdiff_t>(*lo - nlo));
+    lanes->swap(grown);
+    *lo = nlo;
+    *hi = nhi;
+  }
+  for (uint64_t l = rlo; l < rhi; ++l) merge(&(*lanes)[l - *lo], rlanes[l - rlo]);
+}
+
+template <class F>
+void LaneGeometry::ForEachRun(uint64_t begin, uint64_t end, F&& f) const {
+  const size_t nd = dims_.size();
+  const uint64_t inner = dims_[nd - 1];
+  const bool inner_kept = strides_[nd - 1] != 0;
+  // Multi-index of `begin` over the outer coalesced dims, and the lane base.
+  std::vector<uint64_t> idx(nd, 0);
+  uint64_t rest = begin;
+  for (size_t d = nd; d-- > 0;) {
+    idx[d] = rest % dims_[d];
+    rest /= dims_[d];
+  }
+  uint64_t base = 0;
+  for (size_t d = 0; d + 1 < nd; ++d) base += idx[d] * strides_[d];
+  uint64_t pos = begin;
+  while (pos < end) {
+    const uint64_t len = std::min(inner - idx[nd - 1], end - pos);
+    f(pos - begin, len, base + (inner_kept ? idx[nd - 1] : 0), inner_kept);
+    pos += len;
+    idx[nd - 1] += len;
+    if (idx[nd - 1] == inner && pos < end) {
+      idx[nd - 1] = 0;
+      for (size_t d = nd - 1; d-- > 0;) {
+        base += strides_[d];
+        if (++idx[d] < dims_[d]) break;
+        base -= strides_[d] * dims_[d];
+        idx[d] = 0;
+      }
+    }
+  }
+}
+
+template <class F>
+void LaneGeometry::ForEachTile(uint64_t begin, uint64_t end, F&& f) const {
+  const size_t nd = dims_.size();
+  if (nd < 2 || strides_[nd - 1] == 0 || strides_[nd - 2] != 0) {
+    ForEachRun(begin, end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+      f(off, 1, len, lane, kept);
+    });
+    return;
+  }
+  // Inner dim kept (lanes base..base+inner), the next dim reduced: whole
+  // inner rows within one index of the dims outside it share their lanes.
+  const uint64_t inner = dims_[nd - 1], next = dims_[nd - 2];
+  uint64_t pos = begin;
+  while (pos < end) {
+    const uint64_t in_row = pos % inner;
+    if (in_row != 0 || end - pos < inner) {
+      const uint64_t len = std::min(inner - in_row, end - pos);
+      ForEachRun(pos, pos + len, [&](uint64_t off, uint64_t l, uint64_t lane, bool kept) {
+        f(pos - begin + off, 1, l, lane, kept);
+      });
+      pos += len;
+      continue;
+    }
+    const uint64_t row = pos / inner;                 // index over all outer dims
+    const uint64_t left_in_next = next - row % next;  // rows until the next dim wraps
+    const uint64_t rows = std::min(left_in_next, (end - pos) / inner);
+    uint64_t lane = 0;
+    ForEachRun(pos, pos + 1, [&](uint64_t, uint64_t, uint64_t l, bool) { lane = l; });
+    f(pos - begin, rows, inner, lane, true);
+    pos += rows * inner;
+  }
+}
+
+}  // namespace mm

@@ -1,0 +1,65 @@
+// The worker loop: scan one row range of one pass and commit the partials
+// to the worker's slot. Fork mode calls RunWorker in the child; spawn mode
+// runs the mmworker executable, whose main calls RunSpawnedWorker.
+//
+// A worker maps its rows in windows of whole blocks (at most kWindowBytes,
+// advised sequential, unmapped as it goes) so its resident memory stays
+// bounded whatever the file size, feeds each block once to every analysis of
+// the pass, and reduces the block partials along the fixed tree
+// (merge_tree.h). Its process exit status is 0 on success, else a SPEC §5
+// code (74 for a SIGBUS, or a size below the plan's after a window: the file
+// shrank under the run). It reads the dataset only through the run's
+// descriptor (Dataset::file), never by reopening its name.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/plan.h"
+#include "io/segment.h"
+
+namespace mm {
+
+constexpr uint64_t kWindowBytes = uint64_t{16} << 20;
+
+struct WorkerTask {
+  const Plan* plan = nullptr;
+  int pass = 0;
+  std::string map_path;  // the file to map (the dataset, or a writer's temp file)
+  uint32_t slot = 0;
+  uint32_t attempt = 0;
+  int64_t row_begin = 0;
+  int64_t row_end = 0;
+};
+
+// The partials of every analysis of a pass for one node of the block tree.
+struct PartialSet {
+  std::vector<std::unique_ptr<Partial>> parts;
+  void Merge(const PartialSet& right) {
+    for (size_t i = 0; i < parts.size(); ++i) parts[i]->Merge(*right.parts[i]);
+  }
+};
+
+// Scans the task's rows; returns the payload text for its slot:
+// {"nodes": [{"level": L, "start": B, "partials": [...]}, ...]}.
+// `progress(rows_done)` is called after each window.
+Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(uint64_t)>& progress);
+
+// Runs the task in this process and commits (or fails) its slot in
+// `segment_name`; returns the process exit status.
+int RunWorker(const WorkerTask& task, const std::string& segment_name);
+
+// mmworker's body: open the segment, read the plan and the slot's rows, run.
+// `dataset_fd`: the dataset's descriptor inherited from the coordinator
+// (-1 when the run has no dataset file yet); checked against the plan's
+// dev/ino, exit 74 when it is another file.
+int RunSpawnedWorker(const std::string& segment_name, uint32_t slot, int dataset_fd);
+
+// Installs the SIGBUS handler: a worker that touches a page past the end of
+// a file that shrank exits 74. Fault hooks for tests: core/fault.h.
+void InstallWorkerSignalHandlers();
+
+}  // namespace mm

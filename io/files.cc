@@ -1,0 +1,371 @@
+#include "io/files.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "core/fault.h"
+#include "io/file_identity.h"
+
+namespace mm {
+
+FileDescriptor& FileDescriptor::operator=(FileDescriptor&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+FileDescriptor::~FileDescriptor() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<FileDescriptor> FileDescriptor::Open(const std::string& path, int flags, mode_t mode,
+                                            Code otherwise) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return FromErrno(errno, path, otherwise);
+  return FileDescriptor(fd);
+}
+
+MappedRegion& MappedRegion::operator=(MappedRegion&& o) noexcept {
+  if (this != &o) {
+    if (base_ != nullptr) ::munmap(base_, length_);
+    base_ = std::exchange(o.base_, nullptr);
+    length_ = std::exchange(o.length_, 0);
+    delta_ = std::exchange(o.delta_, 0);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
+MappedRegion::~MappedRegion() {
+  if (base_ != nullptr) ::munmap(base_, length_);
+}
+
+Result<MappedRegion> MappedRegion::Map(int fd, const std::string& name, bool writable,
+                                       uint64_t offset, uint64_t size, Code otherwise) {
+  if (size == 0) return Error(otherwise, name + ": cannot map an empty range");
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t start = offset / page * page;
+  MappedRegion m;
+  m.delta_ = static_cast<size_t>(offset - start);
+  m.length_ = static_cast<size_t>(size + m.delta_);
+  m.size_ = size;
+  const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* p = ::mmap(nullptr, m.length_, prot, MAP_SHARED | (writable ? MAP_POPULATE : 0), fd,
+                   static_cast<off_t>(start));
+  if (p == MAP_FAILED) return FromErrno(errno, name + ": cannot map", otherwise);
+  m.base_ = p;
+  return m;
+}
+
+void MappedRegion::AdviseSequential() {
+  if (base_ != nullptr) (void)::madvise(base_, length_, MADV_SEQUENTIAL);
+}
+
+bool MappedRegion::LooksResident() const {
+  constexpr uint64_t kProbes = 8;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t start = reinterpret_cast<uintptr_t>(data());
+  const uint64_t bytes = size();
+  if (bytes == 0) return true;
+  for (uint64_t i = 0; i < kProbes; ++i) {
+    const uintptr_t at = (start + bytes / kProbes * i) / page * page;
+    unsigned char resident = 0;
+    if (::mincore(reinterpret_cast<void*>(at), page, &resident) != 0 || (resident & 1) == 0)
+      return false;
+  }
+  return true;
+}
+
+void MappedRegion::Populate() {
+#ifdef MADV_POPULATE_READ
+  if (size() == 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t start = reinterpret_cast<uintptr_t>(data()) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data()) + size();
+  (void)::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_READ);
+#endif
+}
+
+Status MappedRegion::Flush(const std::string& what) {
+  if (base_ == nullptr) return Status::OK();
+  if (::msync(base_, length_, MS_SYNC) != 0)
+    return FromErrno(errno, what + ": msync", Code::kIoErr);
+  return Status::OK();
+}
+
+std::string DirName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+namespace {
+
+// Removes "." and "name/.." components and repeated slashes, lexically
+// (symlinks are left alone, as the user wrote them).
+std::string Normalize(const std::string& abs) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (pos <= abs.size()) {
+    const size_t slash = abs.find('/', pos);
+    const std::string part =
+        abs.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  std::string out;
+  for (const std::string& p : parts) out += "/" + p;
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace
+
+std::string AbsolutePath(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return Normalize(path);
+  char buf[PATH_MAX];
+  if (::getcwd(buf, sizeof buf) == nullptr) return path;
+  return Normalize(std::string(buf) + "/" + path);
+}
+
+std::string ResolvePath(const std::string& base_dir, const std::string& path) {
+  if (!path.empty() && path[0] == '/') return AbsolutePath(path);
+  return AbsolutePath(base_dir == "." ? path : base_dir + "/" + path);
+}
+
+TempOutput& TempOutput::operator=(TempOutput&& o) noexcept {
+  if (this != &o) {
+    if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+    fd_ = std::move(o.fd_);
+    temp_path_ = std::move(o.temp_path_);
+    target_ = std::move(o.target_);
+    what_ = std::move(o.what_);
+    committed_ = o.committed_;
+    o.temp_path_.clear();
+    o.committed_ = true;
+  }
+  return *this;
+}
+
+TempOutput::~TempOutput() {
+  if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
+namespace {
+
+constexpr char kTempMarker[] = ".mmrun-tmp-";
+
+// 8 hex digits of FNV-1a of the host name: a temporary output's creator can
+// only be checked for life on the host that made it (folders may be shared
+// between the nodes of a cluster).
+const std::string& HostTag() {
+  static const std::string tag = [] {
+    char host[256] = {0};
+    if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    uint32_t h = 2166136261u;
+    for (const char* c = host; *c != '\0'; ++c)
+      h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
+    char out[9];
+    snprintf(out, sizeof out, "%08x", h);
+    return std::string(out);
+  }();
+  return tag;
+}
+
+// The creator's pid of a temporary output named .NAME.mmrun-tmp-HOST-PID-RANDOM
+// made on this host, or 0.
+pid_t TempOwnerPid(const std::string& name) {
+  if (name.empty() || name[0] != '.') return 0;
+  const size_t at = name.rfind(kTempMarker);
+  if (at == std::string::npos) return 0;
+  const std::string rest = name.substr(at + sizeof kTempMarker - 1);
+  const std::string& host = HostTag();
+  if (rest.size() < host.size() + 2 || rest.compare(0, host.size(), host) != 0 ||
+      rest[host.size()] != '-')
+    return 0;
+  const char* p = rest.c_str() + host.size() + 1;
+  char* end = nullptr;
+  const long pid = std::strtol(p, &end, 10);
+  if (end == p || *end != '-' || pid <= 0 || pid > INT_MAX) return 0;
+  return static_cast<pid_t>(pid);
+}
+
+}  // namespace
+
+int RemoveDeadTempOutputs(const std::string& dir) {
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return 0;
+  DIR* d = ::fdopendir(dfd);
+  if (d == nullptr) {
+    ::close(dfd);
+    return 0;
+  }
+  int removed = 0;
+  const pid_t self = ::getpid();
+  while (struct dirent* e = ::readdir(d)) {
+    const pid_t pid = TempOwnerPid(e->d_name);
+    if (pid == 0 || pid == self) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to signal): keep
+    struct stat st;
+    if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
+      continue;  // another user's, or not a file
+    if (::unlinkat(dfd, e->d_name, 0) == 0) ++removed;
+  }
+  ::closedir(d);
+  return removed;
+}
+
+std::string OwnerName(uid_t uid) {
+  struct passwd pw, *found = nullptr;
+  char buf[4096];
+  const std::string id = "uid " + std::to_string(uid);
+  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
+    return "user '" + std::string(found->pw_name) + "' (" + id + ")";
+  return id;
+}
+
+Result<TempOutput> TempOutput::Create(const std::string& target, const std::string& what) {
+  MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{target, what}));
+  const std::string dir = DirName(target);
+  const std::string base =
+      target.substr(target.rfind('/') == std::string::npos ? 0 : target.rfind('/') + 1);
+  (void)RemoveDeadTempOutputs(dir);
+  std::random_device rd;
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    char suffix[48];
+    snprintf(suffix, sizeof suffix, "%s-%ld-%08x%08x", HostTag().c_str(),
+             static_cast<long>(::getpid()), rd(), rd());
+    std::string temp = dir + "/." + base + kTempMarker + suffix;
+    int fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) continue;
+    if (fd < 0) return FromErrno(errno, target + ": cannot create output", Code::kCantCreate);
+    TempOutput out;
+    out.fd_ = FileDescriptor(fd);
+    out.temp_path_ = temp;
+    out.target_ = target;
+    out.what_ = what;
+    return out;
+  }
+  return Error(Code::kCantCreate, target + ": cannot create a temporary file beside it");
+}
+
+Status TempOutput::Reserve(uint64_t bytes) {
+  if (bytes == 0) return Status::OK();
+  const int err = ::posix_fallocate(fd_.get(), 0, static_cast<off_t>(bytes));
+  if (err != 0)
+    return FromErrno(err, target_ + ": cannot reserve " + std::to_string(bytes) + " bytes",
+                     Code::kCantCreate);
+  return Status::OK();
+}
+
+Status TempOutput::Write(const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd_.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno(errno, target_ + ": write", Code::kCantCreate);
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Status TempOutput::Commit() {
+  if (::fsync(fd_.get()) != 0) return FromErrno(errno, target_ + ": fsync", Code::kIoErr);
+  MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{target_, what_}));
+  if (FaultEnabled("rename_fail"))
+    return FromErrno(EIO, target_ + ": cannot rename the output into place", Code::kCantCreate);
+  if (::rename(temp_path_.c_str(), target_.c_str()) != 0)
+    return FromErrno(errno, target_ + ": cannot rename the output into place", Code::kCantCreate);
+  committed_ = true;
+  FileDescriptor dir(::open(DirName(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.valid()) ::fsync(dir.get());  // best effort: the data itself is already durable
+  return Status::OK();
+}
+
+Status WriteFileAtomically(const std::string& target, const std::string& contents) {
+  MM_ASSIGN_OR_RETURN(TempOutput out, TempOutput::Create(target));
+  MM_RETURN_IF_ERROR(out.Write(contents));
+  return out.Commit();
+}
+
+Result<uint64_t> FileSize(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return FromErrno(errno, path, Code::kIoErr);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+namespace {
+
+Status NotRegular(mode_t mode, const std::string& what, Code bad) {
+  const char* kind = S_ISDIR(mode)    ? "a directory"
+                     : S_ISFIFO(mode) ? "a FIFO"
+                     : S_ISSOCK(mode) ? "a socket"
+                     : S_ISCHR(mode)  ? "a character device"
+                     : S_ISBLK(mode)  ? "a block device"
+                                      : "something else";
+  return Error(bad, what + ": is " + kind + ", not a regular file");
+}
+
+}  // namespace
+
+Result<std::string> ReadRegularFile(const std::string& path, const std::string& what,
+                                    uint64_t max_bytes, Code bad) {
+  if (path.find('\0') != std::string::npos) return Error(bad, what + ": the path holds a NUL byte");
+  struct stat st;
+  Result<FileDescriptor> opened =
+      FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr);
+  if (!opened.ok()) {
+    // A socket cannot be opened at all (ENXIO): say what it is.
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      return NotRegular(st.st_mode, what, bad);
+    return opened.status();
+  }
+  return ReadOpenedFile(opened->get(), what, max_bytes, bad);
+}
+
+Result<std::string> ReadOpenedFile(int fd, const std::string& what, uint64_t max_bytes, Code bad) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return FromErrno(errno, what, Code::kIoErr);
+  if (!S_ISREG(st.st_mode)) return NotRegular(st.st_mode, what, bad);
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
+    return Error(bad, what + ": " + std::to_string(st.st_size) + " bytes, more than the limit of " +
+                          std::to_string(max_bytes));
+  std::string text;
+  text.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno(errno, what, Code::kIoErr);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > max_bytes)
+      return Error(bad, what + ": grew past the limit of " + std::to_string(max_bytes) + " bytes");
+  }
+  return text;
+}
+
+}  // namespace mm

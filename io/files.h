@@ -1,0 +1,158 @@
+// Owners of operating-system resources: file descriptors, mapped regions,
+// and outputs that appear atomically.
+//
+// FileDescriptor and MappedRegion are move-only and release in their
+// destructors. A mapping is made from an open descriptor (mmap(2)), never by
+// reopening a name, so every window of a run maps the file the run opened
+// (docs/ARCHITECTURE.md "One file for the whole run"); offsets need not be
+// page-aligned. TempOutput is a file written under a temporary name beside
+// its target and renamed over it by Commit(); destroyed uncommitted, it
+// removes itself, so a failed or interrupted run leaves no partial output
+// (SPEC §5), and the temporary files of a coordinator that was SIGKILLed are
+// removed by the next TempOutput created in the same folder.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace mm {
+
+class FileDescriptor {
+ public:
+  FileDescriptor() = default;
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(FileDescriptor&& o) noexcept : fd_(o.release()) {}
+  FileDescriptor& operator=(FileDescriptor&& o) noexcept;
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor();
+
+  // open(2) with O_CLOEXEC; errors through FromErrno(errno, path, otherwise).
+  static Result<FileDescriptor> Open(const std::string& path, int flags, mode_t mode,
+                                     Code otherwise);
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// A mapped byte range of a file. data() points at the requested offset.
+class MappedRegion {
+ public:
+  MappedRegion() = default;
+  MappedRegion(MappedRegion&& o) noexcept { *this = std::move(o); }
+  MappedRegion& operator=(MappedRegion&& o) noexcept;
+  MappedRegion(const MappedRegion&) = delete;
+  MappedRegion& operator=(const MappedRegion&) = delete;
+  ~MappedRegion();
+
+  // Maps [offset, offset + size) of the open file `fd` (MAP_SHARED;
+  // writable needs an O_RDWR descriptor). size must be > 0. Errors name
+  // `name`. Writable regions are populated (MAP_POPULATE); read-only ones
+  // are left to Populate() or to the page faults of the first touches, which
+  // map cached pages several at a time and cost less than populating them
+  // (docs/BENCHMARKS.md). The descriptor may be closed while the region lives.
+  static Result<MappedRegion> Map(int fd, const std::string& name, bool writable, uint64_t offset,
+                                  uint64_t size, Code otherwise);
+
+  char* data() const { return base_ == nullptr ? nullptr : static_cast<char*>(base_) + delta_; }
+  uint64_t size() const { return size_; }
+  void AdviseSequential();
+  // Whether the region's pages look cached: mincore(2) on a few pages
+  // spread over it (no I/O). A hint; false when unsure.
+  bool LooksResident() const;
+  // Faults every page in with one call (MADV_POPULATE_READ): for pages that
+  // must come from disk, its large sequential reads beat a fault per
+  // read-ahead window. A no-op on kernels without it.
+  void Populate();
+  // msync of the whole region; kIoErr naming `what` on failure.
+  Status Flush(const std::string& what);
+
+ private:
+  void* base_ = nullptr;  // page-aligned start of the mapping
+  size_t length_ = 0;     // bytes mapped from base_
+  size_t delta_ = 0;      // offset of the requested start within the first page
+  uint64_t size_ = 0;     // bytes requested
+};
+
+// The folder part of a path ("." for a bare name), and absolute resolution
+// of `path` against `base_dir` when it is relative.
+std::string DirName(const std::string& path);
+// "user 'NAME' (uid N)", or "uid N" when the user has no name.
+std::string OwnerName(uid_t uid);
+std::string ResolvePath(const std::string& base_dir, const std::string& path);
+std::string AbsolutePath(const std::string& path);
+
+// A file created as DIR/.NAME.mmrun-tmp-HOST-PID-RANDOM beside `target`
+// (O_EXCL|O_NOFOLLOW, mode 0644 minus umask) and renamed over target by
+// Commit(). HOST is 8 hex digits of a hash of the host name and PID the
+// creating process: Create() first removes, in the same folder, the
+// temporary outputs of this host whose creator is gone and that belong to
+// this user (never another user's, never a live process's).
+class TempOutput {
+ public:
+  TempOutput() = default;
+  TempOutput(TempOutput&& o) noexcept { *this = std::move(o); }
+  TempOutput& operator=(TempOutput&& o) noexcept;
+  TempOutput(const TempOutput&) = delete;
+  TempOutput& operator=(const TempOutput&) = delete;
+  ~TempOutput();
+
+  // Errors: kCantCreate (or kNoPerm) naming the target; the target checks of
+  // CheckOutputAgainstInputs (io/file_identity.h): kConfig when it is a
+  // file this process reads, kCantCreate when it exists and is not a regular
+  // file. `what` names the target in those messages (a flag or config key).
+  static Result<TempOutput> Create(const std::string& target, const std::string& what = "output");
+  const std::string& temp_path() const { return temp_path_; }
+  const std::string& target() const { return target_; }
+  int fd() const { return fd_.get(); }
+  // Reserves `bytes` with posix_fallocate and sets the size; ENOSPC -> kCantCreate.
+  Status Reserve(uint64_t bytes);
+  Status Write(const std::string& bytes);
+  // fsync, rename over the target (checked again: still not a device,
+  // FIFO or folder), fsync the folder.
+  Status Commit();
+
+ private:
+  FileDescriptor fd_;
+  std::string temp_path_;
+  std::string target_;
+  std::string what_;
+  bool committed_ = false;
+};
+
+// Removes from folder `dir` the temporary outputs (.NAME.mmrun-tmp-HOST-PID-*)
+// of this host whose creating process is gone and that this user owns;
+// returns how many it removed. Called by TempOutput::Create.
+int RemoveDeadTempOutputs(const std::string& dir);
+
+// TempOutput::Create + Write + Commit.
+Status WriteFileAtomically(const std::string& target, const std::string& contents);
+
+// Size of the file at `path` by stat(2); errors through FromErrno(kIoErr).
+Result<uint64_t> FileSize(const std::string& path);
+
+// The whole content of the regular file `path`. It is opened with
+// O_NONBLOCK (a FIFO or a device never blocks the caller, even with signals
+// blocked) and checked with fstat before anything is read. Errors, each
+// starting with `what`: missing -> kNoInput; EACCES -> kNoPerm; not a
+// regular file (FIFO, socket, device, directory) or larger than
+// `max_bytes` -> `bad`; read errors -> kIoErr.
+Result<std::string> ReadRegularFile(const std::string& path, const std::string& what,
+                                    uint64_t max_bytes, Code bad);
+// The whole content of the open file `fd` (from its current offset), with
+// the fstat checks and errors of ReadRegularFile.
+Result<std::string> ReadOpenedFile(int fd, const std::string& what, uint64_t max_bytes, Code bad);
+
+}  // namespace mm

@@ -1,0 +1,87 @@
+// Dataset: a config's dataset block checked against the file it names.
+//
+// OpenDataset decides the format (.npy by its magic bytes, else raw), reads
+// the .npy header, resolves the shape and checks that the file holds the
+// array, without reading any data. For mode "w+" the file need not exist:
+// the layout comes from the config alone (the format from the path's
+// extension), and the file is created by `generate`.
+//
+// The file is opened once, here, and that descriptor is the run's only way
+// to its bytes (docs/ARCHITECTURE.md "One file for the whole run"): forked
+// workers inherit it, spawned workers receive it (and check dev/ino), and
+// every mapping is made from it, so a file renamed over the path during the
+// run is never read or written.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/json_util.h"
+#include "core/layout.h"
+#include "io/files.h"
+
+namespace mm {
+
+struct DatasetSpec {
+  std::string path;             // absolute (resolved against the config's folder)
+  std::string format = "auto";  // auto | raw | npy
+  std::optional<std::string> dtype;
+  std::optional<std::vector<int64_t>> shape;
+  std::optional<char> order;
+  std::optional<uint64_t> offset;
+  std::string mode = "r";  // r | r+ | w+
+};
+
+struct Dataset {
+  std::string path;                  // absolute
+  std::string format;                // "raw" or "npy"
+  std::string mode;                  // r | r+ | w+
+  int npy_major = 0, npy_minor = 0;  // 0.0 for raw
+  Layout layout;
+  uint64_t file_bytes = 0;          // size now (w+: the size generate will create)
+  std::vector<int64_t> shape_spec;  // the shape as configured (may hold -1)
+  // The open file (O_RDONLY|O_NONBLOCK, O_RDWR for r+; none for w+), shared
+  // by copies, and its identity when opened.
+  std::shared_ptr<FileDescriptor> file;
+  uint64_t dev = 0, ino = 0;
+  int fd() const { return file ? file->get() : -1; }
+};
+
+// kIoErr naming the file when the dataset's open file is now smaller than
+// it was when the run planned it (a shrink of even one byte: no SIGBUS
+// happens inside the last page). OK for w+ (no file yet).
+Status CheckNotShrunk(const Dataset& d);
+
+// Adopts `fd` (received by a spawned worker) as the dataset's file after
+// checking that it is the file the coordinator opened (same dev and ino);
+// kIoErr otherwise.
+Status AdoptDatasetFd(Dataset* d, int fd);
+
+// Errors: kNoInput (file missing), kNoPerm, kDataErr (too small, malformed
+// or unsupported .npy), kConfig (missing or contradicting dtype/shape/order/
+// offset; messages name the key).
+Result<Dataset> OpenDataset(const DatasetSpec& spec);
+
+// Layout described by explicit parameters over an existing file; used by
+// `mmrun inspect`.
+Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints);
+
+// A raw dataset whose -1 shape found no whole row is only a valid run for
+// a growing file (`growing`: --state): otherwise kDataErr, as numpy's
+// reshape refuses ("holds N bytes, less than one row"). OK for a .npy.
+Status CheckRows(const Dataset& d, bool growing);
+
+// What the layout leaves unread or empty, each a warning text naming the
+// file, the bytes and the shapes (or offset) that would use them exactly:
+// trailing bytes after a fixed shape, a partial last row after a -1 shape
+// (expected, so not reported, for a growing file: `growing`), bytes after a
+// .npy's data. Empty for mode w+ and for 0 rows.
+std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing);
+
+// The result document's "dataset" object (SPEC §4).
+Json DatasetJson(const Dataset& d);
+
+}  // namespace mm
