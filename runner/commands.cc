@@ -443,7 +443,7 @@ Status Run(const std::vector<std::string>& args) {
   if (a.shard) {
     // The part document (docs/PARTIAL_FORMAT.md), sealed with its checksum.
     // A part's content is its format's: its warnings go to stderr only.
-    doc = PartDocument(std::move(*results), MmrunSection(summary), AbsolutePath(a.config));
+    doc = PartDocument(std::move(*results), summary, AbsolutePath(a.config));
     warnings.Publish(nullptr);
   } else {
     doc = ResultDocument(summary, plan->dataset, std::move(*results), &warnings);

@@ -52,9 +52,10 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
                                             const RunSettings& settings, Segment& segment,
                                             Launcher& launcher);
 
-// (b) The payloads decode into a NodeTree with engine/payload.h
-// (PushPayload).
-// Folds `tree` (it must cover every block of the pass) into the root and
+// (b) The payloads are pushed, in row order, into one NodeTree
+// (engine/payload.h PushPayload).
+
+// (c) Folds `tree` (it must cover every block of the pass) into the root and
 // hands it to each analysis of the pass (EndPass).
 Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree);
 // Prepare() of the analyses whose first pass is `pass`.

@@ -12,7 +12,6 @@
 
 #include "core/checksum.h"
 #include "engine/config.h"
-#include "engine/document.h"
 #include "io/file_identity.h"
 #include "io/files.h"
 #include "runner/commands.h"
@@ -154,11 +153,11 @@ Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& set
   return part;
 }
 
-Json PartDocument(Json part, Json meta, const std::string& config_path) {
+Json PartDocument(Json part, const RunSummary& summary, const std::string& config_path) {
   Json doc = Json::object();
   doc["format"] = part["format"];
   doc["version"] = part["version"];
-  doc["mmrun"] = std::move(meta);
+  doc["mmrun"] = MmrunSection(summary);
   for (auto it = part.begin(); it != part.end(); ++it)
     if (!doc.contains(it.key()) && it.key() != "nodes") doc[it.key()] = it.value();
   const std::string canonical = part["config"].dump();
