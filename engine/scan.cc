@@ -148,14 +148,7 @@ Result<std::string> ScanTask(const WorkerTask& task,
     }
     b = e;
   }
-  Json nodes = Json::array();
-  for (const auto& node : tree.nodes()) {
-    Json parts = Json::array();
-    for (const auto& p : node.value.parts) parts.push_back(p->ToJson());
-    nodes.push_back(
-        Json{{"level", node.level}, {"start", node.start}, {"partials", std::move(parts)}});
-  }
-  return Json{{"nodes", std::move(nodes)}}.dump();
+  return EncodePayload(tree.nodes());
 }
 
 int RunWorker(const WorkerTask& task, const std::string& segment_name) {

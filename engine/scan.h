@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/payload.h"
 #include "engine/plan.h"
 #include "io/segment.h"
 
@@ -35,16 +36,8 @@ struct WorkerTask {
   int64_t row_end = 0;
 };
 
-// The partials of every analysis of a pass for one node of the block tree.
-struct PartialSet {
-  std::vector<std::unique_ptr<Partial>> parts;
-  void Merge(const PartialSet& right) {
-    for (size_t i = 0; i < parts.size(); ++i) parts[i]->Merge(*right.parts[i]);
-  }
-};
-
-// Scans the task's rows; returns the payload text for its slot:
-// {"nodes": [{"level": L, "start": B, "partials": [...]}, ...]}.
+// Scans the task's rows; returns the payload text for its slot
+// (engine/payload.h EncodePayload).
 // `progress(rows_done)` is called after each window.
 Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(uint64_t)>& progress);
 

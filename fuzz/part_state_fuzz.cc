@@ -13,9 +13,8 @@
 #include <string>
 
 #include "core/json_util.h"
-#include "core/merge_tree.h"
+#include "engine/payload.h"
 #include "engine/plan.h"
-#include "runner/coordinator.h"
 #include "runner/shard.h"
 #include "runner/state.h"
 

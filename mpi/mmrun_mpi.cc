@@ -6,7 +6,7 @@
 // it runs the same scan as an mmrun worker (ScanTask), and the payloads —
 // the rank's aligned subtrees of the block tree — are gathered to rank 0,
 // which pushes them in rank (= block) order into one TreeReducer exactly as
-// the mmrun coordinator does (PushNodes / EndPassFromTree). So `dataset` and
+// the mmrun coordinator does (PushPayload / EndPassFromTree). So `dataset` and
 // `results` are byte-identical to `mmrun`'s, and rank 0 writes the same
 // result document ("launch": "mpi", "workers": R).
 //
@@ -15,8 +15,8 @@
 // passes' results), so multi-pass analyses work. Analyses that write the
 // dataset are refused (exit 78): run generate and transform with mmrun.
 // Errors: rank 0 prints the one "mmrun: error: ..." line and every rank
-// exits with its code; a rank that fails mid-scan sends its error instead
-// of a payload.
+// exits with its code; a rank that fails mid-scan sends its exit code and
+// error message instead of a payload.
 #include <mpi.h>
 
 #include <chrono>
@@ -26,6 +26,8 @@
 #include <vector>
 
 #include "core/json_util.h"
+#include "engine/document.h"
+#include "engine/payload.h"
 #include "engine/plan.h"
 #include "engine/scan.h"
 #include "io/dataset_lock.h"
@@ -73,6 +75,14 @@ std::vector<std::string> GatherText(const std::string& text, int rank, int size)
   return out;
 }
 
+// Gathers every rank's `code` to rank 0 (in rank order).
+std::vector<int> GatherCode(int code, int rank, int size) {
+  std::vector<int> out(rank == 0 ? size : 0);
+  MPI_Gather(&code, 1, MPI_INT, out.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return out;
+}
+
+// Rank 0's message that stops every rank instead of the plan.
 std::string ErrorPayload(const Status& st) {
   return Json{{"error", st.message()}, {"code", st.exit_code()}}.dump();
 }
@@ -137,7 +147,8 @@ Status SetUpRoot(const Args& a, Root* root) {
 // Runs the whole job on every rank; returns the exit status (rank 0 prints
 // the error).
 int RunJob(const std::vector<std::string>& args, int rank, int size) {
-  const auto t0 = std::chrono::steady_clock::now();
+  RunSummary summary;
+  summary.started = std::chrono::steady_clock::now();
   Result<Args> parsed = ParseArgs(args);
   if (!parsed.ok()) {
     if (rank == 0) PrintError(parsed.status());
@@ -164,20 +175,21 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       return msg.ok() ? (*msg)["code"].get<int>() : msg.status().exit_code();
     }
     passes = (*msg)["passes"].get<int>();
-    // Every rank scans its rows.
+    // Every rank scans its rows and sends its payload (engine/payload.h),
+    // or, with a nonzero exit code, its error message.
     std::unique_ptr<Plan> own;
     const Plan* plan = root.plan.get();
-    std::string payload;
+    Result<std::string> payload = EncodePayload({});
     if (rank != 0) {
       Result<std::unique_ptr<Plan>> p = Plan::FromJson((*msg)["plan"]);
       if (p.ok()) {
         own = std::move(*p);
         plan = own.get();
       } else {
-        payload = ErrorPayload(p.status().WithContext("rank " + std::to_string(rank)));
+        payload = p.status().WithContext("rank " + std::to_string(rank));
       }
     }
-    if (payload.empty()) {
+    if (payload.ok()) {
       const auto rows = plan->partition.RowsOf(rank, size);
       if (rows.first < rows.second) {
         WorkerTask task;
@@ -187,32 +199,24 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
         task.attempt = 1;
         task.row_begin = rows.first;
         task.row_end = rows.second;
-        Result<std::string> r = ScanTask(task, [](uint64_t) {});
-        payload = r.ok() ? *r : ErrorPayload(r.status());
-      } else {
-        payload = R"({"nodes":[]})";
+        payload = ScanTask(task, [](uint64_t) {});
       }
     }
-    const std::vector<std::string> payloads = GatherText(payload, rank, size);
+    const std::vector<int> codes = GatherCode(payload.status().exit_code(), rank, size);
+    const std::vector<std::string> payloads =
+        GatherText(payload.ok() ? *payload : payload.status().message(), rank, size);
     if (rank == 0) {
       NodeTree tree;
       for (int r = 0; r < size && root_status.ok(); ++r) {
         const std::string where = "rank " + std::to_string(r);
-        Result<Json> doc =
-            ParseJson(payloads[static_cast<size_t>(r)], where + " partials", Code::kWorkerFailed);
-        if (!doc.ok()) {
-          root_status = doc.status();
-        } else if (doc->contains("error")) {
+        const std::string& text = payloads[static_cast<size_t>(r)];
+        if (const int failed = codes[static_cast<size_t>(r)]) {
           const auto rows = root.plan->partition.RowsOf(r, size);
-          root_status =
-              Error(static_cast<Code>((*doc)["code"].get<int>()),
-                    (*doc)["error"].get<std::string>() + " (" + where + ", rows [" +
-                        std::to_string(rows.first) + ", " + std::to_string(rows.second) + "))");
-        } else if (!doc->contains("nodes")) {
-          root_status = Error(Code::kWorkerFailed, where + ": malformed partials");
+          root_status = Error(static_cast<Code>(failed), text + " (" + where + ", rows [" +
+                                                             std::to_string(rows.first) + ", " +
+                                                             std::to_string(rows.second) + "))");
         } else {
-          root_status =
-              PushNodes(*root.plan, pass, (*doc)["nodes"], where, Code::kWorkerFailed, &tree);
+          root_status = PushPayload(*root.plan, pass, text, where, &tree);
         }
       }
       if (root_status.ok()) root_status = EndPassFromTree(*root.plan, pass, &tree);
@@ -224,21 +228,14 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
     Result<Json> results = root_status.ok() ? FinishResults(*root.plan) : Result<Json>(root_status);
     Status st = results.status();
     if (results.ok()) {
-      Plan& plan = *root.plan;
-      Json doc = Json::object();
-      Json meta = Json::object();
-      meta["version"] = kVersion;
-      meta["workers"] = size;
-      meta["launch"] = "mpi";
-      meta["elapsed_s"] =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      meta["rows"] = plan.dataset.layout.rows();
-      meta["bytes_scanned"] = plan.dataset.layout.data_bytes() * plan.passes.size();
-      meta["passes"] = plan.passes.size();
-      doc["mmrun"] = meta;
-      doc["dataset"] = DatasetJson(plan.dataset);
-      doc["results"] = std::move(*results);
-      const std::string text = DumpDocument(doc);
+      const Plan& plan = *root.plan;
+      summary.workers = size;
+      summary.launch = "mpi";
+      summary.rows = plan.dataset.layout.rows();
+      summary.bytes_scanned = plan.dataset.layout.data_bytes() * plan.passes.size();
+      summary.passes = plan.passes.size();
+      const std::string text =
+          DumpDocument(ResultDocument(summary, plan.dataset, std::move(*results)));
       if (!root.output.empty()) {
         st = root.out.Write(text);
         if (st.ok()) st = root.out.Commit();

@@ -35,8 +35,6 @@ namespace po = boost::program_options;
 
 namespace mm {
 
-const char* const kVersion = "0.1.0";
-
 void PrintError(const Status& st) {
   if (st.ok()) return;
   std::string msg = st.message();
@@ -352,7 +350,8 @@ Result<CheckedRun> CheckRun(const RunArgs& a, Warnings* warnings) {
 }
 
 Status Run(const std::vector<std::string>& args) {
-  const auto t0 = std::chrono::steady_clock::now();
+  RunSummary summary;
+  summary.started = std::chrono::steady_clock::now();
   MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
   const sigset_t child_mask = BlockRunSignals();
   Warnings warnings(a.quiet);
@@ -417,17 +416,13 @@ Status Run(const std::vector<std::string>& args) {
                              : RunPasses(*plan, settings, segment, launcher);
   progress.Finish(results.ok());
   if (!results.ok()) return guard.Fail(Unfinished(*plan, dataset_before, results.status()));
-  Json doc = Json::object();
-  Json meta = Json::object();
-  meta["version"] = kVersion;
   // The workers started (at most one per unit of rows), and the request when
   // it was more.
-  meta["workers"] = started;
-  if (started != settings.workers) meta["workers_requested"] = settings.workers;
-  meta["launch"] = launch;
-  meta["elapsed_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  meta["rows"] = shard_rows.second - shard_rows.first;
-  meta["row_axis"] = plan->dataset.layout.row_axis();
+  summary.workers = started;
+  summary.workers_requested = settings.workers;
+  summary.launch = launch;
+  summary.rows = shard_rows.second - shard_rows.first;
+  summary.row_axis = plan->dataset.layout.row_axis();
   // The bytes workers read: the rows each pass covered, the blocks it needed.
   const auto read_rows = !a.state.empty()
                              ? std::make_pair(incremental.rows_reused, plan->dataset.layout.rows())
@@ -438,23 +433,21 @@ Status Run(const std::vector<std::string>& args) {
     passes_read += plan->passes[p].skipped ? 0 : 1;
     scanned += plan->BytesRead(static_cast<int>(p), read_rows.first, read_rows.second);
   }
-  meta["bytes_scanned"] = scanned;
-  meta["passes"] = passes_read;
+  summary.bytes_scanned = scanned;
+  summary.passes = passes_read;
   if (!a.state.empty())
-    meta["incremental"] = Json{{"state", incremental.state},
+    summary.incremental = Json{{"state", incremental.state},
                                {"rows_reused", incremental.rows_reused},
                                {"rows_read", incremental.rows_read}};
+  Json doc;
   if (a.shard) {
     // The part document (docs/PARTIAL_FORMAT.md), sealed with its checksum.
-    doc = PartDocument(std::move(*results), meta, AbsolutePath(a.config));
+    // A part's content is its format's: its warnings go to stderr only.
+    doc = PartDocument(std::move(*results), summary, AbsolutePath(a.config));
+    warnings.Publish(nullptr);
   } else {
-    doc["mmrun"] = meta;
-    doc["dataset"] = DatasetJson(plan->dataset);
-    doc["results"] = std::move(*results);
+    doc = ResultDocument(summary, plan->dataset, std::move(*results), &warnings);
   }
-  // A part's content is its format's (docs/PARTIAL_FORMAT.md): its
-  // warnings go to stderr only.
-  warnings.Publish(a.shard ? nullptr : &doc);
   const std::string text = DumpDocument(doc);
   // From here on the run's writes are committed: no message may say that
   // nothing was written (SPEC §5; docs/RELIABILITY.md).

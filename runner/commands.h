@@ -6,10 +6,9 @@
 #include <vector>
 
 #include "core/status.h"
+#include "engine/document.h"  // kVersion
 
 namespace mm {
-
-extern const char* const kVersion;
 
 // Prints "mmrun: error: MESSAGE" (one line) unless the status is OK.
 void PrintError(const Status& st);

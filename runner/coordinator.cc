@@ -6,8 +6,6 @@
 #include <chrono>
 #include <map>
 
-#include "core/merge_tree.h"
-
 namespace mm {
 
 namespace {
@@ -178,53 +176,6 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
   return payloads;
 }
 
-Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::string& where, Code code,
-                 NodeTree* tree, int64_t first_block) {
-  const PassPlan& pp = plan.passes[static_cast<size_t>(pass)];
-  if (!nodes.is_array()) return Error(code, where + ": malformed partials (no node list)");
-  for (const Json& node : nodes) {
-    if (!node.is_object() || !node.contains("partials") || !node["partials"].is_array() ||
-        node["partials"].size() != pp.steps.size() || !node.contains("level") ||
-        !node["level"].is_number_integer() || !node.contains("start") ||
-        !node["start"].is_number_integer())
-      return Error(code, where + ": malformed partials");
-    const int level = node["level"].get<int>();
-    const int64_t start = node["start"].get<int64_t>();
-    // The next node must start where the tree's last one ends and be aligned.
-    int64_t expect = first_block;
-    if (!tree->empty()) {
-      const auto& last = tree->nodes().back();
-      expect = last.start + (int64_t{1} << last.level);
-    }
-    if (level < 0 || level > 62 || start != expect || start % (int64_t{1} << level) != 0 ||
-        start + (int64_t{1} << level) > plan.partition.blocks())
-      return Error(code, where + ": tree node (level " + std::to_string(level) + ", block " +
-                             std::to_string(start) +
-                             ") does not continue the block tree at block " +
-                             std::to_string(expect));
-    PartialSet set;
-    for (size_t i = 0; i < pp.steps.size(); ++i) {
-      const Analysis& a = *plan.analyses[static_cast<size_t>(pp.steps[i].analysis)];
-      Result<std::unique_ptr<Partial>> p = a.PartialFromJson(pp.steps[i].pass, node["partials"][i]);
-      if (!p.ok()) return Error(code, where + ": " + p.status().message());
-      set.parts.push_back(std::move(*p));
-    }
-    tree->Push(level, start, std::move(set));
-  }
-  return Status::OK();
-}
-
-Json NodesToJson(const std::vector<NodeTree::Node>& nodes) {
-  Json out = Json::array();
-  for (const auto& node : nodes) {
-    Json parts = Json::array();
-    for (const auto& p : node.value.parts) parts.push_back(p->ToJson());
-    out.push_back(
-        Json{{"level", node.level}, {"start", node.start}, {"partials", std::move(parts)}});
-  }
-  return out;
-}
-
 Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree) {
   const PassPlan& pp = plan.passes[static_cast<size_t>(pass)];
   PartialSet root;
@@ -233,12 +184,10 @@ Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree) {
       root.parts.push_back(plan.analyses[static_cast<size_t>(s.analysis)]->NewPartial(s.pass));
   } else {
     if (tree->empty()) return Error(Code::kWorkerFailed, "no worker produced a partial");
-    const auto& last = tree->nodes().back();
-    if (last.start + (int64_t{1} << last.level) != plan.partition.blocks())
-      return Error(Code::kWorkerFailed,
-                   "the partials cover blocks [0, " +
-                       std::to_string(last.start + (int64_t{1} << last.level)) + ") of " +
-                       std::to_string(plan.partition.blocks()));
+    const int64_t end = TreeEnd(*tree);
+    if (end != plan.partition.blocks())
+      return Error(Code::kWorkerFailed, "the partials cover blocks [0, " + std::to_string(end) +
+                                            ") of " + std::to_string(plan.partition.blocks()));
     root = tree->Finish();
   }
   for (size_t i = 0; i < pp.steps.size(); ++i) {
@@ -276,10 +225,7 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
     const std::string where = "worker " + std::to_string(s) + " (rows [" +
                               std::to_string(ranges[s].begin) + ", " +
                               std::to_string(ranges[s].end) + "))";
-    MM_ASSIGN_OR_RETURN(Json doc, ParseJson(payloads[s], where + " partials", Code::kWorkerFailed));
-    if (!doc.is_object() || !doc.contains("nodes"))
-      return Error(Code::kWorkerFailed, where + ": malformed partials");
-    MM_RETURN_IF_ERROR(PushNodes(plan, pass, doc["nodes"], where, Code::kWorkerFailed, &tree));
+    MM_RETURN_IF_ERROR(PushPayload(plan, pass, payloads[s], where, &tree));
   }
   return EndPassFromTree(plan, pass, &tree);
 }

@@ -10,7 +10,7 @@
 
 #include <vector>
 
-#include "core/merge_tree.h"
+#include "engine/payload.h"
 #include "engine/plan.h"
 #include "runner/launcher.h"
 #include "runner/progress.h"
@@ -35,8 +35,6 @@ Result<Json> RunPasses(Plan& plan, const RunSettings& settings, Segment& segment
 // ---- The pieces RunPasses is made of, shared with shards (runner/shard.h),
 // incremental runs (runner/state.h) and mmrun-mpi.
 
-using NodeTree = TreeReducer<PartialSet>;
-
 struct RowRange {
   int64_t begin = 0, end = 0;
 };
@@ -54,16 +52,10 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
                                             const RunSettings& settings, Segment& segment,
                                             Launcher& launcher);
 
-// (b) Pushes the tree nodes of `nodes` (a JSON array of {"level", "start",
-// "partials"} as a worker's payload holds them) into `tree`, in order.
-// Errors are `code`, prefixed with `where`. Nodes must continue the tree
-// without a gap (checked); into an empty tree the first must start at block
-// `first_block`.
-Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::string& where, Code code,
-                 NodeTree* tree, int64_t first_block = 0);
-// The inverse of PushNodes: nodes as JSON.
-Json NodesToJson(const std::vector<NodeTree::Node>& nodes);
-// Folds `tree` (it must cover every block of the pass) into the root and
+// (b) The payloads are pushed, in row order, into one NodeTree
+// (engine/payload.h PushPayload).
+
+// (c) Folds `tree` (it must cover every block of the pass) into the root and
 // hands it to each analysis of the pass (EndPass).
 Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree);
 // Prepare() of the analyses whose first pass is `pass`.

@@ -134,15 +134,9 @@ Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& set
   if (!ranges.empty()) {
     MM_ASSIGN_OR_RETURN(std::vector<std::string> payloads,
                         RunWorkers(plan, 0, ranges, settings, segment, launcher));
-    for (size_t s = 0; s < payloads.size(); ++s) {
-      const std::string where = "worker " + std::to_string(s);
-      MM_ASSIGN_OR_RETURN(Json doc,
-                          ParseJson(payloads[s], where + " partials", Code::kWorkerFailed));
-      if (!doc.is_object() || !doc.contains("nodes"))
-        return Error(Code::kWorkerFailed, where + ": malformed partials");
+    for (size_t s = 0; s < payloads.size(); ++s)
       MM_RETURN_IF_ERROR(
-          PushNodes(plan, 0, doc["nodes"], where, Code::kWorkerFailed, &tree, first_block));
-    }
+          PushPayload(plan, 0, payloads[s], "worker " + std::to_string(s), &tree, first_block));
   }
   Json part = Json::object();
   part["format"] = "mmrun-part";
@@ -155,15 +149,15 @@ Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& set
   part["config"] = nlohmann::json::parse(CanonicalConfig(plan));
   part["dataset"] = std::move(identity);
   part["plan"] = plan.ToJson(0);
-  part["nodes"] = NodesToJson(tree.nodes());
+  part["nodes"] = EncodeNodes(tree.nodes());
   return part;
 }
 
-Json PartDocument(Json part, Json meta, const std::string& config_path) {
+Json PartDocument(Json part, const RunSummary& summary, const std::string& config_path) {
   Json doc = Json::object();
   doc["format"] = part["format"];
   doc["version"] = part["version"];
-  doc["mmrun"] = std::move(meta);
+  doc["mmrun"] = MmrunSection(summary);
   for (auto it = part.begin(); it != part.end(); ++it)
     if (!doc.contains(it.key()) && it.key() != "nodes") doc[it.key()] = it.value();
   const std::string canonical = part["config"].dump();
@@ -283,7 +277,8 @@ std::string ShardText(const ShardSpec& s) {
 }
 
 Status Merge(const std::vector<std::string>& args) {
-  const auto t0 = std::chrono::steady_clock::now();
+  RunSummary summary;
+  summary.started = std::chrono::steady_clock::now();
   std::vector<std::string> paths;
   std::string output;
   bool output_flag = false;
@@ -371,14 +366,10 @@ Status Merge(const std::vector<std::string>& args) {
                                        std::to_string(rows.first) + ", " +
                                        std::to_string(rows.second) + ")");
     MM_RETURN_IF_ERROR(PushNodes(plan, 0, p.doc["nodes"], "part " + p.path, Code::kDataErr, &tree));
-    if (!tree.empty()) {
-      const auto& last = tree.nodes().back();
-      const int64_t end_block = last.start + (int64_t{1} << last.level);
-      if (end_block != plan.partition.first_block_of_row(rows.second))
-        return Error(Code::kDataErr, "part " + p.path + ": its tree nodes end at block " +
-                                         std::to_string(end_block) + ", not at the end of shard " +
-                                         ShardText(p.shard));
-    }
+    if (!tree.empty() && TreeEnd(tree) != plan.partition.first_block_of_row(rows.second))
+      return Error(Code::kDataErr, "part " + p.path + ": its tree nodes end at block " +
+                                       std::to_string(TreeEnd(tree)) +
+                                       ", not at the end of shard " + ShardText(p.shard));
     bytes += p.doc["mmrun"]["bytes_scanned"].get<uint64_t>();
     workers += p.doc["mmrun"]["workers"].get<int64_t>();
   }
@@ -388,20 +379,13 @@ Status Merge(const std::vector<std::string>& args) {
     if (!st.ok()) return Error(Code::kDataErr, "merge: " + st.message());
   }
   MM_ASSIGN_OR_RETURN(Json results, FinishResults(plan));
-  Json doc = Json::object();
-  Json meta = Json::object();
-  meta["version"] = kVersion;
-  meta["workers"] = workers;
-  meta["launch"] = "merge";
-  meta["elapsed_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  meta["rows"] = plan.dataset.layout.rows();
-  meta["bytes_scanned"] = bytes;
-  meta["passes"] = plan.passes.size();
-  meta["shards"] = n;
-  doc["mmrun"] = meta;
-  doc["dataset"] = DatasetJson(plan.dataset);
-  doc["results"] = std::move(results);
-  const std::string text = DumpDocument(doc);
+  summary.workers = workers;
+  summary.launch = "merge";
+  summary.rows = plan.dataset.layout.rows();
+  summary.bytes_scanned = bytes;
+  summary.passes = plan.passes.size();
+  summary.shards = n;
+  const std::string text = DumpDocument(ResultDocument(summary, plan.dataset, std::move(results)));
   // -o, else the config's output (where one run would have written), else stdout.
   const std::string target =
       output_flag ? AbsolutePath(output) : plan.config.run.output.value_or("");

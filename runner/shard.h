@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/document.h"
 #include "engine/plan.h"
 #include "runner/coordinator.h"
 
@@ -63,10 +64,11 @@ Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& set
                       Segment& segment, Launcher& launcher);
 
 // The part document as written: "format" and "version" first, then
-// `meta` as "mmrun", the rest of `part` (RunShard's result), "config_id"
-// (ChecksumHex of CanonicalConfig), "config_path" (the absolute path of the
-// config the run read), and last the "checksum" seal (SealDocument).
-Json PartDocument(Json part, Json meta, const std::string& config_path);
+// the "mmrun" section of `summary` (engine/document.h MmrunSection), the
+// rest of `part` (RunShard's result), "config_id" (ChecksumHex of
+// CanonicalConfig), "config_path" (the absolute path of the config the run
+// read), and last the "checksum" seal (SealDocument).
+Json PartDocument(Json part, const RunSummary& summary, const std::string& config_path);
 
 // A part file read back: its document, checked for every key's type and
 // for its seal, and its shard.

@@ -11,8 +11,8 @@
 
 #include "core/checksum.h"
 #include "core/warnings.h"
+#include "engine/document.h"
 #include "io/files.h"
-#include "runner/commands.h"
 #include "runner/shard.h"
 
 namespace mm {
@@ -219,9 +219,7 @@ Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify,
   }
   Status st = PushNodes(plan, 0, s["nodes"], what, Code::kDataErr, tree);
   if (!st.ok()) return Error(Code::kDataErr, st.message() + hint);
-  int64_t end = 0;
-  if (!tree->empty()) end = tree->nodes().back().start + (int64_t{1} << tree->nodes().back().level);
-  if (end != c) return malformed("nodes");
+  if (TreeEnd(*tree) != c) return malformed("nodes");
   return l;
 }
 
@@ -304,13 +302,9 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
   Json state_nodes;
   for (size_t s = 0; s <= payloads.size(); ++s) {
     // The state keeps the tree over the complete blocks only.
-    if (s == n_complete) state_nodes = NodesToJson(tree.nodes());
+    if (s == n_complete) state_nodes = EncodeNodes(tree.nodes());
     if (s == payloads.size()) break;
-    const std::string where = "worker " + std::to_string(s);
-    MM_ASSIGN_OR_RETURN(Json doc, ParseJson(payloads[s], where + " partials", Code::kWorkerFailed));
-    if (!doc.is_object() || !doc.contains("nodes"))
-      return Error(Code::kWorkerFailed, where + ": malformed partials");
-    MM_RETURN_IF_ERROR(PushNodes(plan, 0, doc["nodes"], where, Code::kWorkerFailed, &tree));
+    MM_RETURN_IF_ERROR(PushPayload(plan, 0, payloads[s], "worker " + std::to_string(s), &tree));
   }
   MM_RETURN_IF_ERROR(EndPassFromTree(plan, 0, &tree));
   MM_ASSIGN_OR_RETURN(Json results, FinishResults(plan));
