@@ -62,17 +62,22 @@ class Partial {
 
 // The worker-side state of one analysis in one pass of one worker: scratch
 // buffers, open output files, journal writers. Analysis::NewScanner makes
-// it; the worker loop (engine/scan.cc) calls it for every block of its
-// range in order, each window bracketed by BeginWindow/EndWindow:
+// it; the worker loop (engine/scan.cc) calls it for the blocks of its range
+// in block order, each window bracketed by the window hooks:
 //
 //   BeginWindow(w); Consume(b) for each block b of w; EndWindow(w)
 //
-// and a block no analysis of the pass needs, outside any window, gets
-// Consume alone with data == nullptr. A scanner is used by one thread of
-// one process; it may point into the Analysis that made it, which must
-// outlive it (and must not change: no SetPassInput while it exists).
+// (a window whose blocks are not adjacent in memory may come as several
+// runs of whole blocks: BeginWindow for each run before the first block,
+// EndWindow for each after the last). A block no analysis of the pass
+// needs, outside any window, gets Consume alone with data == nullptr.
+//
+// A scanner is used by one thread of one process and destroyed before the
+// worker reports its partials. It may point into the Analysis that made it,
+// which must outlive it and must not change meanwhile (no SetPassInput).
 // Mergeable results never live here: Consume writes them into the partial
-// it is given, so the scanner's state never changes a result.
+// it is given, and a block's partial must not depend on what the scanner
+// consumed before (tests/unit/scanner_test.cc).
 class Scanner {
  public:
   virtual ~Scanner() = default;
