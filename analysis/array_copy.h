@@ -16,8 +16,8 @@
 // the array size. Count says how many output elements a range produces
 // (for the partials).
 //
-// Thread-safety: ArrayCopy is immutable after construction; OutputFile is
-// owned by one worker process.
+// Thread-safety: ArrayCopy is immutable after construction; an OutputFile
+// and a staging buffer are owned by one scanner (one thread of one worker).
 #pragma once
 
 #include <cstdint>
