@@ -568,10 +568,10 @@ Status Transform::BeginWindow(int pass, const BlockView& window, WorkerState* st
   MM_RETURN_IF_ERROR(state->replay->RestoreInto(window.data, offset, length, &restored));
   Counts probe;
   if (!Run<true>(window, &probe)) return Status::OK();  // nothing changes: no record needed
-  if (!state
-           ->writer) {  // created with the first record: a transform that changes nothing writes no
-                        // journal file
-    struct stat st;     // the identity of the file the run opened, not of what the path names now
+  // The journal is created with the first record: a transform that changes
+  // nothing writes no journal file.
+  if (!state->writer) {
+    struct stat st;  // the identity of the file the run opened, not of what the path names now
     if (::fstat(dataset_.fd(), &st) != 0) return FromErrno(errno, dataset_.path, Code::kIoErr);
     DatasetIdentity id;
     id.dev = static_cast<uint64_t>(st.st_dev);
