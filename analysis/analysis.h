@@ -3,9 +3,13 @@
 // An analysis declares how many scan passes it needs, consumes blocks into
 // mergeable partials, and turns the merged partial into its JSON result.
 // Workers and the coordinator build the same Analysis objects from the same
-// config; workers call NewPartial/Consume/ToJson, the coordinator calls
-// PartialFromJson/Merge/EndPass/Finish. Adding an analysis is one file pair
-// and one line in analysis.cc's registry.
+// config; workers call NewScanner once per pass and feed its Scanner the
+// blocks (Scanner::Consume into a NewPartial, then ToJson), the coordinator
+// calls PartialFromJson/Merge/EndPass/Finish. An Analysis holds only what
+// the configuration and the coordinator's pass inputs determine: the
+// worker-side state (scratch, open files, journal writers) lives in its
+// scanners, and its const methods change nothing (no `mutable` state).
+// Adding an analysis is one file pair and one line in analysis.cc's registry.
 //
 // Determinism: Merge(left, right) is only ever called along the fixed block
 // tree (merge_tree.h), so the same blocks always merge in the same order.
@@ -14,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/json_util.h"
@@ -30,13 +35,22 @@ struct AnalysisSpec {
   std::string dir;  // folder that relative output paths resolve against
 };
 
-// One block's elements, in storage order. `data` is writable only in a pass
-// of an analysis that writes().
-struct Chunk {
+// A view of one block's elements, in storage order (C order of the array
+// for an order 'C' layout, of the reversed shape for 'F'). A view owns
+// nothing: `data` points into the window the worker loop read the block
+// into and is valid only until that window is destroyed (at the latest when
+// the EndWindow calls of that window have returned), so a scanner must not
+// keep it past the call that received it.
+//
+// `data` is writable only in a pass that writes the dataset (an analysis
+// whose WritesInPass(pass) is true), and is nullptr for a block that no
+// analysis of the pass needs (Analysis::NeedsBlock). A window is described
+// by a BlockView too: it spans whole blocks, and `block` is its first.
+struct BlockView {
   char* data = nullptr;
   uint64_t begin = 0;  // storage index of data[0]
   uint64_t end = 0;    // one past the last storage index
-  int64_t block = 0;
+  int64_t block = 0;   // block number (source/partition.h)
 };
 
 class Partial {
@@ -46,6 +60,60 @@ class Partial {
   virtual void Merge(const Partial& right) = 0;
   virtual Json ToJson() const = 0;
 };
+
+// The worker-side state of one analysis in one pass of one worker: scratch
+// buffers, open output files, journal writers. Analysis::NewScanner makes
+// it; the worker loop (engine/scan.cc) calls it for the blocks of its range
+// in block order, each window bracketed by the window hooks:
+//
+//   BeginWindow(w); Consume(b) for each block b of w; EndWindow(w)
+//
+// (a window whose blocks are not adjacent in memory may come as several
+// runs of whole blocks: BeginWindow for each run before the first block,
+// EndWindow for each after the last). A block no analysis of the pass
+// needs, outside any window, gets Consume alone with data == nullptr.
+//
+// A scanner is used by one thread of one process and destroyed before the
+// worker reports its partials. It may point into the Analysis that made it,
+// which must outlive it and must not change meanwhile (no SetPassInput).
+// Mergeable results never live here: Consume writes them into the partial
+// it is given, and a block's partial must not depend on what the scanner
+// consumed before (tests/unit/scanner_test.cc).
+class Scanner {
+ public:
+  virtual ~Scanner() = default;
+  // Called before the blocks of a window are consumed and after the last of
+  // them (e.g. to journal a window before changing it, or to write what it
+  // selects). Errors fail the worker with their code.
+  virtual Status BeginWindow(const BlockView& /*window*/) { return Status::OK(); }
+  virtual Status EndWindow(const BlockView& /*window*/) { return Status::OK(); }
+  // Adds the elements of `block` (one whole block) to `partial`, a fresh
+  // NewPartial(pass) of the analysis. Errors fail the worker with their code.
+  virtual Status Consume(const BlockView& block, Partial* partial) = 0;
+};
+
+// A scanner that only consumes: Consume calls `consume(block, partial,
+// &state)`, which returns a Status; `state` (e.g. a kernel's scratch) is
+// the scanner's own. `consume` usually captures the analysis, which must
+// outlive the scanner. For analyses that need no window hooks.
+template <class State, class F>
+std::unique_ptr<Scanner> MakeScanner(State state, F consume) {
+  class ConsumeOnly final : public Scanner {
+   public:
+    ConsumeOnly(State s, F f) : state_(std::move(s)), f_(std::move(f)) {}
+    Status Consume(const BlockView& block, Partial* partial) override {
+      return f_(block, partial, &state_);
+    }
+
+   private:
+    State state_;
+    F f_;
+  };
+  return std::make_unique<ConsumeOnly>(std::move(state), std::move(consume));
+}
+
+// No state: `consume(block, partial, NoState*)`.
+struct NoState {};
 
 class Analysis {
  public:
@@ -73,22 +141,17 @@ class Analysis {
 
   virtual std::unique_ptr<Partial> NewPartial(int pass) const = 0;
   virtual Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const = 0;
-  // Adds the elements of `chunk` (one whole block) to `partial`. Errors
-  // (e.g. writing an output) fail the worker with their code.
-  virtual Status Consume(int pass, const Chunk& chunk, Partial* partial) const = 0;
-  // Worker: whether Consume needs the data of the block holding storage
-  // indices [begin, end). A block that no analysis of the pass needs is not
-  // mapped (never read): Consume is still called for it, with
-  // chunk.data == nullptr, and it is in no window. An analysis that
-  // answers false must accept a null chunk.data (and may still get the
-  // data when another analysis of the pass needs the block).
+  // Worker, after SetPassInput(pass): the worker-side state of this
+  // analysis for pass `pass` (see Scanner). One per pass and worker.
+  virtual std::unique_ptr<Scanner> NewScanner(int pass) const = 0;
+  // Whether the scanner of pass `pass` needs the data of the block holding
+  // storage indices [begin, end). A block that no analysis of the pass
+  // needs is not read: the scanner still consumes it, with data ==
+  // nullptr, and it is in no window. An analysis that answers false must
+  // accept a null data (and may still get the data when another analysis
+  // of the pass needs the block). A property of the configuration, not of
+  // a worker: the coordinator asks it too (Plan::BytesRead).
   virtual bool NeedsBlock(int /*pass*/, uint64_t /*begin*/, uint64_t /*end*/) const { return true; }
-
-  // Worker: called before the blocks of a mapped window are consumed and
-  // after the last of them (e.g. to journal a window before changing it,
-  // or to flush it). `window` spans whole blocks; `block` is its first.
-  virtual Status BeginWindow(int /*pass*/, const Chunk& /*window*/) const { return Status::OK(); }
-  virtual Status EndWindow(int /*pass*/, const Chunk& /*window*/) const { return Status::OK(); }
 
   // Coordinator, before the analysis' first pass: prepare outputs (e.g.
   // create and reserve a file under a temporary name; workers learn the

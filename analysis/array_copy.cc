@@ -252,8 +252,8 @@ uint64_t ArrayCopy::Count(uint64_t begin, uint64_t end) const {
   return total;
 }
 
-Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end,
-                             OutputFile* out) const {
+Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end, OutputFile* out,
+                             std::vector<char>* stage_buffer) const {
   struct Loop {
     int64_t count, in_stride, out_stride;  // elements
   };
@@ -308,7 +308,7 @@ Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end,
       run *= loops[static_cast<size_t>(k)].count;
     const bool staged = static_cast<uint64_t>(run) * out_item >= kStagedRunBytes;
     const uint64_t max_line = (staged ? kStageBytes : OutputFile::kSpanBytes) / out_item;
-    thread_local std::vector<char> stage;
+    std::vector<char>& stage = *stage_buffer;
     uint64_t stage_lo = 0, stage_len = 0;  // file bytes [stage_lo, stage_lo + stage_len) are staged
     if (staged) stage.resize(kStageBytes);
     std::vector<int64_t> idx(static_cast<size_t>(depth), 0);
@@ -394,21 +394,39 @@ bool CopyAnalysis::NeedsBlock(int, uint64_t begin, uint64_t end) const {
   return copy_.Count(begin, end) > 0;
 }
 
-Status CopyAnalysis::Consume(int, const Chunk& chunk, Partial* partial) const {
-  static_cast<CountPartial*>(partial)->elements += copy_.Count(chunk.begin, chunk.end);
-  return Status::OK();
-}
+// A worker's writer of the output: counts each block's output elements into
+// the partial and writes a window's elements when the window ends.
+class CopyAnalysis::CopyScanner : public Scanner {
+ public:
+  explicit CopyScanner(const CopyAnalysis* copy) : a_(*copy) {}
 
-Status CopyAnalysis::EndWindow(int, const Chunk& window) const {
-  if (window.data == nullptr || copy_.Count(window.begin, window.end) == 0) return Status::OK();
-  if (!writer_.is_open()) {
-    if (temp_path_.empty())
-      return Error(Code::kWorkerFailed, name() + ": the worker was not told the output's name");
-    MM_RETURN_IF_ERROR(writer_.Open(temp_path_, output_));
+  Status Consume(const BlockView& block, Partial* partial) override {
+    static_cast<CountPartial*>(partial)->elements += a_.copy_.Count(block.begin, block.end);
+    return Status::OK();
   }
-  const Status st = copy_.WriteRange(window.data, window.begin, window.end, &writer_);
-  writer_.Release();
-  return st;
+
+  Status EndWindow(const BlockView& window) override {
+    if (window.data == nullptr || a_.copy_.Count(window.begin, window.end) == 0)
+      return Status::OK();
+    if (!writer_.is_open()) {
+      if (a_.temp_path_.empty())
+        return Error(Code::kWorkerFailed,
+                     a_.name() + ": the worker was not told the output's name");
+      MM_RETURN_IF_ERROR(writer_.Open(a_.temp_path_, a_.output_));
+    }
+    const Status st = a_.copy_.WriteRange(window.data, window.begin, window.end, &writer_, &stage_);
+    writer_.Release();
+    return st;
+  }
+
+ private:
+  const CopyAnalysis& a_;
+  OutputFile writer_;        // opened on first use
+  std::vector<char> stage_;  // ArrayCopy::WriteRange's staging buffer
+};
+
+std::unique_ptr<Scanner> CopyAnalysis::NewScanner(int) const {
+  return std::make_unique<CopyScanner>(this);
 }
 
 Json CopyAnalysis::PassInput(int) const { return Json{{"temp_path", temp_path_}}; }

@@ -16,8 +16,8 @@
 // the array size. Count says how many output elements a range produces
 // (for the partials).
 //
-// Thread-safety: ArrayCopy is immutable after construction; OutputFile is
-// owned by one worker process.
+// Thread-safety: ArrayCopy is immutable after construction; an OutputFile
+// and a staging buffer are owned by one scanner (one thread of one worker).
 #pragma once
 
 #include <cstdint>
@@ -84,8 +84,10 @@ class ArrayCopy {
   // Output elements whose source storage index lies in [begin, end).
   uint64_t Count(uint64_t begin, uint64_t end) const;
   // Writes them into `out`; `data` holds input storage indices [begin, end)
-  // (in the input's dtype and byte order).
-  Status WriteRange(const char* data, uint64_t begin, uint64_t end, OutputFile* out) const;
+  // (in the input's dtype and byte order). `stage`: the caller's staging
+  // buffer, reused between calls (its contents do not matter).
+  Status WriteRange(const char* data, uint64_t begin, uint64_t end, OutputFile* out,
+                    std::vector<char>* stage) const;
 
  private:
   struct Box {
@@ -118,8 +120,8 @@ namespace mm {
 // The Analysis both `slice` and `convert` are: one pass; the coordinator
 // creates the output under a temporary name (header written, space
 // reserved) in Prepare(); workers learn its name through PassInput(0),
-// map only the blocks that hold selected elements (NeedsBlock) and write
-// each mapped window's elements in EndWindow; EndPass checks that every
+// map only the blocks that hold selected elements (NeedsBlock) and their
+// scanners write each mapped window's elements in EndWindow; EndPass checks that every
 // output element was written and renames the file into place.
 class CopyAnalysis : public Analysis {
  public:
@@ -130,8 +132,7 @@ class CopyAnalysis : public Analysis {
   std::unique_ptr<Partial> NewPartial(int pass) const override;
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override;
   bool NeedsBlock(int pass, uint64_t begin, uint64_t end) const override;
-  Status Consume(int pass, const Chunk& chunk, Partial* partial) const override;
-  Status EndWindow(int pass, const Chunk& window) const override;
+  std::unique_ptr<Scanner> NewScanner(int pass) const override;
   Json PassInput(int pass) const override;
   Status SetPassInput(int pass, const Json& input) override;
   Status Prepare() override;
@@ -145,9 +146,11 @@ class CopyAnalysis : public Analysis {
   std::string output_;
   std::string header_;
   bool fortran_flag_;
-  TempOutput out_;             // coordinator
-  std::string temp_path_;      // coordinator and workers
-  mutable OutputFile writer_;  // worker: opened on first use
+  TempOutput out_;         // coordinator
+  std::string temp_path_;  // coordinator and workers
+
+ private:
+  class CopyScanner;  // a worker's writer of the output (array_copy.cc)
 };
 
 }  // namespace mm

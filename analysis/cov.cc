@@ -174,7 +174,12 @@ class Cov : public Analysis {
     return CovPartial::FromJson(j, k_);
   }
   bool NeedsBlock(int, uint64_t, uint64_t) const override { return obs_major_; }
-  Status Consume(int, const Chunk& chunk, Partial* partial) const override;
+  std::unique_ptr<Scanner> NewScanner(int) const override {
+    return MakeScanner(Scratch(),
+                       [this](const BlockView& block, Partial* partial, Scratch* scratch) {
+                         return Consume(block, partial, scratch);
+                       });
+  }
   Status EndPass(int, const Partial& merged) override {
     merged_ = std::make_unique<CovPartial>(static_cast<const CovPartial&>(merged));
     return Status::OK();
@@ -182,8 +187,16 @@ class Cov : public Analysis {
   Result<Json> Finish() override;
 
  private:
+  // A scanner's state, kept between blocks (one scanner, one thread).
+  struct Scratch {
+    std::vector<char> buf;  // variable-major: the block's observations as read
+    std::vector<double> x;  // the kept observations as doubles
+    FileDescriptor in_fd;   // variable-major, no run descriptor: opened on first use
+  };
+  Status Consume(const BlockView& block, Partial* partial, Scratch* scratch) const;
   // Variable-major layout: reads observations [o0, o1) of every variable.
-  Status ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf) const;
+  Status ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf,
+                          FileDescriptor* own_fd) const;
 
   int axis_;
   int64_t ddof_;
@@ -193,18 +206,18 @@ class Cov : public Analysis {
   bool obs_major_ = true;
   int64_t blocks_ = 0;
   std::unique_ptr<CovPartial> merged_;
-  mutable FileDescriptor in_fd_;  // worker, variable-major layout: opened on first use
 };
 
-Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf) const {
+Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf,
+                             FileDescriptor* own_fd) const {
   const Layout& l = dataset_.layout;
   const uint64_t item = static_cast<uint64_t>(l.dtype.itemsize());
   const uint64_t len = (o1 - o0) * item;
   // The run's descriptor of the dataset (source/dataset.h), else opened here.
-  if (!in_fd_.valid() && dataset_.fd() < 0) {
-    MM_ASSIGN_OR_RETURN(in_fd_, FileDescriptor::Open(dataset_.path, O_RDONLY, 0, Code::kIoErr));
+  if (!own_fd->valid() && dataset_.fd() < 0) {
+    MM_ASSIGN_OR_RETURN(*own_fd, FileDescriptor::Open(dataset_.path, O_RDONLY, 0, Code::kIoErr));
   }
-  const int in_fd = dataset_.fd() >= 0 ? dataset_.fd() : in_fd_.get();
+  const int in_fd = dataset_.fd() >= 0 ? dataset_.fd() : own_fd->get();
   buf->resize(len * k_);
   for (size_t v = 0; v < k_; ++v) {
     uint64_t done = 0;
@@ -223,30 +236,30 @@ Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf) c
   return Status::OK();
 }
 
-Status Cov::Consume(int, const Chunk& chunk, Partial* base) const {
+Status Cov::Consume(const BlockView& block, Partial* base, Scratch* scratch) const {
   auto* p = static_cast<CovPartial*>(base);
   const DType dt = dataset_.layout.dtype;
   const char* src;
   size_t m, obs_stride, var_stride;
-  std::vector<char> buf;
+  std::vector<char>& buf = scratch->buf;
   if (obs_major_) {
-    src = chunk.data;
-    m = static_cast<size_t>((chunk.end - chunk.begin) / k_);
+    src = block.data;
+    m = static_cast<size_t>((block.end - block.begin) / k_);
     obs_stride = k_;
     var_stride = 1;
   } else {
     // Block b stands for observations [b*n/B, (b+1)*n/B).
-    const uint64_t b = static_cast<uint64_t>(chunk.block), nb = static_cast<uint64_t>(blocks_);
+    const uint64_t b = static_cast<uint64_t>(block.block), nb = static_cast<uint64_t>(blocks_);
     const uint64_t o0 = static_cast<uint64_t>(static_cast<unsigned __int128>(b) * n_ / nb);
     const uint64_t o1 = static_cast<uint64_t>(static_cast<unsigned __int128>(b + 1) * n_ / nb);
     m = static_cast<size_t>(o1 - o0);
     if (m == 0) return Status::OK();
-    MM_RETURN_IF_ERROR(ReadObservations(o0, o1, &buf));
+    MM_RETURN_IF_ERROR(ReadObservations(o0, o1, &buf, &scratch->in_fd));
     src = buf.data();
     obs_stride = 1;
     var_stride = m;
   }
-  thread_local std::vector<double> x;
+  std::vector<double>& x = scratch->x;
   size_t kept = 0;
   VisitKind(dt.kind, [&](auto traits) {
     using T = decltype(traits);

@@ -112,15 +112,15 @@ typename Traits::Storage ValueAt(const Fill& fill, uint64_t index) {
 }
 
 template <class Traits, bool kSwap>
-void FillChunk(const Fill& fill, const Layout& layout, const Chunk& chunk) {
+void FillBlock(const Fill& fill, const Layout& layout, const BlockView& block) {
   using S = typename Traits::Storage;
   const int nd = layout.ndim();
-  char* out = chunk.data;
+  char* out = block.data;
   if (layout.order == 'C' || nd == 1) {
-    for (uint64_t i = chunk.begin; i < chunk.end; ++i) {
+    for (uint64_t i = block.begin; i < block.end; ++i) {
       S v = ValueAt<Traits>(fill, i);
       if constexpr (kSwap) v = ByteSwap(v);
-      std::memcpy(out + (i - chunk.begin) * sizeof(S), &v, sizeof(S));
+      std::memcpy(out + (i - block.begin) * sizeof(S), &v, sizeof(S));
     }
     return;
   }
@@ -134,7 +134,7 @@ void FillChunk(const Fill& fill, const Layout& layout, const Chunk& chunk) {
     acc *= static_cast<uint64_t>(layout.shape[static_cast<size_t>(a)]);
   }
   // Storage dim s is axis nd-1-s.
-  uint64_t rest = chunk.begin, c = 0;
+  uint64_t rest = block.begin, c = 0;
   for (int s = nd - 1; s >= 0; --s) {
     const size_t ax = static_cast<size_t>(nd - 1 - s);
     dims[static_cast<size_t>(s)] = static_cast<uint64_t>(layout.shape[ax]);
@@ -142,10 +142,10 @@ void FillChunk(const Fill& fill, const Layout& layout, const Chunk& chunk) {
     rest /= dims[static_cast<size_t>(s)];
     c += idx[static_cast<size_t>(s)] * cstride[ax];
   }
-  for (uint64_t i = chunk.begin; i < chunk.end; ++i) {
+  for (uint64_t i = block.begin; i < block.end; ++i) {
     S v = ValueAt<Traits>(fill, c);
     if constexpr (kSwap) v = ByteSwap(v);
-    std::memcpy(out + (i - chunk.begin) * sizeof(S), &v, sizeof(S));
+    std::memcpy(out + (i - block.begin) * sizeof(S), &v, sizeof(S));
     for (int s = nd - 1; s >= 0; --s) {
       const size_t ax = static_cast<size_t>(nd - 1 - s);
       c += cstride[ax];
@@ -173,18 +173,20 @@ class Generate : public Analysis {
     return std::unique_ptr<Partial>(std::move(p));
   }
 
-  Status Consume(int, const Chunk& chunk, Partial* partial) const override {
-    const Layout& layout = dataset_.layout;
-    VisitKind(layout.dtype.kind, [&](auto traits) {
-      using T = decltype(traits);
-      if (layout.dtype.needs_swap()) {
-        FillChunk<T, true>(fill_, layout, chunk);
-      } else {
-        FillChunk<T, false>(fill_, layout, chunk);
-      }
+  std::unique_ptr<Scanner> NewScanner(int) const override {
+    return MakeScanner(NoState(), [this](const BlockView& block, Partial* partial, NoState*) {
+      const Layout& layout = dataset_.layout;
+      VisitKind(layout.dtype.kind, [&](auto traits) {
+        using T = decltype(traits);
+        if (layout.dtype.needs_swap()) {
+          FillBlock<T, true>(fill_, layout, block);
+        } else {
+          FillBlock<T, false>(fill_, layout, block);
+        }
+      });
+      static_cast<GeneratePartial*>(partial)->elements += block.end - block.begin;
+      return Status::OK();
     });
-    static_cast<GeneratePartial*>(partial)->elements += chunk.end - chunk.begin;
-    return Status::OK();
   }
 
   Status Prepare() override {

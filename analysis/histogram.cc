@@ -162,17 +162,19 @@ class Histogram : public Analysis {
     return CountPartial::FromJson(j, bins_);
   }
 
-  Status Consume(int pass, const Chunk& chunk, Partial* base) const override {
-    const DType dt = dataset_.layout.dtype;
-    VisitKind(dt.kind, [&](auto traits) {
-      using T = decltype(traits);
-      if (dt.needs_swap()) {
-        ConsumeTyped<T, true>(pass, chunk, base);
-      } else {
-        ConsumeTyped<T, false>(pass, chunk, base);
-      }
+  std::unique_ptr<Scanner> NewScanner(int pass) const override {
+    return MakeScanner(NoState(), [this, pass](const BlockView& block, Partial* base, NoState*) {
+      const DType dt = dataset_.layout.dtype;
+      VisitKind(dt.kind, [&](auto traits) {
+        using T = decltype(traits);
+        if (dt.needs_swap()) {
+          ConsumeTyped<T, true>(pass, block, base);
+        } else {
+          ConsumeTyped<T, false>(pass, block, base);
+        }
+      });
+      return Status::OK();
     });
-    return Status::OK();
   }
 
   Status EndPass(int pass, const Partial& merged) override {
@@ -203,10 +205,10 @@ class Histogram : public Analysis {
   }
 
   template <class Traits, bool kSwap>
-  void ConsumeTyped(int pass, const Chunk& chunk, Partial* base) const {
+  void ConsumeTyped(int pass, const BlockView& block, Partial* base) const {
     using S = typename Traits::Storage;
-    const char* data = chunk.data;
-    const uint64_t n = chunk.end - chunk.begin;
+    const char* data = block.data;
+    const uint64_t n = block.end - block.begin;
     if (pass != count_pass()) {
       auto* p = static_cast<MinMaxPartial*>(base);
       double mn = std::numeric_limits<double>::infinity(), mx = -mn;
@@ -224,12 +226,12 @@ class Histogram : public Analysis {
       return;
     }
     auto* p = static_cast<CountPartial*>(base);
-    const auto range = geo_.LaneRange(chunk.begin, chunk.end);
+    const auto range = geo_.LaneRange(block.begin, block.end);
     p->Resize(range.first, range.second);
     const double lo = finder_.lo(), hi = finder_.hi();
     const uint64_t bins = static_cast<uint64_t>(bins_);
     geo_.ForEachRun(
-        chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+        block.begin, block.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
           const char* run = data + off * sizeof(S);
           for (uint64_t i = 0; i < len; ++i) {
             const uint64_t l = (kept ? lane + i : lane) - p->lo;

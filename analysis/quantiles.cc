@@ -65,14 +65,17 @@ void MergeSparse(Sparse* a, const Sparse& b) {
   *a = std::move(out);
 }
 
-// Turns raw keys into a sparse histogram (sorts `raw`).
-void Tally(std::vector<uint64_t>* raw, bool small_keys, Sparse* out) {
+// Turns raw keys into a sparse histogram (sorts `raw`). `dense`: scratch of
+// 2^kBitsPerPass zeros (or empty: sized here), left all zeros.
+void Tally(std::vector<uint64_t>* raw, bool small_keys, Sparse* out,
+           std::vector<uint32_t>* dense_counts) {
   out->keys.clear();
   out->counts.clear();
   if (raw->empty()) return;
   if (small_keys && raw->size() > 1024) {
     // 16-bit buckets: a dense count with a list of the touched buckets.
-    thread_local std::vector<uint32_t> dense(size_t{1} << kBitsPerPass, 0);
+    std::vector<uint32_t>& dense = *dense_counts;
+    dense.resize(size_t{1} << kBitsPerPass, 0);
     std::vector<uint64_t> touched;
     for (uint64_t k : *raw)
       if (dense[k]++ == 0) touched.push_back(k);
@@ -331,32 +334,35 @@ class Quantiles : public Analysis {
     return QuantilePartial::FromJson(j, &table_);
   }
 
-  Status Consume(int pass, const Chunk& chunk, Partial* base) const override {
-    const DType dt = dataset_.layout.dtype;
-    if (local_) {
-      if (pass != 0) return Status::OK();
-      VisitKind(dt.kind, [&](auto traits) {
-        using T = decltype(traits);
-        if (dt.needs_swap()) {
-          ConsumeLocal<T, true>(chunk, static_cast<LocalPartial*>(base));
-        } else {
-          ConsumeLocal<T, false>(chunk, static_cast<LocalPartial*>(base));
-        }
-      });
-      return Status::OK();
-    }
-    auto* p = static_cast<QuantilePartial*>(base);
-    if (pass != table_.pass || table_.total() == 0)
-      return Status::OK();  // nothing open: an empty partial
-    VisitKind(dt.kind, [&](auto traits) {
-      using T = decltype(traits);
-      if (dt.needs_swap()) {
-        ConsumeTyped<T, true>(chunk, p);
-      } else {
-        ConsumeTyped<T, false>(chunk, p);
-      }
-    });
-    return Status::OK();
+  std::unique_ptr<Scanner> NewScanner(int pass) const override {
+    return MakeScanner(
+        Scratch(), [this, pass](const BlockView& block, Partial* base, Scratch* scratch) {
+          const DType dt = dataset_.layout.dtype;
+          if (local_) {
+            if (pass != 0) return Status::OK();
+            VisitKind(dt.kind, [&](auto traits) {
+              using T = decltype(traits);
+              if (dt.needs_swap()) {
+                ConsumeLocal<T, true>(block, static_cast<LocalPartial*>(base), scratch);
+              } else {
+                ConsumeLocal<T, false>(block, static_cast<LocalPartial*>(base), scratch);
+              }
+            });
+            return Status::OK();
+          }
+          auto* p = static_cast<QuantilePartial*>(base);
+          if (pass != table_.pass || table_.total() == 0)
+            return Status::OK();  // nothing open: an empty partial
+          VisitKind(dt.kind, [&](auto traits) {
+            using T = decltype(traits);
+            if (dt.needs_swap()) {
+              ConsumeTyped<T, true>(block, p, scratch);
+            } else {
+              ConsumeTyped<T, false>(block, p, scratch);
+            }
+          });
+          return Status::OK();
+        });
   }
 
   Status EndPass(int pass, const Partial& merged) override;
@@ -373,20 +379,28 @@ class Quantiles : public Analysis {
     table_.gather.assign(lanes, gather ? 1 : 0);
   }
 
+  // A scanner's working memory, kept between blocks (one scanner, one
+  // thread); it holds no result.
+  struct Scratch {
+    std::vector<std::vector<double>> vals;   // ConsumeLocal: per lane
+    std::vector<std::vector<uint64_t>> raw;  // ConsumeTyped: per probe
+    std::vector<uint32_t> dense;             // Tally
+  };
+
   // Sorts each lane's non-NaN values and evaluates every q (local mode).
   template <class Traits, bool kSwap>
-  void ConsumeLocal(const Chunk& chunk, LocalPartial* p) const {
+  void ConsumeLocal(const BlockView& block, LocalPartial* p, Scratch* scratch) const {
     using S = typename Traits::Storage;
-    const auto range = geo_.LaneRange(chunk.begin, chunk.end);
+    const auto range = geo_.LaneRange(block.begin, block.end);
     p->lo = range.first;
     p->hi = range.second;
     const size_t nl = static_cast<size_t>(p->hi - p->lo), nq = q_.size();
-    thread_local std::vector<std::vector<double>> vals;
+    std::vector<std::vector<double>>& vals = scratch->vals;
     if (vals.size() < nl) vals.resize(nl);
     for (size_t l = 0; l < nl; ++l) vals[l].clear();
     geo_.ForEachRun(
-        chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
-          const char* run = chunk.data + off * sizeof(S);
+        block.begin, block.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+          const char* run = block.data + off * sizeof(S);
           for (uint64_t i = 0; i < len; ++i) {
             double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
             if (x != x) continue;
@@ -410,20 +424,20 @@ class Quantiles : public Analysis {
   }
 
   template <class Traits, bool kSwap>
-  void ConsumeTyped(const Chunk& chunk, QuantilePartial* p) const {
+  void ConsumeTyped(const BlockView& block, QuantilePartial* p, Scratch* scratch) const {
     using S = typename Traits::Storage;
-    const auto range = geo_.LaneRange(chunk.begin, chunk.end);
+    const auto range = geo_.LaneRange(block.begin, block.end);
     p->Reset(range.first, range.second);
     const int pass = table_.pass;
     const uint64_t slot0 = table_.off[p->lo];
-    thread_local std::vector<std::vector<uint64_t>> raw;
+    std::vector<std::vector<uint64_t>>& raw = scratch->raw;
     if (raw.size() < p->slots.size()) raw.resize(p->slots.size());
     for (size_t s = 0; s < p->slots.size(); ++s) raw[s].clear();
     const int shift = 64 - kBitsPerPass * pass;               // prefix = key >> shift (pass > 0)
     const int bucket_shift = 64 - kBitsPerPass * (pass + 1);  // next 16 bits
     geo_.ForEachRun(
-        chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
-          const char* run = chunk.data + off * sizeof(S);
+        block.begin, block.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+          const char* run = block.data + off * sizeof(S);
           for (uint64_t i = 0; i < len; ++i) {
             const uint64_t l = kept ? lane + i : lane;
             const double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
@@ -452,7 +466,7 @@ class Quantiles : public Analysis {
           }
         });
     for (size_t s = 0; s < p->slots.size(); ++s)
-      Tally(&raw[s], !table_.gather[slot0 + s], &p->slots[s]);
+      Tally(&raw[s], !table_.gather[slot0 + s], &p->slots[s], &scratch->dense);
   }
 
   Result<Json> WriteFiles(const std::vector<double>& flat, const std::vector<int64_t>& shape) const;

@@ -116,15 +116,18 @@ class Stats : public Analysis {
     return StatsPartial::FromJson(j, integer_);
   }
 
-  Status Consume(int, const Chunk& chunk, Partial* base) const override {
-    auto* p = static_cast<StatsPartial*>(base);
-    const auto range = geo_.LaneRange(chunk.begin, chunk.end);
-    p->lo = range.first;
-    p->hi = range.second;
-    p->lanes.assign(range.second - range.first, LaneStats());
-    stats_kernel::SweepBlockOf(dataset_.layout.dtype, geo_, chunk.data, chunk.begin, chunk.end,
-                               p->lo, &p->lanes);
-    return Status::OK();
+  std::unique_ptr<Scanner> NewScanner(int) const override {
+    return MakeScanner(stats_kernel::Scratch(), [this](const BlockView& block, Partial* base,
+                                                       stats_kernel::Scratch* scratch) {
+      auto* p = static_cast<StatsPartial*>(base);
+      const auto range = geo_.LaneRange(block.begin, block.end);
+      p->lo = range.first;
+      p->hi = range.second;
+      p->lanes.assign(range.second - range.first, LaneStats());
+      stats_kernel::SweepBlockOf(dataset_.layout.dtype, geo_, block.data, block.begin, block.end,
+                                 p->lo, &p->lanes, scratch);
+      return Status::OK();
+    });
   }
 
   Status EndPass(int, const Partial& merged) override {

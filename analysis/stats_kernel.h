@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -148,7 +149,7 @@ double DeviationRun(const char* p, uint64_t n, double mean) {
 }
 
 // Per-lane columns for runs over consecutive lanes, indexed from the
-// block's first lane. Reused across blocks of one worker.
+// block's first lane. Reused across the blocks of one scanner (Scratch).
 template <class Traits>
 struct LaneColumns {
   std::vector<double> sum, mn, mx, m2, mean;
@@ -172,6 +173,29 @@ struct LaneColumns {
   }
 };
 
+// The sweeps' working memory, kept between blocks so that a block allocates
+// nothing once the buffers have grown. Owned by one scanner (a stats
+// scanner, normalize's statistics scanner): one thread, never shared.
+// Holds no result: a sweep's output depends only on its block.
+class Scratch {
+ public:
+  // The columns for Traits (made on first use; a scanner sees one dtype).
+  template <class Traits>
+  LaneColumns<Traits>& Columns() {
+    if (!columns_ || kind_ != Traits::kKind) {
+      columns_ = std::make_shared<LaneColumns<Traits>>();
+      kind_ = Traits::kKind;
+    }
+    return *static_cast<LaneColumns<Traits>*>(columns_.get());
+  }
+  std::vector<LaneStats> piece;  // SweepBlock: one piece's lanes
+  std::vector<double> shift;     // SweepBlock: the piece's per-lane shifts
+
+ private:
+  std::shared_ptr<void> columns_;  // a LaneColumns<Traits> of kind_
+  Kind kind_ = Kind::kBool;
+};
+
 // Native float32: the one-pass kernels exist (SweepBlock's later pieces).
 template <class Traits, bool kSwap>
 constexpr bool kOnePass = !kSwap && Traits::kKind == Kind::kFloat32;
@@ -183,14 +207,15 @@ constexpr bool kOnePass = !kSwap && Traits::kKind == Kind::kFloat32;
 // relative to the shift (see MergeShifted).
 template <class Traits, bool kSwap>
 void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end,
-                uint64_t lo, std::vector<LaneStats>* lanes, const double* shift = nullptr) {
+                uint64_t lo, std::vector<LaneStats>* lanes, Scratch* scratch,
+                const double* shift = nullptr) {
   using S = typename Traits::Storage;
   constexpr bool kFloat = Traits::kIsFloat;
   // Native float32/float64: the vector kernels (same operations, same order).
   constexpr bool kFast =
       !kSwap && (Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64);
   const size_t n_lanes = lanes->size();
-  thread_local LaneColumns<Traits> col;
+  LaneColumns<Traits>& col = scratch->Columns<Traits>();
   col.Reset(n_lanes);
   if constexpr (kOnePass<Traits, kSwap>) {
     if (shift != nullptr) {
@@ -439,16 +464,16 @@ inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
 // lane per piece would cost more than the cache misses it saves.
 template <class Traits, bool kSwap>
 void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end,
-                uint64_t lo, std::vector<LaneStats>* lanes) {
+                uint64_t lo, std::vector<LaneStats>* lanes, Scratch* scratch) {
   if constexpr (kOnePass<Traits, kSwap>) {
     if (geo.lanes() == 1) return SweepGlobalF32(base, end - begin, &(*lanes)[0]);
   }
   constexpr uint64_t kPiece = kSweepBytes / sizeof(typename Traits::Storage);
   if (end - begin <= kPiece || lanes->size() * 64 > kPiece) {
-    return SweepRange<Traits, kSwap>(geo, base, begin, end, lo, lanes);
+    return SweepRange<Traits, kSwap>(geo, base, begin, end, lo, lanes, scratch);
   }
-  thread_local std::vector<LaneStats> piece;
-  thread_local std::vector<double> shift;
+  std::vector<LaneStats>& piece = scratch->piece;
+  std::vector<double>& shift = scratch->shift;
   for (uint64_t b = begin; b < end; b += kPiece) {
     const uint64_t e = std::min(end, b + kPiece);
     const auto range = geo.LaneRange(b, e);
@@ -465,7 +490,7 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
       }
     }
     SweepRange<Traits, kSwap>(geo, base + (b - begin) * sizeof(typename Traits::Storage), b, e,
-                              range.first, &piece, one_pass ? shift.data() : nullptr);
+                              range.first, &piece, scratch, one_pass ? shift.data() : nullptr);
     for (uint64_t l = range.first; l < range.second; ++l) {
       if (one_pass) {
         MergeShifted(&(*lanes)[l - lo], piece[l - range.first]);
@@ -477,15 +502,16 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
 }
 
 // SweepBlock for the runtime dtype `dt` (dispatch over the dtype list and
-// the byte order).
+// the byte order). `scratch` is the caller's (one per scanner).
 inline void SweepBlockOf(DType dt, const LaneGeometry& geo, const char* base, uint64_t begin,
-                         uint64_t end, uint64_t lo, std::vector<LaneStats>* lanes) {
+                         uint64_t end, uint64_t lo, std::vector<LaneStats>* lanes,
+                         Scratch* scratch) {
   VisitKind(dt.kind, [&](auto traits) {
     using T = decltype(traits);
     if (dt.needs_swap()) {
-      SweepBlock<T, true>(geo, base, begin, end, lo, lanes);
+      SweepBlock<T, true>(geo, base, begin, end, lo, lanes, scratch);
     } else {
-      SweepBlock<T, false>(geo, base, begin, end, lo, lanes);
+      SweepBlock<T, false>(geo, base, begin, end, lo, lanes, scratch);
     }
   });
 }

@@ -401,27 +401,8 @@ class Transform : public Analysis {
     }
   }
 
-  Status BeginWindow(int pass, const Chunk& window) const override;
-
-  Status Consume(int pass, const Chunk& chunk, Partial* base) const override {
-    const DType dt = dataset_.layout.dtype;
-    if (SlowBlockMs() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(SlowBlockMs()));
-    if (!WritesInPass(pass)) {
-      auto* p = static_cast<LanePartial*>(base);
-      const auto range = geo_.LaneRange(chunk.begin, chunk.end);
-      p->lo = range.first;
-      p->hi = range.second;
-      p->lanes.assign(range.second - range.first, LaneStats());
-      stats_kernel::SweepBlockOf(dt, geo_, chunk.data, chunk.begin, chunk.end, p->lo, &p->lanes);
-      return Status::OK();
-    }
-    auto* p = static_cast<WritePartial*>(base);
-    Counts c;
-    Run<false>(chunk, &c);
-    p->elements += chunk.end - chunk.begin;
-    p->changed += c.changed;
-    p->saturated += c.saturated;
-    return Status::OK();
+  std::unique_ptr<Scanner> NewScanner(int pass) const override {
+    return std::make_unique<TransformScanner>(this, pass);
   }
 
   Status Prepare() override {
@@ -474,10 +455,61 @@ class Transform : public Analysis {
   }
 
  private:
-  // Applies (or, kDry, probes) the transform over a chunk; true when kDry
+  // The worker-side state of one pass (its scanner's).
+  struct WorkerState {
+    stats_kernel::Scratch scratch;  // normalize's statistics pass
+    // The write pass (one worker process, one thread): the journal of this
+    // worker, created with its first record, and the replay of a killed
+    // earlier attempt's journal, made with the first window.
+    std::unique_ptr<JournalWriter> writer;
+    std::unique_ptr<JournalReplay> replay;
+  };
+  class TransformScanner : public Scanner {
+   public:
+    TransformScanner(const Transform* t, int pass) : t_(*t), pass_(pass) {}
+    Status BeginWindow(const BlockView& window) override {
+      return t_.BeginWindow(pass_, window, &state_);
+    }
+    Status Consume(const BlockView& block, Partial* partial) override {
+      return t_.Consume(pass_, block, partial, &state_);
+    }
+
+   private:
+    const Transform& t_;
+    const int pass_;
+    WorkerState state_;
+  };
+
+  // Journals a window of the write pass before it changes (restoring first
+  // what a killed earlier attempt changed in it).
+  Status BeginWindow(int pass, const BlockView& window, WorkerState* state) const;
+
+  Status Consume(int pass, const BlockView& block, Partial* base, WorkerState* state) const {
+    const DType dt = dataset_.layout.dtype;
+    if (SlowBlockMs() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(SlowBlockMs()));
+    if (!WritesInPass(pass)) {
+      auto* p = static_cast<LanePartial*>(base);
+      const auto range = geo_.LaneRange(block.begin, block.end);
+      p->lo = range.first;
+      p->hi = range.second;
+      p->lanes.assign(range.second - range.first, LaneStats());
+      stats_kernel::SweepBlockOf(dt, geo_, block.data, block.begin, block.end, p->lo, &p->lanes,
+                                 &state->scratch);
+      return Status::OK();
+    }
+    auto* p = static_cast<WritePartial*>(base);
+    Counts c;
+    Run<false>(block, &c);
+    p->elements += block.end - block.begin;
+    p->changed += c.changed;
+    p->saturated += c.saturated;
+    return Status::OK();
+  }
+
+  // Applies (or, kDry, probes) the transform over a block; true when kDry
   // found an element that would change.
   template <bool kDry>
-  bool Run(const Chunk& chunk, Counts* c) const {
+  bool Run(const BlockView& block, Counts* c) const {
     const DType dt = dataset_.layout.dtype;
     Op op = op_;
     op.mean = mean_.data();
@@ -485,28 +517,28 @@ class Transform : public Analysis {
     return VisitKind(dt.kind, [&](auto traits) -> bool {
       using T = decltype(traits);
       if (!T::kIsFloat && op.fn == Fn::kFillNan) return false;  // integers hold no NaN
-      return dt.needs_swap() ? RunTyped<T, true, kDry>(op, traits, chunk, c)
-                             : RunTyped<T, false, kDry>(op, traits, chunk, c);
+      return dt.needs_swap() ? RunTyped<T, true, kDry>(op, traits, block, c)
+                             : RunTyped<T, false, kDry>(op, traits, block, c);
     });
   }
 
   template <class T, bool kSwap, bool kDry>
-  bool RunTyped(const Op& op, const T& traits, const Chunk& chunk, Counts* c) const {
-    const uint64_t n = chunk.end - chunk.begin;
+  bool RunTyped(const Op& op, const T& traits, const BlockView& block, Counts* c) const {
+    const uint64_t n = block.end - block.begin;
     switch (op.fn) {
       case Fn::kAffine:
-        return ApplyRun<T, kSwap, Fn::kAffine, kDry>(op, traits, chunk.data, n, 0, false, c);
+        return ApplyRun<T, kSwap, Fn::kAffine, kDry>(op, traits, block.data, n, 0, false, c);
       case Fn::kClip:
-        return ApplyRun<T, kSwap, Fn::kClip, kDry>(op, traits, chunk.data, n, 0, false, c);
+        return ApplyRun<T, kSwap, Fn::kClip, kDry>(op, traits, block.data, n, 0, false, c);
       case Fn::kFillNan:
-        return ApplyRun<T, kSwap, Fn::kFillNan, kDry>(op, traits, chunk.data, n, 0, false, c);
+        return ApplyRun<T, kSwap, Fn::kFillNan, kDry>(op, traits, block.data, n, 0, false, c);
       case Fn::kNormalize: {
         bool found = false;
         geo_.ForEachRun(
-            chunk.begin, chunk.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+            block.begin, block.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
               if (found) return;
               found = ApplyRun<T, kSwap, Fn::kNormalize, kDry>(
-                  op, traits, chunk.data + off * sizeof(typename T::Storage), len, lane, kept, c);
+                  op, traits, block.data + off * sizeof(typename T::Storage), len, lane, kept, c);
             });
         return found;
       }
@@ -519,39 +551,37 @@ class Transform : public Analysis {
   LaneGeometry geo_;
   std::vector<double> mean_, std_;  // normalize: by internal lane (NaN for an empty lane)
   WritePartial result_;
-  // Worker state of the write pass (one worker process, one thread).
-  mutable std::unique_ptr<JournalWriter> writer_;
-  mutable std::unique_ptr<JournalReplay> replay_;
 };
 
-Status Transform::BeginWindow(int pass, const Chunk& window) const {
+Status Transform::BeginWindow(int pass, const BlockView& window, WorkerState* state) const {
   if (!WritesInPass(pass) || !journal_) return Status::OK();
   const uint64_t item = static_cast<uint64_t>(dataset_.layout.dtype.itemsize());
   const uint64_t offset = dataset_.layout.offset + window.begin * item;
   const uint64_t length = (window.end - window.begin) * item;
-  if (!replay_) {
-    replay_ = std::make_unique<JournalReplay>(
+  if (!state->replay) {
+    state->replay = std::make_unique<JournalReplay>(
         dataset_.path, static_cast<uint32_t>(spec_.index),
         JournalFilePath(dataset_.path, ::getpid(), static_cast<uint32_t>(spec_.index)));
   }
   // A retried range: put back what an earlier, killed attempt changed.
   uint64_t restored = 0;
-  MM_RETURN_IF_ERROR(replay_->RestoreInto(window.data, offset, length, &restored));
+  MM_RETURN_IF_ERROR(state->replay->RestoreInto(window.data, offset, length, &restored));
   Counts probe;
   if (!Run<true>(window, &probe)) return Status::OK();  // nothing changes: no record needed
-  if (!writer_) {    // created with the first record: a transform that changes nothing writes no
-                     // journal file
+  // The journal is created with the first record: a transform that changes
+  // nothing writes no journal file.
+  if (!state->writer) {
     struct stat st;  // the identity of the file the run opened, not of what the path names now
     if (::fstat(dataset_.fd(), &st) != 0) return FromErrno(errno, dataset_.path, Code::kIoErr);
     DatasetIdentity id;
     id.dev = static_cast<uint64_t>(st.st_dev);
     id.ino = static_cast<uint64_t>(st.st_ino);
     id.size = static_cast<uint64_t>(st.st_size);
-    MM_ASSIGN_OR_RETURN(writer_,
+    MM_ASSIGN_OR_RETURN(state->writer,
                         JournalWriter::Create(dataset_.path, id, static_cast<uint32_t>(::getppid()),
                                               static_cast<uint32_t>(spec_.index)));
   }
-  return writer_->Append(offset, window.data, length);
+  return state->writer->Append(offset, window.data, length);
 }
 
 // A number parameter kept exactly (JSON integers up to 64 bits, and

@@ -42,6 +42,20 @@ Result<std::string> ScanTask(const WorkerTask& task,
   const int64_t exit_after = task.attempt == 1 ? FaultValue("exit_after_rows") : -1;
   const int64_t hang_after = task.attempt == 1 ? FaultValue("hang_after_rows") : -1;
   TreeReducer<PartialSet> tree;
+  // The worker-side state of each step of the pass, for this task's blocks.
+  std::vector<std::unique_ptr<Scanner>> scanners;
+  for (const PassStep& s : pass.steps)
+    scanners.push_back(plan.analyses[static_cast<size_t>(s.analysis)]->NewScanner(s.pass));
+  // One block's partials: a fresh partial per step, consumed by its scanner.
+  auto consume = [&](const BlockView& block) -> Result<PartialSet> {
+    PartialSet set;
+    for (size_t i = 0; i < pass.steps.size(); ++i) {
+      const PassStep& s = pass.steps[i];
+      set.parts.push_back(plan.analyses[static_cast<size_t>(s.analysis)]->NewPartial(s.pass));
+      MM_RETURN_IF_ERROR(scanners[i]->Consume(block, set.parts.back().get()));
+    }
+    return set;
+  };
   // Whether any analysis of the pass needs block k's data (Analysis::NeedsBlock).
   auto needed = [&](int64_t k) {
     for (const PassStep& s : pass.steps)
@@ -66,17 +80,12 @@ Result<std::string> ScanTask(const WorkerTask& task,
   int64_t b = b0;
   while (b < b1) {
     if (!needed(b)) {
-      // Blocks nobody reads are not mapped: Consume sees chunk.data == nullptr.
-      Chunk chunk;
-      chunk.begin = part.block_begin(b);
-      chunk.end = part.block_end(b);
-      chunk.block = b;
-      PartialSet set;
-      for (const PassStep& s : pass.steps) {
-        const Analysis& a = *plan.analyses[static_cast<size_t>(s.analysis)];
-        set.parts.push_back(a.NewPartial(s.pass));
-        MM_RETURN_IF_ERROR(a.Consume(s.pass, chunk, set.parts.back().get()));
-      }
+      // Blocks nobody reads are not mapped: Consume sees block.data == nullptr.
+      BlockView block;
+      block.begin = part.block_begin(b);
+      block.end = part.block_end(b);
+      block.block = b;
+      MM_ASSIGN_OR_RETURN(PartialSet set, consume(block));
       tree.Push(0, b, std::move(set));
       ++b;
       continue;
@@ -109,30 +118,22 @@ Result<std::string> ScanTask(const WorkerTask& task,
                       static_cast<off_t>(std::min<uint64_t>(kWindowBytes, until - next)),
                       POSIX_FADV_WILLNEED);
     }
-    Chunk whole;
+    BlockView whole;
     whole.data = window.data();
     whole.begin = first;
     whole.end = last;
     whole.block = b;
-    for (const PassStep& s : pass.steps)
-      MM_RETURN_IF_ERROR(
-          plan.analyses[static_cast<size_t>(s.analysis)]->BeginWindow(s.pass, whole));
+    for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->BeginWindow(whole));
     for (int64_t k = b; k < e; ++k) {
-      Chunk chunk;
-      chunk.begin = part.block_begin(k);
-      chunk.end = part.block_end(k);
-      chunk.data = window.data() + (chunk.begin - first) * item;
-      chunk.block = k;
-      PartialSet set;
-      for (const PassStep& s : pass.steps) {
-        const Analysis& a = *plan.analyses[static_cast<size_t>(s.analysis)];
-        set.parts.push_back(a.NewPartial(s.pass));
-        MM_RETURN_IF_ERROR(a.Consume(s.pass, chunk, set.parts.back().get()));
-      }
+      BlockView block;
+      block.begin = part.block_begin(k);
+      block.end = part.block_end(k);
+      block.data = window.data() + (block.begin - first) * item;
+      block.block = k;
+      MM_ASSIGN_OR_RETURN(PartialSet set, consume(block));
       tree.Push(0, k, std::move(set));
     }
-    for (const PassStep& s : pass.steps)
-      MM_RETURN_IF_ERROR(plan.analyses[static_cast<size_t>(s.analysis)]->EndWindow(s.pass, whole));
+    for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->EndWindow(whole));
     if (pass.writes) MM_RETURN_IF_ERROR(window.Flush(task.map_path));
     // A shrink inside the last page raises no SIGBUS (the tail reads as
     // zeros): compare the size with the plan's after every window.

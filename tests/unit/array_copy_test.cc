@@ -91,13 +91,14 @@ TEST_CASE("ArrayCopy: random selections match a brute-force copy", "[array_copy]
     REQUIRE(::truncate(file.path.c_str(), static_cast<off_t>(copy.out_file_bytes())) == 0);
     OutputFile out;
     REQUIRE(out.Open(file.path, "test output").ok());
+    std::vector<char> stage;
     // A random cut of [0, n) into ranges.
     uint64_t total = 0;
     for (uint64_t b = 0; b < n;) {
       const uint64_t e =
           std::min<uint64_t>(n, b + static_cast<uint64_t>(uni(1, static_cast<int64_t>(n))));
       total += copy.Count(b, e);
-      REQUIRE(copy.WriteRange(data.data() + b * 8, b, e, &out).ok());
+      REQUIRE(copy.WriteRange(data.data() + b * 8, b, e, &out, &stage).ok());
       b = e;
     }
     out.Release();

@@ -174,8 +174,9 @@ void CheckAgainstReference(const std::vector<float>& v, int64_t cols, const char
   const Layout l = FloatLayout({rows, cols});
   const LaneGeometry geo(l, cols == 1 ? std::vector<int>{0, 1} : std::vector<int>{0});
   std::vector<LaneStats> lanes(static_cast<size_t>(geo.lanes()));
+  stats_kernel::Scratch scratch;
   stats_kernel::SweepBlockOf(l.dtype, geo, reinterpret_cast<const char*>(v.data()), 0,
-                             static_cast<uint64_t>(rows * cols), 0, &lanes);
+                             static_cast<uint64_t>(rows * cols), 0, &lanes, &scratch);
   for (size_t c = 0; c < lanes.size(); ++c) {
     const Ref ref = cols == 1
                         ? Reference(v, 0, 1, static_cast<size_t>(rows))
@@ -224,8 +225,9 @@ TEST_CASE("one-read pieces of a block stay accurate on hostile data", "[stats_si
   const Layout l = FloatLayout({static_cast<int64_t>(n)});
   const LaneGeometry geo(l, {0});
   std::vector<LaneStats> lanes(1);
+  stats_kernel::Scratch scratch;
   stats_kernel::SweepBlockOf(l.dtype, geo, reinterpret_cast<const char*>(flat.data()), 0, n, 0,
-                             &lanes);
+                             &lanes, &scratch);
   CHECK(lanes[0].m2 == 0.0);
   CHECK(lanes[0].mean == 3.25);
 }
