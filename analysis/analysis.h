@@ -60,7 +60,8 @@ struct Capabilities {
   bool journaled = false;
   // Workers write an output file while scanning (created in Prepare,
   // renamed into place by EndPass; its path is the result's "path"): the
-  // partials carry no data, so shards of such a run cannot be merged.
+  // partials only count what was written, so shards of such a run cannot
+  // be merged into one output.
   bool writes_outputs = false;
 
   // Changes the bytes of an existing dataset (a transform).
