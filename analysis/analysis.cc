@@ -17,18 +17,27 @@ namespace mm {
 
 namespace {
 
-using Factory = Result<std::unique_ptr<Analysis>> (*)(const AnalysisSpec&, const Dataset&);
+using Factory = Result<std::unique_ptr<Analysis>> (*)(const AnalysisSpec&, const Dataset&,
+                                                      const Partition&);
 
 struct Registration {
   const char* op;
   Factory make;
+  bool creates_dataset = false;  // Capabilities::creates_dataset
 };
 
-// The registry: one line per analysis.
+constexpr bool kCreatesDataset = true;
+
+// The registry: one line per analysis, the only list of ops.
 const Registration kRegistry[] = {
-    {"stats", &MakeStats},         {"generate", &MakeGenerate},   {"cov", &MakeCov},
-    {"slice", &MakeSlice},         {"convert", &MakeConvert},     {"histogram", &MakeHistogram},
-    {"quantiles", &MakeQuantiles}, {"transform", &MakeTransform},
+    {"stats", &MakeStats},
+    {"generate", &MakeGenerate, kCreatesDataset},
+    {"cov", &MakeCov},
+    {"slice", &MakeSlice},
+    {"convert", &MakeConvert},
+    {"histogram", &MakeHistogram},
+    {"quantiles", &MakeQuantiles},
+    {"transform", &MakeTransform},
 };
 
 }  // namespace
@@ -36,6 +45,10 @@ const Registration kRegistry[] = {
 Status ParamError(const AnalysisSpec& spec, const std::string& key, const std::string& why) {
   return Error(Code::kConfig, "config key 'analyses[" + std::to_string(spec.index) + "]." + key +
                                   "' (" + spec.name + "): " + why);
+}
+
+Status OpError(const Analysis& a, const std::string& why) {
+  return ParamError(a.spec(), "op", "'" + a.op() + "' " + why);
 }
 
 Result<std::string> ParseOutputPrefix(const AnalysisSpec& spec) {
@@ -76,15 +89,33 @@ Result<std::vector<int>> ParseAxes(const AnalysisSpec& spec, const Json& axis, i
   return axes;
 }
 
-Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec& spec, const Dataset& dataset) {
+Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec& spec, const Dataset& dataset,
+                                               const Partition& partition) {
   std::vector<std::string> ops;
   for (const Registration& r : kRegistry) {
-    if (spec.op == r.op) return r.make(spec, dataset);
+    if (spec.op == r.op) {
+      MM_ASSIGN_OR_RETURN(std::unique_ptr<Analysis> a, r.make(spec, dataset, partition));
+      a->caps_.creates_dataset = r.creates_dataset;
+      return a;
+    }
     ops.push_back(r.op);
   }
   return Error(Code::kConfig, "config key 'analyses[" + std::to_string(spec.index) +
                                   "].op': unknown op '" + spec.op + "'" + DidYouMean(spec.op, ops) +
                                   "; known: " + Join(ops, ", "));
+}
+
+bool OpCreatesDataset(const std::string& op) {
+  for (const Registration& r : kRegistry)
+    if (op == r.op) return r.creates_dataset;
+  return false;
+}
+
+std::vector<std::string> OpsCreatingDataset() {
+  std::vector<std::string> ops;
+  for (const Registration& r : kRegistry)
+    if (r.creates_dataset) ops.push_back(r.op);
+  return ops;
 }
 
 }  // namespace mm

@@ -24,6 +24,7 @@
 #include "core/json_util.h"
 #include "core/status.h"
 #include "source/dataset.h"
+#include "source/partition.h"
 
 namespace mm {
 
@@ -51,6 +52,34 @@ struct BlockView {
   uint64_t begin = 0;  // storage index of data[0]
   uint64_t end = 0;    // one past the last storage index
   int64_t block = 0;   // block number (source/partition.h)
+};
+
+// What an analysis does beyond reading blocks into partials, declared once
+// by each analysis (its constructor sets them; creates_dataset comes from
+// its registry line). Generic code (the plan, the run guard, --shard,
+// --state, mmrun-mpi, the run's messages) asks these and never names an op.
+struct Capabilities {
+  // Changes the dataset's bytes (transform in place, generate a new file):
+  // a barrier in the plan, with passes of its own (WritesInPass says which
+  // of them write); refused by --shard, --state and mmrun-mpi; a run over an
+  // existing dataset then locks it exclusively (runner/run_guard.h).
+  bool writes_dataset = false;
+  // Creates the dataset (mode w+, where it must be the first analysis).
+  // Implies writes_dataset. Known from the op alone (the registry line),
+  // since the config is checked against it before the dataset exists.
+  bool creates_dataset = false;
+  // Writes a rollback journal of each window before changing the dataset
+  // in place: a failed run is rolled back and a failed worker range may be
+  // retried. Meaningful only with writes_dataset.
+  bool journaled = false;
+  // Workers write an output file while scanning (created in Prepare,
+  // renamed into place by EndPass; its path is the result's "path"): the
+  // partials only count what was written, so shards of such a run cannot
+  // be merged into one output.
+  bool writes_outputs = false;
+
+  // Changes the bytes of an existing dataset (a transform).
+  bool writes_in_place() const { return writes_dataset && !creates_dataset; }
 };
 
 class Partial {
@@ -117,18 +146,21 @@ struct NoState {};
 
 class Analysis {
  public:
-  explicit Analysis(AnalysisSpec spec, const Dataset& dataset)
-      : spec_(std::move(spec)), dataset_(dataset) {}
+  // `dataset` and `partition` (the plan's one cut of the dataset into
+  // blocks) must outlive the analysis.
+  Analysis(AnalysisSpec spec, const Dataset& dataset, const Partition& partition)
+      : spec_(std::move(spec)), dataset_(dataset), partition_(partition) {}
   virtual ~Analysis() = default;
   const AnalysisSpec& spec() const { return spec_; }
   const std::string& name() const { return spec_.name; }
+  const std::string& op() const { return spec_.op; }
+  const Capabilities& capabilities() const { return caps_; }
 
-  // Scan passes needed (>= 1) and whether they write the dataset.
+  // Scan passes needed (>= 1).
   virtual int passes() const { return 1; }
-  virtual bool writes() const { return false; }
-  // Whether pass `pass` of a writing analysis writes (e.g. normalize's
-  // stats pass only reads: its workers map the file read-only).
-  virtual bool WritesInPass(int /*pass*/) const { return writes(); }
+  // Whether pass `pass` of an analysis that writes_dataset writes (e.g.
+  // normalize's stats pass only reads: its workers map the file read-only).
+  virtual bool WritesInPass(int /*pass*/) const { return caps_.writes_dataset; }
   // Coordinator, before pass `pass` > 0 (after EndPass of the earlier
   // passes): false when this analysis has nothing left to do in it. A pass
   // that no analysis needs is skipped; its EndPass is then not called.
@@ -170,15 +202,29 @@ class Analysis {
  protected:
   AnalysisSpec spec_;
   const Dataset& dataset_;
+  const Partition& partition_;
+  Capabilities caps_;  // set by the subclass' constructor
+
+ private:
+  friend Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec&, const Dataset&,
+                                                        const Partition&);
 };
 
 // Builds the analysis for spec.op, validating its parameters against the
-// dataset (kConfig naming "analyses[i].key" on bad ones). `dataset` must
-// outlive the analysis.
-Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec& spec, const Dataset& dataset);
+// dataset (kConfig naming "analyses[i].key" on bad ones). `dataset` and
+// `partition` (Partition(dataset.layout), owned by the plan) must outlive
+// the analysis.
+Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec& spec, const Dataset& dataset,
+                                               const Partition& partition);
+// Whether `op` names an analysis that creates the dataset (its registry
+// line; Capabilities::creates_dataset), and the ops that do, for messages.
+bool OpCreatesDataset(const std::string& op);
+std::vector<std::string> OpsCreatingDataset();
 
 // Helpers for parameter checking shared by the analyses.
 Status ParamError(const AnalysisSpec& spec, const std::string& key, const std::string& why);
+// kConfig naming "analyses[i].op" and the op: "... (name): 'op' " + why.
+Status OpError(const Analysis& a, const std::string& why);
 // Normalizes an axis parameter (null, int or list; negative from the end)
 // into a sorted list of reduced axes; null means all axes.
 Result<std::vector<int>> ParseAxes(const AnalysisSpec& spec, const Json& axis, int ndim);

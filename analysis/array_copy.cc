@@ -370,13 +370,16 @@ class CountPartial : public Partial {
 
 }  // namespace
 
-CopyAnalysis::CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset, ArrayCopy copy,
-                           std::string output, std::string header, bool fortran_flag)
-    : Analysis(spec, dataset),
+CopyAnalysis::CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset,
+                           const Partition& partition, ArrayCopy copy, std::string output,
+                           std::string header, bool fortran_flag)
+    : Analysis(spec, dataset, partition),
       copy_(std::move(copy)),
       output_(std::move(output)),
       header_(std::move(header)),
-      fortran_flag_(fortran_flag) {}
+      fortran_flag_(fortran_flag) {
+  caps_.writes_outputs = true;
+}
 
 std::unique_ptr<Partial> CopyAnalysis::NewPartial(int) const {
   return std::make_unique<CountPartial>();

@@ -126,8 +126,8 @@ namespace mm {
 class CopyAnalysis : public Analysis {
  public:
   // `output`: absolute target path; `header`: the .npy header ("" for raw).
-  CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset, ArrayCopy copy, std::string output,
-               std::string header, bool fortran_flag);
+  CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition,
+               ArrayCopy copy, std::string output, std::string header, bool fortran_flag);
 
   std::unique_ptr<Partial> NewPartial(int pass) const override;
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override;

@@ -20,7 +20,8 @@ class Convert : public CopyAnalysis {
 
 }  // namespace
 
-Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Dataset& dataset) {
+Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Dataset& dataset,
+                                              const Partition& partition) {
   MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"output", "order", "axes", "dtype", "casting"},
                                "analyses[" + std::to_string(spec.index) + "]"));
   const Json& p = spec.params;
@@ -106,7 +107,7 @@ Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Da
   const std::string header = npy ? BuildNpyHeader(to, shape, fortran) : "";
   ArrayCopy copy(layout, sel, out_axis_of, order, to, header.size());
   return std::unique_ptr<Analysis>(
-      new Convert(spec, dataset, std::move(copy), output, header, fortran));
+      new Convert(spec, dataset, partition, std::move(copy), output, header, fortran));
 }
 
 }  // namespace mm

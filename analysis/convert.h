@@ -15,6 +15,7 @@
 
 namespace mm {
 
-Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Dataset& dataset);
+Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Dataset& dataset,
+                                              const Partition& partition);
 
 }  // namespace mm

@@ -158,13 +158,14 @@ void SweepObservations(std::vector<double>* x, size_t m, size_t k, CovPartial* p
 
 class Cov : public Analysis {
  public:
-  Cov(const AnalysisSpec& spec, const Dataset& dataset, int axis, int64_t ddof, std::string output)
-      : Analysis(spec, dataset), axis_(axis), ddof_(ddof), output_(std::move(output)) {
+  Cov(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition, int axis,
+      int64_t ddof, std::string output)
+      : Analysis(spec, dataset, partition), axis_(axis), ddof_(ddof), output_(std::move(output)) {
     const Layout& l = dataset.layout;
     n_ = static_cast<uint64_t>(l.shape[static_cast<size_t>(axis)]);
     k_ = static_cast<size_t>(l.shape[static_cast<size_t>(1 - axis)]);
     obs_major_ = (l.order == 'C') == (axis == 0);
-    blocks_ = Partition(l).blocks();
+    blocks_ = partition.blocks();
   }
 
   std::unique_ptr<Partial> NewPartial(int) const override {
@@ -341,7 +342,8 @@ Result<Json> Cov::Finish() {
 
 }  // namespace
 
-Result<std::unique_ptr<Analysis>> MakeCov(const AnalysisSpec& spec, const Dataset& dataset) {
+Result<std::unique_ptr<Analysis>> MakeCov(const AnalysisSpec& spec, const Dataset& dataset,
+                                          const Partition& partition) {
   MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"axis", "ddof", "output"},
                                "analyses[" + std::to_string(spec.index) + "]"));
   const Layout& l = dataset.layout;
@@ -377,7 +379,7 @@ Result<std::unique_ptr<Analysis>> MakeCov(const AnalysisSpec& spec, const Datase
                       "the result would hold " + std::to_string(2 * k * k) +
                           " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
                           "PREFIX.cov.npy and PREFIX.corr.npy");
-  return std::unique_ptr<Analysis>(new Cov(spec, dataset, axis, ddof, output));
+  return std::unique_ptr<Analysis>(new Cov(spec, dataset, partition, axis, ddof, output));
 }
 
 }  // namespace mm

@@ -26,7 +26,8 @@
 
 namespace mm {
 
-Result<std::unique_ptr<Analysis>> MakeCov(const AnalysisSpec& spec, const Dataset& dataset);
+Result<std::unique_ptr<Analysis>> MakeCov(const AnalysisSpec& spec, const Dataset& dataset,
+                                          const Partition& partition);
 
 constexpr int64_t kCovMaxVariables = 4096;
 

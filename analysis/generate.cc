@@ -158,10 +158,11 @@ void FillBlock(const Fill& fill, const Layout& layout, const BlockView& block) {
 
 class Generate : public Analysis {
  public:
-  Generate(const AnalysisSpec& spec, const Dataset& dataset, Fill fill)
-      : Analysis(spec, dataset), fill_(fill) {}
+  Generate(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition, Fill fill)
+      : Analysis(spec, dataset, partition), fill_(fill) {
+    caps_.writes_dataset = true;  // creates_dataset: its registry line
+  }
 
-  bool writes() const override { return true; }
   std::unique_ptr<Partial> NewPartial(int) const override {
     return std::make_unique<GeneratePartial>();
   }
@@ -236,7 +237,8 @@ double CounterUniform(uint64_t seed, uint64_t index, uint64_t stream) {
   return static_cast<double>(r >> 11) * 0x1.0p-53;
 }
 
-Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const Dataset& dataset) {
+Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const Dataset& dataset,
+                                               const Partition& partition) {
   const std::string where = "analyses[" + std::to_string(spec.index) + "]";
   MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"fill"}, where));
   if (dataset.mode != "w+")
@@ -305,7 +307,7 @@ Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const D
       return ParamError(spec, "fill.seed", "must be a non-negative integer");
     fill.seed = f["seed"].get<uint64_t>();
   }
-  return std::unique_ptr<Analysis>(new Generate(spec, dataset, fill));
+  return std::unique_ptr<Analysis>(new Generate(spec, dataset, partition, fill));
 }
 
 }  // namespace mm

@@ -9,7 +9,8 @@
 
 namespace mm {
 
-Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const Dataset& dataset);
+Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const Dataset& dataset,
+                                               const Partition& partition);
 
 // The counter-based uniform in [0, 1) for (seed, index, stream).
 double CounterUniform(uint64_t seed, uint64_t index, uint64_t stream);

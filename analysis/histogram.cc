@@ -123,9 +123,10 @@ class CountPartial : public Partial {
 
 class Histogram : public Analysis {
  public:
-  Histogram(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo, int64_t bins,
-            bool have_range, double lo, double hi, std::string output, double (*round_edge)(double))
-      : Analysis(spec, dataset),
+  Histogram(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition,
+            LaneGeometry geo, int64_t bins, bool have_range, double lo, double hi,
+            std::string output, double (*round_edge)(double))
+      : Analysis(spec, dataset, partition),
         geo_(std::move(geo)),
         bins_(bins),
         have_range_(have_range),
@@ -339,7 +340,8 @@ BinFinder::BinFinder(double lo, double hi, int64_t bins, double (*round_edge)(do
   hi_ = edges_.back();
 }
 
-Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const Dataset& dataset) {
+Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const Dataset& dataset,
+                                                const Partition& partition) {
   MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"bins", "range", "axis", "output", "edges_dtype"},
                                "analyses[" + std::to_string(spec.index) + "]"));
   // "float64" (default): edges as numpy computes them for float64 input;
@@ -397,8 +399,8 @@ Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const 
                       "the result would hold " + std::to_string(numbers) +
                           " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
                           "each field to PREFIX.FIELD.npy");
-  return std::unique_ptr<Analysis>(
-      new Histogram(spec, dataset, std::move(geo), bins, have_range, lo, hi, output, round_edge));
+  return std::unique_ptr<Analysis>(new Histogram(spec, dataset, partition, std::move(geo), bins,
+                                                 have_range, lo, hi, output, round_edge));
 }
 
 }  // namespace mm

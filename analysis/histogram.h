@@ -26,7 +26,8 @@
 
 namespace mm {
 
-Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const Dataset& dataset);
+Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const Dataset& dataset,
+                                                const Partition& partition);
 
 // numpy.linspace(lo, hi, bins + 1) exactly. REQUIRES: bins >= 1.
 std::vector<double> HistogramEdges(double lo, double hi, int64_t bins);

@@ -271,15 +271,16 @@ struct LaneState {
 
 class Quantiles : public Analysis {
  public:
-  Quantiles(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo,
-            std::vector<double> q, bool scalar_q, QuantileMethod method, std::string output)
-      : Analysis(spec, dataset),
+  Quantiles(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition,
+            LaneGeometry geo, std::vector<double> q, bool scalar_q, QuantileMethod method,
+            std::string output)
+      : Analysis(spec, dataset, partition),
         geo_(std::move(geo)),
         q_(std::move(q)),
         scalar_q_(scalar_q),
         method_(method),
         output_(std::move(output)) {
-    local_ = geo_.row_kept() && Partition(dataset.layout).rows_per_block() > 0;
+    local_ = geo_.row_kept() && partition.rows_per_block() > 0;
     cap_ = GatherCap();
     const uint64_t lane_length = static_cast<uint64_t>(dataset.layout.elements()) / geo_.lanes();
     SetPassZeroTable(lane_length <= cap_);
@@ -744,7 +745,8 @@ double KeyToDouble(uint64_t key) {
   return x;
 }
 
-Result<std::unique_ptr<Analysis>> MakeQuantiles(const AnalysisSpec& spec, const Dataset& dataset) {
+Result<std::unique_ptr<Analysis>> MakeQuantiles(const AnalysisSpec& spec, const Dataset& dataset,
+                                                const Partition& partition) {
   MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"q", "method", "axis", "output"},
                                "analyses[" + std::to_string(spec.index) + "]"));
   if (!spec.params.contains("q"))
@@ -795,8 +797,8 @@ Result<std::unique_ptr<Analysis>> MakeQuantiles(const AnalysisSpec& spec, const 
                       "the result would hold " + std::to_string(numbers) +
                           " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
                           "the values to PREFIX.values.npy");
-  return std::unique_ptr<Analysis>(new Quantiles(spec, dataset, std::move(geo), std::move(q),
-                                                 scalar_q, method, std::move(output)));
+  return std::unique_ptr<Analysis>(new Quantiles(
+      spec, dataset, partition, std::move(geo), std::move(q), scalar_q, method, std::move(output)));
 }
 
 }  // namespace mm

@@ -36,7 +36,8 @@
 
 namespace mm {
 
-Result<std::unique_ptr<Analysis>> MakeQuantiles(const AnalysisSpec& spec, const Dataset& dataset);
+Result<std::unique_ptr<Analysis>> MakeQuantiles(const AnalysisSpec& spec, const Dataset& dataset,
+                                                const Partition& partition);
 
 enum class QuantileMethod {
   kInvertedCdf,

@@ -35,7 +35,8 @@ class Slice : public CopyAnalysis {
 
 }  // namespace
 
-Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Dataset& dataset) {
+Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Dataset& dataset,
+                                            const Partition& partition) {
   MM_RETURN_IF_ERROR(
       CheckKeys(spec.params, {"select", "output"}, "analyses[" + std::to_string(spec.index) + "]"));
   if (!spec.params.contains("select") || !spec.params["select"].is_string())
@@ -66,7 +67,7 @@ Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Data
   const std::string header = npy ? BuildNpyHeader(layout.dtype, shape, fortran) : "";
   ArrayCopy copy(layout, *sel, out_axis_of, order, layout.dtype, header.size());
   return std::unique_ptr<Analysis>(
-      new Slice(spec, dataset, std::move(copy), output, header, fortran));
+      new Slice(spec, dataset, partition, std::move(copy), output, header, fortran));
 }
 
 }  // namespace mm

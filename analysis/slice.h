@@ -12,7 +12,8 @@
 
 namespace mm {
 
-Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Dataset& dataset);
+Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Dataset& dataset,
+                                            const Partition& partition);
 
 // True when `path` ends in ".npy" (case-insensitive): the outputs of slice
 // and convert are .npy files then, raw bytes otherwise.

@@ -99,9 +99,9 @@ class StatsPartial : public Partial {
 
 class Stats : public Analysis {
  public:
-  Stats(const AnalysisSpec& spec, const Dataset& dataset, LaneGeometry geo,
-        std::vector<std::string> fields, int64_t ddof, std::string output)
-      : Analysis(spec, dataset),
+  Stats(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition,
+        LaneGeometry geo, std::vector<std::string> fields, int64_t ddof, std::string output)
+      : Analysis(spec, dataset, partition),
         geo_(std::move(geo)),
         fields_(std::move(fields)),
         ddof_(ddof),
@@ -243,7 +243,8 @@ void MergeLane(LaneStats* a, const LaneStats& b, bool integer) {
   }
 }
 
-Result<std::unique_ptr<Analysis>> MakeStats(const AnalysisSpec& spec, const Dataset& dataset) {
+Result<std::unique_ptr<Analysis>> MakeStats(const AnalysisSpec& spec, const Dataset& dataset,
+                                            const Partition& partition) {
   MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"axis", "ddof", "stats", "output"},
                                "analyses[" + std::to_string(spec.index) + "]"));
   const Json axis = spec.params.contains("axis") ? spec.params["axis"] : Json(nullptr);
@@ -280,7 +281,8 @@ Result<std::unique_ptr<Analysis>> MakeStats(const AnalysisSpec& spec, const Data
                       "the result would hold " + std::to_string(geo.lanes() * fields.size()) +
                           " numbers (more than 1000000); give \"output\": \"PREFIX\" to write "
                           "each field to PREFIX.FIELD.npy");
-  return std::unique_ptr<Analysis>(new Stats(spec, dataset, std::move(geo), fields, ddof, output));
+  return std::unique_ptr<Analysis>(
+      new Stats(spec, dataset, partition, std::move(geo), fields, ddof, output));
 }
 
 }  // namespace mm

@@ -13,7 +13,8 @@
 
 namespace mm {
 
-Result<std::unique_ptr<Analysis>> MakeStats(const AnalysisSpec& spec, const Dataset& dataset);
+Result<std::unique_ptr<Analysis>> MakeStats(const AnalysisSpec& spec, const Dataset& dataset,
+                                            const Partition& partition);
 
 // One lane's accumulator, exposed for unit tests of the merge.
 struct LaneStats {

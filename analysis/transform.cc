@@ -342,11 +342,14 @@ const char* FnName(Fn f) {
 
 class Transform : public Analysis {
  public:
-  Transform(const AnalysisSpec& spec, const Dataset& dataset, Op op, bool journal, LaneGeometry geo)
-      : Analysis(spec, dataset), op_(op), journal_(journal), geo_(std::move(geo)) {}
+  Transform(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition, Op op,
+            bool journal, LaneGeometry geo)
+      : Analysis(spec, dataset, partition), op_(op), journal_(journal), geo_(std::move(geo)) {
+    caps_.writes_dataset = true;
+    caps_.journaled = journal;  // "journal": false runs without one
+  }
 
   int passes() const override { return op_.fn == Fn::kNormalize ? 2 : 1; }
-  bool writes() const override { return true; }
   bool WritesInPass(int pass) const override { return pass == passes() - 1; }
 
   Json PassInput(int pass) const override {
@@ -631,7 +634,8 @@ Result<double> Number(const AnalysisSpec& spec, const std::string& key, double d
 
 }  // namespace
 
-Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const Dataset& dataset) {
+Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const Dataset& dataset,
+                                                const Partition& partition) {
   const std::string where = "analyses[" + std::to_string(spec.index) + "]";
   const Json& p = spec.params;
   if (!p.contains("fn") || !p["fn"].is_string())
@@ -717,7 +721,8 @@ Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const 
       break;
     }
   }
-  return std::unique_ptr<Analysis>(new Transform(spec, dataset, op, journal, std::move(geo)));
+  return std::unique_ptr<Analysis>(
+      new Transform(spec, dataset, partition, op, journal, std::move(geo)));
 }
 
 }  // namespace mm

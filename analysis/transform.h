@@ -21,6 +21,7 @@
 
 namespace mm {
 
-Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const Dataset& dataset);
+Result<std::unique_ptr<Analysis>> MakeTransform(const AnalysisSpec& spec, const Dataset& dataset,
+                                                const Partition& partition);
 
 }  // namespace mm

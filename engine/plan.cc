@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/strings.h"
+
 namespace mm {
 
 namespace {
@@ -45,17 +47,21 @@ Result<Dataset> DatasetFromInternalJson(const Json& j) {
 
 Status Plan::BuildAnalyses() {
   for (const AnalysisSpec& spec : config.analyses) {
-    MM_ASSIGN_OR_RETURN(std::unique_ptr<Analysis> a, MakeAnalysis(spec, dataset));
+    MM_ASSIGN_OR_RETURN(std::unique_ptr<Analysis> a, MakeAnalysis(spec, dataset, partition));
     analyses.push_back(std::move(a));
   }
-  if (dataset.mode == "w+" && !analyses[0]->writes())
+  if (dataset.mode == "w+" && !analyses[0]->capabilities().creates_dataset)
     return Error(Code::kConfig,
                  "config key 'analyses[0].op': mode w+ creates the dataset, so the first "
-                 "analysis must be generate");
+                 "analysis must be " +
+                     Join(OpsCreatingDataset(), " or "));
   passes.clear();
   const int n = static_cast<int>(analyses.size());
+  auto writes = [&](int i) {
+    return analyses[static_cast<size_t>(i)]->capabilities().writes_dataset;
+  };
   for (int i = 0; i < n;) {
-    if (analyses[static_cast<size_t>(i)]->writes()) {
+    if (writes(i)) {
       for (int p = 0; p < analyses[static_cast<size_t>(i)]->passes(); ++p)
         passes.push_back(
             PassPlan{{PassStep{i, p}}, analyses[static_cast<size_t>(i)]->WritesInPass(p)});
@@ -63,8 +69,7 @@ Status Plan::BuildAnalyses() {
       continue;
     }
     int j = i, most = 0;
-    while (j < n && !analyses[static_cast<size_t>(j)]->writes())
-      most = std::max(most, analyses[static_cast<size_t>(j++)]->passes());
+    while (j < n && !writes(j)) most = std::max(most, analyses[static_cast<size_t>(j++)]->passes());
     for (int p = 0; p < most; ++p) {
       PassPlan pass;
       for (int k = i; k < j; ++k)
@@ -83,10 +88,10 @@ Result<std::unique_ptr<Plan>> Plan::Build(const Json& config_json, const std::st
   MM_ASSIGN_OR_RETURN(plan->config, ParseConfig(config_json, config_dir));
   // Before the dataset is opened: without w+ a missing file would hide the fix.
   for (const AnalysisSpec& a : plan->config.analyses)
-    if (a.op == "generate" && plan->config.dataset.mode != "w+")
+    if (OpCreatesDataset(a.op) && plan->config.dataset.mode != "w+")
       return Error(Code::kConfig,
-                   "config key 'dataset.mode': analyses[" + std::to_string(a.index) +
-                       "] is generate, which creates the dataset: set \"mode\": \"w+\" (it is \"" +
+                   "config key 'dataset.mode': analyses[" + std::to_string(a.index) + "] is " +
+                       a.op + ", which creates the dataset: set \"mode\": \"w+\" (it is \"" +
                        plan->config.dataset.mode + "\")");
   MM_ASSIGN_OR_RETURN(plan->dataset, OpenDataset(plan->config.dataset));
   plan->partition = Partition(plan->dataset.layout);
@@ -177,7 +182,7 @@ Json Plan::Describe() const {
     Json steps = Json::array();
     for (const PassStep& s : p.steps) {
       const Analysis& a = *analyses[static_cast<size_t>(s.analysis)];
-      steps.push_back(Json{{"analysis", a.name()}, {"op", a.spec().op}, {"pass", s.pass}});
+      steps.push_back(Json{{"analysis", a.name()}, {"op", a.op()}, {"pass", s.pass}});
     }
     ps.push_back(Json{{"writes", p.writes}, {"analyses", steps}});
   }

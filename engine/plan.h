@@ -2,10 +2,12 @@
 // checked dataset, the block partition, the analyses and the passes.
 //
 // Reading analyses share passes (a block is read once and fed to each);
-// an analysis that writes is a barrier with passes of its own (SPEC §2).
+// an analysis that writes the dataset (Capabilities::writes_dataset) is a
+// barrier with passes of its own (SPEC §2).
 // The coordinator builds the Plan from the config file; a spawned worker
 // rebuilds the same Plan from Plan::ToJson, read out of the segment.
-// Not copyable: analyses refer to the plan's dataset.
+// Not copyable (nor movable): analyses refer to the plan's dataset and
+// partition.
 #pragma once
 
 #include <memory>
@@ -27,7 +29,7 @@ struct PassStep {
 
 struct PassPlan {
   std::vector<PassStep> steps;
-  bool writes = false;
+  bool writes = false;   // its analysis' WritesInPass
   bool skipped = false;  // set by the coordinator when no analysis needed it
 };
 
@@ -62,6 +64,8 @@ class Plan {
   std::string config_dir;
   Config config;
   Dataset dataset;
+  // The run's one cut of the dataset into blocks, handed to every analysis
+  // (MakeAnalysis): analyses never build their own.
   Partition partition;
   std::vector<std::unique_ptr<Analysis>> analyses;
   std::vector<PassPlan> passes;

@@ -10,6 +10,7 @@
 #include "analysis/analysis.h"
 #include "engine/config.h"
 #include "source/dataset.h"
+#include "source/partition.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
@@ -24,9 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   dataset.layout.dtype.kind = mm::Kind::kFloat32;
   dataset.layout.shape = {100, 10};
   dataset.file_bytes = dataset.layout.data_bytes();
+  const mm::Partition partition(dataset.layout);
   for (const mm::AnalysisSpec& spec : config->analyses) {
     // Building must validate; it must not touch the filesystem.
-    (void)mm::MakeAnalysis(spec, dataset);
+    (void)mm::MakeAnalysis(spec, dataset, partition);
   }
   return 0;
 }

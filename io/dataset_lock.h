@@ -1,5 +1,6 @@
-// Advisory locks on a dataset, and a run's guard around its in-place
-// transforms (SPEC §3 `transform`, §5 exit 75 and 65).
+// Advisory locks on a dataset, and the check for the journal of an
+// interrupted transform (SPEC §3 `transform`, §5 exit 75 and 65). Which
+// lock a run takes is runner/run_guard.h's choice.
 //
 // Every mmrun run holds a lock on its dataset for its whole life: a run
 // that transforms the file an exclusive one, every other run a shared one.

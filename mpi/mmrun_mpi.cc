@@ -130,11 +130,8 @@ Status SetUpRoot(const Args& a, Root* root) {
                                                  : plan.status();
   root->plan = std::move(*plan);
   for (const auto& an : root->plan->analyses)
-    if (an->writes())
-      return Error(Code::kConfig,
-                   "config key 'analyses[" + std::to_string(an->spec().index) + "].op' (" +
-                       an->name() + "): '" + an->spec().op +
-                       "' writes the dataset; mmrun-mpi runs analyses that read it (use mmrun)");
+    if (an->capabilities().writes_dataset)
+      return OpError(*an, "writes the dataset; mmrun-mpi runs analyses that read it (use mmrun)");
   MM_ASSIGN_OR_RETURN(root->guard, RunGuard::ForPlan(*root->plan));
   root->output =
       !a.output.empty() ? AbsolutePath(a.output) : root->plan->config.run.output.value_or("");

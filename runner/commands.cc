@@ -277,14 +277,15 @@ std::string CommittedWrites(const Plan& plan, const Json& results) {
   std::string out;
   for (const auto& a : plan.analyses) {
     std::string what;
-    if (a->spec().op == "transform") {
+    const Capabilities& caps = a->capabilities();
+    if (caps.creates_dataset) {
+      what = plan.dataset.path + " was generated";
+    } else if (caps.writes_dataset) {
       what = plan.dataset.path + " was transformed in place (" + a->name() +
              " is complete and committed)";
-    } else if (a->spec().op == "generate") {
-      what = plan.dataset.path + " was generated";
-    } else if (results.contains(a->name()) && results[a->name()].is_object() &&
-               results[a->name()].contains("path") && results[a->name()]["path"].is_string() &&
-               (a->spec().op == "slice" || a->spec().op == "convert")) {
+    } else if (caps.writes_outputs && results.contains(a->name()) &&
+               results[a->name()].is_object() && results[a->name()].contains("path") &&
+               results[a->name()]["path"].is_string()) {
       what = results[a->name()]["path"].get<std::string>() + " was written";
     }
     if (!what.empty()) out += (out.empty() ? "" : ", ") + what;
@@ -299,8 +300,8 @@ Status Unfinished(const Plan& plan, const FileKey& dataset_before, const Status&
   if (plan.dataset.mode == "w+" && now.exists && !now.SameFile(dataset_before))
     return Error(st.code(), st.message() + "; " + plan.dataset.path +
                                 " was generated before the failure and is kept");
-  for (const auto& a : plan.analyses)
-    if (a->spec().op == "transform") return st;
+  for (const auto& a : plan.analyses)  // RunGuard::Fail tells what became of the dataset
+    if (a->capabilities().writes_in_place()) return st;
   if (st.exit_code() > 128) return Error(st.code(), st.message() + ", nothing written");
   return st;
 }

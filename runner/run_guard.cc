@@ -4,29 +4,22 @@
 
 namespace mm {
 
-namespace {
-
-bool IsTransform(const Analysis& a) { return a.spec().op == "transform"; }
-
-}  // namespace
-
 Result<RunGuard> RunGuard::ForPlan(const Plan& plan) {
   RunGuard g;
   if (plan.dataset.mode == "w+") return g;
   for (const auto& a : plan.analyses) {
-    if (!IsTransform(*a)) continue;
-    g.transforms_ = true;
-    const Json& p = a->spec().params;
-    if (p.contains("journal") && p["journal"].is_boolean() && !p["journal"].get<bool>())
-      g.unjournaled_ = true;
+    const Capabilities& caps = a->capabilities();
+    if (!caps.writes_in_place()) continue;
+    g.writes_ = true;
+    if (!caps.journaled) g.unjournaled_ = true;
   }
-  MM_ASSIGN_OR_RETURN(g.lock_, DatasetLock::Acquire(plan.dataset.path, g.transforms_));
+  MM_ASSIGN_OR_RETURN(g.lock_, DatasetLock::Acquire(plan.dataset.path, g.writes_));
   MM_RETURN_IF_ERROR(CheckStaleJournal(plan.dataset.path, g.lock_.fd()));
   return g;
 }
 
 Status RunGuard::Fail(const Status& st) {
-  if (st.ok() || !transforms_ || !lock_.held()) return st;
+  if (st.ok() || !writes_ || !lock_.held()) return st;
   const std::string& path = lock_.path();
   Result<std::string> dir = FindJournal(path, lock_.fd());
   if (dir.ok() && dir->empty()) {

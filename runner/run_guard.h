@@ -15,13 +15,15 @@ class RunGuard {
   RunGuard(RunGuard&&) = default;
   RunGuard& operator=(RunGuard&&) = default;
 
-  // Locks the plan's dataset: exclusive when the plan transforms it, else
-  // shared (no lock for mode w+: the file is created by the run). Then
-  // refuses a stale journal. Errors: kLocked, kDataErr, as Acquire.
+  // Locks the plan's dataset: exclusive when an analysis writes it in place
+  // (Capabilities::writes_in_place: a transform), else shared (no
+  // lock for mode w+: the file is created by the run). Then refuses a stale
+  // journal. Errors: kLocked, kDataErr, as Acquire.
   static Result<RunGuard> ForPlan(const Plan& plan);
 
-  // Retries for the run's workers: 0 when a transform runs without its
-  // journal (a retried range would be transformed twice), else `requested`.
+  // Retries for the run's workers: 0 when an analysis writes the dataset in
+  // place without a journal (Capabilities::journaled: a retried range would be
+  // transformed twice), else `requested`.
   int Retries(int requested) const { return unjournaled_ ? 0 : requested; }
 
   // After a failed run (workers already stopped): rolls an interrupted
@@ -31,7 +33,7 @@ class RunGuard {
 
  private:
   DatasetLock lock_;
-  bool transforms_ = false;
+  bool writes_ = false;  // an analysis writes the existing dataset in place
   bool unjournaled_ = false;
 };
 

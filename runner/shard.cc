@@ -81,24 +81,19 @@ Result<ShardSpec> ShardFromSlurm(const char* (*get)(const char*)) {
 
 Status CheckSinglePass(const Plan& plan, const std::string& flag) {
   for (const auto& a : plan.analyses) {
-    const AnalysisSpec& spec = a->spec();
-    const std::string key =
-        "config key 'analyses[" + std::to_string(spec.index) + "].op' (" + spec.name + "): ";
-    if (a->writes())
-      return Error(Code::kConfig, key + "'" + spec.op + "' writes the dataset; " + flag +
-                                      " works only with analyses that read it in one pass");
-    if (spec.op == "slice" || spec.op == "convert")
-      return Error(Code::kConfig,
-                   key + "'" + spec.op + "' writes its output while scanning; " + flag +
-                       " works only with analyses whose partials merge (stats, cov, histogram "
-                       "with a range)");
+    const Capabilities& caps = a->capabilities();
+    if (caps.writes_dataset)
+      return OpError(
+          *a, "writes the dataset; " + flag + " works only with analyses that read it in one pass");
+    if (caps.writes_outputs)
+      return OpError(*a, "writes its output while scanning; " + flag +
+                             " works only with analyses whose partials merge (stats, cov, "
+                             "histogram with a range)");
     if (a->passes() != 1)
-      return Error(Code::kConfig,
-                   key + "'" + spec.op + "' needs " + std::to_string(a->passes()) +
-                       " passes over the data; " + flag +
-                       " works only with single-pass analyses (give a histogram its range; "
-                       "quantiles cannot be split: run them without " +
-                       flag + ")");
+      return OpError(*a, "needs " + std::to_string(a->passes()) + " passes over the data; " + flag +
+                             " works only with single-pass analyses (give a histogram its range; "
+                             "quantiles cannot be split: run them without " +
+                             flag + ")");
   }
   return Status::OK();
 }

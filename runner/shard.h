@@ -41,8 +41,10 @@ Result<ShardSpec> ParseShard(const std::string& arg);
 Result<ShardSpec> ShardFromSlurm(const char* (*get)(const char*));
 
 // --shard and --state keep partials of one scan: every analysis must need
-// exactly one read-only pass. kConfig naming "analyses[i].op" otherwise;
-// `flag` is named in the message.
+// exactly one pass, write neither the dataset nor outputs while scanning
+// (Capabilities), so that its partials alone carry its result. kConfig
+// naming "analyses[i].op" of the first that does not; `flag` is named in
+// the message.
 Status CheckSinglePass(const Plan& plan, const std::string& flag);
 
 // The config with its keys sorted, as text: two parts come from "the same
