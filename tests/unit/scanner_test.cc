@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "analysis/analysis.h"
+#include "source/partition.h"
 
 namespace mm {
 namespace {
@@ -79,7 +80,7 @@ TEST_CASE("Scanner: a block's partial does not depend on what the scanner consum
     spec.op = c.first;
     spec.params = c.second;
     INFO(spec.op << " " << spec.params.dump());
-    Result<std::unique_ptr<Analysis>> a = MakeAnalysis(spec, dataset);
+    Result<std::unique_ptr<Analysis>> a = MakeAnalysis(spec, dataset, Partition(dataset.layout));
     REQUIRE(a.ok());
     REQUIRE((*a)->NeedsBlock(0, 0, kCols));  // reads its blocks from memory
     std::unique_ptr<Scanner> one = (*a)->NewScanner(0), other = (*a)->NewScanner(0);
@@ -103,7 +104,7 @@ TEST_CASE("Scanner: the scanners' partials merge to the one-block result") {
   std::vector<float> data = Data();
   AnalysisSpec spec;
   spec.name = spec.op = "stats";
-  Result<std::unique_ptr<Analysis>> a = MakeAnalysis(spec, dataset);
+  Result<std::unique_ptr<Analysis>> a = MakeAnalysis(spec, dataset, Partition(dataset.layout));
   REQUIRE(a.ok());
   std::unique_ptr<Scanner> scanner = (*a)->NewScanner(0);
   std::unique_ptr<Partial> merged;
