@@ -207,17 +207,10 @@ std::string ConfigDir(const std::string& config_path) {
 // config file (core/json_util.h).
 Result<Json> ReadStdinConfig() {
   std::string text;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(0, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FromErrno(errno, "config from stdin", Code::kIoErr);
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxConfigBytes)
-      return Error(Code::kConfig, "config from stdin: larger than the limit of " +
-                                      std::to_string(kMaxConfigBytes) + " bytes");
-  }
+  MM_RETURN_IF_ERROR(ReadToEnd(0, kMaxConfigBytes, "config from stdin", &text));
+  if (text.size() > kMaxConfigBytes)
+    return Error(Code::kConfig, "config from stdin: larger than the limit of " +
+                                    std::to_string(kMaxConfigBytes) + " bytes");
   return ParseJson(text, "config from stdin", Code::kConfig);
 }
 
