@@ -102,6 +102,12 @@ uint32_t Crc32c(const void* data, size_t n, uint32_t crc) {
   return ~CrcSoftware(p, n, c);
 }
 
+uint32_t Fnv1a32(std::string_view text) {
+  uint32_t h = 2166136261u;
+  for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  return h;
+}
+
 std::string ChecksumHex(uint64_t h) {
   char text[17];
   std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));

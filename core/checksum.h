@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace mm {
 
@@ -24,6 +25,11 @@ uint64_t Checksum64(const void* data, size_t n);
 // CRC-32C of `data`, extending `crc` (0 to start): Crc32c(b, m, Crc32c(a, n))
 // is the CRC of a followed by b.
 uint32_t Crc32c(const void* data, size_t n, uint32_t crc = 0);
+
+// FNV-1a (32 bits) of `text`: the host tag of temporary output names
+// (io/files.h TempOutput), which later runs on the same host must recognise,
+// so it never changes.
+uint32_t Fnv1a32(std::string_view text);
 
 // Checksum64 as 16 lowercase hex digits.
 std::string ChecksumHex(uint64_t h);

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/checksum.h"
 #include "core/fault.h"
 #include "io/file_identity.h"
 
@@ -272,11 +273,8 @@ const std::string& HostTag() {
   static const std::string tag = [] {
     char host[256] = {0};
     if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-    uint32_t h = 2166136261u;
-    for (const char* c = host; *c != '\0'; ++c)
-      h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
     char out[9];
-    snprintf(out, sizeof out, "%08x", h);
+    snprintf(out, sizeof out, "%08x", Fnv1a32(host));
     return std::string(out);
   }();
   return tag;
