@@ -1,5 +1,6 @@
 // Owners of operating-system resources: file descriptors, mapped regions,
-// and outputs that appear atomically.
+// and outputs that appear atomically; and the whole reads and writes
+// (PreadFull, PwriteFull, ...), which hold mmrun's only EINTR loops.
 //
 // FileDescriptor and MappedRegion are move-only and release in their
 // destructors. A mapping is made from an open descriptor (mmap(2)), never by
@@ -92,7 +93,8 @@ class MappedRegion {
 // loops live here only. A failed call is reported as FromErrno(errno, what,
 // otherwise) (core/status.h), except that a write that finds the disk or the
 // quota full (ENOSPC, EDQUOT) reports `full` when it is given (not kOk).
-// The descriptor's file offset is used only by ReadFull/WriteFull/ReadToEnd.
+// Only WriteFull and ReadToEnd use (and move) the descriptor's file offset;
+// the positioned ones may share a descriptor between threads.
 //
 // PreadFull returns the bytes read: fewer than `n` only at end of file.
 Result<uint64_t> PreadFull(int fd, void* buf, uint64_t n, uint64_t pos, const std::string& what,
