@@ -57,14 +57,7 @@ Status OutputFile::WriteAt(uint64_t off, const char* p, uint64_t n) {
     return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(off) + ", " +
                                    std::to_string(off + n) + ") outside the output (" +
                                    std::to_string(size_) + " bytes)");
-  uint64_t done = 0;
-  while (done < n) {
-    const ssize_t w = ::pwrite(fd_.get(), p + done, n - done, static_cast<off_t>(off + done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return FromErrno(errno, target_ + ": write", Code::kIoErr);
-    done += static_cast<uint64_t>(w);
-  }
-  return Status::OK();
+  return PwriteFull(fd_.get(), p, n, off, target_ + ": write");
 }
 
 // ---------------------------------------------------------------- line copies

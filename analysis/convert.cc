@@ -11,15 +11,6 @@
 
 namespace mm {
 
-namespace {
-
-class Convert : public CopyAnalysis {
- public:
-  using CopyAnalysis::CopyAnalysis;
-};
-
-}  // namespace
-
 Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Dataset& dataset,
                                               const Partition& partition) {
   MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"output", "order", "axes", "dtype", "casting"},
@@ -107,7 +98,7 @@ Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Da
   const std::string header = npy ? BuildNpyHeader(to, shape, fortran) : "";
   ArrayCopy copy(layout, sel, out_axis_of, order, to, header.size());
   return std::unique_ptr<Analysis>(
-      new Convert(spec, dataset, partition, std::move(copy), output, header, fortran));
+      new CopyAnalysis(spec, dataset, partition, std::move(copy), output, header, fortran));
 }
 
 }  // namespace mm

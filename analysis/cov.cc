@@ -221,18 +221,12 @@ Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf,
   const int in_fd = dataset_.fd() >= 0 ? dataset_.fd() : own_fd->get();
   buf->resize(len * k_);
   for (size_t v = 0; v < k_; ++v) {
-    uint64_t done = 0;
     const uint64_t off = l.offset + (v * n_ + o0) * item;
-    while (done < len) {
-      const ssize_t r =
-          ::pread(in_fd, buf->data() + v * len + done, len - done, static_cast<off_t>(off + done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return FromErrno(errno, dataset_.path + ": read", Code::kIoErr);
-      if (r == 0)
-        return Error(Code::kIoErr,
-                     dataset_.path + ": unexpected end of file (the file shrank under the run)");
-      done += static_cast<uint64_t>(r);
-    }
+    MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(in_fd, buf->data() + v * len, len, off,
+                                                      dataset_.path + ": read"));
+    if (got < len)
+      return Error(Code::kIoErr,
+                   dataset_.path + ": unexpected end of file (the file shrank under the run)");
   }
   return Status::OK();
 }

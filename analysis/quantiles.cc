@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 
 #include "analysis/npy_fields.h"
+#include "core/fault.h"
 #include "core/lanes.h"
 #include "core/strings.h"
 #include "io/files.h"
@@ -28,9 +28,8 @@ constexpr uint64_t kGatherCap = uint64_t{1} << kBitsPerPass;
 // refinement path with small data. Read by the coordinator only: workers
 // learn every decision through PassInput.
 uint64_t GatherCap() {
-  const char* env = std::getenv("MMRUN_TEST_QUANTILE_CAP");
-  if (env != nullptr && *env != '\0') return std::strtoull(env, nullptr, 10);
-  return kGatherCap;
+  const int64_t cap = TestHookValue("MMRUN_TEST_QUANTILE_CAP");
+  return cap >= 0 ? static_cast<uint64_t>(cap) : kGatherCap;
 }
 
 // A sparse histogram: sorted distinct keys with their counts.

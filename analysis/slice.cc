@@ -26,15 +26,6 @@ bool NpyFortranFlag(char order, const std::vector<int64_t>& shape) {
   return long_axes >= 2;
 }
 
-namespace {
-
-class Slice : public CopyAnalysis {
- public:
-  using CopyAnalysis::CopyAnalysis;
-};
-
-}  // namespace
-
 Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Dataset& dataset,
                                             const Partition& partition) {
   MM_RETURN_IF_ERROR(
@@ -67,7 +58,7 @@ Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Data
   const std::string header = npy ? BuildNpyHeader(layout.dtype, shape, fortran) : "";
   ArrayCopy copy(layout, *sel, out_axis_of, order, layout.dtype, header.size());
   return std::unique_ptr<Analysis>(
-      new Slice(spec, dataset, partition, std::move(copy), output, header, fortran));
+      new CopyAnalysis(spec, dataset, partition, std::move(copy), output, header, fortran));
 }
 
 }  // namespace mm

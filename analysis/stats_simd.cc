@@ -25,7 +25,6 @@ bool UseAvx2() {
 }  // namespace
 
 const KernelTable& Kernels() { return UseAvx2() ? avx2::kTable : base::kTable; }
-const char* KernelsName() { return UseAvx2() ? "avx2" : "base"; }
 
 RunSums ReduceF32(const char* p, uint64_t n) { return Kernels().reduce_f32(p, n); }
 RunSums ReduceF64(const char* p, uint64_t n) { return Kernels().reduce_f64(p, n); }

@@ -92,8 +92,6 @@ extern const KernelTable kTable;
 }
 // The table in use: AVX2 when the CPU has it, unless MMRUN_SIMD=base.
 const KernelTable& Kernels();
-// "avx2" or "base".
-const char* KernelsName();
 
 }  // namespace simd
 }  // namespace mm

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <string>
 #include <thread>
@@ -14,6 +13,7 @@
 
 #include "analysis/stats.h"
 #include "analysis/stats_kernel.h"  // normalize's stats pass sweeps blocks as `stats` does
+#include "core/fault.h"
 #include "core/lanes.h"
 #include "io/journal.h"
 
@@ -62,13 +62,7 @@ __int128 RoundedToInt128(double d, bool up) {
 // makes every block of a transform's passes take N ms longer, so tests can
 // kill a run at chosen moments.
 int SlowBlockMs() {
-  static const int ms = [] {
-    const char* env = std::getenv("MMRUN_TEST_FAULT");
-    if (env == nullptr) return 0;
-    const std::string s = env, k = "transform_block_ms=";
-    const size_t pos = s.find(k);
-    return pos == std::string::npos ? 0 : std::atoi(s.c_str() + pos + k.size());
-  }();
+  static const int ms = static_cast<int>(std::max<int64_t>(0, FaultValue("transform_block_ms")));
   return ms;
 }
 

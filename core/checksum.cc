@@ -3,9 +3,68 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/dtype.h"
+
 namespace mm {
 
 namespace {
+
+// CRC-32C (Castagnoli): slicing-by-8 tables, or SSE4.2's crc32 instruction.
+struct CrcTables {
+  uint32_t t[8][256];
+  CrcTables() {
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0x82f63b78U & (0U - (c & 1U)));
+      t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; ++i)
+      for (int s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
+  }
+};
+
+const CrcTables& Tables() {
+  static const CrcTables tables;
+  return tables;
+}
+
+uint32_t CrcSoftware(const unsigned char* p, size_t n, uint32_t c) {
+  const CrcTables& T = Tables();
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    if (HostIsBigEndian()) w = ByteSwap(w);
+    w ^= c;
+    c = T.t[7][w & 0xff] ^ T.t[6][(w >> 8) & 0xff] ^ T.t[5][(w >> 16) & 0xff] ^
+        T.t[4][(w >> 24) & 0xff] ^ T.t[3][(w >> 32) & 0xff] ^ T.t[2][(w >> 40) & 0xff] ^
+        T.t[1][(w >> 48) & 0xff] ^ T.t[0][w >> 56];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) c = (c >> 8) ^ T.t[0][(c ^ *p++) & 0xff];
+  return c;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint32_t CrcHardware(const unsigned char* p, size_t n,
+                                                       uint32_t c) {
+  uint64_t c64 = c;
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    c64 = __builtin_ia32_crc32di(c64, w);
+    p += 8;
+    n -= 8;
+  }
+  uint32_t c32 = static_cast<uint32_t>(c64);
+  while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return c32;
+}
+bool HaveHardwareCrc() {
+  static const bool have = __builtin_cpu_supports("sse4.2");
+  return have;
+}
+#endif
 
 uint64_t Mix64(uint64_t x) {
   x ^= x >> 33;
@@ -32,6 +91,21 @@ uint64_t Checksum64(const void* data, size_t n) {
   for (size_t k = 0; i + k < n; ++k) tail |= uint64_t{p[i + k]} << (8 * k);
   h ^= tail * 0x4cf5ad432745937fULL;
   return Mix64(h);
+}
+
+uint32_t Crc32c(const void* data, size_t n, uint32_t crc) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  uint32_t c = ~crc;
+#if defined(__x86_64__)
+  if (HaveHardwareCrc()) return ~CrcHardware(p, n, c);
+#endif
+  return ~CrcSoftware(p, n, c);
+}
+
+uint32_t Fnv1a32(std::string_view text) {
+  uint32_t h = 2166136261u;
+  for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  return h;
 }
 
 std::string ChecksumHex(uint64_t h) {

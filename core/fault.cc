@@ -15,4 +15,10 @@ int64_t FaultValue(const char* name) {
   return std::atoll(s.c_str() + pos + key.size());
 }
 
+int64_t TestHookValue(const char* variable) {
+  const char* env = std::getenv(variable);
+  if (env == nullptr || *env == '\0') return -1;
+  return static_cast<int64_t>(std::strtoull(env, nullptr, 10));
+}
+
 }  // namespace mm

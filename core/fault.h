@@ -17,6 +17,13 @@
 //   journal_enospc, journal_hold_after=N, journal_hold_after_commit=1
 //                      the transform journal's hooks
 //                      (docs/JOURNAL_FORMAT.md, "Test hooks")
+//   transform_block_ms=N  every block of a transform's passes takes N ms longer
+//                      (read once per process; docs/JOURNAL_FORMAT.md)
+//
+// A hook that is a number of its own has its own variable, read by
+// TestHookValue:
+//   MMRUN_TEST_QUANTILE_CAP=N  the quantiles' gather cap (analysis/quantiles.cc),
+//                      lowered by tests to drive every refinement path
 #pragma once
 
 #include <cstdint>
@@ -26,5 +33,9 @@ namespace mm {
 // The value of fault `name`, or -1 when it is not set.
 int64_t FaultValue(const char* name);
 inline bool FaultEnabled(const char* name) { return FaultValue(name) >= 0; }
+
+// The number held by the test variable `variable` (e.g.
+// "MMRUN_TEST_QUANTILE_CAP"), or -1 when it is unset or empty.
+int64_t TestHookValue(const char* variable);
 
 }  // namespace mm

@@ -1,10 +1,5 @@
 #include "core/npy.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
 #include <limits>
 
@@ -366,37 +361,10 @@ class DictParser {
   size_t pos_ = 0;
 };
 
-// Reads up to `n` bytes at `offset` into `buf`, fewer only at end of file.
-// Returns the count, or -1 with errno set.
-ssize_t PreadFully(int fd, char* buf, size_t n, uint64_t offset) {
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pread(fd, buf + done, n - done, static_cast<off_t>(offset + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    if (r == 0) break;
-    done += static_cast<size_t>(r);
-  }
-  return static_cast<ssize_t>(done);
-}
-
 }  // namespace
 
 bool HasNpyMagic(std::string_view prefix) {
   return prefix.size() >= kMagic.size() && prefix.substr(0, kMagic.size()) == kMagic;
-}
-
-bool FileHasNpyMagic(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct stat st;
-  char buf[6];
-  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-  const bool read = regular && ::pread(fd, buf, sizeof buf, 0) == static_cast<ssize_t>(sizeof buf);
-  ::close(fd);
-  return read && HasNpyMagic(std::string_view(buf, sizeof buf));
 }
 
 Result<NpyHeader> ParseNpyHeader(std::string_view prefix) {
@@ -415,26 +383,9 @@ Result<NpyHeader> ParseNpyHeader(std::string_view prefix) {
   return h;
 }
 
-Result<NpyHeader> ReadNpyHeader(int fd, const std::string& path) {
-  constexpr size_t kFirstRead = 4096;  // holds every header numpy writes for mmrun's dtypes
-  std::string buf(kFirstRead, '\0');
-  ssize_t n = PreadFully(fd, buf.data(), buf.size(), 0);
-  if (n < 0) return FromErrno(errno, path, Code::kIoErr);
-  buf.resize(static_cast<size_t>(n));
-  if (buf.size() == kFirstRead) {
-    // A longer header: read the rest of it (ParsePreamble caps its size).
-    Result<Preamble> p = ParsePreamble(buf);
-    if (p.ok() && p->header_bytes > buf.size()) {
-      const size_t have = buf.size();
-      buf.resize(static_cast<size_t>(p->header_bytes));
-      n = PreadFully(fd, buf.data() + have, buf.size() - have, have);
-      if (n < 0) return FromErrno(errno, path, Code::kIoErr);
-      buf.resize(have + static_cast<size_t>(n));
-    }
-  }
-  Result<NpyHeader> h = ParseNpyHeader(buf);
-  if (!h.ok()) return h.status().WithContext(path);
-  return h;
+Result<uint64_t> NpyHeaderBytes(std::string_view prefix) {
+  MM_ASSIGN_OR_RETURN(const Preamble p, ParsePreamble(prefix));
+  return p.header_bytes;
 }
 
 std::string BuildNpyHeader(DType dtype, const std::vector<int64_t>& shape, bool fortran_order) {

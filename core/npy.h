@@ -14,7 +14,8 @@
 // entries, escapes in strings, comments, and integer spellings other than
 // plain decimal.
 //
-// Thread-safety: pure functions; ReadNpyHeader only preads from `fd`.
+// Thread-safety: pure functions. Reading a header from a file is
+// io/npy_file.h.
 #pragma once
 
 #include <cstddef>
@@ -42,11 +43,6 @@ constexpr size_t kNpyMaxHeaderBytes = 1 << 20;
 
 // True when `prefix` starts with "\x93NUMPY".
 bool HasNpyMagic(std::string_view prefix);
-// True when the regular file at `path` starts with "\x93NUMPY" (opened
-// O_NONBLOCK; false for anything that cannot be read). Lets a caller that
-// probes "is it a .npy?" report a .npy's own error instead of guessing.
-bool FileHasNpyMagic(const std::string& path);
-
 // Parses a .npy header from the first bytes of a file. `prefix` may be longer
 // than the header (the data that follows is ignored).
 // On success every shape entry is >= 0, and the product of the non-zero
@@ -60,12 +56,11 @@ bool FileHasNpyMagic(const std::string& path);
 //     rejects, or a structured/subarray descr (a list or tuple).
 Result<NpyHeader> ParseNpyHeader(std::string_view prefix);
 
-// Reads and parses the header of the open file `fd`, from offset 0 with pread
-// (the file offset of `fd` is not used or changed). `path` only names the
-// file in messages: "PATH: malformed .npy header: ...".
-// Errors: those of ParseNpyHeader (a file shorter than its header is
-// "truncated header"), and I/O errors as mm::FromErrno(errno, path, kIoErr).
-Result<NpyHeader> ReadNpyHeader(int fd, const std::string& path);
+// The whole header's length (preamble and dict, where the data starts) that
+// `prefix` declares in its first bytes. Errors: those of ParseNpyHeader about
+// the preamble (bad magic, unsupported version, header too long, a prefix
+// shorter than the preamble).
+Result<uint64_t> NpyHeaderBytes(std::string_view prefix);
 
 // The exact header bytes numpy.save (numpy 1.24) writes for an array of this
 // dtype, shape and order: the dict with keys in sorted order, spare spaces so

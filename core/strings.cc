@@ -18,7 +18,7 @@ size_t EditDistance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates) {
+std::string ClosestName(const std::string& word, const std::vector<std::string>& candidates) {
   const std::string* best = nullptr;
   size_t best_d = 0;
   for (const std::string& c : candidates) {
@@ -29,7 +29,12 @@ std::string DidYouMean(const std::string& word, const std::vector<std::string>& 
     }
   }
   if (best == nullptr || best_d > std::max<size_t>(2, best->size() / 2)) return "";
-  return " (did you mean '" + *best + "'?)";
+  return *best;
+}
+
+std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates) {
+  const std::string best = ClosestName(word, candidates);
+  return best.empty() ? "" : " (did you mean '" + best + "'?)";
 }
 
 std::string Join(const std::vector<std::string>& parts, const std::string& sep) {

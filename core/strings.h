@@ -9,8 +9,11 @@ namespace mm {
 // Levenshtein distance between a and b.
 size_t EditDistance(const std::string& a, const std::string& b);
 
-// " (did you mean 'x'?)" for the closest candidate within a small distance,
-// else "" . Used for every unknown key and unknown name.
+// The candidate closest to `word` when it is within a small distance (at
+// most 2, or half the candidate's length), else "".
+std::string ClosestName(const std::string& word, const std::vector<std::string>& candidates);
+// " (did you mean 'x'?)" for ClosestName, else "". Used for every unknown key
+// and unknown name.
 std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates);
 
 std::string Join(const std::vector<std::string>& parts, const std::string& sep);

@@ -169,12 +169,4 @@ Result<Json> ReadConfigJson(const std::string& path) {
   return ParseJson(*text, path, Code::kConfig);
 }
 
-Result<Config> LoadConfig(const std::string& path) {
-  MM_ASSIGN_OR_RETURN(Json j, ReadConfigJson(path));
-  const std::string abs = AbsolutePath(path);
-  MM_ASSIGN_OR_RETURN(Config c, ParseConfig(j, DirName(abs)));
-  c.path = abs;
-  return c;
-}
-
 }  // namespace mm

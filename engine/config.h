@@ -26,8 +26,7 @@ struct RunOptions {
 };
 
 struct Config {
-  std::string path;  // absolute path of the config file ("" when parsed from memory)
-  std::string dir;   // folder that relative paths resolve against
+  std::string dir;  // folder that relative paths resolve against
   DatasetSpec dataset;
   std::vector<AnalysisSpec> analyses;
   RunOptions run;
@@ -35,9 +34,6 @@ struct Config {
 
 // Reads a config file's JSON. Errors: kNoInput, kNoPerm, kConfig (invalid JSON).
 Result<Json> ReadConfigJson(const std::string& path);
-// Reads and parses a config file. Errors: kNoInput (missing), kNoPerm,
-// kConfig (invalid JSON, bad or unknown keys; the message names the key).
-Result<Config> LoadConfig(const std::string& path);
 // Parses a config object; relative paths resolve against `dir`.
 Result<Config> ParseConfig(const Json& j, const std::string& dir);
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/checksum.h"
 #include "core/fault.h"
 #include "io/file_identity.h"
 
@@ -110,6 +112,93 @@ Status MappedRegion::Flush(const std::string& what) {
   return Status::OK();
 }
 
+namespace {
+
+Status TransferError(int err, const std::string& what, Code otherwise, Code full) {
+  const bool no_space = err == ENOSPC || err == EDQUOT;
+  return FromErrno(err, what, no_space && full != Code::kOk ? full : otherwise);
+}
+
+}  // namespace
+
+Result<uint64_t> PreadFull(int fd, void* buf, uint64_t n, uint64_t pos, const std::string& what,
+                           Code otherwise) {
+  char* p = static_cast<char*>(buf);
+  uint64_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd, p + done, n - done, static_cast<off_t>(pos + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return FromErrno(errno, what, otherwise);
+    if (r == 0) break;
+    done += static_cast<uint64_t>(r);
+  }
+  return done;
+}
+
+Status PwriteFull(int fd, const void* buf, uint64_t n, uint64_t pos, const std::string& what,
+                  Code otherwise, Code full) {
+  const char* p = static_cast<const char*>(buf);
+  uint64_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::pwrite(fd, p + done, n - done, static_cast<off_t>(pos + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return TransferError(errno, what, otherwise, full);
+    done += static_cast<uint64_t>(w);
+  }
+  return Status::OK();
+}
+
+Status PwritevFull(int fd, struct iovec* iov, int count, uint64_t pos, const std::string& what,
+                   Code otherwise, Code full) {
+  while (count > 0) {
+    if (iov->iov_len == 0) {
+      ++iov;
+      --count;
+      continue;
+    }
+    const ssize_t w = ::pwritev(fd, iov, count, static_cast<off_t>(pos));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return TransferError(errno, what, otherwise, full);
+    pos += static_cast<uint64_t>(w);
+    for (size_t left = static_cast<size_t>(w); left > 0;) {
+      const size_t step = std::min(left, iov->iov_len);
+      iov->iov_base = static_cast<char*>(iov->iov_base) + step;
+      iov->iov_len -= step;
+      left -= step;
+      if (iov->iov_len == 0) {
+        ++iov;
+        --count;
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Status WriteFull(int fd, const void* buf, uint64_t n, const std::string& what, Code otherwise,
+                 Code full) {
+  const char* p = static_cast<const char*>(buf);
+  uint64_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::write(fd, p + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return TransferError(errno, what, otherwise, full);
+    done += static_cast<uint64_t>(w);
+  }
+  return Status::OK();
+}
+
+Status ReadToEnd(int fd, uint64_t limit, const std::string& what, std::string* out) {
+  char buf[65536];
+  while (out->size() <= limit) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno(errno, what, Code::kIoErr);
+    if (n == 0) break;
+    out->append(buf, static_cast<size_t>(n));
+  }
+  return Status::OK();
+}
+
 std::string DirName(const std::string& path) {
   const size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
@@ -184,11 +273,8 @@ const std::string& HostTag() {
   static const std::string tag = [] {
     char host[256] = {0};
     if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-    uint32_t h = 2166136261u;
-    for (const char* c = host; *c != '\0'; ++c)
-      h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
     char out[9];
-    snprintf(out, sizeof out, "%08x", h);
+    snprintf(out, sizeof out, "%08x", Fnv1a32(host));
     return std::string(out);
   }();
   return tag;
@@ -282,14 +368,7 @@ Status TempOutput::Reserve(uint64_t bytes) {
 }
 
 Status TempOutput::Write(const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd_.get(), bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FromErrno(errno, target_ + ": write", Code::kCantCreate);
-    done += static_cast<size_t>(n);
-  }
-  return Status::OK();
+  return WriteFull(fd_.get(), bytes.data(), bytes.size(), target_ + ": write", Code::kCantCreate);
 }
 
 Status TempOutput::Commit() {
@@ -355,16 +434,9 @@ Result<std::string> ReadOpenedFile(int fd, const std::string& what, uint64_t max
                           std::to_string(max_bytes));
   std::string text;
   text.reserve(static_cast<size_t>(st.st_size));
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FromErrno(errno, what, Code::kIoErr);
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > max_bytes)
-      return Error(bad, what + ": grew past the limit of " + std::to_string(max_bytes) + " bytes");
-  }
+  MM_RETURN_IF_ERROR(ReadToEnd(fd, max_bytes, what, &text));
+  if (text.size() > max_bytes)
+    return Error(bad, what + ": grew past the limit of " + std::to_string(max_bytes) + " bytes");
   return text;
 }
 

@@ -1,5 +1,6 @@
 // Owners of operating-system resources: file descriptors, mapped regions,
-// and outputs that appear atomically.
+// and outputs that appear atomically; and the whole reads and writes
+// (PreadFull, PwriteFull, ...), which hold mmrun's only EINTR loops.
 //
 // FileDescriptor and MappedRegion are move-only and release in their
 // destructors. A mapping is made from an open descriptor (mmap(2)), never by
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <string>
@@ -85,6 +87,30 @@ class MappedRegion {
   size_t delta_ = 0;      // offset of the requested start within the first page
   uint64_t size_ = 0;     // bytes requested
 };
+
+// Whole reads and writes. Each moves all `n` bytes, retrying a call that a
+// signal interrupted (EINTR) and continuing after a short transfer, so EINTR
+// loops live here only. A failed call is reported as FromErrno(errno, what,
+// otherwise) (core/status.h), except that a write that finds the disk or the
+// quota full (ENOSPC, EDQUOT) reports `full` when it is given (not kOk).
+// Only WriteFull and ReadToEnd use (and move) the descriptor's file offset;
+// the positioned ones may share a descriptor between threads.
+//
+// PreadFull returns the bytes read: fewer than `n` only at end of file.
+Result<uint64_t> PreadFull(int fd, void* buf, uint64_t n, uint64_t pos, const std::string& what,
+                           Code otherwise = Code::kIoErr);
+Status PwriteFull(int fd, const void* buf, uint64_t n, uint64_t pos, const std::string& what,
+                  Code otherwise = Code::kIoErr, Code full = Code::kOk);
+// pwritev(2) of the `count` buffers of `iov` as one write at `pos`; `iov` is
+// consumed (its entries are advanced past what was written).
+Status PwritevFull(int fd, struct iovec* iov, int count, uint64_t pos, const std::string& what,
+                   Code otherwise = Code::kIoErr, Code full = Code::kOk);
+Status WriteFull(int fd, const void* buf, uint64_t n, const std::string& what,
+                 Code otherwise = Code::kIoErr, Code full = Code::kOk);
+// Appends to *out what `fd` holds from its offset to end of file, stopping
+// early once *out is longer than `limit` bytes (the caller says what that
+// means). Read errors: FromErrno(errno, what, kIoErr).
+Status ReadToEnd(int fd, uint64_t limit, const std::string& what, std::string* out);
 
 // The folder part of a path ("." for a bare name), and absolute resolution
 // of `path` against `base_dir` when it is relative.

@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "core/checksum.h"
 #include "core/dtype.h"
 #include "core/fault.h"
 #include "io/journal_format.h"
@@ -27,64 +28,6 @@
 namespace mm {
 
 namespace {
-
-// ---------------------------------------------------------------- CRC-32C
-
-struct CrcTables {
-  uint32_t t[8][256];
-  CrcTables() {
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0x82f63b78U & (0U - (c & 1U)));
-      t[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; ++i)
-      for (int s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
-  }
-};
-
-const CrcTables& Tables() {
-  static const CrcTables tables;
-  return tables;
-}
-
-uint32_t CrcSoftware(const unsigned char* p, size_t n, uint32_t c) {
-  const CrcTables& T = Tables();
-  while (n >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    if (HostIsBigEndian()) w = ByteSwap(w);
-    w ^= c;
-    c = T.t[7][w & 0xff] ^ T.t[6][(w >> 8) & 0xff] ^ T.t[5][(w >> 16) & 0xff] ^
-        T.t[4][(w >> 24) & 0xff] ^ T.t[3][(w >> 32) & 0xff] ^ T.t[2][(w >> 40) & 0xff] ^
-        T.t[1][(w >> 48) & 0xff] ^ T.t[0][w >> 56];
-    p += 8;
-    n -= 8;
-  }
-  while (n--) c = (c >> 8) ^ T.t[0][(c ^ *p++) & 0xff];
-  return c;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) uint32_t CrcHardware(const unsigned char* p, size_t n,
-                                                       uint32_t c) {
-  uint64_t c64 = c;
-  while (n >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    c64 = __builtin_ia32_crc32di(c64, w);
-    p += 8;
-    n -= 8;
-  }
-  uint32_t c32 = static_cast<uint32_t>(c64);
-  while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
-  return c32;
-}
-bool HaveHardwareCrc() {
-  static const bool have = __builtin_cpu_supports("sse4.2");
-  return have;
-}
-#endif
 
 // ---------------------------------------------------------------- little-endian fields
 
@@ -106,32 +49,6 @@ uint64_t Get64(const char* p) {
 }
 
 // ---------------------------------------------------------------- I/O helpers
-
-Status PreadAll(int fd, char* buf, uint64_t n, uint64_t pos, const std::string& what,
-                uint64_t* got) {
-  uint64_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pread(fd, buf + done, n - done, static_cast<off_t>(pos + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return FromErrno(errno, what + ": read", Code::kIoErr);
-    if (r == 0) break;
-    done += static_cast<uint64_t>(r);
-  }
-  *got = done;
-  return Status::OK();
-}
-
-Status PwriteAll(int fd, const char* buf, uint64_t n, uint64_t pos, const std::string& what,
-                 Code otherwise = Code::kIoErr) {
-  uint64_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pwrite(fd, buf + done, n - done, static_cast<off_t>(pos + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return FromErrno(errno, what + ": write", otherwise);
-    done += static_cast<uint64_t>(r);
-  }
-  return Status::OK();
-}
 
 Code WriteCode(int err) {
   return err == ENOSPC || err == EDQUOT ? Code::kCantCreate : Code::kIoErr;
@@ -349,7 +266,7 @@ Result<Manifest> ReadManifest(int dirfd, const std::string& dir, uid_t data_owne
   MM_ASSIGN_OR_RETURN(struct stat st, StatFd(fd->get(), what));
   char h[jfmt::kManifestHeaderBytes];
   uint64_t got = 0;
-  MM_RETURN_IF_ERROR(PreadAll(fd->get(), h, sizeof h, 0, what, &got));
+  MM_ASSIGN_OR_RETURN(got, PreadFull(fd->get(), h, sizeof h, 0, what + ": read"));
   if (got < sizeof h)
     return Error(Code::kDataErr, what + ": journal manifest cut short (" + std::to_string(got) +
                                      " bytes): the journal is incomplete");
@@ -370,7 +287,7 @@ Result<Manifest> ReadManifest(int dirfd, const std::string& dir, uid_t data_owne
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   for (uint64_t pos = sizeof h; pos + jfmt::kEntryBytes <= size; pos += jfmt::kEntryBytes) {
     char e[jfmt::kEntryBytes];
-    MM_RETURN_IF_ERROR(PreadAll(fd->get(), e, sizeof e, pos, what, &got));
+    MM_ASSIGN_OR_RETURN(got, PreadFull(fd->get(), e, sizeof e, pos, what + ": read"));
     if (got != sizeof e) return Error(Code::kIoErr, what + ": shrank while read");
     if (Get32(e + jfmt::kOffEntMagic) != jfmt::kEntryMagic ||
         UnmaskCrc(Get32(e + jfmt::kOffEntCrc)) != Crc32c(e, jfmt::kOffEntCrc))
@@ -391,7 +308,7 @@ Result<uint32_t> CrcOfRange(int fd, uint64_t pos, uint64_t length, const std::st
   while (done < length) {
     const uint64_t n = std::min<uint64_t>(buf.size(), length - done);
     uint64_t got = 0;
-    MM_RETURN_IF_ERROR(PreadAll(fd, buf.data(), n, pos + done, what, &got));
+    MM_ASSIGN_OR_RETURN(got, PreadFull(fd, buf.data(), n, pos + done, what + ": read"));
     if (got != n) return Error(Code::kDataErr, what + ": record data ends early");
     crc = Crc32c(buf.data(), n, crc);
     done += n;
@@ -419,15 +336,6 @@ Status ExistingJournalError(int parent, const std::string& dir, const std::strin
 }
 
 }  // namespace
-
-uint32_t Crc32c(const void* data, size_t n, uint32_t crc) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  uint32_t c = ~crc;
-#if defined(__x86_64__)
-  if (HaveHardwareCrc()) return ~CrcHardware(p, n, c);
-#endif
-  return ~CrcSoftware(p, n, c);
-}
 
 uint32_t MaskCrc(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + jfmt::kCrcMaskDelta; }
 
@@ -574,7 +482,7 @@ Status CreateJournalDir(const std::string& dataset_path, int data_fd) {
                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (mfd < 0) return fail(FromErrno(errno, mpath + ": cannot create", Code::kCantCreate));
   FileDescriptor m(mfd);
-  Status st = PwriteAll(m.get(), h, sizeof h, 0, mpath, Code::kCantCreate);
+  Status st = PwriteFull(m.get(), h, sizeof h, 0, mpath + ": write", Code::kCantCreate);
   if (st.ok() && ::fdatasync(m.get()) != 0)
     st = FromErrno(errno, mpath + ": fdatasync", Code::kIoErr);
   if (st.ok()) st = SyncFd(d->get(), dir);
@@ -706,7 +614,7 @@ Result<std::unique_ptr<JournalWriter>> JournalWriter::Create(const std::string& 
   Put32(h + jfmt::kOffHeaderCrc, MaskCrc(Crc32c(h, jfmt::kOffHeaderCrc)));
   PutSlot(h + jfmt::kSlotOffset[0], 0);
   PutSlot(h + jfmt::kSlotOffset[1], 0);
-  Status st = PwriteAll(fd, h, sizeof h, 0, w->path_, Code::kCantCreate);
+  Status st = PwriteFull(fd, h, sizeof h, 0, w->path_ + ": write", Code::kCantCreate);
   if (st.ok() && ::fdatasync(fd) != 0)
     st = FromErrno(errno, w->path_ + ": fdatasync", Code::kIoErr);
   if (st.ok()) st = SyncFd(d.get(), dir);
@@ -755,32 +663,16 @@ Status JournalWriter::Append(uint64_t offset, const char* data, uint64_t length)
                   static_cast<off_t>(sizeof h + length)) != 0 &&
       errno != EOPNOTSUPP && errno != ENOSYS)
     return FromErrno(errno, what, WriteCode(errno));
-  // Header and data in one positioned write (looped for short writes).
+  // Header and data in one positioned write.
   const uint64_t total = sizeof h + length;
-  uint64_t done = 0;
-  while (done < total) {
-    struct iovec cur[2];
-    int cnt = 0;
-    if (done < sizeof h) {
-      cur[cnt].iov_base = h + done;
-      cur[cnt++].iov_len = sizeof h - done;
-      cur[cnt].iov_base = const_cast<char*>(data);
-      cur[cnt++].iov_len = length;
-    } else {
-      cur[cnt].iov_base = const_cast<char*>(data) + (done - sizeof h);
-      cur[cnt++].iov_len = total - done;
-    }
-    const ssize_t r = ::pwritev(fd_.get(), cur, cnt, static_cast<off_t>(pos_ + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return FromErrno(errno, what, WriteCode(errno));
-    done += static_cast<uint64_t>(r);
-  }
+  struct iovec parts[2] = {{h, sizeof h}, {const_cast<char*>(data), length}};
+  MM_RETURN_IF_ERROR(PwritevFull(fd_.get(), parts, 2, pos_, what, Code::kIoErr, Code::kCantCreate));
   if (::fdatasync(fd_.get()) != 0) return FromErrno(errno, what, WriteCode(errno));
   // Count it: only a counted record's window may change.
   char slot[jfmt::kSlotBytes];
   PutSlot(slot, seq_ + 1);
-  MM_RETURN_IF_ERROR(PwriteAll(fd_.get(), slot, sizeof slot, jfmt::kSlotOffset[(seq_ + 1) % 2],
-                               what, Code::kIoErr));
+  MM_RETURN_IF_ERROR(PwriteFull(fd_.get(), slot, sizeof slot, jfmt::kSlotOffset[(seq_ + 1) % 2],
+                                what + ": write"));
   if (::fdatasync(fd_.get()) != 0) return FromErrno(errno, what, WriteCode(errno));
   pos_ += total;
   ++seq_;
@@ -798,7 +690,7 @@ Result<JournalFile> ReadJournalFile(int fd, const std::string& path, bool verify
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   char h[jfmt::kRecordsStart];
   uint64_t got = 0;
-  MM_RETURN_IF_ERROR(PreadAll(fd, h, sizeof h, 0, path, &got));
+  MM_ASSIGN_OR_RETURN(got, PreadFull(fd, h, sizeof h, 0, path + ": read"));
   if (got < sizeof h) {
     // Cut before its header and count slots were complete: the worker never
     // wrote a record (it is not listed in the manifest either).
@@ -841,7 +733,7 @@ Result<JournalFile> ReadJournalFile(int fd, const std::string& path, bool verify
                                 " complete records, its count says " + std::to_string(f.counted) +
                                 " (the journal is truncated or corrupt)";
     char r[jfmt::kRecordHeaderBytes];
-    MM_RETURN_IF_ERROR(PreadAll(fd, r, sizeof r, pos, path, &got));
+    MM_ASSIGN_OR_RETURN(got, PreadFull(fd, r, sizeof r, pos, path + ": read"));
     JournalRecord rec;
     rec.seq = Get64(r + jfmt::kOffRecSeq);
     rec.offset = Get64(r + jfmt::kOffRecOffset);
@@ -972,10 +864,11 @@ Result<RollBackReport> RollBack(const std::string& dataset_path, int data_fd, in
         const uint64_t n = std::min<uint64_t>(it->length - done, uint64_t{1} << 20);
         buf.resize(n);
         uint64_t got = 0;
-        MM_RETURN_IF_ERROR(
-            PreadAll(fds[i].get(), buf.data(), n, it->data_pos + done, f.path, &got));
+        MM_ASSIGN_OR_RETURN(
+            got, PreadFull(fds[i].get(), buf.data(), n, it->data_pos + done, f.path + ": read"));
         if (got != n) return Error(Code::kIoErr, f.path + ": journal shrank while restoring");
-        MM_RETURN_IF_ERROR(PwriteAll(data_fd, buf.data(), n, it->offset + done, dataset_path));
+        MM_RETURN_IF_ERROR(
+            PwriteFull(data_fd, buf.data(), n, it->offset + done, dataset_path + ": write"));
         done += n;
       }
       ++report.records;
@@ -1031,8 +924,8 @@ Status JournalReplay::RestoreInto(char* window, uint64_t offset, uint64_t length
       return Error(Code::kDataErr, s.path + ": record " + std::to_string(s.rec.seq) +
                                        " data checksum mismatch (the journal is corrupt)");
     uint64_t got = 0;
-    MM_RETURN_IF_ERROR(PreadAll(fd.get(), window + (lo - offset), hi - lo,
-                                s.rec.data_pos + (lo - s.rec.offset), s.path, &got));
+    MM_ASSIGN_OR_RETURN(got, PreadFull(fd.get(), window + (lo - offset), hi - lo,
+                                       s.rec.data_pos + (lo - s.rec.offset), s.path + ": read"));
     if (got != hi - lo) return Error(Code::kDataErr, s.path + ": record data ends early");
     *restored += hi - lo;
   }

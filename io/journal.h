@@ -33,8 +33,7 @@
 
 namespace mm {
 
-// CRC-32C of `data`, extending `crc` (0 to start); hardware when available.
-uint32_t Crc32c(const void* data, size_t n, uint32_t crc = 0);
+// The journal's masked CRC-32C (core/checksum.h Crc32c; docs/JOURNAL_FORMAT.md).
 uint32_t MaskCrc(uint32_t crc);
 uint32_t UnmaskCrc(uint32_t masked);
 

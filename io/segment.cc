@@ -34,28 +34,10 @@ uint64_t EntryChecksum(const SlotEntry& e) {
   return Checksum64(fields, sizeof fields);
 }
 
-Status PWriteAll(int fd, const char* data, size_t n, uint64_t off, const std::string& what) {
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(off));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return FromErrno(errno, what, Code::kIoErr);
-    data += w;
-    n -= static_cast<size_t>(w);
-    off += static_cast<uint64_t>(w);
-  }
-  return Status::OK();
-}
-
+// Reads exactly `n` bytes: end of file is an error.
 Status PReadAll(int fd, char* data, size_t n, uint64_t off, const std::string& what) {
-  while (n > 0) {
-    const ssize_t r = ::pread(fd, data, n, static_cast<off_t>(off));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return FromErrno(errno, what, Code::kIoErr);
-    if (r == 0) return Error(Code::kIoErr, what + ": unexpected end of segment");
-    data += r;
-    n -= static_cast<size_t>(r);
-    off += static_cast<uint64_t>(r);
-  }
+  MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(fd, data, n, off, what));
+  if (got < n) return Error(Code::kIoErr, what + ": unexpected end of segment");
   return Status::OK();
 }
 
@@ -243,7 +225,7 @@ Status Segment::SetPass(uint32_t pass, const std::string& plan) {
   if (err != 0)
     return FromErrno(err, "cannot reserve shared segment /dev/shm" + name_, Code::kCantCreate);
   MM_RETURN_IF_ERROR(
-      PWriteAll(fd_.get(), plan.data(), plan.size(), plan_offset, "segment " + name_));
+      PwriteFull(fd_.get(), plan.data(), plan.size(), plan_offset, "segment " + name_));
   h->pass = pass;
   h->plan_offset = plan_offset;
   h->plan_bytes = plan.size();
@@ -333,7 +315,7 @@ Status Segment::WriteSlot(uint32_t slot, uint32_t attempt, uint32_t state,
             err, "cannot reserve " + std::to_string(payload.size()) + " bytes in /dev/shm" + name_,
             Code::kCantCreate);
       MM_RETURN_IF_ERROR(
-          PWriteAll(fd_.get(), payload.data(), payload.size(), off, "segment " + name_));
+          PwriteFull(fd_.get(), payload.data(), payload.size(), off, "segment " + name_));
     }
     e->payload_bytes = payload.size();
     e->payload_checksum = Checksum64(payload.data(), payload.size());

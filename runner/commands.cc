@@ -43,41 +43,6 @@ void PrintError(const Status& st) {
   std::fprintf(stderr, "mmrun: error: %s\n", msg.c_str());
 }
 
-std::string UsageText() {
-  return R"(Usage: mmrun [OPTIONS] CONFIG.json       run the analyses in CONFIG ("-": read it from stdin)
-       mmrun validate [OPTIONS] CONFIG.json  check config, dataset and options, print the plan
-       mmrun inspect FILE [--dtype D --shape S --order O --offset B]
-       mmrun merge PART.json... [-o OUT]   merge the parts of every shard
-       mmrun recover FILE                  roll back an interrupted transform
-       mmrun --help | --version
-
-Options of a run (a flag overrides the same key in the config):
-  -w, --workers N        worker processes (default: SLURM_CPUS_PER_TASK, else
-                         the CPUs this process may run on)
-      --launch fork|spawn  fork children, or spawn mmworker executables (fork)
-  -o, --output FILE      write the result JSON to FILE atomically (default:
-                         config "output", else stdout)
-      --progress[=SECS]  progress on stderr: a live line on a terminal, else a
-                         line every SECS (10)
-  -q, --quiet            nothing on stderr but errors
-      --timeout SECS     kill and retry a worker that runs longer
-      --retries N        times a failed worker's rows are run again (1)
-      --lock FILE        hold an exclusive lock on FILE; exit 75 if held. FILE
-                         must be your own regular file (else 77): keep it in
-                         $XDG_RUNTIME_DIR or ~/.cache, not a shared /tmp
-      --shard I/N|auto   run shard I of N (auto: from the SLURM job array) and
-                         write a part file for `mmrun merge` (-o, else stdout)
-      --state FILE       incremental run over an append-only dataset (shape
-                         with -1): read only rows added since the last run
-      --verify           with --state: re-read every old row and compare it
-                         with the state's checksums (else 1/16 of them per run)
-
-Exit codes: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 worker failed,
-73 cannot create output, 74 I/O error, 75 locked, 77 permission denied,
-78 bad config, 130/143 interrupted.
-)";
-}
-
 namespace {
 
 Status UsageError(const std::string& msg) {
@@ -205,17 +170,10 @@ std::string ConfigDir(const std::string& config_path) {
 // config file (core/json_util.h).
 Result<Json> ReadStdinConfig() {
   std::string text;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(0, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FromErrno(errno, "config from stdin", Code::kIoErr);
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxConfigBytes)
-      return Error(Code::kConfig, "config from stdin: larger than the limit of " +
-                                      std::to_string(kMaxConfigBytes) + " bytes");
-  }
+  MM_RETURN_IF_ERROR(ReadToEnd(0, kMaxConfigBytes, "config from stdin", &text));
+  if (text.size() > kMaxConfigBytes)
+    return Error(Code::kConfig, "config from stdin: larger than the limit of " +
+                                    std::to_string(kMaxConfigBytes) + " bytes");
   return ParseJson(text, "config from stdin", Code::kConfig);
 }
 
@@ -596,28 +554,8 @@ Status Inspect(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int RunCommand(const std::vector<std::string>& args) {
-  const Status st = Run(args);
-  PrintError(st);
-  return st.exit_code();
-}
-
-int ValidateCommand(const std::vector<std::string>& args) {
-  const Status st = Validate(args);
-  PrintError(st);
-  return st.exit_code();
-}
-
-int InspectCommand(const std::vector<std::string>& args) {
-  const Status st = Inspect(args);
-  PrintError(st);
-  return st.exit_code();
-}
-
-int NotYetCommand(const std::string& name) {
-  const Status st = UsageError("'" + name + "' is not available in this version");
-  PrintError(st);
-  return st.exit_code();
-}
+Status RunCommand(const std::vector<std::string>& args) { return Run(args); }
+Status ValidateCommand(const std::vector<std::string>& args) { return Validate(args); }
+Status InspectCommand(const std::vector<std::string>& args) { return Inspect(args); }
 
 }  // namespace mm

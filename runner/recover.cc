@@ -85,10 +85,6 @@ Status Recover(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int RecoverCommand(const std::vector<std::string>& args) {
-  const Status st = Recover(args);
-  PrintError(st);
-  return st.exit_code();
-}
+Status RecoverCommand(const std::vector<std::string>& args) { return Recover(args); }
 
 }  // namespace mm

@@ -11,8 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "core/status.h"
+
 namespace mm {
 
-int RecoverCommand(const std::vector<std::string>& args);
+Status RecoverCommand(const std::vector<std::string>& args);
 
 }  // namespace mm

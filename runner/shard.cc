@@ -400,17 +400,14 @@ Status Merge(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int MergeCommand(const std::vector<std::string>& args) {
-  Status st;
+Status MergeCommand(const std::vector<std::string>& args) {
   try {
-    st = Merge(args);
+    return Merge(args);
   } catch (const nlohmann::json::exception& e) {
     // Every key is type-checked by ParsePart; this only keeps a missed one
     // from aborting the process.
-    st = Error(Code::kDataErr, std::string("merge: malformed part: ") + e.what());
+    return Error(Code::kDataErr, std::string("merge: malformed part: ") + e.what());
   }
-  PrintError(st);
-  return st.exit_code();
 }
 
 }  // namespace mm

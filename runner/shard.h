@@ -85,11 +85,10 @@ struct Part {
 // malformed shard.
 Result<Part> ParsePart(const std::string& text, const std::string& path);
 
-// `mmrun merge PART.json... [-o OUT] [-q]`: returns the exit status and
-// prints errors. Exit codes: 64 usage, 66 a part file or the config it
+// `mmrun merge PART.json... [-o OUT] [-q]`. Error codes: 64 usage, 66 a part file or the config it
 // names missing, 65 parts that are malformed, edited (checksum), of another
 // format version, of another config or dataset, whose plan differs from the
 // one the named config gives, duplicated or incomplete; 73 the output.
-int MergeCommand(const std::vector<std::string>& args);
+Status MergeCommand(const std::vector<std::string>& args);
 
 }  // namespace mm

@@ -55,16 +55,10 @@ Result<uint64_t> RangeChecksum(const Plan& plan, uint64_t elem_begin, uint64_t e
   const uint64_t end = plan.dataset.layout.offset + elem_end * item;
   while (pos < end) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, end - pos));
-    size_t have = 0;
-    while (have < want) {
-      const ssize_t got =
-          ::pread(fd, buf.data() + have, want - have, static_cast<off_t>(pos + have));
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return FromErrno(errno, plan.dataset.path + ": read", Code::kIoErr);
-      if (got == 0)
-        return Error(Code::kIoErr, plan.dataset.path + ": the file shrank while being read");
-      have += static_cast<size_t>(got);
-    }
+    MM_ASSIGN_OR_RETURN(const uint64_t got,
+                        PreadFull(fd, buf.data(), want, pos, plan.dataset.path + ": read"));
+    if (got < want)
+      return Error(Code::kIoErr, plan.dataset.path + ": the file shrank while being read");
     digests.push_back(Checksum64(buf.data(), want));
     pos += want;
   }

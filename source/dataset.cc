@@ -9,6 +9,7 @@
 
 #include "core/npy.h"
 #include "io/files.h"
+#include "io/npy_file.h"
 
 namespace mm {
 

@@ -83,6 +83,54 @@ def _():
         mm.check(word in res.out, "--help does not mention %s" % word)
 
 
+COMMANDS = ["validate", "inspect", "merge", "recover", "help"]
+
+
+@mm.test("`mmrun help` prints the same text as --help, listing every command with a description")
+def _():
+    res = mm.run_mmrun(["help"])
+    mm.eq(res.code, 0, "exit code of mmrun help")
+    mm.eq(res.err, "", "stderr of mmrun help")
+    mm.eq(res.out, mm.run_mmrun(["--help"]).out, "mmrun help vs mmrun --help")
+    listed = res.out.split("Commands:\n", 1)
+    mm.check(len(listed) == 2, "no 'Commands:' section in the help: %r" % res.out[:400])
+    block = listed[1].split("\n\n", 1)[0]
+    for name in COMMANDS:
+        rows = [l for l in block.splitlines() if l.startswith("  " + name)]
+        mm.check(len(rows) == 1, "the help lists %r %d times: %r" % (name, len(rows), block))
+    for line in block.splitlines():
+        mm.check(len(line.split()) >= 2, "a command without a description: %r" % line)
+
+
+@mm.test("an unknown command close to a command's name: exit 64, 'did you mean'")
+def _():
+    with mm.tmpdir() as d:
+        for typo, meant in (("mege", "merge"), ("valdate", "validate"), ("inspet", "inspect"),
+                            ("recvoer", "recover"), ("hlep", "help")):
+            res = mm.run_mmrun([typo, "x.json"], cwd=d)
+            mm.assert_error(res, 64, ["unknown command '%s'; did you mean '%s'?" % (typo, meant)],
+                            args=[typo])
+            mm.eq(res.err, "mmrun: error: unknown command '%s'; did you mean '%s'?\n" % (typo, meant),
+                  "stderr of mmrun %s" % typo)
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("a first argument that is a path, an existing file or far from every command is a config")
+def _():
+    with mm.tmpdir() as d:
+        prepare(d)
+        cfg = mm.write_config(d, cfg_with())
+        # A config named like a typo of a command still runs: it exists.
+        os.rename(cfg, os.path.join(d, "mege"))
+        doc, _ = mm.run_ok(["-q", "mege"], cwd=d)
+        mm.check("results" in doc, "the config 'mege' did not run")
+        # Missing configs keep their own error (66), whatever their name.
+        for name in ("valdate.json", "./mrege", "nothing_like_a_command"):
+            res = mm.run_mmrun([name], cwd=d)
+            mm.assert_error(res, 66, [name.lstrip("./")], args=[name])
+            mm.check("unknown command" not in res.err, "%s taken for a command: %r" % (name, res.err))
+
+
 @mm.test("--version prints 'mmrun VERSION', matching the document's mmrun.version")
 def _():
     res = mm.run_mmrun(["--version"])

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/checksum.h"
 #include "io/dataset_lock.h"
 #include "io/journal_format.h"
 

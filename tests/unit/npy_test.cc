@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "io/npy_file.h"
+
 namespace mm {
 namespace {
 
