@@ -1,10 +1,6 @@
 #include "analysis/cov.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,6 +8,7 @@
 #include "core/npy.h"
 #include "io/files.h"
 #include "source/partition.h"
+#include "source/registry.h"
 
 namespace mm {
 
@@ -193,33 +190,19 @@ class Cov : public Analysis {
   bool obs_major_ = true;
   int64_t blocks_ = 0;
   std::unique_ptr<CovPartial> merged_;
-  mutable FileDescriptor in_fd_;  // worker, variable-major layout: opened on first use
+  mutable std::unique_ptr<Source> source_;  // worker, variable-major layout: opened on first use
 };
 
 Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf) const {
-  const Layout& l = dataset_.layout;
-  const uint64_t item = static_cast<uint64_t>(l.dtype.itemsize());
-  const uint64_t len = (o1 - o0) * item;
-  // The run's descriptor of the dataset (source/dataset.h), else opened here.
-  if (!in_fd_.valid() && dataset_.fd() < 0) {
-    MM_ASSIGN_OR_RETURN(in_fd_, FileDescriptor::Open(dataset_.path, O_RDONLY, 0, Code::kIoErr));
+  // The dataset's source over the run's descriptor (source/registry.h).
+  if (!source_) {
+    MM_ASSIGN_OR_RETURN(source_, OpenSource(dataset_));
   }
-  const int in_fd = dataset_.fd() >= 0 ? dataset_.fd() : in_fd_.get();
+  const uint64_t len = (o1 - o0) * static_cast<uint64_t>(dataset_.layout.dtype.itemsize());
   buf->resize(len * k_);
-  for (size_t v = 0; v < k_; ++v) {
-    uint64_t done = 0;
-    const uint64_t off = l.offset + (v * n_ + o0) * item;
-    while (done < len) {
-      const ssize_t r =
-          ::pread(in_fd, buf->data() + v * len + done, len - done, static_cast<off_t>(off + done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return FromErrno(errno, dataset_.path + ": read", Code::kIoErr);
-      if (r == 0)
-        return Error(Code::kIoErr,
-                     dataset_.path + ": unexpected end of file (the file shrank under the run)");
-      done += static_cast<uint64_t>(r);
-    }
-  }
+  // Variable v's observations are storage indices [v * n + o0, v * n + o1).
+  for (size_t v = 0; v < k_; ++v)
+    MM_RETURN_IF_ERROR(source_->ReadElements(v * n_ + o0, v * n_ + o1, buf->data() + v * len));
   return Status::OK();
 }
 

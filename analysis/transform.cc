@@ -16,6 +16,7 @@
 #include "analysis/stats_kernel.h"  // normalize's stats pass sweeps blocks as `stats` does
 #include "core/lanes.h"
 #include "io/journal.h"
+#include "source/raw/raw_source.h"
 
 namespace mm {
 
@@ -527,7 +528,9 @@ class Transform : public Analysis {
 Status Transform::BeginWindow(int pass, const Chunk& window) const {
   if (!WritesInPass(pass) || !journal_) return Status::OK();
   const uint64_t item = static_cast<uint64_t>(dataset_.layout.dtype.itemsize());
-  const uint64_t offset = dataset_.layout.offset + window.begin * item;
+  // The journal records file positions: only a raw or .npy dataset, whose
+  // windows are mappings of the file, is transformed in place.
+  const uint64_t offset = RawByteOffset(dataset_, window.begin);
   const uint64_t length = (window.end - window.begin) * item;
   if (!replay_) {
     replay_ = std::make_unique<JournalReplay>(
