@@ -33,6 +33,16 @@ void InstallWorkerSignalHandlers() {
 
 namespace {
 
+// The view of storage indices [begin, end) at `data` (block `block` first).
+Chunk View(char* data, uint64_t begin, uint64_t end, int64_t block) {
+  Chunk c;
+  c.data = data;
+  c.begin = begin;
+  c.end = end;
+  c.block = block;
+  return c;
+}
+
 // Calls `hook` of every analysis of the pass for the storage-order run
 // `window` (a window's contiguous bytes, or one block of a window whose
 // blocks are not adjacent in memory).
@@ -69,11 +79,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   // Feeds block k (data: its bytes, or nullptr when nobody needs them) to
   // every analysis of the pass and pushes its partials into the tree.
   auto consume = [&](int64_t k, char* data) -> Status {
-    Chunk chunk;
-    chunk.begin = part.block_begin(k);
-    chunk.end = part.block_end(k);
-    chunk.data = data;
-    chunk.block = k;
+    const Chunk chunk = View(data, part.block_begin(k), part.block_end(k), k);
     PartialSet set;
     for (const PassStep& s : pass.steps) {
       const Analysis& a = *plan.analyses[static_cast<size_t>(s.analysis)];
@@ -104,10 +110,10 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     // run when its blocks are adjacent in memory, else each block alone.
     std::vector<Chunk> runs;
     if (window->Contiguous() != nullptr) {
-      runs.push_back(Chunk{window->Contiguous(), part.block_begin(b), part.block_end(e - 1), b});
+      runs.push_back(View(window->Contiguous(), part.block_begin(b), part.block_end(e - 1), b));
     } else {
       for (int64_t k = b; k < e; ++k)
-        runs.push_back(Chunk{window->BlockData(k), part.block_begin(k), part.block_end(k), k});
+        runs.push_back(View(window->BlockData(k), part.block_begin(k), part.block_end(k), k));
     }
     for (const Chunk& run : runs) MM_RETURN_IF_ERROR(CallWindowHooks(plan, pass, run, begin_hook));
     for (int64_t k = b; k < e; ++k) MM_RETURN_IF_ERROR(consume(k, window->BlockData(k)));
