@@ -17,33 +17,12 @@ namespace mm {
 
 namespace {
 
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 Result<Dataset> Open(const DatasetSpec& spec) {
   Dataset d;
   d.path = spec.path;
   d.mode = spec.mode;
-  if (spec.mode == "w+") {
-    const bool npy = spec.format == "npy" || (spec.format == "auto" && EndsWith(spec.path, ".npy"));
-    if (!spec.dtype)
-      return Error(Code::kConfig, "config key 'dataset.dtype': is required with mode w+");
-    if (!spec.shape)
-      return Error(Code::kConfig, "config key 'dataset.shape': is required with mode w+");
-    if (npy && spec.offset && *spec.offset != 0)
-      return Error(Code::kConfig, "config key 'dataset.offset': not allowed for a .npy file");
-    MM_RETURN_IF_ERROR(RawLayout(spec, &d));
-    if (npy) {
-      d.format = "npy";
-      d.npy_major = 1;
-      const std::string header =
-          BuildNpyHeader(d.layout.dtype, d.layout.shape, d.layout.order == 'F');
-      d.npy_major = static_cast<unsigned char>(header[6]);
-      d.layout.offset = header.size();
-    }
-    d.file_bytes = d.layout.offset + d.layout.data_bytes();
+  if (spec.mode == "w+") {  // a file generate creates: raw, or .npy by its name
+    MM_RETURN_IF_ERROR(DescribeNew(spec, &d));
     return d;
   }
   // O_NONBLOCK: a FIFO or device given as the dataset must not block the open.

@@ -1,8 +1,17 @@
 #include "source/raw/raw_format.h"
 
+#include <string>
+
+#include "core/npy.h"
+
 namespace mm {
 
 namespace {
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 
 Status Contradiction(const std::string& key, const std::string& path,
                      const std::string& config_value, const std::string& header_value) {
@@ -11,8 +20,8 @@ Status Contradiction(const std::string& key, const std::string& path,
                                   ")");
 }
 
-}  // namespace
-
+// Layout of a .npy dataset from its header `h`: the header rules; config
+// keys may only agree.
 Status NpyLayout(const DatasetSpec& spec, const NpyHeader& h, Dataset* d) {
   if (spec.dtype) {
     MM_ASSIGN_OR_RETURN(DType want, ParseDType(*spec.dtype));
@@ -59,6 +68,8 @@ Status NpyLayout(const DatasetSpec& spec, const NpyHeader& h, Dataset* d) {
   return ResolveShape(h.shape, d->file_bytes - h.header_bytes, &d->layout).WithContext(d->path);
 }
 
+// Layout of a raw dataset from the config alone; for an existing file the
+// shape is resolved against d->file_bytes.
 Status RawLayout(const DatasetSpec& spec, Dataset* d) {
   if (!spec.dtype)
     return Error(Code::kConfig, "config key 'dataset.dtype': is required for raw file " + d->path);
@@ -88,6 +99,29 @@ Status RawLayout(const DatasetSpec& spec, Dataset* d) {
   }
   return ResolveShape(*spec.shape, d->file_bytes - d->layout.offset, &d->layout)
       .WithContext(d->path);
+}
+
+}  // namespace
+
+Status DescribeNew(const DatasetSpec& spec, Dataset* d) {
+  const bool npy = spec.format == "npy" || (spec.format == "auto" && EndsWith(spec.path, ".npy"));
+  if (!spec.dtype)
+    return Error(Code::kConfig, "config key 'dataset.dtype': is required with mode w+");
+  if (!spec.shape)
+    return Error(Code::kConfig, "config key 'dataset.shape': is required with mode w+");
+  if (npy && spec.offset && *spec.offset != 0)
+    return Error(Code::kConfig, "config key 'dataset.offset': not allowed for a .npy file");
+  MM_RETURN_IF_ERROR(RawLayout(spec, d));
+  if (npy) {
+    d->format = "npy";
+    d->npy_major = 1;
+    const std::string header =
+        BuildNpyHeader(d->layout.dtype, d->layout.shape, d->layout.order == 'F');
+    d->npy_major = static_cast<unsigned char>(header[6]);
+    d->layout.offset = header.size();
+  }
+  d->file_bytes = d->layout.offset + d->layout.data_bytes();
+  return Status::OK();
 }
 
 bool ProbeNpy(std::string_view first_bytes) { return HasNpyMagic(first_bytes); }
