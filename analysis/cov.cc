@@ -1,10 +1,6 @@
 #include "analysis/cov.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,6 +8,7 @@
 #include "core/npy.h"
 #include "io/files.h"
 #include "source/partition.h"
+#include "source/registry.h"
 
 namespace mm {
 
@@ -192,12 +189,12 @@ class Cov : public Analysis {
   struct Scratch {
     std::vector<char> buf;  // variable-major: the block's observations as read
     std::vector<double> x;  // the kept observations as doubles
-    FileDescriptor in_fd;   // variable-major, no run descriptor: opened on first use
+    std::unique_ptr<Source> source;  // variable-major layout: opened on first use
   };
   Status Consume(const BlockView& block, Partial* partial, Scratch* scratch) const;
   // Variable-major layout: reads observations [o0, o1) of every variable.
   Status ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf,
-                          FileDescriptor* own_fd) const;
+                          std::unique_ptr<Source>* source) const;
 
   int axis_;
   int64_t ddof_;
@@ -210,24 +207,17 @@ class Cov : public Analysis {
 };
 
 Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf,
-                             FileDescriptor* own_fd) const {
-  const Layout& l = dataset_.layout;
-  const uint64_t item = static_cast<uint64_t>(l.dtype.itemsize());
-  const uint64_t len = (o1 - o0) * item;
-  // The run's descriptor of the dataset (source/dataset.h), else opened here.
-  if (!own_fd->valid() && dataset_.fd() < 0) {
-    MM_ASSIGN_OR_RETURN(*own_fd, FileDescriptor::Open(dataset_.path, O_RDONLY, 0, Code::kIoErr));
+                             std::unique_ptr<Source>* source) const {
+  // The dataset's source over the run's descriptor (source/registry.h),
+  // opened on the scanner's first use.
+  if (!*source) {
+    MM_ASSIGN_OR_RETURN(*source, OpenSource(dataset_));
   }
-  const int in_fd = dataset_.fd() >= 0 ? dataset_.fd() : own_fd->get();
+  const uint64_t len = (o1 - o0) * static_cast<uint64_t>(dataset_.layout.dtype.itemsize());
   buf->resize(len * k_);
-  for (size_t v = 0; v < k_; ++v) {
-    const uint64_t off = l.offset + (v * n_ + o0) * item;
-    MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(in_fd, buf->data() + v * len, len, off,
-                                                      dataset_.path + ": read"));
-    if (got < len)
-      return Error(Code::kIoErr,
-                   dataset_.path + ": unexpected end of file (the file shrank under the run)");
-  }
+  // Variable v's observations are storage indices [v * n + o0, v * n + o1).
+  for (size_t v = 0; v < k_; ++v)
+    MM_RETURN_IF_ERROR((*source)->ReadElements(v * n_ + o0, v * n_ + o1, buf->data() + v * len));
   return Status::OK();
 }
 
@@ -249,7 +239,7 @@ Status Cov::Consume(const BlockView& block, Partial* base, Scratch* scratch) con
     const uint64_t o1 = static_cast<uint64_t>(static_cast<unsigned __int128>(b + 1) * n_ / nb);
     m = static_cast<size_t>(o1 - o0);
     if (m == 0) return Status::OK();
-    MM_RETURN_IF_ERROR(ReadObservations(o0, o1, &buf, &scratch->in_fd));
+    MM_RETURN_IF_ERROR(ReadObservations(o0, o1, &buf, &scratch->source));
     src = buf.data();
     obs_stride = 1;
     var_stride = m;

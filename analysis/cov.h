@@ -15,8 +15,9 @@
 // with axis 0, F order with axis 1) a block is a run of observations.
 // Otherwise each storage row is one variable and block b stands for the
 // observations [b*n/B, (b+1)*n/B) of all variables, which the worker reads
-// itself with pread (one contiguous piece per variable); such blocks are not
-// mapped by the worker loop (NeedsBlock).
+// itself through the dataset's Source (Source::ReadElements, one contiguous
+// piece per variable); such blocks are not mapped by the worker loop
+// (NeedsBlock).
 //
 // A partial holds variables^2 / 2 doubles: more than 4096 variables is a
 // config error.

@@ -16,6 +16,7 @@
 #include "core/fault.h"
 #include "core/lanes.h"
 #include "io/journal.h"
+#include "source/raw/raw_source.h"
 
 namespace mm {
 
@@ -553,7 +554,9 @@ class Transform : public Analysis {
 Status Transform::BeginWindow(int pass, const BlockView& window, WorkerState* state) const {
   if (!WritesInPass(pass) || !journal_) return Status::OK();
   const uint64_t item = static_cast<uint64_t>(dataset_.layout.dtype.itemsize());
-  const uint64_t offset = dataset_.layout.offset + window.begin * item;
+  // The journal records file positions: only a raw or .npy dataset, whose
+  // windows are mappings of the file, is transformed in place.
+  const uint64_t offset = RawByteOffset(dataset_, window.begin);
   const uint64_t length = (window.end - window.begin) * item;
   if (!state->replay) {
     state->replay = std::make_unique<JournalReplay>(

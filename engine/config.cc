@@ -11,6 +11,7 @@
 
 #include "core/strings.h"
 #include "io/files.h"
+#include "source/registry.h"
 
 namespace mm {
 
@@ -48,8 +49,8 @@ Result<DatasetSpec> ParseDataset(const Json& j, const std::string& dir) {
   d.path = ResolvePath(dir, path);
   if (j.contains("format")) {
     MM_ASSIGN_OR_RETURN(d.format, GetString(j, "format", "dataset."));
-    if (d.format != "auto" && d.format != "raw" && d.format != "npy")
-      return KeyError("dataset.format", "must be auto, raw or npy, got '" + d.format + "'");
+    if (d.format != "auto" && FindFormat(d.format) == nullptr)
+      return KeyError("dataset.format", "must be " + FormatChoices() + ", got '" + d.format + "'");
   }
   if (j.contains("dtype")) {
     MM_ASSIGN_OR_RETURN(std::string dtype, GetString(j, "dtype", "dataset."));

@@ -11,6 +11,8 @@
 #include "core/fault.h"
 #include "core/merge_tree.h"
 #include "io/files.h"
+#include "source/raw/raw_source.h"
+#include "source/registry.h"
 
 namespace mm {
 
@@ -29,33 +31,33 @@ void InstallWorkerSignalHandlers() {
   sigaction(SIGBUS, &sa, nullptr);
 }
 
-Result<std::string> ScanTask(const WorkerTask& task,
-                             const std::function<void(uint64_t)>& progress) {
+namespace {
+
+// The view of storage indices [begin, end) at `data` (block `block` first).
+BlockView View(char* data, uint64_t begin, uint64_t end, int64_t block) {
+  BlockView c;
+  c.data = data;
+  c.begin = begin;
+  c.end = end;
+  c.block = block;
+  return c;
+}
+
+}  // namespace
+
+Result<std::string> ScanSource(const WorkerTask& task, Source* source,
+                               const std::function<void(uint64_t)>& progress) {
   const Plan& plan = *task.plan;
   const PassPlan& pass = plan.passes[static_cast<size_t>(task.pass)];
-  const Layout& layout = plan.dataset.layout;
-  const Partition& part = plan.partition;
-  const uint64_t item = static_cast<uint64_t>(layout.dtype.itemsize());
+  const Partition& part = source->partition();
+  const uint64_t item = static_cast<uint64_t>(source->layout().dtype.itemsize());
+  const uint64_t row_elements = source->layout().row_elements();
   const int64_t b0 = part.first_block_of_row(task.row_begin),
                 b1 = part.first_block_of_row(task.row_end);
   const int64_t kill_after = task.attempt == 1 ? FaultValue("kill_after_rows") : -1;
   const int64_t exit_after = task.attempt == 1 ? FaultValue("exit_after_rows") : -1;
   const int64_t hang_after = task.attempt == 1 ? FaultValue("hang_after_rows") : -1;
   TreeReducer<PartialSet> tree;
-  // The worker-side state of each step of the pass, for this task's blocks.
-  std::vector<std::unique_ptr<Scanner>> scanners;
-  for (const PassStep& s : pass.steps)
-    scanners.push_back(plan.analyses[static_cast<size_t>(s.analysis)]->NewScanner(s.pass));
-  // One block's partials: a fresh partial per step, consumed by its scanner.
-  auto consume = [&](const BlockView& block) -> Result<PartialSet> {
-    PartialSet set;
-    for (size_t i = 0; i < pass.steps.size(); ++i) {
-      const PassStep& s = pass.steps[i];
-      set.parts.push_back(plan.analyses[static_cast<size_t>(s.analysis)]->NewPartial(s.pass));
-      MM_RETURN_IF_ERROR(scanners[i]->Consume(block, set.parts.back().get()));
-    }
-    return set;
-  };
   // Whether any analysis of the pass needs block k's data (Analysis::NeedsBlock).
   auto needed = [&](int64_t k) {
     for (const PassStep& s : pass.steps)
@@ -64,29 +66,31 @@ Result<std::string> ScanTask(const WorkerTask& task,
         return true;
     return false;
   };
-  // The dataset is read (and transformed) through the run's one descriptor
-  // (source/dataset.h); only a writer's own temporary file (generate) is
-  // opened by name, without following a symlink.
-  FileDescriptor own;
-  int fd = plan.dataset.fd();
-  if (task.map_path != plan.dataset.path || fd < 0) {
-    MM_ASSIGN_OR_RETURN(
-        own, FileDescriptor::Open(task.map_path, (pass.writes ? O_RDWR : O_RDONLY) | O_NOFOLLOW, 0,
-                                  Code::kIoErr));
-    fd = own.get();
-  }
+  // The worker-side state of each step of the pass, for this task's blocks.
+  std::vector<std::unique_ptr<Scanner>> scanners;
+  for (const PassStep& s : pass.steps)
+    scanners.push_back(plan.analyses[static_cast<size_t>(s.analysis)]->NewScanner(s.pass));
+  // Feeds block k (data: its bytes, or nullptr when nobody needs them) to
+  // every scanner of the pass, each into a fresh partial, and pushes the
+  // partials into the tree.
+  auto consume = [&](int64_t k, char* data) -> Status {
+    const BlockView block = View(data, part.block_begin(k), part.block_end(k), k);
+    PartialSet set;
+    for (size_t i = 0; i < pass.steps.size(); ++i) {
+      const PassStep& s = pass.steps[i];
+      set.parts.push_back(plan.analyses[static_cast<size_t>(s.analysis)]->NewPartial(s.pass));
+      MM_RETURN_IF_ERROR(scanners[i]->Consume(block, set.parts.back().get()));
+    }
+    tree.Push(0, k, std::move(set));
+    return Status::OK();
+  };
+  source->WillRead(b0, b1);
   int64_t pause_after = task.attempt == 1 ? FaultValue("pause_after_rows") : -1;
-  bool cold = pass.writes;  // write passes read ahead as before
   int64_t b = b0;
   while (b < b1) {
     if (!needed(b)) {
-      // Blocks nobody reads are not mapped: Consume sees block.data == nullptr.
-      BlockView block;
-      block.begin = part.block_begin(b);
-      block.end = part.block_end(b);
-      block.block = b;
-      MM_ASSIGN_OR_RETURN(PartialSet set, consume(block));
-      tree.Push(0, b, std::move(set));
+      // Blocks nobody reads are in no window: Consume sees block.data == nullptr.
+      MM_RETURN_IF_ERROR(consume(b, nullptr));
       ++b;
       continue;
     }
@@ -94,51 +98,27 @@ Result<std::string> ScanTask(const WorkerTask& task,
     int64_t e = b + 1;
     while (e < b1 && (part.block_end(e) - part.block_begin(b)) * item <= kWindowBytes && needed(e))
       ++e;
-    const uint64_t first = part.block_begin(b), last = part.block_end(e - 1);
-    MM_ASSIGN_OR_RETURN(
-        MappedRegion window,
-        MappedRegion::Map(fd, task.map_path, pass.writes, layout.offset + first * item,
-                          (last - first) * item, Code::kIoErr));
-    // A window whose pages are not all cached makes this a cold scan: it is
-    // populated in one call, and from then on the kernel is asked to read
-    // the next window while this one is processed, so I/O overlaps
-    // computation. A warm scan does neither: its pages are mapped by the
-    // first touches, and the read-ahead hint would cost a page-cache lookup
-    // per page for nothing (docs/BENCHMARKS.md).
-    if (!pass.writes && !window.LooksResident()) {
-      cold = true;
-      window.Populate();
+    MM_ASSIGN_OR_RETURN(std::unique_ptr<Window> window, source->ReadWindow(b, e - b, pass.writes));
+    // The window hooks see whole blocks in storage order: the window's one
+    // run when its blocks are adjacent in memory, else each block alone.
+    std::vector<BlockView> runs;
+    if (window->Contiguous() != nullptr) {
+      runs.push_back(View(window->Contiguous(), part.block_begin(b), part.block_end(e - 1), b));
+    } else {
+      for (int64_t k = b; k < e; ++k)
+        runs.push_back(View(window->BlockData(k), part.block_begin(k), part.block_end(k), k));
     }
-    // After Populate: MADV_SEQUENTIAL before it made cold scans 25 % slower.
-    window.AdviseSequential();
-    if (cold && e < b1) {
-      const uint64_t next = layout.offset + last * item;
-      const uint64_t until = layout.offset + part.block_end(b1 - 1) * item;
-      ::posix_fadvise(fd, static_cast<off_t>(next),
-                      static_cast<off_t>(std::min<uint64_t>(kWindowBytes, until - next)),
-                      POSIX_FADV_WILLNEED);
-    }
-    BlockView whole;
-    whole.data = window.data();
-    whole.begin = first;
-    whole.end = last;
-    whole.block = b;
-    for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->BeginWindow(whole));
-    for (int64_t k = b; k < e; ++k) {
-      BlockView block;
-      block.begin = part.block_begin(k);
-      block.end = part.block_end(k);
-      block.data = window.data() + (block.begin - first) * item;
-      block.block = k;
-      MM_ASSIGN_OR_RETURN(PartialSet set, consume(block));
-      tree.Push(0, k, std::move(set));
-    }
-    for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->EndWindow(whole));
-    if (pass.writes) MM_RETURN_IF_ERROR(window.Flush(task.map_path));
-    // A shrink inside the last page raises no SIGBUS (the tail reads as
-    // zeros): compare the size with the plan's after every window.
-    if (fd == plan.dataset.fd()) MM_RETURN_IF_ERROR(CheckNotShrunk(plan.dataset));
-    const int64_t rows_done = static_cast<int64_t>(last / layout.row_elements()) - task.row_begin;
+    for (const BlockView& run : runs)
+      for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->BeginWindow(run));
+    for (int64_t k = b; k < e; ++k) MM_RETURN_IF_ERROR(consume(k, window->BlockData(k)));
+    for (const BlockView& run : runs)
+      for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->EndWindow(run));
+    // Durable (writes) and still whole: a shrink inside the last page
+    // raises no SIGBUS, so the source compares the size after every window.
+    MM_RETURN_IF_ERROR(window->Close());
+    window.reset();  // unmapped (or freed) before the next window is read
+    const uint64_t last = part.block_end(e - 1);
+    const int64_t rows_done = static_cast<int64_t>(last / row_elements) - task.row_begin;
     progress(static_cast<uint64_t>(std::max<int64_t>(0, rows_done)));
     if (kill_after >= 0 && rows_done >= kill_after) ::kill(::getpid(), SIGKILL);
     if (exit_after >= 0 && rows_done >= exit_after) _exit(3);
@@ -150,6 +130,27 @@ Result<std::string> ScanTask(const WorkerTask& task,
     b = e;
   }
   return EncodePayload(tree.nodes());
+}
+
+Result<std::unique_ptr<Source>> OpenTaskSource(const WorkerTask& task) {
+  const Plan& plan = *task.plan;
+  const bool writes = plan.passes[static_cast<size_t>(task.pass)].writes;
+  // The dataset is read (and transformed) through the run's one descriptor
+  // (source/dataset.h); only a writer's own temporary file (generate: raw or
+  // .npy with the dataset's layout) is opened by name, without following a
+  // symlink.
+  if (task.map_path == plan.dataset.path) return OpenSource(plan.dataset, writes);
+  MM_ASSIGN_OR_RETURN(FileDescriptor own,
+                      FileDescriptor::Open(task.map_path, (writes ? O_RDWR : O_RDONLY) | O_NOFOLLOW,
+                                           0, Code::kIoErr));
+  return OpenRawFile(std::make_shared<FileDescriptor>(std::move(own)), task.map_path,
+                     plan.dataset.layout, plan.partition, 0);
+}
+
+Result<std::string> ScanTask(const WorkerTask& task,
+                             const std::function<void(uint64_t)>& progress) {
+  MM_ASSIGN_OR_RETURN(std::unique_ptr<Source> source, OpenTaskSource(task));
+  return ScanSource(task, source.get(), progress);
 }
 
 int RunWorker(const WorkerTask& task, const std::string& segment_name) {

@@ -2,14 +2,15 @@
 // to the worker's slot. Fork mode calls RunWorker in the child; spawn mode
 // runs the mmworker executable, whose main calls RunSpawnedWorker.
 //
-// A worker maps its rows in windows of whole blocks (at most kWindowBytes,
-// advised sequential, unmapped as it goes) so its resident memory stays
-// bounded whatever the file size, feeds each block once to every analysis of
-// the pass, and reduces the block partials along the fixed tree
-// (merge_tree.h). Its process exit status is 0 on success, else a SPEC §5
-// code (74 for a SIGBUS, or a size below the plan's after a window: the file
-// shrank under the run). It reads the dataset only through the run's
-// descriptor (Dataset::file), never by reopening its name.
+// A worker reads its blocks through a Source (source/source.h) in windows of
+// whole blocks (at most kWindowBytes; each window destroyed before the next
+// is read) so its resident memory stays bounded whatever the file size,
+// feeds each block once to every analysis of the pass, and reduces the
+// block partials along the fixed tree (merge_tree.h). Its process exit
+// status is 0 on success, else a SPEC §5 code (74 for a SIGBUS, or a size
+// below the plan's after a window: the file shrank under the run). It reads
+// the dataset only through the run's descriptor (Dataset::file), never by
+// reopening its name.
 #pragma once
 
 #include <cstdint>
@@ -21,10 +22,9 @@
 #include "engine/payload.h"
 #include "engine/plan.h"
 #include "io/segment.h"
+#include "source/source.h"
 
 namespace mm {
-
-constexpr uint64_t kWindowBytes = uint64_t{16} << 20;
 
 struct WorkerTask {
   const Plan* plan = nullptr;
@@ -40,6 +40,19 @@ struct WorkerTask {
 // (engine/payload.h EncodePayload).
 // `progress(rows_done)` is called after each window.
 Result<std::string> ScanTask(const WorkerTask& task, const std::function<void(uint64_t)>& progress);
+
+// The scan itself, over `source` (whose blocks and partition it follows):
+// ScanTask's seam for tests, which pass fake or in-memory sources. The task's
+// row range must fall on the source partition's unit boundaries. `source`
+// must outlive the call; no process is started and no slot is touched.
+Result<std::string> ScanSource(const WorkerTask& task, Source* source,
+                               const std::function<void(uint64_t)>& progress);
+
+// The source ScanTask reads: the dataset through the registry, over the
+// run's descriptor, when the task maps the dataset; else a writer's own
+// temporary file (generate), opened by name (O_NOFOLLOW) as a raw or .npy
+// file with the dataset's layout.
+Result<std::unique_ptr<Source>> OpenTaskSource(const WorkerTask& task);
 
 // Runs the task in this process and commits (or fails) its slot in
 // `segment_name`; returns the process exit status.

@@ -14,6 +14,7 @@
 #include "engine/document.h"
 #include "io/files.h"
 #include "runner/shard.h"
+#include "source/registry.h"
 
 namespace mm {
 
@@ -34,33 +35,24 @@ int64_t RowOfBlock(const Partition& p, int64_t b) {
   return p.rows_per_block() > 0 ? b * p.rows_per_block() : b / p.pieces_per_row();
 }
 
-// The run's own descriptor of the dataset (source/dataset.h: opened once by
+// Checksum64 of the dataset's elements [elem_begin, elem_end): of the one
+// chunk when the range fits 1 MiB, else of the chunks' checksums. Read
+// through the dataset's source over the run's own descriptor (opened once by
 // the plan, never closed during the run, so the checksums are of the file
 // the workers read, even if the path is renamed over meanwhile).
-Result<int> DatasetFd(const Plan& plan) {
+Result<uint64_t> RangeChecksum(const Plan& plan, uint64_t elem_begin, uint64_t elem_end) {
   if (plan.dataset.fd() < 0)
     return Error(Code::kIoErr, plan.dataset.path + ": the dataset is not open");
-  return plan.dataset.fd();
-}
-
-// Checksum64 of the dataset's elements [elem_begin, elem_end): of the one
-// chunk when the range fits 1 MiB, else of the chunks' checksums.
-Result<uint64_t> RangeChecksum(const Plan& plan, uint64_t elem_begin, uint64_t elem_end) {
+  MM_ASSIGN_OR_RETURN(std::unique_ptr<Source> source, OpenSource(plan.dataset));
   const uint64_t item = static_cast<uint64_t>(plan.dataset.layout.dtype.itemsize());
-  MM_ASSIGN_OR_RETURN(int fd, DatasetFd(plan));
-  constexpr size_t kChunk = 1 << 20;
+  constexpr uint64_t kChunk = 1 << 20;  // bytes; a multiple of every itemsize
   std::vector<char> buf(kChunk);
   std::vector<uint64_t> digests;
-  uint64_t pos = plan.dataset.layout.offset + elem_begin * item;
-  const uint64_t end = plan.dataset.layout.offset + elem_end * item;
-  while (pos < end) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, end - pos));
-    MM_ASSIGN_OR_RETURN(const uint64_t got,
-                        PreadFull(fd, buf.data(), want, pos, plan.dataset.path + ": read"));
-    if (got < want)
-      return Error(Code::kIoErr, plan.dataset.path + ": the file shrank while being read");
-    digests.push_back(Checksum64(buf.data(), want));
-    pos += want;
+  for (uint64_t pos = elem_begin; pos < elem_end;) {
+    const uint64_t next = std::min(elem_end, pos + kChunk / item);
+    MM_RETURN_IF_ERROR(source->ReadElements(pos, next, buf.data()));
+    digests.push_back(Checksum64(buf.data(), static_cast<size_t>((next - pos) * item)));
+    pos = next;
   }
   if (digests.size() == 1) return digests[0];
   return Checksum64(digests.data(), digests.size() * sizeof(uint64_t));

@@ -1,6 +1,7 @@
 // Dataset: a config's dataset block checked against the file it names.
 //
-// OpenDataset decides the format (.npy by its magic bytes, else raw), reads
+// OpenDataset decides the format through the registry (source/registry.h:
+// "auto" asks each format's probe; .npy by its magic bytes, else raw), reads
 // the .npy header, resolves the shape and checks that the file holds the
 // array, without reading any data. For mode "w+" the file need not exist:
 // the layout comes from the config alone (the format from the path's

@@ -1,0 +1,147 @@
+#include "source/raw/raw_source.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace mm {
+
+namespace {
+
+// A mapping of whole blocks; the blocks are adjacent in it.
+class MappedWindow : public Window {
+ public:
+  MappedWindow(int64_t first, bool writable, MappedRegion region, int fd, std::string name,
+               uint64_t min_file_bytes)
+      : Window(first, writable),
+        region_(std::move(region)),
+        fd_(fd),
+        name_(std::move(name)),
+        min_file_bytes_(min_file_bytes) {
+    contiguous_ = region_.data();
+  }
+  void SetBlocks(std::vector<char*> blocks) { blocks_ = std::move(blocks); }
+  MappedRegion& region() { return region_; }
+
+  Status Close() override {
+    if (writable()) MM_RETURN_IF_ERROR(region_.Flush(name_));
+    return CheckFileNotShrunk(fd_, name_, min_file_bytes_);
+  }
+
+ private:
+  MappedRegion region_;
+  int fd_;  // the source's descriptor (the source outlives its windows' Close)
+  std::string name_;
+  uint64_t min_file_bytes_;
+};
+
+class RawSource : public Source {
+ public:
+  RawSource(std::shared_ptr<FileDescriptor> file, std::string name, const Layout& layout,
+            const Partition& partition, uint64_t min_file_bytes)
+      : Source(layout, partition),
+        file_(std::move(file)),
+        name_(std::move(name)),
+        item_(static_cast<uint64_t>(layout.dtype.itemsize())),
+        min_file_bytes_(min_file_bytes) {}
+
+  void WillRead(int64_t first, int64_t end) override {
+    (void)first;
+    scan_end_ = end;
+  }
+
+  Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) override {
+    const Partition& part = partition();
+    const uint64_t begin = part.block_begin(first), end = part.block_end(first + n - 1);
+    MM_ASSIGN_OR_RETURN(MappedRegion region,
+                        MappedRegion::Map(file_->get(), name_, writable, ByteOffset(begin),
+                                          (end - begin) * item_, Code::kIoErr));
+    // A window whose pages are not all cached makes this a cold scan: it is
+    // populated in one call, and from then on the kernel is asked to read
+    // the next window while this one is processed, so I/O overlaps
+    // computation. A warm scan does neither: its pages are mapped by the
+    // first touches, and the read-ahead hint would cost a page-cache lookup
+    // per page for nothing (docs/BENCHMARKS.md). Write passes read ahead.
+    cold_ = cold_ || writable;
+    if (!writable && !region.LooksResident()) {
+      cold_ = true;
+      region.Populate();
+    }
+    // After Populate: MADV_SEQUENTIAL before it made cold scans 25 % slower.
+    region.AdviseSequential();
+    if (cold_ && first + n < scan_end_) {
+      const uint64_t next = ByteOffset(end);
+      const uint64_t until = ByteOffset(part.block_end(scan_end_ - 1));
+      ::posix_fadvise(file_->get(), static_cast<off_t>(next),
+                      static_cast<off_t>(std::min<uint64_t>(kWindowBytes, until - next)),
+                      POSIX_FADV_WILLNEED);
+    }
+    std::vector<char*> blocks(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k)
+      blocks[static_cast<size_t>(k)] =
+          region.data() + (part.block_begin(first + k) - begin) * item_;
+    auto w = std::make_unique<MappedWindow>(first, writable, std::move(region), file_->get(), name_,
+                                            min_file_bytes_);
+    w->SetBlocks(std::move(blocks));
+    return std::unique_ptr<Window>(std::move(w));
+  }
+
+  Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
+    const uint64_t len = (end - begin) * item_, off = ByteOffset(begin);
+    uint64_t done = 0;
+    while (done < len) {
+      const ssize_t r =
+          ::pread(file_->get(), out + done, len - done, static_cast<off_t>(off + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return FromErrno(errno, name_ + ": read", Code::kIoErr);
+      if (r == 0)
+        return Error(Code::kIoErr,
+                     name_ + ": unexpected end of file (the file shrank under the run)");
+      done += static_cast<uint64_t>(r);
+    }
+    return Status::OK();
+  }
+
+ private:
+  uint64_t ByteOffset(uint64_t index) const { return layout().offset + index * item_; }
+
+  std::shared_ptr<FileDescriptor> file_;
+  std::string name_;
+  uint64_t item_;
+  uint64_t min_file_bytes_;
+  int64_t scan_end_ = 0;  // WillRead's end: read-ahead stops there
+  bool cold_ = false;     // a window was not cached: read ahead from now on
+};
+
+}  // namespace
+
+Status CheckFileNotShrunk(int fd, const std::string& name, uint64_t min_bytes) {
+  if (min_bytes == 0) return Status::OK();
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return FromErrno(errno, name, Code::kIoErr);
+  if (static_cast<uint64_t>(st.st_size) >= min_bytes) return Status::OK();
+  return Error(Code::kIoErr, name + ": the file shrank under the run (" +
+                                 std::to_string(st.st_size) + " bytes, " +
+                                 std::to_string(min_bytes) + " when the run started)");
+}
+
+Result<std::unique_ptr<Source>> OpenRawFile(std::shared_ptr<FileDescriptor> file,
+                                            const std::string& name, const Layout& layout,
+                                            const Partition& partition, uint64_t min_file_bytes) {
+  if (!file || !file->valid()) return Error(Code::kIoErr, name + ": the file is not open");
+  return std::unique_ptr<Source>(
+      std::make_unique<RawSource>(std::move(file), name, layout, partition, min_file_bytes));
+}
+
+Result<std::unique_ptr<Source>> OpenRawDataset(const Dataset& d) {
+  return OpenRawFile(d.file, d.path, d.layout, Partition(d.layout), d.file_bytes);
+}
+
+uint64_t RawByteOffset(const Dataset& d, uint64_t index) {
+  return d.layout.offset + index * static_cast<uint64_t>(d.layout.dtype.itemsize());
+}
+
+}  // namespace mm

@@ -1,0 +1,52 @@
+// The raw and .npy storage driver: an array stored contiguously in one file
+// at a byte offset (a .npy's header size, a raw file's configured offset),
+// read as zero-copy mappings of that file.
+//
+// Windows are MAP_SHARED mappings made from the run's open descriptor (never
+// by reopening a name), unmapped when the Window is destroyed. A read-only
+// window whose pages are not cached makes the scan "cold": the window is
+// populated in one call, and from then on the next window is read ahead
+// (POSIX_FADV_WILLNEED) while this one is processed; a warm scan does
+// neither (docs/BENCHMARKS.md). Writable windows are populated when mapped
+// and msynced by Window::Close. A page touched past the end of a file that
+// shrank raises SIGBUS in the caller (the worker turns it into exit 74);
+// Window::Close catches a shrink inside the last page by comparing the size.
+//
+// Thread and process rules: those of source.h (one thread of one process).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "io/files.h"
+#include "source/dataset.h"
+#include "source/source.h"
+
+namespace mm {
+
+// Opens the contiguous array `layout` (at layout.offset) of the open file
+// `file`, named `name` in messages. `min_file_bytes`: the size the file had
+// when the run planned it (Window::Close fails with kIoErr when it is now
+// smaller); 0 for no check. `writable` needs an O_RDWR descriptor. The
+// source shares ownership of `file`.
+Result<std::unique_ptr<Source>> OpenRawFile(std::shared_ptr<FileDescriptor> file,
+                                            const std::string& name, const Layout& layout,
+                                            const Partition& partition, uint64_t min_file_bytes);
+
+// The dataset's source (format "raw" or "npy") over its open descriptor,
+// with the run's partition Partition(d.layout). kIoErr when the dataset has
+// no open file (mode w+ before generate).
+Result<std::unique_ptr<Source>> OpenRawDataset(const Dataset& d);
+
+// The file offset of storage index `index` of a raw or .npy dataset. Only
+// for what records file positions by definition: the rollback journal of an
+// in-place transform (io/journal.h).
+uint64_t RawByteOffset(const Dataset& d, uint64_t index);
+
+// kIoErr naming `name` when the open file `fd` is now smaller than
+// `min_bytes` (CheckNotShrunk's test; no SIGBUS happens inside the last
+// page, so the size is compared).
+Status CheckFileNotShrunk(int fd, const std::string& name, uint64_t min_bytes);
+
+}  // namespace mm

@@ -1,0 +1,61 @@
+// Registry: the one table of storage formats.
+//
+// Each format registers once, as {name, probe, describe, open}: `probe`
+// says from a file's first bytes whether it is in this format (for
+// "format": "auto"), `describe` reads what the format needs from the open
+// file and fills the Dataset (layout, format name, shape as configured),
+// and `open` turns a described Dataset into a Source over the dataset's open
+// descriptor (never reopening it by name). Adding a format is one folder
+// under source/ and one line in registry.cc.
+//
+// Thread-safety: the table is immutable; the functions are those of each
+// driver.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "source/dataset.h"
+#include "source/source.h"
+
+namespace mm {
+
+struct Format {
+  const char* name;
+  // Whether a file starting with `first_bytes` (at most kProbeBytes of
+  // them; fewer when the file is shorter) is in this format; nullptr for a
+  // format that takes any bytes (raw), tried after every probe failed.
+  bool (*probe)(std::string_view first_bytes);
+  // Fills *d from `spec` and the open file `fd` (d->path, mode, file_bytes,
+  // dev and ino already set). Errors as OpenDataset documents.
+  Status (*describe)(const DatasetSpec& spec, int fd, Dataset* d);
+  // The Source of a described dataset whose file is open (d.file).
+  Result<std::unique_ptr<Source>> (*open)(const Dataset& d);
+};
+
+// Bytes of a file's start that probes see.
+constexpr size_t kProbeBytes = 64;
+
+// Every format, in the order of the config's "format" choices.
+const std::vector<Format>& Formats();
+
+// The format named `name`; nullptr when there is none.
+const Format* FindFormat(const std::string& name);
+
+// The format of a file starting with `first_bytes` for "format": "auto":
+// the first whose probe accepts, else the one without a probe.
+const Format& ProbeFormat(std::string_view first_bytes);
+
+// "auto, raw or npy": the choices of the config's dataset.format.
+std::string FormatChoices();
+
+// The dataset's Source, from the registry entry of d.format, over the run's
+// descriptor d.file. A dataset with no open descriptor (mode w+: the run
+// itself created the file with generate) is opened by name, O_NOFOLLOW,
+// O_RDWR when `writable`. kDataErr for an unknown format name; open errors
+// as kIoErr naming the file.
+Result<std::unique_ptr<Source>> OpenSource(const Dataset& d, bool writable = false);
+
+}  // namespace mm

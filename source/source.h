@@ -1,0 +1,139 @@
+// Source: one opened array, cut into blocks, read a window of blocks at a
+// time (DESIGN.md "Storage drivers"). Nothing above source/ knows where an
+// element sits in a file: the worker loop, cov's column reads, transform's
+// writes and --state's checksums all ask a Source (storage indices in,
+// bytes out).
+//
+// A Source has an element type and shape (layout()), and a fixed cut into
+// blocks (partition()) numbered from 0. Block b holds the storage indices
+// [partition().block_begin(b), block_end(b)) in storage order; its extent in
+// array coordinates is an N-D box (BlockBox) whenever the block is one: a
+// raw or .npy block spans whole rows (or a piece of one row), a chunked
+// format's block is one chunk.
+//
+// ReadWindow(first, n, writable) returns the bytes of blocks [first,
+// first + n) as an owned Window: a zero-copy mapping of the file for raw and
+// .npy, decoded buffers for a chunked format. The Window owns what it points
+// into: every pointer it hands out (BlockData, Contiguous) is valid until the
+// Window is destroyed, and never after. The scan keeps one Window alive at a
+// time, so resident memory stays bounded by the window size.
+//
+// Writable windows (an in-place transform, or generate's new file) write
+// through to the file: Close() makes the changes durable (msync) before the
+// caller moves on. Close() also checks that the file still holds the array
+// (kIoErr naming the file when it shrank under the run).
+//
+// Thread and process rules: a Source and its Windows belong to one thread of
+// one process. Every worker opens its own Source (forked workers from the
+// descriptor they inherit, spawned ones from the descriptor they receive:
+// never by name), so no Source crosses a fork.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/layout.h"
+#include "core/status.h"
+#include "source/partition.h"
+
+namespace mm {
+
+// The most bytes a scan asks for in one window (the bound on a worker's
+// mapped or decoded memory), and how far ahead a cold raw scan reads.
+constexpr uint64_t kWindowBytes = uint64_t{16} << 20;
+
+// An N-D box in array coordinates (the axis order of Layout::shape, not
+// storage order): elements start[i] <= x[i] < start[i] + count[i].
+struct Box {
+  std::vector<int64_t> start;
+  std::vector<int64_t> count;
+  bool operator==(const Box& o) const { return start == o.start && count == o.count; }
+};
+
+// The box of block b of a partition of `layout`: whole rows always make one;
+// a piece of one row makes one when it is aligned to the row's inner axes
+// (always for 2-D arrays); std::nullopt otherwise.
+std::optional<Box> PartitionBlockBox(const Layout& layout, const Partition& partition, int64_t b);
+
+// The bytes of a run of consecutive blocks [first_block(), end_block()).
+// Created by Source::ReadWindow; owns the memory it points into.
+class Window {
+ public:
+  Window(const Window&) = delete;
+  Window& operator=(const Window&) = delete;
+  virtual ~Window() = default;
+
+  int64_t first_block() const { return first_; }
+  int64_t end_block() const { return first_ + static_cast<int64_t>(blocks_.size()); }
+  bool writable() const { return writable_; }
+  // Block k's elements in storage order (partition().block_end(k) -
+  // block_begin(k) of them). REQUIRES first_block() <= k < end_block().
+  // Valid until this Window is destroyed; writable only when writable().
+  char* BlockData(int64_t k) const { return blocks_[static_cast<size_t>(k - first_)]; }
+  // The window's elements as one storage-order run (storage indices
+  // block_begin(first_block()) .. block_end(end_block() - 1)) when the
+  // blocks are adjacent in memory (always for raw and .npy), else nullptr.
+  // Same lifetime as BlockData.
+  char* Contiguous() const { return contiguous_; }
+
+  // Ends the use of the window: a writable window's changes are made durable
+  // (msync), and the source is checked to still hold the whole array
+  // (kIoErr naming the file when it shrank). Call once, after the last
+  // access; the memory stays valid until destruction.
+  virtual Status Close() = 0;
+
+ protected:
+  Window(int64_t first, bool writable) : first_(first), writable_(writable) {}
+  // For drivers: block pointers in block order, and the contiguous run.
+  std::vector<char*> blocks_;
+  char* contiguous_ = nullptr;
+
+ private:
+  int64_t first_;
+  bool writable_;
+};
+
+class Source {
+ public:
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
+  virtual ~Source() = default;
+
+  // Element type, shape and storage order of the array (Layout::offset and
+  // trailing_bytes are the raw driver's business: callers above source/ must
+  // not use them).
+  const Layout& layout() const { return layout_; }
+  // The fixed cut into blocks; depends only on the array and its storage,
+  // never on the worker count.
+  const Partition& partition() const { return partition_; }
+  // The extent of block b as a box (see PartitionBlockBox for row blocks).
+  virtual std::optional<Box> BlockBox(int64_t b) const {
+    return PartitionBlockBox(layout_, partition_, b);
+  }
+
+  // A hint: the caller is about to read blocks [first, end) in order, one
+  // window after another. Drivers may read ahead inside that range.
+  virtual void WillRead(int64_t /*first*/, int64_t /*end*/) {}
+
+  // The bytes of blocks [first, first + n), n >= 1; writable only from a
+  // source opened writable. Errors: kIoErr naming the file.
+  virtual Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) = 0;
+
+  // Copies the elements of storage indices [begin, end) into `out` (room for
+  // (end - begin) * itemsize bytes). For reads that do not follow blocks
+  // (cov's variable-major columns) and for --state's checksums. Errors:
+  // kIoErr naming the file (also when it shrank under the run).
+  virtual Status ReadElements(uint64_t begin, uint64_t end, char* out) = 0;
+
+ protected:
+  Source(Layout layout, Partition partition)
+      : layout_(std::move(layout)), partition_(std::move(partition)) {}
+
+ private:
+  Layout layout_;
+  Partition partition_;
+};
+
+}  // namespace mm
