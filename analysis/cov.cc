@@ -187,8 +187,8 @@ class Cov : public Analysis {
  private:
   // A scanner's state, kept between blocks (one scanner, one thread).
   struct Scratch {
-    std::vector<char> buf;  // variable-major: the block's observations as read
-    std::vector<double> x;  // the kept observations as doubles
+    std::vector<char> buf;           // variable-major: the block's observations as read
+    std::vector<double> x;           // the kept observations as doubles
     std::unique_ptr<Source> source;  // variable-major layout: opened on first use
   };
   Status Consume(const BlockView& block, Partial* partial, Scratch* scratch) const;

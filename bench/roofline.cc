@@ -40,10 +40,12 @@ int main(int argc, char** argv) {
       const size_t lo = n * p / procs, hi = n * (p + 1) / procs;
       const size_t page = 4096, off = lo * sizeof(float) / page * page;
       const size_t len = hi * sizeof(float) - off;
-      void* m = mmap(nullptr, len, PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, static_cast<off_t>(off));
+      void* m = mmap(nullptr, len, PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd,
+                     static_cast<off_t>(off));
       if (m == MAP_FAILED) _exit(1);
       madvise(m, len, MADV_SEQUENTIAL);
-      const float* f = reinterpret_cast<const float*>(static_cast<char*>(m) + (lo * sizeof(float) - off));
+      const float* f =
+          reinterpret_cast<const float*>(static_cast<char*>(m) + (lo * sizeof(float) - off));
       float acc[16] = {0};
       size_t i = 0, cnt = hi - lo;
       for (; i + 16 <= cnt; i += 16)
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
   int status, failed = 0;
   while (wait(&status) > 0) failed |= !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("{\"seconds\": %.6f, \"gbps\": %.4f}\n", s, static_cast<double>(st.st_size) / s / 1e9);
+  std::printf("{\"seconds\": %.6f, \"gbps\": %.4f}\n", s,
+              static_cast<double>(st.st_size) / s / 1e9);
   return failed;
 }

@@ -30,7 +30,8 @@ TEST_CASE("Shard: parses I/N and rejects bad specs with a usage error") {
   REQUIRE(s.ok());
   CHECK(s->index == 2);
   CHECK(s->count == 5);
-  for (const char* bad : {"5/5", "1", "/2", "1/", "a/2", "-1/2", "1/0", "1/2/3", " 1/2", "99999999999/2"}) {
+  for (const char* bad :
+       {"5/5", "1", "/2", "1/", "a/2", "-1/2", "1/0", "1/2/3", " 1/2", "99999999999/2"}) {
     INFO(bad);
     Result<ShardSpec> r = ParseShard(bad);
     REQUIRE_FALSE(r.ok());
@@ -66,14 +67,20 @@ TEST_CASE("Shard: auto maps SLURM array task ids to 0..N-1") {
 
 TEST_CASE("Shard: auto refuses missing or inconsistent SLURM variables") {
   const std::map<std::string, std::string> bad[] = {
-      {},                                                                      // not in an array
-      {{"SLURM_ARRAY_TASK_ID", "1"}},                                          // no COUNT
-      {{"SLURM_ARRAY_TASK_ID", "x"}, {"SLURM_ARRAY_TASK_COUNT", "2"}},         // not a number
-      {{"SLURM_ARRAY_TASK_ID", "3"}, {"SLURM_ARRAY_TASK_COUNT", "3"}},         // id past COUNT
-      {{"SLURM_ARRAY_TASK_ID", "3"}, {"SLURM_ARRAY_TASK_MIN", "0"},            // off the step
-       {"SLURM_ARRAY_TASK_STEP", "2"}, {"SLURM_ARRAY_TASK_COUNT", "3"}},
-      {{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "2"}, {"SLURM_ARRAY_TASK_COUNT", "3"}},
-      {{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_STEP", "0"}, {"SLURM_ARRAY_TASK_COUNT", "3"}},
+      {},                                                               // not in an array
+      {{"SLURM_ARRAY_TASK_ID", "1"}},                                   // no COUNT
+      {{"SLURM_ARRAY_TASK_ID", "x"}, {"SLURM_ARRAY_TASK_COUNT", "2"}},  // not a number
+      {{"SLURM_ARRAY_TASK_ID", "3"}, {"SLURM_ARRAY_TASK_COUNT", "3"}},  // id past COUNT
+      {{"SLURM_ARRAY_TASK_ID", "3"},
+       {"SLURM_ARRAY_TASK_MIN", "0"},  // off the step
+       {"SLURM_ARRAY_TASK_STEP", "2"},
+       {"SLURM_ARRAY_TASK_COUNT", "3"}},
+      {{"SLURM_ARRAY_TASK_ID", "1"},
+       {"SLURM_ARRAY_TASK_MIN", "2"},
+       {"SLURM_ARRAY_TASK_COUNT", "3"}},
+      {{"SLURM_ARRAY_TASK_ID", "1"},
+       {"SLURM_ARRAY_TASK_STEP", "0"},
+       {"SLURM_ARRAY_TASK_COUNT", "3"}},
   };
   for (const auto& env : bad) {
     Result<ShardSpec> r = FromSlurm(env);
