@@ -43,7 +43,6 @@ def cases(data, scratch):
     return [
         ("stats (global)", one({"op": "stats"}), data, "fork"),
         ("stats axis 0", one({"op": "stats", "axis": 0}), data, "fork"),
-        ("stats axis 1", one({"op": "stats", "axis": 1, "output": "ba_s1"}), data, "fork"),
         ("stats (global), spawn", one({"op": "stats"}), data, "spawn"),
         ("histogram 100 bins, range", one({"op": "histogram", "bins": 100, "range": [-5, 5]}), data, "fork"),
         ("histogram 100 bins, no range", one({"op": "histogram", "bins": 100}), data, "fork"),
