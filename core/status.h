@@ -1,6 +1,6 @@
 // Status and Result<T>: the one error type of mmrun.
 //
-// Every fallible function in common/ returns a Status or a Result<T>. A
+// Every fallible function in the library returns a Status or a Result<T>. A
 // Status carries a Code, which is already the process exit code of SPEC §5,
 // and a message of the form "WHAT: WHY" (main prints "mmrun: error: " in
 // front). errno is turned into a Status only by FromErrno(). Exit codes are

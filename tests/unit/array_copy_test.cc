@@ -1,4 +1,4 @@
-// Tests of common/array_copy: for random layouts, selections, axis maps and
+// Tests of analysis/array_copy: for random layouts, selections, axis maps and
 // output orders, Count and WriteRange over a random cut of the input into
 // ranges (whole rows or not) must produce exactly the brute-force output.
 #include "analysis/array_copy.h"

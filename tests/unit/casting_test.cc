@@ -1,4 +1,4 @@
-// Tests of common/casting: CanCast against numpy.can_cast for every pair of
+// Tests of core/casting: CanCast against numpy.can_cast for every pair of
 // supported dtypes (both byte orders) and each casting rule, and
 // CastElement's numpy-compatible conversions and documented choices.
 #include "core/casting.h"

@@ -1,4 +1,4 @@
-// Tests of common/config: ParseConfig accepts good configs (paths resolved
+// Tests of engine/config: ParseConfig accepts good configs (paths resolved
 // against the config's folder, names defaulting to the op) and rejects bad
 // ones with kConfig naming the key. The bad inputs are listed one per line.
 #include "engine/config.h"

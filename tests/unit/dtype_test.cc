@@ -1,4 +1,4 @@
-// Tests of common/dtype: numpy spellings, descr, float16 conversion against
+// Tests of core/dtype: numpy spellings, descr, float16 conversion against
 // values numpy 1.24 produced, byte swapping.
 #include "core/dtype.h"
 

@@ -1,5 +1,5 @@
-// Tests of common/file_identity and of the temporary-output sweep in
-// common/files: outputs are compared with inputs by device and inode (a
+// Tests of io/file_identity and of the temporary-output sweep in
+// io/files: outputs are compared with inputs by device and inode (a
 // symlink, a hard link, "./name" are the same file), a device or FIFO is
 // never an output, and only a dead process's temporary output is removed.
 #include "io/file_identity.h"

@@ -1,4 +1,4 @@
-// Tests of the histogram helpers (common/histogram): the bin edges must be
+// Tests of the histogram helpers (analysis/histogram): the bin edges must be
 // numpy.linspace bit for bit and the bin of a value must be the one
 // numpy.histogram (1.24, uniform-bin fast path) gives, including values
 // on and one ulp either side of every edge, where the plain

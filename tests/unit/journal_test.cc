@@ -1,4 +1,4 @@
-// Tests of common/journal and common/dataset_lock: CRC-32C, records that
+// Tests of io/journal and io/dataset_lock: CRC-32C, records that
 // round-trip, a reader that drops an uncounted torn tail but refuses a
 // truncated journal or a flipped byte anywhere else, rollback that restores
 // the exact bytes (newest transform first) and refuses a foreign or

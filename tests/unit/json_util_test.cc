@@ -1,4 +1,4 @@
-// Tests of common/json_util: non-finite floats as strings, integers beyond
+// Tests of core/json_util: non-finite floats as strings, integers beyond
 // 64 bits as decimal strings and back, the document layout (flat arrays on
 // one line), and exact round trips of doubles through dump and parse.
 #include "core/json_util.h"

@@ -1,4 +1,4 @@
-// Tests of common/lanes: every element of any storage range goes to the lane
+// Tests of core/lanes: every element of any storage range goes to the lane
 // numpy's reduction would put it in. The expected lane is computed by brute
 // force: storage index -> multi-index -> C-order index over the kept axes.
 #include "core/lanes.h"

@@ -1,4 +1,4 @@
-// Tests of common/layout: ResolveShape infers -1 from the bytes available as
+// Tests of core/layout: ResolveShape infers -1 from the bytes available as
 // numpy's reshape does (whole rows, trailing bytes reported), rejects bad
 // shapes (kConfig) and files too small for them (kDataErr); storage order of
 // C and F layouts.

@@ -1,4 +1,4 @@
-// Tests of common/merge_tree: the merges TreeReducer performs, and their
+// Tests of core/merge_tree: the merges TreeReducer performs, and their
 // order, depend only on the number of blocks, never on how the blocks were
 // split between workers (the determinism guarantee of DESIGN §5).
 //

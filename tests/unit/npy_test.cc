@@ -1,4 +1,4 @@
-// Tests of common/npy: parsing good and malformed headers, reading them from
+// Tests of core/npy: parsing good and malformed headers, reading them from
 // files, and writing headers byte for byte as numpy 1.24's numpy.save does.
 #include "core/npy.h"
 

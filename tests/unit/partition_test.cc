@@ -1,4 +1,4 @@
-// Tests of common/partition: blocks cover the array without gaps whatever the
+// Tests of source/partition: blocks cover the array without gaps whatever the
 // row size, and worker row ranges cover every row exactly once, aligned to
 // the indivisible units (blocks of whole rows, or whole rows cut in pieces).
 #include "source/partition.h"

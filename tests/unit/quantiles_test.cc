@@ -1,4 +1,4 @@
-// Tests of the quantile helpers (common/quantiles): the order-preserving key
+// Tests of the quantile helpers (analysis/quantiles): the order-preserving key
 // of a double, and the ranks and interpolation of all 13 numpy methods.
 // For x_i = 3.7 * sqrt(i + 0.5), i < n, the value computed from
 // QuantileRanksFor + QuantileLerp must equal numpy.quantile(x, q, method)

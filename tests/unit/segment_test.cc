@@ -1,4 +1,4 @@
-// Tests of common/segment: the shared segment's plan and slots round-trip,
+// Tests of io/segment: the shared segment's plan and slots round-trip,
 // and the reader refuses anything it cannot trust: a flipped payload byte, a
 // slot written by another launch, an uncommitted slot, a file that is not a
 // segment. Uses real POSIX shared memory in /dev/shm.

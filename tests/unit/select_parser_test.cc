@@ -1,4 +1,4 @@
-// Tests of common/select_parser: good selections with the per-axis result
+// Tests of core/select_parser: good selections with the per-axis result
 // numpy gives (start, step, count or a dropped axis), and bad ones with the
 // fragment their error must contain, one case per line.
 #include "core/select_parser.h"

@@ -1,4 +1,4 @@
-// Tests of MergeLane (common/stats): Chan's pairwise update of one lane's
+// Tests of MergeLane (analysis/stats): Chan's pairwise update of one lane's
 // accumulator. Merging the accumulators of two halves must give the
 // accumulator of the whole: counts, NaN counts, integer sums and extrema
 // exactly, mean and M2 to rounding.
