@@ -68,20 +68,13 @@ class CountPartial : public Partial {
   }
 
   void Merge(const Partial& right_base) override {
-    const auto& r = static_cast<const CountPartial&>(right_base);
-    if (r.lo == r.hi) return;
-    if (lo == hi) {
-      *this = r;
-      return;
-    }
-    const uint64_t nlo = std::min(lo, r.lo), nhi = std::max(hi, r.hi);
-    if (nlo != lo || nhi != hi) {
-      CountPartial grown(static_cast<int64_t>(bins_));
-      grown.Resize(nlo, nhi);
-      grown.AddFrom(*this);
-      *this = std::move(grown);
-    }
-    AddFrom(r);
+    MergeLaneRanges(this, static_cast<const CountPartial&>(right_base),
+                    [this](uint64_t nlo, uint64_t nhi) {
+                      CountPartial grown(static_cast<int64_t>(bins_));
+                      grown.Resize(nlo, nhi);
+                      grown.AddFrom(*this);
+                      *this = std::move(grown);
+                    });
   }
 
   Json ToJson() const override {
@@ -108,7 +101,7 @@ class CountPartial : public Partial {
     return std::unique_ptr<Partial>(std::move(p));
   }
 
- private:
+  // Adds `r`, whose lanes lie inside this one's (MergeLaneRanges).
   void AddFrom(const CountPartial& r) {
     const uint64_t off = r.lo - lo;
     for (uint64_t i = 0; i < r.counts.size(); ++i) counts[off * bins_ + i] += r.counts[i];
@@ -118,6 +111,8 @@ class CountPartial : public Partial {
       nan[off + i] += r.nan[i];
     }
   }
+
+ private:
   uint64_t bins_;
 };
 

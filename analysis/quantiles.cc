@@ -124,20 +124,13 @@ class QuantilePartial : public Partial {
   }
 
   void Merge(const Partial& right_base) override {
-    const auto& r = static_cast<const QuantilePartial&>(right_base);
-    if (r.lo == r.hi) return;
-    if (lo == hi) {
-      *this = r;
-      return;
-    }
-    const uint64_t nlo = std::min(lo, r.lo), nhi = std::max(hi, r.hi);
-    if (nlo != lo || nhi != hi) {
-      QuantilePartial grown(table_);
-      grown.Reset(nlo, nhi);
-      grown.AddFrom(std::move(*this));
-      *this = std::move(grown);
-    }
-    AddFrom(r);
+    MergeLaneRanges(this, static_cast<const QuantilePartial&>(right_base),
+                    [this](uint64_t nlo, uint64_t nhi) {
+                      QuantilePartial grown(table_);
+                      grown.Reset(nlo, nhi);
+                      grown.AddFrom(std::move(*this));
+                      *this = std::move(grown);
+                    });
   }
 
   // Flat arrays (few JSON nodes): "n" holds each slot's pair count,
@@ -185,7 +178,7 @@ class QuantilePartial : public Partial {
     return std::unique_ptr<Partial>(std::move(p));
   }
 
- private:
+  // Adds `r`, whose lanes lie inside this one's (MergeLaneRanges).
   template <class P>
   void AddFrom(P&& r) {
     const uint64_t slot0 = table_->off[r.lo] - table_->off[lo];
@@ -198,6 +191,8 @@ class QuantilePartial : public Partial {
     }
     for (uint64_t l = 0; l < r.hi - r.lo; ++l) nan[r.lo - lo + l] += r.nan[l];
   }
+
+ private:
   const ProbeTable* table_;
 };
 

@@ -171,6 +171,14 @@ struct LaneColumns {
     cnt.assign(lanes, 0);
     nan.assign(lanes, 0);
   }
+  // Lane l's counts, sum and extremes into `s` (floating-point types).
+  void FloatCountsTo(size_t l, LaneStats* s) const {
+    s->n = cnt[l];
+    s->nan = nan[l];
+    s->sum = sum[l];
+    s->min = mn[l];
+    s->max = mx[l];
+  }
 };
 
 // The sweeps' working memory, kept between blocks so that a block allocates
@@ -240,11 +248,7 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
           });
       for (size_t l = 0; l < n_lanes; ++l) {
         LaneStats& s = (*lanes)[l];
-        s.n = col.cnt[l];
-        s.nan = col.nan[l];
-        s.sum = col.sum[l];
-        s.min = col.mn[l];
-        s.max = col.mx[l];
+        col.FloatCountsTo(l, &s);
         if (s.n == 0) continue;
         // col.mean holds t = sum of (x - shift): small terms, so t / n and
         // t^2 / n are accurate where mean - shift would inherit the rounding
@@ -371,15 +375,13 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
       });
   for (size_t l = 0; l < n_lanes; ++l) {
     LaneStats& s = (*lanes)[l];
-    s.n = col.cnt[l];
-    s.nan = col.nan[l];
     s.mean = col.mean[l];
     s.m2 = col.m2[l];
     if constexpr (kFloat) {
-      s.sum = col.sum[l];
-      s.min = col.mn[l];
-      s.max = col.mx[l];
+      col.FloatCountsTo(l, &s);
     } else {
+      s.n = col.cnt[l];
+      s.nan = col.nan[l];
       s.isum = col.isum[l];
       s.imin = col.imin[l];
       s.imax = col.imax[l];

@@ -169,4 +169,22 @@ void LaneGeometry::ForEachTile(uint64_t begin, uint64_t end, F&& f) const {
   }
 }
 
+// Merges `right` into `left`, two partials over lane ranges [lo, hi) (a
+// worker's blocks touch a range of lanes): an empty side is skipped or
+// replaced; otherwise `grow(lo, hi)` widens `left` to the union of the
+// ranges when it is narrower (keeping its counts), then left.AddFrom(right)
+// adds right's lanes into their places. P has members lo, hi and AddFrom.
+template <class P, class Grow>
+void MergeLaneRanges(P* left, const P& right, Grow grow) {
+  if (right.lo == right.hi) return;
+  if (left->lo == left->hi) {
+    *left = right;
+    return;
+  }
+  const uint64_t lo = left->lo < right.lo ? left->lo : right.lo;
+  const uint64_t hi = left->hi > right.hi ? left->hi : right.hi;
+  if (lo != left->lo || hi != left->hi) grow(lo, hi);
+  left->AddFrom(right);
+}
+
 }  // namespace mm
