@@ -157,10 +157,11 @@ Status StaleJournalCheck(const std::string& path, int fd, bool tidy) {
     const std::string mark = JournalMarkOf(fd);
     if (mark.empty()) return Status::OK();
     // Killed between its commit (the rename) and the removal of its mark:
-    // the file holds the transform's complete result. With the lock held,
-    // tidy up what the killed run left (best effort: another user's
-    // leftovers and mark stay, and are harmless).
-    if (HasCommittedLeftover(mark)) {
+    // the file holds the transform's complete result. Only a run that holds
+    // the file exclusively (a transform) tidies up what the killed run left
+    // (best effort: another user's leftovers and mark stay, and are
+    // harmless); a reading run changes nothing.
+    if (HasCommittedLeftover(mark, fd)) {
       if (tidy) {
         struct stat ds;
         if (::fstat(fd, &ds) == 0) RemoveCommittedLeftovers(mark, ds.st_uid);
@@ -181,8 +182,8 @@ Status StaleJournalCheck(const std::string& path, int fd, bool tidy) {
 
 }  // namespace
 
-Status CheckStaleJournal(const std::string& path, int fd) {
-  return StaleJournalCheck(path, fd, /*tidy=*/true);
+Status CheckStaleJournal(const std::string& path, int fd, bool exclusive) {
+  return StaleJournalCheck(path, fd, /*tidy=*/exclusive);
 }
 
 Status CheckNoStaleJournal(const std::string& path) {

@@ -58,7 +58,9 @@ class DatasetLock {
 // link does not hide it; one that is not trusted (CheckJournalTrusted) is
 // kNoPerm saying why.
 Status CheckNoStaleJournal(const std::string& path);
-// The same for the dataset open as `fd`, its lock held by the caller.
-Status CheckStaleJournal(const std::string& path, int fd);
+// The same for the dataset open as `fd`, its lock held by the caller
+// (`exclusive`: the exclusive lock of a transform, which may then remove the
+// mark and leftover of a transform killed after its commit).
+Status CheckStaleJournal(const std::string& path, int fd, bool exclusive);
 
 }  // namespace mm

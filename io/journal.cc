@@ -548,7 +548,13 @@ Status RemoveJournalDir(const std::string& dataset_path, int data_fd) {
   });
 }
 
-bool HasCommittedLeftover(const std::string& journal_dir) {
+bool HasCommittedLeftover(const std::string& journal_dir, int data_fd) {
+  // Only an absolute mark whose folder is gone (renamed away by the commit).
+  if (journal_dir.empty() || journal_dir[0] != '/') return false;
+  struct stat ms;
+  if (::lstat(journal_dir.c_str(), &ms) == 0 || errno != ENOENT) return false;
+  struct stat ds;
+  if (::fstat(data_fd, &ds) != 0) return false;
   const std::string folder = DirName(journal_dir);
   const std::string prefix = BaseName(journal_dir) + jfmt::kCommittedSuffix;
   Result<FileDescriptor> parent = OpenFolder(folder);
@@ -556,7 +562,11 @@ bool HasCommittedLeftover(const std::string& journal_dir) {
   Result<std::vector<std::string>> names =
       ListNames(parent->get(), folder,
                 [&](const std::string& n) { return n.compare(0, prefix.size(), prefix) == 0; });
-  return names.ok() && !names->empty();
+  if (!names.ok()) return false;
+  // A trusted folder whose manifest names this file's device and inode.
+  for (const std::string& n : *names)
+    if (IsJournalOf(parent->get(), n, folder + "/" + n, ds)) return true;
+  return false;
 }
 
 int RemoveCommittedLeftovers(const std::string& journal_dir, uid_t data_owner) {

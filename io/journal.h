@@ -86,9 +86,13 @@ Status RemoveJournalDir(const std::string& dataset_path, int data_fd = -1);
 // Test hook: MMRUN_TEST_FAULT="journal_hold_after_commit=1" makes the
 // coordinator sleep for ever between the commit (rename) and the deletion.
 int RemoveCommittedLeftovers(const std::string& journal_dir, uid_t data_owner);
-// Whether a R.mmrun-journal.committed-<hex> leftover of `journal_dir` exists:
-// its transform committed (the file holds its complete result).
-bool HasCommittedLeftover(const std::string& journal_dir);
+// Whether the transform that marked the open dataset `data_fd` with
+// `journal_dir` committed: `journal_dir` is absolute and gone, and a
+// R.mmrun-journal.committed-<hex> leftover of it is a trusted folder
+// (CheckJournalTrusted) whose manifest names this file's device and inode.
+// (CreateJournalDir sweeps older leftovers before it marks the file, so such
+// a leftover is the marked run's.) Then the file holds its complete result.
+bool HasCommittedLeftover(const std::string& journal_dir, int data_fd);
 
 // The mark of a transform on the data file itself (xattr user.mmrun.journal,
 // set durably by CreateJournalDir before any window changes, removed at the

@@ -14,7 +14,7 @@ Result<RunGuard> RunGuard::ForPlan(const Plan& plan) {
     if (!caps.journaled) g.unjournaled_ = true;
   }
   MM_ASSIGN_OR_RETURN(g.lock_, DatasetLock::Acquire(plan.dataset.path, g.writes_));
-  MM_RETURN_IF_ERROR(CheckStaleJournal(plan.dataset.path, g.lock_.fd()));
+  MM_RETURN_IF_ERROR(CheckStaleJournal(plan.dataset.path, g.lock_.fd(), g.writes_));
   return g;
 }
 

@@ -14,11 +14,11 @@ namespace {
 // A mapping of whole blocks; the blocks are adjacent in it.
 class MappedWindow : public Window {
  public:
-  MappedWindow(int64_t first, bool writable, MappedRegion region, int fd, std::string name,
-               uint64_t min_file_bytes)
+  MappedWindow(int64_t first, bool writable, MappedRegion region,
+               std::shared_ptr<FileDescriptor> file, std::string name, uint64_t min_file_bytes)
       : Window(first, writable),
         region_(std::move(region)),
-        fd_(fd),
+        file_(std::move(file)),
         name_(std::move(name)),
         min_file_bytes_(min_file_bytes) {
     contiguous_ = region_.data();
@@ -28,12 +28,12 @@ class MappedWindow : public Window {
 
   Status Close() override {
     if (writable()) MM_RETURN_IF_ERROR(region_.Flush(name_));
-    return CheckFileNotShrunk(fd_, name_, min_file_bytes_);
+    return CheckFileNotShrunk(file_->get(), name_, min_file_bytes_);
   }
 
  private:
   MappedRegion region_;
-  int fd_;  // the source's descriptor (the source outlives its windows' Close)
+  std::shared_ptr<FileDescriptor> file_;  // the source's descriptor, shared: valid in Close()
   std::string name_;
   uint64_t min_file_bytes_;
 };
@@ -83,7 +83,7 @@ class RawSource : public Source {
     for (int64_t k = 0; k < n; ++k)
       blocks[static_cast<size_t>(k)] =
           region.data() + (part.block_begin(first + k) - begin) * item_;
-    auto w = std::make_unique<MappedWindow>(first, writable, std::move(region), file_->get(), name_,
+    auto w = std::make_unique<MappedWindow>(first, writable, std::move(region), file_, name_,
                                             min_file_bytes_);
     w->SetBlocks(std::move(blocks));
     return std::unique_ptr<Window>(std::move(w));
@@ -91,17 +91,11 @@ class RawSource : public Source {
 
   Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
     const uint64_t len = (end - begin) * item_, off = ByteOffset(begin);
-    uint64_t done = 0;
-    while (done < len) {
-      const ssize_t r =
-          ::pread(file_->get(), out + done, len - done, static_cast<off_t>(off + done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return FromErrno(errno, name_ + ": read", Code::kIoErr);
-      if (r == 0)
-        return Error(Code::kIoErr,
-                     name_ + ": unexpected end of file (the file shrank under the run)");
-      done += static_cast<uint64_t>(r);
-    }
+    MM_ASSIGN_OR_RETURN(const uint64_t got,
+                        PreadFull(file_->get(), out, len, off, name_ + ": read"));
+    if (got < len)
+      return Error(Code::kIoErr,
+                   name_ + ": unexpected end of file (the file shrank under the run)");
     return Status::OK();
   }
 

@@ -192,19 +192,68 @@ def _():
         mm.assert_no_leftovers(d)
 
 
-@mm.test("journal: after a transform killed between its commit and the removal of its mark, the next run "
-         "needs no recover (the file holds the complete result): it exits 0 and removes the mark and leftover; "
-         "validate accepts the file")
+@mm.test("journal: after a transform killed between its commit and the removal of its mark (the file holds the "
+         "complete result), validate and a reading run exit 0 and change nothing; the next transform removes "
+         "the mark and the leftover and runs")
 def _():
     with mm.tmpdir() as d:
         data, want, leftover = killed_after_commit(d)
+        mark = mark_of(data)
         res = mm.run_mmrun(["validate", config(d, "d.f4", transform=False)])
         mm.eq(res.code, 0, "validate: " + res.err)
         mm.run_ok(["-q", config(d, "d.f4", transform=False)])
-        mm.eq([f for f in os.listdir(d) if "mmrun-journal" in f], [], "journal leftovers after the run")
-        mm.eq(mark_of(data), None, "the file's mark after the run")
-        mm.eq(mm.sha256_file(data), want, "data after the run")
+        mm.check(os.path.isdir(leftover), "a reading run removed the leftover")
+        mm.eq(mark_of(data), mark, "the file's mark after a reading run")
+        mm.eq(mm.sha256_file(data), want, "data after the reading run")
+        mm.run_ok(["-q", config(d, "d.f4")])
+        mm.run_ok(["-q", config(d, "ref.f4")])  # the same transform again, for comparison
+        mm.eq([f for f in os.listdir(d) if "mmrun-journal" in f], [], "journal leftovers after the transform")
+        mm.eq(mark_of(data), None, "the file's mark after the transform")
+        mm.eq(mm.sha256_file(data), mm.sha256_file(os.path.join(d, "ref.f4")), "data after the transform")
         mm.assert_no_leftovers(d)
+
+
+@mm.test("journal: a mark that names a folder with a planted '.committed' entry that is not this file's "
+         "journal (a plain folder, another file's journal, a relative mark): runs refuse with 65 naming "
+         "`mmrun recover`, and nothing is deleted")
+def _():
+    with mm.tmpdir() as d:
+        if not user_xattrs_work(d):
+            raise mm.Skip("the test folder's filesystem has no user xattrs")
+        data = make_dataset(d)
+        other = os.path.join(d, "other")
+        os.mkdir(other)
+        planted_journal = os.path.join(other, "d.f4.mmrun-journal")
+        plain = planted_journal + ".committed-planted"
+        os.mkdir(plain)  # a plain folder, no manifest
+        # Another file's committed journal: a real leftover of a transform of other/x.f4.
+        x = make_dataset(other, "x.f4")
+        env = dict(os.environ, MMRUN_TEST_FAULT="journal_hold_after_commit=1")
+        proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", config(other, "x.f4")], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            end = time.monotonic() + 60
+            while time.monotonic() < end and proc.poll() is None and \
+                    not [f for f in os.listdir(other) if f.startswith("x.f4.mmrun-journal.committed-")]:
+                time.sleep(0.01)
+        finally:
+            kill_group(proc)
+        foreign = [f for f in os.listdir(other) if f.startswith("x.f4.mmrun-journal.committed-")]
+        mm.check(foreign, "no committed leftover of x.f4")
+        os.rename(os.path.join(other, foreign[0]), planted_journal + ".committed-foreign")
+        for mark in (planted_journal, "d.f4.mmrun-journal"):
+            os.setxattr(data, "user.mmrun.journal", mark.encode())
+            for cfg in (config(d, "d.f4", transform=False), config(d, "d.f4")):
+                res = mm.run_mmrun(["-q", cfg])
+                mm.assert_error(res, 65, ["mmrun recover"])
+            mm.eq(mark_of(data), mark.encode(), "the mark after the refused runs")
+        for f in ("d.f4.mmrun-journal.committed-foreign", "d.f4.mmrun-journal.committed-planted"):
+            mm.check(os.path.isdir(os.path.join(other, f)), "a refused run removed the planted " + f)
+        mm.check(os.path.exists(os.path.join(other, "d.f4.mmrun-journal.committed-foreign", "MANIFEST")) or
+                 os.listdir(os.path.join(other, "d.f4.mmrun-journal.committed-foreign")),
+                 "the foreign journal was emptied")
+        os.removexattr(data, "user.mmrun.journal")
+        mm.run_ok(["-q", config(d, "d.f4", transform=False)])
 
 
 def user_xattrs_work(d):
