@@ -177,13 +177,8 @@ class Generate : public Analysis {
   std::unique_ptr<Scanner> NewScanner(int) const override {
     return MakeScanner(NoState(), [this](const BlockView& block, Partial* partial, NoState*) {
       const Layout& layout = dataset_.layout;
-      VisitKind(layout.dtype.kind, [&](auto traits) {
-        using T = decltype(traits);
-        if (layout.dtype.needs_swap()) {
-          FillBlock<T, true>(fill_, layout, block);
-        } else {
-          FillBlock<T, false>(fill_, layout, block);
-        }
+      VisitDType(layout.dtype, [&](auto traits, auto swap) {
+        FillBlock<decltype(traits), decltype(swap)::value>(fill_, layout, block);
       });
       static_cast<GeneratePartial*>(partial)->elements += block.end - block.begin;
       return Status::OK();

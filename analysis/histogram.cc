@@ -161,13 +161,8 @@ class Histogram : public Analysis {
   std::unique_ptr<Scanner> NewScanner(int pass) const override {
     return MakeScanner(NoState(), [this, pass](const BlockView& block, Partial* base, NoState*) {
       const DType dt = dataset_.layout.dtype;
-      VisitKind(dt.kind, [&](auto traits) {
-        using T = decltype(traits);
-        if (dt.needs_swap()) {
-          ConsumeTyped<T, true>(pass, block, base);
-        } else {
-          ConsumeTyped<T, false>(pass, block, base);
-        }
+      VisitDType(dt, [&](auto traits, auto swap) {
+        ConsumeTyped<decltype(traits), decltype(swap)::value>(pass, block, base);
       });
       return Status::OK();
     });

@@ -330,34 +330,25 @@ class Quantiles : public Analysis {
   }
 
   std::unique_ptr<Scanner> NewScanner(int pass) const override {
-    return MakeScanner(
-        Scratch(), [this, pass](const BlockView& block, Partial* base, Scratch* scratch) {
-          const DType dt = dataset_.layout.dtype;
-          if (local_) {
-            if (pass != 0) return Status::OK();
-            VisitKind(dt.kind, [&](auto traits) {
-              using T = decltype(traits);
-              if (dt.needs_swap()) {
-                ConsumeLocal<T, true>(block, static_cast<LocalPartial*>(base), scratch);
-              } else {
-                ConsumeLocal<T, false>(block, static_cast<LocalPartial*>(base), scratch);
-              }
-            });
-            return Status::OK();
-          }
-          auto* p = static_cast<QuantilePartial*>(base);
-          if (pass != table_.pass || table_.total() == 0)
-            return Status::OK();  // nothing open: an empty partial
-          VisitKind(dt.kind, [&](auto traits) {
-            using T = decltype(traits);
-            if (dt.needs_swap()) {
-              ConsumeTyped<T, true>(block, p, scratch);
-            } else {
-              ConsumeTyped<T, false>(block, p, scratch);
-            }
-          });
-          return Status::OK();
-        });
+    return MakeScanner(Scratch(),
+                       [this, pass](const BlockView& block, Partial* base, Scratch* scratch) {
+                         const DType dt = dataset_.layout.dtype;
+                         if (local_) {
+                           if (pass != 0) return Status::OK();
+                           VisitDType(dt, [&](auto traits, auto swap) {
+                             ConsumeLocal<decltype(traits), decltype(swap)::value>(
+                                 block, static_cast<LocalPartial*>(base), scratch);
+                           });
+                           return Status::OK();
+                         }
+                         auto* p = static_cast<QuantilePartial*>(base);
+                         if (pass != table_.pass || table_.total() == 0)
+                           return Status::OK();  // nothing open: an empty partial
+                         VisitDType(dt, [&](auto traits, auto swap) {
+                           ConsumeTyped<decltype(traits), decltype(swap)::value>(block, p, scratch);
+                         });
+                         return Status::OK();
+                       });
   }
 
   Status EndPass(int pass, const Partial& merged) override;

@@ -508,13 +508,8 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
 inline void SweepBlockOf(DType dt, const LaneGeometry& geo, const char* base, uint64_t begin,
                          uint64_t end, uint64_t lo, std::vector<LaneStats>* lanes,
                          Scratch* scratch) {
-  VisitKind(dt.kind, [&](auto traits) {
-    using T = decltype(traits);
-    if (dt.needs_swap()) {
-      SweepBlock<T, true>(geo, base, begin, end, lo, lanes, scratch);
-    } else {
-      SweepBlock<T, false>(geo, base, begin, end, lo, lanes, scratch);
-    }
+  VisitDType(dt, [&](auto traits, auto swap) {
+    SweepBlock<decltype(traits), decltype(swap)::value>(geo, base, begin, end, lo, lanes, scratch);
   });
 }
 

@@ -116,6 +116,17 @@ decltype(auto) VisitKind(Kind k, F&& f) {
   return f(KindTraits<Kind::kFloat64>{});
 }
 
+// Calls f(KindTraits<K>{}, std::bool_constant<swap>{}) for the runtime
+// dtype `dt`: its kind, and whether its byte order differs from the
+// machine's (the typed kernels take both as template arguments).
+template <class F>
+decltype(auto) VisitDType(const DType& dt, F&& f) {
+  return VisitKind(dt.kind, [&](auto traits) {
+    if (dt.needs_swap()) return f(traits, std::true_type{});
+    return f(traits, std::false_type{});
+  });
+}
+
 // Loads element i of a buffer of Traits::Storage, swapping when asked.
 // Floats (float16 included) come back as double, integers and bool as their
 // storage type (bool as 0/1).
