@@ -47,12 +47,36 @@ struct AnalysisSpec {
 // whose WritesInPass(pass) is true), and is nullptr for a block that no
 // analysis of the pass needs (Analysis::NeedsBlock). A window is described
 // by a BlockView too: it spans whole blocks, and `block` is its first.
+//
+// A row block (box == nullptr) holds storage indices [begin, end), data[0]
+// being `begin`. A chunk block (box != nullptr: chunked formats) holds the
+// elements of *box, in C order of the box; begin/end are then its hull (the
+// storage index of its first element, one past its last), and
+// ForEachBlockRun (or ForEachBoxRun, core/layout.h) walks it as runs of
+// consecutive storage indices. Analyses that handle both never learn how
+// the bytes arrived (DESIGN.md "Storage drivers").
 struct BlockView {
   char* data = nullptr;
-  uint64_t begin = 0;  // storage index of data[0]
-  uint64_t end = 0;    // one past the last storage index
-  int64_t block = 0;   // block number (source/partition.h)
+  uint64_t begin = 0;        // storage index of data[0]
+  uint64_t end = 0;          // one past the last storage index
+  int64_t block = 0;         // block number (source/partition.h)
+  const Box* box = nullptr;  // the chunk's extent; nullptr for a row block
+
+  // The number of elements.
+  uint64_t elements() const { return box ? box->elements() : end - begin; }
 };
+
+// Calls f(data_offset, storage_begin, length) for each run of consecutive
+// storage indices of `block`, in data order: one run [begin, end) for a row
+// block, ForEachBoxRun's runs for a chunk block.
+template <class F>
+void ForEachBlockRun(const Layout& layout, const BlockView& block, F&& f) {
+  if (block.box == nullptr) {
+    f(uint64_t{0}, block.begin, block.end - block.begin);
+    return;
+  }
+  ForEachBoxRun(layout, *block.box, f);
+}
 
 // What an analysis does beyond reading blocks into partials, declared once
 // by each analysis (its constructor sets them; creates_dataset comes from

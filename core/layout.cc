@@ -2,6 +2,12 @@
 
 namespace mm {
 
+uint64_t Box::elements() const {
+  uint64_t n = 1;
+  for (const int64_t c : count) n *= static_cast<uint64_t>(c);
+  return n;
+}
+
 uint64_t Layout::elements() const {
   uint64_t n = 1;
   for (int64_t d : shape) n *= static_cast<uint64_t>(d);

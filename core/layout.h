@@ -43,7 +43,68 @@ struct Layout {
 // bytes do not hold the array ("needs N bytes, has M").
 Status ResolveShape(const std::vector<int64_t>& spec, uint64_t available_bytes, Layout* layout);
 
+// An N-D box in array coordinates (the axis order of Layout::shape, not
+// storage order): elements start[i] <= x[i] < start[i] + count[i].
+struct Box {
+  std::vector<int64_t> start;
+  std::vector<int64_t> count;
+  bool operator==(const Box& o) const { return start == o.start && count == o.count; }
+  uint64_t elements() const;
+};
+
+// Calls f(data_offset, storage_begin, length) for each maximal run of
+// consecutive storage indices of `box`, in storage order: the box's
+// elements, stored one after the other in storage order (C order of the
+// box for an order 'C' layout), hold storage indices [storage_begin,
+// storage_begin + length) at elements [data_offset, data_offset + length).
+// Runs coalesce the box's inner dimensions that span their whole axis.
+template <class F>
+void ForEachBoxRun(const Layout& layout, const Box& box, F&& f);
+
 // "[1000, 10]"
 std::string ShapeString(const std::vector<int64_t>& shape);
+
+template <class F>
+void ForEachBoxRun(const Layout& layout, const Box& box, F&& f) {
+  const int n = layout.ndim();  // at most 64 (numpy allows 32)
+  if (n == 0) {
+    f(uint64_t{0}, uint64_t{0}, uint64_t{1});
+    return;
+  }
+  // Storage-order dims, box start and count; then the run: the innermost
+  // storage dims the box spans whole, plus the first one it does not.
+  uint64_t dims[64], start[64], count[64];
+  for (int s = 0; s < n; ++s) {
+    const size_t a = static_cast<size_t>(layout.storage_axis(s));
+    dims[s] = static_cast<uint64_t>(layout.shape[a]);
+    start[s] = static_cast<uint64_t>(box.start[a]);
+    count[s] = static_cast<uint64_t>(box.count[a]);
+    if (count[s] == 0) return;
+  }
+  int d = n - 1;  // the run covers storage dims d..n-1
+  uint64_t run = count[n - 1];
+  while (d > 0 && count[d] == dims[d]) {
+    --d;
+    run *= count[d];
+  }
+  uint64_t below = 1;  // elements of one index of dim d
+  for (int s = d + 1; s < n; ++s) below *= dims[s];
+  uint64_t idx[64];
+  for (int s = 0; s < d; ++s) idx[s] = 0;
+  uint64_t offset = 0;
+  for (;;) {
+    uint64_t begin = 0;
+    for (int s = 0; s < d; ++s) begin = begin * dims[s] + start[s] + idx[s];
+    begin = begin * dims[d] * below + start[d] * below;
+    f(offset, begin, run);
+    offset += run;
+    int s = d - 1;
+    for (; s >= 0; --s) {
+      if (++idx[s] < count[s]) break;
+      idx[s] = 0;
+    }
+    if (s < 0) return;
+  }
+}
 
 }  // namespace mm

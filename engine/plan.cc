@@ -15,6 +15,7 @@ Json DatasetInternalJson(const Dataset& d) {
   j["npy_minor"] = d.npy_minor;
   j["file_bytes"] = d.file_bytes;
   j["shape_spec"] = d.shape_spec;
+  j["chunks"] = d.chunks;
   j["dev"] = d.dev;  // a spawned worker checks the descriptor it receives against these
   j["ino"] = d.ino;
   return j;
@@ -35,8 +36,13 @@ Result<Dataset> DatasetFromInternalJson(const Json& j) {
     d.layout.trailing_bytes = j.at("trailing_bytes").get<uint64_t>();
     d.file_bytes = j.at("file_bytes").get<uint64_t>();
     d.shape_spec = j.at("shape_spec").get<std::vector<int64_t>>();
+    d.chunks = j.at("chunks").get<std::vector<int64_t>>();
     d.dev = j.at("dev").get<uint64_t>();
     d.ino = j.at("ino").get<uint64_t>();
+    if (!d.chunks.empty() &&
+        (d.chunks.size() != d.layout.shape.size() || d.layout.order != 'C' ||
+         std::any_of(d.chunks.begin(), d.chunks.end(), [](int64_t c) { return c < 1; })))
+      return Error(Code::kDataErr, "plan: malformed dataset: bad chunks");
   } catch (const nlohmann::json::exception& e) {
     return Error(Code::kDataErr, std::string("plan: malformed dataset: ") + e.what());
   }
@@ -94,7 +100,7 @@ Result<std::unique_ptr<Plan>> Plan::Build(const Json& config_json, const std::st
                        a.op + ", which creates the dataset: set \"mode\": \"w+\" (it is \"" +
                        plan->config.dataset.mode + "\")");
   MM_ASSIGN_OR_RETURN(plan->dataset, OpenDataset(plan->config.dataset));
-  plan->partition = Partition(plan->dataset.layout);
+  plan->partition = PartitionOf(plan->dataset);
   MM_RETURN_IF_ERROR(plan->BuildAnalyses());
   return plan;
 }
@@ -108,7 +114,7 @@ Result<std::unique_ptr<Plan>> Plan::FromJson(const Json& j) {
   plan->config_dir = j["config_dir"].get<std::string>();
   MM_ASSIGN_OR_RETURN(plan->config, ParseConfig(plan->config_json, plan->config_dir));
   MM_ASSIGN_OR_RETURN(plan->dataset, DatasetFromInternalJson(j["dataset"]));
-  plan->partition = Partition(plan->dataset.layout);
+  plan->partition = PartitionOf(plan->dataset);
   MM_RETURN_IF_ERROR(plan->BuildAnalyses());
   const int pass = j.value("pass", 0);
   if (pass < 0 || pass >= static_cast<int>(plan->passes.size()))

@@ -200,4 +200,8 @@ Json DatasetJson(const Dataset& d) {
   return j;
 }
 
+Partition PartitionOf(const Dataset& d) {
+  return d.chunks.empty() ? Partition(d.layout) : Partition(d.layout, d.chunks);
+}
+
 }  // namespace mm

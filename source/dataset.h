@@ -23,6 +23,7 @@
 #include "core/json_util.h"
 #include "core/layout.h"
 #include "io/files.h"
+#include "source/partition.h"
 
 namespace mm {
 
@@ -44,6 +45,10 @@ struct Dataset {
   Layout layout;
   uint64_t file_bytes = 0;          // size now (w+: the size generate will create)
   std::vector<int64_t> shape_spec;  // the shape as configured (may hold -1)
+  // The storage's chunk shape when the format stores the array in chunks
+  // (one entry per axis; the blocks are then the chunks: source/partition.h),
+  // empty otherwise.
+  std::vector<int64_t> chunks;
   // The open file (O_RDONLY|O_NONBLOCK, O_RDWR for r+; none for w+), shared
   // by copies, and its identity when opened.
   std::shared_ptr<FileDescriptor> file;
@@ -81,6 +86,11 @@ Status CheckRows(const Dataset& d, bool growing);
 // (expected, so not reported, for a growing file: `growing`), bytes after a
 // .npy's data. Empty for mode w+ and for 0 rows.
 std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing);
+
+// The dataset's fixed cut into blocks: its chunks when the format stores it
+// in chunks (d.chunks), else row blocks of about kBlockBytes. The plan's
+// partition, and every Source's.
+Partition PartitionOf(const Dataset& d);
 
 // The result document's "dataset" object (SPEC §4).
 Json DatasetJson(const Dataset& d);

@@ -1,15 +1,30 @@
 // Partition: the fixed cut of a dataset into blocks, and of blocks into
 // worker ranges.
 //
-// Blocks depend only on the layout (never on the worker count), which is
-// what makes results identical for any split (DESIGN §2, §5). A block is
-// either a run of whole rows holding about kBlockBytes, or, when one row is
-// larger than that, an equal piece of one row. Blocks are numbered from 0 in
-// file order. Workers receive contiguous runs of whole rows, i.e. contiguous
-// runs of blocks.
+// Blocks depend only on the layout and the storage's chunk grid (never on
+// the worker count), which is what makes results identical for any split
+// (DESIGN §2, §5). Two kinds:
+//
+// - Row blocks (raw, .npy, contiguous HDF5: Partition(layout)): a block is
+//   either a run of whole rows holding about kBlockBytes, or, when one row
+//   is larger than that, an equal piece of one row. Blocks are numbered
+//   from 0 in file order; block b holds the storage indices
+//   [block_begin(b), block_end(b)).
+// - Chunk blocks (a chunked format: Partition(layout, chunks)): a block is
+//   one chunk of the grid, an N-D box clipped to the shape (edge chunks are
+//   smaller), numbered in chunk-grid C order. Its elements are not one run
+//   of storage indices: block_begin/block_end are the hull (the storage
+//   index of its first element, and one past its last), block_elements(b)
+//   counts them, and BlockBox(b) says which they are. C order only.
+//
+// Workers receive contiguous runs of whole rows (SPEC's row axis): for
+// chunk blocks the unit is one layer of the chunk grid (chunks[0] rows,
+// every chunk with the same index along axis 0), so a worker's blocks are a
+// contiguous run of the grid order too.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/layout.h"
@@ -22,25 +37,41 @@ class Partition {
  public:
   Partition() = default;
   explicit Partition(const Layout& layout, uint64_t block_bytes = kBlockBytes);
+  // Chunk blocks over the grid `chunks` (one entry >= 1 per axis; a layout
+  // of order 'C').
+  Partition(const Layout& layout, const std::vector<int64_t>& chunks);
+
+  // Whether blocks are chunks of a grid (else row blocks), and the grid's
+  // chunk shape (empty for row blocks).
+  bool chunked() const { return !chunks_.empty(); }
+  const std::vector<int64_t>& chunks() const { return chunks_; }
+  // The number of elements of block b (block_end - block_begin for row
+  // blocks).
+  uint64_t block_elements(int64_t b) const;
+  // The extent of block b as a box in array coordinates: always for chunk
+  // blocks and whole-row blocks; for a piece of one row when the piece is
+  // aligned to the row's inner axes (always for 2-D arrays); std::nullopt
+  // otherwise.
+  std::optional<Box> BlockBox(int64_t b) const;
 
   int64_t blocks() const { return blocks_; }
   int64_t rows() const { return rows_; }
-  // Storage-index range [begin, end) of block b.
+  // Storage-index range [begin, end) of block b (the hull for chunk blocks).
   uint64_t block_begin(int64_t b) const;
   uint64_t block_end(int64_t b) const;
   // Blocks [first, last) covering rows [row_begin, row_end); rows must be a
   // unit boundary (see units()).
   int64_t first_block_of_row(int64_t row) const;
   // The block holding row `row` (its first piece when blocks are pieces).
-  int64_t block_of_row(int64_t row) const {
-    return rows_per_block_ > 0 ? row / rows_per_block_ : row * pieces_per_row_;
-  }
+  int64_t block_of_row(int64_t row) const;
 
   // The indivisible units handed to workers: blocks when blocks hold whole
-  // rows, rows when blocks are pieces of one row.
-  int64_t units() const { return rows_per_block_ > 0 ? blocks_ : rows_; }
-  // The block geometry: rows per block (> 0 when blocks hold whole rows),
-  // else pieces per row (> 0 when blocks are pieces of one row).
+  // rows, rows when blocks are pieces of one row, layers of the grid for
+  // chunk blocks.
+  int64_t units() const;
+  // The row-block geometry: rows per block (> 0 when blocks hold whole
+  // rows), else pieces per row (> 0 when blocks are pieces of one row); both
+  // 0 for chunk blocks.
   int64_t rows_per_block() const { return rows_per_block_; }
   int64_t pieces_per_row() const { return pieces_per_row_; }
 
@@ -61,6 +92,10 @@ class Partition {
   int64_t pieces_per_row_ = 0;  // > 0: blocks are pieces of one row
   uint64_t piece_elems_ = 0;
   int64_t blocks_ = 0;
+  Layout layout_;                // shape and order, for boxes
+  std::vector<int64_t> chunks_;  // chunk blocks: the chunk shape
+  std::vector<int64_t> grid_;    // chunks along each axis
+  int64_t layer_blocks_ = 0;     // chunks per layer of the grid (one unit)
 };
 
 }  // namespace mm

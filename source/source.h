@@ -44,19 +44,6 @@ namespace mm {
 // mapped or decoded memory), and how far ahead a cold raw scan reads.
 constexpr uint64_t kWindowBytes = uint64_t{16} << 20;
 
-// An N-D box in array coordinates (the axis order of Layout::shape, not
-// storage order): elements start[i] <= x[i] < start[i] + count[i].
-struct Box {
-  std::vector<int64_t> start;
-  std::vector<int64_t> count;
-  bool operator==(const Box& o) const { return start == o.start && count == o.count; }
-};
-
-// The box of block b of a partition of `layout`: whole rows always make one;
-// a piece of one row makes one when it is aligned to the row's inner axes
-// (always for 2-D arrays); std::nullopt otherwise.
-std::optional<Box> PartitionBlockBox(const Layout& layout, const Partition& partition, int64_t b);
-
 // The bytes of a run of consecutive blocks [first_block(), end_block()).
 // Created by Source::ReadWindow; owns the memory it points into.
 class Window {
@@ -68,13 +55,15 @@ class Window {
   int64_t first_block() const { return first_; }
   int64_t end_block() const { return first_ + static_cast<int64_t>(blocks_.size()); }
   bool writable() const { return writable_; }
-  // Block k's elements in storage order (partition().block_end(k) -
-  // block_begin(k) of them). REQUIRES first_block() <= k < end_block().
+  // Block k's elements in storage order (partition().block_elements(k) of
+  // them; for a chunk block, the box's elements in C order of the box).
+  // REQUIRES first_block() <= k < end_block().
   // Valid until this Window is destroyed; writable only when writable().
   char* BlockData(int64_t k) const { return blocks_[static_cast<size_t>(k - first_)]; }
   // The window's elements as one storage-order run (storage indices
   // block_begin(first_block()) .. block_end(end_block() - 1)) when the
-  // blocks are adjacent in memory (always for raw and .npy), else nullptr.
+  // blocks are row blocks adjacent in memory (always for raw and .npy),
+  // else nullptr (always for chunk blocks).
   // Same lifetime as BlockData.
   char* Contiguous() const { return contiguous_; }
 
@@ -108,10 +97,6 @@ class Source {
   // The fixed cut into blocks; depends only on the array and its storage,
   // never on the worker count.
   const Partition& partition() const { return partition_; }
-  // The extent of block b as a box (see PartitionBlockBox for row blocks).
-  virtual std::optional<Box> BlockBox(int64_t b) const {
-    return PartitionBlockBox(layout_, partition_, b);
-  }
 
   // A hint: the caller is about to read blocks [first, end) in order, one
   // window after another. Drivers may read ahead inside that range.

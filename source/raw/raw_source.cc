@@ -131,7 +131,7 @@ Result<std::unique_ptr<Source>> OpenRawFile(std::shared_ptr<FileDescriptor> file
 }
 
 Result<std::unique_ptr<Source>> OpenRawDataset(const Dataset& d) {
-  return OpenRawFile(d.file, d.path, d.layout, Partition(d.layout), d.file_bytes);
+  return OpenRawFile(d.file, d.path, d.layout, PartitionOf(d), d.file_bytes);
 }
 
 uint64_t RawByteOffset(const Dataset& d, uint64_t index) {

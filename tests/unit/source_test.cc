@@ -62,7 +62,7 @@ void CheckBoxes(const Layout& l, uint64_t block_bytes, bool all_boxes) {
   const Partition p(l, block_bytes);
   INFO("shape " << ShapeString(l.shape) << " order " << l.order << " block_bytes " << block_bytes);
   for (int64_t b = 0; b < p.blocks(); ++b) {
-    const std::optional<Box> box = PartitionBlockBox(l, p, b);
+    const std::optional<Box> box = p.BlockBox(b);
     if (!box) {
       CHECK_FALSE(all_boxes);
       continue;
@@ -80,7 +80,7 @@ TEST_CASE("Source: blocks of whole rows are boxes spanning the other axes") {
   CheckBoxes(MakeLayout("<i2", {9, 4, 5}, 'F'), 9 * 4 * 2 * 3, true);
   const Layout l = MakeLayout("<f8", {10, 3});
   const Partition p(l, 3 * 8 * 4);  // 4 rows a block
-  const std::optional<Box> box = PartitionBlockBox(l, p, 2);
+  const std::optional<Box> box = p.BlockBox(2);
   REQUIRE(box);
   CHECK(box->start == std::vector<int64_t>{8, 0});
   CHECK(box->count == std::vector<int64_t>{2, 3});  // the last block is short
@@ -96,7 +96,7 @@ TEST_CASE("Source: a piece of a row is a box when it is aligned to the row's axe
   const Layout l = MakeLayout("<u1", {2, 4, 6});
   const Partition p(l, 5);
   REQUIRE(p.pieces_per_row() > 0);
-  CHECK_FALSE(PartitionBlockBox(l, p, 1));
+  CHECK_FALSE(p.BlockBox(1));
   CheckBoxes(l, 5, false);
 }
 
