@@ -1,5 +1,8 @@
 #include "engine/document.h"
 
+#include <cerrno>
+#include <csignal>
+
 #include "core/warnings.h"
 
 namespace mm {
@@ -32,6 +35,33 @@ Json ResultDocument(const RunSummary& summary, const Dataset& dataset, Json resu
   doc["results"] = std::move(results);
   if (warnings) warnings->Publish(&doc);
   return doc;
+}
+
+Result<DocumentOutput> DocumentOutput::Open(const std::string& target, const std::string& what,
+                                            std::FILE* stream) {
+  DocumentOutput out;
+  if (target.empty()) {
+    out.stream_ = stream;
+  } else {
+    MM_ASSIGN_OR_RETURN(out.file_, TempOutput::Create(target, what));
+  }
+  return out;
+}
+
+Status DocumentOutput::Write(const Json& doc) {
+  const std::string text = DumpDocument(doc);
+  if (stream_ == nullptr) {
+    MM_RETURN_IF_ERROR(file_.Write(text));
+    return file_.Commit();
+  }
+  errno = 0;
+  if (std::fwrite(text.data(), 1, text.size(), stream_) != text.size() ||
+      std::fflush(stream_) != 0) {
+    if (errno == EPIPE)
+      return Error(static_cast<Code>(128 + SIGPIPE), "stdout: the reader closed the pipe (EPIPE)");
+    return Error(Code::kIoErr, "cannot write the result to stdout");
+  }
+  return Status::OK();
 }
 
 }  // namespace mm

@@ -10,15 +10,18 @@
 // "results" do not depend on workers, launch or shard split; "warnings" is
 // present only when there are any (core/warnings.h).
 //
-// Pure functions; no I/O.
+// The sections are built by pure functions; DocumentOutput is the one
+// writer of a document (or a part file) to -o or stdout.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string>
 
 #include "core/json_util.h"
+#include "io/files.h"
 #include "source/dataset.h"
 
 namespace mm {
@@ -60,5 +63,39 @@ Json MmrunSection(const RunSummary& summary);
 // this once, on success, just before writing the document.
 Json ResultDocument(const RunSummary& summary, const Dataset& dataset, Json results,
                     const Warnings* warnings = nullptr);
+
+// Where a command's document goes: the file `target`, written under a
+// temporary name beside it and renamed over it (io/files.h TempOutput: the
+// target appears whole or not at all, and an uncommitted temporary file is
+// removed when the DocumentOutput is destroyed), or, with no target, the
+// process' standard output. Both get the same bytes, DumpDocument(doc).
+// Move-only; used by the one thread that runs the command.
+class DocumentOutput {
+ public:
+  DocumentOutput() = default;
+
+  // Creates the target's temporary file now, so an unwritable target fails
+  // before any work starts (TempOutput::Create's errors; `what` names the
+  // target in them: a flag or config key). An empty `target` writes to
+  // `stream` (stdout but in tests), which must outlive the DocumentOutput.
+  static Result<DocumentOutput> Open(const std::string& target, const std::string& what = "output",
+                                     std::FILE* stream = stdout);
+
+  // Writes DumpDocument(doc) and makes it final: write, fsync and rename
+  // over the target, or write and flush the stream. Call once. Errors: the
+  // TempOutput's (nothing at the target; its temporary file is removed by
+  // the destructor); on the stream, a reader that went away (EPIPE) is
+  // 128 + SIGPIPE "stdout: the reader closed the pipe (EPIPE)" (as a shell
+  // expects of a pipeline's writer; docs/CHOICES.md), any other failure
+  // kIoErr "cannot write the result to stdout".
+  Status Write(const Json& doc);
+
+  // Whether the document goes to the stream (no target).
+  bool to_stream() const { return stream_ != nullptr; }
+
+ private:
+  TempOutput file_;              // when there is a target
+  std::FILE* stream_ = nullptr;  // when there is none
+};
 
 }  // namespace mm

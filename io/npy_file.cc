@@ -1,23 +1,10 @@
 #include "io/npy_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/files.h"
 
 namespace mm {
-
-bool FileHasNpyMagic(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct stat st;
-  char buf[6];
-  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-  const bool read = regular && ::pread(fd, buf, sizeof buf, 0) == static_cast<ssize_t>(sizeof buf);
-  ::close(fd);
-  return read && HasNpyMagic(std::string_view(buf, sizeof buf));
-}
 
 Result<NpyHeader> ReadNpyHeader(int fd, const std::string& path) {
   constexpr size_t kFirstRead = 4096;  // holds every header numpy writes for mmrun's dtypes

@@ -11,11 +11,6 @@
 
 namespace mm {
 
-// True when the regular file at `path` starts with "\x93NUMPY" (opened
-// O_NONBLOCK; false for anything that cannot be read). Lets a caller that
-// probes "is it a .npy?" report a .npy's own error instead of guessing.
-bool FileHasNpyMagic(const std::string& path);
-
 // Reads and parses the header of the open file `fd`, from offset 0 with pread
 // (the file offset of `fd` is not used or changed). `path` only names the
 // file in messages: "PATH: malformed .npy header: ...".

@@ -27,13 +27,13 @@
 
 #include "core/json_util.h"
 #include "engine/document.h"
+#include "engine/merge.h"
 #include "engine/payload.h"
 #include "engine/plan.h"
 #include "engine/scan.h"
 #include "io/dataset_lock.h"
 #include "io/files.h"
 #include "runner/commands.h"
-#include "runner/coordinator.h"
 #include "runner/run_guard.h"
 
 namespace mm {
@@ -118,8 +118,7 @@ Result<Args> ParseArgs(const std::vector<std::string>& args) {
 struct Root {
   std::unique_ptr<Plan> plan;
   RunGuard guard;
-  TempOutput out;
-  std::string output;
+  DocumentOutput out;  // -o, else the config's output, else stdout
 };
 
 Status SetUpRoot(const Args& a, Root* root) {
@@ -133,11 +132,10 @@ Status SetUpRoot(const Args& a, Root* root) {
     if (an->capabilities().writes_dataset)
       return OpError(*an, "writes the dataset; mmrun-mpi runs analyses that read it (use mmrun)");
   MM_ASSIGN_OR_RETURN(root->guard, RunGuard::ForPlan(*root->plan));
-  root->output =
-      !a.output.empty() ? AbsolutePath(a.output) : root->plan->config.run.output.value_or("");
-  if (!root->output.empty()) {
-    MM_ASSIGN_OR_RETURN(root->out, TempOutput::Create(root->output));
-  }
+  MM_ASSIGN_OR_RETURN(
+      root->out,
+      DocumentOutput::Open(!a.output.empty() ? AbsolutePath(a.output)
+                                             : root->plan->config.run.output.value_or("")));
   return Status::OK();
 }
 
@@ -231,15 +229,7 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       summary.rows = plan.dataset.layout.rows();
       summary.bytes_scanned = plan.dataset.layout.data_bytes() * plan.passes.size();
       summary.passes = plan.passes.size();
-      const std::string text =
-          DumpDocument(ResultDocument(summary, plan.dataset, std::move(*results)));
-      if (!root.output.empty()) {
-        st = root.out.Write(text);
-        if (st.ok()) st = root.out.Commit();
-      } else if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||
-                 std::fflush(stdout) != 0) {
-        st = Error(Code::kIoErr, "cannot write the result to stdout");
-      }
+      st = root.out.Write(ResultDocument(summary, plan.dataset, std::move(*results)));
     }
     if (!st.ok()) st = root.guard.Fail(st);
     PrintError(st);

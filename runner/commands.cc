@@ -17,6 +17,7 @@
 #include "core/fault.h"
 #include "core/json_util.h"
 #include "core/warnings.h"
+#include "engine/document.h"
 #include "engine/plan.h"
 #include "io/dataset_lock.h"
 #include "io/file_identity.h"
@@ -30,6 +31,7 @@
 #include "runner/shard.h"
 #include "runner/state.h"
 #include "source/dataset.h"
+#include "source/registry.h"
 
 namespace po = boost::program_options;
 
@@ -345,10 +347,7 @@ Status Run(const std::vector<std::string>& args) {
   const std::string& output = checked.output;
   // Create the output's temporary file now, so an unwritable target fails
   // before any worker starts.
-  TempOutput out;
-  if (!output.empty()) {
-    MM_ASSIGN_OR_RETURN(out, TempOutput::Create(output, OutputKey(a.output)));
-  }
+  MM_ASSIGN_OR_RETURN(DocumentOutput out, DocumentOutput::Open(output, OutputKey(a.output)));
   Progress::Mode mode = Progress::Mode::kOff;
   if (!a.quiet && (a.progress_flag || ::isatty(2)))
     mode = ::isatty(2) ? Progress::Mode::kLive : Progress::Mode::kLines;
@@ -407,7 +406,6 @@ Status Run(const std::vector<std::string>& args) {
   } else {
     doc = ResultDocument(summary, plan->dataset, std::move(*results), &warnings);
   }
-  const std::string text = DumpDocument(doc);
   // From here on the run's writes are committed: no message may say that
   // nothing was written (SPEC §5; docs/RELIABILITY.md).
   PauseAfterCommitForTest();
@@ -421,21 +419,12 @@ Status Run(const std::vector<std::string>& args) {
   if (const int sig = TakePendingSignal())
     return tell(static_cast<Code>(128 + sig), "interrupted by " + SignalName(sig),
                 ": nothing written");
-  if (!output.empty()) {
-    Status st = out.Write(text);
-    if (st.ok()) st = out.Commit();
-    return st.ok() ? st : tell(st.code(), st.message(), "");
-  }
-  errno = 0;
-  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
-    // A reader that went away (`mmrun cfg.json | head`): exit 128 + SIGPIPE,
-    // as a shell expects of a pipeline's writer (docs/CHOICES.md).
-    if (errno == EPIPE)
-      return tell(static_cast<Code>(128 + SIGPIPE), "stdout: the reader closed the pipe (EPIPE)",
-                  ": the result document was cut short");
-    return tell(Code::kIoErr, "cannot write the result to stdout", "");
-  }
-  return Status::OK();
+  const Status st = out.Write(doc);
+  if (st.ok()) return st;
+  // A reader that went away (`mmrun cfg.json | head`) may have had part of it.
+  return tell(
+      st.code(), st.message(),
+      st.code() == static_cast<Code>(128 + SIGPIPE) ? ": the result document was cut short" : "");
 }
 
 // `mmrun validate [RUN OPTIONS] CONFIG`: the checks of a run with the same
@@ -531,9 +520,9 @@ Status Inspect(const std::vector<std::string>& args) {
   Json j = Json::object();
   j["path"] = d->path;
   j["format"] = d->format;
-  j["npy_version"] = d->format == "npy"
-                         ? Json(std::to_string(d->npy_major) + "." + std::to_string(d->npy_minor))
-                         : Json(nullptr);
+  const Format* format = FindFormat(d->format);
+  j["npy_version"] =
+      format != nullptr && format->version != nullptr ? Json(format->version(*d)) : Json(nullptr);
   j["dtype"] = d->layout.dtype.descr();
   j["shape"] = d->layout.shape;
   j["order"] = std::string(1, d->layout.order);
@@ -543,9 +532,10 @@ Status Inspect(const std::vector<std::string>& args) {
   j["bytes"] = d->file_bytes;
   j["data_bytes"] = d->layout.data_bytes();
   j["trailing_bytes"] = d->layout.trailing_bytes;
-  // A shape given by flags is checked like a config's; a self-described
-  // .npy or bare bytes are simply described.
-  if (!shape.empty() || d->format == "npy") warnings.Add(LayoutWarnings(*d, false));
+  // A shape given by flags is checked like a config's; a file that
+  // describes itself (a .npy) is checked against its own layout; bare bytes
+  // are simply described.
+  if (!shape.empty() || DescribesItself(d->format)) warnings.Add(LayoutWarnings(*d, false));
   warnings.Publish(&j);
   const std::string text = DumpDocument(j);
   std::fwrite(text.data(), 1, text.size(), stdout);

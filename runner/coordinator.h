@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "engine/merge.h"
 #include "engine/payload.h"
 #include "engine/plan.h"
 #include "runner/launcher.h"
@@ -55,12 +56,7 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
 // (b) The payloads are pushed, in row order, into one NodeTree
 // (engine/payload.h PushPayload).
 
-// (c) Folds `tree` (it must cover every block of the pass) into the root and
-// hands it to each analysis of the pass (EndPass).
-Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree);
-// Prepare() of the analyses whose first pass is `pass`.
-Status PreparePass(Plan& plan, int pass);
-// After the last pass: {name: result} of every analysis, in config order.
-Result<Json> FinishResults(Plan& plan);
+// (c) engine/merge.h: EndPassFromTree hands the tree's root partial to the
+// pass' analyses; PreparePass before a pass, FinishResults after the last.
 
 }  // namespace mm

@@ -144,7 +144,11 @@ Result<pid_t> ProcessLauncher::Start(const WorkerTask& task, const std::string& 
   return pid;
 }
 
-WaitEvent ProcessLauncher::Wait(int timeout_ms) {
+namespace {
+
+// Reaps one exited child without blocking: its kExited event, else kTimeout
+// (nothing happened).
+WaitEvent ReapOne() {
   WaitEvent ev;
   int status = 0;
   const pid_t done = ::waitpid(-1, &status, WNOHANG);
@@ -152,8 +156,15 @@ WaitEvent ProcessLauncher::Wait(int timeout_ms) {
     ev.kind = WaitEvent::kExited;
     ev.pid = done;
     ev.status = status;
-    return ev;
   }
+  return ev;
+}
+
+}  // namespace
+
+WaitEvent ProcessLauncher::Wait(int timeout_ms) {
+  WaitEvent ev = ReapOne();
+  if (ev.kind == WaitEvent::kExited) return ev;
   sigset_t set = StopSignals();
   sigaddset(&set, SIGCHLD);
   struct timespec ts = {timeout_ms / 1000, static_cast<long>(timeout_ms % 1000) * 1000000L};
@@ -163,13 +174,7 @@ WaitEvent ProcessLauncher::Wait(int timeout_ms) {
     ev.signo = sig;
     return ev;
   }
-  const pid_t after = ::waitpid(-1, &status, WNOHANG);
-  if (after > 0) {
-    ev.kind = WaitEvent::kExited;
-    ev.pid = after;
-    ev.status = status;
-  }
-  return ev;
+  return ReapOne();
 }
 
 void ProcessLauncher::Kill(pid_t pid) { ::kill(pid, SIGKILL); }

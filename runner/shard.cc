@@ -380,7 +380,6 @@ Status Merge(const std::vector<std::string>& args) {
   summary.bytes_scanned = bytes;
   summary.passes = plan.passes.size();
   summary.shards = n;
-  const std::string text = DumpDocument(ResultDocument(summary, plan.dataset, std::move(results)));
   // -o, else the config's output (where one run would have written), else stdout.
   const std::string target =
       output_flag ? AbsolutePath(output) : plan.config.run.output.value_or("");
@@ -391,11 +390,9 @@ Status Merge(const std::vector<std::string>& args) {
     for (const auto& entry : by_index) inputs.push_back(NamedFile{entry.second->path, "part"});
     MM_RETURN_IF_ERROR(
         CheckOutput(NamedFile{target, output_flag ? "-o" : "config key 'output'"}, inputs));
-    return WriteFileAtomically(target, text);
   }
-  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
-    return Error(Code::kIoErr, "cannot write the result to stdout");
-  return Status::OK();
+  MM_ASSIGN_OR_RETURN(DocumentOutput out, DocumentOutput::Open(target));
+  return out.Write(ResultDocument(summary, plan.dataset, std::move(results)));
 }
 
 }  // namespace

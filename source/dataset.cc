@@ -5,11 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
 
-#include "core/npy.h"
 #include "io/files.h"
-#include "io/npy_file.h"
 #include "source/raw/raw_format.h"
 #include "source/raw/raw_source.h"
 #include "source/registry.h"
@@ -52,6 +49,13 @@ Result<Dataset> Open(const DatasetSpec& spec) {
   return d;
 }
 
+// The registry's first format that describes itself (has a probe).
+const Format& FirstSelfDescribing() {
+  for (const Format& f : Formats())
+    if (f.probe != nullptr) return f;
+  return Formats().front();  // unreachable: .npy has a probe
+}
+
 }  // namespace
 
 Result<Dataset> OpenDataset(const DatasetSpec& spec) { return Open(spec); }
@@ -61,16 +65,19 @@ Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints) {
   spec.path = path;
   spec.mode = "r";
   if (spec.dtype && !spec.shape) spec.shape = std::vector<int64_t>{-1};
-  if (!spec.dtype && spec.format != "npy") {
-    // Probe: a .npy describes itself; anything else is bytes.
+  if (!spec.dtype && !DescribesItself(spec.format)) {
+    // Probe: a file that describes itself (a .npy) is described by the
+    // format its bytes name; anything else is bytes. The self-describing
+    // format tried when none is named is the registry's first.
+    const Format* own = RecognizeFile(path);
     Result<Dataset> probe = [&]() -> Result<Dataset> {
       DatasetSpec p = spec;
-      p.format = "npy";
+      p.format = own != nullptr ? own->name : FirstSelfDescribing().name;
       return Open(p);
     }();
     if (probe.ok() || probe.status().code() == Code::kNoInput ||
-        probe.status().code() == Code::kNoPerm || spec.shape || FileHasNpyMagic(path))
-      return probe;  // a .npy's own error is the real reason
+        probe.status().code() == Code::kNoPerm || spec.shape || own != nullptr)
+      return probe;  // a self-describing file's own error is the real reason
     spec.dtype = "u1";
     MM_ASSIGN_OR_RETURN(uint64_t size, FileSize(path));
     const uint64_t off = spec.offset.value_or(0);
@@ -100,92 +107,23 @@ Status AdoptDatasetFd(Dataset* d, int fd) {
 
 namespace {
 
-// "[a, b, c]" with axis `axis` replaced by `v` (the text of the value).
-std::string ShapeWith(std::vector<int64_t> shape, size_t axis, int64_t v) {
-  shape[axis] = v;
-  return ShapeString(shape);
-}
-
-// Values near `v` (one below, one above; at most `span` away) for which
-// `fits(value)` holds.
-std::vector<int64_t> NearestFits(int64_t v, const std::function<bool(int64_t)>& fits) {
-  const int64_t span = 100000;
-  std::vector<int64_t> out;
-  for (int64_t x = v - 1; x >= 1 && x >= v - span; --x)
-    if (fits(x)) {
-      out.push_back(x);
-      break;
-    }
-  for (int64_t x = v + 1; x <= v + span; ++x)
-    if (fits(x)) {
-      out.push_back(x);
-      break;
-    }
-  return out;
+// The registry entry of a described dataset whose file exists (not mode
+// w+): the one whose optional checks apply; nullptr otherwise.
+const Format* ExistingFormat(const Dataset& d) {
+  return d.mode == "w+" ? nullptr : FindFormat(d.format);
 }
 
 }  // namespace
 
 Status CheckRows(const Dataset& d, bool growing) {
-  if (growing || d.format != "raw" || d.mode == "w+" || d.layout.rows() > 0) return Status::OK();
-  const uint64_t avail = d.file_bytes > d.layout.offset ? d.file_bytes - d.layout.offset : 0;
-  return Error(Code::kDataErr,
-               d.path + ": file holds " + std::to_string(avail) +
-                   " bytes of data, less than one row of shape " + ShapeString(d.shape_spec) + " " +
-                   d.layout.dtype.name() +
-                   " (an append-only file not written yet is a run of 0 rows with --state)");
+  const Format* f = ExistingFormat(d);
+  return f != nullptr && f->check_rows != nullptr ? f->check_rows(d, growing) : Status::OK();
 }
 
 std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing) {
-  std::vector<std::string> out;
-  const Layout& l = d.layout;
-  if (d.mode == "w+" || l.shape.empty()) return out;
-  const std::string what = ShapeString(d.shape_spec) + " " + l.dtype.name();
-  if (d.format == "npy") {
-    if (l.trailing_bytes > 0)
-      out.push_back(d.path + ": " + std::to_string(l.trailing_bytes) +
-                    " bytes after the .npy array's data (shape " + ShapeString(l.shape) +
-                    ") are ignored");
-    return out;
-  }
-  const size_t row_axis = static_cast<size_t>(l.row_axis());
-  const bool inferred = d.shape_spec[row_axis] == -1;
-  // 0 rows: a growing file not written yet (else CheckRows refuses it).
-  if (d.file_bytes < l.offset || l.rows() == 0) return out;
-  const uint64_t avail = d.file_bytes - l.offset;
-  const uint64_t item = static_cast<uint64_t>(l.dtype.itemsize());
-  if (l.trailing_bytes == 0 || (inferred && growing)) return out;
-  std::string text = d.path + ": shape " + what + " leaves " + std::to_string(l.trailing_bytes) +
-                     " of the " + std::to_string(avail) + " data bytes unread";
-  text += inferred ? " (a partial last row; numpy's reshape would refuse)"
-                   : " (numpy's reshape would refuse)";
-  std::vector<std::string> fits;
-  // The row count that uses every byte with the same row shape.
-  if (!inferred && avail % l.row_bytes() == 0)
-    fits.push_back("shape " +
-                   ShapeWith(d.shape_spec, row_axis, static_cast<int64_t>(avail / l.row_bytes())));
-  // Row lengths near the configured one: vary the fastest axis of a row.
-  const size_t fast = l.order == 'F' ? 0 : l.shape.size() - 1;
-  if (fast != row_axis) {
-    unsigned __int128 per_index = item;  // bytes of one row per index of `fast`
-    for (size_t i = 0; i < l.shape.size(); ++i)
-      if (i != row_axis && i != fast) per_index *= static_cast<uint64_t>(l.shape[i]);
-    auto fit = [&](int64_t v) {
-      const unsigned __int128 row = per_index * static_cast<uint64_t>(v);
-      return inferred ? avail >= row && avail % row == 0
-                      : row * static_cast<uint64_t>(l.rows()) == avail;
-    };
-    for (int64_t v : NearestFits(l.shape[fast], fit))
-      fits.push_back("shape " + ShapeWith(d.shape_spec, fast, v));
-  }
-  // A header the offset does not skip: data ending at the end of the file.
-  const uint64_t extra = inferred ? avail % l.row_bytes() : l.trailing_bytes;
-  fits.push_back("offset " + std::to_string(l.offset + extra) +
-                 " (if the file starts with a header of that size)");
-  text += "; these would use every byte: ";
-  for (size_t i = 0; i < fits.size(); ++i) text += (i ? ", or " : "") + fits[i];
-  out.push_back(text);
-  return out;
+  const Format* f = ExistingFormat(d);
+  if (f == nullptr || f->warnings == nullptr || d.layout.shape.empty()) return {};
+  return f->warnings(d, growing);
 }
 
 Json DatasetJson(const Dataset& d) {

@@ -29,7 +29,7 @@ namespace mm {
 
 struct DatasetSpec {
   std::string path;             // absolute (resolved against the config's folder)
-  std::string format = "auto";  // auto | raw | npy
+  std::string format = "auto";  // "auto" or a format's name (source/registry.h)
   std::optional<std::string> dtype;
   std::optional<std::vector<int64_t>> shape;
   std::optional<char> order;
@@ -39,7 +39,7 @@ struct DatasetSpec {
 
 struct Dataset {
   std::string path;                  // absolute
-  std::string format;                // "raw" or "npy"
+  std::string format;                // its format's name (source/registry.h)
   std::string mode;                  // r | r+ | w+
   int npy_major = 0, npy_minor = 0;  // 0.0 for raw
   Layout layout;
@@ -75,16 +75,17 @@ Result<Dataset> OpenDataset(const DatasetSpec& spec);
 // `mmrun inspect`.
 Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints);
 
-// A raw dataset whose -1 shape found no whole row is only a valid run for
-// a growing file (`growing`: --state): otherwise kDataErr, as numpy's
-// reshape refuses ("holds N bytes, less than one row"). OK for a .npy.
+// The format's refusal of a layout a run must not take (its registry
+// entry's check_rows, source/registry.h; e.g. a raw -1 shape that found no
+// whole row, valid only for a growing file: `growing`, --state). OK for
+// mode w+ and for a format without one.
 Status CheckRows(const Dataset& d, bool growing);
 
-// What the layout leaves unread or empty, each a warning text naming the
-// file, the bytes and the shapes (or offset) that would use them exactly:
-// trailing bytes after a fixed shape, a partial last row after a -1 shape
-// (expected, so not reported, for a growing file: `growing`), bytes after a
-// .npy's data. Empty for mode w+ and for 0 rows.
+// What the layout leaves unread, each a warning text naming the file and
+// the bytes (its registry entry's warnings: raw's trailing bytes after a
+// fixed shape or a partial last row, with the shapes or offset that would
+// use them exactly; the bytes after a .npy's data). Empty for mode w+, for
+// an empty shape and for a format without warnings.
 std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing);
 
 // The dataset's fixed cut into blocks: its chunks when the format stores it

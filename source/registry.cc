@@ -1,6 +1,8 @@
 #include "source/registry.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "source/raw/raw_format.h"
 #include "source/raw/raw_source.h"
@@ -9,8 +11,8 @@ namespace mm {
 
 const std::vector<Format>& Formats() {
   static const std::vector<Format> formats = {
-      {"raw", nullptr, DescribeRaw, OpenRawDataset},
-      {"npy", ProbeNpy, DescribeNpy, OpenRawDataset},
+      {"raw", nullptr, DescribeRaw, OpenRawDataset, CheckRawRows, RawWarnings},
+      {"npy", ProbeNpy, DescribeNpy, OpenRawDataset, nullptr, NpyWarnings, NpyVersion},
   };
   return formats;
 }
@@ -21,16 +23,37 @@ const Format* FindFormat(const std::string& name) {
   return nullptr;
 }
 
+namespace {
+
+// The first format whose probe accepts `first_bytes`; nullptr when none does.
+const Format* Recognize(std::string_view first_bytes) {
+  for (const Format& f : Formats())
+    if (f.probe != nullptr && f.probe(first_bytes)) return &f;
+  return nullptr;
+}
+
+}  // namespace
+
 const Format& ProbeFormat(std::string_view first_bytes) {
-  const Format* fallback = nullptr;
-  for (const Format& f : Formats()) {
-    if (f.probe == nullptr) {
-      if (fallback == nullptr) fallback = &f;
-    } else if (f.probe(first_bytes)) {
-      return f;
-    }
-  }
-  return *fallback;
+  if (const Format* f = Recognize(first_bytes)) return *f;
+  for (const Format& f : Formats())
+    if (f.probe == nullptr) return f;
+  return Formats().front();  // unreachable: raw has no probe
+}
+
+const Format* RecognizeFile(const std::string& path) {
+  Result<FileDescriptor> fd = FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr);
+  struct stat st;
+  if (!fd.ok() || ::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) return nullptr;
+  char first[kProbeBytes];
+  const ssize_t got = ::pread(fd->get(), first, sizeof first, 0);
+  if (got < 0) return nullptr;
+  return Recognize(std::string_view(first, static_cast<size_t>(got)));
+}
+
+bool DescribesItself(const std::string& name) {
+  const Format* f = FindFormat(name);
+  return f != nullptr && f->probe != nullptr;
 }
 
 std::string FormatChoices() {

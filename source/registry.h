@@ -33,6 +33,24 @@ struct Format {
   Status (*describe)(const DatasetSpec& spec, int fd, Dataset* d);
   // The Source of a described dataset whose file is open (d.file).
   Result<std::unique_ptr<Source>> (*open)(const Dataset& d);
+
+  // Optional parts: nullptr (the default) is "none", so an entry may list
+  // only the four above. Each is called only for a dataset described by
+  // this format whose file exists (mode r or r+); warnings only when it has
+  // a shape.
+  //
+  // The format's refusal of a layout its describe accepted but a run must
+  // not take (raw: a -1 shape that found no whole row): kDataErr naming the
+  // file. `growing`: the run reads a file that grows (--state), for which
+  // no rows yet is a valid run.
+  Status (*check_rows)(const Dataset& d, bool growing) = nullptr;
+  // What the layout leaves unread, each a warning text naming the file and
+  // the bytes (raw: also the shapes or offset that would use them exactly;
+  // .npy: bytes after the array's data). `growing` as for check_rows.
+  std::vector<std::string> (*warnings)(const Dataset& d, bool growing) = nullptr;
+  // The version of the format the file is written in ("1.0" of a .npy
+  // header), printed by `mmrun inspect` as "npy_version"; none: null.
+  std::string (*version)(const Dataset& d) = nullptr;
 };
 
 // Bytes of a file's start that probes see.
@@ -47,6 +65,17 @@ const Format* FindFormat(const std::string& name);
 // The format of a file starting with `first_bytes` for "format": "auto":
 // the first whose probe accepts, else the one without a probe.
 const Format& ProbeFormat(std::string_view first_bytes);
+
+// The format whose probe accepts the first bytes of the regular file at
+// `path` (opened O_NONBLOCK); nullptr when none does or the file cannot be
+// read. Lets `mmrun inspect` report a self-describing file's own error
+// instead of guessing.
+const Format* RecognizeFile(const std::string& path);
+
+// Whether a file in format `name` carries its own layout (the format has a
+// probe: its files are recognized by their bytes), so that config keys may
+// only agree with it; false for raw and for an unknown name.
+bool DescribesItself(const std::string& name);
 
 // "auto, raw or npy": the choices of the config's dataset.format.
 std::string FormatChoices();

@@ -1,6 +1,8 @@
 #include "source/raw/raw_format.h"
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "core/npy.h"
 #include "io/npy_file.h"
@@ -102,6 +104,30 @@ Status RawLayout(const DatasetSpec& spec, Dataset* d) {
       .WithContext(d->path);
 }
 
+// "[a, b, c]" with axis `axis` replaced by `v` (the text of the value).
+std::string ShapeWith(std::vector<int64_t> shape, size_t axis, int64_t v) {
+  shape[axis] = v;
+  return ShapeString(shape);
+}
+
+// Values near `v` (one below, one above; at most `span` away) for which
+// `fits(value)` holds.
+std::vector<int64_t> NearestFits(int64_t v, const std::function<bool(int64_t)>& fits) {
+  const int64_t span = 100000;
+  std::vector<int64_t> out;
+  for (int64_t x = v - 1; x >= 1 && x >= v - span; --x)
+    if (fits(x)) {
+      out.push_back(x);
+      break;
+    }
+  for (int64_t x = v + 1; x <= v + span; ++x)
+    if (fits(x)) {
+      out.push_back(x);
+      break;
+    }
+  return out;
+}
+
 }  // namespace
 
 Status DescribeNew(const DatasetSpec& spec, Dataset* d) {
@@ -133,5 +159,70 @@ Status DescribeNpy(const DatasetSpec& spec, int fd, Dataset* d) {
 }
 
 Status DescribeRaw(const DatasetSpec& spec, int /*fd*/, Dataset* d) { return RawLayout(spec, d); }
+
+Status CheckRawRows(const Dataset& d, bool growing) {
+  if (growing || d.layout.rows() > 0) return Status::OK();
+  const uint64_t avail = d.file_bytes > d.layout.offset ? d.file_bytes - d.layout.offset : 0;
+  return Error(Code::kDataErr,
+               d.path + ": file holds " + std::to_string(avail) +
+                   " bytes of data, less than one row of shape " + ShapeString(d.shape_spec) + " " +
+                   d.layout.dtype.name() +
+                   " (an append-only file not written yet is a run of 0 rows with --state)");
+}
+
+std::vector<std::string> RawWarnings(const Dataset& d, bool growing) {
+  std::vector<std::string> out;
+  const Layout& l = d.layout;
+  const std::string what = ShapeString(d.shape_spec) + " " + l.dtype.name();
+  const size_t row_axis = static_cast<size_t>(l.row_axis());
+  const bool inferred = d.shape_spec[row_axis] == -1;
+  // 0 rows: a growing file not written yet (else CheckRows refuses it).
+  if (d.file_bytes < l.offset || l.rows() == 0) return out;
+  const uint64_t avail = d.file_bytes - l.offset;
+  const uint64_t item = static_cast<uint64_t>(l.dtype.itemsize());
+  if (l.trailing_bytes == 0 || (inferred && growing)) return out;
+  std::string text = d.path + ": shape " + what + " leaves " + std::to_string(l.trailing_bytes) +
+                     " of the " + std::to_string(avail) + " data bytes unread";
+  text += inferred ? " (a partial last row; numpy's reshape would refuse)"
+                   : " (numpy's reshape would refuse)";
+  std::vector<std::string> fits;
+  // The row count that uses every byte with the same row shape.
+  if (!inferred && avail % l.row_bytes() == 0)
+    fits.push_back("shape " +
+                   ShapeWith(d.shape_spec, row_axis, static_cast<int64_t>(avail / l.row_bytes())));
+  // Row lengths near the configured one: vary the fastest axis of a row.
+  const size_t fast = l.order == 'F' ? 0 : l.shape.size() - 1;
+  if (fast != row_axis) {
+    unsigned __int128 per_index = item;  // bytes of one row per index of `fast`
+    for (size_t i = 0; i < l.shape.size(); ++i)
+      if (i != row_axis && i != fast) per_index *= static_cast<uint64_t>(l.shape[i]);
+    auto fit = [&](int64_t v) {
+      const unsigned __int128 row = per_index * static_cast<uint64_t>(v);
+      return inferred ? avail >= row && avail % row == 0
+                      : row * static_cast<uint64_t>(l.rows()) == avail;
+    };
+    for (int64_t v : NearestFits(l.shape[fast], fit))
+      fits.push_back("shape " + ShapeWith(d.shape_spec, fast, v));
+  }
+  // A header the offset does not skip: data ending at the end of the file.
+  const uint64_t extra = inferred ? avail % l.row_bytes() : l.trailing_bytes;
+  fits.push_back("offset " + std::to_string(l.offset + extra) +
+                 " (if the file starts with a header of that size)");
+  text += "; these would use every byte: ";
+  for (size_t i = 0; i < fits.size(); ++i) text += (i ? ", or " : "") + fits[i];
+  out.push_back(text);
+  return out;
+}
+
+std::vector<std::string> NpyWarnings(const Dataset& d, bool /*growing*/) {
+  const Layout& l = d.layout;
+  if (l.trailing_bytes == 0) return {};
+  return {d.path + ": " + std::to_string(l.trailing_bytes) +
+          " bytes after the .npy array's data (shape " + ShapeString(l.shape) + ") are ignored"};
+}
+
+std::string NpyVersion(const Dataset& d) {
+  return std::to_string(d.npy_major) + "." + std::to_string(d.npy_minor);
+}
 
 }  // namespace mm

@@ -6,7 +6,9 @@
 // Thread-safety: pure functions; DescribeNpy only preads from `fd`.
 #pragma once
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "source/dataset.h"
 
@@ -25,5 +27,20 @@ Status DescribeNew(const DatasetSpec& spec, Dataset* d);
 // open file `fd` and fill *d. DescribeNpy reads the header.
 Status DescribeNpy(const DatasetSpec& spec, int fd, Dataset* d);
 Status DescribeRaw(const DatasetSpec& spec, int fd, Dataset* d);
+
+// The raw entry's optional parts (source/registry.h Format).
+// check_rows: a -1 shape that found no whole row is kDataErr ("file holds N
+// bytes of data, less than one row ..."), as numpy's reshape refuses, unless
+// the file grows (--state).
+Status CheckRawRows(const Dataset& d, bool growing);
+// warnings: the bytes a fixed shape leaves unread, or a partial last row
+// after a -1 shape (expected, so not reported, for a growing file), with the
+// shapes (or offset) that would use every byte. None for 0 rows.
+std::vector<std::string> RawWarnings(const Dataset& d, bool growing);
+
+// The .npy entry's optional parts: the bytes after the array's data
+// (warnings), and the header's version "MAJOR.MINOR" (version).
+std::vector<std::string> NpyWarnings(const Dataset& d, bool growing);
+std::string NpyVersion(const Dataset& d);
 
 }  // namespace mm
