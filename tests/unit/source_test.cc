@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -253,6 +254,83 @@ TEST_CASE("Chunked memory source: a destroyed window's blocks read as poison") {
   CHECK(s.live_windows() == 0);
   CHECK(Int(stale) != 32);  // poisoned (kept alive by the fake to be checkable)
   CHECK_FALSE(s.ReadWindow(0, 1, true).ok());
+}
+
+// The dataset of the file `path` as a config's dataset block describes it.
+Dataset Described(const std::string& path, const std::string& format,
+                  std::optional<std::vector<int64_t>> shape = std::nullopt) {
+  DatasetSpec spec;
+  spec.path = path;
+  spec.format = format;
+  if (format == "raw") spec.dtype = "int32";
+  spec.shape = std::move(shape);
+  Result<Dataset> d = OpenDataset(spec);
+  REQUIRE(d.ok());
+  return *d;
+}
+
+TEST_CASE("Registry: a format's row check, warnings and version come from its entry") {
+  const Format& raw = *FindFormat("raw");
+  const Format& npy = *FindFormat("npy");
+  CHECK(raw.check_rows != nullptr);
+  CHECK(raw.warnings != nullptr);
+  CHECK(raw.version == nullptr);
+  CHECK(npy.check_rows == nullptr);
+  CHECK(npy.warnings != nullptr);
+  CHECK(npy.version != nullptr);
+  CHECK(DescribesItself("npy"));
+  CHECK_FALSE(DescribesItself("raw"));
+  CHECK_FALSE(DescribesItself("auto"));
+  CHECK_FALSE(DescribesItself("no-such-format"));
+
+  // raw: 3 bytes hold no row of 4 int32; a 4-row shape over 17 rows' bytes
+  // plus 2 leaves bytes unread.
+  const TempFile short_file(std::string(3, 'x'));
+  const Dataset none = Described(short_file.path, "raw", std::vector<int64_t>{-1, 4});
+  const Status st = CheckRows(none, false);
+  CHECK(st.code() == Code::kDataErr);
+  CHECK(st.message() == short_file.path +
+                            ": file holds 3 bytes of data, less than one row of shape [-1, 4] "
+                            "int32 (an append-only file not written yet is a run of 0 rows with "
+                            "--state)");
+  CHECK(CheckRows(none, true).ok());  // a growing file not written yet
+  CHECK(LayoutWarnings(none, false).empty());
+  const TempFile ragged(Counting(17 * 4) + "ab");
+  const Dataset r = Described(ragged.path, "raw", std::vector<int64_t>{-1, 4});
+  CHECK(CheckRows(r, false).ok());
+  const std::vector<std::string> w = LayoutWarnings(r, false);
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].find(ragged.path + ": shape [-1, 4] int32 leaves 2 of the 274 data bytes unread") ==
+        0);
+  CHECK(LayoutWarnings(r, true).empty());  // a partial last row of a growing file
+
+  // .npy: bytes after the data, and the header's version.
+  const std::string header = BuildNpyHeader(ParseDType("<i4").value(), {4, 2}, false);
+  const TempFile npy_file(header + Counting(8) + "tail");
+  const Dataset n = Described(npy_file.path, "auto");
+  CHECK(n.format == "npy");
+  CHECK(CheckRows(n, false).ok());
+  CHECK(LayoutWarnings(n, false) ==
+        std::vector<std::string>{npy_file.path +
+                                 ": 4 bytes after the .npy array's data (shape [4, 2]) are "
+                                 "ignored"});
+  CHECK(npy.version(n) == std::to_string(n.npy_major) + "." + std::to_string(n.npy_minor));
+
+  // A format without the optional parts, and mode w+, add nothing.
+  Dataset other = r;
+  other.format = "no-such-format";
+  CHECK(CheckRows(other, false).ok());
+  CHECK(LayoutWarnings(other, false).empty());
+  Dataset created = none;
+  created.mode = "w+";
+  CHECK(CheckRows(created, false).ok());
+  CHECK(LayoutWarnings(created, false).empty());
+
+  // RecognizeFile: the format a file's bytes name, else none.
+  REQUIRE(RecognizeFile(npy_file.path) != nullptr);
+  CHECK(std::string(RecognizeFile(npy_file.path)->name) == "npy");
+  CHECK(RecognizeFile(ragged.path) == nullptr);
+  CHECK(RecognizeFile(ragged.path + ".missing") == nullptr);
 }
 
 }  // namespace
