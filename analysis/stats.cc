@@ -124,8 +124,10 @@ class Stats : public Analysis {
       p->lo = range.first;
       p->hi = range.second;
       p->lanes.assign(range.second - range.first, LaneStats());
+      // A chunk block's lanes: those of its hull (lanes it does not reach
+      // keep count 0, which merges as an identity: MergeLane).
       stats_kernel::SweepBlockOf(dataset_.layout.dtype, geo_, block.data, block.begin, block.end,
-                                 p->lo, &p->lanes, scratch);
+                                 p->lo, &p->lanes, scratch, block.box);
       return Status::OK();
     });
   }

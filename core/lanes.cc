@@ -4,7 +4,8 @@
 
 namespace mm {
 
-LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced) {
+LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced)
+    : layout_(layout) {
   const int nd = layout.ndim();
   auto is_reduced = [&](int axis) {
     return std::find(reduced.begin(), reduced.end(), axis) != reduced.end();
@@ -38,9 +39,19 @@ LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced
   for (int a = 0; a < nd; ++a)
     if (!is_reduced(a)) kept_shape_.push_back(layout.shape[static_cast<size_t>(a)]);
   reversed_out_ = layout.order == 'F' && kept_shape_.size() >= 2;
+  Coalesce(sdims, kept, stride, false);
+  // More than kMaxDims groups needs dims of size 1 (the elements are fewer
+  // than 2^62): those hold no index and are dropped then.
+  if (dims_.size() > kMaxDims) Coalesce(sdims, kept, stride, true);
+}
+
+void LaneGeometry::Coalesce(const std::vector<uint64_t>& sdims, const std::vector<bool>& kept,
+                            const std::vector<uint64_t>& stride, bool skip_ones) {
   // Coalesce neighbours that are both reduced or both kept.
-  for (int s = 0; s < nd; ++s) {
-    const size_t i = static_cast<size_t>(s);
+  dims_.clear();
+  strides_.clear();
+  for (size_t i = 0; i < sdims.size(); ++i) {
+    if (skip_ones && sdims[i] == 1) continue;
     if (!dims_.empty() && (strides_.back() == 0) == !kept[i]) {
       dims_.back() *= sdims[i];
       if (kept[i]) strides_.back() = stride[i];
@@ -48,6 +59,10 @@ LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced
       dims_.push_back(sdims[i]);
       strides_.push_back(stride[i]);
     }
+  }
+  if (dims_.empty()) {  // every dim of size 1 dropped: one element, lane 0
+    dims_.push_back(1);
+    strides_.push_back(0);
   }
 }
 
