@@ -217,9 +217,9 @@ class Histogram : public Analysis {
       return;
     }
     auto* p = static_cast<CountPartial*>(base);
-    // A chunk block's lanes are its hull's; those it does not reach keep
+    // A chunk block's lane range may hold lanes it does not reach: they keep
     // zero counts (an identity when partials are added).
-    const auto range = geo_.LaneRange(block.begin, block.end);
+    const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
     p->Resize(range.first, range.second);
     const double lo = finder_.lo(), hi = finder_.hi();
     const uint64_t bins = static_cast<uint64_t>(bins_);

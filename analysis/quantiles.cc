@@ -415,9 +415,9 @@ class Quantiles : public Analysis {
   template <class Traits, bool kSwap>
   void ConsumeTyped(const BlockView& block, QuantilePartial* p, Scratch* scratch) const {
     using S = typename Traits::Storage;
-    // A chunk block's lanes are its hull's; those it does not reach keep
+    // A chunk block's lane range may hold lanes it does not reach: they keep
     // empty slots and no NaN (an identity when partials are added).
-    const auto range = geo_.LaneRange(block.begin, block.end);
+    const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
     p->Reset(range.first, range.second);
     const int pass = table_.pass;
     const uint64_t slot0 = table_.off[p->lo];

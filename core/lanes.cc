@@ -72,6 +72,21 @@ std::pair<uint64_t, uint64_t> LaneGeometry::LaneRange(uint64_t begin, uint64_t e
   return {first_row * lanes_per_row_, last_row * lanes_per_row_};
 }
 
+std::pair<uint64_t, uint64_t> LaneGeometry::BlockLaneRange(const Box* box, uint64_t begin,
+                                                           uint64_t end) const {
+  if (box == nullptr) return LaneRange(begin, end);
+  return {LaneOf(begin), LaneOf(end - 1) + 1};
+}
+
+uint64_t LaneGeometry::LaneOf(uint64_t i) const {
+  uint64_t lane = 0;
+  for (size_t d = dims_.size(); d-- > 0;) {
+    lane += i % dims_[d] * strides_[d];
+    i /= dims_[d];
+  }
+  return lane;
+}
+
 uint64_t LaneGeometry::OutputIndex(uint64_t lane) const {
   if (!reversed_out_) return lane;
   // Internal: C order over kept dims in storage order (axes reversed).

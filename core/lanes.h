@@ -10,8 +10,8 @@
 // either all fall into one lane (inner axis reduced) or into consecutive
 // lanes (inner axis kept). A chunk block (an N-D box whose elements are
 // stored in C order of the box, core/layout.h) is walked the same way, box
-// run by box run (ForEachRunOfBlock): lanes are monotone in storage index,
-// so the lanes a box touches lie inside LaneRange of its hull.
+// run by box run (ForEachRunOfBlock); the lanes it reaches lie inside
+// BlockLaneRange.
 #pragma once
 
 #include <algorithm>
@@ -36,6 +36,15 @@ class LaneGeometry {
   bool row_kept() const { return row_kept_; }
   // Lanes [first, last) touched by storage range [begin, end).
   std::pair<uint64_t, uint64_t> LaneRange(uint64_t begin, uint64_t end) const;
+  // The lanes of a block: LaneRange(begin, end) for a row block (box ==
+  // nullptr); for a chunk block (*box, hull [begin, end)) the lanes from its
+  // first element's to its last element's: a lane is a sum of kept indices
+  // times non-negative strides, least at the box's first corner and
+  // greatest at its last, so every lane the box reaches lies inside (lanes
+  // in between that it does not reach stay untouched).
+  std::pair<uint64_t, uint64_t> BlockLaneRange(const Box* box, uint64_t begin, uint64_t end) const;
+  // The lane of the element at storage index i.
+  uint64_t LaneOf(uint64_t i) const;
   uint64_t OutputIndex(uint64_t lane) const;
   // OK when a merged partial over lanes [lo, hi) covers every lane; else
   // kWorkerFailed naming `analysis` (a partial went missing in transit).

@@ -4,7 +4,7 @@
 // worker ranges fall on them; ForEachBoxRun hands over every element of a
 // box once, in C order of the box; LaneGeometry::ForEachRunOfBlock /
 // ForEachTileOfBlock send every element of a box to numpy's lane, inside
-// LaneRange of the hull. Expected values come from brute force over the
+// BlockLaneRange, whose ends the box reaches. Expected values come from brute force over the
 // multi-index, never from the code under test.
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -206,7 +206,8 @@ TEST_CASE("Chunk blocks: lanes map a box's elements to numpy's positions") {
       for (int64_t b = 0; b < p.blocks(); ++b) {
         INFO("block " << b);
         const Box box = *p.BlockBox(b);
-        const auto range = geo.LaneRange(p.block_begin(b), p.block_end(b));
+        const auto range = geo.BlockLaneRange(&box, p.block_begin(b), p.block_end(b));
+        uint64_t least = ~uint64_t{0}, most = 0;
         const std::vector<uint64_t> idx = BoxIndices(c.shape, box);
         std::vector<uint64_t> run_lane(idx.size(), ~uint64_t{0}),
             tile_lane(idx.size(), ~uint64_t{0});
@@ -216,6 +217,8 @@ TEST_CASE("Chunk blocks: lanes map a box's elements to numpy's positions") {
                                 for (uint64_t k = 0; k < len; ++k) {
                                   const uint64_t internal = kept ? lane + k : lane;
                                   outside |= internal < range.first || internal >= range.second;
+                                  least = std::min(least, internal);
+                                  most = std::max(most, internal);
                                   if (off + k < idx.size()) run_lane[off + k] = internal;
                                 }
                               });
@@ -228,6 +231,12 @@ TEST_CASE("Chunk blocks: lanes map a box's elements to numpy's positions") {
                     tile_lane[off + r * len + k] = kept ? lane + k : lane;
             });
         CHECK_FALSE(outside);
+        // The range is tight: its first and last lanes are reached.
+        CHECK(least == range.first);
+        CHECK(most + 1 == range.second);
+        // Inside the hull's row-granular range.
+        const auto rows = geo.LaneRange(p.block_begin(b), p.block_end(b));
+        CHECK((rows.first <= range.first && range.second <= rows.second));
         bool all_ok = true;
         for (size_t k = 0; k < idx.size(); ++k) {
           const uint64_t want = NumpyLane(l, reduced, Unravel(c.shape, idx[k]));
