@@ -163,6 +163,10 @@ class Cov : public Analysis {
     k_ = static_cast<size_t>(l.shape[static_cast<size_t>(1 - axis)]);
     obs_major_ = (l.order == 'C') == (axis == 0);
     blocks_ = partition.blocks();
+    split_ = obs_major_ && partition.chunked() && static_cast<size_t>(partition.chunks()[1]) < k_;
+    if (split_)
+      grid_columns_ = (k_ + static_cast<size_t>(partition.chunks()[1]) - 1) /
+                      static_cast<size_t>(partition.chunks()[1]);
   }
 
   std::unique_ptr<Partial> NewPartial(int) const override {
@@ -171,7 +175,7 @@ class Cov : public Analysis {
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
     return CovPartial::FromJson(j, k_);
   }
-  bool NeedsBlock(int, uint64_t, uint64_t) const override { return obs_major_; }
+  bool NeedsBlock(int, uint64_t, uint64_t) const override { return obs_major_ && !split_; }
   std::unique_ptr<Scanner> NewScanner(int) const override {
     return MakeScanner(Scratch(),
                        [this](const BlockView& block, Partial* partial, Scratch* scratch) {
@@ -192,9 +196,15 @@ class Cov : public Analysis {
     std::unique_ptr<Source> source;  // variable-major layout: opened on first use
   };
   Status Consume(const BlockView& block, Partial* partial, Scratch* scratch) const;
+  // Opens the scanner's own source of the dataset if not yet open.
+  Status EnsureSource(std::unique_ptr<Source>* source) const;
   // Variable-major layout: reads observations [o0, o1) of every variable.
   Status ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf,
                           std::unique_ptr<Source>* source) const;
+  // Observation-major layout whose chunks split the variables: reads whole
+  // observations (rows) [o0, o1).
+  Status ReadRows(uint64_t o0, uint64_t o1, std::vector<char>* buf,
+                  std::unique_ptr<Source>* source) const;
 
   int axis_;
   int64_t ddof_;
@@ -203,16 +213,27 @@ class Cov : public Analysis {
   size_t k_ = 0;
   bool obs_major_ = true;
   int64_t blocks_ = 0;
+  // Chunk blocks that split the variables (observation-major, chunks[1] <
+  // k): a block holds parts of observations, so the blocks of one layer of
+  // the chunk grid (grid_columns_ of them) share out its rows and read them
+  // whole through the Source; the block data is not needed.
+  bool split_ = false;
+  size_t grid_columns_ = 1;
   std::unique_ptr<CovPartial> merged_;
 };
 
-Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf,
-                             std::unique_ptr<Source>* source) const {
+Status Cov::EnsureSource(std::unique_ptr<Source>* source) const {
   // The dataset's source over the run's descriptor (source/registry.h),
   // opened on the scanner's first use.
   if (!*source) {
     MM_ASSIGN_OR_RETURN(*source, OpenSource(dataset_));
   }
+  return Status::OK();
+}
+
+Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf,
+                             std::unique_ptr<Source>* source) const {
+  MM_RETURN_IF_ERROR(EnsureSource(source));
   const uint64_t len = (o1 - o0) * static_cast<uint64_t>(dataset_.layout.dtype.itemsize());
   buf->resize(len * k_);
   // Variable v's observations are storage indices [v * n + o0, v * n + o1).
@@ -221,15 +242,39 @@ Status Cov::ReadObservations(uint64_t o0, uint64_t o1, std::vector<char>* buf,
   return Status::OK();
 }
 
+Status Cov::ReadRows(uint64_t o0, uint64_t o1, std::vector<char>* buf,
+                     std::unique_ptr<Source>* source) const {
+  MM_RETURN_IF_ERROR(EnsureSource(source));
+  buf->resize((o1 - o0) * k_ * static_cast<uint64_t>(dataset_.layout.dtype.itemsize()));
+  return (*source)->ReadElements(o0 * k_, o1 * k_, buf->data());
+}
+
 Status Cov::Consume(const BlockView& block, Partial* base, Scratch* scratch) const {
   auto* p = static_cast<CovPartial*>(base);
   const DType dt = dataset_.layout.dtype;
   const char* src;
   size_t m, obs_stride, var_stride;
   std::vector<char>& buf = scratch->buf;
-  if (obs_major_) {
+  if (split_) {
+    // Block (i, j) of the chunk grid: the j-th of grid_columns_ equal
+    // shares of layer i's rows (observations), so the partials depend only
+    // on the shape and the chunk grid.
+    const uint64_t r0 = static_cast<uint64_t>(block.box->start[0]),
+                   h = static_cast<uint64_t>(block.box->count[0]);
+    const uint64_t j = static_cast<uint64_t>(block.box->start[1] / partition_.chunks()[1]),
+                   g = grid_columns_;
+    const uint64_t o0 = r0 + h * j / g, o1 = r0 + h * (j + 1) / g;
+    m = static_cast<size_t>(o1 - o0);
+    if (m == 0) return Status::OK();
+    MM_RETURN_IF_ERROR(ReadRows(o0, o1, &buf, &scratch->source));
+    src = buf.data();
+    obs_stride = k_;
+    var_stride = 1;
+  } else if (obs_major_) {
+    // A row block of whole rows, or a chunk block spanning every variable
+    // (its box's C order is then the rows' storage order).
     src = block.data;
-    m = static_cast<size_t>((block.end - block.begin) / k_);
+    m = static_cast<size_t>(block.elements() / k_);
     obs_stride = k_;
     var_stride = 1;
   } else {

@@ -199,7 +199,7 @@ class Histogram : public Analysis {
   void ConsumeTyped(int pass, const BlockView& block, Partial* base) const {
     using S = typename Traits::Storage;
     const char* data = block.data;
-    const uint64_t n = block.end - block.begin;
+    const uint64_t n = block.elements();
     if (pass != count_pass()) {
       auto* p = static_cast<MinMaxPartial*>(base);
       double mn = std::numeric_limits<double>::infinity(), mx = -mn;
@@ -217,12 +217,15 @@ class Histogram : public Analysis {
       return;
     }
     auto* p = static_cast<CountPartial*>(base);
-    const auto range = geo_.LaneRange(block.begin, block.end);
+    // A chunk block's lane range may hold lanes it does not reach: they keep
+    // zero counts (an identity when partials are added).
+    const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
     p->Resize(range.first, range.second);
     const double lo = finder_.lo(), hi = finder_.hi();
     const uint64_t bins = static_cast<uint64_t>(bins_);
-    geo_.ForEachRun(
-        block.begin, block.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+    geo_.ForEachRunOfBlock(
+        block.box, block.begin, block.end,
+        [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
           const char* run = data + off * sizeof(S);
           for (uint64_t i = 0; i < len; ++i) {
             const uint64_t l = (kept ? lane + i : lane) - p->lo;

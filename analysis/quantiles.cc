@@ -274,6 +274,8 @@ class Quantiles : public Analysis {
         scalar_q_(scalar_q),
         method_(method),
         output_(std::move(output)) {
+    // Row blocks of whole rows only: a chunk block holds pieces of its
+    // lanes (rows_per_block() is 0 for chunk partitions).
     local_ = geo_.row_kept() && partition.rows_per_block() > 0;
     cap_ = GatherCap();
     const uint64_t lane_length = static_cast<uint64_t>(dataset.layout.elements()) / geo_.lanes();
@@ -373,7 +375,8 @@ class Quantiles : public Analysis {
     std::vector<uint32_t> dense;             // Tally
   };
 
-  // Sorts each lane's non-NaN values and evaluates every q (local mode).
+  // Sorts each lane's non-NaN values and evaluates every q (local mode:
+  // REQUIRES a row block of whole rows, block.box == nullptr).
   template <class Traits, bool kSwap>
   void ConsumeLocal(const BlockView& block, LocalPartial* p, Scratch* scratch) const {
     using S = typename Traits::Storage;
@@ -412,7 +415,9 @@ class Quantiles : public Analysis {
   template <class Traits, bool kSwap>
   void ConsumeTyped(const BlockView& block, QuantilePartial* p, Scratch* scratch) const {
     using S = typename Traits::Storage;
-    const auto range = geo_.LaneRange(block.begin, block.end);
+    // A chunk block's lane range may hold lanes it does not reach: they keep
+    // empty slots and no NaN (an identity when partials are added).
+    const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
     p->Reset(range.first, range.second);
     const int pass = table_.pass;
     const uint64_t slot0 = table_.off[p->lo];
@@ -421,8 +426,9 @@ class Quantiles : public Analysis {
     for (size_t s = 0; s < p->slots.size(); ++s) raw[s].clear();
     const int shift = 64 - kBitsPerPass * pass;               // prefix = key >> shift (pass > 0)
     const int bucket_shift = 64 - kBitsPerPass * (pass + 1);  // next 16 bits
-    geo_.ForEachRun(
-        block.begin, block.end, [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+    geo_.ForEachRunOfBlock(
+        block.box, block.begin, block.end,
+        [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
           const char* run = block.data + off * sizeof(S);
           for (uint64_t i = 0; i < len; ++i) {
             const uint64_t l = kept ? lane + i : lane;

@@ -120,12 +120,14 @@ class Stats : public Analysis {
     return MakeScanner(stats_kernel::Scratch(), [this](const BlockView& block, Partial* base,
                                                        stats_kernel::Scratch* scratch) {
       auto* p = static_cast<StatsPartial*>(base);
-      const auto range = geo_.LaneRange(block.begin, block.end);
+      // A chunk block's lane range may hold lanes it does not reach: they
+      // keep count 0, which merges as an identity (MergeLane).
+      const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
       p->lo = range.first;
       p->hi = range.second;
       p->lanes.assign(range.second - range.first, LaneStats());
       stats_kernel::SweepBlockOf(dataset_.layout.dtype, geo_, block.data, block.begin, block.end,
-                                 p->lo, &p->lanes, scratch);
+                                 p->lo, &p->lanes, scratch, block.box);
       return Status::OK();
     });
   }

@@ -209,14 +209,19 @@ template <class Traits, bool kSwap>
 constexpr bool kOnePass = !kSwap && Traits::kKind == Kind::kFloat32;
 
 // Sweeps elements [begin, end), the first at `base`, into lanes
-// [lo, lo + lanes.size()). With `shift` (kOnePass only): one read, which
+// [lo, lo + lanes.size()) (every lane of which is written; one no element
+// reaches gets count 0). With `shift` (kOnePass only): one read, which
 // also sums t = x - shift[l] and q = (x - shift[l])^2 per lane, and
 // m2 = q - t^2 / n; each lane's `mean` is then t / n, the piece's mean
 // relative to the shift (see MergeShifted).
+//
+// `box` non-null: a chunk block, the elements of *box in C order of the box
+// at `base` (begin/end its hull), walked box run by box run
+// (LaneGeometry::ForEachTileOfBlock); `shift` must then be nullptr.
 template <class Traits, bool kSwap>
 void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end,
                 uint64_t lo, std::vector<LaneStats>* lanes, Scratch* scratch,
-                const double* shift = nullptr) {
+                const double* shift = nullptr, const Box* box = nullptr) {
   using S = typename Traits::Storage;
   constexpr bool kFloat = Traits::kIsFloat;
   // Native float32/float64: the vector kernels (same operations, same order).
@@ -262,8 +267,8 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
     }
   }
   // Sweep 1.
-  geo.ForEachTile(
-      begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
+  geo.ForEachTileOfBlock(
+      box, begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
         const char* p = base + off * sizeof(S);
         const size_t l = static_cast<size_t>(lane - lo);
         if (!kept) {
@@ -337,8 +342,8 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
   bool block_has_nan = false;
   for (size_t l = 0; l < n_lanes; ++l) block_has_nan |= col.nan[l] != 0;
   // Sweep 2.
-  geo.ForEachTile(
-      begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
+  geo.ForEachTileOfBlock(
+      box, begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
         const char* p = base + off * sizeof(S);
         const size_t l = static_cast<size_t>(lane - lo);
         if (!kept) {
@@ -464,9 +469,21 @@ inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
 //
 // Blocks with many lanes per piece are swept whole, twice: merging every
 // lane per piece would cost more than the cache misses it saves.
+//
+// A chunk block (`box` non-null: the elements of *box in C order of the box,
+// begin/end its hull) reduced to one lane is swept as the flat run of its
+// elements, as a row block of that length (the lane of every element is
+// 0). With more lanes it is swept whole, twice, box run by box run
+// (SweepRange): the pieces above follow storage order, which a box does not.
 template <class Traits, bool kSwap>
 void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end,
-                uint64_t lo, std::vector<LaneStats>* lanes, Scratch* scratch) {
+                uint64_t lo, std::vector<LaneStats>* lanes, Scratch* scratch,
+                const Box* box = nullptr) {
+  if (box != nullptr) {
+    if (geo.lanes() == 1)
+      return SweepBlock<Traits, kSwap>(geo, base, 0, box->elements(), lo, lanes, scratch);
+    return SweepRange<Traits, kSwap>(geo, base, begin, end, lo, lanes, scratch, nullptr, box);
+  }
   if constexpr (kOnePass<Traits, kSwap>) {
     if (geo.lanes() == 1) return SweepGlobalF32(base, end - begin, &(*lanes)[0]);
   }
@@ -504,12 +521,14 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
 }
 
 // SweepBlock for the runtime dtype `dt` (dispatch over the dtype list and
-// the byte order). `scratch` is the caller's (one per scanner).
+// the byte order). `scratch` is the caller's (one per scanner); `box` as in
+// SweepBlock (nullptr: a row block).
 inline void SweepBlockOf(DType dt, const LaneGeometry& geo, const char* base, uint64_t begin,
-                         uint64_t end, uint64_t lo, std::vector<LaneStats>* lanes,
-                         Scratch* scratch) {
+                         uint64_t end, uint64_t lo, std::vector<LaneStats>* lanes, Scratch* scratch,
+                         const Box* box = nullptr) {
   VisitDType(dt, [&](auto traits, auto swap) {
-    SweepBlock<decltype(traits), decltype(swap)::value>(geo, base, begin, end, lo, lanes, scratch);
+    SweepBlock<decltype(traits), decltype(swap)::value>(geo, base, begin, end, lo, lanes, scratch,
+                                                        box);
   });
 }
 

@@ -4,7 +4,8 @@
 
 namespace mm {
 
-LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced) {
+LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced)
+    : layout_(layout) {
   const int nd = layout.ndim();
   auto is_reduced = [&](int axis) {
     return std::find(reduced.begin(), reduced.end(), axis) != reduced.end();
@@ -38,9 +39,19 @@ LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced
   for (int a = 0; a < nd; ++a)
     if (!is_reduced(a)) kept_shape_.push_back(layout.shape[static_cast<size_t>(a)]);
   reversed_out_ = layout.order == 'F' && kept_shape_.size() >= 2;
+  Coalesce(sdims, kept, stride, false);
+  // More than kMaxDims groups needs dims of size 1 (the elements are fewer
+  // than 2^62): those hold no index and are dropped then.
+  if (dims_.size() > kMaxDims) Coalesce(sdims, kept, stride, true);
+}
+
+void LaneGeometry::Coalesce(const std::vector<uint64_t>& sdims, const std::vector<bool>& kept,
+                            const std::vector<uint64_t>& stride, bool skip_ones) {
   // Coalesce neighbours that are both reduced or both kept.
-  for (int s = 0; s < nd; ++s) {
-    const size_t i = static_cast<size_t>(s);
+  dims_.clear();
+  strides_.clear();
+  for (size_t i = 0; i < sdims.size(); ++i) {
+    if (skip_ones && sdims[i] == 1) continue;
     if (!dims_.empty() && (strides_.back() == 0) == !kept[i]) {
       dims_.back() *= sdims[i];
       if (kept[i]) strides_.back() = stride[i];
@@ -49,12 +60,31 @@ LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced
       strides_.push_back(stride[i]);
     }
   }
+  if (dims_.empty()) {  // every dim of size 1 dropped: one element, lane 0
+    dims_.push_back(1);
+    strides_.push_back(0);
+  }
 }
 
 std::pair<uint64_t, uint64_t> LaneGeometry::LaneRange(uint64_t begin, uint64_t end) const {
   if (!row_kept_ || begin >= end) return {0, lanes_};
   const uint64_t first_row = begin / row_elems_, last_row = (end - 1) / row_elems_ + 1;
   return {first_row * lanes_per_row_, last_row * lanes_per_row_};
+}
+
+std::pair<uint64_t, uint64_t> LaneGeometry::BlockLaneRange(const Box* box, uint64_t begin,
+                                                           uint64_t end) const {
+  if (box == nullptr) return LaneRange(begin, end);
+  return {LaneOf(begin), LaneOf(end - 1) + 1};
+}
+
+uint64_t LaneGeometry::LaneOf(uint64_t i) const {
+  uint64_t lane = 0;
+  for (size_t d = dims_.size(); d-- > 0;) {
+    lane += i % dims_[d] * strides_[d];
+    i /= dims_[d];
+  }
+  return lane;
 }
 
 uint64_t LaneGeometry::OutputIndex(uint64_t lane) const {

@@ -8,7 +8,10 @@
 //
 // ForEachRun walks a storage-index range as runs of consecutive elements that
 // either all fall into one lane (inner axis reduced) or into consecutive
-// lanes (inner axis kept).
+// lanes (inner axis kept). A chunk block (an N-D box whose elements are
+// stored in C order of the box, core/layout.h) is walked the same way, box
+// run by box run (ForEachRunOfBlock); the lanes it reaches lie inside
+// BlockLaneRange.
 #pragma once
 
 #include <algorithm>
@@ -33,6 +36,15 @@ class LaneGeometry {
   bool row_kept() const { return row_kept_; }
   // Lanes [first, last) touched by storage range [begin, end).
   std::pair<uint64_t, uint64_t> LaneRange(uint64_t begin, uint64_t end) const;
+  // The lanes of a block: LaneRange(begin, end) for a row block (box ==
+  // nullptr); for a chunk block (*box, hull [begin, end)) the lanes from its
+  // first element's to its last element's: a lane is a sum of kept indices
+  // times non-negative strides, least at the box's first corner and
+  // greatest at its last, so every lane the box reaches lies inside (lanes
+  // in between that it does not reach stay untouched).
+  std::pair<uint64_t, uint64_t> BlockLaneRange(const Box* box, uint64_t begin, uint64_t end) const;
+  // The lane of the element at storage index i.
+  uint64_t LaneOf(uint64_t i) const;
   uint64_t OutputIndex(uint64_t lane) const;
   // OK when a merged partial over lanes [lo, hi) covers every lane; else
   // kWorkerFailed naming `analysis` (a partial went missing in transit).
@@ -66,7 +78,25 @@ class LaneGeometry {
   template <class F>
   void ForEachTile(uint64_t begin, uint64_t end, F&& f) const;
 
+  // ForEachRun / ForEachTile over one block's elements: the storage range
+  // [begin, end) when `box` is nullptr (a row block; exactly ForEachRun /
+  // ForEachTile), else the elements of *box stored in C order of the box
+  // (a chunk block; begin/end, its hull, are unused). Offsets handed to f
+  // are positions in the block's data. Per box run the cost is one
+  // ForEachRun set-up (a few divisions, no allocation).
+  template <class F>
+  void ForEachRunOfBlock(const Box* box, uint64_t begin, uint64_t end, F&& f) const;
+  template <class F>
+  void ForEachTileOfBlock(const Box* box, uint64_t begin, uint64_t end, F&& f) const;
+
+  // The most coalesced dims (ForEachRun's fixed index array).
+  static constexpr size_t kMaxDims = 64;
+
  private:
+  void Coalesce(const std::vector<uint64_t>& sdims, const std::vector<bool>& kept,
+                const std::vector<uint64_t>& stride, bool skip_ones);
+
+  Layout layout_;                  // shape and order, for ForEachBoxRun
   std::vector<uint64_t> dims_;     // coalesced storage dims, outermost first
   std::vector<uint64_t> strides_;  // lane stride of each coalesced dim (0 = reduced)
   uint64_t lanes_ = 1;
@@ -110,7 +140,7 @@ void LaneGeometry::ForEachRun(uint64_t begin, uint64_t end, F&& f) const {
   const uint64_t inner = dims_[nd - 1];
   const bool inner_kept = strides_[nd - 1] != 0;
   // Multi-index of `begin` over the outer coalesced dims, and the lane base.
-  std::vector<uint64_t> idx(nd, 0);
+  uint64_t idx[kMaxDims];
   uint64_t rest = begin;
   for (size_t d = nd; d-- > 0;) {
     idx[d] = rest % dims_[d];
@@ -167,6 +197,27 @@ void LaneGeometry::ForEachTile(uint64_t begin, uint64_t end, F&& f) const {
     f(pos - begin, rows, inner, lane, true);
     pos += rows * inner;
   }
+}
+
+template <class F>
+void LaneGeometry::ForEachRunOfBlock(const Box* box, uint64_t begin, uint64_t end, F&& f) const {
+  if (box == nullptr) return ForEachRun(begin, end, f);
+  ForEachBoxRun(layout_, *box, [&](uint64_t data, uint64_t sbegin, uint64_t len) {
+    ForEachRun(sbegin, sbegin + len, [&](uint64_t off, uint64_t n, uint64_t lane, bool kept) {
+      f(data + off, n, lane, kept);
+    });
+  });
+}
+
+template <class F>
+void LaneGeometry::ForEachTileOfBlock(const Box* box, uint64_t begin, uint64_t end, F&& f) const {
+  if (box == nullptr) return ForEachTile(begin, end, f);
+  ForEachBoxRun(layout_, *box, [&](uint64_t data, uint64_t sbegin, uint64_t len) {
+    ForEachTile(sbegin, sbegin + len,
+                [&](uint64_t off, uint64_t rows, uint64_t n, uint64_t lane, bool kept) {
+                  f(data + off, rows, n, lane, kept);
+                });
+  });
 }
 
 // Merges `right` into `left`, two partials over lane ranges [lo, hi) (a

@@ -140,20 +140,31 @@ uint64_t Plan::BytesRead(int pass, int64_t row_lo, int64_t row_hi) const {
   // A pass that writes a new file (generate) reads nothing; an in-place
   // transform reads the blocks it rewrites.
   if (p.skipped || row_lo >= row_hi || (p.writes && MapPath(pass) != dataset.path)) return 0;
+  auto needed = [&](int64_t b) {
+    for (const PassStep& s : p.steps)
+      if (analyses[static_cast<size_t>(s.analysis)]->NeedsBlock(s.pass, partition.block_begin(b),
+                                                                partition.block_end(b)))
+        return true;
+    return false;
+  };
+  uint64_t elems = 0;
+  if (partition.chunked()) {
+    // The chunks a scan of the rows reads (engine/scan.cc): whole chunks of
+    // the grid layers starting in [row_lo, row_hi), their elements (not
+    // their hulls).
+    for (int64_t b = partition.first_block_of_row(row_lo), e = partition.first_block_of_row(row_hi);
+         b < e; ++b)
+      if (needed(b)) elems += partition.block_elements(b);
+    return elems * static_cast<uint64_t>(dataset.layout.dtype.itemsize());
+  }
   const uint64_t row_elems = dataset.layout.row_elements();
   const uint64_t lo = static_cast<uint64_t>(row_lo) * row_elems,
                  hi = static_cast<uint64_t>(row_hi) * row_elems;
-  uint64_t elems = 0;
   for (int64_t b = partition.block_of_row(row_lo);
        b < partition.blocks() && partition.block_begin(b) < hi; ++b) {
     const uint64_t begin = std::max(lo, partition.block_begin(b)),
                    end = std::min(hi, partition.block_end(b));
-    for (const PassStep& s : p.steps)
-      if (analyses[static_cast<size_t>(s.analysis)]->NeedsBlock(s.pass, partition.block_begin(b),
-                                                                partition.block_end(b))) {
-        elems += end - begin;
-        break;
-      }
+    if (needed(b)) elems += end - begin;
   }
   return elems * static_cast<uint64_t>(dataset.layout.dtype.itemsize());
 }

@@ -33,13 +33,15 @@ void InstallWorkerSignalHandlers() {
 
 namespace {
 
-// The view of storage indices [begin, end) at `data` (block `block` first).
-BlockView View(char* data, uint64_t begin, uint64_t end, int64_t block) {
+// The view of storage indices [begin, end) at `data` (block `block` first);
+// `box`: a chunk block's extent (nullptr for row blocks and windows of them).
+BlockView View(char* data, uint64_t begin, uint64_t end, int64_t block, const Box* box = nullptr) {
   BlockView c;
   c.data = data;
   c.begin = begin;
   c.end = end;
   c.block = block;
+  c.box = box;
   return c;
 }
 
@@ -73,8 +75,20 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   // Feeds block k (data: its bytes, or nullptr when nobody needs them) to
   // every scanner of the pass, each into a fresh partial, and pushes the
   // partials into the tree.
-  auto consume = [&](int64_t k, char* data) -> Status {
-    const BlockView block = View(data, part.block_begin(k), part.block_end(k), k);
+  // Chunk blocks' boxes (source/partition.h BlockBox), one per block of the
+  // current window (or the one block outside any window), which the block
+  // views point to; empty for row blocks, whose views carry no box.
+  std::vector<Box> boxes;
+  auto load_boxes = [&](int64_t first, int64_t end) {
+    boxes.clear();
+    if (part.chunked())
+      for (int64_t k = first; k < end; ++k) boxes.push_back(*part.BlockBox(k));
+  };
+  auto box_of = [&](int64_t k, int64_t first) {
+    return boxes.empty() ? nullptr : &boxes[static_cast<size_t>(k - first)];
+  };
+  auto consume = [&](int64_t k, char* data, const Box* box) -> Status {
+    const BlockView block = View(data, part.block_begin(k), part.block_end(k), k, box);
     PartialSet set;
     for (size_t i = 0; i < pass.steps.size(); ++i) {
       const PassStep& s = pass.steps[i];
@@ -90,35 +104,50 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   while (b < b1) {
     if (!needed(b)) {
       // Blocks nobody reads are in no window: Consume sees block.data == nullptr.
-      MM_RETURN_IF_ERROR(consume(b, nullptr));
+      load_boxes(b, b + 1);
+      MM_RETURN_IF_ERROR(consume(b, nullptr, box_of(b, b)));
       ++b;
       continue;
     }
-    // A window of whole needed blocks, at most kWindowBytes.
+    // A window of whole needed blocks whose elements take at most
+    // kWindowBytes (a chunk block's elements, not its hull).
     int64_t e = b + 1;
-    while (e < b1 && (part.block_end(e) - part.block_begin(b)) * item <= kWindowBytes && needed(e))
+    uint64_t bytes = part.block_elements(b) * item;
+    while (e < b1 && needed(e)) {
+      const uint64_t more = part.block_elements(e) * item;
+      if (bytes + more > kWindowBytes) break;
+      bytes += more;
       ++e;
+    }
     MM_ASSIGN_OR_RETURN(std::unique_ptr<Window> window, source->ReadWindow(b, e - b, pass.writes));
-    // The window hooks see whole blocks in storage order: the window's one
-    // run when its blocks are adjacent in memory, else each block alone.
+    load_boxes(b, e);
+    // The window hooks see whole blocks: the window's one storage-order run
+    // when its blocks are adjacent in memory, else each block alone (a chunk
+    // block with its box).
     std::vector<BlockView> runs;
     if (window->Contiguous() != nullptr) {
       runs.push_back(View(window->Contiguous(), part.block_begin(b), part.block_end(e - 1), b));
     } else {
       for (int64_t k = b; k < e; ++k)
-        runs.push_back(View(window->BlockData(k), part.block_begin(k), part.block_end(k), k));
+        runs.push_back(
+            View(window->BlockData(k), part.block_begin(k), part.block_end(k), k, box_of(k, b)));
     }
     for (const BlockView& run : runs)
       for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->BeginWindow(run));
-    for (int64_t k = b; k < e; ++k) MM_RETURN_IF_ERROR(consume(k, window->BlockData(k)));
+    for (int64_t k = b; k < e; ++k)
+      MM_RETURN_IF_ERROR(consume(k, window->BlockData(k), box_of(k, b)));
     for (const BlockView& run : runs)
       for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->EndWindow(run));
     // Durable (writes) and still whole: a shrink inside the last page
     // raises no SIGBUS, so the source compares the size after every window.
     MM_RETURN_IF_ERROR(window->Close());
     window.reset();  // unmapped (or freed) before the next window is read
-    const uint64_t last = part.block_end(e - 1);
-    const int64_t rows_done = static_cast<int64_t>(last / row_elements) - task.row_begin;
+    // Rows done: those before the next block's first row (chunk blocks:
+    // the layers of the grid finished so far).
+    const int64_t next_row = !part.chunked()
+                                 ? static_cast<int64_t>(part.block_end(e - 1) / row_elements)
+                                 : (e < part.blocks() ? part.BlockBox(e)->start[0] : part.rows());
+    const int64_t rows_done = next_row - task.row_begin;
     progress(static_cast<uint64_t>(std::max<int64_t>(0, rows_done)));
     if (kill_after >= 0 && rows_done >= kill_after) ::kill(::getpid(), SIGKILL);
     if (exit_after >= 0 && rows_done >= exit_after) _exit(3);

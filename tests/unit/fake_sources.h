@@ -7,6 +7,10 @@
 //
 // ChunkedMemorySource: what a chunked, compressed format looks like to the
 // scan: every block is "decoded" into its own buffer, owned by the window.
+// Given a chunk partition (Partition(layout, chunks)) a block is one chunk,
+// decoded in C order of its box, as a chunked driver hands it over; given
+// row blocks, a block is its storage range. ReadElements gathers from the
+// in-memory array.
 // When a window is destroyed its buffers are poisoned (filled with 0xA5) and
 // kept, so a block view used after its window is gone reads poison (and
 // changes the results) instead of the right bytes; it also counts the live
@@ -62,10 +66,18 @@ class ChunkedMemorySource : public Source {
   Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) override {
     if (writable) return Error(Code::kIoErr, "chunked memory source: read-only");
     auto w = std::unique_ptr<DecodedWindow>(new DecodedWindow(first, this));
+    const uint64_t item = Item();
     for (int64_t k = first; k < first + n; ++k) {
-      const uint64_t b = partition().block_begin(k), e = partition().block_end(k);
-      auto buf = std::make_unique<std::vector<char>>(bytes_.begin() + b * Item(),
-                                                     bytes_.begin() + e * Item());
+      auto buf = std::make_unique<std::vector<char>>(partition().block_elements(k) * item);
+      if (partition().chunked()) {
+        ForEachBoxRun(layout(), *partition().BlockBox(k),
+                      [&](uint64_t data, uint64_t begin, uint64_t length) {
+                        std::memcpy(buf->data() + data * item, bytes_.data() + begin * item,
+                                    length * item);
+                      });
+      } else {
+        std::memcpy(buf->data(), bytes_.data() + partition().block_begin(k) * item, buf->size());
+      }
       w->Add(std::move(buf));
     }
     ++live_windows_;
