@@ -14,7 +14,10 @@
 // scattered elements (transpositions) go through a writable shared mapping
 // of bounded spans (OutputFile), so resident memory stays bounded whatever
 // the array size. Count says how many output elements a range produces
-// (for the partials).
+// (for the partials). CountBox and WriteBox do the same for a chunk block
+// (an N-D box of the input whose elements are held in storage order of the
+// box): the same loops with the box's own strides, so the output bytes do
+// not depend on how the input was cut into blocks.
 //
 // Thread-safety: ArrayCopy is immutable after construction; an OutputFile
 // and a staging buffer are owned by one scanner (one thread of one worker).
@@ -88,13 +91,28 @@ class ArrayCopy {
   // buffer, reused between calls (its contents do not matter).
   Status WriteRange(const char* data, uint64_t begin, uint64_t end, OutputFile* out,
                     std::vector<char>* stage) const;
+  // Output elements whose source lies in `box` (input array coordinates,
+  // inside the input's shape).
+  uint64_t CountBox(const mm::Box& box) const;
+  // Writes them into `out`; `data` holds the elements of `box` in storage
+  // order of the box (C order of the box for an order 'C' input: a chunk
+  // block's BlockView::data). `stage` as for WriteRange.
+  Status WriteBox(const char* data, const mm::Box& box, OutputFile* out,
+                  std::vector<char>* stage) const;
 
  private:
-  struct Box {
+  struct StorageBox {
     std::vector<int64_t> lo, hi;  // per input storage dim, coordinates [lo, hi)
   };
   // Splits storage range [begin, end) into at most 2 * ndim boxes.
-  std::vector<Box> Boxes(uint64_t begin, uint64_t end) const;
+  std::vector<StorageBox> Boxes(uint64_t begin, uint64_t end) const;
+  // `box` in storage dims.
+  StorageBox ToStorage(const mm::Box& box) const;
+  uint64_t CountStorageBox(const StorageBox& box) const;
+  // Writes the output elements whose source lies in `box`; the element of
+  // storage coordinates x is at data[(base + sum x[s] * strides[s]) * itemsize].
+  Status WriteStorageBox(const char* data, __int128 base, const std::vector<int64_t>& strides,
+                         const StorageBox& box, OutputFile* out, std::vector<char>* stage) const;
   // The t range [t0, t1) of input axis `axis` whose coordinates lie in [lo, hi).
   std::pair<int64_t, int64_t> TRange(int axis, int64_t lo, int64_t hi) const;
 
@@ -120,8 +138,9 @@ namespace mm {
 // The Analysis both `slice` and `convert` are: one pass; the coordinator
 // creates the output under a temporary name (header written, space
 // reserved) in Prepare(); workers learn its name through PassInput(0),
-// map only the blocks that hold selected elements (NeedsBlock) and their
-// scanners write each mapped window's elements in EndWindow; EndPass checks that every
+// map only the blocks that hold selected elements (NeedsBlock; NeedsBox for
+// a chunk block) and their scanners write each mapped window's elements in
+// EndWindow (a chunk block's with WriteBox); EndPass checks that every
 // output element was written and renames the file into place.
 class CopyAnalysis : public Analysis {
  public:
@@ -132,6 +151,8 @@ class CopyAnalysis : public Analysis {
   std::unique_ptr<Partial> NewPartial(int pass) const override;
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override;
   bool NeedsBlock(int pass, uint64_t begin, uint64_t end) const override;
+  // Exact for a chunk block: whether its box holds a selected element.
+  bool NeedsBox(int pass, const Box& box) const override;
   std::unique_ptr<Scanner> NewScanner(int pass) const override;
   Json PassInput(int pass) const override;
   Status SetPassInput(int pass, const Json& input) override;
