@@ -100,19 +100,40 @@ class ArrayCopy {
   Status WriteBox(const char* data, const mm::Box& box, OutputFile* out,
                   std::vector<char>* stage) const;
 
- private:
-  struct StorageBox {
-    std::vector<int64_t> lo, hi;  // per input storage dim, coordinates [lo, hi)
+  // The most consecutive output elements a write of `box` produces in one
+  // go (0 when it selects nothing): how long its output lines are.
+  uint64_t OutputRun(const mm::Box& box) const;
+
+  // A box of an index space as [lo, hi) per dimension.
+  struct IndexBox {
+    std::vector<int64_t> lo, hi;
   };
-  // Splits storage range [begin, end) into at most 2 * ndim boxes.
-  std::vector<StorageBox> Boxes(uint64_t begin, uint64_t end) const;
+  // Splits the C-order (row-major) index range [begin, end) of an array of
+  // extents `dims` into at most 2 * dims.size() boxes, in index order: box k
+  // holds the indices that follow box k - 1's.
+  static std::vector<IndexBox> RangeBoxes(const std::vector<int64_t>& dims, uint64_t begin,
+                                          uint64_t end);
+
+ private:
+  struct Loop {
+    int64_t count, in_stride, out_stride;  // elements
+  };
+  // The loops that write the output elements of `box` (storage coordinates;
+  // data_strides as for WriteStorageBox), outermost first in output storage
+  // order, merged where both sides stay contiguous, the innermost of output
+  // stride 1; adds the first selected element's offsets to *in_base and
+  // sets *out_base. False when the box selects nothing.
+  bool BuildLoops(const IndexBox& box, const std::vector<int64_t>& data_strides, __int128* in_base,
+                  int64_t* out_base, std::vector<Loop>* loops) const;
+  // Consecutive output elements written by the innermost loops of `loops`.
+  static int64_t ContiguousRun(const std::vector<Loop>& loops);
   // `box` in storage dims.
-  StorageBox ToStorage(const mm::Box& box) const;
-  uint64_t CountStorageBox(const StorageBox& box) const;
+  IndexBox ToStorage(const mm::Box& box) const;
+  uint64_t CountStorageBox(const IndexBox& box) const;
   // Writes the output elements whose source lies in `box`; the element of
   // storage coordinates x is at data[(base + sum x[s] * strides[s]) * itemsize].
   Status WriteStorageBox(const char* data, __int128 base, const std::vector<int64_t>& strides,
-                         const StorageBox& box, OutputFile* out, std::vector<char>* stage) const;
+                         const IndexBox& box, OutputFile* out, std::vector<char>* stage) const;
   // The t range [t0, t1) of input axis `axis` whose coordinates lie in [lo, hi).
   std::pair<int64_t, int64_t> TRange(int axis, int64_t lo, int64_t hi) const;
 

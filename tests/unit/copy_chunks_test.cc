@@ -2,8 +2,10 @@
 // real analyses (MakeAnalysis) run once over row blocks, as over a raw
 // file, and once over the chunk blocks of a chunk grid, each block handed
 // to the scanner as a chunked format's worker loop does (BlockView::box set,
-// data = the box's elements in C order of the box, the window hooks called
-// per block, blocks no analysis needs consumed with data == nullptr). Over
+// data = the box's elements in C order of the box, windows of one to five
+// chunks with the window hooks called per block, so that both the
+// per-chunk writes and the gathered writes of several chunks run; blocks
+// no analysis needs consumed with data == nullptr). Over
 // random shapes (1-D to 4-D), chunk grids (edge chunks included), dtypes,
 // selections (start, stop, negative steps, dropped axes along every axis)
 // and conversions (axes, order, dtype; .npy and raw outputs), the output
@@ -59,10 +61,12 @@ std::vector<char> BoxBytes(const std::vector<char>& all, const Layout& l, const 
 }
 
 // Runs the analysis of `params` over `partition`'s blocks of `data` in one
-// worker and returns the output file's bytes. Row blocks come in windows of
-// up to three adjacent blocks, chunk blocks alone, as the worker loop does.
+// worker and returns the output file's bytes. Blocks come in windows of up
+// to `window_blocks` needed blocks, as the worker loop reads them: a window
+// of row blocks as one run, a window of chunk blocks as one run per block
+// (window hooks for each run around the window's Consume calls).
 std::string RunCopy(const Dataset& d, const Partition& partition, const std::string& op,
-                    const Json& params, const std::vector<char>& data) {
+                    const Json& params, const std::vector<char>& data, int64_t window_blocks) {
   AnalysisSpec spec;
   spec.name = op;
   spec.op = op;
@@ -86,26 +90,53 @@ std::string RunCopy(const Dataset& d, const Partition& partition, const std::str
     view.begin = partition.block_begin(b);
     view.end = partition.block_end(b);
     if (partition.chunked()) {
-      const Box box = *partition.BlockBox(b);
-      view.box = &box;
-      const bool needed = a.NeedsBox(0, box);
-      // Exact (the box holds a selected element), and implied by the
-      // conservative answer on the hull.
-      BlockView probe = view;
-      std::unique_ptr<Partial> counted = a.NewPartial(0);
-      REQUIRE(scanner->Consume(probe, counted.get()).ok());
-      REQUIRE(needed == (counted->ToJson()["elements"].get<uint64_t>() > 0));
-      if (needed) REQUIRE(a.NeedsBlock(0, view.begin, view.end));
-      if (!needed) {
+      // Whether chunk k is needed; NeedsBox is exact (the box holds a
+      // selected element) and implied by the conservative answer on the hull.
+      auto needs = [&](int64_t k) {
+        BlockView probe;
+        probe.block = k;
+        probe.begin = partition.block_begin(k);
+        probe.end = partition.block_end(k);
+        const Box box = *partition.BlockBox(k);
+        probe.box = &box;
+        const bool needed = a.NeedsBox(0, box);
+        std::unique_ptr<Partial> counted = a.NewPartial(0);
+        REQUIRE(scanner->Consume(probe, counted.get()).ok());
+        REQUIRE(needed == (counted->ToJson()["elements"].get<uint64_t>() > 0));
+        if (needed) REQUIRE(a.NeedsBlock(0, probe.begin, probe.end));
+        return needed;
+      };
+      if (!needs(b)) {
+        const Box box = *partition.BlockBox(b);
+        view.box = &box;
         consume(view);  // data == nullptr
-      } else {
-        std::vector<char> bytes = BoxBytes(data, d.layout, box);
-        view.data = bytes.data();
-        REQUIRE(scanner->BeginWindow(view).ok());
-        consume(view);
-        REQUIRE(scanner->EndWindow(view).ok());
+        ++b;
+        continue;
       }
-      ++b;
+      int64_t e = b + 1;
+      while (e < partition.blocks() && e < b + window_blocks && needs(e)) ++e;
+      // A window of chunks [b, e): one run per block, each with its box's
+      // elements in C order of the box.
+      std::vector<Box> boxes;
+      std::vector<std::vector<char>> bytes;
+      for (int64_t k = b; k < e; ++k) {
+        boxes.push_back(*partition.BlockBox(k));
+        bytes.push_back(BoxBytes(data, d.layout, boxes.back()));
+      }
+      std::vector<BlockView> runs;
+      for (int64_t k = b; k < e; ++k) {
+        BlockView run;
+        run.block = k;
+        run.begin = partition.block_begin(k);
+        run.end = partition.block_end(k);
+        run.box = &boxes[static_cast<size_t>(k - b)];
+        run.data = bytes[static_cast<size_t>(k - b)].data();
+        runs.push_back(run);
+      }
+      for (const BlockView& run : runs) REQUIRE(scanner->BeginWindow(run).ok());
+      for (const BlockView& run : runs) consume(run);
+      for (const BlockView& run : runs) REQUIRE(scanner->EndWindow(run).ok());
+      b = e;
       continue;
     }
     if (!a.NeedsBlock(0, view.begin, view.end)) {
@@ -114,7 +145,7 @@ std::string RunCopy(const Dataset& d, const Partition& partition, const std::str
       continue;
     }
     int64_t e = b + 1;
-    while (e < partition.blocks() && e < b + 3 &&
+    while (e < partition.blocks() && e < b + window_blocks &&
            a.NeedsBlock(0, partition.block_begin(e), partition.block_end(e)))
       ++e;
     std::vector<char> bytes(
@@ -213,10 +244,10 @@ TEST_CASE("Slice and convert: chunk blocks write the same bytes as row blocks", 
     // Small row blocks: several rows per block, or pieces of one row.
     const Partition rows(d.layout, static_cast<uint64_t>(uni(1, 64)) *
                                        static_cast<uint64_t>(d.layout.dtype.itemsize()));
-    const std::string by_rows = RunCopy(d, rows, op, params, data);
+    const std::string by_rows = RunCopy(d, rows, op, params, data, uni(1, 3));
     params["output"] = dir.path + "/chunks" + out_ext;
     const Partition grid(d.layout, chunks);
-    const std::string by_chunks = RunCopy(d, grid, op, params, data);
+    const std::string by_chunks = RunCopy(d, grid, op, params, data, uni(1, 6));
     REQUIRE(by_chunks == by_rows);
   }
 }
@@ -242,9 +273,10 @@ TEST_CASE("Slice and convert: long chunk lines go through the staged writes", "[
     const std::string op = params.contains("select") ? "slice" : "convert";
     Json p = params;
     p["output"] = dir.path + "/rows.npy";
-    const std::string by_rows = RunCopy(d, rows, op, p, data);
+    const std::string by_rows = RunCopy(d, rows, op, p, data, 2);
     p["output"] = dir.path + "/chunks.npy";
-    REQUIRE(RunCopy(d, grid, op, p, data) == by_rows);
+    REQUIRE(RunCopy(d, grid, op, p, data, 1) == by_rows);
+    REQUIRE(RunCopy(d, grid, op, p, data, 3) == by_rows);
   }
 }
 
