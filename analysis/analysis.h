@@ -208,6 +208,12 @@ class Analysis {
   // of the pass needs the block). A property of the configuration, not of
   // a worker: the coordinator asks it too (Plan::BytesRead).
   virtual bool NeedsBlock(int /*pass*/, uint64_t /*begin*/, uint64_t /*end*/) const { return true; }
+  // The same question for a chunk block (source/partition.h), given its box
+  // (array coordinates, inside the shape). Default: NeedsBlock on the box's
+  // hull (the storage indices from its first element to one past its
+  // last), which is conservative: true whenever any element of the box is
+  // needed. An analysis may answer exactly from the box (slice, convert).
+  virtual bool NeedsBox(int pass, const Box& box) const;
 
   // Coordinator, before the analysis' first pass: prepare outputs (e.g.
   // create and reserve a file under a temporary name; workers learn the

@@ -177,34 +177,37 @@ uint64_t ArrayCopy::out_file_bytes() const {
   return out_offset_ + out_elements_ * static_cast<uint64_t>(out_dtype_.itemsize());
 }
 
-std::vector<ArrayCopy::Box> ArrayCopy::Boxes(uint64_t begin, uint64_t end) const {
-  std::vector<Box> boxes;
-  const size_t nd = in_dims_.size();
+std::vector<ArrayCopy::IndexBox> ArrayCopy::RangeBoxes(const std::vector<int64_t>& dims,
+                                                       uint64_t begin, uint64_t end) {
+  std::vector<IndexBox> boxes;
+  const size_t nd = dims.size();
+  std::vector<int64_t> strides(nd, 1);
+  for (size_t s = nd; s-- > 1;) strides[s - 1] = strides[s] * dims[s];
   uint64_t pos = begin;
   while (pos < end) {
     size_t d = 0;
-    while (d + 1 < nd && !(pos % static_cast<uint64_t>(in_strides_[d]) == 0 &&
-                           pos + static_cast<uint64_t>(in_strides_[d]) <= end))
+    while (d + 1 < nd && !(pos % static_cast<uint64_t>(strides[d]) == 0 &&
+                           pos + static_cast<uint64_t>(strides[d]) <= end))
       ++d;
-    Box box;
+    IndexBox box;
     box.lo.resize(nd);
     box.hi.resize(nd);
     uint64_t rest = pos;
     for (size_t s = 0; s < nd; ++s) {
-      const int64_t idx = static_cast<int64_t>(rest / static_cast<uint64_t>(in_strides_[s]));
-      rest %= static_cast<uint64_t>(in_strides_[s]);
+      const int64_t idx = static_cast<int64_t>(rest / static_cast<uint64_t>(strides[s]));
+      rest %= static_cast<uint64_t>(strides[s]);
       if (s < d) {
         box.lo[s] = idx;
         box.hi[s] = idx + 1;
       } else if (s == d) {
-        const uint64_t k = std::min<uint64_t>((end - pos) / static_cast<uint64_t>(in_strides_[s]),
-                                              static_cast<uint64_t>(in_dims_[s] - idx));
+        const uint64_t k = std::min<uint64_t>((end - pos) / static_cast<uint64_t>(strides[s]),
+                                              static_cast<uint64_t>(dims[s] - idx));
         box.lo[s] = idx;
         box.hi[s] = idx + static_cast<int64_t>(k);
-        pos += k * static_cast<uint64_t>(in_strides_[s]);
+        pos += k * static_cast<uint64_t>(strides[s]);
       } else {
         box.lo[s] = 0;
-        box.hi[s] = in_dims_[s];
+        box.hi[s] = dims[s];
       }
     }
     boxes.push_back(std::move(box));
@@ -232,115 +235,164 @@ std::pair<int64_t, int64_t> ArrayCopy::TRange(int axis, int64_t lo, int64_t hi) 
   return {t0, t1 + 1};
 }
 
+ArrayCopy::IndexBox ArrayCopy::ToStorage(const mm::Box& box) const {
+  IndexBox sb;
+  for (size_t s = 0; s < in_dims_.size(); ++s) {
+    const size_t a = static_cast<size_t>(in_.storage_axis(static_cast<int>(s)));
+    sb.lo.push_back(box.start[a]);
+    sb.hi.push_back(box.start[a] + box.count[a]);
+  }
+  return sb;
+}
+
+uint64_t ArrayCopy::CountStorageBox(const IndexBox& box) const {
+  uint64_t n = 1;
+  for (size_t s = 0; s < in_dims_.size() && n > 0; ++s) {
+    const auto t = TRange(in_.storage_axis(static_cast<int>(s)), box.lo[s], box.hi[s]);
+    n *= static_cast<uint64_t>(t.second - t.first);
+  }
+  return n;
+}
+
 uint64_t ArrayCopy::Count(uint64_t begin, uint64_t end) const {
   uint64_t total = 0;
-  for (const Box& box : Boxes(begin, end)) {
-    uint64_t n = 1;
-    for (size_t s = 0; s < in_dims_.size() && n > 0; ++s) {
-      const auto t = TRange(in_.storage_axis(static_cast<int>(s)), box.lo[s], box.hi[s]);
-      n *= static_cast<uint64_t>(t.second - t.first);
-    }
-    total += n;
-  }
+  for (const IndexBox& box : RangeBoxes(in_dims_, begin, end)) total += CountStorageBox(box);
   return total;
 }
 
+uint64_t ArrayCopy::CountBox(const mm::Box& box) const { return CountStorageBox(ToStorage(box)); }
+
 Status ArrayCopy::WriteRange(const char* data, uint64_t begin, uint64_t end, OutputFile* out,
-                             std::vector<char>* stage_buffer) const {
-  struct Loop {
-    int64_t count, in_stride, out_stride;  // elements
-  };
+                             std::vector<char>* stage) const {
+  for (const IndexBox& box : RangeBoxes(in_dims_, begin, end))
+    MM_RETURN_IF_ERROR(
+        WriteStorageBox(data, -static_cast<__int128>(begin), in_strides_, box, out, stage));
+  return Status::OK();
+}
+
+Status ArrayCopy::WriteBox(const char* data, const mm::Box& box, OutputFile* out,
+                           std::vector<char>* stage) const {
+  const IndexBox sb = ToStorage(box);
+  // The box's elements in its own storage order: row-major strides of its
+  // extents, and data[0] is its corner.
+  std::vector<int64_t> strides(in_dims_.size(), 1);
+  __int128 base = 0;
+  int64_t acc = 1;
+  for (size_t s = in_dims_.size(); s-- > 0;) {
+    strides[s] = acc;
+    base -= static_cast<__int128>(sb.lo[s]) * acc;
+    acc *= sb.hi[s] - sb.lo[s];
+  }
+  return WriteStorageBox(data, base, strides, sb, out, stage);
+}
+
+bool ArrayCopy::BuildLoops(const IndexBox& box, const std::vector<int64_t>& data_strides,
+                           __int128* in_base, int64_t* out_base, std::vector<Loop>* loops) const {
+  loops->clear();
+  *out_base = 0;
+  for (size_t s = 0; s < in_dims_.size(); ++s) {
+    const int axis = in_.storage_axis(static_cast<int>(s));
+    const AxisSelect& sel = sel_[static_cast<size_t>(axis)];
+    const auto t = TRange(axis, box.lo[s], box.hi[s]);
+    if (t.first >= t.second) return false;  // nothing selected in the box
+    *in_base += (static_cast<__int128>(sel.start) + static_cast<__int128>(sel.step) * t.first) *
+                data_strides[s];
+    const int j = out_axis_of_[static_cast<size_t>(axis)];
+    if (j < 0) continue;
+    const int64_t os = out_strides_[static_cast<size_t>(j)];
+    *out_base += t.first * os;
+    if (t.second - t.first > 1)
+      loops->push_back(Loop{t.second - t.first, sel.step * data_strides[s], os});
+  }
+  // Output storage order: the largest output stride outermost.
+  std::sort(loops->begin(), loops->end(),
+            [](const Loop& a, const Loop& b) { return a.out_stride > b.out_stride; });
+  // Merge a loop into the one inside it when both sides stay contiguous.
+  for (size_t k = loops->size(); k-- > 1;) {
+    Loop& outer = (*loops)[k - 1];
+    const Loop& inner = (*loops)[k];
+    if (outer.out_stride == inner.out_stride * inner.count &&
+        outer.in_stride == inner.in_stride * inner.count) {
+      outer.count *= inner.count;
+      outer.out_stride = inner.out_stride;
+      outer.in_stride = inner.in_stride;
+      loops->erase(loops->begin() + static_cast<ptrdiff_t>(k));
+    }
+  }
+  // The innermost loop must write contiguous output; else lines are single elements.
+  if (loops->empty() || loops->back().out_stride != 1) loops->push_back(Loop{1, 1, 1});
+  return true;
+}
+
+int64_t ArrayCopy::ContiguousRun(const std::vector<Loop>& loops) {
+  int64_t run = loops.back().count;
+  for (size_t k = loops.size() - 1; k-- > 0 && loops[k].out_stride == run;) run *= loops[k].count;
+  return run;
+}
+
+uint64_t ArrayCopy::OutputRun(const mm::Box& box) const {
+  __int128 in_base = 0;
+  int64_t out_base = 0;
+  std::vector<Loop> loops;
+  if (!BuildLoops(ToStorage(box), in_strides_, &in_base, &out_base, &loops)) return 0;
+  return static_cast<uint64_t>(ContiguousRun(loops));
+}
+
+Status ArrayCopy::WriteStorageBox(const char* data, __int128 base,
+                                  const std::vector<int64_t>& data_strides, const IndexBox& box,
+                                  OutputFile* out, std::vector<char>* stage_buffer) const {
   const LineFn line = SelectLine(in_.dtype, out_dtype_);
   const int64_t in_item = in_.dtype.itemsize();
   const uint64_t out_item = static_cast<uint64_t>(out_dtype_.itemsize());
-  for (const Box& box : Boxes(begin, end)) {
-    std::vector<Loop> loops;
-    __int128 in_base = -static_cast<__int128>(begin);
-    int64_t out_base = 0;
-    bool empty = false;
-    for (size_t s = 0; s < in_dims_.size(); ++s) {
-      const int axis = in_.storage_axis(static_cast<int>(s));
-      const AxisSelect& sel = sel_[static_cast<size_t>(axis)];
-      const auto t = TRange(axis, box.lo[s], box.hi[s]);
-      if (t.first >= t.second) {
-        empty = true;
-        break;
-      }
-      in_base += (static_cast<__int128>(sel.start) + static_cast<__int128>(sel.step) * t.first) *
-                 in_strides_[s];
-      const int j = out_axis_of_[static_cast<size_t>(axis)];
-      if (j < 0) continue;
-      const int64_t os = out_strides_[static_cast<size_t>(j)];
-      out_base += t.first * os;
-      if (t.second - t.first > 1)
-        loops.push_back(Loop{t.second - t.first, sel.step * in_strides_[s], os});
-    }
-    if (empty) continue;
-    // Output storage order: the largest output stride outermost.
-    std::sort(loops.begin(), loops.end(),
-              [](const Loop& a, const Loop& b) { return a.out_stride > b.out_stride; });
-    // Merge a loop into the one inside it when both sides stay contiguous.
-    for (size_t k = loops.size(); k-- > 1;) {
-      Loop& outer = loops[k - 1];
-      const Loop& inner = loops[k];
-      if (outer.out_stride == inner.out_stride * inner.count &&
-          outer.in_stride == inner.in_stride * inner.count) {
-        outer.count *= inner.count;
-        outer.out_stride = inner.out_stride;
-        outer.in_stride = inner.in_stride;
-        loops.erase(loops.begin() + static_cast<ptrdiff_t>(k));
-      }
-    }
-    // The innermost loop must write contiguous output; else lines are single elements.
-    if (loops.empty() || loops.back().out_stride != 1) loops.push_back(Loop{1, 1, 1});
-    const int depth = static_cast<int>(loops.size());
-    const Loop inner = loops.back();
-    // Output elements that follow each other in the file, line after line.
-    int64_t run = inner.count;
-    for (int k = depth - 2; k >= 0 && loops[static_cast<size_t>(k)].out_stride == run; --k)
-      run *= loops[static_cast<size_t>(k)].count;
-    const bool staged = static_cast<uint64_t>(run) * out_item >= kStagedRunBytes;
-    const uint64_t max_line = (staged ? kStageBytes : OutputFile::kSpanBytes) / out_item;
-    std::vector<char>& stage = *stage_buffer;
-    uint64_t stage_lo = 0, stage_len = 0;  // file bytes [stage_lo, stage_lo + stage_len) are staged
-    if (staged) stage.resize(kStageBytes);
-    std::vector<int64_t> idx(static_cast<size_t>(depth), 0);
-    int64_t in_pos = static_cast<int64_t>(in_base), out_pos = out_base;
-    while (true) {
-      for (int64_t done = 0; done < inner.count;) {
-        const int64_t n = std::min<int64_t>(inner.count - done, static_cast<int64_t>(max_line));
-        const uint64_t lo = out_offset_ + static_cast<uint64_t>(out_pos + done) * out_item;
-        const uint64_t bytes = static_cast<uint64_t>(n) * out_item;
-        const char* src = data + (in_pos + done * inner.in_stride) * in_item;
-        if (staged) {
-          if (stage_len > 0 && (lo != stage_lo + stage_len || stage_len + bytes > kStageBytes)) {
-            MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, stage.data(), stage_len));
-            stage_len = 0;
-          }
-          if (stage_len == 0) stage_lo = lo;
-          line(src, inner.in_stride * in_item, stage.data() + stage_len, static_cast<uint64_t>(n));
-          stage_len += bytes;
-        } else {
-          MM_ASSIGN_OR_RETURN(char* dst, out->Span(lo, lo + bytes));
-          line(src, inner.in_stride * in_item, dst, static_cast<uint64_t>(n));
+  std::vector<Loop> loops;
+  __int128 in_base = base;
+  int64_t out_base = 0;
+  if (!BuildLoops(box, data_strides, &in_base, &out_base, &loops)) return Status::OK();
+  const int depth = static_cast<int>(loops.size());
+  const Loop inner = loops.back();
+  // Output elements that follow each other in the file, line after line.
+  const int64_t run = ContiguousRun(loops);
+  const bool staged = static_cast<uint64_t>(run) * out_item >= kStagedRunBytes;
+  const uint64_t max_line = (staged ? kStageBytes : OutputFile::kSpanBytes) / out_item;
+  std::vector<char>& stage = *stage_buffer;
+  uint64_t stage_lo = 0, stage_len = 0;  // file bytes [stage_lo, stage_lo + stage_len) are staged
+  if (staged) stage.resize(kStageBytes);
+  std::vector<int64_t> idx(static_cast<size_t>(depth), 0);
+  int64_t in_pos = static_cast<int64_t>(in_base), out_pos = out_base;
+  while (true) {
+    for (int64_t done = 0; done < inner.count;) {
+      const int64_t n = std::min<int64_t>(inner.count - done, static_cast<int64_t>(max_line));
+      const uint64_t lo = out_offset_ + static_cast<uint64_t>(out_pos + done) * out_item;
+      const uint64_t bytes = static_cast<uint64_t>(n) * out_item;
+      const char* src = data + (in_pos + done * inner.in_stride) * in_item;
+      if (staged) {
+        if (stage_len > 0 && (lo != stage_lo + stage_len || stage_len + bytes > kStageBytes)) {
+          MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, stage.data(), stage_len));
+          stage_len = 0;
         }
-        done += n;
+        if (stage_len == 0) stage_lo = lo;
+        line(src, inner.in_stride * in_item, stage.data() + stage_len, static_cast<uint64_t>(n));
+        stage_len += bytes;
+      } else {
+        MM_ASSIGN_OR_RETURN(char* dst, out->Span(lo, lo + bytes));
+        line(src, inner.in_stride * in_item, dst, static_cast<uint64_t>(n));
       }
-      // Odometer over the outer loops.
-      int k = depth - 2;
-      for (; k >= 0; --k) {
-        const Loop& l = loops[static_cast<size_t>(k)];
-        in_pos += l.in_stride;
-        out_pos += l.out_stride;
-        if (++idx[static_cast<size_t>(k)] < l.count) break;
-        in_pos -= l.in_stride * l.count;
-        out_pos -= l.out_stride * l.count;
-        idx[static_cast<size_t>(k)] = 0;
-      }
-      if (k < 0) break;
+      done += n;
     }
-    if (stage_len > 0) MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, stage.data(), stage_len));
+    // Odometer over the outer loops.
+    int k = depth - 2;
+    for (; k >= 0; --k) {
+      const Loop& l = loops[static_cast<size_t>(k)];
+      in_pos += l.in_stride;
+      out_pos += l.out_stride;
+      if (++idx[static_cast<size_t>(k)] < l.count) break;
+      in_pos -= l.in_stride * l.count;
+      out_pos -= l.out_stride * l.count;
+      idx[static_cast<size_t>(k)] = 0;
+    }
+    if (k < 0) break;
   }
+  if (stage_len > 0) MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, stage.data(), stage_len));
   return Status::OK();
 }
 
@@ -390,35 +442,137 @@ bool CopyAnalysis::NeedsBlock(int, uint64_t begin, uint64_t end) const {
   return copy_.Count(begin, end) > 0;
 }
 
+bool CopyAnalysis::NeedsBox(int, const Box& box) const { return copy_.CountBox(box) > 0; }
+
 // A worker's writer of the output: counts each block's output elements into
 // the partial and writes a window's elements when the window ends.
+//
+// Row blocks: the window's one run is written when it ends. Chunk blocks
+// (BlockView::box) come as one run per block; their writes wait for the
+// window's last EndWindow (the views stay valid until the window is
+// destroyed), and then the window's chunks, a range of the chunk grid in its
+// C order, are written as the few boxes that range tiles (RangeBoxes over
+// the grid). A box of many chunks writes longer output lines than each of
+// its chunks alone (e.g. whole rows where a chunk writes lines one chunk
+// wide): when it does and enough of it is selected, its chunks are gathered
+// into one buffer (at most the window's bytes) and written with one
+// WriteBox, else each chunk is written alone. The bytes written are the
+// same either way (tests/unit/copy_chunks_test.cc).
 class CopyAnalysis::CopyScanner : public Scanner {
  public:
   explicit CopyScanner(const CopyAnalysis* copy) : a_(*copy) {}
 
   Status Consume(const BlockView& block, Partial* partial) override {
-    static_cast<CountPartial*>(partial)->elements += a_.copy_.Count(block.begin, block.end);
+    static_cast<CountPartial*>(partial)->elements += Count(block);
+    return Status::OK();
+  }
+
+  Status BeginWindow(const BlockView&) override {
+    ++open_runs_;
     return Status::OK();
   }
 
   Status EndWindow(const BlockView& window) override {
-    if (window.data == nullptr || a_.copy_.Count(window.begin, window.end) == 0)
-      return Status::OK();
+    open_runs_ = std::max(0, open_runs_ - 1);
+    if (window.data != nullptr && Count(window) > 0) {
+      if (window.box == nullptr) return Write(window.data, nullptr, window.begin, window.end);
+      pending_.push_back(Pending{window.data, window.block, *window.box});
+    }
+    return open_runs_ == 0 ? WriteChunks() : Status::OK();
+  }
+
+ private:
+  // The output elements whose sources `view` holds.
+  uint64_t Count(const BlockView& view) const {
+    return view.box != nullptr ? a_.copy_.CountBox(*view.box)
+                               : a_.copy_.Count(view.begin, view.end);
+  }
+
+  // Writes the elements of `box` held at `data` (box == nullptr: storage
+  // indices [begin, end)).
+  Status Write(const char* data, const Box* box, uint64_t begin, uint64_t end) {
     if (!writer_.is_open()) {
       if (a_.temp_path_.empty())
         return Error(Code::kWorkerFailed,
                      a_.name() + ": the worker was not told the output's name");
       MM_RETURN_IF_ERROR(writer_.Open(a_.temp_path_, a_.output_));
     }
-    const Status st = a_.copy_.WriteRange(window.data, window.begin, window.end, &writer_, &stage_);
+    const Status st = box != nullptr ? a_.copy_.WriteBox(data, *box, &writer_, &stage_)
+                                     : a_.copy_.WriteRange(data, begin, end, &writer_, &stage_);
     writer_.Release();
     return st;
   }
 
- private:
+  // Writes the pending chunk blocks (in block order) and forgets them.
+  Status WriteChunks() {
+    std::vector<Pending> views;
+    views.swap(pending_);
+    const Partition& part = a_.partition_;
+    const Layout& layout = a_.dataset_.layout;
+    if (!part.chunked()) {
+      for (const Pending& v : views) MM_RETURN_IF_ERROR(Write(v.data, &v.box, 0, 0));
+      return Status::OK();
+    }
+    const std::vector<int64_t>& chunk = part.chunks();
+    std::vector<int64_t> grid;
+    for (size_t a = 0; a < chunk.size(); ++a)
+      grid.push_back((layout.shape[a] + chunk[a] - 1) / chunk[a]);
+    const uint64_t item = static_cast<uint64_t>(layout.dtype.itemsize());
+    for (size_t i = 0; i < views.size();) {
+      // A run of consecutive block numbers, cut into boxes of the grid.
+      size_t j = i + 1;
+      while (j < views.size() && views[j].block == views[j - 1].block + 1) ++j;
+      for (const ArrayCopy::IndexBox& g :
+           ArrayCopy::RangeBoxes(grid, static_cast<uint64_t>(views[i].block),
+                                 static_cast<uint64_t>(views[j - 1].block) + 1)) {
+        uint64_t n = 1;
+        Box whole;  // the box's extent in array coordinates
+        for (size_t a = 0; a < grid.size(); ++a) {
+          n *= static_cast<uint64_t>(g.hi[a] - g.lo[a]);
+          whole.start.push_back(g.lo[a] * chunk[a]);
+          whole.count.push_back(std::min(g.hi[a] * chunk[a], layout.shape[a]) - whole.start[a]);
+        }
+        // Gathering pays when the box writes longer output lines than one
+        // of its chunks and at least 1/8 of what it copies is written.
+        const ArrayCopy& copy = a_.copy_;
+        if (n == 1 || copy.OutputRun(whole) <= copy.OutputRun(views[i].box) ||
+            copy.CountBox(whole) * 8 < whole.elements()) {
+          for (uint64_t k = 0; k < n; ++k, ++i)
+            MM_RETURN_IF_ERROR(Write(views[i].data, &views[i].box, 0, 0));
+          continue;
+        }
+        // Gather the chunks into the box's C order: ForEachBoxRun over the
+        // box's own shape maps each chunk's runs to their place in it.
+        Layout in_box;
+        in_box.shape = whole.count;
+        gather_.resize(static_cast<size_t>(whole.elements() * item));
+        for (uint64_t k = 0; k < n; ++k, ++i) {
+          const Pending& v = views[i];
+          Box rel = v.box;
+          for (size_t a = 0; a < rel.start.size(); ++a) rel.start[a] -= whole.start[a];
+          ForEachBoxRun(in_box, rel, [&](uint64_t from, uint64_t to, uint64_t len) {
+            std::memcpy(gather_.data() + to * item, v.data + from * item, len * item);
+          });
+        }
+        MM_RETURN_IF_ERROR(Write(gather_.data(), &whole, 0, 0));
+      }
+    }
+    return Status::OK();
+  }
+
   const CopyAnalysis& a_;
   OutputFile writer_;        // opened on first use
   std::vector<char> stage_;  // ArrayCopy::WriteRange's staging buffer
+  int open_runs_ = 0;        // BeginWindow calls of the current window not yet ended
+  // A chunk block of the current window, written at its last EndWindow:
+  // its data stays valid until the window is destroyed (its box is copied).
+  struct Pending {
+    const char* data;
+    int64_t block;
+    Box box;
+  };
+  std::vector<Pending> pending_;
+  std::vector<char> gather_;  // a box of chunks in C order (at most a window's bytes)
 };
 
 std::unique_ptr<Scanner> CopyAnalysis::NewScanner(int) const {

@@ -14,7 +14,10 @@
 // scattered elements (transpositions) go through a writable shared mapping
 // of bounded spans (OutputFile), so resident memory stays bounded whatever
 // the array size. Count says how many output elements a range produces
-// (for the partials).
+// (for the partials). CountBox and WriteBox do the same for a chunk block
+// (an N-D box of the input whose elements are held in storage order of the
+// box): the same loops with the box's own strides, so the output bytes do
+// not depend on how the input was cut into blocks.
 //
 // Thread-safety: ArrayCopy is immutable after construction; an OutputFile
 // and a staging buffer are owned by one scanner (one thread of one worker).
@@ -88,13 +91,49 @@ class ArrayCopy {
   // buffer, reused between calls (its contents do not matter).
   Status WriteRange(const char* data, uint64_t begin, uint64_t end, OutputFile* out,
                     std::vector<char>* stage) const;
+  // Output elements whose source lies in `box` (input array coordinates,
+  // inside the input's shape).
+  uint64_t CountBox(const mm::Box& box) const;
+  // Writes them into `out`; `data` holds the elements of `box` in storage
+  // order of the box (C order of the box for an order 'C' input: a chunk
+  // block's BlockView::data). `stage` as for WriteRange.
+  Status WriteBox(const char* data, const mm::Box& box, OutputFile* out,
+                  std::vector<char>* stage) const;
+
+  // The most consecutive output elements a write of `box` produces in one
+  // go (0 when it selects nothing): how long its output lines are.
+  uint64_t OutputRun(const mm::Box& box) const;
+
+  // A box of an index space as [lo, hi) per dimension.
+  struct IndexBox {
+    std::vector<int64_t> lo, hi;
+  };
+  // Splits the C-order (row-major) index range [begin, end) of an array of
+  // extents `dims` into at most 2 * dims.size() boxes, in index order: box k
+  // holds the indices that follow box k - 1's.
+  static std::vector<IndexBox> RangeBoxes(const std::vector<int64_t>& dims, uint64_t begin,
+                                          uint64_t end);
 
  private:
-  struct Box {
-    std::vector<int64_t> lo, hi;  // per input storage dim, coordinates [lo, hi)
+  struct Loop {
+    int64_t count, in_stride, out_stride;  // elements
   };
-  // Splits storage range [begin, end) into at most 2 * ndim boxes.
-  std::vector<Box> Boxes(uint64_t begin, uint64_t end) const;
+  // The loops that write the output elements of `box` (storage coordinates;
+  // data_strides as for WriteStorageBox), outermost first in output storage
+  // order, merged where both sides stay contiguous, the innermost of output
+  // stride 1; adds the first selected element's offsets to *in_base and
+  // sets *out_base. False when the box selects nothing.
+  bool BuildLoops(const IndexBox& box, const std::vector<int64_t>& data_strides, __int128* in_base,
+                  int64_t* out_base, std::vector<Loop>* loops) const;
+  // Consecutive output elements written by the innermost loops of `loops`.
+  static int64_t ContiguousRun(const std::vector<Loop>& loops);
+  // `box` in storage dims.
+  IndexBox ToStorage(const mm::Box& box) const;
+  uint64_t CountStorageBox(const IndexBox& box) const;
+  // Writes the output elements whose source lies in `box`; the element of
+  // storage coordinates x is at data[(base + sum x[s] * strides[s]) * itemsize].
+  Status WriteStorageBox(const char* data, __int128 base, const std::vector<int64_t>& strides,
+                         const IndexBox& box, OutputFile* out, std::vector<char>* stage) const;
   // The t range [t0, t1) of input axis `axis` whose coordinates lie in [lo, hi).
   std::pair<int64_t, int64_t> TRange(int axis, int64_t lo, int64_t hi) const;
 
@@ -120,8 +159,9 @@ namespace mm {
 // The Analysis both `slice` and `convert` are: one pass; the coordinator
 // creates the output under a temporary name (header written, space
 // reserved) in Prepare(); workers learn its name through PassInput(0),
-// map only the blocks that hold selected elements (NeedsBlock) and their
-// scanners write each mapped window's elements in EndWindow; EndPass checks that every
+// map only the blocks that hold selected elements (NeedsBlock; NeedsBox for
+// a chunk block) and their scanners write each mapped window's elements in
+// EndWindow (a chunk block's with WriteBox); EndPass checks that every
 // output element was written and renames the file into place.
 class CopyAnalysis : public Analysis {
  public:
@@ -132,6 +172,8 @@ class CopyAnalysis : public Analysis {
   std::unique_ptr<Partial> NewPartial(int pass) const override;
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override;
   bool NeedsBlock(int pass, uint64_t begin, uint64_t end) const override;
+  // Exact for a chunk block: whether its box holds a selected element.
+  bool NeedsBox(int pass, const Box& box) const override;
   std::unique_ptr<Scanner> NewScanner(int pass) const override;
   Json PassInput(int pass) const override;
   Status SetPassInput(int pass, const Json& input) override;

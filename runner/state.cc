@@ -24,59 +24,103 @@ int RowAxis(const Layout& layout) {
   return layout.order == 'F' ? static_cast<int>(layout.shape.size()) - 1 : 0;
 }
 
-// Blocks wholly made of rows [0, rows): blocks of whole rows that are full,
-// or every piece of every row.
-int64_t CompleteBlocks(const Partition& p, int64_t rows) {
-  return p.rows_per_block() > 0 ? rows / p.rows_per_block() : rows * p.pieces_per_row();
+// Rows of one unit of p, the indivisible row range its blocks tile: a
+// block of whole rows, one row cut into pieces, one layer of the chunk grid.
+int64_t RowsPerUnit(const Partition& p) {
+  if (p.chunked()) return p.chunks()[0];
+  return p.rows_per_block() > 0 ? p.rows_per_block() : 1;
 }
 
-// The first row of block b, for b on a row boundary (b <= CompleteBlocks).
-int64_t RowOfBlock(const Partition& p, int64_t b) {
-  return p.rows_per_block() > 0 ? b * p.rows_per_block() : b / p.pieces_per_row();
-}
+// Pieces of at most this many bytes are checksummed one by one (a multiple
+// of every itemsize).
+constexpr uint64_t kChecksumPiece = 1 << 20;
 
-// Checksum64 of the dataset's elements [elem_begin, elem_end): of the one
-// chunk when the range fits 1 MiB, else of the chunks' checksums. Read
-// through the dataset's source over the run's own descriptor (opened once by
-// the plan, never closed during the run, so the checksums are of the file
-// the workers read, even if the path is renamed over meanwhile).
-Result<uint64_t> RangeChecksum(const Plan& plan, uint64_t elem_begin, uint64_t elem_end) {
-  if (plan.dataset.fd() < 0)
-    return Error(Code::kIoErr, plan.dataset.path + ": the dataset is not open");
-  MM_ASSIGN_OR_RETURN(std::unique_ptr<Source> source, OpenSource(plan.dataset));
-  const uint64_t item = static_cast<uint64_t>(plan.dataset.layout.dtype.itemsize());
-  constexpr uint64_t kChunk = 1 << 20;  // bytes; a multiple of every itemsize
-  std::vector<char> buf(kChunk);
+// Checksum64 of `bytes` bytes: of the one piece when they fit kChecksumPiece,
+// else of the array of the pieces' Checksum64s. read(offset, n) returns the
+// n bytes at `offset` (valid until the next call).
+template <class Read>
+Result<uint64_t> PieceChecksum(uint64_t bytes, Read read) {
   std::vector<uint64_t> digests;
-  for (uint64_t pos = elem_begin; pos < elem_end;) {
-    const uint64_t next = std::min(elem_end, pos + kChunk / item);
-    MM_RETURN_IF_ERROR(source->ReadElements(pos, next, buf.data()));
-    digests.push_back(Checksum64(buf.data(), static_cast<size_t>((next - pos) * item)));
-    pos = next;
+  for (uint64_t pos = 0; pos < bytes;) {
+    const uint64_t n = std::min(bytes - pos, kChecksumPiece);
+    MM_ASSIGN_OR_RETURN(const char* p, read(pos, n));
+    digests.push_back(Checksum64(p, static_cast<size_t>(n)));
+    pos += n;
   }
   if (digests.size() == 1) return digests[0];
   return Checksum64(digests.data(), digests.size() * sizeof(uint64_t));
 }
 
-Result<uint64_t> BlockChecksum(const Plan& plan, int64_t b) {
-  return RangeChecksum(plan, plan.partition.block_begin(b), plan.partition.block_end(b));
+// The dataset's source for checksums, over the run's own descriptor (opened
+// once by the plan, never closed during the run, so the checksums are of the
+// file the workers read, even if the path is renamed over meanwhile). The
+// caller destroys it before workers are started (a format library may not
+// survive a fork).
+Result<std::unique_ptr<Source>> ChecksumSource(const Plan& plan) {
+  if (plan.dataset.fd() < 0)
+    return Error(Code::kIoErr, plan.dataset.path + ": the dataset is not open");
+  return OpenSource(plan.dataset);
 }
 
-// What a state must agree on besides its samples.
-Json LayoutIdentity(const Plan& plan) {
-  const Layout& l = plan.dataset.layout;
+}  // namespace
+
+int64_t CompleteBlocks(const Partition& p, int64_t rows) {
+  return p.block_of_row(rows / RowsPerUnit(p) * RowsPerUnit(p));
+}
+
+int64_t RowOfBlock(const Partition& p, int64_t b) {
+  const int64_t unit_blocks = p.block_of_row(RowsPerUnit(p));  // >= 1
+  return b / unit_blocks * RowsPerUnit(p);
+}
+
+Result<uint64_t> RangeChecksum(Source* source, uint64_t elem_begin, uint64_t elem_end) {
+  const uint64_t item = static_cast<uint64_t>(source->layout().dtype.itemsize());
+  std::vector<char> buf;
+  return PieceChecksum(
+      (elem_end - elem_begin) * item, [&](uint64_t pos, uint64_t n) -> Result<const char*> {
+        buf.resize(static_cast<size_t>(n));
+        const uint64_t first = elem_begin + pos / item;
+        MM_RETURN_IF_ERROR(source->ReadElements(first, first + n / item, buf.data()));
+        return static_cast<const char*>(buf.data());
+      });
+}
+
+Result<uint64_t> BlockChecksum(Source* source, int64_t b) {
+  const Partition& p = source->partition();
+  if (!p.chunked()) return RangeChecksum(source, p.block_begin(b), p.block_end(b));
+  // A chunk block: its elements in C order of its box, as the source hands
+  // them to the scan.
+  MM_ASSIGN_OR_RETURN(std::unique_ptr<Window> window, source->ReadWindow(b, 1, false));
+  const char* data = window->BlockData(b);
+  const uint64_t bytes =
+      p.block_elements(b) * static_cast<uint64_t>(source->layout().dtype.itemsize());
+  MM_ASSIGN_OR_RETURN(uint64_t h,
+                      PieceChecksum(bytes, [&](uint64_t pos, uint64_t) -> Result<const char*> {
+                        return data + pos;
+                      }));
+  MM_RETURN_IF_ERROR(window->Close());
+  return h;
+}
+
+Json StateDatasetIdentity(const Dataset& d, const Partition& p) {
+  const Layout& l = d.layout;
   std::vector<int64_t> row_shape = l.shape;
   row_shape.erase(row_shape.begin() + RowAxis(l));
-  const Partition& p = plan.partition;
-  return Json{{"path", plan.dataset.path},
-              {"format", plan.dataset.format},
-              {"dtype", l.dtype.descr()},
-              {"order", std::string(1, l.order)},
-              {"offset", l.offset},
-              {"row_shape", row_shape},
-              {"rows_per_block", p.rows_per_block()},
-              {"pieces_per_row", p.pieces_per_row()}};
+  Json j = Json{{"path", d.path},
+                {"format", d.format},
+                {"dtype", l.dtype.descr()},
+                {"order", std::string(1, l.order)},
+                {"offset", l.offset},
+                {"row_shape", row_shape},
+                {"rows_per_block", p.rows_per_block()},
+                {"pieces_per_row", p.pieces_per_row()}};
+  // Only for chunk blocks, so that the identity of row blocks (and the
+  // states written before chunk blocks existed) is unchanged.
+  if (p.chunked()) j["chunks"] = p.chunks();
+  return j;
 }
+
+namespace {
 
 // A state read back. `discard` is the reason not to reuse it (empty when
 // it applies): its data changed, or its version, config or layout.
@@ -166,7 +210,7 @@ Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify,
     l.discard = "the config changed";
     return l;
   }
-  if (s["dataset"] != LayoutIdentity(plan)) {
+  if (s["dataset"] != StateDatasetIdentity(plan.dataset, plan.partition)) {
     l.discard = "the dataset's layout or block size changed";
     return l;
   }
@@ -187,16 +231,17 @@ Result<Loaded> LoadState(const Plan& plan, const std::string& path, bool verify,
   const Json& tail = s["tail"];
   const int64_t t0 = tail["rows"][0].get<int64_t>(), t1 = tail["rows"][1].get<int64_t>();
   if (t0 != RowOfBlock(plan.partition, c) || t1 != rows_old) return malformed("tail.rows");
+  MM_ASSIGN_OR_RETURN(std::unique_ptr<Source> source, ChecksumSource(plan));
   for (int64_t b = 0; b < c; ++b) {
     if (!verify && b % kStateVerifyRuns != l.run % kStateVerifyRuns) continue;
-    MM_ASSIGN_OR_RETURN(uint64_t h, BlockChecksum(plan, b));
+    MM_ASSIGN_OR_RETURN(uint64_t h, BlockChecksum(source.get(), b));
     if (h != l.block_checksums[static_cast<size_t>(b)]) {
       l.discard = "rows already seen changed (block " + std::to_string(b) + "'s checksum differs)";
       return l;
     }
   }
   const uint64_t re = plan.dataset.layout.row_elements();
-  MM_ASSIGN_OR_RETURN(uint64_t h, RangeChecksum(plan, static_cast<uint64_t>(t0) * re,
+  MM_ASSIGN_OR_RETURN(uint64_t h, RangeChecksum(source.get(), static_cast<uint64_t>(t0) * re,
                                                 static_cast<uint64_t>(t1) * re));
   if (ChecksumHex(h) != tail["checksum"].get<std::string>()) {
     l.discard = "rows already seen changed (rows [" + std::to_string(t0) + ", " +
@@ -299,24 +344,27 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
   // covered, the others read again now (they were just scanned: cached).
   std::vector<uint64_t> sums = std::move(old.block_checksums);
   sums.resize(static_cast<size_t>(std::min(reuse, complete)));
+  MM_ASSIGN_OR_RETURN(std::unique_ptr<Source> source, ChecksumSource(plan));
   std::string hex;
   hex.reserve(static_cast<size_t>(complete) * 16);
   for (int64_t b = 0; b < complete; ++b) {
     if (b >= static_cast<int64_t>(sums.size())) {
-      MM_ASSIGN_OR_RETURN(uint64_t h, BlockChecksum(plan, b));
+      MM_ASSIGN_OR_RETURN(uint64_t h, BlockChecksum(source.get(), b));
       sums.push_back(h);
     }
     hex += ChecksumHex(sums[static_cast<size_t>(b)]);
   }
   const uint64_t re = plan.dataset.layout.row_elements();
-  MM_ASSIGN_OR_RETURN(uint64_t tail_sum, RangeChecksum(plan, static_cast<uint64_t>(tail_row) * re,
-                                                       static_cast<uint64_t>(rows) * re));
+  MM_ASSIGN_OR_RETURN(uint64_t tail_sum,
+                      RangeChecksum(source.get(), static_cast<uint64_t>(tail_row) * re,
+                                    static_cast<uint64_t>(rows) * re));
+  source.reset();
   Json state = Json::object();
   state["format"] = "mmrun-state";
   state["version"] = kStateFormatVersion;
   state["mmrun_version"] = kVersion;
   state["config"] = nlohmann::json::parse(CanonicalConfig(plan));
-  state["dataset"] = LayoutIdentity(plan);
+  state["dataset"] = StateDatasetIdentity(plan.dataset, plan.partition);
   state["rows"] = rows;
   state["complete_blocks"] = complete;
   state["verify_run"] = info->state == "reused" ? old.run + 1 : 0;

@@ -9,6 +9,9 @@
 // from block C on (the last, partial block of the previous run is re-read),
 // and finishes the tree: `results` are byte-identical to a full run.
 //
+// Blocks may be row blocks or chunk blocks (a chunked format growing along
+// axis 0: complete blocks are those of complete layers of the chunk grid).
+//
 // The state records a Checksum64 of every complete block. Before reusing a
 // state the run checks that it belongs to the same config and layout, that
 // the file did not shrink, that the previous partial block is unchanged,
@@ -31,6 +34,7 @@
 
 #include "engine/plan.h"
 #include "runner/coordinator.h"
+#include "source/source.h"
 
 namespace mm {
 class Warnings;
@@ -60,6 +64,33 @@ Result<Json> ParseState(const std::string& text, const std::string& what);
 // dataset whose configured shape has -1 on the row axis (axis 0 for C
 // order, the last for F). Errors: kConfig naming the key.
 Status CheckIncremental(const Plan& plan);
+
+// The pieces of a state that depend on the partition (any kind: row
+// blocks, pieces of rows, chunk blocks; source/partition.h). A state keeps
+// the blocks made only of rows it has seen; since a unit's blocks (a block
+// of whole rows, a row's pieces, a layer of the chunk grid) are numbered
+// consecutively and units in row order, those blocks are [0, C) and keep
+// their numbers and extents when rows are appended.
+
+// C: the number of blocks made only of rows [0, rows) (whole units).
+int64_t CompleteBlocks(const Partition& p, int64_t rows);
+// The first row of block b; REQUIRES b is the first block of a unit, or
+// p.blocks().
+int64_t RowOfBlock(const Partition& p, int64_t b);
+// Checksum64 of the elements of storage indices [elem_begin, elem_end), read
+// with source->ReadElements: of the bytes when they hold at most 1 MiB, else
+// of the array of the Checksum64s of their 1 MiB pieces.
+Result<uint64_t> RangeChecksum(Source* source, uint64_t elem_begin, uint64_t elem_end);
+// The checksum of block b of source->partition(), by the same rule over its
+// elements: storage indices [block_begin, block_end) for a row block, the
+// box's elements in C order of the box (one window of the block) for a
+// chunk block. Errors: the source's (kIoErr naming the file, kDataErr for a
+// chunk that does not decode).
+Result<uint64_t> BlockChecksum(Source* source, int64_t b);
+// The state's "dataset": what must not change for a state to apply (the
+// layout without the row count, and the block geometry; "chunks" only for
+// chunk blocks, so row blocks keep the identity states were written with).
+Json StateDatasetIdentity(const Dataset& d, const Partition& p);
 
 // Runs the single pass incrementally with `state_path` and writes the new
 // state atomically; returns the "results" object. `verify` (--verify)
