@@ -1,6 +1,7 @@
 #include "engine/plan.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/strings.h"
 
@@ -135,18 +136,25 @@ bool Plan::PassNeeded(int pass) const {
   return false;
 }
 
+bool Plan::BlockNeeded(int pass, int64_t b) const {
+  const PassPlan& p = passes[static_cast<size_t>(pass)];
+  std::optional<Box> box;
+  if (partition.chunked()) box = partition.BlockBox(b);
+  for (const PassStep& s : p.steps) {
+    const Analysis& a = *analyses[static_cast<size_t>(s.analysis)];
+    if (box ? a.NeedsBox(s.pass, *box)
+            : a.NeedsBlock(s.pass, partition.block_begin(b), partition.block_end(b)))
+      return true;
+  }
+  return false;
+}
+
 uint64_t Plan::BytesRead(int pass, int64_t row_lo, int64_t row_hi) const {
   const PassPlan& p = passes[static_cast<size_t>(pass)];
   // A pass that writes a new file (generate) reads nothing; an in-place
   // transform reads the blocks it rewrites.
   if (p.skipped || row_lo >= row_hi || (p.writes && MapPath(pass) != dataset.path)) return 0;
-  auto needed = [&](int64_t b) {
-    for (const PassStep& s : p.steps)
-      if (analyses[static_cast<size_t>(s.analysis)]->NeedsBlock(s.pass, partition.block_begin(b),
-                                                                partition.block_end(b)))
-        return true;
-    return false;
-  };
+  auto needed = [&](int64_t b) { return BlockNeeded(pass, b); };
   uint64_t elems = 0;
   if (partition.chunked()) {
     // The chunks a scan of the rows reads (engine/scan.cc): whole chunks of

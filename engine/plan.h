@@ -56,6 +56,10 @@ class Plan {
   // blocks some analysis of the pass needs (Analysis::NeedsBlock); 0 for a
   // skipped pass or one that writes a new file (generate).
   uint64_t BytesRead(int pass, int64_t row_lo, int64_t row_hi) const;
+  // Whether any analysis of pass `pass` needs block b's data
+  // (Analysis::NeedsBlock, or NeedsBox for a chunk block): a block nobody
+  // needs is not read (engine/scan.cc), nor counted by BytesRead.
+  bool BlockNeeded(int pass, int64_t b) const;
 
   // The file workers map in pass `pass`, and whether they write it.
   std::string MapPath(int pass) const;

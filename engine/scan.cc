@@ -60,14 +60,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   const int64_t exit_after = task.attempt == 1 ? FaultValue("exit_after_rows") : -1;
   const int64_t hang_after = task.attempt == 1 ? FaultValue("hang_after_rows") : -1;
   TreeReducer<PartialSet> tree;
-  // Whether any analysis of the pass needs block k's data (Analysis::NeedsBlock).
-  auto needed = [&](int64_t k) {
-    for (const PassStep& s : pass.steps)
-      if (plan.analyses[static_cast<size_t>(s.analysis)]->NeedsBlock(s.pass, part.block_begin(k),
-                                                                     part.block_end(k)))
-        return true;
-    return false;
-  };
+  auto needed = [&](int64_t k) { return plan.BlockNeeded(task.pass, k); };
   // The worker-side state of each step of the pass, for this task's blocks.
   std::vector<std::unique_ptr<Scanner>> scanners;
   for (const PassStep& s : pass.steps)
