@@ -175,6 +175,41 @@ std::string RunCopy(const Dataset& d, const Partition& partition, const std::str
   return ReadAll((*result)["path"].get<std::string>());
 }
 
+// An analysis that records what NeedsBlock was asked.
+class HullProbe : public Analysis {
+ public:
+  HullProbe(const Dataset& d, const Partition& p) : Analysis(AnalysisSpec{}, d, p) {}
+  bool NeedsBlock(int, uint64_t begin, uint64_t end) const override {
+    asked = {begin, end};
+    return begin % 2 == 0;
+  }
+  std::unique_ptr<Partial> NewPartial(int) const override { return nullptr; }
+  Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json&) const override {
+    return std::unique_ptr<Partial>();
+  }
+  std::unique_ptr<Scanner> NewScanner(int) const override { return nullptr; }
+  Status EndPass(int, const Partial&) override { return Status::OK(); }
+  Result<Json> Finish() override { return Json(); }
+  mutable std::pair<uint64_t, uint64_t> asked;  // test probe only
+};
+
+TEST_CASE("Analysis: NeedsBox defaults to NeedsBlock on the chunk's hull", "[array_copy]") {
+  Dataset d;
+  d.layout.dtype = *ParseDType("<f4");
+  for (const auto& shape_chunks :
+       std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{
+           {{10}, {3}}, {{7, 9}, {2, 4}}, {{5, 6, 7}, {2, 5, 3}}, {{3, 4, 5, 6}, {2, 3, 2, 4}}}) {
+    d.layout.shape = shape_chunks.first;
+    const Partition grid(d.layout, shape_chunks.second);
+    const HullProbe probe(d, grid);
+    for (int64_t b = 0; b < grid.blocks(); ++b) {
+      const bool needed = probe.NeedsBox(0, *grid.BlockBox(b));
+      CHECK(probe.asked == std::make_pair(grid.block_begin(b), grid.block_end(b)));
+      CHECK(needed == (grid.block_begin(b) % 2 == 0));
+    }
+  }
+}
+
 TEST_CASE("Slice and convert: chunk blocks write the same bytes as row blocks", "[array_copy]") {
   std::mt19937_64 rng(2024);
   auto uni = [&](int64_t lo, int64_t hi) {

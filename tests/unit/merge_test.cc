@@ -42,7 +42,8 @@ struct Fixture {
     for (int32_t& x : data) x = values(rng);
     FILE* f = std::fopen((dir + "/data.i4").c_str(), "wb");
     REQUIRE(f != nullptr);
-    REQUIRE(std::fwrite(data.data(), sizeof(int32_t), data.size(), f) == data.size());
+    if (!data.empty())  // fwrite takes no null pointer, even for 0 items
+      REQUIRE(std::fwrite(data.data(), sizeof(int32_t), data.size(), f) == data.size());
     std::fclose(f);
     const Json config = Json::parse(R"({
       "dataset": {"path": "data.i4", "format": "raw", "dtype": "int32", "shape": [-1, 8]},
