@@ -73,7 +73,7 @@ void ForEachBoxRun(const Layout& layout, const Box& box, F&& f) {
   }
   // Storage-order dims, box start and count; then the run: the innermost
   // storage dims the box spans whole, plus the first one it does not.
-  uint64_t dims[64], start[64], count[64];
+  uint64_t dims[64] = {}, start[64] = {}, count[64] = {};
   for (int s = 0; s < n; ++s) {
     const size_t a = static_cast<size_t>(layout.storage_axis(s));
     dims[s] = static_cast<uint64_t>(layout.shape[a]);
@@ -89,7 +89,7 @@ void ForEachBoxRun(const Layout& layout, const Box& box, F&& f) {
   }
   uint64_t below = 1;  // elements of one index of dim d
   for (int s = d + 1; s < n; ++s) below *= dims[s];
-  uint64_t idx[64];
+  uint64_t idx[64] = {};
   for (int s = 0; s < d; ++s) idx[s] = 0;
   uint64_t offset = 0;
   for (;;) {
