@@ -213,6 +213,25 @@ def test_workers_identical():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("hdf5: validate prints the chunks each worker reads and its memory bound")
+def test_validate_chunks():
+    with mm.tmpdir() as d:
+        h5(os.path.join(d, "v.h5"), "v", data((1000, 30), nan=False), chunks=(64, 7),
+           compression="gzip")
+        cfg = mm.write_config(d, {"dataset": {"path": "v.h5"}, "analyses": [{"op": "stats"}]})
+        res = mm.run_mmrun(["validate", cfg, "-w", "3"])
+        mm.check(res.code == 0, mm.describe(["validate", cfg], res))
+        plan = json.loads(res.out)
+        grid = (-(-1000 // 64), -(-30 // 7))  # 16 layers of 5 chunks
+        mm.eq(plan["blocks"], grid[0] * grid[1], "blocks = chunks")
+        per = plan["chunks_per_worker"]
+        mm.eq(sum(per), grid[0] * grid[1], "chunks over the workers")
+        mm.eq(len(per), 3, "workers")
+        mm.check(all(n % grid[1] == 0 for n in per), "workers own whole layers: %s" % per)
+        mm.check(plan["decoded_bytes_per_worker"] <= 64 << 20,
+                 "decoded memory bound %d" % plan["decoded_bytes_per_worker"])
+
+
 @mm.test("hdf5: compact, external and virtual datasets agree with numpy")
 def test_other_layouts():
     with mm.tmpdir() as d:
