@@ -373,6 +373,44 @@ def test_transform():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("hdf5: netCDF-4 variables: read by name; CF attributes need \"cf\": false for now")
+def test_netcdf4():
+    import netCDF4
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "n.nc")
+        a = data((50, 6), "<f4", nan=False)
+        with netCDF4.Dataset(path, "w") as nc:
+            nc.createDimension("time", 50)
+            nc.createDimension("x", 6)
+            v = nc.createVariable("temp", "f4", ("time", "x"), contiguous=True)
+            v[:] = a
+            w = nc.createVariable("packed", "i2", ("time", "x"), fill_value=-99)
+            w.scale_factor = 0.5
+            w.set_auto_maskandscale(False)
+            w[:] = np.round(a).astype("i2")
+        with netCDF4.Dataset(path) as nc:
+            want = nc["temp"][...].filled(np.nan)
+            nc["packed"].set_auto_maskandscale(False)
+            stored = np.asarray(nc["packed"][...])
+        doc, _ = run(d, {"path": "n.nc", "name": "temp"})
+        mm.eq(doc["dataset"]["layout"], "contiguous", "netCDF-4 contiguous variable")
+        check_against_numpy(doc, want, "netCDF-4 variable")
+        cfg = mm.write_config(d, {"dataset": {"path": "n.nc", "name": "packed"},
+                                  "analyses": [{"op": "stats"}]})
+        mm.assert_error(mm.run_mmrun([cfg]), 78, ["dataset.cf", "_FillValue", "scale_factor"])
+        cfg = mm.write_config(d, {"dataset": {"path": "n.nc", "name": "packed", "cf": False},
+                                  "analyses": [{"op": "stats"}]})
+        res = mm.run_mmrun([cfg, "-q", "-w", "1"])
+        with h5py.File(path, "r") as f:
+            if f["packed"].chunks is not None:
+                require_chunk_blocks()
+        mm.check(res.code == 0, mm.describe([cfg], res))
+        got = mm.parse_doc(res.out)["results"]["stats"]
+        mm.eq((got["sum"], got["min"], got["max"]),
+              (int(stored.astype(np.int64).sum()), int(stored.min()), int(stored.max())),
+              "stored values of the packed variable")
+
+
 @mm.test("hdf5: inspect lists every dataset; --name describes one")
 def test_inspect():
     with mm.tmpdir() as d:
