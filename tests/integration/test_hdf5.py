@@ -122,6 +122,9 @@ def test_contiguous_vs_raw():
             rd, rres = run(d, {"path": "c.raw", "dtype": np.dtype(dtype).str,
                                "shape": list(shape)}, name="r.json")
             mm.eq(results_text(hres), results_text(rres), "results of %s %s" % (dtype, shape))
+            _, sres = run(d, {"path": "c.h5", "name": "/grp/x"}, name="s.json",
+                          args=["-w", "3", "--launch", "spawn"])
+            mm.eq(results_text(sres), results_text(rres), "spawned, %s %s" % (dtype, shape))
             ds = hd["dataset"]
             mm.eq((ds["format"], ds["name"], ds["layout"], ds["chunks"]),
                   ("hdf5", "/grp/x", "contiguous", None), "dataset object")
@@ -263,9 +266,12 @@ def test_other_layouts():
             finally:
                 os.chdir(here)
             mm.check(np.array_equal(want[:60], a, equal_nan=True), name + ": h5py reads the data")
-            doc, _ = run(d, {"path": "o.h5", "name": name}, args=["-w", "2"])
+            doc, res = run(d, {"path": "o.h5", "name": name}, args=["-w", "2"])
             mm.eq(doc["dataset"]["layout"], name, name + " layout")
             check_against_numpy(doc, want, name)
+            _, spawned = run(d, {"path": "o.h5", "name": name},
+                             args=["-w", "3", "--launch", "spawn"])
+            mm.eq(results_text(spawned), results_text(res), name + ": spawn, 3 workers")
 
 
 @mm.test("hdf5: a missing or misspelt name, a group: exit 78 naming the closest dataset")
