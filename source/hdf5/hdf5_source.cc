@@ -102,7 +102,8 @@ class Hdf5Source : public Source {
       for (int64_t k = first; k < first + n; ++k) {
         blocks[static_cast<size_t>(k - first)] = at;
         const Box box = *part.BlockBox(k);
-        if (!ReadBoxes({box}, at)) return ChunkError(box);
+        std::string why;
+        if (!ReadBoxes({box}, at, &why)) return ChunkError(box, why);
         at += box.elements() * item_;
       }
     } else {
@@ -119,15 +120,19 @@ class Hdf5Source : public Source {
 
   Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
     if (begin >= end) return Status::OK();
-    if (ReadBoxes(BoxesOfRange(layout().shape, begin, end), out)) return Status::OK();
-    return Hdf5Error(Code::kDataErr, name_ + ": dataset '" + dataset_name_ +
-                                         "': cannot read elements " + std::to_string(begin) +
-                                         " to " + std::to_string(end) + " (storage order)");
+    std::string why;
+    if (ReadBoxes(BoxesOfRange(layout().shape, begin, end), out, &why)) return Status::OK();
+    return Error(Code::kDataErr, name_ + ": dataset '" + dataset_name_ +
+                                     "': cannot read or decode elements " + std::to_string(begin) +
+                                     " to " + std::to_string(end) + " (storage order)" +
+                                     (why.empty() ? "" : ": " + why));
   }
 
  private:
   // Reads the union of disjoint `boxes` (in C order) into `out`, in C order.
-  bool ReadBoxes(const std::vector<Box>& boxes, char* out) {
+  // On failure, returns false with libhdf5's reason in *why (taken before
+  // any other HDF5 call clears the error stack).
+  bool ReadBoxes(const std::vector<Box>& boxes, char* out, std::string* why) {
     const size_t rank = layout().shape.size();
     std::vector<hsize_t> start(rank), count(rank);
     hsize_t elements = 0;
@@ -138,24 +143,30 @@ class Hdf5Source : public Source {
       }
       elements += boxes[i].elements();
       if (H5Sselect_hyperslab(space_.get(), i == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(),
-                              nullptr, count.data(), nullptr) < 0)
+                              nullptr, count.data(), nullptr) < 0) {
+        *why = Hdf5ErrorText();
         return false;
+      }
     }
     Hid mem(H5Screate_simple(1, &elements, nullptr), H5Sclose);
-    return mem.valid() &&
-           H5Dread(dset_.get(), type_.get(), mem.get(), space_.get(), H5P_DEFAULT, out) >= 0;
+    if (mem.valid() &&
+        H5Dread(dset_.get(), type_.get(), mem.get(), space_.get(), H5P_DEFAULT, out) >= 0)
+      return true;
+    *why = Hdf5ErrorText();
+    return false;
   }
 
   // A chunk that failed to decode: its grid coordinates and elements.
-  Status ChunkError(const Box& box) {
+  Status ChunkError(const Box& box, const std::string& why) {
     const std::vector<int64_t>& chunks = partition().chunks();
     std::string grid = "[";
     for (size_t a = 0; a < chunks.size(); ++a)
       grid += (a ? ", " : "") + std::to_string(box.start[a] / chunks[a]);
     grid += "]";
-    return Hdf5Error(Code::kDataErr, name_ + ": dataset '" + dataset_name_ + "': chunk " + grid +
-                                         " (elements " + RangesText(box) +
-                                         ") cannot be read or decoded");
+    return Error(Code::kDataErr, name_ + ": dataset '" + dataset_name_ + "': chunk " + grid +
+                                     " (elements " + RangesText(box) +
+                                     ") cannot be read or decoded" +
+                                     (why.empty() ? "" : ": " + why));
   }
 
   std::shared_ptr<FileDescriptor> run_file_;  // the run's descriptor: Close()'s shrink check
