@@ -35,6 +35,12 @@ struct DatasetSpec {
   std::optional<char> order;
   std::optional<uint64_t> offset;
   std::string mode = "r";  // r | r+ | w+
+  // HDF5: the dataset's path in the file (a leading '/' optional); none =
+  // the file's only numeric dataset.
+  std::optional<std::string> name;
+  // HDF5: CF decoding, "auto" | "true" | "false" (SPEC §7; docs/HDF5.md
+  // says what is decoded so far).
+  std::string cf = "auto";
 };
 
 struct Dataset {
@@ -49,6 +55,11 @@ struct Dataset {
   // (one entry per axis; the blocks are then the chunks: source/partition.h),
   // empty otherwise.
   std::vector<int64_t> chunks;
+  // HDF5: the dataset's path in the file ("/group/data"), and its storage
+  // layout: "contiguous" (then read as a raw array at layout.offset),
+  // "chunked", "compact", "external" or "virtual". Empty for raw and .npy.
+  std::string name;
+  std::string storage;
   // The open file (O_RDONLY|O_NONBLOCK, O_RDWR for r+; none for w+), shared
   // by copies, and its identity when opened.
   std::shared_ptr<FileDescriptor> file;
@@ -74,6 +85,13 @@ Result<Dataset> OpenDataset(const DatasetSpec& spec);
 // Layout described by explicit parameters over an existing file; used by
 // `mmrun inspect`.
 Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints);
+
+// `mmrun inspect`'s description of a file in a format that holds several
+// arrays (HDF5: every dataset, or hints.name), from the format's registry
+// entry; std::nullopt when the file's format holds one array (describe it
+// with InspectFile). Errors: kNoInput, kNoPerm, kIoErr opening the file;
+// the format's own (an HDF5 name that is no dataset: kConfig).
+Result<std::optional<Json>> InspectContainer(const std::string& path, const DatasetSpec& hints);
 
 // The format's refusal of a layout a run must not take (its registry
 // entry's check_rows, source/registry.h; e.g. a raw -1 shape that found no

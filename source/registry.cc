@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "source/hdf5/hdf5_format.h"
 #include "source/raw/raw_format.h"
 #include "source/raw/raw_source.h"
 
@@ -13,6 +14,7 @@ const std::vector<Format>& Formats() {
   static const std::vector<Format> formats = {
       {"raw", nullptr, DescribeRaw, OpenRawDataset, CheckRawRows, RawWarnings},
       {"npy", ProbeNpy, DescribeNpy, OpenRawDataset, nullptr, NpyWarnings, NpyVersion},
+      {"hdf5", ProbeHdf5, DescribeHdf5, OpenHdf5Dataset, nullptr, nullptr, nullptr, InspectHdf5},
   };
   return formats;
 }
@@ -25,17 +27,18 @@ const Format* FindFormat(const std::string& name) {
 
 namespace {
 
-// The first format whose probe accepts `first_bytes`; nullptr when none does.
-const Format* Recognize(std::string_view first_bytes) {
+// The first format whose probe accepts `first_bytes` (of the file open as
+// `fd`, or -1); nullptr when none does.
+const Format* Recognize(std::string_view first_bytes, int fd) {
   for (const Format& f : Formats())
-    if (f.probe != nullptr && f.probe(first_bytes)) return &f;
+    if (f.probe != nullptr && f.probe(first_bytes, fd)) return &f;
   return nullptr;
 }
 
 }  // namespace
 
-const Format& ProbeFormat(std::string_view first_bytes) {
-  if (const Format* f = Recognize(first_bytes)) return *f;
+const Format& ProbeFormat(std::string_view first_bytes, int fd) {
+  if (const Format* f = Recognize(first_bytes, fd)) return *f;
   for (const Format& f : Formats())
     if (f.probe == nullptr) return f;
   return Formats().front();  // unreachable: raw has no probe
@@ -48,7 +51,7 @@ const Format* RecognizeFile(const std::string& path) {
   char first[kProbeBytes];
   const ssize_t got = ::pread(fd->get(), first, sizeof first, 0);
   if (got < 0) return nullptr;
-  return Recognize(std::string_view(first, static_cast<size_t>(got)));
+  return Recognize(std::string_view(first, static_cast<size_t>(got)), fd->get());
 }
 
 bool DescribesItself(const std::string& name) {
