@@ -41,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest as mm  # noqa: E402
+from h5oracle import RTOL, check_stats, require_hdf5  # noqa: E402
 
 try:
     import h5py
@@ -56,46 +57,11 @@ try:
 except ImportError:
     netCDF4 = None
 
-FIELDS = ["count", "nan_count", "sum", "mean", "var", "std", "min", "max"]
 QS = [0.0, 0.1, 0.5, 0.9, 1.0]
-RTOL = 1e-12
 
 
 def rng_for(name):
     return np.random.default_rng(zlib.crc32(name.encode()))
-
-
-# --------------------------------------------------------------------------
-# Does this mmrun read HDF5 at all?
-
-_SUPPORT = None
-
-
-def require_hdf5():
-    """Skips the calling test when h5py is missing or when mmrun refuses a
-    plain contiguous HDF5 dataset the way a build without the driver does
-    (the `name` key unknown, or the file taken for raw bytes asking for a
-    dtype). Any other failure is left to the test, which then fails."""
-    global _SUPPORT
-    if h5py is None:
-        raise mm.Skip("h5py is not installed for /usr/bin/python3 (Debian: python3-h5py)")
-    if _SUPPORT is None:
-        with mm.tmpdir() as d:
-            path = os.path.join(d, "probe.h5")
-            with h5py.File(path, "w") as f:
-                f["x"] = np.arange(12.0).reshape(3, 4)
-            cfg = mm.write_config(d, {"dataset": {"path": "probe.h5", "name": "x"},
-                                      "analyses": [{"op": "stats"}]})
-            res = mm.run_mmrun(["-q", "-w", "1", cfg])
-            if res.code == 0:
-                _SUPPORT = ""
-            elif res.code in (65, 78) and ("dtype" in res.err or "unknown key" in res.err
-                                           or "'name'" in res.err or "\"name\"" in res.err):
-                _SUPPORT = "this mmrun has no HDF5 driver (SPEC §7): " + res.err.strip()
-            else:
-                _SUPPORT = ""  # a real failure: the tests report it
-    if _SUPPORT:
-        raise mm.Skip(_SUPPORT)
 
 
 # --------------------------------------------------------------------------
@@ -123,57 +89,6 @@ def random_array(dtype, shape, rng, nan_fraction=0.05):
 
 # --------------------------------------------------------------------------
 # Oracle (numpy on float64, nan* semantics; SPEC §3)
-
-
-def exact_sum(a, axes):
-    dt = a.dtype
-    if dt.kind == "b" or dt.itemsize < 8:
-        return a.astype(np.int64).sum(axis=axes).tolist()
-    native = a.astype(dt.newbyteorder("="))
-    shift = np.uint64(32) if dt.kind == "u" else np.int64(32)
-    mask = np.uint64(0xFFFFFFFF) if dt.kind == "u" else np.int64(0xFFFFFFFF)
-    hs = (native >> shift).astype(np.int64).sum(axis=axes).tolist()
-    ls = (native & mask).astype(np.int64).sum(axis=axes).tolist()
-
-    def combine(h, low):
-        if isinstance(h, list):
-            return [combine(x, y) for x, y in zip(h, low)]
-        return (int(h) << 32) + int(low)
-    return combine(hs, ls)
-
-
-def check_stats(got, a, axis, what):
-    axes = tuple(range(a.ndim)) if axis is None else (axis % a.ndim,)
-    f = np.asarray(a).astype(np.float64)
-    mm.check(isinstance(got, dict), "%s: not an object: %r" % (what, got))
-    mm.eq(list(got.keys()), FIELDS, what + ": fields")
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        isnan = np.isnan(f)
-        absf = np.abs(f)
-        exp = {"count": (~isnan).sum(axis=axes), "nan_count": isnan.sum(axis=axes),
-               "sum": np.nansum(f, axis=axes), "mean": np.nanmean(f, axis=axes),
-               "var": np.nanvar(f, axis=axes), "std": np.nanstd(f, axis=axes),
-               "min": np.nanmin(f, axis=axes), "max": np.nanmax(f, axis=axes)}
-        tol = {"sum": np.nan_to_num(RTOL * np.nansum(absf, axis=axes)),
-               "mean": np.nan_to_num(RTOL * np.nanmean(absf, axis=axes)),
-               "var": np.nan_to_num(RTOL * np.nanmean(f * f, axis=axes))}
-        std = np.nan_to_num(exp["std"])
-        tol["std"] = np.where(std > 0, tol["var"] / (2 * np.where(std > 0, std, 1)), np.sqrt(tol["var"]))
-    integer = a.dtype.kind in "biu"
-    if integer:
-        native = a.astype(np.int64) if a.dtype.kind == "b" else a.astype(a.dtype.newbyteorder("="))
-        exp["sum"] = exact_sum(a, axes)
-        exp["min"] = native.min(axis=axes).tolist()
-        exp["max"] = native.max(axis=axes).tolist()
-    for field in FIELDS:
-        w = "%s.%s" % (what, field)
-        if field in ("count", "nan_count") or (integer and field in ("sum", "min", "max")):
-            mm.assert_exact_ints(got[field], exp[field], w)
-        elif field in ("min", "max"):
-            mm.assert_close(got[field], exp[field], rtol=0.0, atol=0.0, what=w)
-        else:
-            mm.assert_close(got[field], exp[field], rtol=RTOL, atol=tol[field], what=w)
 
 
 def expected_histogram(a, bins):
@@ -518,6 +433,54 @@ def many_chunks():
 
 
 # --------------------------------------------------------------------------
+# transform (SPEC §7: in place on contiguous datasets, refused on chunked ones)
+
+
+@mm.test("transform affine in place on a contiguous big-endian dataset: h5py reads the new values")
+def transform_contiguous():
+    require_hdf5()
+    a = random_array(">f8", (300, 7), rng_for("transform"))
+    other = random_array("<i4", (50,), rng_for("transform other"))
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "t.h5")
+        with h5py.File(path, "w") as f:
+            f["before"] = other
+            f["x"] = a
+            f["x"].attrs["units"] = "m"
+            f["after"] = other[::-1]
+        size = os.path.getsize(path)
+        cfg = mm.write_config(d, {"dataset": {"path": "t.h5", "name": "x", "mode": "r+"},
+                                  "analyses": [{"op": "transform", "fn": "affine", "scale": 2.0, "offset": -1.0}]})
+        mm.run_ok(["-q", "-w", 3, cfg])
+        want = (a.astype(np.float64) * 2.0 + -1.0).astype(">f8")
+        with h5py.File(path, "r") as f:
+            got = f["x"][...]
+            mm.check(got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True),
+                     "transformed dataset differs from a * 2 - 1")
+            mm.eq(f["x"].attrs["units"], "m", "attribute after transform")
+            mm.check(np.array_equal(f["before"][...], other) and np.array_equal(f["after"][...], other[::-1]),
+                     "the other datasets changed")
+        mm.eq(os.path.getsize(path), size, "file size after transform")
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("transform on a chunked dataset is refused with exit 78, file untouched")
+def transform_chunked_refused():
+    require_hdf5()
+    a = random_array("<f4", (30, 7), rng_for("transform chunked"))
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "c.h5")
+        write_chunked(path, "x", a, (8, 4), "gzip")
+        digest = mm.sha256_file(path)
+        cfg = mm.write_config(d, {"dataset": {"path": "c.h5", "name": "x", "mode": "r+"},
+                                  "analyses": [{"op": "transform", "fn": "affine", "scale": 2.0}]})
+        res = mm.run_mmrun(["-q", cfg])
+        mm.assert_error(res, 78, args=[cfg])
+        mm.eq(mm.sha256_file(path), digest, "file digest after a refused transform")
+        mm.assert_no_leftovers(d)
+
+
+# --------------------------------------------------------------------------
 # Determinism
 
 
@@ -532,38 +495,48 @@ def determinism():
     a = random_array("<f4", (41, 30, 20), rng_for("determinism"), nan_fraction=0.1)
     with mm.tmpdir() as d:
         write_chunked(os.path.join(d, "det.h5"), "cube", a, (6, 7, 8), "shuffle+gzip")
-        analyses = [{"name": "all", "op": "stats"}, {"name": "ax0", "op": "stats", "axis": 0},
-                    {"name": "ax2", "op": "stats", "axis": 2}, {"name": "hist", "op": "histogram", "bins": 40},
-                    {"name": "q", "op": "quantiles", "q": QS}]
-        cfg = mm.write_config(d, {"dataset": {"path": "det.h5", "name": "cube"}, "analyses": analyses})
-        texts = {}
-        for w, launch in ((1, "fork"), (2, "fork"), (3, "spawn"), (4, "fork"), (8, "spawn"), (2, "spawn")):
-            res = mm.run_mmrun(["-q", "-w", w, "--launch", launch, cfg])
-            mm.check(res.code == 0, mm.describe([cfg], res))
-            texts["%d %s" % (w, launch)] = res.out
+        one_pass = [{"name": "all", "op": "stats"}, {"name": "ax0", "op": "stats", "axis": 0},
+                    {"name": "ax2", "op": "stats", "axis": 2},
+                    {"name": "hist", "op": "histogram", "bins": 40, "range": [-3000, 3000]}]
+        two_pass = [{"name": "histd", "op": "histogram", "bins": 40}, {"name": "q", "op": "quantiles", "q": QS}]
+        dataset = {"path": "det.h5", "name": "cube"}
+        cfg = mm.write_config(d, {"dataset": dataset, "analyses": one_pass + two_pass})
+        # --shard takes single-pass analyses only (SPEC §6).
+        cfg1 = mm.write_config(d, {"dataset": dataset, "analyses": one_pass}, name="one_pass.json")
+
+        def run(args):
+            res = mm.run_mmrun(args)
+            mm.check(res.code == 0, mm.describe(args, res))
+            return res.out
+        texts = {"%d %s" % (w, launch): run(["-q", "-w", w, "--launch", launch, cfg])
+                 for w, launch in ((1, "fork"), (2, "fork"), (3, "spawn"), (4, "fork"), (8, "spawn"), (2, "spawn"))}
+        shard_texts = {"whole": run(["-q", "-w", 2, cfg1])}
         for n in (1, 2, 3):
             parts = []
             for i in range(n):
                 out = os.path.join(d, "part%d-%d.json" % (n, i))
-                args = ["-q", "-w", 1 + i % 2, "--shard", "%d/%d" % (i, n), "-o", out, cfg]
-                res = mm.run_mmrun(args)
-                mm.check(res.code == 0, mm.describe(args, res))
+                run(["-q", "-w", 1 + i % 2, "--launch", ("fork", "spawn")[i % 2], "--shard", "%d/%d" % (i, n),
+                     "-o", out, cfg1])
                 parts.append(out)
-            res = mm.run_mmrun(["merge"] + parts)
-            mm.check(res.code == 0, mm.describe(["merge"] + parts, res))
-            texts["%d shards" % n] = res.out
-        first_key = "1 fork"
-        want = spans(texts[first_key])
-        for k, text in texts.items():
-            got = spans(text)
-            mm.check(got[0] == want[0], "dataset section differs: %s vs %s" % (k, first_key))
-            mm.check(got[1] == want[1], "results are not byte-identical: %s vs %s:\n%s\n%s"
-                     % (k, first_key, got[1][:300], want[1][:300]))
-        results = mm.parse_doc(texts[first_key])["results"]
+            shard_texts["%d shards" % n] = run(["merge"] + parts)
+        for group in (texts, shard_texts):
+            first = next(iter(group))
+            want = spans(group[first])
+            for k, text in group.items():
+                got = spans(text)
+                mm.check(got[0] == want[0], "dataset section differs: %s vs %s" % (k, first))
+                mm.check(got[1] == want[1], "results are not byte-identical: %s vs %s:\n%s\n%s"
+                         % (k, first, got[1][:300], want[1][:300]))
+        results = mm.parse_doc(texts["1 fork"])["results"]
+        mm.check(mm.parse_doc(shard_texts["whole"])["results"] == {k: results[k] for k in ("all", "ax0", "ax2", "hist")},
+                 "the single-pass analyses differ between the two configs")
         check_stats(results["all"], a, None, "det all")
         check_stats(results["ax0"], a, 0, "det ax0")
         check_stats(results["ax2"], a, 2, "det ax2")
-        mm.eq(results["hist"]["counts"], expected_histogram(a, 40)["counts"], "det histogram")
+        f = a.astype(np.float64).reshape(-1)
+        mm.eq(results["hist"]["counts"], np.histogram(f[~np.isnan(f)], 40, (-3000, 3000))[0].tolist(),
+              "det histogram with range")
+        mm.eq(results["histd"]["counts"], expected_histogram(a, 40)["counts"], "det histogram")
         mm.assert_close(results["q"]["values"], expected_quantiles(a, None), rtol=0.0, what="det quantiles")
         mm.assert_no_leftovers(d)
 
