@@ -24,12 +24,13 @@ Environment: BENCH_DIR (default bench/out), BENCH_WORKERS (default 2).
 """
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+from harness import peak_rss_kib, sh, timed_together
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MMRUN = os.environ.get("MMRUN", os.path.join(ROOT, "build", "mmrun"))
@@ -44,28 +45,8 @@ BEGIN, END = "<!-- hdf5-bench:begin -->", "<!-- hdf5-bench:end -->"
 NC_SHAPE = tuple(int(x) for x in os.environ.get("BENCH_NC_SHAPE", "365,360,720").split(","))
 
 
-def sh(args, **kw):
-    return subprocess.run(args, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
-
-
-def timed_together(fns, reps=REPS):
-    """Medians of several commands timed in turn, round after round, after
-    one warm-up each."""
-    for fn in fns.values():
-        fn()
-    times = {k: [] for k in fns}
-    for _ in range(reps):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def peak_rss_mib(args):
-    """Peak RSS (MiB) of the command and the children it waited for (GNU time)."""
-    res = sh(["/usr/bin/time", "-f", "%M"] + args)
-    return int(res.stderr.decode().strip().splitlines()[-1]) / 1024.0
+    return peak_rss_kib(args)[0] / 1024.0
 
 
 # --------------------------------------------------------------------------
@@ -242,7 +223,7 @@ def main():
     else:
         # Contiguous and chunked-uncompressed against the raw file.
         t = timed_together({"raw": mmrun(cfg["raw"], WORKERS), "contig": mmrun(cfg["contig"], WORKERS),
-                            "chunked": mmrun(cfg["chunked"], WORKERS)})
+                            "chunked": mmrun(cfg["chunked"], WORKERS)}, reps=REPS)
         add("raw file: mmrun stats, %d workers" % WORKERS, t["raw"])
         add("contiguous HDF5: mmrun stats, %d workers" % WORKERS, t["contig"])
         add("chunked %d^3 uncompressed: mmrun stats, %d workers" % (CHUNK, WORKERS), t["chunked"])
@@ -259,7 +240,7 @@ def main():
                 fns["dask"] = dask_stats(paths[k + ".h5"])
             except ImportError:
                 notes.append("dask not installed (python3-dask): no dask row")
-            t = timed_together(fns)
+            t = timed_together(fns, reps=REPS)
             add("%s: mmrun stats, %d workers" % (label, WORKERS), t["w2"])
             add("%s: mmrun stats, 1 worker" % label, t["w1"])
             add("%s: mmrun histogram, %d workers" % (label, WORKERS), t["h2"])
