@@ -452,6 +452,27 @@ def many_chunks():
         check_h5(d, "many.h5", "four", workers=4)
 
 
+@mm.test("dataset name: leading / optional, left out for a file with one numeric dataset; misspelt or a group: 78")
+def dataset_names():
+    require_hdf5()
+    a = random_array("<f4", (30, 4), rng_for("names"))
+    with mm.tmpdir() as d:
+        with h5py.File(os.path.join(d, "one.h5"), "w") as f:
+            f["grp/temperature"] = a
+            f["grp"].attrs["title"] = "one numeric dataset, in a group"
+        texts = []
+        for dataset in ({"path": "one.h5", "name": "/grp/temperature"}, {"path": "one.h5", "name": "grp/temperature"},
+                        {"path": "one.h5"}, {"path": "one.h5", "format": "hdf5"}):
+            doc, res = run_doc(d, dataset, [{"op": "stats"}])
+            check_stats(doc["results"]["stats"], a, None, "name %r" % dataset.get("name"))
+            texts.append(mm.top_level_spans(res.out)["results"])
+        mm.check(len(set(texts)) == 1, "results differ between the spellings of the name")
+        for name, closest in (("grp/temperatur", "temperature"), ("grp", "temperature")):
+            cfg = mm.write_config(d, {"dataset": {"path": "one.h5", "name": name}, "analyses": [{"op": "stats"}]})
+            mm.assert_error(mm.run_mmrun(["-q", cfg]), 78, [closest], args=[cfg])
+        mm.assert_no_leftovers(d)
+
+
 # --------------------------------------------------------------------------
 # transform (SPEC §7: in place on contiguous datasets, refused on chunked ones)
 
