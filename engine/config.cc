@@ -40,8 +40,8 @@ Result<int64_t> GetInt(const Json& v, const std::string& key) {
 
 Result<DatasetSpec> ParseDataset(const Json& j, const std::string& dir) {
   if (!j.is_object()) return KeyError("dataset", "must be an object");
-  MM_RETURN_IF_ERROR(
-      CheckKeys(j, {"path", "format", "dtype", "shape", "order", "offset", "mode"}, "dataset"));
+  MM_RETURN_IF_ERROR(CheckKeys(
+      j, {"path", "format", "dtype", "shape", "order", "offset", "mode", "name", "cf"}, "dataset"));
   DatasetSpec d;
   if (!j.contains("path")) return KeyError("dataset.path", "is required");
   MM_ASSIGN_OR_RETURN(std::string path, GetString(j, "path", "dataset."));
@@ -82,6 +82,20 @@ Result<DatasetSpec> ParseDataset(const Json& j, const std::string& dir) {
     MM_ASSIGN_OR_RETURN(d.mode, GetString(j, "mode", "dataset."));
     if (d.mode != "r" && d.mode != "r+" && d.mode != "w+")
       return KeyError("dataset.mode", "must be r, r+ or w+, got '" + d.mode + "'");
+  }
+  if (j.contains("name")) {  // HDF5: the dataset's path in the file
+    MM_ASSIGN_OR_RETURN(std::string name, GetString(j, "name", "dataset."));
+    if (name.empty() || name == "/") return KeyError("dataset.name", "must name a dataset");
+    d.name = name;
+  }
+  if (j.contains("cf")) {  // HDF5: CF decoding (SPEC §7)
+    const Json& cf = j["cf"];
+    if (cf.is_boolean())
+      d.cf = cf.get<bool>() ? "true" : "false";
+    else if (cf.is_string() && cf.get<std::string>() == "auto")
+      d.cf = "auto";
+    else
+      return KeyError("dataset.cf", "must be \"auto\", true or false, got " + cf.dump());
   }
   return d;
 }

@@ -37,6 +37,10 @@ Result<Dataset> DatasetFromInternalJson(const Json& j) {
     d.file_bytes = j.at("file_bytes").get<uint64_t>();
     d.shape_spec = j.at("shape_spec").get<std::vector<int64_t>>();
     d.chunks = j.at("chunks").get<std::vector<int64_t>>();
+    if (j.contains("layout")) {  // HDF5 (DatasetJson)
+      d.name = j.at("name").get<std::string>();
+      d.storage = j.at("layout").get<std::string>();
+    }
     d.dev = j.at("dev").get<uint64_t>();
     d.ino = j.at("ino").get<uint64_t>();
     if (!d.chunks.empty() &&

@@ -70,7 +70,7 @@ const std::vector<Subcommand>& Subcommands() {
   static const std::vector<Subcommand> table = {
       {"validate", "[OPTIONS] CONFIG.json", "check config, dataset and options, print the plan",
        &ValidateCommand},
-      {"inspect", "FILE [--dtype D --shape S --order O --offset B]",
+      {"inspect", "FILE [--dtype D --shape S --order O --offset B | --name N]",
        "describe an array file as JSON", &InspectCommand},
       {"merge", "PART.json... [-o OUT]", "merge the parts of every shard", &MergeCommand},
       {"recover", "FILE", "roll back an interrupted transform", &RecoverCommand},

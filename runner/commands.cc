@@ -30,6 +30,7 @@
 #include "runner/shard.h"
 #include "runner/state.h"
 #include "source/dataset.h"
+#include "source/hdf5/hdf5_format.h"
 
 namespace po = boost::program_options;
 
@@ -458,6 +459,23 @@ Status Validate(const std::vector<std::string>& args) {
   if (j["workers"] != checked.workers) j["workers_requested"] = checked.workers;
   j["launch"] = checked.launch;
   j["output"] = checked.output.empty() ? Json(nullptr) : Json(checked.output);
+  if (plan.partition.chunked()) {
+    // Chunk blocks (a chunked HDF5 dataset): what each worker decodes, and
+    // the bound on its decoded memory (one window, or one chunk when a
+    // chunk is larger, plus the chunk cache).
+    const Partition& part = plan.partition;
+    const int workers = j["workers"].get<int>();
+    Json per = Json::array();
+    for (int w = 0; w < workers; ++w) {
+      const auto [lo, hi] = part.RowsOf(w, workers);
+      per.push_back(part.first_block_of_row(hi) - part.first_block_of_row(lo));
+    }
+    uint64_t chunk_bytes = static_cast<uint64_t>(plan.dataset.layout.dtype.itemsize());
+    for (int64_t c : part.chunks()) chunk_bytes *= static_cast<uint64_t>(c);
+    j["chunks_per_worker"] = per;
+    j["decoded_bytes_per_worker"] =
+        std::max(kWindowBytes, chunk_bytes) + Hdf5ChunkCacheBytes(chunk_bytes);
+  }
   warnings.Publish(&j);
   const std::string text = DumpDocument(j);
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -488,10 +506,11 @@ Result<std::vector<int64_t>> ParseShapeArg(std::string s) {
 
 Status Inspect(const std::vector<std::string>& args) {
   po::options_description opts;
-  std::string dtype, shape, order, offset;
+  std::string dtype, shape, order, offset, name;
   opts.add_options()("dtype", po::value<std::string>(&dtype))(
       "shape", po::value<std::string>(&shape))("order", po::value<std::string>(&order))(
-      "offset", po::value<std::string>(&offset))("file", po::value<std::vector<std::string>>());
+      "offset", po::value<std::string>(&offset))("name", po::value<std::string>(&name))(
+      "file", po::value<std::vector<std::string>>());
   po::variables_map vm;
   MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, "file", &vm));
   if (!vm.count("file") || vm["file"].as<std::vector<std::string>>().size() != 1)
@@ -517,6 +536,24 @@ Status Inspect(const std::vector<std::string>& args) {
     hints.offset = static_cast<uint64_t>(v);
   }
   const std::string path = AbsolutePath(vm["file"].as<std::vector<std::string>>()[0]);
+  if (vm.count("name")) {
+    if (name.empty()) return UsageError("--name takes a dataset's path in the file");
+    hints.name = name;
+  }
+  if (dtype.empty() && shape.empty() && order.empty() && !vm.count("offset")) {
+    // A file of several arrays (HDF5) describes them all, or --name's.
+    Result<std::optional<Json>> container = InspectContainer(path, hints);
+    if (!container.ok()) {
+      const Status& st = container.status();  // --name is command-line input
+      return st.code() == Code::kConfig ? Error(Code::kUsage, st.message()) : st;
+    }
+    if (*container) {
+      const std::string text = DumpDocument(**container);
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      return Status::OK();
+    }
+  }
+  if (hints.name) return UsageError("--name is for HDF5 files (a dataset's path in the file)");
   Warnings warnings;
   Result<Dataset> d = InspectFile(path, hints);
   if (!d.ok()) {

@@ -23,6 +23,9 @@ Result<Dataset> Open(const DatasetSpec& spec) {
   d.path = spec.path;
   d.mode = spec.mode;
   if (spec.mode == "w+") {  // a file generate creates: raw, or .npy by its name
+    if (spec.format == "hdf5" || spec.name)
+      return Error(Code::kConfig,
+                   "config key 'dataset.mode': w+ (generate) does not write HDF5 files yet");
     MM_RETURN_IF_ERROR(DescribeNew(spec, &d));
     return d;
   }
@@ -42,11 +45,19 @@ Result<Dataset> Open(const DatasetSpec& spec) {
     char first[kProbeBytes];
     const ssize_t got = ::pread(fd.get(), first, sizeof first, 0);
     if (got < 0) return FromErrno(errno, spec.path, Code::kIoErr);
-    format = &ProbeFormat(std::string_view(first, static_cast<size_t>(got)));
+    format = &ProbeFormat(std::string_view(first, static_cast<size_t>(got)), fd.get());
   }
   if (format == nullptr)
     return Error(Code::kConfig, "config key 'dataset.format': must be " + FormatChoices() +
                                     ", got '" + spec.format + "'");
+  if (std::string(format->name) != "hdf5") {  // the HDF5-only keys
+    if (spec.name)
+      return Error(Code::kConfig, "config key 'dataset.name': only for HDF5 files; " + spec.path +
+                                      " is " + format->name);
+    if (spec.cf != "auto")
+      return Error(Code::kConfig, "config key 'dataset.cf': only for HDF5 files; " + spec.path +
+                                      " is " + format->name);
+  }
   MM_RETURN_IF_ERROR(format->describe(spec, fd.get(), &d));
   d.file = std::make_shared<FileDescriptor>(std::move(fd));
   return d;
@@ -78,6 +89,23 @@ Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints) {
     if (size <= off) return Error(Code::kDataErr, path + ": no data after the offset");
   }
   return Open(spec);
+}
+
+Result<std::optional<Json>> InspectContainer(const std::string& path, const DatasetSpec& hints) {
+  MM_ASSIGN_OR_RETURN(FileDescriptor fd,
+                      FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, path, Code::kIoErr);
+  if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, path + ": not a regular file");
+  char first[kProbeBytes];
+  const ssize_t got = ::pread(fd.get(), first, sizeof first, 0);
+  if (got < 0) return FromErrno(errno, path, Code::kIoErr);
+  const Format& format = ProbeFormat(std::string_view(first, static_cast<size_t>(got)), fd.get());
+  if (format.inspect == nullptr) return std::optional<Json>();
+  DatasetSpec spec = hints;
+  spec.path = path;
+  MM_ASSIGN_OR_RETURN(Json j, format.inspect(spec, fd.get()));
+  return std::optional<Json>(std::move(j));
 }
 
 Status CheckNotShrunk(const Dataset& d) {
@@ -139,7 +167,8 @@ Status CheckRows(const Dataset& d, bool growing) {
 std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing) {
   std::vector<std::string> out;
   const Layout& l = d.layout;
-  if (d.mode == "w+" || l.shape.empty()) return out;
+  // An HDF5 file says where its array is: no bytes are left unexplained.
+  if (d.mode == "w+" || l.shape.empty() || d.format == "hdf5") return out;
   const std::string what = ShapeString(d.shape_spec) + " " + l.dtype.name();
   if (d.format == "npy") {
     if (l.trailing_bytes > 0)
@@ -197,6 +226,11 @@ Json DatasetJson(const Dataset& d) {
   j["order"] = std::string(1, d.layout.order);
   j["offset"] = d.layout.offset;
   j["trailing_bytes"] = d.layout.trailing_bytes;
+  if (d.format == "hdf5") {  // SPEC §7: which dataset, and how it is stored
+    j["name"] = d.name;
+    j["layout"] = d.storage;
+    j["chunks"] = d.chunks.empty() ? Json(nullptr) : Json(d.chunks);
+  }
   return j;
 }
 

@@ -29,17 +29,23 @@ namespace mm {
 
 struct DatasetSpec {
   std::string path;             // absolute (resolved against the config's folder)
-  std::string format = "auto";  // auto | raw | npy
+  std::string format = "auto";  // auto | raw | npy | hdf5
   std::optional<std::string> dtype;
   std::optional<std::vector<int64_t>> shape;
   std::optional<char> order;
   std::optional<uint64_t> offset;
   std::string mode = "r";  // r | r+ | w+
+  // HDF5: the dataset's path in the file (a leading '/' optional); none =
+  // the file's only numeric dataset.
+  std::optional<std::string> name;
+  // HDF5: CF decoding, "auto" | "true" | "false" (SPEC §7; docs/HDF5.md
+  // says what is decoded so far).
+  std::string cf = "auto";
 };
 
 struct Dataset {
   std::string path;                  // absolute
-  std::string format;                // "raw" or "npy"
+  std::string format;                // "raw", "npy" or "hdf5"
   std::string mode;                  // r | r+ | w+
   int npy_major = 0, npy_minor = 0;  // 0.0 for raw
   Layout layout;
@@ -49,6 +55,11 @@ struct Dataset {
   // (one entry per axis; the blocks are then the chunks: source/partition.h),
   // empty otherwise.
   std::vector<int64_t> chunks;
+  // HDF5: the dataset's path in the file ("/group/data"), and its storage
+  // layout: "contiguous" (then read as a raw array at layout.offset),
+  // "chunked", "compact", "external" or "virtual". Empty for raw and .npy.
+  std::string name;
+  std::string storage;
   // The open file (O_RDONLY|O_NONBLOCK, O_RDWR for r+; none for w+), shared
   // by copies, and its identity when opened.
   std::shared_ptr<FileDescriptor> file;
@@ -74,6 +85,13 @@ Result<Dataset> OpenDataset(const DatasetSpec& spec);
 // Layout described by explicit parameters over an existing file; used by
 // `mmrun inspect`.
 Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints);
+
+// `mmrun inspect`'s description of a file in a format that holds several
+// arrays (HDF5: every dataset, or hints.name), from the format's registry
+// entry; std::nullopt when the file's format holds one array (describe it
+// with InspectFile). Errors: kNoInput, kNoPerm, kIoErr opening the file;
+// the format's own (an HDF5 name that is no dataset: kConfig).
+Result<std::optional<Json>> InspectContainer(const std::string& path, const DatasetSpec& hints);
 
 // A raw dataset whose -1 shape found no whole row is only a valid run for
 // a growing file (`growing`: --state): otherwise kDataErr, as numpy's

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include "source/hdf5/hdf5_format.h"
 #include "source/raw/raw_format.h"
 #include "source/raw/raw_source.h"
 
@@ -9,8 +10,9 @@ namespace mm {
 
 const std::vector<Format>& Formats() {
   static const std::vector<Format> formats = {
-      {"raw", nullptr, DescribeRaw, OpenRawDataset},
-      {"npy", ProbeNpy, DescribeNpy, OpenRawDataset},
+      {"raw", nullptr, DescribeRaw, OpenRawDataset, nullptr},
+      {"npy", ProbeNpy, DescribeNpy, OpenRawDataset, nullptr},
+      {"hdf5", ProbeHdf5, DescribeHdf5, OpenHdf5Dataset, InspectHdf5},
   };
   return formats;
 }
@@ -21,12 +23,12 @@ const Format* FindFormat(const std::string& name) {
   return nullptr;
 }
 
-const Format& ProbeFormat(std::string_view first_bytes) {
+const Format& ProbeFormat(std::string_view first_bytes, int fd) {
   const Format* fallback = nullptr;
   for (const Format& f : Formats()) {
     if (f.probe == nullptr) {
       if (fallback == nullptr) fallback = &f;
-    } else if (f.probe(first_bytes)) {
+    } else if (f.probe(first_bytes, fd)) {
       return f;
     }
   }

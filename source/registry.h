@@ -27,12 +27,21 @@ struct Format {
   // Whether a file starting with `first_bytes` (at most kProbeBytes of
   // them; fewer when the file is shorter) is in this format; nullptr for a
   // format that takes any bytes (raw), tried after every probe failed.
-  bool (*probe)(std::string_view first_bytes);
+  // `fd` is the open file (or -1, e.g. in unit tests: then only
+  // `first_bytes` count): a format whose signature may sit further in (an
+  // HDF5 user block of 512, 1024, 2048 ... bytes) preads it there; a probe
+  // never changes the file offset.
+  bool (*probe)(std::string_view first_bytes, int fd);
   // Fills *d from `spec` and the open file `fd` (d->path, mode, file_bytes,
   // dev and ino already set). Errors as OpenDataset documents.
   Status (*describe)(const DatasetSpec& spec, int fd, Dataset* d);
   // The Source of a described dataset whose file is open (d.file).
   Result<std::unique_ptr<Source>> (*open)(const Dataset& d);
+  // `mmrun inspect`'s description of a file that holds more than one array
+  // (HDF5: every dataset), from `spec` (spec.name: describe that one) and
+  // the open file `fd`; nullptr when the format holds one array, which the
+  // Dataset describes. Errors as describe.
+  Result<Json> (*inspect)(const DatasetSpec& spec, int fd);
 };
 
 // Bytes of a file's start that probes see.
@@ -44,11 +53,12 @@ const std::vector<Format>& Formats();
 // The format named `name`; nullptr when there is none.
 const Format* FindFormat(const std::string& name);
 
-// The format of a file starting with `first_bytes` for "format": "auto":
-// the first whose probe accepts, else the one without a probe.
-const Format& ProbeFormat(std::string_view first_bytes);
+// The format of a file starting with `first_bytes` (open as `fd`, or -1)
+// for "format": "auto": the first whose probe accepts, else the one
+// without a probe.
+const Format& ProbeFormat(std::string_view first_bytes, int fd = -1);
 
-// "auto, raw or npy": the choices of the config's dataset.format.
+// "auto, raw, npy or hdf5": the choices of the config's dataset.format.
 std::string FormatChoices();
 
 // The dataset's Source, from the registry entry of d.format, over the run's

@@ -125,7 +125,7 @@ Status DescribeNew(const DatasetSpec& spec, Dataset* d) {
   return Status::OK();
 }
 
-bool ProbeNpy(std::string_view first_bytes) { return HasNpyMagic(first_bytes); }
+bool ProbeNpy(std::string_view first_bytes, int /*fd*/) { return HasNpyMagic(first_bytes); }
 
 Status DescribeNpy(const DatasetSpec& spec, int fd, Dataset* d) {
   MM_ASSIGN_OR_RETURN(NpyHeader h, ReadNpyHeader(fd, spec.path));

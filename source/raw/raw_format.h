@@ -13,7 +13,7 @@
 namespace mm {
 
 // Whether a file starting with `first_bytes` is a .npy (its magic).
-bool ProbeNpy(std::string_view first_bytes);
+bool ProbeNpy(std::string_view first_bytes, int fd);
 
 // Layout of a dataset that mode "w+" creates (generate): raw, or .npy when
 // the format says so or is "auto" and the path ends in ".npy" (its offset is

@@ -1,0 +1,101 @@
+#include "source/hdf5/hdf5_file.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+#include "source/hdf5/hdf5_format.h"
+
+namespace mm {
+
+void Hdf5Quiet() {
+  static bool quiet = false;  // one thread per process (hdf5_file.h)
+  if (quiet) return;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  quiet = true;
+}
+
+namespace {
+
+herr_t CollectMessage(unsigned /*n*/, const H5E_error2_t* e, void* data) {
+  auto* out = static_cast<std::vector<std::string>*>(data);
+  if (e->desc != nullptr && e->desc[0] != '\0') out->push_back(e->desc);
+  return 0;
+}
+
+}  // namespace
+
+std::string Hdf5ErrorText() {
+  std::vector<std::string> messages;  // outermost (the API call) first
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, CollectMessage, &messages);
+  H5Eclear2(H5E_DEFAULT);
+  if (messages.empty()) return "";
+  // The innermost message says what went wrong ("data error detected by
+  // Fletcher32 checksum", "truncated file: eof = ..."); the one above it
+  // usually says where.
+  std::string text = messages.back();
+  if (messages.size() >= 2 && messages[messages.size() - 2] != text)
+    text += " (" + messages[messages.size() - 2] + ")";
+  return text;
+}
+
+Status Hdf5Error(Code code, const std::string& what) {
+  const std::string why = Hdf5ErrorText();
+  return Error(code, why.empty() ? what : what + ": " + why);
+}
+
+Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t ino) {
+  Hdf5Quiet();
+  Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (!fapl.valid() || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0 ||
+      H5Pset_fapl_sec2(fapl.get()) < 0)
+    return Hdf5Error(Code::kIoErr, name + ": cannot set up HDF5 file access");
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  struct stat st;
+  if (::stat(proc.c_str(), &st) != 0)
+    return FromErrno(errno, name + ": reading HDF5 needs " + proc, Code::kIoErr);
+  Hid file(H5Fopen(proc.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
+  if (!file.valid()) return Hdf5Error(Code::kDataErr, name + ": not a readable HDF5 file");
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file.get(), fapl.get(), &handle) < 0 || handle == nullptr)
+    return Hdf5Error(Code::kIoErr, name + ": cannot check the file HDF5 opened");
+  if (::fstat(*static_cast<int*>(handle), &st) != 0) return FromErrno(errno, name, Code::kIoErr);
+  if (static_cast<uint64_t>(st.st_dev) != dev || static_cast<uint64_t>(st.st_ino) != ino)
+    return Error(Code::kIoErr, name + ": HDF5 opened another file than the run's");
+  return file;
+}
+
+Result<Hid> OpenH5Dataset(hid_t file, const std::string& path, const std::string& folder,
+                          const std::string& name) {
+  Hid probe(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!probe.valid())
+    return Hdf5Error(Code::kConfig, name + ": cannot open dataset '" + path + "'");
+  Hid dcpl(H5Dget_create_plist(probe.get()), H5Pclose);
+  Hid type(H5Dget_type(probe.get()), H5Tclose);
+  if (!dcpl.valid() || !type.valid())
+    return Hdf5Error(Code::kDataErr, name + ": dataset '" + path + "'");
+  Hid dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
+  if (!dapl.valid() || H5Pset_efile_prefix(dapl.get(), folder.c_str()) < 0 ||
+      H5Pset_virtual_prefix(dapl.get(), folder.c_str()) < 0)
+    return Hdf5Error(Code::kIoErr, name + ": cannot set up HDF5 dataset access");
+  if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+    const int rank = H5Pget_chunk(dcpl.get(), 0, nullptr);
+    std::vector<hsize_t> dims(static_cast<size_t>(rank > 0 ? rank : 0));
+    if (rank > 0 && H5Pget_chunk(dcpl.get(), rank, dims.data()) == rank) {
+      uint64_t bytes = H5Tget_size(type.get());
+      for (hsize_t n : dims) bytes *= static_cast<uint64_t>(n);
+      // A prime number of slots, well above the chunks that fit.
+      if (H5Pset_chunk_cache(dapl.get(), 521, Hdf5ChunkCacheBytes(bytes), 1.0) < 0)
+        return Hdf5Error(Code::kIoErr, name + ": cannot size the HDF5 chunk cache");
+    }
+  }
+  probe.Reset();
+  Hid dset(H5Dopen2(file, path.c_str(), dapl.get()), H5Dclose);
+  if (!dset.valid())
+    return Hdf5Error(Code::kDataErr, name + ": cannot open dataset '" + path + "'");
+  return dset;
+}
+
+}  // namespace mm

@@ -1,0 +1,91 @@
+// The HDF5 driver's access to libhdf5 (internal to source/hdf5/): owned
+// handles, opening the run's file safely, and turning HDF5's error stack
+// into one Status line.
+//
+// Opening: the run's dataset is opened once, by OpenDataset (O_NONBLOCK,
+// fstat checked, dev/ino recorded). libhdf5 opens files by name, so it is
+// given "/proc/self/fd/N" of that descriptor (the same file even if the
+// path was renamed over since), and the dev/ino of what it opened
+// (H5Fget_vfd_handle, fstat) must equal the recorded ones. Files are opened
+// read-only: a contiguous dataset's in-place writes go through the raw
+// driver's mapping, never through libhdf5.
+//
+// Fork rule: libhdf5 is not fork-safe. Whoever opens a file closes every
+// handle before the process forks (the coordinator: describe and inspect
+// close all they opened before returning); every worker opens its own.
+// H5F_CLOSE_STRONG makes closing the file close every object in it.
+//
+// Thread rules: libhdf5 (Debian's serial build) is used from one thread of
+// a process only.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace mm {
+
+// An owned HDF5 identifier, closed by its class's close function in the
+// destructor. Move-only.
+class Hid {
+ public:
+  Hid() = default;
+  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  Hid(Hid&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
+  Hid& operator=(Hid&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      id_ = o.id_;
+      close_ = o.close_;
+      o.id_ = -1;
+    }
+    return *this;
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  ~Hid() { Reset(); }
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void Reset() {
+    if (id_ >= 0 && close_ != nullptr) close_(id_);
+    id_ = -1;
+  }
+
+ private:
+  hid_t id_ = -1;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+// Turns off libhdf5's printing of error stacks (errors become Status lines
+// through Hdf5ErrorText). Idempotent; called before any other HDF5 call.
+void Hdf5Quiet();
+
+// The innermost messages of the current thread's HDF5 error stack, as
+// "A (B)", or "" when the stack is empty. Clears the stack.
+std::string Hdf5ErrorText();
+
+// `what` + ": " + Hdf5ErrorText() (when there is one) as a Status of `code`.
+Status Hdf5Error(Code code, const std::string& what);
+
+// Opens the HDF5 file behind the open descriptor `fd` read-only (see the
+// file comment), checking that it is the file with identity `dev`/`ino`
+// (kIoErr otherwise). `name` is the file's path in messages. Errors:
+// kDataErr when libhdf5 cannot read the file as HDF5 (truncated, corrupt
+// superblock), kIoErr when /proc/self/fd cannot be opened.
+Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t ino);
+
+// Opens dataset `path` of `file` with a dataset access property list whose
+// chunk cache holds at least two of its chunks (DESIGN "Dependencies": the
+// default 1 MiB cache makes compressed reads ~3x slower).
+// External raw files and virtual datasets' source files resolve against
+// `folder` (H5Pset_efile_prefix, H5Pset_virtual_prefix): libhdf5 only knows
+// the file as /proc/self/fd/N. `name` is the file's path in messages;
+// kConfig when there is no dataset `path`.
+Result<Hid> OpenH5Dataset(hid_t file, const std::string& path, const std::string& folder,
+                          const std::string& name);
+
+}  // namespace mm

@@ -1,0 +1,510 @@
+#include "source/hdf5/hdf5_format.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/strings.h"
+#include "io/files.h"
+#include "source/hdf5/hdf5_file.h"
+#include "source/hdf5/hdf5_source.h"
+#include "source/raw/raw_source.h"
+
+namespace mm {
+
+namespace {
+
+constexpr char kSignature[] = "\211HDF\r\n\032\n";
+constexpr size_t kSignatureBytes = 8;
+
+// CF attributes that change what a value means (SPEC §7); mmrun does not
+// decode them yet, so a dataset carrying one is refused unless "cf": false.
+const char* const kCfAttributes[] = {"_FillValue",  "missing_value", "valid_min", "valid_max",
+                                     "valid_range", "scale_factor",  "add_offset"};
+
+// The numpy descr of an HDF5 element type ("<f4", ">i2", "|b1"), or the
+// name of the type mmrun does not read, in *unsupported.
+std::string TypeDescr(hid_t type, std::string* unsupported) {
+  const H5T_class_t cls = H5Tget_class(type);
+  const size_t size = H5Tget_size(type);
+  const char order = size == 1 ? '|' : H5Tget_order(type) == H5T_ORDER_BE ? '>' : '<';
+  switch (cls) {
+    case H5T_INTEGER: {
+      if ((size == 1 || size == 2 || size == 4 || size == 8) &&
+          H5Tget_precision(type) == size * 8 && H5Tget_offset(type) == 0)
+        return std::string(1, order) + (H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "i") +
+               std::to_string(size);
+      *unsupported = std::to_string(H5Tget_precision(type)) + "-bit integer in " +
+                     std::to_string(size) + " bytes";
+      return "";
+    }
+    case H5T_FLOAT: {
+      size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+      H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize);
+      const bool ieee = (size == 2 && spos == 15 && epos == 10 && esize == 5 && msize == 10) ||
+                        (size == 4 && spos == 31 && epos == 23 && esize == 8 && msize == 23) ||
+                        (size == 8 && spos == 63 && epos == 52 && esize == 11 && msize == 52);
+      if (ieee && mpos == 0 && H5Tget_offset(type) == 0)
+        return std::string(1, order) + "f" + std::to_string(size);
+      *unsupported = size > 8 ? "long double (" + std::to_string(size) + "-byte float)"
+                              : "non-IEEE " + std::to_string(size) + "-byte float";
+      return "";
+    }
+    case H5T_ENUM: {
+      // h5py's bool: an enum of int8 {FALSE = 0, TRUE = 1}.
+      if (size == 1 && H5Tget_nmembers(type) == 2) {
+        signed char v0 = -1, v1 = -1;
+        char* n0 = H5Tget_member_name(type, 0);
+        char* n1 = H5Tget_member_name(type, 1);
+        H5Tget_member_value(type, 0, &v0);
+        H5Tget_member_value(type, 1, &v1);
+        const bool is_bool = n0 != nullptr && n1 != nullptr && std::strcmp(n0, "FALSE") == 0 &&
+                             std::strcmp(n1, "TRUE") == 0 && v0 == 0 && v1 == 1;
+        H5free_memory(n0);
+        H5free_memory(n1);
+        if (is_bool) return "|b1";
+      }
+      *unsupported = "enum";
+      return "";
+    }
+    case H5T_COMPOUND:
+      *unsupported = "compound";
+      return "";
+    case H5T_STRING:
+      *unsupported = "string";
+      return "";
+    case H5T_VLEN:
+      *unsupported = "variable-length";
+      return "";
+    case H5T_REFERENCE:
+      *unsupported = "reference";
+      return "";
+    case H5T_OPAQUE:
+      *unsupported = "opaque";
+      return "";
+    case H5T_TIME:
+      *unsupported = "time";
+      return "";
+    case H5T_ARRAY:
+      *unsupported = "array";
+      return "";
+    case H5T_BITFIELD:
+      *unsupported = "bitfield";
+      return "";
+    default:
+      *unsupported = "unknown class";
+      return "";
+  }
+}
+
+// Every dataset reachable from the root, as "/path", in name order.
+herr_t VisitDataset(hid_t /*obj*/, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type == H5O_TYPE_DATASET)
+    static_cast<std::vector<std::string>*>(data)->push_back(std::string("/") + name);
+  return 0;
+}
+
+std::vector<std::string> ListDatasets(hid_t file) {
+  std::vector<std::string> names;
+  H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, VisitDataset, &names, H5O_INFO_BASIC);
+  H5Eclear2(H5E_DEFAULT);
+  return names;
+}
+
+std::string Normalize(const std::string& name) { return name[0] == '/' ? name : "/" + name; }
+
+// "the closest dataset is '/x'" for a name that is not a dataset.
+std::string Closest(const std::string& name, const std::vector<std::string>& all) {
+  if (all.empty()) return "the file holds no dataset";
+  std::string best = ClosestName(name, all);
+  if (best.empty()) {  // nothing near: the one with the fewest edits
+    size_t d = SIZE_MAX;
+    for (const std::string& c : all)
+      if (EditDistance(name, c) < d) d = EditDistance(name, c), best = c;
+  }
+  std::string text = "did you mean '" + best + "'? (the file's datasets: ";
+  for (size_t i = 0; i < all.size() && i < 10; ++i) text += (i ? ", " : "") + all[i];
+  return text + (all.size() > 10 ? ", ...)" : ")");
+}
+
+struct Located {
+  std::string name;  // "/path"
+  Hid dset;
+};
+
+// The dataset the spec names, or the file's only numeric dataset.
+Result<Located> Locate(hid_t file, const DatasetSpec& spec, const std::string& path) {
+  const std::vector<std::string> all = ListDatasets(file);
+  Located out;
+  const std::string folder = DirName(path);
+  if (spec.name) {
+    out.name = Normalize(*spec.name);
+    H5O_info_t info;
+    const htri_t exists = H5Lexists(file, out.name.c_str(), H5P_DEFAULT);
+    H5Eclear2(H5E_DEFAULT);  // an intermediate group that is missing fails, not false
+    if (exists <= 0 ||
+        H5Oget_info_by_name2(file, out.name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return Error(Code::kConfig, "config key 'dataset.name': no dataset '" + *spec.name + "' in " +
+                                      path + "; " + Closest(out.name, all));
+    }
+    if (info.type != H5O_TYPE_DATASET)
+      return Error(Code::kConfig, "config key 'dataset.name': '" + *spec.name + "' in " + path +
+                                      " is a " +
+                                      (info.type == H5O_TYPE_GROUP ? "group" : "named datatype") +
+                                      ", not a dataset; " + Closest(out.name, all));
+  } else {
+    std::vector<std::string> numeric;
+    for (const std::string& n : all) {
+      Hid d(H5Dopen2(file, n.c_str(), H5P_DEFAULT), H5Dclose);
+      Hid t(d.valid() ? H5Dget_type(d.get()) : -1, H5Tclose);
+      std::string unsupported;
+      if (t.valid() && !TypeDescr(t.get(), &unsupported).empty()) numeric.push_back(n);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    if (numeric.size() == 1) {
+      out.name = numeric[0];
+    } else if (numeric.empty() && all.size() == 1) {
+      out.name = all[0];  // its type is refused below, naming it
+    } else {
+      std::string list;
+      for (size_t i = 0; i < numeric.size() && i < 10; ++i) list += (i ? ", " : "") + numeric[i];
+      return Error(
+          Code::kConfig,
+          "config key 'dataset.name': is required: " + path + " holds " +
+              std::to_string(numeric.size()) + " numeric datasets" +
+              (numeric.empty() ? "" : " (" + list + (numeric.size() > 10 ? ", ...)" : ")")));
+    }
+  }
+  MM_ASSIGN_OR_RETURN(out.dset, OpenH5Dataset(file, out.name, folder, path));
+  return out;
+}
+
+// The folders libhdf5 loads filter plugins from.
+std::string PluginFolders() {
+  unsigned n = 0;
+  std::string text;
+  if (H5PLsize(&n) >= 0)
+    for (unsigned i = 0; i < n; ++i) {
+      char buf[4096];
+      if (H5PLget(i, buf, sizeof buf) > 0) text += (text.empty() ? "" : ":") + std::string(buf);
+    }
+  H5Eclear2(H5E_DEFAULT);
+  return text.empty() ? "(none)" : text;
+}
+
+struct FilterInfo {
+  int id = 0;
+  std::string name;
+  bool available = false;
+};
+
+std::vector<FilterInfo> Filters(hid_t dcpl) {
+  std::vector<FilterInfo> out;
+  const int n = H5Pget_nfilters(dcpl);
+  for (int i = 0; i < n; ++i) {
+    unsigned flags = 0, config = 0;
+    size_t nelmts = 0;
+    char name[256] = {0};
+    FilterInfo f;
+    f.id = H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &nelmts, nullptr, sizeof name,
+                          name, &config);
+    f.name = name[0] != '\0' ? name : "filter " + std::to_string(f.id);
+    f.available = H5Zfilter_avail(f.id) > 0;
+    out.push_back(f);
+  }
+  H5Eclear2(H5E_DEFAULT);
+  return out;
+}
+
+std::string LayoutName(hid_t dcpl) {
+  switch (H5Pget_layout(dcpl)) {
+    case H5D_CONTIGUOUS:
+      return H5Pget_external_count(dcpl) > 0 ? "external" : "contiguous";
+    case H5D_CHUNKED:
+      return "chunked";
+    case H5D_COMPACT:
+      return "compact";
+    case H5D_VIRTUAL:
+      return "virtual";
+    default:
+      return "unknown";
+  }
+}
+
+std::vector<int64_t> Dims(hid_t dset) {
+  Hid space(H5Dget_space(dset), H5Sclose);
+  const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
+  std::vector<hsize_t> dims(static_cast<size_t>(rank > 0 ? rank : 0));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return std::vector<int64_t>(dims.begin(), dims.end());
+}
+
+std::vector<std::string> CfAttributesOf(hid_t dset) {
+  std::vector<std::string> out;
+  for (const char* a : kCfAttributes)
+    if (H5Aexists(dset, a) > 0) out.push_back(a);
+  H5Eclear2(H5E_DEFAULT);
+  return out;
+}
+
+// An attribute's value as JSON: numbers (one, or a list), or a string;
+// null for what it cannot show.
+Json AttributeJson(hid_t dset, const char* name) {
+  Hid attr(H5Aopen(dset, name, H5P_DEFAULT), H5Aclose);
+  Hid type(attr.valid() ? H5Aget_type(attr.get()) : -1, H5Tclose);
+  Hid space(attr.valid() ? H5Aget_space(attr.get()) : -1, H5Sclose);
+  if (!type.valid() || !space.valid()) return nullptr;
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && n >= 1 && n <= 64) {
+    std::vector<double> v(static_cast<size_t>(n));
+    if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, v.data()) < 0) return nullptr;
+    if (n == 1) return JsonNumber(v[0]);
+    Json list = Json::array();
+    for (double x : v) list.push_back(JsonNumber(x));
+    return list;
+  }
+  if (cls == H5T_STRING && n == 1) {
+    if (H5Tis_variable_str(type.get()) > 0) {
+      char* s = nullptr;
+      Hid mem(H5Tcopy(type.get()), H5Tclose);
+      if (H5Aread(attr.get(), mem.get(), &s) < 0 || s == nullptr) return nullptr;
+      std::string text(s);
+      H5free_memory(s);
+      return text;
+    }
+    std::string buf(H5Tget_size(type.get()), '\0');
+    if (H5Aread(attr.get(), type.get(), &buf[0]) < 0) return nullptr;
+    return std::string(buf.c_str());
+  }
+  return nullptr;
+}
+
+// The dataset's fill value as a number (null when undefined or not numeric).
+Json FillValueJson(hid_t dcpl, const std::string& descr) {
+  H5D_fill_value_t defined;
+  if (descr.empty() || H5Pfill_value_defined(dcpl, &defined) < 0 ||
+      defined == H5D_FILL_VALUE_UNDEFINED)
+    return nullptr;
+  if (descr[1] == 'f') {
+    double v = 0;
+    if (H5Pget_fill_value(dcpl, H5T_NATIVE_DOUBLE, &v) < 0) return nullptr;
+    return JsonNumber(v);
+  }
+  if (descr[1] == 'u') {
+    unsigned long long v = 0;
+    if (H5Pget_fill_value(dcpl, H5T_NATIVE_ULLONG, &v) < 0) return nullptr;
+    return static_cast<uint64_t>(v);
+  }
+  long long v = 0;
+  if (H5Pget_fill_value(dcpl, descr[1] == 'b' ? H5T_NATIVE_SCHAR : H5T_NATIVE_LLONG,
+                        descr[1] == 'b' ? static_cast<void*>(reinterpret_cast<signed char*>(&v))
+                                        : static_cast<void*>(&v)) < 0)
+    return nullptr;
+  if (descr[1] == 'b') return reinterpret_cast<signed char*>(&v)[0] != 0;
+  return static_cast<int64_t>(v);
+}
+
+Json DescribeForInspect(hid_t dset, const std::string& name) {
+  Json j = Json::object();
+  j["name"] = name;
+  Hid type(H5Dget_type(dset), H5Tclose);
+  Hid dcpl(H5Dget_create_plist(dset), H5Pclose);
+  std::string unsupported;
+  const std::string descr = TypeDescr(type.get(), &unsupported);
+  j["dtype"] = descr.empty() ? Json(nullptr) : Json(descr);
+  if (descr.empty()) j["unsupported_type"] = unsupported;
+  const std::vector<int64_t> shape = Dims(dset);
+  j["shape"] = shape;
+  j["layout"] = LayoutName(dcpl.get());
+  std::vector<int64_t> chunks;
+  if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+    std::vector<hsize_t> c(shape.size());
+    if (!c.empty() && H5Pget_chunk(dcpl.get(), static_cast<int>(c.size()), c.data()) > 0)
+      chunks.assign(c.begin(), c.end());
+  }
+  j["chunks"] = chunks.empty() ? Json(nullptr) : Json(chunks);
+  Json filters = Json::array();
+  for (const FilterInfo& f : Filters(dcpl.get()))
+    filters.push_back({{"id", f.id}, {"name", f.name}, {"available", f.available}});
+  j["filters"] = filters;
+  j["fill_value"] = FillValueJson(dcpl.get(), descr);
+  Json cf = Json::object();
+  for (const char* a : kCfAttributes)
+    if (H5Aexists(dset, a) > 0) cf[a] = AttributeJson(dset, a);
+  for (const char* a : {"units", "long_name", "standard_name"})
+    if (H5Aexists(dset, a) > 0) cf[a] = AttributeJson(dset, a);
+  j["cf_attributes"] = cf;
+  j["stored_bytes"] = static_cast<uint64_t>(H5Dget_storage_size(dset));
+  uint64_t logical = H5Tget_size(type.get());
+  for (int64_t n : shape) logical *= static_cast<uint64_t>(n);
+  j["logical_bytes"] = logical;
+  H5Eclear2(H5E_DEFAULT);
+  return j;
+}
+
+Status Contradiction(const std::string& key, const std::string& what,
+                     const std::string& config_value, const std::string& file_value) {
+  return Error(Code::kConfig, "config key 'dataset." + key + "': " + config_value +
+                                  " contradicts the HDF5 dataset " + what + " (" + file_value +
+                                  ")");
+}
+
+}  // namespace
+
+bool ProbeHdf5(std::string_view first_bytes, int fd) {
+  if (first_bytes.substr(0, kSignatureBytes) == std::string_view(kSignature, kSignatureBytes))
+    return true;
+  if (fd < 0) return false;
+  // A user block of 512, 1024, 2048 ... bytes before the superblock.
+  for (uint64_t at = 512; at < (uint64_t{1} << 50); at *= 2) {
+    char buf[kSignatureBytes];
+    const ssize_t got = ::pread(fd, buf, sizeof buf, static_cast<off_t>(at));
+    if (got != static_cast<ssize_t>(sizeof buf)) return false;
+    if (std::memcmp(buf, kSignature, kSignatureBytes) == 0) return true;
+  }
+  return false;
+}
+
+Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
+  if (spec.offset)
+    return Error(Code::kConfig, "config key 'dataset.offset': not allowed for an HDF5 file (" +
+                                    d->path + " says where its data is)");
+  if (spec.order && *spec.order != 'C')
+    return Error(Code::kConfig, "config key 'dataset.order': HDF5 arrays are C order, got '" +
+                                    std::string(1, *spec.order) + "'");
+  if (spec.cf == "true")
+    return Error(Code::kConfig,
+                 "config key 'dataset.cf': CF decoding is not supported yet (docs/HDF5.md); "
+                 "use \"cf\": false to read the stored values");
+  MM_ASSIGN_OR_RETURN(Hid file, OpenHdf5File(fd, d->path, d->dev, d->ino));
+  MM_ASSIGN_OR_RETURN(Located loc, Locate(file.get(), spec, d->path));
+  const std::string what = "'" + loc.name + "' of " + d->path;
+  const hid_t dset = loc.dset.get();
+  Hid type(H5Dget_type(dset), H5Tclose);
+  Hid dcpl(H5Dget_create_plist(dset), H5Pclose);
+  Hid space(H5Dget_space(dset), H5Sclose);
+  if (!type.valid() || !dcpl.valid() || !space.valid())
+    return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "'");
+  std::string unsupported;
+  const std::string descr = TypeDescr(type.get(), &unsupported);
+  if (descr.empty())
+    return Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "' has element type " +
+                                     unsupported + ": mmrun reads numeric datasets only");
+  if (H5Sget_simple_extent_type(space.get()) != H5S_SIMPLE)
+    return Error(Code::kDataErr,
+                 d->path + ": dataset '" + loc.name + "' is scalar or empty (0-d): not supported");
+  const std::vector<int64_t> shape = Dims(dset);
+  for (size_t i = 1; i < shape.size(); ++i)
+    if (shape[i] == 0)
+      return Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "' is empty along axis " +
+                                       std::to_string(i) + " (shape " + ShapeString(shape) +
+                                       "): only axis 0 may be 0");
+  MM_ASSIGN_OR_RETURN(d->layout.dtype, ParseDType(descr));
+  if (spec.dtype) {
+    MM_ASSIGN_OR_RETURN(DType want, ParseDType(*spec.dtype));
+    if (want != d->layout.dtype) return Contradiction("dtype", what, *spec.dtype, descr);
+  }
+  if (spec.shape) {
+    bool agree = spec.shape->size() == shape.size();
+    for (size_t i = 0; agree && i < shape.size(); ++i)
+      agree = (*spec.shape)[i] == shape[i] || (*spec.shape)[i] == -1;
+    if (!agree) return Contradiction("shape", what, ShapeString(*spec.shape), ShapeString(shape));
+  }
+  if (spec.cf == "auto") {
+    const std::vector<std::string> cf = CfAttributesOf(dset);
+    if (!cf.empty())
+      return Error(Code::kConfig, "config key 'dataset.cf': dataset " + what +
+                                      " has CF attributes (" + Join(cf, ", ") +
+                                      ") and CF decoding is not supported yet (docs/HDF5.md); "
+                                      "use \"cf\": false to read the stored values");
+  }
+  d->format = "hdf5";
+  d->name = loc.name;
+  d->storage = LayoutName(dcpl.get());
+  d->layout.order = 'C';
+  d->layout.shape = shape;
+  d->layout.offset = 0;
+  d->layout.trailing_bytes = 0;
+  d->shape_spec = shape;
+  d->chunks.clear();
+  if (d->storage == "chunked") {
+    std::vector<hsize_t> c(shape.size());
+    if (H5Pget_chunk(dcpl.get(), static_cast<int>(c.size()), c.data()) !=
+        static_cast<int>(c.size()))
+      return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': chunk shape");
+    d->chunks.assign(c.begin(), c.end());
+    for (const FilterInfo& f : Filters(dcpl.get()))
+      if (!f.available)
+        return Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "' needs filter '" +
+                                         f.name + "' (id " + std::to_string(f.id) +
+                                         "), which is not available: no plugin for it in " +
+                                         PluginFolders() + " (HDF5_PLUGIN_PATH)");
+  } else if (d->storage == "contiguous") {
+    const haddr_t at = H5Dget_offset(dset);
+    H5Eclear2(H5E_DEFAULT);
+    if (at != HADDR_UNDEF) {  // else never written: read as the fill value by H5Dread
+      d->layout.offset = static_cast<uint64_t>(at);
+      if (d->layout.offset + d->layout.data_bytes() > d->file_bytes)
+        return Error(Code::kDataErr, d->path + ": truncated file: dataset '" + loc.name +
+                                         "' needs bytes " + std::to_string(d->layout.offset) +
+                                         " to " +
+                                         std::to_string(d->layout.offset + d->layout.data_bytes()) +
+                                         ", the file has " + std::to_string(d->file_bytes));
+    }
+  }
+  if (d->mode == "r+" && !Hdf5MappedInPlace(*d))
+    return Error(Code::kConfig,
+                 "config key 'dataset.mode': r+ (an in-place transform) needs a "
+                 "contiguous dataset; " +
+                     what + " is " + d->storage +
+                     (d->storage == "contiguous" ? " and never written" : ""));
+  return Status::OK();
+}
+
+uint64_t Hdf5ChunkCacheBytes(uint64_t chunk_bytes) {
+  return std::max<uint64_t>(uint64_t{1} << 20, 2 * chunk_bytes + 4096);
+}
+
+bool Hdf5MappedInPlace(const Dataset& d) {
+  return d.storage == "contiguous" && d.layout.offset != 0;
+}
+
+Result<std::unique_ptr<Source>> OpenHdf5Dataset(const Dataset& d) {
+  if (Hdf5MappedInPlace(d))
+    return OpenRawFile(d.file, d.path, d.layout, PartitionOf(d), d.file_bytes);
+  return OpenHdf5Source(d);
+}
+
+Result<Json> InspectHdf5(const DatasetSpec& spec, int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return FromErrno(errno, spec.path, Code::kIoErr);
+  MM_ASSIGN_OR_RETURN(Hid file, OpenHdf5File(fd, spec.path, static_cast<uint64_t>(st.st_dev),
+                                             static_cast<uint64_t>(st.st_ino)));
+  Json j = Json::object();
+  j["path"] = spec.path;
+  j["format"] = "hdf5";
+  j["bytes"] = static_cast<uint64_t>(st.st_size);
+  if (spec.name) {
+    MM_ASSIGN_OR_RETURN(Located loc, Locate(file.get(), spec, spec.path));
+    const Json one_json = DescribeForInspect(loc.dset.get(), loc.name);
+    for (auto it = one_json.begin(); it != one_json.end(); ++it) j[it.key()] = it.value();
+    return j;
+  }
+  Json list = Json::array();
+  for (const std::string& n : ListDatasets(file.get())) {
+    Hid dset(H5Dopen2(file.get(), n.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!dset.valid()) return Hdf5Error(Code::kDataErr, spec.path + ": dataset '" + n + "'");
+    list.push_back(DescribeForInspect(dset.get(), n));
+  }
+  j["datasets"] = list;
+  return j;
+}
+
+}  // namespace mm

@@ -1,0 +1,386 @@
+"""HDF5 datasets (SPEC §7, docs/HDF5.md) against h5py + numpy.
+
+Files are written with h5py (Debian's, with hdf5plugin for blosc): a
+contiguous dataset must give the same result bytes as the same array in a
+raw file; chunked ones (gzip+shuffle, lzf, blosc, fletcher32, edge chunks,
+chunks never written) must agree with numpy on the values h5py reads
+(counts, min, max, histograms and quantiles exactly, means and variances to
+1e-12); results are the same bytes for 1-4 workers and spawn. Bad inputs
+(missing or misspelt name, a group, a compound type, a filter not
+available, a corrupt chunk, a truncated file) are one line with their exit
+code and leave nothing behind. transform works on a contiguous dataset and
+is refused (78) on a chunked one.
+
+Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_hdf5.py [FILTER...]
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mmtest as mm  # noqa: E402
+
+import h5py  # noqa: E402
+
+try:
+    import hdf5plugin  # noqa: E402
+except ImportError:  # the blosc test skips
+    hdf5plugin = None
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def require_chunk_blocks():
+    """Analyses over a chunked dataset need the scan to hand them chunk blocks
+    (BlockView::box from Partition::BlockBox: issue 13 item 2, another
+    branch). Until engine/scan.cc does, these tests cannot pass and are
+    skipped; the decoder itself is checked by tests/unit/hdf5_test.cc and by
+    the error tests here, which read chunks."""
+    with open(os.path.join(REPO, "engine", "scan.cc")) as f:
+        if "BlockBox" not in f.read():
+            raise mm.Skip("engine/scan.cc does not pass chunk boxes to the analyses yet")
+
+
+ANALYSES = [
+    {"name": "all", "op": "stats"},
+    {"name": "cols", "op": "stats", "axis": 0},
+    {"name": "rows", "op": "stats", "axis": -1},
+    {"name": "hist", "op": "histogram", "bins": 17},
+    {"name": "q", "op": "quantiles", "q": [0.0, 0.1, 0.5, 0.93, 1.0]},
+]
+
+
+def data(shape, dtype="<f4", seed=1, nan=True):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape) * 10 + 3
+    if np.dtype(dtype).kind == "f":
+        if nan:
+            a.flat[rng.choice(a.size, size=max(1, a.size // 50), replace=False)] = np.nan
+    elif np.dtype(dtype).kind == "b":
+        a = a > 3
+    else:
+        a = np.round(a)
+    return a.astype(dtype)
+
+
+def run(folder, dataset, analyses=ANALYSES, args=(), name="config.json", extra_env=None):
+    cfg = mm.write_config(folder, {"dataset": dataset, "analyses": analyses}, name=name)
+    doc, res = mm.run_ok([cfg, "-q"] + list(args), extra_env=extra_env)
+    return doc, res
+
+
+def results_text(res):
+    """The `results` object of a document, as the exact text mmrun wrote."""
+    return json.dumps(json.loads(res.out)["results"], sort_keys=True)
+
+
+def check_against_numpy(doc, a, what):
+    r = doc["results"]
+    x = np.asarray(a, dtype=np.float64)
+    ok = ~np.isnan(x)
+    mm.eq(r["all"]["count"], int(ok.sum()), what + " count")
+    mm.eq(r["all"]["nan_count"], int((~ok).sum()), what + " nan_count")
+    mm.eq(r["all"]["min"], float(np.nanmin(x)), what + " min")
+    mm.eq(r["all"]["max"], float(np.nanmax(x)), what + " max")
+    mm.assert_close(r["all"]["mean"], float(np.nanmean(x)), rtol=1e-12, what=what + " mean")
+    mm.assert_close(r["all"]["var"], float(np.nanvar(x)), rtol=1e-12, what=what + " var")
+    with np.errstate(all="ignore"):
+        mm.assert_close(r["cols"]["mean"], np.nanmean(x, axis=0).tolist(), rtol=1e-12,
+                        what=what + " column means")
+        mm.eq(r["cols"]["count"], ok.sum(axis=0).tolist(), what + " column counts")
+        mm.assert_close(r["rows"]["mean"], np.nanmean(x, axis=-1).tolist(), rtol=1e-12,
+                        what=what + " row means")
+    vals = x[ok]
+    counts, edges = np.histogram(vals, bins=17)
+    mm.eq(r["hist"]["counts"], counts.tolist(), what + " histogram counts")
+    mm.eq(r["hist"]["edges"], edges.tolist(), what + " histogram edges")
+    q = np.nanquantile(x, [0.0, 0.1, 0.5, 0.93, 1.0])
+    mm.eq(r["q"]["values"], q.tolist(), what + " quantiles")
+
+
+def h5(path, name, a, **kw):
+    with h5py.File(path, "w") as f:
+        f.create_dataset(name, data=a, **kw)
+    return path
+
+
+@mm.test("hdf5: a contiguous dataset gives the raw copy's result bytes, also after a user block")
+def test_contiguous_vs_raw():
+    for dtype, shape, ub in (("<f4", (3001, 7), 0), (">i2", (500, 3, 4), 0), ("<f8", (2000,), 1024),
+                             ("<f2", (300, 5), 0), ("|b1", (400, 9), 512)):
+        with mm.tmpdir() as d:
+            a = data(shape, dtype)
+            path = os.path.join(d, "c.h5")
+            with h5py.File(path, "w", userblock_size=ub) as f:
+                f.create_dataset("grp/x", data=a)
+                f.create_dataset("other", data=np.zeros(2))
+            mm.write_raw(os.path.join(d, "c.raw"), a)
+            hd, hres = run(d, {"path": "c.h5", "name": "/grp/x"}, name="h.json")
+            rd, rres = run(d, {"path": "c.raw", "dtype": np.dtype(dtype).str,
+                               "shape": list(shape)}, name="r.json")
+            mm.eq(results_text(hres), results_text(rres), "results of %s %s" % (dtype, shape))
+            ds = hd["dataset"]
+            mm.eq((ds["format"], ds["name"], ds["layout"], ds["chunks"]),
+                  ("hdf5", "/grp/x", "contiguous", None), "dataset object")
+            mm.eq(ds["shape"], list(shape), "shape")
+            mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: the name may be left out when the file holds one numeric dataset")
+def test_only_dataset():
+    with mm.tmpdir() as d:
+        a = data((100, 4))
+        h5(os.path.join(d, "one.h5"), "values", a)
+        doc, _ = run(d, {"path": "one.h5"})
+        mm.eq(doc["dataset"]["name"], "/values", "chosen dataset")
+        check_against_numpy(doc, a, "only dataset")
+
+
+def chunked_cases():
+    cases = [
+        ("gzip+shuffle", dict(chunks=(64, 5), compression="gzip", shuffle=True)),
+        ("lzf", dict(chunks=(100, 7), compression="lzf")),
+        ("fletcher32+gzip", dict(chunks=(33, 3), compression="gzip", fletcher32=True)),
+        ("uncompressed", dict(chunks=(50, 13))),
+    ]
+    if hdf5plugin is not None:
+        cases.append(("blosc-lz4", dict(chunks=(128, 13), **hdf5plugin.Blosc(
+            cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE))))
+        cases.append(("bitshuffle", dict(chunks=(64, 13), **hdf5plugin.Bitshuffle())))
+    return cases
+
+
+@mm.test("hdf5: chunked datasets (filters, edge chunks) agree with numpy")
+def test_chunked_filters():
+    require_chunk_blocks()
+    for label, kw in chunked_cases():
+        with mm.tmpdir() as d:
+            a = data((1003, 13), "<f4", seed=len(label))  # edge chunks on both axes
+            h5(os.path.join(d, "k.h5"), "k", a, **kw)
+            doc, _ = run(d, {"path": "k.h5", "name": "k"})
+            with h5py.File(os.path.join(d, "k.h5"), "r") as f:
+                chunks = list(f["k"].chunks)
+                stored = f["k"][...]
+            mm.eq(doc["dataset"]["layout"], "chunked", label + " layout")
+            mm.eq(doc["dataset"]["chunks"], chunks, label + " chunks")
+            check_against_numpy(doc, stored, label)
+            mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: chunks never written read as the fill value; 3-D cubic chunks; big-endian ints")
+def test_unwritten_and_3d():
+    require_chunk_blocks()
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "u.h5")
+        with h5py.File(path, "w") as f:
+            ds = f.create_dataset("u", shape=(40, 30, 20), dtype=">i4", chunks=(7, 8, 6),
+                                  fillvalue=-5, compression="gzip")
+            ds[3:20, 5:17, :9] = data((17, 12, 9), ">i4")
+        with h5py.File(path, "r") as f:
+            a = f["u"][...]
+        analyses = [{"name": "all", "op": "stats"}, {"name": "cols", "op": "stats", "axis": 0},
+                    {"name": "rows", "op": "stats", "axis": [1, 2]},
+                    {"name": "hist", "op": "histogram", "bins": 17},
+                    {"name": "q", "op": "quantiles", "q": [0.0, 0.1, 0.5, 0.93, 1.0]}]
+        doc, _ = run(d, {"path": "u.h5", "name": "u"}, analyses=analyses)
+        r = doc["results"]
+        x = a.astype(np.float64)
+        mm.eq(r["all"]["sum"], int(a.astype(np.int64).sum()), "exact sum")
+        mm.eq((r["all"]["min"], r["all"]["max"]), (int(a.min()), int(a.max())), "min, max")
+        mm.assert_close(r["cols"]["mean"], x.mean(axis=0).tolist(), rtol=1e-12, what="cols")
+        mm.assert_close(r["rows"]["var"], x.var(axis=(1, 2)).tolist(), rtol=1e-12, what="rows")
+        counts, _ = np.histogram(x, bins=17)
+        mm.eq(r["hist"]["counts"], counts.tolist(), "histogram")
+        mm.eq(r["q"]["values"], np.quantile(x, [0.0, 0.1, 0.5, 0.93, 1.0]).tolist(), "quantiles")
+
+
+@mm.test("hdf5: chunked results are the same bytes for 1-4 workers, fork and spawn")
+def test_workers_identical():
+    require_chunk_blocks()
+    with mm.tmpdir() as d:
+        a = data((2011, 6), "<f8")
+        h5(os.path.join(d, "w.h5"), "w", a, chunks=(37, 4), compression="gzip", shuffle=True)
+        texts = set()
+        for args in (["-w", "1"], ["-w", "2"], ["-w", "3"], ["-w", "4"],
+                     ["-w", "3", "--launch", "spawn"]):
+            _, res = run(d, {"path": "w.h5", "name": "w"}, args=args)
+            doc = json.loads(res.out)
+            texts.add(json.dumps([doc["dataset"], doc["results"]], sort_keys=True))
+        mm.eq(len(texts), 1, "distinct documents over worker counts and launch modes")
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: compact, external and virtual datasets agree with numpy")
+def test_other_layouts():
+    with mm.tmpdir() as d:
+        a = data((60, 5), "<f4", seed=3)
+        b = data((90, 5), "<f4", seed=4)
+        path = os.path.join(d, "o.h5")
+        a.tofile(os.path.join(d, "ext.bin"))
+        with h5py.File(os.path.join(d, "src.h5"), "w") as f:
+            f.create_dataset("a", data=a)
+            f.create_dataset("b", data=b)
+        with h5py.File(path, "w") as f:
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_layout(h5py.h5d.COMPACT)
+            space = h5py.h5s.create_simple(a.shape)
+            h5py.h5d.create(f.id, b"compact", h5py.h5t.IEEE_F32LE, space, dcpl).write(
+                h5py.h5s.ALL, h5py.h5s.ALL, a)
+            f.create_dataset("external", shape=a.shape, dtype="<f4",
+                             external=[("ext.bin", 0, a.nbytes)])
+            layout = h5py.VirtualLayout(shape=(150, 5), dtype="<f4")
+            layout[:60] = h5py.VirtualSource("src.h5", "a", shape=a.shape)
+            layout[60:] = h5py.VirtualSource("src.h5", "b", shape=b.shape)
+            f.create_virtual_dataset("virtual", layout, fillvalue=0)
+        for name in ("compact", "external", "virtual"):
+            here = os.getcwd()
+            os.chdir(d)  # h5py resolves the external file against the working folder
+            try:
+                with h5py.File(path, "r") as f:
+                    want = f[name][...]
+            finally:
+                os.chdir(here)
+            mm.check(np.array_equal(want[:60], a, equal_nan=True), name + ": h5py reads the data")
+            doc, _ = run(d, {"path": "o.h5", "name": name}, args=["-w", "2"])
+            mm.eq(doc["dataset"]["layout"], name, name + " layout")
+            check_against_numpy(doc, want, name)
+
+
+@mm.test("hdf5: a missing or misspelt name, a group: exit 78 naming the closest dataset")
+def test_bad_names():
+    with mm.tmpdir() as d:
+        with h5py.File(os.path.join(d, "n.h5"), "w") as f:
+            f.create_dataset("grp/temperature", data=data((10, 2)))
+            f.create_dataset("grp/pressure", data=data((10, 2)))
+        for name, frags in (("grp/temprature", ["temprature", "/grp/temperature"]),
+                            ("grp", ["group", "/grp/"]),
+                            ("nothere/x", ["nothere/x", "/grp/"])):
+            cfg = mm.write_config(d, {"dataset": {"path": "n.h5", "name": name},
+                                      "analyses": [{"op": "stats"}]})
+            mm.assert_error(mm.run_mmrun([cfg]), 78, frags, args=[cfg])
+        cfg = mm.write_config(d, {"dataset": {"path": "n.h5"}, "analyses": [{"op": "stats"}]})
+        mm.assert_error(mm.run_mmrun([cfg]), 78, ["dataset.name", "2 numeric datasets"])
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: a compound or string dataset is exit 65 naming the type")
+def test_unsupported_types():
+    with mm.tmpdir() as d:
+        with h5py.File(os.path.join(d, "t.h5"), "w") as f:
+            f.create_dataset("c", data=np.zeros(5, dtype=[("a", "<f4"), ("b", "<i2")]))
+            f.create_dataset("s", data=np.array([b"ab", b"cd"]))
+            f.create_dataset("ld", data=np.zeros(4, dtype=np.longdouble))
+        for name, what in (("c", "compound"), ("s", "string"), ("ld", "long double")):
+            cfg = mm.write_config(d, {"dataset": {"path": "t.h5", "name": name},
+                                      "analyses": [{"op": "stats"}]})
+            mm.assert_error(mm.run_mmrun([cfg]), 65, [what, "/" + name], args=[cfg])
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: a filter that is not available is exit 65 naming it and the plugin path")
+def test_filter_unavailable():
+    with mm.tmpdir() as d:
+        h5(os.path.join(d, "z.h5"), "z", data((200, 4)), chunks=(20, 4), compression="lzf")
+        cfg = mm.write_config(d, {"dataset": {"path": "z.h5"}, "analyses": [{"op": "stats"}]})
+        empty = os.path.join(d, "no-plugins")
+        os.mkdir(empty)
+        res = mm.run_mmrun([cfg], extra_env={"HDF5_PLUGIN_PATH": empty})
+        mm.assert_error(res, 65, [("lzf", "32000"), empty], args=[cfg])
+        mm.assert_no_leftovers(d)
+
+
+def chunk_offset(path, name, index):
+    with h5py.File(path, "r") as f:
+        info = f[name].id.get_chunk_info(index)
+        return info.byte_offset, info.size, info.chunk_offset
+
+
+@mm.test("hdf5: a corrupt chunk is exit 65 naming the chunk, with and without fletcher32")
+def test_corrupt_chunk():
+    for kw in (dict(compression="gzip", fletcher32=True), dict(compression="gzip")):
+        with mm.tmpdir() as d:
+            path = h5(os.path.join(d, "x.h5"), "x", data((400, 6), nan=False),
+                      chunks=(50, 3), **kw)
+            off, size, coords = chunk_offset(path, "x", 5)  # grid [2, 1]
+            with open(path, "r+b") as f:
+                f.seek(off)
+                f.write(b"\xff" * min(size, 64))
+            cfg = mm.write_config(d, {"dataset": {"path": "x.h5"},
+                                      "analyses": [{"op": "stats"}]})
+            grid = "[%d, %d]" % (coords[0] // 50, coords[1] // 3)
+            for w in ("1", "3"):
+                mm.assert_error(mm.run_mmrun([cfg, "-w", w, "--retries", "0"]), 65,
+                                [("chunk " + grid)], args=[cfg])
+            mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: a truncated file is exit 65 or 74, one line")
+def test_truncated():
+    for kw in (dict(), dict(chunks=(10, 4), compression="gzip")):
+        with mm.tmpdir() as d:
+            path = h5(os.path.join(d, "t.h5"), "t", data((1000, 4)), **kw)
+            size = os.path.getsize(path)
+            for keep in (size - 100, size // 2, 300):
+                with open(path, "r+b") as f:
+                    f.truncate(keep)
+                cfg = mm.write_config(d, {"dataset": {"path": "t.h5", "name": "t"},
+                                          "analyses": [{"op": "stats"}]})
+                res = mm.run_mmrun([cfg, "--retries", "0"])
+                mm.check(res.code in (65, 74), "truncated to %d: %s" % (keep, mm.describe([cfg], res)))
+                mm.assert_error(res, res.code, ["t.h5"], args=[cfg])
+            mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: transform works on a contiguous dataset and is refused (78) on a chunked one")
+def test_transform():
+    with mm.tmpdir() as d:
+        a = data((500, 6), "<f8", nan=False)
+        path = h5(os.path.join(d, "t.h5"), "t", a)
+        cfg = mm.write_config(d, {"dataset": {"path": "t.h5", "name": "t", "mode": "r+"},
+                                  "analyses": [{"op": "transform", "fn": "affine",
+                                                "scale": 2.0, "offset": 1.0}]})
+        mm.run_ok([cfg, "-q", "-w", "2"])
+        with h5py.File(path, "r") as f:
+            got = f["t"][...]
+        mm.eq(got.tobytes(), (a * 2.0 + 1.0).tobytes(), "transformed values (h5py reads them)")
+        h5(os.path.join(d, "k.h5"), "k", a, chunks=(50, 6))
+        cfg = mm.write_config(d, {"dataset": {"path": "k.h5", "mode": "r+"},
+                                  "analyses": [{"op": "transform", "fn": "affine",
+                                                "scale": 2.0}]})
+        mm.assert_error(mm.run_mmrun([cfg]), 78, ["chunked", "dataset.mode"], args=[cfg])
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: inspect lists every dataset; --name describes one")
+def test_inspect():
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "i.h5")
+        with h5py.File(path, "w") as f:
+            f.create_dataset("a", data=data((30, 4)))
+            f.create_dataset("g/b", data=data((64, 8), ">i2"), chunks=(16, 8), compression="gzip",
+                             shuffle=True, fillvalue=7)
+            f.create_dataset("c", data=np.zeros(3, dtype=[("x", "<f4")]))
+        res = mm.run_mmrun(["inspect", path])
+        mm.check(res.code == 0, mm.describe(["inspect", path], res))
+        doc = json.loads(res.out)
+        names = [x["name"] for x in doc["datasets"]]
+        mm.eq(sorted(names), ["/a", "/c", "/g/b"], "datasets")
+        b = [x for x in doc["datasets"] if x["name"] == "/g/b"][0]
+        mm.eq((b["dtype"], b["shape"], b["layout"], b["chunks"], b["fill_value"]),
+              (">i2", [64, 8], "chunked", [16, 8], 7), "description of /g/b")
+        mm.eq(sorted(f["name"] for f in b["filters"]), ["deflate", "shuffle"],
+              "filters of /g/b")
+        mm.eq(b["logical_bytes"], 64 * 8 * 2, "logical bytes")
+        with h5py.File(path, "r") as f:
+            mm.eq(b["stored_bytes"], f["g/b"].id.get_storage_size(), "stored bytes")
+        res = mm.run_mmrun(["inspect", path, "--name", "g/b"])
+        mm.check(res.code == 0, mm.describe(["inspect"], res))
+        mm.eq(json.loads(res.out)["name"], "/g/b", "inspect --name")
+        mm.assert_error(mm.run_mmrun(["inspect", path, "--name", "g/bb"]), 64, ["/g/b"])
+
+
+if __name__ == "__main__":
+    mm.main()
