@@ -1,6 +1,6 @@
 """The HDF5 and netCDF-4 section of `make bench` (issue 14 "Performance").
 
-    MMRUN=build/mmrun /usr/bin/python3 bench/hdf5_bench.py [--write]
+    MMRUN=build/mmrun /usr/bin/python3 bench/hdf5_bench.py [--write | --netcdf-only]
 
 One float32 cube (BENCH_HDF5_SIDE^3, default 512: 512 MiB) is written as a
 raw file and as HDF5 datasets: contiguous, chunked uncompressed, shuffle+gzip
@@ -196,6 +196,12 @@ def probe(cfg):
 
 def main():
     write = "--write" in sys.argv[1:]
+    if "--netcdf-only" in sys.argv[1:]:
+        notes = []
+        netcdf_section(lambda w, s, n=0: print("%-62s %8.3f s" % (w, s), flush=True),
+                       lambda n, v, g, ok: print("%-62s %9.2f  %-7s %s" % (n, v, g, "met" if ok else "NOT met")), notes)
+        print("\n".join(notes))
+        return
     paths = make_files()
     size = os.path.getsize(paths["raw.dat"])
     rows, targets, notes = [], [], []
@@ -278,6 +284,14 @@ def netcdf_section(add, target, notes):
     cfg = write_config("h5b_nc.json", {"path": path, "name": "tas"}, [{"op": "stats", "axis": 0,
                                                                       "stats": ["mean"]}])
     problem = probe(cfg)
+    label = ""
+    if problem and "dataset.cf" in problem:
+        # A build without CF decoding: time the same scan over the stored
+        # values (the fill values then count in the mean; the work is the same).
+        notes.append("this mmrun has no CF decoding: the netCDF-4 rows time `\"cf\": false` (stored values)")
+        cfg = write_config("h5b_nc.json", {"path": path, "name": "tas", "cf": False},
+                           [{"op": "stats", "axis": 0, "stats": ["mean"]}])
+        problem, label = probe(cfg), ", cf false"
     if problem:
         notes.append("mmrun cannot read the netCDF-4 file yet: `%s`" % problem)
         print("hdf5 bench: " + notes[-1], flush=True)
@@ -296,7 +310,7 @@ def netcdf_section(add, target, notes):
 
     def row(what, seconds):
         add(what + " (%.0f MB of float32)" % (nc_bytes / 1e6), seconds, nc_bytes)
-    row("netCDF-4 time mean: mmrun stats axis 0, %d workers" % WORKERS, t["mmrun"])
+    row("netCDF-4 time mean: mmrun stats axis 0, %d workers%s" % (WORKERS, label), t["mmrun"])
     rss = {"mmrun": peak_rss_mib([MMRUN, "-q", "-w", str(WORKERS), cfg])}
     for k in ("cdo", "ncra"):
         if k in t:
