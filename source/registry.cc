@@ -10,8 +10,8 @@ namespace mm {
 
 const std::vector<Format>& Formats() {
   static const std::vector<Format> formats = {
-      {"raw", nullptr, DescribeRaw, OpenRawDataset, nullptr},
-      {"npy", ProbeNpy, DescribeNpy, OpenRawDataset, nullptr},
+      {"raw", nullptr, DescribeRaw, OpenRawDataset},
+      {"npy", ProbeNpy, DescribeNpy, OpenRawDataset},
       {"hdf5", ProbeHdf5, DescribeHdf5, OpenHdf5Dataset, InspectHdf5},
   };
   return formats;

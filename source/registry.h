@@ -37,11 +37,11 @@ struct Format {
   Status (*describe)(const DatasetSpec& spec, int fd, Dataset* d);
   // The Source of a described dataset whose file is open (d.file).
   Result<std::unique_ptr<Source>> (*open)(const Dataset& d);
-  // `mmrun inspect`'s description of a file that holds more than one array
-  // (HDF5: every dataset), from `spec` (spec.name: describe that one) and
-  // the open file `fd`; nullptr when the format holds one array, which the
-  // Dataset describes. Errors as describe.
-  Result<Json> (*inspect)(const DatasetSpec& spec, int fd);
+  // Optional (nullptr: none). `mmrun inspect`'s description of a file that
+  // holds more than one array (HDF5: every dataset), from `spec` (spec.name:
+  // describe that one) and the open file `fd`; none when the format holds
+  // one array, which the Dataset describes. Errors as describe.
+  Result<Json> (*inspect)(const DatasetSpec& spec, int fd) = nullptr;
 };
 
 // Bytes of a file's start that probes see.

@@ -102,7 +102,8 @@ class Hdf5Source : public Source {
       for (int64_t k = first; k < first + n; ++k) {
         blocks[static_cast<size_t>(k - first)] = at;
         const Box box = *part.BlockBox(k);
-        if (!ReadBoxes({box}, at)) return ChunkError(box);
+        std::string why;
+        if (!ReadBoxes({box}, at, &why)) return ChunkError(box, why);
         at += box.elements() * item_;
       }
     } else {
@@ -119,43 +120,55 @@ class Hdf5Source : public Source {
 
   Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
     if (begin >= end) return Status::OK();
-    if (ReadBoxes(BoxesOfRange(layout().shape, begin, end), out)) return Status::OK();
-    return Hdf5Error(Code::kDataErr, name_ + ": dataset '" + dataset_name_ +
-                                         "': cannot read elements " + std::to_string(begin) +
-                                         " to " + std::to_string(end) + " (storage order)");
+    std::string why;
+    if (ReadBoxes(BoxesOfRange(layout().shape, begin, end), out, &why)) return Status::OK();
+    return Error(Code::kDataErr, name_ + ": dataset '" + dataset_name_ +
+                                     "': cannot read or decode elements " + std::to_string(begin) +
+                                     " to " + std::to_string(end) + " (storage order)" +
+                                     (why.empty() ? "" : ": " + why));
   }
 
  private:
-  // Reads the union of disjoint `boxes` (in C order) into `out`, in C order.
-  bool ReadBoxes(const std::vector<Box>& boxes, char* out) {
+  // Reads the disjoint `boxes` (in C order) into `out`, one after the other,
+  // each in C order of the box. On failure, returns false with libhdf5's
+  // reason in *why (taken before any other HDF5 call clears the error
+  // stack).
+  bool ReadBoxes(const std::vector<Box>& boxes, char* out, std::string* why) {
     const size_t rank = layout().shape.size();
     std::vector<hsize_t> start(rank), count(rank);
-    hsize_t elements = 0;
-    for (size_t i = 0; i < boxes.size(); ++i) {
+    for (const Box& box : boxes) {
       for (size_t a = 0; a < rank; ++a) {
-        start[a] = static_cast<hsize_t>(boxes[i].start[a]);
-        count[a] = static_cast<hsize_t>(boxes[i].count[a]);
+        start[a] = static_cast<hsize_t>(box.start[a]);
+        count[a] = static_cast<hsize_t>(box.count[a]);
       }
-      elements += boxes[i].elements();
-      if (H5Sselect_hyperslab(space_.get(), i == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(),
-                              nullptr, count.data(), nullptr) < 0)
+      // A memory space of the box's own shape: libhdf5 then sees selections
+      // of the same shape and copies whole runs (with a 1-D memory space it
+      // maps every element, about 3x slower overall, measured on gzip
+      // chunks of 4 MiB).
+      Hid mem(H5Screate_simple(static_cast<int>(rank), count.data(), nullptr), H5Sclose);
+      if (!mem.valid() ||
+          H5Sselect_hyperslab(space_.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                              nullptr) < 0 ||
+          H5Dread(dset_.get(), type_.get(), mem.get(), space_.get(), H5P_DEFAULT, out) < 0) {
+        *why = Hdf5ErrorText();
         return false;
+      }
+      out += box.elements() * item_;
     }
-    Hid mem(H5Screate_simple(1, &elements, nullptr), H5Sclose);
-    return mem.valid() &&
-           H5Dread(dset_.get(), type_.get(), mem.get(), space_.get(), H5P_DEFAULT, out) >= 0;
+    return true;
   }
 
   // A chunk that failed to decode: its grid coordinates and elements.
-  Status ChunkError(const Box& box) {
+  Status ChunkError(const Box& box, const std::string& why) {
     const std::vector<int64_t>& chunks = partition().chunks();
     std::string grid = "[";
     for (size_t a = 0; a < chunks.size(); ++a)
       grid += (a ? ", " : "") + std::to_string(box.start[a] / chunks[a]);
     grid += "]";
-    return Hdf5Error(Code::kDataErr, name_ + ": dataset '" + dataset_name_ + "': chunk " + grid +
-                                         " (elements " + RangesText(box) +
-                                         ") cannot be read or decoded");
+    return Error(Code::kDataErr, name_ + ": dataset '" + dataset_name_ + "': chunk " + grid +
+                                     " (elements " + RangesText(box) +
+                                     ") cannot be read or decoded" +
+                                     (why.empty() ? "" : ": " + why));
   }
 
   std::shared_ptr<FileDescriptor> run_file_;  // the run's descriptor: Close()'s shrink check

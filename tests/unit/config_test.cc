@@ -35,7 +35,7 @@ const std::vector<BadCase> kBad = {
   {R"({"dataset": {"dtype": "f4"}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.path': is required"},
   {R"({"dataset": {"path": ""}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.path'"},
   {R"({"dataset": {"path": 7}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.path': must be a string"},
-  {R"({"dataset": {"path": "a.dat", "format": "hdf5"}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.format'"},
+  {R"({"dataset": {"path": "a.dat", "format": "zarr"}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.format'"},
   {R"({"dataset": {"path": "a.dat", "format": 1}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.format': must be a string"},
   {R"({"dataset": {"path": "a.dat", "dtype": 4}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.dtype': must be a string"},
   {R"({"dataset": {"path": "a.dat", "order": "X"}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.order'"},

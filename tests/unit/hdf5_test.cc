@@ -1,16 +1,22 @@
-// Tests of the HDF5 driver's pieces that need no HDF5 file: the boxes that
-// tile a storage-index range (ReadElements' selection), the signature probe
-// (at 0 and after a user block) and the dataset keys `name` and `cf`.
-// Reading real files is tests/integration/test_hdf5.py (h5py as the oracle).
+// Tests of the HDF5 driver: the boxes that tile a storage-index range
+// (ReadElements' selection), the signature probe (at 0 and after a user
+// block), the dataset keys `name` and `cf`, and the chunked Source over a
+// file this test writes with the C API (each chunk block's bytes, edge
+// chunks, chunks never written, ReadElements, every handle closed after
+// describe). Analyses over real files are tests/integration/test_hdf5.py
+// (h5py as the oracle).
+#include <hdf5.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/config.h"
+#include "source/dataset.h"
 #include "source/hdf5/hdf5_format.h"
 #include "source/hdf5/hdf5_source.h"
 #include "source/registry.h"
@@ -109,6 +115,148 @@ TEST_CASE("Hdf5: the dataset keys name and cf", "[hdf5][config]") {
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().code() == Code::kConfig);
     CHECK(r.status().message().find("dataset.") != std::string::npos);
+  }
+}
+
+// A temporary file removed at the end of the test.
+struct TempPath {
+  std::string path;
+  TempPath() {
+    char name[] = "/tmp/mmrun-hdf5-test-XXXXXX";
+    const int fd = ::mkstemp(name);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    path = name;
+  }
+  ~TempPath() { ::unlink(path.c_str()); }
+};
+
+// Writes dataset "/g/v" of `shape`, big-endian int16, chunked `chunks`,
+// deflate, fill value -3, with only the elements of `written` (a box)
+// written: value = 7 * C index - 1000. Returns the expected array (the fill
+// value elsewhere).
+std::vector<int16_t> WriteChunked(const std::string& path, const std::vector<hsize_t>& shape,
+                                  const std::vector<hsize_t>& chunks, const Box& written) {
+  const int rank = static_cast<int>(shape.size());
+  uint64_t total = 1;
+  for (hsize_t n : shape) total *= n;
+  std::vector<int16_t> expect(total, -3);
+  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t group = H5Gcreate2(file, "g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t space = H5Screate_simple(rank, shape.data(), nullptr);
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, rank, chunks.data());
+  H5Pset_deflate(dcpl, 4);
+  const int16_t fill = -3;
+  H5Pset_fill_value(dcpl, H5T_NATIVE_INT16, &fill);
+  const hid_t dset = H5Dcreate2(group, "v", H5T_STD_I16BE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  std::vector<int64_t> shape64(shape.begin(), shape.end());
+  std::vector<int16_t> values;
+  std::vector<uint64_t> idx = Indices(shape64, written);
+  for (uint64_t i : idx) {
+    const int16_t v = static_cast<int16_t>(7 * static_cast<int64_t>(i) - 1000);
+    values.push_back(v);
+    expect[i] = v;
+  }
+  std::vector<hsize_t> start(written.start.begin(), written.start.end());
+  std::vector<hsize_t> count(written.count.begin(), written.count.end());
+  H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+  const hsize_t n = values.size();
+  const hid_t mem = H5Screate_simple(1, &n, nullptr);
+  REQUIRE(H5Dwrite(dset, H5T_NATIVE_INT16, mem, space, H5P_DEFAULT, values.data()) >= 0);
+  H5Sclose(mem);
+  H5Dclose(dset);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Gclose(group);
+  H5Fclose(file);
+  return expect;
+}
+
+int16_t BigEndian16(const char* p) {
+  return static_cast<int16_t>((static_cast<unsigned char>(p[0]) << 8) |
+                              static_cast<unsigned char>(p[1]));
+}
+
+TEST_CASE("Hdf5: a chunked source decodes each chunk block in box C order", "[hdf5]") {
+  TempPath tmp;
+  const std::vector<hsize_t> shape = {10, 7, 5}, chunks = {4, 3, 2};
+  const Box written{{1, 2, 0}, {6, 4, 5}};  // chunks outside it are never written
+  const std::vector<int16_t> expect = WriteChunked(tmp.path, shape, chunks, written);
+  DatasetSpec spec;
+  spec.path = tmp.path;
+  spec.name = "g/v";
+  Result<Dataset> d = OpenDataset(spec);
+  REQUIRE(d.ok());
+  CHECK(d->format == "hdf5");
+  CHECK(d->name == "/g/v");
+  CHECK(d->storage == "chunked");
+  CHECK(d->chunks == std::vector<int64_t>{4, 3, 2});
+  CHECK(d->layout.dtype.descr() == ">i2");
+  // describe closed every handle: the coordinator may fork now.
+  CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
+  Result<std::unique_ptr<Source>> s = OpenSource(*d);
+  REQUIRE(s.ok());
+  const Partition& part = (*s)->partition();
+  REQUIRE(part.chunked());
+  REQUIRE(part.blocks() == 3 * 3 * 3);
+  for (int64_t n : {1, 4, 27}) {
+    for (int64_t first = 0; first + n <= part.blocks(); first += n) {
+      Result<std::unique_ptr<Window>> w = (*s)->ReadWindow(first, n, false);
+      REQUIRE(w.ok());
+      CHECK((*w)->Contiguous() == nullptr);
+      for (int64_t k = first; k < first + n; ++k) {
+        const std::vector<uint64_t> idx = Indices(d->layout.shape, *part.BlockBox(k));
+        REQUIRE(idx.size() == part.block_elements(k));
+        const char* data = (*w)->BlockData(k);
+        for (size_t i = 0; i < idx.size(); ++i) {
+          INFO("block " << k << " element " << i);
+          REQUIRE(BigEndian16(data + 2 * i) == expect[idx[i]]);
+        }
+      }
+      CHECK((*w)->Close().ok());
+    }
+  }
+  std::vector<char> buf(2 * 350);
+  for (uint64_t b : {0, 3, 35, 36, 100})
+    for (uint64_t e : {b, b + 1, b + 34, uint64_t{350}}) {
+      if (e < b || e > 350) continue;
+      REQUIRE((*s)->ReadElements(b, e, buf.data()).ok());
+      for (uint64_t i = b; i < e; ++i) REQUIRE(BigEndian16(&buf[2 * (i - b)]) == expect[i]);
+    }
+  s->reset();
+  CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
+}
+
+TEST_CASE("Hdf5: describe refuses what it cannot read, naming it", "[hdf5]") {
+  TempPath tmp;
+  WriteChunked(tmp.path, {6, 4}, {3, 3}, Box{{0, 0}, {6, 4}});
+  DatasetSpec spec;
+  spec.path = tmp.path;
+  struct Case {
+    std::optional<std::string> name;
+    std::string mode, cf;
+    Code code;
+    const char* fragment;
+  };
+  // clang-format off
+  const std::vector<Case> cases = {
+    {std::string("g/w"), "r", "auto", Code::kConfig, "'/g/v'"},
+    {std::string("g"), "r", "auto", Code::kConfig, "is a group"},
+    {std::string("/g/v"), "r+", "auto", Code::kConfig, "chunked"},
+    {std::string("/g/v"), "r", "true", Code::kConfig, "not supported yet"},
+  };
+  // clang-format on
+  for (const Case& c : cases) {
+    spec.name = c.name;
+    spec.mode = c.mode;
+    spec.cf = c.cf;
+    Result<Dataset> d = OpenDataset(spec);
+    INFO(c.fragment);
+    REQUIRE_FALSE(d.ok());
+    CHECK(d.status().code() == c.code);
+    CHECK(d.status().message().find(c.fragment) != std::string::npos);
+    CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
   }
 }
 

@@ -101,10 +101,11 @@ TEST_CASE("Source: a piece of a row is a box when it is aligned to the row's axe
 }
 
 TEST_CASE("Registry: formats, auto probing and the config's choices") {
-  CHECK(FormatChoices() == "auto, raw or npy");
+  CHECK(FormatChoices() == "auto, raw, npy or hdf5");
   REQUIRE(FindFormat("raw") != nullptr);
   REQUIRE(FindFormat("npy") != nullptr);
-  CHECK(FindFormat("hdf5") == nullptr);
+  REQUIRE(FindFormat("hdf5") != nullptr);
+  CHECK(FindFormat("zarr") == nullptr);
   CHECK(std::string(ProbeFormat("\x93NUMPY\x01\x00").name) == "npy");
   CHECK(std::string(ProbeFormat("\x93NUMP").name) == "raw");
   CHECK(std::string(ProbeFormat("").name) == "raw");
