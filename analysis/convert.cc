@@ -93,6 +93,10 @@ Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Da
     out_axis_of[static_cast<size_t>(a)] = j;
     shape[static_cast<size_t>(j)] = s.count;
   }
+  if (HasHdf5Extension(output))
+    return ParamError(spec, "output",
+                      "HDF5 outputs (.h5, .hdf5, .nc) are not written yet: use .npy, or any other "
+                      "name for raw bytes");
   const bool npy = IsNpyPath(output);
   const bool fortran = NpyFortranFlag(order, shape);
   const std::string header = npy ? BuildNpyHeader(to, shape, fortran) : "";

@@ -51,6 +51,10 @@ Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Data
   std::vector<int> out_axis_of;
   int j = 0;
   for (const AxisSelect& s : *sel) out_axis_of.push_back(s.dropped ? -1 : j++);
+  if (HasHdf5Extension(output))
+    return ParamError(spec, "output",
+                      "HDF5 outputs (.h5, .hdf5, .nc) are not written yet: use .npy, or any other "
+                      "name for raw bytes");
   const bool npy = IsNpyPath(output);
   const char order = npy ? layout.order : 'C';
   const std::vector<int64_t> shape = SelectShape(*sel);

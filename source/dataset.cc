@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 
 #include "io/files.h"
 #include "source/raw/raw_format.h"
@@ -20,7 +22,8 @@ Result<Dataset> Open(const DatasetSpec& spec) {
   d.path = spec.path;
   d.mode = spec.mode;
   if (spec.mode == "w+") {  // a file generate creates: raw, or .npy by its name
-    if (spec.format == "hdf5" || spec.name)
+    const Format* named = FindFormat(spec.format);
+    if (spec.name || (named != nullptr && named->inspect != nullptr) || HasHdf5Extension(spec.path))
       return Error(Code::kConfig,
                    "config key 'dataset.mode': w+ (generate) does not write HDF5 files yet");
     MM_RETURN_IF_ERROR(DescribeNew(spec, &d));
@@ -47,7 +50,7 @@ Result<Dataset> Open(const DatasetSpec& spec) {
   if (format == nullptr)
     return Error(Code::kConfig, "config key 'dataset.format': must be " + FormatChoices() +
                                     ", got '" + spec.format + "'");
-  if (std::string(format->name) != "hdf5") {  // the HDF5-only keys
+  if (format->inspect == nullptr) {  // keys of formats holding named arrays (HDF5)
     if (spec.name)
       return Error(Code::kConfig, "config key 'dataset.name': only for HDF5 files; " + spec.path +
                                       " is " + format->name);
@@ -163,12 +166,23 @@ Json DatasetJson(const Dataset& d) {
   j["order"] = std::string(1, d.layout.order);
   j["offset"] = d.layout.offset;
   j["trailing_bytes"] = d.layout.trailing_bytes;
-  if (d.format == "hdf5") {  // SPEC §7: which dataset, and how it is stored
+  if (!d.name.empty()) {  // SPEC §7 (HDF5): which dataset, and how it is stored
     j["name"] = d.name;
     j["layout"] = d.storage;
     j["chunks"] = d.chunks.empty() ? Json(nullptr) : Json(d.chunks);
   }
   return j;
+}
+
+bool HasHdf5Extension(const std::string& path) {
+  std::string lower = path.substr(path.find_last_of('/') + 1);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* ext : {".h5", ".hdf5", ".nc"}) {
+    const size_t n = std::strlen(ext);
+    if (lower.size() > n && lower.compare(lower.size() - n, n, ext) == 0) return true;
+  }
+  return false;
 }
 
 Partition PartitionOf(const Dataset& d) {

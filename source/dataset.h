@@ -106,6 +106,11 @@ Status CheckRows(const Dataset& d, bool growing);
 // an empty shape and for a format without warnings.
 std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing);
 
+// Whether `path` names an HDF5 file by its extension (.h5, .hdf5, .nc,
+// any case): what slice, convert and generate will write as HDF5 (SPEC §7
+// "HDF5 outputs", not built yet: until then they refuse such a path).
+bool HasHdf5Extension(const std::string& path);
+
 // The dataset's fixed cut into blocks: its chunks when the format stores it
 // in chunks (d.chunks), else row blocks of about kBlockBytes. The plan's
 // partition, and every Source's.

@@ -58,7 +58,8 @@ struct Format {
   // `mmrun inspect`'s description of a file that holds more than one array
   // (HDF5: every dataset), from `spec` (spec.name: describe that one) and
   // the open file `fd`; none when the format holds one array, which the
-  // Dataset describes. Errors as describe.
+  // Dataset describes. Errors as describe. A format with it holds named
+  // arrays: only it takes the config keys dataset.name and dataset.cf.
   Result<Json> (*inspect)(const DatasetSpec& spec, int fd) = nullptr;
 };
 

@@ -46,6 +46,20 @@ Status Hdf5Error(Code code, const std::string& what) {
   return Error(code, why.empty() ? what : what + ": " + why);
 }
 
+namespace {
+
+// fstat of the descriptor behind an open HDF5 file (sec2 driver).
+Status StatOfHdf5File(hid_t file, const std::string& name, struct stat* st) {
+  Hid fapl(H5Fget_access_plist(file), H5Pclose);
+  void* handle = nullptr;
+  if (!fapl.valid() || H5Fget_vfd_handle(file, fapl.get(), &handle) < 0 || handle == nullptr)
+    return Hdf5Error(Code::kIoErr, name + ": cannot check the file HDF5 opened");
+  if (::fstat(*static_cast<int*>(handle), st) != 0) return FromErrno(errno, name, Code::kIoErr);
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t ino) {
   Hdf5Quiet();
   Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
@@ -58,13 +72,19 @@ Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t
     return FromErrno(errno, name + ": reading HDF5 needs " + proc, Code::kIoErr);
   Hid file(H5Fopen(proc.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
   if (!file.valid()) return Hdf5Error(Code::kDataErr, name + ": not a readable HDF5 file");
-  void* handle = nullptr;
-  if (H5Fget_vfd_handle(file.get(), fapl.get(), &handle) < 0 || handle == nullptr)
-    return Hdf5Error(Code::kIoErr, name + ": cannot check the file HDF5 opened");
-  if (::fstat(*static_cast<int*>(handle), &st) != 0) return FromErrno(errno, name, Code::kIoErr);
+  MM_RETURN_IF_ERROR(StatOfHdf5File(file.get(), name, &st));
   if (static_cast<uint64_t>(st.st_dev) != dev || static_cast<uint64_t>(st.st_ino) != ino)
     return Error(Code::kIoErr, name + ": HDF5 opened another file than the run's");
   return file;
+}
+
+
+Result<bool> Hdf5InFile(hid_t obj, uint64_t dev, uint64_t ino, const std::string& name) {
+  Hid file(H5Iget_file_id(obj), H5Fclose);
+  if (!file.valid()) return Hdf5Error(Code::kIoErr, name + ": cannot find an object's file");
+  struct stat st;
+  MM_RETURN_IF_ERROR(StatOfHdf5File(file.get(), name, &st));
+  return static_cast<uint64_t>(st.st_dev) == dev && static_cast<uint64_t>(st.st_ino) == ino;
 }
 
 Result<Hid> OpenH5Dataset(hid_t file, const std::string& path, const std::string& folder,

@@ -78,6 +78,11 @@ Status Hdf5Error(Code code, const std::string& what);
 // superblock), kIoErr when /proc/self/fd cannot be opened.
 Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t ino);
 
+// Whether the HDF5 object `obj` lives in the file with identity dev/ino
+// (false for a dataset reached through an external link). `name` is the
+// run's file in messages; kIoErr when the object's file cannot be checked.
+Result<bool> Hdf5InFile(hid_t obj, uint64_t dev, uint64_t ino, const std::string& name);
+
 // Opens dataset `path` of `file` with a dataset access property list whose
 // chunk cache holds at least two of its chunks (DESIGN "Dependencies": the
 // default 1 MiB cache makes compressed reads ~3x slower).

@@ -407,6 +407,15 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
                                        std::to_string(i) + " (shape " + ShapeString(shape) +
                                        "): only axis 0 may be 0");
   MM_ASSIGN_OR_RETURN(d->layout.dtype, ParseDType(descr));
+  {  // the raw path's bound (core/layout.cc): no product of the shape overflows
+    unsigned __int128 bytes = static_cast<unsigned __int128>(d->layout.dtype.itemsize());
+    for (const int64_t n : shape) {
+      bytes *= static_cast<unsigned __int128>(n);
+      if (bytes > (static_cast<unsigned __int128>(1) << 62))
+        return Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "' of shape " +
+                                         ShapeString(shape) + " is too large (over 2^62 bytes)");
+    }
+  }
   if (spec.dtype) {
     MM_ASSIGN_OR_RETURN(DType want, ParseDType(*spec.dtype));
     if (want != d->layout.dtype) return Contradiction("dtype", what, *spec.dtype, descr);
@@ -433,6 +442,9 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
   d->layout.offset = 0;
   d->layout.trailing_bytes = 0;
   d->shape_spec = shape;
+  // A configured -1 on the row axis (agreeing with any length) marks a
+  // dataset that grows along it (--state).
+  if (spec.shape && !shape.empty() && (*spec.shape)[0] == -1) d->shape_spec[0] = -1;
   d->chunks.clear();
   if (d->storage == "chunked") {
     std::vector<hsize_t> c(shape.size());
@@ -446,10 +458,37 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
                                          f.name + "' (id " + std::to_string(f.id) +
                                          "), which is not available: no plugin for it in " +
                                          PluginFolders() + " (HDF5_PLUGIN_PATH)");
+  } else if (d->storage == "external") {
+    // The raw files libhdf5 will open by name, resolved against the file's
+    // folder as it does: each must be a regular file now (a FIFO there would
+    // block a worker forever; a device is no array).
+    const int n = H5Pget_external_count(dcpl.get());
+    for (int i = 0; i < n; ++i) {
+      char name[4096] = {};
+      off_t offset = 0;
+      hsize_t size = 0;
+      if (H5Pget_external(dcpl.get(), static_cast<unsigned>(i), sizeof name - 1, name, &offset,
+                          &size) < 0)
+        return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': external file");
+      const std::string file =
+          name[0] == '/' ? std::string(name) : DirName(d->path) + "/" + std::string(name);
+      struct stat st;
+      if (::stat(file.c_str(), &st) != 0)
+        return FromErrno(errno, d->path + ": dataset '" + loc.name + "' stores its data in " + file,
+                         Code::kNoInput);
+      if (!S_ISREG(st.st_mode))
+        return Error(Code::kNoInput, d->path + ": dataset '" + loc.name + "' stores its data in " +
+                                         file + ", which is not a regular file");
+    }
   } else if (d->storage == "contiguous") {
     const haddr_t at = H5Dget_offset(dset);
     H5Eclear2(H5E_DEFAULT);
-    if (at != HADDR_UNDEF) {  // else never written: read as the fill value by H5Dread
+    // The offset is in the file holding the dataset: through an external
+    // link that is another file, which is then read with H5Dread (and never
+    // mapped or written in place).
+    MM_ASSIGN_OR_RETURN(const bool here, Hdf5InFile(dset, d->dev, d->ino, d->path));
+    if (!here) d->storage = "contiguous, in another file (external link)";
+    if (here && at != HADDR_UNDEF) {  // else never written: read as the fill value by H5Dread
       d->layout.offset = static_cast<uint64_t>(at);
       if (d->layout.offset + d->layout.data_bytes() > d->file_bytes)
         return Error(Code::kDataErr, d->path + ": truncated file: dataset '" + loc.name +

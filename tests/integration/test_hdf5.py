@@ -451,5 +451,81 @@ def test_inspect():
         mm.assert_error(mm.run_mmrun(["inspect", path, "--name", "g/bb"]), 64, ["/g/b"])
 
 
+@mm.test("hdf5: an external link to a contiguous dataset reads the linked file's values; "
+         "r+ on it is refused and changes no byte (review: it mapped the link file's bytes)")
+def test_external_link():
+    with mm.tmpdir() as d:
+        a = np.arange(12.0).reshape(3, 4)
+        h5(os.path.join(d, "src.h5"), "x", a)
+        link = os.path.join(d, "link.h5")
+        with h5py.File(link, "w") as f:
+            f["x"] = h5py.ExternalLink("src.h5", "/x")
+            f["pad"] = np.full(1000, 9.0)
+        doc, _ = run(d, {"path": "link.h5", "name": "x"}, [{"name": "all", "op": "stats"}])
+        mm.eq(doc["results"]["all"]["sum"], float(a.sum()), "sum through the external link")
+        before = open(link, "rb").read(), open(os.path.join(d, "src.h5"), "rb").read()
+        cfg = mm.write_config(d, {"dataset": {"path": "link.h5", "name": "x", "mode": "r+"},
+                                  "analyses": [{"op": "transform", "fn": "affine", "scale": 2.0}]},
+                              name="t.json")
+        mm.assert_error(mm.run_mmrun([cfg]), 78, ["dataset.mode", "external link"], args=[cfg])
+        after = open(link, "rb").read(), open(os.path.join(d, "src.h5"), "rb").read()
+        mm.check(before == after, "a refused transform changed a file")
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: a shape whose bytes overflow is refused (65), an external file that is a FIFO "
+         "is refused (66) instead of hanging a worker, .h5 outputs are refused (78) until "
+         "they are written as HDF5")
+def test_hostile_shapes_and_files():
+    with mm.tmpdir() as d:
+        with h5py.File(os.path.join(d, "big.h5"), "w") as f:
+            f.create_dataset("x", shape=(2**62, 4), chunks=(1, 4), dtype="f8")
+        cfg = mm.write_config(d, {"dataset": {"path": "big.h5"},
+                                  "analyses": [{"op": "stats"}]}, name="big.json")
+        mm.assert_error(mm.run_mmrun([cfg]), 65, ["too large", "/x"], args=[cfg])
+        os.mkfifo(os.path.join(d, "fifo"))
+        with h5py.File(os.path.join(d, "ext.h5"), "w") as f:
+            f.create_dataset("x", shape=(10,), dtype="f8", external=[("fifo", 0, 80)])
+        cfg = mm.write_config(d, {"dataset": {"path": "ext.h5"},
+                                  "analyses": [{"op": "stats"}]}, name="ext.json")
+        mm.assert_error(mm.run_mmrun([cfg], timeout=60), 66, ["not a regular file", "fifo"],
+                        args=[cfg])
+        os.unlink(os.path.join(d, "fifo"))
+        h5(os.path.join(d, "s.h5"), "s", data((20, 3), "<f8"))
+        for op in ({"op": "slice", "select": "[:, 0]", "output": "out.h5"},
+                   {"op": "convert", "dtype": "float64", "output": "out.hdf5"}):
+            cfg = mm.write_config(d, {"dataset": {"path": "s.h5"}, "analyses": [op]},
+                                  name="o.json")
+            mm.assert_error(mm.run_mmrun([cfg]), 78, ["output", "HDF5 outputs"], args=[cfg])
+        mm.check(not os.path.exists(os.path.join(d, "out.h5")), "a refused slice wrote out.h5")
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: --state over a dataset growing along its unlimited axis: the second run "
+         "reuses the finished chunks and equals a full run")
+def test_state_growing():
+    require_chunk_blocks()
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "g.h5")
+        a = data((40, 5), "<f8", nan=False)
+        with h5py.File(path, "w") as f:
+            f.create_dataset("g", data=a, maxshape=(None, 5), chunks=(8, 5))
+        ds = {"path": "g.h5", "shape": [-1, 5]}
+        an = [{"name": "all", "op": "stats"}]
+        state = os.path.join(d, "s.state")
+        run(d, ds, an, args=["--state", state])
+        b = data((23, 5), "<f8", seed=2, nan=False)
+        with h5py.File(path, "a") as f:
+            f["g"].resize((63, 5))
+            f["g"][40:] = b
+        doc, _ = run(d, ds, an, args=["--state", state], name="again.json")
+        full = np.concatenate([a, b])
+        mm.eq(doc["results"]["all"]["count"], full.size, "count after growth")
+        mm.check(abs(doc["results"]["all"]["sum"] - full.sum()) <= 1e-12 * abs(full).sum(),
+                 "sum after growth: %r, numpy %r" % (doc["results"]["all"]["sum"], full.sum()))
+        fresh, _ = run(d, ds, an, name="fresh.json")
+        mm.eq(doc["results"]["all"], fresh["results"]["all"], "--state run == a full run")
+
+
 if __name__ == "__main__":
     mm.main()
