@@ -32,7 +32,6 @@
 #include "runner/state.h"
 #include "source/dataset.h"
 #include "source/registry.h"
-#include "source/hdf5/hdf5_format.h"
 
 namespace po = boost::program_options;
 
@@ -459,11 +458,14 @@ Status Validate(const std::vector<std::string>& args) {
       const auto [lo, hi] = part.RowsOf(w, workers);
       per.push_back(part.first_block_of_row(hi) - part.first_block_of_row(lo));
     }
+    const Format* format = FindFormat(plan.dataset.format);
     uint64_t chunk_bytes = static_cast<uint64_t>(plan.dataset.layout.dtype.itemsize());
     for (int64_t c : part.chunks()) chunk_bytes *= static_cast<uint64_t>(c);
     j["chunks_per_worker"] = per;
     j["decoded_bytes_per_worker"] =
-        std::max(kWindowBytes, chunk_bytes) + Hdf5ChunkCacheBytes(chunk_bytes);
+        std::max(kWindowBytes, chunk_bytes) + (format != nullptr && format->cache_bytes != nullptr
+                                                   ? format->cache_bytes(plan.dataset)
+                                                   : 0);
   }
   warnings.Publish(&j);
   const std::string text = DumpDocument(j);

@@ -14,7 +14,8 @@ const std::vector<Format>& Formats() {
   static const std::vector<Format> formats = {
       {"raw", nullptr, DescribeRaw, OpenRawDataset, CheckRawRows, RawWarnings},
       {"npy", ProbeNpy, DescribeNpy, OpenRawDataset, nullptr, NpyWarnings, NpyVersion},
-      {"hdf5", ProbeHdf5, DescribeHdf5, OpenHdf5Dataset, nullptr, nullptr, nullptr, InspectHdf5},
+      {"hdf5", ProbeHdf5, DescribeHdf5, OpenHdf5Dataset, nullptr, nullptr, nullptr, InspectHdf5,
+       Hdf5CacheBytes},
   };
   return formats;
 }

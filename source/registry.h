@@ -61,6 +61,9 @@ struct Format {
   // Dataset describes. Errors as describe. A format with it holds named
   // arrays: only it takes the config keys dataset.name and dataset.cf.
   Result<Json> (*inspect)(const DatasetSpec& spec, int fd) = nullptr;
+  // The bytes a worker's Source holds beyond its window of decoded blocks
+  // (HDF5: the chunk cache), for the memory bound `validate` prints; none: 0.
+  uint64_t (*cache_bytes)(const Dataset& d) = nullptr;
 };
 
 // Bytes of a file's start that probes see.

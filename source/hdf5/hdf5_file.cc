@@ -78,7 +78,6 @@ Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t
   return file;
 }
 
-
 Result<bool> Hdf5InFile(hid_t obj, uint64_t dev, uint64_t ino, const std::string& name) {
   Hid file(H5Iget_file_id(obj), H5Fclose);
   if (!file.valid()) return Hdf5Error(Code::kIoErr, name + ": cannot find an object's file");

@@ -511,6 +511,13 @@ uint64_t Hdf5ChunkCacheBytes(uint64_t chunk_bytes) {
   return std::max<uint64_t>(uint64_t{1} << 20, 2 * chunk_bytes + 4096);
 }
 
+uint64_t Hdf5CacheBytes(const Dataset& d) {
+  if (d.chunks.empty()) return 0;
+  uint64_t chunk_bytes = static_cast<uint64_t>(d.layout.dtype.itemsize());
+  for (const int64_t c : d.chunks) chunk_bytes *= static_cast<uint64_t>(c);
+  return Hdf5ChunkCacheBytes(chunk_bytes);
+}
+
 bool Hdf5MappedInPlace(const Dataset& d) {
   return d.storage == "contiguous" && d.layout.offset != 0;
 }
