@@ -302,17 +302,22 @@ def write_doc(rows, targets, size, catalogue=()):
     except ImportError:
         pass
     lines += ["", "<!-- bench:end -->"]
-    block = "\n".join(lines)
-    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n\n"
-    if "<!-- bench:begin" in text:
-        head, rest = text.split("<!-- bench:begin", 1)
-        tail = rest.split("<!-- bench:end -->", 1)[1]
-        text = head + block + tail
+    splice_block(DOC, "<!-- bench:begin", "<!-- bench:end -->", "\n".join(lines))
+
+
+def splice_block(doc, begin, end, block):
+    """Replaces the block from `begin` to `end` in the markdown file `doc`
+    with `block` (which starts with `begin` and ends with `end`), or appends
+    it when the file has none."""
+    text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n\n"
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(DOC, "w") as f:
+    with open(doc, "w") as f:
         f.write(text)
-    print("wrote", DOC)
+    print("wrote", doc)
 
 
 if __name__ == "__main__":

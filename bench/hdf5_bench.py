@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from harness import peak_rss_kib, sh, timed_together
+from harness import peak_rss_kib, sh, splice_block, timed_together
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MMRUN = os.environ.get("MMRUN", os.path.join(ROOT, "build", "mmrun"))
@@ -346,16 +346,7 @@ def write_doc(rows, targets, notes, size):
         lines += [""]
     lines += ["- " + n for n in notes]
     lines += ["", END]
-    block = "\n".join(lines)
-    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n\n"
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(DOC, "w") as f:
-        f.write(text)
-    print("wrote", DOC)
+    splice_block(DOC, BEGIN, END, "\n".join(lines))
 
 
 if __name__ == "__main__":
