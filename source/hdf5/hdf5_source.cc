@@ -1,9 +1,14 @@
 #include "source/hdf5/hdf5_source.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "io/files.h"
+#include "source/hdf5/hdf5_chunks.h"
 #include "source/hdf5/hdf5_file.h"
 #include "source/raw/raw_source.h"
 
@@ -36,6 +41,10 @@ std::vector<Box> BoxesOfRange(const std::vector<int64_t>& shape, uint64_t begin,
 
 namespace {
 
+// The most bytes of a file one window maps to point into whole stored
+// chunks: beyond it, the window's chunks are read with pread.
+constexpr uint64_t kMapSpan = 2 * kWindowBytes;
+
 std::string RangesText(const Box& box) {
   std::string s = "[";
   for (size_t a = 0; a < box.start.size(); ++a)
@@ -44,14 +53,17 @@ std::string RangesText(const Box& box) {
   return s + "]";
 }
 
-// Decoded blocks in one owned buffer, adjacent in block order.
+// Decoded blocks in one owned buffer, adjacent in block order, and blocks
+// that point into `region` (a read-only mapping of stored chunks, possibly
+// empty).
 class BufferWindow : public Window {
  public:
   BufferWindow(int64_t first, std::unique_ptr<char[]> buffer, std::vector<char*> blocks,
                bool contiguous, std::shared_ptr<FileDescriptor> file, std::string name,
-               uint64_t min_file_bytes)
+               uint64_t min_file_bytes, MappedRegion region = MappedRegion())
       : Window(first, false),
         buffer_(std::move(buffer)),
+        region_(std::move(region)),
         file_(std::move(file)),
         name_(std::move(name)),
         min_file_bytes_(min_file_bytes) {
@@ -62,6 +74,7 @@ class BufferWindow : public Window {
 
  private:
   std::unique_ptr<char[]> buffer_;
+  MappedRegion region_;
   std::shared_ptr<FileDescriptor> file_;
   std::string name_;
   uint64_t min_file_bytes_;
@@ -79,7 +92,12 @@ class Hdf5Source : public Source {
         file_(std::move(file)),
         dset_(std::move(dset)),
         space_(std::move(space)),
-        type_(std::move(type)) {}
+        type_(std::move(type)) {
+    if (!d.chunks.empty()) {
+      decoder_ = ChunkDecoder::Make(dset_.get(), type_.get(), d.chunks, item_);
+      zero_unallocated_ = H5DreadSkipsUnallocated(dset_.get());
+    }
+  }
 
   ~Hdf5Source() override {  // objects before their file
     type_.Reset();
@@ -93,9 +111,12 @@ class Hdf5Source : public Source {
       return Error(Code::kIoErr, name_ + ": dataset '" + dataset_name_ +
                                      "' is not stored contiguously: it cannot be written in place");
     const Partition& part = partition();
+    if (part.chunked() && decoder_) return ReadChunksDirect(first, n);
     uint64_t total = 0;
     for (int64_t k = first; k < first + n; ++k) total += part.block_elements(k);
-    std::unique_ptr<char[]> buffer(new char[std::max<uint64_t>(total, 1) * item_]);
+    const uint64_t bytes = std::max<uint64_t>(total, 1) * item_;
+    // Zeroed when H5Dread leaves unallocated chunks untouched (ChunkDecoder).
+    std::unique_ptr<char[]> buffer(zero_unallocated_ ? new char[bytes]() : new char[bytes]);
     std::vector<char*> blocks(static_cast<size_t>(n));
     if (part.chunked()) {
       char* at = buffer.get();
@@ -129,6 +150,96 @@ class Hdf5Source : public Source {
   }
 
  private:
+  // The window's chunks read directly (hdf5_chunks.h). Whole unfiltered
+  // chunks point into a read-only mapping of the window's stored bytes when
+  // those span at most kMapSpan bytes of the file; every other chunk is
+  // decoded (from the mapping, or read with pread), clipped to its box or
+  // filled, into the window's buffer. Every chunk's stored range is checked
+  // to lie inside the file before it is touched.
+  Result<std::unique_ptr<Window>> ReadChunksDirect(int64_t first, int64_t n) {
+    const Partition& part = partition();
+    const std::vector<int64_t>& chunks = part.chunks();
+    struct stat st;
+    if (::fstat(run_file_->get(), &st) != 0) return FromErrno(errno, name_, Code::kIoErr);
+    const uint64_t file_bytes = static_cast<uint64_t>(st.st_size);
+    const size_t count = static_cast<size_t>(n);
+    std::vector<StoredChunk> stored(count);
+    std::vector<Box> boxes(count);
+    uint64_t lo = UINT64_MAX, hi = 0;
+    std::string why;
+    for (size_t i = 0; i < count; ++i) {
+      boxes[i] = *part.BlockBox(first + static_cast<int64_t>(i));
+      StoredChunk& c = stored[i];
+      if (!decoder_->Lookup(dset_.get(), boxes[i].start, &c, &why))
+        return ChunkError(boxes[i], why);
+      if (!c.allocated) continue;
+      if (c.address > file_bytes || c.size > file_bytes - c.address)
+        return ChunkError(boxes[i], "its " + std::to_string(c.size) + " stored bytes at offset " +
+                                        std::to_string(c.address) +
+                                        " lie past the end of the file (" +
+                                        std::to_string(file_bytes) + " bytes)");
+      lo = std::min(lo, c.address);
+      hi = std::max(hi, c.address + c.size);
+    }
+    MappedRegion region;
+    if (hi > lo && hi - lo <= kMapSpan) {
+      MM_ASSIGN_OR_RETURN(
+          region, MappedRegion::Map(run_file_->get(), name_, false, lo, hi - lo, Code::kIoErr));
+      if (!region.LooksResident()) region.Populate();
+    }
+    auto whole = [&](size_t i) { return boxes[i].count == chunks; };
+    auto in_place = [&](size_t i) {
+      return region.data() != nullptr && stored[i].allocated && whole(i) &&
+             decoder_->Unfiltered(stored[i].filter_mask) &&
+             stored[i].size == decoder_->chunk_bytes();
+    };
+    uint64_t total = 0;
+    for (size_t i = 0; i < count; ++i)
+      if (!in_place(i)) total += boxes[i].elements() * item_;
+    std::unique_ptr<char[]> buffer(new char[std::max<uint64_t>(total, 1)]);
+    std::vector<char*> blocks(count);
+    char* at = buffer.get();
+    for (size_t i = 0; i < count; ++i) {
+      const StoredChunk& c = stored[i];
+      if (in_place(i)) {
+        blocks[i] = region.data() + (c.address - lo);
+        continue;
+      }
+      blocks[i] = at;
+      const uint64_t elements = boxes[i].elements();
+      if (!c.allocated) {
+        const std::vector<char>& fill = decoder_->FillBytes();
+        if (std::all_of(fill.begin(), fill.end(), [](char b) { return b == 0; }))
+          std::memset(at, 0, elements * item_);
+        else
+          for (uint64_t e = 0; e < elements; ++e) std::memcpy(at + e * item_, fill.data(), item_);
+      } else {
+        const char* in = region.data() != nullptr ? region.data() + (c.address - lo) : nullptr;
+        if (in == nullptr) {
+          stored_.resize(c.size);
+          MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(run_file_->get(), stored_.data(),
+                                                            c.size, c.address, name_ + ": read"));
+          if (got < c.size)
+            return Error(Code::kIoErr,
+                         name_ + ": unexpected end of file (the file shrank under the run)");
+          in = stored_.data();
+        }
+        char* full = at;
+        if (!whole(i)) {
+          edge_.resize(decoder_->chunk_bytes());
+          full = edge_.data();
+        }
+        if (!decoder_->Decode(in, c.size, c.filter_mask, full, &why))
+          return ChunkError(boxes[i], why);
+        if (!whole(i)) ClipChunk(full, chunks, boxes[i], item_, at);
+      }
+      at += elements * item_;
+    }
+    return std::unique_ptr<Window>(
+        std::make_unique<BufferWindow>(first, std::move(buffer), std::move(blocks), false,
+                                       run_file_, name_, min_file_bytes_, std::move(region)));
+  }
+
   // Reads the disjoint `boxes` (in C order) into `out`, one after the other,
   // each in C order of the box. On failure, returns false with libhdf5's
   // reason in *why (taken before any other HDF5 call clears the error
@@ -177,6 +288,11 @@ class Hdf5Source : public Source {
   uint64_t min_file_bytes_;
   uint64_t item_;
   Hid file_, dset_, space_, type_;
+  // Direct chunk reads (null: every block through H5Dread), and its
+  // buffers, each at most a chunk's stored or whole bytes.
+  std::unique_ptr<ChunkDecoder> decoder_;
+  bool zero_unallocated_ = false;  // H5Dread leaves unallocated chunks untouched
+  std::vector<char> stored_, edge_;
 };
 
 }  // namespace

@@ -1,0 +1,95 @@
+// Direct chunk reads of a chunked HDF5 dataset (internal to source/hdf5/):
+// the chunk's file address, stored size and filter mask from libhdf5's
+// chunk index (H5Dget_chunk_info_by_coord), then the stored bytes decoded
+// here instead of by H5Dread (docs/HDF5.md "What is read, and how").
+//
+// Only pipelines made of at most one shuffle and at most one deflate filter
+// (in either order, each skippable per chunk by its filter-mask bit) are
+// decoded here: deflate with libdeflate (a chunk that does not inflate, or
+// inflates to another size than the chunk's bytes, is an error), shuffle by
+// a byte transposition identical to libhdf5's (trailing bytes that do not
+// make an element stay in place). Every other dataset (other filters, or
+// partial edge chunks stored unfiltered, H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS)
+// gets no ChunkDecoder and is read by H5Dread.
+//
+// An unallocated chunk reads as libhdf5 makes H5Dread read it into a zeroed
+// buffer: the fill value (in the file's type) unless the fill time is NEVER
+// or the fill value is undefined, then zeros.
+//
+// Thread and process rules: one ChunkDecoder belongs to the thread and
+// process of the Hdf5Source that made it; Lookup uses its dataset handle.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/layout.h"
+
+struct libdeflate_decompressor;
+
+namespace mm {
+
+// Where a chunk's stored bytes are in the file.
+struct StoredChunk {
+  bool allocated = false;  // false: never written, reads as FillBytes()
+  uint64_t address = 0;    // file offset of the stored bytes
+  uint64_t size = 0;       // stored bytes
+  unsigned filter_mask = 0;
+};
+
+class ChunkDecoder {
+ public:
+  // The decoder of chunked dataset `dset` (file type `type`, chunk shape
+  // `chunks`, elements of `item` bytes), or nullptr when its chunks are left
+  // to H5Dread (see the file comment). Clears the HDF5 error stack.
+  static std::unique_ptr<ChunkDecoder> Make(hid_t dset, hid_t type,
+                                            const std::vector<int64_t>& chunks, uint64_t item);
+  ~ChunkDecoder();
+  ChunkDecoder(const ChunkDecoder&) = delete;
+  ChunkDecoder& operator=(const ChunkDecoder&) = delete;
+
+  // The bytes of a whole (unclipped) chunk.
+  uint64_t chunk_bytes() const { return chunk_bytes_; }
+  // One element's bytes of an unallocated chunk (item bytes).
+  const std::vector<char>& FillBytes() const { return fill_; }
+  // Whether a chunk with this filter mask is stored as its elements, so its
+  // stored bytes can be used as they are.
+  bool Unfiltered(unsigned filter_mask) const;
+
+  // Looks up the chunk whose first element is `origin` in `dset`. False with
+  // libhdf5's reason in *why when the chunk index cannot be read.
+  bool Lookup(hid_t dset, const std::vector<int64_t>& origin, StoredChunk* out, std::string* why);
+
+  // Decodes `size` stored bytes of a chunk with `filter_mask` into `out`
+  // (chunk_bytes() of room): the whole chunk's elements in C order. False
+  // with the reason in *why when they do not decode to exactly
+  // chunk_bytes(). `in` is only read; it may be a read-only mapping.
+  bool Decode(const char* in, uint64_t size, unsigned filter_mask, char* out, std::string* why);
+
+ private:
+  ChunkDecoder() = default;
+  enum class Step { kShuffle, kDeflate };
+  std::vector<Step> steps_;  // the pipeline in write order; bit i of a mask skips steps_[i]
+  uint64_t shuffle_item_ = 1;
+  uint64_t chunk_bytes_ = 0;
+  std::vector<char> fill_;
+  std::vector<char> scratch_;  // between two decode steps
+  libdeflate_decompressor* inflater_ = nullptr;
+};
+
+// Whether H5Dread leaves the memory of dataset `dset`'s unallocated chunks
+// untouched (fill time NEVER, or IFSET without a fill value): a caller that
+// wants zeros there (what h5py reads) zeroes its buffer first.
+bool H5DreadSkipsUnallocated(hid_t dset);
+
+// Copies the elements of `box` (clipped from a chunk of shape `chunks` whose
+// first element is box.start) out of the whole chunk `full` into `out`, in C
+// order of the box.
+void ClipChunk(const char* full, const std::vector<int64_t>& chunks, const Box& box, uint64_t item,
+               char* out);
+
+}  // namespace mm
