@@ -722,6 +722,170 @@ for _var in ("packed", "masked", "scaled32"):
         mm.add_test("netCDF CF %s cf=%s (netCDF4-python's values)" % (_var, "default" if _cf is None else _cf),
                     cf_case(_var, _cf))
 
+# --------------------------------------------------------------------------
+# Direct chunk reads (source/hdf5/hdf5_chunks.h): unfiltered chunks from the
+# file's bytes, shuffle and deflate decoded by mmrun, unallocated chunks
+# filled; each against h5py, interior and edge chunks, every dtype in both
+# byte orders, 1-D to 4-D.
+
+DIRECT_PIPELINES = {"none": {}, "shuffle": {"shuffle": True},
+                    "gzip1": {"compression": "gzip", "compression_opts": 1},
+                    "shuffle+gzip4": {"compression": "gzip", "compression_opts": 4, "shuffle": True},
+                    "shuffle+gzip9": {"compression": "gzip", "compression_opts": 9, "shuffle": True}}
+
+
+def direct_case(pipeline, dtypes):
+    def fn():
+        require_hdf5()
+        with mm.tmpdir() as d:
+            path = os.path.join(d, "direct.h5")
+            names = []
+            for k, spelling in enumerate(dtypes):
+                dt = np.dtype(spelling)
+                shape = SHAPES[k % len(SHAPES)]
+                a = random_array(dt, shape, rng_for("direct %s %s" % (pipeline, spelling)))
+                name = "d%d" % k
+                with h5py.File(path, "a") as f:
+                    f.create_dataset(name, data=a, chunks=CHUNKS[len(shape)], **DIRECT_PIPELINES[pipeline])
+                names.append((name, dt, shape))
+            for name, dt, shape in names:
+                check_h5(d, "direct.h5", name, what="direct %s %s %r" % (pipeline, dt.str, shape))
+    return fn
+
+
+for _i, _p in enumerate(DIRECT_PIPELINES):
+    mm.add_test("direct chunks: %s, every dtype" % _p,
+                direct_case(_p, [DTYPES[j] for j in range(len(DTYPES)) if j % 2 == _i % 2]))
+
+
+def write_low_level(path, name, a, chunks, fill, fill_time, gzip=False):
+    """A chunked dataset through h5py's low-level API (fill time and value
+    chosen), only its first chunk along axis 0 written."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_chunk(chunks)
+    if gzip:
+        dcpl.set_deflate(6)
+    if fill is not None:
+        dcpl.set_fill_value(np.array(fill, dtype=a.dtype))
+    dcpl.set_fill_time(fill_time)
+    with h5py.File(path, "a") as f:
+        tid = h5py.h5t.py_create(a.dtype)
+        h5d.create(f.id, name.encode(), tid, h5s.create_simple(a.shape), dcpl=dcpl)
+        f[name][0:chunks[0]] = a[0:chunks[0]]
+
+
+@mm.test("direct chunks: unwritten chunks read as h5py reads them (fill value; zeros with fill time never)")
+def direct_fill():
+    require_hdf5()
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "fill.h5")
+        cases = []
+        for k, (spelling, fill) in enumerate((("<f4", 2.5), (">i4", -9), ("<u2", 7), (">f8", np.nan))):
+            a = random_array(spelling, (23, 9), rng_for("fill %d" % k))
+            for t, when in enumerate((h5d.FILL_TIME_ALLOC, h5d.FILL_TIME_IFSET, h5d.FILL_TIME_NEVER)):
+                for gzip in (False, True):
+                    name = "f%d_%d_%d" % (k, t, gzip)
+                    write_low_level(path, name, a, (5, 4), fill, when, gzip)
+                    cases.append(name)
+        with h5py.File(path, "r") as f:
+            never = f["f0_2_0"][...]
+            mm.check(not never[5:].any(), "h5py reads fill-time-never unwritten chunks as zeros")
+        for name in cases:
+            check_h5(d, "fill.h5", name, workers=2)
+
+
+@mm.test("direct chunks: one filter of shuffle+gzip skipped by a chunk's filter mask")
+def direct_filter_mask():
+    require_hdf5()
+    a = random_array(">f4", (24, 30), rng_for("mask"))
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "mask.h5")
+        with h5py.File(path, "w") as f:
+            sg = f.create_dataset("sg", data=a, chunks=(8, 10), compression="gzip", shuffle=True)
+            g = f.create_dataset("g", data=a, chunks=(8, 10), compression="gzip")
+            for k, (dset, offset, mask) in enumerate(((sg, (8, 10), 1), (sg, (16, 0), 2), (g, (0, 20), 1))):
+                block = random_array(">f4", (8, 10), rng_for("mask block %d" % k))
+                raw = np.ascontiguousarray(block).tobytes()
+                shuffled = np.frombuffer(raw, np.uint8).reshape(-1, 4).T.tobytes()
+                # Mask bit 0 skips shuffle (stored: deflated raw bytes) and
+                # bit 1 gzip (stored: the shuffled bytes); g has gzip only.
+                payload = {1: zlib.compress(raw) if dset is sg else raw, 2: shuffled}[mask]
+                dset.id.write_direct_chunk(offset, payload, filter_mask=mask)
+        check_h5(d, "mask.h5", "sg")
+        check_h5(d, "mask.h5", "g")
+
+
+@mm.test("direct chunks: results byte-identical for 1 and 3 workers, fork and spawn")
+def direct_determinism():
+    require_hdf5()
+    a = random_array("<f8", (50, 33, 9), rng_for("direct det"), nan_fraction=0.1)
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "det.h5")
+        with h5py.File(path, "w") as f:
+            f.create_dataset("plain", data=a, chunks=(7, 8, 9))
+            f.create_dataset("gz", data=a, chunks=(7, 8, 4), compression="gzip", shuffle=True)
+        for name in ("plain", "gz"):
+            cfg = mm.write_config(d, {"dataset": {"path": "det.h5", "name": name},
+                                      "analyses": [{"name": "all", "op": "stats"},
+                                                   {"name": "ax1", "op": "stats", "axis": 1},
+                                                   {"name": "q", "op": "quantiles", "q": QS}]})
+            texts = {}
+            for w, launch in ((1, "fork"), (3, "fork"), (1, "spawn"), (3, "spawn")):
+                args = ["-q", "-w", w, "--launch", launch, cfg]
+                res = mm.run_mmrun(args)
+                mm.check(res.code == 0, mm.describe(args, res))
+                texts["%d %s" % (w, launch)] = spans(res.out)[1]
+            mm.check(len(set(texts.values())) == 1, "%s: results differ between runs: %r" % (name, list(texts)))
+            check_stats(mm.parse_doc(res.out)["results"]["ax1"], a, 1, name + " ax1")
+        mm.assert_no_leftovers(d)
+
+
+def chunk_error(path, name, workers=(1, 3)):
+    folder = os.path.dirname(path)
+    cfg = mm.write_config(folder, {"dataset": {"path": os.path.basename(path), "name": name},
+                                   "analyses": [{"op": "stats"}]})
+    for w in workers:
+        res = mm.run_mmrun([cfg, "-w", w, "--retries", "0"])
+        mm.assert_error(res, 65, ["chunk [1, 0]"], args=[cfg])
+    mm.assert_no_leftovers(folder)
+
+
+@mm.test("direct chunks: hostile stored chunks are exit 65 naming the chunk")
+def direct_hostile():
+    require_hdf5()
+    a = random_array("<i4", (30, 12), rng_for("hostile"))
+    for kw, payload in (({}, b"\x01" * 17),  # unfiltered, wrong size
+                        ({"compression": "gzip"}, b"\x78\x9c" + b"\xff" * 40),  # not zlib
+                        ({"compression": "gzip"}, zlib.compress(b"\x00" * 100)),  # inflates short
+                        ({"compression": "gzip", "shuffle": True}, zlib.compress(b"\x00" * 10000))):  # long
+        with mm.tmpdir() as d:
+            path = os.path.join(d, "bad.h5")
+            with h5py.File(path, "w") as f:
+                dset = f.create_dataset("x", data=a, chunks=(10, 12), **kw)
+                dset.id.write_direct_chunk((10, 0), payload)
+            chunk_error(path, "x")
+
+
+@mm.test("direct chunks: a chunk address past the end of the file is exit 65 naming the chunk")
+def direct_address_past_eof():
+    require_hdf5()
+    a = random_array("<f4", (30, 12), rng_for("past eof"))
+    for kw in ({}, {"compression": "gzip"}):
+        with mm.tmpdir() as d:
+            path = os.path.join(d, "far.h5")
+            with h5py.File(path, "w") as f:
+                f.create_dataset("x", data=a, chunks=(10, 12), **kw)
+            with h5py.File(path, "r") as f:
+                addr = f["x"].id.get_chunk_info_by_coord((10, 0)).byte_offset
+            with open(path, "rb") as f:
+                data = f.read()
+            old = addr.to_bytes(8, "little")
+            mm.eq(data.count(old), 1, "the chunk's address in the chunk index")
+            with open(path, "r+b") as f:  # the v1 B-tree of the chunk index has no checksum
+                f.seek(data.index(old))
+                f.write((len(data) + 4096).to_bytes(8, "little"))
+            chunk_error(path, "x")
+
 
 if __name__ == "__main__":
     mm.main()
