@@ -141,6 +141,7 @@ class Hdf5Source : public Source {
 
   Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
     if (begin >= end) return Status::OK();
+    if (zero_unallocated_) std::memset(out, 0, (end - begin) * item_);
     std::string why;
     if (ReadBoxes(BoxesOfRange(layout().shape, begin, end), out, &why)) return Status::OK();
     return Error(Code::kDataErr, name_ + ": dataset '" + dataset_name_ +
