@@ -866,6 +866,21 @@ def direct_hostile():
             chunk_error(path, "x")
 
 
+@mm.test("direct chunks: a zlib stream with trailing bytes reads as h5py reads it (a few, and far more than the chunk)")
+def direct_trailing_bytes():
+    require_hdf5()
+    a = random_array("<f8", (30, 12), rng_for("trailing"))
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "trail.h5")
+        with h5py.File(path, "w") as f:
+            for name, extra in (("few", 100), ("many", 3 * a[10:20].nbytes + 10000)):
+                dset = f.create_dataset(name, data=a, chunks=(10, 12), compression="gzip")
+                block = random_array("<f8", (10, 12), rng_for("trailing " + name))
+                dset.id.write_direct_chunk((10, 0), zlib.compress(block.tobytes()) + b"\x5a" * extra)
+        for name in ("few", "many"):
+            check_h5(d, "trail.h5", name)
+
+
 @mm.test("direct chunks: a chunk address past the end of the file is exit 65 naming the chunk")
 def direct_address_past_eof():
     require_hdf5()
