@@ -153,10 +153,10 @@ class Hdf5Source : public Source {
  private:
   // The window's chunks read directly (hdf5_chunks.h). Whole unfiltered
   // chunks point into a read-only mapping of the window's stored bytes when
-  // those span at most kMapSpan bytes of the file; every other chunk is
-  // decoded (from the mapping, or read with pread), clipped to its box or
-  // filled, into the window's buffer. Every chunk's stored range is checked
-  // to lie inside the file before it is touched.
+  // there are some and those span at most kMapSpan bytes of the file; every
+  // other chunk is decoded (from the mapping, or read with pread), clipped
+  // to its box or filled, into the window's buffer. Every chunk's stored
+  // range is checked to lie inside the file before it is touched.
   Result<std::unique_ptr<Window>> ReadChunksDirect(int64_t first, int64_t n) {
     const Partition& part = partition();
     const std::vector<int64_t>& chunks = part.chunks();
@@ -190,8 +190,16 @@ class Hdf5Source : public Source {
       lo = std::min(lo, c.address);
       hi = std::max(hi, c.address + c.size);
     }
+    // Mapped only for chunks used in place: mapped compressed bytes would
+    // count in the process's resident memory beside their decoded copy, where
+    // pread reuses one chunk's buffer.
+    bool any_in_place = false;
+    for (size_t i = 0; i < count; ++i)
+      any_in_place =
+          any_in_place || (stored[i].allocated && !by_libhdf5[i] && boxes[i].count == chunks &&
+                           decoder_->Unfiltered(stored[i].filter_mask));
     MappedRegion region;
-    if (hi > lo && hi - lo <= kMapSpan) {
+    if (any_in_place && hi > lo && hi - lo <= kMapSpan) {
       MM_ASSIGN_OR_RETURN(
           region, MappedRegion::Map(run_file_->get(), name_, false, lo, hi - lo, Code::kIoErr));
       if (!region.LooksResident()) region.Populate();
