@@ -866,6 +866,32 @@ def direct_hostile():
             chunk_error(path, "x")
 
 
+@mm.test("direct chunks: every chunk index of the 1.10 format (fixed and extensible array, v2 B-tree, single chunk, implicit)")
+def direct_chunk_indexes():
+    require_hdf5()
+    a = random_array("<i4", (30, 17), rng_for("indexes"))
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "idx.h5")
+        with h5py.File(path, "w", libver="latest") as f:
+            for flt, kw in (("none", {}), ("gzip", {"compression": "gzip", "shuffle": True})):
+                f.create_dataset("fixed_" + flt, data=a, chunks=(7, 5), **kw)
+                f.create_dataset("earray_" + flt, data=a, chunks=(7, 5), maxshape=(None, 17), **kw)
+                f.create_dataset("btree2_" + flt, data=a, chunks=(7, 5), maxshape=(None, None), **kw)
+                f.create_dataset("single_" + flt, data=a, chunks=a.shape, **kw)
+                partial = f.create_dataset("sparse_" + flt, shape=a.shape, dtype=a.dtype, chunks=(7, 5),
+                                           maxshape=(None, 17), fillvalue=-3, **kw)
+                partial[8:20, 3:9] = a[8:20, 3:9]
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_chunk((7, 5))
+            dcpl.set_alloc_time(h5d.ALLOC_TIME_EARLY)
+            h5d.create(f.id, b"implicit", h5py.h5t.STD_I32LE, h5s.create_simple(a.shape), dcpl=dcpl)
+            f["implicit"][...] = a
+        names = ["implicit"] + [k + "_" + flt for k in ("fixed", "earray", "btree2", "single", "sparse")
+                                for flt in ("none", "gzip")]
+        for name in names:
+            check_h5(d, "idx.h5", name, workers=2)
+
+
 @mm.test("direct chunks: a zlib stream with trailing bytes reads as h5py reads it (a few, and far more than the chunk)")
 def direct_trailing_bytes():
     require_hdf5()
