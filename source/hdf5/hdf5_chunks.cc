@@ -91,6 +91,17 @@ std::unique_ptr<ChunkDecoder> ChunkDecoder::Make(hid_t dset, hid_t type,
   }
   d->chunk_bytes_ = item;
   for (const int64_t c : chunks) d->chunk_bytes_ *= static_cast<uint64_t>(c);
+  Hid space(H5Dget_space(dset), H5Sclose);
+  std::vector<hsize_t> dims(chunks.size());
+  if (!space.valid() || H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr) !=
+                            static_cast<int>(dims.size())) {
+    H5Eclear2(H5E_DEFAULT);
+    return nullptr;
+  }
+  uint64_t grid = 1;
+  for (size_t a = 0; a < dims.size() && grid <= kLocatedChunks; ++a)
+    grid *= (dims[a] + static_cast<uint64_t>(chunks[a]) - 1) / static_cast<uint64_t>(chunks[a]);
+  d->located_ = grid <= kLocatedChunks;
   // The fill value as H5Dread gives it (the file comment); zeros otherwise.
   d->fill_.assign(item, 0);
   H5D_fill_time_t when = H5D_FILL_TIME_IFSET;
@@ -121,6 +132,20 @@ bool ChunkDecoder::Unfiltered(unsigned filter_mask) const {
 bool ChunkDecoder::Lookup(hid_t dset, const std::vector<int64_t>& origin, StoredChunk* out,
                           std::string* why) {
   std::vector<hsize_t> offset(origin.begin(), origin.end());
+  *out = StoredChunk();
+  if (!located_) {
+    hsize_t size = 0;
+    // Fails for a chunk never written as for an index error: H5Dread then
+    // gives the fill value, or the error.
+    if (H5Dget_chunk_storage_size(dset, offset.data(), &size) < 0 || size == 0) {
+      H5Eclear2(H5E_DEFAULT);
+      out->by_libhdf5 = true;
+      return true;
+    }
+    out->allocated = true;
+    out->size = size;
+    return true;
+  }
   haddr_t address = HADDR_UNDEF;
   hsize_t size = 0;
   unsigned mask = 0;
@@ -129,9 +154,22 @@ bool ChunkDecoder::Lookup(hid_t dset, const std::vector<int64_t>& origin, Stored
     return false;
   }
   out->allocated = address != HADDR_UNDEF;
+  out->located = true;
   out->address = out->allocated ? address : 0;
   out->size = out->allocated ? size : 0;
   out->filter_mask = out->allocated ? mask : 0;  // undefined for an unallocated chunk
+  return true;
+}
+
+bool ChunkDecoder::ReadStored(hid_t dset, const std::vector<int64_t>& origin, char* out,
+                              unsigned* filter_mask, std::string* why) {
+  std::vector<hsize_t> offset(origin.begin(), origin.end());
+  uint32_t mask = 0;
+  if (H5Dread_chunk(dset, H5P_DEFAULT, offset.data(), &mask, out) < 0) {
+    *why = Hdf5ErrorText();
+    return false;
+  }
+  *filter_mask = mask;
   return true;
 }
 

@@ -166,7 +166,6 @@ class Hdf5Source : public Source {
     const size_t count = static_cast<size_t>(n);
     std::vector<StoredChunk> stored(count);
     std::vector<Box> boxes(count);
-    std::vector<bool> by_libhdf5(count, false);
     uint64_t lo = UINT64_MAX, hi = 0;
     std::string why;
     for (size_t i = 0; i < count; ++i) {
@@ -174,19 +173,20 @@ class Hdf5Source : public Source {
       StoredChunk& c = stored[i];
       if (!decoder_->Lookup(dset_.get(), boxes[i].start, &c, &why))
         return ChunkError(boxes[i], why);
-      if (!c.allocated) continue;
+      if (!c.allocated || c.by_libhdf5) continue;
+      // Stored bytes far beyond any encoding of the chunk (a hand-written
+      // chunk with trailing bytes): left to H5Dread, which accepts what it
+      // accepts, so neither the mapping nor stored_ grows with them.
+      if (c.size > 2 * decoder_->chunk_bytes() + 4096) {
+        c.by_libhdf5 = true;
+        continue;
+      }
+      if (!c.located) continue;  // ReadStored: libhdf5 checks the address
       if (c.address > file_bytes || c.size > file_bytes - c.address)
         return ChunkError(boxes[i], "its " + std::to_string(c.size) + " stored bytes at offset " +
                                         std::to_string(c.address) +
                                         " lie past the end of the file (" +
                                         std::to_string(file_bytes) + " bytes)");
-      // Stored bytes far beyond any encoding of the chunk (a hand-written
-      // chunk with trailing bytes): left to H5Dread, which accepts what it
-      // accepts, so neither the mapping nor stored_ grows with them.
-      if (c.size > 2 * decoder_->chunk_bytes() + 4096) {
-        by_libhdf5[i] = true;
-        continue;
-      }
       lo = std::min(lo, c.address);
       hi = std::max(hi, c.address + c.size);
     }
@@ -194,22 +194,20 @@ class Hdf5Source : public Source {
     // count in the process's resident memory beside their decoded copy, where
     // pread reuses one chunk's buffer.
     bool any_in_place = false;
-    for (size_t i = 0; i < count; ++i)
-      any_in_place =
-          any_in_place || (stored[i].allocated && !by_libhdf5[i] && boxes[i].count == chunks &&
-                           decoder_->Unfiltered(stored[i].filter_mask));
+    auto whole = [&](size_t i) { return boxes[i].count == chunks; };
+    auto whole_unfiltered = [&](size_t i) {  // in the file as its elements
+      const StoredChunk& c = stored[i];
+      return c.located && c.allocated && !c.by_libhdf5 && whole(i) &&
+             decoder_->Unfiltered(c.filter_mask) && c.size == decoder_->chunk_bytes();
+    };
+    for (size_t i = 0; i < count; ++i) any_in_place = any_in_place || whole_unfiltered(i);
     MappedRegion region;
     if (any_in_place && hi > lo && hi - lo <= kMapSpan) {
       MM_ASSIGN_OR_RETURN(
           region, MappedRegion::Map(run_file_->get(), name_, false, lo, hi - lo, Code::kIoErr));
       if (!region.LooksResident()) region.Populate();
     }
-    auto whole = [&](size_t i) { return boxes[i].count == chunks; };
-    auto in_place = [&](size_t i) {
-      return region.data() != nullptr && stored[i].allocated && !by_libhdf5[i] && whole(i) &&
-             decoder_->Unfiltered(stored[i].filter_mask) &&
-             stored[i].size == decoder_->chunk_bytes();
-    };
+    auto in_place = [&](size_t i) { return region.data() != nullptr && whole_unfiltered(i); };
     uint64_t total = 0;
     for (size_t i = 0; i < count; ++i)
       if (!in_place(i)) total += boxes[i].elements() * item_;
@@ -224,7 +222,8 @@ class Hdf5Source : public Source {
       }
       blocks[i] = at;
       const uint64_t elements = boxes[i].elements();
-      if (by_libhdf5[i]) {
+      if (c.by_libhdf5) {
+        if (zero_unallocated_) std::memset(at, 0, elements * item_);
         if (!ReadBoxes({boxes[i]}, at, &why)) return ChunkError(boxes[i], why);
       } else if (!c.allocated) {
         const std::vector<char>& fill = decoder_->FillBytes();
@@ -233,8 +232,15 @@ class Hdf5Source : public Source {
         else
           for (uint64_t e = 0; e < elements; ++e) std::memcpy(at + e * item_, fill.data(), item_);
       } else {
-        const char* in = region.data() != nullptr ? region.data() + (c.address - lo) : nullptr;
-        if (in == nullptr) {
+        const char* in =
+            region.data() != nullptr && c.located ? region.data() + (c.address - lo) : nullptr;
+        unsigned mask = c.filter_mask;
+        if (!c.located) {
+          stored_.resize(c.size);
+          if (!decoder_->ReadStored(dset_.get(), boxes[i].start, stored_.data(), &mask, &why))
+            return ChunkError(boxes[i], why);
+          in = stored_.data();
+        } else if (in == nullptr) {
           stored_.resize(c.size);
           MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(run_file_->get(), stored_.data(),
                                                             c.size, c.address, name_ + ": read"));
@@ -248,8 +254,7 @@ class Hdf5Source : public Source {
           edge_.resize(decoder_->chunk_bytes());
           full = edge_.data();
         }
-        if (!decoder_->Decode(in, c.size, c.filter_mask, full, &why))
-          return ChunkError(boxes[i], why);
+        if (!decoder_->Decode(in, c.size, mask, full, &why)) return ChunkError(boxes[i], why);
         if (!whole(i)) ClipChunk(full, chunks, boxes[i], item_, at);
       }
       at += elements * item_;

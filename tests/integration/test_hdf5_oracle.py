@@ -892,6 +892,33 @@ def direct_chunk_indexes():
             check_h5(d, "idx.h5", name, workers=2)
 
 
+@mm.test("direct chunks: grids of more than 512 chunks (read with H5Dread_chunk): filters, mask bits, fill values")
+def direct_large_grid():
+    require_hdf5()
+    a = random_array(">f4", (101, 63), rng_for("large grid"))  # chunks (2, 5): 51 x 13 = 663
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "grid.h5")
+        with h5py.File(path, "w") as f:
+            for name, kw in (("none", {}), ("gzip", {"compression": "gzip"}),
+                             ("sg", {"compression": "gzip", "shuffle": True})):
+                dset = f.create_dataset(name, data=a, chunks=(2, 5), **kw)
+                if kw:
+                    block = random_array(">f4", (2, 5), rng_for("grid block " + name))
+                    dset.id.write_direct_chunk((40, 10), block.tobytes(), filter_mask=3)
+            sparse = f.create_dataset("sparse", shape=a.shape, dtype=a.dtype, chunks=(2, 5),
+                                      compression="gzip", fillvalue=4.5)
+            sparse[30:70, 7:40] = a[30:70, 7:40]
+        write_low_level(path, "never", a, (2, 5), 3.0, h5d.FILL_TIME_NEVER, gzip=True)
+        for name in ("none", "gzip", "sg", "sparse", "never"):
+            check_h5(d, "grid.h5", name, workers=2)
+        with h5py.File(path, "a") as f:
+            f["gzip"].id.write_direct_chunk((2, 0), b"\x78\x9c" + b"\xff" * 40)
+        cfg = mm.write_config(d, {"dataset": {"path": "grid.h5", "name": "gzip"}, "analyses": [{"op": "stats"}]})
+        for w in (1, 3):
+            mm.assert_error(mm.run_mmrun([cfg, "-w", w, "--retries", "0"]), 65, ["chunk [1, 0]"], args=[cfg])
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("direct chunks: a zlib stream with trailing bytes reads as h5py reads it (a few, and far more than the chunk)")
 def direct_trailing_bytes():
     require_hdf5()
