@@ -1,13 +1,14 @@
 """`stats` per lane with many lanes: the column partials (docs/ARCHITECTURE.md
-"Partials") against numpy, and the determinism contract on them.
+"Partials of stats") against numpy, and the determinism contract on them.
 
-A 40x300x400 array (float32 with NaNs, float64, int16; 2 rows per block, so
-20 blocks, each reaching all 120,000 lanes of axis 0) is reduced over axis 0
-and over axes (0, 2) with every field and with a subset (a partial keeps
-only the columns its fields need). The result documents must be
-byte-identical for 1, 2 and 3 workers, fork and spawn, and --shard 3/3 +
-merge, and match numpy's nan* results (integer sums, minima and maxima
-exactly).
+A 16x300x500 array (float32 with NaNs, float64, int16; blocks of at most
+1 MiB: 1 or 3 rows, or pieces of a float64 row; each row reaches all
+150,000 lanes of axis 0) is reduced over axis 0 and over axes (0, 2) with every field (axis 0:
+1.2 million numbers, written to .npy files) and with subsets (a partial
+keeps only the columns its fields need). The results (documents and .npy
+files) must be byte-identical for 1, 2 and 3 workers, fork and spawn, and
+--shard 3/3 + merge, and match numpy's nan* results (integer sums, minima
+and maxima exactly).
 
 Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_lanes_big.py [FILTER...]
 """
@@ -21,7 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest as mm  # noqa: E402
 
-SHAPE = (40, 300, 400)
+SHAPE = (16, 300, 500)
 ALL = ["count", "nan_count", "sum", "mean", "var", "std", "min", "max"]
 
 
@@ -53,11 +54,19 @@ def config(d, dtype):
                                "analyses": analyses})
 
 
-def results_span(text):
-    return mm.top_level_spans(text)["results"]
+def results_span(text, d):
+    """The "results" text and the bytes of every .npy file written."""
+    out = os.path.join(d, "out")
+    files = {f: open(os.path.join(out, f), "rb").read() for f in sorted(os.listdir(out))}
+    return mm.top_level_spans(text)["results"], files
 
 
-def run(args):
+def run(args, d=None):
+    """mmrun `args`; with `d`, the .npy outputs of the run before are removed first."""
+    if d is not None:
+        out = os.path.join(d, "out")
+        for f in os.listdir(out):
+            os.unlink(os.path.join(out, f))
     res = mm.run_mmrun(args)
     mm.check(res.code == 0, mm.describe(args, res))
     return res.out
@@ -98,32 +107,33 @@ def case(dtype, seed):
     with mm.tmpdir() as d:
         a = make(d, dtype, seed)
         cfg = config(d, dtype)
-        base = run(["-q", "-w", "1", cfg])
-        want = results_span(base)
+        base = run(["-q", "-w", "1", cfg], d)
+        want = results_span(base, d)
+        mm.check(len(want[1]) == 8, "the 8 fields of t_all as .npy files: %s" % sorted(want[1]))
         check_numpy(mm.parse_doc(base), a)
         for w, launch in ((2, "fork"), (3, "fork"), (2, "spawn")):
-            got = results_span(run(["-q", "-w", str(w), "--launch", launch, cfg]))
+            got = results_span(run(["-q", "-w", str(w), "--launch", launch, cfg], d), d)
             mm.check(got == want, "%s: %d workers (%s) differ from 1 worker" % (dtype, w, launch))
         parts = []
         for i in range(3):
             out = os.path.join(d, "part-%d.json" % i)
             run(["-q", "-w", "2", "--shard", "%d/3" % i, "-o", out, cfg])
             parts.append(out)
-        got = results_span(run(["merge"] + parts[::-1]))
+        got = results_span(run(["merge"] + parts[::-1], d), d)
         mm.check(got == want, "%s: merge of 3 shards differs from one run" % dtype)
 
 
-@mm.test("float32 with NaNs: 120,000 lanes, 1/2/3 workers, spawn, shards: same bytes, numpy")
+@mm.test("float32 with NaNs: 150,000 lanes, 1/2/3 workers, spawn, shards: same bytes, numpy")
 def _():
     case("<f4", 1)
 
 
-@mm.test("float64: 120,000 lanes, same bytes, numpy")
+@mm.test("float64: 150,000 lanes, same bytes, numpy")
 def _():
     case("<f8", 2)
 
 
-@mm.test("int16: 120,000 lanes (int128 columns), same bytes, exact against numpy")
+@mm.test("int16: 150,000 lanes (int128 columns), same bytes, exact against numpy")
 def _():
     case("<i2", 3)
 
