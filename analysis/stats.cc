@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "analysis/npy_fields.h"
 #include "analysis/stats_kernel.h"
@@ -16,85 +17,232 @@ namespace {
 const std::vector<std::string> kFields = {"count", "nan_count", "sum", "mean",
                                           "var",   "std",       "min", "max"};
 
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "stats partials carry their columns as the host's bytes, little-endian");
+
+// The optional columns of a stats partial: a run keeps only those its
+// fields need (count, sum and mean need n, sum and mean, which every
+// partial keeps: Chan's merge of the mean needs n, the mean's finiteness
+// test the sum). Dropping a column changes no bit of the others: each is
+// merged on its own but for n and mean, which every merge reads.
+struct StatsColumns {
+  bool nan = true;     // nan_count
+  bool m2 = true;      // var, std
+  bool minmax = true;  // min, max
+};
+
+// A partial over lanes [lo, hi): one column per kept LaneStats member, so a
+// many-lane partial (a reduction over the row axis of a large array) takes
+// 8 bytes per lane and kept column, and encodes as a few base64 strings.
 class StatsPartial : public Partial {
  public:
-  StatsPartial(bool integer) : integer_(integer) {}
+  StatsPartial(bool integer, StatsColumns keep) : integer_(integer), keep_(keep) {}
   uint64_t lo = 0, hi = 0;  // lanes [lo, hi)
-  std::vector<LaneStats> lanes;
+  std::vector<int64_t> n, nan;
+  std::vector<double> mean, m2;
+  std::vector<double> sum, min, max;     // floating-point data
+  std::vector<int128> isum, imin, imax;  // integers and bool
 
-  void Merge(const Partial& right_base) override {
-    const auto& r = static_cast<const StatsPartial&>(right_base);
-    MergeLaneRange(&lo, &hi, &lanes, r.lo, r.hi, r.lanes,
-                   [this](LaneStats* a, const LaneStats& b) { MergeLane(a, b, integer_); });
+  // Every kept column to k lanes of count 0.
+  void Resize(size_t k) {
+    ForEachColumn([k](auto& c) { c.assign(k, {}); });
   }
 
+  // Lane lo + i from a kernel's LaneStats (the kept members).
+  void Set(size_t i, const LaneStats& s) {
+    n[i] = s.n;
+    mean[i] = s.mean;
+    if (keep_.nan) nan[i] = s.nan;
+    if (keep_.m2) m2[i] = s.m2;
+    if (integer_) {
+      isum[i] = s.isum;
+      if (keep_.minmax) imin[i] = s.imin, imax[i] = s.imax;
+    } else {
+      sum[i] = s.sum;
+      if (keep_.minmax) min[i] = s.min, max[i] = s.max;
+    }
+  }
+
+  // Lane lo + i as a LaneStats (members not kept are 0).
+  LaneStats Get(size_t i) const {
+    LaneStats s;
+    s.n = n[i];
+    s.mean = mean[i];
+    if (keep_.nan) s.nan = nan[i];
+    if (keep_.m2) s.m2 = m2[i];
+    if (integer_) {
+      s.isum = isum[i];
+      if (keep_.minmax) s.imin = imin[i], s.imax = imax[i];
+    } else {
+      s.sum = sum[i];
+      if (keep_.minmax) s.min = min[i], s.max = max[i];
+    }
+    return s;
+  }
+
+  // Folds the partial of the blocks just after into this one: the lane
+  // range grows to the union (new lanes start at count 0) and each lane of
+  // `right` merges into its place with MergeLane's operations, in the same
+  // order, column by column.
+  void Merge(const Partial& right_base) override {
+    const auto& r = static_cast<const StatsPartial&>(right_base);
+    if (r.lo == r.hi) return;
+    if (lo == hi) {
+      *this = r;
+      return;
+    }
+    const uint64_t nlo = std::min(lo, r.lo), nhi = std::max(hi, r.hi);
+    if (nlo != lo || nhi != hi) {
+      const size_t at = static_cast<size_t>(lo - nlo), k = static_cast<size_t>(nhi - nlo);
+      ForEachColumn([at, k](auto& c) {
+        std::remove_reference_t<decltype(c)> grown(k);
+        std::copy(c.begin(), c.end(), grown.begin() + static_cast<ptrdiff_t>(at));
+        c.swap(grown);
+      });
+      lo = nlo;
+      hi = nhi;
+    }
+    const size_t off = static_cast<size_t>(r.lo - lo), k = static_cast<size_t>(r.hi - r.lo);
+    for (size_t j = 0; j < k; ++j) {
+      const size_t i = off + j;
+      if (keep_.nan) nan[i] += r.nan[j];
+      const int64_t bn = r.n[j];
+      if (bn == 0) continue;
+      if (n[i] == 0) {  // MergeLane: *a = b but for the NaN count
+        n[i] = bn;
+        mean[i] = r.mean[j];
+        if (keep_.m2) m2[i] = r.m2[j];
+        if (integer_) {
+          isum[i] = r.isum[j];
+          if (keep_.minmax) imin[i] = r.imin[j], imax[i] = r.imax[j];
+        } else {
+          sum[i] = r.sum[j];
+          if (keep_.minmax) min[i] = r.min[j], max[i] = r.max[j];
+        }
+        continue;
+      }
+      const double na = static_cast<double>(n[i]), nb = static_cast<double>(bn);
+      const double nn = na + nb;
+      const double delta = r.mean[j] - mean[i];
+      mean[i] = mean[i] + delta * (nb / nn);
+      if (keep_.m2) m2[i] = m2[i] + r.m2[j] + delta * delta * (na * nb / nn);
+      n[i] += bn;
+      if (integer_) {
+        isum[i] += r.isum[j];
+        if (keep_.minmax)
+          imin[i] = std::min(imin[i], r.imin[j]), imax[i] = std::max(imax[i], r.imax[j]);
+      } else {
+        sum[i] += r.sum[j];
+        if (keep_.minmax) min[i] = std::min(min[i], r.min[j]), max[i] = std::max(max[i], r.max[j]);
+      }
+    }
+  }
+
+  // {"lo", "hi", then each kept column by name: "n", "nan", "sum", "mean",
+  // "m2", "min", "max"}. A column is the base64 text of its hi - lo values
+  // as little-endian bytes (int64 counts, float64, or 16-byte two's
+  // complement int128 sums and extremes of integer data); a count column
+  // whose lanes all hold one value may instead be that value as a JSON
+  // integer (docs/ARCHITECTURE.md "Partials").
   Json ToJson() const override {
     Json j = Json::object();
     j["lo"] = lo;
     j["hi"] = hi;
-    Json n = Json::array(), nan = Json::array(), sum = Json::array(), mean = Json::array(),
-         m2 = Json::array(), mn = Json::array(), mx = Json::array();
-    for (const LaneStats& s : lanes) {
-      n.push_back(s.n);
-      nan.push_back(s.nan);
-      mean.push_back(JsonNumber(s.mean));
-      m2.push_back(JsonNumber(s.m2));
-      if (integer_) {
-        sum.push_back(Int128ToString(s.isum));
-        mn.push_back(Int128ToString(s.imin));
-        mx.push_back(Int128ToString(s.imax));
-      } else {
-        sum.push_back(JsonNumber(s.sum));
-        mn.push_back(JsonNumber(s.min));
-        mx.push_back(JsonNumber(s.max));
+    NamedColumns([&j](const char* name, const auto& c) {
+      using T = typename std::remove_reference_t<decltype(c)>::value_type;
+      if constexpr (std::is_same_v<T, int64_t>) {
+        if (!c.empty() && std::all_of(c.begin(), c.end(), [&c](int64_t v) { return v == c[0]; })) {
+          j[name] = c[0];
+          return;
+        }
       }
-    }
-    j["n"] = std::move(n);
-    j["nan"] = std::move(nan);
-    j["sum"] = std::move(sum);
-    j["mean"] = std::move(mean);
-    j["m2"] = std::move(m2);
-    j["min"] = std::move(mn);
-    j["max"] = std::move(mx);
+      j[name] = Base64Encode(c.data(), c.size() * sizeof(T));
+    });
     return j;
   }
 
-  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, bool integer) {
-    auto p = std::make_unique<StatsPartial>(integer);
-    try {
-      p->lo = j.at("lo").get<uint64_t>();
-      p->hi = j.at("hi").get<uint64_t>();
-      const size_t k = static_cast<size_t>(p->hi - p->lo);
-      const Json &n = j.at("n"), &nan = j.at("nan"), &sum = j.at("sum"), &mean = j.at("mean"),
-                 &m2 = j.at("m2"), &mn = j.at("min"), &mx = j.at("max");
-      if (p->hi < p->lo || n.size() != k || nan.size() != k || sum.size() != k ||
-          mean.size() != k || m2.size() != k || mn.size() != k || mx.size() != k)
-        return Error(Code::kDataErr, "stats partial: inconsistent lane counts");
-      p->lanes.resize(k);
-      for (size_t i = 0; i < k; ++i) {
-        LaneStats& s = p->lanes[i];
-        s.n = n[i].get<int64_t>();
-        s.nan = nan[i].get<int64_t>();
-        MM_ASSIGN_OR_RETURN(s.mean, JsonToDouble(mean[i]));
-        MM_ASSIGN_OR_RETURN(s.m2, JsonToDouble(m2[i]));
-        if (integer) {
-          MM_ASSIGN_OR_RETURN(s.isum, JsonToInt128(sum[i]));
-          MM_ASSIGN_OR_RETURN(s.imin, JsonToInt128(mn[i]));
-          MM_ASSIGN_OR_RETURN(s.imax, JsonToInt128(mx[i]));
-        } else {
-          MM_ASSIGN_OR_RETURN(s.sum, JsonToDouble(sum[i]));
-          MM_ASSIGN_OR_RETURN(s.min, JsonToDouble(mn[i]));
-          MM_ASSIGN_OR_RETURN(s.max, JsonToDouble(mx[i]));
+  // Inverse of ToJson for a run keeping `keep`, over at most `max_lanes`
+  // lanes; anything else (a column missing, extra, of the wrong length or
+  // alphabet) is kDataErr, before any allocation larger than the lanes.
+  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, bool integer, StatsColumns keep,
+                                                   uint64_t max_lanes) {
+    auto p = std::make_unique<StatsPartial>(integer, keep);
+    if (!j.is_object() || !j.contains("lo") || !j.contains("hi") || !j["lo"].is_number_unsigned() ||
+        !j["hi"].is_number_unsigned())
+      return Error(Code::kDataErr, "stats partial: no lane range");
+    p->lo = j["lo"].get<uint64_t>();
+    p->hi = j["hi"].get<uint64_t>();
+    if (p->hi < p->lo || p->hi > max_lanes)
+      return Error(Code::kDataErr, "stats partial: lanes [" + std::to_string(p->lo) + ", " +
+                                       std::to_string(p->hi) + ") outside the " +
+                                       std::to_string(max_lanes) + " lanes");
+    const size_t k = static_cast<size_t>(p->hi - p->lo);
+    p->Resize(k);
+    size_t columns = 2;
+    Status st = Status::OK();
+    p->NamedColumns([&](const char* name, auto& c) {
+      using T = typename std::remove_reference_t<decltype(c)>::value_type;
+      ++columns;
+      if (!st.ok()) return;
+      const std::string what = std::string("stats partial: column '") + name + "'";
+      if (!j.contains(name)) {
+        st = Error(Code::kDataErr, what + " is missing");
+        return;
+      }
+      const Json& v = j[name];
+      if constexpr (std::is_same_v<T, int64_t>) {
+        if (v.is_number_integer()) {
+          c.assign(k, v.get<int64_t>());
+          return;
         }
       }
-    } catch (const nlohmann::json::exception& e) {
-      return Error(Code::kDataErr, std::string("stats partial: ") + e.what());
-    }
+      if (!v.is_string()) {
+        st = Error(Code::kDataErr, what + " must be a base64 string");
+        return;
+      }
+      st = Base64DecodeTo(v.get_ref<const std::string&>(), c.data(), k * sizeof(T), what);
+    });
+    MM_RETURN_IF_ERROR(st);
+    if (j.size() != columns)
+      return Error(Code::kDataErr, "stats partial: " + std::to_string(j.size() - 2) +
+                                       " columns, expected " + std::to_string(columns - 2));
     return std::unique_ptr<Partial>(std::move(p));
   }
 
  private:
+  // f(name, column) for every kept column, in ToJson's order.
+  template <class F>
+  void NamedColumns(F&& f) {
+    f("n", n);
+    if (keep_.nan) f("nan", nan);
+    if (integer_)
+      f("sum", isum);
+    else
+      f("sum", sum);
+    f("mean", mean);
+    if (keep_.m2) f("m2", m2);
+    if (keep_.minmax) {
+      if (integer_) {
+        f("min", imin);
+        f("max", imax);
+      } else {
+        f("min", min);
+        f("max", max);
+      }
+    }
+  }
+  template <class F>
+  void NamedColumns(F&& f) const {
+    const_cast<StatsPartial*>(this)->NamedColumns(
+        [&f](const char* name, const auto& c) { f(name, c); });
+  }
+  template <class F>
+  void ForEachColumn(F&& f) {
+    NamedColumns([&f](const char*, auto& c) { f(c); });
+  }
+
   bool integer_;
+  StatsColumns keep_;
 };
 
 class Stats : public Analysis {
@@ -106,14 +254,22 @@ class Stats : public Analysis {
         fields_(std::move(fields)),
         ddof_(ddof),
         output_(std::move(output)),
-        integer_(!dataset.layout.dtype.is_float()) {}
+        integer_(!dataset.layout.dtype.is_float()) {
+    auto wants = [this](const char* f) {
+      return std::find(fields_.begin(), fields_.end(), f) != fields_.end();
+    };
+    keep_.nan = wants("nan_count");
+    keep_.m2 = wants("var") || wants("std");
+    keep_.minmax = wants("min") || wants("max");
+    merged_ = StatsPartial(integer_, keep_);
+  }
 
   std::unique_ptr<Partial> NewPartial(int) const override {
-    return std::make_unique<StatsPartial>(integer_);
+    return std::make_unique<StatsPartial>(integer_, keep_);
   }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
-    return StatsPartial::FromJson(j, integer_);
+    return StatsPartial::FromJson(j, integer_, keep_, geo_.lanes());
   }
 
   std::unique_ptr<Scanner> NewScanner(int) const override {
@@ -125,16 +281,22 @@ class Stats : public Analysis {
       const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
       p->lo = range.first;
       p->hi = range.second;
-      p->lanes.assign(range.second - range.first, LaneStats());
-      stats_kernel::SweepBlockOf(dataset_.layout.dtype, geo_, block.data, block.begin, block.end,
-                                 p->lo, &p->lanes, scratch, block.box);
+      const size_t k = static_cast<size_t>(range.second - range.first);
+      p->Resize(k);
+      stats_kernel::SweepBlockTo(
+          dataset_.layout.dtype, geo_, block.data, block.begin, block.end, p->lo, k,
+          [p](size_t l, const LaneStats& s) { p->Set(l, s); }, scratch, block.box);
       return Status::OK();
     });
   }
 
   Status EndPass(int, const Partial& merged) override {
     merged_ = static_cast<const StatsPartial&>(merged);
-    geo_.CoverIfEmpty(&merged_);
+    if (geo_.empty() && merged_.lo == merged_.hi) {  // numpy's result for empty input
+      merged_.lo = 0;
+      merged_.hi = geo_.lanes();
+      merged_.Resize(static_cast<size_t>(merged_.hi));
+    }
     MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged_.lo, merged_.hi));
     return Status::OK();
   }
@@ -169,7 +331,8 @@ class Stats : public Analysis {
   int64_t ddof_;
   std::string output_;
   bool integer_;
-  StatsPartial merged_{false};
+  StatsColumns keep_;
+  StatsPartial merged_{false, {}};
 };
 
 Result<Json> Stats::Finish() {
@@ -181,7 +344,7 @@ Result<Json> Stats::Finish() {
   for (const std::string& f : fields_) {
     std::vector<Json> flat;
     flat.reserve(lanes);
-    for (uint64_t i = 0; i < lanes; ++i) flat.push_back(Field(f, merged_.lanes[order[i]]));
+    for (uint64_t i = 0; i < lanes; ++i) flat.push_back(Field(f, merged_.Get(order[i])));
     result[f] = NestFlat(flat, geo_.kept_shape());
   }
   return result;
@@ -197,7 +360,7 @@ Result<Json> Stats::WriteFiles(const std::vector<uint64_t>& order) const {
     field.is_int =
         f == "count" || f == "nan_count" || (integer_ && (f == "sum" || f == "min" || f == "max"));
     for (const uint64_t lane : order) {
-      const Json v = Field(f, merged_.lanes[lane]);
+      const Json v = Field(f, merged_.Get(lane));
       if (!field.is_int) {
         MM_ASSIGN_OR_RETURN(double x, JsonToDouble(v));
         field.doubles.push_back(x);

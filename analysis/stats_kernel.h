@@ -197,6 +197,7 @@ class Scratch {
     return *static_cast<LaneColumns<Traits>*>(columns_.get());
   }
   std::vector<LaneStats> piece;  // SweepBlock: one piece's lanes
+  std::vector<LaneStats> block;  // SweepBlock: a block's few lanes
   std::vector<double> shift;     // SweepBlock: the piece's per-lane shifts
 
  private:
@@ -209,8 +210,9 @@ template <class Traits, bool kSwap>
 constexpr bool kOnePass = !kSwap && Traits::kKind == Kind::kFloat32;
 
 // Sweeps elements [begin, end), the first at `base`, into lanes
-// [lo, lo + lanes.size()) (every lane of which is written; one no element
-// reaches gets count 0). With `shift` (kOnePass only): one read, which
+// [lo, lo + n_lanes): out(l, stats) is called once for every l in
+// [0, n_lanes), in order, with lane lo + l's LaneStats (count 0 for a lane
+// no element reaches). With `shift` (kOnePass only): one read, which
 // also sums t = x - shift[l] and q = (x - shift[l])^2 per lane, and
 // m2 = q - t^2 / n; each lane's `mean` is then t / n, the piece's mean
 // relative to the shift (see MergeShifted).
@@ -218,16 +220,15 @@ constexpr bool kOnePass = !kSwap && Traits::kKind == Kind::kFloat32;
 // `box` non-null: a chunk block, the elements of *box in C order of the box
 // at `base` (begin/end its hull), walked box run by box run
 // (LaneGeometry::ForEachTileOfBlock); `shift` must then be nullptr.
-template <class Traits, bool kSwap>
+template <class Traits, bool kSwap, class Out>
 void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end,
-                uint64_t lo, std::vector<LaneStats>* lanes, Scratch* scratch,
+                uint64_t lo, size_t n_lanes, const Out& out, Scratch* scratch,
                 const double* shift = nullptr, const Box* box = nullptr) {
   using S = typename Traits::Storage;
   constexpr bool kFloat = Traits::kIsFloat;
   // Native float32/float64: the vector kernels (same operations, same order).
   constexpr bool kFast =
       !kSwap && (Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64);
-  const size_t n_lanes = lanes->size();
   LaneColumns<Traits>& col = scratch->Columns<Traits>();
   col.Reset(n_lanes);
   if constexpr (kOnePass<Traits, kSwap>) {
@@ -252,9 +253,12 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
             col.m2[l] += r.q;
           });
       for (size_t l = 0; l < n_lanes; ++l) {
-        LaneStats& s = (*lanes)[l];
+        LaneStats s;
         col.FloatCountsTo(l, &s);
-        if (s.n == 0) continue;
+        if (s.n == 0) {
+          out(l, s);
+          continue;
+        }
         // col.mean holds t = sum of (x - shift): small terms, so t / n and
         // t^2 / n are accurate where mean - shift would inherit the rounding
         // of a sum of large values. The piece's mean is returned relative to
@@ -262,6 +266,7 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
         const double t = col.mean[l];
         s.mean = t / static_cast<double>(s.n);
         s.m2 = std::max(0.0, col.m2[l] - t * t / static_cast<double>(s.n));
+        out(l, s);
       }
       return;
     }
@@ -379,7 +384,7 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
         }
       });
   for (size_t l = 0; l < n_lanes; ++l) {
-    LaneStats& s = (*lanes)[l];
+    LaneStats s;
     s.mean = col.mean[l];
     s.m2 = col.m2[l];
     if constexpr (kFloat) {
@@ -391,6 +396,7 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
       s.imin = col.imin[l];
       s.imax = col.imax[l];
     }
+    out(l, s);
   }
 }
 
@@ -417,7 +423,7 @@ constexpr uint64_t kSweepBytes = 32 << 10;
 
 // SweepBlock for native float32 reduced to one lane (`stats` with no axis):
 // the same pieces and the same kernels, without the lane bookkeeping.
-inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
+inline LaneStats SweepGlobalF32(const char* base, uint64_t n) {
   constexpr uint64_t kPiece = kSweepBytes / sizeof(float);
   LaneStats acc;
   for (uint64_t b = 0; b < n; b += kPiece) {
@@ -451,10 +457,10 @@ inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
     }
     MergeLane(&acc, piece, /*integer=*/false);
   }
-  *out = acc;
+  return acc;
 }
 
-// Sweeps one block into lanes [lo, lo + lanes.size()).
+// Sweeps one block into lanes [lo, lo + n_lanes), handed to `out` as in SweepRange.
 //
 // Blocks whose pieces hold few lanes (whole rows reduced, or short kept
 // rows) go piece by piece, each merged in order with Chan's formula. For
@@ -475,22 +481,27 @@ inline void SweepGlobalF32(const char* base, uint64_t n, LaneStats* out) {
 // elements, as a row block of that length (the lane of every element is
 // 0). With more lanes it is swept whole, twice, box run by box run
 // (SweepRange): the pieces above follow storage order, which a box does not.
-template <class Traits, bool kSwap>
+template <class Traits, bool kSwap, class Out>
 void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end,
-                uint64_t lo, std::vector<LaneStats>* lanes, Scratch* scratch,
+                uint64_t lo, size_t n_lanes, const Out& out, Scratch* scratch,
                 const Box* box = nullptr) {
   if (box != nullptr) {
     if (geo.lanes() == 1)
-      return SweepBlock<Traits, kSwap>(geo, base, 0, box->elements(), lo, lanes, scratch);
-    return SweepRange<Traits, kSwap>(geo, base, begin, end, lo, lanes, scratch, nullptr, box);
+      return SweepBlock<Traits, kSwap>(geo, base, 0, box->elements(), lo, n_lanes, out, scratch);
+    return SweepRange<Traits, kSwap>(geo, base, begin, end, lo, n_lanes, out, scratch, nullptr,
+                                     box);
   }
   if constexpr (kOnePass<Traits, kSwap>) {
-    if (geo.lanes() == 1) return SweepGlobalF32(base, end - begin, &(*lanes)[0]);
+    if (geo.lanes() == 1) return out(0, SweepGlobalF32(base, end - begin));
   }
   constexpr uint64_t kPiece = kSweepBytes / sizeof(typename Traits::Storage);
-  if (end - begin <= kPiece || lanes->size() * 64 > kPiece) {
-    return SweepRange<Traits, kSwap>(geo, base, begin, end, lo, lanes, scratch);
+  if (end - begin <= kPiece || n_lanes * 64 > kPiece) {
+    return SweepRange<Traits, kSwap>(geo, base, begin, end, lo, n_lanes, out, scratch);
   }
+  // Few lanes (at most kPiece / 64): the block's lanes gather in
+  // scratch->block, then go out in order.
+  std::vector<LaneStats>* lanes = &scratch->block;
+  lanes->assign(n_lanes, LaneStats());
   std::vector<LaneStats>& piece = scratch->piece;
   std::vector<double>& shift = scratch->shift;
   for (uint64_t b = begin; b < end; b += kPiece) {
@@ -508,8 +519,10 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
         shift[i] = so_far.mean;
       }
     }
-    SweepRange<Traits, kSwap>(geo, base + (b - begin) * sizeof(typename Traits::Storage), b, e,
-                              range.first, &piece, scratch, one_pass ? shift.data() : nullptr);
+    SweepRange<Traits, kSwap>(
+        geo, base + (b - begin) * sizeof(typename Traits::Storage), b, e, range.first, n,
+        [&piece](size_t l, const LaneStats& s) { piece[l] = s; }, scratch,
+        one_pass ? shift.data() : nullptr);
     for (uint64_t l = range.first; l < range.second; ++l) {
       if (one_pass) {
         MergeShifted(&(*lanes)[l - lo], piece[l - range.first]);
@@ -518,18 +531,30 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
       }
     }
   }
+  for (size_t l = 0; l < n_lanes; ++l) out(l, (*lanes)[l]);
 }
 
 // SweepBlock for the runtime dtype `dt` (dispatch over the dtype list and
 // the byte order). `scratch` is the caller's (one per scanner); `box` as in
 // SweepBlock (nullptr: a row block).
+// out(l, stats) as in SweepRange: once per lane l of [0, n_lanes), in order.
+template <class Out>
+void SweepBlockTo(DType dt, const LaneGeometry& geo, const char* base, uint64_t begin, uint64_t end,
+                  uint64_t lo, size_t n_lanes, const Out& out, Scratch* scratch,
+                  const Box* box = nullptr) {
+  VisitDType(dt, [&](auto traits, auto swap) {
+    SweepBlock<decltype(traits), decltype(swap)::value>(geo, base, begin, end, lo, n_lanes, out,
+                                                        scratch, box);
+  });
+}
+
+// SweepBlockTo into lanes [lo, lo + lanes->size()), element l of *lanes.
 inline void SweepBlockOf(DType dt, const LaneGeometry& geo, const char* base, uint64_t begin,
                          uint64_t end, uint64_t lo, std::vector<LaneStats>* lanes, Scratch* scratch,
                          const Box* box = nullptr) {
-  VisitDType(dt, [&](auto traits, auto swap) {
-    SweepBlock<decltype(traits), decltype(swap)::value>(geo, base, begin, end, lo, lanes, scratch,
-                                                        box);
-  });
+  SweepBlockTo(
+      dt, geo, base, begin, end, lo, lanes->size(),
+      [lanes](size_t l, const LaneStats& s) { (*lanes)[l] = s; }, scratch, box);
 }
 
 }  // namespace stats_kernel

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <limits>
@@ -39,6 +40,64 @@ Json JsonInt(int128 v) {
   if (v > 0 && v <= static_cast<int128>(std::numeric_limits<uint64_t>::max()))
     return static_cast<uint64_t>(v);
   return Int128ToString(v);
+}
+
+namespace {
+constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
+std::string Base64Encode(const void* data, size_t size) {
+  const auto* in = static_cast<const unsigned char*>(data);
+  std::string out((size + 2) / 3 * 4, '=');
+  size_t o = 0, i = 0;
+  for (; i + 3 <= size; i += 3, o += 4) {
+    const uint32_t v = uint32_t{in[i]} << 16 | uint32_t{in[i + 1]} << 8 | in[i + 2];
+    out[o] = kBase64[v >> 18];
+    out[o + 1] = kBase64[v >> 12 & 63];
+    out[o + 2] = kBase64[v >> 6 & 63];
+    out[o + 3] = kBase64[v & 63];
+  }
+  if (i < size) {  // 1 or 2 bytes left: 2 or 3 characters, then padding
+    const uint32_t v = uint32_t{in[i]} << 16 | (i + 1 < size ? uint32_t{in[i + 1]} << 8 : 0);
+    out[o] = kBase64[v >> 18];
+    out[o + 1] = kBase64[v >> 12 & 63];
+    if (i + 1 < size) out[o + 2] = kBase64[v >> 6 & 63];
+  }
+  return out;
+}
+
+Status Base64DecodeTo(const std::string& text, void* out, size_t size, const std::string& what) {
+  if (text.size() / 4 != (size + 2) / 3 || text.size() % 4 != 0)
+    return Error(Code::kDataErr, what + ": base64 text of " + std::to_string(text.size()) +
+                                     " characters does not hold " + std::to_string(size) +
+                                     " bytes");
+  static const auto table = [] {
+    std::array<int8_t, 256> t;
+    t.fill(-1);
+    for (int k = 0; k < 64; ++k) t[static_cast<unsigned char>(kBase64[k])] = static_cast<int8_t>(k);
+    return t;
+  }();
+  auto* dst = static_cast<unsigned char*>(out);
+  const size_t tail = size % 3;  // bytes in a padded last group
+  const size_t padding = tail == 0 ? 0 : 3 - tail;
+  bool bad = false;
+  for (size_t g = 0, o = 0; g < text.size(); g += 4) {
+    uint32_t v = 0;
+    const bool last = g + 4 == text.size();
+    for (size_t k = 0; k < 4; ++k) {
+      const unsigned char c = static_cast<unsigned char>(text[g + k]);
+      const bool pad = last && k >= 4 - padding;
+      const int8_t d = table[c];
+      bad |= pad ? c != '=' : d < 0;
+      v = v << 6 | (pad || d < 0 ? 0u : static_cast<uint32_t>(d));
+    }
+    const size_t n = last && tail != 0 ? tail : 3;
+    // Bits past the last byte must be 0: one encoding per byte string.
+    if (n < 3) bad |= (v & ((uint32_t{1} << (8 * (3 - n))) - 1)) != 0;
+    for (size_t k = 0; k < n; ++k) dst[o++] = static_cast<unsigned char>(v >> (16 - 8 * k));
+  }
+  if (bad) return Error(Code::kDataErr, what + ": malformed base64 text");
+  return Status::OK();
 }
 
 Result<double> JsonToDouble(const Json& j) {

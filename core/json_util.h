@@ -28,6 +28,14 @@ std::string Int128ToString(int128 v);
 Result<double> JsonToDouble(const Json& j);
 Result<int128> JsonToInt128(const Json& j);
 
+// `size` bytes as standard base64 (RFC 4648 alphabet, '=' padding): how the
+// partials carry arrays of many numbers (docs/ARCHITECTURE.md "Partials").
+std::string Base64Encode(const void* data, size_t size);
+// Decodes `text` into exactly `size` bytes at `out`: kDataErr "<what>: ..."
+// unless `text` is the one encoding Base64Encode gives for `size` bytes
+// (length, alphabet, padding), so no input can write past `out`.
+Status Base64DecodeTo(const std::string& text, void* out, size_t size, const std::string& what);
+
 // The document as mmrun prints it, ending in a newline.
 std::string DumpDocument(const Json& j);
 

@@ -53,17 +53,10 @@ class LaneGeometry {
     return Error(Code::kWorkerFailed, analysis + ": merged partials do not cover every lane");
   }
 
-  // An empty dataset (0 rows) merges to a partial over no lane: widens such a
-  // partial `p` (fields lo, hi, lanes) to every lane, each value-initialised
-  // (numpy's result for empty input: counts 0, NaN means). No-op otherwise.
+  // True when the layout has no element (0 rows): such a dataset merges to
+  // a partial over no lane, which its analysis widens to every lane at
+  // count 0 (numpy's result for empty input: counts 0, NaN means).
   bool empty() const { return empty_; }
-  template <class P>
-  void CoverIfEmpty(P* p) const {
-    if (!empty_ || p->lo != p->hi) return;
-    p->lo = 0;
-    p->hi = lanes_;
-    p->lanes.assign(lanes_, typename decltype(p->lanes)::value_type());
-  }
 
   // f(offset_in_range, length, lane, kept): elements [begin+offset,
   // begin+offset+length) go to lane `lane` (kept == false) or to lanes

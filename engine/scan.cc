@@ -151,6 +151,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     }
     b = e;
   }
+  scanners.clear();  // their working memory, before the payload's text is made
   return EncodePayload(tree.nodes());
 }
 

@@ -190,6 +190,7 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
                               std::to_string(ranges[s].begin) + ", " +
                               std::to_string(ranges[s].end) + "))";
     MM_RETURN_IF_ERROR(PushPayload(plan, pass, payloads[s], where, &tree));
+    std::string().swap(payloads[s]);  // decoded: only the tree's partials stay
   }
   return EndPassFromTree(plan, pass, &tree);
 }
