@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -28,9 +28,8 @@ constexpr size_t kSignatureBytes = 8;
 
 // CF attributes that change what a value means (SPEC §7): with one of
 // them (or in a netCDF-4 file) "cf": "auto" decodes (CfDecodingOf).
-const char* const kCfAttributes[] = {"_FillValue",  "missing_value", "valid_min",
-                                     "valid_max",   "valid_range",   "scale_factor",
-                                     "add_offset",  "_Unsigned"};
+const char* const kCfAttributes[] = {"_FillValue",  "missing_value", "valid_min",  "valid_max",
+                                     "valid_range", "scale_factor",  "add_offset", "_Unsigned"};
 
 // The numpy descr of an HDF5 element type ("<f4", ">i2", "|b1"), or the
 // name of the type mmrun does not read, in *unsupported.
@@ -607,7 +606,7 @@ Json DescribeForInspect(hid_t file, hid_t dset, const std::string& name) {
     Result<DType> stored = ParseDType(descr);
     Result<CfDecoding> plan =
         CfDecodingOf(file, dset, dcpl.get(), *stored, false, "'" + name + "'", &decoded);
-    j["cf_auto"] = !plan.ok()                  ? Json(plan.status().message())
+    j["cf_auto"] = !plan.ok()      ? Json(plan.status().message())
                    : plan->decoded ? plan->report
                                    : Json{{"decoded", false}};
   }

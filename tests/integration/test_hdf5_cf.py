@@ -346,5 +346,27 @@ def transform_refused():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("inspect: cf_auto says what \"cf\": \"auto\" decodes (the result's dataset.cf)")
+def inspect_cf_auto():
+    require_netcdf()
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "i.h5")
+        h5_file(path, ">i2", {"_FillValue": np.int16(-1), "scale_factor": np.float32(0.5)})
+        with h5py.File(path, "a") as f:
+            f["plain"] = np.arange(6.0)
+        res = mm.run_mmrun(["inspect", path])
+        mm.check(res.code == 0, mm.describe(["inspect", path], res))
+        doc = mm.parse_doc(res.out)
+        by_name = {x["name"]: x for x in doc["datasets"]}
+        mm.eq(by_name["/plain"]["cf_auto"], {"decoded": False}, "plain dataset")
+        a = oracle(path, "v")
+        got, _ = run(d, path, "v", a)
+        mm.eq(by_name["/v"]["cf_auto"], got["dataset"]["cf"], "inspect's cf_auto vs the run's dataset.cf")
+        cf = got["dataset"]["cf"]
+        mm.eq((cf["decoded"], cf["stored_dtype"], cf["fill_value"], cf["scale_factor"], cf["dtype"]),
+              (True, ">i2", -1, 0.5, a.dtype.str), "dataset.cf")
+        mm.assert_no_leftovers(d)
+
+
 if __name__ == "__main__":
     mm.main()
