@@ -176,6 +176,10 @@ nc("valid_range_i4", "i4", 4, attrs={"valid_range": np.array([-10**9, 10**9], "i
 nc("valid_range_wins_f4", "f4", 2, attrs={"valid_range": np.array([-40, 40], "f4"),
                                          "valid_min": np.float32(0)})
 nc("unsafe_fill_i2", "i2", 2, attrs={"missing_value": np.float64(0.5)})
+# float32(0.1) != 0.1: netCDF4-python ignores this missing_value (_check_safecast).
+nc("unsafe_missing_f4", "f4", 2, attrs={"missing_value": np.float64(0.1)})
+# Python's truth: the string "false" is true, so the values are unsigned.
+nc("unsigned_false_string_i2", "i2", 2, attrs={"_Unsigned": "false"})
 for _dt in ("i1", "i2", "i4", "u1", "u2"):
     for _at in ("f4", "f8"):
         nc("packed_%s_%s" % (_dt, _at), _dt, 2,
