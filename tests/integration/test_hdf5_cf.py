@@ -313,7 +313,7 @@ def h5_default_fill_bytes():
         mm.assert_no_leftovers(d)
 
 
-@mm.test("decoded documents are byte-identical for 1 and 3 workers, fork and spawn")
+@mm.test("decoded documents are byte-identical for 1 and 3 workers, fork and spawn, 2 and 3 shards + merge")
 def determinism():
     require_netcdf()
     with mm.tmpdir() as d:
@@ -329,6 +329,28 @@ def determinism():
         first = list(texts.values())[0]
         for k, t in texts.items():
             mm.check(t == first, "results differ: %s vs %s" % (k, list(texts)[0]))
+        # Shards (single-pass analyses, SPEC §6) + merge: the whole run's bytes.
+        one_pass = [{"name": "all", "op": "stats"}, {"name": "ax1", "op": "stats", "axis": 1},
+                    {"name": "hist", "op": "histogram", "bins": 9, "range": [-400.0, 400.0]}]
+        cfg = mm.write_config(d, {"dataset": {"path": name + ".nc", "name": name}, "analyses": one_pass},
+                              name="one_pass.json")
+        whole, _ = mm.run_ok(["-q", "-w", 2, cfg])
+        check_stats(whole["results"]["all"], a, None, "one-pass stats")
+        want = mm.top_level_spans(mm.run_mmrun(["-q", "-w", 2, cfg]).out)
+        for n in (2, 3):
+            parts = []
+            for i in range(n):
+                out = os.path.join(d, "part%d-%d.json" % (n, i))
+                args = ["-q", "-w", 1 + i % 2, "--launch", ("fork", "spawn")[i % 2],
+                        "--shard", "%d/%d" % (i, n), "-o", out, cfg]
+                res = mm.run_mmrun(args)
+                mm.check(res.code == 0, mm.describe(args, res))
+                parts.append(out)
+            res = mm.run_mmrun(["merge"] + parts)
+            mm.check(res.code == 0, mm.describe(["merge"] + parts, res))
+            got = mm.top_level_spans(res.out)
+            mm.check((got["dataset"], got["results"]) == (want["dataset"], want["results"]),
+                     "%d shards + merge differ from the whole run" % n)
         mm.assert_no_leftovers(d)
 
 
