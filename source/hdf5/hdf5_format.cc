@@ -782,10 +782,18 @@ uint64_t Hdf5ChunkCacheBytes(uint64_t chunk_bytes) {
 }
 
 uint64_t Hdf5CacheBytes(const Dataset& d) {
-  if (d.chunks.empty()) return 0;
-  uint64_t chunk_bytes = static_cast<uint64_t>(d.layout.dtype.itemsize());
-  for (const int64_t c : d.chunks) chunk_bytes *= static_cast<uint64_t>(c);
-  return Hdf5ChunkCacheBytes(chunk_bytes);
+  const DType stored = d.cf.decoded ? d.cf.stored : d.layout.dtype;
+  uint64_t chunk_elements = 1;
+  for (const int64_t c : d.chunks) chunk_elements *= static_cast<uint64_t>(c);
+  uint64_t bytes = 0;
+  if (!d.chunks.empty())
+    bytes = Hdf5ChunkCacheBytes(chunk_elements * static_cast<uint64_t>(stored.itemsize()));
+  if (d.cf.decoded) {  // the stored window, held while it is decoded (cf_source.h)
+    const uint64_t item = static_cast<uint64_t>(d.layout.dtype.itemsize());
+    const uint64_t window = std::max(kWindowBytes, d.chunks.empty() ? 0 : chunk_elements * item);
+    bytes += window / item * static_cast<uint64_t>(stored.itemsize());
+  }
+  return bytes;
 }
 
 bool Hdf5MappedInPlace(const Dataset& d) {

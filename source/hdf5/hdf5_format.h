@@ -55,8 +55,9 @@ bool Hdf5MappedInPlace(const Dataset& d);
 // 1 MiB. With the window of decoded blocks (source.h), the bound on a
 // worker's decoded memory that `validate` prints.
 uint64_t Hdf5ChunkCacheBytes(uint64_t chunk_bytes);
-// Hdf5ChunkCacheBytes of the dataset's decoded chunk (0 when not chunked):
-// its registry entry's cache_bytes.
+// Hdf5ChunkCacheBytes of the dataset's stored chunk (0 when not chunked),
+// plus, for a CF-decoded dataset, the stored window the decoder holds while
+// it decodes one: its registry entry's cache_bytes.
 uint64_t Hdf5CacheBytes(const Dataset& d);
 
 // The dataset's Source over the run's descriptor d.file: the raw driver's
