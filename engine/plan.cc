@@ -17,6 +17,7 @@ Json DatasetInternalJson(const Dataset& d) {
   j["file_bytes"] = d.file_bytes;
   j["shape_spec"] = d.shape_spec;
   j["chunks"] = d.chunks;
+  if (d.cf.decoded) j["cf_decoding"] = CfDecodingJson(d.cf);  // HDF5 CF (raw: no key)
   j["dev"] = d.dev;  // a spawned worker checks the descriptor it receives against these
   j["ino"] = d.ino;
   return j;
@@ -41,6 +42,9 @@ Result<Dataset> DatasetFromInternalJson(const Json& j) {
     if (j.contains("layout")) {  // HDF5 (DatasetJson)
       d.name = j.at("name").get<std::string>();
       d.storage = j.at("layout").get<std::string>();
+    }
+    if (j.contains("cf_decoding")) {
+      MM_ASSIGN_OR_RETURN(d.cf, CfDecodingFromJson(j.at("cf_decoding")));
     }
     d.dev = j.at("dev").get<uint64_t>();
     d.ino = j.at("ino").get<uint64_t>();

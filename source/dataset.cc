@@ -170,8 +170,53 @@ Json DatasetJson(const Dataset& d) {
     j["name"] = d.name;
     j["layout"] = d.storage;
     j["chunks"] = d.chunks.empty() ? Json(nullptr) : Json(d.chunks);
+    j["cf"] = d.cf.decoded ? d.cf.report : Json{{"decoded", false}};
   }
   return j;
+}
+
+Json CfDecodingJson(const CfDecoding& cf) {
+  if (!cf.decoded) return Json{{"decoded", false}};
+  return Json{{"decoded", true},
+              {"stored", cf.stored.descr()},
+              {"as_unsigned", cf.as_unsigned},
+              {"equal", cf.equal},
+              {"has_min", cf.has_min},
+              {"has_max", cf.has_max},
+              {"valid_min", cf.valid_min},
+              {"valid_max", cf.valid_max},
+              {"op", cf.op},
+              {"multiply_kind", static_cast<int>(cf.multiply_kind)},
+              {"scale", cf.scale},
+              {"offset", cf.offset},
+              {"report", cf.report}};
+}
+
+Result<CfDecoding> CfDecodingFromJson(const Json& j) {
+  CfDecoding cf;
+  try {
+    cf.decoded = j.at("decoded").get<bool>();
+    if (!cf.decoded) return cf;
+    MM_ASSIGN_OR_RETURN(cf.stored, ParseDType(j.at("stored").get<std::string>()));
+    cf.as_unsigned = j.at("as_unsigned").get<bool>();
+    cf.equal = j.at("equal").get<std::vector<uint64_t>>();
+    cf.has_min = j.at("has_min").get<bool>();
+    cf.has_max = j.at("has_max").get<bool>();
+    cf.valid_min = j.at("valid_min").get<uint64_t>();
+    cf.valid_max = j.at("valid_max").get<uint64_t>();
+    cf.op = j.at("op").get<int>();
+    const int mk = j.at("multiply_kind").get<int>();
+    cf.multiply_kind = static_cast<Kind>(mk);
+    cf.scale = j.at("scale").get<double>();
+    cf.offset = j.at("offset").get<double>();
+    cf.report = j.at("report");
+    if (cf.op < CfDecoding::kConvert || cf.op > CfDecoding::kOffset ||
+        (cf.multiply_kind != Kind::kFloat32 && cf.multiply_kind != Kind::kFloat64))
+      return Error(Code::kDataErr, "plan: malformed dataset: bad cf decoding");
+  } catch (const nlohmann::json::exception& e) {
+    return Error(Code::kDataErr, std::string("plan: malformed dataset cf: ") + e.what());
+  }
+  return cf;
 }
 
 bool HasHdf5Extension(const std::string& path) {
@@ -186,7 +231,9 @@ bool HasHdf5Extension(const std::string& path) {
 }
 
 Partition PartitionOf(const Dataset& d) {
-  return d.chunks.empty() ? Partition(d.layout) : Partition(d.layout, d.chunks);
+  Layout stored = d.layout;
+  if (d.cf.decoded) stored.dtype = d.cf.stored;
+  return d.chunks.empty() ? Partition(stored) : Partition(stored, d.chunks);
 }
 
 }  // namespace mm

@@ -39,9 +39,44 @@ struct DatasetSpec {
   // the file's only numeric dataset.
   std::optional<std::string> name;
   // HDF5: CF decoding, "auto" | "true" | "false" (SPEC §7; docs/HDF5.md
-  // says what is decoded so far).
+  // "CF attributes").
   std::string cf = "auto";
 };
+
+// The CF decoding of an HDF5 / netCDF-4 variable (SPEC §7 `cf`,
+// docs/HDF5.md "CF attributes"), as netCDF4-python applies it by default;
+// filled by the HDF5 describe, applied element by element by the decoding
+// Source (source/hdf5/cf_source.h, source/hdf5/cf_decode.h). Plain values:
+// serialized in the plan so every worker decodes alike.
+struct CfDecoding {
+  bool decoded = false;  // false: nothing below applies, layout.dtype is stored
+  DType stored;          // the file's element type (what the wrapped Source reads)
+  // _Unsigned on a signed integer type: values are compared and unpacked as
+  // the unsigned type of the same size (the "compare type"; else the stored
+  // type itself).
+  bool as_unsigned = false;
+  // An element is masked (decoded as NaN) when it equals one of `equal`, or
+  // is < valid_min (has_min) or > valid_max (has_max). Each value is in the
+  // compare type, held as its native bits in the low bytes of the uint64.
+  std::vector<uint64_t> equal;
+  bool has_min = false, has_max = false;
+  uint64_t valid_min = 0, valid_max = 0;
+  // Unpacking into the decoded type F (layout.dtype, native float32/64, or
+  // the compare type when nothing is masked or unpacked): kConvert: F(v);
+  // kScaleOffset: F(M(v) * M(scale)) + F(offset), M = multiply_kind;
+  // kScale: F(v) * F(scale); kOffset: F(v) + F(offset). Each operation is
+  // rounded in its type (no fused multiply-add), as numpy computes it.
+  enum Op : int { kConvert = 0, kScaleOffset = 1, kScale = 2, kOffset = 3 };
+  int op = kConvert;
+  Kind multiply_kind = Kind::kFloat64;
+  double scale = 1, offset = 0;
+  // What was decoded, for the result's dataset.cf (DatasetJson).
+  Json report;
+};
+
+// The plan's serialization of a CfDecoding, and back (kDataErr when malformed).
+Json CfDecodingJson(const CfDecoding& cf);
+Result<CfDecoding> CfDecodingFromJson(const Json& j);
 
 struct Dataset {
   std::string path;                  // absolute
@@ -60,6 +95,9 @@ struct Dataset {
   // "chunked", "compact", "external" or "virtual". Empty for raw and .npy.
   std::string name;
   std::string storage;
+  // HDF5: CF decoding (then layout.dtype is the decoded type, cf.stored the
+  // file's; the partition stays the stored array's: PartitionOf).
+  CfDecoding cf;
   // The open file (O_RDONLY|O_NONBLOCK, O_RDWR for r+; none for w+), shared
   // by copies, and its identity when opened.
   std::shared_ptr<FileDescriptor> file;
@@ -112,11 +150,13 @@ std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing);
 bool HasHdf5Extension(const std::string& path);
 
 // The dataset's fixed cut into blocks: its chunks when the format stores it
-// in chunks (d.chunks), else row blocks of about kBlockBytes. The plan's
-// partition, and every Source's.
+// in chunks (d.chunks), else row blocks of about kBlockBytes of the STORED
+// elements (a CF-decoded dataset is cut as its stored array: the same blocks
+// whether decoded or not). The plan's partition, and every Source's.
 Partition PartitionOf(const Dataset& d);
 
-// The result document's "dataset" object (SPEC §4).
+// The result document's "dataset" object (SPEC §4; for HDF5 also name,
+// layout, chunks and "cf": d.cf.report, or {"decoded": false}).
 Json DatasetJson(const Dataset& d);
 
 }  // namespace mm

@@ -5,12 +5,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "core/strings.h"
 #include "io/files.h"
+#include "source/hdf5/cf_decode.h"
+#include "source/hdf5/cf_source.h"
 #include "source/hdf5/hdf5_file.h"
 #include "source/hdf5/hdf5_source.h"
 #include "source/raw/raw_source.h"
@@ -22,10 +26,10 @@ namespace {
 constexpr char kSignature[] = "\211HDF\r\n\032\n";
 constexpr size_t kSignatureBytes = 8;
 
-// CF attributes that change what a value means (SPEC §7); mmrun does not
-// decode them yet, so a dataset carrying one is refused unless "cf": false.
-const char* const kCfAttributes[] = {"_FillValue",  "missing_value", "valid_min", "valid_max",
-                                     "valid_range", "scale_factor",  "add_offset"};
+// CF attributes that change what a value means (SPEC §7): with one of
+// them (or in a netCDF-4 file) "cf": "auto" decodes (CfDecodingOf).
+const char* const kCfAttributes[] = {"_FillValue",  "missing_value", "valid_min",  "valid_max",
+                                     "valid_range", "scale_factor",  "add_offset", "_Unsigned"};
 
 // The numpy descr of an HDF5 element type ("<f4", ">i2", "|b1"), or the
 // name of the type mmrun does not read, in *unsupported.
@@ -311,7 +315,263 @@ Json FillValueJson(hid_t dcpl, const std::string& descr) {
   return static_cast<int64_t>(v);
 }
 
-Json DescribeForInspect(hid_t dset, const std::string& name) {
+// An attribute's numeric values, exactly (a long double holds every int64,
+// uint64 and float64), and whether its type is a float; false when absent,
+// empty, not numeric or over 64 values.
+bool NumericAttribute(hid_t dset, const char* name, std::vector<long double>* values,
+                      bool* is_float) {
+  if (H5Aexists(dset, name) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  Hid attr(H5Aopen(dset, name, H5P_DEFAULT), H5Aclose);
+  Hid type(attr.valid() ? H5Aget_type(attr.get()) : -1, H5Tclose);
+  Hid space(attr.valid() ? H5Aget_space(attr.get()) : -1, H5Sclose);
+  if (!type.valid() || !space.valid()) return false;
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || n < 1 || n > 64) return false;
+  values->assign(static_cast<size_t>(n), 0);
+  if (H5Aread(attr.get(), H5T_NATIVE_LDOUBLE, values->data()) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  *is_float = cls == H5T_FLOAT;
+  return true;
+}
+
+// netCDF4-python's _check_safecast: every value equals itself cast to the
+// variable's type `k` (numpy.array(att, dtype) == att; a NaN matches NaN).
+// On success, each cast value's native bits in *bits.
+bool SafeCast(const std::vector<long double>& values, Kind k, std::vector<uint64_t>* bits) {
+  bits->clear();
+  for (const long double x : values) {
+    uint64_t b = 0;
+    const bool ok = VisitKind(k, [&](auto traits) {
+      using T = decltype(traits);
+      using S = typename T::Storage;
+      if constexpr (T::kIsBool || T::kKind == Kind::kFloat16) {
+        return false;
+      } else if constexpr (T::kIsFloat) {
+        const S v = static_cast<S>(x);
+        if (!(std::isnan(x) || static_cast<long double>(v) == x)) return false;
+        std::memcpy(&b, &v, sizeof v);
+        return true;
+      } else {
+        if (!std::isfinite(x) || x != std::floor(x) ||
+            x < static_cast<long double>(std::numeric_limits<S>::min()) ||
+            x > static_cast<long double>(std::numeric_limits<S>::max()))
+          return false;
+        const S v = static_cast<S>(x);
+        std::memcpy(&b, &v, sizeof v);
+        return true;
+      }
+    });
+    if (!ok) return false;
+    bits->push_back(b);
+  }
+  return true;
+}
+
+// A compare-type value (native bits) as JSON.
+Json BitsJson(uint64_t bits, Kind k) {
+  return VisitKind(k, [&](auto traits) -> Json {
+    using T = decltype(traits);
+    using S = typename T::Storage;
+    S v;
+    std::memcpy(&v, &bits, sizeof v);
+    if constexpr (T::kIsFloat && T::kKind != Kind::kFloat16)
+      return JsonNumber(static_cast<double>(v));
+    else
+      return JsonInt(static_cast<int128>(v));
+  });
+}
+
+// netCDF4.default_fillvals (netcdf.h's NC_FILL_*), by the variable's kind.
+uint64_t DefaultFillBits(Kind k) {
+  uint64_t b = 0;
+  VisitKind(k, [&](auto traits) {
+    using T = decltype(traits);
+    using S = typename T::Storage;
+    S v{};
+    if constexpr (T::kIsFloat && T::kKind != Kind::kFloat16)
+      v = static_cast<S>(9.9692099683868690e+36);
+    else if constexpr (T::kIsSigned)
+      v = static_cast<S>(-std::numeric_limits<S>::max());  // -127, -32767, ...
+    else if constexpr (T::kIsInteger)
+      v = static_cast<S>(std::numeric_limits<S>::max() - (sizeof(S) == 8 ? 1 : 0));
+    std::memcpy(&b, &v, sizeof v);
+  });
+  return b;
+}
+
+Kind UnsignedOf(Kind k) {
+  switch (k) {
+    case Kind::kInt8:
+      return Kind::kUInt8;
+    case Kind::kInt16:
+      return Kind::kUInt16;
+    case Kind::kInt32:
+      return Kind::kUInt32;
+    case Kind::kInt64:
+      return Kind::kUInt64;
+    default:
+      return k;
+  }
+}
+
+// Whether an attribute is "true" for Python: a non-empty string, or a
+// non-zero number (netCDF4-python's getattr(var, '_Unsigned', False)).
+bool TruthyAttribute(hid_t dset, const char* name) {
+  if (H5Aexists(dset, name) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  const Json v = AttributeJson(dset, name);
+  if (v.is_string()) return !v.get<std::string>().empty();
+  if (v.is_number()) return v.get<double>() != 0;
+  if (v.is_array()) return !v.empty() && v[0].is_number() && v[0].get<double>() != 0;
+  return false;
+}
+
+// The CF decoding of a dataset of element type `stored`, as netCDF4-python
+// 1.6 (Variable._toma and __getitem__) applies it with its default
+// auto-mask-and-scale; `always`: "cf": true, else "auto" (decode only with a
+// CF attribute or in a netCDF-4 file). The decoded type in *decoded.
+// Errors: kConfig for an integer scale_factor / add_offset (not supported).
+Result<CfDecoding> CfDecodingOf(hid_t file, hid_t dset, hid_t dcpl, DType stored, bool always,
+                                const std::string& what, Kind* decoded) {
+  CfDecoding cf;
+  if (stored.is_bool() || stored.kind == Kind::kFloat16) return cf;  // never decoded
+  const bool netcdf4 = H5Aexists(file, "_NCProperties") > 0;
+  H5Eclear2(H5E_DEFAULT);
+  if (!always && !netcdf4 && CfAttributesOf(dset).empty()) return cf;
+  const Kind k = stored.kind;  // the variable's type (native kind)
+  cf.stored = stored;
+  cf.as_unsigned = stored.is_signed() && TruthyAttribute(dset, "_Unsigned");
+  const Kind compare = cf.as_unsigned ? UnsignedOf(k) : k;
+  Json report = Json::object();
+  report["decoded"] = true;
+  report["stored_dtype"] = stored.descr();
+  if (cf.as_unsigned) report["unsigned"] = true;
+  bool masks = false;  // a masking rule applies (netCDF4-python's masked array)
+  std::vector<long double> values;
+  std::vector<uint64_t> bits;
+  bool is_float = false;
+  auto add_equal = [&](const std::vector<uint64_t>& b) {
+    for (const uint64_t x : b) {
+      // A NaN fill or missing value masks NaN, which decodes as NaN anyway.
+      const bool nan = VisitKind(compare, [&](auto traits) {
+        using T = decltype(traits);
+        typename T::Storage v;
+        std::memcpy(&v, &x, sizeof v);
+        if constexpr (T::kIsFloat) return std::isnan(static_cast<double>(v));
+        return false;
+      });
+      if (!nan) cf.equal.push_back(x);
+    }
+  };
+  if (NumericAttribute(dset, "missing_value", &values, &is_float) && SafeCast(values, k, &bits)) {
+    add_equal(bits);
+    masks = true;
+    Json list = Json::array();
+    for (const uint64_t b : bits) list.push_back(BitsJson(b, compare));
+    report["missing_value"] = list.size() == 1 ? list[0] : list;
+  }
+  if (NumericAttribute(dset, "_FillValue", &values, &is_float) && SafeCast(values, k, &bits)) {
+    add_equal(bits);
+    masks = true;
+    report["fill_value"] = BitsJson(bits[0], compare);
+  } else {
+    // No usable _FillValue: netCDF's default fill of the type, except for
+    // bytes of a variable whose fill is off (netcdf-c: no user-defined HDF5
+    // fill value). Under _Unsigned the (negative) default never equals an
+    // unsigned value.
+    H5D_fill_value_t defined = H5D_FILL_VALUE_UNDEFINED;
+    const bool no_fill =
+        H5Pfill_value_defined(dcpl, &defined) < 0 || defined != H5D_FILL_VALUE_USER_DEFINED;
+    H5Eclear2(H5E_DEFAULT);
+    const bool byte = stored.itemsize() == 1;
+    if (!(no_fill && byte)) {
+      masks = true;
+      const uint64_t fill = DefaultFillBits(k);
+      if (!cf.as_unsigned) cf.equal.push_back(fill);
+      report["default_fill"] = BitsJson(fill, k);
+    }
+  }
+  std::vector<uint64_t> range;
+  if (NumericAttribute(dset, "valid_range", &values, &is_float) && SafeCast(values, k, &range) &&
+      range.size() == 2) {
+    cf.has_min = cf.has_max = masks = true;
+    cf.valid_min = range[0];
+    cf.valid_max = range[1];
+    report["valid_range"] = {BitsJson(range[0], compare), BitsJson(range[1], compare)};
+  } else {
+    if (NumericAttribute(dset, "valid_min", &values, &is_float) && SafeCast(values, k, &bits)) {
+      cf.has_min = masks = true;
+      cf.valid_min = bits[0];
+      report["valid_min"] = BitsJson(bits[0], compare);
+    }
+    if (NumericAttribute(dset, "valid_max", &values, &is_float) && SafeCast(values, k, &bits)) {
+      cf.has_max = masks = true;
+      cf.valid_max = bits[0];
+      report["valid_max"] = BitsJson(bits[0], compare);
+    }
+  }
+  // Unpacking: netCDF4-python's `data*scale_factor + add_offset` (only
+  // when float() accepts them: one value each).
+  std::vector<long double> sv, ov;
+  bool s_float = false, o_float = false;
+  const bool has_scale = NumericAttribute(dset, "scale_factor", &sv, &s_float) && sv.size() == 1;
+  const bool has_offset = NumericAttribute(dset, "add_offset", &ov, &o_float) && ov.size() == 1;
+  if ((has_scale && !s_float) || (has_offset && !o_float))
+    return Error(Code::kConfig, "config key 'dataset.cf': dataset " + what +
+                                    " has an integer scale_factor or add_offset, which mmrun "
+                                    "does not unpack; use \"cf\": false to read the stored values");
+  auto kind_of = [&](const char* name) {
+    Hid attr(H5Aopen(dset, name, H5P_DEFAULT), H5Aclose);
+    Hid type(attr.valid() ? H5Aget_type(attr.get()) : -1, H5Tclose);
+    return type.valid() && H5Tget_size(type.get()) == 4 ? Kind::kFloat32 : Kind::kFloat64;
+  };
+  const double scale = has_scale ? static_cast<double>(sv[0]) : 1;
+  const double offset = has_offset ? static_cast<double>(ov[0]) : 0;
+  const Kind skind = has_scale ? kind_of("scale_factor") : Kind::kFloat64;
+  const Kind okind = has_offset ? kind_of("add_offset") : Kind::kFloat64;
+  Kind out = compare;
+  bool unpacks = true;
+  if (has_scale && has_offset) {
+    if (offset != 0 || scale != 1) {
+      cf.op = CfDecoding::kScaleOffset;
+      cf.multiply_kind = CfPromote(compare, skind, scale);
+      out = CfPromote(cf.multiply_kind, okind, offset);
+    } else {
+      cf.op = CfDecoding::kConvert;  // netCDF4-python: data.astype(scale_factor.dtype)
+      out = skind;
+    }
+  } else if (has_scale && scale != 1) {
+    cf.op = CfDecoding::kScale;
+    out = CfPromote(compare, skind, scale);
+  } else if (has_offset && offset != 0) {
+    cf.op = CfDecoding::kOffset;
+    out = CfPromote(compare, okind, offset);
+  } else {
+    unpacks = false;
+    // Masked integers become float64 (NaN for a masked value; exact up to 2^53).
+    if (masks && !DType{compare, false}.is_float()) out = Kind::kFloat64;
+  }
+  if (has_scale) report["scale_factor"] = JsonNumber(scale);
+  if (has_offset) report["add_offset"] = JsonNumber(offset);
+  if (!masks && !unpacks && !cf.as_unsigned) return CfDecoding();  // nothing to decode
+  report["dtype"] = DType{out, false}.descr();
+  cf.scale = scale;
+  cf.offset = offset;
+  cf.decoded = true;
+  cf.report = report;
+  *decoded = out;
+  return cf;
+}
+
+Json DescribeForInspect(hid_t file, hid_t dset, const std::string& name) {
   Json j = Json::object();
   j["name"] = name;
   Hid type(H5Dget_type(dset), H5Tclose);
@@ -341,6 +601,15 @@ Json DescribeForInspect(hid_t dset, const std::string& name) {
   for (const char* a : {"units", "long_name", "standard_name"})
     if (H5Aexists(dset, a) > 0) cf[a] = AttributeJson(dset, a);
   j["cf_attributes"] = cf;
+  if (!descr.empty()) {  // what "cf": "auto" would do (SPEC §7)
+    Kind decoded = Kind::kFloat64;
+    Result<DType> stored = ParseDType(descr);
+    Result<CfDecoding> plan =
+        CfDecodingOf(file, dset, dcpl.get(), *stored, false, "'" + name + "'", &decoded);
+    j["cf_auto"] = !plan.ok()      ? Json(plan.status().message())
+                   : plan->decoded ? plan->report
+                                   : Json{{"decoded", false}};
+  }
   j["stored_bytes"] = static_cast<uint64_t>(H5Dget_storage_size(dset));
   uint64_t logical = H5Tget_size(type.get());
   for (int64_t n : shape) logical *= static_cast<uint64_t>(n);
@@ -379,10 +648,6 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
   if (spec.order && *spec.order != 'C')
     return Error(Code::kConfig, "config key 'dataset.order': HDF5 arrays are C order, got '" +
                                     std::string(1, *spec.order) + "'");
-  if (spec.cf == "true")
-    return Error(Code::kConfig,
-                 "config key 'dataset.cf': CF decoding is not supported yet (docs/HDF5.md); "
-                 "use \"cf\": false to read the stored values");
   MM_ASSIGN_OR_RETURN(Hid file, OpenHdf5File(fd, d->path, d->dev, d->ino));
   MM_ASSIGN_OR_RETURN(Located loc, Locate(file.get(), spec, d->path));
   const std::string what = "'" + loc.name + "' of " + d->path;
@@ -425,14 +690,6 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
     for (size_t i = 0; agree && i < shape.size(); ++i)
       agree = (*spec.shape)[i] == shape[i] || (*spec.shape)[i] == -1;
     if (!agree) return Contradiction("shape", what, ShapeString(*spec.shape), ShapeString(shape));
-  }
-  if (spec.cf == "auto") {
-    const std::vector<std::string> cf = CfAttributesOf(dset);
-    if (!cf.empty())
-      return Error(Code::kConfig, "config key 'dataset.cf': dataset " + what +
-                                      " has CF attributes (" + Join(cf, ", ") +
-                                      ") and CF decoding is not supported yet (docs/HDF5.md); "
-                                      "use \"cf\": false to read the stored values");
   }
   d->format = "hdf5";
   d->name = loc.name;
@@ -498,6 +755,19 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
                                          ", the file has " + std::to_string(d->file_bytes));
     }
   }
+  d->cf = CfDecoding();
+  if (spec.cf != "false") {
+    Kind decoded = d->layout.dtype.kind;
+    MM_ASSIGN_OR_RETURN(d->cf, CfDecodingOf(file.get(), dset, dcpl.get(), d->layout.dtype,
+                                            spec.cf == "true", what, &decoded));
+    if (d->cf.decoded) {
+      if (d->mode == "r+")
+        return Error(Code::kConfig, "config key 'dataset.cf': dataset " + what +
+                                        " is CF-decoded and cannot be written in place; use "
+                                        "\"cf\": false to transform the stored values");
+      d->layout.dtype = DType{decoded, false};
+    }
+  }
   if (d->mode == "r+" && !Hdf5MappedInPlace(*d))
     return Error(Code::kConfig,
                  "config key 'dataset.mode': r+ (an in-place transform) needs a "
@@ -512,10 +782,18 @@ uint64_t Hdf5ChunkCacheBytes(uint64_t chunk_bytes) {
 }
 
 uint64_t Hdf5CacheBytes(const Dataset& d) {
-  if (d.chunks.empty()) return 0;
-  uint64_t chunk_bytes = static_cast<uint64_t>(d.layout.dtype.itemsize());
-  for (const int64_t c : d.chunks) chunk_bytes *= static_cast<uint64_t>(c);
-  return Hdf5ChunkCacheBytes(chunk_bytes);
+  const DType stored = d.cf.decoded ? d.cf.stored : d.layout.dtype;
+  uint64_t chunk_elements = 1;
+  for (const int64_t c : d.chunks) chunk_elements *= static_cast<uint64_t>(c);
+  uint64_t bytes = 0;
+  if (!d.chunks.empty())
+    bytes = Hdf5ChunkCacheBytes(chunk_elements * static_cast<uint64_t>(stored.itemsize()));
+  if (d.cf.decoded) {  // the stored window, held while it is decoded (cf_source.h)
+    const uint64_t item = static_cast<uint64_t>(d.layout.dtype.itemsize());
+    const uint64_t window = std::max(kWindowBytes, d.chunks.empty() ? 0 : chunk_elements * item);
+    bytes += window / item * static_cast<uint64_t>(stored.itemsize());
+  }
+  return bytes;
 }
 
 bool Hdf5MappedInPlace(const Dataset& d) {
@@ -523,6 +801,13 @@ bool Hdf5MappedInPlace(const Dataset& d) {
 }
 
 Result<std::unique_ptr<Source>> OpenHdf5Dataset(const Dataset& d) {
+  if (d.cf.decoded) {  // the stored variable's Source, wrapped by the decoder
+    Dataset stored = d;
+    stored.layout.dtype = d.cf.stored;
+    stored.cf = CfDecoding();
+    MM_ASSIGN_OR_RETURN(std::unique_ptr<Source> inner, OpenHdf5Dataset(stored));
+    return OpenCfSource(d, std::move(inner));
+  }
   if (Hdf5MappedInPlace(d))
     return OpenRawFile(d.file, d.path, d.layout, PartitionOf(d), d.file_bytes);
   return OpenHdf5Source(d);
@@ -539,7 +824,7 @@ Result<Json> InspectHdf5(const DatasetSpec& spec, int fd) {
   j["bytes"] = static_cast<uint64_t>(st.st_size);
   if (spec.name) {
     MM_ASSIGN_OR_RETURN(Located loc, Locate(file.get(), spec, spec.path));
-    const Json one_json = DescribeForInspect(loc.dset.get(), loc.name);
+    const Json one_json = DescribeForInspect(file.get(), loc.dset.get(), loc.name);
     for (auto it = one_json.begin(); it != one_json.end(); ++it) j[it.key()] = it.value();
     return j;
   }
@@ -547,7 +832,7 @@ Result<Json> InspectHdf5(const DatasetSpec& spec, int fd) {
   for (const std::string& n : ListDatasets(file.get())) {
     Hid dset(H5Dopen2(file.get(), n.c_str(), H5P_DEFAULT), H5Dclose);
     if (!dset.valid()) return Hdf5Error(Code::kDataErr, spec.path + ": dataset '" + n + "'");
-    list.push_back(DescribeForInspect(dset.get(), n));
+    list.push_back(DescribeForInspect(file.get(), dset.get(), n));
   }
   j["datasets"] = list;
   return j;

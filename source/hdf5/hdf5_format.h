@@ -14,17 +14,19 @@
 //     with H5Dread (hdf5_source.h);
 //   compact, external, virtual (and a contiguous dataset never written):
 //     row blocks read with H5Dread.
+// CF decoding ("cf", docs/HDF5.md "CF attributes"): Dataset::cf says what
+// is decoded, layout.dtype becomes the decoded type, and the Source is the
+// one above wrapped by the decoder (cf_source.h).
 // Every HDF5 handle is closed before describe and inspect return (the
 // coordinator forks after them; hdf5_file.h).
 //
 // Errors: kConfig (78) for a missing, misspelt or group name (naming the
 // closest dataset), for dtype/shape/order/offset keys that contradict the
-// file, for mode r+ on a dataset not stored contiguously, and for CF
-// attributes (CF decoding is not implemented: "cf": false reads the stored
-// values); kDataErr (65) for an unsupported element type (naming it), a
-// filter that is not available (naming it and the plugin folders), a file
-// libhdf5 cannot read or a contiguous dataset past the end of the file;
-// kIoErr (74) when the file HDF5 opened is not the run's.
+// file, for mode r+ on a dataset not stored contiguously or CF-decoded, and
+// for an integer scale_factor/add_offset; kDataErr (65) for an unsupported element type (naming
+// it), a filter that is not available (naming it and the plugin folders), a file libhdf5 cannot
+// read or a contiguous dataset past the end of the file; kIoErr (74) when the file HDF5 opened is
+// not the run's.
 //
 // Thread rules: hdf5_file.h (one thread per process).
 #pragma once
@@ -53,8 +55,9 @@ bool Hdf5MappedInPlace(const Dataset& d);
 // 1 MiB. With the window of decoded blocks (source.h), the bound on a
 // worker's decoded memory that `validate` prints.
 uint64_t Hdf5ChunkCacheBytes(uint64_t chunk_bytes);
-// Hdf5ChunkCacheBytes of the dataset's decoded chunk (0 when not chunked):
-// its registry entry's cache_bytes.
+// Hdf5ChunkCacheBytes of the dataset's stored chunk (0 when not chunked),
+// plus, for a CF-decoded dataset, the stored window the decoder holds while
+// it decodes one: its registry entry's cache_bytes.
 uint64_t Hdf5CacheBytes(const Dataset& d);
 
 // The dataset's Source over the run's descriptor d.file: the raw driver's

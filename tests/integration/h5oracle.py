@@ -17,6 +17,7 @@ except ImportError:
 
 FIELDS = ["count", "nan_count", "sum", "mean", "var", "std", "min", "max"]
 RTOL = 1e-12
+QS = [0.0, 0.1, 0.5, 0.9, 1.0]
 
 
 # --------------------------------------------------------------------------
@@ -129,3 +130,19 @@ def check_stats(got, a, axis, what):
             mm.assert_close(got[field], exp[field], rtol=0.0, atol=0.0, what=w)
         else:
             mm.assert_close(got[field], exp[field], rtol=RTOL, atol=tol[field], what=w)
+
+
+def expected_histogram(a, bins):
+    f = np.asarray(a).astype(np.float64).reshape(-1)
+    fin = f[np.isfinite(f)]
+    rng = (fin.min(), fin.max()) if fin.size else (0.0, 1.0)
+    v = f[~np.isnan(f)]
+    counts, edges = np.histogram(v, bins=bins, range=rng)
+    return {"counts": counts.tolist(), "edges": edges.tolist(), "below": int((v < edges[0]).sum()),
+            "above": int((v > edges[-1]).sum()), "nan_count": int(np.isnan(f).sum())}
+
+
+def expected_quantiles(a, axis):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.nanquantile(np.asarray(a).astype(np.float64), QS, axis=axis).tolist()

@@ -43,7 +43,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest as mm  # noqa: E402
-from h5oracle import RTOL, check_stats, require_chunk_blocks, require_hdf5  # noqa: E402
+from h5oracle import (QS, RTOL, check_stats, expected_histogram, expected_quantiles,  # noqa: E402
+                      require_chunk_blocks, require_hdf5)
 
 try:
     import h5py
@@ -58,8 +59,6 @@ try:
     import netCDF4
 except ImportError:
     netCDF4 = None
-
-QS = [0.0, 0.1, 0.5, 0.9, 1.0]
 
 
 def rng_for(name):
@@ -91,22 +90,6 @@ def random_array(dtype, shape, rng, nan_fraction=0.05):
 
 # --------------------------------------------------------------------------
 # Oracle (numpy on float64, nan* semantics; SPEC §3)
-
-
-def expected_histogram(a, bins):
-    f = np.asarray(a).astype(np.float64).reshape(-1)
-    fin = f[np.isfinite(f)]
-    rng = (fin.min(), fin.max()) if fin.size else (0.0, 1.0)
-    v = f[~np.isnan(f)]
-    counts, edges = np.histogram(v, bins=bins, range=rng)
-    return {"counts": counts.tolist(), "edges": edges.tolist(), "below": int((v < edges[0]).sum()),
-            "above": int((v > edges[-1]).sum()), "nan_count": int(np.isnan(f).sum())}
-
-
-def expected_quantiles(a, axis):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return np.nanquantile(np.asarray(a).astype(np.float64), QS, axis=axis).tolist()
 
 
 def select_for(shape):
@@ -643,9 +626,16 @@ def netcdf_plain():
             lat[:] = np.linspace(-60, 60, 13)
         for var in ("temp", "height", "lat"):
             require_chunk_blocks(path, var)
-            a = nc_values(path, var, cf=False)
-            doc, _ = run_doc(d, {"path": "plain.nc", "name": var}, analyses_for(a))
-            check_results(doc["results"], a, "netCDF %s" % var, d)
+            # The stored values ("cf": false), and netCDF4-python's default
+            # values ("cf": "auto" decodes a netCDF-4 file: default-fill
+            # masking, an integer variable read as float64).
+            for cf in (False, True):
+                a = nc_values(path, var, cf=cf)
+                dataset = {"path": "plain.nc", "name": var}
+                if not cf:
+                    dataset["cf"] = False
+                doc, _ = run_doc(d, dataset, analyses_for(a))
+                check_results(doc["results"], a, "netCDF %s cf=%s" % (var, cf), d)
         mm.assert_no_leftovers(d)
 
 

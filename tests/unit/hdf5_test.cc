@@ -244,7 +244,8 @@ TEST_CASE("Hdf5: describe refuses what it cannot read, naming it", "[hdf5]") {
     {std::string("g/w"), "r", "auto", Code::kConfig, "'/g/v'"},
     {std::string("g"), "r", "auto", Code::kConfig, "is a group"},
     {std::string("/g/v"), "r+", "auto", Code::kConfig, "chunked"},
-    {std::string("/g/v"), "r", "true", Code::kConfig, "not supported yet"},
+    // cf true decodes (default-fill masking): never in place.
+    {std::string("/g/v"), "r+", "true", Code::kConfig, "dataset.cf"},
   };
   // clang-format on
   for (const Case& c : cases) {

@@ -1,0 +1,87 @@
+#include "source/hdf5/cf_source.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "source/hdf5/cf_decode.h"
+
+namespace mm {
+
+namespace {
+
+// Decoded blocks in one owned buffer, adjacent in block order.
+class DecodedWindow : public Window {
+ public:
+  DecodedWindow(int64_t first, std::unique_ptr<char[]> buffer, std::vector<char*> blocks,
+                bool contiguous)
+      : Window(first, false), buffer_(std::move(buffer)) {
+    blocks_ = std::move(blocks);
+    if (contiguous) contiguous_ = buffer_.get();
+  }
+  // The stored window was closed (checked) when this one was made.
+  Status Close() override { return Status::OK(); }
+
+ private:
+  std::unique_ptr<char[]> buffer_;
+};
+
+class CfSource : public Source {
+ public:
+  CfSource(const Dataset& d, std::unique_ptr<Source> stored)
+      : Source(d.layout, PartitionOf(d)),
+        stored_(std::move(stored)),
+        cf_(d.cf),
+        path_(d.path),
+        name_(d.name) {}
+
+  void WillRead(int64_t first, int64_t end) override { stored_->WillRead(first, end); }
+
+  Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) override {
+    if (writable)
+      return Error(Code::kIoErr, path_ + ": dataset '" + name_ +
+                                     "' is CF-decoded: it cannot be written in place");
+    MM_ASSIGN_OR_RETURN(std::unique_ptr<Window> in, stored_->ReadWindow(first, n, false));
+    const Partition& part = partition();
+    const uint64_t item = static_cast<uint64_t>(layout().dtype.itemsize());
+    uint64_t total = 0;
+    for (int64_t k = first; k < first + n; ++k) total += part.block_elements(k);
+    std::unique_ptr<char[]> buffer(new char[std::max<uint64_t>(total, 1) * item]);
+    std::vector<char*> blocks(static_cast<size_t>(n));
+    char* at = buffer.get();
+    for (int64_t k = first; k < first + n; ++k) {
+      const uint64_t count = part.block_elements(k);
+      blocks[static_cast<size_t>(k - first)] = at;
+      CfDecode(cf_, layout().dtype, in->BlockData(k), count, at);
+      at += count * item;
+    }
+    MM_RETURN_IF_ERROR(in->Close());
+    // Row blocks are decoded adjacent, in storage order: one run, as the
+    // stored window's.
+    const bool contiguous = in->Contiguous() != nullptr;
+    return std::unique_ptr<Window>(
+        std::make_unique<DecodedWindow>(first, std::move(buffer), std::move(blocks), contiguous));
+  }
+
+  Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
+    if (begin >= end) return Status::OK();
+    const uint64_t n = end - begin;
+    std::unique_ptr<char[]> raw(new char[n * static_cast<uint64_t>(cf_.stored.itemsize())]);
+    MM_RETURN_IF_ERROR(stored_->ReadElements(begin, end, raw.get()));
+    CfDecode(cf_, layout().dtype, raw.get(), n, out);
+    return Status::OK();
+  }
+
+ private:
+  std::unique_ptr<Source> stored_;
+  CfDecoding cf_;
+  std::string path_, name_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> OpenCfSource(const Dataset& d, std::unique_ptr<Source> stored) {
+  return std::make_unique<CfSource>(d, std::move(stored));
+}
+
+}  // namespace mm
