@@ -392,13 +392,11 @@ Status Contradiction(const std::string& key, const std::string& what,
 }
 
 // A file libhdf5 opens by name for dataset `dataset` of d (an external raw
-// file, a virtual dataset's source), resolved against the run's file's
-// folder: it must be a regular file (a FIFO would block a worker forever, a
-// device is no array): kNoInput (66) otherwise; a missing one too unless
-// `missing_ok`.
-Status CheckStoredIn(const Dataset& d, const std::string& dataset, const std::string& name,
+// file, a virtual dataset's source), at `file`: it must be a regular file (a
+// FIFO would block a worker forever, a device is no array): kNoInput (66)
+// otherwise; a missing one too unless `missing_ok`.
+Status CheckStoredIn(const Dataset& d, const std::string& dataset, const std::string& file,
                      bool missing_ok) {
-  const std::string file = name[0] == '/' ? name : DirName(d.path) + "/" + name;
   const std::string what = d.path + ": dataset '" + dataset + "' stores its data in " + file;
   struct stat st;
   if (::stat(file.c_str(), &st) != 0)
@@ -549,13 +547,18 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
       if (H5Pget_external(dcpl.get(), static_cast<unsigned>(i), sizeof name - 1, name, &offset,
                           &size) < 0)
         return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': external file");
-      MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, name, false));
+      const std::string file(name);
+      MM_RETURN_IF_ERROR(CheckStoredIn(
+          *d, loc.name, file[0] == '/' ? file : DirName(d->path) + "/" + file, false));
     }
   } else if (d->storage == "virtual") {
-    // The source files of the mapping, opened by libhdf5 by name (relative
-    // ones against the file's folder: H5Pset_virtual_prefix): the same
+    // The source files of the mapping, opened by libhdf5 by name: the same
     // rule, but a missing one is read as the fill value, as h5py does. "."
     // is this file; a name with a printf-style '%' pattern is not checked.
+    // Every place libhdf5 1.10 looks (H5F_prefix_open_file) is checked: an
+    // absolute name as given, then its last component; a relative name (or
+    // that component) against the file's folder (H5Pset_virtual_prefix),
+    // then against the working directory. (HDF5_VDS_PREFIX is not.)
     size_t n = 0;
     if (H5Pget_virtual_count(dcpl.get(), &n) < 0)
       return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': virtual mapping");
@@ -567,7 +570,13 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
       H5Pget_virtual_filename(dcpl.get(), i, &name[0], name.size());
       name.resize(static_cast<size_t>(len));
       if (name == "." || name.find('%') != std::string::npos) continue;
-      MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, name, true));
+      std::string relative = name;
+      if (name[0] == '/') {
+        MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, name, true));
+        relative = name.substr(name.rfind('/') + 1);
+      }
+      MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, DirName(d->path) + "/" + relative, true));
+      MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, relative, true));
     }
   } else if (d->storage == "contiguous") {
     const haddr_t at = H5Dget_offset(dset);

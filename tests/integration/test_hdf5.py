@@ -647,6 +647,12 @@ def test_virtual_sources():
             dev = h5py.VirtualLayout(shape=(20, 4), dtype="<f8")
             dev[:] = h5py.VirtualSource("/dev/zero", "p", shape=(20, 4))
             f.create_virtual_dataset("dev", dev, fillvalue=0)
+            # Missing where named: libhdf5 then tries the last component in
+            # the file's folder, and a relative name in the working folder.
+            for name, src in (("abs", "/nonexistent-mmrun/elsewhere.h5"), ("cwd", "cwdonly.h5")):
+                lay = h5py.VirtualLayout(shape=(20, 4), dtype="<f8")
+                lay[:] = h5py.VirtualSource(src, "p", shape=(20, 4))
+                f.create_virtual_dataset(name, lay, fillvalue=1)
         ds = {"path": "v.h5", "name": "v"}
         os.rename(os.path.join(d, "src1.h5"), os.path.join(d, "moved.h5"))
         here = os.getcwd()
@@ -666,6 +672,28 @@ def test_virtual_sources():
         cfg = mm.write_config(d, {"dataset": {"path": "v.h5", "name": "dev"},
                                   "analyses": [{"op": "stats"}]}, name="dev.json")
         mm.assert_error(mm.run_mmrun([cfg], timeout=60), 66, ["not a regular file", "/dev/zero"], args=[cfg])
+        os.mkfifo(os.path.join(d, "elsewhere.h5"))
+        cfg = mm.write_config(d, {"dataset": {"path": "v.h5", "name": "abs"},
+                                  "analyses": [{"op": "stats"}]}, name="abs.json")
+        mm.assert_error(mm.run_mmrun([cfg], timeout=60), 66, ["not a regular file", "elsewhere.h5"], args=[cfg])
+        os.unlink(os.path.join(d, "elsewhere.h5"))
+        with mm.tmpdir() as work:
+            os.mkfifo(os.path.join(work, "cwdonly.h5"))
+            cfg = mm.write_config(d, {"dataset": {"path": os.path.join(d, "v.h5"), "name": "cwd"},
+                                      "analyses": [{"op": "stats"}]}, name="cwd.json")
+            mm.assert_error(mm.run_mmrun([cfg], cwd=work, timeout=60), 66, ["not a regular file", "cwdonly.h5"],
+                            args=[cfg])
+            os.unlink(os.path.join(work, "cwdonly.h5"))
+            os.chdir(work)
+            try:
+                with h5py.File(os.path.join(d, "v.h5"), "r") as f:
+                    want = f["cwd"][...]
+            finally:
+                os.chdir(here)
+            doc, _ = mm.run_ok([cfg, "-q"], cwd=work)
+            r = doc["results"]["stats"]
+            mm.eq((r["count"], r["min"], r["max"], r["sum"]),
+                  (want.size, want.min(), want.max(), want.sum()), "a source missing everywhere (h5py's values)")
         mm.assert_no_leftovers(d)
 
 
