@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 #include <vector>
 
 #include "source/hdf5/hdf5_format.h"
@@ -23,6 +24,24 @@ herr_t CollectMessage(unsigned /*n*/, const H5E_error2_t* e, void* data) {
   auto* out = static_cast<std::vector<std::string>*>(data);
   if (e->desc != nullptr && e->desc[0] != '\0') out->push_back(e->desc);
   return 0;
+}
+
+}  // namespace
+
+namespace {
+
+herr_t FindMinor(unsigned /*n*/, const H5E_error2_t* e, void* data) {
+  auto* want = static_cast<std::pair<hid_t, bool>*>(data);
+  if (e->min_num == want->first) want->second = true;
+  return 0;
+}
+
+// Whether the current error stack holds the minor error `minor` (leaves
+// the stack as it is).
+bool Hdf5StackHas(hid_t minor) {
+  std::pair<hid_t, bool> want(minor, false);
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, FindMinor, &want);
+  return want.second;
 }
 
 }  // namespace
@@ -71,7 +90,16 @@ Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t
   if (::stat(proc.c_str(), &st) != 0)
     return FromErrno(errno, name + ": reading HDF5 needs " + proc, Code::kIoErr);
   Hid file(H5Fopen(proc.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
-  if (!file.valid()) return Hdf5Error(Code::kDataErr, name + ": not a readable HDF5 file");
+  if (!file.valid()) {
+    // libhdf5's file locking (1.10+): another process holds the file open
+    // for writing. Temporary (SPEC §5); HDF5_USE_FILE_LOCKING=FALSE in the
+    // environment turns the locking off (libhdf5 reads it itself).
+    if (Hdf5StackHas(H5E_CANTLOCKFILE))
+      return Hdf5Error(Code::kLocked, name +
+                                          ": another process has it open for writing (HDF5 "
+                                          "file lock); try again when it has closed the file");
+    return Hdf5Error(Code::kDataErr, name + ": not a readable HDF5 file");
+  }
   MM_RETURN_IF_ERROR(StatOfHdf5File(file.get(), name, &st));
   if (static_cast<uint64_t>(st.st_dev) != dev || static_cast<uint64_t>(st.st_ino) != ino)
     return Error(Code::kIoErr, name + ": HDF5 opened another file than the run's");

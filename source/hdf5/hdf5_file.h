@@ -75,7 +75,9 @@ Status Hdf5Error(Code code, const std::string& what);
 // file comment), checking that it is the file with identity `dev`/`ino`
 // (kIoErr otherwise). `name` is the file's path in messages. Errors:
 // kDataErr when libhdf5 cannot read the file as HDF5 (truncated, corrupt
-// superblock), kIoErr when /proc/self/fd cannot be opened.
+// superblock), kIoErr when /proc/self/fd cannot be opened, kLocked when
+// libhdf5's file lock says another process has the file open for writing
+// (HDF5_USE_FILE_LOCKING=FALSE, read by libhdf5, turns that check off).
 Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t ino);
 
 // Whether the HDF5 object `obj` lives in the file with identity dev/ino
@@ -92,5 +94,13 @@ Result<bool> Hdf5InFile(hid_t obj, uint64_t dev, uint64_t ino, const std::string
 // kConfig when there is no dataset `path`.
 Result<Hid> OpenH5Dataset(hid_t file, const std::string& path, const std::string& folder,
                           const std::string& name);
+
+// The memory type H5Dread reads dataset elements of `file_type` as: a copy
+// of it, except for what the describe step's type mapping (hdf5_format.cc,
+// where this is defined) reads converted: an integer of reduced precision
+// or with a bit offset (n-bit types) becomes the standard full-size integer
+// of its size, sign and byte order; a non-IEEE float of 4 or 8 bytes the
+// IEEE float of its size and byte order (what h5py reads). Invalid on error.
+Hid Hdf5MemoryType(hid_t file_type);
 
 }  // namespace mm

@@ -31,6 +31,44 @@ constexpr size_t kSignatureBytes = 8;
 const char* const kCfAttributes[] = {"_FillValue",  "missing_value", "valid_min",  "valid_max",
                                      "valid_range", "scale_factor",  "add_offset", "_Unsigned"};
 
+// Whether `type` is an IEEE float of 2, 4 or 8 bytes (fields, no padding).
+bool IeeeFloat(hid_t type) {
+  const size_t size = H5Tget_size(type);
+  size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+  H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize);
+  const bool ieee = (size == 2 && spos == 15 && epos == 10 && esize == 5 && msize == 10) ||
+                    (size == 4 && spos == 31 && epos == 23 && esize == 8 && msize == 23) ||
+                    (size == 8 && spos == 63 && epos == 52 && esize == 11 && msize == 52);
+  return ieee && mpos == 0 && H5Tget_offset(type) == 0 && H5Tget_precision(type) == 8 * size;
+}
+
+// Whether libhdf5 must convert `type` to read it as its TypeDescr (an
+// integer of reduced precision or with a bit offset, a non-IEEE float).
+bool NeedsConversion(hid_t type) {
+  const size_t size = H5Tget_size(type);
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER:
+      return H5Tget_precision(type) != 8 * size || H5Tget_offset(type) != 0;
+    case H5T_FLOAT:
+      return !IeeeFloat(type);
+    default:
+      return false;
+  }
+}
+
+// "20-bit integer in 4 bytes", "4-byte float with 15-bit mantissa": what
+// NeedsConversion converts, in messages.
+std::string TypeName(hid_t type) {
+  const size_t size = H5Tget_size(type);
+  if (H5Tget_class(type) == H5T_INTEGER)
+    return std::to_string(H5Tget_precision(type)) + "-bit integer in " + std::to_string(size) +
+           " bytes";
+  size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+  H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize);
+  return std::to_string(size) + "-byte float with " + std::to_string(esize) + "-bit exponent and " +
+         std::to_string(msize) + "-bit mantissa";
+}
+
 // The numpy descr of an HDF5 element type ("<f4", ">i2", "|b1"), or the
 // name of the type mmrun does not read, in *unsupported.
 std::string TypeDescr(hid_t type, std::string* unsupported) {
@@ -39,21 +77,18 @@ std::string TypeDescr(hid_t type, std::string* unsupported) {
   const char order = size == 1 ? '|' : H5Tget_order(type) == H5T_ORDER_BE ? '>' : '<';
   switch (cls) {
     case H5T_INTEGER: {
-      if ((size == 1 || size == 2 || size == 4 || size == 8) &&
-          H5Tget_precision(type) == size * 8 && H5Tget_offset(type) == 0)
+      // Any precision and bit offset (n-bit types: 20 bits in 4 bytes):
+      // read converted to the full-size integer (Hdf5MemoryType), as h5py.
+      if (size == 1 || size == 2 || size == 4 || size == 8)
         return std::string(1, order) + (H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "i") +
                std::to_string(size);
-      *unsupported = std::to_string(H5Tget_precision(type)) + "-bit integer in " +
-                     std::to_string(size) + " bytes";
+      *unsupported = TypeName(type);
       return "";
     }
     case H5T_FLOAT: {
-      size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
-      H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize);
-      const bool ieee = (size == 2 && spos == 15 && epos == 10 && esize == 5 && msize == 10) ||
-                        (size == 4 && spos == 31 && epos == 23 && esize == 8 && msize == 23) ||
-                        (size == 8 && spos == 63 && epos == 52 && esize == 11 && msize == 52);
-      if (ieee && mpos == 0 && H5Tget_offset(type) == 0)
+      // IEEE half, and floats of 4 or 8 bytes with any fields (reduced
+      // precision for n-bit): read converted to IEEE single or double, as h5py.
+      if (size == 4 || size == 8 || IeeeFloat(type))
         return std::string(1, order) + "f" + std::to_string(size);
       *unsupported = size > 8 ? "long double (" + std::to_string(size) + "-byte float)"
                               : "non-IEEE " + std::to_string(size) + "-byte float";
@@ -625,7 +660,49 @@ Status Contradiction(const std::string& key, const std::string& what,
                                   ")");
 }
 
+// A file libhdf5 opens by name for dataset `dataset` of d (an external raw
+// file, a virtual dataset's source), at `file`: it must be a regular file (a
+// FIFO would block a worker forever, a device is no array): kNoInput (66)
+// otherwise; a missing one too unless `missing_ok`.
+Status CheckStoredIn(const Dataset& d, const std::string& dataset, const std::string& file,
+                     bool missing_ok) {
+  const std::string what = d.path + ": dataset '" + dataset + "' stores its data in " + file;
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0)
+    return missing_ok && errno == ENOENT ? Status::OK() : FromErrno(errno, what, Code::kNoInput);
+  if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, what + ", which is not a regular file");
+  return Status::OK();
+}
+
 }  // namespace
+
+Hid Hdf5MemoryType(hid_t file_type) {
+  if (!NeedsConversion(file_type)) return Hid(H5Tcopy(file_type), H5Tclose);
+  const size_t size = H5Tget_size(file_type);
+  const bool be = H5Tget_order(file_type) == H5T_ORDER_BE;
+  hid_t standard = -1;  // a predefined type: never closed
+  if (H5Tget_class(file_type) == H5T_FLOAT) {
+    standard =
+        size == 4 ? (be ? H5T_IEEE_F32BE : H5T_IEEE_F32LE) : (be ? H5T_IEEE_F64BE : H5T_IEEE_F64LE);
+  } else {
+    const bool u = H5Tget_sign(file_type) == H5T_SGN_NONE;
+    switch (size) {
+      case 1:
+        standard = u ? H5T_STD_U8LE : H5T_STD_I8LE;
+        break;
+      case 2:
+        standard = u ? (be ? H5T_STD_U16BE : H5T_STD_U16LE) : (be ? H5T_STD_I16BE : H5T_STD_I16LE);
+        break;
+      case 4:
+        standard = u ? (be ? H5T_STD_U32BE : H5T_STD_U32LE) : (be ? H5T_STD_I32BE : H5T_STD_I32LE);
+        break;
+      default:
+        standard = u ? (be ? H5T_STD_U64BE : H5T_STD_U64LE) : (be ? H5T_STD_I64BE : H5T_STD_I64LE);
+        break;
+    }
+  }
+  return Hid(H5Tcopy(standard), H5Tclose);
+}
 
 bool ProbeHdf5(std::string_view first_bytes, int fd) {
   if (first_bytes.substr(0, kSignatureBytes) == std::string_view(kSignature, kSignatureBytes))
@@ -727,15 +804,36 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
       if (H5Pget_external(dcpl.get(), static_cast<unsigned>(i), sizeof name - 1, name, &offset,
                           &size) < 0)
         return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': external file");
-      const std::string file =
-          name[0] == '/' ? std::string(name) : DirName(d->path) + "/" + std::string(name);
-      struct stat st;
-      if (::stat(file.c_str(), &st) != 0)
-        return FromErrno(errno, d->path + ": dataset '" + loc.name + "' stores its data in " + file,
-                         Code::kNoInput);
-      if (!S_ISREG(st.st_mode))
-        return Error(Code::kNoInput, d->path + ": dataset '" + loc.name + "' stores its data in " +
-                                         file + ", which is not a regular file");
+      const std::string file(name);
+      MM_RETURN_IF_ERROR(CheckStoredIn(
+          *d, loc.name, file[0] == '/' ? file : DirName(d->path) + "/" + file, false));
+    }
+  } else if (d->storage == "virtual") {
+    // The source files of the mapping, opened by libhdf5 by name: the same
+    // rule, but a missing one is read as the fill value, as h5py does. "."
+    // is this file; a name with a printf-style '%' pattern is not checked.
+    // Every place libhdf5 1.10 looks (H5F_prefix_open_file) is checked: an
+    // absolute name as given, then its last component; a relative name (or
+    // that component) against the file's folder (H5Pset_virtual_prefix),
+    // then against the working directory. (HDF5_VDS_PREFIX is not.)
+    size_t n = 0;
+    if (H5Pget_virtual_count(dcpl.get(), &n) < 0)
+      return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': virtual mapping");
+    for (size_t i = 0; i < n; ++i) {
+      const ssize_t len = H5Pget_virtual_filename(dcpl.get(), i, nullptr, 0);
+      if (len < 0)
+        return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': virtual source");
+      std::string name(static_cast<size_t>(len) + 1, '\0');
+      H5Pget_virtual_filename(dcpl.get(), i, &name[0], name.size());
+      name.resize(static_cast<size_t>(len));
+      if (name == "." || name.find('%') != std::string::npos) continue;
+      std::string relative = name;
+      if (name[0] == '/') {
+        MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, name, true));
+        relative = name.substr(name.rfind('/') + 1);
+      }
+      MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, DirName(d->path) + "/" + relative, true));
+      MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, relative, true));
     }
   } else if (d->storage == "contiguous") {
     const haddr_t at = H5Dget_offset(dset);
@@ -744,8 +842,14 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
     // link that is another file, which is then read with H5Dread (and never
     // mapped or written in place).
     MM_ASSIGN_OR_RETURN(const bool here, Hdf5InFile(dset, d->dev, d->ino, d->path));
+    // Stored bits that are not the values' bytes (an n-bit integer, a
+    // non-IEEE float) are converted by H5Dread, never mapped.
+    const bool converted = NeedsConversion(type.get());
     if (!here) d->storage = "contiguous, in another file (external link)";
-    if (here && at != HADDR_UNDEF) {  // else never written: read as the fill value by H5Dread
+    if (here && converted)
+      d->storage = "contiguous, converted by HDF5 (" + TypeName(type.get()) + ")";
+    if (here && !converted &&
+        at != HADDR_UNDEF) {  // else never written: read as the fill value by H5Dread
       d->layout.offset = static_cast<uint64_t>(at);
       if (d->layout.offset + d->layout.data_bytes() > d->file_bytes)
         return Error(Code::kDataErr, d->path + ": truncated file: dataset '" + loc.name +

@@ -4,7 +4,9 @@
 // describe opens the run's file through its descriptor (hdf5_file.h), finds
 // the dataset (dataset.name, or the file's only numeric dataset), maps its
 // element type to a DType (every numeric type of SPEC §2 in either byte
-// order, h5py's float16 and bool) and reads its shape and storage layout:
+// order, h5py's float16 and bool; n-bit integers and non-IEEE floats as
+// the full-size type H5Dread converts them to: Hdf5MemoryType in
+// hdf5_file.h) and reads its shape and storage layout:
 //   contiguous (allocated, no external files): Dataset::storage
 //     "contiguous", layout.offset = the data's file offset; the Source is the
 //     raw driver's mapping at that offset (byte-identical to a raw copy;
@@ -12,8 +14,10 @@
 //   chunked: Dataset::chunks = the chunk shape (the blocks are the chunks),
 //     every filter checked available; the Source decodes chunk by chunk
 //     with H5Dread (hdf5_source.h);
-//   compact, external, virtual (and a contiguous dataset never written):
-//     row blocks read with H5Dread.
+//   compact, external, virtual (and a contiguous dataset never written or
+//     of a converted type): row blocks read with H5Dread. External files
+//     and virtual sources must be regular files (a missing virtual source
+//     reads as the fill value, as in h5py).
 // CF decoding ("cf", docs/HDF5.md "CF attributes"): Dataset::cf says what
 // is decoded, layout.dtype becomes the decoded type, and the Source is the
 // one above wrapped by the decoder (cf_source.h).
@@ -23,10 +27,13 @@
 // Errors: kConfig (78) for a missing, misspelt or group name (naming the
 // closest dataset), for dtype/shape/order/offset keys that contradict the
 // file, for mode r+ on a dataset not stored contiguously or CF-decoded, and
-// for an integer scale_factor/add_offset; kDataErr (65) for an unsupported element type (naming
-// it), a filter that is not available (naming it and the plugin folders), a file libhdf5 cannot
-// read or a contiguous dataset past the end of the file; kIoErr (74) when the file HDF5 opened is
-// not the run's.
+// for an integer scale_factor/add_offset; kDataErr (65) for an unsupported
+// element type (naming it), a filter that is not available (naming it and
+// the plugin folders), a file libhdf5 cannot read or a contiguous dataset
+// past the end of the file; kIoErr (74) when the file HDF5 opened is not
+// the run's; kNoInput (66) for an external file or virtual source that is
+// not a regular file; kLocked (75) when another process has the file open
+// for writing.
 //
 // Thread rules: hdf5_file.h (one thread per process).
 #pragma once

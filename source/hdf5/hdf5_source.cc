@@ -326,7 +326,8 @@ Result<std::unique_ptr<Source>> OpenHdf5Source(const Dataset& d) {
   MM_ASSIGN_OR_RETURN(Hid file, OpenHdf5File(d.fd(), d.path, d.dev, d.ino));
   MM_ASSIGN_OR_RETURN(Hid dset, OpenH5Dataset(file.get(), d.name, DirName(d.path), d.path));
   Hid space(H5Dget_space(dset.get()), H5Sclose);
-  Hid type(H5Dget_type(dset.get()), H5Tclose);
+  Hid file_type(H5Dget_type(dset.get()), H5Tclose);
+  Hid type = file_type.valid() ? Hdf5MemoryType(file_type.get()) : Hid();
   if (!space.valid() || !type.valid())
     return Hdf5Error(Code::kIoErr, d.path + ": dataset '" + d.name + "'");
   std::vector<hsize_t> dims(d.layout.shape.size());

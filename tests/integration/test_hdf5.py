@@ -530,5 +530,175 @@ def test_state_growing():
         mm.eq(doc["results"]["all"], fresh["results"]["all"], "--state run == a full run")
 
 
+def reduced_type(base, precision, offset=0, fields=None):
+    """A copy of h5py's predefined type `base` with `precision` significant
+    bits from bit `offset` (integers, what the n-bit filter is for), or, for
+    a float, the given (spos, epos, esize, mpos, msize) fields first."""
+    tid = base.copy()
+    if fields is not None:
+        tid.set_fields(*fields)
+    tid.set_precision(precision)
+    tid.set_offset(offset)
+    return tid
+
+
+@mm.test("hdf5: n-bit types (20 bits in an int32, 12 in a big-endian uint16, 5 in an int8, an "
+         "offset, a float with a 15-bit mantissa), with and without the n-bit filter, read as "
+         "h5py reads them; contiguous ones are converted, never mapped or written in place")
+def test_nbit_types():
+    h5t = h5py.h5t
+    cases = [("i20", h5t.STD_I32LE, 20, 0, None, (61, 7)),
+             ("u12be", h5t.STD_U16BE, 12, 0, None, (45, 3, 4)),
+             ("i5", h5t.STD_I8LE, 5, 0, None, (300,)),
+             ("u20off6", h5t.STD_U32LE, 20, 6, None, (33, 9)),
+             ("f15", h5t.IEEE_F32LE, 24, 0, (23, 15, 8, 0, 15), (40, 6))]
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "nbit.h5")
+        rng = np.random.default_rng(14)
+        with h5py.File(path, "w") as f:
+            for tag, base, prec, off, fields, shape in cases:
+                tid = reduced_type(base, prec, off, fields)
+                for filtered in (False, True):
+                    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+                    if filtered:
+                        dcpl.set_chunk(tuple(max(1, n // 3) for n in shape))
+                        dcpl.set_filter(h5py.h5z.FILTER_NBIT)
+                    name = "%s_%s" % (tag, "nbit" if filtered else "plain")
+                    h5py.h5d.create(f.id, name.encode(), tid, h5py.h5s.create_simple(shape), dcpl=dcpl)
+                    if fields is not None:
+                        a = rng.standard_normal(shape) * 100
+                        a.flat[::17] = np.nan
+                    elif tid.get_sign() == h5t.SGN_NONE:
+                        a = rng.integers(0, 1 << prec, size=shape)
+                    else:
+                        a = rng.integers(-(1 << (prec - 1)), 1 << (prec - 1), size=shape)
+                    f[name][...] = a.astype(f[name].dtype)
+        with h5py.File(path, "r") as f:
+            want = {n: (f[n][...], f[n].dtype.str) for n in f}
+        for name, (a, descr) in sorted(want.items()):
+            what = "n-bit %s" % name
+            doc, res = run(d, {"path": "nbit.h5", "name": name, "cf": False}, args=["-w", "2"])
+            mm.eq(doc["dataset"]["dtype"], descr, what + " dtype (h5py's)")
+            if name.endswith("plain"):
+                mm.check("converted" in doc["dataset"]["layout"],
+                         "%s layout %r: a converted type must not be mapped" % (what, doc["dataset"]["layout"]))
+            else:
+                mm.eq(doc["dataset"]["layout"], "chunked", what + " layout")
+            check_against_numpy(doc, a, what)
+            _, spawned = run(d, {"path": "nbit.h5", "name": name, "cf": False},
+                             args=["-w", "3", "--launch", "spawn"], name="s.json")
+            mm.eq(results_text(spawned), results_text(res), what + ": spawn, 3 workers")
+        cfg = mm.write_config(d, {"dataset": {"path": "nbit.h5", "name": "i20_plain", "mode": "r+"},
+                                  "analyses": [{"op": "transform", "fn": "affine", "scale": 2.0}]})
+        mm.assert_error(mm.run_mmrun([cfg]), 78, ["dataset.mode", "converted"], args=[cfg])
+        with h5py.File(path, "r") as f:
+            mm.eq(f["i20_plain"][...].tobytes(), want["i20_plain"][0].tobytes(), "refused transform wrote")
+        mm.assert_no_leftovers(d)
+
+
+HOLD_OPEN = r"""
+import sys, time, h5py
+f = h5py.File(sys.argv[1], "a")
+print("open", flush=True)
+sys.stdin.read()
+f.close()
+"""
+
+
+@mm.test("hdf5: a file another process holds open for writing (libhdf5's file lock) is exit 75 "
+         "naming it; HDF5_USE_FILE_LOCKING=FALSE reads it")
+def test_locked_by_writer():
+    import subprocess
+    with mm.tmpdir() as d:
+        a = data((200, 3), "<f8")
+        path = h5(os.path.join(d, "held.h5"), "x", a, chunks=(50, 3), compression="gzip")
+        env = dict(os.environ)
+        env.pop("HDF5_USE_FILE_LOCKING", None)
+        writer = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, path], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, env=env)
+        try:
+            mm.eq(writer.stdout.readline().strip(), b"open", "the writer opened the file")
+            cfg = mm.write_config(d, {"dataset": {"path": "held.h5", "name": "x"},
+                                      "analyses": ANALYSES})
+            res = mm.run_mmrun([cfg, "-w", "2"], env=env)
+            mm.assert_error(res, 75, ["held.h5", "another process has it open for writing"], args=[cfg])
+            res = mm.run_mmrun(["inspect", path], env=env)
+            mm.assert_error(res, 75, ["held.h5", "open for writing"], args=["inspect", path])
+            doc, _ = run(d, {"path": "held.h5", "name": "x"}, args=["-w", "2"],
+                         extra_env={"HDF5_USE_FILE_LOCKING": "FALSE"}, name="unlocked.json")
+            check_against_numpy(doc, a, "read with HDF5_USE_FILE_LOCKING=FALSE")
+        finally:
+            writer.stdin.close()
+            writer.wait(timeout=60)
+        doc, _ = run(d, {"path": "held.h5", "name": "x"}, name="after.json")
+        check_against_numpy(doc, a, "after the writer closed it")
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: a virtual dataset's missing source reads as the fill value (as h5py); a source "
+         "that is a FIFO or a device is refused (66) instead of hanging a worker")
+def test_virtual_sources():
+    with mm.tmpdir() as d:
+        parts = [data((20, 4), "<f8", seed=s) for s in range(3)]
+        for i, p in enumerate(parts):
+            h5(os.path.join(d, "src%d.h5" % i), "p", p)
+        with h5py.File(os.path.join(d, "v.h5"), "w") as f:
+            layout = h5py.VirtualLayout(shape=(60, 4), dtype="<f8")
+            for i in range(3):
+                layout[20 * i:20 * (i + 1)] = h5py.VirtualSource("src%d.h5" % i, "p", shape=(20, 4))
+            f.create_virtual_dataset("v", layout, fillvalue=-7.5)
+            dev = h5py.VirtualLayout(shape=(20, 4), dtype="<f8")
+            dev[:] = h5py.VirtualSource("/dev/zero", "p", shape=(20, 4))
+            f.create_virtual_dataset("dev", dev, fillvalue=0)
+            # Missing where named: libhdf5 then tries the last component in
+            # the file's folder, and a relative name in the working folder.
+            for name, src in (("abs", "/nonexistent-mmrun/elsewhere.h5"), ("cwd", "cwdonly.h5")):
+                lay = h5py.VirtualLayout(shape=(20, 4), dtype="<f8")
+                lay[:] = h5py.VirtualSource(src, "p", shape=(20, 4))
+                f.create_virtual_dataset(name, lay, fillvalue=1)
+        ds = {"path": "v.h5", "name": "v"}
+        os.rename(os.path.join(d, "src1.h5"), os.path.join(d, "moved.h5"))
+        here = os.getcwd()
+        os.chdir(d)  # h5py resolves the sources against the working folder
+        try:
+            with h5py.File("v.h5", "r") as f:
+                want = f["v"][...]
+        finally:
+            os.chdir(here)
+        mm.check((want[20:40] == -7.5).all(), "h5py reads a missing source as the fill value")
+        doc, res = run(d, ds, args=["-w", "2"])
+        check_against_numpy(doc, want, "virtual dataset with a missing source")
+        os.mkfifo(os.path.join(d, "src1.h5"))
+        cfg = mm.write_config(d, {"dataset": ds, "analyses": [{"op": "stats"}]}, name="fifo.json")
+        mm.assert_error(mm.run_mmrun([cfg], timeout=60), 66, ["not a regular file", "src1.h5"], args=[cfg])
+        os.unlink(os.path.join(d, "src1.h5"))
+        cfg = mm.write_config(d, {"dataset": {"path": "v.h5", "name": "dev"},
+                                  "analyses": [{"op": "stats"}]}, name="dev.json")
+        mm.assert_error(mm.run_mmrun([cfg], timeout=60), 66, ["not a regular file", "/dev/zero"], args=[cfg])
+        os.mkfifo(os.path.join(d, "elsewhere.h5"))
+        cfg = mm.write_config(d, {"dataset": {"path": "v.h5", "name": "abs"},
+                                  "analyses": [{"op": "stats"}]}, name="abs.json")
+        mm.assert_error(mm.run_mmrun([cfg], timeout=60), 66, ["not a regular file", "elsewhere.h5"], args=[cfg])
+        os.unlink(os.path.join(d, "elsewhere.h5"))
+        with mm.tmpdir() as work:
+            os.mkfifo(os.path.join(work, "cwdonly.h5"))
+            cfg = mm.write_config(d, {"dataset": {"path": os.path.join(d, "v.h5"), "name": "cwd"},
+                                      "analyses": [{"op": "stats"}]}, name="cwd.json")
+            mm.assert_error(mm.run_mmrun([cfg], cwd=work, timeout=60), 66, ["not a regular file", "cwdonly.h5"],
+                            args=[cfg])
+            os.unlink(os.path.join(work, "cwdonly.h5"))
+            os.chdir(work)
+            try:
+                with h5py.File(os.path.join(d, "v.h5"), "r") as f:
+                    want = f["cwd"][...]
+            finally:
+                os.chdir(here)
+            doc, _ = mm.run_ok([cfg, "-q"], cwd=work)
+            r = doc["results"]["stats"]
+            mm.eq((r["count"], r["min"], r["max"], r["sum"]),
+                  (want.size, want.min(), want.max(), want.sum()), "a source missing everywhere (h5py's values)")
+        mm.assert_no_leftovers(d)
+
+
 if __name__ == "__main__":
     mm.main()

@@ -11,11 +11,13 @@ For every dataset in every file (found by walking the file with h5py):
     opaque, reference, long double): mmrun exits 65 with one error line;
   - scalar and empty datasets (outside SPEC §2's shapes), bitfields and
     enums other than h5py's bool (SPEC §7 is silent on them) are only listed.
+Debian's netCDF-3 files (python3-scipy's) are converted to netCDF-4 with
+nccopy (contiguous, deflate+shuffle, netCDF-4 classic) and checked the same
+way. Every case reads with "cf": false (the stored values h5py reads).
 A file (or a whole package) absent from this machine skips with the reason;
-`scripts/bootstrap` installs the small packages (python-tables-data,
-gmt-gshhg-low). MMRUN_CORPUS (folders separated by ':') adds more files,
-e.g. the contents of r-bioc-rhdf5 and r-bioc-hdf5array unpacked with
-`dpkg -x` (those packages pull in R, so bootstrap does not install them).
+`scripts/bootstrap` installs every package listed here (r-bioc-rhdf5 and
+r-bioc-hdf5array bring R along: about 70 MiB). MMRUN_CORPUS (folders
+separated by ':') adds more files.
 
 Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_hdf5_corpus.py [FILTER...]
 """
@@ -230,6 +232,53 @@ def h5repack_variants():
                 if res.returncode != 0:
                     continue  # h5repack cannot apply this layout to every dataset (e.g. CHUNK=3 on 2-D)
                 check_file(out, d)
+
+
+# Package -> its netCDF-3 (classic) files, converted to netCDF-4 by nccopy
+# below (Debian ships few netCDF-4 files besides gmt-gshhg; scipy's cover
+# an unlimited dimension, 1-D to 4-D, int16/int32/float/double, CF
+# attributes and a char variable, which must be refused).
+NETCDF3_PACKAGES = {
+    "python3-scipy": ["/usr/lib/python3/dist-packages/scipy/io/tests/data/*.nc"],
+}
+
+
+def netcdf3_files(patterns):
+    out = []
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)):
+            with open(path, "rb") as f:
+                if f.read(3) == b"CDF":
+                    out.append(path)
+    return out
+
+
+def netcdf3_case(package):
+    def fn():
+        require_hdf5()
+        nccopy = tool("nccopy", "netcdf-bin")
+        srcs = netcdf3_files(NETCDF3_PACKAGES[package])
+        if not srcs:
+            raise mm.Skip("%s is not installed here (no netCDF-3 files under %s)"
+                          % (package, ", ".join(NETCDF3_PACKAGES[package])))
+        with mm.tmpdir() as d:
+            total = {"numeric": 0, "refused": 0, "listed": 0, "deferred": 0}
+            for src in srcs:
+                for tag, flags in (("nc4", ["-k", "nc4"]), ("d1s", ["-k", "nc4", "-d", "1", "-s"]),
+                                   ("nc7d5", ["-k", "nc7", "-d", "5"])):
+                    out = os.path.join(d, "%s.%s.nc" % (os.path.basename(src)[:-3], tag))
+                    run_tool([nccopy] + flags + [src, out])
+                    mm.check(h5py.is_hdf5(out), "nccopy %s did not write HDF5" % " ".join(flags))
+                    for k, v in check_file(out, d).items():
+                        total[k] += v
+                    os.unlink(out)
+            mm.check(total["numeric"] > 0, "%s: no numeric variable in %d files" % (package, len(srcs)))
+    return fn
+
+
+for _package in NETCDF3_PACKAGES:
+    mm.add_test("corpus %s netCDF-3 files converted by nccopy to netCDF-4 (contiguous, deflate+shuffle, "
+                "netCDF-4 classic)" % _package, netcdf3_case(_package))
 
 
 if __name__ == "__main__":

@@ -124,5 +124,39 @@ def _():
         mm.check(not os.path.exists(os.path.join(d, "g.dat")), "generate ran under mmrun-mpi")
 
 
+@mm.test("mmrun-mpi over HDF5: chunked shuffle+gzip (edge chunks, 3 and 5 ranks) and contiguous: "
+         "byte-identical to mmrun --workers 1 and 3")
+def _():
+    mpi_binary()  # skips without mpirun before asking for h5py
+    try:
+        import h5py
+    except ImportError:
+        raise mm.Skip("h5py is not installed (Debian: python3-h5py; scripts/bootstrap installs it)")
+    with mm.tmpdir() as d:
+        rng = np.random.default_rng(14)
+        a = rng.normal(size=(1013, 6, 5)) * 10
+        a[rng.random(a.shape) < 0.02] = np.nan
+        with h5py.File(os.path.join(d, "m.h5"), "w") as f:
+            f.create_dataset("chunked", data=a.astype("<f4"), chunks=(37, 4, 5), shuffle=True,
+                             compression="gzip")
+            f.create_dataset("contiguous", data=(a * 100).astype(">f8"))
+        analyses = list(STATS)
+        for op, params in (("histogram", {"bins": 9}), ("quantiles", {"q": [0.1, 0.5, 0.9]})):
+            if op_available(d, op, params):
+                analyses.append(dict(name="%s%d" % (op, len(analyses)), op=op, **params))
+        for name, ranks in (("chunked", 3), ("chunked", 5), ("contiguous", 3)):
+            cfg = mm.write_config(d, {"dataset": {"path": "m.h5", "name": name}, "analyses": analyses},
+                                  name="%s.json" % name)
+            res = mpirun(ranks, [cfg])
+            mm.check(res.code == 0, "mpirun -np %d mmrun-mpi %s -> exit %d: %s" % (ranks, name, res.code,
+                                                                                   res.err[-1500:]))
+            for workers in (1, 3):
+                want = mm.run_mmrun(["-q", "-w", workers, cfg])
+                mm.check(want.code == 0, want.err)
+                mm.eq(spans(res.out), spans(want.out),
+                      "%s: dataset and results of %d ranks vs mmrun -w %d" % (name, ranks, workers))
+        mm.assert_no_leftovers(d)
+
+
 if __name__ == "__main__":
     mm.main()

@@ -17,6 +17,7 @@
 
 #include "engine/config.h"
 #include "source/dataset.h"
+#include "source/hdf5/hdf5_file.h"
 #include "source/hdf5/hdf5_format.h"
 #include "source/hdf5/hdf5_source.h"
 #include "source/registry.h"
@@ -258,6 +259,36 @@ TEST_CASE("Hdf5: describe refuses what it cannot read, naming it", "[hdf5]") {
     CHECK(d.status().code() == c.code);
     CHECK(d.status().message().find(c.fragment) != std::string::npos);
     CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
+  }
+}
+
+TEST_CASE("Hdf5: n-bit and non-IEEE types are read as their full-size standard type", "[hdf5]") {
+  struct Case {
+    hid_t base;
+    size_t precision, offset;
+    bool float_fields;  // a 4-byte float with a 15-bit mantissa
+    hid_t want;
+  };
+  // clang-format off
+  const std::vector<Case> cases = {
+    {H5T_STD_I32BE, 20, 0, false, H5T_STD_I32BE},
+    {H5T_STD_U16LE, 12, 3, false, H5T_STD_U16LE},
+    {H5T_STD_I8LE, 5, 0, false, H5T_STD_I8LE},
+    {H5T_STD_U64BE, 40, 0, false, H5T_STD_U64BE},
+    {H5T_IEEE_F32LE, 24, 0, true, H5T_IEEE_F32LE},
+    {H5T_STD_I16BE, 16, 0, false, H5T_STD_I16BE},   // full precision: unchanged
+    {H5T_IEEE_F64BE, 64, 0, false, H5T_IEEE_F64BE},
+  };
+  // clang-format on
+  for (const Case& c : cases) {
+    Hid file_type(H5Tcopy(c.base), H5Tclose);
+    if (c.float_fields) REQUIRE(H5Tset_fields(file_type.get(), 23, 15, 8, 0, 15) >= 0);
+    REQUIRE(H5Tset_precision(file_type.get(), c.precision) >= 0);
+    REQUIRE(H5Tset_offset(file_type.get(), c.offset) >= 0);
+    Hid mem = Hdf5MemoryType(file_type.get());
+    INFO(c.precision << " bits at " << c.offset);
+    REQUIRE(mem.valid());
+    CHECK(H5Tequal(mem.get(), c.want) > 0);
   }
 }
 
