@@ -94,7 +94,13 @@ class Hdf5Source : public Source {
         space_(std::move(space)),
         type_(std::move(type)) {
     if (!d.chunks.empty()) {
-      decoder_ = ChunkDecoder::Make(dset_.get(), type_.get(), d.chunks, item_);
+      // Direct reads give the stored bytes: only when the memory type is the
+      // file's own (an n-bit type is converted by H5Dread: masked, sign
+      // extended).
+      Hid file_type(H5Dget_type(dset_.get()), H5Tclose);
+      if (file_type.valid() && H5Tequal(file_type.get(), type_.get()) > 0)
+        decoder_ = ChunkDecoder::Make(dset_.get(), type_.get(), d.chunks, item_);
+      H5Eclear2(H5E_DEFAULT);
       zero_unallocated_ = H5DreadSkipsUnallocated(dset_.get());
     }
   }

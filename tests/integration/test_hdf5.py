@@ -543,8 +543,8 @@ def reduced_type(base, precision, offset=0, fields=None):
 
 
 @mm.test("hdf5: n-bit types (20 bits in an int32, 12 in a big-endian uint16, 5 in an int8, an "
-         "offset, a float with a 15-bit mantissa), with and without the n-bit filter, read as "
-         "h5py reads them; contiguous ones are converted, never mapped or written in place")
+         "offset, a float with a 15-bit mantissa), with and without the n-bit filter, chunked "
+         "unfiltered and gzip, read as h5py reads them; contiguous ones are converted, never mapped or written in place")
 def test_nbit_types():
     h5t = h5py.h5t
     cases = [("i20", h5t.STD_I32LE, 20, 0, None, (61, 7)),
@@ -558,12 +558,18 @@ def test_nbit_types():
         with h5py.File(path, "w") as f:
             for tag, base, prec, off, fields, shape in cases:
                 tid = reduced_type(base, prec, off, fields)
-                for filtered in (False, True):
+                # plain: contiguous; nbit: the n-bit filter; chunked and
+                # gzip: the same reduced type in chunks that direct chunk
+                # reads would take (stored bytes unconverted: must not).
+                for store in ("plain", "nbit", "chunked", "gzip"):
                     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-                    if filtered:
+                    if store != "plain":
                         dcpl.set_chunk(tuple(max(1, n // 3) for n in shape))
+                    if store == "nbit":
                         dcpl.set_filter(h5py.h5z.FILTER_NBIT)
-                    name = "%s_%s" % (tag, "nbit" if filtered else "plain")
+                    elif store == "gzip":
+                        dcpl.set_deflate(1)
+                    name = "%s_%s" % (tag, store)
                     h5py.h5d.create(f.id, name.encode(), tid, h5py.h5s.create_simple(shape), dcpl=dcpl)
                     if fields is not None:
                         a = rng.standard_normal(shape) * 100
