@@ -43,12 +43,6 @@ uint64_t Ravel(const std::vector<int64_t>& shape, const std::vector<int64_t>& x)
   return i;
 }
 
-bool InBox(const Box& box, const std::vector<int64_t>& x) {
-  for (size_t a = 0; a < x.size(); ++a)
-    if (x[a] < box.start[a] || x[a] >= box.start[a] + box.count[a]) return false;
-  return true;
-}
-
 // The storage indices of a box's elements in C order of the box.
 std::vector<uint64_t> BoxIndices(const std::vector<int64_t>& shape, const Box& box) {
   std::vector<uint64_t> out;
