@@ -187,8 +187,8 @@ Json CfDecodingJson(const CfDecoding& cf) {
               {"valid_max", cf.valid_max},
               {"op", cf.op},
               {"multiply_kind", static_cast<int>(cf.multiply_kind)},
-              {"scale", cf.scale},
-              {"offset", cf.offset},
+              {"scale", JsonNumber(cf.scale)},  // NaN and infinities too
+              {"offset", JsonNumber(cf.offset)},
               {"report", cf.report}};
 }
 
@@ -207,8 +207,8 @@ Result<CfDecoding> CfDecodingFromJson(const Json& j) {
     cf.op = j.at("op").get<int>();
     const int mk = j.at("multiply_kind").get<int>();
     cf.multiply_kind = static_cast<Kind>(mk);
-    cf.scale = j.at("scale").get<double>();
-    cf.offset = j.at("offset").get<double>();
+    MM_ASSIGN_OR_RETURN(cf.scale, JsonToDouble(j.at("scale")));
+    MM_ASSIGN_OR_RETURN(cf.offset, JsonToDouble(j.at("offset")));
     cf.report = j.at("report");
     if (cf.op < CfDecoding::kConvert || cf.op > CfDecoding::kOffset ||
         (cf.multiply_kind != Kind::kFloat32 && cf.multiply_kind != Kind::kFloat64))

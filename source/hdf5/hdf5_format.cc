@@ -431,8 +431,8 @@ uint64_t DefaultFillBits(Kind k) {
     S v{};
     if constexpr (T::kIsFloat && T::kKind != Kind::kFloat16)
       v = static_cast<S>(9.9692099683868690e+36);
-    else if constexpr (T::kIsSigned)
-      v = static_cast<S>(-std::numeric_limits<S>::max());  // -127, -32767, ...
+    else if constexpr (T::kIsSigned)  // -127, -32767, -2147483647, -9223372036854775806
+      v = static_cast<S>(-std::numeric_limits<S>::max() + (sizeof(S) == 8 ? 1 : 0));
     else if constexpr (T::kIsInteger)
       v = static_cast<S>(std::numeric_limits<S>::max() - (sizeof(S) == 8 ? 1 : 0));
     std::memcpy(&b, &v, sizeof v);
@@ -528,10 +528,12 @@ Result<CfDecoding> CfDecodingOf(hid_t file, hid_t dset, hid_t dcpl, DType stored
     H5Eclear2(H5E_DEFAULT);
     const bool byte = stored.itemsize() == 1;
     if (!(no_fill && byte)) {
-      masks = true;
       const uint64_t fill = DefaultFillBits(k);
-      if (!cf.as_unsigned) cf.equal.push_back(fill);
-      report["default_fill"] = BitsJson(fill, k);
+      if (!cf.as_unsigned) {  // else nothing to mask: the type stays unsigned
+        masks = true;
+        cf.equal.push_back(fill);
+        report["default_fill"] = BitsJson(fill, k);
+      }
     }
   }
   std::vector<uint64_t> range;
