@@ -322,6 +322,24 @@ def h5_default_fill_bytes():
         mm.assert_no_leftovers(d)
 
 
+def merged_shards(d, cfg, n):
+    """`mmrun merge` of the n shards of `cfg` (1 or 2 workers, fork and spawn
+    in turn), as top-level spans of its document; the part files removed."""
+    parts = []
+    for i in range(n):
+        out = os.path.join(d, "part%d-%d.json" % (n, i))
+        args = ["-q", "-w", 1 + i % 2, "--launch", ("fork", "spawn")[i % 2],
+                "--shard", "%d/%d" % (i, n), "-o", out, cfg]
+        res = mm.run_mmrun(args)
+        mm.check(res.code == 0, mm.describe(args, res))
+        parts.append(out)
+    res = mm.run_mmrun(["merge"] + parts)
+    mm.check(res.code == 0, mm.describe(["merge"] + parts, res))
+    for p in parts:
+        os.remove(p)
+    return mm.top_level_spans(res.out)
+
+
 @mm.test("decoded documents are byte-identical for 1 and 3 workers, fork and spawn, 2 and 3 shards + merge")
 def determinism():
     require_netcdf()
@@ -347,17 +365,7 @@ def determinism():
         check_stats(whole["results"]["all"], a, None, "one-pass stats")
         want = mm.top_level_spans(mm.run_mmrun(["-q", "-w", 2, cfg]).out)
         for n in (2, 3):
-            parts = []
-            for i in range(n):
-                out = os.path.join(d, "part%d-%d.json" % (n, i))
-                args = ["-q", "-w", 1 + i % 2, "--launch", ("fork", "spawn")[i % 2],
-                        "--shard", "%d/%d" % (i, n), "-o", out, cfg]
-                res = mm.run_mmrun(args)
-                mm.check(res.code == 0, mm.describe(args, res))
-                parts.append(out)
-            res = mm.run_mmrun(["merge"] + parts)
-            mm.check(res.code == 0, mm.describe(["merge"] + parts, res))
-            got = mm.top_level_spans(res.out)
+            got = merged_shards(d, cfg, n)
             mm.check((got["dataset"], got["results"]) == (want["dataset"], want["results"]),
                      "%d shards + merge differ from the whole run" % n)
         mm.assert_no_leftovers(d)
@@ -387,19 +395,9 @@ def nonfinite_packing():
             for args in (["-w", 3, "--launch", "spawn"], ["-w", 2]):
                 got = mm.run_ok(["-q"] + args + [cfg])[0]
                 mm.eq(got["results"], want["results"], "%s %s" % (name, args))
-            parts = []
-            for i in range(2):
-                out = os.path.join(d, "p%d.json" % i)
-                res = mm.run_mmrun(["-q", "-w", 1, "--shard", "%d/2" % i, "-o", out, cfg])
-                mm.check(res.code == 0, name + " shard: " + res.err)
-                parts.append(out)
-            res = mm.run_mmrun(["merge"] + parts)
-            mm.check(res.code == 0, name + " merge: " + res.err)
-            mm.eq(mm.top_level_spans(res.out)["results"],
+            mm.eq(merged_shards(d, cfg, 2)["results"],
                   mm.top_level_spans(mm.run_mmrun(["-q", "-w", 1, cfg]).out)["results"],
                   name + " shards + merge")
-            for p in parts:
-                os.remove(p)
         mm.assert_no_leftovers(d)
 
 
