@@ -1,5 +1,6 @@
 #include "source/hdf5/hdf5_chunks.h"
 
+#include <blosc.h>
 #include <libdeflate.h>
 
 #include <cstring>
@@ -65,7 +66,7 @@ std::unique_ptr<ChunkDecoder> ChunkDecoder::Make(hid_t dset, hid_t type,
   }
   std::unique_ptr<ChunkDecoder> d(new ChunkDecoder());
   const int n = H5Pget_nfilters(dcpl.get());
-  bool shuffle = false, deflate = false;
+  bool shuffle = false, deflate = false, blosc = false;
   for (int i = 0; i < n; ++i) {
     unsigned flags = 0, config = 0, cd[8] = {0};
     size_t nelmts = 8;
@@ -78,12 +79,19 @@ std::unique_ptr<ChunkDecoder> ChunkDecoder::Make(hid_t dset, hid_t type,
     } else if (id == H5Z_FILTER_DEFLATE && !deflate) {
       deflate = true;
       d->steps_.push_back(Step::kDeflate);
+    } else if (id == kBloscFilter && !blosc) {
+      blosc = true;
+      d->steps_.push_back(Step::kBlosc);
     } else {
       H5Eclear2(H5E_DEFAULT);
       return nullptr;  // another filter, or one twice: H5Dread
     }
   }
   unsigned opts = 0;
+  if (blosc && deflate) {  // deflate's output room would not be the chunk's bytes
+    H5Eclear2(H5E_DEFAULT);
+    return nullptr;
+  }
   if (n < 0 || (n > 0 && (H5Pget_chunk_opts(dcpl.get(), &opts) < 0 ||
                           (opts & H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS) != 0))) {
     H5Eclear2(H5E_DEFAULT);
@@ -191,6 +199,9 @@ bool ChunkDecoder::Decode(const char* in, uint64_t size, unsigned filter_mask, c
     if (undo[k] == Step::kShuffle) {
       if (last && size != chunk_bytes_) break;  // reported below
       Unshuffle(at, size, shuffle_item_, to);
+    } else if (undo[k] == Step::kBlosc) {
+      if (!Unblosc(at, size, to, why)) return false;
+      size = chunk_bytes_;
     } else {
       // An intermediate result lands in scratch_, sized for the chunk.
       size_t got = 0;
@@ -213,6 +224,35 @@ bool ChunkDecoder::Decode(const char* in, uint64_t size, unsigned filter_mask, c
     return false;
   }
   if (undo.empty()) std::memcpy(out, in, size);
+  return true;
+}
+
+bool ChunkDecoder::Unblosc(const char* in, uint64_t size, char* out, std::string* why) const {
+  // The header's sizes first, checked against the stored bytes and the
+  // chunk, so that a hostile header neither reads past `in` nor writes
+  // past `out` (libblosc trusts them). Bytes after the header's compressed
+  // size are ignored, as hdf5-blosc's filter ignores them.
+  if (size < BLOSC_MIN_HEADER_LENGTH) {
+    *why = "the blosc filter failed: " + std::to_string(size) +
+           " stored bytes are shorter than a blosc header";
+    return false;
+  }
+  size_t nbytes = 0, cbytes = 0, blocksize = 0;
+  blosc_cbuffer_sizes(in, &nbytes, &cbytes, &blocksize);
+  if (cbytes > size || blosc_cbuffer_validate(in, cbytes, &nbytes) < 0) {
+    *why = "the blosc filter failed: the blosc header claims " + std::to_string(cbytes) +
+           " compressed bytes, " + std::to_string(size) + " are stored";
+    return false;
+  }
+  if (nbytes != chunk_bytes_) {
+    *why = "the blosc filter failed: the blosc header claims " + std::to_string(nbytes) +
+           " bytes, not the chunk's " + std::to_string(chunk_bytes_);
+    return false;
+  }
+  if (blosc_decompress_ctx(in, out, chunk_bytes_, 1) != static_cast<int>(chunk_bytes_)) {
+    *why = "the blosc filter failed: the stored bytes do not decompress";
+    return false;
+  }
   return true;
 }
 

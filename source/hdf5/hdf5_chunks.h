@@ -4,12 +4,16 @@
 // here instead of by H5Dread (docs/HDF5.md "What is read, and how").
 //
 // Only pipelines made of at most one shuffle and at most one deflate filter
-// (in either order, each skippable per chunk by its filter-mask bit) are
+// (in either order, each skippable per chunk by its filter-mask bit), or at
+// most one shuffle and one blosc filter (hdf5-blosc's, id 32001), are
 // decoded here: deflate with libdeflate (a chunk that does not inflate, or
 // inflates to another size than the chunk's bytes, is an error), shuffle by
 // a byte transposition identical to libhdf5's (trailing bytes that do not
-// make an element stay in place). Every other dataset (other filters, or
-// partial edge chunks stored unfiltered, H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS)
+// make an element stay in place), blosc with libblosc (any inner codec and
+// shuffle it was built with; the stream's own header says which, so the
+// filter's cd_values are not needed; a header whose sizes do not fit the
+// stored bytes or the chunk is an error before anything is decompressed). Every other dataset
+// (other filters, or partial edge chunks stored unfiltered, H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS)
 // gets no ChunkDecoder and is read by H5Dread.
 //
 // An unallocated chunk reads as libhdf5 makes H5Dread read it into a zeroed
@@ -32,6 +36,9 @@
 struct libdeflate_decompressor;
 
 namespace mm {
+
+// hdf5-blosc's registered HDF5 filter id (hdf5plugin and Debian's plugin).
+constexpr H5Z_filter_t kBloscFilter = 32001;
 
 // Where a chunk's stored bytes are in the file.
 struct StoredChunk {
@@ -88,7 +95,11 @@ class ChunkDecoder {
 
  private:
   ChunkDecoder() = default;
-  enum class Step { kShuffle, kDeflate };
+  enum class Step { kShuffle, kDeflate, kBlosc };
+  // Decompresses the blosc stream of `size` stored bytes at `in` into `out`
+  // (chunk_bytes() of room). False with the reason in *why unless the
+  // header fits the stored bytes and claims exactly chunk_bytes().
+  bool Unblosc(const char* in, uint64_t size, char* out, std::string* why) const;
   std::vector<Step> steps_;  // the pipeline in write order; bit i of a mask skips steps_[i]
   uint64_t shuffle_item_ = 1;
   uint64_t chunk_bytes_ = 0;
