@@ -230,18 +230,22 @@ bool ChunkDecoder::Decode(const char* in, uint64_t size, unsigned filter_mask, c
 bool ChunkDecoder::Unblosc(const char* in, uint64_t size, char* out, std::string* why) const {
   // The header's sizes first, checked against the stored bytes and the
   // chunk, so that a hostile header neither reads past `in` nor writes
-  // past `out` (libblosc trusts them). Bytes after the header's compressed
-  // size are ignored, as hdf5-blosc's filter ignores them.
+  // past `out` (libblosc trusts them). Trailing bytes after the stream are
+  // an error, as they are to hdf5plugin's blosc filter.
+  size_t nbytes = 0, cbytes = 0, blocksize = 0;
   if (size < BLOSC_MIN_HEADER_LENGTH) {
     *why = "the blosc filter failed: " + std::to_string(size) +
            " stored bytes are shorter than a blosc header";
     return false;
   }
-  size_t nbytes = 0, cbytes = 0, blocksize = 0;
   blosc_cbuffer_sizes(in, &nbytes, &cbytes, &blocksize);
-  if (cbytes > size || blosc_cbuffer_validate(in, cbytes, &nbytes) < 0) {
+  if (cbytes != size) {
     *why = "the blosc filter failed: the blosc header claims " + std::to_string(cbytes) +
            " compressed bytes, " + std::to_string(size) + " are stored";
+    return false;
+  }
+  if (blosc_cbuffer_validate(in, size, &nbytes) < 0) {
+    *why = "the blosc filter failed: the blosc header is not valid";
     return false;
   }
   if (nbytes != chunk_bytes_) {

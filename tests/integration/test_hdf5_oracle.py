@@ -939,5 +939,135 @@ def direct_address_past_eof():
             chunk_error(path, "x")
 
 
+
+# --------------------------------------------------------------------------
+# Blosc chunks decoded by mmrun with libblosc (source/hdf5/hdf5_chunks.h):
+# every inner codec and blosc shuffle against h5py (hdf5plugin's filter),
+# every dtype in both byte orders, edge and unwritten chunks, filter-mask
+# bits, HDF5's shuffle around blosc, grids of more than 512 chunks, and
+# hostile stored chunks.
+
+BLOSC_CODECS = ["lz4", "lz4hc", "zlib", "zstd", "blosclz", "snappy"]
+
+
+def blosc_kwargs(cname, shuffle, clevel=5):
+    if hdf5plugin is None:
+        raise mm.Skip("hdf5plugin is not installed (Debian: python3-hdf5plugin): cannot write blosc")
+    return dict(**hdf5plugin.Blosc(cname=cname, clevel=clevel, shuffle=shuffle))
+
+
+def blosc_case(cname, dtypes):
+    def fn():
+        require_hdf5()
+        with mm.tmpdir() as d:
+            path = os.path.join(d, "blosc.h5")
+            names = []
+            for k, spelling in enumerate(dtypes):
+                dt = np.dtype(spelling)
+                shape = SHAPES[k % len(SHAPES)]
+                a = random_array(dt, shape, rng_for("blosc %s %s" % (cname, spelling)))
+                shuffle = k % 3  # none, byte shuffle, bit shuffle
+                name = "b%d" % k
+                with h5py.File(path, "a") as f:
+                    try:
+                        f.create_dataset(name, data=a, chunks=CHUNKS[len(shape)],
+                                         **blosc_kwargs(cname, shuffle, clevel=1 + k % 9))
+                    except (ValueError, OSError, TypeError) as e:
+                        raise mm.Skip("h5py cannot write blosc %s here: %s" % (cname, e))
+                names.append((name, dt, shape, shuffle))
+            for name, dt, shape, shuffle in names:
+                check_h5(d, "blosc.h5", name, what="blosc %s shuffle %d %s %r" % (cname, shuffle, dt.str, shape))
+    return fn
+
+
+for _i, _c in enumerate(BLOSC_CODECS):
+    mm.add_test("blosc chunks: %s, shuffle 0/1/2, every dtype" % _c,
+                blosc_case(_c, [DTYPES[j] for j in range(len(DTYPES)) if j % 2 == _i % 2]))
+
+
+def blosc_low_level(f, name, a, chunks, filters, fill=None):
+    """A chunked dataset whose pipeline is `filters` in write order
+    ("shuffle", "blosc", "gzip"), written whole."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_chunk(chunks)
+    if fill is not None:
+        dcpl.set_fill_value(np.array(fill, dtype=a.dtype))
+    for flt in filters:
+        if flt == "shuffle":
+            dcpl.set_shuffle()
+        elif flt == "gzip":
+            dcpl.set_deflate(4)
+        else:
+            dcpl.set_filter(32001, h5py.h5z.FLAG_OPTIONAL, blosc_kwargs("lz4", 1)["compression_opts"])
+    h5d.create(f.id, name.encode(), h5py.h5t.py_create(a.dtype), h5s.create_simple(a.shape), dcpl=dcpl)
+    f[name][...] = a
+
+
+@mm.test("blosc chunks: HDF5 shuffle before or after blosc, blosc+gzip (H5Dread), unwritten chunks, filter-mask bits, >512 chunks")
+def blosc_pipelines():
+    require_hdf5()
+    a = random_array(">f4", (101, 63), rng_for("blosc pipelines"))
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "pipe.h5")
+        with h5py.File(path, "w") as f:
+            blosc_kwargs("lz4", 1)  # skips without hdf5plugin
+            for name, filters in (("sb", ("shuffle", "blosc")), ("bs", ("blosc", "shuffle")),
+                                  ("bg", ("blosc", "gzip")), ("gb", ("gzip", "blosc"))):
+                blosc_low_level(f, name, a, (16, 10), filters)
+            for name, chunks in (("mask", (16, 10)), ("grid", (2, 5))):  # 7 x 7 and 51 x 13 chunks
+                dset = f.create_dataset(name, data=a, chunks=chunks, **blosc_kwargs("zstd", 2))
+                for k, offset in enumerate(((16, 10), (32, 0))):
+                    block = random_array(">f4", chunks, rng_for("blosc mask %s %d" % (name, k)))
+                    dset.id.write_direct_chunk(offset, block.tobytes(), filter_mask=1)
+                    mm.eq(dset.id.get_chunk_info_by_coord(offset).filter_mask, 1, "filter mask written")
+            for name, chunks in (("sparse", (16, 10)), ("sparse_grid", (2, 5))):
+                sparse = f.create_dataset(name, shape=a.shape, dtype=a.dtype, chunks=chunks, fillvalue=4.5,
+                                          **blosc_kwargs("lz4", 1))
+                sparse[30:70, 7:40] = a[30:70, 7:40]
+            sb = f["sb"]
+            block = random_array(">f4", (16, 10), rng_for("blosc mask sb"))
+            raw = np.ascontiguousarray(block).tobytes()
+            sb.id.write_direct_chunk((16, 0), np.frombuffer(raw, np.uint8).reshape(-1, 4).T.tobytes(),
+                                     filter_mask=2)  # blosc skipped: the shuffled bytes
+        for name in ("sb", "bs", "bg", "gb", "mask", "grid", "sparse", "sparse_grid"):
+            check_h5(d, "pipe.h5", name, workers=2)
+
+
+@mm.test("blosc chunks: hostile stored chunks (garbage, truncated header or stream, trailing bytes, huge or short sizes, bad body) are exit 65 naming the chunk")
+def blosc_hostile():
+    require_hdf5()
+    a = (np.arange(360) % 7).astype("<i4").reshape(30, 12)  # compresses: stored as a blosc stream
+    with mm.tmpdir() as d:  # a valid stream of chunk [1, 0], to damage
+        path = os.path.join(d, "good.h5")
+        with h5py.File(path, "w") as f:
+            dset = f.create_dataset("x", data=a, chunks=(10, 12), **blosc_kwargs("lz4", 1))
+            _, good = dset.id.read_direct_chunk((10, 0))
+    mm.check(len(good) > 32 and good[4:8] == (a[10:20].nbytes).to_bytes(4, "little"), "a blosc header")
+
+    def sizes(stream, nbytes=None, cbytes=None):
+        head = bytearray(stream[:16])
+        if nbytes is not None:
+            head[4:8] = nbytes.to_bytes(4, "little")
+        if cbytes is not None:
+            head[12:16] = cbytes.to_bytes(4, "little")
+        return bytes(head) + stream[16:]
+
+    body = bytearray(good)
+    body[16:] = bytes((x * 37 + 11) & 0xff for x in range(len(good) - 16))
+    for what, payload in (("garbage", b"\x01" * 40), ("shorter than a header", good[:9]),
+                          ("truncated stream", good[:len(good) // 2]),
+                          ("trailing bytes", good + b"\x5a" * 100),  # h5py's filter fails too
+                          ("huge size", sizes(good, nbytes=0x7ffffff0)),
+                          ("short size", sizes(good, nbytes=a[10:20].nbytes // 2)),
+                          ("huge compressed size", sizes(good, cbytes=0x7ffffff0)),
+                          ("bad body", bytes(body))):
+        with mm.tmpdir() as d:
+            path = os.path.join(d, "bad.h5")
+            with h5py.File(path, "w") as f:
+                dset = f.create_dataset("x", data=a, chunks=(10, 12), **blosc_kwargs("lz4", 1))
+                dset.id.write_direct_chunk((10, 0), payload)
+            chunk_error(path, "x")
+
+
 if __name__ == "__main__":
     mm.main()
