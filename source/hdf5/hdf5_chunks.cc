@@ -229,9 +229,9 @@ bool ChunkDecoder::Decode(const char* in, uint64_t size, unsigned filter_mask, c
 
 bool ChunkDecoder::Unblosc(const char* in, uint64_t size, char* out, std::string* why) const {
   // The header's sizes first, checked against the stored bytes and the
-  // chunk, so that a hostile header neither reads past `in` nor writes
-  // past `out` (libblosc trusts them). Trailing bytes after the stream are
-  // an error, as they are to hdf5plugin's blosc filter.
+  // chunk, so that a hostile header neither reads past `in` nor writes past
+  // `out` nor sizes an allocation (libblosc trusts them). Trailing bytes
+  // after the stream are an error, as they are to hdf5plugin's filter.
   size_t nbytes = 0, cbytes = 0, blocksize = 0;
   if (size < BLOSC_MIN_HEADER_LENGTH) {
     *why = "the blosc filter failed: " + std::to_string(size) +
@@ -251,6 +251,13 @@ bool ChunkDecoder::Unblosc(const char* in, uint64_t size, char* out, std::string
   if (nbytes != chunk_bytes_) {
     *why = "the blosc filter failed: the blosc header claims " + std::to_string(nbytes) +
            " bytes, not the chunk's " + std::to_string(chunk_bytes_);
+    return false;
+  }
+  // libblosc allocates scratch space by the block size: blosc never makes a
+  // block larger than the buffer.
+  if (blocksize == 0 || blocksize > nbytes) {
+    *why = "the blosc filter failed: the blosc header claims blocks of " +
+           std::to_string(blocksize) + " bytes in " + std::to_string(nbytes);
     return false;
   }
   if (blosc_decompress_ctx(in, out, chunk_bytes_, 1) != static_cast<int>(chunk_bytes_)) {

@@ -1033,7 +1033,7 @@ def blosc_pipelines():
             check_h5(d, "pipe.h5", name, workers=2)
 
 
-@mm.test("blosc chunks: hostile stored chunks (garbage, truncated header or stream, trailing bytes, huge or short sizes, bad body) are exit 65 naming the chunk")
+@mm.test("blosc chunks: hostile stored chunks (garbage, truncated header or stream, trailing bytes, huge or short sizes, bad block size, bad body) are exit 65 naming the chunk")
 def blosc_hostile():
     require_hdf5()
     a = (np.arange(360) % 7).astype("<i4").reshape(30, 12)  # compresses: stored as a blosc stream
@@ -1044,10 +1044,12 @@ def blosc_hostile():
             _, good = dset.id.read_direct_chunk((10, 0))
     mm.check(len(good) > 32 and good[4:8] == (a[10:20].nbytes).to_bytes(4, "little"), "a blosc header")
 
-    def sizes(stream, nbytes=None, cbytes=None):
+    def sizes(stream, nbytes=None, cbytes=None, blocksize=None):
         head = bytearray(stream[:16])
         if nbytes is not None:
             head[4:8] = nbytes.to_bytes(4, "little")
+        if blocksize is not None:
+            head[8:12] = blocksize.to_bytes(4, "little")
         if cbytes is not None:
             head[12:16] = cbytes.to_bytes(4, "little")
         return bytes(head) + stream[16:]
@@ -1060,6 +1062,8 @@ def blosc_hostile():
                           ("huge size", sizes(good, nbytes=0x7ffffff0)),
                           ("short size", sizes(good, nbytes=a[10:20].nbytes // 2)),
                           ("huge compressed size", sizes(good, cbytes=0x7ffffff0)),
+                          ("huge block size", sizes(good, blocksize=0x7ffffff0)),
+                          ("zero block size", sizes(good, blocksize=0)),
                           ("bad body", bytes(body))):
         with mm.tmpdir() as d:
             path = os.path.join(d, "bad.h5")
