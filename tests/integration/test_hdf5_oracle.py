@@ -1073,5 +1073,56 @@ def blosc_hostile():
             chunk_error(path, "x")
 
 
+
+@mm.test("blosc chunks: mutated streams (lz4, zstd; header and body bytes, cuts) are read as h5py reads them or exit 65, never a crash")
+def blosc_mutations():
+    require_hdf5()
+    rng = rng_for("blosc mutations")
+    a = rng.integers(0, 50, size=(30, 12)).astype("<i4")
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "mut.h5")
+        names = []
+        with h5py.File(path, "w") as f:
+            for cname in ("lz4", "zstd"):
+                good_dset = f.create_dataset("good_" + cname, data=a, chunks=(10, 12), **blosc_kwargs(cname, 1))
+                mask, good = good_dset.id.read_direct_chunk((10, 0))
+                mm.check(mask == 0 and len(good) < a[10:20].nbytes, "chunk [1, 0] is a blosc stream")
+                for k in range(24):
+                    stream = bytearray(good)
+                    kind = k % 4
+                    if kind == 0:  # header bytes
+                        for _ in range(1 + k % 3):
+                            stream[int(rng.integers(0, 16))] ^= 1 << int(rng.integers(0, 8))
+                    elif kind == 1:  # block offsets and body
+                        for _ in range(1 + k % 5):
+                            stream[int(rng.integers(16, len(stream)))] = int(rng.integers(0, 256))
+                    elif kind == 2:  # cut, header sizes kept
+                        stream = stream[:int(rng.integers(1, len(stream)))]
+                    else:  # cut, the header's compressed size made to match
+                        stream = stream[:int(rng.integers(16, len(stream)))]
+                        stream[12:16] = len(stream).to_bytes(4, "little")
+                    name = "%s_%d" % (cname, k)
+                    dset = f.create_dataset(name, data=a, chunks=(10, 12), **blosc_kwargs(cname, 1))
+                    dset.id.write_direct_chunk((10, 0), bytes(stream))
+                    names.append(name)
+        for name in names:
+            cfg = mm.write_config(d, {"dataset": {"path": "mut.h5", "name": name},
+                                      "analyses": [{"name": "s", "op": "slice", "select": "[:, :]",
+                                                    "output": "out.npy"}]})
+            res = mm.run_mmrun(["-q", "-w", 1, "--retries", "0", cfg])
+            if res.code != 0:
+                mm.assert_error(res, 65, ["chunk [1, 0]"], args=[cfg])
+                continue
+            with h5py.File(path, "r") as f:
+                try:
+                    want = f[name][...]
+                except OSError as e:
+                    raise mm.Fail("%s: mmrun read it, h5py fails: %s" % (name, e))
+            got = np.load(os.path.join(d, "out.npy"))
+            mm.check(got.tobytes() == want.tobytes(), "%s: mmrun's bytes differ from h5py's" % name)
+            os.unlink(os.path.join(d, "out.npy"))
+        mm.assert_no_leftovers(d)
+
+
 if __name__ == "__main__":
     mm.main()
