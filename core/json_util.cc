@@ -78,23 +78,34 @@ Status Base64DecodeTo(const std::string& text, void* out, size_t size, const std
     return t;
   }();
   auto* dst = static_cast<unsigned char*>(out);
+  const auto* src = reinterpret_cast<const unsigned char*>(text.data());
   const size_t tail = size % 3;  // bytes in a padded last group
   const size_t padding = tail == 0 ? 0 : 3 - tail;
+  const size_t groups = text.size() / 4;
+  // Every group but a padded last one: four digits, three bytes.
+  const size_t whole = tail == 0 ? groups : groups - 1;
   bool bad = false;
-  for (size_t g = 0, o = 0; g < text.size(); g += 4) {
+  for (size_t g = 0; g < whole; ++g, src += 4, dst += 3) {
+    const int8_t d0 = table[src[0]], d1 = table[src[1]], d2 = table[src[2]], d3 = table[src[3]];
+    bad |= (d0 | d1 | d2 | d3) < 0;
+    const uint32_t v = static_cast<uint32_t>(d0 & 63) << 18 | static_cast<uint32_t>(d1 & 63) << 12 |
+                       static_cast<uint32_t>(d2 & 63) << 6 | static_cast<uint32_t>(d3 & 63);
+    dst[0] = static_cast<unsigned char>(v >> 16);
+    dst[1] = static_cast<unsigned char>(v >> 8);
+    dst[2] = static_cast<unsigned char>(v);
+  }
+  if (whole < groups) {
     uint32_t v = 0;
-    const bool last = g + 4 == text.size();
     for (size_t k = 0; k < 4; ++k) {
-      const unsigned char c = static_cast<unsigned char>(text[g + k]);
-      const bool pad = last && k >= 4 - padding;
+      const unsigned char c = src[k];
+      const bool pad = k >= 4 - padding;
       const int8_t d = table[c];
       bad |= pad ? c != '=' : d < 0;
       v = v << 6 | (pad || d < 0 ? 0u : static_cast<uint32_t>(d));
     }
-    const size_t n = last && tail != 0 ? tail : 3;
     // Bits past the last byte must be 0: one encoding per byte string.
-    if (n < 3) bad |= (v & ((uint32_t{1} << (8 * (3 - n))) - 1)) != 0;
-    for (size_t k = 0; k < n; ++k) dst[o++] = static_cast<unsigned char>(v >> (16 - 8 * k));
+    bad |= (v & ((uint32_t{1} << (8 * (3 - tail))) - 1)) != 0;
+    for (size_t k = 0; k < tail; ++k) dst[k] = static_cast<unsigned char>(v >> (16 - 8 * k));
   }
   if (bad) return Error(Code::kDataErr, what + ": malformed base64 text");
   return Status::OK();

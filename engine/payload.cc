@@ -24,16 +24,77 @@ Json EncodeNodes(const std::vector<NodeTree::Node>& nodes) {
   return out;
 }
 
-std::string EncodePayload(const std::vector<NodeTree::Node>& nodes) {
-  // The compact dump of {"nodes": EncodeNodes(nodes)}, node by node: only
-  // one node's JSON is alive next to the text (a many-lane partial's JSON
-  // is as large as its text).
-  std::string out = "{\"nodes\":[";
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (i > 0) out += ',';
-    out += EncodeNode(nodes[i]).dump();
+namespace {
+
+// Payload framing (docs/PARTIAL_FORMAT.md "Worker payloads"): a string
+// value of at least kBlobChars characters (a partial's base64 column) is
+// carried outside the JSON text, which holds {"$blob": [OFFSET, LENGTH]}
+// in its place; the payload is the blobs, one NUL, then the JSON text. JSON
+// text and base64 hold no NUL byte, so the first NUL splits the two. A
+// many-lane partial's columns are then copied, not lexed character by
+// character (nlohmann's string scanner took more time than the scan).
+constexpr size_t kBlobChars = 4096;
+constexpr const char* kBlobKey = "$blob";
+
+// Moves every long string of `j` to the end of `blobs`, leaving its
+// reference.
+void ExtractBlobs(Json* j, std::string* blobs) {
+  if (j->is_string()) {
+    const std::string& text = j->get_ref<const std::string&>();
+    if (text.size() < kBlobChars) return;
+    const uint64_t offset = blobs->size(), length = text.size();
+    blobs->append(text);
+    *j = Json{{kBlobKey, Json::array({offset, length})}};
+    return;
   }
-  out += "]}";
+  if (j->is_object()) {
+    for (auto& item : j->items()) ExtractBlobs(&item.value(), blobs);
+  } else if (j->is_array()) {
+    for (Json& v : *j) ExtractBlobs(&v, blobs);
+  }
+}
+
+// Puts back the strings ExtractBlobs moved out of `j`, from `blobs`
+// (the payload's bytes before its NUL). False for a reference that is not
+// two in-range unsigned integers.
+bool RestoreBlobs(Json* j, const char* blobs, uint64_t size) {
+  if (j->is_object()) {
+    if (j->size() == 1 && j->contains(kBlobKey)) {
+      const Json& r = (*j)[kBlobKey];
+      if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() ||
+          !r[1].is_number_unsigned())
+        return false;
+      const uint64_t offset = r[0].get<uint64_t>(), length = r[1].get<uint64_t>();
+      if (offset > size || length > size - offset) return false;
+      *j = std::string(blobs + offset, length);
+      return true;
+    }
+    for (auto& item : j->items())
+      if (!RestoreBlobs(&item.value(), blobs, size)) return false;
+  } else if (j->is_array()) {
+    for (Json& v : *j)
+      if (!RestoreBlobs(&v, blobs, size)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string EncodePayload(const std::vector<NodeTree::Node>& nodes) {
+  // The blobs, then the compact dump of {"nodes": EncodeNodes(nodes)},
+  // node by node: only one node's JSON is alive next to the text (a
+  // many-lane partial's JSON is as large as its text).
+  std::string out, json = "{\"nodes\":[";
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (i > 0) json += ',';
+    Json node = EncodeNode(nodes[i]);
+    ExtractBlobs(&node, &out);
+    json += node.dump();
+  }
+  json += "]}";
+  if (out.empty()) return json;
+  out.push_back('\0');
+  out += json;
   return out;
 }
 
@@ -80,7 +141,12 @@ Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::strin
 
 Status PushPayload(const Plan& plan, int pass, const std::string& payload, const std::string& where,
                    NodeTree* tree, int64_t first_block) {
-  MM_ASSIGN_OR_RETURN(Json doc, ParseJson(payload, where + " partials", Code::kWorkerFailed));
+  const size_t nul = payload.find('\0');
+  const uint64_t blob_bytes = nul == std::string::npos ? 0 : nul;
+  const size_t json_at = nul == std::string::npos ? 0 : nul + 1;
+  MM_ASSIGN_OR_RETURN(
+      Json doc, ParseJson(json_at == 0 ? payload : payload.substr(json_at), where + " partials",
+                          Code::kWorkerFailed));
   if (!doc.is_object() || !doc.contains("nodes"))
     return Error(Code::kWorkerFailed, where + ": malformed partials");
   Json& nodes = doc["nodes"];
@@ -88,6 +154,8 @@ Status PushPayload(const Plan& plan, int pass, const std::string& payload, const
     return PushNodes(plan, pass, nodes, where, Code::kWorkerFailed, tree, first_block);
   // PushNodes, freeing each node's JSON once its partials are decoded.
   for (Json& node : nodes) {
+    if (!RestoreBlobs(&node, payload.data(), blob_bytes))
+      return Error(Code::kWorkerFailed, where + ": malformed partials (a blob reference)");
     MM_RETURN_IF_ERROR(PushNode(plan, pass, node, where, Code::kWorkerFailed, tree, first_block));
     node = Json();
   }

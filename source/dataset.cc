@@ -233,7 +233,7 @@ bool HasHdf5Extension(const std::string& path) {
 Partition PartitionOf(const Dataset& d) {
   Layout stored = d.layout;
   if (d.cf.decoded) stored.dtype = d.cf.stored;
-  return d.chunks.empty() ? Partition(stored) : Partition(stored, d.chunks);
+  return d.chunks.empty() ? Partition(stored) : Partition(stored, ChunkBlockShape(stored, d.chunks));
 }
 
 }  // namespace mm

@@ -4,6 +4,17 @@
 
 namespace mm {
 
+std::vector<int64_t> ChunkBlockShape(const Layout& layout, const std::vector<int64_t>& chunks) {
+  if (chunks.empty() || chunks[0] >= kMinBlockRows) return chunks;
+  uint64_t chunk_bytes = static_cast<uint64_t>(layout.dtype.itemsize());
+  for (const int64_t c : chunks) chunk_bytes *= static_cast<uint64_t>(c);
+  const int64_t wanted = (kMinBlockRows + chunks[0] - 1) / chunks[0];
+  const int64_t fits = static_cast<int64_t>(kMaxGroupBytes / std::max<uint64_t>(chunk_bytes, 1));
+  std::vector<int64_t> block = chunks;
+  block[0] = chunks[0] * std::max<int64_t>(1, std::min(wanted, fits));
+  return block;
+}
+
 Partition::Partition(const Layout& layout, const std::vector<int64_t>& chunks)
     : layout_(layout), chunks_(chunks) {
   rows_ = layout.rows();

@@ -12,7 +12,10 @@
 //   [block_begin(b), block_end(b)).
 // - Chunk blocks (a chunked format: Partition(layout, chunks)): a block is
 //   one chunk of the grid, an N-D box clipped to the shape (edge chunks are
-//   smaller), numbered in chunk-grid C order. Its elements are not one run
+//   smaller), numbered in chunk-grid C order. The grid is the storage's
+//   chunk grid coarsened along axis 0 (ChunkBlockShape): a block may be a
+//   run of stored chunks along axis 0, which are consecutive runs of the
+//   block's elements in its C order. Its elements are not one run
 //   of storage indices: block_begin/block_end are the hull (the storage
 //   index of its first element, and one past its last), block_elements(b)
 //   counts them, and BlockBox(b) says which they are. C order only.
@@ -32,6 +35,19 @@
 namespace mm {
 
 constexpr uint64_t kBlockBytes = 1 << 20;
+
+// The block shape of a chunked dataset stored in chunks of shape `chunks`:
+// the chunks themselves, or, when a chunk holds fewer than kMinBlockRows
+// rows (axis 0), a run of consecutive chunks along axis 0 making at least
+// kMinBlockRows rows, as long as the run takes at most kMaxGroupBytes.
+// A block with few rows costs a reduction over axis 0 a whole partial of
+// its lanes and a merge per block: a netCDF-4 variable stored one time step
+// per chunk gave every lane a partial of one value (docs/BENCHMARKS.md).
+// Depends only on the layout and the chunk shape, never on the shape along
+// axis 0, so a growing dataset keeps its blocks (--state).
+constexpr int64_t kMinBlockRows = 16;
+constexpr uint64_t kMaxGroupBytes = uint64_t{16} << 20;
+std::vector<int64_t> ChunkBlockShape(const Layout& layout, const std::vector<int64_t>& chunks);
 
 class Partition {
  public:

@@ -92,7 +92,8 @@ class Hdf5Source : public Source {
         file_(std::move(file)),
         dset_(std::move(dset)),
         space_(std::move(space)),
-        type_(std::move(type)) {
+        type_(std::move(type)),
+        chunks_(d.chunks) {
     if (!d.chunks.empty()) {
       // Direct reads give the stored bytes: only when the memory type is the
       // file's own (an n-bit type is converted by H5Dread: masked, sign
@@ -165,20 +166,36 @@ class Hdf5Source : public Source {
   // range is checked to lie inside the file before it is touched.
   Result<std::unique_ptr<Window>> ReadChunksDirect(int64_t first, int64_t n) {
     const Partition& part = partition();
-    const std::vector<int64_t>& chunks = part.chunks();
     struct stat st;
     if (::fstat(run_file_->get(), &st) != 0) return FromErrno(errno, name_, Code::kIoErr);
     const uint64_t file_bytes = static_cast<uint64_t>(st.st_size);
     const size_t count = static_cast<size_t>(n);
-    std::vector<StoredChunk> stored(count);
-    std::vector<Box> boxes(count);
+    // Each block's stored chunks (one, or a run along axis 0: ChunkBlockShape),
+    // in the block's C order, each a contiguous run of the block's elements.
+    struct Piece {
+      size_t block;
+      Box box;
+      StoredChunk c;
+    };
+    std::vector<Piece> pieces;
+    std::vector<size_t> first_piece(count + 1);
     uint64_t lo = UINT64_MAX, hi = 0;
     std::string why;
     for (size_t i = 0; i < count; ++i) {
-      boxes[i] = *part.BlockBox(first + static_cast<int64_t>(i));
-      StoredChunk& c = stored[i];
-      if (!decoder_->Lookup(dset_.get(), boxes[i].start, &c, &why))
-        return ChunkError(boxes[i], why);
+      first_piece[i] = pieces.size();
+      const Box block = *part.BlockBox(first + static_cast<int64_t>(i));
+      const int64_t end0 = block.start[0] + block.count[0];
+      for (int64_t r = block.start[0]; r < end0; r += chunks_[0]) {
+        Piece piece{i, block, StoredChunk()};
+        piece.box.start[0] = r;
+        piece.box.count[0] = std::min(chunks_[0], end0 - r);
+        pieces.push_back(std::move(piece));
+      }
+    }
+    first_piece[count] = pieces.size();
+    for (Piece& p : pieces) {
+      StoredChunk& c = p.c;
+      if (!decoder_->Lookup(dset_.get(), p.box.start, &c, &why)) return ChunkError(p.box, why);
       if (!c.allocated || c.by_libhdf5) continue;
       // Stored bytes far beyond any encoding of the chunk (a hand-written
       // chunk with trailing bytes): left to H5Dread, which accepts what it
@@ -189,81 +206,87 @@ class Hdf5Source : public Source {
       }
       if (!c.located) continue;  // ReadStored: libhdf5 checks the address
       if (c.address > file_bytes || c.size > file_bytes - c.address)
-        return ChunkError(boxes[i], "its " + std::to_string(c.size) + " stored bytes at offset " +
-                                        std::to_string(c.address) +
-                                        " lie past the end of the file (" +
-                                        std::to_string(file_bytes) + " bytes)");
+        return ChunkError(p.box, "its " + std::to_string(c.size) + " stored bytes at offset " +
+                                     std::to_string(c.address) +
+                                     " lie past the end of the file (" +
+                                     std::to_string(file_bytes) + " bytes)");
       lo = std::min(lo, c.address);
       hi = std::max(hi, c.address + c.size);
     }
-    // Mapped only for chunks used in place: mapped compressed bytes would
-    // count in the process's resident memory beside their decoded copy, where
-    // pread reuses one chunk's buffer.
+    // Mapped only for blocks used in place (a block of one whole unfiltered
+    // chunk): mapped compressed bytes would count in the process's resident
+    // memory beside their decoded copy, where pread reuses one chunk's
+    // buffer.
     bool any_in_place = false;
-    auto whole = [&](size_t i) { return boxes[i].count == chunks; };
-    auto whole_unfiltered = [&](size_t i) {  // in the file as its elements
-      const StoredChunk& c = stored[i];
-      return c.located && c.allocated && !c.by_libhdf5 && whole(i) &&
+    auto whole = [&](const Piece& p) { return p.box.count == chunks_; };
+    auto in_file_as_is = [&](size_t i) {  // block i is one chunk, in the file as its elements
+      if (first_piece[i + 1] - first_piece[i] != 1) return false;
+      const Piece& p = pieces[first_piece[i]];
+      const StoredChunk& c = p.c;
+      return c.located && c.allocated && !c.by_libhdf5 && whole(p) &&
              decoder_->Unfiltered(c.filter_mask) && c.size == decoder_->chunk_bytes();
     };
-    for (size_t i = 0; i < count; ++i) any_in_place = any_in_place || whole_unfiltered(i);
+    for (size_t i = 0; i < count; ++i) any_in_place = any_in_place || in_file_as_is(i);
     MappedRegion region;
     if (any_in_place && hi > lo && hi - lo <= kMapSpan) {
       MM_ASSIGN_OR_RETURN(
           region, MappedRegion::Map(run_file_->get(), name_, false, lo, hi - lo, Code::kIoErr));
       if (!region.LooksResident()) region.Populate();
     }
-    auto in_place = [&](size_t i) { return region.data() != nullptr && whole_unfiltered(i); };
+    auto in_place = [&](size_t i) { return region.data() != nullptr && in_file_as_is(i); };
     uint64_t total = 0;
     for (size_t i = 0; i < count; ++i)
-      if (!in_place(i)) total += boxes[i].elements() * item_;
+      if (!in_place(i)) total += part.block_elements(first + static_cast<int64_t>(i)) * item_;
     std::unique_ptr<char[]> buffer(new char[std::max<uint64_t>(total, 1)]);
     std::vector<char*> blocks(count);
     char* at = buffer.get();
     for (size_t i = 0; i < count; ++i) {
-      const StoredChunk& c = stored[i];
       if (in_place(i)) {
-        blocks[i] = region.data() + (c.address - lo);
+        blocks[i] = region.data() + (pieces[first_piece[i]].c.address - lo);
         continue;
       }
       blocks[i] = at;
-      const uint64_t elements = boxes[i].elements();
-      if (c.by_libhdf5) {
-        if (zero_unallocated_) std::memset(at, 0, elements * item_);
-        if (!ReadBoxes({boxes[i]}, at, &why)) return ChunkError(boxes[i], why);
-      } else if (!c.allocated) {
-        const std::vector<char>& fill = decoder_->FillBytes();
-        if (std::all_of(fill.begin(), fill.end(), [](char b) { return b == 0; }))
-          std::memset(at, 0, elements * item_);
-        else
-          for (uint64_t e = 0; e < elements; ++e) std::memcpy(at + e * item_, fill.data(), item_);
-      } else {
-        const char* in =
-            region.data() != nullptr && c.located ? region.data() + (c.address - lo) : nullptr;
-        unsigned mask = c.filter_mask;
-        if (!c.located) {
-          stored_.resize(c.size);
-          if (!decoder_->ReadStored(dset_.get(), boxes[i].start, stored_.data(), &mask, &why))
-            return ChunkError(boxes[i], why);
-          in = stored_.data();
-        } else if (in == nullptr) {
-          stored_.resize(c.size);
-          MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(run_file_->get(), stored_.data(),
-                                                            c.size, c.address, name_ + ": read"));
-          if (got < c.size)
-            return Error(Code::kIoErr,
-                         name_ + ": unexpected end of file (the file shrank under the run)");
-          in = stored_.data();
+      for (size_t k = first_piece[i]; k < first_piece[i + 1]; ++k) {
+        const Piece& p = pieces[k];
+        const StoredChunk& c = p.c;
+        const uint64_t elements = p.box.elements();
+        if (c.by_libhdf5) {
+          if (zero_unallocated_) std::memset(at, 0, elements * item_);
+          if (!ReadBoxes({p.box}, at, &why)) return ChunkError(p.box, why);
+        } else if (!c.allocated) {
+          const std::vector<char>& fill = decoder_->FillBytes();
+          if (std::all_of(fill.begin(), fill.end(), [](char b) { return b == 0; }))
+            std::memset(at, 0, elements * item_);
+          else
+            for (uint64_t e = 0; e < elements; ++e) std::memcpy(at + e * item_, fill.data(), item_);
+        } else {
+          const char* in =
+              region.data() != nullptr && c.located ? region.data() + (c.address - lo) : nullptr;
+          unsigned mask = c.filter_mask;
+          if (!c.located) {
+            stored_.resize(c.size);
+            if (!decoder_->ReadStored(dset_.get(), p.box.start, stored_.data(), &mask, &why))
+              return ChunkError(p.box, why);
+            in = stored_.data();
+          } else if (in == nullptr) {
+            stored_.resize(c.size);
+            MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(run_file_->get(), stored_.data(),
+                                                              c.size, c.address, name_ + ": read"));
+            if (got < c.size)
+              return Error(Code::kIoErr,
+                           name_ + ": unexpected end of file (the file shrank under the run)");
+            in = stored_.data();
+          }
+          char* full = at;
+          if (!whole(p)) {
+            edge_.resize(decoder_->chunk_bytes());
+            full = edge_.data();
+          }
+          if (!decoder_->Decode(in, c.size, mask, full, &why)) return ChunkError(p.box, why);
+          if (!whole(p)) ClipChunk(full, chunks_, p.box, item_, at);
         }
-        char* full = at;
-        if (!whole(i)) {
-          edge_.resize(decoder_->chunk_bytes());
-          full = edge_.data();
-        }
-        if (!decoder_->Decode(in, c.size, mask, full, &why)) return ChunkError(boxes[i], why);
-        if (!whole(i)) ClipChunk(full, chunks, boxes[i], item_, at);
+        at += elements * item_;
       }
-      at += elements * item_;
     }
     return std::unique_ptr<Window>(
         std::make_unique<BufferWindow>(first, std::move(buffer), std::move(blocks), false,
@@ -301,7 +324,7 @@ class Hdf5Source : public Source {
 
   // A chunk that failed to decode: its grid coordinates and elements.
   Status ChunkError(const Box& box, const std::string& why) {
-    const std::vector<int64_t>& chunks = partition().chunks();
+    const std::vector<int64_t>& chunks = chunks_;
     std::string grid = "[";
     for (size_t a = 0; a < chunks.size(); ++a)
       grid += (a ? ", " : "") + std::to_string(box.start[a] / chunks[a]);
@@ -318,6 +341,7 @@ class Hdf5Source : public Source {
   uint64_t min_file_bytes_;
   uint64_t item_;
   Hid file_, dset_, space_, type_;
+  std::vector<int64_t> chunks_;  // the stored chunk shape (empty: not chunked)
   // Direct chunk reads (null: every block through H5Dread), and its
   // buffers, each at most 2 chunks' bytes + 4 KiB.
   std::unique_ptr<ChunkDecoder> decoder_;

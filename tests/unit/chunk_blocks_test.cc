@@ -275,3 +275,34 @@ TEST_CASE("Chunk blocks: a geometry of more than 64 dims works (size-1 dims drop
 
 }  // namespace
 }  // namespace mm
+
+namespace mm {
+namespace {
+
+TEST_CASE("Chunk blocks: chunks of few rows are grouped along axis 0 into blocks") {
+  // The group's bytes count the itemsize.
+  auto shape_of = [](std::vector<int64_t> shape, std::vector<int64_t> chunks, Kind kind) {
+    Layout l = MakeLayout(std::move(shape));
+    l.dtype = DType{kind, false};
+    return ChunkBlockShape(l, chunks);
+  };
+  using V = std::vector<int64_t>;
+  // Enough rows already: the chunks themselves.
+  CHECK(shape_of({100, 8}, {16, 8}, Kind::kInt16) == V{16, 8});
+  CHECK(shape_of({512, 512, 512}, {64, 64, 64}, Kind::kFloat32) == V{64, 64, 64});
+  // A netCDF-4 variable stored one time step per chunk: 16 steps a block.
+  CHECK(shape_of({365, 360, 720}, {1, 360, 720}, Kind::kFloat32) == V{16, 360, 720});
+  // The same whatever the length of axis 0 (a growing dataset keeps its blocks).
+  CHECK(shape_of({3, 360, 720}, {1, 360, 720}, Kind::kFloat32) == V{16, 360, 720});
+  // ceil(16 / 5) = 4 chunks of 5 rows.
+  CHECK(shape_of({10, 7, 5}, {5, 3, 2}, Kind::kInt16) == V{20, 3, 2});
+  // At most kMaxGroupBytes a block: 8 MiB chunks go by two, 16 MiB ones alone.
+  CHECK(shape_of({100, 1024, 1024}, {2, 1024, 1024}, Kind::kFloat32) == V{4, 1024, 1024});
+  CHECK(shape_of({100, 2048, 2048}, {1, 2048, 2048}, Kind::kFloat32) == V{1, 2048, 2048});
+  CHECK(shape_of({100, 4096, 4096}, {1, 4096, 4096}, Kind::kFloat64) == V{1, 4096, 4096});
+  // No chunks (a contiguous dataset): none.
+  CHECK(shape_of({10, 10}, {}, Kind::kInt16).empty());
+}
+
+}  // namespace
+}  // namespace mm
