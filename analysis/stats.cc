@@ -21,13 +21,14 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "stats partials carry their columns as the host's bytes, little-endian");
 
 // The optional columns of a stats partial: a run keeps only those its
-// fields need (count, sum and mean need n, sum and mean, which every
-// partial keeps: Chan's merge of the mean needs n, the mean's finiteness
-// test the sum). Dropping a column changes no bit of the others: each is
-// merged on its own but for n and mean, which every merge reads.
+// fields need (count, sum and mean need n and sum, which every partial
+// keeps). The running mean is kept only with m2, whose merge (Chan's)
+// needs it; without it the mean is sum / n, as numpy's. Dropping a column
+// changes no bit of the others: each is merged on its own but for n and
+// mean, which every merge reads.
 struct StatsColumns {
   bool nan = true;     // nan_count
-  bool m2 = true;      // var, std
+  bool m2 = true;      // var, std (and the running mean)
   bool minmax = true;  // min, max
 };
 
@@ -51,7 +52,7 @@ class StatsPartial : public Partial {
   // Lane lo + i from a kernel's LaneStats (the kept members).
   void Set(size_t i, const LaneStats& s) {
     n[i] = s.n;
-    mean[i] = s.mean;
+    if (keep_.m2) mean[i] = s.mean;
     if (keep_.nan) nan[i] = s.nan;
     if (keep_.m2) m2[i] = s.m2;
     if (integer_) {
@@ -67,7 +68,7 @@ class StatsPartial : public Partial {
   LaneStats Get(size_t i) const {
     LaneStats s;
     s.n = n[i];
-    s.mean = mean[i];
+    if (keep_.m2) s.mean = mean[i];
     if (keep_.nan) s.nan = nan[i];
     if (keep_.m2) s.m2 = m2[i];
     if (integer_) {
@@ -110,8 +111,7 @@ class StatsPartial : public Partial {
       if (bn == 0) continue;
       if (n[i] == 0) {  // MergeLane: *a = b but for the NaN count
         n[i] = bn;
-        mean[i] = r.mean[j];
-        if (keep_.m2) m2[i] = r.m2[j];
+        if (keep_.m2) mean[i] = r.mean[j], m2[i] = r.m2[j];
         if (integer_) {
           isum[i] = r.isum[j];
           if (keep_.minmax) imin[i] = r.imin[j], imax[i] = r.imax[j];
@@ -121,11 +121,13 @@ class StatsPartial : public Partial {
         }
         continue;
       }
-      const double na = static_cast<double>(n[i]), nb = static_cast<double>(bn);
-      const double nn = na + nb;
-      const double delta = r.mean[j] - mean[i];
-      mean[i] = mean[i] + delta * (nb / nn);
-      if (keep_.m2) m2[i] = m2[i] + r.m2[j] + delta * delta * (na * nb / nn);
+      if (keep_.m2) {
+        const double na = static_cast<double>(n[i]), nb = static_cast<double>(bn);
+        const double nn = na + nb;
+        const double delta = r.mean[j] - mean[i];
+        mean[i] = mean[i] + delta * (nb / nn);
+        m2[i] = m2[i] + r.m2[j] + delta * delta * (na * nb / nn);
+      }
       n[i] += bn;
       if (integer_) {
         isum[i] += r.isum[j];
@@ -138,8 +140,8 @@ class StatsPartial : public Partial {
     }
   }
 
-  // {"lo", "hi", then each kept column by name: "n", "nan", "sum", "mean",
-  // "m2", "min", "max"}. A column is the base64 text of its hi - lo values
+  // {"lo", "hi", then each kept column by name: "n", "nan", "sum", "mean"
+  // and "m2" (both or neither), "min", "max"}. A column is the base64 text of its hi - lo values
   // as little-endian bytes (int64 counts, float64, or 16-byte two's
   // complement int128 sums and extremes of integer data); a count column
   // whose lanes all hold one value may instead be that value as a JSON
@@ -219,8 +221,10 @@ class StatsPartial : public Partial {
       f("sum", isum);
     else
       f("sum", sum);
-    f("mean", mean);
-    if (keep_.m2) f("m2", m2);
+    if (keep_.m2) {
+      f("mean", mean);
+      f("m2", m2);
+    }
     if (keep_.minmax) {
       if (integer_) {
         f("min", imin);
@@ -273,8 +277,10 @@ class Stats : public Analysis {
   }
 
   std::unique_ptr<Scanner> NewScanner(int) const override {
-    return MakeScanner(stats_kernel::Scratch(), [this](const BlockView& block, Partial* base,
-                                                       stats_kernel::Scratch* scratch) {
+    stats_kernel::Scratch scratch;
+    scratch.deviations = keep_.m2;
+    return MakeScanner(std::move(scratch), [this](const BlockView& block, Partial* base,
+                                                  stats_kernel::Scratch* scratch) {
       auto* p = static_cast<StatsPartial*>(base);
       // A chunk block's lane range may hold lanes it does not reach: they
       // keep count 0, which merges as an identity (MergeLane).
@@ -316,8 +322,12 @@ class Stats : public Analysis {
     if (f == "count") return s.n;
     if (f == "nan_count") return s.nan;
     if (f == "sum") return integer_ ? JsonInt(s.isum) : JsonNumber(s.n ? s.sum : 0.0);
-    if (f == "mean")
-      return JsonNumber(s.n ? (finite ? s.mean : s.sum / static_cast<double>(s.n)) : nan);
+    if (f == "mean") {
+      if (s.n == 0) return JsonNumber(nan);
+      if (finite && keep_.m2) return JsonNumber(s.mean);
+      const double total = integer_ ? static_cast<double>(s.isum) : s.sum;
+      return JsonNumber(total / static_cast<double>(s.n));
+    }
     if (f == "var") return JsonNumber(var);
     if (f == "std") return JsonNumber(std::sqrt(var));
     if (f == "min")

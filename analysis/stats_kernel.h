@@ -199,6 +199,9 @@ class Scratch {
   std::vector<LaneStats> piece;  // SweepBlock: one piece's lanes
   std::vector<LaneStats> block;  // SweepBlock: a block's few lanes
   std::vector<double> shift;     // SweepBlock: the piece's per-lane shifts
+  // Whether SweepRange's second sweep runs (the owner keeps m2): when
+  // false, every lane's m2 is 0.
+  bool deviations = true;
 
  private:
   std::shared_ptr<void> columns_;  // a LaneColumns<Traits> of kind_
@@ -347,42 +350,43 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
   bool block_has_nan = false;
   for (size_t l = 0; l < n_lanes; ++l) block_has_nan |= col.nan[l] != 0;
   // Sweep 2.
-  geo.ForEachTileOfBlock(
-      box, begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
-        const char* p = base + off * sizeof(S);
-        const size_t l = static_cast<size_t>(lane - lo);
-        if (!kept) {
-          if constexpr (kFast) {
-            const bool has_nan = col.nan[l] != 0;
-            col.m2[l] += Traits::kKind == Kind::kFloat32
-                             ? simd::DeviationF32(p, len, col.mean[l], has_nan)
-                             : simd::DeviationF64(p, len, col.mean[l], has_nan);
-          } else {
-            col.m2[l] += DeviationRun<Traits, kSwap>(p, len, col.mean[l]);
-          }
-          return;
-        }
-        if constexpr (kFast) {
-          if constexpr (Traits::kKind == Kind::kFloat32) {
-            simd::TileDevF32(p, rows, len, col.mean.data() + l, col.m2.data() + l, block_has_nan);
-          } else {
-            simd::TileDevF64(p, rows, len, col.mean.data() + l, col.m2.data() + l);
-          }
-          return;
-        }
-        double* m2 = col.m2.data() + l;
-        const double* mean = col.mean.data() + l;
-        for (uint64_t r = 0; r < rows; ++r, p += len * sizeof(S)) {
-          for (uint64_t i = 0; i < len; ++i) {
-            const double d = static_cast<double>(Load<Traits, kSwap>(p, i)) - mean[i];
-            if constexpr (kFloat) {
-              m2[i] += d == d ? d * d : 0.0;
+  if (scratch->deviations)
+    geo.ForEachTileOfBlock(
+        box, begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
+          const char* p = base + off * sizeof(S);
+          const size_t l = static_cast<size_t>(lane - lo);
+          if (!kept) {
+            if constexpr (kFast) {
+              const bool has_nan = col.nan[l] != 0;
+              col.m2[l] += Traits::kKind == Kind::kFloat32
+                               ? simd::DeviationF32(p, len, col.mean[l], has_nan)
+                               : simd::DeviationF64(p, len, col.mean[l], has_nan);
             } else {
-              m2[i] += d * d;
+              col.m2[l] += DeviationRun<Traits, kSwap>(p, len, col.mean[l]);
+            }
+            return;
+          }
+          if constexpr (kFast) {
+            if constexpr (Traits::kKind == Kind::kFloat32) {
+              simd::TileDevF32(p, rows, len, col.mean.data() + l, col.m2.data() + l, block_has_nan);
+            } else {
+              simd::TileDevF64(p, rows, len, col.mean.data() + l, col.m2.data() + l);
+            }
+            return;
+          }
+          double* m2 = col.m2.data() + l;
+          const double* mean = col.mean.data() + l;
+          for (uint64_t r = 0; r < rows; ++r, p += len * sizeof(S)) {
+            for (uint64_t i = 0; i < len; ++i) {
+              const double d = static_cast<double>(Load<Traits, kSwap>(p, i)) - mean[i];
+              if constexpr (kFloat) {
+                m2[i] += d == d ? d * d : 0.0;
+              } else {
+                m2[i] += d * d;
+              }
             }
           }
-        }
-      });
+        });
   for (size_t l = 0; l < n_lanes; ++l) {
     LaneStats s;
     s.mean = col.mean[l];

@@ -9,7 +9,8 @@
 //
 //   {"nodes": [{"level": L, "start": B, "partials": [P0, P1, ...]}, ...]}
 //
-// whose nodes are the maximal aligned subtrees of the fixed block tree
+// (long strings carried before it as blobs: docs/PARTIAL_FORMAT.md), whose
+// nodes are the maximal aligned subtrees of the fixed block tree
 // (core/merge_tree.h) that a run of consecutive blocks forms, in block
 // order. A node covers blocks [B, B + 2^L); Pi is Partial::ToJson() of the
 // i-th step of the pass (PassPlan::steps, config order).

@@ -258,7 +258,7 @@ int main(int argc, char** argv) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  mm::InstallWorkerSignalHandlers();
+  mm::SetUpWorkerProcess();
   const int code = mm::RunJob(args, rank, size);
   MPI_Finalize();
   return code;

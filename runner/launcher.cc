@@ -109,7 +109,7 @@ Result<pid_t> ProcessLauncher::Start(const WorkerTask& task, const std::string& 
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) _exit(70);
       sigprocmask(SIG_SETMASK, &child_mask_, nullptr);
-      InstallWorkerSignalHandlers();
+      SetUpWorkerProcess();
       _exit(RunWorker(task, segment_name));
     }
     return pid;

@@ -32,13 +32,15 @@ constexpr int kCols = 16;
 struct Fixture {
   std::string dir;
   std::unique_ptr<Plan> plan;
+  int64_t rows;
 
-  Fixture() {
+  // `cols` columns of float64 (kCols by default: 13 blocks).
+  explicit Fixture(int64_t rows_ = kRows, int cols = kCols) : rows(rows_) {
     const char* base = std::getenv("TMPDIR");
     std::string templ = std::string(base ? base : "/tmp") + "/mmrun-payload-XXXXXX";
     REQUIRE(::mkdtemp(templ.data()) != nullptr);
     dir = templ;
-    std::vector<double> data(static_cast<size_t>(kRows * kCols));
+    std::vector<double> data(static_cast<size_t>(rows * cols));
     std::mt19937_64 rng(11);
     std::normal_distribution<double> normal(0, 1);
     for (double& x : data) x = normal(rng);
@@ -49,7 +51,7 @@ struct Fixture {
     std::fclose(f);
     const Json config = Json::parse(R"({
       "dataset": {"path": "data.f8", "format": "raw", "dtype": "float64", "shape": [)" +
-                                    std::to_string(kRows) + ", " + std::to_string(kCols) + R"(]},
+                                    std::to_string(rows) + ", " + std::to_string(cols) + R"(]},
       "analyses": [{"name": "columns", "op": "stats", "axis": 0},
                    {"name": "hist", "op": "histogram", "bins": 9, "range": [-2, 2]},
                    {"name": "overall", "op": "stats"}]})");
@@ -58,14 +60,14 @@ struct Fixture {
     plan = std::move(*built);
     REQUIRE(plan->passes.size() == 1);
     REQUIRE(plan->passes[0].steps.size() == 3);
-    REQUIRE(plan->partition.blocks() == 13);
+    if (cols == kCols) REQUIRE(plan->partition.blocks() == 13);
     REQUIRE(PreparePass(*plan, 0).ok());
   }
   ~Fixture() { (void)std::system(("rm -rf '" + dir + "'").c_str()); }
 
   // The first row of block b (blocks hold whole rows here).
   int64_t Row(int64_t b) const {
-    return b >= plan->partition.blocks() ? kRows : b * plan->partition.rows_per_block();
+    return b >= plan->partition.blocks() ? rows : b * plan->partition.rows_per_block();
   }
 
   // A worker's payload for rows [lo, hi), from the real scan.
@@ -146,6 +148,64 @@ TEST_CASE("Payload: a decoded payload encodes to the same bytes", "[payload]") {
   REQUIRE(PushPayload(*fx.plan, 0, R"({"nodes":[]})", "w", &empty).ok());
   CHECK(empty.empty());
   CHECK(TreeEnd(empty, 5) == 5);
+}
+
+TEST_CASE("Payload: long columns travel as blobs after the JSON, and come back whole",
+          "[payload]") {
+  // 512 float64 columns: each stats column is 4096 bytes, 5464 base64
+  // characters, a blob; 256 rows a block, 4 blocks.
+  Fixture fx(3 * 256 + 10, 512);
+  REQUIRE(fx.plan->partition.blocks() == 4);
+  const std::string payload = fx.Scan(0, fx.rows);
+  const size_t nul = payload.find('\0');
+  REQUIRE(nul != std::string::npos);
+  CHECK(payload.find("\"$blob\"", nul) != std::string::npos);
+  const Json doc = Json::parse(payload.substr(nul + 1));
+  REQUIRE(doc["nodes"].size() == 1);
+  // Decoded, re-encoded: the same bytes; and the same partials as the
+  // plain nodes a part file holds.
+  NodeTree tree;
+  REQUIRE(PushPayload(*fx.plan, 0, payload, "worker 0", &tree).ok());
+  CHECK(EncodePayload(tree.nodes()) == payload);
+  const Json plain = EncodeNodes(tree.nodes());
+  CHECK(plain.dump().find("$blob") == std::string::npos);
+  NodeTree again;
+  REQUIRE(PushNodes(*fx.plan, 0, plain, "part p.json", Code::kDataErr, &again).ok());
+  CHECK(RootBytes(&again) == RootBytes(&tree));
+  // Any split: the same root.
+  NodeTree split;
+  for (const auto& r :
+       {std::make_pair(int64_t{0}, int64_t{1}), std::make_pair(int64_t{1}, int64_t{4})})
+    REQUIRE(PushPayload(*fx.plan, 0, fx.Scan(fx.Row(r.first), fx.Row(r.second)), "w", &split).ok());
+  NodeTree whole;
+  REQUIRE(PushPayload(*fx.plan, 0, payload, "w", &whole).ok());
+  CHECK(RootBytes(&split) == RootBytes(&whole));
+  // A reference outside the blobs, of the wrong form, or a blob cut short:
+  // refused whole, exit 70, nothing pushed.
+  const std::string blobs = payload.substr(0, nul), json = payload.substr(nul + 1);
+  const size_t at = json.find("{\"$blob\":[");
+  REQUIRE(at != std::string::npos);
+  const size_t end = json.find("]}", at) + 2;
+  for (const std::string& ref :
+       {std::string("{\"$blob\":[0,") + std::to_string(nul + 1) + "]}",
+        std::string("{\"$blob\":[") + std::to_string(nul) + ",1]}",
+        std::string("{\"$blob\":[18446744073709551615,2]}"), std::string("{\"$blob\":[0]}"),
+        std::string("{\"$blob\":[-1,5]}"), std::string("{\"$blob\":\"x\"}")}) {
+    INFO(ref);
+    const std::string bad = blobs + '\0' + json.substr(0, at) + ref + json.substr(end);
+    NodeTree t;
+    const Status st = PushPayload(*fx.plan, 0, bad, "worker 1", &t);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.code() == Code::kWorkerFailed);
+    CHECK(st.message() == "worker 1: malformed partials (a blob reference)");
+    CHECK(t.empty());
+  }
+  // A blob one byte short: the column's base64 no longer decodes.
+  const std::string short_blob = blobs.substr(1) + '\0' + json;
+  NodeTree t;
+  const Status st = PushPayload(*fx.plan, 0, short_blob, "worker 1", &t);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.code() == Code::kWorkerFailed);
 }
 
 TEST_CASE("Payload: any split of the blocks merges to the same bytes", "[payload]") {

@@ -122,14 +122,14 @@ TEST_CASE("Stats partials: ToJson -> PartialFromJson is the same partial, bit fo
 
 TEST_CASE("Stats partials: malformed ones are kDataErr, never a crash or a huge allocation") {
   const Dataset d = MakeDataset("<f4");
-  std::unique_ptr<Analysis> a = MakeStatsAnalysis(d, Json{{"axis", 0}, {"stats", {"mean"}}});
+  std::unique_ptr<Analysis> a = MakeStatsAnalysis(d, Json{{"axis", 0}, {"stats", {"mean", "var"}}});
   std::vector<float> f(static_cast<size_t>(kRows * kCols), 1.5f);
   const Json good = Consume(*a, &f, 0, 10)->ToJson();
   REQUIRE(a->PartialFromJson(0, good).ok());
   std::vector<Json> bad;
   bad.push_back(Json::array());
   bad.push_back(Json(3));
-  for (const char* key : {"lo", "hi", "n", "sum", "mean"}) {
+  for (const char* key : {"lo", "hi", "n", "sum", "mean", "m2"}) {
     Json j = good;
     j.erase(key);
     bad.push_back(j);
@@ -148,7 +148,7 @@ TEST_CASE("Stats partials: malformed ones are kDataErr, never a crash or a huge 
   j["lo"] = 5;  // fewer lanes than the columns hold
   bad.push_back(j);
   j = good;
-  j["m2"] = good["mean"];  // a column this run does not keep
+  j["min"] = good["mean"];  // a column this run does not keep
   bad.push_back(j);
   j = good;
   j["mean"] = good["mean"].get<std::string>().substr(4);
@@ -167,6 +167,15 @@ TEST_CASE("Stats partials: malformed ones are kDataErr, never a crash or a huge 
     REQUIRE_FALSE(p.ok());
     CHECK(p.status().code() == Code::kDataErr);
   }
+  // A run of means alone keeps no running mean: a partial with one is
+  // malformed for it, one without is good.
+  std::unique_ptr<Analysis> m = MakeStatsAnalysis(d, Json{{"axis", 0}, {"stats", {"mean"}}});
+  const Json plain = Consume(*m, &f, 0, 10)->ToJson();
+  CHECK_FALSE(plain.contains("mean"));
+  CHECK(m->PartialFromJson(0, plain).ok());
+  Result<std::unique_ptr<Partial>> with_mean = m->PartialFromJson(0, good);
+  REQUIRE_FALSE(with_mean.ok());
+  CHECK(with_mean.status().code() == Code::kDataErr);
 }
 
 }  // namespace
