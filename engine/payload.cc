@@ -80,14 +80,20 @@ bool RestoreBlobs(Json* j, const char* blobs, uint64_t size) {
 
 }  // namespace
 
-std::string EncodePayload(const std::vector<NodeTree::Node>& nodes) {
+namespace {
+
+// EncodePayload over nodes [0, count); done(i) after node i is encoded.
+template <class Done>
+std::string EncodeNodesPayload(size_t count, const std::vector<NodeTree::Node>& nodes,
+                               const Done& done) {
   // The blobs, then the compact dump of {"nodes": EncodeNodes(nodes)},
   // node by node: only one node's JSON is alive next to the text (a
   // many-lane partial's JSON is as large as its text).
   std::string out, json = "{\"nodes\":[";
-  for (size_t i = 0; i < nodes.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     if (i > 0) json += ',';
     Json node = EncodeNode(nodes[i]);
+    done(i);
     ExtractBlobs(&node, &out);
     json += node.dump();
   }
@@ -96,6 +102,18 @@ std::string EncodePayload(const std::vector<NodeTree::Node>& nodes) {
   out.push_back('\0');
   out += json;
   return out;
+}
+
+}  // namespace
+
+std::string EncodePayload(const std::vector<NodeTree::Node>& nodes) {
+  return EncodeNodesPayload(nodes.size(), nodes, [](size_t) {});
+}
+
+std::string EncodePayload(std::vector<NodeTree::Node>&& nodes) {
+  // Each node's partials are freed once their JSON is made.
+  return EncodeNodesPayload(nodes.size(), nodes,
+                            [&nodes](size_t i) { nodes[i].value = PartialSet(); });
 }
 
 namespace {
@@ -144,9 +162,8 @@ Status PushPayload(const Plan& plan, int pass, const std::string& payload, const
   const size_t nul = payload.find('\0');
   const uint64_t blob_bytes = nul == std::string::npos ? 0 : nul;
   const size_t json_at = nul == std::string::npos ? 0 : nul + 1;
-  MM_ASSIGN_OR_RETURN(
-      Json doc, ParseJson(json_at == 0 ? payload : payload.substr(json_at), where + " partials",
-                          Code::kWorkerFailed));
+  MM_ASSIGN_OR_RETURN(Json doc, ParseJson(json_at == 0 ? payload : payload.substr(json_at),
+                                          where + " partials", Code::kWorkerFailed));
   if (!doc.is_object() || !doc.contains("nodes"))
     return Error(Code::kWorkerFailed, where + ": malformed partials");
   Json& nodes = doc["nodes"];

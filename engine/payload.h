@@ -57,6 +57,8 @@ int64_t TreeEnd(const NodeTree& tree, int64_t if_empty = 0);
 Json EncodeNodes(const std::vector<NodeTree::Node>& nodes);
 // A worker's payload text: {"nodes": EncodeNodes(nodes)}, compact.
 std::string EncodePayload(const std::vector<NodeTree::Node>& nodes);
+// The same, freeing each node's partials as soon as they are encoded.
+std::string EncodePayload(std::vector<NodeTree::Node>&& nodes);
 
 // Decoding. Pushes the nodes of the JSON array `nodes` (EncodeNodes' form)
 // of pass `pass` into `tree`, in order, checked as the file comment says.

@@ -25,15 +25,19 @@ void OnSigbus(int) { _exit(kExitBusError); }
 
 }  // namespace
 
-void SetUpWorkerProcess() {
-  // A window's buffers (up to kWindowBytes each) come back from the heap
-  // with their pages, instead of a fresh mapping whose every page faults
-  // and is zeroed (glibc maps requests above its threshold, and its
-  // adaptive threshold never covers a request of the freed size): that was
-  // a sixth of a worker's time on 1 MB chunks. What the heap keeps is what
-  // the windows already used.
+void TuneHeapForWindows() {
+  // A window's buffers (up to kWindowBytes each) and a payload's columns
+  // come back from the heap with their pages, instead of a fresh mapping
+  // whose every page faults and is zeroed (glibc maps requests above its
+  // threshold, and its adaptive threshold never covers a request of the
+  // freed size): that was a sixth of a worker's time on 1 MB chunks. What
+  // the heap keeps is what the process already used.
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(4 * kWindowBytes));
   mallopt(M_TRIM_THRESHOLD, static_cast<int>(8 * kWindowBytes));
+}
+
+void SetUpWorkerProcess() {
+  TuneHeapForWindows();
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = OnSigbus;
@@ -161,7 +165,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     b = e;
   }
   scanners.clear();  // their working memory, before the payload's text is made
-  return EncodePayload(tree.nodes());
+  return EncodePayload(tree.TakeNodes());
 }
 
 Result<std::unique_ptr<Source>> OpenTaskSource(const WorkerTask& task) {

@@ -64,6 +64,10 @@ int RunWorker(const WorkerTask& task, const std::string& segment_name);
 // dev/ino, exit 74 when it is another file.
 int RunSpawnedWorker(const std::string& segment_name, uint32_t slot, int dataset_fd);
 
+// Heap thresholds that keep freed window buffers and payload columns for
+// reuse (the coordinator calls it at start; SetUpWorkerProcess too).
+void TuneHeapForWindows();
+
 // Sets up a worker process: the SIGBUS handler (a worker that touches a
 // page past the end of a file that shrank exits 74) and heap thresholds
 // that keep windows' buffers for reuse. Fault hooks for tests: core/fault.h.

@@ -59,7 +59,7 @@ std::vector<RowRange> SplitRows(const Plan& plan, int workers, int64_t row_lo, i
 Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
                                             const std::vector<RowRange>& ranges,
                                             const RunSettings& settings, Segment& segment,
-                                            Launcher& launcher) {
+                                            Launcher& launcher, const PayloadSink& sink) {
   if (ranges.size() > segment.slots())
     return Error(Code::kWorkerFailed, "internal: " + std::to_string(ranges.size()) +
                                           " worker ranges but " + std::to_string(segment.slots()) +
@@ -100,6 +100,12 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
       return st;
     }
   }
+  size_t sunk = 0;  // slots [0, sunk) went to the sink
+  auto drain = [&]() -> Status {
+    for (; sink && sunk < tasks.size() && tasks[sunk].done; ++sunk)
+      MM_RETURN_IF_ERROR(sink(sunk, std::move(tasks[sunk].payload)));
+    return Status::OK();
+  };
   while (!running.empty()) {
     const WaitEvent ev = launcher.Wait(100);
     if (ev.kind == WaitEvent::kSignal) {
@@ -119,6 +125,11 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
         if (payload.ok()) {
           t.payload = std::move(*payload);
           t.done = true;
+          const Status st = drain();
+          if (!st.ok()) {
+            StopAll(&running, launcher);
+            return st;
+          }
           continue;
         }
         why = "exited 0 but its " + payload.status().message();
@@ -171,6 +182,7 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
   // Every worker checked the size after each window; this catches a shrink
   // after a worker's last one.
   MM_RETURN_IF_ERROR(CheckNotShrunk(plan.dataset));
+  MM_RETURN_IF_ERROR(drain());
   std::vector<std::string> payloads;
   for (SlotTask& t : tasks) payloads.push_back(std::move(t.payload));
   return payloads;
@@ -181,17 +193,16 @@ namespace {
 Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segment,
                Launcher& launcher) {
   const std::vector<RowRange> ranges = SplitRows(plan, settings.workers, 0, plan.partition.rows());
-  MM_ASSIGN_OR_RETURN(std::vector<std::string> payloads,
-                      RunWorkers(plan, pass, ranges, settings, segment, launcher));
-  // Merge every slot's tree nodes in block order.
+  // Merge every slot's tree nodes in block order, each payload as soon as
+  // it and those before it are in; decoded, only the tree's partials stay.
   NodeTree tree;
-  for (size_t s = 0; s < payloads.size(); ++s) {
+  auto push = [&](size_t s, std::string payload) {
     const std::string where = "worker " + std::to_string(s) + " (rows [" +
                               std::to_string(ranges[s].begin) + ", " +
                               std::to_string(ranges[s].end) + "))";
-    MM_RETURN_IF_ERROR(PushPayload(plan, pass, payloads[s], where, &tree));
-    std::string().swap(payloads[s]);  // decoded: only the tree's partials stay
-  }
+    return PushPayload(plan, pass, payload, where, &tree);
+  };
+  MM_RETURN_IF_ERROR(RunWorkers(plan, pass, ranges, settings, segment, launcher, push).status());
   return EndPassFromTree(plan, pass, &tree);
 }
 

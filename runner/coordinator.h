@@ -48,10 +48,17 @@ std::vector<RowRange> SplitRows(const Plan& plan, int workers, int64_t row_lo, i
 // signals as RunPasses) and returns each range's payload, in the order of
 // `ranges`. REQUIRES: segment.slots() >= ranges.size(); ranges non-empty,
 // in row order; the pass' analyses Prepare()d.
+//
+// With `sink`, each payload goes to sink(slot, payload) instead, in slot
+// order, as soon as its worker and every earlier one are done (so the
+// coordinator decodes the first payloads while later workers still run,
+// and holds one payload at a time); the strings returned are then empty.
+// An error from the sink stops the workers and is returned.
+using PayloadSink = std::function<Status(size_t slot, std::string payload)>;
 Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
                                             const std::vector<RowRange>& ranges,
                                             const RunSettings& settings, Segment& segment,
-                                            Launcher& launcher);
+                                            Launcher& launcher, const PayloadSink& sink = nullptr);
 
 // (b) The payloads are pushed, in row order, into one NodeTree
 // (engine/payload.h PushPayload).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/fault.h"
+#include "engine/scan.h"
 #include "runner/cli.h"
 #include "runner/launcher.h"
 
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   // First: a stop signal from now on is held pending, never the default
   // death that would leave a segment or a temporary output behind.
   mm::BlockSignalsAtStartup();
+  mm::TuneHeapForWindows();
   if (mm::FaultEnabled("stop_at_start")) ::raise(SIGSTOP);  // tests signal it here, then SIGCONT
   return mm::RunMmrun(std::vector<std::string>(argv + 1, argv + argc));
 }

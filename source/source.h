@@ -66,6 +66,10 @@ class Window {
   // else nullptr (always for chunk blocks).
   // Same lifetime as BlockData.
   char* Contiguous() const { return contiguous_; }
+  // Whether every block lies in memory this window alone owns (a heap
+  // buffer, never a file mapping): a decoding layer may then overwrite the
+  // blocks in place (source/hdf5/cf_source.cc).
+  bool owned() const { return owned_; }
 
   // Ends the use of the window: a writable window's changes are made durable
   // (msync), and the source is checked to still hold the whole array
@@ -78,6 +82,7 @@ class Window {
   // For drivers: block pointers in block order, and the contiguous run.
   std::vector<char*> blocks_;
   char* contiguous_ = nullptr;
+  bool owned_ = false;
 
  private:
   int64_t first_;

@@ -121,7 +121,7 @@ void CfDecode(const CfDecoding& cf, DType decoded, const char* in, uint64_t n, c
     constexpr bool kSwap = decltype(swap)::value;
     if constexpr (T::kIsBool || T::kKind == Kind::kFloat16) {
       // Never decoded (the describe leaves bool and float16 stored).
-      std::memcpy(out, in, n * sizeof(S));
+      if (out != in) std::memcpy(out, in, n * sizeof(S));
     } else if constexpr (T::kIsSigned) {
       if (cf.as_unsigned)
         DecodeAs<S, kSwap, std::make_unsigned_t<S>>(cf, decoded, in, n, out);

@@ -28,7 +28,8 @@ Kind CfPromote(Kind a, Kind s, double value);
 // Decodes `n` stored elements at `in` (cf.stored, in the file's byte order)
 // into `n` elements of `decoded` (native byte order) at `out`.
 // REQUIRES: cf.decoded; decoded is native float32/float64, or (cf.op ==
-// kConvert and nothing masked) the compare type; in and out do not overlap.
+// kConvert and nothing masked) the compare type; in and out are the same
+// (decoding in place, when both types have one size) or do not overlap.
 void CfDecode(const CfDecoding& cf, DType decoded, const char* in, uint64_t n, char* out);
 
 }  // namespace mm

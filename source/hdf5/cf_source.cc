@@ -10,7 +10,8 @@ namespace mm {
 
 namespace {
 
-// Decoded blocks in one owned buffer, adjacent in block order.
+// Decoded blocks in one owned buffer, adjacent in block order; or the
+// stored window itself, decoded in place.
 class DecodedWindow : public Window {
  public:
   DecodedWindow(int64_t first, std::unique_ptr<char[]> buffer, std::vector<char*> blocks,
@@ -18,12 +19,21 @@ class DecodedWindow : public Window {
       : Window(first, false), buffer_(std::move(buffer)) {
     blocks_ = std::move(blocks);
     if (contiguous) contiguous_ = buffer_.get();
+    owned_ = true;
+  }
+  explicit DecodedWindow(std::unique_ptr<Window> in)
+      : Window(in->first_block(), false), in_(std::move(in)) {
+    for (int64_t k = in_->first_block(); k < in_->end_block(); ++k)
+      blocks_.push_back(in_->BlockData(k));
+    contiguous_ = in_->Contiguous();
+    owned_ = true;
   }
   // The stored window was closed (checked) when this one was made.
   Status Close() override { return Status::OK(); }
 
  private:
   std::unique_ptr<char[]> buffer_;
+  std::unique_ptr<Window> in_;
 };
 
 class CfSource : public Source {
@@ -44,6 +54,14 @@ class CfSource : public Source {
     MM_ASSIGN_OR_RETURN(std::unique_ptr<Window> in, stored_->ReadWindow(first, n, false));
     const Partition& part = partition();
     const uint64_t item = static_cast<uint64_t>(layout().dtype.itemsize());
+    if (in->owned() && item == static_cast<uint64_t>(cf_.stored.itemsize())) {
+      // The stored window's own buffer, decoded in place: no second window
+      // of memory (float32 masked to float32, the common netCDF-4 case).
+      for (int64_t k = first; k < first + n; ++k)
+        CfDecode(cf_, layout().dtype, in->BlockData(k), part.block_elements(k), in->BlockData(k));
+      MM_RETURN_IF_ERROR(in->Close());
+      return std::unique_ptr<Window>(std::make_unique<DecodedWindow>(std::move(in)));
+    }
     uint64_t total = 0;
     for (int64_t k = first; k < first + n; ++k) total += part.block_elements(k);
     std::unique_ptr<char[]> buffer(new char[std::max<uint64_t>(total, 1) * item]);

@@ -69,6 +69,7 @@ class BufferWindow : public Window {
         min_file_bytes_(min_file_bytes) {
     blocks_ = std::move(blocks);
     if (contiguous) contiguous_ = buffer_.get();
+    owned_ = region_.data() == nullptr;  // no block points into the mapping
   }
   Status Close() override { return CheckFileNotShrunk(file_->get(), name_, min_file_bytes_); }
 
@@ -207,8 +208,7 @@ class Hdf5Source : public Source {
       if (!c.located) continue;  // ReadStored: libhdf5 checks the address
       if (c.address > file_bytes || c.size > file_bytes - c.address)
         return ChunkError(p.box, "its " + std::to_string(c.size) + " stored bytes at offset " +
-                                     std::to_string(c.address) +
-                                     " lie past the end of the file (" +
+                                     std::to_string(c.address) + " lie past the end of the file (" +
                                      std::to_string(file_bytes) + " bytes)");
       lo = std::min(lo, c.address);
       hi = std::max(hi, c.address + c.size);

@@ -59,6 +59,11 @@ void CheckUnpack(Kind kind, bool big, Kind attr, Kind want_decoded) {
   const DType out_type{decoded, false};
   std::vector<char> out(values.size() * static_cast<size_t>(out_type.itemsize()));
   CfDecode(cf, out_type, in.data(), values.size(), out.data());
+  if (out.size() == in.size()) {  // one size: in place gives the same bytes
+    std::vector<char> same = in;
+    CfDecode(cf, out_type, same.data(), values.size(), same.data());
+    CHECK(same == out);
+  }
   for (size_t i = 0; i < values.size(); ++i) {
     const double v = static_cast<double>(values[i]);
     if (decoded == Kind::kFloat32) {
@@ -159,6 +164,49 @@ TEST_CASE("CfDecode: float data keeps NaN; a masked float32 stays float32") {
   CHECK(std::isnan(out[1]));
   CHECK(std::isnan(out[2]));
   CHECK(out[3] == 3.f);
+}
+
+TEST_CASE("CfDecode: many tiles, masks and NaN; in place the same as out of place") {
+  // 2500 float32 values (three tiles of the loop, the last short): a fill
+  // value, a missing value, values outside the valid range and NaN.
+  std::vector<float> values(2500);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 97) - 10.0f;
+  values[5] = -9999.0f;
+  values[1100] = -9999.0f;
+  values[2499] = 1e30f;
+  values[2000] = std::nanf("");
+  CfDecoding cf;
+  cf.decoded = true;
+  cf.stored = DType{Kind::kFloat32, false};
+  cf.op = CfDecoding::kConvert;
+  float fill = -9999.0f, missing = 1e30f, lo = -5.0f;
+  uint64_t bits = 0;
+  std::memcpy(&bits, &fill, 4);
+  cf.equal.push_back(bits);
+  std::memcpy(&bits, &missing, 4);
+  cf.equal.push_back(bits);
+  cf.has_min = true;
+  bits = 0;
+  std::memcpy(&bits, &lo, 4);
+  cf.valid_min = bits;
+  const DType f4{Kind::kFloat32, false};
+  std::vector<float> out(values.size());
+  CfDecode(cf, f4, reinterpret_cast<const char*>(values.data()), values.size(),
+           reinterpret_cast<char*>(out.data()));
+  for (size_t i = 0; i < values.size(); ++i) {
+    INFO("element " << i);
+    const float v = values[i];
+    const bool masked = v == fill || v == missing || v < lo || v != v;
+    if (masked) {
+      CHECK(std::isnan(out[i]));
+    } else {
+      CHECK(Bits(out[i]) == Bits(v));
+    }
+  }
+  std::vector<float> same = values;
+  CfDecode(cf, f4, reinterpret_cast<const char*>(same.data()), same.size(),
+           reinterpret_cast<char*>(same.data()));
+  CHECK(std::memcmp(same.data(), out.data(), out.size() * sizeof(float)) == 0);
 }
 
 }  // namespace
