@@ -14,6 +14,10 @@ namespace mm {
 
 namespace {
 
+// A count column of at most one run of equal values per this many lanes
+// goes as its runs (StatsPartial::ToJson).
+constexpr size_t kLanesPerRun = 16;
+
 const std::vector<std::string> kFields = {"count", "nan_count", "sum", "mean",
                                           "var",   "std",       "min", "max"};
 
@@ -141,11 +145,13 @@ class StatsPartial : public Partial {
   }
 
   // {"lo", "hi", then each kept column by name: "n", "nan", "sum", "mean"
-  // and "m2" (both or neither), "min", "max"}. A column is the base64 text of its hi - lo values
-  // as little-endian bytes (int64 counts, float64, or 16-byte two's
-  // complement int128 sums and extremes of integer data); a count column
-  // whose lanes all hold one value may instead be that value as a JSON
-  // integer (docs/ARCHITECTURE.md "Partials").
+  // and "m2" (both or neither), "min", "max"}. A column is the base64 text
+  // of its hi - lo values as little-endian bytes (int64 counts, float64, or
+  // 16-byte two's complement int128 sums and extremes of integer data); a
+  // count column whose lanes all hold one value is instead that value as a
+  // JSON integer, and one of at most (hi - lo) / kLanesPerRun runs of equal
+  // values the list of its runs [[count, lanes], ...]
+  // (docs/ARCHITECTURE.md "Partials of stats").
   Json ToJson() const override {
     Json j = Json::object();
     j["lo"] = lo;
@@ -155,6 +161,21 @@ class StatsPartial : public Partial {
       if constexpr (std::is_same_v<T, int64_t>) {
         if (!c.empty() && std::all_of(c.begin(), c.end(), [&c](int64_t v) { return v == c[0]; })) {
           j[name] = c[0];
+          return;
+        }
+        // Counts are constant over long runs of lanes (a land mask, a
+        // missing region): runs when there are few.
+        size_t runs = 1;
+        for (size_t i = 1; i < c.size(); ++i) runs += c[i] != c[i - 1];
+        if (runs <= c.size() / kLanesPerRun) {
+          Json list = Json::array();
+          for (size_t i = 0; i < c.size();) {
+            size_t e = i + 1;
+            while (e < c.size() && c[e] == c[i]) ++e;
+            list.push_back(Json::array({c[i], static_cast<uint64_t>(e - i)}));
+            i = e;
+          }
+          j[name] = std::move(list);
           return;
         }
       }
@@ -195,6 +216,31 @@ class StatsPartial : public Partial {
       if constexpr (std::is_same_v<T, int64_t>) {
         if (v.is_number_integer()) {
           c.assign(k, v.get<int64_t>());
+          return;
+        }
+        if (v.is_array()) {
+          // A run's lane count: a positive integer (0 for anything else).
+          auto lanes_of = [](const Json& x) -> uint64_t {
+            if (x.is_number_unsigned()) return x.get<uint64_t>();
+            if (x.is_number_integer() && x.get<int64_t>() > 0)
+              return static_cast<uint64_t>(x.get<int64_t>());
+            return 0;
+          };
+          size_t at = 0;
+          for (const Json& run : v) {
+            const uint64_t n = run.is_array() && run.size() == 2 ? lanes_of(run[1]) : 0;
+            if (n == 0 || !run[0].is_number_integer() || n > k - at) {
+              st = Error(Code::kDataErr, what + " must be runs [count, lanes] covering its " +
+                                             std::to_string(k) + " lanes");
+              return;
+            }
+            std::fill(c.begin() + static_cast<ptrdiff_t>(at),
+                      c.begin() + static_cast<ptrdiff_t>(at + n), run[0].get<int64_t>());
+            at += n;
+          }
+          if (at != k)
+            st = Error(Code::kDataErr, what + " must be runs [count, lanes] covering its " +
+                                           std::to_string(k) + " lanes");
           return;
         }
       }

@@ -120,6 +120,25 @@ TEST_CASE("Stats partials: ToJson -> PartialFromJson is the same partial, bit fo
   }
 }
 
+TEST_CASE("Stats partials: counts go as runs when NaNs mask whole regions of lanes") {
+  // 40 lanes; lanes 0-19 are NaN in rows 0-99 (a masked region): counts
+  // 100 over lanes 0-19 and 300 over 20-39 for rows 0-299, two runs, fewer
+  // than one per 16 lanes.
+  const Dataset d = MakeDataset("<f4");
+  std::unique_ptr<Analysis> a = MakeStatsAnalysis(d, Json{{"axis", 0}, {"stats", {"count"}}});
+  std::vector<float> f(static_cast<size_t>(kRows * kCols), 2.5f);
+  for (int64_t r = 0; r < 100; ++r)
+    for (int64_t c = 0; c < 20; ++c) f[static_cast<size_t>(r * kCols + c)] = std::nanf("");
+  const Json j = Consume(*a, &f, 0, kRows)->ToJson();
+  CHECK(j["n"] == Json::array({Json::array({200, 20}), Json::array({300, 20})}));
+  Result<std::unique_ptr<Partial>> back = a->PartialFromJson(0, j);
+  REQUIRE(back.ok());
+  CHECK((*back)->ToJson().dump() == j.dump());
+  // Three runs over 40 lanes are more than one per 16: base64.
+  for (int64_t c = 30; c < 40; ++c) f[static_cast<size_t>(c)] = std::nanf("");
+  CHECK(Consume(*a, &f, 0, kRows)->ToJson()["n"].is_string());
+}
+
 TEST_CASE("Stats partials: malformed ones are kDataErr, never a crash or a huge allocation") {
   const Dataset d = MakeDataset("<f4");
   std::unique_ptr<Analysis> a = MakeStatsAnalysis(d, Json{{"axis", 0}, {"stats", {"mean", "var"}}});
@@ -167,6 +186,26 @@ TEST_CASE("Stats partials: malformed ones are kDataErr, never a crash or a huge 
     REQUIRE_FALSE(p.ok());
     CHECK(p.status().code() == Code::kDataErr);
   }
+  // Count runs: [[count, lanes], ...] covering the 40 lanes exactly.
+  for (const Json& runs :
+       {Json::array({Json::array({10, 39})}), Json::array({Json::array({10, 41})}),
+        Json::array({Json::array({10, 0}), Json::array({10, 40})}),
+        Json::array({Json::array({10, 40}), Json::array({1, 1})}),
+        Json::array({Json::array({"10", 40})}), Json::array({Json::array({10, -40})}),
+        Json::array({Json::array({10})}), Json::array({Json(40)}), Json::array()}) {
+    INFO(runs.dump());
+    Json r = good;
+    r["n"] = runs;
+    Result<std::unique_ptr<Partial>> p = a->PartialFromJson(0, r);
+    REQUIRE_FALSE(p.ok());
+    CHECK(p.status().code() == Code::kDataErr);
+  }
+  Json split = good;
+  const int64_t n10 = good["n"].get<int64_t>();
+  split["n"] = Json::array({Json::array({n10, 25}), Json::array({n10, 15})});
+  Result<std::unique_ptr<Partial>> same = a->PartialFromJson(0, split);
+  REQUIRE(same.ok());
+  CHECK((*same)->ToJson().dump() == good.dump());  // re-encoded in its shortest form
   // A run of means alone keeps no running mean: a partial with one is
   // malformed for it, one without is good.
   std::unique_ptr<Analysis> m = MakeStatsAnalysis(d, Json{{"axis", 0}, {"stats", {"mean"}}});
