@@ -453,10 +453,17 @@ Status Validate(const std::vector<std::string>& args) {
     // chunk is larger, plus the chunk cache).
     const Partition& part = plan.partition;
     const int workers = j["workers"].get<int>();
+    // Stored chunks, not blocks (a block may be a run of chunks along
+    // axis 0: ChunkBlockShape): the chunk layers a worker's rows cover.
+    const std::vector<int64_t>& stored = plan.dataset.chunks;
+    int64_t per_layer = 1;
+    for (size_t a = 1; a < stored.size(); ++a)
+      per_layer *= (plan.dataset.layout.shape[a] + stored[a] - 1) / stored[a];
     Json per = Json::array();
     for (int w = 0; w < workers; ++w) {
       const auto [lo, hi] = part.RowsOf(w, workers);
-      per.push_back(part.first_block_of_row(hi) - part.first_block_of_row(lo));
+      const int64_t layers = (hi + stored[0] - 1) / stored[0] - (lo + stored[0] - 1) / stored[0];
+      per.push_back(layers * per_layer);
     }
     const Format* format = FindFormat(plan.dataset.format);
     uint64_t chunk_bytes = static_cast<uint64_t>(plan.dataset.layout.dtype.itemsize());

@@ -235,6 +235,18 @@ def test_validate_chunks():
         mm.check(all(n % grid[1] == 0 for n in per), "workers own whole layers: %s" % per)
         mm.check(plan["decoded_bytes_per_worker"] <= 64 << 20,
                  "decoded memory bound %d" % plan["decoded_bytes_per_worker"])
+        # Chunks of 4 rows: blocks are runs of 4 chunks along axis 0 (16
+        # rows); the workers still report the chunks they decode.
+        h5(os.path.join(d, "t.h5"), "v", data((1000, 30), nan=False), chunks=(4, 7),
+           compression="gzip")
+        cfg = mm.write_config(d, {"dataset": {"path": "t.h5"}, "analyses": [{"op": "stats"}]})
+        res = mm.run_mmrun(["validate", cfg, "-w", "3"])
+        mm.check(res.code == 0, mm.describe(["validate", cfg], res))
+        plan = json.loads(res.out)
+        mm.eq(plan["blocks"], -(-1000 // 16) * 5, "blocks of 16 rows")
+        per = plan["chunks_per_worker"]
+        mm.eq(sum(per), 250 * 5, "chunks over the workers: %s" % per)
+        mm.check(all(n % (4 * 5) == 0 for n in per[:-1]), "workers own whole blocks: %s" % per)
 
 
 @mm.test("hdf5: compact, external and virtual datasets agree with numpy")
