@@ -448,43 +448,48 @@ MM_INLINE double Deviation(const char* bytes, uint64_t n, double mean) {
   return CombineWays(m2);
 }
 
-// Lanes a tile sweeps over all its rows before the next lanes (a multiple
-// of 4): their running sums stay in L1 while the rows stream past. Each
-// lane's sequence of operations is the same as row by row over all lanes.
-constexpr uint64_t kStripLanes = 512;
+// A tile is swept in bands of kBandRows rows: within a band, four lanes
+// at a time keep their running sums in registers down the band's rows
+// (those rows' cache lines stay in L1 while the next lanes use them), and
+// store them once. Each lane's sequence of operations is the same as row
+// by row over all lanes, so the results are too.
+constexpr uint64_t kBandRows = 64;
 
 template <class T>
 MM_INLINE void Tile(const char* bytes, uint64_t rows, uint64_t len, double* sum, int64_t* cnt,
                     int64_t* nan, double* mn, double* mx) {
   const T* base = reinterpret_cast<const T*>(bytes);
-  for (uint64_t j0 = 0; j0 < len; j0 += kStripLanes) {
-    const uint64_t j1 = Min(len, j0 + kStripLanes);
-    const T* p = base;
-    for (uint64_t r = 0; r < rows; ++r, p += len) {
-      uint64_t i = j0;
-      for (; i + 4 <= j1; i += 4) {  // four lanes at a time; each lane's sequence is unchanged
-        const v4d x = Load4(p + i);
+  for (uint64_t r0 = 0; r0 < rows; r0 += kBandRows) {
+    const uint64_t r1 = Min(rows, r0 + kBandRows);
+    uint64_t i = 0;
+    for (; i + 4 <= len; i += 4) {  // four lanes at a time
+      v4d s, lo, hi;
+      v4i c, q;
+      std::memcpy(&s, sum + i, sizeof s);
+      std::memcpy(&lo, mn + i, sizeof lo);
+      std::memcpy(&hi, mx + i, sizeof hi);
+      std::memcpy(&c, cnt + i, sizeof c);
+      std::memcpy(&q, nan + i, sizeof q);
+      const T* p = base + r0 * len + i;
+      for (uint64_t r = r0; r < r1; ++r, p += len) {
+        const v4d x = Load4(p);
         const v4i ok = x == x;
-        v4d s, lo, hi;
-        v4i c, q;
-        std::memcpy(&s, sum + i, sizeof s);
-        std::memcpy(&lo, mn + i, sizeof lo);
-        std::memcpy(&hi, mx + i, sizeof hi);
-        std::memcpy(&c, cnt + i, sizeof c);
-        std::memcpy(&q, nan + i, sizeof q);
         s += reinterpret_cast<v4d>(reinterpret_cast<v4i>(x) & ok);
         c -= ok;
         q -= ~ok;
         lo = x < lo ? x : lo;
         hi = x > hi ? x : hi;
-        std::memcpy(sum + i, &s, sizeof s);
-        std::memcpy(mn + i, &lo, sizeof lo);
-        std::memcpy(mx + i, &hi, sizeof hi);
-        std::memcpy(cnt + i, &c, sizeof c);
-        std::memcpy(nan + i, &q, sizeof q);
       }
-      for (; i < j1; ++i) {
-        const double x = Load1(p + i);
+      std::memcpy(sum + i, &s, sizeof s);
+      std::memcpy(mn + i, &lo, sizeof lo);
+      std::memcpy(mx + i, &hi, sizeof hi);
+      std::memcpy(cnt + i, &c, sizeof c);
+      std::memcpy(nan + i, &q, sizeof q);
+    }
+    for (; i < len; ++i) {
+      const T* p = base + r0 * len + i;
+      for (uint64_t r = r0; r < r1; ++r, p += len) {
+        const double x = Load1(p);
         const bool ok = x == x;
         sum[i] += ok ? x : 0.0;
         cnt[i] += ok;
@@ -500,21 +505,24 @@ template <class T>
 MM_INLINE void TileDev(const char* bytes, uint64_t rows, uint64_t len, const double* mean,
                        double* m2) {
   const T* base = reinterpret_cast<const T*>(bytes);
-  for (uint64_t j0 = 0; j0 < len; j0 += kStripLanes) {
-    const uint64_t j1 = Min(len, j0 + kStripLanes);
-    const T* p = base;
-    for (uint64_t r = 0; r < rows; ++r, p += len) {
-      uint64_t i = j0;
-      for (; i + 4 <= j1; i += 4) {
-        v4d m, a;
-        std::memcpy(&m, mean + i, sizeof m);
-        std::memcpy(&a, m2 + i, sizeof a);
-        const v4d d = Load4(p + i) - m;
+  for (uint64_t r0 = 0; r0 < rows; r0 += kBandRows) {
+    const uint64_t r1 = Min(rows, r0 + kBandRows);
+    uint64_t i = 0;
+    for (; i + 4 <= len; i += 4) {
+      v4d m, a;
+      std::memcpy(&m, mean + i, sizeof m);
+      std::memcpy(&a, m2 + i, sizeof a);
+      const T* p = base + r0 * len + i;
+      for (uint64_t r = r0; r < r1; ++r, p += len) {
+        const v4d d = Load4(p) - m;
         a += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d * d) & (d == d));
-        std::memcpy(m2 + i, &a, sizeof a);
       }
-      for (; i < j1; ++i) {
-        const double d = Load1(p + i) - mean[i];
+      std::memcpy(m2 + i, &a, sizeof a);
+    }
+    for (; i < len; ++i) {
+      const T* p = base + r0 * len + i;
+      for (uint64_t r = r0; r < r1; ++r, p += len) {
+        const double d = Load1(p) - mean[i];
         m2[i] += d == d ? d * d : 0.0;
       }
     }
