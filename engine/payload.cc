@@ -56,8 +56,11 @@ void ExtractBlobs(Json* j, std::string* blobs) {
 
 // Puts back the strings ExtractBlobs moved out of `j`, from `blobs`
 // (the payload's bytes before its NUL). False for a reference that is not
-// two in-range unsigned integers.
-bool RestoreBlobs(Json* j, const char* blobs, uint64_t size) {
+// two in-range unsigned integers, or once the strings put back would
+// exceed *budget bytes (the blob area's size for the whole payload: a
+// payload never restores more than it carries, however many references a
+// corrupt one repeats).
+bool RestoreBlobs(Json* j, const char* blobs, uint64_t size, uint64_t* budget) {
   if (j->is_object()) {
     if (j->size() == 1 && j->contains(kBlobKey)) {
       const Json& r = (*j)[kBlobKey];
@@ -65,15 +68,16 @@ bool RestoreBlobs(Json* j, const char* blobs, uint64_t size) {
           !r[1].is_number_unsigned())
         return false;
       const uint64_t offset = r[0].get<uint64_t>(), length = r[1].get<uint64_t>();
-      if (offset > size || length > size - offset) return false;
+      if (offset > size || length > size - offset || length > *budget) return false;
+      *budget -= length;
       *j = std::string(blobs + offset, length);
       return true;
     }
     for (auto& item : j->items())
-      if (!RestoreBlobs(&item.value(), blobs, size)) return false;
+      if (!RestoreBlobs(&item.value(), blobs, size, budget)) return false;
   } else if (j->is_array()) {
     for (Json& v : *j)
-      if (!RestoreBlobs(&v, blobs, size)) return false;
+      if (!RestoreBlobs(&v, blobs, size, budget)) return false;
   }
   return true;
 }
@@ -170,8 +174,9 @@ Status PushPayload(const Plan& plan, int pass, const std::string& payload, const
   if (!nodes.is_array())
     return PushNodes(plan, pass, nodes, where, Code::kWorkerFailed, tree, first_block);
   // PushNodes, freeing each node's JSON once its partials are decoded.
+  uint64_t budget = blob_bytes;
   for (Json& node : nodes) {
-    if (!RestoreBlobs(&node, payload.data(), blob_bytes))
+    if (!RestoreBlobs(&node, payload.data(), blob_bytes, &budget))
       return Error(Code::kWorkerFailed, where + ": malformed partials (a blob reference)");
     MM_RETURN_IF_ERROR(PushNode(plan, pass, node, where, Code::kWorkerFailed, tree, first_block));
     node = Json();

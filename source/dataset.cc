@@ -233,7 +233,9 @@ bool HasHdf5Extension(const std::string& path) {
 Partition PartitionOf(const Dataset& d) {
   Layout stored = d.layout;
   if (d.cf.decoded) stored.dtype = d.cf.stored;
-  return d.chunks.empty() ? Partition(stored) : Partition(stored, ChunkBlockShape(stored, d.chunks));
+  if (d.chunks.empty()) return Partition(stored);
+  const int item = std::max(stored.dtype.itemsize(), d.layout.dtype.itemsize());
+  return Partition(stored, ChunkBlockShape(d.chunks, static_cast<uint64_t>(item)));
 }
 
 }  // namespace mm

@@ -4,9 +4,9 @@
 
 namespace mm {
 
-std::vector<int64_t> ChunkBlockShape(const Layout& layout, const std::vector<int64_t>& chunks) {
+std::vector<int64_t> ChunkBlockShape(const std::vector<int64_t>& chunks, uint64_t itemsize) {
   if (chunks.empty() || chunks[0] >= kMinBlockRows) return chunks;
-  uint64_t chunk_bytes = static_cast<uint64_t>(layout.dtype.itemsize());
+  uint64_t chunk_bytes = itemsize;
   for (const int64_t c : chunks) chunk_bytes *= static_cast<uint64_t>(c);
   const int64_t wanted = (kMinBlockRows + chunks[0] - 1) / chunks[0];
   const int64_t fits = static_cast<int64_t>(kMaxGroupBytes / std::max<uint64_t>(chunk_bytes, 1));

@@ -47,7 +47,9 @@ constexpr uint64_t kBlockBytes = 1 << 20;
 // axis 0, so a growing dataset keeps its blocks (--state).
 constexpr int64_t kMinBlockRows = 16;
 constexpr uint64_t kMaxGroupBytes = uint64_t{16} << 20;
-std::vector<int64_t> ChunkBlockShape(const Layout& layout, const std::vector<int64_t>& chunks);
+// `itemsize`: the larger of the stored and the decoded element (a CF-packed
+// int8 variable decodes to float64: its blocks are sized by 8 bytes).
+std::vector<int64_t> ChunkBlockShape(const std::vector<int64_t>& chunks, uint64_t itemsize);
 
 class Partition {
  public:

@@ -116,17 +116,20 @@ Result<bool> Hdf5InFile(hid_t obj, uint64_t dev, uint64_t ino, const std::string
 
 Result<Hid> OpenH5Dataset(hid_t file, const std::string& path, const std::string& folder,
                           const std::string& name) {
-  Hid probe(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
+  // The prefixes before the first open: libhdf5 refuses to open a dataset
+  // that is already open (a second source over it in one process: cov's
+  // column reads) with other prefixes than its open one's.
+  Hid dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
+  if (!dapl.valid() || H5Pset_efile_prefix(dapl.get(), folder.c_str()) < 0 ||
+      H5Pset_virtual_prefix(dapl.get(), folder.c_str()) < 0)
+    return Hdf5Error(Code::kIoErr, name + ": cannot set up HDF5 dataset access");
+  Hid probe(H5Dopen2(file, path.c_str(), dapl.get()), H5Dclose);
   if (!probe.valid())
     return Hdf5Error(Code::kConfig, name + ": cannot open dataset '" + path + "'");
   Hid dcpl(H5Dget_create_plist(probe.get()), H5Pclose);
   Hid type(H5Dget_type(probe.get()), H5Tclose);
   if (!dcpl.valid() || !type.valid())
     return Hdf5Error(Code::kDataErr, name + ": dataset '" + path + "'");
-  Hid dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
-  if (!dapl.valid() || H5Pset_efile_prefix(dapl.get(), folder.c_str()) < 0 ||
-      H5Pset_virtual_prefix(dapl.get(), folder.c_str()) < 0)
-    return Hdf5Error(Code::kIoErr, name + ": cannot set up HDF5 dataset access");
   if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
     const int rank = H5Pget_chunk(dcpl.get(), 0, nullptr);
     std::vector<hsize_t> dims(static_cast<size_t>(rank > 0 ? rank : 0));

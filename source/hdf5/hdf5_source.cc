@@ -130,10 +130,12 @@ class Hdf5Source : public Source {
       char* at = buffer.get();
       for (int64_t k = first; k < first + n; ++k) {
         blocks[static_cast<size_t>(k - first)] = at;
-        const Box box = *part.BlockBox(k);
-        std::string why;
-        if (!ReadBoxes({box}, at, &why)) return ChunkError(box, why);
-        at += box.elements() * item_;
+        // Chunk by chunk: a chunk that fails is the one named.
+        for (const Box& piece : ChunkPieces(*part.BlockBox(k))) {
+          std::string why;
+          if (!ReadBoxes({piece}, at, &why)) return ChunkError(piece, why);
+          at += piece.elements() * item_;
+        }
       }
     } else {
       const uint64_t begin = part.block_begin(first), end = part.block_end(first + n - 1);
@@ -184,14 +186,8 @@ class Hdf5Source : public Source {
     std::string why;
     for (size_t i = 0; i < count; ++i) {
       first_piece[i] = pieces.size();
-      const Box block = *part.BlockBox(first + static_cast<int64_t>(i));
-      const int64_t end0 = block.start[0] + block.count[0];
-      for (int64_t r = block.start[0]; r < end0; r += chunks_[0]) {
-        Piece piece{i, block, StoredChunk()};
-        piece.box.start[0] = r;
-        piece.box.count[0] = std::min(chunks_[0], end0 - r);
-        pieces.push_back(std::move(piece));
-      }
+      for (Box& box : ChunkPieces(*part.BlockBox(first + static_cast<int64_t>(i))))
+        pieces.push_back(Piece{i, std::move(box), StoredChunk()});
     }
     first_piece[count] = pieces.size();
     for (Piece& p : pieces) {
@@ -320,6 +316,21 @@ class Hdf5Source : public Source {
       out += box.elements() * item_;
     }
     return true;
+  }
+
+  // The stored chunks of a block (one, or a run along axis 0:
+  // ChunkBlockShape), in order: consecutive runs of the block's elements in
+  // its C order.
+  std::vector<Box> ChunkPieces(const Box& block) const {
+    std::vector<Box> pieces;
+    const int64_t end0 = block.start[0] + block.count[0];
+    for (int64_t r = block.start[0]; r < end0; r += chunks_[0]) {
+      Box piece = block;
+      piece.start[0] = r;
+      piece.count[0] = std::min(chunks_[0], end0 - r);
+      pieces.push_back(std::move(piece));
+    }
+    return pieces;
   }
 
   // A chunk that failed to decode: its grid coordinates and elements.

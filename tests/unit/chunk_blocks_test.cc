@@ -281,10 +281,8 @@ namespace {
 
 TEST_CASE("Chunk blocks: chunks of few rows are grouped along axis 0 into blocks") {
   // The group's bytes count the itemsize.
-  auto shape_of = [](std::vector<int64_t> shape, std::vector<int64_t> chunks, Kind kind) {
-    Layout l = MakeLayout(std::move(shape));
-    l.dtype = DType{kind, false};
-    return ChunkBlockShape(l, chunks);
+  auto shape_of = [](std::vector<int64_t>, std::vector<int64_t> chunks, Kind kind) {
+    return ChunkBlockShape(chunks, static_cast<uint64_t>(DType{kind, false}.itemsize()));
   };
   using V = std::vector<int64_t>;
   // Enough rows already: the chunks themselves.
@@ -300,6 +298,10 @@ TEST_CASE("Chunk blocks: chunks of few rows are grouped along axis 0 into blocks
   CHECK(shape_of({100, 1024, 1024}, {2, 1024, 1024}, Kind::kFloat32) == V{4, 1024, 1024});
   CHECK(shape_of({100, 2048, 2048}, {1, 2048, 2048}, Kind::kFloat32) == V{1, 2048, 2048});
   CHECK(shape_of({100, 4096, 4096}, {1, 4096, 4096}, Kind::kFloat64) == V{1, 4096, 4096});
+  // Sized by the element given: 4 MiB chunks of int8 decoded to float64
+  // (32 MiB each) are not grouped.
+  CHECK(shape_of({24, 2048, 2048}, {1, 2048, 2048}, Kind::kInt8) == V{4, 2048, 2048});
+  CHECK(shape_of({24, 2048, 2048}, {1, 2048, 2048}, Kind::kFloat64) == V{1, 2048, 2048});
   // No chunks (a contiguous dataset): none.
   CHECK(shape_of({10, 10}, {}, Kind::kInt16).empty());
 }

@@ -200,6 +200,19 @@ TEST_CASE("Payload: long columns travel as blobs after the JSON, and come back w
     CHECK(st.message() == "worker 1: malformed partials (a blob reference)");
     CHECK(t.empty());
   }
+  // References that reuse one blob: never more bytes restored than the
+  // blob area holds (a corrupt payload cannot multiply the memory).
+  {
+    std::string refs;
+    for (int k = 0; k < 4000; ++k)
+      refs += std::string(k ? "," : "") + "{\"$blob\":[0," + std::to_string(nul) + "]}";
+    const std::string bad =
+        blobs + '\0' + R"({"nodes":[{"level":0,"start":0,"partials":[)" + refs + "]}]}";
+    NodeTree t;
+    const Status st = PushPayload(*fx.plan, 0, bad, "worker 1", &t);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.message() == "worker 1: malformed partials (a blob reference)");
+  }
   // A blob one byte short: the column's base64 no longer decodes.
   const std::string short_blob = blobs.substr(1) + '\0' + json;
   NodeTree t;
