@@ -220,13 +220,16 @@ def test_workers_identical():
 
 @mm.test("hdf5: validate prints the chunks each worker reads and its memory bound")
 def test_validate_chunks():
-    with mm.tmpdir() as d:
-        h5(os.path.join(d, "v.h5"), "v", data((1000, 30), nan=False), chunks=(64, 7),
+    def plan_of(d, name, chunks):
+        h5(os.path.join(d, name), "v", data((1000, 30), nan=False), chunks=chunks,
            compression="gzip")
-        cfg = mm.write_config(d, {"dataset": {"path": "v.h5"}, "analyses": [{"op": "stats"}]})
+        cfg = mm.write_config(d, {"dataset": {"path": name}, "analyses": [{"op": "stats"}]})
         res = mm.run_mmrun(["validate", cfg, "-w", "3"])
         mm.check(res.code == 0, mm.describe(["validate", cfg], res))
-        plan = json.loads(res.out)
+        return json.loads(res.out)
+
+    with mm.tmpdir() as d:
+        plan = plan_of(d, "v.h5", (64, 7))
         grid = (-(-1000 // 64), -(-30 // 7))  # 16 layers of 5 chunks
         mm.eq(plan["blocks"], grid[0] * grid[1], "blocks = chunks")
         per = plan["chunks_per_worker"]
@@ -237,12 +240,7 @@ def test_validate_chunks():
                  "decoded memory bound %d" % plan["decoded_bytes_per_worker"])
         # Chunks of 4 rows: blocks are runs of 4 chunks along axis 0 (16
         # rows); the workers still report the chunks they decode.
-        h5(os.path.join(d, "t.h5"), "v", data((1000, 30), nan=False), chunks=(4, 7),
-           compression="gzip")
-        cfg = mm.write_config(d, {"dataset": {"path": "t.h5"}, "analyses": [{"op": "stats"}]})
-        res = mm.run_mmrun(["validate", cfg, "-w", "3"])
-        mm.check(res.code == 0, mm.describe(["validate", cfg], res))
-        plan = json.loads(res.out)
+        plan = plan_of(d, "t.h5", (4, 7))
         mm.eq(plan["blocks"], -(-1000 // 16) * 5, "blocks of 16 rows")
         per = plan["chunks_per_worker"]
         mm.eq(sum(per), 250 * 5, "chunks over the workers: %s" % per)
