@@ -325,6 +325,7 @@ class Stats : public Analysis {
   std::unique_ptr<Scanner> NewScanner(int) const override {
     stats_kernel::Scratch scratch;
     scratch.deviations = keep_.m2;
+    scratch.minmax = keep_.minmax;
     return MakeScanner(std::move(scratch), [this](const BlockView& block, Partial* base,
                                                   stats_kernel::Scratch* scratch) {
       auto* p = static_cast<StatsPartial*>(base);

@@ -156,28 +156,37 @@ struct LaneColumns {
   std::vector<Wide<Traits>> isum;
   std::vector<int64_t> cnt, nan;
   std::vector<__int128> imin, imax;
-  void Reset(size_t lanes) {
+  // Every column to `lanes` lanes of nothing seen; without `minmax`
+  // (floating-point types) mn and mx, and without `deviations` mean and
+  // m2, are left empty: a block of many lanes then resets and sweeps
+  // fewer columns.
+  void Reset(size_t lanes, bool minmax = true, bool deviations = true) {
     if constexpr (Traits::kIsFloat) {
       sum.assign(lanes, 0.0);
-      mn.assign(lanes, std::numeric_limits<double>::infinity());
-      mx.assign(lanes, -std::numeric_limits<double>::infinity());
+      if (minmax) {
+        mn.assign(lanes, std::numeric_limits<double>::infinity());
+        mx.assign(lanes, -std::numeric_limits<double>::infinity());
+      }
     } else {
       isum.assign(lanes, 0);
       imin.assign(lanes, std::numeric_limits<__int128>::max());
       imax.assign(lanes, std::numeric_limits<__int128>::min());
     }
-    m2.assign(lanes, 0.0);
-    mean.assign(lanes, 0.0);
+    if (deviations) {
+      m2.assign(lanes, 0.0);
+      mean.assign(lanes, 0.0);
+    }
     cnt.assign(lanes, 0);
     nan.assign(lanes, 0);
   }
-  // Lane l's counts, sum and extremes into `s` (floating-point types).
-  void FloatCountsTo(size_t l, LaneStats* s) const {
+  // Lane l's counts, sum and extremes (+inf/-inf without `minmax`) into
+  // `s` (floating-point types).
+  void FloatCountsTo(size_t l, LaneStats* s, bool minmax = true) const {
     s->n = cnt[l];
     s->nan = nan[l];
     s->sum = sum[l];
-    s->min = mn[l];
-    s->max = mx[l];
+    s->min = minmax ? mn[l] : std::numeric_limits<double>::infinity();
+    s->max = minmax ? mx[l] : -std::numeric_limits<double>::infinity();
   }
 };
 
@@ -202,6 +211,10 @@ class Scratch {
   // Whether SweepRange's second sweep runs (the owner keeps m2): when
   // false, every lane's m2 is 0.
   bool deviations = true;
+  // Whether SweepRange tracks floating-point minima and maxima (the owner
+  // keeps them): when false, every lane's are +inf and -inf. No other
+  // member's bits depend on it.
+  bool minmax = true;
 
  private:
   std::shared_ptr<void> columns_;  // a LaneColumns<Traits> of kind_
@@ -233,9 +246,9 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
   constexpr bool kFast =
       !kSwap && (Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64);
   LaneColumns<Traits>& col = scratch->Columns<Traits>();
-  col.Reset(n_lanes);
   if constexpr (kOnePass<Traits, kSwap>) {
     if (shift != nullptr) {
+      col.Reset(n_lanes);
       geo.ForEachTile(
           begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
             const char* p = base + off * sizeof(S);
@@ -274,6 +287,10 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
       return;
     }
   }
+  // Columns the owner does not keep are neither reset nor swept.
+  const bool minmax = !kFloat || scratch->minmax;
+  const bool deviations = scratch->deviations;
+  col.Reset(n_lanes, minmax, deviations);
   // Sweep 1.
   geo.ForEachTileOfBlock(
       box, begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
@@ -286,8 +303,10 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
             col.cnt[l] += r.n;
             col.nan[l] += static_cast<int64_t>(len) - r.n;
             col.sum[l] += r.sum;
-            col.mn[l] = std::min(col.mn[l], r.min);
-            col.mx[l] = std::max(col.mx[l], r.max);
+            if (minmax) {
+              col.mn[l] = std::min(col.mn[l], r.min);
+              col.mx[l] = std::max(col.mx[l], r.max);
+            }
             return;
           }
           const RunSums<Traits> r = ReduceRun<Traits, kSwap>(p, len);
@@ -295,8 +314,10 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
           col.nan[l] += r.nan;
           if constexpr (kFloat) {
             col.sum[l] += r.sum;
-            col.mn[l] = std::min(col.mn[l], r.min);
-            col.mx[l] = std::max(col.mx[l], r.max);
+            if (minmax) {
+              col.mn[l] = std::min(col.mn[l], r.min);
+              col.mx[l] = std::max(col.mx[l], r.max);
+            }
           } else {
             col.isum[l] += r.sum;
             col.imin[l] = std::min(col.imin[l], r.imin);
@@ -307,14 +328,12 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
         if constexpr (kFast) {
           (Traits::kKind == Kind::kFloat32 ? simd::TileF32 : simd::TileF64)(
               p, rows, len, col.sum.data() + l, col.cnt.data() + l, col.nan.data() + l,
-              col.mn.data() + l, col.mx.data() + l);
+              minmax ? col.mn.data() + l : nullptr, minmax ? col.mx.data() + l : nullptr);
           return;
         }
         for (uint64_t r = 0; r < rows; ++r, p += len * sizeof(S)) {
           if constexpr (kFloat) {
             double* sum = col.sum.data() + l;
-            double* mn = col.mn.data() + l;
-            double* mx = col.mx.data() + l;
             int64_t* cnt = col.cnt.data() + l;
             int64_t* nan = col.nan.data() + l;
             for (uint64_t i = 0; i < len; ++i) {
@@ -323,6 +342,12 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
               sum[i] += ok ? x : 0.0;
               cnt[i] += ok;
               nan[i] += !ok;
+            }
+            if (!minmax) continue;
+            double* mn = col.mn.data() + l;
+            double* mx = col.mx.data() + l;
+            for (uint64_t i = 0; i < len; ++i) {
+              const double x = Load<Traits, kSwap>(p, i);
               mn[i] = x < mn[i] ? x : mn[i];
               mx[i] = x > mx[i] ? x : mx[i];
             }
@@ -341,16 +366,18 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
           }
         }
       });
-  for (size_t l = 0; l < n_lanes; ++l) {
-    if (col.cnt[l] == 0) continue;
+  // The mean of each lane's values, for sweep 2 (or for `out` alone).
+  const auto lane_mean = [&col](size_t l) {
+    if (col.cnt[l] == 0) return 0.0;
     const double total =
         kFloat ? col.sum[l] : static_cast<double>(static_cast<__int128>(col.isum[l]));
-    col.mean[l] = total / static_cast<double>(col.cnt[l]);
-  }
-  bool block_has_nan = false;
-  for (size_t l = 0; l < n_lanes; ++l) block_has_nan |= col.nan[l] != 0;
+    return total / static_cast<double>(col.cnt[l]);
+  };
   // Sweep 2.
-  if (scratch->deviations)
+  if (deviations) {
+    for (size_t l = 0; l < n_lanes; ++l) col.mean[l] = lane_mean(l);
+    bool block_has_nan = false;
+    for (size_t l = 0; l < n_lanes; ++l) block_has_nan |= col.nan[l] != 0;
     geo.ForEachTileOfBlock(
         box, begin, end, [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
           const char* p = base + off * sizeof(S);
@@ -387,12 +414,13 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
             }
           }
         });
+  }
   for (size_t l = 0; l < n_lanes; ++l) {
     LaneStats s;
-    s.mean = col.mean[l];
-    s.m2 = col.m2[l];
+    s.mean = deviations ? col.mean[l] : lane_mean(l);
+    s.m2 = deviations ? col.m2[l] : 0.0;
     if constexpr (kFloat) {
-      col.FloatCountsTo(l, &s);
+      col.FloatCountsTo(l, &s, minmax);
     } else {
       s.n = col.cnt[l];
       s.nan = col.nan[l];

@@ -62,6 +62,7 @@ double DeviationF64(const char* p, uint64_t n, double mean, bool has_nan);
 
 // `rows` rows of `len` elements (row r at p + r * len elements) into lane
 // columns [0, len): sum, count, nan, min, max (sweep 1) or m2 (sweep 2).
+// mn and mx null: sum, count and nan only, the same bits.
 void TileF32(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
              double* mn, double* mx);
 void TileF64(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,

@@ -455,7 +455,9 @@ MM_INLINE double Deviation(const char* bytes, uint64_t n, double mean) {
 // by row over all lanes, so the results are too.
 constexpr uint64_t kBandRows = 64;
 
-template <class T>
+// kMinMax false: sums and counts only (mn and mx untouched, may be null);
+// the sums are the same bits either way.
+template <class T, bool kMinMax = true>
 MM_INLINE void Tile(const char* bytes, uint64_t rows, uint64_t len, double* sum, int64_t* cnt,
                     int64_t* nan, double* mn, double* mx) {
   const T* base = reinterpret_cast<const T*>(bytes);
@@ -466,8 +468,10 @@ MM_INLINE void Tile(const char* bytes, uint64_t rows, uint64_t len, double* sum,
       v4d s, lo, hi;
       v4i c, q;
       std::memcpy(&s, sum + i, sizeof s);
-      std::memcpy(&lo, mn + i, sizeof lo);
-      std::memcpy(&hi, mx + i, sizeof hi);
+      if constexpr (kMinMax) {
+        std::memcpy(&lo, mn + i, sizeof lo);
+        std::memcpy(&hi, mx + i, sizeof hi);
+      }
       std::memcpy(&c, cnt + i, sizeof c);
       std::memcpy(&q, nan + i, sizeof q);
       const T* p = base + r0 * len + i;
@@ -477,12 +481,16 @@ MM_INLINE void Tile(const char* bytes, uint64_t rows, uint64_t len, double* sum,
         s += reinterpret_cast<v4d>(reinterpret_cast<v4i>(x) & ok);
         c -= ok;
         q -= ~ok;
-        lo = x < lo ? x : lo;
-        hi = x > hi ? x : hi;
+        if constexpr (kMinMax) {
+          lo = x < lo ? x : lo;
+          hi = x > hi ? x : hi;
+        }
       }
       std::memcpy(sum + i, &s, sizeof s);
-      std::memcpy(mn + i, &lo, sizeof lo);
-      std::memcpy(mx + i, &hi, sizeof hi);
+      if constexpr (kMinMax) {
+        std::memcpy(mn + i, &lo, sizeof lo);
+        std::memcpy(mx + i, &hi, sizeof hi);
+      }
       std::memcpy(cnt + i, &c, sizeof c);
       std::memcpy(nan + i, &q, sizeof q);
     }
@@ -494,8 +502,10 @@ MM_INLINE void Tile(const char* bytes, uint64_t rows, uint64_t len, double* sum,
         sum[i] += ok ? x : 0.0;
         cnt[i] += ok;
         nan[i] += !ok;
-        mn[i] = x < mn[i] ? x : mn[i];
-        mx[i] = x > mx[i] ? x : mx[i];
+        if constexpr (kMinMax) {
+          mn[i] = x < mn[i] ? x : mn[i];
+          mx[i] = x > mx[i] ? x : mx[i];
+        }
       }
     }
   }
@@ -847,13 +857,47 @@ double DeviationF32(const char* p, uint64_t n, double mean, bool has_nan) {
 double DeviationF64(const char* p, uint64_t n, double mean, bool has_nan) {
   return has_nan ? Deviation<double, true>(p, n, mean) : Deviation<double, false>(p, n, mean);
 }
+// mn == nullptr: sums and counts only. Rows longer than the virtual lanes
+// always go through Tile, so Tile<T, false> gives the same sums; shorter
+// rows take the full kernel with throwaway extremes (they are few lanes).
+template <class T, class Full>
+MM_INLINE void TileMaybeMinMax(const char* p, uint64_t rows, uint64_t len, double* sum,
+                               int64_t* cnt, int64_t* nan, double* mn, double* mx,
+                               const Full& full) {
+  if (mn != nullptr) return full(mn, mx);
+  if (len <= kMaxVirtualLanes) {
+    double lo[kMaxVirtualLanes], hi[kMaxVirtualLanes];
+    for (uint64_t i = 0; i < len; ++i) lo[i] = kInf, hi[i] = -kInf;
+    return full(lo, hi);
+  }
+  Tile<T, false>(p, rows, len, sum, cnt, nan, nullptr, nullptr);
+}
+
 void TileF32(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
              double* mn, double* mx) {
-  TileFloatGrouped<false>(p, rows, len, sum, cnt, nan, mn, mx, nullptr, nullptr, nullptr);
+  struct Full {
+    const char* p;
+    uint64_t rows, len;
+    double* sum;
+    int64_t *cnt, *nan;
+    void operator()(double* lo, double* hi) const {
+      TileFloatGrouped<false>(p, rows, len, sum, cnt, nan, lo, hi, nullptr, nullptr, nullptr);
+    }
+  };
+  TileMaybeMinMax<float>(p, rows, len, sum, cnt, nan, mn, mx, Full{p, rows, len, sum, cnt, nan});
 }
 void TileF64(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
              double* mn, double* mx) {
-  TileGrouped<double>(p, rows, len, sum, cnt, nan, mn, mx);
+  struct Full {
+    const char* p;
+    uint64_t rows, len;
+    double* sum;
+    int64_t *cnt, *nan;
+    void operator()(double* lo, double* hi) const {
+      TileGrouped<double>(p, rows, len, sum, cnt, nan, lo, hi);
+    }
+  };
+  TileMaybeMinMax<double>(p, rows, len, sum, cnt, nan, mn, mx, Full{p, rows, len, sum, cnt, nan});
 }
 void TileDevF32(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2,
                 bool has_nan) {

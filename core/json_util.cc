@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -155,6 +156,31 @@ bool IsFlat(const Json& j) {
   return true;
 }
 
+// e.dump() of a scalar, without its serializer and string for a number:
+// the same characters (nlohmann's own shortest round-trip formatting of a
+// double), so an array of a million lanes prints in a few milliseconds.
+void AppendScalar(const Json& e, std::string* out) {
+  char buf[64];
+  if (e.is_number_float()) {
+    const double x = e.get<double>();
+    if (!std::isfinite(x)) {
+      out->append("null");
+      return;
+    }
+    out->append(buf, nlohmann::detail::to_chars(buf, buf + sizeof buf, x));
+    return;
+  }
+  if (e.is_number_unsigned()) {
+    out->append(buf, std::to_chars(buf, buf + sizeof buf, e.get<uint64_t>()).ptr);
+    return;
+  }
+  if (e.is_number_integer()) {
+    out->append(buf, std::to_chars(buf, buf + sizeof buf, e.get<int64_t>()).ptr);
+    return;
+  }
+  out->append(e.dump());
+}
+
 void Dump(const Json& j, int indent, std::string* out) {
   const std::string pad(static_cast<size_t>(indent + 2), ' ');
   if (j.is_object() && !j.empty()) {
@@ -183,7 +209,7 @@ void Dump(const Json& j, int indent, std::string* out) {
     for (const Json& e : j) {
       if (!first) out->append(", ");
       first = false;
-      out->append(e.dump());
+      AppendScalar(e, out);
     }
     out->append("]");
   } else {

@@ -235,6 +235,23 @@ TEST_CASE("Json: doubles round-trip exactly through dump and parse", "[json]") {
   CHECK(JsonToDouble(nf_back[2]).value() == -HUGE_VAL);
 }
 
+TEST_CASE("Json: a flat array prints each scalar as nlohmann's dump does", "[json]") {
+  std::mt19937_64 rng(7);
+  Json arr = Json::array({0.0, -0.0, 1.0, -1.5, 1e300, 5e-324, 1e16, 1e15, 0.0001, 0.00001,
+                          int64_t{-3}, uint64_t{18446744073709551615u}, int64_t{0}, true, nullptr,
+                          "a \"quoted\", string", JsonNumber(std::nan(""))});
+  for (int i = 0; i < 2000; ++i) {
+    uint64_t b = rng();
+    double d;
+    std::memcpy(&d, &b, 8);
+    arr.push_back(JsonNumber(d));
+    arr.push_back(static_cast<int64_t>(b));
+  }
+  std::string expected = "[";
+  for (size_t i = 0; i < arr.size(); ++i) expected += (i ? ", " : "") + arr[i].dump();
+  CHECK(DumpDocument(arr) == expected + "]\n");
+}
+
 TEST_CASE("Json: ParseJson reports the position with the given code", "[json]") {
   Result<Json> bad = ParseJson("{\"a\": }", "config.json", Code::kConfig);
   REQUIRE_FALSE(bad.ok());

@@ -144,6 +144,45 @@ TEST_CASE("the AVX2 and baseline kernels give the same bits", "[stats_simd]") {
   }
 }
 
+// A sweep without extremes or deviations (stats of only count, sum, mean)
+// gives the full sweep's counts and sums, bit for bit: short rows (the
+// grouped kernels), rows past the virtual lanes (the band kernel), and
+// whole rows reduced to one lane (runs).
+template <class T>
+void CheckSumsOnly(const char* dtype) {
+  for (int64_t cols : {int64_t{1}, int64_t{3}, int64_t{10}, int64_t{1000}, int64_t{1500}}) {
+    for (int axis : {0, 1}) {
+      INFO(dtype << " cols " << cols << " reduced axis " << axis);
+      const int64_t rows = 77;
+      const std::vector<T> v =
+          Data<T>(static_cast<size_t>(rows * cols), static_cast<uint32_t>(cols), 3.0, 11, true);
+      Layout l;
+      l.dtype = *ParseDType(dtype);
+      l.shape = {rows, cols};
+      const LaneGeometry geo(l, {axis});
+      std::vector<LaneStats> full(static_cast<size_t>(geo.lanes())), sums(full.size());
+      stats_kernel::Scratch a, b;
+      b.minmax = false;
+      b.deviations = false;
+      const char* p = reinterpret_cast<const char*>(v.data());
+      const uint64_t n = static_cast<uint64_t>(rows * cols);
+      stats_kernel::SweepBlockOf(l.dtype, geo, p, 0, n, 0, &full, &a);
+      stats_kernel::SweepBlockOf(l.dtype, geo, p, 0, n, 0, &sums, &b);
+      for (size_t c = 0; c < full.size(); ++c) {
+        INFO("lane " << c);
+        CHECK(sums[c].n == full[c].n);
+        CHECK(sums[c].nan == full[c].nan);
+        CHECK(SameBits(sums[c].sum, full[c].sum));
+      }
+    }
+  }
+}
+
+TEST_CASE("a sweep of sums only gives the full sweep's sums", "[stats_simd]") {
+  CheckSumsOnly<float>("<f4");
+  CheckSumsOnly<double>("<f8");
+}
+
 // Exact-ish reference: long double two-pass over the non-NaN values.
 struct Ref {
   int64_t n = 0;
