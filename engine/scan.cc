@@ -105,6 +105,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     return Status::OK();
   };
   source->WillRead(b0, b1);
+  const uint64_t window_bytes = source->window_bytes();
   int64_t pause_after = task.attempt == 1 ? FaultValue("pause_after_rows") : -1;
   int64_t b = b0;
   while (b < b1) {
@@ -116,12 +117,12 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
       continue;
     }
     // A window of whole needed blocks whose elements take at most
-    // kWindowBytes (a chunk block's elements, not its hull).
+    // window_bytes (a chunk block's elements, not its hull).
     int64_t e = b + 1;
     uint64_t bytes = part.block_elements(b) * item;
     while (e < b1 && needed(e)) {
       const uint64_t more = part.block_elements(e) * item;
-      if (bytes + more > kWindowBytes) break;
+      if (bytes + more > window_bytes) break;
       bytes += more;
       ++e;
     }

@@ -46,6 +46,7 @@ class CfSource : public Source {
         name_(d.name) {}
 
   void WillRead(int64_t first, int64_t end) override { stored_->WillRead(first, end); }
+  uint64_t window_bytes() const override { return stored_->window_bytes(); }
 
   Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) override {
     if (writable)

@@ -114,6 +114,13 @@ class Hdf5Source : public Source {
     file_.Reset();
   }
 
+  // Chunks are decoded into the window's buffer unless they are stored
+  // unfiltered and read directly (then mapped in place, where a larger
+  // window costs fewer mappings).
+  uint64_t window_bytes() const override {
+    return decoder_ && decoder_->Unfiltered(0) ? kWindowBytes : kDecodedWindowBytes;
+  }
+
   Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) override {
     if (writable)
       return Error(Code::kIoErr, name_ + ": dataset '" + dataset_name_ +
