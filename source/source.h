@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -117,6 +118,16 @@ class Source {
   // always asks for at least one block): kWindowBytes, or
   // kDecodedWindowBytes for a source that decodes every block.
   virtual uint64_t window_bytes() const { return kWindowBytes; }
+
+  // Rewrites `elements` elements at `data` in place (same element size).
+  using BlockFilter = std::function<void(char* data, uint64_t elements)>;
+  // Asks the driver to run `filter` over every element it decodes into a
+  // window, piece by piece as it writes them (while they are in cache),
+  // instead of a second pass over the window. True: from now on every
+  // window ReadWindow returns is owned() and holds filtered elements
+  // (ReadElements does not filter). False (the default): the driver cannot;
+  // nothing changes.
+  virtual bool FilterWindowsWith(BlockFilter /*filter*/) { return false; }
 
   // The bytes of blocks [first, first + n), n >= 1; writable only from a
   // source opened writable. Errors: kIoErr naming the file.

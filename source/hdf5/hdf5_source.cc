@@ -118,7 +118,14 @@ class Hdf5Source : public Source {
   // unfiltered and read directly (then mapped in place, where a larger
   // window costs fewer mappings).
   uint64_t window_bytes() const override {
-    return decoder_ && decoder_->Unfiltered(0) ? kWindowBytes : kDecodedWindowBytes;
+    return decoder_ && decoder_->Unfiltered(0) && !filter_ ? kWindowBytes : kDecodedWindowBytes;
+  }
+
+  // Every block is then decoded into the window's buffer (none mapped in
+  // place), each piece filtered once written.
+  bool FilterWindowsWith(BlockFilter filter) override {
+    filter_ = std::move(filter);
+    return true;
   }
 
   Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) override {
@@ -141,6 +148,7 @@ class Hdf5Source : public Source {
         for (const Box& piece : ChunkPieces(*part.BlockBox(k))) {
           std::string why;
           if (!ReadBoxes({piece}, at, &why)) return ChunkError(piece, why);
+          if (filter_) filter_(at, piece.elements());
           at += piece.elements() * item_;
         }
       }
@@ -150,6 +158,7 @@ class Hdf5Source : public Source {
         blocks[static_cast<size_t>(k - first)] =
             buffer.get() + (part.block_begin(k) - begin) * item_;
       MM_RETURN_IF_ERROR(ReadElements(begin, end, buffer.get()));
+      if (filter_) filter_(buffer.get(), end - begin);
     }
     return std::unique_ptr<Window>(
         std::make_unique<BufferWindow>(first, std::move(buffer), std::move(blocks), !part.chunked(),
@@ -230,6 +239,7 @@ class Hdf5Source : public Source {
              decoder_->Unfiltered(c.filter_mask) && c.size == decoder_->chunk_bytes();
     };
     for (size_t i = 0; i < count; ++i) any_in_place = any_in_place || in_file_as_is(i);
+    any_in_place = any_in_place && !filter_;
     MappedRegion region;
     if (any_in_place && hi > lo && hi - lo <= kMapSpan) {
       MM_ASSIGN_OR_RETURN(
@@ -288,6 +298,7 @@ class Hdf5Source : public Source {
           if (!decoder_->Decode(in, c.size, mask, full, &why)) return ChunkError(p.box, why);
           if (!whole(p)) ClipChunk(full, chunks_, p.box, item_, at);
         }
+        if (filter_) filter_(at, elements);
         at += elements * item_;
       }
     }
@@ -364,6 +375,7 @@ class Hdf5Source : public Source {
   // buffers, each at most 2 chunks' bytes + 4 KiB.
   std::unique_ptr<ChunkDecoder> decoder_;
   bool zero_unallocated_ = false;  // H5Dread leaves unallocated chunks untouched
+  BlockFilter filter_;             // FilterWindowsWith's (empty: none)
   std::vector<char> stored_, edge_;
 };
 
