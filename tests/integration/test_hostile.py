@@ -526,5 +526,46 @@ def _():
         mm.check(not os.path.exists(os.path.join(d, "x.npy")), "x.npy was created")
         mm.assert_no_leftovers(d)
 
+# --------------------------------------------------------------------------
+# Libraries planted in the current directory
+
+
+@mm.test("libraries: a library planted in the current folder under the name of every library mmrun and "
+         "mmworker load (and of theirs) is never loaded, from a run or --version; no search path in the "
+         "binaries")
+def _():
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise mm.Skip("no C compiler to build the planted library")
+    with mm.tmpdir() as d:
+        cfg = dataset(d, rows=1000)
+        src = os.path.join(d, "planted.c")
+        with open(src, "w") as f:
+            f.write('#include <fcntl.h>\n#include <unistd.h>\n'
+                    '__attribute__((constructor)) static void planted(void) {\n'
+                    '  int fd = open("%s", O_WRONLY | O_CREAT, 0600);\n'
+                    '  if (fd >= 0) close(fd);\n}\n' % os.path.join(d, "LOADED"))
+        planted = os.path.join(d, "planted.so")
+        r = subprocess.run([cc, "-shared", "-fPIC", "-o", planted, src], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        mm.check(r.returncode == 0, "cc: %s" % r.stdout.decode())
+        names = set()
+        for binary in (mm.mmrun_path(), mm.mmworker_path()):
+            out = subprocess.run(["ldd", binary], stdout=subprocess.PIPE).stdout.decode()
+            names |= {line.split()[0] for line in out.splitlines() if ".so" in line and "=>" in line}
+            if shutil.which("readelf"):
+                dyn = subprocess.run(["readelf", "-d", binary], stdout=subprocess.PIPE).stdout.decode()
+                mm.check("RPATH" not in dyn and "RUNPATH" not in dyn, "%s has a search path: %s" % (
+                    binary, [l for l in dyn.splitlines() if "PATH" in l]))
+        mm.check(any(n.startswith("libhdf5") for n in names), "ldd found no libhdf5: %s" % names)
+        for n in names:
+            shutil.copy(planted, os.path.join(d, n))
+        for args in (["--version"], ["-q", "-w", 2, cfg]):
+            res = mm.run_mmrun(args, cwd=d)
+            mm.eq(res.code, 0, "exit of %s" % args)
+            mm.check(not os.path.exists(os.path.join(d, "LOADED")),
+                     "a library planted in the current folder was loaded by mmrun %s" % args)
+
+
 if __name__ == "__main__":
     mm.main()
