@@ -148,4 +148,16 @@ Result<Hid> OpenH5Dataset(hid_t file, const std::string& path, const std::string
   return dset;
 }
 
+std::string PluginFolders() {
+  unsigned n = 0;
+  std::string text;
+  if (H5PLsize(&n) >= 0)
+    for (unsigned i = 0; i < n; ++i) {
+      char buf[4096];
+      if (H5PLget(i, buf, sizeof buf) > 0) text += (text.empty() ? "" : ":") + std::string(buf);
+    }
+  H5Eclear2(H5E_DEFAULT);
+  return text.empty() ? "(none)" : text;
+}
+
 }  // namespace mm

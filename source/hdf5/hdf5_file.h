@@ -71,6 +71,9 @@ std::string Hdf5ErrorText();
 // `what` + ": " + Hdf5ErrorText() (when there is one) as a Status of `code`.
 Status Hdf5Error(Code code, const std::string& what);
 
+// The folders libhdf5 loads filter plugins from, ':'-separated, for messages.
+std::string PluginFolders();
+
 // Opens the HDF5 file behind the open descriptor `fd` read-only (see the
 // file comment), checking that it is the file with identity `dev`/`ino`
 // (kIoErr otherwise). `name` is the file's path in messages. Errors:

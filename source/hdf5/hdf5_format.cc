@@ -224,19 +224,6 @@ Result<Located> Locate(hid_t file, const DatasetSpec& spec, const std::string& p
   return out;
 }
 
-// The folders libhdf5 loads filter plugins from.
-std::string PluginFolders() {
-  unsigned n = 0;
-  std::string text;
-  if (H5PLsize(&n) >= 0)
-    for (unsigned i = 0; i < n; ++i) {
-      char buf[4096];
-      if (H5PLget(i, buf, sizeof buf) > 0) text += (text.empty() ? "" : ":") + std::string(buf);
-    }
-  H5Eclear2(H5E_DEFAULT);
-  return text.empty() ? "(none)" : text;
-}
-
 struct FilterInfo {
   int id = 0;
   std::string name;
@@ -624,7 +611,7 @@ Json DescribeForInspect(hid_t file, hid_t dset, const std::string& name) {
   if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
     std::vector<hsize_t> c(shape.size());
     if (!c.empty() && H5Pget_chunk(dcpl.get(), static_cast<int>(c.size()), c.data()) > 0)
-      chunks.assign(c.begin(), c.end());
+      for (hsize_t x : c) chunks.push_back(static_cast<int64_t>(x));
   }
   j["chunks"] = chunks.empty() ? Json(nullptr) : Json(chunks);
   Json filters = Json::array();

@@ -1,0 +1,130 @@
+// HDF5 outputs (SPEC §7 "HDF5 outputs"; docs/HDF5_OUTPUTS.md): what an
+// output dataset is asked to be, its creation properties, the chunks workers
+// compress through libhdf5's own filter pipeline, and the one writer that
+// puts compressed chunks in place.
+//
+// Workers compress: ChunkCompressor runs a chunk through the dataset's
+// filter pipeline in a private in-memory HDF5 file (the core driver, no
+// backing store) and hands back the filtered bytes and filter mask, exactly
+// what libhdf5 (and every plugin) would have stored. One process writes:
+// Hdf5ChunkWriter creates the dataset and stores each chunk with
+// H5Dwrite_chunk, in a fixed order, so the file's bytes depend only on the
+// array, the parameters and that order, never on the worker count. Object
+// modification times are not recorded (they would make every file differ).
+//
+// Thread and process rules: as hdf5_file.h (one thread; nothing opened here
+// crosses a fork).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/json_util.h"
+#include "core/status.h"
+#include "source/hdf5/hdf5_file.h"
+
+namespace mm {
+
+// The most bytes of one "auto" chunk (SPEC: chunks of 1-4 MiB; see
+// AutoChunks).
+constexpr uint64_t kAutoChunkBytes = uint64_t{2} << 20;
+
+struct Hdf5OutputSpec {
+  std::string name = "data";    // the dataset's path in the file
+  std::vector<int64_t> chunks;  // empty: contiguous
+  bool auto_chunks = false;     // chunks came from "auto"
+  // Normalized: "" (none), "gzip:L", "lzf", "lz4", "bzip2", "szip",
+  // "blosc:CNAME:L", "bitshuffle".
+  std::string compression;
+  bool shuffle = false;
+};
+
+// Reads "output_name", "chunks", "compression" and "shuffle" from `params`
+// for an array of `shape` and `dtype`. Errors are kConfig naming
+// `where` + the key (e.g. "analyses[0].chunks"): an unknown compression, a
+// gzip level outside 1-9, chunks of the wrong rank, below 1 or larger than
+// the array, compression without chunks, a filter whose plugin libhdf5
+// cannot load (naming the plugin folders).
+Result<Hdf5OutputSpec> ParseHdf5Output(const Json& params, const std::vector<int64_t>& shape,
+                                       DType dtype, const std::string& where,
+                                       const std::string& default_name);
+
+// "chunks": "auto" for `shape` and `itemsize`: the largest balanced chunk
+// of at most kAutoChunkBytes, balanced meaning that every axis is cut into
+// about the same number of chunks (extent_a = round(shape_a * f), at least
+// 1, for one fraction f), so a full slice along any axis reads about the
+// same bytes (Unidata's "balanced" chunking; docs/HDF5_OUTPUTS.md). Each
+// step of f changes an extent by one, so such a chunk holds 1-2 MiB unless
+// the array is smaller (then it is the whole array). Deterministic.
+std::vector<int64_t> AutoChunks(const std::vector<int64_t>& shape, uint64_t itemsize);
+
+// The HDF5 file type of `dtype` as h5py writes it (bool: an enum of int8
+// {FALSE, TRUE}; float16: IEEE half). Invalid on error.
+Hid Hdf5FileType(DType dtype);
+
+// Runs whole chunks through the output's filter pipeline (the file comment).
+class ChunkCompressor {
+ public:
+  static Result<std::unique_ptr<ChunkCompressor>> Make(const Hdf5OutputSpec& spec, DType dtype);
+  ChunkCompressor(const ChunkCompressor&) = delete;
+  ChunkCompressor& operator=(const ChunkCompressor&) = delete;
+  ~ChunkCompressor();
+
+  // The bytes of one whole chunk (C order of the chunk shape).
+  uint64_t chunk_bytes() const { return chunk_bytes_; }
+  // Filters `chunk` (chunk_bytes()) into *out (resized to the stored
+  // bytes) and *mask (bit i set: filter i skipped, as libhdf5 does for an
+  // optional filter that failed or did not shrink). Errors: kIoErr with
+  // libhdf5's reason.
+  Status Compress(const char* chunk, std::vector<char>* out, uint32_t* mask);
+
+ private:
+  ChunkCompressor() = default;
+  Status Reopen();
+  Hdf5OutputSpec spec_;
+  DType dtype_;
+  uint64_t chunk_bytes_ = 0;
+  int uses_ = 0;  // chunks through the current in-memory file
+  Hid file_, dset_, type_;
+};
+
+// The one writer of an output file.
+class Hdf5ChunkWriter {
+ public:
+  // Creates the HDF5 file `path` (which must not exist) holding the
+  // dataset spec.name of `shape` and `dtype` (intermediate groups
+  // created). A contiguous dataset is allocated at once: its elements are
+  // then written at data_offset() by whoever has the file, as raw bytes.
+  // Errors: kCantCreate naming `target` (the user's name for the file).
+  static Result<std::unique_ptr<Hdf5ChunkWriter>> Create(const std::string& path,
+                                                         const std::string& target,
+                                                         const Hdf5OutputSpec& spec, DType dtype,
+                                                         const std::vector<int64_t>& shape);
+  Hdf5ChunkWriter(const Hdf5ChunkWriter&) = delete;
+  Hdf5ChunkWriter& operator=(const Hdf5ChunkWriter&) = delete;
+  ~Hdf5ChunkWriter();
+
+  // Contiguous: the file offset of the dataset's first element.
+  uint64_t data_offset() const { return data_offset_; }
+  // Stores the chunk whose first element is `origin` (ChunkCompressor's
+  // output). Errors: kIoErr naming the target (a full disk included).
+  Status WriteChunk(const std::vector<int64_t>& origin, const char* bytes, uint64_t size,
+                    uint32_t mask);
+  // Flushes and closes the file. Errors: kIoErr naming the target.
+  Status Close();
+
+ private:
+  Hdf5ChunkWriter() = default;
+  std::string target_;
+  uint64_t data_offset_ = 0;
+  Hid file_, dset_;
+};
+
+// The output's description for the result: chunks (or null), filters,
+// and (given the stored and logical bytes) the compression ratio.
+Json DescribeHdf5Output(const Hdf5OutputSpec& spec, uint64_t stored_bytes, uint64_t logical_bytes);
+
+}  // namespace mm
