@@ -417,20 +417,38 @@ class CountPartial : public Partial {
 
 CopyAnalysis::CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset,
                            const Partition& partition, ArrayCopy copy, std::string output,
-                           std::string header, bool fortran_flag)
+                           std::string header, bool fortran_flag,
+                           std::optional<Hdf5OutputSpec> hdf5)
     : Analysis(spec, dataset, partition),
       copy_(std::move(copy)),
       output_(std::move(output)),
       header_(std::move(header)),
-      fortran_flag_(fortran_flag) {
+      fortran_flag_(fortran_flag),
+      hdf5_(std::move(hdf5)) {
   caps_.writes_outputs = true;
 }
 
-std::unique_ptr<Partial> CopyAnalysis::NewPartial(int) const {
+int CopyAnalysis::passes() const { return chunked_hdf5() ? 2 : 1; }
+
+namespace {
+
+uint64_t ChunkBytes(const Hdf5OutputSpec& spec, DType dtype) {
+  uint64_t bytes = static_cast<uint64_t>(dtype.itemsize());
+  for (int64_t x : spec.chunks) bytes *= static_cast<uint64_t>(x);
+  return bytes;
+}
+
+}  // namespace
+
+std::unique_ptr<Partial> CopyAnalysis::NewPartial(int pass) const {
+  if (pass == 1) return std::make_unique<ChunkListPartial>();
   return std::make_unique<CountPartial>();
 }
 
-Result<std::unique_ptr<Partial>> CopyAnalysis::PartialFromJson(int, const Json& j) const {
+Result<std::unique_ptr<Partial>> CopyAnalysis::PartialFromJson(int pass, const Json& j) const {
+  if (pass == 1)
+    return ChunkListPartial::FromJson(j, ChunkGrid(copy_.out_shape(), hdf5_->chunks).count(),
+                                      SlotBytes(ChunkBytes(*hdf5_, copy_.out_dtype())));
   if (!j.is_object() || !j.contains("elements") || !j["elements"].is_number_unsigned())
     return Error(Code::kDataErr, name() + " partial: malformed");
   auto p = std::make_unique<CountPartial>();
@@ -438,11 +456,13 @@ Result<std::unique_ptr<Partial>> CopyAnalysis::PartialFromJson(int, const Json& 
   return std::unique_ptr<Partial>(std::move(p));
 }
 
-bool CopyAnalysis::NeedsBlock(int, uint64_t begin, uint64_t end) const {
-  return copy_.Count(begin, end) > 0;
+bool CopyAnalysis::NeedsBlock(int pass, uint64_t begin, uint64_t end) const {
+  return pass == 0 && copy_.Count(begin, end) > 0;
 }
 
-bool CopyAnalysis::NeedsBox(int, const Box& box) const { return copy_.CountBox(box) > 0; }
+bool CopyAnalysis::NeedsBox(int pass, const Box& box) const {
+  return pass == 0 && copy_.CountBox(box) > 0;
+}
 
 // A worker's writer of the output: counts each block's output elements into
 // the partial and writes a window's elements when the window ends.
@@ -575,42 +595,100 @@ class CopyAnalysis::CopyScanner : public Scanner {
   std::vector<char> gather_;  // a box of chunks in C order (at most a window's bytes)
 };
 
-std::unique_ptr<Scanner> CopyAnalysis::NewScanner(int) const {
+std::unique_ptr<Scanner> CopyAnalysis::NewScanner(int pass) const {
+  if (pass == 1)
+    return NewCompressScanner(*hdf5_, copy_.out_dtype(),
+                              ChunkGrid(copy_.out_shape(), hdf5_->chunks), partition_.blocks(),
+                              temp_path_, spool_path_, output_);
   return std::make_unique<CopyScanner>(this);
 }
 
-Json CopyAnalysis::PassInput(int) const { return Json{{"temp_path", temp_path_}}; }
+Json CopyAnalysis::PassInput(int) const {
+  return Json{
+      {"temp_path", temp_path_}, {"spool_path", spool_path_}, {"data_offset", copy_.out_offset()}};
+}
 
 Status CopyAnalysis::SetPassInput(int, const Json& input) {
-  if (!input.is_object() || !input.contains("temp_path") || !input["temp_path"].is_string())
+  if (!input.is_object() || !input.contains("temp_path") || !input["temp_path"].is_string() ||
+      !input.contains("spool_path") || !input["spool_path"].is_string() ||
+      !input.contains("data_offset") || !input["data_offset"].is_number_unsigned())
     return Error(Code::kDataErr, name() + ": malformed pass input");
   temp_path_ = input["temp_path"].get<std::string>();
+  spool_path_ = input["spool_path"].get<std::string>();
+  // An HDF5 output's contiguous dataset starts where the coordinator's
+  // libhdf5 put it; the other outputs' offset is their header's size.
+  if (hdf5_ && !chunked_hdf5()) copy_ = copy_.AtOffset(input["data_offset"].get<uint64_t>());
   return Status::OK();
 }
 
 Status CopyAnalysis::Prepare() {
+  const uint64_t data_bytes =
+      copy_.out_elements() * static_cast<uint64_t>(copy_.out_dtype().itemsize());
+  if (chunked_hdf5()) {
+    // The stage (the output's elements, C order) and the sparse spool of
+    // compressed chunks, both temporaries beside the target; the output
+    // itself is made after pass 1.
+    MM_ASSIGN_OR_RETURN(stage_out_, TempOutput::Create(output_));
+    MM_RETURN_IF_ERROR(stage_out_.Reserve(data_bytes));
+    MM_ASSIGN_OR_RETURN(spool_out_, TempOutput::Create(output_));
+    const ChunkGrid grid(copy_.out_shape(), hdf5_->chunks);
+    const uint64_t spool = grid.count() * SlotBytes(ChunkBytes(*hdf5_, copy_.out_dtype()));
+    if (::ftruncate(spool_out_.fd(), static_cast<off_t>(spool)) != 0)
+      return FromErrno(errno, output_ + ": cannot size the chunk spool", Code::kCantCreate);
+    temp_path_ = stage_out_.temp_path();
+    spool_path_ = spool_out_.temp_path();
+    return Status::OK();
+  }
   MM_ASSIGN_OR_RETURN(out_, TempOutput::Create(output_));
+  if (hdf5_) {
+    MM_ASSIGN_OR_RETURN(
+        const uint64_t offset,
+        CreateContiguousOutput(out_.fd(), output_, *hdf5_, copy_.out_dtype(), copy_.out_shape()));
+    copy_ = copy_.AtOffset(offset);
+  }
   if (!header_.empty()) MM_RETURN_IF_ERROR(out_.Write(header_));
-  MM_RETURN_IF_ERROR(out_.Reserve(copy_.out_file_bytes()));
+  if (data_bytes > 0) MM_RETURN_IF_ERROR(out_.Reserve(copy_.out_file_bytes()));
   temp_path_ = out_.temp_path();
   return Status::OK();
 }
 
-Status CopyAnalysis::EndPass(int, const Partial& merged) {
+Status CopyAnalysis::EndPass(int pass, const Partial& merged) {
+  if (pass == 1) {
+    MM_ASSIGN_OR_RETURN(out_, TempOutput::Create(output_));
+    MM_ASSIGN_OR_RETURN(
+        stored_bytes_,
+        WriteChunkedOutput(out_.fd(), spool_out_.fd(), output_, *hdf5_, copy_.out_dtype(),
+                           copy_.out_shape(), ChunkGrid(copy_.out_shape(), hdf5_->chunks),
+                           static_cast<const ChunkListPartial&>(merged)));
+    stage_out_ = TempOutput();  // the temporaries go as soon as they are spent
+    spool_out_ = TempOutput();
+    return out_.Commit();
+  }
   const uint64_t n = static_cast<const CountPartial&>(merged).elements;
   if (n != copy_.out_elements())
     return Error(Code::kWorkerFailed, name() + ": workers wrote " + std::to_string(n) + " of " +
                                           std::to_string(copy_.out_elements()) +
                                           " output elements");
+  if (chunked_hdf5()) return Status::OK();  // the stage is complete: pass 1 compresses it
   return out_.Commit();
 }
 
 Result<Json> CopyAnalysis::Finish() {
   Json j = Json::object();
   j["path"] = output_;
-  j["format"] = header_.empty() ? "raw" : "npy";
+  j["format"] = hdf5_ ? "hdf5" : header_.empty() ? "raw" : "npy";
   j["shape"] = copy_.out_shape();
   j["dtype"] = copy_.out_dtype().descr();
+  const uint64_t data_bytes =
+      copy_.out_elements() * static_cast<uint64_t>(copy_.out_dtype().itemsize());
+  if (hdf5_) {
+    struct stat st;
+    if (::fstat(out_.fd(), &st) != 0) return FromErrno(errno, output_, Code::kIoErr);
+    j["order"] = "C";
+    j["bytes"] = static_cast<uint64_t>(st.st_size);
+    j["hdf5"] = DescribeHdf5Output(*hdf5_, chunked_hdf5() ? stored_bytes_ : data_bytes, data_bytes);
+    return j;
+  }
   j["order"] = header_.empty() ? std::string(1, copy_.out_order()) : (fortran_flag_ ? "F" : "C");
   j["bytes"] = copy_.out_file_bytes();
   return j;

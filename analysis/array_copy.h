@@ -24,10 +24,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "analysis/analysis.h"
+#include "analysis/hdf5_copy.h"
 #include "core/layout.h"
 #include "core/select_parser.h"
 #include "io/files.h"
@@ -78,10 +80,18 @@ class ArrayCopy {
             char out_order, DType out_dtype, uint64_t out_offset);
 
   const std::vector<int64_t>& out_shape() const { return out_shape_; }
+  // This copy with the output's elements starting `offset` bytes into the
+  // file (an HDF5 output's contiguous dataset, known once it is created).
+  ArrayCopy AtOffset(uint64_t offset) const {
+    ArrayCopy c = *this;
+    c.out_offset_ = offset;
+    return c;
+  }
   uint64_t out_elements() const { return out_elements_; }
   // Header plus data.
   uint64_t out_file_bytes() const;
   char out_order() const { return out_order_; }
+  uint64_t out_offset() const { return out_offset_; }
   DType out_dtype() const { return out_dtype_; }
 
   // Output elements whose source storage index lies in [begin, end).
@@ -165,10 +175,15 @@ namespace mm {
 // output element was written and renames the file into place.
 class CopyAnalysis : public Analysis {
  public:
-  // `output`: absolute target path; `header`: the .npy header ("" for raw).
+  // `output`: absolute target path; `header`: the .npy header ("" for raw);
+  // `hdf5`: the output's parameters when it is an HDF5 file
+  // (analysis/hdf5_copy.h; `copy` then writes C order at offset 0).
   CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition,
-               ArrayCopy copy, std::string output, std::string header, bool fortran_flag);
+               ArrayCopy copy, std::string output, std::string header, bool fortran_flag,
+               std::optional<Hdf5OutputSpec> hdf5 = std::nullopt);
 
+  // Two for a chunked HDF5 output (stage, then compress), else one.
+  int passes() const override;
   std::unique_ptr<Partial> NewPartial(int pass) const override;
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override;
   bool NeedsBlock(int pass, uint64_t begin, uint64_t end) const override;
@@ -180,7 +195,8 @@ class CopyAnalysis : public Analysis {
   Status Prepare() override;
   std::vector<std::string> CreatedFiles() const override { return {output_}; }
   Status EndPass(int pass, const Partial& merged) override;
-  // path, format, shape, dtype, order (of the file's bytes), bytes (file size).
+  // path, format, shape, dtype, order (of the file's bytes), bytes (file
+  // size); for HDF5 the dataset, chunks, filters and compression ratio.
   Result<Json> Finish() override;
 
  protected:
@@ -188,10 +204,16 @@ class CopyAnalysis : public Analysis {
   std::string output_;
   std::string header_;
   bool fortran_flag_;
-  TempOutput out_;         // coordinator
-  std::string temp_path_;  // coordinator and workers
+  std::optional<Hdf5OutputSpec> hdf5_;
+  TempOutput out_;        // coordinator: the output (a chunked HDF5's after pass 1)
+  TempOutput stage_out_;  // coordinator: a chunked HDF5's stage and spool
+  TempOutput spool_out_;
+  std::string temp_path_;   // coordinator and workers: where pass 0 writes
+  std::string spool_path_;  // coordinator and workers (pass 1)
+  uint64_t stored_bytes_ = 0;
 
  private:
+  bool chunked_hdf5() const { return hdf5_ && !hdf5_->chunks.empty(); }
   class CopyScanner;  // a worker's writer of the output (array_copy.cc)
 };
 

@@ -13,8 +13,9 @@ namespace mm {
 
 Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Dataset& dataset,
                                               const Partition& partition) {
-  MM_RETURN_IF_ERROR(CheckKeys(spec.params, {"output", "order", "axes", "dtype", "casting"},
-                               "analyses[" + std::to_string(spec.index) + "]"));
+  std::vector<std::string> keys = {"output", "order", "axes", "dtype", "casting"};
+  keys.insert(keys.end(), Hdf5OutputKeys().begin(), Hdf5OutputKeys().end());
+  MM_RETURN_IF_ERROR(CheckKeys(spec.params, keys, "analyses[" + std::to_string(spec.index) + "]"));
   const Json& p = spec.params;
   const Layout& layout = dataset.layout;
   const int nd = layout.ndim();
@@ -93,10 +94,14 @@ Result<std::unique_ptr<Analysis>> MakeConvert(const AnalysisSpec& spec, const Da
     out_axis_of[static_cast<size_t>(a)] = j;
     shape[static_cast<size_t>(j)] = s.count;
   }
-  if (HasHdf5Extension(output))
-    return ParamError(spec, "output",
-                      "HDF5 outputs (.h5, .hdf5, .nc) are not written yet: use .npy, or any other "
-                      "name for raw bytes");
+  MM_ASSIGN_OR_RETURN(std::optional<Hdf5OutputSpec> hdf5, ParseCopyOutput(spec, output, shape, to));
+  if (hdf5) {
+    // An HDF5 dataset is stored in C order: `order` changes no value (as
+    // h5py writing numpy.asarray(..., order=order)).
+    ArrayCopy copy(layout, sel, out_axis_of, 'C', to, 0);
+    return std::unique_ptr<Analysis>(new CopyAnalysis(spec, dataset, partition, std::move(copy),
+                                                      output, "", false, std::move(hdf5)));
+  }
   const bool npy = IsNpyPath(output);
   const bool fortran = NpyFortranFlag(order, shape);
   const std::string header = npy ? BuildNpyHeader(to, shape, fortran) : "";

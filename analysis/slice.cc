@@ -28,8 +28,9 @@ bool NpyFortranFlag(char order, const std::vector<int64_t>& shape) {
 
 Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Dataset& dataset,
                                             const Partition& partition) {
-  MM_RETURN_IF_ERROR(
-      CheckKeys(spec.params, {"select", "output"}, "analyses[" + std::to_string(spec.index) + "]"));
+  std::vector<std::string> keys = {"select", "output"};
+  keys.insert(keys.end(), Hdf5OutputKeys().begin(), Hdf5OutputKeys().end());
+  MM_RETURN_IF_ERROR(CheckKeys(spec.params, keys, "analyses[" + std::to_string(spec.index) + "]"));
   if (!spec.params.contains("select") || !spec.params["select"].is_string())
     return ParamError(spec, "select",
                       "is required: numpy basic indexing as a string, e.g. \"[:, 0]\"");
@@ -51,13 +52,16 @@ Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Data
   std::vector<int> out_axis_of;
   int j = 0;
   for (const AxisSelect& s : *sel) out_axis_of.push_back(s.dropped ? -1 : j++);
-  if (HasHdf5Extension(output))
-    return ParamError(spec, "output",
-                      "HDF5 outputs (.h5, .hdf5, .nc) are not written yet: use .npy, or any other "
-                      "name for raw bytes");
+  const std::vector<int64_t> shape = SelectShape(*sel);
+  MM_ASSIGN_OR_RETURN(std::optional<Hdf5OutputSpec> hdf5,
+                      ParseCopyOutput(spec, output, shape, layout.dtype));
+  if (hdf5) {
+    ArrayCopy copy(layout, *sel, out_axis_of, 'C', layout.dtype, 0);
+    return std::unique_ptr<Analysis>(new CopyAnalysis(spec, dataset, partition, std::move(copy),
+                                                      output, "", false, std::move(hdf5)));
+  }
   const bool npy = IsNpyPath(output);
   const char order = npy ? layout.order : 'C';
-  const std::vector<int64_t> shape = SelectShape(*sel);
   const bool fortran = NpyFortranFlag(order, shape);
   const std::string header = npy ? BuildNpyHeader(layout.dtype, shape, fortran) : "";
   ArrayCopy copy(layout, *sel, out_axis_of, order, layout.dtype, header.size());

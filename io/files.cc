@@ -105,6 +105,10 @@ void MappedRegion::Populate() {
 #endif
 }
 
+void MappedRegion::DropPages() {
+  if (base_ != nullptr) (void)::madvise(base_, length_, MADV_DONTNEED);
+}
+
 Status MappedRegion::Flush(const std::string& what) {
   if (base_ == nullptr) return Status::OK();
   if (::msync(base_, length_, MS_SYNC) != 0)

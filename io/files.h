@@ -78,6 +78,10 @@ class MappedRegion {
   // must come from disk, its large sequential reads beat a fault per
   // read-ahead window. A no-op on kernels without it.
   void Populate();
+  // Unmaps the pages the process touched (MADV_DONTNEED; a shared file
+  // mapping keeps its bytes in the page cache and faults them back on the
+  // next touch): bounds resident memory while a region is read piecemeal.
+  void DropPages();
   // msync of the whole region; kIoErr naming `what` on failure.
   Status Flush(const std::string& what);
 

@@ -272,13 +272,12 @@ Hid OutputDcpl(const Hdf5OutputSpec& spec) {
   return ok ? std::move(dcpl) : Hid();
 }
 
-std::string Basename(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 }  // namespace
 
+namespace {
+
+// The HDF5 file type of `dtype` as h5py writes it (bool: an enum of int8
+// {FALSE, TRUE}; float16: IEEE half). Invalid on error.
 Hid Hdf5FileType(DType dtype) {
   const bool be = dtype.big_endian;
   hid_t base = -1;
@@ -333,6 +332,28 @@ Hid Hdf5FileType(DType dtype) {
   return Hid(H5Tcopy(base), H5Tclose);
 }
 
+}  // namespace
+
+struct ChunkCompressor::Handles {
+  Hid file, dset, type;
+  ~Handles() {  // objects before their file
+    dset.Reset();
+    type.Reset();
+    file.Reset();
+  }
+};
+
+struct Hdf5ChunkWriter::Handles {
+  Hid file, dset;
+  ~Handles() {
+    dset.Reset();
+    file.Reset();
+  }
+};
+
+ChunkCompressor::ChunkCompressor() : h_(std::make_unique<Handles>()) {}
+Hdf5ChunkWriter::Hdf5ChunkWriter() : h_(std::make_unique<Handles>()) {}
+
 Result<std::unique_ptr<ChunkCompressor>> ChunkCompressor::Make(const Hdf5OutputSpec& spec,
                                                                DType dtype) {
   Hdf5Quiet();
@@ -345,39 +366,33 @@ Result<std::unique_ptr<ChunkCompressor>> ChunkCompressor::Make(const Hdf5OutputS
   return c;
 }
 
-ChunkCompressor::~ChunkCompressor() {
-  dset_.Reset();
-  type_.Reset();
-  file_.Reset();
-}
+ChunkCompressor::~ChunkCompressor() = default;
 
 // A fresh in-memory file of one chunk: libhdf5 frees a rewritten chunk's
 // old bytes inside the file, so a new file every few hundred chunks keeps
 // its memory to a few chunks whatever the compressed sizes.
 Status ChunkCompressor::Reopen() {
-  dset_.Reset();
-  type_.Reset();
-  file_.Reset();
+  h_ = std::make_unique<Handles>();
   uses_ = 0;
   Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (!fapl.valid() || H5Pset_fapl_core(fapl.get(), 1 << 20, 0) < 0)
     return Hdf5Error(Code::kIoErr, "HDF5 output: in-memory file");
   // The name only identifies the file inside libhdf5 (no backing store).
   const std::string name = "mmrun-chunk-" + std::to_string(reinterpret_cast<uintptr_t>(this));
-  file_ = Hid(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
-  type_ = Hdf5FileType(dtype_);
+  h_->file = Hid(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
+  h_->type = Hdf5FileType(dtype_);
   Hid dcpl = OutputDcpl(spec_);
   std::vector<hsize_t> dims(spec_.chunks.begin(), spec_.chunks.end());
   Hid space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   // No chunk cache: a written chunk goes through the filters at once.
   Hid dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
-  if (!file_.valid() || !type_.valid() || !dcpl.valid() || !space.valid() || !dapl.valid() ||
+  if (!h_->file.valid() || !h_->type.valid() || !dcpl.valid() || !space.valid() || !dapl.valid() ||
       H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0) < 0)
     return Hdf5Error(Code::kIoErr, "HDF5 output: in-memory file");
-  dset_ = Hid(
-      H5Dcreate2(file_.get(), "c", type_.get(), space.get(), H5P_DEFAULT, dcpl.get(), dapl.get()),
-      H5Dclose);
-  if (!dset_.valid()) return Hdf5Error(Code::kIoErr, "HDF5 output: in-memory dataset");
+  h_->dset = Hid(H5Dcreate2(h_->file.get(), "c", h_->type.get(), space.get(), H5P_DEFAULT,
+                            dcpl.get(), dapl.get()),
+                 H5Dclose);
+  if (!h_->dset.valid()) return Hdf5Error(Code::kIoErr, "HDF5 output: in-memory dataset");
   return Status::OK();
 }
 
@@ -386,12 +401,12 @@ Status ChunkCompressor::Compress(const char* chunk, std::vector<char>* out, uint
   ++uses_;
   const std::vector<hsize_t> origin(spec_.chunks.size(), 0);
   hsize_t size = 0;
-  if (H5Dwrite(dset_.get(), type_.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, chunk) < 0 ||
-      H5Dget_chunk_storage_size(dset_.get(), origin.data(), &size) < 0)
+  if (H5Dwrite(h_->dset.get(), h_->type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, chunk) < 0 ||
+      H5Dget_chunk_storage_size(h_->dset.get(), origin.data(), &size) < 0)
     return Hdf5Error(Code::kIoErr, "HDF5 output: compressing a chunk");
   out->resize(static_cast<size_t>(size));
   uint32_t m = 0;
-  if (H5Dread_chunk(dset_.get(), H5P_DEFAULT, origin.data(), &m, out->data()) < 0)
+  if (H5Dread_chunk(h_->dset.get(), H5P_DEFAULT, origin.data(), &m, out->data()) < 0)
     return Hdf5Error(Code::kIoErr, "HDF5 output: compressing a chunk");
   *mask = m;
   return Status::OK();
@@ -411,8 +426,8 @@ Result<std::unique_ptr<Hdf5ChunkWriter>> Hdf5ChunkWriter::Create(
   if (!fcpl.valid() || !gcpl.valid() || H5Pset_obj_track_times(fcpl.get(), 0) < 0 ||
       H5Pset_obj_track_times(gcpl.get(), 0) < 0)
     return fail("cannot set up the file");
-  w->file_ = Hid(H5Fcreate(path.c_str(), H5F_ACC_EXCL, fcpl.get(), H5P_DEFAULT), H5Fclose);
-  if (!w->file_.valid()) return fail("cannot create the HDF5 file");
+  w->h_->file = Hid(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), H5Fclose);
+  if (!w->h_->file.valid()) return fail("cannot create the HDF5 file");
   // Intermediate groups one by one, each without modification times.
   const std::vector<std::string> parts =
       Split(spec.name[0] == '/' ? spec.name.substr(1) : spec.name, '/');
@@ -420,51 +435,52 @@ Result<std::unique_ptr<Hdf5ChunkWriter>> Hdf5ChunkWriter::Create(
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     if (parts[i].empty()) continue;
     at += "/" + parts[i];
-    if (H5Lexists(w->file_.get(), at.c_str(), H5P_DEFAULT) > 0) continue;
-    Hid g(H5Gcreate2(w->file_.get(), at.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
+    if (H5Lexists(w->h_->file.get(), at.c_str(), H5P_DEFAULT) > 0) continue;
+    Hid g(H5Gcreate2(w->h_->file.get(), at.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
+          H5Gclose);
     if (!g.valid()) return fail("cannot create group '" + at + "'");
   }
   Hid type = Hdf5FileType(dtype);
   Hid dcpl = OutputDcpl(spec);
   std::vector<hsize_t> dims(shape.begin(), shape.end());
-  Hid space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+  Hid space(dims.empty() ? H5Screate(H5S_SCALAR)
+                         : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+            H5Sclose);
   if (!type.valid() || !dcpl.valid() || !space.valid()) return fail("cannot describe the dataset");
   if (spec.chunks.empty() && H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY) < 0)
     return fail("cannot describe the dataset");
   // The dataset's path as given (intermediate groups exist now).
-  w->dset_ = Hid(H5Dcreate2(w->file_.get(), spec.name.c_str(), type.get(), space.get(), H5P_DEFAULT,
-                            dcpl.get(), H5P_DEFAULT),
-                 H5Dclose);
-  if (!w->dset_.valid()) return fail("cannot create dataset '" + spec.name + "'");
-  if (spec.chunks.empty()) {
-    const haddr_t off = H5Dget_offset(w->dset_.get());
+  w->h_->dset = Hid(H5Dcreate2(w->h_->file.get(), spec.name.c_str(), type.get(), space.get(),
+                               H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                    H5Dclose);
+  if (!w->h_->dset.valid()) return fail("cannot create dataset '" + spec.name + "'");
+  uint64_t elements = 1;
+  for (int64_t x : shape) elements *= static_cast<uint64_t>(x);
+  if (spec.chunks.empty() && elements > 0) {
+    const haddr_t off = H5Dget_offset(w->h_->dset.get());
     if (off == HADDR_UNDEF) return fail("the contiguous dataset has no address");
     w->data_offset_ = static_cast<uint64_t>(off);
   }
-  (void)Basename;
   return w;
 }
 
-Hdf5ChunkWriter::~Hdf5ChunkWriter() {
-  dset_.Reset();
-  file_.Reset();
-}
+Hdf5ChunkWriter::~Hdf5ChunkWriter() = default;
 
 Status Hdf5ChunkWriter::WriteChunk(const std::vector<int64_t>& origin, const char* bytes,
                                    uint64_t size, uint32_t mask) {
   std::vector<hsize_t> offset(origin.begin(), origin.end());
-  if (H5Dwrite_chunk(dset_.get(), H5P_DEFAULT, mask, offset.data(), static_cast<size_t>(size),
+  if (H5Dwrite_chunk(h_->dset.get(), H5P_DEFAULT, mask, offset.data(), static_cast<size_t>(size),
                      bytes) < 0)
     return Hdf5Error(Code::kIoErr, target_ + ": cannot write a chunk");
   return Status::OK();
 }
 
 Status Hdf5ChunkWriter::Close() {
-  dset_.Reset();
-  if (!file_.valid()) return Status::OK();
-  const herr_t flushed = H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
-  const herr_t closed = H5Fclose(file_.get());
-  file_ = Hid();
+  h_->dset.Reset();
+  if (!h_->file.valid()) return Status::OK();
+  const herr_t flushed = H5Fflush(h_->file.get(), H5F_SCOPE_GLOBAL);
+  const herr_t closed = H5Fclose(h_->file.get());
+  h_->file = Hid();
   if (flushed < 0 || closed < 0)
     return Hdf5Error(Code::kIoErr, target_ + ": cannot finish the file");
   return Status::OK();

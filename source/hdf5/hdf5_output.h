@@ -13,7 +13,8 @@
 // modification times are not recorded (they would make every file differ).
 //
 // Thread and process rules: as hdf5_file.h (one thread; nothing opened here
-// crosses a fork).
+// crosses a fork). The classes keep their libhdf5 handles out of this
+// header, so analyses use them without libhdf5's headers.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,6 @@
 #include "core/dtype.h"
 #include "core/json_util.h"
 #include "core/status.h"
-#include "source/hdf5/hdf5_file.h"
 
 namespace mm {
 
@@ -61,10 +61,6 @@ Result<Hdf5OutputSpec> ParseHdf5Output(const Json& params, const std::vector<int
 // the array is smaller (then it is the whole array). Deterministic.
 std::vector<int64_t> AutoChunks(const std::vector<int64_t>& shape, uint64_t itemsize);
 
-// The HDF5 file type of `dtype` as h5py writes it (bool: an enum of int8
-// {FALSE, TRUE}; float16: IEEE half). Invalid on error.
-Hid Hdf5FileType(DType dtype);
-
 // Runs whole chunks through the output's filter pipeline (the file comment).
 class ChunkCompressor {
  public:
@@ -82,21 +78,23 @@ class ChunkCompressor {
   Status Compress(const char* chunk, std::vector<char>* out, uint32_t* mask);
 
  private:
-  ChunkCompressor() = default;
+  struct Handles;
+  ChunkCompressor();
   Status Reopen();
   Hdf5OutputSpec spec_;
   DType dtype_;
   uint64_t chunk_bytes_ = 0;
   int uses_ = 0;  // chunks through the current in-memory file
-  Hid file_, dset_, type_;
+  std::unique_ptr<Handles> h_;
 };
 
 // The one writer of an output file.
 class Hdf5ChunkWriter {
  public:
-  // Creates the HDF5 file `path` (which must not exist) holding the
-  // dataset spec.name of `shape` and `dtype` (intermediate groups
-  // created). A contiguous dataset is allocated at once: its elements are
+  // Creates (or truncates: the caller's own empty temporary, as
+  // /proc/self/fd/N) the HDF5 file `path` holding the dataset spec.name of
+  // `shape` and `dtype` (intermediate groups created; a 0-d shape is a
+  // scalar). A contiguous dataset is allocated at once: its elements are
   // then written at data_offset() by whoever has the file, as raw bytes.
   // Errors: kCantCreate naming `target` (the user's name for the file).
   static Result<std::unique_ptr<Hdf5ChunkWriter>> Create(const std::string& path,
@@ -117,10 +115,11 @@ class Hdf5ChunkWriter {
   Status Close();
 
  private:
-  Hdf5ChunkWriter() = default;
+  struct Handles;
+  Hdf5ChunkWriter();
   std::string target_;
   uint64_t data_offset_ = 0;
-  Hid file_, dset_;
+  std::unique_ptr<Handles> h_;
 };
 
 // The output's description for the result: chunks (or null), filters,
