@@ -267,7 +267,7 @@ Hid OutputDcpl(const Hdf5OutputSpec& spec) {
          plugin(kBlosc, {0, 0, 0, 0, static_cast<unsigned>(std::stoi(parts[2])),
                          spec.shuffle ? 1u : 0u, static_cast<unsigned>(BloscCodes().at(parts[1]))});
   } else if (kind == "bitshuffle") {
-    ok = ok && plugin(kBitshuffle, {0, 0, 0, 0, 2});  // default block, lz4 inside
+    ok = ok && plugin(kBitshuffle, {0, 2});  // default block, lz4 inside (as hdf5plugin)
   }
   return ok ? std::move(dcpl) : Hid();
 }

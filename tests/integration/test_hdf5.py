@@ -525,12 +525,15 @@ def test_hostile_shapes_and_files():
                         args=[cfg])
         os.unlink(os.path.join(d, "fifo"))
         h5(os.path.join(d, "s.h5"), "s", data((20, 3), "<f8"))
-        for op in ({"op": "slice", "select": "[:, 0]", "output": "out.h5"},
-                   {"op": "convert", "dtype": "float64", "output": "out.hdf5"}):
+        for op, key, words in (({"op": "slice", "select": "[:, 0]", "output": "out.nc"},
+                                "output", ["netCDF"]),
+                               ({"op": "convert", "dtype": "float64", "output": "out.hdf5",
+                                 "compression": "gzip:10"}, "compression", ["1 to 9"])):
             cfg = mm.write_config(d, {"dataset": {"path": "s.h5"}, "analyses": [op]},
                                   name="o.json")
-            mm.assert_error(mm.run_mmrun([cfg]), 78, ["output", "HDF5 outputs"], args=[cfg])
-        mm.check(not os.path.exists(os.path.join(d, "out.h5")), "a refused slice wrote out.h5")
+            mm.assert_error(mm.run_mmrun([cfg]), 78, ["analyses[0].%s" % key] + words, args=[cfg])
+        for out in ("out.nc", "out.hdf5"):
+            mm.check(not os.path.exists(os.path.join(d, out)), "a refused output wrote " + out)
         mm.assert_no_leftovers(d)
 
 
