@@ -4,10 +4,14 @@
 //
 // Its layout is the Dataset's (the decoded dtype), its partition the stored
 // array's (PartitionOf: the same blocks decoded or not, so results do not
-// depend on decoding's element size). ReadWindow reads the stored window,
-// decodes each block into the window's own buffer (CfDecode, one call per
-// block), checks the stored window (Close: the file did not shrink) and
-// releases it before returning: a worker holds one decoded window at a time.
+// depend on decoding's element size). When the stored and decoded elements
+// have one size and the stored Source decodes into its own buffers, it
+// decodes each piece in place as it writes it (Source::FilterWindowsWith)
+// and ReadWindow returns the stored window as it is. Otherwise ReadWindow
+// reads the stored window, decodes each block into the window's own buffer
+// (CfDecode, one call per block), checks the stored window (Close: the file
+// did not shrink) and releases it before returning: a worker holds one
+// decoded window at a time.
 // Never writable (a decoded dataset is refused for mode r+ by the describe).
 //
 // Ownership: the CfSource owns the wrapped Source. Thread/process rules are
