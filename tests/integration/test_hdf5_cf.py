@@ -114,7 +114,7 @@ def chunks_for(shape):
     return tuple(max(1, (n + 2) // 3) for n in shape)
 
 
-def nc_case(name, dtype, ndim, attrs, fill, contiguous, unwritten=False, nan=False):
+def nc_case(name, dtype, ndim, attrs, fill, contiguous, unwritten=False, nan=False, zlib=True):
     """A netCDF-4 variable `name`: random stored values of `dtype`, some
     equal to each CF value, `attrs` set before writing raw (contiguous:
     fixed dimensions; else an unlimited first one and zlib chunks)."""
@@ -124,7 +124,7 @@ def nc_case(name, dtype, ndim, attrs, fill, contiguous, unwritten=False, nan=Fal
         with netCDF4.Dataset(path, "w") as ds:
             for k, n in enumerate(shape):
                 ds.createDimension(DIMS[k], n if contiguous or k > 0 else None)
-            kw = {"contiguous": True} if contiguous else {"zlib": True, "chunksizes": chunks_for(shape)}
+            kw = {"contiguous": True} if contiguous else {"zlib": zlib, "chunksizes": chunks_for(shape)}
             v = ds.createVariable(name, dtype, tuple(DIMS[:ndim]), fill_value=fill, **kw)
             fill_nc(v, attrs, dtype, shape, rng, unwritten, nan)
     return make
@@ -194,6 +194,13 @@ nc("packed_fill_i2", "i2", 3, attrs={"scale_factor": np.float32(0.01), "add_offs
    fill=np.int16(-32767), unwritten=True)
 nc("unsigned_i1", "i1", 2, attrs={"_Unsigned": "true"}, fill=np.int8(-1))
 nc("unsigned_i2_packed", "i2", 2, attrs={"_Unsigned": "true", "scale_factor": np.float32(0.5)})
+# Decoded in place as each chunk is decoded (stored and decoded elements of
+# one size): unfiltered chunks (copied, not mapped), and an 8-byte integer
+# unpacked to float64 (never-written chunks: test_cf_unwritten_chunks).
+nc("fill_f8_plain", "f8", 2, fill=np.float64(7.5), nan=True, zlib=False)
+nc("fill_f4_plain", "f4", 4, fill=np.float32(1e20), zlib=False)
+nc("packed_i8_f8", "i8", 2, attrs={"scale_factor": np.float64(0.5), "add_offset": np.float64(-3.0)},
+   fill=np.int64(-5))
 nc("default_f4", "f4", 2)
 nc("default_i4", "i4", 3, unwritten=True)
 nc("default_i8", "i8", 2, unwritten=True)
@@ -294,6 +301,36 @@ for _key in H5_CASES:
     for _chunks in (None, (5, 4)):
         mm.add_test("h5py-written %s %s (netCDF4-python's values)" % (
             _key, "chunked" if _chunks else "contiguous"), h5_test(_key, _chunks))
+
+
+@mm.test("cf: chunks never written read as the fill value, masked, on the in-place path (float32 "
+         "and float64 masked, int64 unpacked to float64; gzip and unfiltered; grids under and over "
+         "512 chunks)")
+def test_cf_unwritten_chunks():
+    require_netcdf()
+    for dtype, attrs, fill in (("<f4", {}, np.float32(-999)), ("<f8", {}, np.float64(1e30)),
+                               ("<i8", {"scale_factor": np.float64(0.25)}, np.int64(-77))):
+        for shape, chunks in (((40, 30), (8, 6)), ((200, 60), (2, 6))):
+            for gzip in (True, False):
+                with mm.tmpdir() as d:
+                    path = os.path.join(d, "u.h5")
+                    rng = rng_for(dtype + str(shape))
+                    a = (rng.normal(0, 50, size=shape)).astype(dtype)
+                    with h5py.File(path, "w") as f:
+                        ds = f.create_dataset("v", shape=shape, dtype=dtype, chunks=chunks,
+                                              fillvalue=fill, compression="gzip" if gzip else None)
+                        ds.attrs["_FillValue"] = fill
+                        for k, val in attrs.items():
+                            ds.attrs[k] = val
+                        n0 = shape[0]
+                        ds[: n0 // 3] = a[: n0 // 3]  # whole chunk rows
+                        ds[n0 // 2: n0 // 2 + chunks[0], 12:] = a[n0 // 2: n0 // 2 + chunks[0], 12:]
+                    want = oracle(path, "v")
+                    mm.check(np.isnan(want).sum() > want.size // 3,
+                             "%s: the oracle masks too little" % dtype)
+                    doc, _ = run(d, path, "v", want)
+                    check(d, doc, want, "unwritten %s %s %s gzip=%s" % (dtype, shape, chunks, gzip))
+                    mm.assert_no_leftovers(d)
 
 
 @mm.test("h5py int8 without attributes: cf auto = stored; cf true masks -127 only with a user fill value")
