@@ -17,9 +17,10 @@ namespace mm {
 
 OutputFile::~OutputFile() { Release(); }
 
-Status OutputFile::Open(const std::string& path, const std::string& target) {
+Status OutputFile::Open(const std::string& path, const std::string& target, const FileId& id) {
   Release();
-  MM_ASSIGN_OR_RETURN(fd_, FileDescriptor::Open(path, O_RDWR, 0, Code::kCantCreate));
+  MM_ASSIGN_OR_RETURN(fd_, FileDescriptor::Open(path, O_RDWR | O_NOFOLLOW, 0, Code::kCantCreate));
+  MM_RETURN_IF_ERROR(CheckFileId(fd_.get(), id, target + " (temporary " + path + ")"));
   struct stat st;
   if (::fstat(fd_.get(), &st) != 0) return FromErrno(errno, target, Code::kIoErr);
   size_ = static_cast<uint64_t>(st.st_size);
@@ -515,7 +516,7 @@ class CopyAnalysis::CopyScanner : public Scanner {
       if (a_.temp_path_.empty())
         return Error(Code::kWorkerFailed,
                      a_.name() + ": the worker was not told the output's name");
-      MM_RETURN_IF_ERROR(writer_.Open(a_.temp_path_, a_.output_));
+      MM_RETURN_IF_ERROR(writer_.Open(a_.temp_path_, a_.output_, a_.temp_id_));
     }
     const Status st = box != nullptr ? a_.copy_.WriteBox(data, *box, &writer_, &stage_)
                                      : a_.copy_.WriteRange(data, begin, end, &writer_, &stage_);
@@ -599,22 +600,33 @@ std::unique_ptr<Scanner> CopyAnalysis::NewScanner(int pass) const {
   if (pass == 1)
     return NewCompressScanner(*hdf5_, copy_.out_dtype(),
                               ChunkGrid(copy_.out_shape(), hdf5_->chunks), partition_.blocks(),
-                              temp_path_, spool_path_, output_);
+                              temp_path_, temp_id_, spool_path_, spool_id_, output_);
   return std::make_unique<CopyScanner>(this);
 }
 
 Json CopyAnalysis::PassInput(int) const {
-  return Json{
-      {"temp_path", temp_path_}, {"spool_path", spool_path_}, {"data_offset", copy_.out_offset()}};
+  return Json{{"temp_path", temp_path_},
+              {"temp_id", {temp_id_.dev, temp_id_.ino}},
+              {"spool_path", spool_path_},
+              {"spool_id", {spool_id_.dev, spool_id_.ino}},
+              {"data_offset", copy_.out_offset()}};
 }
 
 Status CopyAnalysis::SetPassInput(int, const Json& input) {
+  const auto is_id = [&input](const char* key) {
+    const Json* v = input.is_object() && input.contains(key) ? &input[key] : nullptr;
+    return v != nullptr && v->is_array() && v->size() == 2 && (*v)[0].is_number_unsigned() &&
+           (*v)[1].is_number_unsigned();
+  };
   if (!input.is_object() || !input.contains("temp_path") || !input["temp_path"].is_string() ||
       !input.contains("spool_path") || !input["spool_path"].is_string() ||
-      !input.contains("data_offset") || !input["data_offset"].is_number_unsigned())
+      !input.contains("data_offset") || !input["data_offset"].is_number_unsigned() ||
+      !is_id("temp_id") || !is_id("spool_id"))
     return Error(Code::kDataErr, name() + ": malformed pass input");
   temp_path_ = input["temp_path"].get<std::string>();
   spool_path_ = input["spool_path"].get<std::string>();
+  temp_id_ = FileId{input["temp_id"][0].get<uint64_t>(), input["temp_id"][1].get<uint64_t>()};
+  spool_id_ = FileId{input["spool_id"][0].get<uint64_t>(), input["spool_id"][1].get<uint64_t>()};
   // An HDF5 output's contiguous dataset starts where the coordinator's
   // libhdf5 put it; the other outputs' offset is their header's size.
   if (hdf5_ && !chunked_hdf5()) copy_ = copy_.AtOffset(input["data_offset"].get<uint64_t>());
@@ -637,6 +649,8 @@ Status CopyAnalysis::Prepare() {
       return FromErrno(errno, output_ + ": cannot size the chunk spool", Code::kCantCreate);
     temp_path_ = stage_out_.temp_path();
     spool_path_ = spool_out_.temp_path();
+    MM_ASSIGN_OR_RETURN(temp_id_, IdOfFd(stage_out_.fd(), temp_path_));
+    MM_ASSIGN_OR_RETURN(spool_id_, IdOfFd(spool_out_.fd(), spool_path_));
     return Status::OK();
   }
   MM_ASSIGN_OR_RETURN(out_, TempOutput::Create(output_));
@@ -649,6 +663,7 @@ Status CopyAnalysis::Prepare() {
   if (!header_.empty()) MM_RETURN_IF_ERROR(out_.Write(header_));
   if (data_bytes > 0) MM_RETURN_IF_ERROR(out_.Reserve(copy_.out_file_bytes()));
   temp_path_ = out_.temp_path();
+  MM_ASSIGN_OR_RETURN(temp_id_, IdOfFd(out_.fd(), temp_path_));
   return Status::OK();
 }
 

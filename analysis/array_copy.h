@@ -49,7 +49,9 @@ class OutputFile {
 
   // Opens `path` (which must exist with its final size) for writing.
   // Errors: kCantCreate / kNoPerm naming `target` (the user's name for it).
-  Status Open(const std::string& path, const std::string& target);
+  // `id`: what the coordinator created under `path` (checked after the
+  // open: kIoErr when another file took the name).
+  Status Open(const std::string& path, const std::string& target, const FileId& id);
   bool is_open() const { return fd_.valid(); }
   // Writable memory for bytes [lo, hi) of the file. REQUIRES hi - lo <=
   // kSpanBytes, hi <= file size. Errors: kIoErr naming the target.
@@ -208,8 +210,9 @@ class CopyAnalysis : public Analysis {
   TempOutput out_;        // coordinator: the output (a chunked HDF5's after pass 1)
   TempOutput stage_out_;  // coordinator: a chunked HDF5's stage and spool
   TempOutput spool_out_;
-  std::string temp_path_;   // coordinator and workers: where pass 0 writes
-  std::string spool_path_;  // coordinator and workers (pass 1)
+  std::string temp_path_;      // coordinator and workers: where pass 0 writes
+  std::string spool_path_;     // coordinator and workers (pass 1)
+  FileId temp_id_, spool_id_;  // what the coordinator created under those names
   uint64_t stored_bytes_ = 0;
 
  private:

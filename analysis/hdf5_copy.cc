@@ -127,13 +127,16 @@ class CompressScanner : public Scanner {
   static constexpr uint64_t kTouchBudget = uint64_t{24} << 20;
 
   CompressScanner(const Hdf5OutputSpec& spec, DType dtype, const ChunkGrid& grid, int64_t blocks,
-                  std::string stage_path, std::string spool_path, std::string target)
+                  std::string stage_path, FileId stage_id, std::string spool_path, FileId spool_id,
+                  std::string target)
       : spec_(spec),
         dtype_(dtype),
         grid_(grid),
         blocks_(blocks),
         stage_path_(std::move(stage_path)),
         spool_path_(std::move(spool_path)),
+        stage_id_(stage_id),
+        spool_id_(spool_id),
         target_(std::move(target)),
         item_(static_cast<uint64_t>(dtype.itemsize())),
         shape_(grid.shape()),
@@ -174,6 +177,10 @@ class CompressScanner : public Scanner {
                         FileDescriptor::Open(stage_path_, O_RDONLY | O_NOFOLLOW, 0, Code::kIoErr));
     MM_ASSIGN_OR_RETURN(spool_,
                         FileDescriptor::Open(spool_path_, O_WRONLY | O_NOFOLLOW, 0, Code::kIoErr));
+    MM_RETURN_IF_ERROR(
+        CheckFileId(stage.get(), stage_id_, target_ + " (stage " + stage_path_ + ")"));
+    MM_RETURN_IF_ERROR(
+        CheckFileId(spool_.get(), spool_id_, target_ + " (spool " + spool_path_ + ")"));
     uint64_t bytes = item_;
     for (int64_t x : shape_) bytes *= static_cast<uint64_t>(x);
     if (bytes > 0) {
@@ -222,7 +229,9 @@ class CompressScanner : public Scanner {
   DType dtype_;
   ChunkGrid grid_;
   int64_t blocks_;
-  std::string stage_path_, spool_path_, target_;
+  std::string stage_path_, spool_path_;
+  FileId stage_id_, spool_id_;
+  std::string target_;
   uint64_t item_;
   std::vector<int64_t> shape_;
   std::vector<uint64_t> stage_strides_;  // elements per index of each axis of the stage
@@ -237,10 +246,12 @@ class CompressScanner : public Scanner {
 
 std::unique_ptr<Scanner> NewCompressScanner(const Hdf5OutputSpec& spec, DType dtype,
                                             const ChunkGrid& grid, int64_t blocks,
-                                            std::string stage_path, std::string spool_path,
+                                            std::string stage_path, FileId stage_id,
+                                            std::string spool_path, FileId spool_id,
                                             std::string target) {
   return std::make_unique<CompressScanner>(spec, dtype, grid, blocks, std::move(stage_path),
-                                           std::move(spool_path), std::move(target));
+                                           stage_id, std::move(spool_path), spool_id,
+                                           std::move(target));
 }
 
 Result<uint64_t> WriteChunkedOutput(int fd, int spool_fd, const std::string& target,

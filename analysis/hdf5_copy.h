@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "analysis/analysis.h"
+#include "io/files.h"
 #include "source/hdf5/hdf5_output.h"
 
 namespace mm {
@@ -82,9 +83,12 @@ class ChunkListPartial : public Partial {
 // Pass 1's scanner: for each block, its chunks gathered from the stage
 // (`stage_path`, the output's elements in C order) and compressed into
 // their slots of `spool_path`.
+// Each is checked to be the file the coordinator created (`stage_id`,
+// `spool_id`) once opened.
 std::unique_ptr<Scanner> NewCompressScanner(const Hdf5OutputSpec& spec, DType dtype,
                                             const ChunkGrid& grid, int64_t blocks,
-                                            std::string stage_path, std::string spool_path,
+                                            std::string stage_path, FileId stage_id,
+                                            std::string spool_path, FileId spool_id,
                                             std::string target);
 
 // The coordinator's writer: creates the HDF5 output in the open, empty file

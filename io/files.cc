@@ -362,6 +362,21 @@ Result<TempOutput> TempOutput::Create(const std::string& target, const std::stri
   return Error(Code::kCantCreate, target + ": cannot create a temporary file beside it");
 }
 
+Result<FileId> IdOfFd(int fd, const std::string& what) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return FromErrno(errno, what, Code::kIoErr);
+  return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
+Status CheckFileId(int fd, const FileId& expected, const std::string& what) {
+  MM_ASSIGN_OR_RETURN(const FileId id, IdOfFd(fd, what));
+  if (id.dev != expected.dev || id.ino != expected.ino)
+    return Error(Code::kIoErr, what +
+                                   ": is not the file mmrun created under that name (it was "
+                                   "replaced during the run)");
+  return Status::OK();
+}
+
 Status TempOutput::Reserve(uint64_t bytes) {
   if (bytes == 0) return Status::OK();
   const int err = ::posix_fallocate(fd_.get(), 0, static_cast<off_t>(bytes));

@@ -116,6 +116,16 @@ Status WriteFull(int fd, const void* buf, uint64_t n, const std::string& what,
 // means). Read errors: FromErrno(errno, what, kIoErr).
 Status ReadToEnd(int fd, uint64_t limit, const std::string& what, std::string* out);
 
+// The (st_dev, st_ino) of an open descriptor, and the check that a file a
+// worker opened by the name the coordinator gave it is the file the
+// coordinator created (kIoErr naming `what` when another file took the name
+// meanwhile: a hostile user renaming files in a shared folder).
+struct FileId {
+  uint64_t dev = 0, ino = 0;
+};
+Result<FileId> IdOfFd(int fd, const std::string& what);
+Status CheckFileId(int fd, const FileId& expected, const std::string& what);
+
 // The folder part of a path ("." for a bare name), and absolute resolution
 // of `path` against `base_dir` when it is relative.
 std::string DirName(const std::string& path);

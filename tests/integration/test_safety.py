@@ -319,6 +319,32 @@ mm.add_test("one file: a file renamed over the dataset during a spawn run: the o
             lambda: swap_during_run("spawn", workers=2))
 
 
+@mm.test("one file: the temporaries of an HDF5 output (stage, spool) replaced under the run by "
+         "other files of their names: the workers refuse them (74), no output")
+def _():
+    with mm.tmpdir() as d:
+        cfg, data, a = make(d, analyses=[{"op": "convert", "output": "o.h5",
+                                          "compression": "gzip:1", "chunks": [1000, COLS]}])
+        proc = start(["-q", "-w", 1, cfg], extra_env={"MMRUN_TEST_FAULT": "pause_after_rows=0"})
+        kids = stopped_workers(proc, 1)
+        temps = sorted(n for n in os.listdir(d) if n.startswith(".o.h5.mmrun-tmp-"))
+        mm.eq(len(temps), 2, "temporaries beside the target: %s" % temps)
+        for n in temps:  # another user's files take the names
+            os.rename(os.path.join(d, n), os.path.join(d, "moved" + n))
+            with open(os.path.join(d, n), "wb") as f:
+                f.write(b"\0" * 4096)
+        for k in kids:
+            os.kill(k, signal.SIGCONT)
+        res = finish(proc)
+        mm.assert_error(res, 74, ["o.h5", "replaced during the run"])
+        mm.check(not os.path.exists(os.path.join(d, "o.h5")), "an output was committed")
+        for n in temps:
+            for p in (os.path.join(d, n), os.path.join(d, "moved" + n)):
+                if os.path.exists(p):
+                    os.unlink(p)
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("one file: a file renamed over the dataset during a transform: the original is transformed, the new one untouched")
 def _():
     with mm.tmpdir() as d:

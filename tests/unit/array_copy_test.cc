@@ -4,6 +4,7 @@
 #include "analysis/array_copy.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,7 +91,11 @@ TEST_CASE("ArrayCopy: random selections match a brute-force copy", "[array_copy]
     TempFile file;
     REQUIRE(::truncate(file.path.c_str(), static_cast<off_t>(copy.out_file_bytes())) == 0);
     OutputFile out;
-    REQUIRE(out.Open(file.path, "test output").ok());
+    struct stat st;
+    REQUIRE(::stat(file.path.c_str(), &st) == 0);
+    const FileId id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+    REQUIRE_FALSE(out.Open(file.path, "test output", FileId{id.dev, id.ino + 1}).ok());
+    REQUIRE(out.Open(file.path, "test output", id).ok());
     std::vector<char> stage;
     // A random cut of [0, n) into ranges.
     uint64_t total = 0;
