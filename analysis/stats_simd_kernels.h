@@ -875,29 +875,15 @@ MM_INLINE void TileMaybeMinMax(const char* p, uint64_t rows, uint64_t len, doubl
 
 void TileF32(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
              double* mn, double* mx) {
-  struct Full {
-    const char* p;
-    uint64_t rows, len;
-    double* sum;
-    int64_t *cnt, *nan;
-    void operator()(double* lo, double* hi) const {
-      TileFloatGrouped<false>(p, rows, len, sum, cnt, nan, lo, hi, nullptr, nullptr, nullptr);
-    }
-  };
-  TileMaybeMinMax<float>(p, rows, len, sum, cnt, nan, mn, mx, Full{p, rows, len, sum, cnt, nan});
+  TileMaybeMinMax<float>(p, rows, len, sum, cnt, nan, mn, mx, [&](double* lo, double* hi) {
+    TileFloatGrouped<false>(p, rows, len, sum, cnt, nan, lo, hi, nullptr, nullptr, nullptr);
+  });
 }
 void TileF64(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
              double* mn, double* mx) {
-  struct Full {
-    const char* p;
-    uint64_t rows, len;
-    double* sum;
-    int64_t *cnt, *nan;
-    void operator()(double* lo, double* hi) const {
-      TileGrouped<double>(p, rows, len, sum, cnt, nan, lo, hi);
-    }
-  };
-  TileMaybeMinMax<double>(p, rows, len, sum, cnt, nan, mn, mx, Full{p, rows, len, sum, cnt, nan});
+  TileMaybeMinMax<double>(p, rows, len, sum, cnt, nan, mn, mx, [&](double* lo, double* hi) {
+    TileGrouped<double>(p, rows, len, sum, cnt, nan, lo, hi);
+  });
 }
 void TileDevF32(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2,
                 bool has_nan) {
