@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,33 @@ void OnSigbus(int) { _exit(kExitBusError); }
 
 }  // namespace
 
+// The heap's first touch in 4 KiB pages was a third of a worker's time on
+// the netCDF-4 time mean (32,000 faults of ~5 us each on a VM: lane columns
+// and decoded windows growing to their peak): the heap's top is grown by
+// kHeapPad of address space (no memory) and that range marked for
+// transparent huge pages, 512 times fewer faults. It changes nothing where
+// the kernel's THP setting is "never", or when the heap is not one
+// contiguous brk range (sanitizers).
+void BackHeapWithHugePages() {
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  constexpr size_t kHeapPad = 4 * kWindowBytes;
+  mallopt(M_TOP_PAD, static_cast<int>(kHeapPad));
+  char* const before = static_cast<char*>(sbrk(0));
+  // Below the mmap threshold: carved from the top, which grows by the pad.
+  void* const grow = std::malloc(kHeapPad / 2);
+  char* const after = static_cast<char*>(sbrk(0));
+  const auto at = reinterpret_cast<uintptr_t>(grow);
+  // The block starts at the old top, below `before`, and ends in the grown part.
+  if (grow != nullptr && before != reinterpret_cast<char*>(-1) && after > before &&
+      at < reinterpret_cast<uintptr_t>(before) + kHeapPad / 2 &&
+      at + kHeapPad / 2 <= reinterpret_cast<uintptr_t>(after)) {
+    const uintptr_t lo = (at + kHuge - 1) & ~(kHuge - 1);
+    const uintptr_t hi = reinterpret_cast<uintptr_t>(after) & ~(kHuge - 1);
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+  }
+  std::free(grow);
+}
+
 void TuneHeapForWindows() {
   // A window's buffers (up to kWindowBytes each) and a payload's columns
   // come back from the heap with their pages, instead of a fresh mapping
@@ -34,6 +62,7 @@ void TuneHeapForWindows() {
   // the heap keeps is what the process already used.
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(4 * kWindowBytes));
   mallopt(M_TRIM_THRESHOLD, static_cast<int>(8 * kWindowBytes));
+  BackHeapWithHugePages();
 }
 
 void SetUpWorkerProcess() {
