@@ -196,6 +196,7 @@ Result<std::unique_ptr<Source>> OpenTaskSource(const WorkerTask& task) {
 
 Result<std::string> ScanTask(const WorkerTask& task,
                              const std::function<void(uint64_t)>& progress) {
+  if (task.attempt == 1 && FaultEnabled("pause_before_open")) ::raise(SIGSTOP);
   MM_ASSIGN_OR_RETURN(std::unique_ptr<Source> source, OpenTaskSource(task));
   return ScanSource(task, source.get(), progress);
 }

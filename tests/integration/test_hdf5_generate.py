@@ -14,8 +14,10 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -270,6 +272,57 @@ def _():
         mm.run_ok(["-q", "-w", 2, cfg], extra_env=fault)
         mm.eq(sha(os.path.join(d, "r.h5")), clean, "retried run's output")
         mm.assert_no_leftovers(d)
+
+
+def stopped_children(proc, count, timeout=60):
+    """Waits until `count` children of `proc` are stopped (SIGSTOP); returns them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = mm.children_of(proc.pid)
+        states = []
+        for k in kids:
+            try:
+                with open("/proc/%d/stat" % k) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                states.append(None)
+        if len(kids) >= count and all(st == "T" for st in states):
+            return kids
+        time.sleep(0.005)
+    raise mm.Fail("timed out waiting for the workers to stop")
+
+
+@mm.test("hdf5 generate: the temporary workers write (the file; a chunked output's spool) "
+         "replaced under the run by another file of its name: the workers refuse it (74), no "
+         "output")
+def _():
+    for params, launch in (({}, "fork"), ({"compression": "gzip:1"}, "fork"),
+                           ({"compression": "gzip:1"}, "spawn")):
+        with mm.tmpdir() as d:
+            ds = dict({"path": "t.h5", "dtype": "<f4", "shape": [1000, 50], "mode": "w+"},
+                      **params)
+            cfg = mm.write_config(d, {"dataset": ds, "analyses": [
+                {"op": "generate", "fill": {"kind": "arange"}}]})
+            env = dict(os.environ, MMRUN_TEST_FAULT="pause_before_open=1")
+            proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", "--launch", launch, cfg],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            kids = stopped_children(proc, 1)
+            temps = sorted(n for n in os.listdir(d) if n.startswith(".t.h5.mmrun-tmp-"))
+            mm.eq(len(temps), 1, "%s: temporaries beside the target: %s" % (params, temps))
+            moved = os.path.join(d, "moved" + temps[0])
+            os.rename(os.path.join(d, temps[0]), moved)  # another user's file takes the name
+            with open(os.path.join(d, temps[0]), "wb") as f:
+                f.write(b"\0" * (1 << 20))
+            for k in kids:
+                os.kill(k, signal.SIGCONT)
+            out, err = proc.communicate(timeout=120)
+            res = mm.RunResult(proc.returncode, out.decode(), err.decode())
+            mm.assert_error(res, 74, ["t.h5", "replaced during the run"])
+            mm.check(not os.path.exists(os.path.join(d, "t.h5")), "an output was committed")
+            for path in (os.path.join(d, temps[0]), moved):
+                if os.path.exists(path):
+                    os.unlink(path)
+            mm.assert_no_leftovers(d)
 
 
 if __name__ == "__main__":
