@@ -11,7 +11,6 @@ Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_hdf5_generat
 """
 
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
@@ -23,17 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest as mm  # noqa: E402
-
-try:
-    import h5py
-    import hdf5plugin  # noqa: F401  (registers the plugin filters with h5py)
-except ImportError:  # pragma: no cover - reported by each test
-    h5py = None
-
-
-def need_h5py():
-    if h5py is None:
-        raise mm.Skip("needs h5py and hdf5plugin (scripts/bootstrap)")
+from h5output import check_failed_then_retried, h5py, need_h5py, sha  # noqa: E402
 
 
 def generate(d, path, dtype, shape, fill, workers=2, extra=(), **dataset):
@@ -52,11 +41,6 @@ def raw_oracle(d, dtype, shape, fill):
     a = np.fromfile(os.path.join(d, "oracle.dat"), dtype=np.dtype(dtype)).reshape(shape)
     os.remove(os.path.join(d, "oracle.dat"))
     return a
-
-
-def sha(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def stored_chunk_bytes(dset):
@@ -261,18 +245,7 @@ def _():
         ds = {"path": "r.h5", "dtype": "<f4", "shape": [400000, 8], "mode": "w+"}
         cfg = mm.write_config(d, {"dataset": ds, "analyses": [
             {"op": "generate", "fill": {"kind": "normal", "seed": 9}}]})
-        fault = {"MMRUN_TEST_FAULT": "exit_after_rows=1"}
-        args = ["-q", "-w", 2, "--retries", 0, cfg]
-        mm.assert_error(mm.run_mmrun(args, extra_env=fault), 70, ["status 3"], args=args)
-        mm.check(not os.path.exists(os.path.join(d, "r.h5")), "a failed run wrote r.h5")
-        mm.assert_no_leftovers(d)
-        mm.run_ok(["-q", "-w", 2, cfg])
-        clean = sha(os.path.join(d, "r.h5"))
-        os.remove(os.path.join(d, "r.h5"))
-        mm.run_ok(["-q", "-w", 2, cfg], extra_env=fault)
-        mm.eq(sha(os.path.join(d, "r.h5")), clean, "retried run's output")
-        mm.assert_no_leftovers(d)
-
+        check_failed_then_retried(d, cfg, "r.h5")
 
 def stopped_children(proc, count, timeout=60):
     """Waits until `count` children of `proc` are stopped (SIGSTOP); returns them."""
