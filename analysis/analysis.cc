@@ -55,6 +55,33 @@ bool Analysis::NeedsBox(int pass, const Box& box) const {
   return NeedsBlock(pass, first, last + 1);
 }
 
+Json TempFilesJson(const TempFiles& f) {
+  return Json{{"temp_path", f.temp_path},
+              {"temp_id", {f.temp_id.dev, f.temp_id.ino}},
+              {"spool_path", f.spool_path},
+              {"spool_id", {f.spool_id.dev, f.spool_id.ino}},
+              {"data_offset", f.data_offset}};
+}
+
+Result<TempFiles> TempFilesFromJson(const Json& j, const std::string& who) {
+  const auto is_id = [&j](const char* key) {
+    const Json* v = j.is_object() && j.contains(key) ? &j[key] : nullptr;
+    return v != nullptr && v->is_array() && v->size() == 2 && (*v)[0].is_number_unsigned() &&
+           (*v)[1].is_number_unsigned();
+  };
+  if (!j.is_object() || !j.contains("temp_path") || !j["temp_path"].is_string() ||
+      !j.contains("spool_path") || !j["spool_path"].is_string() || !j.contains("data_offset") ||
+      !j["data_offset"].is_number_unsigned() || !is_id("temp_id") || !is_id("spool_id"))
+    return Error(Code::kDataErr, who + ": malformed pass input");
+  TempFiles f;
+  f.temp_path = j["temp_path"].get<std::string>();
+  f.spool_path = j["spool_path"].get<std::string>();
+  f.temp_id = FileId{j["temp_id"][0].get<uint64_t>(), j["temp_id"][1].get<uint64_t>()};
+  f.spool_id = FileId{j["spool_id"][0].get<uint64_t>(), j["spool_id"][1].get<uint64_t>()};
+  f.data_offset = j["data_offset"].get<uint64_t>();
+  return f;
+}
+
 Status ParamError(const AnalysisSpec& spec, const std::string& key, const std::string& why) {
   return Error(Code::kConfig, "config key 'analyses[" + std::to_string(spec.index) + "]." + key +
                                   "' (" + spec.name + "): " + why);

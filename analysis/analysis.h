@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -220,6 +221,13 @@ class Analysis {
   // name through PassInput). Writers also name the file workers map.
   virtual Status Prepare() { return Status::OK(); }
   virtual std::string WritePath() const { return dataset_.path; }
+  // Where the array's elements start in WritePath() (the dataset's offset,
+  // unless the writer put them elsewhere), and, for a file the coordinator
+  // created, its identity: workers that open WritePath() by name check it
+  // (a file another user put under that name is refused). Both are valid
+  // in workers after SetPassInput.
+  virtual uint64_t WriteOffset() const { return dataset_.layout.offset; }
+  virtual std::optional<FileId> WriteFileId() const { return std::nullopt; }
   // The files the analysis creates (absolute paths), for the run's identity
   // checks of its outputs (io/file_identity.h RegisterOutput).
   virtual std::vector<std::string> CreatedFiles() const { return {}; }
@@ -250,6 +258,22 @@ Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec& spec, const D
 // line; Capabilities::creates_dataset), and the ops that do, for messages.
 bool OpCreatesDataset(const std::string& op);
 std::vector<std::string> OpsCreatingDataset();
+
+// The temporaries the coordinator created that an analysis' workers open
+// by name (an output, an HDF5 output's stage or spool), each with its
+// identity (checked once opened: io/files.h CheckFileId), and where the
+// array's elements start in the first: the pass input of the analyses that
+// write files. Empty paths for what the analysis does not use.
+struct TempFiles {
+  std::string temp_path;
+  FileId temp_id;
+  std::string spool_path;
+  FileId spool_id;
+  uint64_t data_offset = 0;
+};
+Json TempFilesJson(const TempFiles& files);
+// The inverse of TempFilesJson; kDataErr naming `who` when malformed.
+Result<TempFiles> TempFilesFromJson(const Json& j, const std::string& who);
 
 // Helpers for parameter checking shared by the analyses.
 Status ParamError(const AnalysisSpec& spec, const std::string& key, const std::string& why);

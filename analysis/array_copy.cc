@@ -427,19 +427,10 @@ CopyAnalysis::CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset,
       fortran_flag_(fortran_flag),
       hdf5_(std::move(hdf5)) {
   caps_.writes_outputs = true;
+  if (hdf5_) h5_ = Hdf5OutputFile(output_, *hdf5_, copy_.out_dtype(), copy_.out_shape());
 }
 
 int CopyAnalysis::passes() const { return chunked_hdf5() ? 2 : 1; }
-
-namespace {
-
-uint64_t ChunkBytes(const Hdf5OutputSpec& spec, DType dtype) {
-  uint64_t bytes = static_cast<uint64_t>(dtype.itemsize());
-  for (int64_t x : spec.chunks) bytes *= static_cast<uint64_t>(x);
-  return bytes;
-}
-
-}  // namespace
 
 std::unique_ptr<Partial> CopyAnalysis::NewPartial(int pass) const {
   if (pass == 1) return std::make_unique<ChunkListPartial>();
@@ -447,9 +438,7 @@ std::unique_ptr<Partial> CopyAnalysis::NewPartial(int pass) const {
 }
 
 Result<std::unique_ptr<Partial>> CopyAnalysis::PartialFromJson(int pass, const Json& j) const {
-  if (pass == 1)
-    return ChunkListPartial::FromJson(j, ChunkGrid(copy_.out_shape(), hdf5_->chunks).count(),
-                                      SlotBytes(ChunkBytes(*hdf5_, copy_.out_dtype())));
+  if (pass == 1) return ChunkListPartial::FromJson(j, h5_.grid().count(), h5_.slot_bytes());
   if (!j.is_object() || !j.contains("elements") || !j["elements"].is_number_unsigned())
     return Error(Code::kDataErr, name() + " partial: malformed");
   auto p = std::make_unique<CountPartial>();
@@ -598,38 +587,24 @@ class CopyAnalysis::CopyScanner : public Scanner {
 
 std::unique_ptr<Scanner> CopyAnalysis::NewScanner(int pass) const {
   if (pass == 1)
-    return NewCompressScanner(*hdf5_, copy_.out_dtype(),
-                              ChunkGrid(copy_.out_shape(), hdf5_->chunks), partition_.blocks(),
+    return NewCompressScanner(*hdf5_, copy_.out_dtype(), h5_.grid(), partition_.blocks(),
                               temp_path_, temp_id_, spool_path_, spool_id_, output_);
   return std::make_unique<CopyScanner>(this);
 }
 
 Json CopyAnalysis::PassInput(int) const {
-  return Json{{"temp_path", temp_path_},
-              {"temp_id", {temp_id_.dev, temp_id_.ino}},
-              {"spool_path", spool_path_},
-              {"spool_id", {spool_id_.dev, spool_id_.ino}},
-              {"data_offset", copy_.out_offset()}};
+  return TempFilesJson(TempFiles{temp_path_, temp_id_, spool_path_, spool_id_, copy_.out_offset()});
 }
 
 Status CopyAnalysis::SetPassInput(int, const Json& input) {
-  const auto is_id = [&input](const char* key) {
-    const Json* v = input.is_object() && input.contains(key) ? &input[key] : nullptr;
-    return v != nullptr && v->is_array() && v->size() == 2 && (*v)[0].is_number_unsigned() &&
-           (*v)[1].is_number_unsigned();
-  };
-  if (!input.is_object() || !input.contains("temp_path") || !input["temp_path"].is_string() ||
-      !input.contains("spool_path") || !input["spool_path"].is_string() ||
-      !input.contains("data_offset") || !input["data_offset"].is_number_unsigned() ||
-      !is_id("temp_id") || !is_id("spool_id"))
-    return Error(Code::kDataErr, name() + ": malformed pass input");
-  temp_path_ = input["temp_path"].get<std::string>();
-  spool_path_ = input["spool_path"].get<std::string>();
-  temp_id_ = FileId{input["temp_id"][0].get<uint64_t>(), input["temp_id"][1].get<uint64_t>()};
-  spool_id_ = FileId{input["spool_id"][0].get<uint64_t>(), input["spool_id"][1].get<uint64_t>()};
+  MM_ASSIGN_OR_RETURN(const TempFiles files, TempFilesFromJson(input, name()));
+  temp_path_ = files.temp_path;
+  spool_path_ = files.spool_path;
+  temp_id_ = files.temp_id;
+  spool_id_ = files.spool_id;
   // An HDF5 output's contiguous dataset starts where the coordinator's
   // libhdf5 put it; the other outputs' offset is their header's size.
-  if (hdf5_ && !chunked_hdf5()) copy_ = copy_.AtOffset(input["data_offset"].get<uint64_t>());
+  if (hdf5_ && !chunked_hdf5()) copy_ = copy_.AtOffset(files.data_offset);
   return Status::OK();
 }
 
@@ -642,24 +617,21 @@ Status CopyAnalysis::Prepare() {
     // itself is made after pass 1.
     MM_ASSIGN_OR_RETURN(stage_out_, TempOutput::Create(output_));
     MM_RETURN_IF_ERROR(stage_out_.Reserve(data_bytes));
-    MM_ASSIGN_OR_RETURN(spool_out_, TempOutput::Create(output_));
-    const ChunkGrid grid(copy_.out_shape(), hdf5_->chunks);
-    const uint64_t spool = grid.count() * SlotBytes(ChunkBytes(*hdf5_, copy_.out_dtype()));
-    if (::ftruncate(spool_out_.fd(), static_cast<off_t>(spool)) != 0)
-      return FromErrno(errno, output_ + ": cannot size the chunk spool", Code::kCantCreate);
+    MM_RETURN_IF_ERROR(h5_.CreateSpool());
     temp_path_ = stage_out_.temp_path();
-    spool_path_ = spool_out_.temp_path();
+    spool_path_ = h5_.spool_path();
     MM_ASSIGN_OR_RETURN(temp_id_, IdOfFd(stage_out_.fd(), temp_path_));
-    MM_ASSIGN_OR_RETURN(spool_id_, IdOfFd(spool_out_.fd(), spool_path_));
+    spool_id_ = h5_.spool_id();
+    return Status::OK();
+  }
+  if (hdf5_) {
+    MM_RETURN_IF_ERROR(h5_.CreateContiguous());
+    copy_ = copy_.AtOffset(h5_.data_offset());
+    temp_path_ = h5_.temp_path();
+    temp_id_ = h5_.temp_id();
     return Status::OK();
   }
   MM_ASSIGN_OR_RETURN(out_, TempOutput::Create(output_));
-  if (hdf5_) {
-    MM_ASSIGN_OR_RETURN(
-        const uint64_t offset,
-        CreateContiguousOutput(out_.fd(), output_, *hdf5_, copy_.out_dtype(), copy_.out_shape()));
-    copy_ = copy_.AtOffset(offset);
-  }
   if (!header_.empty()) MM_RETURN_IF_ERROR(out_.Write(header_));
   if (data_bytes > 0) MM_RETURN_IF_ERROR(out_.Reserve(copy_.out_file_bytes()));
   temp_path_ = out_.temp_path();
@@ -669,15 +641,9 @@ Status CopyAnalysis::Prepare() {
 
 Status CopyAnalysis::EndPass(int pass, const Partial& merged) {
   if (pass == 1) {
-    MM_ASSIGN_OR_RETURN(out_, TempOutput::Create(output_));
-    MM_ASSIGN_OR_RETURN(
-        stored_bytes_,
-        WriteChunkedOutput(out_.fd(), spool_out_.fd(), output_, *hdf5_, copy_.out_dtype(),
-                           copy_.out_shape(), ChunkGrid(copy_.out_shape(), hdf5_->chunks),
-                           static_cast<const ChunkListPartial&>(merged)));
-    stage_out_ = TempOutput();  // the temporaries go as soon as they are spent
-    spool_out_ = TempOutput();
-    return out_.Commit();
+    MM_RETURN_IF_ERROR(h5_.WriteChunks(static_cast<const ChunkListPartial&>(merged)));
+    stage_out_ = TempOutput();  // the stage goes as soon as it is spent
+    return h5_.Commit();
   }
   const uint64_t n = static_cast<const CountPartial&>(merged).elements;
   if (n != copy_.out_elements())
@@ -685,7 +651,7 @@ Status CopyAnalysis::EndPass(int pass, const Partial& merged) {
                                           std::to_string(copy_.out_elements()) +
                                           " output elements");
   if (chunked_hdf5()) return Status::OK();  // the stage is complete: pass 1 compresses it
-  return out_.Commit();
+  return hdf5_ ? h5_.Commit() : out_.Commit();
 }
 
 Result<Json> CopyAnalysis::Finish() {
@@ -694,14 +660,8 @@ Result<Json> CopyAnalysis::Finish() {
   j["format"] = hdf5_ ? "hdf5" : header_.empty() ? "raw" : "npy";
   j["shape"] = copy_.out_shape();
   j["dtype"] = copy_.out_dtype().descr();
-  const uint64_t data_bytes =
-      copy_.out_elements() * static_cast<uint64_t>(copy_.out_dtype().itemsize());
   if (hdf5_) {
-    struct stat st;
-    if (::fstat(out_.fd(), &st) != 0) return FromErrno(errno, output_, Code::kIoErr);
-    j["order"] = "C";
-    j["bytes"] = static_cast<uint64_t>(st.st_size);
-    j["hdf5"] = DescribeHdf5Output(*hdf5_, chunked_hdf5() ? stored_bytes_ : data_bytes, data_bytes);
+    MM_RETURN_IF_ERROR(h5_.Describe(&j));
     return j;
   }
   j["order"] = header_.empty() ? std::string(1, copy_.out_order()) : (fortran_flag_ ? "F" : "C");

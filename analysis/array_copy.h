@@ -207,13 +207,12 @@ class CopyAnalysis : public Analysis {
   std::string header_;
   bool fortran_flag_;
   std::optional<Hdf5OutputSpec> hdf5_;
-  TempOutput out_;        // coordinator: the output (a chunked HDF5's after pass 1)
-  TempOutput stage_out_;  // coordinator: a chunked HDF5's stage and spool
-  TempOutput spool_out_;
+  TempOutput out_;             // coordinator: a raw or .npy output
+  Hdf5OutputFile h5_;          // coordinator: an HDF5 output (its file, a chunked one's spool)
+  TempOutput stage_out_;       // coordinator: a chunked HDF5's stage
   std::string temp_path_;      // coordinator and workers: where pass 0 writes
   std::string spool_path_;     // coordinator and workers (pass 1)
   FileId temp_id_, spool_id_;  // what the coordinator created under those names
-  uint64_t stored_bytes_ = 0;
 
  private:
   bool chunked_hdf5() const { return hdf5_ && !hdf5_->chunks.empty(); }

@@ -1,8 +1,11 @@
 #include "analysis/generate.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <optional>
 
+#include "analysis/hdf5_copy.h"
 #include "core/npy.h"
 #include "io/files.h"
 
@@ -156,17 +159,62 @@ void FillBlock(const Fill& fill, const Layout& layout, const BlockView& block) {
   }
 }
 
+// The elements of `box` (a chunk of an array of `shape`, C order) into
+// `out`, C order of the whole chunk shape `chunk`; the rest of an edge
+// chunk is 0 (the HDF5 fill value).
+template <class Traits, bool kSwap>
+void FillChunk(const Fill& fill, const std::vector<int64_t>& shape, const Box& box,
+               const std::vector<int64_t>& chunk, char* out, uint64_t chunk_bytes) {
+  using S = typename Traits::Storage;
+  const size_t n = shape.size();
+  if (box.count != chunk) std::memset(out, 0, chunk_bytes);
+  std::vector<uint64_t> strides(n, 1), chunk_strides(n, 1);
+  for (size_t a = n - 1; a > 0; --a) {
+    strides[a - 1] = strides[a] * static_cast<uint64_t>(shape[a]);
+    chunk_strides[a - 1] = chunk_strides[a] * static_cast<uint64_t>(chunk[a]);
+  }
+  // One run along the last axis per index of the others (odometer).
+  const uint64_t run = static_cast<uint64_t>(box.count[n - 1]);
+  std::vector<int64_t> idx(n, 0);
+  for (;;) {
+    uint64_t from = 0, to = 0;
+    for (size_t a = 0; a < n; ++a) {
+      from += static_cast<uint64_t>(box.start[a] + idx[a]) * strides[a];
+      to += static_cast<uint64_t>(idx[a]) * chunk_strides[a];
+    }
+    for (uint64_t t = 0; t < run; ++t) {
+      S v = ValueAt<Traits>(fill, from + t);
+      if constexpr (kSwap) v = ByteSwap(v);
+      std::memcpy(out + (to + t) * sizeof(S), &v, sizeof(S));
+    }
+    size_t a = n - 1;
+    while (a > 0 && ++idx[a - 1] == box.count[a - 1]) idx[--a] = 0;
+    if (a == 0) return;
+  }
+}
+
+// Writes the dataset file: raw or .npy through the engine's writable
+// windows (WritePath, the file's temporary); HDF5 as an output of
+// analysis/hdf5_copy.h whose elements come from ValueAt: a contiguous one
+// through the same windows at the dataset's offset, a chunked one chunk by
+// chunk (the chunks dealt to the blocks, no window mapped: WritePath is then
+// the spool, which workers open and check but never map).
 class Generate : public Analysis {
  public:
-  Generate(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition, Fill fill)
-      : Analysis(spec, dataset, partition), fill_(fill) {
+  Generate(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition, Fill fill,
+           std::optional<Hdf5OutputSpec> hdf5)
+      : Analysis(spec, dataset, partition), fill_(fill), hdf5_(std::move(hdf5)) {
     caps_.writes_dataset = true;  // creates_dataset: its registry line
+    if (hdf5_)
+      h5_ = Hdf5OutputFile(dataset.path, *hdf5_, dataset.layout.dtype, dataset.layout.shape);
   }
 
   std::unique_ptr<Partial> NewPartial(int) const override {
+    if (chunked()) return std::make_unique<ChunkListPartial>();
     return std::make_unique<GeneratePartial>();
   }
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
+    if (chunked()) return ChunkListPartial::FromJson(j, h5_.grid().count(), h5_.slot_bytes());
     auto p = std::make_unique<GeneratePartial>();
     if (!j.is_object() || !j.contains("elements") || !j["elements"].is_number_unsigned())
       return Error(Code::kDataErr, "generate partial: malformed");
@@ -174,7 +222,11 @@ class Generate : public Analysis {
     return std::unique_ptr<Partial>(std::move(p));
   }
 
+  // A chunked HDF5 output maps nothing: each block's chunks are computed.
+  bool NeedsBlock(int, uint64_t, uint64_t) const override { return !chunked(); }
+
   std::unique_ptr<Scanner> NewScanner(int) const override {
+    if (chunked()) return std::make_unique<ChunkScanner>(this);
     return MakeScanner(NoState(), [this](const BlockView& block, Partial* partial, NoState*) {
       const Layout& layout = dataset_.layout;
       VisitDType(layout.dtype, [&](auto traits, auto swap) {
@@ -185,21 +237,55 @@ class Generate : public Analysis {
     });
   }
 
+  Json PassInput(int) const override { return TempFilesJson(files_); }
+  Status SetPassInput(int, const Json& input) override {
+    MM_ASSIGN_OR_RETURN(files_, TempFilesFromJson(input, name()));
+    return Status::OK();
+  }
+
   Status Prepare() override {
+    if (chunked()) {
+      MM_RETURN_IF_ERROR(h5_.CreateSpool());
+      files_.spool_path = h5_.spool_path();
+      files_.spool_id = h5_.spool_id();
+      return Status::OK();
+    }
+    if (hdf5_) {
+      MM_RETURN_IF_ERROR(h5_.CreateContiguous());
+      files_.temp_path = h5_.temp_path();
+      files_.temp_id = h5_.temp_id();
+      files_.data_offset = h5_.data_offset();
+      return Status::OK();
+    }
     MM_ASSIGN_OR_RETURN(out_, TempOutput::Create(dataset_.path));
     if (dataset_.format == "npy") {
       MM_RETURN_IF_ERROR(out_.Write(BuildNpyHeader(dataset_.layout.dtype, dataset_.layout.shape,
                                                    dataset_.layout.order == 'F')));
     }
-    return out_.Reserve(dataset_.file_bytes);
+    MM_RETURN_IF_ERROR(out_.Reserve(dataset_.file_bytes));
+    files_.temp_path = out_.temp_path();
+    MM_ASSIGN_OR_RETURN(files_.temp_id, IdOfFd(out_.fd(), files_.temp_path));
+    files_.data_offset = dataset_.layout.offset;
+    return Status::OK();
   }
 
-  std::string WritePath() const override { return out_.temp_path(); }
+  std::string WritePath() const override {
+    return chunked() ? files_.spool_path : files_.temp_path;
+  }
+  uint64_t WriteOffset() const override { return chunked() ? 0 : files_.data_offset; }
+  std::optional<FileId> WriteFileId() const override {
+    return chunked() ? files_.spool_id : files_.temp_id;
+  }
 
   Status EndPass(int, const Partial& merged) override {
+    if (chunked()) {
+      MM_RETURN_IF_ERROR(h5_.WriteChunks(static_cast<const ChunkListPartial&>(merged)));
+      return h5_.Commit();
+    }
     if (static_cast<const GeneratePartial&>(merged).elements != dataset_.layout.elements())
       return Error(Code::kWorkerFailed, name() + ": workers did not write every element");
-    return out_.Commit();  // later analyses read the file at its real path
+    // Later analyses read the file at its real path.
+    return hdf5_ ? h5_.Commit() : out_.Commit();
   }
 
   Result<Json> Finish() override {
@@ -209,12 +295,53 @@ class Generate : public Analysis {
     j["dtype"] = dataset_.layout.dtype.descr();
     j["shape"] = dataset_.layout.shape;
     j["bytes"] = dataset_.file_bytes;
+    if (hdf5_) MM_RETURN_IF_ERROR(h5_.Describe(&j));
     return j;
   }
 
  private:
+  bool chunked() const { return hdf5_ && !hdf5_->chunks.empty(); }
+
+  // A worker's chunks of a chunked HDF5 output: block k of B computes chunks
+  // [M k / B, M (k + 1) / B) of the M in grid C order (ChunkGrid::
+  // ChunksOfBlock), one at a time, into the spool (hdf5_copy.h).
+  class ChunkScanner : public Scanner {
+   public:
+    explicit ChunkScanner(const Generate* g)
+        : g_(*g),
+          grid_(g->h5_.grid()),
+          spool_(*g->hdf5_, g->dataset_.layout.dtype, g->files_.spool_path, g->files_.spool_id,
+                 g->dataset_.path) {}
+
+    Status Consume(const BlockView& block, Partial* partial) override {
+      auto* out = static_cast<ChunkListPartial*>(partial);
+      const auto [c0, c1] = grid_.ChunksOfBlock(block.block, g_.partition_.blocks());
+      out->first = c0;
+      if (c0 == c1) return Status::OK();
+      MM_RETURN_IF_ERROR(spool_.Open());
+      const Layout& layout = g_.dataset_.layout;
+      for (uint64_t c = c0; c < c1; ++c) {
+        const Box box = grid_.ChunkBox(c);
+        VisitDType(layout.dtype, [&](auto traits, auto swap) {
+          FillChunk<decltype(traits), decltype(swap)::value>(
+              g_.fill_, layout.shape, box, g_.hdf5_->chunks, spool_.chunk(), spool_.chunk_bytes());
+        });
+        MM_RETURN_IF_ERROR(spool_.Put(c, out));
+      }
+      return Status::OK();
+    }
+
+   private:
+    const Generate& g_;
+    ChunkGrid grid_;
+    ChunkSpoolWriter spool_;
+  };
+
   Fill fill_;
-  TempOutput out_;
+  std::optional<Hdf5OutputSpec> hdf5_;
+  TempOutput out_;     // coordinator: a raw or .npy file
+  Hdf5OutputFile h5_;  // coordinator: an HDF5 file (a chunked one's spool)
+  TempFiles files_;    // coordinator and workers: what workers open by name
 };
 
 Result<double> Number(const AnalysisSpec& spec, const Json& fill, const std::string& key,
@@ -302,7 +429,14 @@ Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const D
       return ParamError(spec, "fill.seed", "must be a non-negative integer");
     fill.seed = f["seed"].get<uint64_t>();
   }
-  return std::unique_ptr<Analysis>(new Generate(spec, dataset, partition, fill));
+  // An HDF5 file: its parameters are the dataset section's (errors name
+  // dataset.KEY).
+  std::optional<Hdf5OutputSpec> hdf5;
+  if (dataset.format == "hdf5") {
+    MM_ASSIGN_OR_RETURN(hdf5, ParseHdf5Output(dataset.hdf5_output, dataset.layout.shape,
+                                              dataset.layout.dtype, "dataset.", "data"));
+  }
+  return std::unique_ptr<Analysis>(new Generate(spec, dataset, partition, fill, std::move(hdf5)));
 }
 
 }  // namespace mm

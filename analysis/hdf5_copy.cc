@@ -1,8 +1,11 @@
 #include "analysis/hdf5_copy.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "io/files.h"
@@ -11,14 +14,6 @@
 namespace mm {
 
 namespace {
-
-bool HasExtension(const std::string& path, const char* ext) {
-  const size_t n = std::strlen(ext);
-  if (path.size() <= n) return false;
-  for (size_t i = 0; i < n; ++i)
-    if (std::tolower(static_cast<unsigned char>(path[path.size() - n + i])) != ext[i]) return false;
-  return true;
-}
 
 std::string ProcFd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
@@ -33,7 +28,7 @@ Result<std::optional<Hdf5OutputSpec>> ParseCopyOutput(const AnalysisSpec& spec,
                                                       const std::string& output,
                                                       const std::vector<int64_t>& shape,
                                                       DType dtype) {
-  const bool hdf5 = HasExtension(output, ".h5") || HasExtension(output, ".hdf5");
+  const bool hdf5 = HasHdf5OutputExtension(output);
   if (!hdf5 && HasHdf5Extension(output))  // .nc
     return ParamError(spec, "output",
                       "names a netCDF file (.nc): mmrun writes HDF5 (.h5, .hdf5), .npy or raw "
@@ -130,14 +125,12 @@ class CompressScanner : public Scanner {
                   std::string stage_path, FileId stage_id, std::string spool_path, FileId spool_id,
                   std::string target)
       : spec_(spec),
-        dtype_(dtype),
         grid_(grid),
         blocks_(blocks),
         stage_path_(std::move(stage_path)),
-        spool_path_(std::move(spool_path)),
         stage_id_(stage_id),
-        spool_id_(spool_id),
-        target_(std::move(target)),
+        target_(target),
+        spool_(spec, dtype, std::move(spool_path), spool_id, std::move(target)),
         item_(static_cast<uint64_t>(dtype.itemsize())),
         shape_(grid.shape()),
         stage_strides_(shape_.size(), 1) {
@@ -153,51 +146,39 @@ class CompressScanner : public Scanner {
     MM_RETURN_IF_ERROR(Open());
     for (uint64_t c = c0; c < c1; ++c) {
       Gather(grid_.ChunkBox(c));
-      uint32_t mask = 0;
-      MM_RETURN_IF_ERROR(compressor_->Compress(chunk_.data(), &stored_, &mask));
-      if (stored_.size() > slot_)
-        return Error(Code::kIoErr, target_ + ": a compressed chunk of " +
-                                       std::to_string(stored_.size()) + " bytes overflows its " +
-                                       std::to_string(slot_) + "-byte slot");
-      MM_RETURN_IF_ERROR(PwriteFull(spool_.get(), stored_.data(), stored_.size(), c * slot_,
-                                    target_ + ": spool write", Code::kIoErr, Code::kIoErr));
-      out->sizes.push_back(stored_.size());
-      out->masks.push_back(mask);
+      MM_RETURN_IF_ERROR(spool_.Put(c, out));
     }
     return Status::OK();
   }
 
  private:
   Status Open() {
-    if (compressor_) return Status::OK();
-    MM_ASSIGN_OR_RETURN(compressor_, ChunkCompressor::Make(spec_, dtype_));
-    chunk_.assign(compressor_->chunk_bytes(), 0);
-    slot_ = SlotBytes(compressor_->chunk_bytes());
+    if (opened_) return Status::OK();
+    MM_RETURN_IF_ERROR(spool_.Open());
     MM_ASSIGN_OR_RETURN(FileDescriptor stage,
                         FileDescriptor::Open(stage_path_, O_RDONLY | O_NOFOLLOW, 0, Code::kIoErr));
-    MM_ASSIGN_OR_RETURN(spool_,
-                        FileDescriptor::Open(spool_path_, O_WRONLY | O_NOFOLLOW, 0, Code::kIoErr));
     MM_RETURN_IF_ERROR(
         CheckFileId(stage.get(), stage_id_, target_ + " (stage " + stage_path_ + ")"));
-    MM_RETURN_IF_ERROR(
-        CheckFileId(spool_.get(), spool_id_, target_ + " (spool " + spool_path_ + ")"));
     uint64_t bytes = item_;
     for (int64_t x : shape_) bytes *= static_cast<uint64_t>(x);
     if (bytes > 0) {
       MM_ASSIGN_OR_RETURN(stage_map_, MappedRegion::Map(stage.get(), target_ + " (stage)", false, 0,
                                                         bytes, Code::kIoErr));
     }
+    opened_ = true;
     return Status::OK();
   }
 
-  // The elements of `box` from the stage into chunk_, C order of the whole
-  // chunk shape; the rest of an edge chunk is 0 (the fill value).
+  // The elements of `box` from the stage into the spool's chunk buffer, C
+  // order of the whole chunk shape; the rest of an edge chunk is 0 (the
+  // fill value).
   void Gather(const Box& box) {
+    char* chunk = spool_.chunk();
     const size_t n = box.start.size();
     const bool edge = box.count != spec_.chunks;
-    if (edge) std::fill(chunk_.begin(), chunk_.end(), 0);
+    if (edge) std::memset(chunk, 0, spool_.chunk_bytes());
     if (n == 0) {
-      std::memcpy(chunk_.data(), stage_map_.data(), item_);
+      std::memcpy(chunk, stage_map_.data(), item_);
       return;
     }
     std::vector<uint64_t> chunk_strides(n, 1);
@@ -213,7 +194,7 @@ class CompressScanner : public Scanner {
         to += static_cast<uint64_t>(idx[a]) * chunk_strides[a];
       }
       const char* src = stage_map_.data() + from * item_;
-      std::memcpy(chunk_.data() + to * item_, src, run);
+      std::memcpy(chunk + to * item_, src, run);
       touched_ += (run + page - 1) / page * page;
       if (touched_ >= kTouchBudget) {
         stage_map_.DropPages();
@@ -226,20 +207,18 @@ class CompressScanner : public Scanner {
   }
 
   Hdf5OutputSpec spec_;
-  DType dtype_;
   ChunkGrid grid_;
   int64_t blocks_;
-  std::string stage_path_, spool_path_;
-  FileId stage_id_, spool_id_;
+  std::string stage_path_;
+  FileId stage_id_;
   std::string target_;
+  ChunkSpoolWriter spool_;
   uint64_t item_;
   std::vector<int64_t> shape_;
   std::vector<uint64_t> stage_strides_;  // elements per index of each axis of the stage
-  std::unique_ptr<ChunkCompressor> compressor_;
+  bool opened_ = false;
   MappedRegion stage_map_;
-  FileDescriptor spool_;
-  uint64_t slot_ = 0, touched_ = 0;
-  std::vector<char> chunk_, stored_;
+  uint64_t touched_ = 0;
 };
 
 }  // namespace
@@ -291,6 +270,98 @@ Result<uint64_t> CreateContiguousOutput(int fd, const std::string& target,
   const uint64_t offset = writer->data_offset();
   MM_RETURN_IF_ERROR(writer->Close());
   return offset;
+}
+
+uint64_t ChunkBytes(const Hdf5OutputSpec& spec, DType dtype) {
+  uint64_t bytes = static_cast<uint64_t>(dtype.itemsize());
+  for (int64_t x : spec.chunks) bytes *= static_cast<uint64_t>(x);
+  return bytes;
+}
+
+// ---------------------------------------------------------------- ChunkSpoolWriter
+
+ChunkSpoolWriter::ChunkSpoolWriter(const Hdf5OutputSpec& spec, DType dtype, std::string spool_path,
+                                   FileId spool_id, std::string target)
+    : spec_(spec),
+      dtype_(dtype),
+      spool_path_(std::move(spool_path)),
+      spool_id_(spool_id),
+      target_(std::move(target)) {}
+
+Status ChunkSpoolWriter::Open() {
+  if (compressor_) return Status::OK();
+  MM_ASSIGN_OR_RETURN(spool_,
+                      FileDescriptor::Open(spool_path_, O_WRONLY | O_NOFOLLOW, 0, Code::kIoErr));
+  MM_RETURN_IF_ERROR(
+      CheckFileId(spool_.get(), spool_id_, target_ + " (spool " + spool_path_ + ")"));
+  MM_ASSIGN_OR_RETURN(std::unique_ptr<ChunkCompressor> compressor,
+                      ChunkCompressor::Make(spec_, dtype_));
+  chunk_.assign(compressor->chunk_bytes(), 0);
+  slot_ = SlotBytes(compressor->chunk_bytes());
+  compressor_ = std::move(compressor);
+  return Status::OK();
+}
+
+Status ChunkSpoolWriter::Put(uint64_t c, ChunkListPartial* out) {
+  uint32_t mask = 0;
+  MM_RETURN_IF_ERROR(compressor_->Compress(chunk_.data(), &stored_, &mask));
+  if (stored_.size() > slot_)
+    return Error(Code::kIoErr, target_ + ": a compressed chunk of " +
+                                   std::to_string(stored_.size()) + " bytes overflows its " +
+                                   std::to_string(slot_) + "-byte slot");
+  MM_RETURN_IF_ERROR(PwriteFull(spool_.get(), stored_.data(), stored_.size(), c * slot_,
+                                target_ + ": spool write", Code::kIoErr, Code::kIoErr));
+  out->sizes.push_back(stored_.size());
+  out->masks.push_back(mask);
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------- Hdf5OutputFile
+
+Hdf5OutputFile::Hdf5OutputFile(std::string target, Hdf5OutputSpec spec, DType dtype,
+                               std::vector<int64_t> shape)
+    : target_(std::move(target)), spec_(std::move(spec)), dtype_(dtype), shape_(std::move(shape)) {}
+
+Status Hdf5OutputFile::CreateContiguous() {
+  MM_ASSIGN_OR_RETURN(out_, TempOutput::Create(target_));
+  MM_ASSIGN_OR_RETURN(data_offset_,
+                      CreateContiguousOutput(out_.fd(), target_, spec_, dtype_, shape_));
+  uint64_t data_bytes = static_cast<uint64_t>(dtype_.itemsize());
+  for (int64_t x : shape_) data_bytes *= static_cast<uint64_t>(x);
+  if (data_bytes > 0) MM_RETURN_IF_ERROR(out_.Reserve(data_offset_ + data_bytes));
+  MM_ASSIGN_OR_RETURN(temp_id_, IdOfFd(out_.fd(), out_.temp_path()));
+  return Status::OK();
+}
+
+Status Hdf5OutputFile::CreateSpool() {
+  MM_ASSIGN_OR_RETURN(spool_, TempOutput::Create(target_));
+  const uint64_t bytes = grid().count() * slot_bytes();
+  if (::ftruncate(spool_.fd(), static_cast<off_t>(bytes)) != 0)
+    return FromErrno(errno, target_ + ": cannot size the chunk spool", Code::kCantCreate);
+  MM_ASSIGN_OR_RETURN(spool_id_, IdOfFd(spool_.fd(), spool_.temp_path()));
+  return Status::OK();
+}
+
+Status Hdf5OutputFile::WriteChunks(const ChunkListPartial& chunks) {
+  MM_ASSIGN_OR_RETURN(out_, TempOutput::Create(target_));
+  MM_ASSIGN_OR_RETURN(stored_bytes_, WriteChunkedOutput(out_.fd(), spool_.fd(), target_, spec_,
+                                                        dtype_, shape_, grid(), chunks));
+  spool_ = TempOutput();  // spent: removed at once
+  return Status::OK();
+}
+
+Status Hdf5OutputFile::Commit() { return out_.Commit(); }
+
+Status Hdf5OutputFile::Describe(Json* j) const {
+  struct stat st;
+  if (::fstat(out_.fd(), &st) != 0) return FromErrno(errno, target_, Code::kIoErr);
+  uint64_t data_bytes = static_cast<uint64_t>(dtype_.itemsize());
+  for (int64_t x : shape_) data_bytes *= static_cast<uint64_t>(x);
+  (*j)["format"] = "hdf5";
+  (*j)["order"] = "C";
+  (*j)["bytes"] = static_cast<uint64_t>(st.st_size);
+  (*j)["hdf5"] = DescribeHdf5Output(spec_, chunked() ? stored_bytes_ : data_bytes, data_bytes);
+  return Status::OK();
 }
 
 }  // namespace mm

@@ -1,26 +1,29 @@
-// HDF5 outputs of `slice` and `convert` (SPEC §7 "HDF5 outputs";
-// docs/HDF5_OUTPUTS.md): the parts of CopyAnalysis that only HDF5 needs.
+// HDF5 outputs (SPEC §7 "HDF5 outputs"; docs/HDF5_OUTPUTS.md): the parts
+// of CopyAnalysis (`slice`, `convert`) and of `generate` that only HDF5
+// needs.
 //
 // A contiguous output is created (dataset allocated) by the coordinator
 // before the scan; workers then write its elements at the dataset's offset
-// exactly as for a raw file. A chunked output takes two passes:
+// exactly as for a raw file. A chunked output is written in chunks that
+// workers compress into their slots of a sparse spool file (slot c at
+// c * SlotBytes; ChunkSpoolWriter), each partial listing its chunks' stored
+// sizes and filter masks; the coordinator alone then creates the HDF5 file
+// and stores every chunk from the spool with H5Dwrite_chunk, in chunk
+// order, so the file's bytes do not depend on the worker count
+// (Hdf5OutputFile). Where a worker's chunks come from is its analysis'
+// business:
 //
-//   pass 0  workers write the output's elements, C order, into a stage file
-//           (a raw temporary beside the target), as for a raw output;
-//   pass 1  no input is read: the output's chunks, numbered in grid C
-//           order, are dealt to the blocks (block k of B takes chunks
-//           [M k / B, M (k + 1) / B)), and each worker gathers its chunks
-//           from the stage, compresses them (ChunkCompressor) and writes
-//           each into its slot of a sparse spool file (slot c at
-//           c * SlotBytes), its partial listing each chunk's stored size
-//           and filter mask;
-//   then    the coordinator alone creates the HDF5 file and stores every
-//           chunk from the spool with H5Dwrite_chunk, in chunk order, so
-//           the file's bytes do not depend on the worker count.
-//
-// Each input byte is read once (pass 0); each output byte is written twice
-// before compression (stage, then gathered from the page cache), and each
-// compressed byte twice (spool, then the file).
+//   slice, convert  pass 0: workers write the output's elements, C order,
+//                   into a stage file (a raw temporary beside the target),
+//                   as for a raw output; pass 1: no input is read: the
+//                   output's chunks, numbered in grid C order, are dealt to
+//                   the blocks (block k of B takes chunks [M k / B,
+//                   M (k + 1) / B)), and each worker gathers its chunks from
+//                   the stage (NewCompressScanner);
+//   generate        one pass, no stage: the chunks are dealt to the blocks
+//                   the same way and each worker computes its chunks'
+//                   elements directly (every value depends only on its
+//                   index).
 #pragma once
 
 #include <cstdint>
@@ -66,8 +69,8 @@ class ChunkGrid {
 // Bytes of a chunk's spool slot: room for any filter's output.
 uint64_t SlotBytes(uint64_t chunk_bytes);
 
-// Pass 1's partial: the stored size and filter mask of chunks [first,
-// first + sizes.size()).
+// The partial of the pass that compresses: the stored size and filter mask
+// of chunks [first, first + sizes.size()).
 class ChunkListPartial : public Partial {
  public:
   uint64_t first = 0;
@@ -80,7 +83,7 @@ class ChunkListPartial : public Partial {
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j, uint64_t chunks, uint64_t slot);
 };
 
-// Pass 1's scanner: for each block, its chunks gathered from the stage
+// slice and convert's pass 1: for each block, its chunks gathered from the stage
 // (`stage_path`, the output's elements in C order) and compressed into
 // their slots of `spool_path`.
 // Each is checked to be the file the coordinator created (`stage_id`,
@@ -104,5 +107,96 @@ Result<uint64_t> WriteChunkedOutput(int fd, int spool_fd, const std::string& tar
 Result<uint64_t> CreateContiguousOutput(int fd, const std::string& target,
                                         const Hdf5OutputSpec& spec, DType dtype,
                                         const std::vector<int64_t>& shape);
+
+// The bytes of one whole chunk of `spec` (spec.chunks not empty).
+uint64_t ChunkBytes(const Hdf5OutputSpec& spec, DType dtype);
+
+// A worker's writer of compressed chunks into the spool: runs each chunk
+// through the output's filters (ChunkCompressor) and writes the stored
+// bytes into its slot. Owned by one scanner (one thread of one worker).
+class ChunkSpoolWriter {
+ public:
+  // `spool_path` must be the spool the coordinator created (`spool_id`,
+  // checked once opened); `target` names the output in errors.
+  ChunkSpoolWriter(const Hdf5OutputSpec& spec, DType dtype, std::string spool_path, FileId spool_id,
+                   std::string target);
+  // Opens the spool and makes the compressor, once (later calls do
+  // nothing). Errors: kIoErr naming the target (another file under the
+  // spool's name included), or libhdf5's.
+  Status Open();
+  // The buffer of one whole chunk (chunk_bytes(), C order of the chunk
+  // shape) that Put compresses. REQUIRES Open() succeeded.
+  char* chunk() { return chunk_.data(); }
+  uint64_t chunk_bytes() const { return chunk_.size(); }
+  // Compresses chunk() as chunk `c` into its slot and appends its stored
+  // size and filter mask to *out. Errors: kIoErr naming the target (a full
+  // disk included).
+  Status Put(uint64_t c, ChunkListPartial* out);
+
+ private:
+  Hdf5OutputSpec spec_;
+  DType dtype_;
+  std::string spool_path_;
+  FileId spool_id_;
+  std::string target_;
+  std::unique_ptr<ChunkCompressor> compressor_;
+  FileDescriptor spool_;
+  uint64_t slot_ = 0;
+  std::vector<char> chunk_, stored_;
+};
+
+// The coordinator's side of one HDF5 output `target`: its temporaries
+// beside the target, created, filled and committed or (destroyed
+// uncommitted) removed. Contiguous: CreateContiguous before the scan,
+// Commit once the workers wrote every element at data_offset(). Chunked:
+// CreateSpool before the pass that compresses, WriteChunks after it, then
+// Commit. Describe adds the result's fields.
+class Hdf5OutputFile {
+ public:
+  Hdf5OutputFile() = default;
+  Hdf5OutputFile(std::string target, Hdf5OutputSpec spec, DType dtype, std::vector<int64_t> shape);
+
+  const Hdf5OutputSpec& spec() const { return spec_; }
+  bool chunked() const { return !spec_.chunks.empty(); }
+  ChunkGrid grid() const { return ChunkGrid(shape_, spec_.chunks); }
+  // The stored size of every chunk is at most this (ChunkListPartial::FromJson).
+  uint64_t slot_bytes() const { return SlotBytes(ChunkBytes(spec_, dtype_)); }
+
+  // Contiguous: the HDF5 file under a temporary name with its dataset
+  // allocated and the file's bytes reserved (a full disk: kCantCreate
+  // before any work). Errors name the target.
+  Status CreateContiguous();
+  // Contiguous, after CreateContiguous: where workers write the elements
+  // (C order), the temporary's name and identity.
+  uint64_t data_offset() const { return data_offset_; }
+  const std::string& temp_path() const { return out_.temp_path(); }
+  FileId temp_id() const { return temp_id_; }
+
+  // Chunked: the sparse spool (a temporary beside the target sized for
+  // every chunk's slot), its name and identity.
+  Status CreateSpool();
+  const std::string& spool_path() const { return spool_.temp_path(); }
+  FileId spool_id() const { return spool_id_; }
+  // Chunked, once the workers compressed every chunk (`chunks`, merged):
+  // creates the HDF5 file under a temporary name and stores the chunks
+  // from the spool in order; the spool is removed. Errors: kWorkerFailed
+  // when chunks are missing; kIoErr / kCantCreate naming the target.
+  Status WriteChunks(const ChunkListPartial& chunks);
+
+  // fsync, rename over the target, fsync the folder.
+  Status Commit();
+  // "format": "hdf5", "order": "C", "bytes" (the file's size) and "hdf5"
+  // (DescribeHdf5Output) into *j. REQUIRES the file was created.
+  Status Describe(Json* j) const;
+
+ private:
+  std::string target_;
+  Hdf5OutputSpec spec_;
+  DType dtype_;
+  std::vector<int64_t> shape_;
+  TempOutput out_, spool_;
+  FileId temp_id_, spool_id_;
+  uint64_t data_offset_ = 0, stored_bytes_ = 0;
+};
 
 }  // namespace mm

@@ -8,6 +8,8 @@
 //   hang_after_rows=N  a worker sleeps forever after N rows (first attempt)
 //   pause_after_rows=N a worker stops itself (SIGSTOP) once after N rows, at a
 //                      window's end (first attempt); the test resumes it (SIGCONT)
+//   pause_before_open=1  a worker stops itself (SIGSTOP) before it opens the
+//                      file it maps (first attempt); the test resumes it (SIGCONT)
 //   stop_at_start=1    mmrun stops itself (SIGSTOP) as main's first action
 //   pause_after_commit=1  the coordinator waits up to 60 s for a stop signal
 //                      once the run's writes are committed (runner/commands.cc)

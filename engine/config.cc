@@ -40,8 +40,10 @@ Result<int64_t> GetInt(const Json& v, const std::string& key) {
 
 Result<DatasetSpec> ParseDataset(const Json& j, const std::string& dir) {
   if (!j.is_object()) return KeyError("dataset", "must be an object");
-  MM_RETURN_IF_ERROR(CheckKeys(
-      j, {"path", "format", "dtype", "shape", "order", "offset", "mode", "name", "cf"}, "dataset"));
+  MM_RETURN_IF_ERROR(CheckKeys(j,
+                               {"path", "format", "dtype", "shape", "order", "offset", "mode",
+                                "name", "cf", "chunks", "compression", "shuffle"},
+                               "dataset"));
   DatasetSpec d;
   if (!j.contains("path")) return KeyError("dataset.path", "is required");
   MM_ASSIGN_OR_RETURN(std::string path, GetString(j, "path", "dataset."));
@@ -96,6 +98,15 @@ Result<DatasetSpec> ParseDataset(const Json& j, const std::string& dir) {
       d.cf = "auto";
     else
       return KeyError("dataset.cf", "must be \"auto\", true or false, got " + cf.dump());
+  }
+  // An HDF5 file generate writes (SPEC §7 "HDF5 outputs"): checked with
+  // the dataset's shape and dtype (source/dataset.h, analysis/generate.h).
+  for (const char* key : {"chunks", "compression", "shuffle"}) {
+    if (!j.contains(key)) continue;
+    if (d.mode != "w+")
+      return KeyError(std::string("dataset.") + key,
+                      "applies to an HDF5 file generate writes (mode w+) only");
+    d.hdf5_output[key] = j[key];
   }
   return d;
 }

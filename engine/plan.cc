@@ -17,7 +17,8 @@ Json DatasetInternalJson(const Dataset& d) {
   j["file_bytes"] = d.file_bytes;
   j["shape_spec"] = d.shape_spec;
   j["chunks"] = d.chunks;
-  if (d.cf.decoded) j["cf_decoding"] = CfDecodingJson(d.cf);  // HDF5 CF (raw: no key)
+  if (d.cf.decoded) j["cf_decoding"] = CfDecodingJson(d.cf);       // HDF5 CF (raw: no key)
+  if (!d.hdf5_output.is_null()) j["hdf5_output"] = d.hdf5_output;  // generate writes HDF5
   j["dev"] = d.dev;  // a spawned worker checks the descriptor it receives against these
   j["ino"] = d.ino;
   return j;
@@ -43,6 +44,7 @@ Result<Dataset> DatasetFromInternalJson(const Json& j) {
       d.name = j.at("name").get<std::string>();
       d.storage = j.at("layout").get<std::string>();
     }
+    if (j.contains("hdf5_output")) d.hdf5_output = j.at("hdf5_output");
     if (j.contains("cf_decoding")) {
       MM_ASSIGN_OR_RETURN(d.cf, CfDecodingFromJson(j.at("cf_decoding")));
     }
@@ -111,6 +113,12 @@ Result<std::unique_ptr<Plan>> Plan::Build(const Json& config_json, const std::st
   MM_ASSIGN_OR_RETURN(plan->dataset, OpenDataset(plan->config.dataset));
   plan->partition = PartitionOf(plan->dataset);
   MM_RETURN_IF_ERROR(plan->BuildAnalyses());
+  // The HDF5 file generate writes is described only once it exists.
+  if (plan->dataset.mode == "w+" && plan->dataset.format == "hdf5" && plan->analyses.size() > 1)
+    return Error(Code::kConfig,
+                 "config key 'analyses[1]': a run that generates an HDF5 file (" +
+                     plan->dataset.path +
+                     ") does nothing else; run the other analyses over the file in a second run");
   return plan;
 }
 

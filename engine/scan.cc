@@ -202,19 +202,30 @@ Result<std::unique_ptr<Source>> OpenTaskSource(const WorkerTask& task) {
   const Plan& plan = *task.plan;
   const bool writes = plan.passes[static_cast<size_t>(task.pass)].writes;
   // The dataset is read (and transformed) through the run's one descriptor
-  // (source/dataset.h); only a writer's own temporary file (generate: raw or
-  // .npy with the dataset's layout) is opened by name, without following a
-  // symlink.
+  // (source/dataset.h); only a writer's own temporary file (generate: raw,
+  // .npy or HDF5, the dataset's layout at the writer's offset) is opened by
+  // name, without following a symlink, and checked to be the file the
+  // coordinator created.
   if (task.map_path == plan.dataset.path) return OpenSource(plan.dataset, writes);
   MM_ASSIGN_OR_RETURN(FileDescriptor own,
                       FileDescriptor::Open(task.map_path, (writes ? O_RDWR : O_RDONLY) | O_NOFOLLOW,
                                            0, Code::kIoErr));
-  return OpenRawFile(std::make_shared<FileDescriptor>(std::move(own)), task.map_path,
-                     plan.dataset.layout, plan.partition, 0);
+  Layout layout = plan.dataset.layout;
+  if (writes) {
+    const Analysis& writer = *plan.analyses[static_cast<size_t>(
+        plan.passes[static_cast<size_t>(task.pass)].steps[0].analysis)];
+    if (const std::optional<FileId> id = writer.WriteFileId())
+      MM_RETURN_IF_ERROR(
+          CheckFileId(own.get(), *id, plan.dataset.path + " (temporary " + task.map_path + ")"));
+    layout.offset = writer.WriteOffset();
+  }
+  return OpenRawFile(std::make_shared<FileDescriptor>(std::move(own)), task.map_path, layout,
+                     plan.partition, 0);
 }
 
 Result<std::string> ScanTask(const WorkerTask& task,
                              const std::function<void(uint64_t)>& progress) {
+  if (task.attempt == 1 && FaultEnabled("pause_before_open")) ::raise(SIGSTOP);
   MM_ASSIGN_OR_RETURN(std::unique_ptr<Source> source, OpenTaskSource(task));
   return ScanSource(task, source.get(), progress);
 }

@@ -17,18 +17,55 @@ namespace mm {
 
 namespace {
 
+Status KeyError(const std::string& key, const std::string& why) {
+  return Error(Code::kConfig, "config key 'dataset." + key + "': " + why);
+}
+
+// Mode w+: a file generate creates, raw, .npy or HDF5 by its name (SPEC §7
+// "HDF5 outputs"); its layout comes from the config alone.
+Result<Dataset> DescribeCreated(const DatasetSpec& spec) {
+  Dataset d;
+  d.path = spec.path;
+  d.mode = spec.mode;
+  const Format* named = FindFormat(spec.format);
+  const bool hdf5_named = named != nullptr && named->inspect != nullptr;
+  const bool hdf5 = HasHdf5OutputExtension(spec.path);
+  if (HasHdf5Extension(spec.path) && !hdf5)  // .nc
+    return KeyError("path",
+                    "names a netCDF file (.nc): generate writes HDF5 (.h5, .hdf5), .npy or raw "
+                    "files, and netCDF-4 readers need dimensions it does not write");
+  if (hdf5_named && !hdf5)
+    return KeyError("format", "is " + spec.format +
+                                  ", but generate writes HDF5 only to a path ending in .h5 or "
+                                  ".hdf5");
+  if (hdf5 && named != nullptr && !hdf5_named)
+    return KeyError("format",
+                    "is " + spec.format + ", but the path names an HDF5 file (.h5, .hdf5)");
+  if (!hdf5) {
+    if (spec.name) return KeyError("name", "only for HDF5 files (.h5, .hdf5)");
+    if (!spec.hdf5_output.empty())
+      return KeyError(spec.hdf5_output.begin().key(), "applies to HDF5 files (.h5, .hdf5) only");
+    MM_RETURN_IF_ERROR(DescribeNew(spec, &d));
+    return d;
+  }
+  if (spec.order && *spec.order != 'C')
+    return KeyError("order", "must be \"C\" for an HDF5 file (HDF5 stores C order)");
+  if (spec.offset && *spec.offset != 0)
+    return KeyError("offset", "not allowed for an HDF5 file (libhdf5 places the data)");
+  DatasetSpec raw = spec;
+  raw.format = "raw";
+  MM_RETURN_IF_ERROR(DescribeNew(raw, &d));
+  d.format = "hdf5";
+  d.hdf5_output = spec.hdf5_output;
+  if (spec.name) d.hdf5_output["output_name"] = *spec.name;
+  return d;
+}
+
 Result<Dataset> Open(const DatasetSpec& spec) {
   Dataset d;
   d.path = spec.path;
   d.mode = spec.mode;
-  if (spec.mode == "w+") {  // a file generate creates: raw, or .npy by its name
-    const Format* named = FindFormat(spec.format);
-    if (spec.name || (named != nullptr && named->inspect != nullptr) || HasHdf5Extension(spec.path))
-      return Error(Code::kConfig,
-                   "config key 'dataset.mode': w+ (generate) does not write HDF5 files yet");
-    MM_RETURN_IF_ERROR(DescribeNew(spec, &d));
-    return d;
-  }
+  if (spec.mode == "w+") return DescribeCreated(spec);
   // O_NONBLOCK: a FIFO or device given as the dataset must not block the open.
   MM_ASSIGN_OR_RETURN(
       FileDescriptor fd,
@@ -219,15 +256,29 @@ Result<CfDecoding> CfDecodingFromJson(const Json& j) {
   return cf;
 }
 
-bool HasHdf5Extension(const std::string& path) {
+namespace {
+
+// Whether the file name of `path` ends (any case) in one of `exts`, after
+// at least one character.
+bool HasExtension(const std::string& path, std::initializer_list<const char*> exts) {
   std::string lower = path.substr(path.find_last_of('/') + 1);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  for (const char* ext : {".h5", ".hdf5", ".nc"}) {
+  for (const char* ext : exts) {
     const size_t n = std::strlen(ext);
     if (lower.size() > n && lower.compare(lower.size() - n, n, ext) == 0) return true;
   }
   return false;
+}
+
+}  // namespace
+
+bool HasHdf5Extension(const std::string& path) {
+  return HasExtension(path, {".h5", ".hdf5", ".nc"});
+}
+
+bool HasHdf5OutputExtension(const std::string& path) {
+  return HasExtension(path, {".h5", ".hdf5"});
 }
 
 Partition PartitionOf(const Dataset& d) {

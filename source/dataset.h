@@ -41,6 +41,10 @@ struct DatasetSpec {
   // HDF5: CF decoding, "auto" | "true" | "false" (SPEC §7; docs/HDF5.md
   // "CF attributes").
   std::string cf = "auto";
+  // Mode w+ with a path ending in .h5 or .hdf5 (generate writes HDF5): the
+  // keys "chunks", "compression" and "shuffle" as configured (SPEC §7
+  // "HDF5 outputs"); an empty object otherwise.
+  Json hdf5_output = Json::object();
 };
 
 // The CF decoding of an HDF5 / netCDF-4 variable (SPEC §7 `cf`,
@@ -98,6 +102,10 @@ struct Dataset {
   // HDF5: CF decoding (then layout.dtype is the decoded type, cf.stored the
   // file's; the partition stays the stored array's: PartitionOf).
   CfDecoding cf;
+  // Mode w+, format "hdf5" (the file generate writes is HDF5): its output
+  // parameters as configured, "output_name" being the dataset's `name`
+  // (analysis/hdf5_copy.h reads them); null otherwise.
+  Json hdf5_output;
   // The open file (O_RDONLY|O_NONBLOCK, O_RDWR for r+; none for w+), shared
   // by copies, and its identity when opened.
   std::shared_ptr<FileDescriptor> file;
@@ -145,9 +153,10 @@ Status CheckRows(const Dataset& d, bool growing);
 std::vector<std::string> LayoutWarnings(const Dataset& d, bool growing);
 
 // Whether `path` names an HDF5 file by its extension (.h5, .hdf5, .nc,
-// any case): what slice, convert and generate will write as HDF5 (SPEC §7
-// "HDF5 outputs", not built yet: until then they refuse such a path).
+// any case), and whether it names one that slice, convert and generate
+// write as HDF5 (.h5, .hdf5: SPEC §7 "HDF5 outputs"; they refuse .nc).
 bool HasHdf5Extension(const std::string& path);
+bool HasHdf5OutputExtension(const std::string& path);
 
 // The dataset's fixed cut into blocks: its chunks when the format stores it
 // in chunks (d.chunks), else row blocks of about kBlockBytes of the STORED

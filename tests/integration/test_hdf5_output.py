@@ -10,7 +10,6 @@ run leaves no output.
 Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_hdf5_output.py [FILTER...]
 """
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -20,17 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest as mm  # noqa: E402
-
-try:
-    import h5py
-    import hdf5plugin  # noqa: F401  (registers the plugin filters with h5py)
-except ImportError:  # pragma: no cover - reported by each test
-    h5py = None
-
-
-def need_h5py():
-    if h5py is None:
-        raise mm.Skip("needs h5py and hdf5plugin (scripts/bootstrap)")
+from h5output import check_failed_then_retried, h5py, need_h5py, sha  # noqa: E402
 
 
 def data(shape, dtype, seed=1):
@@ -63,11 +52,6 @@ def read(path, name="data"):
     with h5py.File(path, "r") as f:
         d = f[name]
         return d[()], d.chunks, d.compression, d.dtype
-
-
-def sha(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 @mm.test("hdf5 output: convert over dtypes and byte orders, auto chunks and gzip: h5py reads "
@@ -195,16 +179,7 @@ def _():
         ds = raw_input(d, a)
         cfg = mm.write_config(d, {"dataset": ds, "analyses": [
             {"op": "convert", "output": "o.h5", "compression": "gzip:1", "chunks": [100, 50]}]})
-        fault = {"MMRUN_TEST_FAULT": "exit_after_rows=1"}
-        args = ["-q", "-w", 2, "--retries", 0, cfg]
-        mm.assert_error(mm.run_mmrun(args, extra_env=fault), 70, ["status 3"], args=args)
-        mm.check(not os.path.exists(os.path.join(d, "o.h5")), "a failed run wrote o.h5")
-        mm.assert_no_leftovers(d)
-        mm.run_ok(["-q", "-w", 2, cfg])
-        clean = sha(os.path.join(d, "o.h5"))
-        mm.run_ok(["-q", "-w", 2, cfg], extra_env=fault)
-        mm.eq(sha(os.path.join(d, "o.h5")), clean, "retried run's output")
-        mm.assert_no_leftovers(d)
+        check_failed_then_retried(d, cfg, "o.h5")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,10 @@ const std::vector<BadCase> kBad = {
   {R"({"dataset": {"path": "a.dat", "shape": ["10"]}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.shape': must be an integer"},
   {R"({"dataset": {"path": "a.dat", "shape": [true, 3]}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.shape': must be an integer"},
   {R"({"dataset": {"path": "a.dat", "shape": [null]}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.shape': must be an integer"},
+  {R"({"dataset": {"path": "a.h5", "compression": "gzip"}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.compression': applies to an HDF5 file generate writes (mode w+) only"},
+  {R"({"dataset": {"path": "a.h5", "mode": "r+", "chunks": [1]}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.chunks': applies"},
+  {R"({"dataset": {"path": "a.h5", "shuffle": true}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.shuffle': applies"},
+  {R"({"dataset": {"path": "a.h5", "compresion": "lzf"}, "analyses": [{"op": "stats"}]})", Code::kConfig, "(did you mean 'compression'?)"},
   {R"({"dataset": {"path": "a.dat", "offset": -1}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.offset'"},
   {R"({"dataset": {"path": "a.dat", "offset": "0"}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.offset': must be an integer"},
   {R"({"dataset": {"path": "a.dat", "offset": 18446744073709551615}, "analyses": [{"op": "stats"}]})", Code::kConfig, "'dataset.offset'"},
@@ -187,6 +191,7 @@ TEST_CASE("Config: accepts the boundary values", "[config]") {
           R"({"dataset": {"path": "a"}, "analyses": [{"op": "stats"}], "workers": 1, "retries": 100, "timeout": 0.001})",
           R"({"dataset": {"path": "a"}, "analyses": [{"op": "stats"}], "workers": 4096, "launch": "fork"})",
           R"({"dataset": {"path": "a", "format": "raw", "order": "C", "mode": "w+", "offset": 0}, "analyses": [{"op": "generate"}]})",
+          R"({"dataset": {"path": "a.h5", "mode": "w+", "chunks": "auto", "compression": null, "shuffle": false}, "analyses": [{"op": "generate"}]})",
           R"({"dataset": {"path": "a", "format": "auto", "shape": [1]}, "analyses": [{"op": "stats"}]})",
       }) {
     INFO(text);

@@ -145,6 +145,36 @@ TEST_CASE("Plan: generate creates the dataset in a writing pass before the reade
         std::string::npos);
 }
 
+TEST_CASE("Plan: generate writing HDF5 runs alone; a worker's plan has its parameters") {
+  Scratch s;
+  Json j = Config(s, R"([{"op": "generate", "fill": {"kind": "arange"}}])", "w+");
+  j["dataset"]["path"] = s.dir + "/new.h5";
+  j["dataset"].erase("format");
+  j["dataset"]["compression"] = "lzf";
+  j["dataset"]["chunks"] = Json::array({10, 4});
+  j["dataset"]["name"] = "/g/x";
+  Result<std::unique_ptr<Plan>> plan = Plan::Build(j, s.dir);
+  REQUIRE(plan.ok());
+  CHECK((*plan)->dataset.format == "hdf5");
+  CHECK(Passes(**plan) == "[W generate:0]");
+  Result<std::unique_ptr<Plan>> worker = Plan::FromJson((*plan)->ToJson(0));
+  REQUIRE(worker.ok());
+  CHECK((*worker)->dataset.hdf5_output == (*plan)->dataset.hdf5_output);
+  CHECK((*worker)->dataset.hdf5_output["output_name"] == "/g/x");
+  // The file is described only once it exists: nothing may read it in the same run.
+  j["analyses"].push_back(Json{{"op", "stats"}});
+  Result<std::unique_ptr<Plan>> bad = Plan::Build(j, s.dir);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().code() == Code::kConfig);
+  CHECK(bad.status().message().find("'analyses[1]'") != std::string::npos);
+  // Bad HDF5 parameters name the dataset's key.
+  j["analyses"].erase(1);
+  j["dataset"]["compression"] = "gzip:10";
+  bad = Plan::Build(j, s.dir);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("'dataset.compression'") != std::string::npos);
+}
+
 TEST_CASE("Plan: passes no analysis needs are not run") {
   Scratch s;
   // A small quantiles gathers every value in pass 0: its later passes are
