@@ -174,6 +174,18 @@ ArrayCopy::ArrayCopy(const Layout& in, std::vector<AxisSelect> sel, std::vector<
   }
 }
 
+ArrayCopy ArrayCopy::InInputOrder() const {
+  ArrayCopy c = *this;
+  int64_t acc = 1;
+  for (size_t s = in_dims_.size(); s-- > 0;) {
+    const int j = out_axis_of_[static_cast<size_t>(in_.storage_axis(static_cast<int>(s)))];
+    if (j < 0) continue;
+    c.out_strides_[static_cast<size_t>(j)] = acc;
+    acc *= std::max<int64_t>(1, out_shape_[static_cast<size_t>(j)]);
+  }
+  return c;
+}
+
 uint64_t ArrayCopy::out_file_bytes() const {
   return out_offset_ + out_elements_ * static_cast<uint64_t>(out_dtype_.itemsize());
 }
@@ -428,6 +440,9 @@ CopyAnalysis::CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset,
       hdf5_(std::move(hdf5)) {
   caps_.writes_outputs = true;
   if (hdf5_) h5_ = Hdf5OutputFile(output_, *hdf5_, copy_.out_dtype(), copy_.out_shape());
+  // A chunked output's stage holds the elements in the input's order; pass
+  // 1 gathers each chunk from it (hdf5_copy.h).
+  if (chunked_hdf5()) copy_ = copy_.InInputOrder();
 }
 
 int CopyAnalysis::passes() const { return chunked_hdf5() ? 2 : 1; }
@@ -587,8 +602,9 @@ class CopyAnalysis::CopyScanner : public Scanner {
 
 std::unique_ptr<Scanner> CopyAnalysis::NewScanner(int pass) const {
   if (pass == 1)
-    return NewCompressScanner(*hdf5_, copy_.out_dtype(), h5_.grid(), partition_.blocks(),
-                              temp_path_, temp_id_, spool_path_, spool_id_, output_);
+    return NewCompressScanner(*hdf5_, copy_.out_dtype(), h5_.grid(), copy_.out_strides(),
+                              partition_.blocks(), temp_path_, temp_id_, spool_path_, spool_id_,
+                              output_);
   return std::make_unique<CopyScanner>(this);
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "io/files.h"
@@ -114,16 +115,24 @@ Result<std::unique_ptr<Partial>> ChunkListPartial::FromJson(const Json& j, uint6
 
 namespace {
 
-// Pass 1 (hdf5_copy.h). The stage is mapped read-only once; the pages a
-// worker touches are dropped whenever they add up to kTouchBudget, so its
-// resident memory stays bounded whatever the chunk shape.
+// Pass 1 (hdf5_copy.h). Chunks are gathered from the stage with pread, a
+// bounded region at a time, not through a mapping: a worker's resident
+// memory counts the stage pages it maps, and a gather that transposes maps
+// pages of many short lines, whole large folios of the page cache each
+// (mapped, a 1 GB cube's worker reached 154 MiB however often it dropped
+// them). A region covers the box's lines along the stage's fastest axis
+// for a range of the next-fastest one (reading at most kMaxPitch times
+// the bytes it needs), and, transposing, for a group of indices of the
+// chunk's last axis, so that tiles of 32 x 32 elements go from the region
+// to the chunk with both sides in L1.
 class CompressScanner : public Scanner {
  public:
-  static constexpr uint64_t kTouchBudget = uint64_t{24} << 20;
+  static constexpr uint64_t kRegionBytes = uint64_t{4} << 20;
+  static constexpr int64_t kMaxPitch = 16;
 
-  CompressScanner(const Hdf5OutputSpec& spec, DType dtype, const ChunkGrid& grid, int64_t blocks,
-                  std::string stage_path, FileId stage_id, std::string spool_path, FileId spool_id,
-                  std::string target)
+  CompressScanner(const Hdf5OutputSpec& spec, DType dtype, const ChunkGrid& grid,
+                  std::vector<int64_t> stage_strides, int64_t blocks, std::string stage_path,
+                  FileId stage_id, std::string spool_path, FileId spool_id, std::string target)
       : spec_(spec),
         grid_(grid),
         blocks_(blocks),
@@ -132,11 +141,7 @@ class CompressScanner : public Scanner {
         target_(target),
         spool_(spec, dtype, std::move(spool_path), spool_id, std::move(target)),
         item_(static_cast<uint64_t>(dtype.itemsize())),
-        shape_(grid.shape()),
-        stage_strides_(shape_.size(), 1) {
-    for (size_t a = shape_.size(); a-- > 1;)
-      stage_strides_[a - 1] = stage_strides_[a] * static_cast<uint64_t>(shape_[a]);
-  }
+        stage_strides_(std::move(stage_strides)) {}
 
   Status Consume(const BlockView& block, Partial* partial) override {
     auto* out = static_cast<ChunkListPartial*>(partial);
@@ -145,7 +150,7 @@ class CompressScanner : public Scanner {
     if (c0 == c1) return Status::OK();
     MM_RETURN_IF_ERROR(Open());
     for (uint64_t c = c0; c < c1; ++c) {
-      Gather(grid_.ChunkBox(c));
+      MM_RETURN_IF_ERROR(Gather(grid_.ChunkBox(c)));
       MM_RETURN_IF_ERROR(spool_.Put(c, out));
     }
     return Status::OK();
@@ -155,54 +160,142 @@ class CompressScanner : public Scanner {
   Status Open() {
     if (opened_) return Status::OK();
     MM_RETURN_IF_ERROR(spool_.Open());
-    MM_ASSIGN_OR_RETURN(FileDescriptor stage,
+    MM_ASSIGN_OR_RETURN(stage_,
                         FileDescriptor::Open(stage_path_, O_RDONLY | O_NOFOLLOW, 0, Code::kIoErr));
     MM_RETURN_IF_ERROR(
-        CheckFileId(stage.get(), stage_id_, target_ + " (stage " + stage_path_ + ")"));
-    uint64_t bytes = item_;
-    for (int64_t x : shape_) bytes *= static_cast<uint64_t>(x);
-    if (bytes > 0) {
-      MM_ASSIGN_OR_RETURN(stage_map_, MappedRegion::Map(stage.get(), target_ + " (stage)", false, 0,
-                                                        bytes, Code::kIoErr));
-    }
+        CheckFileId(stage_.get(), stage_id_, target_ + " (stage " + stage_path_ + ")"));
     opened_ = true;
     return Status::OK();
   }
 
   // The elements of `box` from the stage into the spool's chunk buffer, C
-  // order of the whole chunk shape; the rest of an edge chunk is 0 (the
-  // fill value).
-  void Gather(const Box& box) {
-    char* chunk = spool_.chunk();
+  // order of the whole chunk shape; the rest of an edge chunk is 0 (the fill value).
+  Status Gather(const Box& box) {
     const size_t n = box.start.size();
     const bool edge = box.count != spec_.chunks;
-    if (edge) std::memset(chunk, 0, spool_.chunk_bytes());
-    if (n == 0) {
-      std::memcpy(chunk, stage_map_.data(), item_);
+    if (edge) std::memset(spool_.chunk(), 0, spool_.chunk_bytes());
+    if (n == 0) return Read(spool_.chunk(), 0, 1);
+    const std::vector<int64_t>& S = stage_strides_;
+    std::vector<int64_t> cs(n, 1);  // the chunk's strides
+    for (size_t a = n - 1; a > 0; --a) cs[a - 1] = cs[a] * spec_.chunks[a];
+    const size_t last = n - 1;
+    // f1: the axis of lines (the smallest stage stride); transposing, tiles
+    // pair it with the chunk's last axis; f2: the axis a region spans (the
+    // next smallest stride), if any.
+    size_t f1 = last;
+    for (size_t a = 0; a < n; ++a)
+      if (box.count[a] > 1 && (box.count[f1] == 1 || S[a] < S[f1])) f1 = a;
+    const bool transpose = f1 != last && box.count[last] > 1;
+    size_t f2 = n;
+    for (size_t a = 0; a < n; ++a)
+      if (a != f1 && !(transpose && a == last) && box.count[a] > 1 && (f2 == n || S[a] < S[f2]))
+        f2 = a;
+    // Lines whose elements lie far apart are read element by element.
+    const bool sparse = S[f1] > kMaxPitch;
+    const int64_t line = sparse ? 1 : box.count[f1];                // elements per line
+    const int64_t line_span = sparse ? 1 : (line - 1) * S[f1] + 1;  // stage elements it covers
+    const int64_t region_cap = static_cast<int64_t>(kRegionBytes / item_);
+    const int64_t f2_count = f2 < n ? box.count[f2] : 1;
+    const int64_t f2_stride = f2 < n ? S[f2] : 0, f2_cs = f2 < n ? cs[f2] : 0;
+    // Lines of f2 per region: all that fit when they are close, else one.
+    int64_t per_region = 1;
+    const bool close = f2 < n && f2_stride <= kMaxPitch * line;
+    if (close)
+      per_region = std::clamp<int64_t>((region_cap - line_span) / f2_stride + 1, 1, f2_count);
+    const int64_t groups = transpose ? box.count[last] : 1;
+    const int64_t last_stage = transpose ? S[last] : 0, last_cs = transpose ? cs[last] : 0;
+    std::vector<int64_t> idx(n, 0);
+    const auto outer = [&](size_t a) {
+      return (a != f1 || sparse) && a != f2 && !(transpose && a == last);
+    };
+    for (;;) {
+      int64_t from = 0, to = 0;
+      for (size_t a = 0; a < n; ++a) {
+        from += (box.start[a] + idx[a]) * S[a];
+        to += idx[a] * cs[a];
+      }
+      for (int64_t t0 = 0; t0 < f2_count; t0 += per_region) {
+        const int64_t t1 = std::min(f2_count, t0 + per_region);
+        // Region: lines t0..t1 of f2 as they lie in the stage.
+        const int64_t region = (t1 - t0 - 1) * f2_stride + line_span;
+        const int64_t per_group = std::clamp<int64_t>(region_cap / region, 1, groups);
+        region_.resize(static_cast<size_t>(per_group * region) * item_);
+        for (int64_t g0 = 0; g0 < groups; g0 += per_group) {
+          const int64_t g1 = std::min(groups, g0 + per_group);
+          for (int64_t g = g0; g < g1; ++g)
+            MM_RETURN_IF_ERROR(
+                Read(region_.data() + static_cast<uint64_t>((g - g0) * region) * item_,
+                     static_cast<uint64_t>(from + t0 * f2_stride + g * last_stage),
+                     static_cast<uint64_t>(region)));
+          for (int64_t t = t0; t < t1; ++t) {
+            // dst[r * cs[f1] + l * cs[last]] = src[r * S[f1] + l * region]
+            const char* src = region_.data() + static_cast<uint64_t>((t - t0) * f2_stride) * item_;
+            char* dst =
+                spool_.chunk() + static_cast<uint64_t>(to + t * f2_cs + g0 * last_cs) * item_;
+            CopyStrided(src, S[f1], dst, cs[f1], line, g1 - g0, region, last_cs);
+          }
+        }
+      }
+      size_t a = n;
+      while (a-- > 0) {
+        if (!outer(a)) continue;
+        if (++idx[a] < box.count[a]) break;
+        idx[a] = 0;
+      }
+      if (a == static_cast<size_t>(-1)) return Status::OK();
+    }
+  }
+
+  // `count` stage elements from element `first` into `to`.
+  Status Read(char* to, uint64_t first, uint64_t count) {
+    const std::string what = target_ + " (stage " + stage_path_ + ")";
+    MM_ASSIGN_OR_RETURN(const uint64_t got,
+                        PreadFull(stage_.get(), to, count * item_, first * item_, what));
+    if (got != count * item_) return Error(Code::kIoErr, what + ": shorter than its size");
+    return Status::OK();
+  }
+
+  // A 2-D copy of `rows` x `cols` elements: element (r, l) from
+  // src[r * src_r + l * src_l] to dst[r * dst_r + l * dst_l] (strides in
+  // elements), in tiles of 32 x 32 so that the lines read and written stay
+  // in L1; rows of stride 1 on both sides are one memcpy.
+  void CopyStrided(const char* src, int64_t src_r, char* dst, int64_t dst_r, int64_t rows,
+                   int64_t cols, int64_t src_l, int64_t dst_l) const {
+    const int64_t item = static_cast<int64_t>(item_);
+    if (cols == 1 && src_r == 1 && dst_r == 1) {
+      std::memcpy(dst, src, static_cast<size_t>(rows * item));
       return;
     }
-    std::vector<uint64_t> chunk_strides(n, 1);
-    for (size_t a = n - 1; a > 0; --a)
-      chunk_strides[a - 1] = chunk_strides[a] * static_cast<uint64_t>(spec_.chunks[a]);
-    const uint64_t run = static_cast<uint64_t>(box.count[n - 1]) * item_;
-    std::vector<int64_t> idx(n, 0);
-    const uint64_t page = 4096;
-    for (;;) {
-      uint64_t from = 0, to = 0;
-      for (size_t a = 0; a < n; ++a) {
-        from += static_cast<uint64_t>(box.start[a] + idx[a]) * stage_strides_[a];
-        to += static_cast<uint64_t>(idx[a]) * chunk_strides[a];
+    switch (item_) {
+      case 1:
+        return Tiles<1>(src, src_r, dst, dst_r, rows, cols, src_l, dst_l);
+      case 2:
+        return Tiles<2>(src, src_r, dst, dst_r, rows, cols, src_l, dst_l);
+      case 4:
+        return Tiles<4>(src, src_r, dst, dst_r, rows, cols, src_l, dst_l);
+      case 8:
+        return Tiles<8>(src, src_r, dst, dst_r, rows, cols, src_l, dst_l);
+      default:
+        for (int64_t l = 0; l < cols; ++l)
+          for (int64_t r = 0; r < rows; ++r)
+            std::memcpy(dst + (r * dst_r + l * dst_l) * item, src + (r * src_r + l * src_l) * item,
+                        item_);
+    }
+  }
+
+  template <size_t N>
+  static void Tiles(const char* src, int64_t src_r, char* dst, int64_t dst_r, int64_t rows,
+                    int64_t cols, int64_t src_l, int64_t dst_l) {
+    constexpr int64_t kTile = 32;
+    const auto at = [](auto* base, int64_t k) { return base + k * static_cast<int64_t>(N); };
+    for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+      const int64_t r1 = std::min(rows, r0 + kTile);
+      for (int64_t l0 = 0; l0 < cols; l0 += kTile) {
+        const int64_t l1 = std::min(cols, l0 + kTile);
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t l = l0; l < l1; ++l)
+            std::memcpy(at(dst, r * dst_r + l * dst_l), at(src, r * src_r + l * src_l), N);
       }
-      const char* src = stage_map_.data() + from * item_;
-      std::memcpy(chunk + to * item_, src, run);
-      touched_ += (run + page - 1) / page * page;
-      if (touched_ >= kTouchBudget) {
-        stage_map_.DropPages();
-        touched_ = 0;
-      }
-      size_t a = n - 1;
-      while (a > 0 && ++idx[a - 1] == box.count[a - 1]) idx[--a] = 0;
-      if (a == 0) return;
     }
   }
 
@@ -214,23 +307,23 @@ class CompressScanner : public Scanner {
   std::string target_;
   ChunkSpoolWriter spool_;
   uint64_t item_;
-  std::vector<int64_t> shape_;
-  std::vector<uint64_t> stage_strides_;  // elements per index of each axis of the stage
+  std::vector<int64_t> stage_strides_;  // elements per index of each axis of the stage
   bool opened_ = false;
-  MappedRegion stage_map_;
-  uint64_t touched_ = 0;
+  FileDescriptor stage_;
+  std::vector<char> region_;  // the stage bytes a gather reads at once
 };
 
 }  // namespace
 
 std::unique_ptr<Scanner> NewCompressScanner(const Hdf5OutputSpec& spec, DType dtype,
-                                            const ChunkGrid& grid, int64_t blocks,
-                                            std::string stage_path, FileId stage_id,
+                                            const ChunkGrid& grid,
+                                            const std::vector<int64_t>& stage_strides,
+                                            int64_t blocks, std::string stage_path, FileId stage_id,
                                             std::string spool_path, FileId spool_id,
                                             std::string target) {
-  return std::make_unique<CompressScanner>(spec, dtype, grid, blocks, std::move(stage_path),
-                                           stage_id, std::move(spool_path), spool_id,
-                                           std::move(target));
+  return std::make_unique<CompressScanner>(spec, dtype, grid, stage_strides, blocks,
+                                           std::move(stage_path), stage_id, std::move(spool_path),
+                                           spool_id, std::move(target));
 }
 
 Result<uint64_t> WriteChunkedOutput(int fd, int spool_fd, const std::string& target,

@@ -13,13 +13,18 @@
 // (Hdf5OutputFile). Where a worker's chunks come from is its analysis'
 // business:
 //
-//   slice, convert  pass 0: workers write the output's elements, C order,
-//                   into a stage file (a raw temporary beside the target),
-//                   as for a raw output; pass 1: no input is read: the
-//                   output's chunks, numbered in grid C order, are dealt to
-//                   the blocks (block k of B takes chunks [M k / B,
+//   slice, convert  pass 0: workers write the output's elements into a
+//                   stage file (a raw temporary beside the target) as for a
+//                   raw output, but in the order the input holds their
+//                   sources (ArrayCopy::InInputOrder), so that each window's
+//                   elements go out in long forward runs whatever the
+//                   transposition; pass 1: no input is read: the output's
+//                   chunks, numbered in grid C order, are dealt to the
+//                   blocks (block k of B takes chunks [M k / B,
 //                   M (k + 1) / B)), and each worker gathers its chunks from
-//                   the stage (NewCompressScanner);
+//                   the stage with pread, transposing tiles of 32 x 32
+//                   elements where the stage's order is not the chunk's
+//                   (NewCompressScanner);
 //   generate        one pass, no stage: the chunks are dealt to the blocks
 //                   the same way and each worker computes its chunks'
 //                   elements directly (every value depends only on its
@@ -83,14 +88,15 @@ class ChunkListPartial : public Partial {
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j, uint64_t chunks, uint64_t slot);
 };
 
-// slice and convert's pass 1: for each block, its chunks gathered from the stage
-// (`stage_path`, the output's elements in C order) and compressed into
-// their slots of `spool_path`.
+// slice and convert's pass 1: for each block, its chunks gathered from the
+// stage (`stage_path`, the output's elements, `stage_strides` elements apart
+// along each output axis) and compressed into their slots of `spool_path`.
 // Each is checked to be the file the coordinator created (`stage_id`,
 // `spool_id`) once opened.
 std::unique_ptr<Scanner> NewCompressScanner(const Hdf5OutputSpec& spec, DType dtype,
-                                            const ChunkGrid& grid, int64_t blocks,
-                                            std::string stage_path, FileId stage_id,
+                                            const ChunkGrid& grid,
+                                            const std::vector<int64_t>& stage_strides,
+                                            int64_t blocks, std::string stage_path, FileId stage_id,
                                             std::string spool_path, FileId spool_id,
                                             std::string target);
 

@@ -123,6 +123,45 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("hdf5 output: chunks gathered from a stage in the input's order: C and Fortran inputs, "
+         "every axes permutation, steps, skinny chunks (lines read element by element), item "
+         "sizes 1 to 8")
+def _():
+    import itertools
+    need_h5py()
+    with mm.tmpdir() as d:
+        dtypes = ["|u1", "<i2", ">f4", "<f8"]
+        for i, (order, axes) in enumerate(itertools.product("CF", itertools.permutations(range(3)))):
+            a = data((37, 23, 19), dtypes[i % 4], seed=i)
+            with open(os.path.join(d, "in.dat"), "wb") as f:
+                f.write(a.tobytes(order=order))
+            ds = {"path": "in.dat", "dtype": a.dtype.str, "shape": list(a.shape), "order": order}
+            want = a.transpose(axes)
+            o = want.shape
+            chunks = [[5, 4, 3], [o[0], 1, 1], [1, 1, o[2]], [o[0], 2, o[2]]][i % 4]
+            op = {"op": "convert", "output": "o.h5", "axes": list(axes), "chunks": chunks}
+            if i % 3 == 0:
+                op["compression"] = "gzip:1"
+            run(d, ds, op, workers=1 + i % 3)
+            got, got_chunks, _, dt = read(os.path.join(d, "o.h5"))
+            what = "order %s axes %s %s chunks %s" % (order, axes, a.dtype.str, chunks)
+            mm.eq(list(got_chunks), chunks, what + ": chunks")
+            mm.check(np.array_equal(got, want, equal_nan=a.dtype.kind == "f"), what + ": values")
+            mm.eq(dt, a.dtype, what + ": dtype")
+        # A slice with steps (one negative) and a dropped axis, from a Fortran input.
+        a = data((41, 29, 17), "<f4", seed=99)
+        with open(os.path.join(d, "in.dat"), "wb") as f:
+            f.write(a.tobytes(order="F"))
+        ds = {"path": "in.dat", "dtype": "<f4", "shape": [41, 29, 17], "order": "F"}
+        for sel, want, chunks in (("[::-2, 3:, ::3]", a[::-2, 3:, ::3], [4, 1, 5]),
+                                  ("[:, 7, ::-1]", a[:, 7, ::-1], [41, 2])):
+            run(d, ds, {"op": "slice", "select": sel, "output": "o.h5", "chunks": chunks,
+                        "compression": "gzip:1"})
+            got = read(os.path.join(d, "o.h5"))[0]
+            mm.check(np.array_equal(got, want, equal_nan=True), "slice %s: values" % sel)
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("hdf5 output: the same bytes for 1 and 4 workers and for spawned workers; h5dump -H "
          "describes the file")
 def _():
