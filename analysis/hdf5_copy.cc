@@ -122,13 +122,15 @@ namespace {
 // (mapped, a 1 GB cube's worker reached 154 MiB however often it dropped
 // them). A region covers the box's lines along the stage's fastest axis
 // for a range of the next-fastest one (reading at most kMaxPitch times
-// the bytes it needs), and, transposing, for a group of indices of the
-// chunk's last axis, so that tiles of 32 x 32 elements go from the region
-// to the chunk with both sides in L1.
+// the bytes it needs; a line longer than a region in pieces, a line whose
+// elements are more than a page apart element by element), and, transposing, for a group of indices
+// of the chunk's last axis, so that tiles of 32 x 32 elements go from the region to the chunk with
+// both sides in L1.
 class CompressScanner : public Scanner {
  public:
   static constexpr uint64_t kRegionBytes = uint64_t{4} << 20;
   static constexpr int64_t kMaxPitch = 16;
+  static constexpr int64_t kPageBytes = 4096;
 
   CompressScanner(const Hdf5OutputSpec& spec, DType dtype, const ChunkGrid& grid,
                   std::vector<int64_t> stage_strides, int64_t blocks, std::string stage_path,
@@ -190,49 +192,55 @@ class CompressScanner : public Scanner {
     for (size_t a = 0; a < n; ++a)
       if (a != f1 && !(transpose && a == last) && box.count[a] > 1 && (f2 == n || S[a] < S[f2]))
         f2 = a;
-    // Lines whose elements lie far apart are read element by element.
-    const bool sparse = S[f1] > kMaxPitch;
-    const int64_t line = sparse ? 1 : box.count[f1];                // elements per line
-    const int64_t line_span = sparse ? 1 : (line - 1) * S[f1] + 1;  // stage elements it covers
+    // A line is read in pieces whose span is at most a region; elements
+    // more than a page apart one by one (reading one costs about as much
+    // as copying a page).
     const int64_t region_cap = static_cast<int64_t>(kRegionBytes / item_);
+    const int64_t line = box.count[f1];
+    const int64_t piece = S[f1] * static_cast<int64_t>(item_) > kPageBytes
+                              ? 1
+                              : std::max<int64_t>(1, (region_cap - 1) / S[f1] + 1);
     const int64_t f2_count = f2 < n ? box.count[f2] : 1;
     const int64_t f2_stride = f2 < n ? S[f2] : 0, f2_cs = f2 < n ? cs[f2] : 0;
-    // Lines of f2 per region: all that fit when they are close, else one.
-    int64_t per_region = 1;
-    const bool close = f2 < n && f2_stride <= kMaxPitch * line;
-    if (close)
-      per_region = std::clamp<int64_t>((region_cap - line_span) / f2_stride + 1, 1, f2_count);
     const int64_t groups = transpose ? box.count[last] : 1;
     const int64_t last_stage = transpose ? S[last] : 0, last_cs = transpose ? cs[last] : 0;
     std::vector<int64_t> idx(n, 0);
-    const auto outer = [&](size_t a) {
-      return (a != f1 || sparse) && a != f2 && !(transpose && a == last);
-    };
+    const auto outer = [&](size_t a) { return a != f1 && a != f2 && !(transpose && a == last); };
     for (;;) {
       int64_t from = 0, to = 0;
       for (size_t a = 0; a < n; ++a) {
         from += (box.start[a] + idx[a]) * S[a];
         to += idx[a] * cs[a];
       }
-      for (int64_t t0 = 0; t0 < f2_count; t0 += per_region) {
-        const int64_t t1 = std::min(f2_count, t0 + per_region);
-        // Region: lines t0..t1 of f2 as they lie in the stage.
-        const int64_t region = (t1 - t0 - 1) * f2_stride + line_span;
-        const int64_t per_group = std::clamp<int64_t>(region_cap / region, 1, groups);
-        region_.resize(static_cast<size_t>(per_group * region) * item_);
-        for (int64_t g0 = 0; g0 < groups; g0 += per_group) {
-          const int64_t g1 = std::min(groups, g0 + per_group);
-          for (int64_t g = g0; g < g1; ++g)
-            MM_RETURN_IF_ERROR(
-                Read(region_.data() + static_cast<uint64_t>((g - g0) * region) * item_,
-                     static_cast<uint64_t>(from + t0 * f2_stride + g * last_stage),
-                     static_cast<uint64_t>(region)));
-          for (int64_t t = t0; t < t1; ++t) {
-            // dst[r * cs[f1] + l * cs[last]] = src[r * S[f1] + l * region]
-            const char* src = region_.data() + static_cast<uint64_t>((t - t0) * f2_stride) * item_;
-            char* dst =
-                spool_.chunk() + static_cast<uint64_t>(to + t * f2_cs + g0 * last_cs) * item_;
-            CopyStrided(src, S[f1], dst, cs[f1], line, g1 - g0, region, last_cs);
+      for (int64_t r0 = 0; r0 < line; r0 += piece) {
+        const int64_t rl = std::min(piece, line - r0);  // elements r0..r0+rl of the line
+        const int64_t span = (rl - 1) * S[f1] + 1;      // the stage elements they cover
+        // Lines of f2 per region: all that fit when they are close, else one.
+        const bool close = f2 < n && f2_stride <= kMaxPitch * span;
+        const int64_t per_region =
+            close ? std::clamp<int64_t>((region_cap - span) / f2_stride + 1, 1, f2_count) : 1;
+        for (int64_t t0 = 0; t0 < f2_count; t0 += per_region) {
+          const int64_t t1 = std::min(f2_count, t0 + per_region);
+          // Region: those pieces of lines t0..t1 of f2 as they lie in the stage.
+          const int64_t region = (t1 - t0 - 1) * f2_stride + span;
+          const int64_t per_group = std::clamp<int64_t>(region_cap / region, 1, groups);
+          region_.resize(static_cast<size_t>(per_group * region) * item_);
+          for (int64_t g0 = 0; g0 < groups; g0 += per_group) {
+            const int64_t g1 = std::min(groups, g0 + per_group);
+            for (int64_t g = g0; g < g1; ++g)
+              MM_RETURN_IF_ERROR(
+                  Read(region_.data() + static_cast<uint64_t>((g - g0) * region) * item_,
+                       static_cast<uint64_t>(from + r0 * S[f1] + t0 * f2_stride + g * last_stage),
+                       static_cast<uint64_t>(region)));
+            for (int64_t t = t0; t < t1; ++t) {
+              // dst[r * cs[f1] + l * cs[last]] = src[r * S[f1] + l * region]
+              const char* src =
+                  region_.data() + static_cast<uint64_t>((t - t0) * f2_stride) * item_;
+              char* dst =
+                  spool_.chunk() +
+                  static_cast<uint64_t>(to + r0 * cs[f1] + t * f2_cs + g0 * last_cs) * item_;
+              CopyStrided(src, S[f1], dst, cs[f1], rl, g1 - g0, region, last_cs);
+            }
           }
         }
       }

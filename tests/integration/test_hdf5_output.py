@@ -148,6 +148,16 @@ def _():
             mm.eq(list(got_chunks), chunks, what + ": chunks")
             mm.check(np.array_equal(got, want, equal_nan=a.dtype.kind == "f"), what + ": values")
             mm.eq(dt, a.dtype, what + ": dtype")
+        # Column chunks of a C input: lines longer than a 4 MiB region (read in
+        # pieces), and lines whose elements are more than a page apart.
+        for shape, chunks in (((3000, 400), [3000, 1]), ((100, 1100), [100, 3])):
+            a = data(shape, "<f4", seed=7)
+            with open(os.path.join(d, "in.dat"), "wb") as f:
+                f.write(a.tobytes())
+            ds = {"path": "in.dat", "dtype": "<f4", "shape": list(shape)}
+            run(d, ds, {"op": "convert", "output": "o.h5", "chunks": chunks})
+            got = read(os.path.join(d, "o.h5"))[0]
+            mm.check(np.array_equal(got, a, equal_nan=True), "column chunks %s: values" % chunks)
         # A slice with steps (one negative) and a dropped axis, from a Fortran input.
         a = data((41, 29, 17), "<f4", seed=99)
         with open(os.path.join(d, "in.dat"), "wb") as f:
