@@ -36,6 +36,10 @@ void OnSigbus(int) { _exit(kExitBusError); }
 void BackHeapWithHugePages() {
   constexpr uintptr_t kHuge = uintptr_t{2} << 20;
   constexpr size_t kHeapPad = 4 * kWindowBytes;
+  constexpr int kDefaultTopPad = 128 << 10;  // glibc's
+  // glibc's MALLOC_PERTURB_ fills the block on malloc and free: it would
+  // stay resident (32 MiB).
+  if (std::getenv("MALLOC_PERTURB_") != nullptr) return;
   mallopt(M_TOP_PAD, static_cast<int>(kHeapPad));
   char* const before = static_cast<char*>(sbrk(0));
   // Below the mmap threshold: carved from the top, which grows by the pad.
@@ -51,6 +55,8 @@ void BackHeapWithHugePages() {
     if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
   }
   std::free(grow);
+  // Later growth of the heap (past the ~96 MiB reserved here) as usual.
+  mallopt(M_TOP_PAD, kDefaultTopPad);
 }
 
 void TuneHeapForWindows() {
