@@ -37,6 +37,9 @@ void BackHeapWithHugePages() {
   constexpr uintptr_t kHuge = uintptr_t{2} << 20;
   constexpr size_t kHeapPad = 4 * kWindowBytes;
   constexpr int kDefaultTopPad = 128 << 10;  // glibc's
+#if defined(__SANITIZE_ADDRESS__)
+  return;  // the sanitizer's allocator owns the heap: nothing to reserve
+#endif
   // glibc's MALLOC_PERTURB_ fills the block on malloc and free: it would
   // stay resident (32 MiB).
   if (std::getenv("MALLOC_PERTURB_") != nullptr) return;

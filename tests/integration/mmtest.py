@@ -571,6 +571,18 @@ def _become_subreaper():
         _SUBREAPER = False
 
 
+def wait_children(proc, n, timeout=60):
+    """Waits until the process of Popen `proc` has `n` children (its workers
+    started, so its set-up is done) or has exited; returns its children.
+    Fixed sleeps were flaky under the sanitizers, whose start-up is slow."""
+    deadline = time.time() + timeout
+    kids = children_of(proc.pid)
+    while len(kids) < n and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+        kids = children_of(proc.pid)
+    return kids
+
+
 def children_of(pid):
     """The pids of the live or zombie children of process `pid` (from /proc)."""
     kids = []

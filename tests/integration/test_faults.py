@@ -98,7 +98,7 @@ for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
             proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", "-o", out, cfg],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=dict(os.environ, MMRUN_TEST_FAULT="hang_after_rows=0"))
-            time.sleep(0.3)
+            mm.wait_children(proc, 2)
             proc.send_signal(sig)
             o, e = proc.communicate(timeout=60)
             res = mm.RunResult(proc.returncode, o.decode(), e.decode())
@@ -159,8 +159,7 @@ def _():
         before = set(os.listdir("/dev/shm"))
         proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "2", cfg], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env=dict(os.environ, MMRUN_TEST_FAULT="hang_after_rows=0"))
-        time.sleep(0.3)
-        workers = children_of(proc.pid)
+        workers = mm.wait_children(proc, 2)
         mm.check(len(workers) == 2, "expected 2 workers, found %r" % workers)
         def creator(name):  # the creator pid in the segment header (docs/SEGMENT_FORMAT.md)
             try:

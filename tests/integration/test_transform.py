@@ -375,7 +375,7 @@ def big_dataset(d, rows=600000, cols=4, dtype="<f4", analyses=None):
 def _():
     with mm.tmpdir() as d:
         a, path, cfg = big_dataset(d)
-        first = start(["-q", "-w", 2, cfg], slow_env(80))
+        first = start(["-q", "-w", 2, cfg], slow_env(400))
         mm.check(wait_for(lambda: os.path.isdir(path + ".mmrun-journal")), "first transform never started")
         second = mm.run_mmrun(["-q", "-w", 2, cfg])
         mm.assert_error(second, 75, ["pid %d" % first.pid, "x.dat"])
@@ -392,14 +392,14 @@ def _():
         a, path, cfg = big_dataset(d)
         reader_cfg = mm.write_config(d, {"dataset": {"path": "x.dat", "dtype": "<f4", "shape": list(a.shape)},
                                          "analyses": [{"op": "stats"}]}, name="read.json")
-        t = start(["-q", "-w", 2, cfg], slow_env(80))
+        t = start(["-q", "-w", 2, cfg], slow_env(400))
         mm.check(wait_for(lambda: os.path.isdir(path + ".mmrun-journal")), "transform never started")
         res = mm.run_mmrun(["-q", reader_cfg])
         mm.assert_error(res, 75, ["pid %d" % t.pid])
         mm.eq(finish(t).code, 0, "transform exit")
         # A hanging reader holds a shared lock: a transform is refused, another reader is not.
         reader = start(["-q", "-w", 1, reader_cfg], {"MMRUN_TEST_FAULT": "hang_after_rows=0"})
-        time.sleep(0.3)
+        mm.wait_children(reader, 1)
         before = mm.sha256_file(path)
         res = mm.run_mmrun(["-q", cfg])
         mm.assert_error(res, 75, ["pid %d" % reader.pid])
