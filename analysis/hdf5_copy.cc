@@ -166,6 +166,7 @@ class CompressScanner : public Scanner {
                         FileDescriptor::Open(stage_path_, O_RDONLY | O_NOFOLLOW, 0, Code::kIoErr));
     MM_RETURN_IF_ERROR(
         CheckFileId(stage_.get(), stage_id_, target_ + " (stage " + stage_path_ + ")"));
+    stage_what_ = target_ + " (stage " + stage_path_ + ")";
     opened_ = true;
     return Status::OK();
   }
@@ -256,10 +257,9 @@ class CompressScanner : public Scanner {
 
   // `count` stage elements from element `first` into `to`.
   Status Read(char* to, uint64_t first, uint64_t count) {
-    const std::string what = target_ + " (stage " + stage_path_ + ")";
     MM_ASSIGN_OR_RETURN(const uint64_t got,
-                        PreadFull(stage_.get(), to, count * item_, first * item_, what));
-    if (got != count * item_) return Error(Code::kIoErr, what + ": shorter than its size");
+                        PreadFull(stage_.get(), to, count * item_, first * item_, stage_what_));
+    if (got != count * item_) return Error(Code::kIoErr, stage_what_ + ": shorter than its size");
     return Status::OK();
   }
 
@@ -319,6 +319,7 @@ class CompressScanner : public Scanner {
   bool opened_ = false;
   FileDescriptor stage_;
   std::vector<char> region_;  // the stage bytes a gather reads at once
+  std::string stage_what_;    // the stage in error messages (made once, not per read)
 };
 
 }  // namespace
