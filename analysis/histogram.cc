@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "analysis/npy_fields.h"
+#include "analysis/stats_simd.h"
 #include "core/lanes.h"
 #include "io/files.h"
 
@@ -159,13 +160,14 @@ class Histogram : public Analysis {
   }
 
   std::unique_ptr<Scanner> NewScanner(int pass) const override {
-    return MakeScanner(NoState(), [this, pass](const BlockView& block, Partial* base, NoState*) {
-      const DType dt = dataset_.layout.dtype;
-      VisitDType(dt, [&](auto traits, auto swap) {
-        ConsumeTyped<decltype(traits), decltype(swap)::value>(pass, block, base);
-      });
-      return Status::OK();
-    });
+    return MakeScanner(
+        Scratch(), [this, pass](const BlockView& block, Partial* base, Scratch* scratch) {
+          const DType dt = dataset_.layout.dtype;
+          VisitDType(dt, [&](auto traits, auto swap) {
+            ConsumeTyped<decltype(traits), decltype(swap)::value>(pass, block, base, scratch);
+          });
+          return Status::OK();
+        });
   }
 
   Status EndPass(int pass, const Partial& merged) override {
@@ -195,13 +197,39 @@ class Histogram : public Analysis {
     finder_ = BinFinder(outer.first, outer.second, bins_, round_edge_);
   }
 
+  // A worker's buffers, kept from block to block: a tile of values as
+  // doubles, their slots, and four sub-histograms of one lane's slots.
+  struct Scratch {
+    std::vector<double> x;
+    std::vector<uint32_t> slot;
+    std::vector<uint32_t> sub;
+  };
+  static constexpr uint64_t kTile = 1024;
+  // Sub-histograms (consecutive values counted in different copies, so a
+  // run of equal values does not wait on its own increments) when a run of
+  // one lane holds at least 4 values per slot and the copies fit in 64 KiB.
+  static constexpr uint64_t kMaxSubSlots = 4096;
+
   template <class Traits, bool kSwap>
-  void ConsumeTyped(int pass, const BlockView& block, Partial* base) const {
+  void ConsumeTyped(int pass, const BlockView& block, Partial* base, Scratch* scratch) const {
     using S = typename Traits::Storage;
     const char* data = block.data;
     const uint64_t n = block.elements();
     if (pass != count_pass()) {
       auto* p = static_cast<MinMaxPartial*>(base);
+      if constexpr (!kSwap &&
+                    (Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64)) {
+        // The vector reduction's min and max skip NaN; infinite ones send
+        // the block to the loop below, which skips them too.
+        const simd::RunSums r =
+            Traits::kKind == Kind::kFloat32 ? simd::ReduceF32(data, n) : simd::ReduceF64(data, n);
+        if (r.n == 0 || (std::isfinite(r.min) && std::isfinite(r.max))) {
+          p->n = r.n;
+          p->min = r.n ? r.min : 0.0;
+          p->max = r.n ? r.max : 0.0;
+          return;
+        }
+      }
       double mn = std::numeric_limits<double>::infinity(), mx = -mn;
       int64_t cnt = 0;
       for (uint64_t i = 0; i < n; ++i) {
@@ -221,23 +249,66 @@ class Histogram : public Analysis {
     // zero counts (an identity when partials are added).
     const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
     p->Resize(range.first, range.second);
-    const double lo = finder_.lo(), hi = finder_.hi();
     const uint64_t bins = static_cast<uint64_t>(bins_);
+    const uint64_t slots = bins + 3;
+    const simd::BinGrid grid{finder_.lo(),         finder_.hi(),
+                             finder_.norm(),       static_cast<double>(bins_),
+                             finder_.FastMargin(), static_cast<uint32_t>(bins_)};
+    scratch->x.resize(kTile);
+    scratch->slot.resize(kTile);
+    double* x = scratch->x.data();
+    uint32_t* slot = scratch->slot.data();
+    // Adds `count` values of slot s to lane l (relative to the partial).
+    const auto add = [&](uint64_t l, uint64_t s, int64_t count) {
+      if (s < bins) {
+        p->counts[l * bins + s] += count;
+      } else if (s == bins + simd::kSlotBelow) {
+        p->below[l] += count;
+      } else if (s == bins + simd::kSlotAbove) {
+        p->above[l] += count;
+      } else {
+        p->nan[l] += count;
+      }
+    };
     geo_.ForEachRunOfBlock(
         block.box, block.begin, block.end,
         [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
           const char* run = data + off * sizeof(S);
-          for (uint64_t i = 0; i < len; ++i) {
-            const uint64_t l = (kept ? lane + i : lane) - p->lo;
-            const double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
-            if (x >= lo && x <= hi) {
-              ++p->counts[l * bins + static_cast<uint64_t>(finder_.Index(x))];
-            } else if (x < lo) {
-              ++p->below[l];
-            } else if (x > hi) {
-              ++p->above[l];
+          const bool sub =
+              !kept && slots <= kMaxSubSlots && len >= 4 * slots && len < (uint64_t{1} << 32);
+          uint32_t* h = nullptr;
+          if (sub) {
+            scratch->sub.assign(4 * slots, 0);
+            h = scratch->sub.data();
+          }
+          for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
+            const uint64_t m = std::min(kTile, len - t0);
+            for (uint64_t i = 0; i < m; ++i)
+              x[i] = static_cast<double>(LoadElement<Traits, kSwap>(run + (t0 + i) * sizeof(S)));
+            if (simd::BinSlots(x, m, grid, slot)) {
+              for (uint64_t i = 0; i < m; ++i)
+                if (slot[i] == simd::kSlotExact)
+                  slot[i] = static_cast<uint32_t>(finder_.Index(x[i]));
+            }
+            if (sub) {
+              uint64_t i = 0;
+              for (; i + 4 <= m; i += 4) {
+                ++h[slot[i]];
+                ++h[slots + slot[i + 1]];
+                ++h[2 * slots + slot[i + 2]];
+                ++h[3 * slots + slot[i + 3]];
+              }
+              for (; i < m; ++i) ++h[slot[i]];
+            } else if (kept) {
+              for (uint64_t i = 0; i < m; ++i) add(lane + t0 + i - p->lo, slot[i], 1);
             } else {
-              ++p->nan[l];
+              for (uint64_t i = 0; i < m; ++i) add(lane - p->lo, slot[i], 1);
+            }
+          }
+          if (sub) {
+            for (uint64_t s = 0; s < slots; ++s) {
+              const int64_t c = int64_t{h[s]} + h[slots + s] + h[2 * slots + s] + h[3 * slots + s];
+              if (c != 0) add(lane - p->lo, s, c);
             }
           }
         });
@@ -327,10 +398,19 @@ BinFinder::BinFinder(double lo, double hi, int64_t bins, double (*round_edge)(do
       norm_(static_cast<double>(bins) / (hi - lo)),
       bins_(bins),
       edges_(HistogramEdges(lo, hi, bins)) {
-  if (round_edge == nullptr) return;
-  for (double& e : edges_) e = round_edge(e);
-  lo_ = edges_.front();
-  hi_ = edges_.back();
+  if (round_edge != nullptr) {
+    for (double& e : edges_) e = round_edge(e);
+    lo_ = edges_.front();
+    hi_ = edges_.back();
+  }
+  double worst = 0;
+  for (size_t i = 0; i < edges_.size(); ++i) {
+    const double d = std::fabs((edges_[i] - lo_) * norm_ - static_cast<double>(i));
+    if (!(d < 0.25)) return;  // also NaN and inf: margin_ stays 1, never the fast path
+    worst = std::max(worst, d);
+  }
+  const double u = std::numeric_limits<double>::epsilon() / 2;
+  margin_ = std::min(1.0, worst + 16 * u * static_cast<double>(bins + 1));
 }
 
 Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const Dataset& dataset,

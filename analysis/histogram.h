@@ -60,11 +60,22 @@ class BinFinder {
   const std::vector<double>& edges() const { return edges_; }
   double lo() const { return lo_; }
   double hi() const { return hi_; }
+  double norm() const { return norm_; }
+  int64_t bins() const { return bins_; }
+  // How close to an edge, in bins, a value may come before its bin needs
+  // Index's corrections: the largest distance of an edge from where
+  // (edge - lo) * norm puts it, plus the rounding of that product and of
+  // the measurement (3 roundings of at most bins each, doubled). A value
+  // whose f = (x - lo) * norm has a fractional part further than this
+  // from 0 and 1 lies strictly between the edges trunc(f) names, so its
+  // bin is trunc(f), what Index returns. 1 when the product overflows.
+  double FastMargin() const { return margin_; }
 
  private:
   double lo_, hi_, norm_;
   int64_t bins_;
   std::vector<double> edges_;
+  double margin_ = 1;
 };
 
 }  // namespace mm

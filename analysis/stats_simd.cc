@@ -58,5 +58,9 @@ void FusedTileF32(const char* p, uint64_t rows, uint64_t len, const double* shif
   Kernels().fused_tile_f32(p, rows, len, shift, sum, cnt, nan, mn, mx, t, q);
 }
 
+bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot) {
+  return Kernels().bin_slots(x, n, grid, slot);
+}
+
 }  // namespace simd
 }  // namespace mm

@@ -1,6 +1,7 @@
-// Vector kernels for the hottest stats loops: native-order float32/float64
-// runs that go to one lane (global statistics) and tiles of rows whose
-// elements go to consecutive lanes (per-column statistics).
+// Vector kernels for the hottest loops: stats over native-order
+// float32/float64 runs that go to one lane (global statistics) and tiles of
+// rows whose elements go to consecutive lanes (per-column statistics); the
+// histogram's bin of each value.
 //
 // The global kernels perform exactly the operations of the scalar templates
 // in stats_kernel.h, in the same order (eight independent accumulators,
@@ -71,6 +72,22 @@ void TileDevF32(const char* p, uint64_t rows, uint64_t len, const double* mean, 
                 bool has_nan);
 void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2);
 
+// Histogram bins (analysis/histogram.cc): for each of n doubles its slot,
+// the bin in [0, bins) that numpy's uniform-bin fast path gives, or bins +
+// kSlotBelow / kSlotAbove / kSlotNan, or kSlotExact for a value in [lo, hi]
+// that lies within `margin` of an edge (in bins), or at hi, whose bin the
+// caller must find with numpy's edge corrections (BinFinder::Index). Returns
+// whether any slot is kSlotExact. The margin (BinFinder::FastMargin) bounds
+// the rounding of f = (x - lo) * norm and of the edges, so a value further
+// from an edge than that lies between the edges its truncated f names.
+struct BinGrid {
+  double lo, hi, norm, bins_d, margin;
+  uint32_t bins;
+};
+constexpr uint32_t kSlotBelow = 0, kSlotAbove = 1, kSlotNan = 2;
+constexpr uint32_t kSlotExact = 0xffffffffu;
+bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
+
 // The kernels of one instruction set.
 struct KernelTable {
   RunSums (*reduce_f32)(const char*, uint64_t);
@@ -84,6 +101,7 @@ struct KernelTable {
   FusedSums (*fused_f32)(const char*, uint64_t, double);
   void (*fused_tile_f32)(const char*, uint64_t, uint64_t, const double*, double*, int64_t*,
                          int64_t*, double*, double*, double*, double*);
+  bool (*bin_slots)(const double*, uint64_t, const BinGrid&, uint32_t*);
 };
 namespace avx2 {
 extern const KernelTable kTable;

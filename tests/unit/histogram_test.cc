@@ -6,10 +6,16 @@
 // numpy and are embedded as hex floats.
 #include "analysis/histogram.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
+#include <vector>
+
+#include "analysis/stats_simd.h"
+#include "core/dtype.h"
 
 namespace mm {
 namespace {
@@ -401,6 +407,129 @@ TEST_CASE("Histogram: the last edge belongs to the last bin", "[histogram]") {
 TEST_CASE("Histogram: an empty range widens by 0.5 each side, as numpy", "[histogram]") {
   CHECK(HistogramOuterEdges(4.0, 4.0) == std::make_pair(3.5, 4.5));
   CHECK(HistogramOuterEdges(-1.0, 2.0) == std::make_pair(-1.0, 2.0));
+}
+
+// The vector kernel's slots, on baseline x86-64 and (when the CPU has it)
+// AVX2, against numpy's answer (the table above) and against the exact
+// classification (below, above, NaN, BinFinder::Index) for grids whose
+// edges round far from where (x - lo) * norm puts them: a range far from
+// zero, float32 and float16 edges, a subnormal range, 1 and many bins.
+std::vector<const simd::KernelTable*> BinTables() {
+  std::vector<const simd::KernelTable*> t = {&simd::base::kTable};
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) t.push_back(&simd::avx2::kTable);
+  return t;
+}
+
+uint32_t ExactSlot(const BinFinder& f, double x) {
+  const auto bins = static_cast<uint32_t>(f.bins());
+  if (x >= f.lo() && x <= f.hi()) return static_cast<uint32_t>(f.Index(x));
+  if (x < f.lo()) return bins + simd::kSlotBelow;
+  if (x > f.hi()) return bins + simd::kSlotAbove;
+  return bins + simd::kSlotNan;
+}
+
+// Slots of xs by the kernel, the exact ones resolved as histogram.cc does;
+// counts the values the kernel left to the exact path.
+std::vector<uint32_t> KernelSlots(const simd::KernelTable& k, const BinFinder& f,
+                                  const std::vector<double>& xs, size_t* exact) {
+  const simd::BinGrid g{f.lo(),         f.hi(),
+                        f.norm(),       static_cast<double>(f.bins()),
+                        f.FastMargin(), static_cast<uint32_t>(f.bins())};
+  std::vector<uint32_t> s(xs.size());
+  const bool any = k.bin_slots(xs.data(), xs.size(), g, s.data());
+  size_t n = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (s[i] != simd::kSlotExact) continue;
+    ++n;
+    s[i] = static_cast<uint32_t>(f.Index(xs[i]));
+  }
+  CHECK(any == (n > 0));
+  *exact = n;
+  return s;
+}
+
+TEST_CASE("Histogram: vector slots are numpy's bins on and next to every edge", "[histogram]") {
+  for (const simd::KernelTable* k : BinTables()) {
+    for (const BinCase& c : kBinCases) {
+      const BinFinder f(c.lo, c.hi, c.bins);
+      // The value at every position of a vector and in the scalar tail.
+      for (size_t n : {1, 2, 3, 4, 5, 7, 9}) {
+        INFO("lo " << c.lo << " hi " << c.hi << " bins " << c.bins << " x " << c.x << " n " << n);
+        const std::vector<double> xs(n, c.x);
+        size_t exact = 0;
+        for (uint32_t s : KernelSlots(*k, f, xs, &exact)) CHECK(s == c.index);
+      }
+    }
+  }
+}
+
+TEST_CASE("Histogram: vector slots equal the exact bins on hard grids", "[histogram]") {
+  std::mt19937_64 gen(20261202);
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  struct Grid {
+    double lo, hi;
+    int64_t bins;
+    double (*round_edge)(double);
+  };
+  double (*f32)(double) = [](double x) { return static_cast<double>(static_cast<float>(x)); };
+  double (*f16)(double) = [](double x) { return HalfToDouble(DoubleToHalf(x)); };
+  const Grid grids[] = {
+      {-5, 5, 100, nullptr},
+      {0, 1, 1, nullptr},
+      {1e6, 1e6 + 1, 100, nullptr},
+      {-1e15, -1e15 + 3, 7, nullptr},
+      {0.1, 0.7, 1000, nullptr},
+      {-3.3, 17.9, 65536, nullptr},
+      {-5, 5, 100, f32},
+      {1000, 1001, 37, f32},
+      {-2, 3, 1000, f16},
+      {0x1p-1070, 0x1p-1060, 3, nullptr},
+      {-1e308, 1e308, 10, nullptr},
+      {-7, 11, 9, nullptr},
+  };
+  for (const simd::KernelTable* k : BinTables()) {
+    for (const Grid& gr : grids) {
+      const BinFinder f(gr.lo, gr.hi, gr.bins, gr.round_edge);
+      std::vector<double> xs = {f.lo(), f.hi(), inf, -inf, nan, -nan, 0.0, -0.0};
+      for (double e : f.edges()) {
+        if (xs.size() > 20000) break;
+        double up = e, down = e;
+        for (int u = 0; u < 3; ++u) {
+          up = std::nextafter(up, inf);
+          down = std::nextafter(down, -inf);
+          xs.push_back(up);
+          xs.push_back(down);
+        }
+        xs.push_back(e);
+      }
+      std::uniform_real_distribution<double> d(f.lo(), f.hi());
+      const double width = f.hi() - f.lo();
+      std::uniform_real_distribution<double> wide(f.lo() - width, f.hi() + width);
+      std::vector<double> inside;
+      for (int i = 0; i < 5000; ++i) {
+        inside.push_back(d(gen));
+        xs.push_back(inside.back());
+        xs.push_back(wide(gen));
+      }
+      std::shuffle(xs.begin(), xs.end(), gen);
+      INFO("lo " << gr.lo << " hi " << gr.hi << " bins " << gr.bins << " margin "
+                 << f.FastMargin());
+      size_t exact = 0;
+      const std::vector<uint32_t> got = KernelSlots(*k, f, xs, &exact);
+      size_t wrong = 0;
+      for (size_t i = 0; i < xs.size(); ++i) wrong += got[i] != ExactSlot(f, xs[i]);
+      CHECK(wrong == 0);
+      // Grids whose edges lie close to where (x - lo) * norm puts them send
+      // almost every value inside the range down the fast path.
+      if (gr.lo == -5 && gr.round_edge == nullptr) CHECK(f.FastMargin() < 1e-9);
+      if (f.FastMargin() < 0.001) {
+        KernelSlots(*k, f, inside, &exact);
+        CHECK(exact * 100 < inside.size());
+      }
+    }
+  }
 }
 
 }  // namespace
