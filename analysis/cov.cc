@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "analysis/stats_simd.h"
 #include "core/npy.h"
 #include "io/files.h"
 #include "source/partition.h"
@@ -93,64 +94,139 @@ class CovPartial : public Partial {
   size_t k_;
 };
 
-// Loads m observations of k variables (element (o, v) at src + (o * obs_stride
-// + v * var_stride) elements) as doubles into x (row-major m x k), skipping
+// Whether x[0, n) holds a NaN (two at a time: GCC leaves the plain loop
+// scalar).
+bool AnyNaN(const double* x, size_t n) {
+  typedef double V __attribute__((vector_size(16)));
+  typedef long long M __attribute__((vector_size(16)));
+  M acc = {0, 0};
+  size_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    V v;
+    std::memcpy(&v, x + i, sizeof v);
+    acc |= v != v;
+  }
+  bool any = (acc[0] | acc[1]) != 0;
+  for (; i < n; ++i) any = any || x[i] != x[i];
+  return any;
+}
+
+// Observations [o0, o1) of k variables (element (o, v) at src + (o *
+// obs_stride + v * var_stride) elements) as doubles into x, one row of kp
+// per observation (columns from k on are left alone), skipping
 // observations with a NaN. Returns the number kept; *nan counts the others.
 template <class Traits, bool kSwap>
-size_t LoadObservations(const char* src, size_t m, size_t k, size_t obs_stride, size_t var_stride,
-                        std::vector<double>* x, int64_t* nan) {
+size_t LoadObservations(const char* src, size_t o0, size_t o1, size_t k, size_t kp,
+                        size_t obs_stride, size_t var_stride, double* x, int64_t* nan) {
   using S = typename Traits::Storage;
-  x->resize(m * k);
-  size_t kept = 0;
-  for (size_t o = 0; o < m; ++o) {
-    double* row = x->data() + kept * k;
-    bool ok = true;
-    for (size_t v = 0; v < k; ++v) {
-      const double val = static_cast<double>(
-          LoadElement<Traits, kSwap>(src + (o * obs_stride + v * var_stride) * sizeof(S)));
-      row[v] = val;
-      if constexpr (Traits::kIsFloat) ok = ok && val == val;
-    }
-    if (ok) {
-      ++kept;
+  const size_t rows = o1 - o0;
+  for (size_t r = 0; r < rows; ++r) {
+    double* row = x + r * kp;
+    const char* first = src + (o0 + r) * obs_stride * sizeof(S);
+    if (var_stride == 1) {
+      for (size_t v = 0; v < k; ++v)
+        row[v] = static_cast<double>(LoadElement<Traits, kSwap>(first + v * sizeof(S)));
     } else {
-      ++*nan;
+      for (size_t v = 0; v < k; ++v)
+        row[v] =
+            static_cast<double>(LoadElement<Traits, kSwap>(first + v * var_stride * sizeof(S)));
     }
+  }
+  if constexpr (!Traits::kIsFloat) return rows;
+  // One test over the whole tile; observations with a NaN are then
+  // dropped, the kept ones moved up in order.
+  if (!AnyNaN(x, rows * kp)) return rows;
+  size_t kept = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    const double* row = x + r * kp;
+    bool bad = false;
+    for (size_t v = 0; v < k; ++v) bad = bad || row[v] != row[v];
+    if (bad) {
+      ++*nan;
+      continue;
+    }
+    if (kept != r) std::memmove(x + kept * kp, row, k * sizeof(double));
+    ++kept;
   }
   return kept;
 }
 
-// The two sweeps over the kept observations x (m x k): mean, then the
-// co-moments of the deviations (upper triangle). The order of the sums
-// depends only on x.
-void SweepObservations(std::vector<double>* x, size_t m, size_t k, CovPartial* p) {
-  p->n = static_cast<int64_t>(m);
-  if (m == 0) return;
-  p->mean.assign(k, 0.0);
-  for (size_t o = 0; o < m; ++o) {
-    const double* row = x->data() + o * k;
-    for (size_t v = 0; v < k; ++v) p->mean[v] += row[v];
+// Loads observations as LoadObservations does, for the dataset's dtype.
+using ObservationLoader = size_t (*)(const char*, size_t, size_t, size_t, size_t, size_t, size_t,
+                                     double*, int64_t*);
+ObservationLoader LoaderFor(const DType& dt) {
+  return VisitKind(dt.kind, [&](auto traits) -> ObservationLoader {
+    using T = decltype(traits);
+    if (dt.needs_swap()) return &LoadObservations<T, true>;
+    return &LoadObservations<T, false>;
+  });
+}
+
+// Up to this many variables the co-moments are summed in a full k x kp
+// matrix by the vector kernel (simd::CoMoments, 512 KiB); beyond, in the
+// partial's triangle with plain loops. Both add the same products in the
+// same order.
+constexpr size_t kVectorCoMomentVariables = 256;
+// A block is swept in pieces of about this many bytes of observations.
+constexpr size_t kPieceBytes = 256 * 1024;
+
+// The two sweeps over a block's m observations: the mean of the kept ones,
+// then the co-moments of their deviations from it (upper triangle). Each
+// sweep converts the observations tile by tile, so they stay in cache;
+// every sum runs in observation order, so results depend only on the
+// block's values.
+void SweepObservations(ObservationLoader load, const char* src, size_t m, size_t k,
+                       size_t obs_stride, size_t var_stride, std::vector<double>* tile,
+                       std::vector<double>* full, CovPartial* p) {
+  const bool vector = k <= kVectorCoMomentVariables;
+  const size_t kp =
+      vector ? (k + simd::kCoMomentPad - 1) / simd::kCoMomentPad * simd::kCoMomentPad : k;
+  const size_t tile_rows = std::max<size_t>(8, 2048 / kp);  // 16 KiB
+  tile->assign(tile_rows * kp, 0.0);                        // the padding columns stay zero
+  double* x = tile->data();
+  std::vector<double> sum(k, 0.0);
+  size_t n = 0;
+  for (size_t o0 = 0; o0 < m; o0 += tile_rows) {
+    const size_t o1 = std::min(m, o0 + tile_rows);
+    const size_t kept = load(src, o0, o1, k, kp, obs_stride, var_stride, x, &p->nan);
+    for (size_t o = 0; o < kept; ++o)
+      for (size_t v = 0; v < k; ++v) sum[v] += x[o * kp + v];
+    n += kept;
   }
-  for (size_t v = 0; v < k; ++v) p->mean[v] /= static_cast<double>(m);
-  for (size_t o = 0; o < m; ++o) {
-    double* row = x->data() + o * k;
-    for (size_t v = 0; v < k; ++v) row[v] -= p->mean[v];
-  }
+  p->n = static_cast<int64_t>(n);
+  if (n == 0) return;
+  p->mean = std::move(sum);
+  for (size_t v = 0; v < k; ++v) p->mean[v] /= static_cast<double>(n);
   p->c.assign(k * (k + 1) / 2, 0.0);
-  // Tiles of triangle rows stay in cache while the observations stream by;
-  // each c(i, j) still sums its products in observation order.
-  const size_t tile = std::max<size_t>(1, 32768 / k);
-  for (size_t i0 = 0; i0 < k; i0 += tile) {
-    const size_t i1 = std::min(k, i0 + tile);
-    for (size_t o = 0; o < m; ++o) {
-      const double* row = x->data() + o * k;
-      for (size_t i = i0; i < i1; ++i) {
-        double* c = p->c.data() + Tri(k, i, i) - i;
-        const double xi = row[i];
-        for (size_t j = i; j < k; ++j) c[j] += xi * row[j];
+  if (vector) full->assign(k * kp, 0.0);
+  int64_t nan_again = 0;
+  for (size_t o0 = 0; o0 < m; o0 += tile_rows) {
+    const size_t o1 = std::min(m, o0 + tile_rows);
+    const size_t kept = load(src, o0, o1, k, kp, obs_stride, var_stride, x, &nan_again);
+    for (size_t o = 0; o < kept; ++o)
+      for (size_t v = 0; v < k; ++v) x[o * kp + v] -= p->mean[v];
+    if (vector) {
+      simd::CoMoments(x, kept, k, kp, full->data());
+      continue;
+    }
+    // Tiles of triangle rows stay in cache while the tile's observations
+    // go by.
+    const size_t band = std::max<size_t>(1, 32768 / k);
+    for (size_t i0 = 0; i0 < k; i0 += band) {
+      const size_t i1 = std::min(k, i0 + band);
+      for (size_t o = 0; o < kept; ++o) {
+        const double* row = x + o * kp;
+        for (size_t i = i0; i < i1; ++i) {
+          double* c = p->c.data() + Tri(k, i, i) - i;
+          const double xi = row[i];
+          for (size_t j = i; j < k; ++j) c[j] += xi * row[j];
+        }
       }
     }
   }
+  if (vector)
+    for (size_t i = 0; i < k; ++i)
+      for (size_t j = i; j < k; ++j) p->c[Tri(k, i, j)] = (*full)[i * kp + j];
 }
 
 class Cov : public Analysis {
@@ -192,7 +268,8 @@ class Cov : public Analysis {
   // A scanner's state, kept between blocks (one scanner, one thread).
   struct Scratch {
     std::vector<char> buf;           // variable-major: the block's observations as read
-    std::vector<double> x;           // the kept observations as doubles
+    std::vector<double> x;           // a tile of kept observations as doubles
+    std::vector<double> full;        // the co-moments, k x kp (SweepObservations)
     std::unique_ptr<Source> source;  // variable-major layout: opened on first use
   };
   Status Consume(const BlockView& block, Partial* partial, Scratch* scratch) const;
@@ -289,15 +366,19 @@ Status Cov::Consume(const BlockView& block, Partial* base, Scratch* scratch) con
     obs_stride = 1;
     var_stride = m;
   }
-  std::vector<double>& x = scratch->x;
-  size_t kept = 0;
-  VisitKind(dt.kind, [&](auto traits) {
-    using T = decltype(traits);
-    kept = dt.needs_swap()
-               ? LoadObservations<T, true>(src, m, k_, obs_stride, var_stride, &x, &p->nan)
-               : LoadObservations<T, false>(src, m, k_, obs_stride, var_stride, &x, &p->nan);
-  });
-  SweepObservations(&x, kept, k_, p);
+  // Pieces of about 256 KiB, so the second sweep reads them from the
+  // cache: each piece's partial, merged into the block's from left to
+  // right (a fixed order for the block, whatever the split into workers).
+  const ObservationLoader load = LoaderFor(dt);
+  const size_t piece =
+      std::max<size_t>(64, kPieceBytes / (k_ * static_cast<size_t>(dt.itemsize())));
+  for (size_t o0 = 0; o0 < m; o0 += piece) {
+    const size_t len = std::min(piece, m - o0);
+    CovPartial part(k_);
+    SweepObservations(load, src + o0 * obs_stride * static_cast<size_t>(dt.itemsize()), len, k_,
+                      obs_stride, var_stride, &scratch->x, &scratch->full, &part);
+    p->Merge(part);
+  }
   return Status::OK();
 }
 

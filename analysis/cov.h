@@ -9,9 +9,10 @@
 //
 // Partials are (count, mean vector, co-moment matrix) per block: a block's
 // valid observations are swept twice (mean, then the products of the
-// deviations from it) and blocks merge with the multivariate form of
-// Chan's update along the fixed block tree, so results are the same bits
-// for any worker split. When the observations are storage rows (C order
+// deviations from it, a vector kernel for up to 256 variables) in pieces of
+// about 256 KiB that merge left to right, and blocks merge with the
+// multivariate form of Chan's update along the fixed block tree, so
+// results are the same bits for any worker split. When the observations are storage rows (C order
 // with axis 0, F order with axis 1) a block is a run of observations.
 // Otherwise each storage row is one variable and block b stands for the
 // observations [b*n/B, (b+1)*n/B) of all variables, which the worker reads

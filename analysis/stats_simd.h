@@ -1,7 +1,7 @@
 // Vector kernels for the hottest loops: stats over native-order
 // float32/float64 runs that go to one lane (global statistics) and tiles of
 // rows whose elements go to consecutive lanes (per-column statistics); the
-// histogram's bin of each value.
+// histogram's bin of each value; the covariance's co-moments.
 //
 // The global kernels perform exactly the operations of the scalar templates
 // in stats_kernel.h, in the same order (eight independent accumulators,
@@ -88,6 +88,15 @@ constexpr uint32_t kSlotBelow = 0, kSlotAbove = 1, kSlotNan = 2;
 constexpr uint32_t kSlotExact = 0xffffffffu;
 bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
 
+// Co-moments of the covariance (analysis/cov.cc): for i in [0, k) and j in
+// [i, k), c[i * kp + j] += x[o * kp + i] * x[o * kp + j] for o = 0, 1, ...,
+// rows - 1 in that order, one product and one addition at a time (the same
+// bits as that plain loop on any CPU). x holds rows of kp doubles, kp = k
+// rounded up to kCoMomentPad with zeros after column k; c is k x kp. Some
+// entries left of the diagonal get sums too, which callers ignore.
+constexpr uint64_t kCoMomentPad = 4;
+void CoMoments(const double* x, uint64_t rows, uint64_t k, uint64_t kp, double* c);
+
 // The kernels of one instruction set.
 struct KernelTable {
   RunSums (*reduce_f32)(const char*, uint64_t);
@@ -102,6 +111,7 @@ struct KernelTable {
   void (*fused_tile_f32)(const char*, uint64_t, uint64_t, const double*, double*, int64_t*,
                          int64_t*, double*, double*, double*, double*);
   bool (*bin_slots)(const double*, uint64_t, const BinGrid&, uint32_t*);
+  void (*co_moments)(const double*, uint64_t, uint64_t, uint64_t, double*);
 };
 namespace avx2 {
 extern const KernelTable kTable;

@@ -984,12 +984,57 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
   return any;
 }
 
+// ---------------------------------------------------------------------------
+// Co-moments (CoMoments in stats_simd.h). For row i of c, the entries from
+// the vector holding column i to the padded end are accumulated in up to
+// four vector registers while the observations stream by: each entry still
+// gets x[o][i] * x[o][j] added one observation at a time, in order.
+
+template <int kVectors>
+MM_INLINE void CoMomentsRow(const double* __restrict x, uint64_t rows, uint64_t kp, uint64_t i,
+                            uint64_t j0, double* __restrict c) {
+  BinD acc[kVectors];
+  for (int q = 0; q < kVectors; ++q) std::memcpy(&acc[q], c + j0 + q * kBinWidth, sizeof(BinD));
+  for (uint64_t o = 0; o < rows; ++o) {
+    const double* r = x + o * kp;
+    const BinD xi = BinD{} + r[i];
+    for (int q = 0; q < kVectors; ++q) {
+      BinD v;
+      std::memcpy(&v, r + j0 + q * kBinWidth, sizeof v);
+      acc[q] = acc[q] + xi * v;
+    }
+  }
+  for (int q = 0; q < kVectors; ++q) std::memcpy(c + j0 + q * kBinWidth, &acc[q], sizeof(BinD));
+}
+
+void CoMoments(const double* x, uint64_t rows, uint64_t k, uint64_t kp, double* c) {
+  for (uint64_t i = 0; i < k; ++i) {
+    double* ci = c + i * kp;
+    uint64_t j0 = i / kBinWidth * kBinWidth;
+    for (; j0 + 4 * kBinWidth <= kp; j0 += 4 * kBinWidth) CoMomentsRow<4>(x, rows, kp, i, j0, ci);
+    switch ((kp - j0) / kBinWidth) {
+      case 3:
+        CoMomentsRow<3>(x, rows, kp, i, j0, ci);
+        break;
+      case 2:
+        CoMomentsRow<2>(x, rows, kp, i, j0, ci);
+        break;
+      case 1:
+        CoMomentsRow<1>(x, rows, kp, i, j0, ci);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 #undef MM_INLINE
 
-const KernelTable kTable = {ReduceF32,  ReduceF64,  DeviationF32, DeviationF64, TileF32, TileF64,
-                            TileDevF32, TileDevF64, FusedF32,     FusedTileF32, BinSlots};
+const KernelTable kTable = {ReduceF32, ReduceF64,    DeviationF32, DeviationF64,
+                            TileF32,   TileF64,      TileDevF32,   TileDevF64,
+                            FusedF32,  FusedTileF32, BinSlots,     CoMoments};
 
 }  // namespace MM_SIMD_NS
 }  // namespace simd
