@@ -112,48 +112,49 @@ bool AnyNaN(const double* x, size_t n) {
 }
 
 // Observations [o0, o1) of k variables (element (o, v) at src + (o *
-// obs_stride + v * var_stride) elements) as doubles into x, one row of kp
-// per observation (columns from k on are left alone), skipping
-// observations with a NaN. Returns the number kept; *nan counts the others.
+// obs_stride + v * var_stride) elements) as doubles into x, row after row
+// (k doubles each), skipping observations with a NaN. Returns the number
+// kept; *nan counts the others.
 template <class Traits, bool kSwap>
-size_t LoadObservations(const char* src, size_t o0, size_t o1, size_t k, size_t kp,
-                        size_t obs_stride, size_t var_stride, double* x, int64_t* nan) {
+size_t LoadObservations(const char* src, size_t o0, size_t o1, size_t k, size_t obs_stride,
+                        size_t var_stride, double* x, int64_t* nan) {
   using S = typename Traits::Storage;
   const size_t rows = o1 - o0;
-  for (size_t r = 0; r < rows; ++r) {
-    double* row = x + r * kp;
-    const char* first = src + (o0 + r) * obs_stride * sizeof(S);
-    if (var_stride == 1) {
+  if (var_stride == 1 && obs_stride == k) {
+    // Whole observations one after another: one run of elements.
+    const char* first = src + o0 * k * sizeof(S);
+    for (size_t i = 0; i < rows * k; ++i)
+      x[i] = static_cast<double>(LoadElement<Traits, kSwap>(first + i * sizeof(S)));
+  } else {
+    for (size_t r = 0; r < rows; ++r) {
+      const char* first = src + (o0 + r) * obs_stride * sizeof(S);
       for (size_t v = 0; v < k; ++v)
-        row[v] = static_cast<double>(LoadElement<Traits, kSwap>(first + v * sizeof(S)));
-    } else {
-      for (size_t v = 0; v < k; ++v)
-        row[v] =
+        x[r * k + v] =
             static_cast<double>(LoadElement<Traits, kSwap>(first + v * var_stride * sizeof(S)));
     }
   }
   if constexpr (!Traits::kIsFloat) return rows;
   // One test over the whole tile; observations with a NaN are then
   // dropped, the kept ones moved up in order.
-  if (!AnyNaN(x, rows * kp)) return rows;
+  if (!AnyNaN(x, rows * k)) return rows;
   size_t kept = 0;
   for (size_t r = 0; r < rows; ++r) {
-    const double* row = x + r * kp;
+    const double* row = x + r * k;
     bool bad = false;
     for (size_t v = 0; v < k; ++v) bad = bad || row[v] != row[v];
     if (bad) {
       ++*nan;
       continue;
     }
-    if (kept != r) std::memmove(x + kept * kp, row, k * sizeof(double));
+    if (kept != r) std::memmove(x + kept * k, row, k * sizeof(double));
     ++kept;
   }
   return kept;
 }
 
 // Loads observations as LoadObservations does, for the dataset's dtype.
-using ObservationLoader = size_t (*)(const char*, size_t, size_t, size_t, size_t, size_t, size_t,
-                                     double*, int64_t*);
+using ObservationLoader = size_t (*)(const char*, size_t, size_t, size_t, size_t, size_t, double*,
+                                     int64_t*);
 ObservationLoader LoaderFor(const DType& dt) {
   return VisitKind(dt.kind, [&](auto traits) -> ObservationLoader {
     using T = decltype(traits);
@@ -179,18 +180,18 @@ void SweepObservations(ObservationLoader load, const char* src, size_t m, size_t
                        size_t obs_stride, size_t var_stride, std::vector<double>* tile,
                        std::vector<double>* full, CovPartial* p) {
   const bool vector = k <= kVectorCoMomentVariables;
-  const size_t kp =
-      vector ? (k + simd::kCoMomentPad - 1) / simd::kCoMomentPad * simd::kCoMomentPad : k;
-  const size_t tile_rows = std::max<size_t>(8, 2048 / kp);  // 16 KiB
-  tile->assign(tile_rows * kp, 0.0);                        // the padding columns stay zero
+  const size_t kp = (k + simd::kCoMomentPad - 1) / simd::kCoMomentPad * simd::kCoMomentPad;
+  const size_t tile_rows = std::max<size_t>(8, 2048 / k);  // 16 KiB
+  // The kernel's last vector of a row may read past the tile's last row.
+  tile->resize(tile_rows * k + simd::kCoMomentPad);
   double* x = tile->data();
   std::vector<double> sum(k, 0.0);
   size_t n = 0;
   for (size_t o0 = 0; o0 < m; o0 += tile_rows) {
     const size_t o1 = std::min(m, o0 + tile_rows);
-    const size_t kept = load(src, o0, o1, k, kp, obs_stride, var_stride, x, &p->nan);
+    const size_t kept = load(src, o0, o1, k, obs_stride, var_stride, x, &p->nan);
     for (size_t o = 0; o < kept; ++o)
-      for (size_t v = 0; v < k; ++v) sum[v] += x[o * kp + v];
+      for (size_t v = 0; v < k; ++v) sum[v] += x[o * k + v];
     n += kept;
   }
   p->n = static_cast<int64_t>(n);
@@ -202,11 +203,11 @@ void SweepObservations(ObservationLoader load, const char* src, size_t m, size_t
   int64_t nan_again = 0;
   for (size_t o0 = 0; o0 < m; o0 += tile_rows) {
     const size_t o1 = std::min(m, o0 + tile_rows);
-    const size_t kept = load(src, o0, o1, k, kp, obs_stride, var_stride, x, &nan_again);
+    const size_t kept = load(src, o0, o1, k, obs_stride, var_stride, x, &nan_again);
     for (size_t o = 0; o < kept; ++o)
-      for (size_t v = 0; v < k; ++v) x[o * kp + v] -= p->mean[v];
+      for (size_t v = 0; v < k; ++v) x[o * k + v] -= p->mean[v];
     if (vector) {
-      simd::CoMoments(x, kept, k, kp, full->data());
+      simd::CoMoments(x, kept, k, full->data(), kp);
       continue;
     }
     // Tiles of triangle rows stay in cache while the tile's observations
@@ -215,7 +216,7 @@ void SweepObservations(ObservationLoader load, const char* src, size_t m, size_t
     for (size_t i0 = 0; i0 < k; i0 += band) {
       const size_t i1 = std::min(k, i0 + band);
       for (size_t o = 0; o < kept; ++o) {
-        const double* row = x + o * kp;
+        const double* row = x + o * k;
         for (size_t i = i0; i < i1; ++i) {
           double* c = p->c.data() + Tri(k, i, i) - i;
           const double xi = row[i];

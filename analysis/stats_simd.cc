@@ -62,8 +62,8 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot) 
   return Kernels().bin_slots(x, n, grid, slot);
 }
 
-void CoMoments(const double* x, uint64_t rows, uint64_t k, uint64_t kp, double* c) {
-  Kernels().co_moments(x, rows, k, kp, c);
+void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t kp) {
+  Kernels().co_moments(x, rows, k, c, kp);
 }
 
 }  // namespace simd

@@ -89,13 +89,14 @@ constexpr uint32_t kSlotExact = 0xffffffffu;
 bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
 
 // Co-moments of the covariance (analysis/cov.cc): for i in [0, k) and j in
-// [i, k), c[i * kp + j] += x[o * kp + i] * x[o * kp + j] for o = 0, 1, ...,
+// [i, k), c[i * kp + j] += x[o * k + i] * x[o * k + j] for o = 0, 1, ...,
 // rows - 1 in that order, one product and one addition at a time (the same
-// bits as that plain loop on any CPU). x holds rows of kp doubles, kp = k
-// rounded up to kCoMomentPad with zeros after column k; c is k x kp. Some
-// entries left of the diagonal get sums too, which callers ignore.
+// bits as that plain loop on any CPU). x holds rows of k doubles and
+// kCoMomentPad doubles after the last row that may be anything; c is
+// k x kp, kp = k rounded up to kCoMomentPad. Entries of c left of the
+// diagonal and from column k on get sums too, which callers ignore.
 constexpr uint64_t kCoMomentPad = 4;
-void CoMoments(const double* x, uint64_t rows, uint64_t k, uint64_t kp, double* c);
+void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t kp);
 
 // The kernels of one instruction set.
 struct KernelTable {
@@ -111,7 +112,7 @@ struct KernelTable {
   void (*fused_tile_f32)(const char*, uint64_t, uint64_t, const double*, double*, int64_t*,
                          int64_t*, double*, double*, double*, double*);
   bool (*bin_slots)(const double*, uint64_t, const BinGrid&, uint32_t*);
-  void (*co_moments)(const double*, uint64_t, uint64_t, uint64_t, double*);
+  void (*co_moments)(const double*, uint64_t, uint64_t, double*, uint64_t);
 };
 namespace avx2 {
 extern const KernelTable kTable;

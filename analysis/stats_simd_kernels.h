@@ -991,12 +991,12 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
 // gets x[o][i] * x[o][j] added one observation at a time, in order.
 
 template <int kVectors>
-MM_INLINE void CoMomentsRow(const double* __restrict x, uint64_t rows, uint64_t kp, uint64_t i,
+MM_INLINE void CoMomentsRow(const double* __restrict x, uint64_t rows, uint64_t k, uint64_t i,
                             uint64_t j0, double* __restrict c) {
   BinD acc[kVectors];
   for (int q = 0; q < kVectors; ++q) std::memcpy(&acc[q], c + j0 + q * kBinWidth, sizeof(BinD));
   for (uint64_t o = 0; o < rows; ++o) {
-    const double* r = x + o * kp;
+    const double* r = x + o * k;
     const BinD xi = BinD{} + r[i];
     for (int q = 0; q < kVectors; ++q) {
       BinD v;
@@ -1007,20 +1007,20 @@ MM_INLINE void CoMomentsRow(const double* __restrict x, uint64_t rows, uint64_t 
   for (int q = 0; q < kVectors; ++q) std::memcpy(c + j0 + q * kBinWidth, &acc[q], sizeof(BinD));
 }
 
-void CoMoments(const double* x, uint64_t rows, uint64_t k, uint64_t kp, double* c) {
+void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t kp) {
   for (uint64_t i = 0; i < k; ++i) {
     double* ci = c + i * kp;
     uint64_t j0 = i / kBinWidth * kBinWidth;
-    for (; j0 + 4 * kBinWidth <= kp; j0 += 4 * kBinWidth) CoMomentsRow<4>(x, rows, kp, i, j0, ci);
+    for (; j0 + 4 * kBinWidth <= kp; j0 += 4 * kBinWidth) CoMomentsRow<4>(x, rows, k, i, j0, ci);
     switch ((kp - j0) / kBinWidth) {
       case 3:
-        CoMomentsRow<3>(x, rows, kp, i, j0, ci);
+        CoMomentsRow<3>(x, rows, k, i, j0, ci);
         break;
       case 2:
-        CoMomentsRow<2>(x, rows, kp, i, j0, ci);
+        CoMomentsRow<2>(x, rows, k, i, j0, ci);
         break;
       case 1:
-        CoMomentsRow<1>(x, rows, kp, i, j0, ci);
+        CoMomentsRow<1>(x, rows, k, i, j0, ci);
         break;
       default:
         break;

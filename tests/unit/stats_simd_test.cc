@@ -274,19 +274,21 @@ TEST_CASE("one-read pieces of a block stay accurate on hostile data", "[stats_si
 TEST_CASE("co-moments: each kernel gives the plain loop's bits", "[stats_simd]") {
   std::mt19937 g(7);
   std::normal_distribution<double> d(0.0, 3.0);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
   for (const simd::KernelTable* t : Tables()) {
-    for (uint64_t k : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33}) {
+    for (uint64_t k : {1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 33}) {
       for (uint64_t rows : {0, 1, 2, 31}) {
         const uint64_t kp = (k + simd::kCoMomentPad - 1) / simd::kCoMomentPad * simd::kCoMomentPad;
-        std::vector<double> x(rows * kp, 0.0), want(k * kp), got;
-        for (uint64_t o = 0; o < rows; ++o)
-          for (uint64_t v = 0; v < k; ++v) x[o * kp + v] = d(g);
+        // Past the last row: anything, here NaN, which must reach no entry
+        // the caller reads.
+        std::vector<double> x(rows * k + simd::kCoMomentPad, nan), want(k * kp), got;
+        for (uint64_t i = 0; i < rows * k; ++i) x[i] = d(g);
         for (double& c : want) c = d(g);  // sums start from what c holds
         got = want;
         for (uint64_t i = 0; i < k; ++i)
           for (uint64_t o = 0; o < rows; ++o)
-            for (uint64_t j = i; j < k; ++j) want[i * kp + j] += x[o * kp + i] * x[o * kp + j];
-        t->co_moments(x.data(), rows, k, kp, got.data());
+            for (uint64_t j = i; j < k; ++j) want[i * kp + j] += x[o * k + i] * x[o * k + j];
+        t->co_moments(x.data(), rows, k, got.data(), kp);
         INFO("k " << k << " rows " << rows);
         for (uint64_t i = 0; i < k; ++i)
           for (uint64_t j = i; j < k; ++j) CHECK(got[i * kp + j] == want[i * kp + j]);
