@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "analysis/npy_fields.h"
+#include "analysis/stats_simd.h"
 #include "core/fault.h"
 #include "core/lanes.h"
 #include "core/strings.h"
@@ -373,6 +374,8 @@ class Quantiles : public Analysis {
     std::vector<std::vector<double>> vals;   // ConsumeLocal: per lane
     std::vector<std::vector<uint64_t>> raw;  // ConsumeTyped: per probe
     std::vector<uint32_t> dense;             // Tally
+    std::vector<double> x;                   // RefineRun: a tile as doubles
+    std::vector<uint32_t> hit;               // RefineRun: its values in open buckets
   };
 
   // Sorts each lane's non-NaN values and evaluates every q (local mode:
@@ -430,6 +433,23 @@ class Quantiles : public Analysis {
         block.box, block.begin, block.end,
         [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
           const char* run = block.data + off * sizeof(S);
+          if (pass == 0 && !kept) {
+            // A run of one lane: every value's key (gathered) or its top
+            // 16 bits (counted), by the vector kernel.
+            TallyRun<Traits, kSwap>(run, len, lane, p, &raw[table_.off[lane] - slot0],
+                                    table_.gather[table_.off[lane]] ? 0 : bucket_shift, scratch);
+            return;
+          }
+          if (pass > 0 && !kept) {
+            // A run of one lane: only values inside its open buckets
+            // matter; the vector kernel finds them.
+            const uint64_t b = table_.off[lane], e = table_.off[lane + 1];
+            if (b == e) return;
+            if (e - b <= kMaxFilteredProbes) {
+              RefineRun<Traits, kSwap>(run, len, b, e, slot0, scratch);
+              return;
+            }
+          }
           for (uint64_t i = 0; i < len; ++i) {
             const uint64_t l = kept ? lane + i : lane;
             const double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
@@ -459,6 +479,56 @@ class Quantiles : public Analysis {
         });
     for (size_t s = 0; s < p->slots.size(); ++s)
       Tally(&raw[s], !table_.gather[slot0 + s], &p->slots[s], &scratch->dense);
+  }
+
+  // Pass 0, a run of one lane: the keys of its values shifted right by
+  // `shift` appended to `raw`, its NaNs counted, as in ConsumeTyped's loop.
+  template <class Traits, bool kSwap>
+  void TallyRun(const char* run, uint64_t len, uint64_t lane, QuantilePartial* p,
+                std::vector<uint64_t>* raw, int shift, Scratch* scratch) const {
+    using S = typename Traits::Storage;
+    scratch->x.resize(kTile);
+    double* x = scratch->x.data();
+    for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
+      const uint64_t m = std::min(kTile, len - t0);
+      for (uint64_t i = 0; i < m; ++i)
+        x[i] = static_cast<double>(LoadElement<Traits, kSwap>(run + (t0 + i) * sizeof(S)));
+      const size_t before = raw->size();
+      raw->resize(before + m);
+      const uint64_t kept = simd::KeyBits(x, m, shift, raw->data() + before);
+      raw->resize(before + kept);
+      p->nan[lane - p->lo] += static_cast<int64_t>(m - kept);
+    }
+  }
+
+  // Pass > 0, a run of one lane whose open probes are table_ slots [b, e):
+  // each value inside one of them goes to that probe's raw keys, as in
+  // ConsumeTyped's loop (NaN and the values of closed buckets are skipped).
+  static constexpr uint64_t kMaxFilteredProbes = 16;
+  static constexpr uint64_t kTile = 1024;
+  template <class Traits, bool kSwap>
+  void RefineRun(const char* run, uint64_t len, uint64_t b, uint64_t e, uint64_t slot0,
+                 Scratch* scratch) const {
+    using S = typename Traits::Storage;
+    const int shift = 64 - kBitsPerPass * table_.pass;
+    const int bucket_shift = 64 - kBitsPerPass * (table_.pass + 1);
+    scratch->x.resize(kTile);
+    scratch->hit.resize(kTile);
+    double* x = scratch->x.data();
+    uint32_t* hit = scratch->hit.data();
+    for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
+      const uint64_t m = std::min(kTile, len - t0);
+      for (uint64_t i = 0; i < m; ++i)
+        x[i] = static_cast<double>(LoadElement<Traits, kSwap>(run + (t0 + i) * sizeof(S)));
+      const uint64_t hits = simd::KeyMatches(x, m, shift, &table_.prefix[b], e - b, hit);
+      for (uint64_t h = 0; h < hits; ++h) {
+        const uint64_t key = OrderedKey(x[hit[h]]);
+        uint64_t slot = b;
+        while (table_.prefix[slot] != key >> shift) ++slot;  // one matches
+        scratch->raw[slot - slot0].push_back(
+            table_.gather[slot] ? key : (key >> bucket_shift) & kBucketMask);
+      }
+    }
   }
 
   Result<Json> WriteFiles(const std::vector<double>& flat, const std::vector<int64_t>& shape) const;

@@ -21,7 +21,10 @@
 // hold whole rows, e.g. per-row quantiles) skip all this: the worker sorts
 // each lane and sends its |q| values, one pass, O(lanes x |q|).
 // Counts add exactly and gathered pairs merge as sorted sets, so results
-// are the same for any worker split.
+// are the same for any worker split. A run of one lane goes through vector
+// kernels (stats_simd.h): KeyBits gives pass 0 its keys or their top 16
+// bits, KeyMatches gives later passes the few values inside an open
+// bucket; runs of many lanes keep the element loop.
 //
 // The rank / interpolation helpers reproduce numpy 1.24's _quantile
 // (_compute_virtual_index, _get_indexes, _get_gamma, _lerp) and are exposed

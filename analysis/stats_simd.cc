@@ -66,5 +66,14 @@ void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t k
   Kernels().co_moments(x, rows, k, c, kp);
 }
 
+uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* prefix,
+                    uint64_t prefixes, uint32_t* hit) {
+  return Kernels().key_matches(x, n, shift, prefix, prefixes, hit);
+}
+
+uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out) {
+  return Kernels().key_bits(x, n, shift, out);
+}
+
 }  // namespace simd
 }  // namespace mm

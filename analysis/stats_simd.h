@@ -1,7 +1,8 @@
 // Vector kernels for the hottest loops: stats over native-order
 // float32/float64 runs that go to one lane (global statistics) and tiles of
 // rows whose elements go to consecutive lanes (per-column statistics); the
-// histogram's bin of each value; the covariance's co-moments.
+// histogram's bin of each value; the covariance's co-moments; the
+// quantiles' values inside open buckets.
 //
 // The global kernels perform exactly the operations of the scalar templates
 // in stats_kernel.h, in the same order (eight independent accumulators,
@@ -98,6 +99,17 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
 constexpr uint64_t kCoMomentPad = 4;
 void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t kp);
 
+// Quantile refinement (analysis/quantiles.cc): the indices, in order, of
+// the values among x[0, n) that are not NaN and whose order-preserving key
+// (OrderedKey), shifted right by `shift` (1..63), equals one of the
+// `prefixes` given; returns how many. hit has room for n.
+uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* prefix,
+                    uint64_t prefixes, uint32_t* hit);
+
+// The keys (OrderedKey) of the values among x[0, n) that are not NaN,
+// shifted right by `shift` (0..63), in order into out; returns how many.
+uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out);
+
 // The kernels of one instruction set.
 struct KernelTable {
   RunSums (*reduce_f32)(const char*, uint64_t);
@@ -113,6 +125,8 @@ struct KernelTable {
                          int64_t*, double*, double*, double*, double*);
   bool (*bin_slots)(const double*, uint64_t, const BinGrid&, uint32_t*);
   void (*co_moments)(const double*, uint64_t, uint64_t, double*, uint64_t);
+  uint64_t (*key_matches)(const double*, uint64_t, int, const uint64_t*, uint64_t, uint32_t*);
+  uint64_t (*key_bits)(const double*, uint64_t, int, uint64_t*);
 };
 namespace avx2 {
 extern const KernelTable kTable;

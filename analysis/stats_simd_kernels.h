@@ -1028,13 +1028,92 @@ void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t k
   }
 }
 
+// ---------------------------------------------------------------------------
+// Quantile refinement (KeyMatches in stats_simd.h): the order-preserving key
+// of each value (quantiles.cc OrderedKey: -0.0 as +0.0, negatives
+// complemented, positives with the top bit set), its top bits compared
+// with every open prefix.
+
+typedef unsigned long long BinU __attribute__((vector_size(8 * kBinWidth)));
+
+MM_INLINE bool AnyLane(BinM m) {
+#ifdef __AVX2__
+  return _mm256_movemask_pd(reinterpret_cast<__m256d>(m)) != 0;
+#else
+  return _mm_movemask_pd(reinterpret_cast<__m128d>(m)) != 0;
+#endif
+}
+
+MM_INLINE uint64_t KeyOf(double x) {
+  if (x == 0) x = 0.0;
+  uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  return (bits >> 63) ? ~bits : bits | (uint64_t{1} << 63);
+}
+
+// KeyOf of each lane (NaN lanes: meaningless).
+MM_INLINE BinU VectorKey(BinD v) {
+  BinU bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits &= ~reinterpret_cast<BinU>(v == BinD{});  // -0.0 as +0.0
+  const BinU neg = reinterpret_cast<BinU>(reinterpret_cast<BinM>(bits) >> 63);
+  return bits ^ (neg | (BinU{} + (uint64_t{1} << 63)));
+}
+
+uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out) {
+  uint64_t count = 0, i = 0;
+  for (; i + kBinWidth <= n; i += kBinWidth) {
+    BinD v;
+    std::memcpy(&v, x + i, sizeof v);
+    const BinU key = VectorKey(v) >> shift;
+    const BinM ok = v == v;
+    if (AllLanes(ok)) {
+      std::memcpy(out + count, &key, sizeof key);
+      count += kBinWidth;
+      continue;
+    }
+    for (int k = 0; k < kBinWidth; ++k)
+      if (ok[k]) out[count++] = key[k];
+  }
+  for (; i < n; ++i)
+    if (x[i] == x[i]) out[count++] = KeyOf(x[i]) >> shift;
+  return count;
+}
+
+uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* prefix,
+                    uint64_t prefixes, uint32_t* hit) {
+  uint64_t count = 0, i = 0;
+  for (; i + kBinWidth <= n; i += kBinWidth) {
+    BinD v;
+    std::memcpy(&v, x + i, sizeof v);
+    const BinU pre = VectorKey(v) >> shift;
+    BinM match = BinM{};
+    for (uint64_t p = 0; p < prefixes; ++p) match |= reinterpret_cast<BinM>(pre == prefix[p]);
+    match &= v == v;  // NaN: no key
+    if (!AnyLane(match)) continue;
+    for (int k = 0; k < kBinWidth; ++k)
+      if (match[k]) hit[count++] = static_cast<uint32_t>(i + static_cast<uint64_t>(k));
+  }
+  for (; i < n; ++i) {
+    if (x[i] != x[i]) continue;
+    const uint64_t pre = KeyOf(x[i]) >> shift;
+    for (uint64_t p = 0; p < prefixes; ++p) {
+      if (pre == prefix[p]) {
+        hit[count++] = static_cast<uint32_t>(i);
+        break;
+      }
+    }
+  }
+  return count;
+}
+
 }  // namespace
 
 #undef MM_INLINE
 
-const KernelTable kTable = {ReduceF32, ReduceF64,    DeviationF32, DeviationF64,
-                            TileF32,   TileF64,      TileDevF32,   TileDevF64,
-                            FusedF32,  FusedTileF32, BinSlots,     CoMoments};
+const KernelTable kTable = {ReduceF32, ReduceF64,  DeviationF32, DeviationF64, TileF32,
+                            TileF64,   TileDevF32, TileDevF64,   FusedF32,     FusedTileF32,
+                            BinSlots,  CoMoments,  KeyMatches,   KeyBits};
 
 }  // namespace MM_SIMD_NS
 }  // namespace simd

@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "analysis/quantiles.h"
 #include "analysis/stats_kernel.h"
 
 namespace mm {
@@ -292,6 +293,58 @@ TEST_CASE("co-moments: each kernel gives the plain loop's bits", "[stats_simd]")
         INFO("k " << k << " rows " << rows);
         for (uint64_t i = 0; i < k; ++i)
           for (uint64_t j = i; j < k; ++j) CHECK(got[i * kp + j] == want[i * kp + j]);
+      }
+    }
+  }
+}
+
+TEST_CASE("key matches: each kernel finds the values of the open buckets", "[stats_simd]") {
+  std::mt19937 g(11);
+  std::normal_distribution<double> d(0.0, 2.0);
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> x = {0.0,
+                           -0.0,
+                           inf,
+                           -inf,
+                           std::numeric_limits<double>::quiet_NaN(),
+                           std::numeric_limits<double>::denorm_min(),
+                           -1e-300,
+                           1e300};
+  for (int i = 0; i < 3000; ++i) x.push_back(d(g));
+  for (int i = 0; i < 500; ++i) x.push_back(static_cast<double>(static_cast<float>(d(g))));
+  for (const simd::KernelTable* t : Tables()) {
+    for (int shift : {48, 32, 16, 1}) {
+      // Prefixes of some values present (and one absent): the buckets of
+      // x[5], x[100], x[2000], x[0] (+0.0 and -0.0 share it).
+      std::vector<uint64_t> prefix = {OrderedKey(x[100]) >> shift, OrderedKey(x[0]) >> shift,
+                                      OrderedKey(x[2000]) >> shift, OrderedKey(x[5]) >> shift,
+                                      (OrderedKey(3.0) >> shift) + 1};
+      for (size_t n : {x.size(), size_t{3}, size_t{7}}) {
+        for (size_t np : {size_t{1}, size_t{5}}) {
+          std::vector<uint32_t> want, got(n);
+          for (size_t i = 0; i < n; ++i) {
+            if (x[i] != x[i]) continue;
+            for (size_t p = 0; p < np; ++p)
+              if ((OrderedKey(x[i]) >> shift) == prefix[p]) {
+                want.push_back(static_cast<uint32_t>(i));
+                break;
+              }
+          }
+          got.resize(t->key_matches(x.data(), n, shift, prefix.data(), np, got.data()));
+          INFO("shift " << shift << " n " << n << " prefixes " << np);
+          CHECK(got == want);
+          if (n == x.size()) CHECK(!want.empty());
+        }
+      }
+    }
+    for (int shift : {0, 16, 48}) {
+      for (size_t n : {x.size(), size_t{5}, size_t{4}}) {
+        std::vector<uint64_t> want, got(n);
+        for (size_t i = 0; i < n; ++i)
+          if (x[i] == x[i]) want.push_back(OrderedKey(x[i]) >> shift);
+        got.resize(t->key_bits(x.data(), n, shift, got.data()));
+        INFO("key bits, shift " << shift << " n " << n);
+        CHECK(got == want);
       }
     }
   }
