@@ -371,6 +371,12 @@ Status Cov::Consume(const BlockView& block, Partial* base, Scratch* scratch) con
   // cache: each piece's partial, merged into the block's from left to
   // right (a fixed order for the block, whatever the split into workers).
   const ObservationLoader load = LoaderFor(dt);
+  if (k_ > kVectorCoMomentVariables) {
+    // The triangle (up to 64 MiB) is the partial itself: one piece, no
+    // partial per piece to allocate and merge.
+    SweepObservations(load, src, m, k_, obs_stride, var_stride, &scratch->x, &scratch->full, p);
+    return Status::OK();
+  }
   const size_t piece =
       std::max<size_t>(64, kPieceBytes / (k_ * static_cast<size_t>(dt.itemsize())));
   for (size_t o0 = 0; o0 < m; o0 += piece) {
