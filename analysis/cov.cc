@@ -122,9 +122,7 @@ size_t LoadObservations(const char* src, size_t o0, size_t o1, size_t k, size_t 
   const size_t rows = o1 - o0;
   if (var_stride == 1 && obs_stride == k) {
     // Whole observations one after another: one run of elements.
-    const char* first = src + o0 * k * sizeof(S);
-    for (size_t i = 0; i < rows * k; ++i)
-      x[i] = static_cast<double>(LoadElement<Traits, kSwap>(first + i * sizeof(S)));
+    LoadDoubles<Traits, kSwap>(src + o0 * k * sizeof(S), rows * k, x);
   } else {
     for (size_t r = 0; r < rows; ++r) {
       const char* first = src + (o0 + r) * obs_stride * sizeof(S);
@@ -367,9 +365,6 @@ Status Cov::Consume(const BlockView& block, Partial* base, Scratch* scratch) con
     obs_stride = 1;
     var_stride = m;
   }
-  // Pieces of about 256 KiB, so the second sweep reads them from the
-  // cache: each piece's partial, merged into the block's from left to
-  // right (a fixed order for the block, whatever the split into workers).
   const ObservationLoader load = LoaderFor(dt);
   if (k_ > kVectorCoMomentVariables) {
     // The triangle (up to 64 MiB) is the partial itself: one piece, no
@@ -377,6 +372,9 @@ Status Cov::Consume(const BlockView& block, Partial* base, Scratch* scratch) con
     SweepObservations(load, src, m, k_, obs_stride, var_stride, &scratch->x, &scratch->full, p);
     return Status::OK();
   }
+  // Pieces of about 256 KiB, so the second sweep reads them from the
+  // cache: each piece's partial, merged into the block's from left to
+  // right (a fixed order for the block, whatever the split into workers).
   const size_t piece =
       std::max<size_t>(64, kPieceBytes / (k_ * static_cast<size_t>(dt.itemsize())));
   for (size_t o0 = 0; o0 < m; o0 += piece) {

@@ -164,9 +164,8 @@ class CompressScanner : public Scanner {
     MM_RETURN_IF_ERROR(spool_.Open());
     MM_ASSIGN_OR_RETURN(stage_,
                         FileDescriptor::Open(stage_path_, O_RDONLY | O_NOFOLLOW, 0, Code::kIoErr));
-    MM_RETURN_IF_ERROR(
-        CheckFileId(stage_.get(), stage_id_, target_ + " (stage " + stage_path_ + ")"));
     stage_what_ = target_ + " (stage " + stage_path_ + ")";
+    MM_RETURN_IF_ERROR(CheckFileId(stage_.get(), stage_id_, stage_what_));
     opened_ = true;
     return Status::OK();
   }

@@ -270,48 +270,48 @@ class Histogram : public Analysis {
         p->nan[l] += count;
       }
     };
-    geo_.ForEachRunOfBlock(
-        block.box, block.begin, block.end,
-        [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
-          const char* run = data + off * sizeof(S);
-          const bool sub =
-              !kept && slots <= kMaxSubSlots && len >= 4 * slots && len < (uint64_t{1} << 32);
-          uint32_t* h = nullptr;
-          if (sub) {
-            scratch->sub.assign(4 * slots, 0);
-            h = scratch->sub.data();
-          }
-          for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
-            const uint64_t m = std::min(kTile, len - t0);
-            for (uint64_t i = 0; i < m; ++i)
-              x[i] = static_cast<double>(LoadElement<Traits, kSwap>(run + (t0 + i) * sizeof(S)));
-            if (simd::BinSlots(x, m, grid, slot)) {
-              for (uint64_t i = 0; i < m; ++i)
-                if (slot[i] == simd::kSlotExact)
-                  slot[i] = static_cast<uint32_t>(finder_.Index(x[i]));
-            }
-            if (sub) {
-              uint64_t i = 0;
-              for (; i + 4 <= m; i += 4) {
-                ++h[slot[i]];
-                ++h[slots + slot[i + 1]];
-                ++h[2 * slots + slot[i + 2]];
-                ++h[3 * slots + slot[i + 3]];
-              }
-              for (; i < m; ++i) ++h[slot[i]];
-            } else if (kept) {
-              for (uint64_t i = 0; i < m; ++i) add(lane + t0 + i - p->lo, slot[i], 1);
-            } else {
-              for (uint64_t i = 0; i < m; ++i) add(lane - p->lo, slot[i], 1);
-            }
-          }
-          if (sub) {
-            for (uint64_t s = 0; s < slots; ++s) {
-              const int64_t c = int64_t{h[s]} + h[slots + s] + h[2 * slots + s] + h[3 * slots + s];
-              if (c != 0) add(lane - p->lo, s, c);
-            }
-          }
-        });
+    geo_.ForEachRunOfBlock(block.box, block.begin, block.end,
+                           [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+                             const char* run = data + off * sizeof(S);
+                             const bool sub = !kept && slots <= kMaxSubSlots && len >= 4 * slots &&
+                                              len < (uint64_t{1} << 32);
+                             uint32_t* h = nullptr;
+                             if (sub) {
+                               scratch->sub.assign(4 * slots, 0);
+                               h = scratch->sub.data();
+                             }
+                             for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
+                               const uint64_t m = std::min(kTile, len - t0);
+                               LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, x);
+                               if (simd::BinSlots(x, m, grid, slot)) {
+                                 for (uint64_t i = 0; i < m; ++i)
+                                   if (slot[i] == simd::kSlotExact)
+                                     slot[i] = static_cast<uint32_t>(finder_.Index(x[i]));
+                               }
+                               if (sub) {
+                                 uint64_t i = 0;
+                                 for (; i + 4 <= m; i += 4) {
+                                   ++h[slot[i]];
+                                   ++h[slots + slot[i + 1]];
+                                   ++h[2 * slots + slot[i + 2]];
+                                   ++h[3 * slots + slot[i + 3]];
+                                 }
+                                 for (; i < m; ++i) ++h[slot[i]];
+                               } else if (kept) {
+                                 for (uint64_t i = 0; i < m; ++i)
+                                   add(lane + t0 + i - p->lo, slot[i], 1);
+                               } else {
+                                 for (uint64_t i = 0; i < m; ++i) add(lane - p->lo, slot[i], 1);
+                               }
+                             }
+                             if (sub) {
+                               for (uint64_t s = 0; s < slots; ++s) {
+                                 const int64_t c = int64_t{h[s]} + h[slots + s] + h[2 * slots + s] +
+                                                   h[3 * slots + s];
+                                 if (c != 0) add(lane - p->lo, s, c);
+                               }
+                             }
+                           });
   }
 
   LaneGeometry geo_;

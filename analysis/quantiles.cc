@@ -491,8 +491,7 @@ class Quantiles : public Analysis {
     double* x = scratch->x.data();
     for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
       const uint64_t m = std::min(kTile, len - t0);
-      for (uint64_t i = 0; i < m; ++i)
-        x[i] = static_cast<double>(LoadElement<Traits, kSwap>(run + (t0 + i) * sizeof(S)));
+      LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, x);
       const size_t before = raw->size();
       raw->resize(before + m);
       const uint64_t kept = simd::KeyBits(x, m, shift, raw->data() + before);
@@ -518,8 +517,7 @@ class Quantiles : public Analysis {
     uint32_t* hit = scratch->hit.data();
     for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
       const uint64_t m = std::min(kTile, len - t0);
-      for (uint64_t i = 0; i < m; ++i)
-        x[i] = static_cast<double>(LoadElement<Traits, kSwap>(run + (t0 + i) * sizeof(S)));
+      LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, x);
       const uint64_t hits = simd::KeyMatches(x, m, shift, &table_.prefix[b], e - b, hit);
       for (uint64_t h = 0; h < hits; ++h) {
         const uint64_t key = OrderedKey(x[hit[h]]);

@@ -147,4 +147,13 @@ inline auto LoadElement(const char* p) {
   }
 }
 
+// n consecutive elements from p as doubles into out (the tiles the vector
+// kernels of histogram, quantiles and cov take).
+template <class Traits, bool kSwap>
+inline void LoadDoubles(const char* p, uint64_t n, double* out) {
+  using S = typename Traits::Storage;
+  for (uint64_t i = 0; i < n; ++i)
+    out[i] = static_cast<double>(LoadElement<Traits, kSwap>(p + i * sizeof(S)));
+}
+
 }  // namespace mm
