@@ -5,7 +5,6 @@
 #include <limits>
 
 #include "analysis/npy_fields.h"
-#include "analysis/stats_simd.h"
 #include "core/lanes.h"
 #include "io/files.h"
 
@@ -251,9 +250,7 @@ class Histogram : public Analysis {
     p->Resize(range.first, range.second);
     const uint64_t bins = static_cast<uint64_t>(bins_);
     const uint64_t slots = bins + 3;
-    const simd::BinGrid grid{finder_.lo(),         finder_.hi(),
-                             finder_.norm(),       static_cast<double>(bins_),
-                             finder_.FastMargin(), static_cast<uint32_t>(bins_)};
+    const simd::BinGrid grid = finder_.Grid();
     scratch->x.resize(kTile);
     scratch->slot.resize(kTile);
     double* x = scratch->x.data();

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "analysis/analysis.h"
+#include "analysis/stats_simd.h"
 
 namespace mm {
 
@@ -70,6 +71,10 @@ class BinFinder {
   // from 0 and 1 lies strictly between the edges trunc(f) names, so its
   // bin is trunc(f), what Index returns. 1 when the product overflows.
   double FastMargin() const { return margin_; }
+  // What the vector kernel (simd::BinSlots) needs of this finder.
+  simd::BinGrid Grid() const {
+    return simd::BinGrid{lo_, hi_, norm_, margin_, static_cast<uint32_t>(bins_)};
+  }
 
  private:
   double lo_, hi_, norm_;

@@ -82,7 +82,7 @@ void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, 
 // the rounding of f = (x - lo) * norm and of the edges, so a value further
 // from an edge than that lies between the edges its truncated f names.
 struct BinGrid {
-  double lo, hi, norm, bins_d, margin;
+  double lo, hi, norm, margin;
   uint32_t bins;
 };
 constexpr uint32_t kSlotBelow = 0, kSlotAbove = 1, kSlotNan = 2;

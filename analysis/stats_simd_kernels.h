@@ -930,7 +930,7 @@ MM_INLINE bool AllLanes(BinM m) {
 
 MM_INLINE uint32_t BinSlotOne(double x, const BinGrid& g) {
   const double f = (x - g.lo) * g.norm;
-  if (f >= 0 && f < g.bins_d) {
+  if (f >= 0 && f < static_cast<double>(g.bins)) {
     const double t = static_cast<double>(static_cast<int64_t>(f));
     const double fr = f - t;
     if (fr > g.margin && fr < 1 - g.margin) return static_cast<uint32_t>(t);
@@ -943,10 +943,13 @@ MM_INLINE uint32_t BinSlotOne(double x, const BinGrid& g) {
 
 bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
   const BinD zero = BinD{} + 0.0, one = zero + 1.0, magic = zero + 4503599627370496.0;  // 2^52
-  const BinD lo = zero + g.lo, hi = zero + g.hi, norm = zero + g.norm, bins = zero + g.bins_d;
+  const BinD lo = zero + g.lo, hi = zero + g.hi, norm = zero + g.norm;
+  const BinD bins = zero + static_cast<double>(g.bins);
   const BinD margin = zero + g.margin, upper = zero + (1 - g.margin);
   const BinM below = BinM{} + (g.bins + kSlotBelow), above = BinM{} + (g.bins + kSlotAbove);
   const BinM nan = BinM{} + (g.bins + kSlotNan), exact = BinM{} + kSlotExact;
+  BinM magic_bits;  // the bits of 2^52; those of 2^52 + t exceed them by t
+  std::memcpy(&magic_bits, &magic, sizeof magic_bits);
   BinM missed = BinM{};
   uint64_t i = 0;
   for (; i + kBinWidth <= n; i += kBinWidth) {
@@ -962,9 +965,7 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
     BinD shifted = t + magic;
     BinM bin;
     std::memcpy(&bin, &shifted, sizeof bin);
-    BinM m;
-    std::memcpy(&m, &magic, sizeof m);
-    bin -= m;
+    bin -= magic_bits;
     if (AllLanes(ok)) {
       for (int k = 0; k < kBinWidth; ++k)
         slot[i + static_cast<uint64_t>(k)] = static_cast<uint32_t>(bin[k]);
@@ -1044,6 +1045,8 @@ MM_INLINE bool AnyLane(BinM m) {
 #endif
 }
 
+// quantiles.cc's OrderedKey, again: this file includes no header of the
+// analyses (nothing compiled for AVX2 may leak into the baseline program).
 MM_INLINE uint64_t KeyOf(double x) {
   if (x == 0) x = 0.0;
   uint64_t bits;

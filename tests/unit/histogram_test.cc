@@ -433,9 +433,7 @@ uint32_t ExactSlot(const BinFinder& f, double x) {
 // counts the values the kernel left to the exact path.
 std::vector<uint32_t> KernelSlots(const simd::KernelTable& k, const BinFinder& f,
                                   const std::vector<double>& xs, size_t* exact) {
-  const simd::BinGrid g{f.lo(),         f.hi(),
-                        f.norm(),       static_cast<double>(f.bins()),
-                        f.FastMargin(), static_cast<uint32_t>(f.bins())};
+  const simd::BinGrid g = f.Grid();
   std::vector<uint32_t> s(xs.size());
   const bool any = k.bin_slots(xs.data(), xs.size(), g, s.data());
   size_t n = 0;
