@@ -24,19 +24,22 @@ struct Registration {
   const char* op;
   Factory make;
   bool creates_dataset = false;  // Capabilities::creates_dataset
+  // The parameters its result echoes (Analysis::parameters), as a JSON
+  // object of their defaults; nullptr: none.
+  const char* echoed = nullptr;
 };
 
 constexpr bool kCreatesDataset = true;
 
 // The registry: one line per analysis, the only list of ops.
 const Registration kRegistry[] = {
-    {"stats", &MakeStats},
+    {"stats", &MakeStats, false, R"({"axis": null, "ddof": 0})"},
     {"generate", &MakeGenerate, kCreatesDataset},
-    {"cov", &MakeCov},
+    {"cov", &MakeCov, false, R"({"axis": 0, "ddof": 1})"},
     {"slice", &MakeSlice},
     {"convert", &MakeConvert},
-    {"histogram", &MakeHistogram},
-    {"quantiles", &MakeQuantiles},
+    {"histogram", &MakeHistogram, false, R"({"bins": 10, "range": null, "axis": null})"},
+    {"quantiles", &MakeQuantiles, false, R"({"q": null, "method": "linear", "axis": null})"},
     {"transform", &MakeTransform},
 };
 
@@ -136,6 +139,9 @@ Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec& spec, const D
     if (spec.op == r.op) {
       MM_ASSIGN_OR_RETURN(std::unique_ptr<Analysis> a, r.make(spec, dataset, partition));
       a->caps_.creates_dataset = r.creates_dataset;
+      const Json echoed = r.echoed != nullptr ? Json::parse(r.echoed) : Json::object();
+      for (const auto& [key, fallback] : echoed.items())
+        a->parameters_[key] = spec.params.contains(key) ? spec.params[key] : fallback;
       return a;
     }
     ops.push_back(r.op);

@@ -180,6 +180,10 @@ class Analysis {
   const std::string& name() const { return spec_.name; }
   const std::string& op() const { return spec_.op; }
   const Capabilities& capabilities() const { return caps_; }
+  // The parameters the result echoes in front of its fields (SPEC §4): the
+  // config's values of the op's main parameters (q, bins, range, axis,
+  // method, ddof), defaults filled in; its registry line lists them.
+  const Json& parameters() const { return parameters_; }
 
   // Scan passes needed (>= 1).
   virtual int passes() const { return 1; }
@@ -244,6 +248,7 @@ class Analysis {
   Capabilities caps_;  // set by the subclass' constructor
 
  private:
+  Json parameters_ = Json::object();  // set by MakeAnalysis
   friend Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec&, const Dataset&,
                                                         const Partition&);
 };

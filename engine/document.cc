@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <ctime>
 
 #include "core/warnings.h"
 
@@ -16,6 +17,11 @@ Json MmrunSection(const RunSummary& s) {
   if (s.workers_requested && *s.workers_requested != s.workers)
     meta["workers_requested"] = *s.workers_requested;
   meta["launch"] = s.launch;
+  const std::time_t t = std::chrono::system_clock::to_time_t(s.started_utc);
+  std::tm utc{};
+  char when[32] = "";
+  if (::gmtime_r(&t, &utc) != nullptr) std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  meta["started"] = when;
   meta["elapsed_s"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count();
   meta["rows"] = s.rows;

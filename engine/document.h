@@ -40,6 +40,8 @@ struct RunSummary {
   // When the command started: "elapsed_s" is the time from it to the call
   // of MmrunSection.
   std::chrono::steady_clock::time_point started;
+  // The same moment on the wall clock: "started", UTC, ISO 8601.
+  std::chrono::system_clock::time_point started_utc = std::chrono::system_clock::now();
   int64_t workers = 0;  // workers started (merge: the sum over the parts)
   // Written when it differs from `workers` (more were asked than units).
   std::optional<int64_t> workers_requested;
@@ -53,7 +55,7 @@ struct RunSummary {
 };
 
 // The "mmrun" section: {"version", "workers", ["workers_requested"],
-// "launch", "elapsed_s", "rows", ["row_axis"], "bytes_scanned", "passes",
+// "launch", "started", "elapsed_s", "rows", ["row_axis"], "bytes_scanned", "passes",
 // ["shards"], ["incremental"]}.
 Json MmrunSection(const RunSummary& summary);
 

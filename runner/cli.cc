@@ -9,6 +9,7 @@
 #include "core/strings.h"
 #include "runner/commands.h"
 #include "runner/launcher.h"
+#include "runner/quick.h"
 #include "runner/recover.h"
 #include "runner/shard.h"
 
@@ -67,15 +68,20 @@ std::string MistypedSubcommand(const std::string& word) {
 }  // namespace
 
 const std::vector<Subcommand>& Subcommands() {
-  static const std::vector<Subcommand> table = {
-      {"validate", "[OPTIONS] CONFIG.json", "check config, dataset and options, print the plan",
-       &ValidateCommand},
-      {"inspect", "FILE [--dtype D --shape S --order O --offset B | --name N]",
-       "describe an array file as JSON", &InspectCommand},
-      {"merge", "PART.json... [-o OUT]", "merge the parts of every shard", &MergeCommand},
-      {"recover", "FILE", "roll back an interrupted transform", &RecoverCommand},
-      {"help", "", "print this help", &HelpCommand},
-  };
+  static const std::vector<Subcommand> table = [] {
+    std::vector<Subcommand> t = QuickSubcommands();  // runner/quick.h
+    std::vector<Subcommand> rest = {
+        {"validate", "[OPTIONS] CONFIG.json", "check config, dataset and options, print the plan",
+         &ValidateCommand, ""},
+        {"inspect", "FILE [--dtype D --shape S --order O --offset B | --name N]",
+         "describe an array file as JSON", &InspectCommand, ""},
+        {"merge", "PART.json... [-o OUT]", "merge the parts of every shard", &MergeCommand, ""},
+        {"recover", "FILE", "roll back an interrupted transform", &RecoverCommand, ""},
+        {"help", "", "print this help", &HelpCommand, ""},
+    };
+    t.insert(t.end(), rest.begin(), rest.end());
+    return t;
+  }();
   return table;
 }
 
@@ -98,6 +104,15 @@ std::string UsageText() {
 }
 
 int RunMmrun(const std::vector<std::string>& args) {
+  // `mmrun COMMAND --help`: the command's own help, when it has one.
+  for (const Subcommand& s : Subcommands()) {
+    if (args.empty() || args[0] != s.name || s.help.empty()) continue;
+    for (const std::string& a : args)
+      if (a == "--help" || a == "-h") {
+        std::fputs(s.help.c_str(), stdout);
+        return 0;
+      }
+  }
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") return Exit(HelpCommand({}));
     if (a == "--version") {

@@ -13,6 +13,7 @@
 // Called from main only, single-threaded.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,9 @@ struct Subcommand {
   const char* description;  // one line, for the help
   // Runs with the arguments after the name. Its Status' code is the exit
   // status; RunMmrun prints a failure (PrintError, runner/commands.h).
-  Status (*run)(const std::vector<std::string>& args);
+  std::function<Status(const std::vector<std::string>& args)> run;
+  // `mmrun NAME --help`: its options and an example ("": the general help).
+  std::string help;
 };
 
 // Every subcommand, in the order the help lists them.

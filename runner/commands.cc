@@ -90,21 +90,11 @@ std::string WorkerExecutable() {
   return DirName(buf) + "/mmworker";
 }
 
-struct RunArgs {
-  std::string config;
-  int workers = 0;  // 0: config or default
-  std::string launch, output, lock;
-  double timeout = -1;
-  int retries = -1;
-  bool quiet = false;
-  bool progress_flag = false;
-  double progress_secs = 10;
-  std::optional<ShardSpec> shard;  // --shard (runner/shard.h)
-  std::string state;               // --state FILE (runner/state.h)
-  bool verify = false;             // --verify: check every old block of the state
-};
+}  // namespace
 
-Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
+Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args,
+                             const po::options_description* own, const char* positional,
+                             po::variables_map* vm_out) {
   RunArgs r;
   po::options_description opts;
   std::string workers, retries, timeout;
@@ -115,8 +105,10 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
       "lock", po::value<std::string>(&r.lock))("shard", po::value<std::string>())(
       "state", po::value<std::string>(&r.state))("verify", po::bool_switch(&r.verify))(
       "config", po::value<std::vector<std::string>>());
-  po::variables_map vm;
-  MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, "config", &vm));
+  if (own != nullptr) opts.add(*own);
+  po::variables_map local;
+  po::variables_map& vm = vm_out != nullptr ? *vm_out : local;
+  MM_RETURN_IF_ERROR(ParseCommandLine(args, opts, positional, &vm));
   if (vm.count("shard")) {
     MM_ASSIGN_OR_RETURN(r.shard, ParseShard(vm["shard"].as<std::string>()));
   }
@@ -124,12 +116,14 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
   if (vm.count("state") && r.state.empty()) return UsageError("--state needs a FILE");
   if (r.shard && !r.state.empty()) return UsageError("--shard and --state cannot be combined");
   if (r.verify && r.state.empty()) return UsageError("--verify works only with --state FILE");
-  if (!vm.count("config")) return UsageError("missing CONFIG.json");
-  const auto configs = vm["config"].as<std::vector<std::string>>();
-  if (configs.size() != 1)
-    return UsageError("expected one CONFIG.json, got " + std::to_string(configs.size()) +
-                      " arguments");
-  r.config = configs[0];
+  if (own == nullptr) {
+    if (!vm.count("config")) return UsageError("missing CONFIG.json");
+    const auto configs = vm["config"].as<std::vector<std::string>>();
+    if (configs.size() != 1)
+      return UsageError("expected one CONFIG.json, got " + std::to_string(configs.size()) +
+                        " arguments");
+    r.config = configs[0];
+  }
   auto parse_int = [](const std::string& s, const char* flag, int lo, int hi, int* out) -> Status {
     char* end = nullptr;
     errno = 0;
@@ -158,6 +152,8 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args) {
   return r;
 }
 
+namespace {
+
 // The config's folder, against which its relative paths resolve: the current
 // folder for a config read from stdin ("-") or through /dev or /proc (e.g.
 // /dev/stdin, /dev/fd/3, a process substitution), else the file's folder.
@@ -179,7 +175,13 @@ Result<Json> ReadStdinConfig() {
   return ParseJson(text, "config from stdin", Code::kConfig);
 }
 
-Result<std::unique_ptr<Plan>> LoadPlan(const std::string& config_path) {
+Result<std::unique_ptr<Plan>> LoadPlan(const RunArgs& a) {
+  if (a.built_config) {
+    Result<std::unique_ptr<Plan>> plan = Plan::Build(*a.built_config, AbsolutePath("."));
+    if (!plan.ok() && a.config_error) return a.config_error(plan.status());
+    return plan;
+  }
+  const std::string& config_path = a.config;
   MM_ASSIGN_OR_RETURN(Json j, config_path == "-" ? ReadStdinConfig() : ReadConfigJson(config_path));
   Result<std::unique_ptr<Plan>> plan = Plan::Build(j, ConfigDir(config_path));
   if (!plan.ok() && plan.status().code() == Code::kConfig)
@@ -200,7 +202,7 @@ std::string OutputKey(const std::string& flag) {
 // The files a run reads, for the identity checks of every output it writes
 // (io/file_identity.h): the config and the dataset's open descriptor.
 void RegisterRunInputs(const Plan& plan, const std::string& config_path) {
-  if (config_path != "-") {  // "-": the config came from stdin
+  if (config_path != "-" && !config_path.empty()) {  // "-": stdin; "": built in memory
     const std::string config = AbsolutePath(config_path);
     RegisterInput(NamedFile{config, "CONFIG"}, KeyOfPath(config));
   }
@@ -287,9 +289,10 @@ struct CheckedRun {
 
 Result<CheckedRun> CheckRun(const RunArgs& a, Warnings* warnings) {
   CheckedRun c;
-  if (a.config == "-" && a.shard)
-    return UsageError("--shard needs a CONFIG file (its part names it for mmrun merge), not stdin");
-  MM_ASSIGN_OR_RETURN(c.plan, LoadPlan(a.config));
+  if ((a.config == "-" || a.built_config) && a.shard)
+    return UsageError("--shard needs a CONFIG file (its part names it for mmrun merge), not " +
+                      std::string(a.built_config ? "a quick command" : "stdin"));
+  MM_ASSIGN_OR_RETURN(c.plan, LoadPlan(a));
   const Plan& plan = *c.plan;
   const RunOptions& cfg = plan.config.run;
   c.workers = a.workers > 0 ? a.workers : cfg.workers.value_or(DefaultWorkers());
@@ -310,10 +313,11 @@ Result<CheckedRun> CheckRun(const RunArgs& a, Warnings* warnings) {
   return c;
 }
 
-Status Run(const std::vector<std::string>& args) {
+}  // namespace
+
+Status RunWith(RunArgs a) {
   RunSummary summary;
   summary.started = std::chrono::steady_clock::now();
-  MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
   const sigset_t child_mask = BlockRunSignals();
   Warnings warnings(a.quiet);
   Segment::RemoveStale(&warnings);
@@ -343,6 +347,7 @@ Status Run(const std::vector<std::string>& args) {
   settings.timeout_s = a.timeout > 0 ? a.timeout : cfg.timeout.value_or(0);
   int started = 0;
   settings.started = &started;
+  if (a.check_plan) MM_RETURN_IF_ERROR(a.check_plan(*plan));
   const std::string& launch = checked.launch;
   const std::string& output = checked.output;
   // Create the output's temporary file now, so an unwritable target fails
@@ -419,6 +424,10 @@ Status Run(const std::vector<std::string>& args) {
   if (const int sig = TakePendingSignal())
     return tell(static_cast<Code>(128 + sig), "interrupted by " + SignalName(sig),
                 ": nothing written");
+  if (a.document != nullptr) {
+    *a.document = std::move(doc);
+    return Status::OK();
+  }
   const Status st = out.Write(doc);
   if (st.ok()) return st;
   // A reader that went away (`mmrun cfg.json | head`) may have had part of it.
@@ -426,6 +435,8 @@ Status Run(const std::vector<std::string>& args) {
       st.code(), st.message(),
       st.code() == static_cast<Code>(128 + SIGPIPE) ? ": the result document was cut short" : "");
 }
+
+namespace {
 
 // `mmrun validate [RUN OPTIONS] CONFIG`: the checks of a run with the same
 // options (CheckRun), nothing started, the plan printed.
@@ -590,7 +601,10 @@ Status Inspect(const std::vector<std::string>& args) {
 
 }  // namespace
 
-Status RunCommand(const std::vector<std::string>& args) { return Run(args); }
+Status RunCommand(const std::vector<std::string>& args) {
+  MM_ASSIGN_OR_RETURN(RunArgs a, ParseRunArgs(args));
+  return RunWith(std::move(a));
+}
 Status ValidateCommand(const std::vector<std::string>& args) { return Validate(args); }
 Status InspectCommand(const std::vector<std::string>& args) { return Inspect(args); }
 

@@ -3,13 +3,58 @@
 // (runner/cli.h) prints a failure with PrintError.
 #pragma once
 
+#include <boost/program_options/options_description.hpp>
+#include <boost/program_options/variables_map.hpp>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
 #include "engine/document.h"  // kVersion
+#include "runner/shard.h"     // ShardSpec
 
 namespace mm {
+
+class Plan;
+
+// The options of a run (SPEC §1), from the command line.
+struct RunArgs {
+  std::string config;
+  int workers = 0;  // 0: config or default
+  std::string launch, output, lock;
+  double timeout = -1;
+  int retries = -1;
+  bool quiet = false;
+  bool progress_flag = false;
+  double progress_secs = 10;
+  std::optional<ShardSpec> shard;  // --shard (runner/shard.h)
+  std::string state;               // --state FILE (runner/state.h)
+  bool verify = false;             // --verify: check every old block of the state
+
+  // A config built in memory (the quick commands, runner/quick.h) instead
+  // of the file `config` (then ""); relative paths resolve against the
+  // current folder.
+  std::optional<Json> built_config;
+  // Turns an error of the built config (kConfig, naming its keys) into the
+  // command line's; the error as it is when empty.
+  std::function<Status(const Status&)> config_error;
+  // More checks of the plan, made before any worker starts or file is written.
+  std::function<Status(const Plan&)> check_plan;
+  // Not null: the result document is stored here instead of written.
+  Json* document = nullptr;
+};
+
+// Parses the options of a run in `args`. Without `own`, the bare arguments
+// are the CONFIG (exactly one); a command that adds its own options (`own`)
+// finds them, and the bare arguments under `positional`, in `*vm`.
+Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args,
+                             const boost::program_options::options_description* own = nullptr,
+                             const char* positional = "config",
+                             boost::program_options::variables_map* vm = nullptr);
+
+// Runs what `a` says: checks, workers, the result document (SPEC §1).
+Status RunWith(RunArgs a);
 
 // Prints "mmrun: error: MESSAGE" (one line) unless the status is OK.
 void PrintError(const Status& st);
