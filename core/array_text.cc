@@ -126,6 +126,10 @@ FloatParts Parts(double v, Kind kind, bool scientific) {
     return f;
   }
   if (a != 0 && n - d.exp > kPrecision) d = Rounded(a, kPrecision, false);
+  // numpy prints an array's integer digits exactly (its min_digits 0 makes
+  // dragon4 go on to the units): float16 11192 is "11192." in an array,
+  // where the scalar and the shortest digits say 11190.
+  if (a != 0 && d.exp > n) d = Rounded(a, 0, false);
   SplitPositional(d, &f.int_part, &f.frac);
   return f;
 }
@@ -255,7 +259,15 @@ class ElementFormat {
       const std::string s = std::isnan(v) ? "nan" : (v < 0 ? "-inf" : "inf");
       return PadLeft(s, pad_left_ + pad_right_ + 1);
     }
-    const FloatParts p = Parts(v, e_.dtype.kind, scientific_);
+    FloatParts p = Parts(v, e_.dtype.kind, scientific_);
+    if (scientific_ && p.frac.size() < precision_ && v != 0) {
+      // numpy's min_digits: more digits of the exact value, not zeros,
+      // rounded at the precision (81.875 in float16: 8.188e+01, not 8.190e+01).
+      const Decimal d = Rounded(std::fabs(v), static_cast<int>(precision_), true);
+      p.int_part = d.digits.substr(0, 1);
+      p.frac = d.digits.substr(1);
+      p.exp10 = d.exp - 1;
+    }
     const std::string head = PadLeft((p.negative ? "-" : "") + p.int_part, pad_left_) + ".";
     if (scientific_) {
       std::string frac = p.frac;

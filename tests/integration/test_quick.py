@@ -1,0 +1,333 @@
+"""The quick commands (SPEC §8): `mmrun stats|histogram|quantiles|show FILE`.
+
+- `show` prints exactly what numpy's `print(a[SELECT])` prints, for every
+  dtype of SPEC §2 in both byte orders, C and Fortran files, .npy and raw,
+  positional and scientific floats, NaN/inf/-0.0, shortest float32/float16
+  digits, wrapped rows, elided (> 1000 elements) arrays and 0-d selections.
+- stats/histogram/quantiles give the `dataset` and `results` of the config
+  they stand for, byte for byte, and numpy's numbers.
+- Results echo their parameters; the mmrun section says when the run started.
+- Errors: one line naming the flag (not a config key), SPEC §5 codes, and
+  nothing left behind (show's temporary folder included).
+- The numpy memmap walk-through of the README, each number against numpy.
+
+Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_quick.py [FILTER...]
+"""
+
+import datetime
+import json
+import os
+import re
+import sys
+import zlib
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mmtest as mm  # noqa: E402
+
+
+def rng_for(name):
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def _folder(name):
+    path = os.path.join(mm._session_root(), name)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def show(args, tmp):
+    """Runs `mmrun show ARGS` with TMPDIR=tmp; returns its stdout."""
+    res = mm.run_mmrun(["show"] + args, extra_env={"TMPDIR": tmp})
+    if res.code != 0:
+        raise mm.Fail(mm.describe(["show"] + args, res))
+    mm.check(res.err == "", "show wrote on stderr: %r" % res.err)
+    mm.check(os.listdir(tmp) == [], "show left %s in TMPDIR" % os.listdir(tmp))
+    return res.out
+
+
+def expect_show(a, path, select, tmp, layout=()):
+    args = [path] + ([select] if select is not None else []) + list(layout)
+    sel = a if select is None else eval("a" + select, {"a": a})
+    want = str(sel) + "\n"
+    got = show(args, tmp)
+    if got != want:
+        raise mm.Fail("show %s of %s %s:\n--- numpy\n%s--- mmrun\n%s" %
+                      (select, a.dtype.str, a.shape, want, got))
+
+
+def values(kind, dtype, shape, rng):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _values(kind, dtype, shape, rng)
+
+
+def _values(kind, dtype, shape, rng):
+    dt = np.dtype(dtype)
+    n = int(np.prod(shape))
+    if dt.kind == "b":
+        return (rng.random(n) < 0.5).reshape(shape)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        if kind == "small":
+            lo, hi = max(info.min, -50), min(info.max, 50)
+        else:
+            lo, hi = info.min, info.max
+        return rng.integers(lo, hi, size=n, endpoint=True, dtype=dt.newbyteorder("=")).reshape(shape)
+    scale = {"unit": 1.0, "tiny": 1e-6, "big": 1e9, "wide": None, "ints": None, "special": 1.0,
+             "bits": None, "small": 1.0, "milli": 1e-3, "kilo": 1e3}[kind]
+    if kind == "wide":
+        v = rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, size=n)
+    elif kind == "ints":
+        v = rng.integers(-100, 100, size=n).astype(float)
+    elif kind == "bits":  # random bit patterns of the type: every digit string length
+        bits = rng.integers(0, 2 ** (8 * dt.itemsize), size=n, dtype=np.uint64)
+        v = bits.astype(np.dtype("u%d" % dt.itemsize)).view(dt.newbyteorder("=")).astype(float)
+        v[~np.isfinite(v)] = 1.5
+        v = np.clip(v, -1e30, 1e30)
+    else:
+        v = rng.standard_normal(n) * scale
+    if kind == "special":
+        v[:: max(1, n // 5)] = np.nan
+        v[1] = np.inf
+        v[2] = -np.inf
+        v[3] = -0.0
+        v[4] = 0.0
+    return v.astype(dt.newbyteorder("=")).reshape(shape)
+
+
+def show_cases():
+    dtypes = ["bool", "int8", "uint8", "<i2", ">u2", ">i4", "uint32", "int64", "<u8",
+              "float16", ">f2", "<f4", ">f4", "float64", ">f8"]
+    for dtype in dtypes:
+        dt = np.dtype(dtype)
+        kinds = ["small", "full"] if dt.kind in "iu" else ["b"] if dt.kind == "b" else \
+            ["unit", "tiny", "big", "wide", "ints", "special", "bits", "milli", "kilo"]
+        for kind in kinds:
+            yield dtype, kind
+
+
+for _dtype, _kind in show_cases():
+    def _case(dtype=_dtype, kind=_kind):
+        tmp = _folder("show-%s-%s" % (dtype.replace(">", "be").replace("<", "le"), kind))
+        tmpdir = os.path.join(tmp, "tmp")
+        os.makedirs(tmpdir, exist_ok=True)
+        rng = rng_for(dtype + kind)
+        for shape, selects in [((3, 5), [None, "[1, 2]"]), ((2, 3, 4), [None, "[1]"]),
+                               ((1500,), [None, "[3]"]), ((40, 30), [None, "[::-2, 1:4]"])]:
+            a = values(kind, dtype, shape, rng).astype(np.dtype(dtype))
+            path = os.path.join(tmp, "a%d.npy" % len(shape))
+            np.save(path, a)
+            for select in selects:
+                expect_show(a, path, select, tmpdir)
+        # A raw Fortran file, selected through its layout options.
+        a = np.asfortranarray(values(kind, dtype, (6, 9), rng).astype(np.dtype(dtype)))
+        raw = os.path.join(tmp, "f.raw")
+        a.T.tofile(raw)  # Fortran order bytes
+        expect_show(a, raw, "[:, 2:]", tmpdir,
+                    ["--dtype", np.dtype(dtype).str, "--shape", "6,9", "--order", "F"])
+    mm.add_test("show %s %s" % (_dtype, _kind), _case)
+
+
+@mm.test
+def show_float_digits():
+    """Shortest digits of float32 and float16 values next to powers of two,
+    where the interval that reads back is lopsided."""
+    tmp = _folder("digits")
+    tmpdir = os.path.join(tmp, "tmp")
+    os.makedirs(tmpdir)
+    for dt in ["<f2", "<f4", "<f8"]:
+        p = np.array([2.0 ** e for e in range(-14, 15)], dtype=dt)
+        near = np.concatenate([p, np.nextafter(p, np.array(np.inf, dt)),
+                               np.nextafter(p, np.array(0, dt))]).astype(dt)
+        path = os.path.join(tmp, "d.npy")
+        np.save(path, near)
+        for i in range(len(near)):
+            expect_show(near, path, "[%d]" % i, tmpdir)
+        a = near[near >= 1e-4]
+        np.save(path, a)
+        expect_show(a, path, "[:10]", tmpdir)
+        expect_show(a, path, "[10:20]", tmpdir)
+
+
+@mm.test
+def show_limits_and_errors():
+    tmp = _folder("show-errors")
+    tmpdir = os.path.join(tmp, "tmp")
+    os.makedirs(tmpdir)
+    a = np.arange(20000, dtype="<f4").reshape(200, 100)
+    path = os.path.join(tmp, "a.npy")
+    np.save(path, a)
+    snap = mm.shm_snapshot()
+    env = {"TMPDIR": tmpdir}
+    res = mm.run_mmrun(["show", path], extra_env=env)
+    mm.assert_error(res, 64, ["20000 elements", "10000", "slice"])
+    res = mm.run_mmrun(["show", path, "[:100]"], extra_env=env)  # exactly 10000: shown
+    mm.eq(res.code, 0, "exit of 10000 elements")
+    mm.eq(res.out, str(a[:100]) + "\n", "10000 elements")
+    res = mm.run_mmrun(["show", path, "[:100, :, 3]"], extra_env=env)
+    mm.assert_error(res, 64, ["SELECT", "too many indices"])
+    res = mm.run_mmrun(["show", path, "[300]"], extra_env=env)
+    mm.assert_error(res, 64, ["SELECT", "out of bounds"])
+    res = mm.run_mmrun(["show", path, "[[1,2]]"], extra_env=env)
+    mm.assert_error(res, 64, ["SELECT", "advanced indexing"])
+    res = mm.run_mmrun(["show", path, "[0]", "-o", os.path.join(tmp, "x")], extra_env=env)
+    mm.assert_error(res, 64, ["slice"])
+    res = mm.run_mmrun(["show", path, "[0]", "[1]", "[2]"], extra_env=env)
+    mm.assert_error(res, 64, ["FILE [SELECT]"])
+    res = mm.run_mmrun(["show", os.path.join(tmp, "missing.npy")], extra_env=env)
+    mm.assert_error(res, 66, ["missing.npy"])
+    mm.eq(os.listdir(tmpdir), [], "TMPDIR after the errors")
+    mm.assert_no_leftovers(tmp, snap)
+
+
+def write_config(tmp, dataset, analysis):
+    return mm.write_config(tmp, {"dataset": dataset, "analyses": [analysis]})
+
+
+QUICK_CASES = [
+    ("stats", [], {}),
+    ("stats", ["--axis", "0"], {"axis": 0}),
+    ("stats", ["--axis", "0,1", "--ddof", "1"], {"axis": [0, 1], "ddof": 1}),
+    ("stats", ["--axis", "-1", "--ddof", "2"], {"axis": -1, "ddof": 2}),
+    ("histogram", ["--bins", "7"], {"bins": 7}),
+    ("histogram", ["--bins", "5", "--range", "-1,1.5", "--axis", "1"],
+     {"bins": 5, "range": [-1, 1.5], "axis": 1}),
+    ("quantiles", ["--q", "0.1,0.5,0.99"], {"q": [0.1, 0.5, 0.99]}),
+    ("quantiles", ["--q", "0.25", "--method", "nearest", "--axis", "2"],
+     {"q": [0.25], "method": "nearest", "axis": 2}),
+]
+
+
+@mm.test
+def quick_equals_config():
+    """Each quick command's dataset and results are the config's, byte for byte."""
+    tmp = _folder("quick-config")
+    rng = rng_for("quick")
+    a = rng.standard_normal((50, 6, 7)).astype(">f4")
+    a[3, 2, 1] = np.nan
+    raw = os.path.join(tmp, "a.raw")
+    a.tofile(raw)
+    layout = ["--dtype", ">f4", "--shape", "-1,6,7"]
+    dataset = {"path": raw, "dtype": ">f4", "shape": [-1, 6, 7]}
+    for op, flags, params in QUICK_CASES:
+        analysis = dict(params, op=op)
+        cfg = write_config(tmp, dataset, analysis)
+        for workers in ("1", "3"):
+            quick, res_q = mm.run_ok([op, raw] + flags + layout + ["-w", workers])
+            full, res_c = mm.run_ok(["-w", workers, cfg])
+            spans_q, spans_c = mm.top_level_spans(res_q.out), mm.top_level_spans(res_c.out)
+            mm.eq(spans_q["results"], spans_c["results"], "%s %s results" % (op, flags))
+            mm.eq(spans_q["dataset"], spans_c["dataset"], "%s dataset" % op)
+        r = quick["results"][op]
+        for key, value in params.items():
+            mm.eq(r[key], value, "%s echoes %s" % (op, key))
+    # The numbers are numpy's.
+    x = a.astype(np.float64)
+    r = mm.run_ok(["stats", raw, "--axis", "0"] + layout)[0]["results"]["stats"]
+    mm.assert_close(r["mean"], np.nanmean(x, axis=0), what="quick per-lane mean")
+    mm.assert_close(r["std"], np.nanstd(x, axis=0), what="quick per-lane std")
+    r = mm.run_ok(["histogram", raw, "--bins", "9"] + layout)[0]["results"]["histogram"]
+    finite = x[~np.isnan(x)]
+    counts, edges = np.histogram(finite, bins=9)
+    mm.eq(r["counts"], counts.tolist(), "quick histogram counts")
+    mm.eq(r["edges"], edges.tolist(), "quick histogram edges")
+    mm.eq(r["bins"], 9, "echoed bins")
+    mm.eq(r["range"], None, "echoed auto range")
+    r = mm.run_ok(["quantiles", raw, "--q", "0.3,0.7"] + layout)[0]["results"]["quantiles"]
+    mm.assert_close(r["values"], np.nanquantile(x, [0.3, 0.7]), rtol=0, what="quick quantiles")
+    mm.eq(r["method"], "linear", "echoed default method")
+
+
+@mm.test
+def started_is_utc_now():
+    tmp = _folder("started")
+    path = os.path.join(tmp, "a.npy")
+    np.save(path, np.arange(10.0))
+    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    doc = mm.run_ok(["stats", path])[0]
+    after = datetime.datetime.now(datetime.timezone.utc)
+    started = doc["mmrun"]["started"]
+    mm.check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", started) is not None,
+             "started %r is not ISO 8601 UTC" % started)
+    t = datetime.datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc)
+    mm.check(before <= t <= after, "started %s not within [%s, %s]" % (t, before, after))
+    mm.eq(doc["results"]["stats"]["axis"], None, "stats echoes axis")
+    mm.eq(doc["results"]["stats"]["ddof"], 0, "stats echoes ddof")
+
+
+@mm.test
+def quick_errors_name_flags():
+    tmp = _folder("quick-errors")
+    raw = os.path.join(tmp, "a.raw")
+    np.arange(40, dtype="<f4").tofile(raw)
+    snap = mm.shm_snapshot()
+    layout = ["--dtype", "float32", "--shape", "-1,4"]
+    cases = [
+        (["histogram", raw, "--bins", "0"] + layout, 64, ["--bins", "positive"]),
+        (["histogram", raw, "--bins", "x"] + layout, 64, ["--bins", "integer"]),
+        (["histogram", raw, "--range", "1"] + layout, 64, ["--range", "LO,HI"]),
+        (["stats", raw, "--axis", "5"] + layout, 64, ["--axis", "out of range"]),
+        (["stats", raw, "--shape", "-1,4"], 64, ["--dtype"]),
+        (["stats", raw, "--dtype", "float33", "--shape", "-1,4"], 64, ["float33"]),
+        (["stats", raw, "--cf", "maybe"] + layout, 64, ["--cf"]),
+        (["quantiles", raw] + layout, 64, ["--q"]),
+        (["quantiles", raw, "--q", "2"] + layout, 64, ["--q"]),
+        (["quantiles", raw, "--q", "0.5", "--method", "linaer"] + layout, 64,
+         ["--method", "linear"]),
+        (["stats"], 64, ["FILE"]),
+        (["stats", raw, raw] + layout, 64, ["one FILE"]),
+        (["stats", raw, "--bogus", "1"] + layout, 64, ["bogus"]),
+        (["stats", os.path.join(tmp, "none.raw")] + layout, 66, ["none.raw"]),
+        (["stats", raw, "--dtype", "float32", "--shape", "11,4"], 65, ["a.raw"]),
+        (["stats", raw, "--shard", "0/2"] + layout, 64, ["--shard"]),
+    ]
+    for args, code, frags in cases:
+        res = mm.run_mmrun(args)
+        mm.assert_error(res, code, frags, args=args)
+        mm.check("config key" not in res.err, "%s names a config key: %s" % (args, res.err))
+    mm.assert_no_leftovers(tmp, snap)
+
+
+@mm.test
+def quick_help():
+    for op, must in [("stats", ["--axis", "--ddof", "Example"]),
+                     ("histogram", ["--bins", "--range", "Example"]),
+                     ("quantiles", ["--q", "--method", "Example"]),
+                     ("show", ["SELECT", "10000", "Example"])]:
+        res = mm.run_mmrun([op, "--help"])
+        mm.eq(res.code, 0, "%s --help exit" % op)
+        for m in must + ["--dtype", "--shape", "--name"]:
+            mm.check(m in res.out, "%s --help lacks %s" % (op, m))
+    res = mm.run_mmrun(["--help"])
+    for op in ("stats", "histogram", "quantiles", "show"):
+        mm.check("\n  %s " % op in res.out, "mmrun --help lacks %s" % op)
+
+
+@mm.test
+def memmap_walkthrough():
+    """The README's numpy.memmap walk-through, smaller, each number against numpy."""
+    tmp = _folder("walkthrough")
+    tmpdir = os.path.join(tmp, "tmp")
+    os.makedirs(tmpdir)
+    path = os.path.join(tmp, "data.f32")
+    m = np.memmap(path, dtype="float32", mode="w+", shape=(10000, 1000))
+    m[:] = np.random.default_rng(0).standard_normal((10000, 1000), dtype=np.float32)
+    m.flush()
+    layout = ["--dtype", "float32", "--shape", "10000,1000"]
+    mm.eq(show([path, "[0]"] + layout, tmpdir), str(m[0]) + "\n", "row 0")
+    mm.eq(show([path, "[100:200, 50:100]"] + layout, tmpdir), str(m[100:200, 50:100]) + "\n",
+          "block")
+    x = np.asarray(m, dtype=np.float64)
+    for workers in ("1", "4"):
+        doc = mm.run_ok(["stats", path, "--axis", "0", "-w", workers] + layout)[0]
+        r = doc["results"]["stats"]
+        mm.assert_close(r["mean"], x.mean(axis=0), rtol=1e-12, what="per-column mean")
+        mm.assert_close(r["std"], x.std(axis=0), rtol=1e-12, what="per-column std")
+        g = mm.run_ok(["stats", path, "-w", workers] + layout)[0]["results"]["stats"]
+        mm.assert_close(g["mean"], x.mean(), rtol=1e-12, what="global mean")
+
+
+if __name__ == "__main__":
+    mm.main()
