@@ -34,10 +34,11 @@ Json MmrunSection(const RunSummary& s) {
 }
 
 Json ResultDocument(const RunSummary& summary, const Dataset& dataset, Json results,
-                    const Warnings* warnings) {
+                    const Warnings* warnings, Json analyses) {
   Json doc = Json::object();
   doc["mmrun"] = MmrunSection(summary);
   doc["dataset"] = DatasetJson(dataset);
+  if (!analyses.is_null()) doc["analyses"] = std::move(analyses);
   doc["results"] = std::move(results);
   if (warnings) warnings->Publish(&doc);
   return doc;

@@ -62,9 +62,11 @@ Json MmrunSection(const RunSummary& summary);
 // The result document of `summary`, `dataset` and `results` (the
 // analyses' {name: result}, in config order); `warnings` (may be null) are
 // published into it (Warnings::Publish: also printed unless quiet), so call
-// this once, on success, just before writing the document.
+// this once, on success, just before writing the document. `analyses`
+// (engine/merge.h AnalysesSection; null: left out) goes between dataset and
+// results.
 Json ResultDocument(const RunSummary& summary, const Dataset& dataset, Json results,
-                    const Warnings* warnings = nullptr);
+                    const Warnings* warnings = nullptr, Json analyses = nullptr);
 
 // Where a command's document goes: the file `target`, written under a
 // temporary name beside it and renamed over it (io/files.h TempOutput: the

@@ -35,14 +35,19 @@ Result<Json> FinishResults(Plan& plan) {
   Json results = Json::object();
   for (auto& a : plan.analyses) {
     MM_ASSIGN_OR_RETURN(Json r, a->Finish());
-    Json echoed = a->parameters();  // the parameters first, then the result's fields
-    if (!echoed.empty() && r.is_object()) {
-      for (auto& [key, value] : r.items()) echoed[key] = std::move(value);
-      r = std::move(echoed);
-    }
     results[a->name()] = std::move(r);
   }
   return results;
+}
+
+Json AnalysesSection(const Plan& plan) {
+  Json section = Json::object();
+  for (const auto& a : plan.analyses) {
+    Json entry = Json{{"op", a->op()}};
+    for (const auto& [key, value] : a->parameters().items()) entry[key] = value;
+    section[a->name()] = std::move(entry);
+  }
+  return section;
 }
 
 }  // namespace mm

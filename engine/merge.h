@@ -38,4 +38,9 @@ Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree);
 // (Analysis::Finish).
 Result<Json> FinishResults(Plan& plan);
 
+// The result document's "analyses": {name: {"op", PARAMETERS...}} of every
+// analysis, in config order, with the parameters it echoes
+// (Analysis::parameters: as the config gave them, defaults filled in).
+Json AnalysesSection(const Plan& plan);
+
 }  // namespace mm

@@ -179,6 +179,8 @@ void Segment::RemoveStale(Warnings* warnings) {
     const int fd =
         ::openat(::dirfd(dir), n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     const int open_errno = errno;
+    // Gone since readdir: another run's segment, removed when it finished.
+    if (fd < 0 && open_errno == ENOENT) continue;
     FileDescriptor guard(fd);
     struct stat st;
     const std::string why = NotOurSegment(fd, open_errno, &st);

@@ -229,7 +229,8 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       summary.rows = plan.dataset.layout.rows();
       summary.bytes_scanned = plan.dataset.layout.data_bytes() * plan.passes.size();
       summary.passes = plan.passes.size();
-      st = root.out.Write(ResultDocument(summary, plan.dataset, std::move(*results)));
+      st = root.out.Write(ResultDocument(summary, plan.dataset, std::move(*results), nullptr,
+                                         AnalysesSection(plan)));
     }
     if (!st.ok()) st = root.guard.Fail(st);
     PrintError(st);

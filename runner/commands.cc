@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "core/json_util.h"
 #include "core/warnings.h"
 #include "engine/document.h"
+#include "engine/merge.h"
 #include "engine/plan.h"
 #include "io/dataset_lock.h"
 #include "io/file_identity.h"
@@ -166,9 +168,24 @@ std::string ConfigDir(const std::string& config_path) {
 
 // A config from stdin ("mmrun - < cfg.json"), at most kMaxConfigBytes like a
 // config file (core/json_util.h).
+// A stop signal (blocked since startup) ends the wait for input: the
+// reading polls, so Ctrl-C at a terminal still stops `mmrun -` (130).
 Result<Json> ReadStdinConfig() {
   std::string text;
-  MM_RETURN_IF_ERROR(ReadToEnd(0, kMaxConfigBytes, "config from stdin", &text));
+  char buf[65536];
+  while (text.size() <= kMaxConfigBytes) {
+    struct pollfd p = {0, POLLIN, 0};
+    const int ready = ::poll(&p, 1, 100);
+    if (const int sig = TakePendingSignal())
+      return Error(static_cast<Code>(128 + sig),
+                   "interrupted by " + SignalName(sig) + " while reading the config from stdin");
+    if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
+    const ssize_t n = ::read(0, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) return FromErrno(errno, "config from stdin", Code::kIoErr);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
   if (text.size() > kMaxConfigBytes)
     return Error(Code::kConfig, "config from stdin: larger than the limit of " +
                                     std::to_string(kMaxConfigBytes) + " bytes");
@@ -409,7 +426,8 @@ Status RunWith(RunArgs a) {
     doc = PartDocument(std::move(*results), summary, AbsolutePath(a.config));
     warnings.Publish(nullptr);
   } else {
-    doc = ResultDocument(summary, plan->dataset, std::move(*results), &warnings);
+    doc = ResultDocument(summary, plan->dataset, std::move(*results), &warnings,
+                         AnalysesSection(*plan));
   }
   // From here on the run's writes are committed: no message may say that
   // nothing was written (SPEC §5; docs/RELIABILITY.md).

@@ -392,7 +392,8 @@ Status Merge(const std::vector<std::string>& args) {
         CheckOutput(NamedFile{target, output_flag ? "-o" : "config key 'output'"}, inputs));
   }
   MM_ASSIGN_OR_RETURN(DocumentOutput out, DocumentOutput::Open(target));
-  return out.Write(ResultDocument(summary, plan.dataset, std::move(results)));
+  return out.Write(
+      ResultDocument(summary, plan.dataset, std::move(results), nullptr, AnalysesSection(plan)));
 }
 
 }  // namespace

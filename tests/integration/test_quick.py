@@ -6,7 +6,8 @@
   digits, wrapped rows, elided (> 1000 elements) arrays and 0-d selections.
 - stats/histogram/quantiles give the `dataset` and `results` of the config
   they stand for, byte for byte, and numpy's numbers.
-- Results echo their parameters; the mmrun section says when the run started.
+- The document's `analyses` section echoes each analysis's parameters; the
+  mmrun section says when the run started.
 - Errors: one line naming the flag (not a config key), SPEC §5 codes, and
   nothing left behind (show's temporary folder included).
 - The numpy memmap walk-through of the README, each number against numpy.
@@ -219,24 +220,30 @@ def quick_equals_config():
             spans_q, spans_c = mm.top_level_spans(res_q.out), mm.top_level_spans(res_c.out)
             mm.eq(spans_q["results"], spans_c["results"], "%s %s results" % (op, flags))
             mm.eq(spans_q["dataset"], spans_c["dataset"], "%s dataset" % op)
-        r = quick["results"][op]
+        mm.eq(spans_q["analyses"], spans_c["analyses"], "%s analyses" % op)
+        echo = quick["analyses"][op]
+        mm.eq(echo["op"], op, "analyses.%s.op" % op)
         for key, value in params.items():
-            mm.eq(r[key], value, "%s echoes %s" % (op, key))
+            mm.eq(echo[key], value, "%s echoes %s" % (op, key))
+        mm.check(not set(echo) & set(quick["results"][op]),
+                 "the echo is apart from the result's fields")
     # The numbers are numpy's.
     x = a.astype(np.float64)
     r = mm.run_ok(["stats", raw, "--axis", "0"] + layout)[0]["results"]["stats"]
     mm.assert_close(r["mean"], np.nanmean(x, axis=0), what="quick per-lane mean")
     mm.assert_close(r["std"], np.nanstd(x, axis=0), what="quick per-lane std")
-    r = mm.run_ok(["histogram", raw, "--bins", "9"] + layout)[0]["results"]["histogram"]
+    doc = mm.run_ok(["histogram", raw, "--bins", "9"] + layout)[0]
+    r = doc["results"]["histogram"]
     finite = x[~np.isnan(x)]
     counts, edges = np.histogram(finite, bins=9)
     mm.eq(r["counts"], counts.tolist(), "quick histogram counts")
     mm.eq(r["edges"], edges.tolist(), "quick histogram edges")
-    mm.eq(r["bins"], 9, "echoed bins")
-    mm.eq(r["range"], None, "echoed auto range")
-    r = mm.run_ok(["quantiles", raw, "--q", "0.3,0.7"] + layout)[0]["results"]["quantiles"]
+    mm.eq(doc["analyses"]["histogram"]["bins"], 9, "echoed bins")
+    mm.eq(doc["analyses"]["histogram"]["range"], None, "echoed auto range")
+    doc = mm.run_ok(["quantiles", raw, "--q", "0.3,0.7"] + layout)[0]
+    r = doc["results"]["quantiles"]
     mm.assert_close(r["values"], np.nanquantile(x, [0.3, 0.7]), rtol=0, what="quick quantiles")
-    mm.eq(r["method"], "linear", "echoed default method")
+    mm.eq(doc["analyses"]["quantiles"]["method"], "linear", "echoed default method")
 
 
 @mm.test
@@ -253,8 +260,8 @@ def started_is_utc_now():
     t = datetime.datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(
         tzinfo=datetime.timezone.utc)
     mm.check(before <= t <= after, "started %s not within [%s, %s]" % (t, before, after))
-    mm.eq(doc["results"]["stats"]["axis"], None, "stats echoes axis")
-    mm.eq(doc["results"]["stats"]["ddof"], 0, "stats echoes ddof")
+    mm.eq(doc["analyses"], {"stats": {"op": "stats", "axis": None, "ddof": 0}}, "analyses")
+    mm.eq(list(doc), ["mmrun", "dataset", "analyses", "results"], "sections in order")
 
 
 @mm.test
@@ -327,6 +334,27 @@ def memmap_walkthrough():
         mm.assert_close(r["std"], x.std(axis=0), rtol=1e-12, what="per-column std")
         g = mm.run_ok(["stats", path, "-w", workers] + layout)[0]["results"]["stats"]
         mm.assert_close(g["mean"], x.mean(), rtol=1e-12, what="global mean")
+
+
+@mm.test
+def stdin_config_interrupt():
+    """Ctrl-C stops `mmrun -` that waits for its config on stdin (130)."""
+    import signal
+    import subprocess
+    import time
+    proc = subprocess.Popen([mm.mmrun_path(), "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    mm.eq(proc.returncode, 130, "exit of mmrun - interrupted (stderr %r)" % err)
+    mm.check(b"interrupted by SIGINT" in err, "stderr %r" % err)
 
 
 if __name__ == "__main__":
