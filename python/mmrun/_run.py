@@ -22,11 +22,14 @@ import subprocess
 import sys
 import tempfile
 import threading
-from typing import IO, Any, Mapping
+from collections.abc import Mapping
+from typing import IO, Any
+
+import numpy as np
 
 from ._decode import decode_document
 from ._errors import MmrunError
-from ._locate import child_environment, find_mmrun
+from ._locate import BINARY_NOT_FOUND, child_environment, find_mmrun
 
 _ERROR_PREFIX = "mmrun: error: "
 
@@ -114,7 +117,7 @@ def run(config_or_path: Mapping[str, Any] | str | os.PathLike, workers: int | No
     mmrun's default.
 
     Returns the document as a dict, numbers decoded as numpy values
-    (docs/CHOICES.md, "Python package"). With output= (or a config "output")
+    (docs/PYTHON.md, "How the document is decoded"). With output= (or a config "output")
     the document is read back from that file. A shard run returns its part
     document as plain JSON, for `mmrun merge`.
 
@@ -124,7 +127,7 @@ def run(config_or_path: Mapping[str, Any] | str | os.PathLike, workers: int | No
     """
     args = option_args(dict(options, workers=workers, launch=launch))
     if isinstance(config_or_path, Mapping):
-        config_text: str | None = json.dumps(config_or_path)
+        config_text: str | None = json.dumps(config_or_path, default=_json_value, allow_nan=False)
         config_arg = "-"
         config = dict(config_or_path)
         config_dir = os.getcwd()
@@ -154,6 +157,15 @@ def run(config_or_path: Mapping[str, Any] | str | os.PathLike, workers: int | No
     if isinstance(doc, dict) and doc.get("format") == "mmrun-part":
         return doc
     return decode_document(doc)
+
+
+def _json_value(value: Any) -> Any:
+    """numpy values and paths in a config dict, as JSON can hold them."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError("a config cannot hold %r (of type %s)" % (value, type(value).__name__))
 
 
 def _read_config(path: str) -> dict:
@@ -211,9 +223,12 @@ def _execute(argv: list[str], stdin_text: str | None, forward_stderr: bool) -> t
     """Runs argv; returns (exit code, stdout, stderr). The exit code is
     negative (-n) when mmrun died of signal n, as subprocess reports it."""
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(
-            argv, env=child_environment(), stdout=out, stderr=subprocess.PIPE,
-            stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL)
+        try:
+            proc = subprocess.Popen(
+                argv, env=child_environment(), stdout=out, stderr=subprocess.PIPE,
+                stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL)
+        except OSError as e:
+            raise MmrunError(BINARY_NOT_FOUND, "cannot run %s: %s" % (argv[0], e.strerror)) from e
         reader = _StderrReader(proc.stderr, forward_stderr)
         reader.start()
         try:
@@ -221,6 +236,9 @@ def _execute(argv: list[str], stdin_text: str | None, forward_stderr: bool) -> t
                 _feed(proc, stdin_text)
             code = proc.wait()
         except KeyboardInterrupt:
+            # mmrun takes signals only once it runs: it must not wait for
+            # the rest of a config we stopped writing.
+            _close_quietly(proc.stdin)
             _interrupt(proc)
             reader.join(timeout=2.0)
             raise
@@ -233,12 +251,20 @@ def _execute(argv: list[str], stdin_text: str | None, forward_stderr: bool) -> t
 
 def _feed(proc: subprocess.Popen, text: str) -> None:
     """Writes the config to mmrun's stdin and closes it. mmrun may exit
-    without reading it (a bad option): that is reported by its exit."""
+    without reading it (a bad option): its exit status says why."""
     try:
         proc.stdin.write(text.encode("utf-8"))
         proc.stdin.close()
     except BrokenPipeError:
-        pass
+        _close_quietly(proc.stdin)
+
+
+def _close_quietly(stream: IO[bytes] | None) -> None:
+    if stream is not None:
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 def _interrupt(proc: subprocess.Popen) -> None:
