@@ -230,8 +230,8 @@ def _execute(argv: list[str], stdin_text: str | None, forward_stderr: bool) -> t
         except OSError as e:
             raise MmrunError(BINARY_NOT_FOUND, "cannot run %s: %s" % (argv[0], e.strerror)) from e
         reader = _StderrReader(proc.stderr, forward_stderr)
-        reader.start()
         try:
+            reader.start()
             if stdin_text is not None:
                 _feed(proc, stdin_text)
             code = proc.wait()
@@ -240,7 +240,8 @@ def _execute(argv: list[str], stdin_text: str | None, forward_stderr: bool) -> t
             # the rest of a config we stopped writing.
             _close_quietly(proc.stdin)
             _interrupt(proc)
-            reader.join(timeout=2.0)
+            if reader.is_alive():
+                reader.join(timeout=2.0)
             raise
         # A worker that outlived mmrun may hold stderr open: do not wait for it.
         reader.join(timeout=2.0)

@@ -13,7 +13,9 @@ README.
 Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_python.py [FILTER...]
 """
 
+import contextlib
 import doctest
+import io
 import json
 import os
 import shutil
@@ -268,11 +270,20 @@ def _():
         check_stats(doc["results"]["cols"], a, 0, what="config file with output")
         mm.check(os.path.exists(os.path.join(sub, "doc.json")), "the config's output was not written")
         out = os.path.join(d, "o.json")
-        doc = mmrun.run(cfg, output=out, timeout=60, retries=0, progress=5)
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            doc = mmrun.run(cfg, output=out, timeout=60, retries=0, progress=5)
         check_stats(doc["results"]["all"], a, None, what="output=")
+        mm.check("mmrun: done 100.0%" in err.getvalue(), "progress not passed on: %r" % err.getvalue())
         with open(out) as f:
             mm.eq(mmrun.decode_document(json.load(f))["results"]["all"]["count"],
                   doc["results"]["all"]["count"], "count read back")
+        # Warnings go to sys.stderr, unless quiet; the document keeps them.
+        for quiet in (False, True):
+            with contextlib.redirect_stderr(io.StringIO()) as err:
+                res = mmrun.stats(os.path.join(sub, "x.dat"), dtype="f8", shape=[-1, 7], quiet=quiet)
+            mm.eq(res["count"] + res["nan_count"], 7 * (240 // 7), "values in whole rows")
+            mm.eq(("mmrun: warning:" in err.getvalue()), not quiet,
+                  "a warning on stderr with quiet=%s: %r" % (quiet, err.getvalue()))
         part = mmrun.run(cfg, shard=(0, 1), output=os.path.join(d, "part.json"))
         mm.eq((part["format"], part["dataset"]["shape"]), ("mmrun-part", [80, 3]), "part document, undecoded")
         mm.assert_no_leftovers(d)
