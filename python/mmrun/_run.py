@@ -84,23 +84,26 @@ RUN_OPTIONS = {
 
 
 def option_args(options: Mapping[str, Any], caller: str = "run") -> list[str]:
-    """The command-line flags for run options; None (and False) means the
-    default. TypeError for an unknown option or a value of the wrong type."""
+    """The command-line flags for run options; None (and False for a switch)
+    means mmrun's default. TypeError for an unknown option or a value of the
+    wrong type."""
     args: list[str] = []
     for name, value in options.items():
         if name not in RUN_OPTIONS:
             raise TypeError("%s() got an unexpected keyword argument %r" % (caller, name))
-        if value is None or value is False:
+        if value is None:
             continue
         flag, convert = RUN_OPTIONS[name]
-        if name == "progress" and value is not True:
-            args.append("%s=%s" % (flag, _seconds(name, value)))
-        elif convert is None:
-            if value is not True:
-                raise TypeError("%s must be True or False, got %r" % (name, value))
-            args.append(flag)
-        else:
+        if convert is not None:
             args += [flag, convert(name, value)]
+        elif value is True:
+            args.append(flag)
+        elif value is False:
+            continue
+        elif name == "progress":
+            args.append("%s=%s" % (flag, _seconds(name, value)))
+        else:
+            raise TypeError("%s must be True or False, got %r" % (name, value))
     return args
 
 
