@@ -49,8 +49,8 @@ Dataset SomeDataset() {
 TEST_CASE("Document: the mmrun section of a plain run, merge and mpi", "[document]") {
   RunSummary s = Summary();
   Json meta = MmrunSection(s);
-  CHECK(Keys(meta) == std::vector<std::string>{"version", "workers", "launch", "elapsed_s", "rows",
-                                               "bytes_scanned", "passes"});
+  CHECK(Keys(meta) == std::vector<std::string>{"version", "workers", "launch", "started",
+                                               "elapsed_s", "rows", "bytes_scanned", "passes"});
   CHECK(meta["version"] == kVersion);
   CHECK(meta["workers"] == 3);
   CHECK(meta["launch"] == "fork");
@@ -63,8 +63,9 @@ TEST_CASE("Document: the mmrun section of a plain run, merge and mpi", "[documen
   s.launch = "merge";
   s.shards = 4;
   meta = MmrunSection(s);
-  CHECK(Keys(meta) == std::vector<std::string>{"version", "workers", "launch", "elapsed_s", "rows",
-                                               "bytes_scanned", "passes", "shards"});
+  CHECK(Keys(meta) == std::vector<std::string>{"version", "workers", "launch", "started",
+                                               "elapsed_s", "rows", "bytes_scanned", "passes",
+                                               "shards"});
   CHECK(meta["shards"] == 4);
 }
 
@@ -72,15 +73,15 @@ TEST_CASE("Document: optional mmrun members appear only when they apply", "[docu
   RunSummary s = Summary();
   s.workers_requested = 3;  // as many as started: not written
   s.row_axis = 0;
-  CHECK(Keys(MmrunSection(s)) == std::vector<std::string>{"version", "workers", "launch",
+  CHECK(Keys(MmrunSection(s)) == std::vector<std::string>{"version", "workers", "launch", "started",
                                                           "elapsed_s", "rows", "row_axis",
                                                           "bytes_scanned", "passes"});
   s.workers_requested = 8;
   s.incremental = Json{{"state", "reused"}, {"rows_reused", 10}, {"rows_read", 5}};
   const Json meta = MmrunSection(s);
   CHECK(Keys(meta) == std::vector<std::string>{"version", "workers", "workers_requested", "launch",
-                                               "elapsed_s", "rows", "row_axis", "bytes_scanned",
-                                               "passes", "incremental"});
+                                               "started", "elapsed_s", "rows", "row_axis",
+                                               "bytes_scanned", "passes", "incremental"});
   CHECK(meta["workers_requested"] == 8);
   CHECK(meta["row_axis"] == 0);
   CHECK(meta["incremental"] == s.incremental);
