@@ -72,11 +72,32 @@ const std::vector<Subcommand>& Subcommands() {
     std::vector<Subcommand> t = QuickSubcommands();  // runner/quick.h
     std::vector<Subcommand> rest = {
         {"validate", "[OPTIONS] CONFIG.json", "check config, dataset and options, print the plan",
-         &ValidateCommand, ""},
+         &ValidateCommand,
+         "Usage: mmrun validate [run options] CONFIG.json\n\n"
+         "Checks everything a run with the same options would check (config keys, the\n"
+         "dataset's layout, outputs, --lock, --shard, --state) and prints the plan as\n"
+         "JSON: rows, blocks, passes, workers, output. Reads no data, writes nothing.\n\n"
+         "Example:\n  mmrun validate --workers 8 -o out.json signal.json\n"},
         {"inspect", "FILE [--dtype D --shape S --order O --offset B | --name N]",
-         "describe an array file as JSON", &InspectCommand, ""},
-        {"merge", "PART.json... [-o OUT]", "merge the parts of every shard", &MergeCommand, ""},
-        {"recover", "FILE", "roll back an interrupted transform", &RecoverCommand, ""},
+         "describe an array file as JSON", &InspectCommand,
+         "Usage: mmrun inspect FILE [--dtype D --shape S --order O --offset B | --name N]\n\n"
+         "Describes FILE as JSON: format, dtype, shape, order, offset, rows, sizes, and\n"
+         "a warning when the shape does not use every byte. A .npy describes itself; an\n"
+         "HDF5 or netCDF-4 file lists every dataset (--name: one of them); a raw file\n"
+         "takes its layout from the flags.\n\n"
+         "Examples:\n  mmrun inspect signal.f4 --dtype f4 --shape -1,64\n"
+         "  mmrun inspect t2m_2020.nc --name t2m\n"},
+        {"merge", "PART.json... [-o OUT]", "merge the parts of every shard", &MergeCommand,
+         "Usage: mmrun merge PART.json... [-o OUT]\n\n"
+         "Merges the parts that `mmrun --shard I/N CONFIG` wrote, all N of them, into\n"
+         "the result document one run over everything gives (-o OUT, else the config's\n"
+         "output, else stdout).\n\n"
+         "Example:\n  mmrun merge parts/part-*.json -o result.json\n"},
+        {"recover", "FILE", "roll back an interrupted transform", &RecoverCommand,
+         "Usage: mmrun recover FILE\n\n"
+         "Rolls FILE back to its bytes before an in-place transform that was killed,\n"
+         "from the journal beside it, and removes the journal.\n\n"
+         "Example:\n  mmrun recover data/cube.npy\n"},
         {"help", "", "print this help", &HelpCommand, ""},
     };
     t.insert(t.end(), rest.begin(), rest.end());
@@ -104,7 +125,7 @@ std::string UsageText() {
 }
 
 int RunMmrun(const std::vector<std::string>& args) {
-  // `mmrun COMMAND --help`: the command's own help, when it has one.
+  // `mmrun COMMAND --help`: the command's own help (the general help for `help`).
   for (const Subcommand& s : Subcommands()) {
     if (args.empty() || args[0] != s.name || s.help.empty()) continue;
     for (const std::string& a : args)

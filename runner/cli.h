@@ -28,7 +28,8 @@ struct Subcommand {
   // Runs with the arguments after the name. Its Status' code is the exit
   // status; RunMmrun prints a failure (PrintError, runner/commands.h).
   std::function<Status(const std::vector<std::string>& args)> run;
-  // `mmrun NAME --help`: its options and an example ("": the general help).
+  // `mmrun NAME --help`: its usage, options and an example ("": the
+  // general help).
   std::string help;
 };
 

@@ -307,6 +307,11 @@ def quick_help():
         mm.eq(res.code, 0, "%s --help exit" % op)
         for m in must + ["--dtype", "--shape", "--name"]:
             mm.check(m in res.out, "%s --help lacks %s" % (op, m))
+    for cmd in ("validate", "inspect", "merge", "recover"):
+        res = mm.run_mmrun([cmd, "--help"])
+        mm.eq(res.code, 0, "%s --help exit" % cmd)
+        mm.check(res.out.startswith("Usage: mmrun %s" % cmd) and "Example" in res.out,
+                 "%s --help: %r" % (cmd, res.out[:200]))
     res = mm.run_mmrun(["--help"])
     for op in ("stats", "histogram", "quantiles", "show"):
         mm.check("\n  %s " % op in res.out, "mmrun --help lacks %s" % op)
