@@ -9,6 +9,7 @@
 #include "core/strings.h"
 #include "runner/commands.h"
 #include "runner/launcher.h"
+#include "runner/plot_command.h"
 #include "runner/recover.h"
 #include "runner/shard.h"
 
@@ -74,6 +75,9 @@ const std::vector<Subcommand>& Subcommands() {
        "describe an array file as JSON", &InspectCommand},
       {"merge", "PART.json... [-o OUT]", "merge the parts of every shard", &MergeCommand},
       {"recover", "FILE", "roll back an interrupted transform", &RecoverCommand},
+      {"plot", "RESULT.json [--analysis NAME] [-o FILE.svg|FILE.png]",
+       "draw a result's histograms, quantiles and per-lane stats (PNG beside RESULT by default)",
+       &PlotCommand},
       {"help", "", "print this help", &HelpCommand},
   };
   return table;

@@ -1,0 +1,267 @@
+#include "runner/plot_command.h"
+
+#include <cerrno>
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <set>
+
+#include "core/fault.h"
+#include "core/strings.h"
+#include "engine/plan.h"
+#include "io/file_identity.h"
+#include "plot/canvas.h"
+#include "plot/plot_data.h"
+#include "plot/render.h"
+
+namespace po = boost::program_options;
+
+namespace mm {
+
+namespace {
+
+Status UsageError(const std::string& msg) {
+  return Error(Code::kUsage, msg + " (see mmrun --help)");
+}
+
+// MMRUN_TEST_FAULT=plot_write_fail=K: writing the K-th picture (0-based)
+// of a command fails as on a full disk.
+Status WritePicture(TempOutput* out, const std::string& bytes, size_t k) {
+  if (FaultValue("plot_write_fail") == static_cast<int64_t>(k))
+    return FromErrno(ENOSPC, out->target() + ": write", Code::kCantCreate);
+  MM_RETURN_IF_ERROR(out->Write(bytes));
+  return out->Commit();
+}
+
+// "A was written, B was written".
+std::string Written(const std::vector<std::string>& paths) {
+  std::string s;
+  for (const std::string& p : paths) s += (s.empty() ? "" : ", ") + p + " was written";
+  return s;
+}
+
+// The file-name form of an analysis' name: letters, digits and ._+-
+// kept, anything else (a '/', a space, a non-ASCII byte) '_'.
+std::string FileNamePart(const std::string& name) {
+  std::string out = name;
+  for (char& c : out) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '+' || c == '-';
+    if (!ok) c = '_';
+  }
+  return out;
+}
+
+// `path` without its last extension ("r.json" -> "r"; "r" -> "r").
+std::string Stem(const std::string& path) {
+  const size_t dot = path.find_last_of('.');
+  const size_t slash = path.find_last_of('/');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash) ||
+      dot == (slash == std::string::npos ? 0 : slash + 1))
+    return path;
+  return path.substr(0, dot);
+}
+
+// A picture of `plot`: the document's name for one analysis, rendered.
+struct Rendered {
+  std::string analysis;
+  std::string target;
+  std::string bytes;
+};
+
+}  // namespace
+
+Status RegisterPlotOutputs(const Plan& plan) {
+  for (const auto& an : plan.analyses)
+    if (!an->plot_path().empty())
+      MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{
+          an->plot_path(), "config key 'analyses[" + std::to_string(an->spec().index) + "].plot'"}));
+  return Status::OK();
+}
+
+Result<RunPlots> RunPlots::Open(const Plan& plan, bool shard) {
+  RunPlots plots;
+  if (shard) return plots;
+  for (const auto& an : plan.analyses) {
+    if (an->plot_path().empty()) continue;
+    Picture p;
+    p.analysis = an->name();
+    p.key = "config key 'analyses[" + std::to_string(an->spec().index) + "].plot'";
+    p.params = an->spec().params;
+    MM_ASSIGN_OR_RETURN(p.out, TempOutput::Create(an->plot_path(), p.key));
+    plots.pictures_.push_back(std::move(p));
+  }
+  return plots;
+}
+
+Status RunPlots::Draw(const Json& doc, std::string* committed) {
+  if (pictures_.empty()) return Status::OK();
+  // Every picture is drawn before any is renamed: a picture that cannot be
+  // drawn leaves nothing behind.
+  std::vector<std::string> bytes;
+  {
+    Status failed;
+    Result<DocumentInfo> info = ReadDocumentInfo(doc);
+    for (const Picture& p : pictures_) {
+      if (!info.ok()) {
+        failed = info.status();
+        break;
+      }
+      const Json& results = doc["results"];
+      Result<PlotData> data =
+          results.contains(p.analysis)
+              ? ReadPlotData(results[p.analysis], p.analysis, *info, p.params)
+              : Result<PlotData>(Error(Code::kDataErr, "no result for " + p.analysis));
+      Result<std::string> drawn = data.ok() ? RenderPlot(*data, *FormatOfPath(p.out.target()))
+                                            : Result<std::string>(data.status());
+      if (!drawn.ok()) {
+        failed = drawn.status().WithContext(p.out.target() + " (" + p.key + ")");
+        break;
+      }
+      bytes.push_back(std::move(*drawn));
+    }
+    ReleaseDrawingCaches();
+    if (!failed.ok())
+      return Error(failed.code(), failed.message() + (committed->empty() ? "" : "; " + *committed) +
+                                      "; the result document was not written");
+  }
+  std::vector<std::string> written;
+  for (size_t k = 0; k < pictures_.size(); ++k) {
+    const Status st = WritePicture(&pictures_[k].out, bytes[k], k);
+    if (!st.ok()) {
+      std::string before = *committed;
+      if (!written.empty()) before += (before.empty() ? "" : ", ") + Written(written);
+      return Error(st.code(), st.message() + "; " +
+                                  (before.empty() ? "nothing written" : before) +
+                                  "; the result document was not written");
+    }
+    written.push_back(pictures_[k].out.target());
+  }
+  if (!written.empty()) *committed += (committed->empty() ? "" : ", ") + Written(written);
+  return Status::OK();
+}
+
+Status PlotCommand(const std::vector<std::string>& args) {
+  po::options_description opts;
+  std::string analysis, output;
+  opts.add_options()("analysis", po::value<std::string>(&analysis))(
+      "output,o", po::value<std::string>(&output))("result",
+                                                   po::value<std::vector<std::string>>());
+  po::positional_options_description pos;
+  pos.add("result", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return UsageError(e.what());
+  }
+  if (!vm.count("result") || vm["result"].as<std::vector<std::string>>().size() != 1)
+    return UsageError("plot takes one RESULT.json");
+  if (vm.count("analysis") && analysis.empty()) return UsageError("--analysis takes a NAME");
+  if (vm.count("output") && output.empty()) return UsageError("-o: empty path");
+  if (!output.empty() && !FormatOfPath(output))
+    return UsageError("-o: the picture's name must end in .svg or .png (its format), got '" +
+                      output + "'");
+  const std::string path = AbsolutePath(vm["result"].as<std::vector<std::string>>()[0]);
+
+  MM_ASSIGN_OR_RETURN(std::string text,
+                      ReadRegularFile(path, path, kMaxPlotDocumentBytes, Code::kDataErr));
+  MM_ASSIGN_OR_RETURN(Json doc, ParseJson(text, path, Code::kDataErr));
+  text.clear();
+  Result<DocumentInfo> info = ReadDocumentInfo(doc);
+  if (!info.ok()) return info.status().WithContext(path);
+  const Json& results = doc["results"];
+
+  // The analyses to draw: --analysis, else every one that can be drawn.
+  std::vector<std::string> names;
+  if (!analysis.empty()) {
+    if (!results.contains(analysis)) {
+      std::vector<std::string> known;
+      for (const auto& item : results.items()) known.push_back(item.key());
+      return UsageError("--analysis: " + path + " has no analysis '" + SafeText(analysis) + "'" +
+                        DidYouMean(analysis, known) + "; it has: " + SafeText(Join(known, ", ")));
+    }
+    std::string why;
+    if (ClassifyResult(results[analysis], &why) == PlotKind::kNone)
+      return UsageError("--analysis: '" + SafeText(analysis) + "' cannot be drawn: " + why);
+    names.push_back(analysis);
+  } else {
+    std::string skipped;
+    for (const auto& item : results.items()) {
+      std::string why;
+      if (ClassifyResult(item.value(), &why) != PlotKind::kNone)
+        names.push_back(item.key());
+      else if (skipped.size() < 300)
+        skipped += "; '" + SafeText(item.key()) + "': " + why;
+    }
+    if (names.empty())
+      return Error(Code::kDataErr, path +
+                                       ": no analysis to draw (plot draws histograms, quantiles "
+                                       "and per-lane stats)" +
+                                       skipped);
+  }
+
+  // Where each picture goes: -o for one picture; for several, -o's stem
+  // (or the result's, beside it, as PNG) with the analysis' name.
+  std::vector<Rendered> pictures;
+  for (const std::string& name : names) {
+    std::string target;
+    if (!output.empty() && names.size() == 1) {
+      target = AbsolutePath(output);
+    } else if (!output.empty()) {
+      const std::string abs = AbsolutePath(output);
+      target = Stem(abs) + "." + FileNamePart(name) + abs.substr(Stem(abs).size());
+    } else {
+      target = Stem(path) + "." + FileNamePart(name) + ".png";
+    }
+    pictures.push_back(Rendered{name, target, ""});
+  }
+
+  // Identity first: no picture may be the document or its dataset, nor
+  // two pictures one file.
+  RegisterInput(NamedFile{path, "RESULT"}, KeyOfPath(path));
+  if (doc.contains("dataset") && doc["dataset"].is_object() && doc["dataset"].contains("path")) {
+    const std::string dataset = doc["dataset"]["path"].get<std::string>();
+    if (!dataset.empty() && dataset.find('\0') == std::string::npos)
+      RegisterInput(NamedFile{dataset, "the result's dataset.path"}, KeyOfPath(dataset));
+  }
+  const std::string what = output.empty() ? "picture" : "-o";
+  for (const Rendered& p : pictures) {
+    const Status st = RegisterOutput(NamedFile{p.target, what});
+    if (!st.ok()) return st.code() == Code::kConfig ? Error(Code::kUsage, st.message()) : st;
+  }
+
+  // Draw everything, then write: a document that cannot be drawn leaves
+  // nothing behind.
+  {
+    Status failed;
+    for (Rendered& p : pictures) {
+      Result<PlotData> data = ReadPlotData(results[p.analysis], p.analysis, *info, Json());
+      Result<std::string> drawn = data.ok() ? RenderPlot(*data, *FormatOfPath(p.target))
+                                            : Result<std::string>(data.status());
+      if (!drawn.ok()) {
+        failed = drawn.status().WithContext(path);
+        break;
+      }
+      p.bytes = std::move(*drawn);
+    }
+    ReleaseDrawingCaches();
+    MM_RETURN_IF_ERROR(failed);
+  }
+  std::vector<std::string> written;
+  for (size_t k = 0; k < pictures.size(); ++k) {
+    Status st;
+    Result<TempOutput> out = TempOutput::Create(pictures[k].target, what);
+    st = out.ok() ? WritePicture(&*out, pictures[k].bytes, k) : out.status();
+    if (!st.ok()) {
+      if (st.code() == Code::kConfig) st = Error(Code::kUsage, st.message());
+      return written.empty() ? st : Error(st.code(), st.message() + "; " + Written(written));
+    }
+    written.push_back(pictures[k].target);
+    std::printf("%s\n", pictures[k].target.c_str());
+  }
+  return std::fflush(stdout) == 0 ? Status::OK()
+                                  : Error(Code::kIoErr, "cannot write the picture names to stdout");
+}
+
+}  // namespace mm

@@ -1,0 +1,64 @@
+// Pictures of results (docs/CHOICES.md "Plots"): `mmrun plot`, and the
+// pictures a run draws for its config's "plot" keys. Both read the result
+// document (plot/plot_data.h), draw with cairo (plot/render.h) and write
+// each picture atomically beside its target (io/files.h TempOutput), never
+// over a file the command reads (io/file_identity.h).
+//
+// Called from the coordinator's one thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/json_util.h"
+#include "core/status.h"
+#include "io/files.h"
+
+namespace mm {
+
+class Plan;
+
+// Limit on the size of the document `mmrun plot` reads.
+constexpr uint64_t kMaxPlotDocumentBytes = uint64_t{256} << 20;
+
+// `mmrun plot RESULT.json [--analysis NAME] [-o FILE.svg|FILE.png]`.
+Status PlotCommand(const std::vector<std::string>& args);
+
+// Registers the picture of every analysis with a "plot" key as an output of
+// the run (io/file_identity.h RegisterOutput, naming
+// "config key 'analyses[i].plot'"): kConfig when it is a file the run reads
+// or another of its outputs. Call with the run's other outputs, before
+// anything is written.
+Status RegisterPlotOutputs(const Plan& plan);
+
+// The pictures of one run (the "plot" keys). Move-only.
+class RunPlots {
+ public:
+  RunPlots() = default;
+
+  // Creates each picture's temporary file beside its target now, so that an
+  // unwritable folder fails before any worker starts (TempOutput::Create's
+  // errors: kCantCreate or kNoPerm naming the path). `shard`: a part of
+  // --shard draws nothing (its results are partials; `mmrun merge` does).
+  static Result<RunPlots> Open(const Plan& plan, bool shard);
+
+  // Draws every picture from `doc`, the run's result document, then
+  // renames each into place. `committed` says what the run has already
+  // committed to disk ("" when nothing, runner/commands.cc
+  // CommittedWrites); each picture renamed is added to it ("PATH was
+  // written"), for the messages of later failures. On failure nothing more
+  // is renamed, the unrenamed temporary files are removed, and the error
+  // names the picture and says what was written before it. Call once.
+  Status Draw(const Json& doc, std::string* committed);
+
+ private:
+  struct Picture {
+    std::string analysis;  // its name: the key in the document's results
+    std::string key;       // "config key 'analyses[i].plot'"
+    Json params;           // the analysis' parameters, for what its result does not echo
+    TempOutput out;
+  };
+  std::vector<Picture> pictures_;
+};
+
+}  // namespace mm
