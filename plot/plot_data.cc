@@ -237,6 +237,9 @@ Status ReadHistogram(const Json& r, const std::string& key, const DocumentInfo& 
   }
   const size_t bins = edges.size() - 1;
   MM_ASSIGN_OR_RETURN(Array counts, ReadArray(r["counts"], key + "counts"));
+  // Histograms of no lane (a kept axis of length 0) are an empty list.
+  const bool no_lanes = counts.shape == std::vector<size_t>{0};
+  if (no_lanes) counts.shape.push_back(bins);
   if (counts.shape.empty() || counts.shape.back() != bins)
     return KeyError(key + "counts", "must end in lists of " + std::to_string(bins) +
                                         " counts (one per bin of edges), got shape " +
@@ -248,9 +251,8 @@ Status ReadHistogram(const Json& r, const std::string& key, const DocumentInfo& 
   d->kind = PlotKind::kHistogram;
   d->edges = std::move(edges.values);
   d->per_lane = counts.shape.size() > 1;
-  d->lanes = bins == 0 ? 0 : counts.size() / bins;
+  d->lanes = counts.size() / bins;
   d->counts = std::move(counts.values);
-  if (d->lanes == 0) return KeyError(key + "counts", "holds no histogram (no lanes)");
   // below, above, nan_count: shaped like the lanes; their totals are shown.
   std::vector<std::string> notes;
   for (const auto& [k, label] : {std::pair<const char*, const char*>{"below", "below"},
@@ -259,7 +261,7 @@ Status ReadHistogram(const Json& r, const std::string& key, const DocumentInfo& 
     if (!r.contains(k)) continue;
     MM_ASSIGN_OR_RETURN(Array a, ReadArray(r[k], key + k));
     const std::vector<size_t> lane_shape(counts.shape.begin(), counts.shape.end() - 1);
-    if (a.shape != lane_shape)
+    if (a.shape != lane_shape && !(no_lanes && a.size() == 0))
       return KeyError(key + k, "must have the shape of the lanes " + ShapeText(lane_shape) +
                                    ", got " + ShapeText(a.shape));
     double total = 0;
@@ -302,7 +304,7 @@ Status ReadLaneStats(const Json& r, const std::string& key, const DocumentInfo& 
   MM_RETURN_IF_ERROR(ReadLaneField(r, key, "std", &shape, &d->std));
   MM_RETURN_IF_ERROR(ReadLaneField(r, key, "min", &shape, &d->min));
   MM_RETURN_IF_ERROR(ReadLaneField(r, key, "max", &shape, &d->max));
-  if (d->mean.empty() && d->min.empty() && d->max.empty())
+  if (!r.contains("mean") && !r.contains("min") && !r.contains("max"))
     return KeyError(key + "mean",
                     "is missing, and so are min and max: nothing to draw (plot draws mean, std, "
                     "min and max per lane)");
@@ -311,7 +313,6 @@ Status ReadLaneStats(const Json& r, const std::string& key, const DocumentInfo& 
   size_t lanes = 1;
   for (const size_t n : shape) lanes *= n;
   d->lanes = lanes;
-  if (lanes == 0) return KeyError(key + FirstStatsField(r), "holds no lanes");
   // A lane without values (count 0, or no finite statistic) is left out.
   auto finite_at = [](const std::vector<double>& v, size_t i) {
     return !v.empty() && std::isfinite(v[i]);
@@ -367,7 +368,7 @@ Status ReadQuantiles(const Json& r, const std::string& key, const DocumentInfo& 
   if (!q.empty() && q.size() != series)
     return KeyError(key + "values", "has shape " + ShapeText(values.shape) + " for " +
                                         Plural(q.size(), "q", "q values"));
-  if (series == 0 || lanes == 0) return KeyError(key + "values", "holds no values");
+  if (series == 0) return KeyError(key + "values", "holds no values");
   d->kind = PlotKind::kQuantiles;
   d->series = series;
   d->lanes = lanes;

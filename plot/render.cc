@@ -55,21 +55,22 @@ struct Range {
 };
 
 // [lo, hi] with `fraction` of its span added on each side; an empty range
-// is [0, 1], a single value a small range around it.
+// is [0, 1], a single value a small range around it. Any finite values
+// give a finite range (spans are taken in halves: -1e308 .. 1e308 works).
 Range Padded(Range r, double fraction) {
   if (r.empty()) return Range{0, 1};
-  // Halve extreme ranges so that no span overflows.
-  if (!std::isfinite(r.hi - r.lo)) {
-    r.lo /= 4;
-    r.hi /= 4;
-  }
-  const double span = r.hi - r.lo;
-  if (!(span > std::fabs(r.lo) * 1e-12) || !(span > 0)) {
+  constexpr double kMax = std::numeric_limits<double>::max();
+  const double half = r.hi / 2 - r.lo / 2;
+  if (!(half > std::max(std::fabs(r.lo), std::fabs(r.hi)) * 1e-12)) {
     const double d = r.lo != 0 ? std::fabs(r.lo) * 0.05 : 0.5;
-    return Range{r.lo - d, r.hi + d};
+    return Range{std::max(r.lo - d, -kMax), std::min(r.hi + d, kMax)};
   }
-  return Range{r.lo - span * fraction, r.hi + span * fraction};
+  return Range{std::max(r.lo - half * 2 * fraction, -kMax),
+               std::min(r.hi + half * 2 * fraction, kMax)};
 }
+
+// Where v lies in [lo, hi], 0 to 1, computed in halves (no overflow).
+double Fraction(double v, const Range& r) { return (v / 2 - r.lo / 2) / (r.hi / 2 - r.lo / 2); }
 
 struct LegendEntry {
   enum Style { kLine, kDot, kBand, kErrorBar, kWhisker } style;
@@ -125,12 +126,8 @@ class Figure {
     xt_ = ChooseTicks(xr_.lo, xr_.hi, x1_ - x0_, 16, 12, x_int, width_of);
   }
 
-  double X(double v) const {
-    return std::clamp(x0_ + (v - xr_.lo) / (xr_.hi - xr_.lo) * (x1_ - x0_), -1e5, 1e5);
-  }
-  double Y(double v) const {
-    return std::clamp(y1_ - (v - yr_.lo) / (yr_.hi - yr_.lo) * (y1_ - y0_), -1e5, 1e5);
-  }
+  double X(double v) const { return std::clamp(x0_ + Fraction(v, xr_) * (x1_ - x0_), -1e5, 1e5); }
+  double Y(double v) const { return std::clamp(y1_ - Fraction(v, yr_) * (y1_ - y0_), -1e5, 1e5); }
   double x0() const { return x0_; }
   double x1() const { return x1_; }
   double y0() const { return y0_; }
@@ -430,9 +427,9 @@ void DrawHeatMap(Canvas& c, const PlotData& d) {
     // Each pixel column's bin through the edges (any spacing), each pixel
     // row's lane (lane 0 at the bottom), then the cell of the shrunk matrix.
     std::vector<size_t> col_of(static_cast<size_t>(pw));
-    const double lo = d.edges.front(), span = d.edges.back() - d.edges.front();
+    const double lo = d.edges.front(), half = d.edges.back() / 2 - d.edges.front() / 2;
     for (int px = 0; px < pw; ++px) {
-      const double v = lo + (px + 0.5) / pw * span;
+      const double v = lo + (px + 0.5) / pw * half * 2;
       const size_t b = static_cast<size_t>(
           std::upper_bound(d.edges.begin(), d.edges.end(), v) - d.edges.begin());
       const size_t bin = std::min(b == 0 ? 0 : b - 1, bins - 1);
@@ -609,12 +606,25 @@ void DrawQuantiles(Canvas& c, const PlotData& d) {
   f.DrawAxes();
 }
 
+// Axes over [0, 1] saying why nothing is drawn.
+void DrawNothing(Canvas& c, const PlotData& d, const std::string& note) {
+  Figure f(&c, d);
+  f.Layout(Range{0, 1}, false, Range{0, 1}, false, d.x_label, d.y_label, {});
+  f.DrawBackground();
+  f.DrawEmptyNote(note);
+  f.DrawAxes();
+}
+
 }  // namespace
 
 Result<std::string> RenderPlot(const PlotData& data, ImageFormat format) {
   MM_ASSIGN_OR_RETURN(std::unique_ptr<Canvas> canvas,
                       Canvas::Create(format, kPlotWidth, kPlotHeight));
   Canvas& c = *canvas;
+  if (data.lanes == 0 && data.kind != PlotKind::kNone) {
+    DrawNothing(c, data, "no lanes: nothing to draw");
+    return c.Finish();
+  }
   switch (data.kind) {
     case PlotKind::kHistogram:
       if (data.per_lane && data.lanes > kMaxOverlaidLanes)

@@ -103,15 +103,18 @@ std::vector<double> ColumnMaxima(const std::vector<double>& edges, const double*
                                  size_t columns) {
   std::vector<double> out(columns, 0.0);
   if (edges.size() < 2 || columns == 0) return out;
-  const double lo = edges.front(), span = edges.back() - edges.front();
-  if (!(span > 0)) {
+  // Positions in halves: edges of any finite values give no overflow.
+  const double lo = edges.front(), half = edges.back() / 2 - edges.front() / 2;
+  if (!(half > 0)) {
     for (size_t b = 0; b + 1 < edges.size(); ++b) out[0] = std::max(out[0], counts[b]);
     return out;
   }
   const double last = static_cast<double>(columns - 1);
   for (size_t b = 0; b + 1 < edges.size(); ++b) {
-    const double c0 = std::clamp(std::floor((edges[b] - lo) / span * columns), 0.0, last);
-    const double c1 = std::clamp(std::ceil((edges[b + 1] - lo) / span * columns) - 1, c0, last);
+    const double n = static_cast<double>(columns);
+    const double c0 = std::clamp(std::floor((edges[b] / 2 - lo / 2) / half * n), 0.0, last);
+    const double c1 =
+        std::clamp(std::ceil((edges[b + 1] / 2 - lo / 2) / half * n) - 1, c0, last);
     for (size_t c = static_cast<size_t>(c0); c <= static_cast<size_t>(c1); ++c)
       out[c] = std::max(out[c], counts[b]);
   }

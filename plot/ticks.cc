@@ -76,9 +76,9 @@ Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks
   Ticks ticks;
   if (!std::isfinite(lo) || !std::isfinite(hi) || !(hi > lo) || !(length > 0) || max_ticks < 1)
     return ticks;
-  const double span = hi - lo;
-  if (!std::isfinite(span)) return ticks;
-  double step = NiceStep(span / max_ticks);
+  // Half the span: finite for any two finite doubles (-1e308 .. 1e308).
+  const double half = hi / 2 - lo / 2;
+  double step = NiceStep(half / max_ticks * 2);
   if (integer_only) step = std::max(step, 1.0);
   // Coarser steps until the labels fit; a step of the span or more leaves
   // at most two ticks, and a coarser one fewer, so this ends in a few dozen
@@ -100,7 +100,7 @@ Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks
       labels.push_back(TickLabel(v, step));
       widest = std::max(widest, extent(labels.back()));
     }
-    const double spacing = step / span * length;
+    const double spacing = step / 2 / half * length;
     if (static_cast<int>(values.size()) <= max_ticks && (values.size() < 2 || spacing >= widest + gap)) {
       ticks.step = step;
       ticks.values = std::move(values);
