@@ -222,7 +222,7 @@ Status RegisterRunOutputs(const Plan& plan, const RunArgs& a, const std::string&
     for (const std::string& path : an->CreatedFiles())
       MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{
           path, "config key 'analyses[" + std::to_string(an->spec().index) + "].output'"}));
-  MM_RETURN_IF_ERROR(RegisterPlotOutputs(plan));  // the "plot" keys' pictures
+  if (!a.shard) MM_RETURN_IF_ERROR(RegisterPlotOutputs(plan));  // the "plot" keys' pictures
   // The lock file is never replaced, but it is held and may be created:
   // it must be none of the run's files (TakeRunLock says what else it refuses).
   if (!a.lock.empty())

@@ -1,14 +1,12 @@
 #include "runner/plot_command.h"
 
-#include <cerrno>
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <cstdio>
-#include <set>
 
 #include "core/fault.h"
 #include "core/strings.h"
 #include "engine/plan.h"
-#include "io/file_identity.h"
 #include "plot/canvas.h"
 #include "plot/plot_data.h"
 #include "plot/render.h"
@@ -61,6 +59,12 @@ std::string Stem(const std::string& path) {
   return path.substr(0, dot);
 }
 
+// The picture of `an` as an output: its path and config key.
+NamedFile PlotOutput(const Analysis& an) {
+  return NamedFile{an.plot_path(),
+                   "config key 'analyses[" + std::to_string(an.spec().index) + "].plot'"};
+}
+
 // A picture of `plot`: the document's name for one analysis, rendered.
 struct Rendered {
   std::string analysis;
@@ -72,9 +76,16 @@ struct Rendered {
 
 Status RegisterPlotOutputs(const Plan& plan) {
   for (const auto& an : plan.analyses)
-    if (!an->plot_path().empty())
-      MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{
-          an->plot_path(), "config key 'analyses[" + std::to_string(an->spec().index) + "].plot'"}));
+    if (!an->plot_path().empty()) MM_RETURN_IF_ERROR(RegisterOutput(PlotOutput(*an)));
+  return Status::OK();
+}
+
+Status CheckPlotOutputs(const Plan& plan, std::vector<NamedFile> others) {
+  for (const auto& an : plan.analyses) {
+    if (an->plot_path().empty()) continue;
+    MM_RETURN_IF_ERROR(CheckOutput(PlotOutput(*an), others));
+    others.push_back(PlotOutput(*an));
+  }
   return Status::OK();
 }
 
@@ -85,7 +96,7 @@ Result<RunPlots> RunPlots::Open(const Plan& plan, bool shard) {
     if (an->plot_path().empty()) continue;
     Picture p;
     p.analysis = an->name();
-    p.key = "config key 'analyses[" + std::to_string(an->spec().index) + "].plot'";
+    p.key = PlotOutput(*an).what;
     p.params = an->spec().params;
     MM_ASSIGN_OR_RETURN(p.out, TempOutput::Create(an->plot_path(), p.key));
     plots.pictures_.push_back(std::move(p));

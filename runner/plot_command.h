@@ -12,6 +12,7 @@
 
 #include "core/json_util.h"
 #include "core/status.h"
+#include "io/file_identity.h"
 #include "io/files.h"
 
 namespace mm {
@@ -30,6 +31,10 @@ Status PlotCommand(const std::vector<std::string>& args);
 // or another of its outputs. Call with the run's other outputs, before
 // anything is written.
 Status RegisterPlotOutputs(const Plan& plan);
+// The same check against the files `others` and each other, without the
+// registry (`mmrun merge`, which names its own files: io/file_identity.h
+// CheckOutput).
+Status CheckPlotOutputs(const Plan& plan, std::vector<NamedFile> others);
 
 // The pictures of one run (the "plot" keys). Move-only.
 class RunPlots {

@@ -343,6 +343,32 @@ def _():
         mm.check(not os.path.exists(os.path.join(d, "h.svg")), "a shard drew the picture")
 
 
+@mm.test("merge: mmrun merge of --shard parts draws the config's pictures, as one run would")
+def _():
+    with mm.tmpdir() as d:
+        cfg = setup(d, [dict(HIST, range=[-9, 9], plot="h.svg")])
+        for i in range(2):
+            run(["-q", "--shard", "%d/2" % i, "-o", os.path.join(d, "p%d.json" % i), cfg])
+        mm.check(not os.path.exists(os.path.join(d, "h.svg")), "a shard drew the picture")
+        run(["merge", os.path.join(d, "p0.json"), os.path.join(d, "p1.json")])
+        doc = load(os.path.join(d, "r.json"))
+        mm.eq(len(filled_paths(svg_root(os.path.join(d, "h.svg")))),
+              sum(1 for c in doc["results"]["h"]["counts"] if c > 0), "bars of the merged picture")
+        # A picture that would be one of the parts (shards draw nothing, so
+        # they do not mind) is refused by merge before anything is written.
+        cfg = setup(d, [dict(HIST, range=[-9, 9], plot="p1.svg")], subdir="clash")
+        parts = [os.path.join(d, "clash", "p%d.svg" % i) for i in range(2)]
+        for i in range(2):
+            run(["-q", "--shard", "%d/2" % i, "-o", parts[i], cfg])
+        before = {p: mm.sha256_file(p) for p in parts}
+        res = mm.run_mmrun(["merge"] + parts)
+        mm.assert_error(res, 78, ["analyses[0].plot", "part"], args=["merge"] + parts)
+        for p, h in before.items():
+            mm.eq(mm.sha256_file(p), h, "sha256 of " + p)
+        mm.check(not os.path.exists(os.path.join(d, "clash", "r.json")), "merge wrote its result")
+        mm.assert_no_leftovers(d)
+
+
 BAD_KEYS = [
     ("global stats", {"name": "all", "op": "stats", "plot": "x.png"}, "analyses[0].plot"),
     ("stats over every axis", {"name": "all", "op": "stats", "axis": [0, 1], "plot": "x.png"}, "analyses[0].plot"),
