@@ -138,11 +138,12 @@ Result<std::string> TakePlotPath(const AnalysisSpec& spec, AnalysisSpec* rest) {
   if (!spec.params.is_object() || !spec.params.contains("plot")) return std::string();
   const Json& p = spec.params["plot"];
   if (!p.is_string() || p.get<std::string>().empty())
-    return ParamError(spec, "plot", "must be the path of a picture (.svg or .png), got " + p.dump());
+    return ParamError(spec, "plot",
+                      "must be the path of a picture (.svg or .png), got " + p.dump());
   const std::string path = p.get<std::string>();
   if (!EndsWithNoCase(path, ".svg") && !EndsWithNoCase(path, ".png"))
-    return ParamError(spec, "plot", "must end in .svg or .png (the picture's format), got '" +
-                                        path + "'");
+    return ParamError(spec, "plot",
+                      "must end in .svg or .png (the picture's format), got '" + path + "'");
   rest->params.erase("plot");
   return ResolvePath(spec.dir, path);
 }

@@ -241,8 +241,8 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       st = root.plots.Draw(doc, &committed);
       if (st.ok()) st = root.out.Write(doc);
       if (!st.ok() && !committed.empty())
-        st = Error(st.code(), st.message() + ": " + committed +
-                                  "; the result document was not written");
+        st = Error(st.code(),
+                   st.message() + ": " + committed + "; the result document was not written");
     }
     if (!st.ok()) st = root.guard.Fail(st);
     PrintError(st);

@@ -36,8 +36,8 @@ std::vector<std::string> Characters(const std::string& text) {
 }
 
 Status CairoError(cairo_status_t st) {
-  return Error(Code::kCantCreate, std::string("cannot draw the picture: cairo: ") +
-                                      cairo_status_to_string(st));
+  return Error(Code::kCantCreate,
+               std::string("cannot draw the picture: cairo: ") + cairo_status_to_string(st));
 }
 
 }  // namespace

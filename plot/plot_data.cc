@@ -51,8 +51,8 @@ Status ReadNumber(const Json& j, const std::string& key, double* out) {
     if (s == "-Infinity") *out = -std::numeric_limits<double>::infinity();
     if (s == "NaN" || s == "Infinity" || s == "-Infinity") return Status::OK();
   }
-  return KeyError(key, "must be a number (or \"NaN\", \"Infinity\", \"-Infinity\"), got " +
-                           Describe(j));
+  return KeyError(key,
+                  "must be a number (or \"NaN\", \"Infinity\", \"-Infinity\"), got " + Describe(j));
 }
 
 // A field of nested lists of numbers (or one number: an empty shape),
@@ -77,8 +77,7 @@ class ArrayReader {
     size_t total = 1;
     for (const Json* level = &j; level->is_array(); level = &(*level)[0]) {
       if (out_->shape.size() >= static_cast<size_t>(kMaxPlotDims))
-        return KeyError(key_, "lists nested more than " + std::to_string(kMaxPlotDims) +
-                                  " deep");
+        return KeyError(key_, "lists nested more than " + std::to_string(kMaxPlotDims) + " deep");
       out_->shape.push_back(level->size());
       if (level->empty()) break;
       total = level->size() > kMaxPlotNumbers ? kMaxPlotNumbers + 1 : total * level->size();
@@ -103,9 +102,8 @@ class ArrayReader {
     }
     const size_t n = out_->shape[depth];
     if (!j.is_array() || j.size() != n)
-      return KeyError(IndexKey(key_, *index),
-                      "must be a list of " + std::to_string(n) + " (as its first element is), got " +
-                          Describe(j));
+      return KeyError(IndexKey(key_, *index), "must be a list of " + std::to_string(n) +
+                                                  " (as its first element is), got " + Describe(j));
     for (size_t i = 0; i < n; ++i) {
       index->push_back(i);
       MM_RETURN_IF_ERROR(Fill(j[i], depth + 1, index));
@@ -160,8 +158,8 @@ Result<LaneNames> NameLanes(const Json& axis, const std::string& key,
   } else if (axis.is_array() && axis.size() <= static_cast<size_t>(kMaxPlotDims)) {
     for (const Json& a : axis) {
       if (!a.is_number_integer())
-        return KeyError(key, "must be null, an integer or a list of integers, got " +
-                                 Describe(axis));
+        return KeyError(key,
+                        "must be null, an integer or a list of integers, got " + Describe(axis));
       reduced.push_back(a.get<int64_t>());
     }
   } else {
@@ -225,9 +223,9 @@ Status ReadHistogram(const Json& r, const std::string& key, const DocumentInfo& 
     if (!r.contains(k)) return KeyError(key + k, "is missing (a histogram has counts and edges)");
   MM_ASSIGN_OR_RETURN(Array edges, ReadArray(r["edges"], key + "edges"));
   if (edges.shape.size() != 1 || edges.size() < 2)
-    return KeyError(key + "edges", "must be a list of at least 2 numbers, got " +
-                                       (edges.shape.empty() ? "one number"
-                                                            : "shape " + ShapeText(edges.shape)));
+    return KeyError(key + "edges",
+                    "must be a list of at least 2 numbers, got " +
+                        (edges.shape.empty() ? "one number" : "shape " + ShapeText(edges.shape)));
   for (size_t i = 0; i < edges.size(); ++i) {
     if (!std::isfinite(edges.values[i]))
       return KeyError(key + "edges[" + std::to_string(i) + "]", "must be finite");
@@ -246,8 +244,8 @@ Status ReadHistogram(const Json& r, const std::string& key, const DocumentInfo& 
                                         ShapeText(counts.shape));
   for (size_t i = 0; i < counts.size(); ++i)
     if (!(counts.values[i] >= 0) || !std::isfinite(counts.values[i]))
-      return KeyError(key + "counts", "must hold finite counts >= 0, got " +
-                                          ShortNumber(counts.values[i]));
+      return KeyError(key + "counts",
+                      "must hold finite counts >= 0, got " + ShortNumber(counts.values[i]));
   d->kind = PlotKind::kHistogram;
   d->edges = std::move(edges.values);
   d->per_lane = counts.shape.size() > 1;
@@ -289,8 +287,8 @@ Status ReadLaneField(const Json& r, const std::string& key, const char* field,
   if (a.shape.empty()) return KeyError(key + field, "must be a list (one value per lane)");
   if (shape->empty()) *shape = a.shape;
   if (a.shape != *shape)
-    return KeyError(key + field, "has shape " + ShapeText(a.shape) + ", other fields " +
-                                     ShapeText(*shape));
+    return KeyError(key + field,
+                    "has shape " + ShapeText(a.shape) + ", other fields " + ShapeText(*shape));
   *out = std::move(a.values);
   return Status::OK();
 }
@@ -474,8 +472,8 @@ Result<DocumentInfo> ReadDocumentInfo(const Json& doc) {
   return info;
 }
 
-Result<PlotData> ReadPlotData(const Json& result, const std::string& name,
-                              const DocumentInfo& info, const Json& hints) {
+Result<PlotData> ReadPlotData(const Json& result, const std::string& name, const DocumentInfo& info,
+                              const Json& hints) {
   const std::string key = "results." + name + ".";
   std::string why;
   PlotData d;
@@ -511,7 +509,8 @@ std::string DisplayDate(const std::string& started) {
   const bool iso = s.size() >= 17 && digits(0, 4) && s[4] == '-' && digits(5, 2) && s[7] == '-' &&
                    digits(8, 2) && (s[10] == 'T' || s[10] == ' ') && digits(11, 2) &&
                    s[13] == ':' && digits(14, 2);
-  const bool utc = (!s.empty() && s.back() == 'Z') || (s.size() >= 6 && s.compare(s.size() - 6, 6, "+00:00") == 0);
+  const bool utc = (!s.empty() && s.back() == 'Z') ||
+                   (s.size() >= 6 && s.compare(s.size() - 6, 6, "+00:00") == 0);
   if (iso && utc) return s.substr(0, 10) + " " + s.substr(11, 5) + " UTC";
   return SafeText(s.size() > 40 ? s.substr(0, 40) : s);
 }

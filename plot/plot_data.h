@@ -46,9 +46,9 @@ PlotKind ClassifyResult(const Json& result, std::string* why);
 
 // What the document says about the run, for titles and axis labels.
 struct DocumentInfo {
-  std::string dataset;          // file name (":" and the HDF5 dataset's name); "" if unknown
-  std::string started;          // mmrun.started as written; "" when absent
-  std::vector<int64_t> shape;   // dataset.shape; empty when unknown
+  std::string dataset;         // file name (":" and the HDF5 dataset's name); "" if unknown
+  std::string started;         // mmrun.started as written; "" when absent
+  std::vector<int64_t> shape;  // dataset.shape; empty when unknown
 };
 
 // Reads "dataset" (path, name, shape) and "mmrun" (started) of `doc`, all
@@ -64,8 +64,8 @@ struct PlotData {
   std::string x_label, y_label;
   std::string lane_label;  // the lanes' axis: "column (axis 1)", "lane", ...
   std::string lane_noun;   // "column", "row", "lane": names one lane in a legend
-  bool per_lane = false;  // histogram and quantiles: one per lane
-  size_t lanes = 0;       // lanes (1 for a global histogram or quantiles)
+  bool per_lane = false;   // histogram and quantiles: one per lane
+  size_t lanes = 0;        // lanes (1 for a global histogram or quantiles)
 
   // kHistogram: bins + 1 finite, non-decreasing edges; lanes x bins counts
   // (lane j's bins start at j * bins).
@@ -91,8 +91,8 @@ struct PlotData {
 // is null or an object of the analysis' parameters. Errors: kDataErr
 // "key 'results.NAME.KEY...': ..." for anything it cannot draw, kind kNone
 // included (with ClassifyResult's reason).
-Result<PlotData> ReadPlotData(const Json& result, const std::string& name,
-                              const DocumentInfo& info, const Json& hints);
+Result<PlotData> ReadPlotData(const Json& result, const std::string& name, const DocumentInfo& info,
+                              const Json& hints);
 
 // "2024-05-01T12:34:56Z" (or with fractional seconds, or "+00:00") as
 // "2024-05-01 12:34 UTC"; any other string as given, at most 40 characters.

@@ -19,14 +19,12 @@ const Rgb kGrid = Hex(0xe8e8e8);
 const Rgb kBar = Hex(0x1f77b4);  // histogram bars, the mean and mean ± std
 const Rgb kRange = Hex(0x8c8c8c);
 // matplotlib's "tab10": lines of lanes and of q values.
-const Rgb kPalette[] = {Hex(0x1f77b4), Hex(0xff7f0e), Hex(0x2ca02c), Hex(0xd62728),
-                        Hex(0x9467bd), Hex(0x8c564b), Hex(0xe377c2), Hex(0x7f7f7f),
-                        Hex(0xbcbd22), Hex(0x17becf)};
+const Rgb kPalette[] = {Hex(0x1f77b4), Hex(0xff7f0e), Hex(0x2ca02c), Hex(0xd62728), Hex(0x9467bd),
+                        Hex(0x8c564b), Hex(0xe377c2), Hex(0x7f7f7f), Hex(0xbcbd22), Hex(0x17becf)};
 constexpr size_t kPaletteSize = sizeof kPalette / sizeof kPalette[0];
 // viridis at 10 evenly spaced points: the heat map's colours, low to high.
-const Rgb kViridis[] = {Hex(0x440154), Hex(0x482878), Hex(0x3e4a89), Hex(0x31688e),
-                        Hex(0x26828e), Hex(0x1f9e89), Hex(0x35b779), Hex(0x6dcd59),
-                        Hex(0xb4de2c), Hex(0xfde725)};
+const Rgb kViridis[] = {Hex(0x440154), Hex(0x482878), Hex(0x3e4a89), Hex(0x31688e), Hex(0x26828e),
+                        Hex(0x1f9e89), Hex(0x35b779), Hex(0x6dcd59), Hex(0xb4de2c), Hex(0xfde725)};
 constexpr size_t kViridisSize = sizeof kViridis / sizeof kViridis[0];
 
 constexpr double kTitleSize = 17, kSubtitleSize = 12.5, kTickSize = 12, kLabelSize = 13,
@@ -86,8 +84,7 @@ class Figure {
   // Places the plot area for these ranges, labels, legend and colour bar
   // (heat maps: its ticks for [0, colour_max]).
   void Layout(Range x, bool x_int, Range y, bool y_int, const std::string& x_label,
-              const std::string& y_label, std::vector<LegendEntry> legend,
-              double colour_max = -1) {
+              const std::string& y_label, std::vector<LegendEntry> legend, double colour_max = -1) {
     xr_ = x;
     yr_ = y;
     x_label_ = x_label;
@@ -193,8 +190,8 @@ class Figure {
     for (size_t i = 0; i < yt_.values.size(); ++i)
       c_.Text(x0_ - kTickLength - 4, std::floor(Y(yt_.values[i])) + 0.5, yt_.labels[i], 1);
     for (size_t i = 0; i < xt_.values.size(); ++i)
-      c_.Text(std::floor(X(xt_.values[i])) + 0.5, y1_ + kTickLength + 5 + tick_h / 2,
-              xt_.labels[i], 0.5);
+      c_.Text(std::floor(X(xt_.values[i])) + 0.5, y1_ + kTickLength + 5 + tick_h / 2, xt_.labels[i],
+              0.5);
     c_.SetFont(kLabelSize);
     const double label_h = c_.FontHeight();
     c_.Text((x0_ + x1_) / 2, c_.height() - 12 - label_h / 2, c_.Fit(x_label_, x1_ - x0_), 0.5);
@@ -283,8 +280,8 @@ class Figure {
       widest = std::max(widest, c_.TextWidth(ct_.labels[i]));
     }
     c_.SetFont(kLabelSize);
-    c_.Text(x + w + kTickLength + 4 + widest + 10 + c_.FontHeight() / 2, (y0_ + y1_) / 2,
-            "count", 0.5, true);
+    c_.Text(x + w + kTickLength + 4 + widest + 10 + c_.FontHeight() / 2, (y0_ + y1_) / 2, "count",
+            0.5, true);
   }
 
   Canvas& c_;
@@ -409,9 +406,9 @@ void DrawHeatMap(Canvas& c, const PlotData& d) {
   Range lanes{-0.5, static_cast<double>(d.lanes) - 0.5};
   f.Layout(EdgeRange(d.edges), false, lanes, true, d.x_label, d.lane_label, {}, 1);
   size_t rows = 0, cols = 0;
-  std::vector<double> cells = ShrinkMatrix(d.counts.data(), d.lanes, bins,
-                                           static_cast<size_t>(f.y1() - f.y0()),
-                                           static_cast<size_t>(f.x1() - f.x0()), &rows, &cols);
+  std::vector<double> cells =
+      ShrinkMatrix(d.counts.data(), d.lanes, bins, static_cast<size_t>(f.y1() - f.y0()),
+                   static_cast<size_t>(f.x1() - f.x0()), &rows, &cols);
   double top = *std::max_element(cells.begin(), cells.end());
   if (!(top > 0)) top = 1;
   f.Layout(EdgeRange(d.edges), false, lanes, true, d.x_label, d.lane_label, {}, top);
@@ -430,14 +427,14 @@ void DrawHeatMap(Canvas& c, const PlotData& d) {
     const double lo = d.edges.front(), half = d.edges.back() / 2 - d.edges.front() / 2;
     for (int px = 0; px < pw; ++px) {
       const double v = lo + (px + 0.5) / pw * half * 2;
-      const size_t b = static_cast<size_t>(
-          std::upper_bound(d.edges.begin(), d.edges.end(), v) - d.edges.begin());
+      const size_t b = static_cast<size_t>(std::upper_bound(d.edges.begin(), d.edges.end(), v) -
+                                           d.edges.begin());
       const size_t bin = std::min(b == 0 ? 0 : b - 1, bins - 1);
       col_of[static_cast<size_t>(px)] = bin * cols / bins;
     }
     for (int py = 0; py < ph; ++py) {
-      const size_t lane = std::min(
-          d.lanes - 1, static_cast<size_t>((ph - 1 - py + 0.5) / ph * static_cast<double>(d.lanes)));
+      const size_t lane = std::min(d.lanes - 1, static_cast<size_t>((ph - 1 - py + 0.5) / ph *
+                                                                    static_cast<double>(d.lanes)));
       const size_t row = lane * rows / d.lanes;
       uint32_t* line = reinterpret_cast<uint32_t*>(pixels + static_cast<ptrdiff_t>(py) * stride);
       for (int px = 0; px < pw; ++px) {
@@ -482,7 +479,9 @@ void DrawLaneStats(Canvas& c, const PlotData& d) {
     legend.push_back({markers ? LegendEntry::kErrorBar : LegendEntry::kBand, kBar, "mean ± std"});
   if (!d.min.empty() || !d.max.empty())
     legend.push_back({markers ? LegendEntry::kWhisker : LegendEntry::kBand, kRange,
-                      has_range ? "min … max" : !d.min.empty() ? "min" : "max"});
+                      has_range        ? "min … max"
+                      : !d.min.empty() ? "min"
+                                       : "max"});
   Figure f(&c, d);
   f.Layout(Range{-0.5, static_cast<double>(n) - 0.5}, true, Padded(y, 0.05), false, d.x_label,
            d.y_label, legend);

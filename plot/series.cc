@@ -94,8 +94,11 @@ std::vector<Polyline> LaneBands(const double* lo, const double* hi, size_t n, si
   flush();
   // A run of one lane has no width: widen it to the lane's slot.
   for (Polyline& b : bands)
-    if (b.size() == 2) b = {{b[0].first - 0.5, b[0].second}, {b[0].first + 0.5, b[0].second},
-                            {b[1].first + 0.5, b[1].second}, {b[1].first - 0.5, b[1].second}};
+    if (b.size() == 2)
+      b = {{b[0].first - 0.5, b[0].second},
+           {b[0].first + 0.5, b[0].second},
+           {b[1].first + 0.5, b[1].second},
+           {b[1].first - 0.5, b[1].second}};
   return bands;
 }
 
@@ -113,8 +116,7 @@ std::vector<double> ColumnMaxima(const std::vector<double>& edges, const double*
   for (size_t b = 0; b + 1 < edges.size(); ++b) {
     const double n = static_cast<double>(columns);
     const double c0 = std::clamp(std::floor((edges[b] / 2 - lo / 2) / half * n), 0.0, last);
-    const double c1 =
-        std::clamp(std::ceil((edges[b + 1] / 2 - lo / 2) / half * n) - 1, c0, last);
+    const double c1 = std::clamp(std::ceil((edges[b + 1] / 2 - lo / 2) / half * n) - 1, c0, last);
     for (size_t c = static_cast<size_t>(c0); c <= static_cast<size_t>(c1); ++c)
       out[c] = std::max(out[c], counts[b]);
   }

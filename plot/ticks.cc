@@ -71,8 +71,8 @@ std::string TickLabel(double value, double step) {
   return s;
 }
 
-Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks,
-                  bool integer_only, const std::function<double(const std::string&)>& extent) {
+Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks, bool integer_only,
+                  const std::function<double(const std::string&)>& extent) {
   Ticks ticks;
   if (!std::isfinite(lo) || !std::isfinite(hi) || !(hi > lo) || !(length > 0) || max_ticks < 1)
     return ticks;
@@ -101,7 +101,8 @@ Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks
       widest = std::max(widest, extent(labels.back()));
     }
     const double spacing = step / 2 / half * length;
-    if (static_cast<int>(values.size()) <= max_ticks && (values.size() < 2 || spacing >= widest + gap)) {
+    if (static_cast<int>(values.size()) <= max_ticks &&
+        (values.size() < 2 || spacing >= widest + gap)) {
       ticks.step = step;
       ticks.values = std::move(values);
       ticks.labels = std::move(labels);

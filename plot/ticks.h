@@ -41,7 +41,7 @@ struct Ticks {
 // `extent(label)` (their width on a horizontal axis, the font's height on
 // a vertical one). `integer_only` (an axis of lane indices) allows steps of
 // 1 and more only. Empty ticks when nothing fits.
-Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks,
-                  bool integer_only, const std::function<double(const std::string&)>& extent);
+Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks, bool integer_only,
+                  const std::function<double(const std::string&)>& extent);
 
 }  // namespace mm

@@ -76,8 +76,7 @@ const std::vector<Subcommand>& Subcommands() {
       {"merge", "PART.json... [-o OUT]", "merge the parts of every shard", &MergeCommand},
       {"recover", "FILE", "roll back an interrupted transform", &RecoverCommand},
       {"plot", "RESULT.json [--analysis NAME] [-o FILE.svg|FILE.png]",
-       "draw a result's histograms, quantiles, lane stats", 
-       &PlotCommand},
+       "draw a result's histograms, quantiles, lane stats", &PlotCommand},
       {"help", "", "print this help", &HelpCommand},
   };
   return table;

@@ -65,12 +65,55 @@ NamedFile PlotOutput(const Analysis& an) {
                    "config key 'analyses[" + std::to_string(an.spec().index) + "].plot'"};
 }
 
-// A picture of `plot`: the document's name for one analysis, rendered.
-struct Rendered {
-  std::string analysis;
-  std::string target;
-  std::string bytes;
-};
+// The pictures of `wanted`, drawn from `doc` in memory, in order; cairo's
+// caches are released afterwards. On failure *failed is the index of the
+// picture that could not be drawn, and the error the document's (kDataErr
+// naming the key) or cairo's.
+Result<std::vector<std::string>> DrawAll(const Json& doc, const std::vector<Picture>& wanted,
+                                         size_t* failed) {
+  std::vector<std::string> out;
+  Result<DocumentInfo> info = ReadDocumentInfo(doc);
+  Status st = info.status();
+  *failed = 0;
+  for (size_t k = 0; st.ok() && k < wanted.size(); ++k) {
+    *failed = k;
+    const Picture& w = wanted[k];
+    const Json& results = doc["results"];
+    Result<PlotData> data =
+        results.contains(w.analysis)
+            ? ReadPlotData(results[w.analysis], w.analysis, *info, w.params)
+            : Result<PlotData>(
+                  Error(Code::kDataErr, "key 'results." + SafeText(w.analysis) + "': is missing"));
+    Result<std::string> drawn =
+        data.ok() ? RenderPlot(*data, *FormatOfPath(w.target)) : Result<std::string>(data.status());
+    st = drawn.status();
+    if (st.ok()) out.push_back(std::move(*drawn));
+  }
+  ReleaseDrawingCaches();
+  if (!st.ok()) return st;
+  return out;
+}
+
+// Writes bytes[k] through (*outs)[k] and renames it into place, in order.
+// `committed` says what was written before ("" when nothing) and gains the
+// pictures. On failure the error names the picture, then what was written
+// before it ("nothing written" when nothing was), then `tail`.
+Status CommitAll(std::vector<TempOutput>* outs, const std::vector<std::string>& bytes,
+                 std::string* committed, const std::string& tail) {
+  std::vector<std::string> written;
+  for (size_t k = 0; k < outs->size(); ++k) {
+    const Status st = WritePicture(&(*outs)[k], bytes[k], k);
+    if (!st.ok()) {
+      std::string before = *committed;
+      if (!written.empty()) before += (before.empty() ? "" : ", ") + Written(written);
+      return Error(st.code(),
+                   st.message() + "; " + (before.empty() ? "nothing written" : before) + tail);
+    }
+    written.push_back((*outs)[k].target());
+  }
+  if (!written.empty()) *committed += (committed->empty() ? "" : ", ") + Written(written);
+  return Status::OK();
+}
 
 }  // namespace
 
@@ -94,69 +137,35 @@ Result<RunPlots> RunPlots::Open(const Plan& plan, bool shard) {
   if (shard) return plots;
   for (const auto& an : plan.analyses) {
     if (an->plot_path().empty()) continue;
-    Picture p;
-    p.analysis = an->name();
-    p.key = PlotOutput(*an).what;
-    p.params = an->spec().params;
-    MM_ASSIGN_OR_RETURN(p.out, TempOutput::Create(an->plot_path(), p.key));
-    plots.pictures_.push_back(std::move(p));
+    const NamedFile out = PlotOutput(*an);
+    plots.pictures_.push_back(Picture{an->name(), out.path, out.what, an->spec().params});
+    MM_ASSIGN_OR_RETURN(TempOutput temp, TempOutput::Create(out.path, out.what));
+    plots.outs_.push_back(std::move(temp));
   }
   return plots;
 }
 
 Status RunPlots::Draw(const Json& doc, std::string* committed) {
   if (pictures_.empty()) return Status::OK();
-  // Every picture is drawn before any is renamed: a picture that cannot be
-  // drawn leaves nothing behind.
-  std::vector<std::string> bytes;
-  {
-    Status failed;
-    Result<DocumentInfo> info = ReadDocumentInfo(doc);
-    for (const Picture& p : pictures_) {
-      if (!info.ok()) {
-        failed = info.status();
-        break;
-      }
-      const Json& results = doc["results"];
-      Result<PlotData> data =
-          results.contains(p.analysis)
-              ? ReadPlotData(results[p.analysis], p.analysis, *info, p.params)
-              : Result<PlotData>(Error(Code::kDataErr, "no result for " + p.analysis));
-      Result<std::string> drawn = data.ok() ? RenderPlot(*data, *FormatOfPath(p.out.target()))
-                                            : Result<std::string>(data.status());
-      if (!drawn.ok()) {
-        failed = drawn.status().WithContext(p.out.target() + " (" + p.key + ")");
-        break;
-      }
-      bytes.push_back(std::move(*drawn));
-    }
-    ReleaseDrawingCaches();
-    if (!failed.ok())
-      return Error(failed.code(), failed.message() + (committed->empty() ? "" : "; " + *committed) +
-                                      "; the result document was not written");
+  constexpr char kTail[] = "; the result document was not written";
+  // Every picture is drawn before any is renamed: one that cannot be drawn
+  // leaves nothing behind.
+  size_t failed = 0;
+  Result<std::vector<std::string>> bytes = DrawAll(doc, pictures_, &failed);
+  if (!bytes.ok()) {
+    const Picture& p = pictures_[failed];
+    return Error(bytes.status().code(),
+                 p.target + " (" + p.key + "): " + bytes.status().message() + "; " +
+                     (committed->empty() ? "nothing written" : *committed) + kTail);
   }
-  std::vector<std::string> written;
-  for (size_t k = 0; k < pictures_.size(); ++k) {
-    const Status st = WritePicture(&pictures_[k].out, bytes[k], k);
-    if (!st.ok()) {
-      std::string before = *committed;
-      if (!written.empty()) before += (before.empty() ? "" : ", ") + Written(written);
-      return Error(st.code(), st.message() + "; " +
-                                  (before.empty() ? "nothing written" : before) +
-                                  "; the result document was not written");
-    }
-    written.push_back(pictures_[k].out.target());
-  }
-  if (!written.empty()) *committed += (committed->empty() ? "" : ", ") + Written(written);
-  return Status::OK();
+  return CommitAll(&outs_, *bytes, committed, kTail);
 }
 
 Status PlotCommand(const std::vector<std::string>& args) {
   po::options_description opts;
   std::string analysis, output;
   opts.add_options()("analysis", po::value<std::string>(&analysis))(
-      "output,o", po::value<std::string>(&output))("result",
-                                                   po::value<std::vector<std::string>>());
+      "output,o", po::value<std::string>(&output))("result", po::value<std::vector<std::string>>());
   po::positional_options_description pos;
   pos.add("result", -1);
   po::variables_map vm;
@@ -214,7 +223,8 @@ Status PlotCommand(const std::vector<std::string>& args) {
 
   // Where each picture goes: -o for one picture; for several, -o's stem
   // (or the result's, beside it, as PNG) with the analysis' name.
-  std::vector<Rendered> pictures;
+  const std::string what = output.empty() ? "picture" : "-o";
+  std::vector<Picture> pictures;
   for (const std::string& name : names) {
     std::string target;
     if (!output.empty() && names.size() == 1) {
@@ -225,52 +235,37 @@ Status PlotCommand(const std::vector<std::string>& args) {
     } else {
       target = Stem(path) + "." + FileNamePart(name) + ".png";
     }
-    pictures.push_back(Rendered{name, target, ""});
+    pictures.push_back(Picture{name, target, what, Json()});
   }
 
   // Identity first: no picture may be the document or its dataset, nor
-  // two pictures one file.
+  // two pictures one file (kConfig, a bad -o here: 64).
+  auto usage = [](const Status& st) {
+    return st.code() == Code::kConfig ? Error(Code::kUsage, st.message()) : st;
+  };
   RegisterInput(NamedFile{path, "RESULT"}, KeyOfPath(path));
-  if (doc.contains("dataset") && doc["dataset"].is_object() && doc["dataset"].contains("path")) {
-    const std::string dataset = doc["dataset"]["path"].get<std::string>();
+  if (doc.contains("dataset") && doc["dataset"].contains("path")) {
+    const std::string dataset = doc["dataset"]["path"].get<std::string>();  // a string: info
     if (!dataset.empty() && dataset.find('\0') == std::string::npos)
       RegisterInput(NamedFile{dataset, "the result's dataset.path"}, KeyOfPath(dataset));
   }
-  const std::string what = output.empty() ? "picture" : "-o";
-  for (const Rendered& p : pictures) {
-    const Status st = RegisterOutput(NamedFile{p.target, what});
-    if (!st.ok()) return st.code() == Code::kConfig ? Error(Code::kUsage, st.message()) : st;
-  }
+  for (const Picture& p : pictures)
+    MM_RETURN_IF_ERROR(usage(RegisterOutput(NamedFile{p.target, p.key})));
 
-  // Draw everything, then write: a document that cannot be drawn leaves
-  // nothing behind.
-  {
-    Status failed;
-    for (Rendered& p : pictures) {
-      Result<PlotData> data = ReadPlotData(results[p.analysis], p.analysis, *info, Json());
-      Result<std::string> drawn = data.ok() ? RenderPlot(*data, *FormatOfPath(p.target))
-                                            : Result<std::string>(data.status());
-      if (!drawn.ok()) {
-        failed = drawn.status().WithContext(path);
-        break;
-      }
-      p.bytes = std::move(*drawn);
-    }
-    ReleaseDrawingCaches();
-    MM_RETURN_IF_ERROR(failed);
+  // Draw everything, then create and write: a document that cannot be
+  // drawn, or a folder that cannot be written, leaves nothing behind.
+  size_t failed = 0;
+  Result<std::vector<std::string>> bytes = DrawAll(doc, pictures, &failed);
+  if (!bytes.ok()) return bytes.status().WithContext(path);
+  std::vector<TempOutput> outs;
+  for (const Picture& p : pictures) {
+    Result<TempOutput> out = TempOutput::Create(p.target, p.key);
+    if (!out.ok()) return usage(out.status());
+    outs.push_back(std::move(*out));
   }
-  std::vector<std::string> written;
-  for (size_t k = 0; k < pictures.size(); ++k) {
-    Status st;
-    Result<TempOutput> out = TempOutput::Create(pictures[k].target, what);
-    st = out.ok() ? WritePicture(&*out, pictures[k].bytes, k) : out.status();
-    if (!st.ok()) {
-      if (st.code() == Code::kConfig) st = Error(Code::kUsage, st.message());
-      return written.empty() ? st : Error(st.code(), st.message() + "; " + Written(written));
-    }
-    written.push_back(pictures[k].target);
-    std::printf("%s\n", pictures[k].target.c_str());
-  }
+  std::string committed;
+  MM_RETURN_IF_ERROR(CommitAll(&outs, *bytes, &committed, ""));
+  for (const Picture& p : pictures) std::printf("%s\n", p.target.c_str());
   return std::fflush(stdout) == 0 ? Status::OK()
                                   : Error(Code::kIoErr, "cannot write the picture names to stdout");
 }

@@ -36,6 +36,17 @@ Status RegisterPlotOutputs(const Plan& plan);
 // CheckOutput).
 Status CheckPlotOutputs(const Plan& plan, std::vector<NamedFile> others);
 
+// One picture to draw: the analysis (its key in the document's results),
+// the file (its extension is the format), the key or flag that named it,
+// and the parameters that fill in what the result does not echo (null:
+// none).
+struct Picture {
+  std::string analysis;
+  std::string target;
+  std::string key;
+  Json params;
+};
+
 // The pictures of one run (the "plot" keys). Move-only.
 class RunPlots {
  public:
@@ -57,13 +68,8 @@ class RunPlots {
   Status Draw(const Json& doc, std::string* committed);
 
  private:
-  struct Picture {
-    std::string analysis;  // its name: the key in the document's results
-    std::string key;       // "config key 'analyses[i].plot'"
-    Json params;           // the analysis' parameters, for what its result does not echo
-    TempOutput out;
-  };
   std::vector<Picture> pictures_;
+  std::vector<TempOutput> outs_;  // pictures_[k]'s temporary file
 };
 
 }  // namespace mm

@@ -403,8 +403,8 @@ Status Merge(const std::vector<std::string>& args) {
   const Status st = out.Write(doc);
   return st.ok() || committed.empty()
              ? st
-             : Error(st.code(), st.message() + ": " + committed +
-                                    "; the result document was not written");
+             : Error(st.code(),
+                     st.message() + ": " + committed + "; the result document was not written");
 }
 
 }  // namespace

@@ -518,6 +518,18 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("write: mmrun plot whose second picture fails names the first as written; stdout empty, no temp file")
+def _():
+    with mm.tmpdir() as d:
+        run(["-q", setup(d, [HIST, {"name": "cols", "op": "stats", "axis": 0}])])
+        args = ["plot", os.path.join(d, "r.json")]
+        res = mm.run_mmrun(args, extra_env={"MMRUN_TEST_FAULT": "plot_write_fail=1"})
+        mm.assert_error(res, 73, [os.path.join(d, "r.cols.png"), os.path.join(d, "r.h.png") + " was written"],
+                        args=args)
+        mm.eq(files_in(d), ["config.json", "data.npy", "r.h.png", "r.json"], "files after the failure")
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("write: a slice output committed before a picture fails is named in the message")
 def _():
     with mm.tmpdir() as d:

@@ -32,8 +32,8 @@ double SevenPerChar(const std::string& s) { return 7.0 * static_cast<double>(s.s
 TEST_CASE("Ticks: NiceStep is the smallest 1, 2 or 5 times a power of ten not below raw",
           "[plot]") {
   const std::vector<std::pair<double, double>> cases = {
-      {0.7, 1},    {1, 1},     {1.2, 2},       {2, 2},     {2.1, 5},   {4.9, 5},
-      {5.1, 10},   {0.03, 0.05}, {1e-5, 1e-5}, {123, 200}, {999, 1000}, {3e12, 5e12}};
+      {0.7, 1},  {1, 1},       {1.2, 2},     {2, 2},     {2.1, 5},    {4.9, 5},
+      {5.1, 10}, {0.03, 0.05}, {1e-5, 1e-5}, {123, 200}, {999, 1000}, {3e12, 5e12}};
   for (const auto& [raw, step] : cases) {
     INFO("raw " << raw);
     CHECK(NiceStep(raw) == Approx(step));
@@ -108,15 +108,13 @@ TEST_CASE("Ticks: an integer axis has steps of 1 or more; unusable ranges give n
   CHECK(ChooseTicks(-kInf, 1, 800, 16, 12, false, SevenPerChar).values.empty());
   // The widest ranges of doubles still get round ticks.
   CHECK(ChooseTicks(-1.7e308, 1.7e308, 800, 16, 12, false, SevenPerChar).labels ==
-        std::vector<std::string>{"-1.5e308", "-1e308", "-5e307", "0", "5e307", "1e308",
-                                 "1.5e308"});
+        std::vector<std::string>{"-1.5e308", "-1e308", "-5e307", "0", "5e307", "1e308", "1.5e308"});
   CHECK(ChooseTicks(0, 1, 0, 16, 12, false, SevenPerChar).values.empty());
   // Subnormal spans end (NiceStep gives 0) rather than loop.
   CHECK(ChooseTicks(0, 5e-324, 800, 16, 12, false, SevenPerChar).values.empty());
 }
 
-TEST_CASE("Series: lines break at non-finite values; many lanes shrink to the columns",
-          "[plot]") {
+TEST_CASE("Series: lines break at non-finite values; many lanes shrink to the columns", "[plot]") {
   const std::vector<double> y = {1, 2, kNaN, 4, kInf, 6, 7};
   const std::vector<Polyline> lines = LanePolylines(y.data(), y.size(), 100);
   REQUIRE(lines.size() == 3);
@@ -168,9 +166,9 @@ TEST_CASE("PlotData: texts are made drawable, dates shown in UTC", "[plot]") {
   CHECK(SafeText("abc é ü") == "abc é ü");
   CHECK(SafeText("a\nb\tc") == "a?b?c");
   CHECK(SafeText("\xff\xfe") == "??");
-  CHECK(SafeText("\xC0\xAF") == "??");          // overlong '/'
-  CHECK(SafeText("\xED\xA0\x80") == "???");     // a surrogate
-  CHECK(SafeText("\xE2\x82") == "??");          // cut short
+  CHECK(SafeText("\xC0\xAF") == "??");       // overlong '/'
+  CHECK(SafeText("\xED\xA0\x80") == "???");  // a surrogate
+  CHECK(SafeText("\xE2\x82") == "??");       // cut short
   CHECK(SafeText(std::string("a\0b", 3)) == "a?b");
   CHECK(DisplayDate("2024-05-01T12:34:56Z") == "2024-05-01 12:34 UTC");
   CHECK(DisplayDate("2024-05-01T12:34:56.123456+00:00") == "2024-05-01 12:34 UTC");
@@ -205,12 +203,17 @@ TEST_CASE("PlotData: a bad result names its key", "[plot]") {
       {R"({"counts": [-1], "edges": [0, 1]})", "'results.a.counts': must hold finite counts"},
       {R"({"counts": ["NaN"], "edges": [0, 1]})", "'results.a.counts': must hold finite counts"},
       {R"({"counts": "/d/p.counts.npy", "edges": [0, 1]})", ".npy files"},
-      {R"({"counts": [[1, 2], [3]], "edges": [0, 1, 2]})", "'results.a.counts[1]': must be a list of 2"},
-      {R"({"counts": [[1, 2], 3], "edges": [0, 1, 2]})", "'results.a.counts[1]': must be a list of 2"},
-      {R"({"counts": [[1, [2]]], "edges": [0, 1, 2]})", "'results.a.counts[0][1]': must be a number"},
-      {R"({"counts": [1], "edges": [0, 1], "below": [1]})", "'results.a.below': must have the shape"},
+      {R"({"counts": [[1, 2], [3]], "edges": [0, 1, 2]})",
+       "'results.a.counts[1]': must be a list of 2"},
+      {R"({"counts": [[1, 2], 3], "edges": [0, 1, 2]})",
+       "'results.a.counts[1]': must be a list of 2"},
+      {R"({"counts": [[1, [2]]], "edges": [0, 1, 2]})",
+       "'results.a.counts[0][1]': must be a number"},
+      {R"({"counts": [1], "edges": [0, 1], "below": [1]})",
+       "'results.a.below': must have the shape"},
       {R"({"counts": [1], "edges": [0, 1], "axis": "x"})", "'results.a.axis': must be null"},
-      {R"({"values": [[1, 2], [3, 4]], "q": [0.1, 0.2, 0.3]})", "'results.a.values': has shape [2, 2]"},
+      {R"({"values": [[1, 2], [3, 4]], "q": [0.1, 0.2, 0.3]})",
+       "'results.a.values': has shape [2, 2]"},
       {R"({"values": [1, 2], "q": "x"})", "'results.a.q': must be a number or a list"},
       {R"({"values": [1, 2], "method": 3})", "'results.a.method': must be a string"},
       {R"({"values": []})", "'results.a.values': holds no values"},
@@ -276,8 +279,8 @@ TEST_CASE("PlotData: lanes are named from axis and shape; q from the result or t
           "[plot]") {
   DocumentInfo info;
   info.shape = {100, 3};
-  Result<PlotData> d = ReadPlotData(
-      Doc(R"({"mean": [1, 2, 3], "count": [5, 0, 5], "axis": 0})"), "cols", info, Json());
+  Result<PlotData> d = ReadPlotData(Doc(R"({"mean": [1, 2, 3], "count": [5, 0, 5], "axis": 0})"),
+                                    "cols", info, Json());
   REQUIRE(d.ok());
   CHECK(d->x_label == "column (axis 1)");
   CHECK(std::isnan(d->mean[1]));  // count 0: not drawn
