@@ -294,6 +294,16 @@ class Figure {
   double x0_ = 0, x1_ = 0, y0_ = 0, y1_ = 0;
 };
 
+// Adds `line` (data coordinates) to the current path as a new sub-path.
+void Trace(cairo_t* cr, const Figure& f, const Polyline& line) {
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (i == 0)
+      cairo_move_to(cr, f.X(line[i].first), f.Y(line[i].second));
+    else
+      cairo_line_to(cr, f.X(line[i].first), f.Y(line[i].second));
+  }
+}
+
 void StrokePolylines(cairo_t* cr, const Figure& f, const std::vector<Polyline>& lines) {
   for (const Polyline& line : lines) {
     if (line.size() == 1) {  // a lone point: a short dash, visible
@@ -301,24 +311,14 @@ void StrokePolylines(cairo_t* cr, const Figure& f, const std::vector<Polyline>& 
       cairo_line_to(cr, f.X(line[0].first) + 1.5, f.Y(line[0].second));
       continue;
     }
-    for (size_t i = 0; i < line.size(); ++i) {
-      if (i == 0)
-        cairo_move_to(cr, f.X(line[i].first), f.Y(line[i].second));
-      else
-        cairo_line_to(cr, f.X(line[i].first), f.Y(line[i].second));
-    }
+    Trace(cr, f, line);
   }
   cairo_stroke(cr);
 }
 
 void FillBands(cairo_t* cr, const Figure& f, const std::vector<Polyline>& bands) {
   for (const Polyline& band : bands) {
-    for (size_t i = 0; i < band.size(); ++i) {
-      if (i == 0)
-        cairo_move_to(cr, f.X(band[i].first), f.Y(band[i].second));
-      else
-        cairo_line_to(cr, f.X(band[i].first), f.Y(band[i].second));
-    }
+    Trace(cr, f, band);
     cairo_close_path(cr);
   }
   cairo_fill(cr);

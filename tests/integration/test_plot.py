@@ -176,6 +176,12 @@ def setup(d, analyses, a=None, output="r.json", name="data.npy", subdir=""):
     return mm.write_config(folder, cfg)
 
 
+def result_of(d, analyses, **kw):
+    """Runs the config setup() writes; returns the path of its result document."""
+    run(["-q", setup(d, analyses, **kw)])
+    return os.path.join(d, kw.get("subdir", ""), "r.json")
+
+
 def run(args, code=0):
     res = mm.run_mmrun(args)
     if res.code != code:
@@ -234,13 +240,12 @@ def _():
 @mm.test("png: signature, IHDR size, chunk CRCs, bar-coloured pixels; the same bytes on a second run")
 def _():
     with mm.tmpdir() as d:
-        cfg = setup(d, [HIST])
-        run(["-q", cfg])
+        r = result_of(d, [HIST])
         out = os.path.join(d, "h.png")
-        run(["plot", os.path.join(d, "r.json"), "-o", out])
+        run(["plot", r, "-o", out])
         check_png(out, BAR)
         first = mm.sha256_file(out)
-        run(["plot", os.path.join(d, "r.json"), "-o", out])
+        run(["plot", r, "-o", out])
         mm.eq(mm.sha256_file(out), first, "sha256 of the picture drawn twice")
 
 
@@ -456,13 +461,12 @@ def _():
 @mm.test("identity: a symlink at the picture's name is replaced, never followed")
 def _():
     with mm.tmpdir() as d:
-        cfg = setup(d, [HIST])
-        run(["-q", cfg])
+        r = result_of(d, [HIST])
         victim = os.path.join(d, "victim.txt")
         with open(victim, "w") as f:
             f.write("keep me")
         os.symlink(victim, os.path.join(d, "h.png"))
-        run(["plot", os.path.join(d, "r.json"), "-o", os.path.join(d, "h.png")])
+        run(["plot", r, "-o", os.path.join(d, "h.png")])
         mm.check(not os.path.islink(os.path.join(d, "h.png")), "h.png is still a symlink")
         with open(victim) as f:
             mm.eq(f.read(), "keep me", "the symlink's target")
@@ -481,15 +485,15 @@ def _():
         mm.assert_error(res, 73, ["missing/h.png"], args=[cfg])
         mm.eq(files_in(d), ["config.json", "data.npy"], "files after the failure")
         mm.assert_no_leftovers(d)
-        run(["-q", setup(d, [HIST], subdir="ok")])
-        args = ["plot", os.path.join(d, "ok", "r.json"), "-o", os.path.join(d, "missing", "h.svg")]
+        ok = result_of(d, [HIST], subdir="ok")
+        args = ["plot", ok, "-o", os.path.join(d, "missing", "h.svg")]
         mm.assert_error(mm.run_mmrun(args), 73, [os.path.join(d, "missing", "h.svg")], args=args)
         if os.geteuid() != 0:  # root ignores folder permissions
             os.makedirs(os.path.join(d, "ro"))
             os.chmod(os.path.join(d, "ro"), 0o555)
             try:
                 res = mm.run_mmrun(["-q", setup(d, [dict(HIST, plot="../ro/h.png")], subdir="cfg")])
-                args = ["plot", os.path.join(d, "ok", "r.json"), "-o", os.path.join(d, "ro", "h.png")]
+                args = ["plot", ok, "-o", os.path.join(d, "ro", "h.png")]
                 res2 = mm.run_mmrun(args)
             finally:
                 os.chmod(os.path.join(d, "ro"), 0o755)
@@ -521,8 +525,7 @@ def _():
 @mm.test("write: mmrun plot whose second picture fails names the first as written; stdout empty, no temp file")
 def _():
     with mm.tmpdir() as d:
-        run(["-q", setup(d, [HIST, {"name": "cols", "op": "stats", "axis": 0}])])
-        args = ["plot", os.path.join(d, "r.json")]
+        args = ["plot", result_of(d, [HIST, {"name": "cols", "op": "stats", "axis": 0}])]
         res = mm.run_mmrun(args, extra_env={"MMRUN_TEST_FAULT": "plot_write_fail=1"})
         mm.assert_error(res, 73, [os.path.join(d, "r.cols.png"), os.path.join(d, "r.h.png") + " was written"],
                         args=args)
