@@ -1,5 +1,6 @@
 #include "runner/plot_command.h"
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -186,6 +187,11 @@ Status PlotCommand(const std::vector<std::string>& args) {
 
   MM_ASSIGN_OR_RETURN(std::string text,
                       ReadRegularFile(path, path, kMaxPlotDocumentBytes, Code::kDataErr));
+  const auto values = std::count_if(text.begin(), text.end(),
+                                    [](char c) { return c == ',' || c == '[' || c == '{'; });
+  if (static_cast<uint64_t>(values) > kMaxPlotDocumentValues)
+    return Error(Code::kDataErr, path + ": more than " + std::to_string(kMaxPlotDocumentValues) +
+                                     " JSON values (more than mmrun writes into a document)");
   MM_ASSIGN_OR_RETURN(Json doc, ParseJson(text, path, Code::kDataErr));
   text.clear();
   Result<DocumentInfo> info = ReadDocumentInfo(doc);

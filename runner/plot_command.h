@@ -19,8 +19,11 @@ namespace mm {
 
 class Plan;
 
-// Limit on the size of the document `mmrun plot` reads.
+// Limits on the document `mmrun plot` reads: its size, and the JSON values
+// it may hold (counted as its ',', '[' and '{' before parsing: a parsed
+// value takes 16 bytes and more, so 256 MiB of "0,0,..." would take GBs).
 constexpr uint64_t kMaxPlotDocumentBytes = uint64_t{256} << 20;
+constexpr uint64_t kMaxPlotDocumentValues = 16000000;
 
 // `mmrun plot RESULT.json [--analysis NAME] [-o FILE.svg|FILE.png]`.
 Status PlotCommand(const std::vector<std::string>& args);

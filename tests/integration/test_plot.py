@@ -633,7 +633,7 @@ for label, text, fragment in malformed_documents():
     mm.add_test("plot: a malformed document (%s) is 65 naming the file and the key" % label, malformed)
 
 
-@mm.test("plot: a missing document is 66, a folder or an oversized file 65, each naming the file")
+@mm.test("plot: a missing document is 66, a folder, an oversized file or one of too many values 65, each naming the file")
 def _():
     with mm.tmpdir() as d:
         r = os.path.join(d, "none.json")
@@ -643,6 +643,10 @@ def _():
         with open(big, "wb") as f:
             f.truncate((256 << 20) + 1)  # sparse: refused by its size before any read
         mm.assert_error(mm.run_mmrun(["plot", big]), 65, [big])
+        many = os.path.join(d, "many.json")
+        with open(many, "w") as f:
+            f.write('{"results": {"h": {"edges": [0, 1], "counts": [' + "0," * 16000001 + "0]}}}")
+        mm.assert_error(mm.run_mmrun(["plot", many]), 65, [many, "JSON values"])
 
 
 @mm.test("plot: a document with NaN and infinities everywhere, empty lanes and one value draws without error")
