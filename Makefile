@@ -53,7 +53,7 @@ fuzz: bootstrap
 	@if [ ! -f build-fuzz/Makefile ]; then \
 	  CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRUN_FUZZ=ON; \
 	fi
-	cmake --build build-fuzz -j$(NPROC) --target fuzz_npy_header fuzz_config fuzz_select fuzz_json_depth fuzz_part_state
+	cmake --build build-fuzz -j$(NPROC) --target fuzz_npy_header fuzz_config fuzz_select fuzz_json_depth fuzz_part_state fuzz_plot_doc
 	scripts/run_fuzzers build-fuzz $(FUZZ_SECONDS)
 
 # Many runs with a worker killed at a random moment (SOAK_RUNS, default 200).

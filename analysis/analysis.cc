@@ -132,16 +132,51 @@ Result<std::vector<int>> ParseAxes(const AnalysisSpec& spec, const Json& axis, i
   return axes;
 }
 
+namespace {
+
+// The "plot" key of `spec` (absolute; "" when absent), and `spec` without
+// it in *rest: the key is the same for every op, so it is parsed here once.
+Result<std::string> TakePlotPath(const AnalysisSpec& spec, AnalysisSpec* rest) {
+  *rest = spec;
+  if (!spec.params.is_object() || !spec.params.contains("plot")) return std::string();
+  const Json& p = spec.params["plot"];
+  if (!p.is_string() || p.get<std::string>().empty())
+    return ParamError(spec, "plot",
+                      "must be the path of a picture (.svg or .png), got " + p.dump());
+  const std::string path = p.get<std::string>();
+  if (!EndsWithNoCase(path, ".svg") && !EndsWithNoCase(path, ".png"))
+    return ParamError(spec, "plot",
+                      "must end in .svg or .png (the picture's format), got '" + path + "'");
+  rest->params.erase("plot");
+  return ResolvePath(spec.dir, path);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec& spec, const Dataset& dataset,
                                                const Partition& partition) {
   std::vector<std::string> ops;
   for (const Registration& r : kRegistry) {
     if (spec.op == r.op) {
-      MM_ASSIGN_OR_RETURN(std::unique_ptr<Analysis> a, r.make(spec, dataset, partition));
+      AnalysisSpec rest;
+      MM_ASSIGN_OR_RETURN(std::string plot, TakePlotPath(spec, &rest));
+      MM_ASSIGN_OR_RETURN(std::unique_ptr<Analysis> a, r.make(rest, dataset, partition));
       a->caps_.creates_dataset = r.creates_dataset;
       const Json echoed = r.echoed != nullptr ? Json::parse(r.echoed) : Json::object();
       for (const auto& [key, fallback] : echoed.items())
         a->parameters_[key] = spec.params.contains(key) ? spec.params[key] : fallback;
+      if (plot.empty()) return a;
+      if (!a->caps_.plottable)
+        return ParamError(spec, "plot",
+                          "this '" + spec.op +
+                              "' result cannot be drawn: plot draws histogram and quantiles "
+                              "results, and stats with an axis that keeps lanes (and mean, min "
+                              "or max among its stats)");
+      if (spec.params.contains("output"))
+        return ParamError(spec, "plot",
+                          "cannot be combined with \"output\": the numbers then go to .npy "
+                          "files, not into the result document the picture is drawn from");
+      a->plot_path_ = std::move(plot);
       return a;
     }
     ops.push_back(r.op);

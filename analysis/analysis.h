@@ -102,6 +102,11 @@ struct Capabilities {
   // partials only count what was written, so shards of such a run cannot
   // be merged into one output.
   bool writes_outputs = false;
+  // Its result can be drawn (the config key "plot": a picture of the
+  // result, drawn by the runner once the results are merged): a histogram,
+  // quantiles, or stats with an axis that keeps lanes and mean, min or max
+  // among its fields.
+  bool plottable = false;
 
   // Changes the bytes of an existing dataset (a transform).
   bool writes_in_place() const { return writes_dataset && !creates_dataset; }
@@ -235,6 +240,11 @@ class Analysis {
   // The files the analysis creates (absolute paths), for the run's identity
   // checks of its outputs (io/file_identity.h RegisterOutput).
   virtual std::vector<std::string> CreatedFiles() const { return {}; }
+  // The picture of the result the config asks for (key "plot", resolved
+  // against the config's folder, ending in .svg or .png); "" when none.
+  // Set by MakeAnalysis for a plottable analysis only; the runner draws it
+  // (runner/plot_command.h) and registers it as an output of the run.
+  const std::string& plot_path() const { return plot_path_; }
 
   // Coordinator: pass `pass` is complete and `merged` covers every block.
   virtual Status EndPass(int pass, const Partial& merged) = 0;
@@ -249,12 +259,17 @@ class Analysis {
 
  private:
   Json parameters_ = Json::object();  // set by MakeAnalysis
+  std::string plot_path_;
+
   friend Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec&, const Dataset&,
                                                         const Partition&);
 };
 
 // Builds the analysis for spec.op, validating its parameters against the
-// dataset (kConfig naming "analyses[i].key" on bad ones). `dataset` and
+// dataset (kConfig naming "analyses[i].key" on bad ones). The key "plot"
+// is taken here for every op (the factories never see it): a path ending
+// in .svg or .png, allowed only when the analysis is plottable and has no
+// "output" (its numbers must be in the result document). `dataset` and
 // `partition` (Partition(dataset.layout), owned by the plan) must outlive
 // the analysis.
 Result<std::unique_ptr<Analysis>> MakeAnalysis(const AnalysisSpec& spec, const Dataset& dataset,

@@ -129,6 +129,7 @@ class Histogram : public Analysis {
         round_edge_(round_edge),
         merged_(bins) {
     if (have_range_) SetRange(lo, hi);
+    caps_.plottable = true;
   }
 
   int passes() const override { return have_range_ ? 1 : 2; }

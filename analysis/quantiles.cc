@@ -281,6 +281,7 @@ class Quantiles : public Analysis {
     cap_ = GatherCap();
     const uint64_t lane_length = static_cast<uint64_t>(dataset.layout.elements()) / geo_.lanes();
     SetPassZeroTable(lane_length <= cap_);
+    caps_.plottable = true;
   }
 
   // Local mode needs one pass (so it also works with --shard); the radix

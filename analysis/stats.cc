@@ -312,6 +312,8 @@ class Stats : public Analysis {
     keep_.m2 = wants("var") || wants("std");
     keep_.minmax = wants("min") || wants("max");
     merged_ = StatsPartial(integer_, keep_);
+    // Per-lane means and ranges can be drawn; global stats are single numbers.
+    caps_.plottable = !geo_.kept_shape().empty() && (wants("mean") || keep_.minmax);
   }
 
   std::unique_ptr<Partial> NewPartial(int) const override {

@@ -16,6 +16,8 @@
 //   corrupt_slot=1     a worker flips a byte of its committed slot (first attempt)
 //   segment_enospc=1   creating the shared segment fails as on a full /dev/shm
 //   rename_fail=1      renaming an output into place fails
+//   plot_write_fail=K  writing the K-th picture (0-based) of a command fails
+//                      as on a full disk (runner/plot_command.cc)
 //   journal_enospc, journal_hold_after=N, journal_hold_after_commit=1
 //                      the transform journal's hooks
 //                      (docs/JOURNAL_FORMAT.md, "Test hooks")

@@ -1,6 +1,7 @@
 #include "core/strings.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace mm {
 
@@ -35,6 +36,16 @@ std::string ClosestName(const std::string& word, const std::vector<std::string>&
 std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates) {
   const std::string best = ClosestName(word, candidates);
   return best.empty() ? "" : " (did you mean '" + best + "'?)";
+}
+
+bool EndsWithNoCase(const std::string& text, const std::string& suffix) {
+  if (suffix.size() > text.size()) return false;
+  const size_t at = text.size() - suffix.size();
+  for (size_t i = 0; i < suffix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(text[at + i])) !=
+        std::tolower(static_cast<unsigned char>(suffix[i])))
+      return false;
+  return true;
 }
 
 std::string Join(const std::vector<std::string>& parts, const std::string& sep) {

@@ -18,4 +18,8 @@ std::string DidYouMean(const std::string& word, const std::vector<std::string>& 
 
 std::string Join(const std::vector<std::string>& parts, const std::string& sep);
 
+// Whether `text` ends in `suffix`, ASCII letters compared without case
+// (a file's extension: ".PNG" is ".png").
+bool EndsWithNoCase(const std::string& text, const std::string& suffix);
+
 }  // namespace mm

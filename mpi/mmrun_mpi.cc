@@ -34,6 +34,7 @@
 #include "io/dataset_lock.h"
 #include "io/files.h"
 #include "runner/commands.h"
+#include "runner/plot_command.h"
 #include "runner/run_guard.h"
 
 namespace mm {
@@ -119,6 +120,7 @@ struct Root {
   std::unique_ptr<Plan> plan;
   RunGuard guard;
   DocumentOutput out;  // -o, else the config's output, else stdout
+  RunPlots plots;      // the config's "plot" keys (runner/plot_command.h)
 };
 
 Status SetUpRoot(const Args& a, Root* root) {
@@ -136,6 +138,11 @@ Status SetUpRoot(const Args& a, Root* root) {
       root->out,
       DocumentOutput::Open(!a.output.empty() ? AbsolutePath(a.output)
                                              : root->plan->config.run.output.value_or("")));
+  // The pictures: none may be the dataset, the config or another picture.
+  const Plan& built = *root->plan;
+  MM_RETURN_IF_ERROR(CheckPlotOutputs(built, {NamedFile{built.dataset.path, "dataset.path"},
+                                              NamedFile{AbsolutePath(a.config), "CONFIG"}}));
+  MM_ASSIGN_OR_RETURN(root->plots, RunPlots::Open(built, false));
   return Status::OK();
 }
 
@@ -229,8 +236,14 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       summary.rows = plan.dataset.layout.rows();
       summary.bytes_scanned = plan.dataset.layout.data_bytes() * plan.passes.size();
       summary.passes = plan.passes.size();
-      st = root.out.Write(ResultDocument(summary, plan.dataset, std::move(*results), nullptr,
-                                         AnalysesSection(plan)));
+      const Json doc = ResultDocument(summary, plan.dataset, std::move(*results), nullptr,
+                                      AnalysesSection(plan));
+      std::string committed;
+      st = root.plots.Draw(doc, &committed);
+      if (st.ok()) st = root.out.Write(doc);
+      if (!st.ok() && !committed.empty())
+        st = Error(st.code(),
+                   st.message() + ": " + committed + "; the result document was not written");
     }
     if (!st.ok()) st = root.guard.Fail(st);
     PrintError(st);

@@ -9,6 +9,7 @@
 #include "core/strings.h"
 #include "runner/commands.h"
 #include "runner/launcher.h"
+#include "runner/plot_command.h"
 #include "runner/quick.h"
 #include "runner/recover.h"
 #include "runner/shard.h"
@@ -98,6 +99,14 @@ const std::vector<Subcommand>& Subcommands() {
          "Rolls FILE back to its bytes before an in-place transform that was killed,\n"
          "from the journal beside it, and removes the journal.\n\n"
          "Example:\n  mmrun recover data/cube.npy\n"},
+        {"plot", "RESULT.json [--analysis NAME] [-o FILE.svg|FILE.png]",
+         "draw a result's histograms, quantiles, lane stats", &PlotCommand,
+         "Usage: mmrun plot RESULT.json [--analysis NAME] [-o FILE.svg|FILE.png]\n\n"
+         "Draws the histograms, quantiles and per-lane stats of a result document as\n"
+         "PNG or SVG (the extension of -o). Without -o each goes beside the result as\n"
+         "RESULT_STEM.NAME.png; with several, -o pics.svg writes pics.NAME.svg. Prints\n"
+         "the path of each picture written.\n\n"
+         "Example:\n  mmrun plot signal.result.json --analysis spread -o spread.png\n"},
         {"help", "", "print this help", &HelpCommand, ""},
     };
     t.insert(t.end(), rest.begin(), rest.end());

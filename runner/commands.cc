@@ -27,6 +27,7 @@
 #include "io/segment.h"
 #include "runner/coordinator.h"
 #include "runner/launcher.h"
+#include "runner/plot_command.h"
 #include "runner/progress.h"
 #include "runner/run_guard.h"
 #include "runner/run_lock.h"
@@ -240,6 +241,7 @@ Status RegisterRunOutputs(const Plan& plan, const RunArgs& a, const std::string&
     for (const std::string& path : an->CreatedFiles())
       MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{
           path, "config key 'analyses[" + std::to_string(an->spec().index) + "].output'"}));
+  if (!a.shard) MM_RETURN_IF_ERROR(RegisterPlotOutputs(plan));  // the "plot" keys' pictures
   // The lock file is never replaced, but it is held and may be created:
   // it must be none of the run's files (TakeRunLock says what else it refuses).
   if (!a.lock.empty())
@@ -370,6 +372,7 @@ Status RunWith(RunArgs a) {
   // Create the output's temporary file now, so an unwritable target fails
   // before any worker starts.
   MM_ASSIGN_OR_RETURN(DocumentOutput out, DocumentOutput::Open(output, OutputKey(a.output)));
+  MM_ASSIGN_OR_RETURN(RunPlots plots, RunPlots::Open(*plan, a.shard.has_value()));  // the same
   Progress::Mode mode = Progress::Mode::kOff;
   if (!a.quiet && (a.progress_flag || ::isatty(2)))
     mode = ::isatty(2) ? Progress::Mode::kLive : Progress::Mode::kLines;
@@ -432,7 +435,7 @@ Status RunWith(RunArgs a) {
   // From here on the run's writes are committed: no message may say that
   // nothing was written (SPEC §5; docs/RELIABILITY.md).
   PauseAfterCommitForTest();
-  const std::string committed = a.shard ? "" : CommittedWrites(*plan, doc["results"]);
+  std::string committed = a.shard ? "" : CommittedWrites(*plan, doc["results"]);
   // `what` failed; the message then says what is already on disk.
   auto tell = [&](Code code, const std::string& what, const char* if_nothing) {
     return Error(code, what + (committed.empty()
@@ -442,6 +445,7 @@ Status RunWith(RunArgs a) {
   if (const int sig = TakePendingSignal())
     return tell(static_cast<Code>(128 + sig), "interrupted by " + SignalName(sig),
                 ": nothing written");
+  MM_RETURN_IF_ERROR(plots.Draw(doc, &committed));  // the pictures join `committed`
   if (a.document != nullptr) {
     *a.document = std::move(doc);
     return Status::OK();
@@ -470,6 +474,8 @@ Status Validate(const std::vector<std::string>& args) {
     MM_ASSIGN_OR_RETURN(TempOutput probe,
                         TempOutput::Create(checked.output, OutputKey(a.output)));  // removed unused
   }
+  MM_ASSIGN_OR_RETURN(RunPlots plots, RunPlots::Open(plan, a.shard.has_value()));  // the same
+
   Json j = plan.Describe();
   const int64_t units = plan.partition.units();
   j["workers"] = static_cast<int>(std::min<int64_t>(checked.workers, std::max<int64_t>(units, 0)));

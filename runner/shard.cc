@@ -15,6 +15,7 @@
 #include "io/file_identity.h"
 #include "io/files.h"
 #include "runner/commands.h"
+#include "runner/plot_command.h"
 
 namespace mm {
 
@@ -383,17 +384,28 @@ Status Merge(const std::vector<std::string>& args) {
   // -o, else the config's output (where one run would have written), else stdout.
   const std::string target =
       output_flag ? AbsolutePath(output) : plan.config.run.output.value_or("");
+  std::vector<NamedFile> inputs = {
+      NamedFile{plan.dataset.path, "dataset.path"},  // identity, not names
+      NamedFile{first.doc["config_path"].get<std::string>(), "the parts' config"}};
+  for (const auto& entry : by_index) inputs.push_back(NamedFile{entry.second->path, "part"});
   if (!target.empty()) {
-    std::vector<NamedFile> inputs = {
-        NamedFile{plan.dataset.path, "dataset.path"},  // identity, not names
-        NamedFile{first.doc["config_path"].get<std::string>(), "the parts' config"}};
-    for (const auto& entry : by_index) inputs.push_back(NamedFile{entry.second->path, "part"});
-    MM_RETURN_IF_ERROR(
-        CheckOutput(NamedFile{target, output_flag ? "-o" : "config key 'output'"}, inputs));
+    const NamedFile result{target, output_flag ? "-o" : "config key 'output'"};
+    MM_RETURN_IF_ERROR(CheckOutput(result, inputs));
+    inputs.push_back(result);
   }
+  // The pictures of the config's "plot" keys, as one run would draw them.
+  MM_RETURN_IF_ERROR(CheckPlotOutputs(plan, inputs));
   MM_ASSIGN_OR_RETURN(DocumentOutput out, DocumentOutput::Open(target));
-  return out.Write(
-      ResultDocument(summary, plan.dataset, std::move(results), nullptr, AnalysesSection(plan)));
+  MM_ASSIGN_OR_RETURN(RunPlots plots, RunPlots::Open(plan, false));
+  const Json doc =
+      ResultDocument(summary, plan.dataset, std::move(results), nullptr, AnalysesSection(plan));
+  std::string committed;
+  MM_RETURN_IF_ERROR(plots.Draw(doc, &committed));
+  const Status st = out.Write(doc);
+  return st.ok() || committed.empty()
+             ? st
+             : Error(st.code(),
+                     st.message() + ": " + committed + "; the result document was not written");
 }
 
 }  // namespace

@@ -83,7 +83,7 @@ def _():
         mm.check(word in res.out, "--help does not mention %s" % word)
 
 
-COMMANDS = ["validate", "inspect", "merge", "recover", "help"]
+COMMANDS = ["validate", "inspect", "merge", "recover", "plot", "help"]
 
 
 @mm.test("`mmrun help` prints the same text as --help, listing every command with a description")
@@ -106,7 +106,7 @@ def _():
 def _():
     with mm.tmpdir() as d:
         for typo, meant in (("mege", "merge"), ("valdate", "validate"), ("inspet", "inspect"),
-                            ("recvoer", "recover"), ("hlep", "help")):
+                            ("recvoer", "recover"), ("hlep", "help"), ("plto", "plot")):
             res = mm.run_mmrun([typo, "x.json"], cwd=d)
             mm.assert_error(res, 64, ["unknown command '%s'; did you mean '%s'?" % (typo, meant)],
                             args=[typo])

@@ -158,5 +158,31 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("mmrun-mpi draws the config's pictures (plot keys); a picture over the dataset is 78")
+def _():
+    with mm.tmpdir() as d:
+        a = np.random.default_rng(7).normal(size=(20000, 3))
+        mm.write_raw(os.path.join(d, "d.dat"), a.astype("<f8"))
+        analyses = [{"name": "cols", "op": "stats", "axis": 0, "plot": "cols.png"},
+                    {"name": "h", "op": "histogram", "bins": 12, "range": [-3, 3], "plot": "h.svg"}]
+        cfg = mm.write_config(d, {"dataset": {"path": "d.dat", "dtype": "<f8", "shape": [-1, 3]},
+                                  "analyses": analyses})
+        res = mpirun(2, [cfg])
+        mm.check(res.code == 0, "mmrun-mpi -> exit %d: %s" % (res.code, res.err[-1500:]))
+        with open(os.path.join(d, "cols.png"), "rb") as f:
+            mm.eq(f.read(8), b"\x89PNG\r\n\x1a\n", "signature of cols.png")
+        with open(os.path.join(d, "h.svg")) as f:
+            mm.check(f.read().startswith("<?xml"), "h.svg is not an SVG document")
+        os.symlink("d.dat", os.path.join(d, "d.png"))
+        analyses[0]["plot"] = "d.png"
+        cfg = mm.write_config(d, {"dataset": {"path": "d.dat", "dtype": "<f8", "shape": [-1, 3]},
+                                  "analyses": analyses})
+        before = mm.sha256_file(os.path.join(d, "d.dat"))
+        res = mpirun(2, [cfg])
+        mm.eq(res.code, 78, "exit of mmrun-mpi with a picture over the dataset: %s" % res.err[-800:])
+        mm.eq(mm.sha256_file(os.path.join(d, "d.dat")), before, "the dataset")
+        mm.assert_no_leftovers(d)
+
+
 if __name__ == "__main__":
     mm.main()
