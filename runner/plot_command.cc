@@ -80,9 +80,15 @@ Result<std::vector<std::string>> DrawAll(const Json& doc, const std::vector<Pict
     *failed = k;
     const Picture& w = wanted[k];
     const Json& results = doc["results"];
+    // The analysis' parameters: the run's own, else the document's
+    // "analyses" section (q for the legend, the lanes' axis).
+    const Json* hints = &w.params;
+    if ((!hints->is_object() || hints->empty()) && doc.contains("analyses") &&
+        doc["analyses"].is_object() && doc["analyses"].contains(w.analysis))
+      hints = &doc["analyses"][w.analysis];
     Result<PlotData> data =
         results.contains(w.analysis)
-            ? ReadPlotData(results[w.analysis], w.analysis, *info, w.params)
+            ? ReadPlotData(results[w.analysis], w.analysis, *info, *hints)
             : Result<PlotData>(
                   Error(Code::kDataErr, "key 'results." + SafeText(w.analysis) + "': is missing"));
     Result<std::string> drawn =
