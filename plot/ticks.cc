@@ -81,7 +81,7 @@ Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks
   // Half the span: finite for any two finite doubles (-1e308 .. 1e308).
   const double half = hi / 2 - lo / 2;
   // A span of a few ulps has no ticks that labels could tell apart.
-  if (!(half > std::max(std::fabs(lo), std::fabs(hi)) * 1e-13)) return ticks;
+  if (!(half > std::max(std::fabs(lo), std::fabs(hi)) * 1e-15)) return ticks;
   double step = NiceStep(half / max_ticks * 2);
   if (integer_only) step = std::max(step, 1.0);
   // Coarser steps until the labels fit; a step of the span or more leaves

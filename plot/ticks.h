@@ -42,7 +42,7 @@ struct Ticks {
 // `extent(label)` (their width on a horizontal axis, the font's height on
 // a vertical one). `integer_only` (an axis of lane indices) allows steps of
 // 1 and more only. Empty ticks when nothing fits, and for a range narrower
-// than 1e-13 of its magnitude (no labels could tell its ticks apart).
+// than 2e-15 of its magnitude (no labels could tell its ticks apart).
 Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks, bool integer_only,
                   const std::function<double(const std::string&)>& extent);
 
