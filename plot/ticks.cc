@@ -27,8 +27,10 @@ std::vector<double> TickValues(double lo, double hi, double step) {
   const double first = std::ceil(lo / step - 1e-9);
   const double last = std::floor(hi / step + 1e-9);
   if (!std::isfinite(first) || !std::isfinite(last) || last - first + 1 > kMaxTicks) return out;
-  for (double k = first; k <= last; k += 1) {
-    const double v = k * step;
+  // Counted with an integer: past 2^53 adding 1 to a double changes nothing.
+  const int n = static_cast<int>(last - first) + 1;
+  for (int i = 0; i < n; ++i) {
+    const double v = (first + i) * step;
     out.push_back(v == 0 ? 0.0 : v);  // -0 * step is 0
   }
   return out;
@@ -78,6 +80,8 @@ Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks
     return ticks;
   // Half the span: finite for any two finite doubles (-1e308 .. 1e308).
   const double half = hi / 2 - lo / 2;
+  // A span of a few ulps has no ticks that labels could tell apart.
+  if (!(half > std::max(std::fabs(lo), std::fabs(hi)) * 1e-15)) return ticks;
   double step = NiceStep(half / max_ticks * 2);
   if (integer_only) step = std::max(step, 1.0);
   // Coarser steps until the labels fit; a step of the span or more leaves

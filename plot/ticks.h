@@ -19,7 +19,8 @@ double NiceStep(double raw);
 
 // The multiples of `step` in [lo, hi] (ends included within 1e-9 of a
 // step), in increasing order; empty when the range or step is unusable or
-// the range holds more than kMaxTicks multiples.
+// the range holds more than kMaxTicks multiples. (Beyond 2^53 steps from 0
+// neighbouring multiples may round to the same double.)
 constexpr int kMaxTicks = 1000;
 std::vector<double> TickValues(double lo, double hi, double step);
 
@@ -40,7 +41,8 @@ struct Ticks {
 // pixels between neighbouring labels, whose extent along the axis is
 // `extent(label)` (their width on a horizontal axis, the font's height on
 // a vertical one). `integer_only` (an axis of lane indices) allows steps of
-// 1 and more only. Empty ticks when nothing fits.
+// 1 and more only. Empty ticks when nothing fits, and for a range narrower
+// than 2e-15 of its magnitude (no labels could tell its ticks apart).
 Ticks ChooseTicks(double lo, double hi, double length, double gap, int max_ticks, bool integer_only,
                   const std::function<double(const std::string&)>& extent);
 

@@ -110,8 +110,13 @@ TEST_CASE("Ticks: an integer axis has steps of 1 or more; unusable ranges give n
   CHECK(ChooseTicks(-1.7e308, 1.7e308, 800, 16, 12, false, SevenPerChar).labels ==
         std::vector<std::string>{"-1.5e308", "-1e308", "-5e307", "0", "5e307", "1e308", "1.5e308"});
   CHECK(ChooseTicks(0, 1, 0, 16, 12, false, SevenPerChar).values.empty());
-  // Subnormal spans end (NiceStep gives 0) rather than loop.
+  // Subnormal spans end (NiceStep gives 0) rather than loop, and so do
+  // ranges of a few ulps far from 0 (a loop over k += 1 would not end).
   CHECK(ChooseTicks(0, 5e-324, 800, 16, 12, false, SevenPerChar).values.empty());
+  CHECK(ChooseTicks(1.3e306, std::nextafter(std::nextafter(1.3e306, kInf), kInf), 800, 16, 12,
+                    false, SevenPerChar)
+            .values.empty());
+  CHECK(TickValues(1e17, 1e17 + 512, 1).size() == 513);
 }
 
 TEST_CASE("Series: lines break at non-finite values; many lanes shrink to the columns", "[plot]") {
