@@ -25,26 +25,26 @@ namespace mm {
 namespace {
 
 // How a flag's text becomes the config's JSON value.
-enum class Kind2 { kText, kInt, kNumber, kNumbers, kPair, kShape, kAxis, kCf };
+enum class FlagType { kText, kInt, kNumber, kNumbers, kPair, kShape, kAxis, kCf };
 
 struct Flag {
   const char* name;   // --name
   const char* value;  // what it takes, for the help
   const char* help;
-  Kind2 kind;
+  FlagType kind;
   bool dataset;  // a dataset key (else the analysis')
 };
 
 // The layout options, as for `inspect` (SPEC §8), plus --format and --cf.
 const Flag kLayoutFlags[] = {
-    {"dtype", "D", "element type of a raw file (float32, <i2, ...)", Kind2::kText, true},
-    {"shape", "S", "shape of a raw file, e.g. -1,10 (-1: as many rows as fit)", Kind2::kShape,
+    {"dtype", "D", "element type of a raw file (float32, <i2, ...)", FlagType::kText, true},
+    {"shape", "S", "shape of a raw file, e.g. -1,10 (-1: as many rows as fit)", FlagType::kShape,
      true},
-    {"order", "C|F", "storage order of a raw file (C)", Kind2::kText, true},
-    {"offset", "B", "bytes before the array in a raw file (0)", Kind2::kInt, true},
-    {"format", "F", "auto, raw, npy or hdf5 (auto)", Kind2::kText, true},
-    {"name", "N", "the dataset's path in an HDF5/netCDF-4 file", Kind2::kText, true},
-    {"cf", "auto|true|false", "decode CF attributes of HDF5/netCDF-4 data (auto)", Kind2::kCf,
+    {"order", "C|F", "storage order of a raw file (C)", FlagType::kText, true},
+    {"offset", "B", "bytes before the array in a raw file (0)", FlagType::kInt, true},
+    {"format", "F", "auto, raw, npy or hdf5 (auto)", FlagType::kText, true},
+    {"name", "N", "the dataset's path in an HDF5/netCDF-4 file", FlagType::kText, true},
+    {"cf", "auto|true|false", "decode CF attributes of HDF5/netCDF-4 data (auto)", FlagType::kCf,
      true},
 };
 
@@ -61,23 +61,24 @@ const std::vector<QuickOp>& QuickOps() {
       {"stats",
        "FILE [--axis A] [--ddof D]",
        "count, nan_count, sum, mean, var, std, min, max",
-       {{"axis", "A", "reduce over axis A (an int, a list 0,1, or none: all)", Kind2::kAxis, false},
-        {"ddof", "D", "delta degrees of freedom of var and std (0)", Kind2::kNumber, false}},
+       {{"axis", "A", "reduce over axis A (an int, a list 0,1, or none: all)", FlagType::kAxis,
+         false},
+        {"ddof", "D", "delta degrees of freedom of var and std (0)", FlagType::kNumber, false}},
        "mmrun stats data.f32 --dtype float32 --shape -1,1000 --axis 0"},
       {"histogram",
        "FILE [--bins B] [--range LO,HI] [--axis A]",
        "numpy.histogram of the values",
-       {{"bins", "B", "number of equal bins (10)", Kind2::kInt, false},
-        {"range", "LO,HI", "the bins' range (default: the data's finite min and max)", Kind2::kPair,
-         false},
-        {"axis", "A", "one histogram per lane along axis A", Kind2::kAxis, false}},
+       {{"bins", "B", "number of equal bins (10)", FlagType::kInt, false},
+        {"range", "LO,HI", "the bins' range (default: the data's finite min and max)",
+         FlagType::kPair, false},
+        {"axis", "A", "one histogram per lane along axis A", FlagType::kAxis, false}},
        "mmrun histogram cube.npy --bins 50 --range -3,3"},
       {"quantiles",
        "FILE --q Q1,Q2,... [--method M] [--axis A]",
        "exact numpy.nanquantile",
-       {{"q", "Q1,Q2,...", "probabilities in [0, 1] (required)", Kind2::kNumbers, false},
-        {"method", "M", "numpy's method names (linear)", Kind2::kText, false},
-        {"axis", "A", "quantiles along axis A", Kind2::kAxis, false}},
+       {{"q", "Q1,Q2,...", "probabilities in [0, 1] (required)", FlagType::kNumbers, false},
+        {"method", "M", "numpy's method names (linear)", FlagType::kText, false},
+        {"axis", "A", "quantiles along axis A", FlagType::kAxis, false}},
        "mmrun quantiles data.nc --name tas --q 0.01,0.5,0.99"},
       {"show",
        "FILE [SELECT]",
@@ -134,27 +135,27 @@ Result<Json> FlagValue(const Flag& f, const std::string& text) {
     return out;
   };
   switch (f.kind) {
-    case Kind2::kText:
+    case FlagType::kText:
       return Json(text);
-    case Kind2::kInt:
+    case FlagType::kInt:
       return number(text, true);
-    case Kind2::kNumber:
+    case FlagType::kNumber:
       return number(text, false);
-    case Kind2::kNumbers:
+    case FlagType::kNumbers:
       return list(false);
-    case Kind2::kShape:
+    case FlagType::kShape:
       return list(true);
-    case Kind2::kPair: {
+    case FlagType::kPair: {
       MM_ASSIGN_OR_RETURN(Json v, list(false));
       if (v.size() != 2) return UsageError(flag + " takes LO,HI, got '" + text + "'");
       return v;
     }
-    case Kind2::kAxis: {
+    case FlagType::kAxis: {
       if (text == "none" || text == "None" || text == "null" || text == "all") return Json(nullptr);
       MM_ASSIGN_OR_RETURN(Json v, list(true));
       return text.find(',') == std::string::npos ? v[0] : v;
     }
-    case Kind2::kCf:
+    case FlagType::kCf:
       if (text == "auto") return Json("auto");
       if (text == "true" || text == "1") return Json(true);
       if (text == "false" || text == "0") return Json(false);
@@ -173,6 +174,7 @@ Status FlagError(const Status& st) {
   std::string msg = std::regex_replace(st.message(), analysis_key, "--$1");
   msg = std::regex_replace(msg, dataset_key, "--$1");
   msg = std::regex_replace(msg, std::regex("--path\\b"), "FILE");
+  msg = std::regex_replace(msg, std::regex("--select\\b"), "SELECT");  // show's slice
   return Error(Code::kUsage, msg);
 }
 
@@ -311,14 +313,7 @@ Status RunQuick(const QuickOp& op, const std::vector<std::string>& args) {
     };
   }
   a.built_config = Json{{"dataset", dataset}, {"analyses", Json::array({analysis})}};
-  a.config_error = show ? [](const Status& st) {
-    Status s = FlagError(st);
-    const std::string m = s.message();
-    return m.find("--select") != std::string::npos
-               ? Error(s.code(), std::regex_replace(m, std::regex("--select"), "SELECT"))
-               : s;
-  }
-                        : std::function<Status(const Status&)>(&FlagError);
+  a.config_error = &FlagError;
   Json doc;
   if (show) a.document = &doc;
   MM_RETURN_IF_ERROR(RunWith(std::move(a)));
