@@ -345,7 +345,8 @@ Status RunWith(RunArgs a) {
   RegisterRunInputs(*plan, a.config);
   // Every file the run writes, against every file it reads and every other
   // one it writes, by identity, before anything is written or locked.
-  MM_RETURN_IF_ERROR(RegisterRunOutputs(*plan, a, checked.output));
+  if (Status st = RegisterRunOutputs(*plan, a, checked.output); !st.ok())
+    return a.built_config && a.config_error ? a.config_error(st) : st;  // -o or --lock is FILE
   FileDescriptor lock;
   if (!a.lock.empty()) {
     MM_ASSIGN_OR_RETURN(lock, TakeRunLock(a.lock));

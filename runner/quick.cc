@@ -7,6 +7,8 @@
 
 #include <boost/program_options.hpp>
 #include <cerrno>
+#include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <regex>
@@ -110,6 +112,8 @@ Result<Json> FlagValue(const Flag& f, const std::string& text) {
     const double v = std::strtod(c, &end);
     if (end == c || *end != '\0' || errno != 0)
       return UsageError(flag + " takes a number, got '" + text + "'");
+    // JSON has no NaN or infinity: the config would say "got null".
+    if (!std::isfinite(v)) return UsageError(flag + " takes a finite number, got '" + text + "'");
     return Json(v);
   };
   auto list = [&](bool integer) -> Result<Json> {
@@ -173,6 +177,12 @@ Status FlagError(const Status& st) {
   static const std::regex dataset_key(R"(config key 'dataset\.([A-Za-z_]+)')");
   std::string msg = std::regex_replace(st.message(), analysis_key, "--$1");
   msg = std::regex_replace(msg, dataset_key, "--$1");
+  // The layout's own messages ("PATH: dataset.shape: ...", "... the same
+  // file as dataset.path ...") and the dtype's, which names no key.
+  static const std::regex bare_key(
+      R"((^| )dataset\.(path|dtype|shape|order|offset|format|name|cf)(?=[: ]|$))");
+  msg = std::regex_replace(msg, bare_key, "$1--$2");
+  if (msg.rfind("unsupported dtype '", 0) == 0) msg = "--dtype: " + msg;
   msg = std::regex_replace(msg, std::regex("--path\\b"), "FILE");
   msg = std::regex_replace(msg, std::regex("--select\\b"), "SELECT");  // show's slice
   return Error(Code::kUsage, msg);
@@ -225,10 +235,13 @@ class PrivateDir {
   }
   Status Create() {
     const char* tmp = std::getenv("TMPDIR");
-    std::string templ =
-        std::string(tmp != nullptr && *tmp == '/' ? tmp : "/tmp") + "/mmrun-show.XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr)
-      return FromErrno(errno, templ + ": cannot create a temporary folder", Code::kCantCreate);
+    const std::string base = tmp != nullptr && *tmp == '/' ? tmp : "/tmp";
+    std::string templ = base + "/mmrun-show.XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr)  // the name tried last says nothing
+      return FromErrno(errno,
+                       (tmp != nullptr && *tmp == '/' ? "TMPDIR " : "") + base +
+                           ": cannot create show's temporary folder in it",
+                       Code::kCantCreate);
     path_ = templ;
     return Status::OK();
   }
@@ -253,8 +266,13 @@ Status PrintNpy(const std::string& path) {
     return Error(Code::kIoErr, path + ": shorter than its header says");
   const std::string text =
       ArrayText(h.dtype, h.shape, h.fortran_order, bytes.data() + h.header_bytes) + "\n";
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  return std::fflush(stdout) == 0 ? Status::OK() : FromErrno(errno, "stdout", Code::kIoErr);
+  errno = 0;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0)
+    return Status::OK();
+  // As a run's document (engine/document.cc): a reader gone is 141.
+  if (errno == EPIPE)
+    return Error(static_cast<Code>(128 + SIGPIPE), "stdout: the reader closed the pipe (EPIPE)");
+  return FromErrno(errno, "stdout", Code::kIoErr);
 }
 
 Status RunQuick(const QuickOp& op, const std::vector<std::string>& args) {
@@ -316,7 +334,17 @@ Status RunQuick(const QuickOp& op, const std::vector<std::string>& args) {
   a.config_error = &FlagError;
   Json doc;
   if (show) a.document = &doc;
-  MM_RETURN_IF_ERROR(RunWith(std::move(a)));
+  Status st = RunWith(std::move(a));
+  if (show && !st.ok()) {
+    // show's .npy is its own temporary file, removed with its folder: a
+    // failure after the slice wrote it has written nothing the user sees.
+    const std::string written = dir.file() + " was written; the result document was not written";
+    std::string msg = st.message();
+    const size_t at = msg.find(written);
+    if (at != std::string::npos) msg.replace(at, written.size(), "nothing printed");
+    return Error(st.code(), msg);
+  }
+  MM_RETURN_IF_ERROR(st);
   return show ? PrintNpy(dir.file()) : Status::OK();
 }
 

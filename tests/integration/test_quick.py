@@ -289,11 +289,24 @@ def quick_errors_name_flags():
         (["stats", os.path.join(tmp, "none.raw")] + layout, 66, ["none.raw"]),
         (["stats", raw, "--dtype", "float32", "--shape", "11,4"], 65, ["a.raw"]),
         (["stats", raw, "--shard", "0/2"] + layout, 64, ["--shard"]),
+        # NaN and infinity are no JSON: named as typed, not as "got null".
+        (["stats", raw, "--ddof", "nan"] + layout, 64, ["--ddof", "finite", "'nan'"]),
+        (["histogram", raw, "--range", "-inf,1"] + layout, 64, ["--range", "finite"]),
+        (["quantiles", raw, "--q", "0.5,inf"] + layout, 64, ["--q", "finite"]),
+        # The layout's and the dtype's own messages name the flag too.
+        (["stats", raw, "--dtype", "float32", "--shape", "0,4"], 64, ["--shape", "positive"]),
+        (["stats", raw, "--dtype", "float32", "--shape", "4,-1,-1"], 64, ["--shape", "-1"]),
+        (["stats", raw, "--dtype", "float33", "--shape", "-1,4"], 64, ["--dtype", "float33"]),
+        # -o or --lock naming FILE: a command-line mistake (64), FILE named.
+        (["stats", raw, "-o", raw] + layout, 64, ["-o", "same file as FILE"]),
+        (["show", raw, "--lock", raw] + layout, 64, ["--lock", "same file as FILE"]),
     ]
     for args, code, frags in cases:
         res = mm.run_mmrun(args)
         mm.assert_error(res, code, frags, args=args)
         mm.check("config key" not in res.err, "%s names a config key: %s" % (args, res.err))
+        mm.check("dataset." not in res.err and "null" not in res.err,
+                 "%s names a config key or JSON: %s" % (args, res.err))
     mm.assert_no_leftovers(tmp, snap)
 
 
@@ -360,6 +373,66 @@ def stdin_config_interrupt():
             proc.wait()
     mm.eq(proc.returncode, 130, "exit of mmrun - interrupted (stderr %r)" % err)
     mm.check(b"interrupted by SIGINT" in err, "stderr %r" % err)
+
+
+@mm.test
+def show_stdout_and_signals():
+    """show's printing fails as a run's document does: a reader gone is 141
+    naming EPIPE, a closed stdout 74; SIGINT once the slice is written says
+    nothing was printed (its .npy is show's own, removed); TMPDIR unusable
+    is 73 naming TMPDIR. Nothing is left in TMPDIR."""
+    import glob
+    import signal
+    import subprocess
+    import time
+    tmp = _folder("show-stdout")
+    tmpdir = os.path.join(tmp, "tmp")
+    os.makedirs(tmpdir, exist_ok=True)
+    path = os.path.join(tmp, "a.npy")
+    np.save(path, rng_for("show-stdout").standard_normal((100, 100)))
+    env = dict(os.environ, TMPDIR=tmpdir)
+    env.pop("MMRUN_TEST_FAULT", None)
+    snap = mm.shm_snapshot()
+
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before show prints
+    proc = subprocess.Popen([mm.mmrun_path(), "show", path, "[:50]"], stdout=w,
+                            stderr=subprocess.PIPE, env=env)
+    os.close(w)
+    _, err = proc.communicate(timeout=120)
+    res = mm.RunResult(proc.returncode, "", err.decode())
+    mm.assert_error(res, 141, ["stdout", "EPIPE"])
+
+    proc = subprocess.Popen([mm.mmrun_path(), "show", path, "[0]"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env, close_fds=True,
+                            preexec_fn=lambda: os.close(1))
+    _, err = proc.communicate(timeout=120)
+    mm.assert_error(mm.RunResult(proc.returncode, "", err.decode()), 74, ["stdout"])
+
+    proc = subprocess.Popen([mm.mmrun_path(), "show", path, "[0]"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            env=dict(env, MMRUN_TEST_FAULT="pause_after_commit=1"))
+    try:
+        deadline = time.time() + 60
+        while not glob.glob(os.path.join(tmpdir, "mmrun-show.*", "show.npy")):
+            mm.check(time.time() < deadline and proc.poll() is None, "show's .npy never appeared")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    res = mm.RunResult(proc.returncode, out.decode(), err.decode())
+    mm.assert_error(res, 130, ["SIGINT", "nothing printed"])
+    mm.check("show.npy" not in res.err, "the message names show's own file: " + res.err)
+
+    res = mm.run_mmrun(["show", path, "[0]"],
+                       extra_env={"TMPDIR": os.path.join(tmp, "missing")})
+    mm.assert_error(res, 73, ["TMPDIR", "missing"])
+    mm.check("XXXXXX" not in res.err and "mmrun-show." not in res.err, res.err)
+    mm.eq(os.listdir(tmpdir), [], "TMPDIR after show's failures")
+    mm.assert_no_leftovers(tmp, snap)
 
 
 if __name__ == "__main__":
