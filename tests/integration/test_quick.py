@@ -435,5 +435,42 @@ def show_stdout_and_signals():
     mm.assert_no_leftovers(tmp, snap)
 
 
+@mm.test
+def closed_stdout_writes_no_file():
+    """A closed stdout (`mmrun ... >&-`) is never the number of a file mmrun
+    opens: the document went into the --lock file (stdin closed too) or into
+    a transformed dataset, exit 0. Now exit 74, both files as they were."""
+    import subprocess
+    tmp = _folder("closed-stdout")
+    path = os.path.join(tmp, "a.npy")
+    np.save(path, np.arange(20, dtype="<f4").reshape(4, 5))
+    snap = mm.shm_snapshot()
+
+    def run(args, close):
+        def closer():
+            for fd in close:
+                os.close(fd)
+        proc = subprocess.Popen([mm.mmrun_path()] + args, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=closer, cwd=tmp)
+        _, err = proc.communicate(timeout=120)
+        return mm.RunResult(proc.returncode, "", err.decode())
+
+    lock = os.path.join(tmp, "lk")
+    for args in (["stats", path, "--lock", lock], ["show", path, "[0]", "--lock", lock]):
+        res = run(args, (0, 1))
+        mm.assert_error(res, 74, ["stdout"], args=args)
+        mm.eq(os.path.getsize(lock), 0, "bytes in the --lock file after %s" % args)
+    raw = os.path.join(tmp, "t.raw")
+    a = np.arange(4000, dtype="<f4")
+    a.tofile(raw)
+    cfg = write_config(tmp, {"path": raw, "dtype": "float32", "shape": [-1, 4], "mode": "r+"},
+                       {"op": "transform", "fn": "affine", "scale": 2.0})
+    res = run(["-q", cfg], (1,))
+    mm.assert_error(res, 74, ["stdout", "transformed"])
+    mm.check(np.array_equal(np.fromfile(raw, dtype="<f4"), a * 2), "the dataset after >&-")
+    mm.assert_no_leftovers(tmp, snap)
+
+
 if __name__ == "__main__":
     mm.main()
