@@ -183,6 +183,13 @@ Status FlagError(const Status& st) {
       R"((^| )dataset\.(path|dtype|shape|order|offset|format|name|cf)(?=[: ]|$))");
   msg = std::regex_replace(msg, bare_key, "$1--$2");
   if (msg.rfind("unsupported dtype '", 0) == 0) msg = "--dtype: " + msg;
+  // The analysis' "output" key has no flag (-o is the document's): the
+  // flags asked for more numbers than a document holds.
+  static const std::regex too_many(
+      R"(--output: (the result would hold [0-9]+ numbers \(more than [0-9]+\)); give "output": "PREFIX" to write )");
+  msg = std::regex_replace(msg, too_many,
+                           "$1: too many for a quick command (ask for fewer with --bins, --q or "
+                           "--axis); a config whose analysis has \"output\": \"PREFIX\" writes ");
   msg = std::regex_replace(msg, std::regex("--path\\b"), "FILE");
   msg = std::regex_replace(msg, std::regex("--select\\b"), "SELECT");  // show's slice
   return Error(Code::kUsage, msg);

@@ -300,11 +300,15 @@ def quick_errors_name_flags():
         # -o or --lock naming FILE: a command-line mistake (64), FILE named.
         (["stats", raw, "-o", raw] + layout, 64, ["-o", "same file as FILE"]),
         (["show", raw, "--lock", raw] + layout, 64, ["--lock", "same file as FILE"]),
+        # More numbers than a document holds: no --output flag to name.
+        (["histogram", raw, "--bins", "2000000"] + layout, 64,
+         ["4000004 numbers", "quick command", "--bins", "config"]),
     ]
     for args, code, frags in cases:
         res = mm.run_mmrun(args)
         mm.assert_error(res, code, frags, args=args)
         mm.check("config key" not in res.err, "%s names a config key: %s" % (args, res.err))
+        mm.check("--output" not in res.err, "%s names no such flag: %s" % (args, res.err))
         mm.check("dataset." not in res.err and "null" not in res.err,
                  "%s names a config key or JSON: %s" % (args, res.err))
     mm.assert_no_leftovers(tmp, snap)
