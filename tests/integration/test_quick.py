@@ -75,12 +75,10 @@ def _values(kind, dtype, shape, rng):
         else:
             lo, hi = info.min, info.max
         return rng.integers(lo, hi, size=n, endpoint=True, dtype=dt.newbyteorder("=")).reshape(shape)
-    scale = {"unit": 1.0, "tiny": 1e-6, "big": 1e9, "wide": None, "ints": None, "special": 1.0,
-             "bits": None, "small": 1.0, "milli": 1e-3, "kilo": 1e3}[kind]
+    scale = {"unit": 1.0, "tiny": 1e-6, "big": 1e9, "wide": None, "special": 1.0,
+             "bits": None}[kind]
     if kind == "wide":
         v = rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, size=n)
-    elif kind == "ints":
-        v = rng.integers(-100, 100, size=n).astype(float)
     elif kind == "bits":  # random bit patterns of the type: every digit string length
         bits = rng.integers(0, 2 ** (8 * dt.itemsize), size=n, dtype=np.uint64)
         v = bits.astype(np.dtype("u%d" % dt.itemsize)).view(dt.newbyteorder("=")).astype(float)
@@ -103,7 +101,7 @@ def show_cases():
     for dtype in dtypes:
         dt = np.dtype(dtype)
         kinds = ["small", "full"] if dt.kind in "iu" else ["b"] if dt.kind == "b" else \
-            ["unit", "tiny", "big", "wide", "ints", "special", "bits", "milli", "kilo"]
+            ["unit", "tiny", "big", "wide", "special", "bits"]
         for kind in kinds:
             yield dtype, kind
 
