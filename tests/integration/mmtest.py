@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 
 import numpy as np
 
@@ -327,6 +328,21 @@ def assert_error(res, code, fragments=(), args=None, stdout_empty=True):
             raise Fail("stderr %r does not mention %s" % (line, " or ".join(map(repr, alternatives))))
     if stdout_empty and res.out != "":
         raise Fail("stdout is not empty on error: %r" % res.out[:300])
+
+
+# --------------------------------------------------------------------------
+# numpy oracles
+
+
+def stats_oracle(a, axis, ddof=0):
+    """numpy's nan* statistics of `a` cast to float64, the fields of a stats result."""
+    f = a.astype(np.float64)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return {"count": (~np.isnan(f)).sum(axis=axis), "nan_count": np.isnan(f).sum(axis=axis),
+                "sum": np.nansum(f, axis=axis), "mean": np.nanmean(f, axis=axis),
+                "var": np.nanvar(f, axis=axis, ddof=ddof), "std": np.nanstd(f, axis=axis, ddof=ddof),
+                "min": np.nanmin(f, axis=axis), "max": np.nanmax(f, axis=axis)}
 
 
 # --------------------------------------------------------------------------
