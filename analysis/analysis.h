@@ -107,6 +107,12 @@ struct Capabilities {
   // quantiles, or stats with an axis that keeps lanes and mean, min or max
   // among its fields.
   bool plottable = false;
+  // Its partials merge exactly (integer counts, sets of values): any
+  // grouping of the blocks gives the same bits. A worker then hands its
+  // scanner one partial for all its blocks, which Consume adds each block
+  // to, and sends it as its first tree node's partial, the other nodes'
+  // empty (engine/scan.cc): no partial per block to build and merge.
+  bool exact_merge = false;
 
   // Changes the bytes of an existing dataset (a transform).
   bool writes_in_place() const { return writes_dataset && !creates_dataset; }
@@ -147,7 +153,9 @@ class Scanner {
   virtual Status BeginWindow(const BlockView& /*window*/) { return Status::OK(); }
   virtual Status EndWindow(const BlockView& /*window*/) { return Status::OK(); }
   // Adds the elements of `block` (one whole block) to `partial`, a fresh
-  // NewPartial(pass) of the analysis. Errors fail the worker with their code.
+  // NewPartial(pass) of the analysis, or for an exact_merge analysis the
+  // worker's one partial of every block so far. Errors fail the worker with
+  // their code.
   virtual Status Consume(const BlockView& block, Partial* partial) = 0;
 };
 

@@ -17,134 +17,292 @@ namespace mm {
 
 namespace {
 
-constexpr int kBitsPerPass = 16;
-constexpr int kMaxPasses = 64 / kBitsPerPass;
-constexpr uint64_t kBucketMask = (uint64_t{1} << kBitsPerPass) - 1;
-// A probe (or a whole lane in pass 0) whose values number at most this is
-// gathered; a larger one is counted per 16-bit bucket. Either way a probe
-// holds at most 2^16 (key, count) pairs.
-constexpr uint64_t kGatherCap = uint64_t{1} << kBitsPerPass;
+// The budget of one pass: counters of counted probes and (key, count)
+// pairs of gathered ones, each at most this many (the test hook lowers it).
+constexpr uint64_t kPairBudget = uint64_t{1} << 20;
+// Bits a pass counts: pass 0 up to 20 (a fine first histogram for one
+// lane), later passes up to 16, and never fewer than 4 (so at most 16
+// passes for 64-bit keys).
+constexpr int kMaxBitsPassZero = 20;
+constexpr int kMaxBits = 16;
+constexpr int kMinBits = 4;
 
-// The gather cap; tests lower it (MMRUN_TEST_QUANTILE_CAP) to drive every
+// The pass budget; tests lower it (MMRUN_TEST_QUANTILE_CAP) to drive every
 // refinement path with small data. Read by the coordinator only: workers
 // learn every decision through PassInput.
-uint64_t GatherCap() {
+uint64_t PairBudget() {
   const int64_t cap = TestHookValue("MMRUN_TEST_QUANTILE_CAP");
-  return cap >= 0 ? static_cast<uint64_t>(cap) : kGatherCap;
+  return cap >= 0 ? static_cast<uint64_t>(cap) : kPairBudget;
 }
 
-// A sparse histogram: sorted distinct keys with their counts.
-struct Sparse {
+// floor(log2(budget / n)) clamped to [kMinBits, most]: the bits a pass can
+// count for n probes within the budget.
+int BitsFor(uint64_t budget, uint64_t n, int most) {
+  const uint64_t per = n == 0 ? budget : budget / n;
+  int bits = 0;
+  while (bits < most && (uint64_t{2} << bits) <= per) ++bits;
+  return std::max(bits, kMinBits);
+}
+
+// The key bits that can differ between two values of the dtype once
+// converted to double: sign and exponent (12) and the fraction bits the
+// type's values can have. A bucket whose prefix is at least this long holds
+// a single value, whose key is the prefix followed by zeros (positive) or
+// ones (negative: OrderedKey inverts the bits).
+int KeyDepth(DType dt) {
+  int digits = 53;
+  switch (dt.kind) {
+    case Kind::kBool:
+      digits = 1;
+      break;
+    case Kind::kInt8:
+      digits = 7;
+      break;
+    case Kind::kUInt8:
+      digits = 8;
+      break;
+    case Kind::kInt16:
+      digits = 15;
+      break;
+    case Kind::kUInt16:
+      digits = 16;
+      break;
+    case Kind::kInt32:
+      digits = 31;
+      break;
+    case Kind::kUInt32:
+      digits = 32;
+      break;
+    case Kind::kFloat16:
+      digits = 11;
+      break;
+    case Kind::kFloat32:
+      digits = 24;
+      break;
+    default:  // 64-bit integers and float64: every bit of a double
+      break;
+  }
+  return std::min(64, 12 + digits - 1);
+}
+
+// The key of the one value of a bucket at `depth` >= KeyDepth.
+uint64_t FillKey(uint64_t prefix, int depth) {
+  if (depth >= 64) return prefix;
+  const int s = 64 - depth;
+  const uint64_t key = prefix << s;
+  return (key >> 63) ? key : key | ((uint64_t{1} << s) - 1);
+}
+
+// Sorted distinct keys with their counts, per slot, in flat arrays: slot s
+// holds keys[start[s], start[s + 1]).
+struct PairColumns {
+  std::vector<uint64_t> start{0};
   std::vector<uint64_t> keys;
   std::vector<uint64_t> counts;
+  size_t slots() const { return start.size() - 1; }
+  void Clear(size_t slots) {
+    start.assign(slots + 1, 0);
+    keys.clear();
+    counts.clear();
+  }
+  // Appends slot a's pairs of `x` merged with slot b's of `y` (a sorted
+  // merge-join, counts of equal keys added) as the next slot of this one.
+  void AppendMerged(const PairColumns& x, size_t a, const PairColumns* y, size_t b) {
+    uint64_t i = x.start[a];
+    const uint64_t ie = x.start[a + 1];
+    uint64_t j = y ? y->start[b] : 0;
+    const uint64_t je = y ? y->start[b + 1] : 0;
+    while (i < ie || j < je) {
+      if (j == je || (i < ie && x.keys[i] < y->keys[j])) {
+        keys.push_back(x.keys[i]);
+        counts.push_back(x.counts[i++]);
+      } else if (i == ie || y->keys[j] < x.keys[i]) {
+        keys.push_back(y->keys[j]);
+        counts.push_back(y->counts[j++]);
+      } else {
+        keys.push_back(x.keys[i]);
+        counts.push_back(x.counts[i++] + y->counts[j++]);
+      }
+    }
+    start.push_back(keys.size());
+  }
 };
 
-// a += b (merge-join of two sorted sparse histograms).
-void MergeSparse(Sparse* a, const Sparse& b) {
-  if (b.keys.empty()) return;
-  if (a->keys.empty()) {
-    *a = b;
-    return;
-  }
-  Sparse out;
-  out.keys.reserve(a->keys.size() + b.keys.size());
-  out.counts.reserve(a->keys.size() + b.keys.size());
-  size_t i = 0, j = 0;
-  while (i < a->keys.size() || j < b.keys.size()) {
-    if (j == b.keys.size() || (i < a->keys.size() && a->keys[i] < b.keys[j])) {
-      out.keys.push_back(a->keys[i]);
-      out.counts.push_back(a->counts[i++]);
-    } else if (i == a->keys.size() || b.keys[j] < a->keys[i]) {
-      out.keys.push_back(b.keys[j]);
-      out.counts.push_back(b.counts[j++]);
-    } else {
-      out.keys.push_back(a->keys[i]);
-      out.counts.push_back(a->counts[i++] + b.counts[j++]);
-    }
-  }
-  *a = std::move(out);
-}
-
-// Turns raw keys into a sparse histogram (sorts `raw`). `dense`: scratch of
-// 2^kBitsPerPass zeros (or empty: sized here), left all zeros.
-void Tally(std::vector<uint64_t>* raw, bool small_keys, Sparse* out,
-           std::vector<uint32_t>* dense_counts) {
-  out->keys.clear();
-  out->counts.clear();
-  if (raw->empty()) return;
-  if (small_keys && raw->size() > 1024) {
-    // 16-bit buckets: a dense count with a list of the touched buckets.
-    std::vector<uint32_t>& dense = *dense_counts;
-    dense.resize(size_t{1} << kBitsPerPass, 0);
-    std::vector<uint64_t> touched;
-    for (uint64_t k : *raw)
-      if (dense[k]++ == 0) touched.push_back(k);
-    std::sort(touched.begin(), touched.end());
-    for (uint64_t k : touched) {
-      out->keys.push_back(k);
-      out->counts.push_back(dense[k]);
-      dense[k] = 0;
-    }
-    return;
-  }
-  std::sort(raw->begin(), raw->end());
-  for (size_t i = 0; i < raw->size();) {
-    size_t j = i + 1;
-    while (j < raw->size() && (*raw)[j] == (*raw)[i]) ++j;
-    out->keys.push_back((*raw)[i]);
-    out->counts.push_back(j - i);
-    i = j;
-  }
-}
-
-// The probes of one pass: for each lane, the buckets whose values the pass
-// counts (gather == false: per next 16 bits) or gathers (full keys).
-// Probes of a lane are sorted by prefix; off has lanes + 1 entries.
+// The probes of one pass: for each lane, the buckets (key prefixes of
+// `depth` bits) whose values the pass counts per next `bits` bits, or
+// gathers as full keys. Probes of a lane are sorted by prefix; off has
+// lanes + 1 entries. counter[s] is a counted probe's first counter in the
+// pass's dense count (probes in order, 2^bits each), set by Index().
 struct ProbeTable {
   int pass = 0;
+  int depth = 0;
+  int bits = 0;
   std::vector<uint64_t> off;
   std::vector<uint64_t> prefix;
   std::vector<uint8_t> gather;
+  std::vector<uint64_t> counter;
+  uint64_t counters = 0;
   uint64_t total() const { return off.empty() ? 0 : off.back(); }
+  void Index() {
+    counter.assign(total(), 0);
+    counters = 0;
+    for (uint64_t s = 0; s < total(); ++s) {
+      counter[s] = counters;
+      if (!gather[s]) counters += uint64_t{1} << bits;
+    }
+  }
 };
 
-// Per lane [lo, hi): one Sparse per probe of that lane (table offsets),
-// and the NaN count (pass 0).
+// A column of the partial: LEB128 varints (7 bits a byte, low bits first),
+// as base64 text.
+std::string PackVarints(const std::vector<uint64_t>& v) {
+  std::string bytes;
+  bytes.reserve(v.size() * 2);
+  for (uint64_t x : v) {
+    for (; x >= 128; x >>= 7) bytes.push_back(static_cast<char>((x & 127) | 128));
+    bytes.push_back(static_cast<char>(x));
+  }
+  return Base64Encode(bytes.data(), bytes.size());
+}
+
+// Inverse of PackVarints for exactly `n` values: kDataErr naming `key` for
+// anything else (bad base64, a varint past 64 bits or the text's end, bytes
+// left over). Each value takes a byte at least, so n is checked against the
+// text's length before anything is allocated.
+Status UnpackVarints(const Json& j, const char* key, uint64_t n, std::vector<uint64_t>* out) {
+  const Status bad = Error(Code::kDataErr, std::string("quantiles partial: bad '") + key + "'");
+  const Json& v = j.at(key);
+  if (!v.is_string()) return bad;
+  const std::string& text = v.get_ref<const std::string&>();
+  if (text.size() % 4 != 0) return bad;
+  size_t pad = 0;
+  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
+  const size_t size = text.size() / 4 * 3 - pad;
+  if (n > size) return bad;
+  std::string bytes(size, '\0');
+  MM_RETURN_IF_ERROR(
+      Base64DecodeTo(text, &bytes[0], size, std::string("quantiles partial '") + key + "'"));
+  out->resize(n);
+  size_t pos = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t x = 0;
+    for (int shift = 0;; shift += 7) {
+      if (pos == size || shift > 63) return bad;
+      const uint64_t byte = static_cast<unsigned char>(bytes[pos++]);
+      if (shift == 63 && byte > 1) return bad;
+      x |= (byte & 127) << shift;
+      if (byte < 128) break;
+    }
+    (*out)[i] = x;
+  }
+  return pos == size ? Status::OK() : bad;
+}
+
+// Per lane [lo, hi): the pairs of each probe of that lane (table offsets),
+// and the NaN count (pass 0). Two forms:
+//  - compact: `pairs` and `nan` over [lo, hi), what ToJson writes and
+//    FromJson reads; two compact partials merge slot by slot;
+//  - open: a worker's one partial of all its blocks (exact_merge), which
+//    the scanner fills: counted probes in `dense` (the table's counters),
+//    gathered keys appended to `gathered` as (slot, key), NaNs in
+//    `lane_nan` over every lane. ToJson and Merge settle it first.
 class QuantilePartial : public Partial {
  public:
   explicit QuantilePartial(const ProbeTable* table) : table_(table) {}
   uint64_t lo = 0, hi = 0;
-  std::vector<Sparse> slots;  // table->off[lo] .. table->off[hi]
-  std::vector<int64_t> nan;   // hi - lo
+  PairColumns pairs;         // slots table->off[lo] .. table->off[hi]
+  std::vector<int64_t> nan;  // hi - lo
 
-  void Reset(uint64_t new_lo, uint64_t new_hi) {
-    lo = new_lo;
-    hi = new_hi;
-    slots.assign(table_->off[hi] - table_->off[lo], Sparse());
+  // Compact, empty, over lanes [l0, l1).
+  void Reset(uint64_t l0, uint64_t l1) {
+    lo = l0;
+    hi = l1;
+    pairs.Clear(table_->off[hi] - table_->off[lo]);
     nan.assign(hi - lo, 0);
   }
 
+  // Opens the partial (if it is not yet) and widens it to lanes [l0, l1).
+  void Open(uint64_t l0, uint64_t l1) {
+    if (!open_) {
+      open_ = true;
+      dense_.assign(table_->counters, 0);
+      lane_nan_.assign(table_->off.size() - 1, 0);
+      lo = l0;
+      hi = l1;
+    }
+    lo = std::min(lo, l0);
+    hi = std::max(hi, l1);
+  }
+  void Count(uint64_t counter) { ++dense_[counter]; }
+  void Gather(uint64_t slot, uint64_t key) { gathered_.push_back({slot, key}); }
+  int64_t* lane_nan(uint64_t lane) { return &lane_nan_[lane]; }
+  std::vector<std::pair<uint64_t, uint64_t>>* gathered() { return &gathered_; }
+
   void Merge(const Partial& right_base) override {
-    MergeLaneRanges(this, static_cast<const QuantilePartial&>(right_base),
-                    [this](uint64_t nlo, uint64_t nhi) {
-                      QuantilePartial grown(table_);
-                      grown.Reset(nlo, nhi);
-                      grown.AddFrom(std::move(*this));
-                      *this = std::move(grown);
-                    });
+    const auto& r0 = static_cast<const QuantilePartial&>(right_base);
+    Settle();
+    QuantilePartial settled(table_);
+    if (r0.open_) {
+      settled = r0;
+      settled.Settle();
+    }
+    const QuantilePartial& r = r0.open_ ? settled : r0;
+    if (r.lo == r.hi) return;
+    if (lo == hi) {
+      *this = r;
+      return;
+    }
+    const uint64_t nlo = std::min(lo, r.lo), nhi = std::max(hi, r.hi);
+    const uint64_t s0 = table_->off[nlo], s1 = table_->off[nhi];
+    const uint64_t a0 = table_->off[lo], a1 = table_->off[hi];
+    const uint64_t b0 = table_->off[r.lo], b1 = table_->off[r.hi];
+    PairColumns out;
+    out.start.reserve(s1 - s0 + 1);
+    out.keys.reserve(pairs.keys.size() + r.pairs.keys.size());
+    out.counts.reserve(pairs.keys.size() + r.pairs.keys.size());
+    static const PairColumns kEmpty{std::vector<uint64_t>{0, 0}, {}, {}};
+    for (uint64_t s = s0; s < s1; ++s) {
+      const bool in_a = s >= a0 && s < a1, in_b = s >= b0 && s < b1;
+      if (in_a) {
+        out.AppendMerged(pairs, s - a0, in_b ? &r.pairs : nullptr, s - b0);
+      } else if (in_b) {
+        out.AppendMerged(r.pairs, s - b0, nullptr, 0);
+      } else {
+        out.AppendMerged(kEmpty, 0, nullptr, 0);
+      }
+    }
+    std::vector<int64_t> n(nhi - nlo, 0);
+    for (uint64_t l = lo; l < hi; ++l) n[l - nlo] += nan[l - lo];
+    for (uint64_t l = r.lo; l < r.hi; ++l) n[l - nlo] += r.nan[l - r.lo];
+    pairs = std::move(out);
+    nan = std::move(n);
+    lo = nlo;
+    hi = nhi;
   }
 
-  // Flat arrays (few JSON nodes): "n" holds each slot's pair count,
-  // "keys" / "counts" the pairs of all slots in order.
+  // Varint columns (PackVarints; docs/PARTIAL_FORMAT.md): "nan" each lane's
+  // NaN count, "n" each slot's pair count, "keys" / "counts" the pairs of
+  // all slots in order, a slot's keys as its first key and then the steps.
   Json ToJson() const override {
-    std::vector<uint64_t> n, keys, counts;
-    n.reserve(slots.size());
-    for (const Sparse& sp : slots) {
-      n.push_back(sp.keys.size());
-      keys.insert(keys.end(), sp.keys.begin(), sp.keys.end());
-      counts.insert(counts.end(), sp.counts.begin(), sp.counts.end());
+    if (open_) {
+      QuantilePartial settled = *this;
+      settled.Settle();
+      return settled.ToJson();
     }
-    return Json{{"lo", lo}, {"hi", hi}, {"nan", nan}, {"n", n}, {"keys", keys}, {"counts", counts}};
+    std::vector<uint64_t> n(pairs.slots());
+    std::vector<uint64_t> deltas(pairs.keys.size());  // a slot's first key, then steps
+    for (size_t s = 0; s < n.size(); ++s) {
+      n[s] = pairs.start[s + 1] - pairs.start[s];
+      for (uint64_t i = pairs.start[s]; i < pairs.start[s + 1]; ++i)
+        deltas[i] = pairs.keys[i] - (i > pairs.start[s] ? pairs.keys[i - 1] : 0);
+    }
+    std::vector<uint64_t> nan_counts(nan.begin(), nan.end());
+    return Json{{"lo", lo},
+                {"hi", hi},
+                {"nan", PackVarints(nan_counts)},
+                {"n", PackVarints(n)},
+                {"keys", PackVarints(deltas)},
+                {"counts", PackVarints(pairs.counts)}};
   }
 
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j, const ProbeTable* table) {
@@ -154,47 +312,83 @@ class QuantilePartial : public Partial {
       p->hi = j.at("hi").get<uint64_t>();
       if (p->hi < p->lo || p->hi + 1 > table->off.size())
         return Error(Code::kDataErr, "quantiles partial: bad lane range");
-      p->nan = j.at("nan").get<std::vector<int64_t>>();
-      const auto n = j.at("n").get<std::vector<uint64_t>>();
-      const auto keys = j.at("keys").get<std::vector<uint64_t>>();
-      const auto counts = j.at("counts").get<std::vector<uint64_t>>();
-      if (p->nan.size() != p->hi - p->lo || n.size() != table->off[p->hi] - table->off[p->lo] ||
-          keys.size() != counts.size())
-        return Error(Code::kDataErr, "quantiles partial: inconsistent sizes");
-      p->slots.resize(n.size());
-      size_t pos = 0;
-      for (size_t i = 0; i < n.size(); ++i) {
-        if (n[i] > keys.size() - pos)
-          return Error(Code::kDataErr, "quantiles partial: inconsistent sizes");
-        const auto b = keys.begin() + static_cast<ptrdiff_t>(pos);
-        const auto c = counts.begin() + static_cast<ptrdiff_t>(pos);
-        p->slots[i].keys.assign(b, b + static_cast<ptrdiff_t>(n[i]));
-        p->slots[i].counts.assign(c, c + static_cast<ptrdiff_t>(n[i]));
-        pos += n[i];
+      const uint64_t slot0 = table->off[p->lo], slots = table->off[p->hi] - slot0;
+      std::vector<uint64_t> nan_counts, n;
+      MM_RETURN_IF_ERROR(UnpackVarints(j, "nan", p->hi - p->lo, &nan_counts));
+      p->nan.assign(nan_counts.begin(), nan_counts.end());
+      MM_RETURN_IF_ERROR(UnpackVarints(j, "n", slots, &n));
+      uint64_t total = 0;
+      p->pairs.start.assign(1, 0);
+      for (uint64_t c : n) {
+        if (c > (uint64_t{1} << 40)) return Error(Code::kDataErr, "quantiles partial: bad 'n'");
+        total += c;
+        p->pairs.start.push_back(total);
       }
-      if (pos != keys.size()) return Error(Code::kDataErr, "quantiles partial: inconsistent sizes");
+      MM_RETURN_IF_ERROR(UnpackVarints(j, "keys", total, &p->pairs.keys));
+      MM_RETURN_IF_ERROR(UnpackVarints(j, "counts", total, &p->pairs.counts));
+      // Keys from steps: increasing within a slot; a counted probe's keys
+      // are buckets < 2^bits.
+      for (uint64_t s = 0; s < slots; ++s) {
+        const bool counted = !table->gather[slot0 + s];
+        for (uint64_t i = p->pairs.start[s]; i < p->pairs.start[s + 1]; ++i) {
+          uint64_t& k = p->pairs.keys[i];
+          if (i > p->pairs.start[s]) {
+            const uint64_t prev = p->pairs.keys[i - 1];
+            if (k == 0 || k > ~prev) return Error(Code::kDataErr, "quantiles partial: bad 'keys'");
+            k += prev;
+          }
+          if (counted && (k >> table->bits) != 0)
+            return Error(Code::kDataErr, "quantiles partial: bad 'keys'");
+        }
+      }
     } catch (const nlohmann::json::exception& e) {
       return Error(Code::kDataErr, std::string("quantiles partial: ") + e.what());
     }
     return std::unique_ptr<Partial>(std::move(p));
   }
 
-  // Adds `r`, whose lanes lie inside this one's (MergeLaneRanges).
-  template <class P>
-  void AddFrom(P&& r) {
-    const uint64_t slot0 = table_->off[r.lo] - table_->off[lo];
-    for (size_t i = 0; i < r.slots.size(); ++i) {
-      if (slots[slot0 + i].keys.empty()) {
-        slots[slot0 + i] = std::forward<P>(r).slots[i];
+ private:
+  // The open form to the compact one: each slot of [lo, hi) in order, its
+  // gathered keys sorted and collapsed, or its non-zero counters.
+  void Settle() {
+    if (!open_) return;
+    open_ = false;
+    std::sort(gathered_.begin(), gathered_.end());
+    const uint64_t width = uint64_t{1} << table_->bits;
+    pairs.Clear(0);
+    size_t g = 0;
+    for (uint64_t s = table_->off[lo]; s < table_->off[hi]; ++s) {
+      if (table_->gather[s]) {
+        while (g < gathered_.size() && gathered_[g].first < s) ++g;
+        while (g < gathered_.size() && gathered_[g].first == s) {
+          size_t e = g + 1;
+          while (e < gathered_.size() && gathered_[e] == gathered_[g]) ++e;
+          pairs.keys.push_back(gathered_[g].second);
+          pairs.counts.push_back(e - g);
+          g = e;
+        }
       } else {
-        MergeSparse(&slots[slot0 + i], r.slots[i]);
+        const uint64_t c0 = table_->counter[s];
+        for (uint64_t c = c0; c < c0 + width; ++c) {
+          if (dense_[c] == 0) continue;
+          pairs.keys.push_back(c - c0);
+          pairs.counts.push_back(dense_[c]);
+        }
       }
+      pairs.start.push_back(pairs.keys.size());
     }
-    for (uint64_t l = 0; l < r.hi - r.lo; ++l) nan[r.lo - lo + l] += r.nan[l];
+    nan.assign(lane_nan_.begin() + static_cast<ptrdiff_t>(lo),
+               lane_nan_.begin() + static_cast<ptrdiff_t>(hi));
+    std::vector<uint64_t>().swap(dense_);
+    std::vector<std::pair<uint64_t, uint64_t>>().swap(gathered_);
+    std::vector<int64_t>().swap(lane_nan_);
   }
 
- private:
   const ProbeTable* table_;
+  bool open_ = false;
+  std::vector<uint64_t> dense_;
+  std::vector<std::pair<uint64_t, uint64_t>> gathered_;
+  std::vector<int64_t> lane_nan_;
 };
 
 // Lanes that each lie inside one block (the row axis is kept and blocks
@@ -252,8 +446,9 @@ struct Want {
   double value;
 };
 struct OpenProbe {
-  uint64_t prefix;  // 16 * pass bits
+  uint64_t prefix;  // the table's depth bits
   uint64_t base;    // values of the lane below this bucket
+  uint64_t count;   // values in this bucket
   bool gather;
   std::vector<size_t> wants;  // indices into the lane's wants
 };
@@ -278,30 +473,41 @@ class Quantiles : public Analysis {
     // Row blocks of whole rows only: a chunk block holds pieces of its
     // lanes (rows_per_block() is 0 for chunk partitions).
     local_ = geo_.row_kept() && partition.rows_per_block() > 0;
-    cap_ = GatherCap();
-    const uint64_t lane_length = static_cast<uint64_t>(dataset.layout.elements()) / geo_.lanes();
-    SetPassZeroTable(lane_length <= cap_);
+    budget_ = PairBudget();
+    key_depth_ = KeyDepth(dataset.layout.dtype);
+    const uint64_t elements = static_cast<uint64_t>(dataset.layout.elements());
+    SetPassZeroTable(elements <= budget_,
+                     std::min(BitsFor(budget_, geo_.lanes(), kMaxBitsPassZero), key_depth_));
     caps_.plottable = true;
+    caps_.exact_merge = !local_;
   }
 
   // Local mode needs one pass (so it also works with --shard); the radix
-  // selection up to kMaxPasses, of which the unneeded are skipped.
-  int passes() const override { return local_ ? 1 : kMaxPasses; }
+  // selection at most one per kMinBits key bits after pass 0, of which the
+  // unneeded are skipped.
+  int passes() const override {
+    return local_ ? 1 : 1 + (std::max(0, key_depth_ - kMinBits) + kMinBits - 1) / kMinBits;
+  }
   bool PassNeeded(int pass) const override {
     return pass == 0 || (!local_ && pass == table_.pass && table_.total() > 0);
   }
 
   Json PassInput(int pass) const override {
-    if (pass == 0) return Json{{"gather", table_.gather.empty() ? false : table_.gather[0] != 0}};
+    if (pass == 0)
+      return Json{{"gather", table_.gather.empty() ? false : table_.gather[0] != 0},
+                  {"bits", table_.bits}};
     if (pass != table_.pass) return Json{{"pass", pass}, {"off", Json::array()}};
-    return Json{
-        {"pass", pass}, {"off", table_.off}, {"prefix", table_.prefix}, {"gather", table_.gather}};
+    return Json{{"pass", pass},      {"depth", table_.depth},   {"bits", table_.bits},
+                {"off", table_.off}, {"prefix", table_.prefix}, {"gather", table_.gather}};
   }
 
   Status SetPassInput(int pass, const Json& input) override {
+    const std::string bad = name() + ": malformed pass input";
     try {
       if (pass == 0) {
-        SetPassZeroTable(input.at("gather").get<bool>());
+        const int bits = input.at("bits").get<int>();
+        if (bits < 1 || bits > kMaxBitsPassZero) return Error(Code::kDataErr, bad);
+        SetPassZeroTable(input.at("gather").get<bool>(), bits);
         return Status::OK();
       }
       ProbeTable t;
@@ -310,15 +516,22 @@ class Quantiles : public Analysis {
       if (t.off.empty()) {
         t.off.assign(geo_.lanes() + 1, 0);
       } else {
+        t.depth = input.at("depth").get<int>();
+        t.bits = input.at("bits").get<int>();
         t.prefix = input.at("prefix").get<std::vector<uint64_t>>();
         t.gather = input.at("gather").get<std::vector<uint8_t>>();
+        if (t.depth < 1 || t.depth > 63 || t.bits < 1 || t.bits > kMaxBits || t.bits > 64 - t.depth)
+          return Error(Code::kDataErr, bad);
       }
-      if (t.off.size() != geo_.lanes() + 1 || t.prefix.size() != t.total() ||
+      if (t.off.size() != geo_.lanes() + 1 || t.off[0] != 0 || t.prefix.size() != t.total() ||
           t.gather.size() != t.total())
-        return Error(Code::kDataErr, name() + ": malformed pass input");
+        return Error(Code::kDataErr, bad);
+      for (size_t l = 0; l + 1 < t.off.size(); ++l)
+        if (t.off[l] > t.off[l + 1]) return Error(Code::kDataErr, bad);
+      t.Index();
       table_ = std::move(t);
     } catch (const nlohmann::json::exception& e) {
-      return Error(Code::kDataErr, name() + ": malformed pass input: " + e.what());
+      return Error(Code::kDataErr, bad + ": " + e.what());
     }
     return Status::OK();
   }
@@ -359,24 +572,25 @@ class Quantiles : public Analysis {
   Result<Json> Finish() override;
 
  private:
-  void SetPassZeroTable(bool gather) {
+  void SetPassZeroTable(bool gather, int bits) {
     const uint64_t lanes = geo_.lanes();
     table_ = ProbeTable();
     table_.pass = 0;
+    table_.bits = bits;
     table_.off.resize(lanes + 1);
     for (uint64_t l = 0; l <= lanes; ++l) table_.off[l] = l;
     table_.prefix.assign(lanes, 0);
     table_.gather.assign(lanes, gather ? 1 : 0);
+    table_.Index();
   }
 
   // A scanner's working memory, kept between blocks (one scanner, one
   // thread); it holds no result.
   struct Scratch {
-    std::vector<std::vector<double>> vals;   // ConsumeLocal: per lane
-    std::vector<std::vector<uint64_t>> raw;  // ConsumeTyped: per probe
-    std::vector<uint32_t> dense;             // Tally
-    std::vector<double> x;                   // RefineRun: a tile as doubles
-    std::vector<uint32_t> hit;               // RefineRun: its values in open buckets
+    std::vector<std::vector<double>> vals;  // ConsumeLocal: per lane
+    std::vector<double> x;                  // a tile as doubles
+    std::vector<uint32_t> hit;              // RefineRun: its values in open buckets
+    std::vector<uint64_t> keys;             // TallyRun: its keys
   };
 
   // Sorts each lane's non-NaN values and evaluates every q (local mode:
@@ -416,116 +630,161 @@ class Quantiles : public Analysis {
     }
   }
 
+  // One block of a radix pass, added to the (open) partial: each value of
+  // an open probe is gathered (its key) or counted (the next `bits` bits of
+  // its key, in the pass's counters).
   template <class Traits, bool kSwap>
-  void ConsumeTyped(const BlockView& block, QuantilePartial* p, Scratch* scratch) const {
+  void ConsumeTyped(const BlockView& block, QuantilePartial* p, Scratch* sc) const {
     using S = typename Traits::Storage;
     // A chunk block's lane range may hold lanes it does not reach: they keep
     // empty slots and no NaN (an identity when partials are added).
     const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
-    p->Reset(range.first, range.second);
+    p->Open(range.first, range.second);
     const int pass = table_.pass;
-    const uint64_t slot0 = table_.off[p->lo];
-    std::vector<std::vector<uint64_t>>& raw = scratch->raw;
-    if (raw.size() < p->slots.size()) raw.resize(p->slots.size());
-    for (size_t s = 0; s < p->slots.size(); ++s) raw[s].clear();
-    const int shift = 64 - kBitsPerPass * pass;               // prefix = key >> shift (pass > 0)
-    const int bucket_shift = 64 - kBitsPerPass * (pass + 1);  // next 16 bits
-    geo_.ForEachRunOfBlock(
+    const int shift = 64 - table_.depth;  // prefix = key >> shift (pass > 0)
+    const int low = 64 - table_.depth - table_.bits;
+    const uint64_t mask = (uint64_t{1} << table_.bits) - 1;
+    // Value x (not NaN) of lane l to its probe, if it falls in one.
+    auto add = [&](uint64_t l, double x) {
+      const uint64_t key = OrderedKey(x);
+      uint64_t slot = table_.off[l];
+      const uint64_t end = table_.off[l + 1];
+      if (pass > 0) {
+        const uint64_t pre = key >> shift;
+        if (end - slot <= 8) {
+          while (slot < end && table_.prefix[slot] != pre) ++slot;
+        } else {
+          slot = static_cast<uint64_t>(
+              std::lower_bound(table_.prefix.begin() + static_cast<ptrdiff_t>(slot),
+                               table_.prefix.begin() + static_cast<ptrdiff_t>(end), pre) -
+              table_.prefix.begin());
+          if (slot < end && table_.prefix[slot] != pre) slot = end;
+        }
+        if (slot == end) return;
+      }
+      if (table_.gather[slot]) {
+        p->Gather(slot, key);
+      } else {
+        p->Count(table_.counter[slot] + ((key >> low) & mask));
+      }
+    };
+    auto element = [&](const char* at, uint64_t l) {
+      const double x = static_cast<double>(LoadElement<Traits, kSwap>(at));
+      if (x != x) {
+        if (pass == 0) ++*p->lane_nan(l);
+        return;
+      }
+      add(l, x);
+    };
+    geo_.ForEachTileOfBlock(
         block.box, block.begin, block.end,
-        [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
+        [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
           const char* run = block.data + off * sizeof(S);
-          if (pass == 0 && !kept) {
-            // A run of one lane: every value's key (gathered) or its top
-            // 16 bits (counted), by the vector kernel.
-            TallyRun<Traits, kSwap>(run, len, lane, p, &raw[table_.off[lane] - slot0],
-                                    table_.gather[table_.off[lane]] ? 0 : bucket_shift, scratch);
-            return;
-          }
-          if (pass > 0 && !kept) {
-            // A run of one lane: only values inside its open buckets
-            // matter; the vector kernel finds them.
+          if (!kept) {
             const uint64_t b = table_.off[lane], e = table_.off[lane + 1];
-            if (b == e) return;
-            if (e - b <= kMaxFilteredProbes) {
-              RefineRun<Traits, kSwap>(run, len, b, e, slot0, scratch);
+            if (pass == 0) {
+              TallyRun<Traits, kSwap>(run, len, b, p->lane_nan(lane), p, sc);
               return;
             }
+            if (b == e) return;
+            if (e - b <= kMaxFilteredProbes) {
+              RefineRun<Traits, kSwap>(run, len, b, e, p, sc);
+              return;
+            }
+            for (uint64_t i = 0; i < len; ++i) element(run + i * sizeof(S), lane);
+            return;
           }
+          // Rows of lanes lane .. lane + len - 1 (row r at run + r * len):
+          // lane by lane, so that a lane's counters stay in cache while its
+          // values are read (the rows' cache lines serve the next lanes),
+          // each lane's values as a run of doubles for the vector kernels.
           for (uint64_t i = 0; i < len; ++i) {
-            const uint64_t l = kept ? lane + i : lane;
-            const double x = static_cast<double>(LoadElement<Traits, kSwap>(run + i * sizeof(S)));
-            if (x != x) {
-              if (pass == 0) ++p->nan[l - p->lo];
+            const uint64_t l = lane + i, b = table_.off[l], e = table_.off[l + 1];
+            if (pass > 0 && (b == e || e - b > kMaxFilteredProbes)) {
+              if (b == e) continue;
+              for (uint64_t r = 0; r < rows; ++r) element(run + (r * len + i) * sizeof(S), l);
               continue;
             }
-            const uint64_t key = OrderedKey(x);
-            uint64_t slot = table_.off[l];
-            const uint64_t end = table_.off[l + 1];
-            if (pass > 0) {
-              const uint64_t pre = key >> shift;
-              if (end - slot <= 8) {
-                while (slot < end && table_.prefix[slot] != pre) ++slot;
+            sc->x.resize(kTile);
+            for (uint64_t r0 = 0; r0 < rows; r0 += kTile) {
+              const uint64_t m = std::min(kTile, rows - r0);
+              const char* at = run + (r0 * len + i) * sizeof(S);
+              for (uint64_t r = 0; r < m; ++r)
+                sc->x[r] =
+                    static_cast<double>(LoadElement<Traits, kSwap>(at + r * len * sizeof(S)));
+              if (pass == 0) {
+                TallyValues(sc->x.data(), m, b, p->lane_nan(l), p, sc);
               } else {
-                slot = static_cast<uint64_t>(
-                    std::lower_bound(table_.prefix.begin() + static_cast<ptrdiff_t>(slot),
-                                     table_.prefix.begin() + static_cast<ptrdiff_t>(end), pre) -
-                    table_.prefix.begin());
-                if (slot < end && table_.prefix[slot] != pre) slot = end;
+                RefineValues(sc->x.data(), m, b, e, p, sc);
               }
-              if (slot == end) continue;
             }
-            raw[slot - slot0].push_back(table_.gather[slot] ? key
-                                                            : (key >> bucket_shift) & kBucketMask);
           }
         });
-    for (size_t s = 0; s < p->slots.size(); ++s)
-      Tally(&raw[s], !table_.gather[slot0 + s], &p->slots[s], &scratch->dense);
   }
 
-  // Pass 0, a run of one lane: the keys of its values shifted right by
-  // `shift` appended to `raw`, its NaNs counted, as in ConsumeTyped's loop.
+  // Pass 0, a run of one lane (probe `slot`): its keys gathered, or the top
+  // `bits` bits of each counted, by the vector kernel; its NaNs counted.
   template <class Traits, bool kSwap>
-  void TallyRun(const char* run, uint64_t len, uint64_t lane, QuantilePartial* p,
-                std::vector<uint64_t>* raw, int shift, Scratch* scratch) const {
+  void TallyRun(const char* run, uint64_t len, uint64_t slot, int64_t* nan, QuantilePartial* p,
+                Scratch* sc) const {
     using S = typename Traits::Storage;
-    scratch->x.resize(kTile);
-    double* x = scratch->x.data();
+    sc->x.resize(kTile);
     for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
       const uint64_t m = std::min(kTile, len - t0);
-      LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, x);
-      const size_t before = raw->size();
-      raw->resize(before + m);
-      const uint64_t kept = simd::KeyBits(x, m, shift, raw->data() + before);
-      raw->resize(before + kept);
-      p->nan[lane - p->lo] += static_cast<int64_t>(m - kept);
+      LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, sc->x.data());
+      TallyValues(sc->x.data(), m, slot, nan, p, sc);
     }
   }
+  // The same for m <= kTile values as doubles.
+  void TallyValues(const double* x, uint64_t m, uint64_t slot, int64_t* nan, QuantilePartial* p,
+                   Scratch* sc) const {
+    sc->keys.resize(kTile);
+    uint64_t* keys = sc->keys.data();
+    const bool gather = table_.gather[slot] != 0;
+    const uint64_t kept = simd::KeyBits(x, m, gather ? 0 : 64 - table_.bits, keys);
+    if (gather) {
+      for (uint64_t i = 0; i < kept; ++i) p->Gather(slot, keys[i]);
+    } else {
+      const uint64_t c0 = table_.counter[slot];
+      for (uint64_t i = 0; i < kept; ++i) p->Count(c0 + keys[i]);
+    }
+    *nan += static_cast<int64_t>(m - kept);
+  }
 
-  // Pass > 0, a run of one lane whose open probes are table_ slots [b, e):
-  // each value inside one of them goes to that probe's raw keys, as in
-  // ConsumeTyped's loop (NaN and the values of closed buckets are skipped).
+  // Pass > 0, a run of one lane whose open probes are table_ slots [b, e)
+  // (at most kMaxFilteredProbes): each value inside one of them is gathered
+  // or counted, as in ConsumeTyped's loop (NaN and the values of closed
+  // buckets are skipped), the values found by the vector kernel.
   static constexpr uint64_t kMaxFilteredProbes = 16;
   static constexpr uint64_t kTile = 1024;
   template <class Traits, bool kSwap>
-  void RefineRun(const char* run, uint64_t len, uint64_t b, uint64_t e, uint64_t slot0,
-                 Scratch* scratch) const {
+  void RefineRun(const char* run, uint64_t len, uint64_t b, uint64_t e, QuantilePartial* p,
+                 Scratch* sc) const {
     using S = typename Traits::Storage;
-    const int shift = 64 - kBitsPerPass * table_.pass;
-    const int bucket_shift = 64 - kBitsPerPass * (table_.pass + 1);
-    scratch->x.resize(kTile);
-    scratch->hit.resize(kTile);
-    double* x = scratch->x.data();
-    uint32_t* hit = scratch->hit.data();
+    sc->x.resize(kTile);
     for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
       const uint64_t m = std::min(kTile, len - t0);
-      LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, x);
-      const uint64_t hits = simd::KeyMatches(x, m, shift, &table_.prefix[b], e - b, hit);
-      for (uint64_t h = 0; h < hits; ++h) {
-        const uint64_t key = OrderedKey(x[hit[h]]);
-        uint64_t slot = b;
-        while (table_.prefix[slot] != key >> shift) ++slot;  // one matches
-        scratch->raw[slot - slot0].push_back(
-            table_.gather[slot] ? key : (key >> bucket_shift) & kBucketMask);
+      LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, sc->x.data());
+      RefineValues(sc->x.data(), m, b, e, p, sc);
+    }
+  }
+  // The same for m <= kTile values as doubles.
+  void RefineValues(const double* x, uint64_t m, uint64_t b, uint64_t e, QuantilePartial* p,
+                    Scratch* sc) const {
+    const int shift = 64 - table_.depth;
+    const int low = 64 - table_.depth - table_.bits;
+    const uint64_t mask = (uint64_t{1} << table_.bits) - 1;
+    sc->hit.resize(kTile);
+    uint32_t* hit = sc->hit.data();
+    const uint64_t hits = simd::KeyMatches(x, m, shift, &table_.prefix[b], e - b, hit);
+    for (uint64_t h = 0; h < hits; ++h) {
+      const uint64_t key = OrderedKey(x[hit[h]]);
+      uint64_t slot = b;
+      while (table_.prefix[slot] != key >> shift) ++slot;  // one matches
+      if (table_.gather[slot]) {
+        p->Gather(slot, key);
+      } else {
+        p->Count(table_.counter[slot] + ((key >> low) & mask));
       }
     }
   }
@@ -537,7 +796,8 @@ class Quantiles : public Analysis {
   bool scalar_q_;
   QuantileMethod method_;
   std::string output_;
-  uint64_t cap_ = kGatherCap;
+  uint64_t budget_ = kPairBudget;
+  int key_depth_ = 64;                // KeyDepth of the dtype the scanners read
   bool local_ = false;                // lanes inside one block: see LocalPartial
   std::vector<double> local_values_;  // local mode: lanes x nq
   ProbeTable table_;                  // the probes of pass table_.pass
@@ -563,12 +823,14 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
   const QuantilePartial& merged =
       geo_.empty() && merged_in.lo == merged_in.hi ? widened : merged_in;
   MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged.lo, merged.hi));
+  const PairColumns& pairs = merged.pairs;
   if (pass == 0) {
     lanes_.assign(nl, LaneState());
     for (uint64_t l = 0; l < nl; ++l) {
       LaneState& ls = lanes_[l];
       ls.nan = merged.nan[l];
-      for (uint64_t c : merged.slots[l].counts) ls.n += static_cast<int64_t>(c);
+      for (uint64_t i = pairs.start[l]; i < pairs.start[l + 1]; ++i)
+        ls.n += static_cast<int64_t>(pairs.counts[i]);
       if (ls.n == 0) continue;
       std::vector<int64_t> ranks;
       for (double q : q_) {
@@ -578,7 +840,7 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
       }
       std::sort(ranks.begin(), ranks.end());
       ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
-      OpenProbe all{0, 0, table_.gather[l] != 0, {}};
+      OpenProbe all{0, 0, static_cast<uint64_t>(ls.n), table_.gather[l] != 0, {}};
       for (int64_t r : ranks) {
         all.wants.push_back(ls.wants.size());
         ls.wants.push_back(Want{r, 0.0});
@@ -586,46 +848,65 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
       ls.probes.push_back(std::move(all));
     }
   }
-  // Resolve each open probe's ranks within its slot; open the next probes.
-  ProbeTable next;
-  next.pass = pass + 1;
-  next.off.assign(nl + 1, 0);
+  // Resolve each open probe's ranks within its slot: a gathered probe gives
+  // the values; a counted one the sub-bucket of each rank, which holds one
+  // value once its prefix reaches the dtype's KeyDepth, else opens a probe.
+  const int depth = table_.depth + table_.bits;
+  uint64_t opened_total = 0;
   for (uint64_t l = 0; l < nl; ++l) {
     LaneState& ls = lanes_[l];
     std::vector<OpenProbe> opened;
     for (size_t j = 0; j < ls.probes.size(); ++j) {
       const OpenProbe& probe = ls.probes[j];
-      const Sparse& sp = merged.slots[table_.off[l] + j];
-      size_t e = 0;
+      const uint64_t slot = table_.off[l] + j;
+      uint64_t e = pairs.start[slot];
+      const uint64_t end = pairs.start[slot + 1];
       uint64_t below = 0;  // values of the slot before entry e
       for (size_t w : probe.wants) {
         const uint64_t local = static_cast<uint64_t>(ls.wants[w].rank) - probe.base;
-        while (e < sp.keys.size() && below + sp.counts[e] <= local) below += sp.counts[e++];
-        if (e == sp.keys.size())
+        while (e < end && below + pairs.counts[e] <= local) below += pairs.counts[e++];
+        if (e == end)
           return Error(Code::kWorkerFailed,
                        name() + ": counts of two passes disagree (did the data change?)");
         if (probe.gather) {
-          ls.wants[w].value = KeyToDouble(sp.keys[e]);
+          ls.wants[w].value = KeyToDouble(pairs.keys[e]);
           continue;
         }
-        const uint64_t prefix = (pass == 0 ? 0 : probe.prefix << kBitsPerPass) | sp.keys[e];
-        if (pass + 1 == kMaxPasses) {
-          ls.wants[w].value = KeyToDouble(prefix);
+        const uint64_t prefix = (probe.prefix << table_.bits) | pairs.keys[e];
+        if (depth >= key_depth_) {
+          ls.wants[w].value = KeyToDouble(FillKey(prefix, depth));
           continue;
         }
-        if (opened.empty() || opened.back().prefix != prefix) {
-          opened.push_back(OpenProbe{prefix, probe.base + below, sp.counts[e] <= cap_, {}});
-        }
+        if (opened.empty() || opened.back().prefix != prefix)
+          opened.push_back(OpenProbe{prefix, probe.base + below, pairs.counts[e], false, {}});
         opened.back().wants.push_back(w);
       }
     }
     ls.probes = std::move(opened);
-    next.off[l + 1] = next.off[l] + ls.probes.size();
-    for (const OpenProbe& op : ls.probes) {
+    opened_total += ls.probes.size();
+  }
+  // The next pass within the budget: probes of at most budget / probes
+  // values are gathered; the others count as many bits as the budget allows.
+  const uint64_t gather_cap = opened_total == 0 ? 0 : budget_ / opened_total;
+  uint64_t counted = 0;
+  for (LaneState& ls : lanes_)
+    for (OpenProbe& op : ls.probes) {
+      op.gather = op.count <= gather_cap;
+      if (!op.gather) ++counted;
+    }
+  ProbeTable next;
+  next.pass = pass + 1;
+  next.depth = depth;
+  next.bits = std::min(BitsFor(budget_, counted, kMaxBits), std::max(1, key_depth_ - depth));
+  next.off.assign(nl + 1, 0);
+  for (uint64_t l = 0; l < nl; ++l) {
+    next.off[l + 1] = next.off[l] + lanes_[l].probes.size();
+    for (const OpenProbe& op : lanes_[l].probes) {
       next.prefix.push_back(op.prefix);
       next.gather.push_back(op.gather ? 1 : 0);
     }
   }
+  next.Index();
   table_ = std::move(next);
   return Status::OK();
 }

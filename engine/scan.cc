@@ -110,12 +110,17 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   const int64_t kill_after = task.attempt == 1 ? FaultValue("kill_after_rows") : -1;
   const int64_t exit_after = task.attempt == 1 ? FaultValue("exit_after_rows") : -1;
   const int64_t hang_after = task.attempt == 1 ? FaultValue("hang_after_rows") : -1;
-  TreeReducer<PartialSet> tree;
+  NodeTree tree;
   auto needed = [&](int64_t k) { return plan.BlockNeeded(task.pass, k); };
   // The worker-side state of each step of the pass, for this task's blocks.
   std::vector<std::unique_ptr<Scanner>> scanners;
-  for (const PassStep& s : pass.steps)
-    scanners.push_back(plan.analyses[static_cast<size_t>(s.analysis)]->NewScanner(s.pass));
+  // exact_merge analyses: one partial for all the task's blocks.
+  std::vector<std::unique_ptr<Partial>> folds;
+  for (const PassStep& s : pass.steps) {
+    const Analysis& a = *plan.analyses[static_cast<size_t>(s.analysis)];
+    scanners.push_back(a.NewScanner(s.pass));
+    folds.push_back(a.capabilities().exact_merge ? a.NewPartial(s.pass) : nullptr);
+  }
   // Feeds block k (data: its bytes, or nullptr when nobody needs them) to
   // every scanner of the pass, each into a fresh partial, and pushes the
   // partials into the tree.
@@ -137,7 +142,8 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     for (size_t i = 0; i < pass.steps.size(); ++i) {
       const PassStep& s = pass.steps[i];
       set.parts.push_back(plan.analyses[static_cast<size_t>(s.analysis)]->NewPartial(s.pass));
-      MM_RETURN_IF_ERROR(scanners[i]->Consume(block, set.parts.back().get()));
+      Partial* into = folds[i] ? folds[i].get() : set.parts.back().get();
+      MM_RETURN_IF_ERROR(scanners[i]->Consume(block, into));
     }
     tree.Push(0, k, std::move(set));
     return Status::OK();
@@ -204,7 +210,12 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     b = e;
   }
   scanners.clear();  // their working memory, before the payload's text is made
-  return EncodePayload(tree.TakeNodes());
+  std::vector<NodeTree::Node> nodes = tree.TakeNodes();
+  // The folded partials go to the first node, whose own are empty: merged
+  // exactly, the tree's result is the same.
+  for (size_t i = 0; i < folds.size(); ++i)
+    if (folds[i] && !nodes.empty()) nodes.front().value.parts[i] = std::move(folds[i]);
+  return EncodePayload(std::move(nodes));
 }
 
 Result<std::unique_ptr<Source>> OpenTaskSource(const WorkerTask& task) {

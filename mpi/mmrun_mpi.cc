@@ -164,11 +164,14 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
     // Rank 0 sends the plan of this pass, or an error that stops everyone.
     std::string text;
     if (rank == 0) {
-      if (root_status.ok()) root_status = PreparePass(*root.plan, pass);
-      text =
-          root_status.ok()
-              ? Json{{"passes", root.plan->passes.size()}, {"plan", root.plan->ToJson(pass)}}.dump()
-              : ErrorPayload(root_status);
+      // A pass no analysis needs (quantiles' later passes) is not read.
+      const bool skip = root_status.ok() && !root.plan->PassNeeded(pass);
+      if (skip) root.plan->passes[static_cast<size_t>(pass)].skipped = true;
+      if (root_status.ok() && !skip) root_status = PreparePass(*root.plan, pass);
+      text = !root_status.ok() ? ErrorPayload(root_status)
+             : skip            ? Json{{"passes", root.plan->passes.size()}, {"skip", true}}.dump()
+                    : Json{{"passes", root.plan->passes.size()}, {"plan", root.plan->ToJson(pass)}}
+                          .dump();
     }
     BroadcastText(&text, rank);
     Result<Json> msg = ParseJson(text, "plan from rank 0", Code::kDataErr);
@@ -177,6 +180,7 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       return msg.ok() ? (*msg)["code"].get<int>() : msg.status().exit_code();
     }
     passes = (*msg)["passes"].get<int>();
+    if (msg->contains("skip")) continue;
     // Every rank scans its rows and sends its payload (engine/payload.h),
     // or, with a nonzero exit code, its error message.
     std::unique_ptr<Plan> own;
@@ -234,8 +238,12 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       summary.workers = size;
       summary.launch = "mpi";
       summary.rows = plan.dataset.layout.rows();
-      summary.bytes_scanned = plan.dataset.layout.data_bytes() * plan.passes.size();
-      summary.passes = plan.passes.size();
+      summary.bytes_scanned = 0;
+      summary.passes = 0;
+      for (size_t p = 0; p < plan.passes.size(); ++p) {
+        summary.passes += plan.passes[p].skipped ? 0 : 1;
+        summary.bytes_scanned += plan.BytesRead(static_cast<int>(p), 0, plan.dataset.layout.rows());
+      }
       const Json doc = ResultDocument(summary, plan.dataset, std::move(*results), nullptr,
                                       AnalysesSection(plan));
       std::string committed;

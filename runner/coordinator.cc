@@ -1,5 +1,6 @@
 #include "runner/coordinator.h"
 
+#include <malloc.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -203,7 +204,12 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
     return PushPayload(plan, pass, payload, where, &tree);
   };
   MM_RETURN_IF_ERROR(RunWorkers(plan, pass, ranges, settings, segment, launcher, push).status());
-  return EndPassFromTree(plan, pass, &tree);
+  const Status ended = EndPassFromTree(plan, pass, &tree);
+  // The pass's payloads and partials are freed: their pages go back to the
+  // system before the next pass forks workers (which would start with them).
+  tree = NodeTree();
+  malloc_trim(0);
+  return ended;
 }
 
 }  // namespace

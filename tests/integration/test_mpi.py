@@ -68,6 +68,10 @@ def compare_with_mmrun(cfg, ranks):
     mm.eq(spans(res.out), spans(want.out), "dataset and results of %d ranks vs mmrun" % ranks)
     meta = mm.parse_doc(res.out)["mmrun"]
     mm.eq((meta["workers"], meta["launch"]), (ranks, "mpi"), "mmrun.workers/launch")
+    # Passes no analysis needs are skipped and not counted, as mmrun does.
+    want_meta = mm.parse_doc(want.out)["mmrun"]
+    mm.eq((meta["passes"], meta["bytes_scanned"]), (want_meta["passes"], want_meta["bytes_scanned"]),
+          "mmrun.passes/bytes_scanned vs mmrun")
     return res
 
 

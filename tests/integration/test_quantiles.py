@@ -7,9 +7,9 @@ shape (q first, then the kept axes; a scalar q has no q dimension) and in
 value: exactly for the methods that pick data values, within 1e-12 relative
 for the interpolating ones. Every method, q at 0 and 1, NaNs and all-NaN
 lanes, ties (integer data with few distinct values), infinities. The
-environment variable MMRUN_TEST_QUANTILE_CAP lowers the gather cap so
-that small data goes through every refinement pass (up to 4), and the
-results must not change. Also byte identity across worker counts and
+environment variable MMRUN_TEST_QUANTILE_CAP lowers the budget of a pass
+(counters and gathered pairs) so that small data goes through every
+refinement pass (up to 16 at 4 bits each), and the results must not change. Also byte identity across worker counts and
 spawn, large results written to .npy, bad parameters (exit 78).
 
 Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_quantiles.py [FILTER...]
@@ -31,8 +31,8 @@ METHODS = ["inverted_cdf", "averaged_inverted_cdf", "closest_observation", "inte
 EXACT = {"inverted_cdf", "closest_observation", "lower", "higher", "nearest"}
 DTYPES = ["bool", "int8", "uint16", ">u2", "int64", "float16", ">f2", "<f4", ">f4", "float64", ">f8"]
 QS = [0.0, 0.013, 0.25, 0.5, 0.6180339887, 0.75, 0.999, 1.0]
-# Caps: the default (everything gathered at once for small data), 0 (count
-# all 4 levels: every value found from its full 64-bit key), 40 (a mix).
+# Budgets: the default (everything gathered at once for small data), 0
+# (count 4 bits a pass down to the dtype's last key bit), 40 (a mix).
 CAPS = [None, "0", "40"]
 
 
@@ -138,18 +138,18 @@ def refinement():
             check_q(doc["results"][m + "/0"], a, QS, m, 0, "cap %s %s axis 0" % (cap, m))
         outs.append(mm.top_level_spans(res.out)["results"])
         if cap == "0":
-            mm.eq(doc["mmrun"]["passes"], 4, "cap 0: every value found from its full key in pass 3")
+            mm.eq(doc["mmrun"]["passes"], 16, "cap 0: 4 bits a pass, every float64 found from its full key")
         if cap is None:
             mm.eq(doc["mmrun"]["passes"], 1, "short lanes are gathered in pass 0")
     for o in outs[1:]:
         mm.check(o == outs[0], "results depend on the gather cap")
 
 
-@mm.test("quantiles: default cap with lanes over 2^16 values and buckets full of ties")
+@mm.test("quantiles: default budget with more values than it and buckets full of ties")
 def default_cap_refines():
     rng = rng_for("ties")
-    a = rng.integers(-3, 4, size=(150000, 2)).astype(np.int16)  # ~43000 copies of each value
-    b = rng.normal(0, 1, size=(150000, 2)).astype(np.float32)
+    a = rng.integers(-3, 4, size=(600000, 2)).astype(np.int16)  # ~171000 copies of each value
+    b = rng.normal(0, 1, size=(600000, 2)).astype(np.float32)
     analyses = [{"name": m, "op": "quantiles", "q": QS, "method": m} for m in METHODS]
     analyses += [{"name": m + "/0", "op": "quantiles", "q": QS, "method": m, "axis": 0}
                  for m in ("linear", "nearest", "weibull")]
@@ -161,7 +161,8 @@ def default_cap_refines():
             spans.append(mm.top_level_spans(res.out)["results"])
         mm.check(spans[0] == spans[1], "results differ between 1 worker and 3 spawned")
         if arr is a:
-            # 7 distinct values, ~43000 copies each: count, then gather.
+            # 7 distinct values, ~171000 copies each: pass 0 counts the
+            # top 20 key bits, pass 1 the 6 bits left of an int16's 26.
             mm.eq(doc["mmrun"]["passes"], 2, "passes read")
             mm.eq(doc["mmrun"]["bytes_scanned"], 2 * a.nbytes, "bytes_scanned")
         for m in METHODS:

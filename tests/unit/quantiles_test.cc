@@ -2,8 +2,11 @@
 // of a double, and the ranks and interpolation of all 13 numpy methods.
 // For x_i = 3.7 * sqrt(i + 0.5), i < n, the value computed from
 // QuantileRanksFor + QuantileLerp must equal numpy.quantile(x, q, method)
-// bit for bit (numpy 1.24 generated the table; hex floats).
+// bit for bit (numpy 1.24 generated the table; hex floats). Also the radix
+// partials' wire form: round trips, and malformed ones refused.
 #include "analysis/quantiles.h"
+
+#include <stdlib.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -11,7 +14,11 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
+
+#include "core/json_util.h"
+#include "source/partition.h"
 
 namespace mm {
 namespace {
@@ -470,6 +477,127 @@ TEST_CASE("Quantiles: ranks stay inside [0, n) at the ends", "[quantiles]") {
         CHECK(r.lo <= r.hi);
         CHECK(r.hi < n);
       }
+    }
+  }
+}
+
+// A (300, 40) float32 dataset with NaNs, per-column quantiles; `budget`
+// sets MMRUN_TEST_QUANTILE_CAP while the analysis is built (0: pass 0
+// counts 4 key bits a lane; unset: every value gathered).
+constexpr int64_t kRows = 300, kCols = 40;
+
+struct PartialCase {
+  Dataset dataset;
+  std::vector<float> data;
+  std::unique_ptr<Analysis> analysis;
+};
+
+PartialCase MakePartialCase(const char* budget) {
+  PartialCase c;
+  c.dataset.path = "/nonexistent/quantiles_test";  // blocks come from memory
+  c.dataset.format = "raw";
+  c.dataset.mode = "r";
+  c.dataset.layout.dtype = *ParseDType("<f4");
+  c.dataset.layout.shape = {kRows, kCols};
+  c.dataset.file_bytes = c.dataset.layout.data_bytes();
+  c.dataset.shape_spec = c.dataset.layout.shape;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0, 10);
+  for (int64_t i = 0; i < kRows * kCols; ++i) c.data.push_back(i % 31 == 0 ? NAN : normal(rng));
+  AnalysisSpec spec;
+  spec.name = spec.op = "quantiles";
+  spec.params = Json{{"q", {0.1, 0.5}}, {"axis", 0}};
+  if (budget != nullptr) REQUIRE(::setenv("MMRUN_TEST_QUANTILE_CAP", budget, 1) == 0);
+  Result<std::unique_ptr<Analysis>> a = MakeAnalysis(spec, c.dataset, Partition(c.dataset.layout));
+  ::unsetenv("MMRUN_TEST_QUANTILE_CAP");
+  REQUIRE(a.ok());
+  c.analysis = std::move(*a);
+  return c;
+}
+
+Json PassZeroPartial(PartialCase* c, int64_t r0, int64_t r1) {
+  BlockView b;
+  b.begin = static_cast<uint64_t>(r0 * kCols);
+  b.end = static_cast<uint64_t>(r1 * kCols);
+  b.data = reinterpret_cast<char*>(c->data.data() + b.begin);
+  std::unique_ptr<Partial> p = c->analysis->NewPartial(0);
+  REQUIRE(c->analysis->NewScanner(0)->Consume(b, p.get()).ok());
+  return p->ToJson();
+}
+
+TEST_CASE("Quantiles: radix partials survive ToJson -> PartialFromJson", "[quantiles]") {
+  for (const char* budget : {static_cast<const char*>(nullptr), "0"}) {
+    PartialCase c = MakePartialCase(budget);
+    const Json j = PassZeroPartial(&c, 7, 250);
+    Result<std::unique_ptr<Partial>> back = c.analysis->PartialFromJson(0, j);
+    REQUIRE(back.ok());
+    CHECK((*back)->ToJson() == j);
+    // Two halves merged are the whole.
+    Result<std::unique_ptr<Partial>> left =
+        c.analysis->PartialFromJson(0, PassZeroPartial(&c, 7, 100));
+    Result<std::unique_ptr<Partial>> right =
+        c.analysis->PartialFromJson(0, PassZeroPartial(&c, 100, 250));
+    REQUIRE((left.ok() && right.ok()));
+    (*left)->Merge(**right);
+    CHECK((*left)->ToJson() == j);
+  }
+}
+
+TEST_CASE("Quantiles: malformed radix partials are kDataErr, never a crash", "[quantiles]") {
+  for (const char* budget : {static_cast<const char*>(nullptr), "0"}) {
+    PartialCase c = MakePartialCase(budget);
+    const Json good = PassZeroPartial(&c, 0, kRows);
+    std::vector<Json> bad = {Json::array(), Json(3)};
+    for (const char* key : {"lo", "hi", "nan", "n", "keys", "counts"}) {
+      Json j = good;
+      j.erase(key);
+      bad.push_back(j);
+      j[key] = "x";
+      bad.push_back(j);
+      j[key] = Json::array();
+      bad.push_back(j);
+    }
+    auto with = [&](const char* key, const std::string& bytes) {
+      Json j = good;
+      j[key] = Base64Encode(bytes.data(), bytes.size());
+      return j;
+    };
+    const std::string too_long(11, '\xff');  // a varint past 64 bits
+    bad.push_back(with("counts", too_long));
+    bad.push_back(with("nan", std::string(kCols - 1, '\0')));           // a lane short
+    bad.push_back(with("nan", std::string(kCols + 1, '\0')));           // a byte left over
+    bad.push_back(with("nan", std::string(kCols - 1, '\0') + "\x80"));  // cut in a varint
+    bad.push_back(with("n", std::string(kCols, '\x7f')));  // more pairs than the keys hold
+    Json j = good;
+    j["hi"] = uint64_t{1} << 62;
+    bad.push_back(j);
+    j = good;
+    j["lo"] = 5;
+    bad.push_back(j);
+    // A repeated key: a step of 0 after a slot's first key.
+    j = good;
+    std::string n(kCols, '\0'), keys, counts;
+    n[0] = 2;
+    keys = std::string("\x01\x00", 2);
+    counts = "\x01\x01";
+    j["n"] = Base64Encode(n.data(), n.size());
+    j["keys"] = Base64Encode(keys.data(), keys.size());
+    j["counts"] = Base64Encode(counts.data(), counts.size());
+    bad.push_back(j);
+    if (budget != nullptr) {  // counted per 4 bits: bucket 16 is past them
+      n[0] = 1;
+      j["n"] = Base64Encode(n.data(), n.size());
+      j["keys"] = Base64Encode("\x10", 1);
+      j["counts"] = Base64Encode("\x01", 1);
+      bad.push_back(j);
+      j["keys"] = Base64Encode("\x0f", 1);  // bucket 15 is fine
+      REQUIRE(c.analysis->PartialFromJson(0, j).ok());
+    }
+    for (const Json& b : bad) {
+      INFO(b.dump().substr(0, 300));
+      Result<std::unique_ptr<Partial>> p = c.analysis->PartialFromJson(0, b);
+      REQUIRE_FALSE(p.ok());
+      CHECK(p.status().code() == Code::kDataErr);
     }
   }
 }

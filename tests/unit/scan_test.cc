@@ -28,6 +28,7 @@
 
 #include "core/dtype.h"
 #include "core/merge_tree.h"
+#include "engine/payload.h"
 #include "engine/plan.h"
 #include "fake_sources.h"
 #include "source/raw/raw_source.h"
@@ -123,7 +124,7 @@ std::string RunInProcess(Plan& plan, int workers, OpenSource open_source) {
     Result<std::unique_ptr<Plan>> wplan = Plan::FromJson(plan.ToJson(pass));
     REQUIRE(wplan.ok());
     (*wplan)->dataset.file = plan.dataset.file;
-    TreeReducer<PartialSet> tree;
+    NodeTree tree;
     for (int w = 0; w < workers; ++w) {
       const auto rows = plan.partition.RowsOf(w, workers);
       if (rows.first >= rows.second) continue;
@@ -136,18 +137,10 @@ std::string RunInProcess(Plan& plan, int workers, OpenSource open_source) {
       std::unique_ptr<Source> source = open_source(**wplan);
       Result<std::string> payload = ScanSource(task, source.get(), [](uint64_t) {});
       REQUIRE(payload.ok());
-      const Json doc = Json::parse(*payload);
-      for (const Json& node : doc["nodes"]) {
-        PartialSet set;
-        for (size_t i = 0; i < pp.steps.size(); ++i) {
-          const Analysis& a = *plan.analyses[static_cast<size_t>(pp.steps[i].analysis)];
-          Result<std::unique_ptr<Partial>> p =
-              a.PartialFromJson(pp.steps[i].pass, node["partials"][i]);
-          REQUIRE(p.ok());
-          set.parts.push_back(std::move(*p));
-        }
-        tree.Push(node["level"].get<int>(), node["start"].get<int64_t>(), std::move(set));
-      }
+      // The coordinator's reader (blobs, node checks, PartialFromJson).
+      const Status pushed = PushPayload(plan, pass, *payload, "worker", &tree, TreeEnd(tree));
+      INFO(pushed.message());
+      REQUIRE(pushed.ok());
     }
     REQUIRE(tree.nodes().back().start + (int64_t{1} << tree.nodes().back().level) ==
             plan.partition.blocks());
