@@ -40,14 +40,16 @@ def write_config(name, cfg):
     return path
 
 
-def dataset(path, rows, mode="r"):
-    return {"path": path, "dtype": "float32", "shape": [rows, COLS], "mode": mode}
+def dataset(path, rows, mode="r", cols=COLS):
+    return {"path": path, "dtype": "float32", "shape": [rows, cols], "mode": mode}
 
 
-def generate(path, rows):
-    if os.path.exists(path) and os.path.getsize(path) == rows * COLS * 4:
+def generate(path, rows, cols=COLS):
+    """Float32 normal(0, 1) values, shape (rows, cols); kept between runs
+    (made again only when the file's size is not the one asked for)."""
+    if os.path.exists(path) and os.path.getsize(path) == rows * cols * 4:
         return
-    cfg = write_config("gen.json", {"dataset": dataset(path, rows, "w+"), "analyses": [
+    cfg = write_config("gen.json", {"dataset": dataset(path, rows, "w+", cols), "analyses": [
         {"op": "generate", "fill": {"kind": "normal", "mean": 0, "std": 1, "seed": 7}}]})
     sh([MMRUN, "-q", cfg])
 
