@@ -67,14 +67,18 @@ class CountPartial : public Partial {
     nan.assign(hi - lo, 0);
   }
 
+  // Widens the lanes to hold [l0, l1) too, keeping the counts.
+  void Extend(uint64_t l0, uint64_t l1) {
+    if (lo == hi) {
+      Resize(l0, l1);
+    } else if (l0 < lo || l1 > hi) {
+      Grow(std::min(lo, l0), std::max(hi, l1));
+    }
+  }
+
   void Merge(const Partial& right_base) override {
     MergeLaneRanges(this, static_cast<const CountPartial&>(right_base),
-                    [this](uint64_t nlo, uint64_t nhi) {
-                      CountPartial grown(static_cast<int64_t>(bins_));
-                      grown.Resize(nlo, nhi);
-                      grown.AddFrom(*this);
-                      *this = std::move(grown);
-                    });
+                    [this](uint64_t nlo, uint64_t nhi) { Grow(nlo, nhi); });
   }
 
   Json ToJson() const override {
@@ -113,6 +117,13 @@ class CountPartial : public Partial {
   }
 
  private:
+  void Grow(uint64_t nlo, uint64_t nhi) {
+    CountPartial grown(static_cast<int64_t>(bins_));
+    grown.Resize(nlo, nhi);
+    grown.AddFrom(*this);
+    *this = std::move(grown);
+  }
+
   uint64_t bins_;
 };
 
@@ -130,6 +141,7 @@ class Histogram : public Analysis {
         merged_(bins) {
     if (have_range_) SetRange(lo, hi);
     caps_.plottable = true;
+    caps_.exact_merge = true;  // counts, and a min and max
   }
 
   int passes() const override { return have_range_ ? 1 : 2; }
@@ -224,9 +236,11 @@ class Histogram : public Analysis {
         const simd::RunSums r =
             Traits::kKind == Kind::kFloat32 ? simd::ReduceF32(data, n) : simd::ReduceF64(data, n);
         if (r.n == 0 || (std::isfinite(r.min) && std::isfinite(r.max))) {
-          p->n = r.n;
-          p->min = r.n ? r.min : 0.0;
-          p->max = r.n ? r.max : 0.0;
+          MinMaxPartial b;
+          b.n = r.n;
+          b.min = r.n ? r.min : 0.0;
+          b.max = r.n ? r.max : 0.0;
+          p->Merge(b);
           return;
         }
       }
@@ -239,16 +253,18 @@ class Histogram : public Analysis {
         mn = x < mn ? x : mn;
         mx = x > mx ? x : mx;
       }
-      p->n = cnt;
-      p->min = cnt ? mn : 0.0;
-      p->max = cnt ? mx : 0.0;
+      MinMaxPartial b;
+      b.n = cnt;
+      b.min = cnt ? mn : 0.0;
+      b.max = cnt ? mx : 0.0;
+      p->Merge(b);
       return;
     }
     auto* p = static_cast<CountPartial*>(base);
     // A chunk block's lane range may hold lanes it does not reach: they keep
     // zero counts (an identity when partials are added).
     const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
-    p->Resize(range.first, range.second);
+    p->Extend(range.first, range.second);
     const uint64_t bins = static_cast<uint64_t>(bins_);
     const uint64_t slots = bins + 3;
     const simd::BinGrid grid = finder_.Grid();
@@ -268,48 +284,87 @@ class Histogram : public Analysis {
         p->nan[l] += count;
       }
     };
-    geo_.ForEachRunOfBlock(block.box, block.begin, block.end,
-                           [&](uint64_t off, uint64_t len, uint64_t lane, bool kept) {
-                             const char* run = data + off * sizeof(S);
-                             const bool sub = !kept && slots <= kMaxSubSlots && len >= 4 * slots &&
-                                              len < (uint64_t{1} << 32);
-                             uint32_t* h = nullptr;
-                             if (sub) {
-                               scratch->sub.assign(4 * slots, 0);
-                               h = scratch->sub.data();
-                             }
-                             for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
-                               const uint64_t m = std::min(kTile, len - t0);
-                               LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, x);
-                               if (simd::BinSlots(x, m, grid, slot)) {
-                                 for (uint64_t i = 0; i < m; ++i)
-                                   if (slot[i] == simd::kSlotExact)
-                                     slot[i] = static_cast<uint32_t>(finder_.Index(x[i]));
-                               }
-                               if (sub) {
-                                 uint64_t i = 0;
-                                 for (; i + 4 <= m; i += 4) {
-                                   ++h[slot[i]];
-                                   ++h[slots + slot[i + 1]];
-                                   ++h[2 * slots + slot[i + 2]];
-                                   ++h[3 * slots + slot[i + 3]];
-                                 }
-                                 for (; i < m; ++i) ++h[slot[i]];
-                               } else if (kept) {
-                                 for (uint64_t i = 0; i < m; ++i)
-                                   add(lane + t0 + i - p->lo, slot[i], 1);
-                               } else {
-                                 for (uint64_t i = 0; i < m; ++i) add(lane - p->lo, slot[i], 1);
-                               }
-                             }
-                             if (sub) {
-                               for (uint64_t s = 0; s < slots; ++s) {
-                                 const int64_t c = int64_t{h[s]} + h[slots + s] + h[2 * slots + s] +
-                                                   h[3 * slots + s];
-                                 if (c != 0) add(lane - p->lo, s, c);
-                               }
-                             }
-                           });
+    // The slots of x[0, m).
+    const auto bin = [&](uint64_t m) {
+      if (simd::BinSlots(x, m, grid, slot)) {
+        for (uint64_t i = 0; i < m; ++i)
+          if (slot[i] == simd::kSlotExact) slot[i] = static_cast<uint32_t>(finder_.Index(x[i]));
+      }
+    };
+    // One lane's `count` values, loaded into x a tile at a time by
+    // load(first, m), into lane l (relative): counted per slot in a small
+    // histogram (four copies in turn when there are at least 4 values per
+    // slot, so a run of equal values does not wait on its own increments),
+    // then added to the lane's counts.
+    const auto one_lane = [&](uint64_t count, uint64_t l, auto&& load) {
+      const uint64_t copies =
+          slots <= kMaxSubSlots && count >= 4 * slots && count < (uint64_t{1} << 32) ? 4 : 1;
+      // Few values for many slots (or too many for 32-bit counters): each
+      // straight to the lane's counts.
+      if (slots > kMaxSubSlots || count * 4 < slots || count >= (uint64_t{1} << 32)) {
+        for (uint64_t t0 = 0; t0 < count; t0 += kTile) {
+          const uint64_t m = std::min(kTile, count - t0);
+          load(t0, m);
+          bin(m);
+          for (uint64_t i = 0; i < m; ++i) add(l, slot[i], 1);
+        }
+        return;
+      }
+      scratch->sub.assign(copies * slots, 0);
+      uint32_t* h = scratch->sub.data();
+      for (uint64_t t0 = 0; t0 < count; t0 += kTile) {
+        const uint64_t m = std::min(kTile, count - t0);
+        load(t0, m);
+        bin(m);
+        uint64_t i = 0;
+        if (copies == 4) {
+          for (; i + 4 <= m; i += 4) {
+            ++h[slot[i]];
+            ++h[slots + slot[i + 1]];
+            ++h[2 * slots + slot[i + 2]];
+            ++h[3 * slots + slot[i + 3]];
+          }
+        }
+        for (; i < m; ++i) ++h[slot[i]];
+      }
+      for (uint64_t c = 1; c < copies; ++c)
+        for (uint64_t s = 0; s < slots; ++s) h[s] += h[c * slots + s];
+      int64_t* counts = &p->counts[l * bins];
+      for (uint64_t s = 0; s < bins; ++s) counts[s] += h[s];
+      p->below[l] += h[bins + simd::kSlotBelow];
+      p->above[l] += h[bins + simd::kSlotAbove];
+      p->nan[l] += h[bins + simd::kSlotNan];
+    };
+    geo_.ForEachTileOfBlock(
+        block.box, block.begin, block.end,
+        [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
+          const char* run = data + off * sizeof(S);
+          if (!kept) {  // a run of one lane
+            one_lane(len, lane - p->lo, [&](uint64_t t0, uint64_t m) {
+              LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, x);
+            });
+            return;
+          }
+          if (rows == 1) {  // one value for each of lanes lane, lane + 1, ...
+            for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
+              const uint64_t m = std::min(kTile, len - t0);
+              LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, x);
+              bin(m);
+              for (uint64_t i = 0; i < m; ++i) add(lane + t0 + i - p->lo, slot[i], 1);
+            }
+            return;
+          }
+          // Rows of lanes lane .. lane + len - 1 (row r at run + r * len),
+          // lane by lane: a lane's counts stay in cache while its values
+          // are read, and the rows' cache lines serve the next lanes.
+          for (uint64_t i = 0; i < len; ++i) {
+            one_lane(rows, lane + i - p->lo, [&](uint64_t t0, uint64_t m) {
+              const char* at = run + (t0 * len + i) * sizeof(S);
+              for (uint64_t r = 0; r < m; ++r)
+                x[r] = static_cast<double>(LoadElement<Traits, kSwap>(at + r * len * sizeof(S)));
+            });
+          }
+        });
   }
 
   LaneGeometry geo_;
