@@ -209,6 +209,9 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     }
     b = e;
   }
+  // Written windows only started their writeback: durable before the
+  // payload (the worker's commit) is made.
+  if (pass.writes) MM_RETURN_IF_ERROR(source->SyncWrites());
   scanners.clear();  // their working memory, before the payload's text is made
   std::vector<NodeTree::Node> nodes = tree.TakeNodes();
   // The folded partials go to the first node, whose own are empty: merged

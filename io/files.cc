@@ -50,6 +50,7 @@ MappedRegion& MappedRegion::operator=(MappedRegion&& o) noexcept {
     base_ = std::exchange(o.base_, nullptr);
     length_ = std::exchange(o.length_, 0);
     delta_ = std::exchange(o.delta_, 0);
+    file_offset_ = std::exchange(o.file_offset_, 0);
     size_ = std::exchange(o.size_, 0);
   }
   return *this;
@@ -66,6 +67,7 @@ Result<MappedRegion> MappedRegion::Map(int fd, const std::string& name, bool wri
   const uint64_t start = offset / page * page;
   MappedRegion m;
   m.delta_ = static_cast<size_t>(offset - start);
+  m.file_offset_ = start;
   m.length_ = static_cast<size_t>(size + m.delta_);
   m.size_ = size;
   const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
@@ -109,10 +111,11 @@ void MappedRegion::DropPages() {
   if (base_ != nullptr) (void)::madvise(base_, length_, MADV_DONTNEED);
 }
 
-Status MappedRegion::Flush(const std::string& what) {
+Status MappedRegion::StartWriteback(int fd, const std::string& what) {
   if (base_ == nullptr) return Status::OK();
-  if (::msync(base_, length_, MS_SYNC) != 0)
-    return FromErrno(errno, what + ": msync", Code::kIoErr);
+  if (::sync_file_range(fd, static_cast<off_t>(file_offset_), static_cast<off_t>(length_),
+                        SYNC_FILE_RANGE_WRITE) != 0)
+    return FromErrno(errno, what + ": sync_file_range", Code::kIoErr);
   return Status::OK();
 }
 

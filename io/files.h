@@ -82,14 +82,18 @@ class MappedRegion {
   // mapping keeps its bytes in the page cache and faults them back on the
   // next touch): bounds resident memory while a region is read piecemeal.
   void DropPages();
-  // msync of the whole region; kIoErr naming `what` on failure.
-  Status Flush(const std::string& what);
+  // Starts writing the region's dirty pages back to `fd` (the mapped file)
+  // without waiting (sync_file_range SYNC_FILE_RANGE_WRITE): the disk
+  // writes while the caller computes the next window. Durable only after
+  // an fdatasync of the file. kIoErr naming `what` on failure.
+  Status StartWriteback(int fd, const std::string& what);
 
  private:
-  void* base_ = nullptr;  // page-aligned start of the mapping
-  size_t length_ = 0;     // bytes mapped from base_
-  size_t delta_ = 0;      // offset of the requested start within the first page
-  uint64_t size_ = 0;     // bytes requested
+  void* base_ = nullptr;      // page-aligned start of the mapping
+  size_t length_ = 0;         // bytes mapped from base_
+  size_t delta_ = 0;          // offset of the requested start within the first page
+  uint64_t file_offset_ = 0;  // file offset of base_
+  uint64_t size_ = 0;         // bytes requested
 };
 
 // Whole reads and writes. Each moves all `n` bytes, retrying a call that a

@@ -78,10 +78,11 @@ class Window {
   // blocks in place (source/hdf5/cf_source.cc).
   bool owned() const { return owned_; }
 
-  // Ends the use of the window: a writable window's changes are made durable
-  // (msync), and the source is checked to still hold the whole array
-  // (kIoErr naming the file when it shrank). Call once, after the last
-  // access; the memory stays valid until destruction.
+  // Ends the use of the window: a writable window's changes start going to
+  // disk (durable after Source::SyncWrites), and the source is checked to
+  // still hold the whole array (kIoErr naming the file when it shrank).
+  // Call once, after the last access; the memory stays valid until
+  // destruction.
   virtual Status Close() = 0;
 
  protected:
@@ -132,6 +133,11 @@ class Source {
   // The bytes of blocks [first, first + n), n >= 1; writable only from a
   // source opened writable. Errors: kIoErr naming the file.
   virtual Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) = 0;
+
+  // Makes every change written through writable windows durable (one
+  // fdatasync of the file after the windows' writebacks were started).
+  // Errors: kIoErr naming the file.
+  virtual Status SyncWrites() { return Status::OK(); }
 
   // Copies the elements of storage indices [begin, end) into `out` (room for
   // (end - begin) * itemsize bytes). For reads that do not follow blocks

@@ -27,7 +27,7 @@ class MappedWindow : public Window {
   MappedRegion& region() { return region_; }
 
   Status Close() override {
-    if (writable()) MM_RETURN_IF_ERROR(region_.Flush(name_));
+    if (writable()) MM_RETURN_IF_ERROR(region_.StartWriteback(file_->get(), name_));
     return CheckFileNotShrunk(file_->get(), name_, min_file_bytes_);
   }
 
@@ -47,6 +47,12 @@ class RawSource : public Source {
         name_(std::move(name)),
         item_(static_cast<uint64_t>(layout.dtype.itemsize())),
         min_file_bytes_(min_file_bytes) {}
+
+  Status SyncWrites() override {
+    if (::fdatasync(file_->get()) != 0)
+      return FromErrno(errno, name_ + ": fdatasync", Code::kIoErr);
+    return Status::OK();
+  }
 
   void WillRead(int64_t first, int64_t end) override {
     (void)first;
