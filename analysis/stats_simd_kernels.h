@@ -1,21 +1,31 @@
-// The stats vector kernels, compiled twice: by stats_simd_avx2.cc with
-// -mavx2 and by stats_simd_base.cc for baseline x86-64, each defining
-// MM_SIMD_NS so the two copies live in different namespaces
-// (mm::simd::avx2, mm::simd::base). stats_simd.cc picks one at run time.
+// The stats vector kernels, compiled three times: by stats_simd_avx512.cc
+// with -mavx512f -mavx512bw -mavx512vl, by stats_simd_avx2.cc with -mavx2
+// and by stats_simd_base.cc for baseline x86-64, each defining MM_SIMD_NS
+// so the copies live in different namespaces (mm::simd::avx512,
+// mm::simd::avx2, mm::simd::base). stats_simd.cc picks one at run time.
 //
 // Everything here is in that namespace or an unnamed one, and no standard
-// library template is instantiated: a weak copy compiled for AVX2 could
-// otherwise be chosen by the linker for the whole program.
+// library template is instantiated: a weak copy compiled for AVX2 or
+// AVX-512 could otherwise be chosen by the linker for the whole program.
 //
-// No FMA: the AVX2 copy and the baseline copy (and the scalar templates of
-// stats_kernel.h) round the same way, so results are the same bits on any
-// x86-64.
+// No FMA (all three are compiled with -ffp-contract=off): the copies (and
+// the scalar templates of stats_kernel.h) round the same way, so results
+// are the same bits on any x86-64. The AVX-512 paths (#ifdef __AVX512F__)
+// hold the same accumulators as the others, two groups of four doubles in
+// one register of eight, and add to each in the same order; kernels
+// without such a path are the generic code compiled for the wider ISA.
 #ifndef MM_SIMD_NS
 #error "define MM_SIMD_NS before including stats_simd_kernels.h"
 #endif
 
 // The vector helpers below are internal (always inlined); their ABI is moot.
 #pragma GCC diagnostic ignored "-Wpsabi"
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_pd() (a variable
+// initialised from itself) as the unused merge operand of the unmasked
+// forms, which -Wmaybe-uninitialized reports at every use.
+#ifdef __AVX512F__
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 
@@ -185,6 +195,39 @@ MM_INLINE v4d High(F8 x) {
 
 MM_INLINE uint64_t Min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+#ifdef __AVX512F__
+// Eight doubles in one register where the other copies hold two groups of
+// four (v4d), and the NaN tests in mask registers. The operations are those
+// of the generic code, lane by lane: acc + (ok ? x : +0.0) (AddNumbers) is
+// the scalar templates' `sum += ok ? x : 0.0`, min and max are
+// `x < lo ? x : lo` and its mirror (vminpd/vmaxpd with x first).
+static_assert(kWays == 16, "the AVX-512 paths hold the ways in two registers of eight");
+MM_INLINE __m512d Load8d(const double* p) { return _mm512_loadu_pd(p); }
+MM_INLINE __m512d Load8d(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+// The mask of the lanes that are numbers (not NaN).
+MM_INLINE __mmask8 Numbers(__m512d x) { return _mm512_cmp_pd_mask(x, x, _CMP_ORD_Q); }
+MM_INLINE __mmask16 Numbers(__m512 x) { return _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q); }
+MM_INLINE __m512d AddNumbers(__m512d acc, __mmask8 ok, __m512d x) {
+  return _mm512_add_pd(acc, _mm512_maskz_mov_pd(ok, x));
+}
+// The low and high eight of sixteen floats, widened to double; maskz: a
+// lane whose mask bit is clear widens to +0.0 (Zeroed, then widened).
+MM_INLINE __m256 Low8(__m512 x) { return _mm512_castps512_ps256(x); }
+MM_INLINE __m256 High8(__m512 x) {
+  return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+}
+MM_INLINE __m512d Widen(__m256 x) { return _mm512_cvtps_pd(x); }
+MM_INLINE __m512d Widen(__m256 x, __mmask8 ok) { return _mm512_maskz_cvtps_pd(ok, x); }
+MM_INLINE __mmask8 LowMask(__mmask16 m) { return static_cast<__mmask8>(m); }
+MM_INLINE __mmask8 HighMask(__mmask16 m) { return static_cast<__mmask8>(m >> 8); }
+MM_INLINE int64_t CountOf(__mmask8 m) { return __builtin_popcount(m); }
+MM_INLINE int64_t CountOf(__mmask16 m) { return __builtin_popcount(m); }
+// The first min(left, 8) lanes.
+MM_INLINE __mmask8 Live(uint64_t left) {
+  return left >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << left) - 1);
+}
+#endif
+
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr float kInfF = std::numeric_limits<float>::infinity();
 // int32 vector counters hold at most this many additions before they are
@@ -200,6 +243,45 @@ static_assert(kWays % 8 == 0, "the float kernel reads eight floats at a time");
 template <class T, bool kMask>
 MM_INLINE RunSums Reduce(const char* bytes, uint64_t n) {
   const T* p = reinterpret_cast<const T*>(bytes);
+  double sum[kWays], mn[kWays], mx[kWays];
+  int64_t cnt[kWays];
+  uint64_t i = 0;
+#ifdef __AVX512F__
+  // Ways 0-7 and 8-15, a register each.
+  __m512d s[2], lo[2], hi[2];
+  __m512i c[2];
+  const __m512i one = _mm512_set1_epi64(1);
+  for (int k = 0; k < 2; ++k) {
+    s[k] = _mm512_setzero_pd();
+    lo[k] = _mm512_set1_pd(kInf);
+    hi[k] = _mm512_set1_pd(-kInf);
+    c[k] = _mm512_setzero_si512();
+  }
+  for (; i + kWays <= n; i += kWays) {
+    for (int k = 0; k < 2; ++k) {
+      const __m512d x = Load8d(p + i + 8 * k);
+      if constexpr (kMask) {
+        const __mmask8 ok = Numbers(x);
+        s[k] = AddNumbers(s[k], ok, x);
+        c[k] = _mm512_mask_add_epi64(c[k], ok, c[k], one);
+      } else {
+        s[k] = _mm512_add_pd(s[k], x);
+      }
+      lo[k] = _mm512_min_pd(x, lo[k]);
+      hi[k] = _mm512_max_pd(x, hi[k]);
+    }
+  }
+  for (int k = 0; k < 2; ++k) {
+    _mm512_storeu_pd(sum + 8 * k, s[k]);
+    _mm512_storeu_pd(mn + 8 * k, lo[k]);
+    _mm512_storeu_pd(mx + 8 * k, hi[k]);
+    if constexpr (kMask) {
+      _mm512_storeu_si512(cnt + 8 * k, c[k]);
+    } else {
+      for (int j = 0; j < 8; ++j) cnt[8 * k + j] = static_cast<int64_t>(i / kWays);
+    }
+  }
+#else
   v4d s[kVecs], lo[kVecs], hi[kVecs];
   v4i c[kVecs];
   for (int k = 0; k < kVecs; ++k) {
@@ -208,7 +290,6 @@ MM_INLINE RunSums Reduce(const char* bytes, uint64_t n) {
     hi[k] = -lo[k];
     c[k] = v4i{0, 0, 0, 0};
   }
-  uint64_t i = 0;
   for (; i + kWays <= n; i += kWays) {
     for (int k = 0; k < kVecs; ++k) {
       const v4d x = Load4(p + i + 4 * k);
@@ -224,13 +305,12 @@ MM_INLINE RunSums Reduce(const char* bytes, uint64_t n) {
       hi[k] = x > hi[k] ? x : hi[k];
     }
   }
-  double sum[kWays], mn[kWays], mx[kWays];
-  int64_t cnt[kWays];
   for (int k = 0; k < kVecs; ++k) {
     for (int j = 0; j < 4; ++j)
       sum[4 * k + j] = s[k][j], mn[4 * k + j] = lo[k][j], mx[4 * k + j] = hi[k][j];
     for (int j = 0; j < 4; ++j) cnt[4 * k + j] = c[k][j];
   }
+#endif
   for (int j = 0; i < n; ++i, ++j) {
     const double x = Load1(p + i);
     const bool ok = x == x;
@@ -262,14 +342,41 @@ MM_INLINE RunSums Reduce(const char* bytes, uint64_t n) {
 // then runs the masked version (ReduceChecked), so both give the same bits.
 template <bool kMask>
 MM_INLINE RunSums ReduceFloat(const char* bytes, uint64_t n) {
-  constexpr int kF8 = kWays / 8;
   const float* p = reinterpret_cast<const float*>(bytes);
+  double sum[kWays], mn[kWays], mx[kWays];
+  int64_t count = 0;
+  uint64_t i = 0;
+#ifdef __AVX512F__
+  // Ways 0-7 and 8-15 of the sums, all sixteen of min and max (float).
+  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+  __m512 lo = _mm512_set1_ps(kInfF), hi = _mm512_set1_ps(-kInfF);
+  for (; i + kWays <= n; i += kWays) {
+    const __m512 x = _mm512_loadu_ps(p + i);
+    if constexpr (kMask) {
+      const __mmask16 ok = Numbers(x);
+      s0 = _mm512_add_pd(s0, Widen(_mm256_loadu_ps(p + i), LowMask(ok)));
+      s1 = _mm512_add_pd(s1, Widen(_mm256_loadu_ps(p + i + 8), HighMask(ok)));
+      count += CountOf(ok);
+    } else {
+      s0 = _mm512_add_pd(s0, Widen(_mm256_loadu_ps(p + i)));
+      s1 = _mm512_add_pd(s1, Widen(_mm256_loadu_ps(p + i + 8)));
+    }
+    lo = _mm512_min_ps(x, lo);
+    hi = _mm512_max_ps(x, hi);
+  }
+  if constexpr (!kMask) count = static_cast<int64_t>(i);
+  _mm512_storeu_pd(sum, s0);
+  _mm512_storeu_pd(sum + 8, s1);
+  float lo_f[kWays], hi_f[kWays];
+  _mm512_storeu_ps(lo_f, lo);
+  _mm512_storeu_ps(hi_f, hi);
+  for (int j = 0; j < kWays; ++j) mn[j] = lo_f[j], mx[j] = hi_f[j];
+#else
+  constexpr int kF8 = kWays / 8;
   v4d s[kVecs];
   F8 lo[kF8], hi[kF8];
   for (int k = 0; k < kVecs; ++k) s[k] = v4d{0, 0, 0, 0};
   for (int k = 0; k < kF8; ++k) lo[k] = Splat8(kInfF), hi[k] = Splat8(-kInfF);
-  int64_t count = 0;
-  uint64_t i = 0;
   while (i + kWays <= n) {
     const uint64_t stop = i + Min((n - i) / kWays, kMaxCounterSteps) * kWays;
     I8 c = Zero8();
@@ -296,13 +403,13 @@ MM_INLINE RunSums ReduceFloat(const char* bytes, uint64_t n) {
       count = static_cast<int64_t>(i);
     }
   }
-  double sum[kWays], mn[kWays], mx[kWays];
   for (int k = 0; k < kVecs; ++k) {
     for (int j = 0; j < 4; ++j) sum[4 * k + j] = s[k][j];
   }
   for (int k = 0; k < kF8; ++k) {
     for (int j = 0; j < 8; ++j) mn[8 * k + j] = Lane(lo[k], j), mx[8 * k + j] = Lane(hi[k], j);
   }
+#endif
   for (int j = 0; i < n; ++i, ++j) {
     const double x = Load1(p + i);
     const bool ok = x == x;
@@ -337,12 +444,45 @@ MM_INLINE double Pairwise8(const double* a) {
 template <bool kMask>
 MM_INLINE FusedSums FusedFloat(const char* bytes, uint64_t n, double shift) {
   const float* p = reinterpret_cast<const float*>(bytes);
+  double sd[8], sq[8], mn[8], mx[8];
+  uint64_t i = 0;
+#ifdef __AVX512F__
+  // The eight accumulators of t and of q in one register each; sixteen
+  // floats a turn, the first eight added before the next eight, as below.
+  const __m512d k = _mm512_set1_pd(shift);
+  __m512d t = _mm512_setzero_pd(), q = _mm512_setzero_pd();
+  __m256 lo = _mm256_set1_ps(kInfF), hi = _mm256_set1_ps(-kInfF);
+  int64_t count = 0;
+  const auto step = [&](const float* at) __attribute__((always_inline)) {
+    const __m256 x = _mm256_loadu_ps(at);
+    const __m512d d = _mm512_sub_pd(Widen(x), k);
+    if constexpr (kMask) {
+      const __mmask8 ok = Numbers(d);
+      t = AddNumbers(t, ok, d);
+      q = AddNumbers(q, ok, _mm512_mul_pd(d, d));
+      count += CountOf(ok);
+    } else {
+      t = _mm512_add_pd(t, d);
+      q = _mm512_add_pd(q, _mm512_mul_pd(d, d));
+    }
+    lo = _mm256_min_ps(x, lo);
+    hi = _mm256_max_ps(x, hi);
+  };
+  for (; i + 16 <= n; i += 16) step(p + i), step(p + i + 8);
+  for (; i + 8 <= n; i += 8) step(p + i);
+  if constexpr (!kMask) count = static_cast<int64_t>(i);
+  _mm512_storeu_pd(sd, t);
+  _mm512_storeu_pd(sq, q);
+  float lo_f[8], hi_f[8];
+  _mm256_storeu_ps(lo_f, lo);
+  _mm256_storeu_ps(hi_f, hi);
+  for (int j = 0; j < 8; ++j) mn[j] = lo_f[j], mx[j] = hi_f[j];
+#else
   const v4d k = {shift, shift, shift, shift};
   v4d t[2], q[2];
   v4i c[2];
   F8 lo = Splat8(kInfF), hi = Splat8(-kInfF);
   for (int h = 0; h < 2; ++h) t[h] = q[h] = v4d{0, 0, 0, 0}, c[h] = v4i{0, 0, 0, 0};
-  uint64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const F8 x = Load8(p + i);
     const v4d xs[2] = {Low(x), High(x)};
@@ -361,7 +501,6 @@ MM_INLINE FusedSums FusedFloat(const char* bytes, uint64_t n, double shift) {
     lo = Min8(x, lo);
     hi = Max8(x, hi);
   }
-  double sd[8], sq[8], mn[8], mx[8];
   int64_t count = kMask ? 0 : static_cast<int64_t>(i);
   for (int h = 0; h < 2; ++h) {
     for (int j = 0; j < 4; ++j) {
@@ -371,6 +510,7 @@ MM_INLINE FusedSums FusedFloat(const char* bytes, uint64_t n, double shift) {
     }
   }
   for (int j = 0; j < 8; ++j) mn[j] = Lane(lo, j), mx[j] = Lane(hi, j);
+#endif
   for (int j = 0; i < n; ++i, ++j) {
     const double x = Load1(p + i), d = x - shift;
     const bool ok = d == d;
@@ -411,10 +551,24 @@ MM_INLINE FusedSums FusedFloatChecked(const char* p, uint64_t n, double shift) {
 template <class T, bool kMask>
 MM_INLINE double Deviation(const char* bytes, uint64_t n, double mean) {
   const T* p = reinterpret_cast<const T*>(bytes);
+  double m2[kWays];
+  uint64_t i = 0;
+#ifdef __AVX512F__
+  const __m512d m = _mm512_set1_pd(mean);
+  __m512d a[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};  // ways 0-7, 8-15
+  for (; i + kWays <= n; i += kWays) {
+    for (int k = 0; k < 2; ++k) {
+      const __m512d d = _mm512_sub_pd(Load8d(p + i + 8 * k), m);
+      const __m512d q = _mm512_mul_pd(d, d);
+      a[k] = kMask ? AddNumbers(a[k], Numbers(d), q) : _mm512_add_pd(a[k], q);
+    }
+  }
+  _mm512_storeu_pd(m2, a[0]);
+  _mm512_storeu_pd(m2 + 8, a[1]);
+#else
   const v4d m = {mean, mean, mean, mean};
   v4d a[kVecs];
   for (int k = 0; k < kVecs; ++k) a[k] = v4d{0, 0, 0, 0};
-  uint64_t i = 0;
   for (; i + kWays <= n; i += kWays) {
     for (int k = 0; k < kVecs; k += 2) {
       v4d x0, x1;
@@ -435,10 +589,10 @@ MM_INLINE double Deviation(const char* bytes, uint64_t n, double mean) {
       }
     }
   }
-  double m2[kWays];
   for (int k = 0; k < kVecs; ++k) {
     for (int j = 0; j < 4; ++j) m2[4 * k + j] = a[k][j];
   }
+#endif
   for (int j = 0; i < n; ++i, ++j) {
     const double d = Load1(p + i) - mean;
     m2[j] += d == d ? d * d : 0.0;
@@ -462,6 +616,33 @@ MM_INLINE void Tile(const char* bytes, uint64_t rows, uint64_t len, double* sum,
   for (uint64_t r0 = 0; r0 < rows; r0 += kBandRows) {
     const uint64_t r1 = Min(rows, r0 + kBandRows);
     uint64_t i = 0;
+#ifdef __AVX512F__
+    const __m512i one = _mm512_set1_epi64(1);
+    for (; i + 8 <= len; i += 8) {  // eight lanes at a time
+      __m512d s = _mm512_loadu_pd(sum + i), lo, hi;
+      __m512i c = _mm512_loadu_si512(cnt + i), q = _mm512_loadu_si512(nan + i);
+      if constexpr (kMinMax) lo = _mm512_loadu_pd(mn + i), hi = _mm512_loadu_pd(mx + i);
+      const T* p = base + r0 * len + i;
+      for (uint64_t r = r0; r < r1; ++r, p += len) {
+        const __m512d x = Load8d(p);
+        const __mmask8 ok = Numbers(x);
+        s = AddNumbers(s, ok, x);
+        c = _mm512_mask_add_epi64(c, ok, c, one);
+        q = _mm512_mask_add_epi64(q, static_cast<__mmask8>(~ok), q, one);
+        if constexpr (kMinMax) {
+          lo = _mm512_min_pd(x, lo);
+          hi = _mm512_max_pd(x, hi);
+        }
+      }
+      _mm512_storeu_pd(sum + i, s);
+      if constexpr (kMinMax) {
+        _mm512_storeu_pd(mn + i, lo);
+        _mm512_storeu_pd(mx + i, hi);
+      }
+      _mm512_storeu_si512(cnt + i, c);
+      _mm512_storeu_si512(nan + i, q);
+    }
+#endif
     for (; i + 4 <= len; i += 4) {  // four lanes at a time
       v4d s, lo, hi;
       v4i c, q;
@@ -516,6 +697,18 @@ MM_INLINE void TileDev(const char* bytes, uint64_t rows, uint64_t len, const dou
   for (uint64_t r0 = 0; r0 < rows; r0 += kBandRows) {
     const uint64_t r1 = Min(rows, r0 + kBandRows);
     uint64_t i = 0;
+#ifdef __AVX512F__
+    for (; i + 8 <= len; i += 8) {
+      const __m512d m = _mm512_loadu_pd(mean + i);
+      __m512d a = _mm512_loadu_pd(m2 + i);
+      const T* p = base + r0 * len + i;
+      for (uint64_t r = r0; r < r1; ++r, p += len) {
+        const __m512d d = _mm512_sub_pd(Load8d(p), m);
+        a = AddNumbers(a, Numbers(d), _mm512_mul_pd(d, d));
+      }
+      _mm512_storeu_pd(m2 + i, a);
+    }
+#endif
     for (; i + 4 <= len; i += 4) {
       v4d m, a;
       std::memcpy(&m, mean + i, sizeof m);
@@ -634,10 +827,68 @@ MM_INLINE void VisitRows(const float* p, uint64_t w, VirtualLanes* vl) {
   float* vlo = vl->lo;
   float* vhi = vl->hi;
   int* vn = vl->nan;
-  for (uint64_t i = 0; i < w; i += 8) {
-    // Only the accumulators this version changes are loaded and stored:
-    // the sums when not fused, the NaN counts when masked.
-    constexpr bool kSums = !kFused;
+  // Only the accumulators this version changes are loaded and stored:
+  // the sums when not fused, the NaN counts when masked.
+  constexpr bool kSums = !kFused;
+  uint64_t i = 0;
+#ifdef __AVX512F__
+  // Sixteen virtual lanes a turn: the eight-lane groups below, two by two.
+  const __m512i one = _mm512_set1_epi32(1);
+  for (; i + 16 <= w; i += 16) {
+    __m512d s0, s1, k0, k1, a0, a1, b0, b1;
+    __m512 lo = _mm512_loadu_ps(vlo + i), hi = _mm512_loadu_ps(vhi + i);
+    __m512i q;
+    if constexpr (kSums) s0 = _mm512_loadu_pd(vs + i), s1 = _mm512_loadu_pd(vs + i + 8);
+    if constexpr (kMask) q = _mm512_loadu_si512(vn + i);
+    if constexpr (kFused) {
+      k0 = _mm512_loadu_pd(vshift + i), k1 = _mm512_loadu_pd(vshift + i + 8);
+      a0 = _mm512_loadu_pd(vq + i), a1 = _mm512_loadu_pd(vq + i + 8);
+      b0 = _mm512_loadu_pd(vt + i), b1 = _mm512_loadu_pd(vt + i + 8);
+    }
+    for (uint64_t k = 0; k < kRows; ++k) {
+      const float* at = p + k * w + i;
+      const __m512 x = _mm512_loadu_ps(at);
+      const __m512d x0 = Widen(_mm256_loadu_ps(at)), x1 = Widen(_mm256_loadu_ps(at + 8));
+      if constexpr (kMask) {
+        const __mmask16 ok = Numbers(x);
+        q = _mm512_mask_add_epi32(q, static_cast<__mmask16>(~ok), q, one);
+        if constexpr (!kFused) {  // fused: the sum comes from t
+          s0 = _mm512_add_pd(s0, Widen(_mm256_loadu_ps(at), LowMask(ok)));
+          s1 = _mm512_add_pd(s1, Widen(_mm256_loadu_ps(at + 8), HighMask(ok)));
+        }
+      } else if constexpr (!kFused) {
+        s0 = _mm512_add_pd(s0, x0);
+        s1 = _mm512_add_pd(s1, x1);
+      }
+      lo = _mm512_min_ps(x, lo);
+      hi = _mm512_max_ps(x, hi);
+      if constexpr (kFused) {
+        const __m512d d0 = _mm512_sub_pd(x0, k0), d1 = _mm512_sub_pd(x1, k1);
+        if constexpr (kMask) {
+          const __mmask8 ok0 = Numbers(d0), ok1 = Numbers(d1);
+          a0 = AddNumbers(a0, ok0, _mm512_mul_pd(d0, d0));
+          a1 = AddNumbers(a1, ok1, _mm512_mul_pd(d1, d1));
+          b0 = AddNumbers(b0, ok0, d0);
+          b1 = AddNumbers(b1, ok1, d1);
+        } else {
+          a0 = _mm512_add_pd(a0, _mm512_mul_pd(d0, d0));
+          a1 = _mm512_add_pd(a1, _mm512_mul_pd(d1, d1));
+          b0 = _mm512_add_pd(b0, d0);
+          b1 = _mm512_add_pd(b1, d1);
+        }
+      }
+    }
+    if constexpr (kSums) _mm512_storeu_pd(vs + i, s0), _mm512_storeu_pd(vs + i + 8, s1);
+    _mm512_storeu_ps(vlo + i, lo);
+    _mm512_storeu_ps(vhi + i, hi);
+    if constexpr (kMask) _mm512_storeu_si512(vn + i, q);
+    if constexpr (kFused) {
+      _mm512_storeu_pd(vq + i, a0), _mm512_storeu_pd(vq + i + 8, a1);
+      _mm512_storeu_pd(vt + i, b0), _mm512_storeu_pd(vt + i + 8, b1);
+    }
+  }
+#endif
+  for (; i < w; i += 8) {
     v4d s0, s1, k0, k1, a0, a1, b0, b1;
     F8 lo, hi;
     I8 q;
@@ -815,6 +1066,13 @@ MM_INLINE void TileDevFloatGrouped(const char* bytes, uint64_t rows, uint64_t le
   const uint64_t groups = rows / g;
   const float* row = p;
   for (uint64_t r = 0; r < groups; ++r, row += w) {
+#ifdef __AVX512F__
+    for (uint64_t i = 0; i < w; i += 8) {  // one register per eight lanes
+      const __m512d d = _mm512_sub_pd(Load8d(row + i), _mm512_loadu_pd(vmean + i));
+      const __m512d q = _mm512_mul_pd(d, d), a = _mm512_loadu_pd(vm2 + i);
+      _mm512_storeu_pd(vm2 + i, kMask ? AddNumbers(a, Numbers(d), q) : _mm512_add_pd(a, q));
+    }
+#else
     for (uint64_t i = 0; i < w; i += 8) {
       const F8 x = Load8(row + i);
       v4d m0, m1, a0, a1;
@@ -834,6 +1092,7 @@ MM_INLINE void TileDevFloatGrouped(const char* bytes, uint64_t rows, uint64_t le
       std::memcpy(vm2 + i, &a0, sizeof a0);
       std::memcpy(vm2 + i + 4, &a1, sizeof a1);
     }
+#endif
   }
   for (uint64_t i = 0; i < len; ++i) {
     double a = vm2[i];
