@@ -1168,7 +1168,11 @@ void FusedTileF32(const char* p, uint64_t rows, uint64_t len, const double* shif
 // norm as numpy computes it; trunc is done with double arithmetic only
 // (adding and subtracting 2^52 rounds to an integer, one less when that
 // rounded up), whose low bits then hold the integer, so both copies need
-// no conversion instruction the other lacks.
+// no conversion instruction the other lacks. The AVX-512 copy takes eight
+// at a time with compares into mask registers, truncates with vrndscalepd
+// (trunc is exact: the same integer as the 2^52 trick and as the scalar
+// tail's conversion) and converts it with vcvttpd2udq; its last partial
+// vector is masked instead of going through BinSlotOne.
 
 #ifdef __AVX2__
 constexpr int kBinWidth = 4;
@@ -1200,6 +1204,41 @@ MM_INLINE uint32_t BinSlotOne(double x, const BinGrid& g) {
   return kSlotExact;
 }
 
+#ifdef __AVX512F__
+bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
+  const __m512d zero = _mm512_setzero_pd(), lo = _mm512_set1_pd(g.lo), hi = _mm512_set1_pd(g.hi);
+  const __m512d norm = _mm512_set1_pd(g.norm), bins = _mm512_set1_pd(static_cast<double>(g.bins));
+  const __m512d margin = _mm512_set1_pd(g.margin), upper = _mm512_set1_pd(1 - g.margin);
+  const __m256i below = _mm256_set1_epi32(static_cast<int>(g.bins + kSlotBelow));
+  const __m256i above = _mm256_set1_epi32(static_cast<int>(g.bins + kSlotAbove));
+  const __m256i nan = _mm256_set1_epi32(static_cast<int>(g.bins + kSlotNan));
+  const __m256i exact = _mm256_set1_epi32(static_cast<int>(kSlotExact));
+  __mmask8 missed = 0;
+  for (uint64_t i = 0; i < n; i += 8) {
+    const __mmask8 live = Live(n - i);
+    const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
+    const __m512d f = _mm512_mul_pd(_mm512_sub_pd(v, lo), norm);
+    const __mmask8 in =  // false for NaN
+        _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(f, zero, _CMP_GE_OQ), f, bins, _CMP_LT_OQ);
+    const __m512d fc = _mm512_maskz_mov_pd(in, f);
+    const __m512d t = _mm512_roundscale_pd(fc, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512d fr = _mm512_sub_pd(fc, t);  // exact
+    const __mmask8 ok = _mm512_mask_cmp_pd_mask(_mm512_mask_cmp_pd_mask(in, fr, margin, _CMP_GT_OQ),
+                                                fr, upper, _CMP_LT_OQ);
+    __m256i s = _mm512_cvttpd_epu32(t);
+    if ((ok & live) != live) {
+      // ok ? bin : v < lo ? below : v > hi ? above : v != v ? nan : exact.
+      __m256i other = _mm256_mask_mov_epi32(exact, _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q), nan);
+      other = _mm256_mask_mov_epi32(other, _mm512_cmp_pd_mask(v, hi, _CMP_GT_OQ), above);
+      other = _mm256_mask_mov_epi32(other, _mm512_cmp_pd_mask(v, lo, _CMP_LT_OQ), below);
+      s = _mm256_mask_mov_epi32(other, ok, s);
+      missed |= _mm256_mask_cmpeq_epi32_mask(live, s, exact);
+    }
+    _mm256_mask_storeu_epi32(slot + i, live, s);
+  }
+  return missed != 0;
+}
+#else
 bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
   const BinD zero = BinD{} + 0.0, one = zero + 1.0, magic = zero + 4503599627370496.0;  // 2^52
   const BinD lo = zero + g.lo, hi = zero + g.hi, norm = zero + g.norm;
@@ -1243,48 +1282,71 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
   }
   return any;
 }
+#endif
 
 // ---------------------------------------------------------------------------
 // Co-moments (CoMoments in stats_simd.h). For row i of c, the entries from
 // the vector holding column i to the padded end are accumulated in up to
-// four vector registers while the observations stream by: each entry still
-// gets x[o][i] * x[o][j] added one observation at a time, in order.
+// four wide registers (eight doubles with AVX-512, else kBinWidth) and one
+// of four (AVX-512 only, for a row's last four entries) while the
+// observations stream by: each entry still gets x[o][i] * x[o][j] added
+// one observation at a time, in order, whatever the width.
 
-template <int kVectors>
+#ifdef __AVX512F__
+typedef double CoVec __attribute__((vector_size(64)));
+#else
+typedef BinD CoVec;
+#endif
+constexpr int kCoWidth = sizeof(CoVec) / sizeof(double);
+constexpr int kPerWide = kCoWidth / kBinWidth;  // narrow vectors per wide one
+
+template <int kWide, int kNarrow>
 MM_INLINE void CoMomentsRow(const double* __restrict x, uint64_t rows, uint64_t k, uint64_t i,
                             uint64_t j0, double* __restrict c) {
-  BinD acc[kVectors];
-  for (int q = 0; q < kVectors; ++q) std::memcpy(&acc[q], c + j0 + q * kBinWidth, sizeof(BinD));
+  CoVec acc[kWide + 1];
+  BinD tail[kNarrow + 1];
+  double* const tail_at = c + j0 + kCoWidth * kWide;
+  for (int q = 0; q < kWide; ++q) std::memcpy(&acc[q], c + j0 + q * kCoWidth, sizeof(CoVec));
+  for (int q = 0; q < kNarrow; ++q) std::memcpy(&tail[q], tail_at + q * kBinWidth, sizeof(BinD));
   for (uint64_t o = 0; o < rows; ++o) {
     const double* r = x + o * k;
-    const BinD xi = BinD{} + r[i];
-    for (int q = 0; q < kVectors; ++q) {
+    for (int q = 0; q < kWide; ++q) {
+      CoVec v;
+      std::memcpy(&v, r + j0 + q * kCoWidth, sizeof v);
+      acc[q] = acc[q] + (CoVec{} + r[i]) * v;
+    }
+    for (int q = 0; q < kNarrow; ++q) {
       BinD v;
-      std::memcpy(&v, r + j0 + q * kBinWidth, sizeof v);
-      acc[q] = acc[q] + xi * v;
+      std::memcpy(&v, r + j0 + kCoWidth * kWide + q * kBinWidth, sizeof v);
+      tail[q] = tail[q] + (BinD{} + r[i]) * v;
     }
   }
-  for (int q = 0; q < kVectors; ++q) std::memcpy(c + j0 + q * kBinWidth, &acc[q], sizeof(BinD));
+  for (int q = 0; q < kWide; ++q) std::memcpy(c + j0 + q * kCoWidth, &acc[q], sizeof(CoVec));
+  for (int q = 0; q < kNarrow; ++q) std::memcpy(tail_at + q * kBinWidth, &tail[q], sizeof(BinD));
 }
+
+// The kernel for the last r narrow vectors of a row, r in [0, 4 * kPerWide).
+typedef void (*CoRow)(const double*, uint64_t, uint64_t, uint64_t, uint64_t, double*);
+constexpr CoRow kCoRest[] = {nullptr,
+                             CoMomentsRow<1 / kPerWide, 1 % kPerWide>,
+                             CoMomentsRow<2 / kPerWide, 2 % kPerWide>,
+                             CoMomentsRow<3 / kPerWide, 3 % kPerWide>,
+#ifdef __AVX512F__
+                             CoMomentsRow<2, 0>,
+                             CoMomentsRow<2, 1>,
+                             CoMomentsRow<3, 0>,
+                             CoMomentsRow<3, 1>
+#endif
+};
+static_assert(sizeof kCoRest / sizeof kCoRest[0] == 4 * kPerWide, "one kernel per rest");
+static_assert(kCoMomentPad % kBinWidth == 0, "rows end on a narrow vector");
 
 void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t kp) {
   for (uint64_t i = 0; i < k; ++i) {
     double* ci = c + i * kp;
     uint64_t j0 = i / kBinWidth * kBinWidth;
-    for (; j0 + 4 * kBinWidth <= kp; j0 += 4 * kBinWidth) CoMomentsRow<4>(x, rows, k, i, j0, ci);
-    switch ((kp - j0) / kBinWidth) {
-      case 3:
-        CoMomentsRow<3>(x, rows, k, i, j0, ci);
-        break;
-      case 2:
-        CoMomentsRow<2>(x, rows, k, i, j0, ci);
-        break;
-      case 1:
-        CoMomentsRow<1>(x, rows, k, i, j0, ci);
-        break;
-      default:
-        break;
-    }
+    for (; j0 + 4 * kCoWidth <= kp; j0 += 4 * kCoWidth) CoMomentsRow<4, 0>(x, rows, k, i, j0, ci);
+    if (const CoRow rest = kCoRest[(kp - j0) / kBinWidth]) rest(x, rows, k, i, j0, ci);
   }
 }
 
@@ -1322,6 +1384,68 @@ MM_INLINE BinU VectorKey(BinD v) {
   return bits ^ (neg | (BinU{} + (uint64_t{1} << 63)));
 }
 
+#ifdef __AVX512F__
+// The AVX-512 copy: eight keys at a time with 512-bit integer operations,
+// the kept ones packed with vpcompress into a register and stored whole
+// (count <= i, so the store stays inside the room for n; a compress
+// straight to memory is microcode on some CPUs), the last partial vector
+// masked.
+
+// VectorKey of eight lanes: bits ^ (neg | top), one vpternlogq.
+MM_INLINE __m512i VectorKey8(__m512d v) {
+  const __mmask8 nonzero = _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_NEQ_UQ);
+  const __m512i bits = _mm512_maskz_mov_epi64(nonzero, _mm512_castpd_si512(v));  // -0.0 as +0.0
+  const __m512i top = _mm512_set1_epi64(static_cast<long long>(uint64_t{1} << 63));
+  return _mm512_ternarylogic_epi64(bits, _mm512_srai_epi64(bits, 63), top, 0x1e);
+}
+
+// The first `count` lanes of a store.
+MM_INLINE __mmask8 First(int64_t count) { return static_cast<__mmask8>((1u << count) - 1); }
+
+uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out) {
+  const __m128i by = _mm_cvtsi32_si128(shift);
+  uint64_t count = 0;
+  for (uint64_t i = 0; i < n; i += 8) {
+    const __mmask8 live = Live(n - i);
+    const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
+    const __mmask8 ok = _mm512_mask_cmp_pd_mask(live, v, v, _CMP_ORD_Q);
+    const __m512i kept = _mm512_maskz_compress_epi64(ok, _mm512_srl_epi64(VectorKey8(v), by));
+    if (live == 0xff) {
+      _mm512_storeu_si512(out + count, kept);
+    } else {
+      _mm512_mask_storeu_epi64(out + count, First(CountOf(ok)), kept);
+    }
+    count += static_cast<uint64_t>(CountOf(ok));
+  }
+  return count;
+}
+
+uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* prefix,
+                    uint64_t prefixes, uint32_t* hit) {
+  const __m128i by = _mm_cvtsi32_si128(shift);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  uint64_t count = 0;
+  for (uint64_t i = 0; i < n; i += 8) {
+    const __mmask8 live = Live(n - i);
+    const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
+    const __m512i pre = _mm512_srl_epi64(VectorKey8(v), by);
+    __mmask8 match = 0;
+    for (uint64_t p = 0; p < prefixes; ++p)
+      match |= _mm512_cmpeq_epi64_mask(pre, _mm512_set1_epi64(static_cast<long long>(prefix[p])));
+    match = _mm512_mask_cmp_pd_mask(match & live, v, v, _CMP_ORD_Q);  // NaN: no key
+    if (match == 0) continue;
+    const __m256i index = _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(i)));
+    const __m256i hits = _mm256_maskz_compress_epi32(match, index);
+    if (live == 0xff) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(hit + count), hits);
+    } else {
+      _mm256_mask_storeu_epi32(hit + count, First(CountOf(match)), hits);
+    }
+    count += static_cast<uint64_t>(CountOf(match));
+  }
+  return count;
+}
+#else
 uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out) {
   uint64_t count = 0, i = 0;
   for (; i + kBinWidth <= n; i += kBinWidth) {
@@ -1368,6 +1492,7 @@ uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* pref
   }
   return count;
 }
+#endif
 
 }  // namespace
 
