@@ -1172,7 +1172,7 @@ void FusedTileF32(const char* p, uint64_t rows, uint64_t len, const double* shif
 // at a time with compares into mask registers, truncates with vrndscalepd
 // (trunc is exact: the same integer as the 2^52 trick and as the scalar
 // tail's conversion) and converts it with vcvttpd2udq; its last partial
-// vector is masked instead of going through BinSlotOne.
+// vector is masked (ForEight) instead of going through BinSlotOne.
 
 #ifdef __AVX2__
 constexpr int kBinWidth = 4;
@@ -1205,6 +1205,16 @@ MM_INLINE uint32_t BinSlotOne(double x, const BinGrid& g) {
 }
 
 #ifdef __AVX512F__
+// Calls body(i, live) for i = 0, 8, ... below n: live all ones but for the
+// last partial vector, whose lanes past n are clear (masked loads and
+// stores leave them alone).
+template <class Body>
+MM_INLINE void ForEight(uint64_t n, const Body& body) {
+  uint64_t i = 0;
+  for (; i + 8 <= n; i += 8) body(i, __mmask8{0xff});
+  if (i < n) body(i, Live(n - i));
+}
+
 bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
   const __m512d zero = _mm512_setzero_pd(), lo = _mm512_set1_pd(g.lo), hi = _mm512_set1_pd(g.hi);
   const __m512d norm = _mm512_set1_pd(g.norm), bins = _mm512_set1_pd(static_cast<double>(g.bins));
@@ -1214,28 +1224,28 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
   const __m256i nan = _mm256_set1_epi32(static_cast<int>(g.bins + kSlotNan));
   const __m256i exact = _mm256_set1_epi32(static_cast<int>(kSlotExact));
   __mmask8 missed = 0;
-  for (uint64_t i = 0; i < n; i += 8) {
-    const __mmask8 live = Live(n - i);
-    const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
-    const __m512d f = _mm512_mul_pd(_mm512_sub_pd(v, lo), norm);
-    const __mmask8 in =  // false for NaN
-        _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(f, zero, _CMP_GE_OQ), f, bins, _CMP_LT_OQ);
-    const __m512d fc = _mm512_maskz_mov_pd(in, f);
-    const __m512d t = _mm512_roundscale_pd(fc, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m512d fr = _mm512_sub_pd(fc, t);  // exact
-    const __mmask8 ok = _mm512_mask_cmp_pd_mask(_mm512_mask_cmp_pd_mask(in, fr, margin, _CMP_GT_OQ),
-                                                fr, upper, _CMP_LT_OQ);
-    __m256i s = _mm512_cvttpd_epu32(t);
-    if ((ok & live) != live) {
-      // ok ? bin : v < lo ? below : v > hi ? above : v != v ? nan : exact.
-      __m256i other = _mm256_mask_mov_epi32(exact, _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q), nan);
-      other = _mm256_mask_mov_epi32(other, _mm512_cmp_pd_mask(v, hi, _CMP_GT_OQ), above);
-      other = _mm256_mask_mov_epi32(other, _mm512_cmp_pd_mask(v, lo, _CMP_LT_OQ), below);
-      s = _mm256_mask_mov_epi32(other, ok, s);
-      missed |= _mm256_mask_cmpeq_epi32_mask(live, s, exact);
-    }
-    _mm256_mask_storeu_epi32(slot + i, live, s);
-  }
+  ForEight(
+      n, [&](uint64_t i, __mmask8 live) __attribute__((always_inline)) {
+        const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
+        const __m512d f = _mm512_mul_pd(_mm512_sub_pd(v, lo), norm);
+        const __mmask8 in =  // false for NaN
+            _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(f, zero, _CMP_GE_OQ), f, bins, _CMP_LT_OQ);
+        // Lanes outside [0, bins) get a meaningless t and are not ok.
+        const __m512d t = _mm512_roundscale_pd(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m512d fr = _mm512_sub_pd(f, t);  // exact
+        const __mmask8 ok = _mm512_mask_cmp_pd_mask(
+            _mm512_mask_cmp_pd_mask(in, fr, margin, _CMP_GT_OQ), fr, upper, _CMP_LT_OQ);
+        __m256i s = _mm512_cvttpd_epu32(t);
+        if ((ok & live) != live) {
+          // ok ? bin : v < lo ? below : v > hi ? above : v != v ? nan : exact.
+          __m256i other = _mm256_mask_mov_epi32(exact, _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q), nan);
+          other = _mm256_mask_mov_epi32(other, _mm512_cmp_pd_mask(v, hi, _CMP_GT_OQ), above);
+          other = _mm256_mask_mov_epi32(other, _mm512_cmp_pd_mask(v, lo, _CMP_LT_OQ), below);
+          s = _mm256_mask_mov_epi32(other, ok, s);
+          missed |= _mm256_mask_cmpeq_epi32_mask(live, s, exact);
+        }
+        _mm256_mask_storeu_epi32(slot + i, live, s);
+      });
   return missed != 0;
 }
 #else
@@ -1389,34 +1399,38 @@ MM_INLINE BinU VectorKey(BinD v) {
 // the kept ones packed with vpcompress into a register and stored whole
 // (count <= i, so the store stays inside the room for n; a compress
 // straight to memory is microcode on some CPUs), the last partial vector
-// masked.
+// masked (ForEight).
 
-// VectorKey of eight lanes: bits ^ (neg | top), one vpternlogq.
+// VectorKey of eight lanes: v + 0.0 turns -0.0 into +0.0 and leaves every
+// other number as it is, then bits ^ (neg | top) is one vpternlogq.
 MM_INLINE __m512i VectorKey8(__m512d v) {
-  const __mmask8 nonzero = _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_NEQ_UQ);
-  const __m512i bits = _mm512_maskz_mov_epi64(nonzero, _mm512_castpd_si512(v));  // -0.0 as +0.0
+  const __m512i bits = _mm512_castpd_si512(_mm512_add_pd(v, _mm512_setzero_pd()));
   const __m512i top = _mm512_set1_epi64(static_cast<long long>(uint64_t{1} << 63));
   return _mm512_ternarylogic_epi64(bits, _mm512_srai_epi64(bits, 63), top, 0x1e);
 }
 
-// The first `count` lanes of a store.
-MM_INLINE __mmask8 First(int64_t count) { return static_cast<__mmask8>((1u << count) - 1); }
+// Stores the first `count` lanes of `packed` at `at`: all of them when the
+// vector was full (count <= i keeps them inside the room for n).
+MM_INLINE void StorePacked(uint64_t* at, __m512i packed, __mmask8 live, int64_t count) {
+  if (live == 0xff) return _mm512_storeu_si512(at, packed);
+  _mm512_mask_storeu_epi64(at, static_cast<__mmask8>((1u << count) - 1), packed);
+}
+MM_INLINE void StorePacked(uint32_t* at, __m256i packed, __mmask8 live, int64_t count) {
+  if (live == 0xff) return _mm256_storeu_si256(reinterpret_cast<__m256i*>(at), packed);
+  _mm256_mask_storeu_epi32(at, static_cast<__mmask8>((1u << count) - 1), packed);
+}
 
 uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out) {
   const __m128i by = _mm_cvtsi32_si128(shift);
   uint64_t count = 0;
-  for (uint64_t i = 0; i < n; i += 8) {
-    const __mmask8 live = Live(n - i);
-    const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
-    const __mmask8 ok = _mm512_mask_cmp_pd_mask(live, v, v, _CMP_ORD_Q);
-    const __m512i kept = _mm512_maskz_compress_epi64(ok, _mm512_srl_epi64(VectorKey8(v), by));
-    if (live == 0xff) {
-      _mm512_storeu_si512(out + count, kept);
-    } else {
-      _mm512_mask_storeu_epi64(out + count, First(CountOf(ok)), kept);
-    }
-    count += static_cast<uint64_t>(CountOf(ok));
-  }
+  ForEight(
+      n, [&](uint64_t i, __mmask8 live) __attribute__((always_inline)) {
+        const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
+        const __mmask8 ok = _mm512_mask_cmp_pd_mask(live, v, v, _CMP_ORD_Q);
+        const __m512i kept = _mm512_maskz_compress_epi64(ok, _mm512_srl_epi64(VectorKey8(v), by));
+        StorePacked(out + count, kept, live, CountOf(ok));
+        count += static_cast<uint64_t>(CountOf(ok));
+      });
   return count;
 }
 
@@ -1425,24 +1439,20 @@ uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* pref
   const __m128i by = _mm_cvtsi32_si128(shift);
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   uint64_t count = 0;
-  for (uint64_t i = 0; i < n; i += 8) {
-    const __mmask8 live = Live(n - i);
-    const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
-    const __m512i pre = _mm512_srl_epi64(VectorKey8(v), by);
-    __mmask8 match = 0;
-    for (uint64_t p = 0; p < prefixes; ++p)
-      match |= _mm512_cmpeq_epi64_mask(pre, _mm512_set1_epi64(static_cast<long long>(prefix[p])));
-    match = _mm512_mask_cmp_pd_mask(match & live, v, v, _CMP_ORD_Q);  // NaN: no key
-    if (match == 0) continue;
-    const __m256i index = _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(i)));
-    const __m256i hits = _mm256_maskz_compress_epi32(match, index);
-    if (live == 0xff) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(hit + count), hits);
-    } else {
-      _mm256_mask_storeu_epi32(hit + count, First(CountOf(match)), hits);
-    }
-    count += static_cast<uint64_t>(CountOf(match));
-  }
+  ForEight(
+      n, [&](uint64_t i, __mmask8 live) __attribute__((always_inline)) {
+        const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
+        const __m512i pre = _mm512_srl_epi64(VectorKey8(v), by);
+        __mmask8 match = 0;
+        for (uint64_t p = 0; p < prefixes; ++p)
+          match |=
+              _mm512_cmpeq_epi64_mask(pre, _mm512_set1_epi64(static_cast<long long>(prefix[p])));
+        match = _mm512_mask_cmp_pd_mask(match & live, v, v, _CMP_ORD_Q);  // NaN: no key
+        if (match == 0) return;
+        const __m256i index = _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(i)));
+        StorePacked(hit + count, _mm256_maskz_compress_epi32(match, index), live, CountOf(match));
+        count += static_cast<uint64_t>(CountOf(match));
+      });
   return count;
 }
 #else
