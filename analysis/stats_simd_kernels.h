@@ -1300,64 +1300,100 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
 // four wide registers (eight doubles with AVX-512, else kBinWidth) and one
 // of four (AVX-512 only, for a row's last four entries) while the
 // observations stream by: each entry still gets x[o][i] * x[o][j] added
-// one observation at a time, in order, whatever the width.
+// one observation at a time, in order, whatever the width. With AVX-512's
+// 32 registers, kCoRows = 4 rows of c that start at the same column share
+// one pass over the observations and their loads.
 
 #ifdef __AVX512F__
 typedef double CoVec __attribute__((vector_size(64)));
+constexpr int kCoRows = 4;
 #else
 typedef BinD CoVec;
+constexpr int kCoRows = 1;
 #endif
 constexpr int kCoWidth = sizeof(CoVec) / sizeof(double);
 constexpr int kPerWide = kCoWidth / kBinWidth;  // narrow vectors per wide one
+static_assert(kBinWidth % kCoRows == 0, "the rows of a pass start at the same column");
+static_assert(kCoMomentPad % kBinWidth == 0, "rows end on a narrow vector");
 
-template <int kWide, int kNarrow>
-MM_INLINE void CoMomentsRow(const double* __restrict x, uint64_t rows, uint64_t k, uint64_t i,
-                            uint64_t j0, double* __restrict c) {
-  CoVec acc[kWide + 1];
-  BinD tail[kNarrow + 1];
-  double* const tail_at = c + j0 + kCoWidth * kWide;
-  for (int q = 0; q < kWide; ++q) std::memcpy(&acc[q], c + j0 + q * kCoWidth, sizeof(CoVec));
-  for (int q = 0; q < kNarrow; ++q) std::memcpy(&tail[q], tail_at + q * kBinWidth, sizeof(BinD));
+// d in every lane (V{} + d would add +0.0 to it, making -0.0 +0.0).
+template <class V>
+MM_INLINE V Splat(double d) {
+  if constexpr (sizeof(V) == 64) {
+    return reinterpret_cast<V>(_mm512_set1_pd(d));
+  } else if constexpr (sizeof(V) == 32) {
+    return reinterpret_cast<V>(_mm256_set1_pd(d));
+  } else {
+    return reinterpret_cast<V>(_mm_set1_pd(d));
+  }
+}
+
+// Rows [i, i + kRows) of c, entries [j0, j0 + kCoWidth * kWide + kBinWidth
+// * kNarrow).
+template <int kRows, int kWide, int kNarrow>
+MM_INLINE void CoMomentsRows(const double* __restrict x, uint64_t rows, uint64_t k, uint64_t i,
+                             uint64_t j0, double* __restrict c, uint64_t kp) {
+  CoVec acc[kRows][kWide + 1];
+  BinD tail[kRows][kNarrow + 1];
+  const uint64_t t0 = j0 + kCoWidth * kWide;  // the first entry of the narrow part
+  for (int h = 0; h < kRows; ++h) {
+    const double* ch = c + (i + h) * kp;
+    for (int q = 0; q < kWide; ++q) std::memcpy(&acc[h][q], ch + j0 + q * kCoWidth, sizeof(CoVec));
+    for (int q = 0; q < kNarrow; ++q)
+      std::memcpy(&tail[h][q], ch + t0 + q * kBinWidth, sizeof(BinD));
+  }
   for (uint64_t o = 0; o < rows; ++o) {
     const double* r = x + o * k;
     for (int q = 0; q < kWide; ++q) {
       CoVec v;
       std::memcpy(&v, r + j0 + q * kCoWidth, sizeof v);
-      acc[q] = acc[q] + (CoVec{} + r[i]) * v;
+      for (int h = 0; h < kRows; ++h) acc[h][q] = acc[h][q] + Splat<CoVec>(r[i + h]) * v;
     }
     for (int q = 0; q < kNarrow; ++q) {
       BinD v;
-      std::memcpy(&v, r + j0 + kCoWidth * kWide + q * kBinWidth, sizeof v);
-      tail[q] = tail[q] + (BinD{} + r[i]) * v;
+      std::memcpy(&v, r + t0 + q * kBinWidth, sizeof v);
+      for (int h = 0; h < kRows; ++h) tail[h][q] = tail[h][q] + Splat<BinD>(r[i + h]) * v;
     }
   }
-  for (int q = 0; q < kWide; ++q) std::memcpy(c + j0 + q * kCoWidth, &acc[q], sizeof(CoVec));
-  for (int q = 0; q < kNarrow; ++q) std::memcpy(tail_at + q * kBinWidth, &tail[q], sizeof(BinD));
+  for (int h = 0; h < kRows; ++h) {
+    double* ch = c + (i + h) * kp;
+    for (int q = 0; q < kWide; ++q) std::memcpy(ch + j0 + q * kCoWidth, &acc[h][q], sizeof(CoVec));
+    for (int q = 0; q < kNarrow; ++q)
+      std::memcpy(ch + t0 + q * kBinWidth, &tail[h][q], sizeof(BinD));
+  }
 }
 
-// The kernel for the last r narrow vectors of a row, r in [0, 4 * kPerWide).
-typedef void (*CoRow)(const double*, uint64_t, uint64_t, uint64_t, uint64_t, double*);
-constexpr CoRow kCoRest[] = {nullptr,
-                             CoMomentsRow<1 / kPerWide, 1 % kPerWide>,
-                             CoMomentsRow<2 / kPerWide, 2 % kPerWide>,
-                             CoMomentsRow<3 / kPerWide, 3 % kPerWide>,
+// The kernel for the last r narrow vectors of kRows rows, r in
+// [0, 4 * kPerWide).
+typedef void (*CoRows)(const double*, uint64_t, uint64_t, uint64_t, uint64_t, double*, uint64_t);
+template <int kRows>
+constexpr CoRows kCoRest[] = {nullptr,
+                              CoMomentsRows<kRows, 1 / kPerWide, 1 % kPerWide>,
+                              CoMomentsRows<kRows, 2 / kPerWide, 2 % kPerWide>,
+                              CoMomentsRows<kRows, 3 / kPerWide, 3 % kPerWide>,
 #ifdef __AVX512F__
-                             CoMomentsRow<2, 0>,
-                             CoMomentsRow<2, 1>,
-                             CoMomentsRow<3, 0>,
-                             CoMomentsRow<3, 1>
+                              CoMomentsRows<kRows, 2, 0>,
+                              CoMomentsRows<kRows, 2, 1>,
+                              CoMomentsRows<kRows, 3, 0>,
+                              CoMomentsRows<kRows, 3, 1>
 #endif
 };
-static_assert(sizeof kCoRest / sizeof kCoRest[0] == 4 * kPerWide, "one kernel per rest");
-static_assert(kCoMomentPad % kBinWidth == 0, "rows end on a narrow vector");
+static_assert(sizeof kCoRest<1> / sizeof kCoRest<1>[0] == 4 * kPerWide, "one kernel per rest");
+
+// Rows [i, i + kRows) of c, from their first vector to the padded end.
+template <int kRows>
+MM_INLINE void CoMomentsPass(const double* x, uint64_t rows, uint64_t k, uint64_t i, double* c,
+                             uint64_t kp) {
+  uint64_t j0 = i / kBinWidth * kBinWidth;
+  for (; j0 + 4 * kCoWidth <= kp; j0 += 4 * kCoWidth)
+    CoMomentsRows<kRows, 4, 0>(x, rows, k, i, j0, c, kp);
+  if (const CoRows rest = kCoRest<kRows>[(kp - j0) / kBinWidth]) rest(x, rows, k, i, j0, c, kp);
+}
 
 void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t kp) {
-  for (uint64_t i = 0; i < k; ++i) {
-    double* ci = c + i * kp;
-    uint64_t j0 = i / kBinWidth * kBinWidth;
-    for (; j0 + 4 * kCoWidth <= kp; j0 += 4 * kCoWidth) CoMomentsRow<4, 0>(x, rows, k, i, j0, ci);
-    if (const CoRow rest = kCoRest[(kp - j0) / kBinWidth]) rest(x, rows, k, i, j0, ci);
-  }
+  uint64_t i = 0;
+  for (; i + kCoRows <= k; i += kCoRows) CoMomentsPass<kCoRows>(x, rows, k, i, c, kp);
+  for (; i < k; ++i) CoMomentsPass<1>(x, rows, k, i, c, kp);
 }
 
 // ---------------------------------------------------------------------------
