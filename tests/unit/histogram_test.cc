@@ -410,10 +410,11 @@ TEST_CASE("Histogram: an empty range widens by 0.5 each side, as numpy", "[histo
 }
 
 // The vector kernel's slots, on baseline x86-64 and (when the CPU has
-// them) AVX2 and AVX-512, against numpy's answer (the table above) and against the exact
-// classification (below, above, NaN, BinFinder::Index) for grids whose
-// edges round far from where (x - lo) * norm puts them: a range far from
-// zero, float32 and float16 edges, a subnormal range, 1 and many bins.
+// them) AVX2 and AVX-512, against numpy's answer (the table above) and
+// against the exact classification (below, above, NaN, BinFinder::Index)
+// for grids whose edges round far from where (x - lo) * norm puts them: a
+// range far from zero, float32 and float16 edges, a subnormal range, 1 and
+// many bins.
 std::vector<const simd::KernelTable*> BinTables() {
   int count = 0;
   const simd::NamedTable* named = simd::RunnableTables(&count);
