@@ -200,7 +200,9 @@ MM_INLINE uint64_t Min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 // Eight doubles in one register where the other copies hold two groups of
 // four (v4d), and the NaN tests in mask registers. The operations are those
 // of the generic code, lane by lane: acc + (ok ? x : +0.0) (AddNumbers) is
-// the scalar templates' `sum += ok ? x : 0.0`, min and max are
+// the scalar templates' `sum += ok ? x : 0.0` (a merge-masked add, one
+// instruction less, would leave a -0.0 accumulator where this makes it
+// +0.0; tile columns may start at -0.0), min and max are
 // `x < lo ? x : lo` and its mirror (vminpd/vmaxpd with x first).
 static_assert(kWays == 16, "the AVX-512 paths hold the ways in two registers of eight");
 MM_INLINE __m512d Load8d(const double* p) { return _mm512_loadu_pd(p); }
@@ -211,12 +213,10 @@ MM_INLINE __mmask16 Numbers(__m512 x) { return _mm512_cmp_ps_mask(x, x, _CMP_ORD
 MM_INLINE __m512d AddNumbers(__m512d acc, __mmask8 ok, __m512d x) {
   return _mm512_add_pd(acc, _mm512_maskz_mov_pd(ok, x));
 }
-// The low and high eight of sixteen floats, widened to double; maskz: a
-// lane whose mask bit is clear widens to +0.0 (Zeroed, then widened).
-MM_INLINE __m256 Low8(__m512 x) { return _mm512_castps512_ps256(x); }
-MM_INLINE __m256 High8(__m512 x) {
-  return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
-}
+// Eight floats widened to double; with a mask, a lane whose bit is clear
+// widens to +0.0 (Zeroed, then widened). The low and high eight of sixteen
+// floats (LowMask, HighMask) are loaded again: a load folds into the
+// conversion, an extract from the register would not.
 MM_INLINE __m512d Widen(__m256 x) { return _mm512_cvtps_pd(x); }
 MM_INLINE __m512d Widen(__m256 x, __mmask8 ok) { return _mm512_maskz_cvtps_pd(ok, x); }
 MM_INLINE __mmask8 LowMask(__mmask16 m) { return static_cast<__mmask8>(m); }
