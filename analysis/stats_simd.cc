@@ -8,23 +8,59 @@ namespace simd {
 
 namespace {
 
-bool UseAvx2() {
-  static const bool use = [] {
-    const char* force = std::getenv("MMRUN_SIMD");
-    if (force != nullptr && std::strcmp(force, "base") == 0) return false;
+// The copies, weakest first; each needs what the one before it needs.
+enum class Copy { kBase, kAvx2, kAvx512 };
+
+Copy BestCopy() {
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") == 0) return Copy::kBase;
+  if (__builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512bw") != 0 &&
+      __builtin_cpu_supports("avx512vl") != 0)
+    return Copy::kAvx512;
+  return Copy::kAvx2;
 #else
-    return false;
+  return Copy::kBase;
 #endif
-  }();
-  return use;
+}
+
+// MMRUN_SIMD=base|avx2|avx512 asks for a copy; one the CPU cannot run
+// gives the best it can (never SIGILL), and anything else the best.
+Copy ChosenCopy() {
+  const Copy best = BestCopy();
+  const char* force = std::getenv("MMRUN_SIMD");
+  if (force == nullptr) return best;
+  Copy want = best;
+  if (std::strcmp(force, "base") == 0) want = Copy::kBase;
+  if (std::strcmp(force, "avx2") == 0) want = Copy::kAvx2;
+  if (std::strcmp(force, "avx512") == 0) want = Copy::kAvx512;
+  return want <= best ? want : best;
+}
+
+const KernelTable& TableOf(Copy c) {
+  switch (c) {
+    case Copy::kAvx512:
+      return avx512::kTable;
+    case Copy::kAvx2:
+      return avx2::kTable;
+    default:
+      return base::kTable;
+  }
 }
 
 }  // namespace
 
-const KernelTable& Kernels() { return UseAvx2() ? avx2::kTable : base::kTable; }
+const KernelTable& Kernels() {
+  static const KernelTable& table = TableOf(ChosenCopy());
+  return table;
+}
+
+const NamedTable* RunnableTables(int* count) {
+  static const NamedTable tables[] = {
+      {"base", &base::kTable}, {"avx2", &avx2::kTable}, {"avx512", &avx512::kTable}};
+  *count = static_cast<int>(BestCopy()) + 1;
+  return tables;
+}
 
 RunSums ReduceF32(const char* p, uint64_t n) { return Kernels().reduce_f32(p, n); }
 RunSums ReduceF64(const char* p, uint64_t n) { return Kernels().reduce_f64(p, n); }

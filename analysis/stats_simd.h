@@ -5,17 +5,19 @@
 // quantiles' values inside open buckets.
 //
 // The global kernels perform exactly the operations of the scalar templates
-// in stats_kernel.h, in the same order (eight independent accumulators,
-// element i to accumulator i % 8, combined pairwise), so their results are
+// in stats_kernel.h, in the same order (kWays independent accumulators,
+// element i to accumulator i % kWays, combined pairwise), so their results are
 // the same bits (tests/unit/stats_simd_test.cc). The tile kernels for
 // short rows accumulate groups of rows in "virtual lanes" and fold them in a
 // fixed order, so their per-lane summation order differs from the scalar
 // path (used for byte-swapped data) but depends only on the block: results
 // are the same bits for any worker split, on any CPU. The kernels
-// (stats_simd_kernels.h) are compiled twice, for AVX2 and for baseline
-// x86-64, and the first call picks the copy the CPU can run
-// (MMRUN_SIMD=base forces the baseline copy), so the binary runs on any
-// x86-64.
+// (stats_simd_kernels.h) are compiled three times, for AVX-512 (F, BW, VL),
+// AVX2 and baseline x86-64, and the first call picks the best copy the CPU
+// can run (MMRUN_SIMD=base|avx2|avx512 asks for one; a copy the CPU lacks
+// gives the best it has), so the binary runs on any x86-64. The copies
+// keep the same accumulators and the same order of additions, only in
+// wider registers, so all three give the same bits.
 #pragma once
 
 #include <cstdint>
@@ -102,12 +104,14 @@ void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t k
 // Quantile refinement (analysis/quantiles.cc): the indices, in order, of
 // the values among x[0, n) that are not NaN and whose order-preserving key
 // (OrderedKey), shifted right by `shift` (1..63), equals one of the
-// `prefixes` given; returns how many. hit has room for n.
+// `prefixes` given; returns how many. hit has room for n; entries past the
+// count returned may be overwritten.
 uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* prefix,
                     uint64_t prefixes, uint32_t* hit);
 
 // The keys (OrderedKey) of the values among x[0, n) that are not NaN,
 // shifted right by `shift` (0..63), in order into out; returns how many.
+// out has room for n; entries past the count returned may be overwritten.
 uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out);
 
 // The kernels of one instruction set.
@@ -128,14 +132,26 @@ struct KernelTable {
   uint64_t (*key_matches)(const double*, uint64_t, int, const uint64_t*, uint64_t, uint32_t*);
   uint64_t (*key_bits)(const double*, uint64_t, int, uint64_t*);
 };
+namespace avx512 {
+extern const KernelTable kTable;
+}
 namespace avx2 {
 extern const KernelTable kTable;
 }
 namespace base {
 extern const KernelTable kTable;
 }
-// The table in use: AVX2 when the CPU has it, unless MMRUN_SIMD=base.
+// The table in use: AVX-512 when the CPU has F, BW and VL, else AVX2 when
+// it has that, else baseline; MMRUN_SIMD=base|avx2|avx512 asks for one the
+// CPU can run.
 const KernelTable& Kernels();
+// The copies this CPU can run, weakest first ("base", then "avx2" and
+// "avx512" when it has them): for tests that compare them.
+struct NamedTable {
+  const char* name;
+  const KernelTable* table;
+};
+const NamedTable* RunnableTables(int* count);
 
 }  // namespace simd
 }  // namespace mm

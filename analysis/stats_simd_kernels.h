@@ -1,21 +1,32 @@
-// The stats vector kernels, compiled twice: by stats_simd_avx2.cc with
-// -mavx2 and by stats_simd_base.cc for baseline x86-64, each defining
-// MM_SIMD_NS so the two copies live in different namespaces
-// (mm::simd::avx2, mm::simd::base). stats_simd.cc picks one at run time.
+// The stats vector kernels, compiled three times: by stats_simd_avx512.cc
+// with -mavx512f -mavx512bw -mavx512vl, by stats_simd_avx2.cc with -mavx2
+// and by stats_simd_base.cc for baseline x86-64, each defining MM_SIMD_NS
+// so the copies live in different namespaces (mm::simd::avx512,
+// mm::simd::avx2, mm::simd::base). stats_simd.cc picks one at run time.
 //
 // Everything here is in that namespace or an unnamed one, and no standard
-// library template is instantiated: a weak copy compiled for AVX2 could
-// otherwise be chosen by the linker for the whole program.
+// library template is instantiated: a weak copy compiled for AVX2 or
+// AVX-512 could otherwise be chosen by the linker for the whole program.
 //
-// No FMA: the AVX2 copy and the baseline copy (and the scalar templates of
-// stats_kernel.h) round the same way, so results are the same bits on any
-// x86-64.
+// No FMA (all three are compiled with -ffp-contract=off): the copies (and
+// the scalar templates of stats_kernel.h) round the same way, so results
+// are the same bits on any x86-64. The AVX-512 paths (#ifdef __AVX512F__)
+// hold the same accumulators as the others, two groups of four doubles in
+// one register of eight, and add to each in the same order; kernels
+// without such a path are the generic code compiled for the wider ISA.
 #ifndef MM_SIMD_NS
 #error "define MM_SIMD_NS before including stats_simd_kernels.h"
 #endif
 
 // The vector helpers below are internal (always inlined); their ABI is moot.
 #pragma GCC diagnostic ignored "-Wpsabi"
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_pd() (a variable
+// initialised from itself) as the unused merge operand of the unmasked
+// forms, which -Wmaybe-uninitialized reports at every use (clang has no
+// such warning).
+#if defined(__AVX512F__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 
@@ -185,6 +196,39 @@ MM_INLINE v4d High(F8 x) {
 
 MM_INLINE uint64_t Min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+#ifdef __AVX512F__
+// Eight doubles in one register where the other copies hold two groups of
+// four (v4d), and the NaN tests in mask registers. The operations are those
+// of the generic code, lane by lane: acc + (ok ? x : +0.0) (AddNumbers) is
+// the scalar templates' `sum += ok ? x : 0.0` (a merge-masked add, one
+// instruction less, would leave a -0.0 accumulator where this makes it
+// +0.0; tile columns may start at -0.0), min and max are
+// `x < lo ? x : lo` and its mirror (vminpd/vmaxpd with x first).
+static_assert(kWays == 16, "the AVX-512 paths hold the ways in two registers of eight");
+MM_INLINE __m512d Load8d(const double* p) { return _mm512_loadu_pd(p); }
+MM_INLINE __m512d Load8d(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+// The mask of the lanes that are numbers (not NaN).
+MM_INLINE __mmask8 Numbers(__m512d x) { return _mm512_cmp_pd_mask(x, x, _CMP_ORD_Q); }
+MM_INLINE __mmask16 Numbers(__m512 x) { return _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q); }
+MM_INLINE __m512d AddNumbers(__m512d acc, __mmask8 ok, __m512d x) {
+  return _mm512_add_pd(acc, _mm512_maskz_mov_pd(ok, x));
+}
+// Eight floats widened to double; with a mask, a lane whose bit is clear
+// widens to +0.0 (Zeroed, then widened). The low and high eight of sixteen
+// floats (LowMask, HighMask) are loaded again: a load folds into the
+// conversion, an extract from the register would not.
+MM_INLINE __m512d Widen(__m256 x) { return _mm512_cvtps_pd(x); }
+MM_INLINE __m512d Widen(__m256 x, __mmask8 ok) { return _mm512_maskz_cvtps_pd(ok, x); }
+MM_INLINE __mmask8 LowMask(__mmask16 m) { return static_cast<__mmask8>(m); }
+MM_INLINE __mmask8 HighMask(__mmask16 m) { return static_cast<__mmask8>(m >> 8); }
+MM_INLINE int64_t CountOf(__mmask8 m) { return __builtin_popcount(m); }
+MM_INLINE int64_t CountOf(__mmask16 m) { return __builtin_popcount(m); }
+// The first min(left, 8) lanes.
+MM_INLINE __mmask8 Live(uint64_t left) {
+  return left >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << left) - 1);
+}
+#endif
+
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr float kInfF = std::numeric_limits<float>::infinity();
 // int32 vector counters hold at most this many additions before they are
@@ -200,6 +244,45 @@ static_assert(kWays % 8 == 0, "the float kernel reads eight floats at a time");
 template <class T, bool kMask>
 MM_INLINE RunSums Reduce(const char* bytes, uint64_t n) {
   const T* p = reinterpret_cast<const T*>(bytes);
+  double sum[kWays], mn[kWays], mx[kWays];
+  int64_t cnt[kWays];
+  uint64_t i = 0;
+#ifdef __AVX512F__
+  // Ways 0-7 and 8-15, a register each.
+  __m512d s[2], lo[2], hi[2];
+  __m512i c[2];
+  const __m512i one = _mm512_set1_epi64(1);
+  for (int k = 0; k < 2; ++k) {
+    s[k] = _mm512_setzero_pd();
+    lo[k] = _mm512_set1_pd(kInf);
+    hi[k] = _mm512_set1_pd(-kInf);
+    c[k] = _mm512_setzero_si512();
+  }
+  for (; i + kWays <= n; i += kWays) {
+    for (int k = 0; k < 2; ++k) {
+      const __m512d x = Load8d(p + i + 8 * k);
+      if constexpr (kMask) {
+        const __mmask8 ok = Numbers(x);
+        s[k] = AddNumbers(s[k], ok, x);
+        c[k] = _mm512_mask_add_epi64(c[k], ok, c[k], one);
+      } else {
+        s[k] = _mm512_add_pd(s[k], x);
+      }
+      lo[k] = _mm512_min_pd(x, lo[k]);
+      hi[k] = _mm512_max_pd(x, hi[k]);
+    }
+  }
+  for (int k = 0; k < 2; ++k) {
+    _mm512_storeu_pd(sum + 8 * k, s[k]);
+    _mm512_storeu_pd(mn + 8 * k, lo[k]);
+    _mm512_storeu_pd(mx + 8 * k, hi[k]);
+    if constexpr (kMask) {
+      _mm512_storeu_si512(cnt + 8 * k, c[k]);
+    } else {
+      for (int j = 0; j < 8; ++j) cnt[8 * k + j] = static_cast<int64_t>(i / kWays);
+    }
+  }
+#else
   v4d s[kVecs], lo[kVecs], hi[kVecs];
   v4i c[kVecs];
   for (int k = 0; k < kVecs; ++k) {
@@ -208,7 +291,6 @@ MM_INLINE RunSums Reduce(const char* bytes, uint64_t n) {
     hi[k] = -lo[k];
     c[k] = v4i{0, 0, 0, 0};
   }
-  uint64_t i = 0;
   for (; i + kWays <= n; i += kWays) {
     for (int k = 0; k < kVecs; ++k) {
       const v4d x = Load4(p + i + 4 * k);
@@ -224,13 +306,12 @@ MM_INLINE RunSums Reduce(const char* bytes, uint64_t n) {
       hi[k] = x > hi[k] ? x : hi[k];
     }
   }
-  double sum[kWays], mn[kWays], mx[kWays];
-  int64_t cnt[kWays];
   for (int k = 0; k < kVecs; ++k) {
     for (int j = 0; j < 4; ++j)
       sum[4 * k + j] = s[k][j], mn[4 * k + j] = lo[k][j], mx[4 * k + j] = hi[k][j];
     for (int j = 0; j < 4; ++j) cnt[4 * k + j] = c[k][j];
   }
+#endif
   for (int j = 0; i < n; ++i, ++j) {
     const double x = Load1(p + i);
     const bool ok = x == x;
@@ -262,14 +343,41 @@ MM_INLINE RunSums Reduce(const char* bytes, uint64_t n) {
 // then runs the masked version (ReduceChecked), so both give the same bits.
 template <bool kMask>
 MM_INLINE RunSums ReduceFloat(const char* bytes, uint64_t n) {
-  constexpr int kF8 = kWays / 8;
   const float* p = reinterpret_cast<const float*>(bytes);
+  double sum[kWays], mn[kWays], mx[kWays];
+  int64_t count = 0;
+  uint64_t i = 0;
+#ifdef __AVX512F__
+  // Ways 0-7 and 8-15 of the sums, all sixteen of min and max (float).
+  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+  __m512 lo = _mm512_set1_ps(kInfF), hi = _mm512_set1_ps(-kInfF);
+  for (; i + kWays <= n; i += kWays) {
+    const __m512 x = _mm512_loadu_ps(p + i);
+    if constexpr (kMask) {
+      const __mmask16 ok = Numbers(x);
+      s0 = _mm512_add_pd(s0, Widen(_mm256_loadu_ps(p + i), LowMask(ok)));
+      s1 = _mm512_add_pd(s1, Widen(_mm256_loadu_ps(p + i + 8), HighMask(ok)));
+      count += CountOf(ok);
+    } else {
+      s0 = _mm512_add_pd(s0, Widen(_mm256_loadu_ps(p + i)));
+      s1 = _mm512_add_pd(s1, Widen(_mm256_loadu_ps(p + i + 8)));
+    }
+    lo = _mm512_min_ps(x, lo);
+    hi = _mm512_max_ps(x, hi);
+  }
+  if constexpr (!kMask) count = static_cast<int64_t>(i);
+  _mm512_storeu_pd(sum, s0);
+  _mm512_storeu_pd(sum + 8, s1);
+  float lo_f[kWays], hi_f[kWays];
+  _mm512_storeu_ps(lo_f, lo);
+  _mm512_storeu_ps(hi_f, hi);
+  for (int j = 0; j < kWays; ++j) mn[j] = lo_f[j], mx[j] = hi_f[j];
+#else
+  constexpr int kF8 = kWays / 8;
   v4d s[kVecs];
   F8 lo[kF8], hi[kF8];
   for (int k = 0; k < kVecs; ++k) s[k] = v4d{0, 0, 0, 0};
   for (int k = 0; k < kF8; ++k) lo[k] = Splat8(kInfF), hi[k] = Splat8(-kInfF);
-  int64_t count = 0;
-  uint64_t i = 0;
   while (i + kWays <= n) {
     const uint64_t stop = i + Min((n - i) / kWays, kMaxCounterSteps) * kWays;
     I8 c = Zero8();
@@ -296,13 +404,13 @@ MM_INLINE RunSums ReduceFloat(const char* bytes, uint64_t n) {
       count = static_cast<int64_t>(i);
     }
   }
-  double sum[kWays], mn[kWays], mx[kWays];
   for (int k = 0; k < kVecs; ++k) {
     for (int j = 0; j < 4; ++j) sum[4 * k + j] = s[k][j];
   }
   for (int k = 0; k < kF8; ++k) {
     for (int j = 0; j < 8; ++j) mn[8 * k + j] = Lane(lo[k], j), mx[8 * k + j] = Lane(hi[k], j);
   }
+#endif
   for (int j = 0; i < n; ++i, ++j) {
     const double x = Load1(p + i);
     const bool ok = x == x;
@@ -337,12 +445,45 @@ MM_INLINE double Pairwise8(const double* a) {
 template <bool kMask>
 MM_INLINE FusedSums FusedFloat(const char* bytes, uint64_t n, double shift) {
   const float* p = reinterpret_cast<const float*>(bytes);
+  double sd[8], sq[8], mn[8], mx[8];
+  uint64_t i = 0;
+#ifdef __AVX512F__
+  // The eight accumulators of t and of q in one register each; sixteen
+  // floats a turn, the first eight added before the next eight, as below.
+  const __m512d k = _mm512_set1_pd(shift);
+  __m512d t = _mm512_setzero_pd(), q = _mm512_setzero_pd();
+  __m256 lo = _mm256_set1_ps(kInfF), hi = _mm256_set1_ps(-kInfF);
+  int64_t count = 0;
+  const auto step = [&](const float* at) __attribute__((always_inline)) {
+    const __m256 x = _mm256_loadu_ps(at);
+    const __m512d d = _mm512_sub_pd(Widen(x), k);
+    if constexpr (kMask) {
+      const __mmask8 ok = Numbers(d);
+      t = AddNumbers(t, ok, d);
+      q = AddNumbers(q, ok, _mm512_mul_pd(d, d));
+      count += CountOf(ok);
+    } else {
+      t = _mm512_add_pd(t, d);
+      q = _mm512_add_pd(q, _mm512_mul_pd(d, d));
+    }
+    lo = _mm256_min_ps(x, lo);
+    hi = _mm256_max_ps(x, hi);
+  };
+  for (; i + 16 <= n; i += 16) step(p + i), step(p + i + 8);
+  for (; i + 8 <= n; i += 8) step(p + i);
+  if constexpr (!kMask) count = static_cast<int64_t>(i);
+  _mm512_storeu_pd(sd, t);
+  _mm512_storeu_pd(sq, q);
+  float lo_f[8], hi_f[8];
+  _mm256_storeu_ps(lo_f, lo);
+  _mm256_storeu_ps(hi_f, hi);
+  for (int j = 0; j < 8; ++j) mn[j] = lo_f[j], mx[j] = hi_f[j];
+#else
   const v4d k = {shift, shift, shift, shift};
   v4d t[2], q[2];
   v4i c[2];
   F8 lo = Splat8(kInfF), hi = Splat8(-kInfF);
   for (int h = 0; h < 2; ++h) t[h] = q[h] = v4d{0, 0, 0, 0}, c[h] = v4i{0, 0, 0, 0};
-  uint64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const F8 x = Load8(p + i);
     const v4d xs[2] = {Low(x), High(x)};
@@ -361,7 +502,6 @@ MM_INLINE FusedSums FusedFloat(const char* bytes, uint64_t n, double shift) {
     lo = Min8(x, lo);
     hi = Max8(x, hi);
   }
-  double sd[8], sq[8], mn[8], mx[8];
   int64_t count = kMask ? 0 : static_cast<int64_t>(i);
   for (int h = 0; h < 2; ++h) {
     for (int j = 0; j < 4; ++j) {
@@ -371,6 +511,7 @@ MM_INLINE FusedSums FusedFloat(const char* bytes, uint64_t n, double shift) {
     }
   }
   for (int j = 0; j < 8; ++j) mn[j] = Lane(lo, j), mx[j] = Lane(hi, j);
+#endif
   for (int j = 0; i < n; ++i, ++j) {
     const double x = Load1(p + i), d = x - shift;
     const bool ok = d == d;
@@ -411,10 +552,24 @@ MM_INLINE FusedSums FusedFloatChecked(const char* p, uint64_t n, double shift) {
 template <class T, bool kMask>
 MM_INLINE double Deviation(const char* bytes, uint64_t n, double mean) {
   const T* p = reinterpret_cast<const T*>(bytes);
+  double m2[kWays];
+  uint64_t i = 0;
+#ifdef __AVX512F__
+  const __m512d m = _mm512_set1_pd(mean);
+  __m512d a[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};  // ways 0-7, 8-15
+  for (; i + kWays <= n; i += kWays) {
+    for (int k = 0; k < 2; ++k) {
+      const __m512d d = _mm512_sub_pd(Load8d(p + i + 8 * k), m);
+      const __m512d q = _mm512_mul_pd(d, d);
+      a[k] = kMask ? AddNumbers(a[k], Numbers(d), q) : _mm512_add_pd(a[k], q);
+    }
+  }
+  _mm512_storeu_pd(m2, a[0]);
+  _mm512_storeu_pd(m2 + 8, a[1]);
+#else
   const v4d m = {mean, mean, mean, mean};
   v4d a[kVecs];
   for (int k = 0; k < kVecs; ++k) a[k] = v4d{0, 0, 0, 0};
-  uint64_t i = 0;
   for (; i + kWays <= n; i += kWays) {
     for (int k = 0; k < kVecs; k += 2) {
       v4d x0, x1;
@@ -435,10 +590,10 @@ MM_INLINE double Deviation(const char* bytes, uint64_t n, double mean) {
       }
     }
   }
-  double m2[kWays];
   for (int k = 0; k < kVecs; ++k) {
     for (int j = 0; j < 4; ++j) m2[4 * k + j] = a[k][j];
   }
+#endif
   for (int j = 0; i < n; ++i, ++j) {
     const double d = Load1(p + i) - mean;
     m2[j] += d == d ? d * d : 0.0;
@@ -462,6 +617,33 @@ MM_INLINE void Tile(const char* bytes, uint64_t rows, uint64_t len, double* sum,
   for (uint64_t r0 = 0; r0 < rows; r0 += kBandRows) {
     const uint64_t r1 = Min(rows, r0 + kBandRows);
     uint64_t i = 0;
+#ifdef __AVX512F__
+    const __m512i one = _mm512_set1_epi64(1);
+    for (; i + 8 <= len; i += 8) {  // eight lanes at a time
+      __m512d s = _mm512_loadu_pd(sum + i), lo, hi;
+      __m512i c = _mm512_loadu_si512(cnt + i), q = _mm512_loadu_si512(nan + i);
+      if constexpr (kMinMax) lo = _mm512_loadu_pd(mn + i), hi = _mm512_loadu_pd(mx + i);
+      const T* p = base + r0 * len + i;
+      for (uint64_t r = r0; r < r1; ++r, p += len) {
+        const __m512d x = Load8d(p);
+        const __mmask8 ok = Numbers(x);
+        s = AddNumbers(s, ok, x);
+        c = _mm512_mask_add_epi64(c, ok, c, one);
+        q = _mm512_mask_add_epi64(q, static_cast<__mmask8>(~ok), q, one);
+        if constexpr (kMinMax) {
+          lo = _mm512_min_pd(x, lo);
+          hi = _mm512_max_pd(x, hi);
+        }
+      }
+      _mm512_storeu_pd(sum + i, s);
+      if constexpr (kMinMax) {
+        _mm512_storeu_pd(mn + i, lo);
+        _mm512_storeu_pd(mx + i, hi);
+      }
+      _mm512_storeu_si512(cnt + i, c);
+      _mm512_storeu_si512(nan + i, q);
+    }
+#endif
     for (; i + 4 <= len; i += 4) {  // four lanes at a time
       v4d s, lo, hi;
       v4i c, q;
@@ -516,6 +698,18 @@ MM_INLINE void TileDev(const char* bytes, uint64_t rows, uint64_t len, const dou
   for (uint64_t r0 = 0; r0 < rows; r0 += kBandRows) {
     const uint64_t r1 = Min(rows, r0 + kBandRows);
     uint64_t i = 0;
+#ifdef __AVX512F__
+    for (; i + 8 <= len; i += 8) {
+      const __m512d m = _mm512_loadu_pd(mean + i);
+      __m512d a = _mm512_loadu_pd(m2 + i);
+      const T* p = base + r0 * len + i;
+      for (uint64_t r = r0; r < r1; ++r, p += len) {
+        const __m512d d = _mm512_sub_pd(Load8d(p), m);
+        a = AddNumbers(a, Numbers(d), _mm512_mul_pd(d, d));
+      }
+      _mm512_storeu_pd(m2 + i, a);
+    }
+#endif
     for (; i + 4 <= len; i += 4) {
       v4d m, a;
       std::memcpy(&m, mean + i, sizeof m);
@@ -634,10 +828,68 @@ MM_INLINE void VisitRows(const float* p, uint64_t w, VirtualLanes* vl) {
   float* vlo = vl->lo;
   float* vhi = vl->hi;
   int* vn = vl->nan;
-  for (uint64_t i = 0; i < w; i += 8) {
-    // Only the accumulators this version changes are loaded and stored:
-    // the sums when not fused, the NaN counts when masked.
-    constexpr bool kSums = !kFused;
+  // Only the accumulators this version changes are loaded and stored:
+  // the sums when not fused, the NaN counts when masked.
+  constexpr bool kSums = !kFused;
+  uint64_t i = 0;
+#ifdef __AVX512F__
+  // Sixteen virtual lanes a turn: the eight-lane groups below, two by two.
+  const __m512i one = _mm512_set1_epi32(1);
+  for (; i + 16 <= w; i += 16) {
+    __m512d s0, s1, k0, k1, a0, a1, b0, b1;
+    __m512 lo = _mm512_loadu_ps(vlo + i), hi = _mm512_loadu_ps(vhi + i);
+    __m512i q;
+    if constexpr (kSums) s0 = _mm512_loadu_pd(vs + i), s1 = _mm512_loadu_pd(vs + i + 8);
+    if constexpr (kMask) q = _mm512_loadu_si512(vn + i);
+    if constexpr (kFused) {
+      k0 = _mm512_loadu_pd(vshift + i), k1 = _mm512_loadu_pd(vshift + i + 8);
+      a0 = _mm512_loadu_pd(vq + i), a1 = _mm512_loadu_pd(vq + i + 8);
+      b0 = _mm512_loadu_pd(vt + i), b1 = _mm512_loadu_pd(vt + i + 8);
+    }
+    for (uint64_t k = 0; k < kRows; ++k) {
+      const float* at = p + k * w + i;
+      const __m512 x = _mm512_loadu_ps(at);
+      const __m512d x0 = Widen(_mm256_loadu_ps(at)), x1 = Widen(_mm256_loadu_ps(at + 8));
+      if constexpr (kMask) {
+        const __mmask16 ok = Numbers(x);
+        q = _mm512_mask_add_epi32(q, static_cast<__mmask16>(~ok), q, one);
+        if constexpr (!kFused) {  // fused: the sum comes from t
+          s0 = _mm512_add_pd(s0, Widen(_mm256_loadu_ps(at), LowMask(ok)));
+          s1 = _mm512_add_pd(s1, Widen(_mm256_loadu_ps(at + 8), HighMask(ok)));
+        }
+      } else if constexpr (!kFused) {
+        s0 = _mm512_add_pd(s0, x0);
+        s1 = _mm512_add_pd(s1, x1);
+      }
+      lo = _mm512_min_ps(x, lo);
+      hi = _mm512_max_ps(x, hi);
+      if constexpr (kFused) {
+        const __m512d d0 = _mm512_sub_pd(x0, k0), d1 = _mm512_sub_pd(x1, k1);
+        if constexpr (kMask) {
+          const __mmask8 ok0 = Numbers(d0), ok1 = Numbers(d1);
+          a0 = AddNumbers(a0, ok0, _mm512_mul_pd(d0, d0));
+          a1 = AddNumbers(a1, ok1, _mm512_mul_pd(d1, d1));
+          b0 = AddNumbers(b0, ok0, d0);
+          b1 = AddNumbers(b1, ok1, d1);
+        } else {
+          a0 = _mm512_add_pd(a0, _mm512_mul_pd(d0, d0));
+          a1 = _mm512_add_pd(a1, _mm512_mul_pd(d1, d1));
+          b0 = _mm512_add_pd(b0, d0);
+          b1 = _mm512_add_pd(b1, d1);
+        }
+      }
+    }
+    if constexpr (kSums) _mm512_storeu_pd(vs + i, s0), _mm512_storeu_pd(vs + i + 8, s1);
+    _mm512_storeu_ps(vlo + i, lo);
+    _mm512_storeu_ps(vhi + i, hi);
+    if constexpr (kMask) _mm512_storeu_si512(vn + i, q);
+    if constexpr (kFused) {
+      _mm512_storeu_pd(vq + i, a0), _mm512_storeu_pd(vq + i + 8, a1);
+      _mm512_storeu_pd(vt + i, b0), _mm512_storeu_pd(vt + i + 8, b1);
+    }
+  }
+#endif
+  for (; i < w; i += 8) {
     v4d s0, s1, k0, k1, a0, a1, b0, b1;
     F8 lo, hi;
     I8 q;
@@ -815,6 +1067,13 @@ MM_INLINE void TileDevFloatGrouped(const char* bytes, uint64_t rows, uint64_t le
   const uint64_t groups = rows / g;
   const float* row = p;
   for (uint64_t r = 0; r < groups; ++r, row += w) {
+#ifdef __AVX512F__
+    for (uint64_t i = 0; i < w; i += 8) {  // one register per eight lanes
+      const __m512d d = _mm512_sub_pd(Load8d(row + i), _mm512_loadu_pd(vmean + i));
+      const __m512d q = _mm512_mul_pd(d, d), a = _mm512_loadu_pd(vm2 + i);
+      _mm512_storeu_pd(vm2 + i, kMask ? AddNumbers(a, Numbers(d), q) : _mm512_add_pd(a, q));
+    }
+#else
     for (uint64_t i = 0; i < w; i += 8) {
       const F8 x = Load8(row + i);
       v4d m0, m1, a0, a1;
@@ -834,6 +1093,7 @@ MM_INLINE void TileDevFloatGrouped(const char* bytes, uint64_t rows, uint64_t le
       std::memcpy(vm2 + i, &a0, sizeof a0);
       std::memcpy(vm2 + i + 4, &a1, sizeof a1);
     }
+#endif
   }
   for (uint64_t i = 0; i < len; ++i) {
     double a = vm2[i];
@@ -909,7 +1169,11 @@ void FusedTileF32(const char* p, uint64_t rows, uint64_t len, const double* shif
 // norm as numpy computes it; trunc is done with double arithmetic only
 // (adding and subtracting 2^52 rounds to an integer, one less when that
 // rounded up), whose low bits then hold the integer, so both copies need
-// no conversion instruction the other lacks.
+// no conversion instruction the other lacks. The AVX-512 copy takes eight
+// at a time with compares into mask registers, truncates with vrndscalepd
+// (trunc is exact: the same integer as the 2^52 trick and as the scalar
+// tail's conversion) and converts it with vcvttpd2udq; its last partial
+// vector is masked (ForEight) instead of going through BinSlotOne.
 
 #ifdef __AVX2__
 constexpr int kBinWidth = 4;
@@ -941,6 +1205,51 @@ MM_INLINE uint32_t BinSlotOne(double x, const BinGrid& g) {
   return kSlotExact;
 }
 
+#ifdef __AVX512F__
+// Calls body(i, live) for i = 0, 8, ... below n: live all ones but for the
+// last partial vector, whose lanes past n are clear (masked loads and
+// stores leave them alone).
+template <class Body>
+MM_INLINE void ForEight(uint64_t n, const Body& body) {
+  uint64_t i = 0;
+  for (; i + 8 <= n; i += 8) body(i, __mmask8{0xff});
+  if (i < n) body(i, Live(n - i));
+}
+
+bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
+  const __m512d zero = _mm512_setzero_pd(), lo = _mm512_set1_pd(g.lo), hi = _mm512_set1_pd(g.hi);
+  const __m512d norm = _mm512_set1_pd(g.norm), bins = _mm512_set1_pd(static_cast<double>(g.bins));
+  const __m512d margin = _mm512_set1_pd(g.margin), upper = _mm512_set1_pd(1 - g.margin);
+  const __m256i below = _mm256_set1_epi32(static_cast<int>(g.bins + kSlotBelow));
+  const __m256i above = _mm256_set1_epi32(static_cast<int>(g.bins + kSlotAbove));
+  const __m256i nan = _mm256_set1_epi32(static_cast<int>(g.bins + kSlotNan));
+  const __m256i exact = _mm256_set1_epi32(static_cast<int>(kSlotExact));
+  __mmask8 missed = 0;
+  ForEight(
+      n, [&](uint64_t i, __mmask8 live) __attribute__((always_inline)) {
+        const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
+        const __m512d f = _mm512_mul_pd(_mm512_sub_pd(v, lo), norm);
+        const __mmask8 in =  // false for NaN
+            _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(f, zero, _CMP_GE_OQ), f, bins, _CMP_LT_OQ);
+        // Lanes outside [0, bins) get a meaningless t and are not ok.
+        const __m512d t = _mm512_roundscale_pd(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m512d fr = _mm512_sub_pd(f, t);  // exact
+        const __mmask8 ok = _mm512_mask_cmp_pd_mask(
+            _mm512_mask_cmp_pd_mask(in, fr, margin, _CMP_GT_OQ), fr, upper, _CMP_LT_OQ);
+        __m256i s = _mm512_cvttpd_epu32(t);
+        if ((ok & live) != live) {
+          // ok ? bin : v < lo ? below : v > hi ? above : v != v ? nan : exact.
+          __m256i other = _mm256_mask_mov_epi32(exact, _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q), nan);
+          other = _mm256_mask_mov_epi32(other, _mm512_cmp_pd_mask(v, hi, _CMP_GT_OQ), above);
+          other = _mm256_mask_mov_epi32(other, _mm512_cmp_pd_mask(v, lo, _CMP_LT_OQ), below);
+          s = _mm256_mask_mov_epi32(other, ok, s);
+          missed |= _mm256_mask_cmpeq_epi32_mask(live, s, exact);
+        }
+        _mm256_mask_storeu_epi32(slot + i, live, s);
+      });
+  return missed != 0;
+}
+#else
 bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
   const BinD zero = BinD{} + 0.0, one = zero + 1.0, magic = zero + 4503599627370496.0;  // 2^52
   const BinD lo = zero + g.lo, hi = zero + g.hi, norm = zero + g.norm;
@@ -984,49 +1293,108 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
   }
   return any;
 }
+#endif
 
 // ---------------------------------------------------------------------------
 // Co-moments (CoMoments in stats_simd.h). For row i of c, the entries from
 // the vector holding column i to the padded end are accumulated in up to
-// four vector registers while the observations stream by: each entry still
-// gets x[o][i] * x[o][j] added one observation at a time, in order.
+// four wide registers (eight doubles with AVX-512, else kBinWidth) and one
+// of four (AVX-512 only, for a row's last four entries) while the
+// observations stream by: each entry still gets x[o][i] * x[o][j] added
+// one observation at a time, in order, whatever the width. With AVX-512's
+// 32 registers, kCoRows = 4 rows of c that start at the same column share
+// one pass over the observations and their loads.
 
-template <int kVectors>
-MM_INLINE void CoMomentsRow(const double* __restrict x, uint64_t rows, uint64_t k, uint64_t i,
-                            uint64_t j0, double* __restrict c) {
-  BinD acc[kVectors];
-  for (int q = 0; q < kVectors; ++q) std::memcpy(&acc[q], c + j0 + q * kBinWidth, sizeof(BinD));
+#ifdef __AVX512F__
+typedef double CoVec __attribute__((vector_size(64)));
+constexpr int kCoRows = 4;
+#else
+typedef BinD CoVec;
+constexpr int kCoRows = 1;
+#endif
+constexpr int kCoWidth = sizeof(CoVec) / sizeof(double);
+constexpr int kPerWide = kCoWidth / kBinWidth;  // narrow vectors per wide one
+static_assert(kBinWidth % kCoRows == 0, "the rows of a pass start at the same column");
+static_assert(kCoMomentPad % kBinWidth == 0, "rows end on a narrow vector");
+
+// d in every lane (V{} + d would add +0.0 to it, making -0.0 +0.0).
+template <class V>
+MM_INLINE V Splat(double d) {
+  if constexpr (sizeof(V) == 64) {
+    return reinterpret_cast<V>(_mm512_set1_pd(d));
+  } else if constexpr (sizeof(V) == 32) {
+    return reinterpret_cast<V>(_mm256_set1_pd(d));
+  } else {
+    return reinterpret_cast<V>(_mm_set1_pd(d));
+  }
+}
+
+// Rows [i, i + kRows) of c, entries [j0, j0 + kCoWidth * kWide + kBinWidth
+// * kNarrow).
+template <int kRows, int kWide, int kNarrow>
+MM_INLINE void CoMomentsRows(const double* __restrict x, uint64_t rows, uint64_t k, uint64_t i,
+                             uint64_t j0, double* __restrict c, uint64_t kp) {
+  CoVec acc[kRows][kWide + 1];
+  BinD tail[kRows][kNarrow + 1];
+  const uint64_t t0 = j0 + kCoWidth * kWide;  // the first entry of the narrow part
+  for (int h = 0; h < kRows; ++h) {
+    const double* ch = c + (i + h) * kp;
+    for (int q = 0; q < kWide; ++q) std::memcpy(&acc[h][q], ch + j0 + q * kCoWidth, sizeof(CoVec));
+    for (int q = 0; q < kNarrow; ++q)
+      std::memcpy(&tail[h][q], ch + t0 + q * kBinWidth, sizeof(BinD));
+  }
   for (uint64_t o = 0; o < rows; ++o) {
     const double* r = x + o * k;
-    const BinD xi = BinD{} + r[i];
-    for (int q = 0; q < kVectors; ++q) {
+    for (int q = 0; q < kWide; ++q) {
+      CoVec v;
+      std::memcpy(&v, r + j0 + q * kCoWidth, sizeof v);
+      for (int h = 0; h < kRows; ++h) acc[h][q] = acc[h][q] + Splat<CoVec>(r[i + h]) * v;
+    }
+    for (int q = 0; q < kNarrow; ++q) {
       BinD v;
-      std::memcpy(&v, r + j0 + q * kBinWidth, sizeof v);
-      acc[q] = acc[q] + xi * v;
+      std::memcpy(&v, r + t0 + q * kBinWidth, sizeof v);
+      for (int h = 0; h < kRows; ++h) tail[h][q] = tail[h][q] + Splat<BinD>(r[i + h]) * v;
     }
   }
-  for (int q = 0; q < kVectors; ++q) std::memcpy(c + j0 + q * kBinWidth, &acc[q], sizeof(BinD));
+  for (int h = 0; h < kRows; ++h) {
+    double* ch = c + (i + h) * kp;
+    for (int q = 0; q < kWide; ++q) std::memcpy(ch + j0 + q * kCoWidth, &acc[h][q], sizeof(CoVec));
+    for (int q = 0; q < kNarrow; ++q)
+      std::memcpy(ch + t0 + q * kBinWidth, &tail[h][q], sizeof(BinD));
+  }
+}
+
+// The kernel for the last r narrow vectors of kRows rows, r in
+// [0, 4 * kPerWide).
+typedef void (*CoRows)(const double*, uint64_t, uint64_t, uint64_t, uint64_t, double*, uint64_t);
+template <int kRows>
+constexpr CoRows kCoRest[] = {nullptr,
+                              CoMomentsRows<kRows, 1 / kPerWide, 1 % kPerWide>,
+                              CoMomentsRows<kRows, 2 / kPerWide, 2 % kPerWide>,
+                              CoMomentsRows<kRows, 3 / kPerWide, 3 % kPerWide>,
+#ifdef __AVX512F__
+                              CoMomentsRows<kRows, 2, 0>,
+                              CoMomentsRows<kRows, 2, 1>,
+                              CoMomentsRows<kRows, 3, 0>,
+                              CoMomentsRows<kRows, 3, 1>
+#endif
+};
+static_assert(sizeof kCoRest<1> / sizeof kCoRest<1>[0] == 4 * kPerWide, "one kernel per rest");
+
+// Rows [i, i + kRows) of c, from their first vector to the padded end.
+template <int kRows>
+MM_INLINE void CoMomentsPass(const double* x, uint64_t rows, uint64_t k, uint64_t i, double* c,
+                             uint64_t kp) {
+  uint64_t j0 = i / kBinWidth * kBinWidth;
+  for (; j0 + 4 * kCoWidth <= kp; j0 += 4 * kCoWidth)
+    CoMomentsRows<kRows, 4, 0>(x, rows, k, i, j0, c, kp);
+  if (const CoRows rest = kCoRest<kRows>[(kp - j0) / kBinWidth]) rest(x, rows, k, i, j0, c, kp);
 }
 
 void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t kp) {
-  for (uint64_t i = 0; i < k; ++i) {
-    double* ci = c + i * kp;
-    uint64_t j0 = i / kBinWidth * kBinWidth;
-    for (; j0 + 4 * kBinWidth <= kp; j0 += 4 * kBinWidth) CoMomentsRow<4>(x, rows, k, i, j0, ci);
-    switch ((kp - j0) / kBinWidth) {
-      case 3:
-        CoMomentsRow<3>(x, rows, k, i, j0, ci);
-        break;
-      case 2:
-        CoMomentsRow<2>(x, rows, k, i, j0, ci);
-        break;
-      case 1:
-        CoMomentsRow<1>(x, rows, k, i, j0, ci);
-        break;
-      default:
-        break;
-    }
-  }
+  uint64_t i = 0;
+  for (; i + kCoRows <= k; i += kCoRows) CoMomentsPass<kCoRows>(x, rows, k, i, c, kp);
+  for (; i < k; ++i) CoMomentsPass<1>(x, rows, k, i, c, kp);
 }
 
 // ---------------------------------------------------------------------------
@@ -1063,6 +1431,68 @@ MM_INLINE BinU VectorKey(BinD v) {
   return bits ^ (neg | (BinU{} + (uint64_t{1} << 63)));
 }
 
+#ifdef __AVX512F__
+// The AVX-512 copy: eight keys at a time with 512-bit integer operations,
+// the kept ones packed with vpcompress into a register and stored whole
+// (count <= i, so the store stays inside the room for n; a compress
+// straight to memory is microcode on some CPUs), the last partial vector
+// masked (ForEight).
+
+// VectorKey of eight lanes: v + 0.0 turns -0.0 into +0.0 and leaves every
+// other number as it is, then bits ^ (neg | top) is one vpternlogq.
+MM_INLINE __m512i VectorKey8(__m512d v) {
+  const __m512i bits = _mm512_castpd_si512(_mm512_add_pd(v, _mm512_setzero_pd()));
+  const __m512i top = _mm512_set1_epi64(static_cast<long long>(uint64_t{1} << 63));
+  return _mm512_ternarylogic_epi64(bits, _mm512_srai_epi64(bits, 63), top, 0x1e);
+}
+
+// Stores the first `count` lanes of `packed` at `at`: all of them when the
+// vector was full (count <= i keeps them inside the room for n).
+MM_INLINE void StorePacked(uint64_t* at, __m512i packed, __mmask8 live, int64_t count) {
+  if (live == 0xff) return _mm512_storeu_si512(at, packed);
+  _mm512_mask_storeu_epi64(at, static_cast<__mmask8>((1u << count) - 1), packed);
+}
+MM_INLINE void StorePacked(uint32_t* at, __m256i packed, __mmask8 live, int64_t count) {
+  if (live == 0xff) return _mm256_storeu_si256(reinterpret_cast<__m256i*>(at), packed);
+  _mm256_mask_storeu_epi32(at, static_cast<__mmask8>((1u << count) - 1), packed);
+}
+
+uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out) {
+  const __m128i by = _mm_cvtsi32_si128(shift);
+  uint64_t count = 0;
+  ForEight(
+      n, [&](uint64_t i, __mmask8 live) __attribute__((always_inline)) {
+        const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
+        const __mmask8 ok = _mm512_mask_cmp_pd_mask(live, v, v, _CMP_ORD_Q);
+        const __m512i kept = _mm512_maskz_compress_epi64(ok, _mm512_srl_epi64(VectorKey8(v), by));
+        StorePacked(out + count, kept, live, CountOf(ok));
+        count += static_cast<uint64_t>(CountOf(ok));
+      });
+  return count;
+}
+
+uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* prefix,
+                    uint64_t prefixes, uint32_t* hit) {
+  const __m128i by = _mm_cvtsi32_si128(shift);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  uint64_t count = 0;
+  ForEight(
+      n, [&](uint64_t i, __mmask8 live) __attribute__((always_inline)) {
+        const __m512d v = _mm512_maskz_loadu_pd(live, x + i);
+        const __m512i pre = _mm512_srl_epi64(VectorKey8(v), by);
+        __mmask8 match = 0;
+        for (uint64_t p = 0; p < prefixes; ++p)
+          match |=
+              _mm512_cmpeq_epi64_mask(pre, _mm512_set1_epi64(static_cast<long long>(prefix[p])));
+        match = _mm512_mask_cmp_pd_mask(match & live, v, v, _CMP_ORD_Q);  // NaN: no key
+        if (match == 0) return;
+        const __m256i index = _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(i)));
+        StorePacked(hit + count, _mm256_maskz_compress_epi32(match, index), live, CountOf(match));
+        count += static_cast<uint64_t>(CountOf(match));
+      });
+  return count;
+}
+#else
 uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out) {
   uint64_t count = 0, i = 0;
   for (; i + kBinWidth <= n; i += kBinWidth) {
@@ -1109,6 +1539,7 @@ uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* pref
   }
   return count;
 }
+#endif
 
 }  // namespace
 

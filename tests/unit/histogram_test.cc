@@ -409,15 +409,17 @@ TEST_CASE("Histogram: an empty range widens by 0.5 each side, as numpy", "[histo
   CHECK(HistogramOuterEdges(-1.0, 2.0) == std::make_pair(-1.0, 2.0));
 }
 
-// The vector kernel's slots, on baseline x86-64 and (when the CPU has it)
-// AVX2, against numpy's answer (the table above) and against the exact
-// classification (below, above, NaN, BinFinder::Index) for grids whose
-// edges round far from where (x - lo) * norm puts them: a range far from
-// zero, float32 and float16 edges, a subnormal range, 1 and many bins.
+// The vector kernel's slots, on baseline x86-64 and (when the CPU has
+// them) AVX2 and AVX-512, against numpy's answer (the table above) and
+// against the exact classification (below, above, NaN, BinFinder::Index)
+// for grids whose edges round far from where (x - lo) * norm puts them: a
+// range far from zero, float32 and float16 edges, a subnormal range, 1 and
+// many bins.
 std::vector<const simd::KernelTable*> BinTables() {
-  std::vector<const simd::KernelTable*> t = {&simd::base::kTable};
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) t.push_back(&simd::avx2::kTable);
+  int count = 0;
+  const simd::NamedTable* named = simd::RunnableTables(&count);
+  std::vector<const simd::KernelTable*> t;
+  for (int i = 0; i < count; ++i) t.push_back(named[i].table);
   return t;
 }
 
@@ -452,7 +454,7 @@ TEST_CASE("Histogram: vector slots are numpy's bins on and next to every edge", 
     for (const BinCase& c : kBinCases) {
       const BinFinder f(c.lo, c.hi, c.bins);
       // The value at every position of a vector and in the scalar tail.
-      for (size_t n : {1, 2, 3, 4, 5, 7, 9}) {
+      for (size_t n : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17}) {
         INFO("lo " << c.lo << " hi " << c.hi << " bins " << c.bins << " x " << c.x << " n " << n);
         const std::vector<double> xs(n, c.x);
         size_t exact = 0;

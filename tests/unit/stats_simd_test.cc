@@ -1,6 +1,7 @@
 // The stats kernels: the vector copies agree bit for bit with the scalar
-// templates and with each other (AVX2 and baseline), and the one-read
-// pieces of SweepBlock stay accurate on data built to hurt a shifted sum.
+// templates and with each other (AVX-512, AVX2 and baseline, each that the
+// CPU can run), and the one-read pieces of SweepBlock stay accurate on data
+// built to hurt a shifted sum.
 #include "analysis/stats_simd.h"
 
 #include <algorithm>
@@ -40,107 +41,303 @@ std::vector<T> Data(size_t n, uint32_t seed, double offset, int nan_every,
   return v;
 }
 
-std::vector<const simd::KernelTable*> Tables() {
-  std::vector<const simd::KernelTable*> t = {&simd::base::kTable};
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) t.push_back(&simd::avx2::kTable);
-  return t;
+// The copies this CPU can run: base, and avx2 and avx512 when it has them.
+std::vector<simd::NamedTable> Tables() {
+  int count = 0;
+  const simd::NamedTable* t = simd::RunnableTables(&count);
+  return std::vector<simd::NamedTable>(t, t + count);
+}
+
+// Values of kind `kind` (see Special): 0 normal, 1 NaN every third, 2 a NaN
+// now and then, 3 one +inf, 4 +inf and -inf (their sum is NaN without a NaN
+// value), 5 zeros of both signs, 6 all NaN, 7 a mix of every special value.
+constexpr int kKinds = 8;
+template <class T>
+std::vector<T> Special(size_t n, uint32_t seed, int kind) {
+  std::mt19937 g(seed);
+  std::normal_distribution<double> d(1.5, 2.0);
+  std::uniform_int_distribution<int> pick(0, 9);
+  const T specials[] = {static_cast<T>(kNaN),
+                        static_cast<T>(kInf),
+                        static_cast<T>(-kInf),
+                        static_cast<T>(-0.0),
+                        static_cast<T>(0.0),
+                        std::numeric_limits<T>::denorm_min(),
+                        -std::numeric_limits<T>::max(),
+                        std::numeric_limits<T>::max() / 4};
+  std::vector<T> v(n);
+  for (size_t i = 0; i < n; ++i) {
+    v[i] = static_cast<T>(d(g));
+    switch (kind) {
+      case 1:
+        if (i % 3 == 1) v[i] = static_cast<T>(kNaN);
+        break;
+      case 2:
+        if (i % 37 == 11) v[i] = static_cast<T>(kNaN);
+        break;
+      case 3:
+        if (i == n / 2) v[i] = static_cast<T>(kInf);
+        break;
+      case 4:
+        if (i == n / 3) v[i] = static_cast<T>(kInf);
+        if (i == n - 1 && n > 1) v[i] = static_cast<T>(-kInf);
+        break;
+      case 5:
+        v[i] = static_cast<T>(i % 5 == 2 ? 0.0 : -0.0);
+        break;
+      case 6:
+        v[i] = static_cast<T>(kNaN);
+        break;
+      case 7: {
+        const int k = pick(g);
+        if (k < 8) v[i] = specials[k];
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return v;
+}
+
+// The lengths every kernel is tried at: each tail of a vector of up to 64
+// lanes, and some long runs.
+std::vector<size_t> Lengths() {
+  std::vector<size_t> n;
+  for (size_t i = 0; i <= 70; ++i) n.push_back(i);
+  for (size_t i : {100, 255, 1000, 4099, 65537}) n.push_back(i);
+  return n;
+}
+
+// The values at byte `offset` of a copy: unaligned for offsets that are not
+// a multiple of 64.
+template <class T>
+struct Shifted {
+  std::vector<char> bytes;
+  const char* p;
+  Shifted(const std::vector<T>& v, size_t offset) : bytes(v.size() * sizeof(T) + offset + 64) {
+    p = bytes.data() + offset;
+    std::memcpy(bytes.data() + offset, v.data(), v.size() * sizeof(T));
+  }
+};
+
+// FusedF32 as plain loops, one accumulator at a time: element i to
+// accumulator i % 8, NaN tested on x - shift, the eight combined pairwise
+// (extremes in accumulator order); the sum is n * shift + t.
+simd::FusedSums FusedReference(const char* p, uint64_t n, double shift) {
+  simd::FusedSums r;
+  r.min = kInf;
+  r.max = -kInf;
+  double sd[8], sq[8];
+  for (uint64_t j = 0; j < 8; ++j) {
+    double t = 0, q = 0, lo = kInf, hi = -kInf;
+    for (uint64_t i = j; i < n; i += 8) {
+      float f;
+      std::memcpy(&f, p + i * sizeof f, sizeof f);
+      const double d = f - shift;
+      if (d == d) t += d, q += d * d, ++r.n;
+      if (f < lo) lo = f;
+      if (f > hi) hi = f;
+    }
+    sd[j] = t, sq[j] = q;
+    if (lo < r.min) r.min = lo;
+    if (hi > r.max) r.max = hi;
+  }
+  r.t = ((sd[0] + sd[1]) + (sd[2] + sd[3])) + ((sd[4] + sd[5]) + (sd[6] + sd[7]));
+  r.q = ((sq[0] + sq[1]) + (sq[2] + sq[3])) + ((sq[4] + sq[5]) + (sq[6] + sq[7]));
+  r.sum = static_cast<double>(r.n) * shift + r.t;
+  return r;
 }
 
 template <class Traits, class T>
-void CheckGlobalKernels(const simd::KernelTable& k, bool f32) {
-  for (size_t n : {0, 1, 7, 15, 16, 17, 31, 100, 1000, 4099}) {
-    for (int nan_every : {0, 3, 97}) {
-      for (bool inf : {false, true}) {
-        INFO("n " << n << " nan_every " << nan_every << " inf " << inf);
-        const std::vector<T> v = Data<T>(
-            n, static_cast<uint32_t>(n * 31 + static_cast<size_t>(nan_every)), 5.0, nan_every, inf);
-        const char* p = reinterpret_cast<const char*>(v.data());
+void CheckGlobalKernels(const simd::NamedTable& table, bool f32) {
+  const simd::KernelTable& k = *table.table;
+  for (size_t n : Lengths()) {
+    for (int kind = 0; kind < kKinds; ++kind) {
+      const std::vector<T> v = Special<T>(n, static_cast<uint32_t>(n * 31 + kind), kind);
+      for (size_t offset : {size_t{0}, sizeof(T), size_t{1}}) {
+        INFO(table.name << " n " << n << " kind " << kind << " offset " << offset);
+        const Shifted<T> at(v, offset);
+        const char* p = at.p;
         const auto want = stats_kernel::ReduceRun<Traits, false>(p, n);
         const simd::RunSums got = f32 ? k.reduce_f32(p, n) : k.reduce_f64(p, n);
         CHECK(got.n == want.n);
         CHECK(SameBits(got.sum, want.sum));
-        if (want.n > 0) {
-          CHECK(SameBits(got.min, want.min));
-          CHECK(SameBits(got.max, want.max));
+        CHECK(SameBits(got.min, want.min));
+        CHECK(SameBits(got.max, want.max));
+        for (const double mean : {4.75, -0.0}) {
+          const double dev_want = stats_kernel::DeviationRun<Traits, false>(p, n, mean);
+          const bool has_nan = want.nan > 0;
+          CHECK(SameBits(
+              f32 ? k.deviation_f32(p, n, mean, has_nan) : k.deviation_f64(p, n, mean, has_nan),
+              dev_want));
+          if (!has_nan)
+            CHECK(SameBits(
+                f32 ? k.deviation_f32(p, n, mean, true) : k.deviation_f64(p, n, mean, true),
+                dev_want));
         }
-        const double mean = 4.75;
-        const double dev_want = stats_kernel::DeviationRun<Traits, false>(p, n, mean);
-        const bool has_nan = want.nan > 0;
-        CHECK(SameBits(
-            f32 ? k.deviation_f32(p, n, mean, has_nan) : k.deviation_f64(p, n, mean, has_nan),
-            dev_want));
-        if (!has_nan)
-          CHECK(
-              SameBits(f32 ? k.deviation_f32(p, n, mean, true) : k.deviation_f64(p, n, mean, true),
-                       dev_want));
+        if (f32) {
+          for (const double shift : {0.5, -0.0, kInf}) {
+            const simd::FusedSums fw = FusedReference(p, n, shift), fg = k.fused_f32(p, n, shift);
+            INFO("fused, shift " << shift);
+            CHECK(fg.n == fw.n);
+            CHECK(SameBits(fg.sum, fw.sum));
+            CHECK(SameBits(fg.t, fw.t));
+            CHECK(SameBits(fg.q, fw.q));
+            CHECK(SameBits(fg.min, fw.min));
+            CHECK(SameBits(fg.max, fw.max));
+          }
+        }
       }
     }
   }
 }
 
-TEST_CASE("global vector kernels give the scalar templates' bits", "[stats_simd]") {
-  for (const simd::KernelTable* k : Tables()) {
-    CheckGlobalKernels<F32, float>(*k, true);
-    CheckGlobalKernels<F64, double>(*k, false);
+TEST_CASE("global vector kernels give the scalar templates' bits", "[stats_simd][simd]") {
+  for (const simd::NamedTable& t : Tables()) {
+    CheckGlobalKernels<F32, float>(t, true);
+    CheckGlobalKernels<F64, double>(t, false);
   }
 }
 
-TEST_CASE("the AVX2 and baseline kernels give the same bits", "[stats_simd]") {
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx2")) return;  // nothing to compare on this CPU
-  const simd::KernelTable& a = simd::avx2::kTable;
-  const simd::KernelTable& b = simd::base::kTable;
-  for (uint64_t len : {1, 3, 8, 10, 12, 33, 200}) {
-    for (uint64_t rows : {1, 5, 64, 301}) {
-      INFO("len " << len << " rows " << rows);
-      const std::vector<float> v =
-          Data<float>(len * rows, static_cast<uint32_t>(len + rows), -2.0, 13);
-      const char* p = reinterpret_cast<const char*>(v.data());
-      std::vector<double> shift(len);
-      for (uint64_t i = 0; i < len; ++i) shift[i] = -2.0 + 0.01 * static_cast<double>(i);
-      struct Cols {
-        std::vector<double> sum, mn, mx, t, q;
-        std::vector<int64_t> cnt, nan;
-        explicit Cols(uint64_t n) : sum(n), mn(n, kInf), mx(n, -kInf), t(n), q(n), cnt(n), nan(n) {}
-      } ca(len), cb(len), fa(len), fb(len);
-      a.tile_f32(p, rows, len, ca.sum.data(), ca.cnt.data(), ca.nan.data(), ca.mn.data(),
-                 ca.mx.data());
-      b.tile_f32(p, rows, len, cb.sum.data(), cb.cnt.data(), cb.nan.data(), cb.mn.data(),
-                 cb.mx.data());
-      a.tile_dev_f32(p, rows, len, shift.data(), ca.q.data(), true);
-      b.tile_dev_f32(p, rows, len, shift.data(), cb.q.data(), true);
-      a.fused_tile_f32(p, rows, len, shift.data(), fa.sum.data(), fa.cnt.data(), fa.nan.data(),
-                       fa.mn.data(), fa.mx.data(), fa.t.data(), fa.q.data());
-      b.fused_tile_f32(p, rows, len, shift.data(), fb.sum.data(), fb.cnt.data(), fb.nan.data(),
-                       fb.mn.data(), fb.mx.data(), fb.t.data(), fb.q.data());
-      for (uint64_t i = 0; i < len; ++i) {
-        CHECK(SameBits(ca.sum[i], cb.sum[i]));
-        CHECK(SameBits(ca.q[i], cb.q[i]));
-        CHECK(ca.cnt[i] == cb.cnt[i]);
-        CHECK(ca.nan[i] == cb.nan[i]);
-        CHECK(SameBits(ca.mn[i], cb.mn[i]));
-        CHECK(SameBits(ca.mx[i], cb.mx[i]));
-        CHECK(std::fabs(fa.sum[i] - ca.sum[i]) <= 1e-12 * static_cast<double>(rows) * 4.0);
-        CHECK(SameBits(fa.q[i], fb.q[i]));
-        CHECK(SameBits(fa.t[i], fb.t[i]));
-        CHECK(SameBits(fa.q[i], ca.q[i]));
-        CHECK(fa.cnt[i] == ca.cnt[i]);
+// Per-lane columns of a tile kernel, started from values that are not all
+// plain: sums may start at -0.0, extremes anywhere.
+struct Cols {
+  std::vector<double> sum, mn, mx, t, q;
+  std::vector<int64_t> cnt, nan;
+  Cols(uint64_t n, uint32_t seed) : sum(n), mn(n), mx(n), t(n), q(n), cnt(n), nan(n) {
+    std::mt19937 g(seed);
+    std::normal_distribution<double> d(0.0, 3.0);
+    for (uint64_t i = 0; i < n; ++i) {
+      const bool zero = i % 3 == 0;
+      sum[i] = zero ? -0.0 : d(g);
+      t[i] = zero ? -0.0 : d(g);
+      q[i] = zero ? -0.0 : std::fabs(d(g));
+      mn[i] = i % 4 == 1 ? kInf : d(g);
+      mx[i] = i % 4 == 1 ? -kInf : d(g);
+      cnt[i] = static_cast<int64_t>(i);
+      nan[i] = static_cast<int64_t>(2 * i);
+    }
+  }
+  // Whether every column holds the same bits as o's.
+  void Same(const Cols& o) const {
+    for (size_t i = 0; i < sum.size(); ++i) {
+      INFO("lane " << i);
+      CHECK(SameBits(sum[i], o.sum[i]));
+      CHECK(SameBits(mn[i], o.mn[i]));
+      CHECK(SameBits(mx[i], o.mx[i]));
+      CHECK(SameBits(t[i], o.t[i]));
+      CHECK(SameBits(q[i], o.q[i]));
+      CHECK(cnt[i] == o.cnt[i]);
+      CHECK(nan[i] == o.nan[i]);
+    }
+  }
+};
+
+// Every tile kernel of `k` on rows x len values at p, into columns started
+// at seed: the columns of each kernel, in order.
+template <class T>
+std::vector<Cols> RunTiles(const simd::KernelTable& k, const char* p, uint64_t rows, uint64_t len,
+                           bool has_nan) {
+  std::vector<double> shift(len);
+  for (uint64_t i = 0; i < len; ++i) shift[i] = 1.0 + 0.01 * static_cast<double>(i);
+  if (len > 2) shift[1] = -0.0;
+  std::vector<Cols> out;
+  const auto cols = [&] { return Cols(len, static_cast<uint32_t>(len * 7 + rows)); };
+  const bool f32 = sizeof(T) == 4;
+  Cols a = cols(), b = cols(), c = cols(), d = cols();
+  (f32 ? k.tile_f32 : k.tile_f64)(p, rows, len, a.sum.data(), a.cnt.data(), a.nan.data(),
+                                  a.mn.data(), a.mx.data());
+  (f32 ? k.tile_f32 : k.tile_f64)(p, rows, len, b.sum.data(), b.cnt.data(), b.nan.data(), nullptr,
+                                  nullptr);
+  if (f32) {
+    k.tile_dev_f32(p, rows, len, shift.data(), c.q.data(), true);
+    if (!has_nan) k.tile_dev_f32(p, rows, len, shift.data(), c.t.data(), false);
+    k.fused_tile_f32(p, rows, len, shift.data(), d.sum.data(), d.cnt.data(), d.nan.data(),
+                     d.mn.data(), d.mx.data(), d.t.data(), d.q.data());
+  } else {
+    k.tile_dev_f64(p, rows, len, shift.data(), c.q.data());
+  }
+  out.push_back(a);
+  out.push_back(b);
+  out.push_back(c);
+  out.push_back(d);
+  return out;
+}
+
+template <class T>
+void CheckTilesAgree() {
+  const std::vector<simd::NamedTable> tables = Tables();
+  for (uint64_t len :
+       {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 16, 17, 20, 24, 31, 33, 40, 64, 200, 1030}) {
+    for (uint64_t rows : {0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 64, 65, 130}) {
+      for (int kind : {0, 2, 4, 7}) {
+        const std::vector<T> v =
+            Special<T>(len * rows, static_cast<uint32_t>(len * 1000 + rows + kind), kind);
+        bool has_nan = false;
+        for (T x : v) has_nan |= x != x;
+        for (size_t offset : {size_t{0}, sizeof(T)}) {
+          const Shifted<T> at(v, offset);
+          const std::vector<Cols> want = RunTiles<T>(*tables[0].table, at.p, rows, len, has_nan);
+          for (size_t t = 1; t < tables.size(); ++t) {
+            const std::vector<Cols> got = RunTiles<T>(*tables[t].table, at.p, rows, len, has_nan);
+            for (size_t c = 0; c < want.size(); ++c) {
+              INFO(tables[t].name << " vs base: " << sizeof(T) * 8 << "-bit, len " << len
+                                  << " rows " << rows << " kind " << kind << " offset " << offset
+                                  << " kernel " << c);
+              got[c].Same(want[c]);
+            }
+          }
+        }
       }
-      const simd::FusedSums ga = a.fused_f32(p, len * rows, 0.5),
-                            gb = b.fused_f32(p, len * rows, 0.5);
-      CHECK(ga.n == gb.n);
-      CHECK(SameBits(ga.sum, gb.sum));
-      CHECK(SameBits(ga.q, gb.q));
-      CHECK(SameBits(ga.t, gb.t));
-      CHECK(SameBits(ga.min, gb.min));
-      // The one-read sum is n * shift + t: not the same additions as
-      // ReduceF32's, but as close as rounding allows.
-      const simd::RunSums ra = a.reduce_f32(p, len * rows);
-      CHECK(std::fabs(ga.sum - ra.sum) <= 1e-12 * static_cast<double>(len * rows) * 4.0);
-      CHECK(ga.n == ra.n);
-      CHECK(SameBits(ga.min, ra.min));
-      CHECK(SameBits(ga.max, ra.max));
+    }
+  }
+}
+
+TEST_CASE("every copy of the tile kernels gives the baseline copy's bits", "[stats_simd][simd]") {
+  CheckTilesAgree<float>();
+  CheckTilesAgree<double>();
+}
+
+TEST_CASE("the fused and two-sweep tile kernels agree", "[stats_simd][simd]") {
+  for (const simd::NamedTable& table : Tables()) {
+    const simd::KernelTable& a = *table.table;
+    for (uint64_t len : {1, 3, 8, 10, 12, 33, 200}) {
+      for (uint64_t rows : {1, 5, 64, 301}) {
+        INFO(table.name << " len " << len << " rows " << rows);
+        const std::vector<float> v =
+            Data<float>(len * rows, static_cast<uint32_t>(len + rows), -2.0, 13);
+        const char* p = reinterpret_cast<const char*>(v.data());
+        std::vector<double> shift(len);
+        for (uint64_t i = 0; i < len; ++i) shift[i] = -2.0 + 0.01 * static_cast<double>(i);
+        struct Lanes {
+          std::vector<double> sum, mn, mx, t, q;
+          std::vector<int64_t> cnt, nan;
+          explicit Lanes(uint64_t n)
+              : sum(n), mn(n, kInf), mx(n, -kInf), t(n), q(n), cnt(n), nan(n) {}
+        } ca(len), fa(len);
+        a.tile_f32(p, rows, len, ca.sum.data(), ca.cnt.data(), ca.nan.data(), ca.mn.data(),
+                   ca.mx.data());
+        a.tile_dev_f32(p, rows, len, shift.data(), ca.q.data(), true);
+        a.fused_tile_f32(p, rows, len, shift.data(), fa.sum.data(), fa.cnt.data(), fa.nan.data(),
+                         fa.mn.data(), fa.mx.data(), fa.t.data(), fa.q.data());
+        for (uint64_t i = 0; i < len; ++i) {
+          CHECK(std::fabs(fa.sum[i] - ca.sum[i]) <= 1e-12 * static_cast<double>(rows) * 4.0);
+          CHECK(SameBits(fa.q[i], ca.q[i]));
+          CHECK(fa.cnt[i] == ca.cnt[i]);
+          CHECK(fa.nan[i] == ca.nan[i]);
+          CHECK(SameBits(fa.mn[i], ca.mn[i]));
+          CHECK(SameBits(fa.mx[i], ca.mx[i]));
+        }
+        // The one-read sum is n * shift + t: not the same additions as
+        // ReduceF32's, but as close as rounding allows.
+        const simd::FusedSums ga = a.fused_f32(p, len * rows, 0.5);
+        const simd::RunSums ra = a.reduce_f32(p, len * rows);
+        CHECK(std::fabs(ga.sum - ra.sum) <= 1e-12 * static_cast<double>(len * rows) * 4.0);
+        CHECK(ga.n == ra.n);
+        CHECK(SameBits(ga.min, ra.min));
+        CHECK(SameBits(ga.max, ra.max));
+      }
     }
   }
 }
@@ -179,7 +376,7 @@ void CheckSumsOnly(const char* dtype) {
   }
 }
 
-TEST_CASE("a sweep of sums only gives the full sweep's sums", "[stats_simd]") {
+TEST_CASE("a sweep of sums only gives the full sweep's sums", "[stats_simd][simd]") {
   CheckSumsOnly<float>("<f4");
   CheckSumsOnly<double>("<f8");
 }
@@ -235,7 +432,7 @@ void CheckAgainstReference(const std::vector<float>& v, int64_t cols, const char
   }
 }
 
-TEST_CASE("one-read pieces of a block stay accurate on hostile data", "[stats_simd]") {
+TEST_CASE("one-read pieces of a block stay accurate on hostile data", "[stats_simd][simd]") {
   // A 1 MiB block of float32: 32 pieces of 32 KiB.
   const size_t n = (1 << 20) / sizeof(float);
   for (int64_t cols : {1, 10}) {
@@ -272,33 +469,42 @@ TEST_CASE("one-read pieces of a block stay accurate on hostile data", "[stats_si
   CHECK(lanes[0].mean == 3.25);
 }
 
-TEST_CASE("co-moments: each kernel gives the plain loop's bits", "[stats_simd]") {
+TEST_CASE("co-moments: each kernel gives the plain loop's bits", "[stats_simd][simd]") {
   std::mt19937 g(7);
   std::normal_distribution<double> d(0.0, 3.0);
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  for (const simd::KernelTable* t : Tables()) {
-    for (uint64_t k : {1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 33}) {
+  for (const simd::NamedTable& t : Tables()) {
+    for (uint64_t k :
+         {1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 20, 24, 31, 32, 33, 40, 47, 64, 65, 70}) {
       for (uint64_t rows : {0, 1, 2, 31}) {
-        const uint64_t kp = (k + simd::kCoMomentPad - 1) / simd::kCoMomentPad * simd::kCoMomentPad;
-        // Past the last row: anything, here NaN, which must reach no entry
-        // the caller reads.
-        std::vector<double> x(rows * k + simd::kCoMomentPad, nan), want(k * kp), got;
-        for (uint64_t i = 0; i < rows * k; ++i) x[i] = d(g);
-        for (double& c : want) c = d(g);  // sums start from what c holds
-        got = want;
-        for (uint64_t i = 0; i < k; ++i)
-          for (uint64_t o = 0; o < rows; ++o)
-            for (uint64_t j = i; j < k; ++j) want[i * kp + j] += x[o * k + i] * x[o * k + j];
-        t->co_moments(x.data(), rows, k, got.data(), kp);
-        INFO("k " << k << " rows " << rows);
-        for (uint64_t i = 0; i < k; ++i)
-          for (uint64_t j = i; j < k; ++j) CHECK(got[i * kp + j] == want[i * kp + j]);
+        for (uint64_t offset : {0, 1}) {
+          const uint64_t kp =
+              (k + simd::kCoMomentPad - 1) / simd::kCoMomentPad * simd::kCoMomentPad;
+          // Past the last row: anything, here NaN, which must reach no entry
+          // the caller reads.
+          std::vector<double> xs(offset + rows * k + simd::kCoMomentPad, nan), want(k * kp), got;
+          double* x = xs.data() + offset;
+          for (uint64_t i = 0; i < rows * k; ++i)
+            x[i] = i % 29 == 5 ? -0.0 : i % 31 == 7 ? kInf : d(g);
+          // Sums start from what c holds, -0.0 too (-0.0 + -0.0 stays -0.0).
+          for (size_t e = 0; e < want.size(); ++e) want[e] = e % 7 == 3 ? -0.0 : d(g);
+          got = want;
+          for (uint64_t i = 0; i < k; ++i)
+            for (uint64_t o = 0; o < rows; ++o)
+              for (uint64_t j = i; j < k; ++j) want[i * kp + j] += x[o * k + i] * x[o * k + j];
+          t.table->co_moments(x, rows, k, got.data(), kp);
+          INFO(t.name << " k " << k << " rows " << rows << " offset " << offset);
+          for (uint64_t i = 0; i < k; ++i)
+            for (uint64_t j = i; j < k; ++j) CHECK(SameBits(got[i * kp + j], want[i * kp + j]));
+        }
       }
     }
   }
 }
 
-TEST_CASE("key matches: each kernel finds the values of the open buckets", "[stats_simd]") {
+// Values for the key kernels: every special value, then normal doubles and
+// floats widened.
+std::vector<double> KeyValues() {
   std::mt19937 g(11);
   std::normal_distribution<double> d(0.0, 2.0);
   const double inf = std::numeric_limits<double>::infinity();
@@ -312,41 +518,110 @@ TEST_CASE("key matches: each kernel finds the values of the open buckets", "[sta
                            1e300};
   for (int i = 0; i < 3000; ++i) x.push_back(d(g));
   for (int i = 0; i < 500; ++i) x.push_back(static_cast<double>(static_cast<float>(d(g))));
-  for (const simd::KernelTable* t : Tables()) {
+  // NaNs, zeros of both signs and infinities here and there, for short runs.
+  for (size_t i = 8; i < 200; i += 7) x[i] = std::numeric_limits<double>::quiet_NaN();
+  for (size_t i = 10; i < 200; i += 11) x[i] = -0.0;
+  for (size_t i = 12; i < 200; i += 13) x[i] = i % 2 ? inf : -inf;
+  return x;
+}
+
+// Every run of the key kernels: all of x, and n = 0..70 from offsets 0, 1
+// and 3 (unaligned) as far as x reaches, into room for exactly n past
+// which guard values must survive untouched.
+template <class Check>
+void ForKeyRuns(const std::vector<double>& x, const Check& check) {
+  check(x.data(), x.size());
+  for (size_t offset : {0, 1, 3})
+    for (size_t n = 0; n <= 70 && offset + n <= x.size(); ++n) check(x.data() + offset, n);
+}
+
+TEST_CASE("key matches: each kernel finds the values of the open buckets", "[stats_simd][simd]") {
+  const std::vector<double> x = KeyValues();
+  const uint32_t kGuard32 = 0xdeadbeef;
+  const uint64_t kGuard64 = 0xdeadbeefdeadbeef;
+  for (const simd::NamedTable& t : Tables()) {
     for (int shift : {48, 32, 16, 1}) {
       // Prefixes of some values present (and one absent): the buckets of
       // x[5], x[100], x[2000], x[0] (+0.0 and -0.0 share it).
       std::vector<uint64_t> prefix = {OrderedKey(x[100]) >> shift, OrderedKey(x[0]) >> shift,
                                       OrderedKey(x[2000]) >> shift, OrderedKey(x[5]) >> shift,
                                       (OrderedKey(3.0) >> shift) + 1};
-      for (size_t n : {x.size(), size_t{3}, size_t{7}}) {
-        for (size_t np : {size_t{1}, size_t{5}}) {
-          std::vector<uint32_t> want, got(n);
+      for (size_t np : {size_t{1}, size_t{5}}) {
+        ForKeyRuns(x, [&](const double* at, size_t n) {
+          std::vector<uint32_t> want, got(n + 8, kGuard32);
           for (size_t i = 0; i < n; ++i) {
-            if (x[i] != x[i]) continue;
+            if (at[i] != at[i]) continue;
             for (size_t p = 0; p < np; ++p)
-              if ((OrderedKey(x[i]) >> shift) == prefix[p]) {
+              if ((OrderedKey(at[i]) >> shift) == prefix[p]) {
                 want.push_back(static_cast<uint32_t>(i));
                 break;
               }
           }
-          got.resize(t->key_matches(x.data(), n, shift, prefix.data(), np, got.data()));
-          INFO("shift " << shift << " n " << n << " prefixes " << np);
+          const uint64_t hits = t.table->key_matches(at, n, shift, prefix.data(), np, got.data());
+          INFO(t.name << " shift " << shift << " n " << n << " prefixes " << np);
+          for (size_t i = n; i < n + 8; ++i) CHECK(got[i] == kGuard32);
+          got.resize(hits);
           CHECK(got == want);
           if (n == x.size()) CHECK(!want.empty());
-        }
+        });
       }
     }
-    for (int shift : {0, 16, 48}) {
-      for (size_t n : {x.size(), size_t{5}, size_t{4}}) {
-        std::vector<uint64_t> want, got(n);
+    for (int shift : {0, 16, 48, 63}) {
+      ForKeyRuns(x, [&](const double* at, size_t n) {
+        std::vector<uint64_t> want, got(n + 8, kGuard64);
         for (size_t i = 0; i < n; ++i)
-          if (x[i] == x[i]) want.push_back(OrderedKey(x[i]) >> shift);
-        got.resize(t->key_bits(x.data(), n, shift, got.data()));
-        INFO("key bits, shift " << shift << " n " << n);
+          if (at[i] == at[i]) want.push_back(OrderedKey(at[i]) >> shift);
+        const uint64_t kept = t.table->key_bits(at, n, shift, got.data());
+        INFO(t.name << " key bits, shift " << shift << " n " << n);
+        for (size_t i = n; i < n + 8; ++i) CHECK(got[i] == kGuard64);
+        got.resize(kept);
+        CHECK(got == want);
+      });
+    }
+  }
+}
+
+// The histogram's slots: each copy gives the baseline copy's slots, and
+// the same answer to whether any needs the exact path, for every length
+// and alignment, on and next to the bin edges, for NaN, infinities and
+// zeros of both signs (tests/unit/histogram_test.cc checks the slots
+// against numpy's bins).
+TEST_CASE("bin slots: every copy gives the baseline copy's slots", "[stats_simd][simd]") {
+  const std::vector<simd::NamedTable> tables = Tables();
+  struct Grid {
+    double lo, hi;
+    uint32_t bins;
+  };
+  for (const Grid& gr : {Grid{-5, 5, 100}, Grid{0, 1, 1}, Grid{0, 7, 7}, Grid{-1e-3, 3e-3, 4096}}) {
+    simd::BinGrid g;
+    g.lo = gr.lo;
+    g.hi = gr.hi;
+    g.bins = gr.bins;
+    g.norm = gr.bins / (gr.hi - gr.lo);
+    g.margin = 1e-9;
+    std::vector<double> x = {kNaN, -kNaN, kInf, -kInf, 0.0, -0.0, gr.lo, gr.hi};
+    std::mt19937_64 gen(gr.bins);
+    std::uniform_real_distribution<double> wide(gr.lo - 1, gr.hi + 1);
+    for (uint32_t b = 0; b <= gr.bins && x.size() < 600; ++b) {
+      const double e = gr.lo + (gr.hi - gr.lo) * b / gr.bins;
+      x.push_back(e);
+      x.push_back(std::nextafter(e, kInf));
+      x.push_back(std::nextafter(e, -kInf));
+      x.push_back(wide(gen));
+    }
+    while (x.size() < 100) x.push_back(wide(gen));
+    std::shuffle(x.begin(), x.end(), gen);
+    ForKeyRuns(x, [&](const double* at, size_t n) {
+      std::vector<uint32_t> want(n + 8, 7), got;
+      const bool any_want = tables[0].table->bin_slots(at, n, g, want.data());
+      for (size_t t = 1; t < tables.size(); ++t) {
+        got.assign(n + 8, 7);
+        const bool any = tables[t].table->bin_slots(at, n, g, got.data());
+        INFO(tables[t].name << " lo " << gr.lo << " bins " << gr.bins << " n " << n);
+        CHECK(any == any_want);
         CHECK(got == want);
       }
-    }
+    });
   }
 }
 
