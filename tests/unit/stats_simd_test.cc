@@ -117,7 +117,7 @@ struct Shifted {
   const char* p;
   Shifted(const std::vector<T>& v, size_t offset) : bytes(v.size() * sizeof(T) + offset + 64) {
     p = bytes.data() + offset;
-    std::memcpy(bytes.data() + offset, v.data(), v.size() * sizeof(T));
+    if (!v.empty()) std::memcpy(bytes.data() + offset, v.data(), v.size() * sizeof(T));
   }
 };
 
