@@ -50,39 +50,15 @@ int BitsFor(uint64_t budget, uint64_t n, int most) {
 // a single value, whose key is the prefix followed by zeros (positive) or
 // ones (negative: OrderedKey inverts the bits).
 int KeyDepth(DType dt) {
-  int digits = 53;
-  switch (dt.kind) {
-    case Kind::kBool:
-      digits = 1;
-      break;
-    case Kind::kInt8:
-      digits = 7;
-      break;
-    case Kind::kUInt8:
-      digits = 8;
-      break;
-    case Kind::kInt16:
-      digits = 15;
-      break;
-    case Kind::kUInt16:
-      digits = 16;
-      break;
-    case Kind::kInt32:
-      digits = 31;
-      break;
-    case Kind::kUInt32:
-      digits = 32;
-      break;
-    case Kind::kFloat16:
-      digits = 11;
-      break;
-    case Kind::kFloat32:
-      digits = 24;
-      break;
-    default:  // 64-bit integers and float64: every bit of a double
-      break;
+  int digits = 53;  // significant binary digits of the type's values
+  if (dt.is_bool()) {
+    digits = 1;
+  } else if (dt.is_integer()) {  // 64-bit ones round to a double's 53
+    digits = std::min(53, 8 * dt.itemsize() - (dt.is_signed() ? 1 : 0));
+  } else if (dt.itemsize() < 8) {
+    digits = dt.itemsize() == 2 ? 11 : 24;
   }
-  return std::min(64, 12 + digits - 1);
+  return 12 + digits - 1;
 }
 
 // The key of the one value of a bucket at `depth` >= KeyDepth.
@@ -642,8 +618,6 @@ class Quantiles : public Analysis {
     p->Open(range.first, range.second);
     const int pass = table_.pass;
     const int shift = 64 - table_.depth;  // prefix = key >> shift (pass > 0)
-    const int low = 64 - table_.depth - table_.bits;
-    const uint64_t mask = (uint64_t{1} << table_.bits) - 1;
     // Value x (not NaN) of lane l to its probe, if it falls in one.
     auto add = [&](uint64_t l, double x) {
       const uint64_t key = OrderedKey(x);
@@ -662,11 +636,7 @@ class Quantiles : public Analysis {
         }
         if (slot == end) return;
       }
-      if (table_.gather[slot]) {
-        p->Gather(slot, key);
-      } else {
-        p->Count(table_.counter[slot] + ((key >> low) & mask));
-      }
+      Put(p, slot, key);
     };
     auto element = [&](const char* at, uint64_t l) {
       const double x = static_cast<double>(LoadElement<Traits, kSwap>(at));
@@ -722,6 +692,17 @@ class Quantiles : public Analysis {
         });
   }
 
+  // Key `key` of probe `slot` into the partial: gathered whole, or counted
+  // by its next `bits` bits.
+  void Put(QuantilePartial* p, uint64_t slot, uint64_t key) const {
+    if (table_.gather[slot]) {
+      p->Gather(slot, key);
+    } else {
+      const uint64_t mask = (uint64_t{1} << table_.bits) - 1;
+      p->Count(table_.counter[slot] + ((key >> (64 - table_.depth - table_.bits)) & mask));
+    }
+  }
+
   // Pass 0, a run of one lane (probe `slot`): its keys gathered, or the top
   // `bits` bits of each counted, by the vector kernel; its NaNs counted.
   template <class Traits, bool kSwap>
@@ -772,8 +753,6 @@ class Quantiles : public Analysis {
   void RefineValues(const double* x, uint64_t m, uint64_t b, uint64_t e, QuantilePartial* p,
                     Scratch* sc) const {
     const int shift = 64 - table_.depth;
-    const int low = 64 - table_.depth - table_.bits;
-    const uint64_t mask = (uint64_t{1} << table_.bits) - 1;
     sc->hit.resize(kTile);
     uint32_t* hit = sc->hit.data();
     const uint64_t hits = simd::KeyMatches(x, m, shift, &table_.prefix[b], e - b, hit);
@@ -781,11 +760,7 @@ class Quantiles : public Analysis {
       const uint64_t key = OrderedKey(x[hit[h]]);
       uint64_t slot = b;
       while (table_.prefix[slot] != key >> shift) ++slot;  // one matches
-      if (table_.gather[slot]) {
-        p->Gather(slot, key);
-      } else {
-        p->Count(table_.counter[slot] + ((key >> low) & mask));
-      }
+      Put(p, slot, key);
     }
   }
 
