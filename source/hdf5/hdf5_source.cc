@@ -1,5 +1,6 @@
 #include "source/hdf5/hdf5_source.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -44,6 +45,9 @@ namespace {
 // The most bytes of a file one window maps to point into whole stored
 // chunks: beyond it, the window's chunks are read with pread.
 constexpr uint64_t kMapSpan = 2 * kWindowBytes;
+// The largest gap between one window's stored bytes and the next window's
+// for which the second still counts as read sequentially.
+constexpr uint64_t kGapBytes = uint64_t{1} << 20;
 
 std::string RangesText(const Box& box) {
   std::string s = "[";
@@ -199,6 +203,7 @@ class Hdf5Source : public Source {
     std::vector<Piece> pieces;
     std::vector<size_t> first_piece(count + 1);
     uint64_t lo = UINT64_MAX, hi = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> stored_ranges;  // [begin, end) in the file
     std::string why;
     for (size_t i = 0; i < count; ++i) {
       first_piece[i] = pieces.size();
@@ -224,7 +229,16 @@ class Hdf5Source : public Source {
                                      std::to_string(file_bytes) + " bytes)");
       lo = std::min(lo, c.address);
       hi = std::max(hi, c.address + c.size);
+      stored_ranges.emplace_back(c.address, c.address + c.size);
     }
+    // A window whose stored bytes do not follow the last window's (a slice
+    // across the chunk grid) asks for exactly its chunks' bytes: the
+    // kernel's read-ahead would read up to read_ahead_kb (8 MiB here)
+    // around every chunk, 4x the bytes of a 2 MiB chunk (docs/BENCHMARKS.md,
+    // session 13). Sequential windows keep the kernel's read-ahead.
+    const bool sparse = !stored_ranges.empty() && (lo < next_lo_ || lo - next_lo_ > kGapBytes);
+    if (sparse) AskForRanges(&stored_ranges);
+    if (!stored_ranges.empty()) next_lo_ = hi;
     // Mapped only for blocks used in place (a block of one whole unfiltered
     // chunk): mapped compressed bytes would count in the process's resident
     // memory beside their decoded copy, where pread reuses one chunk's
@@ -307,6 +321,32 @@ class Hdf5Source : public Source {
                                        run_file_, name_, min_file_bytes_, std::move(region)));
   }
 
+  // POSIX_FADV_WILLNEED of each range (adjacent or overlapping ones
+  // merged): exactly those bytes are queued for reading at once, and the
+  // preads and faults that then find their pages cached read nothing
+  // around them.
+  void AskForRanges(std::vector<std::pair<uint64_t, uint64_t>>* ranges) const {
+    std::sort(ranges->begin(), ranges->end());
+    uint64_t b = 0, e = 0;
+    bool open = false;
+    auto ask = [&] {
+      if (open)
+        ::posix_fadvise(run_file_->get(), static_cast<off_t>(b), static_cast<off_t>(e - b),
+                        POSIX_FADV_WILLNEED);
+    };
+    for (const auto& r : *ranges) {
+      if (open && r.first <= e) {
+        e = std::max(e, r.second);
+        continue;
+      }
+      ask();
+      b = r.first;
+      e = r.second;
+      open = true;
+    }
+    ask();
+  }
+
   // Reads the disjoint `boxes` (in C order) into `out`, one after the other,
   // each in C order of the box. On failure, returns false with libhdf5's
   // reason in *why (taken before any other HDF5 call clears the error
@@ -377,6 +417,9 @@ class Hdf5Source : public Source {
   bool zero_unallocated_ = false;  // H5Dread leaves unallocated chunks untouched
   BlockFilter filter_;             // FilterWindowsWith's (empty: none)
   std::vector<char> stored_, edge_;
+  // Where the last window's stored bytes ended: a window starting there,
+  // or at most kGapBytes after, reads on sequentially.
+  uint64_t next_lo_ = 0;
 };
 
 }  // namespace
