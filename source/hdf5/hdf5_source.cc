@@ -242,7 +242,10 @@ class Hdf5Source : public Source {
     // Mapped only for blocks used in place (a block of one whole unfiltered
     // chunk): mapped compressed bytes would count in the process's resident
     // memory beside their decoded copy, where pread reuses one chunk's
-    // buffer.
+    // buffer. A sparse window is read with pread too: a slice across the
+    // grid uses a few bytes of each page, and the faults of a mapping cost
+    // more than the copy (warm, 1024^3 uint8 in 128^3 chunks: 0.145 s
+    // mapped, 0.11 s read).
     bool any_in_place = false;
     auto whole = [&](const Piece& p) { return p.box.count == chunks_; };
     auto in_file_as_is = [&](size_t i) {  // block i is one chunk, in the file as its elements
@@ -255,7 +258,7 @@ class Hdf5Source : public Source {
     for (size_t i = 0; i < count; ++i) any_in_place = any_in_place || in_file_as_is(i);
     any_in_place = any_in_place && !filter_;
     MappedRegion region;
-    if (any_in_place && hi > lo && hi - lo <= kMapSpan) {
+    if (any_in_place && hi > lo && hi - lo <= kMapSpan && !sparse) {
       MM_ASSIGN_OR_RETURN(
           region, MappedRegion::Map(run_file_->get(), name_, false, lo, hi - lo, Code::kIoErr));
       if (!region.LooksResident()) region.Populate();

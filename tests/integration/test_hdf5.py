@@ -218,6 +218,29 @@ def test_workers_identical():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("hdf5: slices across the chunk grid (sparse windows, read with pread) equal h5py's, 1-3 workers")
+def test_slices_across_grid():
+    require_chunk_blocks()
+    with mm.tmpdir() as d:
+        rng = np.random.default_rng(7)
+        a = rng.integers(0, 256, size=(128, 96, 512), dtype=np.uint8)
+        # Unfiltered 256 KiB chunks, each a whole block: windows that follow
+        # one another are mapped in place, those after a gap of more than
+        # 1 MiB (7 chunks along the last axis) are read with pread.
+        h5(os.path.join(d, "c.h5"), "c", a, chunks=(64, 64, 64))
+        for sel, key in (("[:, :, 300]", np.s_[:, :, 300]), ("[:, 71, :]", np.s_[:, 71, :]),
+                         ("[5, :, :]", np.s_[5, :, :]), ("[3:120:5, 9, 17:450]", np.s_[3:120:5, 9, 17:450])):
+            want = np.ascontiguousarray(a[key])
+            for w in ("1", "2", "3"):
+                run(d, {"path": "c.h5", "name": "c"},
+                    [{"op": "slice", "select": sel, "output": "s.npy"}], args=["-w", w])
+                got = np.load(os.path.join(d, "s.npy"))
+                mm.eq((got.dtype.str, got.shape), (want.dtype.str, want.shape), sel + " dtype/shape")
+                mm.check(got.tobytes() == want.tobytes(), "%s with %s workers: bytes differ from h5py" % (sel, w))
+                os.remove(os.path.join(d, "s.npy"))
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("hdf5: validate prints the chunks each worker reads and its memory bound")
 def test_validate_chunks():
     def plan_of(d, name, chunks):
