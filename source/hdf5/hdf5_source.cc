@@ -293,7 +293,17 @@ class Hdf5Source : public Source {
           const char* in =
               region.data() != nullptr && c.located ? region.data() + (c.address - lo) : nullptr;
           unsigned mask = c.filter_mask;
-          if (!c.located) {
+          // A whole chunk stored as its elements, not mapped: read straight
+          // into the block (one copy, no second chunk-sized buffer).
+          const bool direct = in == nullptr && c.located && whole(p) &&
+                              decoder_->Unfiltered(mask) && c.size == decoder_->chunk_bytes();
+          if (direct) {
+            MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(run_file_->get(), at, c.size,
+                                                              c.address, name_ + ": read"));
+            if (got < c.size)
+              return Error(Code::kIoErr,
+                           name_ + ": unexpected end of file (the file shrank under the run)");
+          } else if (!c.located) {
             stored_.resize(c.size);
             if (!decoder_->ReadStored(dset_.get(), p.box.start, stored_.data(), &mask, &why))
               return ChunkError(p.box, why);
@@ -312,7 +322,8 @@ class Hdf5Source : public Source {
             edge_.resize(decoder_->chunk_bytes());
             full = edge_.data();
           }
-          if (!decoder_->Decode(in, c.size, mask, full, &why)) return ChunkError(p.box, why);
+          if (!direct && !decoder_->Decode(in, c.size, mask, full, &why))
+            return ChunkError(p.box, why);
           if (!whole(p)) ClipChunk(full, chunks_, p.box, item_, at);
         }
         if (filter_) filter_(at, elements);
