@@ -338,8 +338,7 @@ class Hdf5Source : public Source {
 
   // POSIX_FADV_WILLNEED of each range (adjacent or overlapping ones
   // merged): exactly those bytes are queued for reading at once, and the
-  // preads and faults that then find their pages cached read nothing
-  // around them.
+  // preads that then find their pages cached read nothing around them.
   void AskForRanges(std::vector<std::pair<uint64_t, uint64_t>>* ranges) const {
     std::sort(ranges->begin(), ranges->end());
     uint64_t b = 0, e = 0;
