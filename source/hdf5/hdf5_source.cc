@@ -249,12 +249,13 @@ class Hdf5Source : public Source {
     // mapped, 0.11 s read).
     bool any_in_place = false;
     auto whole = [&](const Piece& p) { return p.box.count == chunks_; };
-    auto in_file_as_is = [&](size_t i) {  // block i is one chunk, in the file as its elements
-      if (first_piece[i + 1] - first_piece[i] != 1) return false;
-      const Piece& p = pieces[first_piece[i]];
+    auto as_is = [&](const Piece& p) {  // a whole chunk, in the file as its elements
       const StoredChunk& c = p.c;
       return c.located && c.allocated && !c.by_libhdf5 && whole(p) &&
              decoder_->Unfiltered(c.filter_mask) && c.size == decoder_->chunk_bytes();
+    };
+    auto in_file_as_is = [&](size_t i) {  // block i is one chunk, in the file as its elements
+      return first_piece[i + 1] - first_piece[i] == 1 && as_is(pieces[first_piece[i]]);
     };
     for (size_t i = 0; i < count; ++i) any_in_place = any_in_place || in_file_as_is(i);
     any_in_place = any_in_place && !filter_;
@@ -296,14 +297,9 @@ class Hdf5Source : public Source {
           unsigned mask = c.filter_mask;
           // A whole chunk stored as its elements, not mapped: read straight
           // into the block (one copy, no second chunk-sized buffer).
-          const bool direct = in == nullptr && c.located && whole(p) &&
-                              decoder_->Unfiltered(mask) && c.size == decoder_->chunk_bytes();
+          const bool direct = in == nullptr && as_is(p);
           if (direct) {
-            MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(run_file_->get(), at, c.size,
-                                                              c.address, name_ + ": read"));
-            if (got < c.size)
-              return Error(Code::kIoErr,
-                           name_ + ": unexpected end of file (the file shrank under the run)");
+            MM_RETURN_IF_ERROR(PreadStored(c, at));
           } else if (!c.located) {
             stored_.resize(c.size);
             if (!decoder_->ReadStored(dset_.get(), p.box.start, stored_.data(), &mask, &why))
@@ -311,11 +307,7 @@ class Hdf5Source : public Source {
             in = stored_.data();
           } else if (in == nullptr) {
             stored_.resize(c.size);
-            MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(run_file_->get(), stored_.data(),
-                                                              c.size, c.address, name_ + ": read"));
-            if (got < c.size)
-              return Error(Code::kIoErr,
-                           name_ + ": unexpected end of file (the file shrank under the run)");
+            MM_RETURN_IF_ERROR(PreadStored(c, stored_.data()));
             in = stored_.data();
           }
           char* full = at;
@@ -334,6 +326,16 @@ class Hdf5Source : public Source {
     return std::unique_ptr<Window>(
         std::make_unique<BufferWindow>(first, std::move(buffer), std::move(blocks), false,
                                        run_file_, name_, min_file_bytes_, std::move(region)));
+  }
+
+  // The stored bytes of located chunk `c` into `to` (room for c.size).
+  Status PreadStored(const StoredChunk& c, char* to) {
+    MM_ASSIGN_OR_RETURN(const uint64_t got,
+                        PreadFull(run_file_->get(), to, c.size, c.address, name_ + ": read"));
+    if (got < c.size)
+      return Error(Code::kIoErr,
+                   name_ + ": unexpected end of file (the file shrank under the run)");
+    return Status::OK();
   }
 
   // POSIX_FADV_WILLNEED of each range (adjacent or overlapping ones
