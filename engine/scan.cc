@@ -149,7 +149,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     return Status::OK();
   };
   source->WillRead(b0, b1);
-  const uint64_t window_bytes = source->window_bytes();
+  const uint64_t window_bytes = source->window_bytes(pass.writes);
   int64_t pause_after = task.attempt == 1 ? FaultValue("pause_after_rows") : -1;
   int64_t b = b0;
   while (b < b1) {

@@ -4,8 +4,9 @@
 //
 // A worker reads its blocks through a Source (source/source.h) in windows of
 // whole blocks (at most Source::window_bytes(): kWindowBytes, or
-// kDecodedWindowBytes for decoded chunks; at least one block; each window
-// destroyed before the next is read) so its resident memory stays bounded whatever the file size,
+// kDecodedWindowBytes for copied or decoded windows; at least one block;
+// each window destroyed before the next is read) so its resident memory
+// stays bounded whatever the file size,
 // feeds each block once to every analysis of the pass, and reduces the
 // block partials along the fixed tree (merge_tree.h). Its process exit
 // status is 0 on success, else a SPEC §5 code (74 for a SIGBUS, or a size

@@ -142,6 +142,19 @@ Result<uint64_t> PreadFull(int fd, void* buf, uint64_t n, uint64_t pos, const st
   return done;
 }
 
+uint64_t PreadCached(int fd, void* buf, uint64_t n, uint64_t pos) {
+  char* p = static_cast<char*>(buf);
+  uint64_t done = 0;
+  while (done < n) {
+    struct iovec v = {p + done, static_cast<size_t>(n - done)};
+    const ssize_t r = ::preadv2(fd, &v, 1, static_cast<off_t>(pos + done), RWF_NOWAIT);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;  // EAGAIN: not cached; EOPNOTSUPP: cannot tell; 0: end of file
+    done += static_cast<uint64_t>(r);
+  }
+  return done;
+}
+
 Status PwriteFull(int fd, const void* buf, uint64_t n, uint64_t pos, const std::string& what,
                   Code otherwise, Code full) {
   const char* p = static_cast<const char*>(buf);

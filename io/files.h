@@ -107,6 +107,11 @@ class MappedRegion {
 // PreadFull returns the bytes read: fewer than `n` only at end of file.
 Result<uint64_t> PreadFull(int fd, void* buf, uint64_t n, uint64_t pos, const std::string& what,
                            Code otherwise = Code::kIoErr);
+// Reads the first bytes of [pos, pos + n) that the page cache holds, without
+// waiting for the disk (preadv2 RWF_NOWAIT): returns how many, fewer than
+// `n` when a page is not cached (or at end of file); 0 also when the kernel
+// or file system cannot tell (the caller then reads with PreadFull).
+uint64_t PreadCached(int fd, void* buf, uint64_t n, uint64_t pos);
 Status PwriteFull(int fd, const void* buf, uint64_t n, uint64_t pos, const std::string& what,
                   Code otherwise = Code::kIoErr, Code full = Code::kOk);
 // pwritev(2) of the `count` buffers of `iov` as one write at `pos`; `iov` is

@@ -44,11 +44,10 @@ namespace mm {
 // The most bytes a scan asks for in one window (the bound on a worker's
 // mapped or decoded memory), and how far ahead a cold raw scan reads.
 constexpr uint64_t kWindowBytes = uint64_t{16} << 20;
-// The same for a source that decodes its blocks into a buffer (filtered
-// chunks): a window that stays in the core's L2 cache between the decoder
-// writing it and the analyses reading it (blosc stats 17% and gzip 10%
-// faster than 16 MiB windows; docs/BENCHMARKS.md). A window always holds
-// at least one block.
+// The same for a source that copies or decodes its blocks into a buffer
+// (read-only raw windows, filtered chunks): a window that stays in the core's L2 cache between the
+// decoder writing it and the analyses reading it (blosc stats 17% and gzip 10% faster than 16 MiB
+// windows; docs/BENCHMARKS.md). A window always holds at least one block.
 constexpr uint64_t kDecodedWindowBytes = uint64_t{1} << 20;
 
 // The bytes of a run of consecutive blocks [first_block(), end_block()).
@@ -116,9 +115,10 @@ class Source {
   virtual void WillRead(int64_t /*first*/, int64_t /*end*/) {}
 
   // The most bytes of elements a scan should ask for in one window (it
-  // always asks for at least one block): kWindowBytes, or
-  // kDecodedWindowBytes for a source that decodes every block.
-  virtual uint64_t window_bytes() const { return kWindowBytes; }
+  // always asks for at least one block), for a pass that writes or not:
+  // kWindowBytes, or kDecodedWindowBytes for windows copied or decoded
+  // into a buffer.
+  virtual uint64_t window_bytes(bool /*writes*/) const { return kWindowBytes; }
 
   // Rewrites `elements` elements at `data` in place (same element size).
   using BlockFilter = std::function<void(char* data, uint64_t elements)>;

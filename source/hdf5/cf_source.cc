@@ -57,7 +57,7 @@ class CfSource : public Source {
 
   void WillRead(int64_t first, int64_t end) override { stored_->WillRead(first, end); }
   bool FilterWindowsWith(BlockFilter) override { return false; }
-  uint64_t window_bytes() const override { return stored_->window_bytes(); }
+  uint64_t window_bytes(bool writes) const override { return stored_->window_bytes(writes); }
 
   Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) override {
     if (writable)

@@ -121,7 +121,7 @@ class Hdf5Source : public Source {
   // Chunks are decoded into the window's buffer unless they are stored
   // unfiltered and read directly (then mapped in place, where a larger
   // window costs fewer mappings).
-  uint64_t window_bytes() const override {
+  uint64_t window_bytes(bool /*writes*/) const override {
     return decoder_ && decoder_->Unfiltered(0) && !filter_ ? kWindowBytes : kDecodedWindowBytes;
   }
 

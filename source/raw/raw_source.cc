@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 
 namespace mm {
 
@@ -38,6 +39,37 @@ class MappedWindow : public Window {
   uint64_t min_file_bytes_;
 };
 
+// The bytes of a read-only window, copied from the file (pread) into a
+// buffer the source reuses: the window holds it while it lives and gives it
+// back when destroyed.
+struct SpareBuffer {
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> bytes;
+  uint64_t capacity = 0;
+};
+
+class CopiedWindow : public Window {
+ public:
+  CopiedWindow(int64_t first, std::shared_ptr<SpareBuffer> spare, SpareBuffer buffer,
+               std::vector<char*> blocks)
+      : Window(first, false), spare_(std::move(spare)), buffer_(std::move(buffer)) {
+    blocks_ = std::move(blocks);
+    contiguous_ = buffer_.bytes.get();
+    owned_ = true;
+  }
+  ~CopiedWindow() override {
+    if (buffer_.capacity > spare_->capacity) *spare_ = std::move(buffer_);
+  }
+  // Every byte was read: a file that shrank under the run failed the read.
+  Status Close() override { return Status::OK(); }
+
+ private:
+  std::shared_ptr<SpareBuffer> spare_;
+  SpareBuffer buffer_;
+};
+
 class RawSource : public Source {
  public:
   RawSource(std::shared_ptr<FileDescriptor> file, std::string name, const Layout& layout,
@@ -57,42 +89,48 @@ class RawSource : public Source {
   void WillRead(int64_t first, int64_t end) override {
     (void)first;
     scan_end_ = end;
+    asked_until_ = 0;
+  }
+
+  // Read-only windows are copied (Read), small enough to stay in the core's
+  // cache between the copy and the analyses; writable ones are mapped.
+  uint64_t window_bytes(bool writes) const override {
+    return writes ? kWindowBytes : kDecodedWindowBytes;
   }
 
   Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) override {
     const Partition& part = partition();
     const uint64_t begin = part.block_begin(first), end = part.block_end(first + n - 1);
-    MM_ASSIGN_OR_RETURN(MappedRegion region,
-                        MappedRegion::Map(file_->get(), name_, writable, ByteOffset(begin),
-                                          (end - begin) * item_, Code::kIoErr));
-    // A window whose pages are not all cached makes this a cold scan: it is
-    // populated in one call, and from then on the kernel is asked to read
-    // the next window while this one is processed, so I/O overlaps
-    // computation. A warm scan does neither: its pages are mapped by the
-    // first touches, and the read-ahead hint would cost a page-cache lookup
-    // per page for nothing (docs/BENCHMARKS.md). Write passes read ahead.
-    cold_ = cold_ || writable;
-    if (!writable && !region.LooksResident()) {
-      cold_ = true;
-      region.Populate();
-    }
-    // After Populate: MADV_SEQUENTIAL before it made cold scans 25 % slower.
-    region.AdviseSequential();
-    if (cold_ && first + n < scan_end_) {
-      const uint64_t next = ByteOffset(end);
-      const uint64_t until = ByteOffset(part.block_end(scan_end_ - 1));
-      ::posix_fadvise(file_->get(), static_cast<off_t>(next),
-                      static_cast<off_t>(std::min<uint64_t>(kWindowBytes, until - next)),
-                      POSIX_FADV_WILLNEED);
-    }
     std::vector<char*> blocks(static_cast<size_t>(n));
+    if (writable) {
+      MM_ASSIGN_OR_RETURN(MappedRegion region,
+                          MappedRegion::Map(file_->get(), name_, true, ByteOffset(begin),
+                                            (end - begin) * item_, Code::kIoErr));
+      region.AdviseSequential();
+      StartReadAhead(ByteOffset(end));
+      for (int64_t k = 0; k < n; ++k)
+        blocks[static_cast<size_t>(k)] =
+            region.data() + (part.block_begin(first + k) - begin) * item_;
+      auto w = std::make_unique<MappedWindow>(first, true, std::move(region), file_, name_,
+                                              min_file_bytes_);
+      w->SetBlocks(std::move(blocks));
+      return std::unique_ptr<Window>(std::move(w));
+    }
+    const uint64_t bytes = (end - begin) * item_;
+    SpareBuffer buffer = std::move(*spare_);
+    *spare_ = SpareBuffer();
+    if (buffer.capacity < bytes) {
+      const uint64_t capacity = (std::max(bytes, kDecodedWindowBytes) + kPage - 1) / kPage * kPage;
+      buffer.bytes.reset(static_cast<char*>(std::aligned_alloc(kPage, capacity)));
+      if (!buffer.bytes) return Error(Code::kIoErr, name_ + ": out of memory for a window");
+      buffer.capacity = capacity;
+    }
+    MM_RETURN_IF_ERROR(Read(ByteOffset(begin), bytes, buffer.bytes.get()));
     for (int64_t k = 0; k < n; ++k)
       blocks[static_cast<size_t>(k)] =
-          region.data() + (part.block_begin(first + k) - begin) * item_;
-    auto w = std::make_unique<MappedWindow>(first, writable, std::move(region), file_, name_,
-                                            min_file_bytes_);
-    w->SetBlocks(std::move(blocks));
-    return std::unique_ptr<Window>(std::move(w));
+          buffer.bytes.get() + (part.block_begin(first + k) - begin) * item_;
+    return std::unique_ptr<Window>(
+        std::make_unique<CopiedWindow>(first, spare_, std::move(buffer), std::move(blocks)));
   }
 
   Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
@@ -106,14 +144,52 @@ class RawSource : public Source {
   }
 
  private:
+  static constexpr uint64_t kPage = 4096;
+
   uint64_t ByteOffset(uint64_t index) const { return layout().offset + index * item_; }
+
+  // Copies [pos, pos + bytes) into `out`. What the page cache holds is
+  // copied first without waiting; a byte that is not cached makes this a
+  // cold scan, which from then on asks the kernel to read ahead
+  // (StartReadAhead) before it waits for the disk. A warm scan asks
+  // nothing: the hint would cost a page-cache lookup per page for nothing.
+  Status Read(uint64_t pos, uint64_t bytes, char* out) {
+    const uint64_t cached = cold_ ? 0 : PreadCached(file_->get(), out, bytes, pos);
+    if (cached == bytes) return Status::OK();
+    cold_ = true;
+    StartReadAhead(pos + cached);
+    MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(file_->get(), out + cached, bytes - cached,
+                                                      pos + cached, name_ + ": read"));
+    if (cached + got < bytes)
+      return Error(Code::kIoErr,
+                   name_ + ": unexpected end of file (the file shrank under the run)");
+    return Status::OK();
+  }
+
+  // Keeps kWindowBytes of the scan's remaining bytes past `pos` asked for
+  // (POSIX_FADV_WILLNEED), so the disk reads while the worker computes.
+  // Tops the request up once half of it is used.
+  void StartReadAhead(uint64_t pos) {
+    if (scan_end_ <= 0) return;
+    const uint64_t until = ByteOffset(partition().block_end(scan_end_ - 1));
+    if (pos >= until) return;
+    if (asked_until_ > pos + kWindowBytes / 2) return;
+    const uint64_t from = std::max(asked_until_, pos);
+    const uint64_t to = std::min(until, pos + kWindowBytes);
+    if (to <= from) return;
+    ::posix_fadvise(file_->get(), static_cast<off_t>(from), static_cast<off_t>(to - from),
+                    POSIX_FADV_WILLNEED);
+    asked_until_ = to;
+  }
 
   std::shared_ptr<FileDescriptor> file_;
   std::string name_;
   uint64_t item_;
   uint64_t min_file_bytes_;
-  int64_t scan_end_ = 0;  // WillRead's end: read-ahead stops there
-  bool cold_ = false;     // a window was not cached: read ahead from now on
+  int64_t scan_end_ = 0;      // WillRead's end: read-ahead stops there
+  bool cold_ = false;         // a window was not cached: read ahead from now on
+  uint64_t asked_until_ = 0;  // the end of what read-ahead asked for so far
+  std::shared_ptr<SpareBuffer> spare_ = std::make_shared<SpareBuffer>();
 };
 
 }  // namespace

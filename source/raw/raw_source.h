@@ -1,16 +1,22 @@
 // The raw and .npy storage driver: an array stored contiguously in one file
-// at a byte offset (a .npy's header size, a raw file's configured offset),
-// read as zero-copy mappings of that file.
+// at a byte offset (a .npy's header size, a raw file's configured offset).
 //
-// Windows are MAP_SHARED mappings made from the run's open descriptor (never
-// by reopening a name), unmapped when the Window is destroyed. A read-only
-// window whose pages are not cached makes the scan "cold": the window is
-// populated in one call, and from then on the next window is read ahead
-// (POSIX_FADV_WILLNEED) while this one is processed; a warm scan does
-// neither (docs/BENCHMARKS.md). Writable windows are populated when mapped
-// and msynced by Window::Close. A page touched past the end of a file that
-// shrank raises SIGBUS in the caller (the worker turns it into exit 74);
-// Window::Close catches a shrink inside the last page by comparing the size.
+// Read-only windows are copied from the run's open descriptor (pread, never
+// by reopening a name) into one buffer the source reuses, kDecodedWindowBytes
+// at a time: on this project's machines a copy from the page cache into a
+// buffer that stays in the core's cache is 2-3x faster than mapping the same
+// pages (docs/BENCHMARKS.md, "Copied windows"). What the page cache holds is
+// copied without waiting (PreadCached); a byte that must come from disk
+// makes the scan "cold": from then on the kernel is asked to read ahead
+// (POSIX_FADV_WILLNEED) a window's worth past what is being read. A file
+// that shrank under the run fails the read (kIoErr naming the file).
+//
+// Writable windows (an in-place transform, generate's new file) are
+// MAP_SHARED mappings of the same descriptor, populated when mapped, msynced
+// by Window::Close, with the next window read ahead. A page touched past the
+// end of a file that shrank raises SIGBUS in the caller (the worker turns it
+// into exit 74); Window::Close catches a shrink inside the last page by
+// comparing the size.
 //
 // Thread and process rules: those of source.h (one thread of one process).
 #pragma once

@@ -203,7 +203,7 @@ TEST_CASE("Hdf5: a chunked source decodes each chunk block in box C order", "[hd
   REQUIRE(s.ok());
   const Partition& part = (*s)->partition();
   // Deflated chunks are decoded: windows that stay in cache.
-  CHECK((*s)->window_bytes() == kDecodedWindowBytes);
+  CHECK((*s)->window_bytes(false) == kDecodedWindowBytes);
   REQUIRE(part.chunked());
   REQUIRE(part.chunks() == std::vector<int64_t>{16, 3, 2});
   REQUIRE(part.blocks() == 1 * 3 * 3);

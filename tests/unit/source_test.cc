@@ -198,22 +198,29 @@ TEST_CASE("Raw source: a writable window writes through to the file at the offse
   CHECK(RawByteOffset(*d, 5) == 16 + 5 * 4);
 }
 
-TEST_CASE("Raw source: Close and ReadElements report a file that shrank") {
+TEST_CASE("Raw source: windows and ReadElements report a file that shrank") {
   TempFile f(Counting(1000));
   DatasetSpec spec;
   spec.path = f.path;
   spec.dtype = "int32";
   spec.shape = std::vector<int64_t>{100, 10};
+  spec.mode = "r+";
   Result<Dataset> d = OpenDataset(spec);
   REQUIRE(d.ok());
   Result<std::unique_ptr<Source>> s = OpenSource(*d);
   REQUIRE(s.ok());
-  Result<std::unique_ptr<Window>> w = (*s)->ReadWindow(0, 1, false);
+  // A mapped (writable) window: Close compares the size.
+  Result<std::unique_ptr<Window>> w = (*s)->ReadWindow(0, 1, true);
   REQUIRE(w.ok());
   REQUIRE(::truncate(f.path.c_str(), 3999) == 0);  // inside the last page: no SIGBUS
   const Status closed = (*w)->Close();
   CHECK(closed.code() == Code::kIoErr);
   CHECK(closed.message().find("shrank") != std::string::npos);
+  // A copied (read-only) window: the read comes up short.
+  Result<std::unique_ptr<Window>> r = (*s)->ReadWindow(0, 1, false);
+  CHECK(r.status().code() == Code::kIoErr);
+  CHECK(r.status().message().find("shrank") != std::string::npos);
+  CHECK(r.status().message().find(f.path) != std::string::npos);
   std::vector<char> buf(8);
   const Status read = (*s)->ReadElements(998, 1000, buf.data());
   CHECK(read.code() == Code::kIoErr);
