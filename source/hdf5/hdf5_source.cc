@@ -9,6 +9,7 @@
 #include <string>
 
 #include "io/files.h"
+#include "source/buffer_window.h"
 #include "source/hdf5/hdf5_chunks.h"
 #include "source/hdf5/hdf5_file.h"
 #include "source/raw/raw_source.h"
@@ -42,9 +43,6 @@ std::vector<Box> BoxesOfRange(const std::vector<int64_t>& shape, uint64_t begin,
 
 namespace {
 
-// The most bytes of a file one window maps to point into whole stored
-// chunks: beyond it, the window's chunks are read with pread.
-constexpr uint64_t kMapSpan = 2 * kWindowBytes;
 // The largest gap between one window's stored bytes and the next window's
 // for which the second still counts as read sequentially.
 constexpr uint64_t kGapBytes = uint64_t{1} << 20;
@@ -57,29 +55,21 @@ std::string RangesText(const Box& box) {
   return s + "]";
 }
 
-// Decoded blocks in one owned buffer, adjacent in block order, and blocks
-// that point into `region` (a read-only mapping of stored chunks, possibly
-// empty).
-class BufferWindow : public Window {
+// Blocks read or decoded into one buffer (BufferWindow), and Close's check
+// that the file still holds the dataset: H5Dread does not always fail on a
+// file that shrank under the run.
+class Hdf5Window : public BufferWindow {
  public:
-  BufferWindow(int64_t first, std::unique_ptr<char[]> buffer, std::vector<char*> blocks,
-               bool contiguous, std::shared_ptr<FileDescriptor> file, std::string name,
-               uint64_t min_file_bytes, MappedRegion region = MappedRegion())
-      : Window(first, false),
-        buffer_(std::move(buffer)),
-        region_(std::move(region)),
+  Hdf5Window(int64_t first, std::shared_ptr<SpareBuffer> spare, WindowBuffer buffer,
+             std::vector<char*> blocks, bool contiguous, std::shared_ptr<FileDescriptor> file,
+             std::string name, uint64_t min_file_bytes)
+      : BufferWindow(first, std::move(spare), std::move(buffer), std::move(blocks), contiguous),
         file_(std::move(file)),
         name_(std::move(name)),
-        min_file_bytes_(min_file_bytes) {
-    blocks_ = std::move(blocks);
-    if (contiguous) contiguous_ = buffer_.get();
-    owned_ = region_.data() == nullptr;  // no block points into the mapping
-  }
+        min_file_bytes_(min_file_bytes) {}
   Status Close() override { return CheckFileNotShrunk(file_->get(), name_, min_file_bytes_); }
 
  private:
-  std::unique_ptr<char[]> buffer_;
-  MappedRegion region_;
   std::shared_ptr<FileDescriptor> file_;
   std::string name_;
   uint64_t min_file_bytes_;
@@ -118,15 +108,11 @@ class Hdf5Source : public Source {
     file_.Reset();
   }
 
-  // Chunks are decoded into the window's buffer unless they are stored
-  // unfiltered and read directly (then mapped in place, where a larger
-  // window costs fewer mappings).
-  uint64_t window_bytes(bool /*writes*/) const override {
-    return decoder_ && decoder_->Unfiltered(0) && !filter_ ? kWindowBytes : kDecodedWindowBytes;
-  }
+  // Every block is read or decoded into the window's buffer, small enough
+  // to stay in the core's cache until the analyses read it.
+  uint64_t window_bytes(bool /*writes*/) const override { return kDecodedWindowBytes; }
 
-  // Every block is then decoded into the window's buffer (none mapped in
-  // place), each piece filtered once written.
+  // Each piece of a block is filtered in the window's buffer once written.
   bool FilterWindowsWith(BlockFilter filter) override {
     filter_ = std::move(filter);
     return true;
@@ -141,11 +127,12 @@ class Hdf5Source : public Source {
     uint64_t total = 0;
     for (int64_t k = first; k < first + n; ++k) total += part.block_elements(k);
     const uint64_t bytes = std::max<uint64_t>(total, 1) * item_;
+    WindowBuffer buffer = spare_->Take(bytes);
     // Zeroed when H5Dread leaves unallocated chunks untouched (ChunkDecoder).
-    std::unique_ptr<char[]> buffer(zero_unallocated_ ? new char[bytes]() : new char[bytes]);
+    if (zero_unallocated_) std::memset(buffer.data(), 0, bytes);
     std::vector<char*> blocks(static_cast<size_t>(n));
     if (part.chunked()) {
-      char* at = buffer.get();
+      char* at = buffer.data();
       for (int64_t k = first; k < first + n; ++k) {
         blocks[static_cast<size_t>(k - first)] = at;
         // Chunk by chunk: a chunk that fails is the one named.
@@ -160,13 +147,13 @@ class Hdf5Source : public Source {
       const uint64_t begin = part.block_begin(first), end = part.block_end(first + n - 1);
       for (int64_t k = first; k < first + n; ++k)
         blocks[static_cast<size_t>(k - first)] =
-            buffer.get() + (part.block_begin(k) - begin) * item_;
-      MM_RETURN_IF_ERROR(ReadElements(begin, end, buffer.get()));
-      if (filter_) filter_(buffer.get(), end - begin);
+            buffer.data() + (part.block_begin(k) - begin) * item_;
+      MM_RETURN_IF_ERROR(ReadElements(begin, end, buffer.data()));
+      if (filter_) filter_(buffer.data(), end - begin);
     }
-    return std::unique_ptr<Window>(
-        std::make_unique<BufferWindow>(first, std::move(buffer), std::move(blocks), !part.chunked(),
-                                       run_file_, name_, min_file_bytes_));
+    return std::unique_ptr<Window>(std::make_unique<Hdf5Window>(first, spare_, std::move(buffer),
+                                                                std::move(blocks), !part.chunked(),
+                                                                run_file_, name_, min_file_bytes_));
   }
 
   Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
@@ -181,12 +168,14 @@ class Hdf5Source : public Source {
   }
 
  private:
-  // The window's chunks read directly (hdf5_chunks.h). Whole unfiltered
-  // chunks point into a read-only mapping of the window's stored bytes when
-  // there are some and those span at most kMapSpan bytes of the file; every
-  // other chunk is decoded (from the mapping, or read with pread), clipped
-  // to its box or filled, into the window's buffer. Every chunk's stored
-  // range is checked to lie inside the file before it is touched.
+  // The window's chunks read directly (hdf5_chunks.h): a whole chunk stored
+  // as its elements is read with pread straight into its block of the
+  // window's buffer; every other chunk is read with pread (or through
+  // libhdf5), then decoded, clipped to its box or filled, into its block.
+  // Nothing is mapped: on this project's machines copying cached pages is
+  // 2-3x faster than mapping them (docs/BENCHMARKS.md, "Copied windows").
+  // Every chunk's stored range is checked to lie inside the file before it
+  // is read.
   Result<std::unique_ptr<Window>> ReadChunksDirect(int64_t first, int64_t n) {
     const Partition& part = partition();
     struct stat st;
@@ -217,7 +206,7 @@ class Hdf5Source : public Source {
       if (!c.allocated || c.by_libhdf5) continue;
       // Stored bytes far beyond any encoding of the chunk (a hand-written
       // chunk with trailing bytes): left to H5Dread, which accepts what it
-      // accepts, so neither the mapping nor stored_ grows with them.
+      // accepts, so stored_ does not grow with them.
       if (c.size > 2 * decoder_->chunk_bytes() + 4096) {
         c.by_libhdf5 = true;
         continue;
@@ -240,43 +229,19 @@ class Hdf5Source : public Source {
                         (lo < next_lo_ || lo - next_lo_ > kGapBytes);
     if (sparse) AskForRanges(&stored_ranges);
     if (!stored_ranges.empty()) next_lo_ = hi;
-    // Mapped only for blocks used in place (a block of one whole unfiltered
-    // chunk): mapped compressed bytes would count in the process's resident
-    // memory beside their decoded copy, where pread reuses one chunk's
-    // buffer. A sparse window is read with pread too: a slice across the
-    // grid uses a few bytes of each page, and the faults of a mapping cost
-    // more than the copy (warm, 1024^3 uint8 in 128^3 chunks: 0.145 s
-    // mapped, 0.11 s read).
-    bool any_in_place = false;
     auto whole = [&](const Piece& p) { return p.box.count == chunks_; };
     auto as_is = [&](const Piece& p) {  // a whole chunk, in the file as its elements
       const StoredChunk& c = p.c;
       return c.located && c.allocated && !c.by_libhdf5 && whole(p) &&
              decoder_->Unfiltered(c.filter_mask) && c.size == decoder_->chunk_bytes();
     };
-    auto in_file_as_is = [&](size_t i) {  // block i is one chunk, in the file as its elements
-      return first_piece[i + 1] - first_piece[i] == 1 && as_is(pieces[first_piece[i]]);
-    };
-    for (size_t i = 0; i < count; ++i) any_in_place = any_in_place || in_file_as_is(i);
-    any_in_place = any_in_place && !filter_;
-    MappedRegion region;
-    if (any_in_place && hi > lo && hi - lo <= kMapSpan && !sparse) {
-      MM_ASSIGN_OR_RETURN(
-          region, MappedRegion::Map(run_file_->get(), name_, false, lo, hi - lo, Code::kIoErr));
-      if (!region.LooksResident()) region.Populate();
-    }
-    auto in_place = [&](size_t i) { return region.data() != nullptr && in_file_as_is(i); };
     uint64_t total = 0;
     for (size_t i = 0; i < count; ++i)
-      if (!in_place(i)) total += part.block_elements(first + static_cast<int64_t>(i)) * item_;
-    std::unique_ptr<char[]> buffer(new char[std::max<uint64_t>(total, 1)]);
+      total += part.block_elements(first + static_cast<int64_t>(i)) * item_;
+    WindowBuffer buffer = spare_->Take(total);
     std::vector<char*> blocks(count);
-    char* at = buffer.get();
+    char* at = buffer.data();
     for (size_t i = 0; i < count; ++i) {
-      if (in_place(i)) {
-        blocks[i] = region.data() + (pieces[first_piece[i]].c.address - lo);
-        continue;
-      }
       blocks[i] = at;
       for (size_t k = first_piece[i]; k < first_piece[i + 1]; ++k) {
         const Piece& p = pieces[k];
@@ -292,12 +257,11 @@ class Hdf5Source : public Source {
           else
             for (uint64_t e = 0; e < elements; ++e) std::memcpy(at + e * item_, fill.data(), item_);
         } else {
-          const char* in =
-              region.data() != nullptr && c.located ? region.data() + (c.address - lo) : nullptr;
+          const char* in = nullptr;
           unsigned mask = c.filter_mask;
-          // A whole chunk stored as its elements, not mapped: read straight
-          // into the block (one copy, no second chunk-sized buffer).
-          const bool direct = in == nullptr && as_is(p);
+          // A whole chunk stored as its elements: read straight into the
+          // block (one copy, no second chunk-sized buffer).
+          const bool direct = as_is(p);
           if (direct) {
             MM_RETURN_IF_ERROR(PreadStored(c, at));
           } else if (!c.located) {
@@ -305,7 +269,7 @@ class Hdf5Source : public Source {
             if (!decoder_->ReadStored(dset_.get(), p.box.start, stored_.data(), &mask, &why))
               return ChunkError(p.box, why);
             in = stored_.data();
-          } else if (in == nullptr) {
+          } else {
             stored_.resize(c.size);
             MM_RETURN_IF_ERROR(PreadStored(c, stored_.data()));
             in = stored_.data();
@@ -323,9 +287,9 @@ class Hdf5Source : public Source {
         at += elements * item_;
       }
     }
-    return std::unique_ptr<Window>(
-        std::make_unique<BufferWindow>(first, std::move(buffer), std::move(blocks), false,
-                                       run_file_, name_, min_file_bytes_, std::move(region)));
+    return std::unique_ptr<Window>(std::make_unique<Hdf5Window>(first, spare_, std::move(buffer),
+                                                                std::move(blocks), false, run_file_,
+                                                                name_, min_file_bytes_));
   }
 
   // The stored bytes of located chunk `c` into `to` (room for c.size).
@@ -433,11 +397,11 @@ class Hdf5Source : public Source {
   bool zero_unallocated_ = false;  // H5Dread leaves unallocated chunks untouched
   BlockFilter filter_;             // FilterWindowsWith's (empty: none)
   std::vector<char> stored_, edge_;
+  std::shared_ptr<SpareBuffer> spare_ = std::make_shared<SpareBuffer>();  // window buffers
   // Where the last window's stored bytes ended: a window starting there,
   // or at most kGapBytes after, reads on sequentially. A worker's first
-  // window is not sparse: read as before, it keeps a scan's resident
-  // memory to one mapped window (a first window read with pread left its
-  // 16 MiB buffer in the heap: 28 -> 43 MiB peak for a chunked scan).
+  // window is not sparse (nothing to follow): the kernel's read-ahead
+  // starts with it.
   static constexpr uint64_t kNoWindowYet = UINT64_MAX;
   uint64_t next_lo_ = kNoWindowYet;
 };

@@ -6,7 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
+
+#include "source/buffer_window.h"
 
 namespace mm {
 
@@ -37,37 +38,6 @@ class MappedWindow : public Window {
   std::shared_ptr<FileDescriptor> file_;  // the source's descriptor, shared: valid in Close()
   std::string name_;
   uint64_t min_file_bytes_;
-};
-
-// The bytes of a read-only window, copied from the file (pread) into a
-// buffer the source reuses: the window holds it while it lives and gives it
-// back when destroyed.
-struct SpareBuffer {
-  struct Free {
-    void operator()(char* p) const { std::free(p); }
-  };
-  std::unique_ptr<char, Free> bytes;
-  uint64_t capacity = 0;
-};
-
-class CopiedWindow : public Window {
- public:
-  CopiedWindow(int64_t first, std::shared_ptr<SpareBuffer> spare, SpareBuffer buffer,
-               std::vector<char*> blocks)
-      : Window(first, false), spare_(std::move(spare)), buffer_(std::move(buffer)) {
-    blocks_ = std::move(blocks);
-    contiguous_ = buffer_.bytes.get();
-    owned_ = true;
-  }
-  ~CopiedWindow() override {
-    if (buffer_.capacity > spare_->capacity) *spare_ = std::move(buffer_);
-  }
-  // Every byte was read: a file that shrank under the run failed the read.
-  Status Close() override { return Status::OK(); }
-
- private:
-  std::shared_ptr<SpareBuffer> spare_;
-  SpareBuffer buffer_;
 };
 
 class RawSource : public Source {
@@ -117,20 +87,13 @@ class RawSource : public Source {
       return std::unique_ptr<Window>(std::move(w));
     }
     const uint64_t bytes = (end - begin) * item_;
-    SpareBuffer buffer = std::move(*spare_);
-    *spare_ = SpareBuffer();
-    if (buffer.capacity < bytes) {
-      const uint64_t capacity = (std::max(bytes, kDecodedWindowBytes) + kPage - 1) / kPage * kPage;
-      buffer.bytes.reset(static_cast<char*>(std::aligned_alloc(kPage, capacity)));
-      if (!buffer.bytes) return Error(Code::kIoErr, name_ + ": out of memory for a window");
-      buffer.capacity = capacity;
-    }
-    MM_RETURN_IF_ERROR(Read(ByteOffset(begin), bytes, buffer.bytes.get()));
+    WindowBuffer buffer = spare_->Take(bytes);
+    MM_RETURN_IF_ERROR(Read(ByteOffset(begin), bytes, buffer.data()));
     for (int64_t k = 0; k < n; ++k)
       blocks[static_cast<size_t>(k)] =
-          buffer.bytes.get() + (part.block_begin(first + k) - begin) * item_;
-    return std::unique_ptr<Window>(
-        std::make_unique<CopiedWindow>(first, spare_, std::move(buffer), std::move(blocks)));
+          buffer.data() + (part.block_begin(first + k) - begin) * item_;
+    return std::unique_ptr<Window>(std::make_unique<BufferWindow>(
+        first, spare_, std::move(buffer), std::move(blocks), /*contiguous=*/true));
   }
 
   Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
@@ -144,8 +107,6 @@ class RawSource : public Source {
   }
 
  private:
-  static constexpr uint64_t kPage = 4096;
-
   uint64_t ByteOffset(uint64_t index) const { return layout().offset + index * item_; }
 
   // Copies [pos, pos + bytes) into `out`. What the page cache holds is
