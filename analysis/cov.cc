@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "analysis/load_doubles.h"
 #include "analysis/stats_simd.h"
 #include "core/npy.h"
 #include "io/files.h"
@@ -120,9 +121,10 @@ size_t LoadObservations(const char* src, size_t o0, size_t o1, size_t k, size_t 
                         size_t var_stride, double* x, int64_t* nan) {
   using S = typename Traits::Storage;
   const size_t rows = o1 - o0;
+  bool maybe_nan = Traits::kIsFloat;
   if (var_stride == 1 && obs_stride == k) {
     // Whole observations one after another: one run of elements.
-    LoadDoubles<Traits, kSwap>(src + o0 * k * sizeof(S), rows * k, x);
+    maybe_nan = LoadTile<Traits, kSwap>(src + o0 * k * sizeof(S), rows * k, x);
   } else {
     for (size_t r = 0; r < rows; ++r) {
       const char* first = src + (o0 + r) * obs_stride * sizeof(S);
@@ -134,7 +136,7 @@ size_t LoadObservations(const char* src, size_t o0, size_t o1, size_t k, size_t 
   if constexpr (!Traits::kIsFloat) return rows;
   // One test over the whole tile; observations with a NaN are then
   // dropped, the kept ones moved up in order.
-  if (!AnyNaN(x, rows * k)) return rows;
+  if (!maybe_nan || !AnyNaN(x, rows * k)) return rows;
   size_t kept = 0;
   for (size_t r = 0; r < rows; ++r) {
     const double* row = x + r * k;
@@ -188,8 +190,7 @@ void SweepObservations(ObservationLoader load, const char* src, size_t m, size_t
   for (size_t o0 = 0; o0 < m; o0 += tile_rows) {
     const size_t o1 = std::min(m, o0 + tile_rows);
     const size_t kept = load(src, o0, o1, k, obs_stride, var_stride, x, &p->nan);
-    for (size_t o = 0; o < kept; ++o)
-      for (size_t v = 0; v < k; ++v) sum[v] += x[o * k + v];
+    simd::ColumnSums(x, kept, k, sum.data());
     n += kept;
   }
   p->n = static_cast<int64_t>(n);
@@ -202,8 +203,7 @@ void SweepObservations(ObservationLoader load, const char* src, size_t m, size_t
   for (size_t o0 = 0; o0 < m; o0 += tile_rows) {
     const size_t o1 = std::min(m, o0 + tile_rows);
     const size_t kept = load(src, o0, o1, k, obs_stride, var_stride, x, &nan_again);
-    for (size_t o = 0; o < kept; ++o)
-      for (size_t v = 0; v < k; ++v) x[o * k + v] -= p->mean[v];
+    simd::SubtractColumns(x, kept, k, p->mean.data());
     if (vector) {
       simd::CoMoments(x, kept, k, full->data(), kp);
       continue;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "analysis/load_doubles.h"
 #include "analysis/npy_fields.h"
 #include "core/lanes.h"
 #include "io/files.h"
@@ -341,14 +342,14 @@ class Histogram : public Analysis {
           const char* run = data + off * sizeof(S);
           if (!kept) {  // a run of one lane
             one_lane(len, lane - p->lo, [&](uint64_t t0, uint64_t m) {
-              LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, x);
+              LoadTile<Traits, kSwap>(run + t0 * sizeof(S), m, x);
             });
             return;
           }
           if (rows == 1) {  // one value for each of lanes lane, lane + 1, ...
             for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
               const uint64_t m = std::min(kTile, len - t0);
-              LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, x);
+              LoadTile<Traits, kSwap>(run + t0 * sizeof(S), m, x);
               bin(m);
               for (uint64_t i = 0; i < m; ++i) add(lane + t0 + i - p->lo, slot[i], 1);
             }

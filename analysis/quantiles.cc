@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "analysis/load_doubles.h"
 #include "analysis/npy_fields.h"
 #include "analysis/stats_simd.h"
 #include "core/fault.h"
@@ -712,7 +713,7 @@ class Quantiles : public Analysis {
     sc->x.resize(kTile);
     for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
       const uint64_t m = std::min(kTile, len - t0);
-      LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, sc->x.data());
+      LoadTile<Traits, kSwap>(run + t0 * sizeof(S), m, sc->x.data());
       TallyValues(sc->x.data(), m, slot, nan, p, sc);
     }
   }
@@ -745,7 +746,7 @@ class Quantiles : public Analysis {
     sc->x.resize(kTile);
     for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
       const uint64_t m = std::min(kTile, len - t0);
-      LoadDoubles<Traits, kSwap>(run + t0 * sizeof(S), m, sc->x.data());
+      LoadTile<Traits, kSwap>(run + t0 * sizeof(S), m, sc->x.data());
       RefineValues(sc->x.data(), m, b, e, p, sc);
     }
   }

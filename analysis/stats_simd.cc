@@ -111,5 +111,13 @@ uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out) {
   return Kernels().key_bits(x, n, shift, out);
 }
 
+bool WidenF32(const char* p, uint64_t n, double* out) { return Kernels().widen_f32(p, n, out); }
+void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum) {
+  Kernels().column_sums(x, rows, k, sum);
+}
+void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean) {
+  Kernels().subtract_columns(x, rows, k, mean);
+}
+
 }  // namespace simd
 }  // namespace mm

@@ -114,6 +114,16 @@ uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* pref
 // out has room for n; entries past the count returned may be overwritten.
 uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out);
 
+// Tiles of doubles (histogram, quantiles, cov), the same bits as the plain
+// loops on any CPU: n float32 values in native order at p widened into out
+// (returns whether any is NaN); sum[v] += x[o * k + v] for o = 0 .. rows - 1
+// in that order (v < k); and x[o * k + v] -= mean[v].
+bool WidenF32(const char* p, uint64_t n, double* out);
+void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum);
+void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean);
+
+// (analysis/load_doubles.h picks WidenF32 for native float32 tiles.)
+
 // The kernels of one instruction set.
 struct KernelTable {
   RunSums (*reduce_f32)(const char*, uint64_t);
@@ -131,6 +141,9 @@ struct KernelTable {
   void (*co_moments)(const double*, uint64_t, uint64_t, double*, uint64_t);
   uint64_t (*key_matches)(const double*, uint64_t, int, const uint64_t*, uint64_t, uint32_t*);
   uint64_t (*key_bits)(const double*, uint64_t, int, uint64_t*);
+  bool (*widen_f32)(const char*, uint64_t, double*);
+  void (*column_sums)(const double*, uint64_t, uint64_t, double*);
+  void (*subtract_columns)(double*, uint64_t, uint64_t, const double*);
 };
 namespace avx512 {
 extern const KernelTable kTable;

@@ -1541,13 +1541,120 @@ uint64_t KeyMatches(const double* x, uint64_t n, int shift, const uint64_t* pref
 }
 #endif
 
+// ---------------------------------------------------------------------------
+// Tiles of doubles for the kernels that take doubles (histogram, quantiles,
+// cov). Widening is exact, and every column sum adds in row order, so all
+// three copies give the same bits as the scalar loops they replace.
+
+// Whether no lane of d is NaN.
+MM_INLINE bool AllNumbers(v4d d) {
+  const v4i ok = d == d;
+  return (ok[0] & ok[1] & ok[2] & ok[3]) != 0;
+}
+
+bool WidenF32(const char* p, uint64_t n, double* out) {
+  const float* f = reinterpret_cast<const float*>(p);
+  uint64_t i = 0;
+  bool nan = false;
+#ifdef __AVX512F__
+  __mmask8 unordered = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 a = _mm256_loadu_ps(f + i), b = _mm256_loadu_ps(f + i + 8);
+    unordered |= _mm256_cmp_ps_mask(a, b, _CMP_UNORD_Q);
+    _mm512_storeu_pd(out + i, Widen(a));
+    _mm512_storeu_pd(out + i + 8, Widen(b));
+  }
+  nan = unordered != 0;
+#endif
+  for (; i + 4 <= n; i += 4) {
+    const v4d d = Load4(f + i);
+    nan = nan || !AllNumbers(d);
+    std::memcpy(out + i, &d, sizeof d);
+  }
+  for (; i < n; ++i) {
+    out[i] = Load1(f + i);
+    nan = nan || out[i] != out[i];
+  }
+  return nan;
+}
+
+// ColumnSums for kVecs groups of four columns and kRest more from column
+// v0: every accumulator in a register, one row at a time.
+template <int kVecs, int kRest>
+MM_INLINE void ColumnSumsBand(const double* x, uint64_t rows, uint64_t k, uint64_t v0,
+                              double* sum) {
+  v4d a[kVecs > 0 ? kVecs : 1];
+  double r[kRest > 0 ? kRest : 1];
+  for (int c = 0; c < kVecs; ++c) a[c] = Load4(sum + v0 + 4 * c);
+  for (int j = 0; j < kRest; ++j) r[j] = sum[v0 + 4 * kVecs + j];
+  for (uint64_t o = 0; o < rows; ++o) {
+    const double* row = x + o * k + v0;
+    for (int c = 0; c < kVecs; ++c) a[c] += Load4(row + 4 * c);
+    for (int j = 0; j < kRest; ++j) r[j] += row[4 * kVecs + j];
+  }
+  for (int c = 0; c < kVecs; ++c) std::memcpy(sum + v0 + 4 * c, &a[c], sizeof a[c]);
+  for (int j = 0; j < kRest; ++j) sum[v0 + 4 * kVecs + j] = r[j];
+}
+
+void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum) {
+  typedef void (*Band)(const double*, uint64_t, uint64_t, uint64_t, double*);
+  // Bands of up to 16 columns: [groups of four][columns left over].
+  static constexpr Band kBands[5][4] = {
+      {nullptr, ColumnSumsBand<0, 1>, ColumnSumsBand<0, 2>, ColumnSumsBand<0, 3>},
+      {ColumnSumsBand<1, 0>, ColumnSumsBand<1, 1>, ColumnSumsBand<1, 2>, ColumnSumsBand<1, 3>},
+      {ColumnSumsBand<2, 0>, ColumnSumsBand<2, 1>, ColumnSumsBand<2, 2>, ColumnSumsBand<2, 3>},
+      {ColumnSumsBand<3, 0>, ColumnSumsBand<3, 1>, ColumnSumsBand<3, 2>, ColumnSumsBand<3, 3>},
+      {ColumnSumsBand<4, 0>, nullptr, nullptr, nullptr}};
+  for (uint64_t v0 = 0; v0 < k; v0 += 16) {
+    const uint64_t w = k - v0 < 16 ? k - v0 : 16;
+    kBands[w / 4][w % 4](x, rows, k, v0, sum);
+  }
+}
+
+// SubtractColumns for kVecs groups of four columns and kRest more from
+// column v0, the means in registers.
+template <int kVecs, int kRest>
+MM_INLINE void SubtractColumnsBand(double* x, uint64_t rows, uint64_t k, uint64_t v0,
+                                   const double* mean) {
+  v4d m[kVecs > 0 ? kVecs : 1];
+  double r[kRest > 0 ? kRest : 1];
+  for (int c = 0; c < kVecs; ++c) m[c] = Load4(mean + v0 + 4 * c);
+  for (int j = 0; j < kRest; ++j) r[j] = mean[v0 + 4 * kVecs + j];
+  for (uint64_t o = 0; o < rows; ++o) {
+    double* row = x + o * k + v0;
+    for (int c = 0; c < kVecs; ++c) {
+      const v4d d = Load4(row + 4 * c) - m[c];
+      std::memcpy(row + 4 * c, &d, sizeof d);
+    }
+    for (int j = 0; j < kRest; ++j) row[4 * kVecs + j] -= r[j];
+  }
+}
+
+void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean) {
+  typedef void (*Band)(double*, uint64_t, uint64_t, uint64_t, const double*);
+  static constexpr Band kBands[5][4] = {
+      {nullptr, SubtractColumnsBand<0, 1>, SubtractColumnsBand<0, 2>, SubtractColumnsBand<0, 3>},
+      {SubtractColumnsBand<1, 0>, SubtractColumnsBand<1, 1>, SubtractColumnsBand<1, 2>,
+       SubtractColumnsBand<1, 3>},
+      {SubtractColumnsBand<2, 0>, SubtractColumnsBand<2, 1>, SubtractColumnsBand<2, 2>,
+       SubtractColumnsBand<2, 3>},
+      {SubtractColumnsBand<3, 0>, SubtractColumnsBand<3, 1>, SubtractColumnsBand<3, 2>,
+       SubtractColumnsBand<3, 3>},
+      {SubtractColumnsBand<4, 0>, nullptr, nullptr, nullptr}};
+  for (uint64_t v0 = 0; v0 < k; v0 += 16) {
+    const uint64_t w = k - v0 < 16 ? k - v0 : 16;
+    kBands[w / 4][w % 4](x, rows, k, v0, mean);
+  }
+}
+
 }  // namespace
 
 #undef MM_INLINE
 
-const KernelTable kTable = {ReduceF32, ReduceF64,  DeviationF32, DeviationF64, TileF32,
-                            TileF64,   TileDevF32, TileDevF64,   FusedF32,     FusedTileF32,
-                            BinSlots,  CoMoments,  KeyMatches,   KeyBits};
+const KernelTable kTable = {ReduceF32,  ReduceF64,      DeviationF32, DeviationF64, TileF32,
+                            TileF64,    TileDevF32,     TileDevF64,   FusedF32,     FusedTileF32,
+                            BinSlots,   CoMoments,      KeyMatches,   KeyBits,      WidenF32,
+                            ColumnSums, SubtractColumns};
 
 }  // namespace MM_SIMD_NS
 }  // namespace simd

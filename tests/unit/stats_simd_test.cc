@@ -502,6 +502,54 @@ TEST_CASE("co-moments: each kernel gives the plain loop's bits", "[stats_simd][s
   }
 }
 
+TEST_CASE("tiles of doubles: each kernel gives the plain loops' bits", "[stats_simd][simd]") {
+  std::mt19937 g(5);
+  std::normal_distribution<float> d(0.0f, 3.0f);
+  const float nanf = std::numeric_limits<float>::quiet_NaN();
+  for (const simd::NamedTable& t : Tables()) {
+    // Widening: every length around the vector widths, every offset, with
+    // and without a NaN at each position class.
+    for (uint64_t n : {0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 100}) {
+      for (uint64_t offset : {0, 1}) {
+        for (int64_t nan_at : {-1, 0, 7, 15, 16, 99}) {
+          if (nan_at >= static_cast<int64_t>(n)) continue;
+          std::vector<float> f(offset + n);
+          for (uint64_t i = 0; i < n; ++i)
+            f[offset + i] = i % 13 == 4 ? -0.0f : i % 17 == 6 ? static_cast<float>(kInf) : d(g);
+          if (nan_at >= 0) f[offset + static_cast<uint64_t>(nan_at)] = nanf;
+          std::vector<double> got(n + 1, 1.5);
+          const bool nan =
+              t.table->widen_f32(reinterpret_cast<const char*>(f.data() + offset), n, got.data());
+          INFO(t.name << " n " << n << " offset " << offset << " nan at " << nan_at);
+          CHECK(nan == (nan_at >= 0));
+          for (uint64_t i = 0; i < n; ++i)
+            CHECK(SameBits(got[i], static_cast<double>(f[offset + i])));
+          CHECK(got[n] == 1.5);  // nothing written past the end
+        }
+      }
+    }
+    // Column sums (in row order, from what sum holds) and subtraction.
+    std::normal_distribution<double> dd(0.0, 3.0);
+    for (uint64_t k : {1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 20, 33, 70}) {
+      for (uint64_t rows : {0, 1, 2, 31}) {
+        std::vector<double> x(rows * k), mean(k), sum(k);
+        for (double& v : x) v = dd(g);
+        for (uint64_t i = 0; i < x.size(); i += 23) x[i] = -0.0;
+        for (uint64_t v = 0; v < k; ++v) mean[v] = dd(g), sum[v] = v % 5 == 2 ? -0.0 : dd(g);
+        std::vector<double> want_sum = sum, got_sum = sum, want_x = x, got_x = x;
+        for (uint64_t v = 0; v < k; ++v)
+          for (uint64_t o = 0; o < rows; ++o) want_sum[v] += x[o * k + v];
+        for (uint64_t i = 0; i < want_x.size(); ++i) want_x[i] -= mean[i % k];
+        t.table->column_sums(x.data(), rows, k, got_sum.data());
+        t.table->subtract_columns(got_x.data(), rows, k, mean.data());
+        INFO(t.name << " k " << k << " rows " << rows);
+        for (uint64_t v = 0; v < k; ++v) CHECK(SameBits(got_sum[v], want_sum[v]));
+        for (uint64_t i = 0; i < x.size(); ++i) CHECK(SameBits(got_x[i], want_x[i]));
+      }
+    }
+  }
+}
+
 // Values for the key kernels: every special value, then normal doubles and
 // floats widened.
 std::vector<double> KeyValues() {
