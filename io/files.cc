@@ -142,19 +142,6 @@ Result<uint64_t> PreadFull(int fd, void* buf, uint64_t n, uint64_t pos, const st
   return done;
 }
 
-uint64_t PreadCached(int fd, void* buf, uint64_t n, uint64_t pos) {
-  char* p = static_cast<char*>(buf);
-  uint64_t done = 0;
-  while (done < n) {
-    struct iovec v = {p + done, static_cast<size_t>(n - done)};
-    const ssize_t r = ::preadv2(fd, &v, 1, static_cast<off_t>(pos + done), RWF_NOWAIT);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;  // EAGAIN: not cached; EOPNOTSUPP: cannot tell; 0: end of file
-    done += static_cast<uint64_t>(r);
-  }
-  return done;
-}
-
 Status PwriteFull(int fd, const void* buf, uint64_t n, uint64_t pos, const std::string& what,
                   Code otherwise, Code full) {
   const char* p = static_cast<const char*>(buf);
@@ -382,6 +369,17 @@ Result<FileId> IdOfFd(int fd, const std::string& what) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return FromErrno(errno, what, Code::kIoErr);
   return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
+FileDescriptor ReopenForReading(int fd) {
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  FileDescriptor own(::open(proc.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!own.valid()) return own;
+  struct stat a, b;
+  if (::fstat(fd, &a) != 0 || ::fstat(own.get(), &b) != 0 || a.st_dev != b.st_dev ||
+      a.st_ino != b.st_ino || !S_ISREG(b.st_mode))
+    return FileDescriptor();
+  return own;
 }
 
 Status CheckFileId(int fd, const FileId& expected, const std::string& what) {

@@ -107,11 +107,6 @@ class MappedRegion {
 // PreadFull returns the bytes read: fewer than `n` only at end of file.
 Result<uint64_t> PreadFull(int fd, void* buf, uint64_t n, uint64_t pos, const std::string& what,
                            Code otherwise = Code::kIoErr);
-// Reads the first bytes of [pos, pos + n) that the page cache holds, without
-// waiting for the disk (preadv2 RWF_NOWAIT): returns how many, fewer than
-// `n` when a page is not cached (or at end of file); 0 also when the kernel
-// or file system cannot tell (the caller then reads with PreadFull).
-uint64_t PreadCached(int fd, void* buf, uint64_t n, uint64_t pos);
 Status PwriteFull(int fd, const void* buf, uint64_t n, uint64_t pos, const std::string& what,
                   Code otherwise = Code::kIoErr, Code full = Code::kOk);
 // pwritev(2) of the `count` buffers of `iov` as one write at `pos`; `iov` is
@@ -133,6 +128,12 @@ struct FileId {
   uint64_t dev = 0, ino = 0;
 };
 Result<FileId> IdOfFd(int fd, const std::string& what);
+// A second, read-only open file description of the file open as `fd` (its
+// own file offset and read-ahead state), opened through /proc/self/fd/N
+// (the file itself, whatever its name is now; no name is looked up) and
+// checked to be the same file (dev, ino). Invalid when that cannot be done
+// (no /proc): the caller then uses `fd`.
+FileDescriptor ReopenForReading(int fd);
 Status CheckFileId(int fd, const FileId& expected, const std::string& what);
 
 // The folder part of a path ("." for a bare name), and absolute resolution

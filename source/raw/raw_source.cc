@@ -59,7 +59,6 @@ class RawSource : public Source {
   void WillRead(int64_t first, int64_t end) override {
     (void)first;
     scan_end_ = end;
-    asked_until_ = 0;
   }
 
   // Read-only windows are copied (Read), small enough to stay in the core's
@@ -77,7 +76,14 @@ class RawSource : public Source {
                           MappedRegion::Map(file_->get(), name_, true, ByteOffset(begin),
                                             (end - begin) * item_, Code::kIoErr));
       region.AdviseSequential();
-      StartReadAhead(ByteOffset(end));
+      // The next window is read while this one is written.
+      if (first + n < scan_end_) {
+        const uint64_t next = ByteOffset(end);
+        const uint64_t until = ByteOffset(part.block_end(scan_end_ - 1));
+        ::posix_fadvise(file_->get(), static_cast<off_t>(next),
+                        static_cast<off_t>(std::min<uint64_t>(kWindowBytes, until - next)),
+                        POSIX_FADV_WILLNEED);
+      }
       for (int64_t k = 0; k < n; ++k)
         blocks[static_cast<size_t>(k)] =
             region.data() + (part.block_begin(first + k) - begin) * item_;
@@ -109,47 +115,41 @@ class RawSource : public Source {
  private:
   uint64_t ByteOffset(uint64_t index) const { return layout().offset + index * item_; }
 
-  // Copies [pos, pos + bytes) into `out`. What the page cache holds is
-  // copied first without waiting; a byte that is not cached makes this a
-  // cold scan, which from then on asks the kernel to read ahead
-  // (StartReadAhead) before it waits for the disk. A warm scan asks
-  // nothing: the hint would cost a page-cache lookup per page for nothing.
+  // Copies [pos, pos + bytes) into `out` from this source's own open file
+  // description of the file (ReadDescriptor).
   Status Read(uint64_t pos, uint64_t bytes, char* out) {
-    const uint64_t cached = cold_ ? 0 : PreadCached(file_->get(), out, bytes, pos);
-    if (cached == bytes) return Status::OK();
-    cold_ = true;
-    StartReadAhead(pos + cached);
-    MM_ASSIGN_OR_RETURN(const uint64_t got, PreadFull(file_->get(), out + cached, bytes - cached,
-                                                      pos + cached, name_ + ": read"));
-    if (cached + got < bytes)
+    MM_ASSIGN_OR_RETURN(const uint64_t got,
+                        PreadFull(ReadDescriptor(), out, bytes, pos, name_ + ": read"));
+    if (got < bytes)
       return Error(Code::kIoErr,
                    name_ + ": unexpected end of file (the file shrank under the run)");
     return Status::OK();
   }
 
-  // Keeps kWindowBytes of the scan's remaining bytes past `pos` asked for
-  // (POSIX_FADV_WILLNEED), so the disk reads while the worker computes.
-  // Tops the request up once half of it is used.
-  void StartReadAhead(uint64_t pos) {
-    if (scan_end_ <= 0) return;
-    const uint64_t until = ByteOffset(partition().block_end(scan_end_ - 1));
-    if (pos >= until) return;
-    if (asked_until_ > pos + kWindowBytes / 2) return;
-    const uint64_t from = std::max(asked_until_, pos);
-    const uint64_t to = std::min(until, pos + kWindowBytes);
-    if (to <= from) return;
-    ::posix_fadvise(file_->get(), static_cast<off_t>(from), static_cast<off_t>(to - from),
-                    POSIX_FADV_WILLNEED);
-    asked_until_ = to;
+  // The descriptor read-only windows are copied from: a second open file
+  // description of the run's file, private to this source (ReopenForReading),
+  // so that every worker has its own read-ahead state and the kernel sees
+  // one sequential reader per worker (advised POSIX_FADV_SEQUENTIAL: a
+  // larger read-ahead window). Two workers sharing the inherited descriptor
+  // took 0.47-1.08 s for a cold 2 GB scan, their own 0.40-0.59 s
+  // (docs/BENCHMARKS.md, "Copied windows"). The run's descriptor when the
+  // file cannot be reopened so.
+  int ReadDescriptor() {
+    if (!own_tried_) {
+      own_tried_ = true;
+      own_ = ReopenForReading(file_->get());
+      if (own_.valid()) (void)::posix_fadvise(own_.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+    return own_.valid() ? own_.get() : file_->get();
   }
 
   std::shared_ptr<FileDescriptor> file_;
   std::string name_;
   uint64_t item_;
   uint64_t min_file_bytes_;
-  int64_t scan_end_ = 0;      // WillRead's end: read-ahead stops there
-  bool cold_ = false;         // a window was not cached: read ahead from now on
-  uint64_t asked_until_ = 0;  // the end of what read-ahead asked for so far
+  int64_t scan_end_ = 0;  // WillRead's end: read-ahead stops there
+  FileDescriptor own_;    // ReadDescriptor's
+  bool own_tried_ = false;
   std::shared_ptr<SpareBuffer> spare_ = std::make_shared<SpareBuffer>();
 };
 

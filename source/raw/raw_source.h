@@ -1,15 +1,15 @@
 // The raw and .npy storage driver: an array stored contiguously in one file
 // at a byte offset (a .npy's header size, a raw file's configured offset).
 //
-// Read-only windows are copied from the run's open descriptor (pread, never
-// by reopening a name) into one buffer the source reuses, kDecodedWindowBytes
-// at a time: on this project's machines a copy from the page cache into a
-// buffer that stays in the core's cache is 2-3x faster than mapping the same
-// pages (docs/BENCHMARKS.md, "Copied windows"). What the page cache holds is
-// copied without waiting (PreadCached); a byte that must come from disk
-// makes the scan "cold": from then on the kernel is asked to read ahead
-// (POSIX_FADV_WILLNEED) a window's worth past what is being read. A file
-// that shrank under the run fails the read (kIoErr naming the file).
+// Read-only windows are copied (pread) into one buffer the source reuses,
+// kDecodedWindowBytes at a time: on this project's machines a copy from the
+// page cache into a buffer that stays in the core's cache is 2-3x faster
+// than mapping the same pages (docs/BENCHMARKS.md, "Copied windows"). They
+// are read through the source's own open file description of the run's
+// file (ReopenForReading: /proc/self/fd, checked by dev/ino, never by
+// name), so each worker is one sequential reader for the kernel's
+// read-ahead. A file that shrank under the run fails the read (kIoErr
+// naming the file).
 //
 // Writable windows (an in-place transform, generate's new file) are
 // MAP_SHARED mappings of the same descriptor, populated when mapped, msynced

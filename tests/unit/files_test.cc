@@ -1,7 +1,8 @@
 // Tests of io/files' whole reads and writes (PreadFull, PwriteFull,
-// PwritevFull, WriteFull, ReadToEnd) and of core/checksum's Fnv1a32: short
-// transfers are continued, end of file is a short count, and errors keep
-// the caller's message and code (a full disk its own code when given).
+// PwritevFull, WriteFull, ReadToEnd), of ReopenForReading and of
+// core/checksum's Fnv1a32: short transfers are continued, end of file is a
+// short count, errors keep the caller's message and code (a full disk its
+// own code when given), and a reopened file is the same file.
 #include "io/files.h"
 
 #include <fcntl.h>
@@ -55,6 +56,27 @@ TEST_CASE("Files: PwriteFull and PreadFull move every byte; a read past the end 
   got = PreadFull(f.fd, back.data(), 10, data.size() + 50, "scratch");
   REQUIRE(got.ok());
   CHECK(*got == 0);
+}
+
+TEST_CASE("Files: ReopenForReading opens the same file, even unlinked, with its own offset") {
+  ScratchFile f;  // already unlinked: no name leads to it
+  const std::string data = Pattern(5000);
+  REQUIRE(PwriteFull(f.fd, data.data(), data.size(), 0, "scratch").ok());
+  REQUIRE(::lseek(f.fd, 100, SEEK_SET) == 100);
+  FileDescriptor own = ReopenForReading(f.fd);
+  REQUIRE(own.valid());
+  CHECK(own.get() != f.fd);
+  Result<FileId> a = IdOfFd(f.fd, "a"), b = IdOfFd(own.get(), "b");
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->dev == b->dev);
+  CHECK(a->ino == b->ino);
+  CHECK(::lseek(own.get(), 0, SEEK_CUR) == 0);  // its own offset
+  std::string back(data.size(), 'x');
+  CHECK(::read(own.get(), back.data(), back.size()) == static_cast<ssize_t>(back.size()));
+  CHECK(back == data);
+  CHECK(::fcntl(own.get(), F_GETFD) & FD_CLOEXEC);
+  CHECK(!ReopenForReading(-1).valid());
 }
 
 TEST_CASE("Files: PwritevFull writes its buffers in order, skipping empty ones") {
