@@ -1,9 +1,10 @@
 """Every analysis against the read roofline and its best peer (issue 16).
 
 On the harness's main file (BENCH_GB, default 2 GB of float32, 10 columns),
-each round runs, one after the other: the read roofline (mmap + fork + sum
-with as many processes as mmrun has workers, the faster of page faults and
-MAP_POPULATE), every mmrun analysis below, and the peers (numpy reading the
+each round runs, one after the other: the read roofline (read + fork + sum
+with as many processes as mmrun has workers, the fastest of mapping with
+page faults, mapping with MAP_POPULATE and copying with pread), every mmrun
+analysis below, and the peers (numpy reading the
 file in chunks, or numpy on the whole array in memory where chunking does
 not apply). Per-column quantiles also run on a second file of the same size
 with 1000 columns. Medians over BENCH_ANALYSES_REPS rounds (default 3), so
@@ -282,7 +283,8 @@ def bench():
     size = os.path.getsize(path)
     copy = Copy(path)
     runs = {"roof_fault": lambda: harness.sh([harness.ROOFLINE, path, str(W), "fault"]),
-            "roof_populate": lambda: harness.sh([harness.ROOFLINE, path, str(W), "populate"])}
+            "roof_populate": lambda: harness.sh([harness.ROOFLINE, path, str(W), "populate"]),
+            "roof_pread": lambda: harness.sh([harness.ROOFLINE, path, str(W), "pread"])}
     rss = {}  # KiB, the largest over a command's runs
 
     def command(key, binary, c):
@@ -359,8 +361,9 @@ def bench():
             tidy()
         print("round %d of %d done (%.0f s)" % (r + 1, REPS, time.perf_counter() - t_round), flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
-    how = min(("fault", "populate"), key=lambda h: med["roof_" + h])
+    how = min(("fault", "populate", "pread"), key=lambda h: med["roof_" + h])
     roof = med["roof_" + how]
+    mapped = min(med["roof_fault"], med["roof_populate"])
     mib = {k: v / 1024 for k, v in rss.items()}
     rss_by = "`%s -f %%M`" % TIME if os.access(TIME, os.X_OK) else "a Python wrapper's os.wait4"
     target = ", ".join("%d columns %.0f MiB (%s)" % (n, m, "met" if m <= MIB_TARGET else "**not met**")
@@ -369,7 +372,10 @@ def bench():
     lines = [BEGIN, "",
              "Measured %s on %d cores, %.2f GB float32 (%d x %d; per-column quantiles also on %d x %d), "
              "%d workers, medians of %d rounds (all commands alternated round after round). Roofline: "
-             "mmap + fork + sum, %d processes (%s), %.3f s. Ratios: the roofline's time / the analysis's "
+             "the fastest read + fork + sum of %d processes (%s), %.3f s (mapped: %.3f s with page "
+             "faults, %.3f s with MAP_POPULATE; copied with pread into a 1 MiB buffer: %.3f s); against "
+             "the faster mapped roofline every ratio below is %.2fx larger. Ratios: the roofline's "
+             "time / the analysis's "
              "(1 = at the read limit; a slice of rows reads a tenth of the file, convert writes twice "
              "what it reads, transform writes what it reads); the peer's time / mmrun's (> 1: mmrun is "
              "faster). Slice and convert outputs (`.npy`) and transforms end on disk for mmrun and the "
@@ -378,7 +384,8 @@ def bench():
              "command, the largest of its processes (%s, inside the timed region). Per-column quantiles, "
              "peak RSS per process, target <= %d MiB: %s." % (
                  time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), size / 1e9,
-                 harness.ROWS, harness.COLS, WIDE_ROWS, WIDE, W, REPS, W, how, roof, SCALE, OFFSET,
+                 harness.ROWS, harness.COLS, WIDE_ROWS, WIDE, W, REPS, W, how, roof, med["roof_fault"],
+                 med["roof_populate"], med["roof_pread"], mapped / roof, SCALE, OFFSET,
                  rss_by, MIB_TARGET, target),
              "",
              "Answers compared in the warm-up round (mmrun%s and peer: equal values, float64 sums within "
