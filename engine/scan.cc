@@ -190,7 +190,8 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     for (const BlockView& run : runs)
       for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->EndWindow(run));
     // Durable (writes) and still whole: a shrink inside the last page
-    // raises no SIGBUS, so the source compares the size after every window.
+    // raises no SIGBUS, so a mapped or decoded window compares the size
+    // (a copied one failed its read already).
     MM_RETURN_IF_ERROR(window->Close());
     window.reset();  // unmapped (or freed) before the next window is read
     // Rows done: those before the next block's first row (chunk blocks:

@@ -82,35 +82,6 @@ void MappedRegion::AdviseSequential() {
   if (base_ != nullptr) (void)::madvise(base_, length_, MADV_SEQUENTIAL);
 }
 
-bool MappedRegion::LooksResident() const {
-  constexpr uint64_t kProbes = 8;
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t start = reinterpret_cast<uintptr_t>(data());
-  const uint64_t bytes = size();
-  if (bytes == 0) return true;
-  for (uint64_t i = 0; i < kProbes; ++i) {
-    const uintptr_t at = (start + bytes / kProbes * i) / page * page;
-    unsigned char resident = 0;
-    if (::mincore(reinterpret_cast<void*>(at), page, &resident) != 0 || (resident & 1) == 0)
-      return false;
-  }
-  return true;
-}
-
-void MappedRegion::Populate() {
-#ifdef MADV_POPULATE_READ
-  if (size() == 0) return;
-  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t start = reinterpret_cast<uintptr_t>(data()) / page * page;
-  const uintptr_t end = reinterpret_cast<uintptr_t>(data()) + size();
-  (void)::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_READ);
-#endif
-}
-
-void MappedRegion::DropPages() {
-  if (base_ != nullptr) (void)::madvise(base_, length_, MADV_DONTNEED);
-}
-
 Status MappedRegion::StartWriteback(int fd, const std::string& what) {
   if (base_ == nullptr) return Status::OK();
   if (::sync_file_range(fd, static_cast<off_t>(file_offset_), static_cast<off_t>(length_),

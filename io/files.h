@@ -62,26 +62,14 @@ class MappedRegion {
   // Maps [offset, offset + size) of the open file `fd` (MAP_SHARED;
   // writable needs an O_RDWR descriptor). size must be > 0. Errors name
   // `name`. Writable regions are populated (MAP_POPULATE); read-only ones
-  // are left to Populate() or to the page faults of the first touches, which
-  // map cached pages several at a time and cost less than populating them
-  // (docs/BENCHMARKS.md). The descriptor may be closed while the region lives.
+  // are left to the page faults of the first touches. The descriptor may be
+  // closed while the region lives.
   static Result<MappedRegion> Map(int fd, const std::string& name, bool writable, uint64_t offset,
                                   uint64_t size, Code otherwise);
 
   char* data() const { return base_ == nullptr ? nullptr : static_cast<char*>(base_) + delta_; }
   uint64_t size() const { return size_; }
   void AdviseSequential();
-  // Whether the region's pages look cached: mincore(2) on a few pages
-  // spread over it (no I/O). A hint; false when unsure.
-  bool LooksResident() const;
-  // Faults every page in with one call (MADV_POPULATE_READ): for pages that
-  // must come from disk, its large sequential reads beat a fault per
-  // read-ahead window. A no-op on kernels without it.
-  void Populate();
-  // Unmaps the pages the process touched (MADV_DONTNEED; a shared file
-  // mapping keeps its bytes in the page cache and faults them back on the
-  // next touch): bounds resident memory while a region is read piecemeal.
-  void DropPages();
   // Starts writing the region's dirty pages back to `fd` (the mapped file)
   // without waiting (sync_file_range SYNC_FILE_RANGE_WRITE): the disk
   // writes while the caller computes the next window. Durable only after

@@ -10,8 +10,9 @@
 // The file is opened once, here, and that descriptor is the run's only way
 // to its bytes (docs/ARCHITECTURE.md "One file for the whole run"): forked
 // workers inherit it, spawned workers receive it (and check dev/ino), and
-// every mapping is made from it, so a file renamed over the path during the
-// run is never read or written.
+// every read and mapping goes to the file it names (reads through a second
+// open file description of it, ReopenForReading), so a file renamed over
+// the path during the run is never read or written.
 #pragma once
 
 #include <cstdint>

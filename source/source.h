@@ -12,16 +12,19 @@
 // format's block is one chunk.
 //
 // ReadWindow(first, n, writable) returns the bytes of blocks [first,
-// first + n) as an owned Window: a zero-copy mapping of the file for raw and
-// .npy, decoded buffers for a chunked format. The Window owns what it points
+// first + n) as an owned Window: the blocks copied into a buffer (raw,
+// .npy), decoded into one (a chunked format), or a writable mapping of the
+// file. The Window owns what it points
 // into: every pointer it hands out (BlockData, Contiguous) is valid until the
 // Window is destroyed, and never after. The scan keeps one Window alive at a
 // time, so resident memory stays bounded by the window size.
 //
 // Writable windows (an in-place transform, or generate's new file) write
 // through to the file: Close() makes the changes durable (msync) before the
-// caller moves on. Close() also checks that the file still holds the array
-// (kIoErr naming the file when it shrank under the run).
+// caller moves on. A window that could hold bytes past a shrunk end (a
+// mapping; H5Dread) has Close() check that the file still holds the array;
+// a copied window read every byte (a short read fails ReadWindow). Either
+// way a file that shrank under the run is kIoErr naming the file.
 //
 // Thread and process rules: a Source and its Windows belong to one thread of
 // one process. Every worker opens its own Source (forked workers from the
@@ -41,13 +44,14 @@
 
 namespace mm {
 
-// The most bytes a scan asks for in one window (the bound on a worker's
-// mapped or decoded memory), and how far ahead a cold raw scan reads.
+// The most bytes a write pass asks for in one window (the bound on a
+// worker's mapped memory), and how far ahead it asks the kernel to read.
 constexpr uint64_t kWindowBytes = uint64_t{16} << 20;
-// The same for a source that copies or decodes its blocks into a buffer
-// (read-only raw windows, filtered chunks): a window that stays in the core's L2 cache between the
-// decoder writing it and the analyses reading it (blosc stats 17% and gzip 10% faster than 16 MiB
-// windows; docs/BENCHMARKS.md). A window always holds at least one block.
+// The same for windows copied or decoded into a buffer (every read-only
+// window): a window that stays in the core's L2 cache between the source
+// writing it and the analyses reading it (blosc stats 17% and gzip 10%
+// faster than 16 MiB windows; copied raw windows: docs/BENCHMARKS.md,
+// "Copied windows"). A window always holds at least one block.
 constexpr uint64_t kDecodedWindowBytes = uint64_t{1} << 20;
 
 // The bytes of a run of consecutive blocks [first_block(), end_block()).

@@ -1,5 +1,5 @@
 // The CF-decoding Source (SPEC §7 `cf`, docs/HDF5.md "CF attributes"): wraps
-// the Source of the stored variable (the raw mapping of a contiguous
+// the Source of the stored variable (the raw driver for a contiguous
 // dataset, or the Hdf5Source) and hands out decoded elements.
 //
 // Its layout is the Dataset's (the decoded dtype), its partition the stored

@@ -9,7 +9,7 @@
 // hdf5_file.h) and reads its shape and storage layout:
 //   contiguous (allocated, no external files): Dataset::storage
 //     "contiguous", layout.offset = the data's file offset; the Source is the
-//     raw driver's mapping at that offset (byte-identical to a raw copy;
+//     raw driver at that offset (byte-identical to a raw copy;
 //     mode r+ allowed, so transform works);
 //   chunked: Dataset::chunks = the chunk shape (the blocks are the chunks),
 //     every filter checked available; the Source decodes chunk by chunk
@@ -54,7 +54,7 @@ bool ProbeHdf5(std::string_view first_bytes, int fd);
 Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d);
 
 // Whether a described HDF5 dataset is read in place through the raw
-// driver's mapping (contiguous, allocated, no external files).
+// driver (contiguous, allocated, no external files).
 bool Hdf5MappedInPlace(const Dataset& d);
 
 // The bytes of the chunk cache a worker gives a dataset whose chunks hold
@@ -67,8 +67,8 @@ uint64_t Hdf5ChunkCacheBytes(uint64_t chunk_bytes);
 // it decodes one: its registry entry's cache_bytes.
 uint64_t Hdf5CacheBytes(const Dataset& d);
 
-// The dataset's Source over the run's descriptor d.file: the raw driver's
-// mapping for a contiguous dataset, else an Hdf5Source that opens the file
+// The dataset's Source over the run's descriptor d.file: the raw driver for
+// a contiguous dataset, else an Hdf5Source that opens the file
 // itself (call it in the process that reads: never across a fork).
 Result<std::unique_ptr<Source>> OpenHdf5Dataset(const Dataset& d);
 

@@ -13,12 +13,12 @@ namespace mm {
 
 namespace {
 
-// A mapping of whole blocks; the blocks are adjacent in it.
+// A writable mapping of whole blocks; the blocks are adjacent in it.
 class MappedWindow : public Window {
  public:
-  MappedWindow(int64_t first, bool writable, MappedRegion region,
-               std::shared_ptr<FileDescriptor> file, std::string name, uint64_t min_file_bytes)
-      : Window(first, writable),
+  MappedWindow(int64_t first, MappedRegion region, std::shared_ptr<FileDescriptor> file,
+               std::string name, uint64_t min_file_bytes)
+      : Window(first, /*writable=*/true),
         region_(std::move(region)),
         file_(std::move(file)),
         name_(std::move(name)),
@@ -26,10 +26,9 @@ class MappedWindow : public Window {
     contiguous_ = region_.data();
   }
   void SetBlocks(std::vector<char*> blocks) { blocks_ = std::move(blocks); }
-  MappedRegion& region() { return region_; }
 
   Status Close() override {
-    if (writable()) MM_RETURN_IF_ERROR(region_.StartWriteback(file_->get(), name_));
+    MM_RETURN_IF_ERROR(region_.StartWriteback(file_->get(), name_));
     return CheckFileNotShrunk(file_->get(), name_, min_file_bytes_);
   }
 
@@ -87,8 +86,8 @@ class RawSource : public Source {
       for (int64_t k = 0; k < n; ++k)
         blocks[static_cast<size_t>(k)] =
             region.data() + (part.block_begin(first + k) - begin) * item_;
-      auto w = std::make_unique<MappedWindow>(first, true, std::move(region), file_, name_,
-                                              min_file_bytes_);
+      auto w =
+          std::make_unique<MappedWindow>(first, std::move(region), file_, name_, min_file_bytes_);
       w->SetBlocks(std::move(blocks));
       return std::unique_ptr<Window>(std::move(w));
     }

@@ -511,7 +511,7 @@ TEST_CASE("tiles of doubles: each kernel gives the plain loops' bits", "[stats_s
     // and without a NaN at each position class.
     for (uint64_t n : {0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 100}) {
       for (uint64_t offset : {0, 1}) {
-        for (int64_t nan_at : {-1, 0, 7, 15, 16, 99}) {
+        for (int64_t nan_at : {-1, 0, 3, 7, 8, 11, 14, 15, 16, 20, 99}) {
           if (nan_at >= static_cast<int64_t>(n)) continue;
           std::vector<float> f(offset + n);
           for (uint64_t i = 0; i < n; ++i)
