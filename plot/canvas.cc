@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/strings.h"
+#include "plot/cairo_library.h"
 
 namespace mm {
 
@@ -49,6 +50,10 @@ std::optional<ImageFormat> FormatOfPath(const std::string& path) {
 }
 
 Result<std::unique_ptr<Canvas>> Canvas::Create(ImageFormat format, int width, int height) {
+  for (LazyLibrary* lib : {&CairoLibrary(), &FontconfigLibrary()}) {
+    Status st = lib->Load();
+    if (!st.ok()) return st;
+  }
   std::unique_ptr<Canvas> c(new Canvas());
   c->format_ = format;
   c->width_ = width;
@@ -148,6 +153,7 @@ Result<std::string> Canvas::Finish() {
 }
 
 void ReleaseDrawingCaches() {
+  if (!CairoLibrary().loaded()) return;  // nothing was drawn: nothing to release
   cairo_debug_reset_static_data();
   FcFini();
 }

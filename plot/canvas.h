@@ -78,7 +78,7 @@ class Canvas {
 // caches and configuration: cairo_debug_reset_static_data, FcFini), so that
 // a leak checker finds nothing at exit. REQUIRES: no Canvas alive; call once
 // per process, after its last picture (a later Canvas would load them
-// again).
+// again). Does nothing when no picture was drawn (cairo was never loaded).
 void ReleaseDrawingCaches();
 
 }  // namespace mm

@@ -60,10 +60,6 @@ class Hid {
   herr_t (*close_)(hid_t) = nullptr;
 };
 
-// Turns off libhdf5's printing of error stacks (errors become Status lines
-// through Hdf5ErrorText). Idempotent; called before any other HDF5 call.
-void Hdf5Quiet();
-
 // The innermost messages of the current thread's HDF5 error stack, as
 // "A (B)", or "" when the stack is empty. Clears the stack.
 std::string Hdf5ErrorText();

@@ -16,6 +16,7 @@ Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_hdf5.py [FIL
 
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -132,6 +133,33 @@ def test_contiguous_vs_raw():
                   ("hdf5", "/grp/x", "contiguous", None), "dataset object")
             mm.eq(ds["shape"], list(shape), "shape")
             mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: libhdf5 is loaded only by a run that reads HDF5: with an unloadable libhdf5 first on "
+         "the library path a raw run succeeds and an HDF5 run is exit 74 naming the file and the library")
+def test_library_loaded_on_first_use():
+    with mm.tmpdir() as d:
+        a = data((300, 4))
+        h5(os.path.join(d, "c.h5"), "x", a)
+        mm.write_raw(os.path.join(d, "c.raw"), a)
+        libs = os.path.join(d, "libs")
+        os.mkdir(libs)
+        with open(mm.mmrun_path(), "rb") as f:
+            sonames = set(re.findall(rb"libhdf5[A-Za-z0-9_]*\.so\.[0-9.]+", f.read()))
+        mm.check(sonames, "no libhdf5 soname in %s" % mm.mmrun_path())
+        for soname in sonames:
+            with open(os.path.join(libs, soname.decode()), "wb") as f:
+                f.write(b"not a library\n")
+        env = {"LD_LIBRARY_PATH": libs}
+        raw = {"path": "c.raw", "dtype": "<f4", "shape": [300, 4]}
+        doc, _ = run(d, raw, analyses=[{"name": "s", "op": "stats"}], name="r.json", extra_env=env)
+        mm.eq(doc["results"]["s"]["count"], int(np.count_nonzero(~np.isnan(a))), "raw count")
+        for launch in ("fork", "spawn"):
+            cfg = mm.write_config(d, {"dataset": {"path": "c.h5", "name": "x"},
+                                      "analyses": [{"op": "stats"}]}, name="h.json")
+            res = mm.run_mmrun([cfg, "-w", "2", "--launch", launch], extra_env=env)
+            mm.assert_error(res, 74, ["c.h5", "cannot load libhdf5", "HDF5"], args=[cfg])
+        mm.assert_no_leftovers(d)
 
 
 @mm.test("hdf5: the name may be left out when the file holds one numeric dataset")

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -530,9 +531,31 @@ def _():
 # Libraries planted in the current directory
 
 
+def lazy_libraries(binary):
+    """The sonames a binary opens when a run first needs them
+    (core/lazy_library.h: libhdf5, cairo, ...), read from its bytes."""
+    with open(binary, "rb") as f:
+        return {m.decode() for m in re.findall(rb"lib[A-Za-z0-9_+-]+\.so\.[0-9.]*[0-9]", f.read())}
+
+
+def ldd_names(path):
+    out = subprocess.run(["ldd", path], stdout=subprocess.PIPE).stdout.decode()
+    return {line.split()[0] for line in out.splitlines() if ".so" in line and "=>" in line}
+
+
+def library_path(soname):
+    """Where the loader finds `soname` (ldconfig's cache), or None."""
+    ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
+    out = subprocess.run([ldconfig, "-p"], stdout=subprocess.PIPE).stdout.decode()
+    for line in out.splitlines():
+        if line.strip().startswith(soname + " ") and "=>" in line:
+            return line.split("=>")[-1].strip()
+    return None
+
+
 @mm.test("libraries: a library planted in the current folder under the name of every library mmrun and "
-         "mmworker load (and of theirs) is never loaded, from a run or --version; no search path in the "
-         "binaries")
+         "mmworker load, at start or on first use (libhdf5, cairo), and of theirs, is never loaded: "
+         "--version, a raw run, an HDF5 run, a picture; no search path in the binaries")
 def _():
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
@@ -549,22 +572,37 @@ def _():
         r = subprocess.run([cc, "-shared", "-fPIC", "-o", planted, src], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT)
         mm.check(r.returncode == 0, "cc: %s" % r.stdout.decode())
-        names = set()
+        names, lazy = set(), set()
         for binary in (mm.mmrun_path(), mm.mmworker_path()):
-            out = subprocess.run(["ldd", binary], stdout=subprocess.PIPE).stdout.decode()
-            names |= {line.split()[0] for line in out.splitlines() if ".so" in line and "=>" in line}
+            names |= ldd_names(binary)
+            lazy |= lazy_libraries(binary)
             if shutil.which("readelf"):
                 dyn = subprocess.run(["readelf", "-d", binary], stdout=subprocess.PIPE).stdout.decode()
                 mm.check("RPATH" not in dyn and "RUNPATH" not in dyn, "%s has a search path: %s" % (
                     binary, [l for l in dyn.splitlines() if "PATH" in l]))
-        mm.check(any(n.startswith("libhdf5") for n in names), "ldd found no libhdf5: %s" % names)
+        mm.check(any(n.startswith("libhdf5") for n in lazy) and any(n.startswith("libcairo") for n in lazy),
+                 "no libhdf5 or libcairo among the libraries loaded on first use: %s" % lazy)
+        for soname in lazy:
+            names.add(soname)
+            path = library_path(soname)
+            if path:
+                names |= ldd_names(path)
         for n in names:
             shutil.copy(planted, os.path.join(d, n))
-        for args in (["--version"], ["-q", "-w", 2, cfg]):
+        a = np.arange(600, dtype="<f4").reshape(200, 3)
+        import h5py  # noqa: E402 (Debian's python3-h5py, installed with the tests' tools)
+        with h5py.File(os.path.join(d, "c.h5"), "w") as f:
+            f.create_dataset("x", data=a, chunks=(50, 3), compression="gzip")
+        h5cfg = mm.write_config(d, {"dataset": {"path": "c.h5", "name": "x"},
+                                    "analyses": [{"op": "stats", "axis": 0, "plot": "p.svg"}]},
+                                name="h.json")
+        for args in (["--version"], ["-q", "-w", 2, cfg], ["-q", "-w", 2, h5cfg],
+                     ["-q", "-w", 2, "--launch", "spawn", h5cfg]):
             res = mm.run_mmrun(args, cwd=d)
-            mm.eq(res.code, 0, "exit of %s" % args)
+            mm.eq(res.code, 0, "exit of %s (%s)" % (args, res.err[:300]))
             mm.check(not os.path.exists(os.path.join(d, "LOADED")),
                      "a library planted in the current folder was loaded by mmrun %s" % args)
+        mm.check(os.path.exists(os.path.join(d, "p.svg")), "the picture was not drawn")
 
 
 if __name__ == "__main__":
