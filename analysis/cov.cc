@@ -232,7 +232,7 @@ class Cov : public Analysis {
  public:
   Cov(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition, int axis,
       int64_t ddof, std::string output)
-      : Analysis(spec, dataset, partition), axis_(axis), ddof_(ddof), output_(std::move(output)) {
+      : Analysis(spec, dataset, partition), ddof_(ddof), output_(std::move(output)) {
     const Layout& l = dataset.layout;
     n_ = static_cast<uint64_t>(l.shape[static_cast<size_t>(axis)]);
     k_ = static_cast<size_t>(l.shape[static_cast<size_t>(1 - axis)]);
@@ -282,7 +282,6 @@ class Cov : public Analysis {
   Status ReadRows(uint64_t o0, uint64_t o1, std::vector<char>* buf,
                   std::unique_ptr<Source>* source) const;
 
-  int axis_;
   int64_t ddof_;
   std::string output_;
   uint64_t n_ = 0;

@@ -292,12 +292,12 @@ class Histogram : public Analysis {
           if (slot[i] == simd::kSlotExact) slot[i] = static_cast<uint32_t>(finder_.Index(x[i]));
       }
     };
-    // One lane's `count` values, loaded into x a tile at a time by
-    // load(first, m), into lane l (relative): counted per slot in a small
-    // histogram (four copies in turn when there are at least 4 values per
-    // slot, so a run of equal values does not wait on its own increments),
-    // then added to the lane's counts.
-    const auto one_lane = [&](uint64_t count, uint64_t l, auto&& load) {
+    // One lane's `count` values, their slots put in `slot` a tile at a
+    // time by fill(first, m), into lane l (relative): counted per slot in
+    // a small histogram (four copies in turn when there are at least 4
+    // values per slot, so a run of equal values does not wait on its own
+    // increments), then added to the lane's counts.
+    const auto one_lane = [&](uint64_t count, uint64_t l, auto&& fill) {
       const uint64_t copies =
           slots <= kMaxSubSlots && count >= 4 * slots && count < (uint64_t{1} << 32) ? 4 : 1;
       // Few values for many slots (or too many for 32-bit counters): each
@@ -305,8 +305,7 @@ class Histogram : public Analysis {
       if (slots > kMaxSubSlots || count * 4 < slots || count >= (uint64_t{1} << 32)) {
         for (uint64_t t0 = 0; t0 < count; t0 += kTile) {
           const uint64_t m = std::min(kTile, count - t0);
-          load(t0, m);
-          bin(m);
+          fill(t0, m);
           for (uint64_t i = 0; i < m; ++i) add(l, slot[i], 1);
         }
         return;
@@ -315,8 +314,7 @@ class Histogram : public Analysis {
       uint32_t* h = scratch->sub.data();
       for (uint64_t t0 = 0; t0 < count; t0 += kTile) {
         const uint64_t m = std::min(kTile, count - t0);
-        load(t0, m);
-        bin(m);
+        fill(t0, m);
         uint64_t i = 0;
         if (copies == 4) {
           for (; i + 4 <= m; i += 4) {
@@ -341,9 +339,24 @@ class Histogram : public Analysis {
         [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
           const char* run = data + off * sizeof(S);
           if (!kept) {  // a run of one lane
-            one_lane(len, lane - p->lo, [&](uint64_t t0, uint64_t m) {
-              LoadTile<Traits, kSwap>(run + t0 * sizeof(S), m, x);
-            });
+            if constexpr (Traits::kKind == Kind::kFloat32 && !kSwap) {
+              // float32 straight to slots, without widening the tile first.
+              one_lane(len, lane - p->lo, [&](uint64_t t0, uint64_t m) {
+                const float* f = reinterpret_cast<const float*>(run) + t0;
+                if (!simd::BinSlotsF32(f, m, grid, slot)) return;
+                for (uint64_t i = 0; i < m; ++i) {
+                  if (slot[i] != simd::kSlotExact) continue;
+                  float v;
+                  std::memcpy(&v, f + i, sizeof v);
+                  slot[i] = static_cast<uint32_t>(finder_.Index(static_cast<double>(v)));
+                }
+              });
+            } else {
+              one_lane(len, lane - p->lo, [&](uint64_t t0, uint64_t m) {
+                LoadTile<Traits, kSwap>(run + t0 * sizeof(S), m, x);
+                bin(m);
+              });
+            }
             return;
           }
           if (rows == 1) {  // one value for each of lanes lane, lane + 1, ...
@@ -363,6 +376,7 @@ class Histogram : public Analysis {
               const char* at = run + (t0 * len + i) * sizeof(S);
               for (uint64_t r = 0; r < m; ++r)
                 x[r] = static_cast<double>(LoadElement<Traits, kSwap>(at + r * len * sizeof(S)));
+              bin(m);
             });
           }
         });

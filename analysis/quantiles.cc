@@ -373,7 +373,6 @@ class QuantilePartial : public Partial {
 // partial holds |q| values per lane whatever the lane length.
 class LocalPartial : public Partial {
  public:
-  explicit LocalPartial(size_t nq) : nq_(nq) {}
   uint64_t lo = 0, hi = 0;
   std::vector<double> values;  // (hi - lo) x nq, lane-major
 
@@ -396,7 +395,7 @@ class LocalPartial : public Partial {
   }
 
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j, size_t nq) {
-    auto p = std::make_unique<LocalPartial>(nq);
+    auto p = std::make_unique<LocalPartial>();
     try {
       p->lo = j.at("lo").get<uint64_t>();
       p->hi = j.at("hi").get<uint64_t>();
@@ -412,9 +411,6 @@ class LocalPartial : public Partial {
     }
     return std::unique_ptr<Partial>(std::move(p));
   }
-
- private:
-  size_t nq_;
 };
 
 // Coordinator state of one lane.
@@ -514,7 +510,7 @@ class Quantiles : public Analysis {
   }
 
   std::unique_ptr<Partial> NewPartial(int) const override {
-    if (local_) return std::make_unique<LocalPartial>(q_.size());
+    if (local_) return std::make_unique<LocalPartial>();
     return std::make_unique<QuantilePartial>(&table_);
   }
 

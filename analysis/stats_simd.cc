@@ -97,6 +97,9 @@ void FusedTileF32(const char* p, uint64_t rows, uint64_t len, const double* shif
 bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot) {
   return Kernels().bin_slots(x, n, grid, slot);
 }
+bool BinSlotsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* slot) {
+  return Kernels().bin_slots_f32(x, n, grid, slot);
+}
 
 void CoMoments(const double* x, uint64_t rows, uint64_t k, double* c, uint64_t kp) {
   Kernels().co_moments(x, rows, k, c, kp);

@@ -90,6 +90,9 @@ struct BinGrid {
 constexpr uint32_t kSlotBelow = 0, kSlotAbove = 1, kSlotNan = 2;
 constexpr uint32_t kSlotExact = 0xffffffffu;
 bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
+// BinSlots of n float32 values in native order (x need not be aligned):
+// the same slots as BinSlots on the values cast to double, on every copy.
+bool BinSlotsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
 
 // Co-moments of the covariance (analysis/cov.cc): for i in [0, k) and j in
 // [i, k), c[i * kp + j] += x[o * k + i] * x[o * k + j] for o = 0, 1, ...,
@@ -138,6 +141,7 @@ struct KernelTable {
   void (*fused_tile_f32)(const char*, uint64_t, uint64_t, const double*, double*, int64_t*,
                          int64_t*, double*, double*, double*, double*);
   bool (*bin_slots)(const double*, uint64_t, const BinGrid&, uint32_t*);
+  bool (*bin_slots_f32)(const float*, uint64_t, const BinGrid&, uint32_t*);
   void (*co_moments)(const double*, uint64_t, uint64_t, double*, uint64_t);
   uint64_t (*key_matches)(const double*, uint64_t, int, const uint64_t*, uint64_t, uint32_t*);
   uint64_t (*key_bits)(const double*, uint64_t, int, uint64_t*);

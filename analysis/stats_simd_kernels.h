@@ -30,6 +30,7 @@
 
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -1295,6 +1296,109 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
 }
 #endif
 
+// Slots of float32 values (BinSlotsF32 in stats_simd.h). The vector
+// copies compute g = (x - lo) * norm in float32, twice as many values per
+// instruction as in double, and take trunc(g) where g's fractional part is
+// further than MarginF32 from 0 and 1: g then lies within MarginF32 -
+// g.margin of f = (x - lo) * norm in double, so trunc(g) is trunc(f), the
+// bin BinSlots gives (the proof is at MarginF32). Any other value of the
+// vector (outside the range, NaN, near an edge) sends the whole vector
+// through BinSlots on the values widened to double. The slots are those of
+// BinSlots whichever path a value takes, so every copy gives the same.
+
+// How far from an integer g's fractional part must be: g.margin plus a
+// bound on |g - f|, or 1 when float32 cannot bound it usefully. With
+// u = 2^-24 and F the exact (x - lo) * norm, g's roundings (lo and norm to
+// float32, the subtraction, the product) put it within
+// (bins + 1) * 3u + |lo| * norm * u of F for the values it bins (0 <= g <
+// bins); f is within (bins + 1) * 2^-51 of F; a tenth more for what those
+// first-order bounds leave out.
+MM_INLINE double MarginF32(const BinGrid& g) {
+  const double u = 5.9604644775390625e-08;  // 2^-24
+  const double bins = static_cast<double>(g.bins);
+  const float lo32 = static_cast<float>(g.lo), norm32 = static_cast<float>(g.norm);
+  if (!(std::fabs(g.lo) < 1e30) || !(g.norm > 1e-30 && g.norm < 1e30) || lo32 != lo32 ||
+      !(norm32 > 0) || !(bins < 16777216.0))
+    return 1;
+  const double e = (bins + 1) * 3 * u + std::fabs(g.lo) * g.norm * u + (bins + 1) * 4.5e-16;
+  const double m = g.margin + 1.1 * e;
+  return m < 0.25 ? m : 1;
+}
+
+// The float32 bounds of the fractional part: low rounded up, high down, so
+// that low < fr < high in float32 implies m < fr < 1 - m.
+MM_INLINE void FractionBoundsF32(double m, float* low, float* high) {
+  *low = static_cast<float>(m);
+  if (static_cast<double>(*low) < m) *low = std::nextafter(*low, 1.0f);
+  *high = static_cast<float>(1 - m);
+  if (static_cast<double>(*high) > 1 - m) *high = std::nextafter(*high, 0.0f);
+}
+
+// BinSlots of x[0, n) after widening them to double.
+MM_INLINE bool BinSlotsWidened(const float* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
+  constexpr uint64_t kStep = 64;
+  double w[kStep];
+  bool any = false;
+  for (uint64_t i = 0; i < n; i += kStep) {
+    const uint64_t m = n - i < kStep ? n - i : kStep;
+    for (uint64_t k = 0; k < m; ++k) w[k] = static_cast<double>(x[i + k]);
+    any |= (BinSlots)(w, m, g, slot + i);  // parenthesised: not simd::BinSlots by ADL
+  }
+  return any;
+}
+
+bool BinSlotsF32(const float* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
+  uint64_t i = 0;
+  bool any = false;
+#if defined(__AVX512F__) || defined(__AVX2__)
+  const double m = MarginF32(g);
+  if (m < 1) {
+    float low32, high32;
+    FractionBoundsF32(m, &low32, &high32);
+#ifdef __AVX512F__
+    const __m512 lo = _mm512_set1_ps(static_cast<float>(g.lo));
+    const __m512 norm = _mm512_set1_ps(static_cast<float>(g.norm));
+    const __m512 zero = _mm512_setzero_ps(), bins = _mm512_set1_ps(static_cast<float>(g.bins));
+    const __m512 low = _mm512_set1_ps(low32), high = _mm512_set1_ps(high32);
+    for (; i + 16 <= n; i += 16) {
+      const __m512 f = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), lo), norm);
+      const __m512 t = _mm512_roundscale_ps(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m512 fr = _mm512_sub_ps(f, t);                   // exact
+      __mmask16 ok = _mm512_cmp_ps_mask(f, zero, _CMP_GE_OQ);  // false for NaN
+      ok = _mm512_mask_cmp_ps_mask(ok, f, bins, _CMP_LT_OQ);
+      ok = _mm512_mask_cmp_ps_mask(ok, fr, low, _CMP_GT_OQ);
+      ok = _mm512_mask_cmp_ps_mask(ok, fr, high, _CMP_LT_OQ);
+      if (ok == 0xffff) {
+        _mm512_storeu_si512(slot + i, _mm512_cvttps_epu32(t));
+      } else {
+        any |= BinSlotsWidened(x + i, 16, g, slot + i);
+      }
+    }
+#else
+    const __m256 lo = _mm256_set1_ps(static_cast<float>(g.lo));
+    const __m256 norm = _mm256_set1_ps(static_cast<float>(g.norm));
+    const __m256 zero = _mm256_setzero_ps(), bins = _mm256_set1_ps(static_cast<float>(g.bins));
+    const __m256 low = _mm256_set1_ps(low32), high = _mm256_set1_ps(high32);
+    for (; i + 8 <= n; i += 8) {
+      const __m256 f = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), lo), norm);
+      const __m256 t = _mm256_round_ps(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m256 fr = _mm256_sub_ps(f, t);  // exact
+      const __m256 ok = _mm256_and_ps(
+          _mm256_and_ps(_mm256_cmp_ps(f, zero, _CMP_GE_OQ), _mm256_cmp_ps(f, bins, _CMP_LT_OQ)),
+          _mm256_and_ps(_mm256_cmp_ps(fr, low, _CMP_GT_OQ), _mm256_cmp_ps(fr, high, _CMP_LT_OQ)));
+      if (_mm256_movemask_ps(ok) == 0xff) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(slot + i), _mm256_cvttps_epi32(t));
+      } else {
+        any |= BinSlotsWidened(x + i, 8, g, slot + i);
+      }
+    }
+#endif
+  }
+#endif
+  if (i < n) any |= BinSlotsWidened(x + i, n - i, g, slot + i);
+  return any;
+}
+
 // ---------------------------------------------------------------------------
 // Co-moments (CoMoments in stats_simd.h). For row i of c, the entries from
 // the vector holding column i to the padded end are accumulated in up to
@@ -1651,10 +1755,10 @@ void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean) {
 
 #undef MM_INLINE
 
-const KernelTable kTable = {ReduceF32,  ReduceF64,      DeviationF32, DeviationF64, TileF32,
-                            TileF64,    TileDevF32,     TileDevF64,   FusedF32,     FusedTileF32,
-                            BinSlots,   CoMoments,      KeyMatches,   KeyBits,      WidenF32,
-                            ColumnSums, SubtractColumns};
+const KernelTable kTable = {ReduceF32, ReduceF64,   DeviationF32,   DeviationF64, TileF32,
+                            TileF64,   TileDevF32,  TileDevF64,     FusedF32,     FusedTileF32,
+                            BinSlots,  BinSlotsF32, CoMoments,      KeyMatches,   KeyBits,
+                            WidenF32,  ColumnSums,  SubtractColumns};
 
 }  // namespace MM_SIMD_NS
 }  // namespace simd

@@ -532,5 +532,103 @@ TEST_CASE("Histogram: vector slots equal the exact bins on hard grids", "[histog
   }
 }
 
+// float32 data binned without widening (simd::BinSlotsF32): on every copy,
+// the exact bins of the values cast to double, for float32 values on and
+// next to every edge (the float32 neighbours of each double edge), random
+// ones inside and outside the range, NaN, infinities and the largest
+// floats; at every alignment and length of a vector's tail.
+TEST_CASE("Histogram: float32 slots equal the exact bins on hard grids", "[histogram]") {
+  std::mt19937_64 gen(20261203);
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  struct Grid {
+    double lo, hi;
+    int64_t bins;
+    double (*round_edge)(double);
+  };
+  double (*f32)(double) = [](double x) { return static_cast<double>(static_cast<float>(x)); };
+  const Grid grids[] = {
+      {-5, 5, 100, nullptr},        {0, 1, 1, nullptr},           {-5, 5, 100, f32},
+      {0.1, 0.7, 1000, nullptr},    {-3.3, 17.9, 65536, nullptr}, {1000, 1001, 37, f32},
+      {1e6, 1e6 + 1, 100, nullptr}, {-7, 11, 9, nullptr},         {-1e-3, 3e-3, 4096, nullptr},
+      {-3e38, 3e38, 10, nullptr},   {0, 1e-30, 5, nullptr},       {123.25, 123.75, 200, nullptr},
+  };
+  for (const simd::KernelTable* k : BinTables()) {
+    for (const Grid& gr : grids) {
+      const BinFinder f(gr.lo, gr.hi, gr.bins, gr.round_edge);
+      std::vector<float> xs = {static_cast<float>(f.lo()),
+                               static_cast<float>(f.hi()),
+                               inf,
+                               -inf,
+                               nan,
+                               -nan,
+                               0.0f,
+                               -0.0f,
+                               std::numeric_limits<float>::max(),
+                               -std::numeric_limits<float>::max()};
+      for (double e : f.edges()) {
+        if (xs.size() > 20000) break;
+        float up = static_cast<float>(e), down = up;
+        xs.push_back(up);
+        for (int u = 0; u < 3; ++u) {
+          up = std::nextafter(up, inf);
+          down = std::nextafter(down, -inf);
+          xs.push_back(up);
+          xs.push_back(down);
+        }
+      }
+      const double width = f.hi() - f.lo();
+      std::uniform_real_distribution<double> d(f.lo(), f.hi());
+      std::uniform_real_distribution<double> wide(f.lo() - width, f.hi() + width);
+      std::vector<float> inside;
+      for (int i = 0; i < 5000; ++i) {
+        inside.push_back(static_cast<float>(d(gen)));
+        xs.push_back(inside.back());
+        xs.push_back(static_cast<float>(wide(gen)));
+      }
+      std::shuffle(xs.begin(), xs.end(), gen);
+      INFO("lo " << gr.lo << " hi " << gr.hi << " bins " << gr.bins << " margin "
+                 << f.FastMargin());
+      const simd::BinGrid g = f.Grid();
+      // Runs starting at each of the first 17 floats, of lengths that end
+      // everywhere in a vector, and the whole array.
+      std::vector<std::pair<size_t, size_t>> runs = {{0, xs.size()}, {1, xs.size() - 1}};
+      for (size_t at = 0; at < 17; ++at)
+        for (size_t n : {1, 7, 8, 9, 15, 16, 17, 31, 33, 100}) runs.emplace_back(at, n);
+      size_t wrong = 0, exact = 0;
+      for (const auto& run : runs) {
+        const float* x = xs.data() + run.first;
+        std::vector<uint32_t> s(run.second + 1, 12345);
+        const bool any = k->bin_slots_f32(x, run.second, g, s.data());
+        CHECK(s[run.second] == 12345);  // nothing written past the run
+        size_t n_exact = 0;
+        for (size_t i = 0; i < run.second; ++i) {
+          uint32_t slot = s[i];
+          if (slot == simd::kSlotExact) {
+            ++n_exact;
+            if (!(x[i] >= f.lo() && x[i] <= f.hi())) ++wrong;  // only values in range
+            slot = static_cast<uint32_t>(f.Index(static_cast<double>(x[i])));
+          }
+          wrong += slot != ExactSlot(f, static_cast<double>(x[i]));
+        }
+        CHECK(any == (n_exact > 0));
+        if (run.first == 0 && run.second == xs.size()) exact = n_exact;
+      }
+      CHECK(wrong == 0);
+      (void)exact;
+      // Where float32 values are dense in the range (not [1e6, 1e6 + 1],
+      // whose 17 floats include 5 edges), few need the exact path.
+      const double spacing = std::max(std::fabs(f.lo()), std::fabs(f.hi())) * 0x1p-23;
+      if (f.FastMargin() < 0.001 && spacing * static_cast<double>(gr.bins) * 1000 < width) {
+        std::vector<uint32_t> s(inside.size());
+        k->bin_slots_f32(inside.data(), inside.size(), g, s.data());
+        size_t n_exact = 0;
+        for (uint32_t v : s) n_exact += v == simd::kSlotExact;
+        CHECK(n_exact * 100 < inside.size());
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mm
