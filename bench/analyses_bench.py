@@ -374,7 +374,7 @@ def bench():
              "%d workers, medians of %d rounds (all commands alternated round after round). Roofline: "
              "the fastest read + fork + sum of %d processes (%s), %.3f s (mapped: %.3f s with page "
              "faults, %.3f s with MAP_POPULATE; copied with pread into a 1 MiB buffer: %.3f s); against "
-             "the faster mapped roofline every ratio below is %.2fx larger. Ratios: the roofline's "
+             "the faster of the two mapped rooflines every ratio below would be %.2fx as large. Ratios: the roofline's "
              "time / the analysis's "
              "(1 = at the read limit; a slice of rows reads a tenth of the file, convert writes twice "
              "what it reads, transform writes what it reads); the peer's time / mmrun's (> 1: mmrun is "

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,52 +41,6 @@ Result<FileDescriptor> FileDescriptor::Open(const std::string& path, int flags, 
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return FromErrno(errno, path, otherwise);
   return FileDescriptor(fd);
-}
-
-MappedRegion& MappedRegion::operator=(MappedRegion&& o) noexcept {
-  if (this != &o) {
-    if (base_ != nullptr) ::munmap(base_, length_);
-    base_ = std::exchange(o.base_, nullptr);
-    length_ = std::exchange(o.length_, 0);
-    delta_ = std::exchange(o.delta_, 0);
-    file_offset_ = std::exchange(o.file_offset_, 0);
-    size_ = std::exchange(o.size_, 0);
-  }
-  return *this;
-}
-
-MappedRegion::~MappedRegion() {
-  if (base_ != nullptr) ::munmap(base_, length_);
-}
-
-Result<MappedRegion> MappedRegion::Map(int fd, const std::string& name, bool writable,
-                                       uint64_t offset, uint64_t size, Code otherwise) {
-  if (size == 0) return Error(otherwise, name + ": cannot map an empty range");
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  const uint64_t start = offset / page * page;
-  MappedRegion m;
-  m.delta_ = static_cast<size_t>(offset - start);
-  m.file_offset_ = start;
-  m.length_ = static_cast<size_t>(size + m.delta_);
-  m.size_ = size;
-  const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
-  void* p = ::mmap(nullptr, m.length_, prot, MAP_SHARED | (writable ? MAP_POPULATE : 0), fd,
-                   static_cast<off_t>(start));
-  if (p == MAP_FAILED) return FromErrno(errno, name + ": cannot map", otherwise);
-  m.base_ = p;
-  return m;
-}
-
-void MappedRegion::AdviseSequential() {
-  if (base_ != nullptr) (void)::madvise(base_, length_, MADV_SEQUENTIAL);
-}
-
-Status MappedRegion::StartWriteback(int fd, const std::string& what) {
-  if (base_ == nullptr) return Status::OK();
-  if (::sync_file_range(fd, static_cast<off_t>(file_offset_), static_cast<off_t>(length_),
-                        SYNC_FILE_RANGE_WRITE) != 0)
-    return FromErrno(errno, what + ": sync_file_range", Code::kIoErr);
-  return Status::OK();
 }
 
 namespace {

@@ -1,13 +1,12 @@
-// Owners of operating-system resources: file descriptors, mapped regions,
-// and outputs that appear atomically; and the whole reads and writes
-// (PreadFull, PwriteFull, ...), which hold mmrun's only EINTR loops.
+// Owners of operating-system resources: file descriptors and outputs that
+// appear atomically; and the whole reads and writes (PreadFull, PwriteFull,
+// ...), which hold mmrun's only EINTR loops.
 //
-// FileDescriptor and MappedRegion are move-only and release in their
-// destructors. A mapping is made from an open descriptor (mmap(2)), never by
-// reopening a name, so every window of a run maps the file the run opened
-// (docs/ARCHITECTURE.md "One file for the whole run"); offsets need not be
-// page-aligned. TempOutput is a file written under a temporary name beside
-// its target and renamed over it by Commit(); destroyed uncommitted, it
+// FileDescriptor is move-only and closes in its destructor. Every window of
+// a run reads (and writes) the file the run opened, through its descriptor
+// or one reopened from it (ReopenForReading), never by name
+// (docs/ARCHITECTURE.md "One file for the whole run"). TempOutput is a file written under a
+// temporary name beside its target and renamed over it by Commit(); destroyed uncommitted, it
 // removes itself, so a failed or interrupted run leaves no partial output
 // (SPEC §5), and the temporary files of a coordinator that was SIGKILLed are
 // removed by the next TempOutput created in the same folder.
@@ -47,41 +46,6 @@ class FileDescriptor {
 
  private:
   int fd_ = -1;
-};
-
-// A mapped byte range of a file. data() points at the requested offset.
-class MappedRegion {
- public:
-  MappedRegion() = default;
-  MappedRegion(MappedRegion&& o) noexcept { *this = std::move(o); }
-  MappedRegion& operator=(MappedRegion&& o) noexcept;
-  MappedRegion(const MappedRegion&) = delete;
-  MappedRegion& operator=(const MappedRegion&) = delete;
-  ~MappedRegion();
-
-  // Maps [offset, offset + size) of the open file `fd` (MAP_SHARED;
-  // writable needs an O_RDWR descriptor). size must be > 0. Errors name
-  // `name`. Writable regions are populated (MAP_POPULATE); read-only ones
-  // are left to the page faults of the first touches. The descriptor may be
-  // closed while the region lives.
-  static Result<MappedRegion> Map(int fd, const std::string& name, bool writable, uint64_t offset,
-                                  uint64_t size, Code otherwise);
-
-  char* data() const { return base_ == nullptr ? nullptr : static_cast<char*>(base_) + delta_; }
-  uint64_t size() const { return size_; }
-  void AdviseSequential();
-  // Starts writing the region's dirty pages back to `fd` (the mapped file)
-  // without waiting (sync_file_range SYNC_FILE_RANGE_WRITE): the disk
-  // writes while the caller computes the next window. Durable only after
-  // an fdatasync of the file. kIoErr naming `what` on failure.
-  Status StartWriteback(int fd, const std::string& what);
-
- private:
-  void* base_ = nullptr;      // page-aligned start of the mapping
-  size_t length_ = 0;         // bytes mapped from base_
-  size_t delta_ = 0;          // offset of the requested start within the first page
-  uint64_t file_offset_ = 0;  // file offset of base_
-  uint64_t size_ = 0;         // bytes requested
 };
 
 // Whole reads and writes. Each moves all `n` bytes, retrying a call that a

@@ -678,6 +678,8 @@ Status JournalWriter::Append(uint64_t offset, const char* data, uint64_t length)
   struct iovec parts[2] = {{h, sizeof h}, {const_cast<char*>(data), length}};
   MM_RETURN_IF_ERROR(PwritevFull(fd_.get(), parts, 2, pos_, what, Code::kIoErr, Code::kCantCreate));
   if (::fdatasync(fd_.get()) != 0) return FromErrno(errno, what, WriteCode(errno));
+  (void)::posix_fadvise(fd_.get(), static_cast<off_t>(pos_), static_cast<off_t>(total),
+                        POSIX_FADV_DONTNEED);
   // Count it: only a counted record's window may change.
   char slot[jfmt::kSlotBytes];
   PutSlot(slot, seq_ + 1);

@@ -13,18 +13,21 @@
 //
 // ReadWindow(first, n, writable) returns the bytes of blocks [first,
 // first + n) as an owned Window: the blocks copied into a buffer (raw,
-// .npy), decoded into one (a chunked format), or a writable mapping of the
-// file. The Window owns what it points
+// .npy; writable ones too) or decoded into one (a chunked format). No
+// window maps the file: on this kind of VM a page fault costs 15-20 us
+// (docs/BENCHMARKS.md, sessions 14 and 15). The Window owns what it points
 // into: every pointer it hands out (BlockData, Contiguous) is valid until the
 // Window is destroyed, and never after. The scan keeps one Window alive at a
 // time, so resident memory stays bounded by the window size.
 //
-// Writable windows (an in-place transform, or generate's new file) write
-// through to the file: Close() makes the changes durable (msync) before the
-// caller moves on. A window that could hold bytes past a shrunk end (a
-// mapping; H5Dread) has Close() check that the file still holds the array;
-// a copied window read every byte (a short read fails ReadWindow). Either
-// way a file that shrank under the run is kIoErr naming the file.
+// Writable windows (an in-place transform, or generate's new file) are
+// written back by Close(): the file's pages whose bytes changed, nothing
+// when nothing changed; their writeback starts there and SyncWrites makes
+// it durable. Close() first checks that the file still holds the array (a
+// write past a shrunk end would grow it again); a decoded window that
+// could hold bytes past a shrunk end (H5Dread) checks too, and a copied
+// one read every byte (a short read fails ReadWindow). Either way a file
+// that shrank under the run is kIoErr naming the file.
 //
 // Thread and process rules: a Source and its Windows belong to one thread of
 // one process. Every worker opens its own Source (forked workers from the
@@ -45,7 +48,7 @@
 namespace mm {
 
 // The most bytes a write pass asks for in one window (the bound on a
-// worker's mapped memory), and how far ahead it asks the kernel to read.
+// worker's window memory; the journal writes one record per window).
 constexpr uint64_t kWindowBytes = uint64_t{16} << 20;
 // The same for windows copied or decoded into a buffer (every read-only
 // window): a window that stays in the core's L2 cache between the source
@@ -76,9 +79,9 @@ class Window {
   // else nullptr (always for chunk blocks).
   // Same lifetime as BlockData.
   char* Contiguous() const { return contiguous_; }
-  // Whether every block lies in memory this window alone owns (a heap
-  // buffer, never a file mapping): a decoding layer may then overwrite the
-  // blocks in place (source/hdf5/cf_source.cc).
+  // Whether every block lies in memory this window alone owns and nothing
+  // writes back (a read-only window's buffer): a decoding layer may then
+  // overwrite the blocks in place (source/hdf5/cf_source.cc).
   bool owned() const { return owned_; }
 
   // Ends the use of the window: a writable window's changes start going to

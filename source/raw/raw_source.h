@@ -11,12 +11,12 @@
 // read-ahead. A file that shrank under the run fails the read (kIoErr
 // naming the file).
 //
-// Writable windows (an in-place transform, generate's new file) are
-// MAP_SHARED mappings of the same descriptor, populated when mapped, msynced
-// by Window::Close, with the next window read ahead. A page touched past the
-// end of a file that shrank raises SIGBUS in the caller (the worker turns it
-// into exit 74); Window::Close catches a shrink inside the last page by
-// comparing the size.
+// Writable windows (an in-place transform, generate's new file) are read
+// the same way into a buffer, with a copy kept as read; Window::Close writes
+// back with pwrite only the file pages whose bytes changed and starts their
+// writeback (durable after Source::SyncWrites). Close checks before and
+// after that the file has not shrunk (kIoErr naming it), so a write never
+// grows a file that was cut under the run.
 //
 // Thread and process rules: those of source.h (one thread of one process).
 #pragma once

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -171,15 +172,20 @@ TEST_CASE("Raw source: a .npy's windows hold the blocks' elements, past the head
   for (int i = 0; i < 10; ++i) CHECK(Int(buf.data() + i * 4) == 12345 + i);
 }
 
-TEST_CASE("Raw source: a writable window writes through to the file at the offset") {
-  TempFile f(std::string(16, 'h') + Counting(1000));
+// rows x 10 int32 after a 16-byte header, opened for writing.
+DatasetSpec WritableInt32(const std::string& path, int64_t rows) {
   DatasetSpec spec;
-  spec.path = f.path;
+  spec.path = path;
   spec.dtype = "int32";
-  spec.shape = std::vector<int64_t>{100, 10};
+  spec.shape = std::vector<int64_t>{rows, 10};
   spec.offset = 16;
   spec.mode = "r+";
-  Result<Dataset> d = OpenDataset(spec);
+  return spec;
+}
+
+TEST_CASE("Raw source: a writable window writes through to the file at the offset") {
+  TempFile f(std::string(16, 'h') + Counting(1000));
+  Result<Dataset> d = OpenDataset(WritableInt32(f.path, 100));
   REQUIRE(d.ok());
   Result<std::unique_ptr<Source>> s = OpenSource(*d);
   REQUIRE(s.ok());
@@ -198,6 +204,62 @@ TEST_CASE("Raw source: a writable window writes through to the file at the offse
   CHECK(RawByteOffset(*d, 5) == 16 + 5 * 4);
 }
 
+// Writable windows are copies written back page by page (WriteBackWindow):
+// a window nothing changed in writes nothing (the file's mtime stays), and a
+// changed one writes only the pages whose bytes changed, so a byte another
+// process wrote meanwhile into a page the window left alone survives.
+TEST_CASE("Raw source: a writable window writes back only the pages that changed") {
+  const std::string header(16, 'h');
+  std::string want = header + Counting(30000);
+  TempFile f(want);
+  Result<Dataset> d = OpenDataset(WritableInt32(f.path, 3000));
+  REQUIRE(d.ok());
+  Result<std::unique_ptr<Source>> s = OpenSource(*d);
+  REQUIRE(s.ok());
+  const int64_t blocks = (*s)->partition().blocks();
+  const auto read_all = [&] {
+    std::ifstream in(f.path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const struct timespec old[2] = {{1000000000, 0}, {1000000000, 0}};
+  REQUIRE(::utimensat(AT_FDCWD, f.path.c_str(), old, 0) == 0);
+  const auto mtime = [&] {
+    struct stat st;
+    REQUIRE(::stat(f.path.c_str(), &st) == 0);
+    return st.st_mtim.tv_sec;
+  };
+  {  // nothing changed: nothing written
+    Result<std::unique_ptr<Window>> w = (*s)->ReadWindow(0, blocks, true);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->Close().ok());
+  }
+  CHECK(mtime() == 1000000000);
+  CHECK(read_all() == want);
+  {
+    Result<std::unique_ptr<Window>> w = (*s)->ReadWindow(0, blocks, true);
+    REQUIRE(w.ok());
+    char* data = (*w)->Contiguous();
+    REQUIRE(data != nullptr);
+    // Another writer changes a byte in the file's third page meanwhile.
+    {
+      const int fd = ::open(f.path.c_str(), O_WRONLY);
+      REQUIRE(fd >= 0);
+      REQUIRE(::pwrite(fd, "Z", 1, 2 * 4096 + 100) == 1);
+      ::close(fd);
+      want[2 * 4096 + 100] = 'Z';
+    }
+    // The window changes its first element, one in the sixth page and its last.
+    const int32_t v = -7;
+    for (uint64_t i : {uint64_t{0}, uint64_t{(5 * 4096 + 40 - 16) / 4}, uint64_t{29999}}) {
+      std::memcpy(data + i * 4, &v, 4);
+      std::memcpy(&want[16 + i * 4], &v, 4);
+    }
+    REQUIRE((*w)->Close().ok());
+  }
+  CHECK(mtime() != 1000000000);
+  CHECK(read_all() == want);
+}
+
 TEST_CASE("Raw source: windows and ReadElements report a file that shrank") {
   TempFile f(Counting(1000));
   DatasetSpec spec;
@@ -209,7 +271,7 @@ TEST_CASE("Raw source: windows and ReadElements report a file that shrank") {
   REQUIRE(d.ok());
   Result<std::unique_ptr<Source>> s = OpenSource(*d);
   REQUIRE(s.ok());
-  // A mapped (writable) window: Close compares the size.
+  // A writable window: Close compares the size before writing back.
   Result<std::unique_ptr<Window>> w = (*s)->ReadWindow(0, 1, true);
   REQUIRE(w.ok());
   REQUIRE(::truncate(f.path.c_str(), 3999) == 0);  // inside the last page: no SIGBUS
