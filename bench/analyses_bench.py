@@ -20,6 +20,16 @@ region. Transform changes a private copy of the main file, made (and
 written back to disk) once per round outside the timed region. A warm-up
 round runs every command once before the timed rounds and compares the
 answers of mmrun, of the before binary and of the peer.
+
+Commands that fill gigabytes of page cache (convert, transform) start after
+a pause of SETTLE_S seconds, outside the timed region. This VM reports free
+memory to its host (virtio-balloon free page reporting, 8 MiB blocks, about
+2 s after they are freed); the host takes those pages back, and the next
+touch of each costs a host fault. Without the pause the command that ran
+right after the previous one deleted its 4 GB output reused its pages for
+free, and whichever command came first in a round paid for everyone: the
+same convert binary measured 3.1 s or 6.9 s by its place in the round.
+With it every command starts as a user's would, after memory sat free.
 """
 import hashlib
 import json
@@ -48,6 +58,8 @@ COLUMN = 3  # the column the worst-axis slice takes
 BLOCK = (harness.ROWS * 9 // 20, harness.ROWS * 9 // 20 + harness.ROWS // harness.COLS)
 SCALE, OFFSET = -1.0, 0.0  # transform: negates every element, exactly (so the check is exact)
 SCRATCH = os.path.join(harness.OUT, "analyses_scratch")
+SETTLED = ("convert to float64 .npy", "transform affine, journal", "transform affine, no journal")
+SETTLE_S = 4.0  # free page reporting waits 2 s, then hands blocks back in batches
 OUTPUTS = {k: os.path.join(SCRATCH, k + ".npy") for k in ("column", "rows", "convert")}
 TIME = "/usr/bin/time"
 WAIT4 = """import os, sys
@@ -351,10 +363,13 @@ def bench():
     print("warm-up round done (%.0f s)" % (time.perf_counter() - t_round), flush=True)
 
     times = {k: [] for k in runs}
+    settle = {k for k, names in rows_of.items() if any(n in SETTLED for n in names)}
     for r in range(REPS):
         t_round = time.perf_counter()
         copy.make()
         for k, fn in runs.items():
+            if k in settle:
+                time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t0)
@@ -380,12 +395,14 @@ def bench():
              "what it reads, transform writes what it reads); the peer's time / mmrun's (> 1: mmrun is "
              "faster). Slice and convert outputs (`.npy`) and transforms end on disk for mmrun and the "
              "peers alike; transform (scale %g, offset %g) runs on a copy of the file made once per round, "
-             "not timed, and its peer runs once a round for both rows. Peak RSS: ru_maxrss of the mmrun "
+             "not timed, and its peer runs once a round for both rows; convert and transform commands start "
+             "after %g s of idle memory (the host's free page reporting, see bench/analyses_bench.py). "
+             "Peak RSS: ru_maxrss of the mmrun "
              "command, the largest of its processes (%s, inside the timed region). Per-column quantiles, "
              "peak RSS per process, target <= %d MiB: %s." % (
                  time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), size / 1e9,
                  harness.ROWS, harness.COLS, WIDE_ROWS, WIDE, W, REPS, W, how, roof, med["roof_fault"],
-                 med["roof_populate"], med["roof_pread"], mapped / roof, SCALE, OFFSET,
+                 med["roof_populate"], med["roof_pread"], mapped / roof, SCALE, OFFSET, SETTLE_S,
                  rss_by, MIB_TARGET, target),
              "",
              "Answers compared in the warm-up round (mmrun%s and peer: equal values, float64 sums within "
