@@ -133,6 +133,12 @@ class Partial {
 //
 //   BeginWindow(w); Consume(b) for each block b of w; EndWindow(w)
 //
+// and, in a pass that writes the dataset, BeforeClose(w) right before the
+// window's changes go to the file. The worker loop keeps one written window
+// closing behind: window w+1 is read and its BeginWindow calls return before
+// w is closed (so a journal's durable write of w+1's record overlaps w's
+// write-back), and BeforeClose(w) comes after them.
+//
 // (a window whose blocks are not adjacent in memory may come as several
 // runs of whole blocks: BeginWindow for each run before the first block,
 // EndWindow for each after the last). A block no analysis of the pass
@@ -152,6 +158,12 @@ class Scanner {
   // selects). Errors fail the worker with their code.
   virtual Status BeginWindow(const BlockView& /*window*/) { return Status::OK(); }
   virtual Status EndWindow(const BlockView& /*window*/) { return Status::OK(); }
+  // A pass that writes: called for each run of a window after its
+  // EndWindow calls (and the next window's BeginWindow calls), right before
+  // its changes are written to the file; e.g. to wait until its journal
+  // record is durable. Errors fail the worker with their code, and the
+  // window's changes are not written.
+  virtual Status BeforeClose(const BlockView& /*window*/) { return Status::OK(); }
   // Adds the elements of `block` (one whole block) to `partial`, a fresh
   // NewPartial(pass) of the analysis, or for an exact_merge analysis the
   // worker's one partial of every block so far. Errors fail the worker with

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <limits>
 #include <string>
 #include <thread>
@@ -456,11 +457,22 @@ class Transform : public Analysis {
   // The worker-side state of one pass (its scanner's).
   struct WorkerState {
     stats_kernel::Scratch scratch;  // normalize's statistics pass
-    // The write pass (one worker process, one thread): the journal of this
+    // The write pass (one worker process, one thread; the journal syncs and
+    // counts on a second, see `commit`): the journal of this
     // worker, created with its first record, and the replay of a killed
     // earlier attempt's journal, made with the first window.
     std::unique_ptr<JournalWriter> writer;
     std::unique_ptr<JournalReplay> replay;
+    // The record being made durable and counted on another thread
+    // (JournalWriter::Commit) while the worker goes on, and the first
+    // element of its window: the window's changes wait for it (BeforeClose),
+    // the next record's Write too (one uncounted record at a time).
+    std::future<Status> commit;
+    uint64_t commit_window = 0;
+    Status WaitCommit() {
+      if (!commit.valid()) return Status::OK();
+      return commit.get();
+    }
   };
   class TransformScanner : public Scanner {
    public:
@@ -470,6 +482,12 @@ class Transform : public Analysis {
     }
     Status Consume(const BlockView& block, Partial* partial) override {
       return t_.Consume(pass_, block, partial, &state_);
+    }
+    Status BeforeClose(const BlockView& window) override {
+      // Only the window whose record is still being counted waits: an
+      // earlier window's record was counted before the next one was written.
+      if (state_.commit.valid() && state_.commit_window == window.begin) return state_.WaitCommit();
+      return Status::OK();
     }
 
    private:
@@ -581,7 +599,17 @@ Status Transform::BeginWindow(int pass, const BlockView& window, WorkerState* st
                         JournalWriter::Create(dataset_.path, id, static_cast<uint32_t>(::getppid()),
                                               static_cast<uint32_t>(spec_.index)));
   }
-  return state->writer->Append(offset, window.data, length);
+  // One uncounted record at a time: the previous window's must be counted
+  // before this one is written.
+  MM_RETURN_IF_ERROR(state->WaitCommit());
+  MM_RETURN_IF_ERROR(state->writer->Write(offset, window.data, length));
+  // The record is in the file: the window may change in memory while the
+  // disk makes it durable; BeforeClose waits for the count before the
+  // window's changes are written to DATA.
+  JournalWriter* writer = state->writer.get();
+  state->commit = std::async(std::launch::async, [writer] { return writer->Commit(); });
+  state->commit_window = window.begin;
+  return Status::OK();
 }
 
 // A number parameter kept exactly (JSON integers up to 64 bits, and

@@ -151,6 +151,43 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   source->WillRead(b0, b1);
   const uint64_t window_bytes = source->window_bytes(pass.writes);
   int64_t pause_after = task.attempt == 1 ? FaultValue("pause_after_rows") : -1;
+  // A written window's close waits for the next window's read and
+  // BeginWindow calls (analysis.h: a journal's record of the next window is
+  // made durable while this one is written back); other passes close each
+  // window before the next is read.
+  struct Open {
+    std::unique_ptr<Window> window;
+    std::vector<BlockView> runs;
+    int64_t end = 0;  // one past its last block
+  };
+  Open closing;
+  auto close = [&](Open* w) -> Status {
+    if (!w->window) return Status::OK();
+    if (pass.writes)
+      for (const BlockView& run : w->runs)
+        for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->BeforeClose(run));
+    // Durable (writes) and still whole: a shrink inside the last page
+    // raises no SIGBUS, so a mapped or decoded window compares the size
+    // (a copied one failed its read already).
+    MM_RETURN_IF_ERROR(w->window->Close());
+    w->window.reset();  // unmapped (or freed) before the next window is read
+    // Rows done: those before the next block's first row (chunk blocks:
+    // the layers of the grid finished so far).
+    const int64_t e = w->end;
+    const int64_t next_row = !part.chunked()
+                                 ? static_cast<int64_t>(part.block_end(e - 1) / row_elements)
+                                 : (e < part.blocks() ? part.BlockBox(e)->start[0] : part.rows());
+    const int64_t rows_done = next_row - task.row_begin;
+    progress(static_cast<uint64_t>(std::max<int64_t>(0, rows_done)));
+    if (kill_after >= 0 && rows_done >= kill_after) ::kill(::getpid(), SIGKILL);
+    if (exit_after >= 0 && rows_done >= exit_after) _exit(3);
+    while (hang_after >= 0 && rows_done >= hang_after) ::pause();
+    if (pause_after >= 0 && rows_done >= pause_after) {
+      pause_after = -1;
+      ::raise(SIGSTOP);  // once; the test resumes it with SIGCONT
+    }
+    return Status::OK();
+  };
   int64_t b = b0;
   while (b < b1) {
     if (!needed(b)) {
@@ -170,12 +207,15 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
       bytes += more;
       ++e;
     }
-    MM_ASSIGN_OR_RETURN(std::unique_ptr<Window> window, source->ReadWindow(b, e - b, pass.writes));
+    Open open;
+    MM_ASSIGN_OR_RETURN(open.window, source->ReadWindow(b, e - b, pass.writes));
+    open.end = e;
     load_boxes(b, e);
     // The window hooks see whole blocks: the window's one storage-order run
     // when its blocks are adjacent in memory, else each block alone (a chunk
     // block with its box).
-    std::vector<BlockView> runs;
+    Window* window = open.window.get();
+    std::vector<BlockView>& runs = open.runs;
     if (window->Contiguous() != nullptr) {
       runs.push_back(View(window->Contiguous(), part.block_begin(b), part.block_end(e - 1), b));
     } else {
@@ -185,31 +225,18 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     }
     for (const BlockView& run : runs)
       for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->BeginWindow(run));
+    MM_RETURN_IF_ERROR(close(&closing));
     for (int64_t k = b; k < e; ++k)
       MM_RETURN_IF_ERROR(consume(k, window->BlockData(k), box_of(k, b)));
     for (const BlockView& run : runs)
       for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->EndWindow(run));
-    // Durable (writes) and still whole: a shrink inside the last page
-    // raises no SIGBUS, so a mapped or decoded window compares the size
-    // (a copied one failed its read already).
-    MM_RETURN_IF_ERROR(window->Close());
-    window.reset();  // unmapped (or freed) before the next window is read
-    // Rows done: those before the next block's first row (chunk blocks:
-    // the layers of the grid finished so far).
-    const int64_t next_row = !part.chunked()
-                                 ? static_cast<int64_t>(part.block_end(e - 1) / row_elements)
-                                 : (e < part.blocks() ? part.BlockBox(e)->start[0] : part.rows());
-    const int64_t rows_done = next_row - task.row_begin;
-    progress(static_cast<uint64_t>(std::max<int64_t>(0, rows_done)));
-    if (kill_after >= 0 && rows_done >= kill_after) ::kill(::getpid(), SIGKILL);
-    if (exit_after >= 0 && rows_done >= exit_after) _exit(3);
-    while (hang_after >= 0 && rows_done >= hang_after) ::pause();
-    if (pause_after >= 0 && rows_done >= pause_after) {
-      pause_after = -1;
-      ::raise(SIGSTOP);  // once; the test resumes it with SIGCONT
-    }
+    if (pass.writes)
+      closing = std::move(open);
+    else
+      MM_RETURN_IF_ERROR(close(&open));
     b = e;
   }
+  MM_RETURN_IF_ERROR(close(&closing));
   // Written windows only started their writeback: durable before the
   // payload (the worker's commit) is made.
   if (pass.writes) MM_RETURN_IF_ERROR(source->SyncWrites());

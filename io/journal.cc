@@ -601,6 +601,7 @@ Result<std::unique_ptr<JournalWriter>> JournalWriter::Create(const std::string& 
   w->path_ = dir + "/" + name;
   w->fail_after_ = FaultValue("journal_enospc");
   w->hold_after_ = FaultValue("journal_hold_after");
+  w->commit_delay_ms_ = FaultValue("journal_commit_ms");
   const int fd =
       ::openat(d.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return FromErrno(errno, w->path_, Code::kCantCreate);
@@ -657,7 +658,14 @@ Result<std::unique_ptr<JournalWriter>> JournalWriter::Create(const std::string& 
 }
 
 Status JournalWriter::Append(uint64_t offset, const char* data, uint64_t length) {
+  MM_RETURN_IF_ERROR(Write(offset, data, length));
+  return Commit();
+}
+
+Status JournalWriter::Write(uint64_t offset, const char* data, uint64_t length) {
   const std::string what = path_ + ": cannot write the journal";
+  if (written_ != 0)
+    return Error(Code::kWorkerFailed, what + ": a record was written before the last was counted");
   if (fail_after_ >= 0 && static_cast<int64_t>(seq_) >= fail_after_)
     return FromErrno(ENOSPC, what + " (test fault journal_enospc)", Code::kCantCreate);
   char h[jfmt::kRecordHeaderBytes] = {};
@@ -677,8 +685,17 @@ Status JournalWriter::Append(uint64_t offset, const char* data, uint64_t length)
   const uint64_t total = sizeof h + length;
   struct iovec parts[2] = {{h, sizeof h}, {const_cast<char*>(data), length}};
   MM_RETURN_IF_ERROR(PwritevFull(fd_.get(), parts, 2, pos_, what, Code::kIoErr, Code::kCantCreate));
+  written_ = total;
+  return Status::OK();
+}
+
+Status JournalWriter::Commit() {
+  const std::string what = path_ + ": cannot write the journal";
+  if (written_ == 0) return Error(Code::kWorkerFailed, what + ": no record to count");
+  if (commit_delay_ms_ > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(commit_delay_ms_));
   if (::fdatasync(fd_.get()) != 0) return FromErrno(errno, what, WriteCode(errno));
-  (void)::posix_fadvise(fd_.get(), static_cast<off_t>(pos_), static_cast<off_t>(total),
+  (void)::posix_fadvise(fd_.get(), static_cast<off_t>(pos_), static_cast<off_t>(written_),
                         POSIX_FADV_DONTNEED);
   // Count it: only a counted record's window may change.
   char slot[jfmt::kSlotBytes];
@@ -686,7 +703,8 @@ Status JournalWriter::Append(uint64_t offset, const char* data, uint64_t length)
   MM_RETURN_IF_ERROR(PwriteFull(fd_.get(), slot, sizeof slot, jfmt::kSlotOffset[(seq_ + 1) % 2],
                                 what + ": write"));
   if (::fdatasync(fd_.get()) != 0) return FromErrno(errno, what, WriteCode(errno));
-  pos_ += total;
+  pos_ += written_;
+  written_ = 0;
   ++seq_;
   if (hold_after_ >= 0 && static_cast<int64_t>(seq_) >= hold_after_)
     for (;;) ::pause();  // test hook: held here until killed

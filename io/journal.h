@@ -7,12 +7,12 @@
 // may write. Before a worker changes a window of DATA it appends the
 // window's original bytes as one record to its own journal file (listed in
 // the manifest), makes the record durable (fdatasync) and counts it (a
-// count slot, fdatasync); only then does it modify the window; the window
-// is msynced when done. The folder is removed only once every pass of the
-// run is complete and durable. So at any moment, every byte of DATA that
-// differs from its state before the run lies inside a durable, counted
-// record, RollBack restores DATA byte for byte, and a journal missing any
-// part of that is refused.
+// count slot, fdatasync); only then are the window's changes written to
+// DATA (the sync and the count may run on a second thread while the worker
+// changes the window in memory: Write, then Commit). The folder is removed only once every pass of
+// the run is complete and durable. So at any moment, every byte of DATA that differs from its state
+// before the run lies inside a durable, counted record, RollBack restores DATA byte for byte, and a
+// journal missing any part of that is refused.
 //
 // Process-safety: each worker writes only its own file and holds an OFD
 // write lock on it while it lives; RollBack takes those locks first, so it
@@ -128,8 +128,19 @@ class JournalWriter {
   // Test hook: MMRUN_TEST_FAULT="journal_enospc=N" fails the append after N
   // successful ones in this process with ENOSPC; "journal_hold_after=N"
   // makes the process sleep for ever once N records are counted (tests
-  // observe and kill a transform at a known point).
+  // observe and kill a transform at a known point); "journal_commit_ms=N"
+  // makes every Commit wait N ms before it syncs and counts (tests see that
+  // a window waits for its count).
   Status Append(uint64_t offset, const char* data, uint64_t length);
+  // Append in two halves, so the wait for the disk can overlap other work:
+  // Write copies the record into the file (the caller may change `data`
+  // once it returns; test hook journal_enospc fires here); Commit makes it
+  // durable and counts it (test hook journal_hold_after fires here). Commit
+  // may run on another thread than Write, never at the same time as any
+  // other call; one record at a time: Write, Commit, Write, ... (kWorkerFailed
+  // otherwise), so a file never holds more than one uncounted record.
+  Status Write(uint64_t offset, const char* data, uint64_t length);
+  Status Commit();
   const std::string& path() const { return path_; }
   uint64_t records() const { return seq_; }
 
@@ -137,9 +148,11 @@ class JournalWriter {
   FileDescriptor fd_;
   std::string path_;
   uint64_t pos_ = 0;
+  uint64_t written_ = 0;  // bytes of the record written and not yet counted
   uint64_t seq_ = 0;
   int64_t fail_after_ = -1;
   int64_t hold_after_ = -1;
+  int64_t commit_delay_ms_ = -1;
 };
 
 // One record of a journal file as read back.

@@ -170,6 +170,54 @@ def mark_of(path):
         return None
 
 
+@mm.test("journal: a window's changes reach the file only after its record is counted, the last window too "
+         "(records made durable while the worker goes on)")
+def _():
+    # Every count waits 700 ms (journal_commit_ms): while a record is
+    # written but not counted, its window of the file must hold the bytes
+    # the record holds. The worker keeps going while the disk syncs a record,
+    # so this fails if a window is written back before its count (the last
+    # window has no next window to wait at).
+    with mm.tmpdir() as d:
+        data = make_dataset(d)
+        original = open(data, "rb").read()
+        jdir = data + ".mmrun-journal"
+        env = dict(os.environ, MMRUN_TEST_FAULT="journal_commit_ms=700")
+        proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", config(d, "d.f4")], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        seen = set()  # uncounted records whose window was checked
+        try:
+            while proc.poll() is None:
+                for f in journal_files(jdir):
+                    p = os.path.join(jdir, f)
+                    try:
+                        c0 = counted(p)
+                        recs = records_of(p)
+                        if c0 is None or len(recs) <= c0:
+                            continue
+                        with open(p, "rb") as j:
+                            j.seek(recs[c0][0] + 16)
+                            off, length = struct.unpack("<QQ", j.read(16))
+                        with open(data, "rb") as df:
+                            df.seek(off)
+                            now = df.read(length)
+                        if counted(p) != c0:
+                            continue  # counted meanwhile: the window may have changed since
+                    except OSError:
+                        continue
+                    mm.check(now == original[off:off + length],
+                             "window at byte %d changed before its record %d was counted" % (off, c0))
+                    seen.add(c0)
+                time.sleep(0.02)
+            mm.eq(proc.returncode, 0, "transform exit: %r" % proc.stderr.read())
+        finally:
+            kill_group(proc)
+        mm.eq(seen, {0, 1, 2}, "uncounted records observed (three windows)")
+        want = (np.frombuffer(original, dtype="<f4") * np.float32(-2.0) + np.float32(1.0)).astype("<f4")
+        mm.check(open(data, "rb").read() == want.tobytes(), "the transform's result")
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("journal: a transform killed between its commit and the journal's deletion: recover says it had "
          "committed and removes the 0700 .committed leftover and the file's mark; the data is the complete "
          "result")

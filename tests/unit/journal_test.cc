@@ -383,6 +383,36 @@ TEST_CASE("Journal: the journal_enospc hook fails an append with kCantCreate") {
   CHECK_FALSE(JournalExists(s.path));
 }
 
+TEST_CASE("Journal: Write then Commit is Append; one uncounted record at a time") {
+  Scratch s;
+  s.Write(Bytes(2000, 5));
+  REQUIRE(CreateJournalDir(s.path).ok());
+  auto w = JournalWriter::Create(s.path, Identity(s.path), 1, 0);
+  REQUIRE(w.ok());
+  const std::string data = Bytes(300, 6);
+  CHECK((*w)->Commit().code() == Code::kWorkerFailed);  // nothing written
+  REQUIRE((*w)->Write(0, data.data(), 100).ok());
+  CHECK((*w)->Write(100, data.data(), 100).code() == Code::kWorkerFailed);  // 0 not counted
+  REQUIRE((*w)->Commit().ok());
+  REQUIRE((*w)->Append(100, data.data() + 100, 100).ok());
+  REQUIRE((*w)->Write(200, data.data() + 200, 100).ok());  // left uncounted
+  CHECK((*w)->records() == 2);
+  Result<FileDescriptor> fd = FileDescriptor::Open((*w)->path(), O_RDONLY, 0, Code::kIoErr);
+  REQUIRE(fd.ok());
+  Result<JournalFile> f = ReadJournalFile(fd->get(), (*w)->path(), /*verify_data=*/true);
+  REQUIRE(f.ok());
+  CHECK(f->counted == 2);
+  CHECK(f->uncounted);
+  REQUIRE(f->records.size() == 3);
+  for (uint64_t i = 0; i < 3; ++i) {
+    CHECK(f->records[i].seq == i);
+    CHECK(f->records[i].offset == 100 * i);
+    CHECK(f->records[i].length == 100);
+  }
+  w->reset();
+  REQUIRE(RemoveJournalDir(s.path).ok());
+}
+
 TEST_CASE("Journal: creating a folder that exists (not ours) is a stale journal") {
   Scratch s;
   s.Write("x");
