@@ -9,6 +9,7 @@
 #include <future>
 #include <limits>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 
@@ -607,7 +608,11 @@ Status Transform::BeginWindow(int pass, const BlockView& window, WorkerState* st
   // disk makes it durable; BeforeClose waits for the count before the
   // window's changes are written to DATA.
   JournalWriter* writer = state->writer.get();
-  state->commit = std::async(std::launch::async, [writer] { return writer->Commit(); });
+  try {
+    state->commit = std::async(std::launch::async, [writer] { return writer->Commit(); });
+  } catch (const std::system_error&) {
+    return writer->Commit();  // no thread to be had (RLIMIT_NPROC): wait here
+  }
   state->commit_window = window.begin;
   return Status::OK();
 }
