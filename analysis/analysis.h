@@ -134,10 +134,11 @@ class Partial {
 //   BeginWindow(w); Consume(b) for each block b of w; EndWindow(w)
 //
 // and, in a pass that writes the dataset, BeforeClose(w) right before the
-// window's changes go to the file. The worker loop keeps one written window
-// closing behind: window w+1 is read and its BeginWindow calls return before
-// w is closed (so a journal's durable write of w+1's record overlaps w's
-// write-back), and BeforeClose(w) comes after them.
+// window's changes go to the file. When a scanner of the pass asks for it
+// (CloseBehind), the worker loop keeps one written window closing behind:
+// window w+1 is read and its BeginWindow calls return before w is closed
+// (so a journal's durable write of w+1's record overlaps w's write-back),
+// and BeforeClose(w) comes after them; two windows are then alive at once.
 //
 // (a window whose blocks are not adjacent in memory may come as several
 // runs of whole blocks: BeginWindow for each run before the first block,
@@ -164,6 +165,10 @@ class Scanner {
   // record is durable. Errors fail the worker with their code, and the
   // window's changes are not written.
   virtual Status BeforeClose(const BlockView& /*window*/) { return Status::OK(); }
+  // A pass that writes: whether each window is to be closed only after the
+  // next window's BeginWindow calls (above). It costs a second window's
+  // memory, so only a scanner that overlaps work with it asks.
+  virtual bool CloseBehind() const { return false; }
   // Adds the elements of `block` (one whole block) to `partial`, a fresh
   // NewPartial(pass) of the analysis, or for an exact_merge analysis the
   // worker's one partial of every block so far. Errors fail the worker with

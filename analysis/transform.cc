@@ -484,6 +484,8 @@ class Transform : public Analysis {
     Status Consume(const BlockView& block, Partial* partial) override {
       return t_.Consume(pass_, block, partial, &state_);
     }
+    // The journal's records are synced while the previous window is written back.
+    bool CloseBehind() const override { return t_.journal_ && t_.WritesInPass(pass_); }
     Status BeforeClose(const BlockView& window) override {
       // Only the window whose record is still being counted waits: an
       // earlier window's record was counted before the next one was written.

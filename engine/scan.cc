@@ -151,14 +151,18 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   source->WillRead(b0, b1);
   const uint64_t window_bytes = source->window_bytes(pass.writes);
   int64_t pause_after = task.attempt == 1 ? FaultValue("pause_after_rows") : -1;
-  // A written window's close waits for the next window's read and
-  // BeginWindow calls (analysis.h: a journal's record of the next window is
-  // made durable while this one is written back); other passes close each
-  // window before the next is read.
+  // A written window's close may wait for the next window's read and
+  // BeginWindow calls, when a scanner asks (Scanner::CloseBehind: a
+  // journal's record of the next window is made durable while this one is
+  // written back); other passes close each window before the next is read.
+  bool close_behind = false;
+  if (pass.writes)
+    for (const auto& scanner : scanners) close_behind = close_behind || scanner->CloseBehind();
   struct Open {
     std::unique_ptr<Window> window;
     std::vector<BlockView> runs;
-    int64_t end = 0;  // one past its last block
+    std::vector<Box> boxes;  // what its runs' chunk boxes point into
+    int64_t end = 0;         // one past its last block
   };
   Open closing;
   auto close = [&](Open* w) -> Status {
@@ -170,7 +174,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     // raises no SIGBUS, so a mapped or decoded window compares the size
     // (a copied one failed its read already).
     MM_RETURN_IF_ERROR(w->window->Close());
-    w->window.reset();  // unmapped (or freed) before the next window is read
+    w->window.reset();  // freed before the next window is read (or, closing behind, the one after)
     // Rows done: those before the next block's first row (chunk blocks:
     // the layers of the grid finished so far).
     const int64_t e = w->end;
@@ -230,10 +234,12 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
       MM_RETURN_IF_ERROR(consume(k, window->BlockData(k), box_of(k, b)));
     for (const BlockView& run : runs)
       for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->EndWindow(run));
-    if (pass.writes)
+    if (close_behind) {
+      open.boxes.swap(boxes);  // its runs' boxes outlive the next load_boxes
       closing = std::move(open);
-    else
+    } else {
       MM_RETURN_IF_ERROR(close(&open));
+    }
     b = e;
   }
   MM_RETURN_IF_ERROR(close(&closing));

@@ -109,7 +109,8 @@ void ClearJournalMark(int data_fd, const std::string& dir);
 std::string JournalFilePath(const std::string& dataset_path, pid_t pid, uint32_t analysis);
 
 // A worker's journal file: created on first use, records appended durably.
-// Not thread-safe; one per worker process and transform.
+// One per worker process and transform; not thread-safe, except that
+// Commit may run on another thread than the other calls (below).
 class JournalWriter {
  public:
   // Creates DIR/w<pid>-a<analysis>.jnl with the dataset's permission bits

@@ -73,6 +73,9 @@ def held_transform(cfg, jdir):
     """Runs the transform of `cfg` until its worker holds after two counted
     records in `jdir`; yields the coordinator's Popen; SIGKILLs the group."""
     env = dict(os.environ, MMRUN_TEST_FAULT="journal_hold_after=2")
+    data = jdir[:-len(".mmrun-journal")]
+    with open(data, "rb") as f:
+        first_page = f.read(4096)
     proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", cfg], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -87,6 +90,14 @@ def held_transform(cfg, jdir):
             time.sleep(0.01)
         mm.check(ready, "the transform never held after two records (exit %r, %r)"
                  % (proc.poll(), proc.stderr.read() if proc.poll() is not None else ""))
+        # The first window is written back while the second record is being
+        # counted (the worker closes each window behind the next): wait for it.
+        changed = False
+        while time.monotonic() < end and not changed:
+            with open(data, "rb") as f:
+                changed = f.read(4096) != first_page
+            time.sleep(0.005)
+        mm.check(changed, "the held transform never wrote its first window")
         yield proc
     finally:
         kill_group(proc)
