@@ -657,11 +657,6 @@ Result<std::unique_ptr<JournalWriter>> JournalWriter::Create(const std::string& 
   return w;
 }
 
-Status JournalWriter::Append(uint64_t offset, const char* data, uint64_t length) {
-  MM_RETURN_IF_ERROR(Write(offset, data, length));
-  return Commit();
-}
-
 Status JournalWriter::Write(uint64_t offset, const char* data, uint64_t length) {
   const std::string what = path_ + ": cannot write the journal";
   if (written_ != 0)

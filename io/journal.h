@@ -9,10 +9,11 @@
 // the manifest), makes the record durable (fdatasync) and counts it (a
 // count slot, fdatasync); only then are the window's changes written to
 // DATA (the sync and the count may run on a second thread while the worker
-// changes the window in memory: Write, then Commit). The folder is removed only once every pass of
-// the run is complete and durable. So at any moment, every byte of DATA that differs from its state
-// before the run lies inside a durable, counted record, RollBack restores DATA byte for byte, and a
-// journal missing any part of that is refused.
+// changes the window in memory: Write, then Commit). The folder is removed
+// only once every pass of the run is complete and durable. So at any
+// moment, every byte of DATA that differs from its state before the run
+// lies inside a durable, counted record, RollBack restores DATA byte for
+// byte, and a journal missing any part of that is refused.
 //
 // Process-safety: each worker writes only its own file and holds an OFD
 // write lock on it while it lives; RollBack takes those locks first, so it
@@ -121,25 +122,22 @@ class JournalWriter {
   static Result<std::unique_ptr<JournalWriter>> Create(const std::string& dataset_path,
                                                        const DatasetIdentity& id,
                                                        uint32_t coordinator_pid, uint32_t analysis);
-  // Appends one record holding `length` original bytes of DATA at `offset`,
-  // makes it durable, then counts it (count slot, synced): returns only
-  // once the record is durable and counted. Errors: kCantCreate for a full disk
-  // (ENOSPC, EDQUOT), else kIoErr; a failed append may leave a torn tail,
-  // which readers ignore.
-  // Test hook: MMRUN_TEST_FAULT="journal_enospc=N" fails the append after N
-  // successful ones in this process with ENOSPC; "journal_hold_after=N"
-  // makes the process sleep for ever once N records are counted (tests
-  // observe and kill a transform at a known point); "journal_commit_ms=N"
-  // makes every Commit wait N ms before it syncs and counts (tests see that
-  // a window waits for its count).
-  Status Append(uint64_t offset, const char* data, uint64_t length);
-  // Append in two halves, so the wait for the disk can overlap other work:
-  // Write copies the record into the file (the caller may change `data`
-  // once it returns; test hook journal_enospc fires here); Commit makes it
-  // durable and counts it (test hook journal_hold_after fires here). Commit
-  // may run on another thread than Write, never at the same time as any
-  // other call; one record at a time: Write, Commit, Write, ... (kWorkerFailed
+  // Appends one record holding `length` original bytes of DATA at `offset`
+  // in two halves, so the wait for the disk can overlap other work. Write
+  // puts the record in the file (the caller may change `data` once it
+  // returns); Commit makes it durable, then counts it (count slot, synced),
+  // and returns only once it is durable and counted. Commit may run on
+  // another thread than Write, never at the same time as any other call;
+  // one record at a time: Write, Commit, Write, ... (kWorkerFailed
   // otherwise), so a file never holds more than one uncounted record.
+  // Errors: kCantCreate for a full disk (ENOSPC, EDQUOT), else kIoErr; a
+  // failed append may leave a torn tail, which readers ignore.
+  // Test hooks (MMRUN_TEST_FAULT): "journal_enospc=N" fails Write after N
+  // counted records in this process with ENOSPC; "journal_hold_after=N"
+  // makes Commit sleep for ever once N records are counted (tests observe
+  // and kill a transform at a known point); "journal_commit_ms=N" makes
+  // every Commit wait N ms before it syncs and counts (tests see that a
+  // window waits for its count).
   Status Write(uint64_t offset, const char* data, uint64_t length);
   Status Commit();
   const std::string& path() const { return path_; }
