@@ -1,23 +1,20 @@
 #!/usr/bin/env python3
-"""Writes the stubs through which mmrun calls libhdf5, its codec libraries
-and cairo, so that those libraries are loaded only by a run that needs them
-(docs/ARCHITECTURE.md, "Libraries loaded on first use").
+"""Writes the stubs through which mmrun calls the codec libraries of HDF5
+chunks (libblosc, libdeflate) and cairo, so that those libraries are loaded
+only by a run that needs them (docs/ARCHITECTURE.md, "Libraries loaded on
+first use"). libhdf5 itself is linked in (CMakeLists.txt).
 
 Each stub has the prototype of the library's function (the compiler checks
 it against the library's header: a C function defined with other
 parameters does not compile), looks the real function up once through its
-mm::LazyLibrary and calls it. Data objects the headers declare (libhdf5's
-H5T_NATIVE_INT_g and the like) are defined here and copied from the
-library once its H5open has run; every header macro that reads one calls
-H5open first.
+mm::LazyLibrary and calls it.
 
 Run it again after the code starts using another function of these
 libraries (the link fails with an undefined reference until then):
 
     python3 scripts/lazy_stubs.py
 
-It reads the headers installed on this machine (Debian 12: libhdf5-dev,
-libblosc-dev, libdeflate-dev, libcairo2-dev) through the C preprocessor.
+It reads the headers installed on this machine (Debian 12: libblosc-dev, libdeflate-dev, libcairo2-dev) through the C preprocessor.
 """
 import os
 import re
@@ -25,41 +22,6 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-HDF5_FUNCTIONS = """
-H5Aclose H5Aexists H5Aget_space H5Aget_type H5Aopen H5Aread H5Dclose H5Dcreate2
-H5Dget_chunk_info_by_coord H5Dget_chunk_storage_size H5Dget_create_plist H5Dget_offset
-H5Dget_space H5Dget_storage_size H5Dget_type H5Dopen2 H5Dread H5Dread_chunk H5Dwrite
-H5Dwrite_chunk H5Eclear2 H5Eset_auto2 H5Ewalk2 H5Fclose H5Fcreate H5Fflush
-H5Fget_access_plist H5Fget_vfd_handle H5Fopen H5Gclose H5Gcreate2 H5Iget_file_id H5Lexists
-H5Oget_info_by_name2 H5Ovisit2 H5PLget H5PLsize H5Pclose H5Pcreate H5Pfill_value_defined
-H5Pget_chunk H5Pget_chunk_opts H5Pget_external H5Pget_external_count H5Pget_fill_time
-H5Pget_fill_value H5Pget_filter2 H5Pget_layout H5Pget_nfilters H5Pget_virtual_count
-H5Pget_virtual_filename H5Pset_alloc_time H5Pset_chunk H5Pset_chunk_cache H5Pset_deflate
-H5Pset_efile_prefix H5Pset_fapl_core H5Pset_fapl_sec2 H5Pset_fclose_degree H5Pset_filter
-H5Pset_obj_track_times H5Pset_shuffle H5Pset_szip H5Pset_virtual_prefix H5Sclose H5Screate
-H5Screate_simple H5Sget_simple_extent_dims H5Sget_simple_extent_ndims
-H5Sget_simple_extent_npoints H5Sget_simple_extent_type H5Sselect_hyperslab H5Tclose H5Tcopy
-H5Tenum_create H5Tenum_insert H5Tequal H5Tget_class H5Tget_fields H5Tget_member_name
-H5Tget_member_value H5Tget_nmembers H5Tget_offset H5Tget_order H5Tget_precision H5Tget_sign
-H5Tget_size H5Tis_variable_str H5Tset_ebias H5Tset_fields H5Tset_size H5Zfilter_avail
-H5Zget_filter_info H5check_version H5free_memory H5open
-H5Fget_obj_count H5Gopen2 H5Oget_info2 H5Pset_fill_value H5Tset_offset H5Tset_precision
-""".split()
-
-# (The last line: functions only the unit tests call.)
-
-# The library's global identifiers behind the header macros (H5T_NATIVE_INT
-# is `(H5open(), H5T_NATIVE_INT_g)`), all of type hid_t.
-HDF5_GLOBALS = """
-H5E_CANTLOCKFILE_g H5P_CLS_DATASET_ACCESS_ID_g H5P_CLS_DATASET_CREATE_ID_g
-H5P_CLS_FILE_ACCESS_ID_g H5P_CLS_FILE_CREATE_ID_g H5P_CLS_GROUP_CREATE_ID_g H5T_IEEE_F32BE_g
-H5T_IEEE_F32LE_g H5T_IEEE_F64BE_g H5T_IEEE_F64LE_g H5T_NATIVE_DOUBLE_g H5T_NATIVE_INT8_g
-H5T_NATIVE_LDOUBLE_g H5T_NATIVE_LLONG_g H5T_NATIVE_SCHAR_g H5T_NATIVE_ULLONG_g H5T_STD_I16BE_g
-H5T_STD_I16LE_g H5T_STD_I32BE_g H5T_STD_I32LE_g H5T_STD_I64BE_g H5T_STD_I64LE_g H5T_STD_I8LE_g
-H5T_STD_U16BE_g H5T_STD_U16LE_g H5T_STD_U32BE_g H5T_STD_U32LE_g H5T_STD_U64BE_g H5T_STD_U64LE_g
-H5T_STD_U8LE_g H5T_NATIVE_FLOAT_g H5T_NATIVE_INT16_g
-""".split()
 
 CAIRO_FUNCTIONS = """
 cairo_arc cairo_clip cairo_close_path cairo_create cairo_debug_reset_static_data cairo_destroy
@@ -76,31 +38,28 @@ cairo_surface_status cairo_surface_write_to_png_stream cairo_svg_surface_create_
 cairo_svg_surface_set_document_unit cairo_text_extents cairo_translate
 """.split()
 
-# (output file, own header, includes, [(library accessor, functions)], globals)
+# (output file, own header, includes, [(library accessor, functions)])
 OUTPUTS = [
     (
-        "source/hdf5/hdf5_stubs.cc",
+        "source/hdf5/codec_stubs.cc",
         "source/hdf5/hdf5_library.h",
-        ["hdf5.h", "blosc.h", "libdeflate.h"],
+        ["blosc.h", "libdeflate.h"],
         [
-            ("mm::Hdf5Library()", HDF5_FUNCTIONS),
             ("mm::BloscLibrary()", "blosc_cbuffer_sizes blosc_cbuffer_validate "
              "blosc_decompress_ctx".split()),
             ("mm::DeflateLibrary()", "libdeflate_alloc_decompressor "
              "libdeflate_free_decompressor libdeflate_zlib_decompress".split()),
         ],
-        HDF5_GLOBALS,
     ),
     (
         "plot/cairo_stubs.cc",
         "plot/cairo_library.h",
         ["cairo.h", "cairo-svg.h", "fontconfig/fontconfig.h"],
         [("mm::CairoLibrary()", CAIRO_FUNCTIONS), ("mm::FontconfigLibrary()", ["FcFini"])],
-        [],
     ),
 ]
 
-INCLUDE_DIRS = ["/usr/include/hdf5/serial", "/usr/include/cairo"]
+INCLUDE_DIRS = ["/usr/include/cairo"]
 TYPE_WORDS = {"int", "char", "long", "short", "unsigned", "signed", "double", "float", "void",
               "const", "volatile", "struct", "enum", "union", "_Bool"}
 
@@ -167,29 +126,24 @@ def prototype(text, fn):
     return ret, list(decls), list(names)
 
 
-def stub(lib, fn, ret, decls, names, after=""):
+def stub(lib, fn, ret, decls, names):
     call = "%s(%s)" % ("f", ", ".join(names))
     lines = ["%s %s(%s) {" % (ret, fn, ", ".join(decls) or "void"),
              "  static const auto f = Lookup<decltype(&%s)>(%s, \"%s\");" % (fn, lib, fn)]
-    if after:
-        lines += ["  const auto r = %s;" % call, after, "  return r;"]
-    elif ret == "void":
+    if ret == "void":
         lines.append("  %s;" % call)
     else:
         lines.append("  return %s;" % call)
     return "\n".join(lines + ["}"])
 
 
-def write(out, own_header, includes, groups, globals_):
+def write(out, own_header, includes, groups):
     text = preprocess(includes)
     body = []
     for lib, fns in groups:
         for fn in fns:
             ret, decls, names = prototype(text, fn)
-            after = ""
-            if fn == "H5open" and globals_:
-                after = "  if (r >= 0) CopyGlobals();"
-            body.append(stub(lib, fn, ret, decls, names, after))
+            body.append(stub(lib, fn, ret, decls, names))
     src = ["// Generated by scripts/lazy_stubs.py; do not edit. The functions of the",
            "// libraries below, each forwarding to the library loaded on first use",
            "// (core/lazy_library.h).",
@@ -200,18 +154,7 @@ def write(out, own_header, includes, groups, globals_):
             "F Lookup(mm::LazyLibrary& lib, const char* name) {",
             "  return reinterpret_cast<F>(lib.Symbol(name));",
             "}", ""]
-    if globals_:
-        src += ["void CopyGlobals() {",
-                "  static bool copied = false;  // one thread per process (hdf5_file.h)",
-                "  if (copied) return;"]
-        for g in globals_:
-            src.append("  %s = *static_cast<hid_t*>(mm::Hdf5Library().Symbol(\"%s\"));" % (g, g))
-        src += ["  copied = true;", "}", ""]
     src += ["}  // namespace", "", 'extern "C" {', ""]
-    for g in globals_:
-        src.append("hid_t %s = H5I_INVALID_HID;" % g)
-    if globals_:
-        src.append("")
     src += ["\n\n".join(body), "", '}  // extern "C"', ""]
     path = os.path.join(ROOT, out)
     with open(path, "w") as f:

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "source/hdf5/hdf5_file.h"
+#include "source/hdf5/hdf5_library.h"
 
 namespace mm {
 
@@ -88,7 +89,10 @@ std::unique_ptr<ChunkDecoder> ChunkDecoder::Make(hid_t dset, hid_t type,
     }
   }
   unsigned opts = 0;
-  if (blosc && deflate) {  // deflate's output room would not be the chunk's bytes
+  // deflate's output room would not be the chunk's bytes; a codec library
+  // that cannot be loaded leaves the chunks to libhdf5's own filters.
+  if ((blosc && deflate) || (blosc && !BloscLibrary().Load().ok()) ||
+      (deflate && !DeflateLibrary().Load().ok())) {
     H5Eclear2(H5E_DEFAULT);
     return nullptr;
   }

@@ -74,7 +74,7 @@ Status StatOfHdf5File(hid_t file, const std::string& name, struct stat* st) {
 }  // namespace
 
 Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t ino) {
-  if (Status st = Hdf5Load(); !st.ok()) return st.WithContext(name);
+  Hdf5Quiet();
   Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (!fapl.valid() || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0 ||
       H5Pset_fapl_sec2(fapl.get()) < 0)

@@ -15,6 +15,7 @@
 #include "io/files.h"
 #include "source/hdf5/cf_decode.h"
 #include "source/hdf5/cf_source.h"
+#include "source/hdf5/hdf5_chunks.h"
 #include "source/hdf5/hdf5_file.h"
 #include "source/hdf5/hdf5_source.h"
 #include "source/raw/raw_source.h"
@@ -775,7 +776,15 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
         static_cast<int>(c.size()))
       return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': chunk shape");
     d->chunks.assign(c.begin(), c.end());
-    for (const FilterInfo& f : Filters(dcpl.get()))
+    // A pipeline the workers decode themselves (hdf5_chunks.h) needs no
+    // plugin; asking libhdf5 whether blosc is available would load its
+    // plugin, and with it the shared libhdf5 and libcurl (~12 ms).
+    Hid memory_type = Hdf5MemoryType(type.get());
+    const bool own = memory_type.valid() && H5Tequal(type.get(), memory_type.get()) > 0 &&
+                     ChunkDecoder::Make(dset, memory_type.get(), d->chunks,
+                                        static_cast<uint64_t>(d->layout.dtype.itemsize()));
+    H5Eclear2(H5E_DEFAULT);
+    for (const FilterInfo& f : own ? std::vector<FilterInfo>() : Filters(dcpl.get()))
       if (!f.available)
         return Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "' needs filter '" +
                                          f.name + "' (id " + std::to_string(f.id) +

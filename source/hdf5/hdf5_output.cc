@@ -134,7 +134,7 @@ std::vector<int64_t> AutoChunks(const std::vector<int64_t>& shape, uint64_t item
 Result<Hdf5OutputSpec> ParseHdf5Output(const Json& params, const std::vector<int64_t>& shape,
                                        DType dtype, const std::string& where,
                                        const std::string& default_name) {
-  if (Status st = Hdf5Load(); !st.ok()) return st.WithContext(where);
+  Hdf5Quiet();
   Hdf5OutputSpec spec;
   spec.name = default_name;
   if (params.contains("output_name")) {
@@ -357,7 +357,7 @@ Hdf5ChunkWriter::Hdf5ChunkWriter() : h_(std::make_unique<Handles>()) {}
 
 Result<std::unique_ptr<ChunkCompressor>> ChunkCompressor::Make(const Hdf5OutputSpec& spec,
                                                                DType dtype) {
-  if (Status st = Hdf5Load(); !st.ok()) return st;
+  Hdf5Quiet();
   std::unique_ptr<ChunkCompressor> c(new ChunkCompressor());
   c->spec_ = spec;
   c->dtype_ = dtype;
@@ -416,7 +416,7 @@ Status ChunkCompressor::Compress(const char* chunk, std::vector<char>* out, uint
 Result<std::unique_ptr<Hdf5ChunkWriter>> Hdf5ChunkWriter::Create(
     const std::string& path, const std::string& target, const Hdf5OutputSpec& spec, DType dtype,
     const std::vector<int64_t>& shape) {
-  if (Status st = Hdf5Load(); !st.ok()) return st;
+  Hdf5Quiet();
   std::unique_ptr<Hdf5ChunkWriter> w(new Hdf5ChunkWriter());
   w->target_ = target;
   auto fail = [&](const std::string& what) {

@@ -135,30 +135,59 @@ def test_contiguous_vs_raw():
             mm.assert_no_leftovers(d)
 
 
-@mm.test("hdf5: libhdf5 is loaded only by a run that reads HDF5: with an unloadable libhdf5 first on "
-         "the library path a raw run succeeds and an HDF5 run is exit 74 naming the file and the library")
-def test_library_loaded_on_first_use():
+@mm.test("hdf5: libhdf5 is linked in and libcurl never loaded: with an unloadable libhdf5, libdeflate "
+         "and libblosc first on the library path, raw, contiguous and gzip-chunked runs give numpy's "
+         "answer (fork and spawn; gzip chunks fall back to libhdf5's own deflate), and those HDF5 "
+         "runs load neither libhdf5's shared library nor libcurl; nor does a blosc-chunked run, whose "
+         "chunks mmrun decodes with libblosc (libhdf5's blosc plugin is never asked for)")
+def test_library_linked_in():
     with mm.tmpdir() as d:
-        a = data((300, 4))
+        a = data((3000, 4))
         h5(os.path.join(d, "c.h5"), "x", a)
+        h5(os.path.join(d, "g.h5"), "x", a, chunks=(500, 4), compression="gzip", shuffle=True)
         mm.write_raw(os.path.join(d, "c.raw"), a)
         libs = os.path.join(d, "libs")
         os.mkdir(libs)
         with open(mm.mmrun_path(), "rb") as f:
-            sonames = set(re.findall(rb"libhdf5[A-Za-z0-9_]*\.so\.[0-9.]+", f.read()))
-        mm.check(sonames, "no libhdf5 soname in %s" % mm.mmrun_path())
+            sonames = set(re.findall(rb"lib(?:deflate|blosc)[A-Za-z0-9_]*\.so\.[0-9.]+", f.read()))
+        mm.eq(len(sonames), 2, "the codecs' sonames in %s: %s" % (mm.mmrun_path(), sonames))
+        sonames |= {b"libhdf5_serial.so.103", b"libhdf5.so.103", b"libcurl.so.4"}
         for soname in sonames:
             with open(os.path.join(libs, soname.decode()), "wb") as f:
                 f.write(b"not a library\n")
         env = {"LD_LIBRARY_PATH": libs}
-        raw = {"path": "c.raw", "dtype": "<f4", "shape": [300, 4]}
-        doc, _ = run(d, raw, analyses=[{"name": "s", "op": "stats"}], name="r.json", extra_env=env)
-        mm.eq(doc["results"]["s"]["count"], int(np.count_nonzero(~np.isnan(a))), "raw count")
-        for launch in ("fork", "spawn"):
-            cfg = mm.write_config(d, {"dataset": {"path": "c.h5", "name": "x"},
-                                      "analyses": [{"op": "stats"}]}, name="h.json")
-            res = mm.run_mmrun([cfg, "-w", "2", "--launch", launch], extra_env=env)
-            mm.assert_error(res, 74, ["c.h5", "cannot load libhdf5", "HDF5"], args=[cfg])
+        raw = {"path": "c.raw", "dtype": "<f4", "shape": [3000, 4]}
+        doc, _ = run(d, raw, name="r.json", extra_env=env)
+        check_against_numpy(doc, a, "raw")
+        for path in ("c.h5", "g.h5"):
+            for launch in ("fork", "spawn"):
+                doc, res = run(d, {"path": path, "name": "x"}, args=["-w", "2", "--launch", launch],
+                               name="h.json", extra_env=env)
+                check_against_numpy(doc, a, "%s %s" % (path, launch))
+                # The loader's own list of what it opened, every process's.
+                trace = mm.run_mmrun(["-q", "-w", "2", "--launch", launch,
+                                      os.path.join(d, "h.json")],
+                                     extra_env={"LD_DEBUG": "files"})
+                mm.eq(trace.code, 0, "%s %s under LD_DEBUG: %s" % (path, launch, trace.err[-300:]))
+                opened = set(re.findall(r"file=(\S+)", trace.err))
+                mm.check(any("libstdc++" in o for o in opened), "LD_DEBUG listed nothing: %s" % opened)
+                for bad in ("libhdf5", "libcurl"):
+                    mm.check(not any(bad in o for o in opened),
+                             "%s %s loaded %s: %s" % (path, launch, bad, sorted(opened)))
+        if hdf5plugin is not None:
+            h5(os.path.join(d, "b.h5"), "x", a, chunks=(500, 4), **hdf5plugin.Blosc(cname="lz4"))
+            for launch in ("fork", "spawn"):
+                cfg = mm.write_config(d, {"dataset": {"path": "b.h5", "name": "x"},
+                                          "analyses": ANALYSES}, name="b.json")
+                trace = mm.run_mmrun(["-w", "2", "--launch", launch, cfg],
+                                     extra_env={"LD_DEBUG": "files"})
+                mm.eq(trace.code, 0, "b.h5 %s under LD_DEBUG: %s" % (launch, trace.err[-300:]))
+                check_against_numpy(json.loads(trace.out), a, "b.h5 " + launch)
+                opened = set(re.findall(r"file=(\S+)", trace.err))
+                mm.check(any("libblosc" in o for o in opened), "libblosc not loaded: %s" % opened)
+                for bad in ("libhdf5", "libcurl", "plugins"):
+                    mm.check(not any(bad in o for o in opened),
+                             "b.h5 %s loaded %s: %s" % (launch, bad, sorted(opened)))
         mm.assert_no_leftovers(d)
 
 

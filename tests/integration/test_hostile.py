@@ -533,7 +533,7 @@ def _():
 
 def lazy_libraries(binary):
     """The sonames a binary opens when a run first needs them
-    (core/lazy_library.h: libhdf5, cairo, ...), read from its bytes."""
+    (core/lazy_library.h: libblosc, libdeflate, cairo, ...), read from its bytes."""
     with open(binary, "rb") as f:
         return {m.decode() for m in re.findall(rb"lib[A-Za-z0-9_+-]+\.so\.[0-9.]*[0-9]", f.read())}
 
@@ -554,8 +554,9 @@ def library_path(soname):
 
 
 @mm.test("libraries: a library planted in the current folder under the name of every library mmrun and "
-         "mmworker load, at start or on first use (libhdf5, cairo), and of theirs, is never loaded: "
-         "--version, a raw run, an HDF5 run, a picture; no search path in the binaries")
+         "mmworker load, at start or on first use (libdeflate, cairo), and of theirs, and of libhdf5's "
+         "plugins, is never loaded: --version, a raw run, an HDF5 run, a picture; no search path in "
+         "the binaries")
 def _():
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
@@ -580,8 +581,12 @@ def _():
                 dyn = subprocess.run(["readelf", "-d", binary], stdout=subprocess.PIPE).stdout.decode()
                 mm.check("RPATH" not in dyn and "RUNPATH" not in dyn, "%s has a search path: %s" % (
                     binary, [l for l in dyn.splitlines() if "PATH" in l]))
-        mm.check(any(n.startswith("libhdf5") for n in lazy) and any(n.startswith("libcairo") for n in lazy),
-                 "no libhdf5 or libcairo among the libraries loaded on first use: %s" % lazy)
+        mm.check(any(n.startswith("libdeflate") for n in lazy) and any(n.startswith("libcairo") for n in lazy),
+                 "no libdeflate or libcairo among the libraries loaded on first use: %s" % lazy)
+        plugins = "/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins"
+        if os.path.isdir(plugins):
+            for p in os.listdir(plugins):
+                names |= ldd_names(os.path.join(plugins, p))
         for soname in lazy:
             names.add(soname)
             path = library_path(soname)

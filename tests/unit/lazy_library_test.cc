@@ -1,8 +1,8 @@
 // LazyLibrary (core/lazy_library.h) and the generated stubs that call
-// through it (source/hdf5/hdf5_stubs.cc).
+// through it (source/hdf5/codec_stubs.cc).
 #include "core/lazy_library.h"
 
-#include <hdf5.h>
+#include <libdeflate.h>
 
 #include <catch2/catch.hpp>
 
@@ -37,15 +37,22 @@ TEST_CASE("LazyLibrary: a library of the system loads once and its functions can
   CHECK(cosine(0.0) == 1.0);
 }
 
-TEST_CASE("hdf5 stubs: the library's identifiers behind the type macros are copied after H5open",
+TEST_CASE("codec stubs: libdeflate is loaded on first use and its functions are called through it",
           "[lazy]") {
-  REQUIRE(Hdf5Load().ok());
-  CHECK(Hdf5Library().loaded());
-  CHECK(H5Tget_size(H5T_NATIVE_DOUBLE) == 8);
-  CHECK(H5Tget_size(H5T_STD_I16BE) == 2);
-  CHECK(H5Tget_order(H5T_STD_I16BE) == H5T_ORDER_BE);
-  CHECK(H5Tget_order(H5T_IEEE_F32LE) == H5T_ORDER_LE);
-  CHECK(H5Tequal(H5T_NATIVE_FLOAT, H5T_IEEE_F32LE) > 0);
+  REQUIRE(DeflateLibrary().Load().ok());
+  CHECK(DeflateLibrary().loaded());
+  libdeflate_decompressor* d = libdeflate_alloc_decompressor();
+  REQUIRE(d != nullptr);
+  // zlib's stream of the empty input: header, one empty stored block, Adler-32 of nothing.
+  const unsigned char stream[] = {0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01};
+  char out[4];
+  size_t got = 99;
+  CHECK(libdeflate_zlib_decompress(d, stream, sizeof stream, out, sizeof out, &got) ==
+        LIBDEFLATE_SUCCESS);
+  CHECK(got == 0);
+  CHECK(libdeflate_zlib_decompress(d, stream, sizeof stream - 1, out, sizeof out, &got) !=
+        LIBDEFLATE_SUCCESS);
+  libdeflate_free_decompressor(d);
 }
 
 }  // namespace
