@@ -181,7 +181,30 @@ void AppendScalar(const Json& e, std::string* out) {
   out->append(e.dump());
 }
 
-void Dump(const Json& j, int indent, std::string* out) {
+// The text being printed, handed to the sink in pieces of about
+// kDumpPiece bytes: the buffer is reused, so a document of many megabytes
+// costs a few hundred page faults, not a string doubled up to twice its
+// size (each fault ~14 us on this VM: docs/BENCHMARKS.md, session 17).
+// Without a sink the whole text stays in `text`.
+constexpr size_t kDumpPiece = size_t{1} << 18;
+
+struct DumpOut {
+  std::string text;
+  const std::function<Status(std::string_view)>* sink = nullptr;
+  Status status;
+
+  void MaybeFlush() {
+    if (sink == nullptr || text.size() < kDumpPiece) return;
+    Flush();
+  }
+  void Flush() {
+    if (status.ok() && !text.empty()) status = (*sink)(text);
+    text.clear();
+  }
+};
+
+void Dump(const Json& j, int indent, DumpOut* o) {
+  std::string* out = &o->text;
   const std::string pad(static_cast<size_t>(indent + 2), ' ');
   if (j.is_object() && !j.empty()) {
     out->append("{\n");
@@ -190,7 +213,7 @@ void Dump(const Json& j, int indent, std::string* out) {
       if (!first) out->append(",\n");
       first = false;
       out->append(pad).append(Json(it.key()).dump()).append(": ");
-      Dump(it.value(), indent + 2, out);
+      Dump(it.value(), indent + 2, o);
     }
     out->append("\n").append(static_cast<size_t>(indent), ' ').append("}");
   } else if (j.is_array() && !j.empty() && !IsFlat(j)) {
@@ -200,7 +223,7 @@ void Dump(const Json& j, int indent, std::string* out) {
       if (!first) out->append(",\n");
       first = false;
       out->append(pad);
-      Dump(e, indent + 2, out);
+      Dump(e, indent + 2, o);
     }
     out->append("\n").append(static_cast<size_t>(indent), ' ').append("]");
   } else if (j.is_array()) {
@@ -210,20 +233,32 @@ void Dump(const Json& j, int indent, std::string* out) {
       if (!first) out->append(", ");
       first = false;
       AppendScalar(e, out);
+      o->MaybeFlush();
     }
     out->append("]");
   } else {
     out->append(j.dump());
   }
+  o->MaybeFlush();
 }
 
 }  // namespace
 
 std::string DumpDocument(const Json& j) {
-  std::string out;
-  Dump(j, 0, &out);
-  out.push_back('\n');
-  return out;
+  DumpOut o;
+  Dump(j, 0, &o);
+  o.text.push_back('\n');
+  return std::move(o.text);
+}
+
+Status DumpDocumentTo(const Json& j, const std::function<Status(std::string_view)>& sink) {
+  DumpOut o;
+  o.sink = &sink;
+  o.text.reserve(kDumpPiece + 4096);
+  Dump(j, 0, &o);
+  o.text.push_back('\n');
+  o.Flush();
+  return o.status;
 }
 
 namespace {

@@ -8,9 +8,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 
@@ -38,6 +40,9 @@ Status Base64DecodeTo(const std::string& text, void* out, size_t size, const std
 
 // The document as mmrun prints it, ending in a newline.
 std::string DumpDocument(const Json& j);
+// The same bytes, handed to `sink` in pieces of about 256 KiB through one
+// reused buffer; stops calling `sink` after its first error and returns it.
+Status DumpDocumentTo(const Json& j, const std::function<Status(std::string_view)>& sink);
 
 // Limits on every JSON document mmrun reads (configs, part and state files,
 // the plan a worker reads from the segment, slot payloads): deeper nesting

@@ -56,14 +56,18 @@ Result<DocumentOutput> DocumentOutput::Open(const std::string& target, const std
 }
 
 Status DocumentOutput::Write(const Json& doc) {
-  const std::string text = DumpDocument(doc);
   if (stream_ == nullptr) {
-    MM_RETURN_IF_ERROR(file_.Write(text));
+    MM_RETURN_IF_ERROR(
+        DumpDocumentTo(doc, [&](std::string_view piece) { return file_.Write(piece); }));
     return file_.Commit();
   }
   errno = 0;
-  if (std::fwrite(text.data(), 1, text.size(), stream_) != text.size() ||
-      std::fflush(stream_) != 0) {
+  const Status st = DumpDocumentTo(doc, [&](std::string_view piece) {
+    if (std::fwrite(piece.data(), 1, piece.size(), stream_) != piece.size())
+      return Error(Code::kIoErr, "stdout");
+    return Status::OK();
+  });
+  if (!st.ok() || std::fflush(stream_) != 0) {
     if (errno == EPIPE)
       return Error(static_cast<Code>(128 + SIGPIPE), "stdout: the reader closed the pipe (EPIPE)");
     return Error(Code::kIoErr, "cannot write the result to stdout");

@@ -85,8 +85,9 @@ class DocumentOutput {
   static Result<DocumentOutput> Open(const std::string& target, const std::string& what = "output",
                                      std::FILE* stream = stdout);
 
-  // Writes DumpDocument(doc) and makes it final: write, fsync and rename
-  // over the target, or write and flush the stream. Call once. Errors: the
+  // Writes DumpDocument(doc)'s bytes (in pieces: DumpDocumentTo) and makes
+  // them final: write, fsync and rename over the target, or write and flush
+  // the stream. Call once. Errors: the
   // TempOutput's (nothing at the target; its temporary file is removed by
   // the destructor); on the stream, a reader that went away (EPIPE) is
   // 128 + SIGPIPE "stdout: the reader closed the pipe (EPIPE)" (as a shell

@@ -324,7 +324,7 @@ Status TempOutput::Reserve(uint64_t bytes) {
   return Status::OK();
 }
 
-Status TempOutput::Write(const std::string& bytes) {
+Status TempOutput::Write(std::string_view bytes) {
   return WriteFull(fd_.get(), bytes.data(), bytes.size(), target_ + ": write", Code::kCantCreate);
 }
 

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 
@@ -121,7 +122,7 @@ class TempOutput {
   int fd() const { return fd_.get(); }
   // Reserves `bytes` with posix_fallocate and sets the size; ENOSPC -> kCantCreate.
   Status Reserve(uint64_t bytes);
-  Status Write(const std::string& bytes);
+  Status Write(std::string_view bytes);
   // fsync, rename over the target (checked again: still not a device,
   // FIFO or folder), fsync the folder.
   Status Commit();

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
@@ -362,4 +363,52 @@ TEST_CASE(
 }
 
 }  // namespace
+}  // namespace mm
+
+namespace mm {
+
+TEST_CASE(
+    "Json: DumpDocumentTo hands DumpDocument's bytes to the sink in bounded pieces, and stops "
+    "at the sink's first error",
+    "[json]") {
+  Json doc = Json::object();
+  doc["name"] = "x";
+  Json rows = Json::array();
+  for (int r = 0; r < 300; ++r) {
+    Json row = Json::array();
+    for (int c = 0; c < 720; ++c) row.push_back(r * 720.25 + c / 3.0);
+    rows.push_back(row);
+  }
+  doc["results"] = {{"mean", rows}, {"count", 216000}, {"nested", {{"a", {1, 2, 3}}}}};
+  const std::string whole = DumpDocument(doc);
+  REQUIRE(whole.size() > (size_t{1} << 20));
+  std::string got;
+  size_t pieces = 0, largest = 0;
+  REQUIRE(DumpDocumentTo(doc, [&](std::string_view piece) {
+            ++pieces;
+            largest = std::max(largest, piece.size());
+            got.append(piece);
+            return Status::OK();
+          }).ok());
+  CHECK(got == whole);
+  CHECK(pieces >= 4);
+  CHECK(largest < (size_t{1} << 18) + 4096);
+
+  int calls = 0;
+  const Status st = DumpDocumentTo(doc, [&](std::string_view) {
+    ++calls;
+    return calls == 2 ? Error(Code::kIoErr, "disk full") : Status::OK();
+  });
+  CHECK_FALSE(st.ok());
+  CHECK(st.message() == "disk full");
+  CHECK(calls == 2);
+
+  std::string small;
+  REQUIRE(DumpDocumentTo(Json{{"a", 1}}, [&](std::string_view p) {
+            small.append(p);
+            return Status::OK();
+          }).ok());
+  CHECK(small == DumpDocument(Json{{"a", 1}}));
+}
+
 }  // namespace mm
