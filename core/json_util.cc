@@ -184,7 +184,7 @@ void AppendScalar(const Json& e, std::string* out) {
 // The text being printed, handed to the sink in pieces of about
 // kDumpPiece bytes: the buffer is reused, so a document of many megabytes
 // costs a few hundred page faults, not a string doubled up to twice its
-// size (each fault ~14 us on this VM: docs/BENCHMARKS.md, session 17).
+// size (each fault ~10 us on this VM: docs/BENCHMARKS.md, session 17).
 // Without a sink the whole text stays in `text`.
 constexpr size_t kDumpPiece = size_t{1} << 18;
 

@@ -207,8 +207,13 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
   const Status ended = EndPassFromTree(plan, pass, &tree);
   // The pass's payloads and partials are freed: their pages go back to the
   // system before the next pass forks workers (which would start with them).
+  // The trim also gives back the heap range marked for huge pages at start;
+  // it is marked again (address space only) for what comes next: the
+  // results of a per-lane analysis are built in the coordinator, 4 KiB page
+  // faults of ~10 us each otherwise (docs/BENCHMARKS.md, session 17).
   tree = NodeTree();
   malloc_trim(0);
+  TuneHeapForWindows();
   return ended;
 }
 
