@@ -204,6 +204,7 @@ struct DumpOut {
 };
 
 void Dump(const Json& j, int indent, DumpOut* o) {
+  if (!o->status.ok()) return;  // the sink failed: nothing more is printed
   std::string* out = &o->text;
   const std::string pad(static_cast<size_t>(indent + 2), ' ');
   if (j.is_object() && !j.empty()) {

@@ -55,23 +55,31 @@ Result<DocumentOutput> DocumentOutput::Open(const std::string& target, const std
   return out;
 }
 
+namespace {
+
+// A failed write to stdout: a reader that went away (EPIPE) or anything else.
+Status StreamError(int err) {
+  if (err == EPIPE)
+    return Error(static_cast<Code>(128 + SIGPIPE), "stdout: the reader closed the pipe (EPIPE)");
+  return Error(Code::kIoErr, "cannot write the result to stdout");
+}
+
+}  // namespace
+
 Status DocumentOutput::Write(const Json& doc) {
   if (stream_ == nullptr) {
     MM_RETURN_IF_ERROR(
         DumpDocumentTo(doc, [&](std::string_view piece) { return file_.Write(piece); }));
     return file_.Commit();
   }
-  errno = 0;
   const Status st = DumpDocumentTo(doc, [&](std::string_view piece) {
-    if (std::fwrite(piece.data(), 1, piece.size(), stream_) != piece.size())
-      return Error(Code::kIoErr, "stdout");
-    return Status::OK();
+    errno = 0;
+    if (std::fwrite(piece.data(), 1, piece.size(), stream_) == piece.size()) return Status::OK();
+    return StreamError(errno);
   });
-  if (!st.ok() || std::fflush(stream_) != 0) {
-    if (errno == EPIPE)
-      return Error(static_cast<Code>(128 + SIGPIPE), "stdout: the reader closed the pipe (EPIPE)");
-    return Error(Code::kIoErr, "cannot write the result to stdout");
-  }
+  MM_RETURN_IF_ERROR(st);
+  errno = 0;
+  if (std::fflush(stream_) != 0) return StreamError(errno);
   return Status::OK();
 }
 

@@ -67,7 +67,8 @@ int RunWorker(const WorkerTask& task, const std::string& segment_name);
 int RunSpawnedWorker(const std::string& segment_name, uint32_t slot, int dataset_fd);
 
 // Heap thresholds that keep freed window buffers and payload columns for
-// reuse (the coordinator calls it at start; SetUpWorkerProcess too).
+// reuse (the coordinator calls it at start and after each pass's trim;
+// SetUpWorkerProcess too).
 void TuneHeapForWindows();
 
 // Sets up a worker process: the SIGBUS handler (a worker that touches a

@@ -154,4 +154,24 @@ std::string PluginFolders() {
   return text.empty() ? "(none)" : text;
 }
 
+std::string MissingFilterText(hid_t dset) {
+  Hid dcpl(H5Dget_create_plist(dset), H5Pclose);
+  const int n = dcpl.valid() ? H5Pget_nfilters(dcpl.get()) : 0;
+  std::string text;
+  for (int i = 0; i < n && text.empty(); ++i) {
+    unsigned flags = 0, config = 0;
+    size_t nelmts = 0;
+    char name[256] = {0};
+    const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nelmts,
+                                           nullptr, sizeof name, name, &config);
+    if (id < 0 || H5Zfilter_avail(id) > 0) continue;
+    text = "needs filter '" +
+           (name[0] != '\0' ? std::string(name) : "filter " + std::to_string(id)) + "' (id " +
+           std::to_string(id) + "), which is not available: no plugin for it in " +
+           PluginFolders() + " (HDF5_PLUGIN_PATH)";
+  }
+  H5Eclear2(H5E_DEFAULT);
+  return text;
+}
+
 }  // namespace mm

@@ -70,6 +70,12 @@ Status Hdf5Error(Code code, const std::string& what);
 // The folders libhdf5 loads filter plugins from, ':'-separated, for messages.
 std::string PluginFolders();
 
+// "needs filter 'NAME' (id N), which is not available: no plugin for it in
+// FOLDERS (HDF5_PLUGIN_PATH)" for the first filter of dataset `dset`'s
+// pipeline that libhdf5 cannot load, or "" when it can load them all.
+// Loads the plugins it asks about. Clears the HDF5 error stack.
+std::string MissingFilterText(hid_t dset);
+
 // Opens the HDF5 file behind the open descriptor `fd` read-only (see the
 // file comment), checking that it is the file with identity `dev`/`ino`
 // (kIoErr otherwise). `name` is the file's path in messages. Errors:

@@ -778,18 +778,18 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
     d->chunks.assign(c.begin(), c.end());
     // A pipeline the workers decode themselves (hdf5_chunks.h) needs no
     // plugin; asking libhdf5 whether blosc is available would load its
-    // plugin, and with it the shared libhdf5 and libcurl (~12 ms).
+    // plugin, and with it the shared libhdf5 and libcurl (~12 ms). Reads
+    // that still go through H5Dread (cov's element reads, a chunk with
+    // trailing bytes) name the missing plugin when they fail
+    // (hdf5_source.cc ReadBoxes).
     Hid memory_type = Hdf5MemoryType(type.get());
     const bool own = memory_type.valid() && H5Tequal(type.get(), memory_type.get()) > 0 &&
                      ChunkDecoder::Make(dset, memory_type.get(), d->chunks,
                                         static_cast<uint64_t>(d->layout.dtype.itemsize()));
     H5Eclear2(H5E_DEFAULT);
-    for (const FilterInfo& f : own ? std::vector<FilterInfo>() : Filters(dcpl.get()))
-      if (!f.available)
-        return Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "' needs filter '" +
-                                         f.name + "' (id " + std::to_string(f.id) +
-                                         "), which is not available: no plugin for it in " +
-                                         PluginFolders() + " (HDF5_PLUGIN_PATH)");
+    if (!own)
+      if (const std::string missing = MissingFilterText(dset); !missing.empty())
+        return Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "' " + missing);
   } else if (d->storage == "external") {
     // The raw files libhdf5 will open by name, resolved against the file's
     // folder as it does: each must be a regular file now (a FIFO there would

@@ -349,6 +349,10 @@ class Hdf5Source : public Source {
                               nullptr) < 0 ||
           H5Dread(dset_.get(), type_.get(), mem.get(), space_.get(), H5P_DEFAULT, out) < 0) {
         *why = Hdf5ErrorText();
+        // A filter libhdf5 cannot load, which describe did not ask about
+        // because the chunk decoder handles the pipeline (hdf5_format.cc).
+        if (const std::string missing = MissingFilterText(dset_.get()); !missing.empty())
+          *why = "the dataset " + missing;
         return false;
       }
       out += box.elements() * item_;

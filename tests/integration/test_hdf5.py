@@ -17,6 +17,8 @@ Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_hdf5.py [FIL
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -189,6 +191,47 @@ def test_library_linked_in():
                     mm.check(not any(bad in o for o in opened),
                              "b.h5 %s loaded %s: %s" % (launch, bad, sorted(opened)))
         mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: a blosc dataset without libhdf5's blosc plugin: stats decodes it with libblosc; cov, "
+         "whose element reads go through libhdf5, is exit 65 naming the file, the filter and the "
+         "plugin folders, with nothing left behind")
+def test_blosc_without_plugin():
+    if hdf5plugin is None:
+        raise mm.Skip("no hdf5plugin to write blosc chunks")
+    with mm.tmpdir() as d:
+        a = data((3000, 4), nan=False)
+        # Chunks narrower than the rows: cov reads whole rows across them (ReadElements).
+        h5(os.path.join(d, "b.h5"), "x", a, chunks=(500, 2), **hdf5plugin.Blosc(cname="lz4"))
+        empty = os.path.join(d, "no-plugins")
+        os.mkdir(empty)
+        env = {"HDF5_PLUGIN_PATH": empty}
+        doc, _ = run(d, {"path": "b.h5", "name": "x"}, args=["-w", "2"], extra_env=env)
+        check_against_numpy(doc, a, "blosc without its plugin")
+        cfg = mm.write_config(d, {"dataset": {"path": "b.h5", "name": "x"},
+                                  "analyses": [{"op": "cov"}]}, name="cov.json")
+        for launch in ("fork", "spawn"):
+            res = mm.run_mmrun([cfg, "-w", "2", "--launch", launch], extra_env=env)
+            mm.assert_error(res, 65, ["b.h5", "blosc", "32001", "not available", empty,
+                                      "HDF5_PLUGIN_PATH"], args=[cfg])
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: the binaries export libhdf5's public API for its filter plugins, and none of its "
+         "internal names")
+def test_exports():
+    nm = shutil.which("nm")
+    if nm is None:
+        raise mm.Skip("no nm")
+    for binary in (mm.mmrun_path(), mm.mmworker_path()):
+        out = subprocess.run([nm, "-D", "--defined-only", binary], stdout=subprocess.PIPE).stdout.decode()
+        names = {line.split()[-1] for line in out.splitlines() if line.strip()}
+        for public in ("H5Dread", "H5Pget_filter2", "H5PLget", "H5open", "H5T_NATIVE_INT_g",
+                       "H5E_ERR_CLS_g"):
+            mm.check(public in names, "%s does not export %s" % (binary, public))
+        internal = sorted(n for n in names if n.startswith("H5") and
+                          ("__" in n or n.startswith(("H5C_", "H5F_", "H5FL_", "H5T_init", "H5_"))))
+        mm.check(not internal, "%s exports libhdf5's internals: %s" % (binary, internal[:10]))
 
 
 @mm.test("hdf5: the name may be left out when the file holds one numeric dataset")

@@ -555,8 +555,8 @@ def library_path(soname):
 
 @mm.test("libraries: a library planted in the current folder under the name of every library mmrun and "
          "mmworker load, at start or on first use (libdeflate, cairo), and of theirs, and of libhdf5's "
-         "plugins, is never loaded: --version, a raw run, an HDF5 run, a picture; no search path in "
-         "the binaries")
+         "plugins, is never loaded: --version, a raw run, HDF5 runs (gzip; lzf through its plugin), a "
+         "picture; no search path in the binaries")
 def _():
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
@@ -598,11 +598,15 @@ def _():
         import h5py  # noqa: E402 (Debian's python3-h5py, installed with the tests' tools)
         with h5py.File(os.path.join(d, "c.h5"), "w") as f:
             f.create_dataset("x", data=a, chunks=(50, 3), compression="gzip")
+        with h5py.File(os.path.join(d, "l.h5"), "w") as f:  # decoded by libhdf5's lzf plugin
+            f.create_dataset("x", data=a, chunks=(50, 3), compression="lzf")
         h5cfg = mm.write_config(d, {"dataset": {"path": "c.h5", "name": "x"},
                                     "analyses": [{"op": "stats", "axis": 0, "plot": "p.svg"}]},
                                 name="h.json")
+        lzfcfg = mm.write_config(d, {"dataset": {"path": "l.h5", "name": "x"},
+                                     "analyses": [{"op": "stats"}]}, name="l.json")
         for args in (["--version"], ["-q", "-w", 2, cfg], ["-q", "-w", 2, h5cfg],
-                     ["-q", "-w", 2, "--launch", "spawn", h5cfg]):
+                     ["-q", "-w", 2, "--launch", "spawn", h5cfg], ["-q", "-w", 2, lzfcfg]):
             res = mm.run_mmrun(args, cwd=d)
             mm.eq(res.code, 0, "exit of %s (%s)" % (args, res.err[:300]))
             mm.check(not os.path.exists(os.path.join(d, "LOADED")),

@@ -43,7 +43,7 @@ TEST_CASE("codec stubs: libdeflate is loaded on first use and its functions are 
   CHECK(DeflateLibrary().loaded());
   libdeflate_decompressor* d = libdeflate_alloc_decompressor();
   REQUIRE(d != nullptr);
-  // zlib's stream of the empty input: header, one empty stored block, Adler-32 of nothing.
+  // zlib's stream of the empty input: header, one empty fixed-Huffman block, Adler-32 of nothing.
   const unsigned char stream[] = {0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01};
   char out[4];
   size_t got = 99;
