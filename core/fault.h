@@ -14,6 +14,10 @@
 //   pause_after_commit=1  the coordinator waits up to 60 s for a stop signal
 //                      once the run's writes are committed (runner/commands.cc)
 //   corrupt_slot=1     a worker flips a byte of its committed slot (first attempt)
+//   throw_while_running=1  the coordinator throws (as a bug would) while its
+//                      workers run: exit 70, one line, nothing left behind
+//   throw_after_rows=N a worker throws (as a bug would) after N rows (first
+//                      attempt): its slot fails with the exception's text
 //   segment_enospc=1   creating the shared segment fails as on a full /dev/shm
 //   rename_fail=1      renaming an output into place fails
 //   plot_write_fail=K  writing the K-th picture (0-based) of a command fails

@@ -120,7 +120,7 @@ Result<double> JsonToDouble(const Json& j) {
     if (s == "Infinity") return std::numeric_limits<double>::infinity();
     if (s == "-Infinity") return -std::numeric_limits<double>::infinity();
   }
-  return Error(Code::kDataErr, "expected a number, got " + j.dump());
+  return Error(Code::kDataErr, "expected a number, got " + JsonText(j));
 }
 
 Result<int128> JsonToInt128(const Json& j) {
@@ -145,7 +145,11 @@ Result<int128> JsonToInt128(const Json& j) {
                                                              : -static_cast<int128>(u);
     }
   }
-  return Error(Code::kDataErr, "expected an integer, got " + j.dump());
+  return Error(Code::kDataErr, "expected an integer, got " + JsonText(j));
+}
+
+std::string JsonText(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 namespace {
@@ -178,7 +182,7 @@ void AppendScalar(const Json& e, std::string* out) {
     out->append(buf, std::to_chars(buf, buf + sizeof buf, e.get<int64_t>()).ptr);
     return;
   }
-  out->append(e.dump());
+  out->append(JsonText(e));
 }
 
 // The text being printed, handed to the sink in pieces of about
@@ -213,7 +217,7 @@ void Dump(const Json& j, int indent, DumpOut* o) {
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (!first) out->append(",\n");
       first = false;
-      out->append(pad).append(Json(it.key()).dump()).append(": ");
+      out->append(pad).append(JsonText(Json(it.key()))).append(": ");
       Dump(it.value(), indent + 2, o);
     }
     out->append("\n").append(static_cast<size_t>(indent), ' ').append("}");
@@ -238,7 +242,7 @@ void Dump(const Json& j, int indent, DumpOut* o) {
     }
     out->append("]");
   } else {
-    out->append(j.dump());
+    out->append(JsonText(j));
   }
   o->MaybeFlush();
 }
@@ -348,7 +352,7 @@ std::string NulIn(const Json& j, const std::string& where) {
 std::string SealedText(const Json& doc) {
   Json copy = doc;
   copy.erase("checksum");
-  return copy.dump();
+  return JsonText(copy);
 }
 
 }  // namespace
@@ -385,7 +389,7 @@ Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields,
 
 void SealDocument(Json* doc) {
   doc->erase("checksum");
-  const std::string text = doc->dump();
+  const std::string text = JsonText(*doc);
   (*doc)["checksum"] = ChecksumHex(Checksum64(text.data(), text.size()));
 }
 

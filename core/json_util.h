@@ -38,6 +38,13 @@ std::string Base64Encode(const void* data, size_t size);
 // (length, alphabet, padding), so no input can write past `out`.
 Status Base64DecodeTo(const std::string& text, void* out, size_t size, const std::string& what);
 
+// `j` as compact JSON text. A string that is not UTF-8 (a file name's or
+// an HDF5 attribute's bytes) has its bad bytes replaced by U+FFFD, as
+// Python's bytes.decode("utf-8", "replace") shows them, instead of
+// nlohmann's exception. Every JSON text mmrun writes goes through this or
+// DumpDocument, which do the same.
+std::string JsonText(const Json& j);
+
 // The document as mmrun prints it, ending in a newline.
 std::string DumpDocument(const Json& j);
 // The same bytes, handed to `sink` in pieces of about 256 KiB through one

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mm {
@@ -17,6 +18,14 @@ std::string ClosestName(const std::string& word, const std::vector<std::string>&
 std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates);
 
 std::string Join(const std::vector<std::string>& parts, const std::string& sep);
+
+// Whether `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF), the only text JSON can carry. File
+// names and HDF5 names are bytes and need not be.
+bool IsUtf8(std::string_view text);
+// `text` with every byte that is not part of well-formed UTF-8 written as
+// \xHH (and a backslash as \\): a name for a message, whatever its bytes.
+std::string EscapeNonUtf8(std::string_view text);
 
 // Whether `text` ends in `suffix`, ASCII letters compared without case
 // (a file's extension: ".PNG" is ".png").

@@ -119,6 +119,12 @@ Result<Config> ParseConfig(const Json& j, const std::string& dir) {
   if (const std::string key = FindNulString(j); !key.empty())
     return KeyError(key, "holds a NUL byte");
   if (dir.find('\0') != std::string::npos) return KeyError("config_dir", "holds a NUL byte");
+  // The plan carries the folder to the workers as JSON text.
+  if (!IsUtf8(dir))
+    return Error(Code::kUsage, "the folder relative paths are resolved in, '" + EscapeNonUtf8(dir) +
+                                   "' (the config's, or the current one), is not UTF-8 text, "
+                                   "which mmrun's JSON plan cannot carry; run from a folder "
+                                   "with a UTF-8 name");
   MM_RETURN_IF_ERROR(CheckKeys(
       j, {"dataset", "analyses", "output", "workers", "launch", "timeout", "retries"}, ""));
   Config c;

@@ -99,7 +99,7 @@ std::string EncodeNodesPayload(size_t count, const std::vector<NodeTree::Node>& 
     Json node = EncodeNode(nodes[i]);
     done(i);
     ExtractBlobs(&node, &out);
-    json += node.dump();
+    json += JsonText(node);
   }
   json += "]}";
   if (out.empty()) return json;

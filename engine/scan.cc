@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 #include "core/fault.h"
 #include "core/merge_tree.h"
@@ -110,6 +111,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   const int64_t kill_after = task.attempt == 1 ? FaultValue("kill_after_rows") : -1;
   const int64_t exit_after = task.attempt == 1 ? FaultValue("exit_after_rows") : -1;
   const int64_t hang_after = task.attempt == 1 ? FaultValue("hang_after_rows") : -1;
+  const int64_t throw_after = task.attempt == 1 ? FaultValue("throw_after_rows") : -1;
   NodeTree tree;
   auto needed = [&](int64_t k) { return plan.BlockNeeded(task.pass, k); };
   // The worker-side state of each step of the pass, for this task's blocks.
@@ -185,6 +187,8 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     progress(static_cast<uint64_t>(std::max<int64_t>(0, rows_done)));
     if (kill_after >= 0 && rows_done >= kill_after) ::kill(::getpid(), SIGKILL);
     if (exit_after >= 0 && rows_done >= exit_after) _exit(3);
+    if (throw_after >= 0 && rows_done >= throw_after)
+      throw std::runtime_error("test fault throw_after_rows");
     while (hang_after >= 0 && rows_done >= hang_after) ::pause();
     if (pause_after >= 0 && rows_done >= pause_after) {
       pause_after = -1;
@@ -290,8 +294,15 @@ Result<std::string> ScanTask(const WorkerTask& task,
 int RunWorker(const WorkerTask& task, const std::string& segment_name) {
   Result<Segment> seg = Segment::Open(segment_name);
   if (!seg.ok()) return seg.status().exit_code();
-  Result<std::string> payload =
-      ScanTask(task, [&](uint64_t rows) { seg->SetProgress(task.slot, rows); });
+  // An exception nothing below catches (std::bad_alloc, a JSON library's)
+  // fails the slot with its text: a forked child must never unwind into
+  // the coordinator's frames it was forked from.
+  Result<std::string> payload = Error(Code::kWorkerFailed, "internal error");
+  try {
+    payload = ScanTask(task, [&](uint64_t rows) { seg->SetProgress(task.slot, rows); });
+  } catch (const std::exception& e) {
+    payload = Error(Code::kWorkerFailed, std::string("internal error: ") + e.what());
+  }
   if (!payload.ok()) {
     (void)seg->FailSlot(task.slot, task.attempt, payload.status().message());
     return payload.status().exit_code();

@@ -85,7 +85,7 @@ std::vector<int> GatherCode(int code, int rank, int size) {
 
 // Rank 0's message that stops every rank instead of the plan.
 std::string ErrorPayload(const Status& st) {
-  return Json{{"error", st.message()}, {"code", st.exit_code()}}.dump();
+  return JsonText(Json{{"error", st.message()}, {"code", st.exit_code()}});
 }
 
 struct Args {
@@ -152,6 +152,7 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
   RunSummary summary;
   summary.started = std::chrono::steady_clock::now();
   Result<Args> parsed = ParseArgs(args);
+  if (Status st = CheckArgumentsAreUtf8(args); !st.ok()) parsed = st;
   if (!parsed.ok()) {
     if (rank == 0) PrintError(parsed.status());
     return parsed.status().exit_code();
@@ -169,9 +170,9 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       if (skip) root.plan->passes[static_cast<size_t>(pass)].skipped = true;
       if (root_status.ok() && !skip) root_status = PreparePass(*root.plan, pass);
       text = !root_status.ok() ? ErrorPayload(root_status)
-             : skip            ? Json{{"passes", root.plan->passes.size()}, {"skip", true}}.dump()
-                    : Json{{"passes", root.plan->passes.size()}, {"plan", root.plan->ToJson(pass)}}
-                          .dump();
+             : skip ? JsonText(Json{{"passes", root.plan->passes.size()}, {"skip", true}})
+                    : JsonText(Json{{"passes", root.plan->passes.size()},
+                                    {"plan", root.plan->ToJson(pass)}});
     }
     BroadcastText(&text, rank);
     Result<Json> msg = ParseJson(text, "plan from rank 0", Code::kDataErr);

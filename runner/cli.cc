@@ -133,7 +133,13 @@ std::string UsageText() {
   return text + "\n" + kRunOptions;
 }
 
-int RunMmrun(const std::vector<std::string>& args) {
+namespace {
+
+int RunMmrunUnguarded(const std::vector<std::string>& args) {
+  if (Status st = CheckArgumentsAreUtf8(args); !st.ok()) {
+    ReleaseStartupSignals();
+    return Exit(st);
+  }
   // `mmrun COMMAND --help`: the command's own help (the general help for `help`).
   for (const Subcommand& s : Subcommands()) {
     if (args.empty() || args[0] != s.name || s.help.empty()) continue;
@@ -164,6 +170,20 @@ int RunMmrun(const std::vector<std::string>& args) {
     }
   }
   return Exit(RunCommand(args));
+}
+
+}  // namespace
+
+int RunMmrun(const std::vector<std::string>& args) {
+  // An exception nothing below catches is a bug; it still ends as one line
+  // and exit 70 after the destructors ran (no segment or temporary output
+  // left behind), not as an abort. Forked workers catch their own
+  // (ProcessLauncher::Start), so none unwinds through these frames.
+  try {
+    return RunMmrunUnguarded(args);
+  } catch (const std::exception& e) {
+    return Exit(Error(Code::kWorkerFailed, std::string("internal error: ") + e.what()));
+  }
 }
 
 }  // namespace mm

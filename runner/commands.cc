@@ -17,6 +17,7 @@
 
 #include "core/fault.h"
 #include "core/json_util.h"
+#include "core/strings.h"
 #include "core/warnings.h"
 #include "engine/document.h"
 #include "engine/merge.h"
@@ -94,6 +95,16 @@ std::string WorkerExecutable() {
 }
 
 }  // namespace
+
+Status CheckArgumentsAreUtf8(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i)
+    if (!IsUtf8(args[i]))
+      return Error(Code::kUsage, "argument " + std::to_string(i + 1) + " '" +
+                                     EscapeNonUtf8(args[i]) +
+                                     "' is not UTF-8 text, which mmrun's JSON configs and "
+                                     "results cannot carry; rename the file (mv) and run again");
+  return Status::OK();
+}
 
 Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args,
                              const po::options_description* own, const char* positional,

@@ -45,6 +45,12 @@ struct RunArgs {
   Json* document = nullptr;
 };
 
+// kUsage naming the first argument that is not UTF-8 (with \xHH for its
+// bad bytes): configs, plans and results are JSON text, which cannot carry
+// such a file name exactly (docs/CHOICES.md, "File names that are not
+// UTF-8"). Every main checks its arguments with this first.
+Status CheckArgumentsAreUtf8(const std::vector<std::string>& args);
+
 // Parses the options of a run in `args`. Without `own`, the bare arguments
 // are the CONFIG (exactly one); a command that adds its own options (`own`)
 // finds them, and the bare arguments under `positional`, in `*vm`.

@@ -5,7 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <map>
+#include <stdexcept>
+
+#include "core/fault.h"
 
 namespace mm {
 
@@ -67,7 +71,7 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
                                           " slots");
   if (settings.started)
     *settings.started = std::max(*settings.started, static_cast<int>(ranges.size()));
-  MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), plan.ToJson(pass).dump()));
+  MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), JsonText(plan.ToJson(pass))));
   const std::string map_path = plan.MapPath(pass);
   std::vector<SlotTask> tasks;
   for (const RowRange& r : ranges) {
@@ -94,6 +98,25 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
     running[pid] = Running{slot, Clock::now()};
     return Status::OK();
   };
+  // An exception out of here (a bug) still stops and reaps the workers on
+  // its way to RunMmrun's one line (runner/cli.cc); error returns stop
+  // them themselves. `running` holds only workers not reaped yet (a reaped
+  // one leaves it before anything that could throw), and the wait is
+  // bounded all the same: a worker left over dies with this process
+  // (PR_SET_PDEATHSIG).
+  struct StopOnThrow {
+    std::map<pid_t, Running>* running;
+    Launcher* launcher;
+    int exceptions = std::uncaught_exceptions();
+    ~StopOnThrow() {
+      if (std::uncaught_exceptions() <= exceptions) return;
+      for (const auto& r : *running) launcher->Kill(r.first);
+      for (int i = 0; i < 50 && !running->empty(); ++i) {
+        const WaitEvent ev = launcher->Wait(100);
+        if (ev.kind == WaitEvent::kExited) running->erase(ev.pid);
+      }
+    }
+  } stop_on_throw{&running, &launcher};
   for (uint32_t s = 0; s < tasks.size(); ++s) {
     const Status st = start(s);
     if (!st.ok()) {
@@ -108,6 +131,8 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
     return Status::OK();
   };
   while (!running.empty()) {
+    if (FaultEnabled("throw_while_running"))
+      throw std::runtime_error("test fault throw_while_running");
     const WaitEvent ev = launcher.Wait(100);
     if (ev.kind == WaitEvent::kSignal) {
       StopAll(&running, launcher);

@@ -110,7 +110,12 @@ Result<pid_t> ProcessLauncher::Start(const WorkerTask& task, const std::string& 
       if (::getppid() != parent) _exit(70);
       sigprocmask(SIG_SETMASK, &child_mask_, nullptr);
       SetUpWorkerProcess();
-      _exit(RunWorker(task, segment_name));
+      int code = static_cast<int>(Code::kWorkerFailed);
+      try {  // never unwind into the coordinator's frames (RunWorker catches what it can)
+        code = RunWorker(task, segment_name);
+      } catch (...) {
+      }
+      _exit(code);
     }
     return pid;
   }

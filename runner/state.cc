@@ -378,7 +378,7 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
   MM_ASSIGN_OR_RETURN(TempOutput out, TempOutput::Create(path, "--state"));
   if (::fchmod(out.fd(), 0600) != 0)
     return FromErrno(errno, "--state " + path + ": chmod 0600", Code::kCantCreate);
-  MM_RETURN_IF_ERROR(out.Write(state.dump() + "\n"));
+  MM_RETURN_IF_ERROR(out.Write(JsonText(state) + "\n"));
   MM_RETURN_IF_ERROR(out.Commit());
   info->rows_reused = start_row;
   info->rows_read = rows - start_row;

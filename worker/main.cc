@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 
 #include "engine/scan.h"
@@ -39,5 +40,10 @@ int main(int argc, char** argv) {
   }
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != static_cast<pid_t>(parent)) return 70;  // the coordinator is already gone
-  return mm::RunSpawnedWorker(segment, static_cast<uint32_t>(slot), static_cast<int>(dataset_fd));
+  try {
+    return mm::RunSpawnedWorker(segment, static_cast<uint32_t>(slot), static_cast<int>(dataset_fd));
+  } catch (const std::exception& e) {  // one line and the coordinator's "failed", not an abort
+    std::fprintf(stderr, "mmworker: error: internal error: %s\n", e.what());
+    return 70;
+  }
 }

@@ -213,7 +213,8 @@ Result<Located> Locate(hid_t file, const DatasetSpec& spec, const std::string& p
       out.name = all[0];  // its type is refused below, naming it
     } else {
       std::string list;
-      for (size_t i = 0; i < numeric.size() && i < 10; ++i) list += (i ? ", " : "") + numeric[i];
+      for (size_t i = 0; i < numeric.size() && i < 10; ++i)
+        list += (i ? ", " : "") + EscapeNonUtf8(numeric[i]);
       return Error(
           Code::kConfig,
           "config key 'dataset.name': is required: " + path + " holds " +
@@ -221,6 +222,12 @@ Result<Located> Locate(hid_t file, const DatasetSpec& spec, const std::string& p
               (numeric.empty() ? "" : " (" + list + (numeric.size() > 10 ? ", ...)" : ")")));
     }
   }
+  // A name given in the config is UTF-8 already; one found in the file
+  // goes to the workers in the JSON plan, which must carry it exactly.
+  if (!IsUtf8(out.name))
+    return Error(Code::kDataErr, path + ": dataset '" + EscapeNonUtf8(out.name) +
+                                     "': its name is not UTF-8 text, which mmrun's JSON plan "
+                                     "cannot carry; rename it (h5py: f.move) to read it");
   MM_ASSIGN_OR_RETURN(out.dset, OpenH5Dataset(file, out.name, folder, path));
   return out;
 }

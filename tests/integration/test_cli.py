@@ -7,6 +7,7 @@ Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_cli.py [FILT
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import warnings
@@ -842,6 +843,42 @@ def _():
                 res = mm.run_mmrun([cfg])
                 mm.assert_error(res, 78, ["analyses[0].output", "must be a path prefix"], args=[cfg])
                 mm.assert_no_leftovers(d)
+
+
+@mm.test("a file name or folder that is not UTF-8 is exit 64 naming it with \\x escapes, "
+         "nothing left behind; a UTF-8 name with accents works")
+def _():
+    with mm.tmpdir() as d:
+        a = nan_data((300, 3), 7, "<f4")
+        bad = os.path.join(d, os.fsdecode(b"bad\xff.dat"))  # Python's surrogateescape
+        a.tofile(bad)
+        shape = ["--dtype", "<f4", "--shape", "300,3"]
+        cases = [["stats", bad] + shape,
+                 ["stats", os.path.join(d, "caf\u00e9.dat")] + shape + ["-o", bad + ".json"]]
+        shutil.copy(bad, os.path.join(d, "caf\u00e9.dat"))
+        for args in cases:
+            res = mm.run_mmrun(args)
+            mm.assert_error(res, 64, ["bad\\xff.dat", "not UTF-8"], args=args)
+        doc, _ = mm.run_ok(["stats", os.path.join(d, "caf\u00e9.dat"), "-w", 2] + shape)
+        mm.eq(doc["dataset"]["path"], os.path.join(d, "caf\u00e9.dat"), "a UTF-8 path")
+        check_against_numpy(doc["results"]["stats"], a, None)
+        folder = os.path.join(d, os.fsdecode(b"dir\xe9"))
+        os.mkdir(folder)
+        cfg = mm.write_config(d, {"dataset": {"path": os.path.join(d, "caf\u00e9.dat"),
+                                              "dtype": "<f4", "shape": [300, 3]},
+                                  "analyses": [{"op": "stats"}]})
+        doc, _ = mm.run_ok([cfg, "-w", 2], cwd=folder)  # the config's folder is UTF-8
+        check_against_numpy(doc["results"]["stats"], a, None)
+        inner = mm.write_config(folder, {"dataset": {"path": "../caf\u00e9.dat", "dtype": "<f4",
+                                                     "shape": [300, 3]},
+                                         "analyses": [{"op": "stats"}]})
+        for args in ([inner], ["stats", os.path.join(d, "caf\u00e9.dat")] + shape):
+            res = mm.run_mmrun(args, cwd=folder)
+            mm.assert_error(res, 64, ["dir\\xe9", "not UTF-8"], args=args)
+        mm.eq(sorted(os.listdir(d)), sorted([os.path.basename(bad), "caf\u00e9.dat",
+                                             "config.json", os.path.basename(folder)]),
+              "files after the runs")
+        mm.assert_no_leftovers(d)
 
 
 if __name__ == "__main__":

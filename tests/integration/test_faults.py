@@ -1,8 +1,9 @@
 """Worker failures, corrupted slots, shrinking files and signals, run for real.
 
-Uses the documented test hook MMRUN_TEST_FAULT (engine/scan.h):
-kill_after_rows=N, exit_after_rows=N, corrupt_slot=1 act on a worker's first
-attempt only, so a retry must give the exact result of a clean run.
+Uses the documented test hook MMRUN_TEST_FAULT (core/fault.h):
+kill_after_rows=N, exit_after_rows=N, corrupt_slot=1, throw_after_rows=N act
+on a worker's first attempt only, so a retry must give the exact result of a
+clean run; throw_while_running=1 makes the coordinator throw as a bug would.
 """
 import os
 import signal
@@ -39,7 +40,8 @@ def clean_run(cfg):
 
 
 for launch in ("fork", "spawn"):
-    for fault in ("kill_after_rows=1", "exit_after_rows=1", "corrupt_slot=1"):
+    for fault in ("kill_after_rows=1", "exit_after_rows=1", "corrupt_slot=1",
+                  "throw_after_rows=1"):
         def retried(launch=launch, fault=fault):
             with mm.tmpdir() as d:
                 cfg = make_dataset(d)
@@ -55,12 +57,29 @@ for launch in ("fork", "spawn"):
                 args = ["-q", "-w", 2, "--launch", launch, "--retries", 0, cfg]
                 res = mm.run_mmrun(args, extra_env={"MMRUN_TEST_FAULT": fault})
                 why = {"kill_after_rows=1": "SIGKILL", "exit_after_rows=1": "status 3",
-                       "corrupt_slot=1": "checksum"}[fault]
+                       "corrupt_slot=1": "checksum",
+                       "throw_after_rows=1": "internal error: test fault throw_after_rows"}[fault]
                 mm.assert_error(res, 70, [("worker 0 (rows [0, ", "worker 1 (rows ["), why], args=args)
                 mm.assert_no_leftovers(d)
 
         mm.add_test("faults: %s worker with %s is retried to the exact result" % (launch, fault), retried)
         mm.add_test("faults: %s worker with %s and --retries 0 exits 70" % (launch, fault), exhausted)
+
+
+@mm.test("faults: an exception in the coordinator while workers run is exit 70, one line, "
+         "the previous -o output kept, nothing left behind (fork and spawn)")
+def _():
+    for launch in ("fork", "spawn"):
+        with mm.tmpdir() as d:
+            cfg = make_dataset(d)
+            out = os.path.join(d, "result.json")
+            with open(out, "w") as f:
+                f.write("previous\n")
+            args = ["-w", 2, "--launch", launch, "-o", out, cfg]
+            res = mm.run_mmrun(args, extra_env={"MMRUN_TEST_FAULT": "throw_while_running=1"})
+            mm.assert_error(res, 70, ["internal error", "throw_while_running"], args=args)
+            mm.eq(open(out).read(), "previous\n", "the -o output after the failed run")
+            mm.assert_no_leftovers(d)
 
 
 @mm.test("faults: a file that shrinks under the run exits 74 naming it")

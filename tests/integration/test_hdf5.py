@@ -620,6 +620,56 @@ def test_inspect():
         mm.assert_error(mm.run_mmrun(["inspect", path, "--name", "g/bb"]), 64, ["/g/b"])
 
 
+@mm.test("hdf5: strings that are not UTF-8: attributes and names are shown as Python's "
+         "decode('utf-8', 'replace') shows them (inspect, results, shard parts); a dataset chosen "
+         "by a name that is not UTF-8 is exit 65 naming it with \\x escapes, nothing left behind")
+def test_not_utf8_strings():
+    with mm.tmpdir() as d:
+        path = os.path.join(d, "latin1.h5")
+        a = data((40, 3))
+        units, long_name, title = b"deg\xb0C", b"\xff\xfe ok", b"caf\xe9"
+        with h5py.File(path, "w") as f:
+            x = f.create_dataset("x", data=a, chunks=(8, 3), compression="gzip")
+            x.attrs["units"] = np.bytes_(units)  # fixed-length, as older netCDF writers left them
+            x.attrs.create("long_name", data=long_name,
+                           dtype=h5py.string_dtype("ascii", len(long_name)))
+            f.attrs["title"] = np.bytes_(title)
+            f.create_dataset(b"bad\xffname", data=np.arange(5, dtype="<f4"))
+        with h5py.File(path, "r") as f:  # the oracle: the bytes h5py reads back
+            raw_units = bytes(f["x"].attrs["units"])
+        mm.eq(raw_units, units, "h5py's units attribute")
+        for args in (["inspect", path], ["inspect", path, "--name", "x"]):
+            res = mm.run_mmrun(args)
+            mm.check(res.code == 0 and res.err == "", mm.describe(args, res))
+            doc = json.loads(res.out)
+            xs = [e for e in doc["datasets"] if e["name"] == "/x"][0] if "datasets" in doc else doc
+            mm.eq(xs["cf_attributes"].get("units"), units.decode("utf-8", "replace"),
+                  "units in " + " ".join(args[2:]))
+            mm.eq(xs["cf_attributes"].get("long_name"), long_name.decode("utf-8", "replace"),
+                  "long_name")
+            if "datasets" in doc:
+                mm.eq(sorted(e["name"] for e in doc["datasets"]),
+                      ["/bad" + "\ufffd" + "name", "/x"], "names, bad bytes replaced")
+        doc, _ = run(d, {"path": "latin1.h5", "name": "x"})
+        check_against_numpy(doc, a, "a dataset beside a name that is not UTF-8")
+        cfg = mm.write_config(d, {"dataset": {"path": "latin1.h5", "name": "x"},
+                                  "analyses": [{"name": "all", "op": "stats"}]}, name="part.json")
+        part = os.path.join(d, "part0.json")
+        res = mm.run_mmrun([cfg, "-q", "--shard", "0/1", "-o", part])
+        mm.check(res.code == 0, mm.describe([cfg, "--shard"], res))
+        merged = mm.run_mmrun(["merge", part])
+        mm.check(merged.code == 0, mm.describe(["merge", part], merged))
+        mm.eq(json.loads(merged.out)["results"]["all"], doc["results"]["all"], "merged shard")
+        only = os.path.join(d, "only_bad.h5")
+        with h5py.File(only, "w") as f:
+            f.create_dataset(b"bad\xffname", data=np.arange(5, dtype="<f4"))
+        for launch in ("fork", "spawn"):
+            args = ["stats", only, "--launch", launch, "-w", 2]
+            mm.assert_error(mm.run_mmrun(args), 65, [only, "'/bad\\xffname'", "not UTF-8"],
+                            args=args)
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("hdf5: an external link to a contiguous dataset reads the linked file's values; "
          "r+ on it is refused and changes no byte (review: it mapped the link file's bytes)")
 def test_external_link():

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/strings.h"
 #include "io/files.h"
 
 namespace mm {
@@ -412,3 +413,52 @@ TEST_CASE(
 }
 
 }  // namespace mm
+
+TEST_CASE("IsUtf8 accepts well-formed UTF-8 only; EscapeNonUtf8 shows the other bytes as \\xHH",
+          "[json][utf8]") {
+  using mm::EscapeNonUtf8;
+  using mm::IsUtf8;
+  CHECK(IsUtf8(""));
+  CHECK(IsUtf8("plain /path.dat"));
+  CHECK(IsUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));  // é, €, an emoji
+  CHECK(IsUtf8("\xed\x9f\xbf\xf4\x8f\xbf\xbf"));               // U+D7FF, U+10FFFF
+  CHECK_FALSE(IsUtf8("bad\xff"));
+  CHECK_FALSE(IsUtf8("caf\xe9"));               // Latin-1
+  CHECK_FALSE(IsUtf8("\xc0\xaf"));              // overlong '/'
+  CHECK_FALSE(IsUtf8("\xe0\x80\xaf"));          // overlong, 3 bytes
+  CHECK_FALSE(IsUtf8("\xed\xa0\x80"));          // a surrogate
+  CHECK_FALSE(IsUtf8("\xf4\x90\x80\x80"));      // past U+10FFFF
+  CHECK_FALSE(IsUtf8("\xe2\x82"));              // cut short at the end
+  CHECK_FALSE(IsUtf8(std::string("\xc3", 1)));  // a lead byte alone
+  CHECK(EscapeNonUtf8("caf\xe9/x\\y \xc3\xa9") == "caf\\xe9/x\\\\y \xc3\xa9");
+  CHECK(EscapeNonUtf8("\xe2\x82") == "\\xe2\\x82");
+  // Every byte string: the escape is UTF-8, and equal to the input when the
+  // input is UTF-8 without a backslash.
+  std::mt19937 rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    std::string s(static_cast<size_t>(rng() % 12), '\0');
+    for (char& c : s) c = static_cast<char>(rng() % 256);
+    const std::string e = EscapeNonUtf8(s);
+    CHECK(IsUtf8(e));
+    if (IsUtf8(s) && s.find('\\') == std::string::npos) CHECK(e == s);
+  }
+}
+
+TEST_CASE("JsonText and DumpDocument replace bytes that are not UTF-8 instead of throwing",
+          "[json][utf8]") {
+  const mm::Json j = {{"units",
+                       "deg\xb0"
+                       "C"},
+                      {"caf\xe9", {1, "x\xff"}}};
+  const std::string compact = mm::JsonText(j);
+  CHECK(compact ==
+        "{\"units\":\"deg\xef\xbf\xbd"
+        "C\",\"caf\xef\xbf\xbd\":[1,\"x\xef\xbf\xbd\"]}");
+  const std::string doc = mm::DumpDocument(j);
+  CHECK(mm::IsUtf8(doc));
+  const mm::Json back = mm::Json::parse(doc);
+  CHECK(back["units"] ==
+        "deg\xef\xbf\xbd"
+        "C");
+  CHECK(back["caf\xef\xbf\xbd"][1] == "x\xef\xbf\xbd");
+}
