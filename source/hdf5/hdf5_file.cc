@@ -167,8 +167,9 @@ std::string MissingFilterText(hid_t dset) {
     if (id < 0 || H5Zfilter_avail(id) > 0) continue;
     text = "needs filter '" +
            (name[0] != '\0' ? std::string(name) : "filter " + std::to_string(id)) + "' (id " +
-           std::to_string(id) + "), which is not available: no plugin for it in " +
-           PluginFolders() + " (HDF5_PLUGIN_PATH)";
+           std::to_string(id) + "), which is not available: no plugin in " + PluginFolders() +
+           " (HDF5_PLUGIN_PATH) provides it, or the one there could not be loaded (its own "
+           "libraries missing)";
   }
   H5Eclear2(H5E_DEFAULT);
   return text;
