@@ -23,6 +23,7 @@ Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_hdf5_corpus.
 """
 
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -117,7 +118,18 @@ def check_file(path, folder):
     """Checks every dataset of `path`; returns the counts of numeric, refused,
     listed and deferred (chunk blocks not in this tree yet) datasets."""
     counts = {"numeric": 0, "refused": 0, "listed": 0, "deferred": 0}
-    for name, kind, detail in walk(path):
+    datasets = walk(path)
+    # inspect describes the whole file: one JSON document naming datasets
+    # h5py also reaches (each object once, h5py every link to it).
+    res = mm.run_mmrun(["inspect", path])
+    mm.check(res.code == 0 and res.err == "", "inspect %s: %s" % (path, mm.describe(["inspect"], res)))
+    listed = [e["name"] for e in json.loads(res.out)["datasets"]]
+    seen = {"/" + name.lstrip("/") for name, _, _ in datasets}
+    mm.check(set(listed) <= seen, "inspect %s lists %s, which h5py does not reach" %
+             (path, sorted(set(listed) - seen)[:5]))
+    mm.check(bool(listed) == bool(datasets), "inspect %s lists %d datasets, h5py %d" %
+             (path, len(listed), len(datasets)))
+    for name, kind, detail in datasets:
         counts[kind] += 1
         if kind == "listed":
             continue
