@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -282,7 +283,16 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   mm::SetUpWorkerProcess();
-  const int code = mm::RunJob(args, rank, size);
+  int code = 0;
+  try {
+    code = mm::RunJob(args, rank, size);
+  } catch (const std::exception& e) {
+    // A bug: one line, the destructors have removed this rank's temporary
+    // output, and the other ranks (perhaps waiting in a collective) stop.
+    std::fprintf(stderr, "mmrun: error: rank %d: internal error: %s\n", rank, e.what());
+    MPI_Abort(MPI_COMM_WORLD, 70);
+    return 70;
+  }
   MPI_Finalize();
   return code;
 }
