@@ -14,8 +14,9 @@
 //   pause_after_commit=1  the coordinator waits up to 60 s for a stop signal
 //                      once the run's writes are committed (runner/commands.cc)
 //   corrupt_slot=1     a worker flips a byte of its committed slot (first attempt)
-//   throw_while_running=1  the coordinator throws (as a bug would) while its
-//                      workers run: exit 70, one line, nothing left behind
+//   throw_while_running=MS  the coordinator throws (as a bug would) MS ms
+//                      after its workers of a pass started: exit 70, one
+//                      line, a transform rolled back, nothing left behind
 //   throw_after_rows=N a worker throws (as a bug would) after N rows (first
 //                      attempt): its slot fails with the exception's text
 //   segment_enospc=1   creating the shared segment fails as on a full /dev/shm

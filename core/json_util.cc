@@ -330,19 +330,21 @@ std::string KeyName(const std::string& pointer) {
   return out;
 }
 
-std::string NulIn(const Json& j, const std::string& where) {
-  if (j.is_string())
-    return j.get_ref<const std::string&>().find('\0') != std::string::npos ? where : "";
+// The first string (key or value) of `j` for which bad() holds, as a key
+// path under `where`; "" when there is none.
+template <class Bad>
+std::string StringIn(const Json& j, const std::string& where, const Bad& bad) {
+  if (j.is_string()) return bad(j.get_ref<const std::string&>()) ? where : "";
   if (j.is_object()) {
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string key = where.empty() ? it.key() : where + "." + it.key();
-      if (it.key().find('\0') != std::string::npos) return key;
-      std::string found = NulIn(it.value(), key);
+      if (bad(it.key())) return key;
+      std::string found = StringIn(it.value(), key, bad);
       if (!found.empty()) return found;
     }
   } else if (j.is_array()) {
     for (size_t i = 0; i < j.size(); ++i) {
-      std::string found = NulIn(j[i], where + "[" + std::to_string(i) + "]");
+      std::string found = StringIn(j[i], where + "[" + std::to_string(i) + "]", bad);
       if (!found.empty()) return found;
     }
   }
@@ -357,7 +359,13 @@ std::string SealedText(const Json& doc) {
 
 }  // namespace
 
-std::string FindNulString(const Json& j) { return NulIn(j, ""); }
+std::string FindNulString(const Json& j) {
+  return StringIn(j, "", [](const std::string& s) { return s.find('\0') != std::string::npos; });
+}
+
+std::string FindNonUtf8String(const Json& j) {
+  return StringIn(j, "", [](const std::string& s) { return !IsUtf8(s); });
+}
 
 Status CheckFields(const Json& doc, std::initializer_list<JsonField> fields,
                    const std::string& what, Code code) {

@@ -67,6 +67,10 @@ Result<Json> ParseJson(const std::string& text, const std::string& what, Code co
 // path such as "analyses[0].output"; "" when there is none. Such a string
 // would be cut at the NUL by every system call.
 std::string FindNulString(const Json& j);
+// The same for a string that is not UTF-8 (core/strings.h IsUtf8): a
+// config parsed from text has none, one built from the command line or the
+// environment may, and it would not reach the workers exactly.
+std::string FindNonUtf8String(const Json& j);
 
 // Expected JSON types for CheckFields.
 enum class JsonKind { kString, kInt, kUnsigned, kNumber, kBool, kObject, kArray };

@@ -118,6 +118,8 @@ Result<Config> ParseConfig(const Json& j, const std::string& dir) {
   // A NUL would silently cut a path at every system call.
   if (const std::string key = FindNulString(j); !key.empty())
     return KeyError(key, "holds a NUL byte");
+  if (const std::string key = FindNonUtf8String(j); !key.empty())
+    return KeyError(EscapeNonUtf8(key), "is not UTF-8 text, which the plan cannot carry exactly");
   if (dir.find('\0') != std::string::npos) return KeyError("config_dir", "holds a NUL byte");
   // The plan carries the folder to the workers as JSON text.
   if (!IsUtf8(dir))

@@ -345,6 +345,69 @@ Result<CheckedRun> CheckRun(const RunArgs& a, Warnings* warnings) {
 
 }  // namespace
 
+namespace {
+
+// The rest of a run whose results are in (RunWith): the summary, the
+// document, its pictures, the document written. The run's writes are
+// committed by now: a failure says what is on disk through `tell`.
+Status FinishRun(const RunArgs& a, const Plan& plan, Json results,
+                 std::pair<int64_t, int64_t> shard_rows, const IncrementalStats& incremental,
+                 int started, const RunSettings& settings, const std::string& launch,
+                 RunSummary* summary, Warnings* warnings, RunPlots& plots, DocumentOutput& out,
+                 std::string* committed,
+                 const std::function<Status(Code, const std::string&, const char*)>& tell) {
+  // The workers started (at most one per unit of rows), and the request when
+  // it was more.
+  summary->workers = started;
+  summary->workers_requested = settings.workers;
+  summary->launch = launch;
+  summary->rows = shard_rows.second - shard_rows.first;
+  summary->row_axis = plan.dataset.layout.row_axis();
+  // The bytes workers read: the rows each pass covered, the blocks it needed.
+  const auto read_rows = !a.state.empty()
+                             ? std::make_pair(incremental.rows_reused, plan.dataset.layout.rows())
+                             : shard_rows;
+  uint64_t scanned = 0;
+  size_t passes_read = 0;
+  for (size_t p = 0; p < plan.passes.size(); ++p) {
+    passes_read += plan.passes[p].skipped ? 0 : 1;
+    scanned += plan.BytesRead(static_cast<int>(p), read_rows.first, read_rows.second);
+  }
+  summary->bytes_scanned = scanned;
+  summary->passes = passes_read;
+  if (!a.state.empty())
+    summary->incremental = Json{{"state", incremental.state},
+                                {"rows_reused", incremental.rows_reused},
+                                {"rows_read", incremental.rows_read}};
+  Json doc;
+  if (a.shard) {
+    // The part document (docs/PARTIAL_FORMAT.md), sealed with its checksum.
+    // A part's content is its format's: its warnings go to stderr only.
+    doc = PartDocument(std::move(results), *summary, AbsolutePath(a.config));
+    warnings->Publish(nullptr);
+  } else {
+    doc =
+        ResultDocument(*summary, plan.dataset, std::move(results), warnings, AnalysesSection(plan));
+  }
+  PauseAfterCommitForTest();
+  if (const int sig = TakePendingSignal())
+    return tell(static_cast<Code>(128 + sig), "interrupted by " + SignalName(sig),
+                ": nothing written");
+  MM_RETURN_IF_ERROR(plots.Draw(doc, committed));  // the pictures join `committed`
+  if (a.document != nullptr) {
+    *a.document = std::move(doc);
+    return Status::OK();
+  }
+  const Status st = out.Write(doc);
+  if (st.ok()) return st;
+  // A reader that went away (`mmrun cfg.json | head`) may have had part of it.
+  return tell(
+      st.code(), st.message(),
+      st.code() == static_cast<Code>(128 + SIGPIPE) ? ": the result document was cut short" : "");
+}
+
+}  // namespace
+
 Status RunWith(RunArgs a) {
   RunSummary summary;
   summary.started = std::chrono::steady_clock::now();
@@ -404,72 +467,33 @@ Status RunWith(RunArgs a) {
   // failure must say so (the dataset's identity changes then).
   const FileKey dataset_before = KeyOfPath(plan->dataset.path);
   IncrementalStats incremental;
-  Result<Json> results = a.shard ? RunShard(*plan, *a.shard, settings, segment, launcher)
-                         : !a.state.empty()
-                             ? RunIncremental(*plan, a.state, settings, &warnings, a.verify,
-                                              segment, launcher, &incremental)
-                             : RunPasses(*plan, settings, segment, launcher);
+  Result<Json> results = Error(Code::kWorkerFailed, "internal error");
+  try {  // a bug's exception still goes through the guard (a transform rolls back)
+    results = a.shard            ? RunShard(*plan, *a.shard, settings, segment, launcher)
+              : !a.state.empty() ? RunIncremental(*plan, a.state, settings, &warnings, a.verify,
+                                                  segment, launcher, &incremental)
+                                 : RunPasses(*plan, settings, segment, launcher);
+  } catch (const std::exception& e) {
+    results = Error(Code::kWorkerFailed, std::string("internal error: ") + e.what());
+  }
   progress.Finish(results.ok());
   if (!results.ok()) return guard.Fail(Unfinished(*plan, dataset_before, results.status()));
-  // The workers started (at most one per unit of rows), and the request when
-  // it was more.
-  summary.workers = started;
-  summary.workers_requested = settings.workers;
-  summary.launch = launch;
-  summary.rows = shard_rows.second - shard_rows.first;
-  summary.row_axis = plan->dataset.layout.row_axis();
-  // The bytes workers read: the rows each pass covered, the blocks it needed.
-  const auto read_rows = !a.state.empty()
-                             ? std::make_pair(incremental.rows_reused, plan->dataset.layout.rows())
-                             : shard_rows;
-  uint64_t scanned = 0;
-  size_t passes_read = 0;
-  for (size_t p = 0; p < plan->passes.size(); ++p) {
-    passes_read += plan->passes[p].skipped ? 0 : 1;
-    scanned += plan->BytesRead(static_cast<int>(p), read_rows.first, read_rows.second);
-  }
-  summary.bytes_scanned = scanned;
-  summary.passes = passes_read;
-  if (!a.state.empty())
-    summary.incremental = Json{{"state", incremental.state},
-                               {"rows_reused", incremental.rows_reused},
-                               {"rows_read", incremental.rows_read}};
-  Json doc;
-  if (a.shard) {
-    // The part document (docs/PARTIAL_FORMAT.md), sealed with its checksum.
-    // A part's content is its format's: its warnings go to stderr only.
-    doc = PartDocument(std::move(*results), summary, AbsolutePath(a.config));
-    warnings.Publish(nullptr);
-  } else {
-    doc = ResultDocument(summary, plan->dataset, std::move(*results), &warnings,
-                         AnalysesSection(*plan));
-  }
   // From here on the run's writes are committed: no message may say that
   // nothing was written (SPEC §5; docs/RELIABILITY.md).
-  PauseAfterCommitForTest();
-  std::string committed = a.shard ? "" : CommittedWrites(*plan, doc["results"]);
+  std::string committed = a.shard ? "" : CommittedWrites(*plan, *results);
   // `what` failed; the message then says what is already on disk.
   auto tell = [&](Code code, const std::string& what, const char* if_nothing) {
     return Error(code, what + (committed.empty()
                                    ? std::string(if_nothing)
                                    : ": " + committed + "; the result document was not written"));
   };
-  if (const int sig = TakePendingSignal())
-    return tell(static_cast<Code>(128 + sig), "interrupted by " + SignalName(sig),
-                ": nothing written");
-  MM_RETURN_IF_ERROR(plots.Draw(doc, &committed));  // the pictures join `committed`
-  if (a.document != nullptr) {
-    *a.document = std::move(doc);
-    return Status::OK();
+  try {
+    return FinishRun(a, *plan, std::move(*results), shard_rows, incremental, started, settings,
+                     launch, &summary, &warnings, plots, out, &committed, tell);
+  } catch (const std::exception& e) {
+    return tell(Code::kWorkerFailed, std::string("internal error: ") + e.what(), "");
   }
-  const Status st = out.Write(doc);
-  if (st.ok()) return st;
-  // A reader that went away (`mmrun cfg.json | head`) may have had part of it.
-  return tell(
-      st.code(), st.message(),
-      st.code() == static_cast<Code>(128 + SIGPIPE) ? ": the result document was cut short" : "");
 }
-
 namespace {
 
 // `mmrun validate [RUN OPTIONS] CONFIG`: the checks of a run with the same

@@ -99,24 +99,20 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
     return Status::OK();
   };
   // An exception out of here (a bug) still stops and reaps the workers on
-  // its way to RunMmrun's one line (runner/cli.cc); error returns stop
-  // them themselves. `running` holds only workers not reaped yet (a reaped
-  // one leaves it before anything that could throw), and the wait is
-  // bounded all the same: a worker left over dies with this process
-  // (PR_SET_PDEATHSIG).
+  // its way up (RunWith then rolls a transform back, as after an error
+  // return); error returns stop them themselves. `running` holds only
+  // workers not reaped yet: a reaped one leaves it before anything that
+  // could throw.
   struct StopOnThrow {
     std::map<pid_t, Running>* running;
     Launcher* launcher;
     int exceptions = std::uncaught_exceptions();
     ~StopOnThrow() {
-      if (std::uncaught_exceptions() <= exceptions) return;
-      for (const auto& r : *running) launcher->Kill(r.first);
-      for (int i = 0; i < 50 && !running->empty(); ++i) {
-        const WaitEvent ev = launcher->Wait(100);
-        if (ev.kind == WaitEvent::kExited) running->erase(ev.pid);
-      }
+      if (std::uncaught_exceptions() > exceptions) StopAll(running, *launcher);
     }
   } stop_on_throw{&running, &launcher};
+  const int64_t throw_after_ms = FaultValue("throw_while_running");
+  const Clock::time_point begun = Clock::now();
   for (uint32_t s = 0; s < tasks.size(); ++s) {
     const Status st = start(s);
     if (!st.ok()) {
@@ -131,7 +127,7 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
     return Status::OK();
   };
   while (!running.empty()) {
-    if (FaultEnabled("throw_while_running"))
+    if (throw_after_ms >= 0 && Clock::now() - begun >= std::chrono::milliseconds(throw_after_ms))
       throw std::runtime_error("test fault throw_while_running");
     const WaitEvent ev = launcher.Wait(100);
     if (ev.kind == WaitEvent::kSignal) {

@@ -16,6 +16,7 @@
 #include "core/array_text.h"
 #include "core/npy.h"
 #include "core/select_parser.h"
+#include "core/strings.h"
 #include "engine/plan.h"
 #include "io/files.h"
 #include "runner/commands.h"
@@ -241,14 +242,17 @@ class PrivateDir {
     ::rmdir(path_.c_str());
   }
   Status Create() {
-    const char* tmp = std::getenv("TMPDIR");
-    const std::string base = tmp != nullptr && *tmp == '/' ? tmp : "/tmp";
+    // TMPDIR when it is an absolute UTF-8 path (the file's name goes to
+    // the workers in the JSON plan), else /tmp.
+    const char* env = std::getenv("TMPDIR");
+    const bool use_env = env != nullptr && *env == '/' && IsUtf8(env);
+    const std::string base = use_env ? env : "/tmp";
     std::string templ = base + "/mmrun-show.XXXXXX";
     if (::mkdtemp(templ.data()) == nullptr)  // the name tried last says nothing
-      return FromErrno(errno,
-                       (tmp != nullptr && *tmp == '/' ? "TMPDIR " : "") + base +
-                           ": cannot create show's temporary folder in it",
-                       Code::kCantCreate);
+      return FromErrno(
+          errno,
+          (use_env ? "TMPDIR " : "") + base + ": cannot create show's temporary folder in it",
+          Code::kCantCreate);
     path_ = templ;
     return Status::OK();
   }

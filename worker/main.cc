@@ -45,5 +45,8 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {  // one line and the coordinator's "failed", not an abort
     std::fprintf(stderr, "mmworker: error: internal error: %s\n", e.what());
     return 70;
+  } catch (...) {
+    std::fprintf(stderr, "mmworker: error: internal error\n");
+    return 70;
   }
 }

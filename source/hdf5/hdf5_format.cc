@@ -167,8 +167,8 @@ std::string Closest(const std::string& name, const std::vector<std::string>& all
     for (const std::string& c : all)
       if (EditDistance(name, c) < d) d = EditDistance(name, c), best = c;
   }
-  std::string text = "did you mean '" + best + "'? (the file's datasets: ";
-  for (size_t i = 0; i < all.size() && i < 10; ++i) text += (i ? ", " : "") + all[i];
+  std::string text = "did you mean '" + EscapeNonUtf8(best) + "'? (the file's datasets: ";
+  for (size_t i = 0; i < all.size() && i < 10; ++i) text += (i ? ", " : "") + EscapeNonUtf8(all[i]);
   return text + (all.size() > 10 ? ", ...)" : ")");
 }
 

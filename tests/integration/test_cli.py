@@ -875,6 +875,15 @@ def _():
         for args in ([inner], ["stats", os.path.join(d, "caf\u00e9.dat")] + shape):
             res = mm.run_mmrun(args, cwd=folder)
             mm.assert_error(res, 64, ["dir\\xe9", "not UTF-8"], args=args)
+        # show's temporary .npy goes to the workers by name: a TMPDIR that
+        # is not UTF-8 is passed over for /tmp.
+        np.save(os.path.join(d, "s.npy"), np.arange(5.0))
+        for launch in ("fork", "spawn"):
+            args = ["show", os.path.join(d, "s.npy"), "[1:3]", "--launch", launch]
+            res = mm.run_mmrun(args, extra_env={"TMPDIR": folder})
+            mm.check(res.code == 0 and res.out.strip() == "[1. 2.]", mm.describe(args, res))
+        mm.eq(os.listdir(folder), [os.path.basename(inner)], "files in the TMPDIR after show")
+        os.unlink(os.path.join(d, "s.npy"))
         mm.eq(sorted(os.listdir(d)), sorted([os.path.basename(bad), "caf\u00e9.dat",
                                              "config.json", os.path.basename(folder)]),
               "files after the runs")

@@ -471,6 +471,29 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("journal: an exception in the coordinator (a bug) mid-transform rolls it back (exit 70, "
+         "one line); without the journal the message says the file may be partly transformed")
+def _():
+    for journal in (True, False):
+        with mm.tmpdir() as d:
+            fn = {"fn": "affine", "scale": 3.0, "offset": 1.0}
+            if not journal:
+                fn["journal"] = False
+            a, path, cfg = big_dataset(d, analyses=[{"op": "transform", **fn}])
+            before = mm.sha256_file(path)
+            args = ["-q", "-w", 2, cfg]
+            res = mm.run_mmrun(args, extra_env={
+                "MMRUN_TEST_FAULT": "throw_while_running=150,transform_block_ms=100"})
+            if journal:
+                mm.assert_error(res, 70, ["internal error", "throw_while_running", "rolled back"],
+                                args=args)
+                mm.eq(mm.sha256_file(path), before, "data after the rollback")
+            else:
+                mm.assert_error(res, 70, ["internal error", "partly transformed"], args=args)
+            mm.check(not os.path.exists(path + ".mmrun-journal"), "journal left behind")
+            mm.assert_no_leftovers(d)
+
+
 for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
     def interrupted(sig=sig, code=code):
         with mm.tmpdir() as d:

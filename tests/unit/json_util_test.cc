@@ -444,6 +444,13 @@ TEST_CASE("IsUtf8 accepts well-formed UTF-8 only; EscapeNonUtf8 shows the other 
   }
 }
 
+TEST_CASE("FindNonUtf8String names the first key or value that is not UTF-8", "[json][utf8]") {
+  CHECK(mm::FindNonUtf8String(mm::Json{{"a", "caf\xc3\xa9"}, {"b", {1, 2}}}).empty());
+  CHECK(mm::FindNonUtf8String(mm::Json{{"a", "x"}, {"b", {1, "caf\xe9"}}}) == "b[1]");
+  CHECK(mm::FindNonUtf8String(mm::Json{{"d", {{"p\xff", 1}}}}) == "d.p\xff");
+  CHECK(mm::FindNulString(mm::Json{{"d", {{"p", std::string("a\0b", 3)}}}}) == "d.p");
+}
+
 TEST_CASE("JsonText and DumpDocument replace bytes that are not UTF-8 instead of throwing",
           "[json][utf8]") {
   const mm::Json j = {{"units",
