@@ -203,11 +203,18 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
         WorkerTask task;
         task.plan = plan;
         task.pass = pass;
-        task.map_path = (*msg)["plan"]["map_path"].get<std::string>();
         task.attempt = 1;
         task.row_begin = rows.first;
         task.row_end = rows.second;
-        payload = ScanTask(task, [](uint64_t) {});
+        // A bug's exception is this rank's error, gathered like any other,
+        // so rank 0 ends the run itself (its temporary output removed)
+        // instead of being aborted from here.
+        try {
+          task.map_path = (*msg)["plan"]["map_path"].get<std::string>();
+          payload = ScanTask(task, [](uint64_t) {});
+        } catch (const std::exception& e) {
+          payload = Error(Code::kWorkerFailed, std::string("internal error: ") + e.what());
+        }
       }
     }
     const std::vector<int> codes = GatherCode(payload.status().exit_code(), rank, size);

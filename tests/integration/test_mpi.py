@@ -109,6 +109,31 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("mmrun-mpi: an exception in a rank's scan (a bug) is exit 70 with one line from rank 0, "
+         "the previous -o output kept, nothing left behind")
+def _():
+    with mm.tmpdir() as d:
+        a = np.arange(200000 * 4, dtype="<f4").reshape(200000, 4)
+        a.tofile(os.path.join(d, "t.dat"))
+        cfg = mm.write_config(d, {"dataset": {"path": "t.dat", "dtype": "<f4", "shape": [200000, 4]},
+                                  "analyses": STATS})
+        out = os.path.join(d, "out.json")
+        with open(out, "w") as f:
+            f.write("previous\n")
+        os.environ["MMRUN_TEST_FAULT"] = "throw_after_rows=1"  # every rank inherits it
+        try:
+            res = mpirun(2, ["-o", out, cfg])
+        finally:
+            del os.environ["MMRUN_TEST_FAULT"]
+        mm.eq(res.code, 70, "exit code: " + res.err[-800:])
+        lines = [x for x in res.err.splitlines() if x.startswith("mmrun")]
+        mm.eq(len(lines), 1, "error lines: %r" % res.err[-800:])
+        mm.check("internal error: test fault throw_after_rows" in lines[0] and "rank " in lines[0],
+                 "message: %r" % lines[0])
+        mm.eq(open(out).read(), "previous\n", "-o output after the failed run")
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("mmrun-mpi: a bad config exits 78 with one error line; writing analyses are refused")
 def _():
     with mm.tmpdir() as d:
