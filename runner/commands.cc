@@ -494,6 +494,7 @@ Status RunWith(RunArgs a) {
     return tell(Code::kWorkerFailed, std::string("internal error: ") + e.what(), "");
   }
 }
+
 namespace {
 
 // `mmrun validate [RUN OPTIONS] CONFIG`: the checks of a run with the same
