@@ -22,4 +22,8 @@ Status FromErrno(int err, const std::string& what, Code otherwise) {
   }
 }
 
+Status FromException(const std::exception& e) {
+  return Status(Code::kWorkerFailed, std::string("internal error: ") + e.what());
+}
+
 }  // namespace mm

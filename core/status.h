@@ -9,6 +9,7 @@
 // Thread-safety: values; no shared state.
 #pragma once
 
+#include <exception>
 #include <optional>
 #include <string>
 #include <utility>
@@ -57,6 +58,11 @@ inline Status Error(Code code, std::string message) { return Status(code, std::m
 // is kIoErr or kNoInput (a missing input), else `otherwise`; ENOSPC/EDQUOT
 // -> `otherwise`; everything else -> `otherwise`.
 Status FromErrno(int err, const std::string& what, Code otherwise);
+
+// An exception nothing below caught (a bug, std::bad_alloc): kWorkerFailed
+// (exit 70), "internal error: what()". The places that catch one: the
+// mains, a worker's scan, a run's passes and its tail (docs/CHOICES.md).
+Status FromException(const std::exception& e);
 
 // A value or the Status explaining why there is none.
 template <class T>

@@ -301,7 +301,7 @@ int RunWorker(const WorkerTask& task, const std::string& segment_name) {
   try {
     payload = ScanTask(task, [&](uint64_t rows) { seg->SetProgress(task.slot, rows); });
   } catch (const std::exception& e) {
-    payload = Error(Code::kWorkerFailed, std::string("internal error: ") + e.what());
+    payload = FromException(e);
   }
   if (!payload.ok()) {
     (void)seg->FailSlot(task.slot, task.attempt, payload.status().message());

@@ -213,7 +213,7 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
           task.map_path = (*msg)["plan"]["map_path"].get<std::string>();
           payload = ScanTask(task, [](uint64_t) {});
         } catch (const std::exception& e) {
-          payload = Error(Code::kWorkerFailed, std::string("internal error: ") + e.what());
+          payload = FromException(e);
         }
       }
     }

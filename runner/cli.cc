@@ -182,7 +182,7 @@ int RunMmrun(const std::vector<std::string>& args) {
   try {
     return RunMmrunUnguarded(args);
   } catch (const std::exception& e) {
-    return Exit(Error(Code::kWorkerFailed, std::string("internal error: ") + e.what()));
+    return Exit(FromException(e));
   }
 }
 

@@ -474,7 +474,7 @@ Status RunWith(RunArgs a) {
                                                   segment, launcher, &incremental)
                                  : RunPasses(*plan, settings, segment, launcher);
   } catch (const std::exception& e) {
-    results = Error(Code::kWorkerFailed, std::string("internal error: ") + e.what());
+    results = FromException(e);
   }
   progress.Finish(results.ok());
   if (!results.ok()) return guard.Fail(Unfinished(*plan, dataset_before, results.status()));
@@ -491,7 +491,8 @@ Status RunWith(RunArgs a) {
     return FinishRun(a, *plan, std::move(*results), shard_rows, incremental, started, settings,
                      launch, &summary, &warnings, plots, out, &committed, tell);
   } catch (const std::exception& e) {
-    return tell(Code::kWorkerFailed, std::string("internal error: ") + e.what(), "");
+    const Status st = FromException(e);
+    return tell(st.code(), st.message(), "");
   }
 }
 
