@@ -620,9 +620,10 @@ def test_inspect():
         mm.assert_error(mm.run_mmrun(["inspect", path, "--name", "g/bb"]), 64, ["/g/b"])
 
 
-@mm.test("hdf5: strings that are not UTF-8: attributes and names are shown as Python's "
-         "decode('utf-8', 'replace') shows them (inspect, results, shard parts); a dataset chosen "
-         "by a name that is not UTF-8 is exit 65 naming it with \\x escapes, nothing left behind")
+@mm.test("hdf5: strings that are not UTF-8: inspect shows attributes and names as Python's "
+         "decode('utf-8', 'replace') does; a dataset beside them reads as numpy's, sharded and "
+         "merged too; a dataset chosen by a name that is not UTF-8 is exit 65 naming it with "
+         "\\x escapes, nothing left behind")
 def test_not_utf8_strings():
     with mm.tmpdir() as d:
         path = os.path.join(d, "latin1.h5")
