@@ -889,6 +889,56 @@ MM_INLINE void VisitRows(const float* p, uint64_t w, VirtualLanes* vl) {
       _mm512_storeu_pd(vt + i, b0), _mm512_storeu_pd(vt + i + 8, b1);
     }
   }
+  // The last eight virtual lanes when w is an odd multiple of eight (a row
+  // of 10 floats: w = 40): one register of eight doubles, not the two
+  // halves of the loop below (12 instructions per eight values there, 7
+  // here; same operations and order, so the same bits).
+  if (i + 8 <= w) {
+    const __m256i one8 = _mm256_set1_epi32(1);
+    __m512d s0, k0, a0, b0;
+    __m256 lo = _mm256_loadu_ps(vlo + i), hi = _mm256_loadu_ps(vhi + i);
+    __m256i q;
+    if constexpr (kSums) s0 = _mm512_loadu_pd(vs + i);
+    if constexpr (kMask) q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vn + i));
+    if constexpr (kFused) {
+      k0 = _mm512_loadu_pd(vshift + i);
+      a0 = _mm512_loadu_pd(vq + i);
+      b0 = _mm512_loadu_pd(vt + i);
+    }
+    for (uint64_t k = 0; k < kRows; ++k) {
+      const __m256 x = _mm256_loadu_ps(p + k * w + i);
+      const __m512d x0 = Widen(x);
+      if constexpr (kMask) {
+        const __mmask8 ok = _mm256_cmp_ps_mask(x, x, _CMP_ORD_Q);
+        q = _mm256_mask_add_epi32(q, static_cast<__mmask8>(~ok), q, one8);
+        if constexpr (!kFused) s0 = _mm512_add_pd(s0, Widen(x, ok));
+      } else if constexpr (!kFused) {
+        s0 = _mm512_add_pd(s0, x0);
+      }
+      lo = _mm256_min_ps(x, lo);
+      hi = _mm256_max_ps(x, hi);
+      if constexpr (kFused) {
+        const __m512d d0 = _mm512_sub_pd(x0, k0);
+        if constexpr (kMask) {
+          const __mmask8 ok0 = Numbers(d0);
+          a0 = AddNumbers(a0, ok0, _mm512_mul_pd(d0, d0));
+          b0 = AddNumbers(b0, ok0, d0);
+        } else {
+          a0 = _mm512_add_pd(a0, _mm512_mul_pd(d0, d0));
+          b0 = _mm512_add_pd(b0, d0);
+        }
+      }
+    }
+    if constexpr (kSums) _mm512_storeu_pd(vs + i, s0);
+    _mm256_storeu_ps(vlo + i, lo);
+    _mm256_storeu_ps(vhi + i, hi);
+    if constexpr (kMask) _mm256_storeu_si256(reinterpret_cast<__m256i*>(vn + i), q);
+    if constexpr (kFused) {
+      _mm512_storeu_pd(vq + i, a0);
+      _mm512_storeu_pd(vt + i, b0);
+    }
+    i += 8;
+  }
 #endif
   for (; i < w; i += 8) {
     v4d s0, s1, k0, k1, a0, a1, b0, b1;
@@ -961,11 +1011,13 @@ MM_INLINE void VisitRows(const float* p, uint64_t w, VirtualLanes* vl) {
 // Adds `groups` rows of w floats into the virtual lanes. kMask false is the
 // optimistic version for NaN-free data: it adds every value, and a NaN
 // shows as a NaN sum (TileFloatChunk then starts over with kMask true;
-// without NaN both add the same values in the same order).
+// without NaN both add the same values in the same order). Eight rows a
+// visit: the fused AVX-512 tile of 10 columns counts 1.20 instructions per
+// value against 1.38 with four (sixteen: 1.20 again, and AVX2 spills).
 template <bool kFused, bool kMask>
 MM_INLINE void AccumulateRows(const float* p, uint64_t groups, uint64_t w, VirtualLanes* vl) {
   uint64_t r = 0;
-  for (; r + 4 <= groups; r += 4, p += 4 * w) VisitRows<kFused, kMask, 4>(p, w, vl);
+  for (; r + 8 <= groups; r += 8, p += 8 * w) VisitRows<kFused, kMask, 8>(p, w, vl);
   for (; r < groups; ++r, p += w) VisitRows<kFused, kMask, 1>(p, w, vl);
 }
 
