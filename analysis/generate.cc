@@ -20,6 +20,73 @@ uint64_t SplitMix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// log(x) for x in (0, 1], normal (u1 >= 2^-53): x = 2^e m with m in
+// [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with s = (m - 1) / (m + 1), |s|
+// <= 0.1716, summed to s^21 (the next term is below 2^-56 of the sum).
+double LogUnit(double x) {
+  uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  int64_t e = static_cast<int64_t>(bits >> 52) - 1023;
+  bits = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1023} << 52);
+  double m;
+  std::memcpy(&m, &bits, sizeof m);  // [1, 2)
+  if (m > 1.4142135623730951) m *= 0.5, e += 1;
+  const double s = (m - 1.0) / (m + 1.0), z = s * s;
+  static constexpr double kOdd[] = {
+      0x1.5555555555555p-2, 0x1.999999999999ap-3, 0x1.2492492492492p-3, 0x1.c71c71c71c71cp-4,
+      0x1.745d1745d1746p-4, 0x1.3b13b13b13b14p-4, 0x1.1111111111111p-4, 0x1.e1e1e1e1e1e1ep-5,
+      0x1.af286bca1af28p-5, 0x1.8618618618618p-5};  // 1/3, ..., 1/21
+  double poly = kOdd[9];
+  for (int k = 8; k >= 0; --k) poly = poly * z + kOdd[k];
+  const double log_m = 2.0 * s + 2.0 * s * (z * poly);  // 2 (s + s^3/3 + ... + s^21/21)
+  const double ed = static_cast<double>(e);
+  // ln 2 in two parts: hi has 32 significant bits, so ed * hi is exact.
+  constexpr double kLn2Hi = 0.6931471803691238, kLn2Lo = 1.9082149292705877e-10;
+  return ed * kLn2Hi + (log_m + ed * kLn2Lo);
+}
+
+// sin(t) and cos(t) for t in [0, pi/4]: Taylor series to t^19 and t^18
+// (the next terms are below 2^-60 of the result), coefficients +-1/n!
+// rounded to double, summed by Horner's rule from the smallest term.
+void SinCosQuarter(double t, double* sin_t, double* cos_t) {
+  static constexpr double kSin[] = {
+      -0x1.5555555555555p-3,  0x1.1111111111111p-7,   -0x1.a01a01a01a01ap-13,
+      0x1.71de3a556c734p-19,  -0x1.ae64567f544e4p-26, 0x1.6124613a86d09p-33,
+      -0x1.ae7f3e733b81fp-41, 0x1.952c77030ad4ap-49,  -0x1.2f49b46814157p-57};  // 1/3!, ..., 1/19!
+  static constexpr double kCos[] = {
+      -0x1.0000000000000p-1,  0x1.5555555555555p-5,   -0x1.6c16c16c16c17p-10,
+      0x1.a01a01a01a01ap-16,  -0x1.27e4fb7789f5cp-22, 0x1.1eed8eff8d898p-29,
+      -0x1.93974a8c07c9dp-37, 0x1.ae7f3e733b81fp-45,  -0x1.6827863b97d97p-53};  // 1/2!, ..., 1/18!
+  const double z = t * t;
+  double sp = kSin[8], cp = kCos[8];
+  for (int k = 7; k >= 0; --k) sp = sp * z + kSin[k], cp = cp * z + kCos[k];
+  *sin_t = t + t * (z * sp);
+  *cos_t = 1.0 + z * cp;
+}
+
+// cos(2 pi u) for u in [0, 1): 4u = q + f exactly (u is a multiple of
+// 2^-53), the quarter turn q picks the sign and sin or cos of f pi/2, and
+// f > 1/2 folds to 1 - f (exact) so the series only sees [0, pi/4].
+// Without branches: q and the fold are random, and mispredicted jumps cost
+// more than both series.
+double CosTurn(double u) {
+  const double t4 = u * 4.0;
+  const int64_t q = static_cast<int64_t>(t4);
+  const double f0 = t4 - static_cast<double>(q);
+  const bool fold = f0 > 0.5;
+  const double f = fold ? 1.0 - f0 : f0;
+  double s, c;
+  SinCosQuarter(f * 1.5707963267948966, &s, &c);
+  // cos(pi/2 - a) = sin a; quarters 1 and 3 take sin, 1 and 2 are negative.
+  const double v = ((q & 1) != 0) != fold ? s : c;
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits ^= static_cast<uint64_t>(((q + 1) >> 1) & 1) << 63;
+  double out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
 enum class FillKind { kUniform, kNormal, kArange, kConstant };
 
 struct Fill {
@@ -94,7 +161,7 @@ typename Traits::Storage ValueAt(const Fill& fill, uint64_t index) {
     case FillKind::kNormal: {
       const double u1 = 1.0 - CounterUniform(fill.seed, index, 0);  // (0, 1]
       const double u2 = CounterUniform(fill.seed, index, 1);
-      double v = fill.a + fill.b * std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+      double v = fill.a + fill.b * StandardNormal(u1, u2);
       if constexpr (!Traits::kIsFloat) v = std::nearbyint(v);
       return Cast<Traits>(v);
     }
@@ -358,6 +425,8 @@ double CounterUniform(uint64_t seed, uint64_t index, uint64_t stream) {
   const uint64_t r = SplitMix(SplitMix(seed) ^ (index * 2 + stream));
   return static_cast<double>(r >> 11) * 0x1.0p-53;
 }
+
+double StandardNormal(double u1, double u2) { return std::sqrt(-2.0 * LogUnit(u1)) * CosTurn(u2); }
 
 Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const Dataset& dataset,
                                                const Partition& partition) {

@@ -15,4 +15,11 @@ Result<std::unique_ptr<Analysis>> MakeGenerate(const AnalysisSpec& spec, const D
 // The counter-based uniform in [0, 1) for (seed, index, stream).
 double CounterUniform(uint64_t seed, uint64_t index, uint64_t stream);
 
+// The standard normal deviate of Box-Muller for two uniforms u1 in (0, 1]
+// and u2 in [0, 1): sqrt(-2 log u1) cos(2 pi u2), with mmrun's own log and
+// cos (only +, -, *, / and sqrt of doubles, no FMA): the same bits on every
+// machine, where libm's differ between CPUs (its FMA copies) and versions.
+// Within a few units in the last place of the true value (tests/unit).
+double StandardNormal(double u1, double u2);
+
 }  // namespace mm
