@@ -608,7 +608,7 @@ Result<std::unique_ptr<JournalWriter>> JournalWriter::Create(const std::string& 
   w->fd_ = FileDescriptor(fd);
   // The dataset's permission bits: no one who cannot read DATA reads its
   // bytes here (the folder is 0700 besides).
-  if (::fchmod(fd, (ds.st_mode & 0066) | 0600) != 0)
+  if (::fchmod(fd, (ds.st_mode & 0044) | 0600) != 0)
     return FromErrno(errno, w->path_ + ": chmod", Code::kIoErr);
   if (!LockFile(fd, 0)) return FromErrno(errno, w->path_ + ": lock", Code::kIoErr);
   char h[jfmt::kRecordsStart] = {};
