@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "analysis/load_doubles.h"
+#include "analysis/npy_fields.h"
 #include "analysis/stats_simd.h"
 #include "core/npy.h"
 #include "io/files.h"
@@ -15,8 +16,6 @@
 namespace mm {
 
 namespace {
-
-constexpr uint64_t kMaxInlineNumbers = 1000000;
 
 // Index of (i, j), i <= j, in a row-major upper triangle of a k x k matrix.
 inline size_t Tri(size_t k, size_t i, size_t j) { return i * k - i * (i - 1) / 2 + (j - i); }
@@ -244,6 +243,9 @@ class Cov : public Analysis {
                       static_cast<size_t>(partition.chunks()[1]);
   }
 
+  std::vector<std::string> CreatedFiles() const override {
+    return NpyFieldPaths(output_, {"cov", "corr"});
+  }
   std::unique_ptr<Partial> NewPartial(int) const override {
     return std::make_unique<CovPartial>(k_);
   }

@@ -289,6 +289,10 @@ class Generate : public Analysis {
     return std::unique_ptr<Partial>(std::move(p));
   }
 
+  // The dataset it creates (registered as an output of the run: -o, the
+  // config's output or --lock naming it would replace the data).
+  std::vector<std::string> CreatedFiles() const override { return {dataset_.path}; }
+
   // A chunked HDF5 output maps nothing: each block's chunks are computed.
   bool NeedsBlock(int, uint64_t, uint64_t) const override { return !chunked(); }
 

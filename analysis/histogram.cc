@@ -183,6 +183,9 @@ class Histogram : public Analysis {
         });
   }
 
+  std::vector<std::string> CreatedFiles() const override {
+    return NpyFieldPaths(output_, {"counts", "edges", "below", "above", "nan_count"});
+  }
   Status EndPass(int pass, const Partial& merged) override {
     if (pass != count_pass()) {
       const auto& mm = static_cast<const MinMaxPartial&>(merged);

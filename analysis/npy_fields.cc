@@ -25,6 +25,14 @@ Json NestFlat(const std::vector<Json>& flat, const std::vector<int64_t>& shape) 
   return Nest(flat, shape, 0, &pos);
 }
 
+std::vector<std::string> NpyFieldPaths(const std::string& prefix,
+                                       const std::vector<std::string>& names) {
+  std::vector<std::string> paths;
+  if (prefix.empty()) return paths;
+  for (const std::string& name : names) paths.push_back(prefix + "." + name + ".npy");
+  return paths;
+}
+
 Result<Json> WriteNpyFields(const std::string& prefix, const std::vector<NpyField>& fields) {
   std::vector<TempOutput> outs;
   Json files = Json::object();

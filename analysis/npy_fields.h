@@ -31,6 +31,12 @@ struct NpyField {
   std::vector<double> doubles;
 };
 
+// The files PREFIX.NAME.npy of `names` that WriteNpyFields may write
+// (none for an empty prefix): an analysis' CreatedFiles, registered as
+// outputs of the run before anything is written.
+std::vector<std::string> NpyFieldPaths(const std::string& prefix,
+                                       const std::vector<std::string>& names);
+
 // Writes each field to PREFIX.NAME.npy (little-endian, C order) and returns
 // {"NAME": path, ...}. Files are committed together at the end.
 // Errors: kCantCreate / kNoPerm naming the file.

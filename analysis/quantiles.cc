@@ -541,6 +541,9 @@ class Quantiles : public Analysis {
                        });
   }
 
+  std::vector<std::string> CreatedFiles() const override {
+    return NpyFieldPaths(output_, {"values"});
+  }
   Status EndPass(int pass, const Partial& merged) override;
   Result<Json> Finish() override;
 

@@ -316,6 +316,7 @@ class Stats : public Analysis {
     caps_.plottable = !geo_.kept_shape().empty() && (wants("mean") || keep_.minmax);
   }
 
+  std::vector<std::string> CreatedFiles() const override { return NpyFieldPaths(output_, fields_); }
   std::unique_ptr<Partial> NewPartial(int) const override {
     return std::make_unique<StatsPartial>(integer_, keep_);
   }

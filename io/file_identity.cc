@@ -43,6 +43,12 @@ const char* KindOf(mode_t mode) {
 Status Check(const NamedFile& output, const FileKey& out,
              const std::vector<std::pair<NamedFile, FileKey>>& inputs,
              const char* why = "; writing it would destroy the input", bool check_kind = true) {
+  if (check_kind && UnderDevOrProc(AbsolutePath(output.path)))
+    return Error(Code::kCantCreate,
+                 output.what + " " + output.path +
+                     ": is under /dev or /proc; mmrun writes an output under a temporary name "
+                     "and renames it into place, which would replace the entry there (name a "
+                     "regular file, or leave the output out for stdout)");
   if (check_kind && out.exists && !S_ISREG(out.mode))
     return Error(Code::kCantCreate, output.what + " " + output.path + ": exists and is " +
                                         KindOf(out.mode) + "; mmrun only replaces regular files");

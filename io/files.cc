@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <utility>
 #include <vector>
@@ -162,6 +163,20 @@ std::string Normalize(const std::string& abs) {
 }
 
 }  // namespace
+
+std::string ResultTarget(const std::string& abs_path) {
+  if (abs_path == "/dev/stdout" || abs_path == "/dev/fd/1" || abs_path == "/proc/self/fd/1")
+    return "";
+  return abs_path;
+}
+
+bool UnderDevOrProc(const std::string& abs_path) {
+  const auto under = [&](const char* root) {
+    const size_t n = std::strlen(root);
+    return abs_path.compare(0, n, root) == 0 && (abs_path.size() == n || abs_path[n] == '/');
+  };
+  return (under("/dev") && !under("/dev/shm")) || under("/proc");
+}
 
 std::string AbsolutePath(const std::string& path) {
   if (!path.empty() && path[0] == '/') return Normalize(path);

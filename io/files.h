@@ -97,6 +97,15 @@ std::string OwnerName(uid_t uid);
 std::string ResolvePath(const std::string& base_dir, const std::string& path);
 std::string AbsolutePath(const std::string& path);
 
+// The result's target for an absolute output path: "" (the process's
+// stdout) for /dev/stdout, /dev/fd/1 and /proc/self/fd/1, else the path.
+std::string ResultTarget(const std::string& abs_path);
+// Whether an absolute path names an entry under /dev (but /dev/shm, a
+// plain tmpfs) or /proc: never an output mmrun replaces (its temporary
+// file and rename would replace the system's entry, such as the
+// /dev/stdout symlink, when run as root).
+bool UnderDevOrProc(const std::string& abs_path);
+
 // A file created as DIR/.NAME.mmrun-tmp-HOST-PID-RANDOM beside `target`
 // (O_EXCL|O_NOFOLLOW, mode 0644 minus umask) and renamed over target by
 // Commit(). HOST is 8 hex digits of a hash of the host name and PID the

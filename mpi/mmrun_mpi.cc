@@ -136,9 +136,9 @@ Status SetUpRoot(const Args& a, Root* root) {
       return OpError(*an, "writes the dataset; mmrun-mpi runs analyses that read it (use mmrun)");
   MM_ASSIGN_OR_RETURN(root->guard, RunGuard::ForPlan(*root->plan));
   MM_ASSIGN_OR_RETURN(
-      root->out,
-      DocumentOutput::Open(!a.output.empty() ? AbsolutePath(a.output)
-                                             : root->plan->config.run.output.value_or("")));
+      root->out, DocumentOutput::Open(
+                     ResultTarget(!a.output.empty() ? AbsolutePath(a.output)
+                                                    : root->plan->config.run.output.value_or(""))));
   // The pictures: none may be the dataset, the config or another picture.
   const Plan& built = *root->plan;
   MM_RETURN_IF_ERROR(CheckPlotOutputs(built, {NamedFile{built.dataset.path, "dataset.path"},

@@ -220,7 +220,7 @@ Result<std::unique_ptr<Plan>> LoadPlan(const RunArgs& a) {
 
 // The output a run would write: the flag, else the config's "output".
 std::string OutputPath(const std::string& flag, const Plan& plan) {
-  return !flag.empty() ? AbsolutePath(flag) : plan.config.run.output.value_or("");
+  return ResultTarget(!flag.empty() ? AbsolutePath(flag) : plan.config.run.output.value_or(""));
 }
 
 // The name of the output for messages: the flag or the config key.
@@ -251,7 +251,9 @@ Status RegisterRunOutputs(const Plan& plan, const RunArgs& a, const std::string&
   for (const auto& an : plan.analyses)
     for (const std::string& path : an->CreatedFiles())
       MM_RETURN_IF_ERROR(RegisterOutput(NamedFile{
-          path, "config key 'analyses[" + std::to_string(an->spec().index) + "].output'"}));
+          path, path == plan.dataset.path
+                    ? std::string("config key 'dataset.path'")
+                    : "config key 'analyses[" + std::to_string(an->spec().index) + "].output'"}));
   if (!a.shard) MM_RETURN_IF_ERROR(RegisterPlotOutputs(plan));  // the "plot" keys' pictures
   // The lock file is never replaced, but it is held and may be created:
   // it must be none of the run's files (TakeRunLock says what else it refuses).

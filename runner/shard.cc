@@ -383,7 +383,7 @@ Status Merge(const std::vector<std::string>& args) {
   summary.shards = n;
   // -o, else the config's output (where one run would have written), else stdout.
   const std::string target =
-      output_flag ? AbsolutePath(output) : plan.config.run.output.value_or("");
+      ResultTarget(output_flag ? AbsolutePath(output) : plan.config.run.output.value_or(""));
   std::vector<NamedFile> inputs = {
       NamedFile{plan.dataset.path, "dataset.path"},  // identity, not names
       NamedFile{first.doc["config_path"].get<std::string>(), "the parts' config"}};

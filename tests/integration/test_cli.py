@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 import warnings
@@ -323,6 +324,85 @@ def _():
             mm.eq(spans["results"], ref["results"], "results written by %s" % flag)
             mm.eq(spans["dataset"], ref["dataset"], "dataset written by %s" % flag)
             mm.assert_no_leftovers(d)
+
+
+def run_piped(args):
+    """mmrun with stdout and stderr on pipes (never a regular file: a binary
+    that wrongly replaced the /dev/stdout symlink by renaming over it, as
+    root, could then damage the machine; with a pipe it only refuses)."""
+    p = subprocess.run([mm.mmrun_path()] + [str(a) for a in args], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=120)
+    return mm.RunResult(p.returncode, p.stdout.decode("utf-8", "replace"),
+                        p.stderr.decode("utf-8", "replace"))
+
+
+@mm.test("-o /dev/stdout, /dev/fd/1, /proc/self/fd/1 and config output /dev/stdout write to stdout; "
+         "any other output under /dev or /proc is exit 73 before the run; /dev/shm is a folder like any")
+def _():
+    with mm.tmpdir() as d:
+        mm.write_npy(os.path.join(d, "x.npy"), np.arange(20.0))
+        cfg = mm.write_config(d, {"dataset": {"path": "x.npy"}, "analyses": [{"op": "stats"}]})
+        cfg_out = mm.write_config(d, {"dataset": {"path": "x.npy"}, "analyses": [{"op": "stats"}],
+                                      "output": "/dev/stdout"}, name="out.json")
+        link = os.lstat("/dev/stdout") if os.path.lexists("/dev/stdout") else None
+        for args in (["-o", "/dev/stdout", cfg], ["-o", "/dev/fd/1", cfg], ["-o", "/proc/self/fd/1", cfg],
+                     [cfg_out]):
+            res = run_piped(["-q"] + args)
+            mm.check(res.code == 0, mm.describe(args, res))
+            if res.code == 0:
+                mm.eq(mm.parse_doc(res.out)["results"]["stats"]["sum"], 190.0,
+                      "the document on stdout: %r" % args)
+            mm.assert_no_leftovers(d)
+        if link is not None:
+            now = os.lstat("/dev/stdout")
+            mm.eq((now.st_ino, now.st_mode), (link.st_ino, link.st_mode), "/dev/stdout itself")
+        fresh = "/dev/mmrun-test-%d.json" % os.getpid()
+        try:
+            for target in ("/dev/null", "/dev/stderr", fresh, "/proc/self/fd/2"):
+                res = run_piped(["-q", "-o", target, cfg])
+                mm.assert_error(res, 73, [target, "/dev or /proc"])
+                mm.check(not os.path.exists(fresh), "created %s" % fresh)
+        finally:
+            if os.path.exists(fresh):
+                os.unlink(fresh)
+        shm = "/dev/shm/mmrun-test-%d.json" % os.getpid()
+        try:
+            res = mm.run_mmrun(["-q", "-o", shm, cfg])
+            mm.check(res.code == 0, mm.describe(["-o", shm], res))
+            mm.eq(mm.parse_doc(open(shm).read())["results"]["stats"]["sum"], 190.0, "-o under /dev/shm")
+        finally:
+            if os.path.exists(shm):
+                os.unlink(shm)
+
+
+@mm.test("outputs that are one file: a stats prefix's PREFIX.FIELD.npy and a slice output, -o and a "
+         "prefix file, -o and generate's dataset: exit 78 from validate and the run, nothing written")
+def _():
+    with mm.tmpdir() as d:
+        mm.write_npy(os.path.join(d, "x.npy"), np.arange(20.0).reshape(5, 4))
+        cases = [
+            ({"dataset": {"path": "x.npy"},
+              "analyses": [{"op": "stats", "axis": 0, "output": "y"},
+                           {"op": "slice", "select": "[:, 1]", "output": "y.mean.npy"}]}, []),
+            ({"dataset": {"path": "x.npy"},
+              "analyses": [{"op": "histogram", "axis": 0, "bins": 3, "output": "h"}]},
+             ["-o", os.path.join(d, "h.counts.npy")]),
+            ({"dataset": {"path": "x.npy"}, "analyses": [{"op": "cov", "output": "c"}]},
+             ["-o", os.path.join(d, "c.corr.npy")]),
+            ({"dataset": {"path": "x.npy"}, "analyses": [{"op": "quantiles", "q": 0.5, "axis": 0,
+                                                           "output": "q"}]},
+             ["-o", os.path.join(d, "q.values.npy")]),
+            ({"dataset": {"path": "g.f4", "dtype": "float32", "shape": [10], "mode": "w+"},
+              "analyses": [{"op": "generate", "fill": {"kind": "arange"}}]},
+             ["-o", os.path.join(d, "g.f4")]),
+        ]
+        for i, (config, flags) in enumerate(cases):
+            cfg = mm.write_config(d, config, name="c%d.json" % i)
+            before = sorted(os.listdir(d))
+            for cmd in (["validate"], []):
+                res = mm.run_mmrun(cmd + ["-q"] + flags + [cfg] if not cmd else cmd + [cfg] + flags)
+                mm.assert_error(res, 78, ["same file"])
+                mm.eq(sorted(os.listdir(d)), before, "files after %r of case %d" % (cmd, i))
 
 
 @mm.test("-o with a relative path is relative to the working directory")
