@@ -299,6 +299,12 @@ Result<TempOutput> TempOutput::Create(const std::string& target, const std::stri
     out.temp_path_ = temp;
     out.target_ = target;
     out.what_ = what;
+    // A file it replaces keeps its permission bits (a 0600 result stays
+    // private, as numpy.save into the existing file would leave it).
+    struct stat old;
+    if (::lstat(target.c_str(), &old) == 0 && S_ISREG(old.st_mode) &&
+        ::fchmod(fd, old.st_mode & 0777) != 0)
+      return FromErrno(errno, target + ": cannot set the output's permissions", Code::kCantCreate);
     return out;
   }
   return Error(Code::kCantCreate, target + ": cannot create a temporary file beside it");

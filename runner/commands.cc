@@ -238,6 +238,9 @@ void RegisterRunInputs(const Plan& plan, const std::string& config_path) {
   if (plan.dataset.fd() >= 0)
     RegisterInput(NamedFile{plan.dataset.path, "dataset.path"},
                   KeyOfFd(plan.dataset.fd(), plan.dataset.path));
+  for (const std::string& file : plan.dataset.read_files)
+    RegisterInput(NamedFile{file, "the data of dataset '" + plan.dataset.name + "' in"},
+                  KeyOfPath(file));
 }
 
 // Registers every file the run writes (io/file_identity.h

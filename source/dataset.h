@@ -95,6 +95,11 @@ struct Dataset {
   // (one entry per axis; the blocks are then the chunks: source/partition.h),
   // empty otherwise.
   std::vector<int64_t> chunks;
+  // The other files the data is read from (HDF5: external raw files and
+  // virtual datasets' sources that exist), as libhdf5 will open them: the
+  // run registers them as inputs, so no output of the run replaces one.
+  // Coordinator only (not in the plan sent to workers).
+  std::vector<std::string> read_files;
   // HDF5: the dataset's path in the file ("/group/data"), and its storage
   // layout: "contiguous" (then read as a raw array at layout.offset),
   // "chunked", "compact", "external" or "virtual". Empty for raw and .npy.

@@ -114,6 +114,19 @@ std::unique_ptr<ChunkDecoder> ChunkDecoder::Make(hid_t dset, hid_t type,
   for (size_t a = 0; a < dims.size() && grid <= kLocatedChunks; ++a)
     grid *= (dims[a] + static_cast<uint64_t>(chunks[a]) - 1) / static_cast<uint64_t>(chunks[a]);
   d->located_ = grid <= kLocatedChunks;
+  if (d->located_) {
+    unsigned major = 0, minor = 0, release = 0;
+    H5get_libversion(&major, &minor, &release);
+    const bool relative = major == 1 && (minor < 14 || (minor == 14 && release < 4));
+    Hid file(H5Iget_file_id(dset), H5Fclose);
+    Hid fcpl(file.valid() ? H5Fget_create_plist(file.get()) : -1, H5Pclose);
+    hsize_t user_block = 0;
+    if (!fcpl.valid() || H5Pget_userblock(fcpl.get(), &user_block) < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return nullptr;
+    }
+    d->address_base_ = relative ? user_block : 0;
+  }
   // The fill value as H5Dread gives it (the file comment); zeros otherwise.
   d->fill_.assign(item, 0);
   H5D_fill_time_t when = H5D_FILL_TIME_IFSET;
@@ -167,7 +180,7 @@ bool ChunkDecoder::Lookup(hid_t dset, const std::vector<int64_t>& origin, Stored
   }
   out->allocated = address != HADDR_UNDEF;
   out->located = true;
-  out->address = out->allocated ? address : 0;
+  out->address = out->allocated ? address + address_base_ : 0;
   out->size = out->allocated ? size : 0;
   out->filter_mask = out->allocated ? mask : 0;  // undefined for an unallocated chunk
   return true;

@@ -104,6 +104,10 @@ class ChunkDecoder {
   uint64_t shuffle_item_ = 1;
   uint64_t chunk_bytes_ = 0;
   bool located_ = false;  // the grid has at most kLocatedChunks chunks
+  // Added to H5Dget_chunk_info_by_coord's addresses: the file's user block
+  // before libhdf5 1.14.4, whose chunk addresses leave it out (HDF5 pull
+  // request 4236; H5Dget_offset always included it). 0 from 1.14.4 on.
+  uint64_t address_base_ = 0;
   std::vector<char> fill_;
   std::vector<char> scratch_;  // between two decode steps
   libdeflate_decompressor* inflater_ = nullptr;

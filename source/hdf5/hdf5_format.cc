@@ -660,14 +660,16 @@ Status Contradiction(const std::string& key, const std::string& what,
 // A file libhdf5 opens by name for dataset `dataset` of d (an external raw
 // file, a virtual dataset's source), at `file`: it must be a regular file (a
 // FIFO would block a worker forever, a device is no array): kNoInput (66)
-// otherwise; a missing one too unless `missing_ok`.
-Status CheckStoredIn(const Dataset& d, const std::string& dataset, const std::string& file,
+// otherwise; a missing one too unless `missing_ok`. One that exists is
+// added to d->read_files.
+Status CheckStoredIn(Dataset* d, const std::string& dataset, const std::string& file,
                      bool missing_ok) {
-  const std::string what = d.path + ": dataset '" + dataset + "' stores its data in " + file;
+  const std::string what = d->path + ": dataset '" + dataset + "' stores its data in " + file;
   struct stat st;
   if (::stat(file.c_str(), &st) != 0)
     return missing_ok && errno == ENOENT ? Status::OK() : FromErrno(errno, what, Code::kNoInput);
   if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, what + ", which is not a regular file");
+  d->read_files.push_back(file);
   return Status::OK();
 }
 
@@ -810,8 +812,8 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
                           &size) < 0)
         return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': external file");
       const std::string file(name);
-      MM_RETURN_IF_ERROR(CheckStoredIn(
-          *d, loc.name, file[0] == '/' ? file : DirName(d->path) + "/" + file, false));
+      MM_RETURN_IF_ERROR(
+          CheckStoredIn(d, loc.name, file[0] == '/' ? file : DirName(d->path) + "/" + file, false));
     }
   } else if (d->storage == "virtual") {
     // The source files of the mapping, opened by libhdf5 by name: the same
@@ -834,11 +836,11 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
       if (name == "." || name.find('%') != std::string::npos) continue;
       std::string relative = name;
       if (name[0] == '/') {
-        MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, name, true));
+        MM_RETURN_IF_ERROR(CheckStoredIn(d, loc.name, name, true));
         relative = name.substr(name.rfind('/') + 1);
       }
-      MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, DirName(d->path) + "/" + relative, true));
-      MM_RETURN_IF_ERROR(CheckStoredIn(*d, loc.name, relative, true));
+      MM_RETURN_IF_ERROR(CheckStoredIn(d, loc.name, DirName(d->path) + "/" + relative, true));
+      MM_RETURN_IF_ERROR(CheckStoredIn(d, loc.name, relative, true));
     }
   } else if (d->storage == "contiguous") {
     const haddr_t at = H5Dget_offset(dset);

@@ -405,6 +405,34 @@ def _():
                 mm.eq(sorted(os.listdir(d)), before, "files after %r of case %d" % (cmd, i))
 
 
+@mm.test("an output that replaces a file keeps its permission bits (a 0600 result stays 0600); "
+         "a new one is 0644 minus the umask")
+def _():
+    with mm.tmpdir() as d:
+        mm.write_npy(os.path.join(d, "x.npy"), np.arange(20.0).reshape(5, 4))
+        cfg = mm.write_config(d, {"dataset": {"path": "x.npy"}, "analyses": [
+            {"op": "slice", "select": "[:, 1]", "output": "col.npy"}]})
+        out, col = os.path.join(d, "r.json"), os.path.join(d, "col.npy")
+        for path, mode in ((out, 0o600), (col, 0o640)):
+            with open(path, "w") as f:
+                f.write("old\n")
+            os.chmod(path, mode)
+        res = mm.run_mmrun(["-q", "-o", out, cfg])
+        mm.check(res.code == 0, mm.describe(["-o", out, cfg], res))
+        for path, mode in ((out, 0o600), (col, 0o640)):
+            mm.eq(oct(os.stat(path).st_mode & 0o777), oct(mode), "mode of the replaced %s" % path)
+        os.unlink(out)
+        os.unlink(col)
+        old = os.umask(0o022)
+        try:
+            res = mm.run_mmrun(["-q", "-o", out, cfg])
+            mm.check(res.code == 0, mm.describe(["-o", out, cfg], res))
+        finally:
+            os.umask(old)
+        for path in (out, col):
+            mm.eq(oct(os.stat(path).st_mode & 0o777), oct(0o644), "mode of the new %s" % path)
+
+
 @mm.test("-o with a relative path is relative to the working directory")
 def _():
     with mm.tmpdir() as d, mm.tmpdir() as cwd:

@@ -671,6 +671,69 @@ def test_not_utf8_strings():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("hdf5: a file with a user block (512, 4096 bytes): chunked datasets, unfiltered and gzip, "
+         "read the values h5py reads (before, chunks were read at addresses missing the user block: "
+         "wrong sums with exit 0)")
+def _():
+    with mm.tmpdir() as d:
+        a = np.arange(12000, dtype="<f4").reshape(120, 100)
+        a[3, 5] = np.nan
+        for ub in (512, 4096):
+            path = os.path.join(d, "ub%d.h5" % ub)
+            with h5py.File(path, "w", userblock_size=ub) as f:
+                f.create_dataset("x", data=a)
+                f.create_dataset("c", data=a, chunks=(25, 30))
+                f.create_dataset("g", data=a, chunks=(25, 30), compression="gzip", shuffle=True)
+            for name in ("x", "c", "g"):
+                with h5py.File(path, "r") as f:
+                    want = np.asarray(f[name], dtype=np.float64)
+                docs = []
+                for w in (1, 2):
+                    doc, _ = mm.run_ok(["-q", "-w", w, mm.write_config(d, {
+                        "dataset": {"path": path, "name": name},
+                        "analyses": [{"op": "stats", "axis": 0}]})])
+                    docs.append(doc["results"])
+                    st = doc["results"]["stats"]
+                    mm.eq(st["nan_count"], np.isnan(want).sum(axis=0).tolist(), "%s %s nan_count" % (path, name))
+                    mm.eq(st["max"], np.nanmax(want, axis=0).tolist(), "%s %s max" % (path, name))
+                    mm.check(np.allclose(st["sum"], np.nansum(want, axis=0), rtol=1e-12),
+                             "%s %s sum" % (path, name))
+                mm.eq(docs[0], docs[1], "%s %s: 1 and 2 workers" % (path, name))
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: a file the dataset reads its data from (an external raw file, a virtual source) "
+         "is an input: an output naming it is exit 78 from validate and the run, the data untouched")
+def _():
+    with mm.tmpdir() as d:
+        a = np.arange(8000, dtype="<f4").reshape(1000, 8)
+        a.tofile(os.path.join(d, "ext.raw"))
+        with h5py.File(os.path.join(d, "e.h5"), "w") as f:
+            f.create_dataset("x", shape=a.shape, dtype="<f4", external=[("ext.raw", 0, a.nbytes)])
+        with h5py.File(os.path.join(d, "src.h5"), "w") as f:
+            f["s"] = a
+        lay = h5py.VirtualLayout(shape=a.shape, dtype="<f4")
+        lay[:] = h5py.VirtualSource("src.h5", "s", shape=a.shape)
+        with h5py.File(os.path.join(d, "v.h5"), "w") as f:
+            f.create_virtual_dataset("v", lay)
+        sums = {n: mm.sha256_file(os.path.join(d, n)) for n in ("ext.raw", "src.h5")}
+        slice_cfg = mm.write_config(d, {"dataset": {"path": "e.h5", "name": "x"}, "analyses": [
+            {"op": "slice", "select": "[::-1]", "output": "ext.raw"}]}, name="slice.json")
+        stats_cfg = mm.write_config(d, {"dataset": {"path": "v.h5", "name": "v"},
+                                        "analyses": [{"op": "stats"}]}, name="stats.json")
+        for args in (["validate", slice_cfg], ["-q", slice_cfg],
+                     ["validate", stats_cfg, "-o", os.path.join(d, "src.h5")],
+                     ["-q", "-o", os.path.join(d, "src.h5"), stats_cfg]):
+            res = mm.run_mmrun(args)
+            mm.assert_error(res, 78, ["same file", "dataset '"])
+            for n, h in sums.items():
+                mm.eq(mm.sha256_file(os.path.join(d, n)), h, "%s after %r" % (n, args))
+        # The same reads still work, and an output elsewhere is fine.
+        doc, _ = mm.run_ok(["-q", stats_cfg])
+        mm.eq(doc["results"]["stats"]["sum"], float(a.astype(np.float64).sum()), "virtual sum")
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("hdf5: an external link to a contiguous dataset reads the linked file's values; "
          "r+ on it is refused and changes no byte (review: it mapped the link file's bytes)")
 def test_external_link():
