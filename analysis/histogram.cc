@@ -192,6 +192,12 @@ class Histogram : public Analysis {
       // numpy: an empty array gives the range (0, 1).
       if (mm.n == 0) {
         SetRange(0.0, 1.0);
+      } else if (!std::isfinite(mm.max - mm.min)) {  // numpy cannot bin it either
+        return Error(Code::kDataErr,
+                     name() + ": the data's range [" + JsonText(JsonNumber(mm.min)) + ", " +
+                         JsonText(JsonNumber(mm.max)) +
+                         "] is wider than float64 can hold (max - min overflows); give a "
+                         "\"range\"");
       } else {
         SetRange(mm.min, mm.max);
       }
@@ -522,6 +528,8 @@ Result<std::unique_ptr<Analysis>> MakeHistogram(const AnalysisSpec& spec, const 
     if (!std::isfinite(lo) || !std::isfinite(hi))
       return ParamError(spec, "range", "must be finite, got " + r.dump());
     if (lo > hi) return ParamError(spec, "range", "lo must not exceed hi, got " + r.dump());
+    if (!std::isfinite(hi - lo))  // numpy cannot bin it either (IndexError)
+      return ParamError(spec, "range", "its width hi - lo overflows float64, got " + r.dump());
     have_range = true;
   }
   const Json axis = spec.params.contains("axis") ? spec.params["axis"] : Json(nullptr);

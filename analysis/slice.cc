@@ -63,8 +63,12 @@ Result<std::unique_ptr<Analysis>> MakeSlice(const AnalysisSpec& spec, const Data
   const bool npy = IsNpyPath(output);
   const char order = npy ? layout.order : 'C';
   const bool fortran = NpyFortranFlag(order, shape);
-  const std::string header = npy ? BuildNpyHeader(layout.dtype, shape, fortran) : "";
-  ArrayCopy copy(layout, *sel, out_axis_of, order, layout.dtype, header.size());
+  // A full index gives numpy a scalar, always in native byte order (what
+  // numpy.save and tofile write); any other selection keeps the file's.
+  DType dtype = layout.dtype;
+  if (shape.empty()) dtype.big_endian = false;
+  const std::string header = npy ? BuildNpyHeader(dtype, shape, fortran) : "";
+  ArrayCopy copy(layout, *sel, out_axis_of, order, dtype, header.size());
   return std::unique_ptr<Analysis>(
       new CopyAnalysis(spec, dataset, partition, std::move(copy), output, header, fortran));
 }

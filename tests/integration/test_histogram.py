@@ -274,6 +274,7 @@ def bad_params():
         ({"range": [3, 1]}, "analyses[0].range"),
         ({"range": [1]}, "analyses[0].range"),
         ({"range": [0, "1"]}, "analyses[0].range"),
+        ({"range": [-1e308, 1e308]}, ("analyses[0].range", "overflows")),
         ({"axis": 2}, "analyses[0].axis"),
         ({"axis": -3}, "analyses[0].axis"),
         ({"axis": [0, 1]}, "analyses[0].axis"),
@@ -293,6 +294,16 @@ def bad_params():
         path = mm.write_config(d, '{"dataset": {"path": "data.npy"}, '
                                   '"analyses": [{"op": "histogram", "range": [0, 1e400]}]}')
         mm.assert_error(mm.run_mmrun([path]), 78, ["1e400"])
+        mm.assert_no_leftovers(d)
+
+
+
+@mm.test("histogram: data whose max - min overflows float64 without a range: exit 65 asking for one")
+def auto_range_overflow():
+    with mm.tmpdir() as d:
+        write_data(d, np.array([-1e308, 0.0, 1e308]), "C", "npy")
+        path = mm.write_config(d, {"dataset": {"path": "data.npy"}, "analyses": [{"op": "histogram"}]})
+        mm.assert_error(mm.run_mmrun(["-q", path]), 65, ["range", "overflows"])
         mm.assert_no_leftovers(d)
 
 
