@@ -299,12 +299,6 @@ Result<TempOutput> TempOutput::Create(const std::string& target, const std::stri
     out.temp_path_ = temp;
     out.target_ = target;
     out.what_ = what;
-    // A file it replaces keeps its permission bits (a 0600 result stays
-    // private, as numpy.save into the existing file would leave it).
-    struct stat old;
-    if (::lstat(target.c_str(), &old) == 0 && S_ISREG(old.st_mode) &&
-        ::fchmod(fd, old.st_mode & 0777) != 0)
-      return FromErrno(errno, target + ": cannot set the output's permissions", Code::kCantCreate);
     return out;
   }
   return Error(Code::kCantCreate, target + ": cannot create a temporary file beside it");
@@ -352,6 +346,14 @@ Status TempOutput::Write(std::string_view bytes) {
 Status TempOutput::Commit() {
   if (::fsync(fd_.get()) != 0) return FromErrno(errno, target_ + ": fsync", Code::kIoErr);
   MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{target_, what_}));
+  // A file it replaces keeps its permission bits (a 0600 result stays
+  // private, as numpy.save into the existing file would leave it). Set
+  // here, not at Create: a read-only mode must not stop the writers that
+  // open the temporary file by name.
+  struct stat old;
+  if (::lstat(target_.c_str(), &old) == 0 && S_ISREG(old.st_mode) &&
+      ::fchmod(fd_.get(), old.st_mode & 0777) != 0)
+    return FromErrno(errno, target_ + ": cannot set the output's permissions", Code::kCantCreate);
   if (FaultEnabled("rename_fail"))
     return FromErrno(EIO, target_ + ": cannot rename the output into place", Code::kCantCreate);
   if (::rename(temp_path_.c_str(), target_.c_str()) != 0)

@@ -107,8 +107,8 @@ std::string ResultTarget(const std::string& abs_path);
 bool UnderDevOrProc(const std::string& abs_path);
 
 // A file created as DIR/.NAME.mmrun-tmp-HOST-PID-RANDOM beside `target`
-// (O_EXCL|O_NOFOLLOW, mode 0644 minus umask, or the permission bits of the
-// regular file it replaces) and renamed over target by
+// (O_EXCL|O_NOFOLLOW, mode 0644 minus umask; at Commit the permission bits
+// of the regular file it replaces, if any) and renamed over target by
 // Commit(). HOST is 8 hex digits of a hash of the host name and PID the
 // creating process: Create() first removes, in the same folder, the
 // temporary outputs of this host whose creator is gone and that belong to
