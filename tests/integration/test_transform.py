@@ -459,6 +459,17 @@ for launch in ("fork", "spawn"):
                     retried)
 
 
+def failed_transform_rolls_back(d, path, cfg):
+    """A transform whose worker fails without retries: exit 70, the data as
+    before, no journal or anything else left."""
+    before = mm.sha256_file(path)
+    res = mm.run_mmrun(["-q", "-w", 2, "--retries", 0, cfg], extra_env={"MMRUN_TEST_FAULT": "kill_after_rows=1"})
+    mm.assert_error(res, 70, ["rolled back"])
+    mm.eq(mm.sha256_file(path), before, "data after the rollback")
+    mm.check(not os.path.exists(path + ".mmrun-journal"), "journal left behind")
+    mm.assert_no_leftovers(d)
+
+
 @mm.test("journal: a group- and world-writable dataset (0666): its transform commits, and a failed one "
          "rolls back (before, its own journal, made 0666 too, was refused as untrusted: 77)")
 def _():
@@ -468,24 +479,14 @@ def _():
         mm.run_ok(["-q", "-w", 2, cfg])
         want, _ = oracle(a, {"fn": "affine", "scale": 3.0, "offset": 1.0})
         same_values(read_back(path, a, "raw", "C"), want, exact=True, what="0666 dataset")
-        before = mm.sha256_file(path)
-        res = mm.run_mmrun(["-q", "-w", 2, "--retries", 0, cfg], extra_env={"MMRUN_TEST_FAULT": "kill_after_rows=1"})
-        mm.assert_error(res, 70, ["rolled back"])
-        mm.eq(mm.sha256_file(path), before, "data after the rollback")
-        mm.check(not os.path.exists(path + ".mmrun-journal"), "journal left behind")
-        mm.assert_no_leftovers(d)
+        failed_transform_rolls_back(d, path, cfg)
 
 
 @mm.test("journal: a worker that fails after its retries rolls the whole transform back (exit 70)")
 def _():
     with mm.tmpdir() as d:
         a, path, cfg = big_dataset(d, rows=2500000)
-        before = mm.sha256_file(path)
-        res = mm.run_mmrun(["-q", "-w", 2, "--retries", 0, cfg], extra_env={"MMRUN_TEST_FAULT": "kill_after_rows=1"})
-        mm.assert_error(res, 70, ["rolled back"])
-        mm.eq(mm.sha256_file(path), before, "data after the rollback")
-        mm.check(not os.path.exists(path + ".mmrun-journal"), "journal left behind")
-        mm.assert_no_leftovers(d)
+        failed_transform_rolls_back(d, path, cfg)
 
 
 @mm.test("journal: an exception in the coordinator (a bug) mid-transform rolls it back (exit 70, "
