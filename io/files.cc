@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <utility>
 #include <vector>
@@ -343,6 +344,27 @@ Status TempOutput::Write(std::string_view bytes) {
   return WriteFull(fd_.get(), bytes.data(), bytes.size(), target_ + ": write", Code::kCantCreate);
 }
 
+namespace {
+
+std::mutex committed_mu;
+std::vector<std::string>& Committed() {
+  static std::vector<std::string>* paths = new std::vector<std::string>();
+  return *paths;
+}
+
+}  // namespace
+
+std::vector<std::string> CommittedOutputs() {
+  std::lock_guard<std::mutex> lock(committed_mu);
+  return Committed();
+}
+
+std::string WrittenList(const std::vector<std::string>& paths) {
+  std::string s;
+  for (const std::string& p : paths) s += (s.empty() ? "" : ", ") + p + " was written";
+  return s;
+}
+
 Status TempOutput::Commit() {
   if (::fsync(fd_.get()) != 0) return FromErrno(errno, target_ + ": fsync", Code::kIoErr);
   MM_RETURN_IF_ERROR(CheckOutputAgainstInputs(NamedFile{target_, what_}));
@@ -359,6 +381,10 @@ Status TempOutput::Commit() {
   if (::rename(temp_path_.c_str(), target_.c_str()) != 0)
     return FromErrno(errno, target_ + ": cannot rename the output into place", Code::kCantCreate);
   committed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(committed_mu);
+    Committed().push_back(target_);
+  }
   FileDescriptor dir(::open(DirName(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.valid()) ::fsync(dir.get());  // best effort: the data itself is already durable
   return Status::OK();

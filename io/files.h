@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -149,6 +150,15 @@ class TempOutput {
 // of this host whose creating process is gone and that this user owns;
 // returns how many it removed. Called by TempOutput::Create.
 int RemoveDeadTempOutputs(const std::string& dir);
+
+// The targets TempOutput::Commit renamed into place in this process, in
+// order: a failure that comes later names them (never "nothing written"
+// when something was).
+std::vector<std::string> CommittedOutputs();
+
+// "A was written, B was written": how a failure message names outputs
+// already committed.
+std::string WrittenList(const std::vector<std::string>& paths);
 
 // TempOutput::Create + Write + Commit.
 Status WriteFileAtomically(const std::string& target, const std::string& contents);

@@ -267,38 +267,51 @@ Status RegisterRunOutputs(const Plan& plan, const RunArgs& a, const std::string&
   return Status::OK();
 }
 
+// The outputs renamed into place so far (TempOutput's record), generate's
+// dataset left out (it is told apart): "A was written, B was written", or
+// "" when none.
+std::string WrittenOutputs(const Plan& plan) {
+  std::vector<std::string> files;
+  for (const std::string& path : CommittedOutputs())
+    if (path != plan.dataset.path) files.push_back(path);
+  return WrittenList(files);
+}
+
 // What a finished run has already committed to disk (a transform's journal
-// is removed, generate's file and slice/convert outputs are renamed into
-// place), for the message of a failure that comes after: "" when nothing.
-std::string CommittedWrites(const Plan& plan, const Json& results) {
+// is removed, generate's file, slice/convert outputs and the PREFIX.FIELD.npy
+// files of per-lane results are renamed into place), for the message of a
+// failure that comes after: "" when nothing.
+std::string CommittedWrites(const Plan& plan) {
   std::string out;
   for (const auto& a : plan.analyses) {
-    std::string what;
     const Capabilities& caps = a->capabilities();
     if (caps.creates_dataset) {
-      what = plan.dataset.path + " was generated";
+      out += (out.empty() ? "" : ", ") + plan.dataset.path + " was generated";
     } else if (caps.writes_dataset) {
-      what = plan.dataset.path + " was transformed in place (" + a->name() +
-             " is complete and committed)";
-    } else if (caps.writes_outputs && results.contains(a->name()) &&
-               results[a->name()].is_object() && results[a->name()].contains("path") &&
-               results[a->name()]["path"].is_string()) {
-      what = results[a->name()]["path"].get<std::string>() + " was written";
+      out += (out.empty() ? "" : ", ") + plan.dataset.path + " was transformed in place (" +
+             a->name() + " is complete and committed)";
     }
-    if (!what.empty()) out += (out.empty() ? "" : ", ") + what;
   }
+  const std::string files = WrittenOutputs(plan);
+  if (!files.empty()) out += (out.empty() ? "" : ", ") + files;
   return out;
 }
 
 // The message of a run that failed before its results: what is on disk.
 // A transform's outcome is added by RunGuard::Fail (rolled back or not).
 Status Unfinished(const Plan& plan, const FileKey& dataset_before, const Status& st) {
+  // Outputs an analysis committed at the end of its pass (a slice, the
+  // .npy files of a per-lane result) before another one failed.
+  const std::string files = WrittenOutputs(plan);
+  const std::string kept = files.empty() ? "" : "; " + files + " before the failure";
   const FileKey now = KeyOfPath(plan.dataset.path);
   if (plan.dataset.mode == "w+" && now.exists && !now.SameFile(dataset_before))
     return Error(st.code(), st.message() + "; " + plan.dataset.path +
-                                " was generated before the failure and is kept");
+                                " was generated before the failure and is kept" +
+                                (files.empty() ? "" : ", " + files));
   for (const auto& a : plan.analyses)  // RunGuard::Fail tells what became of the dataset
-    if (a->capabilities().writes_in_place()) return st;
+    if (a->capabilities().writes_in_place()) return Error(st.code(), st.message() + kept);
+  if (!files.empty()) return Error(st.code(), st.message() + kept);
   if (st.exit_code() > 128) return Error(st.code(), st.message() + ", nothing written");
   return st;
 }
@@ -485,7 +498,7 @@ Status RunWith(RunArgs a) {
   if (!results.ok()) return guard.Fail(Unfinished(*plan, dataset_before, results.status()));
   // From here on the run's writes are committed: no message may say that
   // nothing was written (SPEC §5; docs/RELIABILITY.md).
-  std::string committed = a.shard ? "" : CommittedWrites(*plan, *results);
+  std::string committed = a.shard ? "" : CommittedWrites(*plan);
   // `what` failed; the message then says what is already on disk.
   auto tell = [&](Code code, const std::string& what, const char* if_nothing) {
     return Error(code, what + (committed.empty()

@@ -31,13 +31,6 @@ Status WritePicture(TempOutput* out, const std::string& bytes, size_t k) {
   return out->Commit();
 }
 
-// "A was written, B was written".
-std::string Written(const std::vector<std::string>& paths) {
-  std::string s;
-  for (const std::string& p : paths) s += (s.empty() ? "" : ", ") + p + " was written";
-  return s;
-}
-
 // The file-name form of an analysis' name: letters, digits and ._+-
 // kept, anything else (a '/', a space, a non-ASCII byte) '_'.
 std::string FileNamePart(const std::string& name) {
@@ -112,13 +105,13 @@ Status CommitAll(std::vector<TempOutput>* outs, const std::vector<std::string>& 
     const Status st = WritePicture(&(*outs)[k], bytes[k], k);
     if (!st.ok()) {
       std::string before = *committed;
-      if (!written.empty()) before += (before.empty() ? "" : ", ") + Written(written);
+      if (!written.empty()) before += (before.empty() ? "" : ", ") + WrittenList(written);
       return Error(st.code(),
                    st.message() + "; " + (before.empty() ? "nothing written" : before) + tail);
     }
     written.push_back((*outs)[k].target());
   }
-  if (!written.empty()) *committed += (committed->empty() ? "" : ", ") + Written(written);
+  if (!written.empty()) *committed += (committed->empty() ? "" : ", ") + WrittenList(written);
   return Status::OK();
 }
 

@@ -432,6 +432,42 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("commit: SIGTERM after per-lane results were written as PREFIX.FIELD.npy names them (not 'nothing written')")
+def _():
+    with mm.tmpdir() as d:
+        cfg, data, a = make(d, analyses=[{"op": "stats", "axis": 1, "output": "pre"}])
+        out = os.path.join(d, "out.json")
+        proc = start(["-q", "-w", 2, "-o", out, cfg], extra_env={"MMRUN_TEST_FAULT": "pause_after_commit=1"})
+        var = os.path.join(d, "pre.var.npy")
+        wait_for(lambda: os.path.exists(var), "the .npy files to be committed")
+        proc.send_signal(signal.SIGTERM)
+        res = finish(proc)
+        mm.assert_error(res, 143, ["SIGTERM", var + " was written", os.path.join(d, "pre.mean.npy") + " was written",
+                                   "the result document was not written"])
+        mm.check("nothing written" not in res.err, "the message says nothing was written: " + res.err)
+        mm.check(not os.path.exists(out), "the result document was written")
+        want = a.astype(np.float64).var(axis=1)
+        mm.check(np.allclose(np.load(var), want, rtol=1e-12), "pre.var.npy differs from numpy")
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("commit: a stop after a slice's output was committed, while a later pass runs, names the output")
+def _():
+    with mm.tmpdir() as d:
+        cfg, data, a = make(d, analyses=[{"op": "slice", "select": "[:, 2]", "output": "col.npy"},
+                                         {"op": "quantiles", "q": [0.5]}])
+        out = os.path.join(d, "out.json")
+        proc = start(["-q", "-w", 2, "-o", out, cfg], extra_env={"MMRUN_TEST_FAULT": "pause_after_commit=1"})
+        col = os.path.join(d, "col.npy")
+        wait_for(lambda: os.path.exists(col), "the slice's output to be committed", timeout=120)
+        proc.send_signal(signal.SIGTERM)  # in the quantiles' later passes, or once they are done
+        res = finish(proc)
+        mm.assert_error(res, 143, ["SIGTERM", col + " was written"])
+        mm.check("nothing written" not in res.err, "the message says nothing was written: " + res.err)
+        mm.check(np.array_equal(np.load(col), a[:, 2]), "col.npy differs from a[:, 2]")
+        mm.assert_no_leftovers(d)
+
+
 # ---------------------------------------------------------------- every way out is clean
 
 
