@@ -673,6 +673,96 @@ Status CheckStoredIn(Dataset* d, const std::string& dataset, const std::string& 
   return Status::OK();
 }
 
+// The files libhdf5 opens by name to read dataset `name` (creation
+// properties `dcpl`) of the open file `file` in folder `folder`, each
+// checked with CheckStoredIn, and the sources of a virtual dataset in
+// turn (to `depth` 8): a source in this file ("."), or in another HDF5
+// file, may itself store its data in an external raw file or map other
+// sources.
+//
+// External raw files are resolved against the file's folder, as mmrun
+// opens them; a virtual source's own external files also against the
+// working directory, where libhdf5 1.10 may look for them. For a virtual
+// source file every place libhdf5 1.10 looks (H5F_prefix_open_file) is
+// checked: an absolute name as given, then its last component; a relative
+// name (or that component) against the file's folder
+// (H5Pset_virtual_prefix), then against the working directory
+// (HDF5_VDS_PREFIX is not). A missing source is read as the fill value, as
+// h5py does; a name with a printf-style '%' pattern is not checked.
+Status CheckStorageFiles(Dataset* d, const std::string& name, hid_t dcpl, hid_t file,
+                         const std::string& folder, int depth) {
+  const H5D_layout_t layout = H5Pget_layout(dcpl);
+  if (layout == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) > 0) {
+    const int n = H5Pget_external_count(dcpl);
+    for (int i = 0; i < n; ++i) {
+      char raw[4096] = {};
+      off_t offset = 0;
+      hsize_t size = 0;
+      if (H5Pget_external(dcpl, static_cast<unsigned>(i), sizeof raw - 1, raw, &offset, &size) < 0)
+        return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + name + "': external file");
+      const std::string ext(raw);
+      if (ext.empty()) continue;
+      MM_RETURN_IF_ERROR(
+          CheckStoredIn(d, name, ext[0] == '/' ? ext : folder + "/" + ext, depth > 0));
+      if (depth > 0 && ext[0] != '/') MM_RETURN_IF_ERROR(CheckStoredIn(d, name, ext, true));
+    }
+    return Status::OK();
+  }
+  if (layout != H5D_VIRTUAL || depth >= 8) return Status::OK();
+  size_t n = 0;
+  if (H5Pget_virtual_count(dcpl, &n) < 0)
+    return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + name + "': virtual mapping");
+  for (size_t i = 0; i < n; ++i) {
+    const ssize_t len = H5Pget_virtual_filename(dcpl, i, nullptr, 0);
+    const ssize_t dlen = H5Pget_virtual_dsetname(dcpl, i, nullptr, 0);
+    if (len < 0 || dlen < 0)
+      return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + name + "': virtual source");
+    std::string source(static_cast<size_t>(len) + 1, '\0');
+    H5Pget_virtual_filename(dcpl, i, &source[0], source.size());
+    source.resize(static_cast<size_t>(len));
+    std::string source_dset(static_cast<size_t>(dlen) + 1, '\0');
+    H5Pget_virtual_dsetname(dcpl, i, &source_dset[0], source_dset.size());
+    source_dset.resize(static_cast<size_t>(dlen));
+    if (source.find('%') != std::string::npos || source_dset.find('%') != std::string::npos)
+      continue;
+    // The file the source is read from: this one, or the first candidate
+    // that exists (each existing one must be a regular file).
+    Hid other;
+    hid_t in = file;
+    std::string in_folder = folder;
+    if (source != ".") {
+      std::vector<std::string> candidates;
+      std::string relative = source;
+      if (source[0] == '/') {
+        candidates.push_back(source);
+        relative = source.substr(source.rfind('/') + 1);
+      }
+      candidates.push_back(DirName(d->path) + "/" + relative);
+      candidates.push_back(relative);
+      std::string opened;
+      for (const std::string& c : candidates) {
+        const size_t before = d->read_files.size();
+        MM_RETURN_IF_ERROR(CheckStoredIn(d, name, c, true));
+        if (opened.empty() && d->read_files.size() > before) opened = c;
+      }
+      if (opened.empty()) continue;
+      other = Hid(H5Fopen(opened.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+      H5Eclear2(H5E_DEFAULT);
+      if (!other.valid()) continue;  // read as the fill value, or an error when read
+      in = other.get();
+      in_folder = DirName(opened);
+    }
+    Hid source_id(H5Dopen2(in, source_dset.c_str(), H5P_DEFAULT), H5Dclose);
+    H5Eclear2(H5E_DEFAULT);
+    if (!source_id.valid()) continue;
+    Hid source_dcpl(H5Dget_create_plist(source_id.get()), H5Pclose);
+    if (!source_dcpl.valid()) continue;
+    MM_RETURN_IF_ERROR(CheckStorageFiles(d, name + "', through its source '" + source_dset,
+                                         source_dcpl.get(), in, in_folder, depth + 1));
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Hid Hdf5MemoryType(hid_t file_type) {
@@ -799,49 +889,8 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
     if (!own)
       if (const std::string missing = MissingFilterText(dset); !missing.empty())
         return Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "' " + missing);
-  } else if (d->storage == "external") {
-    // The raw files libhdf5 will open by name, resolved against the file's
-    // folder as it does: each must be a regular file now (a FIFO there would
-    // block a worker forever; a device is no array).
-    const int n = H5Pget_external_count(dcpl.get());
-    for (int i = 0; i < n; ++i) {
-      char name[4096] = {};
-      off_t offset = 0;
-      hsize_t size = 0;
-      if (H5Pget_external(dcpl.get(), static_cast<unsigned>(i), sizeof name - 1, name, &offset,
-                          &size) < 0)
-        return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': external file");
-      const std::string file(name);
-      MM_RETURN_IF_ERROR(
-          CheckStoredIn(d, loc.name, file[0] == '/' ? file : DirName(d->path) + "/" + file, false));
-    }
-  } else if (d->storage == "virtual") {
-    // The source files of the mapping, opened by libhdf5 by name: the same
-    // rule, but a missing one is read as the fill value, as h5py does. "."
-    // is this file; a name with a printf-style '%' pattern is not checked.
-    // Every place libhdf5 1.10 looks (H5F_prefix_open_file) is checked: an
-    // absolute name as given, then its last component; a relative name (or
-    // that component) against the file's folder (H5Pset_virtual_prefix),
-    // then against the working directory. (HDF5_VDS_PREFIX is not.)
-    size_t n = 0;
-    if (H5Pget_virtual_count(dcpl.get(), &n) < 0)
-      return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': virtual mapping");
-    for (size_t i = 0; i < n; ++i) {
-      const ssize_t len = H5Pget_virtual_filename(dcpl.get(), i, nullptr, 0);
-      if (len < 0)
-        return Hdf5Error(Code::kDataErr, d->path + ": dataset '" + loc.name + "': virtual source");
-      std::string name(static_cast<size_t>(len) + 1, '\0');
-      H5Pget_virtual_filename(dcpl.get(), i, &name[0], name.size());
-      name.resize(static_cast<size_t>(len));
-      if (name == "." || name.find('%') != std::string::npos) continue;
-      std::string relative = name;
-      if (name[0] == '/') {
-        MM_RETURN_IF_ERROR(CheckStoredIn(d, loc.name, name, true));
-        relative = name.substr(name.rfind('/') + 1);
-      }
-      MM_RETURN_IF_ERROR(CheckStoredIn(d, loc.name, DirName(d->path) + "/" + relative, true));
-      MM_RETURN_IF_ERROR(CheckStoredIn(d, loc.name, relative, true));
-    }
+  } else if (d->storage == "external" || d->storage == "virtual") {
+    MM_RETURN_IF_ERROR(CheckStorageFiles(d, loc.name, dcpl.get(), file.get(), DirName(d->path), 0));
   } else if (d->storage == "contiguous") {
     const haddr_t at = H5Dget_offset(dset);
     H5Eclear2(H5E_DEFAULT);

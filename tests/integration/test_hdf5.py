@@ -924,6 +924,43 @@ def test_locked_by_writer():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("hdf5: a virtual dataset whose source (in the same file or another) stores its data in an "
+         "external raw file reads as h5py; that file a FIFO is refused (66) instead of hanging a worker")
+def test_virtual_source_external():
+    with mm.tmpdir() as d:
+        a = data((30, 4), "<f4", seed=3)
+        a.tofile(os.path.join(d, "raw.bin"))
+        a.tofile(os.path.join(d, "raw2.bin"))
+        with h5py.File(os.path.join(d, "other.h5"), "w") as f:
+            f.create_dataset("e", shape=a.shape, dtype="<f4", external=[("raw2.bin", 0, a.nbytes)])
+        with h5py.File(os.path.join(d, "v.h5"), "w") as f:
+            f.create_dataset("e", shape=a.shape, dtype="<f4", external=[("raw.bin", 0, a.nbytes)])
+            for name, src in (("same", "."), ("other", "other.h5")):
+                lay = h5py.VirtualLayout(shape=a.shape, dtype="<f4")
+                lay[:] = h5py.VirtualSource(src, "e", shape=a.shape)
+                f.create_virtual_dataset(name, lay, fillvalue=0)
+        here = os.getcwd()
+        os.chdir(d)  # h5py resolves external files against the working folder
+        try:
+            with h5py.File("v.h5", "r") as f:
+                want = {n: f[n][...] for n in ("same", "other")}
+        finally:
+            os.chdir(here)
+        for name, raw in (("same", "raw.bin"), ("other", "raw2.bin")):
+            mm.check(np.array_equal(want[name], a, equal_nan=True), "h5py reads the source's external file (%s)" % name)
+            # libhdf5 opens a virtual source's external file against the
+            # working folder, as h5py does (docs/HDF5.md).
+            cfg = mm.write_config(d, {"dataset": {"path": "v.h5", "name": name}, "analyses": ANALYSES},
+                                  name=name + ".json")
+            doc, _ = mm.run_ok([cfg, "-q", "-w", "2"], cwd=d)
+            check_against_numpy(doc, want[name], "virtual dataset of a source stored externally (%s)" % name)
+            os.rename(os.path.join(d, raw), os.path.join(d, raw + ".keep"))
+            os.mkfifo(os.path.join(d, raw))
+            mm.assert_error(mm.run_mmrun([cfg], cwd=d, timeout=60), 66, ["not a regular file", raw, "'e'"], args=[cfg])
+            os.unlink(os.path.join(d, raw))
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("hdf5: a virtual dataset's missing source reads as the fill value (as h5py); a source "
          "that is a FIFO or a device is refused (66) instead of hanging a worker")
 def test_virtual_sources():
