@@ -411,7 +411,7 @@ Status ChunkSpoolWriter::Put(uint64_t c, ChunkListPartial* out) {
                                    std::to_string(stored_.size()) + " bytes overflows its " +
                                    std::to_string(slot_) + "-byte slot");
   MM_RETURN_IF_ERROR(PwriteFull(spool_.get(), stored_.data(), stored_.size(), c * slot_,
-                                target_ + ": spool write", Code::kIoErr, Code::kIoErr));
+                                target_ + ": spool write", Code::kIoErr, Code::kCantCreate));
   out->sizes.push_back(stored_.size());
   out->masks.push_back(mask);
   return Status::OK();

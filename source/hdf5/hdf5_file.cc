@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
@@ -57,6 +58,20 @@ std::string Hdf5ErrorText() {
 Status Hdf5Error(Code code, const std::string& what) {
   const std::string why = Hdf5ErrorText();
   return Error(code, why.empty() ? what : what + ": " + why);
+}
+
+Status Hdf5WriteError(Code otherwise, const std::string& what) {
+  std::vector<std::string> messages;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, CollectMessage, &messages);
+  for (const std::string& m : messages) {
+    const size_t at = m.find("errno = ");
+    if (at == std::string::npos) continue;
+    const int err = std::atoi(m.c_str() + at + 8);
+    if (err <= 0) continue;
+    H5Eclear2(H5E_DEFAULT);
+    return FromErrno(err, what, err == ENOSPC || err == EDQUOT ? Code::kCantCreate : otherwise);
+  }
+  return Hdf5Error(otherwise, what);
 }
 
 namespace {

@@ -67,6 +67,14 @@ std::string Hdf5ErrorText();
 // `what` + ": " + Hdf5ErrorText() (when there is one) as a Status of `code`.
 Status Hdf5Error(Code code, const std::string& what);
 
+// A failed write through libhdf5 (a chunk, the file's metadata): when the
+// error stack holds the system's errno (libhdf5's file drivers report
+// "errno = N" with a descriptor path and buffer address), `what` + ": " +
+// strerror(N), kCantCreate for a full disk or quota (ENOSPC, EDQUOT) and
+// `otherwise` for other errors; else Hdf5Error(otherwise, what). Clears
+// the stack.
+Status Hdf5WriteError(Code otherwise, const std::string& what);
+
 // The folders libhdf5 loads filter plugins from, ':'-separated, for messages.
 std::string PluginFolders();
 

@@ -420,7 +420,7 @@ Result<std::unique_ptr<Hdf5ChunkWriter>> Hdf5ChunkWriter::Create(
   std::unique_ptr<Hdf5ChunkWriter> w(new Hdf5ChunkWriter());
   w->target_ = target;
   auto fail = [&](const std::string& what) {
-    return Hdf5Error(Code::kCantCreate, target + ": " + what);
+    return Hdf5WriteError(Code::kCantCreate, target + ": " + what);
   };
   Hid fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
   Hid gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
@@ -472,7 +472,7 @@ Status Hdf5ChunkWriter::WriteChunk(const std::vector<int64_t>& origin, const cha
   std::vector<hsize_t> offset(origin.begin(), origin.end());
   if (H5Dwrite_chunk(h_->dset.get(), H5P_DEFAULT, mask, offset.data(), static_cast<size_t>(size),
                      bytes) < 0)
-    return Hdf5Error(Code::kIoErr, target_ + ": cannot write a chunk");
+    return Hdf5WriteError(Code::kIoErr, target_ + ": cannot write a chunk");
   return Status::OK();
 }
 
@@ -483,7 +483,7 @@ Status Hdf5ChunkWriter::Close() {
   const herr_t closed = H5Fclose(h_->file.get());
   h_->file = Hid();
   if (flushed < 0 || closed < 0)
-    return Hdf5Error(Code::kIoErr, target_ + ": cannot finish the file");
+    return Hdf5WriteError(Code::kIoErr, target_ + ": cannot finish the file");
   return Status::OK();
 }
 

@@ -2,8 +2,11 @@
 test_hdf5_generate.py): h5py with hdf5plugin's filters registered, so that
 compressed outputs read back, and the check that both are there."""
 
+import contextlib
 import hashlib
 import os
+import shutil
+import subprocess
 
 import mmtest as mm
 
@@ -43,3 +46,20 @@ def check_failed_then_retried(d, cfg, name):
     mm.run_ok(["-q", "-w", 2, cfg], extra_env=fault)
     mm.eq(sha(path), clean, "retried run's output")
     mm.assert_no_leftovers(d)
+
+
+@contextlib.contextmanager
+def small_filesystem(folder, size="1m"):
+    """A tmpfs of `size` mounted at folder/fs (root only), unmounted after."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        raise mm.Skip("mounting a small filesystem needs root")
+    fs = os.path.join(folder, "fs")
+    os.mkdir(fs)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", fs],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if res.returncode != 0:
+        raise mm.Skip("cannot mount a tmpfs: %s" % res.stdout.decode(errors="replace").strip())
+    try:
+        yield fs
+    finally:
+        subprocess.run(["umount", "-l", fs])

@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest as mm  # noqa: E402
-from h5output import check_failed_then_retried, h5py, need_h5py, sha  # noqa: E402
+from h5output import check_failed_then_retried, h5py, need_h5py, sha, small_filesystem  # noqa: E402
 
 
 def data(shape, dtype, seed=1):
@@ -217,6 +217,31 @@ def _():
                         args=[cfg])
         mm.check(not os.path.exists(os.path.join(d, "o.h5")), "a refused run wrote o.h5")
         mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5 output: a full disk while a compressed output is staged, compressed or written is exit 73, "
+         "one line naming the output (not libhdf5's text), nothing left behind")
+def _():
+    need_h5py()
+    with mm.tmpdir() as d:
+        # 8 MB of incompressible float32: the stage (8 MB) fails on 4 MB;
+        # on 12 MB and 16 MB the spool of compressed chunks or the chunks
+        # written into the HDF5 file run out.
+        a = np.random.default_rng(5).random((500000, 4)).astype("<f4")
+        raw_input(d, a)
+        for size in ("4m", "12m", "16m"):
+            with small_filesystem(d, size) as fs:
+                out = os.path.join(fs, "o.h5")
+                cfg = mm.write_config(d, {"dataset": {"path": "in.dat", "dtype": "<f4", "shape": list(a.shape)},
+                                          "analyses": [{"op": "convert", "output": out, "chunks": "auto",
+                                                        "compression": "gzip"}]}, name="full.json")
+                args = ["-q", "-w", 2, "--retries", 0, cfg]
+                res = mm.run_mmrun(args)
+                mm.assert_error(res, 73, [out, "No space left"], args=args)
+                mm.check("/proc/self/fd" not in res.err and "errno" not in res.err, "libhdf5's text: " + res.err)
+                mm.eq(os.listdir(fs), [], "files left on the full disk (%s)" % size)
+                mm.assert_no_leftovers(d)
+            os.rmdir(os.path.join(d, "fs"))
 
 
 @mm.test("hdf5 output: a failed worker leaves no output and no temporary (stage, spool); a "
