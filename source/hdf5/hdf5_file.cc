@@ -10,6 +10,7 @@
 
 #include "source/hdf5/hdf5_format.h"
 #include "source/hdf5/hdf5_library.h"
+#include "source/raw/raw_source.h"
 
 namespace mm {
 
@@ -88,7 +89,8 @@ Status StatOfHdf5File(hid_t file, const std::string& name, struct stat* st) {
 
 }  // namespace
 
-Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t ino) {
+Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t ino,
+                         uint64_t recorded_bytes) {
   Hdf5Quiet();
   Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (!fapl.valid() || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0 ||
@@ -107,6 +109,13 @@ Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t
       return Hdf5Error(Code::kLocked, name +
                                           ": another process has it open for writing (HDF5 "
                                           "file lock); try again when it has closed the file");
+    // A file cut short since the run measured it is an I/O error, not a
+    // bad file.
+    const Status st = CheckFileNotShrunk(fd, name, recorded_bytes);
+    if (!st.ok()) {
+      H5Eclear2(H5E_DEFAULT);
+      return st;
+    }
     return Hdf5Error(Code::kDataErr, name + ": not a readable HDF5 file");
   }
   MM_RETURN_IF_ERROR(StatOfHdf5File(file.get(), name, &st));

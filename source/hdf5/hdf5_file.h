@@ -90,8 +90,12 @@ std::string MissingFilterText(hid_t dset);
 // kDataErr when libhdf5 cannot read the file as HDF5 (truncated, corrupt
 // superblock), kIoErr when /proc/self/fd cannot be opened, kLocked when
 // libhdf5's file lock says another process has the file open for writing
-// (HDF5_USE_FILE_LOCKING=FALSE, read by libhdf5, turns that check off).
-Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t ino);
+// (HDF5_USE_FILE_LOCKING=FALSE, read by libhdf5, turns that check off);
+// kIoErr when libhdf5 cannot read it and it is now shorter than
+// `recorded_bytes`, its size when the run opened it (cut short under the
+// run; 0: not checked).
+Result<Hid> OpenHdf5File(int fd, const std::string& name, uint64_t dev, uint64_t ino,
+                         uint64_t recorded_bytes);
 
 // Whether the HDF5 object `obj` lives in the file with identity dev/ino
 // (false for a dataset reached through an external link). `name` is the

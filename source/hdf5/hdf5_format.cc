@@ -814,7 +814,7 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
   if (spec.order && *spec.order != 'C')
     return Error(Code::kConfig, "config key 'dataset.order': HDF5 arrays are C order, got '" +
                                     std::string(1, *spec.order) + "'");
-  MM_ASSIGN_OR_RETURN(Hid file, OpenHdf5File(fd, d->path, d->dev, d->ino));
+  MM_ASSIGN_OR_RETURN(Hid file, OpenHdf5File(fd, d->path, d->dev, d->ino, d->file_bytes));
   MM_ASSIGN_OR_RETURN(Located loc, Locate(file.get(), spec, d->path));
   const std::string what = "'" + loc.name + "' of " + d->path;
   const hid_t dset = loc.dset.get();
@@ -976,8 +976,9 @@ Result<std::unique_ptr<Source>> OpenHdf5Dataset(const Dataset& d) {
 Result<Json> InspectHdf5(const DatasetSpec& spec, int fd) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return FromErrno(errno, spec.path, Code::kIoErr);
-  MM_ASSIGN_OR_RETURN(Hid file, OpenHdf5File(fd, spec.path, static_cast<uint64_t>(st.st_dev),
-                                             static_cast<uint64_t>(st.st_ino)));
+  MM_ASSIGN_OR_RETURN(
+      Hid file, OpenHdf5File(fd, spec.path, static_cast<uint64_t>(st.st_dev),
+                             static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size)));
   Json j = Json::object();
   j["path"] = spec.path;
   j["format"] = "hdf5";

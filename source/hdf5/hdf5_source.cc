@@ -414,7 +414,7 @@ class Hdf5Source : public Source {
 
 Result<std::unique_ptr<Source>> OpenHdf5Source(const Dataset& d) {
   if (d.fd() < 0) return Error(Code::kIoErr, d.path + ": the file is not open");
-  MM_ASSIGN_OR_RETURN(Hid file, OpenHdf5File(d.fd(), d.path, d.dev, d.ino));
+  MM_ASSIGN_OR_RETURN(Hid file, OpenHdf5File(d.fd(), d.path, d.dev, d.ino, d.file_bytes));
   MM_ASSIGN_OR_RETURN(Hid dset, OpenH5Dataset(file.get(), d.name, DirName(d.path), d.path));
   Hid space(H5Dget_space(dset.get()), H5Sclose);
   Hid file_type(H5Dget_type(dset.get()), H5Tclose);

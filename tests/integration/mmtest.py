@@ -613,6 +613,24 @@ def children_of(pid):
     return kids
 
 
+def stopped_children(proc, count, timeout=60):
+    """Waits until `count` children of `proc` are stopped (SIGSTOP); returns them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = children_of(proc.pid)
+        states = []
+        for k in kids:
+            try:
+                with open("/proc/%d/stat" % k) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                states.append(None)
+        if len(kids) >= count and all(st == "T" for st in states):
+            return kids
+        time.sleep(0.005)
+    raise Fail("timed out waiting for the workers to stop")
+
+
 def _reap_zombies():
     while True:
         try:

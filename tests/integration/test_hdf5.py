@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -921,6 +922,27 @@ def test_locked_by_writer():
             writer.wait(timeout=60)
         doc, _ = run(d, {"path": "held.h5", "name": "x"}, name="after.json")
         check_against_numpy(doc, a, "after the writer closed it")
+        mm.assert_no_leftovers(d)
+
+
+@mm.test("hdf5: a file cut short after the run opened it, before libhdf5 opens it, is an I/O "
+         "error (74, 'shrank'), not a bad file")
+def test_shrunk_before_h5fopen():
+    with mm.tmpdir() as d:
+        a = data((4000, 8), "<f4", seed=4)
+        path = h5(os.path.join(d, "s.h5"), "x", a, chunks=(100, 8), compression="gzip")
+        size = os.path.getsize(path)
+        cfg = mm.write_config(d, {"dataset": {"path": "s.h5", "name": "x"}, "analyses": [{"op": "stats"}]})
+        env = dict(os.environ, MMRUN_TEST_FAULT="pause_before_open=1")
+        proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", "--retries", "0", cfg],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        kids = mm.stopped_children(proc, 1)
+        os.truncate(path, size // 2)
+        for k in kids:
+            os.kill(k, signal.SIGCONT)
+        out, err = proc.communicate(timeout=120)
+        res = mm.RunResult(proc.returncode, out.decode(), err.decode())
+        mm.assert_error(res, 74, ["s.h5", "shrank"])
         mm.assert_no_leftovers(d)
 
 

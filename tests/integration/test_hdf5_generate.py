@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -227,24 +226,6 @@ def _():
             {"op": "generate", "fill": {"kind": "normal", "seed": 9}}]})
         check_failed_then_retried(d, cfg, "r.h5")
 
-def stopped_children(proc, count, timeout=60):
-    """Waits until `count` children of `proc` are stopped (SIGSTOP); returns them."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        kids = mm.children_of(proc.pid)
-        states = []
-        for k in kids:
-            try:
-                with open("/proc/%d/stat" % k) as f:
-                    states.append(f.read().rsplit(")", 1)[1].split()[0])
-            except OSError:
-                states.append(None)
-        if len(kids) >= count and all(st == "T" for st in states):
-            return kids
-        time.sleep(0.005)
-    raise mm.Fail("timed out waiting for the workers to stop")
-
-
 @mm.test("hdf5 generate: the temporary workers write (the file; a chunked output's spool) "
          "replaced under the run by another file of its name: the workers refuse it (74), no "
          "output")
@@ -259,7 +240,7 @@ def _():
             env = dict(os.environ, MMRUN_TEST_FAULT="pause_before_open=1")
             proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", "--launch", launch, cfg],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-            kids = stopped_children(proc, 1)
+            kids = mm.stopped_children(proc, 1)
             temps = sorted(n for n in os.listdir(d) if n.startswith(".t.h5.mmrun-tmp-"))
             mm.eq(len(temps), 1, "%s: temporaries beside the target: %s" % (params, temps))
             moved = os.path.join(d, "moved" + temps[0])

@@ -286,7 +286,7 @@ def _():
         plain = planted_journal + ".committed-planted"
         os.mkdir(plain)  # a plain folder, no manifest
         # Another file's committed journal: a real leftover of a transform of other/x.f4.
-        x = make_dataset(other, "x.f4")
+        make_dataset(other, "x.f4")
         env = dict(os.environ, MMRUN_TEST_FAULT="journal_hold_after_commit=1")
         proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", config(other, "x.f4")], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)

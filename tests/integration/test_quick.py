@@ -16,7 +16,6 @@ Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_quick.py [FI
 """
 
 import datetime
-import json
 import os
 import re
 import sys

@@ -90,15 +90,6 @@ def finish(proc, timeout=120):
     return mm.RunResult(proc.returncode, (out or b"").decode(), err.decode())
 
 
-def stopped_workers(proc, count):
-    """Waits until `count` workers of `proc` are stopped (SIGSTOP); returns them."""
-    def ready():
-        kids = children_of(proc.pid)
-        return len(kids) >= count and all(state_of(k) == "T" for k in kids)
-    wait_for(ready, "the workers to pause")
-    return children_of(proc.pid)
-
-
 def results_text(text):
     spans = mm.top_level_spans(text)
     return spans["dataset"] + spans["results"]
@@ -300,7 +291,7 @@ def swap_during_run(launch, workers=1):
         new_sha = mm.sha256_file(new)
         proc = start(["-q", "-w", workers, "--launch", launch, cfg],
                      extra_env={"MMRUN_TEST_FAULT": "pause_after_rows=0"})
-        kids = stopped_workers(proc, workers)
+        kids = mm.stopped_children(proc, workers)
         os.rename(new, data)
         for k in kids:
             os.kill(k, signal.SIGCONT)
@@ -326,7 +317,7 @@ def _():
         cfg, data, a = make(d, analyses=[{"op": "convert", "output": "o.h5",
                                           "compression": "gzip:1", "chunks": [1000, COLS]}])
         proc = start(["-q", "-w", 1, cfg], extra_env={"MMRUN_TEST_FAULT": "pause_after_rows=0"})
-        kids = stopped_workers(proc, 1)
+        kids = mm.stopped_children(proc, 1)
         temps = sorted(n for n in os.listdir(d) if n.startswith(".o.h5.mmrun-tmp-"))
         mm.eq(len(temps), 2, "temporaries beside the target: %s" % temps)
         for n in temps:  # another user's files take the names
@@ -356,7 +347,7 @@ def _():
         np.arange(ROWS * COLS, dtype="<f4").tofile(new)
         new_sha = mm.sha256_file(new)
         proc = start(["-q", "-w", 1, cfg], extra_env={"MMRUN_TEST_FAULT": "pause_after_rows=0"})
-        kids = stopped_workers(proc, 1)
+        kids = mm.stopped_children(proc, 1)
         os.rename(new, data)
         for k in kids:
             os.kill(k, signal.SIGCONT)
@@ -381,7 +372,7 @@ def _():
         mm.check(size % 4096 == 0, "test setup: the file must end on a page boundary")
         for launch in ("fork", "spawn"):
             proc = start(["-q", "-w", 1, "--launch", launch, cfg], extra_env={"MMRUN_TEST_FAULT": "pause_after_rows=0"})
-            kids = stopped_workers(proc, 1)
+            kids = mm.stopped_children(proc, 1)
             os.truncate(data, size - 4000)
             for k in kids:
                 os.kill(k, signal.SIGCONT)
