@@ -227,13 +227,8 @@ const std::string& HostTag() {
   return tag;
 }
 
-// The creator's pid of a temporary output named .NAME.mmrun-tmp-HOST-PID-RANDOM
-// made on this host, or 0.
-pid_t TempOwnerPid(const std::string& name) {
-  if (name.empty() || name[0] != '.') return 0;
-  const size_t at = name.rfind(kTempMarker);
-  if (at == std::string::npos) return 0;
-  const std::string rest = name.substr(at + sizeof kTempMarker - 1);
+// The pid in "HOST-PID-..." (`rest`) when HOST is this host's tag, or 0.
+pid_t PidOnThisHost(const std::string& rest) {
   const std::string& host = HostTag();
   if (rest.size() < host.size() + 2 || rest.compare(0, host.size(), host) != 0 ||
       rest[host.size()] != '-')
@@ -244,6 +239,19 @@ pid_t TempOwnerPid(const std::string& name) {
   if (end == p || *end != '-' || pid <= 0 || pid > INT_MAX) return 0;
   return static_cast<pid_t>(pid);
 }
+
+// The creator's pid of a temporary output named .NAME.mmrun-tmp-HOST-PID-RANDOM
+// made on this host, or 0.
+pid_t TempOwnerPid(const std::string& name) {
+  if (name.empty() || name[0] != '.') return 0;
+  const size_t at = name.rfind(kTempMarker);
+  if (at == std::string::npos) return 0;
+  return PidOnThisHost(name.substr(at + sizeof kTempMarker - 1));
+}
+
+// Whether `pid` (not this process) is gone: kill(pid, 0) says ESRCH. One
+// alive, or not ours to signal, is not.
+bool ProcessGone(pid_t pid) { return pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH; }
 
 }  // namespace
 
@@ -256,11 +264,9 @@ int RemoveDeadTempOutputs(const std::string& dir) {
     return 0;
   }
   int removed = 0;
-  const pid_t self = ::getpid();
   while (struct dirent* e = ::readdir(d)) {
     const pid_t pid = TempOwnerPid(e->d_name);
-    if (pid == 0 || pid == self) continue;
-    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to signal): keep
+    if (pid == 0 || !ProcessGone(pid)) continue;
     struct stat st;
     if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
@@ -268,6 +274,53 @@ int RemoveDeadTempOutputs(const std::string& dir) {
     if (::unlinkat(dfd, e->d_name, 0) == 0) ++removed;
   }
   ::closedir(d);
+  return removed;
+}
+
+std::string PrivateDirTemplate(const std::string& base, const std::string& prefix) {
+  return base + "/" + prefix + "." + HostTag() + "-" + std::to_string(::getpid()) + "-XXXXXX";
+}
+
+int RemoveDeadPrivateDirs(const std::string& base, const std::string& prefix) {
+  const int bfd = ::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (bfd < 0) return 0;
+  DIR* b = ::fdopendir(bfd);
+  if (b == nullptr) {
+    ::close(bfd);
+    return 0;
+  }
+  const std::string head = prefix + ".";
+  int removed = 0;
+  while (struct dirent* e = ::readdir(b)) {
+    const std::string name = e->d_name;
+    if (name.compare(0, head.size(), head) != 0) continue;
+    const pid_t pid = PidOnThisHost(name.substr(head.size()));
+    if (pid == 0 || !ProcessGone(pid)) continue;
+    // Ours (this user's), a real folder (never a symlink to one), and
+    // only the regular files and symlinks in it are removed: unlinkat
+    // never follows them.
+    const int dfd =
+        ::openat(bfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (dfd < 0) continue;
+    struct stat st;
+    if (::fstat(dfd, &st) != 0 || st.st_uid != ::geteuid()) {
+      ::close(dfd);
+      continue;
+    }
+    DIR* d = ::fdopendir(dfd);
+    if (d == nullptr) {
+      ::close(dfd);
+      continue;
+    }
+    while (struct dirent* f = ::readdir(d)) {
+      struct stat fst;
+      if (::fstatat(dfd, f->d_name, &fst, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (S_ISREG(fst.st_mode) || S_ISLNK(fst.st_mode)) ::unlinkat(dfd, f->d_name, 0);
+    }
+    ::closedir(d);
+    if (::unlinkat(bfd, name.c_str(), AT_REMOVEDIR) == 0) ++removed;
+  }
+  ::closedir(b);
   return removed;
 }
 

@@ -151,6 +151,17 @@ class TempOutput {
 // returns how many it removed. Called by TempOutput::Create.
 int RemoveDeadTempOutputs(const std::string& dir);
 
+// A mkdtemp template for a private folder of this process in `base`:
+// BASE/PREFIX.HOST-PID-XXXXXX, so that RemoveDeadPrivateDirs can tell
+// whose it is once its process is gone (killed before it removed it).
+std::string PrivateDirTemplate(const std::string& base, const std::string& prefix);
+
+// Removes from folder `base` the folders PREFIX.HOST-PID-* made on this
+// host by a process that no longer exists and owned by this user, with
+// the files in them (regular files and symlinks, never followed); a
+// folder holding anything else stays. Returns how many it removed.
+int RemoveDeadPrivateDirs(const std::string& base, const std::string& prefix);
+
 // The targets TempOutput::Commit renamed into place in this process, in
 // order: a failure that comes later names them (never "nothing written"
 // when something was).

@@ -247,7 +247,9 @@ class PrivateDir {
     const char* env = std::getenv("TMPDIR");
     const bool use_env = env != nullptr && *env == '/' && IsUtf8(env);
     const std::string base = use_env ? env : "/tmp";
-    std::string templ = base + "/mmrun-show.XXXXXX";
+    // A folder a killed show left (SIGKILL runs no destructor) goes now.
+    (void)RemoveDeadPrivateDirs(base, "mmrun-show");
+    std::string templ = PrivateDirTemplate(base, "mmrun-show");
     if (::mkdtemp(templ.data()) == nullptr)  // the name tried last says nothing
       return FromErrno(
           errno,
@@ -349,10 +351,14 @@ Status RunQuick(const QuickOp& op, const std::vector<std::string>& args) {
   if (show && !st.ok()) {
     // show's .npy is its own temporary file, removed with its folder: a
     // failure after the slice wrote it has written nothing the user sees.
-    const std::string written = dir.file() + " was written; the result document was not written";
+    // After the run's results ("...; the result document was not written")
+    // or before them, once the slice committed ("... before the failure").
     std::string msg = st.message();
-    const size_t at = msg.find(written);
-    if (at != std::string::npos) msg.replace(at, written.size(), "nothing printed");
+    for (const char* tail : {"; the result document was not written", " before the failure"}) {
+      const std::string written = dir.file() + " was written" + tail;
+      const size_t at = msg.find(written);
+      if (at != std::string::npos) msg.replace(at, written.size(), "nothing printed");
+    }
     return Error(st.code(), msg);
   }
   MM_RETURN_IF_ERROR(st);

@@ -438,6 +438,52 @@ def show_stdout_and_signals():
 
 
 @mm.test
+def show_killed_folder_removed_later():
+    """A show killed with SIGKILL leaves its folder in TMPDIR (no destructor
+    runs); the next show removes it, as dead temporary outputs are removed.
+    A folder of that name that is a symlink, or a live process's, stays."""
+    import glob
+    import signal
+    import subprocess
+    import time
+    tmp = _folder("show-killed")
+    tmpdir = os.path.join(tmp, "tmp")
+    os.makedirs(tmpdir, exist_ok=True)
+    path = os.path.join(tmp, "a.npy")
+    np.save(path, rng_for("show-killed").standard_normal((50, 4)))
+    env = dict(os.environ, TMPDIR=tmpdir, MMRUN_TEST_FAULT="pause_after_commit=1")
+    proc = subprocess.Popen([mm.mmrun_path(), "show", path, "[0]"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 60
+    while not glob.glob(os.path.join(tmpdir, "mmrun-show.*", "show.npy")):
+        mm.check(time.time() < deadline and proc.poll() is None, "show's .npy never appeared")
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    left = os.listdir(tmpdir)
+    mm.eq(len(left), 1, "the killed show's folder")
+    # mmrun-show.HOST-PID-XXXXXX: a symlink of the same host and dead pid,
+    # to a folder with a file in it, is not followed.
+    host, pid = left[0][len("mmrun-show."):].split("-")[:2]
+    mm.eq(int(pid), proc.pid, "the pid in the folder's name")
+    target = os.path.join(tmp, "keep")
+    os.makedirs(target, exist_ok=True)
+    with open(os.path.join(target, "precious"), "w") as f:
+        f.write("x")
+    link = os.path.join(tmpdir, "mmrun-show.%s-%s-evil00" % (host, pid))
+    os.symlink(target, link)
+    live = os.path.join(tmpdir, "mmrun-show.%s-%d-alive0" % (host, os.getpid()))
+    os.mkdir(live)
+    res = mm.run_mmrun(["show", path, "[1]"], extra_env={"TMPDIR": tmpdir})
+    mm.check(res.code == 0, mm.describe(["show", path, "[1]"], res))
+    mm.eq(sorted(os.listdir(tmpdir)), sorted([os.path.basename(link), os.path.basename(live)]),
+          "TMPDIR after the next show")
+    mm.check(os.path.exists(os.path.join(target, "precious")), "a file behind a symlink was removed")
+    os.unlink(link)
+    os.rmdir(live)
+
+
+@mm.test
 def closed_stdout_writes_no_file():
     """A closed stdout (`mmrun ... >&-`) is never the number of a file mmrun
     opens: the document went into the --lock file (stdin closed too) or into
