@@ -141,26 +141,47 @@ std::string DirName(const std::string& path) {
 
 namespace {
 
-// Removes "." and "name/.." components and repeated slashes, lexically
-// (symlinks are left alone, as the user wrote them).
-std::string Normalize(const std::string& abs) {
+// The components of absolute path `abs`, "." and empty ones left out.
+std::vector<std::string> Components(const std::string& abs) {
   std::vector<std::string> parts;
   size_t pos = 0;
   while (pos <= abs.size()) {
     const size_t slash = abs.find('/', pos);
     const std::string part =
         abs.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
+    if (!part.empty() && part != ".") parts.push_back(part);
     if (slash == std::string::npos) break;
     pos = slash + 1;
   }
-  std::string out;
-  for (const std::string& p : parts) out += "/" + p;
-  return out.empty() ? "/" : out;
+  return parts;
+}
+
+// Removes "." components and repeated slashes, and "name/.." lexically
+// (other symlinks are left alone, as the user wrote them) unless `name`
+// is a symlink: the kernel takes ".." after it in the folder it points to,
+// so the path up to it is resolved (realpath) first.
+std::string Normalize(const std::string& abs) {
+  std::vector<std::string> parts;
+  auto join = [&parts] {
+    std::string out;
+    for (const std::string& p : parts) out += "/" + p;
+    return out.empty() ? "/" : out;
+  };
+  for (const std::string& part : Components(abs)) {
+    if (part != "..") {
+      parts.push_back(part);
+      continue;
+    }
+    if (parts.empty()) continue;
+    struct stat st;
+    const std::string prefix = join();
+    if (::lstat(prefix.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      char real[PATH_MAX];
+      if (::realpath(prefix.c_str(), real) != nullptr) parts = Components(real);
+    }
+    if (!parts.empty()) parts.pop_back();
+  }
+  return join();
 }
 
 }  // namespace

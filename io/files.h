@@ -91,7 +91,10 @@ FileDescriptor ReopenForReading(int fd);
 Status CheckFileId(int fd, const FileId& expected, const std::string& what);
 
 // The folder part of a path ("." for a bare name), and absolute resolution
-// of `path` against `base_dir` when it is relative.
+// of `path` against `base_dir` when it is relative. "." and repeated
+// slashes are removed and "name/.." is taken lexically, except after a
+// symlink: there the path up to it is resolved first, as the kernel would
+// ("sub/../x" with sub -> ../other is other's parent's x).
 std::string DirName(const std::string& path);
 // "user 'NAME' (uid N)", or "uid N" when the user has no name.
 std::string OwnerName(uid_t uid);

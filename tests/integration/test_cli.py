@@ -335,6 +335,34 @@ def run_piped(args):
                         p.stderr.decode("utf-8", "replace"))
 
 
+@mm.test("paths: 'sub/../x' with sub a symlink names what the kernel names (the dataset, -o, a config's "
+         "output and a slice's output), not the text's x beside sub")
+def _():
+    with mm.tmpdir() as d:
+        os.makedirs(os.path.join(d, "other", "in"))
+        os.makedirs(os.path.join(d, "w"))
+        os.symlink("../other/in", os.path.join(d, "w", "sub"))
+        a = np.arange(40, dtype="<f4").reshape(10, 4)
+        a.tofile(os.path.join(d, "other", "d.f4"))
+        a[::-1].copy().tofile(os.path.join(d, "w", "d.f4"))  # the text's file: another array
+        cfg = mm.write_config(os.path.join(d, "w"), {
+            "dataset": {"path": "sub/../d.f4", "dtype": "<f4", "shape": [10, 4]},
+            "analyses": [{"op": "stats", "axis": 0}, {"op": "slice", "select": "[0]", "output": "sub/../s.npy"}],
+            "output": "sub/../res.json"})
+        res = run_piped(["-q", cfg])
+        mm.check(res.code == 0, mm.describe([cfg], res))
+        with open(os.path.join(d, "other", "res.json")) as f:
+            doc = json.load(f)
+        mm.eq(doc["dataset"]["path"], os.path.join(os.path.realpath(d), "other", "d.f4"), "the dataset read")
+        mm.eq(np.load(os.path.join(d, "other", "s.npy")).tolist(), a[0].tolist(), "the slice of the kernel's file")
+        mm.eq(sorted(os.listdir(os.path.join(d, "w"))), ["config.json", "d.f4", "sub"], "files beside sub")
+        res = run_piped(["stats", os.path.join(d, "w", "sub", "..", "d.f4"), "--dtype", "<f4", "--shape", "10,4",
+                         "-o", os.path.join(d, "w", "sub", "..", "q.json"), "-q"])
+        mm.check(res.code == 0, mm.describe(["stats"], res))
+        mm.check(os.path.exists(os.path.join(d, "other", "q.json")), "-o sub/../q.json is other/q.json")
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("-o /dev/stdout, /dev/fd/1, /proc/self/fd/1 and config output /dev/stdout write to stdout; "
          "any other output under /dev or /proc is exit 73 before the run; /dev/shm is a folder like any")
 def _():

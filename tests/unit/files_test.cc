@@ -6,10 +6,12 @@
 #include "io/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <climits>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -146,4 +148,30 @@ TEST_CASE("Checksum: Fnv1a32 matches the published FNV-1a test vectors") {
 }
 
 }  // namespace
+TEST_CASE("AbsolutePath takes '..' lexically, but after a symlink as the kernel does", "[files]") {
+  const char* base = std::getenv("TMPDIR");
+  std::string templ = std::string(base ? base : "/tmp") + "/mmrun-paths-XXXXXX";
+  REQUIRE(::mkdtemp(templ.data()) != nullptr);
+  char real[PATH_MAX];
+  REQUIRE(::realpath(templ.c_str(), real) != nullptr);
+  const std::string dir = real;
+  REQUIRE(::mkdir((dir + "/other").c_str(), 0700) == 0);
+  REQUIRE(::mkdir((dir + "/other/in").c_str(), 0700) == 0);
+  REQUIRE(::mkdir((dir + "/plain").c_str(), 0700) == 0);
+  REQUIRE(::symlink("other/in", (dir + "/sub").c_str()) == 0);
+  CHECK(AbsolutePath(dir + "/plain/../x") == dir + "/x");
+  CHECK(AbsolutePath(dir + "/missing/../x") == dir + "/x");  // nothing to ask the kernel
+  CHECK(AbsolutePath(dir + "/sub/../x") == dir + "/other/x");
+  CHECK(AbsolutePath(dir + "/sub/../../x") == dir + "/x");
+  CHECK(AbsolutePath(dir + "/sub/./y") == dir + "/sub/y");  // a symlink not before '..' stays
+  CHECK(AbsolutePath(dir + "//plain///./z") == dir + "/plain/z");
+  CHECK(ResolvePath(dir + "/sub", "../x") == dir + "/other/x");
+  CHECK(AbsolutePath("/..") == "/");
+  ::unlink((dir + "/sub").c_str());
+  ::rmdir((dir + "/plain").c_str());
+  ::rmdir((dir + "/other/in").c_str());
+  ::rmdir((dir + "/other").c_str());
+  ::rmdir(dir.c_str());
+}
+
 }  // namespace mm
