@@ -177,19 +177,83 @@ struct Located {
   Hid dset;
 };
 
+// `name` (absolute) with the external links on its way that point into
+// this same file (dev/ino) replaced by their target paths, or "" when
+// there is none. libhdf5 opens a link's file with its own access
+// properties, which cannot share the run's open of it (that one closes
+// with H5F_CLOSE_STRONG, the link's file with WEAK): h5py follows such a
+// link, and so does mmrun, by its target path. A link's file is looked
+// for as libhdf5 1.10 does: an absolute name as given, a relative one in
+// the working folder, then in the HDF5 file's `folder`. Links to other
+// files are libhdf5's to follow.
+std::string FollowSelfLinks(hid_t file, const std::string& name, const std::string& folder,
+                            uint64_t dev, uint64_t ino) {
+  std::string rest = name, at;
+  bool followed = false;
+  for (int hops = 0; hops < 32 && !rest.empty();) {
+    const size_t slash = rest.find('/', 1);
+    const std::string part = rest.substr(0, slash);
+    rest = slash == std::string::npos ? "" : rest.substr(slash);
+    const std::string next = at + part;
+    H5L_info_t li;
+    if (H5Lget_info(file, next.c_str(), &li, H5P_DEFAULT) < 0) break;
+    if (li.type != H5L_TYPE_EXTERNAL) {
+      at = next;
+      continue;
+    }
+    std::string val(li.u.val_size, '\0');
+    const char* link_file = nullptr;
+    const char* link_path = nullptr;
+    unsigned flags = 0;
+    if (H5Lget_val(file, next.c_str(), &val[0], val.size(), H5P_DEFAULT) < 0 ||
+        H5Lunpack_elink_val(&val[0], val.size(), &flags, &link_file, &link_path) < 0 ||
+        link_file == nullptr || link_path == nullptr)
+      break;
+    const std::string target(link_file);
+    std::vector<std::string> places{target};
+    if (!target.empty() && target[0] != '/') places.push_back(folder + "/" + target);
+    struct stat st;
+    bool self = false;
+    for (const std::string& p : places)
+      if (::stat(p.c_str(), &st) == 0) {
+        self = static_cast<uint64_t>(st.st_dev) == dev && static_cast<uint64_t>(st.st_ino) == ino;
+        break;
+      }
+    if (!self) break;
+    rest = Normalize(link_path) + rest;  // from the root again
+    at.clear();
+    followed = true;
+    ++hops;
+  }
+  H5Eclear2(H5E_DEFAULT);
+  return followed ? at + rest : "";
+}
+
 // The dataset the spec names, or the file's only numeric dataset.
-Result<Located> Locate(hid_t file, const DatasetSpec& spec, const std::string& path) {
+Result<Located> Locate(hid_t file, const DatasetSpec& spec, const std::string& path, uint64_t dev,
+                       uint64_t ino) {
   const std::vector<std::string> all = ListDatasets(file);
   Located out;
   const std::string folder = DirName(path);
   if (spec.name) {
     out.name = Normalize(*spec.name);
     H5O_info_t info;
-    const htri_t exists = H5Lexists(file, out.name.c_str(), H5P_DEFAULT);
-    H5Eclear2(H5E_DEFAULT);  // an intermediate group that is missing fails, not false
-    if (exists <= 0 ||
-        H5Oget_info_by_name2(file, out.name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-      H5Eclear2(H5E_DEFAULT);
+    auto found = [&] {
+      const htri_t exists = H5Lexists(file, out.name.c_str(), H5P_DEFAULT);
+      const bool ok = exists > 0 && H5Oget_info_by_name2(file, out.name.c_str(), &info,
+                                                         H5O_INFO_BASIC, H5P_DEFAULT) >= 0;
+      H5Eclear2(H5E_DEFAULT);  // an intermediate group that is missing fails, not false
+      return ok;
+    };
+    bool here = found();
+    if (!here) {  // an external link into this file on the way?
+      const std::string followed = FollowSelfLinks(file, out.name, folder, dev, ino);
+      if (!followed.empty()) {
+        out.name = followed;
+        here = found();
+      }
+    }
+    if (!here) {
       return Error(Code::kConfig, "config key 'dataset.name': no dataset '" + *spec.name + "' in " +
                                       path + "; " + Closest(out.name, all));
     }
@@ -815,7 +879,7 @@ Status DescribeHdf5(const DatasetSpec& spec, int fd, Dataset* d) {
     return Error(Code::kConfig, "config key 'dataset.order': HDF5 arrays are C order, got '" +
                                     std::string(1, *spec.order) + "'");
   MM_ASSIGN_OR_RETURN(Hid file, OpenHdf5File(fd, d->path, d->dev, d->ino, d->file_bytes));
-  MM_ASSIGN_OR_RETURN(Located loc, Locate(file.get(), spec, d->path));
+  MM_ASSIGN_OR_RETURN(Located loc, Locate(file.get(), spec, d->path, d->dev, d->ino));
   const std::string what = "'" + loc.name + "' of " + d->path;
   const hid_t dset = loc.dset.get();
   Hid type(H5Dget_type(dset), H5Tclose);
@@ -984,7 +1048,9 @@ Result<Json> InspectHdf5(const DatasetSpec& spec, int fd) {
   j["format"] = "hdf5";
   j["bytes"] = static_cast<uint64_t>(st.st_size);
   if (spec.name) {
-    MM_ASSIGN_OR_RETURN(Located loc, Locate(file.get(), spec, spec.path));
+    MM_ASSIGN_OR_RETURN(Located loc,
+                        Locate(file.get(), spec, spec.path, static_cast<uint64_t>(st.st_dev),
+                               static_cast<uint64_t>(st.st_ino)));
     const Json one_json = DescribeForInspect(file.get(), loc.dset.get(), loc.name);
     for (auto it = one_json.begin(); it != one_json.end(); ++it) j[it.key()] = it.value();
     return j;

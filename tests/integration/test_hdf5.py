@@ -925,6 +925,37 @@ def test_locked_by_writer():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("hdf5: external links into the file itself (to a dataset, to a group on the way, a chain of them) "
+         "read as h5py reads them, from any working folder")
+def test_self_external_links():
+    with mm.tmpdir() as d:
+        a = data((300, 6), "<f8", seed=6)
+        path = os.path.join(d, "s.h5")
+        with h5py.File(path, "w") as f:
+            f.create_dataset("g/d", data=a, chunks=(50, 6), compression="gzip")
+            f["self"] = h5py.ExternalLink("s.h5", "/g/d")
+            f["selfg"] = h5py.ExternalLink(path, "/g")  # absolute
+            f["chain"] = h5py.ExternalLink("s.h5", "/selfg/d")
+        here = os.getcwd()
+        os.chdir(d)
+        try:
+            with h5py.File("s.h5", "r") as f:
+                want = {n: f[n][...] for n in ("self", "selfg/d", "chain")}
+        finally:
+            os.chdir(here)
+        for name in ("self", "selfg/d", "chain"):
+            mm.check(np.array_equal(want[name], a, equal_nan=True), "h5py follows " + name)
+            with mm.tmpdir() as work:
+                cfg = mm.write_config(d, {"dataset": {"path": path, "name": name}, "analyses": ANALYSES},
+                                      name="c.json")
+                doc, _ = mm.run_ok([cfg, "-q", "-w", "2"], cwd=work)
+                check_against_numpy(doc, want[name], "external link into the file itself: " + name)
+                mm.eq(doc["dataset"]["name"], "/g/d", "the dataset's name is its path in the file (as h5py's .name)")
+        cfg = mm.write_config(d, {"dataset": {"path": path, "name": "selfg"}, "analyses": ANALYSES}, name="g.json")
+        mm.assert_error(mm.run_mmrun([cfg]), 78, ["selfg", "group"], args=[cfg])
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("hdf5: a file cut short after the run opened it, before libhdf5 opens it, is an I/O "
          "error (74, 'shrank'), not a bad file")
 def test_shrunk_before_h5fopen():
