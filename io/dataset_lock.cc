@@ -105,12 +105,9 @@ bool Busy(int err) { return err == EACCES || err == EAGAIN; }
 Result<DatasetLock> DatasetLock::Acquire(const std::string& path, bool exclusive, int wait_ms) {
   DatasetLock lock;
   lock.path_ = path;
-  MM_ASSIGN_OR_RETURN(
-      lock.fd_,
-      FileDescriptor::Open(path, (exclusive ? O_RDWR : O_RDONLY) | O_NONBLOCK, 0, Code::kIoErr));
   struct stat st;
-  if (::fstat(lock.fd_.get(), &st) != 0) return FromErrno(errno, path, Code::kIoErr);
-  if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, path + ": not a regular file");
+  MM_ASSIGN_OR_RETURN(lock.fd_, OpenRegularFile(path, exclusive ? O_RDWR : O_RDONLY, Code::kIoErr,
+                                                Code::kNoInput, &st));
   const short type = exclusive ? F_WRLCK : F_RDLCK;
   const auto t0 = std::chrono::steady_clock::now();
   auto deadline = t0 + std::chrono::milliseconds(wait_ms);

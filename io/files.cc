@@ -490,6 +490,21 @@ Status NotRegular(mode_t mode, const std::string& what, Code bad) {
 
 }  // namespace
 
+Result<FileDescriptor> OpenRegularFile(const std::string& path, int flags, Code otherwise, Code bad,
+                                       struct stat* st) {
+  Result<FileDescriptor> opened = FileDescriptor::Open(path, flags | O_NONBLOCK, 0, otherwise);
+  if (!opened.ok()) {
+    // A socket cannot be opened at all (ENXIO), nor a folder for writing
+    // (EISDIR): say what it is.
+    if (::stat(path.c_str(), st) == 0 && !S_ISREG(st->st_mode))
+      return NotRegular(st->st_mode, path, bad);
+    return opened.status();
+  }
+  if (::fstat(opened->get(), st) != 0) return FromErrno(errno, path, Code::kIoErr);
+  if (!S_ISREG(st->st_mode)) return NotRegular(st->st_mode, path, bad);
+  return opened;
+}
+
 Result<std::string> ReadRegularFile(const std::string& path, const std::string& what,
                                     uint64_t max_bytes, Code bad) {
   if (path.find('\0') != std::string::npos) return Error(bad, what + ": the path holds a NUL byte");

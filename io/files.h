@@ -12,6 +12,7 @@
 // removed by the next TempOutput created in the same folder.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -173,6 +174,15 @@ std::vector<std::string> CommittedOutputs();
 // "A was written, B was written": how a failure message names outputs
 // already committed.
 std::string WrittenList(const std::vector<std::string>& paths);
+
+// Opens the file at `path` with `flags` | O_NONBLOCK (a FIFO or a device
+// never blocks the caller) and checks with fstat that it is a regular
+// file, filling *st. Errors, each naming `path`: not a regular file
+// (folder, FIFO, socket, device; a socket that cannot be opened at all is
+// told by stat) -> `bad`, saying what it is; open errors through
+// FromErrno(errno, path, otherwise).
+Result<FileDescriptor> OpenRegularFile(const std::string& path, int flags, Code otherwise, Code bad,
+                                       struct stat* st);
 
 // TempOutput::Create + Write + Commit.
 Status WriteFileAtomically(const std::string& target, const std::string& contents);

@@ -26,11 +26,9 @@ Status Recover(const std::vector<std::string>& args) {
   const std::string path = AbsolutePath(args[0]);
   // The journal is found by the file's identity: FILE may be a symlink to
   // the dataset or a hard link of it.
-  MM_ASSIGN_OR_RETURN(FileDescriptor fd,
-                      FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kNoInput));
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, path, Code::kIoErr);
-  if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, path + ": not a regular file");
+  MM_ASSIGN_OR_RETURN(FileDescriptor fd,
+                      OpenRegularFile(path, O_RDONLY, Code::kNoInput, Code::kNoInput, &st));
   MM_ASSIGN_OR_RETURN(std::string dir, FindJournal(path, fd.get()));
   Json j = Json::object();
   j["path"] = path;

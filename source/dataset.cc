@@ -66,14 +66,10 @@ Result<Dataset> Open(const DatasetSpec& spec) {
   d.path = spec.path;
   d.mode = spec.mode;
   if (spec.mode == "w+") return DescribeCreated(spec);
-  // O_NONBLOCK: a FIFO or device given as the dataset must not block the open.
-  MM_ASSIGN_OR_RETURN(
-      FileDescriptor fd,
-      FileDescriptor::Open(spec.path, (spec.mode == "r+" ? O_RDWR : O_RDONLY) | O_NONBLOCK, 0,
-                           Code::kIoErr));
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, spec.path, Code::kIoErr);
-  if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, spec.path + ": not a regular file");
+  MM_ASSIGN_OR_RETURN(FileDescriptor fd,
+                      OpenRegularFile(spec.path, spec.mode == "r+" ? O_RDWR : O_RDONLY,
+                                      Code::kIoErr, Code::kNoInput, &st));
   d.file_bytes = static_cast<uint64_t>(st.st_size);
   d.dev = static_cast<uint64_t>(st.st_dev);
   d.ino = static_cast<uint64_t>(st.st_ino);
@@ -139,11 +135,9 @@ Result<Dataset> InspectFile(const std::string& path, const DatasetSpec& hints) {
 }
 
 Result<std::optional<Json>> InspectContainer(const std::string& path, const DatasetSpec& hints) {
-  MM_ASSIGN_OR_RETURN(FileDescriptor fd,
-                      FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr));
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, path, Code::kIoErr);
-  if (!S_ISREG(st.st_mode)) return Error(Code::kNoInput, path + ": not a regular file");
+  MM_ASSIGN_OR_RETURN(FileDescriptor fd,
+                      OpenRegularFile(path, O_RDONLY, Code::kIoErr, Code::kNoInput, &st));
   char first[kProbeBytes];
   const ssize_t got = ::pread(fd.get(), first, sizeof first, 0);
   if (got < 0) return FromErrno(errno, path, Code::kIoErr);

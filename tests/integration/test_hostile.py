@@ -165,6 +165,29 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("dataset: a FIFO, a folder, /dev/zero and a socket as the dataset are exit 66 at once, one line saying "
+         "what it is, for a run, a quick command, inspect and recover")
+def _():
+    import socket
+    with mm.tmpdir() as d:
+        fifo = os.path.join(d, "fifo.f4")
+        os.mkfifo(fifo)
+        sock_path = os.path.join(d, "sock.f4")
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(sock_path)
+        folder = os.path.join(d, "dir.f4")
+        os.mkdir(folder)
+        for path, what in ((fifo, "FIFO"), (folder, "directory"), ("/dev/zero", "character device"),
+                           (sock_path, "socket")):
+            cfg = mm.write_config(d, {"dataset": {"path": path, "dtype": "<f4", "shape": [4]},
+                                      "analyses": [{"op": "stats"}]})
+            for args in ([cfg], ["stats", path, "--dtype", "<f4"], ["inspect", path], ["recover", path]):
+                res = mm.run_mmrun(args, timeout=30)
+                mm.assert_error(res, 66, [path, what], args=args)
+        sock.close()
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("config: a NUL byte in a path string (output, dataset.path) is exit 78 naming the key")
 def _():
     with mm.tmpdir() as d:
