@@ -374,7 +374,6 @@ Status Merge(const std::vector<std::string>& args) {
     Status st = EndPassFromTree(plan, 0, &tree);
     if (!st.ok()) return Error(Code::kDataErr, "merge: " + st.message());
   }
-  MM_ASSIGN_OR_RETURN(Json results, FinishResults(plan));
   summary.workers = workers;
   summary.launch = "merge";
   summary.rows = plan.dataset.layout.rows();
@@ -393,13 +392,25 @@ Status Merge(const std::vector<std::string>& args) {
     MM_RETURN_IF_ERROR(CheckOutput(result, inputs));
     inputs.push_back(result);
   }
+  // The PREFIX.FIELD.npy files of per-lane results, as one run checks them
+  // (never a part, the dataset, the config or the result).
+  for (const auto& an : plan.analyses)
+    for (const std::string& path : an->CreatedFiles()) {
+      const NamedFile file{
+          path, "config key 'analyses[" + std::to_string(an->spec().index) + "].output'"};
+      MM_RETURN_IF_ERROR(CheckOutput(file, inputs));
+      inputs.push_back(file);
+    }
   // The pictures of the config's "plot" keys, as one run would draw them.
   MM_RETURN_IF_ERROR(CheckPlotOutputs(plan, inputs));
   MM_ASSIGN_OR_RETURN(DocumentOutput out, DocumentOutput::Open(target));
   MM_ASSIGN_OR_RETURN(RunPlots plots, RunPlots::Open(plan, false));
+  // Results last: they write the PREFIX.FIELD.npy files, which a failure
+  // after names.
+  MM_ASSIGN_OR_RETURN(Json results, FinishResults(plan));
+  std::string committed = WrittenList(CommittedOutputs());
   const Json doc =
       ResultDocument(summary, plan.dataset, std::move(results), nullptr, AnalysesSection(plan));
-  std::string committed;
   MM_RETURN_IF_ERROR(plots.Draw(doc, &committed));
   const Status st = out.Write(doc);
   return st.ok() || committed.empty()

@@ -314,6 +314,33 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("merge: a per-lane result's PREFIX.FIELD.npy that is one of the parts (or -o) is exit 78 before "
+         "anything is written; the part is kept")
+def _():
+    with mm.tmpdir() as d:
+        a = np.random.default_rng(3).normal(size=(1100000, 2)).astype("<f8")  # 1.1 M lanes: files
+        mm.write_raw(os.path.join(d, "d.dat"), a)
+        cfg = mm.write_config(d, {"dataset": {"path": "d.dat", "dtype": "<f8", "shape": [-1, 2]},
+                                  "analyses": [{"op": "stats", "axis": 1, "output": "x"}]})
+        parts = shards(d, cfg)
+        part0 = os.path.join(d, "x.mean.npy")  # the part, renamed after its run
+        os.rename(parts[0], part0)
+        before = mm.sha256_file(part0)
+        out = os.path.join(d, "m.json")
+        res = mm.run_mmrun(["merge", part0, parts[1], "-o", out])
+        mm.assert_error(res, 78, ["x.mean.npy", "analyses[0].output", "part"])
+        mm.eq(mm.sha256_file(part0), before, "the part after a refused merge")
+        mm.eq(sorted(os.listdir(d)), sorted(["config.json", "d.dat", "x.mean.npy", "part-1.json"]),
+              "files after a refused merge")
+        os.rename(part0, parts[0])
+        res = mm.run_mmrun(["merge", parts[0], parts[1], "-o", os.path.join(d, "x.var.npy")])
+        mm.assert_error(res, 78, ["x.var.npy", "-o"])
+        res = mm.run_mmrun(["merge", parts[0], parts[1], "-o", out])
+        mm.check(res.code == 0, mm.describe(["merge"], res))
+        mm.check(np.allclose(np.load(os.path.join(d, "x.mean.npy")), a.mean(axis=1)), "merged means")
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("merge: a forged part (re-sealed) cannot choose the output: merge recomputes the plan from the "
          "config it names and refuses a part whose config or plan differs (65)")
 def _():
