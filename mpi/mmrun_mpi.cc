@@ -134,16 +134,17 @@ Status SetUpRoot(const Args& a, Root* root) {
   for (const auto& an : root->plan->analyses)
     if (an->capabilities().writes_dataset)
       return OpError(*an, "writes the dataset; mmrun-mpi runs analyses that read it (use mmrun)");
+  // Every file the job writes, against every file it reads and every other
+  // one it writes, by identity, before anything is written (as mmrun).
+  const std::string output = OutputPath(a.output, *root->plan);
+  RegisterRunInputs(*root->plan, a.config);
+  RunArgs run;
+  run.config = a.config;
+  run.output = a.output;
+  MM_RETURN_IF_ERROR(RegisterRunOutputs(*root->plan, run, output));
   MM_ASSIGN_OR_RETURN(root->guard, RunGuard::ForPlan(*root->plan));
-  MM_ASSIGN_OR_RETURN(
-      root->out, DocumentOutput::Open(
-                     ResultTarget(!a.output.empty() ? AbsolutePath(a.output)
-                                                    : root->plan->config.run.output.value_or(""))));
-  // The pictures: none may be the dataset, the config or another picture.
-  const Plan& built = *root->plan;
-  MM_RETURN_IF_ERROR(CheckPlotOutputs(built, {NamedFile{built.dataset.path, "dataset.path"},
-                                              NamedFile{AbsolutePath(a.config), "CONFIG"}}));
-  MM_ASSIGN_OR_RETURN(root->plots, RunPlots::Open(built, false));
+  MM_ASSIGN_OR_RETURN(root->out, DocumentOutput::Open(output, OutputKey(a.output)));
+  MM_ASSIGN_OR_RETURN(root->plots, RunPlots::Open(*root->plan, false));
   return Status::OK();
 }
 
@@ -242,6 +243,11 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
   if (rank == 0) {
     Result<Json> results = root_status.ok() ? FinishResults(*root.plan) : Result<Json>(root_status);
     Status st = results.status();
+    // Outputs renamed into place (slices at the end of their pass, the
+    // .npy files of per-lane results): a failure after them names them.
+    std::string committed = WrittenList(CommittedOutputs());
+    if (!st.ok() && !committed.empty())
+      st = Error(st.code(), st.message() + "; " + committed + " before the failure");
     if (results.ok()) {
       const Plan& plan = *root.plan;
       summary.workers = size;
@@ -255,7 +261,6 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       }
       const Json doc = ResultDocument(summary, plan.dataset, std::move(*results), nullptr,
                                       AnalysesSection(plan));
-      std::string committed;
       st = root.plots.Draw(doc, &committed);
       if (st.ok()) st = root.out.Write(doc);
       if (!st.ok() && !committed.empty())

@@ -218,6 +218,8 @@ Result<std::unique_ptr<Plan>> LoadPlan(const RunArgs& a) {
   return plan;
 }
 
+}  // namespace
+
 // The output a run would write: the flag, else the config's "output".
 std::string OutputPath(const std::string& flag, const Plan& plan) {
   return ResultTarget(!flag.empty() ? AbsolutePath(flag) : plan.config.run.output.value_or(""));
@@ -266,6 +268,8 @@ Status RegisterRunOutputs(const Plan& plan, const RunArgs& a, const std::string&
                                       "or writes"));
   return Status::OK();
 }
+
+namespace {
 
 // The outputs renamed into place so far (TempOutput's record), generate's
 // dataset left out (it is told apart): "A was written, B was written", or

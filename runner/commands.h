@@ -62,6 +62,21 @@ Result<RunArgs> ParseRunArgs(const std::vector<std::string>& args,
 // Runs what `a` says: checks, workers, the result document (SPEC §1).
 Status RunWith(RunArgs a);
 
+// The result's target of a run: the -o flag `flag`, else the config's
+// "output"; "" for stdout (io/files.h ResultTarget).
+std::string OutputPath(const std::string& flag, const Plan& plan);
+// The name of the output for messages: "-o" or "config key 'output'".
+std::string OutputKey(const std::string& flag);
+// Registers the files a run reads (the config, the dataset by its open
+// descriptor, the files an HDF5 dataset reads) for the identity checks of
+// every output (io/file_identity.h).
+void RegisterRunInputs(const Plan& plan, const std::string& config_path);
+// Registers every file the run writes: the result `output` ("" for
+// stdout), --state, the analyses' outputs, the pictures and --lock, each
+// checked against every input and every other output before anything is
+// written (kConfig naming both). Call after RegisterRunInputs.
+Status RegisterRunOutputs(const Plan& plan, const RunArgs& a, const std::string& output);
+
 // Prints "mmrun: error: MESSAGE" (one line) unless the status is OK.
 void PrintError(const Status& st);
 

@@ -153,6 +153,45 @@ def _():
         mm.check(not os.path.exists(os.path.join(d, "g.dat")), "generate ran under mmrun-mpi")
 
 
+@mm.test("mmrun-mpi: -o, the config's output or a slice output naming the dataset or the config (also "
+         "by symlink or hard link), or two outputs in one file, is exit 78 before anything is written; "
+         "the files are kept")
+def _():
+    with mm.tmpdir() as d:
+        a = np.arange(40.0).reshape(20, 2)
+        data = os.path.join(d, "z.dat")
+        a.tofile(data)
+        os.link(data, os.path.join(d, "hard.dat"))
+        os.symlink("z.dat", os.path.join(d, "soft.dat"))
+        ds = {"path": "z.dat", "dtype": "<f8", "shape": [-1, 2]}
+        cfg = mm.write_config(d, {"dataset": ds, "analyses": [{"op": "stats"}]})
+        cfg_out = mm.write_config(d, {"dataset": ds, "analyses": [{"op": "stats"}], "output": "z.dat"},
+                                  "out.json")
+        cfg_slice = mm.write_config(d, {"dataset": ds, "analyses": [
+            {"op": "slice", "select": "[:, 0]", "output": "hard.dat"}]}, "slice.json")
+        cfg_two = mm.write_config(d, {"dataset": ds, "analyses": [
+            {"op": "slice", "select": "[:, 0]", "output": "s.npy"},
+            {"op": "slice", "name": "b", "select": "[:, 1]", "output": "s.npy"}]}, "two.json")
+        before = {n: mm.sha256_file(os.path.join(d, n)) for n in ("z.dat", "config.json")}
+        for args, frags in ((["-o", data, cfg], ["-o", "dataset.path"]),
+                            (["-o", os.path.join(d, "soft.dat"), cfg], ["-o", "dataset.path"]),
+                            (["-o", os.path.join(d, "hard.dat"), cfg], ["-o", "dataset.path"]),
+                            (["-o", cfg, cfg], ["-o", "CONFIG"]),
+                            ([cfg_out], ["output", "dataset.path"]),
+                            ([cfg_slice], ["analyses[0].output", "dataset.path"]),
+                            ([cfg_two], ["analyses[1].output", "analyses[0].output"])):
+            res = mpirun(2, args)
+            mm.eq(res.code, 78, "%s: exit code: %s" % (args, res.err[-800:]))
+            lines = [x for x in res.err.splitlines() if x.startswith("mmrun")]
+            mm.eq(len(lines), 1, "error lines: %r" % res.err[-800:])
+            for frag in frags:
+                mm.check(frag in lines[0], "%s: %r does not name %s" % (args, lines[0], frag))
+            for n, sha in before.items():
+                mm.eq(mm.sha256_file(os.path.join(d, n)), sha, "%s after %s" % (n, args))
+            mm.check(not os.path.exists(os.path.join(d, "s.npy")), "an output was written")
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("mmrun-mpi over HDF5: chunked shuffle+gzip (edge chunks, 3 and 5 ranks) and contiguous: "
          "byte-identical to mmrun --workers 1 and 3")
 def _():
