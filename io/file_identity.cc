@@ -49,6 +49,9 @@ Status Check(const NamedFile& output, const FileKey& out,
                      ": is under /dev or /proc; mmrun writes an output under a temporary name "
                      "and renames it into place, which would replace the entry there (name a "
                      "regular file, or leave the output out for stdout)");
+  if (check_kind && !output.path.empty() && output.path.back() == '/')
+    return Error(Code::kCantCreate, output.what + " " + output.path +
+                                        ": ends with '/', which names a folder; name a file");
   if (check_kind && out.exists && !S_ISREG(out.mode))
     return Error(Code::kCantCreate, output.what + " " + output.path + ": exists and is " +
                                         KindOf(out.mode) + "; mmrun only replaces regular files");
@@ -65,6 +68,8 @@ Status Check(const NamedFile& output, const FileKey& out,
 bool FileKey::SameFile(const FileKey& o) const {
   if (exists != o.exists) return false;
   if (exists) return dev == o.dev && ino == o.ino;
+  if (folder_known && o.folder_known)
+    return folder_dev == o.folder_dev && folder_ino == o.folder_ino && name == o.name;
   return resolved == o.resolved;
 }
 
@@ -78,6 +83,13 @@ FileKey KeyOfPath(const std::string& path) {
   char buf[PATH_MAX];
   const std::string real_dir = ::realpath(dir.c_str(), buf) != nullptr ? std::string(buf) : dir;
   k.resolved = (real_dir == "/" ? "" : real_dir) + "/" + name;
+  struct stat ds;
+  if (::stat(dir.c_str(), &ds) == 0 && S_ISDIR(ds.st_mode)) {
+    k.folder_known = true;
+    k.folder_dev = static_cast<uint64_t>(ds.st_dev);
+    k.folder_ino = static_cast<uint64_t>(ds.st_ino);
+    k.name = name;
+  }
   return k;
 }
 

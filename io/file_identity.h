@@ -37,6 +37,12 @@ struct FileKey {
   uint64_t dev = 0, ino = 0;
   mode_t mode = 0;       // st_mode when it exists
   std::string resolved;  // when it does not
+  // When it does not exist but its folder does: the folder's identity and
+  // the file's name in it (one folder reached by two paths, a bind mount or
+  // a symlink, is one folder).
+  bool folder_known = false;
+  uint64_t folder_dev = 0, folder_ino = 0;
+  std::string name;
   bool SameFile(const FileKey& o) const;
 };
 

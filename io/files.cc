@@ -156,10 +156,13 @@ std::vector<std::string> Components(const std::string& abs) {
   return parts;
 }
 
-// Removes "." components and repeated slashes, and "name/.." lexically
-// (other symlinks are left alone, as the user wrote them) unless `name`
-// is a symlink: the kernel takes ".." after it in the folder it points to,
-// so the path up to it is resolved (realpath) first.
+// Removes "." components and repeated slashes, and takes "name/.."
+// lexically (other symlinks are left alone, as the user wrote them) where
+// the kernel would give the same file: `name` is a folder. After a symlink
+// the path up to it is resolved (realpath) first, as the kernel takes ".."
+// in the folder it points to. After a name that is missing or not a folder
+// ".." is kept, with the rest, for the kernel to refuse (ENOENT, ENOTDIR).
+// A trailing '/' is kept: the path names a folder.
 std::string Normalize(const std::string& abs) {
   std::vector<std::string> parts;
   auto join = [&parts] {
@@ -167,21 +170,33 @@ std::string Normalize(const std::string& abs) {
     for (const std::string& p : parts) out += "/" + p;
     return out.empty() ? "/" : out;
   };
+  bool literal = false;  // a ".." kept: the rest is the kernel's to resolve
   for (const std::string& part : Components(abs)) {
-    if (part != "..") {
+    if (literal || part != "..") {
       parts.push_back(part);
       continue;
     }
     if (parts.empty()) continue;
     struct stat st;
     const std::string prefix = join();
-    if (::lstat(prefix.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-      char real[PATH_MAX];
-      if (::realpath(prefix.c_str(), real) != nullptr) parts = Components(real);
+    bool folder = ::lstat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    char real[PATH_MAX];
+    if (!folder && ::lstat(prefix.c_str(), &st) == 0 && S_ISLNK(st.st_mode) &&
+        ::realpath(prefix.c_str(), real) != nullptr && ::stat(real, &st) == 0 &&
+        S_ISDIR(st.st_mode)) {
+      folder = true;
+      parts = Components(real);
+    }
+    if (!folder) {
+      parts.push_back(part);
+      literal = true;
+      continue;
     }
     if (!parts.empty()) parts.pop_back();
   }
-  return join();
+  std::string out = join();
+  if (abs.size() > 1 && abs.back() == '/' && out != "/") out += "/";
+  return out;
 }
 
 }  // namespace
@@ -447,7 +462,7 @@ Status TempOutput::Commit() {
   // here, not at Create: a read-only mode must not stop the writers that
   // open the temporary file by name.
   struct stat old;
-  if (::lstat(target_.c_str(), &old) == 0 && S_ISREG(old.st_mode) &&
+  if (::lstat(target_.c_str(), &old) == 0 && S_ISREG(old.st_mode) && old.st_uid == ::geteuid() &&
       ::fchmod(fd_.get(), old.st_mode & 0777) != 0)
     return FromErrno(errno, target_ + ": cannot set the output's permissions", Code::kCantCreate);
   if (FaultEnabled("rename_fail"))

@@ -363,6 +363,27 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("paths: an output ending in '/' is refused (73), a regular file of that name kept; 'missing/..' and "
+         "'file/..' are refused as the kernel refuses them, nothing written")
+def _():
+    with mm.tmpdir() as d:
+        np.arange(8, dtype="<f4").tofile(os.path.join(d, "d.f4"))
+        cfg = mm.write_config(d, {"dataset": {"path": "d.f4", "dtype": "<f4", "shape": [2, 4]},
+                                  "analyses": [{"op": "stats"}]})
+        existing = os.path.join(d, "existing")
+        with open(existing, "w") as f:
+            f.write("keep")
+        for out, code in ((existing + "/", 73), (os.path.join(d, "newdir") + "/", 73),
+                          (os.path.join(d, "nosuch", "..", "r.json"), 73),
+                          (os.path.join(d, "existing", "..", "r.json"), 73)):
+            res = run_piped(["-q", "-o", out, cfg])
+            mm.assert_error(res, code, [out.rstrip("/")], args=["-o", out])
+        with open(existing) as f:
+            mm.eq(f.read(), "keep", "the regular file named with a trailing '/'")
+        mm.eq(sorted(os.listdir(d)), ["config.json", "d.f4", "existing"], "files after the refused runs")
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("-o /dev/stdout, /dev/fd/1, /proc/self/fd/1 and config output /dev/stdout write to stdout; "
          "any other output under /dev or /proc is exit 73 before the run; /dev/shm is a folder like any")
 def _():

@@ -160,7 +160,11 @@ TEST_CASE("AbsolutePath takes '..' lexically, but after a symlink as the kernel 
   REQUIRE(::mkdir((dir + "/plain").c_str(), 0700) == 0);
   REQUIRE(::symlink("other/in", (dir + "/sub").c_str()) == 0);
   CHECK(AbsolutePath(dir + "/plain/../x") == dir + "/x");
-  CHECK(AbsolutePath(dir + "/missing/../x") == dir + "/x");  // nothing to ask the kernel
+  // Missing, or not a folder: the kernel refuses (ENOENT, ENOTDIR), so ".." stays.
+  CHECK(AbsolutePath(dir + "/missing/../x") == dir + "/missing/../x");
+  REQUIRE(::close(::open((dir + "/file").c_str(), O_CREAT | O_WRONLY, 0600)) == 0);
+  CHECK(AbsolutePath(dir + "/file/../x") == dir + "/file/../x");
+  CHECK(AbsolutePath(dir + "/plain/") == dir + "/plain/");  // a trailing '/' names a folder
   CHECK(AbsolutePath(dir + "/sub/../x") == dir + "/other/x");
   CHECK(AbsolutePath(dir + "/sub/../../x") == dir + "/x");
   CHECK(AbsolutePath(dir + "/sub/./y") == dir + "/sub/y");  // a symlink not before '..' stays
@@ -168,6 +172,7 @@ TEST_CASE("AbsolutePath takes '..' lexically, but after a symlink as the kernel 
   CHECK(ResolvePath(dir + "/sub", "../x") == dir + "/other/x");
   CHECK(AbsolutePath("/..") == "/");
   ::unlink((dir + "/sub").c_str());
+  ::unlink((dir + "/file").c_str());
   ::rmdir((dir + "/plain").c_str());
   ::rmdir((dir + "/other/in").c_str());
   ::rmdir((dir + "/other").c_str());
