@@ -247,6 +247,23 @@ class PrivateDir {
     const char* env = std::getenv("TMPDIR");
     const bool use_env = env != nullptr && *env == '/' && IsUtf8(env);
     const std::string base = use_env ? env : "/tmp";
+    // The folder is used by name (the workers write the slice into it):
+    // nobody else may rename entries of `base`, or one could swap ours for a
+    // symlink to another folder. So `base` is this user's or root's, and
+    // not writable by others unless sticky (as /tmp is).
+    struct stat bs;
+    if (::stat(base.c_str(), &bs) != 0)
+      return FromErrno(
+          errno,
+          (use_env ? "TMPDIR " : "") + base + ": cannot create show's temporary folder in it",
+          Code::kCantCreate);
+    if (!S_ISDIR(bs.st_mode) || (bs.st_uid != ::geteuid() && bs.st_uid != 0) ||
+        ((bs.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (bs.st_mode & S_ISVTX) == 0))
+      return Error(Code::kCantCreate,
+                   (use_env ? "TMPDIR " : "") + base +
+                       ": not a private place for show's temporary folder (it must be a folder "
+                       "owned by you or root, writable by others only with the sticky bit, as "
+                       "/tmp is); set TMPDIR to a folder of yours");
     // A folder a killed show left (SIGKILL runs no destructor) goes now.
     (void)RemoveDeadPrivateDirs(base, "mmrun-show");
     std::string templ = PrivateDirTemplate(base, "mmrun-show");

@@ -484,6 +484,26 @@ def show_killed_folder_removed_later():
 
 
 @mm.test
+def show_refuses_a_shared_tmpdir():
+    """show uses its private folder by name: a TMPDIR others may rename
+    entries in (group- or world-writable without the sticky bit) is refused
+    (73 naming TMPDIR); a sticky one, as /tmp, is used."""
+    tmp = _folder("show-shared")
+    path = os.path.join(tmp, "a.npy")
+    np.save(path, np.arange(12.0).reshape(3, 4))
+    shared = os.path.join(tmp, "shared")
+    os.makedirs(shared, exist_ok=True)
+    os.chmod(shared, 0o777)
+    res = mm.run_mmrun(["show", path, "[0]"], extra_env={"TMPDIR": shared})
+    mm.assert_error(res, 73, ["TMPDIR", shared, "sticky"])
+    mm.eq(os.listdir(shared), [], "TMPDIR after the refusal")
+    os.chmod(shared, 0o1777)
+    res = mm.run_mmrun(["show", path, "[0]"], extra_env={"TMPDIR": shared})
+    mm.check(res.code == 0 and "0." in res.out, mm.describe(["show"], res))
+    mm.eq(os.listdir(shared), [], "TMPDIR after show")
+
+
+@mm.test
 def closed_stdout_writes_no_file():
     """A closed stdout (`mmrun ... >&-`) is never the number of a file mmrun
     opens: the document went into the --lock file (stdin closed too) or into
