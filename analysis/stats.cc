@@ -374,7 +374,10 @@ class Stats : public Analysis {
     if (f == "sum") return integer_ ? JsonInt(s.isum) : JsonNumber(s.n ? s.sum : 0.0);
     if (f == "mean") {
       if (s.n == 0) return JsonNumber(nan);
-      if (finite && keep_.m2) return JsonNumber(s.mean);
+      // Integers have an exact sum: their mean is it over n, rounded once,
+      // whatever the blocks (the merged mean of chunk blocks is not: a lane
+      // of sum 0 gave -5.6e-17).
+      if (!integer_ && finite && keep_.m2) return JsonNumber(s.mean);
       const double total = integer_ ? static_cast<double>(s.isum) : s.sum;
       return JsonNumber(total / static_cast<double>(s.n));
     }
