@@ -314,6 +314,52 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("outputs: a bind mount of the output folder does not make two new outputs two files (two slices, "
+         "generate's dataset and a slice, --lock and -o: 78); an output over another user's 0666 file "
+         "does not take its bits")
+def _():
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        raise mm.Skip("a bind mount needs root")
+    with mm.tmpdir() as d:
+        a_dir, b_dir = os.path.join(d, "A"), os.path.join(d, "bmA")
+        os.mkdir(a_dir)
+        os.mkdir(b_dir)
+        res = subprocess.run(["mount", "--bind", a_dir, b_dir], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if res.returncode != 0:
+            raise mm.Skip("cannot bind-mount: %s" % res.stdout.decode(errors="replace").strip())
+        try:
+            np.arange(8, dtype="<f4").tofile(os.path.join(a_dir, "d.f4"))
+            ds = {"path": "A/d.f4", "dtype": "<f4", "shape": [2, 4]}
+            two = mm.write_config(d, {"dataset": ds, "analyses": [
+                {"name": "s1", "op": "slice", "select": "[0]", "output": "A/x.npy"},
+                {"name": "s2", "op": "slice", "select": "[1]", "output": "bmA/x.npy"}]}, name="two.json")
+            gen = mm.write_config(d, {"dataset": {"path": "A/g.f4", "dtype": "<f4", "shape": [100, 4], "mode": "w+"},
+                                      "analyses": [{"op": "generate", "fill": {"kind": "arange"}},
+                                                   {"op": "slice", "select": "[:10]", "output": "bmA/g.f4"}]},
+                                  name="gen.json")
+            stats = mm.write_config(d, {"dataset": ds, "analyses": [{"op": "stats"}]}, name="stats.json")
+            for args, frags in (([two], ["A/x.npy", "bmA/x.npy"]), ([gen], ["g.f4"]),
+                                (["--lock", os.path.join(b_dir, "lk"), "-o", os.path.join(a_dir, "lk"), stats],
+                                 ["lk", "--lock"])):
+                res = mm.run_mmrun(["-q"] + args)
+                mm.assert_error(res, 78, frags, args=args)
+            mm.eq(sorted(os.listdir(a_dir)), ["d.f4"], "files after the refused runs")
+            # Another user's 0666 file at the output's name: replaced, but the
+            # result is not left writable by everyone.
+            victim = os.path.join(a_dir, "res.json")
+            with open(victim, "w") as f:
+                f.write("{}")
+            os.chown(victim, 65534, 65534)
+            os.chmod(victim, 0o666)
+            res = mm.run_mmrun(["-q", "-o", victim, stats])
+            mm.check(res.code == 0, mm.describe([stats], res))
+            st = os.stat(victim)
+            mm.eq((st.st_uid, st.st_mode & 0o022), (0, 0), "owner and group/other write bits of the result")
+        finally:
+            subprocess.run(["umount", "-l", b_dir])
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("merge: a per-lane result's PREFIX.FIELD.npy that is one of the parts (or -o) is exit 78 before "
          "anything is written; the part is kept")
 def _():
