@@ -107,6 +107,19 @@ def check_against_numpy(doc, a, what):
     mm.eq(r["q"]["values"], q.tolist(), what + " quantiles")
 
 
+def h5py_read(folder, path, names):
+    """{name: h5py's values} of the datasets `names` of the file `path`,
+    read with the working folder `folder`: h5py (libhdf5) resolves external
+    raw files, virtual sources and external links against it."""
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        with h5py.File(path, "r") as f:
+            return {n: f[n][...] for n in names}
+    finally:
+        os.chdir(here)
+
+
 def h5(path, name, a, **kw):
     with h5py.File(path, "w") as f:
         f.create_dataset(name, data=a, **kw)
@@ -407,13 +420,7 @@ def test_other_layouts():
             layout[60:] = h5py.VirtualSource("src.h5", "b", shape=b.shape)
             f.create_virtual_dataset("virtual", layout, fillvalue=0)
         for name in ("compact", "external", "virtual"):
-            here = os.getcwd()
-            os.chdir(d)  # h5py resolves the external file against the working folder
-            try:
-                with h5py.File(path, "r") as f:
-                    want = f[name][...]
-            finally:
-                os.chdir(here)
+            want = h5py_read(d, path, [name])[name]
             mm.check(np.array_equal(want[:60], a, equal_nan=True), name + ": h5py reads the data")
             doc, res = run(d, {"path": "o.h5", "name": name}, args=["-w", "2"])
             mm.eq(doc["dataset"]["layout"], name, name + " layout")
@@ -958,13 +965,7 @@ def test_self_external_links():
             f["self"] = h5py.ExternalLink("s.h5", "/g/d")
             f["selfg"] = h5py.ExternalLink(path, "/g")  # absolute
             f["chain"] = h5py.ExternalLink("s.h5", "/selfg/d")
-        here = os.getcwd()
-        os.chdir(d)
-        try:
-            with h5py.File("s.h5", "r") as f:
-                want = {n: f[n][...] for n in ("self", "selfg/d", "chain")}
-        finally:
-            os.chdir(here)
+        want = h5py_read(d, "s.h5", ("self", "selfg/d", "chain"))
         for name in ("self", "selfg/d", "chain"):
             mm.check(np.array_equal(want[name], a, equal_nan=True), "h5py follows " + name)
             with mm.tmpdir() as work:
@@ -1014,13 +1015,7 @@ def test_virtual_source_external():
                 lay = h5py.VirtualLayout(shape=a.shape, dtype="<f4")
                 lay[:] = h5py.VirtualSource(src, "e", shape=a.shape)
                 f.create_virtual_dataset(name, lay, fillvalue=0)
-        here = os.getcwd()
-        os.chdir(d)  # h5py resolves external files against the working folder
-        try:
-            with h5py.File("v.h5", "r") as f:
-                want = {n: f[n][...] for n in ("same", "other")}
-        finally:
-            os.chdir(here)
+        want = h5py_read(d, "v.h5", ("same", "other"))
         for name, raw in (("same", "raw.bin"), ("other", "raw2.bin")):
             mm.check(np.array_equal(want[name], a, equal_nan=True), "h5py reads the source's external file (%s)" % name)
             # libhdf5 opens a virtual source's external file against the
@@ -1059,13 +1054,7 @@ def test_virtual_sources():
                 f.create_virtual_dataset(name, lay, fillvalue=1)
         ds = {"path": "v.h5", "name": "v"}
         os.rename(os.path.join(d, "src1.h5"), os.path.join(d, "moved.h5"))
-        here = os.getcwd()
-        os.chdir(d)  # h5py resolves the sources against the working folder
-        try:
-            with h5py.File("v.h5", "r") as f:
-                want = f["v"][...]
-        finally:
-            os.chdir(here)
+        want = h5py_read(d, "v.h5", ["v"])["v"]
         mm.check((want[20:40] == -7.5).all(), "h5py reads a missing source as the fill value")
         doc, res = run(d, ds, args=["-w", "2"])
         check_against_numpy(doc, want, "virtual dataset with a missing source")
@@ -1088,12 +1077,7 @@ def test_virtual_sources():
             mm.assert_error(mm.run_mmrun([cfg], cwd=work, timeout=60), 66, ["not a regular file", "cwdonly.h5"],
                             args=[cfg])
             os.unlink(os.path.join(work, "cwdonly.h5"))
-            os.chdir(work)
-            try:
-                with h5py.File(os.path.join(d, "v.h5"), "r") as f:
-                    want = f["cwd"][...]
-            finally:
-                os.chdir(here)
+            want = h5py_read(work, os.path.join(d, "v.h5"), ["cwd"])["cwd"]
             doc, _ = mm.run_ok([cfg, "-q"], cwd=work)
             r = doc["results"]["stats"]
             mm.eq((r["count"], r["min"], r["max"], r["sum"]),
