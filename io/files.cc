@@ -503,36 +503,35 @@ Status NotRegular(mode_t mode, const std::string& what, Code bad) {
   return Error(bad, what + ": is " + kind + ", not a regular file");
 }
 
-}  // namespace
-
-Result<FileDescriptor> OpenRegularFile(const std::string& path, int flags, Code otherwise, Code bad,
-                                       struct stat* st) {
+// OpenRegularFile, its messages starting with `what`.
+Result<FileDescriptor> OpenRegular(const std::string& path, const std::string& what, int flags,
+                                   Code otherwise, Code bad, struct stat* st) {
   Result<FileDescriptor> opened = FileDescriptor::Open(path, flags | O_NONBLOCK, 0, otherwise);
   if (!opened.ok()) {
     // A socket cannot be opened at all (ENXIO), nor a folder for writing
     // (EISDIR): say what it is.
     if (::stat(path.c_str(), st) == 0 && !S_ISREG(st->st_mode))
-      return NotRegular(st->st_mode, path, bad);
+      return NotRegular(st->st_mode, what, bad);
     return opened.status();
   }
-  if (::fstat(opened->get(), st) != 0) return FromErrno(errno, path, Code::kIoErr);
-  if (!S_ISREG(st->st_mode)) return NotRegular(st->st_mode, path, bad);
+  if (::fstat(opened->get(), st) != 0) return FromErrno(errno, what, Code::kIoErr);
+  if (!S_ISREG(st->st_mode)) return NotRegular(st->st_mode, what, bad);
   return opened;
+}
+
+}  // namespace
+
+Result<FileDescriptor> OpenRegularFile(const std::string& path, int flags, Code otherwise, Code bad,
+                                       struct stat* st) {
+  return OpenRegular(path, path, flags, otherwise, bad, st);
 }
 
 Result<std::string> ReadRegularFile(const std::string& path, const std::string& what,
                                     uint64_t max_bytes, Code bad) {
   if (path.find('\0') != std::string::npos) return Error(bad, what + ": the path holds a NUL byte");
   struct stat st;
-  Result<FileDescriptor> opened =
-      FileDescriptor::Open(path, O_RDONLY | O_NONBLOCK, 0, Code::kIoErr);
-  if (!opened.ok()) {
-    // A socket cannot be opened at all (ENXIO): say what it is.
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-      return NotRegular(st.st_mode, what, bad);
-    return opened.status();
-  }
-  return ReadOpenedFile(opened->get(), what, max_bytes, bad);
+  MM_ASSIGN_OR_RETURN(FileDescriptor fd, OpenRegular(path, what, O_RDONLY, Code::kIoErr, bad, &st));
+  return ReadOpenedFile(fd.get(), what, max_bytes, bad);
 }
 
 Result<std::string> ReadOpenedFile(int fd, const std::string& what, uint64_t max_bytes, Code bad) {
