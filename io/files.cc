@@ -179,11 +179,11 @@ std::string Normalize(const std::string& abs) {
     if (parts.empty()) continue;
     struct stat st;
     const std::string prefix = join();
-    bool folder = ::lstat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    const bool exists = ::lstat(prefix.c_str(), &st) == 0;
+    bool folder = exists && S_ISDIR(st.st_mode);
     char real[PATH_MAX];
-    if (!folder && ::lstat(prefix.c_str(), &st) == 0 && S_ISLNK(st.st_mode) &&
-        ::realpath(prefix.c_str(), real) != nullptr && ::stat(real, &st) == 0 &&
-        S_ISDIR(st.st_mode)) {
+    if (exists && S_ISLNK(st.st_mode) && ::realpath(prefix.c_str(), real) != nullptr &&
+        ::stat(real, &st) == 0 && S_ISDIR(st.st_mode)) {
       folder = true;
       parts = Components(real);
     }
