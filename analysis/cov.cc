@@ -23,10 +23,13 @@ inline size_t Tri(size_t k, size_t i, size_t j) { return i * k - i * (i - 1) / 2
 class CovPartial : public Partial {
  public:
   explicit CovPartial(size_t k) : k_(k) {}
-  int64_t n = 0;             // observations used
-  int64_t nan = 0;           // observations skipped
-  std::vector<double> mean;  // k; empty while n == 0
-  std::vector<double> c;     // upper triangle of the co-moments; empty while n == 0
+  int64_t n = 0;    // observations used
+  int64_t nan = 0;  // observations skipped
+  // The means are mean + mean_lo, as a stats lane's (docs/ARCHITECTURE.md,
+  // "A mean in two parts"): mean stays, mean_lo takes the merges' updates.
+  std::vector<double> mean;     // k; empty while n == 0
+  std::vector<double> mean_lo;  // k; empty while n == 0
+  std::vector<double> c;        // upper triangle of the co-moments; empty while n == 0
 
   size_t k() const { return k_; }
 
@@ -37,6 +40,7 @@ class CovPartial : public Partial {
     if (n == 0) {
       n = r.n;
       mean = r.mean;
+      mean_lo = r.mean_lo;
       c = r.c;
       return;
     }
@@ -45,14 +49,14 @@ class CovPartial : public Partial {
     const double na = static_cast<double>(n), nb = static_cast<double>(r.n), nt = na + nb;
     const double f = na * nb / nt;
     std::vector<double> delta(k_);
-    for (size_t i = 0; i < k_; ++i) delta[i] = r.mean[i] - mean[i];
+    for (size_t i = 0; i < k_; ++i) delta[i] = (r.mean[i] - mean[i]) + (r.mean_lo[i] - mean_lo[i]);
     for (size_t i = 0; i < k_; ++i) {
       const size_t row = Tri(k_, i, i);
       const double di = delta[i] * f;
       for (size_t j = i; j < k_; ++j)
         c[row + j - i] = c[row + j - i] + r.c[row + j - i] + di * delta[j];
     }
-    for (size_t i = 0; i < k_; ++i) mean[i] = mean[i] + delta[i] * (nb / nt);
+    for (size_t i = 0; i < k_; ++i) mean_lo[i] = mean_lo[i] + delta[i] * (nb / nt);
     n += r.n;
   }
 
@@ -60,10 +64,12 @@ class CovPartial : public Partial {
     Json j = Json::object();
     j["n"] = n;
     j["nan"] = nan;
-    Json m = Json::array(), cc = Json::array();
+    Json m = Json::array(), lo = Json::array(), cc = Json::array();
     for (double v : mean) m.push_back(JsonNumber(v));
+    for (double v : mean_lo) lo.push_back(JsonNumber(v));
     for (double v : c) cc.push_back(JsonNumber(v));
     j["mean"] = std::move(m);
+    j["mean_lo"] = std::move(lo);
     j["c"] = std::move(cc);
     return j;
   }
@@ -71,18 +77,21 @@ class CovPartial : public Partial {
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j, size_t k) {
     auto p = std::make_unique<CovPartial>(k);
     if (!j.is_object() || !j.contains("n") || !j.contains("nan") || !j.contains("mean") ||
-        !j.contains("c") || !j["n"].is_number_integer() || !j["nan"].is_number_integer() ||
-        !j["mean"].is_array() || !j["c"].is_array())
+        !j.contains("mean_lo") || !j.contains("c") || !j["n"].is_number_integer() ||
+        !j["nan"].is_number_integer() || !j["mean"].is_array() || !j["mean_lo"].is_array() ||
+        !j["c"].is_array())
       return Error(Code::kDataErr, "cov partial: malformed");
     p->n = j["n"].get<int64_t>();
     p->nan = j["nan"].get<int64_t>();
     const size_t want_m = p->n > 0 ? k : 0, want_c = p->n > 0 ? k * (k + 1) / 2 : 0;
-    if (j["mean"].size() != want_m || j["c"].size() != want_c)
+    if (j["mean"].size() != want_m || j["mean_lo"].size() != want_m || j["c"].size() != want_c)
       return Error(Code::kDataErr, "cov partial: wrong number of values");
     p->mean.resize(want_m);
+    p->mean_lo.resize(want_m);
     p->c.resize(want_c);
     for (size_t i = 0; i < want_m; ++i) {
       MM_ASSIGN_OR_RETURN(p->mean[i], JsonToDouble(j["mean"][i]));
+      MM_ASSIGN_OR_RETURN(p->mean_lo[i], JsonToDouble(j["mean_lo"][i]));
     }
     for (size_t i = 0; i < want_c; ++i) {
       MM_ASSIGN_OR_RETURN(p->c[i], JsonToDouble(j["c"][i]));
@@ -171,7 +180,11 @@ constexpr size_t kVectorCoMomentVariables = 256;
 constexpr size_t kPieceBytes = 256 * 1024;
 
 // The two sweeps over a block's m observations: the mean of the kept ones,
-// then the co-moments of their deviations from it (upper triangle). Each
+// then the co-moments of their deviations d from it (upper triangle). The
+// second sweep also sums the deviations (t): the mean came from a sum of
+// the values, off in its last bits when they are large against their
+// spread, so the piece's mean is mean + t / n and its co-moments
+// sum d_i d_j - t_i t_j / n (the corrected two-pass formula). Each
 // sweep converts the observations tile by tile, so they stay in cache;
 // every sum runs in observation order, so results depend only on the
 // block's values.
@@ -199,10 +212,11 @@ void SweepObservations(ObservationLoader load, const char* src, size_t m, size_t
   p->c.assign(k * (k + 1) / 2, 0.0);
   if (vector) full->assign(k * kp, 0.0);
   int64_t nan_again = 0;
+  std::vector<double> t(k, 0.0);
   for (size_t o0 = 0; o0 < m; o0 += tile_rows) {
     const size_t o1 = std::min(m, o0 + tile_rows);
     const size_t kept = load(src, o0, o1, k, obs_stride, var_stride, x, &nan_again);
-    simd::SubtractColumns(x, kept, k, p->mean.data());
+    simd::SubtractColumns(x, kept, k, p->mean.data(), t.data());
     if (vector) {
       simd::CoMoments(x, kept, k, full->data(), kp);
       continue;
@@ -225,6 +239,14 @@ void SweepObservations(ObservationLoader load, const char* src, size_t m, size_t
   if (vector)
     for (size_t i = 0; i < k; ++i)
       for (size_t j = i; j < k; ++j) p->c[Tri(k, i, j)] = (*full)[i * kp + j];
+  const double nd = static_cast<double>(n);
+  p->mean_lo.resize(k);
+  for (size_t i = 0; i < k; ++i) {
+    p->mean_lo[i] = t[i] / nd;
+    const double ti = t[i] / nd;
+    double* c = p->c.data() + Tri(k, i, i) - i;
+    for (size_t j = i; j < k; ++j) c[j] = c[j] - ti * t[j];
+  }
 }
 
 class Cov : public Analysis {

@@ -44,7 +44,7 @@ class StatsPartial : public Partial {
   StatsPartial(bool integer, StatsColumns keep) : integer_(integer), keep_(keep) {}
   uint64_t lo = 0, hi = 0;  // lanes [lo, hi)
   std::vector<int64_t> n, nan;
-  std::vector<double> mean, m2;
+  std::vector<double> mean, mean_lo, m2;
   std::vector<double> sum, min, max;     // floating-point data
   std::vector<int128> isum, imin, imax;  // integers and bool
 
@@ -56,7 +56,7 @@ class StatsPartial : public Partial {
   // Lane lo + i from a kernel's LaneStats (the kept members).
   void Set(size_t i, const LaneStats& s) {
     n[i] = s.n;
-    if (keep_.m2) mean[i] = s.mean;
+    if (keep_.m2) mean[i] = s.mean, mean_lo[i] = s.mean_lo;
     if (keep_.nan) nan[i] = s.nan;
     if (keep_.m2) m2[i] = s.m2;
     if (integer_) {
@@ -72,7 +72,7 @@ class StatsPartial : public Partial {
   LaneStats Get(size_t i) const {
     LaneStats s;
     s.n = n[i];
-    if (keep_.m2) s.mean = mean[i];
+    if (keep_.m2) s.mean = mean[i], s.mean_lo = mean_lo[i];
     if (keep_.nan) s.nan = nan[i];
     if (keep_.m2) s.m2 = m2[i];
     if (integer_) {
@@ -115,7 +115,7 @@ class StatsPartial : public Partial {
       if (bn == 0) continue;
       if (n[i] == 0) {  // MergeLane: *a = b but for the NaN count
         n[i] = bn;
-        if (keep_.m2) mean[i] = r.mean[j], m2[i] = r.m2[j];
+        if (keep_.m2) mean[i] = r.mean[j], mean_lo[i] = r.mean_lo[j], m2[i] = r.m2[j];
         if (integer_) {
           isum[i] = r.isum[j];
           if (keep_.minmax) imin[i] = r.imin[j], imax[i] = r.imax[j];
@@ -128,8 +128,8 @@ class StatsPartial : public Partial {
       if (keep_.m2) {
         const double na = static_cast<double>(n[i]), nb = static_cast<double>(bn);
         const double nn = na + nb;
-        const double delta = r.mean[j] - mean[i];
-        mean[i] = mean[i] + delta * (nb / nn);
+        const double delta = (r.mean[j] - mean[i]) + (r.mean_lo[j] - mean_lo[i]);
+        mean_lo[i] = mean_lo[i] + delta * (nb / nn);
         m2[i] = m2[i] + r.m2[j] + delta * delta * (na * nb / nn);
       }
       n[i] += bn;
@@ -144,8 +144,8 @@ class StatsPartial : public Partial {
     }
   }
 
-  // {"lo", "hi", then each kept column by name: "n", "nan", "sum", "mean"
-  // and "m2" (both or neither), "min", "max"}. A column is the base64 text
+  // {"lo", "hi", then each kept column by name: "n", "nan", "sum", "mean",
+  // "mean_lo" and "m2" (all or none), "min", "max"}. A column is the base64 text
   // of its hi - lo values as little-endian bytes (int64 counts, float64, or
   // 16-byte two's complement int128 sums and extremes of integer data); a
   // count column whose lanes all hold one value is instead that value as a
@@ -269,6 +269,7 @@ class StatsPartial : public Partial {
       f("sum", sum);
     if (keep_.m2) {
       f("mean", mean);
+      f("mean_lo", mean_lo);
       f("m2", m2);
     }
     if (keep_.minmax) {
@@ -377,7 +378,7 @@ class Stats : public Analysis {
       // Integers have an exact sum: their mean is it over n, rounded once,
       // whatever the blocks (the merged mean of chunk blocks is not: a lane
       // of sum 0 gave -5.6e-17).
-      if (!integer_ && finite && keep_.m2) return JsonNumber(s.mean);
+      if (!integer_ && finite && keep_.m2) return JsonNumber(s.mean + s.mean_lo);
       const double total = integer_ ? static_cast<double>(s.isum) : s.sum;
       return JsonNumber(total / static_cast<double>(s.n));
     }
@@ -456,8 +457,9 @@ void MergeLane(LaneStats* a, const LaneStats& b, bool integer) {
   }
   const double na = static_cast<double>(a->n), nb = static_cast<double>(b.n);
   const double n = na + nb;
-  const double delta = b.mean - a->mean;
-  a->mean = a->mean + delta * (nb / n);
+  // a's mean stays; the update goes to mean_lo (LaneStats).
+  const double delta = (b.mean - a->mean) + (b.mean_lo - a->mean_lo);
+  a->mean_lo = a->mean_lo + delta * (nb / n);
   a->m2 = a->m2 + b.m2 + delta * delta * (na * nb / n);
   a->n += b.n;
   if (integer) {

@@ -21,7 +21,13 @@ struct LaneStats {
   int64_t n = 0;
   int64_t nan = 0;
   double sum = 0;
+  // The running mean is mean + mean_lo: `mean` is the first piece's and
+  // stays, mean_lo (small) takes the merges' updates, so the difference
+  // of two lanes' means in Chan's merge keeps its digits when the mean is
+  // large against the spread (timestamps), and the result does not depend
+  // on how the blocks were grouped beyond the fixed merge order.
   double mean = 0;
+  double mean_lo = 0;
   double m2 = 0;
   double min = 0;  // floats; valid when n > 0
   double max = 0;

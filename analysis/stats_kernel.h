@@ -122,37 +122,50 @@ RunSums<Traits> ReduceRun(const char* p, uint64_t n) {
   return r;
 }
 
+// The sums of (x - mean)^2 and of x - mean over the non-NaN values (the
+// scalar twin of simd::DeviationF64, way for way).
 template <class Traits, bool kSwap>
-double DeviationRun(const char* p, uint64_t n, double mean) {
-  double m2[kWays] = {};
+simd::DevSums DeviationRun(const char* p, uint64_t n, double mean) {
+  double m2[kWays] = {}, t[kWays] = {};
   uint64_t i = 0;
-  for (; i + kWays <= n; i += kWays) {
-    for (int j = 0; j < kWays; ++j) {
-      const double d =
-          static_cast<double>(Load<Traits, kSwap>(p, i + static_cast<uint64_t>(j))) - mean;
-      if constexpr (Traits::kIsFloat) {
-        m2[j] += d == d ? d * d : 0.0;
-      } else {
-        m2[j] += d * d;
-      }
-    }
-  }
-  for (int j = 0; i < n; ++i, ++j) {
-    const double d = static_cast<double>(Load<Traits, kSwap>(p, i)) - mean;
+  const auto add = [&](int j, double d) {
     if constexpr (Traits::kIsFloat) {
-      m2[j] += d == d ? d * d : 0.0;
+      const bool ok = d == d;
+      m2[j] += ok ? d * d : 0.0;
+      t[j] += ok ? d : 0.0;
     } else {
       m2[j] += d * d;
+      t[j] += d;
     }
+  };
+  for (; i + kWays <= n; i += kWays) {
+    for (int j = 0; j < kWays; ++j)
+      add(j, static_cast<double>(Load<Traits, kSwap>(p, i + static_cast<uint64_t>(j))) - mean);
   }
-  return simd::CombineWays(m2);
+  for (int j = 0; i < n; ++i, ++j) add(j, static_cast<double>(Load<Traits, kSwap>(p, i)) - mean);
+  simd::DevSums r;
+  r.m2 = simd::CombineWays(m2);
+  r.t = simd::CombineWays(t);
+  return r;
+}
+
+// The mean of integers with exact sum `sum` over n > 0 values, as a double
+// and the small rest: hi + lo is sum / n to far more digits than a double
+// holds (LaneStats::mean_lo).
+inline void ExactMean(__int128 sum, int64_t n, double* hi, double* lo) {
+  const __int128 q = sum / n, r = sum % n;
+  const double h = static_cast<double>(q);
+  const double l = static_cast<double>(q - static_cast<__int128>(h)) +
+                   static_cast<double>(r) / static_cast<double>(n);
+  *hi = h + l;
+  *lo = l - (*hi - h);
 }
 
 // Per-lane columns for runs over consecutive lanes, indexed from the
 // block's first lane. Reused across the blocks of one scanner (Scratch).
 template <class Traits>
 struct LaneColumns {
-  std::vector<double> sum, mn, mx, m2, mean;
+  std::vector<double> sum, mn, mx, m2, mean, t;
   std::vector<Wide<Traits>> isum;
   std::vector<int64_t> cnt, nan;
   std::vector<__int128> imin, imax;
@@ -175,6 +188,7 @@ struct LaneColumns {
     if (deviations) {
       m2.assign(lanes, 0.0);
       mean.assign(lanes, 0.0);
+      t.assign(lanes, 0.0);
     }
     cnt.assign(lanes, 0);
     nan.assign(lanes, 0);
@@ -208,6 +222,7 @@ class Scratch {
   std::vector<LaneStats> piece;  // SweepBlock: one piece's lanes
   std::vector<LaneStats> block;  // SweepBlock: a block's few lanes
   std::vector<double> shift;     // SweepBlock: the piece's per-lane shifts
+  std::vector<double> mean_lo;   // SweepRange: integer lanes' exact mean rests
   // Whether SweepRange's second sweep runs (the owner keeps m2): when
   // false, every lane's m2 is 0.
   bool deviations = true;
@@ -230,8 +245,16 @@ constexpr bool kOnePass = !kSwap && Traits::kKind == Kind::kFloat32;
 // [0, n_lanes), in order, with lane lo + l's LaneStats (count 0 for a lane
 // no element reaches). With `shift` (kOnePass only): one read, which
 // also sums t = x - shift[l] and q = (x - shift[l])^2 per lane, and
-// m2 = q - t^2 / n; each lane's `mean` is then t / n, the piece's mean
-// relative to the shift (see MergeShifted).
+// m2 = q - t^2 / n; each lane's mean is then shift[l] + t / n (`mean` and
+// `mean_lo`).
+//
+// Without `shift`, two sweeps: the sums, then the deviations from the mean
+// of the first (the same kernels for every block). A float64 mean from a
+// sum of large values (timestamps: 1.7e9 + a few seconds) is off by many
+// of its last bits, which Chan's merge would turn into lost digits of the
+// variance; the second sweep also sums the deviations d, so mean_lo = t / n
+// corrects it and m2 = sum d^2 - t^2 / n. Integers have an exact sum: their
+// mean is split exactly (ExactMean).
 //
 // `box` non-null: a chunk block, the elements of *box in C order of the box
 // at `base` (begin/end its hull), walked box run by box run
@@ -277,10 +300,10 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
         }
         // col.mean holds t = sum of (x - shift): small terms, so t / n and
         // t^2 / n are accurate where mean - shift would inherit the rounding
-        // of a sum of large values. The piece's mean is returned relative to
-        // the shift, for MergeShifted.
+        // of a sum of large values.
         const double t = col.mean[l];
-        s.mean = t / static_cast<double>(s.n);
+        s.mean = shift[l];
+        s.mean_lo = t / static_cast<double>(s.n);
         s.m2 = std::max(0.0, col.m2[l] - t * t / static_cast<double>(s.n));
         out(l, s);
       }
@@ -366,16 +389,24 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
           }
         }
       });
-  // The mean of each lane's values, for sweep 2 (or for `out` alone).
-  const auto lane_mean = [&col](size_t l) {
+  // The mean of each lane's values (hi and lo: LaneStats::mean_lo), for
+  // sweep 2 (or for `out` alone).
+  const auto lane_mean = [&col](size_t l, double* lo) {
+    *lo = 0;
     if (col.cnt[l] == 0) return 0.0;
-    const double total =
-        kFloat ? col.sum[l] : static_cast<double>(static_cast<__int128>(col.isum[l]));
-    return total / static_cast<double>(col.cnt[l]);
+    if constexpr (kFloat) {
+      return col.sum[l] / static_cast<double>(col.cnt[l]);
+    } else {
+      double hi;
+      ExactMean(col.isum[l], col.cnt[l], &hi, lo);
+      return hi;
+    }
   };
   // Sweep 2.
+  std::vector<double>& mean_lo = scratch->mean_lo;
+  mean_lo.assign(n_lanes, 0.0);
   if (deviations) {
-    for (size_t l = 0; l < n_lanes; ++l) col.mean[l] = lane_mean(l);
+    for (size_t l = 0; l < n_lanes; ++l) col.mean[l] = lane_mean(l, &mean_lo[l]);
     bool block_has_nan = false;
     for (size_t l = 0; l < n_lanes; ++l) block_has_nan |= col.nan[l] != 0;
     geo.ForEachTileOfBlock(
@@ -383,13 +414,14 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
           const char* p = base + off * sizeof(S);
           const size_t l = static_cast<size_t>(lane - lo);
           if (!kept) {
-            if constexpr (kFast) {
-              const bool has_nan = col.nan[l] != 0;
-              col.m2[l] += Traits::kKind == Kind::kFloat32
-                               ? simd::DeviationF32(p, len, col.mean[l], has_nan)
-                               : simd::DeviationF64(p, len, col.mean[l], has_nan);
+            const bool has_nan = col.nan[l] != 0;
+            if constexpr (kFast && Traits::kKind == Kind::kFloat32) {
+              col.m2[l] += simd::DeviationF32(p, len, col.mean[l], has_nan);
             } else {
-              col.m2[l] += DeviationRun<Traits, kSwap>(p, len, col.mean[l]);
+              const simd::DevSums d = kFast ? simd::DeviationF64(p, len, col.mean[l], has_nan)
+                                            : DeviationRun<Traits, kSwap>(p, len, col.mean[l]);
+              col.m2[l] += d.m2;
+              col.t[l] += d.t;
             }
             return;
           }
@@ -397,19 +429,24 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
             if constexpr (Traits::kKind == Kind::kFloat32) {
               simd::TileDevF32(p, rows, len, col.mean.data() + l, col.m2.data() + l, block_has_nan);
             } else {
-              simd::TileDevF64(p, rows, len, col.mean.data() + l, col.m2.data() + l);
+              simd::TileDevF64(p, rows, len, col.mean.data() + l, col.m2.data() + l,
+                               col.t.data() + l);
             }
             return;
           }
           double* m2 = col.m2.data() + l;
+          double* t = col.t.data() + l;
           const double* mean = col.mean.data() + l;
           for (uint64_t r = 0; r < rows; ++r, p += len * sizeof(S)) {
             for (uint64_t i = 0; i < len; ++i) {
               const double d = static_cast<double>(Load<Traits, kSwap>(p, i)) - mean[i];
               if constexpr (kFloat) {
-                m2[i] += d == d ? d * d : 0.0;
+                const bool ok = d == d;
+                m2[i] += ok ? d * d : 0.0;
+                t[i] += ok ? d : 0.0;
               } else {
                 m2[i] += d * d;
+                t[i] += d;
               }
             }
           }
@@ -417,8 +454,17 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
   }
   for (size_t l = 0; l < n_lanes; ++l) {
     LaneStats s;
-    s.mean = deviations ? col.mean[l] : lane_mean(l);
-    s.m2 = deviations ? col.m2[l] : 0.0;
+    if (deviations) {
+      // The deviations were taken from the mean hi: their sum t says how
+      // far the values' mean is from it (float32's kernels leave t at 0).
+      const double n = static_cast<double>(col.cnt[l]), t = col.t[l];
+      s.mean = col.mean[l];
+      s.mean_lo = kFloat ? (col.cnt[l] > 0 ? t / n : 0.0) : mean_lo[l];
+      s.m2 = col.cnt[l] > 0 ? col.m2[l] - t * t / n : 0.0;
+      if (s.m2 < 0) s.m2 = 0;  // (a NaN stays: the run met inf - inf)
+    } else {
+      s.mean = lane_mean(l, &s.mean_lo);
+    }
     if constexpr (kFloat) {
       col.FloatCountsTo(l, &s, minmax);
     } else {
@@ -430,23 +476,6 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
     }
     out(l, s);
   }
-}
-
-// Chan's update for a one-read piece b whose mean is given relative to
-// a->mean (b was summed with shift a->mean): delta is b.mean itself, with
-// no rounding from subtracting two large means.
-inline void MergeShifted(LaneStats* a, const LaneStats& b) {
-  a->nan += b.nan;
-  if (b.n == 0) return;
-  const double na = static_cast<double>(a->n), nb = static_cast<double>(b.n);
-  const double n = na + nb;
-  const double delta = b.mean;
-  a->mean = a->mean + delta * (nb / n);
-  a->m2 = a->m2 + b.m2 + delta * delta * (na * nb / n);
-  a->n += b.n;
-  a->sum += b.sum;
-  a->min = std::min(a->min, b.min);
-  a->max = std::max(a->max, b.max);
 }
 
 // The piece of a block SweepBlock handles at a time (32 KiB: it stays in
@@ -463,9 +492,10 @@ inline LaneStats SweepGlobalF32(const char* base, uint64_t n) {
     const char* p = base + b * sizeof(float);
     // FusedSums is a RunSums: count, NaNs, sum, min and max either way.
     simd::FusedSums r;
-    const bool one_read = acc.n > 0 && std::isfinite(acc.mean);
+    const double shift = acc.mean + acc.mean_lo;
+    const bool one_read = acc.n > 0 && std::isfinite(shift);
     if (one_read) {
-      r = simd::FusedF32(p, len, acc.mean);
+      r = simd::FusedF32(p, len, shift);
     } else {
       static_cast<simd::RunSums&>(r) = simd::ReduceF32(p, len);
     }
@@ -477,10 +507,11 @@ inline LaneStats SweepGlobalF32(const char* base, uint64_t n) {
     piece.max = r.max;
     if (one_read) {
       if (r.n > 0) {
-        piece.mean = r.t / static_cast<double>(r.n);
+        piece.mean = shift;
+        piece.mean_lo = r.t / static_cast<double>(r.n);
         piece.m2 = std::max(0.0, r.q - r.t * r.t / static_cast<double>(r.n));
       }
-      MergeShifted(&acc, piece);
+      MergeLane(&acc, piece, /*integer=*/false);
       continue;
     }
     if (r.n > 0) {
@@ -546,22 +577,17 @@ void SweepBlock(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
       shift.resize(n);
       for (size_t i = 0; i < n && one_pass; ++i) {
         const LaneStats& so_far = (*lanes)[range.first + i - lo];
-        one_pass = so_far.n > 0 &&
-                   std::isfinite(so_far.mean);  // an infinite shift would turn sums into NaN
-        shift[i] = so_far.mean;
+        shift[i] = so_far.mean + so_far.mean_lo;
+        one_pass =
+            so_far.n > 0 && std::isfinite(shift[i]);  // an infinite shift would turn sums into NaN
       }
     }
     SweepRange<Traits, kSwap>(
         geo, base + (b - begin) * sizeof(typename Traits::Storage), b, e, range.first, n,
         [&piece](size_t l, const LaneStats& s) { piece[l] = s; }, scratch,
         one_pass ? shift.data() : nullptr);
-    for (uint64_t l = range.first; l < range.second; ++l) {
-      if (one_pass) {
-        MergeShifted(&(*lanes)[l - lo], piece[l - range.first]);
-      } else {
-        MergeLane(&(*lanes)[l - lo], piece[l - range.first], !Traits::kIsFloat);
-      }
-    }
+    for (uint64_t l = range.first; l < range.second; ++l)
+      MergeLane(&(*lanes)[l - lo], piece[l - range.first], !Traits::kIsFloat);
   }
   for (size_t l = 0; l < n_lanes; ++l) out(l, (*lanes)[l]);
 }

@@ -67,7 +67,7 @@ RunSums ReduceF64(const char* p, uint64_t n) { return Kernels().reduce_f64(p, n)
 double DeviationF32(const char* p, uint64_t n, double mean, bool has_nan) {
   return Kernels().deviation_f32(p, n, mean, has_nan);
 }
-double DeviationF64(const char* p, uint64_t n, double mean, bool has_nan) {
+DevSums DeviationF64(const char* p, uint64_t n, double mean, bool has_nan) {
   return Kernels().deviation_f64(p, n, mean, has_nan);
 }
 void TileF32(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
@@ -82,8 +82,9 @@ void TileDevF32(const char* p, uint64_t rows, uint64_t len, const double* mean, 
                 bool has_nan) {
   Kernels().tile_dev_f32(p, rows, len, mean, m2, has_nan);
 }
-void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2) {
-  Kernels().tile_dev_f64(p, rows, len, mean, m2);
+void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2,
+                double* t) {
+  Kernels().tile_dev_f64(p, rows, len, mean, m2, t);
 }
 
 FusedSums FusedF32(const char* p, uint64_t n, double shift) {
@@ -118,8 +119,8 @@ bool WidenF32(const char* p, uint64_t n, double* out) { return Kernels().widen_f
 void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum) {
   Kernels().column_sums(x, rows, k, sum);
 }
-void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean) {
-  Kernels().subtract_columns(x, rows, k, mean);
+void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, double* sum) {
+  Kernels().subtract_columns(x, rows, k, mean, sum);
 }
 
 }  // namespace simd

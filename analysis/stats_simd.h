@@ -61,11 +61,18 @@ void FusedTileF32(const char* p, uint64_t rows, uint64_t len, const double* shif
 
 // Sum of squared deviations from `mean` of the non-NaN values; has_nan
 // false promises the run holds no NaN and skips the test (same result).
+// Float64 also sums the deviations themselves (t): the caller's mean came
+// from a sum of the values, whose rounding t / n corrects (a float32 sum
+// in double is exact enough for its data).
+struct DevSums {
+  double m2 = 0, t = 0;
+};
 double DeviationF32(const char* p, uint64_t n, double mean, bool has_nan);
-double DeviationF64(const char* p, uint64_t n, double mean, bool has_nan);
+DevSums DeviationF64(const char* p, uint64_t n, double mean, bool has_nan);
 
 // `rows` rows of `len` elements (row r at p + r * len elements) into lane
-// columns [0, len): sum, count, nan, min, max (sweep 1) or m2 (sweep 2).
+// columns [0, len): sum, count, nan, min, max (sweep 1) or m2 (sweep 2;
+// float64 also t, the sums of the deviations, as DeviationF64).
 // mn and mx null: sum, count and nan only, the same bits.
 void TileF32(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* cnt, int64_t* nan,
              double* mn, double* mx);
@@ -73,7 +80,8 @@ void TileF64(const char* p, uint64_t rows, uint64_t len, double* sum, int64_t* c
              double* mn, double* mx);
 void TileDevF32(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2,
                 bool has_nan);
-void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2);
+void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2,
+                double* t);
 
 // Histogram bins (analysis/histogram.cc): for each of n doubles its slot,
 // the bin in [0, bins) that numpy's uniform-bin fast path gives, or bins +
@@ -120,10 +128,11 @@ uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out);
 // Tiles of doubles (histogram, quantiles, cov), the same bits as the plain
 // loops on any CPU: n float32 values in native order at p widened into out
 // (returns whether any is NaN); sum[v] += x[o * k + v] for o = 0 .. rows - 1
-// in that order (v < k); and x[o * k + v] -= mean[v].
+// in that order (v < k); and x[o * k + v] -= mean[v], adding each result
+// to sum[v] in the same order (the deviations' sums).
 bool WidenF32(const char* p, uint64_t n, double* out);
 void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum);
-void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean);
+void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, double* sum);
 
 // (analysis/load_doubles.h picks WidenF32 for native float32 tiles.)
 
@@ -132,11 +141,11 @@ struct KernelTable {
   RunSums (*reduce_f32)(const char*, uint64_t);
   RunSums (*reduce_f64)(const char*, uint64_t);
   double (*deviation_f32)(const char*, uint64_t, double, bool);
-  double (*deviation_f64)(const char*, uint64_t, double, bool);
+  DevSums (*deviation_f64)(const char*, uint64_t, double, bool);
   void (*tile_f32)(const char*, uint64_t, uint64_t, double*, int64_t*, int64_t*, double*, double*);
   void (*tile_f64)(const char*, uint64_t, uint64_t, double*, int64_t*, int64_t*, double*, double*);
   void (*tile_dev_f32)(const char*, uint64_t, uint64_t, const double*, double*, bool);
-  void (*tile_dev_f64)(const char*, uint64_t, uint64_t, const double*, double*);
+  void (*tile_dev_f64)(const char*, uint64_t, uint64_t, const double*, double*, double*);
   FusedSums (*fused_f32)(const char*, uint64_t, double);
   void (*fused_tile_f32)(const char*, uint64_t, uint64_t, const double*, double*, int64_t*,
                          int64_t*, double*, double*, double*, double*);
@@ -147,7 +156,7 @@ struct KernelTable {
   uint64_t (*key_bits)(const double*, uint64_t, int, uint64_t*);
   bool (*widen_f32)(const char*, uint64_t, double*);
   void (*column_sums)(const double*, uint64_t, uint64_t, double*);
-  void (*subtract_columns)(double*, uint64_t, uint64_t, const double*);
+  void (*subtract_columns)(double*, uint64_t, uint64_t, const double*, double*);
 };
 namespace avx512 {
 extern const KernelTable kTable;

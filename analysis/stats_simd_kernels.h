@@ -550,27 +550,40 @@ MM_INLINE FusedSums FusedFloatChecked(const char* p, uint64_t n, double shift) {
 
 // kMask: skip NaNs. A run known to hold none skips the test; adding a
 // masked value and adding it unmasked are the same when it is not NaN.
-template <class T, bool kMask>
-MM_INLINE double Deviation(const char* bytes, uint64_t n, double mean) {
+// kT: also t = the sum of the deviations x - mean (the float64 kernels:
+// t / n refines a mean that came from a sum of large values), kept in
+// accumulators beside m2's, way for way.
+template <class T, bool kMask, bool kT>
+MM_INLINE DevSums Deviation(const char* bytes, uint64_t n, double mean) {
   const T* p = reinterpret_cast<const T*>(bytes);
-  double m2[kWays];
+  double m2[kWays], sd[kWays];
   uint64_t i = 0;
 #ifdef __AVX512F__
   const __m512d m = _mm512_set1_pd(mean);
   __m512d a[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};  // ways 0-7, 8-15
+  __m512d b[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
   for (; i + kWays <= n; i += kWays) {
     for (int k = 0; k < 2; ++k) {
       const __m512d d = _mm512_sub_pd(Load8d(p + i + 8 * k), m);
       const __m512d q = _mm512_mul_pd(d, d);
-      a[k] = kMask ? AddNumbers(a[k], Numbers(d), q) : _mm512_add_pd(a[k], q);
+      if constexpr (kMask) {
+        const __mmask8 ok = Numbers(d);
+        a[k] = AddNumbers(a[k], ok, q);
+        if constexpr (kT) b[k] = AddNumbers(b[k], ok, d);
+      } else {
+        a[k] = _mm512_add_pd(a[k], q);
+        if constexpr (kT) b[k] = _mm512_add_pd(b[k], d);
+      }
     }
   }
   _mm512_storeu_pd(m2, a[0]);
   _mm512_storeu_pd(m2 + 8, a[1]);
+  _mm512_storeu_pd(sd, b[0]);
+  _mm512_storeu_pd(sd + 8, b[1]);
 #else
   const v4d m = {mean, mean, mean, mean};
-  v4d a[kVecs];
-  for (int k = 0; k < kVecs; ++k) a[k] = v4d{0, 0, 0, 0};
+  v4d a[kVecs], b[kVecs];
+  for (int k = 0; k < kVecs; ++k) a[k] = b[k] = v4d{0, 0, 0, 0};
   for (; i + kWays <= n; i += kWays) {
     for (int k = 0; k < kVecs; k += 2) {
       v4d x0, x1;
@@ -583,23 +596,37 @@ MM_INLINE double Deviation(const char* bytes, uint64_t n, double mean) {
       const v4d d0 = x0 - m, d1 = x1 - m;
       const v4d q0 = d0 * d0, q1 = d1 * d1;
       if constexpr (kMask) {
-        a[k] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(q0) & (d0 == d0));
-        a[k + 1] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(q1) & (d1 == d1));
+        const v4i ok0 = d0 == d0, ok1 = d1 == d1;
+        a[k] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(q0) & ok0);
+        a[k + 1] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(q1) & ok1);
+        if constexpr (kT) {
+          b[k] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d0) & ok0);
+          b[k + 1] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d1) & ok1);
+        }
       } else {
         a[k] += q0;
         a[k + 1] += q1;
+        if constexpr (kT) {
+          b[k] += d0;
+          b[k + 1] += d1;
+        }
       }
     }
   }
   for (int k = 0; k < kVecs; ++k) {
-    for (int j = 0; j < 4; ++j) m2[4 * k + j] = a[k][j];
+    for (int j = 0; j < 4; ++j) m2[4 * k + j] = a[k][j], sd[4 * k + j] = b[k][j];
   }
 #endif
   for (int j = 0; i < n; ++i, ++j) {
     const double d = Load1(p + i) - mean;
-    m2[j] += d == d ? d * d : 0.0;
+    const bool ok = d == d;
+    m2[j] += ok ? d * d : 0.0;
+    sd[j] += ok ? d : 0.0;
   }
-  return CombineWays(m2);
+  DevSums r;
+  r.m2 = CombineWays(m2);
+  if constexpr (kT) r.t = CombineWays(sd);
+  return r;
 }
 
 // A tile is swept in bands of kBandRows rows: within a band, four lanes
@@ -692,9 +719,10 @@ MM_INLINE void Tile(const char* bytes, uint64_t rows, uint64_t len, double* sum,
   }
 }
 
-template <class T>
+// kT: also t[i] += x - mean[i] (the float64 kernels, as Deviation).
+template <class T, bool kT = false>
 MM_INLINE void TileDev(const char* bytes, uint64_t rows, uint64_t len, const double* mean,
-                       double* m2) {
+                       double* m2, double* t = nullptr) {
   const T* base = reinterpret_cast<const T*>(bytes);
   for (uint64_t r0 = 0; r0 < rows; r0 += kBandRows) {
     const uint64_t r1 = Min(rows, r0 + kBandRows);
@@ -702,31 +730,41 @@ MM_INLINE void TileDev(const char* bytes, uint64_t rows, uint64_t len, const dou
 #ifdef __AVX512F__
     for (; i + 8 <= len; i += 8) {
       const __m512d m = _mm512_loadu_pd(mean + i);
-      __m512d a = _mm512_loadu_pd(m2 + i);
+      __m512d a = _mm512_loadu_pd(m2 + i), b;
+      if constexpr (kT) b = _mm512_loadu_pd(t + i);
       const T* p = base + r0 * len + i;
       for (uint64_t r = r0; r < r1; ++r, p += len) {
         const __m512d d = _mm512_sub_pd(Load8d(p), m);
-        a = AddNumbers(a, Numbers(d), _mm512_mul_pd(d, d));
+        const __mmask8 ok = Numbers(d);
+        a = AddNumbers(a, ok, _mm512_mul_pd(d, d));
+        if constexpr (kT) b = AddNumbers(b, ok, d);
       }
       _mm512_storeu_pd(m2 + i, a);
+      if constexpr (kT) _mm512_storeu_pd(t + i, b);
     }
 #endif
     for (; i + 4 <= len; i += 4) {
-      v4d m, a;
+      v4d m, a, b;
       std::memcpy(&m, mean + i, sizeof m);
       std::memcpy(&a, m2 + i, sizeof a);
+      if constexpr (kT) std::memcpy(&b, t + i, sizeof b);
       const T* p = base + r0 * len + i;
       for (uint64_t r = r0; r < r1; ++r, p += len) {
         const v4d d = Load4(p) - m;
-        a += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d * d) & (d == d));
+        const v4i ok = d == d;
+        a += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d * d) & ok);
+        if constexpr (kT) b += reinterpret_cast<v4d>(reinterpret_cast<v4i>(d) & ok);
       }
       std::memcpy(m2 + i, &a, sizeof a);
+      if constexpr (kT) std::memcpy(t + i, &b, sizeof b);
     }
     for (; i < len; ++i) {
       const T* p = base + r0 * len + i;
       for (uint64_t r = r0; r < r1; ++r, p += len) {
         const double d = Load1(p) - mean[i];
-        m2[i] += d == d ? d * d : 0.0;
+        const bool ok = d == d;
+        m2[i] += ok ? d * d : 0.0;
+        if constexpr (kT) t[i] += ok ? d : 0.0;
       }
     }
   }
@@ -771,22 +809,25 @@ MM_INLINE void TileGrouped(const char* bytes, uint64_t rows, uint64_t len, doubl
   Tile<T>(bytes + groups * w * sizeof(T), rows - groups * g, len, sum, cnt, nan, mn, mx);
 }
 
+// TileDev<T, true> over virtual lanes as TileGrouped (float64 rows).
 template <class T>
 MM_INLINE void TileDevGrouped(const char* bytes, uint64_t rows, uint64_t len, const double* mean,
-                              double* m2) {
+                              double* m2, double* t) {
   const uint64_t g = GroupRows(len), w = g * len;
-  if (g == 1 || w > kMaxVirtualLanes || rows < 2 * g) return TileDev<T>(bytes, rows, len, mean, m2);
-  double vmean[kMaxVirtualLanes], vm2[kMaxVirtualLanes];
-  for (uint64_t v = 0; v < w; ++v) vm2[v] = 0;
+  if (g == 1 || w > kMaxVirtualLanes || rows < 2 * g)
+    return TileDev<T, true>(bytes, rows, len, mean, m2, t);
+  double vmean[kMaxVirtualLanes], vm2[kMaxVirtualLanes], vt[kMaxVirtualLanes];
+  for (uint64_t v = 0; v < w; ++v) vm2[v] = 0, vt[v] = 0;
   for (uint64_t k = 0; k < w; k += len) std::memcpy(vmean + k, mean, len * sizeof(double));
   const uint64_t groups = rows / g;
-  TileDev<T>(bytes, groups, w, vmean, vm2);
+  TileDev<T, true>(bytes, groups, w, vmean, vm2, vt);
   for (uint64_t i = 0; i < len; ++i) {
-    double a = vm2[i];
-    for (uint64_t k = 1; k < g; ++k) a += vm2[i + k * len];
+    double a = vm2[i], b = vt[i];
+    for (uint64_t k = 1; k < g; ++k) a += vm2[i + k * len], b += vt[i + k * len];
     m2[i] += a;
+    t[i] += b;
   }
-  TileDev<T>(bytes + groups * w * sizeof(T), rows - groups * g, len, mean, m2);
+  TileDev<T, true>(bytes + groups * w * sizeof(T), rows - groups * g, len, mean, m2, t);
 }
 
 // Float32 short rows, eight floats at a time: G rows form W = G * len
@@ -1163,10 +1204,13 @@ RunSums ReduceF64(const char* p, uint64_t n) {
   return ReduceChecked(p, n, Reduce<double, false>, Reduce<double, true>);
 }
 double DeviationF32(const char* p, uint64_t n, double mean, bool has_nan) {
-  return has_nan ? Deviation<float, true>(p, n, mean) : Deviation<float, false>(p, n, mean);
+  return (has_nan ? Deviation<float, true, false>(p, n, mean)
+                  : Deviation<float, false, false>(p, n, mean))
+      .m2;
 }
-double DeviationF64(const char* p, uint64_t n, double mean, bool has_nan) {
-  return has_nan ? Deviation<double, true>(p, n, mean) : Deviation<double, false>(p, n, mean);
+DevSums DeviationF64(const char* p, uint64_t n, double mean, bool has_nan) {
+  return has_nan ? Deviation<double, true, true>(p, n, mean)
+                 : Deviation<double, false, true>(p, n, mean);
 }
 // mn == nullptr: sums and counts only. Rows longer than the virtual lanes
 // always go through Tile, so Tile<T, false> gives the same sums; shorter
@@ -1204,8 +1248,9 @@ void TileDevF32(const char* p, uint64_t rows, uint64_t len, const double* mean, 
     TileDevFloatGrouped<false>(p, rows, len, mean, m2);
   }
 }
-void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2) {
-  TileDevGrouped<double>(p, rows, len, mean, m2);
+void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, double* m2,
+                double* t) {
+  TileDevGrouped<double>(p, rows, len, mean, m2, t);
 }
 
 FusedSums FusedF32(const char* p, uint64_t n, double shift) {
@@ -1768,26 +1813,33 @@ void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum) {
 }
 
 // SubtractColumns for kVecs groups of four columns and kRest more from
-// column v0, the means in registers.
+// column v0, the means and the deviations' sums in registers.
 template <int kVecs, int kRest>
 MM_INLINE void SubtractColumnsBand(double* x, uint64_t rows, uint64_t k, uint64_t v0,
-                                   const double* mean) {
-  v4d m[kVecs > 0 ? kVecs : 1];
-  double r[kRest > 0 ? kRest : 1];
-  for (int c = 0; c < kVecs; ++c) m[c] = Load4(mean + v0 + 4 * c);
-  for (int j = 0; j < kRest; ++j) r[j] = mean[v0 + 4 * kVecs + j];
+                                   const double* mean, double* sum) {
+  v4d m[kVecs > 0 ? kVecs : 1], a[kVecs > 0 ? kVecs : 1];
+  double r[kRest > 0 ? kRest : 1], b[kRest > 0 ? kRest : 1];
+  for (int c = 0; c < kVecs; ++c) m[c] = Load4(mean + v0 + 4 * c), a[c] = Load4(sum + v0 + 4 * c);
+  for (int j = 0; j < kRest; ++j) r[j] = mean[v0 + 4 * kVecs + j], b[j] = sum[v0 + 4 * kVecs + j];
   for (uint64_t o = 0; o < rows; ++o) {
     double* row = x + o * k + v0;
     for (int c = 0; c < kVecs; ++c) {
       const v4d d = Load4(row + 4 * c) - m[c];
+      a[c] += d;
       std::memcpy(row + 4 * c, &d, sizeof d);
     }
-    for (int j = 0; j < kRest; ++j) row[4 * kVecs + j] -= r[j];
+    for (int j = 0; j < kRest; ++j) {
+      const double d = row[4 * kVecs + j] - r[j];
+      b[j] += d;
+      row[4 * kVecs + j] = d;
+    }
   }
+  for (int c = 0; c < kVecs; ++c) std::memcpy(sum + v0 + 4 * c, &a[c], sizeof a[c]);
+  for (int j = 0; j < kRest; ++j) sum[v0 + 4 * kVecs + j] = b[j];
 }
 
-void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean) {
-  typedef void (*Band)(double*, uint64_t, uint64_t, uint64_t, const double*);
+void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, double* sum) {
+  typedef void (*Band)(double*, uint64_t, uint64_t, uint64_t, const double*, double*);
   static constexpr Band kBands[5][4] = {
       {nullptr, SubtractColumnsBand<0, 1>, SubtractColumnsBand<0, 2>, SubtractColumnsBand<0, 3>},
       {SubtractColumnsBand<1, 0>, SubtractColumnsBand<1, 1>, SubtractColumnsBand<1, 2>,
@@ -1799,7 +1851,7 @@ void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean) {
       {SubtractColumnsBand<4, 0>, nullptr, nullptr, nullptr}};
   for (uint64_t v0 = 0; v0 < k; v0 += 16) {
     const uint64_t w = k - v0 < 16 ? k - v0 : 16;
-    kBands[w / 4][w % 4](x, rows, k, v0, mean);
+    kBands[w / 4][w % 4](x, rows, k, v0, mean, sum);
   }
 }
 

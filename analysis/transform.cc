@@ -293,13 +293,14 @@ class LanePartial : public Partial {
                    [](LaneStats* a, const LaneStats& b) { MergeLane(a, b, /*integer=*/false); });
   }
   Json ToJson() const override {
-    Json n = Json::array(), mean = Json::array(), m2 = Json::array();
+    Json n = Json::array(), mean = Json::array(), mean_lo = Json::array(), m2 = Json::array();
     for (const LaneStats& s : lanes) {
       n.push_back(s.n);
       mean.push_back(JsonNumber(s.mean));
+      mean_lo.push_back(JsonNumber(s.mean_lo));
       m2.push_back(JsonNumber(s.m2));
     }
-    return Json{{"lo", lo}, {"hi", hi}, {"n", n}, {"mean", mean}, {"m2", m2}};
+    return Json{{"lo", lo}, {"hi", hi}, {"n", n}, {"mean", mean}, {"mean_lo", mean_lo}, {"m2", m2}};
   }
 };
 
@@ -381,12 +382,13 @@ class Transform : public Analysis {
         p->hi = j.at("hi").get<uint64_t>();
         const size_t k = static_cast<size_t>(p->hi - p->lo);
         if (p->hi < p->lo || j.at("n").size() != k || j.at("mean").size() != k ||
-            j.at("m2").size() != k)
+            j.at("mean_lo").size() != k || j.at("m2").size() != k)
           return Error(Code::kDataErr, "transform partial: inconsistent lane counts");
         p->lanes.resize(k);
         for (size_t i = 0; i < k; ++i) {
           p->lanes[i].n = j["n"][i].get<int64_t>();
           MM_ASSIGN_OR_RETURN(p->lanes[i].mean, JsonToDouble(j["mean"][i]));
+          MM_ASSIGN_OR_RETURN(p->lanes[i].mean_lo, JsonToDouble(j["mean_lo"][i]));
           MM_ASSIGN_OR_RETURN(p->lanes[i].m2, JsonToDouble(j["m2"][i]));
         }
         return std::unique_ptr<Partial>(std::move(p));
@@ -418,7 +420,7 @@ class Transform : public Analysis {
       for (uint64_t l = 0; l < geo_.lanes(); ++l) {
         const LaneStats& s = m.lanes[l];
         if (s.n == 0) continue;
-        mean_[l] = s.mean;
+        mean_[l] = s.mean + s.mean_lo;
         std_[l] = std::sqrt(s.m2 / static_cast<double>(s.n));
       }
       return Status::OK();

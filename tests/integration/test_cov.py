@@ -214,6 +214,39 @@ def cov_all_nan_and_too_few_observations():
 
 
 @mm.test
+def cov_large_means_keep_their_digits_raw_and_chunked():
+    """Means large against the spread (1e6 + N(0, 1), columns of very
+    different scales): piece means rounded at the mean's scale cost 3e-10
+    (8e-9 across scales) where chunks split the variables."""
+    import h5py
+    rng = rng_for("large means")
+    n = 200_000
+    a = np.stack([1e6 + rng.normal(0, 1, n), 1.7e9 + rng.uniform(0, 10, n),
+                  -3e4 + rng.normal(0, 1e-3, n)], axis=1)
+    # Long double co-moments of the values less the first row (exact here).
+    x = (a - a[0]).astype(np.longdouble)
+    d = x - x.mean(axis=0)
+    want = ((d.T @ d) / (n - 1)).astype(np.float64)
+    with mm.tmpdir() as folder:
+        datasets = [write_input(folder, a, "C", "raw")]
+        for chunks in ((100, 1), (4096, 3), (1000, 2)):
+            name = "c%d_%d.h5" % chunks
+            with h5py.File(os.path.join(folder, name), "w") as f:
+                f.create_dataset("x", data=a, chunks=chunks)
+            datasets.append({"path": name, "name": "x"})
+        for dataset in datasets:
+            docs = []
+            for w in (1, 3):
+                doc, _res = run_cov(folder, dataset, [{"name": "c", "op": "cov"}], workers=w)
+                docs.append(doc["results"])
+                got = np.array(doc["results"]["c"]["cov"])
+                rel = np.abs(got - want) / np.sqrt(np.outer(np.diag(want), np.diag(want)))
+                mm.check(rel.max() < 1e-12, "%s, %d workers: cov off by %.2e of the scale"
+                         % (dataset["path"], w, rel.max()))
+            mm.eq(docs[1], docs[0], "%s: 3 workers vs 1" % dataset["path"])
+
+
+@mm.test
 def cov_same_bytes_for_any_worker_count_and_spawn():
     for label, shape, order, axis in (("obs-major", (70000, 4), "C", 0), ("var-major", (4, 70000), "C", 1),
                                       ("var-major F", (70000, 4), "F", 0)):

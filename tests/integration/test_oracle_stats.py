@@ -379,6 +379,64 @@ def _():
 
 
 # --------------------------------------------------------------------------
+# A mean large against the spread (timestamps, offsets): numpy's two-pass
+# variance keeps every digit; a merge of piece means rounded at the mean's
+# scale lost them (1.8e-10 relative at 1.7e9 + U(0, 10), 1e-9 at 1e10).
+
+
+def exact_moments(a, axis):
+    """Mean and variance (ddof 0) in long double, two passes, of the values
+    less the first (an exact subtraction here): a long double sum of 3.6e6
+    values of 1e15 is itself off in the variance's 12th digit."""
+    k = a.flat[0]
+    x = ((a.astype(np.int64) - np.int64(k)) if a.dtype.kind == "i" else (a - k)).astype(np.longdouble)
+    m = x.mean(axis=axis)
+    v = ((x - (m if axis is None else np.expand_dims(m, axis))) ** 2).mean(axis=axis)
+    return (m + np.longdouble(k)).astype(np.float64), v.astype(np.float64)
+
+
+@mm.test("stats: var, std and mean of data with a large mean keep numpy's digits (every path)")
+def _():
+    import h5py
+    rng = rng_for("large mean")
+    n = 1_200_000  # several blocks and many 32 KiB pieces, in every layout below
+    cases = [
+        ("<f8", 1.7e9 + rng.uniform(0, 10, (n, 3))),
+        (">f8", 1e10 + rng.uniform(0, 10, (n, 3))),
+        ("<i8", 10**15 + rng.integers(0, 1000, (n, 3))),
+        ("<i4", 2 * 10**9 + rng.integers(0, 100, (n, 3))),
+        ("<f4", 273.15 + rng.normal(0, 0.5, (n, 3))),
+    ]
+    with mm.tmpdir() as d:
+        for spelling, values in cases:
+            a = values.astype(spelling)
+            path = mm.write_raw(os.path.join(d, "t.dat"), a)
+            with h5py.File(os.path.join(d, "t.h5"), "w") as f:
+                f.create_dataset("x", data=a, chunks=(50_000, 1))
+            analyses = [{"name": "all", "op": "stats", "stats": ["mean", "var", "std"]},
+                        {"name": "cols", "op": "stats", "axis": 0, "stats": ["mean", "var", "std"]}]
+            docs = []
+            for dataset in ({"path": "t.dat", "dtype": spelling, "shape": list(a.shape)},
+                            {"path": "t.h5", "name": "x"}):
+                cfg = mm.write_config(d, {"dataset": dataset, "analyses": analyses})
+                for workers in ("1", "3"):
+                    doc, _res = mm.run_ok(["-q", "-w", workers, cfg])
+                    docs.append(doc["results"])
+                    for name, axis in (("all", None), ("cols", 0)):
+                        mean, var = exact_moments(a, axis)
+                        r = doc["results"][name]
+                        w = "%s %s %s, %s workers" % (spelling, dataset["path"], name, workers)
+                        # 1e-12, not 1e-15: a chunk's column of 50,000
+                        # values adds its squares in order (1e-13 here).
+                        mm.assert_close(r["mean"], mean, rtol=1e-15, what=w + ": mean")
+                        mm.assert_close(r["var"], var, rtol=1e-12, what=w + ": var")
+                        mm.assert_close(r["std"], np.sqrt(var), rtol=1e-12, what=w + ": std")
+            mm.eq(docs[1], docs[0], "%s: raw, 3 workers vs 1" % spelling)
+            mm.eq(docs[3], docs[2], "%s: HDF5, 3 workers vs 1" % spelling)
+            os.unlink(path)
+
+
+# --------------------------------------------------------------------------
 # Shape -1 and trailing bytes
 
 

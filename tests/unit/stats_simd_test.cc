@@ -166,15 +166,19 @@ void CheckGlobalKernels(const simd::NamedTable& table, bool f32) {
         CHECK(SameBits(got.min, want.min));
         CHECK(SameBits(got.max, want.max));
         for (const double mean : {4.75, -0.0}) {
-          const double dev_want = stats_kernel::DeviationRun<Traits, false>(p, n, mean);
+          const simd::DevSums dev_want = stats_kernel::DeviationRun<Traits, false>(p, n, mean);
           const bool has_nan = want.nan > 0;
-          CHECK(SameBits(
-              f32 ? k.deviation_f32(p, n, mean, has_nan) : k.deviation_f64(p, n, mean, has_nan),
-              dev_want));
-          if (!has_nan)
-            CHECK(SameBits(
-                f32 ? k.deviation_f32(p, n, mean, true) : k.deviation_f64(p, n, mean, true),
-                dev_want));
+          for (const bool masked : {has_nan, true}) {
+            if (masked != has_nan && has_nan) continue;
+            if (f32) {
+              CHECK(SameBits(k.deviation_f32(p, n, mean, masked), dev_want.m2));
+              continue;
+            }
+            // Float64 also sums the deviations (the mean's correction).
+            const simd::DevSums got = k.deviation_f64(p, n, mean, masked);
+            CHECK(SameBits(got.m2, dev_want.m2));
+            CHECK(SameBits(got.t, dev_want.t));
+          }
         }
         if (f32) {
           for (const double shift : {0.5, -0.0, kInf}) {
@@ -256,7 +260,7 @@ std::vector<Cols> RunTiles(const simd::KernelTable& k, const char* p, uint64_t r
     k.fused_tile_f32(p, rows, len, shift.data(), d.sum.data(), d.cnt.data(), d.nan.data(),
                      d.mn.data(), d.mx.data(), d.t.data(), d.q.data());
   } else {
-    k.tile_dev_f64(p, rows, len, shift.data(), c.q.data());
+    k.tile_dev_f64(p, rows, len, shift.data(), c.q.data(), c.t.data());
   }
   out.push_back(a);
   out.push_back(b);
@@ -428,7 +432,7 @@ void CheckAgainstReference(const std::vector<float>& v, int64_t cols, const char
     const double sd = std::sqrt(m2 / static_cast<double>(ref.n));
     const double rel = 1e-12 * std::max(1.0, std::fabs(mean) / sd / 1e5);
     CHECK(std::fabs(lanes[c].m2 - m2) <= rel * m2 + 1e-300);
-    CHECK(std::fabs(lanes[c].mean - mean) <= 1e-13 * std::fabs(mean) + 1e-300);
+    CHECK(std::fabs(lanes[c].mean + lanes[c].mean_lo - mean) <= 1e-13 * std::fabs(mean) + 1e-300);
   }
 }
 
@@ -466,7 +470,7 @@ TEST_CASE("one-read pieces of a block stay accurate on hostile data", "[stats_si
   stats_kernel::SweepBlockOf(l.dtype, geo, reinterpret_cast<const char*>(flat.data()), 0, n, 0,
                              &lanes, &scratch);
   CHECK(lanes[0].m2 == 0.0);
-  CHECK(lanes[0].mean == 3.25);
+  CHECK(lanes[0].mean + lanes[0].mean_lo == 3.25);
 }
 
 TEST_CASE("co-moments: each kernel gives the plain loop's bits", "[stats_simd][simd]") {
@@ -537,13 +541,17 @@ TEST_CASE("tiles of doubles: each kernel gives the plain loops' bits", "[stats_s
         for (uint64_t i = 0; i < x.size(); i += 23) x[i] = -0.0;
         for (uint64_t v = 0; v < k; ++v) mean[v] = dd(g), sum[v] = v % 5 == 2 ? -0.0 : dd(g);
         std::vector<double> want_sum = sum, got_sum = sum, want_x = x, got_x = x;
+        std::vector<double> want_dev = sum, got_dev = sum;
         for (uint64_t v = 0; v < k; ++v)
           for (uint64_t o = 0; o < rows; ++o) want_sum[v] += x[o * k + v];
         for (uint64_t i = 0; i < want_x.size(); ++i) want_x[i] -= mean[i % k];
+        for (uint64_t v = 0; v < k; ++v)
+          for (uint64_t o = 0; o < rows; ++o) want_dev[v] += want_x[o * k + v];
         t.table->column_sums(x.data(), rows, k, got_sum.data());
-        t.table->subtract_columns(got_x.data(), rows, k, mean.data());
+        t.table->subtract_columns(got_x.data(), rows, k, mean.data(), got_dev.data());
         INFO(t.name << " k " << k << " rows " << rows);
         for (uint64_t v = 0; v < k; ++v) CHECK(SameBits(got_sum[v], want_sum[v]));
+        for (uint64_t v = 0; v < k; ++v) CHECK(SameBits(got_dev[v], want_dev[v]));
         for (uint64_t i = 0; i < x.size(); ++i) CHECK(SameBits(got_x[i], want_x[i]));
       }
     }
