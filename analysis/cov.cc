@@ -7,6 +7,7 @@
 
 #include "analysis/load_doubles.h"
 #include "analysis/npy_fields.h"
+#include "analysis/stats.h"
 #include "analysis/stats_simd.h"
 #include "core/npy.h"
 #include "io/files.h"
@@ -26,7 +27,7 @@ class CovPartial : public Partial {
   int64_t n = 0;    // observations used
   int64_t nan = 0;  // observations skipped
   // The means are mean + mean_lo, as a stats lane's (docs/ARCHITECTURE.md,
-  // "A mean in two parts"): mean stays, mean_lo takes the merges' updates.
+  // "A mean in two parts", MoveMean).
   std::vector<double> mean;     // k; empty while n == 0
   std::vector<double> mean_lo;  // k; empty while n == 0
   std::vector<double> c;        // upper triangle of the co-moments; empty while n == 0
@@ -56,7 +57,7 @@ class CovPartial : public Partial {
       for (size_t j = i; j < k_; ++j)
         c[row + j - i] = c[row + j - i] + r.c[row + j - i] + di * delta[j];
     }
-    for (size_t i = 0; i < k_; ++i) mean_lo[i] = mean_lo[i] + delta[i] * (nb / nt);
+    for (size_t i = 0; i < k_; ++i) MoveMean(&mean[i], &mean_lo[i], delta[i] * (nb / nt));
     n += r.n;
   }
 
@@ -239,13 +240,20 @@ void SweepObservations(ObservationLoader load, const char* src, size_t m, size_t
   if (vector)
     for (size_t i = 0; i < k; ++i)
       for (size_t j = i; j < k; ++j) p->c[Tri(k, i, j)] = (*full)[i * kp + j];
+  // CorrectPiece for every pair: a correction that overflowed (values
+  // near the float64 range) is skipped, as the plain two-pass sums are.
   const double nd = static_cast<double>(n);
-  p->mean_lo.resize(k);
+  p->mean_lo.assign(k, 0.0);
   for (size_t i = 0; i < k; ++i) {
-    p->mean_lo[i] = t[i] / nd;
     const double ti = t[i] / nd;
+    if (ti - ti != 0) continue;
+    p->mean_lo[i] = ti;
     double* c = p->c.data() + Tri(k, i, i) - i;
-    for (size_t j = i; j < k; ++j) c[j] = c[j] - ti * t[j];
+    for (size_t j = i; j < k; ++j) {
+      const double d = ti * t[j];
+      if (d - d == 0) c[j] = c[j] - d;
+    }
+    if (c[i] < 0) c[i] = 0;  // rounding
   }
 }
 
@@ -414,13 +422,23 @@ Result<Json> Cov::Finish() {
   const CovPartial& m = *merged_;
   const size_t k = k_;
   const double nan = std::numeric_limits<double>::quiet_NaN();
+  // A variable of co-moment 0 with itself is constant: its deviations are
+  // all 0, and so are its co-moments with every other variable (Cauchy-
+  // Schwarz). The corrected sums leave ~1e-32 there, which corr would turn
+  // into +-1 (a stuck sensor correlated with everything); 0 gives numpy's
+  // answer for a constant it holds exactly: cov 0, corr NaN.
+  std::vector<double>& c = merged_->c;
+  for (size_t i = 0; i < k && !c.empty(); ++i) {
+    if (c[Tri(k, i, i)] != 0) continue;
+    for (size_t j = 0; j < k; ++j) c[Tri(k, std::min(i, j), std::max(i, j))] = 0;
+  }
   // As numpy.cov: the co-moments times 1 / max(count - ddof, 0).
   auto scaled = [&](double fact) {
     std::vector<double> out(k * k, nan);
     if (m.n == 0) return out;
     const double inv = 1.0 / std::max(fact, 0.0);
     for (size_t i = 0; i < k; ++i)
-      for (size_t j = i; j < k; ++j) out[i * k + j] = out[j * k + i] = m.c[Tri(k, i, j)] * inv;
+      for (size_t j = i; j < k; ++j) out[i * k + j] = out[j * k + i] = c[Tri(k, i, j)] * inv;
     return out;
   };
   const std::vector<double> cov = scaled(static_cast<double>(m.n - ddof_));

@@ -129,7 +129,7 @@ class StatsPartial : public Partial {
         const double na = static_cast<double>(n[i]), nb = static_cast<double>(bn);
         const double nn = na + nb;
         const double delta = (r.mean[j] - mean[i]) + (r.mean_lo[j] - mean_lo[i]);
-        mean_lo[i] = mean_lo[i] + delta * (nb / nn);
+        MoveMean(&mean[i], &mean_lo[i], delta * (nb / nn));
         m2[i] = m2[i] + r.m2[j] + delta * delta * (na * nb / nn);
       }
       n[i] += bn;
@@ -457,9 +457,8 @@ void MergeLane(LaneStats* a, const LaneStats& b, bool integer) {
   }
   const double na = static_cast<double>(a->n), nb = static_cast<double>(b.n);
   const double n = na + nb;
-  // a's mean stays; the update goes to mean_lo (LaneStats).
   const double delta = (b.mean - a->mean) + (b.mean_lo - a->mean_lo);
-  a->mean_lo = a->mean_lo + delta * (nb / n);
+  MoveMean(&a->mean, &a->mean_lo, delta * (nb / n));
   a->m2 = a->m2 + b.m2 + delta * delta * (na * nb / n);
   a->n += b.n;
   if (integer) {

@@ -39,4 +39,38 @@ struct LaneStats {
 // Chan et al.'s pairwise update: folds b (the later blocks) into a.
 void MergeLane(LaneStats* a, const LaneStats& b, bool integer);
 
+// Moves the mean *hi + *lo by `step`: *lo + step, added to *hi and split
+// again exactly (Knuth's TwoSum), so *hi follows the running mean and *lo
+// keeps what *hi cannot hold. Had *hi stayed at the first piece's mean,
+// data whose later pieces sit far from it (an outlier first, a step) would
+// carry the difference in *lo at a scale coarser than the mean (6.8e-9
+// off a mean of 0.5 after a first piece at 1e8). A mean that overflows
+// keeps *lo at 0.
+inline void MoveMean(double* hi, double* lo, double step) {
+  const double s = *lo + step;
+  const double h = *hi + s;
+  if (!(h - h == 0)) {  // inf or NaN
+    *hi = h;
+    *lo = 0;
+    return;
+  }
+  const double v = h - *hi;
+  *lo = (*hi - (h - v)) + (s - v);
+  *hi = h;
+}
+
+// A piece whose deviations d from its mean summed to t over n values: its
+// mean gains t / n, its sum of d^2 loses t^2 / n (the corrected two-pass
+// formula). When the deviations overflowed (values near the float64
+// range: t or t^2 / n infinite or NaN) the correction is skipped, leaving
+// the piece as plain two-pass sums give it (a variance of inf, as
+// numpy's). Returns the mean's correction; *m2 is corrected in place.
+inline double CorrectPiece(double t, double n, double* m2) {
+  const double lo = t / n, c = lo * t;
+  if (!(lo - lo == 0) || !(c - c == 0)) return 0.0;
+  *m2 = *m2 - c;
+  if (*m2 < 0) *m2 = 0;  // rounding; a NaN stays (the run met inf - inf)
+  return lo;
+}
+
 }  // namespace mm

@@ -457,11 +457,12 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
     if (deviations) {
       // The deviations were taken from the mean hi: their sum t says how
       // far the values' mean is from it (float32's kernels leave t at 0).
-      const double n = static_cast<double>(col.cnt[l]), t = col.t[l];
       s.mean = col.mean[l];
-      s.mean_lo = kFloat ? (col.cnt[l] > 0 ? t / n : 0.0) : mean_lo[l];
-      s.m2 = col.cnt[l] > 0 ? col.m2[l] - t * t / n : 0.0;
-      if (s.m2 < 0) s.m2 = 0;  // (a NaN stays: the run met inf - inf)
+      s.m2 = col.m2[l];
+      if (col.cnt[l] > 0) {
+        const double lo = CorrectPiece(col.t[l], static_cast<double>(col.cnt[l]), &s.m2);
+        s.mean_lo = kFloat ? lo : mean_lo[l];
+      }
     } else {
       s.mean = lane_mean(l, &s.mean_lo);
     }

@@ -247,6 +247,30 @@ def cov_large_means_keep_their_digits_raw_and_chunked():
 
 
 @mm.test
+def cov_constant_column_and_overflowing_values():
+    """A constant column has co-moments 0 and corr NaN whatever constant
+    (the corrected sums left ~1e-32, corr +-1); values whose products
+    overflow give cov inf, not NaN (review findings, session 21)."""
+    rng = rng_for("constant column")
+    with mm.tmpdir() as folder:
+        for c in (0.1, 0.5, 1.0 / 3, 1.7e9 + 0.3):
+            a = np.column_stack([np.full(1000, c), rng.normal(0, 1, 1000)])
+            doc, _res = run_cov(folder, write_input(folder, a, "C", "raw"),
+                                [{"name": "c", "op": "cov"}], workers=2)
+            r = doc["results"]["c"]
+            mm.eq([r["cov"][0][0], r["cov"][0][1], r["cov"][1][0]], [0.0, 0.0, 0.0],
+                  "constant %r: its co-moments" % c)
+            mm.check(np.isnan([r["corr"][0][0], r["corr"][0][1], r["corr"][1][0]]).all(),
+                     "constant %r: its correlations are %r, not NaN" % (c, r["corr"]))
+            mm.assert_close(r["cov"][1][1], np.var(a[:, 1], ddof=1), rtol=1e-12,
+                            what="constant %r: the other variance" % c)
+        a = np.column_stack([rng.normal(0, 1, 1000) * 1e200, rng.normal(0, 1, 1000)])
+        doc, _res = run_cov(folder, write_input(folder, a, "C", "raw"),
+                            [{"name": "c", "op": "cov"}], workers=2)
+        mm.eq(doc["results"]["c"]["cov"][0][0], np.inf, "cov of values near 1e200")
+
+
+@mm.test
 def cov_same_bytes_for_any_worker_count_and_spawn():
     for label, shape, order, axis in (("obs-major", (70000, 4), "C", 0), ("var-major", (4, 70000), "C", 1),
                                       ("var-major F", (70000, 4), "F", 0)):

@@ -436,6 +436,42 @@ def _():
             os.unlink(path)
 
 
+@mm.test("stats: values near the float64 range, and a first piece far from the rest (review findings)")
+def _():
+    import math
+    n = 2_000_000
+    far = np.random.default_rng(6).uniform(0, 1, n)
+    far[:4096] += 1e8  # the first 32 KiB piece
+    far[4096:] -= 1e8 * 4096 / (n - 4096)
+    cases = [
+        # Deviations overflow: numpy's mean, var inf (was mean -inf, var NaN).
+        ("nearmax", np.array([1.7e308, -1.7e308, 1.7e308]), np.inf, 1e-12),
+        # Squares overflow: var inf (was NaN).
+        ("huge", np.random.default_rng(2).normal(0, 1, 1000) * 1e200, np.inf, 1e-12),
+        # The running mean must follow the data: 1.4e-8 relative off
+        # before; numpy is 8e-11 off (differences at the scale of 1e8).
+        ("far first piece", far, None, 1e-9),
+    ]
+    with mm.tmpdir() as d:
+        for what, a, var, rtol in cases:
+            mm.write_raw(os.path.join(d, "x.dat"), a)
+            cfg = mm.write_config(d, {"dataset": {"path": "x.dat", "dtype": "<f8", "shape": [a.size]},
+                                      "analyses": [{"name": "s", "op": "stats"}]})
+            docs = []
+            for w in ("1", "3"):
+                doc, _res = mm.run_ok(["-q", "-w", w, cfg])
+                docs.append(doc["results"])
+                r = doc["results"]["s"]
+                mean = math.fsum(a) / a.size
+                mm.assert_close(r["mean"], mean, rtol=rtol, what="%s: mean" % what)
+                if var is not None:
+                    mm.eq((r["var"], r["std"]), (np.inf, np.inf), "%s: var, std" % what)
+                else:
+                    _m, v = exact_moments(a, None)
+                    mm.assert_close(r["var"], v, rtol=1e-12, what="%s: var" % what)
+            mm.eq(docs[1], docs[0], "%s: 3 workers vs 1" % what)
+
+
 # --------------------------------------------------------------------------
 # Shape -1 and trailing bytes
 

@@ -212,6 +212,20 @@ def _():
         mm.check(np.isnan(got[:, 2]).all(), "all-NaN lane changed")
 
 
+@mm.test("transform: normalize of values whose squares overflow (std inf) gives 0, as numpy")
+def _():
+    # The corrected two-pass variance met inf - inf here and gave std NaN,
+    # so every value was only shifted (found by review in session 21).
+    with mm.tmpdir() as d:
+        a = np.random.default_rng(2).normal(0, 1, (1000,)) * 1e200
+        path = write_array(d, a, "raw", "C")
+        cfg = cfg_for(d, path, a, [{"op": "transform", "fn": "normalize"}])
+        doc, _ = mm.run_ok(["-q", "-w", 2, cfg])
+        mm.eq(doc["results"]["transform"]["std"], np.inf, "std")
+        got = read_back(path, a, "raw", "C")
+        mm.check((got == 0).all(), "values not all 0: %r" % got[:4])
+
+
 @mm.test("transform: results are byte-identical for 1, 2, 3, 7 workers and spawn")
 def _():
     outs = set()
