@@ -246,12 +246,12 @@ void SweepObservations(ObservationLoader load, const char* src, size_t m, size_t
   p->mean_lo.assign(k, 0.0);
   for (size_t i = 0; i < k; ++i) {
     const double ti = t[i] / nd;
-    if (ti - ti != 0) continue;
+    if (!std::isfinite(ti)) continue;
     p->mean_lo[i] = ti;
     double* c = p->c.data() + Tri(k, i, i) - i;
     for (size_t j = i; j < k; ++j) {
       const double d = ti * t[j];
-      if (d - d == 0) c[j] = c[j] - d;
+      if (std::isfinite(d)) c[j] = c[j] - d;
     }
     if (c[i] < 0) c[i] = 0;  // rounding
   }

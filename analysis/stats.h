@@ -9,6 +9,8 @@
 // exact (128-bit).
 #pragma once
 
+#include <cmath>
+
 #include "analysis/analysis.h"
 
 namespace mm {
@@ -21,11 +23,9 @@ struct LaneStats {
   int64_t n = 0;
   int64_t nan = 0;
   double sum = 0;
-  // The running mean is mean + mean_lo: `mean` is the first piece's and
-  // stays, mean_lo (small) takes the merges' updates, so the difference
-  // of two lanes' means in Chan's merge keeps its digits when the mean is
-  // large against the spread (timestamps), and the result does not depend
-  // on how the blocks were grouped beyond the fixed merge order.
+  // The running mean is mean + mean_lo, a pair MoveMean keeps exact: the
+  // difference of two lanes' means in Chan's merge keeps its digits when
+  // the mean is large against the spread (timestamps).
   double mean = 0;
   double mean_lo = 0;
   double m2 = 0;
@@ -49,7 +49,7 @@ void MergeLane(LaneStats* a, const LaneStats& b, bool integer);
 inline void MoveMean(double* hi, double* lo, double step) {
   const double s = *lo + step;
   const double h = *hi + s;
-  if (!(h - h == 0)) {  // inf or NaN
+  if (!std::isfinite(h)) {
     *hi = h;
     *lo = 0;
     return;
@@ -67,7 +67,7 @@ inline void MoveMean(double* hi, double* lo, double step) {
 // numpy's). Returns the mean's correction; *m2 is corrected in place.
 inline double CorrectPiece(double t, double n, double* m2) {
   const double lo = t / n, c = lo * t;
-  if (!(lo - lo == 0) || !(c - c == 0)) return 0.0;
+  if (!std::isfinite(lo) || !std::isfinite(c)) return 0.0;
   *m2 = *m2 - c;
   if (*m2 < 0) *m2 = 0;  // rounding; a NaN stays (the run met inf - inf)
   return lo;

@@ -222,7 +222,6 @@ class Scratch {
   std::vector<LaneStats> piece;  // SweepBlock: one piece's lanes
   std::vector<LaneStats> block;  // SweepBlock: a block's few lanes
   std::vector<double> shift;     // SweepBlock: the piece's per-lane shifts
-  std::vector<double> mean_lo;   // SweepRange: integer lanes' exact mean rests
   // Whether SweepRange's second sweep runs (the owner keeps m2): when
   // false, every lane's m2 is 0.
   bool deviations = true;
@@ -403,10 +402,9 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
     }
   };
   // Sweep 2.
-  std::vector<double>& mean_lo = scratch->mean_lo;
-  mean_lo.assign(n_lanes, 0.0);
   if (deviations) {
-    for (size_t l = 0; l < n_lanes; ++l) col.mean[l] = lane_mean(l, &mean_lo[l]);
+    double rest;  // an integer mean's rest: taken again for `out` below
+    for (size_t l = 0; l < n_lanes; ++l) col.mean[l] = lane_mean(l, &rest);
     bool block_has_nan = false;
     for (size_t l = 0; l < n_lanes; ++l) block_has_nan |= col.nan[l] != 0;
     geo.ForEachTileOfBlock(
@@ -461,7 +459,11 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
       s.m2 = col.m2[l];
       if (col.cnt[l] > 0) {
         const double lo = CorrectPiece(col.t[l], static_cast<double>(col.cnt[l]), &s.m2);
-        s.mean_lo = kFloat ? lo : mean_lo[l];
+        if constexpr (kFloat) {
+          s.mean_lo = lo;
+        } else {
+          lane_mean(l, &s.mean_lo);  // the exact rest of the mean col.mean[l] holds
+        }
       }
     } else {
       s.mean = lane_mean(l, &s.mean_lo);
