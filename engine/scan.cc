@@ -151,15 +151,18 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     return Status::OK();
   };
   source->WillRead(b0, b1);
-  const uint64_t window_bytes = source->window_bytes(pass.writes);
   int64_t pause_after = task.attempt == 1 ? FaultValue("pause_after_rows") : -1;
   // A written window's close may wait for the next window's read and
   // BeginWindow calls, when a scanner asks (Scanner::CloseBehind: a
   // journal's record of the next window is made durable while this one is
   // written back); other passes close each window before the next is read.
+  // Two windows alive take smaller ones (kCloseBehindWindowBytes).
   bool close_behind = false;
   if (pass.writes)
     for (const auto& scanner : scanners) close_behind = close_behind || scanner->CloseBehind();
+  const uint64_t window_bytes =
+      close_behind ? std::min(kCloseBehindWindowBytes, source->window_bytes(pass.writes))
+                   : source->window_bytes(pass.writes);
   struct Open {
     std::unique_ptr<Window> window;
     std::vector<BlockView> runs;

@@ -50,6 +50,12 @@ namespace mm {
 // The most bytes a write pass asks for in one window (the bound on a
 // worker's window memory; the journal writes one record per window).
 constexpr uint64_t kWindowBytes = uint64_t{16} << 20;
+// The same for a write pass that closes each window behind the next
+// (Scanner::CloseBehind: a journaled transform). Two windows are then
+// alive, each with its copy as read: four buffers of 12 MiB keep a
+// worker's peak resident memory under 64 MiB, where four of kWindowBytes
+// took it to 70 MiB (docs/BENCHMARKS.md, session 22).
+constexpr uint64_t kCloseBehindWindowBytes = uint64_t{12} << 20;
 // The same for windows copied or decoded into a buffer (every read-only
 // window): a window that stays in the core's L2 cache between the source
 // writing it and the analyses reading it (blosc stats 17% and gzip 10%
