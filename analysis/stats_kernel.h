@@ -214,9 +214,9 @@ struct LaneColumns {
   std::vector<int64_t> cnt, nan;
   std::vector<__int128> imin, imax;
   // Every column to `lanes` lanes of nothing seen; without `minmax`
-  // (floating-point types) mn and mx, and without `deviations` mean and
-  // m2, are left empty: a block of many lanes then resets and sweeps
-  // fewer columns.
+  // (floating-point types) mn and mx, and without `deviations` mean, m2
+  // and t (floats) or ishift (integers), are left empty: a block of many lanes then resets and
+  // sweeps fewer columns.
   void Reset(size_t lanes, bool minmax = true, bool deviations = true) {
     if constexpr (Traits::kIsFloat) {
       sum.assign(lanes, 0.0);
@@ -232,8 +232,11 @@ struct LaneColumns {
     if (deviations) {
       m2.assign(lanes, 0.0);
       mean.assign(lanes, 0.0);
-      t.assign(lanes, 0.0);
-      if constexpr (!Traits::kIsFloat) ishift.assign(lanes, 0);
+      if constexpr (Traits::kIsFloat) {
+        t.assign(lanes, 0.0);
+      } else {
+        ishift.assign(lanes, 0);
+      }
     }
     cnt.assign(lanes, 0);
     nan.assign(lanes, 0);
@@ -485,9 +488,9 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
             return;
           }
           double* m2 = col.m2.data() + l;
-          double* t = col.t.data() + l;
+          double* t = kFloat ? col.t.data() + l : nullptr;
           const double* mean = col.mean.data() + l;
-          const IntShift<Traits>* k = col.ishift.data() + l;
+          const IntShift<Traits>* k = kFloat ? nullptr : col.ishift.data() + l;
           for (uint64_t r = 0; r < rows; ++r, p += len * sizeof(S)) {
             for (uint64_t i = 0; i < len; ++i) {
               if constexpr (kFloat) {

@@ -505,6 +505,8 @@ def _():
         ("<i8", 1_733_000_000_000_000_000 + rng.integers(0, 1000, (n, 3))),  # ns timestamps
         (">i8", 2**60 + rng.integers(0, 1000, (n, 3))),
         ("<u8", (2**64 - 1) - rng.integers(0, 100, (n, 3), dtype=np.uint64)),
+        # The first three fail on the old rounding; these two pass either
+        # way and pin the uint64 branch and the int128 fallback.
         ("<u8", 2**63 + rng.integers(0, 2**50, (n, 3), dtype=np.uint64)),
         ("<i8", np.where(rng.random((n, 3)) < 0.5, i64.min + rng.integers(0, 9, (n, 3)),
                          i64.max - rng.integers(0, 9, (n, 3)))),  # a spread beyond 2^63
