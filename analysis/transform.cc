@@ -35,6 +35,11 @@ struct Op {
   double value = 0;              // fill_nan
   const double* mean = nullptr;  // normalize, by internal lane
   const double* stdv = nullptr;
+  // normalize on 64-bit integers: the mean as the integer k = trunc(sum / n)
+  // plus the fraction (sum - k n) / n, so a deviation is v - k taken
+  // exactly before it is rounded (double(v) rounds beyond 2^53).
+  const __int128* anchor = nullptr;
+  const double* anchor_frac = nullptr;
   // Integer data (docs/CHOICES.md): the clip bounds as exact integers
   // (ceil(min), floor(max)), and affine in exact 128-bit integer arithmetic
   // when scale and offset are both integers.
@@ -255,6 +260,17 @@ bool ApplyRun(const Op& op, const Traits&, char* p, uint64_t n, uint64_t lane, b
           out = SaturateInt<S>(op.ihi, &c->saturated);
       } else if constexpr (F == Fn::kAffine) {
         out = AffineInteger<S>(op, v, &c->saturated);
+      } else if constexpr (F == Fn::kNormalize && sizeof(S) == 8) {
+        // k lies in S's range; v - k almost always fits int64, whose
+        // conversion is one instruction (int128's is a library call).
+        const S k = static_cast<S>(op.anchor[l]);
+        int64_t dv;
+        const double dk = __builtin_sub_overflow(v, k, &dv)
+                              ? static_cast<double>(static_cast<__int128>(v) - op.anchor[l])
+                              : static_cast<double>(dv);
+        const double d = dk - op.anchor_frac[l];
+        const double s = op.stdv[l];
+        out = ToInteger<S>(s > 0 ? d / s : d, &c->saturated);
       } else {
         out = ToInteger<S>(Apply<F>(op, static_cast<double>(v), l), &c->saturated);
       }
@@ -282,25 +298,32 @@ class WritePartial : public Partial {
   Json ToJson() const override { return Json{{"e", elements}, {"c", changed}, {"s", saturated}}; }
 };
 
-// normalize's pass 0: count, mean and M2 per lane of lanes [lo, hi).
+// normalize's pass 0: count, mean and M2 per lane of lanes [lo, hi), and
+// for integer data the exact sum.
 class LanePartial : public Partial {
  public:
+  explicit LanePartial(bool integer) : integer(integer) {}
+  const bool integer;
   uint64_t lo = 0, hi = 0;
   std::vector<LaneStats> lanes;
   void Merge(const Partial& rb) override {
     const auto& r = static_cast<const LanePartial&>(rb);
     MergeLaneRange(&lo, &hi, &lanes, r.lo, r.hi, r.lanes,
-                   [](LaneStats* a, const LaneStats& b) { MergeLane(a, b, /*integer=*/false); });
+                   [this](LaneStats* a, const LaneStats& b) { MergeLane(a, b, integer); });
   }
   Json ToJson() const override {
     Json n = Json::array(), mean = Json::array(), mean_lo = Json::array(), m2 = Json::array();
+    Json isum = Json::array();
     for (const LaneStats& s : lanes) {
       n.push_back(s.n);
       mean.push_back(JsonNumber(s.mean));
       mean_lo.push_back(JsonNumber(s.mean_lo));
       m2.push_back(JsonNumber(s.m2));
+      if (integer) isum.push_back(JsonInt(s.isum));
     }
-    return Json{{"lo", lo}, {"hi", hi}, {"n", n}, {"mean", mean}, {"mean_lo", mean_lo}, {"m2", m2}};
+    Json j{{"lo", lo}, {"hi", hi}, {"n", n}, {"mean", mean}, {"mean_lo", mean_lo}, {"m2", m2}};
+    if (integer) j["isum"] = std::move(isum);
+    return j;
   }
 };
 
@@ -352,12 +375,18 @@ class Transform : public Analysis {
 
   Json PassInput(int pass) const override {
     if (op_.fn != Fn::kNormalize || pass != 1) return nullptr;
-    Json mean = Json::array(), stdv = Json::array();
+    Json mean = Json::array(), stdv = Json::array(), anchor = Json::array(), frac = Json::array();
     for (size_t l = 0; l < mean_.size(); ++l) {
       mean.push_back(JsonNumber(mean_[l]));
       stdv.push_back(JsonNumber(std_[l]));
     }
-    return Json{{"mean", mean}, {"std", stdv}};
+    for (size_t l = 0; l < anchor_.size(); ++l) {
+      anchor.push_back(JsonInt(anchor_[l]));
+      frac.push_back(JsonNumber(anchor_frac_[l]));
+    }
+    Json j{{"mean", mean}, {"std", stdv}};
+    if (wide_integer()) j["anchor"] = std::move(anchor), j["anchor_frac"] = std::move(frac);
+    return j;
   }
 
   Status SetPassInput(int pass, const Json& in) override {
@@ -366,23 +395,33 @@ class Transform : public Analysis {
       return Error(Code::kDataErr, "transform: malformed pass input");
     MM_ASSIGN_OR_RETURN(mean_, DoubleList(in["mean"], geo_.lanes(), "mean"));
     MM_ASSIGN_OR_RETURN(std_, DoubleList(in["std"], geo_.lanes(), "std"));
+    if (!wide_integer()) return Status::OK();
+    if (!in.contains("anchor") || !in["anchor"].is_array() || in["anchor"].size() != geo_.lanes() ||
+        !in.contains("anchor_frac"))
+      return Error(Code::kDataErr, "transform: malformed pass input");
+    MM_ASSIGN_OR_RETURN(anchor_frac_, DoubleList(in["anchor_frac"], geo_.lanes(), "anchor_frac"));
+    anchor_.resize(geo_.lanes());
+    for (size_t l = 0; l < anchor_.size(); ++l) {
+      MM_ASSIGN_OR_RETURN(anchor_[l], JsonToInt128(in["anchor"][l]));
+    }
     return Status::OK();
   }
 
   std::unique_ptr<Partial> NewPartial(int pass) const override {
-    if (!WritesInPass(pass)) return std::make_unique<LanePartial>();
+    if (!WritesInPass(pass)) return std::make_unique<LanePartial>(integer());
     return std::make_unique<WritePartial>();
   }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override {
     try {
       if (!WritesInPass(pass)) {
-        auto p = std::make_unique<LanePartial>();
+        auto p = std::make_unique<LanePartial>(integer());
         p->lo = j.at("lo").get<uint64_t>();
         p->hi = j.at("hi").get<uint64_t>();
         const size_t k = static_cast<size_t>(p->hi - p->lo);
         if (p->hi < p->lo || j.at("n").size() != k || j.at("mean").size() != k ||
-            j.at("mean_lo").size() != k || j.at("m2").size() != k)
+            j.at("mean_lo").size() != k || j.at("m2").size() != k ||
+            (integer() && j.at("isum").size() != k))
           return Error(Code::kDataErr, "transform partial: inconsistent lane counts");
         p->lanes.resize(k);
         for (size_t i = 0; i < k; ++i) {
@@ -390,6 +429,9 @@ class Transform : public Analysis {
           MM_ASSIGN_OR_RETURN(p->lanes[i].mean, JsonToDouble(j["mean"][i]));
           MM_ASSIGN_OR_RETURN(p->lanes[i].mean_lo, JsonToDouble(j["mean_lo"][i]));
           MM_ASSIGN_OR_RETURN(p->lanes[i].m2, JsonToDouble(j["m2"][i]));
+          if (integer()) {
+            MM_ASSIGN_OR_RETURN(p->lanes[i].isum, JsonToInt128(j["isum"][i]));
+          }
         }
         return std::unique_ptr<Partial>(std::move(p));
       }
@@ -417,11 +459,21 @@ class Transform : public Analysis {
       MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), m.lo, m.hi));
       mean_.assign(geo_.lanes(), std::numeric_limits<double>::quiet_NaN());
       std_.assign(geo_.lanes(), std::numeric_limits<double>::quiet_NaN());
+      if (wide_integer()) {
+        anchor_.assign(geo_.lanes(), 0);
+        anchor_frac_.assign(geo_.lanes(), 0.0);
+      }
       for (uint64_t l = 0; l < geo_.lanes(); ++l) {
         const LaneStats& s = m.lanes[l];
         if (s.n == 0) continue;
         mean_[l] = s.mean + s.mean_lo;
         std_[l] = std::sqrt(s.m2 / static_cast<double>(s.n));
+        if (wide_integer()) {
+          // |sum| < 2^64 n: k lies in the type's range, |sum - k n| < n.
+          anchor_[l] = s.isum / s.n;
+          anchor_frac_[l] =
+              static_cast<double>(s.isum - anchor_[l] * s.n) / static_cast<double>(s.n);
+        }
       }
       return Status::OK();
     }
@@ -535,6 +587,8 @@ class Transform : public Analysis {
     Op op = op_;
     op.mean = mean_.data();
     op.stdv = std_.data();
+    op.anchor = anchor_.data();
+    op.anchor_frac = anchor_frac_.data();
     return VisitKind(dt.kind, [&](auto traits) -> bool {
       using T = decltype(traits);
       if (!T::kIsFloat && op.fn == Fn::kFillNan) return false;  // integers hold no NaN
@@ -567,10 +621,17 @@ class Transform : public Analysis {
     return false;
   }
 
+  bool integer() const { return !dataset_.layout.dtype.is_float(); }  // bool included
+  bool wide_integer() const {
+    return dataset_.layout.dtype.is_integer() && dataset_.layout.dtype.itemsize() == 8;
+  }
+
   Op op_;
   bool journal_;
   LaneGeometry geo_;
   std::vector<double> mean_, std_;  // normalize: by internal lane (NaN for an empty lane)
+  std::vector<__int128> anchor_;    // normalize on 64-bit integers: see Op::anchor
+  std::vector<double> anchor_frac_;
   WritePartial result_;
 };
 
