@@ -299,11 +299,12 @@ class WritePartial : public Partial {
 };
 
 // normalize's pass 0: count, mean and M2 per lane of lanes [lo, hi), and
-// for integer data the exact sum.
+// for 64-bit integers the exact sum (`isum`: base64 of the lanes' int128
+// sums, little-endian, as stats' partials carry them).
 class LanePartial : public Partial {
  public:
   explicit LanePartial(bool integer) : integer(integer) {}
-  const bool integer;
+  const bool integer;  // int64 or uint64: isum is kept and carried
   uint64_t lo = 0, hi = 0;
   std::vector<LaneStats> lanes;
   void Merge(const Partial& rb) override {
@@ -313,16 +314,16 @@ class LanePartial : public Partial {
   }
   Json ToJson() const override {
     Json n = Json::array(), mean = Json::array(), mean_lo = Json::array(), m2 = Json::array();
-    Json isum = Json::array();
+    std::vector<__int128> isum;
     for (const LaneStats& s : lanes) {
       n.push_back(s.n);
       mean.push_back(JsonNumber(s.mean));
       mean_lo.push_back(JsonNumber(s.mean_lo));
       m2.push_back(JsonNumber(s.m2));
-      if (integer) isum.push_back(JsonInt(s.isum));
+      if (integer) isum.push_back(s.isum);
     }
     Json j{{"lo", lo}, {"hi", hi}, {"n", n}, {"mean", mean}, {"mean_lo", mean_lo}, {"m2", m2}};
-    if (integer) j["isum"] = std::move(isum);
+    if (integer) j["isum"] = Base64Encode(isum.data(), isum.size() * sizeof(__int128));
     return j;
   }
 };
@@ -375,17 +376,17 @@ class Transform : public Analysis {
 
   Json PassInput(int pass) const override {
     if (op_.fn != Fn::kNormalize || pass != 1) return nullptr;
-    Json mean = Json::array(), stdv = Json::array(), anchor = Json::array(), frac = Json::array();
+    Json mean = Json::array(), stdv = Json::array(), frac = Json::array();
     for (size_t l = 0; l < mean_.size(); ++l) {
       mean.push_back(JsonNumber(mean_[l]));
       stdv.push_back(JsonNumber(std_[l]));
     }
-    for (size_t l = 0; l < anchor_.size(); ++l) {
-      anchor.push_back(JsonInt(anchor_[l]));
-      frac.push_back(JsonNumber(anchor_frac_[l]));
-    }
     Json j{{"mean", mean}, {"std", stdv}};
-    if (wide_integer()) j["anchor"] = std::move(anchor), j["anchor_frac"] = std::move(frac);
+    if (!wide_integer()) return j;
+    // The anchors as base64 of int128s, little-endian (LanePartial's isum).
+    for (double f : anchor_frac_) frac.push_back(JsonNumber(f));
+    j["anchor"] = Base64Encode(anchor_.data(), anchor_.size() * sizeof(__int128));
+    j["anchor_frac"] = std::move(frac);
     return j;
   }
 
@@ -396,32 +397,29 @@ class Transform : public Analysis {
     MM_ASSIGN_OR_RETURN(mean_, DoubleList(in["mean"], geo_.lanes(), "mean"));
     MM_ASSIGN_OR_RETURN(std_, DoubleList(in["std"], geo_.lanes(), "std"));
     if (!wide_integer()) return Status::OK();
-    if (!in.contains("anchor") || !in["anchor"].is_array() || in["anchor"].size() != geo_.lanes() ||
-        !in.contains("anchor_frac"))
+    if (!in.contains("anchor") || !in["anchor"].is_string() || !in.contains("anchor_frac"))
       return Error(Code::kDataErr, "transform: malformed pass input");
     MM_ASSIGN_OR_RETURN(anchor_frac_, DoubleList(in["anchor_frac"], geo_.lanes(), "anchor_frac"));
     anchor_.resize(geo_.lanes());
-    for (size_t l = 0; l < anchor_.size(); ++l) {
-      MM_ASSIGN_OR_RETURN(anchor_[l], JsonToInt128(in["anchor"][l]));
-    }
-    return Status::OK();
+    return Base64DecodeTo(in["anchor"].get_ref<const std::string&>(), anchor_.data(),
+                          anchor_.size() * sizeof(__int128), "transform pass input anchor");
   }
 
   std::unique_ptr<Partial> NewPartial(int pass) const override {
-    if (!WritesInPass(pass)) return std::make_unique<LanePartial>(integer());
+    if (!WritesInPass(pass)) return std::make_unique<LanePartial>(wide_integer());
     return std::make_unique<WritePartial>();
   }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override {
     try {
       if (!WritesInPass(pass)) {
-        auto p = std::make_unique<LanePartial>(integer());
+        auto p = std::make_unique<LanePartial>(wide_integer());
         p->lo = j.at("lo").get<uint64_t>();
         p->hi = j.at("hi").get<uint64_t>();
         const size_t k = static_cast<size_t>(p->hi - p->lo);
         if (p->hi < p->lo || j.at("n").size() != k || j.at("mean").size() != k ||
             j.at("mean_lo").size() != k || j.at("m2").size() != k ||
-            (integer() && j.at("isum").size() != k))
+            (p->integer && !j.at("isum").is_string()))
           return Error(Code::kDataErr, "transform partial: inconsistent lane counts");
         p->lanes.resize(k);
         for (size_t i = 0; i < k; ++i) {
@@ -429,9 +427,12 @@ class Transform : public Analysis {
           MM_ASSIGN_OR_RETURN(p->lanes[i].mean, JsonToDouble(j["mean"][i]));
           MM_ASSIGN_OR_RETURN(p->lanes[i].mean_lo, JsonToDouble(j["mean_lo"][i]));
           MM_ASSIGN_OR_RETURN(p->lanes[i].m2, JsonToDouble(j["m2"][i]));
-          if (integer()) {
-            MM_ASSIGN_OR_RETURN(p->lanes[i].isum, JsonToInt128(j["isum"][i]));
-          }
+        }
+        if (p->integer) {
+          std::vector<__int128> isum(k);
+          MM_RETURN_IF_ERROR(Base64DecodeTo(j["isum"].get_ref<const std::string&>(), isum.data(),
+                                            k * sizeof(__int128), "transform partial isum"));
+          for (size_t i = 0; i < k; ++i) p->lanes[i].isum = isum[i];
         }
         return std::unique_ptr<Partial>(std::move(p));
       }
@@ -621,7 +622,6 @@ class Transform : public Analysis {
     return false;
   }
 
-  bool integer() const { return !dataset_.layout.dtype.is_float(); }  // bool included
   bool wide_integer() const {
     return dataset_.layout.dtype.is_integer() && dataset_.layout.dtype.itemsize() == 8;
   }
