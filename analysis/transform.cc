@@ -424,6 +424,7 @@ class Transform : public Analysis {
         p->lanes.resize(k);
         for (size_t i = 0; i < k; ++i) {
           p->lanes[i].n = j["n"][i].get<int64_t>();
+          if (p->lanes[i].n < 0) return Error(Code::kDataErr, "transform partial: negative count");
           MM_ASSIGN_OR_RETURN(p->lanes[i].mean, JsonToDouble(j["mean"][i]));
           MM_ASSIGN_OR_RETURN(p->lanes[i].mean_lo, JsonToDouble(j["mean_lo"][i]));
           MM_ASSIGN_OR_RETURN(p->lanes[i].m2, JsonToDouble(j["m2"][i]));
@@ -432,7 +433,14 @@ class Transform : public Analysis {
           std::vector<__int128> isum(k);
           MM_RETURN_IF_ERROR(Base64DecodeTo(j["isum"].get_ref<const std::string&>(), isum.data(),
                                             k * sizeof(__int128), "transform partial isum"));
-          for (size_t i = 0; i < k; ++i) p->lanes[i].isum = isum[i];
+          for (size_t i = 0; i < k; ++i) {
+            // n 64-bit values sum within [-n 2^63, n 2^64]: the anchor k
+            // and every v - k then stay far inside int128.
+            const __int128 n = p->lanes[i].n;
+            if (isum[i] < -(n << 63) || isum[i] > (n << 64))
+              return Error(Code::kDataErr, "transform partial: a sum outside its count's range");
+            p->lanes[i].isum = isum[i];
+          }
         }
         return std::unique_ptr<Partial>(std::move(p));
       }

@@ -9,7 +9,10 @@
 // (docs/CHOICES.md). On integer data clip is exact over the whole int64 and
 // uint64 range (bounds kept as 128-bit integers), and so is affine when its
 // scale and offset are integers; a fractional affine is computed in long
-// double (64-bit significand) before rounding.
+// double (64-bit significand) before rounding. normalize on int64/uint64
+// takes each deviation v - mean as the exact integer v - k (k = trunc(sum /
+// n), from the lane's exact sum) less the fraction (sum - k n) / n, so
+// values beyond 2^53 are not rounded first.
 //
 // With `journal` (default true) every window is journaled before it is
 // changed (journal.h), so a run killed at any moment can be rolled back by

@@ -261,18 +261,29 @@ def _():
     # before their mean is taken off, so about 13% of these outputs were off
     # by one (found by review in session 22).
     rng = np.random.default_rng(23)
-    cases = [("<i8", 2 ** 60, 1, 0), (">i8", -2 ** 62, -1, None), ("<u8", 2 ** 64 - 1, -1, 1)]
-    for dtype, base, sign, axis in cases:
+    lo, hi = -2 ** 63, 2 ** 63 - 1
+    # (dtype, base, sign, axis, order); base None: both ends of int64, so a
+    # lane spans more than 2^63 (v - k leaves int64) and holds -2^63 itself.
+    cases = [("<i8", 2 ** 60, 1, 0, "C"), (">i8", -2 ** 62, -1, None, "F"), ("<u8", 2 ** 64 - 1, -1, 1, "C"),
+             ("<i8", None, 1, 0, "F")]
+    for dtype, base, sign, axis, order in cases:
         u = rng.integers(0, 1000, size=(3001, 5))
-        a = np.array([[base + sign * int(x) for x in row] for row in u.tolist()], dtype=dtype)
+        if base is None:
+            u[0] = 0
+            side = rng.random(u.shape) < 0.5
+            side[0] = True
+            a = np.array([[lo + int(x) if s else hi - int(x) for x, s in zip(row, srow)]
+                          for row, srow in zip(u.tolist(), side.tolist())], dtype=dtype)
+        else:
+            a = np.array([[base + sign * int(x) for x in row] for row in u.tolist()], dtype=dtype)
         want, near = exact_normalize(a, axis)
         digests = set()
         for w, launch in ((1, "fork"), (3, "spawn")):
             with mm.tmpdir() as d:
-                path = write_array(d, a, "raw", "C")
-                cfg = cfg_for(d, path, a, [{"op": "transform", "fn": "normalize", "axis": axis}])
+                path = write_array(d, a, "raw", order)
+                cfg = cfg_for(d, path, a, [{"op": "transform", "fn": "normalize", "axis": axis}], order=order)
                 mm.run_ok(["-q", "-w", w, "--launch", launch, cfg])
-                got = read_back(path, a, "raw", "C")
+                got = read_back(path, a, "raw", order)
                 digests.add(mm.sha256_file(path))
             bad = np.array([int(g) != int(x) for g, x in zip(got.flat, want.flat)]).reshape(a.shape) & ~near
             if bad.any():
