@@ -299,8 +299,10 @@ class WritePartial : public Partial {
 };
 
 // normalize's pass 0: count, mean and M2 per lane of lanes [lo, hi), and
-// for 64-bit integers the exact sum (`isum`: base64 of the lanes' int128
-// sums, little-endian, as stats' partials carry them).
+// for 64-bit integers the exact sum. Each is a column of hi - lo values
+// carried as base64 of their little-endian bytes (int64 counts, float64,
+// int128 sums), as stats' partials carry theirs, instead of one JSON value
+// per number to build, print and parse.
 class LanePartial : public Partial {
  public:
   explicit LanePartial(bool integer) : integer(integer) {}
@@ -313,29 +315,34 @@ class LanePartial : public Partial {
                    [this](LaneStats* a, const LaneStats& b) { MergeLane(a, b, integer); });
   }
   Json ToJson() const override {
-    Json n = Json::array(), mean = Json::array(), mean_lo = Json::array(), m2 = Json::array();
-    std::vector<__int128> isum;
-    for (const LaneStats& s : lanes) {
-      n.push_back(s.n);
-      mean.push_back(JsonNumber(s.mean));
-      mean_lo.push_back(JsonNumber(s.mean_lo));
-      m2.push_back(JsonNumber(s.m2));
-      if (integer) isum.push_back(s.isum);
-    }
-    Json j{{"lo", lo}, {"hi", hi}, {"n", n}, {"mean", mean}, {"mean_lo", mean_lo}, {"m2", m2}};
-    if (integer) j["isum"] = Base64Encode(isum.data(), isum.size() * sizeof(__int128));
+    Json j{{"lo", lo}, {"hi", hi}};
+    j["n"] = Column(&LaneStats::n);
+    j["mean"] = Column(&LaneStats::mean);
+    j["mean_lo"] = Column(&LaneStats::mean_lo);
+    j["m2"] = Column(&LaneStats::m2);
+    if (integer) j["isum"] = Column(&LaneStats::isum);
     return j;
+  }
+
+ private:
+  template <class T>
+  std::string Column(T LaneStats::*field) const {
+    std::vector<T> c;
+    c.reserve(lanes.size());
+    for (const LaneStats& s : lanes) c.push_back(s.*field);
+    return Base64Encode(c.data(), c.size() * sizeof(T));
   }
 };
 
-Result<std::vector<double>> DoubleList(const Json& j, size_t size, const char* what) {
-  if (!j.is_array() || j.size() != size)
-    return Error(Code::kDataErr, std::string("transform: malformed ") + what);
-  std::vector<double> out(size);
-  for (size_t i = 0; i < size; ++i) {
-    MM_ASSIGN_OR_RETURN(out[i], JsonToDouble(j[i]));
-  }
-  return out;
+// Column `key` of `j` (base64 of `size` values of T, LanePartial::Column)
+// into `out`; kDataErr naming it unless it is exactly that.
+template <class T>
+Status ReadColumn(const Json& j, const char* key, size_t size, std::vector<T>* out) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_string())
+    return Error(Code::kDataErr, std::string("transform: malformed ") + key);
+  out->resize(size);
+  return Base64DecodeTo(j[key].get_ref<const std::string&>(), out->data(), size * sizeof(T),
+                        std::string("transform: ") + key);
 }
 
 Json NestLanes(const std::vector<Json>& flat, const std::vector<int64_t>& shape, size_t dim,
@@ -376,33 +383,25 @@ class Transform : public Analysis {
 
   Json PassInput(int pass) const override {
     if (op_.fn != Fn::kNormalize || pass != 1) return nullptr;
-    Json mean = Json::array(), stdv = Json::array(), frac = Json::array();
-    for (size_t l = 0; l < mean_.size(); ++l) {
-      mean.push_back(JsonNumber(mean_[l]));
-      stdv.push_back(JsonNumber(std_[l]));
-    }
-    Json j{{"mean", mean}, {"std", stdv}};
+    // Columns as LanePartial's: base64 of each vector's bytes.
+    const auto column = [](const auto& v) {
+      return Base64Encode(v.data(), v.size() * sizeof(v[0]));
+    };
+    Json j{{"mean", column(mean_)}, {"std", column(std_)}};
     if (!wide_integer()) return j;
-    // The anchors as base64 of int128s, little-endian (LanePartial's isum).
-    for (double f : anchor_frac_) frac.push_back(JsonNumber(f));
-    j["anchor"] = Base64Encode(anchor_.data(), anchor_.size() * sizeof(__int128));
-    j["anchor_frac"] = std::move(frac);
+    j["anchor"] = column(anchor_);
+    j["anchor_frac"] = column(anchor_frac_);
     return j;
   }
 
   Status SetPassInput(int pass, const Json& in) override {
     if (op_.fn != Fn::kNormalize || pass != 1) return Status::OK();
-    if (!in.is_object() || !in.contains("mean") || !in.contains("std"))
-      return Error(Code::kDataErr, "transform: malformed pass input");
-    MM_ASSIGN_OR_RETURN(mean_, DoubleList(in["mean"], geo_.lanes(), "mean"));
-    MM_ASSIGN_OR_RETURN(std_, DoubleList(in["std"], geo_.lanes(), "std"));
+    const size_t lanes = geo_.lanes();
+    MM_RETURN_IF_ERROR(ReadColumn(in, "mean", lanes, &mean_));
+    MM_RETURN_IF_ERROR(ReadColumn(in, "std", lanes, &std_));
     if (!wide_integer()) return Status::OK();
-    if (!in.contains("anchor") || !in["anchor"].is_string() || !in.contains("anchor_frac"))
-      return Error(Code::kDataErr, "transform: malformed pass input");
-    MM_ASSIGN_OR_RETURN(anchor_frac_, DoubleList(in["anchor_frac"], geo_.lanes(), "anchor_frac"));
-    anchor_.resize(geo_.lanes());
-    return Base64DecodeTo(in["anchor"].get_ref<const std::string&>(), anchor_.data(),
-                          anchor_.size() * sizeof(__int128), "transform pass input anchor");
+    MM_RETURN_IF_ERROR(ReadColumn(in, "anchor", lanes, &anchor_));
+    return ReadColumn(in, "anchor_frac", lanes, &anchor_frac_);
   }
 
   std::unique_ptr<Partial> NewPartial(int pass) const override {
@@ -416,31 +415,34 @@ class Transform : public Analysis {
         auto p = std::make_unique<LanePartial>(wide_integer());
         p->lo = j.at("lo").get<uint64_t>();
         p->hi = j.at("hi").get<uint64_t>();
+        if (p->hi < p->lo || p->hi > geo_.lanes())
+          return Error(Code::kDataErr, "transform partial: lanes out of range");
         const size_t k = static_cast<size_t>(p->hi - p->lo);
-        if (p->hi < p->lo || j.at("n").size() != k || j.at("mean").size() != k ||
-            j.at("mean_lo").size() != k || j.at("m2").size() != k ||
-            (p->integer && !j.at("isum").is_string()))
-          return Error(Code::kDataErr, "transform partial: inconsistent lane counts");
+        std::vector<int64_t> n;
+        std::vector<double> mean, mean_lo, m2;
+        std::vector<__int128> isum;
+        MM_RETURN_IF_ERROR(ReadColumn(j, "n", k, &n));
+        MM_RETURN_IF_ERROR(ReadColumn(j, "mean", k, &mean));
+        MM_RETURN_IF_ERROR(ReadColumn(j, "mean_lo", k, &mean_lo));
+        MM_RETURN_IF_ERROR(ReadColumn(j, "m2", k, &m2));
+        if (p->integer) {
+          MM_RETURN_IF_ERROR(ReadColumn(j, "isum", k, &isum));
+        }
         p->lanes.resize(k);
         for (size_t i = 0; i < k; ++i) {
-          p->lanes[i].n = j["n"][i].get<int64_t>();
-          if (p->lanes[i].n < 0) return Error(Code::kDataErr, "transform partial: negative count");
-          MM_ASSIGN_OR_RETURN(p->lanes[i].mean, JsonToDouble(j["mean"][i]));
-          MM_ASSIGN_OR_RETURN(p->lanes[i].mean_lo, JsonToDouble(j["mean_lo"][i]));
-          MM_ASSIGN_OR_RETURN(p->lanes[i].m2, JsonToDouble(j["m2"][i]));
-        }
-        if (p->integer) {
-          std::vector<__int128> isum(k);
-          MM_RETURN_IF_ERROR(Base64DecodeTo(j["isum"].get_ref<const std::string&>(), isum.data(),
-                                            k * sizeof(__int128), "transform partial isum"));
-          for (size_t i = 0; i < k; ++i) {
-            // n 64-bit values sum within [-n 2^63, n 2^64]: the anchor k
-            // and every v - k then stay far inside int128.
-            const __int128 n = p->lanes[i].n;
-            if (isum[i] < -(n << 63) || isum[i] > (n << 64))
-              return Error(Code::kDataErr, "transform partial: a sum outside its count's range");
-            p->lanes[i].isum = isum[i];
-          }
+          LaneStats& s = p->lanes[i];
+          s.n = n[i];
+          s.mean = mean[i];
+          s.mean_lo = mean_lo[i];
+          s.m2 = m2[i];
+          if (s.n < 0) return Error(Code::kDataErr, "transform partial: negative count");
+          if (!p->integer) continue;
+          // n 64-bit values sum within [-n 2^63, n 2^64]: the anchor k and
+          // every v - k then stay far inside int128.
+          const __int128 wide_n = s.n;
+          if (isum[i] < -(wide_n << 63) || isum[i] > (wide_n << 64))
+            return Error(Code::kDataErr, "transform partial: a sum outside its count's range");
+          s.isum = isum[i];
         }
         return std::unique_ptr<Partial>(std::move(p));
       }
