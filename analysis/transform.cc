@@ -305,14 +305,14 @@ class WritePartial : public Partial {
 // per number to build, print and parse.
 class LanePartial : public Partial {
  public:
-  explicit LanePartial(bool integer) : integer(integer) {}
-  const bool integer;  // int64 or uint64: isum is kept and carried
+  explicit LanePartial(bool wide_integer) : wide_integer(wide_integer) {}
+  const bool wide_integer;  // int64 or uint64: isum is kept and carried
   uint64_t lo = 0, hi = 0;
   std::vector<LaneStats> lanes;
   void Merge(const Partial& rb) override {
     const auto& r = static_cast<const LanePartial&>(rb);
     MergeLaneRange(&lo, &hi, &lanes, r.lo, r.hi, r.lanes,
-                   [this](LaneStats* a, const LaneStats& b) { MergeLane(a, b, integer); });
+                   [this](LaneStats* a, const LaneStats& b) { MergeLane(a, b, wide_integer); });
   }
   Json ToJson() const override {
     Json j{{"lo", lo}, {"hi", hi}};
@@ -320,7 +320,7 @@ class LanePartial : public Partial {
     j["mean"] = Column(&LaneStats::mean);
     j["mean_lo"] = Column(&LaneStats::mean_lo);
     j["m2"] = Column(&LaneStats::m2);
-    if (integer) j["isum"] = Column(&LaneStats::isum);
+    if (wide_integer) j["isum"] = Column(&LaneStats::isum);
     return j;
   }
 
@@ -425,7 +425,7 @@ class Transform : public Analysis {
         MM_RETURN_IF_ERROR(ReadColumn(j, "mean", k, &mean));
         MM_RETURN_IF_ERROR(ReadColumn(j, "mean_lo", k, &mean_lo));
         MM_RETURN_IF_ERROR(ReadColumn(j, "m2", k, &m2));
-        if (p->integer) {
+        if (p->wide_integer) {
           MM_RETURN_IF_ERROR(ReadColumn(j, "isum", k, &isum));
         }
         p->lanes.resize(k);
@@ -436,7 +436,7 @@ class Transform : public Analysis {
           s.mean_lo = mean_lo[i];
           s.m2 = m2[i];
           if (s.n < 0) return Error(Code::kDataErr, "transform partial: negative count");
-          if (!p->integer) continue;
+          if (!p->wide_integer) continue;
           // n 64-bit values sum within [-n 2^63, n 2^64]: the anchor k and
           // every v - k then stay far inside int128.
           const __int128 wide_n = s.n;
