@@ -43,6 +43,14 @@ LaneGeometry::LaneGeometry(const Layout& layout, const std::vector<int>& reduced
   // More than kMaxDims groups needs dims of size 1 (the elements are fewer
   // than 2^62): those hold no index and are dropped then.
   if (dims_.size() > kMaxDims) Coalesce(sdims, kept, stride, true);
+  // Inside one index of a reduced first dim followed by kept dims, then at
+  // most reduced ones, a later element's lane is never smaller: the first
+  // dim where two indices differ is kept (its lane stride exceeds what the
+  // kept dims after it can add) or reduced with only reduced dims after it.
+  if (!row_kept_ && strides_[0] == 0 && dims_.size() >= 2 && dims_.size() <= 3) {
+    rising_span_ = 1;
+    for (size_t d = 1; d < dims_.size(); ++d) rising_span_ *= dims_[d];
+  }
 }
 
 void LaneGeometry::Coalesce(const std::vector<uint64_t>& sdims, const std::vector<bool>& kept,
@@ -67,7 +75,12 @@ void LaneGeometry::Coalesce(const std::vector<uint64_t>& sdims, const std::vecto
 }
 
 std::pair<uint64_t, uint64_t> LaneGeometry::LaneRange(uint64_t begin, uint64_t end) const {
-  if (!row_kept_ || begin >= end) return {0, lanes_};
+  if (begin >= end) return {0, lanes_};
+  if (!row_kept_) {
+    if (rising_span_ != 0 && begin / rising_span_ == (end - 1) / rising_span_)
+      return {LaneOf(begin), LaneOf(end - 1) + 1};
+    return {0, lanes_};
+  }
   const uint64_t first_row = begin / row_elems_, last_row = (end - 1) / row_elems_ + 1;
   return {first_row * lanes_per_row_, last_row * lanes_per_row_};
 }

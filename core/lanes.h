@@ -34,7 +34,13 @@ class LaneGeometry {
   // numpy's result shape: the kept axes in axis order.
   const std::vector<int64_t>& kept_shape() const { return kept_shape_; }
   bool row_kept() const { return row_kept_; }
-  // Lanes [first, last) touched by storage range [begin, end).
+  // Lanes [first, last) touched by storage range [begin, end): the rows'
+  // lanes when the row axis is kept; when it is reduced, every lane, but
+  // for a range inside one row (a block that is a piece of a long row)
+  // whose lanes rise with the storage index (the axes after the row are
+  // kept, then reduced: "axis 0" of a C-order array), just the lanes from
+  // its first element's to its last element's. A per-lane partial of such
+  // a block then holds its own lanes, not the whole row's.
   std::pair<uint64_t, uint64_t> LaneRange(uint64_t begin, uint64_t end) const;
   // The lanes of a block: LaneRange(begin, end) for a row block (box ==
   // nullptr); for a chunk block (*box, hull [begin, end)) the lanes from its
@@ -96,6 +102,10 @@ class LaneGeometry {
   uint64_t row_elems_ = 1;
   uint64_t lanes_per_row_ = 0;
   bool row_kept_ = false;
+  // When the row axis is reduced and the coalesced dims are reduced, kept
+  // [, reduced]: the elements per index of the first (where LaneOf rises
+  // with the storage index); else 0.
+  uint64_t rising_span_ = 0;
   bool empty_ = false;  // the layout has no element
   std::vector<int64_t> kept_shape_;
   std::vector<uint64_t> kept_storage_sizes_;  // kept dims in storage order

@@ -217,9 +217,20 @@ TEST_CASE("Lanes: a range of whole rows touches only its rows' lanes", "[lanes]"
   const auto r = geo.LaneRange(2 * 6, 5 * 6);
   CHECK(r.first == 6);
   CHECK(r.second == 15);
-  // Reducing the row axis: every range may touch every lane.
+  // Reducing the row axis: a range of rows touches every lane, a piece of
+  // one row only the lanes from its first element's to its last's.
   const LaneGeometry all(l, {0});
   CHECK(all.LaneRange(6, 12) == std::make_pair<uint64_t, uint64_t>(0, 6));
+  CHECK(all.LaneRange(5, 7) == std::make_pair<uint64_t, uint64_t>(0, 6));
+  CHECK(all.LaneRange(8, 11) == std::make_pair<uint64_t, uint64_t>(2, 5));
+  // Reducing axes 0 and 2: lanes are axis 1's, rising inside a row.
+  const LaneGeometry outer(l, {0, 2});
+  CHECK(outer.LaneRange(6 + 1, 6 + 2) == std::make_pair<uint64_t, uint64_t>(0, 1));
+  CHECK(outer.LaneRange(6 + 2, 6 + 4) == std::make_pair<uint64_t, uint64_t>(0, 2));
+  // Reducing axes 0 and 2 of (6, 2, 3, 2): inside a row, the lane (a, c)
+  // of element (a, b, c) falls back to (a, 0) after each b: every lane.
+  const LaneGeometry mixed(MakeLayout({6, 2, 3, 2}, 'C'), {0, 2});
+  CHECK(mixed.LaneRange(12 + 1, 12 + 8) == std::make_pair<uint64_t, uint64_t>(0, 4));
 }
 
 }  // namespace
