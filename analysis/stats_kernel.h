@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <type_traits>
@@ -192,10 +193,30 @@ double IntDeviationRun(const char* p, uint64_t n, IntShift<Traits> k) {
   return simd::CombineWays(m2);
 }
 
+// sum / n truncated, n > 0: in 64 bits when the sum fits (the same quotient).
+inline __int128 TruncDiv(__int128 sum, int64_t n) {
+  if (sum >= INT64_MIN && sum <= INT64_MAX) return static_cast<int64_t>(sum) / n;
+  return sum / n;
+}
+
 // The mean of integers with exact sum `sum` over n > 0 values, as a double
 // and the small rest: hi + lo is sum / n to far more digits than a double
 // holds (LaneStats::mean_lo).
+//
+// A 128-bit division is a libgcc call (with the conversions, a fifth of
+// stats over axis 0 of a wide int64 array, one value per lane and block):
+// a sum within +-2^53 takes 64-bit arithmetic and the same numbers (its
+// quotient is a double exactly, so q - h is 0).
 inline void ExactMean(__int128 sum, int64_t n, double* hi, double* lo) {
+  constexpr int64_t kExact = int64_t{1} << 53;
+  if (sum >= -kExact && sum <= kExact) {
+    const int64_t s = static_cast<int64_t>(sum), q = s / n, r = s % n;
+    const double h = static_cast<double>(q);
+    const double l = 0.0 + static_cast<double>(r) / static_cast<double>(n);
+    *hi = h + l;
+    *lo = l - (*hi - h);
+    return;
+  }
   const __int128 q = sum / n, r = sum % n;
   const double h = static_cast<double>(q);
   const double l = static_cast<double>(q - static_cast<__int128>(h)) +
@@ -457,7 +478,8 @@ void SweepRange(const LaneGeometry& geo, const char* base, uint64_t begin, uint6
     for (size_t l = 0; l < n_lanes; ++l) col.mean[l] = lane_mean(l, &rest);
     if constexpr (!kFloat)
       for (size_t l = 0; l < n_lanes; ++l)
-        if (col.cnt[l] > 0) col.ishift[l] = static_cast<IntShift<Traits>>(col.isum[l] / col.cnt[l]);
+        if (col.cnt[l] > 0)
+          col.ishift[l] = static_cast<IntShift<Traits>>(TruncDiv(col.isum[l], col.cnt[l]));
     bool block_has_nan = false;
     for (size_t l = 0; l < n_lanes; ++l) block_has_nan |= col.nan[l] != 0;
     geo.ForEachTileOfBlock(
