@@ -82,27 +82,42 @@ class CountPartial : public Partial {
                     [this](uint64_t nlo, uint64_t nhi) { Grow(nlo, nhi); });
   }
 
+  // {"lo", "hi", "counts", "below", "above", "nan"}: each column varints
+  // (PackVarints): (hi - lo) * bins counts, lane by lane, then (hi - lo)
+  // values each. A many-lane partial (per-column histograms of a wide
+  // array) is then a few strings, not a JSON number per count.
   Json ToJson() const override {
-    return Json{{"lo", lo},       {"hi", hi},       {"counts", counts},
-                {"below", below}, {"above", above}, {"nan", nan}};
+    return Json{{"lo", lo},
+                {"hi", hi},
+                {"counts", PackVarints(counts)},
+                {"below", PackVarints(below)},
+                {"above", PackVarints(above)},
+                {"nan", PackVarints(nan)}};
   }
 
-  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, int64_t bins) {
+  // Inverse of ToJson over at most `max_lanes` lanes; kDataErr for anything
+  // else, before any allocation larger than the lanes.
+  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, int64_t bins,
+                                                   uint64_t max_lanes) {
     auto p = std::make_unique<CountPartial>(bins);
-    try {
-      p->lo = j.at("lo").get<uint64_t>();
-      p->hi = j.at("hi").get<uint64_t>();
-      p->counts = j.at("counts").get<std::vector<int64_t>>();
-      p->below = j.at("below").get<std::vector<int64_t>>();
-      p->above = j.at("above").get<std::vector<int64_t>>();
-      p->nan = j.at("nan").get<std::vector<int64_t>>();
-    } catch (const nlohmann::json::exception& e) {
-      return Error(Code::kDataErr, std::string("histogram partial: ") + e.what());
-    }
+    if (!j.is_object() || j.size() != 6 || !j.contains("lo") || !j.contains("hi") ||
+        !j["lo"].is_number_unsigned() || !j["hi"].is_number_unsigned())
+      return Error(Code::kDataErr, "histogram partial: malformed");
+    p->lo = j["lo"].get<uint64_t>();
+    p->hi = j["hi"].get<uint64_t>();
+    if (p->hi < p->lo || p->hi > max_lanes)
+      return Error(Code::kDataErr, "histogram partial: lanes [" + std::to_string(p->lo) + ", " +
+                                       std::to_string(p->hi) + ") outside the " +
+                                       std::to_string(max_lanes) + " lanes");
     const uint64_t k = p->hi - p->lo;
-    if (p->hi < p->lo || p->counts.size() != k * static_cast<uint64_t>(bins) ||
-        p->below.size() != k || p->above.size() != k || p->nan.size() != k)
-      return Error(Code::kDataErr, "histogram partial: inconsistent lane counts");
+    const char* const keys[] = {"counts", "below", "above", "nan"};
+    std::vector<int64_t>* const columns[] = {&p->counts, &p->below, &p->above, &p->nan};
+    for (size_t c = 0; c < 4; ++c) {
+      const std::string what = std::string("histogram partial: bad '") + keys[c] + "'";
+      if (!j.contains(keys[c])) return Error(Code::kDataErr, what);
+      MM_RETURN_IF_ERROR(UnpackVarints(j[keys[c]], c == 0 ? k * static_cast<uint64_t>(bins) : k,
+                                       columns[c], what));
+    }
     return std::unique_ptr<Partial>(std::move(p));
   }
 
@@ -169,7 +184,7 @@ class Histogram : public Analysis {
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override {
     if (pass != count_pass()) return MinMaxPartial::FromJson(j);
-    return CountPartial::FromJson(j, bins_);
+    return CountPartial::FromJson(j, bins_, geo_.lanes());
   }
 
   std::unique_ptr<Scanner> NewScanner(int pass) const override {

@@ -130,49 +130,10 @@ struct ProbeTable {
   }
 };
 
-// A column of the partial: LEB128 varints (7 bits a byte, low bits first),
-// as base64 text.
-std::string PackVarints(const std::vector<uint64_t>& v) {
-  std::string bytes;
-  bytes.reserve(v.size() * 2);
-  for (uint64_t x : v) {
-    for (; x >= 128; x >>= 7) bytes.push_back(static_cast<char>((x & 127) | 128));
-    bytes.push_back(static_cast<char>(x));
-  }
-  return Base64Encode(bytes.data(), bytes.size());
-}
-
-// Inverse of PackVarints for exactly `n` values: kDataErr naming `key` for
-// anything else (bad base64, a varint past 64 bits or the text's end, bytes
-// left over). Each value takes a byte at least, so n is checked against the
-// text's length before anything is allocated.
+// The partial's columns are varints (core/json_util.h PackVarints);
+// UnpackVarints names the column.
 Status UnpackVarints(const Json& j, const char* key, uint64_t n, std::vector<uint64_t>* out) {
-  const Status bad = Error(Code::kDataErr, std::string("quantiles partial: bad '") + key + "'");
-  const Json& v = j.at(key);
-  if (!v.is_string()) return bad;
-  const std::string& text = v.get_ref<const std::string&>();
-  if (text.size() % 4 != 0) return bad;
-  size_t pad = 0;
-  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
-  const size_t size = text.size() / 4 * 3 - pad;
-  if (n > size) return bad;
-  std::string bytes(size, '\0');
-  MM_RETURN_IF_ERROR(
-      Base64DecodeTo(text, &bytes[0], size, std::string("quantiles partial '") + key + "'"));
-  out->resize(n);
-  size_t pos = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    uint64_t x = 0;
-    for (int shift = 0;; shift += 7) {
-      if (pos == size || shift > 63) return bad;
-      const uint64_t byte = static_cast<unsigned char>(bytes[pos++]);
-      if (shift == 63 && byte > 1) return bad;
-      x |= (byte & 127) << shift;
-      if (byte < 128) break;
-    }
-    (*out)[i] = x;
-  }
-  return pos == size ? Status::OK() : bad;
+  return mm::UnpackVarints(j.at(key), n, out, std::string("quantiles partial: bad '") + key + "'");
 }
 
 // Per lane [lo, hi): the pairs of each probe of that lane (table offsets),

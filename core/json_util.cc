@@ -67,6 +67,18 @@ std::string Base64Encode(const void* data, size_t size) {
   return out;
 }
 
+Status VarintColumnBytes(const Json& v, uint64_t n, std::string* bytes, const std::string& what) {
+  if (!v.is_string()) return Error(Code::kDataErr, what);
+  const std::string& text = v.get_ref<const std::string&>();
+  if (text.size() % 4 != 0) return Error(Code::kDataErr, what);
+  size_t pad = 0;
+  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
+  const size_t size = text.size() / 4 * 3 - pad;
+  if (n > size) return Error(Code::kDataErr, what);
+  bytes->assign(size, '\0');
+  return Base64DecodeTo(text, &(*bytes)[0], size, what);
+}
+
 Status Base64DecodeTo(const std::string& text, void* out, size_t size, const std::string& what) {
   if (text.size() / 4 != (size + 2) / 3 || text.size() % 4 != 0)
     return Error(Code::kDataErr, what + ": base64 text of " + std::to_string(text.size()) +

@@ -10,9 +10,12 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include "core/status.h"
 
@@ -37,6 +40,51 @@ std::string Base64Encode(const void* data, size_t size);
 // unless `text` is the one encoding Base64Encode gives for `size` bytes
 // (length, alphabet, padding), so no input can write past `out`.
 Status Base64DecodeTo(const std::string& text, void* out, size_t size, const std::string& what);
+
+// A column of non-negative integers as LEB128 varints (7 bits a byte,
+// low bits first) in base64 text: how partials carry counts, mostly small
+// (a count takes a byte or two, where a JSON number is a parsed value).
+template <class T>
+std::string PackVarints(const std::vector<T>& v) {
+  static_assert(std::is_integral_v<T>, "varints hold integers");
+  std::string bytes;
+  bytes.reserve(v.size() * 2);
+  for (const T value : v) {
+    uint64_t x = static_cast<uint64_t>(value);  // REQUIRES value >= 0
+    for (; x >= 128; x >>= 7) bytes.push_back(static_cast<char>((x & 127) | 128));
+    bytes.push_back(static_cast<char>(x));
+  }
+  return Base64Encode(bytes.data(), bytes.size());
+}
+// The bytes of a varint column `v` that must hold `n` values (each takes a
+// byte at least, so n is checked against the text before anything is
+// allocated); kDataErr `what` for anything else.
+Status VarintColumnBytes(const Json& v, uint64_t n, std::string* bytes, const std::string& what);
+// Inverse of PackVarints for exactly `n` values, each at most T's maximum:
+// kDataErr `what` for anything else (bad base64, a varint past 64 bits or
+// the text's end, a value too large, bytes left over).
+template <class T>
+Status UnpackVarints(const Json& v, uint64_t n, std::vector<T>* out, const std::string& what) {
+  static_assert(std::is_integral_v<T>, "varints hold integers");
+  std::string bytes;
+  MM_RETURN_IF_ERROR(VarintColumnBytes(v, n, &bytes, what));
+  out->resize(n);
+  size_t pos = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t x = 0;
+    for (int shift = 0;; shift += 7) {
+      if (pos == bytes.size() || shift > 63) return Error(Code::kDataErr, what);
+      const uint64_t byte = static_cast<unsigned char>(bytes[pos++]);
+      if (shift == 63 && byte > 1) return Error(Code::kDataErr, what);
+      x |= (byte & 127) << shift;
+      if (byte < 128) break;
+    }
+    if (x > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+      return Error(Code::kDataErr, what);
+    (*out)[i] = static_cast<T>(x);
+  }
+  return pos == bytes.size() ? Status::OK() : Error(Code::kDataErr, what);
+}
 
 // `j` as compact JSON text. A string that is not UTF-8 (a file name's or
 // an HDF5 attribute's bytes) has its bad bytes replaced by U+FFFD, as

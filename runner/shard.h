@@ -23,7 +23,7 @@
 namespace mm {
 
 // The part-file format version this mmrun writes and reads.
-constexpr int kPartFormatVersion = 4;
+constexpr int kPartFormatVersion = 5;
 
 struct ShardSpec {
   int index = 0;  // I, 0-based

@@ -43,7 +43,7 @@ class Warnings;
 namespace mm {
 
 // The state-file format version this mmrun writes and reads.
-constexpr int kStateFormatVersion = 4;
+constexpr int kStateFormatVersion = 5;
 // K: every old block is verified at least once in any K consecutive runs.
 constexpr int64_t kStateVerifyRuns = 16;
 

@@ -338,7 +338,7 @@ def _():
         for key in ("format", "version", "mmrun", "shard", "config", "dataset", "plan", "nodes"):
             mm.check(key in part, "part lacks %r" % key)
         mm.eq(list(part)[:2], ["format", "version"], "first keys of a part")
-        mm.eq((part["format"], part["version"]), ("mmrun-part", 4), "format and version")
+        mm.eq((part["format"], part["version"]), ("mmrun-part", 5), "format and version")
         for key in ("path", "dtype", "shape", "file_bytes", "mtime_ns"):
             mm.check(key in part["dataset"], "part dataset lacks %r" % key)
         res = merge(parts)
