@@ -100,15 +100,8 @@ class CountPartial : public Partial {
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j, int64_t bins,
                                                    uint64_t max_lanes) {
     auto p = std::make_unique<CountPartial>(bins);
-    if (!j.is_object() || j.size() != 6 || !j.contains("lo") || !j.contains("hi") ||
-        !j["lo"].is_number_unsigned() || !j["hi"].is_number_unsigned())
-      return Error(Code::kDataErr, "histogram partial: malformed");
-    p->lo = j["lo"].get<uint64_t>();
-    p->hi = j["hi"].get<uint64_t>();
-    if (p->hi < p->lo || p->hi > max_lanes)
-      return Error(Code::kDataErr, "histogram partial: lanes [" + std::to_string(p->lo) + ", " +
-                                       std::to_string(p->hi) + ") outside the " +
-                                       std::to_string(max_lanes) + " lanes");
+    MM_RETURN_IF_ERROR(ReadLaneRange(j, max_lanes, "histogram partial", &p->lo, &p->hi));
+    if (j.size() != 6) return Error(Code::kDataErr, "histogram partial: malformed");
     const uint64_t k = p->hi - p->lo;
     const char* const keys[] = {"counts", "below", "above", "nan"};
     std::vector<int64_t>* const columns[] = {&p->counts, &p->below, &p->above, &p->nan};

@@ -190,15 +190,7 @@ class StatsPartial : public Partial {
   static Result<std::unique_ptr<Partial>> FromJson(const Json& j, bool integer, StatsColumns keep,
                                                    uint64_t max_lanes) {
     auto p = std::make_unique<StatsPartial>(integer, keep);
-    if (!j.is_object() || !j.contains("lo") || !j.contains("hi") || !j["lo"].is_number_unsigned() ||
-        !j["hi"].is_number_unsigned())
-      return Error(Code::kDataErr, "stats partial: no lane range");
-    p->lo = j["lo"].get<uint64_t>();
-    p->hi = j["hi"].get<uint64_t>();
-    if (p->hi < p->lo || p->hi > max_lanes)
-      return Error(Code::kDataErr, "stats partial: lanes [" + std::to_string(p->lo) + ", " +
-                                       std::to_string(p->hi) + ") outside the " +
-                                       std::to_string(max_lanes) + " lanes");
+    MM_RETURN_IF_ERROR(ReadLaneRange(j, max_lanes, "stats partial", &p->lo, &p->hi));
     const size_t k = static_cast<size_t>(p->hi - p->lo);
     p->Resize(k);
     size_t columns = 2;

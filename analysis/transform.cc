@@ -413,10 +413,7 @@ class Transform : public Analysis {
     try {
       if (!WritesInPass(pass)) {
         auto p = std::make_unique<LanePartial>(wide_integer());
-        p->lo = j.at("lo").get<uint64_t>();
-        p->hi = j.at("hi").get<uint64_t>();
-        if (p->hi < p->lo || p->hi > geo_.lanes())
-          return Error(Code::kDataErr, "transform partial: lanes out of range");
+        MM_RETURN_IF_ERROR(ReadLaneRange(j, geo_.lanes(), "transform partial", &p->lo, &p->hi));
         const size_t k = static_cast<size_t>(p->hi - p->lo);
         std::vector<int64_t> n;
         std::vector<double> mean, mean_lo, m2;

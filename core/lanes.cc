@@ -115,4 +115,18 @@ uint64_t LaneGeometry::OutputIndex(uint64_t lane) const {
   return out;
 }
 
+Status ReadLaneRange(const Json& j, uint64_t lanes, const std::string& who, uint64_t* lo,
+                     uint64_t* hi) {
+  if (!j.is_object() || !j.contains("lo") || !j.contains("hi") || !j["lo"].is_number_unsigned() ||
+      !j["hi"].is_number_unsigned())
+    return Error(Code::kDataErr, who + ": no lane range");
+  *lo = j["lo"].get<uint64_t>();
+  *hi = j["hi"].get<uint64_t>();
+  if (*hi < *lo || *hi > lanes)
+    return Error(Code::kDataErr, who + ": lanes [" + std::to_string(*lo) + ", " +
+                                     std::to_string(*hi) + ") outside the " +
+                                     std::to_string(lanes) + " lanes");
+  return Status::OK();
+}
+
 }  // namespace mm

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json_util.h"
 #include "core/layout.h"
 #include "core/status.h"
 
@@ -111,6 +112,12 @@ class LaneGeometry {
   std::vector<uint64_t> kept_storage_sizes_;  // kept dims in storage order
   bool reversed_out_ = false;                 // F order with >= 2 kept axes
 };
+
+// The lane range {"lo": L, "hi": H} of a per-lane partial's JSON `j`:
+// unsigned integers with L <= H <= lanes, else kDataErr "<who>: ..." (before
+// the reader allocates anything for the lanes).
+Status ReadLaneRange(const Json& j, uint64_t lanes, const std::string& who, uint64_t* lo,
+                     uint64_t* hi);
 
 // Folds a partial over lanes [rlo, rhi) into one over [*lo, *hi) (the
 // partial of the blocks just before): the range grows to the union, lanes
