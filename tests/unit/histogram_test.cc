@@ -11,11 +11,16 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "analysis/analysis.h"
 #include "analysis/stats_simd.h"
 #include "core/dtype.h"
+#include "core/json_util.h"
+#include "source/partition.h"
 
 namespace mm {
 namespace {
@@ -627,6 +632,72 @@ TEST_CASE("Histogram: float32 slots equal the exact bins on hard grids", "[histo
         CHECK(n_exact * 100 < inside.size());
       }
     }
+  }
+}
+
+TEST_CASE("Histogram partials: varint columns round trip; malformed ones are kDataErr",
+          "[histogram]") {
+  // 30 x 50 int32 counted per column (axis 0): 50 lanes of 4 bins.
+  Dataset d;
+  d.path = "/nonexistent/histogram_partial_test";  // never opened
+  d.format = "raw";
+  d.mode = "r";
+  d.layout.dtype = *ParseDType("<i4");
+  d.layout.shape = {30, 50};
+  d.file_bytes = d.layout.data_bytes();
+  d.shape_spec = d.layout.shape;
+  const Partition partition(d.layout);
+  AnalysisSpec spec;
+  spec.name = spec.op = "histogram";
+  spec.params = Json{{"axis", 0}, {"bins", 4}, {"range", {0, 100}}};
+  Result<std::unique_ptr<Analysis>> made = MakeAnalysis(spec, d, partition);
+  REQUIRE(made.ok());
+  const Analysis& a = **made;
+  std::vector<int32_t> v(1500);
+  std::mt19937 rng(7);
+  for (int32_t& x : v) x = static_cast<int32_t>(rng() % 140) - 20;  // some below, some above
+  BlockView b;
+  b.begin = 50 * 3;  // rows [3, 20)
+  b.end = 50 * 20;
+  b.data = reinterpret_cast<char*>(v.data() + b.begin);
+  std::unique_ptr<Partial> p = a.NewPartial(0);
+  REQUIRE(a.NewScanner(0)->Consume(b, p.get()).ok());
+  const Json good = p->ToJson();
+  CHECK(good["counts"].is_string());
+  Result<std::unique_ptr<Partial>> back = a.PartialFromJson(0, good);
+  REQUIRE(back.ok());
+  CHECK((*back)->ToJson() == good);
+
+  std::vector<Json> bad = {Json::array(), Json(3)};
+  for (const char* key : {"lo", "hi", "counts", "below", "above", "nan"}) {
+    Json j = good;
+    j.erase(key);
+    bad.push_back(j);
+    j[key] = Json::array({1, 2});  // the old form
+    bad.push_back(j);
+    j[key] = "!!!!";
+    bad.push_back(j);
+  }
+  Json j = good;
+  j["hi"] = 51;  // past the 50 lanes
+  bad.push_back(j);
+  j = good;
+  j["lo"] = 1;  // one lane fewer than the columns hold
+  bad.push_back(j);
+  j = good;
+  j["counts"] = PackVarints(std::vector<uint64_t>(200, uint64_t{1} << 63));  // beyond int64
+  bad.push_back(j);
+  j = good;
+  j["nan"] = PackVarints(std::vector<uint64_t>(51, 0));  // a value left over
+  bad.push_back(j);
+  j = good;
+  j["extra"] = 1;
+  bad.push_back(j);
+  for (const Json& x : bad) {
+    INFO(x.dump().substr(0, 200));
+    Result<std::unique_ptr<Partial>> q = a.PartialFromJson(0, x);
+    REQUIRE_FALSE(q.ok());
+    CHECK(q.status().code() == Code::kDataErr);
   }
 }
 
