@@ -6,11 +6,13 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "analysis/stats.h"
+#include "analysis/stats_kernel.h"
 
 namespace mm {
 namespace {
@@ -268,6 +270,54 @@ TEST_CASE("Stats: integer mode leaves the float fields alone", "[stats]") {
   CHECK(a.imax == 9);
   CHECK(RelClose(Mean(a), 4.0, 1e-15));
   CHECK(RelClose(a.m2, 1.0 + 49 + 25 + 25 + 16, 1e-12));
+}
+
+// The kernel's 64-bit shortcuts give the 128-bit formulas' numbers: the
+// mean split into hi + lo for sums within +-2^53 (ExactMean), the
+// truncated quotient for sums within int64 (TruncDiv).
+TEST_CASE("Stats: ExactMean and TruncDiv take 64 bits with the 128-bit results", "[stats]") {
+  const auto wide_mean = [](__int128 sum, int64_t n, double* hi, double* lo) {
+    const __int128 q = sum / n, r = sum % n;
+    const double h = static_cast<double>(q);
+    const double l = static_cast<double>(q - static_cast<__int128>(h)) +
+                     static_cast<double>(r) / static_cast<double>(n);
+    *hi = h + l;
+    *lo = l - (*hi - h);
+  };
+  const int64_t e53 = int64_t{1} << 53;
+  std::vector<__int128> sums = {0,
+                                1,
+                                -1,
+                                7,
+                                -7,
+                                e53,
+                                -e53,
+                                e53 - 1,
+                                -e53 + 1,
+                                e53 + 1,
+                                -e53 - 1,
+                                INT64_MAX,
+                                INT64_MIN,
+                                __int128{INT64_MAX} + 1,
+                                __int128{INT64_MIN} - 1,
+                                __int128{1} << 100};
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 2000; ++i) {
+    const int64_t v = static_cast<int64_t>(rng());
+    sums.push_back(v >> (rng() % 64));
+  }
+  for (const __int128 sum : sums) {
+    for (const int64_t n : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{7}, int64_t{1000003},
+                            int64_t{1} << 40, INT64_MAX}) {
+      double hi = 0, lo = 0, whi = 0, wlo = 0;
+      stats_kernel::ExactMean(sum, n, &hi, &lo);
+      wide_mean(sum, n, &whi, &wlo);
+      INFO("sum " << static_cast<double>(sum) << " n " << n);
+      CHECK(std::memcmp(&hi, &whi, sizeof hi) == 0);
+      CHECK(std::memcmp(&lo, &wlo, sizeof lo) == 0);
+      CHECK(stats_kernel::TruncDiv(sum, n) == sum / n);
+    }
+  }
 }
 
 }  // namespace
