@@ -73,7 +73,7 @@ void TuneHeapForWindows() {
   // back only past 1 GiB: per-lane partials of many lanes (a tree node of
   // 500,000 lanes takes 44 MB) rise and fall by more than a few windows
   // each row, and a heap trimmed at 128 MiB faulted 190,000 pages back in
-  // (a third of the time of stats over axis 0 of 64 x 500,000 int64; the
+  // (a quarter of the time of stats over axis 0 of 64 x 500,000 int64; the
   // peak is the same). The coordinator trims between passes (malloc_trim).
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(4 * kWindowBytes));
   mallopt(M_TRIM_THRESHOLD, static_cast<int>(64 * kWindowBytes));
