@@ -146,7 +146,10 @@ Status UnpackVarints(const Json& j, const char* key, uint64_t n, std::vector<uin
 //    `lane_nan` over every lane. ToJson and Merge settle it first.
 class QuantilePartial : public Partial {
  public:
-  explicit QuantilePartial(const ProbeTable* table) : table_(table) {}
+  // narrow: no lane holds 2^32 values, so 32-bit counters suffice (half
+  // the memory of an open partial of many lanes).
+  explicit QuantilePartial(const ProbeTable* table, bool narrow = false)
+      : table_(table), narrow_(narrow) {}
   uint64_t lo = 0, hi = 0;
   PairColumns pairs;         // slots table->off[lo] .. table->off[hi]
   std::vector<int64_t> nan;  // hi - lo
@@ -163,7 +166,11 @@ class QuantilePartial : public Partial {
   void Open(uint64_t l0, uint64_t l1) {
     if (!open_) {
       open_ = true;
-      dense_.assign(table_->counters, 0);
+      if (narrow_) {
+        dense32_.assign(table_->counters, 0);
+      } else {
+        dense_.assign(table_->counters, 0);
+      }
       lane_nan_.assign(table_->off.size() - 1, 0);
       lo = l0;
       hi = l1;
@@ -171,7 +178,13 @@ class QuantilePartial : public Partial {
     lo = std::min(lo, l0);
     hi = std::max(hi, l1);
   }
-  void Count(uint64_t counter) { ++dense_[counter]; }
+  void Count(uint64_t counter) {
+    if (narrow_) {
+      ++dense32_[counter];
+    } else {
+      ++dense_[counter];
+    }
+  }
   void Gather(uint64_t slot, uint64_t key) { gathered_.push_back({slot, key}); }
   int64_t* lane_nan(uint64_t lane) { return &lane_nan_[lane]; }
   std::vector<std::pair<uint64_t, uint64_t>>* gathered() { return &gathered_; }
@@ -180,10 +193,7 @@ class QuantilePartial : public Partial {
     const auto& r0 = static_cast<const QuantilePartial&>(right_base);
     Settle();
     QuantilePartial settled(table_);
-    if (r0.open_) {
-      settled = r0;
-      settled.Settle();
-    }
+    if (r0.open_) r0.Compacted(&settled);
     const QuantilePartial& r = r0.open_ ? settled : r0;
     if (r.lo == r.hi) return;
     if (lo == hi) {
@@ -223,8 +233,8 @@ class QuantilePartial : public Partial {
   // all slots in order, a slot's keys as its first key and then the steps.
   Json ToJson() const override {
     if (open_) {
-      QuantilePartial settled = *this;
-      settled.Settle();
+      QuantilePartial settled(table_);
+      Compacted(&settled);
       return settled.ToJson();
     }
     std::vector<uint64_t> n(pairs.slots());
@@ -286,45 +296,67 @@ class QuantilePartial : public Partial {
   }
 
  private:
-  // The open form to the compact one: each slot of [lo, hi) in order, its
-  // gathered keys sorted and collapsed, or its non-zero counters.
+  // The open form to the compact one, in place.
   void Settle() {
     if (!open_) return;
-    open_ = false;
     std::sort(gathered_.begin(), gathered_.end());
+    CompactFrom(*this, gathered_);
+    std::vector<uint64_t>().swap(dense_);
+    std::vector<uint32_t>().swap(dense32_);
+    std::vector<std::pair<uint64_t, uint64_t>>().swap(gathered_);
+    std::vector<int64_t>().swap(lane_nan_);
+  }
+  // The compact form of this open partial in `out` (empty, of the same
+  // table), which leaves this one as it is: its counters are read, not
+  // copied (they may be tens of MB for many lanes).
+  void Compacted(QuantilePartial* out) const {
+    std::vector<std::pair<uint64_t, uint64_t>> sorted = gathered_;
+    std::sort(sorted.begin(), sorted.end());
+    out->lo = lo;
+    out->hi = hi;
+    out->CompactFrom(*this, sorted);
+  }
+  // Each slot of [lo, hi) in order, from open partial `src` with its
+  // gathered keys `sorted`: the keys collapsed with their counts, or the
+  // non-zero counters. Leaves this partial compact.
+  void CompactFrom(const QuantilePartial& src,
+                   const std::vector<std::pair<uint64_t, uint64_t>>& sorted) {
+    open_ = false;
     const uint64_t width = uint64_t{1} << table_->bits;
-    pairs.Clear(0);
+    PairColumns out;
+    out.Clear(0);
     size_t g = 0;
     for (uint64_t s = table_->off[lo]; s < table_->off[hi]; ++s) {
       if (table_->gather[s]) {
-        while (g < gathered_.size() && gathered_[g].first < s) ++g;
-        while (g < gathered_.size() && gathered_[g].first == s) {
+        while (g < sorted.size() && sorted[g].first < s) ++g;
+        while (g < sorted.size() && sorted[g].first == s) {
           size_t e = g + 1;
-          while (e < gathered_.size() && gathered_[e] == gathered_[g]) ++e;
-          pairs.keys.push_back(gathered_[g].second);
-          pairs.counts.push_back(e - g);
+          while (e < sorted.size() && sorted[e] == sorted[g]) ++e;
+          out.keys.push_back(sorted[g].second);
+          out.counts.push_back(e - g);
           g = e;
         }
       } else {
         const uint64_t c0 = table_->counter[s];
         for (uint64_t c = c0; c < c0 + width; ++c) {
-          if (dense_[c] == 0) continue;
-          pairs.keys.push_back(c - c0);
-          pairs.counts.push_back(dense_[c]);
+          const uint64_t n = src.narrow_ ? src.dense32_[c] : src.dense_[c];
+          if (n == 0) continue;
+          out.keys.push_back(c - c0);
+          out.counts.push_back(n);
         }
       }
-      pairs.start.push_back(pairs.keys.size());
+      out.start.push_back(out.keys.size());
     }
-    nan.assign(lane_nan_.begin() + static_cast<ptrdiff_t>(lo),
-               lane_nan_.begin() + static_cast<ptrdiff_t>(hi));
-    std::vector<uint64_t>().swap(dense_);
-    std::vector<std::pair<uint64_t, uint64_t>>().swap(gathered_);
-    std::vector<int64_t>().swap(lane_nan_);
+    pairs = std::move(out);
+    nan.assign(src.lane_nan_.begin() + static_cast<ptrdiff_t>(lo),
+               src.lane_nan_.begin() + static_cast<ptrdiff_t>(hi));
   }
 
   const ProbeTable* table_;
+  bool narrow_ = false;
   bool open_ = false;
   std::vector<uint64_t> dense_;
+  std::vector<uint32_t> dense32_;  // dense_ when narrow_
   std::vector<std::pair<uint64_t, uint64_t>> gathered_;
   std::vector<int64_t> lane_nan_;
 };
@@ -410,6 +442,9 @@ class Quantiles : public Analysis {
     budget_ = PairBudget();
     key_depth_ = KeyDepth(dataset.layout.dtype);
     const uint64_t elements = static_cast<uint64_t>(dataset.layout.elements());
+    // (MMRUN_TEST_QUANTILE_WIDE=1 keeps 64-bit counters, for the tests.)
+    narrow_counts_ = elements / std::max<uint64_t>(1, geo_.lanes()) < (uint64_t{1} << 32) &&
+                     TestHookValue("MMRUN_TEST_QUANTILE_WIDE") != 1;
     SetPassZeroTable(elements <= budget_,
                      std::min(BitsFor(budget_, geo_.lanes(), kMaxBitsPassZero), key_depth_));
     caps_.plottable = true;
@@ -472,7 +507,7 @@ class Quantiles : public Analysis {
 
   std::unique_ptr<Partial> NewPartial(int) const override {
     if (local_) return std::make_unique<LocalPartial>();
-    return std::make_unique<QuantilePartial>(&table_);
+    return std::make_unique<QuantilePartial>(&table_, narrow_counts_);
   }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
@@ -629,6 +664,17 @@ class Quantiles : public Analysis {
           // lane by lane, so that a lane's counters stay in cache while its
           // values are read (the rows' cache lines serve the next lanes),
           // each lane's values as a run of doubles for the vector kernels.
+          // A few rows (a block holding a piece of one long row, as axis 0
+          // of a wide array gives) go value by value: the vector kernels'
+          // set-up per lane would cost more than their values.
+          if (rows < kFewRows) {
+            for (uint64_t i = 0; i < len; ++i) {
+              const uint64_t l = lane + i;
+              if (pass > 0 && table_.off[l] == table_.off[l + 1]) continue;
+              for (uint64_t r = 0; r < rows; ++r) element(run + (r * len + i) * sizeof(S), l);
+            }
+            return;
+          }
           for (uint64_t i = 0; i < len; ++i) {
             const uint64_t l = lane + i, b = table_.off[l], e = table_.off[l + 1];
             if (pass > 0 && (b == e || e - b > kMaxFilteredProbes)) {
@@ -698,6 +744,7 @@ class Quantiles : public Analysis {
   // or counted, as in ConsumeTyped's loop (NaN and the values of closed
   // buckets are skipped), the values found by the vector kernel.
   static constexpr uint64_t kMaxFilteredProbes = 16;
+  static constexpr uint64_t kFewRows = 8;
   static constexpr uint64_t kTile = 1024;
   template <class Traits, bool kSwap>
   void RefineRun(const char* run, uint64_t len, uint64_t b, uint64_t e, QuantilePartial* p,
@@ -734,6 +781,7 @@ class Quantiles : public Analysis {
   std::string output_;
   uint64_t budget_ = kPairBudget;
   int key_depth_ = 64;                // KeyDepth of the dtype the scanners read
+  bool narrow_counts_ = false;        // a lane's values fit 32-bit counters
   bool local_ = false;                // lanes inside one block: see LocalPartial
   std::vector<double> local_values_;  // local mode: lanes x nq
   ProbeTable table_;                  // the probes of pass table_.pass

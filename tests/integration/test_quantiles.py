@@ -68,11 +68,13 @@ def write_data(folder, a, order, fmt):
             "shape": list(a.shape), "order": order}
 
 
-def run(folder, a, analyses, order="C", fmt="npy", workers=3, extra=(), cap=None):
+def run(folder, a, analyses, order="C", fmt="npy", workers=3, extra=(), cap=None, wide=False):
     cfg = {"dataset": write_data(folder, a, order, fmt), "analyses": analyses}
     path = mm.write_config(folder, cfg)
-    env = {"MMRUN_TEST_QUANTILE_CAP": cap} if cap is not None else None
-    return mm.run_ok(["--workers", workers] + list(extra) + [path], extra_env=env)
+    env = {"MMRUN_TEST_QUANTILE_CAP": cap} if cap is not None else {}
+    if wide:
+        env["MMRUN_TEST_QUANTILE_WIDE"] = "1"  # 64-bit counters, as lanes of 2^32 values take
+    return mm.run_ok(["--workers", workers] + list(extra) + [path], extra_env=env or None)
 
 
 def expected(a, q, method, axis):
@@ -188,6 +190,40 @@ def long_rows():
         mm.check(len(set(spans)) == 1, "results differ between worker counts / caps")
         check_q(doc["results"]["lanes"], arr, [0, 0.3, 1], "weibull", axis, order + " lanes")
         check_q(doc["results"]["all"], arr, [0.5], "hazen", None, order + " all")
+
+
+@mm.test("quantiles: axis 0 of a few rows longer than a block, refined, 32- and 64-bit counters")
+def few_long_rows():
+    rng = rng_for("few long rows")
+    # 8 rows of 140,000 (1.12 MB each): a block holds a piece of one row, so
+    # each lane gets one value per block. More values than the pass budget
+    # (2^20) for 140,000 lanes: 4 bits a lane in pass 0, then refinement.
+    # Small integers share their keys' exponent bits: several passes.
+    a = np.round(rng.normal(0, 40, size=(8, 140000)))
+    a[rng.random(a.shape) < 0.05] = np.nan
+    a[:, 7] = np.nan  # an all-NaN lane
+    b = rng.integers(-1000, 1000, size=(8, 140000)).astype(np.int64)
+    analyses = [{"name": "cols", "op": "quantiles", "q": [0.1, 0.5, 0.9], "axis": 0},
+                {"name": "near", "op": "quantiles", "q": [0.5], "axis": 0, "method": "nearest"}]
+    for arr in (a, b):
+        # numpy's per-lane loop is slow on 140,000 lanes: once per array.
+        exp = {"cols": np.array(expected(arr, [0.1, 0.5, 0.9], "linear", 0)),
+               "near": np.array(expected(arr, [0.5], "nearest", 0))}
+        spans = []
+        with mm.tmpdir() as d:
+            for workers, wide, extra in ((1, False, ()), (3, False, ("--launch", "spawn")), (2, True, ())):
+                doc, res = run(d, arr, analyses, workers=workers, wide=wide, extra=extra)
+                spans.append(mm.top_level_spans(res.out)["results"])
+                what = "%s, %d workers, 64-bit counters %s" % (arr.dtype, workers, wide)
+                mm.check(doc["mmrun"]["passes"] > 2, what + ": refined in more than two passes")
+                for name, e in exp.items():
+                    got = np.array(doc["results"][name]["values"], dtype=np.float64)
+                    mm.eq(got.shape, e.shape, what + " " + name + ": shape")
+                    # linear's lerp may differ from numpy's in the last bit; nearest is exact
+                    ok = np.isclose(got, e, rtol=1e-12 if name == "cols" else 0.0, atol=0.0, equal_nan=True)
+                    mm.check(bool(ok.all()), "%s %s: %d lanes differ from numpy, first %s" %
+                             (what, name, int((~ok).sum()), np.argwhere(~ok)[:1].tolist()))
+        mm.check(len(set(spans)) == 1, "results differ between worker counts, launch and counter widths")
 
 
 @mm.test("quantiles: byte-identical for 1, 2, 3, 7 workers and spawn")
