@@ -16,7 +16,8 @@
 // Memory: every probe holds at most 2^16 (key, count) pairs in either
 // mode, and a lane has at most 2 x |q| probes, so partials and the
 // coordinator's state are O(lanes x min(lane length, 2 x |q| x 2^16))
-// pairs — independent of the number of rows for a fixed lane count.
+// pairs — independent of the number of rows for a fixed lane count. A
+// worker counts in 32-bit counters unless a lane holds 2^32 values.
 // Lanes that each lie inside one block (the row axis is kept and blocks
 // hold whole rows, e.g. per-row quantiles) skip all this: the worker sorts
 // each lane and sends its |q| values, one pass, O(lanes x |q|).
