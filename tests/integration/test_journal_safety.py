@@ -55,7 +55,12 @@ def config(d, dataset_name, transform=True, name=None):
 
 
 def journal_files(jdir):
-    return sorted(f for f in os.listdir(jdir) if f.endswith(".jnl")) if os.path.isdir(jdir) else []
+    """The journal files in `jdir`, none if it is not a folder (the run may
+    remove it at any moment: at its end)."""
+    try:
+        return sorted(f for f in os.listdir(jdir) if f.endswith(".jnl"))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def kill_group(proc):
