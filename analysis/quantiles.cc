@@ -406,7 +406,11 @@ class LocalPartial : public Partial {
   }
 };
 
-// Coordinator state of one lane.
+// Coordinator state, in flat arrays (no allocation per lane: runs of
+// hundreds of thousands of lanes): a rank a lane wants and its value once
+// found; an open bucket of a lane and the wants it holds (a lane's wants
+// are sorted by rank, and its probes by prefix, so each probe holds a run
+// of consecutive wants).
 struct Want {
   int64_t rank;
   double value;
@@ -415,14 +419,8 @@ struct OpenProbe {
   uint64_t prefix;  // the table's depth bits
   uint64_t base;    // values of the lane below this bucket
   uint64_t count;   // values in this bucket
+  uint64_t w0, w1;  // its wants: wants_[w0, w1)
   bool gather;
-  std::vector<size_t> wants;  // indices into the lane's wants
-};
-struct LaneState {
-  int64_t n = 0;
-  int64_t nan = 0;
-  std::vector<Want> wants;  // sorted by rank, distinct
-  std::vector<OpenProbe> probes;
 };
 
 class Quantiles : public Analysis {
@@ -785,7 +783,15 @@ class Quantiles : public Analysis {
   bool local_ = false;                // lanes inside one block: see LocalPartial
   std::vector<double> local_values_;  // local mode: lanes x nq
   ProbeTable table_;                  // the probes of pass table_.pass
-  std::vector<LaneState> lanes_;      // coordinator only
+  // Coordinator only: each lane's values (not NaN), its wants
+  // wants_[want_off_[l], want_off_[l + 1]), and its open probes
+  // probes_[probe_off_[l], probe_off_[l + 1]) (the table's slots of the
+  // next pass).
+  std::vector<int64_t> lane_n_;
+  std::vector<uint64_t> want_off_;
+  std::vector<Want> wants_;
+  std::vector<uint64_t> probe_off_;
+  std::vector<OpenProbe> probes_;
 };
 
 Status Quantiles::EndPass(int pass, const Partial& merged_base) {
@@ -809,87 +815,92 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
   MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged.lo, merged.hi));
   const PairColumns& pairs = merged.pairs;
   if (pass == 0) {
-    lanes_.assign(nl, LaneState());
+    lane_n_.assign(nl, 0);
+    want_off_.assign(1, 0);
+    wants_.clear();
+    probe_off_.assign(1, 0);
+    probes_.clear();
+    std::vector<int64_t> ranks;
     for (uint64_t l = 0; l < nl; ++l) {
-      LaneState& ls = lanes_[l];
-      ls.nan = merged.nan[l];
+      int64_t n = 0;
       for (uint64_t i = pairs.start[l]; i < pairs.start[l + 1]; ++i)
-        ls.n += static_cast<int64_t>(pairs.counts[i]);
-      if (ls.n == 0) continue;
-      std::vector<int64_t> ranks;
-      for (double q : q_) {
-        const QuantileRanks r = QuantileRanksFor(method_, ls.n, q);
-        ranks.push_back(r.lo);
-        ranks.push_back(r.hi);
+        n += static_cast<int64_t>(pairs.counts[i]);
+      lane_n_[l] = n;
+      if (n > 0) {
+        ranks.clear();
+        for (double q : q_) {
+          const QuantileRanks r = QuantileRanksFor(method_, n, q);
+          ranks.push_back(r.lo);
+          ranks.push_back(r.hi);
+        }
+        std::sort(ranks.begin(), ranks.end());
+        ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+        const uint64_t w0 = wants_.size();
+        for (int64_t r : ranks) wants_.push_back(Want{r, 0.0});
+        probes_.push_back(
+            OpenProbe{0, 0, static_cast<uint64_t>(n), w0, wants_.size(), table_.gather[l] != 0});
       }
-      std::sort(ranks.begin(), ranks.end());
-      ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
-      OpenProbe all{0, 0, static_cast<uint64_t>(ls.n), table_.gather[l] != 0, {}};
-      for (int64_t r : ranks) {
-        all.wants.push_back(ls.wants.size());
-        ls.wants.push_back(Want{r, 0.0});
-      }
-      ls.probes.push_back(std::move(all));
+      want_off_.push_back(wants_.size());
+      probe_off_.push_back(probes_.size());
     }
   }
   // Resolve each open probe's ranks within its slot: a gathered probe gives
   // the values; a counted one the sub-bucket of each rank, which holds one
   // value once its prefix reaches the dtype's KeyDepth, else opens a probe.
   const int depth = table_.depth + table_.bits;
-  uint64_t opened_total = 0;
+  std::vector<OpenProbe> opened;
+  std::vector<uint64_t> opened_off(1, 0);
+  opened_off.reserve(nl + 1);
   for (uint64_t l = 0; l < nl; ++l) {
-    LaneState& ls = lanes_[l];
-    std::vector<OpenProbe> opened;
-    for (size_t j = 0; j < ls.probes.size(); ++j) {
-      const OpenProbe& probe = ls.probes[j];
-      const uint64_t slot = table_.off[l] + j;
+    const uint64_t first_opened = opened.size();
+    for (uint64_t j = probe_off_[l]; j < probe_off_[l + 1]; ++j) {
+      const OpenProbe& probe = probes_[j];
+      const uint64_t slot = table_.off[l] + (j - probe_off_[l]);
       uint64_t e = pairs.start[slot];
       const uint64_t end = pairs.start[slot + 1];
       uint64_t below = 0;  // values of the slot before entry e
-      for (size_t w : probe.wants) {
-        const uint64_t local = static_cast<uint64_t>(ls.wants[w].rank) - probe.base;
+      for (uint64_t w = probe.w0; w < probe.w1; ++w) {
+        const uint64_t local = static_cast<uint64_t>(wants_[w].rank) - probe.base;
         while (e < end && below + pairs.counts[e] <= local) below += pairs.counts[e++];
         if (e == end)
           return Error(Code::kWorkerFailed,
                        name() + ": counts of two passes disagree (did the data change?)");
         if (probe.gather) {
-          ls.wants[w].value = KeyToDouble(pairs.keys[e]);
+          wants_[w].value = KeyToDouble(pairs.keys[e]);
           continue;
         }
         const uint64_t prefix = (probe.prefix << table_.bits) | pairs.keys[e];
         if (depth >= key_depth_) {
-          ls.wants[w].value = KeyToDouble(FillKey(prefix, depth));
+          wants_[w].value = KeyToDouble(FillKey(prefix, depth));
           continue;
         }
-        if (opened.empty() || opened.back().prefix != prefix)
-          opened.push_back(OpenProbe{prefix, probe.base + below, pairs.counts[e], false, {}});
-        opened.back().wants.push_back(w);
+        if (opened.size() == first_opened || opened.back().prefix != prefix)
+          opened.push_back(OpenProbe{prefix, probe.base + below, pairs.counts[e], w, w, false});
+        opened.back().w1 = w + 1;
       }
     }
-    ls.probes = std::move(opened);
-    opened_total += ls.probes.size();
+    opened_off.push_back(opened.size());
   }
+  probes_ = std::move(opened);
+  probe_off_ = std::move(opened_off);
   // The next pass within the budget: probes of at most budget / probes
   // values are gathered; the others count as many bits as the budget allows.
+  const uint64_t opened_total = probes_.size();
   const uint64_t gather_cap = opened_total == 0 ? 0 : budget_ / opened_total;
   uint64_t counted = 0;
-  for (LaneState& ls : lanes_)
-    for (OpenProbe& op : ls.probes) {
-      op.gather = op.count <= gather_cap;
-      if (!op.gather) ++counted;
-    }
   ProbeTable next;
   next.pass = pass + 1;
   next.depth = depth;
-  next.bits = std::min(BitsFor(budget_, counted, kMaxBits), std::max(1, key_depth_ - depth));
-  next.off.assign(nl + 1, 0);
-  for (uint64_t l = 0; l < nl; ++l) {
-    next.off[l + 1] = next.off[l] + lanes_[l].probes.size();
-    for (const OpenProbe& op : lanes_[l].probes) {
-      next.prefix.push_back(op.prefix);
-      next.gather.push_back(op.gather ? 1 : 0);
-    }
+  next.off = probe_off_;
+  next.prefix.reserve(opened_total);
+  next.gather.reserve(opened_total);
+  for (OpenProbe& op : probes_) {
+    op.gather = op.count <= gather_cap;
+    if (!op.gather) ++counted;
+    next.prefix.push_back(op.prefix);
+    next.gather.push_back(op.gather ? 1 : 0);
   }
+  next.bits = std::min(BitsFor(budget_, counted, kMaxBits), std::max(1, key_depth_ - depth));
   next.Index();
   table_ = std::move(next);
   return Status::OK();
@@ -907,14 +918,15 @@ Result<Json> Quantiles::Finish() {
         flat[k * nl + i] = local_values_[order[i] * nq + k];
         continue;
       }
-      const LaneState& ls = lanes_[order[i]];
+      const uint64_t l = order[i];
       double v = std::numeric_limits<double>::quiet_NaN();
-      if (ls.n > 0) {
-        const QuantileRanks r = QuantileRanksFor(method_, ls.n, q_[k]);
+      if (lane_n_[l] > 0) {
+        const QuantileRanks r = QuantileRanksFor(method_, lane_n_[l], q_[k]);
         auto find = [&](int64_t rank) {
-          auto it = std::lower_bound(ls.wants.begin(), ls.wants.end(), rank,
-                                     [](const Want& w, int64_t x) { return w.rank < x; });
-          return it->value;
+          const auto w0 = wants_.begin() + static_cast<ptrdiff_t>(want_off_[l]);
+          const auto w1 = wants_.begin() + static_cast<ptrdiff_t>(want_off_[l + 1]);
+          return std::lower_bound(w0, w1, rank, [](const Want& w, int64_t x) { return w.rank < x; })
+              ->value;
         };
         const double a = find(r.lo);
         v = r.interpolate ? QuantileLerp(a, find(r.hi), r.gamma) : a;
