@@ -27,16 +27,34 @@ void OnSigbus(int) { _exit(kExitBusError); }
 
 }  // namespace
 
+// True when the kernel counts address space as committed memory
+// (vm.overcommit_memory = 2, as some clusters set it): there a large
+// reserve of untouched heap would count against every worker.
+bool StrictOvercommit() {
+  const int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char c = 0;
+  const bool strict = read(fd, &c, 1) == 1 && c == '2';
+  close(fd);
+  return strict;
+}
+
 // The heap's first touch in 4 KiB pages was a third of a worker's time on
 // the netCDF-4 time mean (32,000 faults of ~5 us each on a VM: lane columns
 // and decoded windows growing to their peak): the heap's top is grown by
-// kHeapPad of address space (no memory) and that range marked for
-// transparent huge pages, 512 times fewer faults. It changes nothing where
-// the kernel's THP setting is "never", or when the heap is not one
-// contiguous brk range (sanitizers).
+// a pad of address space (no memory) and that range marked for
+// transparent huge pages, 512 times fewer faults. The pad is 512 MiB:
+// per-lane state of hundreds of thousands of lanes reaches a few hundred
+// MB (64 MiB of pad left the rest in 4 KiB pages: per-column stats of
+// 4 x 500,000 int64 took twice as long), and it stays below the trim
+// threshold (TuneHeapForWindows), which a larger free top would cross,
+// giving the range back at the first free. 64 MiB under strict
+// overcommit. It changes nothing where the kernel's THP setting is
+// "never", or when the heap is not one contiguous brk range (sanitizers).
 void BackHeapWithHugePages() {
   constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  constexpr size_t kHeapPad = 4 * kWindowBytes;
+  static const size_t kHeapPad = (StrictOvercommit() ? 4 : 32) * kWindowBytes;
+  constexpr size_t kGrow = 2 * kWindowBytes;
   constexpr int kDefaultTopPad = 128 << 10;  // glibc's
 #if defined(__SANITIZE_ADDRESS__)
   return;  // the sanitizer's allocator owns the heap: nothing to reserve
@@ -47,19 +65,19 @@ void BackHeapWithHugePages() {
   mallopt(M_TOP_PAD, static_cast<int>(kHeapPad));
   char* const before = static_cast<char*>(sbrk(0));
   // Below the mmap threshold: carved from the top, which grows by the pad.
-  void* const grow = std::malloc(kHeapPad / 2);
+  void* const grow = std::malloc(kGrow);
   char* const after = static_cast<char*>(sbrk(0));
   const auto at = reinterpret_cast<uintptr_t>(grow);
   // The block starts at the old top, below `before`, and ends in the grown part.
   if (grow != nullptr && before != reinterpret_cast<char*>(-1) && after > before &&
-      at < reinterpret_cast<uintptr_t>(before) + kHeapPad / 2 &&
-      at + kHeapPad / 2 <= reinterpret_cast<uintptr_t>(after)) {
+      at < reinterpret_cast<uintptr_t>(before) + kGrow &&
+      at + kGrow <= reinterpret_cast<uintptr_t>(after)) {
     const uintptr_t lo = (at + kHuge - 1) & ~(kHuge - 1);
     const uintptr_t hi = reinterpret_cast<uintptr_t>(after) & ~(kHuge - 1);
     if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
   }
   std::free(grow);
-  // Later growth of the heap (past the ~96 MiB reserved here) as usual.
+  // Later growth of the heap (past the range reserved here) as usual.
   mallopt(M_TOP_PAD, kDefaultTopPad);
 }
 
