@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,12 +26,13 @@ constexpr int kExitBusError = 74;
 
 void OnSigbus(int) { _exit(kExitBusError); }
 
-}  // namespace
-
-// True when the kernel counts address space as committed memory
-// (vm.overcommit_memory = 2, as some clusters set it): there a large
-// reserve of untouched heap would count against every worker.
-bool StrictOvercommit() {
+// True when untouched address space is not free: the kernel commits it
+// (vm.overcommit_memory = 2, as some clusters set it) or the process has
+// an address-space limit (ulimit -v, a batch system's h_vmem). There a
+// large reserve of heap would count against every worker.
+bool AddressSpaceCounts() {
+  struct rlimit as;
+  if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) return true;
   const int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char c = 0;
@@ -38,6 +40,8 @@ bool StrictOvercommit() {
   close(fd);
   return strict;
 }
+
+}  // namespace
 
 // The heap's first touch in 4 KiB pages was a third of a worker's time on
 // the netCDF-4 time mean (32,000 faults of ~5 us each on a VM: lane columns
@@ -48,12 +52,15 @@ bool StrictOvercommit() {
 // MB (64 MiB of pad left the rest in 4 KiB pages: per-column stats of
 // 4 x 500,000 int64 took twice as long), and it stays below the trim
 // threshold (TuneHeapForWindows), which a larger free top would cross,
-// giving the range back at the first free. 64 MiB under strict
-// overcommit. It changes nothing where the kernel's THP setting is
-// "never", or when the heap is not one contiguous brk range (sanitizers).
+// giving the range back at the first free. 64 MiB where address space
+// counts (AddressSpaceCounts). It changes nothing where the kernel's THP
+// setting is "never", where glibc refuses a 64 MiB mmap threshold (older
+// versions cap it at 32 MiB, and the grown block is then mapped, not
+// carved from the top; Debian 12's 2.36 takes it), or when the heap is
+// not one contiguous brk range (sanitizers).
 void BackHeapWithHugePages() {
   constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  static const size_t kHeapPad = (StrictOvercommit() ? 4 : 32) * kWindowBytes;
+  static const size_t kHeapPad = (AddressSpaceCounts() ? 4 : 32) * kWindowBytes;
   constexpr size_t kGrow = 2 * kWindowBytes;
   constexpr int kDefaultTopPad = 128 << 10;  // glibc's
 #if defined(__SANITIZE_ADDRESS__)
