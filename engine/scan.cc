@@ -26,6 +26,20 @@ constexpr int kExitBusError = 74;
 
 void OnSigbus(int) { _exit(kExitBusError); }
 
+// The heap's settings (TuneHeapForWindows, BackHeapWithHugePages): requests
+// above kMmapThreshold are mapped apart; a free top above kTrimThreshold is
+// given back; the top reserved for huge pages is kHeapPad (kSmallHeapPad
+// where address space counts), grown by a block of kGrow.
+constexpr size_t kMmapThreshold = 4 * kWindowBytes;
+constexpr size_t kTrimThreshold = 64 * kWindowBytes;
+constexpr size_t kHeapPad = 32 * kWindowBytes;
+constexpr size_t kSmallHeapPad = 4 * kWindowBytes;
+constexpr size_t kGrow = 2 * kWindowBytes;
+static_assert(kGrow < kMmapThreshold, "the growing block must come from the heap's top");
+static_assert(kHeapPad + kGrow < kTrimThreshold,
+              "a reserved top above the trim threshold "
+              "would be given back at the first free");
+
 // True when untouched address space is not free: the kernel commits it
 // (vm.overcommit_memory = 2, as some clusters set it) or the process has
 // an address-space limit (ulimit -v, a batch system's h_vmem). There a
@@ -60,16 +74,15 @@ bool AddressSpaceCounts() {
 // not one contiguous brk range (sanitizers).
 void BackHeapWithHugePages() {
   constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  static const size_t kHeapPad = (AddressSpaceCounts() ? 4 : 32) * kWindowBytes;
-  constexpr size_t kGrow = 2 * kWindowBytes;
   constexpr int kDefaultTopPad = 128 << 10;  // glibc's
 #if defined(__SANITIZE_ADDRESS__)
   return;  // the sanitizer's allocator owns the heap: nothing to reserve
 #endif
+  static const size_t pad = AddressSpaceCounts() ? kSmallHeapPad : kHeapPad;
   // glibc's MALLOC_PERTURB_ fills the block on malloc and free: it would
   // stay resident (32 MiB).
   if (std::getenv("MALLOC_PERTURB_") != nullptr) return;
-  mallopt(M_TOP_PAD, static_cast<int>(kHeapPad));
+  mallopt(M_TOP_PAD, static_cast<int>(pad));
   char* const before = static_cast<char*>(sbrk(0));
   // Below the mmap threshold: carved from the top, which grows by the pad.
   void* const grow = std::malloc(kGrow);
@@ -100,8 +113,8 @@ void TuneHeapForWindows() {
   // each row, and a heap trimmed at 128 MiB faulted 190,000 pages back in
   // (a quarter of the time of stats over axis 0 of 64 x 500,000 int64; the
   // peak is the same). The coordinator trims between passes (malloc_trim).
-  mallopt(M_MMAP_THRESHOLD, static_cast<int>(4 * kWindowBytes));
-  mallopt(M_TRIM_THRESHOLD, static_cast<int>(64 * kWindowBytes));
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMmapThreshold));
+  mallopt(M_TRIM_THRESHOLD, static_cast<int>(kTrimThreshold));
   BackHeapWithHugePages();
 }
 
