@@ -27,6 +27,12 @@ constexpr uint64_t kPairBudget = uint64_t{1} << 20;
 constexpr int kMaxBitsPassZero = 20;
 constexpr int kMaxBits = 16;
 constexpr int kMinBits = 4;
+// Lane tiles (Quantiles::tiles_): at most this many passes of whole lanes,
+// for lanes of at most kMaxTileLaneValues values (beyond, a radix pass's
+// counting costs less than gathering every value: docs/BENCHMARKS.md,
+// session 27).
+constexpr uint64_t kMaxTiles = 64;
+constexpr uint64_t kMaxTileLaneValues = 256;
 
 // The pass budget; tests lower it (MMRUN_TEST_QUANTILE_CAP) to drive every
 // refinement path with small data. Read by the coordinator only: workers
@@ -68,6 +74,31 @@ uint64_t FillKey(uint64_t prefix, int depth) {
   const int s = 64 - depth;
   const uint64_t key = prefix << s;
   return (key >> 63) ? key : key | ((uint64_t{1} << s) - 1);
+}
+
+// Gathered (slot, key) pairs in order, by slot and then key: a counting
+// sort over the table's `slots` when the pairs are as many as a quarter of
+// them (a lane tile gathers a million values over tens of thousands of
+// slots: one std::sort of them all cost a worker 60-80 ms a pass), then
+// each slot's few keys sorted; else one sort.
+std::vector<std::pair<uint64_t, uint64_t>> SortedGathered(
+    const std::vector<std::pair<uint64_t, uint64_t>>& g, uint64_t slots) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  if (g.size() < slots / 4 || g.size() < 64) {
+    out = g;
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::vector<uint64_t> start(slots + 1, 0);
+  for (const auto& pair : g) ++start[pair.first + 1];
+  for (uint64_t s = 0; s < slots; ++s) start[s + 1] += start[s];
+  std::vector<uint64_t> next(start.begin(), start.end() - 1);
+  out.resize(g.size());
+  for (const auto& pair : g) out[next[pair.first]++] = pair;
+  for (uint64_t s = 0; s < slots; ++s)
+    std::sort(out.begin() + static_cast<ptrdiff_t>(start[s]),
+              out.begin() + static_cast<ptrdiff_t>(start[s + 1]));
+  return out;
 }
 
 // Sorted distinct keys with their counts, per slot, in flat arrays: slot s
@@ -114,6 +145,9 @@ struct ProbeTable {
   int pass = 0;
   int depth = 0;
   int bits = 0;
+  // Lanes [first, last) may have probes (a lane tile's); the others have
+  // none.
+  uint64_t first = 0, last = ~uint64_t{0};
   std::vector<uint64_t> off;
   std::vector<uint64_t> prefix;
   std::vector<uint8_t> gather;
@@ -171,7 +205,9 @@ class QuantilePartial : public Partial {
       } else {
         dense_.assign(table_->counters, 0);
       }
-      lane_nan_.assign(table_->off.size() - 1, 0);
+      // NaN counters for the lanes that may have probes (a tile's).
+      nan_first_ = std::min<uint64_t>(table_->first, table_->off.size() - 1);
+      lane_nan_.assign(std::min<uint64_t>(table_->last, table_->off.size() - 1) - nan_first_, 0);
       lo = l0;
       hi = l1;
     }
@@ -186,7 +222,7 @@ class QuantilePartial : public Partial {
     }
   }
   void Gather(uint64_t slot, uint64_t key) { gathered_.push_back({slot, key}); }
-  int64_t* lane_nan(uint64_t lane) { return &lane_nan_[lane]; }
+  int64_t* lane_nan(uint64_t lane) { return &lane_nan_[lane - nan_first_]; }
   std::vector<std::pair<uint64_t, uint64_t>>* gathered() { return &gathered_; }
 
   void Merge(const Partial& right_base) override {
@@ -299,7 +335,7 @@ class QuantilePartial : public Partial {
   // The open form to the compact one, in place.
   void Settle() {
     if (!open_) return;
-    std::sort(gathered_.begin(), gathered_.end());
+    gathered_ = SortedGathered(gathered_, table_->total());
     CompactFrom(*this, gathered_);
     std::vector<uint64_t>().swap(dense_);
     std::vector<uint32_t>().swap(dense32_);
@@ -310,8 +346,8 @@ class QuantilePartial : public Partial {
   // table), which leaves this one as it is: its counters are read, not
   // copied (they may be tens of MB for many lanes).
   void Compacted(QuantilePartial* out) const {
-    std::vector<std::pair<uint64_t, uint64_t>> sorted = gathered_;
-    std::sort(sorted.begin(), sorted.end());
+    const std::vector<std::pair<uint64_t, uint64_t>> sorted =
+        SortedGathered(gathered_, table_->total());
     out->lo = lo;
     out->hi = hi;
     out->CompactFrom(*this, sorted);
@@ -348,8 +384,8 @@ class QuantilePartial : public Partial {
       out.start.push_back(out.keys.size());
     }
     pairs = std::move(out);
-    nan.assign(src.lane_nan_.begin() + static_cast<ptrdiff_t>(lo),
-               src.lane_nan_.begin() + static_cast<ptrdiff_t>(hi));
+    nan.assign(src.lane_nan_.begin() + static_cast<ptrdiff_t>(lo - src.nan_first_),
+               src.lane_nan_.begin() + static_cast<ptrdiff_t>(hi - src.nan_first_));
   }
 
   const ProbeTable* table_;
@@ -358,7 +394,8 @@ class QuantilePartial : public Partial {
   std::vector<uint64_t> dense_;
   std::vector<uint32_t> dense32_;  // dense_ when narrow_
   std::vector<std::pair<uint64_t, uint64_t>> gathered_;
-  std::vector<int64_t> lane_nan_;
+  std::vector<int64_t> lane_nan_;  // lanes nan_first_ ...
+  uint64_t nan_first_ = 0;
 };
 
 // Lanes that each lie inside one block (the row axis is kept and blocks
@@ -443,23 +480,55 @@ class Quantiles : public Analysis {
     // (MMRUN_TEST_QUANTILE_WIDE=1 keeps 64-bit counters, for the tests.)
     narrow_counts_ = elements / std::max<uint64_t>(1, geo_.lanes()) < (uint64_t{1} << 32) &&
                      TestHookValue("MMRUN_TEST_QUANTILE_WIDE") != 1;
-    SetPassZeroTable(elements <= budget_,
-                     std::min(BitsFor(budget_, geo_.lanes(), kMaxBitsPassZero), key_depth_));
+    // Lane tiles: row blocks whose rows hold pieces of many lanes (the row
+    // axis reduced), lanes short enough to be gathered whole, a tile of
+    // them within the budget, and few enough tiles. (Chunk blocks keep the
+    // radix passes: each tile's pass would decode every chunk again.)
+    const uint64_t lanes = geo_.lanes();
+    // (MMRUN_TEST_QUANTILE_TILES=0 keeps the radix passes, for the tests.)
+    if (!local_ && !partition.chunked() && lanes >= 2 && budget_ > 0 && elements > budget_ &&
+        elements / lanes <= kMaxTileLaneValues && TestHookValue("MMRUN_TEST_QUANTILE_TILES") != 0) {
+      const uint64_t per_lane = std::max<uint64_t>(1, elements / lanes);
+      const uint64_t lanes_per_tile = budget_ / per_lane;
+      if (lanes_per_tile >= 1 && (lanes + lanes_per_tile - 1) / lanes_per_tile <= kMaxTiles) {
+        lanes_per_tile_ = lanes_per_tile;
+        tiles_ = static_cast<int>((lanes + lanes_per_tile - 1) / lanes_per_tile);
+      }
+    }
+    if (tiles_ > 0) {
+      SetTileTable(0);
+    } else {
+      SetPassZeroTable(elements <= budget_,
+                       std::min(BitsFor(budget_, geo_.lanes(), kMaxBitsPassZero), key_depth_));
+    }
     caps_.plottable = true;
     caps_.exact_merge = !local_;
   }
 
-  // Local mode needs one pass (so it also works with --shard); the radix
-  // selection at most one per kMinBits key bits after pass 0, of which the
-  // unneeded are skipped.
+  // Local mode needs one pass (so it also works with --shard); lane tiles
+  // one per tile; the radix selection at most one per kMinBits key bits
+  // after pass 0, of which the unneeded are skipped.
   int passes() const override {
-    return local_ ? 1 : 1 + (std::max(0, key_depth_ - kMinBits) + kMinBits - 1) / kMinBits;
+    if (local_) return 1;
+    if (tiles_ > 0) return tiles_;
+    return 1 + (std::max(0, key_depth_ - kMinBits) + kMinBits - 1) / kMinBits;
   }
   bool PassNeeded(int pass) const override {
+    if (tiles_ > 0) return pass < tiles_;
     return pass == 0 || (!local_ && pass == table_.pass && table_.total() > 0);
+  }
+  // A lane tile's pass reads only the row blocks that reach its lanes (a
+  // piece of a long row reaches only some).
+  bool NeedsBlock(int pass, uint64_t begin, uint64_t end) const override {
+    if (tiles_ == 0) return true;
+    if (pass >= tiles_) return false;
+    const auto tile = TileLanes(pass);
+    const auto range = geo_.LaneRange(begin, end);
+    return range.first < tile.second && tile.first < range.second;
   }
 
   Json PassInput(int pass) const override {
+    if (tiles_ > 0) return Json{{"tiles", tiles_}, {"lanes_per_tile", lanes_per_tile_}};
     if (pass == 0)
       return Json{{"gather", table_.gather.empty() ? false : table_.gather[0] != 0},
                   {"bits", table_.bits}};
@@ -471,6 +540,20 @@ class Quantiles : public Analysis {
   Status SetPassInput(int pass, const Json& input) override {
     const std::string bad = name() + ": malformed pass input";
     try {
+      if (input.contains("tiles")) {
+        const int tiles = input.at("tiles").get<int>();
+        const uint64_t per = input.at("lanes_per_tile").get<uint64_t>();
+        const uint64_t lanes = geo_.lanes();
+        if (tiles < 1 || static_cast<uint64_t>(tiles) > kMaxTiles || pass < 0 || pass >= tiles ||
+            per < 1 || per > lanes || (static_cast<uint64_t>(tiles) - 1) * per >= lanes ||
+            static_cast<uint64_t>(tiles) * per < lanes)
+          return Error(Code::kDataErr, bad);
+        tiles_ = tiles;
+        lanes_per_tile_ = per;
+        SetTileTable(pass);
+        return Status::OK();
+      }
+      tiles_ = 0;
       if (pass == 0) {
         const int bits = input.at("bits").get<int>();
         if (bits < 1 || bits > kMaxBitsPassZero) return Error(Code::kDataErr, bad);
@@ -554,6 +637,41 @@ class Quantiles : public Analysis {
     table_.Index();
   }
 
+  // Lane tile `pass`: lanes [pass * lanes_per_tile_, ...), at most
+  // lanes_per_tile_ of them.
+  std::pair<uint64_t, uint64_t> TileLanes(int pass) const {
+    const uint64_t first = static_cast<uint64_t>(pass) * lanes_per_tile_;
+    return {first, std::min(geo_.lanes(), first + lanes_per_tile_)};
+  }
+  // The table of a lane tile's pass: one probe per lane of the tile, of
+  // depth 0 (the whole lane), gathered.
+  void SetTileTable(int pass) {
+    const uint64_t lanes = geo_.lanes();
+    const auto tile = TileLanes(pass);
+    table_ = ProbeTable();
+    table_.pass = pass;
+    table_.first = tile.first;
+    table_.last = tile.second;
+    table_.off.resize(lanes + 1);
+    for (uint64_t l = 0; l <= lanes; ++l)
+      table_.off[l] = std::min(std::max(l, tile.first), tile.second) - tile.first;
+    table_.prefix.assign(tile.second - tile.first, 0);
+    table_.gather.assign(tile.second - tile.first, 1);
+    table_.Index();
+  }
+  Status EndTile(int pass, const QuantilePartial& merged);
+  // The ranks (sorted, distinct) a lane of n values needs for every q.
+  void LaneRanks(int64_t n, std::vector<int64_t>* ranks) const {
+    ranks->clear();
+    for (double q : q_) {
+      const QuantileRanks r = QuantileRanksFor(method_, n, q);
+      ranks->push_back(r.lo);
+      ranks->push_back(r.hi);
+    }
+    std::sort(ranks->begin(), ranks->end());
+    ranks->erase(std::unique(ranks->begin(), ranks->end()), ranks->end());
+  }
+
   // A scanner's working memory, kept between blocks (one scanner, one
   // thread); it holds no result.
   struct Scratch {
@@ -608,16 +726,22 @@ class Quantiles : public Analysis {
     using S = typename Traits::Storage;
     // A chunk block's lane range may hold lanes it does not reach: they keep
     // empty slots and no NaN (an identity when partials are added).
-    const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
+    // A pass of whole lanes (radix pass 0, or a lane tile: depth 0) takes
+    // every value of the lanes it probes, and counts their NaNs; the lanes
+    // outside [first_, last_) have no probe in a tile's pass.
+    const bool whole = table_.depth == 0;
+    auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
+    range.first = std::max(range.first, table_.first);
+    range.second = std::min(range.second, table_.last);
+    if (range.first >= range.second) return;  // none of the tile's lanes
     p->Open(range.first, range.second);
-    const int pass = table_.pass;
-    const int shift = 64 - table_.depth;  // prefix = key >> shift (pass > 0)
+    const int shift = 64 - table_.depth;  // prefix = key >> shift (!whole)
     // Value x (not NaN) of lane l to its probe, if it falls in one.
     auto add = [&](uint64_t l, double x) {
       const uint64_t key = OrderedKey(x);
       uint64_t slot = table_.off[l];
       const uint64_t end = table_.off[l + 1];
-      if (pass > 0) {
+      if (!whole) {
         const uint64_t pre = key >> shift;
         if (end - slot <= 8) {
           while (slot < end && table_.prefix[slot] != pre) ++slot;
@@ -635,7 +759,7 @@ class Quantiles : public Analysis {
     auto element = [&](const char* at, uint64_t l) {
       const double x = static_cast<double>(LoadElement<Traits, kSwap>(at));
       if (x != x) {
-        if (pass == 0) ++*p->lane_nan(l);
+        if (whole) ++*p->lane_nan(l);
         return;
       }
       add(l, x);
@@ -646,11 +770,11 @@ class Quantiles : public Analysis {
           const char* run = block.data + off * sizeof(S);
           if (!kept) {
             const uint64_t b = table_.off[lane], e = table_.off[lane + 1];
-            if (pass == 0) {
+            if (b == e) return;
+            if (whole) {
               TallyRun<Traits, kSwap>(run, len, b, p->lane_nan(lane), p, sc);
               return;
             }
-            if (b == e) return;
             if (e - b <= kMaxFilteredProbes) {
               RefineRun<Traits, kSwap>(run, len, b, e, p, sc);
               return;
@@ -664,19 +788,22 @@ class Quantiles : public Analysis {
           // each lane's values as a run of doubles for the vector kernels.
           // A few rows (a block holding a piece of one long row, as axis 0
           // of a wide array gives) go value by value: the vector kernels'
-          // set-up per lane would cost more than their values.
+          // set-up per lane would cost more than their values. A lane
+          // tile's pass visits only the tile's lanes.
+          const uint64_t i0 = std::max(range.first, lane) - lane;
+          const uint64_t i1 = std::max(std::min(range.second, lane + len), lane) - lane;
           if (rows < kFewRows) {
-            for (uint64_t i = 0; i < len; ++i) {
+            for (uint64_t i = i0; i < i1; ++i) {
               const uint64_t l = lane + i;
-              if (pass > 0 && table_.off[l] == table_.off[l + 1]) continue;
+              if (table_.off[l] == table_.off[l + 1]) continue;
               for (uint64_t r = 0; r < rows; ++r) element(run + (r * len + i) * sizeof(S), l);
             }
             return;
           }
-          for (uint64_t i = 0; i < len; ++i) {
+          for (uint64_t i = i0; i < i1; ++i) {
             const uint64_t l = lane + i, b = table_.off[l], e = table_.off[l + 1];
-            if (pass > 0 && (b == e || e - b > kMaxFilteredProbes)) {
-              if (b == e) continue;
+            if (b == e) continue;
+            if (!whole && e - b > kMaxFilteredProbes) {
               for (uint64_t r = 0; r < rows; ++r) element(run + (r * len + i) * sizeof(S), l);
               continue;
             }
@@ -687,7 +814,7 @@ class Quantiles : public Analysis {
               for (uint64_t r = 0; r < m; ++r)
                 sc->x[r] =
                     static_cast<double>(LoadElement<Traits, kSwap>(at + r * len * sizeof(S)));
-              if (pass == 0) {
+              if (whole) {
                 TallyValues(sc->x.data(), m, b, p->lane_nan(l), p, sc);
               } else {
                 RefineValues(sc->x.data(), m, b, e, p, sc);
@@ -778,10 +905,13 @@ class Quantiles : public Analysis {
   QuantileMethod method_;
   std::string output_;
   uint64_t budget_ = kPairBudget;
-  int key_depth_ = 64;                // KeyDepth of the dtype the scanners read
-  bool narrow_counts_ = false;        // a lane's values fit 32-bit counters
-  bool local_ = false;                // lanes inside one block: see LocalPartial
-  std::vector<double> local_values_;  // local mode: lanes x nq
+  int key_depth_ = 64;          // KeyDepth of the dtype the scanners read
+  bool narrow_counts_ = false;  // a lane's values fit 32-bit counters
+  bool local_ = false;          // lanes inside one block: see LocalPartial
+  int tiles_ = 0;               // > 0: passes of whole lanes, a tile each
+  uint64_t lanes_per_tile_ = 0;
+  int tiles_done_ = 0;                // coordinator: tiles ended (EndTile)
+  std::vector<double> local_values_;  // local mode and lane tiles: lanes x nq
   ProbeTable table_;                  // the probes of pass table_.pass
   // Coordinator only: each lane's values (not NaN), its wants
   // wants_[want_off_[l], want_off_[l + 1]), and its open probes
@@ -806,6 +936,7 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
     return Status::OK();
   }
   const auto& merged_in = static_cast<const QuantilePartial&>(merged_base);
+  if (tiles_ > 0) return EndTile(pass, merged_in);
   if (pass != table_.pass || table_.total() == 0) return Status::OK();
   const uint64_t nl = geo_.lanes();
   QuantilePartial widened(&table_);  // 0 rows: every lane empty (NaN, as numpy)
@@ -827,14 +958,7 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
         n += static_cast<int64_t>(pairs.counts[i]);
       lane_n_[l] = n;
       if (n > 0) {
-        ranks.clear();
-        for (double q : q_) {
-          const QuantileRanks r = QuantileRanksFor(method_, n, q);
-          ranks.push_back(r.lo);
-          ranks.push_back(r.hi);
-        }
-        std::sort(ranks.begin(), ranks.end());
-        ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+        LaneRanks(n, &ranks);
         const uint64_t w0 = wants_.size();
         for (int64_t r : ranks) wants_.push_back(Want{r, 0.0});
         probes_.push_back(
@@ -906,15 +1030,62 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
   return Status::OK();
 }
 
+// A lane tile's pass: each lane's values, gathered whole, give its
+// quantiles (into local_values_, as local mode's: the coordinator keeps
+// |q| values a lane, no ranks). Tiles end in lane order; the next tile's
+// table is the pass input of the next pass.
+Status Quantiles::EndTile(int pass, const QuantilePartial& merged) {
+  if (pass >= tiles_) return Status::OK();
+  const auto tile = TileLanes(pass);
+  const size_t nq = q_.size();
+  if (pass == 0) local_values_.assign(geo_.lanes() * nq, std::numeric_limits<double>::quiet_NaN());
+  if (merged.lo != tile.first || merged.hi != tile.second || tiles_done_ != pass)
+    return Error(Code::kWorkerFailed, name() + ": merged partials do not cover the lanes of pass " +
+                                          std::to_string(pass));
+  const PairColumns& pairs = merged.pairs;
+  std::vector<int64_t> ranks;
+  std::vector<double> at;  // the value at each of `ranks`
+  for (uint64_t l = tile.first; l < tile.second; ++l) {
+    const uint64_t slot = l - tile.first;
+    int64_t n = 0;
+    for (uint64_t i = pairs.start[slot]; i < pairs.start[slot + 1]; ++i)
+      n += static_cast<int64_t>(pairs.counts[i]);
+    if (n == 0) continue;  // all NaN: NaN, as numpy
+    LaneRanks(n, &ranks);
+    at.clear();
+    uint64_t e = pairs.start[slot];
+    uint64_t below = 0;  // values before entry e
+    for (int64_t r : ranks) {
+      while (below + pairs.counts[e] <= static_cast<uint64_t>(r)) below += pairs.counts[e++];
+      at.push_back(KeyToDouble(pairs.keys[e]));
+    }
+    auto value = [&](int64_t rank) {
+      return at[static_cast<size_t>(std::lower_bound(ranks.begin(), ranks.end(), rank) -
+                                    ranks.begin())];
+    };
+    for (size_t k = 0; k < nq; ++k) {
+      const QuantileRanks r = QuantileRanksFor(method_, n, q_[k]);
+      const double a = value(r.lo);
+      local_values_[l * nq + k] = r.interpolate ? QuantileLerp(a, value(r.hi), r.gamma) : a;
+    }
+  }
+  ++tiles_done_;
+  if (pass + 1 < tiles_) SetTileTable(pass + 1);
+  return Status::OK();
+}
+
 Result<Json> Quantiles::Finish() {
   const uint64_t nl = geo_.lanes();
   const size_t nq = q_.size();
-  std::vector<uint64_t> order(nl);  // output position -> internal lane
+  if (tiles_ > 0 && tiles_done_ != tiles_)
+    return Error(Code::kWorkerFailed, name() + ": a pass of lanes went missing");
+  const bool by_lane = local_ || tiles_ > 0;  // local_values_ holds the results
+  std::vector<uint64_t> order(nl);            // output position -> internal lane
   for (uint64_t l = 0; l < nl; ++l) order[geo_.OutputIndex(l)] = l;
   std::vector<double> flat(nq * nl);
   for (size_t k = 0; k < nq; ++k) {
     for (uint64_t i = 0; i < nl; ++i) {
-      if (local_) {
+      if (by_lane) {
         flat[k * nl + i] = local_values_[order[i] * nq + k];
         continue;
       }

@@ -2,25 +2,31 @@
 // numpy's methods, with memory bounded independently of the data size.
 //
 // Selection works on an order-preserving 64-bit key of each double
-// (OrderedKey) and refines it 16 bits per pass (radix selection):
-//   pass 0  counts each lane's values per top-16-bit bucket (and its NaNs);
-//           the coordinator finds the bucket holding every wanted rank;
-//   pass p  for each such bucket ("probe", prefix of 16p bits): if it holds
-//           few enough values, gathers them as (key, count) pairs, which
-//           resolves its ranks exactly; else counts its values per next 16
-//           bits. After pass 3 the full key — the value — is known.
-// So at most 4 passes; passes with no open probe are skipped
-// (PassNeeded). A probe is gathered when it holds at most 2^16 values, else
-// counted; lanes of at most 2^16 values are gathered in pass 0 directly,
-// so one pass suffices for them.
-// Memory: every probe holds at most 2^16 (key, count) pairs in either
-// mode, and a lane has at most 2 x |q| probes, so partials and the
-// coordinator's state are O(lanes x min(lane length, 2 x |q| x 2^16))
-// pairs — independent of the number of rows for a fixed lane count. A
-// worker counts in 32-bit counters unless a lane holds 2^32 values.
+// (OrderedKey) and refines it a few bits per pass (radix selection), within
+// a budget of 2^20 counters or gathered (key, count) pairs a pass:
+//   pass 0  counts each lane's values per bucket of the key's top bits (up
+//           to 20 for one lane, at least 4 for many) and its NaNs; the
+//           coordinator finds the bucket holding every wanted rank;
+//   pass p  for each such bucket ("probe"): if it holds few enough values,
+//           gathers them as (key, count) pairs, which resolves its ranks
+//           exactly; else counts its values per next bits (up to 16).
+// A bucket whose prefix reaches the last key bit the dtype can set holds
+// one value. So at most 16 passes for 64-bit keys, fewer for narrower
+// types; passes with no open probe are skipped (PassNeeded). Data of at
+// most 2^20 values is gathered in pass 0 directly: one pass.
+// Memory: each pass holds at most the budget of counters and pairs plus
+// O(lanes x |q|) of the coordinator's state, whatever the number of rows.
+// A worker counts in 32-bit counters unless a lane holds 2^32 values.
 // Lanes that each lie inside one block (the row axis is kept and blocks
 // hold whole rows, e.g. per-row quantiles) skip all this: the worker sorts
 // each lane and sends its |q| values, one pass, O(lanes x |q|).
+// Short lanes over row blocks (at most 256 values a lane, the row axis
+// reduced: per-column quantiles of a wide C-order matrix) are gathered
+// whole instead, in lane tiles: pass p gathers every value of the lanes of
+// tile p (as many lanes as the budget holds values), whose quantiles the
+// coordinator then evaluates; at most 64 tiles. A radix pass over many
+// lanes counts only a few key bits a lane, so such data took up to 16
+// passes, each through every lane's state.
 // Counts add exactly and gathered pairs merge as sorted sets, so results
 // are the same for any worker split. A run of one lane goes through vector
 // kernels (stats_simd.h): KeyBits gives pass 0 its keys or their top 16

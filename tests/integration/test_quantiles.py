@@ -68,12 +68,14 @@ def write_data(folder, a, order, fmt):
             "shape": list(a.shape), "order": order}
 
 
-def run(folder, a, analyses, order="C", fmt="npy", workers=3, extra=(), cap=None, wide=False):
+def run(folder, a, analyses, order="C", fmt="npy", workers=3, extra=(), cap=None, wide=False, tiles=True):
     cfg = {"dataset": write_data(folder, a, order, fmt), "analyses": analyses}
     path = mm.write_config(folder, cfg)
     env = {"MMRUN_TEST_QUANTILE_CAP": cap} if cap is not None else {}
     if wide:
         env["MMRUN_TEST_QUANTILE_WIDE"] = "1"  # 64-bit counters, as lanes of 2^32 values take
+    if not tiles:
+        env["MMRUN_TEST_QUANTILE_TILES"] = "0"  # the radix passes where lane tiles would run
     return mm.run_ok(["--workers", workers] + list(extra) + [path], extra_env=env or None)
 
 
@@ -198,7 +200,9 @@ def few_long_rows():
     # 8 rows of 140,000 (1.12 MB each): a block holds a piece of one row, so
     # each lane gets one value per block. More values than the pass budget
     # (2^20) for 140,000 lanes: 4 bits a lane in pass 0, then refinement.
-    # Small integers share their keys' exponent bits: several passes.
+    # Small integers share their keys' exponent bits: several passes. By
+    # default such short lanes are gathered whole in two lane tiles
+    # (70,000 lanes a pass); MMRUN_TEST_QUANTILE_TILES=0 keeps the radix.
     a = np.round(rng.normal(0, 40, size=(8, 140000)))
     a[rng.random(a.shape) < 0.05] = np.nan
     a[:, 7] = np.nan  # an all-NaN lane
@@ -211,11 +215,16 @@ def few_long_rows():
                "near": np.array(expected(arr, [0.5], "nearest", 0))}
         spans = []
         with mm.tmpdir() as d:
-            for workers, wide, extra in ((1, False, ()), (3, False, ("--launch", "spawn")), (2, True, ())):
-                doc, res = run(d, arr, analyses, workers=workers, wide=wide, extra=extra)
+            for workers, wide, extra, tiles in ((1, False, (), False), (3, False, ("--launch", "spawn"), False),
+                                                (2, True, (), False), (1, False, (), True),
+                                                (3, False, ("--launch", "spawn"), True)):
+                doc, res = run(d, arr, analyses, workers=workers, wide=wide, extra=extra, tiles=tiles)
                 spans.append(mm.top_level_spans(res.out)["results"])
-                what = "%s, %d workers, 64-bit counters %s" % (arr.dtype, workers, wide)
-                mm.check(doc["mmrun"]["passes"] > 2, what + ": refined in more than two passes")
+                what = "%s, %d workers, 64-bit counters %s, tiles %s" % (arr.dtype, workers, wide, tiles)
+                if tiles:
+                    mm.eq(doc["mmrun"]["passes"], 2, what + ": two lane tiles")
+                else:
+                    mm.check(doc["mmrun"]["passes"] > 2, what + ": refined in more than two passes")
                 for name, e in exp.items():
                     got = np.array(doc["results"][name]["values"], dtype=np.float64)
                     mm.eq(got.shape, e.shape, what + " " + name + ": shape")
@@ -223,7 +232,44 @@ def few_long_rows():
                     ok = np.isclose(got, e, rtol=1e-12 if name == "cols" else 0.0, atol=0.0, equal_nan=True)
                     mm.check(bool(ok.all()), "%s %s: %d lanes differ from numpy, first %s" %
                              (what, name, int((~ok).sum()), np.argwhere(~ok)[:1].tolist()))
-        mm.check(len(set(spans)) == 1, "results differ between worker counts, launch and counter widths")
+        mm.check(len(set(spans)) == 1, "results differ between worker counts, launch, counter widths and tiles")
+
+
+@mm.test("quantiles: lane tiles (short lanes gathered whole, a tile a pass) against numpy and the radix")
+def lane_tiles():
+    # The budget hook makes tiles small: lanes_per_tile = cap // values per
+    # lane, one pass per tile (the last one shorter). C order reduces axis
+    # 0 (lanes contiguous in a row), F order its last axis (its row axis).
+    cases = [("float64", (40, 300), "C", "npy", 0, "530"),  # 13 lanes a tile: 24 tiles, the last of 1
+             ("int64", (40, 300), "C", "raw", 0, "400"),
+             (">f4", (6, 5, 60), "C", "npy", 0, "700"),
+             ("float16", (7, 5, 60), "F", "raw", -1, "300"),
+             ("uint16", (7, 5, 60), "F", "npy", 2, "61"),  # one lane a tile: 35 tiles
+             ("bool", (30, 200), "C", "npy", 0, "300"),
+             ("int8", (30, 200), "C", "raw", 0, "1000")]
+    for dtype, shape, order, fmt, axis, cap in cases:
+        rng = rng_for("tiles" + dtype)
+        a = make_array(dtype, shape, rng)
+        if a.dtype.kind == "f":
+            a.reshape(-1, order="A")[::37] = np.inf
+            a.reshape(-1, order="A")[5::41] = -0.0
+        lanes = a.size // shape[axis]
+        per_tile = int(cap) // shape[axis]
+        tiles = -(-lanes // per_tile)
+        analyses = [{"name": m, "op": "quantiles", "q": QS, "method": m, "axis": axis} for m in METHODS]
+        what = "%s %s %s %s axis %d cap %s" % (dtype, shape, order, fmt, axis, cap)
+        spans = []
+        with mm.tmpdir() as d:
+            for workers, extra, tiled in ((1, (), True), (2, (), True), (3, ("--launch", "spawn"), True),
+                                          (7, (), True), (2, (), False)):
+                doc, res = run(d, a, analyses, order=order, fmt=fmt, workers=workers, extra=extra, cap=cap,
+                               tiles=tiled)
+                spans.append(mm.top_level_spans(res.out)["results"])
+                if tiled:
+                    mm.eq(doc["mmrun"]["passes"], tiles, what + ": one pass per tile of %d lanes" % per_tile)
+        for m in METHODS:
+            check_q(doc["results"][m], a, QS, m, axis, what + " " + m)
+        mm.check(len(set(spans)) == 1, what + ": results differ between worker counts, launch and the radix")
 
 
 @mm.test("quantiles: byte-identical for 1, 2, 3, 7 workers and spawn")

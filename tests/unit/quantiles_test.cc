@@ -492,15 +492,22 @@ struct PartialCase {
   std::unique_ptr<Analysis> analysis;
 };
 
+// A raw float32 dataset whose blocks the tests hand over from memory.
+Dataset MemoryDataset(std::vector<int64_t> shape) {
+  Dataset d;
+  d.path = "/nonexistent/quantiles_test";
+  d.format = "raw";
+  d.mode = "r";
+  d.layout.dtype = *ParseDType("<f4");
+  d.layout.shape = std::move(shape);
+  d.file_bytes = d.layout.data_bytes();
+  d.shape_spec = d.layout.shape;
+  return d;
+}
+
 PartialCase MakePartialCase(const char* budget) {
   PartialCase c;
-  c.dataset.path = "/nonexistent/quantiles_test";  // blocks come from memory
-  c.dataset.format = "raw";
-  c.dataset.mode = "r";
-  c.dataset.layout.dtype = *ParseDType("<f4");
-  c.dataset.layout.shape = {kRows, kCols};
-  c.dataset.file_bytes = c.dataset.layout.data_bytes();
-  c.dataset.shape_spec = c.dataset.layout.shape;
+  c.dataset = MemoryDataset({kRows, kCols});
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0, 10);
   for (int64_t i = 0; i < kRows * kCols; ++i) c.data.push_back(i % 31 == 0 ? NAN : normal(rng));
@@ -600,6 +607,66 @@ TEST_CASE("Quantiles: malformed radix partials are kDataErr, never a crash", "[q
       CHECK(p.status().code() == Code::kDataErr);
     }
   }
+}
+
+TEST_CASE("Quantiles: lane tiles' pass inputs are checked, and a tile's partial holds its lanes",
+          "[quantiles]") {
+  // 40 rows of 300 float32 lanes, axis 0: 40 values a lane; a budget of
+  // 530 values gives tiles of 13 lanes, 24 of them (the last of one lane).
+  const Dataset ds = MemoryDataset({40, 300});
+  std::vector<float> data(40 * 300);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>((i * 7919) % 1000);
+  AnalysisSpec spec;
+  spec.name = spec.op = "quantiles";
+  spec.params = Json{{"q", {0.5}}, {"axis", 0}};
+  REQUIRE(::setenv("MMRUN_TEST_QUANTILE_CAP", "530", 1) == 0);
+  Result<std::unique_ptr<Analysis>> made = MakeAnalysis(spec, ds, Partition(ds.layout));
+  ::unsetenv("MMRUN_TEST_QUANTILE_CAP");
+  REQUIRE(made.ok());
+  Analysis& a = **made;
+  CHECK(a.passes() == 24);
+  CHECK(a.PassNeeded(23));
+  CHECK_FALSE(a.PassNeeded(24));
+  const Json good = a.PassInput(5);
+  CHECK(good == Json{{"tiles", 24}, {"lanes_per_tile", 13}});
+  const std::vector<std::pair<int, Json>> bad = {
+      {5, Json{{"tiles", 0}, {"lanes_per_tile", 13}}},
+      {5, Json{{"tiles", 65}, {"lanes_per_tile", 13}}},
+      {24, good},                                         // pass past the tiles
+      {-1, good},                                         //
+      {5, Json{{"tiles", 24}, {"lanes_per_tile", 0}}},    //
+      {5, Json{{"tiles", 24}, {"lanes_per_tile", 12}}},   // 288 lanes: some left out
+      {5, Json{{"tiles", 24}, {"lanes_per_tile", 14}}},   // the last tile empty
+      {5, Json{{"tiles", 24}, {"lanes_per_tile", 301}}},  //
+      {5, Json{{"tiles", "24"}, {"lanes_per_tile", 13}}},
+      {5, Json{{"tiles", 24}}},
+  };
+  for (const auto& [pass, input] : bad) {
+    INFO(pass << " " << input.dump());
+    const Status st = a.SetPassInput(pass, input);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.code() == Code::kDataErr);
+  }
+  // Pass 5's partial of rows [3, 29) holds lanes [65, 78), 26 values each.
+  REQUIRE(a.SetPassInput(5, good).ok());
+  BlockView b;
+  b.begin = 3 * 300;
+  b.end = 29 * 300;
+  b.data = reinterpret_cast<char*>(data.data() + b.begin);
+  std::unique_ptr<Partial> p = a.NewPartial(5);
+  REQUIRE(a.NewScanner(5)->Consume(b, p.get()).ok());
+  const Json j = p->ToJson();
+  CHECK(j["lo"] == 65);
+  CHECK(j["hi"] == 78);
+  Result<std::unique_ptr<Partial>> back = a.PartialFromJson(5, j);
+  REQUIRE(back.ok());
+  CHECK((*back)->ToJson() == j);
+  // The last tile: lane 299 alone.
+  REQUIRE(a.SetPassInput(23, good).ok());
+  p = a.NewPartial(23);
+  REQUIRE(a.NewScanner(23)->Consume(b, p.get()).ok());
+  CHECK(p->ToJson()["lo"] == 299);
+  CHECK(p->ToJson()["hi"] == 300);
 }
 
 }  // namespace
