@@ -27,16 +27,20 @@ constexpr uint64_t kPairBudget = uint64_t{1} << 20;
 constexpr int kMaxBitsPassZero = 20;
 constexpr int kMaxBits = 16;
 constexpr int kMinBits = 4;
-// Lane tiles (Quantiles::tiles_): at most this many passes of whole lanes,
+// Lane tiles (Quantiles::tiles_): at most this many passes of whole lanes
+// (a tile holds the budget's values: 4 G values, a 16 GB float32 file),
 // for lanes of at most kMaxTileLaneValues values (beyond, a radix pass's
 // counting costs less than gathering every value: docs/BENCHMARKS.md,
 // session 27).
-constexpr uint64_t kMaxTiles = 64;
+constexpr uint64_t kMaxTiles = 4096;
 constexpr uint64_t kMaxTileLaneValues = 256;
 
 // The pass budget; tests lower it (MMRUN_TEST_QUANTILE_CAP) to drive every
-// refinement path with small data. Read by the coordinator only: workers
-// learn every decision through PassInput.
+// refinement path with small data. The coordinator's decisions reach the
+// workers through PassInput, but the number of lane tiles (passes()) is
+// also counted by a spawned worker's plan from its own environment, which
+// it inherits from mmrun: a worker started without the hooks mmrun had
+// refuses the plan ("plan: bad pass"). The hooks are for tests only.
 uint64_t PairBudget() {
   const int64_t cap = TestHookValue("MMRUN_TEST_QUANTILE_CAP");
   return cap >= 0 ? static_cast<uint64_t>(cap) : kPairBudget;
@@ -146,14 +150,23 @@ struct ProbeTable {
   int depth = 0;
   int bits = 0;
   // Lanes [first, last) may have probes (a lane tile's); the others have
-  // none.
+  // none. A tile's table has one probe per lane of [first, last) and no
+  // `off` (its offsets are implicit: a pass costs nothing per lane outside
+  // the tile); `lanes` is the dataset's.
   uint64_t first = 0, last = ~uint64_t{0};
+  bool tile = false;
+  uint64_t lanes = 0;
   std::vector<uint64_t> off;
   std::vector<uint64_t> prefix;
   std::vector<uint8_t> gather;
   std::vector<uint64_t> counter;
   uint64_t counters = 0;
-  uint64_t total() const { return off.empty() ? 0 : off.back(); }
+  // Lane l's first slot (slots of lane l: [Off(l), Off(l + 1))).
+  uint64_t Off(uint64_t l) const {
+    return tile ? std::min(std::max(l, first), last) - first : off[l];
+  }
+  uint64_t lane_count() const { return tile ? lanes : off.size() - 1; }
+  uint64_t total() const { return tile ? last - first : off.empty() ? 0 : off.back(); }
   void Index() {
     counter.assign(total(), 0);
     counters = 0;
@@ -171,13 +184,16 @@ Status UnpackVarints(const Json& j, const char* key, uint64_t n, std::vector<uin
 }
 
 // Per lane [lo, hi): the pairs of each probe of that lane (table offsets),
-// and the NaN count (pass 0). Two forms:
+// and the NaN count (a pass of whole lanes: radix pass 0, a lane tile).
+// Two forms:
 //  - compact: `pairs` and `nan` over [lo, hi), what ToJson writes and
 //    FromJson reads; two compact partials merge slot by slot;
 //  - open: a worker's one partial of all its blocks (exact_merge), which
 //    the scanner fills: counted probes in `dense` (the table's counters),
 //    gathered keys appended to `gathered` as (slot, key), NaNs in
-//    `lane_nan` over every lane. ToJson and Merge settle it first.
+//    `lane_nan` over the lanes that may have probes (the table's [first,
+//    last)). ToJson and Merge settle it first (sorting the gathered pairs
+//    into a second vector: 16 more bytes a pair for a moment).
 class QuantilePartial : public Partial {
  public:
   // narrow: no lane holds 2^32 values, so 32-bit counters suffice (half
@@ -185,14 +201,14 @@ class QuantilePartial : public Partial {
   explicit QuantilePartial(const ProbeTable* table, bool narrow = false)
       : table_(table), narrow_(narrow) {}
   uint64_t lo = 0, hi = 0;
-  PairColumns pairs;         // slots table->off[lo] .. table->off[hi]
+  PairColumns pairs;         // slots table->Off(lo) .. table->Off(hi)
   std::vector<int64_t> nan;  // hi - lo
 
   // Compact, empty, over lanes [l0, l1).
   void Reset(uint64_t l0, uint64_t l1) {
     lo = l0;
     hi = l1;
-    pairs.Clear(table_->off[hi] - table_->off[lo]);
+    pairs.Clear(table_->Off(hi) - table_->Off(lo));
     nan.assign(hi - lo, 0);
   }
 
@@ -206,8 +222,8 @@ class QuantilePartial : public Partial {
         dense_.assign(table_->counters, 0);
       }
       // NaN counters for the lanes that may have probes (a tile's).
-      nan_first_ = std::min<uint64_t>(table_->first, table_->off.size() - 1);
-      lane_nan_.assign(std::min<uint64_t>(table_->last, table_->off.size() - 1) - nan_first_, 0);
+      nan_first_ = std::min<uint64_t>(table_->first, table_->lane_count());
+      lane_nan_.assign(std::min<uint64_t>(table_->last, table_->lane_count()) - nan_first_, 0);
       lo = l0;
       hi = l1;
     }
@@ -237,9 +253,9 @@ class QuantilePartial : public Partial {
       return;
     }
     const uint64_t nlo = std::min(lo, r.lo), nhi = std::max(hi, r.hi);
-    const uint64_t s0 = table_->off[nlo], s1 = table_->off[nhi];
-    const uint64_t a0 = table_->off[lo], a1 = table_->off[hi];
-    const uint64_t b0 = table_->off[r.lo], b1 = table_->off[r.hi];
+    const uint64_t s0 = table_->Off(nlo), s1 = table_->Off(nhi);
+    const uint64_t a0 = table_->Off(lo), a1 = table_->Off(hi);
+    const uint64_t b0 = table_->Off(r.lo), b1 = table_->Off(r.hi);
     PairColumns out;
     out.start.reserve(s1 - s0 + 1);
     out.keys.reserve(pairs.keys.size() + r.pairs.keys.size());
@@ -294,9 +310,9 @@ class QuantilePartial : public Partial {
     try {
       p->lo = j.at("lo").get<uint64_t>();
       p->hi = j.at("hi").get<uint64_t>();
-      if (p->hi < p->lo || p->hi + 1 > table->off.size())
+      if (p->hi < p->lo || p->hi > table->lane_count())
         return Error(Code::kDataErr, "quantiles partial: bad lane range");
-      const uint64_t slot0 = table->off[p->lo], slots = table->off[p->hi] - slot0;
+      const uint64_t slot0 = table->Off(p->lo), slots = table->Off(p->hi) - slot0;
       std::vector<uint64_t> nan_counts, n;
       MM_RETURN_IF_ERROR(UnpackVarints(j, "nan", p->hi - p->lo, &nan_counts));
       p->nan.assign(nan_counts.begin(), nan_counts.end());
@@ -362,7 +378,7 @@ class QuantilePartial : public Partial {
     PairColumns out;
     out.Clear(0);
     size_t g = 0;
-    for (uint64_t s = table_->off[lo]; s < table_->off[hi]; ++s) {
+    for (uint64_t s = table_->Off(lo); s < table_->Off(hi); ++s) {
       if (table_->gather[s]) {
         while (g < sorted.size() && sorted[g].first < s) ++g;
         while (g < sorted.size() && sorted[g].first == s) {
@@ -480,9 +496,10 @@ class Quantiles : public Analysis {
     // (MMRUN_TEST_QUANTILE_WIDE=1 keeps 64-bit counters, for the tests.)
     narrow_counts_ = elements / std::max<uint64_t>(1, geo_.lanes()) < (uint64_t{1} << 32) &&
                      TestHookValue("MMRUN_TEST_QUANTILE_WIDE") != 1;
-    // Lane tiles: row blocks whose rows hold pieces of many lanes (the row
-    // axis reduced), lanes short enough to be gathered whole, a tile of
-    // them within the budget, and few enough tiles. (Chunk blocks keep the
+    // Lane tiles: row blocks whose lanes are not each inside one block (the
+    // row axis reduced, or rows longer than a block), lanes short enough to
+    // be gathered whole, a tile of them within the budget, and few enough
+    // tiles. (Chunk blocks keep the
     // radix passes: each tile's pass would decode every chunk again.)
     const uint64_t lanes = geo_.lanes();
     // (MMRUN_TEST_QUANTILE_TILES=0 keeps the radix passes, for the tests.)
@@ -541,11 +558,16 @@ class Quantiles : public Analysis {
     const std::string bad = name() + ": malformed pass input";
     try {
       if (input.contains("tiles")) {
-        const int tiles = input.at("tiles").get<int>();
-        const uint64_t per = input.at("lanes_per_tile").get<uint64_t>();
+        const Json& tj = input.at("tiles");
+        const Json& pj = input.at("lanes_per_tile");
+        if (!tj.is_number_integer() || !pj.is_number_integer() || tj.get<int64_t>() < 1 ||
+            tj.get<int64_t>() > static_cast<int64_t>(kMaxTiles) || pj.get<int64_t>() < 1)
+          return Error(Code::kDataErr, bad);
+        const int tiles = static_cast<int>(tj.get<int64_t>());
+        const uint64_t per = pj.get<uint64_t>();
         const uint64_t lanes = geo_.lanes();
-        if (tiles < 1 || static_cast<uint64_t>(tiles) > kMaxTiles || pass < 0 || pass >= tiles ||
-            per < 1 || per > lanes || (static_cast<uint64_t>(tiles) - 1) * per >= lanes ||
+        if (tiles < 1 || pass < 0 || pass >= tiles || per < 1 || per > lanes ||
+            (static_cast<uint64_t>(tiles) - 1) * per >= lanes ||
             static_cast<uint64_t>(tiles) * per < lanes)
           return Error(Code::kDataErr, bad);
         tiles_ = tiles;
@@ -652,9 +674,8 @@ class Quantiles : public Analysis {
     table_.pass = pass;
     table_.first = tile.first;
     table_.last = tile.second;
-    table_.off.resize(lanes + 1);
-    for (uint64_t l = 0; l <= lanes; ++l)
-      table_.off[l] = std::min(std::max(l, tile.first), tile.second) - tile.first;
+    table_.tile = true;
+    table_.lanes = lanes;
     table_.prefix.assign(tile.second - tile.first, 0);
     table_.gather.assign(tile.second - tile.first, 1);
     table_.Index();
@@ -718,9 +739,9 @@ class Quantiles : public Analysis {
     }
   }
 
-  // One block of a radix pass, added to the (open) partial: each value of
-  // an open probe is gathered (its key) or counted (the next `bits` bits of
-  // its key, in the pass's counters).
+  // One block of a radix pass or a lane tile's, added to the (open)
+  // partial: each value of an open probe is gathered (its key) or counted
+  // (the next `bits` bits of its key, in the pass's counters).
   template <class Traits, bool kSwap>
   void ConsumeTyped(const BlockView& block, QuantilePartial* p, Scratch* sc) const {
     using S = typename Traits::Storage;
@@ -728,7 +749,7 @@ class Quantiles : public Analysis {
     // empty slots and no NaN (an identity when partials are added).
     // A pass of whole lanes (radix pass 0, or a lane tile: depth 0) takes
     // every value of the lanes it probes, and counts their NaNs; the lanes
-    // outside [first_, last_) have no probe in a tile's pass.
+    // outside the table's [first, last) have no probe in a tile's pass.
     const bool whole = table_.depth == 0;
     auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
     range.first = std::max(range.first, table_.first);
@@ -739,8 +760,8 @@ class Quantiles : public Analysis {
     // Value x (not NaN) of lane l to its probe, if it falls in one.
     auto add = [&](uint64_t l, double x) {
       const uint64_t key = OrderedKey(x);
-      uint64_t slot = table_.off[l];
-      const uint64_t end = table_.off[l + 1];
+      uint64_t slot = table_.Off(l);
+      const uint64_t end = table_.Off(l + 1);
       if (!whole) {
         const uint64_t pre = key >> shift;
         if (end - slot <= 8) {
@@ -769,7 +790,7 @@ class Quantiles : public Analysis {
         [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
           const char* run = block.data + off * sizeof(S);
           if (!kept) {
-            const uint64_t b = table_.off[lane], e = table_.off[lane + 1];
+            const uint64_t b = table_.Off(lane), e = table_.Off(lane + 1);
             if (b == e) return;
             if (whole) {
               TallyRun<Traits, kSwap>(run, len, b, p->lane_nan(lane), p, sc);
@@ -795,13 +816,13 @@ class Quantiles : public Analysis {
           if (rows < kFewRows) {
             for (uint64_t i = i0; i < i1; ++i) {
               const uint64_t l = lane + i;
-              if (table_.off[l] == table_.off[l + 1]) continue;
+              if (table_.Off(l) == table_.Off(l + 1)) continue;
               for (uint64_t r = 0; r < rows; ++r) element(run + (r * len + i) * sizeof(S), l);
             }
             return;
           }
           for (uint64_t i = i0; i < i1; ++i) {
-            const uint64_t l = lane + i, b = table_.off[l], e = table_.off[l + 1];
+            const uint64_t l = lane + i, b = table_.Off(l), e = table_.Off(l + 1);
             if (b == e) continue;
             if (!whole && e - b > kMaxFilteredProbes) {
               for (uint64_t r = 0; r < rows; ++r) element(run + (r * len + i) * sizeof(S), l);
@@ -835,8 +856,9 @@ class Quantiles : public Analysis {
     }
   }
 
-  // Pass 0, a run of one lane (probe `slot`): its keys gathered, or the top
-  // `bits` bits of each counted, by the vector kernel; its NaNs counted.
+  // A pass of whole lanes (radix pass 0, a lane tile), a run of one lane
+  // (probe `slot`): its keys gathered, or the top `bits` bits of each
+  // counted, by the vector kernel; its NaNs counted.
   template <class Traits, bool kSwap>
   void TallyRun(const char* run, uint64_t len, uint64_t slot, int64_t* nan, QuantilePartial* p,
                 Scratch* sc) const {
@@ -897,7 +919,7 @@ class Quantiles : public Analysis {
     }
   }
 
-  Result<Json> WriteFiles(const std::vector<double>& flat, const std::vector<int64_t>& shape) const;
+  Result<Json> WriteFiles(std::vector<double> flat, const std::vector<int64_t>& shape) const;
 
   LaneGeometry geo_;
   std::vector<double> q_;
@@ -910,9 +932,11 @@ class Quantiles : public Analysis {
   bool local_ = false;          // lanes inside one block: see LocalPartial
   int tiles_ = 0;               // > 0: passes of whole lanes, a tile each
   uint64_t lanes_per_tile_ = 0;
-  int tiles_done_ = 0;                // coordinator: tiles ended (EndTile)
-  std::vector<double> local_values_;  // local mode and lane tiles: lanes x nq
-  ProbeTable table_;                  // the probes of pass table_.pass
+  int tiles_done_ = 0;  // coordinator: tiles ended (EndTile)
+  // Local mode and lane tiles: the result, q-major in output order
+  // (values_[k * lanes + OutputIndex(l)]), filled as passes end.
+  std::vector<double> values_;
+  ProbeTable table_;  // the probes of pass table_.pass
   // Coordinator only: each lane's values (not NaN), its wants
   // wants_[want_off_[l], want_off_[l + 1]), and its open probes
   // probes_[probe_off_[l], probe_off_[l + 1]) (the table's slots of the
@@ -932,7 +956,12 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
     if (merged.values.size() != geo_.lanes() * q_.size())
       return Error(Code::kWorkerFailed,
                    name() + ": merged partials hold the wrong number of values");
-    local_values_ = merged.values;
+    const uint64_t nl = geo_.lanes();
+    const size_t nq = q_.size();
+    values_.resize(nl * nq);
+    for (uint64_t l = 0; l < nl; ++l)
+      for (size_t k = 0; k < nq; ++k)
+        values_[k * nl + geo_.OutputIndex(l)] = merged.values[l * nq + k];
     return Status::OK();
   }
   const auto& merged_in = static_cast<const QuantilePartial&>(merged_base);
@@ -979,7 +1008,7 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
     const uint64_t first_opened = opened.size();
     for (uint64_t j = probe_off_[l]; j < probe_off_[l + 1]; ++j) {
       const OpenProbe& probe = probes_[j];
-      const uint64_t slot = table_.off[l] + (j - probe_off_[l]);
+      const uint64_t slot = table_.Off(l) + (j - probe_off_[l]);
       uint64_t e = pairs.start[slot];
       const uint64_t end = pairs.start[slot + 1];
       uint64_t below = 0;  // values of the slot before entry e
@@ -1031,25 +1060,34 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
 }
 
 // A lane tile's pass: each lane's values, gathered whole, give its
-// quantiles (into local_values_, as local mode's: the coordinator keeps
-// |q| values a lane, no ranks). Tiles end in lane order; the next tile's
+// quantiles (into values_, as local mode's: the coordinator keeps |q|
+// values a lane, no ranks). Tiles end in lane order; the next tile's
 // table is the pass input of the next pass.
 Status Quantiles::EndTile(int pass, const QuantilePartial& merged) {
   if (pass >= tiles_) return Status::OK();
   const auto tile = TileLanes(pass);
   const size_t nq = q_.size();
-  if (pass == 0) local_values_.assign(geo_.lanes() * nq, std::numeric_limits<double>::quiet_NaN());
+  const uint64_t nl = geo_.lanes();
+  if (pass == 0) values_.assign(nl * nq, std::numeric_limits<double>::quiet_NaN());
   if (merged.lo != tile.first || merged.hi != tile.second || tiles_done_ != pass)
     return Error(Code::kWorkerFailed, name() + ": merged partials do not cover the lanes of pass " +
                                           std::to_string(pass));
   const PairColumns& pairs = merged.pairs;
+  // Every lane holds the same number of values: a lane whose values and
+  // NaNs do not add up to it came from a corrupt partial.
+  const uint64_t per_lane = static_cast<uint64_t>(dataset_.layout.elements()) / nl;
   std::vector<int64_t> ranks;
   std::vector<double> at;  // the value at each of `ranks`
   for (uint64_t l = tile.first; l < tile.second; ++l) {
     const uint64_t slot = l - tile.first;
-    int64_t n = 0;
-    for (uint64_t i = pairs.start[slot]; i < pairs.start[slot + 1]; ++i)
-      n += static_cast<int64_t>(pairs.counts[i]);
+    uint64_t total = static_cast<uint64_t>(merged.nan[l - tile.first]);
+    for (uint64_t i = pairs.start[slot]; i < pairs.start[slot + 1] && total <= per_lane; ++i)
+      total += std::min(pairs.counts[i], per_lane + 1);
+    if (total != per_lane)
+      return Error(Code::kWorkerFailed, name() + ": lane " + std::to_string(l) + " holds " +
+                                            std::to_string(total) + " values, not " +
+                                            std::to_string(per_lane) + " (did the data change?)");
+    const int64_t n = static_cast<int64_t>(per_lane) - merged.nan[l - tile.first];
     if (n == 0) continue;  // all NaN: NaN, as numpy
     LaneRanks(n, &ranks);
     at.clear();
@@ -1066,7 +1104,8 @@ Status Quantiles::EndTile(int pass, const QuantilePartial& merged) {
     for (size_t k = 0; k < nq; ++k) {
       const QuantileRanks r = QuantileRanksFor(method_, n, q_[k]);
       const double a = value(r.lo);
-      local_values_[l * nq + k] = r.interpolate ? QuantileLerp(a, value(r.hi), r.gamma) : a;
+      values_[k * nl + geo_.OutputIndex(l)] =
+          r.interpolate ? QuantileLerp(a, value(r.hi), r.gamma) : a;
     }
   }
   ++tiles_done_;
@@ -1079,17 +1118,13 @@ Result<Json> Quantiles::Finish() {
   const size_t nq = q_.size();
   if (tiles_ > 0 && tiles_done_ != tiles_)
     return Error(Code::kWorkerFailed, name() + ": a pass of lanes went missing");
-  const bool by_lane = local_ || tiles_ > 0;  // local_values_ holds the results
-  std::vector<uint64_t> order(nl);            // output position -> internal lane
-  for (uint64_t l = 0; l < nl; ++l) order[geo_.OutputIndex(l)] = l;
-  std::vector<double> flat(nq * nl);
-  for (size_t k = 0; k < nq; ++k) {
-    for (uint64_t i = 0; i < nl; ++i) {
-      if (by_lane) {
-        flat[k * nl + i] = local_values_[order[i] * nq + k];
-        continue;
-      }
-      const uint64_t l = order[i];
+  // Local mode and lane tiles left the result in values_, in output order;
+  // the radix passes left each lane's wanted ranks.
+  const bool by_lane = local_ || tiles_ > 0;
+  std::vector<double> flat = by_lane ? std::move(values_) : std::vector<double>(nq * nl);
+  for (uint64_t l = 0; l < nl && !by_lane; ++l) {
+    const uint64_t i = geo_.OutputIndex(l);
+    for (size_t k = 0; k < nq; ++k) {
       double v = std::numeric_limits<double>::quiet_NaN();
       if (lane_n_[l] > 0) {
         const QuantileRanks r = QuantileRanksFor(method_, lane_n_[l], q_[k]);
@@ -1108,19 +1143,19 @@ Result<Json> Quantiles::Finish() {
   std::vector<int64_t> shape;
   if (!scalar_q_) shape.push_back(static_cast<int64_t>(nq));
   for (int64_t d : geo_.kept_shape()) shape.push_back(d);
-  if (flat.size() > kMaxInlineNumbers) return WriteFiles(flat, shape);
+  if (flat.size() > kMaxInlineNumbers) return WriteFiles(std::move(flat), shape);
   std::vector<Json> items;
   items.reserve(flat.size());
   for (double v : flat) items.push_back(JsonNumber(v));
   return Json{{"values", NestFlat(items, shape)}};
 }
 
-Result<Json> Quantiles::WriteFiles(const std::vector<double>& flat,
+Result<Json> Quantiles::WriteFiles(std::vector<double> flat,
                                    const std::vector<int64_t>& shape) const {
   std::vector<NpyField> fields(1);
   fields[0].name = "values";
   fields[0].shape = shape;
-  fields[0].doubles = flat;
+  fields[0].doubles = std::move(flat);
   MM_ASSIGN_OR_RETURN(Json files, WriteNpyFields(output_, fields));
   return Json{{"shape", shape}, {"files", files}};
 }

@@ -20,11 +20,12 @@
 // Lanes that each lie inside one block (the row axis is kept and blocks
 // hold whole rows, e.g. per-row quantiles) skip all this: the worker sorts
 // each lane and sends its |q| values, one pass, O(lanes x |q|).
-// Short lanes over row blocks (at most 256 values a lane, the row axis
-// reduced: per-column quantiles of a wide C-order matrix) are gathered
+// Short lanes over row blocks that do not each lie inside one block (at
+// most 256 values a lane; per-column quantiles of a wide C-order matrix,
+// or rows longer than a block) are gathered
 // whole instead, in lane tiles: pass p gathers every value of the lanes of
 // tile p (as many lanes as the budget holds values), whose quantiles the
-// coordinator then evaluates; at most 64 tiles. A radix pass over many
+// coordinator then evaluates; at most 4096 tiles. A radix pass over many
 // lanes counts only a few key bits a lane, so such data took up to 16
 // passes, each through every lane's state.
 // Counts add exactly and gathered pairs merge as sorted sets, so results

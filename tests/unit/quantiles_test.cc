@@ -631,7 +631,7 @@ TEST_CASE("Quantiles: lane tiles' pass inputs are checked, and a tile's partial 
   CHECK(good == Json{{"tiles", 24}, {"lanes_per_tile", 13}});
   const std::vector<std::pair<int, Json>> bad = {
       {5, Json{{"tiles", 0}, {"lanes_per_tile", 13}}},
-      {5, Json{{"tiles", 65}, {"lanes_per_tile", 13}}},
+      {5, Json{{"tiles", 4097}, {"lanes_per_tile", 13}}},
       {24, good},                                         // pass past the tiles
       {-1, good},                                         //
       {5, Json{{"tiles", 24}, {"lanes_per_tile", 0}}},    //
@@ -640,6 +640,10 @@ TEST_CASE("Quantiles: lane tiles' pass inputs are checked, and a tile's partial 
       {5, Json{{"tiles", 24}, {"lanes_per_tile", 301}}},  //
       {5, Json{{"tiles", "24"}, {"lanes_per_tile", 13}}},
       {5, Json{{"tiles", 24}}},
+      {5, Json{{"tiles", (int64_t{1} << 32) + 24}, {"lanes_per_tile", 13}}},  // not truncated
+      {5, Json{{"tiles", -24}, {"lanes_per_tile", 13}}},
+      {5, Json{{"tiles", 24}, {"lanes_per_tile", -13}}},
+      {5, Json{{"tiles", 24.0}, {"lanes_per_tile", 13}}},
   };
   for (const auto& [pass, input] : bad) {
     INFO(pass << " " << input.dump());
@@ -667,6 +671,25 @@ TEST_CASE("Quantiles: lane tiles' pass inputs are checked, and a tile's partial 
   REQUIRE(a.NewScanner(23)->Consume(b, p.get()).ok());
   CHECK(p->ToJson()["lo"] == 299);
   CHECK(p->ToJson()["hi"] == 300);
+  // Ending tile 0 with a partial of 26 rows (each lane holds 40 values) is
+  // refused; with all 40 rows it ends, and the next tile is pass 1's.
+  REQUIRE(a.SetPassInput(0, good).ok());
+  p = a.NewPartial(0);
+  REQUIRE(a.NewScanner(0)->Consume(b, p.get()).ok());
+  Result<std::unique_ptr<Partial>> partial = a.PartialFromJson(0, p->ToJson());
+  REQUIRE(partial.ok());
+  const Status short_lanes = a.EndPass(0, **partial);
+  CHECK(short_lanes.code() == Code::kWorkerFailed);
+  CHECK(short_lanes.message().find("holds 26 values, not 40") != std::string::npos);
+  b.begin = 0;
+  b.end = 40 * 300;
+  b.data = reinterpret_cast<char*>(data.data());
+  p = a.NewPartial(0);
+  REQUIRE(a.NewScanner(0)->Consume(b, p.get()).ok());
+  partial = a.PartialFromJson(0, p->ToJson());
+  REQUIRE(partial.ok());
+  CHECK(a.EndPass(0, **partial).ok());
+  CHECK(a.PassInput(1) == good);
 }
 
 }  // namespace
