@@ -29,11 +29,13 @@ constexpr int kMaxBits = 16;
 constexpr int kMinBits = 4;
 // Lane tiles (Quantiles::tiles_): at most this many passes of whole lanes
 // (a tile holds the budget's values: 4 G values, a 16 GB float32 file),
-// for lanes of at most kMaxTileLaneValues values (beyond, a radix pass's
-// counting costs less than gathering every value: docs/BENCHMARKS.md,
-// session 27).
+// for lanes of at most kMaxTileLaneValues values, or more than
+// kTileLanes lanes (beyond 256 values a radix pass's counting costs less
+// than gathering every value, but its per-lane state grows past 64 MiB
+// from about 25,000 lanes: docs/BENCHMARKS.md, session 27).
 constexpr uint64_t kMaxTiles = 4096;
 constexpr uint64_t kMaxTileLaneValues = 256;
+constexpr uint64_t kTileLanes = uint64_t{1} << 15;
 
 // The pass budget; tests lower it (MMRUN_TEST_QUANTILE_CAP) to drive every
 // refinement path with small data. The coordinator's decisions reach the
@@ -497,14 +499,17 @@ class Quantiles : public Analysis {
     narrow_counts_ = elements / std::max<uint64_t>(1, geo_.lanes()) < (uint64_t{1} << 32) &&
                      TestHookValue("MMRUN_TEST_QUANTILE_WIDE") != 1;
     // Lane tiles: row blocks whose lanes are not each inside one block (the
-    // row axis reduced, or rows longer than a block), lanes short enough to
-    // be gathered whole, a tile of them within the budget, and few enough
-    // tiles. (Chunk blocks keep the
-    // radix passes: each tile's pass would decode every chunk again.)
+    // row axis reduced, or rows longer than a block), short lanes or many
+    // of them, a tile of lanes within the budget, and few enough tiles.
+    // (Chunk blocks keep the radix passes: each tile's pass would decode
+    // every chunk again.)
     const uint64_t lanes = geo_.lanes();
-    // (MMRUN_TEST_QUANTILE_TILES=0 keeps the radix passes, for the tests.)
+    // (MMRUN_TEST_QUANTILE_TILES=0 keeps the radix passes, =1 tiles longer
+    // lanes too: for the tests and the measurements.)
+    const int64_t tiles_hook = TestHookValue("MMRUN_TEST_QUANTILE_TILES");
     if (!local_ && !partition.chunked() && lanes >= 2 && budget_ > 0 && elements > budget_ &&
-        elements / lanes <= kMaxTileLaneValues && TestHookValue("MMRUN_TEST_QUANTILE_TILES") != 0) {
+        (elements / lanes <= kMaxTileLaneValues || lanes > kTileLanes || tiles_hook == 1) &&
+        tiles_hook != 0) {
       const uint64_t per_lane = std::max<uint64_t>(1, elements / lanes);
       const uint64_t lanes_per_tile = budget_ / per_lane;
       if (lanes_per_tile >= 1 && (lanes + lanes_per_tile - 1) / lanes_per_tile <= kMaxTiles) {

@@ -20,14 +20,15 @@
 // Lanes that each lie inside one block (the row axis is kept and blocks
 // hold whole rows, e.g. per-row quantiles) skip all this: the worker sorts
 // each lane and sends its |q| values, one pass, O(lanes x |q|).
-// Short lanes over row blocks that do not each lie inside one block (at
-// most 256 values a lane; per-column quantiles of a wide C-order matrix,
-// or rows longer than a block) are gathered
-// whole instead, in lane tiles: pass p gathers every value of the lanes of
-// tile p (as many lanes as the budget holds values), whose quantiles the
-// coordinator then evaluates; at most 4096 tiles. A radix pass over many
-// lanes counts only a few key bits a lane, so such data took up to 16
-// passes, each through every lane's state.
+// Lanes over row blocks that do not each lie inside one block (per-column
+// quantiles of a wide C-order matrix, or rows longer than a block), when
+// they hold at most 256 values each or number more than 32,768, are
+// gathered whole instead, in lane tiles: pass p gathers every value of the
+// lanes of tile p (as many lanes as the budget holds values), whose
+// quantiles the coordinator then evaluates; at most 4096 tiles. A radix
+// pass over many lanes counts only a few key bits a lane and keeps every
+// lane's probes: such data took up to 16 passes and memory in proportion
+// to the lanes.
 // Counts add exactly and gathered pairs merge as sorted sets, so results
 // are the same for any worker split. A run of one lane goes through vector
 // kernels (stats_simd.h): KeyBits gives pass 0 its keys or their top 16

@@ -34,7 +34,8 @@
 //   MMRUN_TEST_QUANTILE_CAP=N  the quantiles' gather cap (analysis/quantiles.cc),
 //                      lowered by tests to drive every refinement path
 //   MMRUN_TEST_QUANTILE_WIDE=1  64-bit counters whatever the lane length
-//   MMRUN_TEST_QUANTILE_TILES=0  the radix passes where lane tiles would run
+//   MMRUN_TEST_QUANTILE_TILES=0  the radix passes where lane tiles would run;
+//                      =1 lane tiles wherever they can run
 #pragma once
 
 #include <cstdint>
