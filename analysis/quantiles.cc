@@ -986,10 +986,19 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
     probe_off_.assign(1, 0);
     probes_.clear();
     std::vector<int64_t> ranks;
+    // A lane holds at most its length of values: more came from a corrupt
+    // partial (and summing them unchecked could overflow).
+    const uint64_t per_lane =
+        static_cast<uint64_t>(dataset_.layout.elements()) / std::max<uint64_t>(1, nl);
     for (uint64_t l = 0; l < nl; ++l) {
-      int64_t n = 0;
-      for (uint64_t i = pairs.start[l]; i < pairs.start[l + 1]; ++i)
-        n += static_cast<int64_t>(pairs.counts[i]);
+      uint64_t total = 0;
+      for (uint64_t i = pairs.start[l]; i < pairs.start[l + 1] && total <= per_lane; ++i)
+        total += std::min(pairs.counts[i], per_lane + 1);
+      if (total > per_lane)
+        return Error(Code::kWorkerFailed, name() + ": lane " + std::to_string(l) +
+                                              " holds more values than its length (did the data "
+                                              "change?)");
+      const int64_t n = static_cast<int64_t>(total);
       lane_n_[l] = n;
       if (n > 0) {
         LaneRanks(n, &ranks);

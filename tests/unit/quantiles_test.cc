@@ -550,6 +550,27 @@ TEST_CASE("Quantiles: radix partials survive ToJson -> PartialFromJson", "[quant
   }
 }
 
+TEST_CASE("Quantiles: a radix pass 0 whose lanes hold more values than their length is refused",
+          "[quantiles]") {
+  for (const char* budget : {static_cast<const char*>(nullptr), "0"}) {
+    PartialCase c = MakePartialCase(budget);
+    Result<std::unique_ptr<Partial>> whole =
+        c.analysis->PartialFromJson(0, PassZeroPartial(&c, 0, kRows));
+    Result<std::unique_ptr<Partial>> again =
+        c.analysis->PartialFromJson(0, PassZeroPartial(&c, 0, kRows));
+    REQUIRE((whole.ok() && again.ok()));
+    (*whole)->Merge(**again);  // every value twice
+    const Status st = c.analysis->EndPass(0, **whole);
+    CHECK(st.code() == Code::kWorkerFailed);
+    CHECK(st.message().find("more values than its length") != std::string::npos);
+    PartialCase fresh = MakePartialCase(budget);
+    Result<std::unique_ptr<Partial>> once =
+        fresh.analysis->PartialFromJson(0, PassZeroPartial(&fresh, 0, kRows));
+    REQUIRE(once.ok());
+    CHECK(fresh.analysis->EndPass(0, **once).ok());
+  }
+}
+
 TEST_CASE("Quantiles: malformed radix partials are kDataErr, never a crash", "[quantiles]") {
   for (const char* budget : {static_cast<const char*>(nullptr), "0"}) {
     PartialCase c = MakePartialCase(budget);
