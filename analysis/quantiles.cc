@@ -142,6 +142,15 @@ struct PairColumns {
   }
 };
 
+// The values slot s of `pairs` counts, or more than `cap` (cap + 1 at
+// least) when they exceed it: corrupt counts cannot overflow the sum.
+uint64_t SlotValues(const PairColumns& pairs, uint64_t s, uint64_t cap, uint64_t before = 0) {
+  uint64_t total = before;
+  for (uint64_t i = pairs.start[s]; i < pairs.start[s + 1] && total <= cap; ++i)
+    total += std::min(pairs.counts[i], cap + 1);
+  return total;
+}
+
 // The probes of one pass: for each lane, the buckets (key prefixes of
 // `depth` bits) whose values the pass counts per next `bits` bits, or
 // gathers as full keys. Probes of a lane are sorted by prefix; off has
@@ -571,7 +580,7 @@ class Quantiles : public Analysis {
         const int tiles = static_cast<int>(tj.get<int64_t>());
         const uint64_t per = pj.get<uint64_t>();
         const uint64_t lanes = geo_.lanes();
-        if (tiles < 1 || pass < 0 || pass >= tiles || per < 1 || per > lanes ||
+        if (pass < 0 || pass >= tiles || per > lanes ||
             (static_cast<uint64_t>(tiles) - 1) * per >= lanes ||
             static_cast<uint64_t>(tiles) * per < lanes)
           return Error(Code::kDataErr, bad);
@@ -686,6 +695,14 @@ class Quantiles : public Analysis {
     table_.Index();
   }
   Status EndTile(int pass, const QuantilePartial& merged);
+  // Quantile q of a lane of n sorted values, `at(rank)` giving the value
+  // of a rank: the lower rank's value, or numpy's lerp to the higher.
+  template <class At>
+  double Evaluate(int64_t n, double q, At at) const {
+    const QuantileRanks r = QuantileRanksFor(method_, n, q);
+    const double a = at(r.lo);
+    return r.interpolate ? QuantileLerp(a, at(r.hi), r.gamma) : a;
+  }
   // The ranks (sorted, distinct) a lane of n values needs for every q.
   void LaneRanks(int64_t n, std::vector<int64_t>* ranks) const {
     ranks->clear();
@@ -735,12 +752,9 @@ class Quantiles : public Analysis {
       if (v.empty()) continue;
       std::sort(v.begin(), v.end());
       const int64_t n = static_cast<int64_t>(v.size());
-      for (size_t k = 0; k < nq; ++k) {
-        const QuantileRanks r = QuantileRanksFor(method_, n, q_[k]);
-        const double a = v[static_cast<size_t>(r.lo)];
+      for (size_t k = 0; k < nq; ++k)
         p->values[l * nq + k] =
-            r.interpolate ? QuantileLerp(a, v[static_cast<size_t>(r.hi)], r.gamma) : a;
-      }
+            Evaluate(n, q_[k], [&](int64_t rank) { return v[static_cast<size_t>(rank)]; });
     }
   }
 
@@ -991,9 +1005,7 @@ Status Quantiles::EndPass(int pass, const Partial& merged_base) {
     const uint64_t per_lane =
         static_cast<uint64_t>(dataset_.layout.elements()) / std::max<uint64_t>(1, nl);
     for (uint64_t l = 0; l < nl; ++l) {
-      uint64_t total = 0;
-      for (uint64_t i = pairs.start[l]; i < pairs.start[l + 1] && total <= per_lane; ++i)
-        total += std::min(pairs.counts[i], per_lane + 1);
+      const uint64_t total = SlotValues(pairs, l, per_lane);
       if (total > per_lane)
         return Error(Code::kWorkerFailed, name() + ": lane " + std::to_string(l) +
                                               " holds more values than its length (did the data "
@@ -1094,9 +1106,8 @@ Status Quantiles::EndTile(int pass, const QuantilePartial& merged) {
   std::vector<double> at;  // the value at each of `ranks`
   for (uint64_t l = tile.first; l < tile.second; ++l) {
     const uint64_t slot = l - tile.first;
-    uint64_t total = static_cast<uint64_t>(merged.nan[l - tile.first]);
-    for (uint64_t i = pairs.start[slot]; i < pairs.start[slot + 1] && total <= per_lane; ++i)
-      total += std::min(pairs.counts[i], per_lane + 1);
+    const uint64_t total =
+        SlotValues(pairs, slot, per_lane, static_cast<uint64_t>(merged.nan[l - tile.first]));
     if (total != per_lane)
       return Error(Code::kWorkerFailed, name() + ": lane " + std::to_string(l) + " holds " +
                                             std::to_string(total) + " values, not " +
@@ -1115,12 +1126,8 @@ Status Quantiles::EndTile(int pass, const QuantilePartial& merged) {
       return at[static_cast<size_t>(std::lower_bound(ranks.begin(), ranks.end(), rank) -
                                     ranks.begin())];
     };
-    for (size_t k = 0; k < nq; ++k) {
-      const QuantileRanks r = QuantileRanksFor(method_, n, q_[k]);
-      const double a = value(r.lo);
-      values_[k * nl + geo_.OutputIndex(l)] =
-          r.interpolate ? QuantileLerp(a, value(r.hi), r.gamma) : a;
-    }
+    for (size_t k = 0; k < nq; ++k)
+      values_[k * nl + geo_.OutputIndex(l)] = Evaluate(n, q_[k], value);
   }
   ++tiles_done_;
   if (pass + 1 < tiles_) SetTileTable(pass + 1);
@@ -1141,15 +1148,12 @@ Result<Json> Quantiles::Finish() {
     for (size_t k = 0; k < nq; ++k) {
       double v = std::numeric_limits<double>::quiet_NaN();
       if (lane_n_[l] > 0) {
-        const QuantileRanks r = QuantileRanksFor(method_, lane_n_[l], q_[k]);
-        auto find = [&](int64_t rank) {
+        v = Evaluate(lane_n_[l], q_[k], [&](int64_t rank) {
           const auto w0 = wants_.begin() + static_cast<ptrdiff_t>(want_off_[l]);
           const auto w1 = wants_.begin() + static_cast<ptrdiff_t>(want_off_[l + 1]);
           return std::lower_bound(w0, w1, rank, [](const Want& w, int64_t x) { return w.rank < x; })
               ->value;
-        };
-        const double a = find(r.lo);
-        v = r.interpolate ? QuantileLerp(a, find(r.hi), r.gamma) : a;
+        });
       }
       flat[k * nl + i] = v;
     }
