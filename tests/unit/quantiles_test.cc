@@ -693,7 +693,7 @@ TEST_CASE("Quantiles: lane tiles' pass inputs are checked, and a tile's partial 
   CHECK(p->ToJson()["lo"] == 299);
   CHECK(p->ToJson()["hi"] == 300);
   // Ending tile 0 with a partial of 26 rows (each lane holds 40 values) is
-  // refused; with all 40 rows it ends, and the next tile is pass 1's.
+  // refused; with all 40 rows it ends.
   REQUIRE(a.SetPassInput(0, good).ok());
   p = a.NewPartial(0);
   REQUIRE(a.NewScanner(0)->Consume(b, p.get()).ok());
@@ -710,7 +710,10 @@ TEST_CASE("Quantiles: lane tiles' pass inputs are checked, and a tile's partial 
   partial = a.PartialFromJson(0, p->ToJson());
   REQUIRE(partial.ok());
   CHECK(a.EndPass(0, **partial).ok());
-  CHECK(a.PassInput(1) == good);
+  // Tile 0's lanes again as pass 1's (lanes [13, 26)) are refused.
+  const Status wrong_tile = a.EndPass(1, **partial);
+  CHECK(wrong_tile.code() == Code::kWorkerFailed);
+  CHECK(wrong_tile.message().find("do not cover the lanes of pass 1") != std::string::npos);
 }
 
 }  // namespace
