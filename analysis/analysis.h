@@ -250,6 +250,13 @@ class Analysis {
   // needed. An analysis may answer exactly from the box (slice, convert).
   virtual bool NeedsBox(int pass, const Box& box) const;
 
+  // Coordinator, right after the plan is built, when the run keeps its
+  // merged partials to merge them with others later (--shard, --state): an
+  // analysis that would otherwise write its result while scanning (stats'
+  // per-lane files, Capabilities::writes_outputs) goes back to partials
+  // that carry it. Its workers learn it through PassInput.
+  virtual void KeepPartials() {}
+
   // Coordinator, before the analysis' first pass: prepare outputs (e.g.
   // create and reserve a file under a temporary name; workers learn the
   // name through PassInput). Writers also name the file workers map.

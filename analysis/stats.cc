@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
+#include "analysis/array_copy.h"
 #include "analysis/npy_fields.h"
 #include "analysis/stats_kernel.h"
 #include "core/lanes.h"
+#include "core/npy.h"
 #include "io/files.h"
 
 namespace mm {
@@ -288,6 +291,23 @@ class StatsPartial : public Partial {
   StatsColumns keep_;
 };
 
+// The partial of stats whose workers write the result files themselves
+// (Stats::stream_): how many lanes they wrote.
+class LanesWritten : public Partial {
+ public:
+  uint64_t lanes = 0;
+  void Merge(const Partial& right) override {
+    lanes += static_cast<const LanesWritten&>(right).lanes;
+  }
+  Json ToJson() const override { return Json{{"lanes", lanes}}; }
+};
+
+enum class FieldId { kCount, kNanCount, kSum, kMean, kVar, kStd, kMin, kMax };
+
+FieldId FieldOf(const std::string& f) {
+  return static_cast<FieldId>(std::find(kFields.begin(), kFields.end(), f) - kFields.begin());
+}
+
 class Stats : public Analysis {
  public:
   Stats(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition,
@@ -304,42 +324,68 @@ class Stats : public Analysis {
     keep_.nan = wants("nan_count");
     keep_.m2 = wants("var") || wants("std");
     keep_.minmax = wants("min") || wants("max");
+    for (const std::string& f : fields_) field_ids_.push_back(FieldOf(f));
     merged_ = StatsPartial(integer_, keep_);
     // Per-lane means and ranges can be drawn; global stats are single numbers.
     caps_.plottable = !geo_.kept_shape().empty() && (wants("mean") || keep_.minmax);
+    // Lanes that each lie inside one row, rows inside one block, and a
+    // result in files in the lanes' order: every block holds whole lanes,
+    // and its workers write them into the files (docs/CHOICES.md "Per-row
+    // stats go straight to their files").
+    const Partition& part = partition;
+    SetStream(!output_.empty() && geo_.lanes() * fields_.size() > kMaxInlineNumbers &&
+              !part.chunked() && part.rows_per_block() > 0 && geo_.row_kept() &&
+              geo_.lanes_in_output_order() && dataset.layout.elements() > 0 && FitsInt64());
   }
 
+  // Whether every exact integer field of every lane fits the int64 its
+  // file holds (else Finish refuses the run, as it must before writing):
+  // sums of at most elements / lanes values, extremes of uint64 data.
+  bool FitsInt64() const {
+    const DType& dt = dataset_.layout.dtype;
+    if (!integer_) return true;
+    const int bits = dt.itemsize() * 8 - (dt.is_signed() ? 1 : 0);
+    if (bits >= 64 && keep_.minmax) return false;  // uint64 extremes
+    if (std::find(fields_.begin(), fields_.end(), "sum") == fields_.end()) return true;
+    const unsigned __int128 most = (static_cast<unsigned __int128>(1) << std::min(bits, 64)) *
+                                   (dataset_.layout.elements() / geo_.lanes());
+    return most <= static_cast<unsigned __int128>(std::numeric_limits<int64_t>::max());
+  }
+
+  void KeepPartials() override { SetStream(false); }
   std::vector<std::string> CreatedFiles() const override { return NpyFieldPaths(output_, fields_); }
   std::unique_ptr<Partial> NewPartial(int) const override {
+    if (stream_) return std::make_unique<LanesWritten>();
     return std::make_unique<StatsPartial>(integer_, keep_);
   }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
+    if (stream_) {
+      if (!j.is_object() || j.size() != 1 || !j.contains("lanes") ||
+          !j["lanes"].is_number_unsigned() || j["lanes"].get<uint64_t>() > geo_.lanes())
+        return Error(Code::kDataErr, name() + " partial: malformed");
+      auto p = std::make_unique<LanesWritten>();
+      p->lanes = j["lanes"].get<uint64_t>();
+      return std::unique_ptr<Partial>(std::move(p));
+    }
     return StatsPartial::FromJson(j, integer_, keep_, geo_.lanes());
   }
 
-  std::unique_ptr<Scanner> NewScanner(int) const override {
-    stats_kernel::Scratch scratch;
-    scratch.deviations = keep_.m2;
-    scratch.minmax = keep_.minmax;
-    return MakeScanner(std::move(scratch), [this](const BlockView& block, Partial* base,
-                                                  stats_kernel::Scratch* scratch) {
-      auto* p = static_cast<StatsPartial*>(base);
-      // A chunk block's lane range may hold lanes it does not reach: they
-      // keep count 0, which merges as an identity (MergeLane).
-      const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
-      p->lo = range.first;
-      p->hi = range.second;
-      const size_t k = static_cast<size_t>(range.second - range.first);
-      p->Resize(k);
-      stats_kernel::SweepBlockTo(
-          dataset_.layout.dtype, geo_, block.data, block.begin, block.end, p->lo, k,
-          [p](size_t l, const LaneStats& s) { p->Set(l, s); }, scratch, block.box);
-      return Status::OK();
-    });
-  }
+  Status Prepare() override;
+  Json PassInput(int) const override;
+  Status SetPassInput(int, const Json& input) override;
+
+  std::unique_ptr<Scanner> NewScanner(int) const override;
 
   Status EndPass(int, const Partial& merged) override {
+    if (stream_) {
+      const uint64_t n = static_cast<const LanesWritten&>(merged).lanes;
+      if (n != geo_.lanes())
+        return Error(Code::kWorkerFailed, name() + ": workers wrote " + std::to_string(n) + " of " +
+                                              std::to_string(geo_.lanes()) + " lanes");
+      for (TempOutput& out : outs_) MM_RETURN_IF_ERROR(out.Commit());
+      return Status::OK();
+    }
     merged_ = static_cast<const StatsPartial&>(merged);
     if (geo_.empty() && merged_.lo == merged_.hi) {  // numpy's result for empty input
       merged_.lo = 0;
@@ -355,6 +401,16 @@ class Stats : public Analysis {
  private:
   // Field value of one lane as JSON.
   Json Field(const std::string& f, const LaneStats& s) const {
+    const FieldId id = FieldOf(f);
+    if (!IsIntField(id, integer_)) return JsonNumber(FloatValue(id, s));
+    if (id == FieldId::kCount) return s.n;
+    if (id == FieldId::kNanCount) return s.nan;
+    if (id == FieldId::kSum) return JsonInt(s.isum);
+    if (s.n == 0) return "NaN";  // integer extremes of a lane without values
+    return JsonInt(id == FieldId::kMin ? s.imin : s.imax);
+  }
+  // A float64 field of one lane (IsIntField false).
+  double FloatValue(FieldId f, const LaneStats& s) const {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const double dof = static_cast<double>(s.n - ddof_);
     // An infinity among the values makes the sum infinite (or NaN): then,
@@ -362,25 +418,44 @@ class Stats : public Analysis {
     // and m2 would have met inf - inf).
     const bool finite = integer_ || std::isfinite(s.sum);
     const double var = (s.n > 0 && dof > 0 && finite) ? s.m2 / dof : nan;
-    if (f == "count") return s.n;
-    if (f == "nan_count") return s.nan;
-    if (f == "sum") return integer_ ? JsonInt(s.isum) : JsonNumber(s.n ? s.sum : 0.0);
-    if (f == "mean") {
-      if (s.n == 0) return JsonNumber(nan);
-      // Integers have an exact sum: their mean is it over n, rounded once,
-      // whatever the blocks (the merged mean of chunk blocks is not: a lane
-      // of sum 0 gave -5.6e-17).
-      if (!integer_ && finite && keep_.m2) return JsonNumber(s.mean + s.mean_lo);
-      const double total = integer_ ? static_cast<double>(s.isum) : s.sum;
-      return JsonNumber(total / static_cast<double>(s.n));
+    switch (f) {
+      case FieldId::kSum:
+        return s.n ? s.sum : 0.0;
+      case FieldId::kMean:
+        if (s.n == 0) return nan;
+        // Integers have an exact sum: their mean is it over n, rounded
+        // once, whatever the blocks (the merged mean of chunk blocks is
+        // not: a lane of sum 0 gave -5.6e-17).
+        if (!integer_ && finite && keep_.m2) return s.mean + s.mean_lo;
+        return (integer_ ? static_cast<double>(s.isum) : s.sum) / static_cast<double>(s.n);
+      case FieldId::kVar:
+        return var;
+      case FieldId::kStd:
+        return std::sqrt(var);
+      case FieldId::kMin:
+        return s.n ? s.min : nan;
+      case FieldId::kMax:
+        return s.n ? s.max : nan;
+      default:
+        return nan;
     }
-    if (f == "var") return JsonNumber(var);
-    if (f == "std") return JsonNumber(std::sqrt(var));
-    if (f == "min")
-      return integer_ ? (s.n ? JsonInt(s.imin) : Json("NaN")) : JsonNumber(s.n ? s.min : nan);
-    return integer_ ? (s.n ? JsonInt(s.imax) : Json("NaN")) : JsonNumber(s.n ? s.max : nan);
   }
   Result<Json> WriteFiles(const std::vector<uint64_t>& order) const;
+
+  // Field f of lane s as its .npy file holds it: 8 little-endian bytes of
+  // an int64 (counts; sums and extremes of integer data) or a float64, the
+  // values Field gives. kConfig naming "output" when an int64 cannot hold it.
+  Status FieldBits(FieldId f, const LaneStats& s, char* out) const;
+  static bool IsIntField(FieldId f, bool integer) {
+    return f == FieldId::kCount || f == FieldId::kNanCount ||
+           (integer && (f == FieldId::kSum || f == FieldId::kMin || f == FieldId::kMax));
+  }
+  void SetStream(bool on) {
+    stream_ = on;
+    caps_.writes_outputs = on;
+    caps_.exact_merge = on;
+  }
+  class FileScanner;
 
   LaneGeometry geo_;
   std::vector<std::string> fields_;
@@ -388,10 +463,178 @@ class Stats : public Analysis {
   std::string output_;
   bool integer_;
   StatsColumns keep_;
+  std::vector<FieldId> field_ids_;  // fields_, in order
   StatsPartial merged_{false, {}};
+  // Workers write each field's file (lanes in file order): set when the
+  // run can (the constructor), cleared by KeepPartials or a pass input
+  // without files.
+  bool stream_ = false;
+  std::vector<TempOutput> outs_;  // coordinator: one per field, until committed
+  // Each field's temporary file, its identity and where its values start
+  // (after its .npy header).
+  struct TempFile {
+    std::string path;
+    FileId id;
+    uint64_t offset = 0;
+  };
+  std::vector<TempFile> temps_;
 };
 
+// A worker's writer of the result files: each block's lanes are whole
+// (Stats::stream_), so their LaneStats are final; each field's values go
+// to their place in its file, one write per block and field.
+class Stats::FileScanner : public Scanner {
+ public:
+  FileScanner(const Stats* a, stats_kernel::Scratch scratch)
+      : a_(*a), scratch_(std::move(scratch)), block_(a->integer_, a->keep_) {}
+
+  Status Consume(const BlockView& block, Partial* partial) override {
+    const auto range = a_.geo_.BlockLaneRange(block.box, block.begin, block.end);
+    const size_t k = static_cast<size_t>(range.second - range.first);
+    if (k == 0) return Status::OK();
+    if (block.data == nullptr)
+      return Error(Code::kWorkerFailed, a_.name() + ": a block came without its data");
+    if (files_.empty()) {
+      if (a_.temps_.size() != a_.field_ids_.size())
+        return Error(Code::kWorkerFailed,
+                     a_.name() + ": the worker was not told the output files' names");
+      for (size_t i = 0; i < a_.temps_.size(); ++i) {
+        files_.push_back(std::make_unique<OutputFile>());
+        MM_RETURN_IF_ERROR(files_[i]->Open(
+            a_.temps_[i].path, a_.output_ + "." + a_.fields_[i] + ".npy", a_.temps_[i].id));
+      }
+    }
+    block_.lo = range.first;
+    block_.hi = range.second;
+    block_.Resize(k);
+    StatsPartial* p = &block_;
+    stats_kernel::SweepBlockTo(
+        a_.dataset_.layout.dtype, a_.geo_, block.data, block.begin, block.end, p->lo, k,
+        [p](size_t l, const LaneStats& s) { p->Set(l, s); }, &scratch_, block.box);
+    bytes_.resize(k * 8);
+    for (size_t i = 0; i < files_.size(); ++i) {
+      for (size_t l = 0; l < k; ++l)
+        MM_RETURN_IF_ERROR(a_.FieldBits(a_.field_ids_[i], block_.Get(l), &bytes_[l * 8]));
+      MM_RETURN_IF_ERROR(files_[i]->WriteAt(a_.temps_[i].offset + range.first * 8, bytes_.data(),
+                                            static_cast<uint64_t>(k) * 8));
+    }
+    static_cast<LanesWritten*>(partial)->lanes += k;
+    return Status::OK();
+  }
+
+ private:
+  const Stats& a_;
+  stats_kernel::Scratch scratch_;
+  StatsPartial block_;
+  std::vector<char> bytes_;
+  std::vector<std::unique_ptr<OutputFile>> files_;  // opened on first use
+};
+
+std::unique_ptr<Scanner> Stats::NewScanner(int) const {
+  stats_kernel::Scratch scratch;
+  scratch.deviations = keep_.m2;
+  scratch.minmax = keep_.minmax;
+  if (stream_) return std::make_unique<FileScanner>(this, std::move(scratch));
+  return MakeScanner(std::move(scratch), [this](const BlockView& block, Partial* base,
+                                                stats_kernel::Scratch* scratch) {
+    auto* p = static_cast<StatsPartial*>(base);
+    // A chunk block's lane range may hold lanes it does not reach: they
+    // keep count 0, which merges as an identity (MergeLane).
+    const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
+    p->lo = range.first;
+    p->hi = range.second;
+    const size_t k = static_cast<size_t>(range.second - range.first);
+    p->Resize(k);
+    stats_kernel::SweepBlockTo(
+        dataset_.layout.dtype, geo_, block.data, block.begin, block.end, p->lo, k,
+        [p](size_t l, const LaneStats& s) { p->Set(l, s); }, scratch, block.box);
+    return Status::OK();
+  });
+}
+
+Status Stats::FieldBits(FieldId f, const LaneStats& s, char* out) const {
+  if (!IsIntField(f, integer_)) {
+    const double x = FloatValue(f, s);
+    std::memcpy(out, &x, 8);
+    return Status::OK();
+  }
+  const std::string& name = kFields[static_cast<size_t>(f)];
+  if ((f == FieldId::kMin || f == FieldId::kMax) && s.n == 0)
+    return ParamError(
+        spec_, "output",
+        "field '" + name + "' has a lane without values, which an int64 .npy cannot hold");
+  const int128 v = f == FieldId::kCount      ? s.n
+                   : f == FieldId::kNanCount ? s.nan
+                   : f == FieldId::kSum      ? s.isum
+                   : f == FieldId::kMin      ? s.imin
+                                             : s.imax;
+  if (v < std::numeric_limits<int64_t>::min() || v > std::numeric_limits<int64_t>::max())
+    return ParamError(
+        spec_, "output",
+        "field '" + name + "' has values beyond int64, which an int64 .npy cannot hold");
+  const int64_t i = static_cast<int64_t>(v);
+  std::memcpy(out, &i, 8);
+  return Status::OK();
+}
+
+Status Stats::Prepare() {
+  if (!stream_) return Status::OK();
+  const std::vector<std::string> paths = NpyFieldPaths(output_, fields_);
+  outs_.clear();
+  temps_.clear();
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    DType dt;
+    dt.kind = IsIntField(field_ids_[i], integer_) ? Kind::kInt64 : Kind::kFloat64;
+    dt.big_endian = false;
+    const std::string header = BuildNpyHeader(dt, geo_.kept_shape(), false);
+    MM_ASSIGN_OR_RETURN(TempOutput out, TempOutput::Create(paths[i]));
+    MM_RETURN_IF_ERROR(out.Write(header));
+    MM_RETURN_IF_ERROR(out.Reserve(header.size() + geo_.lanes() * 8));
+    MM_ASSIGN_OR_RETURN(FileId id, IdOfFd(out.fd(), out.temp_path()));
+    temps_.push_back(TempFile{out.temp_path(), id, header.size()});
+    outs_.push_back(std::move(out));
+  }
+  return Status::OK();
+}
+
+// {"files": [[temp path, dev, ino, data offset], ...]}, one per field in
+// fields_' order; null when workers send partials.
+Json Stats::PassInput(int) const {
+  if (!stream_) return nullptr;
+  Json files = Json::array();
+  for (const TempFile& t : temps_)
+    files.push_back(Json::array({t.path, t.id.dev, t.id.ino, t.offset}));
+  return Json{{"files", files}};
+}
+
+Status Stats::SetPassInput(int, const Json& input) {
+  if (input.is_null()) {
+    SetStream(false);
+    return Status::OK();
+  }
+  const Status bad = Error(Code::kDataErr, name() + ": malformed pass input");
+  if (!stream_ || !input.is_object() || input.size() != 1 || !input.contains("files") ||
+      !input["files"].is_array() || input["files"].size() != fields_.size())
+    return bad;
+  temps_.clear();
+  for (const Json& f : input["files"]) {
+    if (!f.is_array() || f.size() != 4 || !f[0].is_string() || !f[1].is_number_unsigned() ||
+        !f[2].is_number_unsigned() || !f[3].is_number_unsigned())
+      return bad;
+    temps_.push_back(TempFile{f[0].get<std::string>(),
+                              FileId{f[1].get<uint64_t>(), f[2].get<uint64_t>()},
+                              f[3].get<uint64_t>()});
+  }
+  return Status::OK();
+}
+
 Result<Json> Stats::Finish() {
+  if (stream_) {
+    Json files = Json::object();
+    const std::vector<std::string> paths = NpyFieldPaths(output_, fields_);
+    for (size_t i = 0; i < fields_.size(); ++i) files[fields_[i]] = paths[i];
+    return Json{{"shape", geo_.kept_shape()}, {"files", files}};
+  }
   const uint64_t lanes = geo_.lanes();
   std::vector<uint64_t> order(lanes);  // output position -> internal lane
   for (uint64_t l = 0; l < lanes; ++l) order[geo_.OutputIndex(l)] = l;
@@ -412,22 +655,17 @@ Result<Json> Stats::WriteFiles(const std::vector<uint64_t>& order) const {
     NpyField field;
     field.name = f;
     field.shape = geo_.kept_shape();
-    // count/nan_count and exact integer fields as int64, the rest float64.
-    field.is_int =
-        f == "count" || f == "nan_count" || (integer_ && (f == "sum" || f == "min" || f == "max"));
+    const FieldId id = FieldOf(f);
+    field.is_int = IsIntField(id, integer_);
     for (const uint64_t lane : order) {
-      const Json v = Field(f, merged_.Get(lane));
-      if (!field.is_int) {
-        MM_ASSIGN_OR_RETURN(double x, JsonToDouble(v));
-        field.doubles.push_back(x);
-      } else if (v.is_number_integer() && !v.is_number_unsigned()) {
-        field.ints.push_back(v.get<int64_t>());
-      } else if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) {
-        field.ints.push_back(static_cast<int64_t>(v.get<uint64_t>()));
+      char bits[8];
+      MM_RETURN_IF_ERROR(FieldBits(id, merged_.Get(lane), bits));
+      if (field.is_int) {
+        field.ints.emplace_back();
+        std::memcpy(&field.ints.back(), bits, 8);
       } else {
-        return ParamError(
-            spec_, "output",
-            "field '" + f + "' has values beyond int64, which an int64 .npy cannot hold");
+        field.doubles.emplace_back();
+        std::memcpy(&field.doubles.back(), bits, 8);
       }
     }
     fields.push_back(std::move(field));

@@ -6,7 +6,9 @@
 // one read with a shift for later float32 pieces. Pieces and blocks merge
 // with Chan's formula along the fixed block tree, so results are the same
 // bits for any worker split. Integer and bool sums, minima and maxima are
-// exact (128-bit).
+// exact (128-bit). When every block holds whole lanes and the result goes
+// to .npy files (per-row stats of a tall array), workers write the files
+// themselves and send only how many lanes they wrote (docs/CHOICES.md).
 #pragma once
 
 #include <cmath>

@@ -53,6 +53,9 @@ class LaneGeometry {
   // The lane of the element at storage index i.
   uint64_t LaneOf(uint64_t i) const;
   uint64_t OutputIndex(uint64_t lane) const;
+  // Whether OutputIndex(l) == l for every lane (all but F order with two or
+  // more kept axes).
+  bool lanes_in_output_order() const { return !reversed_out_; }
   // OK when a merged partial over lanes [lo, hi) covers every lane; else
   // kWorkerFailed naming `analysis` (a partial went missing in transit).
   Status CheckCovers(const std::string& analysis, uint64_t lo, uint64_t hi) const {

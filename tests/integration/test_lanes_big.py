@@ -14,6 +14,7 @@ Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_lanes_big.py
 """
 
 import os
+import subprocess
 import sys
 import warnings
 
@@ -103,6 +104,17 @@ def check_numpy(doc, a):
                              % (name, field, np.count_nonzero(~close), close.size))
 
 
+def merged_shards(cfg, d, n):
+    """`mmrun merge` of the n shards of `cfg` (given last to first), run with
+    2 workers each; returns merge's stdout."""
+    parts = []
+    for i in range(n):
+        out = os.path.join(d, "part-%d.json" % i)
+        run(["-q", "-w", "2", "--shard", "%d/%d" % (i, n), "-o", out, cfg])
+        parts.append(out)
+    return run(["merge"] + parts[::-1], d)
+
+
 def case(dtype, seed):
     with mm.tmpdir() as d:
         a = make(d, dtype, seed)
@@ -114,12 +126,7 @@ def case(dtype, seed):
         for w, launch in ((2, "fork"), (3, "fork"), (2, "spawn")):
             got = results_span(run(["-q", "-w", str(w), "--launch", launch, cfg], d), d)
             mm.check(got == want, "%s: %d workers (%s) differ from 1 worker" % (dtype, w, launch))
-        parts = []
-        for i in range(3):
-            out = os.path.join(d, "part-%d.json" % i)
-            run(["-q", "-w", "2", "--shard", "%d/3" % i, "-o", out, cfg])
-            parts.append(out)
-        got = results_span(run(["merge"] + parts[::-1], d), d)
+        got = results_span(merged_shards(cfg, d, 3), d)
         mm.check(got == want, "%s: merge of 3 shards differs from one run" % dtype)
 
 
@@ -136,6 +143,122 @@ def _():
 @mm.test("int16: 150,000 lanes (int128 columns), same bytes, exact against numpy")
 def _():
     case("<i2", 3)
+
+
+# Per-row stats of a tall array: each block holds whole lanes, so workers
+# write the result files themselves (docs/CHOICES.md "Per-row stats go
+# straight to their files"); --shard and merge still carry partials.
+TALL = (1_000_000, 4)
+
+
+def peak_rss_kib(args):
+    """Runs mmrun `args` under a fresh Python whose children's peak RSS
+    (the largest of mmrun and its workers, in KiB) it prints."""
+    code = ("import resource, subprocess, sys\n"
+            "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    out = subprocess.run([sys.executable, "-c", code, mm.mmrun_path()] + [str(a) for a in args],
+                         capture_output=True, text=True, check=True).stdout.split()
+    mm.eq(out[0], "0", "exit of mmrun %s" % " ".join(map(str, args)))
+    return int(out[1])
+
+
+def tall_case(d):
+    rng = np.random.default_rng(11)
+    a = rng.normal(-4.0, 3.0, size=TALL).astype(np.float32)
+    a[rng.random(TALL) < 0.1] = np.nan
+    a[5] = np.nan  # a lane of NaNs only
+    a.tofile(os.path.join(d, "a.dat"))
+    b = rng.integers(-2**31, 2**31, size=(200_000, 3, 4), dtype=np.int64).astype(np.int32)
+    b.tofile(os.path.join(d, "b.dat"))
+    os.makedirs(os.path.join(d, "out"), exist_ok=True)
+    cfg_a = mm.write_config(d, {"dataset": {"path": "a.dat", "dtype": "<f4", "shape": list(TALL)},
+                                "analyses": [{"name": "rows", "op": "stats", "axis": 1, "ddof": 1,
+                                              "output": os.path.join(d, "out", "rows")}]},
+                            "a.json")
+    cfg_b = mm.write_config(d, {"dataset": {"path": "b.dat", "dtype": "<i4",
+                                            "shape": [200_000, 3, 4]},
+                                "analyses": [{"name": "rows", "op": "stats", "axis": [1, 2],
+                                              "output": os.path.join(d, "out", "rows")},
+                                             {"name": "last", "op": "stats", "axis": -1,
+                                              "stats": ["sum", "min", "max"],
+                                              "output": os.path.join(d, "out", "last")}]},
+                            "b.json")
+    return a, b, cfg_a, cfg_b
+
+
+def check_rows_numpy(doc, name, a, axis, fields, ddof=0):
+    f = a.astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = {"count": np.sum(~np.isnan(f), axis=axis),
+                "nan_count": np.sum(np.isnan(f), axis=axis),
+                "sum": np.nansum(f, axis=axis), "mean": np.nanmean(f, axis=axis),
+                "var": np.nanvar(f, axis=axis, ddof=ddof),
+                "std": np.nanstd(f, axis=axis, ddof=ddof),
+                "min": np.nanmin(f, axis=axis), "max": np.nanmax(f, axis=axis)}
+    files = doc["results"][name]["files"]
+    mm.eq(sorted(files), sorted(fields), name + ": files")
+    for field in fields:
+        got = np.load(files[field])
+        mm.eq(got.dtype.str, "<i8" if field in ("count", "nan_count") or
+              (a.dtype.kind == "i" and field in ("sum", "min", "max")) else "<f8",
+              "%s.%s dtype" % (name, field))
+        if a.dtype.kind == "i" and field == "sum":
+            exact = np.sum(a.astype(np.int64), axis=axis)
+            mm.check(np.array_equal(got, exact), "%s.sum: not exact" % name)
+            continue
+        close = np.isclose(got, want[field], rtol=1e-9, atol=1e-9, equal_nan=True)
+        mm.check(close.all(), "%s.%s: %d of %d values differ from numpy's"
+                 % (name, field, np.count_nonzero(~close), close.size))
+
+
+@mm.test("per-row stats of tall arrays: workers write the files; same bytes for 1/2/3 workers, "
+         "spawn and shards + merge; numpy; peak RSS under half the partials'")
+def _():
+    with mm.tmpdir() as d:
+        a, b, cfg_a, cfg_b = tall_case(d)
+        for cfg, checks in ((cfg_a, [("rows", a, 1, ALL, 1)]),
+                            (cfg_b, [("rows", b, (1, 2), ALL, 0),
+                                     ("last", b, 2, ["sum", "min", "max"], 0)])):
+            base = run(["-q", "-w", "1", cfg], d)
+            want = results_span(base, d)
+            for name, arr, axis, fields, ddof in checks:
+                check_rows_numpy(mm.parse_doc(base), name, arr, axis, fields, ddof)
+            for w, launch in ((2, "fork"), (3, "fork"), (2, "spawn")):
+                got = results_span(run(["-q", "-w", str(w), "--launch", launch, cfg], d), d)
+                mm.check(got == want, "%s: %d workers (%s) differ from 1 worker" % (cfg, w, launch))
+            got = results_span(merged_shards(cfg, d, 2), d)
+            mm.check(got == want, "%s: merge of 2 shards (partials) differs from one run" % cfg)
+            mm.assert_no_leftovers(d)
+        # One run holding every lane's partial (a shard of one) against the
+        # run whose workers write: 1,000,000 lanes of 64 bytes of partial.
+        part = os.path.join(d, "part.json")
+        held = peak_rss_kib(["-q", "-w", "2", "--shard", "0/1", "-o", part, cfg_a])
+        streamed = peak_rss_kib(["-q", "-w", "2", cfg_a])
+        print("peak RSS KiB: workers write %d, partials %d" % (streamed, held))
+        mm.check(streamed * 2 < held, "peak RSS %d KiB written by workers, %d KiB with partials"
+                 % (streamed, held))
+
+
+@mm.test("per-row stats written by workers: a killed worker is retried to the same bytes; "
+         "a failed run leaves no file and no temporary behind")
+def _():
+    with mm.tmpdir() as d:
+        _, _, cfg_a, _ = tall_case(d)
+        want = results_span(run(["-q", "-w", "2", cfg_a], d), d)
+        res = mm.run_mmrun(["-q", "-w", "2", cfg_a],
+                           extra_env={"MMRUN_TEST_FAULT": "kill_after_rows=1"})
+        mm.check(res.code == 0, mm.describe(["-w", "2", cfg_a], res))
+        mm.check(results_span(res.out, d) == want, "results after a retried killed worker")
+        for f in os.listdir(os.path.join(d, "out")):
+            os.unlink(os.path.join(d, "out", f))
+        for fault in ("throw_while_running=1", "throw_after_rows=1"):
+            args = ["-q", "-w", "2", "--retries", "0", cfg_a]
+            res = mm.run_mmrun(args, extra_env={"MMRUN_TEST_FAULT": fault})
+            mm.eq(res.code, 70, mm.describe(args, res) + " with " + fault)
+            mm.eq(os.listdir(os.path.join(d, "out")), [], "out/ after a failed run (%s)" % fault)
+            mm.assert_no_leftovers(d)
 
 
 if __name__ == "__main__":
