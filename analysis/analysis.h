@@ -251,10 +251,11 @@ class Analysis {
   virtual bool NeedsBox(int pass, const Box& box) const;
 
   // Coordinator, right after the plan is built, when the run keeps its
-  // merged partials to merge them with others later (--shard, --state): an
-  // analysis that would otherwise write its result while scanning (stats'
-  // per-lane files, Capabilities::writes_outputs) goes back to partials
-  // that carry it. Its workers learn it through PassInput.
+  // merged partials to merge them with others later (--shard, --state;
+  // Plan::KeepPartials, which plans the passes again): an analysis that
+  // would otherwise write its result while scanning or tile by tile
+  // (stats' per-lane files) goes back to one pass of partials that carry
+  // it. Its workers learn it through PassInput.
   virtual void KeepPartials() {}
 
   // Coordinator, before the analysis' first pass: prepare outputs (e.g.

@@ -336,6 +336,40 @@ class Stats : public Analysis {
     SetStream(!output_.empty() && geo_.lanes() * fields_.size() > kMaxInlineNumbers &&
               !part.chunked() && part.rows_per_block() > 0 && geo_.row_kept() &&
               geo_.lanes_in_output_order() && dataset.layout.elements() > 0 && FitsInt64());
+    if (!stream_) PlanTiles(part);
+  }
+
+  // Lane tiles: a reduction over the row axis of rows longer than a block
+  // (a time mean of a large grid) whose result goes to files keeps every
+  // lane in each worker's partials. When each piece of a row holds its own
+  // range of lanes, pass t instead reads only the pieces of tile t, a run
+  // of pieces holding about kTileLanes lanes, and the coordinator writes
+  // that tile's lanes into the files (docs/CHOICES.md "A time mean of a
+  // large grid, a tile of lanes a pass"). A lane's blocks and their merges
+  // are those of one pass over everything (the other blocks' partials are
+  // empty, which merge as identities), so the bits are the same.
+  void PlanTiles(const Partition& part) {
+    const int64_t pieces = part.pieces_per_row();
+    if (output_.empty() || geo_.lanes() * fields_.size() <= kMaxInlineNumbers || part.chunked() ||
+        pieces < 2 || geo_.row_kept() || !geo_.lanes_in_output_order() ||
+        dataset_.layout.elements() == 0)
+      return;
+    const uint64_t piece = part.block_elements(0);
+    const uint64_t row = part.block_end(pieces - 1) - part.block_begin(0);
+    const auto first = geo_.LaneRange(0, piece);
+    const uint64_t per_tile =
+        std::max<uint64_t>(1, kTileLanes / std::max<uint64_t>(1, first.second - first.first));
+    std::vector<std::pair<uint64_t, uint64_t>> tiles;
+    uint64_t next = 0;  // the lane the next tile must start at
+    for (uint64_t j = 0; j < static_cast<uint64_t>(pieces); j += per_tile) {
+      const auto lanes = geo_.LaneRange(j * piece, std::min(row, (j + per_tile) * piece));
+      if (lanes.first != next || lanes.second <= next) return;  // not rising, or a lane shared
+      tiles.push_back(lanes);
+      next = lanes.second;
+    }
+    if (next != geo_.lanes() || tiles.size() < 2) return;
+    tile_lanes_ = std::move(tiles);
+    tiled_ = true;
   }
 
   // Whether every exact integer field of every lane fits the int64 its
@@ -352,7 +386,15 @@ class Stats : public Analysis {
     return most <= static_cast<unsigned __int128>(std::numeric_limits<int64_t>::max());
   }
 
-  void KeepPartials() override { SetStream(false); }
+  void KeepPartials() override {
+    SetStream(false);
+    tiled_ = false;
+  }
+  int passes() const override { return tiled_ ? static_cast<int>(tile_lanes_.size()) : 1; }
+  bool NeedsBlock(int pass, uint64_t begin, uint64_t end) const override {
+    if (!tiled_) return true;
+    return InTile(pass, geo_.LaneRange(begin, end));
+  }
   std::vector<std::string> CreatedFiles() const override { return NpyFieldPaths(output_, fields_); }
   std::unique_ptr<Partial> NewPartial(int) const override {
     if (stream_) return std::make_unique<LanesWritten>();
@@ -377,7 +419,8 @@ class Stats : public Analysis {
 
   std::unique_ptr<Scanner> NewScanner(int) const override;
 
-  Status EndPass(int, const Partial& merged) override {
+  Status EndPass(int pass, const Partial& merged) override {
+    if (tiled_) return WriteTile(pass, static_cast<const StatsPartial&>(merged));
     if (stream_) {
       const uint64_t n = static_cast<const LanesWritten&>(merged).lanes;
       if (n != geo_.lanes())
@@ -456,6 +499,13 @@ class Stats : public Analysis {
     caps_.exact_merge = on;
   }
   class FileScanner;
+  // Whether lanes [range.first, range.second) lie in pass `pass`' tile.
+  bool InTile(int pass, std::pair<uint64_t, uint64_t> range) const {
+    if (pass < 0 || static_cast<size_t>(pass) >= tile_lanes_.size()) return false;
+    const auto& tile = tile_lanes_[static_cast<size_t>(pass)];
+    return range.first < tile.second && tile.first < range.second;
+  }
+  Status WriteTile(int pass, const StatsPartial& merged);
 
   LaneGeometry geo_;
   std::vector<std::string> fields_;
@@ -469,6 +519,10 @@ class Stats : public Analysis {
   // run can (the constructor), cleared by KeepPartials or a pass input
   // without files.
   bool stream_ = false;
+  // Lane tiles (PlanTiles): pass t covers lanes tile_lanes_[t], in order.
+  static constexpr uint64_t kTileLanes = 1 << 18;
+  bool tiled_ = false;
+  std::vector<std::pair<uint64_t, uint64_t>> tile_lanes_;
   std::vector<TempOutput> outs_;  // coordinator: one per field, until committed
   // Each field's temporary file, its identity and where its values start
   // (after its .npy header).
@@ -530,17 +584,22 @@ class Stats::FileScanner : public Scanner {
   std::vector<std::unique_ptr<OutputFile>> files_;  // opened on first use
 };
 
-std::unique_ptr<Scanner> Stats::NewScanner(int) const {
+std::unique_ptr<Scanner> Stats::NewScanner(int pass) const {
   stats_kernel::Scratch scratch;
   scratch.deviations = keep_.m2;
   scratch.minmax = keep_.minmax;
   if (stream_) return std::make_unique<FileScanner>(this, std::move(scratch));
-  return MakeScanner(std::move(scratch), [this](const BlockView& block, Partial* base,
-                                                stats_kernel::Scratch* scratch) {
+  return MakeScanner(std::move(scratch), [this, pass](const BlockView& block, Partial* base,
+                                                      stats_kernel::Scratch* scratch) {
     auto* p = static_cast<StatsPartial*>(base);
     // A chunk block's lane range may hold lanes it does not reach: they
     // keep count 0, which merges as an identity (MergeLane).
     const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
+    if (tiled_ && (block.data == nullptr || !InTile(pass, range))) {
+      p->lo = p->hi = 0;  // not this pass' tile: an empty partial
+      p->Resize(0);
+      return Status::OK();
+    }
     p->lo = range.first;
     p->hi = range.second;
     const size_t k = static_cast<size_t>(range.second - range.first);
@@ -577,8 +636,30 @@ Status Stats::FieldBits(FieldId f, const LaneStats& s, char* out) const {
   return Status::OK();
 }
 
+// The coordinator's end of tile pass `pass`: the merged partial must
+// hold exactly the tile's lanes; their fields go to their places in the
+// files, which are committed after the last tile.
+Status Stats::WriteTile(int pass, const StatsPartial& merged) {
+  const auto& tile = tile_lanes_[static_cast<size_t>(pass)];
+  if (merged.lo != tile.first || merged.hi != tile.second)
+    return Error(Code::kWorkerFailed, name() + ": merged partials do not cover the lanes of tile " +
+                                          std::to_string(pass));
+  const size_t k = static_cast<size_t>(tile.second - tile.first);
+  std::vector<char> bytes(k * 8);
+  for (size_t i = 0; i < outs_.size(); ++i) {
+    for (size_t l = 0; l < k; ++l)
+      MM_RETURN_IF_ERROR(FieldBits(field_ids_[i], merged.Get(l), &bytes[l * 8]));
+    MM_RETURN_IF_ERROR(PwriteFull(outs_[i].fd(), bytes.data(), bytes.size(),
+                                  temps_[i].offset + tile.first * 8, outs_[i].target() + ": write",
+                                  Code::kCantCreate));
+  }
+  if (static_cast<size_t>(pass) + 1 < tile_lanes_.size()) return Status::OK();
+  for (TempOutput& out : outs_) MM_RETURN_IF_ERROR(out.Commit());
+  return Status::OK();
+}
+
 Status Stats::Prepare() {
-  if (!stream_) return Status::OK();
+  if (!stream_ && !tiled_) return Status::OK();
   const std::vector<std::string> paths = NpyFieldPaths(output_, fields_);
   outs_.clear();
   temps_.clear();
@@ -600,6 +681,7 @@ Status Stats::Prepare() {
 // {"files": [[temp path, dev, ino, data offset], ...]}, one per field in
 // fields_' order; null when workers send partials.
 Json Stats::PassInput(int) const {
+  if (tiled_) return Json{{"tiles", tile_lanes_.size()}};
   if (!stream_) return nullptr;
   Json files = Json::array();
   for (const TempFile& t : temps_)
@@ -609,7 +691,14 @@ Json Stats::PassInput(int) const {
 
 Status Stats::SetPassInput(int, const Json& input) {
   if (input.is_null()) {
-    SetStream(false);
+    KeepPartials();
+    return Status::OK();
+  }
+  if (input.is_object() && input.size() == 1 && input.contains("tiles")) {
+    // Workers tile exactly as the coordinator (PlanTiles on the same plan).
+    if (!tiled_ || !input["tiles"].is_number_unsigned() ||
+        input["tiles"].get<uint64_t>() != tile_lanes_.size())
+      return Error(Code::kDataErr, name() + ": malformed pass input");
     return Status::OK();
   }
   const Status bad = Error(Code::kDataErr, name() + ": malformed pass input");
@@ -629,7 +718,7 @@ Status Stats::SetPassInput(int, const Json& input) {
 }
 
 Result<Json> Stats::Finish() {
-  if (stream_) {
+  if (stream_ || tiled_) {
     Json files = Json::object();
     const std::vector<std::string> paths = NpyFieldPaths(output_, fields_);
     for (size_t i = 0; i < fields_.size(); ++i) files[fields_[i]] = paths[i];

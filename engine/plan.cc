@@ -72,6 +72,16 @@ Status Plan::BuildAnalyses() {
                  "config key 'analyses[0].op': mode w+ creates the dataset, so the first "
                  "analysis must be " +
                      Join(OpsCreatingDataset(), " or "));
+  PlanPasses();
+  return Status::OK();
+}
+
+void Plan::KeepPartials() {
+  for (const auto& a : analyses) a->KeepPartials();
+  PlanPasses();
+}
+
+void Plan::PlanPasses() {
   passes.clear();
   const int n = static_cast<int>(analyses.size());
   auto writes = [&](int i) {
@@ -95,7 +105,6 @@ Status Plan::BuildAnalyses() {
     }
     i = j;
   }
-  return Status::OK();
 }
 
 Result<std::unique_ptr<Plan>> Plan::Build(const Json& config_json, const std::string& config_dir) {
@@ -143,6 +152,9 @@ Result<std::unique_ptr<Plan>> Plan::FromJson(const Json& j) {
   for (size_t s = 0; s < steps.size(); ++s)
     MM_RETURN_IF_ERROR(plan->analyses[static_cast<size_t>(steps[s].analysis)]->SetPassInput(
         steps[s].pass, inputs[s]));
+  // A pass input may have put an analysis back on partials (KeepPartials:
+  // a shard's part read by mmrun merge), which can change its passes.
+  plan->PlanPasses();
   return plan;
 }
 

@@ -49,6 +49,10 @@ class Plan {
   // The plan as `mmrun validate` prints it.
   Json Describe() const;
 
+  // The run keeps its merged partials (--shard, --state): every analysis'
+  // KeepPartials, then the passes again (an analysis may need fewer).
+  void KeepPartials();
+
   // Whether any analysis of pass `pass` still needs it (Analysis::PassNeeded).
   bool PassNeeded(int pass) const;
 
@@ -76,6 +80,8 @@ class Plan {
 
  private:
   Status BuildAnalyses();
+  // `passes` from the analyses' passes() and capabilities.
+  void PlanPasses();
 };
 
 }  // namespace mm

@@ -349,8 +349,7 @@ Result<CheckedRun> CheckRun(const RunArgs& a, Warnings* warnings) {
   const RunOptions& cfg = plan.config.run;
   c.workers = a.workers > 0 ? a.workers : cfg.workers.value_or(DefaultWorkers());
   c.launch = !a.launch.empty() ? a.launch : cfg.launch.value_or("fork");
-  if (a.shard || !a.state.empty())
-    for (const auto& an : c.plan->analyses) an->KeepPartials();
+  if (a.shard || !a.state.empty()) c.plan->KeepPartials();
   if (a.shard) MM_RETURN_IF_ERROR(CheckSinglePass(plan, "--shard"));
   if (!a.state.empty()) MM_RETURN_IF_ERROR(CheckIncremental(plan));
   // A shard's part goes to -o or stdout, never to the config's output (that

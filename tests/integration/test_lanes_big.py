@@ -115,6 +115,17 @@ def merged_shards(cfg, d, n):
     return run(["merge"] + parts[::-1], d)
 
 
+def same_for_every_split(cfg, d, want):
+    """The results of `cfg` for 2 and 3 workers, spawn, and a merge of 2
+    shards (partials: one pass) must be `want`, those of 1 worker."""
+    for w, launch in ((2, "fork"), (3, "fork"), (2, "spawn")):
+        got = results_span(run(["-q", "-w", str(w), "--launch", launch, cfg], d), d)
+        mm.check(got == want, "%s: %d workers (%s) differ from 1 worker" % (cfg, w, launch))
+    got = results_span(merged_shards(cfg, d, 2), d)
+    mm.check(got == want, "%s: merge of 2 shards (partials) differs from one run" % cfg)
+    mm.assert_no_leftovers(d)
+
+
 def case(dtype, seed):
     with mm.tmpdir() as d:
         a = make(d, dtype, seed)
@@ -148,7 +159,7 @@ def _():
 # Per-row stats of a tall array: each block holds whole lanes, so workers
 # write the result files themselves (docs/CHOICES.md "Per-row stats go
 # straight to their files"); --shard and merge still carry partials.
-TALL = (1_000_000, 4)
+TALL = (400_000, 4)
 
 
 def peak_rss_kib(args):
@@ -225,14 +236,9 @@ def _():
             want = results_span(base, d)
             for name, arr, axis, fields, ddof in checks:
                 check_rows_numpy(mm.parse_doc(base), name, arr, axis, fields, ddof)
-            for w, launch in ((2, "fork"), (3, "fork"), (2, "spawn")):
-                got = results_span(run(["-q", "-w", str(w), "--launch", launch, cfg], d), d)
-                mm.check(got == want, "%s: %d workers (%s) differ from 1 worker" % (cfg, w, launch))
-            got = results_span(merged_shards(cfg, d, 2), d)
-            mm.check(got == want, "%s: merge of 2 shards (partials) differs from one run" % cfg)
-            mm.assert_no_leftovers(d)
+            same_for_every_split(cfg, d, want)
         # One run holding every lane's partial (a shard of one) against the
-        # run whose workers write: 1,000,000 lanes of 64 bytes of partial.
+        # run whose workers write: 400,000 lanes of 64 bytes of partial.
         part = os.path.join(d, "part.json")
         held = peak_rss_kib(["-q", "-w", "2", "--shard", "0/1", "-o", part, cfg_a])
         streamed = peak_rss_kib(["-q", "-w", "2", cfg_a])
@@ -259,6 +265,41 @@ def _():
             mm.eq(res.code, 70, mm.describe(args, res) + " with " + fault)
             mm.eq(os.listdir(os.path.join(d, "out")), [], "out/ after a failed run (%s)" % fault)
             mm.assert_no_leftovers(d)
+
+
+@mm.test("time means of large grids: a tile of lanes a pass; same bytes for 1/2/3 workers, "
+         "spawn and shards + merge (one pass of partials); numpy")
+def _():
+    with mm.tmpdir() as d:
+        rng = np.random.default_rng(12)
+        # (rows, ...) shape, dtype, axis, the tiles expected: rows of 4
+        # pieces of 262,144 lanes (4 passes); of 3 float64 pieces, two to a
+        # tile (2); pieces whose lanes straddle them (axis (0, 2): 1 pass);
+        # 3 int32 pieces of 262,144 lanes or fewer (3).
+        cases = [((4, 800, 1000), "<f4", 0, 4), ((3, 500, 700), "<f8", 0, 2),
+                 ((3, 150_000, 3), "<f8", [0, 2], 1), ((3, 600_000), "<i4", 0, 3)]
+        os.makedirs(os.path.join(d, "out"), exist_ok=True)
+        for n, (shape, dtype, axis, tiles) in enumerate(cases):
+            if dtype[1] == "f":
+                a = rng.normal(280.0, 15.0, size=shape).astype(dtype)
+                a[rng.random(shape) < 0.05] = np.nan
+                a[:, 7] = np.nan  # lanes of NaNs only
+            else:
+                a = rng.integers(-30000, 30000, size=shape).astype(dtype)
+            a.tofile(os.path.join(d, "g%d.dat" % n))
+            cfg = mm.write_config(d, {"dataset": {"path": "g%d.dat" % n, "dtype": dtype,
+                                                  "shape": list(shape)},
+                                      "analyses": [{"name": "clim", "op": "stats", "axis": axis,
+                                                    "ddof": 1,
+                                                    "output": os.path.join(d, "out", "clim")}]},
+                                  "g%d.json" % n)
+            base = run(["-q", "-w", "1", cfg], d)
+            doc = mm.parse_doc(base)
+            mm.eq(doc["mmrun"]["passes"], tiles, "%s %s: passes" % (shape, dtype))
+            ax = tuple(axis) if isinstance(axis, list) else axis
+            check_rows_numpy(doc, "clim", a, ax, ALL, 1)
+            want = results_span(base, d)
+            same_for_every_split(cfg, d, want)
 
 
 if __name__ == "__main__":
