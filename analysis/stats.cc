@@ -6,11 +6,9 @@
 #include <limits>
 #include <type_traits>
 
-#include "analysis/array_copy.h"
 #include "analysis/npy_fields.h"
 #include "analysis/stats_kernel.h"
 #include "core/lanes.h"
-#include "core/npy.h"
 #include "io/files.h"
 
 namespace mm {
@@ -426,8 +424,7 @@ class Stats : public Analysis {
       if (n != geo_.lanes())
         return Error(Code::kWorkerFailed, name() + ": workers wrote " + std::to_string(n) + " of " +
                                               std::to_string(geo_.lanes()) + " lanes");
-      for (TempOutput& out : outs_) MM_RETURN_IF_ERROR(out.Commit());
-      return Status::OK();
+      return files_.Commit();
     }
     merged_ = static_cast<const StatsPartial&>(merged);
     if (geo_.empty() && merged_.lo == merged_.hi) {  // numpy's result for empty input
@@ -523,15 +520,7 @@ class Stats : public Analysis {
   static constexpr uint64_t kTileLanes = 1 << 18;
   bool tiled_ = false;
   std::vector<std::pair<uint64_t, uint64_t>> tile_lanes_;
-  std::vector<TempOutput> outs_;  // coordinator: one per field, until committed
-  // Each field's temporary file, its identity and where its values start
-  // (after its .npy header).
-  struct TempFile {
-    std::string path;
-    FileId id;
-    uint64_t offset = 0;
-  };
-  std::vector<TempFile> temps_;
+  NpyFieldFiles files_;  // the result's files (stream_ or tiled_)
 };
 
 // A worker's writer of the result files: each block's lanes are whole
@@ -540,7 +529,7 @@ class Stats : public Analysis {
 class Stats::FileScanner : public Scanner {
  public:
   FileScanner(const Stats* a, stats_kernel::Scratch scratch)
-      : a_(*a), scratch_(std::move(scratch)), block_(a->integer_, a->keep_) {}
+      : a_(*a), scratch_(std::move(scratch)), block_(a->integer_, a->keep_), writer_(a->files_) {}
 
   Status Consume(const BlockView& block, Partial* partial) override {
     const auto range = a_.geo_.BlockLaneRange(block.box, block.begin, block.end);
@@ -548,16 +537,6 @@ class Stats::FileScanner : public Scanner {
     if (k == 0) return Status::OK();
     if (block.data == nullptr)
       return Error(Code::kWorkerFailed, a_.name() + ": a block came without its data");
-    if (files_.empty()) {
-      if (a_.temps_.size() != a_.field_ids_.size())
-        return Error(Code::kWorkerFailed,
-                     a_.name() + ": the worker was not told the output files' names");
-      for (size_t i = 0; i < a_.temps_.size(); ++i) {
-        files_.push_back(std::make_unique<OutputFile>());
-        MM_RETURN_IF_ERROR(files_[i]->Open(
-            a_.temps_[i].path, a_.output_ + "." + a_.fields_[i] + ".npy", a_.temps_[i].id));
-      }
-    }
     block_.lo = range.first;
     block_.hi = range.second;
     block_.Resize(k);
@@ -566,11 +545,10 @@ class Stats::FileScanner : public Scanner {
         a_.dataset_.layout.dtype, a_.geo_, block.data, block.begin, block.end, p->lo, k,
         [p](size_t l, const LaneStats& s) { p->Set(l, s); }, &scratch_, block.box);
     bytes_.resize(k * 8);
-    for (size_t i = 0; i < files_.size(); ++i) {
+    for (size_t i = 0; i < a_.field_ids_.size(); ++i) {
       for (size_t l = 0; l < k; ++l)
         MM_RETURN_IF_ERROR(a_.FieldBits(a_.field_ids_[i], block_.Get(l), &bytes_[l * 8]));
-      MM_RETURN_IF_ERROR(files_[i]->WriteAt(a_.temps_[i].offset + range.first * 8, bytes_.data(),
-                                            static_cast<uint64_t>(k) * 8));
+      MM_RETURN_IF_ERROR(writer_.Write(i, range.first * 8, bytes_.data(), k * 8));
     }
     static_cast<LanesWritten*>(partial)->lanes += k;
     return Status::OK();
@@ -581,7 +559,7 @@ class Stats::FileScanner : public Scanner {
   stats_kernel::Scratch scratch_;
   StatsPartial block_;
   std::vector<char> bytes_;
-  std::vector<std::unique_ptr<OutputFile>> files_;  // opened on first use
+  NpyFieldWriter writer_;
 };
 
 std::unique_ptr<Scanner> Stats::NewScanner(int pass) const {
@@ -646,47 +624,28 @@ Status Stats::WriteTile(int pass, const StatsPartial& merged) {
                                           std::to_string(pass));
   const size_t k = static_cast<size_t>(tile.second - tile.first);
   std::vector<char> bytes(k * 8);
-  for (size_t i = 0; i < outs_.size(); ++i) {
+  for (size_t i = 0; i < field_ids_.size(); ++i) {
     for (size_t l = 0; l < k; ++l)
       MM_RETURN_IF_ERROR(FieldBits(field_ids_[i], merged.Get(l), &bytes[l * 8]));
-    MM_RETURN_IF_ERROR(PwriteFull(outs_[i].fd(), bytes.data(), bytes.size(),
-                                  temps_[i].offset + tile.first * 8, outs_[i].target() + ": write",
-                                  Code::kCantCreate));
+    MM_RETURN_IF_ERROR(files_.Write(i, tile.first * 8, bytes.data(), bytes.size()));
   }
   if (static_cast<size_t>(pass) + 1 < tile_lanes_.size()) return Status::OK();
-  for (TempOutput& out : outs_) MM_RETURN_IF_ERROR(out.Commit());
-  return Status::OK();
+  return files_.Commit();
 }
 
 Status Stats::Prepare() {
   if (!stream_ && !tiled_) return Status::OK();
-  const std::vector<std::string> paths = NpyFieldPaths(output_, fields_);
-  outs_.clear();
-  temps_.clear();
-  for (size_t i = 0; i < fields_.size(); ++i) {
-    DType dt;
-    dt.kind = IsIntField(field_ids_[i], integer_) ? Kind::kInt64 : Kind::kFloat64;
-    dt.big_endian = false;
-    const std::string header = BuildNpyHeader(dt, geo_.kept_shape(), false);
-    MM_ASSIGN_OR_RETURN(TempOutput out, TempOutput::Create(paths[i]));
-    MM_RETURN_IF_ERROR(out.Write(header));
-    MM_RETURN_IF_ERROR(out.Reserve(header.size() + geo_.lanes() * 8));
-    MM_ASSIGN_OR_RETURN(FileId id, IdOfFd(out.fd(), out.temp_path()));
-    temps_.push_back(TempFile{out.temp_path(), id, header.size()});
-    outs_.push_back(std::move(out));
-  }
-  return Status::OK();
+  std::vector<NpyFieldFiles::Spec> specs;
+  for (size_t i = 0; i < fields_.size(); ++i)
+    specs.push_back({fields_[i], geo_.kept_shape(), IsIntField(field_ids_[i], integer_)});
+  return files_.Create(output_, specs);
 }
 
-// {"files": [[temp path, dev, ino, data offset], ...]}, one per field in
-// fields_' order; null when workers send partials.
+// {"tiles": T} (tiled_), the files' names (stream_), or null (partials).
 Json Stats::PassInput(int) const {
   if (tiled_) return Json{{"tiles", tile_lanes_.size()}};
   if (!stream_) return nullptr;
-  Json files = Json::array();
-  for (const TempFile& t : temps_)
-    files.push_back(Json::array({t.path, t.id.dev, t.id.ino, t.offset}));
-  return Json{{"files", files}};
+  return files_.ToJson();
 }
 
 Status Stats::SetPassInput(int, const Json& input) {
@@ -701,20 +660,8 @@ Status Stats::SetPassInput(int, const Json& input) {
       return Error(Code::kDataErr, name() + ": malformed pass input");
     return Status::OK();
   }
-  const Status bad = Error(Code::kDataErr, name() + ": malformed pass input");
-  if (!stream_ || !input.is_object() || input.size() != 1 || !input.contains("files") ||
-      !input["files"].is_array() || input["files"].size() != fields_.size())
-    return bad;
-  temps_.clear();
-  for (const Json& f : input["files"]) {
-    if (!f.is_array() || f.size() != 4 || !f[0].is_string() || !f[1].is_number_unsigned() ||
-        !f[2].is_number_unsigned() || !f[3].is_number_unsigned())
-      return bad;
-    temps_.push_back(TempFile{f[0].get<std::string>(),
-                              FileId{f[1].get<uint64_t>(), f[2].get<uint64_t>()},
-                              f[3].get<uint64_t>()});
-  }
-  return Status::OK();
+  if (!stream_) return Error(Code::kDataErr, name() + ": malformed pass input");
+  return files_.FromJson(input, output_, fields_, name());
 }
 
 Result<Json> Stats::Finish() {
