@@ -17,6 +17,9 @@ namespace {
 // memory than a worker can give (lanes x bins).
 constexpr uint64_t kMaxCounters = uint64_t{1} << 28;
 
+// The result's fields written to files, in NpyFieldFiles' order.
+const std::vector<std::string> kFields = {"counts", "edges", "below", "above", "nan_count"};
+
 // Pass 0 without `range`: the finite minimum and maximum.
 class MinMaxPartial : public Partial {
  public:
@@ -151,17 +154,54 @@ class Histogram : public Analysis {
     if (have_range_) SetRange(lo, hi);
     caps_.plottable = true;
     caps_.exact_merge = true;  // counts, and a min and max
+    // Per-row histograms of a tall array: every block holds whole lanes, so
+    // the workers write them into the files (docs/CHOICES.md "Per-row stats
+    // go straight to their files").
+    const uint64_t numbers =
+        geo_.lanes() * (static_cast<uint64_t>(bins_) + 3) + static_cast<uint64_t>(bins_) + 1;
+    SetStream(!output_.empty() && numbers > kMaxInlineNumbers && !partition.chunked() &&
+              partition.rows_per_block() > 0 && geo_.row_kept() && geo_.lanes_in_output_order() &&
+              dataset.layout.elements() > 0);
+  }
+
+  void KeepPartials() override { SetStream(false); }
+  Status Prepare() override {
+    if (!stream_) return Status::OK();
+    std::vector<int64_t> counts_shape = geo_.kept_shape();
+    counts_shape.push_back(bins_);
+    return files_.Create(output_, {{"counts", counts_shape, true},
+                                   {"edges", {bins_ + 1}, false},
+                                   {"below", geo_.kept_shape(), true},
+                                   {"above", geo_.kept_shape(), true},
+                                   {"nan_count", geo_.kept_shape(), true}});
   }
 
   int passes() const override { return have_range_ ? 1 : 2; }
 
+  // The count pass: {"lo", "hi"} (the range found in pass 0) and "files"
+  // (the workers write them), each only when there is one; else null.
   Json PassInput(int pass) const override {
-    if (pass != count_pass() || have_range_) return nullptr;
-    return Json{{"lo", JsonNumber(finder_.lo())}, {"hi", JsonNumber(finder_.hi())}};
+    if (pass != count_pass() || (have_range_ && !stream_)) return nullptr;
+    Json j = Json::object();
+    if (!have_range_) {
+      j["lo"] = JsonNumber(finder_.lo());
+      j["hi"] = JsonNumber(finder_.hi());
+    }
+    if (stream_) j["files"] = files_.ToJson()["files"];
+    return j;
   }
 
   Status SetPassInput(int pass, const Json& input) override {
-    if (pass != count_pass() || have_range_) return Status::OK();
+    if (pass != count_pass()) return Status::OK();
+    const bool files = input.is_object() && input.contains("files");
+    if (files && !stream_) return Error(Code::kDataErr, name() + ": malformed pass input");
+    if (files) {
+      MM_RETURN_IF_ERROR(
+          files_.FromJson(Json{{"files", input["files"]}}, output_, kFields, name()));
+    } else {
+      SetStream(false);
+    }
+    if (have_range_) return Status::OK();
     if (!input.is_object() || !input.contains("lo") || !input.contains("hi"))
       return Error(Code::kDataErr, name() + ": pass input lacks the range");
     MM_ASSIGN_OR_RETURN(double lo, JsonToDouble(input["lo"]));
@@ -172,15 +212,46 @@ class Histogram : public Analysis {
 
   std::unique_ptr<Partial> NewPartial(int pass) const override {
     if (pass != count_pass()) return std::make_unique<MinMaxPartial>();
+    if (stream_) return std::make_unique<LanesWritten>();
     return std::make_unique<CountPartial>(bins_);
   }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override {
     if (pass != count_pass()) return MinMaxPartial::FromJson(j);
+    if (stream_) return LanesWritten::FromJson(j, geo_.lanes(), name());
     return CountPartial::FromJson(j, bins_, geo_.lanes());
   }
 
   std::unique_ptr<Scanner> NewScanner(int pass) const override {
+    if (stream_ && pass == count_pass()) {
+      // Each block's histograms, whole, go to the files at their lanes.
+      struct State {
+        Scratch scratch;
+        CountPartial block{0};
+        std::unique_ptr<NpyFieldWriter> writer;
+      };
+      State state;
+      state.block = CountPartial(bins_);
+      state.writer = std::make_unique<NpyFieldWriter>(files_);
+      return MakeScanner(
+          std::move(state),
+          [this, pass](const BlockView& block, Partial* base, State* st) -> Status {
+            CountPartial& b = st->block;
+            b.lo = b.hi = 0;
+            VisitDType(dataset_.layout.dtype, [&](auto traits, auto swap) {
+              ConsumeTyped<decltype(traits), decltype(swap)::value>(pass, block, &b, &st->scratch);
+            });
+            const uint64_t k = b.hi - b.lo, bins = static_cast<uint64_t>(bins_);
+            if (k == 0) return Status::OK();
+            MM_RETURN_IF_ERROR(
+                st->writer->Write(0, b.lo * bins * 8, b.counts.data(), k * bins * 8));
+            MM_RETURN_IF_ERROR(st->writer->Write(2, b.lo * 8, b.below.data(), k * 8));
+            MM_RETURN_IF_ERROR(st->writer->Write(3, b.lo * 8, b.above.data(), k * 8));
+            MM_RETURN_IF_ERROR(st->writer->Write(4, b.lo * 8, b.nan.data(), k * 8));
+            static_cast<LanesWritten*>(base)->lanes += k;
+            return Status::OK();
+          });
+    }
     return MakeScanner(
         Scratch(), [this, pass](const BlockView& block, Partial* base, Scratch* scratch) {
           const DType dt = dataset_.layout.dtype;
@@ -191,9 +262,7 @@ class Histogram : public Analysis {
         });
   }
 
-  std::vector<std::string> CreatedFiles() const override {
-    return NpyFieldPaths(output_, {"counts", "edges", "below", "above", "nan_count"});
-  }
+  std::vector<std::string> CreatedFiles() const override { return NpyFieldPaths(output_, kFields); }
   Status EndPass(int pass, const Partial& merged) override {
     if (pass != count_pass()) {
       const auto& mm = static_cast<const MinMaxPartial&>(merged);
@@ -211,6 +280,12 @@ class Histogram : public Analysis {
       }
       return Status::OK();
     }
+    if (stream_) {
+      MM_RETURN_IF_ERROR(static_cast<const LanesWritten&>(merged).CheckAll(geo_.lanes(), name()));
+      const std::vector<double>& edges = finder_.edges();
+      MM_RETURN_IF_ERROR(files_.Write(1, 0, edges.data(), edges.size() * 8));
+      return files_.Commit();
+    }
     merged_ = static_cast<const CountPartial&>(merged);
     if (geo_.empty() && merged_.lo == merged_.hi)
       merged_.Resize(0, geo_.lanes());  // 0 rows: counts 0
@@ -222,6 +297,10 @@ class Histogram : public Analysis {
 
  private:
   int count_pass() const { return have_range_ ? 0 : 1; }
+  void SetStream(bool on) {
+    stream_ = on;
+    caps_.writes_outputs = on;
+  }
   void SetRange(double lo, double hi) {
     const auto outer = HistogramOuterEdges(lo, hi);
     finder_ = BinFinder(outer.first, outer.second, bins_, round_edge_);
@@ -406,6 +485,8 @@ class Histogram : public Analysis {
   double (*round_edge_)(double);  // null: float64 edges
   BinFinder finder_{0.0, 1.0, 1};
   CountPartial merged_;
+  bool stream_ = false;  // the workers write the count pass' files
+  NpyFieldFiles files_;
 };
 
 Result<Json> Histogram::Finish() {
@@ -415,6 +496,11 @@ Result<Json> Histogram::Finish() {
   std::vector<int64_t> counts_shape = geo_.kept_shape();
   counts_shape.push_back(bins_);
   const std::vector<double>& edges = finder_.edges();
+  if (stream_) {
+    Json files = Json::object();
+    for (const std::string& f : kFields) files[f] = output_ + "." + f + ".npy";
+    return Json{{"shape", geo_.kept_shape()}, {"bins", bins_}, {"files", files}};
+  }
   if (!output_.empty() && lanes * (bins + 3) + bins + 1 > kMaxInlineNumbers) {
     std::vector<NpyField> fields(5);
     fields[0] = NpyField{"counts", counts_shape, true, {}, {}};

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/analysis.h"
 #include "core/json_util.h"
 #include "core/status.h"
 #include "io/files.h"
@@ -83,6 +84,22 @@ class NpyFieldFiles {
   };
   std::vector<TempOutput> outs_;  // coordinator only
   std::vector<Temp> temps_;
+};
+
+// The partial of an analysis whose workers write NpyFieldFiles: how many
+// lanes they wrote ({"lanes": N}; exact_merge).
+class LanesWritten : public Partial {
+ public:
+  uint64_t lanes = 0;
+  void Merge(const Partial& right) override {
+    lanes += static_cast<const LanesWritten&>(right).lanes;
+  }
+  Json ToJson() const override { return Json{{"lanes", lanes}}; }
+  // kDataErr naming `who` unless j is {"lanes": N} with N <= max_lanes.
+  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, uint64_t max_lanes,
+                                                   const std::string& who);
+  // kWorkerFailed naming `who` unless every one of `lanes` was written.
+  Status CheckAll(uint64_t lanes, const std::string& who) const;
 };
 
 // A worker's writer of NpyFieldFiles: opens each file on its first write.

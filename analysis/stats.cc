@@ -289,17 +289,6 @@ class StatsPartial : public Partial {
   StatsColumns keep_;
 };
 
-// The partial of stats whose workers write the result files themselves
-// (Stats::stream_): how many lanes they wrote.
-class LanesWritten : public Partial {
- public:
-  uint64_t lanes = 0;
-  void Merge(const Partial& right) override {
-    lanes += static_cast<const LanesWritten&>(right).lanes;
-  }
-  Json ToJson() const override { return Json{{"lanes", lanes}}; }
-};
-
 enum class FieldId { kCount, kNanCount, kSum, kMean, kVar, kStd, kMin, kMax };
 
 FieldId FieldOf(const std::string& f) {
@@ -400,14 +389,7 @@ class Stats : public Analysis {
   }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
-    if (stream_) {
-      if (!j.is_object() || j.size() != 1 || !j.contains("lanes") ||
-          !j["lanes"].is_number_unsigned() || j["lanes"].get<uint64_t>() > geo_.lanes())
-        return Error(Code::kDataErr, name() + " partial: malformed");
-      auto p = std::make_unique<LanesWritten>();
-      p->lanes = j["lanes"].get<uint64_t>();
-      return std::unique_ptr<Partial>(std::move(p));
-    }
+    if (stream_) return LanesWritten::FromJson(j, geo_.lanes(), name());
     return StatsPartial::FromJson(j, integer_, keep_, geo_.lanes());
   }
 
@@ -420,10 +402,7 @@ class Stats : public Analysis {
   Status EndPass(int pass, const Partial& merged) override {
     if (tiled_) return WriteTile(pass, static_cast<const StatsPartial&>(merged));
     if (stream_) {
-      const uint64_t n = static_cast<const LanesWritten&>(merged).lanes;
-      if (n != geo_.lanes())
-        return Error(Code::kWorkerFailed, name() + ": workers wrote " + std::to_string(n) + " of " +
-                                              std::to_string(geo_.lanes()) + " lanes");
+      MM_RETURN_IF_ERROR(static_cast<const LanesWritten&>(merged).CheckAll(geo_.lanes(), name()));
       return files_.Commit();
     }
     merged_ = static_cast<const StatsPartial&>(merged);

@@ -267,6 +267,54 @@ def _():
             mm.assert_no_leftovers(d)
 
 
+@mm.test("per-row histograms of a tall array (range and auto range): workers write the files; "
+         "same bytes for 1/2/3 workers, spawn and shards + merge; numpy's bins")
+def _():
+    with mm.tmpdir() as d:
+        rng = np.random.default_rng(13)
+        shape = (300_000, 6)
+        a = rng.normal(0.0, 2.0, size=shape).astype("<f4")
+        a[rng.random(shape) < 0.05] = np.nan
+        a[3] = np.nan
+        a.tofile(os.path.join(d, "h.dat"))
+        os.makedirs(os.path.join(d, "out"), exist_ok=True)
+        for rng_key, tag in (([-5, 5], "range"), (None, "auto")):
+            an = {"name": "h", "op": "histogram", "bins": 7, "axis": 1,
+                  "output": os.path.join(d, "out", "h")}
+            if rng_key:
+                an["range"] = rng_key
+            cfg = mm.write_config(d, {"dataset": {"path": "h.dat", "dtype": "<f4",
+                                                  "shape": list(shape)}, "analyses": [an]},
+                                  "h_%s.json" % tag)
+            base = run(["-q", "-w", "1", cfg], d)
+            files = mm.parse_doc(base)["results"]["h"]["files"]
+            edges = np.load(files["edges"])
+            if rng_key:
+                mm.check(np.array_equal(edges, np.histogram_bin_edges([], 7, (-5, 5))), "edges")
+            else:
+                want_edges = np.histogram_bin_edges(a[~np.isnan(a)].astype(np.float64), 7)
+                mm.check(np.array_equal(edges, want_edges), "auto edges differ from numpy's")
+            x = a.astype(np.float64)
+            idx = np.searchsorted(edges, x, side="right") - 1
+            idx[x == edges[-1]] = 6
+            ok = ~np.isnan(x) & (x >= edges[0]) & (x <= edges[-1])
+            counts = np.zeros((shape[0], 7), dtype=np.int64)
+            rows = np.broadcast_to(np.arange(shape[0])[:, None], shape)
+            np.add.at(counts, (rows[ok], idx[ok]), 1)
+            mm.check(np.array_equal(np.load(files["counts"]), counts), "%s: counts" % tag)
+            mm.check(np.array_equal(np.load(files["below"]), np.sum(x < edges[0], axis=1)), "below")
+            mm.check(np.array_equal(np.load(files["above"]), np.sum(x > edges[-1], axis=1)), "above")
+            mm.check(np.array_equal(np.load(files["nan_count"]), np.isnan(x).sum(axis=1)), "nans")
+            want = results_span(base, d)
+            if rng_key:
+                same_for_every_split(cfg, d, want)
+                continue
+            for w, launch in ((2, "fork"), (2, "spawn")):  # auto range: no shards
+                got = results_span(run(["-q", "-w", str(w), "--launch", launch, cfg], d), d)
+                mm.check(got == want, "%s: %d workers (%s) differ from 1 worker" % (cfg, w, launch))
+            mm.assert_no_leftovers(d)
+
+
 @mm.test("time means of large grids: a tile of lanes a pass; same bytes for 1/2/3 workers, "
          "spawn and shards + merge (one pass of partials); numpy")
 def _():
