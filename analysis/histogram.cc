@@ -283,8 +283,7 @@ class Histogram : public Analysis {
     if (stream_) {
       MM_RETURN_IF_ERROR(static_cast<const LanesWritten&>(merged).CheckAll(geo_.lanes(), name()));
       const std::vector<double>& edges = finder_.edges();
-      MM_RETURN_IF_ERROR(files_.Write(1, 0, edges.data(), edges.size() * 8));
-      return files_.Commit();
+      return files_.Write(1, 0, edges.data(), edges.size() * 8);
     }
     merged_ = static_cast<const CountPartial&>(merged);
     if (geo_.empty() && merged_.lo == merged_.hi)
@@ -497,6 +496,7 @@ Result<Json> Histogram::Finish() {
   counts_shape.push_back(bins_);
   const std::vector<double>& edges = finder_.edges();
   if (stream_) {
+    MM_RETURN_IF_ERROR(files_.Commit());  // at the end, as the partials' files are
     Json files = Json::object();
     for (const std::string& f : kFields) files[f] = output_ + "." + f + ".npy";
     return Json{{"shape", geo_.kept_shape()}, {"bins", bins_}, {"files", files}};

@@ -402,8 +402,7 @@ class Stats : public Analysis {
   Status EndPass(int pass, const Partial& merged) override {
     if (tiled_) return WriteTile(pass, static_cast<const StatsPartial&>(merged));
     if (stream_) {
-      MM_RETURN_IF_ERROR(static_cast<const LanesWritten&>(merged).CheckAll(geo_.lanes(), name()));
-      return files_.Commit();
+      return static_cast<const LanesWritten&>(merged).CheckAll(geo_.lanes(), name());
     }
     merged_ = static_cast<const StatsPartial&>(merged);
     if (geo_.empty() && merged_.lo == merged_.hi) {  // numpy's result for empty input
@@ -608,8 +607,7 @@ Status Stats::WriteTile(int pass, const StatsPartial& merged) {
       MM_RETURN_IF_ERROR(FieldBits(field_ids_[i], merged.Get(l), &bytes[l * 8]));
     MM_RETURN_IF_ERROR(files_.Write(i, tile.first * 8, bytes.data(), bytes.size()));
   }
-  if (static_cast<size_t>(pass) + 1 < tile_lanes_.size()) return Status::OK();
-  return files_.Commit();
+  return Status::OK();
 }
 
 Status Stats::Prepare() {
@@ -645,6 +643,9 @@ Status Stats::SetPassInput(int, const Json& input) {
 
 Result<Json> Stats::Finish() {
   if (stream_ || tiled_) {
+    // Renamed into place only now, as the partials' files are: a failure
+    // in a later pass or analysis leaves nothing behind.
+    MM_RETURN_IF_ERROR(files_.Commit());
     Json files = Json::object();
     const std::vector<std::string> paths = NpyFieldPaths(output_, fields_);
     for (size_t i = 0; i < fields_.size(); ++i) files[fields_[i]] = paths[i];

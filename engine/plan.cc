@@ -154,7 +154,11 @@ Result<std::unique_ptr<Plan>> Plan::FromJson(const Json& j) {
         steps[s].pass, inputs[s]));
   // A pass input may have put an analysis back on partials (KeepPartials:
   // a shard's part read by mmrun merge), which can change its passes.
+  const size_t step_count = steps.size();  // `steps` goes with the old passes
   plan->PlanPasses();
+  if (pass >= static_cast<int>(plan->passes.size()) ||
+      plan->passes[static_cast<size_t>(pass)].steps.size() != step_count)
+    return Error(Code::kDataErr, "plan: bad pass");
   return plan;
 }
 

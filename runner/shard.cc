@@ -259,6 +259,9 @@ Result<std::unique_ptr<Plan>> PlanOfConfig(const Part& first, const std::vector<
   plan_json["config_dir"] = DirName(config_path);
   Result<std::unique_ptr<Plan>> built = Plan::FromJson(plan_json);
   if (!built.ok()) return built.status().WithContext("part " + first.path);
+  // Parts carry partials: their pass inputs must be those of a run that
+  // keeps them (never the files a coordinator made, whatever a part says).
+  (*built)->KeepPartials();
   const Json expect = (*built)->ToJson(0);
   for (const Part& p : parts)
     if (p.doc["plan"] != expect)

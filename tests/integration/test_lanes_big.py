@@ -267,6 +267,27 @@ def _():
             mm.assert_no_leftovers(d)
 
 
+@mm.test("per-row stats written by workers: another analysis failing in the same pass leaves "
+         "no file behind (the files are renamed into place at the end)")
+def _():
+    with mm.tmpdir() as d:
+        a = np.random.default_rng(14).normal(size=(200_000, 6))
+        a[0, 0], a[0, 1] = 1.7e308, -1.7e308  # no histogram range fits: exit 65
+        a.tofile(os.path.join(d, "w.dat"))
+        os.makedirs(os.path.join(d, "out"), exist_ok=True)
+        cfg = mm.write_config(d, {"dataset": {"path": "w.dat", "dtype": "<f8",
+                                              "shape": [200_000, 6]},
+                                  "analyses": [{"name": "rows", "op": "stats", "axis": 1,
+                                                "output": os.path.join(d, "out", "rows")},
+                                               {"name": "h", "op": "histogram", "bins": 5}]})
+        args = ["-q", "-w", "2", cfg]
+        res = mm.run_mmrun(args)
+        mm.assert_error(res, 65, ["wider than float64"], args=args)
+        mm.check("was written" not in res.err, "the message names a written file: " + res.err)
+        mm.eq(os.listdir(os.path.join(d, "out")), [], "out/ after the failed run")
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("per-row histograms of a tall array (range and auto range): workers write the files; "
          "same bytes for 1/2/3 workers, spawn and shards + merge; numpy's bins")
 def _():
