@@ -594,7 +594,7 @@ Status Stats::FieldBits(FieldId f, const LaneStats& s, char* out) const {
 
 // The coordinator's end of tile pass `pass`: the merged partial must
 // hold exactly the tile's lanes; their fields go to their places in the
-// files, which are committed after the last tile.
+// files, which Finish renames into place.
 Status Stats::WriteTile(int pass, const StatsPartial& merged) {
   const auto& tile = tile_lanes_[static_cast<size_t>(pass)];
   if (merged.lo != tile.first || merged.hi != tile.second)
