@@ -481,6 +481,7 @@ class Stats : public Analysis {
     return range.first < tile.second && tile.first < range.second;
   }
   Status WriteTile(int pass, const StatsPartial& merged);
+  Status FieldColumns(const StatsPartial& p, size_t k, std::vector<char>* bytes) const;
 
   LaneGeometry geo_;
   std::vector<std::string> fields_;
@@ -522,12 +523,9 @@ class Stats::FileScanner : public Scanner {
     stats_kernel::SweepBlockTo(
         a_.dataset_.layout.dtype, a_.geo_, block.data, block.begin, block.end, p->lo, k,
         [p](size_t l, const LaneStats& s) { p->Set(l, s); }, &scratch_, block.box);
-    bytes_.resize(k * 8);
-    for (size_t i = 0; i < a_.field_ids_.size(); ++i) {
-      for (size_t l = 0; l < k; ++l)
-        MM_RETURN_IF_ERROR(a_.FieldBits(a_.field_ids_[i], block_.Get(l), &bytes_[l * 8]));
-      MM_RETURN_IF_ERROR(writer_.Write(i, range.first * 8, bytes_.data(), k * 8));
-    }
+    MM_RETURN_IF_ERROR(a_.FieldColumns(block_, k, &bytes_));
+    for (size_t i = 0; i < a_.field_ids_.size(); ++i)
+      MM_RETURN_IF_ERROR(writer_.Write(i, range.first * 8, &bytes_[i * k * 8], k * 8));
     static_cast<LanesWritten*>(partial)->lanes += k;
     return Status::OK();
   }
@@ -592,6 +590,19 @@ Status Stats::FieldBits(FieldId f, const LaneStats& s, char* out) const {
   return Status::OK();
 }
 
+// Each field's file bytes of lanes [0, k) of `p`, field after field: one
+// LaneStats a lane for all the fields.
+Status Stats::FieldColumns(const StatsPartial& p, size_t k, std::vector<char>* bytes) const {
+  const size_t nf = field_ids_.size();
+  bytes->resize(nf * k * 8);
+  for (size_t l = 0; l < k; ++l) {
+    const LaneStats s = p.Get(l);
+    for (size_t i = 0; i < nf; ++i)
+      MM_RETURN_IF_ERROR(FieldBits(field_ids_[i], s, &(*bytes)[(i * k + l) * 8]));
+  }
+  return Status::OK();
+}
+
 // The coordinator's end of tile pass `pass`: the merged partial must
 // hold exactly the tile's lanes; their fields go to their places in the
 // files, which Finish renames into place.
@@ -601,12 +612,10 @@ Status Stats::WriteTile(int pass, const StatsPartial& merged) {
     return Error(Code::kWorkerFailed, name() + ": merged partials do not cover the lanes of tile " +
                                           std::to_string(pass));
   const size_t k = static_cast<size_t>(tile.second - tile.first);
-  std::vector<char> bytes(k * 8);
-  for (size_t i = 0; i < field_ids_.size(); ++i) {
-    for (size_t l = 0; l < k; ++l)
-      MM_RETURN_IF_ERROR(FieldBits(field_ids_[i], merged.Get(l), &bytes[l * 8]));
-    MM_RETURN_IF_ERROR(files_.Write(i, tile.first * 8, bytes.data(), bytes.size()));
-  }
+  std::vector<char> bytes;
+  MM_RETURN_IF_ERROR(FieldColumns(merged, k, &bytes));
+  for (size_t i = 0; i < field_ids_.size(); ++i)
+    MM_RETURN_IF_ERROR(files_.Write(i, tile.first * 8, &bytes[i * k * 8], k * 8));
   return Status::OK();
 }
 
