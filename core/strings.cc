@@ -115,4 +115,9 @@ std::string EscapeNonUtf8(std::string_view text) {
   return out;
 }
 
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 }  // namespace mm

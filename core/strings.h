@@ -31,4 +31,7 @@ std::string EscapeNonUtf8(std::string_view text);
 // (a file's extension: ".PNG" is ".png").
 bool EndsWithNoCase(const std::string& text, const std::string& suffix);
 
+// The last component of `path` (all of it when it has no slash).
+std::string BaseName(const std::string& path);
+
 }  // namespace mm

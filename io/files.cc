@@ -19,6 +19,7 @@
 
 #include "core/checksum.h"
 #include "core/fault.h"
+#include "core/strings.h"
 #include "io/file_identity.h"
 
 namespace mm {
@@ -227,9 +228,31 @@ std::string ResolvePath(const std::string& base_dir, const std::string& path) {
   return AbsolutePath(base_dir == "." ? path : base_dir + "/" + path);
 }
 
+namespace {
+
+// Whether `name` in folder `dir` is, without following a symlink, the file
+// open as `fd` (same device and inode).
+bool NameIsFile(int dir, const std::string& name, int fd) {
+  struct stat at, open;
+  return ::fstatat(dir, name.c_str(), &at, AT_SYMLINK_NOFOLLOW) == 0 && ::fstat(fd, &open) == 0 &&
+         at.st_dev == open.st_dev && at.st_ino == open.st_ino;
+}
+
+}  // namespace
+
+void TempOutput::RemoveUncommitted() {
+  if (committed_ || temp_path_.empty()) return;
+  // Only the file this object made: a name another process put in its
+  // place is not ours to delete.
+  FileDescriptor dir(::open(DirName(temp_path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const std::string name = BaseName(temp_path_);
+  if (dir.valid() && fd_.valid() && NameIsFile(dir.get(), name, fd_.get()))
+    ::unlinkat(dir.get(), name.c_str(), 0);
+}
+
 TempOutput& TempOutput::operator=(TempOutput&& o) noexcept {
   if (this != &o) {
-    if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+    RemoveUncommitted();
     fd_ = std::move(o.fd_);
     temp_path_ = std::move(o.temp_path_);
     target_ = std::move(o.target_);
@@ -241,9 +264,7 @@ TempOutput& TempOutput::operator=(TempOutput&& o) noexcept {
   return *this;
 }
 
-TempOutput::~TempOutput() {
-  if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
-}
+TempOutput::~TempOutput() { RemoveUncommitted(); }
 
 namespace {
 
@@ -467,15 +488,34 @@ Status TempOutput::Commit() {
     return FromErrno(errno, target_ + ": cannot set the output's permissions", Code::kCantCreate);
   if (FaultEnabled("rename_fail"))
     return FromErrno(EIO, target_ + ": cannot rename the output into place", Code::kCantCreate);
-  if (::rename(temp_path_.c_str(), target_.c_str()) != 0)
+  // The rename goes through one descriptor of the folder, and only after
+  // the temporary name is checked to still be this file: another user who
+  // can write in the folder (one without the sticky bit) may have put a
+  // file or a symlink of theirs at that name, and renaming by name would
+  // publish it as mmrun's output. The check and the rename are two steps;
+  // the name is checked again after the rename.
+  FileDescriptor dir(::open(DirName(temp_path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid())
+    return FromErrno(errno, target_ + ": cannot open its folder", Code::kCantCreate);
+  const std::string temp_name = BaseName(temp_path_), target_name = BaseName(target_);
+  if (!NameIsFile(dir.get(), temp_name, fd_.get()))
+    return Error(Code::kCantCreate,
+                 target_ + ": its temporary file " + temp_path_ +
+                     " is no longer the file mmrun wrote (removed or replaced by another "
+                     "process); the output was not renamed into place");
+  if (::renameat(dir.get(), temp_name.c_str(), dir.get(), target_name.c_str()) != 0)
     return FromErrno(errno, target_ + ": cannot rename the output into place", Code::kCantCreate);
   committed_ = true;
+  if (!NameIsFile(dir.get(), target_name, fd_.get()))
+    return Error(Code::kCantCreate,
+                 target_ +
+                     ": another process replaced its temporary file while it was renamed "
+                     "into place; the file now at that name is not mmrun's output");
   {
     std::lock_guard<std::mutex> lock(committed_mu);
     Committed().push_back(target_);
   }
-  FileDescriptor dir(::open(DirName(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.valid()) ::fsync(dir.get());  // best effort: the data itself is already durable
+  ::fsync(dir.get());  // best effort: the data itself is already durable
   return Status::OK();
 }
 

@@ -139,10 +139,15 @@ class TempOutput {
   Status Reserve(uint64_t bytes);
   Status Write(std::string_view bytes);
   // fsync, rename over the target (checked again: still not a device,
-  // FIFO or folder), fsync the folder.
+  // FIFO or folder), fsync the folder. The temporary name must still be
+  // this file (device, inode; a symlink is never followed): one removed or
+  // replaced by another process is kCantCreate, and nothing is renamed.
   Status Commit();
 
  private:
+  // Unless committed: unlinks the temporary name if it is still this file.
+  void RemoveUncommitted();
+
   FileDescriptor fd_;
   std::string temp_path_;
   std::string target_;

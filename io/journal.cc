@@ -23,6 +23,7 @@
 #include "core/checksum.h"
 #include "core/dtype.h"
 #include "core/fault.h"
+#include "core/strings.h"
 #include "io/journal_format.h"
 
 namespace mm {
@@ -78,11 +79,6 @@ std::mutex g_created_mu;
 std::set<std::string>& CreatedDirs() {
   static std::set<std::string> dirs;
   return dirs;
-}
-
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 std::string RealDatasetPath(const std::string& dataset_path) {

@@ -397,12 +397,6 @@ Status ReadQuantiles(const Json& r, const std::string& key, const DocumentInfo& 
   return Status::OK();
 }
 
-// The last path component of `path`.
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 }  // namespace
 
 PlotKind ClassifyResult(const Json& result, std::string* why) {

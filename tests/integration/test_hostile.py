@@ -360,6 +360,83 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+def paused_run(args, cwd):
+    """Starts mmrun with its one worker stopped before it opens the dataset
+    (pause_before_open); returns (process, the stopped worker pids)."""
+    env = dict(os.environ, MMRUN_TEST_FAULT="pause_before_open=1")
+    proc = subprocess.Popen([mm.mmrun_path(), "-q", "-w", "1", "--retries", "0"] + [str(a) for a in args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    return proc, mm.stopped_children(proc, 1)
+
+
+def resume(proc, kids):
+    for k in kids:
+        os.kill(k, signal.SIGCONT)
+    out, err = proc.communicate(timeout=120)
+    return mm.RunResult(proc.returncode, out.decode(), err.decode())
+
+
+@mm.test("outputs: another user who replaces (file, symlink) or removes an output's temporary file in a "
+         "folder writable by all (no sticky bit) while the run works gets nothing published: exit 73 naming "
+         "the output, the old output and the planted file kept, the symlink's target untouched")
+def _():
+    with mm.tmpdir() as d:
+        shared = os.path.join(d, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o777)  # writable by all, no sticky bit: others may rename and unlink here
+        cfg = dataset(d)
+        stranger = 65534 if os.geteuid() == 0 else os.getuid()
+        victim = os.path.join(d, "victim.txt")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        for how in ("file", "symlink", "removed", "per-lane file"):
+            out = os.path.join(shared, "out.json")
+            with open(out, "w") as f:
+                f.write('{"old": true}')
+            args = ["-o", out, cfg]
+            name = "out.json"
+            if how == "per-lane file":  # a per-lane result's .npy, opened by name by the workers too
+                # more than 1,000,000 lanes: the workers write the fields (docs/CHOICES.md)
+                dataset(d, rows=1100000, cols=2, name="big.dat")
+                big = mm.write_config(d, {"dataset": {"path": "big.dat", "dtype": "<f8", "shape": [-1, 2]},
+                                          "analyses": [{"op": "stats", "axis": 1,
+                                                        "output": os.path.join(shared, "pre")}]},
+                                      name="big.json")
+                args = ["-o", out, big]
+                name = "pre.mean.npy"
+            proc, kids = paused_run(args, d)
+            temps = [t for t in os.listdir(shared) if t.startswith("." + name + ".mmrun-tmp-")]
+            mm.eq(len(temps), 1, "temporary files of %s while the worker is stopped (%s)" % (name, how))
+            temp = os.path.join(shared, temps[0])
+            os.rename(temp, os.path.join(shared, "moved-aside"))  # what the other user keeps of ours
+            if how == "file" or how == "per-lane file":
+                with open(temp, "w") as f:
+                    f.write('{"forged": true}')
+                os.chown(temp, stranger, stranger)
+            elif how == "symlink":
+                os.symlink(victim, temp)
+                os.lchown(temp, stranger, stranger)
+            res = resume(proc, kids)
+            want = [name] if how == "per-lane file" else ["out.json", "no longer the file mmrun wrote"]
+            mm.check(res.code in (73, 74) if how == "per-lane file" else res.code == 73,
+                     "exit %d for a replaced temporary file (%s): %s" % (res.code, how, res.err))
+            for frag in want:
+                mm.check(frag in res.err, "message lacks %r (%s): %s" % (frag, how, res.err))
+            mm.eq(len(res.err.strip().splitlines()), 1, "stderr lines (%s)" % how)
+            with open(out) as f:
+                mm.eq(f.read(), '{"old": true}', "the old output after a refused commit (%s)" % how)
+            with open(victim) as f:
+                mm.eq(f.read(), "precious\n", "the symlink's target (%s)" % how)
+            if how != "removed":
+                mm.check(os.path.lexists(temp), "the planted %s was deleted by mmrun" % how)
+                os.unlink(temp)
+            os.unlink(os.path.join(shared, "moved-aside"))
+            left = sorted(t for t in os.listdir(shared) if t != "out.json")
+            mm.eq(left, [], "files left in the folder (%s)" % how)
+            os.unlink(out)
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("merge: a per-lane result's PREFIX.FIELD.npy that is one of the parts (or -o) is exit 78 before "
          "anything is written; the part is kept")
 def _():
