@@ -330,9 +330,11 @@ class Stats : public Analysis {
   // (a time mean of a large grid) whose result goes to files keeps every
   // lane in each worker's partials. When each piece of a row holds its own
   // range of lanes, pass t instead reads only the pieces of tile t, a run
-  // of pieces holding about kTileLanes lanes, and the coordinator writes
-  // that tile's lanes into the files (docs/CHOICES.md "A time mean of a
-  // large grid, a tile of lanes a pass"). A lane's blocks and their merges
+  // of pieces holding about kTileLanes lanes, or, when every element of a
+  // row is its own lane, any run of lanes sized for kTileBudget; the
+  // coordinator writes that tile's lanes into the files (docs/CHOICES.md
+  // "A time mean of a large grid, a tile of lanes a pass" and "Tiles that
+  // cut blocks, sized for the partials"). A lane's blocks and their merges
   // are those of one pass over everything (the other blocks' partials are
   // empty, which merge as identities), so the bits are the same.
   void PlanTiles(const Partition& part) {
@@ -344,9 +346,30 @@ class Stats : public Analysis {
     const uint64_t piece = part.block_elements(0);
     const uint64_t row = part.block_end(pieces - 1) - part.block_begin(0);
     const auto first = geo_.LaneRange(0, piece);
+    std::vector<std::pair<uint64_t, uint64_t>> tiles;
+    // Every element of a row its own lane, in storage order (the row axis
+    // alone reduced, C order): a block gives each of its lanes one value,
+    // whose partial does not depend on which other lanes are swept with it
+    // (SweepRange: lanes apart), so a tile may be any run of lanes, and
+    // is sized by the partial's bytes, not by the block's.
+    const auto own_lane = [&](uint64_t i) { return i >= row || geo_.LaneOf(i) == i; };
+    if (geo_.lanes() == row && first == std::make_pair(uint64_t{0}, piece) && own_lane(1) &&
+        own_lane(piece - 1) && own_lane(piece) && own_lane(row / 2) && own_lane(row - 1)) {
+      // A process holds about one partial a level of its tree of the
+      // tile's rows, and two more (the block's, the merge's).
+      const uint64_t per_lane = integer_ ? 200 : 64;  // measured: peak / (tile lanes x alive)
+      const auto rows = static_cast<unsigned long long>(std::max<int64_t>(1, part.rows()));
+      const uint64_t alive = 2 + static_cast<uint64_t>(64 - __builtin_clzll(rows));  // + bit width
+      const uint64_t width = std::max<uint64_t>(1, kTileBudget / (alive * per_lane));
+      for (uint64_t l = 0; l < row; l += width) tiles.emplace_back(l, std::min(row, l + width));
+      if (tiles.size() < 2) return;
+      tile_lanes_ = std::move(tiles);
+      tiled_ = true;
+      part_lanes_ = true;
+      return;
+    }
     const uint64_t per_tile =
         std::max<uint64_t>(1, kTileLanes / std::max<uint64_t>(1, first.second - first.first));
-    std::vector<std::pair<uint64_t, uint64_t>> tiles;
     uint64_t next = 0;  // the lane the next tile must start at
     for (uint64_t j = 0; j < static_cast<uint64_t>(pieces); j += per_tile) {
       const auto lanes = geo_.LaneRange(j * piece, std::min(row, (j + per_tile) * piece));
@@ -376,6 +399,7 @@ class Stats : public Analysis {
   void KeepPartials() override {
     SetStream(false);
     tiled_ = false;
+    part_lanes_ = false;
   }
   int passes() const override { return tiled_ ? static_cast<int>(tile_lanes_.size()) : 1; }
   bool NeedsBlock(int pass, uint64_t begin, uint64_t end) const override {
@@ -497,7 +521,13 @@ class Stats : public Analysis {
   bool stream_ = false;
   // Lane tiles (PlanTiles): pass t covers lanes tile_lanes_[t], in order.
   static constexpr uint64_t kTileLanes = 1 << 18;
+  // Tiles that may split a block (PlanTiles): the bytes of the partials a
+  // process holds at once, whatever the dtype's lanes per block (each
+  // tile pass costs a fork and a merge, about 12 ms here: fewer, larger
+  // tiles where the tree is shallow).
+  static constexpr uint64_t kTileBudget = uint64_t{40} << 20;
   bool tiled_ = false;
+  bool part_lanes_ = false;  // tiles cut blocks: a block sweeps only its lanes in the tile
   std::vector<std::pair<uint64_t, uint64_t>> tile_lanes_;
   NpyFieldFiles files_;  // the result's files (stream_ or tiled_)
 };
@@ -554,12 +584,22 @@ std::unique_ptr<Scanner> Stats::NewScanner(int pass) const {
       p->Resize(0);
       return Status::OK();
     }
+    const char* data = block.data;
+    uint64_t begin = block.begin, end = block.end;
     p->lo = range.first;
     p->hi = range.second;
-    const size_t k = static_cast<size_t>(range.second - range.first);
+    if (part_lanes_) {  // element begin + i is lane range.first + i (PlanTiles)
+      const auto& tile = tile_lanes_[static_cast<size_t>(pass)];
+      p->lo = std::max(range.first, tile.first);
+      p->hi = std::min(range.second, tile.second);
+      data += (p->lo - range.first) * dataset_.layout.dtype.itemsize();
+      begin = block.begin + (p->lo - range.first);
+      end = begin + (p->hi - p->lo);
+    }
+    const size_t k = static_cast<size_t>(p->hi - p->lo);
     p->Resize(k);
     stats_kernel::SweepBlockTo(
-        dataset_.layout.dtype, geo_, block.data, block.begin, block.end, p->lo, k,
+        dataset_.layout.dtype, geo_, data, begin, end, p->lo, k,
         [p](size_t l, const LaneStats& s) { p->Set(l, s); }, scratch, block.box);
     return Status::OK();
   });

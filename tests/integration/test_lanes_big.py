@@ -215,9 +215,9 @@ def check_rows_numpy(doc, name, a, axis, fields, ddof=0):
     for field in fields:
         got = np.load(files[field])
         mm.eq(got.dtype.str, "<i8" if field in ("count", "nan_count") or
-              (a.dtype.kind == "i" and field in ("sum", "min", "max")) else "<f8",
+              (a.dtype.kind in "iu" and field in ("sum", "min", "max")) else "<f8",
               "%s.%s dtype" % (name, field))
-        if a.dtype.kind == "i" and field == "sum":
+        if a.dtype.kind in "iu" and field == "sum":
             exact = np.sum(a.astype(np.int64), axis=axis)
             mm.check(np.array_equal(got, exact), "%s.sum: not exact" % name)
             continue
@@ -332,19 +332,30 @@ def _():
             same_for_every_split(cfg, d, results_span(base, d), shards=bool(rng_key))
 
 
+def tile_count(shape, dtype):
+    """Stats::PlanTiles' tiles when every element of a row is its own lane:
+    40 MiB of partials a process, (2 + bit width of the rows) of them alive,
+    64 bytes a float lane and 200 an integer lane."""
+    lanes = int(np.prod(shape[1:]))
+    per_lane = 64 if np.dtype(dtype).kind == "f" else 200
+    width = (40 << 20) // ((2 + int(shape[0]).bit_length()) * per_lane)
+    return -(-lanes // width)
+
+
 @mm.test("time means of large grids: a tile of lanes a pass; same bytes for 1/2/3 workers, "
          "spawn and shards + merge (one pass of partials); numpy")
 def _():
     with mm.tmpdir() as d:
         rng = np.random.default_rng(12)
-        # (rows, ...) shape, dtype, axis, the tiles expected: rows of 4
-        # pieces of 262,144 lanes (4 passes); of 3 float64 pieces, two to a
-        # tile (2); pieces whose lanes straddle them (axis (0, 2): 1 pass);
-        # 3 int32 pieces of 262,144 lanes or fewer (3).
-        cases = [((4, 800, 1000), "<f4", 0, 4), ((3, 500, 700), "<f8", 0, 2),
-                 ((3, 150_000, 3), "<f8", [0, 2], 1), ((3, 600_000), "<i4", 0, 3)]
+        # (rows, ...) shape, dtype, axis, the tiles expected. Every element
+        # of a row its own lane: tiles of lanes that cut blocks, sized for
+        # the partials (tile_count); pieces whose lanes straddle them (axis
+        # (0, 2)): tiles of whole pieces, here 1 pass.
+        cases = [((4, 800, 1000), "<f4", 0, None), ((3, 500, 700), "<f8", 0, None),
+                 ((3, 150_000, 3), "<f8", [0, 2], 1), ((3, 600_000), "<i4", 0, None)]
         os.makedirs(os.path.join(d, "out"), exist_ok=True)
         for n, (shape, dtype, axis, tiles) in enumerate(cases):
+            tiles = tiles or tile_count(shape, dtype)
             if dtype[1] == "f":
                 a = rng.normal(280.0, 15.0, size=shape).astype(dtype)
                 a[rng.random(shape) < 0.05] = np.nan
@@ -365,6 +376,28 @@ def _():
             check_rows_numpy(doc, "clim", a, ax, ALL, 1)
             want = results_span(base, d)
             same_for_every_split(cfg, d, want)
+
+
+@mm.test("time mean of uint8 rows of 1.1M lanes (a block holds 1M lanes): tiles cut blocks, peak RSS of "
+         "every process <= 64 MiB (was a tile of 1M lanes, ~700 MiB); numpy; same bytes for 1/2/3 workers, spawn")
+def _():
+    with mm.tmpdir() as d:
+        shape = (4, 1_100_000)
+        a = np.random.default_rng(13).integers(0, 256, size=shape).astype("u1")
+        a.tofile(os.path.join(d, "u.dat"))
+        os.makedirs(os.path.join(d, "out"), exist_ok=True)
+        cfg = mm.write_config(d, {"dataset": {"path": "u.dat", "dtype": "u1", "shape": list(shape)},
+                                  "analyses": [{"name": "m", "op": "stats", "axis": 0,
+                                                "output": os.path.join(d, "out", "m")}]}, "u.json")
+        base = run(["-q", "-w", "1", cfg], d)
+        doc = mm.parse_doc(base)
+        mm.eq(doc["mmrun"]["passes"], tile_count(shape, "u1"), "passes")
+        check_rows_numpy(doc, "m", a, 0, ALL)
+        same_for_every_split(cfg, d, results_span(base, d), shards=False)
+        if not (os.environ.get("ASAN_OPTIONS") or os.environ.get("MMRUN_SANITIZED")):
+            peak = peak_rss_kib(["-q", "-w", "2", cfg])
+            print("  peak RSS %d KiB" % peak)
+            mm.check(peak <= 64 * 1024, "peak RSS %d KiB > 64 MiB" % peak)
 
 
 if __name__ == "__main__":
