@@ -199,4 +199,21 @@ std::vector<std::string> OpsCreatingDataset() {
   return ops;
 }
 
+Result<std::unique_ptr<Partial>> WrittenCount::FromJson(const Json& j, uint64_t most,
+                                                        const std::string& who) {
+  if (!j.is_object() || j.size() != 1 || !j.contains("written") ||
+      !j["written"].is_number_unsigned() || j["written"].get<uint64_t>() > most)
+    return Error(Code::kDataErr, who + " partial: malformed");
+  auto p = std::make_unique<WrittenCount>();
+  p->n = j["written"].get<uint64_t>();
+  return std::unique_ptr<Partial>(std::move(p));
+}
+
+Status WrittenCount::CheckAll(uint64_t all, const std::string& units,
+                              const std::string& who) const {
+  if (n == all) return Status::OK();
+  return Error(Code::kWorkerFailed, who + ": workers wrote " + std::to_string(n) + " of " +
+                                        std::to_string(all) + " " + units);
+}
+
 }  // namespace mm

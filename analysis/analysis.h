@@ -126,6 +126,22 @@ class Partial {
   virtual Json ToJson() const = 0;
 };
 
+// The partial of an analysis whose workers write its output while
+// scanning (slice and convert outputs, generate's dataset, per-lane .npy
+// fields): how many of the output's units (elements, lanes) they wrote,
+// {"written": N}. The coordinator checks that the merged count is all.
+class WrittenCount : public Partial {
+ public:
+  uint64_t n = 0;
+  void Merge(const Partial& right) override { n += static_cast<const WrittenCount&>(right).n; }
+  Json ToJson() const override { return Json{{"written", n}}; }
+  // kDataErr naming `who` unless j is {"written": N} with N <= most.
+  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, uint64_t most,
+                                                   const std::string& who);
+  // kWorkerFailed "WHO: workers wrote N of ALL UNITS" unless n == all.
+  Status CheckAll(uint64_t all, const std::string& units, const std::string& who) const;
+};
+
 // The worker-side state of one analysis in one pass of one worker: scratch
 // buffers, open output files, journal writers. Analysis::NewScanner makes
 // it; the worker loop (engine/scan.cc) calls it for the blocks of its range

@@ -415,18 +415,7 @@ Status ArrayCopy::WriteStorageBox(const char* data, __int128 base,
 
 namespace mm {
 
-namespace {
-
-class CountPartial : public Partial {
- public:
-  uint64_t elements = 0;
-  void Merge(const Partial& right) override {
-    elements += static_cast<const CountPartial&>(right).elements;
-  }
-  Json ToJson() const override { return Json{{"elements", elements}}; }
-};
-
-}  // namespace
+namespace {}  // namespace
 
 CopyAnalysis::CopyAnalysis(const AnalysisSpec& spec, const Dataset& dataset,
                            const Partition& partition, ArrayCopy copy, std::string output,
@@ -449,16 +438,12 @@ int CopyAnalysis::passes() const { return chunked_hdf5() ? 2 : 1; }
 
 std::unique_ptr<Partial> CopyAnalysis::NewPartial(int pass) const {
   if (pass == 1) return std::make_unique<ChunkListPartial>();
-  return std::make_unique<CountPartial>();
+  return std::make_unique<WrittenCount>();
 }
 
 Result<std::unique_ptr<Partial>> CopyAnalysis::PartialFromJson(int pass, const Json& j) const {
   if (pass == 1) return ChunkListPartial::FromJson(j, h5_.grid().count(), h5_.slot_bytes());
-  if (!j.is_object() || !j.contains("elements") || !j["elements"].is_number_unsigned())
-    return Error(Code::kDataErr, name() + " partial: malformed");
-  auto p = std::make_unique<CountPartial>();
-  p->elements = j["elements"].get<uint64_t>();
-  return std::unique_ptr<Partial>(std::move(p));
+  return WrittenCount::FromJson(j, copy_.out_elements(), name());
 }
 
 bool CopyAnalysis::NeedsBlock(int pass, uint64_t begin, uint64_t end) const {
@@ -488,7 +473,7 @@ class CopyAnalysis::CopyScanner : public Scanner {
   explicit CopyScanner(const CopyAnalysis* copy) : a_(*copy) {}
 
   Status Consume(const BlockView& block, Partial* partial) override {
-    static_cast<CountPartial*>(partial)->elements += Count(block);
+    static_cast<WrittenCount*>(partial)->n += Count(block);
     return Status::OK();
   }
 
@@ -665,11 +650,8 @@ Status CopyAnalysis::EndPass(int pass, const Partial& merged) {
     stage_out_ = TempOutput();  // the stage goes as soon as it is spent
     return h5_.Commit();
   }
-  const uint64_t n = static_cast<const CountPartial&>(merged).elements;
-  if (n != copy_.out_elements())
-    return Error(Code::kWorkerFailed, name() + ": workers wrote " + std::to_string(n) + " of " +
-                                          std::to_string(copy_.out_elements()) +
-                                          " output elements");
+  MM_RETURN_IF_ERROR(static_cast<const WrittenCount&>(merged).CheckAll(copy_.out_elements(),
+                                                                       "output elements", name()));
   if (chunked_hdf5()) return Status::OK();  // the stage is complete: pass 1 compresses it
   return hdf5_ ? h5_.Commit() : out_.Commit();
 }

@@ -96,15 +96,6 @@ struct Fill {
   __int128 exact = 0;  // constant: the value truncated toward zero, exactly
 };
 
-class GeneratePartial : public Partial {
- public:
-  uint64_t elements = 0;
-  void Merge(const Partial& right) override {
-    elements += static_cast<const GeneratePartial&>(right).elements;
-  }
-  Json ToJson() const override { return Json{{"elements", elements}}; }
-};
-
 // Stores double v into an element of Traits, as numpy's astype (unsafe) would
 // for floats, and saturating for integers (values are range-checked earlier
 // where numpy would raise).
@@ -278,15 +269,11 @@ class Generate : public Analysis {
 
   std::unique_ptr<Partial> NewPartial(int) const override {
     if (chunked()) return std::make_unique<ChunkListPartial>();
-    return std::make_unique<GeneratePartial>();
+    return std::make_unique<WrittenCount>();
   }
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
     if (chunked()) return ChunkListPartial::FromJson(j, h5_.grid().count(), h5_.slot_bytes());
-    auto p = std::make_unique<GeneratePartial>();
-    if (!j.is_object() || !j.contains("elements") || !j["elements"].is_number_unsigned())
-      return Error(Code::kDataErr, "generate partial: malformed");
-    p->elements = j["elements"].get<uint64_t>();
-    return std::unique_ptr<Partial>(std::move(p));
+    return WrittenCount::FromJson(j, dataset_.layout.elements(), name());
   }
 
   // The dataset it creates (registered as an output of the run: -o, the
@@ -303,7 +290,7 @@ class Generate : public Analysis {
       VisitDType(layout.dtype, [&](auto traits, auto swap) {
         FillBlock<decltype(traits), decltype(swap)::value>(fill_, layout, block);
       });
-      static_cast<GeneratePartial*>(partial)->elements += block.end - block.begin;
+      static_cast<WrittenCount*>(partial)->n += block.end - block.begin;
       return Status::OK();
     });
   }
@@ -353,8 +340,8 @@ class Generate : public Analysis {
       MM_RETURN_IF_ERROR(h5_.WriteChunks(static_cast<const ChunkListPartial&>(merged)));
       return h5_.Commit();
     }
-    if (static_cast<const GeneratePartial&>(merged).elements != dataset_.layout.elements())
-      return Error(Code::kWorkerFailed, name() + ": workers did not write every element");
+    MM_RETURN_IF_ERROR(static_cast<const WrittenCount&>(merged).CheckAll(dataset_.layout.elements(),
+                                                                         "elements", name()));
     // Later analyses read the file at its real path.
     return hdf5_ ? h5_.Commit() : out_.Commit();
   }

@@ -212,13 +212,13 @@ class Histogram : public Analysis {
 
   std::unique_ptr<Partial> NewPartial(int pass) const override {
     if (pass != count_pass()) return std::make_unique<MinMaxPartial>();
-    if (stream_) return std::make_unique<LanesWritten>();
+    if (stream_) return std::make_unique<WrittenCount>();
     return std::make_unique<CountPartial>(bins_);
   }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override {
     if (pass != count_pass()) return MinMaxPartial::FromJson(j);
-    if (stream_) return LanesWritten::FromJson(j, geo_.lanes(), name());
+    if (stream_) return WrittenCount::FromJson(j, geo_.lanes(), name());
     return CountPartial::FromJson(j, bins_, geo_.lanes());
   }
 
@@ -248,7 +248,7 @@ class Histogram : public Analysis {
             MM_RETURN_IF_ERROR(st->writer->Write(2, b.lo * 8, b.below.data(), k * 8));
             MM_RETURN_IF_ERROR(st->writer->Write(3, b.lo * 8, b.above.data(), k * 8));
             MM_RETURN_IF_ERROR(st->writer->Write(4, b.lo * 8, b.nan.data(), k * 8));
-            static_cast<LanesWritten*>(base)->lanes += k;
+            static_cast<WrittenCount*>(base)->n += k;
             return Status::OK();
           });
     }
@@ -281,7 +281,8 @@ class Histogram : public Analysis {
       return Status::OK();
     }
     if (stream_) {
-      MM_RETURN_IF_ERROR(static_cast<const LanesWritten&>(merged).CheckAll(geo_.lanes(), name()));
+      MM_RETURN_IF_ERROR(
+          static_cast<const WrittenCount&>(merged).CheckAll(geo_.lanes(), "lanes", name()));
       const std::vector<double>& edges = finder_.edges();
       return files_.Write(1, 0, edges.data(), edges.size() * 8);
     }

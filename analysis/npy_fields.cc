@@ -121,22 +121,6 @@ Status NpyFieldFiles::FromJson(const Json& j, const std::string& prefix,
   return Status::OK();
 }
 
-Result<std::unique_ptr<Partial>> LanesWritten::FromJson(const Json& j, uint64_t max_lanes,
-                                                        const std::string& who) {
-  if (!j.is_object() || j.size() != 1 || !j.contains("lanes") || !j["lanes"].is_number_unsigned() ||
-      j["lanes"].get<uint64_t>() > max_lanes)
-    return Error(Code::kDataErr, who + " partial: malformed");
-  auto p = std::make_unique<LanesWritten>();
-  p->lanes = j["lanes"].get<uint64_t>();
-  return std::unique_ptr<Partial>(std::move(p));
-}
-
-Status LanesWritten::CheckAll(uint64_t all, const std::string& who) const {
-  if (lanes == all) return Status::OK();
-  return Error(Code::kWorkerFailed, who + ": workers wrote " + std::to_string(lanes) + " of " +
-                                        std::to_string(all) + " lanes");
-}
-
 NpyFieldWriter::NpyFieldWriter(const NpyFieldFiles& files) : files_(files) {}
 NpyFieldWriter::~NpyFieldWriter() = default;
 

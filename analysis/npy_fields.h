@@ -86,22 +86,6 @@ class NpyFieldFiles {
   std::vector<Temp> temps_;
 };
 
-// The partial of an analysis whose workers write NpyFieldFiles: how many
-// lanes they wrote ({"lanes": N}; exact_merge).
-class LanesWritten : public Partial {
- public:
-  uint64_t lanes = 0;
-  void Merge(const Partial& right) override {
-    lanes += static_cast<const LanesWritten&>(right).lanes;
-  }
-  Json ToJson() const override { return Json{{"lanes", lanes}}; }
-  // kDataErr naming `who` unless j is {"lanes": N} with N <= max_lanes.
-  static Result<std::unique_ptr<Partial>> FromJson(const Json& j, uint64_t max_lanes,
-                                                   const std::string& who);
-  // kWorkerFailed naming `who` unless every one of `lanes` was written.
-  Status CheckAll(uint64_t lanes, const std::string& who) const;
-};
-
 // A worker's writer of NpyFieldFiles: opens each file on its first write.
 class NpyFieldWriter {
  public:

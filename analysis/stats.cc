@@ -408,12 +408,12 @@ class Stats : public Analysis {
   }
   std::vector<std::string> CreatedFiles() const override { return NpyFieldPaths(output_, fields_); }
   std::unique_ptr<Partial> NewPartial(int) const override {
-    if (stream_) return std::make_unique<LanesWritten>();
+    if (stream_) return std::make_unique<WrittenCount>();
     return std::make_unique<StatsPartial>(integer_, keep_);
   }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int, const Json& j) const override {
-    if (stream_) return LanesWritten::FromJson(j, geo_.lanes(), name());
+    if (stream_) return WrittenCount::FromJson(j, geo_.lanes(), name());
     return StatsPartial::FromJson(j, integer_, keep_, geo_.lanes());
   }
 
@@ -426,7 +426,7 @@ class Stats : public Analysis {
   Status EndPass(int pass, const Partial& merged) override {
     if (tiled_) return WriteTile(pass, static_cast<const StatsPartial&>(merged));
     if (stream_) {
-      return static_cast<const LanesWritten&>(merged).CheckAll(geo_.lanes(), name());
+      return static_cast<const WrittenCount&>(merged).CheckAll(geo_.lanes(), "lanes", name());
     }
     merged_ = static_cast<const StatsPartial&>(merged);
     if (geo_.empty() && merged_.lo == merged_.hi) {  // numpy's result for empty input
@@ -556,7 +556,7 @@ class Stats::FileScanner : public Scanner {
     MM_RETURN_IF_ERROR(a_.FieldColumns(block_, k, &bytes_));
     for (size_t i = 0; i < a_.field_ids_.size(); ++i)
       MM_RETURN_IF_ERROR(writer_.Write(i, range.first * 8, &bytes_[i * k * 8], k * 8));
-    static_cast<LanesWritten*>(partial)->lanes += k;
+    static_cast<WrittenCount*>(partial)->n += k;
     return Status::OK();
   }
 

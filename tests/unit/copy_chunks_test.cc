@@ -102,7 +102,7 @@ std::string RunCopy(const Dataset& d, const Partition& partition, const std::str
         const bool needed = a.NeedsBox(0, box);
         std::unique_ptr<Partial> counted = a.NewPartial(0);
         REQUIRE(scanner->Consume(probe, counted.get()).ok());
-        REQUIRE(needed == (counted->ToJson()["elements"].get<uint64_t>() > 0));
+        REQUIRE(needed == (counted->ToJson()["written"].get<uint64_t>() > 0));
         if (needed) REQUIRE(a.NeedsBlock(0, probe.begin, probe.end));
         return needed;
       };
