@@ -244,7 +244,9 @@ void TempOutput::RemoveUncommitted() {
   if (committed_ || temp_path_.empty()) return;
   // Only the file this object made: a name another process put in its
   // place is not ours to delete.
-  FileDescriptor dir(::open(DirName(temp_path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // O_PATH: a folder the user may write and search but not list (a 1733
+  // drop box) still gives a descriptor to check and unlink through.
+  FileDescriptor dir(::open(DirName(temp_path_).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   const std::string name = BaseName(temp_path_);
   if (dir.valid() && fd_.valid() && NameIsFile(dir.get(), name, fd_.get()))
     ::unlinkat(dir.get(), name.c_str(), 0);
@@ -494,7 +496,8 @@ Status TempOutput::Commit() {
   // file or a symlink of theirs at that name, and renaming by name would
   // publish it as mmrun's output. The check and the rename are two steps;
   // the name is checked again after the rename.
-  FileDescriptor dir(::open(DirName(temp_path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // O_PATH (RemoveUncommitted): renaming needs write and search, not read.
+  FileDescriptor dir(::open(DirName(temp_path_).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid())
     return FromErrno(errno, target_ + ": cannot open its folder", Code::kCantCreate);
   const std::string temp_name = BaseName(temp_path_), target_name = BaseName(target_);
@@ -515,7 +518,11 @@ Status TempOutput::Commit() {
     std::lock_guard<std::mutex> lock(committed_mu);
     Committed().push_back(target_);
   }
-  ::fsync(dir.get());  // best effort: the data itself is already durable
+  // Best effort (the data itself is already durable); an O_PATH
+  // descriptor cannot be synced, and a folder without read permission
+  // cannot be opened to sync.
+  FileDescriptor sync(::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (sync.valid()) ::fsync(sync.get());
   return Status::OK();
 }
 

@@ -437,6 +437,42 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("outputs: a folder the user may write and search but not list (0333, a 1733 drop box) takes the result "
+         "document and per-lane .npy files written by the workers; nothing left behind")
+def _():
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        raise mm.Skip("needs root and setpriv to run as another user (root ignores folder permissions)")
+    with mm.tmpdir() as d:
+        os.chmod(os.path.dirname(d), 0o711)  # the session's root: searchable by the other user
+        os.chmod(d, 0o755)
+        for b in (mm.mmrun_path(), mm.mmworker_path()):
+            shutil.copy(b, d)
+        dataset(d, rows=1100000, cols=2, name="big.dat")  # > 1,000,000 lanes: the workers write the fields
+        for mode in (0o333, 0o1733):
+            box = os.path.join(d, "box")
+            os.mkdir(box)
+            os.chmod(box, mode)
+            cfg = mm.write_config(d, {"dataset": {"path": "big.dat", "dtype": "<f8", "shape": [-1, 2]},
+                                      "analyses": [{"op": "stats", "axis": 1, "output": os.path.join(box, "pre")}]},
+                                  name="box.json")
+            os.chmod(cfg, 0o644)
+            os.chmod(os.path.join(d, "big.dat"), 0o644)
+            res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env",
+                                  "MMWORKER=" + os.path.join(d, "mmworker"), os.path.join(d, "mmrun"), "-q", "-w", "2",
+                                  "-o", os.path.join(box, "out.json"), cfg],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=d, timeout=120)
+            mm.check(res.returncode == 0, "exit %d in a %o folder: %s" % (res.returncode, mode, res.stderr.decode()))
+            names = sorted(os.listdir(box))
+            mm.eq(names, sorted(["out.json"] + ["pre.%s.npy" % f for f in
+                                                ("count", "nan_count", "sum", "mean", "var", "std", "min", "max")]),
+                  "files in the %o folder" % mode)
+            want = np.fromfile(os.path.join(d, "big.dat"), dtype="<f8").reshape(-1, 2).mean(axis=1)
+            mm.check(np.allclose(np.load(os.path.join(box, "pre.mean.npy")), want, rtol=1e-12),
+                     "pre.mean.npy differs from numpy (%o)" % mode)
+            shutil.rmtree(box)
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("merge: a per-lane result's PREFIX.FIELD.npy that is one of the parts (or -o) is exit 78 before "
          "anything is written; the part is kept")
 def _():
