@@ -352,9 +352,7 @@ class Stats : public Analysis {
     // whose partial does not depend on which other lanes are swept with it
     // (SweepRange: lanes apart), so a tile may be any run of lanes, and
     // is sized by the partial's bytes, not by the block's.
-    const auto own_lane = [&](uint64_t i) { return i >= row || geo_.LaneOf(i) == i; };
-    if (geo_.lanes() == row && first == std::make_pair(uint64_t{0}, piece) && own_lane(1) &&
-        own_lane(piece - 1) && own_lane(piece) && own_lane(row / 2) && own_lane(row - 1)) {
+    if (geo_.lane_is_index_in_row()) {
       // A process holds about one partial a level of its tree of the
       // tile's rows, and two more (the block's, the merge's).
       const uint64_t per_lane = integer_ ? 200 : 64;  // measured: peak / (tile lanes x alive)

@@ -74,6 +74,15 @@ void LaneGeometry::Coalesce(const std::vector<uint64_t>& sdims, const std::vecto
   }
 }
 
+bool LaneGeometry::lane_is_index_in_row() const {
+  if (row_kept_ || empty_ || lanes_ != row_elems_) return false;
+  if (lanes_ == 1) return true;  // rows of one element, all in lane 0
+  // Coalesced: [rows (reduced),] one kept dim of lane stride 1 spanning
+  // the row (a row axis of one index is left out).
+  return !dims_.empty() && strides_.back() == 1 &&
+         (dims_.size() == 1 || (dims_.size() == 2 && strides_[0] == 0));
+}
+
 std::pair<uint64_t, uint64_t> LaneGeometry::LaneRange(uint64_t begin, uint64_t end) const {
   if (begin >= end) return {0, lanes_};
   if (!row_kept_) {

@@ -52,6 +52,11 @@ class LaneGeometry {
   std::pair<uint64_t, uint64_t> BlockLaneRange(const Box* box, uint64_t begin, uint64_t end) const;
   // The lane of the element at storage index i.
   uint64_t LaneOf(uint64_t i) const;
+  // Whether the element at index i of every row is lane i: the row axis
+  // reduced and every other axis kept, stored in the lanes' order ("axis
+  // 0" of a C-order array). A block then gives each of its lanes at most
+  // one value.
+  bool lane_is_index_in_row() const;
   uint64_t OutputIndex(uint64_t lane) const;
   // Whether OutputIndex(l) == l for every lane (all but F order with two or
   // more kept axes).

@@ -86,6 +86,11 @@ void CheckGeometry(const Layout& l, const std::vector<int>& reduced) {
     outs.insert(o);
   }
   CHECK(outs.size() == lanes);
+  // lane_is_index_in_row: every element's lane is its index in its row.
+  bool index_in_row = !geo.row_kept() && !geo.empty() && lanes == l.row_elements();
+  for (uint64_t i = 0; index_in_row && i < l.elements(); ++i)
+    index_in_row = geo.LaneOf(i) == i % l.row_elements();
+  CHECK(geo.lane_is_index_in_row() == index_in_row);
 
   const uint64_t n = l.elements();
   std::vector<uint64_t> expected(n);
