@@ -39,7 +39,7 @@ struct StatsColumns {
 
 // A partial over lanes [lo, hi): one column per kept LaneStats member, so a
 // many-lane partial (a reduction over the row axis of a large array) takes
-// 8 bytes per lane and kept column, and encodes as a few base64 strings.
+// 8 bytes per lane and kept column, and encodes as a few bytes columns.
 class StatsPartial : public Partial {
  public:
   StatsPartial(bool integer, StatsColumns keep) : integer_(integer), keep_(keep) {}
@@ -146,13 +146,12 @@ class StatsPartial : public Partial {
   }
 
   // {"lo", "hi", then each kept column by name: "n", "nan", "sum", "mean",
-  // "mean_lo" and "m2" (all or none), "min", "max"}. A column is the base64 text
-  // of its hi - lo values as little-endian bytes (int64 counts, float64, or
-  // 16-byte two's complement int128 sums and extremes of integer data); a
-  // count column whose lanes all hold one value is instead that value as a
-  // JSON integer, and one of at most (hi - lo) / kLanesPerRun runs of equal
-  // values the list of its runs [[count, lanes], ...]
-  // (docs/ARCHITECTURE.md "Partials of stats").
+  // "mean_lo" and "m2" (all or none), "min", "max"}. A column is a bytes
+  // column (BytesColumn: raw in a payload, base64 text in a file) of its hi - lo values as
+  // little-endian bytes (int64 counts, float64, or 16-byte two's complement int128 sums and
+  // extremes of integer data); a count column whose lanes all hold one value is instead that value
+  // as a JSON integer, and one of at most (hi - lo) / kLanesPerRun runs of equal values the list of
+  // its runs [[count, lanes], ...] (docs/ARCHITECTURE.md "Partials of stats").
   Json ToJson() const override {
     Json j = Json::object();
     j["lo"] = lo;
@@ -180,7 +179,7 @@ class StatsPartial : public Partial {
           return;
         }
       }
-      j[name] = Base64Encode(c.data(), c.size() * sizeof(T));
+      j[name] = BytesColumn(c.data(), c.size() * sizeof(T));
     });
     return j;
   }
@@ -237,11 +236,7 @@ class StatsPartial : public Partial {
           return;
         }
       }
-      if (!v.is_string()) {
-        st = Error(Code::kDataErr, what + " must be a base64 string");
-        return;
-      }
-      st = Base64DecodeTo(v.get_ref<const std::string&>(), c.data(), k * sizeof(T), what);
+      st = ColumnBytesTo(v, c.data(), k * sizeof(T), what);
     });
     MM_RETURN_IF_ERROR(st);
     if (j.size() != columns)
@@ -338,6 +333,7 @@ class Stats : public Analysis {
   // are those of one pass over everything (the other blocks' partials are
   // empty, which merge as identities), so the bits are the same.
   void PlanTiles(const Partition& part) {
+    if (part.chunked()) return PlanChunkTiles(part);
     const int64_t pieces = part.pieces_per_row();
     if (output_.empty() || geo_.lanes() * fields_.size() <= kMaxInlineNumbers || part.chunked() ||
         pieces < 2 || geo_.row_kept() || !geo_.lanes_in_output_order() ||
@@ -380,6 +376,76 @@ class Stats : public Analysis {
     tiled_ = true;
   }
 
+  // Tiles of chunk blocks (a time mean of a large grid stored in chunks):
+  // when every element of a row is its own lane, a tile is a run of
+  // indices along the tile axis (the first axis after the row axis with
+  // more than one), so a block's part in a tile is a box: the block with
+  // that axis clipped, copied out of the decoded block and swept as a
+  // chunk block of its own. A lane's values are swept in the same order
+  // either way (one row of the box at a time: the clipped box's runs hold
+  // one row each, and the whole box's runs of several rows span more than
+  // a row-grouped kernel takes), so the bits are those of one pass. Tiles
+  // hold whole chunks along the tile axis when the budget allows (each
+  // chunk is then decoded once); otherwise a chunk is decoded once for each
+  // tile it meets.
+  void PlanChunkTiles(const Partition& part) {
+    const Layout& layout = dataset_.layout;
+    if (output_.empty() || geo_.lanes() * fields_.size() <= kMaxInlineNumbers ||
+        !geo_.lane_is_index_in_row() || layout.order != 'C' || layout.elements() == 0)
+      return;
+    int axis = 1;
+    while (axis < layout.ndim() && layout.shape[static_cast<size_t>(axis)] == 1) ++axis;
+    if (axis >= layout.ndim()) return;
+    uint64_t inner = 1;  // lanes of one index along the axis
+    for (int a = axis + 1; a < layout.ndim(); ++a) inner *= layout.shape[static_cast<size_t>(a)];
+    const auto extent = static_cast<uint64_t>(layout.shape[static_cast<size_t>(axis)]);
+    const auto chunk = static_cast<uint64_t>(part.chunks()[static_cast<size_t>(axis)]);
+    const auto block_rows = static_cast<uint64_t>(part.chunks()[0]);
+    const auto layers = static_cast<unsigned long long>(
+        std::max<uint64_t>(1, (static_cast<uint64_t>(part.rows()) + block_rows - 1) / block_rows));
+    // A block's partial spans its lanes' hull, nearly the tile's lanes
+    // when the tile is one block along the axis: a tile's blocks in one
+    // layer (those along the inner axes) hold about a tile-sized partial a
+    // level of their own subtree.
+    uint64_t inner_blocks = 1;
+    for (int a = axis + 1; a < layout.ndim(); ++a) {
+      const auto c = static_cast<uint64_t>(part.chunks()[static_cast<size_t>(a)]);
+      inner_blocks *= (static_cast<uint64_t>(layout.shape[static_cast<size_t>(a)]) + c - 1) / c;
+    }
+    const uint64_t alive = 1 + static_cast<uint64_t>(64 - __builtin_clzll(layers)) +
+                           static_cast<uint64_t>(64 - __builtin_clzll(inner_blocks));
+    const uint64_t per_lane = integer_ ? 200 : 64;
+    // The decoded block (and its spare) take their share first.
+    uint64_t block_bytes = static_cast<uint64_t>(std::max(1, layout.dtype.itemsize()));
+    for (const int64_t c : part.chunks()) block_bytes *= static_cast<uint64_t>(c);
+    const uint64_t budget = kTileBudget - std::min(kTileBudget / 2, block_bytes * 2);
+    uint64_t width = std::max<uint64_t>(1, budget / (alive * per_lane * inner));
+    if (width >= extent) return;
+    if (width >= chunk) {
+      width -= width % chunk;  // whole chunks: each decoded once
+    } else {
+      width = chunk / ((chunk + width - 1) / width);  // even parts: each chunk decoded as few times
+    }
+    for (uint64_t i = 0; i < extent; i += width)
+      tile_lanes_.emplace_back(i * inner, std::min(extent, i + width) * inner);
+    tile_axis_ = axis;
+    tile_inner_ = inner;
+    tiled_ = true;
+  }
+
+  // Block `box` clipped to tile `pass` along the tile axis (chunk tiles);
+  // an empty count when they do not meet.
+  Box ClipToTile(int pass, const Box& box) const {
+    const auto& tile = tile_lanes_[static_cast<size_t>(pass)];
+    const auto a = static_cast<size_t>(tile_axis_);
+    const auto lo = static_cast<int64_t>(tile.first / tile_inner_);
+    const auto hi = static_cast<int64_t>(tile.second / tile_inner_);
+    Box sub = box;
+    sub.start[a] = std::max(box.start[a], lo);
+    sub.count[a] = std::max<int64_t>(0, std::min(box.start[a] + box.count[a], hi) - sub.start[a]);
+    return sub;
+  }
+
   // Whether every exact integer field of every lane fits the int64 its
   // file holds (else Finish refuses the run, as it must before writing):
   // sums of at most elements / lanes values, extremes of uint64 data.
@@ -398,11 +464,17 @@ class Stats : public Analysis {
     SetStream(false);
     tiled_ = false;
     part_lanes_ = false;
+    tile_axis_ = -1;
   }
   int passes() const override { return tiled_ ? static_cast<int>(tile_lanes_.size()) : 1; }
   bool NeedsBlock(int pass, uint64_t begin, uint64_t end) const override {
     if (!tiled_) return true;
     return InTile(pass, geo_.LaneRange(begin, end));
+  }
+  bool NeedsBox(int pass, const Box& box) const override {
+    if (!tiled_ || tile_axis_ < 0) return Analysis::NeedsBox(pass, box);
+    return pass >= 0 && static_cast<size_t>(pass) < tile_lanes_.size() &&
+           ClipToTile(pass, box).count[static_cast<size_t>(tile_axis_)] > 0;
   }
   std::vector<std::string> CreatedFiles() const override { return NpyFieldPaths(output_, fields_); }
   std::unique_ptr<Partial> NewPartial(int) const override {
@@ -526,6 +598,10 @@ class Stats : public Analysis {
   static constexpr uint64_t kTileBudget = uint64_t{40} << 20;
   bool tiled_ = false;
   bool part_lanes_ = false;  // tiles cut blocks: a block sweeps only its lanes in the tile
+  // Chunk tiles (PlanChunkTiles): the axis they cut (-1: none), and the
+  // lanes of one index along it.
+  int tile_axis_ = -1;
+  uint64_t tile_inner_ = 1;
   std::vector<std::pair<uint64_t, uint64_t>> tile_lanes_;
   NpyFieldFiles files_;  // the result's files (stream_ or tiled_)
 };
@@ -576,14 +652,31 @@ std::unique_ptr<Scanner> Stats::NewScanner(int pass) const {
     auto* p = static_cast<StatsPartial*>(base);
     // A chunk block's lane range may hold lanes it does not reach: they
     // keep count 0, which merges as an identity (MergeLane).
-    const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
+    auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
+    const char* data = block.data;
+    uint64_t begin = block.begin, end = block.end;
+    const Box* box = block.box;
+    Box sub;
+    if (tiled_ && tile_axis_ >= 0 && block.box != nullptr && block.data != nullptr) {
+      // Chunk tiles: the block's part in the tile, copied out when it is
+      // not the whole block.
+      sub = ClipToTile(pass, *block.box);
+      if (sub.count[static_cast<size_t>(tile_axis_)] == 0) {
+        range = {0, 0};
+      } else if (!(sub == *block.box)) {
+        CopyInnerBox(dataset_.layout, *block.box, block.data, sub,
+                     static_cast<size_t>(dataset_.layout.dtype.itemsize()), &scratch->sub_box,
+                     &begin, &end);
+        data = scratch->sub_box.data();
+        box = &sub;
+        range = geo_.BlockLaneRange(box, begin, end);
+      }
+    }
     if (tiled_ && (block.data == nullptr || !InTile(pass, range))) {
       p->lo = p->hi = 0;  // not this pass' tile: an empty partial
       p->Resize(0);
       return Status::OK();
     }
-    const char* data = block.data;
-    uint64_t begin = block.begin, end = block.end;
     p->lo = range.first;
     p->hi = range.second;
     if (part_lanes_) {  // element begin + i is lane range.first + i (PlanTiles)
@@ -598,7 +691,7 @@ std::unique_ptr<Scanner> Stats::NewScanner(int pass) const {
     p->Resize(k);
     stats_kernel::SweepBlockTo(
         dataset_.layout.dtype, geo_, data, begin, end, p->lo, k,
-        [p](size_t l, const LaneStats& s) { p->Set(l, s); }, scratch, block.box);
+        [p](size_t l, const LaneStats& s) { p->Set(l, s); }, scratch, box);
     return Status::OK();
   });
 }

@@ -291,6 +291,7 @@ class Scratch {
   std::vector<LaneStats> piece;  // SweepBlock: one piece's lanes
   std::vector<LaneStats> block;  // SweepBlock: a block's few lanes
   std::vector<double> shift;     // SweepBlock: the piece's per-lane shifts
+  std::vector<char> sub_box;     // the owner's copy of part of a chunk block (stats' tiles)
   // Whether SweepRange's second sweep runs (the owner keeps m2): when
   // false, every lane's m2 is 0.
   bool deviations = true;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/checksum.h"
@@ -67,7 +68,40 @@ std::string Base64Encode(const void* data, size_t size) {
   return out;
 }
 
+Json BytesColumn(const void* data, size_t size) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  return Json::binary(std::vector<uint8_t>(p, p + size));
+}
+
+Status ColumnBytesTo(const Json& v, void* out, size_t size, const std::string& what) {
+  if (v.is_string()) return Base64DecodeTo(v.get_ref<const std::string&>(), out, size, what);
+  if (!v.is_binary()) return Error(Code::kDataErr, what + " must be bytes (base64 text)");
+  const Json::binary_t& b = v.get_binary();
+  if (b.size() != size)
+    return Error(Code::kDataErr, what + ": " + std::to_string(b.size()) + " bytes, expected " +
+                                     std::to_string(size));
+  if (size > 0) std::memcpy(out, b.data(), size);
+  return Status::OK();
+}
+
+void BinaryToBase64(Json* j) {
+  if (j->is_binary()) {
+    const Json::binary_t& b = j->get_binary();
+    *j = Base64Encode(b.data(), b.size());
+  } else if (j->is_object()) {
+    for (auto& item : j->items()) BinaryToBase64(&item.value());
+  } else if (j->is_array()) {
+    for (Json& v : *j) BinaryToBase64(&v);
+  }
+}
+
 Status VarintColumnBytes(const Json& v, uint64_t n, std::string* bytes, const std::string& what) {
+  if (v.is_binary()) {
+    const Json::binary_t& b = v.get_binary();
+    if (n > b.size()) return Error(Code::kDataErr, what);
+    bytes->assign(b.begin(), b.end());
+    return Status::OK();
+  }
   if (!v.is_string()) return Error(Code::kDataErr, what);
   const std::string& text = v.get_ref<const std::string&>();
   if (text.size() % 4 != 0) return Error(Code::kDataErr, what);

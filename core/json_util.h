@@ -41,11 +41,25 @@ std::string Base64Encode(const void* data, size_t size);
 // (length, alphabet, padding), so no input can write past `out`.
 Status Base64DecodeTo(const std::string& text, void* out, size_t size, const std::string& what);
 
+// `size` bytes as a column of a partial: a JSON binary value, which a
+// worker's payload carries as raw bytes (engine/payload.h) and a JSON file
+// as base64 text (BinaryToBase64). Partials carry their arrays of many
+// numbers this way.
+Json BytesColumn(const void* data, size_t size);
+// Decodes a column (a binary value, or its base64 text from a file) into
+// exactly `size` bytes at `out`: kDataErr "<what>: ..." for anything else
+// (another type, another size, text Base64DecodeTo refuses).
+Status ColumnBytesTo(const Json& v, void* out, size_t size, const std::string& what);
+// Replaces every binary value inside *j by its base64 text: the form a
+// JSON file holds (nlohmann would write a binary value as a list of bytes).
+void BinaryToBase64(Json* j);
+
 // A column of non-negative integers as LEB128 varints (7 bits a byte,
-// low bits first) in base64 text: how partials carry counts, mostly small
-// (a count takes a byte or two, where a JSON number is a parsed value).
+// low bits first) in a bytes column (BytesColumn): how partials carry
+// counts, mostly small (a count takes a byte or two, where a JSON number is
+// a parsed value).
 template <class T>
-std::string PackVarints(const std::vector<T>& v) {
+Json PackVarints(const std::vector<T>& v) {
   static_assert(std::is_integral_v<T>, "varints hold integers");
   std::string bytes;
   bytes.reserve(v.size() * 2);
@@ -54,7 +68,7 @@ std::string PackVarints(const std::vector<T>& v) {
     for (; x >= 128; x >>= 7) bytes.push_back(static_cast<char>((x & 127) | 128));
     bytes.push_back(static_cast<char>(x));
   }
-  return Base64Encode(bytes.data(), bytes.size());
+  return BytesColumn(bytes.data(), bytes.size());
 }
 // The bytes of a varint column `v` that must hold `n` values (each takes a
 // byte at least, so n is checked against the text before anything is

@@ -1,5 +1,7 @@
 #include "core/layout.h"
 
+#include <cstring>
+
 namespace mm {
 
 uint64_t Box::elements() const {
@@ -19,6 +21,31 @@ uint64_t Layout::row_elements() const {
   for (int i = 0; i < ndim(); ++i)
     if (i != row_axis()) n *= static_cast<uint64_t>(shape[static_cast<size_t>(i)]);
   return n;
+}
+
+void CopyInnerBox(const Layout& layout, const Box& outer, const char* outer_data, const Box& inner,
+                  size_t itemsize, std::vector<char>* out, uint64_t* begin, uint64_t* end) {
+  const int n = layout.ndim();
+  out->resize(inner.elements() * itemsize);
+  bool first = true;
+  ForEachBoxRun(layout, inner, [&](uint64_t at, uint64_t sbegin, uint64_t len) {
+    // The run's place in outer's arrangement: its storage coordinates,
+    // relative to outer, in outer's storage-order counts. A run spans only
+    // storage dims inner (so outer) spans whole: it is one run of outer too.
+    uint64_t rest = sbegin, offset = 0, scale = 1;
+    for (int s = n - 1; s >= 0; --s) {
+      const size_t a = static_cast<size_t>(layout.storage_axis(s));
+      const uint64_t dim = static_cast<uint64_t>(layout.shape[a]);
+      const uint64_t x = rest % dim - static_cast<uint64_t>(outer.start[a]);
+      rest /= dim;
+      offset += x * scale;
+      scale *= static_cast<uint64_t>(outer.count[a]);
+    }
+    std::memcpy(out->data() + at * itemsize, outer_data + offset * itemsize, len * itemsize);
+    if (first) *begin = sbegin;
+    first = false;
+    *end = sbegin + len;
+  });
 }
 
 std::vector<int64_t> Layout::storage_dims() const {

@@ -61,6 +61,14 @@ struct Box {
 template <class F>
 void ForEachBoxRun(const Layout& layout, const Box& box, F&& f);
 
+// Copies the elements of `inner` (a box inside `outer`) from `outer_data`,
+// the elements of `outer` stored as ForEachBoxRun describes, into *out in
+// the same arrangement for `inner`; `itemsize` bytes each. *begin and *end
+// get the storage index of inner's first element and one past its last
+// (its hull). REQUIRES inner within outer, both non-empty.
+void CopyInnerBox(const Layout& layout, const Box& outer, const char* outer_data, const Box& inner,
+                  size_t itemsize, std::vector<char>* out, uint64_t* begin, uint64_t* end);
+
 // "[1000, 10]"
 std::string ShapeString(const std::vector<int64_t>& shape);
 

@@ -20,57 +20,89 @@ Json EncodeNode(const NodeTree::Node& node) {
 
 Json EncodeNodes(const std::vector<NodeTree::Node>& nodes) {
   Json out = Json::array();
-  for (const auto& node : nodes) out.push_back(EncodeNode(node));
+  for (const auto& node : nodes) {
+    out.push_back(EncodeNode(node));
+    BinaryToBase64(&out.back());  // a file holds text
+  }
   return out;
 }
 
 namespace {
 
-// Payload framing (docs/PARTIAL_FORMAT.md "Worker payloads"): a string
-// value of at least kBlobChars characters (a partial's base64 column) is
-// carried outside the JSON text, which holds {"$blob": [OFFSET, LENGTH]}
-// in its place; the payload is the blobs, one NUL, then the JSON text. JSON
-// text and base64 hold no NUL byte, so the first NUL splits the two. A
-// many-lane partial's columns are then copied, not lexed character by
-// character (nlohmann's string scanner took more time than the scan).
+// Payload framing (docs/PARTIAL_FORMAT.md "Tree nodes and the payload"):
+// a binary value (a partial's bytes column, BytesColumn) is carried outside
+// the JSON text as its raw bytes, and so is a string value of at least
+// kBlobChars characters; the JSON text holds {"$bin": [OFFSET, LENGTH]} or
+// {"$blob": [OFFSET, LENGTH]} in its place. The payload is those bytes, one
+// NUL, then the JSON text. JSON text holds no NUL byte, so the last NUL
+// splits the two. A many-lane partial's columns are then copied, neither
+// encoded nor lexed character by character (nlohmann's string scanner took
+// more time than the scan).
 constexpr size_t kBlobChars = 4096;
 constexpr const char* kBlobKey = "$blob";
+constexpr const char* kBinKey = "$bin";
 
-// Moves every long string of `j` to the end of `blobs`, leaving its
-// reference.
+// The bytes ExtractBlobs moves out of `j`.
+uint64_t BlobBytes(const Json& j) {
+  if (j.is_binary()) return j.get_binary().size();
+  if (j.is_string()) {
+    const size_t n = j.get_ref<const std::string&>().size();
+    return n < kBlobChars ? 0 : n;
+  }
+  uint64_t n = 0;
+  if (j.is_object()) {
+    for (const auto& item : j.items()) n += BlobBytes(item.value());
+  } else if (j.is_array()) {
+    for (const Json& v : j) n += BlobBytes(v);
+  }
+  return n;
+}
+
+// Moves every binary value and long string of `j` to the end of `blobs`,
+// leaving its reference (and freeing it).
 void ExtractBlobs(Json* j, std::string* blobs) {
-  if (j->is_string()) {
+  const char* key = nullptr;
+  const uint64_t offset = blobs->size();
+  if (j->is_binary()) {
+    const Json::binary_t& b = j->get_binary();
+    blobs->append(reinterpret_cast<const char*>(b.data()), b.size());
+    key = kBinKey;
+  } else if (j->is_string()) {
     const std::string& text = j->get_ref<const std::string&>();
     if (text.size() < kBlobChars) return;
-    const uint64_t offset = blobs->size(), length = text.size();
     blobs->append(text);
-    *j = Json{{kBlobKey, Json::array({offset, length})}};
-    return;
-  }
-  if (j->is_object()) {
+    key = kBlobKey;
+  } else if (j->is_object()) {
     for (auto& item : j->items()) ExtractBlobs(&item.value(), blobs);
   } else if (j->is_array()) {
     for (Json& v : *j) ExtractBlobs(&v, blobs);
   }
+  if (key != nullptr) *j = Json{{key, Json::array({offset, blobs->size() - offset})}};
 }
 
-// Puts back the strings ExtractBlobs moved out of `j`, from `blobs`
-// (the payload's bytes before its NUL). False for a reference that is not
-// two in-range unsigned integers, or once the strings put back would
-// exceed *budget bytes (the blob area's size for the whole payload: a
-// payload never restores more than it carries, however many references a
-// corrupt one repeats).
+// Puts back the values ExtractBlobs moved out of `j`, from `blobs` (the
+// payload's bytes before its last NUL). False for a reference that is not
+// two in-range unsigned integers, or once the bytes put back would exceed
+// *budget (the blob area's size for the whole payload: a payload never
+// restores more than it carries, however many references a corrupt one
+// repeats).
 bool RestoreBlobs(Json* j, const char* blobs, uint64_t size, uint64_t* budget) {
   if (j->is_object()) {
-    if (j->size() == 1 && j->contains(kBlobKey)) {
-      const Json& r = (*j)[kBlobKey];
+    const bool bin = j->size() == 1 && j->contains(kBinKey);
+    if (bin || (j->size() == 1 && j->contains(kBlobKey))) {
+      const Json& r = (*j)[bin ? kBinKey : kBlobKey];
       if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() ||
           !r[1].is_number_unsigned())
         return false;
       const uint64_t offset = r[0].get<uint64_t>(), length = r[1].get<uint64_t>();
       if (offset > size || length > size - offset || length > *budget) return false;
       *budget -= length;
-      *j = std::string(blobs + offset, length);
+      if (bin) {
+        const auto* p = reinterpret_cast<const uint8_t*>(blobs + offset);
+        *j = Json::binary(std::vector<uint8_t>(p, p + length));
+      } else {
+        *j = std::string(blobs + offset, length);
+      }
       return true;
     }
     for (auto& item : j->items())
@@ -90,16 +122,25 @@ namespace {
 template <class Done>
 std::string EncodeNodesPayload(size_t count, const std::vector<NodeTree::Node>& nodes,
                                const Done& done) {
-  // The blobs, then the compact dump of {"nodes": EncodeNodes(nodes)},
-  // node by node: only one node's JSON is alive next to the text (a
-  // many-lane partial's JSON is as large as its text).
+  // Each node's JSON first (its partials freed by `done` as it is made),
+  // then the blobs into a string of their exact size, each freed from its
+  // node's JSON once copied: the payload is made without a string that
+  // doubles past the partials' size.
+  std::vector<Json> encoded;
+  encoded.reserve(count);
+  uint64_t blob_bytes = 0;
+  for (size_t i = 0; i < count; ++i) {
+    encoded.push_back(EncodeNode(nodes[i]));
+    done(i);
+    blob_bytes += BlobBytes(encoded.back());
+  }
   std::string out, json = "{\"nodes\":[";
+  out.reserve(blob_bytes + (blob_bytes > 0 ? 1 : 0));
   for (size_t i = 0; i < count; ++i) {
     if (i > 0) json += ',';
-    Json node = EncodeNode(nodes[i]);
-    done(i);
-    ExtractBlobs(&node, &out);
-    json += JsonText(node);
+    ExtractBlobs(&encoded[i], &out);
+    json += JsonText(encoded[i]);
+    encoded[i] = Json();
   }
   json += "]}";
   if (out.empty()) return json;
@@ -161,22 +202,47 @@ Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::strin
   return Status::OK();
 }
 
+namespace {
+
+// A payload split at its last NUL: the JSON parsed, and the size of the
+// bytes before it (0 without a NUL).
+struct SplitPayload {
+  Json doc;
+  uint64_t blob_bytes = 0;
+};
+
+Result<SplitPayload> Split(const std::string& payload, const std::string& where) {
+  const size_t nul = payload.rfind('\0');
+  SplitPayload out;
+  out.blob_bytes = nul == std::string::npos ? 0 : nul;
+  const size_t json_at = nul == std::string::npos ? 0 : nul + 1;
+  MM_ASSIGN_OR_RETURN(out.doc, ParseJson(json_at == 0 ? payload : payload.substr(json_at),
+                                         where + " partials", Code::kWorkerFailed));
+  if (!out.doc.is_object() || !out.doc.contains("nodes"))
+    return Error(Code::kWorkerFailed, where + ": malformed partials");
+  return out;
+}
+
+}  // namespace
+
+Result<Json> DecodePayload(const std::string& payload, const std::string& where) {
+  MM_ASSIGN_OR_RETURN(SplitPayload split, Split(payload, where));
+  uint64_t budget = split.blob_bytes;
+  if (!RestoreBlobs(&split.doc, payload.data(), split.blob_bytes, &budget))
+    return Error(Code::kWorkerFailed, where + ": malformed partials (a blob reference)");
+  return std::move(split.doc);
+}
+
 Status PushPayload(const Plan& plan, int pass, const std::string& payload, const std::string& where,
                    NodeTree* tree, int64_t first_block) {
-  const size_t nul = payload.find('\0');
-  const uint64_t blob_bytes = nul == std::string::npos ? 0 : nul;
-  const size_t json_at = nul == std::string::npos ? 0 : nul + 1;
-  MM_ASSIGN_OR_RETURN(Json doc, ParseJson(json_at == 0 ? payload : payload.substr(json_at),
-                                          where + " partials", Code::kWorkerFailed));
-  if (!doc.is_object() || !doc.contains("nodes"))
-    return Error(Code::kWorkerFailed, where + ": malformed partials");
-  Json& nodes = doc["nodes"];
+  MM_ASSIGN_OR_RETURN(SplitPayload split, Split(payload, where));
+  Json& nodes = split.doc["nodes"];
   if (!nodes.is_array())
     return PushNodes(plan, pass, nodes, where, Code::kWorkerFailed, tree, first_block);
   // PushNodes, freeing each node's JSON once its partials are decoded.
-  uint64_t budget = blob_bytes;
+  uint64_t budget = split.blob_bytes;
   for (Json& node : nodes) {
-    if (!RestoreBlobs(&node, payload.data(), blob_bytes, &budget))
+    if (!RestoreBlobs(&node, payload.data(), split.blob_bytes, &budget))
       return Error(Code::kWorkerFailed, where + ": malformed partials (a blob reference)");
     MM_RETURN_IF_ERROR(PushNode(plan, pass, node, where, Code::kWorkerFailed, tree, first_block));
     node = Json();

@@ -9,7 +9,8 @@
 //
 //   {"nodes": [{"level": L, "start": B, "partials": [P0, P1, ...]}, ...]}
 //
-// (long strings carried before it as blobs: docs/PARTIAL_FORMAT.md), whose
+// (bytes columns and long strings carried before it as raw bytes:
+// docs/PARTIAL_FORMAT.md), whose
 // nodes are the maximal aligned subtrees of the fixed block tree
 // (core/merge_tree.h) that a run of consecutive blocks forms, in block
 // order. A node covers blocks [B, B + 2^L); Pi is Partial::ToJson() of the
@@ -72,6 +73,12 @@ std::string EncodePayload(std::vector<NodeTree::Node>&& nodes);
 //   "<where>: <PartialFromJson's message>"         a bad partial
 Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::string& where, Code code,
                  NodeTree* tree, int64_t first_block = 0);
+
+// The JSON of a payload, {"nodes": [...]}, with the values carried outside
+// its text put back (bytes columns as binary values): what a reader or a
+// test inspects. kWorkerFailed as PushPayload for text that is not a
+// payload. PushPayload does not use it: it puts back one node at a time.
+Result<Json> DecodePayload(const std::string& payload, const std::string& where);
 
 // Parses the payload text of one worker (or rank) and pushes its nodes
 // (PushNodes). Errors are kWorkerFailed: "<where> partials: <parse error>"

@@ -342,6 +342,17 @@ def tile_count(shape, dtype):
     return -(-lanes // width)
 
 
+def grid(rng, shape, dtype):
+    """A grid of `dtype`: floats ~ normal(280, 15) with 5 % NaNs and lanes
+    of NaNs only (index 7 along axis 1), integers uniform in [-30000, 30000)."""
+    if dtype[1] == "f":
+        a = rng.normal(280.0, 15.0, size=shape).astype(dtype)
+        a[rng.random(shape) < 0.05] = np.nan
+        a[:, 7] = np.nan
+        return a
+    return rng.integers(-30000, 30000, size=shape).astype(dtype)
+
+
 @mm.test("time means of large grids: a tile of lanes a pass; same bytes for 1/2/3 workers, "
          "spawn and shards + merge (one pass of partials); numpy")
 def _():
@@ -356,12 +367,7 @@ def _():
         os.makedirs(os.path.join(d, "out"), exist_ok=True)
         for n, (shape, dtype, axis, tiles) in enumerate(cases):
             tiles = tiles or tile_count(shape, dtype)
-            if dtype[1] == "f":
-                a = rng.normal(280.0, 15.0, size=shape).astype(dtype)
-                a[rng.random(shape) < 0.05] = np.nan
-                a[:, 7] = np.nan  # lanes of NaNs only
-            else:
-                a = rng.integers(-30000, 30000, size=shape).astype(dtype)
+            a = grid(rng, shape, dtype)
             a.tofile(os.path.join(d, "g%d.dat" % n))
             cfg = mm.write_config(d, {"dataset": {"path": "g%d.dat" % n, "dtype": dtype,
                                                   "shape": list(shape)},
@@ -398,6 +404,77 @@ def _():
             peak = peak_rss_kib(["-q", "-w", "2", cfg])
             print("  peak RSS %d KiB" % peak)
             mm.check(peak <= 64 * 1024, "peak RSS %d KiB > 64 MiB" % peak)
+
+
+def chunk_tile_count(shape, chunks, dtype):
+    """Stats::PlanChunkTiles' tiles of a chunked dataset reduced over axis 0:
+    runs of indices along axis 1 (here always more than one index), sized
+    for 40 MiB a process less two decoded blocks, (1 + bit widths of the
+    block layers and of the blocks along the inner axes) partials alive, 64
+    bytes a float lane and 200 an integer lane; whole blocks along axis 1
+    when the width allows, else even parts of one."""
+    item = np.dtype(dtype).itemsize
+    block = list(chunks)
+    if chunks[0] < 16:  # ChunkBlockShape: runs of chunks of 16 rows, at most 16 MiB
+        fits = (16 << 20) // (item * int(np.prod(chunks)))
+        block[0] = chunks[0] * max(1, min(-(-16 // chunks[0]), fits))
+    inner = int(np.prod(shape[2:]))
+    inner_blocks = int(np.prod([-(-s // c) for s, c in zip(shape[2:], block[2:])]))
+    alive = 1 + (-(-shape[0] // block[0])).bit_length() + inner_blocks.bit_length()
+    per_lane = 64 if np.dtype(dtype).kind == "f" else 200
+    budget = (40 << 20) - min((40 << 20) // 2, item * int(np.prod(block)) * 2)
+    width = max(1, budget // (alive * per_lane * inner))
+    if width >= shape[1]:
+        return 1
+    if width >= block[1]:
+        width -= width % block[1]
+    else:
+        width = block[1] // -(-block[1] // width)
+    return -(-shape[1] // width)
+
+
+@mm.test("time means of chunked HDF5 grids: tiles along axis 1 (whole chunks, or cutting "
+         "them); same bytes for 1/2/3 workers, spawn and shards + merge; numpy; peak RSS of "
+         "every process <= 64 MiB for 4 MiB chunks of a 1M-lane grid (was 340 MiB)")
+def _():
+    import h5py
+    with mm.tmpdir() as d:
+        rng = np.random.default_rng(14)
+        os.makedirs(os.path.join(d, "out"), exist_ok=True)
+        # shape, chunks, dtype, h5py filter options, tiles expected.
+        cases = [((12, 300, 500), (1, 300, 500), "<f4", dict(compression="gzip", shuffle=True), 2),
+                 ((20, 600, 1000), (2, 60, 100), "<f4", {}, 10),
+                 ((10, 400, 400), (10, 100, 400), "<i2", {}, 4),
+                 ((6, 400_000), (3, 100_000), "<f8", {}, 4)]
+        for n, (shape, chunks, dtype, opts, tiles) in enumerate(cases):
+            mm.eq(chunk_tile_count(shape, chunks, dtype), tiles, "%s %s: the formula" % (shape, chunks))
+            a = grid(rng, shape, dtype)
+            with h5py.File(os.path.join(d, "c%d.h5" % n), "w") as f:
+                f.create_dataset("v", data=a, chunks=chunks, **opts)
+            cfg = mm.write_config(d, {"dataset": {"path": "c%d.h5" % n, "name": "v"},
+                                      "analyses": [{"name": "clim", "op": "stats", "axis": 0,
+                                                    "ddof": 1,
+                                                    "output": os.path.join(d, "out", "clim")}]},
+                                  "c%d.json" % n)
+            base = run(["-q", "-w", "1", cfg], d)
+            doc = mm.parse_doc(base)
+            mm.eq(doc["mmrun"]["passes"], tiles, "%s %s: passes" % (shape, chunks))
+            check_rows_numpy(doc, "clim", a, 0, ALL, 1)
+            same_for_every_split(cfg, d, results_span(base, d))
+        if not (os.environ.get("ASAN_OPTIONS") or os.environ.get("MMRUN_SANITIZED")):
+            shape, chunks = (24, 721, 1440), (1, 721, 1440)
+            a = rng.normal(280.0, 15.0, size=shape).astype("<f4")
+            with h5py.File(os.path.join(d, "era.h5"), "w") as f:
+                f.create_dataset("t2m", data=a, chunks=chunks)
+            del a
+            cfg = mm.write_config(d, {"dataset": {"path": "era.h5", "name": "t2m"},
+                                      "analyses": [{"name": "m", "op": "stats", "axis": 0,
+                                                    "output": os.path.join(d, "out", "m")}]},
+                                  "era.json")
+            for w in ("1", "2"):
+                peak = peak_rss_kib(["-q", "-w", w, cfg])
+                print("  %s worker(s): peak RSS %d KiB" % (w, peak))
+                mm.check(peak <= 64 * 1024, "peak RSS %d KiB > 64 MiB" % peak)
 
 
 if __name__ == "__main__":

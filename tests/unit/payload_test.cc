@@ -120,9 +120,11 @@ std::string PushError(const Fixture& fx, const Json& nodes, NodeTree* tree,
 // A node of the whole-file payload: its leaf node at block b, level 0, from
 // a scan of that one block.
 Json LeafNode(const Fixture& fx, int64_t b) {
-  const Json doc = Json::parse(fx.Scan(fx.Row(b), fx.Row(b + 1)));
-  REQUIRE(doc["nodes"].size() == 1);
-  return doc["nodes"][0];
+  Result<Json> doc = DecodePayload(fx.Scan(fx.Row(b), fx.Row(b + 1)), "w");
+  REQUIRE(doc.ok());
+  BinaryToBase64(&*doc);  // as a part file holds it
+  REQUIRE((*doc)["nodes"].size() == 1);
+  return (*doc)["nodes"][0];
 }
 
 TEST_CASE("Payload: a decoded payload encodes to the same bytes", "[payload]") {
@@ -135,7 +137,11 @@ TEST_CASE("Payload: a decoded payload encodes to the same bytes", "[payload]") {
     REQUIRE(PushPayload(*fx.plan, 0, payload, "worker 0", &tree, range.first).ok());
     CHECK(TreeEnd(tree) == range.second);
     CHECK(EncodePayload(tree.nodes()) == payload);
-    CHECK(Json{{"nodes", EncodeNodes(tree.nodes())}}.dump() == payload);
+    // The payload's JSON, its bytes columns as base64 text: a part file's nodes.
+    Result<Json> decoded = DecodePayload(payload, "w");
+    REQUIRE(decoded.ok());
+    BinaryToBase64(&*decoded);
+    CHECK(Json{{"nodes", EncodeNodes(tree.nodes())}} == *decoded);
   }
   NodeTree whole;
   REQUIRE(PushPayload(*fx.plan, 0, fx.Scan(0, kRows), "w", &whole).ok());
@@ -150,16 +156,19 @@ TEST_CASE("Payload: a decoded payload encodes to the same bytes", "[payload]") {
   CHECK(TreeEnd(empty, 5) == 5);
 }
 
-TEST_CASE("Payload: long columns travel as blobs after the JSON, and come back whole",
+TEST_CASE("Payload: bytes columns travel as raw bytes before the JSON, and come back whole",
           "[payload]") {
-  // 512 float64 columns: each stats column is 4096 bytes, 5464 base64
-  // characters, a blob; 256 rows a block, 4 blocks.
+  // 512 float64 columns: each stats column is 4096 bytes; 256 rows a
+  // block, 4 blocks.
   Fixture fx(3 * 256 + 10, 512);
   REQUIRE(fx.plan->partition.blocks() == 4);
   const std::string payload = fx.Scan(0, fx.rows);
-  const size_t nul = payload.find('\0');
+  const size_t nul = payload.rfind('\0');
   REQUIRE(nul != std::string::npos);
-  CHECK(payload.find("\"$blob\"", nul) != std::string::npos);
+  // The columns' bytes hold NULs of their own (zero counts, 0.0): the last
+  // one splits.
+  CHECK(payload.find('\0') < nul);
+  CHECK(payload.find("\"$bin\"", nul) != std::string::npos);
   const Json doc = Json::parse(payload.substr(nul + 1));
   REQUIRE(doc["nodes"].size() == 1);
   // Decoded, re-encoded: the same bytes; and the same partials as the
@@ -168,7 +177,7 @@ TEST_CASE("Payload: long columns travel as blobs after the JSON, and come back w
   REQUIRE(PushPayload(*fx.plan, 0, payload, "worker 0", &tree).ok());
   CHECK(EncodePayload(tree.nodes()) == payload);
   const Json plain = EncodeNodes(tree.nodes());
-  CHECK(plain.dump().find("$blob") == std::string::npos);
+  CHECK(plain.dump().find("$bin") == std::string::npos);
   NodeTree again;
   REQUIRE(PushNodes(*fx.plan, 0, plain, "part p.json", Code::kDataErr, &again).ok());
   CHECK(RootBytes(&again) == RootBytes(&tree));
@@ -183,14 +192,15 @@ TEST_CASE("Payload: long columns travel as blobs after the JSON, and come back w
   // A reference outside the blobs, of the wrong form, or a blob cut short:
   // refused whole, exit 70, nothing pushed.
   const std::string blobs = payload.substr(0, nul), json = payload.substr(nul + 1);
-  const size_t at = json.find("{\"$blob\":[");
+  const size_t at = json.find("{\"$bin\":[");
   REQUIRE(at != std::string::npos);
   const size_t end = json.find("]}", at) + 2;
   for (const std::string& ref :
-       {std::string("{\"$blob\":[0,") + std::to_string(nul + 1) + "]}",
+       {std::string("{\"$bin\":[0,") + std::to_string(nul + 1) + "]}",
+        std::string("{\"$bin\":[") + std::to_string(nul) + ",1]}",
         std::string("{\"$blob\":[") + std::to_string(nul) + ",1]}",
-        std::string("{\"$blob\":[18446744073709551615,2]}"), std::string("{\"$blob\":[0]}"),
-        std::string("{\"$blob\":[-1,5]}"), std::string("{\"$blob\":\"x\"}")}) {
+        std::string("{\"$bin\":[18446744073709551615,2]}"), std::string("{\"$bin\":[0]}"),
+        std::string("{\"$bin\":[-1,5]}"), std::string("{\"$bin\":\"x\"}")}) {
     INFO(ref);
     const std::string bad = blobs + '\0' + json.substr(0, at) + ref + json.substr(end);
     NodeTree t;
@@ -205,7 +215,7 @@ TEST_CASE("Payload: long columns travel as blobs after the JSON, and come back w
   {
     std::string refs;
     for (int k = 0; k < 4000; ++k)
-      refs += std::string(k ? "," : "") + "{\"$blob\":[0," + std::to_string(nul) + "]}";
+      refs += std::string(k ? "," : "") + "{\"$bin\":[0," + std::to_string(nul) + "]}";
     const std::string bad =
         blobs + '\0' + R"({"nodes":[{"level":0,"start":0,"partials":[)" + refs + "]}]}";
     NodeTree t;

@@ -218,9 +218,10 @@ TEST_CASE("Scan: a chunked source's windows are released one by one and stay bou
   REQUIRE(!progress.empty());
   CHECK(progress.back() == static_cast<uint64_t>(rows));
   // One worker holding every block hands over the aligned subtrees.
-  const Json doc = Json::parse(*payload);
+  Result<Json> doc = DecodePayload(*payload, "w");
+  REQUIRE(doc.ok());
   int64_t covered = 0;
-  for (const Json& node : doc["nodes"]) {
+  for (const Json& node : (*doc)["nodes"]) {
     CHECK(node["start"].get<int64_t>() == covered);
     covered += int64_t{1} << node["level"].get<int>();
   }
