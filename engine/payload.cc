@@ -1,7 +1,10 @@
 #include "engine/payload.h"
 
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 namespace mm {
 
@@ -44,6 +47,10 @@ namespace {
 constexpr size_t kBlobChars = 4096;
 constexpr const char* kBlobKey = "$blob";
 constexpr const char* kBinKey = "$bin";
+// A payload carrying this many bytes gives pages back as it is made
+// (the heap's free pages, then each node's columns once copied) and as it
+// is decoded (each node's bytes once decoded): DiscardPages.
+constexpr uint64_t kTrimBytes = uint64_t{12} << 20;
 
 // The bytes ExtractBlobs moves out of `j`.
 uint64_t BlobBytes(const Json& j) {
@@ -61,11 +68,14 @@ uint64_t BlobBytes(const Json& j) {
   return n;
 }
 
-// Gives the whole pages inside a buffer about to be freed back to the
-// system: the heap keeps freed pages resident (TuneHeapForWindows), and a
-// payload's bytes are new memory, so a worker's payload was held twice at
-// its end (its nodes' columns and their copy). malloc_trim does the same for
-// every free page of the heap but took longer than the encoding.
+// Gives the whole pages inside a buffer back to the system (its contents
+// are not read again). The heap keeps freed pages resident
+// (TuneHeapForWindows) and a payload's bytes are new memory, so a worker
+// held a large payload twice at its end (its nodes' columns, then their
+// copy), and the coordinator the bytes of nodes it had decoded. Only for
+// payloads of at least kTrimBytes: the page-table work cost 18 % of the CPU
+// time of a time mean whose payloads are smaller (the partials' tiles keep
+// them so), where it saved nothing.
 void DiscardPages(void* data, size_t size) {
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const uintptr_t lo = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
@@ -75,13 +85,13 @@ void DiscardPages(void* data, size_t size) {
 
 // Moves every binary value and long string of `j` to the end of `blobs`,
 // leaving its reference (and freeing it).
-void ExtractBlobs(Json* j, std::string* blobs) {
+void ExtractBlobs(Json* j, std::string* blobs, bool release) {
   const char* key = nullptr;
   const uint64_t offset = blobs->size();
   if (j->is_binary()) {
     Json::binary_t& b = j->get_binary();
     blobs->append(reinterpret_cast<const char*>(b.data()), b.size());
-    DiscardPages(b.data(), b.size());
+    if (release) DiscardPages(b.data(), b.size());
     key = kBinKey;
   } else if (j->is_string()) {
     const std::string& text = j->get_ref<const std::string&>();
@@ -89,20 +99,23 @@ void ExtractBlobs(Json* j, std::string* blobs) {
     blobs->append(text);
     key = kBlobKey;
   } else if (j->is_object()) {
-    for (auto& item : j->items()) ExtractBlobs(&item.value(), blobs);
+    for (auto& item : j->items()) ExtractBlobs(&item.value(), blobs, release);
   } else if (j->is_array()) {
-    for (Json& v : *j) ExtractBlobs(&v, blobs);
+    for (Json& v : *j) ExtractBlobs(&v, blobs, release);
   }
   if (key != nullptr) *j = Json{{key, Json::array({offset, blobs->size() - offset})}};
 }
 
 // Puts back the values ExtractBlobs moved out of `j`, from `blobs` (the
 // payload's bytes before its last NUL). False for a reference that is not
-// two in-range unsigned integers, or once the bytes put back would exceed
-// *budget (the blob area's size for the whole payload: a payload never
-// restores more than it carries, however many references a corrupt one
-// repeats).
-bool RestoreBlobs(Json* j, const char* blobs, uint64_t size, uint64_t* budget) {
+// two unsigned integers within [lower, size) (bytes below `lower` belong to
+// nodes already decoded, whose pages PushPayload gave back), or once the
+// bytes put back would exceed *budget (the blob area's size for the whole
+// payload: a payload never restores more than it carries, however many
+// references a corrupt one repeats). *end: the end of the furthest bytes
+// put back.
+bool RestoreBlobs(Json* j, const char* blobs, uint64_t size, uint64_t lower, uint64_t* budget,
+                  uint64_t* end) {
   if (j->is_object()) {
     const bool bin = j->size() == 1 && j->contains(kBinKey);
     if (bin || (j->size() == 1 && j->contains(kBlobKey))) {
@@ -111,8 +124,10 @@ bool RestoreBlobs(Json* j, const char* blobs, uint64_t size, uint64_t* budget) {
           !r[1].is_number_unsigned())
         return false;
       const uint64_t offset = r[0].get<uint64_t>(), length = r[1].get<uint64_t>();
-      if (offset > size || length > size - offset || length > *budget) return false;
+      if (offset < lower || offset > size || length > size - offset || length > *budget)
+        return false;
       *budget -= length;
+      *end = std::max(*end, offset + length);
       if (bin) {
         const auto* p = reinterpret_cast<const uint8_t*>(blobs + offset);
         *j = Json::binary(std::vector<uint8_t>(p, p + length));
@@ -122,10 +137,10 @@ bool RestoreBlobs(Json* j, const char* blobs, uint64_t size, uint64_t* budget) {
       return true;
     }
     for (auto& item : j->items())
-      if (!RestoreBlobs(&item.value(), blobs, size, budget)) return false;
+      if (!RestoreBlobs(&item.value(), blobs, size, lower, budget, end)) return false;
   } else if (j->is_array()) {
     for (Json& v : *j)
-      if (!RestoreBlobs(&v, blobs, size, budget)) return false;
+      if (!RestoreBlobs(&v, blobs, size, lower, budget, end)) return false;
   }
   return true;
 }
@@ -150,11 +165,16 @@ std::string EncodeNodesPayload(size_t count, const std::vector<NodeTree::Node>& 
     done(i);
     blob_bytes += BlobBytes(encoded.back());
   }
+  // The nodes' partials, freed, stay resident in the heap
+  // (TuneHeapForWindows): given back once here, before the payload's bytes
+  // (new memory) are written, or a worker would hold its partials twice.
+  const bool release = blob_bytes >= kTrimBytes;
+  if (release) malloc_trim(size_t{1} << 30);
   std::string out, json = "{\"nodes\":[";
   out.reserve(blob_bytes + (blob_bytes > 0 ? 1 : 0));
   for (size_t i = 0; i < count; ++i) {
     if (i > 0) json += ',';
-    ExtractBlobs(&encoded[i], &out);
+    ExtractBlobs(&encoded[i], &out, release);
     json += JsonText(encoded[i]);
     encoded[i] = Json();
   }
@@ -243,25 +263,31 @@ Result<SplitPayload> Split(const std::string& payload, const std::string& where)
 
 Result<Json> DecodePayload(const std::string& payload, const std::string& where) {
   MM_ASSIGN_OR_RETURN(SplitPayload split, Split(payload, where));
-  uint64_t budget = split.blob_bytes;
-  if (!RestoreBlobs(&split.doc, payload.data(), split.blob_bytes, &budget))
+  uint64_t budget = split.blob_bytes, end = 0;
+  if (!RestoreBlobs(&split.doc, payload.data(), split.blob_bytes, 0, &budget, &end))
     return Error(Code::kWorkerFailed, where + ": malformed partials (a blob reference)");
   return std::move(split.doc);
 }
 
-Status PushPayload(const Plan& plan, int pass, const std::string& payload, const std::string& where,
+Status PushPayload(const Plan& plan, int pass, std::string payload, const std::string& where,
                    NodeTree* tree, int64_t first_block) {
   MM_ASSIGN_OR_RETURN(SplitPayload split, Split(payload, where));
   Json& nodes = split.doc["nodes"];
   if (!nodes.is_array())
     return PushNodes(plan, pass, nodes, where, Code::kWorkerFailed, tree, first_block);
   // PushNodes, freeing each node's JSON once its partials are decoded.
-  uint64_t budget = split.blob_bytes;
+  uint64_t budget = split.blob_bytes, end = 0, discarded = 0;
   for (Json& node : nodes) {
-    if (!RestoreBlobs(&node, payload.data(), split.blob_bytes, &budget))
+    if (!RestoreBlobs(&node, payload.data(), split.blob_bytes, discarded, &budget, &end))
       return Error(Code::kWorkerFailed, where + ": malformed partials (a blob reference)");
     MM_RETURN_IF_ERROR(PushNode(plan, pass, node, where, Code::kWorkerFailed, tree, first_block));
     node = Json();
+    // The bytes this node was decoded from are not needed again (a node's
+    // columns follow the previous node's): their pages go back.
+    if (split.blob_bytes >= kTrimBytes && end > discarded) {
+      DiscardPages(&payload[discarded], end - discarded);
+      discarded = end;
+    }
   }
   return Status::OK();
 }

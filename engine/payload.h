@@ -84,7 +84,9 @@ Result<Json> DecodePayload(const std::string& payload, const std::string& where)
 // (PushNodes). Errors are kWorkerFailed: "<where> partials: <parse error>"
 // for text that is not JSON (truncated, say), "<where>: malformed partials"
 // for JSON that is not an object with "nodes", else PushNodes' errors.
-Status PushPayload(const Plan& plan, int pass, const std::string& payload, const std::string& where,
+// `payload` is taken whole: the pages of the bytes already decoded are
+// given back to the system as its nodes are pushed.
+Status PushPayload(const Plan& plan, int pass, std::string payload, const std::string& where,
                    NodeTree* tree, int64_t first_block = 0);
 
 }  // namespace mm

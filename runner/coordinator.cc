@@ -222,7 +222,7 @@ Status RunPass(Plan& plan, int pass, const RunSettings& settings, Segment& segme
     const std::string where = "worker " + std::to_string(s) + " (rows [" +
                               std::to_string(ranges[s].begin) + ", " +
                               std::to_string(ranges[s].end) + "))";
-    return PushPayload(plan, pass, payload, where, &tree);
+    return PushPayload(plan, pass, std::move(payload), where, &tree);
   };
   MM_RETURN_IF_ERROR(RunWorkers(plan, pass, ranges, settings, segment, launcher, push).status());
   const Status ended = EndPassFromTree(plan, pass, &tree);

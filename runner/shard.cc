@@ -131,8 +131,8 @@ Result<Json> RunShard(Plan& plan, const ShardSpec& shard, const RunSettings& set
     MM_ASSIGN_OR_RETURN(std::vector<std::string> payloads,
                         RunWorkers(plan, 0, ranges, settings, segment, launcher));
     for (size_t s = 0; s < payloads.size(); ++s)
-      MM_RETURN_IF_ERROR(
-          PushPayload(plan, 0, payloads[s], "worker " + std::to_string(s), &tree, first_block));
+      MM_RETURN_IF_ERROR(PushPayload(plan, 0, std::move(payloads[s]), "worker " + std::to_string(s),
+                                     &tree, first_block));
   }
   Json part = Json::object();
   part["format"] = "mmrun-part";

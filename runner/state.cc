@@ -335,7 +335,8 @@ Result<Json> RunIncremental(Plan& plan, const std::string& state_path, const Run
     // The state keeps the tree over the complete blocks only.
     if (s == n_complete) state_nodes = EncodeNodes(tree.nodes());
     if (s == payloads.size()) break;
-    MM_RETURN_IF_ERROR(PushPayload(plan, 0, payloads[s], "worker " + std::to_string(s), &tree));
+    MM_RETURN_IF_ERROR(
+        PushPayload(plan, 0, std::move(payloads[s]), "worker " + std::to_string(s), &tree));
   }
   MM_RETURN_IF_ERROR(EndPassFromTree(plan, 0, &tree));
   MM_ASSIGN_OR_RETURN(Json results, FinishResults(plan));

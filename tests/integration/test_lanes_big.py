@@ -406,6 +406,24 @@ def _():
             mm.check(peak <= 64 * 1024, "peak RSS %d KiB > 64 MiB" % peak)
 
 
+@mm.test("time mean of 70 x 400,000 float32 (two blocks a row, tiles cut them): peak RSS of every "
+         "process <= 64 MiB with 1 and 2 workers (was 112 MiB: a worker's payload held twice)")
+def _():
+    if os.environ.get("ASAN_OPTIONS") or os.environ.get("MMRUN_SANITIZED"):
+        raise mm.Skip("peak RSS means nothing under a sanitizer")
+    with mm.tmpdir() as d:
+        shape = (70, 400_000)
+        np.random.default_rng(15).normal(size=shape).astype("<f4").tofile(os.path.join(d, "r.dat"))
+        os.makedirs(os.path.join(d, "out"), exist_ok=True)
+        cfg = mm.write_config(d, {"dataset": {"path": "r.dat", "dtype": "<f4", "shape": list(shape)},
+                                  "analyses": [{"name": "m", "op": "stats", "axis": 0,
+                                                "output": os.path.join(d, "out", "m")}]}, "r.json")
+        for w in ("1", "2"):
+            peak = peak_rss_kib(["-q", "-w", w, cfg])
+            print("  %s worker(s): peak RSS %d KiB" % (w, peak))
+            mm.check(peak <= 64 * 1024, "peak RSS %d KiB > 64 MiB" % peak)
+
+
 def chunk_tile_count(shape, chunks, dtype):
     """Stats::PlanChunkTiles' tiles of a chunked dataset reduced over axis 0:
     runs of indices along axis 1 (here always more than one index), sized
