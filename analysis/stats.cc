@@ -335,9 +335,8 @@ class Stats : public Analysis {
   void PlanTiles(const Partition& part) {
     if (part.chunked()) return PlanChunkTiles(part);
     const int64_t pieces = part.pieces_per_row();
-    if (output_.empty() || geo_.lanes() * fields_.size() <= kMaxInlineNumbers || part.chunked() ||
-        pieces < 2 || geo_.row_kept() || !geo_.lanes_in_output_order() ||
-        dataset_.layout.elements() == 0)
+    if (output_.empty() || geo_.lanes() * fields_.size() <= kMaxInlineNumbers || pieces < 2 ||
+        geo_.row_kept() || !geo_.lanes_in_output_order() || dataset_.layout.elements() == 0)
       return;
     const uint64_t piece = part.block_elements(0);
     const uint64_t row = part.block_end(pieces - 1) - part.block_begin(0);
@@ -378,71 +377,107 @@ class Stats : public Analysis {
 
   // Tiles of chunk blocks (a time mean of a large grid stored in chunks):
   // when every element of a row is its own lane, a tile is a run of
-  // indices along the tile axis (the first axis after the row axis with
-  // more than one), so a block's part in a tile is a box: the block with
-  // that axis clipped, copied out of the decoded block and swept as a
-  // chunk block of its own. A lane's values are swept in the same order
-  // either way (one row of the box at a time: the clipped box's runs hold
-  // one row each, and the whole box's runs of several rows span more than
-  // a row-grouped kernel takes), so the bits are those of one pass. Tiles
-  // hold whole chunks along the tile axis when the budget allows (each
-  // chunk is then decoded once); otherwise a chunk is decoded once for each
-  // tile it meets.
+  // indices along the tile axis at one index of each axis between the row
+  // axis and it, so a block's part in a tile is a box: the block clipped
+  // along those axes, copied out of the decoded block and swept as a chunk
+  // block of its own. The tile axis is the first after the row axis whose
+  // one index fits the budget (axis 1 for a (time, lat, lon) grid, lat for
+  // (time, level, lat, lon) when a level is too many lanes). A lane's
+  // values are swept in the same order either way (one row of the box at a
+  // time: a clipped box's runs hold one row each, and the whole box's runs
+  // of several rows span more lanes than a row-grouped kernel takes), so
+  // the bits are those of one pass. Tiles hold whole chunks along the tile
+  // axis when the budget allows (each chunk is then decoded once);
+  // otherwise each chunk is cut in as few even parts as fit, and decoded
+  // once for each.
   void PlanChunkTiles(const Partition& part) {
     const Layout& layout = dataset_.layout;
     if (output_.empty() || geo_.lanes() * fields_.size() <= kMaxInlineNumbers ||
         !geo_.lane_is_index_in_row() || layout.order != 'C' || layout.elements() == 0)
       return;
-    int axis = 1;
-    while (axis < layout.ndim() && layout.shape[static_cast<size_t>(axis)] == 1) ++axis;
-    if (axis >= layout.ndim()) return;
-    uint64_t inner = 1;  // lanes of one index along the axis
-    for (int a = axis + 1; a < layout.ndim(); ++a) inner *= layout.shape[static_cast<size_t>(a)];
-    const auto extent = static_cast<uint64_t>(layout.shape[static_cast<size_t>(axis)]);
-    const auto chunk = static_cast<uint64_t>(part.chunks()[static_cast<size_t>(axis)]);
-    const auto block_rows = static_cast<uint64_t>(part.chunks()[0]);
-    const auto layers = static_cast<unsigned long long>(
-        std::max<uint64_t>(1, (static_cast<uint64_t>(part.rows()) + block_rows - 1) / block_rows));
-    // A block's partial spans its lanes' hull, nearly the tile's lanes
-    // when the tile is one block along the axis: a tile's blocks in one
-    // layer (those along the inner axes) hold about a tile-sized partial a
-    // level of their own subtree.
-    uint64_t inner_blocks = 1;
-    for (int a = axis + 1; a < layout.ndim(); ++a) {
-      const auto c = static_cast<uint64_t>(part.chunks()[static_cast<size_t>(a)]);
-      inner_blocks *= (static_cast<uint64_t>(layout.shape[static_cast<size_t>(a)]) + c - 1) / c;
-    }
-    const uint64_t alive = 1 + static_cast<uint64_t>(64 - __builtin_clzll(layers)) +
-                           static_cast<uint64_t>(64 - __builtin_clzll(inner_blocks));
+    const int n = layout.ndim();
+    auto extent_of = [&](int a) {
+      return static_cast<uint64_t>(layout.shape[static_cast<size_t>(a)]);
+    };
+    auto chunk_of = [&](int a) {
+      return static_cast<uint64_t>(part.chunks()[static_cast<size_t>(a)]);
+    };
+    auto bits = [](uint64_t v) {
+      return static_cast<uint64_t>(64 - __builtin_clzll(static_cast<unsigned long long>(v)));
+    };
+    const uint64_t layers = std::max<uint64_t>(1, (extent_of(0) + chunk_of(0) - 1) / chunk_of(0));
     const uint64_t per_lane = integer_ ? 200 : 64;
     // The decoded block (and its spare) take their share first.
     uint64_t block_bytes = static_cast<uint64_t>(std::max(1, layout.dtype.itemsize()));
     for (const int64_t c : part.chunks()) block_bytes *= static_cast<uint64_t>(c);
     const uint64_t budget = kTileBudget - std::min(kTileBudget / 2, block_bytes * 2);
-    uint64_t width = std::max<uint64_t>(1, budget / (alive * per_lane * inner));
-    if (width >= extent) return;
+    // A block's partial spans its lanes' hull, nearly the tile's lanes when
+    // the tile is one block along the axis: a tile's blocks in one layer
+    // (those along the inner axes) hold about a tile-sized partial a level
+    // of their own subtree.
+    int axis = 1;
+    uint64_t inner = 1, width = 0, outer = 1;
+    for (; axis < n; ++axis) {
+      inner = 1;
+      uint64_t inner_blocks = 1;
+      for (int a = axis + 1; a < n; ++a) {
+        inner *= extent_of(a);
+        inner_blocks *= (extent_of(a) + chunk_of(a) - 1) / chunk_of(a);
+      }
+      const uint64_t alive = 1 + bits(layers) + bits(inner_blocks);
+      width = budget / (alive * per_lane * inner);
+      if (width > 0) break;
+      outer *= extent_of(axis);
+    }
+    if (axis >= n) return;
+    const uint64_t extent = extent_of(axis), chunk = chunk_of(axis);
+    if (outer == 1 && width >= extent) return;
+    width = std::min(width, extent);
+    std::vector<std::pair<uint64_t, uint64_t>> runs;  // index ranges along the axis
     if (width >= chunk) {
       width -= width % chunk;  // whole chunks: each decoded once
+      for (uint64_t i = 0; i < extent; i += width)
+        runs.emplace_back(i, std::min(extent, i + width));
     } else {
-      width = chunk / ((chunk + width - 1) / width);  // even parts: each chunk decoded as few times
+      const uint64_t parts = (chunk + width - 1) / width;  // of each chunk, as even as can be
+      for (uint64_t c0 = 0; c0 < extent; c0 += chunk) {
+        const uint64_t len = std::min(extent, c0 + chunk) - c0;
+        for (uint64_t k = 0; k < parts; ++k)
+          if (len * (k + 1) / parts > len * k / parts)
+            runs.emplace_back(c0 + len * k / parts, c0 + len * (k + 1) / parts);
+      }
     }
-    for (uint64_t i = 0; i < extent; i += width)
-      tile_lanes_.emplace_back(i * inner, std::min(extent, i + width) * inner);
+    for (uint64_t o = 0; o < outer; ++o)
+      for (const auto& r : runs)
+        tile_lanes_.emplace_back((o * extent + r.first) * inner, (o * extent + r.second) * inner);
     tile_axis_ = axis;
     tile_inner_ = inner;
     tiled_ = true;
   }
 
-  // Block `box` clipped to tile `pass` along the tile axis (chunk tiles);
-  // an empty count when they do not meet.
+  // Block `box` clipped to tile `pass` (chunk tiles): along the tile axis
+  // to the tile's run, along the axes between the row axis and it to the
+  // tile's index; no elements when they do not meet.
   Box ClipToTile(int pass, const Box& box) const {
     const auto& tile = tile_lanes_[static_cast<size_t>(pass)];
-    const auto a = static_cast<size_t>(tile_axis_);
-    const auto lo = static_cast<int64_t>(tile.first / tile_inner_);
-    const auto hi = static_cast<int64_t>(tile.second / tile_inner_);
+    const std::vector<int64_t>& shape = dataset_.layout.shape;
     Box sub = box;
-    sub.start[a] = std::max(box.start[a], lo);
-    sub.count[a] = std::max<int64_t>(0, std::min(box.start[a] + box.count[a], hi) - sub.start[a]);
+    auto clip = [&](int a, uint64_t lo, uint64_t hi) {
+      const auto i = static_cast<size_t>(a);
+      const int64_t start = std::max<int64_t>(box.start[i], static_cast<int64_t>(lo));
+      sub.start[i] = start;
+      sub.count[i] = std::max<int64_t>(
+          0, std::min(box.start[i] + box.count[i], static_cast<int64_t>(hi)) - start);
+    };
+    const auto extent = static_cast<uint64_t>(shape[static_cast<size_t>(tile_axis_)]);
+    const uint64_t lo = tile.first / tile_inner_ % extent;
+    clip(tile_axis_, lo, lo + (tile.second - tile.first) / tile_inner_);
+    uint64_t outer = tile.first / tile_inner_ / extent;
+    for (int a = tile_axis_ - 1; a >= 1; --a) {
+      const auto dim = static_cast<uint64_t>(shape[static_cast<size_t>(a)]);
+      clip(a, outer % dim, outer % dim + 1);
+      outer /= dim;
+    }
     return sub;
   }
 
@@ -474,7 +509,7 @@ class Stats : public Analysis {
   bool NeedsBox(int pass, const Box& box) const override {
     if (!tiled_ || tile_axis_ < 0) return Analysis::NeedsBox(pass, box);
     return pass >= 0 && static_cast<size_t>(pass) < tile_lanes_.size() &&
-           ClipToTile(pass, box).count[static_cast<size_t>(tile_axis_)] > 0;
+           ClipToTile(pass, box).elements() > 0;
   }
   std::vector<std::string> CreatedFiles() const override { return NpyFieldPaths(output_, fields_); }
   std::unique_ptr<Partial> NewPartial(int) const override {
@@ -598,8 +633,8 @@ class Stats : public Analysis {
   static constexpr uint64_t kTileBudget = uint64_t{40} << 20;
   bool tiled_ = false;
   bool part_lanes_ = false;  // tiles cut blocks: a block sweeps only its lanes in the tile
-  // Chunk tiles (PlanChunkTiles): the axis they cut (-1: none), and the
-  // lanes of one index along it.
+  // Chunk tiles (PlanChunkTiles): the axis they run along (-1: none), and
+  // the lanes of one index along it.
   int tile_axis_ = -1;
   uint64_t tile_inner_ = 1;
   std::vector<std::pair<uint64_t, uint64_t>> tile_lanes_;
@@ -661,7 +696,7 @@ std::unique_ptr<Scanner> Stats::NewScanner(int pass) const {
       // Chunk tiles: the block's part in the tile, copied out when it is
       // not the whole block.
       sub = ClipToTile(pass, *block.box);
-      if (sub.count[static_cast<size_t>(tile_axis_)] == 0) {
+      if (sub.elements() == 0) {
         range = {0, 0};
       } else if (!(sub == *block.box)) {
         CopyInnerBox(dataset_.layout, *block.box, block.data, sub,
