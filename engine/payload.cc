@@ -153,10 +153,11 @@ namespace {
 template <class Done>
 std::string EncodeNodesPayload(size_t count, const std::vector<NodeTree::Node>& nodes,
                                const Done& done) {
-  // Each node's JSON first (its partials freed by `done` as it is made),
-  // then the blobs into a string of their exact size, each freed from its
-  // node's JSON once copied: the payload is made without a string that
-  // doubles past the partials' size.
+  // Each node's JSON first (its partials freed by `done` as it is made:
+  // one node is held twice at a time), then the blobs into a string of
+  // their exact size (it grew by doubling), each freed from its node's
+  // JSON once copied. The freed memory stays resident in the heap, so a
+  // large payload gives its pages back as it goes (kTrimBytes).
   std::vector<Json> encoded;
   encoded.reserve(count);
   uint64_t blob_bytes = 0;
