@@ -19,6 +19,13 @@ namespace {
 // goes as its runs (StatsPartial::ToJson).
 constexpr size_t kLanesPerRun = 16;
 
+// The bits of v (0 for 0): how many levels of the block tree v blocks make,
+// which the tile budgets count partials by.
+uint64_t BitWidth(uint64_t v) {
+  return v == 0 ? 0
+                : static_cast<uint64_t>(64 - __builtin_clzll(static_cast<unsigned long long>(v)));
+}
+
 const std::vector<std::string> kFields = {"count", "nan_count", "sum", "mean",
                                           "var",   "std",       "min", "max"};
 
@@ -350,10 +357,8 @@ class Stats : public Analysis {
     if (geo_.lane_is_index_in_row()) {
       // A process holds about one partial a level of its tree of the
       // tile's rows, and two more (the block's, the merge's).
-      const uint64_t per_lane = integer_ ? 200 : 64;  // measured: peak / (tile lanes x alive)
-      const auto rows = static_cast<unsigned long long>(std::max<int64_t>(1, part.rows()));
-      const uint64_t alive = 2 + static_cast<uint64_t>(64 - __builtin_clzll(rows));  // + bit width
-      const uint64_t width = std::max<uint64_t>(1, kTileBudget / (alive * per_lane));
+      const uint64_t alive = 2 + BitWidth(static_cast<uint64_t>(std::max<int64_t>(1, part.rows())));
+      const uint64_t width = std::max<uint64_t>(1, kTileBudget / (alive * LaneBytes()));
       for (uint64_t l = 0; l < row; l += width) tiles.emplace_back(l, std::min(row, l + width));
       if (tiles.size() < 2) return;
       tile_lanes_ = std::move(tiles);
@@ -402,11 +407,7 @@ class Stats : public Analysis {
     auto chunk_of = [&](int a) {
       return static_cast<uint64_t>(part.chunks()[static_cast<size_t>(a)]);
     };
-    auto bits = [](uint64_t v) {
-      return static_cast<uint64_t>(64 - __builtin_clzll(static_cast<unsigned long long>(v)));
-    };
     const uint64_t layers = std::max<uint64_t>(1, (extent_of(0) + chunk_of(0) - 1) / chunk_of(0));
-    const uint64_t per_lane = integer_ ? 200 : 64;
     // The decoded block (and its spare) take their share first.
     uint64_t block_bytes = static_cast<uint64_t>(std::max(1, layout.dtype.itemsize()));
     for (const int64_t c : part.chunks()) block_bytes *= static_cast<uint64_t>(c);
@@ -424,8 +425,8 @@ class Stats : public Analysis {
         inner *= extent_of(a);
         inner_blocks *= (extent_of(a) + chunk_of(a) - 1) / chunk_of(a);
       }
-      const uint64_t alive = 1 + bits(layers) + bits(inner_blocks);
-      width = budget / (alive * per_lane * inner);
+      const uint64_t alive = 1 + BitWidth(layers) + BitWidth(inner_blocks);
+      width = budget / (alive * LaneBytes() * inner);
       if (width > 0) break;
       outer *= extent_of(axis);
     }
@@ -454,6 +455,11 @@ class Stats : public Analysis {
     tile_inner_ = inner;
     tiled_ = true;
   }
+
+  // The bytes a lane's partial takes in a process, with its scratch and its
+  // encoding (measured: peak / (tile lanes x alive partials)): integer data
+  // keeps 128-bit sums and extremes. The tile budgets divide by it.
+  uint64_t LaneBytes() const { return integer_ ? 200 : 64; }
 
   // Block `box` clipped to tile `pass` (chunk tiles): along the tile axis
   // to the tile's run, along the axes between the row axis and it to the
