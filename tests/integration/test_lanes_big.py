@@ -357,6 +357,21 @@ def grid(rng, shape, dtype):
     return rng.integers(-30000, 30000, size=shape).astype(dtype)
 
 
+def check_tiled(d, dataset, tag, a, axis, tiles):
+    """Stats over `axis` of `dataset` (holding `a`) with every field, ddof 1,
+    to files: `tiles` passes with 1 worker, numpy's values, and the same
+    bytes for 2/3 workers, spawn and 2 shards + merge (one pass of partials)."""
+    cfg = mm.write_config(d, {"dataset": dataset,
+                              "analyses": [{"name": "clim", "op": "stats", "axis": axis, "ddof": 1,
+                                            "output": os.path.join(d, "out", "clim")}]},
+                          tag + ".json")
+    base = run(["-q", "-w", "1", cfg], d)
+    doc = mm.parse_doc(base)
+    mm.eq(doc["mmrun"]["passes"], tiles, "%s %s: passes" % (tag, a.shape))
+    check_rows_numpy(doc, "clim", a, tuple(axis) if isinstance(axis, list) else axis, ALL, 1)
+    same_for_every_split(cfg, d, results_span(base, d))
+
+
 @mm.test("time means of large grids: a tile of lanes a pass; same bytes for 1/2/3 workers, "
          "spawn and shards + merge (one pass of partials); numpy")
 def _():
@@ -373,19 +388,8 @@ def _():
             tiles = tiles or tile_count(shape, dtype)
             a = grid(rng, shape, dtype)
             a.tofile(os.path.join(d, "g%d.dat" % n))
-            cfg = mm.write_config(d, {"dataset": {"path": "g%d.dat" % n, "dtype": dtype,
-                                                  "shape": list(shape)},
-                                      "analyses": [{"name": "clim", "op": "stats", "axis": axis,
-                                                    "ddof": 1,
-                                                    "output": os.path.join(d, "out", "clim")}]},
-                                  "g%d.json" % n)
-            base = run(["-q", "-w", "1", cfg], d)
-            doc = mm.parse_doc(base)
-            mm.eq(doc["mmrun"]["passes"], tiles, "%s %s: passes" % (shape, dtype))
-            ax = tuple(axis) if isinstance(axis, list) else axis
-            check_rows_numpy(doc, "clim", a, ax, ALL, 1)
-            want = results_span(base, d)
-            same_for_every_split(cfg, d, want)
+            check_tiled(d, {"path": "g%d.dat" % n, "dtype": dtype, "shape": list(shape)}, "g%d" % n,
+                        a, axis, tiles)
 
 
 @mm.test("time mean of uint8 rows of 1.1M lanes (a block holds 1M lanes): tiles cut blocks, peak RSS of "
@@ -492,16 +496,7 @@ def _():
             a = grid(rng, shape, dtype)
             with h5py.File(os.path.join(d, "c%d.h5" % n), "w") as f:
                 f.create_dataset("v", data=a, chunks=chunks, **opts)
-            cfg = mm.write_config(d, {"dataset": {"path": "c%d.h5" % n, "name": "v"},
-                                      "analyses": [{"name": "clim", "op": "stats", "axis": 0,
-                                                    "ddof": 1,
-                                                    "output": os.path.join(d, "out", "clim")}]},
-                                  "c%d.json" % n)
-            base = run(["-q", "-w", "1", cfg], d)
-            doc = mm.parse_doc(base)
-            mm.eq(doc["mmrun"]["passes"], tiles, "%s %s: passes" % (shape, chunks))
-            check_rows_numpy(doc, "clim", a, 0, ALL, 1)
-            same_for_every_split(cfg, d, results_span(base, d))
+            check_tiled(d, {"path": "c%d.h5" % n, "name": "v"}, "c%d" % n, a, 0, tiles)
         if os.environ.get("ASAN_OPTIONS") or os.environ.get("MMRUN_SANITIZED"):
             return
         # (time, lat, lon) and (time, level, lat, lon), a chunk a level of a step.
