@@ -340,7 +340,7 @@ class Stats : public Analysis {
   // are those of one pass over everything (the other blocks' partials are
   // empty, which merge as identities), so the bits are the same.
   void PlanTiles(const Partition& part) {
-    if (part.chunked()) return PlanChunkTiles(part);
+    if (part.chunked() || part.rows_per_block() > 0) return PlanChunkTiles(part);
     const int64_t pieces = part.pieces_per_row();
     if (output_.empty() || geo_.lanes() * fields_.size() <= kMaxInlineNumbers || pieces < 2 ||
         geo_.row_kept() || !geo_.lanes_in_output_order() || dataset_.layout.elements() == 0)
@@ -395,22 +395,29 @@ class Stats : public Analysis {
   // axis when the budget allows (each chunk is then decoded once);
   // otherwise each chunk is cut in as few even parts as fit, and decoded
   // once for each.
+  //
+  // Row blocks of whole rows (rows shorter than a block) are tiled the
+  // same way, as chunks of (rows a block, the whole row): each pass reads
+  // every block and sweeps its part in the tile (RowBlockBox).
   void PlanChunkTiles(const Partition& part) {
     const Layout& layout = dataset_.layout;
     if (output_.empty() || geo_.lanes() * fields_.size() <= kMaxInlineNumbers ||
         !geo_.lane_is_index_in_row() || layout.order != 'C' || layout.elements() == 0)
       return;
     const int n = layout.ndim();
+    std::vector<int64_t> chunks = part.chunks();
+    if (!part.chunked()) {
+      chunks = layout.shape;
+      chunks[0] = part.rows_per_block();
+    }
     auto extent_of = [&](int a) {
       return static_cast<uint64_t>(layout.shape[static_cast<size_t>(a)]);
     };
-    auto chunk_of = [&](int a) {
-      return static_cast<uint64_t>(part.chunks()[static_cast<size_t>(a)]);
-    };
+    auto chunk_of = [&](int a) { return static_cast<uint64_t>(chunks[static_cast<size_t>(a)]); };
     const uint64_t layers = std::max<uint64_t>(1, (extent_of(0) + chunk_of(0) - 1) / chunk_of(0));
     // The decoded block (and its spare) take their share first.
     uint64_t block_bytes = static_cast<uint64_t>(std::max(1, layout.dtype.itemsize()));
-    for (const int64_t c : part.chunks()) block_bytes *= static_cast<uint64_t>(c);
+    for (const int64_t c : chunks) block_bytes *= static_cast<uint64_t>(c);
     const uint64_t budget = kTileBudget - std::min(kTileBudget / 2, block_bytes * 2);
     // A block's partial spans its lanes' hull, nearly the tile's lanes when
     // the tile is one block along the axis: a tile's blocks in one layer
@@ -485,6 +492,17 @@ class Stats : public Analysis {
       outer /= dim;
     }
     return sub;
+  }
+
+  // The box of a row block's whole rows, storage indices [begin, end).
+  Box RowBlockBox(uint64_t begin, uint64_t end) const {
+    Box box;
+    box.start.assign(dataset_.layout.shape.size(), 0);
+    box.count = dataset_.layout.shape;
+    const uint64_t row = dataset_.layout.row_elements();
+    box.start[0] = static_cast<int64_t>(begin / row);
+    box.count[0] = static_cast<int64_t>((end - begin) / row);
+    return box;
   }
 
   // Whether every exact integer field of every lane fits the int64 its
@@ -697,15 +715,20 @@ std::unique_ptr<Scanner> Stats::NewScanner(int pass) const {
     const char* data = block.data;
     uint64_t begin = block.begin, end = block.end;
     const Box* box = block.box;
-    Box sub;
-    if (tiled_ && tile_axis_ >= 0 && block.box != nullptr && block.data != nullptr) {
+    Box sub, rows;
+    if (tiled_ && tile_axis_ >= 0 && block.data != nullptr) {
       // Chunk tiles: the block's part in the tile, copied out when it is
-      // not the whole block.
-      sub = ClipToTile(pass, *block.box);
+      // not the whole block. A row block is the box of its rows.
+      const Box* whole = block.box;
+      if (whole == nullptr) {
+        rows = RowBlockBox(block.begin, block.end);
+        whole = &rows;
+      }
+      sub = ClipToTile(pass, *whole);
       if (sub.elements() == 0) {
         range = {0, 0};
-      } else if (!(sub == *block.box)) {
-        CopyInnerBox(dataset_.layout, *block.box, block.data, sub,
+      } else if (!(sub == *whole)) {
+        CopyInnerBox(dataset_.layout, *whole, block.data, sub,
                      static_cast<size_t>(dataset_.layout.dtype.itemsize()), &scratch->sub_box,
                      &begin, &end);
         data = scratch->sub_box.data();

@@ -439,6 +439,38 @@ def _():
         same_for_every_split(cfg, d, results_span(base, d))
 
 
+@mm.test("time means of rows shorter than a block (blocks of whole rows): tiles cut every block; "
+         "same bytes for 1/2/3 workers, spawn and shards + merge; numpy; peak RSS of every process "
+         "<= 64 MiB for 64 x 500,000 int16 (was 297 MiB)")
+def _():
+    with mm.tmpdir() as d:
+        rng = np.random.default_rng(16)
+        os.makedirs(os.path.join(d, "out"), exist_ok=True)
+        # shape, dtype, tiles expected: blocks of one row (int16, swapped
+        # float32), of 5 rows (uint8), of one row of a 3-D grid (tiles
+        # along axis 1), and a 4-D grid whose level is too many lanes
+        # (tiles along axis 2, a level each).
+        cases = [((40, 300_000), "<i2", 12), ((30, 200_000), ">f4", 3), ((40, 200_000), "u1", 7),
+                 ((24, 300, 800), "<f4", 3), ((64, 2, 300, 400), "<f4", 4)]
+        for n, (shape, dtype, tiles) in enumerate(cases):
+            mm.eq(chunk_tile_count(shape, None, dtype), tiles, "%s %s: the formula" % (shape, dtype))
+            a = grid(rng, shape, dtype)
+            a.tofile(os.path.join(d, "s%d.dat" % n))
+            check_tiled(d, {"path": "s%d.dat" % n, "dtype": dtype, "shape": list(shape)}, "s%d" % n,
+                        a, 0, tiles)
+        if os.environ.get("ASAN_OPTIONS") or os.environ.get("MMRUN_SANITIZED"):
+            return
+        shape = (64, 500_000)
+        rng.integers(-30000, 30000, size=shape).astype("<i2").tofile(os.path.join(d, "t.dat"))
+        cfg = mm.write_config(d, {"dataset": {"path": "t.dat", "dtype": "<i2", "shape": list(shape)},
+                                  "analyses": [{"name": "m", "op": "stats", "axis": 0,
+                                                "output": os.path.join(d, "out", "m")}]}, "t.json")
+        for w in ("1", "2"):
+            peak = peak_rss_kib(["-q", "-w", w, cfg])
+            print("  %s worker(s): peak RSS %d KiB" % (w, peak))
+            mm.check(peak <= 64 * 1024, "peak RSS %d KiB > 64 MiB" % peak)
+
+
 def chunk_tile_count(shape, chunks, dtype):
     """Stats::PlanChunkTiles' tiles of a chunked dataset reduced over axis 0,
     sized for 40 MiB a process less two decoded blocks, (1 + bit widths of
@@ -446,10 +478,14 @@ def chunk_tile_count(shape, chunks, dtype):
     partials alive, 64 bytes a float lane and 200 an integer lane. The tile
     axis is the first after axis 0 one index of which fits; tiles are runs
     of whole blocks along it, or each block cut in as few even parts as
-    fit, at each index of the axes before it."""
+    fit, at each index of the axes before it. `chunks` None: a raw file of
+    rows shorter than a block (1 MiB), blocks of whole rows."""
     item = np.dtype(dtype).itemsize
-    block = list(chunks)
-    if chunks[0] < 16:  # ChunkBlockShape: runs of chunks of 16 rows, at most 16 MiB
+    if chunks is None:
+        block = [(1 << 20) // (item * int(np.prod(shape[1:])))] + list(shape[1:])
+    else:
+        block = list(chunks)
+    if chunks is not None and chunks[0] < 16:  # ChunkBlockShape: runs of chunks of 16 rows, at most 16 MiB
         fits = (16 << 20) // (item * int(np.prod(chunks)))
         block[0] = chunks[0] * max(1, min(-(-16 // chunks[0]), fits))
     layers = -(-shape[0] // block[0])
