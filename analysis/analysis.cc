@@ -46,16 +46,8 @@ const Registration kRegistry[] = {
 }  // namespace
 
 bool Analysis::NeedsBox(int pass, const Box& box) const {
-  // The hull: the storage indices of the box's first and last elements.
-  const Layout& layout = dataset_.layout;
-  uint64_t first = 0, last = 0;
-  for (int s = 0; s < layout.ndim(); ++s) {
-    const size_t a = static_cast<size_t>(layout.storage_axis(s));
-    const uint64_t dim = static_cast<uint64_t>(layout.shape[a]);
-    first = first * dim + static_cast<uint64_t>(box.start[a]);
-    last = last * dim + static_cast<uint64_t>(box.start[a] + box.count[a] - 1);
-  }
-  return NeedsBlock(pass, first, last + 1);
+  const auto [first, end] = StorageSpan(dataset_.layout, box);
+  return NeedsBlock(pass, first, end);
 }
 
 Json TempFilesJson(const TempFiles& f) {

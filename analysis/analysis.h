@@ -265,6 +265,12 @@ class Analysis {
   // last), which is conservative: true whenever any element of the box is
   // needed. An analysis may answer exactly from the box (slice, convert).
   virtual bool NeedsBox(int pass, const Box& box) const;
+  // Of a chunk block NeedsBox accepts, the part (a box inside `box`) the
+  // analysis reads in pass `pass`. Default: the whole block. A source that
+  // can read part of a chunk (Source::ReadsParts) then reads only the
+  // hull of the parts of the pass' analyses, and the scanners get that
+  // box as the block's (BlockView::box, its elements as the data).
+  virtual Box PartOfBox(int /*pass*/, const Box& box) const { return box; }
 
   // Coordinator, right after the plan is built, when the run keeps its
   // merged partials to merge them with others later (--shard, --state;

@@ -393,8 +393,9 @@ class Stats : public Analysis {
   // of several rows span more lanes than a row-grouped kernel takes), so
   // the bits are those of one pass. Tiles hold whole chunks along the tile
   // axis when the budget allows (each chunk is then decoded once);
-  // otherwise each chunk is cut in as few even parts as fit, and decoded
-  // once for each.
+  // otherwise each chunk is cut in as few even parts as fit, and a pass
+  // reads only its part (PartOfBox; a filtered chunk is decoded once for
+  // each part).
   //
   // Row blocks of whole rows (rows shorter than a block) are tiled the
   // same way, as chunks of (rows a block, the whole row): each pass reads
@@ -534,6 +535,11 @@ class Stats : public Analysis {
     if (!tiled_ || tile_axis_ < 0) return Analysis::NeedsBox(pass, box);
     return pass >= 0 && static_cast<size_t>(pass) < tile_lanes_.size() &&
            ClipToTile(pass, box).elements() > 0;
+  }
+  Box PartOfBox(int pass, const Box& box) const override {
+    if (!tiled_ || tile_axis_ < 0) return box;
+    const Box part = ClipToTile(pass, box);
+    return part.elements() > 0 ? part : box;
   }
   std::vector<std::string> CreatedFiles() const override { return NpyFieldPaths(output_, fields_); }
   std::unique_ptr<Partial> NewPartial(int) const override {

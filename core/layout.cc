@@ -1,5 +1,6 @@
 #include "core/layout.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace mm {
@@ -8,6 +9,36 @@ uint64_t Box::elements() const {
   uint64_t n = 1;
   for (const int64_t c : count) n *= static_cast<uint64_t>(c);
   return n;
+}
+
+Box Intersect(const Box& a, const Box& b) {
+  Box r = a;
+  for (size_t i = 0; i < a.start.size(); ++i) {
+    r.start[i] = std::max(a.start[i], b.start[i]);
+    r.count[i] = std::max<int64_t>(
+        0, std::min(a.start[i] + a.count[i], b.start[i] + b.count[i]) - r.start[i]);
+  }
+  return r;
+}
+
+Box Hull(const Box& a, const Box& b) {
+  Box r = a;
+  for (size_t i = 0; i < a.start.size(); ++i) {
+    r.start[i] = std::min(a.start[i], b.start[i]);
+    r.count[i] = std::max(a.start[i] + a.count[i], b.start[i] + b.count[i]) - r.start[i];
+  }
+  return r;
+}
+
+std::pair<uint64_t, uint64_t> StorageSpan(const Layout& layout, const Box& box) {
+  uint64_t first = 0, last = 0;
+  for (int s = 0; s < layout.ndim(); ++s) {
+    const size_t a = static_cast<size_t>(layout.storage_axis(s));
+    const uint64_t dim = static_cast<uint64_t>(layout.shape[a]);
+    first = first * dim + static_cast<uint64_t>(box.start[a]);
+    last = last * dim + static_cast<uint64_t>(box.start[a] + box.count[a] - 1);
+  }
+  return {first, last + 1};
 }
 
 uint64_t Layout::elements() const {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
@@ -51,6 +52,15 @@ struct Box {
   bool operator==(const Box& o) const { return start == o.start && count == o.count; }
   uint64_t elements() const;
 };
+
+// The elements of both boxes (of one rank): a box of no elements (some
+// count 0) when they do not meet.
+Box Intersect(const Box& a, const Box& b);
+// The smallest box holding both (of one rank).
+Box Hull(const Box& a, const Box& b);
+// The storage indices [first, last + 1) of a non-empty `box`'s first and
+// last elements in `layout` (its hull in storage order).
+std::pair<uint64_t, uint64_t> StorageSpan(const Layout& layout, const Box& box);
 
 // Calls f(data_offset, storage_begin, length) for each maximal run of
 // consecutive storage indices of `box`, in storage order: the box's

@@ -181,6 +181,18 @@ bool Plan::BlockNeeded(int pass, int64_t b) const {
   return false;
 }
 
+Box Plan::BlockPart(int pass, int64_t b) const {
+  const Box box = *partition.BlockBox(b);
+  std::optional<Box> part;
+  for (const PassStep& s : passes[static_cast<size_t>(pass)].steps) {
+    const Analysis& a = *analyses[static_cast<size_t>(s.analysis)];
+    if (!a.NeedsBox(s.pass, box)) continue;
+    const Box mine = a.PartOfBox(s.pass, box);
+    part = part ? Hull(*part, mine) : mine;
+  }
+  return part ? *part : box;
+}
+
 uint64_t Plan::BytesRead(int pass, int64_t row_lo, int64_t row_hi) const {
   const PassPlan& p = passes[static_cast<size_t>(pass)];
   // A pass that writes a new file (generate) reads nothing; an in-place
@@ -194,7 +206,7 @@ uint64_t Plan::BytesRead(int pass, int64_t row_lo, int64_t row_hi) const {
     // their hulls).
     for (int64_t b = partition.first_block_of_row(row_lo), e = partition.first_block_of_row(row_hi);
          b < e; ++b)
-      if (needed(b)) elems += partition.block_elements(b);
+      if (needed(b)) elems += BlockPart(pass, b).elements();
     return elems * static_cast<uint64_t>(dataset.layout.dtype.itemsize());
   }
   const uint64_t row_elems = dataset.layout.row_elements();

@@ -64,6 +64,9 @@ class Plan {
   // (Analysis::NeedsBlock, or NeedsBox for a chunk block): a block nobody
   // needs is not read (engine/scan.cc), nor counted by BytesRead.
   bool BlockNeeded(int pass, int64_t b) const;
+  // Of chunk block b, needed in pass `pass`, the part the pass reads: the
+  // hull of Analysis::PartOfBox over the analyses that need it.
+  Box BlockPart(int pass, int64_t b) const;
 
   // The file workers map in pass `pass`, and whether they write it.
   std::string MapPath(int pass) const;

@@ -172,17 +172,35 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   // Chunk blocks' boxes (source/partition.h BlockBox), one per block of the
   // current window (or the one block outside any window), which the block
   // views point to; empty for row blocks, whose views carry no box.
+  // With a driver that reads parts of chunks (Source::ReadsParts), a
+  // needed block's box is the part the pass reads (Plan::BlockPart), and
+  // its data only that part's elements.
+  const bool parts = part.chunked() && !pass.writes && source->ReadsParts();
+  auto box_to_read = [&](int64_t k) {
+    return parts && needed(k) ? plan.BlockPart(task.pass, k) : *part.BlockBox(k);
+  };
+  auto elements_to_read = [&](int64_t k) {
+    return parts ? box_to_read(k).elements() : part.block_elements(k);
+  };
   std::vector<Box> boxes;
   auto load_boxes = [&](int64_t first, int64_t end) {
     boxes.clear();
     if (part.chunked())
-      for (int64_t k = first; k < end; ++k) boxes.push_back(*part.BlockBox(k));
+      for (int64_t k = first; k < end; ++k) boxes.push_back(box_to_read(k));
   };
   auto box_of = [&](int64_t k, int64_t first) {
     return boxes.empty() ? nullptr : &boxes[static_cast<size_t>(k - first)];
   };
+  // The view of block k's data whose box (nullptr: a row block) is `box`.
+  auto view_of = [&](int64_t k, char* data, const Box* box) {
+    if (parts && box != nullptr) {
+      const auto [begin, end] = StorageSpan(source->layout(), *box);
+      return View(data, begin, end, k, box);
+    }
+    return View(data, part.block_begin(k), part.block_end(k), k, box);
+  };
   auto consume = [&](int64_t k, char* data, const Box* box) -> Status {
-    const BlockView block = View(data, part.block_begin(k), part.block_end(k), k, box);
+    const BlockView block = view_of(k, data, box);
     PartialSet set;
     for (size_t i = 0; i < pass.steps.size(); ++i) {
       const PassStep& s = pass.steps[i];
@@ -254,17 +272,23 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     // A window of whole needed blocks whose elements take at most
     // window_bytes (a chunk block's elements, not its hull).
     int64_t e = b + 1;
-    uint64_t bytes = part.block_elements(b) * item;
+    uint64_t bytes = elements_to_read(b) * item;
     while (e < b1 && needed(e)) {
-      const uint64_t more = part.block_elements(e) * item;
+      const uint64_t more = elements_to_read(e) * item;
       if (bytes + more > window_bytes) break;
       bytes += more;
       ++e;
     }
     Open open;
-    MM_ASSIGN_OR_RETURN(open.window, source->ReadWindow(b, e - b, pass.writes));
-    open.end = e;
     load_boxes(b, e);
+    bool whole = true;
+    for (int64_t k = b; parts && k < e; ++k) whole = whole && *box_of(k, b) == *part.BlockBox(k);
+    if (whole) {
+      MM_ASSIGN_OR_RETURN(open.window, source->ReadWindow(b, e - b, pass.writes));
+    } else {
+      MM_ASSIGN_OR_RETURN(open.window, source->ReadParts(b, boxes));
+    }
+    open.end = e;
     // The window hooks see whole blocks: the window's one storage-order run
     // when its blocks are adjacent in memory, else each block alone (a chunk
     // block with its box).
@@ -274,8 +298,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
       runs.push_back(View(window->Contiguous(), part.block_begin(b), part.block_end(e - 1), b));
     } else {
       for (int64_t k = b; k < e; ++k)
-        runs.push_back(
-            View(window->BlockData(k), part.block_begin(k), part.block_end(k), k, box_of(k, b)));
+        runs.push_back(view_of(k, window->BlockData(k), box_of(k, b)));
     }
     for (const BlockView& run : runs)
       for (const auto& scanner : scanners) MM_RETURN_IF_ERROR(scanner->BeginWindow(run));

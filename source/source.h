@@ -147,6 +147,19 @@ class Source {
   // source opened writable. Errors: kIoErr naming the file.
   virtual Result<std::unique_ptr<Window>> ReadWindow(int64_t first, int64_t n, bool writable) = 0;
 
+  // Whether ReadParts works: drivers of chunk blocks, which then read no
+  // more of a chunk than a part needs (a chunk stored as its elements:
+  // only the part's bytes; others: decoded once, clipped).
+  virtual bool ReadsParts() const { return false; }
+  // Blocks [first, first + parts.size()) read-only, block k holding only
+  // the elements of parts[k - first] (a non-empty box inside its block's
+  // box) in C order of that box. Only when ReadsParts(); errors as
+  // ReadWindow's.
+  virtual Result<std::unique_ptr<Window>> ReadParts(int64_t /*first*/,
+                                                    const std::vector<Box>& /*parts*/) {
+    return Error(Code::kIoErr, "this storage driver cannot read parts of blocks");
+  }
+
   // Makes every change written through writable windows durable (one
   // fdatasync of the file after the windows' writebacks were started).
   // Errors: kIoErr naming the file.

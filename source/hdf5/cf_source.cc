@@ -64,34 +64,13 @@ class CfSource : public Source {
       return Error(Code::kIoErr, path_ + ": dataset '" + name_ +
                                      "' is CF-decoded: it cannot be written in place");
     MM_ASSIGN_OR_RETURN(std::unique_ptr<Window> in, stored_->ReadWindow(first, n, false));
-    if (prefiltered_) return in;
-    const Partition& part = partition();
-    const uint64_t item = static_cast<uint64_t>(layout().dtype.itemsize());
-    if (in->owned() && item == static_cast<uint64_t>(cf_.stored.itemsize())) {
-      // The stored window's own buffer, decoded in place: no second window
-      // of memory (float32 masked to float32, the common netCDF-4 case).
-      for (int64_t k = first; k < first + n; ++k)
-        CfDecode(cf_, layout().dtype, in->BlockData(k), part.block_elements(k), in->BlockData(k));
-      MM_RETURN_IF_ERROR(in->Close());
-      return std::unique_ptr<Window>(std::make_unique<DecodedWindow>(std::move(in)));
-    }
-    uint64_t total = 0;
-    for (int64_t k = first; k < first + n; ++k) total += part.block_elements(k);
-    std::unique_ptr<char[]> buffer(new char[std::max<uint64_t>(total, 1) * item]);
-    std::vector<char*> blocks(static_cast<size_t>(n));
-    char* at = buffer.get();
-    for (int64_t k = first; k < first + n; ++k) {
-      const uint64_t count = part.block_elements(k);
-      blocks[static_cast<size_t>(k - first)] = at;
-      CfDecode(cf_, layout().dtype, in->BlockData(k), count, at);
-      at += count * item;
-    }
-    MM_RETURN_IF_ERROR(in->Close());
-    // Row blocks are decoded adjacent, in storage order: one run, as the
-    // stored window's.
-    const bool contiguous = in->Contiguous() != nullptr;
-    return std::unique_ptr<Window>(
-        std::make_unique<DecodedWindow>(first, std::move(buffer), std::move(blocks), contiguous));
+    return Decoded(std::move(in), first, n, nullptr);
+  }
+
+  bool ReadsParts() const override { return stored_->ReadsParts(); }
+  Result<std::unique_ptr<Window>> ReadParts(int64_t first, const std::vector<Box>& parts) override {
+    MM_ASSIGN_OR_RETURN(std::unique_ptr<Window> in, stored_->ReadParts(first, parts));
+    return Decoded(std::move(in), first, static_cast<int64_t>(parts.size()), &parts);
   }
 
   Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
@@ -104,6 +83,43 @@ class CfSource : public Source {
   }
 
  private:
+  // The stored window `in` of blocks [first, first + n) (or their `parts`)
+  // decoded.
+  Result<std::unique_ptr<Window>> Decoded(std::unique_ptr<Window> in, int64_t first, int64_t n,
+                                          const std::vector<Box>* parts) {
+    if (prefiltered_) return in;
+    const Partition& part = partition();
+    auto elements = [&](int64_t k) {
+      return parts ? (*parts)[static_cast<size_t>(k - first)].elements() : part.block_elements(k);
+    };
+    const uint64_t item = static_cast<uint64_t>(layout().dtype.itemsize());
+    if (in->owned() && item == static_cast<uint64_t>(cf_.stored.itemsize())) {
+      // The stored window's own buffer, decoded in place: no second window
+      // of memory (float32 masked to float32, the common netCDF-4 case).
+      for (int64_t k = first; k < first + n; ++k)
+        CfDecode(cf_, layout().dtype, in->BlockData(k), elements(k), in->BlockData(k));
+      MM_RETURN_IF_ERROR(in->Close());
+      return std::unique_ptr<Window>(std::make_unique<DecodedWindow>(std::move(in)));
+    }
+    uint64_t total = 0;
+    for (int64_t k = first; k < first + n; ++k) total += elements(k);
+    std::unique_ptr<char[]> buffer(new char[std::max<uint64_t>(total, 1) * item]);
+    std::vector<char*> blocks(static_cast<size_t>(n));
+    char* at = buffer.get();
+    for (int64_t k = first; k < first + n; ++k) {
+      const uint64_t count = elements(k);
+      blocks[static_cast<size_t>(k - first)] = at;
+      CfDecode(cf_, layout().dtype, in->BlockData(k), count, at);
+      at += count * item;
+    }
+    MM_RETURN_IF_ERROR(in->Close());
+    // Row blocks are decoded adjacent, in storage order: one run, as the
+    // stored window's.
+    const bool contiguous = in->Contiguous() != nullptr;
+    return std::unique_ptr<Window>(
+        std::make_unique<DecodedWindow>(first, std::move(buffer), std::move(blocks), contiguous));
+  }
+
   std::unique_ptr<Source> stored_;
   CfDecoding cf_;
   std::string path_, name_;

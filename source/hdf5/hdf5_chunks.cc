@@ -284,22 +284,36 @@ bool ChunkDecoder::Unblosc(const char* in, uint64_t size, char* out, std::string
   return true;
 }
 
-void ClipChunk(const char* full, const std::vector<int64_t>& chunks, const Box& box, uint64_t item,
-               char* out) {
+std::vector<std::pair<uint64_t, uint64_t>> ChunkPartRuns(const std::vector<int64_t>& chunks,
+                                                         const std::vector<int64_t>& origin,
+                                                         const Box& part, uint64_t item) {
   const size_t rank = chunks.size();
   std::vector<uint64_t> stride(rank, item);  // bytes per index of each axis of the chunk
   for (size_t a = rank - 1; a > 0; --a)
     stride[a - 1] = stride[a] * static_cast<uint64_t>(chunks[a]);
-  const uint64_t run = static_cast<uint64_t>(box.count[rank - 1]) * item;
+  const uint64_t run = static_cast<uint64_t>(part.count[rank - 1]) * item;
+  std::vector<std::pair<uint64_t, uint64_t>> runs;
   std::vector<int64_t> idx(rank, 0);  // odometer over every axis but the last
   for (;;) {
     uint64_t from = 0;
-    for (size_t a = 0; a + 1 < rank; ++a) from += static_cast<uint64_t>(idx[a]) * stride[a];
-    std::memcpy(out, full + from, run);
-    out += run;
+    for (size_t a = 0; a < rank; ++a)
+      from += static_cast<uint64_t>(part.start[a] - origin[a] + (a + 1 < rank ? idx[a] : 0)) *
+              stride[a];
+    if (!runs.empty() && runs.back().first + runs.back().second == from)
+      runs.back().second += run;
+    else
+      runs.emplace_back(from, run);
     size_t a = rank - 1;
-    while (a > 0 && ++idx[a - 1] == box.count[a - 1]) idx[--a] = 0;
-    if (a == 0) return;
+    while (a > 0 && ++idx[a - 1] == part.count[a - 1]) idx[--a] = 0;
+    if (a == 0) return runs;
+  }
+}
+
+void ClipChunk(const char* full, const std::vector<int64_t>& chunks,
+               const std::vector<int64_t>& origin, const Box& part, uint64_t item, char* out) {
+  for (const auto& [from, bytes] : ChunkPartRuns(chunks, origin, part, item)) {
+    std::memcpy(out, full + from, bytes);
+    out += bytes;
   }
 }
 

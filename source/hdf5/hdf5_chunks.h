@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/layout.h"
@@ -118,10 +119,16 @@ class ChunkDecoder {
 // wants zeros there (what h5py reads) zeroes its buffer first.
 bool H5DreadSkipsUnallocated(hid_t dset);
 
-// Copies the elements of `box` (clipped from a chunk of shape `chunks` whose
-// first element is box.start) out of the whole chunk `full` into `out`, in C
-// order of the box.
-void ClipChunk(const char* full, const std::vector<int64_t>& chunks, const Box& box, uint64_t item,
-               char* out);
+// The byte ranges {offset in the chunk, bytes} that hold the elements of
+// `part` (a non-empty box inside the chunk of shape `chunks` whose first
+// element is `origin`), in C order of the part, adjacent ranges joined.
+std::vector<std::pair<uint64_t, uint64_t>> ChunkPartRuns(const std::vector<int64_t>& chunks,
+                                                         const std::vector<int64_t>& origin,
+                                                         const Box& part, uint64_t item);
+
+// Copies the elements of `part` (as ChunkPartRuns) out of the whole chunk
+// `full` into `out`, in C order of the part.
+void ClipChunk(const char* full, const std::vector<int64_t>& chunks,
+               const std::vector<int64_t>& origin, const Box& part, uint64_t item, char* out);
 
 }  // namespace mm

@@ -123,37 +123,24 @@ class Hdf5Source : public Source {
       return Error(Code::kIoErr, name_ + ": dataset '" + dataset_name_ +
                                      "' is not stored contiguously: it cannot be written in place");
     const Partition& part = partition();
-    if (part.chunked() && decoder_) return ReadChunksDirect(first, n);
-    uint64_t total = 0;
-    for (int64_t k = first; k < first + n; ++k) total += part.block_elements(k);
-    const uint64_t bytes = std::max<uint64_t>(total, 1) * item_;
+    if (part.chunked()) return ReadChunks(first, n, nullptr);
+    const uint64_t begin = part.block_begin(first), end = part.block_end(first + n - 1);
+    const uint64_t bytes = std::max<uint64_t>(end - begin, 1) * item_;
     WindowBuffer buffer = spare_->Take(bytes);
-    // Zeroed when H5Dread leaves unallocated chunks untouched (ChunkDecoder).
-    if (zero_unallocated_) std::memset(buffer.data(), 0, bytes);
     std::vector<char*> blocks(static_cast<size_t>(n));
-    if (part.chunked()) {
-      char* at = buffer.data();
-      for (int64_t k = first; k < first + n; ++k) {
-        blocks[static_cast<size_t>(k - first)] = at;
-        // Chunk by chunk: a chunk that fails is the one named.
-        for (const Box& piece : ChunkPieces(*part.BlockBox(k))) {
-          std::string why;
-          if (!ReadBoxes({piece}, at, &why)) return ChunkError(piece, why);
-          if (filter_) filter_(at, piece.elements());
-          at += piece.elements() * item_;
-        }
-      }
-    } else {
-      const uint64_t begin = part.block_begin(first), end = part.block_end(first + n - 1);
-      for (int64_t k = first; k < first + n; ++k)
-        blocks[static_cast<size_t>(k - first)] =
-            buffer.data() + (part.block_begin(k) - begin) * item_;
-      MM_RETURN_IF_ERROR(ReadElements(begin, end, buffer.data()));
-      if (filter_) filter_(buffer.data(), end - begin);
-    }
+    for (int64_t k = first; k < first + n; ++k)
+      blocks[static_cast<size_t>(k - first)] =
+          buffer.data() + (part.block_begin(k) - begin) * item_;
+    MM_RETURN_IF_ERROR(ReadElements(begin, end, buffer.data()));
+    if (filter_) filter_(buffer.data(), end - begin);
     return std::unique_ptr<Window>(std::make_unique<Hdf5Window>(first, spare_, std::move(buffer),
-                                                                std::move(blocks), !part.chunked(),
-                                                                run_file_, name_, min_file_bytes_));
+                                                                std::move(blocks), true, run_file_,
+                                                                name_, min_file_bytes_));
+  }
+
+  bool ReadsParts() const override { return partition().chunked(); }
+  Result<std::unique_ptr<Window>> ReadParts(int64_t first, const std::vector<Box>& parts) override {
+    return ReadChunks(first, static_cast<int64_t>(parts.size()), &parts);
   }
 
   Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
@@ -176,8 +163,15 @@ class Hdf5Source : public Source {
   // 2-3x faster than mapping them (docs/BENCHMARKS.md, "Copied windows").
   // Every chunk's stored range is checked to lie inside the file before it
   // is read.
-  Result<std::unique_ptr<Window>> ReadChunksDirect(int64_t first, int64_t n) {
+  //
+  // `parts` non-null: block first + i holds only the elements of
+  // (*parts)[i] (ReadParts). Stored chunks outside it are not read; of a
+  // chunk stored as its elements only the part's byte ranges are read
+  // (when they are few); any other chunk is decoded whole and clipped.
+  Result<std::unique_ptr<Window>> ReadChunks(int64_t first, int64_t n,
+                                             const std::vector<Box>* parts) {
     const Partition& part = partition();
+    if (!decoder_) return ReadChunksThroughLibrary(first, n, parts);
     struct stat st;
     if (::fstat(run_file_->get(), &st) != 0) return FromErrno(errno, name_, Code::kIoErr);
     const uint64_t file_bytes = static_cast<uint64_t>(st.st_size);
@@ -186,7 +180,8 @@ class Hdf5Source : public Source {
     // in the block's C order, each a contiguous run of the block's elements.
     struct Piece {
       size_t block;
-      Box box;
+      Box box;   // the stored chunk, clipped to the shape
+      Box part;  // what the window holds of it
       StoredChunk c;
     };
     std::vector<Piece> pieces;
@@ -196,8 +191,11 @@ class Hdf5Source : public Source {
     std::string why;
     for (size_t i = 0; i < count; ++i) {
       first_piece[i] = pieces.size();
-      for (Box& box : ChunkPieces(*part.BlockBox(first + static_cast<int64_t>(i))))
-        pieces.push_back(Piece{i, std::move(box), StoredChunk()});
+      for (Box& box : ChunkPieces(*part.BlockBox(first + static_cast<int64_t>(i)))) {
+        Box wanted = parts ? Intersect(box, (*parts)[i]) : box;
+        if (wanted.elements() > 0)
+          pieces.push_back(Piece{i, std::move(box), std::move(wanted), StoredChunk()});
+      }
     }
     first_piece[count] = pieces.size();
     for (Piece& p : pieces) {
@@ -229,15 +227,15 @@ class Hdf5Source : public Source {
                         (lo < next_lo_ || lo - next_lo_ > kGapBytes);
     if (sparse) AskForRanges(&stored_ranges);
     if (!stored_ranges.empty()) next_lo_ = hi;
-    auto whole = [&](const Piece& p) { return p.box.count == chunks_; };
+    // Whether the window takes the whole stored chunk (not an edge chunk, not a part).
+    auto whole = [&](const Piece& p) { return p.box.count == chunks_ && p.part == p.box; };
     auto as_is = [&](const Piece& p) {  // a whole chunk, in the file as its elements
       const StoredChunk& c = p.c;
-      return c.located && c.allocated && !c.by_libhdf5 && whole(p) &&
+      return c.located && c.allocated && !c.by_libhdf5 && p.box.count == chunks_ &&
              decoder_->Unfiltered(c.filter_mask) && c.size == decoder_->chunk_bytes();
     };
     uint64_t total = 0;
-    for (size_t i = 0; i < count; ++i)
-      total += part.block_elements(first + static_cast<int64_t>(i)) * item_;
+    for (const Piece& p : pieces) total += p.part.elements() * item_;
     WindowBuffer buffer = spare_->Take(total);
     std::vector<char*> blocks(count);
     char* at = buffer.data();
@@ -246,10 +244,10 @@ class Hdf5Source : public Source {
       for (size_t k = first_piece[i]; k < first_piece[i + 1]; ++k) {
         const Piece& p = pieces[k];
         const StoredChunk& c = p.c;
-        const uint64_t elements = p.box.elements();
+        const uint64_t elements = p.part.elements();
         if (c.by_libhdf5) {
           if (zero_unallocated_) std::memset(at, 0, elements * item_);
-          if (!ReadBoxes({p.box}, at, &why)) return ChunkError(p.box, why);
+          if (!ReadBoxes({p.part}, at, &why)) return ChunkError(p.box, why);
         } else if (!c.allocated) {
           const std::vector<char>& fill = decoder_->FillBytes();
           if (std::all_of(fill.begin(), fill.end(), [](char b) { return b == 0; }))
@@ -261,9 +259,22 @@ class Hdf5Source : public Source {
           unsigned mask = c.filter_mask;
           // A whole chunk stored as its elements: read straight into the
           // block (one copy, no second chunk-sized buffer).
-          const bool direct = as_is(p);
+          bool direct = as_is(p) && whole(p);
+          if (as_is(p) && !direct) {
+            // Part of a chunk stored as its elements: its byte ranges alone,
+            // when they are few (a tile's rows of a (1, lat, lon) chunk: one).
+            const auto runs = ChunkPartRuns(chunks_, p.box.start, p.part, item_);
+            if (runs.size() <= kMostPartReads) {
+              char* to = at;
+              for (const auto& [from, bytes] : runs) {
+                MM_RETURN_IF_ERROR(PreadStored(c, from, bytes, to));
+                to += bytes;
+              }
+              direct = true;
+            }
+          }
           if (direct) {
-            MM_RETURN_IF_ERROR(PreadStored(c, at));
+            if (whole(p)) MM_RETURN_IF_ERROR(PreadStored(c, 0, c.size, at));
           } else if (!c.located) {
             stored_.resize(c.size);
             if (!decoder_->ReadStored(dset_.get(), p.box.start, stored_.data(), &mask, &why))
@@ -271,17 +282,18 @@ class Hdf5Source : public Source {
             in = stored_.data();
           } else {
             stored_.resize(c.size);
-            MM_RETURN_IF_ERROR(PreadStored(c, stored_.data()));
+            MM_RETURN_IF_ERROR(PreadStored(c, 0, c.size, stored_.data()));
             in = stored_.data();
           }
-          char* full = at;
-          if (!whole(p)) {
-            edge_.resize(decoder_->chunk_bytes());
-            full = edge_.data();
+          if (!direct) {
+            char* full = at;
+            if (!whole(p)) {
+              edge_.resize(decoder_->chunk_bytes());
+              full = edge_.data();
+            }
+            if (!decoder_->Decode(in, c.size, mask, full, &why)) return ChunkError(p.box, why);
+            if (!whole(p)) ClipChunk(full, chunks_, p.box.start, p.part, item_, at);
           }
-          if (!direct && !decoder_->Decode(in, c.size, mask, full, &why))
-            return ChunkError(p.box, why);
-          if (!whole(p)) ClipChunk(full, chunks_, p.box, item_, at);
         }
         if (filter_) filter_(at, elements);
         at += elements * item_;
@@ -292,11 +304,42 @@ class Hdf5Source : public Source {
                                                                 name_, min_file_bytes_));
   }
 
-  // The stored bytes of located chunk `c` into `to` (room for c.size).
-  Status PreadStored(const StoredChunk& c, char* to) {
+  // Window blocks (or their parts) read through H5Dread, chunk by chunk:
+  // a chunk that fails is the one named.
+  Result<std::unique_ptr<Window>> ReadChunksThroughLibrary(int64_t first, int64_t n,
+                                                           const std::vector<Box>* parts) {
+    const Partition& part = partition();
+    uint64_t total = 0;
+    for (int64_t k = first; k < first + n; ++k)
+      total += parts ? (*parts)[static_cast<size_t>(k - first)].elements() : part.block_elements(k);
+    const uint64_t bytes = std::max<uint64_t>(total, 1) * item_;
+    WindowBuffer buffer = spare_->Take(bytes);
+    // Zeroed when H5Dread leaves unallocated chunks untouched (ChunkDecoder).
+    if (zero_unallocated_) std::memset(buffer.data(), 0, bytes);
+    std::vector<char*> blocks(static_cast<size_t>(n));
+    char* at = buffer.data();
+    for (int64_t k = first; k < first + n; ++k) {
+      blocks[static_cast<size_t>(k - first)] = at;
+      for (const Box& piece : ChunkPieces(*part.BlockBox(k))) {
+        const Box wanted =
+            parts ? Intersect(piece, (*parts)[static_cast<size_t>(k - first)]) : piece;
+        if (wanted.elements() == 0) continue;
+        std::string why;
+        if (!ReadBoxes({wanted}, at, &why)) return ChunkError(piece, why);
+        if (filter_) filter_(at, wanted.elements());
+        at += wanted.elements() * item_;
+      }
+    }
+    return std::unique_ptr<Window>(std::make_unique<Hdf5Window>(first, spare_, std::move(buffer),
+                                                                std::move(blocks), false, run_file_,
+                                                                name_, min_file_bytes_));
+  }
+
+  // Stored bytes [from, from + bytes) of located chunk `c` into `to`.
+  Status PreadStored(const StoredChunk& c, uint64_t from, uint64_t bytes, char* to) {
     MM_ASSIGN_OR_RETURN(const uint64_t got,
-                        PreadFull(run_file_->get(), to, c.size, c.address, name_ + ": read"));
-    if (got < c.size)
+                        PreadFull(run_file_->get(), to, bytes, c.address + from, name_ + ": read"));
+    if (got < bytes)
       return Error(Code::kIoErr,
                    name_ + ": unexpected end of file (the file shrank under the run)");
     return Status::OK();
@@ -407,6 +450,9 @@ class Hdf5Source : public Source {
   // window is not sparse (nothing to follow): the kernel's read-ahead
   // starts with it.
   static constexpr uint64_t kNoWindowYet = UINT64_MAX;
+  // The most preads of one part of a chunk stored as its elements; a part
+  // of more ranges is read with the whole chunk and clipped.
+  static constexpr size_t kMostPartReads = 64;
   uint64_t next_lo_ = kNoWindowYet;
 };
 

@@ -526,13 +526,37 @@ def _():
                  ((10, 400, 400), (10, 100, 400), "<i2", {}, 4),
                  ((6, 400_000), (3, 100_000), "<f8", {}, 4),
                  # one level is too many lanes: tiles along axis 2, a level each
-                 ((4, 2, 300, 500), (1, 1, 300, 500), "<f4", {}, 4)]
+                 ((4, 2, 300, 500), (1, 1, 300, 500), "<f4", {}, 4),
+                 # tiles cut chunks, and an edge chunk along axis 0: read as
+                 # the tile's rows of each chunk (a part), the edge chunk
+                 # clipped; big-endian through H5Dread (hyperslabs)
+                 ((10, 333, 500), (3, 333, 500), "<f4", {}, 2),
+                 ((10, 333, 500), (3, 333, 500), ">f4", {}, 2)]
         for n, (shape, chunks, dtype, opts, tiles) in enumerate(cases):
             mm.eq(chunk_tile_count(shape, chunks, dtype), tiles, "%s %s: the formula" % (shape, chunks))
             a = grid(rng, shape, dtype)
             with h5py.File(os.path.join(d, "c%d.h5" % n), "w") as f:
                 f.create_dataset("v", data=a, chunks=chunks, **opts)
             check_tiled(d, {"path": "c%d.h5" % n, "name": "v"}, "c%d" % n, a, 0, tiles)
+        # A netCDF-4 variable packed as int16 (scale, offset, _FillValue),
+        # decoded to float64 part by part (its blocks sized for 8 bytes).
+        import netCDF4
+        shape, chunks = (12, 300, 500), (1, 300, 500)
+        with netCDF4.Dataset(os.path.join(d, "p.nc"), "w") as nc:
+            for name, size in zip(("time", "lat", "lon"), shape):
+                nc.createDimension(name, size)
+            v = nc.createVariable("t", "i2", ("time", "lat", "lon"), chunksizes=chunks,
+                                  fill_value=-32767)
+            v.scale_factor, v.add_offset = 0.01, 280.0
+            v.set_auto_maskandscale(False)
+            packed = rng.integers(-30000, 30000, size=shape).astype("i2")
+            packed[rng.random(shape) < 0.05] = -32767
+            v[:] = packed
+        with netCDF4.Dataset(os.path.join(d, "p.nc")) as nc:
+            a = nc["t"][...].filled(np.nan)
+        tiles = chunk_tile_count(shape, chunks, "<f8")
+        mm.check(tiles > 1, "the packed variable is tiled")
+        check_tiled(d, {"path": "p.nc", "name": "t"}, "p", a, 0, tiles)
         if os.environ.get("ASAN_OPTIONS") or os.environ.get("MMRUN_SANITIZED"):
             return
         # (time, lat, lon) and (time, level, lat, lon), a chunk a level of a step.

@@ -161,6 +161,21 @@ TEST_CASE("Layout: storage order of C and F layouts", "[layout]") {
   CHECK(f1.row_elements() == 1);
 }
 
+TEST_CASE("Layout: Intersect, Hull and StorageSpan of boxes", "[layout]") {
+  const Box a{{0, 2, 1}, {4, 3, 5}}, b{{2, 4, 0}, {5, 1, 2}};
+  CHECK(Intersect(a, b) == Box{{2, 4, 1}, {2, 1, 1}});
+  CHECK(Hull(a, b) == Box{{0, 2, 0}, {7, 3, 6}});
+  CHECK(Intersect(a, Box{{0, 5, 0}, {1, 1, 1}}).elements() == 0);  // apart along axis 1
+  Layout c = WithDType("f4");
+  c.shape = {8, 6, 7};
+  CHECK(StorageSpan(c, a) ==
+        std::pair<uint64_t, uint64_t>{0 * 42 + 2 * 7 + 1, 3 * 42 + 4 * 7 + 5 + 1});
+  Layout f = WithDType("f4", 'F');
+  f.shape = {8, 6, 7};
+  CHECK(StorageSpan(f, a) ==
+        std::pair<uint64_t, uint64_t>{1 * 48 + 2 * 8 + 0, 5 * 48 + 4 * 8 + 3 + 1});
+}
+
 TEST_CASE("Layout: ShapeString", "[layout]") {
   CHECK(ShapeString({1000, 10}) == "[1000, 10]");
   CHECK(ShapeString({5}) == "[5]");
