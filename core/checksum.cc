@@ -77,20 +77,26 @@ uint64_t Mix64(uint64_t x) {
 
 }  // namespace
 
-uint64_t Checksum64(const void* data, size_t n) {
+Checksum64Stream::Checksum64Stream(uint64_t n) : h_(0x6a09e667f3bcc909ULL ^ n) {}
+
+void Checksum64Stream::Add(const void* data, size_t n) {
   const unsigned char* p = static_cast<const unsigned char*>(data);
-  uint64_t h = 0x6a09e667f3bcc909ULL ^ n;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     uint64_t w;
     std::memcpy(&w, p + i, 8);
-    h = (h ^ (w * 0x9e3779b97f4a7c15ULL));
-    h = ((h << 31) | (h >> 33)) * 0x87c37b91114253d5ULL;
+    h_ = (h_ ^ (w * 0x9e3779b97f4a7c15ULL));
+    h_ = ((h_ << 31) | (h_ >> 33)) * 0x87c37b91114253d5ULL;
   }
-  uint64_t tail = 0;
-  for (size_t k = 0; i + k < n; ++k) tail |= uint64_t{p[i + k]} << (8 * k);
-  h ^= tail * 0x4cf5ad432745937fULL;
-  return Mix64(h);
+  for (size_t k = 0; i + k < n; ++k) tail_ |= uint64_t{p[i + k]} << (8 * k);
+}
+
+uint64_t Checksum64Stream::Done() { return Mix64(h_ ^ (tail_ * 0x4cf5ad432745937fULL)); }
+
+uint64_t Checksum64(const void* data, size_t n) {
+  Checksum64Stream sum(n);
+  sum.Add(data, n);
+  return sum.Done();
 }
 
 uint32_t Crc32c(const void* data, size_t n, uint32_t crc) {

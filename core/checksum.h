@@ -22,6 +22,20 @@ namespace mm {
 
 uint64_t Checksum64(const void* data, size_t n);
 
+// Checksum64 of `n` bytes fed in pieces: Add each piece in order (every
+// piece but the last a multiple of 8 bytes), then Done() == Checksum64 of
+// their concatenation.
+class Checksum64Stream {
+ public:
+  explicit Checksum64Stream(uint64_t n);
+  void Add(const void* data, size_t n);
+  uint64_t Done();
+
+ private:
+  uint64_t h_;
+  uint64_t tail_ = 0;
+};
+
 // CRC-32C of `data`, extending `crc` (0 to start): Crc32c(b, m, Crc32c(a, n))
 // is the CRC of a followed by b.
 uint32_t Crc32c(const void* data, size_t n, uint32_t crc = 0);

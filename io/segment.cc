@@ -7,11 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <random>
+#include <vector>
 
 #include "core/fault.h"
 #include "core/warnings.h"
@@ -338,10 +340,20 @@ Status Segment::FailSlot(uint32_t slot, uint32_t attempt, const std::string& mes
 }
 
 Result<std::string> Segment::ReadCommitted(uint32_t slot, uint32_t attempt) const {
+  std::string payload;
+  MM_RETURN_IF_ERROR(CheckCommitted(slot, attempt, &payload));
+  return payload;
+}
+
+Status Segment::VerifyCommitted(uint32_t slot, uint32_t attempt) const {
+  return CheckCommitted(slot, attempt, nullptr);
+}
+
+Status Segment::CheckCommitted(uint32_t slot, uint32_t attempt, std::string* out) const {
   if (slot >= slots())
     return Error(Code::kWorkerFailed, "segment " + name_ + ": no slot " + std::to_string(slot));
   MM_RETURN_IF_ERROR(Lock(slot, false));
-  Result<std::string> r = [&]() -> Result<std::string> {
+  const Status r = [&]() -> Status {
     const SlotEntry e = *entry(slot);
     const std::string where = "slot " + std::to_string(slot);
     if (e.state != segfmt::kCommitted)
@@ -352,12 +364,25 @@ Result<std::string> Segment::ReadCommitted(uint32_t slot, uint32_t attempt) cons
       return Error(Code::kWorkerFailed, where + ": entry checksum mismatch");
     if (e.payload_bytes > header()->payload_stride)
       return Error(Code::kWorkerFailed, where + ": bad payload length");
-    std::string payload(e.payload_bytes, '\0');
-    MM_RETURN_IF_ERROR(PReadAll(fd_.get(), payload.data(), payload.size(), payload_offset(slot),
-                                "segment " + name_));
-    if (Checksum64(payload.data(), payload.size()) != e.payload_checksum)
+    Checksum64Stream sum(e.payload_bytes);
+    if (out != nullptr) {
+      out->assign(e.payload_bytes, '\0');
+      MM_RETURN_IF_ERROR(
+          PReadAll(fd_.get(), out->data(), out->size(), payload_offset(slot), "segment " + name_));
+      sum.Add(out->data(), out->size());
+    } else {
+      std::vector<char> piece(std::min<uint64_t>(e.payload_bytes, kVerifyPieceBytes));
+      for (uint64_t at = 0; at < e.payload_bytes; at += piece.size()) {
+        const size_t n =
+            static_cast<size_t>(std::min<uint64_t>(piece.size(), e.payload_bytes - at));
+        MM_RETURN_IF_ERROR(
+            PReadAll(fd_.get(), piece.data(), n, payload_offset(slot) + at, "segment " + name_));
+        sum.Add(piece.data(), n);
+      }
+    }
+    if (sum.Done() != e.payload_checksum)
       return Error(Code::kWorkerFailed, where + ": payload checksum mismatch");
-    return payload;
+    return Status::OK();
   }();
   Unlock(slot);
   return r;

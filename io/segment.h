@@ -65,6 +65,10 @@ class Segment {
   // Coordinator side: the verified payload of a committed slot, or
   // kWorkerFailed saying what is wrong with it.
   Result<std::string> ReadCommitted(uint32_t slot, uint32_t attempt) const;
+  // ReadCommitted's checks without keeping the payload (it is read in
+  // pieces of 1 MiB): the coordinator checks a worker's slot when it exits
+  // and reads it only when the merge needs it.
+  Status VerifyCommitted(uint32_t slot, uint32_t attempt) const;
   // The failure message a worker left in its slot, if any.
   std::string FailureMessage(uint32_t slot, uint32_t attempt) const;
   uint64_t Progress(uint32_t slot) const;
@@ -73,6 +77,9 @@ class Segment {
   void CorruptPayloadForTest(uint32_t slot);
 
  private:
+  // ReadCommitted's checks; the payload into *out when out is non-null.
+  Status CheckCommitted(uint32_t slot, uint32_t attempt, std::string* out) const;
+  static constexpr uint64_t kVerifyPieceBytes = 1 << 20;  // a multiple of 8
   segfmt::Header* header() const { return static_cast<segfmt::Header*>(table_); }
   segfmt::SlotEntry* entry(uint32_t slot) const;
   uint64_t entry_offset(uint32_t slot) const {

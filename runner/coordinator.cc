@@ -28,6 +28,7 @@ struct SlotTask {
   uint32_t attempt = 0;
   std::string payload;
   bool done = false;
+  bool unread = false;  // done, its slot checked but not read yet (drain reads it)
 };
 
 std::string RowsText(const SlotTask& t) {
@@ -122,8 +123,18 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
   }
   size_t sunk = 0;  // slots [0, sunk) went to the sink
   auto drain = [&]() -> Status {
-    for (; sink && sunk < tasks.size() && tasks[sunk].done; ++sunk)
-      MM_RETURN_IF_ERROR(sink(sunk, std::move(tasks[sunk].payload)));
+    for (; sink && sunk < tasks.size() && tasks[sunk].done; ++sunk) {
+      SlotTask& t = tasks[sunk];
+      if (t.unread) {
+        Result<std::string> payload = segment.ReadCommitted(static_cast<uint32_t>(sunk), t.attempt);
+        if (!payload.ok())
+          return Error(Code::kWorkerFailed, "worker " + std::to_string(sunk) + " (" + RowsText(t) +
+                                                ") exited 0 but its " + payload.status().message());
+        t.payload = std::move(*payload);
+        t.unread = false;
+      }
+      MM_RETURN_IF_ERROR(sink(sunk, std::move(t.payload)));
+    }
     return Status::OK();
   };
   while (!running.empty()) {
@@ -143,7 +154,17 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
       SlotTask& t = tasks[r.slot];
       std::string why;
       if (WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 0) {
-        Result<std::string> payload = segment.ReadCommitted(r.slot, t.attempt);
+        // A slot the merge cannot take yet (an earlier worker still runs)
+        // is checked now and read when its turn comes: the coordinator
+        // holds one payload at a time, not those of every early finisher.
+        Result<std::string> payload = std::string();
+        if (sink && r.slot != sunk) {
+          const Status checked = segment.VerifyCommitted(r.slot, t.attempt);
+          if (!checked.ok()) payload = checked;
+          t.unread = checked.ok();
+        } else {
+          payload = segment.ReadCommitted(r.slot, t.attempt);
+        }
         if (payload.ok()) {
           t.payload = std::move(*payload);
           t.done = true;

@@ -99,7 +99,18 @@ TEST_CASE("Segment: a committed slot returns its payload", "[segment]") {
   Result<std::string> p1 = seg.ReadCommitted(1, 1);
   REQUIRE(p1.ok());
   CHECK(*p1 == big);
+  CHECK(seg.VerifyCommitted(0, 1).ok());
+  CHECK(seg.VerifyCommitted(1, 1).ok());
   CHECK(seg.Entry(0).state == segfmt::kCommitted);
+  // A payload of several verification pieces, of a length not a multiple of 8.
+  std::string huge(2600003, '\0');
+  for (size_t i = 0; i < huge.size(); ++i) huge[i] = static_cast<char>(i * 29 + i / 4099);
+  seg.PrepareSlot(1, 2, 100, 250);
+  REQUIRE(worker->CommitSlot(1, 2, huge).ok());
+  CHECK(seg.VerifyCommitted(1, 2).ok());
+  CHECK(*seg.ReadCommitted(1, 2) == huge);
+  seg.CorruptPayloadForTest(1);
+  CHECK_FALSE(seg.VerifyCommitted(1, 2).ok());
   // An empty payload is a valid commit too.
   seg.PrepareSlot(0, 2, 0, 100);
   REQUIRE(worker->CommitSlot(0, 2, "").ok());
@@ -119,6 +130,9 @@ TEST_CASE("Segment: rejects a flipped payload byte", "[segment]") {
   CHECK(r.status().code() == Code::kWorkerFailed);
   CHECK_THAT(r.status().message(), Catch::Contains("checksum"));
   CHECK_THAT(r.status().message(), Catch::Contains("slot 1"));
+  const Status v = seg.VerifyCommitted(1, 1);
+  CHECK(v.code() == Code::kWorkerFailed);
+  CHECK(v.message() == r.status().message());
   // Flipping it back restores the slot: the checksum covers the bytes only.
   seg.CorruptPayloadForTest(1);
   CHECK(seg.ReadCommitted(1, 1).ok());
@@ -364,6 +378,19 @@ TEST_CASE("Segment: Checksum64 changes when any byte changes", "[segment]") {
     CHECK(Checksum64(data.data(), data.size()) == base);
   }
   CHECK(Checksum64("", 0) != Checksum64("\0", 1));
+}
+
+TEST_CASE("Segment: Checksum64Stream fed in pieces is Checksum64 of the whole", "[segment]") {
+  std::mt19937_64 rng(7);
+  std::string data(1000, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  for (size_t n : {0, 5, 8, 64, 999, 1000})
+    for (size_t piece : {8, 16, 96, 1024}) {
+      Checksum64Stream sum(n);
+      for (size_t at = 0; at < n; at += piece) sum.Add(data.data() + at, std::min(piece, n - at));
+      INFO("length " << n << " pieces of " << piece);
+      CHECK(sum.Done() == Checksum64(data.data(), n));
+    }
 }
 
 TEST_CASE(
