@@ -271,6 +271,9 @@ class Analysis {
   // hull of the parts of the pass' analyses, and the scanners get that
   // box as the block's (BlockView::box, its elements as the data).
   virtual Box PartOfBox(int /*pass*/, const Box& box) const { return box; }
+  // Whether PartOfBox may answer less than the box in pass `pass` (else
+  // the scan does not ask it, block by block).
+  virtual bool ReadsParts(int /*pass*/) const { return false; }
 
   // Coordinator, right after the plan is built, when the run keeps its
   // merged partials to merge them with others later (--shard, --state;

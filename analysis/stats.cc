@@ -536,6 +536,7 @@ class Stats : public Analysis {
     return pass >= 0 && static_cast<size_t>(pass) < tile_lanes_.size() &&
            ClipToTile(pass, box).elements() > 0;
   }
+  bool ReadsParts(int) const override { return tiled_ && tile_axis_ >= 0; }
   Box PartOfBox(int pass, const Box& box) const override {
     if (!tiled_ || tile_axis_ < 0) return box;
     const Box part = ClipToTile(pass, box);

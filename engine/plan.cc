@@ -181,6 +181,12 @@ bool Plan::BlockNeeded(int pass, int64_t b) const {
   return false;
 }
 
+bool Plan::PassReadsParts(int pass) const {
+  for (const PassStep& s : passes[static_cast<size_t>(pass)].steps)
+    if (analyses[static_cast<size_t>(s.analysis)]->ReadsParts(s.pass)) return true;
+  return false;
+}
+
 Box Plan::BlockPart(int pass, int64_t b) const {
   const Box box = *partition.BlockBox(b);
   std::optional<Box> part;
@@ -201,12 +207,14 @@ uint64_t Plan::BytesRead(int pass, int64_t row_lo, int64_t row_hi) const {
   auto needed = [&](int64_t b) { return BlockNeeded(pass, b); };
   uint64_t elems = 0;
   if (partition.chunked()) {
-    // The chunks a scan of the rows reads (engine/scan.cc): whole chunks of
-    // the grid layers starting in [row_lo, row_hi), their elements (not
-    // their hulls).
+    // The chunks a scan of the rows reads (engine/scan.cc): chunks of the
+    // grid layers starting in [row_lo, row_hi), their elements (not their
+    // hulls), or those of their parts (the drivers of chunked storage read
+    // parts).
+    const bool parts = !p.writes && PassReadsParts(pass);
     for (int64_t b = partition.first_block_of_row(row_lo), e = partition.first_block_of_row(row_hi);
          b < e; ++b)
-      if (needed(b)) elems += BlockPart(pass, b).elements();
+      if (needed(b)) elems += parts ? BlockPart(pass, b).elements() : partition.block_elements(b);
     return elems * static_cast<uint64_t>(dataset.layout.dtype.itemsize());
   }
   const uint64_t row_elems = dataset.layout.row_elements();

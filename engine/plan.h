@@ -67,6 +67,9 @@ class Plan {
   // Of chunk block b, needed in pass `pass`, the part the pass reads: the
   // hull of Analysis::PartOfBox over the analyses that need it.
   Box BlockPart(int pass, int64_t b) const;
+  // Whether some analysis of pass `pass` reads parts of chunk blocks
+  // (Analysis::ReadsParts): else BlockPart is every block's box.
+  bool PassReadsParts(int pass) const;
 
   // The file workers map in pass `pass`, and whether they write it.
   std::string MapPath(int pass) const;

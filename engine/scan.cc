@@ -175,7 +175,8 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   // With a driver that reads parts of chunks (Source::ReadsParts), a
   // needed block's box is the part the pass reads (Plan::BlockPart), and
   // its data only that part's elements.
-  const bool parts = part.chunked() && !pass.writes && source->ReadsParts();
+  const bool parts =
+      part.chunked() && !pass.writes && source->ReadsParts() && plan.PassReadsParts(task.pass);
   auto box_to_read = [&](int64_t k) {
     return parts && needed(k) ? plan.BlockPart(task.pass, k) : *part.BlockBox(k);
   };
