@@ -220,11 +220,16 @@ uint64_t Plan::BytesRead(int pass, int64_t row_lo, int64_t row_hi) const {
   const uint64_t row_elems = dataset.layout.row_elements();
   const uint64_t lo = static_cast<uint64_t>(row_lo) * row_elems,
                  hi = static_cast<uint64_t>(row_hi) * row_elems;
+  // Blocks of whole rows may be read in parts (the same part of each row).
+  const bool parts = !p.writes && partition.rows_per_block() > 0 && PassReadsParts(pass);
   for (int64_t b = partition.block_of_row(row_lo);
        b < partition.blocks() && partition.block_begin(b) < hi; ++b) {
     const uint64_t begin = std::max(lo, partition.block_begin(b)),
                    end = std::min(hi, partition.block_end(b));
-    if (needed(b)) elems += end - begin;
+    if (!needed(b)) continue;
+    elems += parts ? (end - begin) / row_elems *
+                         (BlockPart(pass, b).elements() / partition.BlockBox(b)->count[0])
+                   : end - begin;
   }
   return elems * static_cast<uint64_t>(dataset.layout.dtype.itemsize());
 }

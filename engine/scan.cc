@@ -172,11 +172,12 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   // Chunk blocks' boxes (source/partition.h BlockBox), one per block of the
   // current window (or the one block outside any window), which the block
   // views point to; empty for row blocks, whose views carry no box.
-  // With a driver that reads parts of chunks (Source::ReadsParts), a
-  // needed block's box is the part the pass reads (Plan::BlockPart), and
-  // its data only that part's elements.
-  const bool parts =
-      part.chunked() && !pass.writes && source->ReadsParts() && plan.PassReadsParts(task.pass);
+  // With a driver that reads parts of blocks (Source::ReadsParts: chunk
+  // blocks, or blocks of whole rows), a needed block's box is the part the
+  // pass reads (Plan::BlockPart), and its data only that part's elements.
+  // Row blocks carry that box only in windows of parts.
+  const bool parts = (part.chunked() || part.rows_per_block() > 0) && !pass.writes &&
+                     source->ReadsParts() && plan.PassReadsParts(task.pass);
   auto box_to_read = [&](int64_t k) {
     return parts && needed(k) ? plan.BlockPart(task.pass, k) : *part.BlockBox(k);
   };
@@ -186,7 +187,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
   std::vector<Box> boxes;
   auto load_boxes = [&](int64_t first, int64_t end) {
     boxes.clear();
-    if (part.chunked())
+    if (part.chunked() || parts)
       for (int64_t k = first; k < end; ++k) boxes.push_back(box_to_read(k));
   };
   auto box_of = [&](int64_t k, int64_t first) {
@@ -266,6 +267,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     if (!needed(b)) {
       // Blocks nobody reads are in no window: Consume sees block.data == nullptr.
       load_boxes(b, b + 1);
+      if (!part.chunked()) boxes.clear();  // a row block not read: no box
       MM_RETURN_IF_ERROR(consume(b, nullptr, box_of(b, b)));
       ++b;
       continue;
@@ -285,6 +287,7 @@ Result<std::string> ScanSource(const WorkerTask& task, Source* source,
     bool whole = true;
     for (int64_t k = b; parts && k < e; ++k) whole = whole && *box_of(k, b) == *part.BlockBox(k);
     if (whole) {
+      if (!part.chunked()) boxes.clear();  // row blocks read whole: no box
       MM_ASSIGN_OR_RETURN(open.window, source->ReadWindow(b, e - b, pass.writes));
     } else {
       MM_ASSIGN_OR_RETURN(open.window, source->ReadParts(b, boxes));

@@ -149,7 +149,8 @@ class Source {
 
   // Whether ReadParts works: drivers of chunk blocks, which then read no
   // more of a chunk than a part needs (a chunk stored as its elements:
-  // only the part's bytes; others: decoded once, clipped).
+  // only the part's bytes; others: decoded once, clipped), and the raw
+  // driver for blocks of whole rows in C order (the part's runs alone).
   virtual bool ReadsParts() const { return false; }
   // Blocks [first, first + parts.size()) read-only, block k holding only
   // the elements of parts[k - first] (a non-empty box inside its block's

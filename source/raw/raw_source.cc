@@ -138,6 +138,30 @@ class RawSource : public Source {
         first, spare_, std::move(buffer), std::move(blocks), /*contiguous=*/true));
   }
 
+  // Parts of blocks of whole rows (stats' tiles of a time mean): each
+  // part's runs read alone, one pread a row.
+  bool ReadsParts() const override {
+    return partition().rows_per_block() > 0 && layout().order == 'C';
+  }
+  Result<std::unique_ptr<Window>> ReadParts(int64_t first, const std::vector<Box>& parts) override {
+    uint64_t total = 0;
+    for (const Box& p : parts) total += p.elements() * item_;
+    WindowBuffer buffer = spare_->Take(std::max<uint64_t>(total, 1));
+    std::vector<char*> blocks(parts.size());
+    char* at = buffer.data();
+    for (size_t k = 0; k < parts.size(); ++k) {
+      blocks[k] = at;
+      Status st;
+      ForEachBoxRun(layout(), parts[k], [&](uint64_t data, uint64_t sbegin, uint64_t len) {
+        if (st.ok()) st = Read(ByteOffset(sbegin), len * item_, at + data * item_);
+      });
+      MM_RETURN_IF_ERROR(st);
+      at += parts[k].elements() * item_;
+    }
+    return std::unique_ptr<Window>(std::make_unique<BufferWindow>(
+        first, spare_, std::move(buffer), std::move(blocks), /*contiguous=*/false));
+  }
+
   Status ReadElements(uint64_t begin, uint64_t end, char* out) override {
     const uint64_t len = (end - begin) * item_, off = ByteOffset(begin);
     MM_ASSIGN_OR_RETURN(const uint64_t got,

@@ -370,6 +370,7 @@ def check_tiled(d, dataset, tag, a, axis, tiles):
     mm.eq(doc["mmrun"]["passes"], tiles, "%s %s: passes" % (tag, a.shape))
     check_rows_numpy(doc, "clim", a, tuple(axis) if isinstance(axis, list) else axis, ALL, 1)
     same_for_every_split(cfg, d, results_span(base, d))
+    return doc
 
 
 @mm.test("time means of large grids: a tile of lanes a pass; same bytes for 1/2/3 workers, "
@@ -457,8 +458,10 @@ def _():
             mm.eq(chunk_tile_count(shape, None, dtype), tiles, "%s %s: the formula" % (shape, dtype))
             a = grid(rng, shape, dtype)
             a.tofile(os.path.join(d, "s%d.dat" % n))
-            check_tiled(d, {"path": "s%d.dat" % n, "dtype": dtype, "shape": list(shape)}, "s%d" % n,
-                        a, 0, tiles)
+            doc = check_tiled(d, {"path": "s%d.dat" % n, "dtype": dtype, "shape": list(shape)},
+                              "s%d" % n, a, 0, tiles)
+            # Each pass reads only its tile's part of every row: the file once in all.
+            mm.eq(doc["mmrun"]["bytes_scanned"], a.nbytes, "%s: bytes scanned" % (shape,))
         if os.environ.get("ASAN_OPTIONS") or os.environ.get("MMRUN_SANITIZED"):
             return
         shape = (64, 500_000)
@@ -538,7 +541,9 @@ def _():
             a = grid(rng, shape, dtype)
             with h5py.File(os.path.join(d, "c%d.h5" % n), "w") as f:
                 f.create_dataset("v", data=a, chunks=chunks, **opts)
-            check_tiled(d, {"path": "c%d.h5" % n, "name": "v"}, "c%d" % n, a, 0, tiles)
+            doc = check_tiled(d, {"path": "c%d.h5" % n, "name": "v"}, "c%d" % n, a, 0, tiles)
+            # Each pass reads only its tile's part of every chunk: the elements once in all.
+            mm.eq(doc["mmrun"]["bytes_scanned"], a.nbytes, "%s %s: bytes scanned" % (shape, chunks))
         # A netCDF-4 variable packed as int16 (scale, offset, _FillValue),
         # decoded to float64 part by part (its blocks sized for 8 bytes).
         import netCDF4
