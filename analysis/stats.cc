@@ -300,13 +300,15 @@ FieldId FieldOf(const std::string& f) {
 class Stats : public Analysis {
  public:
   Stats(const AnalysisSpec& spec, const Dataset& dataset, const Partition& partition,
-        LaneGeometry geo, std::vector<std::string> fields, int64_t ddof, std::string output)
+        LaneGeometry geo, std::vector<std::string> fields, int64_t ddof, std::string output,
+        LaneSink sink = nullptr)
       : Analysis(spec, dataset, partition),
         geo_(std::move(geo)),
         fields_(std::move(fields)),
         ddof_(ddof),
         output_(std::move(output)),
-        integer_(!dataset.layout.dtype.is_float()) {
+        integer_(!dataset.layout.dtype.is_float()),
+        sink_(std::move(sink)) {
     auto wants = [this](const char* f) {
       return std::find(fields_.begin(), fields_.end(), f) != fields_.end();
     };
@@ -342,8 +344,8 @@ class Stats : public Analysis {
   void PlanTiles(const Partition& part) {
     if (part.chunked() || part.rows_per_block() > 0) return PlanChunkTiles(part);
     const int64_t pieces = part.pieces_per_row();
-    if (output_.empty() || geo_.lanes() * fields_.size() <= kMaxInlineNumbers || pieces < 2 ||
-        geo_.row_kept() || !geo_.lanes_in_output_order() || dataset_.layout.elements() == 0)
+    if (!TilesWanted() || pieces < 2 || geo_.row_kept() || !geo_.lanes_in_output_order() ||
+        dataset_.layout.elements() == 0)
       return;
     const uint64_t piece = part.block_elements(0);
     const uint64_t row = part.block_end(pieces - 1) - part.block_begin(0);
@@ -402,8 +404,8 @@ class Stats : public Analysis {
   // every block and sweeps its part in the tile (RowBlockBox).
   void PlanChunkTiles(const Partition& part) {
     const Layout& layout = dataset_.layout;
-    if (output_.empty() || geo_.lanes() * fields_.size() <= kMaxInlineNumbers ||
-        !geo_.lane_is_index_in_row() || layout.order != 'C' || layout.elements() == 0)
+    if (!TilesWanted() || !geo_.lane_is_index_in_row() || layout.order != 'C' ||
+        layout.elements() == 0)
       return;
     const int n = layout.ndim();
     std::vector<int64_t> chunks = part.chunks();
@@ -462,6 +464,12 @@ class Stats : public Analysis {
     tile_axis_ = axis;
     tile_inner_ = inner;
     tiled_ = true;
+  }
+
+  // Whether the lanes may go tile by tile: into files (more numbers than a
+  // result holds), or to a sink (as many as the tile budget makes).
+  bool TilesWanted() const {
+    return sink_ || (!output_.empty() && geo_.lanes() * fields_.size() > kMaxInlineNumbers);
   }
 
   // The bytes a lane's partial takes in a process, with its scratch and its
@@ -560,6 +568,7 @@ class Stats : public Analysis {
   std::unique_ptr<Scanner> NewScanner(int) const override;
 
   Status EndPass(int pass, const Partial& merged) override {
+    if (sink_) return ToSink(pass, static_cast<const StatsPartial&>(merged));
     if (tiled_) return WriteTile(pass, static_cast<const StatsPartial&>(merged));
     if (stream_) {
       return static_cast<const WrittenCount&>(merged).CheckAll(geo_.lanes(), "lanes", name());
@@ -641,6 +650,7 @@ class Stats : public Analysis {
     return range.first < tile.second && tile.first < range.second;
   }
   Status WriteTile(int pass, const StatsPartial& merged);
+  Status ToSink(int pass, const StatsPartial& merged) const;
   Status FieldColumns(const StatsPartial& p, size_t k, std::vector<char>* bytes) const;
 
   LaneGeometry geo_;
@@ -670,6 +680,7 @@ class Stats : public Analysis {
   uint64_t tile_inner_ = 1;
   std::vector<std::pair<uint64_t, uint64_t>> tile_lanes_;
   NpyFieldFiles files_;  // the result's files (stream_ or tiled_)
+  LaneSink sink_;        // MakeLaneStatsPasses: where merged lanes go instead
 };
 
 // A worker's writer of the result files: each block's lanes are whole
@@ -821,8 +832,23 @@ Status Stats::WriteTile(int pass, const StatsPartial& merged) {
   return Status::OK();
 }
 
+// The coordinator's end of a pass of MakeLaneStatsPasses: the merged
+// partial holds exactly the pass' tile, or every lane.
+Status Stats::ToSink(int pass, const StatsPartial& merged) const {
+  if (tiled_) {
+    const auto& tile = tile_lanes_[static_cast<size_t>(pass)];
+    if (merged.lo != tile.first || merged.hi != tile.second)
+      return Error(
+          Code::kWorkerFailed,
+          name() + ": merged partials do not cover the lanes of tile " + std::to_string(pass));
+  } else if (!(geo_.empty() && merged.lo == merged.hi)) {  // empty: every lane at count 0
+    MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), merged.lo, merged.hi));
+  }
+  return sink_(merged.lo, merged.hi, [&merged](uint64_t i) { return merged.Get(i); });
+}
+
 Status Stats::Prepare() {
-  if (!stream_ && !tiled_) return Status::OK();
+  if (sink_ || (!stream_ && !tiled_)) return Status::OK();
   std::vector<NpyFieldFiles::Spec> specs;
   for (size_t i = 0; i < fields_.size(); ++i)
     specs.push_back({fields_[i], geo_.kept_shape(), IsIntField(field_ids_[i], integer_)});
@@ -927,6 +953,14 @@ void MergeLane(LaneStats* a, const LaneStats& b, bool integer) {
     a->min = std::min(a->min, b.min);
     a->max = std::max(a->max, b.max);
   }
+}
+
+std::unique_ptr<Analysis> MakeLaneStatsPasses(const AnalysisSpec& spec, const Dataset& dataset,
+                                              const Partition& partition, LaneGeometry geo,
+                                              LaneSink sink) {
+  return std::unique_ptr<Analysis>(new Stats(spec, dataset, partition, std::move(geo),
+                                             {"count", "sum", "mean", "var"}, 0, "",
+                                             std::move(sink)));
 }
 
 Result<std::unique_ptr<Analysis>> MakeStats(const AnalysisSpec& spec, const Dataset& dataset,

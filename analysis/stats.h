@@ -12,8 +12,10 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 
 #include "analysis/analysis.h"
+#include "core/lanes.h"
 
 namespace mm {
 
@@ -40,6 +42,20 @@ struct LaneStats {
 
 // Chan et al.'s pairwise update: folds b (the later blocks) into a.
 void MergeLane(LaneStats* a, const LaneStats& b, bool integer);
+
+// The per-lane statistics an analysis needs before its own pass
+// (normalize's mean and std): `stats` of count, sum, mean and var over
+// `geo`'s lanes, with the same kernels, merges and lane tiles as `stats`
+// writing files (several passes of a tile of lanes each when the lanes'
+// partials would not fit the tile budget). In the coordinator, EndPass
+// hands each pass' merged lanes [lo, hi) to `sink` (`lane(i)`: lane
+// lo + i; members other than n, sum, mean, mean_lo, m2 and isum are 0)
+// instead of writing them. Finish is not called; outputs: none.
+using LaneOf = std::function<LaneStats(uint64_t i)>;
+using LaneSink = std::function<Status(uint64_t lo, uint64_t hi, const LaneOf& lane)>;
+std::unique_ptr<Analysis> MakeLaneStatsPasses(const AnalysisSpec& spec, const Dataset& dataset,
+                                              const Partition& partition, LaneGeometry geo,
+                                              LaneSink sink);
 
 // Moves the mean *hi + *lo by `step`: *lo + step, added to *hi and split
 // again exactly (Knuth's TwoSum), so *hi follows the running mean and *lo

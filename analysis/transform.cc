@@ -14,7 +14,6 @@
 #include <type_traits>
 
 #include "analysis/stats.h"
-#include "analysis/stats_kernel.h"  // normalize's stats pass sweeps blocks as `stats` does
 #include "core/fault.h"
 #include "core/lanes.h"
 #include "io/journal.h"
@@ -298,43 +297,7 @@ class WritePartial : public Partial {
   Json ToJson() const override { return Json{{"e", elements}, {"c", changed}, {"s", saturated}}; }
 };
 
-// normalize's pass 0: count, mean and M2 per lane of lanes [lo, hi), and
-// for 64-bit integers the exact sum. Each is a column of hi - lo values
-// carried as base64 of their little-endian bytes (int64 counts, float64,
-// int128 sums), as stats' partials carry theirs, instead of one JSON value
-// per number to build, print and parse.
-class LanePartial : public Partial {
- public:
-  explicit LanePartial(bool wide_integer) : wide_integer(wide_integer) {}
-  const bool wide_integer;  // int64 or uint64: isum is kept and carried
-  uint64_t lo = 0, hi = 0;
-  std::vector<LaneStats> lanes;
-  void Merge(const Partial& rb) override {
-    const auto& r = static_cast<const LanePartial&>(rb);
-    MergeLaneRange(&lo, &hi, &lanes, r.lo, r.hi, r.lanes,
-                   [this](LaneStats* a, const LaneStats& b) { MergeLane(a, b, wide_integer); });
-  }
-  Json ToJson() const override {
-    Json j{{"lo", lo}, {"hi", hi}};
-    j["n"] = Column(&LaneStats::n);
-    j["mean"] = Column(&LaneStats::mean);
-    j["mean_lo"] = Column(&LaneStats::mean_lo);
-    j["m2"] = Column(&LaneStats::m2);
-    if (wide_integer) j["isum"] = Column(&LaneStats::isum);
-    return j;
-  }
-
- private:
-  template <class T>
-  std::string Column(T LaneStats::*field) const {
-    std::vector<T> c;
-    c.reserve(lanes.size());
-    for (const LaneStats& s : lanes) c.push_back(s.*field);
-    return Base64Encode(c.data(), c.size() * sizeof(T));
-  }
-};
-
-// Column `key` of `j` (base64 of `size` values of T, LanePartial::Column)
+// Column `key` of `j` (base64 of `size` values of T, PassInput)
 // into `out`; kDataErr naming it unless it is exactly that.
 template <class T>
 Status ReadColumn(const Json& j, const char* key, size_t size, std::vector<T>* out) {
@@ -345,11 +308,14 @@ Status ReadColumn(const Json& j, const char* key, size_t size, std::vector<T>* o
                         std::string("transform: ") + key);
 }
 
-Json NestLanes(const std::vector<Json>& flat, const std::vector<int64_t>& shape, size_t dim,
-               size_t* pos) {
-  if (dim == shape.size()) return flat[(*pos)++];
+// The values value(0), value(1), ... nested as `shape` (C order), made
+// where they go: no flat copy of a result of many lanes.
+template <class F>
+Json NestLanes(const std::vector<int64_t>& shape, size_t dim, size_t* pos, const F& value) {
+  if (dim == shape.size()) return value((*pos)++);
   Json out = Json::array();
-  for (int64_t i = 0; i < shape[dim]; ++i) out.push_back(NestLanes(flat, shape, dim + 1, pos));
+  out.get_ref<Json::array_t&>().reserve(static_cast<size_t>(shape[dim]));
+  for (int64_t i = 0; i < shape[dim]; ++i) out.push_back(NestLanes(shape, dim + 1, pos, value));
   return out;
 }
 
@@ -376,73 +342,78 @@ class Transform : public Analysis {
       : Analysis(spec, dataset, partition), op_(op), journal_(journal), geo_(std::move(geo)) {
     caps_.writes_dataset = true;
     caps_.journaled = journal;  // "journal": false runs without one
+    // normalize's statistics: `stats` passes (a tile of lanes each when
+    // the lanes are many), whose lanes come back through TakeLanes.
+    if (op_.fn == Fn::kNormalize)
+      lane_stats_ = MakeLaneStatsPasses(
+          spec, dataset, partition, geo_,
+          [this](uint64_t lo, uint64_t hi, const LaneOf& lane) { return TakeLanes(lo, hi, lane); });
   }
 
-  int passes() const override { return op_.fn == Fn::kNormalize ? 2 : 1; }
+  int passes() const override { return StatsPasses() + 1; }
   bool WritesInPass(int pass) const override { return pass == passes() - 1; }
+  bool NeedsBlock(int pass, uint64_t begin, uint64_t end) const override {
+    return IsStatsPass(pass) ? lane_stats_->NeedsBlock(pass, begin, end) : true;
+  }
+  bool NeedsBox(int pass, const Box& box) const override {
+    return IsStatsPass(pass) ? lane_stats_->NeedsBox(pass, box) : Analysis::NeedsBox(pass, box);
+  }
+  Box PartOfBox(int pass, const Box& box) const override {
+    return IsStatsPass(pass) ? lane_stats_->PartOfBox(pass, box) : box;
+  }
+  bool ReadsParts(int pass) const override {
+    return IsStatsPass(pass) && lane_stats_->ReadsParts(pass);
+  }
+  void KeepPartials() override {
+    if (lane_stats_) lane_stats_->KeepPartials();
+  }
 
   Json PassInput(int pass) const override {
-    if (op_.fn != Fn::kNormalize || pass != 1) return nullptr;
-    // Columns as LanePartial's: base64 of each vector's bytes.
+    if (IsStatsPass(pass)) return lane_stats_->PassInput(pass);
+    if (op_.fn != Fn::kNormalize) return nullptr;
+    // Columns as stats' partials carry theirs: base64 of each vector's
+    // bytes. On 64-bit integers the workers take the anchor, not the mean,
+    // and an anchor lies in the dtype's range: 8 bytes (the two's
+    // complement of an int64, or a uint64).
     const auto column = [](const auto& v) {
       return Base64Encode(v.data(), v.size() * sizeof(v[0]));
     };
-    Json j{{"mean", column(mean_)}, {"std", column(std_)}};
+    // Each string is moved into its place (an initializer list would copy it).
+    Json j = Json::object();
+    if (!wide_integer()) j["mean"] = column(mean_);
+    j["std"] = column(std_);
     if (!wide_integer()) return j;
-    j["anchor"] = column(anchor_);
+    std::vector<uint64_t> anchor(anchor_.size());
+    for (size_t l = 0; l < anchor.size(); ++l) anchor[l] = static_cast<uint64_t>(anchor_[l]);
+    j["anchor"] = column(anchor);
     j["anchor_frac"] = column(anchor_frac_);
     return j;
   }
 
   Status SetPassInput(int pass, const Json& in) override {
-    if (op_.fn != Fn::kNormalize || pass != 1) return Status::OK();
+    if (IsStatsPass(pass)) return lane_stats_->SetPassInput(pass, in);
+    if (op_.fn != Fn::kNormalize) return Status::OK();
     const size_t lanes = geo_.lanes();
-    MM_RETURN_IF_ERROR(ReadColumn(in, "mean", lanes, &mean_));
     MM_RETURN_IF_ERROR(ReadColumn(in, "std", lanes, &std_));
-    if (!wide_integer()) return Status::OK();
-    MM_RETURN_IF_ERROR(ReadColumn(in, "anchor", lanes, &anchor_));
+    if (!wide_integer()) return ReadColumn(in, "mean", lanes, &mean_);
+    std::vector<uint64_t> anchor;
+    MM_RETURN_IF_ERROR(ReadColumn(in, "anchor", lanes, &anchor));
+    const bool is_signed = dataset_.layout.dtype.is_signed();
+    anchor_.resize(lanes);
+    for (size_t l = 0; l < lanes; ++l)
+      anchor_[l] = is_signed ? static_cast<__int128>(static_cast<int64_t>(anchor[l]))
+                             : static_cast<__int128>(anchor[l]);
     return ReadColumn(in, "anchor_frac", lanes, &anchor_frac_);
   }
 
   std::unique_ptr<Partial> NewPartial(int pass) const override {
-    if (!WritesInPass(pass)) return std::make_unique<LanePartial>(wide_integer());
+    if (IsStatsPass(pass)) return lane_stats_->NewPartial(pass);
     return std::make_unique<WritePartial>();
   }
 
   Result<std::unique_ptr<Partial>> PartialFromJson(int pass, const Json& j) const override {
+    if (IsStatsPass(pass)) return lane_stats_->PartialFromJson(pass, j);
     try {
-      if (!WritesInPass(pass)) {
-        auto p = std::make_unique<LanePartial>(wide_integer());
-        MM_RETURN_IF_ERROR(ReadLaneRange(j, geo_.lanes(), "transform partial", &p->lo, &p->hi));
-        const size_t k = static_cast<size_t>(p->hi - p->lo);
-        std::vector<int64_t> n;
-        std::vector<double> mean, mean_lo, m2;
-        std::vector<__int128> isum;
-        MM_RETURN_IF_ERROR(ReadColumn(j, "n", k, &n));
-        MM_RETURN_IF_ERROR(ReadColumn(j, "mean", k, &mean));
-        MM_RETURN_IF_ERROR(ReadColumn(j, "mean_lo", k, &mean_lo));
-        MM_RETURN_IF_ERROR(ReadColumn(j, "m2", k, &m2));
-        if (p->wide_integer) {
-          MM_RETURN_IF_ERROR(ReadColumn(j, "isum", k, &isum));
-        }
-        p->lanes.resize(k);
-        for (size_t i = 0; i < k; ++i) {
-          LaneStats& s = p->lanes[i];
-          s.n = n[i];
-          s.mean = mean[i];
-          s.mean_lo = mean_lo[i];
-          s.m2 = m2[i];
-          if (s.n < 0) return Error(Code::kDataErr, "transform partial: negative count");
-          if (!p->wide_integer) continue;
-          // n 64-bit values sum within [-n 2^63, n 2^64]: the anchor k and
-          // every v - k then stay far inside int128.
-          const __int128 wide_n = s.n;
-          if (isum[i] < -(wide_n << 63) || isum[i] > (wide_n << 64))
-            return Error(Code::kDataErr, "transform partial: a sum outside its count's range");
-          s.isum = isum[i];
-        }
-        return std::unique_ptr<Partial>(std::move(p));
-      }
       auto p = std::make_unique<WritePartial>();
       p->elements = j.at("e").get<uint64_t>();
       p->changed = j.at("c").get<uint64_t>();
@@ -454,6 +425,7 @@ class Transform : public Analysis {
   }
 
   std::unique_ptr<Scanner> NewScanner(int pass) const override {
+    if (IsStatsPass(pass)) return std::make_unique<SlowScanner>(lane_stats_->NewScanner(pass));
     return std::make_unique<TransformScanner>(this, pass);
   }
 
@@ -462,28 +434,16 @@ class Transform : public Analysis {
   }
 
   Status EndPass(int pass, const Partial& merged) override {
-    if (!WritesInPass(pass)) {
-      const auto& m = static_cast<const LanePartial&>(merged);
-      MM_RETURN_IF_ERROR(geo_.CheckCovers(name(), m.lo, m.hi));
-      mean_.assign(geo_.lanes(), std::numeric_limits<double>::quiet_NaN());
-      std_.assign(geo_.lanes(), std::numeric_limits<double>::quiet_NaN());
-      if (wide_integer()) {
-        anchor_.assign(geo_.lanes(), 0);
-        anchor_frac_.assign(geo_.lanes(), 0.0);
-      }
-      for (uint64_t l = 0; l < geo_.lanes(); ++l) {
-        const LaneStats& s = m.lanes[l];
-        if (s.n == 0) continue;
-        mean_[l] = s.mean + s.mean_lo;
-        std_[l] = std::sqrt(s.m2 / static_cast<double>(s.n));
+    if (IsStatsPass(pass)) {
+      if (pass == 0) {
+        mean_.assign(geo_.lanes(), std::numeric_limits<double>::quiet_NaN());
+        std_.assign(geo_.lanes(), std::numeric_limits<double>::quiet_NaN());
         if (wide_integer()) {
-          // |sum| < 2^64 n: k lies in the type's range, |sum - k n| < n.
-          anchor_[l] = s.isum / s.n;
-          anchor_frac_[l] =
-              static_cast<double>(s.isum - anchor_[l] * s.n) / static_cast<double>(s.n);
+          anchor_.assign(geo_.lanes(), 0);
+          anchor_frac_.assign(geo_.lanes(), 0.0);
         }
       }
-      return Status::OK();
+      return lane_stats_->EndPass(pass, merged);  // into TakeLanes
     }
     result_ = static_cast<const WritePartial&>(merged);
     if (result_.elements != dataset_.layout.elements())
@@ -503,23 +463,64 @@ class Transform : public Analysis {
     if (op_.fn == Fn::kNormalize) {
       std::vector<uint64_t> order(geo_.lanes());
       for (uint64_t l = 0; l < geo_.lanes(); ++l) order[geo_.OutputIndex(l)] = l;
-      std::vector<Json> m, s;
-      for (uint64_t i = 0; i < geo_.lanes(); ++i) {
-        m.push_back(JsonNumber(mean_[order[i]]));
-        s.push_back(JsonNumber(std_[order[i]]));
-      }
       size_t pos = 0;
-      j["mean"] = NestLanes(m, geo_.kept_shape(), 0, &pos);
+      j["mean"] = NestLanes(geo_.kept_shape(), 0, &pos,
+                            [&](size_t i) { return JsonNumber(mean_[order[i]]); });
       pos = 0;
-      j["std"] = NestLanes(s, geo_.kept_shape(), 0, &pos);
+      j["std"] = NestLanes(geo_.kept_shape(), 0, &pos,
+                           [&](size_t i) { return JsonNumber(std_[order[i]]); });
     }
     return j;
   }
 
  private:
+  int StatsPasses() const { return lane_stats_ ? lane_stats_->passes() : 0; }
+  bool IsStatsPass(int pass) const { return pass >= 0 && pass < StatsPasses(); }
+
+  // The coordinator's end of a statistics pass: lanes [lo, hi)'s mean and
+  // std (and, on 64-bit integers, the anchor k = trunc(sum / n) with the
+  // fraction sum / n - k), lanes without values left NaN.
+  Status TakeLanes(uint64_t lo, uint64_t hi, const LaneOf& lane) {
+    for (uint64_t l = lo; l < hi; ++l) {
+      const LaneStats s = lane(l - lo);
+      if (s.n == 0) continue;
+      mean_[l] = s.mean + s.mean_lo;
+      std_[l] = std::sqrt(s.m2 / static_cast<double>(s.n));
+      if (wide_integer()) {
+        // n values of the type: k lies in its range (the write pass carries
+        // it in 8 bytes), |sum - k n| < n. A partial that says otherwise is
+        // refused.
+        const __int128 k = s.isum / s.n;
+        const bool is_signed = dataset_.layout.dtype.is_signed();
+        const __int128 most = is_signed
+                                  ? std::numeric_limits<int64_t>::max()
+                                  : static_cast<__int128>(std::numeric_limits<uint64_t>::max());
+        const __int128 least = is_signed ? std::numeric_limits<int64_t>::min() : 0;
+        if (k < least || k > most)
+          return Error(Code::kDataErr, name() + ": a lane's sum lies outside its count's range");
+        anchor_[l] = k;
+        anchor_frac_[l] = static_cast<double>(s.isum - k * s.n) / static_cast<double>(s.n);
+      }
+    }
+    return Status::OK();
+  }
+
+  // A statistics pass' scanner, each block slowed by the test hook as the
+  // write pass' are.
+  class SlowScanner : public Scanner {
+   public:
+    explicit SlowScanner(std::unique_ptr<Scanner> inner) : inner_(std::move(inner)) {}
+    Status Consume(const BlockView& block, Partial* partial) override {
+      if (SlowBlockMs() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(SlowBlockMs()));
+      return inner_->Consume(block, partial);
+    }
+
+   private:
+    std::unique_ptr<Scanner> inner_;
+  };
+
   // The worker-side state of one pass (its scanner's).
   struct WorkerState {
-    stats_kernel::Scratch scratch;  // normalize's statistics pass
     // The write pass (one worker process, one thread; the journal syncs and
     // counts on a second, see `commit`): the journal of this
     // worker, created with its first record, and the replay of a killed
@@ -544,7 +545,7 @@ class Transform : public Analysis {
       return t_.BeginWindow(pass_, window, &state_);
     }
     Status Consume(const BlockView& block, Partial* partial) override {
-      return t_.Consume(pass_, block, partial, &state_);
+      return t_.Consume(block, partial);
     }
     // The journal's records are synced while the previous window is written back.
     bool CloseBehind() const override { return t_.journal_ && t_.WritesInPass(pass_); }
@@ -565,19 +566,9 @@ class Transform : public Analysis {
   // what a killed earlier attempt changed in it).
   Status BeginWindow(int pass, const BlockView& window, WorkerState* state) const;
 
-  Status Consume(int pass, const BlockView& block, Partial* base, WorkerState* state) const {
-    const DType dt = dataset_.layout.dtype;
+  // A block of the write pass.
+  Status Consume(const BlockView& block, Partial* base) const {
     if (SlowBlockMs() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(SlowBlockMs()));
-    if (!WritesInPass(pass)) {
-      auto* p = static_cast<LanePartial*>(base);
-      const auto range = geo_.LaneRange(block.begin, block.end);
-      p->lo = range.first;
-      p->hi = range.second;
-      p->lanes.assign(range.second - range.first, LaneStats());
-      stats_kernel::SweepBlockOf(dt, geo_, block.data, block.begin, block.end, p->lo, &p->lanes,
-                                 &state->scratch);
-      return Status::OK();
-    }
     auto* p = static_cast<WritePartial*>(base);
     Counts c;
     Run<false>(block, &c);
@@ -639,6 +630,7 @@ class Transform : public Analysis {
   std::vector<double> mean_, std_;  // normalize: by internal lane (NaN for an empty lane)
   std::vector<__int128> anchor_;    // normalize on 64-bit integers: see Op::anchor
   std::vector<double> anchor_frac_;
+  std::unique_ptr<Analysis> lane_stats_;  // normalize's statistics passes (MakeLaneStatsPasses)
   WritePartial result_;
 };
 

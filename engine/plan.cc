@@ -249,7 +249,7 @@ Json Plan::ToJson(int pass) const {
   Json inputs = Json::array();
   for (const PassStep& s : passes[static_cast<size_t>(pass)].steps)
     inputs.push_back(analyses[static_cast<size_t>(s.analysis)]->PassInput(s.pass));
-  j["pass_inputs"] = inputs;
+  j["pass_inputs"] = std::move(inputs);
   j["map_path"] = MapPath(pass);
   return j;
 }

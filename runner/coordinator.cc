@@ -73,6 +73,9 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
   if (settings.started)
     *settings.started = std::max(*settings.started, static_cast<int>(ranges.size()));
   MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), JsonText(plan.ToJson(pass))));
+  // The plan's text and its pass inputs (normalize's per-lane columns) are
+  // freed; forked workers would otherwise start with their pages.
+  malloc_trim(0);
   const std::string map_path = plan.MapPath(pass);
   std::vector<SlotTask> tasks;
   for (const RowRange& r : ranges) {

@@ -13,6 +13,7 @@ and maxima exactly).
 Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_lanes_big.py [FILTER...]
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -452,6 +453,76 @@ def _():
         base = run(["-q", "-w", "1", cfg], d)
         check_rows_numpy(mm.parse_doc(base), "m", a, 0, ALL)
         same_for_every_split(cfg, d, results_span(base, d))
+
+
+def normalized(d, name, a, args):
+    """normalize (axis 0) of a fresh copy of `a` at d/name with mmrun `args`
+    before the config: the result document and the file's bytes after."""
+    path = os.path.join(d, name)
+    a.tofile(path)
+    cfg = mm.write_config(d, {"dataset": {"path": name, "dtype": a.dtype.str, "shape": list(a.shape),
+                                          "mode": "r+"},
+                              "analyses": [{"name": "n", "op": "transform", "fn": "normalize",
+                                            "journal": False}]}, name + ".json")
+    res = mm.run_mmrun(args + [cfg])
+    mm.check(res.code == 0, mm.describe(args + [cfg], res))
+    with open(path, "rb") as f:
+        return res.out, f.read(), cfg
+
+
+@mm.test("normalize over many lanes: its statistics a tile of lanes a pass, like stats' files; "
+         "mean and std the bits of stats' files; numpy; the same bytes for 1/2/3 workers and spawn; "
+         "peak RSS of every process <= 64 MiB for 64 x 200,000 float32 (was 170 MiB)")
+def _():
+    with mm.tmpdir() as d:
+        rng = np.random.default_rng(21)
+        shape = (64, 200_000)
+        a = rng.normal(3.0, 2.0, size=shape).astype("<f4")
+        a[rng.random(shape) < 0.05] = np.nan
+        a[:, 7] = np.nan       # a lane without values
+        a[:, 11] = 1.5         # a lane of std 0: the value minus its mean
+        text, got, cfg = normalized(d, "a.f4", a, ["-q", "-w", "1"])
+        plan = json.loads(run(["validate", cfg]))
+        writes = [p["writes"] for p in plan["passes"]]
+        print("  %d passes" % len(writes))
+        mm.check(len(writes) > 2 and writes == [False] * (len(writes) - 1) + [True],
+                 "passes' writes: %s (statistics in tiles, then the write pass)" % writes)
+        # The reported mean and std are stats' (ddof 0), bit for bit.
+        a.tofile(os.path.join(d, "s.f4"))
+        os.makedirs(os.path.join(d, "out"), exist_ok=True)
+        scfg = mm.write_config(d, {"dataset": {"path": "s.f4", "dtype": "<f4", "shape": list(shape)},
+                                   "analyses": [{"name": "s", "op": "stats", "axis": 0,
+                                                 "output": os.path.join(d, "out", "s")}]}, "s.json")
+        run(["-q", scfg], d)
+        doc = mm.parse_doc(text)["results"]["n"]
+        for f in ("mean", "std"):
+            want = np.load(os.path.join(d, "out", "s.%s.npy" % f))
+            mm.check(np.array_equal(np.array(doc[f], dtype=np.float64), want, equal_nan=True),
+                     "normalize's %s differs from stats' file" % f)
+        # numpy: (x - mean) / std per column in float64, cast back.
+        a64 = a.astype(np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, std = np.nanmean(a64, axis=0), np.nanstd(a64, axis=0)
+        mm.check(np.allclose(np.array(doc["mean"], dtype=np.float64), mean, rtol=1e-12, atol=1e-12,
+                             equal_nan=True), "mean differs from numpy")
+        want = ((a64 - mean) / np.where(std > 0, std, 1.0)).astype("<f4")
+        out = np.frombuffer(got, dtype="<f4").reshape(shape)
+        mm.check(np.allclose(out, want, rtol=1e-5, atol=1e-5, equal_nan=True),
+                 "normalized values differ from numpy")
+        mm.check(np.array_equal(out[:, 11], np.zeros(64, "<f4")), "a lane of std 0")
+        for w, launch in splits():
+            text_w, got_w, _ = normalized(d, "a.f4", a, ["-q", "-w", str(w), "--launch", launch])
+            mm.check(got_w == got, "%d workers (%s): other bytes than 1 worker" % (w, launch))
+            mm.check(mm.top_level_spans(text_w)["results"] == mm.top_level_spans(text)["results"],
+                     "%d workers (%s): another result than 1 worker" % (w, launch))
+        if not sanitized():
+            for w in ("1", "2"):
+                a.tofile(os.path.join(d, "a.f4"))
+                peak = peak_rss_kib(["-q", "-w", w, cfg])
+                print("  %s worker(s): peak RSS %d KiB" % (w, peak))
+                mm.check(peak <= 64 * 1024, "peak RSS %d KiB > 64 MiB" % peak)
+        mm.assert_no_leftovers(d)
 
 
 @mm.test("time means of rows shorter than a block (blocks of whole rows): tiles cut every block; "
