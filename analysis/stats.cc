@@ -249,6 +249,13 @@ class StatsPartial : public Partial {
     if (j.size() != columns)
       return Error(Code::kDataErr, "stats partial: " + std::to_string(j.size() - 2) +
                                        " columns, expected " + std::to_string(columns - 2));
+    // Counts are never negative (a mean and std over -1 values would be
+    // NaN, not an error, further on).
+    const auto negative = [](const std::vector<int64_t>& c) {
+      return std::any_of(c.begin(), c.end(), [](int64_t v) { return v < 0; });
+    };
+    if (negative(p->n) || negative(p->nan))
+      return Error(Code::kDataErr, "stats partial: a negative count");
     return std::unique_ptr<Partial>(std::move(p));
   }
 

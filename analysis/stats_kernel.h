@@ -7,7 +7,8 @@
 // branch-free NaN skipping. The order of operations depends only on the
 // block's contents, never on which worker runs it.
 //
-// Shared by stats.cc and transform.cc (normalize's statistics pass).
+// Used by stats.cc (whose passes also give normalize its statistics:
+// MakeLaneStatsPasses).
 #pragma once
 
 #include <cmath>
@@ -275,7 +276,7 @@ struct LaneColumns {
 
 // The sweeps' working memory, kept between blocks so that a block allocates
 // nothing once the buffers have grown. Owned by one scanner (a stats
-// scanner, normalize's statistics scanner): one thread, never shared.
+// scanner): one thread, never shared.
 // Holds no result: a sweep's output depends only on its block.
 class Scratch {
  public:

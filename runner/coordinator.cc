@@ -74,8 +74,11 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
     *settings.started = std::max(*settings.started, static_cast<int>(ranges.size()));
   MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), JsonText(plan.ToJson(pass))));
   // The plan's text and its pass inputs (normalize's per-lane columns) are
-  // freed; forked workers would otherwise start with their pages.
+  // freed; forked workers would otherwise start with their pages. The trim
+  // gives back the heap range marked for huge pages too: marked again
+  // (address space only), as after RunPass' trim.
   malloc_trim(0);
+  TuneHeapForWindows();
   const std::string map_path = plan.MapPath(pass);
   std::vector<SlotTask> tasks;
   for (const RowRange& r : ranges) {

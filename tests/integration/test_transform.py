@@ -228,6 +228,26 @@ def _():
         mm.check((got == 0).all(), "values not all 0: %r" % got[:4])
 
 
+@mm.test("transform: normalize of a .npy without elements (0 rows) succeeds, every lane's mean "
+         "and std NaN, as stats (was 70: merged partials do not cover every lane)")
+def _():
+    with mm.tmpdir() as d:
+        for dt in ("<f4", "<i8", "<u2"):
+            a = np.zeros((0, 5), dtype=dt)
+            path = write_array(d, a, "npy", "C")
+            before = open(path, "rb").read()
+            cfg = cfg_for(d, path, a, [{"op": "transform", "fn": "normalize"}], fmt="npy")
+            for w in (1, 2):
+                doc, _ = mm.run_ok(["-q", "-w", w, cfg])
+                t = doc["results"]["transform"]
+                mm.eq(t["elements"], 0, "%s: elements" % dt)
+                for f in ("mean", "std"):
+                    mm.check(len(t[f]) == 5 and all(np.isnan(v) for v in t[f]),
+                             "%s: %s %r" % (dt, f, t[f]))
+            mm.check(open(path, "rb").read() == before, "%s: the file changed" % dt)
+        mm.assert_no_leftovers(d)
+
+
 def exact_normalize(a, axis):
     """normalize of an integer array in exact rational arithmetic: (v - mean)
     / std rounded half to even, mean and variance exact over Python integers,

@@ -190,6 +190,19 @@ TEST_CASE("Stats partials: malformed ones are kDataErr, never a crash or a huge 
   j = good;
   j["n"] = -1.5;
   bad.push_back(j);
+  j = good;
+  j["n"] = -1;  // a negative count, one value for every lane
+  bad.push_back(j);
+  j = good;
+  j["n"] = Json::array({Json::array({10, 39}), Json::array({-3, 1})});  // as runs
+  bad.push_back(j);
+  {
+    j = good;  // as a bytes column: lane 3's count -7
+    std::vector<int64_t> n(static_cast<size_t>(kCols), 10);
+    n[3] = -7;
+    j["n"] = Base64Encode(n.data(), n.size() * sizeof(int64_t));
+    bad.push_back(j);
+  }
   for (const Json& b : bad) {
     INFO(b.dump().substr(0, 200));
     Result<std::unique_ptr<Partial>> p = a->PartialFromJson(0, b);
