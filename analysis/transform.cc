@@ -481,21 +481,20 @@ class Transform : public Analysis {
   // std (and, on 64-bit integers, the anchor k = trunc(sum / n) with the
   // fraction sum / n - k), lanes without values left NaN.
   Status TakeLanes(uint64_t lo, uint64_t hi, const LaneOf& lane) {
+    // n values of a 64-bit integer type: k = trunc(sum / n) lies in its
+    // range (the write pass carries it in 8 bytes), |sum - k n| < n. A
+    // partial that says otherwise is refused.
+    const bool is_signed = dataset_.layout.dtype.is_signed();
+    const __int128 most = is_signed ? std::numeric_limits<int64_t>::max()
+                                    : static_cast<__int128>(std::numeric_limits<uint64_t>::max());
+    const __int128 least = is_signed ? std::numeric_limits<int64_t>::min() : 0;
     for (uint64_t l = lo; l < hi; ++l) {
       const LaneStats s = lane(l - lo);
       if (s.n == 0) continue;
       mean_[l] = s.mean + s.mean_lo;
       std_[l] = std::sqrt(s.m2 / static_cast<double>(s.n));
       if (wide_integer()) {
-        // n values of the type: k lies in its range (the write pass carries
-        // it in 8 bytes), |sum - k n| < n. A partial that says otherwise is
-        // refused.
         const __int128 k = s.isum / s.n;
-        const bool is_signed = dataset_.layout.dtype.is_signed();
-        const __int128 most = is_signed
-                                  ? std::numeric_limits<int64_t>::max()
-                                  : static_cast<__int128>(std::numeric_limits<uint64_t>::max());
-        const __int128 least = is_signed ? std::numeric_limits<int64_t>::min() : 0;
         if (k < least || k > most)
           return Error(Code::kDataErr, name() + ": a lane's sum lies outside its count's range");
         anchor_[l] = k;

@@ -127,31 +127,6 @@ class LaneGeometry {
 Status ReadLaneRange(const Json& j, uint64_t lanes, const std::string& who, uint64_t* lo,
                      uint64_t* hi);
 
-// Folds a partial over lanes [rlo, rhi) into one over [*lo, *hi) (the
-// partial of the blocks just before): the range grows to the union, lanes
-// new to it start value-initialised, and merge(&left_lane, right_lane)
-// combines each lane of the right side. Shared by the per-lane partials.
-template <class Lane, class MergeFn>
-void MergeLaneRange(uint64_t* lo, uint64_t* hi, std::vector<Lane>* lanes, uint64_t rlo,
-                    uint64_t rhi, const std::vector<Lane>& rlanes, MergeFn merge) {
-  if (rlo == rhi) return;
-  if (*lo == *hi) {
-    *lo = rlo;
-    *hi = rhi;
-    *lanes = rlanes;
-    return;
-  }
-  const uint64_t nlo = std::min(*lo, rlo), nhi = std::max(*hi, rhi);
-  if (nlo != *lo || nhi != *hi) {
-    std::vector<Lane> grown(nhi - nlo);
-    std::copy(lanes->begin(), lanes->end(), grown.begin() + static_cast<ptrdiff_t>(*lo - nlo));
-    lanes->swap(grown);
-    *lo = nlo;
-    *hi = nhi;
-  }
-  for (uint64_t l = rlo; l < rhi; ++l) merge(&(*lanes)[l - *lo], rlanes[l - rlo]);
-}
-
 template <class F>
 void LaneGeometry::ForEachRun(uint64_t begin, uint64_t end, F&& f) const {
   const size_t nd = dims_.size();

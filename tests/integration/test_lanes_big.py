@@ -472,7 +472,7 @@ def normalized(d, name, a, args):
 
 @mm.test("normalize over many lanes: its statistics a tile of lanes a pass, like stats' files; "
          "mean and std the bits of stats' files; numpy; the same bytes for 1/2/3 workers and spawn; "
-         "peak RSS of every process <= 64 MiB for 64 x 200,000 float32 (was 170 MiB)")
+         "peak RSS of every process <= 64 MiB for 64 x 200,000 float32 (was 147 MiB)")
 def _():
     with mm.tmpdir() as d:
         rng = np.random.default_rng(21)
