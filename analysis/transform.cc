@@ -297,15 +297,14 @@ class WritePartial : public Partial {
   Json ToJson() const override { return Json{{"e", elements}, {"c", changed}, {"s", saturated}}; }
 };
 
-// Column `key` of `j` (base64 of `size` values of T, PassInput)
+// Column `key` of `j` (`size` values of T as a bytes column, PassInput)
 // into `out`; kDataErr naming it unless it is exactly that.
 template <class T>
 Status ReadColumn(const Json& j, const char* key, size_t size, std::vector<T>* out) {
-  if (!j.is_object() || !j.contains(key) || !j[key].is_string())
+  if (!j.is_object() || !j.contains(key))
     return Error(Code::kDataErr, std::string("transform: malformed ") + key);
   out->resize(size);
-  return Base64DecodeTo(j[key].get_ref<const std::string&>(), out->data(), size * sizeof(T),
-                        std::string("transform: ") + key);
+  return ColumnBytesTo(j[key], out->data(), size * sizeof(T), std::string("transform: ") + key);
 }
 
 // The values value(0), value(1), ... nested as `shape` (C order), made
@@ -371,12 +370,13 @@ class Transform : public Analysis {
   Json PassInput(int pass) const override {
     if (IsStatsPass(pass)) return lane_stats_->PassInput(pass);
     if (op_.fn != Fn::kNormalize) return nullptr;
-    // Columns as stats' partials carry theirs: base64 of each vector's
-    // bytes. On 64-bit integers the workers take the anchor, not the mean,
-    // and an anchor lies in the dtype's range: 8 bytes (the two's
-    // complement of an int64, or a uint64).
+    // Columns as stats' partials carry theirs: each vector's bytes (raw in
+    // the segment, base64 text elsewhere: Plan::ToJson). On 64-bit
+    // integers the workers take the anchor, not the mean, and an anchor
+    // lies in the dtype's range: 8 bytes (the two's complement of an
+    // int64, or a uint64).
     const auto column = [](const auto& v) {
-      return Base64Encode(v.data(), v.size() * sizeof(v[0]));
+      return BytesColumn(v.data(), v.size() * sizeof(v[0]));
     };
     // Each string is moved into its place (an initializer list would copy it).
     Json j = Json::object();

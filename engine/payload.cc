@@ -241,29 +241,55 @@ Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::strin
 
 namespace {
 
-// A payload split at its last NUL: the JSON parsed, and the size of the
-// bytes before it (0 without a NUL).
-struct SplitPayload {
+// Framed text split at its last NUL: the JSON parsed, and the size of the
+// bytes before it (0 without a NUL). Parse errors are `code`,
+// "<where> <noun>: ...".
+struct SplitFramed {
   Json doc;
   uint64_t blob_bytes = 0;
 };
 
-Result<SplitPayload> Split(const std::string& payload, const std::string& where) {
-  const size_t nul = payload.rfind('\0');
-  SplitPayload out;
+Result<SplitFramed> Split(const std::string& text, const std::string& where, const char* noun,
+                          Code code) {
+  const size_t nul = text.rfind('\0');
+  SplitFramed out;
   out.blob_bytes = nul == std::string::npos ? 0 : nul;
   const size_t json_at = nul == std::string::npos ? 0 : nul + 1;
-  MM_ASSIGN_OR_RETURN(out.doc, ParseJson(json_at == 0 ? payload : payload.substr(json_at),
-                                         where + " partials", Code::kWorkerFailed));
-  if (!out.doc.is_object() || !out.doc.contains("nodes"))
-    return Error(Code::kWorkerFailed, where + ": malformed partials");
+  MM_ASSIGN_OR_RETURN(
+      out.doc, ParseJson(json_at == 0 ? text : text.substr(json_at), where + " " + noun, code));
   return out;
+}
+
+Result<SplitFramed> SplitPayload(const std::string& payload, const std::string& where) {
+  MM_ASSIGN_OR_RETURN(SplitFramed split, Split(payload, where, "partials", Code::kWorkerFailed));
+  if (!split.doc.is_object() || !split.doc.contains("nodes"))
+    return Error(Code::kWorkerFailed, where + ": malformed partials");
+  return split;
 }
 
 }  // namespace
 
+std::string EncodeFramed(Json doc) {
+  const uint64_t blob_bytes = BlobBytes(doc);
+  if (blob_bytes == 0) return JsonText(doc);
+  std::string out;
+  out.reserve(blob_bytes + 1);
+  ExtractBlobs(&doc, &out, /*release=*/false);
+  out.push_back('\0');
+  out += JsonText(doc);
+  return out;
+}
+
+Result<Json> DecodeFramed(std::string text, const std::string& what, Code code) {
+  MM_ASSIGN_OR_RETURN(SplitFramed split, Split(text, what, "text", code));
+  uint64_t budget = split.blob_bytes, end = 0;
+  if (!RestoreBlobs(&split.doc, text.data(), split.blob_bytes, 0, &budget, &end))
+    return Error(code, what + ": malformed (a blob reference)");
+  return std::move(split.doc);
+}
+
 Result<Json> DecodePayload(const std::string& payload, const std::string& where) {
-  MM_ASSIGN_OR_RETURN(SplitPayload split, Split(payload, where));
+  MM_ASSIGN_OR_RETURN(SplitFramed split, SplitPayload(payload, where));
   uint64_t budget = split.blob_bytes, end = 0;
   if (!RestoreBlobs(&split.doc, payload.data(), split.blob_bytes, 0, &budget, &end))
     return Error(Code::kWorkerFailed, where + ": malformed partials (a blob reference)");
@@ -272,7 +298,7 @@ Result<Json> DecodePayload(const std::string& payload, const std::string& where)
 
 Status PushPayload(const Plan& plan, int pass, std::string payload, const std::string& where,
                    NodeTree* tree, int64_t first_block) {
-  MM_ASSIGN_OR_RETURN(SplitPayload split, Split(payload, where));
+  MM_ASSIGN_OR_RETURN(SplitFramed split, SplitPayload(payload, where));
   Json& nodes = split.doc["nodes"];
   if (!nodes.is_array())
     return PushNodes(plan, pass, nodes, where, Code::kWorkerFailed, tree, first_block);

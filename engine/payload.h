@@ -74,6 +74,16 @@ std::string EncodePayload(std::vector<NodeTree::Node>&& nodes);
 Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::string& where, Code code,
                  NodeTree* tree, int64_t first_block = 0);
 
+// The payload's framing for any JSON document (docs/PARTIAL_FORMAT.md
+// "Tree nodes and the payload"): binary values and long strings carried
+// before the JSON text as raw bytes. The segment carries each pass' plan
+// so (docs/SEGMENT_FORMAT.md): normalize's per-lane columns are then
+// copied, neither base64-encoded nor lexed.
+std::string EncodeFramed(Json doc);
+// Its inverse: kind `code`, "<what> text: <parse error>" or "<what>:
+// malformed (a blob reference)". `text` is freed on return.
+Result<Json> DecodeFramed(std::string text, const std::string& what, Code code);
+
 // The JSON of a payload, {"nodes": [...]}, with the values carried outside
 // its text put back (bytes columns as binary values): what a reader or a
 // test inspects. kWorkerFailed as PushPayload for text that is not a

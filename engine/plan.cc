@@ -134,7 +134,8 @@ Result<std::unique_ptr<Plan>> Plan::Build(const Json& config_json, const std::st
 Result<std::unique_ptr<Plan>> Plan::FromJson(const Json& j) {
   auto plan = std::make_unique<Plan>();
   if (!j.is_object() || !j.contains("config") || !j.contains("config_dir") ||
-      !j.contains("dataset") || !j.contains("pass_inputs"))
+      !j.contains("dataset") || !j.contains("pass_inputs") || !j["config_dir"].is_string() ||
+      (j.contains("pass") && !j["pass"].is_number_integer()))
     return Error(Code::kDataErr, "plan: malformed");
   plan->config_json = j["config"];
   plan->config_dir = j["config_dir"].get<std::string>();
@@ -240,7 +241,7 @@ std::string Plan::MapPath(int pass) const {
   return dataset.path;
 }
 
-Json Plan::ToJson(int pass) const {
+Json Plan::ToJson(int pass, bool binary) const {
   Json j = Json::object();
   j["config"] = config_json;
   j["config_dir"] = config_dir;
@@ -249,6 +250,7 @@ Json Plan::ToJson(int pass) const {
   Json inputs = Json::array();
   for (const PassStep& s : passes[static_cast<size_t>(pass)].steps)
     inputs.push_back(analyses[static_cast<size_t>(s.analysis)]->PassInput(s.pass));
+  if (!binary) BinaryToBase64(&inputs);
   j["pass_inputs"] = std::move(inputs);
   j["map_path"] = MapPath(pass);
   return j;

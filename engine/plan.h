@@ -44,8 +44,11 @@ class Plan {
                                              const std::string& config_dir);
   // Worker side: the plan of pass `pass` as the coordinator serialized it.
   static Result<std::unique_ptr<Plan>> FromJson(const Json& j);
-  // What a worker needs for pass `pass` (pass inputs included).
-  Json ToJson(int pass) const;
+  // What a worker needs for pass `pass` (pass inputs included). A pass
+  // input's bytes columns (BytesColumn) are base64 text, as a file or an
+  // MPI message holds them; with `binary` they stay binary values, for a
+  // framed carrier (EncodeFramed: the segment).
+  Json ToJson(int pass, bool binary = false) const;
   // The plan as `mmrun validate` prints it.
   Json Describe() const;
 

@@ -396,9 +396,11 @@ int RunSpawnedWorker(const std::string& segment_name, uint32_t slot, int dataset
   if (slot >= seg->slots()) return static_cast<int>(Code::kUsage);
   Result<std::string> text = seg->ReadPlan();
   if (!text.ok()) return text.status().exit_code();
-  Result<Json> j = ParseJson(*text, "plan", Code::kDataErr);
+  Result<Json> j = DecodeFramed(std::move(*text), "plan", Code::kDataErr);
   if (!j.ok()) return j.status().exit_code();
   Result<std::unique_ptr<Plan>> plan = Plan::FromJson(*j);
+  if (plan.ok() && !(j->contains("map_path") && (*j)["map_path"].is_string()))
+    plan = Error(Code::kDataErr, "plan: malformed");
   const segfmt::SlotEntry entry = seg->Entry(slot);
   if (!plan.ok()) {
     (void)seg->FailSlot(slot, entry.attempt, plan.status().message());
@@ -413,8 +415,9 @@ int RunSpawnedWorker(const std::string& segment_name, uint32_t slot, int dataset
   }
   WorkerTask task;
   task.plan = plan->get();
-  task.pass = (*j)["pass"].get<int>();
+  task.pass = j->value("pass", 0);  // checked by FromJson
   task.map_path = (*j)["map_path"].get<std::string>();
+  *j = Json();  // the pass inputs are in the plan now (normalize's columns: MBs)
   task.slot = slot;
   task.attempt = entry.attempt;
   task.row_begin = static_cast<int64_t>(entry.row_begin);

@@ -1,7 +1,8 @@
 // libFuzzer target: the readers of part and state files (runner/shard.h
 // ParsePart, runner/state.h ParseState) and what `mmrun merge` does with a
 // part that passes them (Plan::FromJson of its plan, PushNodes of its
-// nodes).
+// nodes), and a worker's reading of the plan in the segment (DecodeFramed,
+// then Plan::FromJson).
 //
 // Property: any byte string is either accepted or refused with an error
 // Status — never a crash, an uncaught exception or undefined behaviour.
@@ -36,6 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   ReadAsPart(text);
   (void)mm::ParseState(text, "fuzz.state");
+  mm::Result<mm::Json> framed = mm::DecodeFramed(text, "plan", mm::Code::kDataErr);
+  if (framed.ok()) (void)mm::Plan::FromJson(*framed);
   mm::Result<mm::Json> j = mm::ParseJson(text, "fuzz", mm::Code::kDataErr);
   if (j.ok() && j->is_object()) {
     mm::SealDocument(&*j);

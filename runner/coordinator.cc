@@ -72,7 +72,8 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
                                           " slots");
   if (settings.started)
     *settings.started = std::max(*settings.started, static_cast<int>(ranges.size()));
-  MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), JsonText(plan.ToJson(pass))));
+  MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass),
+                                     EncodeFramed(plan.ToJson(pass, /*binary=*/true))));
   // The plan's text and its pass inputs (normalize's per-lane columns) are
   // freed; forked workers would otherwise start with their pages. The trim
   // gives back the heap range marked for huge pages too: marked again

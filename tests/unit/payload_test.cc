@@ -408,5 +408,43 @@ TEST_CASE("Payload: a truncated or malformed payload text is refused whole", "[p
         "worker 2: malformed partials (no node list)");
 }
 
+TEST_CASE("Framed JSON: binary values and long strings round-trip; bad text is refused",
+          "[payload]") {
+  std::vector<uint8_t> bytes(100000);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7 + (i >> 9));
+  bytes[5] = 0;  // NULs inside the bytes: the last NUL splits
+  const std::string long_text(5000, 'x');
+  Json doc =
+      Json{{"a", 1},
+           {"cols",
+            Json::array({BytesColumn(bytes.data(), bytes.size()), BytesColumn(bytes.data(), 3)})},
+           {"s", long_text},
+           {"short", "y"}};
+  const Json want = doc;
+  const std::string framed = EncodeFramed(doc);
+  // The bytes travel raw, not as base64 or a list of numbers.
+  CHECK(framed.size() < bytes.size() + 3 + long_text.size() + 200);
+  Result<Json> back = DecodeFramed(framed, "plan", Code::kDataErr);
+  REQUIRE(back.ok());
+  CHECK(*back == want);
+  // Without bytes to carry, framed text is the JSON text itself.
+  CHECK(EncodeFramed(Json{{"a", 1}}) == R"({"a":1})");
+  // Truncations and references past the bytes are errors of the kind asked.
+  for (size_t cut : {size_t{0}, size_t{1}, size_t{50000}, framed.size() - 1}) {
+    INFO("cut at " << cut);
+    Result<Json> bad = DecodeFramed(framed.substr(0, cut), "plan", Code::kDataErr);
+    CHECK(bad.status().code() == Code::kDataErr);
+  }
+  // A NUL inside the text is spelt out: these hold the bytes, a NUL, then the JSON.
+  const std::string nul(1, '\0');
+  for (const std::string& text :
+       {std::string(R"({"$bin": [0, 1]})"), "x" + nul + R"({"$bin": [0, 2]})",
+        "xy" + nul + R"([{"$blob": [1, 1]}, {"$bin": [0, 2]}])", "x" + nul + R"({"$bin": [-1, 1]})",
+        "x" + nul + R"({"$bin": [0]})"}) {
+    INFO(text);
+    CHECK(DecodeFramed(text, "plan", Code::kDataErr).status().code() == Code::kDataErr);
+  }
+}
+
 }  // namespace
 }  // namespace mm
