@@ -242,7 +242,10 @@ class Analysis {
   virtual bool PassNeeded(int /*pass*/) const { return true; }
 
   // Coordinator, before pass `pass` > 0: what workers need from earlier
-  // passes. Workers receive it through SetPassInput.
+  // passes. Workers receive it through SetPassInput. Columns of many
+  // numbers go as bytes columns (BytesColumn): raw bytes in the segment,
+  // base64 text in files and MPI messages (Plan::ToJson); SetPassInput
+  // takes either (ColumnBytesTo).
   virtual Json PassInput(int /*pass*/) const { return nullptr; }
   virtual Status SetPassInput(int /*pass*/, const Json& /*input*/) { return Status::OK(); }
 

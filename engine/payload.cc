@@ -270,11 +270,13 @@ Result<SplitFramed> SplitPayload(const std::string& payload, const std::string& 
 }  // namespace
 
 std::string EncodeFramed(Json doc) {
-  const uint64_t blob_bytes = BlobBytes(doc);
-  if (blob_bytes == 0) return JsonText(doc);
   std::string out;
-  out.reserve(blob_bytes + 1);
+  out.reserve(BlobBytes(doc) + 1);
+  // Every binary value is extracted, an empty one too (JsonText would
+  // print it as nlohmann's {"bytes": [...]}); without bytes to carry, the
+  // text is plain JSON.
   ExtractBlobs(&doc, &out, /*release=*/false);
+  if (out.empty()) return JsonText(doc);
   out.push_back('\0');
   out += JsonText(doc);
   return out;

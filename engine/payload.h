@@ -3,7 +3,11 @@
 // tree. Every carrier of partials uses it: a worker's slot payload
 // (engine/scan.cc encodes, runner/coordinator.cc decodes), an MPI rank's
 // message (mpi/), the "nodes" of a part file (runner/shard.cc) and of a
-// state file (runner/state.cc).
+// state file (runner/state.cc). Its framing (raw bytes before the JSON
+// text) also carries each pass' plan through the segment (EncodeFramed).
+// The one-key objects {"$bin": ...} and {"$blob": ...} are references in
+// framed text: no document framed so holds such an object of its own
+// (configs are checked key by key, partials and pass inputs are ours).
 //
 // A payload is the JSON text
 //

@@ -143,9 +143,10 @@ Result<std::unique_ptr<Plan>> Plan::FromJson(const Json& j) {
   MM_ASSIGN_OR_RETURN(plan->dataset, DatasetFromInternalJson(j["dataset"]));
   plan->partition = PartitionOf(plan->dataset);
   MM_RETURN_IF_ERROR(plan->BuildAnalyses());
-  const int pass = j.value("pass", 0);
-  if (pass < 0 || pass >= static_cast<int>(plan->passes.size()))
+  const int64_t wide_pass = j.value("pass", int64_t{0});  // checked before it narrows
+  if (wide_pass < 0 || wide_pass >= static_cast<int64_t>(plan->passes.size()))
     return Error(Code::kDataErr, "plan: bad pass");
+  const int pass = static_cast<int>(wide_pass);
   const Json& inputs = j["pass_inputs"];
   const auto& steps = plan->passes[static_cast<size_t>(pass)].steps;
   if (!inputs.is_array() || inputs.size() != steps.size())

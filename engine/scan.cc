@@ -396,12 +396,15 @@ int RunSpawnedWorker(const std::string& segment_name, uint32_t slot, int dataset
   if (slot >= seg->slots()) return static_cast<int>(Code::kUsage);
   Result<std::string> text = seg->ReadPlan();
   if (!text.ok()) return text.status().exit_code();
+  const segfmt::SlotEntry entry = seg->Entry(slot);
   Result<Json> j = DecodeFramed(std::move(*text), "plan", Code::kDataErr);
-  if (!j.ok()) return j.status().exit_code();
+  if (!j.ok()) {
+    (void)seg->FailSlot(slot, entry.attempt, j.status().message());
+    return j.status().exit_code();
+  }
   Result<std::unique_ptr<Plan>> plan = Plan::FromJson(*j);
   if (plan.ok() && !(j->contains("map_path") && (*j)["map_path"].is_string()))
     plan = Error(Code::kDataErr, "plan: malformed");
-  const segfmt::SlotEntry entry = seg->Entry(slot);
   if (!plan.ok()) {
     (void)seg->FailSlot(slot, entry.attempt, plan.status().message());
     return plan.status().exit_code();

@@ -1,7 +1,8 @@
 // The shared segment's layout: constants only. Prose: docs/SEGMENT_FORMAT.md.
 //
 //   [Header 4096 bytes][slot table: slots x 64 bytes, padded to 4096]
-//   [plan: plan_bytes of JSON, padded to 4096][payload areas: slots x payload_stride]
+//   [plan: plan_bytes of framed JSON (engine/payload.h EncodeFramed), padded to 4096]
+//   [payload areas: slots x payload_stride]
 //
 // All integers are little-endian (the host's order; a segment never leaves
 // its machine). The coordinator writes the header, the table and the plan

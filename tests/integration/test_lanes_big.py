@@ -527,7 +527,7 @@ def _():
 
 @mm.test("normalize of 4 x 500,000 int64 with spawned workers: the write pass' per-lane columns "
          "reach them as raw bytes; the same bytes as one forked worker; numpy; peak RSS of every "
-         "process <= 80 MiB (was 97 MiB: base64 text lexed into JSON)")
+         "process <= 80 MiB (was 94-97 MiB: base64 text lexed into JSON)")
 def _():
     if sanitized():
         raise mm.Skip("peak RSS means nothing under the sanitizers; the normalize test above "

@@ -427,8 +427,14 @@ TEST_CASE("Framed JSON: binary values and long strings round-trip; bad text is r
   Result<Json> back = DecodeFramed(framed, "plan", Code::kDataErr);
   REQUIRE(back.ok());
   CHECK(*back == want);
-  // Without bytes to carry, framed text is the JSON text itself.
+  // Without bytes to carry, framed text is the JSON text itself; an empty
+  // bytes column is still a reference (never nlohmann's {"bytes": []}).
   CHECK(EncodeFramed(Json{{"a", 1}}) == R"({"a":1})");
+  const Json empty = Json{{"a", Json::binary({})}};
+  CHECK(EncodeFramed(empty) == R"({"a":{"$bin":[0,0]}})");
+  Result<Json> empty_back = DecodeFramed(EncodeFramed(empty), "plan", Code::kDataErr);
+  REQUIRE(empty_back.ok());
+  CHECK(*empty_back == empty);
   // Truncations and references past the bytes are errors of the kind asked.
   for (size_t cut : {size_t{0}, size_t{1}, size_t{50000}, framed.size() - 1}) {
     INFO("cut at " << cut);

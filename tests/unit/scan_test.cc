@@ -120,8 +120,12 @@ std::string RunInProcess(Plan& plan, int workers, OpenSource open_source) {
   for (int pass = 0; pass < static_cast<int>(plan.passes.size()); ++pass) {
     if (!plan.PassNeeded(pass)) continue;
     const PassPlan& pp = plan.passes[static_cast<size_t>(pass)];
-    // Workers rebuild the plan from what the coordinator hands them.
-    Result<std::unique_ptr<Plan>> wplan = Plan::FromJson(plan.ToJson(pass));
+    // Workers rebuild the plan from what the coordinator hands them: the
+    // framed text a spawned worker reads from the segment.
+    Result<Json> framed =
+        DecodeFramed(EncodeFramed(plan.ToJson(pass, /*binary=*/true)), "plan", Code::kDataErr);
+    REQUIRE(framed.ok());
+    Result<std::unique_ptr<Plan>> wplan = Plan::FromJson(*framed);
     REQUIRE(wplan.ok());
     (*wplan)->dataset.file = plan.dataset.file;
     NodeTree tree;
