@@ -346,12 +346,18 @@ def _():
             same_for_every_split(cfg, d, results_span(base, d), shards=bool(rng_key))
 
 
-def tile_count(shape, dtype):
+def lane_bytes(dtype, extremes=True):
+    """Stats::LaneBytes: 64 bytes a float lane, 200 an integer lane, 128 an
+    integer lane without its 128-bit extremes (no min or max asked for)."""
+    return 64 if np.dtype(dtype).kind == "f" else (200 if extremes else 128)
+
+
+def tile_count(shape, dtype, extremes=True):
     """Stats::PlanTiles' tiles when every element of a row is its own lane:
     40 MiB of partials a process, (2 + bit width of the rows) of them alive,
-    64 bytes a float lane and 200 an integer lane."""
+    lane_bytes each."""
     lanes = int(np.prod(shape[1:]))
-    per_lane = 64 if np.dtype(dtype).kind == "f" else 200
+    per_lane = lane_bytes(dtype, extremes)
     width = (40 << 20) // ((2 + int(shape[0]).bit_length()) * per_lane)
     return -(-lanes // width)
 
@@ -405,6 +411,33 @@ def _():
             a.tofile(os.path.join(d, "g%d.dat" % n))
             check_tiled(d, {"path": "g%d.dat" % n, "dtype": dtype, "shape": list(shape)}, "g%d" % n,
                         a, axis, tiles)
+
+
+@mm.test("per-column stats of 3 x 1,500,000 int64 without min/max, to files: integer lanes "
+         "without extremes sized at 128 bytes (fewer tiles than with min/max); numpy; same bytes "
+         "for 1/2/3 workers and spawn; peak RSS of every process <= 64 MiB")
+def _():
+    with mm.tmpdir() as d:
+        shape, fields = (3, 1_500_000), ["count", "nan_count", "sum", "mean", "var", "std"]
+        a = np.random.default_rng(34).integers(-10**12, 10**12, size=shape, dtype="<i8")
+        a.tofile(os.path.join(d, "i.dat"))
+        os.makedirs(os.path.join(d, "out"), exist_ok=True)
+        cfg = mm.write_config(d, {"dataset": {"path": "i.dat", "dtype": "<i8", "shape": list(shape)},
+                                  "analyses": [{"name": "m", "op": "stats", "axis": 0,
+                                                "stats": fields,
+                                                "output": os.path.join(d, "out", "m")}]}, "i.json")
+        base = run(["-q", "-w", "1", cfg], d)
+        doc = mm.parse_doc(base)
+        tiles = tile_count(shape, "<i8", extremes=False)
+        mm.check(tiles < tile_count(shape, "<i8"), "the case must tell the two models apart")
+        mm.eq(doc["mmrun"]["passes"], tiles, "passes")
+        check_rows_numpy(doc, "m", a, 0, fields)
+        same_for_every_split(cfg, d, results_span(base, d), shards=False)
+        if not sanitized():
+            for w in ("1", "2"):
+                peak = peak_rss_kib(["-q", "-w", w, cfg])
+                print("  %s worker(s): peak RSS %d KiB" % (w, peak))
+                mm.check(peak <= 64 * 1024, "peak RSS %d KiB > 64 MiB" % peak)
 
 
 @mm.test("time mean of uint8 rows of 1.1M lanes (a block holds 1M lanes): tiles cut blocks, peak RSS of "
@@ -593,7 +626,7 @@ def chunk_tile_count(shape, chunks, dtype):
     """Stats::PlanChunkTiles' tiles of a chunked dataset reduced over axis 0,
     sized for 40 MiB a process less two decoded blocks, (1 + bit widths of
     the block layers and of the blocks along the axes after the tile axis)
-    partials alive, 64 bytes a float lane and 200 an integer lane. The tile
+    partials alive, lane_bytes each (every field asked for). The tile
     axis is the first after axis 0 one index of which fits; tiles are runs
     of whole blocks along it, or each block cut in as few even parts as
     fit, at each index of the axes before it. `chunks` None: a raw file of
@@ -607,7 +640,7 @@ def chunk_tile_count(shape, chunks, dtype):
         fits = (16 << 20) // (item * int(np.prod(chunks)))
         block[0] = chunks[0] * max(1, min(-(-16 // chunks[0]), fits))
     layers = -(-shape[0] // block[0])
-    per_lane = 64 if np.dtype(dtype).kind == "f" else 200
+    per_lane = lane_bytes(dtype)
     budget = (40 << 20) - min((40 << 20) // 2, item * int(np.prod(block)) * 2)
     outer = 1
     for axis in range(1, len(shape)):
