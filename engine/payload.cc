@@ -267,6 +267,16 @@ Result<SplitFramed> SplitPayload(const std::string& payload, const std::string& 
   return split;
 }
 
+// Every value `split`'s JSON references put back from `text`'s bytes;
+// `bad` (of kind `code`) for a reference RestoreBlobs refuses.
+Result<Json> RestoreAll(SplitFramed split, const std::string& text, Code code,
+                        const std::string& bad) {
+  uint64_t budget = split.blob_bytes, end = 0;
+  if (!RestoreBlobs(&split.doc, text.data(), split.blob_bytes, 0, &budget, &end))
+    return Error(code, bad);
+  return std::move(split.doc);
+}
+
 }  // namespace
 
 std::string EncodeFramed(Json doc) {
@@ -284,18 +294,13 @@ std::string EncodeFramed(Json doc) {
 
 Result<Json> DecodeFramed(std::string text, const std::string& what, Code code) {
   MM_ASSIGN_OR_RETURN(SplitFramed split, Split(text, what, "text", code));
-  uint64_t budget = split.blob_bytes, end = 0;
-  if (!RestoreBlobs(&split.doc, text.data(), split.blob_bytes, 0, &budget, &end))
-    return Error(code, what + ": malformed (a blob reference)");
-  return std::move(split.doc);
+  return RestoreAll(std::move(split), text, code, what + ": malformed (a blob reference)");
 }
 
 Result<Json> DecodePayload(const std::string& payload, const std::string& where) {
   MM_ASSIGN_OR_RETURN(SplitFramed split, SplitPayload(payload, where));
-  uint64_t budget = split.blob_bytes, end = 0;
-  if (!RestoreBlobs(&split.doc, payload.data(), split.blob_bytes, 0, &budget, &end))
-    return Error(Code::kWorkerFailed, where + ": malformed partials (a blob reference)");
-  return std::move(split.doc);
+  return RestoreAll(std::move(split), payload, Code::kWorkerFailed,
+                    where + ": malformed partials (a blob reference)");
 }
 
 Status PushPayload(const Plan& plan, int pass, std::string payload, const std::string& where,
