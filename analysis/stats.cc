@@ -901,7 +901,7 @@ Result<Json> Stats::Finish() {
   std::vector<uint64_t> order(lanes);  // output position -> internal lane
   for (uint64_t l = 0; l < lanes; ++l) order[geo_.OutputIndex(l)] = l;
   if (lanes * fields_.size() > kMaxInlineNumbers) return WriteFiles(order);
-  Json result = Json::object();
+  Json result = ObjectWithRoom(fields_.size());
   for (const std::string& f : fields_) {
     std::vector<Json> flat;
     flat.reserve(lanes);

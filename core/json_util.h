@@ -24,6 +24,14 @@ namespace mm {
 using Json = nlohmann::ordered_json;  // keys keep insertion order
 using int128 = __int128;
 
+// An empty object with room for `keys` members. An ordered_json object keeps
+// its members in a std::vector of pair<const string, Json>; that pair's move
+// may throw (the const key is copied), so each time the vector grows it
+// deep-copies every member already in it: a result of a million numbers
+// briefly costs twice its size. Objects that will hold large members
+// reserve their room before the first one goes in.
+Json ObjectWithRoom(size_t keys);
+
 Json JsonNumber(double v);
 // A number when it fits int64 or uint64, else a decimal string.
 Json JsonInt(int128 v);

@@ -35,7 +35,7 @@ Json MmrunSection(const RunSummary& s) {
 
 Json ResultDocument(const RunSummary& summary, const Dataset& dataset, Json results,
                     const Warnings* warnings, Json analyses) {
-  Json doc = Json::object();
+  Json doc = ObjectWithRoom(5);  // results never copied when warnings follow them
   doc["mmrun"] = MmrunSection(summary);
   doc["dataset"] = DatasetJson(dataset);
   if (!analyses.is_null()) doc["analyses"] = std::move(analyses);

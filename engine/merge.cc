@@ -32,7 +32,7 @@ Status EndPassFromTree(Plan& plan, int pass, NodeTree* tree) {
 }
 
 Result<Json> FinishResults(Plan& plan) {
-  Json results = Json::object();
+  Json results = ObjectWithRoom(plan.analyses.size());
   for (auto& a : plan.analyses) {
     MM_ASSIGN_OR_RETURN(Json r, a->Finish());
     results[a->name()] = std::move(r);

@@ -469,3 +469,20 @@ TEST_CASE("JsonText and DumpDocument replace bytes that are not UTF-8 instead of
         "C");
   CHECK(back["caf\xef\xbf\xbd"][1] == "x\xef\xbf\xbd");
 }
+
+TEST_CASE("Json: ObjectWithRoom takes its members without moving the ones already in", "[json]") {
+  mm::Json j = mm::ObjectWithRoom(3);
+  j["big"] = mm::Json::array({1, 2, 3});
+  const mm::Json* before = &j["big"];
+  j["b"] = 1;
+  j["c"] = 2;
+  // The member vector did not grow, so the first member was neither copied
+  // nor moved (an ordered_json object copies its members when it grows).
+  CHECK(&j["big"] == before);
+  CHECK(mm::JsonText(j) == R"({"big":[1,2,3],"b":1,"c":2})");
+  mm::Json plain = mm::Json::object();
+  plain["big"] = mm::Json::array({1});
+  const mm::Json* first = &plain["big"];
+  plain["b"] = 1;
+  CHECK(&plain["big"] != first);  // the growth this helper avoids
+}
