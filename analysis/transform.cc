@@ -461,6 +461,9 @@ class Transform : public Analysis {
     j["saturated"] = result_.saturated;
     j["journal"] = journal_;
     if (op_.fn == Fn::kNormalize) {
+      // Only the write pass needed these; their room goes to the result.
+      std::vector<__int128>().swap(anchor_);
+      std::vector<double>().swap(anchor_frac_);
       std::vector<uint64_t> order(geo_.lanes());
       for (uint64_t l = 0; l < geo_.lanes(); ++l) order[geo_.OutputIndex(l)] = l;
       size_t pos = 0;

@@ -1,5 +1,6 @@
 #include "core/checksum.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -79,19 +80,36 @@ uint64_t Mix64(uint64_t x) {
 
 Checksum64Stream::Checksum64Stream(uint64_t n) : h_(0x6a09e667f3bcc909ULL ^ n) {}
 
-void Checksum64Stream::Add(const void* data, size_t n) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h_ = (h_ ^ (w * 0x9e3779b97f4a7c15ULL));
-    h_ = ((h_ << 31) | (h_ >> 33)) * 0x87c37b91114253d5ULL;
-  }
-  for (size_t k = 0; i + k < n; ++k) tail_ |= uint64_t{p[i + k]} << (8 * k);
+void Checksum64Stream::Word(const unsigned char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  h_ = (h_ ^ (w * 0x9e3779b97f4a7c15ULL));
+  h_ = ((h_ << 31) | (h_ >> 33)) * 0x87c37b91114253d5ULL;
 }
 
-uint64_t Checksum64Stream::Done() { return Mix64(h_ ^ (tail_ * 0x4cf5ad432745937fULL)); }
+void Checksum64Stream::Add(const void* data, size_t n) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  if (have_ > 0) {  // first the word the piece before left unfinished
+    const size_t take = std::min(n, 8 - have_);
+    std::memcpy(carry_ + have_, p, take);
+    have_ += take;
+    p += take;
+    n -= take;
+    if (have_ < 8) return;
+    Word(carry_);
+    have_ = 0;
+  }
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) Word(p + i);
+  have_ = n - i;
+  if (have_ > 0) std::memcpy(carry_, p + i, have_);
+}
+
+uint64_t Checksum64Stream::Done() {
+  uint64_t tail = 0;
+  for (size_t k = 0; k < have_; ++k) tail |= uint64_t{carry_[k]} << (8 * k);
+  return Mix64(h_ ^ (tail * 0x4cf5ad432745937fULL));
+}
 
 uint64_t Checksum64(const void* data, size_t n) {
   Checksum64Stream sum(n);

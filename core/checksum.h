@@ -22,9 +22,8 @@ namespace mm {
 
 uint64_t Checksum64(const void* data, size_t n);
 
-// Checksum64 of `n` bytes fed in pieces: Add each piece in order (every
-// piece but the last a multiple of 8 bytes), then Done() == Checksum64 of
-// their concatenation.
+// Checksum64 of `n` bytes fed in pieces of any sizes: Add each piece in
+// order, then Done() == Checksum64 of their concatenation.
 class Checksum64Stream {
  public:
   explicit Checksum64Stream(uint64_t n);
@@ -32,8 +31,10 @@ class Checksum64Stream {
   uint64_t Done();
 
  private:
+  void Word(const unsigned char* p);
   uint64_t h_;
-  uint64_t tail_ = 0;
+  unsigned char carry_[8] = {};  // the bytes of an unfinished word
+  size_t have_ = 0;
 };
 
 // CRC-32C of `data`, extending `crc` (0 to start): Crc32c(b, m, Crc32c(a, n))

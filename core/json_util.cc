@@ -22,6 +22,27 @@ Json ObjectWithRoom(size_t keys) {
   return j;
 }
 
+void ReleaseJson(Json* j) {
+  std::vector<Json*> todo{j};
+  while (!todo.empty()) {
+    Json* v = todo.back();
+    todo.pop_back();
+    if (v->is_array()) {
+      bool flat = true;
+      for (Json& e : *v) {
+        if (!e.is_structured()) continue;
+        flat = false;
+        todo.push_back(&e);  // the array is not changed, so the pointer holds
+      }
+      if (flat) Json::array_t().swap(v->get_ref<Json::array_t&>());
+    } else if (v->is_object()) {
+      for (auto& item : v->items())
+        if (item.value().is_structured()) todo.push_back(&item.value());
+    }
+  }
+  *j = Json();
+}
+
 Json JsonNumber(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";

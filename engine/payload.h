@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/merge_tree.h"
@@ -84,6 +85,18 @@ Status PushNodes(const Plan& plan, int pass, const Json& nodes, const std::strin
 // so (docs/SEGMENT_FORMAT.md): normalize's per-lane columns are then
 // copied, neither base64-encoded nor lexed.
 std::string EncodeFramed(Json doc);
+// The same framing in pieces, for a writer that puts them where they go
+// (Segment::SetPass): the binary values and long strings moved out of
+// `doc` (not copied), and the text. Views() (the blobs, a NUL when they
+// hold any bytes, the text) concatenated is EncodeFramed(doc), so a plan's
+// columns are never held a second time in one string.
+struct FramedPieces {
+  std::vector<Json> blobs;  // each a binary value or a string
+  uint64_t bytes = 0;       // their sizes' sum
+  std::string text;
+  std::vector<std::string_view> Views() const;
+};
+FramedPieces FrameInPieces(Json doc);
 // Its inverse: kind `code`, "<what> text: <parse error>" or "<what>:
 // malformed (a blob reference)". `text` is freed on return.
 Result<Json> DecodeFramed(std::string text, const std::string& what, Code code);

@@ -219,21 +219,32 @@ uint64_t Segment::payload_offset(uint32_t slot) const {
 }
 
 Status Segment::SetPass(uint32_t pass, const std::string& plan) {
+  return SetPass(pass, std::vector<std::string_view>{plan});
+}
+
+Status Segment::SetPass(uint32_t pass, const std::vector<std::string_view>& pieces) {
   Header* h = header();
   const uint64_t plan_offset = TableBytes(h->slots);
-  const uint64_t payload = RoundUp(plan_offset + plan.size(), segfmt::kAlign);
+  uint64_t plan_bytes = 0;
+  for (const std::string_view piece : pieces) plan_bytes += piece.size();
+  const uint64_t payload = RoundUp(plan_offset + plan_bytes, segfmt::kAlign);
   const uint64_t total = payload + uint64_t{h->slots} * h->payload_stride;
   if (::ftruncate(fd_.get(), static_cast<off_t>(total)) != 0)
     return FromErrno(errno, "segment " + name_ + ": ftruncate", Code::kCantCreate);
   const int err = ::posix_fallocate(fd_.get(), 0, static_cast<off_t>(payload));
   if (err != 0)
     return FromErrno(err, "cannot reserve shared segment /dev/shm" + name_, Code::kCantCreate);
-  MM_RETURN_IF_ERROR(
-      PwriteFull(fd_.get(), plan.data(), plan.size(), plan_offset, "segment " + name_));
+  Checksum64Stream sum(plan_bytes);
+  uint64_t at = plan_offset;
+  for (const std::string_view piece : pieces) {
+    MM_RETURN_IF_ERROR(PwriteFull(fd_.get(), piece.data(), piece.size(), at, "segment " + name_));
+    sum.Add(piece.data(), piece.size());
+    at += piece.size();
+  }
   h->pass = pass;
   h->plan_offset = plan_offset;
-  h->plan_bytes = plan.size();
-  h->plan_checksum = Checksum64(plan.data(), plan.size());
+  h->plan_bytes = plan_bytes;
+  h->plan_checksum = sum.Done();
   h->payload_offset = payload;
   for (uint32_t s = 0; s < h->slots; ++s) std::memset(entry(s), 0, sizeof(SlotEntry));
   return Status::OK();

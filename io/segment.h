@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/checksum.h"
 #include "core/status.h"
@@ -50,6 +52,9 @@ class Segment {
   // Coordinator, with no worker running: clears the slots and stores the
   // plan text of pass `pass`.
   Status SetPass(uint32_t pass, const std::string& plan);
+  // The same, the plan given as pieces written one after the other (a
+  // framed plan's columns, written without joining them: FrameInPieces).
+  Status SetPass(uint32_t pass, const std::vector<std::string_view>& pieces);
   // Coordinator: marks slot `slot` as handed to launch `attempt` for rows.
   void PrepareSlot(uint32_t slot, uint32_t attempt, uint64_t row_begin, uint64_t row_end);
   Result<std::string> ReadPlan() const;

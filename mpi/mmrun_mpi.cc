@@ -259,10 +259,11 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
         summary.passes += plan.passes[p].skipped ? 0 : 1;
         summary.bytes_scanned += plan.BytesRead(static_cast<int>(p), 0, plan.dataset.layout.rows());
       }
-      const Json doc = ResultDocument(summary, plan.dataset, std::move(*results), nullptr,
-                                      AnalysesSection(plan));
+      Json doc = ResultDocument(summary, plan.dataset, std::move(*results), nullptr,
+                                AnalysesSection(plan));
       st = root.plots.Draw(doc, &committed);
       if (st.ok()) st = root.out.Write(doc);
+      ReleaseJson(&doc);  // a result of many lanes freed without a copy (json_util.h)
       if (!st.ok() && !committed.empty())
         st = Error(st.code(),
                    st.message() + ": " + committed + "; the result document was not written");

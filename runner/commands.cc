@@ -422,6 +422,7 @@ Status FinishRun(const RunArgs& a, const Plan& plan, Json results,
     return Status::OK();
   }
   const Status st = out.Write(doc);
+  ReleaseJson(&doc);  // a result of many lanes freed without a copy (json_util.h)
   if (st.ok()) return st;
   // A reader that went away (`mmrun cfg.json | head`) may have had part of it.
   return tell(

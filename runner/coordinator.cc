@@ -72,8 +72,12 @@ Result<std::vector<std::string>> RunWorkers(Plan& plan, int pass,
                                           " slots");
   if (settings.started)
     *settings.started = std::max(*settings.started, static_cast<int>(ranges.size()));
-  MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass),
-                                     EncodeFramed(plan.ToJson(pass, /*binary=*/true))));
+  {
+    // Framed in pieces, written where they go: the columns are not joined
+    // into one string first.
+    const FramedPieces framed = FrameInPieces(plan.ToJson(pass, /*binary=*/true));
+    MM_RETURN_IF_ERROR(segment.SetPass(static_cast<uint32_t>(pass), framed.Views()));
+  }
   // The plan's text and its pass inputs (normalize's per-lane columns) are
   // freed; forked workers would otherwise start with their pages. The trim
   // gives back the heap range marked for huge pages too: marked again

@@ -412,10 +412,11 @@ Status Merge(const std::vector<std::string>& args) {
   // after names.
   MM_ASSIGN_OR_RETURN(Json results, FinishResults(plan));
   std::string committed = WrittenList(CommittedOutputs());
-  const Json doc =
+  Json doc =
       ResultDocument(summary, plan.dataset, std::move(results), nullptr, AnalysesSection(plan));
   MM_RETURN_IF_ERROR(plots.Draw(doc, &committed));
   const Status st = out.Write(doc);
+  ReleaseJson(&doc);  // a result of many lanes freed without a copy (json_util.h)
   return st.ok() || committed.empty()
              ? st
              : Error(st.code(),

@@ -427,6 +427,15 @@ TEST_CASE("Framed JSON: binary values and long strings round-trip; bad text is r
   Result<Json> back = DecodeFramed(framed, "plan", Code::kDataErr);
   REQUIRE(back.ok());
   CHECK(*back == want);
+  // In pieces (the segment writes them so): the same bytes, the columns
+  // moved out of the document, not copied.
+  const FramedPieces pieces = FrameInPieces(want);
+  std::string joined;
+  for (const std::string_view piece : pieces.Views()) joined.append(piece);
+  CHECK(joined == framed);
+  CHECK(pieces.blobs.size() == 3);
+  CHECK(pieces.bytes == bytes.size() + 3 + long_text.size());
+  CHECK(FrameInPieces(Json{{"a", 1}}).Views() == std::vector<std::string_view>{R"({"a":1})"});
   // Without bytes to carry, framed text is the JSON text itself; an empty
   // bytes column is still a reference (never nlohmann's {"bytes": []}).
   CHECK(EncodeFramed(Json{{"a", 1}}) == R"({"a":1})");

@@ -77,6 +77,13 @@ TEST_CASE("Segment: create, set a pass and read the plan back", "[segment]") {
   // A later pass replaces the plan.
   REQUIRE(seg->SetPass(1, "second").ok());
   CHECK(*worker->ReadPlan() == "second");
+  // A plan given in pieces of any sizes is their concatenation, its
+  // checksum the whole's (ReadPlan checks it).
+  const std::string a(13, 'a'), b(4099, '\0'), c = "{\"c\": 3}";
+  REQUIRE(seg->SetPass(2, std::vector<std::string_view>{a, "", b, c}).ok());
+  Result<std::string> pieces = worker->ReadPlan();
+  REQUIRE(pieces.ok());
+  CHECK(*pieces == a + b + c);
 }
 
 TEST_CASE("Segment: a committed slot returns its payload", "[segment]") {
@@ -385,7 +392,7 @@ TEST_CASE("Segment: Checksum64Stream fed in pieces is Checksum64 of the whole", 
   std::string data(1000, '\0');
   for (char& c : data) c = static_cast<char>(rng());
   for (size_t n : {0, 5, 8, 64, 999, 1000})
-    for (size_t piece : {8, 16, 96, 1024}) {
+    for (size_t piece : {1, 3, 7, 8, 13, 16, 96, 1024}) {  // any sizes
       Checksum64Stream sum(n);
       for (size_t at = 0; at < n; at += piece) sum.Add(data.data() + at, std::min(piece, n - at));
       INFO("length " << n << " pieces of " << piece);
