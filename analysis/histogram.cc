@@ -527,16 +527,17 @@ Result<Json> Histogram::Finish() {
   for (uint64_t i = 0; i < lanes; ++i)
     for (uint64_t b = 0; b < bins; ++b) flat.push_back(merged_.counts[order[i] * bins + b]);
   Json result = Json::object();
-  result["counts"] = NestFlat(flat, counts_shape);
+  result["counts"] = NestFlat(std::move(flat), counts_shape);
   Json e = Json::array();
   for (double x : edges) e.push_back(JsonNumber(x));
   result["edges"] = e;
   const std::vector<int64_t>* tallies[3] = {&merged_.below, &merged_.above, &merged_.nan};
   const char* names[3] = {"below", "above", "nan_count"};
   for (int t = 0; t < 3; ++t) {
-    flat.clear();
+    flat.clear();  // moved from: valid, emptied
+    flat.reserve(lanes);
     for (uint64_t i = 0; i < lanes; ++i) flat.push_back((*tallies[t])[order[i]]);
-    result[names[t]] = NestFlat(flat, geo_.kept_shape());
+    result[names[t]] = NestFlat(std::move(flat), geo_.kept_shape());
   }
   return result;
 }

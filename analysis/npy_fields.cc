@@ -11,19 +11,20 @@ namespace mm {
 
 namespace {
 
-Json Nest(const std::vector<Json>& flat, const std::vector<int64_t>& shape, size_t dim,
-          size_t* pos) {
-  if (dim == shape.size()) return flat[(*pos)++];
+Json Nest(std::vector<Json>* flat, const std::vector<int64_t>& shape, size_t dim, size_t* pos) {
+  if (dim == shape.size()) return std::move((*flat)[(*pos)++]);
   Json out = Json::array();
+  out.get_ref<Json::array_t&>().reserve(static_cast<size_t>(shape[dim]));
   for (int64_t i = 0; i < shape[dim]; ++i) out.push_back(Nest(flat, shape, dim + 1, pos));
   return out;
 }
 
 }  // namespace
 
-Json NestFlat(const std::vector<Json>& flat, const std::vector<int64_t>& shape) {
+Json NestFlat(std::vector<Json> flat, const std::vector<int64_t>& shape) {
+  if (shape.size() == 1) return Json(std::move(flat));
   size_t pos = 0;
-  return Nest(flat, shape, 0, &pos);
+  return Nest(&flat, shape, 0, &pos);
 }
 
 std::vector<std::string> NpyFieldPaths(const std::string& prefix,

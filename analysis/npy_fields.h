@@ -21,9 +21,11 @@ namespace mm {
 
 constexpr uint64_t kMaxInlineNumbers = 1000000;
 
-// Nests `flat` (C order) into `shape`; an empty shape gives flat[0].
+// Nests `flat` (C order) into `shape`; an empty shape gives flat[0]. The
+// values are moved, not copied (a 1-D shape takes `flat` itself): a
+// result of a million numbers is held once.
 // REQUIRES: flat.size() == product(shape).
-Json NestFlat(const std::vector<Json>& flat, const std::vector<int64_t>& shape);
+Json NestFlat(std::vector<Json> flat, const std::vector<int64_t>& shape);
 
 // One field to write: int64 or float64 values in C order of `shape`.
 struct NpyField {

@@ -1165,7 +1165,7 @@ Result<Json> Quantiles::Finish() {
   std::vector<Json> items;
   items.reserve(flat.size());
   for (double v : flat) items.push_back(JsonNumber(v));
-  return Json{{"values", NestFlat(items, shape)}};
+  return Json{{"values", NestFlat(std::move(items), shape)}};
 }
 
 Result<Json> Quantiles::WriteFiles(std::vector<double> flat,

@@ -351,7 +351,7 @@ class Stats : public Analysis {
   void PlanTiles(const Partition& part) {
     if (part.chunked() || part.rows_per_block() > 0) return PlanChunkTiles(part);
     const int64_t pieces = part.pieces_per_row();
-    if (!TilesWanted() || pieces < 2 || geo_.row_kept() || !geo_.lanes_in_output_order() ||
+    if (!TilesWanted(part) || pieces < 2 || geo_.row_kept() || !geo_.lanes_in_output_order() ||
         dataset_.layout.elements() == 0)
       return;
     const uint64_t piece = part.block_elements(0);
@@ -411,7 +411,7 @@ class Stats : public Analysis {
   // every block and sweeps its part in the tile (RowBlockBox).
   void PlanChunkTiles(const Partition& part) {
     const Layout& layout = dataset_.layout;
-    if (!TilesWanted() || !geo_.lane_is_index_in_row() || layout.order != 'C' ||
+    if (!TilesWanted(part) || !geo_.lane_is_index_in_row() || layout.order != 'C' ||
         layout.elements() == 0)
       return;
     const int n = layout.ndim();
@@ -473,10 +473,18 @@ class Stats : public Analysis {
     tiled_ = true;
   }
 
-  // Whether the lanes may go tile by tile: into files (more numbers than a
-  // result holds), or to a sink (as many as the tile budget makes).
-  bool TilesWanted() const {
-    return sink_ || (!output_.empty() && geo_.lanes() * fields_.size() > kMaxInlineNumbers);
+  // Whether the result's numbers go into the document (the lanes of a
+  // tiled run are then gathered in the coordinator as JSON values, not as
+  // partials: inline_) rather than into files.
+  bool InlineResult() const { return geo_.lanes() * fields_.size() <= kMaxInlineNumbers; }
+
+  // Whether the lanes may go tile by tile: into files or to a sink always;
+  // an inline result only where a pass reads its tile's part alone, not
+  // from chunks that each pass would decode again (the netCDF time mean of
+  // bench/hdf5_bench.py, 365 x 360 x 720 in gzip chunks of a time step,
+  // would decode every chunk 5 times; untiled it peaks at 60 MiB).
+  bool TilesWanted(const Partition& part) const {
+    return sink_ || !InlineResult() || !part.chunked();
   }
 
   // The bytes a lane's partial takes in a process, with its scratch and its
@@ -688,8 +696,12 @@ class Stats : public Analysis {
   int tile_axis_ = -1;
   uint64_t tile_inner_ = 1;
   std::vector<std::pair<uint64_t, uint64_t>> tile_lanes_;
-  NpyFieldFiles files_;  // the result's files (stream_ or tiled_)
+  NpyFieldFiles files_;  // the result's files (stream_, or tiled_ and not InlineResult())
   LaneSink sink_;        // MakeLaneStatsPasses: where merged lanes go instead
+  // A tiled inline result, gathered tile by tile in the coordinator: each
+  // field's JSON values in output order (the result's own size, where
+  // the partials of every lane took 64-200 bytes a lane in each process).
+  std::vector<std::vector<Json>> inline_;
 };
 
 // A worker's writer of the result files: each block's lanes are whole
@@ -834,6 +846,15 @@ Status Stats::WriteTile(int pass, const StatsPartial& merged) {
     return Error(Code::kWorkerFailed, name() + ": merged partials do not cover the lanes of tile " +
                                           std::to_string(pass));
   const size_t k = static_cast<size_t>(tile.second - tile.first);
+  if (InlineResult()) {
+    if (inline_.empty()) inline_.assign(fields_.size(), std::vector<Json>(geo_.lanes()));
+    for (size_t l = 0; l < k; ++l) {
+      const LaneStats lane = merged.Get(l);
+      const uint64_t at = geo_.OutputIndex(tile.first + l);
+      for (size_t i = 0; i < fields_.size(); ++i) inline_[i][at] = Field(fields_[i], lane);
+    }
+    return Status::OK();
+  }
   std::vector<char> bytes;
   MM_RETURN_IF_ERROR(FieldColumns(merged, k, &bytes));
   for (size_t i = 0; i < field_ids_.size(); ++i)
@@ -857,7 +878,7 @@ Status Stats::ToSink(int pass, const StatsPartial& merged) const {
 }
 
 Status Stats::Prepare() {
-  if (sink_ || (!stream_ && !tiled_)) return Status::OK();
+  if (sink_ || (!stream_ && (!tiled_ || InlineResult()))) return Status::OK();
   std::vector<NpyFieldFiles::Spec> specs;
   for (size_t i = 0; i < fields_.size(); ++i)
     specs.push_back({fields_[i], geo_.kept_shape(), IsIntField(field_ids_[i], integer_)});
@@ -888,6 +909,15 @@ Status Stats::SetPassInput(int, const Json& input) {
 }
 
 Result<Json> Stats::Finish() {
+  if (tiled_ && InlineResult()) {
+    if (inline_.size() != fields_.size())
+      return Error(Code::kWorkerFailed, name() + ": no tile of lanes was merged");
+    Json result = ObjectWithRoom(fields_.size());
+    for (size_t i = 0; i < fields_.size(); ++i)
+      result[fields_[i]] = NestFlat(std::move(inline_[i]), geo_.kept_shape());
+    inline_.clear();
+    return result;
+  }
   if (stream_ || tiled_) {
     // Renamed into place only now, as the partials' files are: a failure
     // in a later pass or analysis leaves nothing behind.
@@ -906,7 +936,7 @@ Result<Json> Stats::Finish() {
     std::vector<Json> flat;
     flat.reserve(lanes);
     for (uint64_t i = 0; i < lanes; ++i) flat.push_back(Field(f, merged_.Get(order[i])));
-    result[f] = NestFlat(flat, geo_.kept_shape());
+    result[f] = NestFlat(std::move(flat), geo_.kept_shape());
   }
   return result;
 }

@@ -440,6 +440,51 @@ def _():
                 mm.check(peak <= 64 * 1024, "peak RSS %d KiB > 64 MiB" % peak)
 
 
+@mm.test("inline per-lane results (at most 1M numbers, no files) tile as file results do: several "
+         "passes; numpy; the same document for 1/2/3 workers, spawn and shards + merge (partials, "
+         "one pass); peak RSS of every process <= 64 MiB (was 90-99 MiB)")
+def _():
+    with mm.tmpdir() as d:
+        os.makedirs(os.path.join(d, "out"), exist_ok=True)
+        rng = np.random.default_rng(34)
+        f = rng.normal(5.0, 2.0, size=(40, 300_000)).astype("<f4")
+        f[rng.random(f.shape) < 0.02] = np.nan
+        f[:, 9] = np.nan  # a lane without values
+        f.tofile(os.path.join(d, "f.dat"))
+        i = rng.integers(-30000, 30000, size=(30, 200_000)).astype("<i2")
+        i.tofile(os.path.join(d, "i.dat"))
+        cases = [("f.dat", f, ["mean", "std"]), ("i.dat", i, ["count", "sum", "min", "max"])]
+        for path, a, fields in cases:
+            cfg = mm.write_config(d, {"dataset": {"path": path, "dtype": a.dtype.str,
+                                                  "shape": list(a.shape)},
+                                      "analyses": [{"name": "s", "op": "stats", "axis": 0,
+                                                    "stats": fields}]}, path + ".json")
+            plan = json.loads(run(["validate", cfg]))
+            print("  %s: %d passes" % (path, len(plan["passes"])))
+            mm.check(len(plan["passes"]) > 1, "%s: one pass (the lanes were not tiled)" % path)
+            base = run(["-q", "-w", "1", cfg])
+            doc = mm.parse_doc(base)["results"]["s"]
+            g = a.astype(np.float64)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                want = {"mean": np.nanmean(g, axis=0), "std": np.nanstd(g, axis=0),
+                        "count": np.sum(~np.isnan(g), axis=0), "sum": np.sum(a, axis=0, dtype=np.int64),
+                        "min": np.nanmin(g, axis=0), "max": np.nanmax(g, axis=0)}
+            for field in fields:
+                got = np.array(doc[field], dtype=np.float64)
+                if a.dtype.kind == "i":
+                    mm.check(np.array_equal(got, want[field]), "%s.%s: not exact" % (path, field))
+                else:
+                    mm.check(np.allclose(got, want[field], rtol=1e-9, atol=1e-9, equal_nan=True),
+                             "%s.%s differs from numpy" % (path, field))
+            same_for_every_split(cfg, d, results_span(base, d))
+            if not sanitized():
+                for w in ("1", "2"):
+                    peak = peak_rss_kib(["-q", "-w", w, cfg])
+                    print("  %s, %s worker(s): peak RSS %d KiB" % (path, w, peak))
+                    mm.check(peak <= 64 * 1024, "%s: peak RSS %d KiB > 64 MiB" % (path, peak))
+
+
 @mm.test("time mean of uint8 rows of 1.1M lanes (a block holds 1M lanes): tiles cut blocks, peak RSS of "
          "every process <= 64 MiB (was a tile of 1M lanes, ~700 MiB); numpy; same bytes for 1/2/3 workers, spawn")
 def _():
