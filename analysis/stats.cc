@@ -338,12 +338,13 @@ class Stats : public Analysis {
   }
 
   // Lane tiles: a reduction over the row axis of rows longer than a block
-  // (a time mean of a large grid) whose result goes to files keeps every
-  // lane in each worker's partials. When each piece of a row holds its own
-  // range of lanes, pass t instead reads only the pieces of tile t, a run
-  // of pieces holding about kTileLanes lanes, or, when every element of a
-  // row is its own lane, any run of lanes sized for kTileBudget; the
-  // coordinator writes that tile's lanes into the files (docs/CHOICES.md
+  // (a time mean of a large grid) keeps every lane in each worker's
+  // partials. When each piece of a row holds its own range of lanes, pass
+  // t instead reads only the pieces of tile t, a run of pieces holding
+  // about kTileLanes lanes, or, when every element of a row is its own
+  // lane, any run of lanes sized for kTileBudget; the coordinator writes
+  // that tile's lanes into the files, or gathers them as the result's JSON
+  // (an inline result: InlineResult, TilesWanted) (docs/CHOICES.md
   // "A time mean of a large grid, a tile of lanes a pass" and "Tiles that
   // cut blocks, sized for the partials"). A lane's blocks and their merges
   // are those of one pass over everything (the other blocks' partials are
@@ -839,7 +840,8 @@ Status Stats::FieldColumns(const StatsPartial& p, size_t k, std::vector<char>* b
 
 // The coordinator's end of tile pass `pass`: the merged partial must
 // hold exactly the tile's lanes; their fields go to their places in the
-// files, which Finish renames into place.
+// files, which Finish renames into place, or, for an inline result, to
+// their places in inline_, from which Finish builds the result.
 Status Stats::WriteTile(int pass, const StatsPartial& merged) {
   const auto& tile = tile_lanes_[static_cast<size_t>(pass)];
   if (merged.lo != tile.first || merged.hi != tile.second)

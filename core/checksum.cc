@@ -88,6 +88,7 @@ void Checksum64Stream::Word(const unsigned char* p) {
 }
 
 void Checksum64Stream::Add(const void* data, size_t n) {
+  if (n == 0) return;  // `data` may then be null (an empty vector's)
   const unsigned char* p = static_cast<const unsigned char*>(data);
   if (have_ > 0) {  // first the word the piece before left unfinished
     const size_t take = std::min(n, 8 - have_);

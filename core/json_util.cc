@@ -23,23 +23,29 @@ Json ObjectWithRoom(size_t keys) {
 }
 
 void ReleaseJson(Json* j) {
-  std::vector<Json*> todo{j};
-  while (!todo.empty()) {
-    Json* v = todo.back();
-    todo.pop_back();
+  // Every array and object, each before what it holds (the walk changes
+  // nothing, so the pointers hold).
+  std::vector<Json*> nodes{j};
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    Json* v = nodes[i];
     if (v->is_array()) {
-      bool flat = true;
-      for (Json& e : *v) {
-        if (!e.is_structured()) continue;
-        flat = false;
-        todo.push_back(&e);  // the array is not changed, so the pointer holds
-      }
-      if (flat) Json::array_t().swap(v->get_ref<Json::array_t&>());
+      for (Json& e : *v)
+        if (e.is_structured()) nodes.push_back(&e);
     } else if (v->is_object()) {
       for (auto& item : v->items())
-        if (item.value().is_structured()) todo.push_back(&item.value());
+        if (item.value().is_structured()) nodes.push_back(&item.value());
     }
   }
+  // Then emptied in reverse, what each holds first: no container freed
+  // here holds a non-empty one, so no destructor copies elements onto its
+  // stack.
+  for (size_t i = nodes.size(); i-- > 0;) {
+    if (nodes[i]->is_array())
+      Json::array_t().swap(nodes[i]->get_ref<Json::array_t&>());
+    else if (nodes[i]->is_object())
+      Json::object_t().swap(nodes[i]->get_ref<Json::object_t&>());
+  }
+  std::vector<Json*>().swap(nodes);
   *j = Json();
 }
 

@@ -34,8 +34,8 @@ Json ObjectWithRoom(size_t keys);
 
 // Frees *j (leaving null) without nlohmann's destructor moving every
 // element of each array onto a stack of its own: an array of a million
-// numbers cost 12 MiB more to free than to hold. Arrays of scalars are
-// freed in place first, then what is left (their containers) as usual.
+// numbers cost 12 MiB more to free than to hold. Containers are emptied
+// in place, innermost first.
 void ReleaseJson(Json* j);
 
 Json JsonNumber(double v);

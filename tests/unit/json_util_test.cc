@@ -486,3 +486,20 @@ TEST_CASE("Json: ObjectWithRoom takes its members without moving the ones alread
   plain["b"] = 1;
   CHECK(&plain["big"] != first);  // the growth this helper avoids
 }
+
+TEST_CASE("Json: ReleaseJson frees nested documents and leaves null", "[json]") {
+  mm::Json doc = mm::ObjectWithRoom(2);
+  mm::Json rows = mm::Json::array();
+  for (int r = 0; r < 300; ++r) {
+    mm::Json row = mm::Json::array();
+    for (int c = 0; c < 7; ++c) row.push_back(r * 7 + c);
+    rows.push_back(row);
+  }
+  doc["results"] = mm::Json{{"m", rows}, {"s", "NaN"}, {"e", mm::Json::object()}};
+  doc["flat"] = mm::Json::array({1.5, "Infinity", nullptr, true});
+  mm::ReleaseJson(&doc);
+  CHECK(doc.is_null());
+  mm::Json scalar = 3;
+  mm::ReleaseJson(&scalar);
+  CHECK(scalar.is_null());
+}

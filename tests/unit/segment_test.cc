@@ -398,6 +398,12 @@ TEST_CASE("Segment: Checksum64Stream fed in pieces is Checksum64 of the whole", 
       INFO("length " << n << " pieces of " << piece);
       CHECK(sum.Done() == Checksum64(data.data(), n));
     }
+  // An empty piece (an empty vector's null data) after an unfinished word.
+  Checksum64Stream sum(10);
+  sum.Add(data.data(), 5);
+  sum.Add(nullptr, 0);
+  sum.Add(data.data() + 5, 5);
+  CHECK(sum.Done() == Checksum64(data.data(), 10));
 }
 
 TEST_CASE(
