@@ -605,8 +605,7 @@ class Stats : public Analysis {
 
  private:
   // Field value of one lane as JSON.
-  Json Field(const std::string& f, const LaneStats& s) const {
-    const FieldId id = FieldOf(f);
+  Json Field(FieldId id, const LaneStats& s) const {
     if (!IsIntField(id, integer_)) return JsonNumber(FloatValue(id, s));
     if (id == FieldId::kCount) return s.n;
     if (id == FieldId::kNanCount) return s.nan;
@@ -853,7 +852,7 @@ Status Stats::WriteTile(int pass, const StatsPartial& merged) {
     for (size_t l = 0; l < k; ++l) {
       const LaneStats lane = merged.Get(l);
       const uint64_t at = geo_.OutputIndex(tile.first + l);
-      for (size_t i = 0; i < fields_.size(); ++i) inline_[i][at] = Field(fields_[i], lane);
+      for (size_t i = 0; i < fields_.size(); ++i) inline_[i][at] = Field(field_ids_[i], lane);
     }
     return Status::OK();
   }
@@ -934,11 +933,12 @@ Result<Json> Stats::Finish() {
   for (uint64_t l = 0; l < lanes; ++l) order[geo_.OutputIndex(l)] = l;
   if (lanes * fields_.size() > kMaxInlineNumbers) return WriteFiles(order);
   Json result = ObjectWithRoom(fields_.size());
-  for (const std::string& f : fields_) {
+  for (size_t f = 0; f < fields_.size(); ++f) {
     std::vector<Json> flat;
     flat.reserve(lanes);
-    for (uint64_t i = 0; i < lanes; ++i) flat.push_back(Field(f, merged_.Get(order[i])));
-    result[f] = NestFlat(std::move(flat), geo_.kept_shape());
+    for (uint64_t i = 0; i < lanes; ++i)
+      flat.push_back(Field(field_ids_[f], merged_.Get(order[i])));
+    result[fields_[f]] = NestFlat(std::move(flat), geo_.kept_shape());
   }
   return result;
 }

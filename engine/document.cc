@@ -66,10 +66,12 @@ Status StreamError(int err) {
 
 }  // namespace
 
-Status DocumentOutput::Write(const Json& doc) {
+Status DocumentOutput::Write(Json doc) {
   if (stream_ == nullptr) {
-    MM_RETURN_IF_ERROR(
-        DumpDocumentTo(doc, [&](std::string_view piece) { return file_.Write(piece); }));
+    const Status st =
+        DumpDocumentTo(doc, [&](std::string_view piece) { return file_.Write(piece); });
+    ReleaseJson(&doc);
+    MM_RETURN_IF_ERROR(st);
     return file_.Commit();
   }
   const Status st = DumpDocumentTo(doc, [&](std::string_view piece) {
@@ -77,6 +79,7 @@ Status DocumentOutput::Write(const Json& doc) {
     if (std::fwrite(piece.data(), 1, piece.size(), stream_) == piece.size()) return Status::OK();
     return StreamError(errno);
   });
+  ReleaseJson(&doc);
   MM_RETURN_IF_ERROR(st);
   errno = 0;
   if (std::fflush(stream_) != 0) return StreamError(errno);

@@ -92,8 +92,9 @@ class DocumentOutput {
   // the destructor); on the stream, a reader that went away (EPIPE) is
   // 128 + SIGPIPE "stdout: the reader closed the pipe (EPIPE)" (as a shell
   // expects of a pipeline's writer; docs/CHOICES.md), any other failure
-  // kIoErr "cannot write the result to stdout".
-  Status Write(const Json& doc);
+  // kIoErr "cannot write the result to stdout". The document is freed
+  // once written (ReleaseJson: a result of many lanes without a copy).
+  Status Write(Json doc);
 
   // Whether the document goes to the stream (no target).
   bool to_stream() const { return stream_ != nullptr; }

@@ -262,8 +262,7 @@ int RunJob(const std::vector<std::string>& args, int rank, int size) {
       Json doc = ResultDocument(summary, plan.dataset, std::move(*results), nullptr,
                                 AnalysesSection(plan));
       st = root.plots.Draw(doc, &committed);
-      if (st.ok()) st = root.out.Write(doc);
-      ReleaseJson(&doc);  // a result of many lanes freed without a copy (json_util.h)
+      if (st.ok()) st = root.out.Write(std::move(doc));
       if (!st.ok() && !committed.empty())
         st = Error(st.code(),
                    st.message() + ": " + committed + "; the result document was not written");

@@ -421,8 +421,7 @@ Status FinishRun(const RunArgs& a, const Plan& plan, Json results,
     *a.document = std::move(doc);
     return Status::OK();
   }
-  const Status st = out.Write(doc);
-  ReleaseJson(&doc);  // a result of many lanes freed without a copy (json_util.h)
+  const Status st = out.Write(std::move(doc));
   if (st.ok()) return st;
   // A reader that went away (`mmrun cfg.json | head`) may have had part of it.
   return tell(

@@ -415,8 +415,7 @@ Status Merge(const std::vector<std::string>& args) {
   Json doc =
       ResultDocument(summary, plan.dataset, std::move(results), nullptr, AnalysesSection(plan));
   MM_RETURN_IF_ERROR(plots.Draw(doc, &committed));
-  const Status st = out.Write(doc);
-  ReleaseJson(&doc);  // a result of many lanes freed without a copy (json_util.h)
+  const Status st = out.Write(std::move(doc));
   return st.ok() || committed.empty()
              ? st
              : Error(st.code(),
