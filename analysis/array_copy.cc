@@ -25,6 +25,7 @@ Status OutputFile::Open(const std::string& path, const std::string& target, cons
   if (::fstat(fd_.get(), &st) != 0) return FromErrno(errno, target, Code::kIoErr);
   size_ = static_cast<uint64_t>(st.st_size);
   target_ = target;
+  direct_ = ReopenForDirectWrite(fd_.get());
   return Status::OK();
 }
 
@@ -58,7 +59,48 @@ Status OutputFile::WriteAt(uint64_t off, const char* p, uint64_t n) {
     return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(off) + ", " +
                                    std::to_string(off + n) + ") outside the output (" +
                                    std::to_string(size_) + " bytes)");
+  // New page-cache pages cost this kind of VM a host fault each (free page
+  // reporting): 4 GB written through the cache took 7-9 s of system time,
+  // around it 0.4 s (docs/BENCHMARKS.md, session 35).
+  const uint64_t a = (off + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+  const uint64_t b = (off + n) / kDirectAlign * kDirectAlign;
+  if (direct_.valid() && b > a && b - a >= kDirectBytes) {
+    if (a > off) MM_RETURN_IF_ERROR(PwriteFull(fd_.get(), p, a - off, off, target_ + ": write"));
+    MM_RETURN_IF_ERROR(WriteDirect(a, p + (a - off), b - a));
+    return PwriteFull(fd_.get(), p + (b - off), off + n - b, b, target_ + ": write");
+  }
   return PwriteFull(fd_.get(), p, n, off, target_ + ": write");
+}
+
+// n bytes of whole blocks at the aligned `off`. A failed direct write (EINVAL:
+// this file system wants a larger alignment; ENOSPC, EIO) turns O_DIRECT off
+// for the file, and the rest is written through the page cache, which
+// reports any error as every write does. So does the rest of a short write.
+Status OutputFile::WriteDirect(uint64_t off, const char* p, uint64_t n) {
+  constexpr uint64_t kBounceBytes = 1 << 20;
+  const bool aligned = reinterpret_cast<uintptr_t>(p) % kDirectAlign == 0;
+  if (!aligned && bounce_ == nullptr) {
+    bounce_.reset(static_cast<char*>(std::aligned_alloc(kDirectAlign, kBounceBytes)));
+    if (bounce_ == nullptr) return PwriteFull(fd_.get(), p, n, off, target_ + ": write");
+  }
+  uint64_t done = 0;
+  while (done < n) {
+    const uint64_t len = aligned ? n - done : std::min(kBounceBytes, n - done);
+    const char* from = p + done;
+    if (!aligned) {
+      std::memcpy(bounce_.get(), from, len);
+      from = bounce_.get();
+    }
+    const ssize_t w = ::pwrite(direct_.get(), from, len, static_cast<off_t>(off + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      direct_ = FileDescriptor();
+      break;
+    }
+    done += static_cast<uint64_t>(w);
+    if (static_cast<uint64_t>(w) % kDirectAlign != 0) break;
+  }
+  return PwriteFull(fd_.get(), p + done, n - done, off + done, target_ + ": write");
 }
 
 // ---------------------------------------------------------------- line copies
@@ -367,9 +409,18 @@ Status ArrayCopy::WriteStorageBox(const char* data, __int128 base,
   const int64_t run = ContiguousRun(loops);
   const bool staged = static_cast<uint64_t>(run) * out_item >= kStagedRunBytes;
   const uint64_t max_line = (staged ? kStageBytes : OutputFile::kSpanBytes) / out_item;
+  // File bytes [stage_lo, stage_lo + stage_len) are staged at `at`, which
+  // is congruent to stage_lo modulo kDirectAlign (an aligned buffer, so
+  // that their whole blocks go around the page cache without a copy).
   std::vector<char>& stage = *stage_buffer;
-  uint64_t stage_lo = 0, stage_len = 0;  // file bytes [stage_lo, stage_lo + stage_len) are staged
-  if (staged) stage.resize(kStageBytes);
+  uint64_t stage_lo = 0, stage_len = 0;
+  char* aligned = nullptr;
+  char* at = nullptr;
+  if (staged) {
+    stage.resize(kStageBytes + 2 * kDirectAlign);
+    const uintptr_t p = reinterpret_cast<uintptr_t>(stage.data());
+    aligned = stage.data() + ((kDirectAlign - p % kDirectAlign) % kDirectAlign);
+  }
   std::vector<int64_t> idx(static_cast<size_t>(depth), 0);
   int64_t in_pos = static_cast<int64_t>(in_base), out_pos = out_base;
   while (true) {
@@ -380,11 +431,14 @@ Status ArrayCopy::WriteStorageBox(const char* data, __int128 base,
       const char* src = data + (in_pos + done * inner.in_stride) * in_item;
       if (staged) {
         if (stage_len > 0 && (lo != stage_lo + stage_len || stage_len + bytes > kStageBytes)) {
-          MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, stage.data(), stage_len));
+          MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, at, stage_len));
           stage_len = 0;
         }
-        if (stage_len == 0) stage_lo = lo;
-        line(src, inner.in_stride * in_item, stage.data() + stage_len, static_cast<uint64_t>(n));
+        if (stage_len == 0) {
+          stage_lo = lo;
+          at = aligned + lo % kDirectAlign;
+        }
+        line(src, inner.in_stride * in_item, at + stage_len, static_cast<uint64_t>(n));
         stage_len += bytes;
       } else {
         MM_ASSIGN_OR_RETURN(char* dst, out->Span(lo, lo + bytes));
@@ -405,7 +459,7 @@ Status ArrayCopy::WriteStorageBox(const char* data, __int128 base,
     }
     if (k < 0) break;
   }
-  if (stage_len > 0) MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, stage.data(), stage_len));
+  if (stage_len > 0) MM_RETURN_IF_ERROR(out->WriteAt(stage_lo, at, stage_len));
   return Status::OK();
 }
 

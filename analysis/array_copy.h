@@ -24,6 +24,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,11 +62,25 @@ class OutputFile {
   // coordinator's fsync makes it durable).
   void Release();
   // pwrite of n bytes at file offset `off` (long contiguous runs take this
-  // path: no page faults, and whole pages are never read first).
+  // path: no page faults, and whole pages are never read first). The whole
+  // kDirectAlign blocks of a write of at least kDirectBytes go around the
+  // page cache (O_DIRECT), straight from `p` when p and off are congruent
+  // modulo kDirectAlign, else through a bounded aligned buffer; the partial
+  // blocks at its ends, shorter writes, and every write where O_DIRECT is
+  // refused are buffered. A block is written whole by one write or touched
+  // only by buffered ones, never both (docs/CHOICES.md "Outputs written
+  // around the page cache").
   Status WriteAt(uint64_t off, const char* p, uint64_t n);
+  static constexpr uint64_t kDirectBytes = 256 << 10;
+  // Whether writes may still go around the page cache.
+  bool direct() const { return direct_.valid(); }
 
  private:
+  Status WriteDirect(uint64_t off, const char* p, uint64_t n);
+
   FileDescriptor fd_;
+  FileDescriptor direct_;  // the file again, O_DIRECT; invalid: buffered writes only
+  std::unique_ptr<char, void (*)(void*)> bounce_{nullptr, std::free};
   std::string target_;
   uint64_t size_ = 0;
   char* map_ = nullptr;

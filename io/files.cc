@@ -423,9 +423,11 @@ Result<FileId> IdOfFd(int fd, const std::string& what) {
   return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
-FileDescriptor ReopenForReading(int fd) {
+namespace {
+
+FileDescriptor Reopen(int fd, int flags) {
   const std::string proc = "/proc/self/fd/" + std::to_string(fd);
-  FileDescriptor own(::open(proc.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  FileDescriptor own(::open(proc.c_str(), flags | O_CLOEXEC | O_NONBLOCK));
   if (!own.valid()) return own;
   struct stat a, b;
   if (::fstat(fd, &a) != 0 || ::fstat(own.get(), &b) != 0 || a.st_dev != b.st_dev ||
@@ -433,6 +435,12 @@ FileDescriptor ReopenForReading(int fd) {
     return FileDescriptor();
   return own;
 }
+
+}  // namespace
+
+FileDescriptor ReopenForReading(int fd) { return Reopen(fd, O_RDONLY); }
+
+FileDescriptor ReopenForDirectWrite(int fd) { return Reopen(fd, O_WRONLY | O_DIRECT); }
 
 Status CheckFileId(int fd, const FileId& expected, const std::string& what) {
   MM_ASSIGN_OR_RETURN(const FileId id, IdOfFd(fd, what));

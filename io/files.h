@@ -89,6 +89,12 @@ Result<FileId> IdOfFd(int fd, const std::string& what);
 // checked to be the same file (dev, ino). Invalid when that cannot be done
 // (no /proc): the caller then uses `fd`.
 FileDescriptor ReopenForReading(int fd);
+// The same for writing with O_DIRECT (writes that bypass the page cache:
+// buffer, offset and length aligned to kDirectAlign). Invalid where the file
+// system refuses O_DIRECT (tmpfs) or /proc is missing: the caller then
+// writes through `fd`.
+FileDescriptor ReopenForDirectWrite(int fd);
+constexpr uint64_t kDirectAlign = 4096;
 Status CheckFileId(int fd, const FileId& expected, const std::string& what);
 
 // The folder part of a path ("." for a bare name), and absolute resolution

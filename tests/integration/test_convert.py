@@ -8,7 +8,8 @@ C <-> F, every transpose of a 3-d array, dtype changes allowed under each
 casting rule (numpy.can_cast) and forbidden ones (exit 78 naming
 analyses[i].casting and both dtypes), big-endian sources and targets,
 inputs of several blocks and rows longer than a block, an output larger
-than one write span, and the same bytes for 1, 2, 3, 7 workers and spawn.
+than one write span, outputs written around the page cache (O_DIRECT), and
+the same bytes for 1, 2, 3, 7 workers and spawn.
 
 Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_convert.py [FILTER...]
 """
@@ -223,6 +224,26 @@ def convert_same_bytes_for_any_worker_count_and_spawn():
                 for an in analyses:
                     check_file(doc, an["name"], d, an, a, "workers %d" % workers)
             mm.eq(got, digests, "sha256 of the outputs with %d workers (%s)" % (workers, launch or "fork"))
+
+
+@mm.test
+def convert_long_runs_written_around_the_page_cache():
+    """Outputs whose runs are long enough to go around the page cache
+    (O_DIRECT, in whole 4 KiB blocks; the partial blocks at each write's
+    ends, where a .npy header or another worker's rows begin, buffered):
+    numpy's bytes for 1, 2, 3 workers and spawn, .npy (data at an unaligned
+    offset) and raw, odd row lengths so that no worker boundary is aligned."""
+    with mm.tmpdir() as d:
+        a = random_array("<f4", (1777, 613), rng_for("direct"))  # 4.4 MB in, 8.7 MB out
+        ds = write_input(d, a, "C", "raw")
+        for workers, launch in ((1, None), (2, None), (3, None), (3, "spawn")):
+            tag = "w%d%s" % (workers, launch or "")
+            analyses = [{"name": "a", "op": "convert", "output": tag + "a.npy", "dtype": "<f8"},
+                        {"name": "b", "op": "convert", "output": tag + "b.raw", "dtype": ">f4"},
+                        {"name": "c", "op": "convert", "output": tag + "c.npy"}]
+            doc = run_convert(d, ds, analyses, workers=workers, launch=launch)
+            for an in analyses:
+                check_file(doc, an["name"], d, an, a, "%s %s" % (tag, an["output"]))
 
 
 # --------------------------------------------------------------------------
