@@ -25,7 +25,10 @@ Status OutputFile::Open(const std::string& path, const std::string& target, cons
   if (::fstat(fd_.get(), &st) != 0) return FromErrno(errno, target, Code::kIoErr);
   size_ = static_cast<uint64_t>(st.st_size);
   target_ = target;
-  direct_ = ReopenForDirectWrite(fd_.get());
+  // Pages of 4 KiB only: the blocks written around the cache are pages.
+  if (::sysconf(_SC_PAGESIZE) == static_cast<long>(kDirectAlign))
+    direct_ = ReopenForDirectWrite(fd_.get());
+  random_spans_ = direct_.valid();
   return Status::OK();
 }
 
@@ -48,6 +51,12 @@ Result<char*> OutputFile::Span(uint64_t lo, uint64_t hi) {
   void* p =
       ::mmap(nullptr, b - a, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), static_cast<off_t>(a));
   if (p == MAP_FAILED) return FromErrno(errno, target_ + ": cannot map the output", Code::kIoErr);
+  // No read-ahead on a fault: it would fill the page cache with large
+  // folios around the page, and a folio that holds both bytes this process
+  // dirties and blocks another worker writes around the cache would be
+  // written back with those blocks as they were before (docs/CHOICES.md
+  // "Outputs written around the page cache"). Faults then take one page.
+  if (random_spans_) ::madvise(p, b - a, MADV_RANDOM);
   map_ = static_cast<char*>(p);
   map_lo_ = a;
   map_hi_ = b;

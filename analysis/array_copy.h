@@ -68,8 +68,9 @@ class OutputFile {
   // modulo kDirectAlign, else through a bounded aligned buffer; the partial
   // blocks at its ends, shorter writes, and every write where O_DIRECT is
   // refused are buffered. A block is written whole by one write or touched
-  // only by buffered ones, never both (docs/CHOICES.md "Outputs written
-  // around the page cache").
+  // only by buffered ones, never both, and no process reads the output
+  // ahead into large page-cache folios while it is written (Span: no
+  // read-ahead) (docs/CHOICES.md "Outputs written around the page cache").
   Status WriteAt(uint64_t off, const char* p, uint64_t n);
   static constexpr uint64_t kDirectBytes = 256 << 10;
   // Whether writes may still go around the page cache.
@@ -79,7 +80,8 @@ class OutputFile {
   Status WriteDirect(uint64_t off, const char* p, uint64_t n);
 
   FileDescriptor fd_;
-  FileDescriptor direct_;  // the file again, O_DIRECT; invalid: buffered writes only
+  FileDescriptor direct_;      // the file again, O_DIRECT; invalid: buffered writes only
+  bool random_spans_ = false;  // spans mapped without read-ahead (O_DIRECT was opened)
   std::unique_ptr<char, void (*)(void*)> bounce_{nullptr, std::free};
   std::string target_;
   uint64_t size_ = 0;

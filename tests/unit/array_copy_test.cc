@@ -162,36 +162,42 @@ TEST_CASE("ArrayCopy: random selections match a brute-force copy", "[array_copy]
 
 TEST_CASE("OutputFile: writes around the page cache land where buffered ones would",
           "[array_copy]") {
-  // In the current folder (the build tree), not /tmp, which may be a tmpfs
-  // that refuses O_DIRECT.
+  // In the current folder (the build tree), not /tmp, which may be a
+  // tmpfs.
   char tmpl[] = "mmrun-direct-test-XXXXXX";
   const int made = ::mkstemp(tmpl);
   REQUIRE(made >= 0);
-  ::close(made);
   struct Unlink {
     std::string path;
     ~Unlink() { ::unlink(path.c_str()); }
   } unlink_it{tmpl};
-  const uint64_t size = (5 << 20) + 12345;
-  REQUIRE(::truncate(tmpl, static_cast<off_t>(size)) == 0);
+  const uint64_t block = OutputFile::kDirectBytes;  // the shortest write that goes direct
+  const uint64_t size = 60 * block + 12345;
+  // Space reserved as the coordinator reserves it (unwritten extents).
+  REQUIRE(::posix_fallocate(made, 0, static_cast<off_t>(size)) == 0);
+  ::close(made);
   struct stat st;
   REQUIRE(::stat(tmpl, &st) == 0);
   OutputFile out;
   REQUIRE(out.Open(tmpl, "test output",
                    FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)})
               .ok());
-  if (!out.direct()) WARN("O_DIRECT refused here: only the buffered path is tested");
+  const bool direct = out.direct();
+  if (!direct) WARN("O_DIRECT refused here: only the buffered path is tested");
   std::mt19937_64 rng(35);
   std::vector<char> expect(size, 0);
   // An aligned source buffer with room to start it at any offset.
   std::vector<char> src(size + 2 * kDirectAlign);
   char* base = src.data() + (kDirectAlign - reinterpret_cast<uintptr_t>(src.data()) % kDirectAlign);
-  // Disjoint pieces in a random order: offsets at and off block edges,
-  // sources congruent to the offset (no copy) and not (the bounce buffer),
-  // lengths below and above the direct threshold, Span writes between.
+  // Disjoint pieces in a random order: at and off block edges, sources
+  // congruent to the offset (no copy) and not (the bounce buffer, several
+  // rounds of it), shorter and longer than kDirectBytes, Span writes
+  // between.
   std::vector<std::pair<uint64_t, uint64_t>> pieces;
   for (uint64_t at = 0; at < size;) {
-    const uint64_t len = std::min<uint64_t>(size - at, 1 + rng() % (3 * OutputFile::kDirectBytes));
+    uint64_t len = 1 + rng() % (12 * block);
+    if (rng() % 3 == 0) len = kDirectAlign - at % kDirectAlign + (rng() % 8) * block;  // to an edge
+    len = std::min(size - at, len);
     pieces.emplace_back(at, len);
     at += len;
   }
@@ -210,12 +216,26 @@ TEST_CASE("OutputFile: writes around the page cache land where buffered ones wou
     }
   }
   out.Release();
-  std::vector<char> got(size);
+  // Still direct: no direct write failed and fell back to the page cache.
+  CHECK(out.direct() == direct);
   const int fd = ::open(tmpl, O_RDONLY);
   REQUIRE(fd >= 0);
+  REQUIRE(::fsync(fd) == 0);
+  std::vector<char> got(size);
   REQUIRE(::pread(fd, got.data(), size, 0) == static_cast<ssize_t>(size));
   ::close(fd);
   REQUIRE(std::memcmp(got.data(), expect.data(), size) == 0);
+  // What the disk holds (around the cache, after the fsync), where it can
+  // be read so.
+  const int dfd = ::open(tmpl, O_RDONLY | O_DIRECT);
+  if (dfd >= 0) {
+    const uint64_t whole = size / kDirectAlign * kDirectAlign;
+    std::memset(base, 0, whole);
+    const ssize_t r = ::pread(dfd, base, whole, 0);
+    ::close(dfd);
+    REQUIRE(r == static_cast<ssize_t>(whole));
+    REQUIRE(std::memcmp(base, expect.data(), whole) == 0);
+  }
 }
 
 }  // namespace
