@@ -81,33 +81,27 @@ Status OutputFile::WriteAt(uint64_t off, const char* p, uint64_t n) {
   return PwriteFull(fd_.get(), p, n, off, target_ + ": write");
 }
 
-// n bytes of whole blocks at the aligned `off`. A failed direct write (EINVAL:
-// this file system wants a larger alignment; ENOSPC, EIO) turns O_DIRECT off
-// for the file, and the rest is written through the page cache, which
-// reports any error as every write does. So does the rest of a short write.
+// n bytes of whole blocks at the aligned `off`, in pieces of at most
+// kBounceBytes when they go through the bounce buffer. A piece that fails
+// (EINVAL: this file system wants a larger alignment; ENOSPC, EIO; a short
+// write) turns O_DIRECT off for the file, and the rest, that piece
+// included, is written through the page cache, which reports any error as
+// every write does.
 Status OutputFile::WriteDirect(uint64_t off, const char* p, uint64_t n) {
   constexpr uint64_t kBounceBytes = 1 << 20;
   const bool aligned = reinterpret_cast<uintptr_t>(p) % kDirectAlign == 0;
-  if (!aligned && bounce_ == nullptr) {
+  if (!aligned && bounce_ == nullptr)
     bounce_.reset(static_cast<char*>(std::aligned_alloc(kDirectAlign, kBounceBytes)));
-    if (bounce_ == nullptr) return PwriteFull(fd_.get(), p, n, off, target_ + ": write");
-  }
   uint64_t done = 0;
-  while (done < n) {
+  while (done < n && (aligned || bounce_ != nullptr)) {
     const uint64_t len = aligned ? n - done : std::min(kBounceBytes, n - done);
-    const char* from = p + done;
-    if (!aligned) {
-      std::memcpy(bounce_.get(), from, len);
-      from = bounce_.get();
-    }
-    const ssize_t w = ::pwrite(direct_.get(), from, len, static_cast<off_t>(off + done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
+    const char* from = aligned ? p + done : bounce_.get();
+    if (!aligned) std::memcpy(bounce_.get(), p + done, len);
+    if (!PwriteFull(direct_.get(), from, len, off + done, target_).ok()) {
       direct_ = FileDescriptor();
       break;
     }
-    done += static_cast<uint64_t>(w);
-    if (static_cast<uint64_t>(w) % kDirectAlign != 0) break;
+    done += len;
   }
   return PwriteFull(fd_.get(), p + done, n - done, off + done, target_ + ": write");
 }
