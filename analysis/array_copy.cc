@@ -25,11 +25,29 @@ Status OutputFile::Open(const std::string& path, const std::string& target, cons
   if (::fstat(fd_.get(), &st) != 0) return FromErrno(errno, target, Code::kIoErr);
   size_ = static_cast<uint64_t>(st.st_size);
   target_ = target;
+  growing_ = false;
+  OpenDirect();
+  return Status::OK();
+}
+
+Status OutputFile::Adopt(int fd, const std::string& target) {
+  Release();
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return FromErrno(errno, target, Code::kIoErr);
+  fd_ = FileDescriptor(copy);
+  size_ = 0;
+  target_ = target;
+  growing_ = true;
+  OpenDirect();
+  return Status::OK();
+}
+
+void OutputFile::OpenDirect() {
   // Pages of 4 KiB only: the blocks written around the cache are pages.
+  direct_ = FileDescriptor();
   if (::sysconf(_SC_PAGESIZE) == static_cast<long>(kDirectAlign))
     direct_ = ReopenForDirectWrite(fd_.get());
   random_spans_ = direct_.valid();
-  return Status::OK();
 }
 
 void OutputFile::Release() {
@@ -41,7 +59,7 @@ void OutputFile::Release() {
 Result<char*> OutputFile::Span(uint64_t lo, uint64_t hi) {
   if (map_ != nullptr && lo >= map_lo_ && hi <= map_hi_) return map_ + (lo - map_lo_);
   Release();
-  if (hi > size_ || lo >= hi)
+  if (growing_ || hi > size_ || lo >= hi)
     return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(lo) + ", " +
                                    std::to_string(hi) + ") outside the output (" +
                                    std::to_string(size_) + " bytes)");
@@ -64,7 +82,7 @@ Result<char*> OutputFile::Span(uint64_t lo, uint64_t hi) {
 }
 
 Status OutputFile::WriteAt(uint64_t off, const char* p, uint64_t n) {
-  if (off + n > size_)
+  if (!growing_ && off + n > size_)
     return Error(Code::kIoErr, target_ + ": write of bytes [" + std::to_string(off) + ", " +
                                    std::to_string(off + n) + ") outside the output (" +
                                    std::to_string(size_) + " bytes)");
@@ -74,11 +92,14 @@ Status OutputFile::WriteAt(uint64_t off, const char* p, uint64_t n) {
   const uint64_t a = (off + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
   const uint64_t b = (off + n) / kDirectAlign * kDirectAlign;
   if (direct_.valid() && b > a && b - a >= kDirectBytes) {
-    if (a > off) MM_RETURN_IF_ERROR(PwriteFull(fd_.get(), p, a - off, off, target_ + ": write"));
+    if (a > off)
+      MM_RETURN_IF_ERROR(PwriteFull(fd_.get(), p, a - off, off, target_ + ": write", Code::kIoErr,
+                                    Code::kCantCreate));
     MM_RETURN_IF_ERROR(WriteDirect(a, p + (a - off), b - a));
-    return PwriteFull(fd_.get(), p + (b - off), off + n - b, b, target_ + ": write");
+    return PwriteFull(fd_.get(), p + (b - off), off + n - b, b, target_ + ": write", Code::kIoErr,
+                      Code::kCantCreate);
   }
-  return PwriteFull(fd_.get(), p, n, off, target_ + ": write");
+  return PwriteFull(fd_.get(), p, n, off, target_ + ": write", Code::kIoErr, Code::kCantCreate);
 }
 
 // n bytes of whole blocks at the aligned `off`, in pieces of at most
@@ -103,7 +124,8 @@ Status OutputFile::WriteDirect(uint64_t off, const char* p, uint64_t n) {
     }
     done += len;
   }
-  return PwriteFull(fd_.get(), p + done, n - done, off + done, target_ + ": write");
+  return PwriteFull(fd_.get(), p + done, n - done, off + done, target_ + ": write", Code::kIoErr,
+                    Code::kCantCreate);
 }
 
 // ---------------------------------------------------------------- line copies

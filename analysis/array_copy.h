@@ -54,6 +54,10 @@ class OutputFile {
   // `id`: what the coordinator created under `path` (checked after the
   // open: kIoErr when another file took the name).
   Status Open(const std::string& path, const std::string& target, const FileId& id);
+  // Writes into the caller's open file `fd` (duplicated here), which grows
+  // as it is written: WriteAt has no size bound, and Span is refused.
+  // Errors: kIoErr naming `target`.
+  Status Adopt(int fd, const std::string& target);
   bool is_open() const { return fd_.valid(); }
   // Writable memory for bytes [lo, hi) of the file. REQUIRES hi - lo <=
   // kSpanBytes, hi <= file size. Errors: kIoErr naming the target.
@@ -67,8 +71,8 @@ class OutputFile {
   // page cache (O_DIRECT), straight from `p` when p and off are congruent
   // modulo kDirectAlign, else through a bounded aligned buffer; the partial
   // blocks at its ends, shorter writes, and every write where O_DIRECT is
-  // refused are buffered. A block is written whole by one write or touched
-  // only by buffered ones, never both, and no process reads the output
+  // refused are buffered. A full disk is kCantCreate, other errors kIoErr. A block is written whole
+  // by one write or touched only by buffered ones, never both, and no process reads the output
   // ahead into large page-cache folios while it is written (Span: no
   // read-ahead) (docs/CHOICES.md "Outputs written around the page cache").
   Status WriteAt(uint64_t off, const char* p, uint64_t n);
@@ -78,6 +82,8 @@ class OutputFile {
 
  private:
   Status WriteDirect(uint64_t off, const char* p, uint64_t n);
+  // After the file is open: O_DIRECT where pages are kDirectAlign.
+  void OpenDirect();
 
   FileDescriptor fd_;
   FileDescriptor direct_;      // the file again, O_DIRECT; invalid: buffered writes only
@@ -85,6 +91,7 @@ class OutputFile {
   std::unique_ptr<char, void (*)(void*)> bounce_{nullptr, std::free};
   std::string target_;
   uint64_t size_ = 0;
+  bool growing_ = false;  // Adopt: no size bound, no spans
   char* map_ = nullptr;
   uint64_t map_lo_ = 0, map_hi_ = 0;
 };

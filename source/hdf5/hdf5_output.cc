@@ -8,6 +8,7 @@
 
 #include "source/hdf5/hdf5_file.h"
 #include "source/hdf5/hdf5_library.h"
+#include "source/hdf5/hdf5_sink_driver.h"
 
 namespace mm {
 
@@ -415,19 +416,26 @@ Status ChunkCompressor::Compress(const char* chunk, std::vector<char>* out, uint
 
 Result<std::unique_ptr<Hdf5ChunkWriter>> Hdf5ChunkWriter::Create(
     const std::string& path, const std::string& target, const Hdf5OutputSpec& spec, DType dtype,
-    const std::vector<int64_t>& shape) {
+    const std::vector<int64_t>& shape, Hdf5FileSink* sink) {
   Hdf5Quiet();
   std::unique_ptr<Hdf5ChunkWriter> w(new Hdf5ChunkWriter());
   w->target_ = target;
+  w->sink_ = sink;
   auto fail = [&](const std::string& what) {
-    return Hdf5WriteError(Code::kCantCreate, target + ": " + what);
+    return w->WriteError(Code::kCantCreate, target + ": " + what);
   };
   Hid fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
   Hid gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
   if (!fcpl.valid() || !gcpl.valid() || H5Pset_obj_track_times(fcpl.get(), 0) < 0 ||
       H5Pset_obj_track_times(gcpl.get(), 0) < 0)
     return fail("cannot set up the file");
-  w->h_->file = Hid(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), H5Fclose);
+  Hid fapl;
+  if (sink != nullptr) {
+    MM_ASSIGN_OR_RETURN(fapl, SinkFileAccess(sink));
+  }
+  w->h_->file = Hid(
+      H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.valid() ? fapl.get() : H5P_DEFAULT),
+      H5Fclose);
   if (!w->h_->file.valid()) return fail("cannot create the HDF5 file");
   // Intermediate groups one by one, each without modification times.
   const std::vector<std::string> parts =
@@ -472,8 +480,14 @@ Status Hdf5ChunkWriter::WriteChunk(const std::vector<int64_t>& origin, const cha
   std::vector<hsize_t> offset(origin.begin(), origin.end());
   if (H5Dwrite_chunk(h_->dset.get(), H5P_DEFAULT, mask, offset.data(), static_cast<size_t>(size),
                      bytes) < 0)
-    return Hdf5WriteError(Code::kIoErr, target_ + ": cannot write a chunk");
+    return WriteError(Code::kIoErr, target_ + ": cannot write a chunk");
   return Status::OK();
+}
+
+Status Hdf5ChunkWriter::WriteError(Code otherwise, const std::string& what) const {
+  if (sink_ == nullptr || sink_->error.ok()) return Hdf5WriteError(otherwise, what);
+  H5Eclear2(H5E_DEFAULT);
+  return sink_->error;  // names the file and the reason
 }
 
 Status Hdf5ChunkWriter::Close() {
@@ -483,7 +497,7 @@ Status Hdf5ChunkWriter::Close() {
   const herr_t closed = H5Fclose(h_->file.get());
   h_->file = Hid();
   if (flushed < 0 || closed < 0)
-    return Hdf5WriteError(Code::kIoErr, target_ + ": cannot finish the file");
+    return WriteError(Code::kIoErr, target_ + ": cannot finish the file");
   return Status::OK();
 }
 

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -88,6 +89,16 @@ class ChunkCompressor {
   std::unique_ptr<Handles> h_;
 };
 
+// Where libhdf5 puts the bytes of a file the caller writes itself
+// (Hdf5ChunkWriter::Create with a sink; hdf5_sink_driver.h): the caller's
+// open file `fd`, read with pread, written only through `write` (which
+// must write all n bytes at `off` or fail).
+struct Hdf5FileSink {
+  int fd = -1;
+  std::function<Status(uint64_t off, const char* p, uint64_t n)> write;
+  Status error;  // the first failed write
+};
+
 // The one writer of an output file.
 class Hdf5ChunkWriter {
  public:
@@ -96,11 +107,16 @@ class Hdf5ChunkWriter {
   // `shape` and `dtype` (intermediate groups created; a 0-d shape is a
   // scalar). A contiguous dataset is allocated at once: its elements are
   // then written at data_offset() by whoever has the file, as raw bytes.
+  // With `sink` (which must outlive the writer), the file is sink->fd,
+  // truncated, and every byte libhdf5 writes goes through sink->write
+  // (`path` only names it inside libhdf5); else libhdf5 opens `path`
+  // and writes it with pwrite.
   // Errors: kCantCreate naming `target` (the user's name for the file).
   static Result<std::unique_ptr<Hdf5ChunkWriter>> Create(const std::string& path,
                                                          const std::string& target,
                                                          const Hdf5OutputSpec& spec, DType dtype,
-                                                         const std::vector<int64_t>& shape);
+                                                         const std::vector<int64_t>& shape,
+                                                         Hdf5FileSink* sink = nullptr);
   Hdf5ChunkWriter(const Hdf5ChunkWriter&) = delete;
   Hdf5ChunkWriter& operator=(const Hdf5ChunkWriter&) = delete;
   ~Hdf5ChunkWriter();
@@ -108,7 +124,8 @@ class Hdf5ChunkWriter {
   // Contiguous: the file offset of the dataset's first element.
   uint64_t data_offset() const { return data_offset_; }
   // Stores the chunk whose first element is `origin` (ChunkCompressor's
-  // output). Errors: kIoErr naming the target (a full disk included).
+  // output). Errors: kIoErr naming the target (a full disk included: the
+  // sink's error when its write failed).
   Status WriteChunk(const std::vector<int64_t>& origin, const char* bytes, uint64_t size,
                     uint32_t mask);
   // Flushes and closes the file. Errors: kIoErr naming the target.
@@ -117,8 +134,12 @@ class Hdf5ChunkWriter {
  private:
   struct Handles;
   Hdf5ChunkWriter();
+  // The sink's failed write when there is one (it names the file and the
+  // reason), else Hdf5WriteError(otherwise, what).
+  Status WriteError(Code otherwise, const std::string& what) const;
   std::string target_;
   uint64_t data_offset_ = 0;
+  Hdf5FileSink* sink_ = nullptr;
   std::unique_ptr<Handles> h_;
 };
 

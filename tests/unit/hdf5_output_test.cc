@@ -4,6 +4,7 @@
 // reads mmrun's whole outputs in tests/integration/test_hdf5_output.py).
 #include "source/hdf5/hdf5_output.h"
 
+#include <fcntl.h>
 #include <hdf5.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 #include <iterator>
 #include <string>
 #include <vector>
+
+#include "io/files.h"
 
 namespace mm {
 namespace {
@@ -123,9 +126,28 @@ std::string ReadAll(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// A sink that writes with pwrite into `fd`; fails with ENOSPC's message
+// once `budget` bytes have been written (-1: never).
+struct CountingSink {
+  Hdf5FileSink sink;
+  uint64_t written = 0;
+  int64_t budget = -1;
+  explicit CountingSink(int fd) {
+    sink.fd = fd;
+    sink.write = [this](uint64_t off, const char* p, uint64_t n) -> Status {
+      if (budget >= 0 && written + n > static_cast<uint64_t>(budget))
+        return Error(Code::kCantCreate, "out.h5: write: No space left on device");
+      written += n;
+      return PwriteFull(sink.fd, p, n, off, "out.h5: write");
+    };
+  }
+};
+
 // A 2-D float32 array of shape (13, 9) in chunks (4, 4): edge chunks on
-// both axes. Writes it with `compression` into `path`, then reads it back.
-void RoundTrip(const std::string& compression, const std::string& path) {
+// both axes. Writes it with `compression` into `path` (with `sink`: through
+// it, on its descriptor), then reads it back.
+void RoundTrip(const std::string& compression, const std::string& path,
+               Hdf5FileSink* sink = nullptr) {
   const std::vector<int64_t> shape = {13, 9};
   std::vector<float> a(13 * 9);
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 7) * 0.5f + (i / 50);
@@ -137,7 +159,7 @@ void RoundTrip(const std::string& compression, const std::string& path) {
   REQUIRE(comp.ok());
   REQUIRE((*comp)->chunk_bytes() == 4 * 4 * 4);
   Result<std::unique_ptr<Hdf5ChunkWriter>> w =
-      Hdf5ChunkWriter::Create(path, "out.h5", *spec, F32(), shape);
+      Hdf5ChunkWriter::Create(path, "out.h5", *spec, F32(), shape, sink);
   REQUIRE(w.ok());
   std::vector<float> chunk(16);
   std::vector<char> stored;
@@ -180,6 +202,48 @@ TEST_CASE("Hdf5 output: chunks through every filter read back as written, same b
     RoundTrip(c, dir.path + "/a.h5");
     RoundTrip(c, dir.path + "/b.h5");
     CHECK(ReadAll(dir.path + "/a.h5") == ReadAll(dir.path + "/b.h5"));
+    // Through a sink (the coordinator's way): libhdf5 lays out the same
+    // bytes as with its own driver, and every byte goes through the sink.
+    // The file starts with junk longer than the output: it is truncated.
+    const std::string via = dir.path + "/c.h5";
+    REQUIRE(::close(::open(via.c_str(), O_CREAT | O_WRONLY, 0644)) == 0);
+    FileDescriptor fd(::open(via.c_str(), O_RDWR));
+    REQUIRE(fd.valid());
+    REQUIRE(PwriteFull(fd.get(), std::string(100000, 'x').data(), 100000, 0, "junk").ok());
+    CountingSink counting(fd.get());
+    RoundTrip(c, "/proc/self/fd/" + std::to_string(fd.get()), &counting.sink);
+    const std::string bytes = ReadAll(via);
+    CHECK(bytes == ReadAll(dir.path + "/a.h5"));
+    CHECK(counting.written >= bytes.size());
+  }
+}
+
+TEST_CASE("Hdf5 output: a sink's failed write fails the writer with the sink's error",
+          "[hdf5_output]") {
+  const std::vector<int64_t> shape = {64, 64};
+  Result<Hdf5OutputSpec> spec = ParseHdf5Output({{"chunks", {8, 64}}}, shape, F32(), "", "data");
+  REQUIRE(spec.ok());
+  std::vector<char> chunk(8 * 64 * 4, 1);
+  // Budgets that run out while creating the file, while storing chunks, and
+  // while flushing its metadata at the end.
+  for (int64_t budget : {0, 100, 3000, 6000, 8000, 16000}) {
+    INFO("budget " << budget);
+    TempDir dir;
+    const std::string path = dir.path + "/a.h5";
+    FileDescriptor fd(::open(path.c_str(), O_CREAT | O_RDWR, 0644));
+    REQUIRE(fd.valid());
+    CountingSink counting(fd.get());
+    counting.budget = budget;
+    Status st;
+    Result<std::unique_ptr<Hdf5ChunkWriter>> w = Hdf5ChunkWriter::Create(
+        "/proc/self/fd/" + std::to_string(fd.get()), "out.h5", *spec, F32(), shape, &counting.sink);
+    if (!w.ok()) st = w.status();
+    for (int64_t r = 0; st.ok() && r < 64; r += 8)
+      st = (*w)->WriteChunk({r, 0}, chunk.data(), chunk.size(), 0);
+    if (st.ok()) st = (*w)->Close();
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.code() == Code::kCantCreate);
+    CHECK(st.message() == "out.h5: write: No space left on device");
   }
 }
 
