@@ -172,6 +172,27 @@ def _():
         mm.assert_no_leftovers(d)
 
 
+@mm.test("hdf5 output: chunks of 1 MiB stored by the coordinator around the page cache (whole "
+         "blocks direct, the partial ones at both ends of each chunk buffered): values, and the "
+         "same bytes for 1 and 3 workers")
+def _():
+    need_h5py()
+    with mm.tmpdir() as d:
+        a = data((300000, 6), "<f8", seed=5)
+        ds = raw_input(d, a)
+        for extra in ({}, {"compression": "lz4"}):
+            digests = set()
+            for workers in (1, 3):
+                op = dict({"op": "convert", "output": "o.h5", "chunks": [131072, 1]}, **extra)
+                run(d, ds, op, workers)
+                got = read(os.path.join(d, "o.h5"))[0]
+                mm.check(np.array_equal(got, a, equal_nan=True),
+                         "%s, %d workers: values" % (extra, workers))
+                digests.add(sha(os.path.join(d, "o.h5")))
+            mm.eq(len(digests), 1, "distinct outputs for %s" % extra)
+        mm.assert_no_leftovers(d)
+
+
 @mm.test("hdf5 output: the same bytes for 1 and 4 workers and for spawned workers; h5dump -H "
          "describes the file")
 def _():
