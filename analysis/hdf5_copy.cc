@@ -127,9 +127,20 @@ namespace {
 // elements are more than a page apart element by element), and, transposing, for a group of indices
 // of the chunk's last axis, so that tiles of 32 x 32 elements go from the region to the chunk with
 // both sides in L1.
+//
+// Narrow chunks side by side along the output's last axis, where the stage
+// is contiguous along it, cover the same stage lines: gathered one by one,
+// the (524288, 1) chunks of a 10-column table each read every stage byte
+// of their rows (10 times in all). Up to kGroupBytes of such chunks are
+// gathered together: their union is read as one transposing box (lines
+// along another axis, one region holding all its indices along the last
+// axis), and each tile goes to the chunk it belongs to.
 class CompressScanner : public Scanner {
  public:
   static constexpr uint64_t kRegionBytes = uint64_t{4} << 20;
+  static constexpr uint64_t kGroupBytes = uint64_t{16} << 20;
+  // Chunks whose lines along the last axis are shorter than this are grouped.
+  static constexpr uint64_t kNarrowBytes = 64;
   static constexpr int64_t kMaxPitch = 16;
   static constexpr int64_t kPageBytes = 4096;
 
@@ -152,9 +163,41 @@ class CompressScanner : public Scanner {
     out->first = c0;
     if (c0 == c1) return Status::OK();
     MM_RETURN_IF_ERROR(Open());
+    const size_t n = spec_.chunks.size();
+    const int64_t cl = n > 0 ? spec_.chunks[n - 1] : 1;
+    const uint64_t across =
+        n == 0 ? 1 : static_cast<uint64_t>((grid_.shape()[n - 1] + cl - 1) / cl);
+    const bool narrow =
+        n >= 2 && stage_strides_[n - 1] == 1 && static_cast<uint64_t>(cl) * item_ < kNarrowBytes;
+    const uint64_t most = std::max<uint64_t>(1, kGroupBytes / spool_.chunk_bytes());
     for (uint64_t c = c0; c < c1; ++c) {
-      MM_RETURN_IF_ERROR(Gather(grid_.ChunkBox(c)));
-      MM_RETURN_IF_ERROR(spool_.Put(c, out));
+      if (c >= group_first_ && c < group_first_ + group_count_) {
+        MM_RETURN_IF_ERROR(
+            spool_.Put(c, Dst(static_cast<int64_t>(c - group_first_), group_count_), out));
+        continue;
+      }
+      Box box = grid_.ChunkBox(c);
+      uint64_t g = 1;
+      if (narrow && MultiLine(box)) {
+        // This chunk's row of the grid in even groups of at most `most`;
+        // from c to the end of its group (chunks past the block are kept
+        // for the next blocks, which are usually this worker's too).
+        const uint64_t groups = (across + most - 1) / most;
+        const uint64_t size = (across + groups - 1) / groups;
+        g = std::min(across, (c % across / size + 1) * size) - c % across;
+      }
+      group_count_ = 0;
+      if (g > 1) {
+        const Box end = grid_.ChunkBox(c + g - 1);
+        box.count[n - 1] = end.start[n - 1] + end.count[n - 1] - box.start[n - 1];
+        group_.resize(g * spool_.chunk_bytes());
+      }
+      MM_RETURN_IF_ERROR(Gather(box, static_cast<int64_t>(g)));
+      if (g > 1) {
+        group_first_ = c;
+        group_count_ = g;
+      }
+      MM_RETURN_IF_ERROR(spool_.Put(c, Dst(0, g), out));
     }
     return Status::OK();
   }
@@ -171,23 +214,50 @@ class CompressScanner : public Scanner {
     return Status::OK();
   }
 
-  // The elements of `box` from the stage into the spool's chunk buffer, C
-  // order of the whole chunk shape; the rest of an edge chunk is 0 (the fill value).
-  Status Gather(const Box& box) {
+  // Whether a chunk's box has more than one index on an axis other than
+  // the last (lines to group along).
+  static bool MultiLine(const Box& box) {
+    for (size_t a = 0; a + 1 < box.count.size(); ++a)
+      if (box.count[a] > 1) return true;
+    return false;
+  }
+
+  // The buffer of chunk k of a group of g (g = 1: the spool's own).
+  char* Dst(int64_t k, uint64_t g) {
+    return g == 1 ? spool_.chunk()
+                  : group_.data() + static_cast<uint64_t>(k) * spool_.chunk_bytes();
+  }
+
+  // The elements of `box`, the union of `g` chunks side by side along the
+  // last axis (g = 1: one chunk), from the stage into their buffers (Dst),
+  // C order of the whole chunk shape; the rest of an edge chunk is 0 (the
+  // fill value). A group (g > 1) has an axis other than the last with more
+  // than one index, and a stage contiguous along the last axis.
+  Status Gather(const Box& box, int64_t g) {
     const size_t n = box.start.size();
-    const bool edge = box.count != spec_.chunks;
-    if (edge) std::memset(spool_.chunk(), 0, spool_.chunk_bytes());
-    if (n == 0) return Read(spool_.chunk(), 0, 1);
+    const uint64_t ug = static_cast<uint64_t>(g);
+    if (n == 0) {
+      if (box.count != spec_.chunks) std::memset(spool_.chunk(), 0, spool_.chunk_bytes());
+      return Read(spool_.chunk(), 0, 1);
+    }
+    const size_t last = n - 1;
+    const int64_t cl = spec_.chunks[last];
+    for (int64_t k = 0; k < g; ++k) {
+      bool edge = std::min(cl, box.count[last] - k * cl) != cl;
+      for (size_t a = 0; a < last; ++a) edge = edge || box.count[a] != spec_.chunks[a];
+      if (edge) std::memset(Dst(k, ug), 0, spool_.chunk_bytes());
+    }
     const std::vector<int64_t>& S = stage_strides_;
     std::vector<int64_t> cs(n, 1);  // the chunk's strides
     for (size_t a = n - 1; a > 0; --a) cs[a - 1] = cs[a] * spec_.chunks[a];
-    const size_t last = n - 1;
-    // f1: the axis of lines (the smallest stage stride); transposing, tiles
-    // pair it with the chunk's last axis; f2: the axis a region spans (the
-    // next smallest stride), if any.
+    // f1: the axis of lines (the smallest stage stride; not the last in a
+    // group); transposing, tiles pair it with the chunk's last axis; f2: the
+    // axis a region spans (the next smallest stride), if any.
     size_t f1 = last;
     for (size_t a = 0; a < n; ++a)
-      if (box.count[a] > 1 && (box.count[f1] == 1 || S[a] < S[f1])) f1 = a;
+      if (box.count[a] > 1 && !(g > 1 && a == last) &&
+          (box.count[f1] == 1 || (g > 1 && f1 == last) || S[a] < S[f1]))
+        f1 = a;
     const bool transpose = f1 != last && box.count[last] > 1;
     size_t f2 = n;
     for (size_t a = 0; a < n; ++a)
@@ -195,15 +265,18 @@ class CompressScanner : public Scanner {
         f2 = a;
     // A line is read in pieces whose span is at most a region; elements
     // more than a page apart one by one (reading one costs about as much
-    // as copying a page).
-    const int64_t region_cap = static_cast<int64_t>(kRegionBytes / item_);
-    const int64_t line = box.count[f1];
+    // as copying a page). A group reads all its indices along the last axis
+    // (consecutive in the stage) in one region: room is left for them.
+    const int64_t groups_all = transpose ? box.count[last] : 1;
+    const int64_t extra = g > 1 ? groups_all - 1 : 0;
+    const int64_t region_cap = static_cast<int64_t>(kRegionBytes / item_) - extra;
     const int64_t piece = S[f1] * static_cast<int64_t>(item_) > kPageBytes
                               ? 1
                               : std::max<int64_t>(1, (region_cap - 1) / S[f1] + 1);
     const int64_t f2_count = f2 < n ? box.count[f2] : 1;
     const int64_t f2_stride = f2 < n ? S[f2] : 0, f2_cs = f2 < n ? cs[f2] : 0;
-    const int64_t groups = transpose ? box.count[last] : 1;
+    const int64_t line = box.count[f1];
+    const int64_t groups = groups_all;
     const int64_t last_stage = transpose ? S[last] : 0, last_cs = transpose ? cs[last] : 0;
     std::vector<int64_t> idx(n, 0);
     const auto outer = [&](size_t a) { return a != f1 && a != f2 && !(transpose && a == last); };
@@ -224,23 +297,45 @@ class CompressScanner : public Scanner {
           const int64_t t1 = std::min(f2_count, t0 + per_region);
           // Region: those pieces of lines t0..t1 of f2 as they lie in the stage.
           const int64_t region = (t1 - t0 - 1) * f2_stride + span;
-          const int64_t per_group = std::clamp<int64_t>(region_cap / region, 1, groups);
-          region_.resize(static_cast<size_t>(per_group * region) * item_);
+          // A group: every index along the last axis in one region, in
+          // place (last_stage apart); else each index's region side by side
+          // (region apart).
+          const int64_t per_group =
+              g > 1 ? groups : std::clamp<int64_t>(region_cap / region, 1, groups);
+          const int64_t apart = g > 1 ? last_stage : region;
+          region_.resize(static_cast<size_t>((per_group - 1) * apart + region) * item_);
           for (int64_t g0 = 0; g0 < groups; g0 += per_group) {
             const int64_t g1 = std::min(groups, g0 + per_group);
-            for (int64_t g = g0; g < g1; ++g)
-              MM_RETURN_IF_ERROR(
-                  Read(region_.data() + static_cast<uint64_t>((g - g0) * region) * item_,
-                       static_cast<uint64_t>(from + r0 * S[f1] + t0 * f2_stride + g * last_stage),
-                       static_cast<uint64_t>(region)));
+            const int64_t first = from + r0 * S[f1] + t0 * f2_stride + g0 * last_stage;
+            if (g > 1) {
+              MM_RETURN_IF_ERROR(Read(region_.data(), static_cast<uint64_t>(first),
+                                      static_cast<uint64_t>((g1 - g0 - 1) * apart + region)));
+            } else {
+              for (int64_t l = g0; l < g1; ++l)
+                MM_RETURN_IF_ERROR(
+                    Read(region_.data() + static_cast<uint64_t>((l - g0) * region) * item_,
+                         static_cast<uint64_t>(first + (l - g0) * last_stage),
+                         static_cast<uint64_t>(region)));
+            }
             for (int64_t t = t0; t < t1; ++t) {
-              // dst[r * cs[f1] + l * cs[last]] = src[r * S[f1] + l * region]
+              // dst[r * cs[f1] + l * cs[last]] = src[r * S[f1] + l * apart],
+              // for the indices l of each chunk of the group in turn.
               const char* src =
                   region_.data() + static_cast<uint64_t>((t - t0) * f2_stride) * item_;
-              char* dst =
-                  spool_.chunk() +
-                  static_cast<uint64_t>(to + r0 * cs[f1] + t * f2_cs + g0 * last_cs) * item_;
-              CopyStrided(src, S[f1], dst, cs[f1], rl, g1 - g0, region, last_cs);
+              const int64_t at = to + r0 * cs[f1] + t * f2_cs;
+              if (g > 1 && cl == 1) {  // chunk k's buffer is k chunks on: one tiled copy
+                CopyStrided(src, S[f1], Dst(g0, ug) + static_cast<uint64_t>(at) * item_, cs[f1], rl,
+                            g1 - g0, apart, static_cast<int64_t>(spool_.chunk_bytes() / item_));
+                continue;
+              }
+              for (int64_t l0 = g0; l0 < g1;) {
+                const int64_t k = l0 / cl, l1 = std::min(g1, (k + 1) * cl);
+                char* dst =
+                    Dst(k, ug) + static_cast<uint64_t>(at + (l0 - k * cl) * last_cs) * item_;
+                CopyStrided(src + static_cast<uint64_t>((l0 - g0) * apart) * item_, S[f1], dst,
+                            cs[f1], rl, l1 - l0, apart, last_cs);
+                l0 = l1;
+              }
             }
           }
         }
@@ -318,8 +413,10 @@ class CompressScanner : public Scanner {
   std::vector<int64_t> stage_strides_;  // elements per index of each axis of the stage
   bool opened_ = false;
   FileDescriptor stage_;
-  std::vector<char> region_;  // the stage bytes a gather reads at once
-  std::string stage_what_;    // the stage in error messages (made once, not per read)
+  std::vector<char> region_;                    // the stage bytes a gather reads at once
+  std::vector<char> group_;                     // a group's chunks, one after another
+  uint64_t group_first_ = 0, group_count_ = 0;  // the chunks group_ holds
+  std::string stage_what_;  // the stage in error messages (made once, not per read)
 };
 
 }  // namespace
@@ -414,8 +511,12 @@ Status ChunkSpoolWriter::Open() {
 }
 
 Status ChunkSpoolWriter::Put(uint64_t c, ChunkListPartial* out) {
+  return Put(c, chunk_.data(), out);
+}
+
+Status ChunkSpoolWriter::Put(uint64_t c, const char* chunk, ChunkListPartial* out) {
   uint32_t mask = 0;
-  MM_RETURN_IF_ERROR(compressor_->Compress(chunk_.data(), &stored_, &mask));
+  MM_RETURN_IF_ERROR(compressor_->Compress(chunk, &stored_, &mask));
   if (stored_.size() > slot_)
     return Error(Code::kIoErr, target_ + ": a compressed chunk of " +
                                    std::to_string(stored_.size()) + " bytes overflows its " +

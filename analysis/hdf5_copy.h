@@ -138,6 +138,8 @@ class ChunkSpoolWriter {
   // size and filter mask to *out. Errors: kIoErr naming the target (a full
   // disk included).
   Status Put(uint64_t c, ChunkListPartial* out);
+  // The same for a whole chunk held elsewhere (chunk_bytes() at `chunk`).
+  Status Put(uint64_t c, const char* chunk, ChunkListPartial* out);
 
  private:
   Hdf5OutputSpec spec_;
