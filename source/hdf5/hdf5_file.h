@@ -54,6 +54,12 @@ class Hid {
     if (id_ >= 0 && close_ != nullptr) close_(id_);
     id_ = -1;
   }
+  // Gives up the identifier without closing it.
+  hid_t Release() {
+    const hid_t id = id_;
+    id_ = -1;
+    return id;
+  }
 
  private:
   hid_t id_ = -1;

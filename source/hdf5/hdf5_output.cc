@@ -473,7 +473,23 @@ Result<std::unique_ptr<Hdf5ChunkWriter>> Hdf5ChunkWriter::Create(
   return w;
 }
 
-Hdf5ChunkWriter::~Hdf5ChunkWriter() = default;
+// Destroyed before Close succeeded, the output is abandoned: libhdf5 must
+// still close the file now, while the sink lives (an open file would be
+// flushed through it at exit), so its last writes are dropped.
+Hdf5ChunkWriter::~Hdf5ChunkWriter() {
+  if (sink_ != nullptr) sink_->discard = true;
+  h_->dset.Reset();
+  if (h_->file.valid()) ForceClose();
+}
+
+void Hdf5ChunkWriter::ForceClose() {
+  const hid_t id = h_->file.Release();
+  if (H5Fclose(id) >= 0 || H5Iis_valid(id) <= 0) return;
+  // A write failed (the sink's error is kept): close without writing.
+  if (sink_ != nullptr) sink_->discard = true;
+  H5Fclose(id);
+  H5Eclear2(H5E_DEFAULT);
+}
 
 Status Hdf5ChunkWriter::WriteChunk(const std::vector<int64_t>& origin, const char* bytes,
                                    uint64_t size, uint32_t mask) {
@@ -494,10 +510,20 @@ Status Hdf5ChunkWriter::Close() {
   h_->dset.Reset();
   if (!h_->file.valid()) return Status::OK();
   const herr_t flushed = H5Fflush(h_->file.get(), H5F_SCOPE_GLOBAL);
-  const herr_t closed = H5Fclose(h_->file.get());
-  h_->file = Hid();
-  if (flushed < 0 || closed < 0)
-    return WriteError(Code::kIoErr, target_ + ": cannot finish the file");
+  if (flushed < 0) {
+    Status st = WriteError(Code::kIoErr, target_ + ": cannot finish the file");
+    ForceClose();
+    return st;
+  }
+  const hid_t id = h_->file.Release();
+  if (H5Fclose(id) < 0) {
+    Status st = WriteError(Code::kIoErr, target_ + ": cannot finish the file");
+    if (H5Iis_valid(id) > 0) {
+      h_->file = Hid(id, H5Fclose);
+      ForceClose();
+    }
+    return st;
+  }
   return Status::OK();
 }
 

@@ -96,7 +96,8 @@ class ChunkCompressor {
 struct Hdf5FileSink {
   int fd = -1;
   std::function<Status(uint64_t off, const char* p, uint64_t n)> write;
-  Status error;  // the first failed write
+  Status error;          // the first failed write
+  bool discard = false;  // the output is abandoned: writes are dropped (reported done)
 };
 
 // The one writer of an output file.
@@ -134,6 +135,9 @@ class Hdf5ChunkWriter {
  private:
   struct Handles;
   Hdf5ChunkWriter();
+  // Closes the file in libhdf5 even when its last writes fail (they are
+  // then dropped through the sink), so that nothing of it stays open.
+  void ForceClose();
   // The sink's failed write when there is one (it names the file and the
   // reason), else Hdf5WriteError(otherwise, what).
   Status WriteError(Code otherwise, const std::string& what) const;
