@@ -138,7 +138,7 @@ namespace {
 class CompressScanner : public Scanner {
  public:
   static constexpr uint64_t kRegionBytes = uint64_t{4} << 20;
-  static constexpr uint64_t kGroupBytes = uint64_t{16} << 20;
+  static constexpr uint64_t kGroupBytes = uint64_t{12} << 20;
   // Chunks whose lines along the last axis are shorter than this are grouped.
   static constexpr uint64_t kNarrowBytes = 64;
   static constexpr int64_t kMaxPitch = 16;
@@ -169,7 +169,11 @@ class CompressScanner : public Scanner {
         n == 0 ? 1 : static_cast<uint64_t>((grid_.shape()[n - 1] + cl - 1) / cl);
     const bool narrow =
         n >= 2 && stage_strides_[n - 1] == 1 && static_cast<uint64_t>(cl) * item_ < kNarrowBytes;
-    const uint64_t most = std::max<uint64_t>(1, kGroupBytes / spool_.chunk_bytes());
+    // At most kGroupBytes of chunks, whose last-axis extent (read whole
+    // with every region) is at most half a region.
+    const uint64_t most =
+        std::max<uint64_t>(1, std::min(kGroupBytes / spool_.chunk_bytes(),
+                                       kRegionBytes / 2 / (static_cast<uint64_t>(cl) * item_)));
     for (uint64_t c = c0; c < c1; ++c) {
       if (c >= group_first_ && c < group_first_ + group_count_) {
         MM_RETURN_IF_ERROR(
@@ -448,6 +452,7 @@ Result<uint64_t> WriteChunkedOutput(int fd, int spool_fd, const std::string& tar
   MM_RETURN_IF_ERROR(out.Adopt(fd, target));
   Hdf5FileSink sink;
   sink.fd = fd;
+  sink.name = target;
   sink.write = [&out](uint64_t off, const char* p, uint64_t n) { return out.WriteAt(off, p, n); };
   MM_ASSIGN_OR_RETURN(std::unique_ptr<Hdf5ChunkWriter> writer,
                       Hdf5ChunkWriter::Create(ProcFd(fd), target, spec, dtype, shape, &sink));
@@ -473,8 +478,16 @@ Result<uint64_t> WriteChunkedOutput(int fd, int spool_fd, const std::string& tar
 Result<uint64_t> CreateContiguousOutput(int fd, const std::string& target,
                                         const Hdf5OutputSpec& spec, DType dtype,
                                         const std::vector<int64_t>& shape) {
+  // Through a sink too (plain writes: only metadata), so that a failed
+  // write never leaves the file open in libhdf5 (Hdf5ChunkWriter::CloseOnce).
+  Hdf5FileSink sink;
+  sink.fd = fd;
+  sink.name = target;
+  sink.write = [fd, &target](uint64_t off, const char* p, uint64_t n) {
+    return PwriteFull(fd, p, n, off, target + ": write", Code::kIoErr, Code::kCantCreate);
+  };
   MM_ASSIGN_OR_RETURN(std::unique_ptr<Hdf5ChunkWriter> writer,
-                      Hdf5ChunkWriter::Create(ProcFd(fd), target, spec, dtype, shape));
+                      Hdf5ChunkWriter::Create(ProcFd(fd), target, spec, dtype, shape, &sink));
   const uint64_t offset = writer->data_offset();
   MM_RETURN_IF_ERROR(writer->Close());
   return offset;

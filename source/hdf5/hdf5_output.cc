@@ -473,22 +473,27 @@ Result<std::unique_ptr<Hdf5ChunkWriter>> Hdf5ChunkWriter::Create(
   return w;
 }
 
-// Destroyed before Close succeeded, the output is abandoned: libhdf5 must
-// still close the file now, while the sink lives (an open file would be
-// flushed through it at exit), so its last writes are dropped.
+// libhdf5 1.10 frees a file whose close failed but keeps its identifier
+// (CVE-2020-10812, fixed in 1.14.1): closing it again, or the close of
+// every open file at exit, then uses freed memory. So a file is closed
+// exactly once, and with a sink in a mode where no read, write or truncate
+// fails (a failure is kept in the sink's error); the writer's old
+// `h_->file = Hid()` after H5Fclose closed every file twice.
+int Hdf5ChunkWriter::CloseOnce() {
+  if (sink_ != nullptr) sink_->closing = true;
+  return H5Fclose(h_->file.Release());
+}
+
+// Destroyed before Close, the output is abandoned: libhdf5 must still
+// close the file now, while the sink lives (an open file would be flushed
+// through it at exit), and its last writes are skipped.
 Hdf5ChunkWriter::~Hdf5ChunkWriter() {
   if (sink_ != nullptr) sink_->discard = true;
   h_->dset.Reset();
-  if (h_->file.valid()) ForceClose();
-}
-
-void Hdf5ChunkWriter::ForceClose() {
-  const hid_t id = h_->file.Release();
-  if (H5Fclose(id) >= 0 || H5Iis_valid(id) <= 0) return;
-  // A write failed (the sink's error is kept): close without writing.
-  if (sink_ != nullptr) sink_->discard = true;
-  H5Fclose(id);
-  H5Eclear2(H5E_DEFAULT);
+  if (h_->file.valid()) {
+    CloseOnce();
+    H5Eclear2(H5E_DEFAULT);
+  }
 }
 
 Status Hdf5ChunkWriter::WriteChunk(const std::vector<int64_t>& origin, const char* bytes,
@@ -509,22 +514,16 @@ Status Hdf5ChunkWriter::WriteError(Code otherwise, const std::string& what) cons
 Status Hdf5ChunkWriter::Close() {
   h_->dset.Reset();
   if (!h_->file.valid()) return Status::OK();
-  const herr_t flushed = H5Fflush(h_->file.get(), H5F_SCOPE_GLOBAL);
-  if (flushed < 0) {
-    Status st = WriteError(Code::kIoErr, target_ + ": cannot finish the file");
-    ForceClose();
-    return st;
+  Status st = Status::OK();
+  if (H5Fflush(h_->file.get(), H5F_SCOPE_GLOBAL) < 0) {
+    st = WriteError(Code::kIoErr, target_ + ": cannot finish the file");
+    if (sink_ != nullptr) sink_->discard = true;  // abandoned
   }
-  const hid_t id = h_->file.Release();
-  if (H5Fclose(id) < 0) {
-    Status st = WriteError(Code::kIoErr, target_ + ": cannot finish the file");
-    if (H5Iis_valid(id) > 0) {
-      h_->file = Hid(id, H5Fclose);
-      ForceClose();
-    }
-    return st;
-  }
-  return Status::OK();
+  const herr_t closed = CloseOnce();
+  if (st.ok() && sink_ != nullptr && !sink_->error.ok()) st = sink_->error;
+  if (st.ok() && closed < 0) st = WriteError(Code::kIoErr, target_ + ": cannot finish the file");
+  H5Eclear2(H5E_DEFAULT);
+  return st;
 }
 
 }  // namespace mm

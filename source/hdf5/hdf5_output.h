@@ -91,13 +91,16 @@ class ChunkCompressor {
 
 // Where libhdf5 puts the bytes of a file the caller writes itself
 // (Hdf5ChunkWriter::Create with a sink; hdf5_sink_driver.h): the caller's
-// open file `fd`, read with pread, written only through `write` (which
-// must write all n bytes at `off` or fail).
+// open file `fd` (`name` in messages), read with pread, written only
+// through `write` (which must write all n bytes at `off` or fail, naming
+// the file).
 struct Hdf5FileSink {
   int fd = -1;
+  std::string name;
   std::function<Status(uint64_t off, const char* p, uint64_t n)> write;
-  Status error;          // the first failed write
-  bool discard = false;  // the output is abandoned: writes are dropped (reported done)
+  Status error;          // the first failed read, write or truncate
+  bool closing = false;  // the file is being closed: failures are kept, never returned
+  bool discard = false;  // the output is abandoned: writes and truncates are skipped
 };
 
 // The one writer of an output file.
@@ -135,9 +138,9 @@ class Hdf5ChunkWriter {
  private:
   struct Handles;
   Hdf5ChunkWriter();
-  // Closes the file in libhdf5 even when its last writes fail (they are
-  // then dropped through the sink), so that nothing of it stays open.
-  void ForceClose();
+  // Closes the file in libhdf5, once (the file comment in hdf5_output.cc);
+  // returns H5Fclose's result (negative: failed).
+  int CloseOnce();
   // The sink's failed write when there is one (it names the file and the
   // reason), else Hdf5WriteError(otherwise, what).
   Status WriteError(Code otherwise, const std::string& what) const;

@@ -40,12 +40,12 @@ H5FD_t* SinkOpen(const char*, unsigned flags, hid_t fapl, haddr_t maxaddr) {
     return nullptr;
   Hdf5FileSink* sink = info->sink;
   if ((flags & H5F_ACC_TRUNC) != 0 && ::ftruncate(sink->fd, 0) != 0) {
-    Keep(sink, FromErrno(errno, "truncate", Code::kCantCreate));
+    Keep(sink, FromErrno(errno, sink->name + ": truncate", Code::kCantCreate));
     return nullptr;
   }
   struct stat st;
   if (::fstat(sink->fd, &st) != 0) {
-    Keep(sink, FromErrno(errno, "fstat", Code::kIoErr));
+    Keep(sink, FromErrno(errno, sink->name + ": fstat", Code::kIoErr));
     return nullptr;
   }
   auto* f = new SinkFile();
@@ -96,10 +96,11 @@ haddr_t SinkGetEof(const H5FD_t* file, H5FD_mem_t) {
 herr_t SinkRead(H5FD_t* file, H5FD_mem_t, hid_t, haddr_t addr, size_t size, void* buf) {
   auto* f = reinterpret_cast<SinkFile*>(file);
   if (addr == HADDR_UNDEF || addr > kMaxAddr || size > kMaxAddr - addr) return -1;
-  Result<uint64_t> got = PreadFull(f->sink->fd, buf, size, addr, "read");
+  Result<uint64_t> got = PreadFull(f->sink->fd, buf, size, addr, f->sink->name + ": read");
   if (!got.ok()) {
     Keep(f->sink, got.status());
-    return -1;
+    if (!f->sink->closing) return -1;
+    got = uint64_t{0};  // closing: the error is kept, the output will be removed
   }
   // Past the end of the file reads as zeros, as sec2 does.
   std::memset(static_cast<char*>(buf) + *got, 0, size - *got);
@@ -113,7 +114,9 @@ herr_t SinkWrite(H5FD_t* file, H5FD_mem_t, hid_t, haddr_t addr, size_t size, con
   Status st = f->sink->write(addr, static_cast<const char*>(buf), size);
   if (!st.ok()) {
     Keep(f->sink, std::move(st));
-    return -1;
+    if (!f->sink->closing) return -1;
+    f->sink->discard = true;  // closing: the error is kept, the rest skipped
+    return 0;
   }
   if (addr + size > f->eof) f->eof = addr + size;
   return 0;
@@ -121,10 +124,10 @@ herr_t SinkWrite(H5FD_t* file, H5FD_mem_t, hid_t, haddr_t addr, size_t size, con
 
 herr_t SinkTruncate(H5FD_t* file, hid_t, hbool_t) {
   auto* f = reinterpret_cast<SinkFile*>(file);
-  if (f->eoa == f->eof) return 0;
+  if (f->eoa == f->eof || f->sink->discard) return 0;
   if (::ftruncate(f->sink->fd, static_cast<off_t>(f->eoa)) != 0) {
-    Keep(f->sink, FromErrno(errno, "truncate", Code::kIoErr));
-    return -1;
+    Keep(f->sink, FromErrno(errno, f->sink->name + ": truncate", Code::kIoErr));
+    return f->sink->closing ? 0 : -1;
   }
   f->eof = f->eoa;
   return 0;

@@ -19,8 +19,10 @@
 namespace mm {
 
 // A file access property list that creates files through `sink` (which must
-// outlive every file created with it). A failed write of the sink is kept
-// in sink->error (the first one) and fails libhdf5's call.
+// outlive every file created with it). The first failed read, write or
+// truncate is kept in sink->error and fails libhdf5's call, except while
+// sink->closing (libhdf5 must never fail to close a file: hdf5_output.cc);
+// with sink->discard, writes and truncates are skipped.
 Result<Hid> SinkFileAccess(Hdf5FileSink* sink);
 
 }  // namespace mm

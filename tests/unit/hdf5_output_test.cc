@@ -224,10 +224,10 @@ TEST_CASE("Hdf5 output: a sink's failed write fails the writer with the sink's e
   Result<Hdf5OutputSpec> spec = ParseHdf5Output({{"chunks", {8, 64}}}, shape, F32(), "", "data");
   REQUIRE(spec.ok());
   std::vector<char> chunk(8 * 64 * 4, 1);
-  // Budgets that run out while creating the file, while storing chunks, and
-  // while flushing its metadata at the end.
-  for (int64_t budget : {0, 100, 3000, 6000, 8000, 16000}) {
-    INFO("budget " << budget);
+  // Writes the file through a sink that fails once `budget` bytes are
+  // written (-1: never); returns the writer's status, and the bytes written
+  // before Close in *before.
+  const auto write = [&](int64_t budget, uint64_t* before, uint64_t* total) -> Status {
     TempDir dir;
     const std::string path = dir.path + "/a.h5";
     FileDescriptor fd(::open(path.c_str(), O_CREAT | O_RDWR, 0644));
@@ -242,14 +242,30 @@ TEST_CASE("Hdf5 output: a sink's failed write fails the writer with the sink's e
       if (!w.ok()) st = w.status();
       for (int64_t r = 0; st.ok() && r < 64; r += 8)
         st = (*w)->WriteChunk({r, 0}, chunk.data(), chunk.size(), 0);
+      *before = counting.written;
       if (st.ok()) st = (*w)->Close();
     }
+    *total = counting.written;
+    // Nothing stays open in libhdf5 (a file closed twice, or flushed
+    // through the dead sink at exit, is a use of freed memory).
+    CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
+    return st;
+  };
+  uint64_t before = 0, total = 0;
+  REQUIRE(write(-1, &before, &total).ok());
+  REQUIRE(total > before);
+  // Budgets that run out while creating the file, while storing chunks, and
+  // while Close flushes the metadata and closes the file.
+  for (int64_t budget :
+       {int64_t{0}, int64_t{100}, int64_t{3000}, int64_t{6000}, int64_t{8000}, int64_t{16000},
+        static_cast<int64_t>(before), static_cast<int64_t>((before + total) / 2),
+        static_cast<int64_t>(total) - 1}) {
+    INFO("budget " << budget << " of " << total << " (" << before << " before Close)");
+    uint64_t b = 0, t = 0;
+    const Status st = write(budget, &b, &t);
     REQUIRE_FALSE(st.ok());
     CHECK(st.code() == Code::kCantCreate);
     CHECK(st.message() == "out.h5: write: No space left on device");
-    // Nothing stays open in libhdf5 (it would be flushed through the dead
-    // sink at exit).
-    CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
   }
 }
 
