@@ -71,10 +71,11 @@ class OutputFile {
   // page cache (O_DIRECT), straight from `p` when p and off are congruent
   // modulo kDirectAlign, else through a bounded aligned buffer; the partial
   // blocks at its ends, shorter writes, and every write where O_DIRECT is
-  // refused are buffered. A full disk is kCantCreate, other errors kIoErr. A block is written whole
-  // by one write or touched only by buffered ones, never both, and no process reads the output
-  // ahead into large page-cache folios while it is written (Span: no
-  // read-ahead) (docs/CHOICES.md "Outputs written around the page cache").
+  // refused are buffered. A full disk is kCantCreate, other errors kIoErr.
+  // A block is written whole by one write or touched only by buffered
+  // ones, never both, and no process reads the output ahead into large
+  // page-cache folios while it is written (Span: no read-ahead)
+  // (docs/CHOICES.md "Outputs written around the page cache").
   Status WriteAt(uint64_t off, const char* p, uint64_t n);
   static constexpr uint64_t kDirectBytes = 256 << 10;
   // Whether writes may still go around the page cache.

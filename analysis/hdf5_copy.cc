@@ -164,16 +164,6 @@ class CompressScanner : public Scanner {
     if (c0 == c1) return Status::OK();
     MM_RETURN_IF_ERROR(Open());
     const size_t n = spec_.chunks.size();
-    const int64_t cl = n > 0 ? spec_.chunks[n - 1] : 1;
-    const uint64_t across =
-        n == 0 ? 1 : static_cast<uint64_t>((grid_.shape()[n - 1] + cl - 1) / cl);
-    const bool narrow =
-        n >= 2 && stage_strides_[n - 1] == 1 && static_cast<uint64_t>(cl) * item_ < kNarrowBytes;
-    // At most kGroupBytes of chunks, whose last-axis extent (read whole
-    // with every region) is at most half a region.
-    const uint64_t most =
-        std::max<uint64_t>(1, std::min(kGroupBytes / spool_.chunk_bytes(),
-                                       kRegionBytes / 2 / (static_cast<uint64_t>(cl) * item_)));
     for (uint64_t c = c0; c < c1; ++c) {
       if (c >= group_first_ && c < group_first_ + group_count_) {
         MM_RETURN_IF_ERROR(
@@ -181,15 +171,12 @@ class CompressScanner : public Scanner {
         continue;
       }
       Box box = grid_.ChunkBox(c);
-      uint64_t g = 1;
-      if (narrow && MultiLine(box)) {
-        // This chunk's row of the grid in even groups of at most `most`;
-        // from c to the end of its group (chunks past the block are kept
-        // for the next blocks, which are usually this worker's too).
-        const uint64_t groups = (across + most - 1) / most;
-        const uint64_t size = (across + groups - 1) / groups;
-        g = std::min(across, (c % across / size + 1) * size) - c % across;
-      }
+      // From c to the end of its group (chunks past the block are kept for
+      // the next blocks, which are usually this worker's too).
+      const uint64_t in_row = c % across_;
+      const uint64_t g = group_size_ > 1 && MultiLine(box)
+                             ? std::min(across_, (in_row / group_size_ + 1) * group_size_) - in_row
+                             : 1;
       group_count_ = 0;
       if (g > 1) {
         const Box end = grid_.ChunkBox(c + g - 1);
@@ -214,6 +201,19 @@ class CompressScanner : public Scanner {
                         FileDescriptor::Open(stage_path_, O_RDONLY | O_NOFOLLOW, 0, Code::kIoErr));
     stage_what_ = target_ + " (stage " + stage_path_ + ")";
     MM_RETURN_IF_ERROR(CheckFileId(stage_.get(), stage_id_, stage_what_));
+    // Narrow chunks: each row of the grid in even groups of at most kGroupBytes
+    // of chunks, whose last-axis extent (read whole with every region) is at
+    // most half a region.
+    const size_t n = spec_.chunks.size();
+    if (n >= 2 && stage_strides_[n - 1] == 1 &&
+        static_cast<uint64_t>(spec_.chunks[n - 1]) * item_ < kNarrowBytes) {
+      across_ = static_cast<uint64_t>(grid_.per_axis()[n - 1]);
+      const uint64_t most = std::max<uint64_t>(
+          1, std::min(kGroupBytes / spool_.chunk_bytes(),
+                      kRegionBytes / 2 / (static_cast<uint64_t>(spec_.chunks[n - 1]) * item_)));
+      const uint64_t groups = (across_ + most - 1) / most;
+      group_size_ = (across_ + groups - 1) / groups;
+    }
     opened_ = true;
     return Status::OK();
   }
@@ -420,6 +420,7 @@ class CompressScanner : public Scanner {
   std::vector<char> region_;                    // the stage bytes a gather reads at once
   std::vector<char> group_;                     // a group's chunks, one after another
   uint64_t group_first_ = 0, group_count_ = 0;  // the chunks group_ holds
+  uint64_t across_ = 1, group_size_ = 1;        // chunks per row of the grid, per group
   std::string stage_what_;  // the stage in error messages (made once, not per read)
 };
 

@@ -61,6 +61,8 @@ class ChunkGrid {
   ChunkGrid(std::vector<int64_t> shape, std::vector<int64_t> chunks);
   uint64_t count() const { return count_; }
   const std::vector<int64_t>& shape() const { return shape_; }
+  // Chunks along each axis.
+  const std::vector<int64_t>& per_axis() const { return grid_; }
   // Chunk c's extent (clipped to the shape), c in grid C order.
   Box ChunkBox(uint64_t c) const;
   // The chunks block k of `blocks` deals with: [first, end).

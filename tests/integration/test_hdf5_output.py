@@ -172,9 +172,9 @@ def _():
         mm.assert_no_leftovers(d)
 
 
-@mm.test("hdf5 output: chunks of 1 MiB stored by the coordinator around the page cache (whole "
-         "blocks direct, the partial ones at both ends of each chunk buffered): values, and the "
-         "same bytes for 1 and 3 workers")
+@mm.test("hdf5 output: chunks of 1 MiB, long enough for the coordinator to write their whole "
+         "blocks around the page cache and their ends through it: values, and the same bytes "
+         "for 1 and 3 workers")
 def _():
     need_h5py()
     with mm.tmpdir() as d:
