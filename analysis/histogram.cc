@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "analysis/load_doubles.h"
@@ -312,8 +313,14 @@ class Histogram : public Analysis {
     std::vector<double> x;
     std::vector<uint32_t> slot;
     std::vector<uint32_t> sub;
+    std::vector<uint32_t> pair, at, table;  // counting in pairs (paired_lane)
   };
   static constexpr uint64_t kTile = 1024;
+  // float32 runs of one lane are counted in pairs of bins (half the
+  // increments) when the bins x bins table is at most 64 KiB and the run
+  // has at least 8 values per entry of it to pay for clearing and folding.
+  static constexpr uint64_t kMaxPairBins = 128;
+  static constexpr uint64_t kPairValuesPerEntry = 8;
   // Sub-histograms (consecutive values counted in different copies, so a
   // run of equal values does not wait on its own increments) when a run of
   // one lane holds at least 4 values per slot and the copies fit in 64 KiB.
@@ -430,12 +437,60 @@ class Histogram : public Analysis {
       p->above[l] += h[bins + simd::kSlotAbove];
       p->nan[l] += h[bins + simd::kSlotNan];
     };
+    // A float32 run of one lane counted in pairs (simd::BinPairsF32): each
+    // pair of bins (a, b) is one increment of a bins x bins table, which
+    // then counts once in bin a (its row's sum) and once in bin b (its
+    // column's); the values outside the kernel's fast path count one by
+    // one.
+    const auto paired_lane = [&](const float* f, uint64_t count, uint64_t l) {
+      scratch->table.assign(bins * bins, 0);
+      scratch->sub.assign(slots, 0);
+      scratch->pair.resize(kTile / 2);
+      scratch->at.resize(kTile);
+      uint32_t* table = scratch->table.data();
+      uint32_t* h = scratch->sub.data();
+      uint32_t* pair = scratch->pair.data();
+      uint32_t* at = scratch->at.data();
+      for (uint64_t t0 = 0; t0 < count; t0 += kTile) {
+        const uint64_t m = std::min(kTile, count - t0);
+        const simd::PairedSlots r = simd::BinPairsF32(f + t0, m, grid, pair, slot, at);
+        for (uint64_t k = 0; k < r.pairs; ++k) ++table[pair[k]];
+        for (uint64_t k = 0; k < r.singles; ++k) {
+          uint32_t s = slot[k];
+          if (s == simd::kSlotExact) {
+            float v;
+            std::memcpy(&v, f + t0 + at[k], sizeof v);
+            s = static_cast<uint32_t>(finder_.Index(static_cast<double>(v)));
+          }
+          ++h[s];
+        }
+      }
+      int64_t* counts = &p->counts[l * bins];
+      for (uint64_t a = 0; a < bins; ++a) {
+        const uint32_t* row = table + a * bins;
+        int64_t sum = 0;
+        for (uint64_t b = 0; b < bins; ++b) {
+          sum += row[b];
+          counts[b] += row[b];
+        }
+        counts[a] += sum;
+      }
+      for (uint64_t b = 0; b < bins; ++b) counts[b] += h[b];
+      p->below[l] += h[bins + simd::kSlotBelow];
+      p->above[l] += h[bins + simd::kSlotAbove];
+      p->nan[l] += h[bins + simd::kSlotNan];
+    };
     geo_.ForEachTileOfBlock(
         block.box, block.begin, block.end,
         [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
           const char* run = data + off * sizeof(S);
           if (!kept) {  // a run of one lane
             if constexpr (Traits::kKind == Kind::kFloat32 && !kSwap) {
+              if (bins <= kMaxPairBins && len >= kPairValuesPerEntry * bins * bins &&
+                  len < (uint64_t{1} << 32)) {
+                paired_lane(reinterpret_cast<const float*>(run), len, lane - p->lo);
+                return;
+              }
               // float32 straight to slots, without widening the tile first.
               one_lane(len, lane - p->lo, [&](uint64_t t0, uint64_t m) {
                 const float* f = reinterpret_cast<const float*>(run) + t0;

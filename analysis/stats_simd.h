@@ -101,6 +101,18 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
 // BinSlots of n float32 values in native order (x need not be aligned):
 // the same slots as BinSlots on the values cast to double, on every copy.
 bool BinSlotsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
+// BinSlotsF32 for a histogram counted in pairs of bins (bins * bins <
+// 2^31): the values x[0, n) that the copy's fast path bins, two at a time,
+// give pairs a * bins + b of the bins a and b of two of them (which value
+// is paired with which is the copy's choice: the count of each bin is the
+// same for any pairing); every other value gives its slot in slot (as
+// BinSlotsF32 would, kSlotExact included) and its index in x in at.
+// pair has room for n / 2 entries, slot and at for n each.
+struct PairedSlots {
+  uint64_t pairs, singles;
+};
+PairedSlots BinPairsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* pair,
+                        uint32_t* slot, uint32_t* at);
 
 // Co-moments of the covariance (analysis/cov.cc): for i in [0, k) and j in
 // [i, k), c[i * kp + j] += x[o * k + i] * x[o * k + j] for o = 0, 1, ...,
@@ -151,6 +163,8 @@ struct KernelTable {
                          int64_t*, double*, double*, double*, double*);
   bool (*bin_slots)(const double*, uint64_t, const BinGrid&, uint32_t*);
   bool (*bin_slots_f32)(const float*, uint64_t, const BinGrid&, uint32_t*);
+  PairedSlots (*bin_pairs_f32)(const float*, uint64_t, const BinGrid&, uint32_t*, uint32_t*,
+                               uint32_t*);
   void (*co_moments)(const double*, uint64_t, uint64_t, double*, uint64_t);
   uint64_t (*key_matches)(const double*, uint64_t, int, const uint64_t*, uint64_t, uint32_t*);
   uint64_t (*key_bits)(const double*, uint64_t, int, uint64_t*);

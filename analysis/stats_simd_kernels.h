@@ -1444,56 +1444,167 @@ MM_INLINE bool BinSlotsWidened(const float* x, uint64_t n, const BinGrid& g, uin
   return any;
 }
 
+#if defined(__AVX512F__) || defined(__AVX2__)
+// The fast path of float32 binning, one vector at a time: the truncated
+// g = (x - lo) * norm of each value, and whether every value of the vector
+// is in range and further than the margin from an edge (then those are
+// the values' bins). Built only when MarginF32(g) < 1.
+#ifdef __AVX512F__
+constexpr int kF32Width = 16;
+typedef __m512i F32Bins;
+#else
+constexpr int kF32Width = 8;
+typedef __m256i F32Bins;
+#endif
+class FastBinsF32 {
+ public:
+  FastBinsF32(const BinGrid& g, double margin) {
+    float low32, high32;
+    FractionBoundsF32(margin, &low32, &high32);
+#ifdef __AVX512F__
+    lo_ = _mm512_set1_ps(static_cast<float>(g.lo));
+    norm_ = _mm512_set1_ps(static_cast<float>(g.norm));
+    bins_ = _mm512_set1_ps(static_cast<float>(g.bins));
+    low_ = _mm512_set1_ps(low32);
+    high_ = _mm512_set1_ps(high32);
+#else
+    lo_ = _mm256_set1_ps(static_cast<float>(g.lo));
+    norm_ = _mm256_set1_ps(static_cast<float>(g.norm));
+    bins_ = _mm256_set1_ps(static_cast<float>(g.bins));
+    low_ = _mm256_set1_ps(low32);
+    high_ = _mm256_set1_ps(high32);
+#endif
+  }
+
+  MM_INLINE F32Bins Bins(const float* p, bool* all) const {
+#ifdef __AVX512F__
+    const __m512 f = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(p), lo_), norm_);
+    const __m512 t = _mm512_roundscale_ps(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512 fr = _mm512_sub_ps(f, t);                                  // exact
+    __mmask16 ok = _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_GE_OQ);  // false for NaN
+    ok = _mm512_mask_cmp_ps_mask(ok, f, bins_, _CMP_LT_OQ);
+    ok = _mm512_mask_cmp_ps_mask(ok, fr, low_, _CMP_GT_OQ);
+    ok = _mm512_mask_cmp_ps_mask(ok, fr, high_, _CMP_LT_OQ);
+    *all = ok == 0xffff;
+    return _mm512_cvttps_epu32(t);
+#else
+    const __m256 f = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(p), lo_), norm_);
+    const __m256 t = _mm256_round_ps(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 fr = _mm256_sub_ps(f, t);  // exact
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 ok = _mm256_and_ps(
+        _mm256_and_ps(_mm256_cmp_ps(f, zero, _CMP_GE_OQ), _mm256_cmp_ps(f, bins_, _CMP_LT_OQ)),
+        _mm256_and_ps(_mm256_cmp_ps(fr, low_, _CMP_GT_OQ), _mm256_cmp_ps(fr, high_, _CMP_LT_OQ)));
+    *all = _mm256_movemask_ps(ok) == 0xff;
+    return _mm256_cvttps_epi32(t);
+#endif
+  }
+
+ private:
+#ifdef __AVX512F__
+  __m512 lo_, norm_, bins_, low_, high_;
+#else
+  __m256 lo_, norm_, bins_, low_, high_;
+#endif
+};
+
+MM_INLINE void StoreBins(uint32_t* p, F32Bins v) {
+#ifdef __AVX512F__
+  _mm512_storeu_si512(p, v);
+#else
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+#endif
+}
+
+// a * stride + b in each lane.
+MM_INLINE F32Bins PairBins(F32Bins a, F32Bins b, uint32_t stride) {
+#ifdef __AVX512F__
+  return _mm512_add_epi32(_mm512_mullo_epi32(a, _mm512_set1_epi32(static_cast<int>(stride))), b);
+#else
+  return _mm256_add_epi32(_mm256_mullo_epi32(a, _mm256_set1_epi32(static_cast<int>(stride))), b);
+#endif
+}
+#endif
+
 bool BinSlotsF32(const float* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
   uint64_t i = 0;
   bool any = false;
 #if defined(__AVX512F__) || defined(__AVX2__)
-  const double m = MarginF32(g);
-  if (m < 1) {
-    float low32, high32;
-    FractionBoundsF32(m, &low32, &high32);
-#ifdef __AVX512F__
-    const __m512 lo = _mm512_set1_ps(static_cast<float>(g.lo));
-    const __m512 norm = _mm512_set1_ps(static_cast<float>(g.norm));
-    const __m512 zero = _mm512_setzero_ps(), bins = _mm512_set1_ps(static_cast<float>(g.bins));
-    const __m512 low = _mm512_set1_ps(low32), high = _mm512_set1_ps(high32);
-    for (; i + 16 <= n; i += 16) {
-      const __m512 f = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), lo), norm);
-      const __m512 t = _mm512_roundscale_ps(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-      const __m512 fr = _mm512_sub_ps(f, t);                   // exact
-      __mmask16 ok = _mm512_cmp_ps_mask(f, zero, _CMP_GE_OQ);  // false for NaN
-      ok = _mm512_mask_cmp_ps_mask(ok, f, bins, _CMP_LT_OQ);
-      ok = _mm512_mask_cmp_ps_mask(ok, fr, low, _CMP_GT_OQ);
-      ok = _mm512_mask_cmp_ps_mask(ok, fr, high, _CMP_LT_OQ);
-      if (ok == 0xffff) {
-        _mm512_storeu_si512(slot + i, _mm512_cvttps_epu32(t));
+  const double margin = MarginF32(g);
+  if (margin < 1) {
+    const FastBinsF32 fast(g, margin);
+    for (; i + kF32Width <= n; i += kF32Width) {
+      bool all;
+      const F32Bins t = fast.Bins(x + i, &all);
+      if (all) {
+        StoreBins(slot + i, t);
       } else {
-        any |= BinSlotsWidened(x + i, 16, g, slot + i);
+        any |= BinSlotsWidened(x + i, kF32Width, g, slot + i);
       }
     }
-#else
-    const __m256 lo = _mm256_set1_ps(static_cast<float>(g.lo));
-    const __m256 norm = _mm256_set1_ps(static_cast<float>(g.norm));
-    const __m256 zero = _mm256_setzero_ps(), bins = _mm256_set1_ps(static_cast<float>(g.bins));
-    const __m256 low = _mm256_set1_ps(low32), high = _mm256_set1_ps(high32);
-    for (; i + 8 <= n; i += 8) {
-      const __m256 f = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), lo), norm);
-      const __m256 t = _mm256_round_ps(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-      const __m256 fr = _mm256_sub_ps(f, t);  // exact
-      const __m256 ok = _mm256_and_ps(
-          _mm256_and_ps(_mm256_cmp_ps(f, zero, _CMP_GE_OQ), _mm256_cmp_ps(f, bins, _CMP_LT_OQ)),
-          _mm256_and_ps(_mm256_cmp_ps(fr, low, _CMP_GT_OQ), _mm256_cmp_ps(fr, high, _CMP_LT_OQ)));
-      if (_mm256_movemask_ps(ok) == 0xff) {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(slot + i), _mm256_cvttps_epi32(t));
-      } else {
-        any |= BinSlotsWidened(x + i, 8, g, slot + i);
-      }
-    }
-#endif
   }
 #endif
   if (i < n) any |= BinSlotsWidened(x + i, n - i, g, slot + i);
   return any;
+}
+
+// Slots of float32 values counted in pairs (BinPairsF32 in stats_simd.h).
+// Two vectors whose slots are all bins by BinSlotsF32's fast test give
+// pairs a * bins + b, value k of the first vector paired with value k of
+// the second. The values of any other pair of vectors, and all values in
+// the baseline copy or when float32 cannot bound the grid (MarginF32), are
+// widened to double and binned (BinSlotsWidened): two neighbours both in
+// bins make a pair, the others are singles with their slots and indices.
+// The slots are BinSlotsF32's either way.
+
+// The values x[i, i + m) widened, paired where they can be.
+MM_INLINE void PairWidened(const float* x, uint64_t i, uint64_t m, const BinGrid& g, uint32_t* pair,
+                           uint32_t* slot, uint32_t* at, PairedSlots* r) {
+  constexpr uint64_t kStep = 64;
+  uint32_t s[kStep];
+  for (uint64_t j0 = 0; j0 < m; j0 += kStep) {
+    const uint64_t len = m - j0 < kStep ? m - j0 : kStep;
+    BinSlotsWidened(x + i + j0, len, g, s);
+    uint64_t k = 0;
+    for (; k + 2 <= len; k += 2) {
+      if (s[k] < g.bins && s[k + 1] < g.bins) {
+        pair[r->pairs++] = s[k] * g.bins + s[k + 1];
+        continue;
+      }
+      for (uint64_t j = k; j < k + 2; ++j) {
+        slot[r->singles] = s[j];
+        at[r->singles++] = static_cast<uint32_t>(i + j0 + j);
+      }
+    }
+    if (k < len) {
+      slot[r->singles] = s[k];
+      at[r->singles++] = static_cast<uint32_t>(i + j0 + k);
+    }
+  }
+}
+
+PairedSlots BinPairsF32(const float* x, uint64_t n, const BinGrid& g, uint32_t* pair,
+                        uint32_t* slot, uint32_t* at) {
+  PairedSlots r{0, 0};
+  uint64_t i = 0;
+#if defined(__AVX512F__) || defined(__AVX2__)
+  const double margin = MarginF32(g);
+  if (margin < 1) {
+    const FastBinsF32 fast(g, margin);
+    for (; i + 2 * kF32Width <= n; i += 2 * kF32Width) {
+      bool all_a, all_b;
+      const F32Bins a = fast.Bins(x + i, &all_a), b = fast.Bins(x + i + kF32Width, &all_b);
+      if (all_a && all_b) {
+        StoreBins(pair + r.pairs, PairBins(a, b, g.bins));
+        r.pairs += kF32Width;
+      } else {
+        PairWidened(x, i, 2 * kF32Width, g, pair, slot, at, &r);
+      }
+    }
+  }
+#endif
+  if (i < n) PairWidened(x, i, n - i, g, pair, slot, at, &r);
+  return r;
 }
 
 // ---------------------------------------------------------------------------
@@ -1859,10 +1970,10 @@ void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, d
 
 #undef MM_INLINE
 
-const KernelTable kTable = {ReduceF32, ReduceF64,   DeviationF32,   DeviationF64, TileF32,
-                            TileF64,   TileDevF32,  TileDevF64,     FusedF32,     FusedTileF32,
-                            BinSlots,  BinSlotsF32, CoMoments,      KeyMatches,   KeyBits,
-                            WidenF32,  ColumnSums,  SubtractColumns};
+const KernelTable kTable = {ReduceF32, ReduceF64,   DeviationF32, DeviationF64,   TileF32,
+                            TileF64,   TileDevF32,  TileDevF64,   FusedF32,       FusedTileF32,
+                            BinSlots,  BinSlotsF32, BinPairsF32,  CoMoments,      KeyMatches,
+                            KeyBits,   WidenF32,    ColumnSums,   SubtractColumns};
 
 }  // namespace MM_SIMD_NS
 }  // namespace simd

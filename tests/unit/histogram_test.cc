@@ -537,11 +537,55 @@ TEST_CASE("Histogram: vector slots equal the exact bins on hard grids", "[histog
   }
 }
 
+// BinPairsF32 of x[0, n) on copy k: the counts of each slot (pairs counted
+// in both their bins, singles' exact slots resolved as histogram.cc does)
+// against the exact bins, counted as `wrong` (one per slot that differs and
+// per misplaced index or write past the buffers); `paired` values in pairs.
+struct PairCheck {
+  size_t wrong = 0, paired = 0;
+};
+PairCheck CheckPairs(const simd::KernelTable& k, const BinFinder& f, const float* x, size_t n) {
+  const auto bins = static_cast<uint32_t>(f.bins());
+  constexpr uint32_t kGuard = 0xdeadbeef;
+  std::vector<uint32_t> pair(n / 2 + 1, kGuard), slot(n + 1, kGuard), at(n + 1, kGuard);
+  const simd::PairedSlots r = k.bin_pairs_f32(x, n, f.Grid(), pair.data(), slot.data(), at.data());
+  PairCheck c;
+  c.paired = 2 * r.pairs;
+  if (2 * r.pairs + r.singles != n || pair[n / 2] != kGuard || slot[n] != kGuard || at[n] != kGuard)
+    return PairCheck{n + 1, c.paired};
+  std::vector<int64_t> got(bins + 3, 0), want(bins + 3, 0);
+  for (uint64_t i = 0; i < r.pairs; ++i) {
+    const uint32_t a = pair[i] / bins, b = pair[i] % bins;
+    if (a >= bins) return PairCheck{n + 1, c.paired};
+    ++got[a];
+    ++got[b];
+  }
+  std::vector<bool> single(n, false);
+  for (uint64_t i = 0; i < r.singles; ++i) {
+    if (at[i] >= n || single[at[i]] || (i > 0 && at[i] <= at[i - 1]))
+      return PairCheck{n + 1, c.paired};
+    single[at[i]] = true;
+    const double v = static_cast<double>(x[at[i]]);
+    uint32_t s = slot[i];
+    if (s == simd::kSlotExact) {
+      if (!(v >= f.lo() && v <= f.hi())) ++c.wrong;  // only values in range
+      s = static_cast<uint32_t>(f.Index(v));
+    }
+    if (s != ExactSlot(f, v)) ++c.wrong;  // a single keeps its own slot
+    ++got[s < bins + 3 ? s : 0];
+  }
+  for (size_t i = 0; i < n; ++i) ++want[ExactSlot(f, static_cast<double>(x[i]))];
+  for (uint32_t s = 0; s < bins + 3; ++s) c.wrong += got[s] != want[s];
+  return c;
+}
+
 // float32 data binned without widening (simd::BinSlotsF32): on every copy,
 // the exact bins of the values cast to double, for float32 values on and
 // next to every edge (the float32 neighbours of each double edge), random
 // ones inside and outside the range, NaN, infinities and the largest
 // floats; at every alignment and length of a vector's tail.
+// And counted in pairs (simd::BinPairsF32), for grids of at most 128 bins:
+// the same count for every slot.
 TEST_CASE("Histogram: float32 slots equal the exact bins on hard grids", "[histogram]") {
   std::mt19937_64 gen(20261203);
   const float inf = std::numeric_limits<float>::infinity();
@@ -600,7 +644,7 @@ TEST_CASE("Histogram: float32 slots equal the exact bins on hard grids", "[histo
       std::vector<std::pair<size_t, size_t>> runs = {{0, xs.size()}, {1, xs.size() - 1}};
       for (size_t at = 0; at < 17; ++at)
         for (size_t n : {1, 7, 8, 9, 15, 16, 17, 31, 33, 100}) runs.emplace_back(at, n);
-      size_t wrong = 0, exact = 0;
+      size_t wrong = 0, exact = 0, wrong_pairs = 0;
       for (const auto& run : runs) {
         const float* x = xs.data() + run.first;
         std::vector<uint32_t> s(run.second + 1, 12345);
@@ -618,8 +662,10 @@ TEST_CASE("Histogram: float32 slots equal the exact bins on hard grids", "[histo
         }
         CHECK(any == (n_exact > 0));
         if (run.first == 0 && run.second == xs.size()) exact = n_exact;
+        if (gr.bins <= 128) wrong_pairs += CheckPairs(*k, f, x, run.second).wrong;
       }
       CHECK(wrong == 0);
+      CHECK(wrong_pairs == 0);
       (void)exact;
       // Where float32 values are dense in the range (not [1e6, 1e6 + 1],
       // whose 17 floats include 5 edges), few need the exact path.
@@ -630,6 +676,13 @@ TEST_CASE("Histogram: float32 slots equal the exact bins on hard grids", "[histo
         size_t n_exact = 0;
         for (uint32_t v : s) n_exact += v == simd::kSlotExact;
         CHECK(n_exact * 100 < inside.size());
+        // Values inside the range are mostly counted in pairs (a test that
+        // only ever saw singles could not fail on the pairs).
+        if (gr.bins <= 128) {
+          const PairCheck c = CheckPairs(*k, f, inside.data(), inside.size());
+          CHECK(c.wrong == 0);
+          CHECK(c.paired * 2 > inside.size());
+        }
       }
     }
   }
