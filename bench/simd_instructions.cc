@@ -11,9 +11,10 @@
 //       avx512 copy, which valgrind cannot run), less the count of an empty
 //       call; prints "KERNEL COPY N instructions per-element".
 //
-// KERNEL: reduce, fused, tile, fused_tile (10 columns), bin_slots (100
-// bins), key_bits, key_matches (3 prefixes), co_moments (10 variables), or
-// none. The value kernels after tile take doubles, converted beforehand.
+// KERNEL: reduce, fused, tile, fused_tile (10 columns), bin_slots,
+// bin_slots_f32, bin_pairs_f32 (100 bins), key_bits, key_matches (3
+// prefixes), co_moments (10 variables), or none. bin_slots, key_bits,
+// key_matches and co_moments take doubles, converted beforehand.
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,7 +49,7 @@ struct Job {
   std::vector<float> f;
   std::vector<double> d, sum, mn, mx, t, q, shift, c;
   std::vector<int64_t> cnt, nan;
-  std::vector<uint32_t> slot;
+  std::vector<uint32_t> slot, pair, at;
   std::vector<uint64_t> keys, prefix;
   mm::simd::BinGrid grid{};
 };
@@ -78,6 +79,8 @@ void Make(Job* j) {
   j->nan.assign(kColumns, 0);
   for (uint64_t i = 0; i < kColumns; ++i) j->shift[i] = 5.0 + 0.01 * static_cast<double>(i);
   j->slot.resize(j->n);
+  j->pair.resize(j->n / 2);
+  j->at.resize(j->n);
   j->keys.resize(j->n);
   j->c.assign(kColumns * 12, 0.0);
   const mm::BinFinder finder(-3.0, 13.0, 100);
@@ -100,6 +103,10 @@ __attribute__((noinline)) uint64_t RunKernel(Job* j) {
     k.fused_tile_f32(p, rows, kColumns, j->shift.data(), j->sum.data(), j->cnt.data(),
                      j->nan.data(), j->mn.data(), j->mx.data(), j->t.data(), j->q.data());
   if (w == "bin_slots") return k.bin_slots(j->d.data(), j->n, j->grid, j->slot.data());
+  if (w == "bin_slots_f32") return k.bin_slots_f32(j->f.data(), j->n, j->grid, j->slot.data());
+  if (w == "bin_pairs_f32")
+    return k.bin_pairs_f32(j->f.data(), j->n, j->grid, j->pair.data(), j->slot.data(), j->at.data())
+        .pairs;
   if (w == "key_bits") return k.key_bits(j->d.data(), j->n, 48, j->keys.data());
   if (w == "key_matches")
     return k.key_matches(j->d.data(), j->n, 48, j->prefix.data(), j->prefix.size(), j->slot.data());
