@@ -101,13 +101,14 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
 // BinSlots of n float32 values in native order (x need not be aligned):
 // the same slots as BinSlots on the values cast to double, on every copy.
 bool BinSlotsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
-// BinSlotsF32 for a histogram counted in pairs of bins (bins * bins <
-// 2^31): the values x[0, n) that the copy's fast path bins, two at a time,
-// give pairs a * bins + b of the bins a and b of two of them (which value
-// is paired with which is the copy's choice: the count of each bin is the
-// same for any pairing); every other value gives its slot in slot (as
-// BinSlotsF32 would, kSlotExact included) and its index in x in at.
-// pair has room for n / 2 entries, slot and at for n each.
+// BinSlotsF32 for a histogram counted in pairs of bins (the caller keeps
+// bins * bins < 2^31 and n < 2^32): the values x[0, n) that the copy's
+// fast path bins, two at a time, give pairs a * bins + b of the bins a and
+// b of two of them (which value is paired with which is the copy's choice:
+// the count of each bin is the same for any pairing); every other value
+// gives its slot in slot (as BinSlotsF32 would, kSlotExact included) and
+// its index in x in at. pair has room for n / 2 entries, slot and at for n
+// each.
 struct PairedSlots {
   uint64_t pairs, singles;
 };

@@ -213,7 +213,10 @@ def float32_pairs():
     a = rng.normal(0, 1, size=(3, 200000)).astype(np.float32)
     a[0, rng.random(200000) < 0.3] = np.nan
     a[2, :] *= 4  # a third of this lane lies outside [-3, 3]
-    a[1, :1000] = np.linspace(-3, 3, 101, dtype=np.float32).repeat(10)[:1000]  # on edges
+    edges = np.linspace(-3, 3, 101, dtype=np.float32).repeat(10)[:1000]
+    a[1, :1000] = edges  # on edges, in a run's first tile and in later ones
+    a[1, 5000:6000] = edges
+    a[1, 150001:151001] = edges
     analyses = [{"name": "b%d_%s" % (bins, axis), "op": "histogram", "bins": bins, "axis": axis,
                  "range": [-3, 3]}
                 for bins in (100, 128, 129) for axis in (None, 1)]

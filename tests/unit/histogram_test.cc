@@ -601,6 +601,7 @@ TEST_CASE("Histogram: float32 slots equal the exact bins on hard grids", "[histo
       {0.1, 0.7, 1000, nullptr},    {-3.3, 17.9, 65536, nullptr}, {1000, 1001, 37, f32},
       {1e6, 1e6 + 1, 100, nullptr}, {-7, 11, 9, nullptr},         {-1e-3, 3e-3, 4096, nullptr},
       {-3e38, 3e38, 10, nullptr},   {0, 1e-30, 5, nullptr},       {123.25, 123.75, 200, nullptr},
+      {-2.5, 3.5, 128, nullptr},    {-2.5, 3.5, 128, f32},
   };
   for (const simd::KernelTable* k : BinTables()) {
     for (const Grid& gr : grids) {
