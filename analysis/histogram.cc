@@ -440,8 +440,8 @@ class Histogram : public Analysis {
     // A float32 run of one lane counted in pairs (simd::BinPairsF32): each
     // pair of bins (a, b) is one increment of a bins x bins table, which
     // then counts once in bin a (its row's sum) and once in bin b (its
-    // column's); the values outside the kernel's fast path count one by
-    // one.
+    // column's); the values the kernel leaves single (out of range, NaN,
+    // near an edge, with no neighbour to pair) count one by one.
     const auto paired_lane = [&](const float* f, uint64_t count, uint64_t l) {
       scratch->table.assign(bins * bins, 0);
       scratch->sub.assign(slots, 0);
