@@ -1451,29 +1451,25 @@ MM_INLINE bool BinSlotsWidened(const float* x, uint64_t n, const BinGrid& g, uin
 // the values' bins). Built only when MarginF32(g) < 1.
 #ifdef __AVX512F__
 constexpr int kF32Width = 16;
+typedef __m512 F32Vec;
 typedef __m512i F32Bins;
+MM_INLINE F32Vec SplatF32(float v) { return _mm512_set1_ps(v); }
 #else
 constexpr int kF32Width = 8;
+typedef __m256 F32Vec;
 typedef __m256i F32Bins;
+MM_INLINE F32Vec SplatF32(float v) { return _mm256_set1_ps(v); }
 #endif
 class FastBinsF32 {
  public:
-  FastBinsF32(const BinGrid& g, double margin) {
+  FastBinsF32(const BinGrid& g, double margin)
+      : lo_(SplatF32(static_cast<float>(g.lo))),
+        norm_(SplatF32(static_cast<float>(g.norm))),
+        bins_(SplatF32(static_cast<float>(g.bins))) {
     float low32, high32;
     FractionBoundsF32(margin, &low32, &high32);
-#ifdef __AVX512F__
-    lo_ = _mm512_set1_ps(static_cast<float>(g.lo));
-    norm_ = _mm512_set1_ps(static_cast<float>(g.norm));
-    bins_ = _mm512_set1_ps(static_cast<float>(g.bins));
-    low_ = _mm512_set1_ps(low32);
-    high_ = _mm512_set1_ps(high32);
-#else
-    lo_ = _mm256_set1_ps(static_cast<float>(g.lo));
-    norm_ = _mm256_set1_ps(static_cast<float>(g.norm));
-    bins_ = _mm256_set1_ps(static_cast<float>(g.bins));
-    low_ = _mm256_set1_ps(low32);
-    high_ = _mm256_set1_ps(high32);
-#endif
+    low_ = SplatF32(low32);
+    high_ = SplatF32(high32);
   }
 
   MM_INLINE F32Bins Bins(const float* p, bool* all) const {
@@ -1501,11 +1497,7 @@ class FastBinsF32 {
   }
 
  private:
-#ifdef __AVX512F__
-  __m512 lo_, norm_, bins_, low_, high_;
-#else
-  __m256 lo_, norm_, bins_, low_, high_;
-#endif
+  F32Vec lo_, norm_, bins_, low_, high_;
 };
 
 MM_INLINE void StoreBins(uint32_t* p, F32Bins v) {
