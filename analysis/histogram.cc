@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "analysis/load_doubles.h"
 #include "analysis/npy_fields.h"
@@ -437,12 +438,14 @@ class Histogram : public Analysis {
       p->above[l] += h[bins + simd::kSlotAbove];
       p->nan[l] += h[bins + simd::kSlotNan];
     };
-    // A float32 run of one lane counted in pairs (simd::BinPairsF32): each
-    // pair of bins (a, b) is one increment of a bins x bins table, which
-    // then counts once in bin a (its row's sum) and once in bin b (its
-    // column's); the values the kernel leaves single (out of range, NaN,
-    // near an edge, with no neighbour to pair) count one by one.
-    const auto paired_lane = [&](const float* f, uint64_t count, uint64_t l) {
+    // A native float32 or float64 run of one lane counted in pairs
+    // (simd::BinPairsF32, simd::BinPairs): each pair of bins (a, b) is one
+    // increment of a bins x bins table, which then counts once in bin a
+    // (its row's sum) and once in bin b (its column's); the values the
+    // kernel leaves single (out of range, NaN, near an edge, with no
+    // neighbour to pair) count one by one.
+    const auto paired_lane = [&](const auto* f, uint64_t count, uint64_t l) {
+      using E = std::remove_cv_t<std::remove_pointer_t<decltype(f)>>;
       scratch->table.assign(bins * bins, 0);
       scratch->sub.assign(slots, 0);
       scratch->pair.resize(kTile / 2);
@@ -453,12 +456,17 @@ class Histogram : public Analysis {
       uint32_t* at = scratch->at.data();
       for (uint64_t t0 = 0; t0 < count; t0 += kTile) {
         const uint64_t m = std::min(kTile, count - t0);
-        const simd::PairedSlots r = simd::BinPairsF32(f + t0, m, grid, pair, slot, at);
+        simd::PairedSlots r;
+        if constexpr (std::is_same_v<E, float>) {
+          r = simd::BinPairsF32(f + t0, m, grid, pair, slot, at);
+        } else {
+          r = simd::BinPairs(f + t0, m, grid, pair, slot, at);
+        }
         for (uint64_t k = 0; k < r.pairs; ++k) ++table[pair[k]];
         for (uint64_t k = 0; k < r.singles; ++k) {
           uint32_t s = slot[k];
           if (s == simd::kSlotExact) {
-            float v;
+            E v;
             std::memcpy(&v, f + t0 + at[k], sizeof v);
             s = static_cast<uint32_t>(finder_.Index(static_cast<double>(v)));
           }
@@ -485,12 +493,17 @@ class Histogram : public Analysis {
         [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
           const char* run = data + off * sizeof(S);
           if (!kept) {  // a run of one lane
-            if constexpr (Traits::kKind == Kind::kFloat32 && !kSwap) {
+            // Counted in pairs: native float32 or float64 values (aligned to
+            // their size, as the kernels read them).
+            if constexpr ((Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64) &&
+                          !kSwap) {
               if (bins <= kMaxPairBins && len >= kPairValuesPerEntry * bins * bins &&
-                  len < (uint64_t{1} << 32)) {
-                paired_lane(reinterpret_cast<const float*>(run), len, lane - p->lo);
+                  len < (uint64_t{1} << 32) && reinterpret_cast<uintptr_t>(run) % sizeof(S) == 0) {
+                paired_lane(reinterpret_cast<const S*>(run), len, lane - p->lo);
                 return;
               }
+            }
+            if constexpr (Traits::kKind == Kind::kFloat32 && !kSwap) {
               // float32 straight to slots, without widening the tile first.
               one_lane(len, lane - p->lo, [&](uint64_t t0, uint64_t m) {
                 const float* f = reinterpret_cast<const float*>(run) + t0;

@@ -101,6 +101,10 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot) 
 bool BinSlotsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* slot) {
   return Kernels().bin_slots_f32(x, n, grid, slot);
 }
+PairedSlots BinPairs(const double* x, uint64_t n, const BinGrid& grid, uint32_t* pair,
+                     uint32_t* slot, uint32_t* at) {
+  return Kernels().bin_pairs(x, n, grid, pair, slot, at);
+}
 PairedSlots BinPairsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* pair,
                         uint32_t* slot, uint32_t* at) {
   return Kernels().bin_pairs_f32(x, n, grid, pair, slot, at);

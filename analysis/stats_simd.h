@@ -114,6 +114,9 @@ struct PairedSlots {
 };
 PairedSlots BinPairsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* pair,
                         uint32_t* slot, uint32_t* at);
+// The same for n doubles, with BinSlots' slots.
+PairedSlots BinPairs(const double* x, uint64_t n, const BinGrid& grid, uint32_t* pair,
+                     uint32_t* slot, uint32_t* at);
 
 // Co-moments of the covariance (analysis/cov.cc): for i in [0, k) and j in
 // [i, k), c[i * kp + j] += x[o * k + i] * x[o * k + j] for o = 0, 1, ...,
@@ -164,6 +167,8 @@ struct KernelTable {
                          int64_t*, double*, double*, double*, double*);
   bool (*bin_slots)(const double*, uint64_t, const BinGrid&, uint32_t*);
   bool (*bin_slots_f32)(const float*, uint64_t, const BinGrid&, uint32_t*);
+  PairedSlots (*bin_pairs)(const double*, uint64_t, const BinGrid&, uint32_t*, uint32_t*,
+                           uint32_t*);
   PairedSlots (*bin_pairs_f32)(const float*, uint64_t, const BinGrid&, uint32_t*, uint32_t*,
                                uint32_t*);
   void (*co_moments)(const double*, uint64_t, uint64_t, double*, uint64_t);

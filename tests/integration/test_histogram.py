@@ -203,38 +203,55 @@ def long_rows():
         check_hist(doc["results"]["all"], expected(arr, 11, (-1, 2)), order + " all")
 
 
-@mm.test("histogram: float32 lanes long enough to be counted in pairs of bins, with singles mixed in")
-def float32_pairs():
-    # Runs of one lane of at least 8 x bins^2 float32 values, bins <= 128,
-    # are counted in pairs of bins (docs/CHOICES.md "histogram"); 129 bins
-    # and short runs are not. Ranges narrower than the data and NaN put
-    # values outside the pairs in most vectors of some lanes.
-    rng = rng_for("pairs")
-    a = rng.normal(0, 1, size=(3, 200000)).astype(np.float32)
-    a[0, rng.random(200000) < 0.3] = np.nan
-    a[2, :] *= 4  # a third of this lane lies outside [-3, 3]
-    edges = np.linspace(-3, 3, 101, dtype=np.float32).repeat(10)[:1000]
-    a[1, :1000] = edges  # on edges, in a run's first tile and in later ones
-    a[1, 5000:6000] = edges
-    a[1, 150001:151001] = edges
-    analyses = [{"name": "b%d_%s" % (bins, axis), "op": "histogram", "bins": bins, "axis": axis,
-                 "range": [-3, 3]}
-                for bins in (100, 128, 129) for axis in (None, 1)]
-    analyses.append({"name": "auto", "op": "histogram", "bins": 64, "edges_dtype": "input"})
-    spans = []
-    with mm.tmpdir() as d:
-        for workers in (1, 3):
-            doc, res = run(d, a, analyses, workers=workers)
+def pairs_case(dtype):
+    def fn():
+        # Native float32 and float64 runs of one lane of at least 8 x bins^2
+        # values, bins <= 128, are counted in pairs of bins (docs/CHOICES.md
+        # "histogram"); 129 bins and short runs are not. Ranges narrower
+        # than the data and NaN put values outside the pairs in most vectors
+        # of some lanes. A raw file whose data starts 4 bytes in (float64
+        # values not aligned to 8) takes the path without pairs.
+        rng = rng_for("pairs" + dtype)
+        a = rng.normal(0, 1, size=(3, 200000)).astype(dtype)
+        a[0, rng.random(200000) < 0.3] = np.nan
+        a[2, :] *= 4  # a third of this lane lies outside [-3, 3]
+        edges = np.linspace(-3, 3, 101, dtype=dtype).repeat(10)[:1000]
+        a[1, :1000] = edges  # on edges, in a run's first tile and in later ones
+        a[1, 5000:6000] = edges
+        a[1, 150001:151001] = edges
+        analyses = [{"name": "b%d_%s" % (bins, axis), "op": "histogram", "bins": bins, "axis": axis,
+                     "range": [-3, 3]}
+                    for bins in (100, 128, 129) for axis in (None, 1)]
+        analyses.append({"name": "auto", "op": "histogram", "bins": 64, "edges_dtype": "input"})
+        spans = []
+        with mm.tmpdir() as d:
+            for workers in (1, 3):
+                doc, res = run(d, a, analyses, workers=workers)
+                spans.append(results_span(res.out))
+            path = os.path.join(d, "shifted.bin")
+            with open(path, "wb") as f:
+                f.write(b"\0" * 4 + a.tobytes())
+            cfg = {"dataset": {"path": "shifted.bin", "format": "raw", "dtype": a.dtype.str,
+                               "shape": list(a.shape), "offset": 4},
+                   "analyses": analyses}
+            _, res = mm.run_ok(["--workers", 2, mm.write_config(d, cfg)])
             spans.append(results_span(res.out))
-    mm.check(spans[0] == spans[1], "results differ between 1 and 3 workers")
-    for bins in (100, 128, 129):
-        for axis in (None, 1):
-            check_hist(doc["results"]["b%d_%s" % (bins, axis)], expected(a, bins, (-3, 3), axis),
-                       "bins %d axis %s" % (bins, axis))
-    fin = a[np.isfinite(a)]
-    counts, edges = np.histogram(fin, bins=64, range=(fin.min(), fin.max()))
-    mm.eq(doc["results"]["auto"]["counts"], counts.tolist(), "auto range, float32 edges: counts")
-    mm.eq(doc["results"]["auto"]["edges"], edges.astype(np.float64).tolist(), "auto range: edges")
+        mm.check(spans[0] == spans[1], "results differ between 1 and 3 workers")
+        mm.check(spans[0] == spans[2], "results differ at a 4-byte offset")
+        for bins in (100, 128, 129):
+            for axis in (None, 1):
+                check_hist(doc["results"]["b%d_%s" % (bins, axis)], expected(a, bins, (-3, 3), axis),
+                           "bins %d axis %s" % (bins, axis))
+        fin = a[np.isfinite(a)]
+        counts, edges = np.histogram(fin, bins=64, range=(fin.min(), fin.max()))
+        mm.eq(doc["results"]["auto"]["counts"], counts.tolist(), "auto range, input edges: counts")
+        mm.eq(doc["results"]["auto"]["edges"], edges.astype(np.float64).tolist(), "auto range: edges")
+    return fn
+
+
+for _dt in ("float32", "float64"):
+    mm.add_test("histogram: %s lanes long enough to be counted in pairs of bins, with singles mixed in"
+                % _dt, pairs_case(_dt))
 
 
 @mm.test("histogram: byte-identical for 1, 2, 3, 7 workers and spawn")

@@ -14,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "analysis/analysis.h"
@@ -454,6 +455,54 @@ std::vector<uint32_t> KernelSlots(const simd::KernelTable& k, const BinFinder& f
   return s;
 }
 
+// BinPairsF32 (float) or BinPairs (double) of x[0, n) on copy k: the counts of each slot (pairs
+// counted in both their bins, singles' exact slots resolved as histogram.cc does) against the exact
+// bins, counted as `wrong` (one per slot that differs and per misplaced index or write past the
+// buffers); `paired` values in pairs.
+struct PairCheck {
+  size_t wrong = 0, paired = 0;
+};
+template <class T>
+PairCheck CheckPairs(const simd::KernelTable& k, const BinFinder& f, const T* x, size_t n) {
+  const auto bins = static_cast<uint32_t>(f.bins());
+  constexpr uint32_t kGuard = 0xdeadbeef;
+  std::vector<uint32_t> pair(n / 2 + 1, kGuard), slot(n + 1, kGuard), at(n + 1, kGuard);
+  simd::PairedSlots r;
+  if constexpr (std::is_same_v<T, float>) {
+    r = k.bin_pairs_f32(x, n, f.Grid(), pair.data(), slot.data(), at.data());
+  } else {
+    r = k.bin_pairs(x, n, f.Grid(), pair.data(), slot.data(), at.data());
+  }
+  PairCheck c;
+  c.paired = 2 * r.pairs;
+  if (2 * r.pairs + r.singles != n || pair[n / 2] != kGuard || slot[n] != kGuard || at[n] != kGuard)
+    return PairCheck{n + 1, c.paired};
+  std::vector<int64_t> got(bins + 3, 0), want(bins + 3, 0);
+  for (uint64_t i = 0; i < r.pairs; ++i) {
+    const uint32_t a = pair[i] / bins, b = pair[i] % bins;
+    if (a >= bins) return PairCheck{n + 1, c.paired};
+    ++got[a];
+    ++got[b];
+  }
+  std::vector<bool> single(n, false);
+  for (uint64_t i = 0; i < r.singles; ++i) {
+    if (at[i] >= n || single[at[i]] || (i > 0 && at[i] <= at[i - 1]))
+      return PairCheck{n + 1, c.paired};
+    single[at[i]] = true;
+    const double v = static_cast<double>(x[at[i]]);
+    uint32_t s = slot[i];
+    if (s == simd::kSlotExact) {
+      if (!(v >= f.lo() && v <= f.hi())) ++c.wrong;  // only values in range
+      s = static_cast<uint32_t>(f.Index(v));
+    }
+    if (s != ExactSlot(f, v)) ++c.wrong;  // a single keeps its own slot
+    ++got[s < bins + 3 ? s : 0];
+  }
+  for (size_t i = 0; i < n; ++i) ++want[ExactSlot(f, static_cast<double>(x[i]))];
+  for (uint32_t s = 0; s < bins + 3; ++s) c.wrong += got[s] != want[s];
+  return c;
+}
+
 TEST_CASE("Histogram: vector slots are numpy's bins on and next to every edge", "[histogram]") {
   for (const simd::KernelTable* k : BinTables()) {
     for (const BinCase& c : kBinCases) {
@@ -464,6 +513,7 @@ TEST_CASE("Histogram: vector slots are numpy's bins on and next to every edge", 
         const std::vector<double> xs(n, c.x);
         size_t exact = 0;
         for (uint32_t s : KernelSlots(*k, f, xs, &exact)) CHECK(s == c.index);
+        if (c.bins <= 128) CHECK(CheckPairs(*k, f, xs.data(), n).wrong == 0);
       }
     }
   }
@@ -493,6 +543,8 @@ TEST_CASE("Histogram: vector slots equal the exact bins on hard grids", "[histog
       {0x1p-1070, 0x1p-1060, 3, nullptr},
       {-1e308, 1e308, 10, nullptr},
       {-7, 11, 9, nullptr},
+      {-2.5, 3.5, 128, nullptr},
+      {-2.5, 3.5, 128, f32},
   };
   for (const simd::KernelTable* k : BinTables()) {
     for (const Grid& gr : grids) {
@@ -526,57 +578,31 @@ TEST_CASE("Histogram: vector slots equal the exact bins on hard grids", "[histog
       size_t wrong = 0;
       for (size_t i = 0; i < xs.size(); ++i) wrong += got[i] != ExactSlot(f, xs[i]);
       CHECK(wrong == 0);
+      // Counted in pairs (simd::BinPairs), for grids of at most 128 bins:
+      // runs starting at each of the first 9 values, of lengths that end
+      // everywhere in two vectors, and the whole array.
+      if (gr.bins <= 128) {
+        size_t wrong_pairs = CheckPairs(*k, f, xs.data(), xs.size()).wrong;
+        for (size_t at = 0; at < 9; ++at)
+          for (size_t n : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 100})
+            wrong_pairs += CheckPairs(*k, f, xs.data() + at, n).wrong;
+        CHECK(wrong_pairs == 0);
+      }
       // Grids whose edges lie close to where (x - lo) * norm puts them send
       // almost every value inside the range down the fast path.
       if (gr.lo == -5 && gr.round_edge == nullptr) CHECK(f.FastMargin() < 1e-9);
       if (f.FastMargin() < 0.001) {
         KernelSlots(*k, f, inside, &exact);
         CHECK(exact * 100 < inside.size());
+        // Values inside the range are mostly counted in pairs.
+        if (gr.bins <= 128) {
+          const PairCheck c = CheckPairs(*k, f, inside.data(), inside.size());
+          CHECK(c.wrong == 0);
+          CHECK(c.paired * 2 > inside.size());
+        }
       }
     }
   }
-}
-
-// BinPairsF32 of x[0, n) on copy k: the counts of each slot (pairs counted
-// in both their bins, singles' exact slots resolved as histogram.cc does)
-// against the exact bins, counted as `wrong` (one per slot that differs and
-// per misplaced index or write past the buffers); `paired` values in pairs.
-struct PairCheck {
-  size_t wrong = 0, paired = 0;
-};
-PairCheck CheckPairs(const simd::KernelTable& k, const BinFinder& f, const float* x, size_t n) {
-  const auto bins = static_cast<uint32_t>(f.bins());
-  constexpr uint32_t kGuard = 0xdeadbeef;
-  std::vector<uint32_t> pair(n / 2 + 1, kGuard), slot(n + 1, kGuard), at(n + 1, kGuard);
-  const simd::PairedSlots r = k.bin_pairs_f32(x, n, f.Grid(), pair.data(), slot.data(), at.data());
-  PairCheck c;
-  c.paired = 2 * r.pairs;
-  if (2 * r.pairs + r.singles != n || pair[n / 2] != kGuard || slot[n] != kGuard || at[n] != kGuard)
-    return PairCheck{n + 1, c.paired};
-  std::vector<int64_t> got(bins + 3, 0), want(bins + 3, 0);
-  for (uint64_t i = 0; i < r.pairs; ++i) {
-    const uint32_t a = pair[i] / bins, b = pair[i] % bins;
-    if (a >= bins) return PairCheck{n + 1, c.paired};
-    ++got[a];
-    ++got[b];
-  }
-  std::vector<bool> single(n, false);
-  for (uint64_t i = 0; i < r.singles; ++i) {
-    if (at[i] >= n || single[at[i]] || (i > 0 && at[i] <= at[i - 1]))
-      return PairCheck{n + 1, c.paired};
-    single[at[i]] = true;
-    const double v = static_cast<double>(x[at[i]]);
-    uint32_t s = slot[i];
-    if (s == simd::kSlotExact) {
-      if (!(v >= f.lo() && v <= f.hi())) ++c.wrong;  // only values in range
-      s = static_cast<uint32_t>(f.Index(v));
-    }
-    if (s != ExactSlot(f, v)) ++c.wrong;  // a single keeps its own slot
-    ++got[s < bins + 3 ? s : 0];
-  }
-  for (size_t i = 0; i < n; ++i) ++want[ExactSlot(f, static_cast<double>(x[i]))];
-  for (uint32_t s = 0; s < bins + 3; ++s) c.wrong += got[s] != want[s];
-  return c;
 }
 
 // float32 data binned without widening (simd::BinSlotsF32): on every copy,
