@@ -317,8 +317,8 @@ class Histogram : public Analysis {
     std::vector<uint32_t> pair, at, table;  // counting in pairs (paired_lane)
   };
   static constexpr uint64_t kTile = 1024;
-  // float32 runs of one lane are counted in pairs of bins (half the
-  // increments) when the bins x bins table is at most 64 KiB and the run
+  // float32 and float64 runs of one lane are counted in pairs of bins (half
+  // the increments) when the bins x bins table is at most 64 KiB and the run
   // has at least 8 values per entry of it to pay for clearing and folding.
   static constexpr uint64_t kMaxPairBins = 128;
   static constexpr uint64_t kPairValuesPerEntry = 8;
@@ -466,9 +466,7 @@ class Histogram : public Analysis {
         for (uint64_t k = 0; k < r.singles; ++k) {
           uint32_t s = slot[k];
           if (s == simd::kSlotExact) {
-            E v;
-            std::memcpy(&v, f + t0 + at[k], sizeof v);
-            s = static_cast<uint32_t>(finder_.Index(static_cast<double>(v)));
+            s = static_cast<uint32_t>(finder_.Index(static_cast<double>(f[t0 + at[k]])));
           }
           ++h[s];
         }
@@ -493,8 +491,10 @@ class Histogram : public Analysis {
         [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
           const char* run = data + off * sizeof(S);
           if (!kept) {  // a run of one lane
-            // Counted in pairs: native float32 or float64 values (aligned to
-            // their size, as the kernels read them).
+            // Counted in pairs: native float32 or float64 values aligned to
+            // their size (sources read blocks into page-aligned buffers;
+            // BinSlots' scalar tail and the exact singles read them as
+            // doubles and floats).
             if constexpr ((Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64) &&
                           !kSwap) {
               if (bins <= kMaxPairBins && len >= kPairValuesPerEntry * bins * bins &&

@@ -114,7 +114,7 @@ struct PairedSlots {
 };
 PairedSlots BinPairsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* pair,
                         uint32_t* slot, uint32_t* at);
-// The same for n doubles, with BinSlots' slots.
+// The same for n doubles (x aligned to 8 bytes), with BinSlots' slots.
 PairedSlots BinPairs(const double* x, uint64_t n, const BinGrid& grid, uint32_t* pair,
                      uint32_t* slot, uint32_t* at);
 

@@ -1272,6 +1272,8 @@ void FusedTileF32(const char* p, uint64_t rows, uint64_t len, const double* shif
 // (trunc is exact: the same integer as the 2^52 trick and as the scalar
 // tail's conversion) and converts it with vcvttpd2udq; its last partial
 // vector is masked (ForEight) instead of going through BinSlotOne.
+// FastBinsF64 (BinPairs) repeats each copy's test for a value to be a bin;
+// a change to one is a change to both.
 
 #ifdef __AVX2__
 constexpr int kBinWidth = 4;

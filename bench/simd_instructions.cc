@@ -12,9 +12,10 @@
 //       call; prints "KERNEL COPY N instructions per-element".
 //
 // KERNEL: reduce, fused, tile, fused_tile (10 columns), bin_slots,
-// bin_slots_f32, bin_pairs_f32 (100 bins), key_bits, key_matches (3
-// prefixes), co_moments (10 variables), or none. bin_slots, key_bits,
-// key_matches and co_moments take doubles, converted beforehand.
+// bin_slots_f32, bin_pairs, bin_pairs_f32 (100 bins), key_bits,
+// key_matches (3 prefixes), co_moments (10 variables), or none. bin_slots,
+// bin_pairs, key_bits, key_matches and co_moments take doubles, converted
+// beforehand.
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -104,6 +105,9 @@ __attribute__((noinline)) uint64_t RunKernel(Job* j) {
                      j->nan.data(), j->mn.data(), j->mx.data(), j->t.data(), j->q.data());
   if (w == "bin_slots") return k.bin_slots(j->d.data(), j->n, j->grid, j->slot.data());
   if (w == "bin_slots_f32") return k.bin_slots_f32(j->f.data(), j->n, j->grid, j->slot.data());
+  if (w == "bin_pairs")
+    return k.bin_pairs(j->d.data(), j->n, j->grid, j->pair.data(), j->slot.data(), j->at.data())
+        .pairs;
   if (w == "bin_pairs_f32")
     return k.bin_pairs_f32(j->f.data(), j->n, j->grid, j->pair.data(), j->slot.data(), j->at.data())
         .pairs;

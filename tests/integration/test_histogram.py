@@ -209,11 +209,14 @@ def pairs_case(dtype):
         # values, bins <= 128, are counted in pairs of bins (docs/CHOICES.md
         # "histogram"); 129 bins and short runs are not. Ranges narrower
         # than the data and NaN put values outside the pairs in most vectors
-        # of some lanes. A raw file whose data starts 4 bytes in (float64
-        # values not aligned to 8) takes the path without pairs.
+        # of some lanes. A row of 262144 float64 values is two blocks of
+        # 131072 = 8 x 128^2. A raw file whose data starts 4 bytes in gives
+        # the same results (blocks are read into aligned buffers; the unit
+        # test "float64 blocks at any alignment" feeds a misaligned one).
         rng = rng_for("pairs" + dtype)
-        a = rng.normal(0, 1, size=(3, 200000)).astype(dtype)
-        a[0, rng.random(200000) < 0.3] = np.nan
+        cols = 200000 if dtype == "float32" else 262144
+        a = rng.normal(0, 1, size=(3, cols)).astype(dtype)
+        a[0, rng.random(cols) < 0.3] = np.nan
         a[2, :] *= 4  # a third of this lane lies outside [-3, 3]
         edges = np.linspace(-3, 3, 101, dtype=dtype).repeat(10)[:1000]
         a[1, :1000] = edges  # on edges, in a run's first tile and in later ones
