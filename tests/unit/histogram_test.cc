@@ -504,20 +504,26 @@ PairCheck CheckPairs(const simd::KernelTable& k, const BinFinder& f, const T* x,
   return c;
 }
 
-// Each of `near` (values on and next to edges, infinities, NaN; at most
-// 4096 of them, spread over the list) alone among 31 values drawn from
-// `inside`, at every position in turn: on grids whose inside values pass
-// the fast test, the pair of vectors holding a near value (16 doubles or 32
-// floats at most) is paired or not by the fast test's verdict on that one.
+// On a grid whose values inside the range pass the fast test: CheckPairs
+// of `inside` (which must be mostly paired: a test that only ever saw
+// singles could not fail on the pairs), and of each of `near` (values on
+// and next to edges, infinities, NaN; at most 4096 of them, spread over the
+// list) alone among 31 values drawn from `inside`, at every position in
+// turn, so the pair of vectors holding it (16 doubles or 32 floats at most)
+// is paired or not by the fast test's verdict on that one value.
 template <class T>
-std::vector<T> AmongInside(const std::vector<T>& near, const std::vector<T>& inside) {
+void CheckInsidePairs(const simd::KernelTable& k, const BinFinder& f, const std::vector<T>& near,
+                      const std::vector<T>& inside) {
+  const PairCheck c = CheckPairs(k, f, inside.data(), inside.size());
+  CHECK(c.wrong == 0);
+  CHECK(c.paired * 2 > inside.size());
   constexpr size_t kRun = 32;
   const size_t stride = near.size() / 4096 + 1;
-  std::vector<T> out;
-  for (size_t k = 0; k < near.size(); k += stride)
+  std::vector<T> mixed;
+  for (size_t i = 0; i < near.size(); i += stride)
     for (size_t j = 0; j < kRun; ++j)
-      out.push_back(j == k % kRun ? near[k] : inside[(k * kRun + j) % inside.size()]);
-  return out;
+      mixed.push_back(j == i % kRun ? near[i] : inside[(i * kRun + j) % inside.size()]);
+  CHECK(CheckPairs(k, f, mixed.data(), mixed.size()).wrong == 0);
 }
 
 TEST_CASE("Histogram: vector slots are numpy's bins on and next to every edge", "[histogram]") {
@@ -612,15 +618,7 @@ TEST_CASE("Histogram: vector slots equal the exact bins on hard grids", "[histog
       if (f.FastMargin() < 0.001) {
         KernelSlots(*k, f, inside, &exact);
         CHECK(exact * 100 < inside.size());
-        // Values inside the range are mostly counted in pairs, and so are
-        // vectors of them with one value near an edge.
-        if (gr.bins <= 128) {
-          const PairCheck c = CheckPairs(*k, f, inside.data(), inside.size());
-          CHECK(c.wrong == 0);
-          CHECK(c.paired * 2 > inside.size());
-          const std::vector<double> mixed = AmongInside(near, inside);
-          CHECK(CheckPairs(*k, f, mixed.data(), mixed.size()).wrong == 0);
-        }
+        if (gr.bins <= 128) CheckInsidePairs(*k, f, near, inside);
       }
     }
   }
@@ -725,15 +723,7 @@ TEST_CASE("Histogram: float32 slots equal the exact bins on hard grids", "[histo
         size_t n_exact = 0;
         for (uint32_t v : s) n_exact += v == simd::kSlotExact;
         CHECK(n_exact * 100 < inside.size());
-        // Values inside the range are mostly counted in pairs (a test that
-        // only ever saw singles could not fail on the pairs).
-        if (gr.bins <= 128) {
-          const PairCheck c = CheckPairs(*k, f, inside.data(), inside.size());
-          CHECK(c.wrong == 0);
-          CHECK(c.paired * 2 > inside.size());
-          const std::vector<float> mixed = AmongInside(near, inside);
-          CHECK(CheckPairs(*k, f, mixed.data(), mixed.size()).wrong == 0);
-        }
+        if (gr.bins <= 128) CheckInsidePairs(*k, f, near, inside);
       }
     }
   }
