@@ -315,6 +315,10 @@ class Histogram : public Analysis {
     std::vector<uint32_t> slot;
     std::vector<uint32_t> sub;
     std::vector<uint32_t> pair, at, table;  // counting in pairs (paired_lane)
+    // One- and two-byte types: the slot of every stored bit pattern, for
+    // the range [table_lo, table_hi] (empty: not built).
+    std::vector<uint16_t> pattern_slot;
+    double table_lo = 0, table_hi = 0;
   };
   static constexpr uint64_t kTile = 1024;
   // float32 and float64 runs of one lane are counted in pairs of bins (half
@@ -326,6 +330,9 @@ class Histogram : public Analysis {
   // run of equal values does not wait on its own increments) when a run of
   // one lane holds at least 4 values per slot and the copies fit in 64 KiB.
   static constexpr uint64_t kMaxSubSlots = 4096;
+  // Two-byte types look their slots up in a table of all 65536 patterns
+  // once a block of at least this many values pays for building it.
+  static constexpr uint64_t kMinValuesForPatternTable = 65536;
 
   template <class Traits, bool kSwap>
   void ConsumeTyped(int pass, const BlockView& block, Partial* base, Scratch* scratch) const {
@@ -438,14 +445,14 @@ class Histogram : public Analysis {
       p->above[l] += h[bins + simd::kSlotAbove];
       p->nan[l] += h[bins + simd::kSlotNan];
     };
-    // A native float32 or float64 run of one lane counted in pairs
-    // (simd::BinPairsF32, simd::BinPairs): each pair of bins (a, b) is one
-    // increment of a bins x bins table, which then counts once in bin a
-    // (its row's sum) and once in bin b (its column's); the values the
-    // kernel leaves single (out of range, NaN, near an edge, with no
-    // neighbour to pair) count one by one.
-    const auto paired_lane = [&](const auto* f, uint64_t count, uint64_t l) {
-      using E = std::remove_cv_t<std::remove_pointer_t<decltype(f)>>;
+    // A run of one lane counted in pairs (simd::BinPairsF32, simd::BinPairs):
+    // each pair of bins (a, b) is one increment of a bins x bins table, which
+    // then counts once in bin a (its row's sum) and once in bin b (its
+    // column's); the values the kernel leaves single (out of range, NaN, near
+    // an edge, with no neighbour to pair) count one by one. pairs(t0, m, r)
+    // pairs values [t0, t0 + m) of the run; value(k) is value k of that tile
+    // as a double (for the singles BinFinder resolves).
+    const auto paired_lane = [&](uint64_t count, uint64_t l, auto&& pairs, auto&& value) {
       scratch->table.assign(bins * bins, 0);
       scratch->sub.assign(slots, 0);
       scratch->pair.resize(kTile / 2);
@@ -456,18 +463,11 @@ class Histogram : public Analysis {
       uint32_t* at = scratch->at.data();
       for (uint64_t t0 = 0; t0 < count; t0 += kTile) {
         const uint64_t m = std::min(kTile, count - t0);
-        simd::PairedSlots r;
-        if constexpr (std::is_same_v<E, float>) {
-          r = simd::BinPairsF32(f + t0, m, grid, pair, slot, at);
-        } else {
-          r = simd::BinPairs(f + t0, m, grid, pair, slot, at);
-        }
+        const simd::PairedSlots r = pairs(t0, m, pair, at);
         for (uint64_t k = 0; k < r.pairs; ++k) ++table[pair[k]];
         for (uint64_t k = 0; k < r.singles; ++k) {
           uint32_t s = slot[k];
-          if (s == simd::kSlotExact) {
-            s = static_cast<uint32_t>(finder_.Index(static_cast<double>(f[t0 + at[k]])));
-          }
+          if (s == simd::kSlotExact) s = static_cast<uint32_t>(finder_.Index(value(t0, at[k])));
           ++h[s];
         }
       }
@@ -486,20 +486,103 @@ class Histogram : public Analysis {
       p->above[l] += h[bins + simd::kSlotAbove];
       p->nan[l] += h[bins + simd::kSlotNan];
     };
+    // One- and two-byte types (bool, int8, uint8, int16, uint16, float16,
+    // either byte order): the slot of each stored bit pattern, computed once
+    // a worker and range by the same tile path (LoadTile, then bin) as the
+    // values themselves, so a value's slot is the one it would get there.
+    const uint16_t* pattern_slot = nullptr;
+    using Pattern = std::conditional_t<sizeof(S) == 1, uint8_t, uint16_t>;
+    if constexpr (sizeof(S) <= 2) {
+      constexpr uint64_t patterns = uint64_t{1} << (8 * sizeof(S));
+      std::vector<uint16_t>& table = scratch->pattern_slot;
+      const bool built = table.size() == patterns && scratch->table_lo == finder_.lo() &&
+                         scratch->table_hi == finder_.hi();
+      if (built) {
+        pattern_slot = table.data();
+      } else if (slots <= 65536 && (sizeof(S) == 1 || n >= kMinValuesForPatternTable)) {
+        table.resize(patterns);
+        Pattern raw[kTile];
+        for (uint64_t t0 = 0; t0 < patterns; t0 += kTile) {
+          const uint64_t m = std::min(kTile, patterns - t0);
+          for (uint64_t i = 0; i < m; ++i) raw[i] = static_cast<Pattern>(t0 + i);
+          LoadTile<Traits, kSwap>(reinterpret_cast<const char*>(raw), m, x);
+          bin(m);
+          for (uint64_t i = 0; i < m; ++i) table[t0 + i] = static_cast<uint16_t>(slot[i]);
+        }
+        scratch->table_lo = finder_.lo();
+        scratch->table_hi = finder_.hi();
+        pattern_slot = table.data();
+      }
+    }
+    // The slots of m values from `from`, `stride` bytes apart, by pattern.
+    const auto look_up = [&](const char* from, uint64_t stride, uint64_t m) {
+      if constexpr (sizeof(S) <= 2) {
+        for (uint64_t i = 0; i < m; ++i) {
+          Pattern v;
+          std::memcpy(&v, from + i * stride, sizeof v);
+          slot[i] = pattern_slot[v];
+        }
+      }
+    };
     geo_.ForEachTileOfBlock(
         block.box, block.begin, block.end,
         [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
           const char* run = data + off * sizeof(S);
+          if (pattern_slot) {
+            if (!kept) {
+              one_lane(len, lane - p->lo, [&](uint64_t t0, uint64_t m) {
+                look_up(run + t0 * sizeof(S), sizeof(S), m);
+              });
+            } else if (rows == 1) {
+              for (uint64_t t0 = 0; t0 < len; t0 += kTile) {
+                const uint64_t m = std::min(kTile, len - t0);
+                look_up(run + t0 * sizeof(S), sizeof(S), m);
+                for (uint64_t i = 0; i < m; ++i) add(lane + t0 + i - p->lo, slot[i], 1);
+              }
+            } else {
+              for (uint64_t i = 0; i < len; ++i) {
+                one_lane(rows, lane + i - p->lo, [&](uint64_t t0, uint64_t m) {
+                  look_up(run + (t0 * len + i) * sizeof(S), len * sizeof(S), m);
+                });
+              }
+            }
+            return;
+          }
           if (!kept) {  // a run of one lane
-            // Counted in pairs: native float32 or float64 values aligned to
-            // their size (sources read blocks into page-aligned buffers;
-            // BinSlots' scalar tail and the exact singles read them as
-            // doubles and floats).
-            if constexpr ((Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64) &&
-                          !kSwap) {
-              if (bins <= kMaxPairBins && len >= kPairValuesPerEntry * bins * bins &&
-                  len < (uint64_t{1} << 32) && reinterpret_cast<uintptr_t>(run) % sizeof(S) == 0) {
-                paired_lane(reinterpret_cast<const S*>(run), len, lane - p->lo);
+            const uint64_t l = lane - p->lo;
+            if (bins <= kMaxPairBins && len >= kPairValuesPerEntry * bins * bins &&
+                len < (uint64_t{1} << 32)) {
+              // Native float32 and float64 values are paired where they lie
+              // when aligned to their size (sources read blocks into
+              // page-aligned buffers; BinSlots' scalar tail and the exact
+              // singles read them as doubles and floats); every other run a
+              // tile of doubles at a time (the values one_lane bins below).
+              if constexpr ((Traits::kKind == Kind::kFloat32 ||
+                             Traits::kKind == Kind::kFloat64) &&
+                            !kSwap) {
+                if (reinterpret_cast<uintptr_t>(run) % sizeof(S) == 0) {
+                  const S* f = reinterpret_cast<const S*>(run);
+                  paired_lane(
+                      len, l,
+                      [&](uint64_t t0, uint64_t m, uint32_t* pair, uint32_t* at) {
+                        if constexpr (Traits::kKind == Kind::kFloat32) {
+                          return simd::BinPairsF32(f + t0, m, grid, pair, slot, at);
+                        } else {
+                          return simd::BinPairs(f + t0, m, grid, pair, slot, at);
+                        }
+                      },
+                      [&](uint64_t t0, uint64_t k) { return static_cast<double>(f[t0 + k]); });
+                  return;
+                }
+              }
+              if constexpr (Traits::kIsFloat) {
+                paired_lane(
+                    len, l,
+                    [&](uint64_t t0, uint64_t m, uint32_t* pair, uint32_t* at) {
+                      LoadTile<Traits, kSwap>(run + t0 * sizeof(S), m, x);
+                      return simd::BinPairs(x, m, grid, pair, slot, at);
+                    },
+                    [&](uint64_t, uint64_t k) { return x[k]; });
                 return;
               }
             }

@@ -124,6 +124,9 @@ uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out) {
 }
 
 bool WidenF32(const char* p, uint64_t n, double* out) { return Kernels().widen_f32(p, n, out); }
+void Widen(WidenFrom from, bool swap, const char* p, uint64_t n, double* out) {
+  Kernels().widen(from, swap, p, n, out);
+}
 void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum) {
   Kernels().column_sums(x, rows, k, sum);
 }

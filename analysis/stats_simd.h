@@ -147,10 +147,15 @@ uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out);
 // in that order (v < k); and x[o * k + v] -= mean[v], adding each result
 // to sum[v] in the same order (the deviations' sums).
 bool WidenF32(const char* p, uint64_t n, double* out);
+// n elements of one of these types at p, byte-swapped first when `swap`
+// (ignored for one-byte types), widened exactly into out.
+enum class WidenFrom : uint8_t { kInt8, kUInt8, kInt16, kUInt16, kInt32, kUInt32, kFloat32, kFloat64 };
+void Widen(WidenFrom from, bool swap, const char* p, uint64_t n, double* out);
 void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum);
 void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, double* sum);
 
-// (analysis/load_doubles.h picks WidenF32 for native float32 tiles.)
+// (analysis/load_doubles.h picks WidenF32 for native float32 tiles and
+// Widen for the other types it can take.)
 
 // The kernels of one instruction set.
 struct KernelTable {
@@ -175,6 +180,7 @@ struct KernelTable {
   uint64_t (*key_matches)(const double*, uint64_t, int, const uint64_t*, uint64_t, uint32_t*);
   uint64_t (*key_bits)(const double*, uint64_t, int, uint64_t*);
   bool (*widen_f32)(const char*, uint64_t, double*);
+  void (*widen)(WidenFrom, bool, const char*, uint64_t, double*);
   void (*column_sums)(const double*, uint64_t, uint64_t, double*);
   void (*subtract_columns)(double*, uint64_t, uint64_t, const double*, double*);
 };

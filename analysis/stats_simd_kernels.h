@@ -1990,6 +1990,52 @@ bool WidenF32(const char* p, uint64_t n, double* out) {
   return nan;
 }
 
+// Widen's loop for one element type: T the value, U the unsigned integer
+// of its size (loaded, byte-swapped when kSwap, then reinterpreted as T).
+// Plain code: each copy's compiler vectorizes it for its instruction set,
+// and every conversion is exact, so all copies give the same doubles.
+template <class T, class U, bool kSwap>
+MM_INLINE void WidenLoop(const char* p, uint64_t n, double* out) {
+  for (uint64_t i = 0; i < n; ++i) {
+    U u;
+    std::memcpy(&u, p + i * sizeof(U), sizeof u);
+    if constexpr (kSwap && sizeof(U) == 2) u = __builtin_bswap16(u);
+    if constexpr (kSwap && sizeof(U) == 4) u = __builtin_bswap32(u);
+    if constexpr (kSwap && sizeof(U) == 8) u = __builtin_bswap64(u);
+    out[i] = static_cast<double>(__builtin_bit_cast(T, u));
+  }
+}
+
+template <bool kSwap>
+MM_INLINE void WidenSwapped(WidenFrom from, const char* p, uint64_t n, double* out) {
+  switch (from) {
+    case WidenFrom::kInt8:
+      return WidenLoop<int8_t, uint8_t, false>(p, n, out);
+    case WidenFrom::kUInt8:
+      return WidenLoop<uint8_t, uint8_t, false>(p, n, out);
+    case WidenFrom::kInt16:
+      return WidenLoop<int16_t, uint16_t, kSwap>(p, n, out);
+    case WidenFrom::kUInt16:
+      return WidenLoop<uint16_t, uint16_t, kSwap>(p, n, out);
+    case WidenFrom::kInt32:
+      return WidenLoop<int32_t, uint32_t, kSwap>(p, n, out);
+    case WidenFrom::kUInt32:
+      return WidenLoop<uint32_t, uint32_t, kSwap>(p, n, out);
+    case WidenFrom::kFloat32:
+      return WidenLoop<float, uint32_t, kSwap>(p, n, out);
+    case WidenFrom::kFloat64:
+      return WidenLoop<double, uint64_t, kSwap>(p, n, out);
+  }
+}
+
+void Widen(WidenFrom from, bool swap, const char* p, uint64_t n, double* out) {
+  if (swap) {
+    WidenSwapped<true>(from, p, n, out);
+  } else {
+    WidenSwapped<false>(from, p, n, out);
+  }
+}
+
 // ColumnSums for kVecs groups of four columns and kRest more from column
 // v0: every accumulator in a register, one row at a time.
 template <int kVecs, int kRest>
@@ -2073,7 +2119,7 @@ void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, d
 const KernelTable kTable = {ReduceF32,  ReduceF64,   DeviationF32, DeviationF64, TileF32,
                             TileF64,    TileDevF32,  TileDevF64,   FusedF32,     FusedTileF32,
                             BinSlots,   BinSlotsF32, BinPairs,     BinPairsF32,  CoMoments,
-                            KeyMatches, KeyBits,     WidenF32,     ColumnSums,   SubtractColumns};
+                            KeyMatches, KeyBits,     WidenF32,     Widen,        ColumnSums,   SubtractColumns};
 
 }  // namespace MM_SIMD_NS
 }  // namespace simd
