@@ -557,8 +557,7 @@ class Histogram : public Analysis {
               // page-aligned buffers; BinSlots' scalar tail and the exact
               // singles read them as doubles and floats); every other run a
               // tile of doubles at a time (the values one_lane bins below).
-              if constexpr ((Traits::kKind == Kind::kFloat32 ||
-                             Traits::kKind == Kind::kFloat64) &&
+              if constexpr ((Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64) &&
                             !kSwap) {
                 if (reinterpret_cast<uintptr_t>(run) % sizeof(S) == 0) {
                   const S* f = reinterpret_cast<const S*>(run);

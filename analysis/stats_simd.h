@@ -149,7 +149,16 @@ uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out);
 bool WidenF32(const char* p, uint64_t n, double* out);
 // n elements of one of these types at p, byte-swapped first when `swap`
 // (ignored for one-byte types), widened exactly into out.
-enum class WidenFrom : uint8_t { kInt8, kUInt8, kInt16, kUInt16, kInt32, kUInt32, kFloat32, kFloat64 };
+enum class WidenFrom : uint8_t {
+  kInt8,
+  kUInt8,
+  kInt16,
+  kUInt16,
+  kInt32,
+  kUInt32,
+  kFloat32,
+  kFloat64
+};
 void Widen(WidenFrom from, bool swap, const char* p, uint64_t n, double* out);
 void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum);
 void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, double* sum);

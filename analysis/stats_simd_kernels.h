@@ -2116,10 +2116,10 @@ void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, d
 
 #undef MM_INLINE
 
-const KernelTable kTable = {ReduceF32,  ReduceF64,   DeviationF32, DeviationF64, TileF32,
-                            TileF64,    TileDevF32,  TileDevF64,   FusedF32,     FusedTileF32,
-                            BinSlots,   BinSlotsF32, BinPairs,     BinPairsF32,  CoMoments,
-                            KeyMatches, KeyBits,     WidenF32,     Widen,        ColumnSums,   SubtractColumns};
+const KernelTable kTable = {
+    ReduceF32,  ReduceF64,  DeviationF32, DeviationF64, TileF32,     TileF64,    TileDevF32,
+    TileDevF64, FusedF32,   FusedTileF32, BinSlots,     BinSlotsF32, BinPairs,   BinPairsF32,
+    CoMoments,  KeyMatches, KeyBits,      WidenF32,     Widen,       ColumnSums, SubtractColumns};
 
 }  // namespace MM_SIMD_NS
 }  // namespace simd

@@ -257,6 +257,66 @@ for _dt in ("float32", "float64"):
                 % _dt, pairs_case(_dt))
 
 
+def pattern_case(dtype):
+    def fn():
+        # One- and two-byte types take each value's slot from a table of
+        # every stored bit pattern (docs/CHOICES.md "histogram"), built once
+        # a worker when a block holds at least 65536 values: 200000 x 3
+        # values give 3 workers blocks of about 200000. Integers sit on the
+        # edges of [-1000, 1000] / 40 bins; floats get exact edges, NaN,
+        # infinities and subnormals. 1 and 3 workers, a transposed copy
+        # (axis 0 over its 3 columns as strided lanes), more slots than the
+        # table holds (70000 bins), and numpy's answers.
+        rng = rng_for("pattern" + dtype)
+        dt = np.dtype(dtype)
+        n = 200000
+        if dt.kind == "b":
+            a = rng.random((3, n)) < 0.3
+        elif dt.kind in "iu":
+            lo = -1200 if dt.kind == "i" else 0
+            a = rng.integers(lo, 1200, size=(3, n), endpoint=True).astype(dt)
+            a[1, :2000] = np.arange(-1000 if dt.kind == "i" else 0, 1001, 50).repeat(100)[:2000]
+        else:
+            a = (rng.normal(0, 400, size=(3, n))).astype(dt)
+            special = np.array([np.nan, np.inf, -np.inf, 6e-8, -6e-8, 0.0, -0.0, 1000, -1000, 999.5],
+                               dtype=dt)
+            a[0, rng.random(n) < 0.2] = np.nan
+            a[1, :1000] = np.linspace(-1000, 1000, 41).astype(dt).repeat(25)[:1000]
+            a[2, ::97] = special[rng.integers(0, special.size, size=a[2, ::97].size)]
+        analyses = [{"name": "r%d_%s" % (bins, axis), "op": "histogram", "bins": bins, "axis": axis,
+                     "range": [-1000, 1000]}
+                    for bins in (7, 40, 1000) for axis in (None, 1)]
+        analyses += [{"name": "auto_%s" % axis, "op": "histogram", "bins": 33, "axis": axis}
+                     for axis in (None, 1)]
+        analyses.append({"name": "wide", "op": "histogram", "bins": 70000, "range": [-1000, 1000]})
+        spans = []
+        with mm.tmpdir() as d:
+            for workers in (1, 3):
+                doc, res = run(d, a, analyses, workers=workers, fmt="raw")
+                spans.append(results_span(res.out))
+            t = np.ascontiguousarray(a.T)
+            tdoc, _ = run(d, t, [dict(x, axis=0 if x.get("axis") == 1 else x.get("axis"))
+                                 for x in analyses if x["name"] != "wide"], workers=3)
+        mm.check(spans[0] == spans[1], "results differ between 1 and 3 workers")
+        for bins in (7, 40, 1000):
+            for axis in (None, 1):
+                name = "r%d_%s" % (bins, axis)
+                exp = expected(a, bins, (-1000, 1000), axis)
+                check_hist(doc["results"][name], exp, "%s %s" % (dtype, name))
+                check_hist(tdoc["results"][name], exp, "%s transposed %s" % (dtype, name))
+        for axis in (None, 1):
+            exp = expected(a, 33, None, axis)
+            check_hist(doc["results"]["auto_%s" % axis], exp, "%s auto axis %s" % (dtype, axis))
+            check_hist(tdoc["results"]["auto_%s" % axis], exp, "%s transposed auto axis %s" % (dtype, axis))
+        check_hist(doc["results"]["wide"], expected(a, 70000, (-1000, 1000)), dtype + " 70000 bins")
+    return fn
+
+
+for _dt in ("bool", "int8", "uint8", "int16", ">i2", "uint16", ">u2", "float16", ">f2"):
+    mm.add_test("histogram: %s values binned by a table of every bit pattern, against numpy" % _dt,
+                pattern_case(_dt))
+
+
 @mm.test("histogram: byte-identical for 1, 2, 3, 7 workers and spawn")
 def determinism():
     rng = rng_for("det")

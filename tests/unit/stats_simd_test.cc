@@ -14,6 +14,7 @@
 
 #include "analysis/quantiles.h"
 #include "analysis/stats_kernel.h"
+#include "core/dtype.h"
 
 namespace mm {
 namespace {
@@ -503,6 +504,51 @@ TEST_CASE("co-moments: each kernel gives the plain loop's bits", "[stats_simd][s
         }
       }
     }
+  }
+}
+
+// simd::Widen of one type against core/dtype.h's LoadDoubles: random bit
+// patterns (NaNs, infinities and subnormals among the floats), both byte
+// orders, lengths around the vector widths, unaligned starts.
+template <class Traits>
+void CheckWiden(const simd::NamedTable& t, simd::WidenFrom from, std::mt19937* g) {
+  using S = typename Traits::Storage;
+  for (const bool swap : {false, true}) {
+    for (uint64_t n : {0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000}) {
+      for (uint64_t offset : {0, 1, 3}) {
+        std::vector<char> bytes(offset + n * sizeof(S) + 1);
+        for (char& b : bytes) b = static_cast<char>((*g)() & 0xff);
+        const char* p = bytes.data() + offset;
+        std::vector<double> want(n), got(n + 1, 1.5);
+        if (swap) {
+          LoadDoubles<Traits, true>(p, n, want.data());
+        } else {
+          LoadDoubles<Traits, false>(p, n, want.data());
+        }
+        t.table->widen(from, swap, p, n, got.data());
+        INFO(t.name << " " << Traits::kChar << sizeof(S) << " swap " << swap << " n " << n
+                    << " offset " << offset);
+        uint64_t differ = 0;
+        for (uint64_t i = 0; i < n; ++i) differ += !SameBits(got[i], want[i]);
+        CHECK(differ == 0);
+        CHECK(got[n] == 1.5);  // nothing written past the end
+      }
+    }
+  }
+}
+
+TEST_CASE("Widen: every copy gives LoadDoubles' bits for every type it takes",
+          "[stats_simd][simd][histogram]") {
+  std::mt19937 g(17);
+  for (const simd::NamedTable& t : Tables()) {
+    CheckWiden<KindTraits<Kind::kInt8>>(t, simd::WidenFrom::kInt8, &g);
+    CheckWiden<KindTraits<Kind::kUInt8>>(t, simd::WidenFrom::kUInt8, &g);
+    CheckWiden<KindTraits<Kind::kInt16>>(t, simd::WidenFrom::kInt16, &g);
+    CheckWiden<KindTraits<Kind::kUInt16>>(t, simd::WidenFrom::kUInt16, &g);
+    CheckWiden<KindTraits<Kind::kInt32>>(t, simd::WidenFrom::kInt32, &g);
+    CheckWiden<KindTraits<Kind::kUInt32>>(t, simd::WidenFrom::kUInt32, &g);
+    CheckWiden<KindTraits<Kind::kFloat32>>(t, simd::WidenFrom::kFloat32, &g);
+    CheckWiden<KindTraits<Kind::kFloat64>>(t, simd::WidenFrom::kFloat64, &g);
   }
 }
 
