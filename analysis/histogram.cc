@@ -524,11 +524,35 @@ class Histogram : public Analysis {
         }
       }
     };
+    // One-byte types: `count` bytes from `from`, `stride` apart, into lane l
+    // (relative), counted by pattern (four copies in turn) and then added to
+    // each pattern's slot. False (nothing counted) for runs too short to pay
+    // for the 256 patterns or too long for 32-bit counters.
+    const auto count_bytes = [&](uint64_t count, uint64_t l, const char* from, uint64_t stride) {
+      if (count < 1024 || count >= (uint64_t{1} << 32)) return false;
+      scratch->sub.assign(4 * 256, 0);
+      uint32_t* h = scratch->sub.data();
+      const auto* b = reinterpret_cast<const unsigned char*>(from);
+      uint64_t i = 0;
+      for (; i + 4 <= count; i += 4) {
+        ++h[b[i * stride]];
+        ++h[256 + b[(i + 1) * stride]];
+        ++h[512 + b[(i + 2) * stride]];
+        ++h[768 + b[(i + 3) * stride]];
+      }
+      for (; i < count; ++i) ++h[b[i * stride]];
+      for (uint64_t v = 0; v < 256; ++v) {
+        const int64_t c = int64_t{h[v]} + h[256 + v] + h[512 + v] + h[768 + v];
+        if (c != 0) add(l, pattern_slot[v], c);
+      }
+      return true;
+    };
     geo_.ForEachTileOfBlock(
         block.box, block.begin, block.end,
         [&](uint64_t off, uint64_t rows, uint64_t len, uint64_t lane, bool kept) {
           const char* run = data + off * sizeof(S);
           if (pattern_slot) {
+            if (sizeof(S) == 1 && !kept && count_bytes(len, lane - p->lo, run, 1)) return;
             if (!kept) {
               one_lane(len, lane - p->lo, [&](uint64_t t0, uint64_t m) {
                 look_up(run + t0 * sizeof(S), sizeof(S), m);
@@ -541,6 +565,7 @@ class Histogram : public Analysis {
               }
             } else {
               for (uint64_t i = 0; i < len; ++i) {
+                if (sizeof(S) == 1 && count_bytes(rows, lane + i - p->lo, run + i, len)) continue;
                 one_lane(rows, lane + i - p->lo, [&](uint64_t t0, uint64_t m) {
                   look_up(run + (t0 * len + i) * sizeof(S), len * sizeof(S), m);
                 });

@@ -261,15 +261,16 @@ def pattern_case(dtype):
     def fn():
         # One- and two-byte types take each value's slot from a table of
         # every stored bit pattern (docs/CHOICES.md "histogram"), built once
-        # a worker when a block holds at least 65536 values: 200000 x 3
-        # values give 3 workers blocks of about 200000. Integers sit on the
+        # a worker when a block holds at least 65536 values: 200003 x 3
+        # values give 3 workers blocks of about 200000 (an odd count, so
+        # one-byte runs end off their 4-way loop). Integers sit on the
         # edges of [-1000, 1000] / 40 bins; floats get exact edges, NaN,
         # infinities and subnormals. 1 and 3 workers, a transposed copy
         # (axis 0 over its 3 columns as strided lanes), more slots than the
         # table holds (70000 bins), and numpy's answers.
         rng = rng_for("pattern" + dtype)
         dt = np.dtype(dtype)
-        n = 200000
+        n = 200003
         if dt.kind == "b":
             a = rng.random((3, n)) < 0.3
         elif dt.kind in "iu":
