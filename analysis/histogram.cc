@@ -319,6 +319,7 @@ class Histogram : public Analysis {
     // the range [table_lo, table_hi] (empty: not built).
     std::vector<uint16_t> pattern_slot;
     double table_lo = 0, table_hi = 0;
+    std::vector<uint8_t> seen;  // the extremes pass: which patterns occur
   };
   static constexpr uint64_t kTile = 1024;
   // float32 and float64 runs of one lane are counted in pairs of bins (half
@@ -333,6 +334,58 @@ class Histogram : public Analysis {
   // Two-byte types look their slots up in a table of all 65536 patterns
   // once a block of at least this many values pays for building it.
   static constexpr uint64_t kMinValuesForPatternTable = 65536;
+
+  // The extremes pass over n values of a one- or two-byte type at data:
+  // which bit patterns occur, then the finite extremes among them and the
+  // count of finite values (n less the float16 infinities and NaNs), merged
+  // into *p. False (nothing merged) when both zeros occur and one of them is
+  // an extreme: the value loop keeps whichever comes first.
+  template <class Traits, bool kSwap>
+  static bool MinMaxByPattern(const char* data, uint64_t n, MinMaxPartial* p, Scratch* scratch) {
+    using Pattern = std::conditional_t<sizeof(typename Traits::Storage) == 1, uint8_t, uint16_t>;
+    constexpr uint64_t patterns = uint64_t{1} << (8 * sizeof(Pattern));
+    std::vector<uint8_t>& seen = scratch->seen;
+    seen.assign(patterns, 0);
+    for (uint64_t i = 0; i < n; ++i) {
+      Pattern v;
+      std::memcpy(&v, data + i * sizeof v, sizeof v);
+      seen[v] = 1;
+    }
+    double mn = std::numeric_limits<double>::infinity(), mx = -mn;
+    uint64_t not_finite = 0;
+    for (uint64_t v = 0; v < patterns; ++v) {
+      if (!seen[v]) continue;
+      const Pattern raw = static_cast<Pattern>(v);
+      const double x =
+          static_cast<double>(LoadElement<Traits, kSwap>(reinterpret_cast<const char*>(&raw)));
+      if (!std::isfinite(x)) {
+        ++not_finite;
+        continue;
+      }
+      mn = x < mn ? x : mn;
+      mx = x > mx ? x : mx;
+    }
+    uint64_t finite = n;
+    if constexpr (Traits::kKind == Kind::kFloat16) {
+      // Both zeros seen, one of them an extreme: the order decides.
+      const Pattern plus = 0, minus = kSwap ? 0x0080 : 0x8000;
+      if (seen[plus] && seen[minus] && (mn == 0 || mx == 0)) return false;
+      if (not_finite != 0) {  // exponent bits all ones, in stored order
+        const Pattern mask = kSwap ? 0x007C : 0x7C00;
+        for (uint64_t i = 0; i < n; ++i) {
+          Pattern v;
+          std::memcpy(&v, data + i * sizeof v, sizeof v);
+          finite -= (v & mask) == mask;
+        }
+      }
+    }
+    MinMaxPartial b;
+    b.n = static_cast<int64_t>(finite);
+    b.min = finite ? mn : 0.0;
+    b.max = finite ? mx : 0.0;
+    p->Merge(b);
+    return true;
+  }
 
   template <class Traits, bool kSwap>
   void ConsumeTyped(int pass, const BlockView& block, Partial* base, Scratch* scratch) const {
@@ -356,6 +409,11 @@ class Histogram : public Analysis {
           return;
         }
       }
+      if constexpr (sizeof(S) <= 2) {
+        if (n >= (sizeof(S) == 1 ? 1024 : kMinValuesForPatternTable) &&
+            MinMaxByPattern<Traits, kSwap>(data, n, p, scratch))
+          return;
+      }
       double mn = std::numeric_limits<double>::infinity(), mx = -mn;
       int64_t cnt = 0;
       for (uint64_t i = 0; i < n; ++i) {
@@ -373,6 +431,7 @@ class Histogram : public Analysis {
       return;
     }
     auto* p = static_cast<CountPartial*>(base);
+    using Pattern = std::conditional_t<sizeof(S) == 1, uint8_t, uint16_t>;
     // A chunk block's lane range may hold lanes it does not reach: they keep
     // zero counts (an identity when partials are added).
     const auto range = geo_.BlockLaneRange(block.box, block.begin, block.end);
@@ -491,7 +550,6 @@ class Histogram : public Analysis {
     // a worker and range by the same tile path (LoadTile, then bin) as the
     // values themselves, so a value's slot is the one it would get there.
     const uint16_t* pattern_slot = nullptr;
-    using Pattern = std::conditional_t<sizeof(S) == 1, uint8_t, uint16_t>;
     if constexpr (sizeof(S) <= 2) {
       constexpr uint64_t patterns = uint64_t{1} << (8 * sizeof(S));
       std::vector<uint16_t>& table = scratch->pattern_slot;

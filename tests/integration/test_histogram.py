@@ -318,6 +318,26 @@ for _dt in ("bool", "int8", "uint8", "int16", ">i2", "uint16", ">u2", "float16",
                 pattern_case(_dt))
 
 
+@mm.test("histogram: float16 whose smallest value is zero of both signs, auto range")
+def float16_zeros():
+    # The extremes pass takes one- and two-byte types by which bit patterns
+    # occur; when +0 and -0 both occur and one is an extreme, the block is
+    # read value by value (the first zero seen is the extreme, as before).
+    rng = rng_for("f16zeros")
+    a = np.abs(rng.normal(0, 3, size=(200003,))).astype(np.float16)
+    a[5], a[10], a[150000] = -0.0, 0.0, -0.0
+    b = -a  # the largest value is a zero
+    for arr, what in ((a, "min"), (b, "max")):
+        analyses = [{"name": "h", "op": "histogram", "bins": 17}]
+        spans = []
+        with mm.tmpdir() as d:
+            for workers in (1, 3):
+                doc, res = run(d, arr, analyses, workers=workers, fmt="raw")
+                spans.append(results_span(res.out))
+        mm.check(spans[0] == spans[1], "results differ between 1 and 3 workers")
+        check_hist(doc["results"]["h"], expected(arr, 17), "zeros at the " + what)
+
+
 @mm.test("histogram: byte-identical for 1, 2, 3, 7 workers and spawn")
 def determinism():
     rng = rng_for("det")
