@@ -508,9 +508,10 @@ class Histogram : public Analysis {
     // each pair of bins (a, b) is one increment of a bins x bins table, which
     // then counts once in bin a (its row's sum) and once in bin b (its
     // column's); the values the kernel leaves single (out of range, NaN, near
-    // an edge, with no neighbour to pair) count one by one. pairs(t0, m, r)
-    // pairs values [t0, t0 + m) of the run; value(k) is value k of that tile
-    // as a double (for the singles BinFinder resolves).
+    // an edge, with no neighbour to pair) count one by one. pairs(t0, m,
+    // pair, at) runs the pair kernel on values [t0, t0 + m) of the run (its
+    // singles' slots into `slot`); value(t0, k) is value k of that tile as a
+    // double (for the singles BinFinder resolves).
     const auto paired_lane = [&](uint64_t count, uint64_t l, auto&& pairs, auto&& value) {
       scratch->table.assign(bins * bins, 0);
       scratch->sub.assign(slots, 0);
@@ -638,7 +639,8 @@ class Histogram : public Analysis {
               // Native float32 and float64 values are paired where they lie
               // when aligned to their size (sources read blocks into
               // page-aligned buffers; BinSlots' scalar tail and the exact
-              // singles read them as doubles and floats); every other run a
+              // singles read them as doubles and floats); other float runs
+              // (byte-swapped, unaligned, float16 without a pattern table) a
               // tile of doubles at a time (the values one_lane bins below).
               if constexpr ((Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64) &&
                             !kSwap) {

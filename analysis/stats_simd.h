@@ -147,8 +147,11 @@ uint64_t KeyBits(const double* x, uint64_t n, int shift, uint64_t* out);
 // in that order (v < k); and x[o * k + v] -= mean[v], adding each result
 // to sum[v] in the same order (the deviations' sums).
 bool WidenF32(const char* p, uint64_t n, double* out);
+void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum);
+void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, double* sum);
 // n elements of one of these types at p, byte-swapped first when `swap`
-// (ignored for one-byte types), widened exactly into out.
+// (ignored for one-byte types), widened exactly into out (the doubles of
+// core/dtype.h's LoadDoubles).
 enum class WidenFrom : uint8_t {
   kInt8,
   kUInt8,
@@ -160,8 +163,6 @@ enum class WidenFrom : uint8_t {
   kFloat64
 };
 void Widen(WidenFrom from, bool swap, const char* p, uint64_t n, double* out);
-void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum);
-void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, double* sum);
 
 // (analysis/load_doubles.h picks WidenF32 for native float32 tiles and
 // Widen for the other types it can take.)

@@ -14,6 +14,7 @@ Run: MMRUN=... MMWORKER=... /usr/bin/python3 tests/integration/test_histogram.py
 """
 
 import json
+import math
 import os
 import sys
 import zlib
@@ -261,16 +262,18 @@ def pattern_case(dtype):
     def fn():
         # One- and two-byte types take each value's slot from a table of
         # every stored bit pattern (docs/CHOICES.md "histogram"), built once
-        # a worker when a block holds at least 65536 values: 200003 x 3
-        # values give 3 workers blocks of about 200000 (an odd count, so
-        # one-byte runs end off their 4-way loop). Integers sit on the
-        # edges of [-1000, 1000] / 40 bins; floats get exact edges, NaN,
+        # a worker when a block (1 MiB) holds at least 65536 values and kept
+        # for its later blocks: 3 x 1,200,003 values are 4 to 7 blocks,
+        # dealt differently to 1 and 3 workers; the odd count makes
+        # one-byte runs end off their 4-way loop. Integers sit on the edges
+        # of [-1000, 1000] / 40 bins; floats get exact edges, NaN,
         # infinities and subnormals. 1 and 3 workers, a transposed copy
-        # (axis 0 over its 3 columns as strided lanes), more slots than the
-        # table holds (70000 bins), and numpy's answers.
+        # (axis 0 over its 3 columns as strided lanes), rows longer than a
+        # block reduced over axis 0 (one value a lane in each run), more
+        # slots than the table holds (70000 bins), and numpy's answers.
         rng = rng_for("pattern" + dtype)
         dt = np.dtype(dtype)
-        n = 200003
+        n = 1200003
         if dt.kind == "b":
             a = rng.random((3, n)) < 0.3
         elif dt.kind in "iu":
@@ -298,6 +301,11 @@ def pattern_case(dtype):
             t = np.ascontiguousarray(a.T)
             tdoc, _ = run(d, t, [dict(x, axis=0 if x.get("axis") == 1 else x.get("axis"))
                                  for x in analyses if x["name"] != "wide"], workers=3)
+            w = a[:, :1100000]  # rows longer than a block (1 MiB)
+            run(d, w, [{"name": "cols", "op": "histogram", "bins": 1, "axis": 0, "range": [-1000, 1000],
+                        "output": os.path.join(d, "cols")}], workers=2, fmt="raw")
+            cols = {k: np.load(os.path.join(d, "cols.%s.npy" % k)).tolist()
+                    for k in ("counts", "below", "above", "nan_count")}
         mm.check(spans[0] == spans[1], "results differ between 1 and 3 workers")
         for bins in (7, 40, 1000):
             for axis in (None, 1):
@@ -310,6 +318,14 @@ def pattern_case(dtype):
             check_hist(doc["results"]["auto_%s" % axis], exp, "%s auto axis %s" % (dtype, axis))
             check_hist(tdoc["results"]["auto_%s" % axis], exp, "%s transposed auto axis %s" % (dtype, axis))
         check_hist(doc["results"]["wide"], expected(a, 70000, (-1000, 1000)), dtype + " 70000 bins")
+        # One bin per column: numpy's counts of a 1-bin histogram, column by
+        # column, without a Python loop over 600000 lanes.
+        f = w.astype(np.float64)
+        nan = np.isnan(f)
+        mm.eq(cols["counts"], ((f >= -1000) & (f <= 1000)).sum(axis=0)[:, None].tolist(), dtype + " cols counts")
+        mm.eq(cols["below"], (f < -1000).sum(axis=0).tolist(), dtype + " cols below")
+        mm.eq(cols["above"], (f > 1000).sum(axis=0).tolist(), dtype + " cols above")
+        mm.eq(cols["nan_count"], nan.sum(axis=0).tolist(), dtype + " cols nan_count")
     return fn
 
 
@@ -323,10 +339,15 @@ def float16_zeros():
     # The extremes pass takes one- and two-byte types by which bit patterns
     # occur; when +0 and -0 both occur and one is an extreme, the block is
     # read value by value (the first zero seen is the extreme, as before).
+    # The largest value a zero shows its sign as the last edge (numpy's
+    # linspace ends on `stop`); the smallest would not (0 * step + lo is
+    # +0). The test's oracle ignores the sign, so it is checked here: the
+    # zero seen first, -0 (each file is one block).
     rng = rng_for("f16zeros")
     a = np.abs(rng.normal(0, 3, size=(200003,))).astype(np.float16)
     a[5], a[10], a[150000] = -0.0, 0.0, -0.0
-    b = -a  # the largest value is a zero
+    b = -np.abs(a)
+    b[5], b[10], b[150000] = -0.0, 0.0, -0.0
     for arr, what in ((a, "min"), (b, "max")):
         analyses = [{"name": "h", "op": "histogram", "bins": 17}]
         spans = []
@@ -336,6 +357,9 @@ def float16_zeros():
                 spans.append(results_span(res.out))
         mm.check(spans[0] == spans[1], "results differ between 1 and 3 workers")
         check_hist(doc["results"]["h"], expected(arr, 17), "zeros at the " + what)
+        if what == "max":
+            last = doc["results"]["h"]["edges"][-1]
+            mm.check(last == 0 and math.copysign(1.0, last) < 0, "last edge %r, not -0.0" % last)
 
 
 @mm.test("histogram: byte-identical for 1, 2, 3, 7 workers and spawn")
