@@ -16,9 +16,8 @@ namespace mm {
 // but bool (stored bytes are not its values), 64-bit integers (no exact
 // vector conversion below AVX-512DQ) and float16.
 template <class Traits>
-constexpr bool kWidens =
-    Traits::kKind != Kind::kBool&& Traits::kKind != Kind::kInt64&& Traits::kKind !=
-    Kind::kUInt64&& Traits::kKind != Kind::kFloat16;
+constexpr bool kWidens = !(Traits::kKind == Kind::kBool || Traits::kKind == Kind::kInt64 ||
+                           Traits::kKind == Kind::kUInt64 || Traits::kKind == Kind::kFloat16);
 
 template <class Traits>
 constexpr simd::WidenFrom WidenFromOf() {

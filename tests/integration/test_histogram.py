@@ -319,7 +319,7 @@ def pattern_case(dtype):
             check_hist(tdoc["results"]["auto_%s" % axis], exp, "%s transposed auto axis %s" % (dtype, axis))
         check_hist(doc["results"]["wide"], expected(a, 70000, (-1000, 1000)), dtype + " 70000 bins")
         # One bin per column: numpy's counts of a 1-bin histogram, column by
-        # column, without a Python loop over 600000 lanes.
+        # column, without a Python loop over 1,100,000 lanes.
         f = w.astype(np.float64)
         nan = np.isnan(f)
         mm.eq(cols["counts"], ((f >= -1000) & (f <= 1000)).sum(axis=0)[:, None].tolist(), dtype + " cols counts")
