@@ -315,10 +315,10 @@ class Histogram : public Analysis {
     std::vector<uint32_t> slot;
     std::vector<uint32_t> sub;
     std::vector<uint32_t> pair, at, table;  // counting in pairs (paired_lane)
-    // One- and two-byte types: the slot of every stored bit pattern, for
-    // the range [table_lo, table_hi] (empty: not built).
+    // One- and two-byte types: the slot of every stored bit pattern (empty:
+    // not built). A scanner, and so its Scratch, serves one task of one
+    // pass (engine/scan.cc), whose range does not change.
     std::vector<uint16_t> pattern_slot;
-    double table_lo = 0, table_hi = 0;
     std::vector<uint8_t> seen;  // the extremes pass: which patterns occur
   };
   static constexpr uint64_t kTile = 1024;
@@ -548,15 +548,13 @@ class Histogram : public Analysis {
     };
     // One- and two-byte types (bool, int8, uint8, int16, uint16, float16,
     // either byte order): the slot of each stored bit pattern, computed once
-    // a worker and range by the same tile path (LoadTile, then bin) as the
+    // a scanner by the same tile path (LoadTile, then bin) as the
     // values themselves, so a value's slot is the one it would get there.
     const uint16_t* pattern_slot = nullptr;
     if constexpr (sizeof(S) <= 2) {
       constexpr uint64_t patterns = uint64_t{1} << (8 * sizeof(S));
       std::vector<uint16_t>& table = scratch->pattern_slot;
-      const bool built = table.size() == patterns && scratch->table_lo == finder_.lo() &&
-                         scratch->table_hi == finder_.hi();
-      if (built) {
+      if (table.size() == patterns) {
         pattern_slot = table.data();
       } else if (slots <= 65536 && (sizeof(S) == 1 || n >= kMinValuesForPatternTable)) {
         table.resize(patterns);
@@ -568,8 +566,6 @@ class Histogram : public Analysis {
           bin(m);
           for (uint64_t i = 0; i < m; ++i) table[t0 + i] = static_cast<uint16_t>(slot[i]);
         }
-        scratch->table_lo = finder_.lo();
-        scratch->table_hi = finder_.hi();
         pattern_slot = table.data();
       }
     }
