@@ -334,7 +334,7 @@ for _dt in ("bool", "int8", "uint8", "int16", ">i2", "uint16", ">u2", "float16",
                 pattern_case(_dt))
 
 
-@mm.test("histogram: float16 whose smallest value is zero of both signs, auto range")
+@mm.test("histogram: float16 whose smallest or largest value is a zero of both signs, auto range: numpy's counts, and the largest keeps the sign of the first zero seen")
 def float16_zeros():
     # The extremes pass takes one- and two-byte types by which bit patterns
     # occur; when +0 and -0 both occur and one is an extreme, the block is

@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "analysis/load_doubles.h"
 #include "analysis/quantiles.h"
 #include "analysis/stats_kernel.h"
 #include "core/dtype.h"
@@ -549,6 +550,34 @@ TEST_CASE("Widen: every copy gives LoadDoubles' bits for every type it takes",
     CheckWiden<KindTraits<Kind::kUInt32>>(t, simd::WidenFrom::kUInt32, &g);
     CheckWiden<KindTraits<Kind::kFloat32>>(t, simd::WidenFrom::kFloat32, &g);
     CheckWiden<KindTraits<Kind::kFloat64>>(t, simd::WidenFrom::kFloat64, &g);
+  }
+}
+
+TEST_CASE("LoadTile: every dtype and byte order gives LoadDoubles' bits",
+          "[stats_simd][simd][histogram]") {
+  // What the analyses call: the dtype to kernel mapping (load_doubles.h)
+  // as well as the kernels, on the copy this CPU runs.
+  std::mt19937 g(23);
+  for (int k = 0; k <= static_cast<int>(Kind::kFloat64); ++k) {
+    VisitKind(static_cast<Kind>(k), [&](auto traits) {
+      using Traits = decltype(traits);
+      using S = typename Traits::Storage;
+      for (const uint64_t n : {1, 17, 100, 1000}) {
+        std::vector<char> bytes(n * sizeof(S) + 1);
+        for (char& b : bytes) b = static_cast<char>(g() & 0xff);
+        std::vector<double> want(n), got(n);
+        const char* p = bytes.data() + 1;  // unaligned
+        LoadDoubles<Traits, false>(p, n, want.data());
+        LoadTile<Traits, false>(p, n, got.data());
+        uint64_t differ = 0;
+        for (uint64_t i = 0; i < n; ++i) differ += !SameBits(got[i], want[i]);
+        LoadDoubles<Traits, true>(p, n, want.data());
+        LoadTile<Traits, true>(p, n, got.data());
+        for (uint64_t i = 0; i < n; ++i) differ += !SameBits(got[i], want[i]);
+        INFO("kind " << k << " n " << n);
+        CHECK(differ == 0);
+      }
+    });
   }
 }
 
