@@ -457,10 +457,8 @@ class Histogram : public Analysis {
     };
     // The slots of x[0, m).
     const auto bin = [&](uint64_t m) {
-      if (simd::BinSlots(x, m, grid, slot)) {
-        for (uint64_t i = 0; i < m; ++i)
-          if (slot[i] == simd::kSlotExact) slot[i] = static_cast<uint32_t>(finder_.Index(x[i]));
-      }
+      if (simd::BinSlots(x, m, grid, slot))
+        simd::ResolveExact(x, m, grid, finder_.edges().data(), slot);
     };
     // One lane's `count` values, their slots put in `slot` a tile at a
     // time by fill(first, m), into lane l (relative): counted per slot in

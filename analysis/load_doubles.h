@@ -13,11 +13,9 @@
 namespace mm {
 
 // The simd::Widen type of an element type, when it has one: every type
-// but bool (stored bytes are not its values), 64-bit integers (no exact
-// vector conversion below AVX-512DQ) and float16.
+// but bool (stored bytes are not its values) and float16.
 template <class Traits>
-constexpr bool kWidens = !(Traits::kKind == Kind::kBool || Traits::kKind == Kind::kInt64 ||
-                           Traits::kKind == Kind::kUInt64 || Traits::kKind == Kind::kFloat16);
+constexpr bool kWidens = !(Traits::kKind == Kind::kBool || Traits::kKind == Kind::kFloat16);
 
 template <class Traits>
 constexpr simd::WidenFrom WidenFromOf() {
@@ -34,6 +32,10 @@ constexpr simd::WidenFrom WidenFromOf() {
       return simd::WidenFrom::kInt32;
     case Kind::kUInt32:
       return simd::WidenFrom::kUInt32;
+    case Kind::kInt64:
+      return simd::WidenFrom::kInt64;
+    case Kind::kUInt64:
+      return simd::WidenFrom::kUInt64;
     case Kind::kFloat32:
       return simd::WidenFrom::kFloat32;
     default:

@@ -98,6 +98,10 @@ void FusedTileF32(const char* p, uint64_t rows, uint64_t len, const double* shif
 bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot) {
   return Kernels().bin_slots(x, n, grid, slot);
 }
+void ResolveExact(const double* x, uint64_t n, const BinGrid& grid, const double* edges,
+                  uint32_t* slot) {
+  Kernels().resolve_exact(x, n, grid, edges, slot);
+}
 bool BinSlotsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* slot) {
   return Kernels().bin_slots_f32(x, n, grid, slot);
 }

@@ -87,7 +87,8 @@ void TileDevF64(const char* p, uint64_t rows, uint64_t len, const double* mean, 
 // the bin in [0, bins) that numpy's uniform-bin fast path gives, or bins +
 // kSlotBelow / kSlotAbove / kSlotNan, or kSlotExact for a value in [lo, hi]
 // that lies within `margin` of an edge (in bins), or at hi, whose bin the
-// caller must find with numpy's edge corrections (BinFinder::Index). Returns
+// caller must find with numpy's edge corrections (BinFinder::Index, or
+// ResolveExact for a tile). Returns
 // whether any slot is kSlotExact. The margin (BinFinder::FastMargin) bounds
 // the rounding of f = (x - lo) * norm and of the edges, so a value further
 // from an edge than that lies between the edges its truncated f names.
@@ -98,6 +99,11 @@ struct BinGrid {
 constexpr uint32_t kSlotBelow = 0, kSlotAbove = 1, kSlotNan = 2;
 constexpr uint32_t kSlotExact = 0xffffffffu;
 bool BinSlots(const double* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
+// The kSlotExact slots of BinSlots' x[0, n) given their bins: what
+// BinFinder::Index returns for those values (edges: the finder's bins + 1
+// edges), on every copy; the other slots are left alone.
+void ResolveExact(const double* x, uint64_t n, const BinGrid& grid, const double* edges,
+                  uint32_t* slot);
 // BinSlots of n float32 values in native order (x need not be aligned):
 // the same slots as BinSlots on the values cast to double, on every copy.
 bool BinSlotsF32(const float* x, uint64_t n, const BinGrid& grid, uint32_t* slot);
@@ -150,8 +156,9 @@ bool WidenF32(const char* p, uint64_t n, double* out);
 void ColumnSums(const double* x, uint64_t rows, uint64_t k, double* sum);
 void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, double* sum);
 // n elements of one of these types at p, byte-swapped first when `swap`
-// (ignored for one-byte types), widened exactly into out (the doubles of
-// core/dtype.h's LoadDoubles).
+// (ignored for one-byte types), widened into out: the doubles of
+// core/dtype.h's LoadDoubles (exact, or for 64-bit integers rounded to
+// nearest as static_cast rounds).
 enum class WidenFrom : uint8_t {
   kInt8,
   kUInt8,
@@ -159,6 +166,8 @@ enum class WidenFrom : uint8_t {
   kUInt16,
   kInt32,
   kUInt32,
+  kInt64,
+  kUInt64,
   kFloat32,
   kFloat64
 };
@@ -181,6 +190,7 @@ struct KernelTable {
   void (*fused_tile_f32)(const char*, uint64_t, uint64_t, const double*, double*, int64_t*,
                          int64_t*, double*, double*, double*, double*);
   bool (*bin_slots)(const double*, uint64_t, const BinGrid&, uint32_t*);
+  void (*resolve_exact)(const double*, uint64_t, const BinGrid&, const double*, uint32_t*);
   bool (*bin_slots_f32)(const float*, uint64_t, const BinGrid&, uint32_t*);
   PairedSlots (*bin_pairs)(const double*, uint64_t, const BinGrid&, uint32_t*, uint32_t*,
                            uint32_t*);

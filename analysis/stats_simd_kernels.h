@@ -30,9 +30,11 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "analysis/stats_simd.h"
 
@@ -1395,6 +1397,78 @@ bool BinSlots(const double* x, uint64_t n, const BinGrid& g, uint32_t* slot) {
 }
 #endif
 
+// ResolveExact (stats_simd.h): numpy's edge corrections for the slots
+// BinSlots left kSlotExact, the steps of BinFinder::Index (histogram.h)
+// with its exact comparisons: a change to one is a change to both. Such
+// slots are rare for most data and common for integers on integer edges
+// (every value of a histogram with unit bins), so the AVX-512 copy takes
+// eight at a time, the edges gathered; the others look at sixteen slots at
+// once (the least of slot + 1 is 0 only when one is kSlotExact) and take
+// the values they find one at a time.
+
+MM_INLINE uint32_t BinIndexOne(double x, const BinGrid& g, const double* edges) {
+  const double f = (x - g.lo) * g.norm;
+  const int64_t bins = g.bins;
+  int64_t i =
+      (f >= 0 && f < static_cast<double>(bins)) ? static_cast<int64_t>(f) : (f >= 0 ? bins - 1 : 0);
+  if (x < edges[i]) {
+    --i;
+  } else if (i != bins - 1 && x >= edges[i + 1]) {
+    ++i;
+  }
+  return static_cast<uint32_t>(i < 0 ? 0 : i);
+}
+
+#ifdef __AVX512F__
+void ResolveExact(const double* x, uint64_t n, const BinGrid& g, const double* edges,
+                  uint32_t* slot) {
+  const __m512d zero = _mm512_setzero_pd(), lo = _mm512_set1_pd(g.lo);
+  const __m512d norm = _mm512_set1_pd(g.norm), bins = _mm512_set1_pd(static_cast<double>(g.bins));
+  const __m512d last = _mm512_set1_pd(static_cast<double>(g.bins - 1));
+  const __m256i exact = _mm256_set1_epi32(static_cast<int>(kSlotExact));
+  const __m256i last_i = _mm256_set1_epi32(static_cast<int>(g.bins - 1));
+  const __m256i one = _mm256_set1_epi32(1), zero_i = _mm256_setzero_si256();
+  ForEight(
+      n, [&](uint64_t i, __mmask8 live) __attribute__((always_inline)) {
+        const __mmask8 ex =
+            _mm256_mask_cmpeq_epi32_mask(live, _mm256_maskz_loadu_epi32(live, slot + i), exact);
+        if (ex == 0) return;
+        const __m512d v = _mm512_maskz_loadu_pd(ex, x + i);
+        const __m512d f = _mm512_mul_pd(_mm512_sub_pd(v, lo), norm);
+        const __mmask8 ge = _mm512_cmp_pd_mask(f, zero, _CMP_GE_OQ);  // false for NaN
+        const __mmask8 in = _mm512_mask_cmp_pd_mask(ge, f, bins, _CMP_LT_OQ);
+        // trunc(f) in [0, bins); bins - 1 above, 0 below (and for NaN f).
+        const __m512d t = _mm512_mask_roundscale_pd(_mm512_maskz_mov_pd(ge, last), in, f,
+                                                    _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m256i k = _mm512_cvttpd_epi32(t);
+        // Both edges gathered at once (the second whether or not the first
+        // decides), then Index's else-if.
+        const __mmask8 up = _mm256_mask_cmpneq_epi32_mask(ex, k, last_i);
+        const __m512d e0 = _mm512_mask_i32gather_pd(zero, ex, k, edges, 8);
+        const __m512d e1 = _mm512_mask_i32gather_pd(zero, up, _mm256_add_epi32(k, one), edges, 8);
+        const __mmask8 dec = _mm512_mask_cmp_pd_mask(ex, v, e0, _CMP_LT_OQ);
+        const __mmask8 inc = _mm512_mask_cmp_pd_mask(up & ~dec, v, e1, _CMP_GE_OQ);
+        k = _mm256_mask_sub_epi32(k, dec, k, one);
+        k = _mm256_mask_add_epi32(k, inc, k, one);
+        _mm256_mask_storeu_epi32(slot + i, ex, _mm256_max_epi32(k, zero_i));
+      });
+}
+#else
+void ResolveExact(const double* x, uint64_t n, const BinGrid& g, const double* edges,
+                  uint32_t* slot) {
+  uint64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    uint32_t least = ~0u;
+    for (uint64_t k = 0; k < 16; ++k) least = std::min(least, slot[i + k] + 1u);
+    if (least != 0) continue;
+    for (uint64_t k = i; k < i + 16; ++k)
+      if (slot[k] == kSlotExact) slot[k] = BinIndexOne(x[k], g, edges);
+  }
+  for (; i < n; ++i)
+    if (slot[i] == kSlotExact) slot[i] = BinIndexOne(x[i], g, edges);
+}
+#endif
+
 // Slots of float32 values (BinSlotsF32 in stats_simd.h). The vector
 // copies compute g = (x - lo) * norm in float32, twice as many values per
 // instruction as in double, and take trunc(g) where g's fractional part is
@@ -1990,10 +2064,31 @@ bool WidenF32(const char* p, uint64_t n, double* out) {
   return nan;
 }
 
+// The bits u of a 64-bit integer (two's complement when kSigned) as the
+// double static_cast gives (round to nearest, ties to even), without a
+// 64-bit integer conversion, which x86-64 has in vectors only from
+// AVX-512DQ: u (plus 2^63 when signed, so that it counts up from the least
+// value) is hi * 2^32 + lo with two 32-bit halves. Each half goes into the
+// low mantissa bits of a double, 2^84 + hi * 2^32 and 2^52 + lo, both
+// exact; subtracting 2^84 + 2^52 (+ 2^63) from the first is exact too (the
+// difference is a multiple of 2^32 below 2^65), and adding the second then
+// rounds the exact sum hi * 2^32 (- 2^63) + lo once, as the conversion
+// does. Integer and/or/shift and double add/sub: each copy's compiler
+// vectorizes it, and without contraction every copy gives the same bits.
+template <bool kSigned>
+MM_INLINE double Int64BitsToDouble(uint64_t u) {
+  if constexpr (kSigned) u ^= uint64_t{1} << 63;
+  const double hi = __builtin_bit_cast(double, (u >> 32) | 0x4530000000000000ULL);
+  const double lo = __builtin_bit_cast(double, (u & 0xffffffffULL) | 0x4330000000000000ULL);
+  constexpr double kBias = kSigned ? 0x1.00000801p84 : 0x1.00000001p84;
+  return (hi - kBias) + lo;
+}
+
 // Widen's loop for one element type: T the value, U the unsigned integer
 // of its size (loaded, byte-swapped when kSwap, then reinterpreted as T).
 // Plain code: each copy's compiler vectorizes it for its instruction set,
-// and every conversion is exact, so all copies give the same doubles.
+// and every conversion is exact or (64-bit integers) rounded once, so all
+// copies give the same doubles.
 template <class T, class U, bool kSwap>
 MM_INLINE void WidenLoop(const char* p, uint64_t n, double* out) {
   for (uint64_t i = 0; i < n; ++i) {
@@ -2002,7 +2097,11 @@ MM_INLINE void WidenLoop(const char* p, uint64_t n, double* out) {
     if constexpr (kSwap && sizeof(U) == 2) u = __builtin_bswap16(u);
     if constexpr (kSwap && sizeof(U) == 4) u = __builtin_bswap32(u);
     if constexpr (kSwap && sizeof(U) == 8) u = __builtin_bswap64(u);
-    out[i] = static_cast<double>(__builtin_bit_cast(T, u));
+    if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, uint64_t>) {
+      out[i] = Int64BitsToDouble<std::is_same_v<T, int64_t>>(u);
+    } else {
+      out[i] = static_cast<double>(__builtin_bit_cast(T, u));
+    }
   }
 }
 
@@ -2021,6 +2120,10 @@ MM_INLINE void WidenSwapped(WidenFrom from, const char* p, uint64_t n, double* o
       return WidenLoop<int32_t, uint32_t, kSwap>(p, n, out);
     case WidenFrom::kUInt32:
       return WidenLoop<uint32_t, uint32_t, kSwap>(p, n, out);
+    case WidenFrom::kInt64:
+      return WidenLoop<int64_t, uint64_t, kSwap>(p, n, out);
+    case WidenFrom::kUInt64:
+      return WidenLoop<uint64_t, uint64_t, kSwap>(p, n, out);
     case WidenFrom::kFloat32:
       return WidenLoop<float, uint32_t, kSwap>(p, n, out);
     case WidenFrom::kFloat64:
@@ -2116,10 +2219,11 @@ void SubtractColumns(double* x, uint64_t rows, uint64_t k, const double* mean, d
 
 #undef MM_INLINE
 
-const KernelTable kTable = {
-    ReduceF32,  ReduceF64,  DeviationF32, DeviationF64, TileF32,     TileF64,    TileDevF32,
-    TileDevF64, FusedF32,   FusedTileF32, BinSlots,     BinSlotsF32, BinPairs,   BinPairsF32,
-    CoMoments,  KeyMatches, KeyBits,      WidenF32,     Widen,       ColumnSums, SubtractColumns};
+const KernelTable kTable = {ReduceF32,  ReduceF64,      DeviationF32, DeviationF64, TileF32,
+                            TileF64,    TileDevF32,     TileDevF64,   FusedF32,     FusedTileF32,
+                            BinSlots,   ResolveExact,   BinSlotsF32,  BinPairs,     BinPairsF32,
+                            CoMoments,  KeyMatches,     KeyBits,      WidenF32,     Widen,
+                            ColumnSums, SubtractColumns};
 
 }  // namespace MM_SIMD_NS
 }  // namespace simd

@@ -258,6 +258,31 @@ for _dt in ("float32", "float64"):
                 % _dt, pairs_case(_dt))
 
 
+def range_and_auto(bins_list):
+    """Histograms over [-1000, 1000] with each of bins_list bins, and with 33
+    bins over the auto range, each for axis None and 1."""
+    analyses = [{"name": "r%d_%s" % (bins, axis), "op": "histogram", "bins": bins, "axis": axis,
+                 "range": [-1000, 1000]}
+                for bins in bins_list for axis in (None, 1)]
+    return analyses + [{"name": "auto_%s" % axis, "op": "histogram", "bins": 33, "axis": axis}
+                       for axis in (None, 1)]
+
+
+def run_both_ways(d, a, analyses, only_direct=()):
+    """a's document with 1 and 3 workers (their results checked the same
+    bytes), with analyses + only_direct; and the document of a's transposed
+    copy with analyses, axis 1 as axis 0 (strided lanes), 3 workers."""
+    spans = []
+    for workers in (1, 3):
+        doc, res = run(d, a, list(analyses) + list(only_direct), workers=workers, fmt="raw")
+        spans.append(results_span(res.out))
+    mm.check(spans[0] == spans[1], "results differ between 1 and 3 workers")
+    t = np.ascontiguousarray(a.T)
+    tdoc, _ = run(d, t, [dict(x, axis=0 if x.get("axis") == 1 else x.get("axis")) for x in analyses],
+                  workers=3)
+    return doc, tdoc
+
+
 def pattern_case(dtype):
     def fn():
         # One- and two-byte types take each value's slot from a table of
@@ -287,26 +312,15 @@ def pattern_case(dtype):
             a[0, rng.random(n) < 0.2] = np.nan
             a[1, :1000] = np.linspace(-1000, 1000, 41).astype(dt).repeat(25)[:1000]
             a[2, ::97] = special[rng.integers(0, special.size, size=a[2, ::97].size)]
-        analyses = [{"name": "r%d_%s" % (bins, axis), "op": "histogram", "bins": bins, "axis": axis,
-                     "range": [-1000, 1000]}
-                    for bins in (7, 40, 1000) for axis in (None, 1)]
-        analyses += [{"name": "auto_%s" % axis, "op": "histogram", "bins": 33, "axis": axis}
-                     for axis in (None, 1)]
-        analyses.append({"name": "wide", "op": "histogram", "bins": 70000, "range": [-1000, 1000]})
-        spans = []
+        analyses = range_and_auto((7, 40, 1000))
+        wide = {"name": "wide", "op": "histogram", "bins": 70000, "range": [-1000, 1000]}
         with mm.tmpdir() as d:
-            for workers in (1, 3):
-                doc, res = run(d, a, analyses, workers=workers, fmt="raw")
-                spans.append(results_span(res.out))
-            t = np.ascontiguousarray(a.T)
-            tdoc, _ = run(d, t, [dict(x, axis=0 if x.get("axis") == 1 else x.get("axis"))
-                                 for x in analyses if x["name"] != "wide"], workers=3)
+            doc, tdoc = run_both_ways(d, a, analyses, [wide])
             w = a[:, :1100000]  # rows longer than a block (1 MiB)
             run(d, w, [{"name": "cols", "op": "histogram", "bins": 1, "axis": 0, "range": [-1000, 1000],
                         "output": os.path.join(d, "cols")}], workers=2, fmt="raw")
             cols = {k: np.load(os.path.join(d, "cols.%s.npy" % k)).tolist()
                     for k in ("counts", "below", "above", "nan_count")}
-        mm.check(spans[0] == spans[1], "results differ between 1 and 3 workers")
         for bins in (7, 40, 1000):
             for axis in (None, 1):
                 name = "r%d_%s" % (bins, axis)
@@ -332,6 +346,43 @@ def pattern_case(dtype):
 for _dt in ("bool", "int8", "uint8", "int16", ">i2", "uint16", ">u2", "float16", ">f2"):
     mm.add_test("histogram: %s values binned by a table of every bit pattern, against numpy" % _dt,
                 pattern_case(_dt))
+
+
+def wide_integer_case(dtype):
+    def fn():
+        # Four- and eight-byte integers are widened to doubles by the vector
+        # kernel (64-bit ones from two exact 32-bit halves, rounded once as
+        # numpy's cast rounds), and values on or near an edge take numpy's
+        # edge corrections (simd::ResolveExact): with unit bins over
+        # [-1000, 1000] every integer in range is on an edge. Row 2 holds the
+        # type's extremes and 64-bit halfway cases (2^53 + 1, 2^63 - 512),
+        # which make its auto range the type's own and test the rounding.
+        rng = rng_for("wide" + dtype)
+        dt = np.dtype(dtype)
+        info = np.iinfo(dt)
+        n = 200003
+        lo = -1200 if dt.kind == "i" else 0
+        a = rng.integers(lo, 2400 + lo, size=(3, n), endpoint=True).astype(dt)
+        special = [info.min, info.max, info.max - 1, 0, 1]
+        if dt.itemsize == 8:
+            special += [2**53 + 1, 2**53 + 3, 2**63 - 512, 2**63 - 513]
+            special += [-(2**53 + 1), -(2**63 - 512)] if dt.kind == "i" else [2**64 - 1024, 2**64 - 1025]
+        a[2, ::7] = np.array(special, dtype=object)[rng.integers(0, len(special), size=a[2, ::7].size)]
+        analyses = range_and_auto((7, 2000))
+        with mm.tmpdir() as d:
+            doc, tdoc = run_both_ways(d, a, analyses)
+        for name in [x["name"] for x in analyses]:
+            q = next(x for x in analyses if x["name"] == name)
+            rng_ = tuple(q["range"]) if "range" in q else None
+            exp = expected(a, q["bins"], rng_, q["axis"])
+            check_hist(doc["results"][name], exp, "%s %s" % (dtype, name))
+            check_hist(tdoc["results"][name], exp, "%s transposed %s" % (dtype, name))
+    return fn
+
+
+for _dt in ("int32", ">i4", "uint32", "int64", ">i8", "uint64", ">u8"):
+    mm.add_test("histogram: %s values widened by the vector kernel, on every edge of unit bins, against numpy" % _dt,
+                wide_integer_case(_dt))
 
 
 @mm.test("histogram: float16 whose smallest or largest value is a zero of both signs, auto range: numpy's counts, and the largest keeps the sign of the first zero seen")

@@ -438,20 +438,18 @@ uint32_t ExactSlot(const BinFinder& f, double x) {
   return bins + simd::kSlotNan;
 }
 
-// Slots of xs by the kernel, the exact ones resolved as histogram.cc does;
-// counts the values the kernel left to the exact path.
+// Slots of xs by the kernel, the exact ones resolved as histogram.cc does
+// (the same copy's resolve_exact); counts the values the kernel left to the
+// exact path.
 std::vector<uint32_t> KernelSlots(const simd::KernelTable& k, const BinFinder& f,
                                   const std::vector<double>& xs, size_t* exact) {
   const simd::BinGrid g = f.Grid();
   std::vector<uint32_t> s(xs.size());
   const bool any = k.bin_slots(xs.data(), xs.size(), g, s.data());
   size_t n = 0;
-  for (size_t i = 0; i < xs.size(); ++i) {
-    if (s[i] != simd::kSlotExact) continue;
-    ++n;
-    s[i] = static_cast<uint32_t>(f.Index(xs[i]));
-  }
+  for (const uint32_t v : s) n += v == simd::kSlotExact;
   CHECK(any == (n > 0));
+  k.resolve_exact(xs.data(), xs.size(), g, f.edges().data(), s.data());
   *exact = n;
   return s;
 }

@@ -508,9 +508,42 @@ TEST_CASE("co-moments: each kernel gives the plain loop's bits", "[stats_simd][s
   }
 }
 
+// A 64-bit integer's bits for the rounding cases random bits rarely hit:
+// every magnitude (small values convert exactly), halfway cases (ties to
+// even, both ways), one past or below them, and the extremes.
+uint64_t Int64Case(std::mt19937* g) {
+  static const uint64_t kFixed[] = {0,
+                                    1,
+                                    ~uint64_t{0},               // -1, 2^64 - 1
+                                    uint64_t{1} << 63,          // least int64, 2^63
+                                    (uint64_t{1} << 63) - 1,    // int64 max
+                                    (uint64_t{1} << 53) + 1,    // tie, to even (down)
+                                    (uint64_t{1} << 53) + 3,    // tie, to even (up)
+                                    ~(uint64_t{1} << 53),       // -(2^53 + 1)
+                                    (uint64_t{1} << 63) - 512,  // tie up to 2^63
+                                    (uint64_t{1} << 63) - 513,
+                                    ~uint64_t{0} - 1023,  // uint64: tie up to 2^64
+                                    (uint64_t{1} << 63) + 1024 + 1};
+  const uint64_t r = (uint64_t{(*g)()} << 32) | (*g)();
+  switch ((*g)() % 4) {
+    case 0:
+      return kFixed[(*g)() % (sizeof kFixed / sizeof kFixed[0])];
+    case 1: {  // a halfway case (or one off it) at a random magnitude above 2^53
+      const int dropped = 1 + static_cast<int>((*g)() % 11);  // bits below the 53 kept
+      const uint64_t top = (r >> (11 - dropped)) | (uint64_t{1} << (52 + dropped));
+      const uint64_t tie = (top & ~((uint64_t{1} << dropped) - 1)) | (uint64_t{1} << (dropped - 1));
+      const uint64_t v = tie + ((*g)() % 3) - 1;
+      return (*g)() % 2 ? v : ~v + 1;  // negated: a signed halfway case below zero
+    }
+    default:  // any magnitude
+      return r >> ((*g)() % 64);
+  }
+}
+
 // simd::Widen of one type against core/dtype.h's LoadDoubles: random bit
-// patterns (NaNs, infinities and subnormals among the floats), both byte
-// orders, lengths around the vector widths, unaligned starts.
+// patterns (NaNs, infinities and subnormals among the floats; every other
+// 64-bit integer one of Int64Case's), both byte orders, lengths around the
+// vector widths, unaligned starts.
 template <class Traits>
 void CheckWiden(const simd::NamedTable& t, simd::WidenFrom from, std::mt19937* g) {
   using S = typename Traits::Storage;
@@ -519,6 +552,13 @@ void CheckWiden(const simd::NamedTable& t, simd::WidenFrom from, std::mt19937* g
       for (uint64_t offset : {0, 1, 3}) {
         std::vector<char> bytes(offset + n * sizeof(S) + 1);
         for (char& b : bytes) b = static_cast<char>((*g)() & 0xff);
+        if constexpr (sizeof(S) == 8 && !Traits::kIsFloat) {
+          for (uint64_t i = 1; i < n; i += 2) {
+            uint64_t v = Int64Case(g);
+            if (swap) v = __builtin_bswap64(v);
+            std::memcpy(bytes.data() + offset + i * 8, &v, 8);
+          }
+        }
         const char* p = bytes.data() + offset;
         std::vector<double> want(n), got(n + 1, 1.5);
         if (swap) {
@@ -548,6 +588,8 @@ TEST_CASE("Widen: every copy gives LoadDoubles' bits for every type it takes",
     CheckWiden<KindTraits<Kind::kUInt16>>(t, simd::WidenFrom::kUInt16, &g);
     CheckWiden<KindTraits<Kind::kInt32>>(t, simd::WidenFrom::kInt32, &g);
     CheckWiden<KindTraits<Kind::kUInt32>>(t, simd::WidenFrom::kUInt32, &g);
+    CheckWiden<KindTraits<Kind::kInt64>>(t, simd::WidenFrom::kInt64, &g);
+    CheckWiden<KindTraits<Kind::kUInt64>>(t, simd::WidenFrom::kUInt64, &g);
     CheckWiden<KindTraits<Kind::kFloat32>>(t, simd::WidenFrom::kFloat32, &g);
     CheckWiden<KindTraits<Kind::kFloat64>>(t, simd::WidenFrom::kFloat64, &g);
   }
