@@ -385,6 +385,23 @@ for _dt in ("int32", ">i4", "uint32", "int64", ">i8", "uint64", ">u8"):
                 wide_integer_case(_dt))
 
 
+@mm.test("histogram: auto range of integers finds the extremes at every position of its four chains and in the tail")
+def integer_extremes():
+    # Integer extremes are compared as integers in four interleaved chains
+    # and a tail (histogram.cc): a lone minimum and maximum placed in each.
+    n = 1003
+    for dtype in ("int32", ">i8", "uint64", "int16", "int8"):
+        dt = np.dtype(dtype)
+        base = np.random.default_rng(3).integers(20, 90, size=n).astype(dt)
+        for at in (0, 1, 2, 3, n - 1):
+            a = base.copy()
+            a[at] = 5
+            a[(at + 5) % n if at != n - 1 else n - 2] = 100
+            with mm.tmpdir() as d:
+                doc, _ = run(d, a, [{"op": "histogram", "bins": 9}], workers=1, fmt="raw")
+            check_hist(doc["results"]["histogram"], expected(a, 9), "%s extremes at %d" % (dtype, at))
+
+
 @mm.test("histogram: float16 whose smallest or largest value is a zero of both signs, auto range: numpy's counts, and the largest keeps the sign of the first zero seen")
 def float16_zeros():
     # The extremes pass takes one- and two-byte types by which bit patterns
