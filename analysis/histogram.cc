@@ -394,18 +394,37 @@ class Histogram : public Analysis {
     const uint64_t n = block.elements();
     if (pass != count_pass()) {
       auto* p = static_cast<MinMaxPartial*>(base);
+      // Adds the block's count of finite values and their extremes. The
+      // extremes of a set are unique but for the sign of a zero, which the
+      // order of comparisons decides: when one is a zero it is taken to be
+      // the block's first zero, as a loop over the values leaves it (a value
+      // replacing an extreme only when strictly beyond it), whichever order
+      // the vector reductions below compared them in. (Integers and bool
+      // have one zero.)
+      const auto add = [&](int64_t cnt, double mn, double mx) {
+        if (Traits::kIsFloat && cnt != 0 && (mn == 0 || mx == 0)) {
+          for (uint64_t i = 0; i < n; ++i) {
+            const double v = static_cast<double>(LoadElement<Traits, kSwap>(data + i * sizeof(S)));
+            if (v != 0) continue;
+            mn = mn == 0 ? v : mn;
+            mx = mx == 0 ? v : mx;
+            break;
+          }
+        }
+        MinMaxPartial b;
+        b.n = cnt;
+        b.min = cnt ? mn : 0.0;
+        b.max = cnt ? mx : 0.0;
+        p->Merge(b);
+      };
       if constexpr (!kSwap &&
                     (Traits::kKind == Kind::kFloat32 || Traits::kKind == Kind::kFloat64)) {
         // The vector reduction's min and max skip NaN; infinite ones send
-        // the block to the loop below, which skips them too.
+        // the block to the tiles below, which skip them too.
         const simd::RunSums r =
             Traits::kKind == Kind::kFloat32 ? simd::ReduceF32(data, n) : simd::ReduceF64(data, n);
         if (r.n == 0 || (std::isfinite(r.min) && std::isfinite(r.max))) {
-          MinMaxPartial b;
-          b.n = r.n;
-          b.min = r.n ? r.min : 0.0;
-          b.max = r.n ? r.max : 0.0;
-          p->Merge(b);
+          add(r.n, r.min, r.max);
           return;
         }
       }
@@ -439,27 +458,35 @@ class Histogram : public Analysis {
           lo[0] = std::min(lo[0], lo[k]);
           hi[0] = std::max(hi[0], hi[k]);
         }
-        MinMaxPartial b;
-        b.n = static_cast<int64_t>(n);
-        b.min = n ? static_cast<double>(lo[0]) : 0.0;
-        b.max = n ? static_cast<double>(hi[0]) : 0.0;
-        p->Merge(b);
+        add(static_cast<int64_t>(n), static_cast<double>(lo[0]), static_cast<double>(hi[0]));
         return;
       }
+      // Floats (and bool): tiles widened by the vector kernel, whose finite
+      // extremes the vector reduction finds (a tile with an infinity goes
+      // value by value).
+      scratch->x.resize(kTile);
+      double* x = scratch->x.data();
       double mn = std::numeric_limits<double>::infinity(), mx = -mn;
       int64_t cnt = 0;
-      for (uint64_t i = 0; i < n; ++i) {
-        const double x = static_cast<double>(LoadElement<Traits, kSwap>(data + i * sizeof(S)));
-        if (!std::isfinite(x)) continue;
-        ++cnt;
-        mn = x < mn ? x : mn;
-        mx = x > mx ? x : mx;
+      for (uint64_t t0 = 0; t0 < n; t0 += kTile) {
+        const uint64_t m = std::min(kTile, n - t0);
+        LoadTile<Traits, kSwap>(data + t0 * sizeof(S), m, x);
+        const simd::RunSums r = simd::ReduceF64(reinterpret_cast<const char*>(x), m);
+        if (r.n == 0) continue;  // all NaN
+        if (std::isfinite(r.min) && std::isfinite(r.max)) {
+          cnt += r.n;
+          mn = r.min < mn ? r.min : mn;
+          mx = r.max > mx ? r.max : mx;
+          continue;
+        }
+        for (uint64_t i = 0; i < m; ++i) {
+          if (!std::isfinite(x[i])) continue;
+          ++cnt;
+          mn = x[i] < mn ? x[i] : mn;
+          mx = x[i] > mx ? x[i] : mx;
+        }
       }
-      MinMaxPartial b;
-      b.n = cnt;
-      b.min = cnt ? mn : 0.0;
-      b.max = cnt ? mx : 0.0;
-      p->Merge(b);
+      add(cnt, mn, mx);
       return;
     }
     auto* p = static_cast<CountPartial*>(base);

@@ -30,7 +30,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -1459,7 +1458,7 @@ void ResolveExact(const double* x, uint64_t n, const BinGrid& g, const double* e
   uint64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     uint32_t least = ~0u;
-    for (uint64_t k = 0; k < 16; ++k) least = std::min(least, slot[i + k] + 1u);
+    for (uint64_t k = 0; k < 16; ++k) least = slot[i + k] + 1u < least ? slot[i + k] + 1u : least;
     if (least != 0) continue;
     for (uint64_t k = i; k < i + 16; ++k)
       if (slot[k] == kSlotExact) slot[k] = BinIndexOne(x[k], g, edges);
@@ -2074,7 +2073,8 @@ bool WidenF32(const char* p, uint64_t n, double* out) {
 // difference is a multiple of 2^32 below 2^65), and adding the second then
 // rounds the exact sum hi * 2^32 (- 2^63) + lo once, as the conversion
 // does. Integer and/or/shift and double add/sub: each copy's compiler
-// vectorizes it, and without contraction every copy gives the same bits.
+// vectorizes it at -O3 (the release build), and every copy gives the same
+// bits (nothing to contract, nothing reassociated).
 template <bool kSigned>
 MM_INLINE double Int64BitsToDouble(uint64_t u) {
   if constexpr (kSigned) u ^= uint64_t{1} << 63;
@@ -2086,9 +2086,9 @@ MM_INLINE double Int64BitsToDouble(uint64_t u) {
 
 // Widen's loop for one element type: T the value, U the unsigned integer
 // of its size (loaded, byte-swapped when kSwap, then reinterpreted as T).
-// Plain code: each copy's compiler vectorizes it for its instruction set,
-// and every conversion is exact or (64-bit integers) rounded once, so all
-// copies give the same doubles.
+// Plain code: each copy's compiler vectorizes it for its instruction set
+// (at -O3), and every conversion is exact or (64-bit integers) rounded
+// once, so all copies give the same doubles.
 template <class T, class U, bool kSwap>
 MM_INLINE void WidenLoop(const char* p, uint64_t n, double* out) {
   for (uint64_t i = 0; i < n; ++i) {

@@ -355,8 +355,10 @@ def wide_integer_case(dtype):
         # numpy's cast rounds), and values on or near an edge take numpy's
         # edge corrections (simd::ResolveExact): with unit bins over
         # [-1000, 1000] every integer in range is on an edge. Row 2 holds the
-        # type's extremes and 64-bit halfway cases (2^53 + 1, 2^63 - 512),
-        # which make its auto range the type's own and test the rounding.
+        # type's extremes and 64-bit halfway cases (2^53 + 1, 2^53 + 3,
+        # 2^63 - 512), which make its auto range the type's own; two bins over
+        # [2^53 + 4, 2^53 + 8] hold 2^53 + 3 only when it is rounded to
+        # nearest (to 2^53 + 4; truncated it is 2^53 + 2, below).
         rng = rng_for("wide" + dtype)
         dt = np.dtype(dtype)
         info = np.iinfo(dt)
@@ -369,6 +371,8 @@ def wide_integer_case(dtype):
             special += [-(2**53 + 1), -(2**63 - 512)] if dt.kind == "i" else [2**64 - 1024, 2**64 - 1025]
         a[2, ::7] = np.array(special, dtype=object)[rng.integers(0, len(special), size=a[2, ::7].size)]
         analyses = range_and_auto((7, 2000))
+        analyses.append({"name": "rounding", "op": "histogram", "bins": 2, "axis": None,
+                         "range": [2**53 + 4, 2**53 + 8]})
         with mm.tmpdir() as d:
             doc, tdoc = run_both_ways(d, a, analyses)
         for name in [x["name"] for x in analyses]:
@@ -402,32 +406,49 @@ def integer_extremes():
             check_hist(doc["results"]["histogram"], expected(a, 9), "%s extremes at %d" % (dtype, at))
 
 
-@mm.test("histogram: float16 whose smallest or largest value is a zero of both signs, auto range: numpy's counts, and the largest keeps the sign of the first zero seen")
-def float16_zeros():
-    # The extremes pass takes one- and two-byte types by which bit patterns
-    # occur; when +0 and -0 both occur and one is an extreme, the block is
-    # read value by value (the first zero seen is the extreme, as before).
-    # The largest value a zero shows its sign as the last edge (numpy's
-    # linspace ends on `stop`); the smallest would not (0 * step + lo is
-    # +0). The test's oracle ignores the sign, so it is checked here: the
-    # zero seen first, -0 (each file is one block).
-    rng = rng_for("f16zeros")
-    a = np.abs(rng.normal(0, 3, size=(200003,))).astype(np.float16)
-    a[5], a[10], a[150000] = -0.0, 0.0, -0.0
-    b = -np.abs(a)
-    b[5], b[10], b[150000] = -0.0, 0.0, -0.0
-    for arr, what in ((a, "min"), (b, "max")):
-        analyses = [{"name": "h", "op": "histogram", "bins": 17}]
-        spans = []
-        with mm.tmpdir() as d:
-            for workers in (1, 3):
-                doc, res = run(d, arr, analyses, workers=workers, fmt="raw")
-                spans.append(results_span(res.out))
-        mm.check(spans[0] == spans[1], "results differ between 1 and 3 workers")
-        check_hist(doc["results"]["h"], expected(arr, 17), "zeros at the " + what)
-        if what == "max":
-            last = doc["results"]["h"]["edges"][-1]
-            mm.check(last == 0 and math.copysign(1.0, last) < 0, "last edge %r, not -0.0" % last)
+def zeros_case(dtype):
+    def fn():
+        # The extremes pass: one- and two-byte types go by which bit
+        # patterns occur, and when +0 and -0 both occur and one is an
+        # extreme the block is read value by value; other floats are widened
+        # a tile at a time and reduced by the vector kernel, which may keep
+        # either zero, and then the block is searched for its first zero.
+        # Either way the extreme is the first zero seen, as a loop over the
+        # values leaves it. The largest value a zero shows its sign as the
+        # last edge (numpy's linspace ends on `stop`); the smallest would not
+        # (0 * step + lo is +0). The test's oracle ignores the sign, so it is
+        # checked here, for each order of the two zeros. Native float64 is
+        # reduced as stored; a native float32 file holds an infinity (the
+        # vector reduction of the stored values then gives up on the block).
+        rng = rng_for("zeros" + dtype)
+        dt = np.dtype(dtype)
+        a = np.abs(rng.normal(0, 3, size=(200003,))).astype(dt)
+        if dt == np.dtype("<f4"):
+            a[7] = np.inf
+        for first in (-0.0, 0.0):
+            for arr, what in ((a, "min"), ((-np.abs(a)).astype(dt), "max")):
+                arr = arr.copy()
+                # The first zero in way 13 of the reduction's 16, the other
+                # in way 2: ways combined in order would keep the second.
+                arr[13], arr[18], arr[150000] = first, -first, first
+                analyses = [{"name": "h", "op": "histogram", "bins": 17}]
+                spans = []
+                with mm.tmpdir() as d:
+                    for workers in (1, 3):
+                        doc, res = run(d, arr, analyses, workers=workers, fmt="raw")
+                        spans.append(results_span(res.out))
+                mm.check(spans[0] == spans[1], "results differ between 1 and 3 workers")
+                check_hist(doc["results"]["h"], expected(arr, 17), "%s zeros at the %s" % (dtype, what))
+                if what == "max":
+                    last = doc["results"]["h"]["edges"][-1]
+                    mm.check(last == 0 and math.copysign(1.0, last) == math.copysign(1.0, first),
+                             "%s: last edge %r, not the first zero %r" % (dtype, last, first))
+    return fn
+
+
+for _dt in ("float16", ">f2", ">f4", ">f8", "<f4", "<f8"):
+    mm.add_test("histogram: %s whose smallest or largest value is a zero of both signs, auto range: numpy's counts, and the largest keeps the sign of the first zero seen" % _dt,
+                zeros_case(_dt))
 
 
 @mm.test("histogram: byte-identical for 1, 2, 3, 7 workers and spawn")

@@ -532,7 +532,7 @@ uint64_t Int64Case(std::mt19937* g) {
       const int dropped = 1 + static_cast<int>((*g)() % 11);  // bits below the 53 kept
       const uint64_t top = (r >> (11 - dropped)) | (uint64_t{1} << (52 + dropped));
       const uint64_t tie = (top & ~((uint64_t{1} << dropped) - 1)) | (uint64_t{1} << (dropped - 1));
-      const uint64_t v = tie + ((*g)() % 3) - 1;
+      const uint64_t v = tie + uint64_t{(*g)() % 3} - 1;
       return (*g)() % 2 ? v : ~v + 1;  // negated: a signed halfway case below zero
     }
     default:  // any magnitude
