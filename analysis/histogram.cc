@@ -339,7 +339,8 @@ class Histogram : public Analysis {
   // which bit patterns occur, then the finite extremes among them and the
   // count of finite values (n less the float16 infinities and NaNs), merged
   // into *p. False (nothing merged) when both zeros occur and one of them is
-  // an extreme: the value loop keeps whichever comes first.
+  // an extreme: the tiles below and their search for the block's first
+  // zero then decide its sign.
   template <class Traits, bool kSwap>
   static bool MinMaxByPattern(const char* data, uint64_t n, MinMaxPartial* p, Scratch* scratch) {
     using Pattern = std::conditional_t<sizeof(typename Traits::Storage) == 1, uint8_t, uint16_t>;

@@ -393,20 +393,23 @@ for _dt in ("int32", ">i4", "uint32", "int64", ">i8", "uint64", ">u8"):
 def integer_extremes():
     # Integer extremes are compared as integers in four interleaved chains
     # and a tail (histogram.cc): a lone minimum and maximum placed in each.
+    # Signed types get only negative values (a chain started at 0 instead of
+    # the type's least value would show).
     n = 1003
     for dtype in ("int32", ">i8", "uint64", "int16", "int8"):
         dt = np.dtype(dtype)
-        base = np.random.default_rng(3).integers(20, 90, size=n).astype(dt)
+        low, high = (5, 100) if dt.kind == "u" else (-100, -5)
+        base = np.random.default_rng(3).integers(low + 15, high - 10, size=n).astype(dt)
         for at in (0, 1, 2, 3, n - 1):
             a = base.copy()
-            a[at] = 5
-            a[(at + 5) % n if at != n - 1 else n - 2] = 100
+            a[at] = low
+            a[(at + 5) % n if at != n - 1 else n - 2] = high
             with mm.tmpdir() as d:
                 doc, _ = run(d, a, [{"op": "histogram", "bins": 9}], workers=1, fmt="raw")
             check_hist(doc["results"]["histogram"], expected(a, 9), "%s extremes at %d" % (dtype, at))
 
 
-def zeros_case(dtype):
+def zeros_case(dtype, with_inf=False):
     def fn():
         # The extremes pass: one- and two-byte types go by which bit
         # patterns occur, and when +0 and -0 both occur and one is an
@@ -417,20 +420,22 @@ def zeros_case(dtype):
         # values leaves it. The largest value a zero shows its sign as the
         # last edge (numpy's linspace ends on `stop`); the smallest would not
         # (0 * step + lo is +0). The test's oracle ignores the sign, so it is
-        # checked here, for each order of the two zeros. Native float64 is
-        # reduced as stored; a native float32 file holds an infinity (the
-        # vector reduction of the stored values then gives up on the block).
+        # checked here, for each order of the two zeros. Native floats are
+        # reduced as stored, or with an infinity (the vector reduction of the
+        # stored values then gives up on the block) in tiles. Float64 files
+        # are two blocks, the second's zero of the other sign: the earlier
+        # block's zero must win.
         rng = rng_for("zeros" + dtype)
         dt = np.dtype(dtype)
         a = np.abs(rng.normal(0, 3, size=(200003,))).astype(dt)
-        if dt == np.dtype("<f4"):
+        if with_inf:
             a[7] = np.inf
         for first in (-0.0, 0.0):
             for arr, what in ((a, "min"), ((-np.abs(a)).astype(dt), "max")):
                 arr = arr.copy()
                 # The first zero in way 13 of the reduction's 16, the other
                 # in way 2: ways combined in order would keep the second.
-                arr[13], arr[18], arr[150000] = first, -first, first
+                arr[13], arr[18], arr[150000] = first, -first, -first
                 analyses = [{"name": "h", "op": "histogram", "bins": 17}]
                 spans = []
                 with mm.tmpdir() as d:
@@ -446,9 +451,23 @@ def zeros_case(dtype):
     return fn
 
 
-for _dt in ("float16", ">f2", ">f4", ">f8", "<f4", "<f8"):
-    mm.add_test("histogram: %s whose smallest or largest value is a zero of both signs, auto range: numpy's counts, and the largest keeps the sign of the first zero seen" % _dt,
-                zeros_case(_dt))
+for _dt, _inf in (("float16", False), (">f2", False), (">f4", False), (">f8", True), ("<f4", False),
+                 ("<f4", True), ("<f8", False)):
+    mm.add_test("histogram: %s%s whose smallest or largest value is a zero of both signs, auto range: numpy's counts, and the largest keeps the sign of the first zero seen" % (_dt, " with an infinity" if _inf else ""),
+                zeros_case(_dt, _inf))
+
+
+@mm.test("histogram: bool data all True, auto range: numpy widens (1, 1) to (0.5, 1.5)")
+def bool_all_true():
+    # Min and max 1 make a range (0.5, 1.5), unlike random bools (0, 1),
+    # which is also the range when nothing was found: below and above the
+    # one-byte pattern threshold (1024 values a block).
+    for n in (1000, 5000):
+        a = np.ones(n, dtype=bool)
+        with mm.tmpdir() as d:
+            doc, _ = run(d, a, [{"op": "histogram", "bins": 4}], workers=2, fmt="raw")
+        check_hist(doc["results"]["histogram"], expected(a, 4), "all True, %d values" % n)
+        mm.eq(doc["results"]["histogram"]["edges"][0], 0.5, "first edge")
 
 
 @mm.test("histogram: byte-identical for 1, 2, 3, 7 workers and spawn")
