@@ -438,7 +438,9 @@ class Histogram : public Analysis {
         // Every integer is finite, and the conversion to double keeps order,
         // so the extremes as doubles are those of the integers: compared as
         // integers in four independent chains (64-bit compares have no
-        // baseline vector instruction), converted once.
+        // baseline vector instruction), converted once. (The stats
+        // reduction, stats_kernel::ReduceRun, finds the same extremes but
+        // sums too: 1.15-1.21x slower here, session 40.)
         S lo[4], hi[4];
         std::fill(lo, lo + 4, std::numeric_limits<S>::max());
         std::fill(hi, hi + 4, std::numeric_limits<S>::lowest());
